@@ -1,0 +1,146 @@
+"""The in-memory shapes every recommender, splitter and metric in coldkit agrees on.
+
+External ids (strings) are mapped once to dense indices: users ``0..n_users-1`` and catalogue items
+``0..n_items-1``. The item index space covers the *whole* catalogue, including cold items that have
+content but no interaction yet, so a cold item can be ranked next to warm ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldkit.exceptions import InvalidInputError
+
+__all__ = ["Catalog", "Interactions", "UserQuery"]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items: external ids in index order, plus their content columns.
+
+    Attributes:
+        item_ids: object array of str, ``item_ids[i]`` is the external id of item ``i``; unique.
+        table: one row per item in index order, column ``item_id`` plus content columns
+            (text such as ``title``/``genres``/``tags``; ``image`` paths; ``genres`` as a
+            ``|``-separated string when the data set has them).
+        text_columns: the columns joined (in this order) into each item's text.
+    """
+
+    item_ids: np.ndarray
+    table: pd.DataFrame
+    text_columns: tuple[str, ...] = ("title",)
+    _index: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.item_ids, dtype=object)
+        object.__setattr__(self, "item_ids", ids)
+        index = {str(item): i for i, item in enumerate(ids)}
+        if len(index) != len(ids):
+            raise InvalidInputError("Catalog.item_ids has duplicate ids")
+        object.__setattr__(self, "_index", index)
+        if len(self.table) != len(ids):
+            raise InvalidInputError(f"Catalog.table has {len(self.table)} rows for {len(ids)} item ids")
+        missing = [c for c in self.text_columns if c not in self.table.columns]
+        if missing:
+            raise InvalidInputError(f"Catalog.text_columns not in the item table: {missing}")
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def index_of(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Dense indices of external item ids; raises InvalidInputError naming the unknown ones."""
+        ids = [str(i) for i in item_ids]
+        unknown = [i for i in ids if i not in self._index]
+        if unknown:
+            raise InvalidInputError(f"unknown item ids: {unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
+        return np.fromiter((self._index[i] for i in ids), dtype=np.int64, count=len(ids))
+
+    def texts(self, columns: Sequence[str] | None = None, separator: str = ". ") -> list[str]:
+        """Each item's text: the non-empty values of ``columns`` (default ``text_columns``) joined."""
+        cols = list(columns or self.text_columns)
+        missing = [c for c in cols if c not in self.table.columns]
+        if missing:
+            raise InvalidInputError(f"text columns not in the item table: {missing}")
+        parts = self.table[cols].astype("string").fillna("")
+        return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Who interacted with what: a sparse user x item matrix over a :class:`Catalog`.
+
+    Attributes:
+        user_ids: object array of str, external id of user ``u``.
+        catalog: the item index space (all items, warm and cold).
+        matrix: CSR float32 (n_users, n_items); the value is the interaction weight (1.0 for
+            implicit feedback, the rating otherwise). Explicit zeros are not stored.
+        timestamps: optional CSR int64 of the same pattern (seconds), for temporal splits
+            and recency popularity.
+    """
+
+    user_ids: np.ndarray
+    catalog: Catalog
+    matrix: sp.csr_matrix
+    timestamps: sp.csr_matrix | None = None
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.user_ids, dtype=object)
+        object.__setattr__(self, "user_ids", ids)
+        m = sp.csr_matrix(self.matrix, dtype=np.float32)
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
+        object.__setattr__(self, "matrix", m)
+        if m.shape != (len(ids), len(self.catalog)):
+            raise InvalidInputError(
+                f"Interactions.matrix has shape {m.shape}, expected (n_users={len(ids)}, n_items={len(self.catalog)})"
+            )
+        if len(set(map(str, ids))) != len(ids):
+            raise InvalidInputError("Interactions.user_ids has duplicate ids")
+        if m.nnz and not np.isfinite(m.data).all():
+            raise InvalidInputError("Interactions.matrix has NaN or inf weights")
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.catalog)
+
+    def user_index(self) -> dict[str, int]:
+        """External user id -> dense index."""
+        return {str(u): i for i, u in enumerate(self.user_ids)}
+
+    def items_of(self, user: int) -> np.ndarray:
+        """Item indices user ``user`` interacted with (sorted)."""
+        return self.matrix.indices[self.matrix.indptr[user] : self.matrix.indptr[user + 1]].astype(np.int64)
+
+    def item_counts(self) -> np.ndarray:
+        """Number of users per item (0 for cold items)."""
+        return np.bincount(self.matrix.indices, minlength=self.n_items).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """What is known about the user a recommendation is for.
+
+    Any combination is allowed; a recommender uses what it can:
+
+    * ``user``: dense index of a user seen in training (warm), or None.
+    * ``history``: item indices the user interacted with that training may not contain
+      (a new user's first clicks, or online interactions); weights default to 1.
+    * ``text``: the user's own words (profile text) for content matching.
+    """
+
+    user: int | None = None
+    history: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "history", np.asarray(self.history, dtype=np.int64).reshape(-1))

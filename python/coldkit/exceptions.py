@@ -1,0 +1,37 @@
+"""Exceptions raised by coldkit.
+
+Every error a user can provoke is one of these, so callers can catch ``ColdkitError``
+for "coldkit said no" without also swallowing programming errors. Each subclass also
+inherits the builtin exception a Python user would expect (``ValueError`` for bad
+input, ``LookupError`` for unknown names), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ColdkitError",
+    "InvalidInputError",
+    "UnknownComponentError",
+    "DuplicateComponentError",
+    "PluginLoadWarning",
+]
+
+
+class ColdkitError(Exception):
+    """Base class of every error coldkit raises on purpose."""
+
+
+class InvalidInputError(ColdkitError, ValueError):
+    """An argument has the wrong shape, dtype, value or content (NaN, inf, out of range...)."""
+
+
+class UnknownComponentError(ColdkitError, LookupError):
+    """A plugin component (encoder, backend, fusion strategy...) was asked for by a name nobody registered."""
+
+
+class DuplicateComponentError(ColdkitError, LookupError):
+    """Two plugins registered a component under the same name, so the name is ambiguous."""
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be loaded or its hook failed; the other plugins still load."""

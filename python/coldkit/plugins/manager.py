@@ -1,0 +1,328 @@
+"""The plugin manager: loads built-in and installed plugins once, and builds name -> spec registries.
+
+Loading is lazy and idempotent (the first registry lookup loads plugins). Each installed plugin is
+imported in its own ``try`` so one broken plugin becomes a :class:`PluginLoadWarning` naming it,
+never an import error for the whole toolkit. ``COLDKIT_LOAD_PLUGINS`` (comma-separated entry-point
+names; empty means none) restricts which installed plugins load; built-ins always load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from importlib.metadata import entry_points
+from typing import Any, Generic, Iterable, TypeVar
+
+import pluggy
+
+from coldkit.exceptions import DuplicateComponentError, PluginLoadWarning, UnknownComponentError
+from coldkit.plugins import hookspecs
+from coldkit.plugins.types import (
+    ComponentSpec,
+    Encoder,
+    EncoderSpec,
+    FusionSpec,
+    FusionStrategy,
+    SimilarityBackend,
+    SimilarityBackendSpec,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "LOAD_PLUGINS_ENV",
+    "DEFAULT_PLUGINS",
+    "KINDS",
+    "Kind",
+    "Registry",
+    "get_plugin_manager",
+    "load_plugins",
+    "register_plugin",
+    "unregister_plugin",
+    "registry",
+    "reset_plugins",
+    "plugin_report",
+    "get_encoder",
+    "get_similarity_backend",
+    "get_fusion",
+]
+
+ENTRY_POINT_GROUP = "coldkit"
+LOAD_PLUGINS_ENV = "COLDKIT_LOAD_PLUGINS"
+
+# Built-in components are ordinary plugins too: same hooks, same registries, no special path.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "coldkit.builtins.similarity",
+    "coldkit.builtins.fusion",
+    "coldkit.builtins.encoders",
+)
+
+SpecT = TypeVar("SpecT", bound=ComponentSpec)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of component: the hook that yields it and the spec type it must be."""
+
+    name: str  # "encoder"
+    plural: str  # "encoders" (key in `coldkit plugins` output)
+    hook: str  # "coldkit_encoders"
+    spec_type: type[ComponentSpec]
+
+
+KINDS: dict[str, Kind] = {
+    "encoder": Kind("encoder", "encoders", "coldkit_encoders", EncoderSpec),
+    "similarity_backend": Kind(
+        "similarity_backend", "similarity_backends", "coldkit_similarity_backends", SimilarityBackendSpec
+    ),
+    "fusion": Kind("fusion", "fusion_strategies", "coldkit_fusion_strategies", FusionSpec),
+}
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_loaded = False
+_registries: dict[str, "Registry[Any]"] = {}
+_load_errors: list[dict[str, str]] = []
+_distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
+
+
+def _new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with built-in and installed plugins loaded."""
+    load_plugins()
+    assert _pm is not None
+    return _pm
+
+
+def _warn(plugin: str, what: str, exc: BaseException) -> None:
+    message = f"coldkit plugin {plugin!r}: {what}: {type(exc).__name__}: {exc}"
+    _load_errors.append({"plugin": plugin, "error": message})
+    warnings.warn(message, PluginLoadWarning, stacklevel=3)
+
+
+def _selected_entry_points() -> list[Any]:
+    selected = os.environ.get(LOAD_PLUGINS_ENV)
+    eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    if selected is None:
+        return eps
+    wanted = {name.strip() for name in selected.split(",") if name.strip()}
+    return [ep for ep in eps if ep.name in wanted]
+
+
+def load_plugins() -> None:
+    """Register built-in plugins and the installed ones selected by ``COLDKIT_LOAD_PLUGINS``.
+
+    Safe to call many times; only the first call does work (until :func:`reset_plugins`).
+    """
+    global _pm, _loaded
+    with _lock:
+        if _loaded:
+            return
+        _pm = _new_manager()
+        for module_name in DEFAULT_PLUGINS:
+            # A failing built-in is a coldkit bug: let it raise.
+            _pm.register(importlib.import_module(module_name), name=module_name)
+        for ep in _selected_entry_points():
+            if _pm.get_plugin(ep.name) is not None:
+                continue  # the same distribution seen twice on sys.path
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any failure of third-party code is a warning
+                _warn(ep.name, f"import of {ep.value!r} failed", exc)
+                continue
+            try:
+                _pm.register(plugin, name=ep.name)
+            except Exception as exc:  # noqa: BLE001 - pluggy validation errors, bad hook names...
+                _warn(ep.name, "registration failed", exc)
+                continue
+            if ep.dist is not None:
+                _distributions[ep.name] = (ep.dist.name, ep.dist.version)
+        _loaded = True
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object (module, class instance...) in this process; return its name.
+
+    Use it for plugins that are not installed as packages, e.g. in tests or notebooks::
+
+        class MyPlugin:
+            @coldkit.hookimpl
+            def coldkit_encoders(self):
+                return [coldkit.EncoderSpec("mine", "...", make_mine, {"text"})]
+
+        coldkit.register_plugin(MyPlugin(), name="mine")
+    """
+    pm = get_plugin_manager()
+    with _lock:
+        registered = pm.register(plugin, name=name)
+        _registries.clear()
+    if registered is None:  # pluggy returns None for a plugin blocked by name
+        raise ValueError(f"plugin {name!r} is blocked and cannot be registered")
+    return registered
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered under ``name`` (no error if absent)."""
+    pm = get_plugin_manager()
+    with _lock:
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            pm.unregister(plugin, name=name)
+        _registries.clear()
+
+
+def reset_plugins() -> None:
+    """Forget every loaded plugin; the next lookup loads them again (re-reading the environment)."""
+    global _pm, _loaded
+    with _lock:
+        _pm = None
+        _loaded = False
+        _registries.clear()
+        _load_errors.clear()
+        _distributions.clear()
+
+
+class Registry(Generic[SpecT]):
+    """Name -> spec for one kind of component, built from every plugin's hook results."""
+
+    def __init__(self, kind: Kind, pm: pluggy.PluginManager) -> None:
+        self.kind = kind
+        self._specs: dict[str, SpecT] = {}
+        self._conflicts: dict[str, list[str]] = {}
+        for plugin_name, specs in self._collect(pm):
+            for spec in specs:
+                self._add(plugin_name, spec)
+
+    def _collect(self, pm: pluggy.PluginManager) -> Iterable[tuple[str, list[SpecT]]]:
+        # Call every implementation separately: pluggy's combined call would let one
+        # raising plugin hide the results of all the others.
+        caller = getattr(pm.hook, self.kind.hook)
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            plugin_name = impl.plugin_name
+            try:
+                result = impl.function()
+                specs = list(result or [])
+                for spec in specs:
+                    if not isinstance(spec, self.kind.spec_type):
+                        raise TypeError(
+                            f"{self.kind.hook}() must return {self.kind.spec_type.__name__} records, "
+                            f"got {type(spec).__name__}"
+                        )
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is a warning, not a crash
+                _warn(plugin_name, f"hook {self.kind.hook}() failed", exc)
+                continue
+            yield plugin_name, specs  # type: ignore[misc]
+
+    def _add(self, plugin_name: str, spec: SpecT) -> None:
+        spec = replace(spec, plugin=plugin_name)
+        if spec.name in self._conflicts:
+            self._conflicts[spec.name].append(plugin_name)
+        elif spec.name in self._specs:
+            first = self._specs.pop(spec.name)
+            self._conflicts[spec.name] = [first.plugin, plugin_name]
+        else:
+            self._specs[spec.name] = spec
+
+    def names(self) -> list[str]:
+        """The unambiguous names, sorted."""
+        return sorted(self._specs)
+
+    def specs(self) -> list[SpecT]:
+        """The unambiguous specs, sorted by name."""
+        return [self._specs[name] for name in self.names()]
+
+    @property
+    def conflicts(self) -> dict[str, list[str]]:
+        """Names registered by more than one plugin -> the plugins that registered them."""
+        return {name: list(plugins) for name, plugins in self._conflicts.items()}
+
+    def get(self, name: str) -> SpecT:
+        """The spec registered as ``name``.
+
+        Raises:
+            UnknownComponentError: nobody registered ``name`` (the message lists the valid names).
+            DuplicateComponentError: several plugins registered ``name`` (the message names them).
+        """
+        if name in self._specs:
+            return self._specs[name]
+        if name in self._conflicts:
+            plugins = " and ".join(repr(p) for p in self._conflicts[name])
+            raise DuplicateComponentError(
+                f"{self.kind.name} {name!r} is registered by more than one plugin: {plugins}; "
+                f"uninstall one or select plugins with {LOAD_PLUGINS_ENV}"
+            )
+        valid = ", ".join(self.names()) or "(none)"
+        raise UnknownComponentError(f"unknown {self.kind.name} {name!r}; available: {valid}")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+
+def registry(kind: str) -> Registry[Any]:
+    """The registry of one kind (``"encoder"``, ``"similarity_backend"``, ``"fusion"``), built once."""
+    if kind not in KINDS:
+        raise UnknownComponentError(f"unknown component kind {kind!r}; available: {', '.join(KINDS)}")
+    pm = get_plugin_manager()
+    with _lock:
+        reg = _registries.get(kind)
+        if reg is None:
+            reg = _registries[kind] = Registry(KINDS[kind], pm)
+        return reg
+
+
+def plugin_report() -> dict[str, Any]:
+    """Everything ``coldkit plugins`` prints: each plugin and what it registers, conflicts, load errors.
+
+    Builds registries (calls hooks) but never calls a factory, so no heavy library is imported.
+    """
+    pm = get_plugin_manager()
+    regs = {kind: registry(kind) for kind in KINDS}
+    plugins: dict[str, dict[str, Any]] = {}
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        package, version = _distributions.get(name, (None, None))
+        plugins[name] = {
+            "name": name,
+            "builtin": name in DEFAULT_PLUGINS,
+            "package": package,
+            "version": version,
+            **{KINDS[kind].plural: [] for kind in KINDS},
+        }
+    for kind, reg in regs.items():
+        for spec in reg.specs():
+            if spec.plugin in plugins:
+                plugins[spec.plugin][KINDS[kind].plural].append(spec.describe())
+    return {
+        "plugins": sorted(plugins.values(), key=lambda p: (not p["builtin"], p["name"])),
+        "conflicts": {KINDS[kind].plural: reg.conflicts for kind, reg in regs.items() if reg.conflicts},
+        "errors": list(_load_errors),
+    }
+
+
+def get_encoder(name: str, **options: Any) -> Encoder:
+    """Build the encoder registered as ``name`` with ``options`` (model path, device, batch size...).
+
+    Example::
+
+        encoder = coldkit.get_encoder("hashing", dim=512)
+        vectors = encoder.encode_texts(["a basketball game", "a violin concerto"])
+    """
+    return registry("encoder").get(name).factory(**options)  # type: ignore[no-any-return]
+
+
+def get_similarity_backend(name: str, **options: Any) -> SimilarityBackend:
+    """Build the similarity backend registered as ``name`` (``"rust"``, ``"numpy"``...)."""
+    return registry("similarity_backend").get(name).factory(**options)  # type: ignore[no-any-return]
+
+
+def get_fusion(name: str, **options: Any) -> FusionStrategy:
+    """Build the fusion strategy registered as ``name`` (``"weighted"``, ``"rrf"``...)."""
+    return registry("fusion").get(name).factory(**options)  # type: ignore[no-any-return]

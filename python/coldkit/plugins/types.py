@@ -1,0 +1,173 @@
+"""Typed records that plugins hand to coldkit, and the interfaces the components implement.
+
+A plugin never returns a ready-made component from a hook: it returns a frozen *spec* whose
+``factory`` builds the component on demand. That keeps ``coldkit plugins`` (and every registry
+lookup) cheap: listing the BERT encoder must not import torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, Union, runtime_checkable
+
+if TYPE_CHECKING:  # numpy is a hard dependency, but keep this module import-light for plugin authors
+    import numpy as np
+
+__all__ = [
+    "ComponentSpec",
+    "EncoderSpec",
+    "SimilarityBackendSpec",
+    "FusionSpec",
+    "Encoder",
+    "SimilarityBackend",
+    "FusionStrategy",
+    "Ranked",
+]
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """What every registered component declares.
+
+    Attributes:
+        name: the name users type (``coldkit.get_encoder("bert")``); unique per kind.
+        description: one line shown by ``coldkit plugins``.
+        factory: builds the component; called with the user's keyword options. Import heavy
+            dependencies *inside* the factory, never at module import time.
+        capabilities: free-form tags a caller may filter on (``"text"``, ``"image"``,
+            ``"exclude"``, ``"threads"``...).
+        plugin: the plugin that registered the spec; filled in by the registry.
+    """
+
+    name: str
+    description: str
+    factory: Callable[..., Any]
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise TypeError(f"{type(self).__name__}.name must be a non-empty string, got {self.name!r}")
+        if not callable(self.factory):
+            raise TypeError(f"{type(self).__name__} {self.name!r}: factory must be callable, got {self.factory!r}")
+        # Accept any iterable of tags for convenience, store it immutably.
+        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description (used by ``coldkit plugins``)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "capabilities": sorted(self.capabilities),
+            "plugin": self.plugin,
+        }
+
+
+@dataclass(frozen=True)
+class EncoderSpec(ComponentSpec):
+    """An encoder: turns item/user content (text, images) into L2-normalised float32 vectors.
+
+    ``capabilities`` names the modalities it accepts: ``{"text"}``, ``{"text", "image"}``.
+    """
+
+
+@dataclass(frozen=True)
+class SimilarityBackendSpec(ComponentSpec):
+    """A similarity backend: exact (or documented approximate) top-k over a catalogue.
+
+    Capabilities used by coldkit: ``"cosine"``, ``"dot"``, ``"pearson"`` (metrics it supports),
+    ``"exclude"`` (per-query exclusions inside the scan), ``"threads"`` (honours ``threads=``),
+    ``"exact"`` (returns the true top-k).
+    """
+
+
+@dataclass(frozen=True)
+class FusionSpec(ComponentSpec):
+    """A fusion strategy: merges several scored candidate lists into one ranking."""
+
+
+# --------------------------------------------------------------------------------------------
+# Component interfaces. Structural (Protocol) so plugins need not inherit from coldkit classes.
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns content into vectors of one space; see ``coldkit.encoding`` for the full contract."""
+
+    name: str
+    dim: int
+    modalities: frozenset[str]
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable id of (model files + options); equal fingerprints give equal vectors."""
+        ...
+
+    def encode_texts(self, texts: Sequence[str]) -> "np.ndarray":
+        """Encode texts to a C-contiguous float32 array of shape (len(texts), dim), rows L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class SimilarityBackend(Protocol):
+    """Exact top-k search; called by ``coldkit.topk`` with already validated arguments."""
+
+    name: str
+
+    def topk(
+        self,
+        queries: "np.ndarray",
+        catalog: "np.ndarray",
+        k: int,
+        *,
+        metric: str,
+        normalized: bool,
+        exclude: "Sequence[np.ndarray] | None",
+        threads: int | None,
+    ) -> "tuple[np.ndarray, np.ndarray]":
+        """Return ``(scores float32 (B, k'), indices int64 (B, k'))`` best first, ties by lower index.
+
+        Arguments arrive validated: ``queries`` (B, d) and ``catalog`` (N, d) C-contiguous float32
+        without NaN/inf; ``1 <= k``; ``k' = min(k, N)``; ``exclude`` is None or B int64 arrays of
+        in-range indices. When exclusions leave a row with fewer than ``k'`` items, the row is
+        padded with score ``-inf`` and index ``-1``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Scored candidate lists for a batch of B queries (one row per query).
+
+    ``indices`` int64 (B, m) and ``scores`` float32 (B, m), best first within each row; ``-1``
+    marks padding (its score is ``-inf``). Indices refer to one shared item index space.
+    """
+
+    indices: "np.ndarray"
+    scores: "np.ndarray"
+
+    def __post_init__(self) -> None:
+        if self.indices.shape != self.scores.shape or self.indices.ndim != 2:
+            raise ValueError(
+                f"Ranked needs indices and scores of one 2-D shape, got {self.indices.shape} and {self.scores.shape}"
+            )
+
+
+WeightLike = Union[float, "np.ndarray"]
+
+
+@runtime_checkable
+class FusionStrategy(Protocol):
+    """Merges per-source rankings into one."""
+
+    name: str
+
+    def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Mapping[str, WeightLike] | None = None) -> Ranked:
+        """Fuse ``sources`` (name -> Ranked, same B) into the top ``k`` per row.
+
+        ``weights`` maps a source name to a float or to a (B,) array of per-query weights
+        (so an adaptive blend can trust content more for a user with few interactions).
+        Missing names weigh 1.0.
+        """
+        ...

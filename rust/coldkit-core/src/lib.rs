@@ -1,0 +1,1 @@
+//! coldkit-core: similarity kernels and exact top-k selection. No Python here.
