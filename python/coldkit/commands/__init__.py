@@ -1,0 +1,1 @@
+"""Sub-commands of the ``coldkit`` command line (one module each, see :mod:`coldkit.cli`)."""
