@@ -116,6 +116,19 @@ def _selected_entry_points() -> list[Any]:
     return [ep for ep in eps if ep.name in wanted]
 
 
+def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
+    """Reject implementations of hooks coldkit does not define (pluggy accepts them silently).
+
+    A misspelt hook name would otherwise make a plugin register nothing, without a word.
+    """
+    unknown = sorted(
+        caller.name for caller in (pm.get_hookcallers(plugin) or []) if caller.spec is None
+    )
+    if unknown:
+        known = ", ".join(sorted(kind.hook for kind in KINDS.values()))
+        raise pluggy.PluginValidationError(plugin, f"unknown hook(s) {unknown}; coldkit defines: {known}")
+
+
 def load_plugins() -> None:
     """Register built-in plugins and the installed ones selected by ``COLDKIT_LOAD_PLUGINS``.
 
@@ -139,7 +152,10 @@ def load_plugins() -> None:
                 continue
             try:
                 _pm.register(plugin, name=ep.name)
+                _check_hook_names(_pm, plugin)
             except Exception as exc:  # noqa: BLE001 - pluggy validation errors, bad hook names...
+                if _pm.is_registered(plugin):
+                    _pm.unregister(plugin)
                 _warn(ep.name, "registration failed", exc)
                 continue
             if ep.dist is not None:
@@ -162,6 +178,11 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
     pm = get_plugin_manager()
     with _lock:
         registered = pm.register(plugin, name=name)
+        try:
+            _check_hook_names(pm, plugin)
+        except pluggy.PluginValidationError:
+            pm.unregister(plugin)
+            raise
         _registries.clear()
     if registered is None:  # pluggy returns None for a plugin blocked by name
         raise ValueError(f"plugin {name!r} is blocked and cannot be registered")
@@ -204,7 +225,7 @@ class Registry(Generic[SpecT]):
         # Call every implementation separately: pluggy's combined call would let one
         # raising plugin hide the results of all the others.
         caller = getattr(pm.hook, self.kind.hook)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order (pluggy calls them in reverse)
             plugin_name = impl.plugin_name
             try:
                 result = impl.function()

@@ -1,0 +1,53 @@
+"""The plugin module named by the entry point: hook implementations plus the component itself."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+import coldkit
+from coldkit.plugins.types import WeightLike
+
+
+class CombMNZFusion:
+    """CombMNZ: ``(number of sources listing the item) * sum of its min-max normalised scores``.
+
+    Rewards items that several sources agree on. Per-query weights scale each source's scores.
+    """
+
+    name = "combmnz"
+
+    def fuse(
+        self, sources: Mapping[str, coldkit.Ranked], k: int, weights: Mapping[str, WeightLike] | None = None
+    ) -> coldkit.Ranked:
+        if k <= 0:
+            raise coldkit.InvalidInputError(f"k must be positive, got {k}")
+        batch = next(iter(sources.values())).indices.shape[0]
+        # Reuse coldkit's weighted fusion for the score sum and count the votes separately:
+        # the plugin uses only coldkit's public API.
+        weighted = coldkit.get_fusion("weighted", normalization="minmax")
+        summed = weighted.fuse(sources, k=max(k, sum(r.indices.shape[1] for r in sources.values())), weights=weights)
+        votes = np.zeros(summed.indices.shape, dtype=np.float32)
+        for ranked in sources.values():
+            for row in range(batch):
+                listed = ranked.indices[row][ranked.indices[row] >= 0]
+                votes[row] += np.isin(summed.indices[row], listed)
+        scores = np.where(summed.indices >= 0, summed.scores * votes, -np.inf).astype(np.float32)
+        order = np.lexsort((np.where(summed.indices >= 0, summed.indices, np.iinfo(np.int64).max), -scores), axis=1)
+        order = order[:, :k]
+        return coldkit.Ranked(
+            np.take_along_axis(summed.indices, order, axis=1), np.take_along_axis(scores, order, axis=1)
+        )
+
+
+@coldkit.hookimpl
+def coldkit_fusion_strategies() -> list[coldkit.FusionSpec]:
+    return [
+        coldkit.FusionSpec(
+            name="combmnz",
+            description="CombMNZ: vote count times summed min-max scores (example plugin)",
+            factory=CombMNZFusion,
+            capabilities={"scores"},
+        )
+    ]

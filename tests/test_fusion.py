@@ -1,0 +1,151 @@
+"""Built-in fusion strategies against hand-computed cases and a naive dictionary implementation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coldkit
+from coldkit.builtins.fusion import ReciprocalRankFusion, WeightedFusion
+
+
+def ranked(rows: list[list[tuple[int, float]]], width: int | None = None) -> coldkit.Ranked:
+    """Build a Ranked from per-row (item, score) lists, padding with -1 / -inf."""
+    width = width or max(1, max(len(r) for r in rows))
+    idx = np.full((len(rows), width), -1, dtype=np.int64)
+    sc = np.full((len(rows), width), -np.inf, dtype=np.float32)
+    for i, row in enumerate(rows):
+        for j, (item, score) in enumerate(row):
+            idx[i, j], sc[i, j] = item, score
+    return coldkit.Ranked(idx, sc)
+
+
+def naive_fuse(sources, weights, k, mode, normalization="minmax", c=60.0):  # type: ignore[no-untyped-def]
+    """Second implementation: plain Python dictionaries, one row at a time."""
+    batch = next(iter(sources.values())).indices.shape[0]
+    out = []
+    for row in range(batch):
+        totals: dict[int, float] = {}
+        base = 0.0
+        for name, r in sources.items():
+            w = weights.get(name, 1.0) if weights else 1.0
+            w = float(w[row]) if isinstance(w, np.ndarray) else float(w)
+            pairs = [(int(i), float(s)) for i, s in zip(r.indices[row], r.scores[row]) if i >= 0]
+            if not pairs:
+                continue
+            if mode == "rrf":
+                for rank, (item, _) in enumerate(pairs, 1):
+                    totals[item] = totals.get(item, 0.0) + w / (c + rank)
+                continue
+            scores = [s for _, s in pairs]
+            if normalization == "minmax":
+                lo, hi = min(scores), max(scores)
+                norm = [(s - lo) / (hi - lo) if hi > lo else 1.0 for s in scores]
+            elif normalization == "zscore":
+                mean = sum(scores) / len(scores)
+                std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+                norm = [(s - mean) / std if std > 0 else 0.0 for s in scores]
+            else:
+                norm = scores
+            floor = min(norm)
+            base += w * floor
+            for (item, _), value in zip(pairs, norm):
+                totals[item] = totals.get(item, 0.0) + w * (value - floor)
+        fused = sorted(((base + v, item) for item, v in totals.items()), key=lambda t: (-t[0], t[1]))[:k]
+        out.append(fused)
+    return out
+
+
+def test_weighted_hand_computed() -> None:
+    cf = ranked([[(0, 10.0), (1, 5.0), (2, 0.0)]])  # min-max: 1.0, 0.5, 0.0
+    content = ranked([[(2, 0.9), (3, 0.1)]])  # min-max: 1.0, 0.0
+    fused = WeightedFusion().fuse({"cf": cf, "content": content}, k=4, weights={"cf": 0.6, "content": 0.4})
+    # item0: .6*1 + .4*0 (missing -> floor 0) = .6 ; item1: .3 ; item2: 0 + .4 = .4 ; item3: 0
+    assert fused.indices.tolist() == [[0, 2, 1, 3]]
+    np.testing.assert_allclose(fused.scores, [[0.6, 0.4, 0.3, 0.0]], rtol=1e-6)
+
+
+def test_rrf_hand_computed() -> None:
+    a = ranked([[(5, 0.9), (7, 0.8)]])
+    b = ranked([[(7, 3.0), (9, 1.0)]])
+    fused = ReciprocalRankFusion(c=1).fuse({"a": a, "b": b}, k=3)
+    # item7: 1/3 + 1/2 ; item5: 1/2 ; item9: 1/3
+    assert fused.indices.tolist() == [[7, 5, 9]]
+    np.testing.assert_allclose(fused.scores, [[1 / 3 + 1 / 2, 1 / 2, 1 / 3]], rtol=1e-6)
+
+
+def test_per_query_weights_switch_the_winner() -> None:
+    cf = ranked([[(0, 1.0), (1, 0.0)], [(0, 1.0), (1, 0.0)]])
+    content = ranked([[(1, 1.0), (0, 0.0)], [(1, 1.0), (0, 0.0)]])
+    weights = {"cf": np.array([0.9, 0.1]), "content": np.array([0.1, 0.9])}
+    fused = WeightedFusion().fuse({"cf": cf, "content": content}, k=1, weights=weights)
+    assert fused.indices[:, 0].tolist() == [0, 1]
+
+
+def test_padding_and_short_rows() -> None:
+    a = ranked([[(3, 1.0)], []], width=2)
+    fused = coldkit.get_fusion("weighted").fuse({"a": a}, k=3)
+    assert fused.indices.tolist() == [[3, -1, -1], [-1, -1, -1]]
+    assert np.isneginf(fused.scores[1]).all()
+
+
+def test_bad_input() -> None:
+    a = ranked([[(0, 1.0)]])
+    b = ranked([[(0, 1.0)], [(1, 1.0)]])
+    with pytest.raises(coldkit.InvalidInputError, match="number of queries"):
+        WeightedFusion().fuse({"a": a, "b": b}, k=1)
+    with pytest.raises(coldkit.InvalidInputError, match="k must be"):
+        WeightedFusion().fuse({"a": a}, k=0)
+    with pytest.raises(coldkit.InvalidInputError, match="at least one source"):
+        ReciprocalRankFusion().fuse({}, k=1)
+    with pytest.raises(coldkit.InvalidInputError, match="shape"):
+        WeightedFusion().fuse({"a": a}, k=1, weights={"a": np.ones(3)})
+    with pytest.raises(coldkit.InvalidInputError, match="non-negative"):
+        WeightedFusion().fuse({"a": a}, k=1, weights={"a": -1.0})
+    nan = coldkit.Ranked(np.array([[0]]), np.array([[np.nan]], dtype=np.float32))
+    with pytest.raises(coldkit.InvalidInputError, match="NaN"):
+        WeightedFusion().fuse({"a": nan}, k=1)
+    with pytest.raises(ValueError, match="2-D"):
+        coldkit.Ranked(np.array([0]), np.array([1.0]))
+
+
+@st.composite
+def source_sets(draw):  # type: ignore[no-untyped-def]
+    batch = draw(st.integers(1, 3))
+    n_items = draw(st.integers(1, 12))
+    sources = {}
+    for name in ("a", "b", "c")[: draw(st.integers(1, 3))]:
+        rows = []
+        for _ in range(batch):
+            items = draw(st.lists(st.integers(0, n_items - 1), unique=True, max_size=n_items))
+            # Scores from a small grid so ties happen; sorted best first as sources deliver them.
+            scores = sorted((draw(st.sampled_from([-2.0, -0.5, 0.0, 0.25, 1.0, 3.0])) for _ in items), reverse=True)
+            rows.append(list(zip(items, scores)))
+        sources[name] = ranked(rows, width=n_items)
+    weights = {name: draw(st.sampled_from([0.0, 0.5, 1.0, 2.0])) for name in sources}
+    return sources, weights, draw(st.integers(1, n_items + 2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(source_sets(), st.sampled_from(["minmax", "zscore", "none", "rrf"]))
+def test_matches_naive_implementation(case, mode) -> None:  # type: ignore[no-untyped-def]
+    sources, weights, k = case
+    if mode == "rrf":
+        fused = ReciprocalRankFusion(c=10).fuse(sources, k, weights)
+        expected = naive_fuse(sources, weights, k, "rrf", c=10)
+    else:
+        fused = WeightedFusion(mode).fuse(sources, k, weights)
+        expected = naive_fuse(sources, weights, k, "weighted", mode)
+    for row, exp in enumerate(expected):
+        got = [(float(s), int(i)) for s, i in zip(fused.scores[row], fused.indices[row]) if i >= 0]
+        assert len(got) == len(exp)
+        np.testing.assert_allclose([s for s, _ in got], [s for s, _ in exp], rtol=1e-5, atol=1e-6)
+        # Ids must agree wherever the expected scores are separated (float32 rounding may swap exact ties).
+        for (gs, gi), (es, ei) in zip(got, exp):
+            neighbours = [s for s, _ in exp if abs(s - es) < 1e-5]
+            if len(neighbours) == 1:
+                assert gi == ei

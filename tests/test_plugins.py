@@ -1,0 +1,235 @@
+"""The plugin host: registration, registries, duplicate and unknown names, broken plugins, selection."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import coldkit
+from coldkit.plugins import manager
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts from a freshly loaded plugin set and leaves none of its plugins behind."""
+    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV, raising=False)
+    manager.reset_plugins()
+    yield
+    manager.reset_plugins()
+
+
+def _fake_distribution(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """Write an installed-looking distribution (dist-info + modules) under ``root``."""
+    info = root / f"{dist}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[coldkit]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+GOOD_PLUGIN = """
+    import coldkit
+
+    class Echo:
+        name = "echo"
+        def fuse(self, sources, k, weights=None):
+            return next(iter(sources.values()))
+
+    @coldkit.hookimpl
+    def coldkit_fusion_strategies():
+        return [coldkit.FusionSpec("echo", "returns its first source", Echo)]
+"""
+
+
+def test_builtins_are_registered() -> None:
+    assert {"rust", "numpy"} <= set(manager.registry("similarity_backend").names())
+    assert {"weighted", "rrf"} <= set(manager.registry("fusion").names())
+    assert "hashing" in manager.registry("encoder").names()
+
+
+def test_in_process_plugin_is_found_and_removed() -> None:
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("tiny", "hashing with 8 buckets", lambda: coldkit.get_encoder("hashing", dim=8))]
+
+    coldkit.register_plugin(Plugin(), name="tiny-plugin")
+    encoder = coldkit.get_encoder("tiny")
+    assert encoder.dim == 8
+    assert manager.registry("encoder").get("tiny").plugin == "tiny-plugin"
+    coldkit.unregister_plugin("tiny-plugin")
+    with pytest.raises(coldkit.UnknownComponentError):
+        coldkit.get_encoder("tiny")
+
+
+def test_unknown_name_lists_the_valid_ones() -> None:
+    with pytest.raises(coldkit.UnknownComponentError) as info:
+        coldkit.get_fusion("nope")
+    message = str(info.value)
+    assert "'nope'" in message and "rrf" in message and "weighted" in message
+    with pytest.raises(LookupError):  # also a LookupError for callers who catch builtins
+        coldkit.get_similarity_backend("nope")
+
+
+def test_factory_options_are_passed_through() -> None:
+    fusion = coldkit.get_fusion("rrf", c=5)
+    assert fusion.c == 5.0
+    with pytest.raises(coldkit.InvalidInputError):
+        coldkit.get_fusion("weighted", normalization="bogus")
+
+
+def test_duplicate_name_names_both_plugins_and_leaves_others_usable() -> None:
+    def make(tag: str) -> object:
+        class Plugin:
+            @coldkit.hookimpl
+            def coldkit_fusion_strategies(self) -> list[coldkit.FusionSpec]:
+                return [coldkit.FusionSpec("dup", f"from {tag}", lambda: tag)]
+
+        return Plugin()
+
+    coldkit.register_plugin(make("a"), name="plugin-a")
+    coldkit.register_plugin(make("b"), name="plugin-b")
+    with pytest.raises(coldkit.DuplicateComponentError) as info:
+        coldkit.get_fusion("dup")
+    assert "plugin-a" in str(info.value) and "plugin-b" in str(info.value)
+    assert coldkit.get_fusion("rrf").name == "rrf"
+    report = coldkit.plugin_report()
+    assert report["conflicts"]["fusion_strategies"]["dup"] == ["plugin-a", "plugin-b"]
+
+
+def test_a_builtin_name_cannot_be_silently_overridden() -> None:
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_similarity_backends(self) -> list[coldkit.SimilarityBackendSpec]:
+            return [coldkit.SimilarityBackendSpec("numpy", "impostor", lambda: None)]
+
+    coldkit.register_plugin(Plugin(), name="impostor")
+    with pytest.raises(coldkit.DuplicateComponentError, match="impostor"):
+        coldkit.get_similarity_backend("numpy")
+
+
+def test_hook_that_raises_becomes_a_warning() -> None:
+    class Broken:
+        @coldkit.hookimpl
+        def coldkit_fusion_strategies(self) -> list[coldkit.FusionSpec]:
+            raise RuntimeError("boom")
+
+    coldkit.register_plugin(Broken(), name="broken-hook")
+    with pytest.warns(coldkit.PluginLoadWarning, match="broken-hook.*boom"):
+        names = manager.registry("fusion").names()
+    assert "rrf" in names
+
+
+def test_hook_returning_the_wrong_type_becomes_a_warning() -> None:
+    class Wrong:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[object]:
+            return ["not a spec"]
+
+    coldkit.register_plugin(Wrong(), name="wrong-type")
+    with pytest.warns(coldkit.PluginLoadWarning, match="wrong-type.*EncoderSpec"):
+        assert "hashing" in manager.registry("encoder").names()
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(TypeError, match="name"):
+        coldkit.EncoderSpec("", "no name", lambda: None)
+    with pytest.raises(TypeError, match="factory"):
+        coldkit.EncoderSpec("x", "not callable", "nope")  # type: ignore[arg-type]
+
+
+def test_entry_point_plugins_broken_ones_warn_and_selection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_distribution(
+        tmp_path,
+        "fake_plugins",
+        {"good": "ck_good_plugin", "broken": "ck_broken_plugin", "badhook": "ck_badhook_plugin"},
+        {
+            "ck_good_plugin": GOOD_PLUGIN,
+            "ck_broken_plugin": "raise ImportError('missing dependency xyz')\n",
+            # pluggy rejects an implementation of a hook coldkit does not define
+            "ck_badhook_plugin": "import coldkit\n\n@coldkit.hookimpl\ndef coldkit_no_such_hook():\n    return []\n",
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fusion = coldkit.get_fusion("echo")
+    assert fusion.name == "echo"
+    messages = [str(w.message) for w in caught if issubclass(w.category, coldkit.PluginLoadWarning)]
+    assert any("'broken'" in m and "missing dependency xyz" in m for m in messages), messages
+    assert any("'badhook'" in m for m in messages), messages
+    report = coldkit.plugin_report()
+    good = next(p for p in report["plugins"] if p["name"] == "good")
+    assert good["package"] == "fake_plugins" and good["version"] == "0.1"
+    assert [f["name"] for f in good["fusion_strategies"]] == ["echo"]
+    assert {e["plugin"] for e in report["errors"]} == {"broken", "badhook"}
+
+    # COLDKIT_LOAD_PLUGINS selects which installed plugins load (built-ins always do).
+    monkeypatch.setenv(manager.LOAD_PLUGINS_ENV, "broken")
+    manager.reset_plugins()
+    with pytest.warns(coldkit.PluginLoadWarning):
+        with pytest.raises(coldkit.UnknownComponentError):
+            coldkit.get_fusion("echo")
+    monkeypatch.setenv(manager.LOAD_PLUGINS_ENV, "")
+    manager.reset_plugins()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing installed is even imported
+        assert "weighted" in manager.registry("fusion").names()
+        assert "echo" not in manager.registry("fusion").names()
+
+
+def _run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_plugins_command_prints_json_and_never_imports_torch() -> None:
+    probe = (
+        "import sys, json, io, contextlib\n"
+        "from coldkit.cli import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    main(['plugins'])\n"
+        "report = json.loads(buf.getvalue())\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules)\n"
+        "print(json.dumps({'heavy': heavy, 'n': len(report['plugins'])}))\n"
+    )
+    result = _run_cli("-c", probe)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["heavy"] == [], f"listing plugins imported {out['heavy']}"
+    assert out["n"] >= 3
+
+    module_run = _run_cli("-m", "coldkit", "plugins", "--indent", "0")
+    assert module_run.returncode == 0, module_run.stderr
+    report = json.loads(module_run.stdout)
+    builtin = {p["name"] for p in report["plugins"] if p["builtin"]}
+    assert builtin == set(manager.DEFAULT_PLUGINS)
+
+
+def test_in_process_plugin_with_a_misspelt_hook_is_refused() -> None:
+    class Misspelt:
+        @coldkit.hookimpl
+        def coldkit_encoder(self) -> list[coldkit.EncoderSpec]:  # missing "s"
+            return []
+
+    import pluggy
+
+    with pytest.raises(pluggy.PluginValidationError, match="coldkit_encoder"):
+        coldkit.register_plugin(Misspelt(), name="misspelt")
+    assert manager.get_plugin_manager().get_plugin("misspelt") is None
