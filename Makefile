@@ -1,0 +1,30 @@
+# The two commands of the README, and their parts. Every target sets itself up first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+# A shared 2-core box: one BLAS/OpenMP thread per process unless told otherwise.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+
+.PHONY: setup demo test test-rust test-python stubtest bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/coldkit demo
+
+test: setup test-rust test-python stubtest
+
+test-rust:
+	cargo test -p coldkit-core --release --quiet
+
+test-python:
+	$(BIN)/python -m pytest -q tests benches plugins --benchmark-disable -p no:cacheprovider
+
+stubtest:
+	$(BIN)/python -m mypy.stubtest coldkit._core
+
+bench: setup
+	COLDKIT_BENCH_FULL=1 $(BIN)/python -m pytest -q benches --benchmark-json=out/bench.json

