@@ -1,0 +1,33 @@
+"""Data: the shared in-memory shapes, file loaders, named data sets and evaluation splits."""
+
+from __future__ import annotations
+
+from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.data.loaders import (
+    catalog_from_frame,
+    interactions_from_frame,
+    load_interactions,
+    load_items,
+    load_user_profiles,
+    read_id_list,
+    read_table,
+)
+
+__all__ = [
+    "Catalog",
+    "Interactions",
+    "UserQuery",
+    "Dataset",
+    "load_dataset",
+    "dataset_names",
+    "find_data_root",
+    "implicit",
+    "read_table",
+    "catalog_from_frame",
+    "interactions_from_frame",
+    "load_items",
+    "load_interactions",
+    "load_user_profiles",
+    "read_id_list",
+]

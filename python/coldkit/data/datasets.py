@@ -1,0 +1,375 @@
+"""Named real data sets: the embedded MovieLens latest-small, and loaders for ml-100k and Last.fm 2K.
+
+Example::
+
+    import coldkit
+    ds = coldkit.load_dataset("ml-latest-small")          # the copy shipped inside coldkit
+    print(ds.name, ds.interactions.n_users, len(ds.catalog))
+    ds = coldkit.load_dataset("ml-100k", data_root="../shared/data")
+
+The real files of ml-100k and Last.fm are *not* shipped (their terms forbid redistribution or
+commercial use); point ``data_root`` (or the ``COLDKIT_DATA`` environment variable) at a folder
+holding ``ml-100k/``, ``lastfm-2k/``, ``ml-latest-small/`` and optionally ``ml-1m-posters/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldkit.data.interactions import Catalog, Interactions
+from coldkit.data.loaders import catalog_from_frame, interactions_from_frame, read_table
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
+
+__all__ = ["Dataset", "load_dataset", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit"]
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+
+_MOVIELENS_CITATION = (
+    "F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and Context. "
+    "ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4: 19:1-19:19. https://doi.org/10.1145/2827872"
+)
+_LASTFM_CITATION = (
+    "Cantador, Brusilovsky, Kuflik. 2nd Workshop on Information Heterogeneity and Fusion in Recommender "
+    "Systems (HetRec 2011), RecSys 2011. Data: Last.fm, http://www.lastfm.com"
+)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded data set.
+
+    Attributes:
+        name: e.g. ``"ml-latest-small"``.
+        interactions: users x whole catalogue (weights = ratings / play counts unless an
+            implicit threshold was applied).
+        catalog: the items, with text columns (and ``image`` poster paths when found).
+        user_profiles: ``{user_id: text}`` for data sets with user side information, else None.
+        licence: the terms of use, in short.
+        citation: what to cite when publishing results on it.
+        source: where it was read from.
+    """
+
+    name: str
+    interactions: Interactions
+    catalog: Catalog
+    user_profiles: dict[str, str] | None = None
+    licence: str = ""
+    citation: str = ""
+    source: str = ""
+
+    def describe(self) -> dict[str, object]:
+        """Counts for reports: users, items, interactions, density, cold items (no interaction)."""
+        counts = self.interactions.item_counts()
+        n_u, n_i, nnz = self.interactions.n_users, len(self.catalog), int(self.interactions.matrix.nnz)
+        return {
+            "name": self.name,
+            "users": n_u,
+            "items": n_i,
+            "interactions": nnz,
+            "density": nnz / max(1, n_u * n_i),
+            "items_without_interactions": int((counts == 0).sum()),
+            "has_images": "image" in self.catalog.table.columns,
+            "has_user_profiles": self.user_profiles is not None,
+        }
+
+
+def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
+    """The same data set as implicit feedback: weight 1.0 for every interaction (``rating >= threshold``).
+
+    Users left with no interaction keep their (empty) row, so user indices do not move.
+    """
+    inter = dataset.interactions
+    coo = inter.matrix.tocoo()
+    keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold
+    if not keep.any():
+        raise InvalidInputError(f"{dataset.name}: no interaction has rating >= {threshold}")
+    rows, cols = coo.row[keep], coo.col[keep]
+    shape = inter.matrix.shape
+    matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
+    ts = None
+    if inter.timestamps is not None:
+        # Same (sorted) pattern as the weights, so positions line up entry by entry.
+        ts_values = np.asarray(inter.timestamps[coo.row, coo.col]).ravel()[keep].astype(np.int64)
+        ts = sp.csr_matrix((ts_values, (rows, cols)), shape=shape, dtype=np.int64)
+        ts.sort_indices()
+    out = Interactions(user_ids=inter.user_ids, catalog=inter.catalog, matrix=matrix, timestamps=ts)
+    return replace(dataset, interactions=out)
+
+
+def find_data_root(data_root: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where the real data sets live: ``data_root``, else ``$COLDKIT_DATA``, else ``../shared/data``.
+
+    Returns None when none of them is a folder.
+    """
+    for candidate in (data_root, os.environ.get("COLDKIT_DATA"), Path.cwd().parent / "shared" / "data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    if data_root is not None:
+        raise InvalidInputError(f"data_root {data_root} is not a folder")
+    return None
+
+
+def _need_root(name: str, data_root: str | os.PathLike[str] | None) -> Path:
+    root = find_data_root(data_root)
+    if root is None or not (root / name).is_dir():
+        raise InvalidInputError(
+            f"data set {name!r} is not shipped with coldkit; pass data_root= (or set COLDKIT_DATA) to a folder "
+            f"that holds {name}/ (looked in {root or 'data_root, $COLDKIT_DATA, ../shared/data'})"
+        )
+    return root / name
+
+
+def _poster_dir(data_root: str | os.PathLike[str] | None) -> Path | None:
+    try:
+        root = find_data_root(data_root)
+    except InvalidInputError:
+        return None
+    if root is None:
+        return None
+    posters = root / "ml-1m-posters" / "MovieImages"
+    return posters if posters.is_dir() else None
+
+
+def _attach_posters(table: pd.DataFrame, ml1m_ids: pd.Series, posters: Path | None) -> pd.DataFrame:
+    """Add an ``image`` column: the poster path where ``<ml1m id>.jpg`` exists, else None."""
+    if posters is None:
+        return table
+    available = {p.stem for p in posters.glob("*.jpg")}
+    table = table.copy()
+    table["image"] = [str(posters / f"{i}.jpg") if (isinstance(i, str) and i in available) else None for i in ml1m_ids]
+    return table
+
+
+# ------------------------------------------------------------------------------------------ latest-small
+
+
+def _latest_small_frames(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    def pick(stem: str) -> Path | None:
+        for name in (f"{stem}.csv", f"{stem}.csv.gz"):
+            if (folder / name).is_file():
+                return folder / name
+        return None
+
+    movies_p, ratings_p, tags_p = pick("movies"), pick("ratings"), pick("tags")
+    if movies_p is None or ratings_p is None:
+        raise InvalidInputError(f"{folder}: needs movies.csv and ratings.csv (optionally .gz)")
+    movies = read_table(movies_p, dtype={"movieId": str})
+    ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str})
+    tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}) if tags_p else None
+    return movies, ratings, tags
+
+
+def _aggregate_tags(item_ids: pd.Series, tags: pd.Series, limit: int = 30) -> dict[str, str]:
+    """``{item_id: "tag1, tag2, ..."}``: distinct lower-cased tags, most frequent first."""
+    frame = pd.DataFrame({"item": item_ids.astype(str), "tag": tags.astype(str).str.strip().str.lower()})
+    frame = frame[frame["tag"] != ""]
+    counts = frame.groupby(["item", "tag"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values(["item", "n", "tag"], ascending=[True, False, True])
+    return {item: ", ".join(group["tag"].head(limit)) for item, group in counts.groupby("item", sort=False)}
+
+
+def _load_latest_small(data_root: str | os.PathLike[str] | None, *, embedded: bool) -> Dataset:
+    folder = EMBEDDED_DIR / "ml-latest-small" if embedded else _need_root("ml-latest-small", data_root)
+    movies, ratings, tags = _latest_small_frames(folder)
+    table = pd.DataFrame(
+        {
+            "item_id": movies["movieId"].astype(str),
+            "title": movies["title"].astype(str),
+            "genres": movies["genres"].astype(str).replace("(no genres listed)", ""),
+        }
+    )
+    tag_text = _aggregate_tags(tags["movieId"], tags["tag"]) if tags is not None else {}
+    table["tags"] = [tag_text.get(i, "") for i in table["item_id"]]
+    # ml-latest-small movie ids are the MovieLens-1M ids the posters are named by.
+    table = _attach_posters(table, table["item_id"], _poster_dir(data_root))
+    catalog = catalog_from_frame(table, text_columns=("title", "genres", "tags"), where=str(folder / "movies.csv"))
+    interactions = interactions_from_frame(
+        ratings,
+        catalog,
+        columns={"user_id": "userId", "item_id": "movieId"},
+        where=str(folder / "ratings.csv"),
+    )
+    return Dataset(
+        name="ml-latest-small",
+        interactions=interactions,
+        catalog=catalog,
+        licence=(
+            "MovieLens latest-small (2018-09-26) usage licence: research use, no commercial use without GroupLens' "
+            "permission, no endorsement implied, cite Harper & Konstan 2015, redistribute only under the same terms "
+            f"(full text: {EMBEDDED_DIR / 'ml-latest-small' / 'README.txt'})"
+        ),
+        citation=_MOVIELENS_CITATION,
+        source=str(folder),
+    )
+
+
+# ------------------------------------------------------------------------------------------ ml-100k
+
+_ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+
+def _ml100k_poster_ids(titles: pd.Series, data_root: str | os.PathLike[str] | None) -> pd.Series | None:
+    """ML-1M ids for ml-100k titles by exact lower-cased title match (the join the data README documents)."""
+    posters = _poster_dir(data_root)
+    if posters is None:
+        return None
+    movies_dat = posters.parent / "movies.dat"
+    if not movies_dat.is_file():
+        return None
+    ml1m = read_table(movies_dat, sep="::", encoding="latin-1", header=False, names=["id", "title", "genres"], dtype={"id": str})
+    by_title = dict(zip(ml1m["title"].astype(str).str.strip().str.lower(), ml1m["id"].astype(str)))
+    return titles.astype(str).str.strip().str.lower().map(by_title)
+
+
+def _load_ml100k(data_root: str | os.PathLike[str] | None) -> Dataset:
+    folder = _need_root("ml-100k", data_root)
+    # u.item is ISO-8859-1 (accented titles such as "Misérables"); read it as such, not as UTF-8.
+    items = read_table(
+        folder / "u.item",
+        sep="|",
+        encoding="latin-1",
+        header=False,
+        names=["item_id", "title", "release_date", "video_release_date", "url", *_ML100K_GENRES],
+        dtype={"item_id": str},
+    )
+    flags = items[list(_ML100K_GENRES)].to_numpy(dtype=np.int64)
+    genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row) if on and g != "unknown") for row in flags]
+    table = pd.DataFrame(
+        {"item_id": items["item_id"].astype(str), "title": items["title"].fillna("").astype(str), "genres": genres}
+    )
+    poster_ids = _ml100k_poster_ids(table["title"], data_root)
+    if poster_ids is not None:
+        table = _attach_posters(table, poster_ids, _poster_dir(data_root))
+    catalog = catalog_from_frame(table, text_columns=("title", "genres"), where=str(folder / "u.item"))
+    ratings = read_table(
+        folder / "u.data", sep="\t", header=False, names=["user_id", "item_id", "rating", "timestamp"],
+        dtype={"user_id": str, "item_id": str},
+    )  # fmt: skip
+    interactions = interactions_from_frame(ratings, catalog, where=str(folder / "u.data"))
+    profiles = None
+    if (folder / "u.user").is_file():
+        users = read_table(
+            folder / "u.user", sep="|", encoding="latin-1", header=False,
+            names=["user_id", "age", "gender", "occupation", "zip"], dtype={"user_id": str, "zip": str},
+        )  # fmt: skip
+        gender = users["gender"].map({"M": "man", "F": "woman"}).fillna("person")
+        profiles = {
+            str(u): f"A {age} year old {g} who works as {occ}."
+            for u, age, g, occ in zip(users["user_id"], users["age"], gender, users["occupation"])
+        }
+    return Dataset(
+        name="ml-100k",
+        interactions=interactions,
+        catalog=catalog,
+        user_profiles=profiles,
+        licence="MovieLens 100K: research use only, no commercial use, cite Harper & Konstan 2015, no redistribution",
+        citation=_MOVIELENS_CITATION,
+        source=str(folder),
+    )
+
+
+# ------------------------------------------------------------------------------------------ lastfm-2k
+
+
+def _load_lastfm(data_root: str | os.PathLike[str] | None) -> Dataset:
+    folder = _need_root("lastfm-2k", data_root)
+    artists = read_table(folder / "artists.dat", sep="\t", dtype={"id": str}, encoding="utf-8")
+    tags = read_table(folder / "tags.dat", sep="\t", encoding="latin-1", dtype={"tagID": str})
+    tagged = read_table(folder / "user_taggedartists.dat", sep="\t", dtype={"artistID": str, "tagID": str})
+    plays = read_table(folder / "user_artists.dat", sep="\t", dtype={"userID": str, "artistID": str})
+    tag_names = dict(zip(tags["tagID"].astype(str), tags["tagValue"].astype(str)))
+    tag_text = _aggregate_tags(tagged["artistID"], tagged["tagID"].astype(str).map(tag_names).fillna(""))
+    table = pd.DataFrame({"item_id": artists["id"].astype(str), "name": artists["name"].fillna("").astype(str)})
+    table["tags"] = [tag_text.get(i, "") for i in table["item_id"]]
+    catalog = catalog_from_frame(table, text_columns=("name", "tags"), where=str(folder / "artists.dat"))
+    interactions = interactions_from_frame(
+        plays,
+        catalog,
+        columns={"user_id": "userID", "item_id": "artistID", "rating": "weight"},
+        where=str(folder / "user_artists.dat"),
+    )
+    return Dataset(
+        name="lastfm-2k",
+        interactions=interactions,
+        catalog=catalog,
+        licence="HetRec 2011 Last.fm 2K: non-commercial use; commercial use needs Last.fm's permission",
+        citation=_LASTFM_CITATION,
+        source=str(folder),
+    )
+
+
+_LOADERS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
+    "ml-latest-small": lambda root: _load_latest_small(root, embedded=root is None),
+    "ml-100k": _load_ml100k,
+    "lastfm-2k": _load_lastfm,
+}
+
+
+def dataset_names() -> list[str]:
+    """Names :func:`load_dataset` understands."""
+    return sorted(_LOADERS)
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike[str] = "ml-latest-small",
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    implicit_threshold: float | None = None,
+    binary: bool = False,
+) -> Dataset:
+    """Load a named data set, or a folder in the MovieLens latest-small layout.
+
+    Args:
+        name_or_path: ``"ml-latest-small"`` (the copy embedded in coldkit unless ``data_root`` is
+            given), ``"ml-100k"``, ``"lastfm-2k"``, or a folder with ``movies.csv`` +
+            ``ratings.csv`` (+ ``tags.csv``), optionally gzipped.
+        data_root: folder holding the real data sets (default ``$COLDKIT_DATA``, then
+            ``../shared/data``). Posters (``ml-1m-posters/``) are also looked up there.
+        implicit_threshold: turn ratings into implicit feedback, keeping ``rating >= threshold``.
+        binary: implicit feedback with every interaction kept (weight 1.0).
+
+    Raises:
+        UnknownComponentError: an unknown name that is not a folder either.
+        InvalidInputError: the data set's files are missing or malformed.
+    """
+    key = str(name_or_path)
+    if key in _LOADERS:
+        dataset = _LOADERS[key](data_root)
+    elif Path(key).is_dir():
+        dataset = _load_latest_small_folder(Path(key))
+    else:
+        raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
+    if implicit_threshold is not None or binary:
+        dataset = implicit(dataset, implicit_threshold)
+    return dataset
+
+
+def _load_latest_small_folder(folder: Path) -> Dataset:
+    """A user folder in the MovieLens CSV layout (movies.csv, ratings.csv, tags.csv)."""
+    movies, ratings, tags = _latest_small_frames(folder)
+    table = pd.DataFrame({"item_id": movies["movieId"].astype(str), "title": movies["title"].astype(str)})
+    text_cols = ["title"]
+    if "genres" in movies.columns:
+        table["genres"] = movies["genres"].fillna("").astype(str).replace("(no genres listed)", "")
+        text_cols.append("genres")
+    if tags is not None:
+        tag_text = _aggregate_tags(tags["movieId"], tags["tag"])
+        table["tags"] = [tag_text.get(i, "") for i in table["item_id"]]
+        text_cols.append("tags")
+    catalog = catalog_from_frame(table, text_columns=text_cols, where=str(folder))
+    interactions = interactions_from_frame(
+        ratings, catalog, columns={"user_id": "userId", "item_id": "movieId"}, where=str(folder / "ratings.csv")
+    )
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.name) or "dataset"
+    return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(folder))

@@ -1,0 +1,449 @@
+"""Read interactions and item tables from plain files (CSV or Parquet) into coldkit's shapes.
+
+Every reader validates what it reads and raises :class:`~coldkit.exceptions.InvalidInputError`
+naming the file and the problem (missing column, NaN rating, duplicate pair, unknown id, empty
+file, undecodable text) instead of guessing.
+
+Example::
+
+    from coldkit.data import load_items, load_interactions
+    catalog = load_items("items.csv", text_columns=["title", "genres"])
+    train = load_interactions("train.csv", catalog)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldkit.data.interactions import Catalog, Interactions
+from coldkit.exceptions import InvalidInputError
+
+__all__ = [
+    "read_table",
+    "catalog_from_frame",
+    "interactions_from_frame",
+    "load_items",
+    "load_interactions",
+    "load_user_profiles",
+    "read_id_list",
+    "DuplicatePolicy",
+]
+
+DuplicatePolicy = Literal["error", "last", "sum", "max"]
+
+# Encodings tried in order when a text file is not valid UTF-8. Latin-1 decodes any byte string, so
+# it is only used when the caller allows it explicitly (it would otherwise hide real corruption).
+_UTF8 = ("utf-8-sig",)
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    sep: str | None = None,
+    encoding: str | None = None,
+    dtype: Mapping[str, object] | None = None,
+    header: bool = True,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally ``.gz``) or Parquet file into a DataFrame of strings and numbers.
+
+    Args:
+        path: ``.csv``, ``.tsv``, ``.dat``, ``.txt`` (optionally ``.gz``) or ``.parquet``/``.pq``.
+        sep: field separator; default ``,`` (``\\t`` for ``.tsv``/``.dat``).
+        encoding: text encoding; default UTF-8. A file that is not valid UTF-8 raises an error that
+            names the byte offset and suggests ``encoding="latin-1"`` (e.g. ml-100k's ``u.item``).
+        dtype: pandas dtypes per column (ids are best read as ``str``).
+        header: whether the first line names the columns.
+        names: column names when ``header`` is False.
+
+    Raises:
+        InvalidInputError: the file is missing, empty, has no rows, or cannot be decoded.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise InvalidInputError(f"{p}: the file is empty")
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(p)
+        except ImportError as exc:  # pyarrow is an optional dependency
+            raise InvalidInputError(f"{p}: reading Parquet needs pyarrow (pip install 'coldkit[eval]')") from exc
+        except Exception as exc:  # pyarrow raises its own hierarchy; name the file
+            raise InvalidInputError(f"{p}: not a readable Parquet file ({exc})") from exc
+        if dtype:
+            frame = frame.astype({c: t for c, t in dtype.items() if c in frame.columns})  # type: ignore[misc]
+    else:
+        base = [s for s in suffixes if s != ".gz"]
+        if sep is None:
+            sep = "\t" if base and base[-1] in (".tsv", ".dat") else ","
+        enc = encoding or _UTF8[0]
+        try:
+            frame = pd.read_csv(
+                p,
+                sep=sep,
+                encoding=enc,
+                dtype=dtype,  # type: ignore[arg-type]
+                header=0 if header else None,
+                names=list(names) if names is not None else None,
+                keep_default_na=True,
+                engine="c" if len(sep) == 1 else "python",
+            )
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(
+                f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                "pass encoding='latin-1' (or the right encoding) if the file uses another one"
+            ) from exc
+        except pd.errors.EmptyDataError as exc:
+            raise InvalidInputError(f"{p}: the file is empty") from exc
+        except pd.errors.ParserError as exc:
+            raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise InvalidInputError(f"{p}: has a header but no rows")
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}")
+
+
+def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) -> pd.DataFrame:
+    """Apply a ``{standard name: file column}`` mapping, e.g. ``{"user_id": "userId"}``."""
+    if not mapping:
+        return frame
+    _require_columns(frame, list(mapping.values()), where)
+    return frame.rename(columns={src: std for std, src in mapping.items()})
+
+
+def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
+    """External ids as stripped strings; empty/NaN ids are an error."""
+    if values.isna().any():
+        rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
+        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+    ids = values.astype(str).str.strip()
+    # Ids read as numbers by pandas ("12.0") would not match the same id read as text ("12").
+    if pd.api.types.is_float_dtype(values.dtype):
+        as_int = values.to_numpy()
+        if np.all(as_int == np.round(as_int)):
+            ids = pd.Series(as_int.astype(np.int64).astype(str), index=values.index)
+    if (ids == "").any():
+        rows = np.flatnonzero((ids == "").to_numpy())[:5].tolist()
+        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+    return ids.to_numpy(dtype=object)
+
+
+def catalog_from_frame(
+    frame: pd.DataFrame,
+    *,
+    text_columns: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    where: str = "items",
+) -> Catalog:
+    """Build a :class:`Catalog` from a table with an ``item_id`` column and content columns.
+
+    Args:
+        frame: one row per item.
+        text_columns: the columns joined into each item's text; default: every column except
+            ``item_id`` and ``image`` whose values are text.
+        columns: ``{standard name: column in frame}``, e.g. ``{"item_id": "movieId"}``.
+        where: a name for error messages (usually the file path).
+
+    Raises:
+        InvalidInputError: ``item_id`` missing, empty or duplicated; a text column missing.
+    """
+    frame = _rename(frame, columns, where)
+    _require_columns(frame, ["item_id"], where)
+    ids = _ids(frame["item_id"], "item_id", where)
+    uniq, counts = np.unique(ids.astype(str), return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][:10].tolist()
+        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup}")
+    table = frame.copy()
+    table["item_id"] = ids
+    table = table.reset_index(drop=True)
+    if text_columns is None:
+        text_columns = [
+            c
+            for c in table.columns
+            if c not in ("item_id", "image") and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
+        ]
+        if not text_columns:
+            raise InvalidInputError(f"{where}: no text column besides item_id; name them with text_columns=")
+    else:
+        _require_columns(table, list(text_columns), where)
+    return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
+
+
+def interactions_from_frame(
+    frame: pd.DataFrame,
+    catalog: Catalog,
+    *,
+    columns: Mapping[str, str] | None = None,
+    implicit_threshold: float | None = None,
+    binary: bool = False,
+    duplicates: DuplicatePolicy = "error",
+    unknown_items: Literal["error", "drop"] = "error",
+    user_ids: Sequence[str] | None = None,
+    where: str = "interactions",
+) -> Interactions:
+    """Build :class:`Interactions` from a ``user_id,item_id[,rating,timestamp]`` table.
+
+    Args:
+        frame: the table.
+        catalog: the item index space; every ``item_id`` must be in it (see ``unknown_items``).
+        columns: ``{standard name: column in frame}``, e.g. ``{"user_id": "userId", "rating": "stars"}``.
+        implicit_threshold: keep only rows with ``rating >= threshold``, as weight 1.0 (implicit
+            feedback from explicit ratings). Needs a ``rating`` column.
+        binary: store weight 1.0 for every kept row (implicit feedback without a threshold).
+        duplicates: what to do with repeated (user, item) rows: ``"error"`` (default, names
+            them), ``"last"`` (keep the latest by timestamp, else the last row), ``"sum"`` or
+            ``"max"`` of the weights (timestamps: the latest).
+        unknown_items: ``"error"`` (default) or ``"drop"`` rows whose item is not in the catalogue.
+        user_ids: the user index order to use (e.g. to include users without interactions, who
+            get an empty row); default: users in order of first appearance.
+        where: a name for error messages.
+
+    Raises:
+        InvalidInputError: missing columns, NaN/inf/non-numeric ratings or timestamps, duplicates
+            (with ``duplicates="error"``), unknown items, or no interaction left.
+    """
+    frame = _rename(frame, columns, where)
+    _require_columns(frame, ["user_id", "item_id"], where)
+    if implicit_threshold is not None and "rating" not in frame.columns:
+        raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
+    users = _ids(frame["user_id"], "user_id", where)
+    items = _ids(frame["item_id"], "item_id", where)
+
+    if "rating" in frame.columns:
+        ratings = pd.to_numeric(frame["rating"], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(ratings)
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise InvalidInputError(
+                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}); "
+                "drop or fix them first"
+            )
+    else:
+        ratings = np.ones(len(frame), dtype=np.float64)
+    timestamps: np.ndarray | None = None
+    if "timestamp" in frame.columns:
+        ts = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(ts).all():
+            rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
+            raise InvalidInputError(f"{where}: timestamps must be numbers (unix seconds); bad rows {rows}")
+        timestamps = ts.astype(np.int64)
+
+    keep = np.ones(len(frame), dtype=bool)
+    if implicit_threshold is not None:
+        keep &= ratings >= implicit_threshold
+    weights = np.ones_like(ratings) if (binary or implicit_threshold is not None) else ratings
+    # A zero weight cannot be stored in the sparse matrix (it would vanish and desynchronise the
+    # timestamp pattern); an explicit zero rating is "no preference", so say so instead of hiding it.
+    zero = keep & (weights == 0)
+    if zero.any():
+        raise InvalidInputError(
+            f"{where}: {int(zero.sum())} row(s) have weight 0 (rows {np.flatnonzero(zero)[:5].tolist()}); "
+            "use implicit_threshold= or binary=True, or drop them"
+        )
+
+    index = catalog._index
+    item_idx = np.fromiter((index.get(str(i), -1) for i in items), dtype=np.int64, count=len(items))
+    unknown = item_idx < 0
+    if unknown.any():
+        if unknown_items == "error":
+            names = pd.unique(items[unknown])[:10].tolist()
+            raise InvalidInputError(
+                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}"
+            )
+        keep &= ~unknown
+
+    if user_ids is None:
+        order = list(dict.fromkeys(users[keep].tolist()))
+    else:
+        order = [str(u) for u in user_ids]
+        if len(set(order)) != len(order):
+            raise InvalidInputError(f"{where}: user_ids has duplicates")
+    uindex = {u: i for i, u in enumerate(order)}
+    user_idx = np.fromiter((uindex.get(str(u), -1) for u in users), dtype=np.int64, count=len(users))
+    if user_ids is not None and (keep & (user_idx < 0)).any():
+        missing = pd.unique(users[keep & (user_idx < 0)])[:10].tolist()
+        raise InvalidInputError(f"{where}: user ids not in user_ids: {missing}")
+
+    rows, cols, vals = user_idx[keep], item_idx[keep], weights[keep]
+    ts_kept = timestamps[keep] if timestamps is not None else None
+    if len(rows) == 0:
+        raise InvalidInputError(f"{where}: no interaction left (threshold {implicit_threshold})")
+    rows, cols, vals, ts_kept = _resolve_duplicates(rows, cols, vals, ts_kept, len(catalog), duplicates, where, users[keep], items[keep])
+
+    shape = (len(order), len(catalog))
+    matrix = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=shape)
+    ts_matrix = None
+    if ts_kept is not None:
+        ts_matrix = sp.csr_matrix((ts_kept, (rows, cols)), shape=shape, dtype=np.int64)
+        ts_matrix.sort_indices()
+        # Timestamp 0 would be dropped as an implicit zero; keep the pattern equal to the weights'.
+        if ts_matrix.nnz != matrix.nnz:
+            ts_matrix = sp.csr_matrix((ts_kept + 1, (rows, cols)), shape=shape, dtype=np.int64)
+            ts_matrix.data -= 1
+            ts_matrix.sort_indices()
+    return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _resolve_duplicates(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    ts: np.ndarray | None,
+    n_items: int,
+    policy: str,
+    where: str,
+    user_names: np.ndarray,
+    item_names: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Collapse repeated (user, item) rows by ``policy`` (vectorised: one stable sort by key)."""
+    key = rows * n_items + cols
+    # Sort by key, then by time (or file order) so "last" is the latest of each group.
+    secondary = ts if ts is not None else np.arange(len(key))
+    order = np.lexsort((secondary, key))
+    key_s = key[order]
+    first = np.ones(len(key_s), dtype=bool)
+    first[1:] = key_s[1:] != key_s[:-1]
+    if first.all():
+        return rows, cols, vals, ts
+    if policy == "error":
+        dup_pos = order[~first][:5]
+        pairs = [(str(user_names[i]), str(item_names[i])) for i in dup_pos]
+        raise InvalidInputError(
+            f"{where}: {int((~first).sum())} duplicate (user_id, item_id) row(s), e.g. {pairs}; "
+            "pass duplicates='last', 'sum' or 'max' to combine them"
+        )
+    if policy not in ("last", "sum", "max"):
+        raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {policy!r}")
+    group = np.cumsum(first) - 1
+    last = np.ones(len(key_s), dtype=bool)
+    last[:-1] = key_s[1:] != key_s[:-1]
+    pick = order[last]  # latest row of each group
+    v = vals[order]
+    if policy == "sum":
+        new_vals = np.bincount(group, weights=v)
+    elif policy == "max":
+        new_vals = np.full(group[-1] + 1, -np.inf)
+        np.maximum.at(new_vals, group, v)
+    else:
+        new_vals = vals[pick]
+    new_ts = None
+    if ts is not None:
+        new_ts = np.full(group[-1] + 1, np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(new_ts, group, ts[order])
+    return rows[pick], cols[pick], np.asarray(new_vals, dtype=np.float64), new_ts
+
+
+def load_items(
+    path: str | os.PathLike[str],
+    *,
+    text_columns: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
+) -> Catalog:
+    """Read an item table (``item_id`` + text/image columns) from CSV or Parquet.
+
+    Example::
+
+        catalog = load_items("movies.csv", columns={"item_id": "movieId"}, text_columns=["title", "genres"])
+    """
+    frame = read_table(path, sep=sep, encoding=encoding, dtype=_id_dtypes(columns, "item_id"))
+    return catalog_from_frame(frame, text_columns=text_columns, columns=columns, where=str(path))
+
+
+def load_interactions(
+    path: str | os.PathLike[str],
+    catalog: Catalog,
+    *,
+    columns: Mapping[str, str] | None = None,
+    implicit_threshold: float | None = None,
+    binary: bool = False,
+    duplicates: DuplicatePolicy = "error",
+    unknown_items: Literal["error", "drop"] = "error",
+    user_ids: Sequence[str] | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
+) -> Interactions:
+    """Read ``user_id,item_id[,rating,timestamp]`` rows from CSV or Parquet over ``catalog``.
+
+    See :func:`interactions_from_frame` for the options. Example::
+
+        train = load_interactions("ratings.csv", catalog,
+                                  columns={"user_id": "userId", "item_id": "movieId"}, implicit_threshold=4)
+    """
+    dtypes = {**_id_dtypes(columns, "user_id"), **_id_dtypes(columns, "item_id")}
+    frame = read_table(path, sep=sep, encoding=encoding, dtype=dtypes)
+    return interactions_from_frame(
+        frame,
+        catalog,
+        columns=columns,
+        implicit_threshold=implicit_threshold,
+        binary=binary,
+        duplicates=duplicates,
+        unknown_items=unknown_items,
+        user_ids=user_ids,
+        where=str(path),
+    )
+
+
+def load_user_profiles(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str = "text",
+    id_column: str = "user_id",
+    sep: str | None = None,
+    encoding: str | None = None,
+) -> dict[str, str]:
+    """Read user profile texts (``user_id`` + ``text`` columns) into ``{user_id: text}``.
+
+    Raises:
+        InvalidInputError: missing columns or a user listed twice.
+    """
+    frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
+    _require_columns(frame, [id_column, text_column], str(path))
+    ids = _ids(frame[id_column], id_column, str(path))
+    uniq, counts = np.unique(ids.astype(str), return_counts=True)
+    if (counts > 1).any():
+        raise InvalidInputError(f"{path}: user(s) listed more than once: {uniq[counts > 1][:10].tolist()}")
+    texts = frame[text_column].astype("string").fillna("").astype(str).tolist()
+    return dict(zip(map(str, ids), texts))
+
+
+def read_id_list(path: str | os.PathLike[str], *, what: str = "ids") -> list[str]:
+    """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"{p}: no such file")
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{p}: not valid UTF-8 text (byte {exc.start})") from exc
+    ids = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not ids:
+        raise InvalidInputError(f"{p}: no {what} in the file")
+    seen: set[str] = set()
+    dups = [i for i in ids if i in seen or seen.add(i)]  # type: ignore[func-returns-value]
+    if dups:
+        raise InvalidInputError(f"{p}: {what} listed more than once: {dups[:10]}")
+    return ids
+
+
+def _id_dtypes(columns: Mapping[str, str] | None, standard: str) -> dict[str, object]:
+    """Read id columns as text so '007' stays '007' and ids never turn into floats."""
+    name = (columns or {}).get(standard, standard)
+    return {name: str}
