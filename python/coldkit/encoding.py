@@ -1,0 +1,707 @@
+"""The encoder contract, the catalogue encoding pipeline and its on-disk vector cache.
+
+An *encoder* (see :class:`coldkit.Encoder`) turns content into L2-normalised float32 vectors of
+one space. Every encoder, built in or from a plugin, honours the same rules:
+
+* ``encode_texts(texts)`` returns a C-contiguous float32 array of shape ``(len(texts), dim)``.
+* ``None`` or a non-string text raises :class:`~coldkit.exceptions.InvalidInputError` naming its
+  position. An empty or whitespace-only text is *defined*, not an error: its row is all zeros
+  (it carries no content, so it is similar to nothing). Every other row has unit norm.
+* A text longer than the encoder's ``max_length`` tokens is truncated, never rejected.
+* Encoders with ``"image"`` in ``modalities`` also have ``encode_images(images)`` taking file
+  paths or PIL images; a missing or unreadable image raises ``InvalidInputError`` naming it.
+* ``fingerprint`` identifies (model files + options that change the vectors); it keys the cache.
+
+:func:`encode_catalog` runs an encoder over a whole catalogue: it builds each item's text from
+chosen fields, encodes only what the cache does not already hold (deduplicating identical
+content), feeds the encoder length-sorted chunks (less padding), shows a progress bar on long
+runs and writes each finished chunk to the cache atomically, so an interrupted run keeps its work.
+
+This module must stay importable without torch: neural encoders live in plugins, and their
+shared torch helpers in :mod:`coldkit.encoding_torch`, which imports torch lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.plugins.types import Encoder
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from PIL import Image as PILImage
+
+    from coldkit.data.interactions import Catalog
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "COMBINE_MODES",
+    "EMPTY_POLICIES",
+    "VectorCache",
+    "check_texts",
+    "content_key",
+    "default_cache_dir",
+    "encode_catalog",
+    "image_key",
+    "load_image",
+    "normalize_rows",
+    "text_key",
+]
+
+CACHE_DIR_ENV = "COLDKIT_CACHE_DIR"
+COMBINE_MODES = ("concat", "mean")
+EMPTY_POLICIES = ("zero", "error")
+_CACHE_FORMAT = 1
+_SHARD_PREFIX = "shard-"
+
+
+# --------------------------------------------------------------------------------------------
+# Contract helpers shared by every encoder
+# --------------------------------------------------------------------------------------------
+
+
+def _label(labels: Sequence[Any] | None, position: int) -> str:
+    if labels is None:
+        return f"text {position}"
+    return f"item {labels[position]!r} (position {position})"
+
+
+def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tuple[list[str], np.ndarray]:
+    """Validate texts for encoding; return them as a list and a boolean mask of the empty ones.
+
+    Args:
+        texts: the texts; a single ``str`` is refused (it would be read as characters).
+        labels: optional item ids used in error messages instead of positions.
+
+    Returns:
+        ``(texts, empty)`` where ``empty[i]`` is True for an empty or whitespace-only text.
+
+    Raises:
+        InvalidInputError: ``texts`` is a string, or an element is ``None`` or not a ``str``
+            (the message names the first offending item).
+    """
+    if isinstance(texts, (str, bytes)):
+        raise InvalidInputError("texts must be a sequence of strings, not a single string; wrap it in a list")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if text is None:
+            raise InvalidInputError(f"{_label(labels, i)} is None; expected a string (use '' for no text)")
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{_label(labels, i)} is a {type(text).__name__}, expected a string: {text!r:.80}")
+    empty = np.fromiter((not t.strip() for t in out), dtype=bool, count=len(out))
+    return out, empty
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Return float32 C-contiguous rows scaled to unit L2 norm; all-zero rows stay zero."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    np.divide(x, norms, out=x, where=norms > 0)
+    return x
+
+
+def load_image(image: Any, label: str = "image") -> "PILImage.Image":
+    """Open ``image`` (a path or a PIL image) fully decoded as RGB.
+
+    Raises:
+        InvalidInputError: the path does not exist, is not a file, or is not a readable image
+            (the message names ``label`` and the path).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if not isinstance(image, (str, os.PathLike)):
+        raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
+    path = Path(image)
+    if not path.is_file():
+        raise InvalidInputError(f"{label}: image file not found: {str(path)!r}")
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now, so a truncated file fails here and not inside the model
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidInputError(f"{label}: cannot read image {str(path)!r}: {exc}") from exc
+
+
+def content_key(kind: str, payload: bytes) -> str:
+    """Cache key of one piece of content: a 128-bit BLAKE2b of ``kind`` and ``payload``."""
+    return hashlib.blake2b(kind.encode() + b"\0" + payload, digest_size=16).hexdigest()
+
+
+def text_key(text: str) -> str:
+    """Cache key of a text (exact content; no normalisation, since encoders see the exact text)."""
+    return content_key("text", text.encode("utf-8", "surrogatepass"))
+
+
+def image_key(image: Any, label: str = "image") -> str:
+    """Cache key of an image: hash of the file's bytes, or of the decoded pixels of a PIL image."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            data = Path(image).read_bytes()
+        except FileNotFoundError as exc:
+            raise InvalidInputError(f"{label}: image file not found: {str(image)!r}") from exc
+        except OSError as exc:
+            raise InvalidInputError(f"{label}: cannot read image {str(image)!r}: {exc}") from exc
+        return content_key("image-file", data)
+    img = load_image(image, label)
+    return content_key("image-pixels", f"{img.mode}{img.size}".encode() + img.tobytes())
+
+
+# --------------------------------------------------------------------------------------------
+# The vector cache
+# --------------------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$COLDKIT_CACHE_DIR`` if set, else ``~/.cache/coldkit/vectors``."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "coldkit" / "vectors"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not supported on this platform / filesystem
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write via ``write(file)`` to a temp file in ``path``'s directory, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+@dataclass
+class _Shard:
+    name: str
+    keys: list[str]
+    vectors: np.ndarray | None = None  # memory-mapped on first use
+
+
+class VectorCache:
+    """Content-addressed vectors of one encoder (one fingerprint) on disk.
+
+    Layout: ``<root>/<encoder-name>-<hash of fingerprint>/`` holds ``encoder.json`` (the full
+    fingerprint and ``dim``) and shards: ``shard-*.npy`` (float32 ``(n, dim)``) each committed by a
+    ``shard-*.json`` listing its ``n`` content keys. A shard's ``.npy`` is written (atomically)
+    before its ``.json``, so a reader or a crash never sees half a shard. There is no global
+    index file to race on: writers only ever add new, uniquely named shards; concurrent readers
+    pick new shards up on their next lookup. No pickle anywhere.
+
+    Example::
+
+        cache = VectorCache(default_cache_dir(), encoder.fingerprint, encoder.dim, name=encoder.name)
+        found, vectors = cache.get_many([text_key("a basketball game")])
+    """
+
+    def __init__(self, root: str | os.PathLike[str], fingerprint: str, dim: int, *, name: str = "encoder") -> None:
+        if not isinstance(fingerprint, str) or not fingerprint:
+            raise InvalidInputError(f"cache fingerprint must be a non-empty string, got {fingerprint!r}")
+        if int(dim) <= 0:
+            raise InvalidInputError(f"cache dim must be positive, got {dim!r}")
+        self.fingerprint = fingerprint
+        self.dim = int(dim)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40] or "encoder"
+        digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
+        self.directory = Path(root).expanduser() / f"{slug}-{digest}"
+        self._lock = threading.RLock()
+        self._shards: dict[str, _Shard] = {}
+        self._where: dict[str, tuple[str, int]] = {}
+        self._bad: set[str] = set()  # corrupt shards: skipped until the files change (rewritten or removed)
+        self._open()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ColdkitError(f"cannot create the vector cache directory {str(self.directory)!r}: {exc}") from exc
+        meta_path = self.directory / "encoder.json"
+        meta = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
+        if meta_path.exists():
+            try:
+                found = json.loads(meta_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ColdkitError(f"vector cache {str(self.directory)!r}: unreadable encoder.json: {exc}") from exc
+            if found.get("fingerprint") != self.fingerprint or found.get("dim") != self.dim:
+                raise ColdkitError(
+                    f"vector cache {str(self.directory)!r} belongs to another encoder "
+                    f"(fingerprint/dim mismatch); remove the directory or choose another cache_dir"
+                )
+        else:
+            _atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Pick up shards written (or removed by compaction) since the last look, e.g. by another process."""
+        with self._lock:
+            on_disk = {p.stem for p in self.directory.glob(f"{_SHARD_PREFIX}*.json")} - self._bad
+            gone = set(self._shards) - on_disk
+            for name in gone:
+                del self._shards[name]
+            if gone:
+                self._where = {k: v for k, v in self._where.items() if v[0] not in gone}
+            for name in sorted(on_disk - set(self._shards)):
+                shard = self._read_shard_keys(name)
+                if shard is None:
+                    continue
+                self._shards[name] = shard
+                for row, key in enumerate(shard.keys):
+                    self._where.setdefault(key, (name, row))
+            # keys whose shard went away may still live in another shard
+            if gone:
+                for name, shard in self._shards.items():
+                    for row, key in enumerate(shard.keys):
+                        self._where.setdefault(key, (name, row))
+
+    def _read_shard_keys(self, name: str) -> _Shard | None:
+        path = self.directory / f"{name}.json"
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None  # compacted away between listing and reading
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", stacklevel=3)
+            return None
+        keys = meta.get("keys")
+        if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
+            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", stacklevel=3)
+            return None
+        return _Shard(name=name, keys=[str(k) for k in keys])
+
+    # -- queries ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+    @property
+    def shard_count(self) -> int:
+        """Number of committed shards."""
+        return len(self._shards)
+
+    def _vectors_of(self, name: str) -> np.ndarray | None:
+        shard = self._shards[name]
+        if shard.vectors is None:
+            path = self.directory / f"{name}.npy"
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError) as exc:
+                warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", stacklevel=4)
+                return None
+            if arr.dtype != np.float32 or arr.shape != (len(shard.keys), self.dim):
+                warnings.warn(f"vector cache: ignoring shard {str(path)!r} with shape {arr.shape}", stacklevel=4)
+                return None
+            shard.vectors = arr
+        return shard.vectors
+
+    def get_many(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Look ``keys`` up.
+
+        Returns:
+            ``(found, vectors)``: a bool mask over ``keys`` and float32 ``(found.sum(), dim)`` rows
+            for the found keys, in order.
+        """
+        with self._lock:
+            while True:
+                found = np.zeros(len(keys), dtype=bool)
+                by_shard: dict[str, tuple[list[int], list[int]]] = {}
+                for i, key in enumerate(keys):
+                    hit = self._where.get(key)
+                    if hit is not None:
+                        found[i] = True
+                        positions, rows = by_shard.setdefault(hit[0], ([], []))
+                        positions.append(i)
+                        rows.append(hit[1])
+                out = np.empty((len(keys), self.dim), dtype=np.float32)
+                broken = [name for name in by_shard if self._vectors_of(name) is None]
+                if not broken:
+                    for name, (positions, rows) in by_shard.items():
+                        out[positions] = self._vectors_of(name)[rows]  # type: ignore[index]
+                    return found, np.ascontiguousarray(out[found])
+                # A shard vanished (compacted by another process) or is corrupt: forget it, re-list
+                # the directory (a merged shard may hold the same keys) and look up again. Each
+                # round removes at least one shard, so this ends.
+                for name in broken:
+                    if (self.directory / f"{name}.json").exists():
+                        self._bad.add(name)
+                    self._shards.pop(name, None)
+                self._where = {}
+                for name, shard in self._shards.items():
+                    for row, key in enumerate(shard.keys):
+                        self._where.setdefault(key, (name, row))
+                self.refresh()
+
+    # -- writes -------------------------------------------------------------------------------
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Store ``vectors[i]`` under ``keys[i]`` as one new shard (atomic: all or nothing)."""
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape != (len(keys), self.dim):
+            raise InvalidInputError(f"cache.put: vectors shape {vecs.shape} does not match ({len(keys)}, {self.dim})")
+        if not len(keys):
+            return
+        name = f"{_SHARD_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+        meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys)}
+        with self._lock:
+            _atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
+            _atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
+            self._shards[name] = _Shard(name=name, keys=list(keys), vectors=vecs)
+            for row, key in enumerate(keys):
+                self._where.setdefault(key, (name, row))
+
+    def compact(self) -> None:
+        """Merge every shard into one (new shard first, then old ones removed), dropping duplicates."""
+        with self._lock:
+            self.refresh()
+            old = list(self._shards)
+            if len(old) <= 1:
+                return
+            keys = list(self._where)
+            found, vectors = self.get_many(keys)
+            keys = [k for k, f in zip(keys, found) if f]
+            self.put(keys, vectors)
+            new = [n for n in self._shards if n not in old]
+            for name in old:
+                # remove the commit marker first, so no reader picks up a shard whose data is gone
+                (self.directory / f"{name}.json").unlink(missing_ok=True)
+                (self.directory / f"{name}.npy").unlink(missing_ok=True)
+                del self._shards[name]
+            self._where = {}
+            for name in new:
+                for row, key in enumerate(self._shards[name].keys):
+                    self._where.setdefault(key, (name, row))
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Inputs:
+    labels: list[Any]
+    texts: list[str] | None
+    images: list[Any] | None  # path / PIL image / None (no image)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -> list[str]:
+    missing = [c for c in fields if c not in table.columns]
+    if missing:
+        raise InvalidInputError(f"text fields not in the item table: {missing}; columns: {list(table.columns)}")
+    parts = table[list(fields)].astype("string").fillna("")
+    return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
+
+
+def _gather_inputs(
+    items: Any,
+    text_fields: Sequence[str] | None,
+    image_field: str | None,
+    image_root: str | os.PathLike[str] | None,
+    separator: str,
+) -> _Inputs:
+    import pandas as pd
+
+    from coldkit.data.interactions import Catalog
+
+    if isinstance(text_fields, str):
+        text_fields = (text_fields,)
+    table: pd.DataFrame | None
+    if isinstance(items, Catalog):
+        table = items.table
+        labels = [str(i) for i in items.item_ids]
+        fields = tuple(items.text_columns) if text_fields is None else tuple(text_fields)
+    elif isinstance(items, pd.DataFrame):
+        table = items
+        labels = [str(i) for i in (items["item_id"] if "item_id" in items.columns else items.index)]
+        if text_fields is None:
+            if image_field is not None:
+                fields = ()
+            else:
+                raise InvalidInputError(
+                    "encode_catalog(DataFrame) needs text_fields=[...] (and/or image_field=...); "
+                    f"columns: {list(items.columns)}"
+                )
+        else:
+            fields = tuple(text_fields)
+    else:
+        if image_field is not None or text_fields is not None:
+            raise InvalidInputError("text_fields/image_field apply to a Catalog or a DataFrame, not to a list of texts")
+        if isinstance(items, (str, bytes)):
+            raise InvalidInputError("items must be a list of texts, a DataFrame or a Catalog, not a single string")
+        try:
+            texts = list(items)
+        except TypeError as exc:
+            raise InvalidInputError(
+                f"items must be a list of texts, a DataFrame or a Catalog, got {type(items).__name__}"
+            ) from exc
+        return _Inputs(labels=list(range(len(texts))), texts=texts, images=None)
+
+    texts = _join_fields(table, fields, separator) if fields else None
+    images: list[Any] | None = None
+    if image_field is not None:
+        if image_field not in table.columns:
+            raise InvalidInputError(f"image field {image_field!r} not in the item table: {list(table.columns)}")
+        root = Path(image_root) if image_root is not None else None
+        images = []
+        for value in table[image_field].tolist():
+            if _is_missing(value):
+                images.append(None)
+            elif isinstance(value, (str, os.PathLike)) and root is not None and not Path(value).is_absolute():
+                images.append(root / value)
+            else:
+                images.append(value)
+    if texts is None and images is None:
+        raise InvalidInputError("encode_catalog: nothing to encode (no text fields and no image field)")
+    return _Inputs(labels=labels, texts=texts, images=images)
+
+
+def _check_output(vectors: Any, n: int, dim: int, encoder: Encoder, what: str) -> np.ndarray:
+    arr = np.asarray(vectors)
+    if arr.shape != (n, dim):
+        raise ColdkitError(
+            f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned shape {arr.shape}, expected ({n}, {dim})"
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ColdkitError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned NaN or inf")
+    return arr
+
+
+def _progress_bar(total: int, show: bool | None, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    # None = automatic: only long runs get a bar (and tqdm hides it when stderr is not a TTY).
+    disable = (total < 512 or None) if show is None else not show
+    return tqdm(total=total, desc=desc, unit="item", disable=disable, leave=False)
+
+
+def _encode_modality(
+    kind: str,
+    keys: list[str | None],
+    payloads: list[Any],
+    labels: list[Any],
+    encoder: Encoder,
+    dim: int,
+    cache: VectorCache | None,
+    chunk_size: int,
+    progress: bool | None,
+) -> np.ndarray:
+    """Vectors of one modality for all items; rows whose key is None (no content) stay zero."""
+    out = np.zeros((len(keys), dim), dtype=np.float32)
+    first_of: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            first_of.setdefault(key, i)
+    unique = list(first_of)
+    vectors_of: dict[str, np.ndarray] = {}
+    if cache is not None and unique:
+        cache.refresh()
+        found, cached = cache.get_many(unique)
+        for key, vec in zip((k for k, f in zip(unique, found) if f), cached):
+            vectors_of[key] = vec
+    todo = [k for k in unique if k not in vectors_of]
+    if todo:
+        if kind == "text":
+            # Longest first, so equal-length texts share a chunk (less padding) and the
+            # progress bar's early estimate is pessimistic rather than optimistic.
+            todo.sort(key=lambda k: -len(payloads[first_of[k]]))
+        bar = _progress_bar(len(todo), progress, f"encoding {kind}s")
+        try:
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start : start + chunk_size]
+                rows = [first_of[k] for k in chunk]
+                if kind == "text":
+                    result = encoder.encode_texts([payloads[r] for r in rows])
+                else:
+                    images = [load_image(payloads[r], _label(labels, r)) for r in rows]
+                    result = encoder.encode_images(images)  # type: ignore[attr-defined]
+                vecs = _check_output(result, len(chunk), dim, encoder, f"encode_{kind}s")
+                if cache is not None:
+                    cache.put(chunk, vecs)  # finished work survives an interruption
+                for key, vec in zip(chunk, vecs):
+                    vectors_of[key] = vec
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+    for i, key in enumerate(keys):
+        if key is not None:
+            out[i] = vectors_of[key]
+    return out
+
+
+def encode_catalog(
+    items: "Catalog | pd.DataFrame | Sequence[str]",
+    encoder: Encoder,
+    *,
+    text_fields: Sequence[str] | str | None = None,
+    image_field: str | None = None,
+    image_root: str | os.PathLike[str] | None = None,
+    separator: str = ". ",
+    combine: str = "concat",
+    image_weight: float = 0.5,
+    empty: str = "zero",
+    cache: bool | VectorCache = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    chunk_size: int = 512,
+    progress: bool | None = None,
+) -> np.ndarray:
+    """Encode every item of a catalogue into one float32 ``(n_items, d)`` array, in item order.
+
+    Args:
+        items: a :class:`coldkit.data.interactions.Catalog`, a pandas DataFrame (one row per
+            item; an ``item_id`` column, if present, names items in errors) or a list of texts.
+        encoder: any :class:`coldkit.Encoder`, e.g. ``coldkit.get_encoder("bert")``.
+        text_fields: columns joined (with ``separator``, skipping empty values) into each item's
+            text. Default for a Catalog: its ``text_columns``; a DataFrame needs them named.
+            Pass ``()`` with an ``image_field`` for image-only vectors.
+        image_field: column of image paths (or PIL images); needs an encoder with the
+            ``"image"`` modality. An empty value means "no image" for that item; a path that
+            does not exist or is not a readable image is an error naming the item.
+        image_root: directory that relative image paths are resolved against.
+        combine: how text and image vectors of one item merge: ``"concat"`` gives
+            ``[sqrt(1-w)·t, sqrt(w)·i]`` (d = d_text + d_image; cosine = (1-w)·cos_t + w·cos_i),
+            ``"mean"`` gives ``normalize((1-w)·t + w·i)`` and needs both in one space (CLIP).
+            Either way a missing part is left out and the row re-normalised.
+        image_weight: ``w`` above, in [0, 1].
+        empty: ``"zero"`` (default): an item with empty/whitespace text (and no image) gets an
+            all-zero row, similar to nothing; ``"error"``: raise naming the first such item.
+        cache: True uses the on-disk :class:`VectorCache` in ``cache_dir``; False disables it; a
+            ``VectorCache`` instance is used as is.
+        cache_dir: default ``$COLDKIT_CACHE_DIR`` or ``~/.cache/coldkit/vectors``.
+        chunk_size: items per encoder call and per cache shard (work lost on interruption is at
+            most one chunk).
+        progress: show a tqdm bar: True, False, or None (automatic: runs of 512+ new items).
+
+    Returns:
+        C-contiguous float32 ``(len(items), d)``; rows have unit norm except all-zero rows of
+        items without content.
+
+    Raises:
+        InvalidInputError: bad arguments, a None/non-string text, an empty text with
+            ``empty="error"``, a missing or unreadable image (each message names the item).
+
+    Example::
+
+        encoder = coldkit.get_encoder("hashing")
+        vectors = coldkit.encode_catalog(["a basketball game", "a violin concerto"], encoder)
+    """
+    if combine not in COMBINE_MODES:
+        raise InvalidInputError(f"unknown combine {combine!r}; choose one of {COMBINE_MODES}")
+    if empty not in EMPTY_POLICIES:
+        raise InvalidInputError(f"unknown empty policy {empty!r}; choose one of {EMPTY_POLICIES}")
+    if not (isinstance(image_weight, (int, float)) and 0.0 <= float(image_weight) <= 1.0):
+        raise InvalidInputError(f"image_weight must be a number in [0, 1], got {image_weight!r}")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
+    dim = int(encoder.dim)
+
+    inputs = _gather_inputs(items, text_fields, image_field, image_root, separator)
+    n = len(inputs.labels)
+    if inputs.texts is not None and "text" not in modalities:
+        raise InvalidInputError(f"encoder {encoder.name!r} does not encode text (modalities: {sorted(modalities)})")
+    if inputs.images is not None and "image" not in modalities:
+        raise InvalidInputError(
+            f"encoder {encoder.name!r} does not encode images (modalities: {sorted(modalities)}); "
+            "use an image encoder such as 'clip' or drop image_field"
+        )
+
+    # Validate and hash everything before encoding anything: bad input fails fast, not after an hour.
+    text_keys: list[str | None] | None = None
+    texts: list[str] = []
+    if inputs.texts is not None:
+        texts, empty_mask = check_texts(inputs.texts, inputs.labels)
+        text_keys = [None if e else text_key(t) for t, e in zip(texts, empty_mask)]
+    image_keys: list[str | None] | None = None
+    if inputs.images is not None:
+        image_keys = [
+            None if img is None else image_key(img, _label(inputs.labels, i)) for i, img in enumerate(inputs.images)
+        ]
+    if empty == "error":
+        for i in range(n):
+            has_text = text_keys is not None and text_keys[i] is not None
+            has_image = image_keys is not None and image_keys[i] is not None
+            if not (has_text or has_image):
+                raise InvalidInputError(f"{_label(inputs.labels, i)} has no content (empty text and no image)")
+
+    store: VectorCache | None
+    if isinstance(cache, VectorCache):
+        if cache.fingerprint != encoder.fingerprint or cache.dim != dim:
+            raise InvalidInputError("the VectorCache given belongs to another encoder (fingerprint or dim differ)")
+        store = cache
+    elif cache:
+        store = VectorCache(
+            cache_dir if cache_dir is not None else default_cache_dir(), encoder.fingerprint, dim, name=encoder.name
+        )
+    else:
+        store = None
+
+    parts: list[np.ndarray] = []
+    if text_keys is not None:
+        parts.append(
+            _encode_modality("text", text_keys, texts, inputs.labels, encoder, dim, store, chunk_size, progress)
+        )
+    if image_keys is not None:
+        parts.append(
+            _encode_modality(
+                "image", image_keys, inputs.images or [], inputs.labels, encoder, dim, store, chunk_size, progress
+            )
+        )
+    if store is not None and store.shard_count > 64:
+        store.compact()  # keep lookups cheap after many small incremental runs
+
+    if len(parts) == 1:
+        return normalize_rows(parts[0]) if n else np.zeros((0, dim), dtype=np.float32)
+    text_vecs, image_vecs = parts
+    w = float(image_weight)
+    if combine == "concat":
+        joined = np.concatenate([math.sqrt(1.0 - w) * text_vecs, math.sqrt(w) * image_vecs], axis=1)
+        return normalize_rows(joined)
+    return normalize_rows((1.0 - w) * text_vecs + w * image_vecs)
