@@ -1,0 +1,73 @@
+"""coldkit's recommenders, built by name.
+
+Example::
+
+    import coldkit.models
+    from coldkit.data import UserQuery, load_dataset
+
+    data = load_dataset("ml-latest-small")
+    model = coldkit.models.create("hybrid").fit(data.interactions)
+    ranked = model.recommend([UserQuery(user=0), UserQuery(text="animated family comedy")], k=10)
+
+``available()`` lists the names; every model takes its options as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from coldkit.exceptions import UnknownComponentError
+from coldkit.models.base import NotFittedError, Recommender
+
+__all__ = ["Recommender", "NotFittedError", "create", "available", "describe"]
+
+# name -> ("module:Class", one-line description). Modules import lazily: torch only loads for cold-mlp.
+_MODELS: dict[str, tuple[str, str]] = {
+    "popularity": ("coldkit.models.popularity:Popularity", "most-interacted items first"),
+    "popularity-recent": ("coldkit.models.popularity:RecentPopularity", "popularity with exponentially decayed interactions"),
+    "popularity-genre": ("coldkit.models.popularity:GenrePopularity", "popularity within the user's genres"),
+    "random": ("coldkit.models.popularity:RandomRecommender", "uniformly random, seeded"),
+    "item-knn": ("coldkit.models.neighbors:ItemKNN", "item-based kNN CF (cosine/Pearson, shrinkage)"),
+    "user-knn": ("coldkit.models.neighbors:UserKNN", "user-based kNN CF (cosine/Pearson, shrinkage)"),
+    "ease": ("coldkit.models.neighbors:EASE", "EASE closed-form item-item linear model"),
+    "content": ("coldkit.models.content:ContentRecommender", "content matching with any encoder, centred/whitened"),
+}
+
+
+def _register(name: str, target: str, description: str) -> None:
+    _MODELS[name] = (target, description)
+
+
+def available() -> list[str]:
+    """The names :func:`create` accepts, sorted."""
+    return sorted(_MODELS)
+
+
+def describe() -> dict[str, str]:
+    """Name -> one-line description of every model."""
+    return {name: _MODELS[name][1] for name in available()}
+
+
+def _resolve(name: str) -> Callable[..., Recommender]:
+    if not isinstance(name, str) or name not in _MODELS:
+        raise UnknownComponentError(f"unknown model {name!r}; available: {', '.join(available())}")
+    module_name, class_name = _MODELS[name][0].split(":")
+    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
+def create(name: str, **options: Any) -> Recommender:
+    """Build the model registered as ``name`` with keyword ``options`` (unfitted).
+
+    Raises:
+        UnknownComponentError: ``name`` is not a model (the message lists the valid names).
+        InvalidInputError: an option has a bad value.
+        TypeError: an option the model does not take.
+    """
+    factory = _resolve(name)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise TypeError(f"model {name!r}: {exc}") from exc
+        raise

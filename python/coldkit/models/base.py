@@ -1,4 +1,4 @@
-"""The contract every coldkit recommender follows."""
+"""The contract every coldkit recommender follows, plus the shared plumbing of the built-in models."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from typing import Sequence
 import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.types import Ranked
 
-__all__ = ["Recommender"]
+__all__ = ["Recommender", "NotFittedError"]
+
+
+class NotFittedError(ColdkitError, RuntimeError):
+    """A recommender was asked for recommendations before :meth:`Recommender.fit`."""
 
 
 class Recommender(ABC):
@@ -18,9 +23,14 @@ class Recommender(ABC):
 
     Subclasses implement :meth:`fit` and :meth:`recommend`. Every ranking goes through the
     similarity backend registry (``coldkit.topk``): nothing loops over the catalogue in Python.
+
+    Helpers for subclasses (added, the abstract contract is unchanged): :meth:`_remember`
+    stores the training data, :meth:`_check_queries` validates a batch of queries,
+    :meth:`_known_items` / :meth:`_exclusions` give the items to drop with ``exclude_known``.
     """
 
     name: str = "recommender"
+    train_: Interactions | None = None
 
     @abstractmethod
     def fit(self, train: Interactions) -> "Recommender":
@@ -44,3 +54,50 @@ class Recommender(ABC):
             exclude_known: drop items the user already interacted with (training items of a
                 warm user plus ``query.history``).
         """
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _remember(self, train: Interactions) -> Interactions:
+        if not isinstance(train, Interactions):
+            raise InvalidInputError(f"{self.name}.fit expects coldkit.data.Interactions, got {type(train).__name__}")
+        self.train_ = train
+        return train
+
+    def _require_fitted(self) -> Interactions:
+        if self.train_ is None:
+            raise NotFittedError(f"{self.name}: call fit(train) before recommend()")
+        return self.train_
+
+    def _check_queries(self, queries: Sequence[UserQuery]) -> list[UserQuery]:
+        """Validate user indices and history item indices of every query against the training data."""
+        train = self._require_fitted()
+        if isinstance(queries, UserQuery):
+            raise InvalidInputError("recommend() takes a sequence of UserQuery; wrap a single query in a list")
+        checked = list(queries)
+        for row, query in enumerate(checked):
+            if not isinstance(query, UserQuery):
+                raise InvalidInputError(f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery")
+            if query.user is not None and not (0 <= int(query.user) < train.n_users):
+                raise InvalidInputError(
+                    f"query {row}: user index {query.user} out of range [0, {train.n_users}); "
+                    "pass an unknown user as UserQuery(history=..., text=...) instead"
+                )
+            if query.history.size and (query.history.min() < 0 or query.history.max() >= train.n_items):
+                bad = query.history[(query.history < 0) | (query.history >= train.n_items)]
+                raise InvalidInputError(
+                    f"query {row}: history has item indices outside [0, {train.n_items}): {bad[:10].tolist()}"
+                )
+        return checked
+
+    def _known_items(self, query: UserQuery) -> np.ndarray:
+        """Items the user interacted with: training items of a warm user plus ``query.history`` (unique)."""
+        train = self._require_fitted()
+        parts = [query.history]
+        if query.user is not None:
+            parts.append(train.items_of(int(query.user)))
+        return np.unique(np.concatenate(parts)).astype(np.int64)
+
+    def _exclusions(self, queries: Sequence[UserQuery], exclude_known: bool) -> list[np.ndarray] | None:
+        if not exclude_known:
+            return None
+        return [self._known_items(q) for q in queries]

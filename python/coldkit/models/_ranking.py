@@ -1,0 +1,120 @@
+"""One way to turn query vectors and item vectors into a :class:`Ranked`: through ``coldkit.topk``.
+
+Every built-in model reduces its scoring to ``score(query, item) = metric(query_vector, item_vector)``
+(popularity: a 1-d dot product; item-kNN/EASE: the user's interaction row against the columns of an
+item-item matrix; content: cosine of profile and item embeddings), so the similarity core does the
+scan, the exclusions and the top-k, and Python never loops over the catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+import coldkit
+from coldkit.exceptions import InvalidInputError
+from coldkit.plugins.types import Ranked
+
+__all__ = ["check_k", "check_candidates", "rank_vectors", "empty_ranked", "pad_ranked"]
+
+
+def check_k(k: object) -> int:
+    """``k`` as a positive int, or InvalidInputError."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if int(k) <= 0:
+        raise InvalidInputError(f"k must be >= 1, got {k}")
+    return int(k)
+
+
+def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
+    """Sorted unique int64 candidate indices within ``[0, n_items)`` (None passes through)."""
+    if candidates is None:
+        return None
+    cand = np.asarray(candidates)
+    if cand.ndim != 1:
+        raise InvalidInputError(f"candidates must be a 1-D array of item indices, got shape {cand.shape}")
+    if cand.size and not np.issubdtype(cand.dtype, np.integer):
+        raise InvalidInputError(f"candidates must hold integer item indices, got dtype {cand.dtype}")
+    cand = cand.astype(np.int64)
+    if cand.size and (cand.min() < 0 or cand.max() >= n_items):
+        bad = cand[(cand < 0) | (cand >= n_items)]
+        raise InvalidInputError(f"candidates hold item indices outside [0, {n_items}): {bad[:10].tolist()}")
+    return np.unique(cand)
+
+
+def empty_ranked(batch: int, k: int) -> Ranked:
+    """A batch of rows holding nothing but padding."""
+    return Ranked(np.full((batch, k), -1, dtype=np.int64), np.full((batch, k), -np.inf, dtype=np.float32))
+
+
+def pad_ranked(indices: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
+    """Trim/pad to exactly ``k`` columns; any ``-inf`` score becomes index -1 (the padding convention)."""
+    batch, width = indices.shape
+    out_i = np.full((batch, k), -1, dtype=np.int64)
+    out_s = np.full((batch, k), -np.inf, dtype=np.float32)
+    w = min(width, k)
+    out_i[:, :w] = indices[:, :w]
+    out_s[:, :w] = scores[:, :w]
+    invalid = ~np.isfinite(out_s) | (out_i < 0)
+    out_i[invalid] = -1
+    out_s[invalid] = -np.inf
+    return Ranked(out_i, out_s)
+
+
+def rank_vectors(
+    query_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    k: int,
+    *,
+    metric: str = "dot",
+    exclude: Sequence[np.ndarray] | None = None,
+    candidates: np.ndarray | None = None,
+    backend: str | None = None,
+) -> Ranked:
+    """Top ``k`` items per query row by ``metric(query_vectors[b], item_vectors[i])``.
+
+    Args:
+        query_vectors: (B, d) float array.
+        item_vectors: (N, d) float array over the whole catalogue.
+        k: list length (already validated); rows are padded with -1/-inf.
+        metric: ``"dot"``, ``"cosine"`` or ``"pearson"`` (passed to ``coldkit.topk``).
+        exclude: per-query item indices to drop, or None.
+        candidates: sorted unique item indices allowed (validated), or None for all. The candidate
+            rows are sliced out and handed to the core, then indices are mapped back: scanning a
+            small candidate set is cheaper than excluding the whole rest of the catalogue.
+        backend: similarity backend name (None = coldkit's default).
+    """
+    queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
+    if queries.ndim != 2:
+        raise InvalidInputError(f"query vectors must be 2-D, got shape {queries.shape}")
+    batch = queries.shape[0]
+    if batch == 0:
+        return empty_ranked(0, k)
+    n_items = item_vectors.shape[0]
+    if candidates is not None:
+        if candidates.size == 0:
+            return empty_ranked(batch, k)
+        catalog = np.ascontiguousarray(item_vectors[candidates], dtype=np.float32)
+        if exclude is not None:
+            position = np.full(n_items, -1, dtype=np.int64)
+            position[candidates] = np.arange(candidates.size, dtype=np.int64)
+            mapped = []
+            for items in exclude:  # loops over queries, not the catalogue
+                pos = position[np.asarray(items, dtype=np.int64)]
+                mapped.append(pos[pos >= 0])
+            exclude = mapped
+    else:
+        catalog = np.ascontiguousarray(item_vectors, dtype=np.float32)
+    if exclude is not None:
+        exclude = [np.ascontiguousarray(e, dtype=np.int64) for e in exclude]
+    kwargs = {"metric": metric, "exclude": exclude}
+    if backend is not None:
+        kwargs["backend"] = backend
+    scores, indices = coldkit.topk(queries, catalog, k, **kwargs)
+    scores = np.asarray(scores, dtype=np.float32)
+    indices = np.asarray(indices, dtype=np.int64)
+    if candidates is not None:
+        indices = np.where(indices >= 0, candidates[np.clip(indices, 0, None)], -1)
+    return pad_ranked(indices, scores, k)

@@ -1,0 +1,207 @@
+"""Content-based recommendation: item↔item and user-interest matching in an encoder's vector space.
+
+Items are encoded once from their catalogue text (through ``coldkit.encode_catalog``'s cache), then
+centred or whitened (see :mod:`coldkit.models.whitening`). A user is the normalised mean of the
+items they interacted with, plus their own profile text encoded by the same encoder, so a brand-new
+item is rankable the moment it has a description.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+import coldkit
+from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models.base import Recommender
+from coldkit.models.whitening import Whitening
+from coldkit.plugins.types import Encoder, Ranked
+
+__all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
+
+_WORD = re.compile(r"[a-z0-9']+")
+_STOP = frozenset(
+    "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
+    "were what who with you your like love likes loves about very really movie movies film films".split()
+)
+
+
+def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
+    """An encoder instance from a registered name (``"hashing"``, ``"bert"``...) or an instance."""
+    if isinstance(encoder, str):
+        return coldkit.get_encoder(encoder, **(options or {}))
+    if not hasattr(encoder, "encode_texts"):
+        raise InvalidInputError(f"encoder must be a registered name or an Encoder, got {type(encoder).__name__}")
+    return encoder
+
+
+def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True, cache: bool = True) -> np.ndarray:
+    """(n_items, d) float32 vectors of the catalogue's texts.
+
+    An encoder with a ``fit(texts)`` method (the hashing TF-IDF learns its IDF) is fitted on the
+    catalogue texts first; item texts are content, not interactions, so cold items may take part.
+    """
+    texts = train.catalog.texts()
+    if fit_encoder and callable(getattr(encoder, "fit", None)):
+        encoder.fit(texts)
+    try:
+        from coldkit.encoding import encode_catalog
+    except ImportError:  # pragma: no cover - the encoding module ships with coldkit
+        return np.asarray(encoder.encode_texts(texts), dtype=np.float32)
+    return np.asarray(encode_catalog(texts, encoder, cache=cache, progress=False), dtype=np.float32)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+class ContentRecommender(Recommender):
+    """Rank items by cosine between the user's interest vector and each item's content vector.
+
+    Options:
+        encoder: registered encoder name or an instance (default ``"hashing"``; ``"bert"`` when the
+            coldkit-bert plugin is installed).
+        encoder_options: keyword options for ``coldkit.get_encoder``.
+        whitening: ``"none"``, ``"center"`` or ``"whiten"`` (default) — see :class:`Whitening`.
+        whitening_dim: keep this many principal axes when whitening (None = all).
+        text_weight: weight of the user's own profile text against their items' mean.
+        cache: use ``encode_catalog``'s on-disk vector cache.
+
+    Example::
+
+        model = coldkit.models.create("content", encoder="hashing", whitening="center").fit(train)
+        model.recommend([UserQuery(text="space adventure with robots")], k=10)
+        model.similar_items([42], k=5)                         # item ↔ item
+        model.explain(UserQuery(history=np.array([42])), item=7)
+    """
+
+    name = "content"
+
+    def __init__(
+        self,
+        encoder: str | Encoder = "hashing",
+        encoder_options: dict[str, Any] | None = None,
+        whitening: str = "whiten",
+        whitening_dim: int | None = None,
+        text_weight: float = 1.0,
+        cache: bool = True,
+    ) -> None:
+        self.encoder = resolve_encoder(encoder, encoder_options)
+        self.whitener = Whitening(whitening, dim=whitening_dim)
+        if not np.isfinite(text_weight) or text_weight < 0:
+            raise InvalidInputError(f"text_weight must be >= 0, got {text_weight}")
+        self.text_weight = float(text_weight)
+        self.cache = bool(cache)
+        self.raw_vectors_: np.ndarray | None = None
+        self.item_vectors_: np.ndarray | None = None
+
+    def fit(self, train: Interactions) -> "ContentRecommender":
+        train = self._remember(train)
+        self.raw_vectors_ = encode_items(train, self.encoder, cache=self.cache)
+        has_content = np.any(self.raw_vectors_ != 0, axis=1)
+        if has_content.sum() < 2:
+            raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
+        self.whitener.fit(self.raw_vectors_[has_content])
+        self.item_vectors_ = self.whitener.transform(self.raw_vectors_, normalize=True)
+        self._texts = train.catalog.texts()
+        return self
+
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, d') the whitened, L2-normalised content vector of every item."""
+        self._require_fitted()
+        assert self.item_vectors_ is not None
+        return self.item_vectors_
+
+    def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """User texts in the item space (same encoder and whitening), L2-normalised."""
+        raw = np.asarray(self.encoder.encode_texts(list(texts)), dtype=np.float32)
+        return self.whitener.transform(raw, normalize=True)
+
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, d') each query's interest vector: mean of known items' vectors (+ weighted text vector).
+
+        A query with neither known items nor text gets a zero vector (every item scores 0).
+        """
+        items = self.item_vectors()
+        out = np.zeros((len(queries), items.shape[1]), dtype=np.float64)
+        for b, query in enumerate(queries):  # loops over queries; the mean is one vectorised call
+            known = self._known_items(query)
+            if known.size:
+                out[b] = _unit(items[known].mean(axis=0))
+        texts = [(b, q.text) for b, q in enumerate(queries) if q.text and q.text.strip()]
+        if texts and self.text_weight > 0:
+            encoded = self.encode_user_texts([t for _, t in texts])
+            rows = np.array([b for b, _ in texts])
+            out[rows] += self.text_weight * encoded
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        cand = check_candidates(candidates, train.n_items)
+        return rank_vectors(
+            self.user_vectors(queries),
+            self.item_vectors(),
+            k,
+            metric="dot",  # both sides are unit vectors (or zero): dot == cosine
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=cand,
+        )
+
+    def similar_items(self, items: Sequence[int] | np.ndarray, k: int, *, candidates: np.ndarray | None = None) -> Ranked:
+        """Item ↔ item: the ``k`` items whose content is nearest each of ``items`` (itself excluded)."""
+        k = check_k(k)
+        train = self._require_fitted()
+        idx = np.asarray(items, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= train.n_items):
+            raise InvalidInputError(f"item indices outside [0, {train.n_items}): {idx[(idx < 0) | (idx >= train.n_items)][:10].tolist()}")
+        vectors = self.item_vectors()
+        return rank_vectors(
+            vectors[idx], vectors, k, metric="dot", exclude=[np.array([i]) for i in idx],
+            candidates=check_candidates(candidates, train.n_items),
+        )
+
+    def explain(self, query: UserQuery, item: int) -> str:
+        """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""
+        (query,) = self._check_queries([query])
+        train = self._require_fitted()
+        if not 0 <= int(item) < train.n_items:
+            raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
+        reasons = []
+        known = self._known_items(query)
+        known = known[known != int(item)]
+        if known.size:
+            sims = self.item_vectors()[known] @ self.item_vectors()[int(item)]
+            best = int(known[int(np.argmax(sims))])
+            reasons.append(f"because you liked {_title(train, best)} (content similarity {float(sims.max()):.2f})")
+        if query.text:
+            shared = sorted(_words(query.text) & _words(self._texts[int(item)]))
+            if shared:
+                reasons.append("matches your words: " + ", ".join(shared[:8]))
+        return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
+
+
+def _title(train: Interactions, item: int) -> str:
+    table = train.catalog.table
+    for column in ("title", "name"):
+        if column in table.columns:
+            return str(table[column].iloc[item])
+    return str(train.catalog.item_ids[item])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v

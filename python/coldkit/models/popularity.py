@@ -1,0 +1,238 @@
+"""Non-personalised and lightly personalised baselines: popularity (global, recent, per genre) and random.
+
+Each one is written as ``score = dot(query_vector, item_vector)`` so ranking, exclusions and
+candidate restriction run in the similarity core like every other model.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Sequence
+
+import numpy as np
+
+from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models.base import Recommender
+from coldkit.plugins.types import Ranked
+
+__all__ = ["Popularity", "RecentPopularity", "GenrePopularity", "RandomRecommender", "genre_matrix"]
+
+
+class Popularity(Recommender):
+    """Most-interacted items first (number of distinct users per item; ties by lower index).
+
+    Example::
+
+        model = coldkit.models.create("popularity").fit(train)
+        top = model.recommend([UserQuery(user=0)], k=10)
+    """
+
+    name = "popularity"
+
+    def __init__(self) -> None:
+        self.scores_: np.ndarray | None = None
+
+    def _item_scores(self, train: Interactions) -> np.ndarray:
+        return train.item_counts().astype(np.float64)
+
+    def fit(self, train: Interactions) -> "Popularity":
+        train = self._remember(train)
+        self.scores_ = np.asarray(self._item_scores(train), dtype=np.float64)
+        return self
+
+    def item_scores(self) -> np.ndarray:
+        """(n_items,) the popularity score of every catalogue item (0 for cold items)."""
+        self._require_fitted()
+        assert self.scores_ is not None
+        return self.scores_
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        cand = check_candidates(candidates, train.n_items)
+        query_vectors = np.ones((len(queries), 1), dtype=np.float32)
+        item_vectors = self.item_scores().astype(np.float32)[:, None]
+        return rank_vectors(
+            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand
+        )
+
+
+class RecentPopularity(Popularity):
+    """Popularity with exponentially decayed interactions: one from ``half_life_days`` before the
+    newest training interaction counts half.
+
+    Needs ``train.timestamps``.
+
+    Example::
+
+        model = coldkit.models.create("popularity-recent", half_life_days=14).fit(train)
+    """
+
+    name = "popularity-recent"
+
+    def __init__(self, half_life_days: float = 30.0) -> None:
+        super().__init__()
+        if not np.isfinite(half_life_days) or half_life_days <= 0:
+            raise InvalidInputError(f"half_life_days must be > 0, got {half_life_days}")
+        self.half_life_days = float(half_life_days)
+
+    def _item_scores(self, train: Interactions) -> np.ndarray:
+        if train.timestamps is None:
+            raise InvalidInputError("popularity-recent needs timestamps (Interactions.timestamps is None)")
+        ts = train.timestamps.tocsr()
+        if ts.nnz == 0:
+            return np.zeros(train.n_items)
+        age_days = (float(ts.data.max()) - ts.data.astype(np.float64)) / 86400.0
+        weights = np.power(0.5, age_days / self.half_life_days)
+        return np.bincount(ts.indices, weights=weights, minlength=train.n_items)
+
+
+def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
+    """Genre names and the (n_items, n_genres) 0/1 matrix from the catalogue's ``genres`` column."""
+    table = train.catalog.table
+    if "genres" not in table.columns:
+        raise InvalidInputError("this model needs a 'genres' column ('|'-separated) in catalog.table")
+    raw = table["genres"].astype("string").fillna("")
+    per_item = [[g.strip() for g in str(v).split("|") if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
+    names = sorted({g for gs in per_item for g in gs})
+    column = {g: j for j, g in enumerate(names)}
+    matrix = np.zeros((len(per_item), len(names)), dtype=np.float32)
+    rows = [i for i, gs in enumerate(per_item) for _ in gs]
+    cols = [column[g] for gs in per_item for g in gs]
+    matrix[rows, cols] = 1.0
+    return names, matrix
+
+
+class GenrePopularity(Popularity):
+    """Popularity within the genres the user likes.
+
+    ``score(u, i) = pop(i) * (global_weight + sum_g share_u(g) * [i in g])`` where ``share_u`` is the
+    genre distribution of the user's known items (training items + ``history``) plus any genre
+    named in the user's ``text``. A user with neither gets plain popularity.
+
+    Example::
+
+        model = coldkit.models.create("popularity-genre").fit(train)
+        model.recommend([UserQuery(text="I love Comedy and Romance")], k=10)
+    """
+
+    name = "popularity-genre"
+
+    def __init__(self, global_weight: float = 0.05) -> None:
+        super().__init__()
+        if global_weight < 0:
+            raise InvalidInputError(f"global_weight must be >= 0, got {global_weight}")
+        self.global_weight = float(global_weight)
+        self.genres_: list[str] = []
+        self.genre_matrix_: np.ndarray | None = None
+
+    def fit(self, train: Interactions) -> "GenrePopularity":
+        super().fit(train)
+        self.genres_, self.genre_matrix_ = genre_matrix(train)
+        return self
+
+    def genre_shares(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, n_genres) each user's genre distribution (rows sum to 1, or 0 with no information)."""
+        assert self.genre_matrix_ is not None
+        shares = np.zeros((len(queries), len(self.genres_)), dtype=np.float64)
+        lowered = [g.lower() for g in self.genres_]
+        for b, query in enumerate(queries):
+            known = self._known_items(query)
+            if known.size:
+                shares[b] += self.genre_matrix_[known].sum(axis=0)
+            if query.text:
+                words = set(re.findall(r"[a-z0-9'-]+", query.text.lower()))
+                for j, g in enumerate(lowered):  # loops over genre names (tens), not items
+                    if g in words or g in query.text.lower():
+                        shares[b, j] += max(1.0, shares[b].sum())
+        total = shares.sum(axis=1, keepdims=True)
+        return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        cand = check_candidates(candidates, train.n_items)
+        assert self.genre_matrix_ is not None
+        pop = self.item_scores()
+        pop = pop / pop.max() if pop.max() > 0 else pop
+        shares = self.genre_shares(queries)
+        no_info = shares.sum(axis=1) == 0
+        query_vectors = np.hstack([np.where(no_info, 1.0, self.global_weight)[:, None], shares])
+        item_vectors = pop[:, None] * np.hstack([np.ones((train.n_items, 1)), self.genre_matrix_])
+        return rank_vectors(
+            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand
+        )
+
+
+class RandomRecommender(Recommender):
+    """Uniformly random rankings, reproducible from ``seed``.
+
+    Every item gets an i.i.d. Gaussian vector and every query a Gaussian vector derived from
+    (seed, user, history, text); items are exchangeable, so each ordering is equally likely, and
+    the same query always gets the same list.
+
+    Example::
+
+        model = coldkit.models.create("random", seed=7).fit(train)
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int = 0, dim: int = 32) -> None:
+        self.seed = int(seed)
+        self.dim = int(dim)
+        self.item_vectors_: np.ndarray | None = None
+
+    def fit(self, train: Interactions) -> "RandomRecommender":
+        train = self._remember(train)
+        rng = np.random.default_rng([self.seed, 0])
+        self.item_vectors_ = rng.standard_normal((train.n_items, self.dim)).astype(np.float32)
+        return self
+
+    def _query_vector(self, query: UserQuery) -> np.ndarray:
+        key = zlib.crc32(query.history.tobytes() + (query.text or "").encode("utf-8"))
+        user = -1 if query.user is None else int(query.user)
+        rng = np.random.default_rng([self.seed, 1, user + 1, key])
+        return rng.standard_normal(self.dim)
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        cand = check_candidates(candidates, train.n_items)
+        assert self.item_vectors_ is not None
+        query_vectors = np.array([self._query_vector(q) for q in queries]).reshape(len(queries), self.dim)
+        return rank_vectors(
+            query_vectors,
+            self.item_vectors_,
+            k,
+            metric="dot",
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=cand,
+        )
