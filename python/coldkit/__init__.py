@@ -28,16 +28,19 @@ from coldkit.plugins import (
     FusionSpec,
     FusionStrategy,
     Ranked,
+    RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
     get_encoder,
     get_fusion,
+    get_reranker,
     get_similarity_backend,
     hookimpl,
     plugin_report,
     register_plugin,
     unregister_plugin,
 )
+from coldkit.rerank import Constraints, ItemAttributes, Reranked, Reranker
 from coldkit.similarity import cosine_matrix, normalize, simd_capabilities, topk
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "get_encoder",
     "get_similarity_backend",
     "get_fusion",
+    "get_reranker",
     "register_plugin",
     "unregister_plugin",
     "plugin_report",
@@ -60,10 +64,16 @@ __all__ = [
     "EncoderSpec",
     "SimilarityBackendSpec",
     "FusionSpec",
+    "RerankerSpec",
     "Encoder",
     "SimilarityBackend",
     "FusionStrategy",
     "Ranked",
+    # re-ranking
+    "Constraints",
+    "ItemAttributes",
+    "Reranked",
+    "Reranker",
     # errors
     "ColdkitError",
     "InvalidInputError",

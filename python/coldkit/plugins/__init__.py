@@ -5,6 +5,7 @@ from coldkit.plugins.manager import (
     get_encoder,
     get_fusion,
     get_plugin_manager,
+    get_reranker,
     get_similarity_backend,
     load_plugins,
     plugin_report,
@@ -20,6 +21,7 @@ from coldkit.plugins.types import (
     FusionSpec,
     FusionStrategy,
     Ranked,
+    RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "get_fusion",
     "get_similarity_backend",
     "get_plugin_manager",
+    "get_reranker",
     "load_plugins",
     "plugin_report",
     "register_plugin",
@@ -43,6 +46,7 @@ __all__ = [
     "FusionSpec",
     "FusionStrategy",
     "Ranked",
+    "RerankerSpec",
     "SimilarityBackend",
     "SimilarityBackendSpec",
 ]

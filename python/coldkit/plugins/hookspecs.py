@@ -24,7 +24,7 @@ from typing import Sequence
 
 import pluggy
 
-from coldkit.plugins.types import EncoderSpec, FusionSpec, SimilarityBackendSpec
+from coldkit.plugins.types import EncoderSpec, FusionSpec, RerankerSpec, SimilarityBackendSpec
 
 PROJECT_NAME = "coldkit"
 
@@ -38,6 +38,7 @@ __all__ = [
     "coldkit_encoders",
     "coldkit_similarity_backends",
     "coldkit_fusion_strategies",
+    "coldkit_rerankers",
 ]
 
 
@@ -87,4 +88,21 @@ def coldkit_fusion_strategies() -> Sequence[FusionSpec]:
         @coldkit.hookimpl
         def coldkit_fusion_strategies():
             return [coldkit.FusionSpec("max", "Max of normalised scores", MaxFusion)]
+    """
+
+
+@hookspec
+def coldkit_rerankers() -> Sequence[RerankerSpec]:
+    """Return the rerankers this plugin provides.
+
+    Returns:
+        A list of :class:`coldkit.RerankerSpec`. ``factory(**options)`` builds an object with a
+        ``rerank(ranked, k, constraints=None, items=None) -> Reranked`` method (see
+        :mod:`coldkit.rerank`).
+
+    Example::
+
+        @coldkit.hookimpl
+        def coldkit_rerankers():
+            return [coldkit.RerankerSpec("fresh-first", "Newest items first", FreshFirst)]
     """

@@ -14,7 +14,7 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from typing import Any, Generic, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 import pluggy
 
@@ -26,6 +26,7 @@ from coldkit.plugins.types import (
     EncoderSpec,
     FusionSpec,
     FusionStrategy,
+    RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "get_encoder",
     "get_similarity_backend",
     "get_fusion",
+    "get_reranker",
 ]
 
 ENTRY_POINT_GROUP = "coldkit"
@@ -57,7 +59,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "coldkit.builtins.similarity",
     "coldkit.builtins.fusion",
     "coldkit.builtins.encoders",
+    "coldkit.builtins.rerankers",
 )
+
+if TYPE_CHECKING:
+    from coldkit.rerank import Reranker
 
 SpecT = TypeVar("SpecT", bound=ComponentSpec)
 
@@ -78,6 +84,7 @@ KINDS: dict[str, Kind] = {
         "similarity_backend", "similarity_backends", "coldkit_similarity_backends", SimilarityBackendSpec
     ),
     "fusion": Kind("fusion", "fusion_strategies", "coldkit_fusion_strategies", FusionSpec),
+    "reranker": Kind("reranker", "rerankers", "coldkit_rerankers", RerankerSpec),
 }
 
 _lock = threading.RLock()
@@ -287,7 +294,7 @@ class Registry(Generic[SpecT]):
 
 
 def registry(kind: str) -> Registry[Any]:
-    """The registry of one kind (``"encoder"``, ``"similarity_backend"``, ``"fusion"``), built once."""
+    """The registry of one kind (``"encoder"``, ``"similarity_backend"``, ``"fusion"``, ``"reranker"``), built once."""
     if kind not in KINDS:
         raise UnknownComponentError(f"unknown component kind {kind!r}; available: {', '.join(KINDS)}")
     pm = get_plugin_manager()
@@ -347,3 +354,8 @@ def get_similarity_backend(name: str, **options: Any) -> SimilarityBackend:
 def get_fusion(name: str, **options: Any) -> FusionStrategy:
     """Build the fusion strategy registered as ``name`` (``"weighted"``, ``"rrf"``...)."""
     return registry("fusion").get(name).factory(**options)  # type: ignore[no-any-return]
+
+
+def get_reranker(name: str, **options: Any) -> "Reranker":
+    """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
+    return registry("reranker").get(name).factory(**options)  # type: ignore[no-any-return]

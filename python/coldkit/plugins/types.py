@@ -18,6 +18,7 @@ __all__ = [
     "EncoderSpec",
     "SimilarityBackendSpec",
     "FusionSpec",
+    "RerankerSpec",
     "Encoder",
     "SimilarityBackend",
     "FusionStrategy",
@@ -84,6 +85,14 @@ class SimilarityBackendSpec(ComponentSpec):
 @dataclass(frozen=True)
 class FusionSpec(ComponentSpec):
     """A fusion strategy: merges several scored candidate lists into one ranking."""
+
+
+@dataclass(frozen=True)
+class RerankerSpec(ComponentSpec):
+    """A reranker: picks the k items to show from scored candidates under constraints.
+
+    See :mod:`coldkit.rerank` for the contract (``Constraints``, ``ItemAttributes``, ``Reranked``).
+    """
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Constraint-aware re-ranking: the contract shared by reranker plugins.
+
+A reranker takes a scored candidate list per query (a :class:`coldkit.Ranked`, usually a few
+times longer than ``k``) and picks the ``k`` items to show, subject to business constraints:
+
+* ``exclude``: items never shown (already seen, blocked) — hard, never relaxed;
+* ``max_per_category``: at most ``m`` items per category (e.g. genre) — an int for every category or a
+  mapping category -> limit; an item with several categories counts towards each;
+* ``min_new_share``: at least ``ceil(share * k)`` items flagged new (cold), so new items get exposure.
+
+When the constraints cannot all be met, the reranker relaxes them in ``relax_order`` (by default
+first the new-item share, then the category limits) as little as it can, and says so in
+:attr:`Reranked.relaxed`; if the candidates run out after exclusions, the row is shorter (padded
+with -1) and that is said too.
+
+Example::
+
+    reranker = coldkit.get_reranker("constraints")
+    attrs = coldkit.ItemAttributes(categories=[{"drama"}, {"comedy"}, {"drama"}], is_new=[False, True, False])
+    result = reranker.rerank(ranked, k=2, constraints=coldkit.Constraints(max_per_category=1, min_new_share=0.5),
+                             items=attrs)
+    result.ranked.indices, result.relaxed
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Collection, Mapping, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.plugins.types import Ranked
+
+__all__ = ["Constraints", "ItemAttributes", "Reranked", "Reranker", "RELAXABLE"]
+
+RELAXABLE = ("min_new_share", "max_per_category")
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a list shown to one user must satisfy (see the module docstring)."""
+
+    exclude: Collection[int] = ()
+    max_per_category: int | Mapping[str, int] | None = None
+    min_new_share: float = 0.0
+    relax_order: tuple[str, ...] = RELAXABLE
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.min_new_share) <= 1.0:
+            raise InvalidInputError(f"min_new_share must be in [0, 1], got {self.min_new_share!r}")
+        limits = self.max_per_category
+        values = limits.values() if isinstance(limits, Mapping) else ([] if limits is None else [limits])
+        for value in values:
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                raise InvalidInputError(f"max_per_category limits must be integers >= 0, got {value!r}")
+        unknown = set(self.relax_order) - set(RELAXABLE)
+        if unknown:
+            raise InvalidInputError(f"relax_order names unknown constraints {sorted(unknown)}; relaxable: {RELAXABLE}")
+
+    def limit_for(self, category: str) -> int | None:
+        """The most items of ``category`` a list may hold (None = unlimited)."""
+        if self.max_per_category is None:
+            return None
+        if isinstance(self.max_per_category, Mapping):
+            limit = self.max_per_category.get(category)
+            return None if limit is None else int(limit)
+        return int(self.max_per_category)
+
+
+@dataclass(frozen=True)
+class ItemAttributes:
+    """What rerankers know about each catalogue item (arrays over the item index space).
+
+    Attributes:
+        categories: per item, the set of its categories (e.g. genres); None when unused.
+        is_new: bool (n_items,), True for new/cold items; None when unused.
+        vectors: float32 (n_items, d) item vectors, for diversity (MMR); None when unused.
+    """
+
+    categories: Sequence[Collection[str]] | None = None
+    is_new: np.ndarray | None = None
+    vectors: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.is_new is not None:
+            object.__setattr__(self, "is_new", np.asarray(self.is_new, dtype=bool).reshape(-1))
+        if self.categories is not None:
+            object.__setattr__(self, "categories", [frozenset(c) for c in self.categories])
+        if self.vectors is not None:
+            vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+            if vectors.ndim != 2:
+                raise InvalidInputError(f"ItemAttributes.vectors must be 2-D, got shape {vectors.shape}")
+            object.__setattr__(self, "vectors", vectors)
+
+    def check_covers(self, indices: np.ndarray) -> None:
+        """Raise if a candidate index has no attributes."""
+        valid = indices[indices >= 0]
+        if valid.size == 0:
+            return
+        top = int(valid.max())
+        for name, value in (("categories", self.categories), ("is_new", self.is_new), ("vectors", self.vectors)):
+            if value is not None and top >= len(value):
+                raise InvalidInputError(f"candidate item {top} has no ItemAttributes.{name} (length {len(value)})")
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """The re-ranked lists and, per row, what had to give (empty list = every constraint met)."""
+
+    ranked: Ranked
+    relaxed: list[list[str]] = field(default_factory=list)
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Picks ``k`` items per row from scored candidates under constraints."""
+
+    name: str
+
+    def rerank(
+        self,
+        ranked: Ranked,
+        k: int,
+        constraints: Constraints | Sequence[Constraints] | None = None,
+        items: ItemAttributes | None = None,
+    ) -> Reranked:
+        """Return the chosen ``k`` items per row (``constraints`` may be one per row or shared)."""
+        ...
+
+
+def required_new(constraints: Constraints, k: int) -> int:
+    """How many new items a list of ``k`` must hold."""
+    return math.ceil(round(constraints.min_new_share * k, 9))
+
+
+def per_row_constraints(constraints: Constraints | Sequence[Constraints] | None, batch: int) -> list[Constraints]:
+    """One Constraints per row, validating the count."""
+    if constraints is None:
+        return [Constraints()] * batch
+    if isinstance(constraints, Constraints):
+        return [constraints] * batch
+    rows = list(constraints)
+    if len(rows) != batch:
+        raise InvalidInputError(f"got {len(rows)} Constraints for {batch} rows")
+    return rows

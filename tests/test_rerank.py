@@ -1,0 +1,168 @@
+"""Constraint-aware re-ranking: hand-made cases with known optima, brute force, relaxation notes, MMR."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coldkit
+from coldkit import Constraints, ItemAttributes
+
+
+def one_row(scores: list[float]) -> coldkit.Ranked:
+    return coldkit.Ranked(np.arange(len(scores))[None, :], np.asarray(scores, dtype=np.float32)[None, :])
+
+
+@pytest.fixture
+def reranker() -> coldkit.Reranker:
+    return coldkit.get_reranker("constraints")
+
+
+def test_without_constraints_it_is_plain_top_k(reranker: coldkit.Reranker) -> None:
+    result = reranker.rerank(one_row([0.1, 0.9, 0.5, 0.7]), k=2)
+    assert result.ranked.indices.tolist() == [[1, 3]]
+    assert result.relaxed == [[]]
+
+
+def test_exclusions_are_hard(reranker: coldkit.Reranker) -> None:
+    result = reranker.rerank(one_row([0.9, 0.8, 0.7]), k=3, constraints=Constraints(exclude={0, 2}))
+    assert result.ranked.indices.tolist() == [[1, -1, -1]]
+    assert "only 1 candidates remain" in result.relaxed[0][0]
+
+
+def test_genre_quota_optimum_beats_greedy_with_multi_genre_items(reranker: coldkit.Reranker) -> None:
+    # Greedy by score takes item 0 (action+comedy, 10) and then can take neither 1 (action) nor 2 (comedy)
+    # under "at most 1 per genre", ending with 0 + 3 = 11. The optimum is 1 + 2 = 9 + 9 = 18.
+    attrs = ItemAttributes(categories=[{"action", "comedy"}, {"action"}, {"comedy"}, {"drama"}])
+    result = reranker.rerank(one_row([10, 9, 9, 1]), k=2, constraints=Constraints(max_per_category=1), items=attrs)
+    assert result.ranked.indices.tolist() == [[1, 2]]
+    assert result.relaxed == [[]]
+
+
+def test_minimum_share_of_new_items(reranker: coldkit.Reranker) -> None:
+    attrs = ItemAttributes(is_new=[False, False, False, True, True])
+    result = reranker.rerank(one_row([5, 4, 3, 2, 1]), k=4, constraints=Constraints(min_new_share=0.5), items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 1, 3, 4]]
+    np.testing.assert_allclose(result.ranked.scores, [[5, 4, 2, 1]])
+
+
+def test_per_category_mapping_limits(reranker: coldkit.Reranker) -> None:
+    attrs = ItemAttributes(categories=[{"a"}, {"a"}, {"a"}, {"b"}])
+    cons = Constraints(max_per_category={"a": 2})  # "b" unlimited
+    result = reranker.rerank(one_row([4, 3, 2, 1]), k=3, constraints=cons, items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 1, 3]]
+
+
+def test_infeasible_new_share_is_relaxed_and_said(reranker: coldkit.Reranker) -> None:
+    attrs = ItemAttributes(is_new=[False, False, False, True])
+    result = reranker.rerank(one_row([4, 3, 2, 1]), k=3, constraints=Constraints(min_new_share=1.0), items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 1, 3]]
+    assert result.relaxed[0] == ["min_new_share: 1 of the 3 required new items fit the other constraints"]
+
+
+def test_infeasible_quota_is_relaxed_after_new_share(reranker: coldkit.Reranker) -> None:
+    attrs = ItemAttributes(categories=[{"a"}, {"a"}, {"a"}])
+    result = reranker.rerank(one_row([3, 2, 1]), k=3, constraints=Constraints(max_per_category=1), items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 1, 2]]
+    assert result.relaxed[0] == ["max_per_category: limits raised by 2 to fill 3 slots"]
+
+
+def test_non_relaxable_constraint_shortens_the_list(reranker: coldkit.Reranker) -> None:
+    attrs = ItemAttributes(categories=[{"a"}, {"a"}, {"b"}])
+    cons = Constraints(max_per_category=1, relax_order=("min_new_share",))
+    result = reranker.rerank(one_row([3, 2, 1]), k=3, constraints=cons, items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 2, -1]]
+    assert "list shortened to 2 items" in result.relaxed[0][0]
+
+
+def test_per_row_constraints_and_bad_input(reranker: coldkit.Reranker) -> None:
+    ranked = coldkit.Ranked(np.array([[0, 1], [0, 1]]), np.array([[2, 1], [2, 1]], dtype=np.float32))
+    result = reranker.rerank(ranked, k=1, constraints=[Constraints(), Constraints(exclude=[0])])
+    assert result.ranked.indices.tolist() == [[0], [1]]
+    with pytest.raises(coldkit.InvalidInputError, match="2 rows"):
+        reranker.rerank(ranked, k=1, constraints=[Constraints()])
+    with pytest.raises(coldkit.InvalidInputError, match="needs ItemAttributes.is_new"):
+        reranker.rerank(ranked, k=1, constraints=Constraints(min_new_share=0.5))
+    with pytest.raises(coldkit.InvalidInputError, match="needs ItemAttributes.categories"):
+        reranker.rerank(ranked, k=1, constraints=Constraints(max_per_category=1))
+    with pytest.raises(coldkit.InvalidInputError, match="no ItemAttributes.is_new"):
+        reranker.rerank(ranked, k=1, items=ItemAttributes(is_new=[True]))
+    with pytest.raises(coldkit.InvalidInputError, match="k must be"):
+        reranker.rerank(ranked, k=0)
+    with pytest.raises(coldkit.InvalidInputError, match="min_new_share"):
+        Constraints(min_new_share=1.5)
+    with pytest.raises(coldkit.InvalidInputError, match="integers >= 0"):
+        Constraints(max_per_category=-1)
+    with pytest.raises(coldkit.InvalidInputError, match="unknown constraints"):
+        Constraints(relax_order=("exclude",))
+
+
+def brute_force_best(scores, cats, new, k, limit, share):  # type: ignore[no-untyped-def]
+    """Best total score over every k-subset that meets the constraints (None if none does)."""
+    need = math.ceil(round(share * k, 9))
+    best = None
+    for subset in itertools.combinations(range(len(scores)), k):
+        counts: dict[str, int] = {}
+        for i in subset:
+            for c in cats[i]:
+                counts[c] = counts.get(c, 0) + 1
+        if any(v > limit for v in counts.values()) or sum(new[i] for i in subset) < need:
+            continue
+        total = sum(scores[i] for i in subset)
+        best = total if best is None else max(best, total)
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 8).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(0, 20), min_size=n, max_size=n),
+            st.lists(st.sets(st.sampled_from("abc"), max_size=2), min_size=n, max_size=n),
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.integers(1, n),
+            st.integers(1, 3),
+            st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+        )
+    )
+)
+def test_optimal_against_brute_force(case) -> None:  # type: ignore[no-untyped-def]
+    scores, cats, new, k, limit, share = case
+    expected = brute_force_best(scores, cats, new, k, limit, share)
+    attrs = ItemAttributes(categories=cats, is_new=new)
+    cons = Constraints(max_per_category=limit, min_new_share=share)
+    result = coldkit.get_reranker("constraints").rerank(one_row([float(s) for s in scores]), k, cons, attrs)
+    chosen = [i for i in result.ranked.indices[0] if i >= 0]
+    if expected is None:
+        assert result.relaxed[0], "an infeasible case must say what was relaxed"
+    else:
+        assert result.relaxed == [[]]
+        assert len(chosen) == k
+        assert sum(scores[i] for i in chosen) == expected
+
+
+def test_mmr_prefers_a_diverse_second_item() -> None:
+    vectors = np.array([[1, 0], [0.99, 0.14], [0, 1]], dtype=np.float32)
+    attrs = ItemAttributes(vectors=vectors)
+    ranked = one_row([1.0, 0.95, 0.6])
+    plain = coldkit.get_reranker("mmr", lambda_=1.0).rerank(ranked, k=2, items=attrs)
+    diverse = coldkit.get_reranker("mmr", lambda_=0.5).rerank(ranked, k=2, items=attrs)
+    assert plain.ranked.indices.tolist() == [[0, 1]]
+    # Second pick: item1 = .5*0.875 - .5*0.99 < item2 = .5*0 - .5*0 -> item2.
+    assert diverse.ranked.indices.tolist() == [[0, 2]]
+
+
+def test_mmr_honours_new_share_and_needs_vectors() -> None:
+    vectors = np.eye(4, dtype=np.float32)
+    attrs = ItemAttributes(vectors=vectors, is_new=[False, False, False, True])
+    result = coldkit.get_reranker("mmr").rerank(
+        one_row([4, 3, 2, 1]), k=2, constraints=Constraints(min_new_share=0.5), items=attrs
+    )
+    assert sorted(result.ranked.indices[0].tolist()) == [0, 3]
+    with pytest.raises(coldkit.InvalidInputError, match="vectors"):
+        coldkit.get_reranker("mmr").rerank(one_row([1.0]), k=1)
