@@ -1,0 +1,347 @@
+"""Run an evaluation protocol for several models over several seeds and collect the metrics.
+
+Example::
+
+    import coldkit
+    result = coldkit.evaluate("ml-latest-small", ["popularity", "content:encoder=hashing"], seeds=[0, 1, 2])
+    print(result.table())
+    result.save("coldkit-results/")        # results.json + a PNG chart, written atomically
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from coldkit.data.datasets import Dataset, implicit, load_dataset
+from coldkit.data.interactions import Interactions
+from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
+from coldkit.evaluation.metrics import ranking_metrics
+from coldkit.exceptions import InvalidInputError
+
+__all__ = ["ModelSpec", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS", "default_encoder"]
+
+PROTOCOLS: tuple[str, ...] = ("cold-item", "cold-user", "warm", "warm-temporal")
+
+ModelLike = Union[str, "ModelSpec", tuple[str, Callable[[], Any]]]
+
+
+def default_encoder() -> str:
+    """``"bert"`` when an encoder plugin registers it, else the built-in ``"hashing"`` encoder."""
+    from coldkit.plugins.manager import registry
+
+    return "bert" if "bert" in registry("encoder").names() else "hashing"
+
+
+def _parse_value(text: str) -> Any:
+    """Option values from the command line: int, float, true/false/none, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to evaluate: a label for tables, and how to build a fresh instance per seed.
+
+    Build from text with :meth:`parse`: ``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` (e.g.
+    ``"content:encoder=bert"``); ``encoder=default`` means :func:`default_encoder`. Or pass
+    ``factory`` to evaluate any :class:`~coldkit.models.base.Recommender` of your own.
+    """
+
+    label: str
+    name: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    factory: Callable[[], Any] | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        text = text.strip()
+        if not text:
+            raise InvalidInputError("empty model name")
+        name, _, rest = text.partition(":")
+        options: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in rest.split(","))):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip():
+                raise InvalidInputError(f"model option {part!r} in {text!r} is not KEY=VALUE")
+            options[key.strip()] = _parse_value(value)
+        if options.get("encoder") == "default":
+            options["encoder"] = default_encoder()
+        label = name.strip()
+        if options:
+            label += "[" + ",".join(f"{k}={v}" for k, v in options.items()) + "]"
+        return cls(label=label, name=name.strip(), options=options)
+
+    def build(self) -> Any:
+        """A fresh, unfitted model."""
+        if self.factory is not None:
+            return self.factory()
+        import coldkit.models as models
+
+        create = getattr(models, "create", None)
+        if create is None:
+            raise InvalidInputError("coldkit.models.create is not available in this build")
+        return create(self.name, **dict(self.options))
+
+
+def _as_specs(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelSpec]:
+    if isinstance(models, Mapping):
+        specs = [ModelSpec(label=str(k), factory=v) for k, v in models.items()]
+    else:
+        specs = []
+        for m in models:
+            if isinstance(m, ModelSpec):
+                specs.append(m)
+            elif isinstance(m, str):
+                specs.append(ModelSpec.parse(m))
+            elif isinstance(m, tuple) and len(m) == 2 and callable(m[1]):
+                specs.append(ModelSpec(label=str(m[0]), factory=m[1]))
+            else:
+                raise InvalidInputError(f"not a model spec: {m!r} (use a name, 'name:k=v', or (label, factory))")
+    if not specs:
+        raise InvalidInputError("no model to evaluate")
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise InvalidInputError(f"model labels must be unique, got {labels}")
+    return specs
+
+
+def make_split(
+    protocol: str,
+    interactions: Interactions,
+    seed: int,
+    *,
+    reveal: Sequence[int] = (0, 1, 3, 5),
+    user_profiles: dict[str, str] | None = None,
+) -> Split:
+    """The split of ``protocol`` (one of :data:`PROTOCOLS`) for ``seed``."""
+    if protocol == "cold-item":
+        return cold_item_split(interactions, seed)
+    if protocol == "cold-user":
+        return cold_user_split(interactions, seed, reveal=reveal, user_profiles=user_profiles)
+    if protocol == "warm":
+        return warm_split(interactions, seed)
+    if protocol == "warm-temporal":
+        return warm_split(interactions, seed, temporal=True)
+    raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
+
+
+def _subsample(task: EvalTask, max_users: int | None, seed: int) -> EvalTask:
+    """At most ``max_users`` queries of ``task`` (seeded), for quick runs."""
+    if max_users is None or len(task) <= max_users:
+        return task
+    keep = np.sort(np.random.default_rng(seed + 7919).choice(len(task), size=max_users, replace=False))
+    return EvalTask(
+        name=task.name,
+        queries=[task.queries[i] for i in keep],
+        truth=task.truth[keep],
+        candidates=task.candidates,
+        cold_items=task.cold_items,
+        users=task.users[keep],
+    )
+
+
+@dataclass
+class EvaluationResult:
+    """Per-seed metric records and what produced them.
+
+    ``records`` rows: ``{"model", "seed", "task", "metric", "value"}``; ``fit_seconds`` and
+    ``recommend_seconds`` are recorded as metrics too.
+    """
+
+    dataset: dict[str, Any]
+    protocol: str
+    seeds: list[int]
+    ks: list[int]
+    models: list[str]
+    tasks: list[str]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
+        """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
+        groups: dict[tuple[str, str, str], list[float]] = {}
+        for r in self.records:
+            groups.setdefault((r["model"], r["task"], r["metric"]), []).append(float(r["value"]))
+        return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
+
+    def mean(self, model: str, task: str, metric: str) -> float:
+        """Mean over seeds of one number, e.g. ``result.mean("hybrid", "cold", "recall@20")``."""
+        key = (model, task, metric)
+        summ = self.summary()
+        if key not in summ:
+            raise InvalidInputError(f"no result for {key}")
+        return summ[key][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: settings, per-seed records and the mean/std summary."""
+        summary = [
+            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
+            for (m, t, k), (mean, std, n) in self.summary().items()
+        ]
+        return {
+            "dataset": self.dataset,
+            "protocol": self.protocol,
+            "seeds": self.seeds,
+            "ks": self.ks,
+            "models": self.models,
+            "tasks": self.tasks,
+            "settings": self.settings,
+            "notes": self.notes,
+            "summary": summary,
+            "records": self.records,
+        }
+
+    def table(self, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> str:
+        """A plain-text table: one row per (model, task), ``mean ± std`` per metric."""
+        from coldkit.evaluation.report import format_table
+
+        return format_table(self, metrics=metrics, tasks=tasks)
+
+    def save(self, out_dir: str, *, chart: bool = True) -> dict[str, str]:
+        """Write ``results.json`` (and ``results.png``) into ``out_dir`` atomically; returns the paths."""
+        from coldkit.evaluation.report import save_result
+
+        return save_result(self, out_dir, chart=chart)
+
+
+def evaluate(
+    data: str | Dataset | Interactions = "ml-latest-small",
+    models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]] = ("popularity",),
+    *,
+    protocol: str = "cold-item",
+    seeds: Sequence[int] = (0,),
+    k: int | Sequence[int] = (10, 20),
+    reveal: Sequence[int] = (0, 1, 3, 5),
+    data_root: str | None = None,
+    implicit_threshold: float | None = None,
+    max_users: int | None = None,
+    batch_size: int = 512,
+    progress: bool | None = None,
+) -> EvaluationResult:
+    """Evaluate ``models`` on ``data`` with ``protocol`` for every seed.
+
+    Interactions are used as implicit feedback: every interaction is relevant (or only
+    ``rating >= implicit_threshold``). Each model is built fresh and fitted on each seed's training
+    split, then asked for the top ``max(k)`` items of every task's queries with the task's
+    candidates; items the user already interacted with are excluded.
+
+    Args:
+        data: a data set name (see :func:`coldkit.load_dataset`), a :class:`Dataset`, or
+            :class:`Interactions`.
+        models: model specs (``"popularity"``, ``"content:encoder=bert"``), :class:`ModelSpec`
+            objects, ``(label, factory)`` pairs or a ``{label: factory}`` mapping.
+        protocol: ``"cold-item"`` (tasks cold / warm / all), ``"cold-user"`` (tasks n=0, n=1...),
+            ``"warm"`` or ``"warm-temporal"`` (task all).
+        seeds: one split (and one fresh fit) per seed.
+        k: cut-offs.
+        reveal: revealed interaction counts for the cold-user protocol.
+        max_users: evaluate at most this many users per task (seeded sample) — for quick runs.
+        batch_size: queries per ``recommend`` call.
+        progress: show tqdm bars (default: when stderr is a terminal).
+
+    Raises:
+        InvalidInputError: bad protocol, k, seeds or models.
+    """
+    from tqdm.auto import tqdm
+
+    ks = sorted({int(x) for x in ([k] if isinstance(k, (int, np.integer)) else k)})
+    if not ks or ks[0] < 1:
+        raise InvalidInputError(f"k must be positive integers, got {k!r}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InvalidInputError(f"seeds must be distinct integers, got {seeds}")
+    if protocol not in PROTOCOLS:
+        raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
+    specs = _as_specs(models)
+
+    profiles: dict[str, str] | None = None
+    if isinstance(data, Interactions):
+        interactions = data
+        info: dict[str, Any] = {"name": "interactions", "users": data.n_users, "items": data.n_items}
+        interactions = implicit(Dataset("interactions", data, data.catalog), implicit_threshold).interactions
+    else:
+        dataset = load_dataset(data, data_root=data_root) if not isinstance(data, Dataset) else data
+        dataset = implicit(dataset, implicit_threshold)
+        interactions, profiles = dataset.interactions, dataset.user_profiles
+        info = dataset.describe()
+    kmax = ks[-1]
+    result = EvaluationResult(
+        dataset=info,
+        protocol=protocol,
+        seeds=seeds,
+        ks=ks,
+        models=[s.label for s in specs],
+        tasks=[],
+        settings={
+            "implicit_threshold": implicit_threshold,
+            "max_users": max_users,
+            "reveal": list(reveal) if protocol == "cold-user" else None,
+        },
+    )
+    disable = None if progress is None else not progress
+    for seed in seeds:
+        split = make_split(protocol, interactions, seed, reveal=reveal, user_profiles=profiles)
+        result.notes.extend(split.notes)
+        tasks = {name: _subsample(t, max_users, seed) for name, t in split.tasks.items()}
+        for name in tasks:
+            if name not in result.tasks:
+                result.tasks.append(name)
+        for spec in tqdm(specs, desc=f"seed {seed}: models", disable=disable, leave=False):
+            model = spec.build()
+            started = time.perf_counter()
+            model.fit(split.train)
+            fit_seconds = time.perf_counter() - started
+            result.records.append(_record(spec.label, seed, "-", "fit_seconds", fit_seconds))
+            for task in tasks.values():
+                if len(task) == 0:
+                    result.notes.append(f"seed {seed}: task {task.name} has no user; skipped")
+                    continue
+                started = time.perf_counter()
+                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, spec.label)
+                seconds = time.perf_counter() - started
+                candidates = task.candidates if task.candidates is not None else interactions.n_items
+                metrics = ranking_metrics(ranked, task.truth, ks, candidates=candidates, cold_items=task.cold_items)
+                for metric, value in metrics.items():
+                    result.records.append(_record(spec.label, seed, task.name, metric, value))
+                result.records.append(_record(spec.label, seed, task.name, "recommend_seconds", seconds))
+    return result
+
+
+def _record(model: str, seed: int, task: str, metric: str, value: float) -> dict[str, Any]:
+    return {"model": model, "seed": seed, "task": task, "metric": metric, "value": float(value)}
+
+
+def _recommend_all(
+    model: Any, task: EvalTask, k: int, batch_size: int, tqdm: Any, disable: bool | None, label: str
+) -> np.ndarray:
+    """Top-k item indices for every query of ``task`` (rows padded with -1)."""
+    out = np.full((len(task), k), -1, dtype=np.int64)
+    starts = range(0, len(task), batch_size)
+    for start in tqdm(starts, desc=f"{label} / {task.name}", disable=disable if len(starts) > 1 else True, leave=False):
+        batch = task.queries[start : start + batch_size]
+        ranked = model.recommend(batch, k, candidates=task.candidates, exclude_known=True)
+        idx = np.asarray(ranked.indices, dtype=np.int64)
+        if idx.shape[0] != len(batch) or idx.shape[1] > k:
+            raise InvalidInputError(
+                f"model {label!r} returned shape {idx.shape} for {len(batch)} queries at k={k}"
+            )
+        if task.candidates is not None and idx.size:
+            filled = idx[idx >= 0]
+            if not np.isin(filled, task.candidates).all():
+                raise InvalidInputError(f"model {label!r} returned items outside the candidate set")
+        out[start : start + len(batch), : idx.shape[1]] = idx
+    return out
