@@ -1,0 +1,125 @@
+"""``coldkit evaluate``: run a cold-start protocol for several models, print a table, write JSON + PNG.
+
+With no arguments it evaluates the default models on the embedded MovieLens latest-small data set
+(cold-item protocol, one seed) with the default encoder (``bert`` when the coldkit-bert plugin is
+installed, else the built-in ``hashing`` encoder)::
+
+    coldkit evaluate
+    coldkit evaluate --data ml-100k --data-root ../shared/data --protocol cold-user --seeds 3
+    coldkit evaluate --models popularity item-knn "content:encoder=hashing" --k 10 20 --out results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+from typing import Any
+
+__all__ = ["register", "run", "default_model_specs"]
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate models with a cold-start protocol (table + JSON + PNG)",
+        description=(
+            "Run a protocol (cold-item, cold-user, warm) for several models on a data set and report "
+            "Precision/Recall/F1/NDCG/HitRate/MRR/MAP@K, coverage and cold-item exposure as mean ± std over seeds."
+        ),
+    )
+    parser.add_argument("--data", default="ml-latest-small", help="data set name or folder (default: embedded ml-latest-small)")
+    parser.add_argument("--data-root", default=None, help="folder with the real data sets (default $COLDKIT_DATA or ../shared/data)")
+    parser.add_argument(
+        "--protocol", default="cold-item", choices=["cold-item", "cold-user", "warm", "warm-temporal"],
+        help="evaluation protocol (default cold-item)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--models", nargs="+", default=None, metavar="SPEC",
+        help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert); default: a baseline set plus hybrid",
+    )  # fmt: skip
+    parser.add_argument("--encoder", default=None, help="encoder for the default models (default: bert if installed, else hashing)")
+    parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
+    parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
+    parser.add_argument("--reveal", type=int, nargs="+", default=[0, 1, 3, 5], help="cold-user: revealed interactions")
+    parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
+    parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
+    parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run)
+
+
+def _accepts(name: str, option: str) -> bool:
+    """Whether model ``name``'s constructor takes keyword ``option``."""
+    import coldkit.models as models
+
+    resolve = getattr(models, "_resolve", None)
+    if resolve is None:
+        return False
+    try:
+        params = inspect.signature(resolve(name)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
+    """The default comparison: popularity, item-kNN (cold-user), TF-IDF content, LM content (when the
+    encoder is a language model), the content→CF ridge map and the hybrid. Returns ``(specs, skipped)``.
+    """
+    from coldkit.evaluation.runner import ModelSpec
+    from coldkit.models import available
+
+    names = set(available())
+    wanted: list[tuple[str, str, dict[str, Any]]] = [("popularity", "popularity", {})]
+    if protocol != "cold-item":
+        wanted.append(("item-knn", "item-knn", {}))
+    wanted.append(("content-tfidf", "content", {"encoder": "hashing"}))
+    if encoder != "hashing":
+        wanted.append((f"content-{encoder}", "content", {"encoder": encoder}))
+    wanted += [("cold-ridge", "cold-ridge", {"encoder": encoder}), ("hybrid", "hybrid", {"encoder": encoder})]
+    specs, skipped = [], []
+    for label, name, options in wanted:
+        if name not in names:
+            skipped.append(name)
+            continue
+        options = {k: v for k, v in options.items() if _accepts(name, k)}
+        specs.append(ModelSpec(label=label, name=name, options=options))
+    return specs, skipped
+
+
+def run(args: argparse.Namespace) -> int:
+    from coldkit.evaluation.runner import ModelSpec, default_encoder, evaluate
+    from coldkit.exceptions import InvalidInputError
+
+    if args.seeds < 1:
+        raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    encoder = args.encoder or default_encoder()
+    if args.models:
+        specs = [ModelSpec.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
+    else:
+        specs, skipped = default_model_specs(encoder, args.protocol)
+        if skipped:
+            print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+    print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
+    print(f"models: {', '.join(s.label for s in specs)}", file=sys.stderr)
+    result = evaluate(
+        args.data,
+        specs,
+        protocol=args.protocol,
+        seeds=list(range(args.seeds)),
+        k=args.k,
+        reveal=args.reveal,
+        data_root=args.data_root,
+        implicit_threshold=args.implicit_threshold,
+        max_users=args.max_users,
+        progress=False if args.no_progress else None,
+    )
+    result.settings["encoder"] = encoder
+    print(result.table())
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    paths = result.save(args.out, chart=not args.no_chart)
+    print("wrote " + ", ".join(paths.values()), file=sys.stderr)
+    return 0

@@ -1,0 +1,168 @@
+"""File loaders: what they read, and a clear error for each kind of bad input (nothing silently lost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldkit.data import interactions_from_frame, load_interactions, load_items, load_user_profiles, read_id_list
+from coldkit.exceptions import InvalidInputError
+
+
+@pytest.fixture()
+def items_csv(tmp_path: Path) -> Path:
+    p = tmp_path / "items.csv"
+    p.write_text("item_id,title,genres\n10,Alpha,Drama\n20,Beta,Comedy\n30,Gamma,\n", encoding="utf-8")
+    return p
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_reads_interactions_with_ratings_and_timestamps(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    assert catalog.text_columns == ("title", "genres")
+    assert catalog.texts() == ["Alpha. Drama", "Beta. Comedy", "Gamma"]
+    inter = load_interactions(
+        write(tmp_path, "r.csv", "user_id,item_id,rating,timestamp\nu1,10,4.5,100\nu2,30,2,50\nu1,20,1,300\n"), catalog
+    )
+    assert inter.user_ids.tolist() == ["u1", "u2"]
+    dense = inter.matrix.toarray()
+    np.testing.assert_array_equal(dense, [[4.5, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(inter.timestamps.toarray(), [[100, 300, 0], [0, 0, 50]])
+
+
+def test_implicit_threshold_and_binary(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,4.5\nu2,30,2\nu1,20,4\n")
+    inter = load_interactions(path, catalog, implicit_threshold=4)
+    np.testing.assert_array_equal(inter.matrix.toarray(), [[1.0, 1.0, 0.0]])  # u2 dropped: nothing >= 4
+    assert load_interactions(path, catalog, binary=True).matrix.data.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_column_mapping(tmp_path: Path) -> None:
+    catalog = load_items(write(tmp_path, "m.csv", "movieId,name\n007,Bond\n1,One\n"), columns={"item_id": "movieId"})
+    assert catalog.item_ids.tolist() == ["007", "1"]  # ids stay text: '007' is not 7
+    inter = load_interactions(
+        write(tmp_path, "r.csv", "userId,movieId,stars\n5,007,3\n"),
+        catalog,
+        columns={"user_id": "userId", "item_id": "movieId", "rating": "stars"},
+    )
+    assert inter.matrix.toarray().tolist() == [[3.0, 0.0]]
+
+
+def test_parquet_round_trip(tmp_path: Path, items_csv: Path) -> None:
+    pytest.importorskip("pyarrow")
+    catalog = load_items(items_csv)
+    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["10", "20"], "rating": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    inter = load_interactions(tmp_path / "r.parquet", catalog)
+    assert inter.matrix.toarray().tolist() == [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_missing_columns_are_named(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\]"):
+        load_interactions(write(tmp_path, "r.csv", "user_id,movie\nu1,10\n"), catalog)
+    with pytest.raises(InvalidInputError, match="missing column"):
+        load_items(write(tmp_path, "i.csv", "id,title\n1,x\n"))
+    with pytest.raises(InvalidInputError, match=r"missing column.*nope"):
+        load_items(items_csv, text_columns=["title", "nope"])
+
+
+def test_unknown_items_error_or_drop(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\nu1,99\n")
+    with pytest.raises(InvalidInputError, match=r"not in the item table.*'99'"):
+        load_interactions(path, catalog)
+    assert load_interactions(path, catalog, unknown_items="drop").matrix.nnz == 1
+
+
+def test_duplicate_interactions(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating,timestamp\nu1,10,2,5\nu1,10,5,1\nu1,20,1,3\n")
+    with pytest.raises(InvalidInputError, match=r"1 duplicate \(user_id, item_id\).*\('u1', '10'\)"):
+        load_interactions(path, catalog)
+    last = load_interactions(path, catalog, duplicates="last")  # latest by timestamp: rating 2 at t=5
+    assert last.matrix.toarray().tolist() == [[2.0, 1.0, 0.0]]
+    assert last.timestamps.toarray().tolist() == [[5, 3, 0]]
+    assert load_interactions(path, catalog, duplicates="sum").matrix.toarray().tolist() == [[7.0, 1.0, 0.0]]
+    assert load_interactions(path, catalog, duplicates="max").matrix.toarray().tolist() == [[5.0, 1.0, 0.0]]
+
+
+def test_duplicate_item_ids(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"duplicate item_id.*'1'"):
+        load_items(write(tmp_path, "i.csv", "item_id,title\n1,a\n1,b\n"))
+
+
+def test_nan_ratings_are_reported(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    with pytest.raises(InvalidInputError, match=r"2 rating\(s\) are NaN.*rows \[1, 2\]"):
+        load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\nu1,20,\nu2,30,abc\n"), catalog)
+    frame = pd.DataFrame({"user_id": ["a"], "item_id": ["10"], "rating": [np.inf]})
+    with pytest.raises(InvalidInputError, match="NaN, inf"):
+        interactions_from_frame(frame, catalog)
+
+
+def test_empty_files(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    with pytest.raises(InvalidInputError, match="is empty"):
+        load_interactions(write(tmp_path, "r.csv", ""), catalog)
+    with pytest.raises(InvalidInputError, match="header but no rows"):
+        load_interactions(write(tmp_path, "r2.csv", "user_id,item_id\n"), catalog)
+    with pytest.raises(InvalidInputError, match="no such file"):
+        load_items(tmp_path / "absent.csv")
+    with pytest.raises(InvalidInputError, match="no candidate"):
+        read_id_list(write(tmp_path, "c.txt", "\n# only a comment\n"), what="candidate item ids")
+
+
+def test_non_utf8_text_gets_a_clear_error_and_latin1_works(tmp_path: Path) -> None:
+    raw = "item_id,title\n1,Misérables\n".encode("latin-1")
+    path = write(tmp_path, "i.csv", raw)
+    with pytest.raises(InvalidInputError, match=r"not valid utf-8-sig text.*latin-1"):
+        load_items(path)
+    assert load_items(path, encoding="latin-1").texts() == ["Misérables"]
+
+
+def test_no_interaction_left_and_zero_weights(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    with pytest.raises(InvalidInputError, match="no interaction left"):
+        load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\n"), catalog, implicit_threshold=4)
+    with pytest.raises(InvalidInputError, match="weight 0"):
+        load_interactions(write(tmp_path, "z.csv", "user_id,item_id,rating\nu1,10,0\n"), catalog)
+
+
+def test_users_and_items_without_interactions(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    inter = load_interactions(
+        write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n"), catalog, user_ids=["u0", "u1"]
+    )
+    assert inter.items_of(0).tolist() == [] and inter.items_of(1).tolist() == [0]
+    assert inter.item_counts().tolist() == [1, 0, 0]  # items 20, 30 are cold but stay in the catalogue
+    with pytest.raises(InvalidInputError, match=r"not in user_ids.*'u1'"):
+        load_interactions(write(tmp_path, "r2.csv", "user_id,item_id\nu1,10\n"), catalog, user_ids=["u0"])
+
+
+def test_profiles_and_id_lists(tmp_path: Path) -> None:
+    profiles = load_user_profiles(write(tmp_path, "p.csv", "user_id,text\n1,likes jazz\n2,\n"))
+    assert profiles == {"1": "likes jazz", "2": ""}
+    with pytest.raises(InvalidInputError, match=r"missing column.*'text'"):
+        load_user_profiles(write(tmp_path, "p2.csv", "user_id,bio\n1,x\n"))
+    assert load_user_profiles(write(tmp_path, "p3.csv", "user_id,bio\n1,x\n"), text_column="bio") == {"1": "x"}
+    with pytest.raises(InvalidInputError, match="more than once"):
+        load_user_profiles(write(tmp_path, "p4.csv", "user_id,text\n1,a\n1,b\n"))
+    assert read_id_list(write(tmp_path, "ids.txt", "a\n\n b \n# c\n")) == ["a", "b"]
+    with pytest.raises(InvalidInputError, match=r"more than once: \['a'\]"):
+        read_id_list(write(tmp_path, "d.txt", "a\na\n"))

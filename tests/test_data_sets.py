@@ -1,0 +1,118 @@
+"""Named data sets: the embedded MovieLens copy (and its terms), and the real-data loaders."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import coldkit.data as data
+from coldkit.data.datasets import EMBEDDED_DIR
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO.parent / "shared" / "data").resolve()
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data sets not found at {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def embedded() -> data.Dataset:
+    return data.load_dataset("ml-latest-small")
+
+
+def test_embedded_copy_is_complete_small_and_keeps_its_terms(embedded: data.Dataset) -> None:
+    folder = EMBEDDED_DIR / "ml-latest-small"
+    total = sum(p.stat().st_size for p in folder.iterdir())
+    assert total < 1.5 * 2**20
+    terms = (folder / "README.txt").read_text(encoding="utf-8")
+    assert "redistribute the data set, including transformations, so long as it is distributed under these same" in terms
+    assert "Harper" in embedded.citation and "same terms" in embedded.licence
+    assert embedded.describe()["users"] == 610
+    assert embedded.describe()["items"] == 9742
+    assert embedded.interactions.matrix.nnz == 100836
+    assert embedded.interactions.timestamps is not None
+
+
+def test_embedded_ratings_equal_an_independent_read(embedded: data.Dataset) -> None:
+    with gzip.open(EMBEDDED_DIR / "ml-latest-small" / "ratings.csv.gz", "rt", encoding="utf-8") as f:
+        frame = pd.read_csv(f, dtype={"userId": str, "movieId": str})
+    inter = embedded.interactions
+    users = inter.user_index()
+    items = {str(i): n for n, i in enumerate(inter.catalog.item_ids)}
+    sample = frame.sample(200, random_state=0)
+    for u, i, r in zip(sample["userId"], sample["movieId"], sample["rating"]):
+        assert inter.matrix[users[u], items[i]] == pytest.approx(r)
+    assert frame["rating"].sum() == pytest.approx(inter.matrix.sum(), rel=1e-6)
+
+
+def test_item_text_has_title_genres_and_tags(embedded: data.Dataset) -> None:
+    table = embedded.catalog.table.set_index("item_id")
+    assert table.loc["1", "title"] == "Toy Story (1995)"
+    assert "Animation" in table.loc["1", "genres"]
+    assert "pixar" in table.loc["1", "tags"]
+    assert embedded.catalog.text_columns == ("title", "genres", "tags")
+    assert embedded.describe()["items_without_interactions"] == 18  # 18 movies are tagged but unrated
+
+
+def test_implicit_views(embedded: data.Dataset) -> None:
+    binary = data.implicit(embedded)
+    assert binary.interactions.matrix.nnz == 100836 and set(binary.interactions.matrix.data) == {1.0}
+    high = data.implicit(embedded, 4.0)
+    ratings = embedded.interactions.matrix.data
+    assert high.interactions.matrix.nnz == int((ratings >= 4.0).sum())
+    assert high.interactions.timestamps.nnz == high.interactions.matrix.nnz
+    assert high.interactions.n_users == embedded.interactions.n_users  # user indices do not move
+
+
+def test_unknown_name_and_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(UnknownComponentError, match="unknown data set 'nope'"):
+        data.load_dataset("nope")
+    with pytest.raises(InvalidInputError, match="not shipped"):
+        data.load_dataset("ml-100k", data_root=tmp_path)
+
+
+def test_folder_in_movielens_layout(tmp_path: Path) -> None:
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A,Drama\n2,B,(no genres listed)\n", encoding="utf-8")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n2,2,3,11\n", encoding="utf-8")
+    ds = data.load_dataset(tmp_path)
+    assert ds.catalog.texts() == ["A. Drama", "B"]
+    assert ds.interactions.matrix.nnz == 2
+
+
+@needs_shared
+def test_ml100k_latin1_titles_profiles_and_posters() -> None:
+    ds = data.load_dataset("ml-100k", data_root=SHARED)
+    assert (ds.interactions.n_users, len(ds.catalog), ds.interactions.matrix.nnz) == (943, 1682, 100000)
+    titles = ds.catalog.table["title"].tolist()
+    assert any("Misérables" in t for t in titles)  # ISO-8859-1 decoded correctly
+    assert ds.catalog.table.loc[0, "genres"] == "Animation|Children's|Comedy"
+    assert ds.user_profiles is not None and "technician" in ds.user_profiles["1"]
+    images = ds.catalog.table["image"].dropna()
+    assert 1500 < len(images) <= 1682 and all(Path(p).is_file() for p in images[:20])
+
+
+@needs_shared
+def test_lastfm_tags_and_latest_small_from_root() -> None:
+    fm = data.load_dataset("lastfm-2k", data_root=SHARED)
+    assert (fm.interactions.n_users, len(fm.catalog), fm.interactions.matrix.nnz) == (1892, 17632, 92834)
+    assert fm.catalog.text_columns == ("name", "tags")
+    assert (fm.catalog.table["tags"] != "").sum() > 10000
+    assert fm.interactions.item_counts().min() >= 1
+    root_copy = data.load_dataset("ml-latest-small", data_root=SHARED)
+    emb = data.load_dataset("ml-latest-small")
+    assert (root_copy.interactions.matrix != emb.interactions.matrix).nnz == 0
+    images = root_copy.catalog.table["image"].dropna()
+    assert len(images) == 2947  # the count the data README documents
+    np.testing.assert_array_equal(root_copy.catalog.item_ids, emb.catalog.item_ids)
+
+
+@needs_shared
+def test_embedded_files_decompress_to_the_grouplens_bytes() -> None:
+    for name in ("ratings", "movies", "tags"):
+        shipped = gzip.open(EMBEDDED_DIR / "ml-latest-small" / f"{name}.csv.gz").read()
+        original = (SHARED / "ml-latest-small" / f"{name}.csv").read_bytes()
+        assert hashlib.sha256(shipped).digest() == hashlib.sha256(original).digest(), name
