@@ -1,0 +1,7 @@
+"""coldkit-bert: BERT-family sentence encoders for coldkit (``coldkit.get_encoder("bert")``).
+
+Importing this package is cheap: torch and transformers load only when an encoder is built.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

