@@ -2,10 +2,199 @@
 
 from __future__ import annotations
 
+import os
+from typing import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import SimilarityBackendSpec
 
-# RustBackend and NumpyBackend are implemented below (owned by the similarity-core work).
+#: Environment variable read on every call by :class:`RustBackend` (when no ``kernel=`` was
+#: given) to force a kernel: ``scalar``, ``avx2``, ``avx512``, ``neon`` or ``auto``.
+KERNEL_ENV = "COLDKIT_KERNEL"
+
+Scores = NDArray[np.float32]
+Indices = NDArray[np.int64]
+
+
+class RustBackend:
+    """coldkit's compiled core: SIMD kernels, a fused exact top-k scan, rayon threads.
+
+    Args:
+        kernel: force a kernel (``"scalar"``, ``"avx2"``, ``"avx512"``, ``"neon"``); ``None``
+            reads ``COLDKIT_KERNEL`` at each call and falls back to the best the CPU supports.
+            See :func:`coldkit.simd_capabilities`.
+
+    The core rejects NaN/inf itself (spotted inside the scan, no extra pass over the
+    catalogue), hence ``checks_finite = True``: :func:`coldkit.topk` skips its own check.
+    """
+
+    name = "rust"
+    checks_finite = True
+
+    def __init__(self, kernel: str | None = None) -> None:
+        if kernel is not None and not isinstance(kernel, str):
+            raise InvalidInputError(f"kernel must be a kernel name or None, got {kernel!r}")
+        self.kernel = kernel
+
+    def topk(
+        self,
+        queries: NDArray[np.float32],
+        catalog: NDArray[np.float32],
+        k: int,
+        *,
+        metric: str,
+        normalized: bool,
+        exclude: Sequence[NDArray[np.int64]] | None,
+        threads: int | None,
+    ) -> tuple[Scores, Indices]:
+        """See :class:`coldkit.plugins.types.SimilarityBackend` (validated arguments)."""
+        from coldkit import _core
+
+        kernel = self.kernel or os.environ.get(KERNEL_ENV) or None
+        indptr: Indices | None = None
+        indices: Indices | None = None
+        if exclude is not None:
+            # CSR form: one flat array and offsets, so the core borrows two buffers.
+            indptr = np.zeros(len(exclude) + 1, dtype=np.int64)
+            np.cumsum([len(e) for e in exclude], out=indptr[1:])
+            flat = [np.asarray(e, dtype=np.int64) for e in exclude]
+            indices = np.concatenate(flat) if flat else np.empty(0, dtype=np.int64)
+        scores, ids = _core.topk(queries, catalog, k, metric, normalized, indptr, indices, threads, kernel)
+        return scores, ids
+
+
+class NumpyBackend:
+    """The reference implementation: matmul + argpartition, with coldkit's exact semantics.
+
+    Scores a block of queries at a time (``block_scores`` floats at most per block) so memory
+    stays bounded for large catalogues. Uses whatever threads numpy's BLAS uses.
+    """
+
+    name = "numpy"
+    checks_finite = False
+
+    def __init__(self, block_scores: int = 1 << 24) -> None:
+        if block_scores < 1:
+            raise InvalidInputError(f"block_scores must be >= 1, got {block_scores}")
+        self.block_scores = int(block_scores)
+
+    def topk(
+        self,
+        queries: NDArray[np.float32],
+        catalog: NDArray[np.float32],
+        k: int,
+        *,
+        metric: str,
+        normalized: bool,
+        exclude: Sequence[NDArray[np.int64]] | None,
+        threads: int | None,
+    ) -> tuple[Scores, Indices]:
+        """See :class:`coldkit.plugins.types.SimilarityBackend` (validated arguments)."""
+        del threads  # numpy's BLAS decides
+        b, n = queries.shape[0], catalog.shape[0]
+        k = min(k, n)
+        prepare = metric != "dot" and not normalized
+        centre = metric == "pearson"
+        q = _prepared_rows(queries, centre) if prepare else queries
+        scale = _inverse_norms(catalog, centre) if prepare else None
+        scores = np.empty((b, k), dtype=np.float32)
+        indices = np.empty((b, k), dtype=np.int64)
+        step = max(1, self.block_scores // n)
+        for lo in range(0, b, step):
+            hi = min(b, lo + step)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected just below
+                block = q[lo:hi] @ catalog.T
+                if scale is not None:
+                    block *= scale
+            if not np.isfinite(block).all():
+                block = self._overflow_fallback(q[lo:hi], queries[lo:hi], catalog, metric, prepare, centre)
+            excluded = None if exclude is None else exclude[lo:hi]
+            scores[lo:hi], indices[lo:hi] = select_topk(block, k, excluded)
+        return scores, indices
+
+    @staticmethod
+    def _overflow_fallback(
+        q: NDArray[np.float32],
+        raw_q: NDArray[np.float32],
+        catalog: NDArray[np.float32],
+        metric: str,
+        prepare: bool,
+        centre: bool,
+    ) -> NDArray[np.float32]:
+        # Inputs are finite, so a non-finite score is float32 overflow of the raw inner product.
+        if not prepare:
+            raise InvalidInputError(
+                "scores overflow float32: the vectors are finite but too large; scale them down or use metric='cosine'"
+            )
+        prepared = _prepared_rows(raw_q, centre).astype(np.float64) @ _prepared_rows(catalog, centre).T.astype(
+            np.float64
+        )
+        return prepared.astype(np.float32)
+
+
+def select_topk(
+    scores: NDArray[np.float32], k: int, exclude: Sequence[NDArray[np.int64]] | None = None
+) -> tuple[Scores, Indices]:
+    """Top ``k`` of each row of a dense score matrix: best first, ties by lower index.
+
+    Excluded columns never appear; rows left with fewer than ``k`` candidates are padded
+    with index ``-1`` and score ``-inf``. ``scores`` is modified in place (exclusions).
+    """
+    b, n = scores.shape
+    valid = np.full(b, n, dtype=np.int64)
+    if exclude is not None:
+        for row, excluded in enumerate(exclude):
+            if len(excluded):
+                unique = np.unique(excluded)
+                scores[row, unique] = -np.inf
+                valid[row] -= len(unique)
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n), (b, n)).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    # argpartition breaks ties at the k-th value arbitrarily; redo rows where it had a choice.
+    kth = vals.min(axis=1)
+    ambiguous = np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k)
+    for row in ambiguous:
+        candidates = np.flatnonzero(scores[row] >= kth[row])
+        order = np.lexsort((candidates, -scores[row, candidates]))[:k]
+        part[row] = candidates[order]
+        vals[row] = scores[row, part[row]]
+    order = np.lexsort((part, -vals), axis=-1)
+    out_idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    out_scores = np.take_along_axis(vals, order, axis=1).astype(np.float32)
+    pad = np.arange(k)[None, :] >= valid[:, None]
+    out_idx[pad] = -1
+    out_scores[pad] = -np.inf
+    return out_scores, out_idx
+
+
+def _prepared_rows(x: NDArray[np.float32], centre: bool) -> NDArray[np.float32]:
+    """Rows centred (Pearson) and scaled to unit length; zero rows stay zero (norms in float64)."""
+    x64 = x.astype(np.float64)
+    if centre:
+        x64 -= x64.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", x64, x64))
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return (x64 * inv[:, None]).astype(np.float32)
+
+
+def _inverse_norms(x: NDArray[np.float32], centre: bool) -> NDArray[np.float32]:
+    """1/|row| (1/|row - mean| for Pearson), 0 for zero rows, computed in float64."""
+    if centre:
+        # Two-pass (subtract the mean first) to avoid cancellation for near-constant rows.
+        x64 = x.astype(np.float64)
+        x64 -= x64.mean(axis=1, keepdims=True)
+        ss = np.einsum("ij,ij->i", x64, x64)
+    else:
+        ss = np.einsum("ij,ij->i", x, x, dtype=np.float64)
+    norms = np.sqrt(ss)
+    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
 
 
 @hookimpl

@@ -1,1 +1,18 @@
 //! coldkit-core: similarity kernels and exact top-k selection. No Python here.
+//!
+//! * [`kernels`]: scalar / AVX2+FMA / AVX-512F / NEON kernels, runtime dispatch cached once;
+//! * [`topk`]: the fused, blocked, multi-threaded exact top-k scan;
+//! * [`ops`]: finiteness checks, row normalisation, dense cosine matrices;
+//! * [`CoreError`]: every way a request is refused.
+
+pub mod error;
+pub mod heap;
+pub mod kernels;
+pub mod ops;
+pub mod threads;
+pub mod topk;
+
+pub use error::{ArrayName, CoreError};
+pub use kernels::{active, cpu_features, kernel_impl, resolve, supported_kernels, CpuFeatures, Kernel, KernelImpl};
+pub use ops::{cosine_matrix, find_non_finite, normalize};
+pub use topk::{topk, Exclusions, Metric, TopkRequest, TopkResult};
