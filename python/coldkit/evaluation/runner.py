@@ -37,11 +37,14 @@ def default_encoder() -> str:
 
 
 def _parse_value(text: str) -> Any:
-    """Option values from the command line: int, float, true/false/none, else the string."""
+    """Option values from the command line: int, float, true/false, null (None), else the string.
+
+    ``none`` stays a string: several options take the word ``"none"`` as a value.
+    """
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
-    if low in ("none", "null"):
+    if low == "null":
         return None
     for cast in (int, float):
         try:

@@ -1,0 +1,152 @@
+"""``coldkit recommend``: output contract and bad-input handling (clear error, existing output untouched)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coldkit.cli import main
+
+ITEMS = """item_id,title,genres
+a,Space robots adventure,Sci-Fi
+b,Romantic comedy in Paris,Romance|Comedy
+c,Robots fight in space,Sci-Fi|Action
+d,Paris love story,Romance
+e,Documentary about whales,Documentary
+f,Whales and dolphins of the deep sea,Documentary
+"""
+TRAIN = """user_id,item_id,rating
+u1,a,5
+u1,b,2
+u2,b,4
+u2,d,5
+u3,a,4
+u3,e,3
+u4,a,5
+"""
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    paths = {
+        "items": tmp_path / "items.csv",
+        "train": tmp_path / "train.csv",
+        "users": tmp_path / "users.txt",
+        "profiles": tmp_path / "profiles.csv",
+        "cands": tmp_path / "cands.txt",
+        "out": tmp_path / "recs.csv",
+    }
+    paths["items"].write_text(ITEMS, encoding="utf-8")
+    paths["train"].write_text(TRAIN, encoding="utf-8")
+    paths["users"].write_text("u1\nu2\nnewbie\n", encoding="utf-8")
+    paths["profiles"].write_text("user_id,text\nnewbie,I love robots and space\n", encoding="utf-8")
+    paths["cands"].write_text("a\nc\nd\ne\nf\n", encoding="utf-8")
+    return paths
+
+
+def run(files: dict[str, Path], *extra: str, model: str = "popularity") -> int:
+    return main(
+        ["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]),
+         "--model", model, "--out", str(files["out"]), "--no-progress", *extra]
+    )  # fmt: skip
+
+
+def check_contract(recs: pd.DataFrame, train: pd.DataFrame, k: int, candidates: set[str] | None) -> None:
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    for user, group in recs.groupby("user_id"):
+        assert len(group) <= k
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert group["score"].is_monotonic_decreasing
+        assert group["item_id"].is_unique
+        known = set(train.loc[train["user_id"] == user, "item_id"])
+        assert not known & set(group["item_id"]), f"{user} got an item it already has"
+        if candidates is not None:
+            assert set(group["item_id"]) <= candidates
+
+
+def test_popularity_all_users_all_items(files: dict[str, Path]) -> None:
+    assert run(files, "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    train = pd.read_csv(files["train"], dtype=str)
+    check_contract(recs, train, 2, None)
+    assert sorted(recs["user_id"].unique()) == ["u1", "u2", "u3", "u4"]
+    # popularity: a (3 users) first for everyone who lacks it
+    assert recs.loc[recs["user_id"] == "u2"].iloc[0]["item_id"] == "a"
+
+
+def test_content_with_users_profiles_and_candidates(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(
+        files, "--users", str(files["users"]), "--user-profiles", str(files["profiles"]),
+        "--candidates", str(files["cands"]), "--k", "3", "--encoder", "hashing", "--text-columns", "title", "genres",
+        model="content",
+    )  # fmt: skip
+    assert code == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    check_contract(recs, pd.read_csv(files["train"], dtype=str), 3, set("acdef"))
+    assert sorted(recs["user_id"].unique()) == ["newbie", "u1", "u2"]
+    assert "1 user(s) have no interaction" in capsys.readouterr().err
+
+
+def test_candidate_set_smaller_than_k(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["cands"].write_text("c\nd\n", encoding="utf-8")
+    assert run(files, "--candidates", str(files["cands"]), "--k", "5") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert set(recs["item_id"]) <= {"c", "d"}
+    assert len(recs[recs["user_id"] == "u2"]) == 1  # d is known to u2: only c is left
+    assert "only 2 candidate item(s) for k=5" in capsys.readouterr().err
+
+
+def _fails_cleanly(files: dict[str, Path], capsys: pytest.CaptureFixture[str], match: str, *extra: str) -> None:
+    files["out"].write_text("previous results\n", encoding="utf-8")
+    assert run(files, *extra) == 2
+    err = capsys.readouterr().err
+    assert "coldkit recommend: error:" in err and match in err, err
+    assert files["out"].read_text(encoding="utf-8") == "previous results\n"  # nothing lost
+
+
+def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["cands"].write_text("a\nzzz\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "unknown item ids: ['zzz']", "--candidates", str(files["cands"]))
+
+
+def test_missing_columns(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text("user,item_id\nu1,a\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "missing column(s) ['user_id']")
+
+
+def test_column_mapping_flags(files: dict[str, Path]) -> None:
+    files["train"].write_text("uid,iid\nu1,a\nu2,b\n", encoding="utf-8")
+    assert run(files, "--interaction-columns", "user_id=uid", "item_id=iid", "--k", "1") == 0
+    assert len(pd.read_csv(files["out"])) == 2
+
+
+def test_duplicate_interactions(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text(TRAIN + "u1,a,3\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "duplicate (user_id, item_id)")
+    assert run(files, "--duplicates", "max") == 0
+
+
+def test_nan_ratings(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text(TRAIN + "u5,c,\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "NaN")
+
+
+def test_empty_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text("", encoding="utf-8")
+    _fails_cleanly(files, capsys, "empty")
+
+
+def test_non_utf8_items(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["items"].write_bytes(ITEMS.replace("Paris love story", "Misérables").encode("latin-1"))
+    _fails_cleanly(files, capsys, "latin-1")
+    assert run(files, "--encoding", "latin-1") == 0
+
+
+def test_bad_k_and_unknown_model(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _fails_cleanly(files, capsys, "positive integer", "--k", "0")
+    files["out"].unlink()
+    assert run(files, model="no-such-model") == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert not files["out"].exists()
