@@ -1,0 +1,118 @@
+"""coldkit-gpt2: pooling and padding against a direct, unpadded transformers reference."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import coldkit
+from coldkit.exceptions import InvalidInputError
+
+TEXTS = [
+    "a basketball game",
+    "x",
+    "Toy Story (1995). Adventure|Animation|Children|Comedy|Fantasy",
+    "a violin concerto in the evening",
+    "Ünïcödé — naïve café",
+]
+
+
+def reference(model_dir: Path, texts: list[str], pooling: str) -> np.ndarray:
+    """Each text alone through GPT2Model (no padding at all), pooled and normalised in numpy."""
+    import torch
+    from transformers import GPT2Model, GPT2Tokenizer
+
+    tokenizer = GPT2Tokenizer.from_pretrained(str(model_dir))
+    model = GPT2Model.from_pretrained(str(model_dir)).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, return_tensors="pt")["input_ids"]
+            hidden = model(input_ids=ids).last_hidden_state[0].numpy()
+            rows.append(hidden[-1] if pooling == "last" else hidden.mean(axis=0))
+    out = np.stack(rows)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_get_encoder_loads_a_saved_model(tiny_gpt2_dir: Path) -> None:
+    from coldkit_gpt2.encoder import GPT2Encoder
+
+    encoder = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1)
+    assert isinstance(encoder, GPT2Encoder) and isinstance(encoder, coldkit.Encoder)
+    assert (encoder.dim, encoder.pooling, encoder.max_length) == (32, "last", 64)
+    assert encoder.tokenizer.pad_token == encoder.tokenizer.eos_token  # GPT-2 has none; we set it
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_padded_batches_match_unpadded_reference(tiny_gpt2_dir: Path, pooling: str, padding_side: str) -> None:
+    encoder = coldkit.get_encoder(
+        "gpt2", model=tiny_gpt2_dir, pooling=pooling, padding_side=padding_side, device="cpu", threads=1
+    )
+    got = encoder.encode_texts(TEXTS)  # one batch, padded to the longest text
+    assert got.dtype == np.float32 and got.shape == (len(TEXTS), 32)
+    np.testing.assert_allclose(got, reference(tiny_gpt2_dir, TEXTS, pooling), atol=2e-5)
+
+
+def test_last_and_mean_pooling_differ(tiny_gpt2_dir: Path) -> None:
+    last = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, pooling="last", device="cpu")
+    mean = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, pooling="mean", device="cpu")
+    assert np.abs(last.encode_texts(TEXTS[:1]) - mean.encode_texts(TEXTS[:1])).max() > 1e-3
+    assert last.fingerprint != mean.fingerprint
+
+
+def test_text_longer_than_the_context_is_truncated(tiny_gpt2_dir: Path) -> None:
+    encoder = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, pooling="mean", device="cpu", threads=1)
+    long_text = " ".join(f"word{i}" for i in range(200))  # far beyond n_positions=64
+    a, b = encoder.encode_texts([long_text, long_text + " and a tail that is cut off"])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_empty_and_bad_texts(tiny_gpt2_dir: Path) -> None:
+    encoder = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1)
+    got = encoder.encode_texts(["", "hello", "  "])
+    assert not got[0].any() and not got[2].any() and got[1].any()
+    with pytest.raises(InvalidInputError, match="text 2"):
+        encoder.encode_texts(["a", "b", None])
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"pooling": "cls"}, "unknown pooling 'cls'"),
+    ({"padding_side": "middle"}, "padding_side"),
+    ({"max_length": 1000}, "exceeds the model's limit"),
+])
+def test_bad_options_are_refused(tiny_gpt2_dir: Path, options: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, **options)
+
+
+def test_directory_without_weights_is_refused(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no-weights"
+    shutil.copytree(tiny_gpt2_dir, target, ignore=shutil.ignore_patterns("*.safetensors"))
+    with pytest.raises(InvalidInputError, match="has no weights"):
+        coldkit.get_encoder("gpt2", model=target)
+
+
+def test_remote_code_is_refused_unless_trusted(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "remote"
+    shutil.copytree(tiny_gpt2_dir, target)
+    config = json.loads((target / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (target / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInputError, match="trust_remote_code=True"):
+        coldkit.get_encoder("gpt2", model=target)
+
+
+def test_default_hub_model_offline_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    # huggingface_hub reads its cache location at import time
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    with pytest.raises(InvalidInputError, match="HF_HUB_OFFLINE=1"):
+        coldkit.get_encoder("gpt2")  # default model "gpt2" is not in the (empty) cache
