@@ -1,0 +1,138 @@
+"""coldkit.encoding_torch: pooling against numpy, option checks, model-directory checks, fingerprints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coldkit.exceptions import InvalidInputError
+
+torch = pytest.importorskip("torch")
+
+from coldkit.encoding_torch import (  # noqa: E402 - after the torch skip
+    available_cpus,
+    check_pooling,
+    check_remote_code,
+    configure_threads,
+    fingerprint_files,
+    pool,
+    resolve_device,
+    resolve_dtype,
+    resolve_model_dir,
+)
+
+
+def _batch(padding_side: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    rng = np.random.default_rng(1)
+    lengths = [5, 2, 3]
+    hidden = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    mask = np.zeros((3, 5), dtype=np.int64)
+    for row, n in enumerate(lengths):
+        if padding_side == "right":
+            mask[row, :n] = 1
+        else:
+            mask[row, 5 - n :] = 1
+    return hidden, mask, lengths
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_mean_and_last_pooling_match_numpy(padding_side: str) -> None:
+    hidden, mask, _ = _batch(padding_side)
+    real = [hidden[r][mask[r] == 1] for r in range(3)]
+    mean = pool(torch.from_numpy(hidden), torch.from_numpy(mask), "mean").numpy()
+    last = pool(torch.from_numpy(hidden), torch.from_numpy(mask), "last").numpy()
+    np.testing.assert_allclose(mean, np.stack([r.mean(axis=0) for r in real]), rtol=1e-6)
+    np.testing.assert_allclose(last, np.stack([r[-1] for r in real]), rtol=1e-6)
+
+
+def test_cls_pooling_is_the_first_position() -> None:
+    hidden, mask, _ = _batch("right")
+    np.testing.assert_array_equal(pool(torch.from_numpy(hidden), torch.from_numpy(mask), "cls").numpy(), hidden[:, 0])
+
+
+def test_unknown_pooling_names_the_choices() -> None:
+    with pytest.raises(InvalidInputError, match=r"unknown pooling 'max'.*'mean'"):
+        check_pooling("max")
+    with pytest.raises(InvalidInputError, match="unknown pooling"):
+        pool(torch.zeros(1, 1, 1), torch.ones(1, 1), "max")
+
+
+def test_device_and_dtype_resolution() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InvalidInputError, match="unknown device"):
+        resolve_device("gpu")
+    cpu = torch.device("cpu")
+    assert resolve_dtype("auto", cpu) == torch.float32
+    assert resolve_dtype("bfloat16", cpu) == torch.bfloat16
+    with pytest.raises(InvalidInputError, match="not supported on CPU"):
+        resolve_dtype("float16", cpu)
+    with pytest.raises(InvalidInputError, match="unknown dtype"):
+        resolve_dtype("float64", cpu)
+
+
+def test_thread_default_never_oversubscribes() -> None:
+    code = (
+        "import torch; from coldkit.encoding_torch import configure_threads, available_cpus;"
+        "torch.set_num_threads(64); print(configure_threads(), available_cpus(), torch.get_num_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    chosen, cpus, actual = map(int, out.stdout.split())
+    assert chosen == actual == min(64, cpus) and cpus <= (os.cpu_count() or cpus)
+    with pytest.raises(InvalidInputError, match="threads"):
+        configure_threads(0)
+    assert 1 <= available_cpus()
+
+
+def _fake_model(directory: Path, *, weights: bool = True, config: dict | None = None) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text(json.dumps(config or {"model_type": "bert"}))
+    if weights:
+        (directory / "model.safetensors").write_bytes(b"\x00" * 64)
+    return directory
+
+
+def test_model_directory_checks(tmp_path: Path) -> None:
+    good = _fake_model(tmp_path / "good")
+    assert resolve_model_dir(good) == good
+    with pytest.raises(InvalidInputError, match="has no weights"):
+        resolve_model_dir(_fake_model(tmp_path / "empty", weights=False))
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        resolve_model_dir(tmp_path / "missing")
+    (tmp_path / "not-a-model").mkdir()
+    with pytest.raises(InvalidInputError, match="no config.json"):
+        resolve_model_dir(tmp_path / "not-a-model")
+
+
+def test_hub_name_offline_not_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(InvalidInputError, match="HF_HUB_OFFLINE=1"):
+        resolve_model_dir("someone/some-model-that-is-not-cached")
+
+
+def test_remote_code_refusal(tmp_path: Path) -> None:
+    model = _fake_model(tmp_path / "m", config={"auto_map": {"AutoModel": "x.Y"}})
+    with pytest.raises(InvalidInputError, match="trust_remote_code=True"):
+        check_remote_code(model, False)
+    check_remote_code(model, True)  # the user opted in
+    check_remote_code(_fake_model(tmp_path / "plain"), False)
+
+
+def test_fingerprint_follows_content(tmp_path: Path) -> None:
+    a = _fake_model(tmp_path / "a")
+    (a / "README.md").write_text("docs do not change vectors")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    (b / "README.md").write_text("other docs")
+    assert fingerprint_files(a) == fingerprint_files(b)
+    (b / "model.safetensors").write_bytes(b"\x01" * 64)
+    assert fingerprint_files(a) != fingerprint_files(b)
