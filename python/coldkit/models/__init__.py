@@ -32,6 +32,12 @@ _MODELS: dict[str, tuple[str, str]] = {
     "user-knn": ("coldkit.models.neighbors:UserKNN", "user-based kNN CF (cosine/Pearson, shrinkage)"),
     "ease": ("coldkit.models.neighbors:EASE", "EASE closed-form item-item linear model"),
     "content": ("coldkit.models.content:ContentRecommender", "content matching with any encoder, centred/whitened"),
+    "cold-ridge": ("coldkit.models.cold:ColdRidge", "closed-form ridge map content -> CF item vectors for new items"),
+    "cold-knn": ("coldkit.models.cold:ColdKNN", "content kNN map: a new item borrows the CF vectors of similar warm items"),
+    "cold-mlp": ("coldkit.models.cold:ColdMLP", "torch MLP map content -> CF item vectors (MSE or BPR), needs torch"),
+    "hybrid": ("coldkit.models.hybrid:Hybrid", "recommended default: EASE + cold adapter + content + popularity, adaptive fusion"),
+    "router": ("coldkit.models.hybrid:Router", "known user -> hybrid, text/few clicks -> content+popularity, else popularity"),
+    "profile-knn": ("coldkit.models.hybrid:ProfileKNN", "user-based kNN on profile texts (needs user_profiles)"),
 }
 
 

@@ -66,7 +66,7 @@ class ContentRecommender(Recommender):
         encoder: registered encoder name or an instance (default ``"hashing"``; ``"bert"`` when the
             coldkit-bert plugin is installed).
         encoder_options: keyword options for ``coldkit.get_encoder``.
-        whitening: ``"none"``, ``"center"`` or ``"whiten"`` (default) — see :class:`Whitening`.
+        whitening: ``"none"``, ``"center"`` (default, measured best) or ``"whiten"`` — see :class:`Whitening`.
         whitening_dim: keep this many principal axes when whitening (None = all).
         text_weight: weight of the user's own profile text against their items' mean.
         cache: use ``encode_catalog``'s on-disk vector cache.
@@ -85,7 +85,7 @@ class ContentRecommender(Recommender):
         self,
         encoder: str | Encoder = "hashing",
         encoder_options: dict[str, Any] | None = None,
-        whitening: str = "whiten",
+        whitening: str = "center",
         whitening_dim: int | None = None,
         text_weight: float = 1.0,
         cache: bool = True,

@@ -1,0 +1,407 @@
+"""Content → CF mapping for new items ("cold adapters").
+
+A warm model scores ``p_u · q_i`` with a user vector ``p_u`` and an item vector ``q_i``
+(see :class:`WarmSpace`). A cold item has content but no ``q_i``; an adapter learns
+``f(content) ≈ q`` on the warm items and gives every brand-new item ``q̂_i = f(c_i)`` without
+retraining anything:
+
+* :class:`ColdRidge`: ``f`` linear, closed-form ridge regression (with intercept);
+* :class:`ColdMLP`: ``f`` a small torch MLP trained with Adam on MSE (``loss="mse"``) or directly on
+  the ranking objective (``loss="bpr"``: ``-log σ(p_u·(f(c_i) - f(c_j)))`` over a user's
+  interaction ``i`` and a sampled non-interaction ``j``).
+
+Items with few interactions blend the two: ``q̃_i = α_i q_i + (1 - α_i) q̂_i`` with
+``α_i = n_i / (n_i + item_trust)``, so the CF vector takes over as evidence accumulates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models._vectors import interaction_rows, training_matrix
+from coldkit.models.base import Recommender
+from coldkit.models.content import ContentRecommender
+from coldkit.models.neighbors import EASE, ItemKNN
+from coldkit.plugins.types import Encoder, Ranked
+
+__all__ = ["WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS"]
+
+WARM_KINDS = ("svd", "ease", "item-knn", "interactions", "users")
+
+
+class WarmSpace:
+    """The user and item vectors of a warm CF model, ``score(u, i) = p_u · q_i``.
+
+    * ``"svd"`` (PureSVD, Cremonesi et al. 2010): ``q_i`` = row ``i`` of the top-``factors`` right
+      singular vectors of the binarised matrix, ``p_u = x_u V`` (fold-in of any click list);
+    * ``"ease"`` / ``"item-knn"``: ``p_u = x_u`` over warm items, ``q_i = S[:, i]``;
+    * ``"interactions"``: ``p_u = x_u``, ``q_i = e_i`` (the identity: an item is its own column),
+      so a content kNN map over it is plain content-based item-kNN;
+    * ``"users"``: ``p_u = e_u`` (training users only), ``q_i = X[:, i]``: the map predicts *which
+      users* will take a new item (no fold-in: a user unseen in training scores 0).
+
+    Cold items get ``q_i = 0``.
+    """
+
+    def __init__(self, kind: str = "svd", factors: int = 64, options: dict[str, Any] | None = None) -> None:
+        if kind not in WARM_KINDS:
+            raise InvalidInputError(f"warm must be one of {WARM_KINDS}, got {kind!r}")
+        if isinstance(factors, bool) or int(factors) < 1:
+            raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
+        self.kind = kind
+        self.factors = int(factors)
+        self.options = dict(options or {})
+
+    def fit(self, train: Interactions) -> "WarmSpace":
+        self.matrix_ = training_matrix(train, binarize=True)
+        self.counts_ = train.item_counts()
+        self.warm_items_ = np.flatnonzero(self.counts_ > 0)
+        if self.warm_items_.size == 0:
+            raise InvalidInputError("the training data has no interaction: no warm item to learn from")
+        if self.kind == "svd":
+            dense = np.asarray(self.matrix_[:, self.warm_items_].toarray(), dtype=np.float64)
+            # eigen-decomposition of the smaller Gram matrix: exact and deterministic (no random start)
+            gram = dense.T @ dense
+            eigenvalues, eigenvectors = np.linalg.eigh(gram)
+            order = np.argsort(eigenvalues)[::-1][: min(self.factors, gram.shape[0])]
+            basis = eigenvectors[:, order]
+            # fix each axis' sign so results do not depend on the LAPACK build
+            basis *= np.where(basis[np.argmax(np.abs(basis), axis=0), np.arange(basis.shape[1])] < 0, -1.0, 1.0)
+            self.projection_ = basis.astype(np.float32)  # (n_warm, f)
+            item = np.zeros((train.n_items, basis.shape[1]), dtype=np.float32)
+            item[self.warm_items_] = basis
+        elif self.kind == "users":
+            item = np.ascontiguousarray(self.matrix_.T.toarray(), dtype=np.float32)
+            self.projection_ = None
+        elif self.kind == "interactions":
+            item = np.zeros((train.n_items, self.warm_items_.size), dtype=np.float32)
+            item[self.warm_items_, np.arange(self.warm_items_.size)] = 1.0
+            self.projection_ = None
+        else:
+            model = (EASE if self.kind == "ease" else ItemKNN)(**self.options).fit(train)
+            item = model.item_vectors()
+            self.projection_ = None
+        self.item_vectors_ = item
+        return self
+
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, f) ``p_u`` of each query from its training row and ``history`` clicks."""
+        if self.kind == "users":
+            out = np.zeros((len(queries), self.matrix_.shape[0]), dtype=np.float32)
+            for b, query in enumerate(queries):
+                if query.user is not None:
+                    out[b, int(query.user)] = 1.0
+            return out
+        rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_)
+        if self.projection_ is not None:
+            return rows @ self.projection_
+        return rows
+
+
+def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge with an unpenalised intercept: ``targets ≈ features @ W + b``.
+
+    Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    t = np.asarray(targets, dtype=np.float64)
+    f_mean, t_mean = f.mean(axis=0), t.mean(axis=0)
+    fc, tc = f - f_mean, t - t_mean
+    gram = fc.T @ fc
+    gram[np.diag_indices_from(gram)] += l2
+    weights = np.linalg.solve(gram, fc.T @ tc)
+    return weights, t_mean - f_mean @ weights
+
+
+class ColdAdapter(Recommender):
+    """Shared parts of the adapters: warm space + content encoder + a learned map content → item vector."""
+
+    def __init__(
+        self,
+        warm: str = "svd",
+        factors: int = 64,
+        warm_options: dict[str, Any] | None = None,
+        encoder: str | Encoder = "hashing",
+        encoder_options: dict[str, Any] | None = None,
+        whitening: str = "center",
+        item_trust: float = 0.0,
+        cache: bool = True,
+    ) -> None:
+        self.warm = WarmSpace(warm, factors, warm_options)
+        self.content = ContentRecommender(encoder, encoder_options, whitening=whitening, cache=cache)
+        if not np.isfinite(item_trust) or item_trust < 0:
+            raise InvalidInputError(f"item_trust must be >= 0, got {item_trust}")
+        self.item_trust = float(item_trust)
+        self.mapped_vectors_: np.ndarray | None = None
+        self.item_vectors_: np.ndarray | None = None
+
+    def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
+        raise NotImplementedError
+
+    def map_content(self, features: np.ndarray) -> np.ndarray:
+        """Item vectors ``q̂`` predicted from (whitened) content vectors (n, d)."""
+        raise NotImplementedError
+
+    def fit(self, train: Interactions) -> "ColdAdapter":
+        train = self._remember(train)
+        self.warm.fit(train)
+        self.content.fit(train)
+        warm = self.warm.warm_items_
+        features = self.content.item_vectors()
+        self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
+        self.mapped_vectors_ = np.asarray(self.map_content(features), dtype=np.float32)
+        counts = self.warm.counts_.astype(np.float64)
+        if self.item_trust > 0:
+            alpha = counts / (counts + self.item_trust)
+        else:
+            alpha = (counts > 0).astype(np.float64)
+        self.item_vectors_ = (
+            alpha[:, None] * self.warm.item_vectors_ + (1.0 - alpha[:, None]) * self.mapped_vectors_
+        ).astype(np.float32)
+        return self
+
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, f): CF vectors for warm items, content-mapped vectors for cold ones (blended by count)."""
+        self._require_fitted()
+        assert self.item_vectors_ is not None
+        return self.item_vectors_
+
+    def vector_for_text(self, texts: Sequence[str]) -> np.ndarray:
+        """CF vectors of brand-new items described only by ``texts`` (no refit, no catalogue change)."""
+        self._require_fitted()
+        return np.asarray(self.map_content(self.content.encode_user_texts(list(texts))), dtype=np.float32)
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        cand = check_candidates(candidates, train.n_items)
+        return rank_vectors(
+            self.warm.user_vectors(queries),
+            self.item_vectors(),
+            k,
+            metric="dot",
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=cand,
+        )
+
+
+class ColdRidge(ColdAdapter):
+    """Closed-form ridge map from content vectors to the warm model's item vectors.
+
+    Options: ``warm`` (``"svd"``, ``"ease"``, ``"item-knn"``), ``factors`` (svd rank),
+    ``warm_options`` (options of the warm model), ``encoder``/``encoder_options``/``whitening``
+    (as the ``content`` model), ``l2`` (ridge penalty), ``item_trust`` (see module docstring).
+
+    Example::
+
+        model = coldkit.models.create("cold-ridge", encoder="hashing", l2=10.0).fit(train)
+        vectors = model.vector_for_text(["A new animated comedy about talking cars"])
+    """
+
+    name = "cold-ridge"
+
+    def __init__(self, l2: float = 10.0, **options: Any) -> None:
+        super().__init__(**options)
+        if not np.isfinite(l2) or l2 < 0:
+            raise InvalidInputError(f"l2 must be >= 0, got {l2}")
+        self.l2 = float(l2)
+
+    def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
+        self.weights_, self.intercept_ = ridge_map(features, targets, self.l2)
+
+    def map_content(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features, dtype=np.float64) @ self.weights_ + self.intercept_
+
+
+class ColdKNN(ColdAdapter):
+    """Non-parametric map: a new item's CF vector is the similarity-weighted mean of the CF vectors
+    of its ``neighbors`` nearest warm items in content space.
+
+    ``q̂_i = sum_j w_ij q_j`` with ``w_ij ∝ max(cos(c_i, c_j), 0) ** power`` over the nearest warm
+    items ``j != i`` (weights sum to 1 when ``normalize``, else raw similarities). Nothing is
+    trained; the neighbour search runs in the similarity core. With ``warm="interactions"`` this
+    is content-based item-kNN; with ``warm="ease"`` a cold item borrows the EASE columns of the
+    warm items that read most like it.
+
+    Example::
+
+        model = coldkit.models.create("cold-knn", warm="ease", neighbors=30).fit(train)
+    """
+
+    name = "cold-knn"
+
+    def __init__(self, neighbors: int = 50, power: float = 1.0, normalize: bool = False, **options: Any) -> None:
+        options.setdefault("warm", "ease")
+        super().__init__(**options)
+        if isinstance(neighbors, bool) or int(neighbors) < 1:
+            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
+        if not np.isfinite(power) or power <= 0:
+            raise InvalidInputError(f"power must be > 0, got {power}")
+        self.neighbors, self.power, self.normalize = int(neighbors), float(power), bool(normalize)
+
+    def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
+        self._warm_features = np.ascontiguousarray(features, dtype=np.float32)
+        self._warm_targets = np.ascontiguousarray(targets, dtype=np.float32)
+
+    def neighbour_weights(self, features: np.ndarray, exclude_self: bool = False) -> sp.csr_matrix:
+        """(n, n_warm) sparse weights of each row's nearest warm items."""
+        import coldkit
+
+        feats = np.ascontiguousarray(features, dtype=np.float32)
+        exclude = None
+        if exclude_self:  # a warm item must not borrow its own vector
+            position = np.full(self.train_.n_items, -1, dtype=np.int64)
+            position[self.warm.warm_items_] = np.arange(self.warm.warm_items_.size)
+            exclude = [np.array([p]) if p >= 0 else np.empty(0, np.int64) for p in position]
+        k = min(self.neighbors, self._warm_features.shape[0])
+        sims, nbrs = coldkit.topk(feats, self._warm_features, k, metric="dot", exclude=exclude)
+        valid = (nbrs >= 0) & np.isfinite(sims)
+        w = np.where(valid, np.maximum(sims, 0.0), 0.0) ** self.power
+        if self.normalize:
+            total = w.sum(axis=1, keepdims=True)
+            w = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+        rows = np.repeat(np.arange(feats.shape[0]), nbrs.shape[1])
+        return sp.csr_matrix(
+            (w.ravel(), (rows, np.where(valid, nbrs, 0).ravel())), shape=(feats.shape[0], self._warm_features.shape[0])
+        )
+
+    def map_content(self, features: np.ndarray) -> np.ndarray:
+        exclude_self = features.shape[0] == self.train_.n_items
+        weights = self.neighbour_weights(features, exclude_self=exclude_self)
+        return np.asarray(weights @ self._warm_targets, dtype=np.float32)
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ColdkitError(
+            "model 'cold-mlp' needs PyTorch: pip install torch (or use 'cold-ridge', which needs nothing)"
+        ) from exc
+    return torch
+
+
+class ColdMLP(ColdAdapter):
+    """A small torch MLP from content vectors to the warm model's item vectors.
+
+    Options (besides those of :class:`ColdRidge` except ``l2``): ``loss`` (``"bpr"`` or
+    ``"mse"``), ``hidden`` (units of the hidden layer), ``epochs``, ``lr`` (Adam), ``batch_size``,
+    ``weight_decay``, ``seed`` (training is deterministic for a seed on CPU), ``threads`` (torch
+    intra-op threads during training).
+
+    Example::
+
+        model = coldkit.models.create("cold-mlp", loss="bpr", epochs=10, seed=0).fit(train)
+    """
+
+    name = "cold-mlp"
+
+    def __init__(
+        self,
+        loss: str = "bpr",
+        hidden: int = 256,
+        epochs: int = 10,
+        lr: float = 1e-3,
+        batch_size: int = 1024,
+        weight_decay: float = 1e-5,
+        seed: int = 0,
+        threads: int | None = 1,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if loss not in ("bpr", "mse"):
+            raise InvalidInputError(f"loss must be 'bpr' or 'mse', got {loss!r}")
+        for label, value in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or int(value) < 1:
+                raise InvalidInputError(f"{label} must be >= 1, got {value!r}")
+        if not lr > 0:
+            raise InvalidInputError(f"lr must be > 0, got {lr}")
+        _import_torch()  # fail at construction, with a clear message, when torch is missing
+        self.loss, self.hidden, self.epochs = loss, int(hidden), int(epochs)
+        self.lr, self.batch_size, self.weight_decay = float(lr), int(batch_size), float(weight_decay)
+        self.seed, self.threads = int(seed), threads
+        self.losses_: list[float] = []
+
+    def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
+        torch = _import_torch()
+        from tqdm.auto import tqdm
+
+        previous_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        try:
+            generator = torch.Generator().manual_seed(self.seed)
+            torch.manual_seed(self.seed)
+            d_in, d_out = features.shape[1], targets.shape[1]
+            net = torch.nn.Sequential(
+                torch.nn.Linear(d_in, self.hidden), torch.nn.GELU(), torch.nn.Linear(self.hidden, d_out)
+            )
+            optimiser = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+            y = torch.as_tensor(np.asarray(targets, dtype=np.float32))
+            scale = float(y.std()) or 1.0  # train in unit scale; map_content scales back
+            y = y / scale
+            if self.loss == "bpr":
+                users, positives = self._pairs(train)
+                user_vecs = torch.as_tensor(self.warm.user_vectors([UserQuery(user=int(u)) for u in range(train.n_users)]))
+                user_vecs = user_vecs / (user_vecs.norm(dim=1, keepdim=True) + 1e-8)
+            self.losses_ = []
+            for _ in tqdm(range(self.epochs), desc="cold-mlp", leave=False, disable=None):
+                if self.loss == "mse":
+                    order = torch.randperm(x.shape[0], generator=generator)
+                    total = 0.0
+                    for start in range(0, len(order), self.batch_size):
+                        batch = order[start : start + self.batch_size]
+                        loss = torch.nn.functional.mse_loss(net(x[batch]), y[batch])
+                        optimiser.zero_grad()
+                        loss.backward()
+                        optimiser.step()
+                        total += float(loss) * len(batch)
+                    self.losses_.append(total / len(order))
+                else:
+                    order = torch.randperm(len(users), generator=generator)
+                    negatives = torch.randint(0, x.shape[0], (len(users),), generator=generator)
+                    total = 0.0
+                    for start in range(0, len(order), self.batch_size):
+                        batch = order[start : start + self.batch_size]
+                        p = user_vecs[users[batch]]
+                        pos = (p * net(x[positives[batch]])).sum(dim=1)
+                        neg = (p * net(x[negatives[batch]])).sum(dim=1)
+                        loss = -torch.nn.functional.logsigmoid(pos - neg).mean()
+                        optimiser.zero_grad()
+                        loss.backward()
+                        optimiser.step()
+                        total += float(loss) * len(batch)
+                    self.losses_.append(total / len(order))
+            self._net = net.eval()
+            self._scale = scale
+        finally:
+            torch.set_num_threads(previous_threads)
+
+    def _pairs(self, train: Interactions) -> tuple[Any, Any]:
+        """(user, warm-item position) of every training interaction, as torch index tensors."""
+        torch = _import_torch()
+        coo = self.warm.matrix_.tocoo()
+        position = np.full(train.n_items, -1, dtype=np.int64)
+        position[self.warm.warm_items_] = np.arange(self.warm.warm_items_.size)
+        return torch.as_tensor(coo.row.astype(np.int64)), torch.as_tensor(position[coo.col])
+
+    def map_content(self, features: np.ndarray) -> np.ndarray:
+        torch = _import_torch()
+        with torch.no_grad():
+            out = self._net(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
+        return out.astype(np.float64) * self._scale
