@@ -1,0 +1,332 @@
+"""Encoding a catalogue with Ray Data: an actor pool of encoders writing Parquet shards.
+
+The driver validates the catalogue and builds each item's text (the same way as
+:func:`coldkit.encoding.encode_catalog`), then hands Ray Data a table of ``(row, item_id,
+text)``. ``map_batches`` runs it through a pool of :class:`EncodeActor` actors: each actor
+builds its encoder once, by name from the plugin registry, in ``__init__`` (so a BERT model
+loads once per actor, not once per batch), encodes each batch with ``encode_catalog`` and
+writes the vectors straight to a shard on the output directory, so vectors never travel
+through the driver. Only ``(row, shard, fingerprint)`` comes back; the driver checks that
+every item arrived exactly once and that every actor had the same encoder (fingerprint),
+then commits the manifest.
+
+Fault tolerance: actors run with ``max_restarts``/``max_task_retries``; a batch whose actor
+dies is re-run on a restarted actor. Shard names depend only on the rows they hold, so a
+re-run batch overwrites its own shard (atomically) and cannot create a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.distributed._ray import require_ray
+from coldkit.distributed.store import Manifest, ShardInfo, shard_name, write_manifest, write_shard
+from coldkit.encoding import EMPTY_POLICIES, _gather_inputs, check_texts, encode_catalog
+from coldkit.exceptions import ColdkitError, InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from coldkit.data.interactions import Catalog
+
+__all__ = ["EncodeActor", "encode_catalog_distributed"]
+
+_RUN_PREFIX = "run-"
+
+
+def _encoder_names_of(plugin: object) -> list[str]:
+    hook = getattr(plugin, "coldkit_encoders", None)
+    if hook is None:
+        return []
+    return [spec.name for spec in hook() or []]
+
+
+class EncodeActor:
+    """One Ray Data actor: builds its encoder once, then encodes and writes batches.
+
+    Args:
+        encoder_name: registry name (``"hashing"``, ``"bert"``...).
+        encoder_options: keyword options of the encoder's factory.
+        encoder_state: attributes set on the encoder after it is built, e.g. ``{"idf": ...}``
+            of a ``hashing`` encoder fitted on the driver, so every actor encodes alike.
+        plugins: ``{name: plugin}`` registered in the actor before the encoder is built, for
+            plugins that are not installed as packages (defined in a notebook or a test).
+        shard_dir: where this run writes its shards (a filesystem every worker can reach).
+        chunk_size: texts per ``encode_texts`` call inside a batch.
+        cache_dir: an optional shared :class:`coldkit.encoding.VectorCache` directory.
+    """
+
+    def __init__(
+        self,
+        encoder_name: str,
+        encoder_options: Mapping[str, Any],
+        encoder_state: Mapping[str, Any],
+        plugins: Mapping[str, object],
+        shard_dir: str,
+        chunk_size: int,
+        cache_dir: str | None,
+    ) -> None:
+        import coldkit
+
+        for name, plugin in plugins.items():
+            coldkit.register_plugin(plugin, name=name)
+        # Built here, once per actor: plugin encoders (torch models) load once, not per batch.
+        self.encoder = coldkit.get_encoder(encoder_name, **dict(encoder_options))
+        for attribute, value in encoder_state.items():
+            setattr(self.encoder, attribute, value)
+        self.fingerprint = str(self.encoder.fingerprint)
+        self.shard_dir = Path(shard_dir)
+        self.chunk_size = chunk_size
+        self.cache_dir = cache_dir
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Encode one batch, write its shard, return ``(row, shard, fingerprint)`` per item."""
+        rows = np.asarray(batch["row"], dtype=np.int64)
+        order = np.argsort(rows, kind="stable")  # shards hold rows ascending: the name is canonical
+        rows = rows[order]
+        texts = [str(t) for t in np.asarray(batch["text"], dtype=object)[order]]
+        item_ids = [str(i) for i in np.asarray(batch["item_id"], dtype=object)[order]]
+        vectors = encode_catalog(
+            texts,
+            self.encoder,
+            cache=self.cache_dir is not None,
+            cache_dir=self.cache_dir,
+            chunk_size=self.chunk_size,
+            progress=False,
+        )
+        name = shard_name(rows)
+        write_shard(self.shard_dir / name, rows, item_ids, vectors)
+        n = rows.size
+        return {
+            "row": rows,
+            "shard": np.full(n, name, dtype=object),
+            "fingerprint": np.full(n, self.fingerprint, dtype=object),
+        }
+
+
+def encode_catalog_distributed(
+    items: "Catalog | pd.DataFrame | Sequence[str]",
+    encoder_name: str,
+    encoder_options: Mapping[str, Any] | None = None,
+    *,
+    out_dir: str | os.PathLike[str],
+    text_fields: Sequence[str] | str | None = None,
+    separator: str = ". ",
+    encoder_state: Mapping[str, Any] | None = None,
+    expected_fingerprint: str | None = None,
+    plugins: Mapping[str, object] | None = None,
+    num_actors: int = 2,
+    batch_size: int = 256,
+    chunk_size: int = 64,
+    num_cpus_per_actor: float = 1.0,
+    num_gpus_per_actor: float = 0.0,
+    empty: str = "zero",
+    cache_dir: str | os.PathLike[str] | None = None,
+    max_restarts: int = 3,
+    max_task_retries: int = 3,
+    blocks: int | None = None,
+) -> Manifest:
+    """Encode a catalogue on Ray (local or a cluster) into Parquet shards plus a manifest.
+
+    The vectors equal those of ``coldkit.encode_catalog(items, coldkit.get_encoder(encoder_name,
+    **encoder_options), text_fields=..., cache=False)`` row for row (bit-identical for encoders
+    whose output for a text does not depend on the other texts of its batch, such as
+    ``hashing``). Read them back with :func:`coldkit.distributed.load_vectors`.
+
+    Args:
+        items: a :class:`~coldkit.data.interactions.Catalog`, a DataFrame (``item_id`` column
+            names the items, else the index) or a list of texts (ids ``"0"``, ``"1"``...).
+        encoder_name: registry name; an unknown name raises the registry's
+            :class:`~coldkit.exceptions.UnknownComponentError` before Ray does any work.
+        encoder_options: factory options, e.g. ``{"dim": 1024}``; must be picklable by Ray.
+        out_dir: output directory; on a cluster, a filesystem every worker and the driver see.
+        text_fields, separator: how an item's text is built (as in ``encode_catalog``).
+        encoder_state: attributes set on every actor's encoder after construction. A fitted
+            ``hashing`` encoder needs its IDF shipped: ``{"idf": fitted.idf}``.
+        expected_fingerprint: if given, every actor's encoder must have this fingerprint
+            (e.g. ``fitted.fingerprint``), a guard against actors that encode differently.
+        plugins: ``{name: plugin}`` to register in each actor (plugins not installed as packages).
+        num_actors: size of the actor pool (parallel encoders).
+        batch_size: items per Ray Data batch = per shard file.
+        chunk_size: texts per ``encode_texts`` call within a batch.
+        num_cpus_per_actor, num_gpus_per_actor: resources each actor reserves.
+        empty: ``"zero"`` (empty text gives a zero row) or ``"error"`` (raise naming the item).
+        cache_dir: optional shared vector cache used by every actor (see ``VectorCache``).
+        max_restarts, max_task_retries: how often Ray restarts a dead actor and retries its batch.
+        blocks: number of Ray Data blocks the input is split into (default: ~4 per actor).
+
+    Returns:
+        The :class:`~coldkit.distributed.store.Manifest` written to ``out_dir/manifest.json``.
+
+    Raises:
+        InvalidInputError: empty catalogue, bad texts, bad sizes.
+        UnknownComponentError: ``encoder_name`` is not registered.
+        ColdkitError: an item came back twice or not at all, or actors disagreed on the
+            encoder fingerprint; nothing is committed then.
+
+    Example::
+
+        from coldkit import distributed
+        distributed.init()
+        fitted = coldkit.get_encoder("hashing", dim=1024).fit(texts)
+        manifest = distributed.encode_catalog_distributed(
+            texts, "hashing", {"dim": 1024}, encoder_state={"idf": fitted.idf}, out_dir="vectors/")
+        ids, vectors = distributed.load_vectors("vectors/")
+    """
+    import pandas as pd
+
+    from coldkit.distributed._ray import init
+    from coldkit.plugins.manager import registry
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    options = dict(encoder_options or {})
+    state = dict(encoder_state or {})
+    extra_plugins = dict(plugins or {})
+    for name, value in (("num_actors", num_actors), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+    if empty not in EMPTY_POLICIES:
+        raise InvalidInputError(f"unknown empty policy {empty!r}; choose one of {EMPTY_POLICIES}")
+    if not any(encoder_name in _encoder_names_of(p) for p in extra_plugins.values()):
+        registry("encoder").get(encoder_name)  # the registry's own error for unknown/duplicate names
+
+    inputs = _gather_inputs(items, text_fields, None, None, separator)
+    if inputs.texts is None:
+        raise InvalidInputError("encode_catalog_distributed: nothing to encode (no text fields)")
+    texts, empty_mask = check_texts(inputs.texts, inputs.labels)
+    n = len(texts)
+    if n == 0:
+        raise InvalidInputError("encode_catalog_distributed: the catalogue is empty (no items to encode)")
+    if empty == "error" and empty_mask.any():
+        first = int(np.flatnonzero(empty_mask)[0])
+        raise InvalidInputError(f"item {inputs.labels[first]!r} (position {first}) has no content (empty text)")
+    ids = [str(label) for label in inputs.labels]
+    timings["prepare_s"] = time.perf_counter() - started
+
+    ray = require_ray()
+    init()
+    directory = Path(out_dir).expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    run_name = f"{_RUN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    shard_dir = directory / run_name
+    shard_dir.mkdir()
+
+    table = pd.DataFrame({"row": np.arange(n, dtype=np.int64), "item_id": ids, "text": texts})
+    n_blocks = blocks if blocks is not None else max(1, min(n // max(batch_size, 1) + 1, 4 * num_actors))
+    # One DataFrame per block, split here: contiguous row ranges, and no Ray-version-specific splitting.
+    bounds = np.linspace(0, n, min(n_blocks, n) + 1).astype(int)
+    dataset = ray.data.from_pandas([table.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    encoded = dataset.map_batches(
+        EncodeActor,
+        fn_constructor_kwargs={
+            "encoder_name": encoder_name,
+            "encoder_options": options,
+            "encoder_state": state,
+            "plugins": extra_plugins,
+            "shard_dir": str(shard_dir),
+            "chunk_size": chunk_size,
+            "cache_dir": None if cache_dir is None else str(Path(cache_dir).expanduser().resolve()),
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=num_cpus_per_actor,
+        num_gpus=num_gpus_per_actor,
+        max_restarts=max_restarts,
+        max_task_retries=max_task_retries,
+    )
+    encode_started = time.perf_counter()
+    try:
+        results = encoded.to_pandas()
+    except BaseException:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        raise
+    timings["encode_s"] = time.perf_counter() - encode_started
+
+    commit_started = time.perf_counter()
+    try:
+        shards = _check_results(results, n, shard_dir, expected_fingerprint)
+    except BaseException:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        raise
+    fingerprint = str(results["fingerprint"].iloc[0])
+    manifest = Manifest(
+        directory=directory,
+        ids=ids,
+        dim=_shard_dim(shard_dir / shards[0].file.split("/", 1)[1]),
+        shards=shards,
+        encoder={"name": encoder_name, "options": options, "fingerprint": fingerprint},
+        extra={
+            "text_fields": None if text_fields is None else list(np.atleast_1d(text_fields).tolist()),
+            "num_actors": num_actors,
+            "batch_size": batch_size,
+            "run": run_name,
+            "timings": timings,
+        },
+    )
+    timings["commit_s"] = time.perf_counter() - commit_started  # before the write: the manifest records it
+    write_manifest(manifest)
+    _remove_stale_runs(directory, keep=run_name, shard_dir=shard_dir, shards=shards)
+    return manifest
+
+
+def _check_results(results: "pd.DataFrame", n: int, shard_dir: Path, expected: str | None) -> list[ShardInfo]:
+    """Exactly-once check of what the actors returned; the shard list for the manifest."""
+    # A batch re-run after a failure reports its (row, shard) again under the same shard name.
+    unique = results.drop_duplicates(subset=["row", "shard"])
+    rows = unique["row"].to_numpy(dtype=np.int64)
+    if rows.size != n or np.unique(rows).size != n or rows.min() != 0 or rows.max() != n - 1:
+        counts = np.bincount(rows, minlength=n) if rows.size else np.zeros(n, dtype=np.int64)
+        raise ColdkitError(
+            f"distributed encoding lost or duplicated items: {int((counts == 0).sum())} missing, "
+            f"{int((counts > 1).sum())} in two shards; nothing was committed"
+        )
+    fingerprints = set(unique["fingerprint"].astype(str))
+    if len(fingerprints) != 1:
+        raise ColdkitError(
+            f"actors built encoders with {len(fingerprints)} different fingerprints {sorted(fingerprints)}; "
+            "pass the fitted state (encoder_state=...) so every actor encodes alike"
+        )
+    if expected is not None and expected not in fingerprints:
+        raise ColdkitError(
+            f"actors' encoder fingerprint {next(iter(fingerprints))!r} differs from the expected {expected!r}; "
+            "pass the fitted state (encoder_state=...) or the same encoder_options"
+        )
+    counts = unique.groupby("shard", sort=True)["row"].size()
+    shards = []
+    dims: dict[int, str] = {}
+    for name, count in counts.items():
+        path = shard_dir / str(name)
+        if not path.is_file():
+            raise ColdkitError(f"shard {name} was reported but is missing from {str(shard_dir)!r}")
+        dims.setdefault(_shard_dim(path), str(name))
+        shards.append(ShardInfo(file=f"{shard_dir.name}/{name}", count=int(count)))
+    if len(dims) != 1:
+        raise ColdkitError(f"shards disagree on the vector dim: {dims} (dim -> first shard with it)")
+    return shards
+
+
+def _shard_dim(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    vector_type = pq.read_schema(path).field("vector").type
+    return int(vector_type.list_size)
+
+
+def _remove_stale_runs(directory: Path, *, keep: str, shard_dir: Path, shards: Sequence[ShardInfo]) -> None:
+    """After a commit: drop older runs' shards and this run's orphans (from dead attempts)."""
+    for run in directory.glob(f"{_RUN_PREFIX}*"):
+        if run.is_dir() and run.name != keep:
+            shutil.rmtree(run, ignore_errors=True)
+    listed = {s.file.split("/", 1)[1] for s in shards}
+    for path in shard_dir.iterdir():
+        if path.name not in listed:
+            path.unlink(missing_ok=True)
