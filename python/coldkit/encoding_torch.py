@@ -43,6 +43,8 @@ __all__ = [
     "fingerprint_files",
     "get_output_tensor",
     "load_pretrained",
+    "model_attention_mask",
+    "plan_batches",
     "pool",
     "resolve_device",
     "resolve_dtype",
@@ -320,6 +322,33 @@ def get_output_tensor(output: Any, *attributes: str) -> "torch.Tensor":
     raise TypeError(f"expected a tensor or an output with one of {attributes}, got {type(output).__name__}")
 
 
+def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Order sequence indices into batches of at most ``batch_size`` that waste (almost) no padding.
+
+    Sequences of *equal* token length fill whole batches first (no padding at all, and the model
+    may skip the attention mask); the few left over per length are then batched longest-first,
+    so neighbours differ by a token or two. Equal lengths keep their input order, so results do
+    not depend on how a caller chunked its texts.
+    """
+    by_length: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(index)
+    batches: list[list[int]] = []
+    leftovers: list[int] = []
+    for length in sorted(by_length, reverse=True):
+        group = by_length[length]
+        full = len(group) - len(group) % batch_size
+        batches.extend(group[i : i + batch_size] for i in range(0, full, batch_size))
+        leftovers.extend(group[full:])
+    batches.extend(leftovers[i : i + batch_size] for i in range(0, len(leftovers), batch_size))
+    return batches
+
+
+def model_attention_mask(attention_mask: "torch.Tensor") -> "torch.Tensor | None":
+    """``None`` for a batch without padding (lets attention skip masking), else the mask itself."""
+    return None if bool(attention_mask.all()) else attention_mask
+
+
 # --------------------------------------------------------------------------------------------
 # the shared text encoder
 # --------------------------------------------------------------------------------------------
@@ -427,13 +456,9 @@ class TorchTextEncoder:
             token_ids = [token_ids[j] for j in kept]
             if not len(todo):
                 return out
-        # Longest first; the stable sort keeps equal lengths in input order, so results do not
-        # depend on how the caller chunked the catalogue.
-        order = sorted(range(len(token_ids)), key=lambda j: -len(token_ids[j]))
         pad_id = self._pad_id()
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
+            for batch in plan_batches([len(ids) for ids in token_ids], self.batch_size):
                 width = max(len(token_ids[j]) for j in batch)
                 ids = np.full((len(batch), width), pad_id, dtype=np.int64)
                 mask = np.zeros((len(batch), width), dtype=np.int64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from coldkit.encoding_torch import (
     TorchTextEncoder,
@@ -17,6 +17,7 @@ from coldkit.encoding_torch import (
     check_remote_code,
     configure_threads,
     load_pretrained,
+    model_attention_mask,
     pool,
     resolve_device,
     resolve_dtype,
@@ -122,7 +123,7 @@ class BertEncoder(TorchTextEncoder):
         self.dim = int(self.model.config.hidden_size)
 
     def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
-        output = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        output = self.model(input_ids=input_ids, attention_mask=model_attention_mask(attention_mask))
         return pool(output.last_hidden_state, attention_mask, self.pooling)
 
     def __repr__(self) -> str:

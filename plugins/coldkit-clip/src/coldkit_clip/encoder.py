@@ -22,6 +22,7 @@ from coldkit.encoding_torch import (
     configure_threads,
     get_output_tensor,
     load_pretrained,
+    model_attention_mask,
     resolve_device,
     resolve_dtype,
     resolve_model_dir,
@@ -128,7 +129,7 @@ class CLIPEncoder(TorchTextEncoder):
         return self._image_processor
 
     def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
-        output = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+        output = self.model.get_text_features(input_ids=input_ids, attention_mask=model_attention_mask(attention_mask))
         return get_output_tensor(output, *_FEATURE_ATTRIBUTES)
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:

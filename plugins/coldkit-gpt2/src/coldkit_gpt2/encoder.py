@@ -17,6 +17,7 @@ from coldkit.encoding_torch import (
     check_remote_code,
     configure_threads,
     load_pretrained,
+    model_attention_mask,
     pool,
     resolve_device,
     resolve_dtype,
@@ -101,7 +102,9 @@ class GPT2Encoder(TorchTextEncoder):
     def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
         # Absolute positions must count real tokens only, or left padding would shift them.
         position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-        output = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        output = self.model(
+            input_ids=input_ids, attention_mask=model_attention_mask(attention_mask), position_ids=position_ids
+        )
         return pool(output.last_hidden_state, attention_mask, self.pooling)
 
     def __repr__(self) -> str:
