@@ -1,0 +1,93 @@
+"""``coldkit serve``: serve a saved index over HTTP, or build one from files.
+
+Examples::
+
+    coldkit serve my-index --host 127.0.0.1 --port 8000 --token s3cret
+    coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing
+    coldkit serve my-index --build --dataset ml-latest-small
+
+A thin shell over :mod:`coldkit.serving` (``build_index_from_files``, ``create_app``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a saved index over HTTP (FastAPI + uvicorn), or --build one",
+        description="Serve PATH (a coldkit index directory) over HTTP; with --build, build PATH from files first.",
+    )
+    parser.add_argument("path", metavar="PATH", help="index directory")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--token", default=None, help="bearer token for write endpoints (default $COLDKIT_TOKEN)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes; more than 1 needs --read-only")
+    parser.add_argument("--read-only", action="store_true", help="serve without taking the writer lock; writes get 409")
+    parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413 (default 2 MB)")
+    parser.add_argument("--no-mmap", action="store_true", help="read the arrays into memory instead of memory-mapping")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    build = parser.add_argument_group("building an index")
+    build.add_argument("--build", action="store_true", help="build PATH from --interactions/--items or --dataset, then exit")
+    build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
+    build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
+    build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
+    build.add_argument("--text-columns", help="comma-separated item text columns (default: all text columns)")
+    build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
+    build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
+    build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from coldkit.exceptions import InvalidInputError
+
+    if args.build:
+        from coldkit.serving import build_index_from_files
+
+        try:
+            options = json.loads(args.encoder_options) if args.encoder_options else None
+        except ValueError as exc:
+            raise InvalidInputError(f"--encoder-options is not JSON: {exc}") from exc
+        index = build_index_from_files(
+            args.path,
+            interactions=args.interactions,
+            items=args.items,
+            dataset=args.dataset,
+            text_columns=args.text_columns.split(",") if args.text_columns else None,
+            encoder=args.encoder,
+            encoder_options=options,
+            fusion=args.fusion,
+        )
+        print(json.dumps({"built": args.path, **index.stats()}))
+        return 0
+
+    import uvicorn
+
+    max_body = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
+    if args.workers > 1:
+        if not args.read_only:
+            raise InvalidInputError(
+                "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
+            )
+        from coldkit.serving.app import PATH_ENV
+
+        os.environ[PATH_ENV] = os.path.abspath(args.path)
+        if args.max_body_bytes is not None:
+            os.environ["COLDKIT_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+        uvicorn.run("coldkit.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
+        return 0
+    from coldkit.serving import create_app
+
+    app = create_app(args.path, token=args.token, read_only=args.read_only, mmap=not args.no_mmap, **max_body)
+    print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port, **app.state.index.stats()}),
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0

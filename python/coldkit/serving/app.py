@@ -1,0 +1,330 @@
+"""The HTTP service: a FastAPI app over a :class:`~coldkit.serving.ServingIndex` (JSON in, JSON out).
+
+Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
+
+* ``GET /health`` — counts and the index version;
+* ``POST /recommend`` — a user id, and/or profile text and/or recent item ids; ``k``; a candidate
+  filter; constraints (exclusions, per-category limits, a minimum share of new items, MMR);
+* ``GET /items/{id}`` and ``GET /items/{id}/similar?k=``;
+* write endpoints (bearer token when one is configured): ``POST /items`` (add/update),
+  ``DELETE /items/{id}``, ``POST /interactions``, ``POST /users``, ``POST /snapshot``.
+
+Every bad request gets a 4xx with a message: 401/403 (token), 404 (unknown id, named), 409
+(read-only / nowhere to snapshot), 413 (body too large), 422 (malformed JSON, wrong types, values
+out of range). A write is acknowledged (2xx) only after it is in the write-ahead log on disk.
+
+Example::
+
+    from coldkit.serving import create_app
+    app = create_app("my-index", token="s3cret")      # then: uvicorn.run(app)
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any, Literal, Optional, Union
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
+from coldkit.serving.index import MAX_K, ServingIndex
+
+__all__ = ["create_app", "app_from_env", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
+
+TOKEN_ENV = "COLDKIT_TOKEN"
+PATH_ENV = "COLDKIT_SERVE_PATH"
+DEFAULT_MAX_BODY_BYTES = 2_000_000
+MAX_TEXT = 20_000
+MAX_IDS = 100_000
+ItemId = StrictStr
+Number = Union[StrictFloat, StrictInt]
+
+
+# ------------------------------------------------------------------------------------------ schemas
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConstraintsIn(_Strict):
+    """Business rules for one list; relaxed in ``relax_order`` (and reported) when they cannot all hold."""
+
+    exclude: list[ItemId] = Field(default_factory=list, max_length=MAX_IDS, description="items never shown")
+    max_per_category: Optional[Union[StrictInt, dict[StrictStr, StrictInt]]] = Field(
+        None, description="at most this many items per category (or category -> limit)"
+    )
+    min_new_share: Number = Field(0.0, ge=0.0, le=1.0, description="at least this share of new (cold) items")
+    mmr_lambda: Optional[Number] = Field(None, ge=0.0, le=1.0, description="diversify with MMR (1 = relevance only)")
+    relax_order: Optional[list[Literal["min_new_share", "max_per_category"]]] = None
+
+
+class RecommendIn(_Strict):
+    user_id: Optional[StrictStr] = Field(None, max_length=256, description="a known user")
+    text: Optional[StrictStr] = Field(None, max_length=MAX_TEXT, description="the user's own words")
+    recent_items: list[ItemId] = Field(default_factory=list, max_length=1000, description="items clicked this session")
+    k: StrictInt = Field(10, ge=1, le=MAX_K)
+    candidates: Optional[list[ItemId]] = Field(None, max_length=MAX_IDS, description="only these items may be shown")
+    exclude_seen: StrictBool = True
+    explain: StrictBool = True
+    constraints: Optional[ConstraintsIn] = None
+
+
+class ItemOut(BaseModel):
+    id: str
+    score: float
+    new: bool
+    why: Optional[str] = None
+
+
+class RecommendOut(BaseModel):
+    items: list[ItemOut]
+    relaxed: list[str]
+    sources: dict[str, float]
+    version: int
+
+
+class ItemIn(_Strict):
+    id: StrictStr = Field(..., min_length=1, max_length=256)
+    text: StrictStr = Field(..., max_length=MAX_TEXT)
+    categories: list[StrictStr] = Field(default_factory=list, max_length=100)
+    image: Optional[StrictStr] = Field(None, max_length=4096, description="image path on the server (image encoders)")
+
+
+class InteractionIn(_Strict):
+    user_id: StrictStr = Field(..., min_length=1, max_length=256)
+    item_id: StrictStr = Field(..., min_length=1, max_length=256)
+
+
+class ItemsIn(_Strict):
+    items: list[ItemIn] = Field(..., min_length=1)
+
+
+class InteractionsIn(_Strict):
+    events: list[InteractionIn] = Field(..., min_length=1)
+
+
+class UserIn(_Strict):
+    id: StrictStr = Field(..., min_length=1, max_length=256)
+    text: Optional[StrictStr] = Field(None, max_length=MAX_TEXT)
+    items: list[ItemId] = Field(default_factory=list, max_length=1000)
+
+
+class HealthOut(BaseModel):
+    status: str
+    items: int
+    rows: int
+    dead_rows: int
+    users: int
+    seq: int
+    encoder: str
+    content_dim: int
+    cf_dim: int
+    read_only: bool
+    path: Optional[str]
+
+
+# ------------------------------------------------------------------------------------------ body limit
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413, whether or not a Content-Length is sent."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    await _send_json(send, 400, {"detail": "invalid Content-Length header"})
+                    return
+                if length > self.max_bytes:
+                    await _send_json(send, 413, {"detail": f"request body of {length} bytes exceeds the limit of {self.max_bytes}"})
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(send, 413, {"detail": f"request body exceeds the limit of {self.max_bytes} bytes"})
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+# ------------------------------------------------------------------------------------------ the app
+def create_app(
+    index_or_path: ServingIndex | str | os.PathLike[str],
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_items_per_request: int = 1000,
+    read_only: bool = False,
+    mmap: bool = True,
+) -> FastAPI:
+    """A FastAPI app serving ``index_or_path`` (an index, or the directory of a saved one).
+
+    Args:
+        token: bearer token required by the write endpoints (default ``$COLDKIT_TOKEN``; none = open).
+        max_body_bytes: larger request bodies get 413.
+        max_items_per_request: most items in one ``POST /items`` and events in one ``POST /interactions`` (x10).
+        read_only: open a path without the writer lock; write endpoints answer 409.
+        mmap: memory-map a loaded index's arrays.
+    """
+    from coldkit.serving.storage import load, save
+
+    if isinstance(index_or_path, ServingIndex):
+        index = index_or_path
+    else:
+        index = load(index_or_path, mmap=mmap, read_only=read_only)
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
+
+    def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
+        if token is None:
+            return
+        if credentials is None:
+            raise HTTPException(401, "this endpoint needs 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(403, "invalid bearer token")
+
+    app = FastAPI(
+        title="coldkit",
+        description="Cold-start recommendations: hybrid CF + language-model content, updated online.",
+        version=__import__("coldkit").__version__,
+    )
+    app.state.index = index
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
+    write = [Depends(require_token)]
+
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidInputError)
+    async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ReadOnlyIndexError)
+    async def _read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(IndexStorageError)
+    async def _storage(request: Request, exc: IndexStorageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(ColdkitError)
+    async def _coldkit(request: Request, exc: ColdkitError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/health", response_model=HealthOut)
+    def health() -> dict[str, Any]:
+        return {"status": "ok", **index.stats(), "read_only": index.read_only, "path": index.path}
+
+    @app.post("/recommend", response_model=RecommendOut)
+    def recommend(body: RecommendIn) -> dict[str, Any]:
+        c = body.constraints or ConstraintsIn()
+        options: dict[str, Any] = {}
+        if c.relax_order is not None:
+            options["relax_order"] = tuple(c.relax_order)
+        result = index.recommend(
+            body.user_id, text=body.text, recent_items=body.recent_items, k=body.k, candidates=body.candidates,
+            exclude=c.exclude, exclude_seen=body.exclude_seen, max_per_category=c.max_per_category,
+            min_new_share=float(c.min_new_share), mmr_lambda=None if c.mmr_lambda is None else float(c.mmr_lambda),
+            explain=body.explain, **options,
+        )
+        return {
+            "items": [item.__dict__ for item in result.items],
+            "relaxed": result.relaxed,
+            "sources": result.sources,
+            "version": result.seq,
+        }
+
+    @app.get("/items/{item_id}")
+    def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
+        return index.item_info(item_id)
+
+    @app.get("/items/{item_id}/similar")
+    def similar(item_id: str = Path(..., max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
+        return {"item": item_id, "items": [i.__dict__ for i in index.similar_items(item_id, k)], "version": index.version.seq}
+
+    @app.post("/items", dependencies=write)
+    def upsert_items(body: ItemsIn) -> dict[str, Any]:
+        items = body.items
+        if len(items) > max_items_per_request:
+            raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
+        result = index.upsert_items([i.model_dump() for i in items])
+        return {"items": result, "version": index.version.seq}
+
+    @app.delete("/items/{item_id}", dependencies=write)
+    def delete_item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
+        index.delete_items([item_id])
+        return {"id": item_id, "deleted": True, "version": index.version.seq}
+
+    @app.post("/interactions", dependencies=write)
+    def interactions(body: InteractionsIn) -> dict[str, Any]:
+        events = body.events
+        if len(events) > 10 * max_items_per_request:
+            raise InvalidInputError(f"at most {10 * max_items_per_request} events per request, got {len(events)}")
+        stats = index.add_interactions([(e.user_id, e.item_id) for e in events])
+        return {**stats, "version": index.version.seq}
+
+    @app.post("/users", dependencies=write)
+    def upsert_user(body: UserIn) -> dict[str, Any]:
+        result = index.upsert_user(body.id, text=body.text, items=body.items)
+        return {**result, "version": index.version.seq}
+
+    @app.post("/snapshot", dependencies=write)
+    def snapshot() -> dict[str, Any]:
+        if index.read_only:
+            raise ReadOnlyIndexError("this server opened the index read-only; the writer process snapshots it")
+        if index.path is None:
+            raise HTTPException(409, "this index has no directory to snapshot into; save it with coldkit.serving.save first")
+        seq = index.version.seq
+        snap = save(index, index.path)
+        return {"snapshot": snap.name, "path": index.path, "version": seq}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` with several worker processes (read-only, see ``coldkit serve``)."""
+    path = os.environ.get(PATH_ENV)
+    if not path:
+        raise RuntimeError(f"set {PATH_ENV} to the index directory")
+    return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))

@@ -1,0 +1,60 @@
+"""Build a serving index from files or a named data set (what ``coldkit serve --build`` calls)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving.index import ServingIndex
+from coldkit.serving.storage import save
+
+__all__ = ["build_index_from_files"]
+
+
+def build_index_from_files(
+    out: str | os.PathLike[str],
+    *,
+    interactions: str | os.PathLike[str] | None = None,
+    items: str | os.PathLike[str] | None = None,
+    dataset: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    text_columns: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    duplicates: str = "last",
+    **build_options: Any,
+) -> ServingIndex:
+    """Build an index from an item table + an interaction table (CSV/Parquet), or a named data set, and save it to ``out``.
+
+    Args:
+        out: the index directory to create (see :func:`coldkit.serving.save`).
+        interactions, items: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
+        dataset: instead of files, a name for ``coldkit.load_dataset`` (e.g. ``"ml-latest-small"``).
+        text_columns, columns, duplicates: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        build_options: passed to :meth:`ServingIndex.build` (``encoder``, ``fusion``, ``weights``...).
+
+    Example::
+
+        build_index_from_files("my-index", interactions="ratings.csv", items="movies.csv", encoder="hashing")
+    """
+    if dataset is not None:
+        if interactions is not None or items is not None:
+            raise InvalidInputError("give either dataset= or interactions= + items=, not both")
+        from coldkit.data import load_dataset
+
+        kwargs = {} if data_root is None else {"data_root": data_root}
+        train = load_dataset(dataset, **kwargs).interactions
+    else:
+        if interactions is None or items is None:
+            raise InvalidInputError("building an index needs interactions= and items= files (or dataset=)")
+        from coldkit.data import load_interactions, load_items
+
+        for label, path in (("interactions", interactions), ("items", items)):
+            if not Path(path).is_file():
+                raise InvalidInputError(f"{label} file not found: {str(path)!r}")
+        catalog = load_items(items, text_columns=text_columns, columns=columns)
+        train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
+    index = ServingIndex.build(train, **build_options)
+    save(index, out)
+    return index

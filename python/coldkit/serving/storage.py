@@ -1,0 +1,542 @@
+"""Saving, loading and logging a :class:`~coldkit.serving.ServingIndex`: JSON + ``.npy``, no pickle anywhere.
+
+Directory layout (``PATH`` is what users pass to ``save``/``load``/``coldkit serve``)::
+
+    PATH/CURRENT                 {"format": ..., "generation": 7}  -- replaced atomically, names the live snapshot
+    PATH/snap-000007/            one complete snapshot (compacted: no deleted items)
+        manifest.json            coldkit version, format_version, encoder (name, options, fingerprint), dims,
+                                 item/user ids, fusion config, every array's file/dtype/shape/size
+        content.npy cf.npy ...   arrays (memory-mapped on load)
+        items.json users.json    item texts/categories/images, user profile texts
+    PATH/wal-000007.jsonl        write-ahead log: every write acknowledged after snapshot 7 (JSON lines)
+    PATH/LOCK                    held (flock) by the one process that writes
+
+Saving writes ``snap-<g+1>`` into a temp dir next to it, fsyncs every file and the dir, renames it,
+then replaces ``CURRENT``; only then are older snapshots and logs removed. Writes acknowledged
+while a snapshot is being written go to ``wal-<g+1>``. Loading reads the snapshot ``CURRENT``
+names and replays every log with generation >= g in order, so a crash (even ``kill -9``) at any
+point loses nothing that was acknowledged: either the old snapshot + both logs, or the new
+snapshot + the new log, are complete on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+import coldkit
+from coldkit.exceptions import ColdkitError, UnknownComponentError
+from coldkit.models.whitening import Whitening
+from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
+from coldkit.serving.index import FusionConfig, ServingIndex
+from coldkit.serving.state import ItemMeta, Version
+
+__all__ = ["save", "load", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+
+FORMAT = "coldkit-serving-index"
+FORMAT_VERSION = 1
+SNAPSHOT_DELAY_ENV = "COLDKIT_TEST_SNAPSHOT_DELAY"  # test-only: seconds to sleep between snapshot files
+_SNAP = re.compile(r"^snap-(\d{6,})$")
+_WAL = re.compile(r"^wal-(\d{6,})\.jsonl$")
+_save_locks: dict[int, threading.Lock] = {}
+_save_locks_guard = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------------ fs helpers
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _atomic_replace(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _test_delay() -> None:
+    delay = os.environ.get(SNAPSHOT_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
+def _generations(path: Path, pattern: re.Pattern[str]) -> list[int]:
+    out = []
+    for entry in path.iterdir() if path.is_dir() else ():
+        m = pattern.match(entry.name)
+        if m:
+            out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def _snap_dir(path: Path, gen: int) -> Path:
+    return path / f"snap-{gen:06d}"
+
+
+def _wal_path(path: Path, gen: int) -> Path:
+    return path / f"wal-{gen:06d}.jsonl"
+
+
+# ------------------------------------------------------------------------------------------ the log
+class WriteAheadLog:
+    """Append-only JSON lines; :meth:`append` returns only once the record is on disk (fsync)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        existed = self.path.exists()
+        try:
+            self._repair_tail()
+            self._fh = open(self.path, "ab")
+        except OSError as exc:
+            raise IndexStorageError(f"cannot open the write-ahead log {str(self.path)!r}: {exc}") from exc
+        if not existed:
+            _fsync_dir(self.path.parent)
+        self._lock = threading.Lock()
+
+    def _repair_tail(self) -> None:
+        """Drop a torn last line (a write cut by a crash, never acknowledged) so appends start clean."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[cut:])
+            complete = True
+        except ValueError:
+            complete = False
+        with open(self.path, "r+b") as fh:
+            if complete:
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+            else:
+                fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            start = self._fh.tell()
+            try:
+                self._fh.write(data)
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                try:  # leave no half record behind a failed write
+                    self._fh.truncate(start)
+                except OSError:
+                    pass
+                raise IndexStorageError(f"write-ahead log {str(self.path)!r}: write failed, nothing applied: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+def read_log(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            if number == len(lines):  # the tail: cut by a crash before it was acknowledged
+                return
+            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is corrupted: {exc}") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("seq"), int) or "op" not in record:
+            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is not a log record")
+        yield record
+
+
+# ------------------------------------------------------------------------------------------ locking
+def _acquire_writer_lock(path: Path) -> Any:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one writer is the user's responsibility
+        return None
+    fh = open(path / "LOCK", "a+b")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fh.close()
+        raise IndexStorageError(
+            f"index {str(path)!r} is open for writing by another process; open it with read_only=True"
+        ) from exc
+    return fh
+
+
+def _save_lock(index: ServingIndex) -> threading.Lock:
+    with _save_locks_guard:
+        return _save_locks.setdefault(id(index), threading.Lock())
+
+
+# ------------------------------------------------------------------------------------------ save
+def _prepare_directory(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise IndexStorageError(f"{str(path)!r} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / "CURRENT").exists():
+        ours = all(_SNAP.match(p.name) or _WAL.match(p.name) or p.name.startswith(".tmp-") or p.name == "LOCK"
+                   for p in path.iterdir())
+        if not ours:
+            raise IndexStorageError(
+                f"{str(path)!r} is a non-empty directory that is not a coldkit index; refusing to write into it"
+            )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise IndexStorageError(f"cannot create the index directory {str(path)!r}: {exc}") from exc
+
+
+def save(index: ServingIndex, path: str | os.PathLike[str], *, attach: bool = True) -> Path:
+    """Write a snapshot of ``index`` to the directory ``path`` atomically; return the snapshot directory.
+
+    A crash or kill at any moment leaves the previous snapshot (and its log) loadable. Writes keep
+    being served and acknowledged while the snapshot is written (they go to the next log).
+    With ``attach`` (default), an index not yet attached to a directory becomes attached to
+    ``path``: from then on every write is logged there before it is acknowledged.
+
+    Raises:
+        IndexStorageError: ``path`` is a file or a foreign non-empty directory, or the disk write failed.
+    """
+    target = Path(path).expanduser().resolve()
+    with _save_lock(index):
+        _prepare_directory(target)
+        here = index.path is not None and Path(index.path) == target
+        lock_fh = None
+        if attach and index.path is None and not index.read_only:
+            lock_fh = _acquire_writer_lock(target)
+        elif index.read_only and here:
+            raise IndexStorageError("a read-only index cannot snapshot its own directory (the writer process does that)")
+        existing = _generations(target, _SNAP) + _generations(target, _WAL)
+        gen = (max(existing) if existing else 0) + 1
+        old_wal = None
+        with index._write_lock:
+            version = index.version
+            if here or lock_fh is not None:
+                new_wal = WriteAheadLog(_wal_path(target, gen))
+                old_wal, index.wal = index.wal, new_wal
+                index.path = str(target)
+                if lock_fh is not None:
+                    index._lock_fh = lock_fh  # type: ignore[attr-defined]
+        try:
+            compact = index.compacted(version)
+            snap = _write_snapshot(target, gen, index, compact)
+            _atomic_replace(
+                target / "CURRENT",
+                json.dumps({"format": FORMAT, "generation": gen, "snapshot": snap.name}).encode(),
+            )
+        except OSError as exc:
+            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+        finally:
+            if old_wal is not None:
+                old_wal.close()
+        # the new snapshot is live: older snapshots, logs and leftovers can go
+        for old in _generations(target, _SNAP):
+            if old < gen:
+                shutil.rmtree(_snap_dir(target, old), ignore_errors=True)
+        for old in _generations(target, _WAL):
+            if old < gen:
+                _wal_path(target, old).unlink(missing_ok=True)
+        for leftover in target.glob(".tmp-*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+        _fsync_dir(target)
+        with index._write_lock:
+            if index.version is version:  # nothing written meanwhile: serve the compacted arrays
+                index._replace_version(compact)
+        return snap
+
+
+def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-snap-", dir=target))
+    arrays: dict[str, np.ndarray] = {
+        "content": v.content,
+        "cf": v.cf,
+        "foldin": v.foldin,
+        "item_new": v.row_new,
+        "item_count": v.item_count,
+        "user_indptr": v.base_indptr,
+        "user_items": v.base_items,
+        "map_weights": index.map_weights,
+        "map_intercept": index.map_intercept,
+        "whiten_mean": np.asarray(index.whitener.mean_, dtype=np.float64),
+    }
+    if index.whitener.projection_ is not None:
+        arrays["whiten_projection"] = np.asarray(index.whitener.projection_, dtype=np.float64)
+    idf = getattr(index.encoder, "idf", None)
+    if isinstance(idf, np.ndarray):  # a corpus-fitted encoder (hashed TF-IDF): its fitted state travels along
+        arrays["encoder_idf"] = idf
+    described: dict[str, Any] = {}
+    try:
+        for name, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            file = tmp / f"{name}.npy"
+            with open(file, "wb") as fh:
+                np.save(fh, array, allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            described[name] = {
+                "file": file.name, "dtype": array.dtype.str, "shape": list(array.shape), "bytes": file.stat().st_size,
+            }
+            _test_delay()
+        items = {
+            "texts": [m.text for m in v.row_meta],
+            "categories": [list(m.categories) for m in v.row_meta],
+            "images": [m.image for m in v.row_meta],
+        }
+        _write_file(tmp / "items.json", json.dumps(items, ensure_ascii=False).encode("utf-8"))
+        users = {"texts": {v.user_ids[u]: t for u, t in v.user_text.items()}}
+        _write_file(tmp / "users.json", json.dumps(users, ensure_ascii=False).encode("utf-8"))
+        _test_delay()
+        whitener = index.whitener
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "coldkit_version": coldkit.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seq": v.seq,
+            "encoder": {
+                "name": index.encoder_name,
+                "options": index.encoder_options,
+                "fingerprint": index.encoder.fingerprint,
+                "dim": int(index.encoder.dim),
+            },
+            "dims": {"content": int(v.content.shape[1]), "cf": int(v.cf.shape[1])},
+            "whitening": {"mode": whitener.mode, "dim": whitener.dim, "eps": whitener.eps},
+            "fusion": index.fusion.to_json(),
+            "counts": {"items": v.n_items, "users": v.n_users},
+            "item_ids": list(v.item_ids[: v.n_items]),
+            "user_ids": list(v.user_ids[: v.n_users]),
+            "arrays": described,
+        }
+        # the manifest is written last: a snapshot directory without one is incomplete by construction
+        _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
+        _fsync_dir(tmp)
+        final = _snap_dir(target, gen)
+        os.rename(tmp, final)
+        _fsync_dir(target)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ load
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexFormatError(f"{what} missing: {str(path)!r}") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"{what} unreadable or corrupted: {str(path)!r}: {exc}") from exc
+
+
+def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> np.ndarray:
+    file = snap / str(spec.get("file", f"{name}.npy"))
+    if not file.is_file():
+        raise IndexFormatError(f"index array {name!r} missing: {str(file)!r}")
+    if file.stat().st_size != spec.get("bytes"):
+        raise IndexFormatError(
+            f"index array {str(file)!r} is truncated or altered: {file.stat().st_size} bytes, manifest says {spec.get('bytes')}"
+        )
+    try:
+        array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexFormatError(f"index array {str(file)!r} is unreadable: {exc}") from exc
+    if array.dtype.str != spec.get("dtype") or list(array.shape) != list(spec.get("shape", [])):
+        raise IndexFormatError(
+            f"index array {str(file)!r} has dtype {array.dtype.str} shape {list(array.shape)}, "
+            f"manifest says {spec.get('dtype')} {spec.get('shape')}"
+        )
+    return array
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise IndexFormatError(message)
+
+
+def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = False) -> ServingIndex:
+    """Open the index saved at ``path``: the snapshot ``CURRENT`` names plus every acknowledged logged write.
+
+    Args:
+        path: the index directory given to :func:`save` / ``coldkit serve``.
+        mmap: memory-map the arrays (fast start, shared page cache); the first write copies them.
+        read_only: open without taking the writer lock (several read-only processes may share
+            a directory); writes raise :class:`~coldkit.serving.errors.ReadOnlyIndexError`.
+
+    Raises:
+        IndexFormatError: not an index, a missing/truncated/corrupted file, ids inconsistent with arrays.
+        IndexVersionError: written by a coldkit with a newer index format.
+        EncoderMismatchError: the encoder re-created from the manifest gives different vectors.
+        IndexStorageError: another process holds the index for writing (unless ``read_only``).
+    """
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise IndexFormatError(f"no coldkit index at {str(root)!r} (not a directory)")
+    current = _read_json(root / "CURRENT", f"{str(root)!r} is not a coldkit index: CURRENT")
+    _check(isinstance(current, dict) and current.get("format") == FORMAT, f"{str(root / 'CURRENT')!r} is not a coldkit index pointer")
+    gen = current.get("generation")
+    _check(isinstance(gen, int) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
+    snap = _snap_dir(root, gen)
+    manifest = _read_json(snap / "manifest.json", "index manifest")
+    _check(isinstance(manifest, dict) and manifest.get("format") == FORMAT, f"{str(snap)!r}: not a coldkit index manifest")
+    version_found = manifest.get("format_version")
+    if not isinstance(version_found, int) or version_found > FORMAT_VERSION or version_found < 1:
+        raise IndexVersionError(
+            f"index {str(root)!r} has format_version {version_found!r} (written by coldkit "
+            f"{manifest.get('coldkit_version')}); this coldkit {coldkit.__version__} reads format_version <= {FORMAT_VERSION}"
+        )
+    try:
+        specs = manifest["arrays"]
+        item_ids = [str(i) for i in manifest["item_ids"]]
+        user_ids = [str(u) for u in manifest["user_ids"]]
+        enc = manifest["encoder"]
+        wh = manifest["whitening"]
+        fusion = FusionConfig.from_json(manifest["fusion"])
+        seq = int(manifest["seq"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r} lacks or mangles a field: {exc}") from exc
+    required = ["content", "cf", "foldin", "item_new", "item_count", "user_indptr", "user_items", "map_weights",
+                "map_intercept", "whiten_mean"]
+    missing = [name for name in required if name not in specs]
+    _check(not missing, f"index manifest {str(snap)!r} lists no array(s) {missing}")
+    arrays = {name: _load_array(snap, name, spec, mmap) for name, spec in specs.items()}
+    n_items, n_users = len(item_ids), len(user_ids)
+    for name in ("content", "cf", "foldin", "item_new", "item_count"):
+        _check(arrays[name].shape[0] == n_items,
+               f"index {str(snap)!r}: {name}.npy has {arrays[name].shape[0]} rows for {n_items} item ids")
+    _check(arrays["user_indptr"].shape == (n_users + 1,),
+           f"index {str(snap)!r}: user_indptr.npy has shape {arrays['user_indptr'].shape} for {n_users} user ids")
+    indptr = np.asarray(arrays["user_indptr"])
+    _check(bool(indptr[0] == 0 and indptr[-1] == arrays["user_items"].shape[0] and np.all(np.diff(indptr) >= 0)),
+           f"index {str(snap)!r}: user_indptr.npy is not a valid offset array")
+    users_items = np.asarray(arrays["user_items"])
+    _check(users_items.size == 0 or (users_items.min() >= 0 and users_items.max() < n_items),
+           f"index {str(snap)!r}: user_items.npy holds item positions outside [0, {n_items})")
+    _check(len(set(item_ids)) == n_items and len(set(user_ids)) == n_users, f"index {str(snap)!r}: duplicate ids")
+    items = _read_json(snap / "items.json", "index item table")
+    users = _read_json(snap / "users.json", "index user table")
+    try:
+        meta = [ItemMeta(str(t), tuple(str(c) for c in cats), None if im is None else str(im))
+                for t, cats, im in zip(items["texts"], items["categories"], items["images"], strict=True)]
+        user_texts = {str(k): str(t) for k, t in dict(users["texts"]).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexFormatError(f"index {str(snap)!r}: items.json / users.json malformed: {exc}") from exc
+    _check(len(meta) == n_items, f"index {str(snap)!r}: items.json has {len(meta)} rows for {n_items} item ids")
+
+    # the encoder: re-created from its registry name + options, fitted state restored, then verified
+    try:
+        encoder = coldkit.get_encoder(enc["name"], **dict(enc.get("options") or {}))
+    except UnknownComponentError as exc:
+        raise EncoderMismatchError(
+            f"index {str(root)!r} was built with encoder {enc['name']!r}, which is not installed here: {exc}"
+        ) from exc
+    if "encoder_idf" in arrays:
+        encoder.idf = np.array(arrays["encoder_idf"])  # type: ignore[attr-defined]
+    if encoder.fingerprint != enc.get("fingerprint"):
+        raise EncoderMismatchError(
+            f"index {str(root)!r}: encoder {enc['name']!r} re-created with options {enc.get('options')} has fingerprint "
+            f"{encoder.fingerprint}, the index was built with {enc.get('fingerprint')} (different model files or version?)"
+        )
+    whitener = Whitening(str(wh["mode"]), dim=wh.get("dim"), eps=float(wh["eps"]))
+    whitener.mean_ = np.array(arrays["whiten_mean"], dtype=np.float64)
+    whitener.projection_ = np.array(arrays["whiten_projection"]) if "whiten_projection" in arrays else None
+
+    user_index = {u: o for o, u in enumerate(user_ids)}
+    version = Version(
+        seq=seq,
+        n_rows=n_items,
+        content=arrays["content"],
+        cf=arrays["cf"],
+        foldin=arrays["foldin"],
+        row_item=np.arange(n_items, dtype=np.int64),
+        row_new=np.asarray(arrays["item_new"], dtype=bool),
+        row_meta=meta,
+        n_items=n_items,
+        item_ids=item_ids,
+        item_index={i: o for o, i in enumerate(item_ids)},
+        item_row=np.arange(n_items, dtype=np.int64),
+        item_count=np.array(arrays["item_count"], dtype=np.float64),
+        n_users=n_users,
+        user_ids=user_ids,
+        user_index=user_index,
+        base_indptr=indptr.astype(np.int64),
+        base_items=users_items.astype(np.int64),
+        user_text={user_index[u]: t for u, t in user_texts.items() if u in user_index},
+    )
+    index = ServingIndex(
+        version, encoder=encoder, encoder_name=str(enc["name"]), encoder_options=dict(enc.get("options") or {}),
+        whitener=whitener, map_weights=np.array(arrays["map_weights"]), map_intercept=np.array(arrays["map_intercept"]),
+        fusion=fusion,
+    )
+    lock_fh = None if read_only else _acquire_writer_lock(root)
+    try:
+        logs = [g for g in _generations(root, _WAL) if g >= gen]
+        for g in logs:
+            for record in read_log(_wal_path(root, g)):
+                if record["seq"] <= index.version.seq:
+                    continue  # already in the snapshot
+                if record["seq"] != index.version.seq + 1:
+                    raise IndexFormatError(
+                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['seq']} follows {index.version.seq}; "
+                        "a log file is missing"
+                    )
+                try:
+                    index.apply_record(record)
+                except ColdkitError as exc:
+                    raise IndexFormatError(
+                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['seq']} cannot be replayed: {exc}"
+                    ) from exc
+        if not read_only:
+            index.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))
+            index.path = str(root)
+            index._lock_fh = lock_fh  # type: ignore[attr-defined]
+    except BaseException:
+        if lock_fh is not None:
+            lock_fh.close()
+        raise
+    index.read_only = read_only
+    if read_only:
+        index.path = str(root)
+    return index
