@@ -388,3 +388,15 @@ def test_encoding_module_does_not_import_torch() -> None:
 def test_text_key_is_exact_content() -> None:
     assert text_key("a") != text_key("a ")
     assert text_key("é") == text_key("é")
+
+
+def test_pipeline_with_the_builtin_hashing_encoder(cache_dir: Path) -> None:
+    import coldkit
+
+    encoder = coldkit.get_encoder("hashing", dim=256)
+    got = encode_catalog(TEXTS + ["", "Heat (1995). Action|Crime|Thriller"], encoder, cache_dir=cache_dir)
+    expected = coldkit.get_encoder("hashing", dim=256).encode_texts(TEXTS + ["", "Heat (1995). Action|Crime|Thriller"])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not got[len(TEXTS)].any()  # same empty-text rule as every encoder
+    cache = VectorCache(cache_dir, encoder.fingerprint, 256, name="hashing")
+    assert len(cache) == len(TEXTS)  # the duplicate "Heat" text and the empty text are not stored twice / at all
