@@ -34,6 +34,7 @@ _MODELS: dict[str, tuple[str, str]] = {
     "content": ("coldkit.models.content:ContentRecommender", "content matching with any encoder, centred/whitened"),
     "cold-ridge": ("coldkit.models.cold:ColdRidge", "closed-form ridge map content -> CF item vectors for new items"),
     "cold-knn": ("coldkit.models.cold:ColdKNN", "content kNN map: a new item borrows the CF vectors of similar warm items"),
+    "bilinear": ("coldkit.models.cold:ContentBilinear", "content model trained on interactions (closed-form bilinear ridge)"),
     "cold-mlp": ("coldkit.models.cold:ColdMLP", "torch MLP map content -> CF item vectors (MSE or BPR), needs torch"),
     "hybrid": ("coldkit.models.hybrid:Hybrid", "recommended default: EASE + cold adapter + content + popularity, adaptive fusion"),
     "router": ("coldkit.models.hybrid:Router", "known user -> hybrid, text/few clicks -> content+popularity, else popularity"),

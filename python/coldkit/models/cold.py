@@ -32,7 +32,7 @@ from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = ["WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS"]
 
-WARM_KINDS = ("svd", "ease", "item-knn", "interactions", "users")
+WARM_KINDS = ("svd", "ease", "item-knn", "interactions", "users", "popularity")
 
 
 class WarmSpace:
@@ -44,7 +44,10 @@ class WarmSpace:
     * ``"interactions"``: ``p_u = x_u``, ``q_i = e_i`` (the identity: an item is its own column),
       so a content kNN map over it is plain content-based item-kNN;
     * ``"users"``: ``p_u = e_u`` (training users only), ``q_i = X[:, i]``: the map predicts *which
-      users* will take a new item (no fold-in: a user unseen in training scores 0).
+      users* will take a new item (no fold-in: a user unseen in training scores 0);
+    * ``"popularity"``: ``p_u = 1``, ``q_i = log(1 + n_i)``: the map predicts how popular a new
+      item will be from its content (a non-personalised prior that, unlike plain popularity,
+      can rank cold items).
 
     Cold items get ``q_i = 0``.
     """
@@ -76,6 +79,9 @@ class WarmSpace:
             self.projection_ = basis.astype(np.float32)  # (n_warm, f)
             item = np.zeros((train.n_items, basis.shape[1]), dtype=np.float32)
             item[self.warm_items_] = basis
+        elif self.kind == "popularity":
+            item = np.log1p(self.counts_.astype(np.float32))[:, None]
+            self.projection_ = None
         elif self.kind == "users":
             item = np.ascontiguousarray(self.matrix_.T.toarray(), dtype=np.float32)
             self.projection_ = None
@@ -92,6 +98,8 @@ class WarmSpace:
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, f) ``p_u`` of each query from its training row and ``history`` clicks."""
+        if self.kind == "popularity":
+            return np.ones((len(queries), 1), dtype=np.float32)
         if self.kind == "users":
             out = np.zeros((len(queries), self.matrix_.shape[0]), dtype=np.float32)
             for b, query in enumerate(queries):
@@ -132,9 +140,12 @@ class ColdAdapter(Recommender):
         whitening: str = "center",
         item_trust: float = 0.0,
         cache: bool = True,
+        encoder_weights: Sequence[float] | None = None,
     ) -> None:
         self.warm = WarmSpace(warm, factors, warm_options)
-        self.content = ContentRecommender(encoder, encoder_options, whitening=whitening, cache=cache)
+        self.content = ContentRecommender(
+            encoder, encoder_options, whitening=whitening, cache=cache, encoder_weights=encoder_weights
+        )
         if not np.isfinite(item_trust) or item_trust < 0:
             raise InvalidInputError(f"item_trust must be >= 0, got {item_trust}")
         self.item_trust = float(item_trust)
@@ -202,9 +213,11 @@ class ColdAdapter(Recommender):
 class ColdRidge(ColdAdapter):
     """Closed-form ridge map from content vectors to the warm model's item vectors.
 
-    Options: ``warm`` (``"svd"``, ``"ease"``, ``"item-knn"``), ``factors`` (svd rank),
+    Options: ``warm`` (see :data:`WARM_KINDS`; default ``"svd"``), ``factors`` (svd rank),
     ``warm_options`` (options of the warm model), ``encoder``/``encoder_options``/``whitening``
-    (as the ``content`` model), ``l2`` (ridge penalty), ``item_trust`` (see module docstring).
+    (as the ``content`` model), ``l2`` (ridge penalty), ``item_trust`` (see module docstring),
+    ``kernel``: ``"linear"`` (default: ``W = (CᵀC + l2·I)⁻¹CᵀQ``) or ``"rbf"`` (kernel ridge with
+    ``k(a, b) = exp((cos(a, b) - 1) / bandwidth)`` over the warm items: a smooth, local map).
 
     Example::
 
@@ -214,17 +227,34 @@ class ColdRidge(ColdAdapter):
 
     name = "cold-ridge"
 
-    def __init__(self, l2: float = 10.0, **options: Any) -> None:
+    def __init__(self, l2: float = 10.0, kernel: str = "linear", bandwidth: float = 0.1, **options: Any) -> None:
         super().__init__(**options)
         if not np.isfinite(l2) or l2 < 0:
             raise InvalidInputError(f"l2 must be >= 0, got {l2}")
-        self.l2 = float(l2)
+        if kernel not in ("linear", "rbf"):
+            raise InvalidInputError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
+        if not np.isfinite(bandwidth) or bandwidth <= 0:
+            raise InvalidInputError(f"bandwidth must be > 0, got {bandwidth}")
+        self.l2, self.kernel, self.bandwidth = float(l2), kernel, float(bandwidth)
+
+    def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.exp((np.asarray(a, np.float64) @ np.asarray(b, np.float64).T - 1.0) / self.bandwidth)
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
-        self.weights_, self.intercept_ = ridge_map(features, targets, self.l2)
+        if self.kernel == "linear":
+            self.weights_, self.intercept_ = ridge_map(features, targets, self.l2)
+            return
+        self._support = np.asarray(features, dtype=np.float64)
+        t = np.asarray(targets, dtype=np.float64)
+        self.intercept_ = t.mean(axis=0)
+        gram = self._kernel(self._support, self._support)
+        gram[np.diag_indices_from(gram)] += max(self.l2, 1e-6)
+        self.weights_ = np.linalg.solve(gram, t - self.intercept_)
 
     def map_content(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(features, dtype=np.float64) @ self.weights_ + self.intercept_
+        if self.kernel == "linear":
+            return np.asarray(features, dtype=np.float64) @ self.weights_ + self.intercept_
+        return self._kernel(features, self._support) @ self.weights_ + self.intercept_
 
 
 class ColdKNN(ColdAdapter):
@@ -405,3 +435,100 @@ class ColdMLP(ColdAdapter):
         with torch.no_grad():
             out = self._net(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
         return out.astype(np.float64) * self._scale
+
+
+def bilinear_ridge(
+    left: np.ndarray, right: np.ndarray, targets: np.ndarray, l2: float
+) -> np.ndarray:
+    """Closed-form ``W = argmin ||T - L W Rᵀ||² + l2 ||W||²`` (``L`` (m, a), ``R`` (n, b), ``T`` (m, n)).
+
+    With thin SVDs ``L = U₁S₁V₁ᵀ`` and ``R = U₂S₂V₂ᵀ`` the problem decouples per pair of singular
+    directions: ``W = V₁ [ s₁ᵢ s₂ⱼ / (s₁ᵢ² s₂ⱼ² + l2) ∘ (U₁ᵀ T U₂) ] V₂ᵀ``.
+    """
+    u1, s1, v1t = np.linalg.svd(np.asarray(left, dtype=np.float64), full_matrices=False)
+    u2, s2, v2t = np.linalg.svd(np.asarray(right, dtype=np.float64), full_matrices=False)
+    core = u1.T @ (targets @ u2) if not hasattr(targets, "tocsr") else u1.T @ np.asarray(targets @ u2)
+    outer = np.outer(s1, s2)
+    core *= outer / (outer**2 + l2)
+    return v1t.T @ core @ v2t
+
+
+class ContentBilinear(Recommender):
+    """Collaboratively trained content model: ``score(u, i) = (x̄_u C) W c_iᵀ``.
+
+    ``x̄_u C`` is the mean content vector of the user's items, ``c_i`` the item's content vector
+    (both with a constant 1 appended, so ``W`` also learns a content-predicted popularity), and
+    ``W`` the closed-form ridge solution of ``X ≈ (X̄ C) W C_warmᵀ`` over all warm items — EASE's
+    "reconstruct the interaction matrix" objective, but through content, so an item scores the
+    moment it has a description. New users fold in through their clicks.
+
+    Options: ``encoder``/``encoder_options``/``whitening`` (as ``content``), ``l2``,
+    ``user_norm`` (``"mean"`` or ``"sqrt"``: divide the user's summed content by ``n`` or ``√n``).
+
+    Example::
+
+        model = coldkit.models.create("bilinear", encoder="hashing", l2=100.0).fit(train)
+    """
+
+    name = "bilinear"
+
+    def __init__(
+        self,
+        encoder: str | Encoder = "hashing",
+        encoder_options: dict[str, Any] | None = None,
+        whitening: str = "center",
+        l2: float = 100.0,
+        user_norm: str = "mean",
+        cache: bool = True,
+    ) -> None:
+        self.content = ContentRecommender(encoder, encoder_options, whitening=whitening, cache=cache)
+        if not np.isfinite(l2) or l2 < 0:
+            raise InvalidInputError(f"l2 must be >= 0, got {l2}")
+        if user_norm not in ("mean", "sqrt"):
+            raise InvalidInputError(f"user_norm must be 'mean' or 'sqrt', got {user_norm!r}")
+        self.l2, self.user_norm = float(l2), user_norm
+
+    def _features(self) -> np.ndarray:
+        vectors = self.content.item_vectors()
+        return np.hstack([vectors, np.ones((vectors.shape[0], 1), dtype=np.float32)])
+
+    def _user_side(self, rows: Any) -> np.ndarray:
+        counts = np.asarray(rows.sum(axis=1)).reshape(-1, 1).astype(np.float64)
+        scale = counts if self.user_norm == "mean" else np.sqrt(counts)
+        summed = np.asarray(rows @ self._features(), dtype=np.float64)
+        return np.divide(summed, scale, out=np.zeros_like(summed), where=scale > 0)
+
+    def fit(self, train: Interactions) -> "ContentBilinear":
+        train = self._remember(train)
+        self.content.fit(train)
+        self._matrix = training_matrix(train, binarize=True)
+        warm = np.flatnonzero(train.item_counts() > 0)
+        users = self._user_side(self._matrix)
+        self.weights_ = bilinear_ridge(users, self._features()[warm], self._matrix[:, warm], self.l2)
+        self.item_vectors_ = np.ascontiguousarray(self._features() @ self.weights_.T, dtype=np.float32)
+        return self
+
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, d+1) the mean content vector (plus the constant) of each query's known items."""
+        rows = sp.csr_matrix(interaction_rows(queries, self._matrix))
+        return self._user_side(rows).astype(np.float32)
+
+    def recommend(
+        self,
+        queries: Sequence[UserQuery],
+        k: int,
+        *,
+        candidates: np.ndarray | None = None,
+        exclude_known: bool = True,
+    ) -> Ranked:
+        k = check_k(k)
+        queries = self._check_queries(queries)
+        train = self._require_fitted()
+        return rank_vectors(
+            self.user_vectors(queries),
+            self.item_vectors_,
+            k,
+            metric="dot",
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=check_candidates(candidates, train.n_items),
+        )

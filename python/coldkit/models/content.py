@@ -64,7 +64,9 @@ class ContentRecommender(Recommender):
 
     Options:
         encoder: registered encoder name or an instance (default ``"hashing"``; ``"bert"`` when the
-            coldkit-bert plugin is installed).
+            coldkit-bert plugin is installed), or a list of them: their (whitened, unit) vectors
+            are concatenated so cosine becomes the weighted mean of per-encoder cosines.
+        encoder_weights: one positive weight per encoder (default equal).
         encoder_options: keyword options for ``coldkit.get_encoder``.
         whitening: ``"none"``, ``"center"`` (default, measured best) or ``"whiten"`` — see :class:`Whitening`.
         whitening_dim: keep this many principal axes when whitening (None = all).
@@ -83,15 +85,26 @@ class ContentRecommender(Recommender):
 
     def __init__(
         self,
-        encoder: str | Encoder = "hashing",
+        encoder: str | Encoder | Sequence[str | Encoder] = "hashing",
         encoder_options: dict[str, Any] | None = None,
         whitening: str = "center",
         whitening_dim: int | None = None,
         text_weight: float = 1.0,
         cache: bool = True,
+        encoder_weights: Sequence[float] | None = None,
     ) -> None:
-        self.encoder = resolve_encoder(encoder, encoder_options)
-        self.whitener = Whitening(whitening, dim=whitening_dim)
+        many = isinstance(encoder, (list, tuple))
+        encoders = list(encoder) if many else [encoder]  # type: ignore[list-item]
+        if not encoders:
+            raise InvalidInputError("content model needs at least one encoder")
+        self.encoders = [resolve_encoder(e, encoder_options) for e in encoders]
+        self.encoder = self.encoders[0]
+        weights = [1.0] * len(encoders) if encoder_weights is None else [float(w) for w in encoder_weights]
+        if len(weights) != len(encoders) or any(not np.isfinite(w) or w <= 0 for w in weights):
+            raise InvalidInputError(f"encoder_weights must be {len(encoders)} positive numbers, got {encoder_weights!r}")
+        self.encoder_weights = weights
+        self.whiteners = [Whitening(whitening, dim=whitening_dim) for _ in encoders]
+        self.whitener = self.whiteners[0]
         if not np.isfinite(text_weight) or text_weight < 0:
             raise InvalidInputError(f"text_weight must be >= 0, got {text_weight}")
         self.text_weight = float(text_weight)
@@ -99,14 +112,27 @@ class ContentRecommender(Recommender):
         self.raw_vectors_: np.ndarray | None = None
         self.item_vectors_: np.ndarray | None = None
 
+    def _join(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        # several encoders: concatenate unit parts scaled by sqrt(weight / total), so the cosine of
+        # two joined vectors is the weighted mean of the per-encoder cosines
+        if len(parts) == 1:
+            return parts[0]
+        total = sum(self.encoder_weights)
+        return np.hstack([np.sqrt(w / total) * p for w, p in zip(self.encoder_weights, parts)]).astype(np.float32)
+
     def fit(self, train: Interactions) -> "ContentRecommender":
         train = self._remember(train)
-        self.raw_vectors_ = encode_items(train, self.encoder, cache=self.cache)
-        has_content = np.any(self.raw_vectors_ != 0, axis=1)
-        if has_content.sum() < 2:
-            raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
-        self.whitener.fit(self.raw_vectors_[has_content])
-        self.item_vectors_ = self.whitener.transform(self.raw_vectors_, normalize=True)
+        parts = []
+        for encoder, whitener in zip(self.encoders, self.whiteners):
+            raw = encode_items(train, encoder, cache=self.cache)
+            has_content = np.any(raw != 0, axis=1)
+            if has_content.sum() < 2:
+                raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
+            whitener.fit(raw[has_content])
+            parts.append(whitener.transform(raw, normalize=True))
+            if len(parts) == 1:
+                self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
+        self.item_vectors_ = self._join(parts)
         self._texts = train.catalog.texts()
         return self
 
@@ -118,8 +144,11 @@ class ContentRecommender(Recommender):
 
     def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
         """User texts in the item space (same encoder and whitening), L2-normalised."""
-        raw = np.asarray(self.encoder.encode_texts(list(texts)), dtype=np.float32)
-        return self.whitener.transform(raw, normalize=True)
+        parts = [
+            whitener.transform(np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32), normalize=True)
+            for encoder, whitener in zip(self.encoders, self.whiteners)
+        ]
+        return self._join(parts)
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, d') each query's interest vector: mean of known items' vectors (+ weighted text vector).

@@ -14,7 +14,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models._ranking import check_candidates, check_k, empty_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 
@@ -186,9 +186,10 @@ class GenrePopularity(Popularity):
 class RandomRecommender(Recommender):
     """Uniformly random rankings, reproducible from ``seed``.
 
-    Every item gets an i.i.d. Gaussian vector and every query a Gaussian vector derived from
-    (seed, user, history, text); items are exchangeable, so each ordering is equally likely, and
-    the same query always gets the same list.
+    Each query draws i.i.d. uniform scores for every item from a generator seeded by (seed, user,
+    history, text), so every ordering is equally likely and the same query always gets the same
+    list. The scores go through ``coldkit.topk`` as a one-dimensional catalogue (one call per
+    query), so exclusions and candidates behave exactly as in every other model.
 
     Example::
 
@@ -197,22 +198,17 @@ class RandomRecommender(Recommender):
 
     name = "random"
 
-    def __init__(self, seed: int = 0, dim: int = 32) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
-        self.dim = int(dim)
-        self.item_vectors_: np.ndarray | None = None
 
     def fit(self, train: Interactions) -> "RandomRecommender":
-        train = self._remember(train)
-        rng = np.random.default_rng([self.seed, 0])
-        self.item_vectors_ = rng.standard_normal((train.n_items, self.dim)).astype(np.float32)
+        self._remember(train)
         return self
 
-    def _query_vector(self, query: UserQuery) -> np.ndarray:
+    def _scores(self, query: UserQuery, n_items: int) -> np.ndarray:
         key = zlib.crc32(query.history.tobytes() + (query.text or "").encode("utf-8"))
         user = -1 if query.user is None else int(query.user)
-        rng = np.random.default_rng([self.seed, 1, user + 1, key])
-        return rng.standard_normal(self.dim)
+        return np.random.default_rng([self.seed, user + 1, key]).random(n_items)
 
     def recommend(
         self,
@@ -226,13 +222,16 @@ class RandomRecommender(Recommender):
         queries = self._check_queries(queries)
         train = self._require_fitted()
         cand = check_candidates(candidates, train.n_items)
-        assert self.item_vectors_ is not None
-        query_vectors = np.array([self._query_vector(q) for q in queries]).reshape(len(queries), self.dim)
-        return rank_vectors(
-            query_vectors,
-            self.item_vectors_,
-            k,
-            metric="dot",
-            exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
-        )
+        exclusions = self._exclusions(queries, exclude_known)
+        out = empty_ranked(len(queries), k)
+        for b, query in enumerate(queries):  # one scan per query: each query has its own random scores
+            part = rank_vectors(
+                np.ones((1, 1), dtype=np.float32),
+                self._scores(query, train.n_items)[:, None],
+                k,
+                metric="dot",
+                exclude=None if exclusions is None else [exclusions[b]],
+                candidates=cand,
+            )
+            out.indices[b], out.scores[b] = part.indices[0], part.scores[0]
+        return out

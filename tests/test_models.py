@@ -1,0 +1,327 @@
+"""Baselines and collaborative filtering: popularity, random, item/user kNN, EASE, create()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import coldkit.models as models
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
+from coldkit.models.base import NotFittedError
+
+TITLES = [
+    "Space Robots", "Robot Wars", "Romantic Paris", "Paris in Love", "Basketball Legends",
+    "Basketball Dreams", "Ocean Documentary", "Deep Ocean", "Comedy Night", "Laugh Out Loud",
+]
+GENRES = [
+    "Sci-Fi", "Sci-Fi|Action", "Romance", "Romance|Comedy", "Sport", "Sport|Drama",
+    "Documentary", "Documentary", "Comedy", "Comedy",
+]
+
+
+def make_data(seed: int = 0, n_users: int = 12, with_timestamps: bool = True) -> Interactions:
+    """Users with two tastes over a 10-item catalogue; item 9 never interacted with (cold)."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"item_id": [f"i{j}" for j in range(10)], "title": TITLES, "genres": GENRES})
+    catalog = Catalog(table["item_id"].to_numpy(), table, text_columns=("title", "genres"))
+    dense = np.zeros((n_users, 10), dtype=np.float32)
+    for u in range(n_users):
+        pool = [0, 1, 6, 7] if u % 2 == 0 else [2, 3, 4, 5, 8]
+        picks = rng.choice(pool, size=rng.integers(2, len(pool) + 1), replace=False)
+        dense[u, picks] = rng.integers(1, 6, size=len(picks))
+    dense[:, 9] = 0.0
+    dense[0, 8] = 3.0  # a cross-taste interaction so similarities are not trivially block-diagonal
+    matrix = sp.csr_matrix(dense)
+    ts = None
+    if with_timestamps:
+        stamps = sp.csr_matrix(matrix, dtype=np.int64)
+        stamps.data = rng.integers(0, 100 * 86400, size=stamps.nnz).astype(np.int64)
+        ts = stamps
+    return Interactions(np.array([f"u{u}" for u in range(n_users)]), catalog, matrix, ts)
+
+
+@pytest.fixture(scope="module")
+def data() -> Interactions:
+    return make_data()
+
+
+def binary(train: Interactions) -> np.ndarray:
+    return (train.matrix.toarray() > 0).astype(np.float64)
+
+
+def ranking_from_scores(scores: np.ndarray, exclude: np.ndarray, k: int) -> list[int]:
+    """Reference ranking: best score first, ties by lower index, excluded items dropped."""
+    order = [i for i in np.lexsort((np.arange(scores.size), -scores)) if i not in set(exclude.tolist())]
+    return order[:k]
+
+
+# ------------------------------------------------------------------------------ registry
+
+
+def test_available_lists_the_required_models() -> None:
+    names = models.available()
+    for required in ("popularity", "popularity-recent", "popularity-genre", "random", "item-knn", "user-knn",
+                     "ease", "content", "cold-ridge", "cold-mlp", "hybrid", "router"):
+        assert required in names
+    assert set(models.describe()) == set(names)
+
+
+def test_unknown_model_name_lists_valid_names() -> None:
+    with pytest.raises(UnknownComponentError) as err:
+        models.create("svd++")
+    assert "svd++" in str(err.value) and "item-knn" in str(err.value) and "hybrid" in str(err.value)
+
+
+def test_unknown_option_names_the_model() -> None:
+    with pytest.raises(TypeError, match="item-knn"):
+        models.create("item-knn", neighbours=3)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "5"])
+def test_bad_k_is_rejected(data: Interactions, bad: object) -> None:
+    model = models.create("popularity").fit(data)
+    with pytest.raises(InvalidInputError, match="k must"):
+        model.recommend([UserQuery(user=0)], bad)  # type: ignore[arg-type]
+
+
+def test_bad_queries_are_rejected(data: Interactions) -> None:
+    model = models.create("item-knn").fit(data)
+    with pytest.raises(InvalidInputError, match="user index 99"):
+        model.recommend([UserQuery(user=99)], 3)
+    with pytest.raises(InvalidInputError, match=r"outside \[0, 10\).*\[10\]"):
+        model.recommend([UserQuery(history=np.array([1, 10]))], 3)
+    with pytest.raises(InvalidInputError, match="sequence of UserQuery"):
+        model.recommend(UserQuery(user=0), 3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="candidates"):
+        model.recommend([UserQuery(user=0)], 3, candidates=np.array([0, 42]))
+
+
+def test_recommend_before_fit_is_an_error() -> None:
+    with pytest.raises(NotFittedError, match="fit"):
+        models.create("ease").recommend([UserQuery(user=0)], 3)
+
+
+# ------------------------------------------------------------------------------ popularity
+
+
+def test_popularity_matches_hand_count(data: Interactions) -> None:
+    counts = (data.matrix.toarray() > 0).sum(axis=0)
+    model = models.create("popularity").fit(data)
+    ranked = model.recommend([UserQuery()], 10, exclude_known=False)
+    assert ranked.indices[0].tolist() == ranking_from_scores(counts.astype(float), np.empty(0, int), 10)
+    np.testing.assert_allclose(ranked.scores[0], np.sort(counts)[::-1])
+
+
+def test_popularity_exclude_known_and_candidates(data: Interactions) -> None:
+    model = models.create("popularity").fit(data)
+    known = data.items_of(1)
+    history = np.array([0])
+    ranked = model.recommend([UserQuery(user=1, history=history)], 10)
+    row = ranked.indices[0]
+    shown = row[row >= 0]
+    assert not set(shown.tolist()) & (set(known.tolist()) | {0})
+    assert len(shown) == 10 - len(set(known.tolist()) | {0})
+    assert np.all(ranked.scores[0][row < 0] == -np.inf)  # padding convention
+    cand = np.array([9, 2, 7])
+    ranked = model.recommend([UserQuery()], 5, candidates=cand)
+    assert set(ranked.indices[0][:3].tolist()) == {2, 7, 9}
+    assert ranked.indices[0][3:].tolist() == [-1, -1]
+    assert ranked.indices[0][2] == 9  # the cold item (count 0) comes last
+    empty = model.recommend([UserQuery()], 3, candidates=np.array([], dtype=np.int64))
+    assert empty.indices.tolist() == [[-1, -1, -1]]
+
+
+def test_recent_popularity_decays_by_half_life(data: Interactions) -> None:
+    model = models.create("popularity-recent", half_life_days=10).fit(data)
+    ts = data.timestamps.tocsr()
+    age = (ts.data.max() - ts.data) / 86400.0
+    expected = np.bincount(ts.indices, weights=0.5 ** (age / 10), minlength=10)
+    np.testing.assert_allclose(model.item_scores(), expected, rtol=1e-9)
+    ranked = model.recommend([UserQuery()], 3, exclude_known=False)
+    assert ranked.indices[0].tolist() == ranking_from_scores(expected, np.empty(0, int), 3)
+    with pytest.raises(InvalidInputError, match="timestamps"):
+        models.create("popularity-recent").fit(make_data(with_timestamps=False))
+    with pytest.raises(InvalidInputError, match="half_life"):
+        models.create("popularity-recent", half_life_days=0)
+
+
+def test_genre_popularity_follows_the_users_genres(data: Interactions) -> None:
+    model = models.create("popularity-genre", global_weight=0.0).fit(data)
+    # a new user who clicked one Documentary: the other Documentary item wins
+    ranked = model.recommend([UserQuery(history=np.array([6]))], 1)
+    assert ranked.indices[0, 0] == 7
+    # genre named in the text
+    ranked = model.recommend([UserQuery(text="I want some romance")], 2)
+    assert set(ranked.indices[0].tolist()) == {2, 3}
+    # no information: plain popularity
+    plain = models.create("popularity").fit(data).recommend([UserQuery()], 5)
+    assert model.recommend([UserQuery()], 5).indices.tolist() == plain.indices.tolist()
+
+
+def test_genre_popularity_needs_genres() -> None:
+    d = make_data()
+    table = d.catalog.table.drop(columns=["genres"])
+    cat = Catalog(d.catalog.item_ids, table, text_columns=("title",))
+    no_genres = Interactions(d.user_ids, cat, d.matrix)
+    with pytest.raises(InvalidInputError, match="genres"):
+        models.create("popularity-genre").fit(no_genres)
+
+
+def test_random_is_seeded_and_respects_exclusions(data: Interactions) -> None:
+    queries = [UserQuery(user=u) for u in range(6)]
+    a = models.create("random", seed=3).fit(data).recommend(queries, 10)
+    b = models.create("random", seed=3).fit(data).recommend(queries, 10)
+    c = models.create("random", seed=4).fit(data).recommend(queries, 10)
+    assert a.indices.tolist() == b.indices.tolist()
+    assert a.indices.tolist() != c.indices.tolist()
+    for u in range(6):
+        row = a.indices[u][a.indices[u] >= 0]
+        assert not set(row.tolist()) & set(data.items_of(u).tolist())
+        assert len(set(row.tolist())) == len(row)
+
+
+def test_random_first_position_is_roughly_uniform(data: Interactions) -> None:
+    model = models.create("random", seed=0).fit(data)
+    firsts = model.recommend([UserQuery(text=f"query {h}") for h in range(1000)], 1).indices[:, 0]
+    counts = np.bincount(firsts, minlength=10)
+    # expectation 100 each; a chi-square with 9 d.o.f. above 27.9 has probability 0.001
+    assert ((counts - 100) ** 2 / 100).sum() < 27.9
+
+
+# ------------------------------------------------------------------------------ item-kNN
+
+
+def reference_item_knn(train: Interactions, similarity: str, shrinkage: float, neighbors: int) -> np.ndarray:
+    """Item-item matrix by explicit loops over item pairs (independent of the vectorised code)."""
+    x = binary(train)
+    n = x.shape[1]
+    sims = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            a, b = x[:, i], x[:, j]
+            if similarity == "pearson":
+                if a.std() == 0 or b.std() == 0:
+                    continue
+                s = np.corrcoef(a, b)[0, 1]
+            else:
+                na, nb = np.linalg.norm(a), np.linalg.norm(b)
+                s = 0.0 if na == 0 or nb == 0 else a @ b / (na * nb)
+            co = np.sum((a != 0) & (b != 0))
+            sims[i, j] = s * co / (co + shrinkage) if shrinkage else s
+    pruned = np.zeros_like(sims)
+    for target in range(n):  # keep the `neighbors` most similar source items of each target item
+        order = np.lexsort((np.arange(n), -sims[:, target]))[:neighbors]
+        pruned[order, target] = sims[order, target]
+    return pruned
+
+
+@pytest.mark.parametrize("similarity,shrinkage,neighbors", [("cosine", 0.0, 3), ("cosine", 2.0, 4), ("pearson", 1.5, 3), ("pearson", 0.0, 9)])
+def test_item_knn_matches_reference(data: Interactions, similarity: str, shrinkage: float, neighbors: int) -> None:
+    model = models.create("item-knn", similarity=similarity, shrinkage=shrinkage, neighbors=neighbors).fit(data)
+    warm = np.flatnonzero(data.item_counts() > 0)
+    # the model learns over warm items only (the cold item 9 has no column)
+    reference = reference_item_knn_sub(data, warm, similarity, shrinkage, neighbors)
+    np.testing.assert_allclose(model.item_matrix_, reference, atol=1e-5)
+    x = binary(data)
+    for u in (0, 1, 5):
+        scores = np.zeros(10)
+        scores[warm] = x[u, warm] @ reference
+        expected = ranking_from_scores(scores, data.items_of(u), 4)
+        got = model.recommend([UserQuery(user=u)], 4)
+        np.testing.assert_allclose(got.scores[0], scores[expected], atol=1e-5)
+        # same items, up to the order of exact float ties
+        np.testing.assert_allclose(scores[got.indices[0]], scores[expected], atol=1e-5)
+
+
+def reference_item_knn_sub(data: Interactions, warm: np.ndarray, similarity: str, shrinkage: float, neighbors: int) -> np.ndarray:
+    sub_table = data.catalog.table.iloc[warm].reset_index(drop=True)
+    sub = Interactions(data.user_ids, Catalog(data.catalog.item_ids[warm], sub_table), data.matrix[:, warm])
+    return reference_item_knn(sub, similarity, shrinkage, min(neighbors, len(warm)))
+
+
+def test_item_knn_folds_in_a_new_users_clicks(data: Interactions) -> None:
+    model = models.create("item-knn", neighbors=5).fit(data)
+    warm_user = model.recommend([UserQuery(user=2)], 5)
+    new_user = model.recommend([UserQuery(history=data.items_of(2))], 5)
+    assert warm_user.indices.tolist() == new_user.indices.tolist()
+    np.testing.assert_allclose(warm_user.scores, new_user.scores)
+    assert "because you liked" in model.explain(UserQuery(user=2), int(warm_user.indices[0, 0]))
+
+
+def test_item_knn_candidates_match_full_ranking_filtered(data: Interactions) -> None:
+    model = models.create("item-knn", neighbors=None).fit(data)
+    full = model.recommend([UserQuery(user=3)], 10)
+    cand = np.array([1, 3, 5, 7, 9])
+    part = model.recommend([UserQuery(user=3)], 10, candidates=cand)
+    expected = [i for i in full.indices[0] if i in set(cand.tolist())]
+    assert part.indices[0][: len(expected)].tolist() == expected
+
+
+def test_item_knn_bad_options() -> None:
+    with pytest.raises(InvalidInputError, match="similarity"):
+        models.create("item-knn", similarity="jaccard")
+    with pytest.raises(InvalidInputError, match="shrinkage"):
+        models.create("item-knn", shrinkage=-1)
+    with pytest.raises(InvalidInputError, match="neighbors"):
+        models.create("item-knn", neighbors=0)
+
+
+# ------------------------------------------------------------------------------ user-kNN
+
+
+@pytest.mark.parametrize("similarity,shrinkage", [("cosine", 0.0), ("pearson", 2.0)])
+def test_user_knn_matches_reference(data: Interactions, similarity: str, shrinkage: float) -> None:
+    neighbors = 3
+    model = models.create("user-knn", similarity=similarity, shrinkage=shrinkage, neighbors=neighbors).fit(data)
+    x = binary(data)
+    warm = np.flatnonzero(data.item_counts() > 0)
+    for u in (0, 3):
+        sims = np.full(x.shape[0], -np.inf)
+        for v in range(x.shape[0]):
+            if v == u:
+                continue
+            a, b = x[u, warm], x[v, warm]
+            if similarity == "pearson":
+                s = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else 0.0
+            else:
+                s = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+            co = np.sum((a != 0) & (b != 0))
+            sims[v] = s * co / (co + shrinkage) if shrinkage else s
+        top = np.lexsort((np.arange(len(sims)), -sims))[:neighbors]
+        scores = sims[top] @ x[top]
+        expected = ranking_from_scores(scores, data.items_of(u), 3)
+        got = model.recommend([UserQuery(user=u)], 3)
+        np.testing.assert_allclose(got.scores[0], scores[expected], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ EASE
+
+
+def test_ease_matches_per_column_constrained_least_squares(data: Interactions) -> None:
+    l2 = 3.0
+    model = models.create("ease", l2=l2).fit(data)
+    warm = np.flatnonzero(data.item_counts() > 0)
+    x = binary(data)[:, warm]
+    n = x.shape[1]
+    reference = np.zeros((n, n))
+    for j in range(n):  # diag(B)=0 means column j is regressed on the other items only
+        others = [i for i in range(n) if i != j]
+        a = x[:, others]
+        reference[others, j] = np.linalg.solve(a.T @ a + l2 * np.eye(n - 1), a.T @ x[:, j])
+    np.testing.assert_allclose(model.item_matrix_, reference, atol=1e-4)
+    ranked = model.recommend([UserQuery(user=4)], 3)
+    scores = np.zeros(10)
+    scores[warm] = x[4] @ reference
+    np.testing.assert_allclose(ranked.scores[0], scores[ranking_from_scores(scores, data.items_of(4), 3)], atol=1e-4)
+
+
+def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None:
+    model = models.create("ease").fit(data)
+    assert np.all(model.item_vectors()[9] == 0)
+    with pytest.raises(InvalidInputError, match="l2"):
+        models.create("ease", l2=0)
