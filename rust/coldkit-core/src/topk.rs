@@ -18,14 +18,20 @@ use rayon::prelude::*;
 
 use crate::error::{ArrayName, CoreError};
 use crate::heap::{Scored, TopK};
-use crate::kernels::KernelImpl;
+use crate::kernels::{KernelImpl, PackedTile};
 use crate::ops::{find_non_finite, prepare_rows};
 use crate::threads::parallelism;
 
-/// Queries scored together against one catalogue block.
-pub const QUERY_TILE: usize = 64;
-/// Bytes of catalogue per block: comfortably inside a 1-2 MiB L2 next to a query tile.
-const BLOCK_BYTES: usize = 256 * 1024;
+/// Queries scored together against one catalogue block (512 x 384 floats = 768 KiB, in L2
+/// next to the packed block; each 12-query group of the micro-kernel sits in L1).
+pub const QUERY_TILE: usize = 512;
+/// Bytes of catalogue per block: inside a 1-2 MiB L2 next to a query tile.
+const BLOCK_BYTES: usize = 384 * 1024;
+/// From this many queries per tile on, catalogue blocks are packed for the GEMM-style kernel
+/// (packing costs about one pass over the block, repaid once enough queries share it).
+pub const PACK_MIN_QUERIES: usize = 24;
+/// Queries whose scores are produced (and consumed) together in the packed path.
+const PACKED_GROUP: usize = 48;
 
 /// Similarity measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,9 +133,9 @@ pub struct TopkResult {
     pub indices: Vec<i64>,
 }
 
-/// Catalogue rows per block for dimension `d` (a multiple of 8, at least 8).
+/// Catalogue rows per block for dimension `d` (a multiple of 32 = two 16-row panels).
 pub fn chunk_rows(d: usize) -> usize {
-    ((BLOCK_BYTES / (4 * d.max(1))).clamp(8, 4096)) & !7
+    ((BLOCK_BYTES / (4 * d.max(1))).clamp(32, 8192)) & !31
 }
 
 /// Check a (rows, dim) buffer.
@@ -225,6 +231,9 @@ struct Scan<'r, 'a> {
 struct Buffers {
     scores: Vec<f32>,
     scales: Vec<f32>,
+    panels: Vec<f32>,
+    thresholds: Vec<f32>,
+    hits: Vec<bool>,
 }
 
 impl Scan<'_, '_> {
@@ -247,8 +256,9 @@ impl Scan<'_, '_> {
             return (out, bad);
         }
 
-        if tiles.len() >= 2 * threads {
-            // Large batch: whole query tiles per task; the catalogue is streamed once per tile.
+        let blocks = n.div_ceil(self.chunk);
+        if blocks < 2 * threads {
+            // A catalogue too small to share out: threads take whole query tiles instead.
             let parts: Vec<(Vec<TopK>, bool)> = tiles
                 .par_iter()
                 .map_init(Buffers::default, |buffers, &(first, tile)| {
@@ -261,8 +271,8 @@ impl Scan<'_, '_> {
             return (parts.into_iter().flat_map(|(heaps, _)| heaps).collect(), bad);
         }
 
-        // Small batch: split the catalogue; 4 ranges per thread smooths out uneven progress.
-        let blocks = n.div_ceil(self.chunk);
+        // Split the catalogue: each block is read (and packed) once per query tile, and 4 ranges
+        // per thread smooth out uneven progress.
         let parts = (threads * 4).min(blocks).max(1);
         let mut out = Vec::with_capacity(b);
         let mut bad = false;
@@ -291,6 +301,14 @@ impl Scan<'_, '_> {
         (out, bad)
     }
 
+    fn scaled(&self) -> bool {
+        !(self.req.normalized || self.req.metric == Metric::Dot)
+    }
+
+    fn excluded(&self, query: usize) -> &[usize] {
+        self.req.exclude.map(|ex| ex.for_query(query)).unwrap_or(&[])
+    }
+
     fn new_heaps(&self, count: usize) -> Vec<TopK> {
         (0..count).map(|_| TopK::new(self.kp)).collect()
     }
@@ -301,26 +319,72 @@ impl Scan<'_, '_> {
         let d = self.d;
         let nq = tile.len() / d;
         let req = self.req;
-        let scaled = !(req.normalized || req.metric == Metric::Dot);
+        let scaled = self.scaled();
         let mut bad = false;
         let mut start = rows.start;
         while start < rows.end {
             let end = (start + self.chunk).min(rows.end);
             let nr = end - start;
             let block = &req.catalog[start * d..end * d];
-            buffers.scores.resize(nq * nr, 0.0);
-            (req.kernel.tile)(tile, block, d, &mut buffers.scores[..nq * nr]);
             if scaled {
                 row_scales(block, d, req.metric, req.kernel, &mut buffers.scales);
             }
-            for (qi, heap) in heaps.iter_mut().enumerate() {
-                let excluded = req.exclude.map(|ex| ex.for_query(first + qi)).unwrap_or(&[]);
-                let scores = &buffers.scores[qi * nr..(qi + 1) * nr];
-                bad |= if scaled {
-                    consume::<true>(scores, &buffers.scales, start, excluded, heap)
-                } else {
-                    consume::<false>(scores, &[], start, excluded, heap)
-                };
+            match req.kernel.packed {
+                Some((packed_tile, width)) if nq >= PACK_MIN_QUERIES => {
+                    (req.kernel.pack)(block, d, width, &mut buffers.panels);
+                    let ldo = buffers.panels.len() / d;
+                    let n_panels = ldo / width;
+                    if scaled {
+                        buffers.scales.resize(ldo, 0.0); // padding rows: scale 0
+                    }
+                    for g in (0..nq).step_by(PACKED_GROUP) {
+                        let m = PACKED_GROUP.min(nq - g);
+                        buffers.scores.resize(m * ldo, 0.0);
+                        buffers.hits.resize(m * n_panels, false);
+                        buffers.thresholds.clear();
+                        buffers.thresholds.extend(heaps[g..g + m].iter().map(TopK::threshold));
+                        packed_tile(&mut PackedTile {
+                            queries: &tile[g * d..(g + m) * d],
+                            panels: &buffers.panels,
+                            d,
+                            scales: if scaled { &buffers.scales } else { &[] },
+                            thresholds: &buffers.thresholds,
+                            out: &mut buffers.scores,
+                            ldo,
+                            hits: &mut buffers.hits,
+                        });
+                        for qi in 0..m {
+                            let excluded = self.excluded(first + g + qi);
+                            let heap = &mut heaps[g + qi];
+                            for p in 0..n_panels {
+                                if !buffers.hits[qi * n_panels + p] {
+                                    continue;
+                                }
+                                let (lo, hi) = (p * width, ((p + 1) * width).min(nr));
+                                if lo >= hi {
+                                    continue;
+                                }
+                                let scores = &buffers.scores[qi * ldo + lo..qi * ldo + hi];
+                                // Already scaled by the kernel.
+                                bad |= consume::<false>(scores, &[], start + lo, excluded, heap);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    buffers.scores.resize(nq * nr, 0.0);
+                    (req.kernel.tile)(tile, block, d, &mut buffers.scores[..nq * nr]);
+                    let scales: &[f32] = if scaled { &buffers.scales } else { &[] };
+                    for (qi, heap) in heaps.iter_mut().enumerate() {
+                        let scores = &buffers.scores[qi * nr..(qi + 1) * nr];
+                        let excluded = self.excluded(first + qi);
+                        bad |= if scaled {
+                            consume::<true>(scores, scales, start, excluded, heap)
+                        } else {
+                            consume::<false>(scores, scales, start, excluded, heap)
+                        };
+                    }
+                }
             }
             start = end;
         }
@@ -333,21 +397,35 @@ impl Scan<'_, '_> {
 /// reach the slow path and are reported instead of silently dropped.
 #[inline]
 fn consume<const SCALED: bool>(scores: &[f32], scales: &[f32], start: usize, excluded: &[usize], heap: &mut TopK) -> bool {
+    const LANES: usize = 16;
     let mut thr = heap.threshold();
     let mut bad = false;
-    for (j, &raw) in scores.iter().enumerate() {
-        let s = if SCALED { raw * scales[j] } else { raw };
-        if !(s <= thr) || s == f32::NEG_INFINITY {
-            if !s.is_finite() {
-                bad = true;
-                continue;
+    for (c, chunk) in scores.chunks(LANES).enumerate() {
+        let base = c * LANES;
+        // Branch-free pre-check of a whole chunk (vectorises); nearly every chunk stops here
+        // once the heap is full.
+        let mut hit = false;
+        for (j, &raw) in chunk.iter().enumerate() {
+            let s = if SCALED { raw * scales[base + j] } else { raw };
+            hit |= !(s <= thr) | (s == f32::NEG_INFINITY);
+        }
+        if !hit {
+            continue;
+        }
+        for (j, &raw) in chunk.iter().enumerate() {
+            let s = if SCALED { raw * scales[base + j] } else { raw };
+            if !(s <= thr) || s == f32::NEG_INFINITY {
+                if !s.is_finite() {
+                    bad = true;
+                    continue;
+                }
+                let index = start + base + j;
+                if !excluded.is_empty() && excluded.binary_search(&index).is_ok() {
+                    continue;
+                }
+                heap.push(Scored { score: s, index });
+                thr = heap.threshold();
             }
-            let index = start + j;
-            if !excluded.is_empty() && excluded.binary_search(&index).is_ok() {
-                continue;
-            }
-            heap.push(Scored { score: s, index });
-            thr = heap.threshold();
         }
     }
     bad

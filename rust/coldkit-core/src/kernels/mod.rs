@@ -23,6 +23,26 @@ pub mod neon;
 pub type DotFn = fn(&[f32], &[f32]) -> f32;
 /// `tile(queries, rows, d, out)`: `out[i * (rows.len() / d) + j] = dot(query i, row j)`.
 pub type TileFn = fn(&[f32], &[f32], usize, &mut [f32]);
+/// The GEMM-style batch kernel: scores of `queries` against catalogue rows packed by
+/// [`pack_panels`], filtered against each query's current threshold as they are produced.
+pub type PackedTileFn = fn(&mut PackedTile<'_>);
+
+/// Arguments of a [`PackedTileFn`].
+///
+/// For query `i` and padded row `j < panels.len() / d`: `out[i * ldo + j]` = inner product,
+/// times `scales[j]` when `scales` is not empty. `hits[i * n_panels + p]` is set to whether any
+/// score of panel `p` could enter query `i`'s top-k: `!(score <= thresholds[i])` (true for NaN
+/// and +inf) or `score == -inf`, so the caller only looks at panels with a hit.
+pub struct PackedTile<'a> {
+    pub queries: &'a [f32],
+    pub panels: &'a [f32],
+    pub d: usize,
+    pub scales: &'a [f32],
+    pub thresholds: &'a [f32],
+    pub out: &'a mut [f32],
+    pub ldo: usize,
+    pub hits: &'a mut [bool],
+}
 
 /// The kernel families coldkit ships.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,16 +95,54 @@ pub struct KernelImpl {
     pub kind: Kernel,
     pub dot: DotFn,
     pub tile: TileFn,
+    /// The GEMM-style batch kernel and its panel width (rows per packed panel), if any.
+    pub packed: Option<(PackedTileFn, usize)>,
+    /// Packs catalogue rows for `packed` (see [`pack_panels`]).
+    pub pack: PackFn,
 }
 
-static SCALAR: KernelImpl = KernelImpl { kind: Kernel::Scalar, dot: scalar::dot, tile: scalar::tile };
+/// `pack(block, d, width, out)`: see [`pack_panels`].
+pub type PackFn = fn(&[f32], usize, usize, &mut Vec<f32>);
+
+static SCALAR: KernelImpl = KernelImpl { kind: Kernel::Scalar, dot: scalar::dot, tile: scalar::tile, packed: None, pack: pack_panels };
 
 #[cfg(target_arch = "x86_64")]
-static AVX2: KernelImpl = KernelImpl { kind: Kernel::Avx2, dot: x86::dot_avx2, tile: x86::tile_avx2 };
+static AVX2: KernelImpl = KernelImpl {
+    kind: Kernel::Avx2,
+    dot: x86::dot_avx2,
+    tile: x86::tile_avx2,
+    packed: Some((x86::packed_tile_avx2, x86::PANEL_AVX2)),
+    pack: pack_panels,
+};
 #[cfg(target_arch = "x86_64")]
-static AVX512: KernelImpl = KernelImpl { kind: Kernel::Avx512, dot: x86::dot_avx512, tile: x86::tile_avx512 };
+static AVX512: KernelImpl = KernelImpl {
+    kind: Kernel::Avx512,
+    dot: x86::dot_avx512,
+    tile: x86::tile_avx512,
+    packed: Some((x86::packed_tile_avx512, x86::PANEL_AVX512)),
+    pack: x86::pack_panels_avx512,
+};
 #[cfg(target_arch = "aarch64")]
-static NEON: KernelImpl = KernelImpl { kind: Kernel::Neon, dot: neon::dot, tile: neon::tile };
+static NEON: KernelImpl = KernelImpl { kind: Kernel::Neon, dot: neon::dot, tile: neon::tile, packed: None, pack: pack_panels };
+
+/// Pack catalogue rows (row-major, `d` columns) into panels of `width` rows stored
+/// dimension-major: panel `p` holds, for each dimension `t`, the `width` values
+/// `row[p * width + r][t]` side by side (missing rows are zeros). A batch kernel then loads
+/// `width` rows' worth of one dimension with a single vector load and multiplies it by a
+/// broadcast query value: no horizontal sums, each load feeds one FMA per query.
+pub fn pack_panels(block: &[f32], d: usize, width: usize, out: &mut Vec<f32>) {
+    let rows = block.len() / d;
+    let panels = rows.div_ceil(width);
+    out.clear();
+    out.resize(panels * width * d, 0.0);
+    for (r, row) in block.chunks_exact(d).enumerate() {
+        let (p, lane) = (r / width, r % width);
+        let panel = &mut out[p * width * d..(p + 1) * width * d];
+        for (t, &value) in row.iter().enumerate() {
+            panel[t * width + lane] = value;
+        }
+    }
+}
 
 /// The function table of `kind`, or an error if this CPU cannot run it.
 ///
@@ -195,11 +253,48 @@ mod tests {
         for kind in supported_kernels() {
             let table = kernel_impl(kind).unwrap();
             for d in [1usize, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 384] {
-                for (nq, nr) in [(1usize, 1usize), (1, 9), (3, 5), (4, 4), (5, 13), (9, 8), (8, 17)] {
+                for (nq, nr) in [(1usize, 1usize), (1, 9), (3, 5), (4, 4), (5, 13), (9, 8), (8, 17), (13, 33), (25, 40), (12, 16)] {
                     let q: Vec<f32> = (0..nq * d).map(|_| lcg(&mut seed)).collect();
                     let r: Vec<f32> = (0..nr * d).map(|_| lcg(&mut seed)).collect();
                     let mut out = vec![f32::NAN; nq * nr];
                     (table.tile)(&q, &r, d, &mut out);
+                    if let Some((packed_tile, width)) = table.packed {
+                        let mut panels = Vec::new();
+                        (table.pack)(&r, d, width, &mut panels);
+                        let mut reference = Vec::new();
+                        pack_panels(&r, d, width, &mut reference);
+                        assert_eq!(panels, reference, "{kind:?} pack");
+                        let ldo = panels.len() / d;
+                        let n_panels = ldo / width;
+                        let scales: Vec<f32> = (0..ldo).map(|j| 0.5 + (j % 3) as f32).collect();
+                        let thresholds: Vec<f32> = (0..nq).map(|i| if i % 2 == 0 { f32::NEG_INFINITY } else { 0.5 }).collect();
+                        for scaled in [false, true] {
+                            let mut packed_out = vec![f32::NAN; nq * ldo];
+                            let mut hits = vec![false; nq * n_panels];
+                            packed_tile(&mut PackedTile {
+                                queries: &q,
+                                panels: &panels,
+                                d,
+                                scales: if scaled { &scales } else { &[] },
+                                thresholds: &thresholds,
+                                out: &mut packed_out,
+                                ldo,
+                                hits: &mut hits,
+                            });
+                            for i in 0..nq {
+                                for p in 0..n_panels {
+                                    let lanes = &packed_out[i * ldo + p * width..i * ldo + (p + 1) * width];
+                                    let want_hit = lanes.iter().any(|s| !(*s <= thresholds[i]) || *s == f32::NEG_INFINITY);
+                                    assert_eq!(hits[i * n_panels + p], want_hit, "{kind:?} hit flag");
+                                }
+                                for j in 0..nr {
+                                    let scale = if scaled { scales[j] } else { 1.0 };
+                                    let (a, b) = (packed_out[i * ldo + j], out[i * nr + j] * scale);
+                                    assert!((a - b).abs() <= 1e-4 * (d as f32).sqrt() * scale, "{kind:?} packed {a} vs {b}");
+                                }
+                            }
+                        }
+                    }
                     for i in 0..nq {
                         for j in 0..nr {
                             let want = reference_dot(&q[i * d..(i + 1) * d], &r[j * d..(j + 1) * d]);

@@ -10,6 +10,8 @@
 
 use std::arch::x86_64::*;
 
+use super::PackedTile;
+
 fn check_tile(queries: &[f32], rows: &[f32], d: usize, out: &[f32]) -> (usize, usize) {
     assert!(d > 0 && queries.len() % d == 0 && rows.len() % d == 0, "tile: lengths must be multiples of d");
     let (nq, nr) = (queries.len() / d, rows.len() / d);
@@ -265,4 +267,279 @@ unsafe fn micro256<const MQ: usize, const NR: usize>(q: *const f32, r: *const f3
             *out.add(i * ldo + j) = hsum256(*a) + tail;
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Packed (GEMM-style) batch kernels: MQ queries x two panels of catalogue rows per step.
+// ------------------------------------------------------------------------------------------
+
+/// Rows per packed panel for AVX-512 (one zmm of f32).
+pub const PANEL_AVX512: usize = 16;
+/// Rows per packed panel for AVX2 (one ymm of f32).
+pub const PANEL_AVX2: usize = 8;
+// Queries per micro-tile (the `dispatch_rows!` calls below): AVX-512 12 x 2 accumulators + 2
+// panel vectors + 1 broadcast = 27 of the 32 zmm registers; AVX2 6 x 2 + 2 + 1 = 15 of 16 ymm.
+
+fn check_packed(args: &PackedTile<'_>, width: usize) -> (usize, usize) {
+    let d = args.d;
+    assert!(d > 0 && args.queries.len() % d == 0 && args.panels.len() % (d * width) == 0, "packed_tile: bad lengths");
+    let (nq, n_panels) = (args.queries.len() / d, args.panels.len() / (d * width));
+    assert!(args.ldo >= n_panels * width, "packed_tile: ldo too small");
+    assert!(nq == 0 || args.out.len() >= (nq - 1) * args.ldo + n_panels * width, "packed_tile: output too small");
+    assert!(args.scales.is_empty() || args.scales.len() >= n_panels * width, "packed_tile: scales too short");
+    assert!(args.thresholds.len() >= nq && args.hits.len() >= nq * n_panels, "packed_tile: thresholds/hits too short");
+    (nq, n_panels)
+}
+
+/// Raw pointers for the micro-kernels (bounds already checked by `check_packed`).
+#[derive(Clone, Copy)]
+struct Ptrs {
+    q: *const f32,
+    panels: *const f32,
+    n_panels: usize,
+    d: usize,
+    scales: *const f32,
+    thresholds: *const f32,
+    out: *mut f32,
+    ldo: usize,
+    hits: *mut bool,
+}
+
+impl Ptrs {
+    fn new(args: &mut PackedTile<'_>, n_panels: usize) -> Self {
+        Ptrs {
+            q: args.queries.as_ptr(),
+            panels: args.panels.as_ptr(),
+            n_panels,
+            d: args.d,
+            scales: args.scales.as_ptr(),
+            thresholds: args.thresholds.as_ptr(),
+            out: args.out.as_mut_ptr(),
+            ldo: args.ldo,
+            hits: args.hits.as_mut_ptr(),
+        }
+    }
+
+    /// The same pointers advanced to query `i`.
+    unsafe fn at_query(self, i: usize) -> Self {
+        Ptrs {
+            q: self.q.add(i * self.d),
+            thresholds: self.thresholds.add(i),
+            out: self.out.add(i * self.ldo),
+            hits: self.hits.add(i * self.n_panels),
+            ..self
+        }
+    }
+}
+
+/// Dispatch `nq` queries to micro-kernels of `$full` queries and one remainder kernel.
+macro_rules! dispatch_rows {
+    ($kernel:ident, $ptrs:expr, $nq:expr, $scaled:expr, $full:expr, [$($m:literal),*]) => {{
+        let ptrs = $ptrs;
+        let mut i = 0;
+        while i + $full <= $nq {
+            if $scaled { $kernel::<$full, true>(ptrs.at_query(i)) } else { $kernel::<$full, false>(ptrs.at_query(i)) }
+            i += $full;
+        }
+        match $nq - i {
+            0 => {}
+            $($m => if $scaled { $kernel::<$m, true>(ptrs.at_query(i)) } else { $kernel::<$m, false>(ptrs.at_query(i)) },)*
+            _ => unreachable!(),
+        }
+    }};
+}
+
+/// Packed batch kernel (AVX-512F); panels from `pack_panels(.., PANEL_AVX512, ..)`.
+pub fn packed_tile_avx512(args: &mut PackedTile<'_>) {
+    let (nq, n_panels) = check_packed(args, PANEL_AVX512);
+    let scaled = !args.scales.is_empty();
+    let ptrs = Ptrs::new(args, n_panels);
+    // SAFETY: reachable only via kernel_impl(Avx512); check_packed bounded every offset.
+    unsafe { dispatch_rows!(packed512, ptrs, nq, scaled, 12, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }
+}
+
+/// Scale, store and flag one 16-row panel of scores for one query.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn finish512<const SCALED: bool>(acc: __m512, p: Ptrs, i: usize, panel: usize) {
+    const W: usize = PANEL_AVX512;
+    let s = if SCALED { _mm512_mul_ps(acc, _mm512_loadu_ps(p.scales.add(panel * W))) } else { acc };
+    _mm512_storeu_ps(p.out.add(i * p.ldo + panel * W), s);
+    let thr = _mm512_set1_ps(*p.thresholds.add(i));
+    let above = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(s, thr);
+    let neg_inf = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(s, _mm512_set1_ps(f32::NEG_INFINITY));
+    *p.hits.add(i * p.n_panels + panel) = (above | neg_inf) != 0;
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn packed512<const MQ: usize, const SCALED: bool>(p: Ptrs) {
+    const W: usize = PANEL_AVX512;
+    let (q, d) = (p.q, p.d);
+    let mut panel = 0;
+    while panel + 2 <= p.n_panels {
+        let (b0, b1) = (p.panels.add(panel * W * d), p.panels.add((panel + 1) * W * d));
+        let mut acc = [[_mm512_setzero_ps(); 2]; MQ];
+        for t in 0..d {
+            let v0 = _mm512_loadu_ps(b0.add(t * W));
+            let v1 = _mm512_loadu_ps(b1.add(t * W));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_ps(*q.add(i * d + t));
+                acc_i[0] = _mm512_fmadd_ps(a, v0, acc_i[0]);
+                acc_i[1] = _mm512_fmadd_ps(a, v1, acc_i[1]);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            finish512::<SCALED>(acc_i[0], p, i, panel);
+            finish512::<SCALED>(acc_i[1], p, i, panel + 1);
+        }
+        panel += 2;
+    }
+    if panel < p.n_panels {
+        let b0 = p.panels.add(panel * W * d);
+        let mut acc = [_mm512_setzero_ps(); MQ];
+        for t in 0..d {
+            let v0 = _mm512_loadu_ps(b0.add(t * W));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                *acc_i = _mm512_fmadd_ps(_mm512_set1_ps(*q.add(i * d + t)), v0, *acc_i);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            finish512::<SCALED>(*acc_i, p, i, panel);
+        }
+    }
+}
+
+/// Packed batch kernel (AVX2+FMA); panels from `pack_panels(.., PANEL_AVX2, ..)`.
+pub fn packed_tile_avx2(args: &mut PackedTile<'_>) {
+    let (nq, n_panels) = check_packed(args, PANEL_AVX2);
+    let scaled = !args.scales.is_empty();
+    let ptrs = Ptrs::new(args, n_panels);
+    // SAFETY: reachable only via kernel_impl(Avx2); check_packed bounded every offset.
+    unsafe { dispatch_rows!(packed256, ptrs, nq, scaled, 6, [1, 2, 3, 4, 5]) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn finish256<const SCALED: bool>(acc: __m256, p: Ptrs, i: usize, panel: usize) {
+    const W: usize = PANEL_AVX2;
+    let s = if SCALED { _mm256_mul_ps(acc, _mm256_loadu_ps(p.scales.add(panel * W))) } else { acc };
+    _mm256_storeu_ps(p.out.add(i * p.ldo + panel * W), s);
+    let thr = _mm256_set1_ps(*p.thresholds.add(i));
+    let above = _mm256_cmp_ps::<_CMP_NLE_UQ>(s, thr);
+    let neg_inf = _mm256_cmp_ps::<_CMP_EQ_OQ>(s, _mm256_set1_ps(f32::NEG_INFINITY));
+    *p.hits.add(i * p.n_panels + panel) = _mm256_movemask_ps(_mm256_or_ps(above, neg_inf)) != 0;
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn packed256<const MQ: usize, const SCALED: bool>(p: Ptrs) {
+    const W: usize = PANEL_AVX2;
+    let (q, d) = (p.q, p.d);
+    let mut panel = 0;
+    while panel + 2 <= p.n_panels {
+        let (b0, b1) = (p.panels.add(panel * W * d), p.panels.add((panel + 1) * W * d));
+        let mut acc = [[_mm256_setzero_ps(); 2]; MQ];
+        for t in 0..d {
+            let v0 = _mm256_loadu_ps(b0.add(t * W));
+            let v1 = _mm256_loadu_ps(b1.add(t * W));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let a = _mm256_broadcast_ss(&*q.add(i * d + t));
+                acc_i[0] = _mm256_fmadd_ps(a, v0, acc_i[0]);
+                acc_i[1] = _mm256_fmadd_ps(a, v1, acc_i[1]);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            finish256::<SCALED>(acc_i[0], p, i, panel);
+            finish256::<SCALED>(acc_i[1], p, i, panel + 1);
+        }
+        panel += 2;
+    }
+    if panel < p.n_panels {
+        let b0 = p.panels.add(panel * W * d);
+        let mut acc = [_mm256_setzero_ps(); MQ];
+        for t in 0..d {
+            let v0 = _mm256_loadu_ps(b0.add(t * W));
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                *acc_i = _mm256_fmadd_ps(_mm256_broadcast_ss(&*q.add(i * d + t)), v0, *acc_i);
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            finish256::<SCALED>(*acc_i, p, i, panel);
+        }
+    }
+}
+
+/// `pack_panels` for 16-row panels with AVX-512F: 16 x 16 blocks are transposed in registers
+/// (4 shuffle stages, 64 shuffles per 256 values) instead of 256 scattered scalar stores.
+pub fn pack_panels_avx512(block: &[f32], d: usize, width: usize, out: &mut Vec<f32>) {
+    assert_eq!(width, PANEL_AVX512, "pack_panels_avx512 packs 16-row panels");
+    assert!(d > 0 && block.len() % d == 0);
+    let rows = block.len() / d;
+    let panels = rows.div_ceil(PANEL_AVX512);
+    out.clear();
+    out.resize(panels * PANEL_AVX512 * d, 0.0);
+    for p in 0..panels {
+        let live = (rows - p * PANEL_AVX512).min(PANEL_AVX512);
+        // SAFETY: reachable only via kernel_impl(Avx512); rows p*16 .. p*16+live are inside
+        // `block`, and the panel is inside `out` (sized above).
+        unsafe { transpose_panel512(block.as_ptr().add(p * PANEL_AVX512 * d), live, d, out.as_mut_ptr().add(p * PANEL_AVX512 * d)) }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_panel512(src: *const f32, live: usize, d: usize, dst: *mut f32) {
+    let mut t0 = 0;
+    while t0 < d {
+        let cols = (d - t0).min(16);
+        let mask = if cols == 16 { 0xffff } else { tail_mask(cols) };
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (i, v) in r.iter_mut().enumerate().take(live) {
+            *v = _mm512_maskz_loadu_ps(mask, src.add(i * d + t0));
+        }
+        let c = transpose16(r);
+        for (t, v) in c.iter().enumerate().take(cols) {
+            _mm512_storeu_ps(dst.add((t0 + t) * 16), *v);
+        }
+        t0 += 16;
+    }
+}
+
+/// 16 x 16 transpose: `out[j][i] = r[i][j]`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + e]: element e (of each 4-wide lane) of rows 4g..4g+4.
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let (a, b, c, e) = (
+            _mm512_castps_pd(t[4 * g]),
+            _mm512_castps_pd(t[4 * g + 1]),
+            _mm512_castps_pd(t[4 * g + 2]),
+            _mm512_castps_pd(t[4 * g + 3]),
+        );
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, e));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, e));
+    }
+    // v: 128-bit lanes gathered across row groups (0,1) and (2,3).
+    let mut v = [_mm512_setzero_ps(); 16];
+    for e in 0..4 {
+        v[e] = _mm512_shuffle_f32x4::<0x88>(u[e], u[4 + e]);
+        v[4 + e] = _mm512_shuffle_f32x4::<0xdd>(u[e], u[4 + e]);
+        v[8 + e] = _mm512_shuffle_f32x4::<0x88>(u[8 + e], u[12 + e]);
+        v[12 + e] = _mm512_shuffle_f32x4::<0xdd>(u[8 + e], u[12 + e]);
+    }
+    let mut out = [_mm512_setzero_ps(); 16];
+    for e in 0..4 {
+        out[e] = _mm512_shuffle_f32x4::<0x88>(v[e], v[8 + e]);
+        out[8 + e] = _mm512_shuffle_f32x4::<0xdd>(v[e], v[8 + e]);
+        out[4 + e] = _mm512_shuffle_f32x4::<0x88>(v[4 + e], v[12 + e]);
+        out[12 + e] = _mm512_shuffle_f32x4::<0xdd>(v[4 + e], v[12 + e]);
+    }
+    out
 }
