@@ -116,3 +116,17 @@ def test_embedded_files_decompress_to_the_grouplens_bytes() -> None:
         shipped = gzip.open(EMBEDDED_DIR / "ml-latest-small" / f"{name}.csv.gz").read()
         original = (SHARED / "ml-latest-small" / f"{name}.csv").read_bytes()
         assert hashlib.sha256(shipped).digest() == hashlib.sha256(original).digest(), name
+
+
+def test_subsample_keeps_ids_texts_and_timestamps(embedded: data.Dataset) -> None:
+    small = data.subsample(embedded, max_users=50, max_items=300, seed=1)
+    inter = small.interactions
+    assert inter.n_users <= 50 and len(small.catalog) <= 300
+    assert (np.diff(inter.matrix.indptr) > 0).all() and inter.item_counts().min() > 0
+    assert inter.timestamps.nnz == inter.matrix.nnz
+    full_users, full_items = embedded.interactions.user_index(), {str(i): n for n, i in enumerate(embedded.catalog.item_ids)}
+    coo = inter.matrix.tocoo()
+    for r, c, v in list(zip(coo.row, coo.col, coo.data))[:100]:
+        u, i = full_users[str(inter.user_ids[r])], full_items[str(small.catalog.item_ids[c])]
+        assert embedded.interactions.matrix[u, i] == v
+    assert small.catalog.texts()[0] == embedded.catalog.texts()[full_items[str(small.catalog.item_ids[0])]]

@@ -12,7 +12,6 @@ installed, else the built-in ``hashing`` encoder)::
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from typing import Any
 
@@ -50,25 +49,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.set_defaults(func=run)
 
 
-def _accepts(name: str, option: str) -> bool:
-    """Whether model ``name``'s constructor takes keyword ``option``."""
-    import coldkit.models as models
-
-    resolve = getattr(models, "_resolve", None)
-    if resolve is None:
-        return False
-    try:
-        params = inspect.signature(resolve(name)).parameters
-    except (TypeError, ValueError):
-        return False
-    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
     """The default comparison: popularity, item-kNN (cold-user), TF-IDF content, LM content (when the
     encoder is a language model), the content→CF ridge map and the hybrid. Returns ``(specs, skipped)``.
     """
-    from coldkit.evaluation.runner import ModelSpec
+    from coldkit.evaluation.runner import ModelSpec, model_accepts
     from coldkit.models import available
 
     names = set(available())
@@ -84,7 +69,7 @@ def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list
         if name not in names:
             skipped.append(name)
             continue
-        options = {k: v for k, v in options.items() if _accepts(name, k)}
+        options = {k: v for k, v in options.items() if model_accepts(name, k)}
         specs.append(ModelSpec(label=label, name=name, options=options))
     return specs, skipped
 

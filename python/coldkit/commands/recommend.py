@@ -99,8 +99,7 @@ def recommend_files(
     from coldkit.data.interactions import UserQuery
     from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
     from coldkit.evaluation.report import atomic_write_bytes
-    from coldkit.evaluation.runner import _parse_value, default_encoder
-    from coldkit.commands.evaluate import _accepts
+    from coldkit.evaluation.runner import _parse_value, default_encoder, model_accepts
     from coldkit.exceptions import InvalidInputError
 
     if not isinstance(k, int) or k < 1:
@@ -128,9 +127,11 @@ def recommend_files(
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
 
     opts = dict(options or {})
-    if "encoder" not in opts and _accepts(model, "encoder"):
+    if "encoder" not in opts and model_accepts(model, "encoder"):
         opts["encoder"] = encoder or default_encoder()
     opts = {key: (_parse_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
+    if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
+        opts["user_profiles"] = profiles
     recommender = models.create(model, **opts)
     recommender.fit(train)
 
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)
-    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items())
+    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "
         f"(model {summary['model']}{' ' + opts if opts else ''})",

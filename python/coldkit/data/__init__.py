@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset
+from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset, subsample
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     catalog_from_frame,
@@ -23,6 +23,7 @@ __all__ = [
     "dataset_names",
     "find_data_root",
     "implicit",
+    "subsample",
     "read_table",
     "catalog_from_frame",
     "interactions_from_frame",

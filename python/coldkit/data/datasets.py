@@ -28,7 +28,7 @@ from coldkit.data.interactions import Catalog, Interactions
 from coldkit.data.loaders import catalog_from_frame, interactions_from_frame, read_table
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
-__all__ = ["Dataset", "load_dataset", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit"]
+__all__ = ["Dataset", "load_dataset", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit", "subsample"]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 
@@ -373,3 +373,36 @@ def _load_latest_small_folder(folder: Path) -> Dataset:
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(folder))
+
+
+def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int | None = None, seed: int = 0) -> Dataset:
+    """A smaller copy for quick runs: the ``max_items`` most-interacted items and ``max_users`` random users.
+
+    Items and users left without any interaction are dropped; ids, texts and timestamps are kept.
+    Raises:
+        InvalidInputError: nothing would be left.
+    """
+    inter = dataset.interactions
+    counts = inter.item_counts()
+    items = np.arange(len(counts))
+    if max_items is not None and max_items < len(items):
+        items = np.sort(np.argsort(-counts, kind="stable")[:max_items])
+    users = np.arange(inter.n_users)
+    if max_users is not None and max_users < len(users):
+        users = np.sort(np.random.default_rng(seed).choice(len(users), size=max_users, replace=False))
+    matrix = inter.matrix[users][:, items]
+    keep_users = np.diff(matrix.indptr) > 0
+    users, matrix = users[keep_users], matrix[keep_users]
+    keep_items = np.bincount(matrix.indices, minlength=len(items)) > 0
+    items = items[keep_items]
+    if len(users) == 0 or len(items) == 0:
+        raise InvalidInputError(f"{dataset.name}: subsample left no interaction")
+    table = dataset.catalog.table.iloc[items].reset_index(drop=True)
+    catalog = Catalog(item_ids=dataset.catalog.item_ids[items], table=table, text_columns=dataset.catalog.text_columns)
+    ts = inter.timestamps[users][:, items] if inter.timestamps is not None else None
+    new = Interactions(user_ids=inter.user_ids[users], catalog=catalog, matrix=matrix[:, keep_items], timestamps=ts[:, keep_items] if ts is not None else None)
+    profiles = None
+    if dataset.user_profiles is not None:
+        wanted = set(map(str, new.user_ids))
+        profiles = {u: t for u, t in dataset.user_profiles.items() if u in wanted}
+    return replace(dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles)

@@ -22,7 +22,7 @@ from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_spli
 from coldkit.evaluation.metrics import ranking_metrics
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["ModelSpec", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS", "default_encoder"]
+__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS", "default_encoder"]
 
 PROTOCOLS: tuple[str, ...] = ("cold-item", "cold-user", "warm", "warm-temporal")
 
@@ -87,16 +87,37 @@ class ModelSpec:
             label += "[" + ",".join(f"{k}={v}" for k, v in options.items()) + "]"
         return cls(label=label, name=name.strip(), options=options)
 
-    def build(self) -> Any:
-        """A fresh, unfitted model."""
+    def build(self, context: Mapping[str, Any] | None = None) -> Any:
+        """A fresh, unfitted model.
+
+        ``context`` holds data-set side information (``user_profiles``) that is passed to models
+        whose constructor takes it, unless the spec sets that option itself.
+        """
         if self.factory is not None:
             return self.factory()
         import coldkit.models as models
 
-        create = getattr(models, "create", None)
-        if create is None:
-            raise InvalidInputError("coldkit.models.create is not available in this build")
-        return create(self.name, **dict(self.options))
+        options = dict(self.options)
+        for key, value in (context or {}).items():
+            if value is not None and key not in options and model_accepts(self.name, key):
+                options[key] = value
+        return models.create(self.name, **options)
+
+
+def model_accepts(name: str, option: str) -> bool:
+    """Whether model ``name``'s constructor takes the keyword ``option`` (False for unknown models)."""
+    import inspect
+
+    import coldkit.models as models
+
+    resolve = getattr(models, "_resolve", None)
+    if resolve is None or name not in models.available():
+        return False
+    try:
+        params = inspect.signature(resolve(name)).parameters
+    except (TypeError, ValueError):
+        return False
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _as_specs(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelSpec]:
@@ -304,7 +325,7 @@ def evaluate(
             if name not in result.tasks:
                 result.tasks.append(name)
         for spec in tqdm(specs, desc=f"seed {seed}: models", disable=disable, leave=False):
-            model = spec.build()
+            model = spec.build({"user_profiles": profiles})
             started = time.perf_counter()
             model.fit(split.train)
             fit_seconds = time.perf_counter() - started
