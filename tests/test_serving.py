@@ -195,7 +195,7 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
         "new": ids_of(index.recommend("u-new", k=10)),
         "text": ids_of(index.recommend("u-text", k=10)),
     }
-    index._lock_fh.close()  # "kill" the writer: release its lock, keep its files as they are
+    index.close()  # as if the writer died: its lock released, its files as they are
     loaded = load(path)
     assert isinstance(loaded.version.content, np.ndarray)
     assert loaded.encoder.fingerprint == index.encoder.fingerprint  # hashing IDF restored
@@ -213,14 +213,14 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
     manifest = json.loads((path / "snap-000002" / "manifest.json").read_text())
     assert manifest["format_version"] == 1 and "after-snapshot" in manifest["item_ids"]
     assert str(train.catalog.item_ids[1]) not in manifest["item_ids"]
-    loaded._lock_fh.close()
+    loaded.close()
     again = load(path, mmap=True)
     assert isinstance(again.version.content, np.memmap)
     assert ids_of(again.recommend("u-new", k=10)) == expected["new"]
     # writing to a memory-mapped index copies it into memory first (the files are never written)
     again.upsert_items([{"id": "x", "text": "y"}])
     assert again.has_item("x")
-    again._lock_fh.close()
+    again.close()
 
 
 def test_second_writer_is_refused_readers_are_not(index: ServingIndex, tmp_path: Path) -> None:
@@ -231,13 +231,13 @@ def test_second_writer_is_refused_readers_are_not(index: ServingIndex, tmp_path:
     reader = load(path, read_only=True)
     with pytest.raises(coldkit.ColdkitError, match="read-only"):
         reader.upsert_items([{"id": "z", "text": "z"}])
-    index._lock_fh.close()
+    index.close()
 
 
 def _saved(index: ServingIndex, tmp_path: Path) -> Path:
     path = tmp_path / "idx"
     save(index, path)
-    index._lock_fh.close()
+    index.close()
     return path
 
 
@@ -286,14 +286,14 @@ def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(ind
     save(index, path)
     index.upsert_items([{"id": "a1", "text": "first"}])
     index.upsert_items([{"id": "a2", "text": "second"}])
-    index._lock_fh.close()
+    index.close()
     wal = path / "wal-000001.jsonl"
     lines = wal.read_bytes().splitlines(keepends=True)
     wal.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # the second write was cut mid-record
     loaded = load(path)
     assert loaded.has_item("a1") and not loaded.has_item("a2")
     loaded.upsert_items([{"id": "a3", "text": "third"}])  # appends after the repaired tail
-    loaded._lock_fh.close()
+    loaded.close()
     assert load(path, read_only=True).has_item("a3")
     records = wal.read_bytes().splitlines()
     wal.write_bytes(b"\n".join([records[0], b"{garbage", records[-1]]) + b"\n")

@@ -128,10 +128,6 @@ class HealthOut(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------ body limit
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413, whether or not a Content-Length is sent."""
 
@@ -155,27 +151,37 @@ class BodyLimitMiddleware:
                     return
         received = 0
         started = False
+        too_large = False
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, too_large, started
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    # answer 413 now and tell the app the client is gone; whatever it does next is dropped
+                    too_large = True
+                    if not started:
+                        started = True
+                        await _send_json(send, 413, {"detail": f"request body exceeds the limit of {self.max_bytes} bytes"})
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Any) -> None:
             nonlocal started
+            if too_large:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _send_json(send, 413, {"detail": f"request body exceeds the limit of {self.max_bytes} bytes"})
+        except Exception:
+            if not too_large:
+                raise
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:

@@ -313,6 +313,19 @@ class ServingIndex:
             fusion=fusion,
         )
 
+    def close(self) -> None:
+        """Close the write-ahead log and release the writer lock (the index stays readable, writes stop being logged)."""
+        with self._write_lock:
+            if self.wal is not None:
+                self.wal.close()
+                self.wal = None
+            lock = getattr(self, "_lock_fh", None)
+            if lock is not None:
+                lock.close()
+                self._lock_fh = None
+            if self.path is not None:
+                self.read_only = True  # unlogged writes would be lost silently: refuse them instead
+
     # ================================================================== introspection
     @property
     def version(self) -> Version:
