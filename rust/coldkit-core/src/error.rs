@@ -82,11 +82,11 @@ impl fmt::Display for CoreError {
             ),
             CoreError::UnknownKernel(name) => write!(
                 f,
-                "unknown kernel {name:?}; expected one of 'auto', 'scalar', 'avx2', 'avx512', 'neon'"
+                "unknown kernel '{name}'; expected one of 'auto', 'scalar', 'avx2', 'avx512', 'neon'"
             ),
             CoreError::KernelUnavailable(name) => write!(
                 f,
-                "kernel {name:?} is not supported by this CPU or build; see coldkit.simd_capabilities()"
+                "kernel '{name}' is not supported by this CPU or build; see coldkit.simd_capabilities()"
             ),
             CoreError::InvalidThreads(t) => write!(f, "threads must be between 1 and {} (or None for all cores), got {t}", crate::threads::MAX_THREADS),
             CoreError::ThreadPool(msg) => write!(f, "could not start the thread pool: {msg}"),
