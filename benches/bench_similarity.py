@@ -1,0 +1,142 @@
+"""Exact top-k throughput: coldkit's Rust core vs numpy (matmul + argpartition) vs faiss.
+
+Backends (the ``backend`` parameter):
+
+* ``rust``: ``coldkit.topk(..., normalized=True, threads=1)``;
+* ``rust-2t``: the same with ``threads=2`` (thread scaling);
+* ``numpy``: coldkit's numpy reference backend, BLAS limited to one thread;
+* ``faiss``: ``faiss.IndexFlatIP`` with ``faiss.omp_set_num_threads(1)`` and
+  ``faiss.cvar.distance_compute_blas_threshold = 2`` so every batch (B >= 2) uses BLAS;
+* ``stream-read``: one streaming read of the catalogue (coldkit's branch-free NaN/inf scan),
+  the memory-bandwidth bound a single query cannot beat (B = 1 groups only);
+* ``sgemm``: numpy's single-threaded ``queries @ catalog.T`` alone, without any selection
+  (the FLOP rate BLAS reaches; large-batch groups only).
+
+Workloads are unit-norm float32 vectors, k = 10. One ``benchmark.group`` per workload
+(``N=... d=... B=... k=...``); ``extra_info`` records the backend, the sizes and whether the
+result matched numpy's (asserted, too). Print the ratio table with::
+
+    COLDKIT_BENCH_FULL=1 pytest benches/bench_similarity.py --benchmark-only \\
+        --benchmark-json=/tmp/sim.json
+    python benches/report.py /tmp/sim.json
+
+Sizes: tiny by default, so CI's ``--benchmark-disable`` run takes seconds;
+``COLDKIT_BENCH_FULL=1`` runs the targets' sizes (100k and 1M x 384; B = 1, 64, 1024).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import coldkit
+from coldkit import _core
+from coldkit.builtins.similarity import NumpyBackend
+
+FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
+K = 10
+
+# (N, d, B) per workload.
+if FULL:
+    WORKLOADS = [(100_000, 384, 1), (1_000_000, 384, 1), (100_000, 384, 64), (100_000, 384, 1024)]
+else:
+    WORKLOADS = [(2_000, 32, 1), (2_000, 32, 64)]
+BACKENDS = ["rust", "rust-2t", "numpy", "faiss", "stream-read", "sgemm"]
+
+_data: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_reference: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def unit_rows(rng: np.random.Generator, rows: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((rows, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def workload(key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    # Keep only one workload's data alive: 1M x 384 float32 is 1.5 GB.
+    if key not in _data:
+        _data.clear()
+        n, d, b = key
+        rng = np.random.default_rng(n + d + b)
+        _data[key] = (unit_rows(rng, b, d), unit_rows(rng, n, d))
+    return _data[key]
+
+
+def reference(key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    if key not in _reference:
+        q, c = workload(key)
+        _reference[key] = NumpyBackend().topk(q, c, K, metric="dot", normalized=True, exclude=None, threads=None)
+    return _reference[key]
+
+
+def agrees(scores: np.ndarray, ids: np.ndarray, key: tuple[int, int, int]) -> bool:
+    """Scores equal numpy's at every rank and ids agree except where scores (nearly) tie."""
+    ref_scores, ref_ids = reference(key)
+    if scores.shape != ref_scores.shape or not np.allclose(scores, ref_scores, atol=1e-4):
+        return False
+    differ = ids != ref_ids
+    return bool((np.abs(scores - ref_scores)[differ] < 1e-4).all())
+
+
+def runner(backend: str, q: np.ndarray, c: np.ndarray) -> Callable[[], Any] | None:
+    """A zero-argument callable doing one search, or None if the backend does not apply."""
+    b, d = q.shape
+    if backend in ("rust", "rust-2t"):
+        threads = 2 if backend == "rust-2t" else 1
+        return lambda: coldkit.topk(q, c, K, metric="dot", normalized=True, threads=threads)
+    if backend == "numpy":
+        threadpoolctl = pytest.importorskip("threadpoolctl")
+        numpy_backend = NumpyBackend()
+
+        def run_numpy() -> Any:
+            with threadpoolctl.threadpool_limits(1):
+                return numpy_backend.topk(q, c, K, metric="dot", normalized=True, exclude=None, threads=1)
+
+        return run_numpy
+    if backend == "faiss":
+        faiss = pytest.importorskip("faiss")
+        faiss.omp_set_num_threads(1)
+        faiss.cvar.distance_compute_blas_threshold = 2
+        index = faiss.IndexFlatIP(d)
+        index.add(c)
+        return lambda: index.search(q, K)
+    if backend == "stream-read":
+        return (lambda: (_core.find_non_finite(c), None)) if b == 1 else None
+    if backend == "sgemm":
+        if b < 64:
+            return None
+        threadpoolctl = pytest.importorskip("threadpoolctl")
+
+        def run_sgemm() -> Any:
+            with threadpoolctl.threadpool_limits(1):
+                return q @ c.T, None
+
+        return run_sgemm
+    raise AssertionError(backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("key", WORKLOADS, ids=[f"N{n}-d{d}-B{b}" for n, d, b in WORKLOADS])
+def test_topk_throughput(benchmark: Any, key: tuple[int, int, int], backend: str) -> None:
+    n, d, b = key
+    if backend == "sgemm" and b * n * 4 > 1 << 30:
+        pytest.skip("score matrix too large")
+    q, c = workload(key)
+    run = runner(backend, q, c)
+    if run is None:
+        pytest.skip(f"{backend} does not apply to B={b}")
+    benchmark.group = f"N={n} d={d} B={b} k={K}"
+    benchmark.extra_info.update({"backend": backend, "N": n, "d": d, "B": b, "k": K})
+    big = FULL and (b >= 64 or n >= 1_000_000)
+    result = benchmark.pedantic(run, rounds=3 if big else 10, iterations=1, warmup_rounds=1)
+    if backend in ("rust", "rust-2t", "numpy", "faiss"):
+        scores, ids = result
+        ok = agrees(np.asarray(scores, np.float32), np.asarray(ids, np.int64), key)
+        benchmark.extra_info["correct"] = ok
+        assert ok, f"{backend} disagrees with the numpy reference"
+    else:
+        benchmark.extra_info["correct"] = True
