@@ -135,3 +135,13 @@ def test_model_spec_parsing() -> None:
 def test_max_users_subsamples() -> None:
     result = evaluate(synthetic(), {"pop": CountPopularity}, max_users=10, progress=False)
     assert result.mean("pop", "warm", "users") <= 10
+
+
+def test_model_accepts_follows_keyword_pass_through() -> None:
+    from coldkit.evaluation.runner import model_accepts
+
+    assert model_accepts("content", "encoder")
+    assert not model_accepts("popularity", "encoder")
+    assert not model_accepts("no-such-model", "encoder")
+    # cold-ridge takes **options and passes them on: only options some constructor names count.
+    assert model_accepts("cold-ridge", "encoder") and not model_accepts("cold-ridge", "user_profiles")

@@ -113,11 +113,20 @@ def model_accepts(name: str, option: str) -> bool:
     resolve = getattr(models, "_resolve", None)
     if resolve is None or name not in models.available():
         return False
-    try:
-        params = inspect.signature(resolve(name)).parameters
-    except (TypeError, ValueError):
-        return False
-    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    target = resolve(name)
+    # Follow ``**options`` pass-through up the class hierarchy: a keyword counts only when some
+    # constructor on the way names it explicitly.
+    for cls in inspect.getmro(target) if inspect.isclass(target) else (target,):
+        init = cls.__init__ if inspect.isclass(cls) else cls
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return False
+        if option in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
 
 
 def _as_specs(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelSpec]:
