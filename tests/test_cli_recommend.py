@@ -150,3 +150,10 @@ def test_bad_k_and_unknown_model(files: dict[str, Path], capsys: pytest.CaptureF
     assert run(files, model="no-such-model") == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     assert not files["out"].exists()
+
+
+def test_user_with_no_interaction_and_no_profile_gets_popular_items(files: dict[str, Path]) -> None:
+    files["users"].write_text("ghost\nu1\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "ghost", "item_id"].tolist() == ["a", "b"]  # a: 3 users, b: 2 users

@@ -409,7 +409,8 @@ def warm_split(
     if temporal and ts is None:
         raise InvalidInputError("warm_split(temporal=True) needs interactions with timestamps")
     rng = None if temporal else np.random.default_rng(seed)
-    labels = _per_user_holdout(rows, ts if temporal else np.zeros(len(rows)), (test_fraction,), rng)
+    order_key = ts if (temporal and ts is not None) else np.zeros(len(rows))
+    labels = _per_user_holdout(rows, order_key, (test_fraction,), rng)
     train = _subset(interactions, labels == 0, parts)
     test = labels == 1
     check_no_leakage(train, [(rows[test], cols[test])])

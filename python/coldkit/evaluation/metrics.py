@@ -154,7 +154,7 @@ def _ndcg(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
 def hit_rate_at_k(ranked: np.ndarray, truth: sp.spmatrix, k: int) -> np.ndarray:
     """Per-user 1.0 if any of the top K is relevant."""
     hits, _ = _kept(*hit_matrix(ranked, truth, k))
-    return hits.any(axis=1).astype(np.float64)
+    return np.asarray(hits.any(axis=1), dtype=np.float64)
 
 
 def mrr_at_k(ranked: np.ndarray, truth: sp.spmatrix, k: int) -> np.ndarray:
