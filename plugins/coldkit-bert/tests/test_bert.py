@@ -14,6 +14,10 @@ import coldkit
 from coldkit.encoding import encode_catalog
 from coldkit.exceptions import InvalidInputError
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("coldkit_bert", reason="the bert plugin is not installed (pip install ./plugins/coldkit-bert)")
+
 TEXTS = [
     "basketball game",
     "basketball jersey",

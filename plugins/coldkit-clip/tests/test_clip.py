@@ -14,6 +14,10 @@ import coldkit
 from coldkit.encoding import encode_catalog
 from coldkit.exceptions import InvalidInputError
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("coldkit_clip", reason="the clip plugin is not installed (pip install ./plugins/coldkit-clip)")
+
 TEXTS = ["a photo of a cat", "dog", "Toy Story (1995). Adventure|Animation|Children", "Ünïcödé café"]
 
 

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
 
 
 def gpt2_tokenizer_files() -> dict[str, Path]:
@@ -44,6 +42,8 @@ def build_tiny_gpt2(directory: Path, seed: int = 0, n_positions: int = 64) -> Pa
         vocab_size=len(tokenizer), n_positions=n_positions, n_embd=32, n_layer=2, n_head=2,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )
+    import torch
+
     torch.manual_seed(seed)
     GPT2Model(config).eval().save_pretrained(str(directory))
     return directory

@@ -13,6 +13,10 @@ import pytest
 import coldkit
 from coldkit.exceptions import InvalidInputError
 
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("coldkit_gpt2", reason="the gpt2 plugin is not installed (pip install ./plugins/coldkit-gpt2)")
+
 TEXTS = [
     "a basketball game",
     "x",
