@@ -123,7 +123,60 @@ def run_quality(
             # Rewrite after every run so a long full benchmark never loses finished results.
             atomic_write_bytes(out / "quality.json", json.dumps(report, indent=2).encode("utf-8"))
             atomic_write_bytes(out / "quality.md", ("\n".join(lines) + "\n").encode("utf-8"))
+    atomic_write_bytes(out / "quality.png", summary_chart(report))
     return report
+
+
+def summary_chart(report: dict[str, Any]) -> bytes:
+    """One PNG: cold-item Recall@20 per model and data set (left); cold-user Recall@20 vs n (right)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = report["runs"]
+    cold_item = [r for r in runs if r["protocol"] == "cold-item"]
+    cold_user = [r for r in runs if r["protocol"] == "cold-user"]
+    fig, axes = plt.subplots(1, 1 + len(cold_user), figsize=(5 + 3.6 * len(cold_user), 4.2), dpi=110)
+    axes = np.atleast_1d(axes)
+
+    def means(run: dict[str, Any], task: str) -> dict[str, tuple[float, float]]:
+        return {
+            s["model"]: (s["mean"], s["std"])
+            for s in run["result"]["summary"]
+            if s["task"] == task and s["metric"] == "recall@20"
+        }
+
+    ax = axes[0]
+    models = cold_item[0]["result"]["models"] if cold_item else []
+    width = 0.8 / max(1, len(models))
+    for j, model in enumerate(models):
+        vals = [means(r, "cold").get(model, (np.nan, 0.0)) for r in cold_item]
+        ax.bar(np.arange(len(cold_item)) + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals], capsize=2, label=model)
+    ax.set_xticks(np.arange(len(cold_item)) + width * (len(models) - 1) / 2)
+    ax.set_xticklabels([r["dataset"] for r in cold_item])
+    ax.set_title("cold-item (cold candidates): Recall@20")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    for ax, run in zip(axes[1:], cold_user):
+        ns = [int(t.split("=")[1]) for t in run["result"]["tasks"]]
+        for model in run["result"]["models"]:
+            vals = [means(run, t).get(model, (np.nan, 0.0)) for t in run["result"]["tasks"]]
+            ax.errorbar(ns, [v[0] for v in vals], yerr=[v[1] for v in vals], marker="o", capsize=3, label=model)
+        ax.set_xticks(ns)
+        ax.set_xlabel("interactions revealed (n)")
+        ax.set_title(f"cold-user {run['dataset']}: Recall@20", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle(f"coldkit quality benchmark ({report['seeds']} seeds, LM encoder: {report['encoder']})", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def test_quality_pipeline(tmp_path: Path) -> None:
@@ -136,6 +189,7 @@ def test_quality_pipeline(tmp_path: Path) -> None:
         for v in run["verdicts"]:
             assert 0.0 <= v["ours_mean"] <= 1.0 and 0.0 <= v["best_baseline_mean"] <= 1.0
     assert (out / "quality.md").read_text().count("###") == len(report["runs"])
+    assert (out / "quality.png").read_bytes()[:4] == b"\x89PNG"
 
 
 if __name__ == "__main__":
@@ -144,5 +198,10 @@ if __name__ == "__main__":
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--chart-only", action="store_true", help="redraw quality.png from OUT/quality.json")
     args = parser.parse_args()
+    if args.chart_only:
+        saved = json.loads((Path(args.out) / "quality.json").read_text(encoding="utf-8"))
+        atomic_write_bytes(Path(args.out) / "quality.png", summary_chart(saved))
+        sys.exit(0)
     run_quality(full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds)
