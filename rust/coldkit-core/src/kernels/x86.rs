@@ -277,6 +277,10 @@ unsafe fn micro256<const MQ: usize, const NR: usize>(q: *const f32, r: *const f3
 pub const PANEL_AVX512: usize = 16;
 /// Rows per packed panel for AVX2 (one ymm of f32).
 pub const PANEL_AVX2: usize = 8;
+/// AVX-512 micro-tile: MQ512 queries x NP512 panels of 16 rows (12 x 2, 8 x 3 and 6 x 4 all
+/// measured within 3% of each other: the loop is FMA-bound either way).
+const MQ512: usize = 12;
+const NP512: usize = 2;
 // Queries per micro-tile (the `dispatch_rows!` calls below): AVX-512 12 x 2 accumulators + 2
 // panel vectors + 1 broadcast = 27 of the 32 zmm registers; AVX2 6 x 2 + 2 + 1 = 15 of 16 ymm.
 
@@ -355,7 +359,7 @@ pub fn packed_tile_avx512(args: &mut PackedTile<'_>) {
     let scaled = !args.scales.is_empty();
     let ptrs = Ptrs::new(args, n_panels);
     // SAFETY: reachable only via kernel_impl(Avx512); check_packed bounded every offset.
-    unsafe { dispatch_rows!(packed512, ptrs, nq, scaled, 12, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }
+    unsafe { dispatch_rows!(packed512, ptrs, nq, scaled, MQ512, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }
 }
 
 /// Scale, store and flag one 16-row panel of scores for one query.
@@ -373,38 +377,43 @@ unsafe fn finish512<const SCALED: bool>(acc: __m512, p: Ptrs, i: usize, panel: u
 
 #[target_feature(enable = "avx512f")]
 unsafe fn packed512<const MQ: usize, const SCALED: bool>(p: Ptrs) {
+    let mut panel = 0;
+    while panel + NP512 <= p.n_panels {
+        panels512::<MQ, NP512, SCALED>(p, panel);
+        panel += NP512;
+    }
+    while panel < p.n_panels {
+        panels512::<MQ, 1, SCALED>(p, panel);
+        panel += 1;
+    }
+}
+
+/// MQ queries x NP panels (16 rows each) of accumulators, starting at panel `first`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn panels512<const MQ: usize, const NP: usize, const SCALED: bool>(p: Ptrs, first: usize) {
     const W: usize = PANEL_AVX512;
     let (q, d) = (p.q, p.d);
-    let mut panel = 0;
-    while panel + 2 <= p.n_panels {
-        let (b0, b1) = (p.panels.add(panel * W * d), p.panels.add((panel + 1) * W * d));
-        let mut acc = [[_mm512_setzero_ps(); 2]; MQ];
-        for t in 0..d {
-            let v0 = _mm512_loadu_ps(b0.add(t * W));
-            let v1 = _mm512_loadu_ps(b1.add(t * W));
-            for (i, acc_i) in acc.iter_mut().enumerate() {
-                let a = _mm512_set1_ps(*q.add(i * d + t));
-                acc_i[0] = _mm512_fmadd_ps(a, v0, acc_i[0]);
-                acc_i[1] = _mm512_fmadd_ps(a, v1, acc_i[1]);
-            }
-        }
-        for (i, acc_i) in acc.iter().enumerate() {
-            finish512::<SCALED>(acc_i[0], p, i, panel);
-            finish512::<SCALED>(acc_i[1], p, i, panel + 1);
-        }
-        panel += 2;
+    let mut b = [p.panels; NP];
+    for (j, ptr) in b.iter_mut().enumerate() {
+        *ptr = p.panels.add((first + j) * W * d);
     }
-    if panel < p.n_panels {
-        let b0 = p.panels.add(panel * W * d);
-        let mut acc = [_mm512_setzero_ps(); MQ];
-        for t in 0..d {
-            let v0 = _mm512_loadu_ps(b0.add(t * W));
-            for (i, acc_i) in acc.iter_mut().enumerate() {
-                *acc_i = _mm512_fmadd_ps(_mm512_set1_ps(*q.add(i * d + t)), v0, *acc_i);
+    let mut acc = [[_mm512_setzero_ps(); NP]; MQ];
+    for t in 0..d {
+        let mut v = [_mm512_setzero_ps(); NP];
+        for (j, vj) in v.iter_mut().enumerate() {
+            *vj = _mm512_loadu_ps(b[j].add(t * W));
+        }
+        for (i, acc_i) in acc.iter_mut().enumerate() {
+            let a = _mm512_set1_ps(*q.add(i * d + t));
+            for (aij, vj) in acc_i.iter_mut().zip(v.iter()) {
+                *aij = _mm512_fmadd_ps(a, *vj, *aij);
             }
         }
-        for (i, acc_i) in acc.iter().enumerate() {
-            finish512::<SCALED>(*acc_i, p, i, panel);
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        for (j, aij) in acc_i.iter().enumerate() {
+            finish512::<SCALED>(*aij, p, i, first + j);
         }
     }
 }
@@ -494,6 +503,10 @@ unsafe fn transpose_panel512(src: *const f32, live: usize, d: usize, dst: *mut f
         let mut r = [_mm512_setzero_ps(); 16];
         for (i, v) in r.iter_mut().enumerate().take(live) {
             *v = _mm512_maskz_loadu_ps(mask, src.add(i * d + t0));
+            // The same line of the next panel's rows: 16 interleaved streams are more than the
+            // hardware prefetcher follows well (measured: -13% time at B = 64). A prefetch past
+            // the end of the catalogue is harmless (prefetches never fault).
+            _mm_prefetch::<_MM_HINT_T0>(src.wrapping_add((i + 16) * d + t0) as *const i8);
         }
         let c = transpose16(r);
         for (t, v) in c.iter().enumerate().take(cols) {
