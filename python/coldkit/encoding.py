@@ -452,7 +452,7 @@ def _gather_inputs(
 
     if isinstance(text_fields, str):
         text_fields = (text_fields,)
-    table: pd.DataFrame | None
+    table: pd.DataFrame
     if isinstance(items, Catalog):
         table = items.table
         labels = [str(i) for i in items.item_ids]
@@ -476,14 +476,17 @@ def _gather_inputs(
         if isinstance(items, (str, bytes)):
             raise InvalidInputError("items must be a list of texts, a DataFrame or a Catalog, not a single string")
         try:
-            texts = list(items)
+            listed = list(items)
         except TypeError as exc:
             raise InvalidInputError(
                 f"items must be a list of texts, a DataFrame or a Catalog, got {type(items).__name__}"
             ) from exc
-        return _Inputs(labels=list(range(len(texts))), texts=texts, images=None)
+        return _Inputs(labels=list(range(len(listed))), texts=listed, images=None)
 
-    texts = _join_fields(table, fields, separator) if fields else None
+    texts: list[str] | None = None
+    if fields:
+        # A Catalog defines its own item text; a DataFrame gets the same rule.
+        texts = items.texts(fields, separator) if isinstance(items, Catalog) else _join_fields(table, fields, separator)
     images: list[Any] | None = None
     if image_field is not None:
         if image_field not in table.columns:
