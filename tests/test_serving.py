@@ -348,3 +348,27 @@ def test_readers_see_consistent_versions_during_writes(index: ServingIndex, trai
     assert len(seen_versions) > 0
     assert index.version.seq == 60 + 20 + 12
     assert sum(index.has_item(f"c{i}") for i in range(60)) == 60 - 12
+
+
+# ------------------------------------------------------------------------------------------ a neural encoder
+@pytest.mark.slow
+@pytest.mark.torch
+def test_bert_index_round_trips(tmp_path: Path) -> None:
+    from coldkit.plugins.manager import registry
+
+    if "bert" not in registry("encoder").names():
+        pytest.skip("the coldkit-bert plugin is not installed")
+    import torch
+
+    torch.set_num_threads(1)
+    train = small_interactions(n_warm=40, n_cold=10, n_users=60)
+    index = ServingIndex.build(train, encoder="bert", cache=False, weights={"content": 1.0, "popularity": 0.0})
+    index.upsert_items([{"id": "b-1", "text": "A heist movie where robbers steal the crown jewels"}])
+    assert "b-1" in ids_of(index.recommend(text="thieves rob a museum", k=3))  # semantic: no word in common
+    expected = ids_of(index.recommend(text="thieves rob a museum", k=10))
+    save(index, tmp_path / "idx")
+    index.close()
+    loaded = load(tmp_path / "idx")
+    assert loaded.encoder.fingerprint == index.encoder.fingerprint
+    assert ids_of(loaded.recommend(text="thieves rob a museum", k=10)) == expected
+    loaded.close()
