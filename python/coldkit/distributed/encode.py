@@ -21,13 +21,14 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from coldkit.distributed._ray import require_ray
-from coldkit.distributed.store import Manifest, ShardInfo, shard_name, write_manifest, write_shard
+from coldkit.distributed.store import Manifest, ShardInfo, shard_name, sync_directory, write_manifest, write_shard
 from coldkit.encoding import EMPTY_POLICIES, _gather_inputs, check_texts, encode_catalog
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
@@ -75,8 +76,11 @@ class EncodeActor:
     ) -> None:
         import coldkit
 
+        from coldkit.plugins import get_plugin_manager
+
         for name, plugin in plugins.items():
-            coldkit.register_plugin(plugin, name=name)
+            if not get_plugin_manager().has_plugin(name):  # a reused worker process keeps its registry
+                coldkit.register_plugin(plugin, name=name)
         # Built here, once per actor: plugin encoders (torch models) load once, not per batch.
         self.encoder = coldkit.get_encoder(encoder_name, **dict(encoder_options))
         for attribute, value in encoder_state.items():
@@ -223,31 +227,20 @@ def encode_catalog_distributed(
     n_blocks = blocks if blocks is not None else max(1, min(n // max(batch_size, 1) + 1, 4 * num_actors))
     # One DataFrame per block, split here: contiguous row ranges, and no Ray-version-specific splitting.
     bounds = np.linspace(0, n, min(n_blocks, n) + 1).astype(int)
-    dataset = ray.data.from_pandas([table.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
-    encoded = dataset.map_batches(
-        EncodeActor,
-        fn_constructor_kwargs={
-            "encoder_name": encoder_name,
-            "encoder_options": options,
-            "encoder_state": state,
-            "plugins": extra_plugins,
-            "shard_dir": str(shard_dir),
-            "chunk_size": chunk_size,
-            "cache_dir": None if cache_dir is None else str(Path(cache_dir).expanduser().resolve()),
-        },
-        batch_size=batch_size,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=num_actors),
-        num_cpus=num_cpus_per_actor,
-        num_gpus=num_gpus_per_actor,
-        max_restarts=max_restarts,
-        max_task_retries=max_task_retries,
-    )
     encode_started = time.perf_counter()
     try:
-        results = encoded.to_pandas()
+        dataset = ray.data.from_pandas([table.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+        with warnings.catch_warnings():
+            # Ray 2.5x-2.6x has no named parameter for actor restarts and warns about the generic
+            # remote-args route; it is still the way to bound them (see docs/distributed.md).
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+            encoded = _map_batches(
+                ray, dataset, encoder_name, options, state, extra_plugins, shard_dir, chunk_size, cache_dir,
+                batch_size, num_actors, num_cpus_per_actor, num_gpus_per_actor, max_restarts, max_task_retries,
+            )
+        results = encoded.to_pandas()  # small: (row, shard, fingerprint) per item
     except BaseException:
-        shutil.rmtree(shard_dir, ignore_errors=True)
+        shutil.rmtree(shard_dir, ignore_errors=True)  # nothing committed: leave no half run behind
         raise
     timings["encode_s"] = time.perf_counter() - encode_started
 
@@ -272,10 +265,38 @@ def encode_catalog_distributed(
             "timings": timings,
         },
     )
+    sync_directory(shard_dir)  # every shard's rename is durable before the manifest points at it
     timings["commit_s"] = time.perf_counter() - commit_started  # before the write: the manifest records it
     write_manifest(manifest)
     _remove_stale_runs(directory, keep=run_name, shard_dir=shard_dir, shards=shards)
     return manifest
+
+
+def _map_batches(
+    ray: Any, dataset: Any, encoder_name: str, options: dict[str, Any], state: dict[str, Any],
+    plugins: dict[str, object], shard_dir: Path, chunk_size: int, cache_dir: str | os.PathLike[str] | None,
+    batch_size: int, num_actors: int, num_cpus: float, num_gpus: float, max_restarts: int, max_task_retries: int,
+) -> Any:
+    """The Ray Data stage: a fixed pool of ``num_actors`` :class:`EncodeActor` over ``dataset``."""
+    return dataset.map_batches(
+        EncodeActor,
+        fn_constructor_kwargs={
+            "encoder_name": encoder_name,
+            "encoder_options": options,
+            "encoder_state": state,
+            "plugins": plugins,
+            "shard_dir": str(shard_dir),
+            "chunk_size": chunk_size,
+            "cache_dir": None if cache_dir is None else str(Path(cache_dir).expanduser().resolve()),
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=num_actors),
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_restarts=max_restarts,
+        max_task_retries=max_task_retries,
+    )
 
 
 def _check_results(results: "pd.DataFrame", n: int, shard_dir: Path, expected: str | None) -> list[ShardInfo]:

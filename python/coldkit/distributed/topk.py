@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 __all__ = ["CatalogShards", "merge_topk", "shard_catalog", "shards_from_manifest", "sharded_topk"]
 
 _NO_ROW = np.iinfo(np.int64).max
+Metric = Literal["cosine", "dot", "pearson"]
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def _shard_topk(
     rows: np.ndarray,
     queries: np.ndarray,
     k: int,
-    metric: str,
+    metric: Metric,
     normalized: bool,
     exclude: Sequence[np.ndarray] | None,
     threads: int | None,
@@ -251,7 +252,7 @@ def sharded_topk(
     shards: CatalogShards | Sequence[np.ndarray],
     k: int,
     *,
-    metric: str = "cosine",
+    metric: Metric = "cosine",
     normalized: bool = False,
     exclude: Sequence[Any] | None = None,
     threads: int | None = 1,
@@ -296,6 +297,8 @@ def sharded_topk(
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or int(k) <= 0:
         raise InvalidInputError(f"k must be a positive integer, got {k!r}")
     k = int(k)
+    if metric not in ("cosine", "dot", "pearson"):
+        raise InvalidInputError(f"unknown metric {metric!r}; expected 'cosine', 'dot' or 'pearson'")
     for name, value in (("query_batch_size", query_batch_size), ("max_chunks_in_flight", max_chunks_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
