@@ -313,8 +313,8 @@ def test_kill_during_snapshot_loses_nothing_acknowledged(built: Path, tmp_path: 
     path = fresh_copy(built, tmp_path)
     acknowledged: list[tuple[str, str]] = []
     rng = random.Random(7)
-    # 0.25 s between snapshot files: a snapshot takes ~4 s, so kills land inside it
-    delay = {"COLDKIT_TEST_SNAPSHOT_DELAY": "0.25"}
+    # 0.5 s after each snapshot file: a snapshot takes ~7 s, so kills land inside it
+    delay = {"COLDKIT_TEST_SNAPSHOT_DELAY": "0.5"}
     n = 0
     for attempt in range(CRASH_ATTEMPTS):
         srv = Server(path, tmp_path / "server.log", delay)
@@ -332,13 +332,18 @@ def test_kill_during_snapshot_loses_nothing_acknowledged(built: Path, tmp_path: 
 
             thread = threading.Thread(target=snapshot)
             thread.start()
-            time.sleep(0.3)
+            deadline = time.monotonic() + 30
+            while not any(p.name.startswith(".tmp-snap-") for p in path.iterdir()):
+                assert time.monotonic() < deadline, "the snapshot never started"
+                time.sleep(0.02)
             # writes acknowledged while the snapshot is being written must survive too
             for _ in range(2):
                 acknowledged.append(_acknowledged_write(c, n))
                 n += 1
-            time.sleep(rng.uniform(0.0, 2.5))
+            time.sleep(rng.uniform(0.0, 1.5))
+            in_progress = any(p.name.startswith(".tmp-snap-") for p in path.iterdir())
             srv.kill()
+            assert in_progress, "the snapshot finished before the kill; raise COLDKIT_TEST_SNAPSHOT_DELAY"
             thread.join()
             assert "status" not in snapshot_result, "the snapshot finished before the kill; the test hit nothing"
         restarted = Server(path, tmp_path / "server.log")

@@ -264,7 +264,7 @@ def create_app(
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> dict[str, Any]:
-        c = body.constraints or ConstraintsIn()
+        c = body.constraints or ConstraintsIn.model_validate({})
         options: dict[str, Any] = {}
         if c.relax_order is not None:
             options["relax_order"] = tuple(c.relax_order)

@@ -43,8 +43,7 @@ def build_index_from_files(
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
         from coldkit.data import load_dataset
 
-        kwargs = {} if data_root is None else {"data_root": data_root}
-        train = load_dataset(dataset, **kwargs).interactions
+        train = load_dataset(dataset, data_root=data_root).interactions
     else:
         if interactions is None or items is None:
             raise InvalidInputError("building an index needs interactions= and items= files (or dataset=)")

@@ -272,6 +272,7 @@ class ServingIndex:
         warm = counts > 0
         # A click on a warm item adds its learned basis row to the user's CF vector (PureSVD fold-in,
         # exactly WarmSpace.user_vectors); a click on a cold item adds its content-mapped vector.
+        assert cf_model.mapped_vectors_ is not None
         foldin = np.where(warm[:, None], cf_model.warm.item_vectors_, cf_model.mapped_vectors_).astype(np.float32)
         catalog = interactions.catalog
         texts = catalog.texts()
