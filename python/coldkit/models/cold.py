@@ -400,7 +400,7 @@ class ColdMLP(ColdAdapter):
                         optimiser.zero_grad()
                         loss.backward()
                         optimiser.step()
-                        total += float(loss) * len(batch)
+                        total += loss.item() * len(batch)
                     self.losses_.append(total / len(order))
                 else:
                     order = torch.randperm(len(users), generator=generator)
@@ -415,7 +415,7 @@ class ColdMLP(ColdAdapter):
                         optimiser.zero_grad()
                         loss.backward()
                         optimiser.step()
-                        total += float(loss) * len(batch)
+                        total += loss.item() * len(batch)
                     self.losses_.append(total / len(order))
             self._net = net.eval()
             self._scale = scale

@@ -150,18 +150,21 @@ class ContentRecommender(Recommender):
         ]
         return self._join(parts)
 
-    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+    def user_vectors(
+        self, queries: Sequence[UserQuery], *, use_history: bool = True, use_text: bool = True
+    ) -> np.ndarray:
         """(B, d') each query's interest vector: mean of known items' vectors (+ weighted text vector).
 
-        A query with neither known items nor text gets a zero vector (every item scores 0).
+        ``use_history`` / ``use_text`` select the parts (the hybrid weighs them as separate
+        sources). A query with neither known items nor text gets a zero vector (every item scores 0).
         """
         items = self.item_vectors()
         out = np.zeros((len(queries), items.shape[1]), dtype=np.float64)
         for b, query in enumerate(queries):  # loops over queries; the mean is one vectorised call
-            known = self._known_items(query)
+            known = self._known_items(query) if use_history else np.empty(0, np.int64)
             if known.size:
                 out[b] = _unit(items[known].mean(axis=0))
-        texts = [(b, q.text) for b, q in enumerate(queries) if q.text and q.text.strip()]
+        texts = [(b, q.text) for b, q in enumerate(queries) if use_text and q.text and q.text.strip()]
         if texts and self.text_weight > 0:
             encoded = self.encode_user_texts([t for _, t in texts])
             rows = np.array([b for b, _ in texts])
@@ -176,13 +179,16 @@ class ContentRecommender(Recommender):
         *,
         candidates: np.ndarray | None = None,
         exclude_known: bool = True,
+        use_history: bool = True,
+        use_text: bool = True,
     ) -> Ranked:
+        """See :meth:`Recommender.recommend`; ``use_history``/``use_text`` as :meth:`user_vectors`."""
         k = check_k(k)
         queries = self._check_queries(queries)
         train = self._require_fitted()
         cand = check_candidates(candidates, train.n_items)
         return rank_vectors(
-            self.user_vectors(queries),
+            self.user_vectors(queries, use_history=use_history, use_text=use_text),
             self.item_vectors(),
             k,
             metric="dot",  # both sides are unit vectors (or zero): dot == cosine

@@ -6,15 +6,19 @@ strategy plugin (``coldkit.get_fusion``):
 * ``cf``: EASE (or item-kNN) whose item vectors for cold / barely-seen items come from a
   content→CF ridge adapter, so one scorer covers warm *and* brand-new items; a new user's clicks
   fold in without refitting;
-* ``content``: user-interest matching in an encoder's (centred) space — liked items' texts plus
-  the user's own words;
+* ``content``: user-interest matching in an encoder's (centred) space from the texts of the items
+  the user interacted with;
+* ``text``: the same space queried with the user's own words (``UserQuery.text``);
 * ``popularity``: the prior for users we know little about;
 * ``profile`` (optional, with ``user_profiles``): training users whose profile text is nearest to
   the query's text vote for what they liked (user-based hybrid: demographic/text kNN).
 
 The adaptive blend trusts CF for users with many interactions and content/popularity for users
 with few: per query, ``β = n / (n + user_trust)`` (``n`` = known interactions) and the weights are
-``cf: w_cf·β``, ``content: w_content``, ``popularity: w_pop·(1-β)``, ``profile: w_profile·(1-β)``.
+``cf: w_cf·β``, ``content: w_content`` (users with clicks), ``text: w_text`` (users with text),
+``popularity: w_pop·(1-β)``, ``profile: w_profile·(1-β)`` (users with text). With ``user_profiles``
+the query text is taken to be a profile like the training users' (age, job...) rather than a
+statement of interests, so ``text`` defaults to 0 and ``profile`` speaks for it.
 A source that cannot tell candidates apart (e.g. popularity over cold-only candidates) gives
 every candidate the same normalised score and so does not move the ranking.
 
@@ -39,7 +43,7 @@ from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "default_encoder_name"]
 
-DEFAULT_WEIGHTS = {"cf": 1.0, "content": 0.3, "popularity": 0.5, "profile": 0.5}
+DEFAULT_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25}
 
 
 def default_encoder_name() -> str:
@@ -136,7 +140,8 @@ class Hybrid(Recommender):
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.
-        weights: base weight per source (keys ``cf``, ``content``, ``popularity``, ``profile``).
+        weights: base weight per source (keys ``cf``, ``content``, ``text``, ``popularity``,
+            ``profile``); defaults ``1.0, 0.1, 0.5, 0.5, 0.25`` (``text`` 0 with ``user_profiles``).
         user_trust: interactions at which CF gets half its weight (the adaptive blend).
         item_trust: interactions at which an item's CF vector gets half the weight of its
             content-mapped vector.
@@ -177,7 +182,10 @@ class Hybrid(Recommender):
         unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
         if unknown:
             raise InvalidInputError(f"unknown hybrid weight(s) {sorted(unknown)}; sources: {sorted(DEFAULT_WEIGHTS)}")
-        self.weights = {**DEFAULT_WEIGHTS, **dict(weights or {})}
+        defaults = dict(DEFAULT_WEIGHTS)
+        if user_profiles:
+            defaults["text"] = 0.0
+        self.weights = {**defaults, **dict(weights or {})}
         if any(not np.isfinite(w) or w < 0 for w in self.weights.values()):
             raise InvalidInputError(f"hybrid weights must be finite and >= 0, got {self.weights}")
         for label, value in (("user_trust", user_trust), ("item_trust", item_trust)):
@@ -215,7 +223,8 @@ class Hybrid(Recommender):
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries])
         weights = {
             "cf": self.weights["cf"] * beta,
-            "content": self.weights["content"] * np.where((n > 0) | has_text, 1.0, 0.0),
+            "content": self.weights["content"] * (n > 0),
+            "text": self.weights["text"] * has_text,
             "popularity": self.weights["popularity"] * (1.0 - beta),
         }
         if self.profile is not None:
@@ -238,14 +247,24 @@ class Hybrid(Recommender):
             return empty_ranked(0, k)
         depth = max(k, self.depth)
         weights = self.source_weights(queries)
-        models: dict[str, Recommender] = {"cf": self.cf, "content": self.content, "popularity": self.popularity}
+        calls: dict[str, Any] = {
+            "cf": lambda: self.cf.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
+            "content": lambda: self.content.recommend(
+                queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False
+            ),
+            "text": lambda: self.content.recommend(
+                queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False
+            ),
+            "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
+        }
         if self.profile is not None:
-            models["profile"] = self.profile
+            profile = self.profile
+            calls["profile"] = lambda: profile.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)
         sources = {}
-        for name, model in models.items():
+        for name, call in calls.items():
             if not np.any(weights[name] > 0):
                 continue  # a source nobody in this batch listens to is not computed
-            sources[name] = model.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)
+            sources[name] = call()
         if not sources:  # every weight is zero: fall back to popularity alone
             sources = {"popularity": self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)}
             weights = {"popularity": np.ones(len(queries))}

@@ -1,0 +1,329 @@
+"""Content models, whitening, cold adapters, the hybrid and the router."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import coldkit
+import coldkit.models as models
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.cold import bilinear_ridge, ridge_map
+from coldkit.models.whitening import Whitening, mean_pairwise_cosine
+
+TITLES = [
+    "Space Robots", "Robot Wars", "Romantic Paris", "Paris in Love", "Basketball Legends",
+    "Basketball Dreams", "Ocean Documentary", "Deep Ocean", "Comedy Night", "Laugh Out Loud",
+]
+GENRES = ["Sci-Fi", "Sci-Fi|Action", "Romance", "Romance|Comedy", "Sport", "Sport|Drama",
+          "Documentary", "Documentary", "Comedy", "Comedy"]
+FAST = {"encoder": "hashing", "cache": False}
+
+
+def make_data(seed: int = 0, n_users: int = 16) -> Interactions:
+    """Two tastes (sci-fi/ocean vs romance/sport/comedy); item 9 ("Laugh Out Loud") is cold."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame({"item_id": [f"i{j}" for j in range(10)], "title": TITLES, "genres": GENRES})
+    catalog = Catalog(table["item_id"].to_numpy(), table, text_columns=("title", "genres"))
+    dense = np.zeros((n_users, 10), dtype=np.float32)
+    for u in range(n_users):
+        pool = [0, 1, 6, 7] if u % 2 == 0 else [2, 3, 4, 5, 8]
+        dense[u, rng.choice(pool, size=rng.integers(2, len(pool) + 1), replace=False)] = 1.0
+    dense[:, 9] = 0.0
+    return Interactions(np.array([f"u{u}" for u in range(n_users)]), catalog, sp.csr_matrix(dense))
+
+
+@pytest.fixture(scope="module")
+def data() -> Interactions:
+    return make_data()
+
+
+# ------------------------------------------------------------------------------ whitening
+
+
+def anisotropic(n: int = 400, d: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((d, d)) * np.array([5.0, 2.0, 1.0, 0.5, 0.2, 0.1])[:, None]
+    return rng.standard_normal((n, d)) @ mixing + 4.0  # a large common direction, like LM vectors
+
+
+def test_whitening_gives_identity_covariance() -> None:
+    x = anisotropic()
+    out = Whitening("whiten", eps=0.0).fit(x).transform(x)
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.cov(out, rowvar=False), np.eye(x.shape[1]), atol=1e-4)
+    reduced = Whitening("whiten", dim=3, eps=0.0).fit(x).transform(x)
+    assert reduced.shape == (x.shape[0], 3)
+    np.testing.assert_allclose(np.cov(reduced, rowvar=False), np.eye(3), atol=1e-4)
+
+
+def test_centering_removes_the_common_direction() -> None:
+    x = anisotropic()
+    assert mean_pairwise_cosine(x) > 0.5
+    centred = Whitening("center").fit(x).transform(x)
+    np.testing.assert_allclose(centred.mean(axis=0), 0.0, atol=1e-5)
+    assert abs(mean_pairwise_cosine(centred)) < 0.01
+    np.testing.assert_allclose(Whitening("none").fit(x).transform(x), x.astype(np.float32))
+
+
+def test_whitening_keeps_zero_rows_and_validates() -> None:
+    x = anisotropic()
+    w = Whitening("whiten").fit(x)
+    out = w.transform(np.vstack([x[:2], np.zeros((1, 6))]), normalize=True)
+    assert np.all(out[2] == 0)
+    np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(InvalidInputError, match="whitening must be"):
+        Whitening("pca")
+    with pytest.raises(InvalidInputError, match="shape"):
+        w.transform(np.ones((2, 5)))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        Whitening().fit(np.full((3, 2), np.nan))
+
+
+# ------------------------------------------------------------------------------ content
+
+
+def test_content_matches_text_and_liked_items(data: Interactions) -> None:
+    model = models.create("content", **FAST).fit(data)
+    ranked = model.recommend([UserQuery(text="basketball"), UserQuery(history=np.array([6]))], 2)
+    assert set(ranked.indices[0].tolist()) == {4, 5}
+    assert ranked.indices[1, 0] == 7  # the other ocean documentary
+    # cosine in [-1, 1] and best first
+    assert np.all(np.diff(ranked.scores, axis=1) <= 1e-6) and np.all(np.abs(ranked.scores) <= 1 + 1e-5)
+
+
+def test_content_scores_equal_numpy_cosine(data: Interactions) -> None:
+    model = models.create("content", whitening="none", **FAST).fit(data)
+    raw = model.raw_vectors_
+    profile = raw[[2, 3]].mean(axis=0)
+    expected = raw @ profile / (np.linalg.norm(raw, axis=1) * np.linalg.norm(profile) + 1e-12)
+    ranked = model.recommend([UserQuery(history=np.array([2, 3]))], 8)
+    np.testing.assert_allclose(ranked.scores[0], expected[ranked.indices[0]], atol=1e-5)
+    assert 2 not in ranked.indices[0] and 3 not in ranked.indices[0]
+
+
+def test_content_item_to_item_and_explanations(data: Interactions) -> None:
+    model = models.create("content", **FAST).fit(data)
+    similar = model.similar_items([0, 4], 1)
+    assert similar.indices[:, 0].tolist() == [1, 5]
+    why = model.explain(UserQuery(history=np.array([4]), text="I like basketball dreams"), 5)
+    assert "because you liked Basketball Legends" in why and "matches your words" in why and "basketball" in why
+    assert "no liked item" in model.explain(UserQuery(), 3)
+    with pytest.raises(InvalidInputError, match="out of range"):
+        model.explain(UserQuery(), 10)
+
+
+def test_content_with_two_encoders_averages_cosines(data: Interactions) -> None:
+    one = models.create("content", **FAST).fit(data)
+    two = models.create("content", encoder=["hashing", "hashing"], cache=False).fit(data)
+    q = [UserQuery(history=np.array([0, 6]))]
+    np.testing.assert_allclose(two.recommend(q, 5).scores, one.recommend(q, 5).scores, atol=1e-5)
+    with pytest.raises(InvalidInputError, match="encoder_weights"):
+        models.create("content", encoder=["hashing"], encoder_weights=[1.0, 2.0])
+
+
+def test_content_accepts_an_encoder_instance(data: Interactions) -> None:
+    encoder = coldkit.get_encoder("hashing", dim=256)
+    model = models.create("content", encoder=encoder, cache=False).fit(data)
+    assert model.item_vectors().shape == (10, 256)
+    with pytest.raises(InvalidInputError, match="encoder"):
+        models.create("content", encoder=42)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_content_with_bert_when_installed(data: Interactions) -> None:
+    if "bert" not in coldkit.plugins.manager.registry("encoder").names():
+        pytest.skip("the coldkit-bert plugin is not installed")
+    model = models.create("content", encoder="bert", cache=False).fit(data)
+    ranked = model.recommend([UserQuery(text="a film about basketball players")], 2)
+    assert set(ranked.indices[0].tolist()) == {4, 5}
+
+
+# ------------------------------------------------------------------------------ cold adapters
+
+
+def test_ridge_map_matches_sklearn() -> None:
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(1)
+    features, targets = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
+    weights, intercept = ridge_map(features, targets, 2.5)
+    reference = sklearn_linear.Ridge(alpha=2.5, fit_intercept=True).fit(features, targets)
+    np.testing.assert_allclose(weights, reference.coef_.T, atol=1e-10)
+    np.testing.assert_allclose(intercept, reference.intercept_, atol=1e-10)
+
+
+def test_ridge_map_matches_normal_equations_without_intercept_shift() -> None:
+    rng = np.random.default_rng(2)
+    f = rng.standard_normal((30, 4))
+    f -= f.mean(axis=0)
+    t = rng.standard_normal((30, 2))
+    t -= t.mean(axis=0)
+    weights, intercept = ridge_map(f, t, 0.7)
+    np.testing.assert_allclose(weights, np.linalg.solve(f.T @ f + 0.7 * np.eye(4), f.T @ t), atol=1e-10)
+    np.testing.assert_allclose(intercept, 0.0, atol=1e-12)
+
+
+def test_bilinear_ridge_matches_kronecker_solve() -> None:
+    rng = np.random.default_rng(3)
+    left, right, target = rng.standard_normal((6, 3)), rng.standard_normal((5, 4)), rng.standard_normal((6, 5))
+    w = bilinear_ridge(left, right, target, 0.9)
+    design = np.kron(right, left)  # vec(L W Rᵀ) = (R ⊗ L) vec(W), column-major vec
+    vec = np.linalg.solve(design.T @ design + 0.9 * np.eye(12), design.T @ target.ravel(order="F"))
+    np.testing.assert_allclose(w, vec.reshape(3, 4, order="F"), atol=1e-9)
+
+
+@pytest.mark.parametrize("warm", ["svd", "ease", "item-knn", "interactions", "popularity"])
+def test_cold_ridge_maps_content_for_cold_items(data: Interactions, warm: str) -> None:
+    model = models.create("cold-ridge", warm=warm, factors=4, l2=1.0, **FAST).fit(data)
+    features = model.content.item_vectors()
+    warm_items = np.flatnonzero(data.item_counts() > 0)
+    weights, intercept = ridge_map(features[warm_items], model.warm.item_vectors_[warm_items], 1.0)
+    np.testing.assert_allclose(model.item_vectors()[9], features[9] @ weights + intercept, atol=1e-4)
+    np.testing.assert_allclose(model.item_vectors()[warm_items], model.warm.item_vectors_[warm_items])
+    new = model.vector_for_text(["Laugh Out Loud. Comedy"])
+    np.testing.assert_allclose(new[0], model.item_vectors()[9], atol=1e-4)
+    ranked = model.recommend([UserQuery(user=1)], 3, candidates=np.array([9, 0]))
+    assert set(ranked.indices[0, :2].tolist()) == {0, 9} and ranked.indices[0, 2] == -1
+
+
+def test_cold_ridge_item_trust_blends_by_count(data: Interactions) -> None:
+    model = models.create("cold-ridge", warm="ease", item_trust=2.0, **FAST).fit(data)
+    counts = data.item_counts().astype(float)
+    alpha = counts / (counts + 2.0)
+    expected = alpha[:, None] * model.warm.item_vectors_ + (1 - alpha[:, None]) * model.mapped_vectors_
+    np.testing.assert_allclose(model.item_vectors(), expected, atol=1e-5)
+
+
+def test_cold_knn_is_the_weighted_mean_of_neighbours(data: Interactions) -> None:
+    model = models.create("cold-knn", warm="ease", neighbors=3, normalize=True, **FAST).fit(data)
+    features = model.content.item_vectors()
+    warm = np.flatnonzero(data.item_counts() > 0)
+    sims = features[warm] @ features[9]
+    top = np.lexsort((np.arange(len(warm)), -sims))[:3]
+    w = np.maximum(sims[top], 0)
+    expected = (w / w.sum()) @ model.warm.item_vectors_[warm[top]]
+    np.testing.assert_allclose(model.item_vectors()[9], expected, atol=1e-5)
+
+
+def test_cold_item_gets_a_sensible_rank_from_its_text(data: Interactions) -> None:
+    """The cold comedy should rank above the cold-looking sci-fi item for a comedy fan."""
+    model = models.create("cold-ridge", warm="ease", **FAST).fit(data)
+    comedy_fan = UserQuery(history=np.array([8, 3]))  # Comedy Night, Paris in Love (Romance|Comedy)
+    scores = model.warm.user_vectors([comedy_fan]) @ model.vector_for_text(["Laugh Out Loud. Comedy", "Robot Wars II. Sci-Fi"]).T
+    assert scores[0, 0] > scores[0, 1]
+
+
+def test_cold_mlp_trains_deterministically(data: Interactions) -> None:
+    pytest.importorskip("torch")
+    for loss in ("mse", "bpr"):
+        a = models.create("cold-mlp", loss=loss, epochs=30, hidden=16, factors=4, seed=5, lr=0.01, **FAST).fit(data)
+        b = models.create("cold-mlp", loss=loss, epochs=30, hidden=16, factors=4, seed=5, lr=0.01, **FAST).fit(data)
+        np.testing.assert_allclose(a.item_vectors(), b.item_vectors())
+        assert a.losses_[-1] < a.losses_[0]
+        assert np.any(a.item_vectors()[9] != 0)
+    with pytest.raises(InvalidInputError, match="loss"):
+        models.create("cold-mlp", loss="hinge")
+
+
+# ------------------------------------------------------------------------------ hybrid and router
+
+
+@pytest.fixture(scope="module")
+def hybrid(data: Interactions) -> models.Recommender:
+    return models.create("hybrid", **FAST).fit(data)
+
+
+def test_hybrid_ranks_a_cold_item_matching_the_text(data: Interactions, hybrid: models.Recommender) -> None:
+    query = UserQuery(history=np.array([8]), text="laugh out loud")
+    ranked = hybrid.recommend([query], 3)
+    assert 9 in ranked.indices[0].tolist()  # cold item: no interactions at all
+    popular = models.create("popularity").fit(data).recommend([query], 3)
+    assert 9 not in popular.indices[0].tolist()
+    assert "matches your words: laugh, loud" in hybrid.explain(query, 9)
+
+
+def test_hybrid_adaptive_weights(data: Interactions, hybrid: models.Recommender) -> None:
+    queries = [UserQuery(), UserQuery(history=np.array([1])), UserQuery(user=0), UserQuery(text="ocean")]
+    w = hybrid.source_weights(queries)
+    n = np.array([0, 1, len(data.items_of(0)), 0], dtype=float)
+    np.testing.assert_allclose(w["cf"], n / (n + 5.0))
+    np.testing.assert_allclose(w["popularity"], 0.5 * (1 - n / (n + 5.0)))
+    assert w["content"].tolist() == [0.0, 0.1, 0.1, 0.0]
+    assert w["text"].tolist() == [0.0, 0.0, 0.0, 0.5]
+
+
+def test_hybrid_respects_exclusions_and_candidates(data: Interactions, hybrid: models.Recommender) -> None:
+    ranked = hybrid.recommend([UserQuery(user=u) for u in range(4)], 10)
+    for u in range(4):
+        row = ranked.indices[u]
+        assert not set(row[row >= 0].tolist()) & set(data.items_of(u).tolist())
+    cold_only = hybrid.recommend([UserQuery(user=0)], 5, candidates=np.array([9]))
+    assert cold_only.indices[0].tolist() == [9, -1, -1, -1, -1]
+    assert "because you liked" in hybrid.explain(UserQuery(user=1), int(ranked.indices[1, 0]))
+    with pytest.raises(InvalidInputError, match="weight"):
+        models.create("hybrid", weights={"bert": 1.0}, **FAST)
+
+
+def test_hybrid_with_rrf_and_profiles(data: Interactions) -> None:
+    profiles = {f"u{u}": ("science fiction fan" if u % 2 == 0 else "romantic sports fan") for u in range(16)}
+    model = models.create("hybrid", fusion="rrf", user_profiles=profiles, **FAST).fit(data)
+    ranked = model.recommend([UserQuery(text="science fiction fan")], 2)
+    assert set(ranked.indices[0].tolist()) <= {0, 1, 6, 7}  # what the sci-fi fans liked
+
+
+def test_profile_knn_matches_reference(data: Interactions) -> None:
+    profiles = {f"u{u}": f"user number {u % 4} likes {'space' if u % 2 == 0 else 'love'}" for u in range(16)}
+    model = models.create("profile-knn", user_profiles=profiles, neighbors=4).fit(data)
+    query = UserQuery(text="user number 2 likes space")
+    q = model.encoder.encode_texts([query.text])[0]
+    sims = model.user_vectors_ @ q
+    top = np.lexsort((np.arange(16), -sims))[:4]
+    scores = np.maximum(sims[top], 0) @ (data.matrix.toarray()[top] > 0)
+    ranked = model.recommend([query], 3)
+    np.testing.assert_allclose(ranked.scores[0], np.sort(scores)[::-1][:3], atol=1e-5)
+    with pytest.raises(InvalidInputError, match="user_profiles"):
+        models.create("profile-knn", user_profiles={})
+
+
+def test_router_decisions(data: Interactions) -> None:
+    router = models.create("router", min_clicks=3, hybrid_options=FAST).fit(data)
+    queries = [UserQuery(user=1), UserQuery(history=np.array([1, 2, 3])), UserQuery(history=np.array([1])),
+               UserQuery(text="space"), UserQuery()]
+    assert router.route(queries) == ["warm", "warm", "cold", "cold", "popular"]
+    ranked = router.recommend(queries, 4)
+    popular = models.create("popularity").fit(data).recommend([UserQuery()], 4)
+    assert ranked.indices[4].tolist() == popular.indices[0].tolist()
+    warm = router.warm.recommend(queries[:2], 4)
+    assert ranked.indices[:2].tolist() == warm.indices.tolist()
+    cold = router.cold.recommend(queries[2:4], 4)
+    assert ranked.indices[2:4].tolist() == cold.indices.tolist()
+    assert router.explain(UserQuery(text="space"), 0).startswith("[cold]")
+    with pytest.raises(InvalidInputError, match="min_clicks"):
+        models.create("router", min_clicks=0)
+
+
+# ------------------------------------------------------------------------------ real data (skips without it)
+
+DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (DATA_ROOT / "ml-100k" / "u.data").is_file(), reason="ml-100k not found at ../shared/data")
+def test_cold_adapter_beats_random_on_ml100k_cold_items() -> None:
+    from coldkit.data import load_dataset
+    from coldkit.data.splits import cold_item_split
+    from coldkit.evaluation.metrics import recall_at_k
+
+    dataset = load_dataset("ml-100k", data_root=DATA_ROOT)
+    split = cold_item_split(dataset.interactions, 0)
+    task = split.tasks["cold"]
+    recalls = {}
+    for name, options in {"random": {}, "cold-ridge": {"warm": "ease", **FAST}}.items():
+        ranked = models.create(name, **options).fit(split.train).recommend(task.queries, 20, candidates=task.candidates)
+        recalls[name] = float(np.mean(recall_at_k(ranked.indices, task.truth, 20)))
+    assert recalls["cold-ridge"] > 1.2 * recalls["random"], recalls
