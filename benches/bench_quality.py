@@ -82,11 +82,17 @@ def verdict(result: Any, task: str, baselines: list[str], ours: str, metric: str
 
 
 def run_quality(
-    *, full: bool, out: Path, data_root: str | None = None, encoder: str | None = None, seeds: int | None = None
+    *,
+    full: bool,
+    out: Path,
+    data_root: str | None = None,
+    encoder: str | None = None,
+    seeds: int | None = None,
+    datasets: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run both protocols; write ``quality.json``, ``quality.md`` and one PNG per run into ``out``."""
     encoder = encoder or (default_encoder() if full else "hashing")
-    datasets = DATASETS if full else ("ml-latest-small",)
+    datasets = datasets or (DATASETS if full else ("ml-latest-small",))
     n_seeds = seeds or (3 if full else 1)
     report: dict[str, Any] = {"full": full, "encoder": encoder, "seeds": n_seeds, "runs": []}
     lines = [f"Encoder for LM models: `{encoder}`; seeds: {n_seeds}; {'full' if full else 'SMALL SUBSAMPLE'} run.", ""]
@@ -198,10 +204,25 @@ if __name__ == "__main__":
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--encoder", default=None)
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--datasets", nargs="+", default=None, help=f"subset of {DATASETS}")
+    parser.add_argument("--merge", nargs="+", default=None, help="quality.json files to merge into OUT (no run)")
     parser.add_argument("--chart-only", action="store_true", help="redraw quality.png from OUT/quality.json")
     args = parser.parse_args()
+    if args.merge:
+        merged: dict[str, Any] = {}
+        for path in args.merge:
+            part = json.loads(Path(path).read_text(encoding="utf-8"))
+            merged = merged or {k: v for k, v in part.items() if k != "runs"} | {"runs": []}
+            merged["runs"] += part["runs"]
+        order = {name: i for i, name in enumerate(DATASETS)}
+        merged["runs"].sort(key=lambda r: (order.get(r["dataset"], 99), r["protocol"]))
+        atomic_write_bytes(Path(args.out) / "quality.json", json.dumps(merged, indent=2).encode("utf-8"))
+        args.chart_only = True
     if args.chart_only:
         saved = json.loads((Path(args.out) / "quality.json").read_text(encoding="utf-8"))
         atomic_write_bytes(Path(args.out) / "quality.png", summary_chart(saved))
         sys.exit(0)
-    run_quality(full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds)
+    run_quality(
+        full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds,
+        datasets=tuple(args.datasets) if args.datasets else None,
+    )  # fmt: skip
