@@ -24,7 +24,7 @@ from coldkit.serving import (
 )
 from coldkit.serving.storage import WriteAheadLog
 
-WEIGHTS = {"cf": 1.0, "content": 1.0, "popularity": 0.1}
+WEIGHTS = {"cf": 1.0, "content": 1.0, "text": 1.0, "popularity": 0.1}
 
 
 def small_interactions(n_warm: int = 300, n_cold: int = 60, n_users: int = 200) -> Interactions:
@@ -49,7 +49,11 @@ def train() -> Interactions:
 def hybrid(train: Interactions):
     from coldkit.models.hybrid import Hybrid
 
-    return Hybrid(encoder="hashing", warm="svd", weights={**WEIGHTS, "profile": 0.0}, cache=False).fit(train)
+    from coldkit.models.hybrid import DEFAULT_WEIGHTS
+    from coldkit.serving.index import SOURCES
+
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SOURCES}  # e.g. the profile kNN
+    return Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False).fit(train)
 
 
 @pytest.fixture()
@@ -170,7 +174,7 @@ def test_constraints_candidates_and_limits(index: ServingIndex, train: Interacti
     fresh = index.recommend(user, k=10, min_new_share=0.3)
     assert sum(i.new for i in fresh.items) >= 3 or fresh.relaxed
     excluded = plain.items[0].id
-    assert excluded not in ids_of(index.recommend(user, k=10, exclude=[excluded]))
+    assert excluded not in ids_of(index.recommend(user, k=10, exclude=[excluded, "long-gone-item"]))
     allowed = [str(i) for i in train.catalog.item_ids[:30]]
     assert set(ids_of(index.recommend(user, k=10, candidates=allowed))) <= set(allowed)
     diverse = index.recommend(user, k=10, mmr_lambda=0.3)
@@ -202,6 +206,13 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
     np.testing.assert_array_equal(loaded.encoder.idf, index.encoder.idf)
     assert loaded.version.seq == index.version.seq == 4
     assert loaded.has_item("after-snapshot") and not loaded.has_item(str(train.catalog.item_ids[1]))
+    # the log carries the new item's vectors (replay needs no encoder run, no image file): bit-identical rows
+    record = json.loads((path / "wal-000001.jsonl").read_text().splitlines()[0])
+    assert record["op"] == "upsert_items" and record["dims"] == [index.version.content.shape[1], index.version.cf.shape[1]]
+    for name in ("content", "cf"):
+        live, back = getattr(index.version, name), getattr(loaded.version, name)
+        np.testing.assert_array_equal(back[loaded.version.item_row[loaded.version.item_ordinal("after-snapshot")]],
+                                      live[index.version.item_row[index.version.item_ordinal("after-snapshot")]])
     assert ids_of(loaded.recommend(str(train.user_ids[0]), k=10)) == expected["user"]
     assert ids_of(loaded.recommend("u-new", k=10)) == expected["new"]
     assert ids_of(loaded.recommend("u-text", k=10)) == expected["text"]
@@ -372,3 +383,12 @@ def test_bert_index_round_trips(tmp_path: Path) -> None:
     assert loaded.encoder.fingerprint == index.encoder.fingerprint
     assert ids_of(loaded.recommend(text="thieves rob a museum", k=10)) == expected
     loaded.close()
+
+
+def test_save_takes_a_fitted_hybrid(hybrid, train: Interactions, tmp_path: Path) -> None:
+    save(hybrid, tmp_path / "h")
+    loaded = load(tmp_path / "h")  # not locked by the converted index
+    expected = hybrid.recommend([UserQuery(user=4)], k=10)
+    assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
+    with pytest.raises(coldkit.InvalidInputError, match="ServingIndex or a fitted Hybrid"):
+        save(object(), tmp_path / "x")

@@ -102,7 +102,7 @@ def train() -> Interactions:
 def built(train: Interactions, tmp_path_factory) -> Path:
     """A saved index, copied by each test that writes (building once keeps the module fast)."""
     path = tmp_path_factory.mktemp("built") / "idx"
-    index = ServingIndex.build(train, encoder="hashing", weights={"cf": 1.0, "content": 1.0, "popularity": 0.1}, cache=False)
+    index = ServingIndex.build(train, encoder="hashing", weights={"cf": 1.0, "content": 1.0, "text": 1.0, "popularity": 0.1}, cache=False)
     save(index, path)
     index.close()
     return path

@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["ServingIndex", "FusionConfig", "Recommendation", "RecommendedItem", "MAX_K"]
 
 MAX_K = 1000
+SOURCES = ("cf", "content", "text", "popularity")
 _WORD = re.compile(r"[a-z0-9']+")
 _STOP = frozenset(
     "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
@@ -67,14 +69,17 @@ class FusionConfig:
     """How the sources are blended (the hybrid's adaptive fusion).
 
     Per query with ``n`` known interactions, ``β = n / (n + user_trust)`` and the weights are
-    ``cf: weights["cf"]·β``, ``content: weights["content"]`` (when the user has clicks or text),
+    ``cf: weights["cf"]·β``, ``content: weights["content"]`` (users with clicks: the mean of their
+    items' content vectors), ``text: weights["text"]`` (users with profile/request text),
     ``popularity: weights["popularity"]·(1 - β)``; the ``strategy`` fusion plugin merges each
-    source's top ``depth`` items.
+    source's top ``depth`` items. The defaults are the Hybrid's.
     """
 
     strategy: str = "weighted"
     options: Mapping[str, Any] = field(default_factory=dict)
-    weights: Mapping[str, float] = field(default_factory=lambda: {"cf": 1.0, "content": 0.3, "popularity": 0.5})
+    weights: Mapping[str, float] = field(
+        default_factory=lambda: {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5}
+    )
     user_trust: float = 5.0
     depth: int = 200
     text_weight: float = 1.0
@@ -103,9 +108,9 @@ class FusionConfig:
         return config
 
     def validate(self) -> None:
-        unknown = set(self.weights) - {"cf", "content", "popularity"}
+        unknown = set(self.weights) - set(SOURCES)
         if unknown:
-            raise InvalidInputError(f"unknown fusion weight(s) {sorted(unknown)}; sources: cf, content, popularity")
+            raise InvalidInputError(f"unknown fusion weight(s) {sorted(unknown)}; sources: {', '.join(SOURCES)}")
         if any(not np.isfinite(w) or w < 0 for w in self.weights.values()):
             raise InvalidInputError(f"fusion weights must be finite and >= 0, got {dict(self.weights)}")
         if not np.isfinite(self.user_trust) or self.user_trust < 0:
@@ -142,6 +147,28 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def _encode_vectors(content: np.ndarray, mapped: np.ndarray) -> dict[str, Any]:
+    """Float32 arrays as base64 for a log record (exact, unlike decimal text)."""
+    return {
+        "content": base64.b64encode(np.ascontiguousarray(content, dtype="<f4").tobytes()).decode("ascii"),
+        "mapped": base64.b64encode(np.ascontiguousarray(mapped, dtype="<f4").tobytes()).decode("ascii"),
+        "dims": [int(content.shape[1]), int(mapped.shape[1])],
+    }
+
+
+def _decode_vectors(record: Mapping[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vectors a log record carries, or None when it carries none (then the item is encoded again)."""
+    if "content" not in record:
+        return None
+    try:
+        d_content, d_cf = (int(x) for x in record["dims"])
+        content = np.frombuffer(base64.b64decode(record["content"]), dtype="<f4").reshape(rows, d_content)
+        mapped = np.frombuffer(base64.b64decode(record["mapped"]), dtype="<f4").reshape(rows, d_cf)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"log record has malformed item vectors: {exc}") from exc
+    return content.astype(np.float32), mapped.astype(np.float32)
 
 
 def _as_id(value: Any, what: str) -> str:
@@ -235,10 +262,13 @@ class ServingIndex:
         if not isinstance(name, str):
             raise InvalidInputError("ServingIndex.build needs the encoder's registered name, so load() can re-create it")
         options = dict(encoder_options or {})
+        from coldkit.models.hybrid import DEFAULT_WEIGHTS
+
+        unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SOURCES}  # e.g. profile kNN: not served
         model = Hybrid(
             encoder=name, encoder_options=options, whitening=whitening, warm="svd", adapter_l2=adapter_l2,
             fusion=fusion, fusion_options=dict(fusion_options or {}),
-            weights={"profile": 0.0, **dict(weights or {})}, user_trust=user_trust, item_trust=item_trust,
+            weights={**unserved, **dict(weights or {})}, user_trust=user_trust, item_trust=item_trust,
             depth=depth, cache=cache,
         )
         model.fit(interactions)
@@ -303,7 +333,12 @@ class ServingIndex:
             base_indptr=matrix.indptr.astype(np.int64),
             base_items=matrix.indices.astype(np.int64),
         )
-        weights = {k: float(v) for k, v in model.weights.items() if k in ("cf", "content", "popularity")}
+        unserved = {k: w for k, w in model.weights.items() if k not in SOURCES and w > 0}
+        if unserved:
+            raise InvalidInputError(
+                f"the serving index serves the sources {', '.join(SOURCES)}; build the Hybrid with weight 0 for {sorted(unserved)}"
+            )
+        weights = {k: float(v) for k, v in model.weights.items() if k in SOURCES}
         fusion = FusionConfig(
             strategy=model.fusion.name, options=dict(fusion_options or {}), weights=weights,
             user_trust=model.user_trust, depth=model.depth, text_weight=model.content.text_weight,
@@ -445,7 +480,7 @@ class ServingIndex:
             recent_items: item ids clicked in this session (count as interactions for this request).
             k: list length, 1..1000.
             candidates: only these item ids may be recommended (None = the whole catalogue).
-            exclude: item ids never to show (hard constraint).
+            exclude: item ids never to show (hard constraint; ids the index does not hold are ignored).
             exclude_seen: drop items the user already interacted with (default True).
             max_per_category: at most this many items per category (int, or category -> limit).
             min_new_share: at least this share of the list must be new (cold) items.
@@ -483,7 +518,9 @@ class ServingIndex:
         known_ord = np.unique(np.concatenate(known)).astype(np.int64)
         known_rows = v.item_row[known_ord]
         known_rows = known_rows[known_rows >= 0]
-        excluded_rows = v.item_row[self._resolve_items(v, exclude, "exclude")]
+        # excluding an id the index does not hold (e.g. deleted meanwhile) is harmless: ignore it
+        excluded = [v.item_ordinal(_as_id(i, "exclude")) for i in exclude]
+        excluded_rows = v.item_row[np.asarray([o for o in excluded if o is not None], dtype=np.int64)]
         cand_rows = None
         if candidates is not None:
             cand_rows = np.unique(v.item_row[self._resolve_items(v, candidates, "candidates")])
@@ -505,7 +542,8 @@ class ServingIndex:
         w = self.fusion.weights
         weights = {
             "cf": w.get("cf", 0.0) * beta,
-            "content": w.get("content", 0.0) * (1.0 if (n > 0 or query_text) else 0.0),
+            "content": w.get("content", 0.0) * (1.0 if n > 0 else 0.0),
+            "text": w.get("text", 0.0) * (1.0 if query_text else 0.0),
             "popularity": w.get("popularity", 0.0) * (1.0 - beta),
         }
         pool = min(max(3 * k, k + 50), MAX_K * 3) if rerank else k
@@ -521,17 +559,16 @@ class ServingIndex:
         def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
             return rank_vectors(query[None, :], vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows)
 
-        text_vector = self.encode_user_texts([query_text])[0] if (query_text and weights["content"] > 0) else None
+        text_vector = self.encode_user_texts([query_text])[0] if (query_text and weights["text"] > 0) else None
         sources: dict[str, Ranked] = {}
         if weights["cf"] > 0:
             sources["cf"] = rank(v.foldin[known_rows].sum(axis=0), v.cf)
         if weights["content"] > 0:
-            profile = np.zeros(v.content.shape[1], dtype=np.float64)
-            if known_rows.size:
-                profile[:] = _unit(v.content[known_rows].mean(axis=0))
-            if text_vector is not None and self.fusion.text_weight > 0:
-                profile += self.fusion.text_weight * text_vector
-            sources["content"] = rank(_unit(profile).astype(np.float32), v.content)
+            # as ContentRecommender.user_vectors: the normalised mean of the clicked items' vectors
+            profile = _unit(_unit(v.content[known_rows].mean(axis=0)).astype(np.float64))
+            sources["content"] = rank(profile.astype(np.float32), v.content)
+        if weights["text"] > 0 and text_vector is not None and self.fusion.text_weight > 0:
+            sources["text"] = rank(_unit(self.fusion.text_weight * text_vector.astype(np.float64)).astype(np.float32), v.content)
         if weights["popularity"] > 0:
             sources["popularity"] = rank(np.ones(1, dtype=np.float32), v.popularity())
         if not sources:
@@ -631,12 +668,25 @@ class ServingIndex:
 
         Returns one ``{"id", "created"}`` per item. A new item is recommendable by the next request.
         """
+        return self._upsert(items)
+
+    def _upsert(self, items: Sequence[Mapping[str, Any]], logged: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         clean = self._check_items(items)
+        self._check_writable()
+        vectors = _decode_vectors(logged, len(clean)) if logged is not None else None
+        if vectors is None:
+            # encode outside the write lock: it needs no index state and may be slow (BERT, images)
+            vectors = self._encode_items([i["text"] for i in clean], [i["image"] for i in clean], [i["id"] for i in clean])
+        content, mapped = vectors
+        if content.shape[1] != self._version.content.shape[1] or mapped.shape[1] != self._version.cf.shape[1]:
+            raise InvalidInputError(f"item vectors have dims {content.shape[1]}/{mapped.shape[1]}, the index "
+                                    f"{self._version.content.shape[1]}/{self._version.cf.shape[1]}")
         with self._write_lock:
             self._check_writable()
             v = self._version
-            new, created = self._apply_upsert(v, clean)
-            self._commit({"op": "upsert_items", "items": clean}, new)
+            new, created = self._apply_upsert(v, clean, content, mapped)
+            # the vectors travel in the log: replay needs neither the encoder's time nor the image files
+            self._commit({"op": "upsert_items", "items": clean, **_encode_vectors(content, mapped)}, new)
         return [{"id": item["id"], "created": c} for item, c in zip(clean, created)]
 
     @staticmethod
@@ -664,10 +714,9 @@ class ServingIndex:
             clean.append({"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None})
         return clean
 
-    def _apply_upsert(self, v: Version, items: list[dict[str, Any]]) -> tuple[Version, list[bool]]:
-        content, mapped = self._encode_items(
-            [i["text"] for i in items], [i["image"] for i in items], [i["id"] for i in items]
-        )
+    def _apply_upsert(
+        self, v: Version, items: list[dict[str, Any]], content: np.ndarray, mapped: np.ndarray
+    ) -> tuple[Version, list[bool]]:
         n_rows, n_items = v.n_rows, v.n_items
         new_ids: list[str] = []
         ordinals = np.empty(len(items), dtype=np.int64)
@@ -830,7 +879,7 @@ class ServingIndex:
             read_only, self.read_only = self.read_only, False
             try:
                 if op == "upsert_items":
-                    self.upsert_items(record["items"])
+                    self._upsert(record["items"], logged=record)
                 elif op == "delete_items":
                     # an id deleted twice in a row is harmless on replay
                     live = [i for i in record["ids"] if self._version.item_ordinal(str(i)) is not None]

@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 import coldkit
-from coldkit.exceptions import ColdkitError, UnknownComponentError
+from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponentError
 from coldkit.models.whitening import Whitening
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
 from coldkit.serving.index import FusionConfig, ServingIndex
@@ -227,8 +227,33 @@ def _prepare_directory(path: Path) -> None:
         raise IndexStorageError(f"cannot create the index directory {str(path)!r}: {exc}") from exc
 
 
-def save(index: ServingIndex, path: str | os.PathLike[str], *, attach: bool = True) -> Path:
+def _encoder_options(encoder: Any) -> dict[str, Any]:
+    """The options that re-create ``encoder`` by name (the built-in hashing encoder's; others: defaults)."""
+    from coldkit.builtins.encoders import HashingEncoder
+
+    if isinstance(encoder, HashingEncoder):
+        return {"dim": encoder.dim, "ngrams": encoder.ngrams, "sublinear_tf": encoder.sublinear_tf, "stem": encoder.stem}
+    return {}
+
+
+def _as_index(obj: Any) -> ServingIndex:
+    if isinstance(obj, ServingIndex):
+        return obj
+    from coldkit.models.hybrid import Hybrid
+
+    if isinstance(obj, Hybrid) and obj.train_ is not None:
+        encoder = obj.content.encoder
+        return ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
+    raise InvalidInputError(
+        f"coldkit.save takes a ServingIndex or a fitted Hybrid(warm='svd'), got {type(obj).__name__}"
+    )
+
+
+def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: bool = True) -> Path:
     """Write a snapshot of ``index`` to the directory ``path`` atomically; return the snapshot directory.
+
+    ``index`` is a :class:`ServingIndex`, or a fitted ``Hybrid(warm="svd")`` (saved as the index it
+    serves as; reopen it with :func:`load`).
 
     A crash or kill at any moment leaves the previous snapshot (and its log) loadable. Writes keep
     being served and acknowledged while the snapshot is written (they go to the next log).
@@ -238,6 +263,9 @@ def save(index: ServingIndex, path: str | os.PathLike[str], *, attach: bool = Tr
     Raises:
         IndexStorageError: ``path`` is a file or a foreign non-empty directory, or the disk write failed.
     """
+    if not isinstance(index, ServingIndex):
+        attach = False  # the converted index is not returned: nobody could write through it
+    index = _as_index(index)
     target = Path(path).expanduser().resolve()
     with _save_lock(index):
         _prepare_directory(target)
