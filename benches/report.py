@@ -5,7 +5,8 @@
 For each workload group: queries/s of every backend (from the minimum round time, the least
 disturbed by other processes), then coldkit's speed-up over faiss and numpy, the 2-thread
 scaling, the memory-bandwidth bound (B = 1: time of one streaming read of the catalogue) and
-the FLOP rate reached (large B, next to numpy's sgemm alone).
+the FLOP rate reached (large B, next to numpy's sgemm alone). The CPU-time columns compare
+single-threaded backends by CPU time (``extra_info["cpu_min"]``), robust to a busy machine.
 """
 
 from __future__ import annotations
@@ -29,17 +30,21 @@ def load(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return groups
 
 
-def ratio(groups: dict[str, dict[str, Any]], slow: str, fast: str) -> str:
-    if slow in groups and fast in groups:
-        return f"{groups[slow]['min'] / groups[fast]['min']:.2f}x"
-    return "-"
+def ratio(groups: dict[str, dict[str, Any]], slow: str, fast: str, cpu: bool = False) -> str:
+    """How many times faster ``fast`` is than ``slow`` (wall time, or CPU time with ``cpu``)."""
+    if slow not in groups or fast not in groups:
+        return "-"
+    if cpu:
+        a, b = groups[slow]["info"].get("cpu_min"), groups[fast]["info"].get("cpu_min")
+        return f"{a / b:.2f}x" if a and b else "-"
+    return f"{groups[slow]['min'] / groups[fast]['min']:.2f}x"
 
 
 def render(groups: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = [
         "| workload | rust q/s | rust-2t q/s | faiss q/s | numpy q/s | rust vs faiss | rust vs numpy "
-        "| 2t vs 1t | bound | rust at bound |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| 2t vs 1t | CPU-time: rust vs faiss | CPU-time: rust vs numpy | bound | rust at bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for group in sorted(groups, key=lambda g: [int(p.split("=")[1]) for p in g.split()]):
         rows = groups[group]
@@ -61,6 +66,7 @@ def render(groups: dict[str, dict[str, dict[str, Any]]]) -> str:
         lines.append(
             f"| {group} | {qps('rust')} | {qps('rust-2t')} | {qps('faiss')} | {qps('numpy')} "
             f"| {ratio(rows, 'faiss', 'rust')} | {ratio(rows, 'numpy', 'rust')} | {ratio(rows, 'rust', 'rust-2t')} "
+            f"| {ratio(rows, 'faiss', 'rust', cpu=True)} | {ratio(rows, 'numpy', 'rust', cpu=True)} "
             f"| {bound} | {at_bound} |"
         )
     wrong = [f"{g}/{b}" for g, rows in groups.items() for b, r in rows.items() if not r["info"].get("correct", True)]

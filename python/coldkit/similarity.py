@@ -224,7 +224,7 @@ def _as_exclusions(exclude: ExcludeLike, rows: int, n: int, single: bool) -> lis
         return None
     if isinstance(exclude, (str, bytes)):
         raise InvalidInputError("exclude must be a sequence of item indices, not a string")
-    entries: Sequence[Any] = [exclude] if single else exclude
+    entries: Sequence[Any] | NDArray[Any] = [exclude] if single else exclude
     try:
         count = len(entries)
     except TypeError:

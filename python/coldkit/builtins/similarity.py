@@ -160,11 +160,12 @@ def select_topk(
     # argpartition breaks ties at the k-th value arbitrarily; redo rows where it had a choice.
     kth = vals.min(axis=1)
     ambiguous = np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k)
-    for row in ambiguous:
-        candidates = np.flatnonzero(scores[row] >= kth[row])
-        order = np.lexsort((candidates, -scores[row, candidates]))[:k]
-        part[row] = candidates[order]
-        vals[row] = scores[row, part[row]]
+    for ambiguous_row in ambiguous:
+        r = int(ambiguous_row)
+        candidates = np.flatnonzero(scores[r] >= kth[r])
+        order = np.lexsort((candidates, -scores[r, candidates]))[:k]
+        part[r] = candidates[order]
+        vals[r] = scores[r, part[r]]
     order = np.lexsort((part, -vals), axis=-1)
     out_idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
     out_scores = np.take_along_axis(vals, order, axis=1).astype(np.float32)
@@ -205,12 +206,12 @@ def coldkit_similarity_backends() -> list[SimilarityBackendSpec]:
             name="rust",
             description="coldkit's Rust core: SIMD kernels, fused exact top-k scan, rayon threads",
             factory=lambda **options: RustBackend(**options),
-            capabilities=caps | {"threads"},
+            capabilities=frozenset(caps | {"threads"}),
         ),
         SimilarityBackendSpec(
             name="numpy",
             description="NumPy reference: matmul + argpartition, same semantics as 'rust'",
             factory=lambda **options: NumpyBackend(**options),
-            capabilities=caps,
+            capabilities=frozenset(caps),
         ),
     ]

@@ -396,6 +396,7 @@ impl Scan<'_, '_> {
 /// k-th best) costs one comparison; NaN and +-inf fail `s <= thr` or hit the -inf test, so they
 /// reach the slow path and are reported instead of silently dropped.
 #[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(s <= thr)` is deliberate: it is true for NaN.
 fn consume<const SCALED: bool>(scores: &[f32], scales: &[f32], start: usize, excluded: &[usize], heap: &mut TopK) -> bool {
     const LANES: usize = 16;
     let mut thr = heap.threshold();
@@ -496,6 +497,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)] // qi indexes three parallel structures
     fn matches_brute_force_for_every_kernel_metric_and_thread_count() {
         let mut seed = 11;
         for kind in supported_kernels() {

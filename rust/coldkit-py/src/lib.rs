@@ -52,6 +52,9 @@ fn to_array2<T: numpy::Element>(py: Python<'_>, shape: (usize, usize), data: Vec
     Ok(array.into_pyarray(py))
 }
 
+/// `(scores (B, k) float32, indices (B, k) int64)`.
+type ScoresAndIds<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>);
+
 /// Exact top-k of each query row against the catalogue (validated arguments; see coldkit.topk).
 #[pyfunction]
 #[pyo3(signature = (queries, catalog, k, metric = "cosine", normalized = false, exclude_indptr = None, exclude_indices = None, threads = None, kernel = None))]
@@ -67,7 +70,7 @@ fn topk<'py>(
     exclude_indices: Option<PyReadonlyArray1<'py, i64>>,
     threads: Option<usize>,
     kernel: Option<&str>,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<i64>>)> {
+) -> PyResult<ScoresAndIds<'py>> {
     let metric = Metric::parse(metric).ok_or_else(|| {
         InvalidInputError::new_err(format!("unknown metric {metric:?}; expected 'cosine', 'dot' or 'pearson'"))
     })?;

@@ -248,6 +248,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // mirrors the kernels' NaN-aware test
     fn every_supported_kernel_matches_the_f64_reference() {
         let mut seed = 7;
         for kind in supported_kernels() {

@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 use super::PackedTile;
 
 fn check_tile(queries: &[f32], rows: &[f32], d: usize, out: &[f32]) -> (usize, usize) {
-    assert!(d > 0 && queries.len() % d == 0 && rows.len() % d == 0, "tile: lengths must be multiples of d");
+    assert!(d > 0 && queries.len().is_multiple_of(d) && rows.len().is_multiple_of(d), "tile: lengths must be multiples of d");
     let (nq, nr) = (queries.len() / d, rows.len() / d);
     assert!(out.len() >= nq * nr, "tile: output too small");
     (nq, nr)
@@ -286,7 +286,7 @@ const NP512: usize = 2;
 
 fn check_packed(args: &PackedTile<'_>, width: usize) -> (usize, usize) {
     let d = args.d;
-    assert!(d > 0 && args.queries.len() % d == 0 && args.panels.len() % (d * width) == 0, "packed_tile: bad lengths");
+    assert!(d > 0 && args.queries.len().is_multiple_of(d) && args.panels.len().is_multiple_of(d * width), "packed_tile: bad lengths");
     let (nq, n_panels) = (args.queries.len() / d, args.panels.len() / (d * width));
     assert!(args.ldo >= n_panels * width, "packed_tile: ldo too small");
     assert!(nq == 0 || args.out.len() >= (nq - 1) * args.ldo + n_panels * width, "packed_tile: output too small");
@@ -481,7 +481,7 @@ unsafe fn packed256<const MQ: usize, const SCALED: bool>(p: Ptrs) {
 /// (4 shuffle stages, 64 shuffles per 256 values) instead of 256 scattered scalar stores.
 pub fn pack_panels_avx512(block: &[f32], d: usize, width: usize, out: &mut Vec<f32>) {
     assert_eq!(width, PANEL_AVX512, "pack_panels_avx512 packs 16-row panels");
-    assert!(d > 0 && block.len() % d == 0);
+    assert!(d > 0 && block.len().is_multiple_of(d));
     let rows = block.len() / d;
     let panels = rows.div_ceil(PANEL_AVX512);
     out.clear();
