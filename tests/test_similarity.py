@@ -216,3 +216,31 @@ def test_simd_capabilities_reports_the_active_kernel():
     caps = coldkit.simd_capabilities()
     assert caps["active"] in caps["kernels"] and "scalar" in caps["kernels"]
     assert set(caps) >= {"arch", "cpu_features", "kernels", "active", "threads"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_batch_returns_empty_arrays(data, backend):
+    _, c = data
+    scores, ids = coldkit.topk(np.empty((0, 24)), c, 5, backend=backend)
+    assert scores.shape == ids.shape == (0, 5)
+    assert scores.dtype == np.float32 and ids.dtype == np.int64
+
+
+def test_concurrent_calls_from_python_threads_agree(data):
+    # The core releases the GIL; concurrent searches share the cached pools but no state.
+    import threading
+
+    q, c = data
+    want = coldkit.topk(q, c, 6)[1]
+    results: list[bool] = []
+
+    def search() -> None:
+        for threads in (1, 2, None):
+            results.append(bool((coldkit.topk(q, c, 6, threads=threads)[1] == want).all()))
+
+    workers = [threading.Thread(target=search) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert results == [True] * 12
