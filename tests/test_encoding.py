@@ -400,3 +400,35 @@ def test_pipeline_with_the_builtin_hashing_encoder(cache_dir: Path) -> None:
     assert not got[len(TEXTS)].any()  # same empty-text rule as every encoder
     cache = VectorCache(cache_dir, encoder.fingerprint, 256, name="hashing")
     assert len(cache) == len(TEXTS)  # the duplicate "Heat" text and the empty text are not stored twice / at all
+
+
+def test_progress_bar_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    encode_catalog(TEXTS, TrigramEncoder(), cache=False, progress=True)
+    assert "encoding texts" in capsys.readouterr().err
+    encode_catalog(TEXTS, TrigramEncoder(), cache=False)  # automatic: short runs stay quiet
+    assert "encoding texts" not in capsys.readouterr().err
+
+
+def test_concurrent_processes_share_one_cache(cache_dir: Path) -> None:
+    """Two processes encode overlapping catalogues into one cache at once; nothing is lost or torn."""
+    script = (
+        "import sys, coldkit\n"
+        "from coldkit.encoding import encode_catalog\n"
+        "start, stop = int(sys.argv[1]), int(sys.argv[2])\n"
+        "texts = [f'shared catalogue item {i} ' + 'x' * (i % 13) for i in range(start, stop)]\n"
+        "encode_catalog(texts, coldkit.get_encoder('hashing', dim=64), cache_dir=sys.argv[3], chunk_size=7)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(a), str(b), str(cache_dir)], env=os.environ)
+        for a, b in [(0, 120), (60, 180)]
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    import coldkit
+
+    encoder = coldkit.get_encoder("hashing", dim=64)
+    texts = [f"shared catalogue item {i} " + "x" * (i % 13) for i in range(180)]
+    cache = VectorCache(cache_dir, encoder.fingerprint, 64, name="hashing")
+    found, vectors = cache.get_many([text_key(t) for t in texts])
+    assert found.all()
+    np.testing.assert_allclose(vectors, encoder.encode_texts(texts), atol=1e-6)
+    assert not list(cache_dir.rglob(".tmp-*"))
