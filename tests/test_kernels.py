@@ -141,7 +141,8 @@ def test_kernel_matches_float64_reference(kernel: str, p: dict[str, Any]) -> Non
 @pytest.mark.parametrize("b", [1, 5, 30])
 def test_multi_block_scans_and_thread_splits_are_exact(kernel: str, threads: int, b: int) -> None:
     # d = 3100 makes catalogue blocks 32 rows long, so 150 rows span 5 blocks and the
-    # catalogue is split between threads; integer data keep the answer exact.
+    # catalogue is split between threads (the work is above the core's serial cut-off);
+    # integer data keep the answer exact.
     rng = np.random.default_rng(b * 10 + threads)
     c = rng.integers(-1, 2, (150, 3100)).astype(np.float32)
     q = rng.integers(-1, 2, (b, 3100)).astype(np.float32)
@@ -152,6 +153,13 @@ def test_multi_block_scans_and_thread_splits_are_exact(kernel: str, threads: int
     for row, want in enumerate(ranked):
         np.testing.assert_array_equal(ids[row], want)
         np.testing.assert_array_equal(scores[row], s[row, want].astype(np.float32))
+    # The scaled metrics through the same split: every returned id holds its rank's score.
+    for metric in ("cosine", "pearson"):
+        scores, ids = run_rust(kernel, {**p, "metric": metric})
+        s, ranked = brute_force(q, c, 12, metric, exclude)
+        for row, want in enumerate(ranked):
+            np.testing.assert_allclose(s[row, ids[row]], s[row, want], atol=1e-5)
+            np.testing.assert_allclose(scores[row], s[row, want], atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel", KERNELS)

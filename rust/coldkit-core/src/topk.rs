@@ -20,7 +20,7 @@ use crate::error::{ArrayName, CoreError};
 use crate::heap::{Scored, TopK};
 use crate::kernels::{KernelImpl, PackedTile};
 use crate::ops::{find_non_finite, prepare_rows};
-use crate::threads::parallelism;
+use crate::threads::{parallelism, Parallelism};
 
 /// Queries scored together against one catalogue block (512 x 384 floats = 768 KiB, in L2
 /// next to the packed block; each 12-query group of the micro-kernel sits in L1).
@@ -30,6 +30,8 @@ const BLOCK_BYTES: usize = 384 * 1024;
 /// From this many queries per tile on, catalogue blocks are packed for the GEMM-style kernel
 /// (packing costs about one pass over the block, repaid once enough queries share it).
 pub const PACK_MIN_QUERIES: usize = 24;
+/// Below this many multiply-adds (b * n * d) a search runs on the calling thread.
+const SERIAL_WORK: usize = 1 << 18;
 /// Queries whose scores are produced (and consumed) together in the packed path.
 const PACKED_GROUP: usize = 48;
 
@@ -174,7 +176,11 @@ pub fn topk(req: &TopkRequest<'_>) -> Result<TopkResult, CoreError> {
         return Err(CoreError::NonFinite { array: ArrayName::Queries, row, col });
     }
     let kp = req.k.min(n);
-    let par = parallelism(req.threads)?;
+    let mut par = parallelism(req.threads)?;
+    if b.saturating_mul(n).saturating_mul(d) < SERIAL_WORK {
+        // Waking a pool costs microseconds; tiny searches finish sooner on the calling thread.
+        par = Parallelism::Serial;
+    }
     let queries = prepare_queries(req.queries, d, req.metric, req.normalized);
     let scan = Scan { req, d, kp, chunk: chunk_rows(d) };
 
@@ -550,9 +556,11 @@ mod tests {
 
     #[test]
     fn exact_ties_go_to_the_lower_index_across_threads() {
-        let d = 8;
+        let d = 64;
         let n = 5000;
         // Every row identical: all scores tie; the answer must be 0..k whatever the split.
+        // (2 x 5000 x 64 is above SERIAL_WORK, so the threads really split the catalogue.)
+        assert!(2 * n * d >= SERIAL_WORK);
         let c = vec![0.5f32; n * d];
         let q = vec![1.0f32; 2 * d];
         for threads in [Some(1), Some(2), Some(4)] {
