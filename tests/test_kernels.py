@@ -137,8 +137,8 @@ def test_kernel_matches_float64_reference(kernel: str, p: dict[str, Any]) -> Non
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-@pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("b", [1, 5, 30])
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("b", [1, 30])
 def test_multi_block_scans_and_thread_splits_are_exact(kernel: str, threads: int, b: int) -> None:
     # d = 3100 makes catalogue blocks 32 rows long, so 150 rows span 5 blocks and the
     # catalogue is split between threads (the work is above the core's serial cut-off);
