@@ -148,7 +148,8 @@ def test_interactions_make_a_new_user_and_count(index: ServingIndex, train: Inte
     assert index.item_info(a)["interactions"] == count + 1
     rec = index.recommend("fresh", k=20)
     assert a not in ids_of(rec) and b not in ids_of(rec)  # seen items are excluded
-    assert rec.sources["cf"] == pytest.approx(WEIGHTS["cf"] * 2 / (2 + 5.0))
+    trust = index.fusion.user_trust  # the hybrid's user_trust
+    assert rec.sources["cf"] == pytest.approx(WEIGHTS["cf"] * 2 / (2 + trust))
     # the same clicks given as recent_items of an anonymous request give the same list
     assert ids_of(index.recommend(recent_items=[a, b], k=20)) == ids_of(rec)
     with pytest.raises(UnknownIdError, match="nope"):
@@ -392,3 +393,33 @@ def test_save_takes_a_fitted_hybrid(hybrid, train: Interactions, tmp_path: Path)
     assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
     with pytest.raises(coldkit.InvalidInputError, match="ServingIndex or a fitted Hybrid"):
         save(object(), tmp_path / "x")
+
+
+def test_serve_command_builds_an_index_from_files(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from coldkit.commands import serve
+
+    genres = ["Comedy", "Drama", "Sci-Fi", "Horror", "Romance"]
+    rng = np.random.default_rng(0)
+    items = ["item_id,title,genres"] + [f"m{i},Film number {i} about {genres[i % 5].lower()},{genres[i % 5]}|{genres[(i + 2) % 5]}"
+                                        for i in range(40)]
+    (tmp_path / "items.csv").write_text("\n".join(items) + "\n")
+    rows = {(f"u{u}", f"m{int(i)}") for u in range(25) for i in rng.integers(0, 30, 6)}  # m30..m39 stay cold
+    (tmp_path / "ratings.csv").write_text("user_id,item_id,rating\n" + "\n".join(f"{u},{i},4" for u, i in sorted(rows)) + "\n")
+    parser = argparse.ArgumentParser(prog="coldkit")
+    serve.register(parser.add_subparsers())
+    out = tmp_path / "index"
+    args = parser.parse_args(["serve", str(out), "--build", "--interactions", str(tmp_path / "ratings.csv"),
+                              "--items", str(tmp_path / "items.csv"), "--encoder", "hashing",
+                              "--encoder-options", '{"dim": 256}'])
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["items"] == 40 and report["users"] == 25 and report["content_dim"] == 256
+    index = load(out)
+    assert index.item_info("m35")["new"] is True and index.item_info("m35")["categories"] == ["Comedy", "Sci-Fi"]
+    assert len(index.recommend("u3", k=5).items) == 5
+    index.close()
+    bad = parser.parse_args(["serve", str(tmp_path / "other"), "--build", "--items", str(tmp_path / "items.csv")])
+    with pytest.raises(coldkit.InvalidInputError, match="interactions"):
+        bad.func(bad)

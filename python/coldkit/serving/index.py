@@ -231,16 +231,11 @@ class ServingIndex:
         *,
         encoder: str | None = None,
         encoder_options: Mapping[str, Any] | None = None,
-        whitening: str = "center",
-        adapter_l2: float = 10.0,
-        item_trust: float = 2.0,
-        fusion: str = "weighted",
         fusion_options: Mapping[str, Any] | None = None,
         weights: Mapping[str, float] | None = None,
-        user_trust: float = 5.0,
-        depth: int = 200,
         category_column: str | None = "genres",
         cache: bool = True,
+        **hybrid_options: Any,
     ) -> "ServingIndex":
         """Fit a ``Hybrid(warm="svd")`` on ``interactions`` and turn it into a serving index.
 
@@ -248,28 +243,31 @@ class ServingIndex:
             interactions: training data over the full catalogue (cold items included).
             encoder: registered encoder name (default: ``"bert"`` if installed, else ``"hashing"``);
                 it must be re-creatable by name + ``encoder_options`` for :func:`load`.
-            whitening, adapter_l2, item_trust, fusion, fusion_options, weights, user_trust, depth:
-                as :class:`coldkit.models.hybrid.Hybrid` (``weights`` keys ``cf``, ``content``, ``popularity``).
+            fusion_options: options of the fusion strategy.
+            weights: source weights (keys ``cf``, ``content``, ``text``, ``popularity``); the
+                hybrid's defaults otherwise.
             category_column: catalogue column of ``|``-separated categories (for per-category
                 limits); None or a missing column means no categories.
             cache: use the on-disk vector cache while encoding the catalogue.
+            hybrid_options: any other :class:`coldkit.models.hybrid.Hybrid` option (``whitening``,
+                ``adapter_l2``, ``item_trust``, ``user_trust``, ``fusion``, ``depth``); the hybrid's
+                defaults otherwise.
         """
-        from coldkit.models.hybrid import Hybrid, default_encoder_name
+        from coldkit.models.hybrid import DEFAULT_WEIGHTS, Hybrid, default_encoder_name
 
         if not isinstance(interactions, Interactions):
             raise InvalidInputError(f"ServingIndex.build expects coldkit.data.Interactions, got {type(interactions).__name__}")
         name = encoder or default_encoder_name()
         if not isinstance(name, str):
             raise InvalidInputError("ServingIndex.build needs the encoder's registered name, so load() can re-create it")
+        for fixed in ("warm", "user_profiles", "encoder_options"):
+            if fixed in hybrid_options:
+                raise InvalidInputError(f"ServingIndex.build does not take {fixed!r} (the served hybrid uses warm='svd', no profiles)")
         options = dict(encoder_options or {})
-        from coldkit.models.hybrid import DEFAULT_WEIGHTS
-
-        unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SOURCES}  # e.g. profile kNN: not served
+        unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SOURCES}  # e.g. the profile kNN: not served
         model = Hybrid(
-            encoder=name, encoder_options=options, whitening=whitening, warm="svd", adapter_l2=adapter_l2,
-            fusion=fusion, fusion_options=dict(fusion_options or {}),
-            weights={**unserved, **dict(weights or {})}, user_trust=user_trust, item_trust=item_trust,
-            depth=depth, cache=cache,
+            encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
+            weights={**unserved, **dict(weights or {})}, cache=cache, **hybrid_options,
         )
         model.fit(interactions)
         return cls.from_hybrid(
