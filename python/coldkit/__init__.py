@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 from coldkit._core import __version__, build_info
+from coldkit.encoding import VectorCache, default_cache_dir, encode_catalog
 from coldkit.exceptions import (
     ColdkitError,
     DuplicateComponentError,
@@ -27,6 +28,7 @@ from coldkit.plugins import (
     EncoderSpec,
     FusionSpec,
     FusionStrategy,
+    ImageEncoder,
     Ranked,
     RerankerSpec,
     SimilarityBackend,
@@ -51,6 +53,10 @@ __all__ = [
     "cosine_matrix",
     "normalize",
     "simd_capabilities",
+    # encoding
+    "encode_catalog",
+    "VectorCache",
+    "default_cache_dir",
     # plugins
     "hookimpl",
     "get_encoder",
@@ -66,6 +72,7 @@ __all__ = [
     "FusionSpec",
     "RerankerSpec",
     "Encoder",
+    "ImageEncoder",
     "SimilarityBackend",
     "FusionStrategy",
     "Ranked",

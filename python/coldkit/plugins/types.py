@@ -20,6 +20,7 @@ __all__ = [
     "FusionSpec",
     "RerankerSpec",
     "Encoder",
+    "ImageEncoder",
     "SimilarityBackend",
     "FusionStrategy",
     "Ranked",
@@ -115,6 +116,15 @@ class Encoder(Protocol):
 
     def encode_texts(self, texts: Sequence[str]) -> "np.ndarray":
         """Encode texts to a C-contiguous float32 array of shape (len(texts), dim), rows L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class ImageEncoder(Encoder, Protocol):
+    """An encoder that also embeds images into the same space as its texts (e.g. CLIP)."""
+
+    def encode_images(self, images: Sequence[Any]) -> "np.ndarray":
+        """Encode image paths or PIL images to float32 (len(images), dim), rows L2-normalised."""
         ...
 
 
