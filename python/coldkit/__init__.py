@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from coldkit._core import __version__, build_info
 from coldkit.encoding import VectorCache, default_cache_dir, encode_catalog
 from coldkit.exceptions import (
@@ -45,6 +47,43 @@ from coldkit.plugins import (
 from coldkit.rerank import Constraints, ItemAttributes, Reranked, Reranker
 from coldkit.similarity import cosine_matrix, normalize, simd_capabilities, topk
 
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from coldkit import models
+    from coldkit.data import Catalog, Interactions, UserQuery, load_dataset
+    from coldkit.evaluation import evaluate
+    from coldkit.serving import ServingIndex, load, save
+
+# Data, models, evaluation and serving pull in pandas/scipy: import them on first use so that
+# `import coldkit` (and `coldkit plugins`) stays light. name -> (module, attribute).
+_LAZY: dict[str, tuple[str, str]] = {
+    "load_dataset": ("coldkit.data", "load_dataset"),
+    "Catalog": ("coldkit.data", "Catalog"),
+    "Interactions": ("coldkit.data", "Interactions"),
+    "UserQuery": ("coldkit.data", "UserQuery"),
+    "evaluate": ("coldkit.evaluation", "evaluate"),
+    "save": ("coldkit.serving", "save"),
+    "load": ("coldkit.serving", "load"),
+    "ServingIndex": ("coldkit.serving", "ServingIndex"),
+    "models": ("coldkit.models", ""),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'coldkit' has no attribute {name!r}")
+    import importlib
+
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = getattr(module, attribute) if attribute else module
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "__version__",
     "build_info",
@@ -53,6 +92,16 @@ __all__ = [
     "cosine_matrix",
     "normalize",
     "simd_capabilities",
+    # data, models, evaluation, serving (imported on first use)
+    "load_dataset",
+    "Catalog",
+    "Interactions",
+    "UserQuery",
+    "models",
+    "evaluate",
+    "save",
+    "load",
+    "ServingIndex",
     # encoding
     "encode_catalog",
     "VectorCache",

@@ -50,6 +50,11 @@ class _Row:
         return {c: int(self.cons.limit_for(c)) + boost for c in self.groups}  # type: ignore[arg-type]
 
 
+def _shortage_note(row: _Row, k: int) -> str:
+    length = min(k, row.items.size)
+    return f"exclude: only {row.items.size} candidates remain after exclusions, list has {length} items"
+
+
 def _relax(
     row: _Row, k: int, feasible: Callable[[int, int, int], bool]
 ) -> tuple[int, int, int, list[str]]:
@@ -60,7 +65,7 @@ def _relax(
     notes: list[str] = []
     length = min(k, row.items.size)
     if length < k:
-        notes.append(f"exclude: only {row.items.size} candidates remain after exclusions, list has {length} items")
+        notes.append(_shortage_note(row, k))
     new = required_new(row.cons, length)
     boost = 0
     for name in row.cons.relax_order:
@@ -79,6 +84,20 @@ def _relax(
     if length < min(k, row.items.size):
         notes.append(f"list shortened to {length} items: the non-relaxable constraints allow no more")
     return length, min(new, length), boost, notes
+
+
+def _plain_top(row: _Row, k: int) -> np.ndarray:
+    """Positions of the best ``k`` candidates by score (ties: lower item index), best first."""
+    order = np.lexsort((row.items, -row.scores))
+    return order[: min(k, row.items.size)]
+
+
+def _satisfies(row: _Row, chosen: np.ndarray, new: int) -> bool:
+    """Whether the chosen positions meet the new-item minimum and every category limit."""
+    if int(row.is_new[chosen].sum()) < new:
+        return False
+    limits = row.limits(0)
+    return all(np.isin(members, chosen).sum() <= limits[c] for c, members in row.groups.items())
 
 
 class ConstraintReranker:
@@ -131,6 +150,10 @@ class ConstraintReranker:
         return _rerank_rows(ranked, k, constraints, items, self._pick)
 
     def _pick(self, row: _Row, k: int) -> tuple[np.ndarray, list[str]]:
+        top = _plain_top(row, k)
+        if _satisfies(row, top, required_new(row.cons, top.size)):
+            # The unconstrained optimum already meets every constraint: no solver needed.
+            return top, [] if top.size == k else [_shortage_note(row, k)]
         length, new, boost, notes = _relax(row, k, lambda n, r, b: self._solve(row, n, r, b) is not None)
         chosen = self._solve(row, length, new, boost)
         assert chosen is not None
@@ -172,7 +195,7 @@ class MMRReranker:
     def _pick(self, row: _Row, k: int, unit: np.ndarray) -> tuple[np.ndarray, list[str]]:
         n = row.items.size
         length = min(k, n)
-        notes = [] if length == k else [f"exclude: only {n} candidates remain after exclusions, list has {length} items"]
+        notes = [] if length == k else [_shortage_note(row, k)]
         lo, hi = (row.scores.min(), row.scores.max()) if n else (0.0, 0.0)
         relevance = (row.scores - lo) / (hi - lo) if hi > lo else np.ones(n)
         vectors = unit[row.items]
