@@ -219,6 +219,15 @@ def test_cold_item_gets_a_sensible_rank_from_its_text(data: Interactions) -> Non
     assert scores[0, 0] > scores[0, 1]
 
 
+def test_adapter_sharing_a_fitted_warm_space(data: Interactions) -> None:
+    ridge = models.create("cold-ridge", warm="ease", **FAST).fit(data)
+    alone = models.create("cold-knn", warm="ease", neighbors=3, **FAST).fit(data)
+    shared = models.create("cold-knn", warm="ease", neighbors=3, **FAST).fit_sharing(data, ridge.warm, ridge.content)
+    np.testing.assert_allclose(shared.item_vectors(), alone.item_vectors(), atol=1e-5)
+    with pytest.raises(InvalidInputError, match="shared warm space"):
+        models.create("cold-knn", warm="svd", **FAST).fit_sharing(data, ridge.warm, ridge.content)
+
+
 def test_cold_mlp_trains_deterministically(data: Interactions) -> None:
     pytest.importorskip("torch")
     for loss in ("mse", "bpr"):
@@ -252,8 +261,9 @@ def test_hybrid_adaptive_weights(data: Interactions, hybrid: models.Recommender)
     queries = [UserQuery(), UserQuery(history=np.array([1])), UserQuery(user=0), UserQuery(text="ocean")]
     w = hybrid.source_weights(queries)
     n = np.array([0, 1, len(data.items_of(0)), 0], dtype=float)
-    np.testing.assert_allclose(w["cf"], n / (n + 5.0))
-    np.testing.assert_allclose(w["popularity"], 0.5 * (1 - n / (n + 5.0)))
+    np.testing.assert_allclose(w["cf"], n / (n + 3.0))
+    np.testing.assert_allclose(w["cf_knn"], n / (n + 3.0))
+    np.testing.assert_allclose(w["popularity"], 0.5 * (1 - n / (n + 3.0)))
     assert w["content"].tolist() == [0.0, 0.1, 0.1, 0.0]
     assert w["text"].tolist() == [0.0, 0.0, 0.0, 0.5]
 

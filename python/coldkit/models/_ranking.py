@@ -109,10 +109,10 @@ def rank_vectors(
         catalog = np.ascontiguousarray(item_vectors, dtype=np.float32)
     if exclude is not None:
         exclude = [np.ascontiguousarray(e, dtype=np.int64) for e in exclude]
-    kwargs = {"metric": metric, "exclude": exclude}
-    if backend is not None:
-        kwargs["backend"] = backend
-    scores, indices = coldkit.topk(queries, catalog, k, **kwargs)
+    if backend is None:
+        scores, indices = coldkit.topk(queries, catalog, k, metric=metric, exclude=exclude)  # type: ignore[arg-type]
+    else:
+        scores, indices = coldkit.topk(queries, catalog, k, metric=metric, exclude=exclude, backend=backend)  # type: ignore[arg-type]
     scores = np.asarray(scores, dtype=np.float32)
     indices = np.asarray(indices, dtype=np.int64)
     if candidates is not None:

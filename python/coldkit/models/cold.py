@@ -62,6 +62,7 @@ class WarmSpace:
         self.options = dict(options or {})
 
     def fit(self, train: Interactions) -> "WarmSpace":
+        self.projection_: np.ndarray | None = None
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = train.item_counts()
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
@@ -159,14 +160,30 @@ class ColdAdapter(Recommender):
         """Item vectors ``q̂`` predicted from (whitened) content vectors (n, d)."""
         raise NotImplementedError
 
+    def _map_catalog(self, features: np.ndarray) -> np.ndarray:
+        """``q̂`` for every catalogue item (an adapter may treat training items specially)."""
+        return self.map_content(features)
+
     def fit(self, train: Interactions) -> "ColdAdapter":
         train = self._remember(train)
         self.warm.fit(train)
         self.content.fit(train)
+        return self._fit_map(train)
+
+    def fit_sharing(self, train: Interactions, warm: WarmSpace, content: ContentRecommender) -> "ColdAdapter":
+        """Fit only the map, reusing an already fitted warm space and content model (no second
+        EASE inversion or encoding pass when a hybrid runs two adapters)."""
+        train = self._remember(train)
+        if warm.kind != self.warm.kind:
+            raise InvalidInputError(f"shared warm space is {warm.kind!r}, this adapter expects {self.warm.kind!r}")
+        self.warm, self.content = warm, content
+        return self._fit_map(train)
+
+    def _fit_map(self, train: Interactions) -> "ColdAdapter":
         warm = self.warm.warm_items_
         features = self.content.item_vectors()
         self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
-        self.mapped_vectors_ = np.asarray(self.map_content(features), dtype=np.float32)
+        self.mapped_vectors_ = np.asarray(self._map_catalog(features), dtype=np.float32)
         counts = self.warm.counts_.astype(np.float64)
         if self.item_trust > 0:
             alpha = counts / (counts + self.item_trust)
@@ -292,9 +309,10 @@ class ColdKNN(ColdAdapter):
         import coldkit
 
         feats = np.ascontiguousarray(features, dtype=np.float32)
+        train = self._require_fitted()
         exclude = None
         if exclude_self:  # a warm item must not borrow its own vector
-            position = np.full(self.train_.n_items, -1, dtype=np.int64)
+            position = np.full(train.n_items, -1, dtype=np.int64)
             position[self.warm.warm_items_] = np.arange(self.warm.warm_items_.size)
             exclude = [np.array([p]) if p >= 0 else np.empty(0, np.int64) for p in position]
         k = min(self.neighbors, self._warm_features.shape[0])
@@ -310,9 +328,11 @@ class ColdKNN(ColdAdapter):
         )
 
     def map_content(self, features: np.ndarray) -> np.ndarray:
-        exclude_self = features.shape[0] == self.train_.n_items
-        weights = self.neighbour_weights(features, exclude_self=exclude_self)
-        return np.asarray(weights @ self._warm_targets, dtype=np.float32)
+        return np.asarray(self.neighbour_weights(features) @ self._warm_targets, dtype=np.float32)
+
+    def _map_catalog(self, features: np.ndarray) -> np.ndarray:
+        # a warm catalogue item must not borrow its own CF vector
+        return np.asarray(self.neighbour_weights(features, exclude_self=True) @ self._warm_targets, dtype=np.float32)
 
 
 def _import_torch() -> Any:

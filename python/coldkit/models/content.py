@@ -46,8 +46,9 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
     catalogue texts first; item texts are content, not interactions, so cold items may take part.
     """
     texts = train.catalog.texts()
-    if fit_encoder and callable(getattr(encoder, "fit", None)):
-        encoder.fit(texts)
+    fit = getattr(encoder, "fit", None)
+    if fit_encoder and callable(fit):
+        fit(texts)
     try:
         from coldkit.encoding import encode_catalog
     except ImportError:  # pragma: no cover - the encoding module ships with coldkit
@@ -94,7 +95,7 @@ class ContentRecommender(Recommender):
         encoder_weights: Sequence[float] | None = None,
     ) -> None:
         many = isinstance(encoder, (list, tuple))
-        encoders = list(encoder) if many else [encoder]  # type: ignore[list-item]
+        encoders: list[str | Encoder] = list(encoder) if many else [encoder]  # type: ignore[arg-type, list-item]
         if not encoders:
             raise InvalidInputError("content model needs at least one encoder")
         self.encoders = [resolve_encoder(e, encoder_options) for e in encoders]

@@ -6,6 +6,8 @@ strategy plugin (``coldkit.get_fusion``):
 * ``cf``: EASE (or item-kNN) whose item vectors for cold / barely-seen items come from a
   content→CF ridge adapter, so one scorer covers warm *and* brand-new items; a new user's clicks
   fold in without refitting;
+* ``cf_knn``: the same EASE, with cold items mapped by the content-kNN adapter instead (a
+  second, local view of content→CF that errs differently from the global ridge map);
 * ``content``: user-interest matching in an encoder's (centred) space from the texts of the items
   the user interacted with;
 * ``text``: the same space queried with the user's own words (``UserQuery.text``);
@@ -15,7 +17,7 @@ strategy plugin (``coldkit.get_fusion``):
 
 The adaptive blend trusts CF for users with many interactions and content/popularity for users
 with few: per query, ``β = n / (n + user_trust)`` (``n`` = known interactions) and the weights are
-``cf: w_cf·β``, ``content: w_content`` (users with clicks), ``text: w_text`` (users with text),
+``cf: w_cf·β``, ``cf_knn: w_cf_knn·β``, ``content: w_content`` (users with clicks), ``text: w_text`` (users with text),
 ``popularity: w_pop·(1-β)``, ``profile: w_profile·(1-β)`` (users with text). With ``user_profiles``
 the query text is taken to be a profile like the training users' (age, job...) rather than a
 statement of interests, so ``text`` defaults to 0 and ``profile`` speaks for it.
@@ -36,14 +38,14 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_candidates, check_k, empty_ranked, pad_ranked, rank_vectors
 from coldkit.models.base import Recommender
-from coldkit.models.cold import ColdRidge
+from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.popularity import Popularity
 from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "default_encoder_name"]
 
-DEFAULT_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25}
+DEFAULT_WEIGHTS = {"cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25}
 
 
 def default_encoder_name() -> str:
@@ -86,8 +88,9 @@ class ProfileKNN(Recommender):
         self._has_text = np.array([bool(t.strip()) for t in texts])
         if not self._has_text.any():
             raise InvalidInputError("profile-knn: no training user has a profile text")
-        if callable(getattr(self.encoder, "fit", None)):
-            self.encoder.fit([t for t in texts if t.strip()])
+        fit = getattr(self.encoder, "fit", None)
+        if callable(fit):
+            fit([t for t in texts if t.strip()])
         self.user_vectors_ = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
         matrix = train.matrix.copy()
         matrix.data[:] = 1.0
@@ -100,7 +103,7 @@ class ProfileKNN(Recommender):
         rows = [b for b, q in enumerate(queries) if q.text and q.text.strip()]
         if not rows:
             return weights
-        encoded = np.asarray(self.encoder.encode_texts([queries[b].text for b in rows]), dtype=np.float32)
+        encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
         exclude = [np.array([queries[b].user]) if queries[b].user is not None else np.empty(0, np.int64) for b in rows]
         scores, users = coldkit.topk(encoded, self.user_vectors_, self.neighbors, metric="cosine", exclude=exclude)
         valid = (users >= 0) & np.isfinite(scores)
@@ -140,8 +143,9 @@ class Hybrid(Recommender):
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.
-        weights: base weight per source (keys ``cf``, ``content``, ``text``, ``popularity``,
-            ``profile``); defaults ``1.0, 0.1, 0.5, 0.5, 0.25`` (``text`` 0 with ``user_profiles``).
+        weights: base weight per source (keys ``cf``, ``cf_knn``, ``content``, ``text``,
+            ``popularity``, ``profile``); defaults ``1.0, 1.0, 0.1, 0.5, 0.5, 0.25`` (``text`` 0
+            with ``user_profiles``; ``cf_knn`` 0 turns the second adapter off).
         user_trust: interactions at which CF gets half its weight (the adaptive blend).
         item_trust: interactions at which an item's CF vector gets half the weight of its
             content-mapped vector.
@@ -169,7 +173,7 @@ class Hybrid(Recommender):
         fusion: str = "weighted",
         fusion_options: dict[str, Any] | None = None,
         weights: Mapping[str, float] | None = None,
-        user_trust: float = 5.0,
+        user_trust: float = 3.0,
         item_trust: float = 2.0,
         depth: int = 200,
         user_profiles: Mapping[str, str] | None = None,
@@ -200,7 +204,11 @@ class Hybrid(Recommender):
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
             item_trust=item_trust, cache=cache,
         )
-        # the content source shares the adapter's fitted ContentRecommender (one encoding pass)
+        self.cf_knn = ColdKNN(
+            neighbors=50, normalize=True, warm=warm, warm_options=warm_options, encoder=enc,
+            whitening=whitening, item_trust=item_trust, cache=cache,
+        )
+        # the content sources share the adapter's fitted ContentRecommender (one encoding pass)
         self.content: ContentRecommender = self.cf.content
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
@@ -208,6 +216,8 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.cf.fit(train)
+        if self.weights["cf_knn"] > 0:
+            self.cf_knn.fit_sharing(train, self.cf.warm, self.cf.content)
         self.popularity.fit(train)
         if self.profile is not None:
             self.profile.fit(train)
@@ -223,6 +233,7 @@ class Hybrid(Recommender):
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries])
         weights = {
             "cf": self.weights["cf"] * beta,
+            "cf_knn": self.weights["cf_knn"] * beta,
             "content": self.weights["content"] * (n > 0),
             "text": self.weights["text"] * has_text,
             "popularity": self.weights["popularity"] * (1.0 - beta),
@@ -249,6 +260,7 @@ class Hybrid(Recommender):
         weights = self.source_weights(queries)
         calls: dict[str, Any] = {
             "cf": lambda: self.cf.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
+            "cf_knn": lambda: self.cf_knn.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
             "content": lambda: self.content.recommend(
                 queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False
             ),
@@ -333,7 +345,7 @@ class Router(Recommender):
         self.min_clicks = int(min_clicks)
         options = dict(hybrid_options or {})
         self.warm = warm if warm is not None else Hybrid(**options)
-        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0}
+        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0}
         self.cold = cold if cold is not None else Hybrid(**options, weights=cold_weights)
         self.popular = Popularity()
 
