@@ -322,7 +322,7 @@ class Router(Recommender):
     * nothing → popularity.
 
     Options: ``min_clicks``, ``warm``/``cold`` (Recommender instances), ``hybrid_options``
-    (options for the default hybrids).
+    (options for the default hybrids), ``user_profiles`` (passed to the default hybrids).
 
     Example::
 
@@ -339,11 +339,14 @@ class Router(Recommender):
         warm: Recommender | None = None,
         cold: Recommender | None = None,
         hybrid_options: dict[str, Any] | None = None,
+        user_profiles: Mapping[str, str] | None = None,
     ) -> None:
         if isinstance(min_clicks, bool) or int(min_clicks) < 1:
             raise InvalidInputError(f"min_clicks must be >= 1, got {min_clicks!r}")
         self.min_clicks = int(min_clicks)
         options = dict(hybrid_options or {})
+        if user_profiles and "user_profiles" not in options:
+            options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)
         cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0}
         self.cold = cold if cold is not None else Hybrid(**options, weights=cold_weights)
