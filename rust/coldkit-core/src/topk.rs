@@ -343,8 +343,14 @@ impl Scan<'_, '_> {
                     if scaled {
                         buffers.scales.resize(ldo, 0.0); // padding rows: scale 0
                     }
+                    // The next block of this range, shared out between the groups' kernels so
+                    // its read from memory overlaps this block's FMAs.
+                    let next = &req.catalog[end * d..(end + self.chunk).min(rows.end).max(end) * d];
+                    let share = next.len().div_ceil(nq.div_ceil(PACKED_GROUP)).max(1);
                     for g in (0..nq).step_by(PACKED_GROUP) {
                         let m = PACKED_GROUP.min(nq - g);
+                        let lo = (g / PACKED_GROUP * share).min(next.len());
+                        let prefetch = &next[lo..(lo + share).min(next.len())];
                         buffers.scores.resize(m * ldo, 0.0);
                         buffers.hits.resize(m * n_panels, false);
                         buffers.thresholds.clear();
@@ -358,6 +364,7 @@ impl Scan<'_, '_> {
                             out: &mut buffers.scores,
                             ldo,
                             hits: &mut buffers.hits,
+                            prefetch,
                         });
                         for qi in 0..m {
                             let excluded = self.excluded(first + g + qi);

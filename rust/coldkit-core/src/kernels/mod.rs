@@ -42,6 +42,9 @@ pub struct PackedTile<'a> {
     pub out: &'a mut [f32],
     pub ldo: usize,
     pub hits: &'a mut [bool],
+    /// Memory the caller will need next (the next catalogue block's share): the kernel may
+    /// prefetch it into cache while it computes, overlapping the memory read with FMAs.
+    pub prefetch: &'a [f32],
 }
 
 /// The kernel families coldkit ships.
@@ -281,6 +284,7 @@ mod tests {
                                 out: &mut packed_out,
                                 ldo,
                                 hits: &mut hits,
+                                prefetch: &r,
                             });
                             for i in 0..nq {
                                 for p in 0..n_panels {

@@ -281,6 +281,8 @@ pub const PANEL_AVX2: usize = 8;
 /// measured within 3% of each other: the loop is FMA-bound either way).
 const MQ512: usize = 12;
 const NP512: usize = 2;
+/// AVX2 micro-tile: 6 queries x 2 panels of 8 rows (no prefetching of the next block).
+const MQ256: usize = 6;
 // Queries per micro-tile (the `dispatch_rows!` calls below): AVX-512 12 x 2 accumulators + 2
 // panel vectors + 1 broadcast = 27 of the 32 zmm registers; AVX2 6 x 2 + 2 + 1 = 15 of 16 ymm.
 
@@ -307,11 +309,25 @@ struct Ptrs {
     out: *mut f32,
     ldo: usize,
     hits: *mut bool,
+    /// Prefetch target of this micro-tile's first panel group, and cache lines per group.
+    pf: *const f32,
+    pf_lines: usize,
+    /// Panel groups per micro-tile (to give each micro-tile its own prefetch range).
+    groups_per_tile: usize,
+    mq: usize,
 }
 
 impl Ptrs {
-    fn new(args: &mut PackedTile<'_>, n_panels: usize) -> Self {
+    fn new(args: &mut PackedTile<'_>, n_panels: usize, mq: usize, np: usize) -> Self {
+        let nq = args.queries.len() / args.d;
+        let groups_per_tile = n_panels / np + n_panels % np;
+        let invocations = (nq.div_ceil(mq) * groups_per_tile).max(1);
+        let pf_lines = args.prefetch.len().div_ceil(16).div_ceil(invocations);
         Ptrs {
+            pf: args.prefetch.as_ptr(),
+            pf_lines,
+            groups_per_tile,
+            mq,
             q: args.queries.as_ptr(),
             panels: args.panels.as_ptr(),
             n_panels,
@@ -331,6 +347,8 @@ impl Ptrs {
             thresholds: self.thresholds.add(i),
             out: self.out.add(i * self.ldo),
             hits: self.hits.add(i * self.n_panels),
+            // wrapping: a prefetch address may lie past the target (prefetches never fault).
+            pf: self.pf.wrapping_add((i / self.mq) * self.groups_per_tile * self.pf_lines * 16),
             ..self
         }
     }
@@ -357,7 +375,7 @@ macro_rules! dispatch_rows {
 pub fn packed_tile_avx512(args: &mut PackedTile<'_>) {
     let (nq, n_panels) = check_packed(args, PANEL_AVX512);
     let scaled = !args.scales.is_empty();
-    let ptrs = Ptrs::new(args, n_panels);
+    let ptrs = Ptrs::new(args, n_panels, MQ512, NP512);
     // SAFETY: reachable only via kernel_impl(Avx512); check_packed bounded every offset.
     unsafe { dispatch_rows!(packed512, ptrs, nq, scaled, MQ512, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) }
 }
@@ -378,22 +396,29 @@ unsafe fn finish512<const SCALED: bool>(acc: __m512, p: Ptrs, i: usize, panel: u
 #[target_feature(enable = "avx512f")]
 unsafe fn packed512<const MQ: usize, const SCALED: bool>(p: Ptrs) {
     let mut panel = 0;
+    let mut group = 0;
     while panel + NP512 <= p.n_panels {
-        panels512::<MQ, NP512, SCALED>(p, panel);
+        panels512::<MQ, NP512, SCALED>(p, panel, group);
         panel += NP512;
+        group += 1;
     }
     while panel < p.n_panels {
-        panels512::<MQ, 1, SCALED>(p, panel);
+        panels512::<MQ, 1, SCALED>(p, panel, group);
         panel += 1;
+        group += 1;
     }
 }
 
 /// MQ queries x NP panels (16 rows each) of accumulators, starting at panel `first`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn panels512<const MQ: usize, const NP: usize, const SCALED: bool>(p: Ptrs, first: usize) {
+unsafe fn panels512<const MQ: usize, const NP: usize, const SCALED: bool>(p: Ptrs, first: usize, group: usize) {
     const W: usize = PANEL_AVX512;
     let (q, d) = (p.q, p.d);
+    // Spread this group's share of the next block's cache lines over the d iterations.
+    let pf = p.pf.wrapping_add(group * p.pf_lines * 16);
+    let pf_every = d.checked_div(p.pf_lines).map_or(usize::MAX, |every| every.max(1));
+    let (mut pf_next, mut pf_done) = (0usize, 0usize);
     let mut b = [p.panels; NP];
     for (j, ptr) in b.iter_mut().enumerate() {
         *ptr = p.panels.add((first + j) * W * d);
@@ -410,6 +435,11 @@ unsafe fn panels512<const MQ: usize, const NP: usize, const SCALED: bool>(p: Ptr
                 *aij = _mm512_fmadd_ps(a, *vj, *aij);
             }
         }
+        if t == pf_next && pf_done < p.pf_lines {
+            _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(pf_done * 16) as *const i8);
+            pf_done += 1;
+            pf_next += pf_every;
+        }
     }
     for (i, acc_i) in acc.iter().enumerate() {
         for (j, aij) in acc_i.iter().enumerate() {
@@ -422,9 +452,9 @@ unsafe fn panels512<const MQ: usize, const NP: usize, const SCALED: bool>(p: Ptr
 pub fn packed_tile_avx2(args: &mut PackedTile<'_>) {
     let (nq, n_panels) = check_packed(args, PANEL_AVX2);
     let scaled = !args.scales.is_empty();
-    let ptrs = Ptrs::new(args, n_panels);
+    let ptrs = Ptrs::new(args, n_panels, MQ256, 2);
     // SAFETY: reachable only via kernel_impl(Avx2); check_packed bounded every offset.
-    unsafe { dispatch_rows!(packed256, ptrs, nq, scaled, 6, [1, 2, 3, 4, 5]) }
+    unsafe { dispatch_rows!(packed256, ptrs, nq, scaled, MQ256, [1, 2, 3, 4, 5]) }
 }
 
 #[inline]
