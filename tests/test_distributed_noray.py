@@ -76,6 +76,23 @@ def test_merge_breaks_ties_by_global_index_and_pads_last():
     assert np.isneginf(scores[0, 3]) and scores[1].tolist() == pytest.approx([0.3, 0.2, 0.2, 0.1])
 
 
+def test_driver_builds_the_same_texts_from_pandas_arrow_and_catalog():
+    import pandas as pd
+    import pyarrow as pa
+
+    from coldkit.distributed.encode import catalog_texts
+    from coldkit.exceptions import InvalidInputError
+
+    frame = pd.DataFrame({"item_id": [10, 11, 12], "title": ["Up", None, "Heat"], "genres": ["Animation", "Drama", ""]})
+    expected = (["10", "11", "12"], ["Up. Animation", "Drama", "Heat"])
+    assert catalog_texts(frame, ["title", "genres"]) == expected
+    assert catalog_texts(pa.Table.from_pandas(frame), ["title", "genres"]) == expected
+    with pytest.raises(InvalidInputError, match="empty"):
+        catalog_texts(frame.iloc[:0], ["title"])
+    with pytest.raises(InvalidInputError, match="not in the item table"):
+        catalog_texts(frame, ["plot"])
+
+
 def test_missing_ray_is_explained():
     script = (
         "import sys; sys.modules['ray'] = None\n"  # as if ray were not installed

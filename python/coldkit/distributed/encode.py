@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from coldkit.data.interactions import Catalog
 
-__all__ = ["EncodeActor", "encode_catalog_distributed"]
+__all__ = ["EncodeActor", "catalog_texts", "encode_catalog_distributed"]
 
 _RUN_PREFIX = "run-"
 
@@ -115,6 +115,32 @@ class EncodeActor:
         }
 
 
+def catalog_texts(
+    items: Any, text_fields: Sequence[str] | str | None = None, separator: str = ". ", *, empty: str = "zero"
+) -> tuple[list[str], list[str]]:
+    """The item ids and texts the actors will encode, built and validated on the driver.
+
+    Texts are built exactly as :func:`coldkit.encoding.encode_catalog` builds them, so both
+    paths encode the same strings. ``items`` may also be a ``pyarrow.Table`` (converted to pandas).
+
+    Raises:
+        InvalidInputError: empty catalogue, missing text fields, a None/non-string text, or an
+            empty text with ``empty="error"`` (each message names the item).
+    """
+    if type(items).__module__.startswith("pyarrow") and hasattr(items, "to_pandas"):
+        items = items.to_pandas()
+    inputs = _gather_inputs(items, text_fields, None, None, separator)
+    if inputs.texts is None:
+        raise InvalidInputError("encode_catalog_distributed: nothing to encode (no text fields)")
+    texts, empty_mask = check_texts(inputs.texts, inputs.labels)
+    if not texts:
+        raise InvalidInputError("encode_catalog_distributed: the catalogue is empty (no items to encode)")
+    if empty == "error" and empty_mask.any():
+        first = int(np.flatnonzero(empty_mask)[0])
+        raise InvalidInputError(f"item {inputs.labels[first]!r} (position {first}) has no content (empty text)")
+    return [str(label) for label in inputs.labels], texts
+
+
 def encode_catalog_distributed(
     items: "Catalog | pd.DataFrame | Sequence[str]",
     encoder_name: str,
@@ -145,8 +171,9 @@ def encode_catalog_distributed(
     ``hashing``). Read them back with :func:`coldkit.distributed.load_vectors`.
 
     Args:
-        items: a :class:`~coldkit.data.interactions.Catalog`, a DataFrame (``item_id`` column
-            names the items, else the index) or a list of texts (ids ``"0"``, ``"1"``...).
+        items: a :class:`~coldkit.data.interactions.Catalog`, a pandas DataFrame or pyarrow
+            Table (an ``item_id`` column names the items, else the row index) or a list of
+            texts (ids ``"0"``, ``"1"``...).
         encoder_name: registry name; an unknown name raises the registry's
             :class:`~coldkit.exceptions.UnknownComponentError` before Ray does any work.
         encoder_options: factory options, e.g. ``{"dim": 1024}``; must be picklable by Ray.
@@ -202,17 +229,8 @@ def encode_catalog_distributed(
     if not any(encoder_name in _encoder_names_of(p) for p in extra_plugins.values()):
         registry("encoder").get(encoder_name)  # the registry's own error for unknown/duplicate names
 
-    inputs = _gather_inputs(items, text_fields, None, None, separator)
-    if inputs.texts is None:
-        raise InvalidInputError("encode_catalog_distributed: nothing to encode (no text fields)")
-    texts, empty_mask = check_texts(inputs.texts, inputs.labels)
+    ids, texts = catalog_texts(items, text_fields, separator, empty=empty)
     n = len(texts)
-    if n == 0:
-        raise InvalidInputError("encode_catalog_distributed: the catalogue is empty (no items to encode)")
-    if empty == "error" and empty_mask.any():
-        first = int(np.flatnonzero(empty_mask)[0])
-        raise InvalidInputError(f"item {inputs.labels[first]!r} (position {first}) has no content (empty text)")
-    ids = [str(label) for label in inputs.labels]
     timings["prepare_s"] = time.perf_counter() - started
 
     ray = require_ray()
