@@ -51,6 +51,8 @@ pub enum CoreError {
     InvalidThreads(usize),
     /// The thread pool could not be built (OS refused threads).
     ThreadPool(String),
+    /// Any other refused argument, with a message naming it (used by the quantised index).
+    InvalidArgument(String),
 }
 
 impl fmt::Display for CoreError {
@@ -90,6 +92,7 @@ impl fmt::Display for CoreError {
             ),
             CoreError::InvalidThreads(t) => write!(f, "threads must be between 1 and {} (or None for all cores), got {t}", crate::threads::MAX_THREADS),
             CoreError::ThreadPool(msg) => write!(f, "could not start the thread pool: {msg}"),
+            CoreError::InvalidArgument(msg) => write!(f, "{msg}"),
         }
     }
 }

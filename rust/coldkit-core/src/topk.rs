@@ -101,7 +101,13 @@ impl Exclusions {
         Exclusions { lists }
     }
 
-    fn for_query(&self, q: usize) -> &[usize] {
+    /// How many queries these lists are for.
+    pub fn queries(&self) -> usize {
+        self.lists.len()
+    }
+
+    /// The sorted item indices query `q` excludes.
+    pub fn for_query(&self, q: usize) -> &[usize] {
         &self.lists[q]
     }
 }
@@ -410,7 +416,7 @@ impl Scan<'_, '_> {
 /// reach the slow path and are reported instead of silently dropped.
 #[inline]
 #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(s <= thr)` is deliberate: it is true for NaN.
-fn consume<const SCALED: bool>(scores: &[f32], scales: &[f32], start: usize, excluded: &[usize], heap: &mut TopK) -> bool {
+pub(crate) fn consume<const SCALED: bool>(scores: &[f32], scales: &[f32], start: usize, excluded: &[usize], heap: &mut TopK) -> bool {
     const LANES: usize = 16;
     let mut thr = heap.threshold();
     let mut bad = false;
