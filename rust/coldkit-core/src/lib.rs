@@ -9,6 +9,7 @@ pub mod error;
 pub mod heap;
 pub mod kernels;
 pub mod ops;
+pub mod quant;
 pub mod threads;
 pub mod topk;
 
