@@ -5,6 +5,8 @@
 //! [`detached`] with the GIL released, and core errors become Python exceptions in one place
 //! ([`CoreErr`]).
 
+mod quant;
+
 use coldkit_core as core;
 use coldkit_core::{CoreError, Exclusions, Metric, TopkRequest};
 use numpy::ndarray::Array2;
@@ -175,5 +177,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosine_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(find_non_finite, m)?)?;
     m.add_function(wrap_pyfunction!(simd_capabilities, m)?)?;
+    quant::register(m)?;
     Ok(())
 }
