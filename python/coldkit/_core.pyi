@@ -43,3 +43,74 @@ def find_non_finite(x: NDArray[np.float32]) -> tuple[int, int] | None:
 
 def simd_capabilities() -> dict[str, Any]:
     """CPU features, runnable kernels, the active kernel and the core count."""
+
+# ------------------------------------------------------------------------------------------
+# Quantised index (rust/coldkit-py/src/quant.rs); use coldkit.quantized.QuantizedIndex.
+# ------------------------------------------------------------------------------------------
+
+from typing import final
+
+__all__ += ["QuantIndex", "quant_kernels", "quant_int8_dots", "quant_bf16_dots", "quant_default_shortlist"]
+
+@final
+class QuantIndex:
+    """A compressed (int8 or bf16) copy of a catalogue with an exact float32 re-rank."""
+
+    @staticmethod
+    def build(
+        catalog: NDArray[np.float32],
+        storage: str = "int8",
+        scale: str = "per-vector",
+        metric: str = "cosine",
+        normalized: bool = False,
+        threads: int | None = None,
+    ) -> QuantIndex: ...
+    @staticmethod
+    def from_int8_parts(
+        codes: NDArray[np.int8], scales: NDArray[np.float32], scale: str, metric: str, normalized: bool
+    ) -> QuantIndex: ...
+    @staticmethod
+    def from_bf16_parts(codes: NDArray[np.uint16], metric: str, normalized: bool) -> QuantIndex: ...
+    def search(
+        self,
+        queries: NDArray[np.float32],
+        catalog: NDArray[np.float32],
+        k: int,
+        shortlist: int | None = None,
+        exclude_indptr: NDArray[np.int64] | None = None,
+        exclude_indices: NDArray[np.int64] | None = None,
+        threads: int | None = None,
+        kernel: str | None = None,
+        exact_kernel: str | None = None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]: ...
+    def codes(self) -> NDArray[Any]: ...
+    def scales(self) -> NDArray[np.float32]: ...
+    def rowsums(self) -> NDArray[np.int32] | None: ...
+    @property
+    def storage(self) -> str: ...
+    @property
+    def scale(self) -> str: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def normalized(self) -> bool: ...
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
+    def nbytes(self) -> int: ...
+
+def quant_kernels() -> dict[str, Any]:
+    """Quantised kernels per storage kind: {"int8": {"kernels": [...], "active": name}, ...}."""
+
+def quant_int8_dots(
+    queries: NDArray[np.int8], codes: NDArray[np.int8], kernel: str | None = None
+) -> NDArray[np.int32]:
+    """Exact int32 inner products of int8 codes by one kernel (testing aid)."""
+
+def quant_bf16_dots(
+    queries: NDArray[np.float32], codes: NDArray[np.uint16], kernel: str | None = None
+) -> NDArray[np.float32]:
+    """Inner products of bf16-rounded queries with bf16 codes by one kernel (testing aid)."""
+
+def quant_default_shortlist(k: int) -> int:
+    """The shortlist used when a search does not give one."""
