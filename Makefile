@@ -7,10 +7,13 @@ export TRANSFORMERS_OFFLINE := 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-rust test-python stubtest bench
+.PHONY: setup evaluate demo test test-rust test-python stubtest bench
 
 setup:
 	bash scripts/setup.sh
+
+evaluate: setup
+	$(BIN)/coldkit evaluate
 
 demo: setup
 	$(BIN)/coldkit demo
