@@ -28,7 +28,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from coldkit._atomic import atomic_write
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.types import Encoder
 
@@ -176,37 +176,6 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "coldkit" / "vectors"
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # not supported on this platform / filesystem
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via ``write(file)`` to a temp file in ``path``'s directory, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
 @dataclass
 class _Shard:
     name: str
@@ -265,7 +234,7 @@ class VectorCache:
                     f"(fingerprint/dim mismatch); remove the directory or choose another cache_dir"
                 )
         else:
-            _atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+            atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
         self.refresh()
 
     def refresh(self) -> None:
@@ -382,8 +351,8 @@ class VectorCache:
         name = f"{_SHARD_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
         meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys)}
         with self._lock:
-            _atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
-            _atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
+            atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
+            atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
             self._shards[name] = _Shard(name=name, keys=list(keys), vectors=vecs)
             for row, key in enumerate(keys):
                 self._where.setdefault(key, (name, row))

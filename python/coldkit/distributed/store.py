@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 
+from coldkit._atomic import atomic_write, fsync_dir
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
 __all__ = [
@@ -52,45 +52,9 @@ MANIFEST_VERSION = 1
 # --------------------------------------------------------------------------------------------
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # directories cannot be opened on some platforms / filesystems
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> None:
-    """Write ``path`` via ``write(file)`` into a temp file beside it, fsync, then rename over it.
-
-    ``sync_dir=False`` skips the fsync of the directory (the rename's durability) for callers
-    that sync the directory once after many files (:func:`sync_directory`).
-    """
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if sync_dir:
-        _fsync_dir(path.parent)
-
-
 def sync_directory(directory: str | os.PathLike[str]) -> None:
     """Make the renames done in ``directory`` durable (one fsync of the directory)."""
-    _fsync_dir(Path(directory))
+    fsync_dir(directory)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 import coldkit
+from coldkit._atomic import atomic_write_bytes, fsync_dir
 from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponentError
 from coldkit.models.whitening import Whitening
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
@@ -52,38 +53,11 @@ _save_locks_guard = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------ fs helpers
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def _atomic_replace(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 def _test_delay() -> None:
@@ -122,7 +96,7 @@ class WriteAheadLog:
         except OSError as exc:
             raise IndexStorageError(f"cannot open the write-ahead log {str(self.path)!r}: {exc}") from exc
         if not existed:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self._lock = threading.Lock()
 
     def _repair_tail(self) -> None:
@@ -289,7 +263,7 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         try:
             compact = index.compacted(version)
             snap = _write_snapshot(target, gen, index, compact)
-            _atomic_replace(
+            atomic_write_bytes(
                 target / "CURRENT",
                 json.dumps({"format": FORMAT, "generation": gen, "snapshot": snap.name}).encode(),
             )
@@ -308,7 +282,7 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         for leftover in target.glob(".tmp-*"):
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
-        _fsync_dir(target)
+        fsync_dir(target)
         with index._write_lock:
             if index.version is version:  # nothing written meanwhile: serve the compacted arrays
                 index._replace_version(compact)
@@ -379,10 +353,10 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         }
         # the manifest is written last: a snapshot directory without one is incomplete by construction
         _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         final = _snap_dir(target, gen)
         os.rename(tmp, final)
-        _fsync_dir(target)
+        fsync_dir(target)
         return final
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
