@@ -35,13 +35,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from coldkit import _core
+from coldkit._atomic import atomic_write, atomic_write_bytes, fsync_dir
 from coldkit.exceptions import InvalidInputError
 from coldkit.similarity import ExcludeLike, _as_count, _as_exclusions, _as_matrix, _as_threads
 
@@ -290,8 +292,6 @@ class QuantizedIndex:
         (with SHA-256 digests of codes and scales and the catalogue's byte size) is written last,
         so a crash leaves either the old index or a complete new one. No pickle anywhere.
         """
-        from coldkit.encoding import _atomic_write  # the package's one atomic-write helper
-
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         codes = self.codes()
@@ -300,7 +300,7 @@ class QuantizedIndex:
             arrays[_SCALES] = self.scales()
         digests = {}
         for name, array in arrays.items():
-            _atomic_write(directory / name, lambda fh, a=array: np.save(fh, a, allow_pickle=False))
+            atomic_write(directory / name, partial(_save_npy, array=array), sync_dir=False)
             if name != _CATALOG:
                 digests[name] = _digest(directory / name)
         n, d = self.shape
@@ -316,8 +316,8 @@ class QuantizedIndex:
             "sha256": digests,
             "catalog_bytes": (directory / _CATALOG).stat().st_size,
         }
-        payload = json.dumps(meta, indent=2, sort_keys=True).encode()
-        _atomic_write(directory / _META, lambda fh: fh.write(payload))
+        fsync_dir(directory)  # the data files' renames are durable before meta.json names them
+        atomic_write_bytes(directory / _META, json.dumps(meta, indent=2, sort_keys=True).encode())
         return directory
 
     @classmethod
@@ -384,6 +384,10 @@ class QuantizedIndex:
         index._catalog = catalog
         index._core = core
         return index
+
+
+def _save_npy(handle: BinaryIO, array: NDArray[Any]) -> None:
+    np.save(handle, array, allow_pickle=False)
 
 
 def _digest(file: Path) -> str:
