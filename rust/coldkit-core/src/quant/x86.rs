@@ -14,6 +14,17 @@ use super::kernels::{check_bf16, check_int8, Bf16Query, Int8Query};
 
 /// Rows per register block.
 const ROWS: usize = 4;
+/// How far ahead (bytes) the scan asks for rows: a single query streams the codes from memory,
+/// and explicit prefetches keep more cache-line requests in flight than the hardware
+/// prefetcher alone (measured in docs/quantized.md).
+const PREFETCH_BYTES: usize = 4096;
+
+/// Prefetch the cache line `offset` bytes past `p` (a hint: never faults, so the address may lie
+/// past the end of the rows, hence the wrapping arithmetic).
+#[inline(always)]
+unsafe fn prefetch<T>(p: *const T, offset: usize) {
+    _mm_prefetch::<_MM_HINT_T0>((p as *const i8).wrapping_add(offset));
+}
 
 // ------------------------------------------------------------------------------------------
 // int8
@@ -48,6 +59,7 @@ unsafe fn vnni(q: *const u8, r: *const i8, sums: *const i32, nr: usize, d: usize
             while p < full {
                 let qv = _mm512_loadu_si512(q.add(p) as *const _);
                 for (t, a) in acc.iter_mut().enumerate() {
+                    prefetch(base.add(t * d + p), PREFETCH_BYTES);
                     *a = _mm512_dpbusd_epi32(*a, qv, _mm512_loadu_si512(base.add(t * d + p) as *const _));
                 }
                 p += 64;
@@ -184,6 +196,18 @@ unsafe fn dpbf16(q: *const u16, r: *const u16, nr: usize, d: usize, out: *mut f3
         let base = r.add(j * d);
         let mut acc = [_mm512_setzero_ps(); ROWS];
         let mut p = 0;
+        if block == ROWS {
+            // Unmasked body of a full register block (the hot loop).
+            while p < full {
+                let qv: __m512bh = std::mem::transmute(_mm512_loadu_si512(q.add(p) as *const _));
+                for (t, a) in acc.iter_mut().enumerate() {
+                    prefetch(base.add(t * d + p), PREFETCH_BYTES);
+                    let c: __m512bh = std::mem::transmute(_mm512_loadu_si512(base.add(t * d + p) as *const _));
+                    *a = _mm512_dpbf16_ps(*a, qv, c);
+                }
+                p += 32;
+            }
+        }
         while p < d {
             let m: __mmask32 = if p < full { !0 } else { ((1u64 << tail) - 1) as __mmask32 };
             let qv: __m512bh = std::mem::transmute(_mm512_maskz_loadu_epi16(m, q.add(p) as *const i16));
