@@ -436,10 +436,8 @@ impl QuantizedIndex {
 
         // Exact re-rank of each shortlist with the float32 kernel, on the calling thread or
         // spread over queries.
-        let rerank = |(q, heap): (usize, TopK)| -> Result<(Vec<f32>, Vec<i64>), CoreError> {
-            self.rerank(req, q, heap, kp)
-        };
-        let parts: Vec<Result<(Vec<f32>, Vec<i64>), CoreError>> = par.run(|threads| {
+        let rerank = |(q, heap): (usize, TopK)| -> Result<Ranked, CoreError> { self.rerank(req, q, heap, kp) };
+        let parts: Vec<Result<Ranked, CoreError>> = par.run(|threads| {
             if threads <= 1 || b < 2 {
                 heaps.into_iter().enumerate().map(rerank).collect()
             } else {
@@ -457,7 +455,7 @@ impl QuantizedIndex {
     }
 
     /// Exact float32 scores of query `q` against its shortlist, best `kp` first, padded.
-    fn rerank(&self, req: &QuantSearch<'_>, q: usize, heap: TopK, kp: usize) -> Result<(Vec<f32>, Vec<i64>), CoreError> {
+    fn rerank(&self, req: &QuantSearch<'_>, q: usize, heap: TopK, kp: usize) -> Result<Ranked, CoreError> {
         let d = self.d;
         // Ascending item order, so the re-rank's "lower index first" tie rule is the catalogue's.
         let mut ids: Vec<usize> = heap.into_sorted().into_iter().map(|s| s.index).collect();
@@ -500,6 +498,9 @@ impl QuantizedIndex {
         Ok((scores, indices))
     }
 }
+
+/// One query's (scores, indices), best first.
+type Ranked = (Vec<f32>, Vec<i64>);
 
 fn row_sums(codes: &[i8], d: usize) -> Vec<i32> {
     codes.chunks_exact(d).map(|row| row.iter().map(|&c| c as i32).sum()).collect()
