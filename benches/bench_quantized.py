@@ -11,8 +11,8 @@ Backends (the ``backend`` parameter), all single-threaded, k = 10, one query per
 
 Data: unit-norm float32 vectors with the anisotropy of real sentence embeddings: every row is
 ``0.6 * m + 0.8 * g / sqrt(d)`` (then normalised), with one shared mean direction ``m`` and
-Gaussian noise ``g``, so rows have a mean pairwise cosine of about 0.36 (MiniLM vectors of
-MovieLens titles: about 0.3) instead of the 0 of isotropic noise, which is what makes
+Gaussian noise ``g``, so rows have a mean pairwise cosine of about 0.36 (measured; MiniLM vectors
+of MovieLens "title. genres" texts: 0.38) instead of the 0 of isotropic noise, which is what makes
 quantisation errors matter for ranking. Queries are catalogue rows plus a little noise (their
 nearest neighbours are close, as for "more like this" queries).
 
@@ -24,6 +24,10 @@ to 1e-6. ``extra_info`` records queries/s; the last test prints the ratios from 
 
 Sizes: tiny by default, so CI's ``--benchmark-disable`` run takes seconds; ``COLDKIT_BENCH_FULL=1``
 runs 100k x 384 and 1M x 384.
+
+The shortlist table of ``docs/quantized.md`` (smallest shortlist giving the exact top-k, per
+query) comes from ``python benches/bench_quantized.py --shortlist`` (needs the bert plugin and
+``/work/shared/data``-style MovieLens data next to the repository).
 """
 
 from __future__ import annotations
@@ -175,3 +179,57 @@ def test_zz_report_ratios() -> None:
                     f"{row['coldkit-f32'] / row[fast]:.2f}x coldkit float32 (target >= 1.3x)"
                 )
     print("\n" + "\n".join(lines))
+
+
+def needed_shortlists(index: QuantizedIndex, queries: np.ndarray, catalog: np.ndarray, k: int) -> np.ndarray:
+    """Per query, the smallest shortlist whose re-ranked scores equal the exact top-k scores.
+
+    Binary search: a larger shortlist holds every candidate of a smaller one (same heap order).
+    """
+    exact_scores, _ = coldkit.topk(queries, catalog, k, threads=1)
+    out = []
+    for row, query in enumerate(queries):
+        lo, hi = k, catalog.shape[0]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            scores, _ = index.search(query, k, shortlist=mid, threads=1)
+            if np.allclose(scores, exact_scores[row], rtol=0, atol=1e-6):
+                hi = mid
+            else:
+                lo = mid + 1
+        out.append(lo)
+    return np.array(out)
+
+
+def _report_shortlists() -> None:  # pragma: no cover - a measurement script, run by hand
+    from pathlib import Path
+
+    import pandas as pd  # type: ignore[import-untyped]
+
+    movies = pd.read_csv(Path(__file__).resolve().parents[2] / "shared/data/ml-latest-small/movies.csv")
+    texts = [f"{t}. {g.replace('|', ', ')}" for t, g in zip(movies["title"], movies["genres"])]
+    rng = np.random.default_rng(0)
+    sets = {
+        "minilm": coldkit.encode_catalog(texts, coldkit.get_encoder("bert", device="cpu", threads=1), progress=False),
+        "hashing": coldkit.encode_catalog(texts, coldkit.get_encoder("hashing", dim=384), cache=False, progress=False),
+    }
+    for name, vectors in sets.items():
+        order = rng.permutation(len(vectors))
+        queries, catalog = vectors[order[:300]], vectors[np.sort(order[300:])]
+        queries = queries[np.linalg.norm(queries, axis=1) > 0]
+        for kind, scale in (("int8", "per-vector"), ("int8", "per-dimension"), ("bf16", "per-vector")):
+            index = QuantizedIndex(catalog, kind, scale=scale)  # type: ignore[arg-type]
+            for k in (10, 100):
+                need = needed_shortlists(index, queries, catalog, k)
+                print(
+                    f"{name} N={len(catalog)} {kind}/{scale} k={k}: needed shortlist median={np.median(need):.0f} "
+                    f"p99={np.percentile(need, 99):.0f} max={need.max()} (default {default_shortlist(k)})",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    if "--shortlist" in sys.argv:
+        _report_shortlists()
