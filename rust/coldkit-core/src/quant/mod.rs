@@ -624,6 +624,9 @@ impl QuantScan<'_, '_> {
         let index = self.index;
         let d = index.d;
         let block = self.rows_per_block();
+        // Resolved (and CPU-checked) once per scan, not per block.
+        let int8_dots = self.kernel.int8().unwrap_or(kernels::int8_dots_scalar);
+        let bf16_dots = self.kernel.bf16().unwrap_or(kernels::bf16_dots_scalar);
         let mut bad = false;
         let mut start = rows.start;
         while start < rows.end {
@@ -632,7 +635,7 @@ impl QuantScan<'_, '_> {
             buffers.scores.resize(nr, 0.0);
             match (&index.codes, queries) {
                 (Codes::Int8 { codes, rowsums }, PreparedQueries::Int8(prepared)) => {
-                    let dots = self.kernel.int8().expect("kernel resolved for this storage");
+                    let dots = int8_dots;
                     buffers.ints.resize(nr, 0);
                     let per_vector = index.scale_mode == ScaleMode::PerVector;
                     for (heap, qi) in heaps.iter_mut().zip(range.clone()) {
@@ -649,7 +652,7 @@ impl QuantScan<'_, '_> {
                     }
                 }
                 (Codes::Bf16(codes), PreparedQueries::Bf16(prepared)) => {
-                    let dots = self.kernel.bf16().expect("kernel resolved for this storage");
+                    let dots = bf16_dots;
                     for (heap, qi) in heaps.iter_mut().zip(range.clone()) {
                         dots(&prepared[qi], &codes[start * d..end * d], d, &mut buffers.scores);
                         bad |= consume::<false>(&buffers.scores, &[], start, self.excluded(qi), heap);
