@@ -49,18 +49,20 @@ from coldkit.similarity import cosine_matrix, normalize, simd_capabilities, topk
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from coldkit import models
-    from coldkit.data import Catalog, Interactions, UserQuery, load_dataset
-    from coldkit.evaluation import evaluate
+    from coldkit.data import Catalog, Dataset, Interactions, UserQuery, load_dataset
+    from coldkit.evaluation import EvaluationResult, evaluate
     from coldkit.serving import ServingIndex, load, save
 
 # Data, models, evaluation and serving pull in pandas/scipy: import them on first use so that
 # `import coldkit` (and `coldkit plugins`) stays light. name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
     "load_dataset": ("coldkit.data", "load_dataset"),
+    "Dataset": ("coldkit.data", "Dataset"),
     "Catalog": ("coldkit.data", "Catalog"),
     "Interactions": ("coldkit.data", "Interactions"),
     "UserQuery": ("coldkit.data", "UserQuery"),
     "evaluate": ("coldkit.evaluation", "evaluate"),
+    "EvaluationResult": ("coldkit.evaluation", "EvaluationResult"),
     "save": ("coldkit.serving", "save"),
     "load": ("coldkit.serving", "load"),
     "ServingIndex": ("coldkit.serving", "ServingIndex"),
@@ -94,11 +96,13 @@ __all__ = [
     "simd_capabilities",
     # data, models, evaluation, serving (imported on first use)
     "load_dataset",
+    "Dataset",
     "Catalog",
     "Interactions",
     "UserQuery",
     "models",
     "evaluate",
+    "EvaluationResult",
     "save",
     "load",
     "ServingIndex",
