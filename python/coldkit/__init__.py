@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from coldkit import models
     from coldkit.data import Catalog, Dataset, Interactions, UserQuery, load_dataset
     from coldkit.evaluation import EvaluationResult, evaluate
+    from coldkit.quantized import QuantizedIndex
     from coldkit.serving import ServingIndex, load, save
 
 # Data, models, evaluation and serving pull in pandas/scipy: import them on first use so that
@@ -66,6 +67,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "save": ("coldkit.serving", "save"),
     "load": ("coldkit.serving", "load"),
     "ServingIndex": ("coldkit.serving", "ServingIndex"),
+    "QuantizedIndex": ("coldkit.quantized", "QuantizedIndex"),
     "models": ("coldkit.models", ""),
 }
 
@@ -106,6 +108,7 @@ __all__ = [
     "save",
     "load",
     "ServingIndex",
+    "QuantizedIndex",
     # encoding
     "encode_catalog",
     "VectorCache",
