@@ -28,3 +28,8 @@ def test_rejects_bad_k() -> None:
     a = coldkit.Ranked(np.array([[0]]), np.array([[1.0]], dtype=np.float32))
     with pytest.raises(coldkit.InvalidInputError):
         CombMNZFusion().fuse({"a": a}, k=0)
+
+
+def test_rejects_no_sources() -> None:
+    with pytest.raises(coldkit.InvalidInputError, match="at least one source"):
+        CombMNZFusion().fuse({}, k=3)

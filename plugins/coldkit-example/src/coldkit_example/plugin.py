@@ -23,6 +23,8 @@ class CombMNZFusion:
     ) -> coldkit.Ranked:
         if k <= 0:
             raise coldkit.InvalidInputError(f"k must be positive, got {k}")
+        if not sources:  # next(iter(...)) below would raise a bare StopIteration
+            raise coldkit.InvalidInputError("combmnz fusion needs at least one source")
         batch = next(iter(sources.values())).indices.shape[0]
         # Reuse coldkit's weighted fusion for the score sum and count the votes separately:
         # the plugin uses only coldkit's public API.
