@@ -149,3 +149,11 @@ def test_matches_naive_implementation(case, mode) -> None:  # type: ignore[no-un
             neighbours = [s for s, _ in exp if abs(s - es) < 1e-5]
             if len(neighbours) == 1:
                 assert gi == ei
+
+
+@pytest.mark.parametrize("name", ["weighted", "rrf"])
+def test_weight_for_an_unknown_source_is_refused(name: str) -> None:
+    a = coldkit.Ranked(np.array([[0, 1]]), np.array([[2.0, 1.0]], dtype=np.float32))
+    b = coldkit.Ranked(np.array([[1, 0]]), np.array([[2.0, 1.0]], dtype=np.float32))
+    with pytest.raises(coldkit.InvalidInputError, match="unknown source"):
+        coldkit.get_fusion(name).fuse({"a": a, "b": b}, k=2, weights={"a": 1.0, "bb": 5.0})

@@ -37,6 +37,13 @@ def _check_sources(sources: Mapping[str, Ranked], k: int) -> int:
     return next(iter(batch_sizes.values()))
 
 
+def _check_weight_names(weights: Mapping[str, WeightLike] | None, sources: Mapping[str, Ranked]) -> None:
+    """A weight for a source that is not there is a typo: refuse it instead of silently using 1.0."""
+    unknown = sorted(set(weights or {}) - set(sources))
+    if unknown:
+        raise InvalidInputError(f"weights name unknown source(s) {unknown}; the sources are {sorted(sources)}")
+
+
 def _row_weights(weights: Mapping[str, WeightLike] | None, name: str, batch: int) -> np.ndarray:
     """The weight of source ``name`` for each of the ``batch`` rows (default 1.0)."""
     value = 1.0 if weights is None else weights.get(name, 1.0)
@@ -124,6 +131,7 @@ class WeightedFusion:
     def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Mapping[str, WeightLike] | None = None) -> Ranked:
         """Fuse ``sources`` into the top ``k`` per row (see the class docstring)."""
         batch = _check_sources(sources, k)
+        _check_weight_names(weights, sources)
         rows_all, items_all, contrib_all = [], [], []
         base = np.zeros(batch, dtype=np.float64)
         for name, ranked in sources.items():
@@ -169,6 +177,7 @@ class ReciprocalRankFusion:
     def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Mapping[str, WeightLike] | None = None) -> Ranked:
         """Fuse ``sources`` into the top ``k`` per row by reciprocal rank."""
         batch = _check_sources(sources, k)
+        _check_weight_names(weights, sources)
         rows_all, items_all, contrib_all = [], [], []
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
