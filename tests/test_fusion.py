@@ -157,3 +157,17 @@ def test_weight_for_an_unknown_source_is_refused(name: str) -> None:
     b = coldkit.Ranked(np.array([[1, 0]]), np.array([[2.0, 1.0]], dtype=np.float32))
     with pytest.raises(coldkit.InvalidInputError, match="unknown source"):
         coldkit.get_fusion(name).fuse({"a": a, "b": b}, k=2, weights={"a": 1.0, "bb": 5.0})
+
+
+@pytest.mark.parametrize("name", ["weighted", "rrf"])
+def test_an_item_repeated_in_one_source_counts_once(name: str) -> None:
+    # Source "a" lists item 0 twice; its second copy must add nothing, so the fusion equals the
+    # fusion of the same source without the repeat (which then ranks item 2 where the copy was).
+    repeated = coldkit.Ranked(np.array([[0, 0, 1, 2]]), np.array([[3.0, 3.0, 2.0, 1.0]], dtype=np.float32))
+    unique = coldkit.Ranked(np.array([[0, 1, 2, -1]]), np.array([[3.0, 2.0, 1.0, -np.inf]], dtype=np.float32))
+    other = coldkit.Ranked(np.array([[1, 0]]), np.array([[2.0, 1.0]], dtype=np.float32))
+    fusion = coldkit.get_fusion(name)
+    got = fusion.fuse({"a": repeated, "b": other}, k=3)
+    want = fusion.fuse({"a": unique, "b": other}, k=3)
+    assert got.indices.tolist() == want.indices.tolist()
+    np.testing.assert_allclose(got.scores, want.scores)

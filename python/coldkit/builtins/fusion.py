@@ -44,6 +44,20 @@ def _check_weight_names(weights: Mapping[str, WeightLike] | None, sources: Mappi
         raise InvalidInputError(f"weights name unknown source(s) {unknown}; the sources are {sorted(sources)}")
 
 
+def _first_occurrences(indices: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``valid`` without the later copies of an item a row already listed: a repeat counts once."""
+    if indices.shape[1] < 2:
+        return valid
+    key = np.where(valid, indices, -1)
+    order = np.argsort(key, axis=1, kind="stable")  # stable: the first (best-ranked) copy stays first
+    ordered = np.take_along_axis(key, order, axis=1)
+    repeat_sorted = np.zeros_like(valid)
+    repeat_sorted[:, 1:] = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    repeat = np.zeros_like(valid)
+    np.put_along_axis(repeat, order, repeat_sorted, axis=1)
+    return valid & ~repeat
+
+
 def _row_weights(weights: Mapping[str, WeightLike] | None, name: str, batch: int) -> np.ndarray:
     """The weight of source ``name`` for each of the ``batch`` rows (default 1.0)."""
     value = 1.0 if weights is None else weights.get(name, 1.0)
@@ -136,7 +150,7 @@ class WeightedFusion:
         base = np.zeros(batch, dtype=np.float64)
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
-            valid = (ranked.indices >= 0) & np.isfinite(ranked.scores)
+            valid = _first_occurrences(ranked.indices, (ranked.indices >= 0) & np.isfinite(ranked.scores))
             if not valid.any():
                 continue
             normalized = self._normalize(ranked.scores, valid)
@@ -181,7 +195,7 @@ class ReciprocalRankFusion:
         rows_all, items_all, contrib_all = [], [], []
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
-            valid = ranked.indices >= 0
+            valid = _first_occurrences(ranked.indices, ranked.indices >= 0)
             # Rank among the row's valid entries (padding sits at the end of a row, but don't rely on it).
             ranks = np.cumsum(valid, axis=1)
             r, c = np.nonzero(valid)
