@@ -157,3 +157,10 @@ def test_user_with_no_interaction_and_no_profile_gets_popular_items(files: dict[
     assert run(files, "--users", str(files["users"]), "--k", "2") == 0
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     assert recs.loc[recs["user_id"] == "ghost", "item_id"].tolist() == ["a", "b"]  # a: 3 users, b: 2 users
+
+
+def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # A typo in --option (or a model needing an option not given) is a user error: exit 2 with
+    # one line naming the model, not a TypeError traceback.
+    _fails_cleanly(files, capsys, "unexpected keyword argument 'bogus'", "--option", "bogus=1")
+    _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")

@@ -17,10 +17,18 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from coldkit.exceptions import UnknownComponentError
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
 from coldkit.models.base import NotFittedError, Recommender
 
-__all__ = ["Recommender", "NotFittedError", "create", "available", "describe"]
+__all__ = ["Recommender", "NotFittedError", "ModelOptionError", "create", "available", "describe"]
+
+
+class ModelOptionError(InvalidInputError, TypeError):
+    """A model got an option it does not take, or lacks a required one.
+
+    A user error (``coldkit recommend --option``/``evaluate --models`` print it as one line, not a
+    traceback), and still a ``TypeError`` for callers that catch what ``create`` used to raise.
+    """
 
 # name -> ("module:Class", one-line description). Modules import lazily: torch only loads for cold-mlp.
 _MODELS: dict[str, tuple[str, str]] = {
@@ -69,12 +77,14 @@ def create(name: str, **options: Any) -> Recommender:
     Raises:
         UnknownComponentError: ``name`` is not a model (the message lists the valid names).
         InvalidInputError: an option has a bad value.
-        TypeError: an option the model does not take.
+        ModelOptionError: an option the model does not take, or a required one missing (an
+            ``InvalidInputError`` and a ``TypeError``).
     """
     factory = _resolve(name)
     try:
         return factory(**options)
     except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise TypeError(f"model {name!r}: {exc}") from exc
+        message = str(exc)
+        if "unexpected keyword" in message or "required" in message and "argument" in message:
+            raise ModelOptionError(f"model {name!r}: {exc}") from exc
         raise
