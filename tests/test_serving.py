@@ -238,8 +238,9 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
 def test_second_writer_is_refused_readers_are_not(index: ServingIndex, tmp_path: Path) -> None:
     path = tmp_path / "idx"
     save(index, path)
-    with pytest.raises(IndexStorageError, match="another process"):
+    with pytest.raises(IndexStorageError, match="another process") as refused:
         load(path)
+    assert "close()" in str(refused.value)  # the same process holding it is told how to let go
     reader = load(path, read_only=True)
     with pytest.raises(coldkit.ColdkitError, match="read-only"):
         reader.upsert_items([{"id": "z", "text": "z"}])

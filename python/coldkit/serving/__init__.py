@@ -8,6 +8,7 @@ Example::
     data = coldkit.load_dataset("ml-latest-small")
     index = ServingIndex.build(data.interactions, encoder="hashing")
     save(index, "my-index")                     # atomic snapshot; later writes are logged there
+    index.close()                               # release the writer lock (one writer per index)
     index = load("my-index")                    # memory-mapped, log replayed
     index.upsert_items([{"id": "new-1", "text": "A heist comedy in Rome", "categories": ["Comedy"]}])
     index.recommend(text="funny heist", k=5).items

@@ -174,7 +174,8 @@ def _acquire_writer_lock(path: Path) -> Any:
     except OSError as exc:
         fh.close()
         raise IndexStorageError(
-            f"index {str(path)!r} is open for writing by another process; open it with read_only=True"
+            f"index {str(path)!r} is open for writing by another process (or by an index this process "
+            "saved or loaded and has not closed: call its close() first); open it with read_only=True"
         ) from exc
     return fh
 
