@@ -40,3 +40,38 @@ def test_every_hook_has_a_kind_and_is_documented_with_its_signature() -> None:
 def test_version_and_build_info() -> None:
     assert coldkit.__version__.count(".") >= 2
     assert "profile=" in coldkit.build_info
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from coldkit._atomic import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "out.csv"
+        atomic_write_bytes(target, b"a,b\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+        target.chmod(0o600)  # replacing a file keeps its mode
+        atomic_write_bytes(target, b"c,d\n")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.read_bytes() == b"c,d\n"
+    finally:
+        os.umask(old)
+
+
+def test_interactions_reject_bad_user_index_and_timestamp_shape() -> None:
+    import numpy as np
+    import pandas as pd
+    import pytest
+    import scipy.sparse as sp
+
+    catalog = coldkit.Catalog(np.array(["a", "b"]), pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    matrix = sp.csr_matrix(np.array([[1.0, 0.0]]))
+    data = coldkit.Interactions(np.array(["u"]), catalog, matrix)
+    assert data.items_of(0).tolist() == [0]
+    with pytest.raises(coldkit.InvalidInputError, match="out of range"):
+        data.items_of(-1)
+    with pytest.raises(coldkit.InvalidInputError, match="timestamps has shape"):
+        coldkit.Interactions(np.array(["u"]), catalog, matrix, timestamps=sp.csr_matrix((2, 2), dtype=np.int64))

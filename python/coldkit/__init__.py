@@ -50,6 +50,7 @@ from coldkit.similarity import cosine_matrix, normalize, simd_capabilities, topk
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from coldkit import models
     from coldkit.data import Catalog, Dataset, Interactions, UserQuery, load_dataset
+    from coldkit.commands.recommend import recommend_files
     from coldkit.evaluation import EvaluationResult, evaluate
     from coldkit.quantized import QuantizedIndex
     from coldkit.serving import ServingIndex, load, save
@@ -64,6 +65,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "UserQuery": ("coldkit.data", "UserQuery"),
     "evaluate": ("coldkit.evaluation", "evaluate"),
     "EvaluationResult": ("coldkit.evaluation", "EvaluationResult"),
+    "recommend_files": ("coldkit.commands.recommend", "recommend_files"),
     "save": ("coldkit.serving", "save"),
     "load": ("coldkit.serving", "load"),
     "ServingIndex": ("coldkit.serving", "ServingIndex"),
@@ -105,6 +107,7 @@ __all__ = [
     "models",
     "evaluate",
     "EvaluationResult",
+    "recommend_files",
     "save",
     "load",
     "ServingIndex",

@@ -29,6 +29,15 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> None:
     """Write ``path`` through ``write(file)`` into a temp file beside it, fsync, then rename over it.
 
@@ -40,6 +49,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
     # ".tmp-" marks an unfinished write: directory scans (cache shards, snapshots) skip it.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
     try:
+        # mkstemp creates 0600 files; give the result the mode a plain open() would (or keep the
+        # mode of the file being replaced), so outputs stay readable by the user's group/others.
+        os.fchmod(fd, _mode_for(target))
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

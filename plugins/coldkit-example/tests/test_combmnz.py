@@ -33,3 +33,12 @@ def test_rejects_bad_k() -> None:
 def test_rejects_no_sources() -> None:
     with pytest.raises(coldkit.InvalidInputError, match="at least one source"):
         CombMNZFusion().fuse({}, k=3)
+
+
+def test_zero_weight_source_casts_no_vote() -> None:
+    a = coldkit.Ranked(np.array([[0, 1]]), np.array([[2.0, 1.0]], dtype=np.float32))
+    b = coldkit.Ranked(np.array([[1]]), np.array([[5.0]], dtype=np.float32))
+    fused = CombMNZFusion().fuse({"a": a, "b": b}, k=2, weights={"a": 1.0, "b": 0.0})
+    # b is switched off: item 1 has one vote and score 0 (a's min-max), item 0 one vote and score 1.
+    assert fused.indices.tolist() == [[0, 1]]
+    np.testing.assert_allclose(fused.scores, [[1.0, 0.0]])

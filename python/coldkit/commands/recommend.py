@@ -98,7 +98,7 @@ def recommend_files(
     import coldkit.models as models
     from coldkit.data.interactions import UserQuery
     from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
-    from coldkit.evaluation.report import atomic_write_bytes
+    from coldkit._atomic import atomic_write_bytes
     from coldkit.evaluation.runner import _parse_value, default_encoder, model_accepts
     from coldkit.exceptions import InvalidInputError
 

@@ -104,6 +104,10 @@ class Interactions:
             raise InvalidInputError("Interactions.user_ids has duplicate ids")
         if m.nnz and not np.isfinite(m.data).all():
             raise InvalidInputError("Interactions.matrix has NaN or inf weights")
+        if self.timestamps is not None and self.timestamps.shape != m.shape:
+            raise InvalidInputError(
+                f"Interactions.timestamps has shape {self.timestamps.shape}, expected the matrix's {m.shape}"
+            )
 
     @property
     def n_users(self) -> int:
@@ -119,6 +123,8 @@ class Interactions:
 
     def items_of(self, user: int) -> np.ndarray:
         """Item indices user ``user`` interacted with (sorted)."""
+        if not 0 <= user < self.n_users:
+            raise InvalidInputError(f"user index {user} out of range [0, {self.n_users})")
         return self.matrix.indices[self.matrix.indptr[user] : self.matrix.indptr[user + 1]].astype(np.int64)
 
     def item_counts(self) -> np.ndarray:

@@ -9,41 +9,15 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
+
+from coldkit._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from coldkit.evaluation.runner import EvaluationResult
 
 __all__ = ["atomic_write_bytes", "format_table", "save_result", "plot_result"]
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def _default_metrics(result: "EvaluationResult") -> list[str]:
@@ -90,7 +64,7 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    metric = metric or (f"recall@20" if 20 in result.ks else f"recall@{result.ks[-1]}")
+    metric = metric or ("recall@20" if 20 in result.ks else f"recall@{result.ks[-1]}")
     summary = result.summary()
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(result.models) + 3), 4.2), dpi=110)
     try:

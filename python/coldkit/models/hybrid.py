@@ -403,5 +403,5 @@ class Router(Recommender):
         (route,) = self.route([query])
         model = {"warm": self.warm, "cold": self.cold, "popular": self.popular}[route]
         explain = getattr(model, "explain", None)
-        reason = explain(query, item) if explain else f"one of the most popular items"
+        reason = explain(query, item) if explain else "one of the most popular items"
         return f"[{route}] {reason}"

@@ -31,11 +31,16 @@ class CombMNZFusion:
         weighted = coldkit.get_fusion("weighted", normalization="minmax")
         summed = weighted.fuse(sources, k=max(k, sum(r.indices.shape[1] for r in sources.values())), weights=weights)
         votes = np.zeros(summed.indices.shape, dtype=np.float32)
-        for ranked in sources.values():
+        for name, ranked in sources.items():
+            weight = np.broadcast_to(np.asarray(1.0 if weights is None else weights.get(name, 1.0)), (batch,))
             for row in range(batch):
+                if weight[row] <= 0:
+                    continue  # a source the caller switched off casts no vote
                 listed = ranked.indices[row][ranked.indices[row] >= 0]
                 votes[row] += np.isin(summed.indices[row], listed)
-        scores = np.where(summed.indices >= 0, summed.scores * votes, -np.inf).astype(np.float32)
+        valid = summed.indices >= 0
+        scores = np.full(summed.scores.shape, -np.inf, dtype=np.float32)
+        scores[valid] = summed.scores[valid] * votes[valid]
         order = np.lexsort((np.where(summed.indices >= 0, summed.indices, np.iinfo(np.int64).max), -scores), axis=1)
         order = order[:, :k]
         return coldkit.Ranked(
