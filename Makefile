@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup evaluate demo test test-rust test-python stubtest bench
+.PHONY: setup evaluate demo test test-rust test-python stubtest typecheck bench
 
 setup:
 	bash scripts/setup.sh
@@ -18,7 +18,7 @@ evaluate: setup
 demo: setup
 	$(BIN)/coldkit demo
 
-test: setup test-rust test-python stubtest
+test: setup test-rust test-python stubtest typecheck
 
 test-rust:
 	cargo test -p coldkit-core --release --quiet
@@ -28,6 +28,9 @@ test-python:
 
 stubtest:
 	$(BIN)/python -m mypy.stubtest coldkit._core
+
+typecheck:
+	$(BIN)/python -m mypy python/coldkit
 
 bench: setup
 	COLDKIT_BENCH_FULL=1 $(BIN)/python -m pytest -q benches --benchmark-json=out/bench.json

@@ -115,7 +115,9 @@ class ConstraintReranker:
         n = row.items.size
         if length == 0:
             return np.empty(0, dtype=np.int64)
-        rows, lower, upper = [np.ones(n)], [length], [length]
+        rows: list[np.ndarray] = [np.ones(n)]
+        lower: list[float] = [length]
+        upper: list[float] = [length]
         if new > 0:
             rows.append(row.is_new.astype(float))
             lower.append(new)

@@ -34,7 +34,7 @@ class Catalog:
     item_ids: np.ndarray
     table: pd.DataFrame
     text_columns: tuple[str, ...] = ("title",)
-    _index: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)  # built in __post_init__
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.item_ids, dtype=object)

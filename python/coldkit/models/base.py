@@ -21,7 +21,7 @@ class NotFittedError(ColdkitError, RuntimeError):
 class Recommender(ABC):
     """Fit on training interactions (over a full catalogue), then rank items for users.
 
-    Subclasses implement :meth:`fit` and :meth:`recommend`. Every ranking goes through the
+    Subclasses implement :meth:`fit` and :meth:`_recommend` (or override :meth:`recommend`). Every ranking goes through the
     similarity backend registry (``coldkit.topk``): nothing loops over the catalogue in Python.
 
     Helpers for subclasses (added, the abstract contract is unchanged): :meth:`_remember`
@@ -36,7 +36,6 @@ class Recommender(ABC):
     def fit(self, train: Interactions) -> "Recommender":
         """Learn from ``train``; the catalogue (``train.catalog``) may hold items with no interactions."""
 
-    @abstractmethod
     def recommend(
         self,
         queries: Sequence[UserQuery],
@@ -53,7 +52,17 @@ class Recommender(ABC):
             candidates: item indices allowed in the output (None = the whole catalogue).
             exclude_known: drop items the user already interacted with (training items of a
                 warm user plus ``query.history``).
+
+        Validates the arguments once, then calls :meth:`_recommend`, which subclasses implement.
         """
+        checked, k, allowed = self._validate(queries, k, candidates)
+        return self._recommend(checked, k, allowed, exclude_known)
+
+    def _recommend(
+        self, queries: list[UserQuery], k: int, candidates: np.ndarray | None, exclude_known: bool
+    ) -> Ranked:
+        """Rank for already validated ``queries``, ``k`` and ``candidates`` (a checked index array or None)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _recommend() or recommend()")
 
     # ------------------------------------------------------------------ shared helpers
 
@@ -67,6 +76,16 @@ class Recommender(ABC):
         if self.train_ is None:
             raise NotFittedError(f"{self.name}: call fit(train) before recommend()")
         return self.train_
+
+    def _validate(
+        self, queries: Sequence[UserQuery], k: object, candidates: object
+    ) -> tuple[list[UserQuery], int, np.ndarray | None]:
+        """The checked queries, ``k`` and candidate indices (raises InvalidInputError / NotFittedError)."""
+        from coldkit.models._ranking import check_candidates, check_k
+
+        k = check_k(k)
+        checked = self._check_queries(queries)
+        return checked, k, check_candidates(candidates, self._require_fitted().n_items)
 
     def _check_queries(self, queries: Sequence[UserQuery]) -> list[UserQuery]:
         """Validate user indices and history item indices of every query against the training data."""

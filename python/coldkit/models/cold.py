@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.content import ContentRecommender
@@ -220,18 +220,9 @@ class ColdAdapter(Recommender):
         self._require_fitted()
         return np.asarray(self.map_content(self.content.encode_user_texts(list(texts))), dtype=np.float32)
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         return rank_vectors(
             self.warm.user_vectors(queries),
             self.item_vectors(),
@@ -548,22 +539,14 @@ class ContentBilinear(Recommender):
         rows = sp.csr_matrix(interaction_rows(queries, self._matrix))
         return self._user_side(rows).astype(np.float32)
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
         return rank_vectors(
             self.user_vectors(queries),
             self.item_vectors_,
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=check_candidates(candidates, train.n_items),
+            candidates=cand,
         )

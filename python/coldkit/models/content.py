@@ -184,10 +184,7 @@ class ContentRecommender(Recommender):
         use_text: bool = True,
     ) -> Ranked:
         """See :meth:`Recommender.recommend`; ``use_history``/``use_text`` as :meth:`user_vectors`."""
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
+        queries, k, cand = self._validate(queries, k, candidates)
         return rank_vectors(
             self.user_vectors(queries, use_history=use_history, use_text=use_text),
             self.item_vectors(),

@@ -36,7 +36,7 @@ import numpy as np
 import coldkit
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, empty_ranked, pad_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, pad_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
@@ -111,24 +111,16 @@ class ProfileKNN(Recommender):
         weights[r[valid], users[valid]] = np.maximum(scores[valid], 0.0)
         return weights
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
         return rank_vectors(
             self.neighbour_weights(queries),
             self._item_vectors,
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=check_candidates(candidates, train.n_items),
+            candidates=cand,
         )
 
 
@@ -242,18 +234,9 @@ class Hybrid(Recommender):
             weights["profile"] = self.weights["profile"] * (1.0 - beta) * has_text
         return weights
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         if not queries:
             return empty_ranked(0, k)
         depth = max(k, self.depth)
@@ -374,18 +357,9 @@ class Router(Recommender):
                 routes.append("popular")
         return routes
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         routes = np.array(self.route(queries))
         out = empty_ranked(len(queries), k)
         models = {"warm": self.warm, "cold": self.cold, "popular": self.popular}

@@ -14,7 +14,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
@@ -114,18 +114,9 @@ class ItemItemModel(Recommender):
         assert self._item_vectors is not None
         return self._item_vectors
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         return rank_vectors(
             self.user_rows(queries),
             self.item_vectors(),
@@ -258,18 +249,9 @@ class UserKNN(Recommender):
         weights[~np.isfinite(weights)] = 0.0
         return weights
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         return rank_vectors(
             self.neighbour_weights(queries),
             self._item_vectors,

@@ -14,7 +14,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, empty_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 
@@ -49,18 +49,9 @@ class Popularity(Recommender):
         assert self.scores_ is not None
         return self.scores_
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
-        train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         query_vectors = np.ones((len(queries), 1), dtype=np.float32)
         item_vectors = self.item_scores().astype(np.float32)[:, None]
         return rank_vectors(
@@ -159,18 +150,10 @@ class GenrePopularity(Popularity):
         total = shares.sum(axis=1, keepdims=True)
         return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
         train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         assert self.genre_matrix_ is not None
         pop = self.item_scores()
         pop = pop / pop.max() if pop.max() > 0 else pop
@@ -210,18 +193,10 @@ class RandomRecommender(Recommender):
         user = -1 if query.user is None else int(query.user)
         return np.random.default_rng([self.seed, user + 1, key]).random(n_items)
 
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
-        k = check_k(k)
-        queries = self._check_queries(queries)
         train = self._require_fitted()
-        cand = check_candidates(candidates, train.n_items)
         exclusions = self._exclusions(queries, exclude_known)
         out = empty_ranked(len(queries), k)
         for b, query in enumerate(queries):  # one scan per query: each query has its own random scores

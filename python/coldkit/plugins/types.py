@@ -8,7 +8,7 @@ lookup) cheap: listing the BERT encoder must not import torch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Mapping, Protocol, Sequence, Union, runtime_checkable
 
 if TYPE_CHECKING:  # numpy is a hard dependency, but keep this module import-light for plugin authors
     import numpy as np
@@ -44,7 +44,7 @@ class ComponentSpec:
     name: str
     description: str
     factory: Callable[..., Any]
-    capabilities: frozenset[str] = field(default_factory=frozenset)
+    capabilities: AbstractSet[str] = field(default_factory=frozenset)  # stored as a frozenset
     plugin: str = ""
 
     def __post_init__(self) -> None:
