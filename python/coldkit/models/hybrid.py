@@ -36,10 +36,11 @@ import numpy as np
 import coldkit
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, pad_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, pad_ranked
 from coldkit.models.base import Recommender
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
+from coldkit.models.neighbors import NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.plugins.types import Encoder, Ranked
 
@@ -57,7 +58,7 @@ def default_encoder_name() -> str:
     return "bert" if "bert" in names else "hashing"
 
 
-class ProfileKNN(Recommender):
+class ProfileKNN(NeighbourVoting):
     """User-based kNN on profile *text*: the training users whose profiles read most like the query's text.
 
     ``score(q, i) = sum_{v in N(q)} cos(text_q, text_v) x_vi``. Needs ``user_profiles``
@@ -111,17 +112,6 @@ class ProfileKNN(Recommender):
         weights[r[valid], users[valid]] = np.maximum(scores[valid], 0.0)
         return weights
 
-    def _recommend(
-        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
-    ) -> Ranked:
-        return rank_vectors(
-            self.neighbour_weights(queries),
-            self._item_vectors,
-            k,
-            metric="dot",
-            exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
-        )
 
 
 class Hybrid(Recommender):

@@ -19,7 +19,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 
-__all__ = ["ItemItemModel", "ItemKNN", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column"]
+__all__ = ["ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column"]
 
 SIMILARITIES = ("cosine", "pearson")
 
@@ -207,7 +207,33 @@ class EASE(ItemItemModel):
         return weights
 
 
-class UserKNN(Recommender):
+class NeighbourVoting(Recommender):
+    """Users vote for the items they interacted with, weighted by their similarity to the query.
+
+    Subclasses set ``_item_vectors`` (n_items, n_users: who interacted with each item) in ``fit``
+    and implement ``neighbour_weights(queries) -> (B, n_users)``.
+    """
+
+    _item_vectors: np.ndarray | None = None
+
+    def neighbour_weights(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
+    ) -> Ranked:
+        assert self._item_vectors is not None  # recommend() checked that fit() ran
+        return rank_vectors(
+            self.neighbour_weights(queries),
+            self._item_vectors,
+            k,
+            metric="dot",
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=cand,
+        )
+
+
+class UserKNN(NeighbourVoting):
     """User-based kNN CF: the ``neighbors`` training users most similar to the query user vote for items.
 
     ``score(u, i) = sum_{v in N(u)} sim(u, v) x_vi``. A new user is compared through their
@@ -249,14 +275,3 @@ class UserKNN(Recommender):
         weights[~np.isfinite(weights)] = 0.0
         return weights
 
-    def _recommend(
-        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
-    ) -> Ranked:
-        return rank_vectors(
-            self.neighbour_weights(queries),
-            self._item_vectors,
-            k,
-            metric="dot",
-            exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
-        )
