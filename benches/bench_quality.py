@@ -33,7 +33,7 @@ import pytest
 from coldkit.data import load_dataset, subsample
 from coldkit.evaluation import ModelSpec, evaluate
 from coldkit.evaluation.report import atomic_write_bytes, plot_result
-from coldkit.evaluation.runner import default_encoder
+from coldkit.models.registry import default_encoder_name
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 DATASETS = ("ml-100k", "ml-latest-small", "lastfm-2k")
@@ -96,7 +96,7 @@ def run_quality(
     datasets: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Run both protocols; write ``quality.json``, ``quality.md`` and one PNG per run into ``out``."""
-    encoder = encoder or (default_encoder() if full else "hashing")
+    encoder = encoder or (default_encoder_name() if full else "hashing")
     datasets = datasets or (DATASETS if full else ("ml-latest-small",))
     n_seeds = seeds or (3 if full else 1)
     report: dict[str, Any] = {"full": full, "encoder": encoder, "seeds": n_seeds, "runs": []}

@@ -57,7 +57,7 @@ def _encoder_name() -> str:
         return os.environ["COLDKIT_BENCH_ENCODER"]
     if not FULL:
         return "hashing"
-    from coldkit.models.hybrid import default_encoder_name
+    from coldkit.models.registry import default_encoder_name
 
     return default_encoder_name()
 

@@ -31,12 +31,14 @@ from coldkit.plugins import (
     FusionSpec,
     FusionStrategy,
     ImageEncoder,
+    ModelSpec,
     Ranked,
     RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
     get_encoder,
     get_fusion,
+    get_model,
     get_reranker,
     get_similarity_backend,
     hookimpl,
@@ -50,7 +52,7 @@ from coldkit.similarity import cosine_matrix, normalize, simd_capabilities, topk
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from coldkit import models
     from coldkit.data import Catalog, Dataset, Interactions, UserQuery, load_dataset
-    from coldkit.commands.recommend import recommend_files
+    from coldkit.batch import recommend_files
     from coldkit.evaluation import EvaluationResult, evaluate
     from coldkit.quantized import QuantizedIndex
     from coldkit.serving import ServingIndex, load, save
@@ -65,7 +67,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "UserQuery": ("coldkit.data", "UserQuery"),
     "evaluate": ("coldkit.evaluation", "evaluate"),
     "EvaluationResult": ("coldkit.evaluation", "EvaluationResult"),
-    "recommend_files": ("coldkit.commands.recommend", "recommend_files"),
+    "recommend_files": ("coldkit.batch", "recommend_files"),
     "save": ("coldkit.serving", "save"),
     "load": ("coldkit.serving", "load"),
     "ServingIndex": ("coldkit.serving", "ServingIndex"),
@@ -121,6 +123,7 @@ __all__ = [
     "get_encoder",
     "get_similarity_backend",
     "get_fusion",
+    "get_model",
     "get_reranker",
     "register_plugin",
     "unregister_plugin",
@@ -130,6 +133,7 @@ __all__ = [
     "SimilarityBackendSpec",
     "FusionSpec",
     "RerankerSpec",
+    "ModelSpec",
     "Encoder",
     "ImageEncoder",
     "SimilarityBackend",

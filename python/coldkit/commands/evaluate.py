@@ -75,12 +75,13 @@ def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list
 
 
 def run(args: argparse.Namespace) -> int:
-    from coldkit.evaluation.runner import ModelSpec, default_encoder, evaluate
+    from coldkit.evaluation.runner import ModelSpec, evaluate
+    from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
-    encoder = args.encoder or default_encoder()
+    encoder = args.encoder or default_encoder_name()
     if args.models:
         specs = [ModelSpec.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
     else:

@@ -8,17 +8,16 @@ already interacted with are never returned, and only candidate items are::
 
 Profile files (``--user-profiles``) hold ``user_id`` + a ``text`` column; users listed in
 ``--users`` with no interaction are recommended for from their profile text (or popularity).
-The same thing in Python is :func:`recommend_files`.
+The same thing in Python is :func:`coldkit.batch.recommend_files`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
-__all__ = ["register", "run", "recommend_files"]
+__all__ = ["register", "run"]
 
 
 def _parse_mapping(pairs: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -63,130 +62,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.set_defaults(func=run)
 
 
-def recommend_files(
-    interactions: str,
-    items: str,
-    out: str,
-    *,
-    model: str = "hybrid",
-    k: int = 20,
-    text_columns: Sequence[str] | None = None,
-    user_profiles: str | None = None,
-    profile_text_column: str = "text",
-    candidates: str | None = None,
-    users: str | None = None,
-    options: dict[str, Any] | None = None,
-    encoder: str | None = None,
-    interaction_columns: dict[str, str] | None = None,
-    item_columns: dict[str, str] | None = None,
-    implicit_threshold: float | None = None,
-    duplicates: str = "error",
-    encoding: str | None = None,
-    progress: bool | None = None,
-    batch_size: int = 512,
-) -> dict[str, Any]:
-    """Fit ``model`` on the files and write ``user_id,item_id,rank,score`` to ``out``; returns a summary.
-
-    Raises:
-        InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
-            duplicates, NaN ratings, empty files, undecodable text, k < 1).
-    """
-    import numpy as np
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    import coldkit.models as models
-    from coldkit.data.interactions import UserQuery
-    from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
-    from coldkit._atomic import atomic_write_bytes
-    from coldkit.evaluation.runner import _parse_value, default_encoder, model_accepts
-    from coldkit.exceptions import InvalidInputError
-
-    if not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"--k must be a positive integer, got {k!r}")
-    catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
-    train = load_interactions(
-        interactions,
-        catalog,
-        columns=interaction_columns,
-        implicit_threshold=implicit_threshold,
-        duplicates=duplicates,  # type: ignore[arg-type]
-        encoding=encoding,
-    )
-    profiles = (
-        load_user_profiles(user_profiles, text_column=profile_text_column, encoding=encoding) if user_profiles else {}
-    )
-    user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
-    cand = None
-    if candidates:
-        cand_ids = read_id_list(candidates, what="candidate item ids")
-        cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
-    notes: list[str] = []
-    n_cand = len(cand) if cand is not None else len(catalog)
-    if n_cand < k:
-        notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
-
-    opts = dict(options or {})
-    if "encoder" not in opts and model_accepts(model, "encoder"):
-        opts["encoder"] = encoder or default_encoder()
-    opts = {key: (_parse_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
-    if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
-        opts["user_profiles"] = profiles
-    recommender = models.create(model, **opts)
-    recommender.fit(train)
-
-    uindex = train.user_index()
-    queries, cold = [], 0
-    for uid in user_list:
-        row = uindex.get(uid)
-        if row is None:
-            cold += 1
-        queries.append(UserQuery(user=row, text=profiles.get(uid)))
-    if cold:
-        notes.append(f"{cold} user(s) have no interaction: recommended from profile text or popularity")
-    unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
-    if unknown_profiles and users is None:
-        notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
-
-    cand_mask = None
-    if cand is not None:
-        cand_mask = np.zeros(len(catalog), dtype=bool)
-        cand_mask[cand] = True
-    frames = []
-    disable = None if progress is None else not progress
-    for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
-        batch = queries[start : start + batch_size]
-        ranked = recommender.recommend(batch, k, candidates=cand, exclude_known=True)
-        idx = np.asarray(ranked.indices, dtype=np.int64)[:, :k]
-        scores = np.asarray(ranked.scores, dtype=np.float64)[:, :k]
-        # Enforce the output contract whatever the model does: no padding, only candidates, never
-        # an item the user already interacted with.
-        valid = idx >= 0
-        if cand_mask is not None:
-            valid &= cand_mask[np.where(idx >= 0, idx, 0)]
-        for r, q in enumerate(batch):
-            if q.user is not None:
-                valid[r] &= ~np.isin(idx[r], train.items_of(q.user))
-        rows, cols = np.nonzero(valid)
-        ranks = np.cumsum(valid, axis=1)[rows, cols]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user_id": np.asarray(user_list[start : start + len(batch)], dtype=object)[rows],
-                    "item_id": catalog.item_ids[idx[rows, cols]],
-                    "rank": ranks.astype(np.int64),
-                    "score": scores[rows, cols],
-                }
-            )
-        )
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, float_format="%.6g")
-    atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
-    return {"out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes}
-
-
 def run(args: argparse.Namespace) -> int:
+    from coldkit.batch import recommend_files
+
     summary = recommend_files(
         args.interactions,
         args.items,

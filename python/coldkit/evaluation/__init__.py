@@ -24,14 +24,13 @@ from coldkit.evaluation.metrics import (
     ranking_metrics,
     recall_at_k,
 )
-from coldkit.evaluation.runner import PROTOCOLS, EvaluationResult, ModelSpec, default_encoder, evaluate, make_split
+from coldkit.evaluation.runner import PROTOCOLS, EvaluationResult, ModelSpec, evaluate, make_split
 
 __all__ = [
     "evaluate",
     "EvaluationResult",
     "ModelSpec",
     "PROTOCOLS",
-    "default_encoder",
     "make_split",
     "Split",
     "EvalTask",

@@ -21,37 +21,13 @@ from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
 from coldkit.evaluation.metrics import ranking_metrics
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.registry import default_encoder_name, model_accepts, parse_option_value
 
-__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS", "default_encoder"]
+__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS"]
 
 PROTOCOLS: tuple[str, ...] = ("cold-item", "cold-user", "warm", "warm-temporal")
 
 ModelLike = Union[str, "ModelSpec", tuple[str, Callable[[], Any]]]
-
-
-def default_encoder() -> str:
-    """``"bert"`` when an encoder plugin registers it, else the built-in ``"hashing"`` encoder."""
-    from coldkit.plugins.manager import registry
-
-    return "bert" if "bert" in registry("encoder").names() else "hashing"
-
-
-def _parse_value(text: str) -> Any:
-    """Option values from the command line: int, float, true/false, null (None), else the string.
-
-    ``none`` stays a string: several options take the word ``"none"`` as a value.
-    """
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "null":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text.strip()
 
 
 @dataclass(frozen=True)
@@ -59,7 +35,7 @@ class ModelSpec:
     """A model to evaluate: a label for tables, and how to build a fresh instance per seed.
 
     Build from text with :meth:`parse`: ``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` (e.g.
-    ``"content:encoder=bert"``); ``encoder=default`` means :func:`default_encoder`. Or pass
+    ``"content:encoder=bert"``); ``encoder=default`` means :func:`coldkit.models.registry.default_encoder_name`. Or pass
     ``factory`` to evaluate any :class:`~coldkit.models.base.Recommender` of your own.
     """
 
@@ -79,9 +55,9 @@ class ModelSpec:
             key, eq, value = part.partition("=")
             if not eq or not key.strip():
                 raise InvalidInputError(f"model option {part!r} in {text!r} is not KEY=VALUE")
-            options[key.strip()] = _parse_value(value)
+            options[key.strip()] = parse_option_value(value)
         if options.get("encoder") == "default":
-            options["encoder"] = default_encoder()
+            options["encoder"] = default_encoder_name()
         label = name.strip()
         if options:
             label += "[" + ",".join(f"{k}={v}" for k, v in options.items()) + "]"
@@ -95,38 +71,13 @@ class ModelSpec:
         """
         if self.factory is not None:
             return self.factory()
-        import coldkit.models as models
+        from coldkit.models.registry import build_model
 
         options = dict(self.options)
         for key, value in (context or {}).items():
             if value is not None and key not in options and model_accepts(self.name, key):
                 options[key] = value
-        return models.create(self.name, **options)
-
-
-def model_accepts(name: str, option: str) -> bool:
-    """Whether model ``name``'s constructor takes the keyword ``option`` (False for unknown models)."""
-    import inspect
-
-    import coldkit.models as models
-
-    resolve = getattr(models, "_resolve", None)
-    if resolve is None or name not in models.available():
-        return False
-    target = resolve(name)
-    # Follow ``**options`` pass-through up the class hierarchy: a keyword counts only when some
-    # constructor on the way names it explicitly.
-    for cls in inspect.getmro(target) if inspect.isclass(target) else (target,):
-        init = cls.__init__ if inspect.isclass(cls) else cls
-        try:
-            params = inspect.signature(init).parameters
-        except (TypeError, ValueError):
-            return False
-        if option in params:
-            return True
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return False
-    return False
+        return build_model(self.name, **options)
 
 
 def _as_specs(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelSpec]:

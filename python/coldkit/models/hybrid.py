@@ -42,20 +42,12 @@ from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.neighbors import NeighbourVoting
 from coldkit.models.popularity import Popularity
+from coldkit.models.registry import default_encoder_name
 from coldkit.plugins.types import Encoder, Ranked
 
-__all__ = ["Hybrid", "Router", "ProfileKNN", "default_encoder_name"]
+__all__ = ["Hybrid", "Router", "ProfileKNN"]
 
 DEFAULT_WEIGHTS = {"cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25}
-
-
-def default_encoder_name() -> str:
-    """``"bert"`` when a plugin registers it (MiniLM vectors), else the built-in ``"hashing"``."""
-    try:
-        names = coldkit.plugins.manager.registry("encoder").names()
-    except Exception:  # noqa: BLE001 - a broken plugin registry must not break model construction
-        return "hashing"
-    return "bert" if "bert" in names else "hashing"
 
 
 class ProfileKNN(NeighbourVoting):

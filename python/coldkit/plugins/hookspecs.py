@@ -24,7 +24,7 @@ from typing import Sequence
 
 import pluggy
 
-from coldkit.plugins.types import EncoderSpec, FusionSpec, RerankerSpec, SimilarityBackendSpec
+from coldkit.plugins.types import EncoderSpec, FusionSpec, ModelSpec, RerankerSpec, SimilarityBackendSpec
 
 PROJECT_NAME = "coldkit"
 
@@ -39,6 +39,7 @@ __all__ = [
     "coldkit_similarity_backends",
     "coldkit_fusion_strategies",
     "coldkit_rerankers",
+    "coldkit_models",
 ]
 
 
@@ -105,4 +106,22 @@ def coldkit_rerankers() -> Sequence[RerankerSpec]:
         @coldkit.hookimpl
         def coldkit_rerankers():
             return [coldkit.RerankerSpec("fresh-first", "Newest items first", FreshFirst)]
+    """
+
+
+@hookspec
+def coldkit_models() -> Sequence[ModelSpec]:
+    """Return the recommenders this plugin provides.
+
+    Returns:
+        A list of :class:`coldkit.ModelSpec`. ``factory(**options)`` builds an unfitted
+        :class:`coldkit.models.Recommender` (``fit(train)``, ``recommend(queries, k, ...)``);
+        ``coldkit.get_model(name, **options)``, ``coldkit recommend --model NAME`` and
+        ``coldkit evaluate --models NAME`` all build it through this hook.
+
+    Example::
+
+        @coldkit.hookimpl
+        def coldkit_models():
+            return [coldkit.ModelSpec("most-recent", "Newest items first", MostRecent, {"cold-items"})]
     """

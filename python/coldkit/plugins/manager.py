@@ -26,6 +26,7 @@ from coldkit.plugins.types import (
     EncoderSpec,
     FusionSpec,
     FusionStrategy,
+    ModelSpec,
     RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
@@ -49,6 +50,7 @@ __all__ = [
     "get_similarity_backend",
     "get_fusion",
     "get_reranker",
+    "get_model",
 ]
 
 ENTRY_POINT_GROUP = "coldkit"
@@ -60,9 +62,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "coldkit.builtins.fusion",
     "coldkit.builtins.encoders",
     "coldkit.builtins.rerankers",
+    "coldkit.builtins.models",
 )
 
 if TYPE_CHECKING:
+    from coldkit.models.base import Recommender
     from coldkit.rerank import Reranker
 
 SpecT = TypeVar("SpecT", bound=ComponentSpec)
@@ -85,6 +89,7 @@ KINDS: dict[str, Kind] = {
     ),
     "fusion": Kind("fusion", "fusion_strategies", "coldkit_fusion_strategies", FusionSpec),
     "reranker": Kind("reranker", "rerankers", "coldkit_rerankers", RerankerSpec),
+    "model": Kind("model", "models", "coldkit_models", ModelSpec),
 }
 
 _lock = threading.RLock()
@@ -294,7 +299,7 @@ class Registry(Generic[SpecT]):
 
 
 def registry(kind: str) -> Registry[Any]:
-    """The registry of one kind (``"encoder"``, ``"similarity_backend"``, ``"fusion"``, ``"reranker"``), built once."""
+    """The registry of one kind (``"encoder"``, ``"similarity_backend"``, ``"fusion"``, ``"reranker"``, ``"model"``), built once."""
     if kind not in KINDS:
         raise UnknownComponentError(f"unknown component kind {kind!r}; available: {', '.join(KINDS)}")
     pm = get_plugin_manager()
@@ -359,3 +364,20 @@ def get_fusion(name: str, **options: Any) -> FusionStrategy:
 def get_reranker(name: str, **options: Any) -> "Reranker":
     """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
     return registry("reranker").get(name).factory(**options)  # type: ignore[no-any-return]
+
+
+def get_model(name: str, **options: Any) -> "Recommender":
+    """Build the recommender registered as ``name`` (``"hybrid"``, ``"ease"``, a plugin's...), unfitted.
+
+    Raises:
+        UnknownComponentError: ``name`` is not a registered model (the message lists the valid names).
+        InvalidInputError: an option has a bad value.
+        ModelOptionError: an option the model does not take, or a required one missing.
+
+    Example::
+
+        model = coldkit.get_model("hybrid", encoder="hashing").fit(train)
+    """
+    from coldkit.models.registry import build_model  # models import pandas/scipy: load on first use
+
+    return build_model(name, **options)

@@ -19,6 +19,7 @@ __all__ = [
     "SimilarityBackendSpec",
     "FusionSpec",
     "RerankerSpec",
+    "ModelSpec",
     "Encoder",
     "ImageEncoder",
     "SimilarityBackend",
@@ -93,6 +94,16 @@ class RerankerSpec(ComponentSpec):
     """A reranker: picks the k items to show from scored candidates under constraints.
 
     See :mod:`coldkit.rerank` for the contract (``Constraints``, ``ItemAttributes``, ``Reranked``).
+    """
+
+
+@dataclass(frozen=True)
+class ModelSpec(ComponentSpec):
+    """A recommender: ``factory(**options)`` builds an unfitted :class:`coldkit.models.Recommender`.
+
+    Capabilities used by coldkit: ``"cold-items"`` (ranks items without interactions),
+    ``"cold-users"`` (ranks for a new user's clicks or text), ``"text"`` (uses item text, so it
+    takes ``encoder=``), ``"torch"`` (needs torch).
     """
 
 

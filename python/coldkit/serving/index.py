@@ -253,7 +253,8 @@ class ServingIndex:
                 ``adapter_l2``, ``item_trust``, ``user_trust``, ``fusion``, ``depth``); the hybrid's
                 defaults otherwise.
         """
-        from coldkit.models.hybrid import DEFAULT_WEIGHTS, Hybrid, default_encoder_name
+        from coldkit.models.hybrid import DEFAULT_WEIGHTS, Hybrid
+        from coldkit.models.registry import default_encoder_name
 
         if not isinstance(interactions, Interactions):
             raise InvalidInputError(f"ServingIndex.build expects coldkit.data.Interactions, got {type(interactions).__name__}")

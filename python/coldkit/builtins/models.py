@@ -1,0 +1,98 @@
+"""Built-in recommenders, registered through the same ``coldkit_models`` hook as third-party ones.
+
+Each factory imports its module on first use, so listing models (``coldkit plugins``) never imports
+scipy, pandas or torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from coldkit.plugins.hookspecs import hookimpl
+from coldkit.plugins.types import ModelSpec
+
+__all__ = ["BUILTIN_MODELS"]
+
+# name -> ("module:Class", one-line description, capabilities)
+BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "popularity": ("coldkit.models.popularity:Popularity", "most-interacted items first", frozenset()),
+    "popularity-recent": (
+        "coldkit.models.popularity:RecentPopularity", "popularity with exponentially decayed interactions", frozenset()
+    ),
+    "popularity-genre": (
+        "coldkit.models.popularity:GenrePopularity", "popularity within the user's genres", frozenset({"cold-users"})
+    ),
+    "random": ("coldkit.models.popularity:RandomRecommender", "uniformly random, seeded", frozenset({"cold-items"})),
+    "item-knn": (
+        "coldkit.models.neighbors:ItemKNN", "item-based kNN CF (cosine/Pearson, shrinkage)", frozenset({"cold-users"})
+    ),
+    "user-knn": (
+        "coldkit.models.neighbors:UserKNN", "user-based kNN CF (cosine/Pearson, shrinkage)", frozenset({"cold-users"})
+    ),
+    "ease": ("coldkit.models.neighbors:EASE", "EASE closed-form item-item linear model", frozenset({"cold-users"})),
+    "content": (
+        "coldkit.models.content:ContentRecommender",
+        "content matching with any encoder, centred/whitened",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "cold-ridge": (
+        "coldkit.models.cold:ColdRidge",
+        "closed-form ridge map content -> CF item vectors for new items",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "cold-knn": (
+        "coldkit.models.cold:ColdKNN",
+        "content kNN map: a new item borrows the CF vectors of similar warm items",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "bilinear": (
+        "coldkit.models.cold:ContentBilinear",
+        "content model trained on interactions (closed-form bilinear ridge)",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "cold-mlp": (
+        "coldkit.models.cold:ColdMLP",
+        "torch MLP map content -> CF item vectors (MSE or BPR), needs torch",
+        frozenset({"cold-items", "cold-users", "text", "torch"}),
+    ),
+    "hybrid": (
+        "coldkit.models.hybrid:Hybrid",
+        "recommended default: CF + cold adapters + content + popularity, adaptive fusion",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "router": (
+        "coldkit.models.hybrid:Router",
+        "known user -> hybrid, text/few clicks -> content+popularity, else popularity",
+        frozenset({"cold-items", "cold-users", "text"}),
+    ),
+    "profile-knn": (
+        "coldkit.models.hybrid:ProfileKNN",
+        "user-based kNN on profile texts (needs user_profiles)",
+        frozenset({"cold-users", "text"}),
+    ),
+}
+
+
+def _lazy(target: str) -> Callable[..., Any]:
+    module_name, class_name = target.split(":")
+
+    def load() -> Any:
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def factory(**options: Any) -> Any:
+        return load()(**options)
+
+    # model_accepts() reads the class's signature through this, without building a model
+    factory.load = load  # type: ignore[attr-defined]
+    factory.__qualname__ = factory.__name__ = class_name
+    factory.__doc__ = f"Build :class:`{module_name}.{class_name}` with ``options``."
+    return factory
+
+
+@hookimpl
+def coldkit_models() -> list[ModelSpec]:
+    return [
+        ModelSpec(name=name, description=description, factory=_lazy(target), capabilities=caps)
+        for name, (target, description, caps) in BUILTIN_MODELS.items()
+    ]

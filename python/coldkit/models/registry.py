@@ -1,0 +1,113 @@
+"""Models by name: the one place where a recommender is built from a name and options.
+
+Every model, built-in or from a plugin, comes from the ``coldkit_models`` hook registry. The CLI,
+evaluation and serving all go through :func:`build_model`, so a plugin's model works wherever a
+built-in one does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.base import Recommender
+from coldkit.plugins.manager import registry
+
+__all__ = ["ModelOptionError", "build_model", "model_names", "model_descriptions", "model_accepts",
+           "default_encoder_name", "parse_option_value"]
+
+
+class ModelOptionError(InvalidInputError, TypeError):
+    """A model got an option it does not take, or lacks a required one.
+
+    A user error (``coldkit recommend --option``/``evaluate --models`` print it as one line, not a
+    traceback), and still a ``TypeError`` for callers that catch what ``create`` used to raise.
+    """
+
+
+def model_names() -> list[str]:
+    """Every registered model name, sorted."""
+    return sorted(registry("model").names())
+
+
+def model_descriptions() -> dict[str, str]:
+    """Name -> one-line description of every registered model."""
+    return {spec.name: spec.description for spec in sorted(registry("model").specs(), key=lambda s: s.name)}
+
+
+def build_model(name: str, **options: Any) -> Recommender:
+    """Build the model registered as ``name`` with keyword ``options`` (unfitted).
+
+    Raises:
+        UnknownComponentError: ``name`` is not a model (the message lists the valid names).
+        InvalidInputError: an option has a bad value.
+        ModelOptionError: an option the model does not take, or a required one missing (an
+            ``InvalidInputError`` and a ``TypeError``).
+    """
+    spec = registry("model").get(name)
+    try:
+        model = spec.factory(**options)
+    except TypeError as exc:
+        message = str(exc)
+        if "unexpected keyword" in message or ("required" in message and "argument" in message):
+            raise ModelOptionError(f"model {name!r}: {exc}") from exc
+        raise
+    if not isinstance(model, Recommender):
+        raise InvalidInputError(
+            f"model {name!r} (plugin {spec.plugin!r}) built a {type(model).__name__}, not a coldkit.models.Recommender"
+        )
+    return model
+
+
+def _target(name: str) -> Callable[..., Any]:
+    factory = registry("model").get(name).factory
+    load = getattr(factory, "load", None)  # built-ins import their class lazily
+    return load() if callable(load) else factory  # type: ignore[no-any-return]
+
+
+def model_accepts(name: str, option: str) -> bool:
+    """Whether model ``name``'s constructor takes the keyword ``option`` (False for unknown models)."""
+    if name not in registry("model"):
+        return False
+    target = _target(name)
+    # Follow ``**options`` pass-through up the class hierarchy: a keyword counts only when some
+    # constructor on the way names it explicitly.
+    for cls in inspect.getmro(target) if inspect.isclass(target) else (target,):
+        init = cls.__init__ if inspect.isclass(cls) else cls
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return False
+        if option in params:
+            return True
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return False
+    return False
+
+
+def default_encoder_name() -> str:
+    """``"bert"`` when a plugin registers it (MiniLM vectors), else the built-in ``"hashing"``."""
+    try:
+        names = registry("encoder").names()
+    except Exception:  # noqa: BLE001 - a broken plugin registry must not break model construction
+        return "hashing"
+    return "bert" if "bert" in names else "hashing"
+
+
+def parse_option_value(text: str) -> Any:
+    """A model option's value from the command line: int, float, true/false, null (None), else the string.
+
+    ``none`` stays a string: several options take the word ``"none"`` as a value.
+    """
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "null":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
