@@ -8,11 +8,12 @@ target, and the directory is fsynced so the rename itself survives a power loss.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes"]
+__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -38,13 +39,47 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, if it may be (re)placed by a regular file; else a clear error.
+
+    A directory, a symbolic link, a device, a FIFO or a socket is never replaced: renaming a
+    file over them would destroy what they are (or, for a link, silently write elsewhere).
+
+    Raises:
+        InvalidInputError: ``path`` exists and is not a regular file, or its parent is not a directory.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    target = Path(path)
+    for parent in reversed(target.parents):  # the first existing ancestor that is not a folder
+        if parent.exists() and not parent.is_dir():
+            raise InvalidInputError(f"output path {str(target)!r}: {str(parent)!r} is not a directory")
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise InvalidInputError(f"output path {str(target)!r} cannot be checked: {exc.strerror}") from exc
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        what = (
+            "a directory" if stat.S_ISDIR(info.st_mode)
+            else "a symbolic link" if stat.S_ISLNK(info.st_mode)
+            else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+            else "a socket" if stat.S_ISSOCK(info.st_mode)
+            else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+            else "not a regular file"
+        )
+        raise InvalidInputError(f"output path {str(target)!r} is {what}; give the path of a regular file to write")
+    return target
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> None:
     """Write ``path`` through ``write(file)`` into a temp file beside it, fsync, then rename over it.
 
     ``sync_dir=False`` skips the directory fsync, for callers that write many files and call
     :func:`fsync_dir` once at the end.
     """
-    target = Path(path)
+    target = check_output_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # ".tmp-" marks an unfinished write: directory scans (cache shards, snapshots) skip it.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)

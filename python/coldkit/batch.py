@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldkit._atomic import atomic_write_bytes
+from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit.data.interactions import UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
@@ -60,6 +60,7 @@ def recommend_files(
     """
     if not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"--k must be a positive integer, got {k!r}")
+    check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
     catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
     train = load_interactions(
         interactions,

@@ -18,6 +18,27 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve")
 
+# Optional dependencies -> the extra that installs them, for a one-line hint instead of a traceback.
+OPTIONAL_EXTRAS: dict[str, str] = {
+    "matplotlib": "eval",
+    "pyarrow": "eval",
+    "PIL": "eval",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "ray": "ray",
+    "torch": "the encoder plugins (pip install coldkit-bert)",
+    "transformers": "the encoder plugins (pip install coldkit-bert)",
+}
+
+
+def _missing_dependency_hint(exc: ModuleNotFoundError) -> str | None:
+    top = (exc.name or "").split(".")[0]
+    extra = OPTIONAL_EXTRAS.get(top)
+    if extra is None:
+        return None
+    install = extra if extra.startswith("the ") else f"pip install 'coldkit[{extra}]'"
+    return f"this needs the optional package {top!r}, which is not installed: {install}"
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command in :data:`COMMANDS`."""
@@ -43,6 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `coldkit plugins | head`: the reader left. Point stdout at devnull so the interpreter's
+        # final flush does not raise again, and exit like other Unix tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except ModuleNotFoundError as exc:
+        hint = _missing_dependency_hint(exc)
+        if hint is None:
+            raise
+        print(f"coldkit {args.command}: error: {hint}", file=sys.stderr)
+        return 2
     except ColdkitError as exc:
         # A user error: one clear line, no traceback.
         print(f"coldkit {args.command}: error: {exc}", file=sys.stderr)

@@ -103,8 +103,24 @@ def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tu
             raise InvalidInputError(f"{_label(labels, i)} is None; expected a string (use '' for no text)")
         if not isinstance(text, str):
             raise InvalidInputError(f"{_label(labels, i)} is a {type(text).__name__}, expected a string: {text!r:.80}")
+    _check_encodable(out, labels)
     empty = np.fromiter((not t.strip() for t in out), dtype=bool, count=len(out))
     return out, empty
+
+
+def _check_encodable(texts: list[str], labels: Sequence[Any] | None) -> None:
+    """Refuse lone UTF-16 surrogates (``"\\ud800"``): no tokenizer or UTF-8 file can hold them."""
+    try:
+        "".join(texts).encode("utf-8")  # one pass for the common case; locate only on failure
+    except UnicodeEncodeError:
+        for i, text in enumerate(texts):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidInputError(
+                    f"{_label(labels, i)} holds a lone surrogate {text[exc.start]!r} at character {exc.start}, "
+                    "which is not valid Unicode text; decode the source with errors='replace' or remove it"
+                ) from None
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:
@@ -404,6 +420,16 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
     missing = [c for c in fields if c not in table.columns]
     if missing:
         raise InvalidInputError(f"text fields not in the item table: {missing}; columns: {list(table.columns)}")
+    # A missing cell (None/NaN) is refused rather than read as "": a silently empty text would
+    # give the item a zero vector. Catalogs loaded from files make that choice explicitly.
+    nulls = table[list(fields)].isna()
+    if nulls.to_numpy().any():
+        row, col = np.argwhere(nulls.to_numpy())[0]
+        label = table["item_id"].iloc[row] if "item_id" in table.columns else table.index[row]
+        raise InvalidInputError(
+            f"item {label!r} (row {int(row)}): text field {fields[int(col)]!r} is missing (None/NaN); "
+            f"fill it first, e.g. df[{list(fields)!r}] = df[{list(fields)!r}].fillna('')"
+        )
     parts = table[list(fields)].astype("string").fillna("")
     return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
 

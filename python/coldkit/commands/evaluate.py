@@ -12,6 +12,7 @@ installed, else the built-in ``hashing`` encoder)::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -81,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.max_users is not None and args.max_users < 1:
+        raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
+    if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
+        raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
     encoder = args.encoder or default_encoder_name()
     if args.models:
         specs = [ModelSpec.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
@@ -85,6 +86,12 @@ def read_table(
         if sep is None:
             sep = "\t" if base and base[-1] in (".tsv", ".dat") else ","
         enc = encoding or _UTF8[0]
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise InvalidInputError(
+                f"unknown text encoding {enc!r} (--encoding); use a Python codec name such as utf-8 or latin-1"
+            ) from None
         try:
             frame = pd.read_csv(
                 p,

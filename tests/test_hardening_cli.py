@@ -1,0 +1,119 @@
+"""Bad paths and bad options give one clear line, never a traceback or a destroyed file (issue 14)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coldkit._atomic import atomic_write_bytes, check_output_path
+from coldkit.cli import main
+from coldkit.encoding import check_texts, encode_catalog
+from coldkit.exceptions import InvalidInputError
+from coldkit.plugins.manager import get_encoder
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "int.csv").write_text("user_id,item_id\nu1,i1\nu1,i2\nu2,i2\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,a space opera\ni2,a jazz record\ni3,robots\n")
+    return tmp_path
+
+
+def _recommend(files: Path, out: str, *extra: str) -> int:
+    return main(
+        ["recommend", "--interactions", str(files / "int.csv"), "--items", str(files / "items.csv"),
+         "--model", "popularity", "--out", out, *extra]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["directory", "symbolic link", "FIFO"])
+def test_out_that_is_not_a_regular_file_is_refused_and_left_alone(
+    files: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = files / "target"
+    victim = files / "victim.txt"
+    victim.write_text("keep me")
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "symbolic link":
+        target.symlink_to(victim)
+    else:
+        os.mkfifo(target)
+    assert _recommend(files, str(target)) == 2
+    err = capsys.readouterr().err
+    assert f"is a {kind}" in err and "Traceback" not in err
+    assert victim.read_text() == "keep me"
+    assert os.path.lexists(target)
+
+
+def test_regular_out_file_is_replaced_atomically(files: Path) -> None:
+    out = files / "recs.csv"
+    out.write_text("old")
+    assert _recommend(files, str(out)) == 0
+    assert out.read_text().startswith("user_id,item_id,rank,score")
+
+
+def test_check_output_path_refuses_a_file_as_parent(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidInputError, match="is not a directory"):
+        check_output_path(tmp_path / "file" / "out.csv")
+    with pytest.raises(InvalidInputError, match="is a directory"):
+        atomic_write_bytes(tmp_path, b"x")
+
+
+def test_unknown_text_encoding_names_the_option(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _recommend(files, str(files / "r.csv"), "--encoding", "bogus") == 2
+    assert "unknown text encoding 'bogus' (--encoding)" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_negative_max_users_and_a_file_as_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--models", "popularity", "--max-users", "-1"]) == 2
+    assert "--max-users must be >= 1" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    assert main(["evaluate", "--models", "popularity", "--out", str(tmp_path / "afile")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_broken_pipe_exits_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader (`head`) is gone before we write
+
+    class ClosedPipe(io.TextIOWrapper):
+        pass
+
+    stdout = ClosedPipe(os.fdopen(write_end, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    saved = os.dup(1)
+    try:
+        assert main(["plugins"]) == 141
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def test_missing_optional_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import coldkit.commands.demo as demo
+
+    def needs_matplotlib(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(demo, "run", needs_matplotlib)
+    assert main(["demo"]) == 2
+    assert "pip install 'coldkit[eval]'" in capsys.readouterr().err
+
+
+def test_lone_surrogate_is_a_clear_error_naming_the_item() -> None:
+    with pytest.raises(InvalidInputError, match=r"item 'b'.*lone surrogate '\\ud800'"):
+        check_texts(["fine", "bad \ud800 text"], labels=["a", "b"])
+
+
+def test_none_in_a_dataframe_text_column_is_refused() -> None:
+    frame = pd.DataFrame({"item_id": ["a", "b"], "title": ["x", None]})
+    with pytest.raises(InvalidInputError, match=r"item 'b' \(row 1\): text field 'title' is missing"):
+        encode_catalog(frame, get_encoder("hashing"), text_fields=["title"], cache=False)
