@@ -117,3 +117,33 @@ def test_none_in_a_dataframe_text_column_is_refused() -> None:
     frame = pd.DataFrame({"item_id": ["a", "b"], "title": ["x", None]})
     with pytest.raises(InvalidInputError, match=r"item 'b' \(row 1\): text field 'title' is missing"):
         encode_catalog(frame, get_encoder("hashing"), text_fields=["title"], cache=False)
+
+
+def test_serve_encoder_options_must_be_a_json_object(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+            "--items", str(files / "items.csv"), "--encoder", "hashing", "--encoder-options"]  # fmt: skip
+    assert main([*argv, "[1]"]) == 2
+    assert "--encoder-options must be a JSON object" in capsys.readouterr().err
+    assert main([*argv, "{not json"]) == 2
+    assert "--encoder-options is not JSON" in capsys.readouterr().err
+    assert not (files / "idx").exists()
+
+
+def test_serve_token_on_the_command_line_warns_and_token_file_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from coldkit.commands.serve import _token
+
+    assert _token(argparse.Namespace(token="s3cret", token_file=None)) == "s3cret"
+    assert "$COLDKIT_TOKEN or use --token-file" in capsys.readouterr().err
+    secret = tmp_path / "token"
+    secret.write_text("from-file\n")
+    assert _token(argparse.Namespace(token=None, token_file=str(secret))) == "from-file"
+    assert capsys.readouterr().err == ""
+    with pytest.raises(InvalidInputError, match="not both"):
+        _token(argparse.Namespace(token="a", token_file=str(secret)))
+    secret.write_text("\n")
+    with pytest.raises(InvalidInputError, match="is empty"):
+        _token(argparse.Namespace(token=None, token_file=str(secret)))

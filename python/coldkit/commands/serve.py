@@ -2,7 +2,8 @@
 
 Examples::
 
-    coldkit serve my-index --host 127.0.0.1 --port 8000 --token s3cret
+    COLDKIT_TOKEN=s3cret coldkit serve my-index --host 127.0.0.1 --port 8000
+    coldkit serve my-index --token-file /run/secrets/coldkit-token
     coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing
     coldkit serve my-index --build --dataset ml-latest-small
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+from pathlib import Path
 
 __all__ = ["register", "run"]
 
@@ -27,7 +30,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("path", metavar="PATH", help="index directory")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--token", default=None, help="bearer token for write endpoints (default $COLDKIT_TOKEN)")
+    parser.add_argument(
+        "--token", default=None,
+        help="bearer token for write endpoints; prefer $COLDKIT_TOKEN or --token-file (argv is visible in ps)",
+    )  # fmt: skip
+    parser.add_argument("--token-file", default=None, help="file whose first line is the bearer token")
     parser.add_argument("--workers", type=int, default=1, help="worker processes; more than 1 needs --read-only")
     parser.add_argument("--read-only", action="store_true", help="serve without taking the writer lock; writes get 409")
     parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413 (default 2 MB)")
@@ -45,16 +52,53 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.set_defaults(func=run)
 
 
+def _token(args: argparse.Namespace) -> str | None:
+    """The bearer token from --token-file, --token (with a warning) or $COLDKIT_TOKEN."""
+    from coldkit.exceptions import InvalidInputError
+
+    if args.token is not None and args.token_file is not None:
+        raise InvalidInputError("give the token once: --token or --token-file, not both")
+    if args.token_file is not None:
+        try:
+            lines = Path(args.token_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"--token-file {args.token_file!r} cannot be read: {exc}") from exc
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise InvalidInputError(f"--token-file {args.token_file!r} is empty")
+        return token
+    if args.token is not None:
+        print(
+            "coldkit serve: warning: --token on the command line is visible to other users in `ps`; "
+            "set $COLDKIT_TOKEN or use --token-file instead",
+            file=sys.stderr,
+        )
+    return args.token  # None: create_app falls back to $COLDKIT_TOKEN
+
+
+def _encoder_options(text: str | None) -> dict[str, object] | None:
+    from coldkit.exceptions import InvalidInputError
+
+    if not text:
+        return None
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"--encoder-options is not JSON: {exc}") from exc
+    if not isinstance(options, dict):
+        raise InvalidInputError(
+            f"--encoder-options must be a JSON object such as '{{\"dim\": 512}}', got {type(options).__name__}: {text!r:.60}"
+        )
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
     if args.build:
         from coldkit.serving import build_index_from_files
 
-        try:
-            options = json.loads(args.encoder_options) if args.encoder_options else None
-        except ValueError as exc:
-            raise InvalidInputError(f"--encoder-options is not JSON: {exc}") from exc
+        options = _encoder_options(args.encoder_options)
         index = build_index_from_files(
             args.path,
             interactions=args.interactions,
@@ -68,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"built": args.path, **index.stats()}))
         return 0
 
+    token = _token(args)
     import uvicorn
 
     max_body = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
@@ -86,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from coldkit.serving import create_app
 
-    app = create_app(args.path, token=args.token, read_only=args.read_only, mmap=not args.no_mmap, **max_body)
+    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, **max_body)
     print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port, **app.state.index.stats()}),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
