@@ -1,0 +1,334 @@
+"""Learning the hybrid's blend from the training data itself.
+
+A hybrid's sources (CF with cold-item adapters, content, popularity, item-kNN…) are worth
+different amounts on different data sets and for different users. Hand-set weights tie simple
+baselines on data they were not set on, so the hybrid learns its weights, per *regime*, on a
+validation split it carves from the training interactions it is given — nothing from a test set
+is ever seen:
+
+* ``cold-items``: pseudo-cold items. A share of the items that have interactions lose all of
+  them; warm users are asked to rank those items (the cold-item situation).
+* ``n=0``, ``n=1``, ``n=3``, ``n=5``, ``n=10``: masked clicks. A share of the users are removed
+  from training; each is asked to rank the whole catalogue from only its first ``n`` clicks
+  (and its profile text, if any), the rest being what it should find.
+
+One model is fitted on what remains, every source ranks each validation query once, and a
+coordinate ascent over a small grid picks the weights that maximise Recall@k of the fused list
+(the fusion itself is cheap, so hundreds of weightings are tried per regime). A query then uses
+the weights of its regime: ``cold-items`` when every candidate is an item without interactions,
+else the bucket of its number of known clicks (the largest tuned ``n`` not above it).
+
+Example::
+
+    carved = carve_validation(train, seed=0)
+    # fit a model on carved.train, rank carved.tasks[name].queries with every source ...
+    weights, recall = coordinate_ascent(lambda w: fused_recall(fusion, sources, w, task.truth, 20), start)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.plugins.types import FusionStrategy, Ranked
+
+__all__ = [
+    "COLD_ITEMS",
+    "REVEAL",
+    "ValidationTask",
+    "CarvedValidation",
+    "carve_validation",
+    "coordinate_ascent",
+    "fused_recall",
+    "recall_of",
+    "LearnedWeights",
+    "WEIGHT_GRID",
+]
+
+COLD_ITEMS = "cold-items"
+REVEAL: tuple[int, ...] = (0, 1, 3, 5, 10)  # known clicks at which cold-user weights are tuned
+WEIGHT_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class ValidationTask:
+    """Queries to rank, what each should find (CSR bool (B, n_items)) and the allowed items (None = all)."""
+
+    name: str
+    queries: list[UserQuery]
+    truth: sp.csr_matrix
+    candidates: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+
+@dataclass(frozen=True)
+class CarvedValidation:
+    """The training data left after carving (same user and item index spaces) and the validation tasks."""
+
+    train: Interactions
+    tasks: dict[str, ValidationTask]
+    notes: list[str] = field(default_factory=list)
+
+
+def _truth(rows: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
+    indptr = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int64) if rows else np.empty(0, np.int64)
+    truth = sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(len(rows), n_items))
+    truth.sum_duplicates()
+    truth.sort_indices()
+    return truth
+
+
+def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
+    """``train`` with only the entries where ``keep`` (CSR order), index spaces unchanged."""
+    m = train.matrix.tocsr()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    matrix = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+    timestamps = None
+    if train.timestamps is not None:
+        t = train.timestamps.tocsr()
+        t.sort_indices()
+        # timestamps share the matrix's sparsity pattern; align by (row, col) keys
+        order_m = np.lexsort((m.indices, rows))
+        t_rows = np.repeat(np.arange(t.shape[0]), np.diff(t.indptr))
+        order_t = np.lexsort((t.indices, t_rows))
+        ts = np.empty(m.nnz, dtype=np.int64)
+        ts[order_m] = t.data[order_t]
+        timestamps = sp.csr_matrix((ts[keep], (rows[keep], m.indices[keep])), shape=m.shape, dtype=np.int64)
+        timestamps.sort_indices()
+    return Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=matrix, timestamps=timestamps)
+
+
+def carve_validation(
+    train: Interactions,
+    *,
+    seed: int = 0,
+    item_fraction: float = 0.1,
+    user_fraction: float = 0.1,
+    reveal: Iterable[int] = REVEAL,
+    max_queries: int = 600,
+    min_queries: int = 25,
+    user_profiles: Mapping[str, str] | None = None,
+) -> CarvedValidation:
+    """Carve pseudo-cold items and masked-click users out of ``train`` (see the module docstring).
+
+    Args:
+        train: the training interactions the model was given.
+        seed: the seed of every random choice.
+        item_fraction: share of the items with interactions made pseudo-cold.
+        user_fraction: share of the users with interactions held out for the masked-click tasks.
+        reveal: the click counts ``n`` of the masked-click tasks.
+        max_queries: at most this many queries per task (a seeded sample), to bound tuning time.
+        min_queries: a task with fewer queries is dropped (too noisy to tune on), with a note.
+        user_profiles: external user id -> profile text, given to masked-click queries.
+
+    Returns:
+        The remaining interactions (same index spaces: held-out users keep empty rows) and the
+        tasks that had enough queries; ``tasks`` is empty when the data are too small to tune on.
+    """
+    for name, value in (("item_fraction", item_fraction), ("user_fraction", user_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise InvalidInputError(f"{name} must be in [0, 1), got {value}")
+    rng = np.random.default_rng(seed)
+    m = train.matrix.tocsr()
+    n_items = train.n_items
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    cols = m.indices.astype(np.int64)
+    notes: list[str] = []
+
+    active_items = np.flatnonzero(train.item_counts() > 0)
+    n_cold = int(round(item_fraction * len(active_items)))
+    pseudo_cold = np.sort(rng.permutation(active_items)[:n_cold]) if n_cold >= 2 else np.empty(0, np.int64)
+    is_cold = np.zeros(n_items, dtype=bool)
+    is_cold[pseudo_cold] = True
+
+    active_users = np.flatnonzero(np.diff(m.indptr) > 0)
+    n_held = int(round(user_fraction * len(active_users)))
+    held = np.sort(rng.permutation(active_users)[:n_held]) if n_held >= 1 else np.empty(0, np.int64)
+    is_held = np.zeros(train.n_users, dtype=bool)
+    is_held[held] = True
+
+    keep = ~is_cold[cols] & ~is_held[rows]
+    remaining = _keep(train, keep)
+    if remaining.matrix.nnz == 0:
+        return CarvedValidation(remaining, {}, ["validation: too few interactions to carve a validation split"])
+    tasks: dict[str, ValidationTask] = {}
+
+    # Pseudo-cold items, ranked by the users who stay in training.
+    cold_entry = is_cold[cols] & ~is_held[rows]
+    users = np.unique(rows[cold_entry])
+    if len(users) > max_queries:
+        users = np.sort(rng.choice(users, max_queries, replace=False))
+    if len(users) >= min_queries and remaining.matrix[users].nnz > 0:
+        truth_rows = [cols[m.indptr[u] : m.indptr[u + 1]][is_cold[cols[m.indptr[u] : m.indptr[u + 1]]]] for u in users]
+        tasks[COLD_ITEMS] = ValidationTask(
+            COLD_ITEMS, [UserQuery(user=int(u)) for u in users], _truth(truth_rows, n_items), pseudo_cold
+        )
+    else:
+        notes.append(f"validation: {len(users)} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")
+
+    # Masked clicks: each held-out user reveals its first n clicks (by time, else a seeded order).
+    ts = train.timestamps.tocsr() if train.timestamps is not None else None
+    ordered: dict[int, np.ndarray] = {}
+    for u in held:
+        items = cols[m.indptr[u] : m.indptr[u + 1]]
+        tiebreak = rng.random(len(items))
+        if ts is not None:
+            t_row = ts[int(u)]
+            when = dict(zip(t_row.indices.tolist(), t_row.data.tolist()))
+            order = np.lexsort((tiebreak, np.array([when.get(int(i), 0) for i in items])))
+        else:
+            order = np.argsort(tiebreak)
+        ordered[int(u)] = items[order]
+    profiles = user_profiles or {}
+    for n in sorted({int(x) for x in reveal}):
+        if n < 0:
+            raise InvalidInputError(f"reveal counts must be >= 0, got {n}")
+        eligible = [u for u in held if len(ordered[int(u)]) >= n + 1]
+        if len(eligible) > max_queries:
+            eligible = sorted(rng.choice(eligible, max_queries, replace=False).tolist())
+        if len(eligible) < min_queries:
+            notes.append(f"validation: {len(eligible)} held-out users with more than {n} clicks, fewer than {min_queries}: n={n} weights not tuned")
+            continue
+        queries = [
+            UserQuery(history=ordered[int(u)][:n], text=profiles.get(str(train.user_ids[int(u)])) or None)
+            for u in eligible
+        ]
+        tasks[f"n={n}"] = ValidationTask(
+            f"n={n}", queries, _truth([ordered[int(u)][n:] for u in eligible], n_items), None
+        )
+    notes.insert(
+        0,
+        f"validation (seed {seed}): {len(pseudo_cold)} pseudo-cold items, {len(held)} held-out users; "
+        f"tasks: {', '.join(f'{k} ({len(t)} queries)' for k, t in tasks.items()) or 'none'}",
+    )
+    return CarvedValidation(remaining, tasks, notes)
+
+
+def recall_of(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> float:
+    """Mean Recall@k over the rows of ``truth`` that have a relevant item (hits / relevant items).
+
+    The same definition as :func:`coldkit.evaluation.metrics.recall_at_k` (tests check they agree);
+    written here because the model layer sits below evaluation.
+    """
+    top = np.asarray(indices)[:, :k]
+    n_rel = np.diff(truth.indptr)
+    total, count = 0.0, 0
+    for r in np.flatnonzero(n_rel > 0):
+        relevant = truth.indices[truth.indptr[r] : truth.indptr[r + 1]]
+        row = np.unique(top[r][top[r] >= 0])
+        total += np.isin(row, relevant, assume_unique=True).sum() / n_rel[r]
+        count += 1
+    return total / count if count else 0.0
+
+
+def fused_recall(
+    fusion: FusionStrategy, sources: Mapping[str, Ranked], weights: Mapping[str, float], truth: sp.csr_matrix, k: int
+) -> float:
+    """Recall@k of the fusion of ``sources`` under ``weights`` (sources with weight 0 left out)."""
+    used = {name: ranked for name, ranked in sources.items() if weights.get(name, 0.0) > 0}
+    if not used:
+        return 0.0
+    fused = fusion.fuse(used, k, {name: float(weights[name]) for name in used})
+    return recall_of(fused.indices, truth, k)
+
+
+def coordinate_ascent(
+    objective: Callable[[dict[str, float]], float],
+    start: Mapping[str, float],
+    grid: Sequence[float] = WEIGHT_GRID,
+    *,
+    passes: int = 2,
+    min_gain: float = 0.002,
+) -> tuple[dict[str, float], float]:
+    """Maximise ``objective(weights)`` one weight at a time over ``grid``, starting from ``start``.
+
+    A move is taken only when it improves the objective by more than ``min_gain`` (relative), so
+    a small, noisy validation set leaves the defaults alone instead of fitting its noise. Stops
+    after ``passes`` sweeps or a sweep without a move. Returns the weights and their objective.
+    """
+    current = dict(start)
+    best = objective(current)
+    for _ in range(max(1, passes)):
+        moved = False
+        for name in list(current):
+            for value in grid:
+                if value == current[name]:
+                    continue
+                trial = {**current, name: float(value)}
+                if not any(v > 0 for v in trial.values()):
+                    continue
+                score = objective(trial)
+                if score > best * (1.0 + min_gain) + 1e-12:
+                    current, best, moved = trial, score, True
+        if not moved:
+            break
+    return current, best
+
+
+@dataclass(frozen=True)
+class LearnedWeights:
+    """Per-regime source weights learned on a carved validation split.
+
+    Attributes:
+        regimes: regime name (``"cold-items"``, ``"n=0"``, ``"n=1"``…) -> source -> weight.
+        validation: regime -> (Recall@k with the default weights, with the learned weights).
+        notes: what was carved and what could not be tuned.
+    """
+
+    regimes: dict[str, dict[str, float]]
+    validation: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def _bucket(self, n: int) -> str | None:
+        tuned = sorted(int(name[2:]) for name in self.regimes if name.startswith("n="))
+        below = [t for t in tuned if t <= n]
+        if below:
+            return f"n={below[-1]}"
+        return f"n={tuned[0]}" if tuned else None
+
+    def for_queries(
+        self, known: np.ndarray, cold_candidates: bool, defaults: Callable[[np.ndarray], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """Per-query weights: the regime's learned weights, or ``defaults(known)`` where none was learned.
+
+        Args:
+            known: (B,) number of known clicks of each query.
+            cold_candidates: every candidate is an item without interactions.
+            defaults: the hand-set adaptive weights, used for queries whose regime was not tuned.
+        """
+        base = defaults(known)
+        out = {name: np.array(w, dtype=np.float64, copy=True) for name, w in base.items()}
+        for b, n in enumerate(np.asarray(known, dtype=np.int64)):
+            regime = COLD_ITEMS if cold_candidates and COLD_ITEMS in self.regimes else self._bucket(int(n))
+            learned = self.regimes.get(regime) if regime is not None else None
+            if learned is None:
+                continue
+            for name in out:
+                out[name][b] = learned.get(name, 0.0)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (for model snapshots and reports)."""
+        return {
+            "regimes": {r: dict(w) for r, w in self.regimes.items()},
+            "validation": {r: list(v) for r, v in self.validation.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LearnedWeights":
+        """Inverse of :meth:`to_json`; refuses negative or non-finite weights."""
+        regimes = {str(r): {str(s): float(w) for s, w in dict(ws).items()} for r, ws in dict(data["regimes"]).items()}
+        for regime, weights in regimes.items():
+            if any(not np.isfinite(w) or w < 0 for w in weights.values()):
+                raise InvalidInputError(f"learned weights of {regime!r} must be finite and >= 0, got {weights}")
+        validation = {str(r): (float(v[0]), float(v[1])) for r, v in dict(data.get("validation", {})).items()}
+        return cls(regimes, validation, [str(n) for n in data.get("notes", [])])

@@ -1,0 +1,144 @@
+"""The hybrid's self-tuning pieces: validation carving, the recall used for tuning, coordinate ascent."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coldkit.data.interactions import Catalog, Interactions
+from coldkit.evaluation.metrics import recall_at_k
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.tuning import (
+    COLD_ITEMS,
+    LearnedWeights,
+    carve_validation,
+    coordinate_ascent,
+    recall_of,
+)
+
+
+def _interactions(n_users: int = 300, n_items: int = 120, density: float = 0.08, seed: int = 0) -> Interactions:
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    matrix = sp.random(n_users, n_items, density=density, format="csr", random_state=rng, dtype=np.float32)
+    matrix.data[:] = 1.0
+    ts = matrix.copy()
+    ts.data = rng.integers(0, 10_000, size=matrix.nnz).astype(np.float64)
+    item_ids = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    catalog = Catalog(item_ids=item_ids, table=pd.DataFrame({"item_id": item_ids, "title": item_ids}), text_columns=("title",))
+    return Interactions(
+        user_ids=np.array([f"u{u}" for u in range(n_users)], dtype=object),
+        catalog=catalog,
+        matrix=matrix,
+        timestamps=sp.csr_matrix(ts, dtype=np.int64),
+    )
+
+
+def test_carving_hides_every_validation_answer_from_the_remaining_training_data() -> None:
+    train = _interactions()
+    carved = carve_validation(train, seed=3, min_queries=5)
+    remaining = carved.train
+    assert remaining.matrix.shape == train.matrix.shape
+    assert list(remaining.user_ids) == list(train.user_ids)
+    # remaining is a subset of train
+    assert (remaining.matrix.multiply(train.matrix) != remaining.matrix).nnz == 0
+    cold = carved.tasks[COLD_ITEMS]
+    assert remaining.item_counts()[cold.candidates].sum() == 0  # pseudo-cold items have no interaction left
+    # each cold-item query's truth is exactly its interactions with the pseudo-cold items
+    for query, row in zip(cold.queries, cold.truth):
+        assert query.user is not None
+        own = set(train.items_of(query.user)) & set(cold.candidates.tolist())
+        assert set(row.indices.tolist()) == own and own
+    for name, task in carved.tasks.items():
+        if name == COLD_ITEMS:
+            continue
+        n = int(name[2:])
+        for query, row in zip(task.queries, task.truth):
+            assert query.user is None and len(query.history) == n
+            assert not set(query.history.tolist()) & set(row.indices.tolist())
+            assert len(row.indices) >= 1
+        # held-out users have no interaction left in training
+    held_rows = np.flatnonzero((np.diff(train.matrix.indptr) > 0) & (np.diff(remaining.matrix.indptr) == 0))
+    assert len(held_rows) >= 1
+
+
+def test_revealed_clicks_are_the_earliest_ones() -> None:
+    train = _interactions(seed=1)
+    carved = carve_validation(train, seed=0, min_queries=5, reveal=(3,))
+    task = carved.tasks["n=3"]
+    ts = train.timestamps.tocsr()
+    # find each query's user by its full item set
+    by_items = {frozenset(train.items_of(u).tolist()): u for u in range(train.n_users)}
+    for query, row in zip(task.queries, task.truth):
+        user = by_items[frozenset(query.history.tolist()) | frozenset(row.indices.tolist())]
+        when = dict(zip(ts[user].indices.tolist(), ts[user].data.tolist()))
+        assert max(when[i] for i in query.history) <= min(when[i] for i in row.indices)
+
+
+def test_tiny_data_gives_no_tasks_and_says_why() -> None:
+    carved = carve_validation(_interactions(n_users=12, n_items=10, density=0.3), seed=0)
+    assert carved.tasks == {}
+    assert any("not tuned" in note or "too few" in note for note in carved.notes)
+
+
+def test_bad_fractions_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match="item_fraction"):
+        carve_validation(_interactions(), item_fraction=1.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 6),
+    st.integers(0, 2**16),
+)
+def test_recall_of_agrees_with_the_evaluation_metric(n_rows: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_items = 15
+    truth = sp.random(n_rows, n_items, density=0.25, format="csr", random_state=rng).astype(bool)
+    ranked = np.array([rng.permutation(n_items)[:8] for _ in range(n_rows)], dtype=np.int64)
+    ranked[rng.random(ranked.shape) < 0.1] = -1
+    expected = recall_at_k(ranked, truth, k)
+    assert recall_of(ranked, sp.csr_matrix(truth), k) == pytest.approx(float(expected.mean()) if expected.size else 0.0)
+
+
+def test_coordinate_ascent_finds_the_grid_optimum_of_a_separable_objective() -> None:
+    target = {"a": 0.5, "b": 2.0, "c": 0.0}
+    grid = (0.0, 0.1, 0.5, 1.0, 2.0)
+
+    def objective(w: dict[str, float]) -> float:
+        return 10.0 - sum((w[n] - target[n]) ** 2 for n in target)
+
+    best, score = coordinate_ascent(objective, {"a": 1.0, "b": 1.0, "c": 1.0}, grid)
+    brute = max((dict(zip("abc", combo)) for combo in itertools.product(grid, repeat=3)), key=objective)
+    assert best == brute and score == pytest.approx(objective(brute))
+
+
+def test_coordinate_ascent_keeps_the_start_when_gains_are_noise() -> None:
+    start = {"a": 1.0, "b": 1.0}
+    best, _ = coordinate_ascent(lambda w: 1.0 + 1e-5 * w["a"], start, (0.0, 1.0, 4.0), min_gain=0.01)
+    assert best == start
+
+
+def test_learned_weights_pick_the_regime_of_each_query() -> None:
+    learned = LearnedWeights(
+        {COLD_ITEMS: {"cf": 2.0, "content": 1.0}, "n=0": {"popularity": 1.0}, "n=3": {"cf": 1.0, "popularity": 0.1}}
+    )
+
+    def defaults(known: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: np.full(len(known), 9.0) for name in ("cf", "content", "popularity")}
+
+    w = learned.for_queries(np.array([0, 1, 3, 7]), cold_candidates=False, defaults=defaults)
+    assert w["popularity"].tolist() == [1.0, 1.0, 0.1, 0.1]
+    assert w["cf"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    cold = learned.for_queries(np.array([5]), cold_candidates=True, defaults=defaults)
+    assert cold["cf"].tolist() == [2.0] and cold["popularity"].tolist() == [0.0]
+    assert LearnedWeights.from_json(learned.to_json()) == learned
+    with pytest.raises(InvalidInputError, match="finite"):
+        LearnedWeights.from_json({"regimes": {"n=0": {"cf": -1}}})
