@@ -15,6 +15,7 @@ from coldkit.evaluation.metrics import recall_at_k
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.tuning import (
     COLD_ITEMS,
+    WARM,
     LearnedWeights,
     carve_validation,
     coordinate_ascent,
@@ -55,8 +56,15 @@ def test_carving_hides_every_validation_answer_from_the_remaining_training_data(
         assert query.user is not None
         own = set(train.items_of(query.user)) & set(cold.candidates.tolist())
         assert set(row.indices.tolist()) == own and own
+    warm = carved.tasks[WARM]
+    for query, row in zip(warm.queries, warm.truth):
+        assert query.user is not None
+        hidden = set(row.indices.tolist())
+        assert hidden <= set(train.items_of(query.user).tolist())
+        assert not hidden & set(remaining.items_of(query.user).tolist())
+        assert remaining.items_of(query.user).size > 0
     for name, task in carved.tasks.items():
-        if name == COLD_ITEMS:
+        if name in (COLD_ITEMS, WARM):
             continue
         n = int(name[2:])
         for query, row in zip(task.queries, task.truth):
@@ -131,14 +139,18 @@ def test_learned_weights_pick_the_regime_of_each_query() -> None:
         {COLD_ITEMS: {"cf": 2.0, "content": 1.0}, "n=0": {"popularity": 1.0}, "n=3": {"cf": 1.0, "popularity": 0.1}}
     )
 
-    def defaults(known: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: np.full(len(known), 9.0) for name in ("cf", "content", "popularity")}
+    def defaults(batch: int) -> dict[str, np.ndarray]:
+        return {name: np.full(batch, 9.0) for name in ("cf", "content", "popularity")}
 
-    w = learned.for_queries(np.array([0, 1, 3, 7]), cold_candidates=False, defaults=defaults)
-    assert w["popularity"].tolist() == [1.0, 1.0, 0.1, 0.1]
-    assert w["cf"].tolist() == [0.0, 0.0, 1.0, 1.0]
-    cold = learned.for_queries(np.array([5]), cold_candidates=True, defaults=defaults)
+    known = np.array([0, 1, 3, 7, 40])
+    w = learned.for_queries(known, np.array([False] * 4 + [True]), cold_candidates=False, defaults=defaults(5))
+    # no warm regime was tuned: the known user falls in the bucket of its click count
+    assert w["popularity"].tolist() == [1.0, 1.0, 0.1, 0.1, 0.1]
+    assert w["cf"].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    cold = learned.for_queries(np.array([5]), np.array([True]), cold_candidates=True, defaults=defaults(1))
     assert cold["cf"].tolist() == [2.0] and cold["popularity"].tolist() == [0.0]
+    warm = LearnedWeights({WARM: {"cf": 1.0}})
+    assert warm.for_queries(np.array([2, 2]), np.array([True, False]), False, defaults(2))["cf"].tolist() == [1.0, 9.0]
     assert LearnedWeights.from_json(learned.to_json()) == learned
     with pytest.raises(InvalidInputError, match="finite"):
         LearnedWeights.from_json({"regimes": {"n=0": {"cf": -1}}})

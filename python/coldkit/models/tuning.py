@@ -8,6 +8,8 @@ is ever seen:
 
 * ``cold-items``: pseudo-cold items. A share of the items that have interactions lose all of
   them; warm users are asked to rank those items (the cold-item situation).
+* ``warm``: a share of the clicks of some remaining users is hidden; those known users rank the
+  whole catalogue (the warm situation, where CF should lead).
 * ``n=0``, ``n=1``, ``n=3``, ``n=5``, ``n=10``: masked clicks. A share of the users are removed
   from training; each is asked to rank the whole catalogue from only its first ``n`` clicks
   (and its profile text, if any), the rest being what it should find.
@@ -16,7 +18,8 @@ One model is fitted on what remains, every source ranks each validation query on
 coordinate ascent over a small grid picks the weights that maximise Recall@k of the fused list
 (the fusion itself is cheap, so hundreds of weightings are tried per regime). A query then uses
 the weights of its regime: ``cold-items`` when every candidate is an item without interactions,
-else the bucket of its number of known clicks (the largest tuned ``n`` not above it).
+``warm`` for a known training user, else the bucket of its number of known clicks (the largest
+tuned ``n`` not above it).
 
 Example::
 
@@ -39,6 +42,7 @@ from coldkit.plugins.types import FusionStrategy, Ranked
 
 __all__ = [
     "COLD_ITEMS",
+    "WARM",
     "REVEAL",
     "ValidationTask",
     "CarvedValidation",
@@ -51,6 +55,7 @@ __all__ = [
 ]
 
 COLD_ITEMS = "cold-items"
+WARM = "warm"
 REVEAL: tuple[int, ...] = (0, 1, 3, 5, 10)  # known clicks at which cold-user weights are tuned
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -112,6 +117,7 @@ def carve_validation(
     seed: int = 0,
     item_fraction: float = 0.1,
     user_fraction: float = 0.1,
+    warm_fraction: float = 0.2,
     reveal: Iterable[int] = REVEAL,
     max_queries: int = 600,
     min_queries: int = 25,
@@ -124,6 +130,7 @@ def carve_validation(
         seed: the seed of every random choice.
         item_fraction: share of the items with interactions made pseudo-cold.
         user_fraction: share of the users with interactions held out for the masked-click tasks.
+        warm_fraction: share of the clicks hidden for the users of the ``warm`` task.
         reveal: the click counts ``n`` of the masked-click tasks.
         max_queries: at most this many queries per task (a seeded sample), to bound tuning time.
         min_queries: a task with fewer queries is dropped (too noisy to tune on), with a note.
@@ -133,7 +140,7 @@ def carve_validation(
         The remaining interactions (same index spaces: held-out users keep empty rows) and the
         tasks that had enough queries; ``tasks`` is empty when the data are too small to tune on.
     """
-    for name, value in (("item_fraction", item_fraction), ("user_fraction", user_fraction)):
+    for name, value in (("item_fraction", item_fraction), ("user_fraction", user_fraction), ("warm_fraction", warm_fraction)):
         if not 0.0 <= value < 1.0:
             raise InvalidInputError(f"{name} must be in [0, 1), got {value}")
     rng = np.random.default_rng(seed)
@@ -155,7 +162,15 @@ def carve_validation(
     is_held = np.zeros(train.n_users, dtype=bool)
     is_held[held] = True
 
-    keep = ~is_cold[cols] & ~is_held[rows]
+    # Warm task: some remaining users (with at least 5 warm clicks) lose a share of those clicks.
+    warm_clicks = np.bincount(rows[~is_cold[cols]], minlength=train.n_users)
+    warm_pool = np.flatnonzero(~is_held & (warm_clicks >= 5))
+    warm_users = np.sort(rng.permutation(warm_pool)[:max_queries])
+    is_warm_user = np.zeros(train.n_users, dtype=bool)
+    is_warm_user[warm_users] = True
+    hidden = is_warm_user[rows] & ~is_cold[cols] & (rng.random(len(rows)) < warm_fraction)
+
+    keep = ~is_cold[cols] & ~is_held[rows] & ~hidden
     remaining = _keep(train, keep)
     if remaining.matrix.nnz == 0:
         return CarvedValidation(remaining, {}, ["validation: too few interactions to carve a validation split"])
@@ -173,6 +188,18 @@ def carve_validation(
         )
     else:
         notes.append(f"validation: {len(users)} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")
+
+    warm_users = np.unique(rows[hidden])
+    if len(warm_users) >= min_queries:
+        lookup = {int(u): i for i, u in enumerate(warm_users)}
+        per_user: list[list[int]] = [[] for _ in warm_users]
+        for u, i in zip(rows[hidden], cols[hidden]):
+            per_user[lookup[int(u)]].append(int(i))
+        tasks[WARM] = ValidationTask(
+            WARM, [UserQuery(user=int(u)) for u in warm_users], _truth([np.array(p) for p in per_user], n_items), None
+        )
+    else:
+        notes.append(f"validation: {len(warm_users)} users with hidden warm clicks, fewer than {min_queries}: warm weights not tuned")
 
     # Masked clicks: each held-out user reveals its first n clicks (by time, else a seeded order).
     ts = train.timestamps.tocsr() if train.timestamps is not None else None
@@ -294,20 +321,32 @@ class LearnedWeights:
             return f"n={below[-1]}"
         return f"n={tuned[0]}" if tuned else None
 
+    def regime_of(self, known: int, is_training_user: bool, cold_candidates: bool) -> str | None:
+        """The tuned regime a query falls in (None: nothing tuned applies)."""
+        if cold_candidates and COLD_ITEMS in self.regimes:
+            return COLD_ITEMS
+        if is_training_user and WARM in self.regimes:
+            return WARM
+        return self._bucket(known)
+
     def for_queries(
-        self, known: np.ndarray, cold_candidates: bool, defaults: Callable[[np.ndarray], dict[str, np.ndarray]]
+        self,
+        known: np.ndarray,
+        training_user: np.ndarray,
+        cold_candidates: bool,
+        defaults: Mapping[str, np.ndarray],
     ) -> dict[str, np.ndarray]:
-        """Per-query weights: the regime's learned weights, or ``defaults(known)`` where none was learned.
+        """Per-query weights: the regime's learned weights, or ``defaults`` where no regime was learned.
 
         Args:
             known: (B,) number of known clicks of each query.
+            training_user: (B,) bool, the query is a known training user.
             cold_candidates: every candidate is an item without interactions.
-            defaults: the hand-set adaptive weights, used for queries whose regime was not tuned.
+            defaults: source -> (B,) hand-set adaptive weights, kept for queries whose regime was not tuned.
         """
-        base = defaults(known)
-        out = {name: np.array(w, dtype=np.float64, copy=True) for name, w in base.items()}
+        out = {name: np.array(w, dtype=np.float64, copy=True) for name, w in defaults.items()}
         for b, n in enumerate(np.asarray(known, dtype=np.int64)):
-            regime = COLD_ITEMS if cold_candidates and COLD_ITEMS in self.regimes else self._bucket(int(n))
+            regime = self.regime_of(int(n), bool(training_user[b]), cold_candidates)
             learned = self.regimes.get(regime) if regime is not None else None
             if learned is None:
                 continue
