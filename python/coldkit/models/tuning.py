@@ -50,6 +50,7 @@ __all__ = [
     "coordinate_ascent",
     "fused_recall",
     "recall_of",
+    "recall_per_query",
     "LearnedWeights",
     "WEIGHT_GRID",
 ]
@@ -239,50 +240,57 @@ def carve_validation(
     return CarvedValidation(remaining, tasks, notes)
 
 
-def recall_of(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> float:
-    """Mean Recall@k over the rows of ``truth`` that have a relevant item (hits / relevant items).
+def recall_per_query(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """Recall@k of each row of ``truth`` that has a relevant item (hits / relevant items).
 
     The same definition as :func:`coldkit.evaluation.metrics.recall_at_k` (tests check they agree);
     written here because the model layer sits below evaluation.
     """
     top = np.asarray(indices)[:, :k]
     n_rel = np.diff(truth.indptr)
-    total, count = 0.0, 0
-    for r in np.flatnonzero(n_rel > 0):
+    rows = np.flatnonzero(n_rel > 0)
+    out = np.zeros(len(rows))
+    for j, r in enumerate(rows):
         relevant = truth.indices[truth.indptr[r] : truth.indptr[r + 1]]
         row = np.unique(top[r][top[r] >= 0])
-        total += np.isin(row, relevant, assume_unique=True).sum() / n_rel[r]
-        count += 1
-    return total / count if count else 0.0
+        out[j] = np.isin(row, relevant, assume_unique=True).sum() / n_rel[r]
+    return out
+
+
+def recall_of(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> float:
+    """Mean of :func:`recall_per_query` (0.0 when no row has a relevant item)."""
+    per_query = recall_per_query(indices, truth, k)
+    return float(per_query.mean()) if per_query.size else 0.0
 
 
 def fused_recall(
     fusion: FusionStrategy, sources: Mapping[str, Ranked], weights: Mapping[str, float], truth: sp.csr_matrix, k: int
-) -> float:
-    """Recall@k of the fusion of ``sources`` under ``weights`` (sources with weight 0 left out)."""
+) -> np.ndarray:
+    """Per-query Recall@k of the fusion of ``sources`` under ``weights`` (sources with weight 0 left out)."""
     used = {name: ranked for name, ranked in sources.items() if weights.get(name, 0.0) > 0}
     if not used:
-        return 0.0
+        return np.zeros(int((np.diff(truth.indptr) > 0).sum()))
     fused = fusion.fuse(used, k, {name: float(weights[name]) for name in used})
-    return recall_of(fused.indices, truth, k)
+    return recall_per_query(fused.indices, truth, k)
 
 
 def coordinate_ascent(
-    objective: Callable[[dict[str, float]], float],
+    objective: Callable[[dict[str, float]], np.ndarray],
     start: Mapping[str, float],
     grid: Sequence[float] = WEIGHT_GRID,
     *,
     passes: int = 2,
-    min_gain: float = 0.002,
+    min_t: float = 2.0,
 ) -> tuple[dict[str, float], float]:
-    """Maximise ``objective(weights)`` one weight at a time over ``grid``, starting from ``start``.
+    """Maximise the mean of ``objective(weights)`` (per-query scores) one weight at a time over ``grid``.
 
-    A move is taken only when it improves the objective by more than ``min_gain`` (relative), so
-    a small, noisy validation set leaves the defaults alone instead of fitting its noise. Stops
-    after ``passes`` sweeps or a sweep without a move. Returns the weights and their objective.
+    A move is taken only when it beats the current weights by a paired t statistic of at least
+    ``min_t`` over the validation queries: a small, noisy validation set then leaves the defaults
+    alone instead of fitting its noise, while a large one can move far from them. Stops after
+    ``passes`` sweeps or a sweep without a move. Returns the weights and their mean score.
     """
     current = dict(start)
-    best = objective(current)
+    best = np.asarray(objective(current), dtype=np.float64)
     for _ in range(max(1, passes)):
         moved = False
         for name in list(current):
@@ -292,12 +300,22 @@ def coordinate_ascent(
                 trial = {**current, name: float(value)}
                 if not any(v > 0 for v in trial.values()):
                     continue
-                score = objective(trial)
-                if score > best * (1.0 + min_gain) + 1e-12:
-                    current, best, moved = trial, score, True
+                scores = np.asarray(objective(trial), dtype=np.float64)
+                if _paired_t(scores, best) >= min_t:
+                    current, best, moved = trial, scores, True
         if not moved:
             break
-    return current, best
+    return current, float(best.mean()) if best.size else 0.0
+
+
+def _paired_t(new: np.ndarray, old: np.ndarray) -> float:
+    """Paired t statistic of ``new - old`` (inf for a uniform gain, 0 for none or a loss)."""
+    diff = new - old
+    mean = float(diff.mean()) if diff.size else 0.0
+    if mean <= 0:
+        return 0.0
+    spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+    return mean / (spread / np.sqrt(diff.size)) if spread > 0 else float("inf")
 
 
 @dataclass(frozen=True)
