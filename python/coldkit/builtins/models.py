@@ -66,6 +66,11 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "known user -> hybrid, text/few clicks -> content+popularity, else popularity",
         frozenset({"cold-items", "cold-users", "text"}),
     ),
+    "friends": (
+        "coldkit.models.social:FriendsPopularity",
+        "popularity among the user's friends (needs a social graph: user_graph or UserQuery.friends)",
+        frozenset({"cold-users"}),
+    ),
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",
         "user-based kNN on profile texts (needs user_profiles)",

@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions
-from coldkit.data.loaders import catalog_from_frame, interactions_from_frame, read_table
+from coldkit.data.loaders import catalog_from_frame, interactions_from_frame, read_table, user_graph_from_pairs
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
 __all__ = ["Dataset", "load_dataset", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit", "subsample"]
@@ -52,6 +52,7 @@ class Dataset:
             implicit threshold was applied).
         catalog: the items, with text columns (and ``image`` poster paths when found).
         user_profiles: ``{user_id: text}`` for data sets with user side information, else None.
+        user_graph: ``{user_id: friend ids}`` for data sets with a social graph (lastfm-2k), else None.
         licence: the terms of use, in short.
         citation: what to cite when publishing results on it.
         source: where it was read from.
@@ -61,6 +62,7 @@ class Dataset:
     interactions: Interactions
     catalog: Catalog
     user_profiles: dict[str, str] | None = None
+    user_graph: dict[str, tuple[str, ...]] | None = None
     licence: str = ""
     citation: str = ""
     source: str = ""
@@ -288,6 +290,7 @@ def _load_lastfm(data_root: str | os.PathLike[str] | None) -> Dataset:
     tags = read_table(folder / "tags.dat", sep="\t", encoding="latin-1", dtype={"tagID": str})
     tagged = read_table(folder / "user_taggedartists.dat", sep="\t", dtype={"artistID": str, "tagID": str})
     plays = read_table(folder / "user_artists.dat", sep="\t", dtype={"userID": str, "artistID": str})
+    friends = read_table(folder / "user_friends.dat", sep="\t", dtype={"userID": str, "friendID": str})
     tag_names = dict(zip(tags["tagID"].astype(str), tags["tagValue"].astype(str)))
     tag_text = _aggregate_tags(tagged["artistID"], tagged["tagID"].astype(str).map(tag_names).fillna(""))
     table = pd.DataFrame({"item_id": artists["id"].astype(str), "name": artists["name"].fillna("").astype(str)})
@@ -303,6 +306,7 @@ def _load_lastfm(data_root: str | os.PathLike[str] | None) -> Dataset:
         name="lastfm-2k",
         interactions=interactions,
         catalog=catalog,
+        user_graph=user_graph_from_pairs(friends["userID"], friends["friendID"]),
         licence="HetRec 2011 Last.fm 2K: non-commercial use; commercial use needs Last.fm's permission",
         citation=_LASTFM_CITATION,
         source=str(folder),
@@ -405,4 +409,10 @@ def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int 
     if dataset.user_profiles is not None:
         wanted = set(map(str, new.user_ids))
         profiles = {u: t for u, t in dataset.user_profiles.items() if u in wanted}
-    return replace(dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles)
+    graph = None
+    if dataset.user_graph is not None:
+        wanted = set(map(str, new.user_ids))
+        graph = {u: tuple(f for f in fs if f in wanted) for u, fs in dataset.user_graph.items() if u in wanted}
+    return replace(
+        dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles, user_graph=graph
+    )

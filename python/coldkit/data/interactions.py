@@ -142,11 +142,15 @@ class UserQuery:
     * ``history``: item indices the user interacted with that training may not contain
       (a new user's first clicks, or online interactions); weights default to 1.
     * ``text``: the user's own words (profile text) for content matching.
+    * ``friends``: dense indices of training users the user is connected to (a social graph),
+      for models that use one (``friends``, the hybrid's ``friends`` source).
     """
 
     user: int | None = None
     history: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     text: str | None = None
+    friends: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", np.asarray(self.history, dtype=np.int64).reshape(-1))
+        object.__setattr__(self, "friends", np.asarray(self.friends, dtype=np.int64).reshape(-1))

@@ -32,6 +32,8 @@ __all__ = [
     "load_items",
     "load_interactions",
     "load_user_profiles",
+    "load_user_graph",
+    "user_graph_from_pairs",
     "read_id_list",
     "DuplicatePolicy",
 ]
@@ -429,6 +431,52 @@ def load_user_profiles(
         raise InvalidInputError(f"{path}: user(s) listed more than once: {uniq[counts > 1][:10].tolist()}")
     texts = frame[text_column].astype("string").fillna("").astype(str).tolist()
     return dict(zip(map(str, ids), texts))
+
+
+def user_graph_from_pairs(users: "Sequence[object] | np.ndarray | pd.Series", friends: "Sequence[object] | np.ndarray | pd.Series") -> dict[str, tuple[str, ...]]:
+    """``{user_id: friend ids}`` from parallel columns of (user, friend) pairs, made symmetric.
+
+    A friendship is mutual for recommendation purposes (what my friends like and what I like
+    inform each other), so a pair listed one way counts both ways. Self-loops are dropped and each
+    friend appears once, in sorted order.
+    """
+    left = np.asarray(users, dtype=object).astype(str)
+    right = np.asarray(friends, dtype=object).astype(str)
+    if left.shape != right.shape:
+        raise InvalidInputError(f"user graph: {len(left)} users for {len(right)} friends")
+    graph: dict[str, set[str]] = {}
+    for a, b in zip(left.tolist(), right.tolist()):
+        if a == b:
+            continue
+        graph.setdefault(a, set()).add(b)
+        graph.setdefault(b, set()).add(a)
+    return {user: tuple(sorted(friends_of)) for user, friends_of in graph.items()}
+
+
+def load_user_graph(
+    path: str | os.PathLike[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    sep: str | None = None,
+    encoding: str | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """Read a social graph, one (``user_id``, ``friend_id``) pair per row, into ``{user_id: friend ids}``.
+
+    ``columns`` maps the standard names to the file's (e.g. ``{"user_id": "userID", "friend_id":
+    "friendID"}``). Pairs count both ways (see :func:`user_graph_from_pairs`).
+
+    Raises:
+        InvalidInputError: missing columns or empty ids.
+    """
+    mapping = {"user_id": "user_id", "friend_id": "friend_id", **dict(columns or {})}
+    unknown = set(mapping) - {"user_id", "friend_id"}
+    if unknown:
+        raise InvalidInputError(f"user graph column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, friend_id")
+    frame = read_table(path, sep=sep, encoding=encoding, dtype={mapping["user_id"]: str, mapping["friend_id"]: str})
+    _require_columns(frame, [mapping["user_id"], mapping["friend_id"]], str(path))
+    users = _ids(frame[mapping["user_id"]], mapping["user_id"], str(path))
+    friends = _ids(frame[mapping["friend_id"]], mapping["friend_id"], str(path))
+    return user_graph_from_pairs(users, friends)
 
 
 def read_id_list(path: str | os.PathLike[str], *, what: str = "ids") -> list[str]:

@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -318,13 +318,16 @@ def cold_user_split(
     user_fraction: float = 0.2,
     reveal: Sequence[int] = (0, 1, 3, 5),
     user_profiles: dict[str, str] | None = None,
+    user_graph: Mapping[str, Sequence[str]] | None = None,
 ) -> Split:
     """Hold out ``user_fraction`` of the users; reveal their first ``n`` interactions per ``n`` in ``reveal``.
 
     Revealed items are the earliest by timestamp when timestamps exist, else a seeded random
     order. Users with fewer than ``n + 1`` interactions are skipped for that ``n`` (a note says how
-    many). Queries carry no warm user index (``user=None``), the revealed items as ``history`` and,
-    when ``user_profiles`` has the user, the profile ``text``. Candidates: the whole catalogue.
+    many). Queries carry no warm user index (``user=None``), the revealed items as ``history``,
+    when ``user_profiles`` has the user, the profile ``text``, and when ``user_graph`` has the
+    user, its ``friends`` among the training users (held-out friends are unknown at training time).
+    Candidates: the whole catalogue.
     Tasks are named ``"n=0"``, ``"n=1"``...
     """
     _require_data(interactions, "cold_user_split")
@@ -359,6 +362,13 @@ def cold_user_split(
         per_user[int(r_sorted[a])] = cols[order[a:b]]
 
     profiles = user_profiles or {}
+    graph = user_graph or {}
+    train_index = train.user_index()
+
+    def friends_of(uid: str) -> np.ndarray:
+        found = [train_index[f] for f in graph.get(uid, ()) if f in train_index]
+        return np.array(sorted(found), dtype=np.int64)
+
     tasks: dict[str, EvalTask] = {}
     notes = [f"cold-user seed {seed}: {n_cold} of {len(active_users)} users held out; train {train.matrix.nnz} interactions"]
     for n in sorted({int(x) for x in reveal}):
@@ -368,7 +378,7 @@ def cold_user_split(
         for local, u in enumerate(eligible):
             items = per_user[int(u)]
             uid = str(interactions.user_ids[u])
-            queries.append(UserQuery(user=None, history=items[:n], text=profiles.get(uid)))
+            queries.append(UserQuery(user=None, history=items[:n], text=profiles.get(uid), friends=friends_of(uid)))
             t_rows.append(np.full(len(items) - n, local, dtype=np.int64))
             t_cols.append(items[n:])
         truth = _truth(

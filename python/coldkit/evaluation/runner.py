@@ -66,7 +66,7 @@ class ModelSpec:
     def build(self, context: Mapping[str, Any] | None = None) -> Any:
         """A fresh, unfitted model.
 
-        ``context`` holds data-set side information (``user_profiles``) that is passed to models
+        ``context`` holds data-set side information (``user_profiles``, ``user_graph``) that is passed to models
         whose constructor takes it, unless the spec sets that option itself.
         """
         if self.factory is not None:
@@ -109,12 +109,13 @@ def make_split(
     *,
     reveal: Sequence[int] = (0, 1, 3, 5),
     user_profiles: dict[str, str] | None = None,
+    user_graph: Mapping[str, Sequence[str]] | None = None,
 ) -> Split:
     """The split of ``protocol`` (one of :data:`PROTOCOLS`) for ``seed``."""
     if protocol == "cold-item":
         return cold_item_split(interactions, seed)
     if protocol == "cold-user":
-        return cold_user_split(interactions, seed, reveal=reveal, user_profiles=user_profiles)
+        return cold_user_split(interactions, seed, reveal=reveal, user_profiles=user_profiles, user_graph=user_graph)
     if protocol == "warm":
         return warm_split(interactions, seed)
     if protocol == "warm-temporal":
@@ -253,6 +254,7 @@ def evaluate(
     specs = _as_specs(models)
 
     profiles: dict[str, str] | None = None
+    graph: dict[str, tuple[str, ...]] | None = None
     if isinstance(data, Interactions):
         interactions = data
         info: dict[str, Any] = {"name": "interactions", "users": data.n_users, "items": data.n_items}
@@ -260,7 +262,7 @@ def evaluate(
     else:
         dataset = load_dataset(data, data_root=data_root) if not isinstance(data, Dataset) else data
         dataset = implicit(dataset, implicit_threshold)
-        interactions, profiles = dataset.interactions, dataset.user_profiles
+        interactions, profiles, graph = dataset.interactions, dataset.user_profiles, dataset.user_graph
         info = dataset.describe()
     kmax = ks[-1]
     result = EvaluationResult(
@@ -278,14 +280,14 @@ def evaluate(
     )
     disable = None if progress is None else not progress
     for seed in seeds:
-        split = make_split(protocol, interactions, seed, reveal=reveal, user_profiles=profiles)
+        split = make_split(protocol, interactions, seed, reveal=reveal, user_profiles=profiles, user_graph=graph)
         result.notes.extend(split.notes)
         tasks = {name: _subsample(t, max_users, seed) for name, t in split.tasks.items()}
         for name in tasks:
             if name not in result.tasks:
                 result.tasks.append(name)
         for spec in tqdm(specs, desc=f"seed {seed}: models", disable=disable, leave=False):
-            model = spec.build({"user_profiles": profiles})
+            model = spec.build({"user_profiles": profiles, "user_graph": graph})
             started = time.perf_counter()
             model.fit(split.train)
             fit_seconds = time.perf_counter() - started

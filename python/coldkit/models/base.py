@@ -106,6 +106,11 @@ class Recommender(ABC):
                 raise InvalidInputError(
                     f"query {row}: history has item indices outside [0, {train.n_items}): {bad[:10].tolist()}"
                 )
+            if query.friends.size and (query.friends.min() < 0 or query.friends.max() >= train.n_users):
+                bad = query.friends[(query.friends < 0) | (query.friends >= train.n_users)]
+                raise InvalidInputError(
+                    f"query {row}: friends has user indices outside [0, {train.n_users}): {bad[:10].tolist()}"
+                )
         return checked
 
     def _known_items(self, query: UserQuery) -> np.ndarray:
