@@ -161,3 +161,14 @@ def test_learned_weights_pick_the_regime_of_each_query() -> None:
     assert LearnedWeights.from_json(learned.to_json()) == learned
     with pytest.raises(InvalidInputError, match="finite"):
         LearnedWeights.from_json({"regimes": {"n=0": {"cf": -1}}})
+
+
+def test_masked_click_queries_get_their_friends_who_stay_in_training() -> None:
+    train = _interactions()
+    graph = {f"u{u}": (f"u{(u + 1) % 300}", f"u{(u + 7) % 300}") for u in range(300)}
+    carved = carve_validation(train, seed=2, min_queries=5, user_graph=graph)
+    held = {int(u) for u in np.flatnonzero((np.diff(train.matrix.indptr) > 0) & (np.diff(carved.train.matrix.indptr) == 0))}
+    task = carved.tasks["n=1"]
+    assert any(q.friends.size for q in task.queries)
+    for query in task.queries:
+        assert not set(query.friends.tolist()) & held

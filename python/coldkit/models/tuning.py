@@ -123,6 +123,7 @@ def carve_validation(
     max_queries: int = 600,
     min_queries: int = 25,
     user_profiles: Mapping[str, str] | None = None,
+    user_graph: Mapping[str, Sequence[str]] | None = None,
 ) -> CarvedValidation:
     """Carve pseudo-cold items and masked-click users out of ``train`` (see the module docstring).
 
@@ -136,6 +137,8 @@ def carve_validation(
         max_queries: at most this many queries per task (a seeded sample), to bound tuning time.
         min_queries: a task with fewer queries is dropped (too noisy to tune on), with a note.
         user_profiles: external user id -> profile text, given to masked-click queries.
+        user_graph: external user id -> friend ids; masked-click queries get their friends among
+            the users that stay in training.
 
     Returns:
         The remaining interactions (same index spaces: held-out users keep empty rows) and the
@@ -216,6 +219,13 @@ def carve_validation(
             order = np.argsort(tiebreak)
         ordered[int(u)] = items[order]
     profiles = user_profiles or {}
+    graph = user_graph or {}
+    index = train.user_index() if graph else {}
+
+    def friends_of(u: int) -> np.ndarray:
+        found = [index[f] for f in graph.get(str(train.user_ids[u]), ()) if f in index and not is_held[index[f]]]
+        return np.array(sorted(found), dtype=np.int64)
+
     for n in sorted({int(x) for x in reveal}):
         if n < 0:
             raise InvalidInputError(f"reveal counts must be >= 0, got {n}")
@@ -226,7 +236,11 @@ def carve_validation(
             notes.append(f"validation: {len(eligible)} held-out users with more than {n} clicks, fewer than {min_queries}: n={n} weights not tuned")
             continue
         queries = [
-            UserQuery(history=ordered[int(u)][:n], text=profiles.get(str(train.user_ids[int(u)])) or None)
+            UserQuery(
+                history=ordered[int(u)][:n],
+                text=profiles.get(str(train.user_ids[int(u)])) or None,
+                friends=friends_of(int(u)),
+            )
             for u in eligible
         ]
         tasks[f"n={n}"] = ValidationTask(
