@@ -22,7 +22,7 @@ from coldkit.serving import (
     load,
     save,
 )
-from coldkit.serving.storage import WriteAheadLog
+from coldkit.serving.wal import WriteAheadLog
 
 WEIGHTS = {"cf": 1.0, "content": 1.0, "text": 1.0, "popularity": 0.1}
 
@@ -47,12 +47,11 @@ def train() -> Interactions:
 
 @pytest.fixture(scope="module")
 def hybrid(train: Interactions):
+    from coldkit.models.blend import DEFAULT_WEIGHTS
     from coldkit.models.hybrid import Hybrid
+    from coldkit.serving.model import SERVED_SOURCES
 
-    from coldkit.models.hybrid import DEFAULT_WEIGHTS
-    from coldkit.serving.index import SOURCES
-
-    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SOURCES}  # e.g. the profile kNN
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}  # e.g. the profile kNN
     return Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False).fit(train)
 
 
@@ -150,8 +149,8 @@ def test_interactions_make_a_new_user_and_count(index: ServingIndex, train: Inte
     assert a not in ids_of(rec) and b not in ids_of(rec)  # seen items are excluded
     trust = index.fusion.user_trust  # the hybrid's user_trust
     assert rec.sources["cf"] == pytest.approx(WEIGHTS["cf"] * 2 / (2 + trust))
-    # the same clicks given as recent_items of an anonymous request give the same list
-    assert ids_of(index.recommend(recent_items=[a, b], k=20)) == ids_of(rec)
+    # the same clicks given as the history of an anonymous request give the same list
+    assert ids_of(index.recommend(history=[a, b], k=20)) == ids_of(rec)
     with pytest.raises(UnknownIdError, match="nope"):
         index.add_interactions([("fresh", "nope")])
 
@@ -205,7 +204,7 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
     assert isinstance(loaded.version.content, np.ndarray)
     assert loaded.encoder.fingerprint == index.encoder.fingerprint  # hashing IDF restored
     np.testing.assert_array_equal(loaded.encoder.idf, index.encoder.idf)
-    assert loaded.version.seq == index.version.seq == 4
+    assert loaded.version.number == index.version.number == 4
     assert loaded.has_item("after-snapshot") and not loaded.has_item(str(train.catalog.item_ids[1]))
     # the log carries the new item's vectors (replay needs no encoder run, no image file): bit-identical rows
     record = json.loads((path / "wal-000001.jsonl").read_text().splitlines()[0])
@@ -223,7 +222,7 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
     assert names == ["CURRENT", "LOCK", "snap-000002", "wal-000002.jsonl"]
     assert loaded.stats()["dead_rows"] == 0
     manifest = json.loads((path / "snap-000002" / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and "after-snapshot" in manifest["item_ids"]
+    assert manifest["format_version"] == 2 and manifest["version"] == 4 and "after-snapshot" in manifest["item_ids"]
     assert str(train.catalog.item_ids[1]) not in manifest["item_ids"]
     loaded.close()
     again = load(path, mmap=True)
@@ -323,9 +322,9 @@ def test_refuses_to_write_into_a_foreign_directory(index: ServingIndex, tmp_path
 
 def test_wal_append_is_durable_json_lines(tmp_path: Path) -> None:
     log = WriteAheadLog(tmp_path / "wal-000001.jsonl")
-    log.append({"seq": 1, "op": "x", "text": "é"})
+    log.append({"version": 1, "op": "x", "text": "é"})
     log.close()
-    assert json.loads((tmp_path / "wal-000001.jsonl").read_text(encoding="utf-8")) == {"seq": 1, "op": "x", "text": "é"}
+    assert json.loads((tmp_path / "wal-000001.jsonl").read_text(encoding="utf-8")) == {"version": 1, "op": "x", "text": "é"}
 
 
 # ------------------------------------------------------------------------------------------ concurrency
@@ -339,9 +338,9 @@ def test_readers_see_consistent_versions_during_writes(index: ServingIndex, trai
             while not stop.is_set():
                 v = index.version
                 result = index.recommend(text="space adventure", k=20, explain=False)
-                assert result.seq >= v.seq
+                assert result.version >= v.number
                 assert len(set(ids_of(result))) == len(result.items)  # never the same item twice
-                seen_versions.append(result.seq)
+                seen_versions.append(result.version)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -359,7 +358,7 @@ def test_readers_see_consistent_versions_during_writes(index: ServingIndex, trai
         t.join()
     assert not errors, errors[0]
     assert len(seen_versions) > 0
-    assert index.version.seq == 60 + 20 + 12
+    assert index.version.number == 60 + 20 + 12
     assert sum(index.has_item(f"c{i}") for i in range(60)) == 60 - 12
 
 
