@@ -204,13 +204,18 @@ def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
     return sorted(words(text) & words(item_text))[:limit]
 
 
-def nearest_liked(liked_vectors: np.ndarray, item_vector: np.ndarray) -> tuple[int, float] | None:
+def nearest_liked(
+    liked_vectors: np.ndarray, item_vector: np.ndarray, min_similarity: float | None = 0.0
+) -> tuple[int, float] | None:
     """Position in ``liked_vectors`` of the item most similar to ``item_vector`` and the similarity, or None.
 
-    None when nothing is liked or no liked item is positively similar.
+    None when nothing is liked, or when the best similarity is not above ``min_similarity``
+    (None: the nearest liked item is named whatever its similarity).
     """
     if len(liked_vectors) == 0:
         return None
     sims = np.asarray(liked_vectors @ item_vector)
     best = int(np.argmax(sims))
-    return (best, float(sims[best])) if sims[best] > 0 else None
+    if min_similarity is not None and not sims[best] > min_similarity:
+        return None
+    return best, float(sims[best])

@@ -202,7 +202,7 @@ class ContentRecommender(Recommender):
         reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]
-        liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)])
+        liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)], min_similarity=None)
         if liked is not None:
             best, similarity = liked
             reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
