@@ -280,6 +280,24 @@ def test_save_load_round_trip_with_log_replay(index: ServingIndex, train: Intera
     again.close()
 
 
+def test_format_1_indexes_still_load(index: ServingIndex, tmp_path: Path) -> None:
+    """Format 1 called the version number ``seq`` (manifest and log); such an index opens unchanged."""
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "old-1", "text": "a silent film about lighthouses"}])
+    index.close()
+    manifest_path = path / "snap-000001" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 1
+    manifest["seq"] = manifest.pop("version")
+    manifest_path.write_text(json.dumps(manifest))
+    wal = path / "wal-000001.jsonl"
+    records = [json.loads(line) for line in wal.read_text().splitlines()]
+    wal.write_text("".join(json.dumps({"seq": r.pop("version"), **r}) + "\n" for r in records))
+    loaded = load(path, read_only=True)
+    assert loaded.has_item("old-1") and loaded.version.number == 1
+
+
 def test_second_writer_is_refused_readers_are_not(index: ServingIndex, tmp_path: Path) -> None:
     path = tmp_path / "idx"
     save(index, path)
