@@ -129,6 +129,8 @@ def test_backend_is_chosen_per_index_and_per_request(train: Interactions, hybrid
     ]
     with pytest.raises(coldkit.UnknownComponentError, match="no-such-backend"):
         rust.recommend(user, k=5, backend="no-such-backend")
+    with pytest.raises(coldkit.UnknownComponentError, match="no-such-backend"):
+        ServingIndex.from_hybrid(hybrid, train, encoder_name="hashing", backend="no-such-backend")
 
 
 def test_cold_items_get_the_ridge_mapped_cf_vector(index: ServingIndex, hybrid, train: Interactions) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models.blend import blend, interest_vectors, nearest_liked, shared_words, source_weights
-from coldkit.plugins.manager import get_reranker
+from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
 from coldkit.serving.errors import UnknownIdError
@@ -70,6 +70,7 @@ class IndexReader:
     def __init__(self, model: ServedModel, published: Callable[[], Version], backend: str = DEFAULT_BACKEND) -> None:
         if not isinstance(backend, str) or not backend:
             raise InvalidInputError(f"backend must be a similarity backend name, got {backend!r}")
+        get_similarity_backend(backend)  # an unknown name fails here, naming the registered ones
         self.model = model
         self._published = published
         self.backend = backend
