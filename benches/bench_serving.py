@@ -89,13 +89,13 @@ def grow(index: ServingIndex, n_total: int, seed: int = 0) -> None:
     other = rng.integers(0, v.n_items, extra)
     content = 0.7 * v.content[base] + 0.3 * v.content[other] + rng.normal(0, 0.02, (extra, v.content.shape[1]))
     content = (content / np.linalg.norm(content, axis=1, keepdims=True)).astype(np.float32)
-    mapped = (content.astype(np.float64) @ index.map_weights + index.map_intercept).astype(np.float32)
+    mapped = index.model.map_to_cf(content)  # the ridge map, as for any new item
     ids = [f"syn-{n}" for n in range(extra)]
     meta = [ItemMeta(f"{v.row_meta[b].text} (variant {n})", v.row_meta[b].categories) for n, b in enumerate(base)]
     n = v.n_items + extra
     item_ids = list(v.item_ids[: v.n_items]) + ids
     grown = Version(
-        seq=v.seq, n_rows=n,
+        number=v.number, n_rows=n,
         content=np.concatenate([v.content, content]), cf=np.concatenate([v.cf, mapped]),
         foldin=np.concatenate([v.foldin, mapped]), row_item=np.arange(n, dtype=np.int64),
         row_new=np.concatenate([v.row_new, np.ones(extra, dtype=bool)]), row_meta=list(v.row_meta) + meta,
@@ -104,7 +104,7 @@ def grow(index: ServingIndex, n_total: int, seed: int = 0) -> None:
         n_users=v.n_users, user_ids=v.user_ids, user_index=v.user_index,
         base_indptr=v.base_indptr, base_items=v.base_items,
     )
-    index._replace_version(grown)
+    index.writer.replace_version(grown)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def queries(index: ServingIndex, n: int) -> list[dict[str, Any]]:
         elif kind == 1:
             out.append({"text": texts[i % len(texts)], "k": K})
         else:
-            out.append({"recent_items": [str(real_items[j]) for j in rng.integers(0, len(real_items), 3)], "k": K})
+            out.append({"history": [str(real_items[j]) for j in rng.integers(0, len(real_items), 3)], "k": K})
     return out
 
 
@@ -210,7 +210,7 @@ def test_recommend_latency(benchmark: Any, bench_index: ServingIndex, tmp_path: 
 
     def inprocess_call(body: dict[str, Any]) -> list[str]:
         return [i.id for i in index.recommend(body.get("user_id"), text=body.get("text"),
-                                              recent_items=body.get("recent_items", ()), k=body["k"]).items]
+                                              history=body.get("history", ()), k=body["k"]).items]
 
     path = tmp_path / "index"
     started = time.perf_counter()

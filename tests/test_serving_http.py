@@ -133,6 +133,10 @@ def test_every_endpoint(server: Server, train: Interactions) -> None:
     with server.client() as c:
         health = c.get("/health").json()
         assert health["status"] == "ok" and health["items"] == 360 and health["users"] == 200
+        assert isinstance(health["version"], int) and "seq" not in health and health["backend"] == "rust"
+        # one word per concept: the old field names are refused, not silently ignored
+        for old in ({"recent_items": []}, {"exclude_seen": False}):
+            assert c.post("/recommend", json={"user_id": user, **old}).status_code == 422
 
         r = c.post("/recommend", json={"user_id": user, "k": 5})
         assert r.status_code == 200, r.text
@@ -142,7 +146,7 @@ def test_every_endpoint(server: Server, train: Interactions) -> None:
         assert [i["score"] for i in body["items"]] == sorted((i["score"] for i in body["items"]), reverse=True)
 
         cands = [str(i) for i in train.catalog.item_ids[:40]]
-        r = c.post("/recommend", json={"text": "space war", "recent_items": cands[:2], "k": 8, "candidates": cands,
+        r = c.post("/recommend", json={"text": "space war", "history": cands[:2], "k": 8, "candidates": cands,
                                         "constraints": {"exclude": cands[2:4], "max_per_category": 2, "min_new_share": 0.0}})
         got = [i["id"] for i in r.json()["items"]]
         assert r.status_code == 200 and set(got) <= set(cands[4:]) and len(got) == 8
@@ -199,7 +203,7 @@ def test_bad_requests_get_clear_4xx(server: Server) -> None:
         ("POST", "/recommend", {"json": {"k": 2.5}}, 422, "integer"),
         ("POST", "/recommend", {"json": {"user_id": 7}}, 422, "string"),
         ("POST", "/recommend", {"json": {"user_id": "nobody"}}, 404, "nobody"),
-        ("POST", "/recommend", {"json": {"recent_items": ["no-such-item"]}}, 404, "no-such-item"),
+        ("POST", "/recommend", {"json": {"history": ["no-such-item"]}}, 404, "no-such-item"),
         ("POST", "/recommend", {"json": {"candidates": "not-a-list"}}, 422, "list"),
         ("POST", "/recommend", {"json": {"surprise": 1}}, 422, "Extra inputs"),
         ("POST", "/recommend", {"json": {"constraints": {"min_new_share": 1.5}}}, 422, "less than or equal"),
@@ -235,7 +239,7 @@ def test_bad_requests_get_clear_4xx(server: Server) -> None:
         # random junk of every JSON type in every field: always a 4xx (or 200), never a 5xx
         rng = random.Random(0)
         junk = [None, True, -1, 0, 3.7, 1e308, "", "x", [], [1, "a"], {}, {"a": [None]}, "é" * 50]
-        fields = ["user_id", "text", "recent_items", "k", "candidates", "exclude_seen", "explain", "constraints"]
+        fields = ["user_id", "text", "history", "k", "candidates", "exclude_known", "explain", "constraints"]
         for _ in range(150):
             body = {f: rng.choice(junk) for f in rng.sample(fields, rng.randint(1, 4))}
             r = c.post("/recommend", json=body)
@@ -261,7 +265,7 @@ def test_load_2000_requests_from_8_clients(server: Server, train: Interactions) 
         elif kind in (1, 5):
             bodies.append({"text": rng.choice(["space war", "romantic comedy", "animated family", "crime thriller"]), "k": 10})
         elif kind in (2, 7):
-            bodies.append({"recent_items": rng.sample(items, 3), "k": 20, "explain": False})
+            bodies.append({"history": rng.sample(items, 3), "k": 20, "explain": False})
         else:
             bodies.append({"user_id": rng.choice(users), "k": 10, "constraints": {"max_per_category": 3}})
     latencies: list[float] = []
@@ -353,7 +357,7 @@ def test_kill_during_snapshot_loses_nothing_acknowledged(built: Path, tmp_path: 
                 assert c.get(f"/items/{item}").status_code == 200, f"acknowledged item {item} lost (attempt {attempt})"
                 rec = c.post("/recommend", json={"user_id": user, "k": 5})
                 assert rec.status_code == 200, f"acknowledged user {user} lost"
-            assert health["seq"] == 2 * n
+            assert health["version"] == 2 * n
             # the server that restarted finishes a snapshot; the next kill hits the one after it
             assert c.post("/snapshot", headers=AUTH).status_code == 200
         restarted.kill()

@@ -8,7 +8,6 @@ item is rankable the moment it has a description.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,16 +17,11 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_candidates, check_k, rank_vectors
 from coldkit.models.base import Recommender
+from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
-
-_WORD = re.compile(r"[a-z0-9']+")
-_STOP = frozenset(
-    "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
-    "were what who with you your like love likes loves about very really movie movies film films".split()
-)
 
 
 def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
@@ -54,10 +48,6 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
     except ImportError:  # pragma: no cover - the encoding module ships with coldkit
         return np.asarray(encoder.encode_texts(texts), dtype=np.float32)
     return np.asarray(encode_catalog(texts, encoder, cache=cache, progress=False), dtype=np.float32)
-
-
-def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
 class ContentRecommender(Recommender):
@@ -160,18 +150,14 @@ class ContentRecommender(Recommender):
         sources). A query with neither known items nor text gets a zero vector (every item scores 0).
         """
         items = self.item_vectors()
-        out = np.zeros((len(queries), items.shape[1]), dtype=np.float64)
-        for b, query in enumerate(queries):  # loops over queries; the mean is one vectorised call
-            known = self._known_items(query) if use_history else np.empty(0, np.int64)
-            if known.size:
-                out[b] = _unit(items[known].mean(axis=0))
+        empty = np.empty(0, np.int64)
+        histories = [self._known_items(q) if use_history else empty for q in queries]
         texts = [(b, q.text) for b, q in enumerate(queries) if use_text and q.text and q.text.strip()]
+        text_vectors = None
         if texts and self.text_weight > 0:
-            encoded = self.encode_user_texts([t for _, t in texts])
-            rows = np.array([b for b, _ in texts])
-            out[rows] += self.text_weight * encoded
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
+            text_vectors = np.zeros((len(queries), items.shape[1]), dtype=np.float32)
+            text_vectors[[b for b, _ in texts]] = self.encode_user_texts([t for _, t in texts])
+        return interest_vectors(items, histories, text_vectors, self.text_weight)
 
     def recommend(
         self,
@@ -216,14 +202,14 @@ class ContentRecommender(Recommender):
         reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]
-        if known.size:
-            sims = self.item_vectors()[known] @ self.item_vectors()[int(item)]
-            best = int(known[int(np.argmax(sims))])
-            reasons.append(f"because you liked {_title(train, best)} (content similarity {float(sims.max()):.2f})")
+        liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)], min_similarity=None)
+        if liked is not None:
+            best, similarity = liked
+            reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
         if query.text:
-            shared = sorted(_words(query.text) & _words(self._texts[int(item)]))
+            shared = shared_words(query.text, self._texts[int(item)])
             if shared:
-                reasons.append("matches your words: " + ", ".join(shared[:8]))
+                reasons.append("matches your words: " + ", ".join(shared))
         return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
 
 
@@ -233,8 +219,3 @@ def _title(train: Interactions, item: int) -> str:
         if column in table.columns:
             return str(table[column].iloc[item])
     return str(train.catalog.item_ids[item])
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v

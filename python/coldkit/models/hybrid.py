@@ -33,21 +33,21 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-import coldkit
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, pad_ranked
+from coldkit.models._ranking import empty_ranked
 from coldkit.models.base import Recommender
+from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, DEFAULT_WEIGHTS, blend, check_weights, source_weights
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.neighbors import NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
+from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
+from coldkit.similarity import topk
 
-__all__ = ["Hybrid", "Router", "ProfileKNN"]
-
-DEFAULT_WEIGHTS = {"cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25}
+__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS"]
 
 
 class ProfileKNN(NeighbourVoting):
@@ -70,7 +70,7 @@ class ProfileKNN(NeighbourVoting):
         if not isinstance(user_profiles, Mapping) or not user_profiles:
             raise InvalidInputError("profile-knn needs user_profiles: a non-empty mapping user id -> text")
         self.user_profiles = dict(user_profiles)
-        self.encoder = coldkit.get_encoder(encoder) if isinstance(encoder, str) else encoder
+        self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
         if isinstance(neighbors, bool) or int(neighbors) < 1:
             raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
         self.neighbors = int(neighbors)
@@ -98,7 +98,7 @@ class ProfileKNN(NeighbourVoting):
             return weights
         encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
         exclude = [np.array([queries[b].user]) if queries[b].user is not None else np.empty(0, np.int64) for b in rows]
-        scores, users = coldkit.topk(encoded, self.user_vectors_, self.neighbors, metric="cosine", exclude=exclude)
+        scores, users = topk(encoded, self.user_vectors_, self.neighbors, metric="cosine", exclude=exclude)
         valid = (users >= 0) & np.isfinite(scores)
         r = np.repeat(np.asarray(rows), users.shape[1]).reshape(users.shape)
         weights[r[valid], users[valid]] = np.maximum(scores[valid], 0.0)
@@ -147,25 +147,20 @@ class Hybrid(Recommender):
         fusion: str = "weighted",
         fusion_options: dict[str, Any] | None = None,
         weights: Mapping[str, float] | None = None,
-        user_trust: float = 3.0,
+        user_trust: float = DEFAULT_USER_TRUST,
         item_trust: float = 2.0,
-        depth: int = 200,
+        depth: int = DEFAULT_DEPTH,
         user_profiles: Mapping[str, str] | None = None,
         adaptive: bool = True,
         cache: bool = True,
     ) -> None:
         if encoder is None:
             encoder = default_encoder_name()
-        enc = coldkit.get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
-        unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise InvalidInputError(f"unknown hybrid weight(s) {sorted(unknown)}; sources: {sorted(DEFAULT_WEIGHTS)}")
+        enc = get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
         defaults = dict(DEFAULT_WEIGHTS)
         if user_profiles:
             defaults["text"] = 0.0
-        self.weights = {**defaults, **dict(weights or {})}
-        if any(not np.isfinite(w) or w < 0 for w in self.weights.values()):
-            raise InvalidInputError(f"hybrid weights must be finite and >= 0, got {self.weights}")
+        self.weights = check_weights({**defaults, **dict(weights or {})})
         for label, value in (("user_trust", user_trust), ("item_trust", item_trust)):
             if not np.isfinite(value) or value < 0:
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
@@ -173,7 +168,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(f"depth must be >= 1, got {depth!r}")
         self.user_trust, self.item_trust, self.depth = float(user_trust), float(item_trust), int(depth)
         self.adaptive = bool(adaptive)
-        self.fusion = coldkit.get_fusion(fusion, **(fusion_options or {}))
+        self.fusion = get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
             item_trust=item_trust, cache=cache,
@@ -198,23 +193,11 @@ class Hybrid(Recommender):
         return self
 
     def source_weights(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
-        """Per-query weight of each source (the adaptive blend; see the module docstring)."""
+        """Per-query weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
-        if self.adaptive:
-            beta = n / (n + self.user_trust) if self.user_trust > 0 else (n > 0).astype(np.float64)
-        else:
-            beta = np.full(len(queries), 0.5)
-        has_text = np.array([bool(q.text and q.text.strip()) for q in queries])
-        weights = {
-            "cf": self.weights["cf"] * beta,
-            "cf_knn": self.weights["cf_knn"] * beta,
-            "content": self.weights["content"] * (n > 0),
-            "text": self.weights["text"] * has_text,
-            "popularity": self.weights["popularity"] * (1.0 - beta),
-        }
-        if self.profile is not None:
-            weights["profile"] = self.weights["profile"] * (1.0 - beta) * has_text
-        return weights
+        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        served = {name: w for name, w in self.weights.items() if name != "profile" or self.profile is not None}
+        return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive)
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
@@ -222,8 +205,7 @@ class Hybrid(Recommender):
         if not queries:
             return empty_ranked(0, k)
         depth = max(k, self.depth)
-        weights = self.source_weights(queries)
-        calls: dict[str, Any] = {
+        rankers: dict[str, Any] = {
             "cf": lambda: self.cf.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
             "cf_knn": lambda: self.cf_knn.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
             "content": lambda: self.content.recommend(
@@ -236,17 +218,9 @@ class Hybrid(Recommender):
         }
         if self.profile is not None:
             profile = self.profile
-            calls["profile"] = lambda: profile.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)
-        sources = {}
-        for name, call in calls.items():
-            if not np.any(weights[name] > 0):
-                continue  # a source nobody in this batch listens to is not computed
-            sources[name] = call()
-        if not sources:  # every weight is zero: fall back to popularity alone
-            sources = {"popularity": self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)}
-            weights = {"popularity": np.ones(len(queries))}
-        fused = self.fusion.fuse(sources, k, {name: weights[name] for name in sources})
-        return pad_ranked(fused.indices, fused.scores, k)
+            rankers["profile"] = lambda: profile.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)
+        fused, _ = blend(rankers, self.source_weights(queries), self.fusion, k)
+        return fused
 
     def explain(self, query: UserQuery, item: int) -> str:
         """Why ``item`` was recommended: the liked item with the largest CF contribution, content
@@ -274,7 +248,7 @@ class Hybrid(Recommender):
 
 def _fresh_encoder(encoder: str | Encoder, options: dict[str, Any] | None) -> str | Encoder:
     # the profile kNN fits its own IDF on user texts, so it needs its own instance when built by name
-    return coldkit.get_encoder(encoder, **(options or {})) if isinstance(encoder, str) else encoder
+    return get_encoder(encoder, **(options or {})) if isinstance(encoder, str) else encoder
 
 
 class Router(Recommender):

@@ -31,10 +31,14 @@ from coldkit.serving.errors import (
     UnknownIdError,
 )
 from coldkit.serving.index import MAX_K, FusionConfig, Recommendation, RecommendedItem, ServingIndex
+from coldkit.serving.reads import IndexReader
 from coldkit.serving.storage import FORMAT_VERSION, load, save
+from coldkit.serving.writes import IndexWriter
 
 __all__ = [
     "ServingIndex",
+    "IndexReader",
+    "IndexWriter",
     "FusionConfig",
     "Recommendation",
     "RecommendedItem",

@@ -3,7 +3,7 @@
 Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
 * ``GET /health`` — counts and the index version;
-* ``POST /recommend`` — a user id, and/or profile text and/or recent item ids; ``k``; a candidate
+* ``POST /recommend`` — a user id, and/or profile text and/or this session's clicks (``history``); ``k``; a candidate
   filter; constraints (exclusions, per-category limits, a minimum share of new items, MMR);
 * ``GET /items/{id}`` and ``GET /items/{id}/similar?k=``;
 * write endpoints (bearer token when one is configured): ``POST /items`` (add/update),
@@ -30,9 +30,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.index import MAX_K, ServingIndex
+from coldkit.serving.storage import load, save
 
 __all__ = ["create_app", "app_from_env", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
 
@@ -65,10 +67,10 @@ class ConstraintsIn(_Strict):
 class RecommendIn(_Strict):
     user_id: Optional[StrictStr] = Field(None, max_length=256, description="a known user")
     text: Optional[StrictStr] = Field(None, max_length=MAX_TEXT, description="the user's own words")
-    recent_items: list[ItemId] = Field(default_factory=list, max_length=1000, description="items clicked this session")
+    history: list[ItemId] = Field(default_factory=list, max_length=1000, description="items clicked this session")
     k: StrictInt = Field(10, ge=1, le=MAX_K)
     candidates: Optional[list[ItemId]] = Field(None, max_length=MAX_IDS, description="only these items may be shown")
-    exclude_seen: StrictBool = True
+    exclude_known: StrictBool = Field(True, description="drop items the user already interacted with")
     explain: StrictBool = True
     constraints: Optional[ConstraintsIn] = None
 
@@ -119,8 +121,9 @@ class HealthOut(BaseModel):
     rows: int
     dead_rows: int
     users: int
-    seq: int
+    version: int
     encoder: str
+    backend: str
     content_dim: int
     cf_dim: int
     read_only: bool
@@ -212,8 +215,6 @@ def create_app(
         read_only: open a path without the writer lock; write endpoints answer 409.
         mmap: memory-map a loaded index's arrays.
     """
-    from coldkit.serving.storage import load, save
-
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
     else:
@@ -232,7 +233,7 @@ def create_app(
     app = FastAPI(
         title="coldkit",
         description="Cold-start recommendations: hybrid CF + language-model content, updated online.",
-        version=__import__("coldkit").__version__,
+        version=__version__,
     )
     app.state.index = index
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
@@ -269,8 +270,8 @@ def create_app(
         if c.relax_order is not None:
             options["relax_order"] = tuple(c.relax_order)
         result = index.recommend(
-            body.user_id, text=body.text, recent_items=body.recent_items, k=body.k, candidates=body.candidates,
-            exclude=c.exclude, exclude_seen=body.exclude_seen, max_per_category=c.max_per_category,
+            body.user_id, text=body.text, history=body.history, k=body.k, candidates=body.candidates,
+            exclude=c.exclude, exclude_known=body.exclude_known, max_per_category=c.max_per_category,
             min_new_share=float(c.min_new_share), mmr_lambda=None if c.mmr_lambda is None else float(c.mmr_lambda),
             explain=body.explain, **options,
         )
@@ -278,7 +279,7 @@ def create_app(
             "items": [item.__dict__ for item in result.items],
             "relaxed": result.relaxed,
             "sources": result.sources,
-            "version": result.seq,
+            "version": result.version,
         }
 
     @app.get("/items/{item_id}")
@@ -287,7 +288,7 @@ def create_app(
 
     @app.get("/items/{item_id}/similar")
     def similar(item_id: str = Path(..., max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
-        return {"item": item_id, "items": [i.__dict__ for i in index.similar_items(item_id, k)], "version": index.version.seq}
+        return {"item": item_id, "items": [i.__dict__ for i in index.similar_items(item_id, k)], "version": index.version.number}
 
     @app.post("/items", dependencies=write)
     def upsert_items(body: ItemsIn) -> dict[str, Any]:
@@ -295,12 +296,12 @@ def create_app(
         if len(items) > max_items_per_request:
             raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
         result = index.upsert_items([i.model_dump() for i in items])
-        return {"items": result, "version": index.version.seq}
+        return {"items": result, "version": index.version.number}
 
     @app.delete("/items/{item_id}", dependencies=write)
     def delete_item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
         index.delete_items([item_id])
-        return {"id": item_id, "deleted": True, "version": index.version.seq}
+        return {"id": item_id, "deleted": True, "version": index.version.number}
 
     @app.post("/interactions", dependencies=write)
     def interactions(body: InteractionsIn) -> dict[str, Any]:
@@ -308,12 +309,12 @@ def create_app(
         if len(events) > 10 * max_items_per_request:
             raise InvalidInputError(f"at most {10 * max_items_per_request} events per request, got {len(events)}")
         stats = index.add_interactions([(e.user_id, e.item_id) for e in events])
-        return {**stats, "version": index.version.seq}
+        return {**stats, "version": index.version.number}
 
     @app.post("/users", dependencies=write)
     def upsert_user(body: UserIn) -> dict[str, Any]:
         result = index.upsert_user(body.id, text=body.text, items=body.items)
-        return {**result, "version": index.version.seq}
+        return {**result, "version": index.version.number}
 
     @app.post("/snapshot", dependencies=write)
     def snapshot() -> dict[str, Any]:
@@ -321,9 +322,9 @@ def create_app(
             raise ReadOnlyIndexError("this server opened the index read-only; the writer process snapshots it")
         if index.path is None:
             raise HTTPException(409, "this index has no directory to snapshot into; save it with coldkit.serving.save first")
-        seq = index.version.seq
+        number = index.version.number
         snap = save(index, index.path)
-        return {"snapshot": snap.name, "path": index.path, "version": seq}
+        return {"snapshot": snap.name, "path": index.path, "version": number}
 
     return app
 

@@ -11,18 +11,25 @@ Concurrency scheme (readers never lock):
   O(n_items) integers, ~0.1 ms for 100k items.
 * Append-only Python lists and dicts (ids, texts) are shared between versions; a reader only looks
   at entries below its own ``n_items`` / ``n_rows``, so entries a writer adds are invisible to it.
-* The writer swaps ``index._version`` (one reference assignment, atomic in CPython); a reader takes
-  that reference once per request and sees one consistent version throughout.
+* The writer (:class:`~coldkit.serving.writes.IndexWriter`) swaps its ``version`` (one reference
+  assignment, atomic in CPython); a reader takes that reference once per request and sees one
+  consistent version throughout.
+
+Each version carries its ``number``: how many logged writes were applied since the index was built.
+That number is what the HTTP responses call ``version``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["RowBuffer", "ItemMeta", "Version"]
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving.errors import UnknownIdError
+
+__all__ = ["RowBuffer", "ItemMeta", "Version", "as_id", "resolve_items"]
 
 
 class RowBuffer:
@@ -74,7 +81,7 @@ class ItemMeta:
 class Version:
     """One consistent state of the index. Never mutated after publication (derived arrays are memoised)."""
 
-    seq: int  # number of logged writes applied since the index was built
+    number: int  # the version number: logged writes applied since the index was built
     # --- rows (one per stored item vector; append-only)
     n_rows: int
     content: np.ndarray  # (n_rows, d) float32, whitened + L2-normalised content vectors
@@ -146,3 +153,28 @@ class Version:
     @property
     def n_live_items(self) -> int:
         return int(np.count_nonzero(self.item_row >= 0))
+
+
+def as_id(value: Any, what: str) -> str:
+    """``value`` as an external id (a non-empty string of at most 256 characters; integers are accepted)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+        raise InvalidInputError(f"{what} must be a string (or integer) id, got {type(value).__name__}: {value!r:.60}")
+    text = str(value)
+    if not text or len(text) > 256:
+        raise InvalidInputError(f"{what} must be a non-empty id of at most 256 characters, got {text!r:.60}")
+    return text
+
+
+def resolve_items(v: Version, ids: Iterable[Any], what: str) -> np.ndarray:
+    """Ordinals of the live items ``ids`` in ``v``, or UnknownIdError naming every unknown id."""
+    ordinals, unknown = [], []
+    for value in ids:
+        item_id = as_id(value, what)
+        ordinal = v.item_ordinal(item_id)
+        if ordinal is None:
+            unknown.append(item_id)
+        else:
+            ordinals.append(ordinal)
+    if unknown:
+        raise UnknownIdError("item", unknown)
+    return np.asarray(ordinals, dtype=np.int64)

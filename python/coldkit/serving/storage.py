@@ -29,22 +29,29 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-import coldkit
 from coldkit._atomic import atomic_write_bytes, fsync_dir
+from coldkit._core import __version__
+from coldkit.builtins.encoders import HashingEncoder
 from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponentError
+from coldkit.models.hybrid import Hybrid
 from coldkit.models.whitening import Whitening
+from coldkit.plugins.manager import get_encoder
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
 from coldkit.serving.index import FusionConfig, ServingIndex
+from coldkit.serving.reads import DEFAULT_BACKEND
+from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
+from coldkit.serving.wal import WriteAheadLog, read_log
 
 __all__ = ["save", "load", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
-FORMAT_VERSION = 1
+#: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
+FORMAT_VERSION = 2
 SNAPSHOT_DELAY_ENV = "COLDKIT_TEST_SNAPSHOT_DELAY"  # test-only: seconds to sleep between snapshot files
 _SNAP = re.compile(r"^snap-(\d{6,})$")
 _WAL = re.compile(r"^wal-(\d{6,})\.jsonl$")
@@ -81,85 +88,6 @@ def _snap_dir(path: Path, gen: int) -> Path:
 
 def _wal_path(path: Path, gen: int) -> Path:
     return path / f"wal-{gen:06d}.jsonl"
-
-
-# ------------------------------------------------------------------------------------------ the log
-class WriteAheadLog:
-    """Append-only JSON lines; :meth:`append` returns only once the record is on disk (fsync)."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        existed = self.path.exists()
-        try:
-            self._repair_tail()
-            self._fh = open(self.path, "ab")
-        except OSError as exc:
-            raise IndexStorageError(f"cannot open the write-ahead log {str(self.path)!r}: {exc}") from exc
-        if not existed:
-            fsync_dir(self.path.parent)
-        self._lock = threading.Lock()
-
-    def _repair_tail(self) -> None:
-        """Drop a torn last line (a write cut by a crash, never acknowledged) so appends start clean."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        try:
-            json.loads(data[cut:])
-            complete = True
-        except ValueError:
-            complete = False
-        with open(self.path, "r+b") as fh:
-            if complete:
-                fh.seek(0, os.SEEK_END)
-                fh.write(b"\n")
-            else:
-                fh.truncate(cut)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
-        with self._lock:
-            start = self._fh.tell()
-            try:
-                self._fh.write(data)
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-            except OSError as exc:
-                try:  # leave no half record behind a failed write
-                    self._fh.truncate(start)
-                except OSError:
-                    pass
-                raise IndexStorageError(f"write-ahead log {str(self.path)!r}: write failed, nothing applied: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._fh.closed:
-                self._fh.close()
-
-
-def read_log(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped."""
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError as exc:
-        raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            if number == len(lines):  # the tail: cut by a crash before it was acknowledged
-                return
-            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is corrupted: {exc}") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("seq"), int) or "op" not in record:
-            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is not a log record")
-        yield record
 
 
 # ------------------------------------------------------------------------------------------ locking
@@ -204,8 +132,6 @@ def _prepare_directory(path: Path) -> None:
 
 def _encoder_options(encoder: Any) -> dict[str, Any]:
     """The options that re-create ``encoder`` by name (the built-in hashing encoder's; others: defaults)."""
-    from coldkit.builtins.encoders import HashingEncoder
-
     if isinstance(encoder, HashingEncoder):
         return {"dim": encoder.dim, "ngrams": encoder.ngrams, "sublinear_tf": encoder.sublinear_tf, "stem": encoder.stem}
     return {}
@@ -214,8 +140,6 @@ def _encoder_options(encoder: Any) -> dict[str, Any]:
 def _as_index(obj: Any) -> ServingIndex:
     if isinstance(obj, ServingIndex):
         return obj
-    from coldkit.models.hybrid import Hybrid
-
     if isinstance(obj, Hybrid) and obj.train_ is not None:
         encoder = obj.content.encoder
         return ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
@@ -253,16 +177,17 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         existing = _generations(target, _SNAP) + _generations(target, _WAL)
         gen = (max(existing) if existing else 0) + 1
         old_wal = None
-        with index._write_lock:
-            version = index.version
+        writer = index.writer
+        with writer.lock:
+            version = writer.version
             if here or lock_fh is not None:
                 new_wal = WriteAheadLog(_wal_path(target, gen))
-                old_wal, index.wal = index.wal, new_wal
-                index.path = str(target)
+                old_wal, writer.wal = writer.wal, new_wal
+                writer.path = str(target)
                 if lock_fh is not None:
-                    index._lock_fh = lock_fh  # type: ignore[attr-defined]
+                    writer.lock_file = lock_fh
         try:
-            compact = index.compacted(version)
+            compact = compacted(version)
             snap = _write_snapshot(target, gen, index, compact)
             atomic_write_bytes(
                 target / "CURRENT",
@@ -284,14 +209,15 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
             if leftover.is_dir():
                 shutil.rmtree(leftover, ignore_errors=True)
         fsync_dir(target)
-        with index._write_lock:
-            if index.version is version:  # nothing written meanwhile: serve the compacted arrays
-                index._replace_version(compact)
+        with writer.lock:
+            if writer.version is version:  # nothing written meanwhile: serve the compacted arrays
+                writer.replace_version(compact)
         return snap
 
 
 def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-snap-", dir=target))
+    model = index.model
     arrays: dict[str, np.ndarray] = {
         "content": v.content,
         "cf": v.cf,
@@ -300,13 +226,13 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         "item_count": v.item_count,
         "user_indptr": v.base_indptr,
         "user_items": v.base_items,
-        "map_weights": index.map_weights,
-        "map_intercept": index.map_intercept,
-        "whiten_mean": np.asarray(index.whitener.mean_, dtype=np.float64),
+        "map_weights": model.map_weights,
+        "map_intercept": model.map_intercept,
+        "whiten_mean": np.asarray(model.whitener.mean_, dtype=np.float64),
     }
-    if index.whitener.projection_ is not None:
-        arrays["whiten_projection"] = np.asarray(index.whitener.projection_, dtype=np.float64)
-    idf = getattr(index.encoder, "idf", None)
+    if model.whitener.projection_ is not None:
+        arrays["whiten_projection"] = np.asarray(model.whitener.projection_, dtype=np.float64)
+    idf = getattr(model.encoder, "idf", None)
     if isinstance(idf, np.ndarray):  # a corpus-fitted encoder (hashed TF-IDF): its fitted state travels along
         arrays["encoder_idf"] = idf
     described: dict[str, Any] = {}
@@ -331,22 +257,22 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         users = {"texts": {v.user_ids[u]: t for u, t in v.user_text.items()}}
         _write_file(tmp / "users.json", json.dumps(users, ensure_ascii=False).encode("utf-8"))
         _test_delay()
-        whitener = index.whitener
+        whitener = model.whitener
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "coldkit_version": coldkit.__version__,
+            "coldkit_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seq": v.seq,
+            "version": v.number,
             "encoder": {
-                "name": index.encoder_name,
-                "options": index.encoder_options,
-                "fingerprint": index.encoder.fingerprint,
-                "dim": int(index.encoder.dim),
+                "name": model.encoder_name,
+                "options": model.encoder_options,
+                "fingerprint": model.encoder.fingerprint,
+                "dim": int(model.encoder.dim),
             },
             "dims": {"content": int(v.content.shape[1]), "cf": int(v.cf.shape[1])},
             "whitening": {"mode": whitener.mode, "dim": whitener.dim, "eps": whitener.eps},
-            "fusion": index.fusion.to_json(),
+            "fusion": model.fusion.to_json(),
             "counts": {"items": v.n_items, "users": v.n_users},
             "item_ids": list(v.item_ids[: v.n_items]),
             "user_ids": list(v.user_ids[: v.n_users]),
@@ -399,7 +325,9 @@ def _check(condition: bool, message: str) -> None:
         raise IndexFormatError(message)
 
 
-def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = False) -> ServingIndex:
+def load(
+    path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = False, backend: str = DEFAULT_BACKEND
+) -> ServingIndex:
     """Open the index saved at ``path``: the snapshot ``CURRENT`` names plus every acknowledged logged write.
 
     Args:
@@ -407,6 +335,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
         mmap: memory-map the arrays (fast start, shared page cache); the first write copies them.
         read_only: open without taking the writer lock (several read-only processes may share
             a directory); writes raise :class:`~coldkit.serving.errors.ReadOnlyIndexError`.
+        backend: the similarity backend the reopened index ranks with (``"rust"``).
 
     Raises:
         IndexFormatError: not an index, a missing/truncated/corrupted file, ids inconsistent with arrays.
@@ -428,7 +357,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
     if not isinstance(version_found, int) or version_found > FORMAT_VERSION or version_found < 1:
         raise IndexVersionError(
             f"index {str(root)!r} has format_version {version_found!r} (written by coldkit "
-            f"{manifest.get('coldkit_version')}); this coldkit {coldkit.__version__} reads format_version <= {FORMAT_VERSION}"
+            f"{manifest.get('coldkit_version')}); this coldkit {__version__} reads format_version <= {FORMAT_VERSION}"
         )
     try:
         specs = manifest["arrays"]
@@ -437,7 +366,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
         enc = manifest["encoder"]
         wh = manifest["whitening"]
         fusion = FusionConfig.from_json(manifest["fusion"])
-        seq = int(manifest["seq"])
+        number = int(manifest["version"] if "version" in manifest else manifest["seq"])  # format 1: "seq"
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r} lacks or mangles a field: {exc}") from exc
     required = ["content", "cf", "foldin", "item_new", "item_count", "user_indptr", "user_items", "map_weights",
@@ -470,7 +399,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
 
     # the encoder: re-created from its registry name + options, fitted state restored, then verified
     try:
-        encoder = coldkit.get_encoder(enc["name"], **dict(enc.get("options") or {}))
+        encoder = get_encoder(enc["name"], **dict(enc.get("options") or {}))
     except UnknownComponentError as exc:
         raise EncoderMismatchError(
             f"index {str(root)!r} was built with encoder {enc['name']!r}, which is not installed here: {exc}"
@@ -488,7 +417,7 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
 
     user_index = {u: o for o, u in enumerate(user_ids)}
     version = Version(
-        seq=seq,
+        number=number,
         n_rows=n_items,
         content=arrays["content"],
         cf=arrays["cf"],
@@ -511,35 +440,34 @@ def load(path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = F
     index = ServingIndex(
         version, encoder=encoder, encoder_name=str(enc["name"]), encoder_options=dict(enc.get("options") or {}),
         whitener=whitener, map_weights=np.array(arrays["map_weights"]), map_intercept=np.array(arrays["map_intercept"]),
-        fusion=fusion,
+        fusion=fusion, backend=backend,
     )
+    writer = index.writer
     lock_fh = None if read_only else _acquire_writer_lock(root)
     try:
         logs = [g for g in _generations(root, _WAL) if g >= gen]
         for g in logs:
             for record in read_log(_wal_path(root, g)):
-                if record["seq"] <= index.version.seq:
+                if record["version"] <= writer.version.number:
                     continue  # already in the snapshot
-                if record["seq"] != index.version.seq + 1:
+                if record["version"] != writer.version.number + 1:
                     raise IndexFormatError(
-                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['seq']} follows {index.version.seq}; "
-                        "a log file is missing"
+                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['version']} follows "
+                        f"{writer.version.number}; a log file is missing"
                     )
                 try:
-                    index.apply_record(record)
+                    apply_record(writer, record)
                 except ColdkitError as exc:
                     raise IndexFormatError(
-                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['seq']} cannot be replayed: {exc}"
+                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['version']} cannot be replayed: {exc}"
                     ) from exc
         if not read_only:
-            index.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))
-            index.path = str(root)
-            index._lock_fh = lock_fh  # type: ignore[attr-defined]
+            writer.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))
+            writer.lock_file = lock_fh
     except BaseException:
         if lock_fh is not None:
             lock_fh.close()
         raise
-    index.read_only = read_only
-    if read_only:
-        index.path = str(root)
+    writer.read_only = read_only
+    writer.path = str(root)
     return index

@@ -1,0 +1,221 @@
+"""The hybrid's per-query blend, written once: :class:`~coldkit.models.hybrid.Hybrid` and the serving index both call it.
+
+One query is answered by several *sources* (CF, content, the user's own words, popularity...), each
+a ranking; this module decides how much each source speaks for each query and fuses them:
+
+* :func:`source_weights` — the adaptive weights: with ``n`` known interactions,
+  ``β = n / (n + user_trust)``; CF sources get ``w·β``, popularity and the profile kNN ``w·(1-β)``,
+  ``content`` speaks for users with clicks, ``text`` and ``profile`` for users with text;
+* :func:`interest_vectors` — a user's position in the content space: the unit mean of their items'
+  vectors (the *history*), plus their text vector weighted by ``text_weight``, re-normalised;
+* :func:`blend` — asks each source that someone in the batch listens to for its ranking (sources
+  nobody listens to are never computed) and merges them with a fusion strategy;
+* :func:`words` / :func:`shared_words` / :func:`nearest_liked` — the tokenizer, the one stop-word
+  list and the nearest liked item behind the "why" of a recommendation.
+
+Everything here is a function over arrays: the hybrid feeds it its models' outputs, the serving
+index its stored vectors, so a change to the blend is made in one place and both follow.
+
+Example::
+
+    import numpy as np
+    from coldkit.models.blend import DEFAULT_WEIGHTS, source_weights
+
+    w = source_weights(np.array([0, 3]), np.array([True, False]), DEFAULT_WEIGHTS, user_trust=3.0)
+    w["cf"]           # array([0. , 0.5]): CF speaks for the user with three clicks, not the newcomer
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import pad_ranked
+from coldkit.plugins.types import FusionStrategy, Ranked
+
+__all__ = [
+    "SOURCES",
+    "DEFAULT_WEIGHTS",
+    "DEFAULT_USER_TRUST",
+    "DEFAULT_DEPTH",
+    "check_weights",
+    "history_share",
+    "source_weights",
+    "interest_vectors",
+    "blend",
+    "words",
+    "shared_words",
+    "nearest_liked",
+    "STOP_WORDS",
+]
+
+#: Every source the blend knows, in the order they are fused.
+SOURCES = ("cf", "cf_knn", "content", "text", "popularity", "profile")
+#: Base weight of each source (the measured defaults; see docs/models.md).
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
+    "cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25,
+})
+#: Known interactions at which the CF sources get half their base weight.
+DEFAULT_USER_TRUST = 3.0
+#: How many items each source hands to the fusion.
+DEFAULT_DEPTH = 200
+
+_WORD = re.compile(r"[a-z0-9']+")
+#: Words too common to explain anything ("matches your words: the" says nothing).
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
+    "were what who with you your like love likes loves about very really movie movies film films".split()
+)
+
+
+def check_weights(weights: Mapping[str, float], sources: Sequence[str] = SOURCES, what: str = "hybrid") -> dict[str, float]:
+    """``weights`` as floats, or InvalidInputError naming an unknown source or a negative / non-finite weight."""
+    unknown = set(weights) - set(sources)
+    if unknown:
+        raise InvalidInputError(f"unknown {what} weight(s) {sorted(unknown)}; sources: {', '.join(sources)}")
+    out = {}
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise InvalidInputError(f"{what} weight {name!r} must be a number, got {value!r}")
+        out[name] = float(value)
+    if any(not np.isfinite(w) or w < 0 for w in out.values()):
+        raise InvalidInputError(f"{what} weights must be finite and >= 0, got {out}")
+    return out
+
+
+def history_share(n_known: np.ndarray, user_trust: float, adaptive: bool = True) -> np.ndarray:
+    """β per query: how far the blend trusts a user's history, ``n / (n + user_trust)``.
+
+    ``user_trust`` 0 trusts any history fully; ``adaptive=False`` gives every query β = 0.5.
+    """
+    n = np.asarray(n_known, dtype=np.float64)
+    if not adaptive:
+        return np.full(n.shape, 0.5)
+    if user_trust > 0:
+        return n / (n + user_trust)
+    return (n > 0).astype(np.float64)
+
+
+def source_weights(
+    n_known: np.ndarray,
+    has_text: np.ndarray,
+    weights: Mapping[str, float],
+    user_trust: float,
+    *,
+    adaptive: bool = True,
+) -> dict[str, np.ndarray]:
+    """Per-query weight of every source named in ``weights`` (in :data:`SOURCES` order).
+
+    Args:
+        n_known: (B,) known interactions per query (recorded ones plus this request's clicks).
+        has_text: (B,) whether the query carries text (the user's words or profile).
+        weights: base weight per source; a source absent here is not blended.
+        user_trust: see :func:`history_share`.
+        adaptive: False gives every query the same β = 0.5.
+    """
+    n = np.asarray(n_known, dtype=np.float64)
+    text = np.asarray(has_text, dtype=bool)
+    beta = history_share(n, user_trust, adaptive)
+    factor = {
+        "cf": beta,
+        "cf_knn": beta,
+        "content": (n > 0).astype(np.float64),
+        "text": text.astype(np.float64),
+        "popularity": 1.0 - beta,
+        "profile": (1.0 - beta) * text,
+    }
+    return {name: float(weights[name]) * factor[name] for name in SOURCES if name in weights}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def interest_vectors(
+    item_vectors: np.ndarray,
+    histories: Sequence[np.ndarray],
+    text_vectors: np.ndarray | None = None,
+    text_weight: float = 1.0,
+) -> np.ndarray:
+    """(B, d) float32 unit vectors: each query's interest in the content space.
+
+    Row ``b`` is ``unit(unit(mean(item_vectors[histories[b]])) + text_weight · text_vectors[b])``; a
+    query with neither history nor text gets a zero row (every item then scores 0).
+
+    Args:
+        item_vectors: (N, d) unit content vectors.
+        histories: per query, the rows of ``item_vectors`` the user interacted with (may be empty).
+        text_vectors: (B, d) unit vectors of the queries' texts (zero rows for queries without
+            text), or None for history only.
+        text_weight: weight of the text against the history.
+    """
+    out = np.zeros((len(histories), item_vectors.shape[1]), dtype=np.float64)
+    for b, known in enumerate(histories):  # loops over queries; the mean is one vectorised call
+        if len(known):
+            out[b] = _unit(item_vectors[known].mean(axis=0))
+    if text_vectors is not None and text_weight > 0:
+        out += text_weight * np.asarray(text_vectors, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
+
+
+def blend(
+    rankers: Mapping[str, Callable[[], Ranked]],
+    weights: Mapping[str, np.ndarray],
+    fusion: FusionStrategy,
+    k: int,
+    *,
+    fallback: str = "popularity",
+) -> tuple[Ranked, dict[str, np.ndarray]]:
+    """Fuse the sources someone in the batch listens to; return the top ``k`` and the weights used.
+
+    Args:
+        rankers: source name -> a call returning that source's :class:`Ranked` for the batch
+            (only called when some query gives the source a positive weight).
+        weights: source name -> (B,) per-query weights, e.g. from :func:`source_weights`.
+        fusion: the fusion strategy (``coldkit.plugins.manager.get_fusion``).
+        k: list length.
+        fallback: the source that speaks alone, with weight 1, when every weight is zero.
+    """
+    active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
+    if not active:
+        batch = len(next(iter(weights.values()))) if weights else 1
+        active = {fallback: np.ones(batch)}
+    missing = set(active) - set(rankers)
+    if missing:
+        raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")
+    sources = {name: rankers[name]() for name in active}
+    fused = fusion.fuse(sources, k, active)
+    return pad_ranked(fused.indices, fused.scores, k), active
+
+
+def words(text: str) -> set[str]:
+    """The words of ``text`` that can explain a match: lower-case, no stop words, longer than one letter."""
+    return {w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and len(w) > 1}
+
+
+def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
+    """Up to ``limit`` words ``text`` and ``item_text`` share, sorted (the "matches your words" reason)."""
+    return sorted(words(text) & words(item_text))[:limit]
+
+
+def nearest_liked(
+    liked_vectors: np.ndarray, item_vector: np.ndarray, min_similarity: float | None = 0.0
+) -> tuple[int, float] | None:
+    """Position in ``liked_vectors`` of the item most similar to ``item_vector`` and the similarity, or None.
+
+    None when nothing is liked, or when the best similarity is not above ``min_similarity``
+    (None: the nearest liked item is named whatever its similarity).
+    """
+    if len(liked_vectors) == 0:
+        return None
+    sims = np.asarray(liked_vectors @ item_vector)
+    best = int(np.argmax(sims))
+    if min_similarity is not None and not sims[best] > min_similarity:
+        return None
+    return best, float(sims[best])

@@ -1,0 +1,331 @@
+"""The read path of a serving index: recommendations, similar items and lookups over one published version.
+
+A reader never locks: each request takes the current :class:`~coldkit.serving.state.Version` once and
+answers from it alone. The scoring is the hybrid's: source weights, history/text vectors, fusion
+and explanation words all come from :mod:`coldkit.models.blend`; this module only says where each
+source's vectors live in a version (CF: the sum of the clicked rows' fold-in vectors; content and
+text: the content rows; popularity: the interaction counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import rank_vectors
+from coldkit.models.blend import blend, interest_vectors, nearest_liked, shared_words, source_weights
+from coldkit.plugins.manager import get_reranker, get_similarity_backend
+from coldkit.plugins.types import Encoder, Ranked
+from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
+from coldkit.serving.errors import UnknownIdError
+from coldkit.serving.model import FusionConfig, ServedModel
+from coldkit.serving.state import Version, as_id, resolve_items
+
+__all__ = ["IndexReader", "Recommendation", "RecommendedItem", "MAX_K", "DEFAULT_BACKEND", "check_list_length"]
+
+MAX_K = 1000
+#: The similarity backend a serving index ranks with unless told otherwise.
+DEFAULT_BACKEND = "rust"
+
+
+def check_list_length(k: Any) -> int:
+    """``k`` as an int in ``[1, MAX_K]``, or InvalidInputError."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= MAX_K:
+        raise InvalidInputError(f"k must be an integer in [1, {MAX_K}], got {k!r}")
+    return int(k)
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    """One recommended item: external id, fused score, whether it is new (cold), and why."""
+
+    id: str
+    score: float
+    new: bool
+    why: str | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A recommendation list plus what the reranker had to relax (empty = every constraint met)."""
+
+    items: list[RecommendedItem]
+    relaxed: list[str]
+    sources: dict[str, float]  # weight each source got for this query
+    version: int  # the number of the index version that answered
+
+
+class IndexReader:
+    """Answers queries from whatever version ``published()`` returns (see the module docstring).
+
+    Args:
+        model: the served encoder, whitening, content→CF map and blend settings.
+        published: returns the current version (the writer's); called once per request.
+        backend: the similarity backend name every ranking uses by default (``"rust"``).
+    """
+
+    def __init__(self, model: ServedModel, published: Callable[[], Version], backend: str = DEFAULT_BACKEND) -> None:
+        if not isinstance(backend, str) or not backend:
+            raise InvalidInputError(f"backend must be a similarity backend name, got {backend!r}")
+        get_similarity_backend(backend)  # an unknown name fails here, naming the registered ones
+        self.model = model
+        self._published = published
+        self.backend = backend
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def version(self) -> Version:
+        """The current immutable version (take it once and use it for a whole request)."""
+        return self._published()
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.model.encoder
+
+    @property
+    def encoder_name(self) -> str:
+        return self.model.encoder_name
+
+    @property
+    def fusion(self) -> FusionConfig:
+        return self.model.fusion
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for ``/health``."""
+        v = self.version
+        return {
+            "items": v.n_live_items,
+            "rows": v.n_rows,
+            "dead_rows": int(v.dead_rows().size),
+            "users": v.n_users,
+            "version": v.number,
+            "encoder": self.model.encoder_name,
+            "backend": self.backend,
+            "content_dim": int(v.content.shape[1]),
+            "cf_dim": int(v.cf.shape[1]),
+        }
+
+    def has_item(self, item_id: str) -> bool:
+        return self.version.item_ordinal(str(item_id)) is not None
+
+    def has_user(self, user_id: str) -> bool:
+        return self.version.user_ordinal(str(user_id)) is not None
+
+    def user_items(self, user_id: str) -> list[str]:
+        """The live items user ``user_id`` interacted with."""
+        v = self.version
+        user = v.user_ordinal(str(user_id))
+        if user is None:
+            raise UnknownIdError("user", [str(user_id)])
+        return [v.item_ids[o] for o in v.history(user) if v.item_row[o] >= 0]
+
+    def item_info(self, item_id: str) -> dict[str, Any]:
+        """Text, categories, image, whether new, and interaction count of a live item."""
+        v = self.version
+        ordinal = v.item_ordinal(str(item_id))
+        if ordinal is None:
+            raise UnknownIdError("item", [str(item_id)])
+        row = int(v.item_row[ordinal])
+        meta = v.row_meta[row]
+        return {
+            "id": v.item_ids[ordinal], "text": meta.text, "categories": list(meta.categories), "image": meta.image,
+            "new": bool(v.row_new[row]), "interactions": int(v.item_count[ordinal]),
+        }
+
+    def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts in the item content space (encoder, whitening, L2 norm)."""
+        return self.model.encode_user_texts(texts)
+
+    # ------------------------------------------------------------------ recommendations
+    def recommend(
+        self,
+        user_id: str | None = None,
+        *,
+        text: str | None = None,
+        history: Sequence[str] = (),
+        k: int = 10,
+        candidates: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        exclude_known: bool = True,
+        max_per_category: int | Mapping[str, int] | None = None,
+        min_new_share: float = 0.0,
+        mmr_lambda: float | None = None,
+        relax_order: Sequence[str] = RELAXABLE,
+        explain: bool = True,
+        backend: str | None = None,
+    ) -> Recommendation:
+        """Top ``k`` items for a known user and/or profile text and/or this session's clicks.
+
+        Args:
+            user_id: a known user (their recorded interactions and profile text are used).
+            text: the user's own words (added to a stored profile text).
+            history: item ids clicked in this session (count as interactions for this request).
+            k: list length, 1..1000.
+            candidates: only these item ids may be recommended (None = the whole catalogue).
+            exclude: item ids never to show (hard constraint; ids the index does not hold are ignored).
+            exclude_known: drop items the user already interacted with (default True).
+            max_per_category: at most this many items per category (int, or category -> limit).
+            min_new_share: at least this share of the list must be new (cold) items.
+            mmr_lambda: when set, diversify with MMR (1.0 = pure relevance, 0.0 = pure diversity).
+            relax_order: which constraints may be relaxed, in order, when they cannot all hold.
+            explain: add a short reason to every item.
+            backend: similarity backend for this request (default: the index's ``backend``).
+
+        Raises:
+            UnknownIdError: an unknown user or item id (named).
+            InvalidInputError: ``k`` out of range, a bad constraint.
+        """
+        v = self.version  # one consistent version for the whole request
+        k = check_list_length(k)
+        if text is not None and not isinstance(text, str):
+            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
+        if isinstance(history, (str, bytes)) or isinstance(exclude, (str, bytes)) or isinstance(candidates, (str, bytes)):
+            raise InvalidInputError("history, exclude and candidates must be lists of item ids, not a string")
+        user = None
+        texts = []
+        if user_id is not None:
+            uid = as_id(user_id, "user_id")
+            user = v.user_ordinal(uid)
+            if user is None:
+                raise UnknownIdError("user", [uid])
+            if v.user_text.get(user):
+                texts.append(v.user_text[user])
+        if text and text.strip():
+            texts.append(text)
+        query_text = ". ".join(texts)
+        known = [resolve_items(v, history, "history")]
+        if user is not None:
+            known.append(v.history(user))
+        known_ord = np.unique(np.concatenate(known)).astype(np.int64)
+        known_rows = v.item_row[known_ord]
+        known_rows = known_rows[known_rows >= 0]
+        # excluding an id the index does not hold (e.g. deleted meanwhile) is harmless: ignore it
+        excluded = [v.item_ordinal(as_id(i, "exclude")) for i in exclude]
+        excluded_rows = v.item_row[np.asarray([o for o in excluded if o is not None], dtype=np.int64)]
+        cand_rows = None
+        if candidates is not None:
+            cand_rows = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
+        if isinstance(min_new_share, bool) or not isinstance(min_new_share, (int, float)):
+            raise InvalidInputError(f"min_new_share must be a number in [0, 1], got {min_new_share!r}")
+        if isinstance(relax_order, (str, bytes)):
+            raise InvalidInputError("relax_order must be a list of constraint names")
+        constraints = Constraints(
+            max_per_category=max_per_category, min_new_share=float(min_new_share), relax_order=tuple(relax_order)
+        )
+        if mmr_lambda is not None and not (isinstance(mmr_lambda, (int, float)) and 0.0 <= float(mmr_lambda) <= 1.0):
+            raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r}")
+        rerank = mmr_lambda is not None or max_per_category is not None or min_new_share > 0
+        backend = self.backend if backend is None else backend
+
+        fusion = self.model.fusion
+        weights = source_weights(
+            np.array([known_rows.size]), np.array([bool(query_text)]), fusion.weights, fusion.user_trust
+        )
+        pool = min(max(3 * k, k + 50), MAX_K * 3) if rerank else k
+        if min_new_share > 0:
+            # new items rarely top a fused list: give the reranker the sources' whole depth to find them
+            pool = max(pool, fusion.depth)
+        depth = max(pool, fusion.depth)
+        drop = [v.dead_rows(), excluded_rows]
+        if exclude_known:
+            drop.append(known_rows)
+        exclusions = [np.unique(np.concatenate(drop)).astype(np.int64)]
+
+        def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
+            return rank_vectors(
+                query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
+                backend=backend,
+            )
+
+        def text_vector() -> np.ndarray:
+            return self.model.encode_user_texts([query_text])
+
+        none = np.empty(0, dtype=np.int64)
+        rankers = {
+            # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
+            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0), v.cf),
+            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
+            "text": lambda: rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content),
+            "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
+        }
+        fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
+        relaxed: list[str] = []
+        if rerank:
+            fused, relaxed = self._rerank(v, fused, k, constraints, mmr_lambda)
+        rows = fused.indices[0]
+        scores = fused.scores[0]
+        keep = rows >= 0
+        rows, scores = rows[keep][:k], scores[keep][:k]
+        items = [
+            RecommendedItem(
+                id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]),
+                why=self._why(v, int(r), known_rows, query_text) if explain else None,
+            )
+            for r, s in zip(rows, scores)
+        ]
+        sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
+        return Recommendation(items=items, relaxed=relaxed, sources=sources, version=v.number)
+
+    def _rerank(
+        self, v: Version, fused: Ranked, k: int, constraints: Constraints, mmr_lambda: float | None
+    ) -> tuple[Ranked, list[str]]:
+        """Re-rank the fused pool under constraints, with attributes of the pool's items only (O(pool), not O(catalogue))."""
+        rows = fused.indices[0]
+        valid = rows >= 0
+        local = np.where(valid, np.arange(rows.size), -1)[None, :]
+        pool_rows = np.where(valid, rows, 0)
+        attrs = ItemAttributes(
+            categories=[v.row_meta[int(r)].categories for r in pool_rows],
+            is_new=v.row_new[pool_rows],
+            vectors=v.content[pool_rows] if mmr_lambda is not None else None,
+        )
+        if mmr_lambda is not None:
+            reranker = get_reranker("mmr", lambda_=float(mmr_lambda))
+        else:
+            reranker = get_reranker("constraints")
+        result = reranker.rerank(Ranked(local.astype(np.int64), fused.scores), k, constraints=constraints, items=attrs)
+        chosen = result.ranked.indices[0]
+        out = np.where(chosen >= 0, rows[np.clip(chosen, 0, None)], -1)
+        return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
+
+    def _why(self, v: Version, row: int, known_rows: np.ndarray, text: str) -> str:
+        """The reason shown with an item: the nearest recent click, the words it shares with the query, or popularity."""
+        reasons = []
+        recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
+        liked = nearest_liked(v.content[recent], v.content[row])
+        if liked is not None:
+            best, similarity = liked
+            reasons.append(f"similar to {v.item_ids[int(v.row_item[recent[best]])]!r} (content {similarity:.2f})")
+        if text:
+            shared = shared_words(text, v.row_meta[row].text)
+            if shared:
+                reasons.append("matches your words: " + ", ".join(shared))
+        if not reasons:
+            count = int(v.item_count[int(v.row_item[row])])
+            reasons.append(f"popular: {count} users" if count else "new item")
+        return "; ".join(reasons)
+
+    def similar_items(
+        self, item_id: str, k: int = 10, *, candidates: Sequence[str] | None = None, backend: str | None = None
+    ) -> list[RecommendedItem]:
+        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded)."""
+        v = self.version
+        k = check_list_length(k)
+        (ordinal,) = resolve_items(v, [item_id], "item id")
+        row = int(v.item_row[ordinal])
+        cand = None
+        if candidates is not None:
+            cand = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
+        exclusions = [np.unique(np.append(v.dead_rows(), row)).astype(np.int64)]
+        ranked = rank_vectors(
+            v.content[row][None, :], v.content, k, metric="dot", exclude=exclusions, candidates=cand,
+            backend=self.backend if backend is None else backend,
+        )
+        return [
+            RecommendedItem(id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]))
+            for r, s in zip(ranked.indices[0], ranked.scores[0])
+            if r >= 0
+        ]

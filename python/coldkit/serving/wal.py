@@ -1,0 +1,127 @@
+"""The write-ahead log of a serving index: append-only JSON lines, each write fsync-ed before it is acknowledged.
+
+Each line is one write: ``{"version": N, "op": ..., ...}`` where ``N`` is the number of the version
+the write published. New items carry their vectors (float32, base64) so that replaying the log
+needs neither the encoder's time nor the image files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+from coldkit._atomic import fsync_dir
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving.errors import IndexFormatError, IndexStorageError
+
+__all__ = ["WriteAheadLog", "read_log", "encode_vectors", "decode_vectors"]
+
+
+# ------------------------------------------------------------------------------------------ the log
+class WriteAheadLog:
+    """Append-only JSON lines; :meth:`append` returns only once the record is on disk (fsync)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        existed = self.path.exists()
+        try:
+            self._repair_tail()
+            self._fh = open(self.path, "ab")
+        except OSError as exc:
+            raise IndexStorageError(f"cannot open the write-ahead log {str(self.path)!r}: {exc}") from exc
+        if not existed:
+            fsync_dir(self.path.parent)
+        self._lock = threading.Lock()
+
+    def _repair_tail(self) -> None:
+        """Drop a torn last line (a write cut by a crash, never acknowledged) so appends start clean."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[cut:])
+            complete = True
+        except ValueError:
+            complete = False
+        with open(self.path, "r+b") as fh:
+            if complete:
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+            else:
+                fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            start = self._fh.tell()
+            try:
+                self._fh.write(data)
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                try:  # leave no half record behind a failed write
+                    self._fh.truncate(start)
+                except OSError:
+                    pass
+                raise IndexStorageError(f"write-ahead log {str(self.path)!r}: write failed, nothing applied: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.close()
+
+
+def read_log(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            if number == len(lines):  # the tail: cut by a crash before it was acknowledged
+                return
+            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is corrupted: {exc}") from exc
+        if isinstance(record, dict) and "version" not in record and "seq" in record:
+            record["version"] = record.pop("seq")  # format 1 called the version number "seq"
+        if not isinstance(record, dict) or not isinstance(record.get("version"), int) or "op" not in record:
+            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is not a log record")
+        yield record
+
+
+# ------------------------------------------------------------------------------------------ item vectors in a record
+def encode_vectors(content: np.ndarray, mapped: np.ndarray) -> dict[str, Any]:
+    """Float32 arrays as base64 for a log record (exact, unlike decimal text)."""
+    return {
+        "content": base64.b64encode(np.ascontiguousarray(content, dtype="<f4").tobytes()).decode("ascii"),
+        "mapped": base64.b64encode(np.ascontiguousarray(mapped, dtype="<f4").tobytes()).decode("ascii"),
+        "dims": [int(content.shape[1]), int(mapped.shape[1])],
+    }
+
+
+def decode_vectors(record: Mapping[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vectors a log record carries, or None when it carries none (then the item is encoded again)."""
+    if "content" not in record:
+        return None
+    try:
+        d_content, d_cf = (int(x) for x in record["dims"])
+        content = np.frombuffer(base64.b64decode(record["content"]), dtype="<f4").reshape(rows, d_content)
+        mapped = np.frombuffer(base64.b64decode(record["mapped"]), dtype="<f4").reshape(rows, d_cf)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"log record has malformed item vectors: {exc}") from exc
+    return content.astype(np.float32), mapped.astype(np.float32)

@@ -1,0 +1,297 @@
+"""The write path of a serving index: validated writes, logged (fsync) before they are published.
+
+One :class:`IndexWriter` per index owns the published :class:`~coldkit.serving.state.Version`, the
+growable row buffers behind it and the write-ahead log. Writes are serialised by one lock; each
+builds a new version (appending rows beyond every published view, copying the small per-item
+arrays), appends its record to the log and only then swaps the new version in, so a reader sees
+either the whole write or none of it (see :mod:`coldkit.serving.state`).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving.errors import ReadOnlyIndexError
+from coldkit.serving.model import ServedModel
+from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, resolve_items
+from coldkit.serving.wal import WriteAheadLog, encode_vectors
+
+__all__ = ["IndexWriter"]
+
+_ROW_ARRAYS = ("content", "cf", "foldin", "row_item", "row_new")
+
+
+class IndexWriter:
+    """Applies writes to an index and publishes each as a new version (see the module docstring).
+
+    Attributes:
+        version: the published version (readers take it once per request).
+        wal: the write-ahead log every write goes to before it is published (None: not logged).
+        path: the index directory the log lives in (None: in memory only).
+        read_only: writes raise :class:`~coldkit.serving.errors.ReadOnlyIndexError`.
+        lock: serialises writes (and snapshots' hand-over to a new log).
+    """
+
+    def __init__(self, model: ServedModel, version: Version) -> None:
+        self.model = model
+        self.version = version
+        self.lock = threading.RLock()
+        self.wal: WriteAheadLog | None = None
+        self.path: str | None = None
+        self.read_only = False
+        self.lock_file: Any = None  # the open LOCK file that makes this process the directory's one writer
+        self._buffers = {name: RowBuffer(getattr(version, name)) for name in _ROW_ARRAYS}
+
+    # ------------------------------------------------------------------ plumbing
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyIndexError("this index was opened read-only; writes go to the single writer process")
+
+    def commit(self, record: dict[str, Any], new: Version) -> Version:
+        """Log ``record`` (fsync) then publish ``new``: a write is acknowledged only once durable."""
+        number = self.version.number + 1
+        new = replace(new, number=number, _memo={})
+        if self.wal is not None:
+            self.wal.append({"version": number, **record})
+        self.version = new
+        return new
+
+    def replace_version(self, new: Version) -> None:
+        """Swap in ``new`` (same content, e.g. compacted) and rebase the row buffers on it."""
+        self.version = new
+        self._buffers = {name: RowBuffer(getattr(new, name)) for name in _ROW_ARRAYS}
+
+    @contextmanager
+    def unlogged(self) -> Iterator[None]:
+        """Apply writes without logging them and despite ``read_only`` (log replay: they are logged already)."""
+        with self.lock:
+            wal, self.wal = self.wal, None
+            read_only, self.read_only = self.read_only, False
+            try:
+                yield
+            finally:
+                self.wal, self.read_only = wal, read_only
+
+    def close(self) -> None:
+        """Close the log and release the writer lock; an index attached to a directory then refuses writes."""
+        with self.lock:
+            if self.wal is not None:
+                self.wal.close()
+                self.wal = None
+            if self.lock_file is not None:
+                self.lock_file.close()
+                self.lock_file = None
+            if self.path is not None:
+                self.read_only = True  # unlogged writes would be lost silently: refuse them instead
+
+    # ------------------------------------------------------------------ items
+    def upsert_items(
+        self, items: Sequence[Mapping[str, Any]], *, vectors: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> list[dict[str, Any]]:
+        """Add or replace items (by ``id``); ``vectors`` = their (content, mapped CF) rows when already known (replay)."""
+        clean = _check_items(items)
+        self.check_writable()
+        if vectors is None:
+            # encode outside the write lock: it needs no index state and may be slow (BERT, images)
+            vectors = self.model.encode_items([i["text"] for i in clean], [i["image"] for i in clean], [i["id"] for i in clean])
+        content, mapped = vectors
+        v = self.version
+        if content.shape[1] != v.content.shape[1] or mapped.shape[1] != v.cf.shape[1]:
+            raise InvalidInputError(f"item vectors have dims {content.shape[1]}/{mapped.shape[1]}, the index "
+                                    f"{v.content.shape[1]}/{v.cf.shape[1]}")
+        with self.lock:
+            self.check_writable()
+            new, created = self._apply_upsert(self.version, clean, content, mapped)
+            # the vectors travel in the log: replay needs neither the encoder's time nor the image files
+            self.commit({"op": "upsert_items", "items": clean, **encode_vectors(content, mapped)}, new)
+        return [{"id": item["id"], "created": c} for item, c in zip(clean, created)]
+
+    def _apply_upsert(
+        self, v: Version, items: list[dict[str, Any]], content: np.ndarray, mapped: np.ndarray
+    ) -> tuple[Version, list[bool]]:
+        n_rows, n_items = v.n_rows, v.n_items
+        new_ids: list[str] = []
+        ordinals = np.empty(len(items), dtype=np.int64)
+        created = []
+        cf_rows = mapped.copy()
+        foldin_rows = mapped.copy()
+        new_flags = np.ones(len(items), dtype=bool)
+        for pos, item in enumerate(items):
+            ordinal = v.item_index.get(item["id"])
+            if ordinal is None or ordinal >= n_items:
+                ordinal = n_items + len(new_ids)
+                new_ids.append(item["id"])
+                created.append(True)
+            else:
+                old_row = int(v.item_row[ordinal])
+                created.append(old_row < 0)
+                if old_row >= 0 and not v.row_new[old_row]:
+                    # a warm item keeps what its interactions taught CF; only its content changes
+                    cf_rows[pos] = v.cf[old_row]
+                    foldin_rows[pos] = v.foldin[old_row]
+                    new_flags[pos] = False
+            ordinals[pos] = ordinal
+        rows = np.arange(n_rows, n_rows + len(items), dtype=np.int64)
+        del v.row_meta[n_rows:]  # drop leftovers of a failed write (never published)
+        v.row_meta.extend(ItemMeta(i["text"], tuple(i["categories"]), i["image"]) for i in items)
+        del v.item_ids[n_items:]
+        v.item_ids.extend(new_ids)
+        for offset, item_id in enumerate(new_ids):
+            v.item_index[item_id] = n_items + offset
+        item_row = np.concatenate([v.item_row, np.full(len(new_ids), -1, dtype=np.int64)])
+        item_row[ordinals] = rows
+        item_count = np.concatenate([v.item_count, np.zeros(len(new_ids))])
+        b = self._buffers
+        new = replace(
+            v,
+            n_rows=n_rows + len(items),
+            content=b["content"].put(n_rows, content),
+            cf=b["cf"].put(n_rows, cf_rows),
+            foldin=b["foldin"].put(n_rows, foldin_rows),
+            row_item=b["row_item"].put(n_rows, ordinals),
+            row_new=b["row_new"].put(n_rows, new_flags),
+            n_items=n_items + len(new_ids),
+            item_row=item_row,
+            item_count=item_count,
+        )
+        return new, created
+
+    def delete_items(self, item_ids: Sequence[str]) -> None:
+        """Delete items: they stop being recommended at once (tombstones; compacted on snapshot)."""
+        if isinstance(item_ids, (str, bytes)):
+            raise InvalidInputError("delete_items takes a list of ids")
+        with self.lock:
+            self.check_writable()
+            v = self.version
+            ordinals = resolve_items(v, item_ids, "item id")
+            item_row = v.item_row.copy()
+            item_row[ordinals] = -1
+            self.commit({"op": "delete_items", "ids": [v.item_ids[o] for o in ordinals]}, replace(v, item_row=item_row))
+
+    # ------------------------------------------------------------------ users and interactions
+    def _new_users(self, v: Version, user_ids: list[str]) -> tuple[dict[str, int], list[str]]:
+        """Ordinals for ``user_ids``, allocating new ones (not yet published) for unknown users."""
+        del v.user_ids[v.n_users :]
+        ordinals: dict[str, int] = {}
+        added: list[str] = []
+        for uid in user_ids:
+            ordinal = v.user_ordinal(uid)
+            if ordinal is None:
+                ordinal = ordinals.get(uid)
+                if ordinal is None:
+                    ordinal = v.n_users + len(added)
+                    added.append(uid)
+            ordinals[uid] = ordinal
+        return ordinals, added
+
+    @staticmethod
+    def _publish_users(v: Version, added: list[str]) -> None:
+        v.user_ids.extend(added)
+        for offset, uid in enumerate(added):
+            v.user_index[uid] = v.n_users + offset
+
+    def add_interactions(self, events: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """Record ``(user_id, item_id)`` interactions; an unknown user is created (a new user from a few clicks).
+
+        Returns counts: ``recorded`` (new user-item pairs), ``duplicates`` (already known pairs),
+        ``new_users``.
+        """
+        if isinstance(events, (str, bytes)):
+            raise InvalidInputError("events must be a list of (user_id, item_id) pairs")
+        pairs = []
+        for pos, event in enumerate(events):
+            if isinstance(event, (str, bytes)) or len(event) != 2:
+                raise InvalidInputError(f"event {pos} must be a (user_id, item_id) pair, got {event!r:.60}")
+            pairs.append((as_id(event[0], f"event {pos} user_id"), as_id(event[1], f"event {pos} item_id")))
+        with self.lock:
+            self.check_writable()
+            v = self.version
+            ordinals = resolve_items(v, [p[1] for p in pairs], "item id")
+            new, stats = self._apply_interactions(v, [p[0] for p in pairs], ordinals)
+            self.commit({"op": "interactions", "events": [list(p) for p in pairs]}, new)
+        return stats
+
+    def _apply_interactions(self, v: Version, user_ids: list[str], ordinals: np.ndarray) -> tuple[Version, dict[str, int]]:
+        users, added = self._new_users(v, user_ids)
+        extra = dict(v.extra_items)
+        count = v.item_count.copy()
+        recorded = duplicates = 0
+        by_user: dict[int, list[int]] = {}
+        for uid, ordinal in zip(user_ids, ordinals):
+            by_user.setdefault(users[uid], []).append(int(ordinal))
+        for user, items in by_user.items():
+            known = v.history(user) if user < v.n_users else np.empty(0, dtype=np.int64)
+            fresh = np.setdiff1d(np.unique(np.asarray(items, dtype=np.int64)), known)
+            duplicates += len(items) - fresh.size
+            if fresh.size:
+                previous = extra.get(user)
+                extra[user] = fresh if previous is None else np.concatenate([previous, fresh])
+                np.add.at(count, fresh, 1.0)
+                recorded += fresh.size
+        self._publish_users(v, added)
+        new = replace(v, n_users=v.n_users + len(added), extra_items=extra, item_count=count)
+        return new, {"recorded": recorded, "duplicates": duplicates, "new_users": len(added)}
+
+    def upsert_user(self, user_id: str, *, text: str | None = None, items: Sequence[str] = ()) -> dict[str, Any]:
+        """Create or update a user from profile text and/or a few clicked items."""
+        uid = as_id(user_id, "user_id")
+        if text is not None and not isinstance(text, str):
+            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
+        if isinstance(items, (str, bytes)):
+            raise InvalidInputError("items must be a list of item ids")
+        with self.lock:
+            self.check_writable()
+            v = self.version
+            ordinals = resolve_items(v, items, "item id")
+            created = v.user_ordinal(uid) is None
+            new = self._apply_user(v, uid, text, ordinals)
+            self.commit({"op": "upsert_user", "id": uid, "text": text, "items": [v.item_ids[o] for o in ordinals]}, new)
+        return {"id": uid, "created": created}
+
+    def _apply_user(self, v: Version, uid: str, text: str | None, ordinals: np.ndarray) -> Version:
+        new, _ = self._apply_interactions(v, [uid] * len(ordinals), ordinals) if len(ordinals) else (v, None)
+        if len(ordinals) == 0 and new.user_ordinal(uid) is None:
+            users, added = self._new_users(new, [uid])
+            self._publish_users(new, added)
+            new = replace(new, n_users=new.n_users + len(added))
+        if text is not None:
+            user = new.user_index[uid]
+            texts = dict(new.user_text)
+            if text.strip():
+                texts[user] = text
+            else:
+                texts.pop(user, None)
+            new = replace(new, user_text=texts)
+        return new
+
+
+def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Items as clean ``{"id", "text", "categories", "image"}`` dicts, or InvalidInputError naming the bad one."""
+    if isinstance(items, Mapping) or isinstance(items, (str, bytes)):
+        raise InvalidInputError("items must be a list of {'id', 'text', ...} objects")
+    clean: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for pos, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"item {pos} must be an object with 'id' and 'text', got {type(item).__name__}")
+        item_id = as_id(item.get("id"), f"item {pos} id")
+        if item_id in seen:
+            raise InvalidInputError(f"item id {item_id!r} appears twice in one request")
+        seen.add(item_id)
+        text = item.get("text")
+        if not isinstance(text, str):
+            raise InvalidInputError(f"item {item_id!r}: text must be a string, got {type(text).__name__}")
+        categories = item.get("categories") or []
+        if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
+            raise InvalidInputError(f"item {item_id!r}: categories must be a list of strings")
+        image = item.get("image")
+        if image is not None and not isinstance(image, str):
+            raise InvalidInputError(f"item {item_id!r}: image must be a file path string")
+        clean.append({"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None})
+    return clean
