@@ -26,9 +26,14 @@ from coldkit.plugins.types import Ranked
 def test_source_weights_by_hand() -> None:
     n = np.array([0, 1, 3, 9])
     text = np.array([True, False, True, False])
-    w = source_weights(n, text, DEFAULT_WEIGHTS, user_trust=3.0)
+    friends = np.array([True, True, False, False])
+    w = source_weights(n, text, DEFAULT_WEIGHTS, user_trust=3.0, has_friends=friends)
     beta = np.array([0, 1 / 4, 3 / 6, 9 / 12])
-    assert list(w) == ["cf", "cf_knn", "content", "text", "popularity", "profile"]
+    assert list(w) == ["cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "tfidf", "friends"]
+    np.testing.assert_allclose(w["item_knn"], 0.0 * beta)  # switched on only by tuning
+    np.testing.assert_allclose(w["tfidf"], [0, 0, 0, 0])
+    np.testing.assert_allclose(w["friends"], 0.5 * (1 - beta) * friends)
+    assert source_weights(n, text, {"friends": 1.0}, 3.0)["friends"].tolist() == [0, 0, 0, 0]  # nobody has friends
     np.testing.assert_allclose(w["cf"], 1.0 * beta)
     np.testing.assert_allclose(w["cf_knn"], 1.0 * beta)
     np.testing.assert_allclose(w["content"], [0, 0.1, 0.1, 0.1])

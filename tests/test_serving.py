@@ -96,9 +96,15 @@ def test_recommend_matches_the_hybrid_item_for_item(index: ServingIndex, train: 
             if a != b:
                 tied = [abs(scores[pos] - scores[p]) < 1e-5 for p in (pos - 1, pos + 1) if 0 <= p < len(scores)]
                 assert any(tied), (query, pos, got_ids, [ids[i] for i in expected])
-        # the weights reported are the hybrid's, query for query
-        weights = hybrid.source_weights([query])
+        # the weights reported are the hybrid's (learned on its validation split), query for query
+        weights = hybrid.query_weights([query], None)
         assert got.sources == pytest.approx({name: float(weights[name][0]) for name in got.sources})
+
+
+def test_the_index_serves_the_weights_the_hybrid_learned(index: ServingIndex, hybrid) -> None:
+    assert hybrid.learned_ is not None and hybrid.learned_.regimes
+    assert index.model.fusion.learned == hybrid.learned_
+    assert set().union(*hybrid.learned_.regimes.values()) <= {"cf", "content", "text", "popularity"}
 
 
 def test_serving_defaults_are_the_hybrids() -> None:

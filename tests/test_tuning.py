@@ -150,14 +150,18 @@ def test_learned_weights_pick_the_regime_of_each_query() -> None:
         return {name: np.full(batch, 9.0) for name in ("cf", "content", "popularity")}
 
     known = np.array([0, 1, 3, 7, 40])
-    w = learned.for_queries(known, np.array([False] * 4 + [True]), cold_candidates=False, defaults=defaults(5))
-    # no warm regime was tuned: the known user falls in the bucket of its click count
+    w = learned.for_queries(known, cold_candidates=False, defaults=defaults(5))
+    # no warm regime was tuned: many clicks fall in the largest bucket; a source a regime did not
+    # exercise keeps its default weight
     assert w["popularity"].tolist() == [1.0, 1.0, 0.1, 0.1, 0.1]
-    assert w["cf"].tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
-    cold = learned.for_queries(np.array([5]), np.array([True]), cold_candidates=True, defaults=defaults(1))
-    assert cold["cf"].tolist() == [2.0] and cold["popularity"].tolist() == [0.0]
-    warm = LearnedWeights({WARM: {"cf": 1.0}})
-    assert warm.for_queries(np.array([2, 2]), np.array([True, False]), False, defaults(2))["cf"].tolist() == [1.0, 9.0]
+    assert w["cf"].tolist() == [9.0, 9.0, 1.0, 1.0, 1.0]
+    cold = learned.for_queries(np.array([5]), cold_candidates=True, defaults=defaults(1))
+    assert cold["cf"].tolist() == [2.0] and cold["popularity"].tolist() == [9.0]
+    warm = LearnedWeights({WARM: {"cf": 1.0}, "n=3": {"cf": 0.5}}, warm_from=11)
+    assert warm.for_queries(np.array([2, 3, 10, 11]), False, defaults(4))["cf"].tolist() == [0.5, 0.5, 0.5, 1.0]
+    # only the warm regime tuned: a query with few clicks keeps the defaults
+    only_warm = LearnedWeights({WARM: {"cf": 1.0}})
+    assert only_warm.for_queries(np.array([0, 40]), False, defaults(2))["cf"].tolist() == [9.0, 1.0]
     assert LearnedWeights.from_json(learned.to_json()) == learned
     with pytest.raises(InvalidInputError, match="finite"):
         LearnedWeights.from_json({"regimes": {"n=0": {"cf": -1}}})

@@ -54,10 +54,12 @@ __all__ = [
 ]
 
 #: Every source the blend knows, in the order they are fused.
-SOURCES = ("cf", "cf_knn", "content", "text", "popularity", "profile")
-#: Base weight of each source (the measured defaults; see docs/models.md).
+SOURCES = ("cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "tfidf", "friends")
+#: Base weight of each source (the measured defaults; see docs/models.md). ``item_knn`` and
+#: ``tfidf`` start at 0: the hybrid switches them on where its validation split says they help.
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
     "cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25,
+    "item_knn": 0.0, "tfidf": 0.0, "friends": 0.5,
 })
 #: Known interactions at which the CF sources get half their base weight.
 DEFAULT_USER_TRUST = 3.0
@@ -107,6 +109,7 @@ def source_weights(
     user_trust: float,
     *,
     adaptive: bool = True,
+    has_friends: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-query weight of every source named in ``weights`` (in :data:`SOURCES` order).
 
@@ -116,17 +119,23 @@ def source_weights(
         weights: base weight per source; a source absent here is not blended.
         user_trust: see :func:`history_share`.
         adaptive: False gives every query the same β = 0.5.
+        has_friends: (B,) whether the query has friends in a social graph (default: none has).
     """
     n = np.asarray(n_known, dtype=np.float64)
     text = np.asarray(has_text, dtype=bool)
     beta = history_share(n, user_trust, adaptive)
+    friends = np.zeros(n.shape, dtype=bool) if has_friends is None else np.asarray(has_friends, dtype=bool)
+    clicked = (n > 0).astype(np.float64)
     factor = {
         "cf": beta,
         "cf_knn": beta,
-        "content": (n > 0).astype(np.float64),
+        "content": clicked,
         "text": text.astype(np.float64),
         "popularity": 1.0 - beta,
         "profile": (1.0 - beta) * text,
+        "item_knn": beta,
+        "tfidf": clicked,
+        "friends": (1.0 - beta) * friends,
     }
     return {name: float(weights[name]) * factor[name] for name in SOURCES if name in weights}
 

@@ -29,7 +29,9 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import warnings
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -37,17 +39,31 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked
 from coldkit.models.base import Recommender
-from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, DEFAULT_WEIGHTS, blend, check_weights, source_weights
+from coldkit.models.blend import (
+    DEFAULT_DEPTH,
+    DEFAULT_USER_TRUST,
+    DEFAULT_WEIGHTS,
+    SOURCES,
+    blend,
+    check_weights,
+    source_weights,
+)
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
-from coldkit.models.neighbors import NeighbourVoting
+from coldkit.models.neighbors import ItemKNN, NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
+from coldkit.models.social import FriendsPopularity, friend_indices
+from coldkit.models.tuning import LearnedWeights, carve_validation, coordinate_ascent, fused_recall
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
 
-__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS"]
+__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "TuningWarning"]
+
+
+class TuningWarning(UserWarning):
+    """The hybrid could not learn its weights (a validation split too small) and uses the defaults."""
 
 
 class ProfileKNN(NeighbourVoting):
@@ -107,7 +123,14 @@ class ProfileKNN(NeighbourVoting):
 
 
 class Hybrid(Recommender):
-    """coldkit's recommended configuration: CF + cold adapter + content + popularity, adaptively fused.
+    """coldkit's recommended configuration: CF + cold adapters + content + popularity, fused with learned weights.
+
+    By default (``tune=True``) the hybrid learns its source weights from the training data it is
+    given: it carves a validation split out of them (pseudo-cold items, hidden clicks of known
+    users, masked clicks of held-out users; see :mod:`coldkit.models.tuning`), fits itself on the
+    rest, picks per regime the weights that maximise Recall@``tune_k`` on the carved queries, and
+    refits on everything. Nothing from a test set is seen. When the data are too small to carve a
+    usable split it keeps the documented default weights and says so in ``notes_``.
 
     Options:
         encoder: encoder name or instance for content and the adapter (default: ``"bert"`` if
@@ -117,21 +140,28 @@ class Hybrid(Recommender):
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.
-        weights: base weight per source (keys ``cf``, ``cf_knn``, ``content``, ``text``,
-            ``popularity``, ``profile``); defaults ``1.0, 1.0, 0.1, 0.5, 0.5, 0.25`` (``text`` 0
-            with ``user_profiles``; ``cf_knn`` 0 turns the second adapter off).
-        user_trust: interactions at which CF gets half its weight (the adaptive blend).
+        weights: base weight per source (keys of :data:`coldkit.models.blend.SOURCES`); the
+            defaults are :data:`coldkit.models.blend.DEFAULT_WEIGHTS` (``text`` 0 with
+            ``user_profiles``). A source given weight 0 here is switched off, also for tuning.
+        sources: restrict the hybrid to these sources (default: every source it can serve:
+            ``profile`` needs ``user_profiles``, ``friends`` needs ``user_graph``).
+        user_trust: interactions at which CF gets half its weight (the adaptive default blend).
         item_trust: interactions at which an item's CF vector gets half the weight of its
             content-mapped vector.
         depth: how many items each source contributes to the fusion (at least ``k``).
         user_profiles: optional external user id -> profile text; adds the ``profile`` source.
-        adaptive: False uses the base weights for every query.
+        user_graph: optional external user id -> friend ids; adds the ``friends`` source.
+        adaptive: False uses the base weights for every query (and turns tuning off).
+        tune: learn the weights on a carved validation split (default True).
+        tune_k: the list length whose recall the tuning maximises (default 20).
+        validation_seed: seed of the carved validation split.
 
     Example::
 
         model = coldkit.models.create("hybrid", encoder="hashing").fit(train)
         ranked = model.recommend([UserQuery(user=3), UserQuery(history=np.array([10]), text="space opera")], k=10)
         print(model.explain(UserQuery(user=3), int(ranked.indices[0, 0])))
+        print(model.learned_.regimes)        # the weights it chose, per regime
     """
 
     name = "hybrid"
@@ -151,8 +181,13 @@ class Hybrid(Recommender):
         item_trust: float = 2.0,
         depth: int = DEFAULT_DEPTH,
         user_profiles: Mapping[str, str] | None = None,
+        user_graph: Mapping[str, Sequence[str]] | None = None,
         adaptive: bool = True,
         cache: bool = True,
+        sources: Sequence[str] | None = None,
+        tune: bool = True,
+        tune_k: int = 20,
+        validation_seed: int = 0,
     ) -> None:
         if encoder is None:
             encoder = default_encoder_name()
@@ -160,14 +195,32 @@ class Hybrid(Recommender):
         defaults = dict(DEFAULT_WEIGHTS)
         if user_profiles:
             defaults["text"] = 0.0
-        self.weights = check_weights({**defaults, **dict(weights or {})})
+        given = check_weights(dict(weights or {}))
+        self.weights = {**defaults, **given}
+        if sources is not None:
+            if isinstance(sources, str):
+                raise InvalidInputError("sources must be a list of source names, not a single string")
+            check_weights({name: 1.0 for name in sources})  # unknown names fail here
+        available = set(SOURCES if sources is None else sources)
+        if not user_profiles:
+            available.discard("profile")
+        if not user_graph:
+            available.discard("friends")
+        # A source the user switched off stays off; the rest may be weighed by tuning.
+        self.sources = [name for name in SOURCES if name in available and not (name in given and given[name] == 0)]
+        if not self.sources:
+            raise InvalidInputError("the hybrid has no source left: every source is switched off")
         for label, value in (("user_trust", user_trust), ("item_trust", item_trust)):
             if not np.isfinite(value) or value < 0:
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
-        if isinstance(depth, bool) or int(depth) < 1:
-            raise InvalidInputError(f"depth must be >= 1, got {depth!r}")
-        self.user_trust, self.item_trust, self.depth = float(user_trust), float(item_trust), int(depth)
+        self.user_trust, self.item_trust = float(user_trust), float(item_trust)
+        for label, count in (("depth", depth), ("tune_k", tune_k)):
+            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+                raise InvalidInputError(f"{label} must be an integer >= 1, got {count!r}")
+        self.depth, self.tune_k = int(depth), int(tune_k)
         self.adaptive = bool(adaptive)
+        self.tune = bool(tune) and self.adaptive
+        self.validation_seed = int(validation_seed)
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
@@ -181,45 +234,136 @@ class Hybrid(Recommender):
         self.content: ContentRecommender = self.cf.content
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
+        self.item_knn = ItemKNN()
+        # TF-IDF over the same item text: on tag-like text (lastfm) it beats sentence encoders
+        self.tfidf = ContentRecommender(encoder="hashing", whitening="none", cache=cache)
+        self.friends = FriendsPopularity(user_graph=user_graph) if user_graph else None
+        self.learned_: LearnedWeights | None = None
+        self.notes_: list[str] = []
+
+    def _uses(self, name: str) -> bool:
+        """Whether source ``name`` can get a positive weight (so must be fitted)."""
+        if name not in self.sources:
+            return False
+        return self.tune or self.weights.get(name, 0.0) > 0
+
+    @property
+    def used_sources(self) -> list[str]:
+        """The sources that can speak for a query: not switched off, and weighed or tuned."""
+        return [name for name in self.sources if self._uses(name)]
+
+    def _fit_sources(self, train: Interactions) -> None:
+        self._remember(train)
+        self.cf.fit(train)
+        if self._uses("cf_knn"):
+            self.cf_knn.fit_sharing(train, self.cf.warm, self.cf.content)
+        self.popularity.fit(train)
+        if self.profile is not None and self._uses("profile"):
+            self.profile.fit(train)
+        if self._uses("item_knn"):
+            self.item_knn.fit(train)
+        if self._uses("tfidf"):
+            self.tfidf.fit(train)
+        if self.friends is not None and self._uses("friends"):
+            self.friends.fit(train)
 
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
-        self.cf.fit(train)
-        if self.weights["cf_knn"] > 0:
-            self.cf_knn.fit_sharing(train, self.cf.warm, self.cf.content)
-        self.popularity.fit(train)
-        if self.profile is not None:
-            self.profile.fit(train)
+        self.learned_, self.notes_ = None, []
+        if self.tune:
+            self.learned_ = self._learn_weights(train)
+        self._fit_sources(train)
         return self
 
+    def _learn_weights(self, train: Interactions) -> LearnedWeights | None:
+        """Fit on a carved split, then choose each regime's weights on its validation queries."""
+        carved = carve_validation(
+            train,
+            seed=self.validation_seed,
+            user_profiles=self.profile.user_profiles if self.profile is not None else None,
+            user_graph=self.friends.user_graph if self.friends is not None else None,
+        )
+        self.notes_.extend(carved.notes)
+        if not carved.tasks:
+            self.notes_.append("hybrid: validation split too small to tune on; using the default weights")
+            warnings.warn(self.notes_[-1], TuningWarning, stacklevel=3)
+            return None
+        self._fit_sources(carved.train)
+        regimes: dict[str, dict[str, float]] = {}
+        scores: dict[str, tuple[float, float]] = {}
+        for name, task in carved.tasks.items():
+            queries = self._check_queries(task.queries)
+            # Only the sources these queries exercise are tuned (no query has text: `text` is not).
+            reach = self._source_factors(queries)
+            exercised = [source for source in self.sources if np.any(reach[source] > 0)]
+            rankers = self._rankers(queries, max(self.tune_k, self.depth), task.candidates, exclude_known=True)
+            ranked = {source: rankers[source]() for source in exercised}
+            defaults = self.source_weights(queries)
+            start = {source: float(np.mean(defaults[source])) for source in exercised}
+            if not any(v > 0 for v in start.values()):
+                start["popularity"] = 1.0
+            objective = partial(fused_recall, self.fusion, ranked, truth=task.truth, k=self.tune_k)
+            before = float(np.mean(objective(start)))
+            regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
+            scores[name] = (before, after)
+        return LearnedWeights(regimes, scores, list(carved.notes))
+
     def source_weights(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
-        """Per-query weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""
+        """Per-query default weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""
+        return self._source_factors(queries, {name: self.weights[name] for name in self.sources})
+
+    def _source_factors(
+        self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None
+    ) -> dict[str, np.ndarray]:
+        """:func:`coldkit.models.blend.source_weights` for ``queries``; ``base`` None gives every source 1."""
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
-        served = {name: w for name, w in self.weights.items() if name != "profile" or self.profile is not None}
-        return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive)
+        has_friends = np.array([q.friends.size > 0 for q in queries], dtype=bool)
+        if self.friends is not None:
+            train = self._require_fitted()
+            has_friends = np.array([f.size > 0 for f in friend_indices(queries, train, self.friends.user_graph)])
+        served = {name: 1.0 for name in self.sources} if base is None else dict(base)
+        return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive, has_friends=has_friends)
+
+    def query_weights(self, queries: Sequence[UserQuery], candidates: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The weights the blend uses for each query: the learned regime's, else the defaults."""
+        defaults = self.source_weights(queries)
+        if self.learned_ is None:
+            return defaults
+        train = self._require_fitted()
+        n = np.array([self._known_items(q).size for q in queries], dtype=np.int64)
+        cold_candidates = candidates is not None and len(candidates) > 0 and not train.item_counts()[candidates].any()
+        return self.learned_.for_queries(n, bool(cold_candidates), defaults)
+
+    def _rankers(
+        self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool
+    ) -> dict[str, Callable[[], Ranked]]:
+        """Source name -> a call ranking ``queries`` with that source (only called when it is weighed)."""
+        def call(model: Recommender, **extra: Any) -> Callable[[], Ranked]:
+            return lambda: model.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, **extra)  # type: ignore[call-arg]
+
+        rankers = {
+            "cf": call(self.cf),
+            "cf_knn": call(self.cf_knn),
+            "content": call(self.content, use_text=False),
+            "text": call(self.content, use_history=False),
+            "popularity": call(self.popularity),
+            "item_knn": call(self.item_knn),
+            "tfidf": call(self.tfidf, use_text=False),
+        }
+        if self.profile is not None:
+            rankers["profile"] = call(self.profile)
+        if self.friends is not None:
+            rankers["friends"] = call(self.friends)
+        return {name: ranker for name, ranker in rankers.items() if name in self.sources}
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
         if not queries:
             return empty_ranked(0, k)
-        depth = max(k, self.depth)
-        rankers: dict[str, Any] = {
-            "cf": lambda: self.cf.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
-            "cf_knn": lambda: self.cf_knn.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
-            "content": lambda: self.content.recommend(
-                queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False
-            ),
-            "text": lambda: self.content.recommend(
-                queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False
-            ),
-            "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
-        }
-        if self.profile is not None:
-            profile = self.profile
-            rankers["profile"] = lambda: profile.recommend(queries, depth, candidates=cand, exclude_known=exclude_known)
-        fused, _ = blend(rankers, self.source_weights(queries), self.fusion, k)
+        rankers = self._rankers(queries, max(k, self.depth), cand, exclude_known)
+        fused, _ = blend(rankers, self.query_weights(queries, cand), self.fusion, k)
         return fused
 
     def explain(self, query: UserQuery, item: int) -> str:

@@ -17,9 +17,10 @@ is ever seen:
 One model is fitted on what remains, every source ranks each validation query once, and a
 coordinate ascent over a small grid picks the weights that maximise Recall@k of the fused list
 (the fusion itself is cheap, so hundreds of weightings are tried per regime). A query then uses
-the weights of its regime: ``cold-items`` when every candidate is an item without interactions,
-``warm`` for a known training user, else the bucket of its number of known clicks (the largest
-tuned ``n`` not above it).
+the weights of its regime, chosen from what the query looks like, never from who asks: ``cold-items``
+when every candidate is an item without interactions, ``warm`` when it has more known clicks than
+the largest masked-click count (``warm_from``), else the bucket of its number of known clicks (the largest tuned ``n`` not
+above it). So a known user and an anonymous request with the same clicks get the same list.
 
 Example::
 
@@ -337,14 +338,17 @@ class LearnedWeights:
     """Per-regime source weights learned on a carved validation split.
 
     Attributes:
-        regimes: regime name (``"cold-items"``, ``"n=0"``, ``"n=1"``…) -> source -> weight.
+        regimes: regime name (``"cold-items"``, ``"n=0"``, ``"n=1"``…) -> source -> weight, for
+            the sources the regime's validation queries exercised.
         validation: regime -> (Recall@k with the default weights, with the learned weights).
         notes: what was carved and what could not be tuned.
+        warm_from: queries with at least this many known clicks use the ``warm`` regime.
     """
 
     regimes: dict[str, dict[str, float]]
     validation: dict[str, tuple[float, float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warm_from: int = max(REVEAL) + 1
 
     def _bucket(self, n: int) -> str | None:
         tuned = sorted(int(name[2:]) for name in self.regimes if name.startswith("n="))
@@ -353,37 +357,36 @@ class LearnedWeights:
             return f"n={below[-1]}"
         return f"n={tuned[0]}" if tuned else None
 
-    def regime_of(self, known: int, is_training_user: bool, cold_candidates: bool) -> str | None:
-        """The tuned regime a query falls in (None: nothing tuned applies)."""
+    def regime_of(self, known: int, cold_candidates: bool) -> str | None:
+        """The tuned regime of a query with ``known`` clicks (None: nothing tuned applies)."""
         if cold_candidates and COLD_ITEMS in self.regimes:
             return COLD_ITEMS
-        if is_training_user and WARM in self.regimes:
+        if WARM in self.regimes and known >= self.warm_from:
             return WARM
         return self._bucket(known)
 
     def for_queries(
-        self,
-        known: np.ndarray,
-        training_user: np.ndarray,
-        cold_candidates: bool,
-        defaults: Mapping[str, np.ndarray],
+        self, known: np.ndarray, cold_candidates: bool, defaults: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """Per-query weights: the regime's learned weights, or ``defaults`` where no regime was learned.
+        """Per-query weights: the regime's learned weights, else ``defaults``.
+
+        A regime holds only the sources its validation queries could exercise (no carved query had
+        text, say, so the ``text`` weight was never tested): those keep their default weights.
 
         Args:
             known: (B,) number of known clicks of each query.
-            training_user: (B,) bool, the query is a known training user.
             cold_candidates: every candidate is an item without interactions.
             defaults: source -> (B,) hand-set adaptive weights, kept for queries whose regime was not tuned.
         """
         out = {name: np.array(w, dtype=np.float64, copy=True) for name, w in defaults.items()}
         for b, n in enumerate(np.asarray(known, dtype=np.int64)):
-            regime = self.regime_of(int(n), bool(training_user[b]), cold_candidates)
+            regime = self.regime_of(int(n), cold_candidates)
             learned = self.regimes.get(regime) if regime is not None else None
             if learned is None:
                 continue
             for name in out:
-                out[name][b] = learned.get(name, 0.0)
+                if name in learned:
+                    out[name][b] = learned[name]
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -392,6 +395,7 @@ class LearnedWeights:
             "regimes": {r: dict(w) for r, w in self.regimes.items()},
             "validation": {r: list(v) for r, v in self.validation.items()},
             "notes": list(self.notes),
+            "warm_from": self.warm_from,
         }
 
     @classmethod
@@ -402,4 +406,6 @@ class LearnedWeights:
             if any(not np.isfinite(w) or w < 0 for w in weights.values()):
                 raise InvalidInputError(f"learned weights of {regime!r} must be finite and >= 0, got {weights}")
         validation = {str(r): (float(v[0]), float(v[1])) for r, v in dict(data.get("validation", {})).items()}
-        return cls(regimes, validation, [str(n) for n in data.get("notes", [])])
+        return cls(
+            regimes, validation, [str(n) for n in data.get("notes", [])], int(data.get("warm_from", max(REVEAL) + 1))
+        )

@@ -192,7 +192,7 @@ class ServingIndex(IndexReader):
             base_indptr=matrix.indptr.astype(np.int64),
             base_items=matrix.indices.astype(np.int64),
         )
-        unserved = {k: w for k, w in model.weights.items() if k not in SERVED_SOURCES and w > 0}
+        unserved = [name for name in model.used_sources if name not in SERVED_SOURCES]
         if unserved:
             raise InvalidInputError(
                 f"the serving index serves the sources {', '.join(SERVED_SOURCES)}; "
@@ -204,6 +204,7 @@ class ServingIndex(IndexReader):
         fusion = FusionConfig(
             strategy=model.fusion.name, options=dict(fusion_options or {}), weights=weights,
             user_trust=model.user_trust, depth=model.depth, text_weight=model.content.text_weight,
+            learned=model.learned_,
         )
         return cls(
             version, encoder=model.content.encoder, encoder_name=encoder_name, encoder_options=encoder_options or {},

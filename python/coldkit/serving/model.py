@@ -16,6 +16,7 @@ import numpy as np
 from coldkit.encoding import check_texts, load_image, normalize_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, DEFAULT_WEIGHTS, check_weights
+from coldkit.models.tuning import LearnedWeights
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Encoder, FusionStrategy
@@ -37,7 +38,9 @@ class FusionConfig:
 
     ``weights`` (keys :data:`SERVED_SOURCES`), ``user_trust`` and ``depth`` default to the Hybrid's
     (:data:`coldkit.models.blend.DEFAULT_WEIGHTS`...); ``strategy`` + ``options`` name the fusion
-    plugin; ``text_weight`` is the content model's weight of a user's text against their history.
+    plugin; ``text_weight`` is the content model's weight of a user's text against their history;
+    ``learned`` holds the per-regime weights the hybrid learned on its validation split (None: the
+    adaptive defaults speak for every query).
     """
 
     strategy: str = "weighted"
@@ -46,9 +49,11 @@ class FusionConfig:
     user_trust: float = DEFAULT_USER_TRUST
     depth: int = DEFAULT_DEPTH
     text_weight: float = 1.0
+    learned: LearnedWeights | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "learned": self.learned.to_json() if self.learned is not None else None,
             "strategy": self.strategy,
             "options": dict(self.options),
             "weights": dict(self.weights),
@@ -66,12 +71,15 @@ class FusionConfig:
             user_trust=float(data["user_trust"]),
             depth=int(data["depth"]),
             text_weight=float(data.get("text_weight", 1.0)),
+            learned=LearnedWeights.from_json(data["learned"]) if data.get("learned") else None,
         )
         config.validate()
         return config
 
     def validate(self) -> None:
         check_weights(self.weights, SERVED_SOURCES, "fusion")
+        for regime, weights in (self.learned.regimes.items() if self.learned is not None else ()):
+            check_weights(weights, SERVED_SOURCES, f"learned {regime!r}")
         if not np.isfinite(self.user_trust) or self.user_trust < 0:
             raise InvalidInputError(f"user_trust must be >= 0, got {self.user_trust}")
         if self.depth < 1:

@@ -224,6 +224,11 @@ class IndexReader:
         weights = source_weights(
             np.array([known_rows.size]), np.array([bool(query_text)]), fusion.weights, fusion.user_trust
         )
+        if fusion.learned is not None:  # the hybrid's learned regimes, chosen exactly as Hybrid.query_weights does
+            cold_candidates = (
+                cand_rows is not None and cand_rows.size > 0 and not v.item_count[v.row_item[cand_rows]].any()
+            )
+            weights = fusion.learned.for_queries(np.array([known_rows.size]), bool(cold_candidates), weights)
         pool = min(max(3 * k, k + 50), MAX_K * 3) if rerank else k
         if min_new_share > 0:
             # new items rarely top a fused list: give the reranker the sources' whole depth to find them
