@@ -16,7 +16,7 @@ from coldkit.exceptions import ColdkitError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve")
+COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
