@@ -123,6 +123,17 @@ def test_limit_is_enforced_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert new.directory.exists() and len(VectorCache(tmp_path, new.fingerprint, 32, name="hashing")) == 41
 
 
+def test_growth_by_another_writer_is_noticed_by_a_read_only_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = encode(tmp_path, 64)
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, str(disk_bytes(tmp_path) + 64 * 1024))
+    b = encode(tmp_path, 32)  # both fit: a full scan finds the cache within the limit
+    assert a.directory.exists() and b.directory.exists()
+    # another process adds a large shard to b's entry (not through encode_catalog here)
+    VectorCache(tmp_path, b.fingerprint, 32, name="hashing").put([f"k{i}" for i in range(1000)], np.ones((1000, 32), np.float32))
+    encode(tmp_path, 64)  # only cache hits, but the cache changed on disk: scanned again, b evicted
+    assert a.directory.exists() and not b.directory.exists()
+
+
 def test_configured_max_size(monkeypatch: pytest.MonkeyPatch) -> None:
     assert configured_max_size() == DEFAULT_MAX_SIZE == 2 * 1024**3
     for off in ("0", "none", "OFF"):

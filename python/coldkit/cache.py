@@ -336,9 +336,27 @@ def prune(
     return report
 
 
+# root -> (the entry folders' modification times, total bytes) at the last full scan that found
+# the cache within its limit. Adding or removing a shard changes its folder's time, so an unchanged
+# snapshot means an unchanged size, and a run that only read from the cache skips the scan.
+_WITHIN_LIMIT: dict[Path, tuple[tuple[tuple[str, int], ...], int]] = {}
+
+
+def _snapshot(root: Path) -> tuple[tuple[str, int], ...]:
+    try:
+        with os.scandir(root) as it:
+            return tuple(sorted(
+                (e.name, e.stat(follow_symlinks=False).st_mtime_ns)
+                for e in it if e.is_dir(follow_symlinks=False) and _ENTRY_NAME.fullmatch(e.name)
+            ))  # fmt: skip
+    except (FileNotFoundError, NotADirectoryError):
+        return ()
+
+
 def enforce_cache_limit(entry_dir: str | os.PathLike[str]) -> PruneReport | None:
     """Mark ``entry_dir`` used, then evict the least recently used other entries of its cache while
-    the cache is over :func:`configured_max_size`. Returns what was removed (``None``: no limit).
+    the cache is over :func:`configured_max_size`. Returns what was removed (``None``: no limit, or
+    nothing changed on disk since the last check found the cache within the limit).
 
     Warns when the entry in use alone is over the limit: it is kept (evicting what was just
     written would only make the next run encode it again), so the limit should be raised.
@@ -348,11 +366,19 @@ def enforce_cache_limit(entry_dir: str | os.PathLike[str]) -> PruneReport | None
     limit = configured_max_size()
     if limit is None:
         return None
-    report = prune(entry.parent, max_size=limit, keep=entry)
+    root = entry.parent
+    snapshot = _snapshot(root)
+    known = _WITHIN_LIMIT.get(root)
+    if known is not None and known[0] == snapshot and known[1] <= limit:
+        return None
+    report = prune(root, max_size=limit, keep=entry)
     if report.remaining_bytes > limit:
+        _WITHIN_LIMIT.pop(root, None)
         warnings.warn(
-            f"the vector cache ({format_size(report.remaining_bytes)} in {str(entry.parent)!r}) is over its limit "
+            f"the vector cache ({format_size(report.remaining_bytes)} in {str(root)!r}) is over its limit "
             f"{format_size(limit)} with only the entry in use left; raise ${CACHE_MAX_SIZE_ENV} (e.g. 4G)",
             stacklevel=3,
         )
+    else:
+        _WITHIN_LIMIT[root] = (_snapshot(root), report.remaining_bytes)
     return report
