@@ -152,7 +152,7 @@ def test_chart_marks_the_headline_and_skips_empty_error_bars() -> None:
         edges = [bar.get_linewidth() for bar in bars]
         assert hatches == [None, "//", ""]  # a, hybrid (the headline model), b (its baseline)
         assert edges[0] < edges[1] == edges[2]
-        assert "hybrid vs best other: cold +11.1 %" in fig.axes[0].get_title()
+        assert "hybrid vs best other: cold +11.1 % (b)" in fig.axes[0].get_title()
     finally:
         plt.close(fig)
 

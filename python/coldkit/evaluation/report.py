@@ -230,7 +230,7 @@ def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure
         name = result.dataset.get("name", "data")
         title = f"{metric} — {result.protocol} on {name} ({len(result.seeds)} seed(s))"
         if head is not None:
-            gains = " / ".join(f"{c['task']} {_relative(c['relative'])}" for c in head["comparisons"])
+            gains = " / ".join(f"{c['task']} {_relative(c['relative'])} ({c['baseline']})" for c in head["comparisons"])
             title += f"\n{head['model']} vs best other: {gains}"
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(metric)
