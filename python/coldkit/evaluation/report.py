@@ -206,6 +206,15 @@ def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure
                     label=model + (" (headline)" if marked else ""), linewidth=2.8 if marked else 1.2,
                     zorder=3 if marked else 2,
                 )  # fmt: skip
+            for c in head["comparisons"] if head is not None else []:
+                # each n's gain over that n's best other model, above the headline model's point
+                n = int(c["task"].split("=")[1])
+                ax.annotate(
+                    f"{_relative(c['relative'])} vs {c['baseline']}", (n, c["model_value"]), textcoords="offset points",
+                    xytext=(0, 9), fontsize=7, ha="right" if n == ns[-1] else "left" if n == ns[0] else "center",
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+                )  # fmt: skip
+            ax.margins(y=0.12)
             ax.set_xlabel("interactions revealed per new user (n)")
             ax.set_xticks(ns)
         else:
@@ -229,7 +238,9 @@ def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure
             ax.set_xticklabels(result.models, rotation=20, ha="right", fontsize=8)
         name = result.dataset.get("name", "data")
         title = f"{metric} — {result.protocol} on {name} ({len(result.seeds)} seed(s))"
-        if head is not None:
+        if head is not None and result.protocol == "cold-user":
+            title += f"\n{head['model']} (thick) vs the best other model at each n"
+        elif head is not None:
             gains = " / ".join(f"{c['task']} {_relative(c['relative'])} ({c['baseline']})" for c in head["comparisons"])
             title += f"\n{head['model']} vs best other: {gains}"
         ax.set_title(title, fontsize=10)
