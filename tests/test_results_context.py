@@ -173,6 +173,8 @@ def test_cold_user_chart_has_no_empty_error_bars_with_one_seed() -> None:
         assert containers and not any(c.has_yerr for c in containers)
         widths = {c.get_label(): c.lines[0].get_linewidth() for c in containers}
         assert widths["hybrid (headline)"] > widths["pop"]
+        labels = sorted(t.get_text() for t in fig.axes[0].texts)
+        assert labels == ["+100.0 % vs pop", "+200.0 % vs pop"]  # 0.2 / 0.1 and 0.3 / 0.1
     finally:
         plt.close(fig)
 
