@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: setup evaluate demo test test-rust test-python stubtest typecheck bench
+.PHONY: setup evaluate demo test test-rust test-python stubtest typecheck docs bench
 
 setup:
 	bash scripts/setup.sh
@@ -18,7 +18,7 @@ evaluate: setup
 demo: setup
 	$(BIN)/coldkit demo
 
-test: setup test-rust test-python stubtest typecheck
+test: setup test-rust test-python stubtest typecheck docs
 
 test-rust:
 	cargo test -p coldkit-core --release --quiet
@@ -31,6 +31,11 @@ stubtest:
 
 typecheck:
 	$(BIN)/python -m mypy python/coldkit
+
+# The guides and the API reference from the docstrings, into site/ (offline, strict: a broken
+# link or an unparsable docstring fails; about 15 s).
+docs:
+	$(BIN)/mkdocs build --quiet
 
 bench: setup
 	COLDKIT_BENCH_FULL=1 $(BIN)/python -m pytest -q benches --benchmark-json=out/bench.json

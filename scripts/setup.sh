@@ -18,7 +18,7 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel maturin
 
 echo "==> building and installing coldkit (Rust core, release profile)"
-pip install -q -e ".[eval,serve,ray,test]"
+pip install -q -e ".[eval,serve,ray,test,docs]"
 
 echo "==> installing plugins"
 for plugin in plugins/*/; do
@@ -35,4 +35,18 @@ if [ -f scripts/test-assets.txt ]; then
   # dependencies (e.g. open_clip's torchvision) are not needed.
   pip install -q --no-deps -r scripts/test-assets.txt
 fi
+echo "==> wheelhouse for the offline packaging test (.wheelhouse/)"
+# The wheels of coldkit's runtime dependencies: tests/test_packaging.py installs the freshly built
+# coldkit and plugin wheels into a new, empty virtualenv from these with --no-index (no network in tests).
+mkdir -p .wheelhouse
+"$VENV/bin/python" - > .wheelhouse/requirements.txt <<'PY'
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
+with open("pyproject.toml", "rb") as fh:
+    print("\n".join(tomllib.load(fh)["project"]["dependencies"]))
+PY
+pip download -q --only-binary=:all: -d .wheelhouse -r .wheelhouse/requirements.txt
+
 echo "==> setup done: $("$VENV/bin/python" -c 'import coldkit; print("coldkit", coldkit.__version__, coldkit.build_info)')"

@@ -51,7 +51,8 @@ def test_evaluate_writes_table_json_and_png(movie_folder: Path, tmp_path: Path, 
     content = summary[("content[encoder=hashing,whitening=none]", "cold", "recall@10")]
     assert content > 2 * summary[("popularity", "cold", "recall@10")] and content > 0.3
     assert (out / "results.png").read_bytes()[:4] == b"\x89PNG"
-    assert (out / "results.txt").read_text().startswith("model")
+    text = (out / "results.txt").read_text()
+    assert text.startswith("# coldkit ") and "\nmodel " in text
 
 
 def test_evaluate_cold_user_protocol(movie_folder: Path, tmp_path: Path) -> None:

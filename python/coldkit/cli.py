@@ -16,7 +16,7 @@ from coldkit.exceptions import ColdkitError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve")
+COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve", "cache")
 
 # Optional dependencies -> the extra that installs them, for a one-line hint instead of a traceback.
 OPTIONAL_EXTRAS: dict[str, str] = {

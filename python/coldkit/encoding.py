@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from coldkit._atomic import atomic_write
+from coldkit.cache import enforce_cache_limit
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.types import Encoder
 
@@ -694,6 +695,8 @@ def encode_catalog(
         )
     if store is not None and store.shard_count > 64:
         store.compact()  # keep lookups cheap after many small incremental runs
+    if store is not None:
+        enforce_cache_limit(store.directory)  # mark this entry used; evict least-recently-used others over the limit
 
     if len(parts) == 1:
         return normalize_rows(parts[0]) if n else np.zeros((0, dim), dtype=np.float32)

@@ -2,6 +2,11 @@
 
 Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so an
 interrupted run never leaves a half-written result where a good one was.
+
+Every output carries its context: ``results.json`` records the data set, protocol, seeds, coldkit
+version, date and each model's encoders; ``results.txt`` starts with the same as ``#`` header
+lines; the chart marks the *headline comparison* (:func:`headline`: the hybrid against the best
+other model) and draws error bars only when there is more than one seed.
 """
 
 from __future__ import annotations
@@ -9,20 +14,122 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from coldkit._atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from coldkit.evaluation.runner import EvaluationResult
 
-__all__ = ["atomic_write_bytes", "format_table", "save_result", "plot_result"]
+__all__ = ["atomic_write_bytes", "format_table", "format_header", "headline", "save_result", "plot_result", "draw_chart"]
+
+# The model a comparison is about: coldkit's recommended default. Its label may carry options
+# ("hybrid[encoder=bert]").
+HEADLINE_MODEL = "hybrid"
 
 
 def _default_metrics(result: "EvaluationResult") -> list[str]:
     k = 20 if 20 in result.ks else result.ks[-1]
     return [f"recall@{k}", f"ndcg@{k}", f"precision@{k}", f"hit_rate@{k}", f"coverage@{k}", f"cold_exposure@{k}"]
+
+
+def _default_metric(result: "EvaluationResult") -> str:
+    return "recall@20" if 20 in result.ks else f"recall@{result.ks[-1]}"
+
+
+def _headline_tasks(result: "EvaluationResult") -> list[str]:
+    """The tasks a protocol is judged on: cold items for cold-item, every n for cold-user, else all."""
+    if result.protocol == "cold-item" and "cold" in result.tasks:
+        return ["cold"]
+    if result.protocol == "cold-user":
+        return list(result.tasks)
+    return list(result.tasks[:1])
+
+
+def headline(result: "EvaluationResult", metric: str | None = None) -> dict[str, Any] | None:
+    """The comparison a result is about: the hybrid (a model labelled ``hybrid...``) against the best
+    *other* model on each headline task (cold items for cold-item, each n for cold-user).
+
+    Without a hybrid, the best model on the first headline task is compared with the rest. ``None``
+    with fewer than two models or no value for ``metric``.
+
+    Returns:
+        ``{"metric", "model", "comparisons": [{"task", "model_value", "baseline", "baseline_value",
+        "relative"}]}``; ``relative`` is ``model / baseline - 1`` (``None`` when the baseline is 0).
+    """
+    metric = metric or _default_metric(result)
+    summary = result.summary()
+    tasks = _headline_tasks(result)
+    if len(result.models) < 2 or not tasks:
+        return None
+
+    def value(model: str, task: str) -> float | None:
+        entry = summary.get((model, task, metric))
+        return None if entry is None else entry[0]
+
+    hybrids = [m for m in result.models if m == HEADLINE_MODEL or m.startswith(HEADLINE_MODEL + "[")]
+    if hybrids:
+        model = hybrids[0]
+    else:
+        scored = [(v, m) for m in result.models if (v := value(m, tasks[0])) is not None]
+        if not scored:
+            return None
+        model = max(scored, key=lambda vm: vm[0])[1]
+    comparisons = []
+    for task in tasks:
+        mine = value(model, task)
+        others = [(v, m) for m in result.models if m != model and (v := value(m, task)) is not None]
+        if mine is None or not others:
+            continue
+        best_value, best = max(others, key=lambda vm: vm[0])
+        comparisons.append({
+            "task": task, "model_value": mine, "baseline": best, "baseline_value": best_value,
+            "relative": (mine / best_value - 1.0) if best_value > 0 else None,
+        })  # fmt: skip
+    if not comparisons:
+        return None
+    return {"metric": metric, "model": model, "comparisons": comparisons}
+
+
+def _relative(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:+.1f} %"
+
+
+def _headline_line(head: dict[str, Any]) -> str:
+    parts = []
+    for c in head["comparisons"]:
+        parts.append(
+            f"{c['task']}: {head['model']} {c['model_value']:.4f} vs {c['baseline']} {c['baseline_value']:.4f} "
+            f"({_relative(c['relative'])})"
+        )
+    return f"headline ({head['metric']}): " + "; ".join(parts)
+
+
+def format_header(result: "EvaluationResult") -> str:
+    """The context of a result as ``#`` comment lines: what was measured, on what, by which coldkit, when."""
+    d = result.dataset
+    counts = ", ".join(f"{d[k]} {k}" for k in ("users", "items", "interactions") if k in d)
+    lines = [
+        f"# coldkit {result.coldkit_version} evaluation, {result.created}",
+        f"# data set: {d.get('name', 'unknown')}" + (f" ({counts})" if counts else ""),
+        f"# protocol: {result.protocol}; seeds: {', '.join(map(str, result.seeds))}; "
+        f"k: {', '.join(map(str, result.ks))}",
+    ]
+    used = [
+        f"{model}=" + "+".join(f"{e['name']}:{e['fingerprint'][:12]}" for e in encoders)
+        for model, encoders in result.encoders.items()
+        if encoders
+    ]
+    if used:
+        lines.append("# encoders (name:fingerprint): " + ", ".join(used))
+    head = headline(result)
+    if head is not None:
+        lines.append("# " + _headline_line(head))
+    return "\n".join(lines)
 
 
 def format_table(
@@ -55,40 +162,11 @@ def format_table(
 
 
 def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
-    """A PNG chart: grouped bars of ``metric`` per model and task (cold / warm / all), or for the
-    cold-user protocol, ``metric`` against the number of revealed interactions, one line per model.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    """A PNG chart of ``metric`` (see :func:`draw_chart`)."""
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    metric = metric or ("recall@20" if 20 in result.ks else f"recall@{result.ks[-1]}")
-    summary = result.summary()
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(result.models) + 3), 4.2), dpi=110)
+    fig = draw_chart(result, metric)
     try:
-        if result.protocol == "cold-user":
-            ns = [int(t.split("=")[1]) for t in result.tasks]
-            for model in result.models:
-                vals = [summary.get((model, t, metric), (np.nan, 0.0, 0)) for t in result.tasks]
-                ax.errorbar(ns, [v[0] for v in vals], yerr=[v[1] for v in vals], marker="o", capsize=3, label=model)
-            ax.set_xlabel("interactions revealed per new user (n)")
-            ax.set_xticks(ns)
-        else:
-            width = 0.8 / max(1, len(result.tasks))
-            x = np.arange(len(result.models))
-            for j, task in enumerate(result.tasks):
-                vals = [summary.get((m, task, metric), (np.nan, 0.0, 0)) for m in result.models]
-                ax.bar(x + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals], capsize=2, label=task)
-            ax.set_xticks(x + width * (len(result.tasks) - 1) / 2)
-            ax.set_xticklabels(result.models, rotation=20, ha="right", fontsize=8)
-        name = result.dataset.get("name", "data")
-        ax.set_title(f"{metric} — {result.protocol} on {name} ({len(result.seeds)} seed(s))")
-        ax.set_ylabel(metric)
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         return buffer.getvalue()
@@ -96,16 +174,110 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
         plt.close(fig)
 
 
+def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure":
+    """The matplotlib figure behind ``results.png`` (close it with ``plt.close(fig)``).
+
+    Grouped bars of ``metric`` per model and task (cold / warm / all), or for the cold-user
+    protocol, ``metric`` against the number of revealed interactions, one line per model. The
+    headline comparison (:func:`headline`) is marked: the model's bar outlined and hatched and the
+    best other model's outlined (a thick line for cold-user), with the gains in the title. Error
+    bars (std over seeds) only with more than one seed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metric = metric or _default_metric(result)
+    summary = result.summary()
+    # One seed has no spread: drawing zero-height error bars would suggest a measured std of 0.
+    spread = len(result.seeds) > 1
+    head = headline(result, metric)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(result.models) + 3), 4.6), dpi=110)
+    try:
+        if result.protocol == "cold-user":
+            ns = [int(t.split("=")[1]) for t in result.tasks]
+            for model in result.models:
+                vals = [summary.get((model, t, metric), (np.nan, 0.0, 0)) for t in result.tasks]
+                marked = head is not None and model == head["model"]
+                ax.errorbar(
+                    ns, [v[0] for v in vals], yerr=[v[1] for v in vals] if spread else None, marker="o", capsize=3,
+                    label=model + (" (headline)" if marked else ""), linewidth=2.8 if marked else 1.2,
+                    zorder=3 if marked else 2,
+                )  # fmt: skip
+            for c in head["comparisons"] if head is not None else []:
+                # each n's gain over that n's best other model, above the headline model's point
+                n = int(c["task"].split("=")[1])
+                ax.annotate(
+                    f"{_relative(c['relative'])} vs {c['baseline']}", (n, c["model_value"]), textcoords="offset points",
+                    xytext=(0, 9), fontsize=7, ha="right" if n == ns[-1] else "left" if n == ns[0] else "center",
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+                )  # fmt: skip
+            ax.margins(y=0.12)
+            ax.set_xlabel("interactions revealed per new user (n)")
+            ax.set_xticks(ns)
+        else:
+            width = 0.8 / max(1, len(result.tasks))
+            x = np.arange(len(result.models))
+            for j, task in enumerate(result.tasks):
+                vals = [summary.get((m, task, metric), (np.nan, 0.0, 0)) for m in result.models]
+                bars = ax.bar(
+                    x + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals] if spread else None,
+                    capsize=2, label=task,
+                )  # fmt: skip
+                marks = [(head["model"], c["baseline"]) for c in head["comparisons"] if c["task"] == task] if head else []
+                for model, baseline in marks:
+                    # the two bars of the headline comparison: outlined, the model's also hatched
+                    for label, hatch in ((model, "//"), (baseline, "")):
+                        bar = bars[result.models.index(label)]
+                        bar.set_edgecolor("black")
+                        bar.set_linewidth(1.8)
+                        bar.set_hatch(hatch)
+            ax.set_xticks(x + width * (len(result.tasks) - 1) / 2)
+            ax.set_xticklabels(result.models, rotation=20, ha="right", fontsize=8)
+        name = result.dataset.get("name", "data")
+        title = f"{metric} — {result.protocol} on {name} ({len(result.seeds)} seed(s))"
+        if head is not None and result.protocol == "cold-user":
+            title += f"\n{head['model']} (thick) vs the best other model at each n"
+        elif head is not None:
+            gains = " / ".join(f"{c['task']} {_relative(c['relative'])} ({c['baseline']})" for c in head["comparisons"])
+            title += f"\n{head['model']} vs best other: {gains}"
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
 def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, chart: bool = True) -> dict[str, str]:
-    """Write ``results.json``, ``results.txt`` (the table) and ``results.png`` into ``out_dir``."""
+    """Write ``results.json``, ``results.txt`` (context header + table) and ``results.png`` into ``out_dir``.
+
+    The chart needs matplotlib (the ``eval`` extra); without it the JSON and the table are still
+    written and a warning says how to get the chart, so a long run is never lost to a missing plot library.
+    """
     out = Path(out_dir)
     paths: dict[str, str] = {}
     payload: dict[str, Any] = result.to_dict()
     atomic_write_bytes(out / "results.json", json.dumps(payload, indent=2).encode("utf-8"))
     paths["json"] = str(out / "results.json")
-    atomic_write_bytes(out / "results.txt", (result.table() + "\n").encode("utf-8"))
+    text = format_header(result) + "\n\n" + result.table() + "\n"
+    atomic_write_bytes(out / "results.txt", text.encode("utf-8"))
     paths["table"] = str(out / "results.txt")
     if chart:
-        atomic_write_bytes(out / "results.png", plot_result(result))
-        paths["chart"] = str(out / "results.png")
+        try:
+            png = plot_result(result)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not exc.name.startswith("matplotlib"):
+                raise
+            warnings.warn(
+                "results.png not written: matplotlib is not installed (pip install 'coldkit[eval]')", stacklevel=2
+            )
+        else:
+            atomic_write_bytes(out / "results.png", png)
+            paths["chart"] = str(out / "results.png")
     return paths

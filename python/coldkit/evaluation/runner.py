@@ -10,12 +10,14 @@ Example::
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from coldkit._core import __version__ as _coldkit_version
 from coldkit.data.datasets import Dataset, implicit, load_dataset
 from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
@@ -23,7 +25,7 @@ from coldkit.evaluation.metrics import ranking_metrics
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import default_encoder_name, model_accepts, parse_option_value
 
-__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "PROTOCOLS"]
+__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "encoders_used", "PROTOCOLS"]
 
 PROTOCOLS: tuple[str, ...] = ("cold-item", "cold-user", "warm", "warm-temporal")
 
@@ -143,7 +145,10 @@ class EvaluationResult:
     """Per-seed metric records and what produced them.
 
     ``records`` rows: ``{"model", "seed", "task", "metric", "value"}``; ``fit_seconds`` and
-    ``recommend_seconds`` are recorded as metrics too.
+    ``recommend_seconds`` are recorded as metrics too. ``encoders`` maps each model label to the
+    encoders its fitted instances actually used (``name``, ``fingerprint``, ``dim``; one entry per
+    distinct fingerprint over the seeds), so a result says which vectors it was measured on.
+    ``coldkit_version`` and ``created`` (UTC, ISO 8601) say by what and when.
     """
 
     dataset: dict[str, Any]
@@ -155,6 +160,9 @@ class EvaluationResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    encoders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    coldkit_version: str = _coldkit_version
+    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
     def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
         """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
@@ -172,18 +180,25 @@ class EvaluationResult:
         return summ[key][0]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: settings, per-seed records and the mean/std summary."""
+        """A JSON-ready dict: the context (data set, protocol, seeds, coldkit version, date, each model's
+        encoders), settings, per-seed records and the mean/std summary."""
         summary = [
             {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
             for (m, t, k), (mean, std, n) in self.summary().items()
         ]
+        from coldkit.evaluation.report import headline
+
         return {
+            "coldkit_version": self.coldkit_version,
+            "created": self.created,
             "dataset": self.dataset,
             "protocol": self.protocol,
             "seeds": self.seeds,
             "ks": self.ks,
             "models": self.models,
             "tasks": self.tasks,
+            "encoders": self.encoders,
+            "headline": headline(self),
             "settings": self.settings,
             "notes": self.notes,
             "summary": summary,
@@ -197,7 +212,8 @@ class EvaluationResult:
         return format_table(self, metrics=metrics, tasks=tasks)
 
     def save(self, out_dir: str, *, chart: bool = True) -> dict[str, str]:
-        """Write ``results.json`` (and ``results.png``) into ``out_dir`` atomically; returns the paths."""
+        """Write ``results.json``, ``results.txt`` (a context header and the table) and ``results.png``
+        into ``out_dir`` atomically; returns the paths (see :func:`coldkit.evaluation.report.save_result`)."""
         from coldkit.evaluation.report import save_result
 
         return save_result(self, out_dir, chart=chart)
@@ -291,6 +307,7 @@ def evaluate(
             started = time.perf_counter()
             model.fit(split.train)
             fit_seconds = time.perf_counter() - started
+            _note_encoders(result.encoders.setdefault(spec.label, []), model)
             result.records.append(_record(spec.label, seed, "-", "fit_seconds", fit_seconds))
             for task in tasks.values():
                 if len(task) == 0:
@@ -305,6 +322,62 @@ def evaluate(
                     result.records.append(_record(spec.label, seed, task.name, metric, value))
                 result.records.append(_record(spec.label, seed, task.name, "recommend_seconds", seconds))
     return result
+
+
+def encoders_used(model: Any) -> list[dict[str, Any]]:
+    """The encoders a (fitted) model holds, found by walking its attributes: one
+    ``{"name", "fingerprint", "dim"}`` per distinct fingerprint, in the order first met.
+
+    Works for any model without it declaring anything: a hybrid's encoders sit inside its
+    sub-models (``model.cf.content.encoders``...), a plain CF model has none (``[]``).
+
+    Example::
+
+        model = coldkit.models.create("content", encoder="hashing").fit(train)
+        encoders_used(model)      # [{"name": "hashing", "fingerprint": "9c1f...", "dim": 4096}]
+    """
+    found: list[dict[str, Any]] = []
+    _note_encoders(found, model)
+    return found
+
+
+def _is_encoder(value: Any) -> bool:
+    return isinstance(getattr(value, "fingerprint", None), str) and callable(getattr(value, "encode_texts", None))
+
+
+def _note_encoders(found: list[dict[str, Any]], model: Any, max_depth: int = 6) -> None:
+    """Add the encoders inside ``model`` to ``found`` (skipping fingerprints already there)."""
+    seen: set[int] = set()
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > max_depth or id(value) in seen or isinstance(value, (str, bytes, int, float, np.ndarray)):
+            return
+        seen.add(id(value))
+        if _is_encoder(value):
+            fingerprint = value.fingerprint
+            if all(e["fingerprint"] != fingerprint for e in found):
+                found.append({"name": str(getattr(value, "name", type(value).__name__)),
+                              "fingerprint": fingerprint, "dim": int(getattr(value, "dim", 0) or 0)})
+            return
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            children = value
+        elif _may_hold_encoders(value):
+            children = list(vars(value).values())
+        else:
+            return  # data (arrays, frames, interactions of other libraries): no encoder inside
+        for child in children:
+            walk(child, depth + 1)
+
+    walk(model, 0)
+
+
+def _may_hold_encoders(value: Any) -> bool:
+    """coldkit's own objects and any model (a class with ``recommend``) are walked; other data is not."""
+    if isinstance(value, type) or not hasattr(value, "__dict__"):
+        return False
+    return type(value).__module__.startswith("coldkit") or callable(getattr(value, "recommend", None))
 
 
 def _record(model: str, seed: int, task: str, metric: str, value: float) -> dict[str, Any]:

@@ -1,0 +1,243 @@
+"""Vector cache management: list / size / prune, the size limit applied on write, safe deletion, ``coldkit cache``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coldkit.builtins.encoders import HashingEncoder
+from coldkit.cache import (
+    CACHE_MAX_SIZE_ENV,
+    DEFAULT_MAX_SIZE,
+    cache_size,
+    configured_max_size,
+    enforce_cache_limit,
+    list_entries,
+    parse_duration,
+    parse_size,
+    prune,
+)
+from coldkit.cli import main
+from coldkit.encoding import VectorCache, encode_catalog, text_key
+from coldkit.exceptions import InvalidInputError
+
+TEXTS = [f"item {i} is a story about {'space robots westerns romance'.split()[i % 4]}" for i in range(40)]
+
+
+@pytest.fixture(autouse=True)
+def _no_limit_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CACHE_MAX_SIZE_ENV, raising=False)
+
+
+def encode(root: Path, dim: int, texts: list[str] = TEXTS) -> VectorCache:
+    """Encode ``texts`` through the real pipeline into the cache under ``root``; returns that encoder's cache."""
+    encoder = HashingEncoder(dim=dim)
+    encode_catalog(texts, encoder, cache_dir=root, chunk_size=16, progress=False)
+    return VectorCache(root, encoder.fingerprint, dim, name=encoder.name)
+
+
+def age(directory: Path, seconds_ago: float) -> None:
+    """Make every file of a cache entry look last touched ``seconds_ago``."""
+    stamp = time.time() - seconds_ago
+    for path in directory.iterdir():
+        os.utime(path, (stamp, stamp))
+
+
+def disk_bytes(root: Path) -> int:
+    """An independent measure: every regular file under ``root`` (no symlinks)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_list_reports_each_encoder_entry(tmp_path: Path) -> None:
+    small = encode(tmp_path, 64, TEXTS + TEXTS[:5])  # repeated texts are one cached item
+    big = encode(tmp_path, 128, TEXTS[:10])
+    entries = {e.dim: e for e in list_entries(tmp_path)}
+    assert set(entries) == {64, 128}
+    assert entries[64].items == 40 and entries[128].items == 10
+    assert entries[64].fingerprint == small.fingerprint and entries[128].fingerprint == big.fingerprint
+    assert entries[64].encoder == "hashing" and entries[64].path == small.directory
+    for e in entries.values():
+        assert e.bytes == disk_bytes(e.path) and time.time() - 60 < e.last_used <= time.time() + 1
+    # the 128-d vectors of 10 items: at least 10 * 128 * 4 bytes of .npy
+    assert entries[128].bytes > 10 * 128 * 4
+    assert cache_size(tmp_path) == disk_bytes(tmp_path)
+    assert list_entries(tmp_path / "missing") == [] and cache_size(tmp_path / "missing") == 0
+
+
+def test_prune_older_than_removes_only_stale_entries(tmp_path: Path) -> None:
+    old = encode(tmp_path, 64)
+    fresh = encode(tmp_path, 128)
+    age(old.directory, 8 * 86400)
+    report = prune(tmp_path, older_than=parse_duration("7d"))
+    assert [e.path for e in report.removed] == [old.directory]
+    assert not old.directory.exists() and report.remaining_bytes == disk_bytes(tmp_path)
+    # the fresh entry still answers from disk, in a new process's view too
+    found, vectors = VectorCache(tmp_path, fresh.fingerprint, 128, name="hashing").get_many([text_key(TEXTS[0])])
+    assert found.all() and vectors.shape == (1, 128)
+    # and the old encoder's vectors are simply encoded again next time
+    again = encode(tmp_path, 64)
+    assert len(again) == 40
+
+
+def test_prune_max_size_evicts_least_recently_used_first(tmp_path: Path) -> None:
+    caches = [encode(tmp_path, d) for d in (32, 64, 128)]
+    for cache, days in zip(caches, (3, 1, 2)):  # use order, oldest first: 32, 128, 64
+        age(cache.directory, days * 86400)
+    sizes = {c.dim: disk_bytes(c.directory) for c in caches}
+    report = prune(tmp_path, max_size=sizes[64] + 1)
+    assert [e.dim for e in report.removed] == [32, 128]
+    assert report.freed_bytes == sizes[32] + sizes[128] and cache_size(tmp_path) == sizes[64]
+    # a dry run reports without deleting
+    dry = prune(tmp_path, max_size=0, dry_run=True)
+    assert [e.dim for e in dry.removed] == [64] and cache_size(tmp_path) == sizes[64]
+
+
+def test_use_not_write_decides_recency(tmp_path: Path) -> None:
+    first = encode(tmp_path, 64)
+    second = encode(tmp_path, 128)
+    age(first.directory, 3600)
+    age(second.directory, 1800)
+    encode(tmp_path, 64)  # all cache hits: nothing written, but the entry is used now
+    report = prune(tmp_path, max_size=disk_bytes(first.directory))
+    assert [e.path for e in report.removed] == [second.directory] and first.directory.exists()
+
+
+def test_limit_is_enforced_on_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = encode(tmp_path, 64)
+    age(old.directory, 600)
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, str(disk_bytes(old.directory) + 4096))
+    new = encode(tmp_path, 32)  # smaller than the old entry: the two together are over the limit
+    assert not old.directory.exists() and new.directory.exists()
+    assert cache_size(tmp_path) <= configured_max_size()  # type: ignore[operator]
+    # the entry in use alone over the limit: kept, with a warning naming the variable
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, "1k")
+    with pytest.warns(UserWarning, match=CACHE_MAX_SIZE_ENV):
+        encode(tmp_path, 32, TEXTS + ["one more text"])
+    assert new.directory.exists() and len(VectorCache(tmp_path, new.fingerprint, 32, name="hashing")) == 41
+
+
+def test_growth_by_another_writer_is_noticed_by_a_read_only_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = encode(tmp_path, 64)
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, str(disk_bytes(tmp_path) + 64 * 1024))
+    b = encode(tmp_path, 32)  # both fit: a full scan finds the cache within the limit
+    assert a.directory.exists() and b.directory.exists()
+    # another process adds a large shard to b's entry (not through encode_catalog here)
+    VectorCache(tmp_path, b.fingerprint, 32, name="hashing").put([f"k{i}" for i in range(1000)], np.ones((1000, 32), np.float32))
+    encode(tmp_path, 64)  # only cache hits, but the cache changed on disk: scanned again, b evicted
+    assert a.directory.exists() and not b.directory.exists()
+
+
+def test_configured_max_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert configured_max_size() == DEFAULT_MAX_SIZE == 2 * 1024**3
+    for off in ("0", "none", "OFF"):
+        monkeypatch.setenv(CACHE_MAX_SIZE_ENV, off)
+        assert configured_max_size() is None
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, "500M")
+    assert configured_max_size() == 500 * 1024**2
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, "lots")
+    with pytest.raises(InvalidInputError, match=CACHE_MAX_SIZE_ENV):
+        configured_max_size()
+
+
+def test_deleting_touches_only_what_coldkit_wrote(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    precious = outside / "precious.npy"
+    precious.write_bytes(b"x" * 100)
+    cache = encode(root, 64)
+    entry = cache.directory
+    # foreign things: a user's file in an entry, a symlink named like a shard, a folder not named
+    # like an entry, an entry-named symlink to a folder outside that looks like an entry
+    (entry / "notes.txt").write_text("mine")
+    (entry / "shard-00000000000000000001-0123456789ab.npy").symlink_to(precious)
+    (root / "exports").mkdir()
+    (root / "exports" / "shard-00000000000000000001-0123456789ab.npy").write_bytes(b"y")
+    (outside / "encoder.json").write_text("{}")
+    (root / f"hashing-{'a' * 24}").symlink_to(outside, target_is_directory=True)
+    age(entry, 30 * 86400)
+
+    report = prune(root, older_than=0.0)
+    assert [e.path for e in report.removed] == [entry]
+    assert precious.read_bytes() == b"x" * 100 and (outside / "encoder.json").exists()
+    assert (root / "exports" / "shard-00000000000000000001-0123456789ab.npy").exists()
+    assert (root / f"hashing-{'a' * 24}").is_symlink()
+    # the entry folder stays because it holds a file that is not coldkit's; coldkit's files are gone
+    assert sorted(p.name for p in entry.iterdir()) == ["notes.txt", "shard-00000000000000000001-0123456789ab.npy"]
+    # a process that still holds the removed entry open misses and writes again, no crash
+    cache.refresh()
+    found, _ = cache.get_many([text_key(TEXTS[0])])
+    assert not found.any()
+    cache.put([text_key(TEXTS[0])], np.ones((1, 64), np.float32))
+    assert len(VectorCache(root, cache.fingerprint, 64, name="hashing")) == 1
+
+
+def test_recent_temp_files_survive(tmp_path: Path) -> None:
+    cache = encode(tmp_path, 64)
+    busy = cache.directory / ".tmp-abc123xy"
+    busy.write_bytes(b"half a shard")  # another process's write in progress
+    prune(tmp_path, max_size=0)
+    assert busy.exists() and not (cache.directory / "encoder.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("500M", 500 * 1024**2), ("2G", 2 * 1024**3), ("2GB", 2 * 1024**3), ("1.5GiB", int(1.5 * 1024**3)),
+     ("64k", 65536), ("4096", 4096), (" 7 m ", 7 * 1024**2), ("0", 0)],
+)  # fmt: skip
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["", "k", "M", "g", "T"]))
+def test_parse_size_units_are_binary(n: int, unit: str) -> None:
+    assert parse_size(f"{n}{unit}") == n * 1024 ** ["", "k", "m", "g", "t"].index(unit.lower())
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("7d", 604800.0), ("12h", 43200.0), ("30m", 1800.0), ("45s", 45.0), ("2w", 1209600.0)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "7", "7x", "-1d", "d7", "1e3d"])
+def test_bad_durations_and_sizes_are_clear_errors(bad: str) -> None:
+    with pytest.raises(InvalidInputError, match="not a duration"):
+        parse_duration(bad)
+    with pytest.raises(InvalidInputError, match="not a size"):
+        parse_size(bad + "x")
+
+
+def test_cli_list_size_prune(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = encode(tmp_path, 64)
+    fresh = encode(tmp_path, 128)
+    age(old.directory, 2 * 86400)
+    assert main(["cache", "--dir", str(tmp_path), "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(e["dim"], e["items"], e["fingerprint"]) for e in listed] == [(64, 40, old.fingerprint), (128, 40, fresh.fingerprint)]
+    assert main(["cache", "--dir", str(tmp_path), "list"]) == 0
+    table = capsys.readouterr().out
+    assert "fingerprint" in table and old.fingerprint[:16] in table and "2 entries" in table
+    assert main(["cache", "--dir", str(tmp_path), "size", "--bytes"]) == 0
+    assert int(capsys.readouterr().out) == disk_bytes(tmp_path)
+
+    assert main(["cache", "--dir", str(tmp_path), "prune", "--older-than", "1d", "--dry-run"]) == 0
+    assert "would remove 1 entries" in capsys.readouterr().out and old.directory.exists()
+    assert main(["cache", "--dir", str(tmp_path), "prune", "--older-than", "1d"]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+    assert not old.directory.exists() and fresh.directory.exists()
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cache", "--dir", str(tmp_path), "prune"]) == 2
+    assert "prune needs --older-than DURATION and/or --max-size SIZE" in capsys.readouterr().err
+    assert main(["cache", "--dir", str(tmp_path), "prune", "--older-than", "7x"]) == 2
+    assert "not a duration: '7x'" in capsys.readouterr().err
+    assert main(["cache", "--dir", str(tmp_path), "list"]) == 0
+    assert "is empty" in capsys.readouterr().out
