@@ -261,15 +261,25 @@ def recall_per_query(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> np.nd
     The same definition as :func:`coldkit.evaluation.metrics.recall_at_k` (tests check they agree);
     written here because the model layer sits below evaluation.
     """
-    top = np.asarray(indices)[:, :k]
+    top = np.asarray(indices, dtype=np.int64)[:, :k]
+    truth = truth.tocsr()
+    truth.sum_duplicates()
+    truth.sort_indices()
     n_rel = np.diff(truth.indptr)
-    rows = np.flatnonzero(n_rel > 0)
-    out = np.zeros(len(rows))
-    for j, r in enumerate(rows):
-        relevant = truth.indices[truth.indptr[r] : truth.indptr[r + 1]]
-        row = np.unique(top[r][top[r] >= 0])
-        out[j] = np.isin(row, relevant, assume_unique=True).sum() / n_rel[r]
-    return out
+    n_items = max(truth.shape[1], 1)
+    # one searchsorted over sorted (row, item) keys finds every hit without a Python loop
+    keys = np.repeat(np.arange(truth.shape[0], dtype=np.int64), n_rel) * n_items + truth.indices
+    asked = np.arange(top.shape[0], dtype=np.int64)[:, None] * n_items + np.where(top >= 0, top, 0)
+    pos = np.minimum(np.searchsorted(keys, asked), max(len(keys) - 1, 0))
+    hit = (top >= 0) & (len(keys) > 0) & (keys[pos] == asked if len(keys) else False)
+    if top.shape[1] > 1:  # an item listed twice counts once
+        ordered = np.sort(np.where(hit, top, -1), axis=1)
+        repeats = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).sum(axis=1)
+    else:
+        repeats = np.zeros(top.shape[0], dtype=np.int64)
+    hits = hit.sum(axis=1) - repeats
+    rows = n_rel > 0
+    return hits[rows] / n_rel[rows]
 
 
 def recall_of(indices: np.ndarray, truth: sp.csr_matrix, k: int) -> float:
