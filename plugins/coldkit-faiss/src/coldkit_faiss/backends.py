@@ -142,16 +142,16 @@ class FaissHNSWBackend(_FaissBackend):
         efSearch: candidate list size while searching (more = better recall, slower search);
             a search of ``k`` results uses at least ``k``.
 
-    Defaults (``M=32, efConstruction=80, efSearch=64``) gave recall@10 of about 0.99 on the
-    benchmark's 100k x 384 anisotropic vectors (``docs/similarity.md``). Measure your own data
-    with :meth:`recall_at_k`.
+    Defaults: ``M=32, efConstruction=40`` (faiss's own efConstruction), ``efSearch=64``; their
+    recall@10 on the benchmark's 100k x 384 vectors is in ``docs/similarity.md``. Measure your
+    own data with :meth:`recall_at_k`.
     """
 
     name = "faiss-hnsw"
     capabilities = HNSW_CAPABILITIES
     cache: IndexCache[Any] = IndexCache(max_entries=4)
 
-    def __init__(self, M: int = 32, efConstruction: int = 80, efSearch: int = 64) -> None:  # noqa: N803 - faiss's names
+    def __init__(self, M: int = 32, efConstruction: int = 40, efSearch: int = 64) -> None:  # noqa: N803 - faiss's names
         for label, value in (("M", M), ("efConstruction", efConstruction), ("efSearch", efSearch)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InvalidInputError(f"{label} must be an integer >= 1, got {value!r}")
