@@ -187,7 +187,7 @@ class FaissHNSWBackend(_FaissBackend):
 
     def _search(self, index: Any, queries: NDArray[np.float32], fetch: int) -> tuple[Any, Any]:
         # Per-call parameters, so instances with different efSearch can share a cached index.
-        params = faiss.SearchParametersHNSW(efSearch=max(self.efSearch, fetch))
+        params = faiss.SearchParametersHNSW(efSearch=max(self.efSearch, fetch))  # type: ignore[attr-defined]
         return index.search(queries, fetch, params=params)
 
     def recall_at_k(
