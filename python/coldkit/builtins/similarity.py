@@ -215,7 +215,9 @@ class QuantizedBackend:
     ) -> tuple[Scores, Indices]:
         """See :class:`coldkit.plugins.types.SimilarityBackend` (validated arguments)."""
         if metric not in ("cosine", "dot"):
-            raise InvalidInputError(f"similarity backend {self.name!r} supports metrics 'cosine' and 'dot', not {metric!r}")
+            raise InvalidInputError(
+                f"similarity backend {self.name!r} supports metrics 'cosine' and 'dot', not {metric!r}"
+            )
         _require_finite(queries, "queries")  # the catalogue is checked when its index is built
         index = self.index_for(catalog, metric=metric, normalized=normalized, threads=threads)
         shortlist = None if self.shortlist is None else max(self.shortlist, k)
@@ -302,13 +304,13 @@ def coldkit_similarity_backends() -> list[SimilarityBackendSpec]:
         ),
         SimilarityBackendSpec(
             name="int8",
-            description="compressed index: int8 codes (4x smaller), SIMD shortlist, exact float32 re-rank; cached per catalogue",
+            description="compressed index: int8 codes (4x smaller), SIMD shortlist, exact float32 re-rank",
             factory=lambda **options: QuantizedBackend("int8", **options),
             capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
         ),
         SimilarityBackendSpec(
             name="bf16",
-            description="compressed index: bfloat16 codes (2x smaller), SIMD shortlist, exact float32 re-rank; cached per catalogue",
+            description="compressed index: bfloat16 codes (2x smaller), SIMD shortlist, exact float32 re-rank",
             factory=lambda **options: QuantizedBackend("bf16", **options),
             capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
         ),

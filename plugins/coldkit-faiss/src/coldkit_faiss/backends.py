@@ -94,7 +94,9 @@ class _FaissBackend:
         """See :class:`coldkit.plugins.types.SimilarityBackend` (validated arguments)."""
         del threads  # faiss's OpenMP pool decides
         if metric not in ("cosine", "dot"):
-            raise InvalidInputError(f"similarity backend {self.name!r} supports metrics 'cosine' and 'dot', not {metric!r}")
+            raise InvalidInputError(
+                f"similarity backend {self.name!r} supports metrics 'cosine' and 'dot', not {metric!r}"
+            )
         _first_non_finite(queries, "queries")
         index = self.index_for(catalog, metric=metric, normalized=normalized)
         prepared = normalize(queries) if metric == "cosine" and not normalized else queries
