@@ -1,4 +1,8 @@
-"""Exact top-k throughput: coldkit's Rust core vs numpy (matmul + argpartition) vs faiss.
+"""Exact top-k throughput of the Rust core against its bounds: numpy, faiss, memory bandwidth, sgemm.
+
+This file measures the float32 kernels against fixed baselines and machine bounds (thread
+scaling, a streaming read, sgemm). The comparison of *every registered backend* (int8, bf16,
+plugins such as faiss-flat / faiss-hnsw) on the same data is ``bench_backends.py``.
 
 Backends (the ``backend`` parameter):
 

@@ -1,6 +1,16 @@
-"""Print the similarity benchmark's ratio table from a ``--benchmark-json`` file.
+"""Print a similarity benchmark's table from a ``--benchmark-json`` file.
 
-    python benches/report.py /tmp/sim.json
+    python benches/report.py /tmp/sim.json                       # bench_similarity.py
+    python benches/report.py --backends /tmp/backends.json --png docs/backends-benchmark.png
+                                                                 # bench_backends.py
+
+``--backends``: one row per (workload, backend) of ``bench_backends.py``, every registered backend:
+queries/s (wall and CPU time), ratios against ``numpy`` and ``faiss-flat`` measured in the same
+run, the first call's time (index build), and correctness (exact backends: "ids = exact" or
+"near-ties only"; approximate ones: recall@k). ``--png`` also draws queries/s per backend
+(from CPU time).
+
+Default (``bench_similarity.py``):
 
 For each workload group: queries/s of every backend (from the minimum round time, the least
 disturbed by other processes), then coldkit's speed-up over faiss and numpy, the 2-thread
@@ -75,11 +85,91 @@ def render(groups: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def _workload_order(group: str) -> list[int]:
+    return [int(part.split("=")[1]) for part in group.split() if "=" in part]
+
+
+def render_backends(groups: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The side-by-side table of ``bench_backends.py``: one row per (workload, backend)."""
+    lines = [
+        "| workload | backend | kind | q/s | CPU q/s | vs numpy | vs faiss-flat | CPU vs numpy | CPU vs faiss-flat "
+        "| first call (build) | correctness |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for group in sorted(groups, key=_workload_order):
+        rows = groups[group]
+        for name in sorted(rows, key=lambda r: -rows[r]["info"]["B"] / rows[r]["min"]):
+            info = rows[name]["info"]
+            b = info["B"]
+            cpu = info.get("cpu_min")
+            if info.get("kind") == "exact":
+                check = "ids = exact" if info.get("ids_equal") == 1.0 else "near-ties only" if info.get("correct") else "WRONG"
+            else:
+                check = f"recall@{info['k']} = {info.get('recall', float('nan')):.3f}"
+            workload = group.removeprefix("backends ")
+            lines.append(
+                f"| {workload} | {name} | {info.get('kind', '?')} | {b / rows[name]['min']:,.0f} "
+                f"| {f'{b / cpu:,.0f}' if cpu else '-'} | {ratio(rows, 'numpy', name)} | {ratio(rows, 'faiss-flat', name)} "
+                f"| {ratio(rows, 'numpy', name, cpu=True)} | {ratio(rows, 'faiss-flat', name, cpu=True)} "
+                f"| {info.get('first_call_s', float('nan')):.2f} s | {check} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_backends(groups: dict[str, dict[str, dict[str, Any]]], png: Path) -> Path:
+    """Queries/s (from CPU time) of every backend per workload, log scale; recall on approximate ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from coldkit._atomic import atomic_write_bytes
+
+    ordered = sorted(groups, key=_workload_order)
+    names = sorted({name for rows in groups.values() for name in rows})
+    fig, axes = plt.subplots(1, len(ordered), figsize=(5.5 * len(ordered), 4.2), squeeze=False)
+    for ax, group in zip(axes[0], ordered):
+        rows = groups[group]
+        present = [n for n in names if n in rows]
+        # CPU time of the calling thread (every case runs on one thread): a busy shared machine
+        # distorts it far less than wall time; wall time where it was not recorded.
+        qps = [rows[n]["info"]["B"] / (rows[n]["info"].get("cpu_min") or rows[n]["min"]) for n in present]
+        colours = ["tab:orange" if rows[n]["info"].get("kind") == "approximate" else "tab:blue" for n in present]
+        bars = ax.bar(present, qps, color=colours)
+        for bar, name in zip(bars, present):
+            info = rows[name]["info"]
+            label = f"R@{info['k']}={info['recall']:.3f}" if info.get("kind") == "approximate" else ""
+            if label:
+                ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(group.removeprefix("backends "), fontsize=10)
+        ax.set_ylabel("queries/s (1 thread, CPU time, best round)")
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle("coldkit similarity backends (blue: exact, orange: approximate)")
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(png, buffer.getvalue())
+    return png
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
+    parser.add_argument("--backends", action="store_true", help="the file comes from bench_backends.py")
+    parser.add_argument("--png", type=Path, help="with --backends: also draw queries/s per backend here")
     args = parser.parse_args(argv)
-    print(render(load(args.json)))
+    groups = load(args.json)
+    if args.backends:
+        groups = {g: rows for g, rows in groups.items() if g.startswith("backends ")}
+        print(render_backends(groups))
+        if args.png:
+            print(f"chart: {plot_backends(groups, args.png)}")
+    else:
+        print(render({g: rows for g, rows in groups.items() if g.startswith("N=")}))
 
 
 if __name__ == "__main__":

@@ -452,17 +452,17 @@ def test_corrupted_saved_files_are_refused(tmp_path: Path, how: str, match: str)
 def test_rust_side_validates_parts_without_trusting_the_digest() -> None:
     codes = np.zeros((3, 4), np.int8)
     scales = np.ones(3, np.float32)
-    _core.QuantIndex.from_int8_parts(codes, scales, "per-vector", "cosine", False)
+    _core.QuantizedIndex.from_int8_parts(codes, scales, "per-vector", "cosine", False)
     bad = codes.copy()
     bad[1, 2] = -128
     with pytest.raises(InvalidInputError, match="row 1, column 2"):
-        _core.QuantIndex.from_int8_parts(bad, scales, "per-vector", "cosine", False)
+        _core.QuantizedIndex.from_int8_parts(bad, scales, "per-vector", "cosine", False)
     with pytest.raises(InvalidInputError, match="scale 0"):
-        _core.QuantIndex.from_int8_parts(codes, np.array([-1, 1, 1], np.float32), "per-vector", "cosine", False)
+        _core.QuantizedIndex.from_int8_parts(codes, np.array([-1, 1, 1], np.float32), "per-vector", "cosine", False)
     with pytest.raises(InvalidInputError, match="scales expected"):
-        _core.QuantIndex.from_int8_parts(codes, np.ones(3, np.float32), "per-dimension", "cosine", False)
+        _core.QuantizedIndex.from_int8_parts(codes, np.ones(3, np.float32), "per-dimension", "cosine", False)
     with pytest.raises(InvalidInputError, match="NaN or infinity"):
-        _core.QuantIndex.from_bf16_parts(np.full((2, 2), 0x7FC0, np.uint16), "dot", False)
-    index = _core.QuantIndex.from_int8_parts(codes, scales, "per-vector", "cosine", False)
+        _core.QuantizedIndex.from_bf16_parts(np.full((2, 2), 0x7FC0, np.uint16), "dot", False)
+    index = _core.QuantizedIndex.from_int8_parts(codes, scales, "per-vector", "cosine", False)
     with pytest.raises(InvalidInputError, match="float32 catalogue has shape"):
         index.search(np.ones((1, 4), np.float32), np.ones((2, 4), np.float32), 1)

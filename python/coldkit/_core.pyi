@@ -45,32 +45,32 @@ def simd_capabilities() -> dict[str, Any]:
     """CPU features, runnable kernels, the active kernel and the core count."""
 
 # ------------------------------------------------------------------------------------------
-# Quantised index (rust/coldkit-py/src/quant.rs); use coldkit.quantized.QuantizedIndex.
+# Quantised index (rust/coldkit-py/src/quant.rs); wrapped by coldkit.quantized.QuantizedIndex.
 # ------------------------------------------------------------------------------------------
 
 from typing import final
 
-__all__ += ["QuantIndex", "quant_kernels", "quant_int8_dots", "quant_bf16_dots", "quant_default_shortlist"]
+__all__ += ["QuantizedIndex", "quant_kernels", "quant_int8_dots", "quant_bf16_dots", "quant_default_shortlist"]
 
 @final
-class QuantIndex:
+class QuantizedIndex:
     """A compressed (int8 or bf16) copy of a catalogue with an exact float32 re-rank."""
 
     @staticmethod
     def build(
         catalog: NDArray[np.float32],
-        storage: str = "int8",
+        kind: str = "int8",
         scale: str = "per-vector",
         metric: str = "cosine",
         normalized: bool = False,
         threads: int | None = None,
-    ) -> QuantIndex: ...
+    ) -> QuantizedIndex: ...
     @staticmethod
     def from_int8_parts(
         codes: NDArray[np.int8], scales: NDArray[np.float32], scale: str, metric: str, normalized: bool
-    ) -> QuantIndex: ...
+    ) -> QuantizedIndex: ...
     @staticmethod
-    def from_bf16_parts(codes: NDArray[np.uint16], metric: str, normalized: bool) -> QuantIndex: ...
+    def from_bf16_parts(codes: NDArray[np.uint16], metric: str, normalized: bool) -> QuantizedIndex: ...
     def search(
         self,
         queries: NDArray[np.float32],
@@ -87,7 +87,7 @@ class QuantIndex:
     def scales(self) -> NDArray[np.float32]: ...
     def rowsums(self) -> NDArray[np.int32] | None: ...
     @property
-    def storage(self) -> str: ...
+    def kind(self) -> str: ...
     @property
     def scale(self) -> str: ...
     @property

@@ -148,7 +148,7 @@ class QuantizedIndex:
         if matrix.shape[0] == 0:
             raise InvalidInputError("catalog is empty (0 rows); nothing to index")
         self._catalog: NDArray[np.float32] = matrix
-        self._core = _core.QuantIndex.build(matrix, kind, scale, metric, bool(normalized), threads)
+        self._core = _core.QuantizedIndex.build(matrix, kind, scale, metric, bool(normalized), threads)
 
     # ----------------------------------------------------------------------------------------
     # Properties
@@ -157,7 +157,7 @@ class QuantizedIndex:
     @property
     def kind(self) -> str:
         """``"int8"`` or ``"bf16"``."""
-        return str(self._core.storage)
+        return str(self._core.kind)
 
     @property
     def scale(self) -> str:
@@ -376,9 +376,9 @@ class QuantizedIndex:
         catalog = _load_array(catalog_file, np.float32, (n, d), mmap=mmap)
         if kind == "int8":
             scales = _load_array(directory / _SCALES, np.float32, (n if scale == "per-vector" else d,), mmap=False)
-            core = _core.QuantIndex.from_int8_parts(codes, scales, scale, metric, normalized)
+            core = _core.QuantizedIndex.from_int8_parts(codes, scales, scale, metric, normalized)
         else:
-            core = _core.QuantIndex.from_bf16_parts(codes, metric, normalized)
+            core = _core.QuantizedIndex.from_bf16_parts(codes, metric, normalized)
         index = cls.__new__(cls)
         index._kernel = _check_kernel(kernel)
         index._catalog = catalog

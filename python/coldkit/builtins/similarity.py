@@ -1,9 +1,10 @@
-"""Built-in similarity backends: ``rust`` (the compiled core, default) and ``numpy`` (reference)."""
+"""Built-in similarity backends: ``rust`` (the compiled core, default), ``numpy`` (reference),
+``int8`` and ``bf16`` (the compressed index of :mod:`coldkit.quantized`, exact float32 re-rank)."""
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,6 +12,10 @@ from numpy.typing import NDArray
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import SimilarityBackendSpec
+from coldkit.similarity import IndexCache, _require_finite
+
+if TYPE_CHECKING:
+    from coldkit.quantized import QuantizedIndex
 
 #: Environment variable read on every call by :class:`RustBackend` (when no ``kernel=`` was
 #: given) to force a kernel: ``scalar``, ``avx2``, ``avx512``, ``neon`` or ``auto``.
@@ -136,6 +141,89 @@ class NumpyBackend:
         return prepared.astype(np.float32)
 
 
+class QuantizedBackend:
+    """The compressed index as a backend: int8 or bf16 codes, shortlist, exact float32 re-rank.
+
+    The first search of a catalogue builds a :class:`coldkit.quantized.QuantizedIndex` (its
+    catalogue is checked for NaN/inf then, once) and caches it in :attr:`cache`, shared by every
+    instance of the class: later searches of the same float32 C-contiguous array reuse it. The
+    cache holds at most 4 indexes (least recently used evicted); each holds its codes (int8:
+    ``N*d + 8*N`` bytes; bf16: ``2*N*d``) and a reference to the float32 catalogue it re-ranks
+    against, which therefore stays alive while cached. ``cache.clear()`` frees them.
+
+    Results equal the exact float32 scan whenever the true top-k lies in the shortlist (see
+    ``docs/quantized.md``): ids can differ from the ``rust`` backend's only among items whose
+    float32 scores tie, or nearly tie (within about 1e-7), at the k-th place.
+
+    Args:
+        kind: ``"int8"`` or ``"bf16"``.
+        scale: int8 only: ``"per-vector"`` (default) or ``"per-dimension"``.
+        shortlist: candidates re-ranked per query (default ``max(4k, k + 32)``).
+        kernel: force a quantised kernel (see :func:`coldkit.quantized.quantized_capabilities`).
+    """
+
+    checks_finite = True
+    #: Indexes built so far, shared by all instances: (catalogue, options) -> QuantizedIndex.
+    cache: IndexCache[QuantizedIndex] = IndexCache(max_entries=4)
+
+    def __init__(
+        self, kind: str = "int8", *, scale: str = "per-vector", shortlist: int | None = None, kernel: str | None = None
+    ) -> None:
+        from coldkit.quantized import KINDS, SCALES
+
+        if kind not in KINDS:
+            raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(map(repr, KINDS))}")
+        if scale not in SCALES:
+            raise InvalidInputError(f"unknown scale {scale!r}; expected one of {', '.join(map(repr, SCALES))}")
+        if shortlist is not None and (isinstance(shortlist, bool) or not isinstance(shortlist, int) or shortlist < 1):
+            raise InvalidInputError(f"shortlist must be an integer >= 1 or None, got {shortlist!r}")
+        if kernel is not None and not isinstance(kernel, str):
+            raise InvalidInputError(f"kernel must be a kernel name or None, got {kernel!r}")
+        self.name = kind
+        self.kind = kind
+        self.scale = scale if kind == "int8" else "per-vector"
+        self.shortlist = shortlist
+        self.kernel = kernel
+
+    def index_for(
+        self, catalog: NDArray[np.float32], *, metric: str, normalized: bool, threads: int | None = None
+    ) -> "QuantizedIndex":
+        """The (cached) compressed index of ``catalog`` for ``metric``."""
+        from coldkit.quantized import QuantizedIndex
+
+        normalized = bool(normalized) and metric == "cosine"  # the promise only matters for cosine
+        options = (self.kind, self.scale, metric, normalized, self.kernel)
+        return self.cache.get(
+            catalog,
+            options,
+            lambda: QuantizedIndex(
+                catalog, self.kind, scale=self.scale, metric=metric, normalized=normalized,  # type: ignore[arg-type]
+                threads=threads, kernel=self.kernel,
+            ),
+        )
+
+    def topk(
+        self,
+        queries: NDArray[np.float32],
+        catalog: NDArray[np.float32],
+        k: int,
+        *,
+        metric: str,
+        normalized: bool,
+        exclude: Sequence[NDArray[np.int64]] | None,
+        threads: int | None,
+    ) -> tuple[Scores, Indices]:
+        """See :class:`coldkit.plugins.types.SimilarityBackend` (validated arguments)."""
+        if metric not in ("cosine", "dot"):
+            raise InvalidInputError(
+                f"similarity backend {self.name!r} supports metrics 'cosine' and 'dot', not {metric!r}"
+            )
+        _require_finite(queries, "queries")  # the catalogue is checked when its index is built
+        index = self.index_for(catalog, metric=metric, normalized=normalized, threads=threads)
+        shortlist = None if self.shortlist is None else max(self.shortlist, k)
+        return index.search(queries, k, shortlist=shortlist, exclude=exclude, threads=threads)
+
+
 def select_topk(
     scores: NDArray[np.float32], k: int, exclude: Sequence[NDArray[np.int64]] | None = None
 ) -> tuple[Scores, Indices]:
@@ -213,5 +301,17 @@ def coldkit_similarity_backends() -> list[SimilarityBackendSpec]:
             description="NumPy reference: matmul + argpartition, same semantics as 'rust'",
             factory=lambda **options: NumpyBackend(**options),
             capabilities=frozenset(caps),
+        ),
+        SimilarityBackendSpec(
+            name="int8",
+            description="compressed index: int8 codes (4x smaller), SIMD shortlist, exact float32 re-rank",
+            factory=lambda **options: QuantizedBackend("int8", **options),
+            capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
+        ),
+        SimilarityBackendSpec(
+            name="bf16",
+            description="compressed index: bfloat16 codes (2x smaller), SIMD shortlist, exact float32 re-rank",
+            factory=lambda **options: QuantizedBackend("bf16", **options),
+            capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
         ),
     ]

@@ -78,9 +78,11 @@ class EncoderSpec(ComponentSpec):
 class SimilarityBackendSpec(ComponentSpec):
     """A similarity backend: exact (or documented approximate) top-k over a catalogue.
 
-    Capabilities used by coldkit: ``"cosine"``, ``"dot"``, ``"pearson"`` (metrics it supports),
-    ``"exclude"`` (per-query exclusions inside the scan), ``"threads"`` (honours ``threads=``),
-    ``"exact"`` (returns the true top-k).
+    Capabilities used by coldkit: ``"cosine"``, ``"dot"``, ``"pearson"`` (metrics it supports;
+    ``coldkit.topk`` refuses the others), ``"exclude"`` (per-query exclusions inside the scan;
+    without it ``coldkit.topk`` over-fetches and filters), ``"threads"`` (honours ``threads=``),
+    ``"exact"`` (returns the true top-k), ``"approximate"`` (may miss some of it; report recall),
+    ``"index"`` (builds an index per catalogue and caches it).
     """
 
 
@@ -160,8 +162,9 @@ class SimilarityBackend(Protocol):
 
         Arguments arrive validated: ``queries`` (B, d) and ``catalog`` (N, d) C-contiguous float32
         without NaN/inf; ``1 <= k``; ``k' = min(k, N)``; ``exclude`` is None or B int64 arrays of
-        in-range indices. When exclusions leave a row with fewer than ``k'`` items, the row is
-        padded with score ``-inf`` and index ``-1``.
+        in-range indices (always None for a backend without the ``"exclude"`` capability).
+        When exclusions leave a row with fewer than ``k'`` items, the row is padded with score
+        ``-inf`` and index ``-1``.
         """
         ...
 

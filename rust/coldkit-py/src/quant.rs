@@ -46,31 +46,33 @@ fn quant_kernel(storage: Storage, name: Option<&str>) -> PyResult<QuantKernel> {
 }
 
 /// A compressed (int8 or bf16) copy of a catalogue with an exact float32 re-rank.
-#[pyclass(module = "coldkit._core", name = "QuantIndex", frozen)]
-pub struct QuantIndex {
+/// Named `QuantizedIndex` in Python, like the class that wraps it (`coldkit.quantized`) and the
+/// core type it holds: one word for the concept across Rust and Python.
+#[pyclass(module = "coldkit._core", name = "QuantizedIndex", frozen)]
+pub struct PyQuantizedIndex {
     inner: QuantizedIndex,
 }
 
 #[pymethods]
-impl QuantIndex {
+impl PyQuantizedIndex {
     /// Compress a (n, d) float32 catalogue.
     #[staticmethod]
-    #[pyo3(signature = (catalog, storage = "int8", scale = "per-vector", metric = "cosine", normalized = false, threads = None))]
+    #[pyo3(signature = (catalog, kind = "int8", scale = "per-vector", metric = "cosine", normalized = false, threads = None))]
     fn build(
         py: Python<'_>,
         catalog: PyReadonlyArray2<'_, f32>,
-        storage: &str,
+        kind: &str,
         scale: &str,
         metric: &str,
         normalized: bool,
         threads: Option<usize>,
     ) -> PyResult<Self> {
-        let storage = Storage::parse(storage).map_err(core_err)?;
+        let storage = Storage::parse(kind).map_err(core_err)?;
         let scale = ScaleMode::parse(scale).map_err(core_err)?;
         let metric = parse_metric(metric)?;
         let (data, shape) = matrix(&catalog, "catalog")?;
         let inner = detached(py, || QuantizedIndex::build(data, shape, storage, scale, metric, normalized, threads))?;
-        Ok(QuantIndex { inner })
+        Ok(PyQuantizedIndex { inner })
     }
 
     /// An int8 index from saved codes (n, d) and scales; validated.
@@ -88,7 +90,7 @@ impl QuantIndex {
         let (codes, shape) = borrow2(&codes, "codes")?;
         let scales = scales.as_slice().map_err(|_| InvalidInputError::new_err("scales must be a contiguous float32 array"))?;
         let inner = detached(py, || QuantizedIndex::from_int8_parts(codes.to_vec(), shape, scales.to_vec(), scale, metric, normalized))?;
-        Ok(QuantIndex { inner })
+        Ok(PyQuantizedIndex { inner })
     }
 
     /// A bf16 index from saved codes (n, d) of bfloat16 bit patterns; validated.
@@ -97,7 +99,7 @@ impl QuantIndex {
         let metric = parse_metric(metric)?;
         let (codes, shape) = borrow2(&codes, "codes")?;
         let inner = detached(py, || QuantizedIndex::from_bf16_parts(codes.to_vec(), shape, metric, normalized))?;
-        Ok(QuantIndex { inner })
+        Ok(PyQuantizedIndex { inner })
     }
 
     /// Exact top-k via the quantised shortlist and a float32 re-rank against `catalog`.
@@ -166,8 +168,9 @@ impl QuantIndex {
         self.inner.int8_rowsums().map(|s| Array1::from_vec(s.to_vec()).into_pyarray(py))
     }
 
+    /// `"int8"` or `"bf16"` (the core's `Storage`; Python calls it the index's kind).
     #[getter]
-    fn storage(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         self.inner.storage().name()
     }
     #[getter]
@@ -270,7 +273,7 @@ fn quant_default_shortlist(k: usize) -> usize {
 
 /// Add this module's classes and functions to `coldkit._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<QuantIndex>()?;
+    m.add_class::<PyQuantizedIndex>()?;
     m.add_function(wrap_pyfunction!(quant_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(quant_int8_dots, m)?)?;
     m.add_function(wrap_pyfunction!(quant_bf16_dots, m)?)?;
