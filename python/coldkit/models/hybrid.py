@@ -59,7 +59,10 @@ from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
 
-__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "TuningWarning"]
+__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "TuningWarning", "AUTO_TUNE_MAX_ITEMS"]
+
+#: ``tune="auto"`` learns the blend's weights for catalogues up to this size (tuning fits twice).
+AUTO_TUNE_MAX_ITEMS = 50_000
 
 
 class TuningWarning(UserWarning):
@@ -152,7 +155,9 @@ class Hybrid(Recommender):
         user_profiles: optional external user id -> profile text; adds the ``profile`` source.
         user_graph: optional external user id -> friend ids; adds the ``friends`` source.
         adaptive: False uses the base weights for every query (and turns tuning off).
-        tune: learn the weights on a carved validation split (default True).
+        tune: learn the weights on a carved validation split: ``True``, ``False`` or ``"auto"``
+            (default: tune catalogues up to :data:`AUTO_TUNE_MAX_ITEMS` items; tuning fits the
+            hybrid twice, so larger catalogues keep the default weights unless ``tune=True``).
         tune_k: the list length whose recall the tuning maximises (default 20).
         validation_seed: seed of the carved validation split.
 
@@ -185,7 +190,7 @@ class Hybrid(Recommender):
         adaptive: bool = True,
         cache: bool = True,
         sources: Sequence[str] | None = None,
-        tune: bool = True,
+        tune: bool | str = "auto",
         tune_k: int = 20,
         validation_seed: int = 0,
     ) -> None:
@@ -219,7 +224,9 @@ class Hybrid(Recommender):
                 raise InvalidInputError(f"{label} must be an integer >= 1, got {count!r}")
         self.depth, self.tune_k = int(depth), int(tune_k)
         self.adaptive = bool(adaptive)
-        self.tune = bool(tune) and self.adaptive
+        if tune not in (True, False, "auto"):
+            raise InvalidInputError(f"tune must be True, False or 'auto', got {tune!r}")
+        self.tune: bool | str = tune if self.adaptive else False
         self.validation_seed = int(validation_seed)
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
@@ -245,7 +252,7 @@ class Hybrid(Recommender):
         """Whether source ``name`` can get a positive weight (so must be fitted)."""
         if name not in self.sources:
             return False
-        return self.tune or self.weights.get(name, 0.0) > 0
+        return bool(self.tune) or self.weights.get(name, 0.0) > 0
 
     @property
     def used_sources(self) -> list[str]:
@@ -270,7 +277,12 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.notes_ = None, []
-        if self.tune:
+        if self.tune == "auto" and train.n_items > AUTO_TUNE_MAX_ITEMS:
+            self.notes_.append(
+                f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
+                "(tune=True learns them anyway, at the cost of a second fit)"
+            )
+        elif self.tune:
             self.learned_ = self._learn_weights(train)
         self._fit_sources(train)
         return self

@@ -59,7 +59,7 @@ __all__ = [
 COLD_ITEMS = "cold-items"
 WARM = "warm"
 REVEAL: tuple[int, ...] = (0, 1, 3, 5, 10)  # known clicks at which cold-user weights are tuned
-WEIGHT_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+WEIGHT_GRID: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def carve_validation(
     user_fraction: float = 0.1,
     warm_fraction: float = 0.2,
     reveal: Iterable[int] = REVEAL,
-    max_queries: int = 600,
+    max_queries: int = 400,
     min_queries: int = 25,
     user_profiles: Mapping[str, str] | None = None,
     user_graph: Mapping[str, Sequence[str]] | None = None,
