@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from coldkit import _core
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.manager import get_similarity_backend
+from coldkit.validation import check_k
 
 __all__ = ["Metric", "METRICS", "MAX_THREADS", "topk", "cosine_matrix", "normalize", "simd_capabilities"]
 
@@ -81,7 +82,7 @@ def topk(
         raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(map(repr, METRICS))}")
     if not isinstance(normalized, (bool, np.bool_)):
         raise InvalidInputError(f"normalized must be True or False, got {normalized!r}")
-    k = _as_count(k, "k")
+    k = check_k(k)
     threads = _as_threads(threads)
     q, single = _as_matrix(queries, "queries", allow_vector=True)
     c, _ = _as_matrix(catalog, "catalog", allow_vector=False)

@@ -1,4 +1,6 @@
-"""Tables, JSON and charts for :class:`~coldkit.evaluation.runner.EvaluationResult`.
+"""The result of an evaluation (:class:`EvaluationResult`) and its tables, JSON and charts.
+
+:func:`coldkit.evaluation.runner.evaluate` fills an :class:`EvaluationResult`; this module only reads it.
 
 Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so an
 interrupted run never leaves a half-written result where a good one was.
@@ -10,23 +12,85 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
 
 from coldkit._atomic import atomic_write_bytes
+from coldkit.exceptions import InvalidInputError
 
-if TYPE_CHECKING:
-    from coldkit.evaluation.runner import EvaluationResult
-
-__all__ = ["atomic_write_bytes", "format_table", "save_result", "plot_result"]
+__all__ = ["EvaluationResult", "format_table", "save_result", "plot_result"]
 
 
-def _default_metrics(result: "EvaluationResult") -> list[str]:
+@dataclass
+class EvaluationResult:
+    """Per-seed metric records and what produced them.
+
+    ``records`` rows: ``{"model", "seed", "task", "metric", "value"}``; ``fit_seconds`` and
+    ``recommend_seconds`` are recorded as metrics too.
+    """
+
+    dataset: dict[str, Any]
+    protocol: str
+    seeds: list[int]
+    ks: list[int]
+    models: list[str]
+    tasks: list[str]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
+        """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
+        groups: dict[tuple[str, str, str], list[float]] = {}
+        for r in self.records:
+            groups.setdefault((r["model"], r["task"], r["metric"]), []).append(float(r["value"]))
+        return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
+
+    def mean(self, model: str, task: str, metric: str) -> float:
+        """Mean over seeds of one number, e.g. ``result.mean("hybrid", "cold", "recall@20")``."""
+        key = (model, task, metric)
+        summ = self.summary()
+        if key not in summ:
+            raise InvalidInputError(f"no result for {key}")
+        return summ[key][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: settings, per-seed records and the mean/std summary."""
+        summary = [
+            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
+            for (m, t, k), (mean, std, n) in self.summary().items()
+        ]
+        return {
+            "dataset": self.dataset,
+            "protocol": self.protocol,
+            "seeds": self.seeds,
+            "ks": self.ks,
+            "models": self.models,
+            "tasks": self.tasks,
+            "settings": self.settings,
+            "notes": self.notes,
+            "summary": summary,
+            "records": self.records,
+        }
+
+    def table(self, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> str:
+        """A plain-text table: one row per (model, task), ``mean ± std`` per metric."""
+        return format_table(self, metrics=metrics, tasks=tasks)
+
+    def save(self, out_dir: str, *, chart: bool = True) -> dict[str, str]:
+        """Write ``results.json`` (and ``results.png``) into ``out_dir`` atomically; returns the paths."""
+        return save_result(self, out_dir, chart=chart)
+
+
+def _default_metrics(result: EvaluationResult) -> list[str]:
     k = 20 if 20 in result.ks else result.ks[-1]
     return [f"recall@{k}", f"ndcg@{k}", f"precision@{k}", f"hit_rate@{k}", f"coverage@{k}", f"cold_exposure@{k}"]
 
 
 def format_table(
-    result: "EvaluationResult", metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+    result: EvaluationResult, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
 ) -> str:
     """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds."""
     summary = result.summary()
@@ -54,7 +118,7 @@ def format_table(
     return "\n".join(out)
 
 
-def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
+def plot_result(result: EvaluationResult, metric: str | None = None) -> bytes:
     """A PNG chart: grouped bars of ``metric`` per model and task (cold / warm / all), or for the
     cold-user protocol, ``metric`` against the number of revealed interactions, one line per model.
     """
@@ -62,7 +126,6 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    import numpy as np
 
     metric = metric or ("recall@20" if 20 in result.ks else f"recall@{result.ks[-1]}")
     summary = result.summary()
@@ -96,7 +159,7 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
         plt.close(fig)
 
 
-def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, chart: bool = True) -> dict[str, str]:
+def save_result(result: EvaluationResult, out_dir: str | os.PathLike[str], *, chart: bool = True) -> dict[str, str]:
     """Write ``results.json``, ``results.txt`` (the table) and ``results.png`` into ``out_dir``."""
     out = Path(out_dir)
     paths: dict[str, str] = {}
