@@ -20,6 +20,7 @@ costs (a neural encoder's forward passes). The kit imports nothing heavy beyond 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -95,7 +96,7 @@ def check_encoder(
     where = f"encoder {getattr(enc, 'name', type(enc).__name__)!r}"
     _check(isinstance(enc, Encoder), where, "protocol", "missing name/dim/modalities/fingerprint/encode_texts")
     _check(isinstance(enc.name, str) and bool(enc.name), where, "name", f"must be a non-empty str, got {enc.name!r}")
-    _check(isinstance(enc.dim, (int, np.integer)) and enc.dim >= 1, where, "dim", f"must be an int >= 1, got {enc.dim!r}")
+    _check(isinstance(enc.dim, (int, np.integer)) and bool(enc.dim >= 1), where, "dim", f"must be an int >= 1, got {enc.dim!r}")
     _check("text" in set(enc.modalities), where, "modalities", f"must include 'text', got {set(enc.modalities)}")
 
     fit = getattr(enc, "fit", None)
@@ -141,7 +142,7 @@ def check_encoder(
                "two encoders with equal fingerprints gave different vectors")
 
     for bad_input, what in (([SAMPLE_TEXTS[0], None], "None"), ([SAMPLE_TEXTS[0], 42], "a non-string"), (SAMPLE_TEXTS[0], "a bare str")):
-        _raises(lambda b=bad_input: enc.encode_texts(b), (InvalidInputError,), where, f"bad input ({what})")
+        _raises(partial(enc.encode_texts, bad_input), (InvalidInputError,), where, f"bad input ({what})")
 
     if semantic:
         sims = out[:3] @ out[:3].T
@@ -398,7 +399,7 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
             _check(items(batched, r) == items(one, 0), where, "per-query weights", f"row {r}: per-query weights differ from fusing the row alone")
 
     for bad_k in (0, -1, 2.5):
-        _raises(lambda bk=bad_k: impl.fuse(sources, bk), (InvalidInputError,), where, f"bad k ({bad_k!r})")
+        _raises(partial(impl.fuse, sources, bad_k), (InvalidInputError,), where, f"bad k ({bad_k!r})")
     _raises(lambda: impl.fuse({}, 3), (InvalidInputError,), where, "no sources")
     short_batch = Ranked(a.indices[:2], a.scores[:2])
     _raises(lambda: impl.fuse({"a": short_batch, "b": b}, 3), (InvalidInputError,), where, "batch sizes differ")
@@ -431,7 +432,9 @@ def synthetic_interactions(seed: int = 0, n_users: int = 24, cold_per_topic: int
     from coldkit.data.interactions import Catalog, Interactions
 
     rng = np.random.default_rng(seed)
-    titles, genres, topic_items = [], [], {}
+    titles: list[str] = []
+    genres: list[str] = []
+    topic_items: dict[str, np.ndarray] = {}
     for topic, names in TOPICS.items():
         topic_items[topic] = np.arange(len(titles), len(titles) + len(names), dtype=np.int64)
         titles += list(names)
@@ -574,7 +577,7 @@ def check_model(
     rec(warm[:2], n_items + 5)
 
     for bad_k in (0, -2):
-        _raises(lambda bk=bad_k: impl.recommend(warm[:1], bk), (InvalidInputError,), where, f"bad k ({bad_k})")
+        _raises(partial(impl.recommend, warm[:1], bad_k), (InvalidInputError,), where, f"bad k ({bad_k})")
     _raises(lambda: impl.recommend([UserQuery(user=train.n_users + 3)], 3), (InvalidInputError,), where, "user out of range")
     _raises(lambda: impl.recommend(warm[:1], 3, candidates=np.array([0, n_items + 1])), (InvalidInputError,), where, "candidates out of range")
     _raises(lambda: impl.recommend(UserQuery(user=0), 3), (InvalidInputError,), where, "a bare UserQuery")
