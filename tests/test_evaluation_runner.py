@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from coldkit.data import Catalog, Dataset, Interactions, UserQuery
 from coldkit.evaluation import ModelChoice, evaluate, make_split, ranking_metrics
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 
@@ -123,13 +123,15 @@ def test_bad_arguments() -> None:
         evaluate(ds, [("a", CountPopularity), ("a", CountPopularity)])
     with pytest.raises(InvalidInputError, match="KEY=VALUE"):
         ModelChoice.parse("content:encoder")
+    with pytest.raises(UnknownComponentError, match="'no-such-model'.*popularity"):
+        evaluate(ds, ["popularity", "no-such-model"], progress=False)
 
 
-def test_model_spec_parsing() -> None:
-    spec = ModelChoice.parse("content:encoder=hashing,whitening=center,text_weight=0.5,cache=false")
-    assert spec.name == "content"
-    assert dict(spec.options) == {"encoder": "hashing", "whitening": "center", "text_weight": 0.5, "cache": False}
-    assert spec.label.startswith("content[")
+def test_model_choice_parsing() -> None:
+    choice = ModelChoice.parse("content:encoder=hashing,whitening=center,text_weight=0.5,cache=false")
+    assert choice.name == "content"
+    assert dict(choice.options) == {"encoder": "hashing", "whitening": "center", "text_weight": 0.5, "cache": False}
+    assert choice.label.startswith("content[")
 
 
 def test_max_users_subsamples() -> None:

@@ -24,6 +24,7 @@ from coldkit.evaluation.metrics import ranking_metrics
 from coldkit.evaluation.report import EvaluationResult
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.plugins.manager import registry
 from coldkit.validation import check_k
 
 __all__ = ["ModelChoice", "evaluate", "make_split", "PROTOCOLS"]
@@ -97,6 +98,9 @@ def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -
                 raise InvalidInputError(f"not a model choice: {m!r} (use a name, 'name:k=v', or (label, factory))")
     if not choices:
         raise InvalidInputError("no model to evaluate")
+    for choice in choices:
+        if choice.factory is None:
+            registry("model").get(choice.name)  # an unknown name fails now, listing the valid ones, not after loading data
     labels = [s.label for s in choices]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"model labels must be unique, got {labels}")
