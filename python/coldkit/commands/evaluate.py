@@ -35,7 +35,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument(
         "--models", nargs="+", default=None, metavar="SPEC",
-        help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert); default: a baseline set plus hybrid",
+        help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert), any registered model including plugin ones; default: a baseline set plus hybrid",
     )  # fmt: skip
     parser.add_argument("--encoder", default=None, help="encoder for the default models (default: bert if installed, else hashing)")
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
