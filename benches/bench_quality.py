@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from coldkit.data import load_dataset, subsample
-from coldkit.evaluation import ModelSpec, evaluate
-from coldkit.evaluation.report import atomic_write_bytes, plot_result
+from coldkit.evaluation import ModelChoice, evaluate
+from coldkit._atomic import atomic_write_bytes
+from coldkit.evaluation.report import plot_result
 from coldkit.models.registry import default_encoder_name
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
@@ -40,24 +41,24 @@ DATASETS = ("ml-100k", "ml-latest-small", "lastfm-2k")
 TARGET_GAIN = 0.05
 
 
-def cold_item_models(encoder: str) -> tuple[list[ModelSpec], list[str], str]:
+def cold_item_models(encoder: str) -> tuple[list[ModelChoice], list[str], str]:
     """(specs, baseline labels, coldkit's configuration label)."""
     specs = [
-        ModelSpec("popularity", "popularity"),
-        ModelSpec("content-tfidf", "content", {"encoder": "hashing"}),
-        ModelSpec(f"content-lm({encoder})", "content", {"encoder": encoder}),
-        ModelSpec(f"cold-ridge({encoder})", "cold-ridge", {"encoder": encoder}),
-        ModelSpec(f"hybrid({encoder})", "hybrid", {"encoder": encoder}),
+        ModelChoice("popularity", "popularity"),
+        ModelChoice("content-tfidf", "content", {"encoder": "hashing"}),
+        ModelChoice(f"content-lm({encoder})", "content", {"encoder": encoder}),
+        ModelChoice(f"cold-ridge({encoder})", "cold-ridge", {"encoder": encoder}),
+        ModelChoice(f"hybrid({encoder})", "hybrid", {"encoder": encoder}),
     ]
     return specs, [s.label for s in specs[:4]], specs[-1].label
 
 
-def cold_user_models(encoder: str) -> tuple[list[ModelSpec], list[str], str]:
+def cold_user_models(encoder: str) -> tuple[list[ModelChoice], list[str], str]:
     specs = [
-        ModelSpec("popularity", "popularity"),
-        ModelSpec("item-knn", "item-knn"),
-        ModelSpec(f"content-lm({encoder})", "content", {"encoder": encoder}),
-        ModelSpec(f"hybrid({encoder})", "hybrid", {"encoder": encoder}),
+        ModelChoice("popularity", "popularity"),
+        ModelChoice("item-knn", "item-knn"),
+        ModelChoice(f"content-lm({encoder})", "content", {"encoder": encoder}),
+        ModelChoice(f"hybrid({encoder})", "hybrid", {"encoder": encoder}),
     ]
     return specs, [s.label for s in specs[:3]], specs[-1].label
 

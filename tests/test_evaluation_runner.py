@@ -12,8 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from coldkit.data import Catalog, Dataset, Interactions, UserQuery
-from coldkit.evaluation import ModelSpec, evaluate, make_split, ranking_metrics
-from coldkit.exceptions import InvalidInputError
+from coldkit.evaluation import ModelChoice, evaluate, make_split, ranking_metrics
+from coldkit.exceptions import InvalidInputError, UnknownComponentError
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 
@@ -122,14 +122,16 @@ def test_bad_arguments() -> None:
     with pytest.raises(InvalidInputError, match="unique"):
         evaluate(ds, [("a", CountPopularity), ("a", CountPopularity)])
     with pytest.raises(InvalidInputError, match="KEY=VALUE"):
-        ModelSpec.parse("content:encoder")
+        ModelChoice.parse("content:encoder")
+    with pytest.raises(UnknownComponentError, match="'no-such-model'.*popularity"):
+        evaluate(ds, ["popularity", "no-such-model"], progress=False)
 
 
-def test_model_spec_parsing() -> None:
-    spec = ModelSpec.parse("content:encoder=hashing,whitening=center,text_weight=0.5,cache=false")
-    assert spec.name == "content"
-    assert dict(spec.options) == {"encoder": "hashing", "whitening": "center", "text_weight": 0.5, "cache": False}
-    assert spec.label.startswith("content[")
+def test_model_choice_parsing() -> None:
+    choice = ModelChoice.parse("content:encoder=hashing,whitening=center,text_weight=0.5,cache=false")
+    assert choice.name == "content"
+    assert dict(choice.options) == {"encoder": "hashing", "whitening": "center", "text_weight": 0.5, "cache": False}
+    assert choice.label.startswith("content[")
 
 
 def test_max_users_subsamples() -> None:
@@ -138,7 +140,7 @@ def test_max_users_subsamples() -> None:
 
 
 def test_model_accepts_follows_keyword_pass_through() -> None:
-    from coldkit.evaluation.runner import model_accepts
+    from coldkit.models.registry import model_accepts
 
     assert model_accepts("content", "encoder")
     assert not model_accepts("popularity", "encoder")

@@ -26,9 +26,14 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def _path(target: Path) -> str:
+    """The installed plugin, and this checkout's coldkit (not whichever one the environment holds)."""
+    return os.pathsep.join([str(target), str(REPO / "python")])
+
+
 def _coldkit(target: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "COLDKIT_LOAD_PLUGINS"}
-    environment.update(PYTHONPATH=str(target), **env)
+    environment.update(PYTHONPATH=_path(target), **env)
     return subprocess.run([sys.executable, "-m", "coldkit", *args], capture_output=True, text=True,
                           env=environment, timeout=120)
 
@@ -41,6 +46,8 @@ def test_coldkit_plugins_lists_the_installed_example(installed_example: Path) ->
     assert example["builtin"] is False
     assert example["package"] == "coldkit-example" and example["version"] == "0.1.0"
     assert [f["name"] for f in example["fusion_strategies"]] == ["combmnz"]
+    assert [e["name"] for e in example["encoders"]] == ["char-ngram"]
+    assert [m["name"] for m in example["models"]] == ["text-match"]
 
 
 def test_selection_env_can_leave_it_out(installed_example: Path) -> None:
@@ -50,7 +57,7 @@ def test_selection_env_can_leave_it_out(installed_example: Path) -> None:
 
 
 def test_example_plugin_own_tests_pass(installed_example: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(installed_example)}
+    env = {**os.environ, "PYTHONPATH": _path(installed_example)}
     env.pop("COLDKIT_LOAD_PLUGINS", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],

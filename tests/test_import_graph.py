@@ -22,14 +22,7 @@ TOP = "coldkit"
 SHELLS = {"coldkit", "coldkit.__main__", "coldkit.cli"}
 #: Modules that still import the top-level package on this branch; the `api` branch changes them.
 #: Strict xfail: once they are fixed the test XPASSes and fails, so the entry must be deleted.
-PENDING_TOP_LEVEL_FIX = {
-    "coldkit.commands.demo",
-    "coldkit.distributed.encode",
-    "coldkit.distributed.topk",
-    "coldkit.models._ranking",
-    "coldkit.models.cold",
-    "coldkit.models.content",
-}
+PENDING_TOP_LEVEL_FIX: set[str] = set()
 
 
 def module_name(path: Path) -> str:

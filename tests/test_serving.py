@@ -463,6 +463,7 @@ def test_save_takes_a_fitted_hybrid(hybrid, train: Interactions, tmp_path: Path)
     loaded = load(tmp_path / "h")  # not locked by the converted index
     expected = hybrid.recommend([UserQuery(user=4)], k=10)
     assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
+    loaded.close()
     with pytest.raises(coldkit.InvalidInputError, match="ServingIndex or a fitted Hybrid"):
         save(object(), tmp_path / "x")
 

@@ -38,7 +38,6 @@ from coldkit.plugins import (
     SimilarityBackendSpec,
     get_encoder,
     get_fusion,
-    get_model,
     get_reranker,
     get_similarity_backend,
     hookimpl,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from coldkit import models
     from coldkit.data import Catalog, Dataset, Interactions, UserQuery, load_dataset
     from coldkit.batch import recommend_files
+    from coldkit.models.registry import build_model as get_model
     from coldkit.evaluation import EvaluationResult, evaluate
     from coldkit.quantized import QuantizedIndex
     from coldkit.serving import ServingIndex, load, save
@@ -68,6 +68,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "evaluate": ("coldkit.evaluation", "evaluate"),
     "EvaluationResult": ("coldkit.evaluation", "EvaluationResult"),
     "recommend_files": ("coldkit.batch", "recommend_files"),
+    "get_model": ("coldkit.models.registry", "build_model"),  # models sit above the plugin host
     "save": ("coldkit.serving", "save"),
     "load": ("coldkit.serving", "load"),
     "ServingIndex": ("coldkit.serving", "ServingIndex"),

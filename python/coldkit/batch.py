@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit.data.interactions import UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
-from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.validation import check_k
 
 __all__ = ["recommend_files"]
 
@@ -58,8 +58,7 @@ def recommend_files(
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
             duplicates, NaN ratings, empty files, undecodable text, k < 1).
     """
-    if not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"--k must be a positive integer, got {k!r}")
+    k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
     catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
     train = load_interactions(

@@ -53,11 +53,13 @@ __all__ = [
     "CACHE_DIR_ENV",
     "COMBINE_MODES",
     "EMPTY_POLICIES",
+    "CatalogInputs",
     "VectorCache",
     "check_texts",
     "content_key",
     "default_cache_dir",
     "encode_catalog",
+    "gather_inputs",
     "image_key",
     "load_image",
     "normalize_rows",
@@ -403,7 +405,7 @@ class VectorCache:
 
 
 @dataclass
-class _Inputs:
+class CatalogInputs:
     labels: list[Any]
     texts: list[str] | None
     images: list[Any] | None  # path / PIL image / None (no image)
@@ -435,13 +437,14 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
     return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
 
 
-def _gather_inputs(
+def gather_inputs(
     items: Any,
     text_fields: Sequence[str] | None,
     image_field: str | None,
     image_root: str | os.PathLike[str] | None,
     separator: str,
-) -> _Inputs:
+) -> CatalogInputs:
+    """The labels, texts and images of ``items`` (a Catalog, DataFrame or list), as ``encode_catalog`` reads them."""
     import pandas as pd
 
     from coldkit.data.interactions import Catalog
@@ -477,7 +480,7 @@ def _gather_inputs(
             raise InvalidInputError(
                 f"items must be a list of texts, a DataFrame or a Catalog, got {type(items).__name__}"
             ) from exc
-        return _Inputs(labels=list(range(len(listed))), texts=listed, images=None)
+        return CatalogInputs(labels=list(range(len(listed))), texts=listed, images=None)
 
     texts: list[str] | None = None
     if fields:
@@ -498,7 +501,7 @@ def _gather_inputs(
                 images.append(value)
     if texts is None and images is None:
         raise InvalidInputError("encode_catalog: nothing to encode (no text fields and no image field)")
-    return _Inputs(labels=labels, texts=texts, images=images)
+    return CatalogInputs(labels=labels, texts=texts, images=images)
 
 
 def _check_output(vectors: Any, n: int, dim: int, encoder: Encoder, what: str) -> np.ndarray:
@@ -642,7 +645,7 @@ def encode_catalog(
     modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
     dim = int(encoder.dim)
 
-    inputs = _gather_inputs(items, text_fields, image_field, image_root, separator)
+    inputs = gather_inputs(items, text_fields, image_field, image_root, separator)
     n = len(inputs.labels)
     if inputs.texts is not None and "text" not in modalities:
         raise InvalidInputError(f"encoder {encoder.name!r} does not encode text (modalities: {sorted(modalities)})")

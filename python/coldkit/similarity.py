@@ -36,6 +36,7 @@ from coldkit import _core
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.manager import registry
 from coldkit.plugins.types import SimilarityBackend
+from coldkit.validation import check_k
 
 __all__ = [
     "Metric",
@@ -116,7 +117,7 @@ def topk(
         raise InvalidInputError(f"unknown metric {metric!r}; expected one of {', '.join(map(repr, METRICS))}")
     if not isinstance(normalized, (bool, np.bool_)):
         raise InvalidInputError(f"normalized must be True or False, got {normalized!r}")
-    k = _as_count(k, "k")
+    k = check_k(k)
     threads = _as_threads(threads)
     impl, capabilities = _resolve_backend(backend)
     if capabilities is not None and metric not in capabilities:

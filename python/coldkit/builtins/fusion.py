@@ -16,6 +16,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import FusionSpec, Ranked, WeightLike
+from coldkit.validation import check_k
 
 __all__ = ["WeightedFusion", "ReciprocalRankFusion", "NORMALIZATIONS"]
 
@@ -23,8 +24,7 @@ NORMALIZATIONS = ("minmax", "zscore", "none")
 
 
 def _check_sources(sources: Mapping[str, Ranked], k: int) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    k = check_k(k)
     if not sources:
         raise InvalidInputError("fusion needs at least one source")
     batch_sizes = {name: ranked.indices.shape[0] for name, ranked in sources.items()}

@@ -18,6 +18,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import Ranked, RerankerSpec
 from coldkit.rerank import Constraints, ItemAttributes, Reranked, per_row_constraints, required_new
+from coldkit.validation import check_k
 
 __all__ = ["ConstraintReranker", "MMRReranker"]
 
@@ -250,8 +251,7 @@ def _rerank_rows(
     items: ItemAttributes | None,
     pick: Callable[[_Row, int], tuple[np.ndarray, list[str]]],
 ) -> Reranked:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    k = check_k(k)
     batch = ranked.indices.shape[0]
     rows = per_row_constraints(constraints, batch)
     if items is not None:

@@ -36,16 +36,17 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
-    import coldkit
+    from coldkit.plugins.manager import get_encoder
+    from coldkit.similarity import topk
 
-    encoder = coldkit.get_encoder(args.encoder)
+    encoder = get_encoder(args.encoder)
     item_ids = list(DEMO_ITEMS)
     fit = getattr(encoder, "fit", None)
     if callable(fit):  # a corpus-fitted encoder (TF-IDF) learns its weights from the catalogue
         fit(list(DEMO_ITEMS.values()))
     item_vectors = encoder.encode_texts(list(DEMO_ITEMS.values()))
     user_vectors = encoder.encode_texts(list(DEMO_USERS.values()))
-    scores, indices = coldkit.topk(user_vectors, item_vectors, args.k)
+    scores, indices = topk(user_vectors, item_vectors, args.k)
     result = {
         user: [{"item": item_ids[i], "score": round(float(s), 4)} for s, i in zip(srow, irow) if i >= 0]
         for user, srow, irow in zip(DEMO_USERS, scores, indices)

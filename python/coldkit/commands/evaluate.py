@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register", "run", "default_model_specs"]
+__all__ = ["register", "run", "default_model_choices"]
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -36,7 +36,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument(
         "--models", nargs="+", default=None, metavar="SPEC",
-        help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert); default: a baseline set plus hybrid",
+        help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert), any registered model including plugin ones; default: a baseline set plus hybrid",
     )  # fmt: skip
     parser.add_argument("--encoder", default=None, help="encoder for the default models (default: bert if installed, else hashing)")
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
@@ -50,11 +50,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.set_defaults(func=run)
 
 
-def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
+def default_model_choices(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
     """The default comparison: popularity, item-kNN (cold-user), TF-IDF content, LM content (when the
-    encoder is a language model), the content→CF ridge map and the hybrid. Returns ``(specs, skipped)``.
+    encoder is a language model), the content→CF ridge map and the hybrid. Returns ``(choices, skipped)``.
     """
-    from coldkit.evaluation.runner import ModelSpec, model_accepts
+    from coldkit.evaluation.runner import ModelChoice
+    from coldkit.models.registry import model_accepts
     from coldkit.models import available
 
     names = set(available())
@@ -65,18 +66,18 @@ def default_model_specs(encoder: str, protocol: str = "cold-item") -> tuple[list
     if encoder != "hashing":
         wanted.append((f"content-{encoder}", "content", {"encoder": encoder}))
     wanted += [("cold-ridge", "cold-ridge", {"encoder": encoder}), ("hybrid", "hybrid", {"encoder": encoder})]
-    specs, skipped = [], []
+    choices, skipped = [], []
     for label, name, options in wanted:
         if name not in names:
             skipped.append(name)
             continue
         options = {k: v for k, v in options.items() if model_accepts(name, k)}
-        specs.append(ModelSpec(label=label, name=name, options=options))
-    return specs, skipped
+        choices.append(ModelChoice(label=label, name=name, options=options))
+    return choices, skipped
 
 
 def run(args: argparse.Namespace) -> int:
-    from coldkit.evaluation.runner import ModelSpec, evaluate
+    from coldkit.evaluation.runner import ModelChoice, evaluate
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
@@ -88,16 +89,16 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
     encoder = args.encoder or default_encoder_name()
     if args.models:
-        specs = [ModelSpec.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
+        choices = [ModelChoice.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
     else:
-        specs, skipped = default_model_specs(encoder, args.protocol)
+        choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
             print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
-    print(f"models: {', '.join(s.label for s in specs)}", file=sys.stderr)
+    print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(
         args.data,
-        specs,
+        choices,
         protocol=args.protocol,
         seeds=list(range(args.seeds)),
         k=args.k,

@@ -46,7 +46,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--candidates", default=None, help="file with one candidate item id per line (default: all items)")
     parser.add_argument("--users", default=None, help="file with one user id per line (default: every user in --interactions)")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
-    parser.add_argument("--model", default="hybrid", help="model name (default hybrid, the recommended configuration)")
+    parser.add_argument(
+        "--model", default="hybrid",
+        help="any registered model, built-in or from a plugin (coldkit plugins lists them); default hybrid, the recommended configuration",
+    )  # fmt: skip
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)")
     parser.add_argument("--encoder", default=None, help="encoder for models that take one (default: bert if installed, else hashing)")
     parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userId item_id=movieId")

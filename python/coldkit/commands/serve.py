@@ -109,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
             encoder_options=options,
             fusion=args.fusion,
         )
-        print(json.dumps({"built": args.path, **index.stats()}))
+        try:
+            print(json.dumps({"built": args.path, **index.stats()}))
+        finally:
+            index.close()  # release the index's lock and log files: this process is done with it
         return 0
 
     token = _token(args)

@@ -2,10 +2,11 @@
 
 Example::
 
-    import coldkit
-    ds = coldkit.load_dataset("ml-latest-small")          # the copy shipped inside coldkit
+    from coldkit.data import load_dataset
+
+    ds = load_dataset("ml-latest-small")                  # the copy shipped inside coldkit
     print(ds.name, ds.interactions.n_users, len(ds.catalog))
-    ds = coldkit.load_dataset("ml-100k", data_root="../shared/data")
+    ds = load_dataset("ml-100k", data_root="../shared/data")
 
 The real files of ml-100k and Last.fm are *not* shipped (their terms forbid redistribution or
 commercial use); point ``data_root`` (or the ``COLDKIT_DATA`` environment variable) at a folder

@@ -5,7 +5,6 @@ the first call that needs it does, and says how to install it when it is missing
 
 Example::
 
-    import coldkit
     from coldkit import distributed
 
     distributed.init()  # a local Ray, or the cluster at $RAY_ADDRESS / an address given here

@@ -29,7 +29,7 @@ import numpy as np
 
 from coldkit.distributed._ray import require_ray
 from coldkit.distributed.store import Manifest, ShardInfo, shard_name, sync_directory, write_manifest, write_shard
-from coldkit.encoding import EMPTY_POLICIES, _gather_inputs, check_texts, encode_catalog
+from coldkit.encoding import EMPTY_POLICIES, check_texts, encode_catalog, gather_inputs
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -74,15 +74,13 @@ class EncodeActor:
         chunk_size: int,
         cache_dir: str | None,
     ) -> None:
-        import coldkit
-
-        from coldkit.plugins import get_plugin_manager
+        from coldkit.plugins.manager import get_encoder, get_plugin_manager, register_plugin
 
         for name, plugin in plugins.items():
             if not get_plugin_manager().has_plugin(name):  # a reused worker process keeps its registry
-                coldkit.register_plugin(plugin, name=name)
+                register_plugin(plugin, name=name)
         # Built here, once per actor: plugin encoders (torch models) load once, not per batch.
-        self.encoder = coldkit.get_encoder(encoder_name, **dict(encoder_options))
+        self.encoder = get_encoder(encoder_name, **dict(encoder_options))
         for attribute, value in encoder_state.items():
             setattr(self.encoder, attribute, value)
         self.fingerprint = str(self.encoder.fingerprint)
@@ -129,7 +127,7 @@ def catalog_texts(
     """
     if type(items).__module__.startswith("pyarrow") and hasattr(items, "to_pandas"):
         items = items.to_pandas()
-    inputs = _gather_inputs(items, text_fields, None, None, separator)
+    inputs = gather_inputs(items, text_fields, None, None, separator)
     if inputs.texts is None:
         raise InvalidInputError("encode_catalog_distributed: nothing to encode (no text fields)")
     texts, empty_mask = check_texts(inputs.texts, inputs.labels)

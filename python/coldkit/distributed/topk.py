@@ -20,6 +20,7 @@ import numpy as np
 from coldkit.distributed._ray import require_ray
 from coldkit.distributed.store import read_manifest, read_shard
 from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = ["CatalogShards", "merge_topk", "shard_catalog", "shards_from_manifest", "sharded_topk"]
 
@@ -192,11 +193,11 @@ def _shard_topk(
     backend: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ray task: top-k of one shard for a chunk of queries, as (scores, global rows)."""
-    import coldkit
+    from coldkit.similarity import topk
 
     local_exclude = None if exclude is None else _local_exclusions(rows, exclude)
     chosen = {} if backend is None else {"backend": backend}  # None: coldkit.topk's own default
-    scores, local = coldkit.topk(
+    scores, local = topk(
         queries,
         vectors,
         min(k, rows.size),
@@ -294,9 +295,7 @@ def sharded_topk(
     ray = require_ray()
     from coldkit.distributed._ray import init
 
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or int(k) <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    k = int(k)
+    k = check_k(k)
     if metric not in ("cosine", "dot", "pearson"):
         raise InvalidInputError(f"unknown metric {metric!r}; expected 'cosine', 'dot' or 'pearson'")
     for name, value in (("query_batch_size", query_batch_size), ("max_chunks_in_flight", max_chunks_in_flight)):

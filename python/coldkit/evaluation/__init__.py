@@ -2,8 +2,9 @@
 
 Example::
 
-    import coldkit
-    result = coldkit.evaluate("ml-latest-small", ["popularity", "content:encoder=hashing"])
+    from coldkit.evaluation import evaluate
+
+    result = evaluate("ml-latest-small", ["popularity", "content:encoder=hashing"])
     print(result.table())
 """
 
@@ -24,12 +25,13 @@ from coldkit.evaluation.metrics import (
     ranking_metrics,
     recall_at_k,
 )
-from coldkit.evaluation.runner import PROTOCOLS, EvaluationResult, ModelSpec, evaluate, make_split
+from coldkit.evaluation.report import EvaluationResult
+from coldkit.evaluation.runner import PROTOCOLS, ModelChoice, evaluate, make_split
 
 __all__ = [
     "evaluate",
     "EvaluationResult",
-    "ModelSpec",
+    "ModelChoice",
     "PROTOCOLS",
     "make_split",
     "Split",

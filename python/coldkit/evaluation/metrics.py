@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = [
     "METRICS",
@@ -59,8 +60,7 @@ def _validate(ranked: np.ndarray, truth: sp.spmatrix, k: int) -> tuple[np.ndarra
         raise InvalidInputError(f"ranked must be 2-D (users, list), got shape {ranked.shape}")
     if not np.issubdtype(ranked.dtype, np.integer):
         raise InvalidInputError(f"ranked must hold integer item indices, got {ranked.dtype}")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     truth = sp.csr_matrix(truth)
     if truth.shape[0] != ranked.shape[0]:
         raise InvalidInputError(f"truth has {truth.shape[0]} rows for {ranked.shape[0]} ranked lists")

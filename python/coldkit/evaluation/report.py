@@ -1,4 +1,6 @@
-"""Tables, JSON and charts for :class:`~coldkit.evaluation.runner.EvaluationResult`.
+"""The result of an evaluation (:class:`EvaluationResult`) and its tables, JSON and charts.
+
+:func:`coldkit.evaluation.runner.evaluate` fills an :class:`EvaluationResult`; this module only reads it.
 
 Files are written atomically (temporary file in the same folder, fsync, ``os.replace``), so an
 interrupted run never leaves a half-written result where a good one was.
@@ -11,28 +13,113 @@ other model) and draws error bars only when there is more than one seed.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
 import warnings
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
+
 from coldkit._atomic import atomic_write_bytes
+from coldkit._core import __version__ as _coldkit_version
+from coldkit.exceptions import InvalidInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from coldkit.evaluation.runner import EvaluationResult
-
-__all__ = ["atomic_write_bytes", "format_table", "format_header", "headline", "save_result", "plot_result", "draw_chart"]
+__all__ = [
+    "EvaluationResult",
+    "format_table",
+    "format_header",
+    "headline",
+    "save_result",
+    "plot_result",
+    "draw_chart",
+]
 
 # The model a comparison is about: coldkit's recommended default. Its label may carry options
 # ("hybrid[encoder=bert]").
 HEADLINE_MODEL = "hybrid"
 
 
-def _default_metrics(result: "EvaluationResult") -> list[str]:
+@dataclass
+class EvaluationResult:
+    """Per-seed metric records and what produced them.
+
+    ``records`` rows: ``{"model", "seed", "task", "metric", "value"}``; ``fit_seconds`` and
+    ``recommend_seconds`` are recorded as metrics too. ``encoders`` maps each model label to the
+    encoders its fitted instances actually used (``name``, ``fingerprint``, ``dim``; one entry per
+    distinct fingerprint over the seeds), so a result says which vectors it was measured on.
+    ``coldkit_version`` and ``created`` (UTC, ISO 8601) say by what and when.
+    """
+
+    dataset: dict[str, Any]
+    protocol: str
+    seeds: list[int]
+    ks: list[int]
+    models: list[str]
+    tasks: list[str]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    encoders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    coldkit_version: str = _coldkit_version
+    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+    def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
+        """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
+        groups: dict[tuple[str, str, str], list[float]] = {}
+        for r in self.records:
+            groups.setdefault((r["model"], r["task"], r["metric"]), []).append(float(r["value"]))
+        return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
+
+    def mean(self, model: str, task: str, metric: str) -> float:
+        """Mean over seeds of one number, e.g. ``result.mean("hybrid", "cold", "recall@20")``."""
+        key = (model, task, metric)
+        summ = self.summary()
+        if key not in summ:
+            raise InvalidInputError(f"no result for {key}")
+        return summ[key][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the context (data set, protocol, seeds, coldkit version, date, each model's
+        encoders), settings, per-seed records and the mean/std summary."""
+        summary = [
+            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
+            for (m, t, k), (mean, std, n) in self.summary().items()
+        ]
+        return {
+            "coldkit_version": self.coldkit_version,
+            "created": self.created,
+            "dataset": self.dataset,
+            "protocol": self.protocol,
+            "seeds": self.seeds,
+            "ks": self.ks,
+            "models": self.models,
+            "tasks": self.tasks,
+            "encoders": self.encoders,
+            "headline": headline(self),
+            "settings": self.settings,
+            "notes": self.notes,
+            "summary": summary,
+            "records": self.records,
+        }
+
+    def table(self, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> str:
+        """A plain-text table: one row per (model, task), ``mean ± std`` per metric."""
+        return format_table(self, metrics=metrics, tasks=tasks)
+
+    def save(self, out_dir: str, *, chart: bool = True) -> dict[str, str]:
+        """Write ``results.json``, ``results.txt`` (a context header and the table) and ``results.png``
+        into ``out_dir`` atomically; returns the paths (see :func:`coldkit.evaluation.report.save_result`)."""
+        return save_result(self, out_dir, chart=chart)
+
+
+def _default_metrics(result: EvaluationResult) -> list[str]:
     k = 20 if 20 in result.ks else result.ks[-1]
     return [f"recall@{k}", f"ndcg@{k}", f"precision@{k}", f"hit_rate@{k}", f"coverage@{k}", f"cold_exposure@{k}"]
 
@@ -133,7 +220,7 @@ def format_header(result: "EvaluationResult") -> str:
 
 
 def format_table(
-    result: "EvaluationResult", metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+    result: EvaluationResult, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
 ) -> str:
     """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds."""
     summary = result.summary()

@@ -2,38 +2,40 @@
 
 Example::
 
-    import coldkit
-    result = coldkit.evaluate("ml-latest-small", ["popularity", "content:encoder=hashing"], seeds=[0, 1, 2])
+    from coldkit.evaluation import evaluate
+
+    result = evaluate("ml-latest-small", ["popularity", "content:encoder=hashing"], seeds=[0, 1, 2])
     print(result.table())
     result.save("coldkit-results/")        # results.json + a PNG chart, written atomically
 """
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
-from coldkit._core import __version__ as _coldkit_version
 from coldkit.data.datasets import Dataset, implicit, load_dataset
 from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
 from coldkit.evaluation.metrics import ranking_metrics
+from coldkit.evaluation.report import EvaluationResult
 from coldkit.exceptions import InvalidInputError
-from coldkit.models.registry import default_encoder_name, model_accepts, parse_option_value
+from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.plugins.manager import registry
+from coldkit.validation import check_k
 
-__all__ = ["ModelSpec", "model_accepts", "EvaluationResult", "evaluate", "make_split", "encoders_used", "PROTOCOLS"]
+__all__ = ["ModelChoice", "evaluate", "make_split", "encoders_used", "PROTOCOLS"]
 
 PROTOCOLS: tuple[str, ...] = ("cold-item", "cold-user", "warm", "warm-temporal")
 
-ModelLike = Union[str, "ModelSpec", tuple[str, Callable[[], Any]]]
+ModelLike = Union[str, "ModelChoice", tuple[str, Callable[[], Any]]]
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelChoice:
     """A model to evaluate: a label for tables, and how to build a fresh instance per seed.
 
     Build from text with :meth:`parse`: ``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` (e.g.
@@ -47,7 +49,7 @@ class ModelSpec:
     factory: Callable[[], Any] | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> "ModelChoice":
         text = text.strip()
         if not text:
             raise InvalidInputError("empty model name")
@@ -68,13 +70,11 @@ class ModelSpec:
     def build(self, context: Mapping[str, Any] | None = None) -> Any:
         """A fresh, unfitted model.
 
-        ``context`` holds data-set side information (``user_profiles``, ``user_graph``) that is passed to models
-        whose constructor takes it, unless the spec sets that option itself.
+        ``context`` holds data-set side information (``user_profiles``, ``user_graph``) that is passed to
+        models whose constructor takes it, unless the choice sets that option itself.
         """
         if self.factory is not None:
             return self.factory()
-        from coldkit.models.registry import build_model
-
         options = dict(self.options)
         for key, value in (context or {}).items():
             if value is not None and key not in options and model_accepts(self.name, key):
@@ -82,26 +82,29 @@ class ModelSpec:
         return build_model(self.name, **options)
 
 
-def _as_specs(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelSpec]:
+def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelChoice]:
     if isinstance(models, Mapping):
-        specs = [ModelSpec(label=str(k), factory=v) for k, v in models.items()]
+        choices = [ModelChoice(label=str(k), factory=v) for k, v in models.items()]
     else:
-        specs = []
+        choices = []
         for m in models:
-            if isinstance(m, ModelSpec):
-                specs.append(m)
+            if isinstance(m, ModelChoice):
+                choices.append(m)
             elif isinstance(m, str):
-                specs.append(ModelSpec.parse(m))
+                choices.append(ModelChoice.parse(m))
             elif isinstance(m, tuple) and len(m) == 2 and callable(m[1]):
-                specs.append(ModelSpec(label=str(m[0]), factory=m[1]))
+                choices.append(ModelChoice(label=str(m[0]), factory=m[1]))
             else:
-                raise InvalidInputError(f"not a model spec: {m!r} (use a name, 'name:k=v', or (label, factory))")
-    if not specs:
+                raise InvalidInputError(f"not a model choice: {m!r} (use a name, 'name:k=v', or (label, factory))")
+    if not choices:
         raise InvalidInputError("no model to evaluate")
-    labels = [s.label for s in specs]
+    for choice in choices:
+        if choice.factory is None:
+            registry("model").get(choice.name)  # an unknown name fails now, listing the valid ones, not after loading data
+    labels = [s.label for s in choices]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"model labels must be unique, got {labels}")
-    return specs
+    return choices
 
 
 def make_split(
@@ -140,85 +143,6 @@ def _subsample(task: EvalTask, max_users: int | None, seed: int) -> EvalTask:
     )
 
 
-@dataclass
-class EvaluationResult:
-    """Per-seed metric records and what produced them.
-
-    ``records`` rows: ``{"model", "seed", "task", "metric", "value"}``; ``fit_seconds`` and
-    ``recommend_seconds`` are recorded as metrics too. ``encoders`` maps each model label to the
-    encoders its fitted instances actually used (``name``, ``fingerprint``, ``dim``; one entry per
-    distinct fingerprint over the seeds), so a result says which vectors it was measured on.
-    ``coldkit_version`` and ``created`` (UTC, ISO 8601) say by what and when.
-    """
-
-    dataset: dict[str, Any]
-    protocol: str
-    seeds: list[int]
-    ks: list[int]
-    models: list[str]
-    tasks: list[str]
-    records: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    encoders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    coldkit_version: str = _coldkit_version
-    created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-
-    def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
-        """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
-        groups: dict[tuple[str, str, str], list[float]] = {}
-        for r in self.records:
-            groups.setdefault((r["model"], r["task"], r["metric"]), []).append(float(r["value"]))
-        return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
-
-    def mean(self, model: str, task: str, metric: str) -> float:
-        """Mean over seeds of one number, e.g. ``result.mean("hybrid", "cold", "recall@20")``."""
-        key = (model, task, metric)
-        summ = self.summary()
-        if key not in summ:
-            raise InvalidInputError(f"no result for {key}")
-        return summ[key][0]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the context (data set, protocol, seeds, coldkit version, date, each model's
-        encoders), settings, per-seed records and the mean/std summary."""
-        summary = [
-            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
-            for (m, t, k), (mean, std, n) in self.summary().items()
-        ]
-        from coldkit.evaluation.report import headline
-
-        return {
-            "coldkit_version": self.coldkit_version,
-            "created": self.created,
-            "dataset": self.dataset,
-            "protocol": self.protocol,
-            "seeds": self.seeds,
-            "ks": self.ks,
-            "models": self.models,
-            "tasks": self.tasks,
-            "encoders": self.encoders,
-            "headline": headline(self),
-            "settings": self.settings,
-            "notes": self.notes,
-            "summary": summary,
-            "records": self.records,
-        }
-
-    def table(self, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> str:
-        """A plain-text table: one row per (model, task), ``mean ± std`` per metric."""
-        from coldkit.evaluation.report import format_table
-
-        return format_table(self, metrics=metrics, tasks=tasks)
-
-    def save(self, out_dir: str, *, chart: bool = True) -> dict[str, str]:
-        """Write ``results.json``, ``results.txt`` (a context header and the table) and ``results.png``
-        into ``out_dir`` atomically; returns the paths (see :func:`coldkit.evaluation.report.save_result`)."""
-        from coldkit.evaluation.report import save_result
-
-        return save_result(self, out_dir, chart=chart)
-
-
 def evaluate(
     data: str | Dataset | Interactions = "ml-latest-small",
     models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]] = ("popularity",),
@@ -243,7 +167,7 @@ def evaluate(
     Args:
         data: a data set name (see :func:`coldkit.load_dataset`), a :class:`Dataset`, or
             :class:`Interactions`.
-        models: model specs (``"popularity"``, ``"content:encoder=bert"``), :class:`ModelSpec`
+        models: model choices (``"popularity"``, ``"content:encoder=bert"``), :class:`ModelChoice`
             objects, ``(label, factory)`` pairs or a ``{label: factory}`` mapping.
         protocol: ``"cold-item"`` (tasks cold / warm / all), ``"cold-user"`` (tasks n=0, n=1...),
             ``"warm"`` or ``"warm-temporal"`` (task all).
@@ -259,15 +183,16 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    ks = sorted({int(x) for x in ([k] if isinstance(k, (int, np.integer)) else k)})
-    if not ks or ks[0] < 1:
-        raise InvalidInputError(f"k must be positive integers, got {k!r}")
+    cutoffs = [k] if isinstance(k, (int, np.integer)) else list(k)
+    if not cutoffs:
+        raise InvalidInputError("k must hold at least one cut-off, got an empty list")
+    ks = sorted({check_k(x) for x in cutoffs})
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise InvalidInputError(f"seeds must be distinct integers, got {seeds}")
     if protocol not in PROTOCOLS:
         raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
-    specs = _as_specs(models)
+    choices = _as_choices(models)
 
     profiles: dict[str, str] | None = None
     graph: dict[str, tuple[str, ...]] | None = None
@@ -286,7 +211,7 @@ def evaluate(
         protocol=protocol,
         seeds=seeds,
         ks=ks,
-        models=[s.label for s in specs],
+        models=[s.label for s in choices],
         tasks=[],
         settings={
             "implicit_threshold": implicit_threshold,
@@ -302,25 +227,25 @@ def evaluate(
         for name in tasks:
             if name not in result.tasks:
                 result.tasks.append(name)
-        for spec in tqdm(specs, desc=f"seed {seed}: models", disable=disable, leave=False):
-            model = spec.build({"user_profiles": profiles, "user_graph": graph})
+        for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
+            model = choice.build({"user_profiles": profiles, "user_graph": graph})
             started = time.perf_counter()
             model.fit(split.train)
             fit_seconds = time.perf_counter() - started
-            _note_encoders(result.encoders.setdefault(spec.label, []), model)
-            result.records.append(_record(spec.label, seed, "-", "fit_seconds", fit_seconds))
+            _note_encoders(result.encoders.setdefault(choice.label, []), model)
+            result.records.append(_record(choice.label, seed, "-", "fit_seconds", fit_seconds))
             for task in tasks.values():
                 if len(task) == 0:
                     result.notes.append(f"seed {seed}: task {task.name} has no user; skipped")
                     continue
                 started = time.perf_counter()
-                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, spec.label)
+                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label)
                 seconds = time.perf_counter() - started
                 candidates = task.candidates if task.candidates is not None else interactions.n_items
                 metrics = ranking_metrics(ranked, task.truth, ks, candidates=candidates, cold_items=task.cold_items)
                 for metric, value in metrics.items():
-                    result.records.append(_record(spec.label, seed, task.name, metric, value))
-                result.records.append(_record(spec.label, seed, task.name, "recommend_seconds", seconds))
+                    result.records.append(_record(choice.label, seed, task.name, metric, value))
+                result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
     return result
 
 

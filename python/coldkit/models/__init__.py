@@ -9,17 +9,19 @@ Example::
     model = coldkit.models.create("hybrid").fit(data.interactions)
     ranked = model.recommend([UserQuery(user=0), UserQuery(text="animated family comedy")], k=10)
 
-``available()`` lists the names; every model takes its options as keyword arguments.
+``available()`` lists the names; every model takes its options as keyword arguments. A model of
+your own subclasses :class:`Recommender` and ranks with :func:`rank_vectors` (see ``docs/plugins.md``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from coldkit.models._ranking import rank_vectors
 from coldkit.models.base import NotFittedError, Recommender
 from coldkit.models.registry import ModelOptionError, build_model, model_descriptions, model_names
 
-__all__ = ["Recommender", "NotFittedError", "ModelOptionError", "create", "available", "describe"]
+__all__ = ["Recommender", "NotFittedError", "ModelOptionError", "create", "available", "describe", "rank_vectors"]
 
 
 def available() -> list[str]:

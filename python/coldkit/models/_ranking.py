@@ -1,4 +1,4 @@
-"""One way to turn query vectors and item vectors into a :class:`Ranked`: through ``coldkit.topk``.
+"""One way to turn query vectors and item vectors into a :class:`Ranked`: through :func:`coldkit.similarity.topk`.
 
 Every built-in model reduces its scoring to ``score(query, item) = metric(query_vector, item_vector)``
 (popularity: a 1-d dot product; item-kNN/EASE: the user's interaction row against the columns of an
@@ -12,20 +12,11 @@ from typing import Sequence
 
 import numpy as np
 
-import coldkit
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
+from coldkit.similarity import topk
 
-__all__ = ["check_k", "check_candidates", "rank_vectors", "empty_ranked", "pad_ranked"]
-
-
-def check_k(k: object) -> int:
-    """``k`` as a positive int, or InvalidInputError."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    if int(k) <= 0:
-        raise InvalidInputError(f"k must be >= 1, got {k}")
-    return int(k)
+__all__ = ["check_candidates", "rank_vectors", "empty_ranked", "pad_ranked"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -110,9 +101,9 @@ def rank_vectors(
     if exclude is not None:
         exclude = [np.ascontiguousarray(e, dtype=np.int64) for e in exclude]
     if backend is None:
-        scores, indices = coldkit.topk(queries, catalog, k, metric=metric, exclude=exclude)  # type: ignore[arg-type]
+        scores, indices = topk(queries, catalog, k, metric=metric, exclude=exclude)  # type: ignore[arg-type]
     else:
-        scores, indices = coldkit.topk(queries, catalog, k, metric=metric, exclude=exclude, backend=backend)  # type: ignore[arg-type]
+        scores, indices = topk(queries, catalog, k, metric=metric, exclude=exclude, backend=backend)  # type: ignore[arg-type]
     scores = np.asarray(scores, dtype=np.float32)
     indices = np.asarray(indices, dtype=np.int64)
     if candidates is not None:

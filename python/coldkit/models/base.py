@@ -81,7 +81,8 @@ class Recommender(ABC):
         self, queries: Sequence[UserQuery], k: object, candidates: object
     ) -> tuple[list[UserQuery], int, np.ndarray | None]:
         """The checked queries, ``k`` and candidate indices (raises InvalidInputError / NotFittedError)."""
-        from coldkit.models._ranking import check_candidates, check_k
+        from coldkit.models._ranking import check_candidates
+        from coldkit.validation import check_k
 
         k = check_k(k)
         checked = self._check_queries(queries)

@@ -312,7 +312,7 @@ class ColdKNN(ColdAdapter):
 
     def neighbour_weights(self, features: np.ndarray, exclude_self: bool = False) -> sp.csr_matrix:
         """(n, n_warm) sparse weights of each row's nearest warm items."""
-        import coldkit
+        from coldkit.similarity import topk
 
         feats = np.ascontiguousarray(features, dtype=np.float32)
         train = self._require_fitted()
@@ -322,7 +322,7 @@ class ColdKNN(ColdAdapter):
             position[self.warm.warm_items_] = np.arange(self.warm.warm_items_.size)
             exclude = [np.array([p]) if p >= 0 else np.empty(0, np.int64) for p in position]
         k = min(self.neighbors, self._warm_features.shape[0])
-        sims, nbrs = coldkit.topk(feats, self._warm_features, k, metric="dot", exclude=exclude)
+        sims, nbrs = topk(feats, self._warm_features, k, metric="dot", exclude=exclude)
         valid = (nbrs >= 0) & np.isfinite(sims)
         w = np.where(valid, np.maximum(sims, 0.0), 0.0) ** self.power
         if self.normalize:

@@ -12,14 +12,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-import coldkit
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, check_k, rank_vectors
+from coldkit.models._ranking import check_candidates, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
+from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
+from coldkit.validation import check_k
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
@@ -27,7 +28,7 @@ __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
     """An encoder instance from a registered name (``"hashing"``, ``"bert"``...) or an instance."""
     if isinstance(encoder, str):
-        return coldkit.get_encoder(encoder, **(options or {}))
+        return get_encoder(encoder, **(options or {}))
     if not hasattr(encoder, "encode_texts"):
         raise InvalidInputError(f"encoder must be a registered name or an Encoder, got {type(encoder).__name__}")
     return encoder

@@ -37,7 +37,10 @@ def model_descriptions() -> dict[str, str]:
 
 
 def build_model(name: str, **options: Any) -> Recommender:
-    """Build the model registered as ``name`` with keyword ``options`` (unfitted).
+    """Build the model registered as ``name`` with keyword ``options`` (unfitted); this is ``coldkit.get_model``.
+
+    It lives here, not beside ``get_encoder`` in the plugin host, because models sit above the
+    plugin host: the host never imports the model layer.
 
     Raises:
         UnknownComponentError: ``name`` is not a model (the message lists the valid names).

@@ -4,7 +4,6 @@ from coldkit.plugins.hookspecs import hookimpl, hookspec
 from coldkit.plugins.manager import (
     get_encoder,
     get_fusion,
-    get_model,
     get_plugin_manager,
     get_reranker,
     get_similarity_backend,
@@ -34,7 +33,6 @@ __all__ = [
     "hookspec",
     "get_encoder",
     "get_fusion",
-    "get_model",
     "get_similarity_backend",
     "get_plugin_manager",
     "get_reranker",

@@ -8,11 +8,11 @@ through an entry point in the ``coldkit`` group::
     my_plugin = "my_package.plugin"
 
     # my_package/plugin.py
-    import coldkit
+    from coldkit.plugins import EncoderSpec, hookimpl
 
-    @coldkit.hookimpl
+    @hookimpl
     def coldkit_encoders():
-        return [coldkit.EncoderSpec(name="mine", description="...", factory=_make, capabilities={"text"})]
+        return [EncoderSpec(name="mine", description="...", factory=_make, capabilities={"text"})]
 
 Every hook returns a list of spec records; coldkit gathers them from all plugins into one
 registry per kind. Hooks must be cheap: build nothing heavy here, put that in ``factory``.

@@ -50,7 +50,6 @@ __all__ = [
     "get_similarity_backend",
     "get_fusion",
     "get_reranker",
-    "get_model",
 ]
 
 ENTRY_POINT_GROUP = "coldkit"
@@ -66,7 +65,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 if TYPE_CHECKING:
-    from coldkit.models.base import Recommender
     from coldkit.rerank import Reranker
 
 SpecT = TypeVar("SpecT", bound=ComponentSpec)
@@ -365,19 +363,3 @@ def get_reranker(name: str, **options: Any) -> "Reranker":
     """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
     return registry("reranker").get(name).factory(**options)  # type: ignore[no-any-return]
 
-
-def get_model(name: str, **options: Any) -> "Recommender":
-    """Build the recommender registered as ``name`` (``"hybrid"``, ``"ease"``, a plugin's...), unfitted.
-
-    Raises:
-        UnknownComponentError: ``name`` is not a registered model (the message lists the valid names).
-        InvalidInputError: an option has a bad value.
-        ModelOptionError: an option the model does not take, or a required one missing.
-
-    Example::
-
-        model = coldkit.get_model("hybrid", encoder="hashing").fit(train)
-    """
-    from coldkit.models.registry import build_model  # models import pandas/scipy: load on first use
-
-    return build_model(name, **options)

@@ -1,4 +1,8 @@
-"""The plugin module named by the entry point: hook implementations plus the component itself."""
+"""The plugin module named by the entry point: the hook implementations (and the fusion strategy itself).
+
+The encoder and the model live in their own modules and are imported only when built, so that
+``coldkit plugins`` stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import numpy as np
 
 import coldkit
 from coldkit.plugins.types import WeightLike
+from coldkit.validation import check_k
 
 
 class CombMNZFusion:
@@ -21,8 +26,7 @@ class CombMNZFusion:
     def fuse(
         self, sources: Mapping[str, coldkit.Ranked], k: int, weights: Mapping[str, WeightLike] | None = None
     ) -> coldkit.Ranked:
-        if k <= 0:
-            raise coldkit.InvalidInputError(f"k must be positive, got {k}")
+        k = check_k(k)  # coldkit's one k check: an integer >= 1
         if not sources:  # next(iter(...)) below would raise a bare StopIteration
             raise coldkit.InvalidInputError("combmnz fusion needs at least one source")
         batch = next(iter(sources.values())).indices.shape[0]
@@ -56,5 +60,41 @@ def coldkit_fusion_strategies() -> list[coldkit.FusionSpec]:
             description="CombMNZ: vote count times summed min-max scores (example plugin)",
             factory=CombMNZFusion,
             capabilities={"scores"},
+        )
+    ]
+
+
+def _char_ngram(**options: object) -> object:
+    from coldkit_example.encoder import CharNgramEncoder
+
+    return CharNgramEncoder(**options)  # type: ignore[arg-type]
+
+
+def _text_match(**options: object) -> object:
+    from coldkit_example.model import TextMatch
+
+    return TextMatch(**options)  # type: ignore[arg-type]
+
+
+@coldkit.hookimpl
+def coldkit_encoders() -> list[coldkit.EncoderSpec]:
+    return [
+        coldkit.EncoderSpec(
+            name="char-ngram",
+            description="hashed character n-grams, dependency-free (example plugin)",
+            factory=_char_ngram,
+            capabilities={"text"},
+        )
+    ]
+
+
+@coldkit.hookimpl
+def coldkit_models() -> list[coldkit.ModelSpec]:
+    return [
+        coldkit.ModelSpec(
+            name="text-match",
+            description="item text vs what the user liked or wrote, any encoder (example plugin)",
+            factory=_text_match,
+            capabilities={"cold-items", "cold-users", "text"},
         )
     ]

@@ -1,0 +1,45 @@
+"""Every template in the example plugin passes coldkit's conformance kit, found by name through the entry point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import coldkit
+from coldkit.testing import check_encoder, check_fusion, check_model
+from coldkit_example import CharNgramEncoder
+
+
+def test_char_ngram_encoder_passes_the_kit() -> None:
+    check_encoder("char-ngram")
+    check_encoder("char-ngram", options={"dim": 64, "n": 4})
+
+
+def test_combmnz_passes_the_kit() -> None:
+    check_fusion("combmnz")
+
+
+@pytest.mark.parametrize("encoder", ["char-ngram", "hashing"])
+def test_text_match_model_passes_the_kit(encoder: str) -> None:
+    check_model("text-match", options={"encoder": encoder})
+
+
+def test_char_ngram_hand_computed() -> None:
+    # "ab" padded to " ab " has the trigrams " ab" and "ab ": two buckets of 1 + log(1) = 1 each
+    # (or one bucket of 1 + log 2 if they collide), then L2-normalised.
+    encoder = CharNgramEncoder(dim=1 << 16, n=3)
+    vector = encoder.encode_texts(["ab"])[0]
+    nonzero = np.sort(vector[vector > 0])
+    np.testing.assert_allclose(nonzero, [1 / np.sqrt(2), 1 / np.sqrt(2)], rtol=1e-6)
+    assert np.array_equal(encoder.encode_texts(["AB  "]), encoder.encode_texts(["ab"]))  # case and spaces fold
+
+
+@pytest.mark.parametrize("options", [{"dim": 4}, {"n": 9}, {"dim": True}])
+def test_char_ngram_rejects_bad_options(options: dict[str, object]) -> None:
+    with pytest.raises(coldkit.InvalidInputError, match="char-ngram"):
+        coldkit.get_encoder("char-ngram", **options)
+
+
+def test_text_match_rejects_bad_options() -> None:
+    with pytest.raises(coldkit.InvalidInputError, match="text_weight"):
+        coldkit.get_model("text-match", text_weight=-1.0)

@@ -1,0 +1,602 @@
+"""Conformance kit for plugin authors: does my encoder / backend / fusion / model behave like coldkit's?
+
+Each ``check_*`` function builds the component (from a registered name, or takes an instance), runs
+behavioural checks against independent references (numpy exact top-k, hand-built data with a known
+answer) and raises :class:`AssertionError` naming the failed property, e.g.
+``"[backend 'mine'] exclusions: row 2 returned excluded item 7"``. Call them from your plugin's tests::
+
+    from coldkit.testing import check_backend, check_encoder, check_fusion, check_model
+
+    def test_my_encoder_conforms():
+        check_encoder("my-encoder")             # a registered name (the entry point is wired), or
+        check_encoder(MyEncoder(dim=64))        # an instance
+
+    def test_my_model_conforms():
+        check_model("my-model", options={"alpha": 0.5})
+
+Everything runs in a second or two on a CPU (tiny synthetic data), except what the component itself
+costs (a neural encoder's forward passes). The kit imports nothing heavy beyond numpy/pandas/scipy.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.plugins.manager import get_encoder, get_fusion, get_similarity_backend, registry
+from coldkit.plugins.types import Encoder, FusionStrategy, Ranked, SimilarityBackend
+
+__all__ = ["check_encoder", "check_backend", "check_fusion", "check_model", "synthetic_interactions", "TOPICS"]
+
+
+def _fail(where: str, prop: str, detail: str) -> AssertionError:
+    return AssertionError(f"[{where}] {prop}: {detail}")
+
+
+def _check(condition: bool, where: str, prop: str, detail: str) -> None:
+    if not condition:
+        raise _fail(where, prop, detail)
+
+
+def _raises(call: Callable[[], Any], errors: tuple[type[BaseException], ...], where: str, prop: str) -> None:
+    """``call()`` must raise one of ``errors`` (a clear coldkit error, not a numpy traceback)."""
+    try:
+        call()
+    except errors:
+        return
+    except Exception as exc:  # noqa: BLE001 - reported as the failed property
+        raise _fail(where, prop, f"raised {type(exc).__name__}: {exc} (expected {', '.join(e.__name__ for e in errors)})") from exc
+    raise _fail(where, prop, f"no error raised (expected {', '.join(e.__name__ for e in errors)})")
+
+
+def _capabilities(kind: str, name: str | None) -> frozenset[str]:
+    if name is None or name not in registry(kind):
+        return frozenset()
+    return frozenset(registry(kind).get(name).capabilities)
+
+
+# ============================================================================ encoders
+
+SAMPLE_TEXTS: tuple[str, ...] = (
+    "a basketball game between two city teams",
+    "basketball players score in the final game",
+    "a violin concerto played by the symphony orchestra",
+    "slow cooked tomato soup with fresh basil",
+    "Ünïcode títle — with 表記 and emoji 🎬",
+    "x",
+)
+
+
+def check_encoder(
+    encoder: str | Encoder,
+    *,
+    options: Mapping[str, Any] | None = None,
+    semantic: bool = True,
+    atol: float = 1e-4,
+) -> Encoder:
+    """Check the encoder contract (see :mod:`coldkit.encoding`); returns the encoder it checked.
+
+    Properties: ``name``/``dim``/``modalities``/``fingerprint`` present; ``encode_texts`` gives a
+    C-contiguous float32 ``(n, dim)`` array, finite, unit rows for non-empty texts and zero rows
+    for empty/whitespace ones; ``[]`` gives ``(0, dim)``; the same text gives the same vector
+    (twice, and alone vs inside a batch, within ``atol``); the fingerprint is a non-empty string,
+    stable across calls and equal for two encoders built with the same options; ``None``, a
+    non-string element and a bare string raise :class:`InvalidInputError`. With ``semantic``
+    (turn off for random-weight test models), two texts about basketball are closer than
+    basketball and a violin concerto. Image encoders also get ``encode_images`` checks.
+
+    Args:
+        encoder: a registered name (built with ``options``) or an instance.
+    """
+    name = encoder if isinstance(encoder, str) else None
+    enc: Any = get_encoder(encoder, **dict(options or {})) if isinstance(encoder, str) else encoder
+    where = f"encoder {getattr(enc, 'name', type(enc).__name__)!r}"
+    _check(isinstance(enc, Encoder), where, "protocol", "missing name/dim/modalities/fingerprint/encode_texts")
+    _check(isinstance(enc.name, str) and bool(enc.name), where, "name", f"must be a non-empty str, got {enc.name!r}")
+    _check(isinstance(enc.dim, (int, np.integer)) and bool(enc.dim >= 1), where, "dim", f"must be an int >= 1, got {enc.dim!r}")
+    _check("text" in set(enc.modalities), where, "modalities", f"must include 'text', got {set(enc.modalities)}")
+
+    fit = getattr(enc, "fit", None)
+    if callable(fit):  # corpus-fitted encoders (TF-IDF) learn from the catalogue first
+        fit(list(SAMPLE_TEXTS))
+    fingerprint = enc.fingerprint
+    _check(isinstance(fingerprint, str) and bool(fingerprint), where, "fingerprint", f"must be a non-empty str, got {fingerprint!r}")
+
+    texts = [*SAMPLE_TEXTS, "", "   \n\t"]
+    out = enc.encode_texts(texts)
+    _check(isinstance(out, np.ndarray), where, "output type", f"encode_texts must return a numpy array, got {type(out).__name__}")
+    _check(out.dtype == np.float32, where, "dtype", f"must be float32, got {out.dtype}")
+    _check(out.shape == (len(texts), enc.dim), where, "shape", f"expected {(len(texts), enc.dim)}, got {out.shape}")
+    _check(bool(out.flags.c_contiguous), where, "layout", "the array must be C-contiguous")
+    _check(bool(np.isfinite(out).all()), where, "finite", "vectors hold NaN or inf")
+    norms = np.linalg.norm(out.astype(np.float64), axis=1)
+    bad = [i for i in range(len(SAMPLE_TEXTS)) if abs(norms[i] - 1.0) > 1e-3]
+    _check(not bad, where, "L2 norm", f"rows of non-empty texts must have unit norm; rows {bad} have {norms[bad].round(4).tolist()}")
+    _check(bool(np.all(out[len(SAMPLE_TEXTS):] == 0)), where, "empty text", "an empty or whitespace text must give a zero row")
+
+    again = enc.encode_texts(texts)
+    _check(np.allclose(out, again, atol=atol), where, "determinism", "encoding the same texts twice gave different vectors")
+    alone = enc.encode_texts([SAMPLE_TEXTS[2]])
+    _check(
+        np.allclose(alone[0], out[2], atol=max(atol, 1e-3)), where, "batch independence",
+        f"a text encoded alone differs from the same text inside a batch (max diff {np.abs(alone[0] - out[2]).max():.2e})",
+    )
+    same = enc.encode_texts([SAMPLE_TEXTS[0], SAMPLE_TEXTS[0]])
+    _check(np.allclose(same[0], same[1], atol=atol), where, "identical texts", "the same text twice in one batch gave different rows")
+
+    empty = enc.encode_texts([])
+    _check(
+        isinstance(empty, np.ndarray) and empty.shape == (0, enc.dim) and empty.dtype == np.float32,
+        where, "empty list", f"encode_texts([]) must give float32 (0, {enc.dim}), got {getattr(empty, 'shape', empty)!r}",
+    )
+    _check(enc.fingerprint == fingerprint, where, "fingerprint stability", "the fingerprint changed while encoding")
+    if name is not None:
+        twin: Any = get_encoder(name, **dict(options or {}))
+        if callable(getattr(twin, "fit", None)):
+            twin.fit(list(SAMPLE_TEXTS))
+        _check(twin.fingerprint == fingerprint, where, "fingerprint", "two encoders built with the same options have different fingerprints")
+        _check(np.allclose(twin.encode_texts(texts), out, atol=max(atol, 1e-3)), where, "equal fingerprints",
+               "two encoders with equal fingerprints gave different vectors")
+
+    for bad_input, what in (([SAMPLE_TEXTS[0], None], "None"), ([SAMPLE_TEXTS[0], 42], "a non-string"), (SAMPLE_TEXTS[0], "a bare str")):
+        _raises(partial(enc.encode_texts, bad_input), (InvalidInputError,), where, f"bad input ({what})")
+
+    if semantic:
+        sims = out[:3] @ out[:3].T
+        _check(
+            sims[0, 1] > sims[0, 2], where, "semantic sanity",
+            f"two basketball texts ({sims[0, 1]:.3f}) must be closer than basketball vs violin ({sims[0, 2]:.3f})",
+        )
+    if "image" in set(enc.modalities):
+        _check_images(enc, where, atol)
+    return enc  # type: ignore[no-any-return]
+
+
+def _check_images(enc: Any, where: str, atol: float) -> None:
+    from PIL import Image
+
+    images = [Image.new("RGB", (32, 32), color) for color in ((255, 0, 0), (0, 0, 255), (255, 0, 0))]
+    out = enc.encode_images(images)
+    _check(out.dtype == np.float32 and out.shape == (3, enc.dim), where, "encode_images shape/dtype",
+           f"expected float32 {(3, enc.dim)}, got {out.dtype} {out.shape}")
+    norms = np.linalg.norm(out.astype(np.float64), axis=1)
+    _check(bool(np.all(np.abs(norms - 1.0) < 1e-3)), where, "encode_images L2 norm", f"row norms {norms.round(4).tolist()}")
+    _check(np.allclose(out[0], out[2], atol=max(atol, 1e-3)), where, "encode_images determinism", "equal images gave different rows")
+    _raises(lambda: enc.encode_images(["/nonexistent/coldkit-missing-image.png"]), (InvalidInputError,), where, "missing image")
+
+
+# ============================================================================ similarity backends
+
+_METRICS = ("dot", "cosine", "pearson")
+
+
+def _reference_scores(queries: np.ndarray, catalog: np.ndarray, metric: str) -> np.ndarray:
+    q, c = queries.astype(np.float64), catalog.astype(np.float64)
+    if metric == "pearson":
+        q = q - q.mean(axis=1, keepdims=True)
+        c = c - c.mean(axis=1, keepdims=True)
+    if metric in ("cosine", "pearson"):
+        qn, cn = np.linalg.norm(q, axis=1, keepdims=True), np.linalg.norm(c, axis=1, keepdims=True)
+        q = np.divide(q, qn, out=np.zeros_like(q), where=qn > 0)
+        c = np.divide(c, cn, out=np.zeros_like(c), where=cn > 0)
+    return q @ c.T
+
+
+def _reference_topk(scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k, ties to the lower index, padded with -inf / -1."""
+    b, n = scores.shape
+    width = min(k, n)
+    out_s = np.full((b, width), -np.inf)
+    out_i = np.full((b, width), -1, dtype=np.int64)
+    for r in range(b):
+        row = scores[r].copy()
+        if exclude is not None:
+            row[np.asarray(exclude[r], dtype=np.int64)] = -np.inf
+        order = np.lexsort((np.arange(n), -row))[:width]
+        valid = np.isfinite(row[order])
+        out_s[r, : valid.sum()] = row[order][valid]
+        out_i[r, : valid.sum()] = order[valid]
+    return out_s, out_i
+
+
+def check_backend(
+    backend: str | SimilarityBackend,
+    *,
+    options: Mapping[str, Any] | None = None,
+    approximate: bool | None = None,
+    recall_floor: float = 0.9,
+    metrics: Sequence[str] | None = None,
+    seed: int = 0,
+) -> SimilarityBackend:
+    """Check a similarity backend's ``topk`` against a numpy exact top-k; returns the backend.
+
+    Properties: float32 scores and int64 indices of shape ``(B, min(k, N))``; scores equal the
+    true metric of the returned items and are sorted best first; no duplicates; excluded items
+    never returned; rows with fewer eligible items padded with ``-inf`` / ``-1`` at the end;
+    ``k > N`` gives ``N`` columns; ``normalized=True`` on unit rows equals cosine. Exact backends
+    must return the reference's items, ties broken to the lower index; approximate ones (the
+    ``"approximate"`` capability, or ``approximate=True``) must reach ``recall_floor`` recall@k
+    on clustered data. ``metrics`` defaults to the ones named in the backend's capabilities
+    (``dot``/``cosine``/``pearson``), else ``dot`` and ``cosine``.
+    """
+    name = backend if isinstance(backend, str) else None
+    impl: Any = get_similarity_backend(backend, **dict(options or {})) if isinstance(backend, str) else backend
+    where = f"backend {getattr(impl, 'name', name or type(impl).__name__)!r}"
+    _check(isinstance(impl, SimilarityBackend), where, "protocol", "missing name or topk()")
+    caps = _capabilities("similarity_backend", name) | frozenset(getattr(impl, "capabilities", ()) or ())
+    approx = ("approximate" in caps) if approximate is None else approximate
+    chosen = list(metrics) if metrics is not None else [m for m in _METRICS if m in caps] or ["dot", "cosine"]
+    rng = np.random.default_rng(seed)
+
+    def call(q: np.ndarray, c: np.ndarray, k: int, metric: str, exclude: Any = None, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        scores, indices = impl.topk(
+            np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(c, dtype=np.float32), k,
+            metric=metric, normalized=normalized, exclude=exclude, threads=None,
+        )
+        scores, indices = np.asarray(scores), np.asarray(indices)
+        width = min(k, c.shape[0])
+        _check(scores.dtype == np.float32, where, "scores dtype", f"must be float32, got {scores.dtype}")
+        _check(indices.dtype == np.int64, where, "indices dtype", f"must be int64, got {indices.dtype}")
+        _check(scores.shape == indices.shape == (q.shape[0], width), where, "output shape",
+               f"expected {(q.shape[0], width)} for k={k}, N={c.shape[0]}; got {scores.shape} and {indices.shape}")
+        return scores, indices
+
+    def check_rows(scores: np.ndarray, indices: np.ndarray, truth: np.ndarray, exclude: Any, label: str) -> None:
+        for r in range(scores.shape[0]):
+            pad = indices[r] < 0
+            first_pad = int(np.argmax(pad)) if pad.any() else pad.size
+            _check(bool(pad[first_pad:].all()), where, f"{label}: padding", f"row {r}: padding (-1) must come after every real item: {indices[r].tolist()}")
+            _check(bool(np.all(np.isneginf(scores[r][pad]))), where, f"{label}: padding", f"row {r}: padded slots must score -inf")
+            got = indices[r][~pad]
+            _check(bool(np.all(got < truth.shape[1])), where, f"{label}: index range", f"row {r}: index out of range: {got.tolist()}")
+            _check(len(set(got.tolist())) == got.size, where, f"{label}: duplicates", f"row {r} repeats items: {got.tolist()}")
+            s = scores[r][~pad].astype(np.float64)
+            _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, f"{label}: order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
+            _check(np.allclose(s, truth[r, got], rtol=1e-3, atol=1e-4), where, f"{label}: scores",
+                   f"row {r}: returned scores differ from the true metric of the returned items")
+            if exclude is not None:
+                hit = np.intersect1d(got, exclude[r])
+                _check(hit.size == 0, where, f"{label}: exclusions", f"row {r} returned excluded item(s) {hit.tolist()}")
+
+    n, d, b = 60, 16, 7
+    catalog = rng.standard_normal((n, d)).astype(np.float32)
+    queries = rng.standard_normal((b, d)).astype(np.float32)
+    exclude = [rng.choice(n, size=int(s), replace=False).astype(np.int64) for s in rng.integers(0, 12, size=b)]
+    exclude[1] = np.empty(0, dtype=np.int64)
+    exclude[2] = np.setdiff1d(np.arange(n), [3, 40]).astype(np.int64)  # only two items left: the rest is padding
+    for metric in chosen:
+        truth = _reference_scores(queries, catalog, metric)
+        for k, excl, label in ((5, None, "top-k"), (5, exclude, "exclusions"), (n + 9, None, "k > N"), (1, None, "k = 1")):
+            scores, indices = call(queries, catalog, k, metric, excl)
+            check_rows(scores, indices, truth, excl, f"{metric} {label}")
+            ref_s, ref_i = _reference_topk(truth, k, excl)
+            if not approx:
+                _check(np.array_equal(np.sort(indices, axis=1), np.sort(ref_i, axis=1)) or np.allclose(scores, ref_s, rtol=1e-3, atol=1e-4),
+                       where, f"{metric} {label}: exact", "returned items differ from the exact top-k")
+            if excl is not None:
+                valid = int((indices[2] >= 0).sum())
+                _check(valid <= 2, where, f"{metric} exclusions", f"row 2 has 2 eligible items but {valid} were returned")
+                if not approx:
+                    _check(sorted(indices[2][:2].tolist()) == [3, 40], where, f"{metric} exclusions", f"row 2 must hold items 3 and 40, got {indices[2].tolist()}")
+    if "cosine" in chosen:
+        unit_q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        unit_c = catalog / np.linalg.norm(catalog, axis=1, keepdims=True)
+        scores, indices = call(unit_q, unit_c, 5, "cosine", normalized=True)
+        check_rows(scores, indices, _reference_scores(queries, catalog, "cosine"), None, "normalized=True")
+
+    if not approx and "dot" in chosen:
+        # Small integers: every dot product is exact in float32, so ties are real ties.
+        tie_c = rng.integers(0, 2, size=(40, 6)).astype(np.float32)
+        tie_q = rng.integers(0, 2, size=(5, 6)).astype(np.float32)
+        scores, indices = call(tie_q, tie_c, 12, "dot")
+        ref_s, ref_i = _reference_topk(_reference_scores(tie_q, tie_c, "dot"), 12, None)
+        _check(np.array_equal(indices, ref_i), where, "ties", f"equal scores must be ordered by lower index first: got {indices[0].tolist()}, expected {ref_i[0].tolist()}")
+    if approx:
+        centres = rng.standard_normal((20, 32)).astype(np.float32) * 3
+        big = (centres[rng.integers(0, 20, 2000)] + rng.standard_normal((2000, 32))).astype(np.float32)
+        qs = (centres[rng.integers(0, 20, 50)] + rng.standard_normal((50, 32))).astype(np.float32)
+        metric = "dot" if "dot" in chosen else chosen[0]
+        truth = _reference_scores(qs, big, metric)
+        scores, indices = call(qs, big, 10, metric)
+        check_rows(scores, indices, truth, None, f"{metric} clustered")
+        _, ref_i = _reference_topk(truth, 10, None)
+        recall = float(np.mean([np.intersect1d(indices[r], ref_i[r]).size / 10 for r in range(len(qs))]))
+        _check(recall >= recall_floor, where, "recall@10", f"{recall:.3f} is below the floor {recall_floor}")
+    return impl  # type: ignore[no-any-return]
+
+
+# ============================================================================ fusion strategies
+
+
+def _ranked(rows: Sequence[Sequence[tuple[int, float]]], width: int) -> Ranked:
+    idx = np.full((len(rows), width), -1, dtype=np.int64)
+    sc = np.full((len(rows), width), -np.inf, dtype=np.float32)
+    for r, row in enumerate(rows):
+        for c, (item, score) in enumerate(row):
+            idx[r, c], sc[r, c] = item, score
+    return Ranked(idx, sc)
+
+
+def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | None = None) -> FusionStrategy:
+    """Check a fusion strategy's ``fuse`` contract; returns the strategy.
+
+    Properties: a :class:`Ranked` with one row per query and at most ``k`` columns; padding
+    (-1 / -inf) only at the end; no duplicates; no item that no source listed; scores best first;
+    the same result whatever the order of the sources; one source alone keeps its order; missing
+    weights weigh 1.0 (``weights={"a": 1, "b": 1}`` equals ``None``); a dominant weight puts that
+    source's best item first; a zero weight leaves the other source's order intact; the first
+    ``k`` of a longer list equal the list for ``k``; per-query weight arrays (capability
+    ``"per-query-weights"``) equal fusing each row with its own scalar weights; ``k < 1``, no
+    sources and sources of different batch sizes raise :class:`InvalidInputError`.
+    """
+    name = fusion if isinstance(fusion, str) else None
+    impl: Any = get_fusion(fusion, **dict(options or {})) if isinstance(fusion, str) else fusion
+    where = f"fusion {getattr(impl, 'name', name or type(impl).__name__)!r}"
+    _check(isinstance(impl, FusionStrategy), where, "protocol", "missing name or fuse()")
+    caps = _capabilities("fusion", name)
+
+    # Two sources over items 0..11, three queries; row 2 of "b" is empty (all padding).
+    a = _ranked([[(0, 9.0), (3, 7.0), (5, 4.0), (7, 1.0)], [(2, 3.0), (4, 2.5), (6, 1.0)], [(1, 5.0), (8, 2.0)]], 5)
+    b = _ranked([[(3, 0.9), (1, 0.8), (9, 0.1)], [(6, 0.7), (10, 0.6), (2, 0.2), (11, 0.1)], []], 4)
+    sources = {"a": a, "b": b}
+    listed = [set(a.indices[r][a.indices[r] >= 0]) | set(b.indices[r][b.indices[r] >= 0]) for r in range(3)]
+
+    def fuse(srcs: Mapping[str, Ranked], k: int, weights: Any = None) -> Ranked:
+        out = impl.fuse(srcs, k, weights)
+        _check(isinstance(out, Ranked), where, "output type", f"fuse must return coldkit.Ranked, got {type(out).__name__}")
+        batch = next(iter(srcs.values())).indices.shape[0]
+        _check(out.indices.shape[0] == batch and out.indices.shape[1] <= k, where, "shape",
+               f"expected {batch} rows and at most k={k} columns, got {out.indices.shape}")
+        for r in range(batch):
+            row_i, row_s = out.indices[r], out.scores[r]
+            pad = row_i < 0
+            first = int(np.argmax(pad)) if pad.any() else pad.size
+            _check(bool(pad[first:].all()), where, "padding", f"row {r}: -1 must come after every item: {row_i.tolist()}")
+            _check(bool(np.all(np.isneginf(row_s[pad]))), where, "padding", f"row {r}: padded slots must score -inf")
+            got = row_i[~pad].tolist()
+            _check(len(set(got)) == len(got), where, "duplicates", f"row {r} repeats items: {got}")
+            allowed = set().union(*(set(s.indices[r][s.indices[r] >= 0].tolist()) for s in srcs.values()))
+            _check(set(got) <= allowed, where, "no invented items", f"row {r} returned {sorted(set(got) - allowed)} that no source listed")
+            s = row_s[~pad].astype(np.float64)
+            _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, "order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
+        return out  # type: ignore[no-any-return]
+
+    def items(r: Ranked, row: int) -> list[int]:
+        return [int(i) for i in r.indices[row] if i >= 0]
+
+    base = fuse(sources, 20)
+    for r in range(3):
+        _check(set(items(base, r)) == {int(i) for i in listed[r]}, where, "coverage",
+               f"row {r}: with k large enough every listed item must appear, got {items(base, r)}")
+    swapped = fuse({"b": b, "a": a}, 20)
+    _check(np.array_equal(base.indices, swapped.indices), where, "source order", "the result depends on the order of the sources")
+    _check(np.array_equal(fuse(sources, 20, {"a": 1.0, "b": 1.0}).indices, base.indices), where, "default weight",
+           "weights of 1.0 must equal no weights (missing names weigh 1.0)")
+    short = fuse(sources, 3)
+    for r in range(3):
+        _check(items(short, r) == items(base, r)[:3], where, "k prefix", f"row {r}: top 3 {items(short, r)} is not the prefix of the longer list {items(base, r)}")
+    alone = fuse({"a": a}, 20)
+    for r in range(3):
+        _check(items(alone, r) == items(a, r), where, "single source", f"row {r}: one source alone must keep its order {items(a, r)}, got {items(alone, r)}")
+
+    # Disjoint sources: what a weight does is unambiguous.
+    p = _ranked([[(0, 3.0), (1, 2.0), (2, 1.0)]], 3)
+    q = _ranked([[(5, 30.0), (6, 20.0), (7, 10.0)]], 3)
+    _check(items(fuse({"p": p, "q": q}, 6, {"p": 1000.0, "q": 1.0}), 0)[0] == 0, where, "dominant weight", "a much larger weight must put that source's best item first")
+    _check(items(fuse({"p": p, "q": q}, 6, {"p": 1.0, "q": 1000.0}), 0)[0] == 5, where, "dominant weight", "a much larger weight must put that source's best item first")
+    zero = items(fuse({"p": p, "q": q}, 6, {"p": 1.0, "q": 0.0}), 0)
+    _check([i for i in zero if i in (0, 1, 2)] == [0, 1, 2], where, "zero weight", f"a zero-weight source must not reorder the other one: {zero}")
+
+    if "per-query-weights" in caps:
+        wa, wb = np.array([1.0, 0.2, 3.0]), np.array([0.5, 2.0, 1.0])
+        batched = fuse(sources, 6, {"a": wa, "b": wb})
+        for r in range(3):
+            one = fuse({"a": Ranked(a.indices[r : r + 1], a.scores[r : r + 1]), "b": Ranked(b.indices[r : r + 1], b.scores[r : r + 1])},
+                       6, {"a": float(wa[r]), "b": float(wb[r])})
+            _check(items(batched, r) == items(one, 0), where, "per-query weights", f"row {r}: per-query weights differ from fusing the row alone")
+
+    for bad_k in (0, -1, 2.5):
+        _raises(partial(impl.fuse, sources, bad_k), (InvalidInputError,), where, f"bad k ({bad_k!r})")
+    _raises(lambda: impl.fuse({}, 3), (InvalidInputError,), where, "no sources")
+    short_batch = Ranked(a.indices[:2], a.scores[:2])
+    _raises(lambda: impl.fuse({"a": short_batch, "b": b}, 3), (InvalidInputError,), where, "batch sizes differ")
+    return impl  # type: ignore[no-any-return]
+
+
+# ============================================================================ models
+
+#: The synthetic catalogue's topics: every item is about one of them, every user likes one or two.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "sports": ("basketball final game", "football match highlights", "tennis open championship", "marathon running race",
+               "baseball world series", "cycling mountain stage", "swimming relay record", "boxing title fight"),
+    "music": ("violin concerto orchestra", "jazz piano trio live", "rock guitar festival", "opera soprano aria",
+              "hip hop beats album", "symphony orchestra premiere", "folk songs acoustic", "electronic dance music set"),
+    "cooking": ("tomato basil soup recipe", "sourdough bread baking", "spicy curry dinner", "chocolate cake dessert",
+                "grilled fish lemon", "vegetable stir fry", "pasta carbonara classic", "pancakes breakfast syrup"),
+}
+_GENRES = {"sports": "Sports|Action", "music": "Music|Drama", "cooking": "Food|Documentary"}
+
+
+def synthetic_interactions(seed: int = 0, n_users: int = 24, cold_per_topic: int = 2) -> tuple[Any, dict[str, str], dict[str, np.ndarray]]:
+    """A tiny catalogue with three topics, users who each like one topic, and cold items.
+
+    Returns ``(interactions, user_profiles, topic_items)``: ``topic_items[topic]`` holds the item
+    indices of that topic; the last ``cold_per_topic`` items of each topic have no interaction.
+    """
+    import pandas as pd
+    import scipy.sparse as sp
+
+    from coldkit.data.interactions import Catalog, Interactions
+
+    rng = np.random.default_rng(seed)
+    titles: list[str] = []
+    genres: list[str] = []
+    topic_items: dict[str, np.ndarray] = {}
+    for topic, names in TOPICS.items():
+        topic_items[topic] = np.arange(len(titles), len(titles) + len(names), dtype=np.int64)
+        titles += list(names)
+        genres += [_GENRES[topic]] * len(names)
+    ids = [f"i{i}" for i in range(len(titles))]
+    catalog = Catalog(np.array(ids, dtype=object), pd.DataFrame({"item_id": ids, "title": titles, "genres": genres}), ("title", "genres"))
+    rows, cols, profiles = [], [], {}
+    topics = list(TOPICS)
+    for u in range(n_users):
+        topic = topics[u % len(topics)]
+        warm = topic_items[topic][: len(TOPICS[topic]) - cold_per_topic]
+        chosen = rng.choice(warm, size=int(rng.integers(2, len(warm) + 1)), replace=False)
+        rows += [u] * len(chosen)
+        cols += chosen.tolist()
+        profiles[f"u{u}"] = f"I love {TOPICS[topic][0]} and {TOPICS[topic][1]}"
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, len(ids)))
+    seconds = 1_700_000_000 + rng.integers(0, 90 * 86_400, size=len(rows))  # a quarter of a year
+    timestamps = sp.csr_matrix((seconds.astype(np.int64), (rows, cols)), shape=(n_users, len(ids)))
+    users = np.array([f"u{u}" for u in range(n_users)], dtype=object)
+    return Interactions(users, catalog, matrix, timestamps), profiles, topic_items
+
+
+def _same_ranking(x: Ranked, rx: int, y: Ranked, ry: int, tol: float = 1e-4) -> bool:
+    """Equal lists up to float noise: equal scores, and items may swap only within a tie of scores."""
+    sx, sy = x.scores[rx].astype(np.float64), y.scores[ry].astype(np.float64)
+    if not np.array_equal(np.isfinite(sx), np.isfinite(sy)) or not np.allclose(sx, sy, rtol=tol, atol=tol, equal_nan=False):
+        return bool(np.array_equal(sx, sy))  # both all -inf padding compares equal here
+    # Scores match position by position, so a differing item at p scored the same as the other
+    # list's item at p: a tie broken differently by float noise. Ties inside the list must still
+    # hold the same items.
+    differ = x.indices[rx] != y.indices[ry]
+    inside = set(x.indices[rx][differ].tolist()) ^ set(y.indices[ry][differ].tolist())
+    last = float(sx[np.isfinite(sx)][-1]) if np.isfinite(sx).any() else 0.0
+    return all(abs(float(sx[p]) - last) <= tol * (1 + abs(last)) for p in np.nonzero(differ)[0]) or not inside
+
+
+def check_model(
+    model: str | Any,
+    *,
+    options: Mapping[str, Any] | None = None,
+    capabilities: Sequence[str] | None = None,
+    relevance: bool | None = None,
+    seed: int = 0,
+) -> Any:
+    """Fit on a tiny synthetic data set and check the recommender contract; returns the fitted model.
+
+    Properties: ``recommend`` before ``fit`` raises a coldkit error; ``fit`` returns the model;
+    ``recommend`` gives int64 indices / float32 scores of shape ``(B, k)``, padded with -1/-inf at
+    the end, no duplicates, scores best first; ``exclude_known`` drops the user's training items
+    and ``history``; only ``candidates`` are returned (fewer candidates than ``k``: padding; an
+    empty set: all padding); ``k`` larger than the catalogue pads; results are deterministic and
+    independent of the batch; ``k < 1``, a user index out of range, candidates out of range, a
+    bare ``UserQuery`` and ``fit`` on a non-Interactions raise :class:`InvalidInputError`.
+    With capability ``"cold-users"``: a new user's clicks (``history``) get a full list; with
+    ``"text"``: a profile text gets a full list; with ``"cold-items"``: items without
+    interactions are returned when they are the only candidates. With ``relevance`` (default: when
+    the model has ``"text"``) a sports fan's top cold item, and the top items for a sports text, are
+    sports items.
+
+    Args:
+        model: a registered name (built with ``options``; text models get ``encoder="hashing"``
+            unless ``options`` names one) or an unfitted instance.
+        capabilities: the model's capabilities (default: its registry entry's).
+    """
+    from coldkit.data.interactions import UserQuery
+    from coldkit.models.base import Recommender
+    from coldkit.models.registry import build_model, model_accepts
+
+    train, profiles, topic_items = synthetic_interactions(seed)
+    opts = dict(options or {})
+    name = model if isinstance(model, str) else None
+    if name is not None:
+        if "encoder" not in opts and model_accepts(name, "encoder"):
+            opts["encoder"] = "hashing"
+        if "user_profiles" not in opts and model_accepts(name, "user_profiles"):
+            opts["user_profiles"] = profiles
+        impl: Any = build_model(name, **opts)
+    else:
+        impl = model
+    where = f"model {name or getattr(impl, 'name', type(impl).__name__)!r}"
+    caps = frozenset(capabilities) if capabilities is not None else _capabilities("model", name)
+    check_relevance = ("text" in caps) if relevance is None else relevance
+    _check(isinstance(impl, Recommender), where, "type", f"must be a coldkit.models.Recommender, got {type(impl).__name__}")
+    n_items = train.n_items
+    cold = np.concatenate([t[-2:] for t in topic_items.values()])
+    sports = set(topic_items["sports"].tolist())
+
+    _raises(lambda: impl.recommend([UserQuery(user=0)], 3), (ColdkitError,), where, "recommend before fit")
+    _raises(lambda: impl.fit("not interactions"), (InvalidInputError,), where, "fit on bad input")
+    fitted = impl.fit(train)
+    _check(fitted is impl, where, "fit returns self", f"fit() must return the model itself, got {type(fitted).__name__}")
+
+    def rec(queries: Sequence[Any], k: int, **kwargs: Any) -> Ranked:
+        out = impl.recommend(queries, k, **kwargs)
+        _check(isinstance(out, Ranked), where, "output type", f"recommend must return coldkit.Ranked, got {type(out).__name__}")
+        _check(out.indices.dtype == np.int64 and out.scores.dtype == np.float32, where, "dtypes",
+               f"indices int64 and scores float32 expected, got {out.indices.dtype} and {out.scores.dtype}")
+        _check(out.indices.shape == (len(queries), k), where, "shape (padding contract)",
+               f"expected exactly {(len(queries), k)}, got {out.indices.shape}")
+        for r in range(len(queries)):
+            row_i, row_s = out.indices[r], out.scores[r]
+            pad = row_i < 0
+            first = int(np.argmax(pad)) if pad.any() else pad.size
+            _check(bool(pad[first:].all()), where, "padding", f"row {r}: -1 must come after every item: {row_i.tolist()}")
+            _check(bool(np.all(np.isneginf(row_s[pad]))), where, "padding", f"row {r}: padded slots must score -inf")
+            got = row_i[~pad]
+            _check(bool(np.all(got < n_items)), where, "index range", f"row {r}: item index out of range: {got.tolist()}")
+            _check(len(set(got.tolist())) == got.size, where, "duplicates", f"row {r} repeats items: {got.tolist()}")
+            s = row_s[~pad].astype(np.float64)
+            _check(bool(np.all(np.isfinite(s))), where, "finite scores", f"row {r}: real items must have finite scores: {s.tolist()}")
+            _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, "order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
+        return out
+
+    def valid(r: Ranked, row: int) -> list[int]:
+        return [int(i) for i in r.indices[row] if i >= 0]
+
+    warm = [UserQuery(user=u) for u in range(6)]
+    first = rec(warm, 5)
+    for u in range(6):
+        known = set(train.items_of(u).tolist())
+        _check(not known & set(valid(first, u)), where, "exclude_known", f"user {u} got items they already interacted with: {sorted(known & set(valid(first, u)))}")
+    rec(warm, 5, exclude_known=False)
+    with_history = [UserQuery(user=0, history=np.array([int(topic_items["music"][0])]))]
+    hist = rec(with_history, n_items)
+    _check(int(topic_items["music"][0]) not in valid(hist, 0), where, "exclude_known", "an item in query.history was returned")
+    _check(np.array_equal(rec(warm, 5).indices, first.indices), where, "determinism", "the same queries twice gave different lists")
+    for u in (0, 4):
+        alone = rec([warm[u]], 5)
+        _check(_same_ranking(alone, 0, first, u), where, "batch independence",
+               f"user {u} alone got {valid(alone, 0)}, inside a batch {valid(first, u)} (beyond score ties)")
+
+    candidates = np.array(sorted(topic_items["cooking"][:3].tolist() + topic_items["music"][:2].tolist()), dtype=np.int64)
+    cand = rec(warm, 4, candidates=candidates, exclude_known=False)
+    for u in range(6):
+        _check(set(valid(cand, u)) <= set(candidates.tolist()), where, "candidates", f"user {u} got non-candidates {sorted(set(valid(cand, u)) - set(candidates.tolist()))}")
+    few = rec(warm[:2], 8, candidates=candidates[:2], exclude_known=False)
+    _check(all(len(valid(few, r)) <= 2 for r in range(2)), where, "candidates", "more items than candidates were returned")
+    none = rec(warm[:2], 3, candidates=np.empty(0, dtype=np.int64))
+    _check(bool(np.all(none.indices == -1)), where, "empty candidates", "an empty candidate set must give only padding")
+    rec(warm[:2], n_items + 5)
+
+    for bad_k in (0, -2):
+        _raises(partial(impl.recommend, warm[:1], bad_k), (InvalidInputError,), where, f"bad k ({bad_k})")
+    _raises(lambda: impl.recommend([UserQuery(user=train.n_users + 3)], 3), (InvalidInputError,), where, "user out of range")
+    _raises(lambda: impl.recommend(warm[:1], 3, candidates=np.array([0, n_items + 1])), (InvalidInputError,), where, "candidates out of range")
+    _raises(lambda: impl.recommend(UserQuery(user=0), 3), (InvalidInputError,), where, "a bare UserQuery")
+
+    if "cold-users" in caps:
+        clicks = [UserQuery(history=topic_items["sports"][:2])]
+        out = rec(clicks, 5)
+        _check(len(valid(out, 0)) == 5, where, "cold user (clicks)", f"a new user with clicks must get a full list, got {valid(out, 0)}")
+    if "text" in caps:
+        out = rec([UserQuery(text="basketball football tennis game match")], 5)
+        _check(len(valid(out, 0)) == 5, where, "cold user (text)", f"a profile text must get a full list, got {valid(out, 0)}")
+        if check_relevance:
+            hits = len(set(valid(out, 0)) & sports)
+            _check(hits >= 3, where, "text relevance", f"only {hits} of the top 5 for a sports text are sports items: {valid(out, 0)}")
+    if "cold-items" in caps:
+        fan = [u for u in range(train.n_users) if u % 3 == 0][:1]  # user 0 likes sports
+        out = rec([UserQuery(user=fan[0])], 3, candidates=np.sort(cold))
+        got = valid(out, 0)
+        _check(len(got) == 3, where, "cold items", f"items without interactions must be rankable, got {got}")
+        if check_relevance:
+            _check(got[0] in sports, where, "cold-item relevance", f"a sports fan's top cold item must be a sports item, got {got[0]} ({train.catalog.table['title'].iloc[got[0]]!r})")
+    return impl

@@ -1,0 +1,67 @@
+"""``k`` is checked in one place (coldkit.validation.check_k): every entry point says the same thing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from coldkit.batch import recommend_files
+from coldkit.data import UserQuery
+from coldkit.evaluation import evaluate, precision_at_k
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.registry import build_model
+from coldkit.plugins.manager import get_fusion
+from coldkit.plugins.types import Ranked
+from coldkit.similarity import topk
+from coldkit.testing import synthetic_interactions
+from coldkit.validation import check_k
+
+
+@pytest.mark.parametrize("value", [1, 7, np.int64(3), np.int32(2), np.uint8(5)])
+def test_accepts_python_and_numpy_integers(value: Any) -> None:
+    assert check_k(value) == int(value) and type(check_k(value)) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0, "k must be >= 1, got 0"), (-3, "k must be >= 1, got -3"), (2.0, "k must be an integer, got float 2.0"),
+     (True, "k must be an integer, got True"), ("5", "k must be an integer, got str '5'"), (None, "k must be an integer")],
+)
+def test_rejects_with_one_message(value: Any, message: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        check_k(value)
+    assert str(info.value).startswith(message)
+
+
+def test_names_what_it_checks() -> None:
+    with pytest.raises(InvalidInputError, match="cutoff must be >= 1"):
+        check_k(0, what="cutoff")
+
+
+def _entry_points(tmp_path: Path) -> dict[str, Callable[[Any], object]]:
+    train, _, _ = synthetic_interactions(0)
+    model = build_model("popularity").fit(train)
+    ranked = Ranked(np.array([[0, 1]]), np.array([[2.0, 1.0]], dtype=np.float32))
+    items, interactions = tmp_path / "items.csv", tmp_path / "train.csv"
+    items.write_text("item_id,title\na,A\nb,B\n")
+    interactions.write_text("user_id,item_id\nu,a\n")
+    return {
+        "coldkit.topk": lambda k: topk(np.ones((1, 4), np.float32), np.ones((3, 4), np.float32), k),
+        "Recommender.recommend": lambda k: model.recommend([UserQuery(user=0)], k),
+        "fusion": lambda k: get_fusion("rrf").fuse({"a": ranked}, k),
+        "metrics": lambda k: precision_at_k(np.array([[0, 1]]), np.array([[1, 0]]), k),
+        "evaluate": lambda k: evaluate(train, ["popularity"], protocol="warm", k=[5, k], progress=False),
+        "recommend_files": lambda k: recommend_files(str(interactions), str(items), str(tmp_path / "o.csv"), model="popularity", k=k),
+    }
+
+
+@pytest.mark.parametrize("bad", [0, 2.5])
+def test_every_entry_point_gives_the_same_message(tmp_path: Path, bad: Any) -> None:
+    expected = "k must be >= 1, got 0" if bad == 0 else "k must be an integer, got float 2.5"
+    for name, call in _entry_points(tmp_path).items():
+        with pytest.raises(InvalidInputError) as info:
+            call(bad)
+        assert str(info.value) == expected, name
