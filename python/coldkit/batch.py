@@ -90,6 +90,7 @@ def recommend_files(
         opts["user_profiles"] = profiles
     recommender = build_model(model, **opts)
     recommender.fit(train)
+    notes.extend(str(note) for note in getattr(recommender, "notes_", None) or ())  # e.g. what the hybrid tuned
 
     uindex = train.user_index()
     queries, cold = [], 0

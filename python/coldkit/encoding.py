@@ -423,16 +423,22 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
     missing = [c for c in fields if c not in table.columns]
     if missing:
         raise InvalidInputError(f"text fields not in the item table: {missing}; columns: {list(table.columns)}")
-    # A missing cell (None/NaN) is refused rather than read as "": a silently empty text would
-    # give the item a zero vector. Catalogs loaded from files make that choice explicitly.
-    nulls = table[list(fields)].isna()
-    if nulls.to_numpy().any():
-        row, col = np.argwhere(nulls.to_numpy())[0]
-        label = table["item_id"].iloc[row] if "item_id" in table.columns else table.index[row]
-        raise InvalidInputError(
-            f"item {label!r} (row {int(row)}): text field {fields[int(col)]!r} is missing (None/NaN); "
-            f"fill it first, e.g. df[{list(fields)!r}] = df[{list(fields)!r}].fillna('')"
-        )
+    # An item whose text fields are all missing or blank, with a None/NaN among them, is refused
+    # rather than read as "": a silently empty text would give the item a zero vector. A missing
+    # field next to fields with text just drops out of the joined text.
+    cells = table[list(fields)]
+    nulls = cells.isna().to_numpy()
+    if nulls.any():
+        blank = cells.astype("string").fillna("").apply(lambda col: col.str.strip() == "").to_numpy()
+        empty_rows = np.flatnonzero(blank.all(axis=1) & nulls.any(axis=1))
+        if empty_rows.size:
+            row = int(empty_rows[0])
+            col = int(np.flatnonzero(nulls[row])[0])
+            label = table["item_id"].iloc[row] if "item_id" in table.columns else table.index[row]
+            raise InvalidInputError(
+                f"item {str(label)!r} (row {row}) has no text: field {fields[col]!r} is missing (None/NaN) and the "
+                f"others are empty; fill it first (e.g. df[{list(fields)!r}].fillna('')) or drop the item"
+            )
     parts = table[list(fields)].astype("string").fillna("")
     return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
 

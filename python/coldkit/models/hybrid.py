@@ -29,7 +29,6 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
@@ -59,14 +58,11 @@ from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
 
-__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "TuningWarning", "AUTO_TUNE_MAX_ITEMS"]
+__all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
 #: ``tune="auto"`` learns the blend's weights for catalogues up to this size (tuning fits twice).
 AUTO_TUNE_MAX_ITEMS = 50_000
 
-
-class TuningWarning(UserWarning):
-    """The hybrid could not learn its weights (a validation split too small) and uses the defaults."""
 
 
 class ProfileKNN(NeighbourVoting):
@@ -297,8 +293,8 @@ class Hybrid(Recommender):
         )
         self.notes_.extend(carved.notes)
         if not carved.tasks:
+            # a note, not a warning: a tiny catalogue is a normal input, and the defaults are documented
             self.notes_.append("hybrid: validation split too small to tune on; using the default weights")
-            warnings.warn(self.notes_[-1], TuningWarning, stacklevel=3)
             return None
         self._fit_sources(carved.train)
         regimes: dict[str, dict[str, float]] = {}
