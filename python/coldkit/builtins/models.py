@@ -56,6 +56,26 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "torch MLP map content -> CF item vectors (MSE or BPR), needs torch",
         frozenset({"cold-items", "cold-users", "text", "torch"}),
     ),
+    "dropoutnet": (
+        "coldkit.models.published:DropoutNet",
+        "DropoutNet (NeurIPS 2017): towers trained on the warm model's scores with preference dropout, needs torch",
+        frozenset({"cold-items", "cold-users", "text", "torch"}),
+    ),
+    "heater": (
+        "coldkit.models.published:Heater",
+        "Heater (SIGIR 2020): mixture-of-experts content transform, randomized training, needs torch",
+        frozenset({"cold-items", "cold-users", "text", "torch"}),
+    ),
+    "clcrec": (
+        "coldkit.models.published:CLCRec",
+        "CLCRec (MM 2021): contrastive content encoder vs CF embeddings (InfoNCE), needs torch",
+        frozenset({"cold-items", "cold-users", "text", "torch"}),
+    ),
+    "aldi": (
+        "coldkit.models.published:ALDI",
+        "ALDI (SIGIR 2023): content student distilled from the warm model with alignment losses, needs torch",
+        frozenset({"cold-items", "cold-users", "text", "torch"}),
+    ),
     "hybrid": (
         "coldkit.models.hybrid:Hybrid",
         "recommended default: CF + cold adapters + content + popularity, adaptive fusion",
