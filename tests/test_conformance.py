@@ -22,7 +22,7 @@ def _builtin(kind: str) -> list[str]:
 
 # Options a built-in needs to stay fast and offline here (the kit itself picks encoder="hashing").
 MODEL_OPTIONS: dict[str, dict[str, Any]] = {"router": {"hybrid_options": {"encoder": "hashing"}}}
-HEAVY_MODELS = {"cold-mlp"}  # trains a torch MLP
+HEAVY_MODELS = {"cold-mlp", "dropoutnet", "heater", "clcrec", "aldi"}  # train torch networks
 
 
 @pytest.mark.parametrize("name", _builtin("encoder"))

@@ -41,7 +41,6 @@ defaults are used and ``notes_`` says so (and a warning is issued).
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -305,8 +304,7 @@ class PublishedColdModel(ColdAdapter):
                     f"({self.validation_share:.0%} of the warm items as pseudo-cold); using the defaults "
                     f"{defaults} and epochs={self.epochs}"
                 )
-                self.notes_.append(note)
-                warnings.warn(note, stacklevel=3)
+                self.notes_.append(note)  # a note, not a warning: small data are a normal input
             return defaults, self.epochs
         grid = self._grid()
         rest, hidden = split
