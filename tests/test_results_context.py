@@ -121,7 +121,7 @@ def test_headline_is_the_hybrid_against_the_best_other_model() -> None:
     assert head is not None and head["model"] == "hybrid" and head["metric"] == "recall@20"
     # cold-item is judged on cold items only
     assert head["comparisons"] == [
-        {"task": "cold", "model_value": 0.5, "baseline": "b", "baseline_value": 0.45, "relative": pytest.approx(0.5 / 0.45 - 1)}
+        {"task": "cold", "model_value": 0.5, "baseline": "b", "baseline_value": 0.45, "relative": pytest.approx(0.5 / 0.45 - 1), "p_value": None}
     ]
     assert "headline (recall@20): cold: hybrid 0.5000 vs b 0.4500 (+11.1 %)" in format_header(result)
 

@@ -36,6 +36,7 @@ __all__ = [
     "format_table",
     "format_header",
     "headline",
+    "paired_test",
     "save_result",
     "plot_result",
     "draw_chart",
@@ -67,6 +68,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     encoders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (model, seed, task) -> per-user Recall@max(ks), users in the task's order (for paired tests).
+    per_user: dict[tuple[str, int, str], np.ndarray] = field(default_factory=dict, repr=False)
     coldkit_version: str = _coldkit_version
     created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
@@ -146,7 +149,8 @@ def headline(result: "EvaluationResult", metric: str | None = None) -> dict[str,
 
     Returns:
         ``{"metric", "model", "comparisons": [{"task", "model_value", "baseline", "baseline_value",
-        "relative"}]}``; ``relative`` is ``model / baseline - 1`` (``None`` when the baseline is 0).
+        "relative", "p_value"}]}``; ``relative`` is ``model / baseline - 1`` (``None`` when the
+        baseline is 0); ``p_value`` is :func:`paired_test`'s (``None`` without per-user values).
     """
     metric = metric or _default_metric(result)
     summary = result.summary()
@@ -173,13 +177,45 @@ def headline(result: "EvaluationResult", metric: str | None = None) -> dict[str,
         if mine is None or not others:
             continue
         best_value, best = max(others, key=lambda vm: vm[0])
+        test = paired_test(result, model, best, task) if metric == f"recall@{max(result.ks)}" else None
         comparisons.append({
             "task": task, "model_value": mine, "baseline": best, "baseline_value": best_value,
             "relative": (mine / best_value - 1.0) if best_value > 0 else None,
+            "p_value": test["p_value"] if test else None,
         })  # fmt: skip
     if not comparisons:
         return None
     return {"metric": metric, "model": model, "comparisons": comparisons}
+
+
+def paired_test(result: "EvaluationResult", model: str, baseline: str, task: str) -> dict[str, Any] | None:
+    """Paired per-user test of ``model`` against ``baseline`` on ``task`` (Recall@max(ks)).
+
+    The two models ranked the same users on the same splits, so each (seed, user) is a pair; the
+    two-sided Wilcoxon signed-rank test (scipy) asks whether their differences are centred on 0.
+    Users pooled over seeds. ``None`` when per-user values are missing.
+
+    Returns:
+        ``{"p_value", "mean_difference", "pairs", "wins", "losses"}``; ``p_value`` is 1.0 when every
+        difference is zero.
+    """
+    from scipy.stats import wilcoxon
+
+    diffs = []
+    for seed in result.seeds:
+        a, b = result.per_user.get((model, seed, task)), result.per_user.get((baseline, seed, task))
+        if a is None or b is None or len(a) != len(b):
+            return None
+        diffs.append(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    d = np.concatenate(diffs) if diffs else np.empty(0)
+    if d.size == 0:
+        return None
+    nonzero = d[d != 0]
+    p_value = 1.0 if nonzero.size == 0 else float(wilcoxon(nonzero).pvalue)
+    return {
+        "p_value": p_value, "mean_difference": float(d.mean()), "pairs": int(d.size),
+        "wins": int((d > 0).sum()), "losses": int((d < 0).sum()),
+    }  # fmt: skip
 
 
 def _relative(value: float | None) -> str:
@@ -191,7 +227,9 @@ def _headline_line(head: dict[str, Any]) -> str:
     for c in head["comparisons"]:
         parts.append(
             f"{c['task']}: {head['model']} {c['model_value']:.4f} vs {c['baseline']} {c['baseline_value']:.4f} "
-            f"({_relative(c['relative'])})"
+            f"({_relative(c['relative'])}"
+            + (f", p={c['p_value']:.3g}" if c.get("p_value") is not None else "")
+            + ")"
         )
     return f"headline ({head['metric']}): " + "; ".join(parts)
 

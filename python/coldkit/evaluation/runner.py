@@ -20,7 +20,7 @@ import numpy as np
 from coldkit.data.datasets import Dataset, implicit, load_dataset
 from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
-from coldkit.evaluation.metrics import ranking_metrics
+from coldkit.evaluation.metrics import ranking_metrics, recall_at_k
 from coldkit.evaluation.report import EvaluationResult
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
@@ -245,6 +245,8 @@ def evaluate(
                 metrics = ranking_metrics(ranked, task.truth, ks, candidates=candidates, cold_items=task.cold_items)
                 for metric, value in metrics.items():
                     result.records.append(_record(choice.label, seed, task.name, metric, value))
+                # per-user recall at the largest cut-off, same user order for every model: paired tests
+                result.per_user[(choice.label, seed, task.name)] = recall_at_k(ranked, task.truth, kmax)
                 result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
     return result
 
