@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import zlib
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -179,7 +180,7 @@ class PrecomputedEncoder:
 
     def __init__(
         self,
-        path: str | None = None,
+        path: "str | os.PathLike[str] | None" = None,
         *,
         ids: Sequence[Any] | np.ndarray | None = None,
         vectors: Any = None,
