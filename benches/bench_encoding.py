@@ -225,7 +225,14 @@ def test_reduced_precision_encode(
 # --------------------------------------------------------------------------------------------
 
 
-def precision_gate(n_speed: int, rounds: int, seeds: list[int], threads: int, models: list[str]) -> dict[str, Any]:
+def precision_gate(
+    n_speed: int,
+    rounds: int,
+    seeds: list[int],
+    threads: int,
+    models: list[str],
+    checkpoint: Callable[[dict[str, Any]], None] = lambda report: None,
+) -> dict[str, Any]:
     """Speed, cosine and cold-item Recall@20 of bf16/int8 against sentence-transformers fp32, in one run.
 
     * speed: ``n_speed`` catalogue texts, implementations interleaved for ``rounds`` rounds, best
@@ -235,6 +242,9 @@ def precision_gate(n_speed: int, rounds: int, seeds: list[int], threads: int, mo
     * Recall@20: the cold-item protocol (cold candidates) on ml-latest-small for each model in
       ``models`` and each seed; the item vectors of each precision are handed to the model
       through the ``precomputed`` encoder, so every model sees exactly the vectors measured above.
+
+    ``checkpoint(report)`` is called after each stage with the report so far (long runs on a
+    busy machine keep what they measured).
     """
     import coldkit
     from coldkit.builtins.encoders import PrecomputedEncoder
@@ -277,17 +287,19 @@ def precision_gate(n_speed: int, rounds: int, seeds: list[int], threads: int, mo
         "speedup_vs_st_wall": {k: round(min(wall[base]) / min(v), 3) for k, v in wall.items()},
     }  # fmt: skip
 
+    checkpoint(report)
+    # the whole catalogue once per arithmetic (coldkit fp32 is left out: it equals
+    # sentence-transformers to cosine >= 0.9999, asserted in test_encode_catalog_first_encode)
     vectors = {"sentence-transformers fp32": st_encode(all_texts)}
-    vectors.update({f"coldkit {p}": e.encode_texts(all_texts) for p, e in encoders.items()})
+    vectors.update({f"coldkit {p}": encoders[p].encode_texts(all_texts) for p in REDUCED})
     reference = vectors[base]
     report["n_cosine_texts"] = len(all_texts)
     report["cosine_vs_st_fp32"] = {
         name: {"min": float((v * reference).sum(1).min()), "mean": float((v * reference).sum(1).mean())}
         for name, v in vectors.items()
     }
-    # coldkit fp32 equals sentence-transformers (cosine >= 0.9999), so Recall@20 compares the
-    # reduced precisions with sentence-transformers' own fp32 vectors
-    compared = [base, *(f"coldkit {p}" for p in REDUCED)]
+    checkpoint(report)
+    compared = list(vectors)
     specs = [
         ModelSpec(f"{model}|{name}", model, {"encoder": PrecomputedEncoder(ids=catalog.item_ids, vectors=vectors[name]), "cache": False})
         for model in models
@@ -323,14 +335,17 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--models", nargs="+", default=["content", "hybrid"])
+    parser.add_argument("--models", nargs="+", default=["content", "hybrid"], help="models for Recall@20")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    gate_report = precision_gate(args.n, args.rounds, args.seeds, args.threads, args.models)
-    text = json.dumps(gate_report, indent=1)
-    print(text)
-    if args.out:
-        from coldkit._atomic import atomic_write_bytes
 
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(args.out, text.encode())
+    def write(report: dict[str, Any]) -> None:
+        text = json.dumps(report, indent=1)
+        print(text, flush=True)
+        if args.out:
+            from coldkit._atomic import atomic_write_bytes
+
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(args.out, text.encode())
+
+    write(precision_gate(args.n, args.rounds, args.seeds, args.threads, args.models, checkpoint=write))
