@@ -195,7 +195,7 @@ def test_bert_distributed_matches_single_process(ray_session, tmp_path):
     pytest.importorskip("coldkit_bert")
     pytest.importorskip("torch")
     try:
-        single = coldkit.get_encoder("bert", device="cpu", threads=1)
+        single = coldkit.get_encoder("bert", device="cpu", threads=1, precision="fp32")
     except ColdkitError as exc:  # the model files are absent on this machine
         pytest.skip(f"bert encoder unavailable: {exc}")
     texts = [
@@ -207,7 +207,7 @@ def test_bert_distributed_matches_single_process(ray_session, tmp_path):
     ] * 4
     out = tmp_path / "bert"
     manifest = distributed.encode_catalog_distributed(
-        texts, "bert", {"device": "cpu", "threads": 1}, out_dir=out, num_actors=1, batch_size=8, chunk_size=3
+        texts, "bert", {"device": "cpu", "threads": 1, "precision": "fp32"}, out_dir=out, num_actors=1, batch_size=8, chunk_size=3
     )
     ids, vectors = distributed.load_vectors(out)
     reference = encode_catalog(texts, single, cache=False)

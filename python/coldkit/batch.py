@@ -44,6 +44,8 @@ def recommend_files(
     users: str | None = None,
     options: dict[str, Any] | None = None,
     encoder: str | None = None,
+    item_vectors: str | None = None,
+    item_vector_columns: dict[str, str] | None = None,
     interaction_columns: dict[str, str] | None = None,
     item_columns: dict[str, str] | None = None,
     implicit_threshold: float | None = None,
@@ -54,9 +56,15 @@ def recommend_files(
 ) -> dict[str, Any]:
     """Fit ``model`` on the files and write ``user_id,item_id,rank,score`` to ``out``; returns a summary.
 
+    ``item_vectors`` (a ``.npy`` + ``.ids.txt``, ``.npz`` or Parquet file; see
+    :mod:`coldkit.data.vectors`) replaces item-text encoding with the user's own vectors (encoder
+    ``precomputed``); ``item_vector_columns`` maps ``item_id``/``vector`` to Parquet columns, and
+    ``encoder`` then names the encoder for profile texts (the one that made the vectors).
+
     Raises:
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
-            duplicates, NaN ratings, empty files, undecodable text, k < 1).
+            duplicates, NaN ratings, empty files, undecodable text, k < 1, an item vector file
+            with a missing id, NaN or a wrong dimension: its first bad row).
     """
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
@@ -83,6 +91,10 @@ def recommend_files(
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
 
     opts = dict(options or {})
+    if item_vectors is not None:
+        opts["encoder"] = _precomputed_encoder(
+            item_vectors, item_vector_columns, catalog.item_ids, model, opts, encoder, bool(profiles), notes
+        )
     if "encoder" not in opts and model_accepts(model, "encoder"):
         opts["encoder"] = encoder or default_encoder_name()
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
@@ -141,3 +153,44 @@ def recommend_files(
     table.to_csv(buffer, index=False, float_format="%.6g")
     atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
     return {"out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes}
+
+
+def _precomputed_encoder(
+    path: str,
+    columns: dict[str, str] | None,
+    item_ids: np.ndarray,
+    model: str,
+    options: dict[str, Any],
+    text_encoder: str | None,
+    has_profiles: bool,
+    notes: list[str],
+) -> Any:
+    """The ``precomputed`` encoder for ``--item-vectors``, checked against the catalogue before any fitting."""
+    from coldkit.builtins.encoders import PrecomputedEncoder
+    from coldkit.data.vectors import load_item_vectors
+
+    if not model_accepts(model, "encoder"):
+        raise InvalidInputError(f"--item-vectors: model {model!r} does not use item content; choose e.g. hybrid or content")
+    if "encoder" in options:
+        raise InvalidInputError("--item-vectors replaces the item encoder; drop --option encoder=...")
+    unknown = set(columns or {}) - {"item_id", "vector"}
+    if unknown:
+        raise InvalidInputError(f"--item-vector-columns: unknown name(s) {sorted(unknown)}; use item_id=COL vector=COL")
+    if has_profiles and text_encoder is None:
+        raise InvalidInputError(
+            "--user-profiles with --item-vectors needs --encoder NAME: the encoder that made the vectors, "
+            "so profile texts land in the same space"
+        )
+    loaded = load_item_vectors(
+        path, id_column=(columns or {}).get("item_id", "item_id"), vector_column=(columns or {}).get("vector", "vector")
+    )
+    matched = loaded.match(item_ids)
+    if matched.missing:
+        first = int(np.flatnonzero(matched.rows < 0)[0])
+        raise InvalidInputError(
+            f"--item-vectors {path}: {len(matched.missing)} item(s) of --items have no vector; the first is "
+            f"{matched.missing[0]!r} (row {first} of --items)"
+        )
+    if matched.extra:
+        notes.append(f"{matched.extra} vector(s) in {path} belong to ids not in --items and were ignored")
+    return PrecomputedEncoder(item_vectors=loaded, text_encoder=text_encoder)

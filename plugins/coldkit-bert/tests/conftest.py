@@ -16,7 +16,7 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def bert(minilm_dir: Path):  # type: ignore[no-untyped-def]
-    """all-MiniLM-L6-v2 loaded once per session, on one CPU thread."""
+    """all-MiniLM-L6-v2 loaded once per session, on one CPU thread, in fp32 (the reference arithmetic)."""
     import coldkit
 
-    return coldkit.get_encoder("bert", device="cpu", threads=1)
+    return coldkit.get_encoder("bert", device="cpu", threads=1, precision="fp32")

@@ -67,7 +67,7 @@ def test_cls_pooling_matches_a_direct_transformers_reference(minilm_dir: Path) -
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    encoder = coldkit.get_encoder("bert", pooling="cls", device="cpu", threads=1)
+    encoder = coldkit.get_encoder("bert", pooling="cls", device="cpu", threads=1, precision="fp32")
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir))
     model = AutoModel.from_pretrained(str(minilm_dir)).eval()
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_non_string_texts_are_named(bert: Any, bad: Any) -> None:
 
 
 def test_long_text_is_truncated_to_max_length(minilm_dir: Path) -> None:
-    short = coldkit.get_encoder("bert", max_length=8, device="cpu", threads=1)
+    short = coldkit.get_encoder("bert", max_length=8, device="cpu", threads=1, precision="fp32")
     base = "one two three four five six seven eight nine ten"
     a, b = short.encode_texts([base, base + " and many more words after the cut"])
     np.testing.assert_allclose(a, b, atol=1e-6)
@@ -132,7 +132,7 @@ def test_model_needing_remote_code_is_refused_unless_trusted(minilm_dir: Path, t
 
 def test_fingerprint_depends_on_content_not_location(bert: Any, minilm_dir: Path, tmp_path: Path) -> None:
     copy = _copy_model(minilm_dir, tmp_path / "copy")
-    same = coldkit.get_encoder("bert", model=copy, device="cpu", threads=1)
+    same = coldkit.get_encoder("bert", model=copy, device="cpu", threads=1, precision="fp32")
     assert same.fingerprint == bert.fingerprint
     assert coldkit.get_encoder("bert", max_length=64, device="cpu").fingerprint != bert.fingerprint
 
@@ -178,3 +178,15 @@ def test_encode_catalog_with_bert_uses_the_cache(bert: Any, tmp_path: Path) -> N
             raise AssertionError(f"cache miss for {list(texts)}")
 
     np.testing.assert_array_equal(encode_catalog(TEXTS, NoEncoding(), cache_dir=tmp_path), first)
+
+
+def test_default_precision_is_bf16_only_on_bf16_hardware(bert: Any, minilm_dir: Path) -> None:
+    from coldkit.encoding_torch import cpu_supports_bf16
+
+    default = coldkit.get_encoder("bert", device="cpu", threads=1)
+    assert default.precision == ("bf16" if cpu_supports_bf16() else "fp32")
+    # either way the vectors stay those of sentence-transformers' fp32 encode (cosine >= 0.9999)
+    st = pytest.importorskip("sentence_transformers")
+    expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    cosine = (default.encode_texts(TEXTS) * expected).sum(axis=1)
+    assert cosine.min() >= 0.9999, cosine

@@ -227,3 +227,17 @@ def test_encode_catalog_combines_text_and_image_in_one_space(colour_clip: Path, 
     np.testing.assert_allclose(got, _normalise(0.5 * t + 0.5 * i), atol=1e-5)
     query = encoder.encode_texts(["a blue picture"])
     assert (got @ query.T).argmax() == 1
+
+
+@pytest.mark.parametrize("precision, floor", [("bf16", 0.99), ("int8", 0.95)])
+def test_reduced_precision_text_and_images_stay_close(
+    clip_encoder: Any, tiny_clip_dir: Path, images: list[Path], precision: str, floor: float
+) -> None:
+    fast = coldkit.get_encoder("clip", model=tiny_clip_dir, device="cpu", threads=1, precision=precision)
+    for got, want in (
+        (fast.encode_texts(TEXTS), clip_encoder.encode_texts(TEXTS)),
+        (fast.encode_images(images), clip_encoder.encode_images(images)),
+    ):
+        cosine = (got * want).sum(axis=1)
+        assert cosine.min() >= floor, (precision, cosine)
+    assert fast.fingerprint != clip_encoder.fingerprint

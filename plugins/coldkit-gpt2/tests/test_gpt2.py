@@ -120,3 +120,13 @@ def test_default_hub_model_offline_gives_a_clear_error(monkeypatch: pytest.Monke
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     with pytest.raises(InvalidInputError, match="HF_HUB_OFFLINE=1"):
         coldkit.get_encoder("gpt2")  # default model "gpt2" is not in the (empty) cache
+
+
+@pytest.mark.parametrize("precision, floor", [("bf16", 0.99), ("int8", 0.95)])
+def test_reduced_precision_stays_close_to_fp32(tiny_gpt2_dir: Path, precision: str, floor: float) -> None:
+    texts = ["a basketball game", "Toy Story (1995). Adventure|Animation", "a violin concerto in D"]
+    reference = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1)
+    fast = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1, precision=precision)
+    cosine = (fast.encode_texts(texts) * reference.encode_texts(texts)).sum(axis=1)
+    assert cosine.min() >= floor, (precision, cosine)
+    assert fast.fingerprint != reference.fingerprint

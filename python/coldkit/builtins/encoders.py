@@ -1,4 +1,4 @@
-"""The built-in, dependency-free text encoder: hashed TF-IDF.
+"""The built-in encoders: hashed TF-IDF text (dependency-free) and ``precomputed`` item vectors.
 
 It lets coldkit work (and be tested) without torch, and it is the classic lexical baseline
 that language-model encoders have to beat. Tokens (lower-cased words, optionally word
@@ -9,23 +9,31 @@ L2-normalised.
 
 Empty or whitespace-only text encodes to the zero vector (cosine 0 with everything), so an
 item without text never looks similar to anything by accident.
+
+:class:`PrecomputedEncoder` holds vectors a user made elsewhere (their own LLM or CLIP service),
+looked up by item id through the optional ``encode_items(item_ids, texts)`` method that the
+content model prefers over ``encode_texts`` when an encoder has it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import zlib
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
-from coldkit.plugins.types import EncoderSpec
+from coldkit.plugins.types import Encoder, EncoderSpec
 
-__all__ = ["HashingEncoder", "tokenize"]
+if TYPE_CHECKING:
+    from coldkit.data.vectors import ItemVectors
+
+__all__ = ["HashingEncoder", "PrecomputedEncoder", "tokenize"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -141,6 +149,115 @@ class HashingEncoder:
         return f"HashingEncoder(dim={self.dim}, ngrams={self.ngrams}, fitted={self.idf is not None})"
 
 
+class PrecomputedEncoder:
+    """Item vectors made elsewhere (your own LLM or CLIP service), looked up by item id.
+
+    Give exactly one source: ``path`` (a ``.npy`` with its ``.ids.txt``, a ``.npz`` or a
+    ``.parquet``; see :mod:`coldkit.data.vectors`), ``ids`` + ``vectors`` arrays, or a loaded
+    :class:`~coldkit.data.vectors.ItemVectors`. Rows are validated (the first bad row is named)
+    and L2-normalised on load; no vector cache is involved.
+
+    Models get item vectors through :meth:`encode_items` (by id). Text has no vector here: a
+    new user's words or profile text need ``text_encoder``, the encoder that made the vectors
+    (same space and dimension); without one, :meth:`encode_texts` raises a clear error.
+
+    Args:
+        path: vector file; ``id_column``/``vector_column`` name the Parquet columns.
+        ids, vectors: in-memory ids (``n``) and ``(n, d)`` numbers.
+        item_vectors: an already loaded :class:`~coldkit.data.vectors.ItemVectors`.
+        missing: a catalogue item without a vector is an ``"error"`` (default) or gets a
+            ``"zero"`` row (no content, similar to nothing).
+        text_encoder: registered name or instance that embeds texts into the same space.
+
+    Example::
+
+        encoder = coldkit.get_encoder("precomputed", path="embeddings.parquet")
+        model = coldkit.models.create("content", encoder=encoder).fit(train)
+    """
+
+    name = "precomputed"
+    modalities = frozenset({"text"})
+
+    def __init__(
+        self,
+        path: "str | os.PathLike[str] | None" = None,
+        *,
+        ids: Sequence[Any] | np.ndarray | None = None,
+        vectors: Any = None,
+        item_vectors: "ItemVectors | None" = None,
+        id_column: str = "item_id",
+        vector_column: str = "vector",
+        missing: str = "error",
+        text_encoder: "str | Encoder | None" = None,
+    ) -> None:
+        from coldkit.data.vectors import MISSING_POLICIES, item_vectors_from_arrays, load_item_vectors
+
+        given = [path is not None, ids is not None or vectors is not None, item_vectors is not None]
+        if sum(given) != 1:
+            raise InvalidInputError(
+                "precomputed encoder: give exactly one of path=, ids= + vectors=, or item_vectors="
+            )
+        if missing not in MISSING_POLICIES:
+            raise InvalidInputError(f"precomputed encoder: unknown missing={missing!r}; choose one of {MISSING_POLICIES}")
+        if item_vectors is not None:
+            self.item_vectors = item_vectors
+        elif path is not None:
+            self.item_vectors = load_item_vectors(path, id_column=id_column, vector_column=vector_column)
+        else:
+            if ids is None or vectors is None:
+                raise InvalidInputError("precomputed encoder: ids= and vectors= go together")
+            self.item_vectors = item_vectors_from_arrays(ids, vectors, source="precomputed vectors")
+        self.dim = self.item_vectors.dim
+        self.missing = missing
+        self.text_encoder: Encoder | None = None
+        if text_encoder is not None:
+            if isinstance(text_encoder, str):
+                from coldkit.plugins.manager import get_encoder
+
+                text_encoder = get_encoder(text_encoder)
+            if int(text_encoder.dim) != self.dim:
+                raise InvalidInputError(
+                    f"precomputed encoder: text_encoder {text_encoder.name!r} makes {text_encoder.dim}-d vectors but "
+                    f"the item vectors in {self.item_vectors.source} are {self.dim}-d; use the encoder that made them"
+                )
+            self.text_encoder = text_encoder
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the ids and the (normalised) vectors, plus the text encoder's fingerprint."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None:
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update("\0".join(self.item_vectors.ids.tolist()).encode("utf-8", "surrogatepass"))
+            digest.update(self.item_vectors.vectors.data)  # C-contiguous: hashed in place, no copy
+            text = self.text_encoder.fingerprint if self.text_encoder is not None else "-"
+            cached = f"precomputed:{digest.hexdigest()}:missing={self.missing}:text={text}"
+            self._fingerprint = cached
+        return cached
+
+    def encode_items(self, item_ids: Sequence[Any], texts: Sequence[str] | None = None) -> np.ndarray:
+        """float32 ``(len(item_ids), dim)``: the vector of each item id (``texts`` are not used).
+
+        Raises:
+            InvalidInputError: an id has no vector and ``missing="error"`` (names the first).
+        """
+        return self.item_vectors.for_items(item_ids, missing=self.missing)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts with ``text_encoder``; without one there is no text model, so this raises."""
+        if self.text_encoder is None:
+            raise InvalidInputError(
+                f"the precomputed encoder ({self.item_vectors.source}) has vectors per item id but no model for text "
+                "(a new user's words or profile text); pass text_encoder=<the encoder that made the vectors> "
+                "(--encoder NAME with --item-vectors), or recommend for such users from their clicks"
+            )
+        return self.text_encoder.encode_texts(texts)
+
+    def __repr__(self) -> str:
+        text = f", text_encoder={self.text_encoder.name!r}" if self.text_encoder is not None else ""
+        return f"PrecomputedEncoder({self.item_vectors.source!r}, n={len(self.item_vectors)}, dim={self.dim}{text})"
+
+
 @hookimpl
 def coldkit_encoders() -> list[EncoderSpec]:
     return [
@@ -149,5 +266,11 @@ def coldkit_encoders() -> list[EncoderSpec]:
             description="Hashed TF-IDF over words (and optional bigrams); dependency-free lexical baseline",
             factory=HashingEncoder,
             capabilities={"text"},
-        )
+        ),
+        EncoderSpec(
+            name="precomputed",
+            description="Your own item vectors (.npy + ids, .npz or Parquet), looked up by item id",
+            factory=PrecomputedEncoder,
+            capabilities={"item-ids"},
+        ),
     ]

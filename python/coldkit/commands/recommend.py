@@ -52,6 +52,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)")
     parser.add_argument("--encoder", default=None, help="encoder for models that take one (default: bert if installed, else hashing)")
+    parser.add_argument(
+        "--item-vectors", default=None, metavar="PATH",
+        help="your own item vectors instead of encoding item text: X.npy with one id per line in X.ids.txt, "
+        ".npz (arrays ids, vectors) or Parquet (columns item_id, vector)",
+    )  # fmt: skip
+    parser.add_argument("--item-vector-columns", nargs="+", metavar="STD=COL", help="Parquet columns of --item-vectors, e.g. item_id=movieId vector=embedding")
     parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userId item_id=movieId")
     parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. item_id=movieId")
     parser.add_argument("--implicit-threshold", type=float, default=None, help="keep ratings >= this as implicit feedback")
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         users=args.users,
         options=_parse_mapping(args.option, "--option"),
         encoder=args.encoder,
+        item_vectors=args.item_vectors,
+        item_vector_columns=_parse_mapping(args.item_vector_columns, "--item-vector-columns"),
         interaction_columns=_parse_mapping(args.interaction_columns, "--interaction-columns"),
         item_columns=_parse_mapping(args.item_columns, "--item-columns"),
         implicit_threshold=args.implicit_threshold,

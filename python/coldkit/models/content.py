@@ -39,8 +39,19 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
 
     An encoder with a ``fit(texts)`` method (the hashing TF-IDF learns its IDF) is fitted on the
     catalogue texts first; item texts are content, not interactions, so cold items may take part.
+    An encoder with an ``encode_items(item_ids, texts)`` method (``precomputed``: vectors the user
+    brought, keyed by item id) is asked for the items' vectors by id instead.
     """
     texts = train.catalog.texts()
+    by_id = getattr(encoder, "encode_items", None)
+    if callable(by_id):
+        vectors = np.asarray(by_id(train.catalog.item_ids, texts), dtype=np.float32)
+        if vectors.shape != (train.n_items, int(encoder.dim)):
+            raise InvalidInputError(
+                f"encoder {encoder.name!r}: encode_items returned shape {vectors.shape}, "
+                f"expected ({train.n_items}, {encoder.dim})"
+            )
+        return vectors
     fit = getattr(encoder, "fit", None)
     if fit_encoder and callable(fit):
         fit(texts)

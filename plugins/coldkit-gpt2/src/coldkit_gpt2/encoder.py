@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from coldkit.encoding_torch import (
     TorchTextEncoder,
+    apply_precision,
     check_pooling,
     check_remote_code,
     configure_threads,
@@ -22,6 +23,7 @@ from coldkit.encoding_torch import (
     resolve_device,
     resolve_dtype,
     resolve_model_dir,
+    resolve_precision,
 )
 from coldkit.exceptions import InvalidInputError
 
@@ -45,6 +47,9 @@ class GPT2Encoder(TorchTextEncoder):
         pooling: ``"last"`` (the last real token, default) or ``"mean"`` over real tokens.
         padding_side: ``"right"`` (default) or ``"left"``; both give the same vectors.
         dtype: ``"auto"`` (float32 on CPU, float16 on CUDA), ``"float32"``, ``"bfloat16"``, ``"float16"``.
+        precision: reduced-precision inference, opt-in: ``"fp32"`` (default), ``"bf16"`` (autocast;
+            fast on CPUs with AVX512-BF16/AMX), ``"int8"`` (dynamic quantisation, CPU) or ``"auto"``
+            (bf16 where the CPU has it, else fp32); see ``coldkit.encoding_torch.resolve_precision``.
         threads: torch intra-op threads; None caps torch's default at the CPUs available.
         trust_remote_code: allow models that ship their own Python code (off by default).
 
@@ -66,6 +71,7 @@ class GPT2Encoder(TorchTextEncoder):
         pooling: str = "last",
         padding_side: str = "right",
         dtype: str = "auto",
+        precision: str = "fp32",
         threads: int | None = None,
         trust_remote_code: bool = False,
     ) -> None:
@@ -94,6 +100,8 @@ class GPT2Encoder(TorchTextEncoder):
             AutoModel, self.model_dir, what="gpt2", trust_remote_code=trust_remote_code, dtype=self.dtype
         )
         self.model.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device, self.dtype)
+        self.model = apply_precision(self.model, self.precision)
         config = self.model.config
         limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
         self.max_length = self.check_max_length(max_length, limit)
@@ -110,5 +118,5 @@ class GPT2Encoder(TorchTextEncoder):
     def __repr__(self) -> str:
         return (
             f"GPT2Encoder(model={str(self.model_dir)!r}, dim={self.dim}, pooling={self.pooling!r}, "
-            f"padding_side={self.padding_side!r}, max_length={self.max_length}, device={str(self.device)!r})"
+            f"padding_side={self.padding_side!r}, max_length={self.max_length}, device={str(self.device)!r}, precision={self.precision!r})"
         )
