@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit.data.interactions import UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
+from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.validation import check_k
 
