@@ -113,7 +113,11 @@ class Hybrid(Recommender):
         encoder: encoder name or instance for content and the adapter (default: ``"bert"`` if
             installed, else ``"hashing"``); ``encoder_options`` for ``get_encoder``.
         whitening: ``"center"`` (default, measured best), ``"whiten"`` or ``"none"``.
-        warm: warm model of the CF source, ``"ease"`` (default) or ``"item-knn"``; ``warm_options``.
+        warm: warm model of the CF source: ``"auto"`` (default: EASE up to ~10⁴ items where it
+            fits the memory budget, else ALS; see ``coldkit.models.cold.choose_warm``),
+            ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
+        memory_budget: bytes or a size like ``"6G"`` the warm model may use (default: a share
+            of the available memory); a model that does not fit fails before allocating.
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.
@@ -141,7 +145,7 @@ class Hybrid(Recommender):
         encoder: str | Encoder | None = None,
         encoder_options: dict[str, Any] | None = None,
         whitening: str = "center",
-        warm: str = "ease",
+        warm: str = "auto",
         warm_options: dict[str, Any] | None = None,
         adapter_l2: float = 10.0,
         fusion: str = "weighted",
@@ -153,6 +157,7 @@ class Hybrid(Recommender):
         user_profiles: Mapping[str, str] | None = None,
         adaptive: bool = True,
         cache: bool = True,
+        memory_budget: str | int | None = None,
     ) -> None:
         if encoder is None:
             encoder = default_encoder_name()
@@ -176,7 +181,7 @@ class Hybrid(Recommender):
         self.fusion = coldkit.get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
-            item_trust=item_trust, cache=cache,
+            item_trust=item_trust, cache=cache, memory_budget=memory_budget,
         )
         self.cf_knn = ColdKNN(
             neighbors=50, normalize=True, warm=warm, warm_options=warm_options, encoder=enc,
@@ -257,7 +262,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
         reasons = []
         known = self._known_items(query)
-        if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind != "svd":
+        if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind in ("ease", "item-knn"):
             row = self.cf.warm.user_vectors([query])[0]
             contrib = row * self.cf.item_vectors()[int(item)]
             if np.any(contrib > 0):
