@@ -45,10 +45,11 @@ def resample_interactions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) pairs of a synthetic data set resampled from a real CSR user × item matrix.
 
-    Synthetic user ``u`` copies real user ``u mod n_real_users``: it draws ``n_interactions /
-    n_users`` of that user's items (with replacement when the user has fewer), each moved to a
-    random variant of the item among the ``n_items`` grown items. Duplicates are dropped, so the
-    count is a little below ``n_interactions``.
+    Synthetic user ``u`` copies real user ``u mod n_real_users``: it draws twice ``n_interactions
+    / n_users`` of that user's items (with replacement), each moved to a random variant of the item
+    among the ``n_items`` grown items, and keeps up to ``n_interactions / n_users`` distinct ones.
+    A real user with few items and few variants to spread them over gives fewer, so the total is
+    at most ``n_interactions``.
     """
     rng = np.random.default_rng(seed)
     n_real_users = indptr.size - 1
@@ -60,9 +61,11 @@ def resample_interactions(
         own = indices[indptr[real] : indptr[real + 1]]
         if own.size == 0:
             continue
-        picked = rng.choice(own, per_user, replace=own.size < per_user)
+        picked = rng.choice(own, 2 * per_user)
         grown = picked + n_real_items * rng.integers(0, variants, picked.size)
         grown = np.unique(grown[grown < n_items])
+        if grown.size > per_user:
+            grown = np.sort(rng.choice(grown, per_user, replace=False))
         users.append(np.full(grown.size, u, dtype=np.int64))
         items.append(grown)
     return np.concatenate(users), np.concatenate(items)
