@@ -3,7 +3,7 @@
 :class:`Hybrid` asks several scorers for their top-``depth`` lists and fuses them with a fusion
 strategy plugin (``coldkit.get_fusion``):
 
-* ``cf``: EASE (or item-kNN) whose item vectors for cold / barely-seen items come from a
+* ``cf``: EASE (ALS above ~10k items or a tight memory budget: ``warm="auto"``) whose item vectors for cold / barely-seen items come from a
   content→CF ridge adapter, so one scorer covers warm *and* brand-new items; a new user's clicks
   fold in without refitting;
 * ``cf_knn``: the same EASE, with cold items mapped by the content-kNN adapter instead (a
