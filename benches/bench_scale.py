@@ -243,7 +243,14 @@ def measure(n_items: int, n_users: int, pipelines: tuple[str, ...] = ("coldkit",
         # other coldkit encoder (hashing in CI) it reads that encoder's vectors, so both pipelines
         # rank with the same content vectors and the comparison is of everything else.
         use_vectors = n_items >= VECTORS_FROM
-        info = make_dataset(root, n_items, n_users, vectors=use_vectors or _encoder_name() != "bert")
+        # Linux keeps a process's peak RSS across fork + exec: the data is made in a child of its
+        # own, so this parent stays small and each pipeline's ru_maxrss is its own.
+        subprocess.run(
+            [sys.executable, __file__, "--make", str(n_items), "--users", str(n_users), "--root", str(root)]
+            + (["--vectors"] if use_vectors or _encoder_name() != "bert" else []),
+            check=True, timeout=timeout,
+        )  # fmt: skip
+        info = json.loads((root / "data.json").read_text())
         info["encoder"] = "item vectors" if use_vectors else _encoder_name()
         info["anchor_encoder"] = f"{_encoder_name()} vectors (precomputed)" if info.get("vectors") else "sentence-transformers MiniLM"
         runs = {}
@@ -319,9 +326,14 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--make", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_main(args.child, args.root, args.report, args.vectors)
+        return
+    if args.make:
+        info = make_dataset(args.root, args.make, args.users, vectors=args.vectors)
+        (args.root / "data.json").write_text(json.dumps(info))
         return
     results = []
     for n in args.sizes:
