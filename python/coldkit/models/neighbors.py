@@ -356,8 +356,10 @@ class ItemKNN(ItemItemModel):
 class EASE(ItemItemModel):
     """EASE (Steck 2019): ``B = argmin ||X - XB||² + λ||B||²`` with ``diag(B) = 0``, in closed form.
 
-    ``P = (XᵀX + λI)⁻¹``, ``B[i, j] = -P[i, j] / P[j, j]`` for ``i != j``. Fitted on warm items only
-    (a few seconds for ~10k items). Option ``l2`` is λ.
+    ``P = (XᵀX + λI)⁻¹``, ``B[i, j] = -P[i, j] / P[j, j]`` for ``i != j``. Fitted on warm items only;
+    cubic time and quadratic memory in them (24 s at 5k items, 225 s at 10k on a loaded 2-core
+    machine: docs/scale.md), so ``fit`` first checks its memory estimate against
+    ``memory_budget``. Option ``l2`` is λ.
 
     Example::
 
