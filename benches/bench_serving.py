@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -41,6 +42,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import coldkit  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _catalog import variant_text, variant_vectors  # noqa: E402
 from coldkit.data import Catalog, Interactions, load_dataset  # noqa: E402
 from coldkit.serving import ServingIndex  # noqa: E402
 from coldkit.serving.state import ItemMeta, Version  # noqa: E402
@@ -84,14 +88,11 @@ def grow(index: ServingIndex, n_total: int, seed: int = 0) -> None:
     extra = n_total - v.n_items
     if extra <= 0:
         return
-    rng = np.random.default_rng(seed)
     base = np.arange(extra) % v.n_items
-    other = rng.integers(0, v.n_items, extra)
-    content = 0.7 * v.content[base] + 0.3 * v.content[other] + rng.normal(0, 0.02, (extra, v.content.shape[1]))
-    content = (content / np.linalg.norm(content, axis=1, keepdims=True)).astype(np.float32)
+    content = variant_vectors(v.content, base, seed)
     mapped = index.model.map_to_cf(content)  # the ridge map, as for any new item
     ids = [f"syn-{n}" for n in range(extra)]
-    meta = [ItemMeta(f"{v.row_meta[b].text} (variant {n})", v.row_meta[b].categories) for n, b in enumerate(base)]
+    meta = [ItemMeta(variant_text(v.row_meta[b].text, n + 1), v.row_meta[b].categories) for n, b in enumerate(base)]
     n = v.n_items + extra
     item_ids = list(v.item_ids[: v.n_items]) + ids
     grown = Version(

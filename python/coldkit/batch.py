@@ -9,12 +9,18 @@ Example::
 
     summary = recommend_files("train.csv", "items.csv", "recs.csv", model="hybrid", k=20,
                               candidates="cold_items.txt", text_columns=["title", "genres"])
-    print(summary["rows"], summary["notes"])
+    print(summary["rows"], summary["notes"], summary["seconds"])
+
+With ``progress`` on (the CLI's default; ``--quiet`` turns it off) every stage — load, encode, fit
+of each model part, recommend — prints a line with its elapsed time and the peak memory so far on
+stderr; ``summary["seconds"]`` holds the same timings. ``max_memory`` (``"6G"``) is the budget the
+model may use (see :mod:`coldkit.models.memory`).
 """
 
 from __future__ import annotations
 
 import io
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from coldkit._atomic import atomic_write_bytes, check_output_path
+from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
@@ -54,8 +61,14 @@ def recommend_files(
     encoding: str | None = None,
     progress: bool | None = None,
     batch_size: int = 512,
+    max_memory: str | int | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` on the files and write ``user_id,item_id,rank,score`` to ``out``; returns a summary.
+
+    Args (besides the files and the model): ``progress`` True/None prints stage lines and bars on
+    stderr (None: bars only on a terminal), False is silent; ``max_memory`` is the memory budget
+    (bytes or ``"6G"``; default a share of the available memory) for models that take
+    ``memory_budget``.
 
     ``item_vectors`` (a ``.npy`` + ``.ids.txt``, ``.npz`` or Parquet file; see
     :mod:`coldkit.data.vectors`) replaces item-text encoding with the user's own vectors (encoder
@@ -66,26 +79,71 @@ def recommend_files(
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
             duplicates, NaN ratings, empty files, undecodable text, k < 1, an item vector file
             with a missing id, NaN or a wrong dimension: its first bad row).
+        MemoryBudgetError: the model does not fit ``max_memory`` (an ``InvalidInputError``).
     """
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
-    catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
-    train = load_interactions(
-        interactions,
-        catalog,
-        columns=interaction_columns,
-        implicit_threshold=implicit_threshold,
-        duplicates=duplicates,  # type: ignore[arg-type]
-        encoding=encoding,
-    )
-    profiles = (
-        load_user_profiles(user_profiles, text_column=profile_text_column, encoding=encoding) if user_profiles else {}
-    )
-    user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
-    cand = None
-    if candidates:
-        cand_ids = read_id_list(candidates, what="candidate item ids")
-        cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
+    if max_memory is not None:
+        from coldkit.models.memory import parse_memory
+
+        max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+    with stage_reporting(progress is not False):
+        return _recommend_files(
+            interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
+            profile_text_column=profile_text_column, candidates=candidates, users=users, options=options,
+            encoder=encoder, item_vectors=item_vectors, item_vector_columns=item_vector_columns,
+            interaction_columns=interaction_columns, item_columns=item_columns,
+            implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, progress=progress,
+            batch_size=batch_size, max_memory=max_memory,
+        )
+
+
+def _recommend_files(
+    interactions: str,
+    items: str,
+    out: str,
+    *,
+    model: str,
+    k: int,
+    text_columns: Sequence[str] | None,
+    user_profiles: str | None,
+    profile_text_column: str,
+    candidates: str | None,
+    users: str | None,
+    options: dict[str, Any] | None,
+    encoder: str | None,
+    item_vectors: str | None,
+    item_vector_columns: dict[str, str] | None,
+    interaction_columns: dict[str, str] | None,
+    item_columns: dict[str, str] | None,
+    implicit_threshold: float | None,
+    duplicates: str,
+    encoding: str | None,
+    progress: bool | None,
+    batch_size: int,
+    max_memory: int | None,
+) -> dict[str, Any]:
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    with stage("load items and interactions"):
+        catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
+        train = load_interactions(
+            interactions,
+            catalog,
+            columns=interaction_columns,
+            implicit_threshold=implicit_threshold,
+            duplicates=duplicates,  # type: ignore[arg-type]
+            encoding=encoding,
+        )
+        profiles = (
+            load_user_profiles(user_profiles, text_column=profile_text_column, encoding=encoding) if user_profiles else {}
+        )
+        user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
+        cand = None
+        if candidates:
+            cand_ids = read_id_list(candidates, what="candidate item ids")
+            cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
+    seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
@@ -101,8 +159,13 @@ def recommend_files(
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
+    if max_memory is not None and "memory_budget" not in opts and model_accepts(model, "memory_budget"):
+        opts["memory_budget"] = max_memory
     recommender = build_model(model, **opts)
-    recommender.fit(train)
+    clock = time.perf_counter()
+    with stage(f"fit {model} on {train.n_users:,} users x {train.n_items:,} items ({train.matrix.nnz:,} interactions)"):
+        recommender.fit(train)
+    seconds["fit"] = time.perf_counter() - clock
     notes.extend(str(note) for note in getattr(recommender, "notes_", None) or ())  # e.g. what the hybrid tuned
 
     uindex = train.user_index()
@@ -124,36 +187,45 @@ def recommend_files(
         cand_mask[cand] = True
     frames = []
     disable = None if progress is None else not progress
-    for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
-        batch = queries[start : start + batch_size]
-        ranked = recommender.recommend(batch, k, candidates=cand, exclude_known=True)
-        idx = np.asarray(ranked.indices, dtype=np.int64)[:, :k]
-        scores = np.asarray(ranked.scores, dtype=np.float64)[:, :k]
-        # Enforce the output contract whatever the model does: no padding, only candidates, never
-        # an item the user already interacted with.
-        valid = idx >= 0
-        if cand_mask is not None:
-            valid &= cand_mask[np.where(idx >= 0, idx, 0)]
-        for r, q in enumerate(batch):
-            if q.user is not None:
-                valid[r] &= ~np.isin(idx[r], train.items_of(q.user))
-        rows, cols = np.nonzero(valid)
-        ranks = np.cumsum(valid, axis=1)[rows, cols]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "user_id": np.asarray(user_list[start : start + len(batch)], dtype=object)[rows],
-                    "item_id": catalog.item_ids[idx[rows, cols]],
-                    "rank": ranks.astype(np.int64),
-                    "score": scores[rows, cols],
-                }
+    clock = time.perf_counter()
+    with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
+        for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
+            batch = queries[start : start + batch_size]
+            ranked = recommender.recommend(batch, k, candidates=cand, exclude_known=True)
+            idx = np.asarray(ranked.indices, dtype=np.int64)[:, :k]
+            scores = np.asarray(ranked.scores, dtype=np.float64)[:, :k]
+            # Enforce the output contract whatever the model does: no padding, only candidates, never
+            # an item the user already interacted with.
+            valid = idx >= 0
+            if cand_mask is not None:
+                valid &= cand_mask[np.where(idx >= 0, idx, 0)]
+            for r, q in enumerate(batch):
+                if q.user is not None:
+                    valid[r] &= ~np.isin(idx[r], train.items_of(q.user))
+            rows, cols = np.nonzero(valid)
+            ranks = np.cumsum(valid, axis=1)[rows, cols]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": np.asarray(user_list[start : start + len(batch)], dtype=object)[rows],
+                        "item_id": catalog.item_ids[idx[rows, cols]],
+                        "rank": ranks.astype(np.int64),
+                        "score": scores[rows, cols],
+                    }
+                )
             )
-        )
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, float_format="%.6g")
-    atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
-    return {"out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes}
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
+    seconds["recommend"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    with stage(f"write {len(table):,} rows"):
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False, float_format="%.6g")
+        atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
+    seconds["write"] = time.perf_counter() - clock
+    return {
+        "out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes,
+        "seconds": seconds,
+    }
 
 
 def _precomputed_encoder(

@@ -355,10 +355,16 @@ def load_pretrained(
 
     if "dtype" in kwargs and int(transformers.__version__.split(".")[0]) < 5:
         kwargs["torch_dtype"] = kwargs.pop("dtype")
+    # transformers 5 draws a "Loading weights" bar for every load: noise in coldkit's stage lines
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
     try:
         return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise InvalidInputError(f"{what}: cannot load {cls.__name__} from {str(model_dir)!r}: {exc}") from exc
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 

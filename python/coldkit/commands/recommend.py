@@ -9,6 +9,10 @@ already interacted with are never returned, and only candidate items are::
 Profile files (``--user-profiles``) hold ``user_id`` + a ``text`` column; users listed in
 ``--users`` with no interaction are recommended for from their profile text (or popularity).
 The same thing in Python is :func:`coldkit.batch.recommend_files`.
+
+Each stage (load, encode, fit of each model part, recommend) prints a line with its elapsed time
+and peak memory on stderr; ``--quiet`` silences them. ``--max-memory 6G`` caps what the model may
+allocate: the default hybrid picks EASE or ALS from the data's size and this budget.
 """
 
 from __future__ import annotations
@@ -67,7 +71,15 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument("--encoding", default=None, help="text encoding of the input files (default UTF-8; e.g. latin-1)")
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--quiet", "--no-progress", dest="quiet", action="store_true",
+        help="no stage lines or progress bars on stderr (--no-progress is the old name)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-memory", default=None, metavar="SIZE",
+        help="memory the model may use, e.g. 6G or 512M (default: 60%% of the available memory); "
+        "a model that does not fit fails at once, naming the option to change",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -94,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         implicit_threshold=args.implicit_threshold,
         duplicates=args.duplicates,
         encoding=args.encoding,
-        progress=False if args.no_progress else None,
+        progress=False if args.quiet else None,
+        max_memory=args.max_memory,
     )
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +25,8 @@ def interaction_rows(
     matrix: sp.csr_matrix,
     columns: np.ndarray | None = None,
     history_weight: float = 1.0,
-) -> np.ndarray:
+    sparse: bool = False,
+) -> Any:
     """(B, n) float32: each query's training row (warm user) plus its ``history`` clicks.
 
     Args:
@@ -35,6 +36,8 @@ def interaction_rows(
             in this order; None keeps all.
         history_weight: weight of each ``history`` click (a click already in training keeps
             the larger of the two weights).
+        sparse: return a (B, n) CSR matrix instead (factorised models on large catalogues,
+            where a dense batch of rows would be B × n_items floats).
     """
     n_items = matrix.shape[1]
     rows, cols, vals = [], [], []
@@ -66,6 +69,8 @@ def interaction_rows(
             full = _rowwise_max(coo, batch, n_items)
     if columns is not None:
         full = full[:, columns]
+    if sparse:
+        return sp.csr_matrix(full, dtype=np.float32)
     return np.asarray(full.toarray(), dtype=np.float32)
 
 

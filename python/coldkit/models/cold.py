@@ -26,13 +26,42 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
+from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
+from coldkit.models.factorized import als_factors, als_fold_in, have_implicit, sparse_svd_basis
+from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = ["WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS"]
 
-WARM_KINDS = ("svd", "ease", "item-knn", "interactions", "users", "popularity")
+WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
+
+#: Above this many warm items the svd warm space switches from the exact Gram eigendecomposition
+#: (dense users × items) to ARPACK on the sparse matrix.
+EXACT_SVD_MAX = 5_000
+
+#: A content-kNN adapter searches its neighbours among at most this many warm items (a fixed
+#: random sample beyond it), so mapping a catalogue costs O(items × pool), linear in the catalogue.
+KNN_POOL = 10_000
+
+
+def choose_warm(n_users: int, n_items: int, n_warm: int, nnz: int, budget: int, factors: int = 64) -> str:
+    """The warm model ``warm="auto"`` picks: EASE where it fits the budget and is fast (at most
+    :data:`EASE_MAX_ITEMS` warm items), else ALS (``svd`` when ``implicit`` is missing).
+
+    Raises:
+        MemoryBudgetError: not even the factorised model fits the budget.
+    """
+    if n_warm <= EASE_MAX_ITEMS and estimate_warm_bytes("ease", n_users, n_items, n_warm, nnz) <= budget:
+        return "ease"
+    kind = "als" if have_implicit() else "svd"
+    needed = estimate_warm_bytes(kind, n_users, n_items, n_warm, nnz, factors)
+    check_budget(
+        f"the smallest warm model ({kind.upper()} on {n_items:,} items x {nnz:,} interactions)", needed, budget,
+        "no model fits: raise --max-memory (or memory_budget=)",
+    )
+    return kind
 
 
 def _right_singular_vectors(dense: np.ndarray, factors: int) -> np.ndarray:
@@ -59,7 +88,12 @@ class WarmSpace:
 
     * ``"svd"`` (PureSVD, Cremonesi et al. 2010): ``q_i`` = row ``i`` of the top-``factors`` right
       singular vectors of the binarised matrix, ``p_u = x_u V`` (fold-in of any click list);
-    * ``"ease"`` / ``"item-knn"``: ``p_u = x_u`` over warm items, ``q_i = S[:, i]``;
+    * ``"als"``: implicit ALS factors (:mod:`coldkit.models.factorized`), ``p_u`` the ALS
+      least-squares fold-in of any click list;
+    * ``"ease"`` / ``"item-knn"``: ``p_u = x_u`` over warm items, ``q_i = S[:, i]`` (one dimension
+      per warm item: quadratic memory, only for catalogues up to ~10⁴ items);
+    * ``"auto"``: ``"ease"`` where it fits ``memory_budget`` and has at most
+      :data:`~coldkit.models.memory.EASE_MAX_ITEMS` warm items, else ``"als"`` (see :func:`choose_warm`);
     * ``"interactions"``: ``p_u = x_u``, ``q_i = e_i`` (the identity: an item is its own column),
       so a content kNN map over it is plain content-based item-kNN;
     * ``"users"``: ``p_u = e_u`` (training users only), ``q_i = X[:, i]``: the map predicts *which
@@ -68,17 +102,46 @@ class WarmSpace:
       item will be from its content (a non-personalised prior that, unlike plain popularity,
       can rank cold items).
 
-    Cold items get ``q_i = 0``.
+    Cold items get ``q_i = 0``. Before fitting, the model's peak memory is estimated and checked
+    against ``memory_budget`` (bytes or ``"6G"``; default a share of the available RAM, see
+    :mod:`coldkit.models.memory`): a model that does not fit fails at once with a message naming
+    the option to change. ``options`` go to the warm model (EASE/item-kNN constructor options; for
+    ``als``: ``regularization``, ``alpha``, ``iterations``, ``seed``, ``threads``).
     """
 
-    def __init__(self, kind: str = "svd", factors: int = 64, options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "svd",
+        factors: int = 64,
+        options: dict[str, Any] | None = None,
+        memory_budget: str | int | None = None,
+    ) -> None:
         if kind not in WARM_KINDS:
             raise InvalidInputError(f"warm must be one of {WARM_KINDS}, got {kind!r}")
         if isinstance(factors, bool) or int(factors) < 1:
             raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
-        self.kind = kind
+        self.requested = kind
+        self.kind = kind  # "auto" becomes the chosen kind in fit()
         self.factors = int(factors)
         self.options = dict(options or {})
+        if memory_budget is not None:
+            resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
+        self.memory_budget = memory_budget
+
+    def _check_memory(self, train: Interactions) -> None:
+        budget = resolve_budget(self.memory_budget)
+        n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
+        if self.requested == "auto":
+            self.kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors)
+            return
+        needed = estimate_warm_bytes(self.kind, train.n_users, train.n_items, n_warm, nnz, self.factors)
+        alternative = "als" if have_implicit() else "svd"
+        hint = (
+            f"use --option warm={alternative} (warm=\"{alternative}\") or raise --max-memory"
+            if self.kind in ("ease", "item-knn", "interactions", "users")
+            else "raise --max-memory (or memory_budget=)"
+        )
+        check_budget(f"warm model {self.kind!r} on {train.n_items:,} items ({n_warm:,} warm)", needed, budget, hint)
 
     def fit(self, train: Interactions) -> "WarmSpace":
         self.projection_: np.ndarray | None = None
@@ -87,14 +150,32 @@ class WarmSpace:
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
         if self.warm_items_.size == 0:
             raise InvalidInputError("the training data has no interaction: no warm item to learn from")
+        self._check_memory(train)
+        with stage(f"fit warm model {self.kind} ({self.warm_items_.size:,} warm items, {self.matrix_.nnz:,} interactions)"):
+            self.item_vectors_ = self._fit_kind(train)
+        return self
+
+    def _fit_kind(self, train: Interactions) -> np.ndarray:
         if self.kind == "svd":
-            dense = np.asarray(self.matrix_[:, self.warm_items_].toarray(), dtype=np.float64)
-            basis = _right_singular_vectors(dense, self.factors)
-            # fix each axis' sign so results do not depend on the LAPACK build
-            basis *= np.where(basis[np.argmax(np.abs(basis), axis=0), np.arange(basis.shape[1])] < 0, -1.0, 1.0)
+            warm_matrix = self.matrix_[:, self.warm_items_]
+            if min(warm_matrix.shape) <= EXACT_SVD_MAX:  # exact and deterministic where the small Gram is cheap
+                basis = _right_singular_vectors(np.asarray(warm_matrix.toarray(), dtype=np.float64), self.factors)
+                # fix each axis' sign so results do not depend on the LAPACK build
+                basis *= np.where(basis[np.argmax(np.abs(basis), axis=0), np.arange(basis.shape[1])] < 0, -1.0, 1.0)
+            else:
+                basis = sparse_svd_basis(warm_matrix, self.factors)
             self.projection_ = basis.astype(np.float32)  # (n_warm, f)
             item = np.zeros((train.n_items, basis.shape[1]), dtype=np.float32)
             item[self.warm_items_] = basis
+        elif self.kind == "als":
+            unknown = set(self.options) - {"regularization", "alpha", "iterations", "seed", "threads"}
+            if unknown:
+                raise InvalidInputError(f"warm 'als' does not take option(s) {sorted(unknown)}")
+            self._als = {"regularization": 0.05, "alpha": 10.0, **self.options}
+            _, factors = als_factors(self.matrix_[:, self.warm_items_], factors=self.factors, **self._als)
+            item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
+            item[self.warm_items_] = factors
+            self._als_items = factors
         elif self.kind == "popularity":
             item = np.log1p(self.counts_.astype(np.float32))[:, None]
             self.projection_ = None
@@ -109,8 +190,7 @@ class WarmSpace:
             model = (EASE if self.kind == "ease" else ItemKNN)(**self.options).fit(train)
             item = model.item_vectors()
             self.projection_ = None
-        self.item_vectors_ = item
-        return self
+        return item
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, f) ``p_u`` of each query from its training row and ``history`` clicks."""
@@ -122,10 +202,13 @@ class WarmSpace:
                 if query.user is not None:
                     out[b, int(query.user)] = 1.0
             return out
-        rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_)
+        if self.kind == "als":
+            rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
+            return als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
         if self.projection_ is not None:
-            return rows @ self.projection_
-        return rows
+            rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
+            return np.asarray(rows @ self.projection_, dtype=np.float32)
+        return interaction_rows(queries, self.matrix_, columns=self.warm_items_)
 
 
 def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -157,8 +240,9 @@ class ColdAdapter(Recommender):
         item_trust: float = 0.0,
         cache: bool = True,
         encoder_weights: Sequence[float] | None = None,
+        memory_budget: str | int | None = None,
     ) -> None:
-        self.warm = WarmSpace(warm, factors, warm_options)
+        self.warm = WarmSpace(warm, factors, warm_options, memory_budget=memory_budget)
         self.content = ContentRecommender(
             encoder, encoder_options, whitening=whitening, cache=cache, encoder_weights=encoder_weights
         )
@@ -182,19 +266,24 @@ class ColdAdapter(Recommender):
     def fit(self, train: Interactions) -> "ColdAdapter":
         train = self._remember(train)
         self.warm.fit(train)
-        self.content.fit(train)
+        with stage(f"encode {train.n_items:,} item texts"):
+            self.content.fit(train)
         return self._fit_map(train)
 
     def fit_sharing(self, train: Interactions, warm: WarmSpace, content: ContentRecommender) -> "ColdAdapter":
         """Fit only the map, reusing an already fitted warm space and content model (no second
         EASE inversion or encoding pass when a hybrid runs two adapters)."""
         train = self._remember(train)
-        if warm.kind != self.warm.kind:
-            raise InvalidInputError(f"shared warm space is {warm.kind!r}, this adapter expects {self.warm.kind!r}")
+        if self.warm.requested not in (warm.requested, warm.kind):
+            raise InvalidInputError(f"shared warm space is {warm.kind!r}, this adapter expects {self.warm.requested!r}")
         self.warm, self.content = warm, content
         return self._fit_map(train)
 
     def _fit_map(self, train: Interactions) -> "ColdAdapter":
+        with stage(f"fit cold adapter {self.name} on {self.warm.kind} vectors"):
+            return self._fit_map_now(train)
+
+    def _fit_map_now(self, train: Interactions) -> "ColdAdapter":
         warm = self.warm.warm_items_
         features = self.content.item_vectors()
         self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
@@ -290,6 +379,11 @@ class ColdKNN(ColdAdapter):
     is content-based item-kNN; with ``warm="ease"`` a cold item borrows the EASE columns of the
     warm items that read most like it.
 
+    ``pool``: neighbours are searched among at most this many warm items (default
+    :data:`KNN_POOL`; a fixed random sample of the warm items beyond it, ``None`` = all). Mapping
+    the catalogue is a scan of items × pool, so the cap keeps it linear in the catalogue: without
+    it 1M items × 900k warm items would be ~10¹² similarity rows.
+
     Example::
 
         model = coldkit.models.create("cold-knn", warm="ease", neighbors=30).fit(train)
@@ -297,9 +391,15 @@ class ColdKNN(ColdAdapter):
 
     name = "cold-knn"
 
-    def __init__(self, neighbors: int = 50, power: float = 1.0, normalize: bool = False, **options: Any) -> None:
+    def __init__(
+        self, neighbors: int = 50, power: float = 1.0, normalize: bool = False, pool: int | None = KNN_POOL,
+        **options: Any,
+    ) -> None:
         options.setdefault("warm", "ease")
         super().__init__(**options)
+        if pool is not None and (isinstance(pool, bool) or int(pool) < 1):
+            raise InvalidInputError(f"pool must be >= 1 or None, got {pool!r}")
+        self.pool = None if pool is None else int(pool)
         if isinstance(neighbors, bool) or int(neighbors) < 1:
             raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
         if not np.isfinite(power) or power <= 0:
@@ -307,8 +407,14 @@ class ColdKNN(ColdAdapter):
         self.neighbors, self.power, self.normalize = int(neighbors), float(power), bool(normalize)
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
-        self._warm_features = np.ascontiguousarray(features, dtype=np.float32)
-        self._warm_targets = np.ascontiguousarray(targets, dtype=np.float32)
+        n_warm = features.shape[0]
+        if self.pool is not None and n_warm > self.pool:
+            keep = np.sort(np.random.default_rng(0).choice(n_warm, self.pool, replace=False))
+        else:
+            keep = np.arange(n_warm)
+        self._pool_rows = keep  # positions (among the warm items) of the searched neighbours
+        self._warm_features = np.ascontiguousarray(features[keep], dtype=np.float32)
+        self._warm_targets = np.ascontiguousarray(targets[keep], dtype=np.float32)
 
     def neighbour_weights(self, features: np.ndarray, exclude_self: bool = False) -> sp.csr_matrix:
         """(n, n_warm) sparse weights of each row's nearest warm items."""
@@ -319,7 +425,7 @@ class ColdKNN(ColdAdapter):
         exclude = None
         if exclude_self:  # a warm item must not borrow its own vector
             position = np.full(train.n_items, -1, dtype=np.int64)
-            position[self.warm.warm_items_] = np.arange(self.warm.warm_items_.size)
+            position[self.warm.warm_items_[self._pool_rows]] = np.arange(self._pool_rows.size)
             exclude = [np.array([p]) if p >= 0 else np.empty(0, np.int64) for p in position]
         k = min(self.neighbors, self._warm_features.shape[0])
         sims, nbrs = topk(feats, self._warm_features, k, metric="dot", exclude=exclude)

@@ -59,7 +59,11 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
         from coldkit.encoding import encode_catalog
     except ImportError:  # pragma: no cover - the encoding module ships with coldkit
         return np.asarray(encoder.encode_texts(texts), dtype=np.float32)
-    return np.asarray(encode_catalog(texts, encoder, cache=cache, progress=False), dtype=np.float32)
+    from coldkit._stages import reporting_enabled
+
+    # a bar only where stage lines are wanted (coldkit recommend without --quiet)
+    progress = None if reporting_enabled() else False
+    return np.asarray(encode_catalog(texts, encoder, cache=cache, progress=progress), dtype=np.float32)
 
 
 class ContentRecommender(Recommender):

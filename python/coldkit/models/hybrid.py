@@ -3,7 +3,7 @@
 :class:`Hybrid` asks several scorers for their top-``depth`` lists and fuses them with a fusion
 strategy plugin (``coldkit.get_fusion``):
 
-* ``cf``: EASE (or item-kNN) whose item vectors for cold / barely-seen items come from a
+* ``cf``: EASE (ALS above ~10k items or a tight memory budget: ``warm="auto"``) whose item vectors for cold / barely-seen items come from a
   content→CF ridge adapter, so one scorer covers warm *and* brand-new items; a new user's clicks
   fold in without refitting;
 * ``cf_knn``: the same EASE, with cold items mapped by the content-kNN adapter instead (a
@@ -135,7 +135,11 @@ class Hybrid(Recommender):
         encoder: encoder name or instance for content and the adapter (default: ``"bert"`` if
             installed, else ``"hashing"``); ``encoder_options`` for ``get_encoder``.
         whitening: ``"center"`` (default, measured best), ``"whiten"`` or ``"none"``.
-        warm: warm model of the CF source, ``"ease"`` (default) or ``"item-knn"``; ``warm_options``.
+        warm: warm model of the CF source: ``"auto"`` (default: EASE up to ~10⁴ items where it
+            fits the memory budget, else ALS; see ``coldkit.models.cold.choose_warm``),
+            ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
+        memory_budget: bytes or a size like ``"6G"`` the warm model may use (default: a share
+            of the available memory); a model that does not fit fails before allocating.
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.
@@ -172,7 +176,7 @@ class Hybrid(Recommender):
         encoder: str | Encoder | None = None,
         encoder_options: dict[str, Any] | None = None,
         whitening: str = "center",
-        warm: str = "ease",
+        warm: str = "auto",
         warm_options: dict[str, Any] | None = None,
         adapter_l2: float = 10.0,
         fusion: str = "weighted",
@@ -189,6 +193,7 @@ class Hybrid(Recommender):
         tune: bool | str = "auto",
         tune_k: int = 20,
         validation_seed: int = 0,
+        memory_budget: str | int | None = None,
     ) -> None:
         if encoder is None:
             encoder = default_encoder_name()
@@ -227,7 +232,7 @@ class Hybrid(Recommender):
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
-            item_trust=item_trust, cache=cache,
+            item_trust=item_trust, cache=cache, memory_budget=memory_budget,
         )
         self.cf_knn = ColdKNN(
             neighbors=50, normalize=True, warm=warm, warm_options=warm_options, encoder=enc,
@@ -383,7 +388,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
         reasons = []
         known = self._known_items(query)
-        if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind != "svd":
+        if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind in ("ease", "item-knn"):
             row = self.cf.warm.user_vectors([query])[0]
             contrib = row * self.cf.item_vectors()[int(item)]
             if np.any(contrib > 0):

@@ -4,6 +4,12 @@ Item-item models (item-kNN, EASE) learn a matrix ``S`` over the *warm* items (th
 one training interaction) and score ``score(u, i) = sum_j x_uj S[j, i]`` where ``x_u`` is the user's
 interaction row: the training row of a warm user plus any ``UserQuery.history`` clicks. A new
 user's clicks therefore fold in without refitting. Cold items have no column in ``S`` and score 0.
+
+Sizes: EASE's ``S`` is dense by nature (an inverse), so it checks its memory estimate against
+``memory_budget`` before allocating (:mod:`coldkit.models.memory`). Item-kNN keeps ``S`` sparse
+(``neighbors`` entries per column): similarities are computed one block of target columns at a
+time (a sparse product) and pruned to the top ``neighbors`` before the next block, so no
+items×items matrix is ever held, and scoring multiplies sparse rows by sparse ``S``.
 """
 
 from __future__ import annotations
@@ -11,15 +17,23 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import rank_vectors
+from coldkit.models._ranking import empty_ranked, pad_ranked, rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
+from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
 
-__all__ = ["ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column"]
+__all__ = [
+    "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
+    "sparse_item_similarities",
+]
+
+#: Bytes of one dense block of similarities (items × block columns, float64) in the sparse item-kNN fit.
+BLOCK_BYTES = 128 * 2**20
 
 SIMILARITIES = ("cosine", "pearson")
 
@@ -77,15 +91,104 @@ def keep_top_per_column(matrix: np.ndarray, k: int | None) -> np.ndarray:
     return pruned
 
 
+def _top_per_column_mask(block: np.ndarray, k: int) -> np.ndarray:
+    """Mask of each column's ``k`` largest entries, ties broken by lower row index (as
+    :func:`keep_top_per_column`), in O(rows × cols) with ``argpartition`` instead of a full sort."""
+    kth = -np.partition(-block, k - 1, axis=0)[k - 1]  # each column's k-th largest value
+    greater = block > kth
+    ties = block == kth
+    room = k - greater.sum(axis=0)
+    return greater | (ties & (np.cumsum(ties, axis=0) <= room))
+
+
+def sparse_item_similarities(
+    matrix: sp.spmatrix, similarity: str, shrinkage: float, neighbors: int | None, block_bytes: int = BLOCK_BYTES
+) -> sp.csr_matrix:
+    """Sparse ``S`` (items × items): column ``j`` holds the ``neighbors`` items most similar to ``j``.
+
+    The same numbers as ``keep_top_per_column(similarity_matrix(X.T, X.T, ...), neighbors)`` with
+    a zero diagonal, computed from sparse products one block of columns at a time: memory is
+    ``O(items × block + items × neighbors)``, never items². Pearson uses the centred dot product
+    ``x·y - d·μx·μy`` so the matrix is never densified.
+    """
+    x = sp.csc_matrix(matrix, dtype=np.float64)
+    d, n = x.shape
+    squares = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+    if similarity == "pearson":
+        means = np.asarray(x.sum(axis=0)).ravel() / d
+        norms = np.sqrt(np.maximum(squares - d * means**2, 0.0))
+    else:
+        means = np.zeros(n)
+        norms = np.sqrt(squares)
+    xt = x.T.tocsr()
+    binary = x.copy()
+    binary.data[:] = 1.0
+    binary_t = binary.T.tocsr()
+    k = n if neighbors is None else min(int(neighbors), n)
+    width = max(1, int(block_bytes // (8 * max(n, 1))))
+    rows, cols, vals = [], [], []
+    for start in range(0, n, width):
+        stop = min(n, start + width)
+        dots = np.asarray((xt @ x[:, start:stop]).toarray())
+        if similarity == "pearson":
+            dots -= d * np.outer(means, means[start:stop])
+        denom = np.outer(norms, norms[start:stop])
+        sims = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 1e-12)
+        if shrinkage > 0:
+            co = np.asarray((binary_t @ binary[:, start:stop]).toarray())
+            sims *= co / (co + shrinkage)
+        sims[np.arange(start, stop), np.arange(stop - start)] = 0.0
+        keep = _top_per_column_mask(sims, k) if k < n else np.ones_like(sims, dtype=bool)
+        keep &= sims != 0
+        r, c = np.nonzero(keep)
+        rows.append(r)
+        cols.append(c + start)
+        vals.append(sims[r, c])
+    if not rows:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+
+
+def _rank_score_rows(
+    scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None, candidates: np.ndarray | None
+) -> Ranked:
+    """Top ``k`` of dense score rows (B, n_items): exclusions dropped, ties to the lower index."""
+    scores = np.array(scores, dtype=np.float32)
+    if exclude is not None:
+        for b, items in enumerate(exclude):  # loops over queries, not the catalogue
+            scores[b, np.asarray(items, dtype=np.int64)] = -np.inf
+    index = np.arange(scores.shape[1], dtype=np.int64)
+    if candidates is not None:
+        scores, index = scores[:, candidates], candidates
+    width = min(k, scores.shape[1])
+    if width == 0:
+        return empty_ranked(scores.shape[0], k)
+    part = np.argpartition(-scores, width - 1, axis=1)[:, :width] if width < scores.shape[1] else np.tile(
+        np.arange(scores.shape[1]), (scores.shape[0], 1)
+    )
+    top = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -top), axis=1) if part.size else part
+    part = np.take_along_axis(part, order, axis=1)
+    return pad_ranked(index[part], np.take_along_axis(scores, part, axis=1), k)
+
+
 class ItemItemModel(Recommender):
     """Shared scoring of item-item models: ``score(u, i) = x_u . S[:, i]`` through the similarity core."""
 
     binarize: bool = True
+    memory_budget: str | int | None = None
 
     def __init__(self) -> None:
         self.warm_items_: np.ndarray | None = None
-        self.item_matrix_: np.ndarray | None = None  # S over warm items, (n_warm, n_warm)
+        self._item_matrix: np.ndarray | None = None  # S over warm items, (n_warm, n_warm)
         self._item_vectors: np.ndarray | None = None  # (n_items, n_warm): row i = S[:, i] (0 for cold)
+
+    @property
+    def item_matrix_(self) -> np.ndarray | None:
+        """``S`` over the warm items as a dense (n_warm, n_warm) array (None before ``fit``)."""
+        return self._item_matrix
 
     def _learn_matrix(self, warm_matrix: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -95,10 +198,16 @@ class ItemItemModel(Recommender):
         matrix = training_matrix(train, self.binarize)
         warm = np.flatnonzero(train.item_counts() > 0)
         self.warm_items_ = warm
+        needed = estimate_warm_bytes(self.name, train.n_users, train.n_items, warm.size, matrix.nnz)
+        check_budget(
+            f"{self.name.upper()} on {warm.size:,} warm items", needed, resolve_budget(self.memory_budget),
+            "use a factorised model (--model cold-ridge --option warm=als, or the hybrid's default warm=auto) "
+            "or raise --max-memory",
+        )
         dense = np.asarray(matrix[:, warm].toarray(), dtype=np.float64)
-        self.item_matrix_ = np.asarray(self._learn_matrix(dense), dtype=np.float32)
+        self._item_matrix = np.asarray(self._learn_matrix(dense), dtype=np.float32)
         vectors = np.zeros((train.n_items, warm.size), dtype=np.float32)
-        vectors[warm] = self.item_matrix_.T
+        vectors[warm] = self._item_matrix.T
         self._item_vectors = vectors
         self._matrix = matrix
         return self
@@ -126,12 +235,16 @@ class ItemItemModel(Recommender):
             candidates=cand,
         )
 
+    def _item_column(self, item: int) -> np.ndarray:
+        """``S[:, item]`` over the warm items (zeros for a cold item)."""
+        return self.item_vectors()[item]
+
     def explain(self, query: UserQuery, item: int) -> str:
         """Name the known item that contributes most to ``item``'s score ("because you liked X")."""
         (query,) = self._check_queries([query])
         train = self._require_fitted()
         row = self.user_rows([query])[0]
-        contrib = row * self.item_vectors()[int(item)]
+        contrib = row * self._item_column(int(item))
         if not np.any(contrib > 0):
             return "no liked item is similar to this one"
         assert self.warm_items_ is not None
@@ -162,9 +275,16 @@ class ItemKNN(ItemItemModel):
     name = "item-knn"
 
     def __init__(
-        self, similarity: str = "cosine", neighbors: int | None = 100, shrinkage: float = 0.0, binarize: bool = True
+        self,
+        similarity: str = "cosine",
+        neighbors: int | None = 100,
+        shrinkage: float = 0.0,
+        binarize: bool = True,
+        memory_budget: str | int | None = None,
     ) -> None:
         super().__init__()
+        self.memory_budget = memory_budget
+        self.similarities_: sp.csr_matrix | None = None
         self.similarity = _check_similarity(similarity)
         if neighbors is not None and (isinstance(neighbors, bool) or int(neighbors) < 1):
             raise InvalidInputError(f"neighbors must be >= 1 or None, got {neighbors!r}")
@@ -172,17 +292,74 @@ class ItemKNN(ItemItemModel):
         self.shrinkage = _check_shrinkage(shrinkage)
         self.binarize = bool(binarize)
 
-    def _learn_matrix(self, warm_matrix: np.ndarray) -> np.ndarray:
-        sims = similarity_matrix(warm_matrix.T, warm_matrix.T, self.similarity, self.shrinkage)
-        np.fill_diagonal(sims, 0.0)
-        return keep_top_per_column(sims, self.neighbors)
+    def fit(self, train: Interactions) -> "ItemKNN":
+        train = self._remember(train)
+        self._matrix = training_matrix(train, self.binarize)
+        self.warm_items_ = np.flatnonzero(train.item_counts() > 0)
+        self._item_vectors = None
+        n_warm = self.warm_items_.size
+        width = n_warm if self.neighbors is None else min(self.neighbors, n_warm)
+        # S holds `neighbors` entries per column plus one dense block of similarities at a time
+        needed = 12 * n_warm * width + BLOCK_BYTES * 3 + 24 * self._matrix.nnz
+        check_budget(
+            f"item-kNN on {n_warm:,} warm items with {width} neighbours", needed, resolve_budget(self.memory_budget),
+            "lower neighbors or raise --max-memory",
+        )
+        self.similarities_ = sparse_item_similarities(
+            self._matrix[:, self.warm_items_], self.similarity, self.shrinkage, self.neighbors
+        )
+        return self
+
+    @property
+    def item_matrix_(self) -> np.ndarray | None:
+        """``S`` as a dense (n_warm, n_warm) array: for inspection on small data; scoring stays sparse."""
+        return None if self.similarities_ is None else self.similarities_.toarray()
+
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, n_warm) dense item vectors (``S[:, i]``), built on first use: the cold adapters'
+        ``warm="item-knn"`` space needs them (its memory estimate guards the size)."""
+        train = self._require_fitted()
+        if self._item_vectors is None:
+            assert self.similarities_ is not None and self.warm_items_ is not None
+            vectors = np.zeros((train.n_items, self.warm_items_.size), dtype=np.float32)
+            vectors[self.warm_items_] = self.similarities_.T.toarray()
+            self._item_vectors = vectors
+        return self._item_vectors
+
+    def _recommend(
+        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
+    ) -> Ranked:
+        train = self._require_fitted()
+        assert self.similarities_ is not None and self.warm_items_ is not None
+        exclude = self._exclusions(queries, exclude_known)
+        # a chunk of dense score rows stays near 64 MB whatever the catalogue size
+        chunk = max(1, (16 * 2**20) // max(train.n_items, 1))
+        parts = []
+        for start in range(0, len(queries), chunk):
+            batch = queries[start : start + chunk]
+            rows = interaction_rows(batch, self._matrix, columns=self.warm_items_, sparse=True)
+            scores = np.zeros((len(batch), train.n_items), dtype=np.float32)
+            scores[:, self.warm_items_] = (rows @ self.similarities_).toarray()
+            parts.append(
+                _rank_score_rows(scores, k, None if exclude is None else exclude[start : start + chunk], cand)
+            )
+        return Ranked(np.concatenate([p.indices for p in parts]), np.concatenate([p.scores for p in parts]))
+
+    def _item_column(self, item: int) -> np.ndarray:
+        assert self.similarities_ is not None and self.warm_items_ is not None
+        position = np.searchsorted(self.warm_items_, item)
+        if position >= self.warm_items_.size or self.warm_items_[position] != item:
+            return np.zeros(self.warm_items_.size, dtype=np.float32)
+        return np.asarray(self.similarities_[:, position].toarray()).ravel()
 
 
 class EASE(ItemItemModel):
     """EASE (Steck 2019): ``B = argmin ||X - XB||² + λ||B||²`` with ``diag(B) = 0``, in closed form.
 
-    ``P = (XᵀX + λI)⁻¹``, ``B[i, j] = -P[i, j] / P[j, j]`` for ``i != j``. Fitted on warm items only
-    (a few seconds for ~10k items). Option ``l2`` is λ.
+    ``P = (XᵀX + λI)⁻¹``, ``B[i, j] = -P[i, j] / P[j, j]`` for ``i != j``. Fitted on warm items only;
+    cubic time and quadratic memory in them (24 s at 5k items, 225 s at 10k on a loaded 2-core
+    machine: docs/scale.md), so ``fit`` first checks its memory estimate against
+    ``memory_budget``. Option ``l2`` is λ.
 
     Example::
 
@@ -191,8 +368,9 @@ class EASE(ItemItemModel):
 
     name = "ease"
 
-    def __init__(self, l2: float = 300.0, binarize: bool = True) -> None:
+    def __init__(self, l2: float = 300.0, binarize: bool = True, memory_budget: str | int | None = None) -> None:
         super().__init__()
+        self.memory_budget = memory_budget
         if not np.isfinite(l2) or l2 <= 0:
             raise InvalidInputError(f"l2 must be > 0, got {l2}")
         self.l2 = float(l2)

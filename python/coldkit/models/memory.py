@@ -1,0 +1,141 @@
+"""Memory budgets: how many bytes a warm model needs, how many we may use, and a clear error when it does not fit.
+
+Every warm model estimates its peak working set *before* allocating it (:func:`estimate_warm_bytes`),
+so a catalogue too large for EASE's dense items×items inverse fails in a second with a message that
+names the option to change, instead of swapping for ten minutes or crashing inside BLAS.
+
+The budget is ``memory_budget=`` on the models (bytes or a string like ``"6G"``) and
+``coldkit recommend --max-memory``; by default it is :data:`DEFAULT_FRACTION` of the memory
+available when the model is fitted (``MemAvailable`` in ``/proc/meminfo``).
+
+Example::
+
+    >>> parse_memory("6G")
+    6442450944
+    >>> format_bytes(115 * 2**30)
+    '115 GB'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from coldkit.exceptions import InvalidInputError
+
+__all__ = [
+    "MemoryBudgetError",
+    "parse_memory",
+    "format_bytes",
+    "available_memory",
+    "resolve_budget",
+    "estimate_warm_bytes",
+    "check_budget",
+    "DEFAULT_FRACTION",
+    "EASE_MAX_ITEMS",
+]
+
+#: Share of the available memory a model may use by default: leaves room for the encoder, the
+#: content vectors, the output table and whatever else runs on the machine.
+DEFAULT_FRACTION = 0.6
+
+#: Above this many warm items the size-aware default (``warm="auto"``) leaves EASE for a factorised
+#: model, even when the inverse would fit: EASE's O(n³) Gram + inverse took 24 s at 5k items and
+#: 225 s at 10k on this project's shared 2-core machine (docs/scale.md), so at 15k it would take
+#: ~13 min. 10k keeps EASE for MovieLens-sized catalogues (ml-latest-small: 9.7k items).
+EASE_MAX_ITEMS = 10_000
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
+
+
+class MemoryBudgetError(InvalidInputError):
+    """A model would need more memory than its budget allows (the message names the option to change)."""
+
+
+def parse_memory(value: str | int | float) -> int:
+    """Bytes from ``"6G"``, ``"512M"``, ``"1.5GB"``, ``"2GiB"`` or a plain number of bytes.
+
+    Raises:
+        InvalidInputError: not a positive size.
+    """
+    if isinstance(value, bool):
+        raise InvalidInputError(f"memory size must be like 6G or 512M, got {value!r}")
+    if isinstance(value, (int, float)):
+        size = float(value)
+    else:
+        match = _PATTERN.match(str(value))
+        if not match:
+            raise InvalidInputError(f"memory size must be like 6G, 512M or a number of bytes, got {value!r}")
+        size = float(match.group(1)) * _UNITS[match.group(2).upper()]
+    if not size > 0 or size != size:
+        raise InvalidInputError(f"memory size must be > 0, got {value!r}")
+    return int(size)
+
+
+def format_bytes(size: float) -> str:
+    """A short human size: ``'115 GB'``, ``'740 MB'`` (binary units, written as users type them)."""
+    for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{int(size)} B"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (``MemAvailable``; falls back to total RAM)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 2**30
+
+
+def resolve_budget(budget: str | int | float | None) -> int:
+    """The budget in bytes: ``budget`` parsed, or :data:`DEFAULT_FRACTION` of the available memory."""
+    if budget is None:
+        return int(DEFAULT_FRACTION * available_memory())
+    return parse_memory(budget)
+
+
+def estimate_warm_bytes(kind: str, n_users: int, n_items: int, n_warm: int, nnz: int, factors: int = 64) -> int:
+    """Peak bytes a warm model needs to fit and hold its item vectors (a deliberate over-estimate).
+
+    * ``ease``: the dense users×warm matrix, the float64 Gram, its inverse and the weights, the
+      float32 copy and the (items × warm) item vectors;
+    * ``item-knn`` as a *warm space* (dense item vectors over warm items, as the cold adapters need);
+    * ``als`` / ``svd``: the sparse matrix (a few copies) plus user and item factors and a Krylov /
+      least-squares working set, all linear in the data.
+    """
+    if kind == "ease":
+        return 8 * n_users * n_warm + 3 * 8 * n_warm * n_warm + 4 * n_warm * n_warm + 4 * n_items * n_warm
+    if kind == "item-knn":
+        return 8 * n_users * n_warm + 8 * n_warm * n_warm + 4 * n_items * n_warm
+    if kind in ("als", "svd"):
+        sparse = 3 * 12 * nnz
+        dense = 8 * (n_users + n_items) * (factors + 10) * 3
+        return sparse + dense
+    if kind == "interactions":
+        return 4 * n_items * n_warm
+    if kind == "users":
+        return 4 * n_items * n_users
+    return 16 * n_items
+
+
+def check_budget(what: str, needed: int, budget: int, hint: str) -> None:
+    """Raise :class:`MemoryBudgetError` when ``needed`` bytes exceed ``budget``.
+
+    ``what`` names the model and size ("EASE on 120,000 items"); ``hint`` the way out ("use
+    --option warm=als").
+    """
+    if needed > budget:
+        raise MemoryBudgetError(
+            f"{what} needs {format_bytes(needed)} (> memory budget {format_bytes(budget)}, "
+            f"--max-memory / memory_budget=); {hint}"
+        )

