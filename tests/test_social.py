@@ -94,3 +94,24 @@ def test_lastfm_ships_its_friend_graph() -> None:
     assert data.user_graph is not None and len(data.user_graph) > 1800
     some_user, friends = next(iter(data.user_graph.items()))
     assert all(some_user in data.user_graph[f] for f in friends)
+
+
+def test_recommend_command_uses_the_user_graph_for_a_user_without_clicks(tmp_path: Path) -> None:
+    from coldkit.cli import main
+
+    (tmp_path / "int.csv").write_text("user_id,item_id\nu1,i1\nu1,i3\nu2,i1\nu2,i2\nu3,i2\nu3,i1\nu4,i1\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,space opera\ni2,jazz record\ni3,robot poems\ni4,quiet film\n")
+    (tmp_path / "friends.csv").write_text("userID,friendID\nu5,u1\n")
+    (tmp_path / "users.txt").write_text("u5\nu4\n")
+    out = tmp_path / "recs.csv"
+    argv = ["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+            "--users", str(tmp_path / "users.txt"), "--user-graph", str(tmp_path / "friends.csv"),
+            "--user-graph-columns", "user_id=userID", "friend_id=friendID", "--k", "2", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main([*argv, "--model", "friends"]) == 0
+    recs = pd.read_csv(out)
+    first = recs[recs["user_id"] == "u5"].sort_values("rank")["item_id"].tolist()
+    # u5's only friend u1 clicked i1 (also the most popular) and i3: both ahead of i2
+    assert first == ["i1", "i3"]
+    # u4 is a known user whose graph entry is empty: plain popularity among items u4 has not seen
+    assert recs[recs["user_id"] == "u4"].sort_values("rank")["item_id"].tolist()[0] == "i2"
+    assert main([*argv, "--model", "popularity"]) == 2  # a model without a graph says so

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import UserQuery
-from coldkit.data.loaders import load_interactions, load_items, load_user_profiles, read_id_list
+from coldkit.data.loaders import load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.validation import check_k
@@ -54,6 +54,8 @@ def recommend_files(
     encoder: str | None = None,
     item_vectors: str | None = None,
     item_vector_columns: dict[str, str] | None = None,
+    user_graph: str | None = None,
+    user_graph_columns: dict[str, str] | None = None,
     interaction_columns: dict[str, str] | None = None,
     item_columns: dict[str, str] | None = None,
     implicit_threshold: float | None = None,
@@ -75,6 +77,10 @@ def recommend_files(
     ``precomputed``); ``item_vector_columns`` maps ``item_id``/``vector`` to Parquet columns, and
     ``encoder`` then names the encoder for profile texts (the one that made the vectors).
 
+    ``user_graph`` (one ``user_id,friend_id`` pair per row; ``user_graph_columns`` maps the names)
+    is a social graph: models that take one (``hybrid``, ``friends``) get it, and a user without
+    interactions is recommended for from what their friends liked.
+
     Raises:
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
             duplicates, NaN ratings, empty files, undecodable text, k < 1, an item vector file
@@ -92,6 +98,7 @@ def recommend_files(
             interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
             profile_text_column=profile_text_column, candidates=candidates, users=users, options=options,
             encoder=encoder, item_vectors=item_vectors, item_vector_columns=item_vector_columns,
+            user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
             implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, progress=progress,
             batch_size=batch_size, max_memory=max_memory,
@@ -114,6 +121,8 @@ def _recommend_files(
     encoder: str | None,
     item_vectors: str | None,
     item_vector_columns: dict[str, str] | None,
+    user_graph: str | None,
+    user_graph_columns: dict[str, str] | None,
     interaction_columns: dict[str, str] | None,
     item_columns: dict[str, str] | None,
     implicit_threshold: float | None,
@@ -138,6 +147,7 @@ def _recommend_files(
         profiles = (
             load_user_profiles(user_profiles, text_column=profile_text_column, encoding=encoding) if user_profiles else {}
         )
+        graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
         user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
         cand = None
         if candidates:
@@ -159,6 +169,10 @@ def _recommend_files(
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
+    if graph:
+        if not model_accepts(model, "user_graph"):
+            raise InvalidInputError(f"--user-graph: model {model!r} does not use a social graph; choose e.g. hybrid or friends")
+        opts.setdefault("user_graph", graph)
     if max_memory is not None and "memory_budget" not in opts and model_accepts(model, "memory_budget"):
         opts["memory_budget"] = max_memory
     recommender = build_model(model, **opts)
@@ -174,9 +188,11 @@ def _recommend_files(
         row = uindex.get(uid)
         if row is None:
             cold += 1
-        queries.append(UserQuery(user=row, text=profiles.get(uid)))
+        friends = [uindex[f] for f in graph.get(uid, ()) if f in uindex] if row is None else []
+        queries.append(UserQuery(user=row, text=profiles.get(uid), friends=np.array(sorted(friends), dtype=np.int64)))
     if cold:
-        notes.append(f"{cold} user(s) have no interaction: recommended from profile text or popularity")
+        told = "profile text, friends or popularity" if graph else "profile text or popularity"
+        notes.append(f"{cold} user(s) have no interaction: recommended from {told}")
     unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")

@@ -47,6 +47,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text (default: all text columns)")
     parser.add_argument("--user-profiles", default=None, help="user_id + text column (profile texts)")
     parser.add_argument("--profile-text-column", default="text", help="text column of --user-profiles (default text)")
+    parser.add_argument(
+        "--user-graph", default=None,
+        help="social graph: one user_id,friend_id pair per row (e.g. lastfm's user_friends.dat); adds the friends source",
+    )  # fmt: skip
+    parser.add_argument("--user-graph-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userID friend_id=friendID")
     parser.add_argument("--candidates", default=None, help="file with one candidate item id per line (default: all items)")
     parser.add_argument("--users", default=None, help="file with one user id per line (default: every user in --interactions)")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
@@ -101,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         item_vectors=args.item_vectors,
         item_vector_columns=_parse_mapping(args.item_vector_columns, "--item-vector-columns"),
+        user_graph=args.user_graph,
+        user_graph_columns=_parse_mapping(args.user_graph_columns, "--user-graph-columns"),
         interaction_columns=_parse_mapping(args.interaction_columns, "--interaction-columns"),
         item_columns=_parse_mapping(args.item_columns, "--item-columns"),
         implicit_threshold=args.implicit_threshold,
