@@ -31,6 +31,39 @@ class Recommender(ABC):
 
     name: str = "recommender"
     train_: Interactions | None = None
+    #: The similarity backend every ranking of this model goes through (None: coldkit's default,
+    #: ``"rust"``); set it with :meth:`set_backend` or ``coldkit.get_model(name, backend=...)``.
+    backend: str | None = None
+
+    def set_backend(self, name: str | None) -> "Recommender":
+        """Rank with the similarity backend ``name`` from now on (``"rust"``, ``"int8"``, ``"faiss-hnsw"``...).
+
+        Applies to the model and to every model it is built from (the hybrid's sources). Returns
+        the model. Raises UnknownComponentError (listing the backends) for an unregistered name.
+
+        Example::
+
+            model = coldkit.get_model("content", encoder="hashing", backend="int8").fit(train)
+        """
+        from coldkit.plugins.manager import registry
+
+        if name is not None:
+            registry("similarity_backend").get(name)  # an unknown name fails here, naming the registered ones
+        seen: set[int] = set()
+
+        def apply(model: "Recommender") -> None:
+            if id(model) in seen:
+                return
+            seen.add(id(model))
+            model.backend = name
+            for value in vars(model).values():
+                parts = value if isinstance(value, (list, tuple)) else [value]
+                for part in parts:
+                    if isinstance(part, Recommender):
+                        apply(part)
+
+        apply(self)
+        return self
 
     @abstractmethod
     def fit(self, train: Interactions) -> "Recommender":

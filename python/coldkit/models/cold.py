@@ -318,7 +318,7 @@ class ColdAdapter(Recommender):
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )
 
 
@@ -654,5 +654,5 @@ class ContentBilinear(Recommender):
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )

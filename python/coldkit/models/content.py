@@ -193,7 +193,7 @@ class ContentRecommender(Recommender):
             k,
             metric="dot",  # both sides are unit vectors (or zero): dot == cosine
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )
 
     def similar_items(self, items: Sequence[int] | np.ndarray, k: int, *, candidates: np.ndarray | None = None) -> Ranked:
@@ -206,7 +206,7 @@ class ContentRecommender(Recommender):
         vectors = self.item_vectors()
         return rank_vectors(
             vectors[idx], vectors, k, metric="dot", exclude=[np.array([i]) for i in idx],
-            candidates=check_candidates(candidates, train.n_items),
+            candidates=check_candidates(candidates, train.n_items), backend=self.backend,
         )
 
     def explain(self, query: UserQuery, item: int) -> str:

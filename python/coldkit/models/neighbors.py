@@ -232,7 +232,7 @@ class ItemItemModel(Recommender):
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )
 
     def _item_column(self, item: int) -> np.ndarray:
@@ -407,7 +407,7 @@ class NeighbourVoting(Recommender):
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )
 
 

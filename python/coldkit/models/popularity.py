@@ -55,7 +55,7 @@ class Popularity(Recommender):
         query_vectors = np.ones((len(queries), 1), dtype=np.float32)
         item_vectors = self.item_scores().astype(np.float32)[:, None]
         return rank_vectors(
-            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand
+            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend
         )
 
 
@@ -162,7 +162,7 @@ class GenrePopularity(Popularity):
         query_vectors = np.hstack([np.where(no_info, 1.0, self.global_weight)[:, None], shares])
         item_vectors = pop[:, None] * np.hstack([np.ones((train.n_items, 1)), self.genre_matrix_])
         return rank_vectors(
-            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand
+            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend
         )
 
 
@@ -206,7 +206,7 @@ class RandomRecommender(Recommender):
                 k,
                 metric="dot",
                 exclude=None if exclusions is None else [exclusions[b]],
-                candidates=cand,
+                candidates=cand, backend=self.backend,
             )
             out.indices[b], out.scores[b] = part.indices[0], part.scores[0]
         return out

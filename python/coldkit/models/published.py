@@ -401,7 +401,7 @@ class PublishedColdModel(ColdAdapter):
             k,
             metric="dot",
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand,
+            candidates=cand, backend=self.backend,
         )
 
 

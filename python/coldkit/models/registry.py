@@ -49,6 +49,7 @@ def build_model(name: str, **options: Any) -> Recommender:
             ``InvalidInputError`` and a ``TypeError``).
     """
     spec = registry("model").get(name)
+    backend = options.pop("backend", None)  # every model takes it: applied after construction
     try:
         model = spec.factory(**options)
     except TypeError as exc:
@@ -60,6 +61,10 @@ def build_model(name: str, **options: Any) -> Recommender:
         raise InvalidInputError(
             f"model {name!r} (plugin {spec.plugin!r}) built a {type(model).__name__}, not a coldkit.models.Recommender"
         )
+    if backend is not None:
+        if not isinstance(backend, str):
+            raise ModelOptionError(f"model {name!r}: backend must be a similarity backend name, got {backend!r}")
+        model.set_backend(backend)
     return model
 
 
@@ -73,6 +78,8 @@ def model_accepts(name: str, option: str) -> bool:
     """Whether model ``name``'s constructor takes the keyword ``option`` (False for unknown models)."""
     if name not in registry("model"):
         return False
+    if option == "backend":  # every model takes it (build_model applies it with set_backend)
+        return True
     target = _target(name)
     # Follow ``**options`` pass-through up the class hierarchy: a keyword counts only when some
     # constructor on the way names it explicitly.

@@ -93,5 +93,5 @@ class FriendsPopularity(Recommender):
             weights[b, friends] = 1.0
         weights[:, -1] = self.global_weight
         return rank_vectors(
-            weights, self._item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand
+            weights, self._item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend
         )
