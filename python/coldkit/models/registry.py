@@ -8,6 +8,7 @@ built-in one does.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any, Callable
 
 from coldkit.exceptions import InvalidInputError
@@ -99,18 +100,38 @@ def default_encoder_name() -> str:
 
 
 def parse_option_value(text: str) -> Any:
-    """A model option's value from the command line: int, float, true/false, null (None), else the string.
+    """A model option's value from the command line.
 
-    ``none`` stays a string: several options take the word ``"none"`` as a value.
+    A value starting with ``{``, ``[`` or ``"`` is JSON (``weights='{"cf_knn": 0}'``, ``encoder='["hashing","bert"]'``);
+    otherwise int, float, ``true``/``false``, ``null`` (None), else the bare string. ``none`` stays a string:
+    several options take the word ``"none"`` as a value.
+
+    Raises:
+        InvalidInputError: a value that starts like JSON but is not valid JSON (the message says where).
+
+    Example::
+
+        parse_option_value('{"cf_knn": 0}')   # {'cf_knn': 0}
+        parse_option_value("0.5")             # 0.5
+        parse_option_value("center")          # 'center'
     """
-    low = text.strip().lower()
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[", '"'):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"option value {stripped!r} starts like JSON but is not valid JSON ({exc.msg} at character {exc.pos}); "
+                "quote it for the shell, e.g. --option weights='{\"cf_knn\": 0}'"
+            ) from None
+    low = stripped.lower()
     if low in ("true", "false"):
         return low == "true"
     if low == "null":
         return None
     for cast in (int, float):
         try:
-            return cast(text)
+            return cast(stripped)
         except ValueError:
             pass
-    return text.strip()
+    return stripped
