@@ -241,7 +241,8 @@ def ranked_frame(train: Interactions, labels: Sequence[object], ranked: Ranked) 
     label_array[:] = list(labels)
     return pd.DataFrame(
         {
-            "user_id": label_array[rows] if len(labels) else np.empty(0, dtype=object),
+            # a Series keeps None as None (a bare object array would turn it into NaN)
+            "user_id": pd.Series(label_array[rows] if len(labels) else [], dtype=object),
             "item_id": train.catalog.item_ids[indices[valid]] if valid.any() else np.empty(0, dtype=object),
             "score": np.asarray(ranked.scores, dtype=np.float64)[valid],
             "rank": (cols + 1).astype(np.int64),
