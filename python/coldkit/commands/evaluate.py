@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register", "run", "default_model_choices"]
+__all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -27,6 +27,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
             "Run a protocol (cold-item, cold-user, warm) for several models on a data set and report "
             "Precision/Recall/F1/NDCG/HitRate/MRR/MAP@K, coverage and cold-item exposure as mean ± std over seeds."
         ),
+        epilog=MODELS_EPILOG,
+        formatter_class=_ModelListFormatter,
     )
     parser.add_argument("--data", default="ml-latest-small", help="data set name or folder (default: embedded ml-latest-small)")
     parser.add_argument("--data-root", default=None, help="folder with the real data sets (default $COLDKIT_DATA or ../shared/data)")
@@ -48,6 +50,56 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
+
+
+#: placeholder replaced by :func:`models_help` when --help is printed (building it imports every model
+#: module, which a plain ``coldkit evaluate`` run must not pay for at parser construction)
+MODELS_EPILOG = "<the registered models>"
+
+
+class _ModelListFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_text(self, text: str | None) -> None:
+        super().add_text(models_help() if text == MODELS_EPILOG else text)
+
+
+def _default_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return None  # an object default (an encoder instance...) says nothing useful on one line
+
+
+def models_help(width: int = 100) -> str:
+    """The --help epilog: every registered model with its description and option defaults, and the default set."""
+    import textwrap
+
+    from coldkit.models.registry import default_encoder_name, model_defaults, model_descriptions
+
+    lines = ["models for --models (NAME, NAME:KEY=VALUE,... or a table label such as content[encoder=hashing]):"]
+    for name, description in model_descriptions().items():
+        lines.append(f"  {name:<18} {description}")
+        try:
+            defaults = model_defaults(name)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin model must not hide the others' help
+            defaults, note = {}, f"(options unavailable: {type(exc).__name__})"
+        else:
+            note = ""
+        shown = [f"{k}={t}" for k, v in defaults.items() if (t := _default_text(v)) is not None]
+        text = ("defaults: " + " ".join(shown)) if shown else note
+        if text:
+            lines += textwrap.wrap(text, width=width, initial_indent=" " * 21, subsequent_indent=" " * 23)
+    encoder = default_encoder_name()
+    lines.append("")
+    lines.append(f"default set (no --models; encoder {encoder}, or --encoder), by label:")
+    for protocol in ("cold-item", "warm"):
+        choices, _ = default_model_choices(encoder, protocol)
+        described = ", ".join(
+            c.label if not c.options else f"{c.label} = {c.name}:" + ",".join(f"{k}={v}" for k, v in c.options.items())
+            for c in choices
+        )
+        lines += textwrap.wrap(f"{protocol if protocol == 'cold-item' else 'cold-user/warm'}: {described}", width=width,
+                               initial_indent="  ", subsequent_indent="    ")
+    lines.append("these labels are accepted by --models too, e.g. --models content-tfidf hybrid")
+    return "\n".join(lines)
 
 
 def default_model_choices(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
@@ -76,8 +128,28 @@ def default_model_choices(encoder: str, protocol: str = "cold-item") -> tuple[li
     return choices, skipped
 
 
+def choices_from_specs(specs: list[str], encoder: str) -> list[Any]:
+    """``--models`` values as ModelChoices: ``NAME``, ``NAME:K=V,...``, a table label ``NAME[K=V,...]``, or a
+    label of the default set (``content-tfidf``...) unless a model is registered under that name."""
+    from coldkit.evaluation.runner import ModelChoice
+    from coldkit.models.registry import model_names
+
+    labelled = {c.label: c for protocol in ("cold-item", "warm") for c in default_model_choices(encoder, protocol)[0]}
+    registered = set(model_names())
+    return [
+        labelled[s] if s in labelled and s not in registered
+        else ModelChoice.parse(s.replace("encoder=default", f"encoder={encoder}"))
+        for s in specs
+    ]
+
+
+def encoders_line(encoders: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
+    """``label=encoder+encoder, ...`` from the encoders each fitted model held (``none`` for CF models)."""
+    return ", ".join(f"{label}={'+'.join(e['name'] for e in encoders.get(label, [])) or 'none'}" for label in labels)
+
+
 def run(args: argparse.Namespace) -> int:
-    from coldkit.evaluation.runner import ModelChoice, evaluate
+    from coldkit.evaluation.runner import evaluate
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
@@ -89,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
     encoder = args.encoder or default_encoder_name()
     if args.models:
-        choices = [ModelChoice.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
+        choices = choices_from_specs(args.models, encoder)
     else:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
@@ -109,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
     )
     result.settings["encoder"] = encoder
+    print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
     print(result.table())
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

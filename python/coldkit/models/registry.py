@@ -16,7 +16,7 @@ from coldkit.models.base import Recommender
 from coldkit.plugins.manager import registry
 
 __all__ = ["ModelOptionError", "build_model", "model_names", "model_descriptions", "model_accepts",
-           "default_encoder_name", "parse_option_value"]
+           "model_defaults", "default_encoder_name", "parse_option_value"]
 
 
 class ModelOptionError(InvalidInputError, TypeError):
@@ -88,6 +88,23 @@ def model_accepts(name: str, option: str) -> bool:
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             return False
     return False
+
+
+def model_defaults(name: str) -> dict[str, Any]:
+    """Model ``name``'s constructor options and their defaults (options without a default are left out).
+
+    Follows ``**options`` pass-through up the class tree like :func:`model_accepts`; a plugin
+    factory that is a plain function gives its own signature's defaults.
+    """
+    target = _target(name)
+    if inspect.isclass(target) and issubclass(target, Recommender):
+        params = target._parameters()
+    else:
+        try:
+            params = dict(inspect.signature(target).parameters)
+        except (TypeError, ValueError):
+            return {}
+    return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
 def default_encoder_name() -> str:
