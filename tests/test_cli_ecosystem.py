@@ -1,0 +1,148 @@
+"""CLI hitches of issue 15: list flags, --help listing models, labels as model names, encoders used, text columns."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import coldkit.models as models
+from coldkit.cli import main
+from coldkit.commands import serve
+from coldkit.commands._flags import list_flag
+from coldkit.commands.evaluate import choices_from_specs, encoders_line
+from coldkit.data.loaders import catalog_from_frame, load_items, text_like_columns
+from coldkit.evaluation.runner import ModelChoice, encoders_used
+from coldkit.exceptions import InvalidInputError
+
+DATA = Path("/work/shared/data")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["title", "genres"], ["title", "genres"]),
+        (["title,genres"], ["title", "genres"]),
+        (["title, genres", "tags"], ["title", "genres", "tags"]),
+        ("title,genres", ["title", "genres"]),
+        (None, None),
+    ],
+)
+def test_list_flag_reads_spaces_and_commas_alike(values: list[str] | str | None, expected: list[str] | None) -> None:
+    assert list_flag(values) == expected
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coldkit")
+    serve.register(parser.add_subparsers())
+    return parser
+
+
+def test_serve_build_text_columns_space_separated_like_recommend(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = pd.DataFrame({"item_id": [f"m{i}" for i in range(12)],
+                          "title": [f"film {i} about {w}" for i, w in enumerate(["space", "love", "war"] * 4)],
+                          "genres": ["Sci-Fi", "Romance", "War"] * 4})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    rows = [(f"u{u}", f"m{(u + j) % 10}") for u in range(8) for j in range(3)]
+    pd.DataFrame(rows, columns=["user_id", "item_id"]).to_csv(tmp_path / "ratings.csv", index=False)
+    base = ["serve", str(tmp_path / "idx"), "--build", "--interactions", str(tmp_path / "ratings.csv"),
+            "--items", str(tmp_path / "items.csv"), "--encoder", "hashing"]
+    for form in (["title", "genres"], ["title,genres"]):
+        assert _serve_parser().parse_args([*base, "--text-columns", *form]).text_columns == form
+    # the list reaches the loader: an unknown column is named
+    bad = _serve_parser().parse_args([*base, "--text-columns", "title", "plot"])
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):
+        bad.func(bad)
+    ok = _serve_parser().parse_args([*base, "--text-columns", "title", "genres"])
+    assert ok.func(ok) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 12
+
+
+def test_default_text_columns_skip_ids_urls_numbers() -> None:
+    frame = pd.DataFrame(
+        {
+            "item_id": ["1", "2", "3", "4"],
+            "title": ["Heat", "Se7en", "Alien", "Up"],
+            "url": ["http://x.org/1", "https://x.org/2", None, "http://x.org/4"],
+            "homepage": ["www.a.com", "www.b.com", "c.org/x", "www.d.net"],
+            "year": ["1995", "1995", "1979", "2009"],
+            "imdbId": ["0113277", "0114369", "0078748", "1049413"],
+            "asin": ["B00X1A", "B00X2B", "B00X3C", "B00X4D"],
+            "movie_id": ["a", "b", "c", "d"],
+            "image": ["p.jpg", "q.jpg", "r.jpg", "s.jpg"],
+            "tags": ["heist", "serial killer", "space", "balloons"],
+            "valid": ["yes", "no", "yes", "no"],  # 'id' at the end of a word is not an id column
+            "empty": [None, None, None, None],
+        }
+    )
+    assert text_like_columns(frame) == ["title", "tags", "valid"]
+    assert catalog_from_frame(frame).text_columns == ("title", "tags", "valid")
+    with pytest.raises(InvalidInputError, match="no text-like column"):
+        catalog_from_frame(frame[["item_id", "url", "year"]])
+
+
+@pytest.mark.skipif(not (DATA / "lastfm-2k" / "artists.dat").is_file(), reason="needs the shared lastfm-2k data")
+def test_lastfm_urls_stay_out_of_the_item_text() -> None:
+    catalog = load_items(DATA / "lastfm-2k" / "artists.dat", sep="\t", columns={"item_id": "id"})
+    assert catalog.text_columns == ("name",)  # url and pictureURL used to be item text
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "content:encoder=hashing",
+        "content[encoder=hashing]",
+        "content:encoder=hashing,whitening=none,text_weight=0.5",
+        'hybrid:encoder=hashing,weights={"cf_knn":0,"content":1}',
+        'content:encoder=["hashing","hashing"],encoder_weights=[1,2]',
+        'random:seed="7"',
+    ],
+)
+def test_table_labels_parse_back_to_the_same_choice(spec: str) -> None:
+    choice = ModelChoice.parse(spec)
+    again = ModelChoice.parse(choice.label)
+    assert again == choice
+    assert again.name in models.available()
+
+
+def test_json_options_keep_their_commas_and_bad_brackets_are_named() -> None:
+    choice = ModelChoice.parse('hybrid:encoder=hashing,weights={"cf_knn":0,"content":1}')
+    assert choice.options == {"encoder": "hashing", "weights": {"cf_knn": 0, "content": 1}}
+    with pytest.raises(InvalidInputError, match="unbalanced"):
+        ModelChoice.parse('hybrid:weights={"cf_knn":0')
+    with pytest.raises(InvalidInputError, match="closing"):
+        ModelChoice.parse("content[encoder=hashing")
+
+
+def test_default_set_labels_work_as_model_names() -> None:
+    choices = choices_from_specs(["content-tfidf", "popularity", "content[encoder=hashing]"], "hashing")
+    assert [(c.label, c.name, dict(c.options)) for c in choices] == [
+        ("content-tfidf", "content", {"encoder": "hashing"}),
+        ("popularity", "popularity", {}),
+        ("content[encoder=hashing]", "content", {"encoder": "hashing"}),
+    ]
+
+
+def test_evaluate_help_lists_every_model_and_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_code:
+        main(["evaluate", "--help"])
+    assert exit_code.value.code == 0
+    out = capsys.readouterr().out
+    for name in models.available():
+        assert f"\n  {name} " in out, name
+    assert "half_life_days=30.0" in out and "whitening=center" in out
+    assert "content-tfidf = content:encoder=hashing" in out
+
+
+def test_encoders_line_names_what_the_fitted_models_used() -> None:
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame({"user_id": rng.integers(0, 10, 60).astype(str), "item_id": rng.integers(0, 8, 60).astype(str)})
+    items = pd.DataFrame({"item_id": [str(i) for i in range(8)], "title": [f"film about topic {w}" for w in "abcdefgh"]})
+    content = models.create("content", encoder="hashing").fit(ratings, items=items, duplicates="sum")
+    pop = models.create("popularity").fit(ratings, duplicates="sum")
+    used = {"content": encoders_used(content), "pop": encoders_used(pop)}
+    assert encoders_line(used, ["content", "pop"]) == "content=hashing, pop=none"
