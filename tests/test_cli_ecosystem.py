@@ -146,3 +146,17 @@ def test_encoders_line_names_what_the_fitted_models_used() -> None:
     pop = models.create("popularity").fit(ratings, duplicates="sum")
     used = {"content": encoders_used(content), "pop": encoders_used(pop)}
     assert encoders_line(used, ["content", "pop"]) == "content=hashing, pop=none"
+
+
+def test_recommend_option_takes_a_json_dict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = pd.DataFrame({"item_id": [f"m{i}" for i in range(12)],
+                          "title": [f"film {i} about {w}" for i, w in enumerate(["space", "love", "war"] * 4)]})
+    items.to_csv(tmp_path / "items.csv", index=False)
+    rows = [(f"u{u}", f"m{(u + j) % 10}") for u in range(8) for j in range(3)]
+    pd.DataFrame(rows, columns=["user_id", "item_id"]).to_csv(tmp_path / "ratings.csv", index=False)
+    argv = ["recommend", "--interactions", str(tmp_path / "ratings.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "hybrid", "--encoder", "hashing", "--k", "3", "--out", str(tmp_path / "recs.csv"), "--no-progress"]
+    assert main([*argv, "--option", 'weights={"cf_knn": 0}']) == 0
+    assert "weights={'cf_knn': 0}" in capsys.readouterr().err  # a dict reached the model, not a string
+    assert main([*argv, "--option", "weights={cf_knn: 0}"]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
