@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import coldkit.models as models
 from coldkit.data import UserQuery
@@ -216,3 +218,41 @@ def test_json_option_reaches_the_model() -> None:
     assert hybrid.get_params()["weights"] == {"cf_knn": 0}
     with pytest.raises(ModelOptionError):
         models.create("popularity", weights=parse_option_value('{"cf_knn": 0}'))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pairs=st.sets(st.tuples(st.integers(0, 7), st.integers(0, 11)), min_size=1, max_size=60),
+    k=st.integers(1, 6),
+    filter_seen=st.booleans(),
+)
+def test_popularity_frame_matches_a_pandas_reference(pairs: set[tuple[int, int]], k: int, filter_seen: bool) -> None:
+    frame = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).sample(frac=1.0, random_state=0)
+    frame["user_id"] = "user-" + frame.user_id.astype(str)
+    frame["item_id"] = "item-" + frame.item_id.astype(str)
+    model = models.create("popularity").fit(frame)
+    users = sorted(frame.user_id.unique())
+    recs = model.recommend(users=users, k=k, filter_seen=filter_seen)
+    # reference: distinct users per item, ties broken by first appearance in the frame (the catalogue order)
+    order = list(dict.fromkeys(frame.item_id))
+    counts = frame.groupby("item_id").user_id.nunique()
+    for user in users:
+        seen = set(frame.item_id[frame.user_id == user]) if filter_seen else set()
+        ranked = sorted((i for i in order if i not in seen), key=lambda i: (-counts[i], order.index(i)))[:k]
+        mine = recs[recs.user_id == user]
+        assert mine.item_id.tolist() == ranked
+        assert mine.score.tolist() == [float(counts[i]) for i in ranked]
+        assert mine["rank"].tolist() == list(range(1, len(ranked) + 1))
+
+
+def test_weight_and_timestamp_columns() -> None:
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "weight": [2.0, 0.5, 1.0],
+                          "timestamp": [0, 86400 * 30, 86400 * 30]})
+    model = models.create("popularity-recent", half_life_days=30).fit(frame)
+    train = model.train_
+    assert train is not None
+    np.testing.assert_allclose(train.matrix.toarray(), [[2.0, 0.5], [1.0, 0.0]])
+    # x: one interaction 30 days before the newest (weight 1/2) plus one at the newest (1); y: 1
+    np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
+    renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
+    assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
