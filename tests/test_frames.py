@@ -256,3 +256,12 @@ def test_weight_and_timestamp_columns() -> None:
     np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
     renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
     assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+
+
+def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
+    from sklearn.base import clone
+
+    model = models.create("content", encoder="hashing", whitening="none", encoder_options={"dim": 64})
+    model.fit(RATINGS, items=ITEMS)
+    twin = clone(model)
+    assert type(twin) is type(model) and twin.get_params() == model.get_params() and twin.train_ is None
