@@ -160,3 +160,48 @@ def test_recommend_option_takes_a_json_dict(tmp_path: Path, capsys: pytest.Captu
     assert "weights={'cf_knn': 0}" in capsys.readouterr().err  # a dict reached the model, not a string
     assert main([*argv, "--option", "weights={cf_knn: 0}"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def _shop_folder(folder: Path) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    words = ["red", "blue", "wool", "cotton", "shirt", "scarf", "boots", "hat"]
+    items = pd.DataFrame({
+        "sku": [f"S{i:03d}" for i in range(60)],
+        "name": [f"{words[i % 8]} {words[(i * 3 + 1) % 8]} {words[(i * 5 + 2) % 8]}" for i in range(60)],
+        "url": [f"https://shop.example.com/p/{i}" for i in range(60)],
+        "price": [f"{10 + i}.99" for i in range(60)],
+    })
+    items.to_csv(folder / "items.csv", index=False)
+    pairs = sorted({(f"c{u}", f"S{int(i):03d}") for u in range(40) for i in rng.integers(0, 60, 8)})
+    pd.DataFrame(pairs, columns=["customer", "sku"]).to_csv(folder / "interactions.csv", index=False)
+    return folder
+
+
+def test_generic_folder_with_a_column_mapping(tmp_path: Path) -> None:
+    from coldkit.data import load_dataset
+
+    folder = _shop_folder(tmp_path / "shop")
+    data = load_dataset(folder, columns={"user_id": "customer", "item_id": "sku"}, item_columns={"item_id": "sku"})
+    assert data.catalog.text_columns == ("name",)  # not the URL, not the prices
+    assert data.interactions.n_users == 40 and data.interactions.n_items == 60
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\]"):
+        load_dataset(folder, item_columns={"item_id": "sku"})
+    (folder / "items.csv").unlink()
+    with pytest.raises(InvalidInputError, match="missing: items"):
+        load_dataset(folder)
+    with pytest.raises(InvalidInputError, match="named data set"):
+        load_dataset("ml-latest-small", columns={"user_id": "userId"})
+
+
+def test_evaluate_reads_a_generic_folder_and_names_what_it_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _shop_folder(tmp_path / "shop")
+    code = main(["evaluate", "--data", str(folder), "--interaction-columns", "user_id=customer", "item_id=sku",
+                 "--item-columns", "item_id=sku", "--models", "popularity", "content:encoder=hashing",
+                 "--k", "5", "--no-chart", "--no-progress", "--out", str(tmp_path / "out")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "text columns: name\n" in captured.err
+    assert "encoders used: popularity=none, content[encoder=hashing]=hashing" in captured.err
+    assert "content[encoder=hashing]" in captured.out
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["dataset"]["name"] == "shop"

@@ -30,7 +30,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         epilog=MODELS_EPILOG,
         formatter_class=_ModelListFormatter,
     )
-    parser.add_argument("--data", default="ml-latest-small", help="data set name or folder (default: embedded ml-latest-small)")
+    parser.add_argument(
+        "--data", default="ml-latest-small",
+        help="data set name, or a folder: interactions.csv + items.csv (any column names, see --interaction-columns), "
+             "or movies.csv + ratings.csv (default: embedded ml-latest-small)",
+    )  # fmt: skip
+    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="--data folder: interaction column mapping, e.g. user_id=userId item_id=movieId")
+    parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--data folder: item column mapping, e.g. item_id=movieId")
+    parser.add_argument("--text-columns", nargs="+", default=None, help="--data folder: item text columns, space- or comma-separated (default: the text-like columns)")
     parser.add_argument("--data-root", default=None, help="folder with the real data sets (default $COLDKIT_DATA or ../shared/data)")
     parser.add_argument(
         "--protocol", default="cold-item", choices=["cold-item", "cold-user", "warm", "warm-temporal"],
@@ -149,6 +156,8 @@ def encoders_line(encoders: dict[str, list[dict[str, Any]]], labels: list[str]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from coldkit.commands._flags import list_flag, parse_mapping
+    from coldkit.data.datasets import load_dataset
     from coldkit.evaluation.runner import evaluate
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
@@ -166,16 +175,23 @@ def run(args: argparse.Namespace) -> int:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
             print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+    dataset = load_dataset(
+        args.data,
+        data_root=args.data_root,
+        columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
+        item_columns=parse_mapping(args.item_columns, "--item-columns"),
+        text_columns=list_flag(args.text_columns),
+    )
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
+    print(f"text columns: {', '.join(dataset.catalog.text_columns)}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(
-        args.data,
+        dataset,
         choices,
         protocol=args.protocol,
         seeds=list(range(args.seeds)),
         k=args.k,
         reveal=args.reveal,
-        data_root=args.data_root,
         implicit_threshold=args.implicit_threshold,
         max_users=args.max_users,
         progress=False if args.no_progress else None,
