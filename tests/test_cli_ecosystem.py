@@ -205,3 +205,15 @@ def test_evaluate_reads_a_generic_folder_and_names_what_it_used(tmp_path: Path, 
     assert "encoders used: popularity=none, content[encoder=hashing]=hashing" in captured.err
     assert "content[encoder=hashing]" in captured.out
     assert json.loads((tmp_path / "out" / "results.json").read_text())["dataset"]["name"] == "shop"
+
+
+def test_user_profiles_take_a_column_mapping(tmp_path: Path) -> None:
+    from coldkit.data.loaders import load_user_profiles
+
+    path = tmp_path / "users.csv"
+    pd.DataFrame({"uid": ["a", "b"], "bio": ["likes jazz", "likes films"]}).to_csv(path, index=False)
+    assert load_user_profiles(path, columns={"user_id": "uid", "text": "bio"}) == {"a": "likes jazz", "b": "likes films"}
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['text'\]"):
+        load_user_profiles(path, columns={"user_id": "uid"})
+    with pytest.raises(InvalidInputError, match="unknown standard name"):
+        load_user_profiles(path, columns={"user": "uid"})

@@ -467,12 +467,22 @@ def load_user_profiles(
     id_column: str = "user_id",
     sep: str | None = None,
     encoding: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Read user profile texts (``user_id`` + ``text`` columns) into ``{user_id: text}``.
 
+    ``columns`` maps the standard names to the file's like every other loader
+    (``{"user_id": "uid", "text": "bio"}``); it wins over ``id_column`` / ``text_column``.
+
     Raises:
-        InvalidInputError: missing columns or a user listed twice.
+        InvalidInputError: missing columns, an unknown standard name, or a user listed twice.
     """
+    if columns:
+        unknown = set(columns) - {"user_id", "text"}
+        if unknown:
+            raise InvalidInputError(f"user profile column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, text")
+        id_column = columns.get("user_id", id_column)
+        text_column = columns.get("text", text_column)
     frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
     _require_columns(frame, [id_column, text_column], str(path))
     ids = _ids(frame[id_column], id_column, str(path))
