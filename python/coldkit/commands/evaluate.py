@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register", "run", "default_model_choices"]
+__all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -27,8 +27,17 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
             "Run a protocol (cold-item, cold-user, warm) for several models on a data set and report "
             "Precision/Recall/F1/NDCG/HitRate/MRR/MAP@K, coverage and cold-item exposure as mean ± std over seeds."
         ),
+        epilog=MODELS_EPILOG,
+        formatter_class=_ModelListFormatter,
     )
-    parser.add_argument("--data", default="ml-latest-small", help="data set name or folder (default: embedded ml-latest-small)")
+    parser.add_argument(
+        "--data", default="ml-latest-small",
+        help="data set name, or a folder: interactions.csv + items.csv (any column names, see --interaction-columns), "
+             "or movies.csv + ratings.csv (default: embedded ml-latest-small)",
+    )  # fmt: skip
+    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="--data folder: interaction column mapping, e.g. user_id=userId item_id=movieId")
+    parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--data folder: item column mapping, e.g. item_id=movieId")
+    parser.add_argument("--text-columns", nargs="+", default=None, help="--data folder: item text columns, space- or comma-separated (default: the text-like columns)")
     parser.add_argument("--data-root", default=None, help="folder with the real data sets (default $COLDKIT_DATA or ../shared/data)")
     parser.add_argument(
         "--protocol", default="cold-item", choices=["cold-item", "cold-user", "warm", "warm-temporal"],
@@ -48,6 +57,56 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
+
+
+#: placeholder replaced by :func:`models_help` when --help is printed (building it imports every model
+#: module, which a plain ``coldkit evaluate`` run must not pay for at parser construction)
+MODELS_EPILOG = "<the registered models>"
+
+
+class _ModelListFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_text(self, text: str | None) -> None:
+        super().add_text(models_help() if text == MODELS_EPILOG else text)
+
+
+def _default_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return None  # an object default (an encoder instance...) says nothing useful on one line
+
+
+def models_help(width: int = 100) -> str:
+    """The --help epilog: every registered model with its description and option defaults, and the default set."""
+    import textwrap
+
+    from coldkit.models.registry import default_encoder_name, model_defaults, model_descriptions
+
+    lines = ["models for --models (NAME, NAME:KEY=VALUE,... or a table label such as content[encoder=hashing]):"]
+    for name, description in model_descriptions().items():
+        lines.append(f"  {name:<18} {description}")
+        try:
+            defaults = model_defaults(name)
+        except Exception as exc:  # noqa: BLE001 - one broken plugin model must not hide the others' help
+            defaults, note = {}, f"(options unavailable: {type(exc).__name__})"
+        else:
+            note = ""
+        shown = [f"{k}={t}" for k, v in defaults.items() if (t := _default_text(v)) is not None]
+        text = ("defaults: " + " ".join(shown)) if shown else note
+        if text:
+            lines += textwrap.wrap(text, width=width, initial_indent=" " * 21, subsequent_indent=" " * 23)
+    encoder = default_encoder_name()
+    lines.append("")
+    lines.append(f"default set (no --models; encoder {encoder}, or --encoder), by label:")
+    for protocol in ("cold-item", "warm"):
+        choices, _ = default_model_choices(encoder, protocol)
+        described = ", ".join(
+            c.label if not c.options else f"{c.label} = {c.name}:" + ",".join(f"{k}={v}" for k, v in c.options.items())
+            for c in choices
+        )
+        lines += textwrap.wrap(f"{protocol if protocol == 'cold-item' else 'cold-user/warm'}: {described}", width=width,
+                               initial_indent="  ", subsequent_indent="    ")
+    lines.append("these labels are accepted by --models too, e.g. --models content-tfidf hybrid")
+    return "\n".join(lines)
 
 
 def default_model_choices(encoder: str, protocol: str = "cold-item") -> tuple[list[Any], list[str]]:
@@ -76,8 +135,30 @@ def default_model_choices(encoder: str, protocol: str = "cold-item") -> tuple[li
     return choices, skipped
 
 
+def choices_from_specs(specs: list[str], encoder: str) -> list[Any]:
+    """``--models`` values as ModelChoices: ``NAME``, ``NAME:K=V,...``, a table label ``NAME[K=V,...]``, or a
+    label of the default set (``content-tfidf``...) unless a model is registered under that name."""
+    from coldkit.evaluation.runner import ModelChoice
+    from coldkit.models.registry import model_names
+
+    labelled = {c.label: c for protocol in ("cold-item", "warm") for c in default_model_choices(encoder, protocol)[0]}
+    registered = set(model_names())
+    return [
+        labelled[s] if s in labelled and s not in registered
+        else ModelChoice.parse(s.replace("encoder=default", f"encoder={encoder}"))
+        for s in specs
+    ]
+
+
+def encoders_line(encoders: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
+    """``label=encoder+encoder, ...`` from the encoders each fitted model held (``none`` for CF models)."""
+    return ", ".join(f"{label}={'+'.join(e['name'] for e in encoders.get(label, [])) or 'none'}" for label in labels)
+
+
 def run(args: argparse.Namespace) -> int:
-    from coldkit.evaluation.runner import ModelChoice, evaluate
+    from coldkit.commands._flags import list_flag, parse_mapping
+    from coldkit.data.datasets import load_dataset
+    from coldkit.evaluation.runner import evaluate
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
@@ -89,26 +170,34 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
     encoder = args.encoder or default_encoder_name()
     if args.models:
-        choices = [ModelChoice.parse(s.replace("encoder=default", f"encoder={encoder}")) for s in args.models]
+        choices = choices_from_specs(args.models, encoder)
     else:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
             print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+    dataset = load_dataset(
+        args.data,
+        data_root=args.data_root,
+        columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
+        item_columns=parse_mapping(args.item_columns, "--item-columns"),
+        text_columns=list_flag(args.text_columns),
+    )
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
+    print(f"text columns: {', '.join(dataset.catalog.text_columns)}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(
-        args.data,
+        dataset,
         choices,
         protocol=args.protocol,
         seeds=list(range(args.seeds)),
         k=args.k,
         reveal=args.reveal,
-        data_root=args.data_root,
         implicit_threshold=args.implicit_threshold,
         max_users=args.max_users,
         progress=False if args.no_progress else None,
     )
     result.settings["encoder"] = encoder
+    print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
     print(result.table())
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -45,7 +45,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
-    build.add_argument("--text-columns", help="comma-separated item text columns (default: all text columns)")
+    build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
     build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
     build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
     if args.build:
+        from coldkit.commands._flags import list_flag
         from coldkit.serving import build_index_from_files
 
         options = _encoder_options(args.encoder_options)
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             interactions=args.interactions,
             items=args.items,
             dataset=args.dataset,
-            text_columns=args.text_columns.split(",") if args.text_columns else None,
+            text_columns=list_flag(args.text_columns),
             encoder=args.encoder,
             encoder_options=options,
             fusion=args.fusion,

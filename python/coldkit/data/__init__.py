@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset, subsample
+from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset, load_folder, subsample
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     catalog_from_frame,
@@ -20,6 +20,7 @@ __all__ = [
     "UserQuery",
     "Dataset",
     "load_dataset",
+    "load_folder",
     "dataset_names",
     "find_data_root",
     "implicit",

@@ -19,17 +19,25 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions
-from coldkit.data.loaders import catalog_from_frame, interactions_from_frame, read_table, user_graph_from_pairs
+from coldkit.data.loaders import (
+    DuplicatePolicy,
+    catalog_from_frame,
+    interactions_from_frame,
+    load_interactions,
+    load_items,
+    read_table,
+    user_graph_from_pairs,
+)
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
-__all__ = ["Dataset", "load_dataset", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit", "subsample"]
+__all__ = ["Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit", "subsample"]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 
@@ -332,13 +340,18 @@ def load_dataset(
     data_root: str | os.PathLike[str] | None = None,
     implicit_threshold: float | None = None,
     binary: bool = False,
+    columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
+    text_columns: Sequence[str] | None = None,
 ) -> Dataset:
-    """Load a named data set, or a folder in the MovieLens latest-small layout.
+    """Load a named data set, or a folder of your own.
 
     Args:
         name_or_path: ``"ml-latest-small"`` (the copy embedded in coldkit unless ``data_root`` is
-            given), ``"ml-100k"``, ``"lastfm-2k"``, or a folder with ``movies.csv`` +
-            ``ratings.csv`` (+ ``tags.csv``), optionally gzipped.
+            given), ``"ml-100k"``, ``"lastfm-2k"``, or a folder: either the generic layout of
+            :func:`load_folder` (``interactions`` + ``items`` tables) or the MovieLens one
+            (``movies.csv`` + ``ratings.csv`` (+ ``tags.csv``), optionally gzipped).
+        columns, item_columns, text_columns: for a generic folder, see :func:`load_folder`.
         data_root: folder holding the real data sets (default ``$COLDKIT_DATA``, then
             ``../shared/data``). Posters (``ml-1m-posters/``) are also looked up there.
         implicit_threshold: turn ratings into implicit feedback, keeping ``rating >= threshold``.
@@ -349,15 +362,70 @@ def load_dataset(
         InvalidInputError: the data set's files are missing or malformed.
     """
     key = str(name_or_path)
+    folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
+        if folder_options:
+            raise InvalidInputError(f"{key} is a named data set: column mappings and text columns are for a folder of your own")
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
-        dataset = _load_latest_small_folder(Path(key))
+        generic = _find_table(Path(key), "interactions") is not None or _find_table(Path(key), "items") is not None
+        if generic or folder_options:
+            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns)
+        else:
+            dataset = _load_latest_small_folder(Path(key))
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:
         dataset = implicit(dataset, implicit_threshold)
     return dataset
+
+
+_TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+
+
+def _find_table(folder: Path, stem: str) -> Path | None:
+    found = [folder / f"{stem}{suffix}" for suffix in _TABLE_SUFFIXES if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        raise InvalidInputError(f"{folder}: more than one {stem} table ({', '.join(p.name for p in found)}); keep one")
+    return found[0] if found else None
+
+
+def load_folder(
+    folder: str | os.PathLike[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
+    text_columns: Sequence[str] | None = None,
+    duplicates: DuplicatePolicy = "error",
+) -> Dataset:
+    """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
+
+    ``interactions.csv`` has ``user_id,item_id[,rating,timestamp]`` and ``items.csv`` ``item_id`` +
+    content columns; ``columns`` / ``item_columns`` map the standard names to yours (e.g.
+    ``{"user_id": "userId"}``), ``text_columns`` picks the item text (default: the text-like columns,
+    see :func:`coldkit.data.loaders.text_like_columns`; ``dataset.catalog.text_columns`` says which).
+
+    Example::
+
+        data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"},
+                           item_columns={"item_id": "sku"}, text_columns=["name", "description"])
+
+    Raises:
+        InvalidInputError: a table missing (both are named), or any problem of the tables themselves.
+    """
+    path = Path(folder)
+    tables = {stem: _find_table(path, stem) for stem in ("interactions", "items")}
+    missing = [stem for stem, found in tables.items() if found is None]
+    if missing:
+        raise InvalidInputError(
+            f"{path}: needs an interactions table and an items table (interactions.csv, items.csv; .tsv, .parquet "
+            f"or .gz too); missing: {', '.join(missing)}"
+        )
+    assert tables["interactions"] is not None and tables["items"] is not None
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns)
+    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
+    return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
 
 
 def _load_latest_small_folder(folder: Path) -> Dataset:

@@ -63,6 +63,11 @@ class Catalog:
     def texts(self, columns: Sequence[str] | None = None, separator: str = ". ") -> list[str]:
         """Each item's text: the non-empty values of ``columns`` (default ``text_columns``) joined."""
         cols = list(columns or self.text_columns)
+        if not cols:
+            raise InvalidInputError(
+                "the catalogue has no text columns (it was built from interaction ids alone); this model needs "
+                "item text: pass the item table, e.g. model.fit(ratings, items=items_df) with item_id + text columns"
+            )
         missing = [c for c in cols if c not in self.table.columns]
         if missing:
             raise InvalidInputError(f"text columns not in the item table: {missing}")
@@ -144,6 +149,14 @@ class UserQuery:
     * ``text``: the user's own words (profile text) for content matching.
     * ``friends``: dense indices of training users the user is connected to (a social graph),
       for models that use one (``friends``, the hybrid's ``friends`` source).
+
+    Indices or external ids: ``model.recommend(queries, k)`` speaks dense indices. In the
+    DataFrame form ``model.recommend(users=[...], k=...)`` every id is the *external* one — ``history``
+    and ``friends`` (and ``user``, though a warm user is simply their id in ``users=``) hold the ids of
+    your tables (str or int; an int is read as the id ``str(int)``, never as an index), and are
+    mapped to indices there. Strings (e.g.
+    ``history=["tt0114709"]``) are kept as an object array of str, which the index form refuses
+    with an error that points to ``users=``.
     """
 
     user: int | None = None
@@ -152,5 +165,21 @@ class UserQuery:
     friends: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "history", np.asarray(self.history, dtype=np.int64).reshape(-1))
-        object.__setattr__(self, "friends", np.asarray(self.friends, dtype=np.int64).reshape(-1))
+        object.__setattr__(self, "history", _ids_or_indices(self.history, "history"))
+        object.__setattr__(self, "friends", _ids_or_indices(self.friends, "friends"))
+
+    @property
+    def has_external_ids(self) -> bool:
+        """Whether ``user``, ``history`` or ``friends`` hold external ids (strings) rather than indices."""
+        return isinstance(self.user, str) or self.history.dtype == object or self.friends.dtype == object
+
+
+def _ids_or_indices(values: object, what: str) -> np.ndarray:
+    """int64 indices, or an object array of str when any value is a string (external ids)."""
+    array = np.asarray(values if values is not None else [], dtype=object).reshape(-1)
+    if any(isinstance(v, (str, np.str_, bytes)) for v in array.tolist()):
+        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in array.tolist()], dtype=object)
+    try:
+        return np.asarray(values, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"UserQuery.{what} must be item indices (ints) or external ids (str): {exc}") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -28,6 +29,7 @@ from coldkit.exceptions import InvalidInputError
 __all__ = [
     "read_table",
     "catalog_from_frame",
+    "text_like_columns",
     "interactions_from_frame",
     "load_items",
     "load_interactions",
@@ -151,6 +153,54 @@ def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
     return ids.to_numpy(dtype=object)
 
 
+# A column *named* like an id or a link is not item text, whatever its values look like:
+# item_id, imdbId, movie_id, uuid, url, pictureURL, homepage_link ...
+_NOT_TEXT_NAME = re.compile(r"(?:^|_)(?:id|ids|uuid|guid|key|url|uri|link|href|path|image|img)$", re.I)
+_NOT_TEXT_CAMEL = re.compile(r"[a-z](?:Id|ID|Url|URL|Uri|URI)$")  # case matters: movieId, not "valid"
+_URL = re.compile(r"^(?:https?|ftp)://|^www\.|^[\w.-]+\.(?:com|org|net|io)(?:/|$)", re.I)
+
+
+def text_like_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of an item table that hold item text, in table order — the default ``text_columns``.
+
+    A column counts when its values are strings and it is not, by name or by content:
+
+    * ``item_id``, an id (``imdbId``, ``movie_id``, ``uuid``) or a link/image column (``url``, ``pictureURL``, ``image``);
+    * URLs (most non-empty values start with ``http://``, ``https://`` or ``www.``);
+    * numbers stored as text (nearly all values parse as numbers: ``"1995"``, ``"4.5"``);
+    * identifiers: single tokens that carry digits and are (nearly) unique per row (``tt0114709``, ``B00005JNOG``).
+
+    Why: every such column used to be joined into the item text, so a lastfm URL became part of each
+    artist's "description" and pulled unrelated artists together.
+
+    Example::
+
+        text_like_columns(pd.DataFrame({"item_id": [1], "title": ["Heat"], "url": ["http://x.org/1"]}))  # ['title']
+    """
+    chosen = []
+    for column in frame.columns:
+        name = str(column)
+        values = frame[column]
+        if name == "item_id" or _NOT_TEXT_NAME.search(name) or _NOT_TEXT_CAMEL.search(name):
+            continue
+        if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+            continue
+        present = values.dropna().astype(str).str.strip()
+        present = present[present != ""]
+        if present.empty:
+            continue
+        if present.str.contains(_URL).mean() >= 0.5:
+            continue
+        if pd.to_numeric(present, errors="coerce").notna().mean() >= 0.9:
+            continue
+        single_token = ~present.str.contains(r"\s")
+        with_digit = present.str.contains(r"\d")
+        if (single_token & with_digit).mean() >= 0.9 and present.nunique() >= 0.9 * len(present):
+            continue
+        chosen.append(name)
+    return chosen
+
+
 def catalog_from_frame(
     frame: pd.DataFrame,
     *,
@@ -162,8 +212,9 @@ def catalog_from_frame(
 
     Args:
         frame: one row per item.
-        text_columns: the columns joined into each item's text; default: every column except
-            ``item_id`` and ``image`` whose values are text.
+        text_columns: the columns joined into each item's text; default: the text-like columns
+            (:func:`text_like_columns`: not ids, URLs, numbers or image paths). The choice is
+            ``catalog.text_columns``, for a caller to show.
         columns: ``{standard name: column in frame}``, e.g. ``{"item_id": "movieId"}``.
         where: a name for error messages (usually the file path).
 
@@ -181,13 +232,12 @@ def catalog_from_frame(
     table["item_id"] = ids
     table = table.reset_index(drop=True)
     if text_columns is None:
-        text_columns = [
-            c
-            for c in table.columns
-            if c not in ("item_id", "image") and (table[c].dtype == object or pd.api.types.is_string_dtype(table[c]))
-        ]
+        text_columns = text_like_columns(table)
         if not text_columns:
-            raise InvalidInputError(f"{where}: no text column besides item_id; name them with text_columns=")
+            raise InvalidInputError(
+                f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
+                f"columns: {list(table.columns)}); name them with text_columns="
+            )
     else:
         _require_columns(table, list(text_columns), where)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
@@ -417,12 +467,22 @@ def load_user_profiles(
     id_column: str = "user_id",
     sep: str | None = None,
     encoding: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Read user profile texts (``user_id`` + ``text`` columns) into ``{user_id: text}``.
 
+    ``columns`` maps the standard names to the file's like every other loader
+    (``{"user_id": "uid", "text": "bio"}``); it wins over ``id_column`` / ``text_column``.
+
     Raises:
-        InvalidInputError: missing columns or a user listed twice.
+        InvalidInputError: missing columns, an unknown standard name, or a user listed twice.
     """
+    if columns:
+        unknown = set(columns) - {"user_id", "text"}
+        if unknown:
+            raise InvalidInputError(f"user profile column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, text")
+        id_column = columns.get("user_id", id_column)
+        text_column = columns.get("text", text_column)
     frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
     _require_columns(frame, [id_column, text_column], str(path))
     ids = _ids(frame[id_column], id_column, str(path))

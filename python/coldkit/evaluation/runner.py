@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
@@ -50,12 +51,25 @@ class ModelChoice:
 
     @classmethod
     def parse(cls, text: str) -> "ModelChoice":
+        """A choice from ``"NAME"``, ``"NAME:KEY=VALUE,..."`` or a table label ``"NAME[KEY=VALUE,...]"``.
+
+        Values are read by :func:`~coldkit.models.registry.parse_option_value` (JSON for ``{``/``[``/``"``,
+        so ``hybrid:weights={"cf_knn":0,"content":1}`` works; commas inside JSON do not split options).
+        The label is written back in the bracket form, which this method accepts again.
+        """
         text = text.strip()
         if not text:
             raise InvalidInputError("empty model name")
-        name, _, rest = text.partition(":")
+        bracket = text.find("[")
+        colon = text.find(":")
+        if bracket > 0 and (colon < 0 or bracket < colon):
+            if not text.endswith("]"):
+                raise InvalidInputError(f"model {text!r}: NAME[KEY=VALUE,...] needs the closing ']'")
+            name, rest = text[:bracket], text[bracket + 1 : -1]
+        else:
+            name, _, rest = text.partition(":")
         options: dict[str, Any] = {}
-        for part in filter(None, (p.strip() for p in rest.split(","))):
+        for part in _split_options(rest, text):
             key, eq, value = part.partition("=")
             if not eq or not key.strip():
                 raise InvalidInputError(f"model option {part!r} in {text!r} is not KEY=VALUE")
@@ -64,7 +78,7 @@ class ModelChoice:
             options["encoder"] = default_encoder_name()
         label = name.strip()
         if options:
-            label += "[" + ",".join(f"{k}={v}" for k, v in options.items()) + "]"
+            label += "[" + ",".join(f"{k}={_option_text(v)}" for k, v in options.items()) + "]"
         return cls(label=label, name=name.strip(), options=options)
 
     def build(self, context: Mapping[str, Any] | None = None) -> Any:
@@ -80,6 +94,34 @@ class ModelChoice:
             if value is not None and key not in options and model_accepts(self.name, key):
                 options[key] = value
         return build_model(self.name, **options)
+
+
+def _split_options(rest: str, text: str) -> list[str]:
+    """``KEY=VALUE`` parts split on commas outside JSON brackets and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, char in enumerate(rest):
+        if char == '"' and (i == 0 or rest[i - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and char in "[{":
+            depth += 1
+        elif not quoted and char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0 and not quoted:
+            parts.append(rest[start:i])
+            start = i + 1
+    if depth or quoted:
+        raise InvalidInputError(f"model {text!r}: unbalanced brackets or quotes in the options")
+    parts.append(rest[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _option_text(value: Any) -> str:
+    """An option value as :meth:`ModelChoice.parse` reads it back (JSON for lists, dicts and None)."""
+    if isinstance(value, (dict, list, tuple)) or value is None or isinstance(value, bool):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str) and (value.strip() != value or parse_option_value(value) != value):
+        return json.dumps(value)  # "3" or "true" as a string: quoted, so it does not come back as a number
+    return str(value)
 
 
 def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelChoice]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -12,6 +14,8 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.types import Ranked
 
 __all__ = ["Recommender", "NotFittedError"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class NotFittedError(ColdkitError, RuntimeError):
@@ -27,6 +31,19 @@ class Recommender(ABC):
     Helpers for subclasses (added, the abstract contract is unchanged): :meth:`_remember`
     stores the training data, :meth:`_check_queries` validates a batch of queries,
     :meth:`_known_items` / :meth:`_exclusions` give the items to drop with ``exclude_known``.
+
+    Every model also speaks pandas and external ids, with no code of its own: ``fit`` takes a
+    DataFrame or a scipy sparse matrix (plus ``items=``, see :func:`coldkit.models.frames.to_interactions`)
+    and ``recommend(users=[...], k=10, items=None, filter_seen=True)`` returns a DataFrame
+    ``user_id, item_id, score, rank``. Subclasses keep writing ``fit(train: Interactions)`` and
+    ``recommend(queries, k, ...)``: :meth:`__init_subclass__` wraps the ones they define, so a
+    plugin's model gets the same front door as the built-in ones. ``get_params`` / ``set_params``
+    come from the constructor's arguments, recorded when the model is built.
+
+    Example::
+
+        model = coldkit.models.create("popularity").fit(ratings_df, items=movies_df)
+        model.recommend(users=["u1", UserQuery(history=["tt0114709"])], k=5)   # a DataFrame
     """
 
     name: str = "recommender"
@@ -65,6 +82,98 @@ class Recommender(ABC):
         apply(self)
         return self
 
+    _init_params: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Recommender":
+        self = super().__new__(cls)
+        # Record the constructor's arguments for get_params/set_params/repr. A call __init__ will
+        # refuse anyway (unknown keyword...) is left for __init__ to report in its own words.
+        try:
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            self._init_params = {}
+        else:
+            params = dict(bound.arguments)
+            params.pop(next(iter(params)), None)  # self
+            for name, param in inspect.signature(cls.__init__).parameters.items():
+                if param.kind is inspect.Parameter.VAR_KEYWORD:
+                    params.update(params.pop(name, {}))
+                elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+                    params.pop(name, None)
+            self._init_params = params
+        return self
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_takes_frames", False):
+            cls.fit = _fit_takes_frames(cls.__dict__["fit"])  # type: ignore[method-assign]
+        if "recommend" in cls.__dict__ and not getattr(cls.__dict__["recommend"], "_takes_frames", False):
+            cls.recommend = _recommend_takes_frames(cls.__dict__["recommend"])  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------ sklearn-style parameters
+
+    @classmethod
+    def _parameters(cls) -> dict[str, inspect.Parameter]:
+        """The constructor's keyword parameters, following ``**options`` pass-through up the class tree."""
+        found: dict[str, inspect.Parameter] = {}
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            params = list(inspect.signature(init).parameters.values())[1:]
+            for p in params:
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in found:
+                    found[p.name] = p
+            if not any(p.kind is p.VAR_KEYWORD for p in params):
+                break
+        return found
+
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        """The constructor arguments this model was built with, defaults included (sklearn-style).
+
+        ``deep`` is accepted for scikit-learn compatibility; models hold no nested estimators to expand.
+        """
+        params = {name: p.default for name, p in self._parameters().items() if p.default is not inspect.Parameter.empty}
+        params.update(getattr(self, "_init_params", {}))
+        if self.backend is not None:  # every model takes it, outside its constructor (see set_backend)
+            params["backend"] = self.backend
+        return params
+
+    def set_params(self, **params: Any) -> "Recommender":
+        """Change constructor arguments; the model is rebuilt (so every value is validated again) and unfitted.
+
+        Raises:
+            InvalidInputError: an argument the constructor does not take (the message lists the valid ones).
+        """
+        valid = self._parameters()
+        backend = params.pop("backend", self.backend)
+        unknown = [k for k in params if k not in valid]
+        if unknown:
+            raise InvalidInputError(
+                f"{type(self).__name__}.set_params: unknown parameter(s) {unknown}; valid: {sorted([*valid, 'backend'])}"
+            )
+        rebuilt = type(self)(**{**getattr(self, "_init_params", {}), **params})
+        self.__dict__.clear()
+        self.__dict__.update(rebuilt.__dict__)
+        return self.set_backend(backend) if backend is not None else self
+
+    def __repr__(self) -> str:
+        defaults = {name: p.default for name, p in self._parameters().items()}
+        shown = []
+        for key, value in getattr(self, "_init_params", {}).items():
+            default = defaults.get(key, inspect.Parameter.empty)
+            try:
+                same = value is default or bool(value == default)
+            except Exception:  # noqa: BLE001 - arrays and odd objects compare oddly; show them
+                same = False
+            if not same:
+                shown.append(f"{key}={value!r}")
+        text = f"{type(self).__name__}({', '.join(shown)})"
+        train = self.train_
+        if train is None:
+            return text + " (not fitted)"
+        return text + f" (fitted: {train.n_users} users x {train.n_items} items, {train.matrix.nnz} interactions)"
+
     @abstractmethod
     def fit(self, train: Interactions) -> "Recommender":
         """Learn from ``train``; the catalogue (``train.catalog``) may hold items with no interactions."""
@@ -78,6 +187,10 @@ class Recommender(ABC):
         exclude_known: bool = True,
     ) -> Ranked:
         """Top ``k`` item indices and scores per query, best first.
+
+        The DataFrame form ``recommend(users=[...], k=10, items=None, filter_seen=True)`` takes
+        external ids and returns a ``pandas.DataFrame`` (``user_id, item_id, score, rank``); see
+        :func:`_recommend_takes_frames`.
 
         Args:
             queries: who to recommend for (a warm user index, new clicks, profile text).
@@ -130,6 +243,11 @@ class Recommender(ABC):
         for row, query in enumerate(checked):
             if not isinstance(query, UserQuery):
                 raise InvalidInputError(f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery")
+            if query.has_external_ids:
+                raise InvalidInputError(
+                    f"query {row}: holds external ids (strings); recommend(queries, k) takes indices — "
+                    "use recommend(users=[...], k=...) for external ids"
+                )
             if query.user is not None and not (0 <= int(query.user) < train.n_users):
                 raise InvalidInputError(
                     f"query {row}: user index {query.user} out of range [0, {train.n_users}); "
@@ -159,3 +277,67 @@ class Recommender(ABC):
         if not exclude_known:
             return None
         return [self._known_items(q) for q in queries]
+
+
+def _fit_takes_frames(fit: _F) -> _F:
+    """``fit(train)`` that also takes a DataFrame / sparse matrix and the options of ``to_interactions``."""
+
+    @functools.wraps(fit)
+    def wrapper(self: Recommender, *args: Any, **kwargs: Any) -> Any:
+        from coldkit.models.frames import FIT_OPTIONS, to_interactions
+
+        options = {key: kwargs.pop(key) for key in FIT_OPTIONS if key in kwargs}
+        if args:
+            data, rest = args[0], args[1:]
+        elif "train" in kwargs:
+            data, rest = kwargs.pop("train"), ()
+        else:
+            raise InvalidInputError(f"{type(self).__name__}.fit needs the training data (a DataFrame, sparse matrix or Interactions)")
+        if options or not isinstance(data, Interactions):
+            data = to_interactions(data, **options)
+        return fit(self, data, *rest, **kwargs)
+
+    wrapper._takes_frames = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _recommend_takes_frames(recommend: _F) -> _F:
+    """``recommend(queries, k, ...)`` plus the DataFrame form ``recommend(users=..., k=10, items=None, filter_seen=True)``.
+
+    In the DataFrame form every id is external: ``users`` holds user ids seen in training and/or
+    :class:`UserQuery` objects whose ``user``/``history``/``friends`` are external ids (a mapping
+    ``{label: ...}`` names cold users in the output); ``items`` restricts the candidates by item id;
+    ``filter_seen`` drops items the user already has. Other keywords go to the model's own
+    ``recommend`` (e.g. ``use_text`` of the content model).
+    """
+
+    @functools.wraps(recommend)
+    def wrapper(self: Recommender, *args: Any, users: Any = None, items: Any = None, filter_seen: bool | None = None,
+                **kwargs: Any) -> Any:
+        if users is None and items is None and filter_seen is None:
+            return recommend(self, *args, **kwargs)
+        if users is None:
+            raise InvalidInputError("items=/filter_seen= belong to the DataFrame form: recommend(users=[...], k=..., items=...)")
+        if args or "queries" in kwargs:
+            raise InvalidInputError(
+                "recommend(users=...) takes keywords only (k=, items=, filter_seen=); "
+                "queries of indices go in the other form, recommend(queries, k)"
+            )
+        for old, new in (("candidates", "items"), ("exclude_known", "filter_seen")):
+            if old in kwargs:
+                raise InvalidInputError(f"recommend(users=...) takes {new}= instead of {old}=")
+        k = kwargs.pop("k", 10)
+        from coldkit.models.frames import item_indices, ranked_frame, resolve_users
+
+        train = self._require_fitted()
+        labels, queries = resolve_users(train, users)
+        candidates = None if items is None else item_indices(train, items)
+        ranked = recommend(self, queries, k, candidates=candidates,
+                           exclude_known=True if filter_seen is None else bool(filter_seen), **kwargs)
+        return ranked_frame(train, labels, ranked)
+
+    wrapper._takes_frames = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+Recommender.recommend = _recommend_takes_frames(Recommender.recommend)  # type: ignore[method-assign]

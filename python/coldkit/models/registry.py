@@ -8,6 +8,7 @@ built-in one does.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any, Callable
 
 from coldkit.exceptions import InvalidInputError
@@ -15,7 +16,7 @@ from coldkit.models.base import Recommender
 from coldkit.plugins.manager import registry
 
 __all__ = ["ModelOptionError", "build_model", "model_names", "model_descriptions", "model_accepts",
-           "default_encoder_name", "parse_option_value"]
+           "model_defaults", "default_encoder_name", "parse_option_value"]
 
 
 class ModelOptionError(InvalidInputError, TypeError):
@@ -96,6 +97,23 @@ def model_accepts(name: str, option: str) -> bool:
     return False
 
 
+def model_defaults(name: str) -> dict[str, Any]:
+    """Model ``name``'s constructor options and their defaults (options without a default are left out).
+
+    Follows ``**options`` pass-through up the class tree like :func:`model_accepts`; a plugin
+    factory that is a plain function gives its own signature's defaults.
+    """
+    target = _target(name)
+    if inspect.isclass(target) and issubclass(target, Recommender):
+        params = target._parameters()
+    else:
+        try:
+            params = dict(inspect.signature(target).parameters)
+        except (TypeError, ValueError):
+            return {}
+    return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
 def default_encoder_name() -> str:
     """``"bert"`` when a plugin registers it (MiniLM vectors), else the built-in ``"hashing"``."""
     try:
@@ -106,18 +124,38 @@ def default_encoder_name() -> str:
 
 
 def parse_option_value(text: str) -> Any:
-    """A model option's value from the command line: int, float, true/false, null (None), else the string.
+    """A model option's value from the command line.
 
-    ``none`` stays a string: several options take the word ``"none"`` as a value.
+    A value starting with ``{``, ``[`` or ``"`` is JSON (``weights='{"cf_knn": 0}'``, ``encoder='["hashing","bert"]'``);
+    otherwise int, float, ``true``/``false``, ``null`` (None), else the bare string. ``none`` stays a string:
+    several options take the word ``"none"`` as a value.
+
+    Raises:
+        InvalidInputError: a value that starts like JSON but is not valid JSON (the message says where).
+
+    Example::
+
+        parse_option_value('{"cf_knn": 0}')   # {'cf_knn': 0}
+        parse_option_value("0.5")             # 0.5
+        parse_option_value("center")          # 'center'
     """
-    low = text.strip().lower()
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[", '"'):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"option value {stripped!r} starts like JSON but is not valid JSON ({exc.msg} at character {exc.pos}); "
+                "quote it for the shell, e.g. --option weights='{\"cf_knn\": 0}'"
+            ) from None
+    low = stripped.lower()
     if low in ("true", "false"):
         return low == "true"
     if low == "null":
         return None
     for cast in (int, float):
         try:
-            return cast(text)
+            return cast(stripped)
         except ValueError:
             pass
-    return text.strip()
+    return stripped

@@ -1,0 +1,250 @@
+"""The DataFrame side of every recommender: pandas/scipy in, external ids in and out.
+
+:class:`~coldkit.models.base.Recommender` routes ``fit(df | csr, items=...)`` and
+``recommend(users=[...])`` through these functions, so the models themselves only ever see
+:class:`~coldkit.data.interactions.Interactions` and dense indices.
+
+Example::
+
+    import pandas as pd
+    from coldkit.models.frames import to_interactions
+
+    ratings = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"]})
+    train = to_interactions(ratings)               # items: the ids seen (no text)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.data.loaders import DuplicatePolicy, catalog_from_frame, interactions_from_frame
+from coldkit.exceptions import InvalidInputError
+from coldkit.plugins.types import Ranked
+
+__all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
+
+#: keyword arguments ``Recommender.fit`` takes besides the training data (all go to :func:`to_interactions`).
+FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates")
+
+
+def to_interactions(
+    data: Any,
+    *,
+    items: pd.DataFrame | Catalog | None = None,
+    columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
+    text_columns: Sequence[str] | None = None,
+    user_ids: Sequence[object] | None = None,
+    item_ids: Sequence[object] | None = None,
+    duplicates: DuplicatePolicy = "error",
+) -> Interactions:
+    """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
+
+    Args:
+        data: a DataFrame of ``user_id, item_id[, rating | weight, timestamp]`` rows (``columns``
+            renames, e.g. ``{"user_id": "userId"}``); a scipy sparse matrix users x items
+            (values are the weights); or :class:`Interactions` (returned as is).
+        items: the item table, ``item_id`` + text columns (``item_columns`` renames, ``text_columns``
+            picks the text; default: the text-like columns), or a :class:`Catalog`. It may hold cold
+            items without interactions. Without it the catalogue is the item ids seen, with no text:
+            content models then ask for it.
+        user_ids, item_ids: for a sparse matrix, the external id of each row / column (default
+            ``"0", "1", ...``; with ``items`` and no ``item_ids`` the columns follow the item table).
+        duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
+
+    Raises:
+        InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
+            does not match the ids, or an unsupported type — each named.
+    """
+    if isinstance(data, Interactions):
+        if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
+            raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
+        return data
+    catalog = _catalog(items, item_columns, text_columns)
+    if isinstance(data, pd.DataFrame):
+        if user_ids is not None or item_ids is not None:
+            raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
+        frame = data.rename(columns={"weight": "rating"}) if "weight" in data.columns and "rating" not in data.columns else data
+        if columns and columns.get("weight") and "rating" not in columns:
+            columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
+        if catalog is None:
+            catalog = _catalog_of_seen_items(frame, columns)
+        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame")
+    if sp.issparse(data):
+        if columns is not None:
+            raise InvalidInputError("columns= renames DataFrame columns; a sparse matrix has none (use user_ids=/item_ids=)")
+        return _from_sparse(sp.csr_matrix(data), catalog, user_ids, item_ids)
+    raise InvalidInputError(
+        f"fit() takes a pandas DataFrame (user_id, item_id[, rating, timestamp]), a scipy sparse matrix "
+        f"(users x items) or coldkit.data.Interactions, got {type(data).__name__}"
+    )
+
+
+def _catalog(
+    items: pd.DataFrame | Catalog | None, columns: Mapping[str, str] | None, text_columns: Sequence[str] | None
+) -> Catalog | None:
+    if items is None:
+        if columns is not None or text_columns is not None:
+            raise InvalidInputError("item_columns=/text_columns= describe the items= table; pass items= too")
+        return None
+    if isinstance(items, Catalog):
+        return items
+    if not isinstance(items, pd.DataFrame):
+        raise InvalidInputError(f"items= must be a pandas DataFrame (item_id + text columns), got {type(items).__name__}")
+    return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame")
+
+
+def _catalog_without_text(ids: Iterable[object]) -> Catalog:
+    """A catalogue of bare ids: models that need item text raise an error asking for ``items=``."""
+    item_ids = np.asarray(list(ids), dtype=object)
+    return Catalog(item_ids=item_ids, table=pd.DataFrame({"item_id": item_ids}), text_columns=())
+
+
+def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | None) -> Catalog:
+    name = (columns or {}).get("item_id", "item_id")
+    if name not in frame.columns:
+        raise InvalidInputError(f"interactions DataFrame: missing column(s) ['{name}']; found {list(frame.columns)}")
+    # the same id normalisation interactions_from_frame applies, so every row finds its item
+    from coldkit.data.loaders import _ids
+
+    seen = _ids(frame[name], "item_id", "interactions DataFrame")
+    return _catalog_without_text(dict.fromkeys(seen.tolist()))
+
+
+def _id_list(values: Sequence[object] | None, n: int, what: str) -> list[str]:
+    if values is None:
+        return [str(i) for i in range(n)]
+    ids = [str(v).strip() for v in values]
+    if len(ids) != n:
+        raise InvalidInputError(f"{what} has {len(ids)} ids for {n} matrix {'rows' if what == 'user_ids' else 'columns'}")
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(f"{what} has duplicates")
+    return ids
+
+
+def _from_sparse(
+    matrix: sp.csr_matrix, catalog: Catalog | None, user_ids: Sequence[object] | None, item_ids: Sequence[object] | None
+) -> Interactions:
+    n_users, n_cols = matrix.shape
+    users = _id_list(user_ids, n_users, "user_ids")
+    if matrix.nnz and not np.isfinite(matrix.data).all():
+        raise InvalidInputError("the sparse matrix has NaN or inf values; drop or fix them first")
+    if catalog is None:
+        return Interactions(user_ids=np.asarray(users, dtype=object), catalog=_catalog_without_text(_id_list(item_ids, n_cols, "item_ids")), matrix=matrix)
+    if item_ids is None:
+        if n_cols != len(catalog):
+            raise InvalidInputError(
+                f"the sparse matrix has {n_cols} columns but items= has {len(catalog)} items; "
+                "pass item_ids= naming the item of each column"
+            )
+        return Interactions(user_ids=np.asarray(users, dtype=object), catalog=catalog, matrix=matrix)
+    columns = catalog.index_of(_id_list(item_ids, n_cols, "item_ids"))
+    # column j of the input is catalogue item columns[j]; items= may also hold cold items
+    moved = sp.csr_matrix((matrix.data, columns[matrix.indices], matrix.indptr), shape=(n_users, len(catalog)))
+    return Interactions(user_ids=np.asarray(users, dtype=object), catalog=catalog, matrix=moved)
+
+
+def _external(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value).strip()
+
+
+def resolve_users(
+    train: Interactions, users: Sequence[object] | Mapping[object, object] | pd.Series | np.ndarray
+) -> tuple[list[object], list[UserQuery]]:
+    """Labels for the ``user_id`` column and index-based queries, from external ids and/or UserQuery.
+
+    Each entry of ``users`` is an external user id seen in training, or a :class:`UserQuery` whose
+    ``user`` / ``history`` / ``friends`` are external ids. A mapping ``{label: id or UserQuery}``
+    names cold users in the output; in a list, a query without ``user`` gets the label None.
+
+    Raises:
+        InvalidInputError: unknown user or item ids (all named), or a bare string instead of a list.
+    """
+    if isinstance(users, (str, bytes, UserQuery)):
+        raise InvalidInputError("users= takes a list (of user ids or UserQuery); wrap a single one in a list")
+    if isinstance(users, Mapping):
+        pairs = list(users.items())
+    else:
+        pairs = [(None, u) for u in (users.tolist() if isinstance(users, (pd.Series, pd.Index, np.ndarray)) else users)]
+    user_index = train.user_index()
+    labels: list[object] = []
+    queries: list[UserQuery] = []
+    unknown_users: list[str] = []
+    unknown_items: list[str] = []
+    for label, entry in pairs:
+        if isinstance(entry, UserQuery):
+            user = None
+            if entry.user is not None:
+                user = user_index.get(_external(entry.user))
+                if user is None:
+                    unknown_users.append(_external(entry.user))
+            history = [_external(v) for v in entry.history.tolist()]
+            unknown_items += [h for h in history if h not in train.catalog._index]
+            friends = [_external(v) for v in entry.friends.tolist()]
+            unknown_users += [f for f in friends if f not in user_index]
+            if unknown_users or unknown_items:
+                continue
+            queries.append(
+                UserQuery(
+                    user=user,
+                    history=np.asarray([train.catalog._index[h] for h in history], dtype=np.int64),
+                    text=entry.text,
+                    friends=np.asarray([user_index[f] for f in friends], dtype=np.int64),
+                )
+            )
+            labels.append(label if label is not None else (_external(entry.user) if entry.user is not None else None))
+        else:
+            if entry is None or isinstance(entry, (list, tuple, dict, set, np.ndarray)):
+                raise InvalidInputError(f"users= entries are user ids or UserQuery, got {entry!r}")
+            key = _external(entry)
+            if key not in user_index:
+                unknown_users.append(key)
+                continue
+            queries.append(UserQuery(user=user_index[key]))
+            labels.append(label if label is not None else key)
+    problems = []
+    if unknown_users:
+        names = list(dict.fromkeys(unknown_users))
+        problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data; "
+                        "pass a new user as UserQuery(history=[item ids], text=...))")
+    if unknown_items:
+        names = list(dict.fromkeys(unknown_items))
+        problems.append(f"unknown item ids in a history {names[:10]}{' ...' if len(names) > 10 else ''}")
+    if problems:
+        raise InvalidInputError("recommend(users=...): " + "; ".join(problems))
+    return labels, queries
+
+
+def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
+    """Catalogue indices of external item ids (``recommend(items=...)``); unknown ids are named."""
+    if isinstance(items, (str, bytes)):
+        raise InvalidInputError("items= takes a list of item ids; wrap a single one in a list")
+    values = items.tolist() if isinstance(items, (pd.Series, pd.Index, np.ndarray)) else list(items)
+    ids = [_external(v) for v in values]
+    unknown = [i for i in dict.fromkeys(ids) if i not in train.catalog._index]
+    if unknown:
+        raise InvalidInputError(f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
+    return np.unique(np.asarray([train.catalog._index[i] for i in ids], dtype=np.int64))
+
+
+def ranked_frame(train: Interactions, labels: Sequence[object], ranked: Ranked) -> pd.DataFrame:
+    """A long DataFrame ``user_id, item_id, score, rank`` (rank 1 = best; padding dropped)."""
+    indices = np.asarray(ranked.indices)
+    valid = indices >= 0
+    rows, cols = np.nonzero(valid)
+    label_array = np.empty(len(labels), dtype=object)
+    label_array[:] = list(labels)
+    return pd.DataFrame(
+        {
+            # a Series keeps None as None (a bare object array would turn it into NaN)
+            "user_id": pd.Series(label_array[rows] if len(labels) else [], dtype=object),
+            "item_id": train.catalog.item_ids[indices[valid]] if valid.any() else np.empty(0, dtype=object),
+            "score": np.asarray(ranked.scores, dtype=np.float64)[valid],
+            "rank": (cols + 1).astype(np.int64),
+        }
+    )

@@ -1,0 +1,267 @@
+"""The pandas / external-id front door of every recommender (coldkit.models.frames + Recommender wrappers)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import coldkit.models as models
+from coldkit.data import UserQuery
+from coldkit.data.interactions import Interactions
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.registry import ModelOptionError, parse_option_value
+from coldkit.plugins.types import Ranked
+
+REPO = Path(__file__).resolve().parents[1]
+
+# popularity by hand: a is liked by 3 users, b by 2, c by 1, d by nobody (only in the item table)
+RATINGS = pd.DataFrame(
+    {"user_id": ["u1", "u1", "u2", "u3", "u3", "u3"], "item_id": ["a", "b", "a", "a", "c", "b"],
+     "rating": [5.0, 4.0, 3.0, 5.0, 2.0, 4.0]}
+)
+ITEMS = pd.DataFrame(
+    {"item_id": ["a", "b", "c", "d"],
+     "title": ["space robots", "a love story", "robots in love", "war drama"],
+     "genres": ["Sci-Fi", "Romance", "Sci-Fi|Romance", "War"]}
+)
+
+
+def rows(frame: pd.DataFrame) -> list[tuple[object, str, float, int]]:
+    return [(u, i, float(s), int(r)) for u, i, s, r in frame[["user_id", "item_id", "score", "rank"]].itertuples(index=False)]
+
+
+def test_popularity_on_a_tiny_frame_matches_hand_counts() -> None:
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    recs = model.recommend(users=["u1", "u2", UserQuery(history=["c"])], k=3)
+    assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
+    # u1 has a, b -> c (1 user), d (0); u2 has a -> b (2), c (1), d (0); the new user has c -> a, b, d
+    assert rows(recs) == [
+        ("u1", "c", 1.0, 1), ("u1", "d", 0.0, 2),
+        ("u2", "b", 2.0, 1), ("u2", "c", 1.0, 2), ("u2", "d", 0.0, 3),
+        (None, "a", 3.0, 1), (None, "b", 2.0, 2), (None, "d", 0.0, 3),
+    ]
+    everything = model.recommend(users=["u1"], k=2, filter_seen=False)
+    assert rows(everything) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]
+    only = model.recommend(users={"visitor": UserQuery()}, k=5, items=["d", "c"])
+    assert rows(only) == [("visitor", "c", 1.0, 1), ("visitor", "d", 0.0, 2)]
+
+
+def test_without_items_the_catalogue_is_the_ids_seen_and_content_models_ask_for_items() -> None:
+    model = models.create("popularity").fit(RATINGS)
+    assert list(model.train_.catalog.item_ids) == ["a", "b", "c"]  # type: ignore[union-attr]
+    for name in ("content", "hybrid"):
+        with pytest.raises(InvalidInputError, match=r"items="):
+            models.create(name, encoder="hashing").fit(RATINGS)
+
+
+def test_dataframe_form_agrees_with_the_index_form_and_int_ids_round_trip() -> None:
+    rng = np.random.default_rng(3)
+    pairs = {(int(u), int(i)) for u, i in zip(rng.integers(0, 30, 400), rng.integers(0, 40, 400))}
+    frame = pd.DataFrame(sorted(pairs), columns=["uid", "movie"])
+    frame["uid"] += 1000
+    frame["movie"] += 500  # external ids are ints that are NOT the indices
+    model = models.create("item-knn").fit(frame, columns={"user_id": "uid", "item_id": "movie"})
+    train = model.train_
+    assert isinstance(train, Interactions)
+    users = [1003, "1007", 1011]
+    recs = model.recommend(users=users, k=5)
+    index = train.user_index()
+    ranked = model.recommend([UserQuery(user=index[str(u)]) for u in users], 5)
+    assert isinstance(ranked, Ranked)
+    for b, user in enumerate(users):
+        mine = recs[recs.user_id == str(user)]
+        expected = [train.catalog.item_ids[i] for i in ranked.indices[b] if i >= 0]
+        assert mine.item_id.tolist() == expected
+        assert mine["rank"].tolist() == list(range(1, len(expected) + 1))
+        np.testing.assert_allclose(mine.score.to_numpy(), ranked.scores[b][: len(expected)], rtol=1e-6)
+        seen = set(frame.movie[frame.uid == int(user)].astype(str))
+        assert not seen & set(mine.item_id)
+    # a history of int external ids means those items, not those indices
+    history = [500, 501]
+    cold = model.recommend(users=[UserQuery(history=history)], k=4)
+    by_index = model.recommend([UserQuery(history=train.catalog.index_of(map(str, history)))], 4)
+    assert cold.item_id.tolist() == [train.catalog.item_ids[i] for i in by_index.indices[0] if i >= 0]
+
+
+def test_sparse_matrix_input() -> None:
+    dense = np.array([[1, 0, 1, 0], [0, 2, 1, 0], [0, 0, 1, 0]], dtype=np.float32)
+    model = models.create("popularity").fit(sp.csr_matrix(dense), user_ids=["x", "y", "z"], item_ids=["p", "q", "r", "s"])
+    assert rows(model.recommend(users=["x"], k=2)) == [("x", "q", 1.0, 1), ("x", "s", 0.0, 2)]
+    plain = models.create("popularity").fit(sp.csr_matrix(dense))
+    assert rows(plain.recommend(users=[0], k=1)) == [("0", "1", 1.0, 1)]  # ids default to "0", "1", ...
+    # columns given in another order than the item table, which also holds a cold item
+    items = pd.DataFrame({"item_id": ["r", "q", "p", "s", "new"], "title": list("abcde")})
+    model = models.create("popularity").fit(sp.csr_matrix(dense), items=items, item_ids=["p", "q", "r", "s"])
+    train = model.train_
+    assert train is not None and train.matrix.shape == (3, 5)
+    np.testing.assert_array_equal(train.item_counts(), [3, 1, 1, 0, 0])  # r, q, p, s, new
+    with pytest.raises(InvalidInputError, match="5 items; pass item_ids"):
+        models.create("popularity").fit(sp.csr_matrix(dense), items=items)
+    with pytest.raises(InvalidInputError, match="2 ids for 3 matrix rows"):
+        models.create("popularity").fit(sp.csr_matrix(dense), user_ids=["x", "y"])
+    bad = sp.csr_matrix(dense)
+    bad.data[0] = np.nan
+    with pytest.raises(InvalidInputError, match="NaN"):
+        models.create("popularity").fit(bad)
+
+
+def test_bad_input_gets_clear_errors() -> None:
+    pop = models.create("popularity")
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\]"):
+        pop.fit(RATINGS.drop(columns="item_id"))
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id'\]"):
+        pop.fit(RATINGS.drop(columns="user_id"), items=ITEMS)
+    nan = RATINGS.copy()
+    nan.loc[2, "rating"] = np.nan
+    with pytest.raises(InvalidInputError, match=r"NaN.*rows \[2\]"):
+        pop.fit(nan)
+    with pytest.raises(InvalidInputError, match="not in the item table"):
+        pop.fit(RATINGS, items=ITEMS[ITEMS.item_id != "c"])
+    with pytest.raises(InvalidInputError, match="DataFrame.*sparse matrix.*list"):
+        pop.fit([("u1", "a")])
+    pop.fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"unknown user ids \['nobody', 'ghost'\]"):
+        pop.recommend(users=["u1", "nobody", "ghost"], k=2)
+    with pytest.raises(InvalidInputError, match=r"unknown item ids in a history \['zz'\]"):
+        pop.recommend(users=[UserQuery(history=["a", "zz"])], k=2)
+    with pytest.raises(InvalidInputError, match=r"unknown item ids \['q'\]"):
+        pop.recommend(users=["u1"], k=2, items=["a", "q"])
+    with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
+        pop.recommend(users="u1", k=2)
+    with pytest.raises(InvalidInputError, match="items= instead of candidates="):
+        pop.recommend(users=["u1"], k=2, candidates=np.array([0]))
+    # strings in the index form are refused, not read as indices
+    with pytest.raises(InvalidInputError, match="external ids.*users="):
+        pop.recommend([UserQuery(history=["1"])], 2)
+
+
+def test_index_form_is_unchanged() -> None:
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    ranked = model.recommend([UserQuery(user=1)], 2, candidates=np.array([1, 2, 3]), exclude_known=True)
+    assert isinstance(ranked, Ranked)
+    np.testing.assert_array_equal(ranked.indices, [[1, 2]])
+
+
+def test_get_params_set_params_and_repr() -> None:
+    model = models.create("popularity-recent", half_life_days=7)
+    assert model.get_params() == {"half_life_days": 7}
+    assert repr(model) == "RecentPopularity(half_life_days=7) (not fitted)"
+    content = models.create("content", encoder="hashing", whitening="none")
+    params = content.get_params()
+    assert params["whitening"] == "none" and params["text_weight"] == 1.0 and params["encoder"] == "hashing"
+    content.fit(RATINGS, items=ITEMS)
+    assert repr(content) == "ContentRecommender(whitening='none') (fitted: 3 users x 4 items, 6 interactions)"
+    assert content.set_params(whitening="center", text_weight=0.5) is content
+    assert content.whitener.mode == "center" and content.text_weight == 0.5
+    assert content.train_ is None  # rebuilt: fit again
+    assert models.create("content", **content.get_params()).get_params() == content.get_params()
+    with pytest.raises(InvalidInputError, match=r"unknown parameter\(s\) \['colour'\]; valid: \["):
+        content.set_params(colour="red")
+    with pytest.raises(InvalidInputError, match="half_life_days must be > 0"):
+        model.set_params(half_life_days=-1)
+    # published models pass **options up to their parent: those names count too
+    dropout = models.create("dropoutnet", epochs=3).get_params()
+    assert dropout["epochs"] == 3 and dropout["rank"] == 64 and dropout["whitening"] == "center"
+
+
+def test_readme_pandas_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own data (pandas)", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    assert len(code.group(1).strip().splitlines()) <= 14
+    namespace: dict[str, object] = {}
+    exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    recs = namespace["recs"]
+    assert isinstance(recs, pd.DataFrame)
+    assert list(recs.columns) == ["user_id", "item_id", "score", "rank"]
+    # what the comment promises: the never-rated m4 comes first for ann and for the new user
+    assert recs[recs["rank"] == 1].item_id.tolist() == ["m4", "m4"]
+    assert "m4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"cf_knn": 0}', {"cf_knn": 0}),
+        ('{"cf_knn": 0, "content": 1.5}', {"cf_knn": 0, "content": 1.5}),
+        ('["hashing", "bert"]', ["hashing", "bert"]),
+        ('"007"', "007"),
+        ("3", 3),
+        ("0.25", 0.25),
+        ("true", True),
+        ("False", False),
+        ("null", None),
+        ("none", "none"),
+        ("center", "center"),
+        (" whiten ", "whiten"),
+    ],
+)
+def test_option_values_parse_json_then_scalars(text: str, value: object) -> None:
+    assert parse_option_value(text) == value
+
+
+def test_broken_json_option_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        parse_option_value("{cf_knn: 0}")
+
+
+def test_json_option_reaches_the_model() -> None:
+    hybrid = models.create("hybrid", encoder="hashing", weights=parse_option_value('{"cf_knn": 0}'))
+    assert hybrid.get_params()["weights"] == {"cf_knn": 0}
+    with pytest.raises(ModelOptionError):
+        models.create("popularity", weights=parse_option_value('{"cf_knn": 0}'))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pairs=st.sets(st.tuples(st.integers(0, 7), st.integers(0, 11)), min_size=1, max_size=60),
+    k=st.integers(1, 6),
+    filter_seen=st.booleans(),
+)
+def test_popularity_frame_matches_a_pandas_reference(pairs: set[tuple[int, int]], k: int, filter_seen: bool) -> None:
+    frame = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).sample(frac=1.0, random_state=0)
+    frame["user_id"] = "user-" + frame.user_id.astype(str)
+    frame["item_id"] = "item-" + frame.item_id.astype(str)
+    model = models.create("popularity").fit(frame)
+    users = sorted(frame.user_id.unique())
+    recs = model.recommend(users=users, k=k, filter_seen=filter_seen)
+    # reference: distinct users per item, ties broken by first appearance in the frame (the catalogue order)
+    order = list(dict.fromkeys(frame.item_id))
+    counts = frame.groupby("item_id").user_id.nunique()
+    for user in users:
+        seen = set(frame.item_id[frame.user_id == user]) if filter_seen else set()
+        ranked = sorted((i for i in order if i not in seen), key=lambda i: (-counts[i], order.index(i)))[:k]
+        mine = recs[recs.user_id == user]
+        assert mine.item_id.tolist() == ranked
+        assert mine.score.tolist() == [float(counts[i]) for i in ranked]
+        assert mine["rank"].tolist() == list(range(1, len(ranked) + 1))
+
+
+def test_weight_and_timestamp_columns() -> None:
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "weight": [2.0, 0.5, 1.0],
+                          "timestamp": [0, 86400 * 30, 86400 * 30]})
+    model = models.create("popularity-recent", half_life_days=30).fit(frame)
+    train = model.train_
+    assert train is not None
+    np.testing.assert_allclose(train.matrix.toarray(), [[2.0, 0.5], [1.0, 0.0]])
+    # x: one interaction 30 days before the newest (weight 1/2) plus one at the newest (1); y: 1
+    np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
+    renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
+    assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+
+
+def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
+    from sklearn.base import clone
+
+    model = models.create("content", encoder="hashing", whitening="none", encoder_options={"dim": 64})
+    model.fit(RATINGS, items=ITEMS)
+    twin = clone(model)
+    assert type(twin) is type(model) and twin.get_params() == model.get_params() and twin.train_ is None
