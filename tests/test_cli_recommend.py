@@ -164,3 +164,17 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     # one line naming the model, not a TypeError traceback.
     _fails_cleanly(files, capsys, "unexpected keyword argument 'bogus'", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
+
+
+def test_profiles_that_are_all_empty_mean_no_profile_text(tmp_path) -> None:
+    from coldkit.cli import main
+
+    (tmp_path / "int.csv").write_text("user_id,item_id\nu1,i1\nu1,i2\nu2,i2\nu3,i1\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,space opera\ni2,jazz record\ni3,robot poems\n")
+    (tmp_path / "profiles.csv").write_text("user_id,text\nu1,\nu2,  \nu9,\n")
+    out = tmp_path / "recs.csv"
+    code = main(["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+                 "--user-profiles", str(tmp_path / "profiles.csv"), "--model", "hybrid", "--option", "encoder=hashing",
+                 "--k", "2", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    assert out.read_text().startswith("user_id,item_id,rank,score")

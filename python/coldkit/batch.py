@@ -48,6 +48,7 @@ def recommend_files(
     text_columns: Sequence[str] | None = None,
     user_profiles: str | None = None,
     profile_text_column: str = "text",
+    profile_columns: dict[str, str] | None = None,
     candidates: str | None = None,
     users: str | None = None,
     options: dict[str, Any] | None = None,
@@ -96,7 +97,7 @@ def recommend_files(
     with stage_reporting(progress is not False):
         return _recommend_files(
             interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
-            profile_text_column=profile_text_column, candidates=candidates, users=users, options=options,
+            profile_text_column=profile_text_column, profile_columns=profile_columns, candidates=candidates, users=users, options=options,
             encoder=encoder, item_vectors=item_vectors, item_vector_columns=item_vector_columns,
             user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
@@ -115,6 +116,7 @@ def _recommend_files(
     text_columns: Sequence[str] | None,
     user_profiles: str | None,
     profile_text_column: str,
+    profile_columns: dict[str, str] | None,
     candidates: str | None,
     users: str | None,
     options: dict[str, Any] | None,
@@ -145,7 +147,7 @@ def _recommend_files(
             encoding=encoding,
         )
         profiles = (
-            load_user_profiles(user_profiles, text_column=profile_text_column, encoding=encoding) if user_profiles else {}
+            load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
         user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
@@ -167,6 +169,9 @@ def _recommend_files(
     if "encoder" not in opts and model_accepts(model, "encoder"):
         opts["encoder"] = encoder or default_encoder_name()
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
+    if profiles and not any(text.strip() for text in profiles.values()):
+        notes.append("--user-profiles: every profile text is empty; recommending without profile text")
+        profiles = {}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
     if graph:
@@ -240,6 +245,7 @@ def _recommend_files(
     seconds["write"] = time.perf_counter() - clock
     return {
         "out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes,
+        "text_columns": list(catalog.text_columns),
         "seconds": seconds,
     }
 

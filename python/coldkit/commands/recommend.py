@@ -19,21 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+
+from coldkit.commands._flags import list_flag, parse_mapping
 
 __all__ = ["register", "run"]
-
-
-def _parse_mapping(pairs: Sequence[str] | None, what: str) -> dict[str, str]:
-    from coldkit.exceptions import InvalidInputError
-
-    out: dict[str, str] = {}
-    for pair in pairs or ():
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise InvalidInputError(f"{what}: {pair!r} is not STANDARD=COLUMN (e.g. user_id=userId)")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -44,9 +33,13 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating,timestamp] (CSV or Parquet)")
     parser.add_argument("--items", required=True, help="item_id + text/image columns (CSV or Parquet)")
-    parser.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text (default: all text columns)")
+    parser.add_argument(
+        "--text-columns", nargs="+", default=None,
+        help="item columns joined into the item text, space- or comma-separated (default: the text-like columns: not ids, URLs or numbers)",
+    )  # fmt: skip
     parser.add_argument("--user-profiles", default=None, help="user_id + text column (profile texts)")
     parser.add_argument("--profile-text-column", default="text", help="text column of --user-profiles (default text)")
+    parser.add_argument("--profile-columns", nargs="+", metavar="STD=COL", help="--user-profiles column mapping, e.g. user_id=uid text=bio")
     parser.add_argument(
         "--user-graph", default=None,
         help="social graph: one user_id,friend_id pair per row (e.g. lastfm's user_friends.dat); adds the friends source",
@@ -97,25 +90,27 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         model=args.model,
         k=args.k,
-        text_columns=args.text_columns,
+        text_columns=list_flag(args.text_columns),
+        profile_columns=parse_mapping(args.profile_columns, "--profile-columns"),
         user_profiles=args.user_profiles,
         profile_text_column=args.profile_text_column,
         candidates=args.candidates,
         users=args.users,
-        options=_parse_mapping(args.option, "--option"),
+        options=parse_mapping(args.option, "--option"),
         encoder=args.encoder,
         item_vectors=args.item_vectors,
-        item_vector_columns=_parse_mapping(args.item_vector_columns, "--item-vector-columns"),
+        item_vector_columns=parse_mapping(args.item_vector_columns, "--item-vector-columns"),
         user_graph=args.user_graph,
-        user_graph_columns=_parse_mapping(args.user_graph_columns, "--user-graph-columns"),
-        interaction_columns=_parse_mapping(args.interaction_columns, "--interaction-columns"),
-        item_columns=_parse_mapping(args.item_columns, "--item-columns"),
+        user_graph_columns=parse_mapping(args.user_graph_columns, "--user-graph-columns"),
+        interaction_columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
+        item_columns=parse_mapping(args.item_columns, "--item-columns"),
         implicit_threshold=args.implicit_threshold,
         duplicates=args.duplicates,
         encoding=args.encoding,
         progress=False if args.quiet else None,
         max_memory=args.max_memory,
     )
+    print(f"text columns: {', '.join(summary['text_columns']) or '(none)'}", file=sys.stderr)
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")

@@ -195,6 +195,8 @@ class Hybrid(Recommender):
         validation_seed: int = 0,
         memory_budget: str | int | None = None,
     ) -> None:
+        if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
+            user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
             encoder = default_encoder_name()
         enc = get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
