@@ -168,7 +168,7 @@ def interest_vectors(
         if len(known):
             out[b] = _unit(item_vectors[known].mean(axis=0))
     if text_vectors is not None and text_weight > 0:
-        out += text_weight * np.asarray(text_vectors, dtype=np.float32)
+        out += text_weight * np.asarray(text_vectors, dtype=np.float64)  # float32 would underflow tiny weights
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
 
