@@ -22,11 +22,14 @@ Example::
 from __future__ import annotations
 
 import hmac
+import json
 import os
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Coroutine, Literal, Optional, Union
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -45,6 +48,77 @@ MAX_TEXT = 20_000
 MAX_IDS = 100_000
 ItemId = StrictStr
 Number = Union[StrictFloat, StrictInt]
+
+
+# ------------------------------------------------------------------------------------------ strict JSON
+def _refuse_constant(name: str) -> Any:
+    raise HTTPException(422, f"JSON numbers must be finite: {name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # e.g. 1e999 overflows to inf
+        raise HTTPException(422, f"JSON numbers must be finite: {text[:40]} is out of range")
+    return value
+
+
+def _find_surrogate(value: Any, where: str = "body") -> str | None:
+    """Where ``value`` holds a lone UTF-16 surrogate (in a key or a string), else None."""
+    stack = [(value, where)]
+    while stack:  # iterative: a deeply nested body cannot exhaust the recursion limit
+        node, at = stack.pop()
+        if isinstance(node, str):
+            if not _encodable(node):
+                return at
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if not _encodable(key):
+                    return f"{at} (a key)"
+                stack.append((item, f"{at}.{safe_text(key)}"))
+        elif isinstance(node, list):
+            stack.extend((item, f"{at}[{pos}]") for pos, item in enumerate(node))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def safe_text(text: object) -> str:
+    """``text`` as a string that encodes as UTF-8 (lone surrogates escaped as ``\\udXXX``)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body may hold neither NaN/Infinity nor lone surrogates (422 names where)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = json.loads(await self.body(), parse_constant=_refuse_constant, parse_float=_finite_float)
+            where = _find_surrogate(body)
+            if where is not None:
+                raise HTTPException(422, f"{where}: text holds a lone UTF-16 surrogate (not valid Unicode)")
+            self._json = body
+        return self._json
+
+
+class _StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response that can always be rendered (no surrogates, no NaN)."""
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 # ------------------------------------------------------------------------------------------ schemas
@@ -235,33 +309,51 @@ def create_app(
         description="Cold-start recommendations: hybrid CF + language-model content, updated online.",
         version=__version__,
     )
+    app.router.route_class = _StrictJSONRoute  # NaN/Infinity and lone surrogates in a body: 422, never 500
     app.state.index = index
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
     write = [Depends(require_token)]
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: it may hold what cannot be rendered (NaN, lone surrogates) or secrets
+        errors = [
+            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(error.get("msg", "")),
+             "type": safe_text(error.get("type", ""))}
+            for error in exc.errors()
+        ]
+        return _error(422, errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, (dict, list)) else safe_text(exc.detail)
+        return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(UnknownIdError)
     async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return _error(404, safe_text(exc))
 
     @app.exception_handler(InvalidInputError)
     async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return _error(422, safe_text(exc))
 
     @app.exception_handler(ReadOnlyIndexError)
     async def _read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return _error(409, safe_text(exc))
 
     @app.exception_handler(IndexStorageError)
     async def _storage(request: Request, exc: IndexStorageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _error(503, safe_text(exc))
 
     @app.exception_handler(ColdkitError)
     async def _coldkit(request: Request, exc: ColdkitError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return _error(400, safe_text(exc))
 
     @app.get("/health", response_model=HealthOut)
     def health() -> dict[str, Any]:
-        return {"status": "ok", **index.stats(), "read_only": index.read_only, "path": index.path}
+        # the directory's name only: an absolute path tells a client about the server's file system
+        return {"status": "ok", **index.stats(), "read_only": index.read_only,
+                "path": None if index.path is None else os.path.basename(index.path)}
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> dict[str, Any]:
@@ -324,7 +416,7 @@ def create_app(
             raise HTTPException(409, "this index has no directory to snapshot into; save it with coldkit.serving.save first")
         number = index.version.number
         snap = save(index, index.path)
-        return {"snapshot": snap.name, "path": index.path, "version": number}
+        return {"snapshot": snap.name, "path": os.path.basename(index.path), "version": number}
 
     return app
 

@@ -459,7 +459,8 @@ def load(
                     apply_record(writer, record)
                 except ColdkitError as exc:
                     raise IndexFormatError(
-                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['version']} cannot be replayed: {exc}"
+                        f"write-ahead log {str(_wal_path(root, g))!r} line {record['line']}: record {record['version']} "
+                        f"cannot be replayed: {exc}"
                     ) from exc
         if not read_only:
             writer.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))

@@ -1,0 +1,136 @@
+"""Issue 14, serving: bad input is a 4xx / a clear error (never a 500 or a UnicodeEncodeError), damaged files are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving import IndexFormatError, load, save
+from coldkit.serving.app import create_app
+
+JSON = {"content-type": "application/json"}
+SURROGATE = '"\\ud800"'  # a lone UTF-16 surrogate, as JSON text
+
+
+@pytest.fixture()
+def client(tmp_path: Path, make_tiny_index):
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    with TestClient(create_app(index), raise_server_exceptions=False) as c:
+        yield c
+    index.close()
+
+
+BAD_BODIES = [
+    ("/recommend", '{"k": NaN}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": NaN}}'),
+    ("/recommend", '{"text": "x", "constraints": {"mmr_lambda": Infinity}}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": -Infinity}}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": 1e999}}'),
+    ("/recommend", '{"text": %s}' % SURROGATE),
+    ("/recommend", '{"user_id": %s}' % SURROGATE),
+    ("/recommend", '{"history": [%s]}' % SURROGATE),
+    ("/recommend", '{"text": "x", "candidates": ["i1", %s]}' % SURROGATE),
+    ("/recommend", '{%s: 1}' % SURROGATE),
+    ("/items", '{"items": [{"id": %s, "text": "x"}]}' % SURROGATE),
+    ("/items", '{"items": [{"id": "n1", "text": "a \\udfff b"}]}'),
+    ("/items", '{"items": [{"id": "n1", "text": "x", "categories": [%s]}]}' % SURROGATE),
+    ("/items", '{"items": [{"id": "n1", "text": "x", "image": %s}]}' % SURROGATE),
+    ("/users", '{"id": "u1", "text": %s}' % SURROGATE),
+    ("/users", '{"id": "u1", "items": [%s]}' % SURROGATE),
+    ("/interactions", '{"events": [{"user_id": %s, "item_id": "i1"}]}' % SURROGATE),
+    ("/interactions", '{"events": [{"user_id": "u1", "item_id": "i1", "x": NaN}]}'),
+]
+
+
+@pytest.mark.parametrize("path, body", BAD_BODIES)
+def test_nan_infinity_and_lone_surrogates_are_a_422_with_a_message(client: TestClient, path: str, body: str) -> None:
+    version = client.get("/health").json()["version"]
+    response = client.post(path, content=body.encode("utf-8"), headers=JSON)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "surrogate" in str(detail) or "finite" in str(detail)
+    assert client.get("/health").json()["version"] == version  # nothing was written
+
+
+def test_raw_invalid_utf8_bytes_are_a_4xx(client: TestClient) -> None:
+    # bytes of an encoded surrogate (not valid UTF-8) decode to a lone surrogate in Python's json
+    response = client.post("/items", content=b'{"items": [{"id": "n1", "text": "\xed\xa0\x80"}]}', headers=JSON)
+    assert response.status_code == 422
+
+
+def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
+    response = client.post("/recommend", content=b'{"k": "secret-value", "text": "x"}', headers=JSON)
+    assert response.status_code == 422
+    assert "secret-value" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "k"]
+
+
+def test_an_unknown_id_with_escapes_still_renders(client: TestClient) -> None:
+    response = client.get("/items/%ED%A0%80")
+    assert response.status_code == 404
+
+
+def test_health_shows_no_absolute_path(client: TestClient, tmp_path: Path) -> None:
+    health = client.get("/health").json()
+    assert health["path"] == "idx"
+    assert str(tmp_path) not in json.dumps(health)
+
+
+@pytest.mark.parametrize("write", [
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "bad \ud800"}]),
+    lambda ix: ix.upsert_items([{"id": "n\udc00", "text": "x"}]),
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "x", "categories": ["\ud800"]}]),
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "x", "image": "\ud800.png"}]),
+    lambda ix: ix.upsert_user("u\ud800", text="x"),
+    lambda ix: ix.upsert_user("u1", text="\ud800"),
+    lambda ix: ix.add_interactions([("u\ud800", "i1")]),
+    lambda ix: ix.recommend(text="\ud800", k=3),
+])
+def test_python_api_refuses_lone_surrogates_clearly(tmp_path: Path, write, make_tiny_index) -> None:
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    before = index.version.number
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        write(index)
+    assert index.version.number == before
+    index.close()
+    reopened = load(tmp_path / "idx")  # the log holds nothing half-written
+    assert reopened.version.number == before
+    reopened.close()
+
+
+def _log_with(tmp_path: Path, record: dict, index) -> Path:
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_user("u-new", text="likes heists")
+    index.close()
+    wal = sorted(path.glob("wal-*.jsonl"))[-1]
+    lines = wal.read_text(encoding="utf-8").splitlines()
+    lines.append(json.dumps({"version": index.version.number + 1, **record}))
+    wal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("record, problem", [
+    ({"op": "upsert_user"}, "lacks the field 'id'"),
+    ({"op": "upsert_items"}, "lacks the field 'items'"),
+    ({"op": "upsert_items", "items": [{"id": "x"}]}, "without 'id' and 'text'"),
+    ({"op": "delete_items", "ids": "i1"}, "expected list"),
+    ({"op": "interactions", "events": [["u1"]]}, "pair"),
+    ({"op": "drop_everything"}, "unknown operation"),
+])
+def test_a_log_record_with_missing_fields_names_the_line(tmp_path: Path, record: dict, problem: str, make_tiny_index) -> None:
+    path = _log_with(tmp_path, record, make_tiny_index())
+    with pytest.raises(IndexFormatError, match=rf"line 2 .*{problem}"):
+        load(path)
+
+
+def test_a_log_record_that_cannot_be_replayed_names_the_line(tmp_path: Path, make_tiny_index) -> None:
+    path = _log_with(tmp_path, {"op": "interactions", "events": [["u1", "no-such-item"]]}, make_tiny_index())
+    with pytest.raises(IndexFormatError, match="line 2: record 2 .*no-such-item"):
+        load(path)
