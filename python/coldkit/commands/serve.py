@@ -6,6 +6,7 @@ Examples::
     coldkit serve my-index --token-file /run/secrets/coldkit-token
     coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing
     coldkit serve my-index --build --dataset ml-latest-small
+    coldkit serve my-index --build --force --dataset ml-latest-small   # replace an existing index
 
 A thin shell over :mod:`coldkit.serving` (``build_index_from_files``, ``create_app``).
 """
@@ -42,6 +43,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     build = parser.add_argument_group("building an index")
     build.add_argument("--build", action="store_true", help="build PATH from --interactions/--items or --dataset, then exit")
+    build.add_argument(
+        "--force", action="store_true",
+        help="with --build: replace an index already at PATH (its online writes are dropped); the swap is atomic",
+    )  # fmt: skip
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
@@ -95,6 +100,8 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
+    if args.force and not args.build:
+        raise InvalidInputError("--force only applies with --build (it replaces an existing index)")
     if args.build:
         from coldkit.serving import build_index_from_files
 
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             encoder=args.encoder,
             encoder_options=options,
             fusion=args.fusion,
+            force=args.force,
         )
         try:
             print(json.dumps({"built": args.path, **index.stats()}))

@@ -47,7 +47,7 @@ from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.wal import WriteAheadLog, read_log
 
-__all__ = ["save", "load", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+__all__ = ["save", "load", "describe_existing_index", "check_no_writer", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
 #: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
@@ -108,12 +108,43 @@ def _acquire_writer_lock(path: Path) -> Any:
     return fh
 
 
+def check_no_writer(path: str | os.PathLike[str]) -> None:
+    """IndexStorageError now, when another process holds ``path`` for writing (before a long rebuild, not after)."""
+    root = Path(path).expanduser().resolve()
+    if (root / "LOCK").exists():
+        fh = _acquire_writer_lock(root)
+        if fh is not None:
+            fh.close()
+
+
 def _save_lock(index: ServingIndex) -> threading.Lock:
     with _save_locks_guard:
         return _save_locks.setdefault(id(index), threading.Lock())
 
 
 # ------------------------------------------------------------------------------------------ save
+def describe_existing_index(path: str | os.PathLike[str]) -> str | None:
+    """A short description of the index at ``path`` (items, logged online writes), or None when there is none."""
+    root = Path(path).expanduser()
+    if not (root / "CURRENT").exists():
+        return None
+    try:
+        current = json.loads((root / "CURRENT").read_text(encoding="utf-8"))
+        gen = int(current["generation"])
+        manifest = json.loads((_snap_dir(root, gen) / "manifest.json").read_text(encoding="utf-8"))
+        items = len(manifest["item_ids"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable"
+    writes = 0
+    for g in _generations(root, _WAL):
+        if g >= gen:
+            try:
+                writes += sum(1 for line in _wal_path(root, g).read_bytes().split(b"\n") if line.strip())
+            except OSError:
+                pass
+    return f"{items} items, {writes} online write(s) since its last snapshot"
+
+
 def _prepare_directory(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise IndexStorageError(f"{str(path)!r} exists and is not a directory")
@@ -193,8 +224,20 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
                 target / "CURRENT",
                 json.dumps({"format": FORMAT, "generation": gen, "snapshot": snap.name}).encode(),
             )
-        except OSError as exc:
-            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+        except BaseException as exc:
+            if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
+                with writer.lock:
+                    writer.wal, attached_wal = old_wal, writer.wal
+                    writer.path, writer.lock_file = None, None
+                    old_wal = None
+                if attached_wal is not None:
+                    attached_wal.close()
+                    if attached_wal.path.stat().st_size == 0:
+                        attached_wal.path.unlink(missing_ok=True)
+                lock_fh.close()
+            if isinstance(exc, OSError):
+                raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+            raise
         finally:
             if old_wal is not None:
                 old_wal.close()
