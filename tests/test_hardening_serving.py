@@ -134,3 +134,100 @@ def test_a_log_record_that_cannot_be_replayed_names_the_line(tmp_path: Path, mak
     path = _log_with(tmp_path, {"op": "interactions", "events": [["u1", "no-such-item"]]}, make_tiny_index())
     with pytest.raises(IndexFormatError, match="line 2: record 2 .*no-such-item"):
         load(path)
+
+
+# ---------------------------------------------------------------- loaded files: digests, finiteness, confinement
+def _saved_index(tmp_path: Path, index) -> tuple[Path, Path]:
+    path = tmp_path / "idx"
+    save(index, path)
+    index.close()
+    return path, sorted(path.glob("snap-*"))[-1]
+
+
+def _flip_last_byte(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[-1] ^= 0x01  # same size, different content
+    file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["content.npy", "cf.npy", "item_count.npy", "user_items.npy", "items.json"])
+def test_an_edited_file_of_the_same_size_is_detected_and_named(tmp_path: Path, make_tiny_index, name: str) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    if name == "items.json":
+        text = (snap / name).read_text(encoding="utf-8")
+        (snap / name).write_text(text.replace("comedy", "COMEDY", 1), encoding="utf-8")
+    else:
+        _flip_last_byte(snap / name)
+    with pytest.raises(IndexFormatError, match=rf"{name}.*SHA-256"):
+        load(path)
+
+
+def _rewrite_manifest(snap: Path, edit) -> None:
+    manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
+    edit(manifest)
+    (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["content", "cf", "foldin", "item_count", "map_weights"])
+def test_nan_in_a_loaded_array_is_refused_naming_the_file(tmp_path: Path, make_tiny_index, name: str) -> None:
+    import numpy as np
+
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    array = np.load(snap / f"{name}.npy")
+    array.reshape(-1)[0] = np.nan
+    np.save(snap / f"{name}.npy", array)  # same dtype and shape; the digest is dropped to reach the finiteness check
+    _rewrite_manifest(snap, lambda m: m["arrays"][name].pop("sha256"))
+    with pytest.raises(IndexFormatError, match=rf"{name}\.npy.* NaN or infinite"):
+        load(path)
+
+
+@pytest.mark.parametrize("entry", ["../content.npy", "/etc/passwd", "sub/content.npy", "..", ""])
+def test_manifest_file_entries_are_confined_to_the_snapshot(tmp_path: Path, make_tiny_index, entry: str) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    (path / "content.npy").write_bytes((snap / "content.npy").read_bytes())  # a valid file outside the snapshot
+    _rewrite_manifest(snap, lambda m: m["arrays"]["content"].update(file=entry))
+    with pytest.raises(IndexFormatError, match="not a file inside its snapshot directory"):
+        load(path)
+
+
+def test_a_symlink_out_of_the_snapshot_is_refused(tmp_path: Path, make_tiny_index) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    outside = tmp_path / "elsewhere.npy"
+    outside.write_bytes((snap / "content.npy").read_bytes())
+    (snap / "content.npy").unlink()
+    (snap / "content.npy").symlink_to(outside)
+    with pytest.raises(IndexFormatError, match="not a file inside its snapshot directory"):
+        load(path)
+
+
+def test_nan_vectors_in_the_log_are_refused_naming_the_line(tmp_path: Path, make_tiny_index) -> None:
+    import base64
+
+    import numpy as np
+
+    index = make_tiny_index()
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "n1", "text": "a new heist"}])
+    index.close()
+    wal = sorted(path.glob("wal-*.jsonl"))[-1]
+    record = json.loads(wal.read_text(encoding="utf-8").splitlines()[0])
+    content = np.frombuffer(base64.b64decode(record["content"]), dtype="<f4").copy()
+    content[0] = np.inf
+    record["content"] = base64.b64encode(content.tobytes()).decode("ascii")
+    wal.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="line 1.*NaN or infinite"):
+        load(path)
+
+
+def test_an_edited_quantised_catalogue_of_the_same_size_is_detected(tmp_path: Path) -> None:
+    import numpy as np
+
+    from coldkit.quantized import QuantizedIndex
+
+    vectors = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    QuantizedIndex(vectors, "int8").save(tmp_path / "q")
+    QuantizedIndex.load(tmp_path / "q")  # intact: loads
+    _flip_last_byte(tmp_path / "q" / "catalog.npy")
+    with pytest.raises(InvalidInputError, match=r"catalog\.npy.*SHA-256"):
+        QuantizedIndex.load(tmp_path / "q")

@@ -21,6 +21,7 @@ snapshot + the new log, are complete on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -289,6 +290,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
                 os.fsync(fh.fileno())
             described[name] = {
                 "file": file.name, "dtype": array.dtype.str, "shape": list(array.shape), "bytes": file.stat().st_size,
+                "sha256": _sha256(file),
             }
             _test_delay()
         items = {
@@ -299,6 +301,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         _write_file(tmp / "items.json", json.dumps(items, ensure_ascii=False).encode("utf-8"))
         users = {"texts": {v.user_ids[u]: t for u, t in v.user_text.items()}}
         _write_file(tmp / "users.json", json.dumps(users, ensure_ascii=False).encode("utf-8"))
+        tables = {name: {"sha256": _sha256(tmp / name)} for name in ("items.json", "users.json")}
         _test_delay()
         whitener = model.whitener
         manifest = {
@@ -320,6 +323,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
             "item_ids": list(v.item_ids[: v.n_items]),
             "user_ids": list(v.user_ids[: v.n_users]),
             "arrays": described,
+            "tables": tables,
         }
         # the manifest is written last: a snapshot directory without one is incomplete by construction
         _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
@@ -334,17 +338,54 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
 
 
 # ------------------------------------------------------------------------------------------ load
-def _read_json(path: Path, what: str) -> Any:
+def _sha256(file: Path) -> str:
+    sha = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _check_digest(file: Path, expected: Any) -> None:
+    """IndexFormatError naming ``file`` when its SHA-256 is not ``expected`` (None: an older index without digests)."""
+    if expected is not None and _sha256(file) != expected:
+        raise IndexFormatError(
+            f"index file {str(file)!r} is corrupted or was edited: its SHA-256 does not match the manifest"
+        )
+
+
+def _snapshot_file(snap: Path, name: Any, what: str) -> Path:
+    """``snap / name`` for a manifest file entry that is a plain file name inside the snapshot directory."""
+    text = str(name)
+    file = snap / text
+    if (not text or text in (".", "..") or "/" in text or "\\" in text or Path(text).is_absolute()
+            or file.resolve().parent != snap.resolve()):
+        raise IndexFormatError(
+            f"index manifest {str(snap / 'manifest.json')!r}: {what} names {text[:200]!r}, which is not a file "
+            "inside its snapshot directory"
+        )
+    return file
+
+
+def _read_json(path: Path, what: str, sha256: Any = None) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise IndexFormatError(f"{what} missing: {str(path)!r}") from exc
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise IndexFormatError(f"{what} unreadable: {str(path)!r}: {exc}") from exc
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise IndexFormatError(f"index file {str(path)!r} is corrupted or was edited: its SHA-256 does not match the manifest")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise IndexFormatError(f"{what} unreadable or corrupted: {str(path)!r}: {exc}") from exc
 
 
 def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> np.ndarray:
-    file = snap / str(spec.get("file", f"{name}.npy"))
+    if not isinstance(spec, Mapping):
+        raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r}: array {name!r} is not described")
+    file = _snapshot_file(snap, spec.get("file", f"{name}.npy"), f"array {name!r}")
     if not file.is_file():
         raise IndexFormatError(f"index array {name!r} missing: {str(file)!r}")
     if file.stat().st_size != spec.get("bytes"):
@@ -360,6 +401,11 @@ def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> n
             f"index array {str(file)!r} has dtype {array.dtype.str} shape {list(array.shape)}, "
             f"manifest says {spec.get('dtype')} {spec.get('shape')}"
         )
+    _check_digest(file, spec.get("sha256"))
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        # NaN/inf in a vector or a count would poison every score it touches: refuse the file, naming it
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise IndexFormatError(f"index array {str(file)!r} holds {bad} NaN or infinite value(s)")
     return array
 
 
@@ -412,6 +458,7 @@ def load(
         number = int(manifest["version"] if "version" in manifest else manifest["seq"])  # format 1: "seq"
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r} lacks or mangles a field: {exc}") from exc
+    _check(isinstance(specs, dict), f"index manifest {str(snap / 'manifest.json')!r}: 'arrays' is not an object")
     required = ["content", "cf", "foldin", "item_new", "item_count", "user_indptr", "user_items", "map_weights",
                 "map_intercept", "whiten_mean"]
     missing = [name for name in required if name not in specs]
@@ -430,8 +477,10 @@ def load(
     _check(users_items.size == 0 or (users_items.min() >= 0 and users_items.max() < n_items),
            f"index {str(snap)!r}: user_items.npy holds item positions outside [0, {n_items})")
     _check(len(set(item_ids)) == n_items and len(set(user_ids)) == n_users, f"index {str(snap)!r}: duplicate ids")
-    items = _read_json(snap / "items.json", "index item table")
-    users = _read_json(snap / "users.json", "index user table")
+    tables = manifest.get("tables")
+    digests = {name: spec.get("sha256") for name, spec in tables.items() if isinstance(spec, dict)} if isinstance(tables, dict) else {}
+    items = _read_json(snap / "items.json", "index item table", digests.get("items.json"))
+    users = _read_json(snap / "users.json", "index user table", digests.get("users.json"))
     try:
         meta = [ItemMeta(str(t), tuple(str(c) for c in cats), None if im is None else str(im))
                 for t, cats, im in zip(items["texts"], items["categories"], items["images"], strict=True)]
