@@ -231,3 +231,46 @@ def test_an_edited_quantised_catalogue_of_the_same_size_is_detected(tmp_path: Pa
     _flip_last_byte(tmp_path / "q" / "catalog.npy")
     with pytest.raises(InvalidInputError, match=r"catalog\.npy.*SHA-256"):
         QuantizedIndex.load(tmp_path / "q")
+
+
+# ---------------------------------------------------------------- media paths
+@pytest.fixture()
+def media(tmp_path: Path) -> Path:
+    root = tmp_path / "media"
+    (root / "posters").mkdir(parents=True)
+    (root / "posters" / "a.jpg").write_bytes(b"not really a jpeg")
+    (tmp_path / "secret.jpg").write_bytes(b"outside")
+    (root / "posters" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    return root
+
+
+def _post_image(client: TestClient, image: str):
+    return client.post("/items", json={"items": [{"id": "img-1", "text": "a poster", "image": image}]})
+
+
+@pytest.mark.parametrize("image", ["../secret.jpg", "../no-such.jpg", "/etc/passwd", "/no/such/file.jpg",
+                                   "posters/../../secret.jpg", "posters/link.jpg", "a\x00b.jpg"])
+def test_image_paths_outside_the_media_root_get_the_same_422(make_tiny_index, media: Path, image: str) -> None:
+    index = make_tiny_index()
+    with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
+        response = _post_image(client, image)
+        assert response.status_code == 422
+        # one answer for files that exist and files that do not: the response probes nothing
+        assert response.json() == {"detail": "item 'img-1': the image path is outside the server's media root"}
+        assert client.get("/health").json()["items"] == 30
+
+
+def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, media: Path) -> None:
+    from coldkit.serving.app import MediaRoot
+
+    assert MediaRoot(media).resolve("posters/a.jpg", "x") == str((media / "posters" / "a.jpg").resolve())
+    assert MediaRoot(media).resolve(str(media / "posters" / "a.jpg"), "x") == str((media / "posters" / "a.jpg").resolve())
+    index = make_tiny_index()
+    with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
+        response = _post_image(client, "posters/a.jpg")
+        assert response.status_code == 422 and "encodes text only" in response.text  # past the confinement check
+
+
+def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
+    response = _post_image(client, "posters/a.jpg")
+    assert response.status_code == 422 and "--media-root" in response.text

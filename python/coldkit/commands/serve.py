@@ -39,6 +39,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--workers", type=int, default=1, help="worker processes; more than 1 needs --read-only")
     parser.add_argument("--read-only", action="store_true", help="serve without taking the writer lock; writes get 409")
     parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413 (default 2 MB)")
+    parser.add_argument(
+        "--media-root", default=None,
+        help="directory that image paths in POST /items must lie in (default: no image paths over HTTP)",
+    )  # fmt: skip
     parser.add_argument("--no-mmap", action="store_true", help="read the arrays into memory instead of memory-mapping")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     build = parser.add_argument_group("building an index")
@@ -132,9 +136,11 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
             )
-        from coldkit.serving.app import PATH_ENV
+        from coldkit.serving.app import MEDIA_ROOT_ENV, PATH_ENV
 
         os.environ[PATH_ENV] = os.path.abspath(args.path)
+        if args.media_root is not None:
+            os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
         if args.max_body_bytes is not None:
             os.environ["COLDKIT_MAX_BODY_BYTES"] = str(args.max_body_bytes)
         uvicorn.run("coldkit.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
@@ -142,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from coldkit.serving import create_app
 
-    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, **max_body)
+    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, media_root=args.media_root,
+                     **max_body)
     print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port, **app.state.index.stats()}),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)

@@ -43,6 +43,7 @@ __all__ = ["create_app", "app_from_env", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
 
 TOKEN_ENV = "COLDKIT_TOKEN"
 PATH_ENV = "COLDKIT_SERVE_PATH"
+MEDIA_ROOT_ENV = "COLDKIT_MEDIA_ROOT"
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 MAX_TEXT = 20_000
 MAX_IDS = 100_000
@@ -270,6 +271,40 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+# ------------------------------------------------------------------------------------------ media paths
+class MediaRoot:
+    """Confines image paths sent over HTTP to one directory (see ``create_app(media_root=...)``)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None) -> None:
+        self.root: str | None = None
+        if root is not None:
+            self.root = os.path.realpath(os.fspath(root))
+            if not os.path.isdir(self.root):
+                raise InvalidInputError(f"media root {os.fspath(root)!r} is not a directory")
+
+    def resolve(self, image: str, item_id: str) -> str:
+        """The real path of ``image`` inside the root, else InvalidInputError (422) that says nothing of the file."""
+        if self.root is None:
+            raise InvalidInputError(
+                f"item {safe_text(item_id)!r}: this server takes no image paths (start it with --media-root DIR)"
+            )
+        # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
+        # the answer is the same whether or not the file exists: the response must not probe the file system
+        outside = f"item {safe_text(item_id)!r}: the image path is outside the server's media root"
+        if "\x00" in image:
+            raise InvalidInputError(outside)
+        real = os.path.realpath(os.path.join(self.root, image))
+        if os.path.commonpath([real, self.root]) != self.root:
+            raise InvalidInputError(outside)
+        return real
+
+    def shown(self, image: str) -> str:
+        """``image`` as a client may see it: relative to the root (never a server's absolute path)."""
+        if self.root is not None and os.path.commonpath([os.path.realpath(image), self.root]) == self.root:
+            return os.path.relpath(os.path.realpath(image), self.root)
+        return os.path.basename(image)
+
+
 # ------------------------------------------------------------------------------------------ the app
 def create_app(
     index_or_path: ServingIndex | str | os.PathLike[str],
@@ -279,6 +314,7 @@ def create_app(
     max_items_per_request: int = 1000,
     read_only: bool = False,
     mmap: bool = True,
+    media_root: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``index_or_path`` (an index, or the directory of a saved one).
 
@@ -288,12 +324,16 @@ def create_app(
         max_items_per_request: most items in one ``POST /items`` and events in one ``POST /interactions`` (x10).
         read_only: open a path without the writer lock; write endpoints answer 409.
         mmap: memory-map a loaded index's arrays.
+        media_root: the directory image paths in ``POST /items`` must lie in (relative paths are
+            taken from it; ``..`` and symbolic links out of it are refused). None: the server takes
+            no image paths at all. A refused path gets the same 422 whether or not the file exists.
     """
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
     else:
         index = load(index_or_path, mmap=mmap, read_only=read_only)
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
     def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
@@ -376,7 +416,10 @@ def create_app(
 
     @app.get("/items/{item_id}")
     def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
-        return index.item_info(item_id)
+        info = index.item_info(item_id)
+        if info.get("image"):
+            info["image"] = media.shown(info["image"])
+        return info
 
     @app.get("/items/{item_id}/similar")
     def similar(item_id: str = Path(..., max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
@@ -387,7 +430,11 @@ def create_app(
         items = body.items
         if len(items) > max_items_per_request:
             raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
-        result = index.upsert_items([i.model_dump() for i in items])
+        records = [i.model_dump() for i in items]
+        for record in records:
+            if record["image"] is not None:
+                record["image"] = media.resolve(record["image"], record["id"])
+        result = index.upsert_items(records)
         return {"items": result, "version": index.version.number}
 
     @app.delete("/items/{item_id}", dependencies=write)
@@ -426,4 +473,5 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(PATH_ENV)
     if not path:
         raise RuntimeError(f"set {PATH_ENV} to the index directory")
-    return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
+    return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None)
