@@ -31,7 +31,7 @@ def tiny_index(seed: int = 0) -> ServingIndex:
     return ServingIndex.build(tiny_interactions(seed), encoder="hashing", cache=False)
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def make_tiny_index():
     """A function building a fresh tiny index (writes do not leak between tests)."""
     return tiny_index
