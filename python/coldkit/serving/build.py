@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.index import ServingIndex
-from coldkit.serving.storage import check_no_writer, describe_existing_index, save
+from coldkit.serving.storage import check_index_target, check_no_writer, describe_existing_index, save
 
 __all__ = ["build_index_from_files"]
 
@@ -43,6 +43,7 @@ def build_index_from_files(
 
         build_index_from_files("my-index", interactions="ratings.csv", items="movies.csv", encoder="hashing")
     """
+    check_index_target(out)  # a file or a foreign directory at ``out``: fail now, not after the build
     existing = describe_existing_index(out)
     if existing is not None and not force:
         raise InvalidInputError(

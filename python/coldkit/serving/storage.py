@@ -48,7 +48,7 @@ from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.wal import WriteAheadLog, read_log
 
-__all__ = ["save", "load", "describe_existing_index", "check_no_writer", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+__all__ = ["save", "load", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
 #: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
@@ -146,7 +146,12 @@ def describe_existing_index(path: str | os.PathLike[str]) -> str | None:
     return f"{items} items, {writes} online write(s) since its last snapshot"
 
 
-def _prepare_directory(path: Path) -> None:
+def check_index_target(path: str | os.PathLike[str]) -> None:
+    """IndexStorageError when :func:`save` could not write to ``path`` (a file, a foreign directory): say so before a build."""
+    _prepare_directory(Path(path).expanduser().resolve(), create=False)
+
+
+def _prepare_directory(path: Path, create: bool = True) -> None:
     if path.exists() and not path.is_dir():
         raise IndexStorageError(f"{str(path)!r} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not (path / "CURRENT").exists():
@@ -156,6 +161,8 @@ def _prepare_directory(path: Path) -> None:
             raise IndexStorageError(
                 f"{str(path)!r} is a non-empty directory that is not a coldkit index; refusing to write into it"
             )
+    if not create:
+        return
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
