@@ -24,7 +24,9 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from typing import Any, Callable, Coroutine, Literal, Optional, Union
+import threading
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Coroutine, Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
+from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
 from coldkit.serving.storage import load, save
 
@@ -315,6 +318,8 @@ def create_app(
     read_only: bool = False,
     mmap: bool = True,
     media_root: str | os.PathLike[str] | None = None,
+    follow: bool = True,
+    poll_interval: float = 0.2,
 ) -> FastAPI:
     """A FastAPI app serving ``index_or_path`` (an index, or the directory of a saved one).
 
@@ -327,11 +332,23 @@ def create_app(
         media_root: the directory image paths in ``POST /items`` must lie in (relative paths are
             taken from it; ``..`` and symbolic links out of it are refused). None: the server takes
             no image paths at all. A refused path gets the same 422 whether or not the file exists.
+        follow: with ``read_only`` and a path, follow the writer's log from a background thread
+            (every ``poll_interval`` seconds), so writes acknowledged by the writer process are
+            served here too, within about ``poll_interval`` (see :mod:`coldkit.serving.follow`).
     """
+    follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
+    elif read_only and follow:
+        follower = LogFollower(index_or_path, mmap=mmap)
+        index = follower.index
     else:
         index = load(index_or_path, mmap=mmap, read_only=read_only)
+
+    def current() -> ServingIndex:
+        """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
+        return index if follower is None else follower.index
+
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
@@ -344,13 +361,25 @@ def create_app(
         if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(403, "invalid bearer token")
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if follower is not None:
+            threading.Thread(target=follower.follow, args=(stop, poll_interval), name="coldkit-follow", daemon=True).start()
+        try:
+            yield
+        finally:
+            stop.set()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="coldkit",
         description="Cold-start recommendations: hybrid CF + language-model content, updated online.",
         version=__version__,
     )
     app.router.route_class = _StrictJSONRoute  # NaN/Infinity and lone surrogates in a body: 422, never 500
     app.state.index = index
+    app.state.follower = follower
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
     write = [Depends(require_token)]
 
@@ -391,12 +420,14 @@ def create_app(
 
     @app.get("/health", response_model=HealthOut)
     def health() -> dict[str, Any]:
+        index = current()  # one index per request (a follower may swap in a fresh one meanwhile)
         # the directory's name only: an absolute path tells a client about the server's file system
         return {"status": "ok", **index.stats(), "read_only": index.read_only,
                 "path": None if index.path is None else os.path.basename(index.path)}
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> dict[str, Any]:
+        index = current()
         c = body.constraints or ConstraintsIn.model_validate({})
         options: dict[str, Any] = {}
         if c.relax_order is not None:
@@ -416,6 +447,7 @@ def create_app(
 
     @app.get("/items/{item_id}")
     def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
+        index = current()
         info = index.item_info(item_id)
         if info.get("image"):
             info["image"] = media.shown(info["image"])
@@ -423,10 +455,12 @@ def create_app(
 
     @app.get("/items/{item_id}/similar")
     def similar(item_id: str = Path(..., max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
+        index = current()
         return {"item": item_id, "items": [i.__dict__ for i in index.similar_items(item_id, k)], "version": index.version.number}
 
     @app.post("/items", dependencies=write)
     def upsert_items(body: ItemsIn) -> dict[str, Any]:
+        index = current()
         items = body.items
         if len(items) > max_items_per_request:
             raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
@@ -439,11 +473,13 @@ def create_app(
 
     @app.delete("/items/{item_id}", dependencies=write)
     def delete_item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
+        index = current()
         index.delete_items([item_id])
         return {"id": item_id, "deleted": True, "version": index.version.number}
 
     @app.post("/interactions", dependencies=write)
     def interactions(body: InteractionsIn) -> dict[str, Any]:
+        index = current()
         events = body.events
         if len(events) > 10 * max_items_per_request:
             raise InvalidInputError(f"at most {10 * max_items_per_request} events per request, got {len(events)}")
@@ -452,11 +488,13 @@ def create_app(
 
     @app.post("/users", dependencies=write)
     def upsert_user(body: UserIn) -> dict[str, Any]:
+        index = current()
         result = index.upsert_user(body.id, text=body.text, items=body.items)
         return {**result, "version": index.version.number}
 
     @app.post("/snapshot", dependencies=write)
     def snapshot() -> dict[str, Any]:
+        index = current()
         if index.read_only:
             raise ReadOnlyIndexError("this server opened the index read-only; the writer process snapshots it")
         if index.path is None:

@@ -86,19 +86,25 @@ class WriteAheadLog:
                 self._fh.close()
 
 
-def read_log(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped."""
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError as exc:
-        raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
+def read_log(path: Path, data: bytes | None = None, first_line: int = 1) -> Iterator[dict[str, Any]]:
+    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped.
+
+    ``data`` is the log's bytes (or a later part of them, starting at line ``first_line``) when the
+    caller has read them already (a follower tailing the log); else the file is read.
+    """
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, first_line):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError as exc:
-            if number == len(lines):  # the tail: cut by a crash before it was acknowledged
+            if number == first_line + len(lines) - 1:  # the tail: cut by a crash before it was acknowledged
                 return
             raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is corrupted: {exc}") from exc
         if isinstance(record, dict) and "version" not in record and "seq" in record:
