@@ -66,3 +66,108 @@ def test_a_read_only_server_serves_the_writers_writes_within_a_second(writer, tm
         assert reader.get("/health").json()["version"] == writer.version.number
         assert reader.post("/users", json={"id": "x"}).status_code == 409  # still read-only
     assert max(latencies) < 1.0, latencies
+
+
+# ---------------------------------------------------------------- real processes: one writer, --workers 4 readers
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import httpx  # noqa: E402
+
+LOAD_REQUESTS = int(os.environ.get("COLDKIT_LOAD_REQUESTS", "2000"))
+TOKEN = "follow-token"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(path: Path, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    port = _port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLDKIT_TOKEN": TOKEN}
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "coldkit", "serve", str(path), "--port", str(port), *extra],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def test_four_read_only_workers_serve_a_writers_writes_under_load(tmp_path: Path, make_tiny_index) -> None:
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    writer_proc, writer = _serve(tmp_path / "idx", tmp_path / "writer.log")
+    readers_proc, readers = _serve(tmp_path / "idx", tmp_path / "readers.log", "--read-only", "--workers", "4")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    errors: list[str] = []
+    visible: list[float] = []
+    try:
+        def one(n: int) -> None:
+            rng = random.Random(n)
+            with httpx.Client(timeout=30) as client:
+                if n % 10 == 0:  # a write to the writer, then: how long until the readers serve it?
+                    item = f"load-{n}"
+                    r = client.post(writer + "/items", json={"items": [{"id": item, "text": f"robots and heists {n}"}]},
+                                    headers=auth)
+                    if r.status_code != 200:
+                        errors.append(f"write {n}: {r.status_code} {r.text[:200]}")
+                        return
+                    acknowledged = time.monotonic()
+                    while True:  # how soon does a reader serve it?
+                        status = client.get(f"{readers}/items/{item}").status_code
+                        if status == 200:
+                            visible.append(time.monotonic() - acknowledged)
+                            break
+                        if time.monotonic() - acknowledged > 10:
+                            errors.append(f"write {n} not served by the readers after 10 s")
+                            return
+                    # 1 s after the acknowledgement every worker serves it: 8 requests on fresh connections
+                    # (the kernel spreads them over the 4 worker processes) must all find the item
+                    time.sleep(max(0.0, acknowledged + 1.0 - time.monotonic()))
+                    for _ in range(8):
+                        with httpx.Client(timeout=30) as fresh:
+                            status = fresh.get(f"{readers}/items/{item}").status_code
+                        if status != 200:
+                            errors.append(f"write {n}: a worker did not serve it 1 s after it was acknowledged ({status})")
+                elif n == LOAD_REQUESTS // 2:
+                    r = client.post(writer + "/snapshot", headers=auth)  # a snapshot rotation during the run
+                    if r.status_code != 200:
+                        errors.append(f"snapshot: {r.status_code} {r.text[:200]}")
+                else:
+                    body = rng.choice([{"user_id": f"u{rng.randrange(20)}", "k": 5}, {"text": "robots heist", "k": 5},
+                                       {"history": ["i1", "i2"], "k": 3}])
+                    r = client.post(readers + "/recommend", json=body)
+                    if r.status_code != 200:
+                        errors.append(f"read {n}: {r.status_code} {r.text[:200]}")
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one, range(LOAD_REQUESTS)))
+        assert not errors, errors[:5]
+        assert len(visible) >= LOAD_REQUESTS // 10 - 1
+        p99 = float(sorted(visible)[max(0, int(len(visible) * 0.99) - 1)])
+        print(json.dumps({"requests": LOAD_REQUESTS, "writes": len(visible), "first_served_p50_s": sorted(visible)[len(visible) // 2],
+                          "first_served_p99_s": p99, "first_served_max_s": max(visible)}))
+        assert p99 < float(os.environ.get("COLDKIT_VISIBLE_P99_S", "1.0")), sorted(visible)[-5:]
+    finally:
+        for proc in (readers_proc, writer_proc):
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
