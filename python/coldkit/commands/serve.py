@@ -37,7 +37,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument("--token-file", default=None, help="file whose first line is the bearer token")
     parser.add_argument("--workers", type=int, default=1, help="worker processes; more than 1 needs --read-only")
-    parser.add_argument("--read-only", action="store_true", help="serve without taking the writer lock; writes get 409")
+    parser.add_argument(
+        "--read-only", action="store_true",
+        help="serve without taking the writer lock, following the writer's log (its writes served within ~1 s); writes get 409",
+    )  # fmt: skip
     parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413 (default 2 MB)")
     parser.add_argument(
         "--media-root", default=None,
