@@ -25,7 +25,7 @@ from pathlib import Path
 from coldkit.exceptions import ColdkitError
 from coldkit.serving.index import ServingIndex
 from coldkit.serving.replay import apply_record
-from coldkit.serving.storage import _WAL, _generations, _wal_path, load
+from coldkit.serving.storage import load, log_files
 from coldkit.serving.wal import read_log
 
 __all__ = ["LogFollower"]
@@ -80,10 +80,7 @@ class LogFollower:
         assert self.generation is not None
         writer = self.index.writer
         applied = 0
-        for g in _generations(self.root, _WAL):
-            if g < self.generation:
-                continue
-            path = _wal_path(self.root, g)
+        for g, path in log_files(self.root, self.generation):
             offset, lines = self._offsets.get(g, (0, 0))
             with open(path, "rb") as fh:
                 fh.seek(offset)

@@ -48,7 +48,7 @@ from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.wal import WriteAheadLog, read_log
 
-__all__ = ["save", "load", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+__all__ = ["save", "load", "log_files", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
 #: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
@@ -81,6 +81,11 @@ def _generations(path: Path, pattern: re.Pattern[str]) -> list[int]:
         if m:
             out.append(int(m.group(1)))
     return sorted(out)
+
+
+def log_files(path: Path, since: int) -> list[tuple[int, Path]]:
+    """``(generation, file)`` of the write-ahead logs of index directory ``path`` with generation >= ``since``, in order."""
+    return [(g, _wal_path(path, g)) for g in _generations(path, _WAL) if g >= since]
 
 
 def _snap_dir(path: Path, gen: int) -> Path:
