@@ -171,3 +171,61 @@ def test_four_read_only_workers_serve_a_writers_writes_under_load(tmp_path: Path
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_kill_9_of_the_writer_loses_no_acknowledged_write_and_readers_serve_them(tmp_path: Path, make_tiny_index) -> None:
+    import signal
+    import threading
+
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    writer_proc, writer = _serve(tmp_path / "idx", tmp_path / "writer.log")
+    readers_proc, readers = _serve(tmp_path / "idx", tmp_path / "readers.log", "--read-only", "--workers", "4")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def write_forever(worker: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            for n in range(10**6):
+                if stop.is_set():
+                    return
+                item = f"k{worker}-{n}"
+                try:
+                    r = client.post(writer + "/items", json={"items": [{"id": item, "text": f"robots {n}"}]}, headers=auth)
+                except httpx.HTTPError:
+                    return  # the writer was killed mid-request: not acknowledged
+                if r.status_code == 200:
+                    acknowledged.append(item)
+
+    restarted = None
+    try:
+        threads = [threading.Thread(target=write_forever, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        os.kill(writer_proc.pid, signal.SIGKILL)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        writer_proc.wait(30)
+        assert len(acknowledged) >= 5, "too few writes before the kill to test anything"
+        restarted, writer = _serve(tmp_path / "idx", tmp_path / "writer2.log")  # replays the log
+        r = httpx.post(writer + "/items", json={"items": [{"id": "after-restart", "text": "robots again"}]},
+                       headers=auth, timeout=30)
+        assert r.status_code == 200
+        time.sleep(1.0)
+        with httpx.Client(timeout=30) as client:
+            for item in [*acknowledged, "after-restart"]:
+                assert client.get(f"{writer}/items/{item}").status_code == 200, f"writer lost {item}"
+                assert client.get(f"{readers}/items/{item}").status_code == 200, f"readers do not serve {item}"
+    finally:
+        stop.set()
+        for proc in (readers_proc, writer_proc, restarted):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
