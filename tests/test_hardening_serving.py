@@ -265,6 +265,8 @@ def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, me
 
     assert MediaRoot(media).resolve("posters/a.jpg", "x") == str((media / "posters" / "a.jpg").resolve())
     assert MediaRoot(media).resolve(str(media / "posters" / "a.jpg"), "x") == str((media / "posters" / "a.jpg").resolve())
+    missing = MediaRoot(media).resolve("posters/none.jpg", "x")  # inside the root: the encoder says it is missing,
+    assert MediaRoot(media).hide(f"image file not found: {missing!r}") == "image file not found: '<media root>/posters/none.jpg'"
     index = make_tiny_index()
     with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
         response = _post_image(client, "posters/a.jpg")

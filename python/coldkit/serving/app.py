@@ -301,6 +301,10 @@ class MediaRoot:
             raise InvalidInputError(outside)
         return real
 
+    def hide(self, message: str) -> str:
+        """``message`` with the root's absolute path replaced by ``<media root>``."""
+        return message if self.root is None else message.replace(self.root, "<media root>")
+
     def shown(self, image: str) -> str:
         """``image`` as a client may see it: relative to the root (never a server's absolute path)."""
         if self.root is not None and os.path.commonpath([os.path.realpath(image), self.root]) == self.root:
@@ -468,7 +472,10 @@ def create_app(
         for record in records:
             if record["image"] is not None:
                 record["image"] = media.resolve(record["image"], record["id"])
-        result = index.upsert_items(records)
+        try:
+            result = index.upsert_items(records)
+        except InvalidInputError as exc:
+            raise InvalidInputError(media.hide(str(exc))) from None  # e.g. an unreadable image: no server paths
         return {"items": result, "version": index.version.number}
 
     @app.delete("/items/{item_id}", dependencies=write)
