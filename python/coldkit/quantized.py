@@ -289,7 +289,7 @@ class QuantizedIndex:
         ``scales.npy`` (int8), ``catalog.npy`` (the float32 catalogue) and ``meta.json``.
 
         Every file is written to a temp file, fsynced and renamed into place; ``meta.json``
-        (with SHA-256 digests of codes and scales and the catalogue's byte size) is written last,
+        (with SHA-256 digests of every file and the catalogue's byte size) is written last,
         so a crash leaves either the old index or a complete new one. No pickle anywhere.
         """
         directory = Path(path)
@@ -301,8 +301,7 @@ class QuantizedIndex:
         digests = {}
         for name, array in arrays.items():
             atomic_write(directory / name, partial(_save_npy, array=array), sync_dir=False)
-            if name != _CATALOG:
-                digests[name] = _digest(directory / name)
+            digests[name] = _digest(directory / name)  # the catalogue too: an edit of the same size is caught
         n, d = self.shape
         meta = {
             "format": "coldkit.quantized",
@@ -371,6 +370,9 @@ class QuantizedIndex:
         catalog_file = directory / _CATALOG
         if not catalog_file.exists() or catalog_file.stat().st_size != catalog_bytes:
             raise InvalidInputError(f"{catalog_file} is missing or truncated (expected {catalog_bytes} bytes)")
+        # indexes saved before the catalogue had a digest are checked by size only
+        if _CATALOG in digests and _digest(catalog_file) != digests[_CATALOG]:
+            raise InvalidInputError(f"{catalog_file} is corrupted or was edited (its SHA-256 does not match {_META})")
 
         codes = _load_array(directory / _CODES, np.int8 if kind == "int8" else np.uint16, (n, d), mmap=False)
         catalog = _load_array(catalog_file, np.float32, (n, d), mmap=mmap)

@@ -482,10 +482,10 @@ def check_model(
     """Fit on a tiny synthetic data set and check the recommender contract; returns the fitted model.
 
     Properties: ``recommend`` before ``fit`` raises a coldkit error; ``fit`` returns the model;
-    ``recommend`` gives int64 indices / float32 scores of shape ``(B, k)``, padded with -1/-inf at
+    ``recommend`` gives int64 indices / float32 scores of shape ``(B, min(k, n_items))``, padded with -1/-inf at
     the end, no duplicates, scores best first; ``exclude_known`` drops the user's training items
     and ``history``; only ``candidates`` are returned (fewer candidates than ``k``: padding; an
-    empty set: all padding); ``k`` larger than the catalogue pads; results are deterministic and
+    empty set: all padding); ``k`` larger than the catalogue is capped at it; results are deterministic and
     independent of the batch; ``k < 1``, a user index out of range, candidates out of range, a
     bare ``UserQuery`` and ``fit`` on a non-Interactions raise :class:`InvalidInputError`.
     With capability ``"cold-users"``: a new user's clicks (``history``) get a full list; with
@@ -532,8 +532,9 @@ def check_model(
         _check(isinstance(out, Ranked), where, "output type", f"recommend must return coldkit.Ranked, got {type(out).__name__}")
         _check(out.indices.dtype == np.int64 and out.scores.dtype == np.float32, where, "dtypes",
                f"indices int64 and scores float32 expected, got {out.indices.dtype} and {out.scores.dtype}")
-        _check(out.indices.shape == (len(queries), k), where, "shape (padding contract)",
-               f"expected exactly {(len(queries), k)}, got {out.indices.shape}")
+        width = min(k, n_items)  # k is capped at the catalogue: a huge k allocates nothing
+        _check(out.indices.shape == (len(queries), width), where, "shape (padding contract)",
+               f"expected exactly {(len(queries), width)} for k={k}, got {out.indices.shape}")
         for r in range(len(queries)):
             row_i, row_s = out.indices[r], out.scores[r]
             pad = row_i < 0

@@ -16,16 +16,21 @@ from coldkit.exceptions import InvalidInputError
 __all__ = ["check_k"]
 
 
-def check_k(k: object, what: str = "k") -> int:
+def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
     """``k`` as a Python ``int`` >= 1, else :class:`InvalidInputError` naming ``what``.
 
     Accepts Python and numpy integers (anything with ``__index__``); refuses booleans, floats
     (even ``2.0``: a silently truncated ``2.5`` would be a wrong answer) and values below 1.
+    With ``at_most`` (e.g. the catalogue size), a larger ``k`` is capped to it (but not below 1),
+    so that nothing is ever allocated for list positions no item can fill: ``k = 10**12`` on a
+    300-item catalogue ranks 300 items.
 
     Example::
 
         >>> check_k(np.int64(3))
         3
+        >>> check_k(10**12, at_most=300)
+        300
         >>> check_k(0)
         Traceback (most recent call last):
         ...
@@ -39,4 +44,6 @@ def check_k(k: object, what: str = "k") -> int:
         raise InvalidInputError(f"{what} must be an integer, got {type(k).__name__} {k!r}") from None
     if value < 1:
         raise InvalidInputError(f"{what} must be >= 1, got {value}")
+    if at_most is not None:
+        value = min(value, max(int(at_most), 1))
     return value

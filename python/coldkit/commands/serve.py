@@ -6,6 +6,7 @@ Examples::
     coldkit serve my-index --token-file /run/secrets/coldkit-token
     coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing
     coldkit serve my-index --build --dataset ml-latest-small
+    coldkit serve my-index --build --force --dataset ml-latest-small   # replace an existing index
 
 A thin shell over :mod:`coldkit.serving` (``build_index_from_files``, ``create_app``).
 """
@@ -36,12 +37,23 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument("--token-file", default=None, help="file whose first line is the bearer token")
     parser.add_argument("--workers", type=int, default=1, help="worker processes; more than 1 needs --read-only")
-    parser.add_argument("--read-only", action="store_true", help="serve without taking the writer lock; writes get 409")
+    parser.add_argument(
+        "--read-only", action="store_true",
+        help="serve without taking the writer lock, following the writer's log (its writes served within ~1 s); writes get 409",
+    )  # fmt: skip
     parser.add_argument("--max-body-bytes", type=int, default=None, help="larger request bodies get 413 (default 2 MB)")
+    parser.add_argument(
+        "--media-root", default=None,
+        help="directory that image paths in POST /items must lie in (default: no image paths over HTTP)",
+    )  # fmt: skip
     parser.add_argument("--no-mmap", action="store_true", help="read the arrays into memory instead of memory-mapping")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     build = parser.add_argument_group("building an index")
     build.add_argument("--build", action="store_true", help="build PATH from --interactions/--items or --dataset, then exit")
+    build.add_argument(
+        "--force", action="store_true",
+        help="with --build: replace an index already at PATH (its online writes are dropped); the swap is atomic",
+    )  # fmt: skip
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
@@ -95,6 +107,8 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
+    if args.force and not args.build:
+        raise InvalidInputError("--force only applies with --build (it replaces an existing index)")
     if args.build:
         from coldkit.commands._flags import list_flag
         from coldkit.serving import build_index_from_files
@@ -109,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             encoder=args.encoder,
             encoder_options=options,
             fusion=args.fusion,
+            force=args.force,
         )
         try:
             print(json.dumps({"built": args.path, **index.stats()}))
@@ -125,9 +140,11 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
             )
-        from coldkit.serving.app import PATH_ENV
+        from coldkit.serving.app import MEDIA_ROOT_ENV, PATH_ENV
 
         os.environ[PATH_ENV] = os.path.abspath(args.path)
+        if args.media_root is not None:
+            os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
         if args.max_body_bytes is not None:
             os.environ["COLDKIT_MAX_BODY_BYTES"] = str(args.max_body_bytes)
         uvicorn.run("coldkit.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
@@ -135,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from coldkit.serving import create_app
 
-    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, **max_body)
+    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, media_root=args.media_root,
+                     **max_body)
     print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port, **app.state.index.stats()}),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)

@@ -194,7 +194,9 @@ class Recommender(ABC):
 
         Args:
             queries: who to recommend for (a warm user index, new clicks, profile text).
-            k: list length; rows are padded with index -1 / score -inf when fewer items qualify.
+            k: list length, capped at the catalogue size (the result has ``min(k, n_items)``
+                columns, so a huge ``k`` allocates nothing); rows are padded with index -1 /
+                score -inf when fewer items qualify (exclusions, candidates).
             candidates: item indices allowed in the output (None = the whole catalogue).
             exclude_known: drop items the user already interacted with (training items of a
                 warm user plus ``query.history``).
@@ -230,9 +232,10 @@ class Recommender(ABC):
         from coldkit.models._ranking import check_candidates
         from coldkit.validation import check_k
 
-        k = check_k(k)
+        n_items = self._require_fitted().n_items
+        k = check_k(k, at_most=n_items)  # no list longer than the catalogue: nothing allocated for k = 10**12
         checked = self._check_queries(queries)
-        return checked, k, check_candidates(candidates, self._require_fitted().n_items)
+        return checked, k, check_candidates(candidates, n_items)
 
     def _check_queries(self, queries: Sequence[UserQuery]) -> list[UserQuery]:
         """Validate user indices and history item indices of every query against the training data."""

@@ -198,8 +198,8 @@ class ContentRecommender(Recommender):
 
     def similar_items(self, items: Sequence[int] | np.ndarray, k: int, *, candidates: np.ndarray | None = None) -> Ranked:
         """Item ↔ item: the ``k`` items whose content is nearest each of ``items`` (itself excluded)."""
-        k = check_k(k)
         train = self._require_fitted()
+        k = check_k(k, at_most=train.n_items)
         idx = np.asarray(items, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= train.n_items):
             raise InvalidInputError(f"item indices outside [0, {train.n_items}): {idx[(idx < 0) | (idx >= train.n_items)][:10].tolist()}")

@@ -9,6 +9,7 @@ names; empty means none) restricts which installed plugins load; built-ins alway
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import threading
 import warnings
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 import pluggy
 
-from coldkit.exceptions import DuplicateComponentError, PluginLoadWarning, UnknownComponentError
+from coldkit.exceptions import DuplicateComponentError, InvalidInputError, PluginLoadWarning, UnknownComponentError
 from coldkit.plugins import hookspecs
 from coldkit.plugins.types import (
     ComponentSpec,
@@ -338,6 +339,17 @@ def plugin_report() -> dict[str, Any]:
     }
 
 
+def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> Any:
+    """``factory(**options)``; options it does not take are an InvalidInputError naming them, not a TypeError."""
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {sorted(options)}: {exc}") from None
+    except ValueError:  # no introspectable signature: the factory checks its own options
+        pass
+    return factory(**options)
+
+
 def get_encoder(name: str, **options: Any) -> Encoder:
     """Build the encoder registered as ``name`` with ``options`` (model path, device, batch size...).
 
@@ -346,20 +358,20 @@ def get_encoder(name: str, **options: Any) -> Encoder:
         encoder = coldkit.get_encoder("hashing", dim=512)
         vectors = encoder.encode_texts(["a basketball game", "a violin concerto"])
     """
-    return registry("encoder").get(name).factory(**options)  # type: ignore[no-any-return]
+    return _construct("encoder", name, registry("encoder").get(name).factory, options)  # type: ignore[no-any-return]
 
 
 def get_similarity_backend(name: str, **options: Any) -> SimilarityBackend:
     """Build the similarity backend registered as ``name`` (``"rust"``, ``"numpy"``...)."""
-    return registry("similarity_backend").get(name).factory(**options)  # type: ignore[no-any-return]
+    return _construct("similarity_backend", name, registry("similarity_backend").get(name).factory, options)  # type: ignore[no-any-return]
 
 
 def get_fusion(name: str, **options: Any) -> FusionStrategy:
     """Build the fusion strategy registered as ``name`` (``"weighted"``, ``"rrf"``...)."""
-    return registry("fusion").get(name).factory(**options)  # type: ignore[no-any-return]
+    return _construct("fusion", name, registry("fusion").get(name).factory, options)  # type: ignore[no-any-return]
 
 
 def get_reranker(name: str, **options: Any) -> "Reranker":
     """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
-    return registry("reranker").get(name).factory(**options)  # type: ignore[no-any-return]
+    return _construct("reranker", name, registry("reranker").get(name).factory, options)  # type: ignore[no-any-return]
 

@@ -22,17 +22,23 @@ Example::
 from __future__ import annotations
 
 import hmac
+import json
 import os
-from typing import Any, Literal, Optional, Union
+import threading
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Coroutine, Literal, Optional, Union
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
+from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
 from coldkit.serving.storage import load, save
 
@@ -40,11 +46,83 @@ __all__ = ["create_app", "app_from_env", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
 
 TOKEN_ENV = "COLDKIT_TOKEN"
 PATH_ENV = "COLDKIT_SERVE_PATH"
+MEDIA_ROOT_ENV = "COLDKIT_MEDIA_ROOT"
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 MAX_TEXT = 20_000
 MAX_IDS = 100_000
 ItemId = StrictStr
 Number = Union[StrictFloat, StrictInt]
+
+
+# ------------------------------------------------------------------------------------------ strict JSON
+def _refuse_constant(name: str) -> Any:
+    raise HTTPException(422, f"JSON numbers must be finite: {name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # e.g. 1e999 overflows to inf
+        raise HTTPException(422, f"JSON numbers must be finite: {text[:40]} is out of range")
+    return value
+
+
+def _find_surrogate(value: Any, where: str = "body") -> str | None:
+    """Where ``value`` holds a lone UTF-16 surrogate (in a key or a string), else None."""
+    stack = [(value, where)]
+    while stack:  # iterative: a deeply nested body cannot exhaust the recursion limit
+        node, at = stack.pop()
+        if isinstance(node, str):
+            if not _encodable(node):
+                return at
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if not _encodable(key):
+                    return f"{at} (a key)"
+                stack.append((item, f"{at}.{safe_text(key)}"))
+        elif isinstance(node, list):
+            stack.extend((item, f"{at}[{pos}]") for pos, item in enumerate(node))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def safe_text(text: object) -> str:
+    """``text`` as a string that encodes as UTF-8 (lone surrogates escaped as ``\\udXXX``)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body may hold neither NaN/Infinity nor lone surrogates (422 names where)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = json.loads(await self.body(), parse_constant=_refuse_constant, parse_float=_finite_float)
+            where = _find_surrogate(body)
+            if where is not None:
+                raise HTTPException(422, f"{where}: text holds a lone UTF-16 surrogate (not valid Unicode)")
+            self._json = body
+        return self._json
+
+
+class _StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON error response that can always be rendered (no surrogates, no NaN)."""
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 # ------------------------------------------------------------------------------------------ schemas
@@ -196,6 +274,44 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+# ------------------------------------------------------------------------------------------ media paths
+class MediaRoot:
+    """Confines image paths sent over HTTP to one directory (see ``create_app(media_root=...)``)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None) -> None:
+        self.root: str | None = None
+        if root is not None:
+            self.root = os.path.realpath(os.fspath(root))
+            if not os.path.isdir(self.root):
+                raise InvalidInputError(f"media root {os.fspath(root)!r} is not a directory")
+
+    def resolve(self, image: str, item_id: str) -> str:
+        """The real path of ``image`` inside the root, else InvalidInputError (422) that says nothing of the file."""
+        if self.root is None:
+            raise InvalidInputError(
+                f"item {safe_text(item_id)!r}: this server takes no image paths (start it with --media-root DIR)"
+            )
+        # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
+        # the answer is the same whether or not the file exists: the response must not probe the file system
+        outside = f"item {safe_text(item_id)!r}: the image path is outside the server's media root"
+        if "\x00" in image:
+            raise InvalidInputError(outside)
+        real = os.path.realpath(os.path.join(self.root, image))
+        if os.path.commonpath([real, self.root]) != self.root:
+            raise InvalidInputError(outside)
+        return real
+
+    def hide(self, message: str) -> str:
+        """``message`` with the root's absolute path replaced by ``<media root>``."""
+        return message if self.root is None else message.replace(self.root, "<media root>")
+
+    def shown(self, image: str) -> str:
+        """``image`` as a client may see it: relative to the root (never a server's absolute path)."""
+        if self.root is not None and os.path.commonpath([os.path.realpath(image), self.root]) == self.root:
+            return os.path.relpath(os.path.realpath(image), self.root)
+        return os.path.basename(image)
+
+
 # ------------------------------------------------------------------------------------------ the app
 def create_app(
     index_or_path: ServingIndex | str | os.PathLike[str],
@@ -205,6 +321,9 @@ def create_app(
     max_items_per_request: int = 1000,
     read_only: bool = False,
     mmap: bool = True,
+    media_root: str | os.PathLike[str] | None = None,
+    follow: bool = True,
+    poll_interval: float = 0.2,
 ) -> FastAPI:
     """A FastAPI app serving ``index_or_path`` (an index, or the directory of a saved one).
 
@@ -214,12 +333,28 @@ def create_app(
         max_items_per_request: most items in one ``POST /items`` and events in one ``POST /interactions`` (x10).
         read_only: open a path without the writer lock; write endpoints answer 409.
         mmap: memory-map a loaded index's arrays.
+        media_root: the directory image paths in ``POST /items`` must lie in (relative paths are
+            taken from it; ``..`` and symbolic links out of it are refused). None: the server takes
+            no image paths at all. A refused path gets the same 422 whether or not the file exists.
+        follow: with ``read_only`` and a path, follow the writer's log from a background thread
+            (every ``poll_interval`` seconds), so writes acknowledged by the writer process are
+            served here too, within about ``poll_interval`` (see :mod:`coldkit.serving.follow`).
     """
+    follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
+    elif read_only and follow:
+        follower = LogFollower(index_or_path, mmap=mmap)
+        index = follower.index
     else:
         index = load(index_or_path, mmap=mmap, read_only=read_only)
+
+    def current() -> ServingIndex:
+        """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
+        return index if follower is None else follower.index
+
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
     def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
@@ -230,41 +365,73 @@ def create_app(
         if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
             raise HTTPException(403, "invalid bearer token")
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        if follower is not None:
+            threading.Thread(target=follower.follow, args=(stop, poll_interval), name="coldkit-follow", daemon=True).start()
+        try:
+            yield
+        finally:
+            stop.set()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="coldkit",
         description="Cold-start recommendations: hybrid CF + language-model content, updated online.",
         version=__version__,
     )
+    app.router.route_class = _StrictJSONRoute  # NaN/Infinity and lone surrogates in a body: 422, never 500
     app.state.index = index
+    app.state.follower = follower
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
     write = [Depends(require_token)]
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the input back: it may hold what cannot be rendered (NaN, lone surrogates) or secrets
+        errors = [
+            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(error.get("msg", "")),
+             "type": safe_text(error.get("type", ""))}
+            for error in exc.errors()
+        ]
+        return _error(422, errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, (dict, list)) else safe_text(exc.detail)
+        return _error(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(UnknownIdError)
     async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return _error(404, safe_text(exc))
 
     @app.exception_handler(InvalidInputError)
     async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return _error(422, safe_text(exc))
 
     @app.exception_handler(ReadOnlyIndexError)
     async def _read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return _error(409, safe_text(exc))
 
     @app.exception_handler(IndexStorageError)
     async def _storage(request: Request, exc: IndexStorageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _error(503, safe_text(exc))
 
     @app.exception_handler(ColdkitError)
     async def _coldkit(request: Request, exc: ColdkitError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return _error(400, safe_text(exc))
 
     @app.get("/health", response_model=HealthOut)
     def health() -> dict[str, Any]:
-        return {"status": "ok", **index.stats(), "read_only": index.read_only, "path": index.path}
+        index = current()  # one index per request (a follower may swap in a fresh one meanwhile)
+        # the directory's name only: an absolute path tells a client about the server's file system
+        return {"status": "ok", **index.stats(), "read_only": index.read_only,
+                "path": None if index.path is None else os.path.basename(index.path)}
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> dict[str, Any]:
+        index = current()
         c = body.constraints or ConstraintsIn.model_validate({})
         options: dict[str, Any] = {}
         if c.relax_order is not None:
@@ -284,27 +451,42 @@ def create_app(
 
     @app.get("/items/{item_id}")
     def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
-        return index.item_info(item_id)
+        index = current()
+        info = index.item_info(item_id)
+        if info.get("image"):
+            info["image"] = media.shown(info["image"])
+        return info
 
     @app.get("/items/{item_id}/similar")
     def similar(item_id: str = Path(..., max_length=256), k: int = Query(10, ge=1, le=MAX_K)) -> dict[str, Any]:
+        index = current()
         return {"item": item_id, "items": [i.__dict__ for i in index.similar_items(item_id, k)], "version": index.version.number}
 
     @app.post("/items", dependencies=write)
     def upsert_items(body: ItemsIn) -> dict[str, Any]:
+        index = current()
         items = body.items
         if len(items) > max_items_per_request:
             raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
-        result = index.upsert_items([i.model_dump() for i in items])
+        records = [i.model_dump() for i in items]
+        for record in records:
+            if record["image"] is not None:
+                record["image"] = media.resolve(record["image"], record["id"])
+        try:
+            result = index.upsert_items(records)
+        except InvalidInputError as exc:
+            raise InvalidInputError(media.hide(str(exc))) from None  # e.g. an unreadable image: no server paths
         return {"items": result, "version": index.version.number}
 
     @app.delete("/items/{item_id}", dependencies=write)
     def delete_item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:
+        index = current()
         index.delete_items([item_id])
         return {"id": item_id, "deleted": True, "version": index.version.number}
 
     @app.post("/interactions", dependencies=write)
     def interactions(body: InteractionsIn) -> dict[str, Any]:
+        index = current()
         events = body.events
         if len(events) > 10 * max_items_per_request:
             raise InvalidInputError(f"at most {10 * max_items_per_request} events per request, got {len(events)}")
@@ -313,18 +495,20 @@ def create_app(
 
     @app.post("/users", dependencies=write)
     def upsert_user(body: UserIn) -> dict[str, Any]:
+        index = current()
         result = index.upsert_user(body.id, text=body.text, items=body.items)
         return {**result, "version": index.version.number}
 
     @app.post("/snapshot", dependencies=write)
     def snapshot() -> dict[str, Any]:
+        index = current()
         if index.read_only:
             raise ReadOnlyIndexError("this server opened the index read-only; the writer process snapshots it")
         if index.path is None:
             raise HTTPException(409, "this index has no directory to snapshot into; save it with coldkit.serving.save first")
         number = index.version.number
         snap = save(index, index.path)
-        return {"snapshot": snap.name, "path": index.path, "version": number}
+        return {"snapshot": snap.name, "path": os.path.basename(index.path), "version": number}
 
     return app
 
@@ -334,4 +518,5 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(PATH_ENV)
     if not path:
         raise RuntimeError(f"set {PATH_ENV} to the index directory")
-    return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
+    return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None)

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.index import ServingIndex
-from coldkit.serving.storage import save
+from coldkit.serving.storage import check_index_target, check_no_writer, describe_existing_index, save
 
 __all__ = ["build_index_from_files"]
 
@@ -23,6 +23,7 @@ def build_index_from_files(
     text_columns: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
     duplicates: str = "last",
+    force: bool = False,
     **build_options: Any,
 ) -> ServingIndex:
     """Build an index from an item table + an interaction table (CSV/Parquet), or a named data set, and save it to ``out``.
@@ -32,12 +33,25 @@ def build_index_from_files(
         interactions, items: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
         dataset: instead of files, a name for ``coldkit.load_dataset`` (e.g. ``"ml-latest-small"``).
         text_columns, columns, duplicates: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        force: replace an index already at ``out`` (with its online writes). Without it, an existing
+            index is refused before anything is built. The replacement is atomic: the new
+            snapshot is written beside the old one and ``CURRENT`` is switched only once it is
+            complete, so a crash or kill at any point leaves the old index loadable.
         build_options: passed to :meth:`ServingIndex.build` (``encoder``, ``fusion``, ``weights``...).
 
     Example::
 
         build_index_from_files("my-index", interactions="ratings.csv", items="movies.csv", encoder="hashing")
     """
+    check_index_target(out)  # a file or a foreign directory at ``out``: fail now, not after the build
+    existing = describe_existing_index(out)
+    if existing is not None and not force:
+        raise InvalidInputError(
+            f"{str(out)!r} already holds a coldkit index ({existing}); rebuilding replaces it and drops its online "
+            "writes: pass --force (force=True) to do so, or choose another directory"
+        )
+    if existing is not None:
+        check_no_writer(out)  # a server writing there would make the final save fail: say so before the build
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
@@ -55,5 +69,5 @@ def build_index_from_files(
         catalog = load_items(items, text_columns=text_columns, columns=columns)
         train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
-    save(index, out)
+    save(index, out)  # atomic over an existing index: the old one stays live until CURRENT names the new snapshot
     return index

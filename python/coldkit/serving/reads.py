@@ -22,7 +22,7 @@ from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
-from coldkit.serving.state import Version, as_id, resolve_items
+from coldkit.serving.state import Version, as_id, check_text, resolve_items
 
 __all__ = ["IndexReader", "Recommendation", "RecommendedItem", "MAX_K", "DEFAULT_BACKEND", "check_list_length"]
 
@@ -182,6 +182,8 @@ class IndexReader:
         k = check_list_length(k)
         if text is not None and not isinstance(text, str):
             raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
+        if text is not None:
+            check_text(text, "text")
         if isinstance(history, (str, bytes)) or isinstance(exclude, (str, bytes)) or isinstance(candidates, (str, bytes)):
             raise InvalidInputError("history, exclude and candidates must be lists of item ids, not a string")
         user = None

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.serving.state import Version
 from coldkit.serving.wal import decode_vectors
 from coldkit.serving.writes import IndexWriter
@@ -23,23 +23,28 @@ __all__ = ["apply_record", "compacted"]
 def apply_record(writer: IndexWriter, record: Mapping[str, Any]) -> None:
     """Re-apply one write-ahead-log record (not logged again; allowed on a read-only index)."""
     op = record.get("op")
-    with writer.unlogged():
-        if op == "upsert_items":
-            items = record["items"]
-            writer.upsert_items(items, vectors=decode_vectors(record, len(items)))
-        elif op == "delete_items":
-            # an id deleted twice in a row is harmless on replay
-            live = [i for i in record["ids"] if writer.version.item_ordinal(str(i)) is not None]
-            if live:
-                writer.delete_items(live)
+    try:
+        with writer.unlogged():
+            if op == "upsert_items":
+                items = record["items"]
+                writer.upsert_items(items, vectors=decode_vectors(record, len(items)))
+            elif op == "delete_items":
+                # an id deleted twice in a row is harmless on replay
+                live = [i for i in record["ids"] if writer.version.item_ordinal(str(i)) is not None]
+                if live:
+                    writer.delete_items(live)
+                else:
+                    writer.commit({}, writer.version)
+            elif op == "interactions":
+                writer.add_interactions([tuple(e) for e in record["events"]])
+            elif op == "upsert_user":
+                writer.upsert_user(record["id"], text=record.get("text"), items=record.get("items") or [])
             else:
-                writer.commit({}, writer.version)
-        elif op == "interactions":
-            writer.add_interactions([tuple(e) for e in record["events"]])
-        elif op == "upsert_user":
-            writer.upsert_user(record["id"], text=record.get("text"), items=record.get("items") or [])
-        else:
-            raise InvalidInputError(f"unknown log operation {op!r}")
+                raise InvalidInputError(f"unknown log operation {op!r}")
+    except ColdkitError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # read_log checks the fields; this is a safety net
+        raise InvalidInputError(f"{op} record lacks or mangles a field: {exc!r}") from exc
 
 
 def compacted(v: Version) -> Version:

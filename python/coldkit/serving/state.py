@@ -29,7 +29,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import UnknownIdError
 
-__all__ = ["RowBuffer", "ItemMeta", "Version", "as_id", "resolve_items"]
+__all__ = ["RowBuffer", "ItemMeta", "Version", "as_id", "check_text", "resolve_items"]
 
 
 class RowBuffer:
@@ -162,6 +162,21 @@ def as_id(value: Any, what: str) -> str:
     text = str(value)
     if not text or len(text) > 256:
         raise InvalidInputError(f"{what} must be a non-empty id of at most 256 characters, got {text!r:.60}")
+    return check_text(text, what)
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` unchanged, or InvalidInputError when it holds a lone UTF-16 surrogate (``"\\ud800"``).
+
+    Such a string cannot be written to the UTF-8 log, a snapshot or an HTTP response, so it is
+    refused before anything is applied.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} holds a lone UTF-16 surrogate at position {exc.start} ({text[exc.start]!r}); it is not valid Unicode"
+        ) from None
     return text
 
 

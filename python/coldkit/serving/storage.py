@@ -21,6 +21,7 @@ snapshot + the new log, are complete on disk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -47,7 +48,7 @@ from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.wal import WriteAheadLog, read_log
 
-__all__ = ["save", "load", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+__all__ = ["save", "load", "log_files", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
 #: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
@@ -82,6 +83,11 @@ def _generations(path: Path, pattern: re.Pattern[str]) -> list[int]:
     return sorted(out)
 
 
+def log_files(path: Path, since: int) -> list[tuple[int, Path]]:
+    """``(generation, file)`` of the write-ahead logs of index directory ``path`` with generation >= ``since``, in order."""
+    return [(g, _wal_path(path, g)) for g in _generations(path, _WAL) if g >= since]
+
+
 def _snap_dir(path: Path, gen: int) -> Path:
     return path / f"snap-{gen:06d}"
 
@@ -108,13 +114,49 @@ def _acquire_writer_lock(path: Path) -> Any:
     return fh
 
 
+def check_no_writer(path: str | os.PathLike[str]) -> None:
+    """IndexStorageError now, when another process holds ``path`` for writing (before a long rebuild, not after)."""
+    root = Path(path).expanduser().resolve()
+    if (root / "LOCK").exists():
+        fh = _acquire_writer_lock(root)
+        if fh is not None:
+            fh.close()
+
+
 def _save_lock(index: ServingIndex) -> threading.Lock:
     with _save_locks_guard:
         return _save_locks.setdefault(id(index), threading.Lock())
 
 
 # ------------------------------------------------------------------------------------------ save
-def _prepare_directory(path: Path) -> None:
+def describe_existing_index(path: str | os.PathLike[str]) -> str | None:
+    """A short description of the index at ``path`` (items, logged online writes), or None when there is none."""
+    root = Path(path).expanduser()
+    if not (root / "CURRENT").exists():
+        return None
+    try:
+        current = json.loads((root / "CURRENT").read_text(encoding="utf-8"))
+        gen = int(current["generation"])
+        manifest = json.loads((_snap_dir(root, gen) / "manifest.json").read_text(encoding="utf-8"))
+        items = len(manifest["item_ids"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable"
+    writes = 0
+    for g in _generations(root, _WAL):
+        if g >= gen:
+            try:
+                writes += sum(1 for line in _wal_path(root, g).read_bytes().split(b"\n") if line.strip())
+            except OSError:
+                pass
+    return f"{items} items, {writes} online write(s) since its last snapshot"
+
+
+def check_index_target(path: str | os.PathLike[str]) -> None:
+    """IndexStorageError when :func:`save` could not write to ``path`` (a file, a foreign directory): say so before a build."""
+    _prepare_directory(Path(path).expanduser().resolve(), create=False)
+
+
+def _prepare_directory(path: Path, create: bool = True) -> None:
     if path.exists() and not path.is_dir():
         raise IndexStorageError(f"{str(path)!r} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not (path / "CURRENT").exists():
@@ -124,6 +166,8 @@ def _prepare_directory(path: Path) -> None:
             raise IndexStorageError(
                 f"{str(path)!r} is a non-empty directory that is not a coldkit index; refusing to write into it"
             )
+    if not create:
+        return
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -193,8 +237,20 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
                 target / "CURRENT",
                 json.dumps({"format": FORMAT, "generation": gen, "snapshot": snap.name}).encode(),
             )
-        except OSError as exc:
-            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+        except BaseException as exc:
+            if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
+                with writer.lock:
+                    writer.wal, attached_wal = old_wal, writer.wal
+                    writer.path, writer.lock_file = None, None
+                    old_wal = None
+                if attached_wal is not None:
+                    attached_wal.close()
+                    if attached_wal.path.stat().st_size == 0:
+                        attached_wal.path.unlink(missing_ok=True)
+                lock_fh.close()
+            if isinstance(exc, OSError):
+                raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+            raise
         finally:
             if old_wal is not None:
                 old_wal.close()
@@ -246,6 +302,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
                 os.fsync(fh.fileno())
             described[name] = {
                 "file": file.name, "dtype": array.dtype.str, "shape": list(array.shape), "bytes": file.stat().st_size,
+                "sha256": _sha256(file),
             }
             _test_delay()
         items = {
@@ -256,6 +313,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         _write_file(tmp / "items.json", json.dumps(items, ensure_ascii=False).encode("utf-8"))
         users = {"texts": {v.user_ids[u]: t for u, t in v.user_text.items()}}
         _write_file(tmp / "users.json", json.dumps(users, ensure_ascii=False).encode("utf-8"))
+        tables = {name: {"sha256": _sha256(tmp / name)} for name in ("items.json", "users.json")}
         _test_delay()
         whitener = model.whitener
         manifest = {
@@ -277,6 +335,7 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
             "item_ids": list(v.item_ids[: v.n_items]),
             "user_ids": list(v.user_ids[: v.n_users]),
             "arrays": described,
+            "tables": tables,
         }
         # the manifest is written last: a snapshot directory without one is incomplete by construction
         _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
@@ -291,17 +350,54 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
 
 
 # ------------------------------------------------------------------------------------------ load
-def _read_json(path: Path, what: str) -> Any:
+def _sha256(file: Path) -> str:
+    sha = hashlib.sha256()
+    with open(file, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _check_digest(file: Path, expected: Any) -> None:
+    """IndexFormatError naming ``file`` when its SHA-256 is not ``expected`` (None: an older index without digests)."""
+    if expected is not None and _sha256(file) != expected:
+        raise IndexFormatError(
+            f"index file {str(file)!r} is corrupted or was edited: its SHA-256 does not match the manifest"
+        )
+
+
+def _snapshot_file(snap: Path, name: Any, what: str) -> Path:
+    """``snap / name`` for a manifest file entry that is a plain file name inside the snapshot directory."""
+    text = str(name)
+    file = snap / text
+    if (not text or text in (".", "..") or "/" in text or "\\" in text or Path(text).is_absolute()
+            or file.resolve().parent != snap.resolve()):
+        raise IndexFormatError(
+            f"index manifest {str(snap / 'manifest.json')!r}: {what} names {text[:200]!r}, which is not a file "
+            "inside its snapshot directory"
+        )
+    return file
+
+
+def _read_json(path: Path, what: str, sha256: Any = None) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise IndexFormatError(f"{what} missing: {str(path)!r}") from exc
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise IndexFormatError(f"{what} unreadable: {str(path)!r}: {exc}") from exc
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise IndexFormatError(f"index file {str(path)!r} is corrupted or was edited: its SHA-256 does not match the manifest")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise IndexFormatError(f"{what} unreadable or corrupted: {str(path)!r}: {exc}") from exc
 
 
 def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> np.ndarray:
-    file = snap / str(spec.get("file", f"{name}.npy"))
+    if not isinstance(spec, Mapping):
+        raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r}: array {name!r} is not described")
+    file = _snapshot_file(snap, spec.get("file", f"{name}.npy"), f"array {name!r}")
     if not file.is_file():
         raise IndexFormatError(f"index array {name!r} missing: {str(file)!r}")
     if file.stat().st_size != spec.get("bytes"):
@@ -317,6 +413,11 @@ def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> n
             f"index array {str(file)!r} has dtype {array.dtype.str} shape {list(array.shape)}, "
             f"manifest says {spec.get('dtype')} {spec.get('shape')}"
         )
+    _check_digest(file, spec.get("sha256"))
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        # NaN/inf in a vector or a count would poison every score it touches: refuse the file, naming it
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise IndexFormatError(f"index array {str(file)!r} holds {bad} NaN or infinite value(s)")
     return array
 
 
@@ -369,6 +470,7 @@ def load(
         number = int(manifest["version"] if "version" in manifest else manifest["seq"])  # format 1: "seq"
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r} lacks or mangles a field: {exc}") from exc
+    _check(isinstance(specs, dict), f"index manifest {str(snap / 'manifest.json')!r}: 'arrays' is not an object")
     required = ["content", "cf", "foldin", "item_new", "item_count", "user_indptr", "user_items", "map_weights",
                 "map_intercept", "whiten_mean"]
     missing = [name for name in required if name not in specs]
@@ -387,8 +489,10 @@ def load(
     _check(users_items.size == 0 or (users_items.min() >= 0 and users_items.max() < n_items),
            f"index {str(snap)!r}: user_items.npy holds item positions outside [0, {n_items})")
     _check(len(set(item_ids)) == n_items and len(set(user_ids)) == n_users, f"index {str(snap)!r}: duplicate ids")
-    items = _read_json(snap / "items.json", "index item table")
-    users = _read_json(snap / "users.json", "index user table")
+    tables = manifest.get("tables")
+    digests = {name: spec.get("sha256") for name, spec in tables.items() if isinstance(spec, dict)} if isinstance(tables, dict) else {}
+    items = _read_json(snap / "items.json", "index item table", digests.get("items.json"))
+    users = _read_json(snap / "users.json", "index user table", digests.get("users.json"))
     try:
         meta = [ItemMeta(str(t), tuple(str(c) for c in cats), None if im is None else str(im))
                 for t, cats, im in zip(items["texts"], items["categories"], items["images"], strict=True)]
@@ -459,7 +563,8 @@ def load(
                     apply_record(writer, record)
                 except ColdkitError as exc:
                     raise IndexFormatError(
-                        f"write-ahead log {str(_wal_path(root, g))!r}: record {record['version']} cannot be replayed: {exc}"
+                        f"write-ahead log {str(_wal_path(root, g))!r} line {record['line']}: record {record['version']} "
+                        f"cannot be replayed: {exc}"
                     ) from exc
         if not read_only:
             writer.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))

@@ -62,7 +62,11 @@ class WriteAheadLog:
             os.fsync(fh.fileno())
 
     def append(self, record: Mapping[str, Any]) -> None:
-        data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            data = (json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        except (UnicodeEncodeError, ValueError, TypeError) as exc:
+            # the writers validate first; this is the last line of defence: refuse, never log half a record
+            raise InvalidInputError(f"this write cannot be logged (lone surrogate, NaN or a non-JSON value): {exc}") from None
         with self._lock:
             start = self._fh.tell()
             try:
@@ -82,26 +86,66 @@ class WriteAheadLog:
                 self._fh.close()
 
 
-def read_log(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped."""
-    try:
-        lines = path.read_bytes().split(b"\n")
-    except OSError as exc:
-        raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
-    for number, line in enumerate(lines, 1):
+def read_log(path: Path, data: bytes | None = None, first_line: int = 1) -> Iterator[dict[str, Any]]:
+    """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped.
+
+    ``data`` is the log's bytes (or a later part of them, starting at line ``first_line``) when the
+    caller has read them already (a follower tailing the log); else the file is read.
+    """
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, first_line):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError as exc:
-            if number == len(lines):  # the tail: cut by a crash before it was acknowledged
+            if number == first_line + len(lines) - 1:  # the tail: cut by a crash before it was acknowledged
                 return
             raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is corrupted: {exc}") from exc
         if isinstance(record, dict) and "version" not in record and "seq" in record:
             record["version"] = record.pop("seq")  # format 1 called the version number "seq"
         if not isinstance(record, dict) or not isinstance(record.get("version"), int) or "op" not in record:
             raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} is not a log record")
+        problem = _record_problem(record)
+        if problem:
+            raise IndexFormatError(f"write-ahead log {str(path)!r} line {number} (version {record['version']}): {problem}")
+        record["line"] = number
         yield record
+
+
+#: what each operation's record must hold, and of which JSON type
+_FIELDS: dict[str, dict[str, type]] = {
+    "upsert_items": {"items": list},
+    "delete_items": {"ids": list},
+    "interactions": {"events": list},
+    "upsert_user": {"id": str},
+}
+
+
+def _record_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with a parsed record's fields (missing, wrong type, unknown op), or None."""
+    op = record["op"]
+    fields = _FIELDS.get(op) if isinstance(op, str) else None
+    if fields is None:
+        return f"unknown operation {op!r:.60}"
+    for name, kind in fields.items():
+        if name not in record:
+            return f"{op} record lacks the field {name!r}"
+        if not isinstance(record[name], kind):
+            return f"{op} record field {name!r} is a {type(record[name]).__name__}, expected {kind.__name__}"
+    if op == "upsert_items":
+        if not all(isinstance(item, dict) and "id" in item and "text" in item for item in record["items"]):
+            return "upsert_items record holds an item without 'id' and 'text'"
+        if "content" in record and not all(k in record for k in ("mapped", "dims")):
+            return "upsert_items record has item vectors without 'mapped' and 'dims'"
+    if op == "interactions" and not all(isinstance(e, list) and len(e) == 2 for e in record["events"]):
+        return "interactions record holds an event that is not a [user_id, item_id] pair"
+    return None
 
 
 # ------------------------------------------------------------------------------------------ item vectors in a record
@@ -124,4 +168,6 @@ def decode_vectors(record: Mapping[str, Any], rows: int) -> tuple[np.ndarray, np
         mapped = np.frombuffer(base64.b64decode(record["mapped"]), dtype="<f4").reshape(rows, d_cf)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"log record has malformed item vectors: {exc}") from exc
+    if not (np.isfinite(content).all() and np.isfinite(mapped).all()):
+        raise InvalidInputError("log record has item vectors holding NaN or infinite values")
     return content.astype(np.float32), mapped.astype(np.float32)

@@ -19,7 +19,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import ReadOnlyIndexError
 from coldkit.serving.model import ServedModel
-from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, resolve_items
+from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, check_text, resolve_items
 from coldkit.serving.wal import WriteAheadLog, encode_vectors
 
 __all__ = ["IndexWriter"]
@@ -101,6 +101,8 @@ class IndexWriter:
             # encode outside the write lock: it needs no index state and may be slow (BERT, images)
             vectors = self.model.encode_items([i["text"] for i in clean], [i["image"] for i in clean], [i["id"] for i in clean])
         content, mapped = vectors
+        if not (np.isfinite(content).all() and np.isfinite(mapped).all()):
+            raise InvalidInputError("item vectors hold NaN or infinite values; nothing was applied")
         v = self.version
         if content.shape[1] != v.content.shape[1] or mapped.shape[1] != v.cf.shape[1]:
             raise InvalidInputError(f"item vectors have dims {content.shape[1]}/{mapped.shape[1]}, the index "
@@ -243,6 +245,8 @@ class IndexWriter:
         uid = as_id(user_id, "user_id")
         if text is not None and not isinstance(text, str):
             raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
+        if text is not None:
+            check_text(text, f"user {uid!r} text")
         if isinstance(items, (str, bytes)):
             raise InvalidInputError("items must be a list of item ids")
         with self.lock:
@@ -287,11 +291,16 @@ def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         text = item.get("text")
         if not isinstance(text, str):
             raise InvalidInputError(f"item {item_id!r}: text must be a string, got {type(text).__name__}")
+        check_text(text, f"item {item_id!r} text")
         categories = item.get("categories") or []
-        if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
+        if not isinstance(categories, (list, tuple)) or not all(isinstance(c, str) for c in categories):
             raise InvalidInputError(f"item {item_id!r}: categories must be a list of strings")
+        for category in categories:
+            check_text(category, f"item {item_id!r} category")
         image = item.get("image")
         if image is not None and not isinstance(image, str):
             raise InvalidInputError(f"item {item_id!r}: image must be a file path string")
+        if image is not None:
+            check_text(image, f"item {item_id!r} image")
         clean.append({"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None})
     return clean

@@ -1,0 +1,278 @@
+"""Issue 14, serving: bad input is a 4xx / a clear error (never a 500 or a UnicodeEncodeError), damaged files are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.serving import IndexFormatError, load, save
+from coldkit.serving.app import create_app
+
+JSON = {"content-type": "application/json"}
+SURROGATE = '"\\ud800"'  # a lone UTF-16 surrogate, as JSON text
+
+
+@pytest.fixture()
+def client(tmp_path: Path, make_tiny_index):
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    with TestClient(create_app(index), raise_server_exceptions=False) as c:
+        yield c
+    index.close()
+
+
+BAD_BODIES = [
+    ("/recommend", '{"k": NaN}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": NaN}}'),
+    ("/recommend", '{"text": "x", "constraints": {"mmr_lambda": Infinity}}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": -Infinity}}'),
+    ("/recommend", '{"text": "x", "constraints": {"min_new_share": 1e999}}'),
+    ("/recommend", '{"text": %s}' % SURROGATE),
+    ("/recommend", '{"user_id": %s}' % SURROGATE),
+    ("/recommend", '{"history": [%s]}' % SURROGATE),
+    ("/recommend", '{"text": "x", "candidates": ["i1", %s]}' % SURROGATE),
+    ("/recommend", '{%s: 1}' % SURROGATE),
+    ("/items", '{"items": [{"id": %s, "text": "x"}]}' % SURROGATE),
+    ("/items", '{"items": [{"id": "n1", "text": "a \\udfff b"}]}'),
+    ("/items", '{"items": [{"id": "n1", "text": "x", "categories": [%s]}]}' % SURROGATE),
+    ("/items", '{"items": [{"id": "n1", "text": "x", "image": %s}]}' % SURROGATE),
+    ("/users", '{"id": "u1", "text": %s}' % SURROGATE),
+    ("/users", '{"id": "u1", "items": [%s]}' % SURROGATE),
+    ("/interactions", '{"events": [{"user_id": %s, "item_id": "i1"}]}' % SURROGATE),
+    ("/interactions", '{"events": [{"user_id": "u1", "item_id": "i1", "x": NaN}]}'),
+]
+
+
+@pytest.mark.parametrize("path, body", BAD_BODIES)
+def test_nan_infinity_and_lone_surrogates_are_a_422_with_a_message(client: TestClient, path: str, body: str) -> None:
+    version = client.get("/health").json()["version"]
+    response = client.post(path, content=body.encode("utf-8"), headers=JSON)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "surrogate" in str(detail) or "finite" in str(detail)
+    assert client.get("/health").json()["version"] == version  # nothing was written
+
+
+def test_raw_invalid_utf8_bytes_are_a_4xx(client: TestClient) -> None:
+    # bytes of an encoded surrogate (not valid UTF-8) decode to a lone surrogate in Python's json
+    response = client.post("/items", content=b'{"items": [{"id": "n1", "text": "\xed\xa0\x80"}]}', headers=JSON)
+    assert response.status_code == 422
+
+
+def test_validation_errors_do_not_echo_the_input(client: TestClient) -> None:
+    response = client.post("/recommend", content=b'{"k": "secret-value", "text": "x"}', headers=JSON)
+    assert response.status_code == 422
+    assert "secret-value" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "k"]
+
+
+def test_an_unknown_id_with_escapes_still_renders(client: TestClient) -> None:
+    response = client.get("/items/%ED%A0%80")
+    assert response.status_code == 404
+
+
+def test_health_shows_no_absolute_path(client: TestClient, tmp_path: Path) -> None:
+    health = client.get("/health").json()
+    assert health["path"] == "idx"
+    assert str(tmp_path) not in json.dumps(health)
+
+
+@pytest.mark.parametrize("write", [
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "bad \ud800"}]),
+    lambda ix: ix.upsert_items([{"id": "n\udc00", "text": "x"}]),
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "x", "categories": ["\ud800"]}]),
+    lambda ix: ix.upsert_items([{"id": "n1", "text": "x", "image": "\ud800.png"}]),
+    lambda ix: ix.upsert_user("u\ud800", text="x"),
+    lambda ix: ix.upsert_user("u1", text="\ud800"),
+    lambda ix: ix.add_interactions([("u\ud800", "i1")]),
+    lambda ix: ix.recommend(text="\ud800", k=3),
+])
+def test_python_api_refuses_lone_surrogates_clearly(tmp_path: Path, write, make_tiny_index) -> None:
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    before = index.version.number
+    with pytest.raises(InvalidInputError, match="surrogate"):
+        write(index)
+    assert index.version.number == before
+    index.close()
+    reopened = load(tmp_path / "idx")  # the log holds nothing half-written
+    assert reopened.version.number == before
+    reopened.close()
+
+
+def _log_with(tmp_path: Path, record: dict, index) -> Path:
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_user("u-new", text="likes heists")
+    index.close()
+    wal = sorted(path.glob("wal-*.jsonl"))[-1]
+    lines = wal.read_text(encoding="utf-8").splitlines()
+    lines.append(json.dumps({"version": index.version.number + 1, **record}))
+    wal.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("record, problem", [
+    ({"op": "upsert_user"}, "lacks the field 'id'"),
+    ({"op": "upsert_items"}, "lacks the field 'items'"),
+    ({"op": "upsert_items", "items": [{"id": "x"}]}, "without 'id' and 'text'"),
+    ({"op": "delete_items", "ids": "i1"}, "expected list"),
+    ({"op": "interactions", "events": [["u1"]]}, "pair"),
+    ({"op": "drop_everything"}, "unknown operation"),
+])
+def test_a_log_record_with_missing_fields_names_the_line(tmp_path: Path, record: dict, problem: str, make_tiny_index) -> None:
+    path = _log_with(tmp_path, record, make_tiny_index())
+    with pytest.raises(IndexFormatError, match=rf"line 2 .*{problem}"):
+        load(path)
+
+
+def test_a_log_record_that_cannot_be_replayed_names_the_line(tmp_path: Path, make_tiny_index) -> None:
+    path = _log_with(tmp_path, {"op": "interactions", "events": [["u1", "no-such-item"]]}, make_tiny_index())
+    with pytest.raises(IndexFormatError, match="line 2: record 2 .*no-such-item"):
+        load(path)
+
+
+# ---------------------------------------------------------------- loaded files: digests, finiteness, confinement
+def _saved_index(tmp_path: Path, index) -> tuple[Path, Path]:
+    path = tmp_path / "idx"
+    save(index, path)
+    index.close()
+    return path, sorted(path.glob("snap-*"))[-1]
+
+
+def _flip_last_byte(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[-1] ^= 0x01  # same size, different content
+    file.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name", ["content.npy", "cf.npy", "item_count.npy", "user_items.npy", "items.json"])
+def test_an_edited_file_of_the_same_size_is_detected_and_named(tmp_path: Path, make_tiny_index, name: str) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    if name == "items.json":
+        text = (snap / name).read_text(encoding="utf-8")
+        (snap / name).write_text(text.replace("comedy", "COMEDY", 1), encoding="utf-8")
+    else:
+        _flip_last_byte(snap / name)
+    with pytest.raises(IndexFormatError, match=rf"{name}.*SHA-256"):
+        load(path)
+
+
+def _rewrite_manifest(snap: Path, edit) -> None:
+    manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
+    edit(manifest)
+    (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["content", "cf", "foldin", "item_count", "map_weights"])
+def test_nan_in_a_loaded_array_is_refused_naming_the_file(tmp_path: Path, make_tiny_index, name: str) -> None:
+    import numpy as np
+
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    array = np.load(snap / f"{name}.npy")
+    array.reshape(-1)[0] = np.nan
+    np.save(snap / f"{name}.npy", array)  # same dtype and shape; the digest is dropped to reach the finiteness check
+    _rewrite_manifest(snap, lambda m: m["arrays"][name].pop("sha256"))
+    with pytest.raises(IndexFormatError, match=rf"{name}\.npy.* NaN or infinite"):
+        load(path)
+
+
+@pytest.mark.parametrize("entry", ["../content.npy", "/etc/passwd", "sub/content.npy", "..", ""])
+def test_manifest_file_entries_are_confined_to_the_snapshot(tmp_path: Path, make_tiny_index, entry: str) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    (path / "content.npy").write_bytes((snap / "content.npy").read_bytes())  # a valid file outside the snapshot
+    _rewrite_manifest(snap, lambda m: m["arrays"]["content"].update(file=entry))
+    with pytest.raises(IndexFormatError, match="not a file inside its snapshot directory"):
+        load(path)
+
+
+def test_a_symlink_out_of_the_snapshot_is_refused(tmp_path: Path, make_tiny_index) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    outside = tmp_path / "elsewhere.npy"
+    outside.write_bytes((snap / "content.npy").read_bytes())
+    (snap / "content.npy").unlink()
+    (snap / "content.npy").symlink_to(outside)
+    with pytest.raises(IndexFormatError, match="not a file inside its snapshot directory"):
+        load(path)
+
+
+def test_nan_vectors_in_the_log_are_refused_naming_the_line(tmp_path: Path, make_tiny_index) -> None:
+    import base64
+
+    import numpy as np
+
+    index = make_tiny_index()
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "n1", "text": "a new heist"}])
+    index.close()
+    wal = sorted(path.glob("wal-*.jsonl"))[-1]
+    record = json.loads(wal.read_text(encoding="utf-8").splitlines()[0])
+    content = np.frombuffer(base64.b64decode(record["content"]), dtype="<f4").copy()
+    content[0] = np.inf
+    record["content"] = base64.b64encode(content.tobytes()).decode("ascii")
+    wal.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="line 1.*NaN or infinite"):
+        load(path)
+
+
+def test_an_edited_quantised_catalogue_of_the_same_size_is_detected(tmp_path: Path) -> None:
+    import numpy as np
+
+    from coldkit.quantized import QuantizedIndex
+
+    vectors = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
+    QuantizedIndex(vectors, "int8").save(tmp_path / "q")
+    QuantizedIndex.load(tmp_path / "q")  # intact: loads
+    _flip_last_byte(tmp_path / "q" / "catalog.npy")
+    with pytest.raises(InvalidInputError, match=r"catalog\.npy.*SHA-256"):
+        QuantizedIndex.load(tmp_path / "q")
+
+
+# ---------------------------------------------------------------- media paths
+@pytest.fixture()
+def media(tmp_path: Path) -> Path:
+    root = tmp_path / "media"
+    (root / "posters").mkdir(parents=True)
+    (root / "posters" / "a.jpg").write_bytes(b"not really a jpeg")
+    (tmp_path / "secret.jpg").write_bytes(b"outside")
+    (root / "posters" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    return root
+
+
+def _post_image(client: TestClient, image: str):
+    return client.post("/items", json={"items": [{"id": "img-1", "text": "a poster", "image": image}]})
+
+
+@pytest.mark.parametrize("image", ["../secret.jpg", "../no-such.jpg", "/etc/passwd", "/no/such/file.jpg",
+                                   "posters/../../secret.jpg", "posters/link.jpg", "a\x00b.jpg"])
+def test_image_paths_outside_the_media_root_get_the_same_422(make_tiny_index, media: Path, image: str) -> None:
+    index = make_tiny_index()
+    with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
+        response = _post_image(client, image)
+        assert response.status_code == 422
+        # one answer for files that exist and files that do not: the response probes nothing
+        assert response.json() == {"detail": "item 'img-1': the image path is outside the server's media root"}
+        assert client.get("/health").json()["items"] == 30
+
+
+def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, media: Path) -> None:
+    from coldkit.serving.app import MediaRoot
+
+    assert MediaRoot(media).resolve("posters/a.jpg", "x") == str((media / "posters" / "a.jpg").resolve())
+    assert MediaRoot(media).resolve(str(media / "posters" / "a.jpg"), "x") == str((media / "posters" / "a.jpg").resolve())
+    missing = MediaRoot(media).resolve("posters/none.jpg", "x")  # inside the root: the encoder says it is missing,
+    assert MediaRoot(media).hide(f"image file not found: {missing!r}") == "image file not found: '<media root>/posters/none.jpg'"
+    index = make_tiny_index()
+    with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
+        response = _post_image(client, "posters/a.jpg")
+        assert response.status_code == 422 and "encodes text only" in response.text  # past the confinement check
+
+
+def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
+    response = _post_image(client, "posters/a.jpg")
+    assert response.status_code == 422 and "--media-root" in response.text
