@@ -10,6 +10,11 @@ one space. Every encoder, built in or from a plugin, honours the same rules:
 * A text longer than the encoder's ``max_length`` tokens is truncated, never rejected.
 * Encoders with ``"image"`` in ``modalities`` also have ``encode_images(images)`` taking file
   paths or PIL images; a missing or unreadable image raises ``InvalidInputError`` naming it.
+* Encoders with ``"audio"`` in ``modalities`` also have ``encode_audio(paths)`` taking a list of
+  audio file paths (mixed down to mono, resampled to the model's rate); a missing, undecodable,
+  empty, over-long (above the encoder's ``max_seconds``) or NaN-holding file raises
+  ``InvalidInputError`` naming it. An encoder without ``"text"`` in ``modalities`` (an audio-only
+  one, e.g. ``coldkit-audio``'s ``audio``) refuses ``encode_texts`` with ``InvalidInputError``.
 * ``fingerprint`` identifies (model files + options that change the vectors); it keys the cache.
 
 :func:`encode_catalog` runs an encoder over a whole catalogue: it builds each item's text from

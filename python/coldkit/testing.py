@@ -21,6 +21,7 @@ costs (a neural encoder's forward passes). The kit imports nothing heavy beyond 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -86,7 +87,10 @@ def check_encoder(
     stable across calls and equal for two encoders built with the same options; ``None``, a
     non-string element and a bare string raise :class:`InvalidInputError`. With ``semantic``
     (turn off for random-weight test models), two texts about basketball are closer than
-    basketball and a violin concerto. Image encoders also get ``encode_images`` checks.
+    basketball and a violin concerto. Image encoders also get ``encode_images`` checks, audio
+    encoders ``encode_audio`` checks on WAV files the kit writes (see :func:`_check_audio`). An
+    audio-only encoder (no ``"text"`` in ``modalities``) skips the text checks and must refuse
+    ``encode_texts`` with :class:`InvalidInputError`.
 
     Args:
         encoder: a registered name (built with ``options``) or an instance.
@@ -97,14 +101,35 @@ def check_encoder(
     _check(isinstance(enc, Encoder), where, "protocol", "missing name/dim/modalities/fingerprint/encode_texts")
     _check(isinstance(enc.name, str) and bool(enc.name), where, "name", f"must be a non-empty str, got {enc.name!r}")
     _check(isinstance(enc.dim, (int, np.integer)) and bool(enc.dim >= 1), where, "dim", f"must be an int >= 1, got {enc.dim!r}")
-    _check("text" in set(enc.modalities), where, "modalities", f"must include 'text', got {set(enc.modalities)}")
+    modalities = set(enc.modalities)
+    _check(bool(modalities & {"text", "audio"}), where, "modalities",
+           f"must include 'text' (or 'audio' for an audio-only encoder), got {modalities}")
 
     fit = getattr(enc, "fit", None)
     if callable(fit):  # corpus-fitted encoders (TF-IDF) learn from the catalogue first
         fit(list(SAMPLE_TEXTS))
     fingerprint = enc.fingerprint
     _check(isinstance(fingerprint, str) and bool(fingerprint), where, "fingerprint", f"must be a non-empty str, got {fingerprint!r}")
+    twin: Any = None
+    if name is not None:
+        twin = get_encoder(name, **dict(options or {}))
+        if callable(getattr(twin, "fit", None)):
+            twin.fit(list(SAMPLE_TEXTS))
+        _check(twin.fingerprint == fingerprint, where, "fingerprint", "two encoders built with the same options have different fingerprints")
 
+    if "text" in modalities:
+        _check_texts(enc, twin, where, atol, semantic)
+    else:
+        _raises(partial(enc.encode_texts, [SAMPLE_TEXTS[0]]), (InvalidInputError,), where, "encode_texts without a text modality")
+    _check(enc.fingerprint == fingerprint, where, "fingerprint stability", "the fingerprint changed while encoding")
+    if "image" in modalities:
+        _check_images(enc, where, atol)
+    if "audio" in modalities:
+        _check_audio(enc, twin, where, atol, semantic)
+    return enc  # type: ignore[no-any-return]
+
+
+def _check_texts(enc: Any, twin: Any, where: str, atol: float, semantic: bool) -> None:
     texts = [*SAMPLE_TEXTS, "", "   \n\t"]
     out = enc.encode_texts(texts)
     _check(isinstance(out, np.ndarray), where, "output type", f"encode_texts must return a numpy array, got {type(out).__name__}")
@@ -132,12 +157,7 @@ def check_encoder(
         isinstance(empty, np.ndarray) and empty.shape == (0, enc.dim) and empty.dtype == np.float32,
         where, "empty list", f"encode_texts([]) must give float32 (0, {enc.dim}), got {getattr(empty, 'shape', empty)!r}",
     )
-    _check(enc.fingerprint == fingerprint, where, "fingerprint stability", "the fingerprint changed while encoding")
-    if name is not None:
-        twin: Any = get_encoder(name, **dict(options or {}))
-        if callable(getattr(twin, "fit", None)):
-            twin.fit(list(SAMPLE_TEXTS))
-        _check(twin.fingerprint == fingerprint, where, "fingerprint", "two encoders built with the same options have different fingerprints")
+    if twin is not None:
         _check(np.allclose(twin.encode_texts(texts), out, atol=max(atol, 1e-3)), where, "equal fingerprints",
                "two encoders with equal fingerprints gave different vectors")
 
@@ -150,9 +170,6 @@ def check_encoder(
             sims[0, 1] > sims[0, 2], where, "semantic sanity",
             f"two basketball texts ({sims[0, 1]:.3f}) must be closer than basketball vs violin ({sims[0, 2]:.3f})",
         )
-    if "image" in set(enc.modalities):
-        _check_images(enc, where, atol)
-    return enc  # type: ignore[no-any-return]
 
 
 def _check_images(enc: Any, where: str, atol: float) -> None:
@@ -166,6 +183,76 @@ def _check_images(enc: Any, where: str, atol: float) -> None:
     _check(bool(np.all(np.abs(norms - 1.0) < 1e-3)), where, "encode_images L2 norm", f"row norms {norms.round(4).tolist()}")
     _check(np.allclose(out[0], out[2], atol=max(atol, 1e-3)), where, "encode_images determinism", "equal images gave different rows")
     _raises(lambda: enc.encode_images(["/nonexistent/coldkit-missing-image.png"]), (InvalidInputError,), where, "missing image")
+
+
+def _write_wav(path: Path, wave: np.ndarray, rate: int) -> str:
+    """16-bit PCM WAV through the standard library (the kit needs no audio package); ``wave`` is (n,) or (n, channels)."""
+    import wave as wavefile
+
+    samples = np.atleast_2d(wave.T).T  # (n, channels)
+    with wavefile.open(str(path), "wb") as out:
+        out.setnchannels(samples.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.round(np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return str(path)
+
+
+def _tone(frequency: float, seconds: float, rate: int, amplitude: float) -> np.ndarray:
+    return amplitude * np.sin(2 * np.pi * frequency * np.arange(int(seconds * rate)) / rate)
+
+
+def _check_audio(enc: Any, twin: Any, where: str, atol: float, semantic: bool) -> None:
+    """``encode_audio`` on WAV files written here: shape/dtype/layout, unit rows, equal files give
+    equal rows (also alone vs in a batch, and across two encoders with one fingerprint), ``[]``
+    gives ``(0, dim)``, a stereo 44.1 kHz file is accepted (mix-down, resampling), and a missing
+    file, undecodable bytes, a WAV with no samples, a non-path element and a bare path raise
+    :class:`InvalidInputError`. With ``semantic``: one tone at two loudnesses is closer than the
+    tone and white noise."""
+    import tempfile
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="coldkit-audio-check-") as tmp:
+        root = Path(tmp)
+        loud = _write_wav(root / "a440-loud.wav", _tone(440.0, 1.0, 16000, 0.5), 16000)
+        copy = _write_wav(root / "a440-copy.wav", _tone(440.0, 1.0, 16000, 0.5), 16000)
+        quiet = _write_wav(root / "a440-quiet.wav", _tone(440.0, 1.0, 16000, 0.1), 16000)
+        noise = _write_wav(root / "noise.wav", 0.3 * np.clip(rng.standard_normal(16000), -3, 3) / 3, 16000)
+        stereo = _write_wav(root / "stereo.wav", np.stack([_tone(660.0, 0.5, 44100, 0.4), _tone(990.0, 0.5, 44100, 0.4)], axis=1), 44100)
+        files = [loud, copy, quiet, noise, stereo]
+        out = enc.encode_audio(files)
+        _check(isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (len(files), enc.dim), where,
+               "encode_audio shape/dtype", f"expected float32 {(len(files), enc.dim)}, got {getattr(out, 'dtype', None)} {getattr(out, 'shape', out)}")
+        _check(bool(out.flags.c_contiguous), where, "encode_audio layout", "the array must be C-contiguous")
+        _check(bool(np.isfinite(out).all()), where, "encode_audio finite", "vectors hold NaN or inf")
+        norms = np.linalg.norm(out.astype(np.float64), axis=1)
+        _check(bool(np.all(np.abs(norms - 1.0) < 1e-3)), where, "encode_audio L2 norm", f"row norms {norms.round(4).tolist()}")
+        _check(np.allclose(out[0], out[1], atol=max(atol, 1e-3)), where, "encode_audio determinism", "two identical files gave different rows")
+        alone = enc.encode_audio([noise])
+        _check(np.allclose(alone[0], out[3], atol=max(atol, 1e-3)), where, "encode_audio batch independence",
+               "a file encoded alone differs from the same file inside a batch")
+        if twin is not None:
+            _check(np.allclose(twin.encode_audio(files), out, atol=max(atol, 1e-3)), where, "encode_audio equal fingerprints",
+                   "two encoders with equal fingerprints gave different vectors")
+        empty = enc.encode_audio([])
+        _check(isinstance(empty, np.ndarray) and empty.shape == (0, enc.dim) and empty.dtype == np.float32, where,
+               "encode_audio empty list", f"encode_audio([]) must give float32 (0, {enc.dim}), got {getattr(empty, 'shape', empty)!r}")
+        if semantic:
+            sims = out @ out.T
+            _check(sims[0, 2] > sims[0, 3], where, "encode_audio semantic sanity",
+                   f"one tone at two loudnesses ({sims[0, 2]:.3f}) must be closer than the tone and white noise ({sims[0, 3]:.3f})")
+
+        garbage = root / "garbage.wav"
+        garbage.write_bytes(b"RIFF\x10\x00\x00\x00WAVEnot really audio" + bytes(range(256)))
+        silent = _write_wav(root / "no-samples.wav", np.zeros(0), 16000)
+        for bad_input, what in (
+            ([loud, str(root / "missing.wav")], "missing file"),
+            ([loud, str(garbage)], "undecodable file"),
+            ([loud, silent], "zero-length file"),
+            ([loud, 42], "a non-path"),
+            (loud, "a bare path"),
+        ):
+            _raises(partial(enc.encode_audio, bad_input), (InvalidInputError,), where, f"encode_audio bad input ({what})")
 
 
 # ============================================================================ similarity backends
