@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -101,3 +102,9 @@ def small_clap_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     return build_small_clap(tmp_path_factory.mktemp("small-clap"))
+
+
+@pytest.fixture(scope="session")
+def synth() -> SimpleNamespace:
+    """The signal makers above, for tests (conftest is not importable under --import-mode=importlib)."""
+    return SimpleNamespace(tone=tone, vowel=vowel, write=write_wave, rate=RATE)
