@@ -13,7 +13,9 @@ import gzip
 import importlib.metadata
 import json
 import os
+import shutil
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -55,13 +57,47 @@ def write_clip_tokenizer_files(directory: Path) -> int:
     return len(vocab)
 
 
-def build_tiny_clip(directory: Path, seed: int = 0) -> Path:
-    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+def _write_clip_tokenizer(directory: Path) -> Any:
+    from transformers import CLIPTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    vocab_size = write_clip_tokenizer_files(directory)
+    write_clip_tokenizer_files(directory)
     tokenizer = CLIPTokenizer.from_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
+    return tokenizer
+
+
+def build_full_size_clip(directory: Path, seed: int = 0) -> Path:
+    """CLIP ViT-B/32's real architecture (CLIPConfig's defaults: 151M parameters), random-initialised,
+    with the real tokenizer and the 224-pixel image processor: about 600 MB on disk."""
+    from transformers import CLIPConfig, CLIPModel
+
+    tokenizer = _write_clip_tokenizer(directory)
+    config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    import torch
+
+    torch.manual_seed(seed)
+    model = CLIPModel(config).eval()
+    model.save_pretrained(str(directory))
+    del model  # free it before anyone loads the copy on disk
+    try:
+        from transformers import CLIPImageProcessorPil as processor_cls
+    except ImportError:
+        from transformers import CLIPImageProcessor as processor_cls
+    processor_cls().save_pretrained(str(directory))  # defaults: resize 224, centre-crop 224, CLIP mean/std
+    return directory
+
+
+def build_tiny_clip(directory: Path, seed: int = 0) -> Path:
+    from transformers import CLIPConfig, CLIPModel
+
+    tokenizer = _write_clip_tokenizer(directory)
+    vocab_size = len(tokenizer)
     config = CLIPConfig(
         text_config=dict(
             vocab_size=vocab_size,
@@ -101,3 +137,11 @@ def clip_encoder(tiny_clip_dir: Path):  # type: ignore[no-untyped-def]
     from coldkit_clip.encoder import CLIPEncoder
 
     return CLIPEncoder(tiny_clip_dir, device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def full_size_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """CLIP ViT-B/32's real architecture (151M parameters), random-initialised: ~600 MB, removed after the module."""
+    directory = build_full_size_clip(tmp_path_factory.mktemp("clip-vit-b32"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -30,6 +31,12 @@ def gpt2_tokenizer_files() -> dict[str, Path]:
 
 
 def build_tiny_gpt2(directory: Path, seed: int = 0, n_positions: int = 64) -> Path:
+    return build_gpt2(directory, seed=seed, n_positions=n_positions, n_embd=32, n_layer=2, n_head=2)
+
+
+def build_gpt2(directory: Path, *, seed: int = 0, **sizes: int) -> Path:
+    """A random-init GPT-2 around the real tokenizer; ``sizes`` override GPT2Config's defaults,
+    which are GPT-2 small's real architecture (124M parameters)."""
     from transformers import GPT2Config, GPT2Model, GPT2Tokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -39,16 +46,25 @@ def build_tiny_gpt2(directory: Path, seed: int = 0, n_positions: int = 64) -> Pa
     tokenizer = GPT2Tokenizer.from_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=n_positions, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **sizes
     )
     import torch
 
     torch.manual_seed(seed)
-    GPT2Model(config).eval().save_pretrained(str(directory))
+    model = GPT2Model(config).eval()
+    model.save_pretrained(str(directory))
+    del model  # a full-size model is 500 MB: free it before anyone loads the copy on disk
     return directory
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="module")
+def full_size_gpt2_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """GPT-2 small's real architecture (124M parameters), random-initialised: ~500 MB, removed after the module."""
+    directory = build_gpt2(tmp_path_factory.mktemp("gpt2-124m"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
