@@ -46,25 +46,25 @@ def rss_mb(field):
         return None
 started = time.perf_counter()
 import torch, transformers, coldkit, coldkit_clip.encoder
-imported = time.perf_counter()
+imported, imported_cpu = time.perf_counter(), time.process_time()
 rss_imported = rss_mb("VmRSS")
 encoder = coldkit.get_encoder("clip", model=sys.argv[1], device="cpu", threads=1)
-loaded = time.perf_counter()
+loaded, loaded_cpu = time.perf_counter(), time.process_time()
 rss_loaded = rss_mb("VmRSS")
 encoder.fingerprint
-fingerprinted = time.perf_counter()
+fingerprinted, fingerprinted_cpu = time.perf_counter(), time.process_time()
 texts, images = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 text_vectors = encoder.encode_texts(texts)
-texts_done = time.perf_counter()
+texts_done, texts_cpu = time.perf_counter(), time.process_time()
 image_vectors = encoder.encode_images(images)
-images_done = time.perf_counter()
+images_done, images_cpu = time.perf_counter(), time.process_time()
 np.savez(sys.argv[4], texts=np.stack([text_vectors, encoder.encode_texts(texts)]),
          images=np.stack([image_vectors, encoder.encode_images(images)]))
 print(json.dumps({
-    "import_s": round(imported - started, 2), "load_s": round(loaded - imported, 2),
+    "import_s": round(imported - started, 2), "load_s": round(loaded - imported, 2), "load_cpu_s": round(loaded_cpu - imported_cpu, 2),
     "fingerprint_s": round(fingerprinted - loaded, 2),
-    "texts_per_s": round(len(texts) / (texts_done - fingerprinted), 1),
-    "images_per_s": round(len(images) / (images_done - texts_done), 1),
+    "texts_per_s": round(len(texts) / (texts_done - fingerprinted), 1), "texts_per_cpu_s": round(len(texts) / (texts_cpu - fingerprinted_cpu), 1),
+    "images_per_s": round(len(images) / (images_done - texts_done), 1), "images_per_cpu_s": round(len(images) / (images_cpu - texts_cpu), 1),
     "rss_imports_mb": rss_imported, "rss_after_load_mb": rss_loaded,
     "peak_rss_mb": rss_mb("VmHWM"), "load_average_1min": round(os.getloadavg()[0], 1),
     "threads": 1, "dim": encoder.dim, "max_length": encoder.max_length,
