@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-PLUGINS = {"bert": "coldkit-bert", "gpt2": "coldkit-gpt2", "clip": "coldkit-clip"}
+PLUGINS = {"bert": "coldkit-bert", "gpt2": "coldkit-gpt2", "clip": "coldkit-clip", "audio": "coldkit-audio", "clap": "coldkit-audio"}
 
 
 def _installed() -> dict[str, str]:
@@ -32,7 +32,7 @@ def test_listing_plugins_does_not_import_torch() -> None:
         "import json, sys, coldkit\n"
         "report = coldkit.plugin_report()\n"
         "names = sorted(e['name'] for p in report['plugins'] for e in p['encoders'])\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'PIL') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'PIL', 'soundfile') if m in sys.modules)\n"
         "print(json.dumps({'names': names, 'heavy': heavy, 'errors': report['errors']}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "COLDKIT_LOAD_PLUGINS"}
