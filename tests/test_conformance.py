@@ -127,3 +127,88 @@ class IgnoresCandidates(Popularity):
 def test_kit_names_the_broken_property(check: Any, component: Any, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(component)
+
+
+# ---------------------------------------------------------------- audio encoders (no audio package needed)
+
+
+class WaveBandsEncoder:
+    """A minimal audio-only encoder over the standard library's ``wave``: log energy in 8 bands of
+    the spectrum. It obeys the contract, so the kit must pass it; the subclasses below each break
+    one rule, and the kit must name it."""
+
+    name = "wave-bands"
+    dim = 8
+    modalities = frozenset({"audio"})
+    fingerprint = "wave-bands:1"
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        from coldkit.exceptions import InvalidInputError
+
+        raise InvalidInputError("wave-bands encodes audio only")
+
+    def _read(self, path: Any) -> np.ndarray:
+        import os
+        import wave
+        from pathlib import Path
+
+        from coldkit.exceptions import InvalidInputError
+
+        if not isinstance(path, (str, os.PathLike)) or not Path(path).is_file():
+            raise InvalidInputError(f"not an audio file: {path!r}")
+        try:
+            with wave.open(str(path)) as w:
+                samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
+        except (wave.Error, EOFError, RuntimeError, ValueError) as exc:  # the stdlib's parser raises all four
+            raise InvalidInputError(f"cannot decode {path!r}: {exc}") from exc
+        if samples.shape[0] == 0:
+            raise InvalidInputError(f"{path!r} holds no samples")
+        return samples.mean(axis=1)
+
+    def encode_audio(self, paths: Sequence[Any]) -> np.ndarray:
+        from coldkit.exceptions import InvalidInputError
+
+        if isinstance(paths, (str, bytes)) or not isinstance(paths, Sequence):
+            raise InvalidInputError("a list of paths, please")
+        out = np.zeros((len(paths), self.dim), dtype=np.float32)
+        for i, path in enumerate(paths):
+            power = np.abs(np.fft.rfft(self._read(path), n=4096)) ** 2
+            bands = np.log1p(np.array([band.sum() for band in np.array_split(power, self.dim)]))
+            out[i] = bands / np.linalg.norm(bands)
+        return out
+
+
+class UnnormalisedAudio(WaveBandsEncoder):
+    def encode_audio(self, paths: Sequence[Any]) -> np.ndarray:
+        return super().encode_audio(paths) * 2
+
+
+class SilentOnMissingAudio(WaveBandsEncoder):
+    def _read(self, path: Any) -> np.ndarray:
+        import os
+
+        if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+            return np.zeros(16)  # a missing file silently becomes silence
+        return super()._read(path)
+
+
+class TextlessButAcceptsText(WaveBandsEncoder):
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+
+def test_kit_passes_a_conforming_audio_only_encoder() -> None:
+    check_encoder(WaveBandsEncoder(), semantic=True)
+
+
+@pytest.mark.parametrize(
+    ("component", "message"),
+    [
+        (UnnormalisedAudio(), "encode_audio L2 norm"),
+        (SilentOnMissingAudio(), "missing file"),
+        (TextlessButAcceptsText(), "encode_texts without a text modality"),
+    ],
+)
+def test_kit_names_the_broken_audio_property(component: Any, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_encoder(component)
