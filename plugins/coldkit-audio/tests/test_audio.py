@@ -208,3 +208,16 @@ def test_fingerprint_follows_the_options_that_change_vectors() -> None:
     assert MelStatsEncoder(max_seconds=30).fingerprint == MelStatsEncoder().fingerprint  # only refuses files
     assert MelStatsEncoder(n_mels=40).fingerprint != MelStatsEncoder().fingerprint
     assert MelStatsEncoder(n_mels=40).dim == 2 * 40 + 2 * 19
+
+
+def test_a_streaming_wav_header_does_not_trip_the_cap(synth: SimpleNamespace, tmp_path: Path) -> None:
+    """Streamed WAVs declare 0xFFFFFFFF bytes of data; libsndfile clamps that to the file, so a
+    1 s file is read as 1 s (not refused as hours long, not read past its end)."""
+    path = synth.write(tmp_path / "stream.wav", synth.tone(440.0, 1.0), subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    chunk = data.find(b"data")
+    data[4:8] = data[chunk + 4 : chunk + 8] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    reference = synth.write(tmp_path / "plain.wav", synth.tone(440.0, 1.0), subtype="PCM_16")
+    a, b = MelStatsEncoder(max_seconds=2).encode_audio([path, reference])
+    np.testing.assert_allclose(a, b, atol=1e-6)
