@@ -226,12 +226,16 @@ class FederatedSpace:
         parts = partition_users(n_users, self.n_clients, self.seed)
         self.clients_ = [InteractionClient(self.matrix_[users], self.clip) for users in parts]
         sigma_counts, sigma_factors = self._noise(n_users)
+        self.strategy_sigma_ = sigma_factors  # the noise std on every released sum
         rng = np.random.default_rng([self.seed, 1])  # the server's noise and initial basis
 
         counts_strategy = NoisySumStrategy((n_items,), sigma_counts, rng)
         counts = run_round(self.clients_, counts_strategy, [], "counts", 0)
+        self.noisy_counts_ = counts
         # warm: counted by someone; under DP, above three noise deviations (a cold item passes with p ≈ 0.1 %)
         threshold = 3.0 * sigma_counts if self.private else 0.0
+        if self.private and not np.any(counts > threshold):
+            threshold = 0.0  # so much noise that nothing stands out: keep the positive counts (post-processing)
         self.counts_ = np.where(counts > threshold, np.maximum(counts, 0.0), 0.0)
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
         if self.warm_items_.size == 0:
