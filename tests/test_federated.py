@@ -19,13 +19,15 @@ from coldkit.models.registry import build_model
 from coldkit.privacy.federated import (
     Federated,
     factor_update,
+    have_flower,
     local_user_vector,
     partition_users,
     user_counts,
 )
 from coldkit.testing import check_model, synthetic_interactions
 
-flwr = pytest.importorskip("flwr")
+#: Fitting needs Flower (the optional extra [federated]); the rest runs without it.
+needs_flower = pytest.mark.skipif(not have_flower(), reason="flwr (coldkit[federated]) is not installed")
 
 
 def planted(seed: int = 0, n_users: int = 240, n_items: int = 120, topics: int = 4, cold: int = 12) -> Interactions:
@@ -57,6 +59,7 @@ def subspace_gap(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------- contract
 
 
+@needs_flower
 @pytest.mark.parametrize("options", [{"n_clients": 4, "rounds": 20}, {"n_clients": 3, "dp_epsilon": 4.0, "clip": 2.0}])
 def test_federated_passes_the_model_contract(options):
     model = check_model("federated", options=options)
@@ -87,6 +90,7 @@ def test_client_update_is_the_gradient_of_its_users_fold_in():
     np.testing.assert_allclose(user_counts(x, 1.5), counts, atol=1e-12)
 
 
+@needs_flower
 def test_split_into_clients_changes_nothing_without_noise():
     train = planted()
     one = build_model("federated", n_clients=1, rounds=15, factors=6, encoder="hashing").fit(train)
@@ -96,6 +100,7 @@ def test_split_into_clients_changes_nothing_without_noise():
     np.testing.assert_allclose(one.item_vectors(), many.item_vectors(), atol=1e-4)
 
 
+@needs_flower
 def test_federated_factors_reach_the_central_svd():
     train = planted()
     central = WarmSpace("svd", factors=4).fit(train)
@@ -110,6 +115,7 @@ def test_federated_factors_reach_the_central_svd():
     np.testing.assert_allclose(fed_scores, central_scores, atol=1e-3)
 
 
+@needs_flower
 def test_federated_cold_items_match_the_central_ridge_quality():
     """Rank cold items for every user: the federated adapter is as good as the central ColdRidge on PureSVD."""
     train = planted(seed=3)
@@ -130,6 +136,7 @@ def test_federated_cold_items_match_the_central_ridge_quality():
 # ---------------------------------------------------------------------------------- what leaves a client
 
 
+@needs_flower
 def test_the_server_only_receives_arrays_of_the_models_shape():
     train = planted()
     model = build_model("federated", n_clients=5, rounds=4, factors=6, encoder="hashing").fit(train)
@@ -145,6 +152,7 @@ def test_the_server_only_receives_arrays_of_the_models_shape():
     assert [a.shape for a in update] == [(train.n_items, width)] and examples == 1 and metrics == {}
 
 
+@needs_flower
 def test_a_client_that_sends_something_else_is_refused():
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
@@ -163,6 +171,7 @@ def test_a_client_that_sends_something_else_is_refused():
 # ---------------------------------------------------------------------------------- DP
 
 
+@needs_flower
 def test_privacy_spent_meets_the_budget_and_the_closed_form():
     train = planted()
     n = train.n_users
@@ -181,6 +190,7 @@ def test_privacy_spent_meets_the_budget_and_the_closed_form():
     assert build_model("federated", encoder="hashing").fit(train).privacy_spent().epsilon == math.inf
 
 
+@needs_flower
 def test_dp_noise_has_the_calibrated_size():
     train = planted()
     model = build_model("federated", n_clients=3, rounds=2, dp_epsilon=1.0, factors=4, encoder="hashing").fit(train)
@@ -190,6 +200,7 @@ def test_dp_noise_has_the_calibrated_size():
     assert noise.std() == pytest.approx(space.strategy_sigma_, rel=0.2)  # 120 draws of N(0, σ²)
 
 
+@needs_flower
 def test_more_privacy_costs_accuracy():
     train = planted(seed=5)
     queries = [UserQuery(user=u) for u in range(train.n_users)]
@@ -206,6 +217,7 @@ def test_more_privacy_costs_accuracy():
 # ---------------------------------------------------------------------------------- determinism
 
 
+@needs_flower
 def test_same_seed_same_model_other_seed_other_noise():
     train, _, _ = synthetic_interactions(0)
     queries = [UserQuery(user=u) for u in range(8)]
@@ -254,6 +266,7 @@ def test_bad_options_are_named(options, message):
         build_model("federated", encoder="hashing", **options)
 
 
+@needs_flower
 def test_bad_input_known_only_at_fit():
     train, _, _ = synthetic_interactions(0)  # 24 users
     with pytest.raises(InvalidInputError, match="more than the 24 users"):
@@ -275,7 +288,10 @@ def test_local_user_vector_is_the_fold_in_of_the_clicks():
     assert not np.array_equal(noisy[0], noisy[2])
     draws = np.stack([local_user_vector([1], table, noise_scale=0.5, seed=s) for s in range(400)]) - table[1]
     assert draws.std() == pytest.approx(0.5, rel=0.1)
-    # a warm user's device computes exactly what the fitted model folds in for them
+
+
+@needs_flower
+def test_device_vector_of_a_warm_user_is_the_models_fold_in():
     train = planted()
     model = build_model("federated", n_clients=3, rounds=5, factors=4, encoder="hashing").fit(train)
     device = local_user_vector(train.items_of(7), model.warm.item_vectors_)
