@@ -463,10 +463,10 @@ def create_app(
     ) -> dict[str, Any]:
         """The items' fold-in vectors, a page at a time: a device sums its clicks' rows into ``user_vector``."""
         index = current()
-        version = index.version.number
-        ids, rows = index.foldin_vectors(offset, limit)
-        return {"ids": ids, "vectors": rows.tolist(), "dim": int(index.version.cf.shape[1]),
-                "offset": offset, "total": index.version.n_live_items, "version": version}
+        v = index.version  # one version for the page, its size and its number
+        ids, rows = index.foldin_vectors(offset, limit, version=v)
+        return {"ids": ids, "vectors": rows.tolist(), "dim": int(v.cf.shape[1]),
+                "offset": offset, "total": v.n_live_items, "version": v.number}
 
     @app.get("/items/{item_id}")
     def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:

@@ -175,14 +175,17 @@ class IndexReader:
             "new": bool(v.row_new[row]), "interactions": int(v.item_count[ordinal]),
         }
 
-    def foldin_vectors(self, offset: int = 0, limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    def foldin_vectors(
+        self, offset: int = 0, limit: int | None = None, *, version: Version | None = None
+    ) -> tuple[list[str], np.ndarray]:
         """``(ids, vectors)`` of live items, in catalogue order: what a click adds to a user's CF vector.
 
         A device downloads these once (they hold no user's data) and computes its own user vector
         with :func:`coldkit.privacy.federated.local_user_vector`, to send as ``user_vector``.
-        ``offset`` / ``limit`` page through a large catalogue.
+        ``offset`` / ``limit`` page through a large catalogue; ``version`` (default: the current
+        one) pins the version a caller already took, so the page and its version number agree.
         """
-        v = self.version
+        v = self.version if version is None else version
         for label, value in (("offset", offset), ("limit", limit)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
                 raise InvalidInputError(f"{label} must be an integer >= 0, got {value!r}")
