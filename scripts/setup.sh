@@ -26,6 +26,8 @@ echo "==> installing Flower for federated training (the [federated] extra)"
 # messages and FedAvg strategy in-process, which need just these (tested together).
 pip install -q --no-deps flwr==1.42.0 grpcio==1.85.3 grpcio-health-checking==1.85.1 cryptography==50.0.2 \
   pycryptodome==4.4.0 iterators==0.2.0 tomli==2.5.0 tomli_w==1.2.0
+# ...and what those import, with their own dependencies (no-ops where [serve]/[ray] already brought them)
+pip install -q typer rich click cffi protobuf httpx
 
 echo "==> installing plugins"
 for plugin in plugins/*/; do
