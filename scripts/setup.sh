@@ -20,6 +20,15 @@ pip install -q --upgrade pip setuptools wheel maturin
 echo "==> building and installing coldkit (Rust core, release profile)"
 pip install -q -e ".[eval,serve,ray,test,docs]"
 
+echo "==> installing Flower for federated training (the [federated] extra)"
+# --no-deps: flwr 1.42 pins fastapi<0.139, starlette<1.4, uvicorn<0.50 and protobuf<7 for its own
+# server stack, which would downgrade what [serve] and [ray] run on; coldkit only uses its client,
+# messages and FedAvg strategy in-process, which need just these (tested together).
+pip install -q --no-deps flwr==1.42.0 grpcio==1.85.3 grpcio-health-checking==1.85.1 cryptography==50.0.2 \
+  pycryptodome==4.4.0 iterators==0.2.0 tomli==2.5.0 tomli_w==1.2.0
+# ...and what those import, with their own dependencies (no-ops where [serve]/[ray] already brought them)
+pip install -q typer rich click cffi protobuf httpx
+
 echo "==> installing plugins"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] || continue

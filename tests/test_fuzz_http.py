@@ -46,7 +46,8 @@ constraints = maybe(st.none(), exclude=st.lists(ids, max_size=3), max_per_catego
 BODIES = {
     "/recommend": maybe(st.none(), user_id=ids, text=texts, history=st.lists(ids, max_size=4), k=numbers,
                         candidates=st.lists(ids, max_size=4), exclude_known=st.booleans(), explain=st.booleans(),
-                        constraints=constraints),
+                        constraints=constraints,
+                        user_vector=st.one_of(st.lists(numbers, max_size=70), st.lists(st.floats(-3, 3), min_size=1, max_size=70))),
     "/items": maybe(st.none(), items=st.lists(maybe(st.none(), id=ids, text=texts, categories=st.lists(texts, max_size=3),
                                                      image=texts), max_size=3)),
     "/interactions": maybe(st.none(), events=st.lists(maybe(st.none(), user_id=ids, item_id=ids), max_size=3)),
@@ -102,5 +103,6 @@ def test_get_and_delete_endpoints_never_answer_5xx(client, item: str, k: str) ->
     check(client.get(f"/items/{item}"))
     check(client.get(f"/items/{item}/similar", params={"k": k}))
     check(client.get("/health"))
+    check(client.get("/vectors", params={"offset": k, "limit": k}))
     if item not in ("i1", "i2"):  # keep most of the catalogue for the other cases
         check(client.delete(f"/items/{item}", headers=AUTH))

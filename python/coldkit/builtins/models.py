@@ -91,6 +91,11 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "popularity among the user's friends (needs a social graph: user_graph or UserQuery.friends)",
         frozenset({"cold-users"}),
     ),
+    "federated": (
+        "coldkit.privacy.federated:Federated",
+        "trained federated with Flower (n_clients, rounds), optional DP on client updates (dp_epsilon), needs flwr",
+        frozenset({"cold-items", "cold-users"}),
+    ),
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",
         "user-based kNN on profile texts (needs user_profiles)",

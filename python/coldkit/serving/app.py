@@ -4,7 +4,9 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
 * ``GET /health`` — counts and the index version;
 * ``POST /recommend`` — a user id, and/or profile text and/or this session's clicks (``history``); ``k``; a candidate
-  filter; constraints (exclusions, per-category limits, a minimum share of new items, MMR);
+  filter; constraints (exclusions, per-category limits, a minimum share of new items, MMR); or, for on-device
+  scoring, the user's own CF vector (``user_vector``) instead of the id and clicks;
+* ``GET /vectors?offset=&limit=`` — the items' fold-in vectors, from which a device computes its ``user_vector``;
 * ``GET /items/{id}`` and ``GET /items/{id}/similar?k=``;
 * write endpoints (bearer token when one is configured): ``POST /items`` (add/update),
   ``DELETE /items/{id}``, ``POST /interactions``, ``POST /users``, ``POST /snapshot``.
@@ -50,6 +52,8 @@ MEDIA_ROOT_ENV = "COLDKIT_MEDIA_ROOT"
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 MAX_TEXT = 20_000
 MAX_IDS = 100_000
+#: Items per page of ``GET /vectors``.
+MAX_VECTORS_PAGE = 10_000
 ItemId = StrictStr
 Number = Union[StrictFloat, StrictInt]
 
@@ -146,6 +150,10 @@ class RecommendIn(_Strict):
     user_id: Optional[StrictStr] = Field(None, max_length=256, description="a known user")
     text: Optional[StrictStr] = Field(None, max_length=MAX_TEXT, description="the user's own words")
     history: list[ItemId] = Field(default_factory=list, max_length=1000, description="items clicked this session")
+    user_vector: Optional[list[Number]] = Field(
+        None, max_length=100_000,
+        description="on-device scoring: the user's CF vector (cf_dim numbers, see GET /vectors), instead of user_id/history",
+    )
     k: StrictInt = Field(10, ge=1, le=MAX_K)
     candidates: Optional[list[ItemId]] = Field(None, max_length=MAX_IDS, description="only these items may be shown")
     exclude_known: StrictBool = Field(True, description="drop items the user already interacted with")
@@ -440,7 +448,7 @@ def create_app(
             body.user_id, text=body.text, history=body.history, k=body.k, candidates=body.candidates,
             exclude=c.exclude, exclude_known=body.exclude_known, max_per_category=c.max_per_category,
             min_new_share=float(c.min_new_share), mmr_lambda=None if c.mmr_lambda is None else float(c.mmr_lambda),
-            explain=body.explain, **options,
+            explain=body.explain, user_vector=body.user_vector, **options,
         )
         return {
             "items": [item.__dict__ for item in result.items],
@@ -448,6 +456,17 @@ def create_app(
             "sources": result.sources,
             "version": result.version,
         }
+
+    @app.get("/vectors")
+    def vectors(
+        offset: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=MAX_VECTORS_PAGE)
+    ) -> dict[str, Any]:
+        """The items' fold-in vectors, a page at a time: a device sums its clicks' rows into ``user_vector``."""
+        index = current()
+        v = index.version  # one version for the page, its size and its number
+        ids, rows = index.foldin_vectors(offset, limit, version=v)
+        return {"ids": ids, "vectors": rows.tolist(), "dim": int(v.cf.shape[1]),
+                "offset": offset, "total": v.n_live_items, "version": v.number}
 
     @app.get("/items/{item_id}")
     def item(item_id: str = Path(..., max_length=256)) -> dict[str, Any]:

@@ -24,11 +24,51 @@ from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
 from coldkit.serving.state import Version, as_id, check_text, resolve_items
 
-__all__ = ["IndexReader", "Recommendation", "RecommendedItem", "MAX_K", "DEFAULT_BACKEND", "check_list_length"]
+__all__ = [
+    "IndexReader", "Recommendation", "RecommendedItem", "MAX_K", "DEFAULT_BACKEND", "check_list_length",
+    "check_user_vector", "MAX_USER_VECTOR_NORM",
+]
 
 MAX_K = 1000
 #: The similarity backend a serving index ranks with unless told otherwise.
 DEFAULT_BACKEND = "rust"
+#: The largest L2 norm a client's ``user_vector`` may have: a fold-in of every item of a large catalogue
+#: stays far below it, and it keeps every float32 score finite.
+MAX_USER_VECTOR_NORM = 1e6
+
+
+def check_user_vector(vector: Any, dim: int) -> np.ndarray:
+    """A client's user vector as float32 of length ``dim``, or InvalidInputError naming what is wrong.
+
+    It must be a flat list of numbers (no bools, no strings), exactly ``dim`` long (the index's CF
+    dimension, ``cf_dim`` in ``/health``), finite, with L2 norm at most :data:`MAX_USER_VECTOR_NORM`.
+    """
+    if isinstance(vector, (str, bytes, Mapping)):
+        raise InvalidInputError(f"user_vector must be a list of {dim} numbers, got {type(vector).__name__}")
+    if isinstance(vector, np.ndarray):
+        if vector.ndim != 1:
+            raise InvalidInputError(f"user_vector must be a flat list of {dim} numbers, got an array of shape {vector.shape}")
+        values = vector.tolist()
+    else:
+        try:
+            values = list(vector)
+        except TypeError:
+            raise InvalidInputError(f"user_vector must be a list of {dim} numbers, got {type(vector).__name__}") from None
+    bad = [i for i, x in enumerate(values) if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating))]
+    if bad:
+        raise InvalidInputError(f"user_vector must hold only numbers; position {bad[0]} holds {values[bad[0]]!r:.40}")
+    if len(values) != dim:
+        raise InvalidInputError(
+            f"user_vector has {len(values)} numbers, but this index's user vectors have {dim} (cf_dim in /health)"
+        )
+    out = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise InvalidInputError(f"user_vector must be finite; position {int(np.flatnonzero(~np.isfinite(out))[0])} is not")
+    largest = float(np.abs(out).max()) if out.size else 0.0
+    norm = largest * float(np.linalg.norm(out / largest)) if largest > 0 else 0.0  # scaled: no overflow
+    if not norm <= MAX_USER_VECTOR_NORM:
+        raise InvalidInputError(f"user_vector's norm {norm:.3g} is above {MAX_USER_VECTOR_NORM:g}: not a fold-in of clicks")
+    return out.astype(np.float32)
 
 
 def check_list_length(k: Any) -> int:
@@ -135,6 +175,24 @@ class IndexReader:
             "new": bool(v.row_new[row]), "interactions": int(v.item_count[ordinal]),
         }
 
+    def foldin_vectors(
+        self, offset: int = 0, limit: int | None = None, *, version: Version | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """``(ids, vectors)`` of live items, in catalogue order: what a click adds to a user's CF vector.
+
+        A device downloads these once (they hold no user's data) and computes its own user vector
+        with :func:`coldkit.privacy.federated.local_user_vector`, to send as ``user_vector``.
+        ``offset`` / ``limit`` page through a large catalogue; ``version`` (default: the current
+        one) pins the version a caller already took, so the page and its version number agree.
+        """
+        v = self.version if version is None else version
+        for label, value in (("offset", offset), ("limit", limit)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
+                raise InvalidInputError(f"{label} must be an integer >= 0, got {value!r}")
+        live = np.flatnonzero(v.item_row[: v.n_items] >= 0)
+        page = live[int(offset):] if limit is None else live[int(offset): int(offset) + int(limit)]
+        return [v.item_ids[o] for o in page], np.asarray(v.foldin[v.item_row[page]], dtype=np.float32)
+
     def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts in the item content space (encoder, whitening, L2 norm)."""
         return self.model.encode_user_texts(texts)
@@ -156,13 +214,21 @@ class IndexReader:
         relax_order: Sequence[str] = RELAXABLE,
         explain: bool = True,
         backend: str | None = None,
+        user_vector: Sequence[float] | np.ndarray | None = None,
     ) -> Recommendation:
-        """Top ``k`` items for a known user and/or profile text and/or this session's clicks.
+        """Top ``k`` items for a known user and/or profile text and/or this session's clicks — or a device's user vector.
 
         Args:
             user_id: a known user (their recorded interactions and profile text are used).
             text: the user's own words (added to a stored profile text).
             history: item ids clicked in this session (count as interactions for this request).
+            user_vector: on-device scoring: the user's CF vector, computed (and optionally noised) on
+                their device from their clicks (:func:`coldkit.privacy.federated.local_user_vector`
+                over :meth:`foldin_vectors`), sent *instead of* ``user_id`` and ``history``, so the
+                server never sees the click history. The CF source ranks with it and speaks with full
+                trust (as for a user with a long history); the content-of-history source, which needs
+                the clicks, does not speak; ``text`` and the constraints work as usual. Nothing is known
+                to exclude: the device drops its own seen items (ask for ``k`` plus their number).
             k: list length, 1..1000.
             candidates: only these item ids may be recommended (None = the whole catalogue).
             exclude: item ids never to show (hard constraint; ids the index does not hold are ignored).
@@ -186,6 +252,13 @@ class IndexReader:
             check_text(text, "text")
         if isinstance(history, (str, bytes)) or isinstance(exclude, (str, bytes)) or isinstance(candidates, (str, bytes)):
             raise InvalidInputError("history, exclude and candidates must be lists of item ids, not a string")
+        vector = None
+        if user_vector is not None:
+            if user_id is not None or len(history):
+                raise InvalidInputError(
+                    "user_vector replaces user_id and history (on-device scoring): send one or the other, not both"
+                )
+            vector = check_user_vector(user_vector, int(v.cf.shape[1]))
         user = None
         texts = []
         if user_id is not None:
@@ -223,10 +296,17 @@ class IndexReader:
         backend = self.backend if backend is None else backend
 
         fusion = self.model.fusion
-        weights = source_weights(
-            np.array([known_rows.size]), np.array([bool(query_text)]), fusion.weights, fusion.user_trust
-        )
-        if fusion.learned is not None:  # the hybrid's learned regimes, chosen exactly as Hybrid.query_weights does
+        if vector is not None:
+            # the device's vector stands for a history the server does not see: trust it fully (β = 1);
+            # the content-of-history source needs the clicks themselves and stays silent
+            weights = source_weights(np.array([1]), np.array([bool(query_text)]), fusion.weights, 0.0)
+            if "content" in weights:
+                weights["content"] = np.zeros(1)
+        else:
+            weights = source_weights(
+                np.array([known_rows.size]), np.array([bool(query_text)]), fusion.weights, fusion.user_trust
+            )
+        if fusion.learned is not None and vector is None:  # the hybrid's learned regimes, chosen exactly as Hybrid.query_weights does
             cold_candidates = (
                 cand_rows is not None and cand_rows.size > 0 and not v.item_count[v.row_item[cand_rows]].any()
             )
@@ -253,7 +333,7 @@ class IndexReader:
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
-            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0), v.cf),
+            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
             "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
             "text": lambda: rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content),
             "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),

@@ -1,0 +1,35 @@
+"""User-level differential privacy for everything coldkit learns from interactions.
+
+* :mod:`coldkit.privacy.accountant` — :class:`PrivacyAccountant` (Gaussian / Laplace under Rényi DP,
+  converted to ``(ε, δ)``), budget checks and noise calibration; reusable by any trainer;
+* :mod:`coldkit.privacy.bounding` — per-user contribution bounding (reproducible sampling, row clipping);
+* :mod:`coldkit.privacy.mechanisms` — DP item counts and DP item–item Gram matrices;
+* :mod:`coldkit.privacy.models` — the private recommenders (``dp-popularity``, ``dp-item-knn``,
+  ``dp-ease``, ``dp-hybrid``) and the no-sharing baseline (``own-content``);
+* :mod:`coldkit.privacy.dpsgd` — DP-SGD for torch adapters with Opacus (optional extra ``privacy``).
+
+Only the accountant is imported here (numpy + scipy); the rest loads on first use.
+See docs/privacy.md for the threat model and the privacy–utility measurements.
+"""
+
+from __future__ import annotations
+
+from coldkit.privacy.accountant import (
+    PrivacyAccountant,
+    PrivacySpent,
+    analytic_gaussian_sigma,
+    check_budget,
+    rho_for_budget,
+    sigma_for_rho,
+    zcdp_to_dp,
+)
+
+__all__ = [
+    "PrivacyAccountant",
+    "PrivacySpent",
+    "analytic_gaussian_sigma",
+    "check_budget",
+    "rho_for_budget",
+    "sigma_for_rho",
+    "zcdp_to_dp",
+]
