@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.media import check_media_root, resolve_in_root
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
@@ -279,11 +280,7 @@ class MediaRoot:
     """Confines image paths sent over HTTP to one directory (see ``create_app(media_root=...)``)."""
 
     def __init__(self, root: str | os.PathLike[str] | None) -> None:
-        self.root: str | None = None
-        if root is not None:
-            self.root = os.path.realpath(os.fspath(root))
-            if not os.path.isdir(self.root):
-                raise InvalidInputError(f"media root {os.fspath(root)!r} is not a directory")
+        self.root: str | None = check_media_root(root) if root is not None else None
 
     def resolve(self, image: str, item_id: str) -> str:
         """The real path of ``image`` inside the root, else InvalidInputError (422) that says nothing of the file."""
@@ -294,10 +291,8 @@ class MediaRoot:
         # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
         # the answer is the same whether or not the file exists: the response must not probe the file system
         outside = f"item {safe_text(item_id)!r}: the image path is outside the server's media root"
-        if "\x00" in image:
-            raise InvalidInputError(outside)
-        real = os.path.realpath(os.path.join(self.root, image))
-        if os.path.commonpath([real, self.root]) != self.root:
+        real = resolve_in_root(image, self.root)
+        if real is None:
             raise InvalidInputError(outside)
         return real
 
