@@ -355,6 +355,24 @@ class MultimodalEncoder:
             self.notes_.append(f"multimodal: {len(self.errors_)} media file(s) could not be used (the items keep their other modalities)")
         return self._fuse({m: blocks.get(m) for m in self.encoders}, len(labels))
 
+    def media_presence(self, catalog: Any) -> dict[str, np.ndarray]:
+        """For each media modality, which catalogue items have a usable file (encodes them; the cache keeps the work).
+
+        Bad files are listed in :attr:`errors_` and count as absent. Used to restrict an evaluation
+        to the items that have a medium, before any model is fitted.
+        """
+        labels = [str(i) for i in catalog.item_ids]
+        self.errors_ = []
+        out: dict[str, np.ndarray] = {}
+        for modality, column in (("image", self.image_column), ("audio", self.audio_column)):
+            if column is None:
+                continue
+            if column not in catalog.table.columns:
+                raise InvalidInputError(f"{modality} column {column!r} not in the item table: {list(catalog.table.columns)}")
+            paths = self._media_paths(modality, catalog.table[column].tolist(), labels)
+            out[modality] = np.any(self._encode_media(modality, paths, labels) != 0, axis=1)
+        return out
+
     def encode_items(self, item_ids: Sequence[Any], texts: Sequence[str] | None = None) -> np.ndarray:
         """Refuses: the fused vectors need the whole training data; models call :meth:`encode_training`."""
         raise InvalidInputError(
