@@ -48,7 +48,9 @@ def multimodal_options(
     root = media_root or args.media_root
     if root is None:
         raise InvalidInputError("--image-column/--audio-column need --media-root DIR: the only folder media files are read from")
-    options: dict[str, Any] = {"text_encoder": text_encoder, "media_root": root}
+    options: dict[str, Any] = {"media_root": root}
+    if text_encoder is not None:
+        options["text_encoder"] = text_encoder
     if image_column is not None:
         options.update(image_column=image_column, image_encoder=args.image_encoder)
     if audio_column is not None:

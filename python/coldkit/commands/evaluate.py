@@ -273,7 +273,10 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
     for choice in choices:
         if choice.factory is None and model_accepts(choice.name, "encoder_options"):
             text = choice.options.get("encoder", encoder) if "text" in wanted else None
-            choice = replace(choice, options={**choice.options, "encoder": "multimodal",
-                                              "encoder_options": {**options, "text_encoder": text}})
+            extra: dict[str, Any] = {"encoder": "multimodal", "encoder_options": {**options, "text_encoder": text}}
+            if text is None and model_accepts(choice.name, "sources"):
+                # media only: the hybrid's item-text sources (TF-IDF, the user's words) are switched off too
+                extra["weights"] = {**dict(choice.options.get("weights") or {}), "tfidf": 0.0, "text": 0.0}
+            choice = replace(choice, options={**choice.options, **extra})
         adapted.append(choice)
     return dataset, adapted, settings

@@ -451,11 +451,11 @@ class MultimodalEncoder:
     def _encode_chunk(self, modality: str, encoder: Encoder, items: list[tuple[str, str]]) -> list[np.ndarray | None]:
         """Encode ``(label, path)`` items; a chunk that fails is retried one item at a time to name the bad ones."""
         method = getattr(encoder, _MEDIA_METHOD[modality])
-        try:
-            return list(self._checked(method([p for _, p in items]), len(items), encoder, modality))
-        except InvalidInputError:
-            if len(items) == 1:
-                raise
+        if len(items) > 1:
+            try:
+                return list(self._checked(method([p for _, p in items]), len(items), encoder, modality))
+            except InvalidInputError:
+                pass  # some file in the chunk is bad: find which, one at a time
         out: list[np.ndarray | None] = []
         for label, path in items:
             try:
@@ -540,6 +540,9 @@ class MultimodalEncoder:
             "weights": dict(self.weights_), "whitening": self.whitening, "cache": self.cache, "seed": self.seed,
             "state": {"blocks": blocks},
         }
+        idf = getattr(self.encoders.get("text"), "idf", None)
+        if idf is not None:  # a corpus-fitted text encoder (hashing TF-IDF): its IDF is part of the space
+            options["state"]["text_idf"] = np.asarray(idf, dtype=np.float64).tolist()
         for modality, column in (("image", self.image_column), ("audio", self.audio_column)):
             if column is not None:
                 options[f"{modality}_encoder"] = self.specs[modality]
@@ -552,6 +555,8 @@ class MultimodalEncoder:
         blocks = state.get("blocks") if isinstance(state, Mapping) else None
         if not isinstance(blocks, Mapping):
             raise InvalidInputError("multimodal state must hold 'blocks'")
+        if state.get("text_idf") is not None and "text" in self.encoders:
+            self.encoders["text"].idf = np.asarray(state["text_idf"], dtype=np.float32)  # type: ignore[attr-defined]
         for modality, saved in blocks.items():
             if modality not in self.encoders or not isinstance(saved, Mapping) or saved.get("mean") is None:
                 raise InvalidInputError(f"multimodal state: bad block {modality!r}")
