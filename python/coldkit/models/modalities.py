@@ -12,7 +12,7 @@ columns, an image column and an audio column of the catalogue and builds one con
    ``Σ w_m · cos_m`` and an item without an image or audio is compared on the modalities it has;
 4. the weights ``w`` are chosen on a validation split carved from the *training* interactions
    (``weights="auto"``): a seeded 15 % of the items with interactions become pseudo-cold, and the
-   weights on a simplex grid that best rank them for the users who interacted with them — a user
+   weights on a simplex grid (steps of 0.1, none 0) that best rank them for the users who interacted with them — a user
    being the mean of the fused vectors of their other items — win (Recall@20). Nothing of a test set
    is seen. Fixed weights (``weights={"text": 0.7, "image": 0.3}``) skip the search.
 
@@ -65,7 +65,7 @@ __all__ = ["MODALITIES", "MediaError", "MultimodalEncoder", "choose_weights", "e
 MODALITIES = ("text", "image", "audio")
 _MEDIA_METHOD = {"image": "encode_images", "audio": "encode_audio"}
 _MEDIA_CHUNK = 32  # files per encoder call; a failing chunk is retried item by item
-_GRID_STEP = 0.25  # weight grid of the validation search (5 settings for 2 modalities, 15 for 3)
+_GRID_STEP = 0.1  # weight grid of the validation search (9 settings for 2 modalities, 36 for 3)
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,16 @@ def fuse_blocks(blocks: Mapping[str, np.ndarray], weights: Mapping[str, float]) 
 
 
 def _weight_grid(modalities: Sequence[str], step: float = _GRID_STEP) -> list[dict[str, float]]:
-    """Every weight vector on the simplex grid of ``step`` (each modality > 0 somewhere, sums to 1)."""
+    """Every weight vector on the simplex grid of ``step`` with each weight > 0 (sums to 1).
+
+    No weight is 0: an item that lacks the other media must still be described by this one.
+    """
     n = round(1 / step)
-    out = []
-    for combo in itertools.product(range(n + 1), repeat=len(modalities)):
-        if sum(combo) == n:
-            out.append({m: c / n for m, c in zip(modalities, combo)})
-    return out
+    return [
+        {m: c / n for m, c in zip(modalities, combo)}
+        for combo in itertools.product(range(1, n + 1), repeat=len(modalities))
+        if sum(combo) == n
+    ]
 
 
 def choose_weights(
@@ -149,7 +152,7 @@ def choose_weights(
     warm = np.flatnonzero(np.diff(matrix.tocsc().indptr) > 0)
     rng = np.random.default_rng(seed)
     n_cold = int(round(item_fraction * warm.size))
-    if n_cold < 10:
+    if n_cold < 5:
         return None, f"only {warm.size} items with interactions: too few to validate modality weights"
     cold = np.sort(rng.choice(warm, size=n_cold, replace=False))
     is_cold = np.zeros(matrix.shape[1], dtype=bool)
@@ -163,23 +166,31 @@ def choose_weights(
         users = np.sort(rng.choice(users, size=max_users, replace=False))
     history, targets = history[users], targets[users]
     relevant = np.asarray(targets.sum(axis=1)).ravel()
-    cut = min(k, n_cold)
+    truth = targets.toarray().astype(bool)
+    # Recall at a cut-off well below the candidate count (else every setting scores 1), and the
+    # pairwise ranking accuracy (AUC) as the tie-breaker: it sees order changes recall cannot.
+    cut = max(1, min(k, n_cold // 5))
 
-    def recall(weights: Mapping[str, float]) -> float:
+    def score(weights: Mapping[str, float]) -> tuple[float, float]:
         fused = fuse_blocks(blocks, weights)
         profiles = normalize_rows(np.asarray(history @ fused, dtype=np.float32))
         scores = profiles @ fused[cold].T
         top = np.argpartition(-scores, cut - 1, axis=1)[:, :cut]
-        hits = np.take_along_axis(targets.toarray(), top, axis=1).sum(axis=1)
-        return float(np.mean(hits / np.minimum(relevant, cut)))
+        hits = np.take_along_axis(truth, top, axis=1).sum(axis=1)
+        recall = float(np.mean(hits / np.minimum(relevant, cut)))
+        ranks = np.argsort(np.argsort(scores, axis=1, kind="stable"), axis=1) + 1  # 1 = lowest score
+        negatives = n_cold - relevant
+        usable = negatives > 0
+        auc = (np.where(truth, ranks, 0).sum(axis=1) - relevant * (relevant + 1) / 2)[usable] / (relevant * negatives)[usable]
+        return recall, float(np.mean(auc)) if auc.size else 0.5
 
-    scored = [(recall(w), -sum(abs(w[m] - equal[m]) for m in names), w) for w in _weight_grid(names)]
-    best, _, weights = max(scored, key=lambda s: (s[0], s[1]))
-    baseline = recall(equal)
+    scored = [(score(w), -sum(abs(w[m] - equal[m]) for m in names), w) for w in _weight_grid(names)]
+    (best, best_auc), _, weights = max(scored, key=lambda s: (s[0][0], s[0][1], s[1]))
+    baseline, baseline_auc = score(equal)
     shown = ", ".join(f"{m} {weights[m]:.2f}" for m in names)
     return weights, (
         f"modality weights {shown} chosen on {n_cold} pseudo-cold training items, {users.size} users "
-        f"(Recall@{cut} {best:.4f}; equal weights {baseline:.4f})"
+        f"(Recall@{cut} {best:.4f}, AUC {best_auc:.4f}; equal weights {baseline:.4f}, {baseline_auc:.4f})"
     )
 
 
