@@ -238,7 +238,7 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
     from coldkit.data.datasets import attach_images, restrict_items
     from coldkit.exceptions import InvalidInputError
     from coldkit.models.modalities import MODALITIES, MultimodalEncoder
-    from coldkit.models.registry import model_accepts
+    from coldkit.models.registry import model_accepts, model_defaults
 
     image_column, media_root = args.image_column, args.media_root
     if args.images is not None:
@@ -272,7 +272,9 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
     adapted = []
     for choice in choices:
         if choice.factory is None and model_accepts(choice.name, "encoder_options"):
-            text = choice.options.get("encoder", encoder) if "text" in wanted else None
+            # the text block is the encoder the model would use without media, so the runs compare like with like
+            own = choice.options.get("encoder") or model_defaults(choice.name).get("encoder") or encoder
+            text = own if "text" in wanted else None
             extra: dict[str, Any] = {"encoder": "multimodal", "encoder_options": {**options, "text_encoder": text}}
             if text is None and model_accepts(choice.name, "sources"):
                 # media only: the hybrid's item-text sources (TF-IDF, the user's words) are switched off too
