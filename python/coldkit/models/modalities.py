@@ -44,6 +44,7 @@ import itertools
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -472,7 +473,8 @@ class MultimodalEncoder:
             try:
                 out.append(self._checked(method([path]), 1, encoder, modality)[0])
             except InvalidInputError as exc:
-                message = str(exc).replace(self.media_root or "\x00", "<media root>")
+                # the encoder names the file by its position in this one-file call ("image 0: ..."): drop that
+                message = re.sub(r"^(image|audio) 0: ", "", str(exc)).replace(self.media_root or "\x00", "<media root>")
                 self.errors_.append(MediaError(label, modality, message))
                 out.append(None)
         return out
