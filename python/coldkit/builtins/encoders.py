@@ -283,7 +283,7 @@ def coldkit_encoders() -> list[EncoderSpec]:
             name="multimodal",
             description="Text + image + audio columns, each with its own encoder, centred per block, fused with validated weights",
             factory=_multimodal,
-            capabilities={"text", "image", "audio", "item-ids"},
+            capabilities={"text", "image", "audio"},
         ),
     ]
 

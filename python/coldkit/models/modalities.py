@@ -274,7 +274,7 @@ class MultimodalEncoder:
         Whitening(whitening)  # an unknown mode fails now
         self.cache = bool(cache)
         self.seed = int(seed)
-        self.modalities = frozenset({"item-ids", *self.encoders})
+        self.modalities = frozenset(self.encoders)
         self.dim = int(sum(int(e.dim) for e in self.encoders.values()))
         self.whiteners: dict[str, Whitening] = {}
         self.weights_: dict[str, float] = (
@@ -384,13 +384,6 @@ class MultimodalEncoder:
             paths = self._media_paths(modality, catalog.table[column].tolist(), labels)
             out[modality] = np.any(self._encode_media(modality, paths, labels) != 0, axis=1)
         return out
-
-    def encode_items(self, item_ids: Sequence[Any], texts: Sequence[str] | None = None) -> np.ndarray:
-        """Refuses: the fused vectors need the whole training data; models call :meth:`encode_training`."""
-        raise InvalidInputError(
-            "the multimodal encoder encodes a catalogue through a model (content, cold adapters, hybrid); "
-            "use encode_contents() for new items"
-        )
 
     def _fuse(self, blocks: Mapping[str, np.ndarray | None], n: int) -> np.ndarray:
         """Fuse with the fitted weights; an absent block is zero columns, so the layout is fixed."""
