@@ -57,6 +57,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
+    build.add_argument("--data-root", default=None, help="folder with the real data sets for --dataset (default $COLDKIT_DATA or ../shared/data)")
     build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
     build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
@@ -133,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             interactions=args.interactions,
             items=args.items,
             dataset=args.dataset,
+            data_root=args.data_root,
             text_columns=list_flag(args.text_columns),
             encoder=encoder,
             encoder_options=options,
