@@ -381,6 +381,9 @@ def test_fitted_state_round_trips(poster_data) -> None:
     )
     with pytest.raises(InvalidInputError, match="item 'n1' image"):
         encoder.encode_contents(["x"], [str(media.parent / "nothing.png")], labels=["n1"])
+    # a saved index moved to a machine without the build's media folder still loads its encoder
+    moved = get_encoder("multimodal", **{**options, "media_root": str(media.parent / "gone")})
+    assert moved.fingerprint == encoder.fingerprint and moved.media_root is None
 
 
 # ------------------------------------------------------------------------------------------ audio

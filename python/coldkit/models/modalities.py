@@ -258,7 +258,11 @@ class MultimodalEncoder:
         self.text_columns = (text_columns,) if isinstance(text_columns, str) else (tuple(text_columns) if text_columns else None)
         self.image_column, self.audio_column = image_column, audio_column
         self.media_root: str | None = None
-        if media_root is not None:
+        if state and (media_root is None or not os.path.isdir(media_root)):
+            # re-created from a saved index (maybe on another machine): the catalogue is already
+            # encoded, and new items' paths are confined by the server's own --media-root
+            pass
+        elif media_root is not None:
             self.media_root = check_media_root(media_root)
         elif image_column is not None or audio_column is not None:
             raise InvalidInputError(
@@ -396,7 +400,8 @@ class MultimodalEncoder:
     # ------------------------------------------------------------------ media files
     def _media_paths(self, modality: str, values: Sequence[Any], labels: Sequence[str]) -> list[str | None]:
         """Each item's real media path inside the root, or None (no medium, or a refused path: then an error is listed)."""
-        assert self.media_root is not None
+        if self.media_root is None:
+            raise InvalidInputError(f"multimodal encoder: reading the {modality} column needs media_root= (a folder that exists here)")
         out: list[str | None] = []
         for label, value in zip(labels, values):
             if value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip()):
