@@ -527,3 +527,41 @@ def test_serving_build_and_post_items_with_images(poster_data, tmp_path: Path, m
     assert outside.status_code == 422 and "outside" in outside.json()["detail"]
     similar = [i["id"] for i in client.get("/items/n1/similar?k=5").json()["items"]]
     assert sum(int(i[1:]) % 2 == 0 for i in similar) >= 4  # a red poster is near red posters
+
+
+def test_post_items_with_audio(tmp_path: Path, monkeypatch, audio_encoder_name: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+    from coldkit.serving.index import ServingIndex
+    from coldkit.serving.storage import save
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    media = tmp_path / "audio"
+    media.mkdir()
+    for j in range(N_ITEMS):
+        _tone(media / f"i{j}.wav", 220.0 if j % 2 == 0 else 1760.0)
+    table = pd.DataFrame({"title": [f"track {j}" for j in range(N_ITEMS)], "sound": [f"i{j}.wav" for j in range(N_ITEMS)]})
+    options = {"text_encoder": "hashing", "audio_column": "sound", "audio_encoder": audio_encoder_name,
+               "media_root": str(media), "cache": False}
+    index = ServingIndex.build(_taste_interactions(table), encoder="multimodal", encoder_options=options)
+    save(index, tmp_path / "idx")
+    index.close()
+    client = TestClient(create_app(tmp_path / "idx", token="t", media_root=media))
+    auth = {"Authorization": "Bearer t"}
+    _tone(media / "new.wav", 1760.0)
+    ok = client.post("/items", json={"items": [{"id": "n1", "text": "track", "audio": "new.wav"}]}, headers=auth)
+    assert ok.status_code == 200, ok.json()
+    similar = [i["id"] for i in client.get("/items/n1/similar?k=5").json()["items"]]
+    assert all(int(i[1:]) % 2 == 1 for i in similar), similar  # a high tone is near the high tones
+    (media / "bad.wav").write_bytes(b"RIFFjunk")
+    bad = client.post("/items", json={"items": [{"id": "n2", "text": "x", "audio": "bad.wav"}]}, headers=auth)
+    assert bad.status_code == 422 and "item 'n2' audio" in bad.json()["detail"]
+    outside = client.post("/items", json={"items": [{"id": "n3", "text": "x", "audio": "../x.wav"}]}, headers=auth)
+    assert outside.status_code == 422 and "audio path is outside" in outside.json()["detail"]
+
+
+def test_post_items_with_audio_to_a_text_index_is_refused(make_tiny_index) -> None:
+    index = make_tiny_index()
+    with pytest.raises(InvalidInputError, match="encodes no audio"):
+        index.upsert_items([{"id": "n", "text": "x", "audio": "a.wav"}])

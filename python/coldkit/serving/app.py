@@ -173,6 +173,7 @@ class ItemIn(_Strict):
     text: StrictStr = Field(..., max_length=MAX_TEXT)
     categories: list[StrictStr] = Field(default_factory=list, max_length=100)
     image: Optional[StrictStr] = Field(None, max_length=4096, description="image path on the server (image encoders)")
+    audio: Optional[StrictStr] = Field(None, max_length=4096, description="audio path on the server (indexes built with --audio-column)")
 
 
 class InteractionIn(_Strict):
@@ -282,15 +283,15 @@ class MediaRoot:
     def __init__(self, root: str | os.PathLike[str] | None) -> None:
         self.root: str | None = check_media_root(root) if root is not None else None
 
-    def resolve(self, image: str, item_id: str) -> str:
+    def resolve(self, image: str, item_id: str, what: str = "image") -> str:
         """The real path of ``image`` inside the root, else InvalidInputError (422) that says nothing of the file."""
         if self.root is None:
             raise InvalidInputError(
-                f"item {safe_text(item_id)!r}: this server takes no image paths (start it with --media-root DIR)"
+                f"item {safe_text(item_id)!r}: this server takes no {what} paths (start it with --media-root DIR)"
             )
         # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
         # the answer is the same whether or not the file exists: the response must not probe the file system
-        outside = f"item {safe_text(item_id)!r}: the image path is outside the server's media root"
+        outside = f"item {safe_text(item_id)!r}: the {what} path is outside the server's media root"
         real = resolve_in_root(image, self.root)
         if real is None:
             raise InvalidInputError(outside)
@@ -467,6 +468,10 @@ def create_app(
         for record in records:
             if record["image"] is not None:
                 record["image"] = media.resolve(record["image"], record["id"])
+            if record["audio"] is not None:
+                record["audio"] = media.resolve(record["audio"], record["id"], "audio")
+            else:
+                del record["audio"]  # the index's write log keeps its old shape for image/text items
         try:
             result = index.upsert_items(records)
         except InvalidInputError as exc:
