@@ -65,6 +65,7 @@ def recommend_files(
     progress: bool | None = None,
     batch_size: int = 512,
     max_memory: str | int | None = None,
+    media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` on the files and write ``user_id,item_id,rank,score`` to ``out``; returns a summary.
 
@@ -81,6 +82,10 @@ def recommend_files(
     ``user_graph`` (one ``user_id,friend_id`` pair per row; ``user_graph_columns`` maps the names)
     is a social graph: models that take one (``hybrid``, ``friends``) get it, and a user without
     interactions is recommended for from what their friends liked.
+
+    ``media`` (options of the ``multimodal`` encoder: ``image_column``, ``audio_column``,
+    ``media_root``, ``image_encoder``...) adds the items' images/audio to their text; every media
+    file that cannot be used is listed in ``summary["media_errors"]`` and the run continues.
 
     Raises:
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
@@ -102,7 +107,7 @@ def recommend_files(
             user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
             implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, progress=progress,
-            batch_size=batch_size, max_memory=max_memory,
+            batch_size=batch_size, max_memory=max_memory, media=media,
         )
 
 
@@ -133,6 +138,7 @@ def _recommend_files(
     progress: bool | None,
     batch_size: int,
     max_memory: int | None,
+    media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -166,6 +172,10 @@ def _recommend_files(
         opts["encoder"] = _precomputed_encoder(
             item_vectors, item_vector_columns, catalog.item_ids, model, opts, encoder, bool(profiles), notes
         )
+    multimodal = None
+    if media is not None:
+        multimodal = _multimodal_encoder(media, model, opts, item_vectors, encoder)
+        opts["encoder"] = multimodal
     if "encoder" not in opts and model_accepts(model, "encoder"):
         opts["encoder"] = encoder or default_encoder_name()
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
@@ -186,6 +196,9 @@ def _recommend_files(
         recommender.fit(train)
     seconds["fit"] = time.perf_counter() - clock
     notes.extend(str(note) for note in getattr(recommender, "notes_", None) or ())  # e.g. what the hybrid tuned
+    media_errors = [str(e) for e in multimodal.errors_] if multimodal is not None else []
+    if multimodal is not None:
+        notes.extend(multimodal.notes_)  # how many items have each medium, the weights chosen
 
     uindex = train.user_index()
     queries, cold = [], 0
@@ -245,9 +258,23 @@ def _recommend_files(
     seconds["write"] = time.perf_counter() - clock
     return {
         "out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes,
+        "media_errors": media_errors,
         "text_columns": list(catalog.text_columns),
         "seconds": seconds,
     }
+
+
+def _multimodal_encoder(
+    media: dict[str, Any], model: str, options: dict[str, Any], item_vectors: str | None, text_encoder: str | None
+) -> Any:
+    """The ``multimodal`` encoder for media columns (text block: ``text_encoder``), checked before any fitting."""
+    from coldkit.models.modalities import MultimodalEncoder
+
+    if not model_accepts(model, "encoder"):
+        raise InvalidInputError(f"media columns need a model that takes an encoder (e.g. hybrid, content); {model!r} does not")
+    if item_vectors is not None or "encoder" in options:
+        raise InvalidInputError("media columns build the item encoder themselves; drop --item-vectors / --option encoder=...")
+    return MultimodalEncoder(**{"text_encoder": text_encoder or default_encoder_name(), **media})
 
 
 def _precomputed_encoder(

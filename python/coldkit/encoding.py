@@ -65,6 +65,8 @@ __all__ = [
     "default_cache_dir",
     "encode_catalog",
     "gather_inputs",
+    "IMAGE_MODES",
+    "MAX_IMAGE_PIXELS",
     "image_key",
     "load_image",
     "normalize_rows",
@@ -139,16 +141,34 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
     return x
 
 
-def load_image(image: Any, label: str = "image") -> "PILImage.Image":
+#: Largest image (width x height, in pixels) coldkit decodes: 40 megapixels is a 6,000 x 6,500 photo,
+#: far above any poster or cover, while a "decompression bomb" (a small file that decodes to
+#: gigapixels) is refused from its header, before a byte of pixels is allocated.
+MAX_IMAGE_PIXELS = 40_000_000
+
+#: Pillow modes coldkit converts to RGB. Others (16/32-bit integer or float greyscale such as
+#: ``I;16``/``F``, which are measurements or depth maps, not pictures) are refused by name rather
+#: than clipped into a misleading picture.
+IMAGE_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "La"})
+
+
+def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> "PILImage.Image":
     """Open ``image`` (a path or a PIL image) fully decoded as RGB.
 
+    Args:
+        image: a file path or a PIL image.
+        label: names the item in error messages.
+        max_pixels: refuse images larger than this (width x height) before decoding them.
+
     Raises:
-        InvalidInputError: the path does not exist, is not a file, or is not a readable image
-            (the message names ``label`` and the path).
+        InvalidInputError: the path does not exist, is not a file, is not a readable image, is
+            larger than ``max_pixels`` (a decompression bomb) or has a mode that is not a picture
+            (see :data:`IMAGE_MODES`); the message names ``label``, the path and the problem.
     """
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, Image.Image):
+        _check_picture(image, label, "the image", max_pixels)
         return image.convert("RGB")
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
@@ -156,11 +176,33 @@ def load_image(image: Any, label: str = "image") -> "PILImage.Image":
     if not path.is_file():
         raise InvalidInputError(f"{label}: image file not found: {str(path)!r}")
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now, so a truncated file fails here and not inside the model
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # our own pixel limit decides; Pillow's warning (and its 2x error) must not pre-empt it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:  # reads the header only
+                _check_picture(img, label, repr(str(path)), max_pixels)
+                img.load()  # decode now, so a truncated file fails here and not inside the model
+                return img.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(f"{label}: image {str(path)!r} is too large to decode safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInputError(f"{label}: cannot read image {str(path)!r}: {exc}") from exc
+
+
+def _check_picture(img: "PILImage.Image", label: str, what: str, max_pixels: int) -> None:
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise InvalidInputError(f"{label}: {what} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise InvalidInputError(
+            f"{label}: {what} is {width}x{height} = {width * height:,} pixels, above the limit of {max_pixels:,} "
+            "(a possible decompression bomb); downscale it first"
+        )
+    if img.mode not in IMAGE_MODES:
+        raise InvalidInputError(
+            f"{label}: {what} has mode {img.mode!r}, which is not a colour or greyscale picture "
+            f"(accepted: {', '.join(sorted(IMAGE_MODES))}); convert it to RGB first"
+        )
 
 
 def content_key(kind: str, payload: bytes) -> str:

@@ -273,4 +273,28 @@ def coldkit_encoders() -> list[EncoderSpec]:
             factory=PrecomputedEncoder,
             capabilities={"item-ids"},
         ),
+        EncoderSpec(
+            name="image-stats",
+            description="Weights-free image vectors: colour histogram, colour layout and edge orientations (Pillow)",
+            factory=_image_stats,
+            capabilities={"image"},
+        ),
+        EncoderSpec(
+            name="multimodal",
+            description="Text + image + audio columns, each with its own encoder, centred per block, fused with validated weights",
+            factory=_multimodal,
+            capabilities={"text", "image", "audio"},
+        ),
     ]
+
+
+def _image_stats(**options: Any) -> Any:
+    from coldkit.builtins.image_encoders import ImageStatsEncoder  # Pillow only when asked for
+
+    return ImageStatsEncoder(**options)
+
+
+def _multimodal(**options: Any) -> Any:
+    from coldkit.models.modalities import MultimodalEncoder
+
+    return MultimodalEncoder(**options)

@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from coldkit.commands._media import add_media_flags
+
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
 
 
@@ -56,6 +58,21 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--images", default=None, metavar="DIR",
+        help="image folder keyed by item id (DIR/<item id>.jpg, .png...), e.g. ml-1m-posters/MovieImages for ml-latest-small; "
+        "adds the image column 'image' and is the media root unless --media-root is given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--modalities", nargs="+", default=None,
+        help="blocks of the content vectors: text image audio, space- or comma-separated (default: text plus every media column given)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only-with-media", action="store_true",
+        help="keep only the items with a usable file in every media column given (e.g. movies with a poster), "
+        "so runs with different --modalities compare the same items",
+    )  # fmt: skip
+    add_media_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -182,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         item_columns=parse_mapping(args.item_columns, "--item-columns"),
         text_columns=list_flag(args.text_columns),
     )
+    dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
     print(f"text columns: {', '.join(dataset.catalog.text_columns)}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
@@ -197,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
     )
     result.settings["encoder"] = encoder
+    result.settings.update(media_settings)
+    result.notes.extend(media_settings.get("media_notes", []))
     print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
     print(result.table())
     for note in result.notes:
@@ -204,3 +224,61 @@ def run(args: argparse.Namespace) -> int:
     paths = result.save(args.out, chart=not args.no_chart)
     print("wrote " + ", ".join(paths.values()), file=sys.stderr)
     return 0
+
+
+def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], encoder: str) -> tuple[Any, list[Any], dict[str, Any]]:
+    """Media flags: attach an image folder, check every media file, restrict to items with media,
+    and give each model that takes an encoder the ``multimodal`` encoder of the wanted modalities."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from coldkit.commands._flags import list_flag
+    from coldkit.commands._media import multimodal_options, print_media_report
+    from coldkit.data.datasets import attach_images, restrict_items
+    from coldkit.exceptions import InvalidInputError
+    from coldkit.models.modalities import MODALITIES, MultimodalEncoder
+    from coldkit.models.registry import model_accepts, model_defaults
+
+    image_column, media_root = args.image_column, args.media_root
+    if args.images is not None:
+        dataset = attach_images(dataset, args.images)
+        image_column, media_root = image_column or "image", media_root or args.images
+    options = multimodal_options(args, encoder, image_column=image_column, media_root=media_root)
+    if options is None:
+        if args.modalities or args.only_with_media:
+            raise InvalidInputError("--modalities/--only-with-media need a media column (--images DIR, --image-column or --audio-column)")
+        return dataset, choices, {}
+    media = [m for m in ("image", "audio") if f"{m}_column" in options]
+    wanted = list_flag(args.modalities) or ["text", *media]
+    unknown = [m for m in wanted if m not in MODALITIES or (m != "text" and m not in media)]
+    if unknown:
+        raise InvalidInputError(f"--modalities {unknown}: choose among text and the media columns given ({', '.join(media)})")
+    checker = MultimodalEncoder(**{**options, "text_encoder": None})
+    present = checker.media_presence(dataset.catalog)
+    settings: dict[str, Any] = {"modalities": wanted, "media_errors": [str(e) for e in checker.errors_]}
+    notes = [f"{int(has.sum()):,} of {len(has):,} items have a usable {m} file" for m, has in present.items()]
+    if args.only_with_media:
+        keep = np.logical_and.reduce([present[m] for m in media])
+        dataset = restrict_items(dataset, keep, label=f"items with {' and '.join(media)}")
+        notes.append(f"--only-with-media: kept {int(keep.sum()):,} items, {dataset.interactions.n_users:,} users")
+    print_media_report(checker.errors_, notes)
+    settings["media_notes"] = notes + [str(e) for e in checker.errors_[:20]]
+    if wanted == ["text"]:
+        return dataset, choices, settings  # the text-only baseline: the models exactly as without media
+    for m in media:
+        if m not in wanted:
+            options.pop(f"{m}_column"), options.pop(f"{m}_encoder")
+    adapted = []
+    for choice in choices:
+        if choice.factory is None and model_accepts(choice.name, "encoder_options"):
+            # the text block is the encoder the model would use without media, so the runs compare like with like
+            own = choice.options.get("encoder") or model_defaults(choice.name).get("encoder") or encoder
+            text = own if "text" in wanted else None
+            extra: dict[str, Any] = {"encoder": "multimodal", "encoder_options": {**options, "text_encoder": text}}
+            if text is None and model_accepts(choice.name, "sources"):
+                # media only: the hybrid's item-text sources (TF-IDF, the user's words) are switched off too
+                extra["weights"] = {**dict(choice.options.get("weights") or {}), "tfidf": 0.0, "text": 0.0}
+            choice = replace(choice, options={**choice.options, **extra})
+        adapted.append(choice)
+    return dataset, adapted, settings

@@ -6,6 +6,10 @@ already interacted with are never returned, and only candidate items are::
     coldkit recommend --interactions train.csv --items items.csv --text-columns title genres \\
         --candidates cold_items.txt --users test_users.txt --k 20 --model hybrid --out recs.csv
 
+With ``--image-column poster --media-root DIR`` (and/or ``--audio-column``) the items' media are
+encoded too, each medium by its own encoder, and fused with the text (see docs/multimodal.md); a
+bad media file is listed in the summary and that item keeps its other modalities.
+
 Profile files (``--user-profiles``) hold ``user_id`` + a ``text`` column; users listed in
 ``--users`` with no interaction are recommended for from their profile text (or popularity).
 The same thing in Python is :func:`coldkit.batch.recommend_files`.
@@ -21,6 +25,7 @@ import argparse
 import sys
 
 from coldkit.commands._flags import list_flag, parse_mapping
+from coldkit.commands._media import add_media_flags, multimodal_options
 
 __all__ = ["register", "run"]
 
@@ -78,6 +83,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="memory the model may use, e.g. 6G or 512M (default: 60%% of the available memory); "
         "a model that does not fit fails at once, naming the option to change",
     )  # fmt: skip
+    add_media_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -109,10 +115,17 @@ def run(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         progress=False if args.quiet else None,
         max_memory=args.max_memory,
+        media=multimodal_options(args, args.encoder),
     )
     print(f"text columns: {', '.join(summary['text_columns']) or '(none)'}", file=sys.stderr)
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)
+    if summary.get("media_errors"):
+        print(f"media errors ({len(summary['media_errors'])}; those items use their other modalities):", file=sys.stderr)
+        for line in summary["media_errors"][:20]:
+            print(f"  {line}", file=sys.stderr)
+        if len(summary["media_errors"]) > 20:
+            print(f"  ... and {len(summary['media_errors']) - 20} more", file=sys.stderr)
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "

@@ -57,10 +57,16 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
+    build.add_argument("--data-root", default=None, help="folder with the real data sets for --dataset (default $COLDKIT_DATA or ../shared/data)")
     build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
     build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
     build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
+    build.add_argument("--image-column", default=None, help="item column of image paths inside --media-root: adds an image block")
+    build.add_argument("--audio-column", default=None, help="item column of audio paths inside --media-root: adds an audio block")
+    build.add_argument("--image-encoder", default="image-stats", help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats; e.g. clip:model=PATH)")
+    build.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio)")
+    build.add_argument("--modality-weights", default=None, metavar="JSON", help="fixed fusion weights (default: validated on the training data)")
     parser.set_defaults(func=run)
 
 
@@ -113,18 +119,31 @@ def run(args: argparse.Namespace) -> int:
         from coldkit.commands._flags import list_flag
         from coldkit.serving import build_index_from_files
 
+        from coldkit.commands._media import multimodal_options, print_media_report
+        from coldkit.models.registry import default_encoder_name
+
         options = _encoder_options(args.encoder_options)
+        encoder = args.encoder
+        media = multimodal_options(args, encoder or default_encoder_name())
+        if media is not None:
+            if options:
+                raise InvalidInputError("--encoder-options applies to a plain encoder; with media columns use --encoder for the text block")
+            encoder, options = "multimodal", media
         index = build_index_from_files(
             args.path,
             interactions=args.interactions,
             items=args.items,
             dataset=args.dataset,
+            data_root=args.data_root,
             text_columns=list_flag(args.text_columns),
-            encoder=args.encoder,
+            encoder=encoder,
             encoder_options=options,
             fusion=args.fusion,
             force=args.force,
         )
+        multimodal = index.model.encoder if media is not None else None
+        if multimodal is not None:
+            print_media_report(getattr(multimodal, "errors_", []), getattr(multimodal, "notes_", []))
         try:
             print(json.dumps({"built": args.path, **index.stats()}))
         finally:

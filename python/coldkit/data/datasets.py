@@ -37,7 +37,10 @@ from coldkit.data.loaders import (
 )
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
-__all__ = ["Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "implicit", "subsample"]
+__all__ = [
+    "Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "IMAGE_SUFFIXES",
+    "attach_images", "implicit", "restrict_items", "subsample",
+]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 
@@ -485,3 +488,62 @@ def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int 
     return replace(
         dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles, user_graph=graph
     )
+
+
+#: File name suffixes :func:`attach_images` looks for, in this order.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+
+
+def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str = "image") -> Dataset:
+    """A copy whose catalogue has ``column``: ``folder/<item id>.jpg`` (or .png...) where it exists, else None.
+
+    For image folders keyed by item id, e.g. ``ml-1m-posters/MovieImages/<movieId>.jpg`` for
+    ml-latest-small (the same movie ids). An existing ``column`` is replaced.
+
+    Raises:
+        InvalidInputError: ``folder`` is not a directory.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidInputError(f"image folder {str(folder)!r} is not a directory")
+    present = {p.name for p in root.iterdir()}
+    paths: list[str | None] = []
+    for item in dataset.catalog.item_ids:
+        found = next((f"{item}{s}" for s in IMAGE_SUFFIXES if f"{item}{s}" in present), None)
+        paths.append(str(root / found) if found is not None else None)
+    table = dataset.catalog.table.copy()
+    table[column] = paths
+    catalog = Catalog(item_ids=dataset.catalog.item_ids, table=table, text_columns=dataset.catalog.text_columns)
+    interactions = replace(dataset.interactions, catalog=catalog)
+    return replace(dataset, catalog=catalog, interactions=interactions)
+
+
+def restrict_items(dataset: Dataset, keep: np.ndarray, label: str = "restricted") -> Dataset:
+    """A copy with only the items where ``keep`` (bool, catalogue order) is True, and their interactions.
+
+    Users left without any interaction are dropped. Used to compare modalities on the same items
+    (e.g. only movies that have a poster).
+
+    Raises:
+        InvalidInputError: ``keep`` has the wrong length, or nothing would be left.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (len(dataset.catalog),):
+        raise InvalidInputError(f"restrict_items: keep has shape {keep.shape}, expected ({len(dataset.catalog)},)")
+    items = np.flatnonzero(keep)
+    inter = dataset.interactions
+    matrix = inter.matrix[:, items].tocsr()
+    users = np.flatnonzero(np.diff(matrix.indptr) > 0)
+    if users.size == 0 or items.size == 0:
+        raise InvalidInputError(f"{dataset.name}: restricting the items left no interaction")
+    table = dataset.catalog.table.iloc[items].reset_index(drop=True)
+    catalog = Catalog(item_ids=dataset.catalog.item_ids[items], table=table, text_columns=dataset.catalog.text_columns)
+    ts = inter.timestamps[:, items].tocsr()[users] if inter.timestamps is not None else None
+    new = Interactions(user_ids=inter.user_ids[users], catalog=catalog, matrix=matrix[users], timestamps=ts)
+    wanted = set(map(str, new.user_ids))
+    profiles = {u: t for u, t in dataset.user_profiles.items() if u in wanted} if dataset.user_profiles is not None else None
+    graph = (
+        {u: tuple(f for f in fs if f in wanted) for u, fs in dataset.user_graph.items() if u in wanted}
+        if dataset.user_graph is not None else None
+    )
+    return replace(dataset, name=f"{dataset.name} ({label})", interactions=new, catalog=catalog, user_profiles=profiles, user_graph=graph)

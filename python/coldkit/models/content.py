@@ -40,8 +40,20 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
     An encoder with a ``fit(texts)`` method (the hashing TF-IDF learns its IDF) is fitted on the
     catalogue texts first; item texts are content, not interactions, so cold items may take part.
     An encoder with an ``encode_items(item_ids, texts)`` method (``precomputed``: vectors the user
-    brought, keyed by item id) is asked for the items' vectors by id instead.
+    brought, keyed by item id) is asked for the items' vectors by id instead, and one with an
+    ``encode_training(train)`` method (``multimodal``: text, image and audio columns, weights
+    validated on ``train``) encodes the whole catalogue itself.
     """
+    by_training = getattr(encoder, "encode_training", None)
+    if callable(by_training):
+        # an encoder that needs the training data itself (multimodal: media columns, validated weights)
+        fused = np.asarray(by_training(train), dtype=np.float32)
+        if fused.shape != (train.n_items, int(encoder.dim)):
+            raise InvalidInputError(
+                f"encoder {encoder.name!r}: encode_training returned shape {fused.shape}, "
+                f"expected ({train.n_items}, {encoder.dim})"
+            )
+        return fused
     texts = train.catalog.texts()
     by_id = getattr(encoder, "encode_items", None)
     if callable(by_id):

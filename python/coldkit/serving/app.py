@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.media import check_media_root, resolve_in_root
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
@@ -180,6 +181,7 @@ class ItemIn(_Strict):
     text: StrictStr = Field(..., max_length=MAX_TEXT)
     categories: list[StrictStr] = Field(default_factory=list, max_length=100)
     image: Optional[StrictStr] = Field(None, max_length=4096, description="image path on the server (image encoders)")
+    audio: Optional[StrictStr] = Field(None, max_length=4096, description="audio path on the server (indexes built with --audio-column)")
 
 
 class InteractionIn(_Strict):
@@ -287,25 +289,19 @@ class MediaRoot:
     """Confines image paths sent over HTTP to one directory (see ``create_app(media_root=...)``)."""
 
     def __init__(self, root: str | os.PathLike[str] | None) -> None:
-        self.root: str | None = None
-        if root is not None:
-            self.root = os.path.realpath(os.fspath(root))
-            if not os.path.isdir(self.root):
-                raise InvalidInputError(f"media root {os.fspath(root)!r} is not a directory")
+        self.root: str | None = check_media_root(root) if root is not None else None
 
-    def resolve(self, image: str, item_id: str) -> str:
+    def resolve(self, image: str, item_id: str, what: str = "image") -> str:
         """The real path of ``image`` inside the root, else InvalidInputError (422) that says nothing of the file."""
         if self.root is None:
             raise InvalidInputError(
-                f"item {safe_text(item_id)!r}: this server takes no image paths (start it with --media-root DIR)"
+                f"item {safe_text(item_id)!r}: this server takes no {what} paths (start it with --media-root DIR)"
             )
         # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
         # the answer is the same whether or not the file exists: the response must not probe the file system
-        outside = f"item {safe_text(item_id)!r}: the image path is outside the server's media root"
-        if "\x00" in image:
-            raise InvalidInputError(outside)
-        real = os.path.realpath(os.path.join(self.root, image))
-        if os.path.commonpath([real, self.root]) != self.root:
+        outside = f"item {safe_text(item_id)!r}: the {what} path is outside the server's media root"
+        real = resolve_in_root(image, self.root)
+        if real is None:
             raise InvalidInputError(outside)
         return real
 
@@ -491,6 +487,10 @@ def create_app(
         for record in records:
             if record["image"] is not None:
                 record["image"] = media.resolve(record["image"], record["id"])
+            if record["audio"] is not None:
+                record["audio"] = media.resolve(record["audio"], record["id"], "audio")
+            else:
+                del record["audio"]  # the index's write log keeps its old shape for image/text items
         try:
             result = index.upsert_items(records)
         except InvalidInputError as exc:

@@ -130,6 +130,9 @@ class ServingIndex(IndexReader):
             weights={**unserved, **dict(weights or {})}, cache=cache, **hybrid_options,
         )
         model.fit(interactions)
+        fitted_options = getattr(model.content.encoder, "fitted_options", None)
+        if callable(fitted_options):
+            options = fitted_options()  # e.g. multimodal: its per-block centring and weights, for load()
         return cls.from_hybrid(
             model, interactions, encoder_name=name, encoder_options=options,
             fusion_options=fusion_options, category_column=category_column, backend=backend,
@@ -170,6 +173,9 @@ class ServingIndex(IndexReader):
             values = catalog.table[category_column].astype("string").fillna("")
             categories = [tuple(c.strip() for c in str(v).split("|") if c.strip()) for v in values]
         images: list[str | None] = [None] * len(catalog)
+        image_column = getattr(model.content.encoder, "image_column", None)  # a multimodal encoder's posters
+        if image_column is not None and image_column in catalog.table.columns:
+            images = _image_paths(catalog.table[image_column].tolist(), getattr(model.content.encoder, "media_root", None))
         n = len(catalog)
         matrix = interactions.matrix
         version = Version(
@@ -245,3 +251,18 @@ class ServingIndex(IndexReader):
     def close(self) -> None:
         """Close the write-ahead log and release the writer lock (the index stays readable, writes stop being logged)."""
         self.writer.close()
+
+
+def _image_paths(values: Sequence[Any], media_root: str | None) -> list[str | None]:
+    """Each item's image as its real path inside ``media_root`` (what ``GET /items`` shows relative to the root), else None."""
+    import math
+
+    from coldkit.media import resolve_in_root
+
+    out: list[str | None] = []
+    for value in values:
+        if media_root is None or not isinstance(value, str) or not value.strip() or (isinstance(value, float) and math.isnan(value)):
+            out.append(None)
+        else:
+            out.append(resolve_in_root(value, media_root))
+    return out

@@ -125,9 +125,23 @@ class ServedModel:
             raw = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
         return self.whitener.transform(raw, normalize=True)
 
-    def encode_items(self, texts: list[str], images: list[str | None], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def encode_items(
+        self, texts: list[str], images: list[str | None], labels: list[str], audio: list[str | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(content, mapped CF) vectors of new item contents."""
         texts, _ = check_texts(texts, labels)
+        by_contents = getattr(self.encoder, "encode_contents", None)
+        if callable(by_contents):  # multimodal: each medium by its own encoder, fused with the fitted weights
+            with self._encode_lock:
+                raw = np.asarray(by_contents(texts, images, audio, labels), dtype=np.float32)
+            content = self.whitener.transform(raw, normalize=True)
+            return content, self.map_to_cf(content)
+        if audio is not None and any(audio):
+            first = next(i for i, a in enumerate(audio) if a)
+            raise InvalidInputError(
+                f"item {labels[first]!r} has audio but encoder {self.encoder_name!r} encodes no audio; "
+                "build the index with --audio-column"
+            )
         with self._encode_lock:
             raw = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
             wanted = [i for i, image in enumerate(images) if image]

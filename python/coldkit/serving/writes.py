@@ -99,7 +99,10 @@ class IndexWriter:
         self.check_writable()
         if vectors is None:
             # encode outside the write lock: it needs no index state and may be slow (BERT, images)
-            vectors = self.model.encode_items([i["text"] for i in clean], [i["image"] for i in clean], [i["id"] for i in clean])
+            vectors = self.model.encode_items(
+                [i["text"] for i in clean], [i["image"] for i in clean], [i["id"] for i in clean],
+                audio=[i.get("audio") for i in clean],
+            )
         content, mapped = vectors
         if not (np.isfinite(content).all() and np.isfinite(mapped).all()):
             raise InvalidInputError("item vectors hold NaN or infinite values; nothing was applied")
@@ -302,5 +305,12 @@ def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise InvalidInputError(f"item {item_id!r}: image must be a file path string")
         if image is not None:
             check_text(image, f"item {item_id!r} image")
-        clean.append({"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None})
+        record = {"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None}
+        audio = item.get("audio")
+        if audio is not None:  # only multimodal indexes built with an audio column encode it
+            if not isinstance(audio, str):
+                raise InvalidInputError(f"item {item_id!r}: audio must be a file path string")
+            check_text(audio, f"item {item_id!r} audio")
+            record["audio"] = audio or None
+        clean.append(record)
     return clean

@@ -1,0 +1,75 @@
+"""The media flags shared by ``coldkit recommend``, ``coldkit evaluate`` and ``coldkit serve --build``.
+
+``--image-column`` / ``--audio-column`` name item-table columns of media paths; ``--media-root``
+is the only folder those paths are read from; ``--image-encoder`` / ``--audio-encoder`` pick the
+encoder of each medium (``NAME`` or ``NAME:KEY=VALUE,...``, e.g. ``clip:model=/models/clip``);
+``--modality-weights`` fixes the fusion weights instead of validating them. With any media column
+the models' encoder becomes ``multimodal`` (see :mod:`coldkit.models.modalities`) with the text
+encoder (``--encoder``) as its text block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_media_flags", "multimodal_options", "print_media_report"]
+
+
+def add_media_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-column", default=None, help="item column of image paths (relative to --media-root); adds an image block")
+    parser.add_argument("--audio-column", default=None, help="item column of audio file paths (relative to --media-root); adds an audio block")
+    parser.add_argument("--media-root", default=None, help="the only folder media paths are read from (required with a media column)")
+    parser.add_argument(
+        "--image-encoder", default="image-stats",
+        help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats, weights-free; e.g. clip:model=/models/clip)",
+    )  # fmt: skip
+    parser.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio, from coldkit-audio)")
+    parser.add_argument(
+        "--modality-weights", default=None, metavar="JSON",
+        help='fixed fusion weights, e.g. \'{"text": 0.7, "image": 0.3}\' (default: chosen on a validation split of the training data)',
+    )  # fmt: skip
+
+
+def multimodal_options(
+    args: argparse.Namespace, text_encoder: str | None, *, image_column: str | None = None, media_root: str | None = None
+) -> dict[str, Any] | None:
+    """``encoder_options`` of the ``multimodal`` encoder the flags ask for, or None when no media column is given."""
+    from coldkit.exceptions import InvalidInputError
+
+    image_column = image_column or args.image_column
+    audio_column = args.audio_column
+    if image_column is None and audio_column is None:
+        if args.modality_weights is not None:
+            raise InvalidInputError("--modality-weights needs a media column (--image-column / --audio-column)")
+        return None
+    root = media_root or args.media_root
+    if root is None:
+        raise InvalidInputError("--image-column/--audio-column need --media-root DIR: the only folder media files are read from")
+    options: dict[str, Any] = {"media_root": root}
+    if text_encoder is not None:
+        options["text_encoder"] = text_encoder
+    if image_column is not None:
+        options.update(image_column=image_column, image_encoder=args.image_encoder)
+    if audio_column is not None:
+        options.update(audio_column=audio_column, audio_encoder=args.audio_encoder)
+    if args.modality_weights is not None:
+        try:
+            options["weights"] = json.loads(args.modality_weights)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"--modality-weights is not JSON ({exc.msg}); e.g. '{{\"text\": 0.7, \"image\": 0.3}}'") from None
+    return options
+
+
+def print_media_report(errors: list[Any], notes: list[str]) -> None:
+    """The media part of a run summary on stderr: the notes, then every bad media file."""
+    from coldkit.models.modalities import media_error_lines
+
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if errors:
+        print(f"media errors ({len(errors)}; those items use their other modalities):", file=sys.stderr)
+        for line in media_error_lines(errors):
+            print(f"  {line}", file=sys.stderr)

@@ -1,0 +1,567 @@
+"""Multimodal content (text + images + audio): fusion, validated weights, media safety, CLI and serving.
+
+Everything runs on files the tests make: posters drawn with Pillow (red vs blue "genres"), WAV tones
+written with the stdlib ``wave`` module and encoded by a small real spectral encoder registered
+through a test plugin (the coldkit-audio plugin's ``audio`` encoder is used instead when installed).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import math
+import os
+import wave
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from coldkit.data.datasets import Dataset, attach_images, restrict_items
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.encoding import MAX_IMAGE_PIXELS, load_image
+from coldkit.exceptions import InvalidInputError
+from coldkit.media import check_media_root, resolve_in_root
+from coldkit.models.modalities import MultimodalEncoder, choose_weights, encoder_from_spec, fuse_blocks
+from coldkit.plugins.hookspecs import hookimpl
+from coldkit.plugins.manager import get_encoder, register_plugin, unregister_plugin
+from coldkit.plugins.types import EncoderSpec
+
+PIL = pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+N_ITEMS, N_USERS = 60, 50
+RED, BLUE = (200, 30, 30), (30, 40, 200)
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+def _poster(path: Path, colour: tuple[int, int, int], seed: int) -> None:
+    """A 48x64 'poster': a flat colour with noise and a pale band, so no two are identical."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(colour)[None, None, :] + rng.normal(0, 18, (64, 48, 3)), 0, 255)
+    pixels[20:26, :, :] = 230
+    Image.fromarray(pixels.astype(np.uint8), "RGB").save(path)
+
+
+def _tone(path: Path, frequency: float, seconds: float = 0.25, rate: int = 8000) -> None:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.6 * np.sin(2 * np.pi * frequency * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+
+
+def _taste_interactions(table: pd.DataFrame, seed: int = 0) -> Interactions:
+    """Users each like one group (even items = group 0, odd = group 1); the last 10 items are cold."""
+    rng = np.random.default_rng(seed)
+    matrix = np.zeros((N_USERS, N_ITEMS), dtype=np.float32)
+    for u in range(N_USERS):
+        group = u % 2
+        liked = [j for j in range(N_ITEMS - 10) if j % 2 == group]
+        matrix[u, rng.choice(liked, size=12, replace=False)] = 1.0
+    catalog = Catalog(np.array([f"i{j}" for j in range(N_ITEMS)]), table, ("title",))
+    return Interactions(np.array([f"u{u}" for u in range(N_USERS)]), catalog, sparse.csr_matrix(matrix))
+
+
+@pytest.fixture()
+def poster_data(tmp_path: Path) -> tuple[Interactions, Path]:
+    """Posters coloured by group (red = even items, blue = odd); titles carry no group signal."""
+    media = tmp_path / "media"
+    media.mkdir()
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    rng = np.random.default_rng(1)
+    titles, images = [], []
+    for j in range(N_ITEMS):
+        titles.append(" ".join(rng.choice(words, size=3)) + f" {j}")
+        if j % 7 == 3:
+            images.append(None)  # some items have no poster: normal
+            continue
+        _poster(media / f"i{j}.png", RED if j % 2 == 0 else BLUE, seed=j)
+        images.append(f"i{j}.png")
+    table = pd.DataFrame({"title": titles, "poster": images})
+    return _taste_interactions(table), media
+
+
+# ------------------------------------------------------------------------------------------ a real audio encoder for tests
+class SpectralAudioEncoder:
+    """Log band energies of a WAV file's spectrum (numpy FFT), L2-normalised: a small real audio encoder."""
+
+    name = "test-spectral"
+    modalities = frozenset({"audio"})
+    dim = 16
+    fingerprint = "test-spectral:v1"
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise InvalidInputError("test-spectral encodes audio only")
+
+    def encode_audio(self, paths: Sequence[Any]) -> np.ndarray:
+        out = np.zeros((len(paths), self.dim), dtype=np.float32)
+        for i, path in enumerate(paths):
+            try:
+                with wave.open(str(path), "rb") as src:
+                    frames = src.readframes(src.getnframes())
+                    rate = src.getframerate()
+            except (wave.Error, EOFError, OSError) as exc:
+                raise InvalidInputError(f"audio {i}: cannot decode {os.path.basename(str(path))!r}: {exc}") from exc
+            signal = np.frombuffer(frames, dtype="<i2").astype(np.float64)
+            spectrum = np.abs(np.fft.rfft(signal))
+            freqs = np.fft.rfftfreq(signal.size, 1 / rate)
+            edges = np.geomspace(50, rate / 2, self.dim + 1)
+            bands = np.array([spectrum[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:])])
+            out[i] = np.log1p(bands)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+
+class _AudioPlugin:
+    @hookimpl
+    def coldkit_encoders(self) -> list[EncoderSpec]:
+        return [EncoderSpec(name="test-spectral", description="test spectral audio", factory=SpectralAudioEncoder,
+                            capabilities={"audio"})]
+
+
+@pytest.fixture()
+def audio_encoder_name() -> Any:
+    name = register_plugin(_AudioPlugin(), name="test-audio-plugin")
+    yield "test-spectral"
+    unregister_plugin(name)
+
+
+# ------------------------------------------------------------------------------------------ image decoding safety
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000)).save(bomb)  # 81 Mpx in a few KB
+    assert bomb.stat().st_size < 100_000 and 9000 * 9000 > MAX_IMAGE_PIXELS
+    with pytest.raises(InvalidInputError, match=r"poster 7: .*81,000,000 pixels.*decompression bomb"):
+        load_image(bomb, "poster 7")
+
+
+def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "small.png"
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(path)
+    assert load_image(path).size == (20, 20)
+    with pytest.raises(InvalidInputError, match="400 pixels, above the limit of 100"):
+        load_image(path, max_pixels=100)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "F"])
+def test_non_picture_modes_are_refused_by_name(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / "depth.tif"
+    Image.new(mode, (8, 8)).save(path)
+    with pytest.raises(InvalidInputError, match=f"mode '{re_escape(mode)}'.*not a colour or greyscale picture"):
+        load_image(path, "item 'x'")
+
+
+def re_escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "1"])
+def test_picture_modes_are_converted_to_rgb(tmp_path: Path, mode: str) -> None:
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    Image.new(mode, (6, 5)).save(path)
+    img = load_image(path)
+    assert img.mode == "RGB" and img.size == (6, 5)
+
+
+def test_truncated_and_fake_images_name_the_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (64, 64), RED).save(good)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:200])
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("hello")
+    for path in (truncated, fake):
+        with pytest.raises(InvalidInputError, match=path.name):
+            load_image(path, "item 'a'")
+
+
+# ------------------------------------------------------------------------------------------ media root
+def test_resolve_in_root_confines_paths(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "secret.jpg").write_bytes(b"x")
+    (root / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    real = check_media_root(root)
+    assert resolve_in_root("sub/a.jpg", real) == str(root / "sub" / "a.jpg")
+    assert resolve_in_root(str(root / "sub" / "a.jpg"), real) == str(root / "sub" / "a.jpg")  # absolute inside: fine
+    for bad in ("../secret.jpg", str(tmp_path / "secret.jpg"), "link.jpg", "sub/../../secret.jpg", "a\x00.jpg"):
+        assert resolve_in_root(bad, real) is None, bad
+    with pytest.raises(InvalidInputError, match="not a directory"):
+        check_media_root(tmp_path / "secret.jpg")
+
+
+# ------------------------------------------------------------------------------------------ the image-stats encoder
+def test_image_stats_colour_histogram_matches_colorsys(tmp_path: Path) -> None:
+    """The HSV histogram block equals one computed pixel by pixel with the stdlib's colorsys."""
+    from coldkit.builtins.image_encoders import _GROUP_WEIGHTS, _HUE, _SAT, _SIDE, _VAL
+
+    path = tmp_path / "p.png"
+    _poster(path, (120, 200, 40), seed=3)
+    vector = get_encoder("image-stats").encode_images([path])[0]
+    rgb = np.asarray(Image.open(path).convert("RGB").resize((_SIDE, _SIDE)), dtype=np.float32) / 255.0
+    counts = np.zeros(_HUE * _SAT * _VAL)
+    for r, g, b in rgb.reshape(-1, 3):
+        h, s, v = colorsys.rgb_to_hsv(float(r), float(g), float(b))
+        hb, sb, vb = (min(int(x * n), n - 1) for x, n in ((h, _HUE), (s, _SAT), (v, _VAL)))
+        counts[(hb * _SAT + sb) * _VAL + vb] += 1
+    reference = np.sqrt(counts / counts.sum())
+    reference *= math.sqrt(_GROUP_WEIGHTS[0]) / np.linalg.norm(reference)
+    # the row is unit: the three groups' weights sum to 1, so the histogram block is not rescaled
+    np.testing.assert_allclose(vector[: reference.size], reference, atol=2e-3)
+
+
+def test_image_stats_puts_like_colours_together(tmp_path: Path) -> None:
+    paths = []
+    for j, colour in enumerate([RED, RED, BLUE]):
+        paths.append(tmp_path / f"{j}.png")
+        _poster(paths[-1], colour, seed=j)
+    vectors = get_encoder("image-stats").encode_images(paths)
+    assert vectors.dtype == np.float32 and vectors.shape == (3, get_encoder("image-stats").dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
+    np.testing.assert_array_equal(vectors, get_encoder("image-stats").encode_images(paths))  # deterministic
+
+
+def test_image_stats_refuses_text_and_single_paths() -> None:
+    encoder = get_encoder("image-stats")
+    with pytest.raises(InvalidInputError, match="images only"):
+        encoder.encode_texts(["a"])
+    with pytest.raises(InvalidInputError, match="wrap it in a list"):
+        encoder.encode_images("poster.jpg")
+
+
+# ------------------------------------------------------------------------------------------ fusion
+def test_fused_cosine_is_the_weighted_mean_of_block_cosines() -> None:
+    rng = np.random.default_rng(0)
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    text, image = unit(rng.normal(size=(5, 7))), unit(rng.normal(size=(5, 4)))
+    fused = fuse_blocks({"text": text, "image": image}, {"text": 3.0, "image": 1.0})
+    expected = 0.75 * (text @ text.T) + 0.25 * (image @ image.T)
+    np.testing.assert_allclose(fused @ fused.T, expected, atol=1e-5)
+    # an item without an image is compared on its text alone (its row stays unit)
+    image[2] = 0
+    fused = fuse_blocks({"text": text, "image": image}, {"text": 3.0, "image": 1.0})
+    np.testing.assert_allclose(np.linalg.norm(fused[2]), 1.0, atol=1e-6)
+    np.testing.assert_allclose(fused[2] @ fused[0], text[2] @ text[0] * math.sqrt(0.75) * 1.0, atol=1e-5)
+    with pytest.raises(InvalidInputError, match="not all be 0"):
+        fuse_blocks({"text": text}, {"text": 0.0})
+
+
+def test_validated_weights_follow_the_modality_that_carries_the_signal(poster_data) -> None:
+    train, media = poster_data
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    fused = encoder.encode_training(train)
+    assert fused.shape == (N_ITEMS, encoder.dim)
+    # posters hold the group, titles do not: validation must weigh the image block more
+    assert encoder.weights_["image"] > encoder.weights_["text"], encoder.notes_
+    assert any("chosen on" in note for note in encoder.notes_)
+    assert encoder.errors_ == []
+    # an item without a poster keeps a unit vector made of its text block only
+    text_dim = encoder.encoders["text"].dim
+    no_poster = 3
+    assert pd.isna(train.catalog.table["poster"].iloc[no_poster])
+    np.testing.assert_allclose(np.linalg.norm(fused[no_poster]), 1.0, atol=1e-5)
+    assert np.all(fused[no_poster, text_dim:] == 0)
+
+
+def test_choose_weights_keeps_equal_weights_on_too_little_data() -> None:
+    table = pd.DataFrame({"title": ["a", "b", "c"]})
+    train = Interactions(np.array(["u"]), Catalog(np.array(["1", "2", "3"]), table, ("title",)),
+                         sparse.csr_matrix(np.ones((1, 3), dtype=np.float32)))
+    weights, note = choose_weights({"text": np.eye(3, dtype=np.float32), "image": np.eye(3, dtype=np.float32)}, train)
+    assert weights is None and "too few" in note
+
+
+def test_fixed_and_bad_weights(poster_data) -> None:
+    _, media = poster_data
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 2, "image": 1}, cache=False)
+    assert encoder.weights_ == {"text": 2.0, "image": 1.0}
+    for bad in ({"audio": 1.0}, {"text": -1.0}, {"text": 0.0, "image": 0.0}, "best", {"text": float("nan")}):
+        with pytest.raises(InvalidInputError):
+            MultimodalEncoder(image_column="poster", media_root=media, weights=bad, cache=False)  # type: ignore[arg-type]
+
+
+def test_configuration_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="needs media_root"):
+        MultimodalEncoder(image_column="poster")
+    with pytest.raises(InvalidInputError, match="not a directory"):
+        MultimodalEncoder(image_column="poster", media_root=tmp_path / "nope")
+    with pytest.raises(InvalidInputError, match="does not encode image"):
+        MultimodalEncoder(image_column="poster", image_encoder="hashing", media_root=tmp_path)
+    with pytest.raises(InvalidInputError, match="no modality"):
+        MultimodalEncoder(text_encoder=None)
+    with pytest.raises(InvalidInputError, match="not KEY=VALUE"):
+        encoder_from_spec("hashing:dim")
+    assert encoder_from_spec("hashing:dim=64").dim == 64
+
+
+def test_bad_media_files_are_listed_and_the_run_continues(poster_data) -> None:
+    train, media = poster_data
+    outside = media.parent / "outside.png"
+    _poster(outside, RED, seed=99)
+    Image.new("1", (9000, 9000)).save(media / "bomb.png")
+    Image.new("I;16", (8, 8)).save(media / "depth.png")
+    (media / "fake.png").write_text("not an image")
+    (media / "link.png").symlink_to(outside)
+    table = train.catalog.table.copy()
+    table["poster"] = table["poster"].astype(object)
+    bad = {0: "../outside.png", 2: "bomb.png", 4: "depth.png", 6: "fake.png", 8: "link.png", 10: "missing.png", 12: 42}
+    for row, value in bad.items():
+        table.loc[row, "poster"] = value  # type: ignore[call-overload]
+    catalog = Catalog(train.catalog.item_ids, table, ("title",))
+    train = Interactions(train.user_ids, catalog, train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    fused = encoder.encode_training(train)
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {f"i{row}" for row in bad}, by_item
+    assert "outside the media root" in by_item["i0"] and "outside the media root" in by_item["i8"]
+    assert "decompression bomb" in by_item["i2"]
+    assert "mode 'I;16'" in by_item["i4"]
+    assert "cannot read image" in by_item["i6"]
+    assert "file not found" in by_item["i10"]
+    assert "expected a file path" in by_item["i12"]
+    assert str(media) not in by_item["i6"]  # the root's absolute path is not echoed in decode errors
+    assert any("could not be used" in n for n in encoder.notes_)
+    # every item still has a unit vector (its text), and the good posters were used
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, atol=1e-5)
+    text_dim = encoder.encoders["text"].dim
+    for row in bad:
+        assert np.all(fused[row, text_dim:] == 0)
+    assert np.any(fused[14, text_dim:] != 0)
+
+
+def test_models_take_the_multimodal_encoder(poster_data) -> None:
+    from coldkit.models.registry import build_model
+
+    train, media = poster_data
+    cold = np.arange(N_ITEMS - 10, N_ITEMS)
+    options = {"image_column": "poster", "media_root": str(media), "cache": False}
+    for name in ("content", "hybrid"):
+        model = build_model(name, encoder="multimodal", encoder_options=options).fit(train)
+        # a user of group 0 (red posters) gets mostly red cold items
+        ranked = model.recommend([UserQuery(user=0)], k=4, candidates=cold)
+        groups = [int(i) % 2 for i in np.asarray(ranked.indices)[0]]
+        assert groups.count(0) >= 3, (name, groups)
+    text_model = build_model("content", encoder="hashing").fit(train)
+    ranked = text_model.recommend([UserQuery(user=0)], k=4, candidates=cold)
+    assert isinstance(ranked.indices, np.ndarray)
+
+
+def test_encode_texts_lands_in_the_text_block(poster_data) -> None:
+    train, media = poster_data
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    encoder.encode_training(train)
+    vectors = encoder.encode_texts(["alpha bravo", ""])
+    text_dim = encoder.encoders["text"].dim
+    np.testing.assert_allclose(np.linalg.norm(vectors[0]), 1.0, atol=1e-5)
+    assert np.all(vectors[:, text_dim:] == 0) and np.all(vectors[1] == 0)
+    image_only = MultimodalEncoder(text_encoder=None, image_column="poster", media_root=media, cache=False)
+    with pytest.raises(InvalidInputError, match="no text encoder"):
+        image_only.encode_texts(["a"])
+
+
+def test_fitted_state_round_trips(poster_data) -> None:
+    train, media = poster_data
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    encoder.encode_training(train)
+    options = json.loads(json.dumps(encoder.fitted_options()))
+    again = get_encoder("multimodal", **options)
+    assert again.fingerprint == encoder.fingerprint
+    images = [str(media / "i0.png"), None]
+    np.testing.assert_allclose(
+        again.encode_contents(["alpha bravo 1", "golf"], images), encoder.encode_contents(["alpha bravo 1", "golf"], images), atol=1e-6
+    )
+    with pytest.raises(InvalidInputError, match="item 'n1' image"):
+        encoder.encode_contents(["x"], [str(media.parent / "nothing.png")], labels=["n1"])
+    # a saved index moved to a machine without the build's media folder still loads its encoder
+    moved = get_encoder("multimodal", **{**options, "media_root": str(media.parent / "gone")})
+    assert moved.fingerprint == encoder.fingerprint and moved.media_root is None
+
+
+# ------------------------------------------------------------------------------------------ audio
+def test_audio_column_through_a_plugin_encoder(tmp_path: Path, audio_encoder_name: str) -> None:
+    media = tmp_path / "audio"
+    media.mkdir()
+    sounds: list[str | None] = []
+    for j in range(N_ITEMS):
+        if j == 5:
+            sounds.append(None)
+            continue
+        _tone(media / f"i{j}.wav", 220.0 * (1 + 0.02 * (j % 5)) if j % 2 == 0 else 1760.0 * (1 + 0.02 * (j % 5)))
+        sounds.append(f"i{j}.wav")
+    (media / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    sounds[7] = "broken.wav"
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    rng = np.random.default_rng(2)  # titles that share words at random: noise the weights must see through
+    table = pd.DataFrame({"title": [" ".join(rng.choice(words, size=3)) for _ in range(N_ITEMS)], "sound": sounds})
+    train = _taste_interactions(table)
+    encoder = MultimodalEncoder(audio_column="sound", audio_encoder=audio_encoder_name, media_root=media, cache=False)
+    assert "audio" in encoder.modalities
+    fused = encoder.encode_training(train)
+    assert [e.item for e in encoder.errors_] == ["i7"] and "cannot decode" in encoder.errors_[0].message
+    assert encoder.weights_["audio"] > encoder.weights_["text"], encoder.notes_
+    low, high, other_low = fused[0], fused[1], fused[2]
+    assert low @ other_low > low @ high
+
+
+# ------------------------------------------------------------------------------------------ data helpers
+def test_attach_images_and_restrict_items(tmp_path: Path) -> None:
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    for name in ("a.jpg", "c.png"):
+        Image.new("RGB", (4, 4)).save(folder / name)
+    table = pd.DataFrame({"title": ["A", "B", "C"]})
+    matrix = sparse.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32))
+    inter = Interactions(np.array(["u1", "u2", "u3"]), Catalog(np.array(["a", "b", "c"]), table, ("title",)), matrix)
+    data = Dataset(name="tiny", interactions=inter, catalog=inter.catalog)
+    data = attach_images(data, folder)
+    shown = [None if pd.isna(v) else v for v in data.catalog.table["image"]]
+    assert shown == [str(folder / "a.jpg"), None, str(folder / "c.png")]
+    kept = restrict_items(data, data.catalog.table["image"].notna().to_numpy())
+    assert list(kept.catalog.item_ids) == ["a", "c"]
+    assert list(kept.interactions.user_ids) == ["u1", "u3"]  # u2 only liked b: dropped
+    np.testing.assert_array_equal(kept.interactions.matrix.toarray(), [[1, 0], [0, 1]])
+    with pytest.raises(InvalidInputError, match="not a directory"):
+        attach_images(data, tmp_path / "none")
+    with pytest.raises(InvalidInputError, match="shape"):
+        restrict_items(data, np.ones(2, bool))
+    with pytest.raises(InvalidInputError, match="no interaction"):
+        restrict_items(data, np.array([False, True, False]) & False)
+
+
+# ------------------------------------------------------------------------------------------ CLI and serving
+def _write_files(tmp_path: Path, train: Interactions) -> tuple[Path, Path]:
+    items = train.catalog.table.assign(item_id=train.catalog.item_ids)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    rows, cols = train.matrix.nonzero()
+    pd.DataFrame({"user_id": train.user_ids[rows], "item_id": train.catalog.item_ids[cols]}).to_csv(tmp_path / "interactions.csv", index=False)
+    return tmp_path / "items.csv", tmp_path / "interactions.csv"
+
+
+def test_cli_recommend_with_images_lists_bad_files(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    (media / "fake.png").write_text("no")
+    table = train.catalog.table.copy()
+    table.loc[0, "poster"] = "fake.png"
+    table.loc[2, "poster"] = "../../etc/passwd"
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    items, ratings = _write_files(tmp_path, train)
+    out = tmp_path / "recs.csv"
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--text-columns", "title",
+                 "--image-column", "poster", "--media-root", str(media), "--encoder", "hashing", "--model", "content",
+                 "--k", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "media errors (2" in err and "item 'i0' image" in err and "item 'i2' image: path '../../etc/passwd' is outside" in err
+    recs = pd.read_csv(out)
+    assert len(recs) == 3 * N_USERS
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--image-column", "poster",
+                 "--out", str(tmp_path / "x.csv"), "--quiet"])
+    assert code != 0 and "--media-root" in capsys.readouterr().err
+
+
+def test_cli_evaluate_three_ways_on_items_with_images(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    folder = tmp_path / "data"
+    folder.mkdir()
+    items, ratings = _write_files(folder, train)
+    images = tmp_path / "by-id"
+    images.mkdir()
+    for path in media.glob("i*.png"):
+        (images / path.name).write_bytes(path.read_bytes())  # keyed by item id: i<j>.png
+    recalls = {}
+    for modalities in ("text", "image", "text,image"):
+        out = tmp_path / f"out-{modalities}"
+        code = main(["evaluate", "--data", str(folder), "--text-columns", "title", "--images", str(images),
+                     "--only-with-media", "--modalities", modalities, "--models", "content", "--encoder", "hashing",
+                     "--k", "2", "--no-chart", "--out", str(out), "--quiet"])
+        assert code == 0
+        result = json.loads((out / "results.json").read_text())
+        assert result["settings"]["modalities"] == modalities.split(",")
+        recalls[modalities] = next(r["mean"] for r in result["summary"]
+                                   if r["task"] == "cold" and r["metric"] == "ndcg@2")
+    err = capsys.readouterr().err
+    # the posters carry the taste groups, the titles do not: images must help on cold items
+    assert recalls["image"] > recalls["text"] + 0.1 and recalls["text,image"] > recalls["text"] + 0.1, recalls
+    n_with = sum(1 for j in range(N_ITEMS) if j % 7 != 3)
+    assert f"kept {n_with} items" in err
+
+
+def test_serving_build_and_post_items_with_images(poster_data, tmp_path: Path, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+    from coldkit.serving.build import build_index_from_files
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    items, ratings = _write_files(tmp_path, train)
+    options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
+    index = build_index_from_files(tmp_path / "idx", interactions=ratings, items=items, text_columns=["title"],
+                                   encoder="multimodal", encoder_options=options)
+    index.close()
+    client = TestClient(create_app(tmp_path / "idx", token="t", media_root=media))
+    auth = {"Authorization": "Bearer t"}
+    assert client.get("/items/i0").json()["image"] == "i0.png"
+    _poster(media / "new.png", RED, seed=500)
+    (media / "bad.png").write_text("no")
+    ok = client.post("/items", json={"items": [{"id": "n1", "text": "charlie", "image": "new.png"}]}, headers=auth)
+    assert ok.status_code == 200
+    bad = client.post("/items", json={"items": [{"id": "n2", "text": "x", "image": "bad.png"}]}, headers=auth)
+    assert bad.status_code == 422 and "n2" in bad.json()["detail"] and str(media) not in bad.json()["detail"]
+    outside = client.post("/items", json={"items": [{"id": "n3", "text": "x", "image": "../items.csv"}]}, headers=auth)
+    assert outside.status_code == 422 and "outside" in outside.json()["detail"]
+    similar = [i["id"] for i in client.get("/items/n1/similar?k=5").json()["items"]]
+    assert sum(int(i[1:]) % 2 == 0 for i in similar) >= 4  # a red poster is near red posters
+
+
+def test_post_items_with_audio(tmp_path: Path, monkeypatch, audio_encoder_name: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+    from coldkit.serving.index import ServingIndex
+    from coldkit.serving.storage import save
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    media = tmp_path / "audio"
+    media.mkdir()
+    for j in range(N_ITEMS):
+        _tone(media / f"i{j}.wav", 220.0 if j % 2 == 0 else 1760.0)
+    table = pd.DataFrame({"title": [f"track {j}" for j in range(N_ITEMS)], "sound": [f"i{j}.wav" for j in range(N_ITEMS)]})
+    options = {"text_encoder": "hashing", "audio_column": "sound", "audio_encoder": audio_encoder_name,
+               "media_root": str(media), "cache": False}
+    index = ServingIndex.build(_taste_interactions(table), encoder="multimodal", encoder_options=options)
+    save(index, tmp_path / "idx")
+    index.close()
+    client = TestClient(create_app(tmp_path / "idx", token="t", media_root=media))
+    auth = {"Authorization": "Bearer t"}
+    _tone(media / "new.wav", 1760.0)
+    ok = client.post("/items", json={"items": [{"id": "n1", "text": "track", "audio": "new.wav"}]}, headers=auth)
+    assert ok.status_code == 200, ok.json()
+    similar = [i["id"] for i in client.get("/items/n1/similar?k=5").json()["items"]]
+    assert all(int(i[1:]) % 2 == 1 for i in similar), similar  # a high tone is near the high tones
+    (media / "bad.wav").write_bytes(b"RIFFjunk")
+    bad = client.post("/items", json={"items": [{"id": "n2", "text": "x", "audio": "bad.wav"}]}, headers=auth)
+    assert bad.status_code == 422 and "item 'n2' audio" in bad.json()["detail"]
+    outside = client.post("/items", json={"items": [{"id": "n3", "text": "x", "audio": "../x.wav"}]}, headers=auth)
+    assert outside.status_code == 422 and "audio path is outside" in outside.json()["detail"]
+
+
+def test_post_items_with_audio_to_a_text_index_is_refused(make_tiny_index) -> None:
+    index = make_tiny_index()
+    with pytest.raises(InvalidInputError, match="encodes no audio"):
+        index.upsert_items([{"id": "n", "text": "x", "audio": "a.wav"}])
