@@ -147,3 +147,13 @@ def test_model_accepts_follows_keyword_pass_through() -> None:
     assert not model_accepts("no-such-model", "encoder")
     # cold-ridge takes **options and passes them on: only options some constructor names count.
     assert model_accepts("cold-ridge", "encoder") and not model_accepts("cold-ridge", "user_profiles")
+
+
+def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
+    # k = 10**12 once asked for terabytes (found by tests/test_fuzz_cli.py); it now means "all 60 items"
+    ds = synthetic()
+    huge = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=10**12, progress=False)
+    whole = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=ds.interactions.n_items, progress=False)
+    assert huge.ks == whole.ks == [ds.interactions.n_items]
+    quality = lambda r: {key: v for key, v in r.summary().items() if not key[2].endswith("_seconds")}  # noqa: E731
+    assert quality(huge) == quality(whole) and quality(huge)

@@ -247,6 +247,9 @@ def evaluate(
         dataset = implicit(dataset, implicit_threshold)
         interactions, profiles, graph = dataset.interactions, dataset.user_profiles, dataset.user_graph
         info = dataset.describe()
+    # a cut-off beyond the catalogue ranks the whole catalogue: nothing is allocated for list
+    # positions no item can fill (k = 10**12 would otherwise ask for terabytes)
+    ks = sorted({min(x, max(interactions.n_items, 1)) for x in ks})
     kmax = ks[-1]
     result = EvaluationResult(
         dataset=info,
