@@ -91,6 +91,22 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "popularity among the user's friends (needs a social graph: user_graph or UserQuery.friends)",
         frozenset({"cold-users"}),
     ),
+    "dp-hybrid": (
+        "coldkit.privacy.models:DPHybrid",
+        "private hybrid: user-level (ε, δ)-DP CF, popularity and content->CF map (dp_epsilon, dp_delta)",
+        frozenset({"cold-items", "cold-users", "text", "private"}),
+    ),
+    "dp-popularity": (
+        "coldkit.privacy.models:DPPopularity", "popularity from user-level DP counts (dp_epsilon, dp_delta)", frozenset({"private"})
+    ),
+    "dp-item-knn": (
+        "coldkit.privacy.models:DPItemKNN", "item-kNN from a user-level DP Gram matrix (dp_epsilon, dp_delta)",
+        frozenset({"cold-users", "private"}),
+    ),
+    "dp-ease": (
+        "coldkit.privacy.models:DPEASE", "EASE from a user-level DP Gram matrix (dp_epsilon, dp_delta)",
+        frozenset({"cold-users", "private"}),
+    ),
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",
         "user-based kNN on profile texts (needs user_profiles)",
