@@ -78,6 +78,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="memory the model may use, e.g. 6G or 512M (default: 60%% of the available memory); "
         "a model that does not fit fails at once, naming the option to change",
     )  # fmt: skip
+    parser.add_argument(
+        "--dp-epsilon", type=float, default=None, metavar="EPS",
+        help="private mode: user-level (ε, δ)-differential privacy for everything learned across users "
+        "(hybrid -> dp-hybrid, popularity -> dp-popularity...; see docs/privacy.md)",
+    )  # fmt: skip
+    parser.add_argument("--dp-delta", type=float, default=None, metavar="DELTA", help="δ of --dp-epsilon (default 1/(10·users))")
     parser.set_defaults(func=run)
 
 
@@ -109,10 +115,16 @@ def run(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         progress=False if args.quiet else None,
         max_memory=args.max_memory,
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
     )
     print(f"text columns: {', '.join(summary['text_columns']) or '(none)'}", file=sys.stderr)
     for note in summary["notes"]:
         print(f"note: {note}", file=sys.stderr)
+    privacy = summary.get("privacy")
+    if privacy is not None:
+        eps = privacy["epsilon"]
+        print(f"privacy: user-level ({'inf' if eps is None else f'{eps:.4g}'}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "

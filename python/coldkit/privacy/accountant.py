@@ -329,6 +329,8 @@ class PrivacyAccountant:
             return PrivacySpent(zcdp_to_dp(rho, dlt), dlt)
         a = _orders(orders)
         eps, _ = rdp_to_dp(a, self.rdp(a), dlt)
+        if all(e.kind == "laplace" for e in self.entries):  # pure DP: basic composition may be tighter
+            eps = min(eps, sum(e.steps * e.params["epsilon0"] for e in self.entries))
         return PrivacySpent(eps, dlt)
 
     def ledger(self) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ def dp_item_counts(matrix: sp.spmatrix, sigma: float, rng: np.random.Generator) 
 
 def symmetric_noise(n: int, sigma: float, rng: np.random.Generator, dtype: type = np.float32) -> np.ndarray:
     """An (n, n) symmetric matrix: N(0, sigma²) i.i.d. on and above the diagonal, mirrored below."""
-    noise = rng.normal(0.0, _check_sigma(sigma), size=(n, n)).astype(dtype)
+    noise: np.ndarray = rng.normal(0.0, _check_sigma(sigma), size=(n, n)).astype(dtype)
     upper = np.triu(noise)
     return upper + np.triu(noise, 1).T
 

@@ -116,11 +116,8 @@ def private_statistics(
     threshold = max(3.0 * sigma_counts, 0.5)
     eligible = np.flatnonzero(counts > threshold)
     items = np.sort(eligible[np.argsort(-counts[eligible], kind="stable")[: int(gram_items)]])
-    if items.size < 2:
-        raise InvalidInputError(
-            f"dp: at ε={eps:g} the noisy item counts (σ={sigma_counts:.3g}) leave fewer than 2 items above the noise; "
-            "raise dp_epsilon, lower max_items, or use more users"
-        )
+    if items.size < 2:  # nothing stands out from the noise: CF will be mostly noise (and weighed down), but defined
+        items = np.sort(np.argsort(-counts, kind="stable")[: min(2, train.n_items)])
     gram = dp_gram(clip_rows(bounded, c), items, sigma_gram, rng)
     accountant = PrivacyAccountant(delta=delta)
     accountant.add_gaussian(sigma_counts, math.sqrt(m), name="item counts")
@@ -367,6 +364,7 @@ class DPHybrid(PrivateModel):
         # popularity shares the same release (one budget), so it is not released twice
         self.popularity._remember(train)
         self.popularity.stats_ = stats
+        self.projection_: np.ndarray | None
         if self.warm == "svd":
             self.projection_ = dp_factors(stats, self.factors).astype(np.float32)  # (g, f): p_u = x_u V, q_i = V_i
             warm_vectors = self.projection_
@@ -380,13 +378,14 @@ class DPHybrid(PrivateModel):
         own = np.zeros_like(mapped)
         own[stats.items] = warm_vectors
         counts = stats.public_counts()
-        alpha = (counts / (counts + self.item_trust)) if self.item_trust > 0 else (counts > 0).astype(np.float64)
-        alpha = alpha.astype(np.float32)[:, None]
+        share = (counts / (counts + self.item_trust)) if self.item_trust > 0 else (counts > 0).astype(np.float64)
+        alpha = share.astype(np.float32)[:, None]
         self.item_vectors_ = alpha * own + (1 - alpha) * mapped
         eigenvalues = np.linalg.eigvalsh(stats.gram.astype(np.float64))
         self.signal_directions_ = int(np.sum(eigenvalues > stats.noise_edge)) if stats.sigma_gram > 0 else stats.items.size
         k = self.signal_directions_
-        self.cf_factor_ = k / (k + self.cf_trust) if self.cf_trust > 0 else 1.0
+        # no noise (ε = inf): CF keeps its full weight, as in the non-private hybrid
+        self.cf_factor_ = k / (k + self.cf_trust) if self.cf_trust > 0 and stats.sigma_gram > 0 else 1.0
         return self
 
     def _cf_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
