@@ -308,3 +308,33 @@ def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
         capture_output=True, text=True,
     )
     assert bad.returncode != 0 and "dp_epsilon must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------- DP-SGD (Opacus)
+
+
+def test_dp_sgd_tower_spends_its_budget_as_opacus_counts_it() -> None:
+    rdp = pytest.importorskip("opacus.accountants.analysis.rdp")
+    from coldkit.privacy.accountant import INTEGER_ORDERS
+    from coldkit.privacy.dpsgd import DPContentTower
+
+    data = population(n_users=300, n_items=20)
+    model = DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=2, batch_size=60, dim=8).fit(data)
+    eps, delta = model.privacy_spent()
+    assert 3.0 * 0.99 <= eps <= 3.0 * (1 + 1e-9) and delta == 1e-4
+    (entry,) = model.accountant_.ledger()
+    orders = list(INTEGER_ORDERS)
+    curve = rdp.compute_rdp(q=entry["sample_rate"], noise_multiplier=model.noise_multiplier_, steps=entry["steps"], orders=orders)
+    expected, _ = rdp.get_privacy_spent(orders=orders, rdp=curve, delta=1e-4)
+    assert eps == pytest.approx(expected, rel=1e-9)
+
+
+def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
+    pytest.importorskip("opacus")
+    from coldkit.privacy.dpsgd import DPContentTower
+
+    data = population(n_users=400, n_items=40)
+    model = DPContentTower(dp_epsilon=math.inf, dp_delta=1e-4, encoder="hashing", cache=False, epochs=20, batch_size=200,
+                           lr=2.0, dim=16).fit(data)
+    ranked = model.recommend([UserQuery(history=np.array([0, 2, 4, 6]))], 6)
+    assert np.mean(ranked.indices % 2 == 0) >= 5 / 6

@@ -107,6 +107,11 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "coldkit.privacy.models:DPEASE", "EASE from a user-level DP Gram matrix (dp_epsilon, dp_delta)",
         frozenset({"cold-users", "private"}),
     ),
+    "dp-content-tower": (
+        "coldkit.privacy.dpsgd:DPContentTower",
+        "content tower trained with user-level DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
+        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
+    ),
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",
         "user-based kNN on profile texts (needs user_profiles)",
