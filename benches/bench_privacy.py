@@ -95,7 +95,7 @@ def _recall(model: Any, task: Any, max_users: int | None) -> float:
 
 def run_dataset(
     name: str, data: Interactions, *, encoder: str, seeds: Sequence[int], epsilons: Sequence[float],
-    max_users: int | None, log: Callable[[str], None] = print, reference: bool = True,
+    max_users: int | None, log: Callable[[str], None] = print, reference: bool = True, max_memory: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows ``{dataset, task, system, epsilon, seed, recall, fit_seconds}`` (epsilon None = ∞; recall None = absent)."""
     rows: list[dict[str, Any]] = []
@@ -119,7 +119,8 @@ def run_dataset(
                 log(f"{name} {label} seed={seed} {system} eps={eps}: recall@{K}={recall:.4f} (fit {fit:.1f}s)")
 
             if reference:  # the non-private hybrid (its EASE needs ~3.5 GB on lastfm-2k)
-                record("hybrid", None, lambda: build_model("hybrid", encoder=encoder))
+                extra = {} if max_memory is None else {"memory_budget": max_memory}  # the hybrid picks ALS when EASE does not fit
+                record("hybrid", None, lambda: build_model("hybrid", encoder=encoder, **extra))
             record("no-sharing", None, lambda: build_model("content", encoder=encoder))
             for eps in epsilons:
                 for system, factory in systems(encoder, eps, delta).items():
@@ -229,7 +230,7 @@ def chart(report: dict[str, Any]) -> bytes:
 def run_privacy(
     *, full: bool, out: Path, data_root: str | None = None, encoder: str = "hashing", seeds: Sequence[int] | None = None,
     datasets: Sequence[str] | None = None, epsilons: Sequence[float] | None = None, max_users: int | None = None,
-    reference: bool = True,
+    reference: bool = True, max_memory: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write OUT/privacy.json, privacy.md and privacy.png (rewritten after each data set)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -252,7 +253,7 @@ def run_privacy(
             data = load_dataset(name, data_root=data_root).interactions
         report["datasets"].append(name)
         report["rows"] += run_dataset(name, data, encoder=encoder, seeds=seeds, epsilons=epsilons, max_users=max_users,
-                                      reference=reference)
+                                      reference=reference, max_memory=max_memory)
         summary = summarise(report["rows"])
         report["targets"] = targets(summary, epsilons)
         atomic_write_bytes(out / "privacy.json", json.dumps(report, indent=2).encode("utf-8"))
@@ -283,6 +284,8 @@ if __name__ == "__main__":
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--merge", nargs="+", default=None, help="privacy.json files to merge into OUT (no run)")
     parser.add_argument("--no-reference", action="store_true", help="skip the non-private hybrid (memory-bound machines)")
+    parser.add_argument("--only-reference", action="store_true", help="only the non-private hybrid and no-sharing")
+    parser.add_argument("--max-memory", default=None, help="memory budget of the non-private hybrid, e.g. 2.5G")
     args = parser.parse_args()
     if args.merge:
         merged: dict[str, Any] = {}
@@ -290,7 +293,7 @@ if __name__ == "__main__":
             part = json.loads(Path(path).read_text(encoding="utf-8"))
             merged = merged or {k: v for k, v in part.items() if k not in ("rows", "datasets")} | {"rows": [], "datasets": []}
             merged["rows"] += part["rows"]
-            merged["datasets"] += part["datasets"]
+            merged["datasets"] += [d for d in part["datasets"] if d not in merged["datasets"]]
         merged["targets"] = targets(summarise(merged["rows"]), merged["epsilons"])
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -299,4 +302,5 @@ if __name__ == "__main__":
         atomic_write_bytes(out / "privacy.png", chart(merged))
     else:
         run_privacy(full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds,
-                    datasets=args.datasets, epsilons=args.epsilons, max_users=args.max_users, reference=not args.no_reference)
+                    datasets=args.datasets, epsilons=[] if args.only_reference else args.epsilons, max_users=args.max_users,
+                    reference=not args.no_reference, max_memory=args.max_memory)
