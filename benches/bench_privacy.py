@@ -168,7 +168,8 @@ def markdown(report: dict[str, Any]) -> str:
         for task in TASKS:
             if not any(k[0] == dataset and k[1] == task for k in summary):
                 continue
-            lines.append(f"\n**{dataset}, {task}** (Recall@20, mean ± std over seeds {report['seeds']})\n")
+            seeds = sorted({r["seed"] for r in report["rows"] if r["dataset"] == dataset and r["task"] == task})
+            lines.append(f"\n**{dataset}, {task}** (Recall@20, mean ± std over seeds {seeds}; references do not depend on ε)\n")
             lines.append("| system | " + " | ".join("ε=∞" if e is None else f"ε={e:g}" for e in eps_cols) + " |")
             lines.append("|---|" + "---|" * len(eps_cols))
             for system in ("dp-hybrid", "federated", "no-sharing", "hybrid"):
