@@ -159,10 +159,21 @@ def targets(summary: dict[Any, Any], epsilons: Sequence[float]) -> list[dict[str
     return checks
 
 
+def _epsilons(report: dict[str, Any]) -> list[float]:
+    """The report's ε values as floats (``null`` in the JSON file = ∞)."""
+    return [math.inf if e is None else float(e) for e in report["epsilons"]]
+
+
+def _dump(report: dict[str, Any]) -> bytes:
+    """Strict JSON (no ``Infinity``): ε = ∞ is written as null, as in the rows."""
+    strict = {**report, "epsilons": [None if math.isinf(e) else e for e in _epsilons(report)]}
+    return json.dumps(strict, indent=2, allow_nan=False).encode("utf-8")
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The tables of docs/privacy.md: one per (data set, task), rows = systems, columns = ε."""
     summary = summarise(report["rows"])
-    eps_cols: list[float | None] = [None if math.isinf(e) else e for e in report["epsilons"]]
+    eps_cols: list[float | None] = [None if math.isinf(e) else e for e in _epsilons(report)]
     lines = []
     for dataset in report["datasets"]:
         for task in TASKS:
@@ -198,12 +209,12 @@ def chart(report: dict[str, Any]) -> bytes:
     summary = summarise(report["rows"])
     panels = [(d, t) for d in report["datasets"] for t in TASKS if any(k[0] == d and k[1] == t for k in summary)]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
-    finite = [e for e in report["epsilons"] if not math.isinf(e)]
+    finite = [e for e in _epsilons(report) if not math.isinf(e)]
     x_inf = max(finite) * 2 if finite else 1.0
     for ax, (dataset, task) in zip(axes[0], panels):
         for system, style in (("dp-hybrid", "o-"), ("federated", "s--")):
             xs, ys = [], []
-            for e in report["epsilons"]:
+            for e in _epsilons(report):
                 value = summary.get((dataset, task, system, None if math.isinf(e) else e))
                 if value is not None:
                     xs.append(x_inf if math.isinf(e) else e)
@@ -257,7 +268,7 @@ def run_privacy(
                                       reference=reference, max_memory=max_memory)
         summary = summarise(report["rows"])
         report["targets"] = targets(summary, epsilons)
-        atomic_write_bytes(out / "privacy.json", json.dumps(report, indent=2).encode("utf-8"))
+        atomic_write_bytes(out / "privacy.json", _dump(report))
         atomic_write_bytes(out / "privacy.md", markdown(report).encode("utf-8"))
         atomic_write_bytes(out / "privacy.png", chart(report))
     return report
@@ -295,10 +306,10 @@ if __name__ == "__main__":
             merged = merged or {k: v for k, v in part.items() if k not in ("rows", "datasets")} | {"rows": [], "datasets": []}
             merged["rows"] += part["rows"]
             merged["datasets"] += [d for d in part["datasets"] if d not in merged["datasets"]]
-        merged["targets"] = targets(summarise(merged["rows"]), merged["epsilons"])
+        merged["targets"] = targets(summarise(merged["rows"]), _epsilons(merged))
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "privacy.json", json.dumps(merged, indent=2).encode("utf-8"))
+        atomic_write_bytes(out / "privacy.json", _dump(merged))
         atomic_write_bytes(out / "privacy.md", markdown(merged).encode("utf-8"))
         atomic_write_bytes(out / "privacy.png", chart(merged))
     else:
