@@ -33,6 +33,7 @@ from coldkit.data.interactions import UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
 __all__ = ["recommend_files"]
@@ -66,13 +67,17 @@ def recommend_files(
     batch_size: int = 512,
     max_memory: str | int | None = None,
     media: dict[str, Any] | None = None,
+    dp_epsilon: float | None = None,
+    dp_delta: float | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` on the files and write ``user_id,item_id,rank,score`` to ``out``; returns a summary.
 
     Args (besides the files and the model): ``progress`` True/None prints stage lines and bars on
     stderr (None: bars only on a terminal), False is silent; ``max_memory`` is the memory budget
     (bytes or ``"6G"``; default a share of the available memory) for models that take
-    ``memory_budget``.
+    ``memory_budget``. ``dp_epsilon`` / ``dp_delta`` run the model's private counterpart
+    (``hybrid`` → ``dp-hybrid``, see :mod:`coldkit.privacy.modes`) with user-level (ε, δ)-DP
+    (δ defaults to 1/(10·users)); ``summary["privacy"]`` then holds what it spent.
 
     ``item_vectors`` (a ``.npy`` + ``.ids.txt``, ``.npz`` or Parquet file; see
     :mod:`coldkit.data.vectors`) replaces item-text encoding with the user's own vectors (encoder
@@ -99,6 +104,15 @@ def recommend_files(
         from coldkit.models.memory import parse_memory
 
         max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+    if dp_epsilon is not None or dp_delta is not None:
+        from coldkit.privacy.accountant import check_budget
+        from coldkit.privacy.modes import private_model
+
+        if dp_epsilon is None:
+            raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
+        check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
+        model = private_model(model)
+        options = {**(options or {}), "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
     with stage_reporting(progress is not False):
         return _recommend_files(
             interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
@@ -261,6 +275,7 @@ def _recommend_files(
         "media_errors": media_errors,
         "text_columns": list(catalog.text_columns),
         "seconds": seconds,
+        "privacy": privacy_of(recommender),
     }
 
 

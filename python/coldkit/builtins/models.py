@@ -94,7 +94,28 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
     "federated": (
         "coldkit.privacy.federated:Federated",
         "trained federated with Flower (n_clients, rounds), optional DP on client updates (dp_epsilon), needs flwr",
-        frozenset({"cold-items", "cold-users"}),
+        frozenset({"cold-items", "cold-users", "private"}),
+    ),
+    "dp-hybrid": (
+        "coldkit.privacy.models:DPHybrid",
+        "private hybrid: user-level (ε, δ)-DP CF, popularity and content->CF map (dp_epsilon, dp_delta)",
+        frozenset({"cold-items", "cold-users", "text", "private"}),
+    ),
+    "dp-popularity": (
+        "coldkit.privacy.models:DPPopularity", "popularity from user-level DP counts (dp_epsilon, dp_delta)", frozenset({"private"})
+    ),
+    "dp-item-knn": (
+        "coldkit.privacy.models:DPItemKNN", "item-kNN from a user-level DP Gram matrix (dp_epsilon, dp_delta)",
+        frozenset({"cold-users", "private"}),
+    ),
+    "dp-ease": (
+        "coldkit.privacy.models:DPEASE", "EASE from a user-level DP Gram matrix (dp_epsilon, dp_delta)",
+        frozenset({"cold-users", "private"}),
+    ),
+    "dp-content-tower": (
+        "coldkit.privacy.dpsgd:DPContentTower",
+        "content tower trained with user-level DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
+        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
     ),
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",

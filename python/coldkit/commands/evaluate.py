@@ -219,6 +219,10 @@ def run(args: argparse.Namespace) -> int:
     result.notes.extend(media_settings.get("media_notes", []))
     print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
     print(result.table())
+    for label, spent in result.privacy.items():
+        eps = [row["epsilon"] for row in spent]
+        shown = "inf" if any(e is None for e in eps) else f"{max(eps):.4g}"
+        print(f"privacy: {label}: user-level ({shown}, {spent[0]['delta']:.3g})-DP spent per fit", file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     paths = result.save(args.out, chart=not args.no_chart)

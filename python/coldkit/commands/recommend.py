@@ -84,6 +84,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "a model that does not fit fails at once, naming the option to change",
     )  # fmt: skip
     add_media_flags(parser)
+    parser.add_argument(
+        "--dp-epsilon", type=float, default=None, metavar="EPS",
+        help="private mode: user-level (ε, δ)-differential privacy for everything learned across users "
+        "(hybrid -> dp-hybrid, popularity -> dp-popularity...; see docs/privacy.md)",
+    )  # fmt: skip
+    parser.add_argument("--dp-delta", type=float, default=None, metavar="DELTA", help="δ of --dp-epsilon (default 1/(10·users))")
     parser.set_defaults(func=run)
 
 
@@ -116,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         max_memory=args.max_memory,
         media=multimodal_options(args, args.encoder),
+        dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta,
     )
     print(f"text columns: {', '.join(summary['text_columns']) or '(none)'}", file=sys.stderr)
     for note in summary["notes"]:
@@ -126,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         if len(summary["media_errors"]) > 20:
             print(f"  ... and {len(summary['media_errors']) - 20} more", file=sys.stderr)
+    privacy = summary.get("privacy")
+    if privacy is not None:
+        eps = privacy["epsilon"]
+        print(f"privacy: user-level ({'inf' if eps is None else f'{eps:.4g}'}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "

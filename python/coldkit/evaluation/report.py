@@ -68,6 +68,8 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     encoders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: model label -> per seed, the privacy its fitted instance spent (private models only; see coldkit.privacy)
+    privacy: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: (model, seed, task) -> per-user Recall@max(ks), users in the task's order (for paired tests).
     per_user: dict[tuple[str, int, str], np.ndarray] = field(default_factory=dict, repr=False)
     coldkit_version: str = _coldkit_version
@@ -108,6 +110,7 @@ class EvaluationResult:
             "headline": headline(self),
             "settings": self.settings,
             "notes": self.notes,
+            "privacy": self.privacy,
             "summary": summary,
             "records": self.records,
         }

@@ -26,6 +26,7 @@ from coldkit.evaluation.report import EvaluationResult
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.plugins.manager import registry
+from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
 __all__ = ["ModelChoice", "evaluate", "make_split", "encoders_used", "PROTOCOLS"]
@@ -278,6 +279,9 @@ def evaluate(
             model.fit(split.train)
             fit_seconds = time.perf_counter() - started
             _note_encoders(result.encoders.setdefault(choice.label, []), model)
+            spent = privacy_of(model)
+            if spent is not None:
+                result.privacy.setdefault(choice.label, []).append({"seed": seed, **spent})
             result.records.append(_record(choice.label, seed, "-", "fit_seconds", fit_seconds))
             for task in tasks.values():
                 if len(task) == 0:

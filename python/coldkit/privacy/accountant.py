@@ -56,11 +56,17 @@ __all__ = [
     "analytic_gaussian_delta",
     "analytic_gaussian_sigma",
     "check_budget",
+    "noise_multiplier_for_budget",
+    "INTEGER_ORDERS",
 ]
 
 #: The Rényi orders the accountant minimises over: dense near 1 (small ε) and up to 10⁴ (large ε),
 #: plus every integer to 256 (where the subsampled Gaussian is exact).
 DEFAULT_ORDERS: np.ndarray = np.unique(np.concatenate([1.0 + np.geomspace(1e-3, 1e4, 1500), np.arange(2, 257)]))
+
+
+#: The orders where the subsampled Gaussian's RDP is exact (used for DP-SGD / sampled client updates).
+INTEGER_ORDERS: np.ndarray = np.arange(2, 257, dtype=np.float64)
 
 
 class PrivacySpent(NamedTuple):
@@ -238,6 +244,42 @@ def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1
     return hi * _positive("sensitivity", sensitivity)
 
 
+def noise_multiplier_for_budget(epsilon: float, delta: float, *, steps: int, sample_rate: float = 1.0) -> float:
+    """The smallest noise multiplier ``z = σ/Δ`` for which ``steps`` Poisson-sampled Gaussian steps stay
+    within ``(epsilon, delta)`` by this module's accounting (0 for ``epsilon = inf``).
+
+    Use it to calibrate DP-SGD or DP federated rounds so that :meth:`PrivacyAccountant.privacy_spent`
+    reports at most the target.
+
+    Example::
+
+        z = noise_multiplier_for_budget(4.0, 1e-5, steps=500, sample_rate=0.01)
+    """
+    eps, dlt = check_budget(epsilon, delta)
+    if math.isinf(eps):
+        return 0.0
+    if isinstance(steps, bool) or int(steps) < 1:
+        raise InvalidInputError(f"steps must be an integer >= 1, got {steps!r}")
+    orders = INTEGER_ORDERS if sample_rate < 1 else DEFAULT_ORDERS
+
+    def spent(z: float) -> float:
+        acc = PrivacyAccountant(delta=dlt).add_gaussian(z, 1.0, steps=int(steps), sample_rate=sample_rate)
+        return acc.privacy_spent(orders=orders).epsilon
+
+    lo, hi = 1e-3, 1.0
+    while spent(hi) > eps:
+        hi *= 2.0
+        if hi > 1e6:
+            raise InvalidInputError(f"no noise multiplier reaches ε={eps:g} with {steps} steps at sample rate {sample_rate:g}")
+    while hi / lo > 1 + 1e-6:
+        mid = math.sqrt(lo * hi)
+        if spent(mid) > eps:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 @dataclass
 class _Entry:
     kind: str
@@ -329,6 +371,8 @@ class PrivacyAccountant:
             return PrivacySpent(zcdp_to_dp(rho, dlt), dlt)
         a = _orders(orders)
         eps, _ = rdp_to_dp(a, self.rdp(a), dlt)
+        if all(e.kind == "laplace" for e in self.entries):  # pure DP: basic composition may be tighter
+            eps = min(eps, sum(e.steps * e.params["epsilon0"] for e in self.entries))
         return PrivacySpent(eps, dlt)
 
     def ledger(self) -> list[dict[str, Any]]:

@@ -1,0 +1,318 @@
+"""Privacy–utility benchmark (issue 13): Recall@20 against the privacy budget ε.
+
+Systems, each fitted fresh per seed on the same split:
+
+* ``dp-hybrid`` — :class:`coldkit.privacy.models.DPHybrid`, user-level (ε, δ)-DP, δ = 1/(10·users);
+* ``federated`` — ``build_model("federated", dp_epsilon=..., dp_delta=..., n_clients=10)`` when a model of
+  that name is registered when the benchmark runs; otherwise its rows say ``absent``;
+* ``no-sharing`` — content kNN from the user's own clicks only (``content``, the same encoder): it learns
+  nothing across users, so it needs no budget and is the same at every ε;
+* ``hybrid`` — the non-private default hybrid (tuned on a carved validation split), the reference of the
+  targets, measured in the same run.
+
+Tasks: cold items (cold-only candidates; ``cold`` of the cold-item protocol) and cold users with n = 3
+revealed clicks (``n=3`` of the cold-user protocol). ε ∈ {0.5, 1, 2, 4, 8, ∞} (∞ = the DP pipeline with
+no noise). Data: ml-100k, lastfm-2k and ``pop50k``, a 50,000-user population resampled from ml-100k (each
+synthetic user is a random real user keeping each of their interactions with probability 0.8; sparse).
+
+Targets: on pop50k at ε = 4 cold-item Recall@20 >= 0.85x the non-private hybrid; on ml-100k at ε = 8
+>= 0.85x, and at ε = 1 the DP hybrid beats no-sharing.
+
+Full run (writes OUT/privacy.json, privacy.md, privacy.png)::
+
+    COLDKIT_BENCH_FULL=1 python benches/bench_privacy.py --out docs/privacy --data-root ../shared/data
+
+Under pytest (CI, ``--benchmark-disable``) a small synthetic population, one seed and two ε values run
+the whole pipeline in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from coldkit._atomic import atomic_write_bytes
+from coldkit.data.datasets import load_dataset
+from coldkit.data.interactions import Interactions
+from coldkit.evaluation.metrics import recall_at_k
+from coldkit.evaluation.runner import make_split
+from coldkit.models.registry import build_model
+from coldkit.plugins.manager import registry
+from coldkit.privacy.models import DPHybrid
+
+FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
+EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
+TASKS = {"cold-item": ("cold-item", "cold"), "cold-user n=3": ("cold-user", "n=3")}
+K = 20
+
+
+def resample_population(base: Interactions, n_users: int, keep: float = 0.8, seed: int = 0) -> Interactions:
+    """``n_users`` synthetic users, each a random user of ``base`` keeping each interaction with probability ``keep``.
+
+    Sparse throughout (50k users of ml-100k: ~4M interactions, ~50 MB).
+    """
+    rng = np.random.default_rng(seed)
+    source = rng.integers(0, base.n_users, n_users)
+    matrix = sp.csr_matrix(base.matrix, dtype=np.float32, copy=True)
+    matrix.data[:] = 1.0
+    rows = matrix[source].tocoo()
+    kept = rng.random(rows.nnz) < keep
+    out = sp.csr_matrix((np.ones(int(kept.sum()), np.float32), (rows.row[kept], rows.col[kept])), shape=(n_users, base.n_items))
+    ids = np.array([f"s{i}" for i in range(n_users)], dtype=object)
+    return Interactions(ids, base.catalog, out)
+
+
+def systems(encoder: str, eps: float, delta: float) -> dict[str, Callable[[], Any] | None]:
+    """System name -> a factory (None: not available in this build)."""
+    federated: Callable[[], Any] | None = None
+    if "federated" in registry("model"):
+        def federated() -> Any:
+            return build_model("federated", dp_epsilon=eps, dp_delta=delta, n_clients=10, encoder=encoder)
+    return {
+        "dp-hybrid": lambda: DPHybrid(dp_epsilon=eps, dp_delta=delta, encoder=encoder),
+        "federated": federated,
+    }
+
+
+def _recall(model: Any, task: Any, max_users: int | None) -> float:
+    queries, truth = task.queries, task.truth
+    if max_users is not None and len(queries) > max_users:
+        keep = np.sort(np.random.default_rng(7919).choice(len(queries), size=max_users, replace=False))
+        queries, truth = [queries[i] for i in keep], truth[keep]
+    ranked = np.vstack([
+        model.recommend(queries[s : s + 1024], K, candidates=task.candidates).indices for s in range(0, len(queries), 1024)
+    ])
+    return float(np.mean(recall_at_k(ranked, truth, K)))
+
+
+def run_dataset(
+    name: str, data: Interactions, *, encoder: str, seeds: Sequence[int], epsilons: Sequence[float],
+    max_users: int | None, log: Callable[[str], None] = print, reference: bool = True, max_memory: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows ``{dataset, task, system, epsilon, seed, recall, fit_seconds}`` (epsilon None = ∞; recall None = absent)."""
+    rows: list[dict[str, Any]] = []
+    delta = 1.0 / (10 * data.n_users)
+    for label, (protocol, task_name) in TASKS.items():
+        for seed in seeds:
+            split = make_split(protocol, data, seed, reveal=(3,))
+            task = split.tasks[task_name]
+
+            def record(system: str, eps: float | None, factory: Callable[[], Any] | None) -> None:
+                if factory is None:
+                    rows.append({"dataset": name, "task": label, "system": system, "epsilon": eps, "seed": seed,
+                                 "recall": None, "fit_seconds": None})
+                    return
+                started = time.perf_counter()
+                model = factory().fit(split.train)
+                fit = time.perf_counter() - started
+                recall = _recall(model, task, max_users)
+                rows.append({"dataset": name, "task": label, "system": system, "epsilon": eps, "seed": seed,
+                             "recall": recall, "fit_seconds": fit})
+                log(f"{name} {label} seed={seed} {system} eps={eps}: recall@{K}={recall:.4f} (fit {fit:.1f}s)")
+
+            if reference:  # the non-private hybrid (its EASE needs ~3.5 GB on lastfm-2k)
+                extra = {} if max_memory is None else {"memory_budget": max_memory}  # the hybrid picks ALS when EASE does not fit
+                record("hybrid", None, lambda: build_model("hybrid", encoder=encoder, **extra))
+            record("no-sharing", None, lambda: build_model("content", encoder=encoder))
+            for eps in epsilons:
+                for system, factory in systems(encoder, eps, delta).items():
+                    record(system, None if math.isinf(eps) else eps, factory)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, float | None], tuple[float, float, int] | None]:
+    """(dataset, task, system, ε) -> (mean, std, seeds) over seeds, None for an absent system."""
+    groups: dict[tuple[str, str, str, float | None], list[float | None]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["task"], r["system"], r["epsilon"]), []).append(r["recall"])
+    out: dict[tuple[str, str, str, float | None], tuple[float, float, int] | None] = {}
+    for key, values in groups.items():
+        present = [v for v in values if v is not None]
+        out[key] = (float(np.mean(present)), float(np.std(present)), len(present)) if present else None
+    return out
+
+
+def targets(summary: dict[Any, Any], epsilons: Sequence[float]) -> list[dict[str, Any]]:
+    """The issue's three targets, each with the numbers it compares and whether it is met."""
+    def mean(dataset: str, system: str, eps: float | None, task: str = "cold-item") -> float | None:
+        value = summary.get((dataset, task, system, eps))
+        return None if value is None else value[0]
+
+    checks = []
+    for dataset, eps in (("pop50k", 4.0), ("ml-100k", 8.0)):
+        dp, ref = mean(dataset, "dp-hybrid", eps), mean(dataset, "hybrid", None)
+        if dp is not None and ref:
+            checks.append({"target": f"{dataset}: cold-item Recall@20 at ε={eps:g} >= 0.85x non-private hybrid",
+                           "dp": dp, "reference": ref, "ratio": dp / ref, "met": dp >= 0.85 * ref})
+    dp, base = mean("ml-100k", "dp-hybrid", 1.0), mean("ml-100k", "no-sharing", None)
+    if dp is not None and base is not None:
+        checks.append({"target": "ml-100k: DP hybrid at ε=1 beats no-sharing (cold items)", "dp": dp, "reference": base,
+                       "ratio": dp / base, "met": dp > base})
+    return checks
+
+
+def _epsilons(report: dict[str, Any]) -> list[float]:
+    """The report's ε values as floats (``null`` in the JSON file = ∞)."""
+    return [math.inf if e is None else float(e) for e in report["epsilons"]]
+
+
+def _dump(report: dict[str, Any]) -> bytes:
+    """Strict JSON (no ``Infinity``): ε = ∞ is written as null, as in the rows."""
+    strict = {**report, "epsilons": [None if math.isinf(e) else e for e in _epsilons(report)]}
+    return json.dumps(strict, indent=2, allow_nan=False).encode("utf-8")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The tables of docs/privacy.md: one per (data set, task), rows = systems, columns = ε."""
+    summary = summarise(report["rows"])
+    eps_cols: list[float | None] = [None if math.isinf(e) else e for e in _epsilons(report)]
+    lines = []
+    for dataset in report["datasets"]:
+        for task in TASKS:
+            if not any(k[0] == dataset and k[1] == task for k in summary):
+                continue
+            seeds = sorted({r["seed"] for r in report["rows"] if r["dataset"] == dataset and r["task"] == task})
+            lines.append(f"\n**{dataset}, {task}** (Recall@20, mean ± std over seeds {seeds}; references do not depend on ε)\n")
+            lines.append("| system | " + " | ".join("ε=∞" if e is None else f"ε={e:g}" for e in eps_cols) + " |")
+            lines.append("|---|" + "---|" * len(eps_cols))
+            for system in ("dp-hybrid", "federated", "no-sharing", "hybrid"):
+                cells = []
+                for e in eps_cols:
+                    key = (dataset, task, system, None if system in ("no-sharing", "hybrid") else e)
+                    if key not in summary:
+                        cells.append("–")
+                        continue
+                    value = summary[key]
+                    cells.append("absent" if value is None else f"{value[0]:.4f} ± {value[1]:.4f}")
+                label = {"hybrid": "hybrid (non-private)", "no-sharing": "no-sharing (own clicks)"}.get(system, system)
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict[str, Any]) -> bytes:
+    """PNG: Recall@20 against ε per (data set, task), with the non-private and no-sharing references."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarise(report["rows"])
+    panels = [(d, t) for d in report["datasets"] for t in TASKS if any(k[0] == d and k[1] == t for k in summary)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    finite = [e for e in _epsilons(report) if not math.isinf(e)]
+    x_inf = max(finite) * 2 if finite else 1.0
+    for ax, (dataset, task) in zip(axes[0], panels):
+        for system, style in (("dp-hybrid", "o-"), ("federated", "s--")):
+            xs, ys = [], []
+            for e in _epsilons(report):
+                value = summary.get((dataset, task, system, None if math.isinf(e) else e))
+                if value is not None:
+                    xs.append(x_inf if math.isinf(e) else e)
+                    ys.append(value[0])
+            if xs:
+                ax.plot(xs, ys, style, label=system, markersize=4)
+        for system, color in (("hybrid", "black"), ("no-sharing", "tab:red")):
+            value = summary.get((dataset, task, system, None))
+            if value is not None:
+                ax.axhline(value[0], color=color, linestyle=":", label=f"{system}")
+        ax.set_xscale("log")
+        ax.set_xticks([*finite, x_inf], [*(f"{e:g}" for e in finite), "∞"])
+        ax.set_title(f"{dataset}: {task}", fontsize=9)
+        ax.set_xlabel("ε (δ = 1/(10·users))", fontsize=8)
+        ax.set_ylabel("Recall@20", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def run_privacy(
+    *, full: bool, out: Path, data_root: str | None = None, encoder: str = "hashing", seeds: Sequence[int] | None = None,
+    datasets: Sequence[str] | None = None, epsilons: Sequence[float] | None = None, max_users: int | None = None,
+    reference: bool = True, max_memory: str | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark and write OUT/privacy.json, privacy.md and privacy.png (rewritten after each data set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(seeds if seeds is not None else ((0, 1, 2) if full else (0,)))
+    epsilons = list(epsilons if epsilons is not None else (EPSILONS if full else (1.0, math.inf)))
+    names = list(datasets if datasets is not None else (("ml-100k", "lastfm-2k", "pop50k") if full else ("pop-small",)))
+    report: dict[str, Any] = {"encoder": encoder, "seeds": seeds, "epsilons": epsilons, "datasets": [], "rows": [],
+                              "delta": "1/(10·users)", "max_users": max_users}
+    for name in names:
+        if name == "pop50k":
+            base = load_dataset("ml-100k", data_root=data_root).interactions
+            data = resample_population(base, 50_000, seed=0)
+        elif name == "pop-small":  # CI: a few hundred users resampled from the embedded data set
+            base = load_dataset("ml-latest-small", data_root=data_root).interactions
+            from coldkit.data.datasets import Dataset, subsample
+
+            small = subsample(Dataset("small", base, base.catalog), max_users=200, max_items=300, seed=0).interactions
+            data = resample_population(small, 600, seed=0)
+        else:
+            data = load_dataset(name, data_root=data_root).interactions
+        report["datasets"].append(name)
+        report["rows"] += run_dataset(name, data, encoder=encoder, seeds=seeds, epsilons=epsilons, max_users=max_users,
+                                      reference=reference, max_memory=max_memory)
+        summary = summarise(report["rows"])
+        report["targets"] = targets(summary, epsilons)
+        atomic_write_bytes(out / "privacy.json", _dump(report))
+        atomic_write_bytes(out / "privacy.md", markdown(report).encode("utf-8"))
+        atomic_write_bytes(out / "privacy.png", chart(report))
+    return report
+
+
+def test_privacy_pipeline(tmp_path: Path) -> None:
+    """CI: the small run completes, every system has a row per ε, and the files are written."""
+    report = run_privacy(full=FULL, out=tmp_path, max_users=300)
+    summary = summarise(report["rows"])
+    dp = [v for k, v in summary.items() if k[2] == "dp-hybrid" and v is not None]
+    assert len(dp) == 2 * len(TASKS)
+    assert all(0.0 <= v[0] <= 1.0 for v in dp)
+    assert (tmp_path / "privacy.png").read_bytes()[:4] == b"\x89PNG"
+    assert "dp-hybrid" in (tmp_path / "privacy.md").read_text()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="coldkit-results/privacy")
+    parser.add_argument("--data-root", default=os.environ.get("COLDKIT_DATA"))
+    parser.add_argument("--encoder", default="hashing")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--datasets", nargs="+", default=None)
+    parser.add_argument("--epsilons", type=float, nargs="+", default=None, help="use inf for no noise")
+    parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
+    parser.add_argument("--merge", nargs="+", default=None, help="privacy.json files to merge into OUT (no run)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the non-private hybrid (memory-bound machines)")
+    parser.add_argument("--only-reference", action="store_true", help="only the non-private hybrid and no-sharing")
+    parser.add_argument("--max-memory", default=None, help="memory budget of the non-private hybrid, e.g. 2.5G")
+    args = parser.parse_args()
+    if args.merge:
+        merged: dict[str, Any] = {}
+        for path in args.merge:
+            part = json.loads(Path(path).read_text(encoding="utf-8"))
+            merged = merged or {k: v for k, v in part.items() if k not in ("rows", "datasets")} | {"rows": [], "datasets": []}
+            merged["rows"] += part["rows"]
+            merged["datasets"] += [d for d in part["datasets"] if d not in merged["datasets"]]
+        merged["targets"] = targets(summarise(merged["rows"]), _epsilons(merged))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "privacy.json", _dump(merged))
+        atomic_write_bytes(out / "privacy.md", markdown(merged).encode("utf-8"))
+        atomic_write_bytes(out / "privacy.png", chart(merged))
+    else:
+        run_privacy(full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds,
+                    datasets=args.datasets, epsilons=[] if args.only_reference else args.epsilons, max_users=args.max_users,
+                    reference=not args.no_reference, max_memory=args.max_memory)

@@ -1,0 +1,414 @@
+"""Private recommenders: every statistic learned across users is (ε, δ) user-level DP.
+
+What is released (and accounted) at ``fit``:
+
+1. contribution bounding: each user keeps at most ``max_items`` interactions (seeded sample);
+2. DP item counts (Gaussian, L2 sensitivity ``sqrt(max_items)``) — a share ``count_share`` of the budget;
+3. a DP item–item Gram matrix over the ``gram_items`` items with the largest *noisy* counts, from
+   rows clipped to L2 norm ``clip`` (sensitivity ``clip²``) — the rest of the budget.
+
+The budget is split in zCDP (:func:`coldkit.privacy.accountant.rho_for_budget`): the composed
+release is ``(dp_epsilon, dp_delta)``-DP, and :meth:`privacy_spent` reports what the accountant
+computes from the noise actually added. Everything else is post-processing of these two releases and
+of *public* item content: popularity, item-kNN cosine, EASE, the CF factors (eigenvectors of the
+noisy Gram, keeping only those above the noise's spectral edge ``2σ√n``), the content→CF ridge map
+for cold items. The blend's weights are fixed (the non-private hybrid tunes them on the training
+data, which would spend budget).
+
+At query time a user's own interactions (their training row, their clicks) are used to score for
+that user: the recommendations to user u depend on u's data and the DP model only, which is the
+"billboard" model of joint differential privacy. What a user's list reveals about *other* users is
+bounded by the model's (ε, δ).
+
+``dp_epsilon=inf`` runs the same pipeline with no noise (the non-private reference of the same model).
+
+Example::
+
+    from coldkit.privacy.models import DPHybrid
+
+    model = DPHybrid(dp_epsilon=1.0, dp_delta=1e-6, encoder="hashing").fit(train)
+    model.privacy_spent()          # PrivacySpent(epsilon=0.99..., delta=1e-06)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import empty_ranked, rank_vectors
+from coldkit.models._vectors import training_matrix
+from coldkit.models.base import NotFittedError, Recommender
+from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, blend, check_weights, source_weights
+from coldkit.models.cold import ridge_map
+from coldkit.models.content import ContentRecommender
+from coldkit.models.registry import default_encoder_name
+from coldkit.plugins.manager import get_fusion
+from coldkit.plugins.types import Encoder, Ranked
+from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
+from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
+from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
+
+__all__ = ["DPStatistics", "private_statistics", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
+
+#: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources).
+DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5}
+
+
+@dataclass
+class DPStatistics:
+    """The two DP releases a private model learns from, and the ledger that accounts for them."""
+
+    counts: np.ndarray  # (n_items,) noisy user counts, float64
+    items: np.ndarray  # (g,) item indices of the Gram, chosen by noisy count
+    gram: np.ndarray  # (g, g) noisy symmetric Gram over ``items`` (float32)
+    sigma_counts: float
+    sigma_gram: float
+    accountant: PrivacyAccountant
+
+    @property
+    def noise_edge(self) -> float:
+        """≈ the spectral norm of the Gram's noise (``2σ√g``): eigen-directions below it are mostly noise."""
+        return 2.0 * self.sigma_gram * math.sqrt(max(self.items.size, 1))
+
+    def public_counts(self) -> np.ndarray:
+        """Noisy counts with those indistinguishable from noise (below ``3σ``) set to 0, never negative."""
+        counts = np.maximum(self.counts, 0.0)
+        counts[counts < 3.0 * self.sigma_counts] = 0.0
+        return counts
+
+
+def private_statistics(
+    train: Interactions,
+    dp_epsilon: float,
+    dp_delta: float | None,
+    *,
+    max_items: int = 64,
+    clip: float = 1.0,
+    gram_items: int = 2000,
+    count_share: float = 0.2,
+    seed: int = 0,
+) -> DPStatistics:
+    """Bound each user's contribution, then release DP counts and a DP Gram (see the module docstring).
+
+    ``dp_delta`` None gives ``1 / (10 · users)``. Raises InvalidInputError for ε <= 0, δ outside
+    (0, 1/users), bad ``max_items`` / ``clip`` / ``gram_items`` / ``count_share``.
+    """
+    n_users = train.n_users
+    delta = 1.0 / (10.0 * max(n_users, 1)) if dp_delta is None else dp_delta
+    eps, delta = check_budget(dp_epsilon, delta, n_users)
+    m, c = check_max_items(max_items), check_clip(clip)
+    if isinstance(gram_items, bool) or not isinstance(gram_items, (int, np.integer)) or gram_items < 2:
+        raise InvalidInputError(f"gram_items must be an integer >= 2, got {gram_items!r}")
+    if not 0 < float(count_share) < 1:
+        raise InvalidInputError(f"count_share (budget share of the item counts) must be in (0, 1), got {count_share!r}")
+    rho = rho_for_budget(eps, delta)
+    sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
+    sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
+    rng = np.random.default_rng(seed)
+    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed)
+    counts = dp_item_counts(bounded, sigma_counts, rng)
+    # the Gram's items: those with the largest noisy counts, clearly above the noise (post-processing)
+    threshold = max(3.0 * sigma_counts, 0.5)
+    eligible = np.flatnonzero(counts > threshold)
+    items = np.sort(eligible[np.argsort(-counts[eligible], kind="stable")[: int(gram_items)]])
+    if items.size < 2:  # nothing stands out from the noise: CF will be mostly noise (and weighed down), but defined
+        items = np.sort(np.argsort(-counts, kind="stable")[: min(2, train.n_items)])
+    gram = dp_gram(clip_rows(bounded, c), items, sigma_gram, rng)
+    accountant = PrivacyAccountant(delta=delta)
+    accountant.add_gaussian(sigma_counts, math.sqrt(m), name="item counts")
+    accountant.add_gaussian(sigma_gram, c * c, name="item-item Gram")
+    return DPStatistics(counts, items, gram, sigma_counts, sigma_gram, accountant)
+
+
+class PrivateModel(Recommender):
+    """Shared parts of the private models: budget options, the DP releases, :meth:`privacy_spent`."""
+
+    name = "dp-model"
+
+    def __init__(
+        self,
+        dp_epsilon: float = 1.0,
+        dp_delta: float | None = None,
+        max_items: int = 64,
+        clip: float = 1.0,
+        gram_items: int = 2000,
+        count_share: float = 0.2,
+        seed: int = 0,
+    ) -> None:
+        # checked here too, so a bad budget fails before any data are loaded (δ vs users: at fit)
+        self.dp_epsilon, _ = check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)
+        self.dp_delta = None if dp_delta is None else float(dp_delta)
+        self.max_items, self.clip = check_max_items(max_items), check_clip(clip)
+        self.gram_items, self.count_share, self.seed = gram_items, float(count_share), int(seed)
+        self.stats_: DPStatistics | None = None
+
+    def _release(self, train: Interactions) -> DPStatistics:
+        self.stats_ = private_statistics(
+            train, self.dp_epsilon, self.dp_delta, max_items=self.max_items, clip=self.clip,
+            gram_items=self.gram_items, count_share=self.count_share, seed=self.seed,
+        )
+        return self.stats_
+
+    def _stats(self) -> DPStatistics:
+        if self.stats_ is None:
+            raise NotFittedError(f"{self.name}: call fit(train) before asking for its DP statistics")
+        return self.stats_
+
+    def privacy_spent(self) -> PrivacySpent:
+        """``(epsilon, delta)`` the fitted model spent (from the accountant's ledger; ``inf`` without noise)."""
+        return self._stats().accountant.privacy_spent()
+
+    def privacy_report(self) -> dict[str, Any]:
+        """JSON-ready ``{"epsilon", "delta", "mechanisms", "max_items", "clip"}`` (results files, CLI)."""
+        return {**self._stats().accountant.to_dict(), "max_items": self.max_items, "clip": self.clip}
+
+    def _gram_user_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, g) each query's known items over the Gram's items (0/1)."""
+        stats = self._stats()
+        position = np.full(self._require_fitted().n_items, -1, dtype=np.int64)
+        position[stats.items] = np.arange(stats.items.size)
+        rows = np.zeros((len(queries), stats.items.size), dtype=np.float32)
+        for b, query in enumerate(queries):
+            pos = position[self._known_items(query)]
+            rows[b, pos[pos >= 0]] = 1.0
+        return rows
+
+
+class DPPopularity(PrivateModel):
+    """Most-interacted items first, from DP counts (counts within the noise count as 0)."""
+
+    name = "dp-popularity"
+
+    def fit(self, train: Interactions) -> "DPPopularity":
+        self._release(self._remember(train))
+        return self
+
+    def item_scores(self) -> np.ndarray:
+        """(n_items,) the public (post-processed) noisy counts."""
+        return self._stats().public_counts()
+
+    def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
+        scores = self.item_scores().astype(np.float32)[:, None]
+        return rank_vectors(np.ones((len(queries), 1), np.float32), scores, k, exclude=self._exclusions(queries, exclude_known),
+                            candidates=cand, backend=self.backend)
+
+
+class _GramItemModel(PrivateModel):
+    """An item–item model ``score = x_u S`` with ``S`` computed from the noisy Gram (items outside it score 0)."""
+
+    def _matrix(self, stats: DPStatistics) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, train: Interactions) -> "_GramItemModel":
+        stats = self._release(self._remember(train))
+        self.similarity_ = self._matrix(stats).astype(np.float32)  # (g, g)
+        vectors = np.zeros((train.n_items, stats.items.size), dtype=np.float32)
+        vectors[stats.items] = self.similarity_.T  # item i's column of S, as a row
+        self.item_vectors_ = vectors
+        return self
+
+    def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
+        return rank_vectors(self._gram_user_rows(queries), self.item_vectors_, k,
+                            exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend)
+
+
+class DPItemKNN(_GramItemModel):
+    """Item-kNN with cosine similarities from the noisy Gram: ``S_ij = G̃_ij / sqrt(G̃_ii G̃_jj)``, top ``neighbors``
+    per item, negatives dropped."""
+
+    name = "dp-item-knn"
+
+    def __init__(self, neighbors: int = 100, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(neighbors, bool) or int(neighbors) < 1:
+            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
+        self.neighbors = int(neighbors)
+
+    def _matrix(self, stats: DPStatistics) -> np.ndarray:
+        gram = stats.gram.astype(np.float64)
+        diag = np.maximum(np.diag(gram), stats.noise_edge / 2 + 1e-9)  # a noisy norm is floored, never divides by ~0
+        sim = gram / np.sqrt(np.outer(diag, diag))
+        np.fill_diagonal(sim, 0.0)
+        sim = np.maximum(sim, 0.0)
+        if self.neighbors < sim.shape[0]:
+            cut = np.partition(sim, -self.neighbors, axis=0)[-self.neighbors]
+            sim[sim < cut[None, :]] = 0.0
+        return sim
+
+
+class DPEASE(_GramItemModel):
+    """EASE from the noisy Gram: ``P = (G̃ + λI)⁻¹``, ``B = I - P / diag(P)`` with zero diagonal.
+
+    ``λ = max(l2, noise_edge)``: the ridge grows with the noise's spectral norm so ``G̃ + λI`` stays
+    positive definite and the noise-dominated directions are damped.
+    """
+
+    name = "dp-ease"
+
+    def __init__(self, l2: float = 0.5, **options: Any) -> None:
+        super().__init__(**options)
+        if not np.isfinite(l2) or l2 <= 0:
+            raise InvalidInputError(f"l2 must be > 0, got {l2!r}")
+        self.l2 = float(l2)
+
+    def _matrix(self, stats: DPStatistics) -> np.ndarray:
+        gram = stats.gram.astype(np.float64)
+        gram[np.diag_indices_from(gram)] += max(self.l2, stats.noise_edge)
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)[None, :]
+        np.fill_diagonal(b, 0.0)
+        return b
+
+
+def dp_factors(stats: DPStatistics, factors: int) -> np.ndarray:
+    """(g, f) item factors: eigenvectors of the noisy Gram whose eigenvalue is above the noise edge (at most ``factors``),
+    scaled by ``sqrt(1 - edge/λ)`` (a Wiener-like shrinkage of the noisier directions). DP-PureSVD."""
+    values, vectors = np.linalg.eigh(stats.gram.astype(np.float64))
+    order = np.argsort(values)[::-1][:factors]
+    edge = stats.noise_edge
+    keep = order[values[order] > max(edge, 1e-9)]
+    if keep.size == 0:
+        keep = order[:1]  # the popularity direction always survives
+    shrink = np.sqrt(np.clip(1.0 - edge / np.maximum(values[keep], 1e-12), 0.05, 1.0))
+    basis = vectors[:, keep] * shrink[None, :]
+    basis *= np.where(basis[np.argmax(np.abs(basis), axis=0), np.arange(basis.shape[1])] < 0, -1.0, 1.0)
+    return basis
+
+
+class DPHybrid(PrivateModel):
+    """The private hybrid: DP CF (noisy-Gram factors or EASE, with a content→CF ridge map for new items),
+    content from the user's own items and words, and DP popularity, blended adaptively with fixed weights.
+
+    Options (besides the budget ones of :class:`PrivateModel`):
+        encoder / encoder_options / whitening: the content space (public item text);
+        warm: ``"ease"`` (default, the non-private hybrid's warm model) or ``"svd"`` (DP-PureSVD);
+        factors: most factors for ``warm="svd"``; l2: EASE ridge floor; adapter_l2: ridge map penalty;
+        item_trust: noisy count at which an item's own CF vector gets half the weight of its mapped one;
+        user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``);
+        cf_trust: noise-aware CF weight: the ``cf`` weight is multiplied by ``k / (k + cf_trust)``, ``k`` the
+            number of eigen-directions of the noisy Gram above the noise edge (post-processing, no budget): with
+            few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off).
+
+    Example::
+
+        model = DPHybrid(dp_epsilon=4.0, encoder="hashing").fit(train)
+        model.recommend([UserQuery(history=np.array([3, 9, 12]))], k=20)
+        model.privacy_spent()
+    """
+
+    name = "dp-hybrid"
+
+    def __init__(
+        self,
+        dp_epsilon: float = 1.0,
+        dp_delta: float | None = None,
+        encoder: str | Encoder | None = None,
+        encoder_options: dict[str, Any] | None = None,
+        whitening: str = "center",
+        warm: str = "ease",
+        factors: int = 64,
+        l2: float = 0.5,
+        adapter_l2: float = 10.0,
+        item_trust: float = 2.0,
+        user_trust: float = DEFAULT_USER_TRUST,
+        weights: dict[str, float] | None = None,
+        fusion: str = "weighted",
+        depth: int = DEFAULT_DEPTH,
+        cf_trust: float = 100.0,
+        max_items: int = 64,
+        clip: float = 1.0,
+        gram_items: int = 2000,
+        count_share: float = 0.2,
+        seed: int = 0,
+        cache: bool = True,
+        user_profiles: Any = None,
+        user_graph: Any = None,
+    ) -> None:
+        # user_profiles / user_graph are accepted (the evaluation passes them to every model) and not used:
+        # learning from them across users would need a budget of its own.
+        super().__init__(dp_epsilon, dp_delta, max_items, clip, gram_items, count_share, seed)
+        if warm not in ("ease", "svd"):
+            raise InvalidInputError(f"dp-hybrid warm must be 'ease' or 'svd', got {warm!r}")
+        self.warm = warm
+        if isinstance(factors, bool) or int(factors) < 1:
+            raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
+        self.factors = int(factors)
+        for label, value in (("l2", l2), ("adapter_l2", adapter_l2)):
+            if not np.isfinite(value) or value <= 0:
+                raise InvalidInputError(f"{label} must be > 0, got {value!r}")
+        for label, value in (("item_trust", item_trust), ("user_trust", user_trust), ("cf_trust", cf_trust)):
+            if not np.isfinite(value) or value < 0:
+                raise InvalidInputError(f"{label} must be >= 0, got {value!r}")
+        self.l2, self.adapter_l2, self.item_trust, self.user_trust = float(l2), float(adapter_l2), float(item_trust), float(user_trust)
+        self.cf_trust = float(cf_trust)
+        self.weights = {**DP_WEIGHTS, **check_weights(dict(weights or {}), sources=tuple(DP_WEIGHTS), what="dp-hybrid")}
+        if isinstance(depth, bool) or int(depth) < 1:
+            raise InvalidInputError(f"depth must be >= 1, got {depth!r}")
+        self.depth = int(depth)
+        self.fusion = get_fusion(fusion)
+        self.content = ContentRecommender(
+            encoder=default_encoder_name() if encoder is None else encoder, encoder_options=encoder_options,
+            whitening=whitening, cache=cache,
+        )
+        self.popularity = DPPopularity(dp_epsilon, dp_delta, max_items, clip, gram_items, count_share, seed)
+
+    def fit(self, train: Interactions) -> "DPHybrid":
+        train = self._remember(train)
+        stats = self._release(train)
+        self.content.fit(train)  # public item text only
+        # popularity shares the same release (one budget), so it is not released twice
+        self.popularity._remember(train)
+        self.popularity.stats_ = stats
+        self.projection_: np.ndarray | None
+        if self.warm == "svd":
+            self.projection_ = dp_factors(stats, self.factors).astype(np.float32)  # (g, f): p_u = x_u V, q_i = V_i
+            warm_vectors = self.projection_
+        else:
+            self.projection_ = None
+            ease = DPEASE(self.l2)
+            warm_vectors = ease._matrix(stats).T.astype(np.float32)  # row i = column i of B
+        content = self.content.item_vectors()
+        weights, bias = ridge_map(content[stats.items], warm_vectors, self.adapter_l2)
+        mapped = (content.astype(np.float64) @ weights + bias).astype(np.float32)  # every item's content-mapped vector
+        own = np.zeros_like(mapped)
+        own[stats.items] = warm_vectors
+        counts = stats.public_counts()
+        share = (counts / (counts + self.item_trust)) if self.item_trust > 0 else (counts > 0).astype(np.float64)
+        alpha = share.astype(np.float32)[:, None]
+        self.item_vectors_ = alpha * own + (1 - alpha) * mapped
+        eigenvalues = np.linalg.eigvalsh(stats.gram.astype(np.float64))
+        self.signal_directions_ = int(np.sum(eigenvalues > stats.noise_edge)) if stats.sigma_gram > 0 else stats.items.size
+        k = self.signal_directions_
+        # no noise (ε = inf): CF keeps its full weight, as in the non-private hybrid
+        self.cf_factor_ = k / (k + self.cf_trust) if self.cf_trust > 0 and stats.sigma_gram > 0 else 1.0
+        return self
+
+    def _cf_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        rows = self._gram_user_rows(queries)
+        return rows if self.projection_ is None else rows @ self.projection_
+
+    def _rankers(self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool) -> dict[str, Callable[[], Ranked]]:
+        exclusions = self._exclusions(queries, exclude_known)
+        return {
+            "cf": lambda: rank_vectors(self._cf_user_vectors(queries), self.item_vectors_, depth, exclude=exclusions,
+                                       candidates=cand, backend=self.backend),
+            "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False),
+            "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False),
+            "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
+        }
+
+    def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
+        if not queries:
+            return empty_ranked(0, k)
+        depth = min(max(k, self.depth), self._require_fitted().n_items)
+        n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
+        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        base = {**self.weights, "cf": self.weights["cf"] * self.cf_factor_}
+        weights = source_weights(n, has_text, base, self.user_trust)
+        fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
+        return fused

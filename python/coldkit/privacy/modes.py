@@ -1,0 +1,56 @@
+"""Private mode for any entry point: which model a ``--dp-epsilon`` request runs, and what it spent.
+
+:func:`private_model` maps a model name to its private counterpart (``hybrid`` → ``dp-hybrid``,
+``popularity`` → ``dp-popularity``...); a model that takes ``dp_epsilon`` itself (a registered
+``dp-*`` model, or a plugin's such as ``federated``) keeps its name. :func:`privacy_of` reads the
+privacy a fitted model spent, for results files and summaries (None for a non-private model).
+
+Example::
+
+    from coldkit.privacy.modes import private_model
+
+    private_model("hybrid")      # 'dp-hybrid'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from coldkit.exceptions import InvalidInputError
+
+__all__ = ["PRIVATE_COUNTERPARTS", "private_model", "privacy_of"]
+
+#: model name -> the registered model that learns the same thing under user-level DP
+PRIVATE_COUNTERPARTS = {
+    "hybrid": "dp-hybrid",
+    "popularity": "dp-popularity",
+    "item-knn": "dp-item-knn",
+    "ease": "dp-ease",
+}
+
+
+def private_model(name: str) -> str:
+    """The model to run for ``name`` in private mode; InvalidInputError if it has none."""
+    from coldkit.models.registry import model_accepts
+
+    if name in PRIVATE_COUNTERPARTS:
+        return PRIVATE_COUNTERPARTS[name]
+    if model_accepts(name, "dp_epsilon"):
+        return name
+    raise InvalidInputError(
+        f"model {name!r} has no private mode (--dp-epsilon); choose one of "
+        f"{sorted(set(PRIVATE_COUNTERPARTS) | set(PRIVATE_COUNTERPARTS.values()))} or a model taking dp_epsilon"
+    )
+
+
+def privacy_of(model: Any) -> dict[str, Any] | None:
+    """``{"epsilon", "delta", ...}`` a fitted model spent (``epsilon`` None = no noise), or None if it is not private."""
+    report = getattr(model, "privacy_report", None)
+    if callable(report):
+        return dict(report())
+    spent = getattr(model, "privacy_spent", None)
+    if callable(spent):
+        eps, delta = spent()
+        return {"epsilon": float(eps) if math.isfinite(eps) else None, "delta": float(delta)}
+    return None

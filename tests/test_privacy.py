@@ -1,0 +1,340 @@
+"""User-level DP: the accountant against Opacus and closed forms, bounding, unbiased noisy statistics,
+the private models, their error messages, and an empirical membership-inference attack."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coldkit.data import Catalog, Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.registry import build_model
+from coldkit.privacy.accountant import (
+    PrivacyAccountant,
+    analytic_gaussian_delta,
+    analytic_gaussian_sigma,
+    check_budget,
+    laplace_rdp,
+    rho_for_budget,
+    sigma_for_rho,
+    zcdp_to_dp,
+)
+from coldkit.privacy.bounding import bound_contributions, clip_rows
+from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
+from coldkit.privacy.models import DPHybrid, DPPopularity, private_statistics
+
+OPACUS_ORDERS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+
+
+def population(n_users: int = 400, n_items: int = 40, seed: int = 0, density: float = 0.15) -> Interactions:
+    """Users with two tastes (even / odd items), so item-item statistics carry signal."""
+    rng = np.random.default_rng(seed)
+    taste = rng.integers(0, 2, n_users)
+    p = np.where((np.arange(n_items)[None, :] % 2) == taste[:, None], 2 * density, density / 4)
+    matrix = (rng.random((n_users, n_items)) < p).astype(np.float32)
+    table = pd.DataFrame({"title": [f"item {j} {'comedy heist' if j % 2 else 'drama war'}" for j in range(n_items)]})
+    catalog = Catalog(np.array([f"i{j}" for j in range(n_items)]), table, ["title"])
+    return Interactions(np.array([f"u{j}" for j in range(n_users)]), catalog, sp.csr_matrix(matrix))
+
+
+# ---------------------------------------------------------------------------------------------- accountant
+
+
+@pytest.mark.parametrize("q, z, steps", [(1.0, 1.1, 1), (1.0, 0.7, 20), (0.01, 1.1, 1000), (0.05, 0.8, 300)])
+def test_accountant_matches_opacus_rdp(q: float, z: float, steps: int) -> None:
+    rdp = pytest.importorskip("opacus.accountants.analysis.rdp")
+    # the subsampled Gaussian is exact at integer orders in both; compare on the orders both compute
+    orders = OPACUS_ORDERS if q == 1.0 else [a for a in OPACUS_ORDERS if a == int(a)]
+    curve = rdp.compute_rdp(q=q, noise_multiplier=z, steps=steps, orders=orders)
+    expected, _ = rdp.get_privacy_spent(orders=orders, rdp=curve, delta=1e-5)
+    acc = PrivacyAccountant(delta=1e-5).add_gaussian(sigma=2 * z, sensitivity=2.0, steps=steps, sample_rate=q)
+    np.testing.assert_allclose(acc.rdp(orders), curve, rtol=1e-9)
+    assert acc.privacy_spent(orders=orders).epsilon == pytest.approx(expected, rel=1e-9)
+
+
+def test_full_batch_gaussian_is_zcdp_and_sound_against_the_exact_curve() -> None:
+    for z in (0.5, 1.0, 3.0, 10.0):
+        rho = 1 / (2 * z * z)
+        eps = PrivacyAccountant(delta=1e-6).add_gaussian(sigma=z).privacy_spent().epsilon
+        assert eps == pytest.approx(zcdp_to_dp(rho, 1e-6))
+        assert eps <= rho + 2 * math.sqrt(rho * math.log(1e6)) + 1e-12  # Bun & Steinke's conversion is looser
+        # sound: the exact (analytic) δ of the Gaussian at this ε is within the budget
+        assert analytic_gaussian_delta(eps, z) <= 1e-6 * (1 + 1e-6)
+
+
+def test_composition_adds_rho() -> None:
+    one = PrivacyAccountant(delta=1e-5).add_gaussian(sigma=2.0, steps=4)
+    other = PrivacyAccountant(delta=1e-5).add_gaussian(sigma=1.0)  # 4 · 1/(2·4) = 1/2 = ρ of σ=1
+    assert one.privacy_spent().epsilon == pytest.approx(other.privacy_spent().epsilon)
+
+
+def test_laplace_rdp_closed_form_and_cap() -> None:
+    eps0 = 0.7
+    expected_at_2 = math.log(2 / 3 * math.exp(eps0) + 1 / 3 * math.exp(-2 * eps0))
+    assert laplace_rdp([2.0], eps0)[0] == pytest.approx(expected_at_2)
+    assert laplace_rdp([1e6], eps0)[0] <= eps0
+    # pure ε₀-DP composes to at most k·ε₀
+    acc = PrivacyAccountant(delta=1e-6).add_laplace(eps0, steps=3)
+    assert acc.privacy_spent().epsilon <= 3 * eps0
+
+
+def test_analytic_gaussian_calibration() -> None:
+    sigma = analytic_gaussian_sigma(1.0, 1e-5)
+    assert analytic_gaussian_delta(1.0, sigma) == pytest.approx(1e-5, rel=1e-6)
+    assert sigma < math.sqrt(2 * math.log(1.25 / 1e-5))  # tighter than the classical calibration
+    assert sigma == pytest.approx(3.7306, abs=1e-3)  # Balle & Wang 2018
+
+
+@given(st.floats(0.05, 20.0), st.sampled_from([1e-4, 1e-6, 1e-9]))
+@settings(max_examples=25, deadline=None)
+def test_rho_for_budget_round_trip(eps: float, delta: float) -> None:
+    rho = rho_for_budget(eps, delta)
+    spent = PrivacyAccountant(delta=delta).add_gaussian(sigma=sigma_for_rho(rho, 1.0)).privacy_spent().epsilon
+    assert spent <= eps * (1 + 1e-9)
+    assert spent >= eps * 0.999
+
+
+def test_infinite_epsilon_means_no_noise() -> None:
+    assert rho_for_budget(math.inf, 1e-6) == math.inf
+    assert sigma_for_rho(math.inf, 1.0) == 0.0
+    assert PrivacyAccountant(delta=1e-6).add_gaussian(sigma=0.0).privacy_spent().epsilon == math.inf
+
+
+@pytest.mark.parametrize(
+    "eps, delta, users, words",
+    [(0, 1e-6, None, "dp_epsilon must be > 0"), (-1, 1e-6, None, "dp_epsilon"), (math.nan, 1e-6, None, "dp_epsilon"),
+     (1, 0, None, "dp_delta must be in (0, 1)"), (1, 1.0, None, "dp_delta"), (1, 0.01, 100, "1/users"),
+     ("x", 1e-6, None, "numbers")],
+)
+def test_bad_budgets_are_named(eps: object, delta: object, users: int | None, words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_budget(eps, delta, users)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- bounding
+
+
+@given(st.integers(0, 10_000), st.integers(1, 8), st.floats(0.05, 0.9))
+@settings(max_examples=40, deadline=None)
+def test_bounding_keeps_an_exact_subset(seed: int, m: int, density: float) -> None:
+    x = sp.random(30, 25, density=density, format="csr", random_state=seed, dtype=np.float32)
+    out = bound_contributions(x, m, seed=seed)
+    original = (x != 0).toarray()
+    kept = out.toarray()
+    assert set(np.unique(kept)) <= {0.0, 1.0}
+    assert np.all(kept.sum(axis=1) == np.minimum(original.sum(axis=1), m))  # exactly min(n_u, m) per user
+    assert not np.any(kept.astype(bool) & ~original)  # only the user's own interactions
+    np.testing.assert_array_equal(bound_contributions(x, m, seed=seed).toarray(), kept)  # reproducible
+
+
+def test_bounding_samples_uniformly() -> None:
+    x = sp.csr_matrix(np.ones((1, 10), dtype=np.float32))
+    kept = np.vstack([bound_contributions(x, 3, seed=s).toarray() for s in range(3000)])
+    freq = kept.mean(axis=0)
+    se = math.sqrt(0.3 * 0.7 / 3000)
+    assert np.all(np.abs(freq - 0.3) < 5 * se)
+
+
+def test_clip_rows_bounds_norms_and_keeps_directions() -> None:
+    x = sp.csr_matrix(np.array([[3.0, 4.0, 0.0], [0.1, 0.0, 0.2], [0.0, 0.0, 0.0]]))
+    out = clip_rows(x, 1.0).toarray()
+    np.testing.assert_allclose(out[0], [0.6, 0.8, 0.0])
+    np.testing.assert_allclose(out[1], [0.1, 0.0, 0.2])  # already inside: untouched
+    np.testing.assert_allclose(out[2], 0.0)
+
+
+@pytest.mark.parametrize("kwargs, words", [({"max_items": 0}, "max_items"), ({"max_items": 2.5}, "max_items"),
+                                            ({"clip": 0}, "clip"), ({"clip": math.inf}, "clip"), ({"clip": -1}, "clip")])
+def test_invalid_bounds_are_named(kwargs: dict, words: str) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        DPHybrid(dp_epsilon=1.0, encoder="hashing", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- mechanisms
+
+
+def test_dp_counts_are_unbiased_with_the_calibrated_variance() -> None:
+    data = population(n_users=300, n_items=12)
+    m = 5
+    bounded = bound_contributions(data.matrix, m, seed=0)
+    truth = np.asarray(bounded.sum(axis=0)).ravel()
+    sigma = sigma_for_rho(rho_for_budget(1.0, 1e-5) * 0.2, math.sqrt(m))
+    rng = np.random.default_rng(1234)
+    draws = np.stack([dp_item_counts(bounded, sigma, rng) for _ in range(4000)])
+    mean_err = (draws.mean(axis=0) - truth) / (sigma / math.sqrt(4000))
+    assert np.all(np.abs(mean_err) < 4.5)  # unbiased (z-scores of the mean)
+    var_ratio = draws.var(axis=0, ddof=1) / sigma**2
+    assert np.all(np.abs(var_ratio - 1) < 6 * math.sqrt(2 / 3999))  # Var = σ²
+
+
+def test_dp_gram_is_symmetric_and_unbiased() -> None:
+    x = clip_rows(bound_contributions(population(100, 8).matrix, 4), 1.0)
+    truth = (x.T @ x).toarray()
+    rng = np.random.default_rng(0)
+    draws = np.stack([dp_gram(x, np.arange(8), 0.5, rng) for _ in range(2000)])
+    assert np.all(draws == np.transpose(draws, (0, 2, 1)))
+    assert np.all(np.abs(draws.mean(axis=0) - truth) < 5 * 0.5 / math.sqrt(2000))
+
+
+def test_private_statistics_spend_the_budget() -> None:
+    data = population()
+    stats = private_statistics(data, 2.0, 1e-4, max_items=8, clip=1.0)
+    eps, delta = stats.accountant.privacy_spent()
+    assert delta == 1e-4
+    assert 2.0 * 0.999 <= eps <= 2.0 * (1 + 1e-9)
+    assert stats.sigma_counts == pytest.approx(sigma_for_rho(rho_for_budget(2.0, 1e-4) * 0.2, math.sqrt(8)))
+    default = private_statistics(data, 2.0, None)
+    assert default.accountant.delta == pytest.approx(1 / (10 * data.n_users))
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def test_dp_hybrid_fits_recommends_and_reports() -> None:
+    data = population(n_users=600)
+    model = build_model("dp-hybrid", dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    eps, delta = model.privacy_spent()
+    assert 2.0 * 0.999 <= eps <= 2.0 * (1 + 1e-9) and delta == 1e-5
+    ranked = model.recommend([UserQuery(user=0), UserQuery(history=np.array([1, 3, 5]))], 5, candidates=np.arange(10, 30))
+    assert np.all((ranked.indices >= 10) & (ranked.indices < 30))
+    again = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    np.testing.assert_array_equal(again.recommend([UserQuery(user=0)], 5).indices, model.recommend([UserQuery(user=0)], 5).indices)
+    assert model.privacy_report()["mechanisms"][0]["name"] == "item counts"
+
+
+def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
+    data = population(n_users=600)
+    model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False, weights={"content": 0, "popularity": 0}).fit(data)
+    assert model.privacy_spent().epsilon == math.inf
+    ranked = model.recommend([UserQuery(history=np.array([0, 2, 4, 6]))], 5, exclude_known=True)
+    assert np.all(ranked.indices % 2 == 0)  # the even-item taste
+
+
+def test_delta_too_large_for_the_users_fails_at_fit() -> None:
+    with pytest.raises(InvalidInputError, match="1/users"):
+        DPPopularity(dp_epsilon=1.0, dp_delta=0.01).fit(population(n_users=200))
+
+
+@pytest.mark.parametrize("bad", [0, -2.0, math.nan])
+def test_dp_models_refuse_a_bad_epsilon(bad: float) -> None:
+    with pytest.raises(InvalidInputError, match="dp_epsilon"):
+        build_model("dp-hybrid", dp_epsilon=bad, encoder="hashing")
+
+
+def test_privacy_module_imports_without_torch() -> None:
+    code = "import sys, coldkit.privacy, coldkit.privacy.models; print('torch' in sys.modules, 'opacus' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False False"
+
+
+# ---------------------------------------------------------------------------------------------- attack
+
+
+def membership_advantage(eps: float, trials: int = 300) -> float:
+    """Threshold attack on DP popularity: is the target (the only user of items 40..44) in the data?
+
+    The attacker sees the released noisy counts of the target's items and guesses "in" when their sum
+    exceeds half of what the target contributes. Advantage = true-positive rate - false-positive rate.
+    """
+    base = population(n_users=300, n_items=45, seed=3).matrix.tolil()
+    base[:, 40:] = 0
+    target = np.zeros((1, 45), dtype=np.float32)
+    target[0, 40:] = 1
+    worlds = {
+        True: sp.vstack([sp.csr_matrix(base), sp.csr_matrix(target)]).tocsr(),
+        False: sp.vstack([sp.csr_matrix(base), sp.csr_matrix(np.zeros((1, 45), np.float32))]).tocsr(),
+    }
+    data = population(n_users=301, n_items=45, seed=3)
+    hits = {True: 0, False: 0}
+    for member, matrix in worlds.items():
+        world = Interactions(data.user_ids, data.catalog, matrix)
+        for t in range(trials):
+            model = DPPopularity(dp_epsilon=eps, dp_delta=1e-4, max_items=5, seed=t).fit(world)
+            assert model.stats_ is not None
+            hits[member] += int(model.stats_.counts[40:].sum() > 2.5)
+    return hits[True] / trials - hits[False] / trials
+
+
+def test_membership_advantage_shrinks_with_epsilon() -> None:
+    advantages = {eps: membership_advantage(eps) for eps in (math.inf, 4.0, 1.0, 0.25)}
+    assert advantages[math.inf] == 1.0
+    values = [advantages[e] for e in (math.inf, 4.0, 1.0, 0.25)]
+    slack = 3 * math.sqrt(0.5 / 300)  # two binomial rates' standard error, bounded
+    assert all(b <= a + slack for a, b in zip(values, values[1:]))
+    assert advantages[0.25] < 0.25
+    for eps in (4.0, 1.0, 0.25):  # (ε, δ)-DP caps any test's advantage at (e^ε - 1 + 2δ) / (e^ε + 1)
+        assert advantages[eps] <= (math.exp(eps) - 1 + 2e-4) / (math.exp(eps) + 1) + slack
+
+
+# ---------------------------------------------------------------------------------------------- entry points
+
+
+def test_evaluate_records_privacy_in_the_results() -> None:
+    from coldkit.evaluation.runner import evaluate
+
+    data = population(n_users=500)
+    result = evaluate(data, {"dp": lambda: DPHybrid(dp_epsilon=1.0, encoder="hashing", cache=False)}, seeds=(0,), k=5, progress=False)
+    spent = result.to_dict()["privacy"]["dp"]
+    assert spent[0]["seed"] == 0 and 0.99 <= spent[0]["epsilon"] <= 1.0 + 1e-9
+
+
+def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
+    data = population(n_users=800)
+    rows, cols = data.matrix.nonzero()
+    pd.DataFrame({"user_id": data.user_ids[rows], "item_id": data.catalog.item_ids[cols]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": data.catalog.table["title"]}).to_csv(tmp_path / "items.csv", index=False)
+    out = tmp_path / "recs.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(tmp_path / "train.csv"), "--items",
+         str(tmp_path / "items.csv"), "--out", str(out), "--k", "5", "--encoder", "hashing", "--quiet",
+         "--dp-epsilon", "1", "--dp-delta", "1e-6"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "privacy: user-level (1, 1e-06)-DP spent" in run.stderr
+    assert "model dp-hybrid" in run.stderr
+    assert len(pd.read_csv(out)) == 5 * len(set(data.user_ids[rows]))  # every user with an interaction gets 5
+    bad = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(tmp_path / "train.csv"), "--items",
+         str(tmp_path / "items.csv"), "--out", str(out), "--quiet", "--dp-epsilon", "0"],
+        capture_output=True, text=True,
+    )
+    assert bad.returncode != 0 and "dp_epsilon must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------- DP-SGD (Opacus)
+
+
+def test_dp_sgd_tower_spends_its_budget_as_opacus_counts_it() -> None:
+    rdp = pytest.importorskip("opacus.accountants.analysis.rdp")
+    from coldkit.privacy.accountant import INTEGER_ORDERS
+    from coldkit.privacy.dpsgd import DPContentTower
+
+    data = population(n_users=300, n_items=20)
+    model = DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=2, batch_size=60, dim=8).fit(data)
+    eps, delta = model.privacy_spent()
+    assert 3.0 * 0.99 <= eps <= 3.0 * (1 + 1e-9) and delta == 1e-4
+    (entry,) = model.accountant_.ledger()
+    orders = list(INTEGER_ORDERS)
+    curve = rdp.compute_rdp(q=entry["sample_rate"], noise_multiplier=model.noise_multiplier_, steps=entry["steps"], orders=orders)
+    expected, _ = rdp.get_privacy_spent(orders=orders, rdp=curve, delta=1e-4)
+    assert eps == pytest.approx(expected, rel=1e-9)
+
+
+def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
+    pytest.importorskip("opacus")
+    from coldkit.privacy.dpsgd import DPContentTower
+
+    data = population(n_users=400, n_items=40)
+    model = DPContentTower(dp_epsilon=math.inf, dp_delta=1e-4, encoder="hashing", cache=False, epochs=20, batch_size=200,
+                           lr=2.0, dim=16).fit(data)
+    ranked = model.recommend([UserQuery(history=np.array([0, 2, 4, 6]))], 6)
+    assert np.mean(ranked.indices % 2 == 0) >= 5 / 6
