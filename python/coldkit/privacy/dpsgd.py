@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -130,7 +131,12 @@ class DPContentTower(Recommender):
             # calibrated with coldkit's accountant (integer orders, exact for the sampled Gaussian), so that
             # privacy_spent() never reports more than the target
             noise = noise_multiplier_for_budget(self.dp_epsilon, delta, steps=self.epochs * len(loader), sample_rate=sample_rate)
-            engine = PrivacyEngine(accountant="rdp")
+            with warnings.catch_warnings():
+                # Opacus warns that its secure (csprng) noise is off: coldkit seeds the noise so that a fit
+                # reproduces; the floating-point attacks secure_mode guards against are out of its threat model
+                # (docs/privacy.md), and csprng is not installable with current torch.
+                warnings.filterwarnings("ignore", message="Secure RNG turned off")
+                engine = PrivacyEngine(accountant="rdp")
             tower, optimizer, loader = engine.make_private(
                 module=tower, optimizer=optimizer, data_loader=loader, noise_multiplier=noise,
                 max_grad_norm=self.max_grad_norm, noise_generator=generator,
@@ -144,7 +150,11 @@ class DPContentTower(Recommender):
                 negatives = torch.as_tensor(rng.integers(0, features.shape[0], self.negatives))
                 loss = _tower_loss(tower, features, batch, negatives)
                 optimizer.zero_grad()
-                loss.backward()
+                with warnings.catch_warnings():
+                    # Opacus' per-sample-gradient hooks sit on a tower whose input (fixed content
+                    # features) needs no gradient; torch notes that, and it is expected here
+                    warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                    loss.backward()
                 optimizer.step()
                 steps += 1
         if noise > 0:  # the planned steps (what the noise was calibrated for; Poisson batches vary in number only by chance)
