@@ -59,6 +59,8 @@ def test_builtin_fusions_conform(name: str) -> None:
 def test_builtin_models_conform(name: str) -> None:
     if name in HEAVY_MODELS:
         pytest.importorskip("torch")
+    if name == "lightfm":  # the optional `lightfm` extra
+        pytest.importorskip("lightfm")
     check_model(name, options=MODEL_OPTIONS.get(name))
 
 
