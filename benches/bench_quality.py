@@ -48,11 +48,18 @@ SIGNIFICANCE = 0.05
 PUBLISHED = ("dropoutnet", "heater", "clcrec", "aldi")
 
 
-def lightfm_models(encoder: str) -> list[ModelChoice]:
-    """LightFM with item content features, when the optional ``lightfm`` extra is installed."""
+def lightfm_models(encoder: str, cold_items: bool = False) -> list[ModelChoice]:
+    """LightFM with item content features, when the optional ``lightfm`` extra is installed.
+
+    For cold items, items are content alone (``item_identity=False``, Kula's cold-start setting:
+    better on cold items, see docs/models.md); for cold users, the default (warm item identities too).
+    """
     import importlib.util
 
-    return [ModelChoice(f"lightfm({encoder})", "lightfm", {"encoder": encoder})] if importlib.util.find_spec("lightfm") else []
+    if importlib.util.find_spec("lightfm") is None:
+        return []
+    options: dict[str, Any] = {"encoder": encoder, **({"item_identity": False} if cold_items else {})}
+    return [ModelChoice(f"lightfm({encoder})", "lightfm", options)]
 
 
 def cold_item_models(encoder: str, published: bool = False) -> tuple[list[ModelChoice], list[str], str]:
@@ -65,7 +72,7 @@ def cold_item_models(encoder: str, published: bool = False) -> tuple[list[ModelC
     ]
     if published:
         choices += [ModelChoice(f"{name}({encoder})", name, {"encoder": encoder}) for name in PUBLISHED]
-    choices += lightfm_models(encoder)
+    choices += lightfm_models(encoder, cold_items=True)
     choices.append(ModelChoice(f"hybrid({encoder})", "hybrid", {"encoder": encoder}))
     return choices, [c.label for c in choices[:-1]], choices[-1].label
 

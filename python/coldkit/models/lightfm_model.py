@@ -89,7 +89,10 @@ class LightFMRecommender(Recommender):
         epochs: training epochs over the interactions.
         learning_rate, item_alpha, user_alpha: LightFM's Adagrad step and L2 penalties.
         item_identity: give each warm item its own identity feature (cold items have content only).
-        content_dim: principal axes of the content vectors kept as features.
+            Without it (Kula's cold-start setting) items are content alone: measured on ml-100k cold
+            items better (Recall@20 0.448 vs 0.405, hashing, seed 0), on warm items much worse (0.117 vs 0.394).
+        content_dim: principal axes of the content vectors kept as features (the dense features
+            dominate training time: ~5 s CPU per epoch on ml-100k at 32, ~13 s at 128).
         seed: LightFM's ``random_state`` (deterministic with one thread).
         threads: LightFM's training threads.
         cache: use ``encode_catalog``'s on-disk vector cache.
@@ -108,12 +111,12 @@ class LightFMRecommender(Recommender):
         encoder_options: dict[str, Any] | None = None,
         components: int = 64,
         loss: str = "warp",
-        epochs: int = 30,
+        epochs: int = 10,
         learning_rate: float = 0.05,
         item_alpha: float = 1e-6,
         user_alpha: float = 1e-6,
         item_identity: bool = True,
-        content_dim: int = 128,
+        content_dim: int = 32,
         seed: int = 0,
         threads: int = 1,
         cache: bool = True,
