@@ -6,7 +6,8 @@ split carved from each training set — and no per-data-set tuning):
 1. Cold items (cold-only candidates): ``hybrid`` >= 1.10x the best other model on every data set.
    Others: popularity, TF-IDF and LM content kNN, the content→CF ridge map, and the published
    cold-start models DropoutNet, Heater, CLCRec and ALDI (``--published``; they train torch
-   networks and cost 15-80x the ridge map's fit).
+   networks and cost 15-80x the ridge map's fit); LightFM with item features when the ``lightfm``
+   extra is installed (in both protocols).
 2. Cold users: >= 1.05x the best other model at n = 1, 3, 5 and at n = 0 where users have profile
    text (ml-100k). Others: popularity, item-kNN, EASE, LM content kNN, and ``friends`` where there
    is a social graph (lastfm-2k).
@@ -47,6 +48,20 @@ SIGNIFICANCE = 0.05
 PUBLISHED = ("dropoutnet", "heater", "clcrec", "aldi")
 
 
+def lightfm_models(encoder: str, cold_items: bool = False) -> list[ModelChoice]:
+    """LightFM with item content features, when the optional ``lightfm`` extra is installed.
+
+    For cold items, items are content alone (``item_identity=False``, Kula's cold-start setting:
+    better on cold items, see docs/models.md); for cold users, the default (warm item identities too).
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("lightfm") is None:
+        return []
+    options: dict[str, Any] = {"encoder": encoder, **({"item_identity": False} if cold_items else {})}
+    return [ModelChoice(f"lightfm({encoder})", "lightfm", options)]
+
+
 def cold_item_models(encoder: str, published: bool = False) -> tuple[list[ModelChoice], list[str], str]:
     """(choices, baseline labels, coldkit's configuration label)."""
     choices = [
@@ -57,6 +72,7 @@ def cold_item_models(encoder: str, published: bool = False) -> tuple[list[ModelC
     ]
     if published:
         choices += [ModelChoice(f"{name}({encoder})", name, {"encoder": encoder}) for name in PUBLISHED]
+    choices += lightfm_models(encoder, cold_items=True)
     choices.append(ModelChoice(f"hybrid({encoder})", "hybrid", {"encoder": encoder}))
     return choices, [c.label for c in choices[:-1]], choices[-1].label
 
@@ -68,6 +84,7 @@ def cold_user_models(encoder: str, published: bool = False) -> tuple[list[ModelC
         ModelChoice("ease", "ease"),
         ModelChoice(f"content-lm({encoder})", "content", {"encoder": encoder}),
         ModelChoice("friends", "friends"),  # popularity among friends; plain popularity without a graph
+        *lightfm_models(encoder),
         ModelChoice(f"hybrid({encoder})", "hybrid", {"encoder": encoder}),
     ]
     return choices, [c.label for c in choices[:-1]], choices[-1].label

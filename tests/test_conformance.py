@@ -67,6 +67,8 @@ def test_builtin_models_conform(name: str) -> None:
         pytest.importorskip("torch")
     if name == "federated":
         pytest.importorskip("flwr")  # the optional extra [federated]
+    if name == "lightfm":  # the optional `lightfm` extra
+        pytest.importorskip("lightfm")
     check_model(name, options=MODEL_OPTIONS.get(name))
 
 

@@ -76,6 +76,11 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "ALDI (SIGIR 2023): content student distilled from the warm model with alignment losses, needs torch",
         frozenset({"cold-items", "cold-users", "text", "torch"}),
     ),
+    "lightfm": (
+        "coldkit.models.lightfm_model:LightFMRecommender",
+        "LightFM (Kula 2015) hybrid MF over item content features and click features, needs the lightfm extra",
+        frozenset({"cold-items", "cold-users", "text", "lightfm"}),
+    ),
     "hybrid": (
         "coldkit.models.hybrid:Hybrid",
         "recommended default: CF + cold adapters + content + popularity, adaptive fusion",
