@@ -18,7 +18,7 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel maturin
 
 echo "==> building and installing coldkit (Rust core, release profile)"
-pip install -q -e ".[eval,serve,ray,test,docs]"
+pip install -q -e ".[eval,serve,ray,test,docs,rank]"
 
 echo "==> installing plugins"
 for plugin in plugins/*/; do

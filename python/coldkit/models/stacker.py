@@ -183,13 +183,15 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
     keys = np.unique(np.concatenate(keys_list)) if keys_list else np.empty(0, np.int64)
     rows, items = keys // n_items, keys % n_items
     columns = []
-    for ranked, on in [(blended, None)] + [
+    everyone: np.ndarray | None = None  # the blend speaks for every query
+    listed: list[tuple[Ranked | None, np.ndarray | None]] = [(blended, everyone)] + [
         (inputs.sources.get(name), np.asarray(inputs.reach.get(name, np.zeros(batch))) > 0) for name in sources
-    ]:
+    ]
+    for ranked, speaks in listed:
         if ranked is None:
             columns += [np.full(keys.shape, np.nan, np.float32), np.zeros(keys.shape, np.float32)]
             continue
-        table_keys, norm, rrank = _table(ranked, n_items, on)
+        table_keys, norm, rrank = _table(ranked, n_items, speaks)
         columns += [_lookup(keys, table_keys, norm, np.nan), _lookup(keys, table_keys, rrank, 0.0)]
     x = np.column_stack(
         columns
@@ -331,7 +333,7 @@ def fit_stacker(
     if not useful:
         return None, ["stacker: validation split too small to fit a stacker; using the weighted blend"]
     rng = np.random.default_rng(seed)
-    halves = {p[0].name: rng.random(p[5]) < 0.5 for p in useful}
+    halves: dict[str, np.ndarray] = {p[0].name: np.asarray(rng.random(p[5]) < 0.5) for p in useful}
 
     def fit_on(select: Mapping[str, np.ndarray | None]) -> Any:
         xs, ys, rs, offset = [], [], [], 0
@@ -349,7 +351,7 @@ def fit_stacker(
 
     scored: dict[str, np.ndarray] = {p[0].name: np.zeros(len(p[1])) for p in useful}
     for fold in (True, False):
-        model = fit_on({name: half != fold for name, half in halves.items()})
+        model = fit_on({name: np.asarray(half != fold) for name, half in halves.items()})
         for task, rows, _, x, _, _, _ in useful:
             held = halves[task.name][rows] == fold
             if held.any():
