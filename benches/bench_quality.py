@@ -127,6 +127,7 @@ def run_quality(
     seeds: int | None = None,
     datasets: tuple[str, ...] | None = None,
     published: bool = False,
+    protocols: tuple[str, ...] = ("cold-item", "cold-user"),
 ) -> dict[str, Any]:
     """Run both protocols; write ``quality.json``, ``quality.md`` and one PNG per run into ``out``."""
     encoder = encoder or (default_encoder_name() if full else "hashing")
@@ -138,6 +139,8 @@ def run_quality(
         # CI: 150 users x the 800 most-interacted items, so every model fits in seconds.
         data: Any = name if full else subsample(load_dataset(name), max_users=150, max_items=800)
         for protocol, factory in (("cold-item", cold_item_models), ("cold-user", cold_user_models)):
+            if protocol not in protocols:
+                continue
             specs, baselines, ours = factory(encoder, published)
             started = time.perf_counter()
             result = evaluate(
@@ -249,6 +252,7 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--datasets", nargs="+", default=None, help=f"subset of {DATASETS}")
     parser.add_argument("--published", action="store_true", help="also run DropoutNet, Heater, CLCRec and ALDI (slow)")
+    parser.add_argument("--protocols", nargs="+", default=["cold-item", "cold-user"], choices=["cold-item", "cold-user"])
     parser.add_argument("--merge", nargs="+", default=None, help="quality.json files to merge into OUT (no run)")
     parser.add_argument("--chart-only", action="store_true", help="redraw quality.png from OUT/quality.json")
     args = parser.parse_args()
@@ -269,4 +273,5 @@ if __name__ == "__main__":
     run_quality(
         full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds,
         datasets=tuple(args.datasets) if args.datasets else None, published=args.published,
+        protocols=tuple(args.protocols),
     )  # fmt: skip

@@ -18,7 +18,7 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel maturin
 
 echo "==> building and installing coldkit (Rust core, release profile)"
-pip install -q -e ".[eval,serve,ray,test,docs,privacy,lightfm]"
+pip install -q -e ".[eval,serve,ray,test,docs,privacy,lightfm,rank]"
 
 echo "==> installing Flower for federated training (the [federated] extra)"
 # --no-deps: flwr 1.42 pins fastapi<0.139, starlette<1.4, uvicorn<0.50 and protobuf<7 for its own

@@ -52,7 +52,7 @@ def hybrid(train: Interactions):
     from coldkit.serving.model import SERVED_SOURCES
 
     unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}  # e.g. the profile kNN
-    return Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False).fit(train)
+    return Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False).fit(train)
 
 
 @pytest.fixture()

@@ -53,6 +53,7 @@ from coldkit.models.neighbors import ItemKNN, NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
+from coldkit.models.stacker import POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
 from coldkit.models.tuning import LearnedWeights, carve_validation, coordinate_ascent, fused_recall
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
@@ -159,6 +160,9 @@ class Hybrid(Recommender):
             (default: tune catalogues up to :data:`AUTO_TUNE_MAX_ITEMS` items; tuning fits the
             hybrid twice, so larger catalogues keep the default weights unless ``tune=True``).
         tune_k: the list length whose recall the tuning maximises (default 20).
+        stack: also fit a LambdaRank stacker over the sources on the same validation split
+            (:mod:`coldkit.models.stacker`; needs ``lightgbm``) and let it answer the regimes where
+            it beats the weighted blend there; ``stacker_`` holds it (None: the blend answers all).
         validation_seed: seed of the carved validation split.
 
     Example::
@@ -194,6 +198,7 @@ class Hybrid(Recommender):
         tune_k: int = 20,
         validation_seed: int = 0,
         memory_budget: str | int | None = None,
+        stack: bool = True,
     ) -> None:
         if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
@@ -231,6 +236,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(f"tune must be True, False or 'auto', got {tune!r}")
         self.tune: bool | str = tune if self.adaptive else False
         self.validation_seed = int(validation_seed)
+        self.stack = bool(stack)
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         self.cf = ColdRidge(
             l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
@@ -249,6 +255,8 @@ class Hybrid(Recommender):
         self.tfidf = ContentRecommender(encoder="hashing", whitening="none", cache=cache)
         self.friends = FriendsPopularity(user_graph=user_graph) if user_graph else None
         self.learned_: LearnedWeights | None = None
+        self.stacker_: Stacker | None = None
+        self._item_features: np.ndarray | None = None
         self.notes_: list[str] = []
 
     def _uses(self, name: str) -> bool:
@@ -276,10 +284,15 @@ class Hybrid(Recommender):
             self.tfidf.fit(train)
         if self.friends is not None and self._uses("friends"):
             self.friends.fit(train)
+        if self.stack:
+            # the stacker's item features: popularity in training, and as content predicts it
+            counts = train.item_counts()
+            predicted = content_popularity(self.content.item_vectors(), counts)
+            self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
 
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
-        self.learned_, self.notes_ = None, []
+        self.learned_, self.stacker_, self.notes_ = None, None, []
         if self.tune == "auto" and train.n_items > AUTO_TUNE_MAX_ITEMS:
             self.notes_.append(
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
@@ -306,6 +319,7 @@ class Hybrid(Recommender):
         self._fit_sources(carved.train)
         regimes: dict[str, dict[str, float]] = {}
         scores: dict[str, tuple[float, float]] = {}
+        stack_tasks: list[StackTask] = []
         for name, task in carved.tasks.items():
             queries = self._check_queries(task.queries)
             # Only the sources these queries exercise are tuned (no query has text: `text` is not).
@@ -321,7 +335,36 @@ class Hybrid(Recommender):
             before = float(np.mean(objective(start)))
             regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
             scores[name] = (before, after)
+            if self.stack:
+                used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
+                blended = self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used})
+                cold = task.candidates is not None
+                inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
+                stack_tasks.append(StackTask(name, inputs, task.truth))
+        if stack_tasks:
+            self.stacker_, notes = fit_stacker(stack_tasks, self.sources, seed=self.validation_seed, k=self.tune_k)
+            self.notes_.extend(notes)
         return LearnedWeights(regimes, scores, list(carved.notes))
+
+    def _stack_items(self) -> np.ndarray:
+        assert self._item_features is not None
+        return self._item_features
+
+    def _query_facts(self, queries: Sequence[UserQuery]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(known clicks, has text, has friends) of each query."""
+        n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
+        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        has_friends = np.array([q.friends.size > 0 for q in queries], dtype=bool)
+        if self.friends is not None:
+            train = self._require_fitted()
+            has_friends = np.array([f.size > 0 for f in friend_indices(queries, train, self.friends.user_graph)])
+        return n, has_text, has_friends
+
+    def _query_features(self, queries: Sequence[UserQuery], cold_candidates: bool) -> np.ndarray:
+        """The stacker's per-query features (:data:`coldkit.models.stacker.QUERY_FEATURES`)."""
+        n, has_text, has_friends = self._query_facts(queries)
+        cold = np.full(len(queries), float(cold_candidates))
+        return np.column_stack([np.log1p(n), has_text, has_friends, cold]).astype(np.float32)
 
     def source_weights(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
         """Per-query default weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""
@@ -331,12 +374,7 @@ class Hybrid(Recommender):
         self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None
     ) -> dict[str, np.ndarray]:
         """:func:`coldkit.models.blend.source_weights` for ``queries``; ``base`` None gives every source 1."""
-        n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
-        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
-        has_friends = np.array([q.friends.size > 0 for q in queries], dtype=bool)
-        if self.friends is not None:
-            train = self._require_fitted()
-            has_friends = np.array([f.size > 0 for f in friend_indices(queries, train, self.friends.user_graph)])
+        n, has_text, has_friends = self._query_facts(queries)
         served = {name: 1.0 for name in self.sources} if base is None else dict(base)
         return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive, has_friends=has_friends)
 
@@ -347,8 +385,12 @@ class Hybrid(Recommender):
             return defaults
         train = self._require_fitted()
         n = np.array([self._known_items(q).size for q in queries], dtype=np.int64)
-        cold_candidates = candidates is not None and len(candidates) > 0 and not train.item_counts()[candidates].any()
-        return self.learned_.for_queries(n, bool(cold_candidates), defaults)
+        return self.learned_.for_queries(n, self._cold_candidates(candidates), defaults)
+
+    def _cold_candidates(self, candidates: np.ndarray | None) -> bool:
+        """Whether every candidate is an item without interactions (the cold-item regime)."""
+        train = self._require_fitted()
+        return bool(candidates is not None and len(candidates) > 0 and not train.item_counts()[candidates].any())
 
     def _rankers(
         self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool
@@ -378,8 +420,32 @@ class Hybrid(Recommender):
         if not queries:
             return empty_ranked(0, k)
         rankers = self._rankers(queries, max(k, self.depth), cand, exclude_known)
-        fused, _ = blend(rankers, self.query_weights(queries, cand), self.fusion, k)
-        return fused
+        weights = self.query_weights(queries, cand)
+        if self.stacker_ is None or self.learned_ is None:
+            fused, _ = blend(rankers, weights, self.fusion, k)
+            return fused
+        return self._stacked(queries, {name: _once(r) for name, r in rankers.items()}, weights, k, cand)
+
+    def _stacked(
+        self, queries: list[UserQuery], rankers: Mapping[str, Callable[[], Ranked]],
+        weights: Mapping[str, np.ndarray], k: int, cand: np.ndarray | None,
+    ) -> Ranked:
+        """The stacker's lists for the queries of the regimes it answers, the blend's for the rest."""
+        assert self.stacker_ is not None and self.learned_ is not None
+        cold = self._cold_candidates(cand)
+        n, _, _ = self._query_facts(queries)
+        regimes = [self.learned_.regime_of(int(known), cold) for known in n]
+        stacked = np.array([r in self.stacker_.regimes for r in regimes], dtype=bool)
+        blended, _ = blend(rankers, weights, self.fusion, max(POOL, k))
+        if not stacked.any():
+            return Ranked(blended.indices[:, :k], blended.scores[:, :k])
+        reach = self._source_factors(queries)
+        spoken = {s: rankers[s]() for s in self.stacker_.sources if s in rankers and np.any(reach[s] > 0)}
+        inputs = StackInputs(spoken, reach, blended, self._query_features(queries, cold), self._stack_items())
+        ranked = self.stacker_.rank(inputs, k)
+        indices, scores = blended.indices[:, :k].copy(), blended.scores[:, :k].copy()
+        indices[stacked], scores[stacked] = ranked.indices[stacked], ranked.scores[stacked]
+        return Ranked(indices, scores)
 
     def explain(self, query: UserQuery, item: int) -> str:
         """Why ``item`` was recommended: the liked item with the largest CF contribution, content
@@ -403,6 +469,18 @@ class Hybrid(Recommender):
             count = int(train.item_counts()[int(item)])
             reasons.append(f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste")
         return "; ".join(reasons)
+
+
+def _once(ranker: Callable[[], Ranked]) -> Callable[[], Ranked]:
+    """``ranker`` computed at most once (the blend and the stacker both read a source's list)."""
+    memo: list[Ranked] = []
+
+    def call() -> Ranked:
+        if not memo:
+            memo.append(ranker())
+        return memo[0]
+
+    return call
 
 
 def _fresh_encoder(encoder: str | Encoder, options: dict[str, Any] | None) -> str | Encoder:

@@ -120,15 +120,17 @@ class ServingIndex(IndexReader):
         name = encoder or default_encoder_name()
         if not isinstance(name, str):
             raise InvalidInputError("ServingIndex.build needs the encoder's registered name, so load() can re-create it")
-        for fixed in ("warm", "user_profiles", "encoder_options"):
+        for fixed in ("warm", "user_profiles", "encoder_options", "stack"):
             if fixed in hybrid_options:
-                raise InvalidInputError(f"ServingIndex.build does not take {fixed!r} (the served hybrid uses warm='svd', no profiles)")
+                raise InvalidInputError(
+                    f"ServingIndex.build does not take {fixed!r} (the served hybrid uses warm='svd', no profiles, the weighted blend)"
+                )
         options = dict(encoder_options or {})
         unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}  # e.g. the profile kNN: not served
         model = Hybrid(
             encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
-            weights={**unserved, **dict(weights or {})}, cache=cache, **hybrid_options,
-        )
+            weights={**unserved, **dict(weights or {})}, cache=cache, stack=False, **hybrid_options,
+        )  # the index serves the weighted blend; the LambdaRank stacker is not served (yet)
         model.fit(interactions)
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):
@@ -203,6 +205,10 @@ class ServingIndex(IndexReader):
             raise InvalidInputError(
                 f"the serving index serves the sources {', '.join(SERVED_SOURCES)}; "
                 f"build the Hybrid with weight 0 for {sorted(unserved)}"
+            )
+        if getattr(model, "stacker_", None) is not None:
+            raise InvalidInputError(
+                "the serving index serves the weighted blend, not the hybrid's LambdaRank stacker; build the Hybrid with stack=False"
             )
         if not model.adaptive:
             raise InvalidInputError("the serving index serves the adaptive blend; build the Hybrid with adaptive=True")

@@ -1,0 +1,376 @@
+"""A learning-to-rank stacker over the hybrid's sources (LightGBM LambdaRank).
+
+The weighted blend gives each source one weight per regime; a stacker looks at every candidate
+item of a query and learns *when* to trust which source: a CF score counts for more when the user
+has many clicks, a content match for an item content predicts to be popular, a source's top rank
+for more than its tenth... It re-ranks a pool of candidates — the weighted blend's top
+:data:`POOL` plus each source's top :data:`SOURCE_TOP` — from these features:
+
+* per source: its min-max normalised score within the query's list and its reciprocal rank
+  (missing where the item is not in its list, or the source does not speak for the query);
+* the weighted blend's own normalised fused score and reciprocal rank (so the stacker starts
+  from the blend and learns corrections);
+* per query: log(1 + known clicks), text present, friends present, every candidate cold;
+* per item: log(1 + interactions) in training and its *content-predicted* popularity (a ridge
+  map from content vectors to log(1 + interactions), fitted on the items that have some, so a
+  brand-new item gets one too).
+
+The hybrid fits it on the validation split it carves for tuning (:mod:`coldkit.models.tuning`):
+labels are the carved queries' hidden items, nothing from a test set. It is used only for the
+regimes where it beats the weighted blend in a 2-fold cross-fit over the validation queries
+(:func:`fit_stacker`); elsewhere, and when ``lightgbm`` is not installed, the blend answers. The
+model is stored as LightGBM's text format (:meth:`Stacker.to_json`), never pickled.
+
+Example::
+
+    stacker, notes = fit_stacker(tasks, item_features, seed=0, k=20)
+    if stacker is not None:
+        ranked = stacker.rank(stacker_inputs, k=10)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import pad_ranked
+from coldkit.plugins.types import Ranked
+
+__all__ = [
+    "POOL",
+    "SOURCE_TOP",
+    "QUERY_FEATURES",
+    "ITEM_FEATURES",
+    "StackInputs",
+    "Stacker",
+    "candidate_features",
+    "content_popularity",
+    "fit_stacker",
+    "lightgbm_available",
+]
+
+#: The blend's top items re-ranked by the stacker (plus each source's top :data:`SOURCE_TOP`).
+POOL = 100
+SOURCE_TOP = 10
+QUERY_FEATURES = ("log_known", "has_text", "has_friends", "cold_candidates")
+ITEM_FEATURES = ("item_log_count", "item_content_pop")
+#: LambdaRank settings: small trees and a strong leaf minimum, so a few hundred validation
+#: queries are not over-fitted; one thread and ``deterministic`` make a seed reproduce the model.
+_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "lambdarank_truncation_level": 40,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "verbose": -1,
+}
+_ROUNDS = 150
+#: A regime switches to the stacker only when its cross-fitted recall beats the blend's by this paired t.
+_MIN_T = 2.0
+
+
+def lightgbm_available() -> bool:
+    """Whether the optional ``lightgbm`` package (``pip install coldkit[rank]``) is importable."""
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def content_popularity(vectors: np.ndarray, counts: np.ndarray, l2: float = 10.0) -> np.ndarray:
+    """(n_items,) log(1 + interactions) predicted from content by a ridge fit on the items that have interactions.
+
+    Items with no content (zero vectors) get the mean of the fitted items. Returns zeros when
+    fewer than two items have interactions.
+
+    Example::
+
+        content_popularity(np.eye(3, dtype=np.float32), np.array([4, 0, 1]))   # shape (3,)
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    y = np.log1p(np.asarray(counts, dtype=np.float64))
+    seen = y > 0
+    if seen.sum() < 2:
+        return np.zeros(len(y), dtype=np.float32)
+    mean_x, mean_y = x[seen].mean(axis=0), y[seen].mean()
+    xc = x[seen] - mean_x
+    gram = xc.T @ xc + l2 * np.eye(x.shape[1])
+    coef = np.linalg.solve(gram, xc.T @ (y[seen] - mean_y))
+    return ((x - mean_x) @ coef + mean_y).astype(np.float32)
+
+
+@dataclass
+class StackInputs:
+    """What the stacker needs for a batch of B queries.
+
+    Attributes:
+        sources: source name -> that source's :class:`Ranked` for the batch.
+        reach: source name -> (B,) whether the source speaks for each query (its adaptive factor > 0).
+        blended: the weighted blend's ranking of the batch (at least :data:`POOL` deep).
+        query_features: (B, len(QUERY_FEATURES)).
+        item_features: (n_items, len(ITEM_FEATURES)).
+    """
+
+    sources: Mapping[str, Ranked]
+    reach: Mapping[str, np.ndarray]
+    blended: Ranked
+    query_features: np.ndarray
+    item_features: np.ndarray
+
+
+def _normalised(ranked: Ranked) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row min-max normalised scores (all equal -> 1) and the validity mask, as the weighted fusion does."""
+    valid = (ranked.indices >= 0) & np.isfinite(ranked.scores)
+    s = np.where(valid, ranked.scores, np.nan).astype(np.float64)
+    with np.errstate(invalid="ignore", all="ignore"):
+        lo = np.nanmin(np.where(valid, s, np.inf), axis=1, keepdims=True)
+        hi = np.nanmax(np.where(valid, s, -np.inf), axis=1, keepdims=True)
+        span = hi - lo
+        out = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
+    return np.where(valid, out, np.nan), valid
+
+
+def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray, missing: float) -> np.ndarray:
+    """values[table_keys == key] for each key (``missing`` where absent); ``table_keys`` sorted and unique."""
+    if table_keys.size == 0:
+        return np.full(keys.shape, missing, dtype=np.float32)
+    pos = np.minimum(np.searchsorted(table_keys, keys), table_keys.size - 1)
+    found = table_keys[pos] == keys
+    return np.where(found, values[pos], missing).astype(np.float32)
+
+
+def _table(ranked: Ranked, n_items: int, rows_on: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique (row, item) keys of a ranking with their normalised score and reciprocal rank."""
+    norm, valid = _normalised(ranked)
+    if rows_on is not None:
+        valid &= rows_on[:, None]
+    b, r = np.nonzero(valid)
+    keys = b.astype(np.int64) * n_items + ranked.indices[b, r]
+    keys, first = np.unique(keys, return_index=True)  # the first (best) place of a repeated item
+    return keys, norm[b, r][first], 1.0 / (1.0 + r[first])
+
+
+def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = POOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pool of each query and its feature rows.
+
+    Returns ``(rows, items, X)``: candidate ``j`` is item ``items[j]`` of query ``rows[j]`` (rows
+    ascending, items ascending within a row), ``X`` (M, F) float32 with NaN for a missing value;
+    columns as :meth:`Stacker.feature_names`.
+    """
+    n_items = inputs.item_features.shape[0]
+    blended = inputs.blended
+    batch = blended.indices.shape[0]
+    parts = [(blended.indices[:, :pool], np.ones(batch, dtype=bool))]
+    for name in sources:
+        if name in inputs.sources:
+            parts.append((inputs.sources[name].indices[:, :SOURCE_TOP], np.asarray(inputs.reach[name]) > 0))
+    keys_list = []
+    for idx, on in parts:
+        b, r = np.nonzero((idx >= 0) & on[:, None])
+        keys_list.append(b.astype(np.int64) * n_items + idx[b, r])
+    keys = np.unique(np.concatenate(keys_list)) if keys_list else np.empty(0, np.int64)
+    rows, items = keys // n_items, keys % n_items
+    columns = []
+    everyone: np.ndarray | None = None  # the blend speaks for every query
+    listed: list[tuple[Ranked | None, np.ndarray | None]] = [(blended, everyone)] + [
+        (inputs.sources.get(name), np.asarray(inputs.reach.get(name, np.zeros(batch))) > 0) for name in sources
+    ]
+    for ranked, speaks in listed:
+        if ranked is None:
+            columns += [np.full(keys.shape, np.nan, np.float32), np.zeros(keys.shape, np.float32)]
+            continue
+        table_keys, norm, rrank = _table(ranked, n_items, speaks)
+        columns += [_lookup(keys, table_keys, norm, np.nan), _lookup(keys, table_keys, rrank, 0.0)]
+    x = np.column_stack(
+        columns
+        + [np.asarray(inputs.query_features, dtype=np.float32)[rows], np.asarray(inputs.item_features, dtype=np.float32)[items]]
+    ).astype(np.float32)
+    return rows, items, x
+
+
+def _booster(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, seed: int) -> Any:
+    import lightgbm
+
+    groups = np.bincount(np.unique(rows, return_inverse=True)[1])
+    data = lightgbm.Dataset(x, label=labels, group=groups, free_raw_data=True, params={"verbose": -1})
+    params = {**_PARAMS, "seed": int(seed), "bagging_seed": int(seed), "feature_fraction_seed": int(seed)}
+    return lightgbm.train(params, data, num_boost_round=_ROUNDS)
+
+
+def _top_k(rows: np.ndarray, items: np.ndarray, scores: np.ndarray, batch: int, k: int) -> Ranked:
+    """Each row's ``k`` best candidates by ``scores`` (ties: lower item index)."""
+    order = np.lexsort((items, -scores, rows))
+    rows, items, scores = rows[order], items[order], scores[order]
+    starts = np.searchsorted(rows, np.arange(batch))
+    place = np.arange(len(rows)) - starts[rows]
+    keep = place < k
+    indices = np.full((batch, k), -1, dtype=np.int64)
+    out = np.full((batch, k), -np.inf, dtype=np.float32)
+    indices[rows[keep], place[keep]] = items[keep]
+    out[rows[keep], place[keep]] = scores[keep]
+    return pad_ranked(indices, out, k)
+
+
+@dataclass
+class Stacker:
+    """A fitted LambdaRank stacker: which sources it reads, for which regimes it answers, and the model.
+
+    Attributes:
+        sources: the sources whose features it reads, in feature order.
+        regimes: the tuning regimes (``"cold-items"``, ``"n=3"``…) it answers for.
+        model_text: the LightGBM booster in LightGBM's text format.
+        validation: regime -> (cross-fitted Recall@k of the weighted blend, of the stacker).
+    """
+
+    sources: list[str]
+    regimes: list[str]
+    model_text: str
+    validation: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import lightgbm
+
+        self._booster = lightgbm.Booster(model_str=self.model_text)
+        expected = len(self.feature_names())
+        if self._booster.num_feature() != expected:
+            raise InvalidInputError(f"stacker model reads {self._booster.num_feature()} features, expected {expected}")
+
+    def feature_names(self) -> list[str]:
+        """The feature columns, in order."""
+        names = ["blend_score", "blend_rrank"]
+        for name in self.sources:
+            names += [f"{name}_score", f"{name}_rrank"]
+        return names + list(QUERY_FEATURES) + list(ITEM_FEATURES)
+
+    def rank(self, inputs: StackInputs, k: int) -> Ranked:
+        """The top ``k`` of each query's candidate pool by the stacker's score."""
+        rows, items, x = candidate_features(inputs, self.sources, max(POOL, k))
+        scores = self._booster.predict(x, num_threads=1) if len(rows) else np.empty(0)
+        return _top_k(rows, items, np.asarray(scores, dtype=np.float64), inputs.blended.indices.shape[0], k)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready form (LightGBM's text model inside; no pickle)."""
+        return {
+            "sources": list(self.sources),
+            "regimes": list(self.regimes),
+            "model": self.model_text,
+            "validation": {r: list(v) for r, v in self.validation.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Stacker":
+        """Inverse of :meth:`to_json`."""
+        try:
+            return cls(
+                [str(s) for s in data["sources"]],
+                [str(r) for r in data["regimes"]],
+                str(data["model"]),
+                {str(r): (float(v[0]), float(v[1])) for r, v in dict(data.get("validation", {})).items()},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"not a stacker model: {exc}") from exc
+
+
+@dataclass
+class StackTask:
+    """One regime's validation queries as the stacker sees them: its inputs and what each query should find."""
+
+    name: str
+    inputs: StackInputs
+    truth: sp.csr_matrix
+
+
+def _labels(truth: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    t = truth.tocsr()
+    n_items = t.shape[1]
+    keys = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr)) * n_items + t.indices
+    keys = np.unique(keys)
+    return _lookup(rows.astype(np.int64) * n_items + items, keys, np.ones(keys.size), 0.0)
+
+
+def _recall(ranked: Ranked, truth: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per-query Recall@k (0 for a query without relevant items: they are dropped before)."""
+    from coldkit.models.tuning import recall_per_query
+
+    return recall_per_query(ranked.indices, truth, k)
+
+
+def fit_stacker(
+    tasks: Sequence[StackTask], sources: Sequence[str], *, seed: int = 0, k: int = 20, min_queries: int = 50
+) -> tuple[Stacker | None, list[str]]:
+    """Fit the stacker on the carved validation tasks; keep it for the regimes where it beats the blend.
+
+    Each task's queries are split in two halves (seeded); a model fitted on one half ranks the
+    other, so every validation query is ranked by a model that did not see it. A regime switches to
+    the stacker when its cross-fitted Recall@``k`` beats the weighted blend's by a paired t >= 2;
+    the returned model is then refitted on every validation query.
+
+    Returns ``(stacker or None, notes)``; None when lightgbm is missing, the tasks are too small,
+    or the blend is at least as good on every regime.
+    """
+    if not lightgbm_available():
+        return None, ["stacker: lightgbm is not installed (pip install 'coldkit[rank]'): weighted blend"]
+    prepared = []
+    for task in tasks:
+        rows, items, x = candidate_features(task.inputs, sources)
+        labels = _labels(task.truth, rows, items)
+        batch = task.inputs.blended.indices.shape[0]
+        relevant = np.diff(task.truth.tocsr().indptr) > 0
+        prepared.append((task, rows, items, x, labels, batch, relevant))
+    useful = [p for p in prepared if p[5] >= min_queries and p[4].sum() > 0]
+    if not useful:
+        return None, ["stacker: validation split too small to fit a stacker; using the weighted blend"]
+    rng = np.random.default_rng(seed)
+    halves: dict[str, np.ndarray] = {p[0].name: np.asarray(rng.random(p[5]) < 0.5) for p in useful}
+
+    def fit_on(select: Mapping[str, np.ndarray | None]) -> Any:
+        xs, ys, rs, offset = [], [], [], 0
+        for task, rows, _, x, labels, batch, _ in useful:
+            chosen = select[task.name]
+            on = np.ones(len(rows), bool) if chosen is None else chosen[rows]
+            # queries with no relevant candidate carry no ranking signal
+            has_pos = np.bincount(rows[on], weights=labels[on], minlength=batch) > 0
+            on &= has_pos[rows]
+            xs.append(x[on])
+            ys.append(labels[on])
+            rs.append(rows[on] + offset)
+            offset += batch
+        return _booster(np.vstack(xs), np.concatenate(ys), np.concatenate(rs), seed)
+
+    scored: dict[str, np.ndarray] = {p[0].name: np.zeros(len(p[1])) for p in useful}
+    for fold in (True, False):
+        model = fit_on({name: np.asarray(half != fold) for name, half in halves.items()})
+        for task, rows, _, x, _, _, _ in useful:
+            held = halves[task.name][rows] == fold
+            if held.any():
+                scored[task.name][held] = model.predict(x[held], num_threads=1)
+    chosen: list[str] = []
+    validation: dict[str, tuple[float, float]] = {}
+    for task, rows, items, _, _, batch, relevant in useful:
+        stacked = _top_k(rows, items, scored[task.name], batch, k)
+        ours = _recall(stacked, task.truth, k)
+        theirs = _recall(task.inputs.blended, task.truth, k)
+        validation[task.name] = (float(theirs.mean()), float(ours.mean()))
+        diff = ours - theirs
+        spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+        t = float(diff.mean()) / (spread / np.sqrt(diff.size)) if spread > 0 else (np.inf if diff.mean() > 0 else 0.0)
+        if diff.mean() > 0 and t >= _MIN_T:
+            chosen.append(task.name)
+    summary = ", ".join(f"{r} {b:.4f}->{s:.4f}" for r, (b, s) in validation.items())
+    if not chosen:
+        return None, [f"stacker: not better than the weighted blend on validation ({summary}); weighted blend"]
+    final = fit_on({name: None for name in halves})
+    stacker = Stacker(list(sources), chosen, final.model_to_string(), validation)
+    return stacker, [f"stacker: LambdaRank for {', '.join(chosen)} (cross-fitted Recall@{k} blend->stacker: {summary})"]
