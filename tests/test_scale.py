@@ -281,3 +281,56 @@ def test_loading_a_model_draws_no_transformers_bar(capfd: pytest.CaptureFixture[
     load_pretrained(transformers.AutoModel, model_dir, what="test")
     assert "Loading" not in capfd.readouterr().err
     assert transformers.utils.logging.is_progress_bar_enabled()  # restored for the caller
+
+
+# ------------------------------------------------------------------------------ cost cuts
+
+
+def test_ease_from_the_sparse_gram_equals_the_dense_formula(small: Interactions) -> None:
+    model = models.create("ease", l2=50.0).fit(small)
+    warm = np.flatnonzero(small.item_counts() > 0)
+    x = small.matrix[:, warm].toarray().astype(np.float64)
+    x[x > 0] = 1.0
+    p = np.linalg.inv(x.T @ x + 50.0 * np.eye(warm.size))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.item_matrix_, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("with_candidates", [False, True])
+def test_rank_sparse_rows_equals_the_dense_scan(with_candidates: bool) -> None:
+    from coldkit.models._ranking import rank_sparse_rows, rank_vectors
+
+    rng = np.random.default_rng(3)
+    rows = sp.random(60, 90, density=0.04, format="csr", random_state=4, dtype=np.float32)  # some rows empty: all ties
+    rows.data[:] = 1.0
+    items = rng.standard_normal((400, 90)).astype(np.float32)
+    items[::7] = 0.0  # ties inside rows too
+    cand = np.sort(rng.choice(400, 70, replace=False)) if with_candidates else None
+    exclude = [rng.choice(400, 6, replace=False) for _ in range(60)]
+    columns = np.ascontiguousarray((items if cand is None else items[cand]).T)
+    got = rank_sparse_rows(rows, columns, 15, exclude=exclude, candidates=cand)
+    expected = rank_vectors(rows.toarray(), items, 15, exclude=exclude, candidates=cand)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: Interactions) -> None:
+    model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+    queries = [UserQuery(user=u) for u in range(0, 60, 4)] + [UserQuery(history=np.array([20, 31]))]
+    cand = np.arange(0, 300, 2)
+    sparse_path = model.recommend(queries, 10, candidates=cand)
+    dense_path = model.set_backend("rust").recommend(queries, 10, candidates=cand)  # a named backend: the dense scan
+    np.testing.assert_array_equal(sparse_path.indices, dense_path.indices)
+
+
+def test_untuned_hybrid_fits_no_zero_weight_source(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coldkit.models import hybrid as hybrid_module
+    from coldkit.models.base import NotFittedError
+
+    monkeypatch.setattr(hybrid_module, "AUTO_TUNE_MAX_ITEMS", 100)  # small is "large": default weights
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.learned_ is None and "item_knn" not in model.used_sources and "tfidf" not in model.used_sources
+    with pytest.raises(NotFittedError):
+        model.item_knn.recommend([UserQuery(user=0)], 5)
+    model.recommend([UserQuery(user=0), UserQuery(history=np.array([3]))], 10)
