@@ -41,6 +41,9 @@ WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users",
 #: (dense users × items) to ARPACK on the sparse matrix.
 EXACT_SVD_MAX = 5_000
 
+#: ridge_map computes the cross term in float32 for targets wider than this (the EASE space).
+WIDE_TARGETS = 512
+
 #: A content-kNN adapter searches its neighbours among at most this many warm items (a fixed
 #: random sample beyond it), so mapping a catalogue costs O(items × pool), linear in the catalogue.
 KNN_POOL = 10_000
@@ -217,14 +220,16 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
     Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
     """
     f = np.asarray(features, dtype=np.float64)
-    f_mean, t_mean = f.mean(axis=0), np.asarray(targets, dtype=np.float32).mean(axis=0, dtype=np.float64)
+    # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
+    # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
+    # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout.
+    dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
+    t = np.asarray(targets, dtype=dtype)
+    f_mean, t_mean = f.mean(axis=0), t.mean(axis=0, dtype=np.float64)
     fc = f - f_mean
     gram = fc.T @ fc
     gram[np.diag_indices_from(gram)] += l2
-    # The cross term in float32: on EASE targets it is d x warm items x warm items multiply-adds
-    # (and a float64 copy of the targets is warm items² x 8 bytes); the small Gram stays float64.
-    tc = np.asarray(targets, dtype=np.float32) - t_mean.astype(np.float32)
-    cross = (fc.astype(np.float32).T @ tc).astype(np.float64)
+    cross = (fc.astype(dtype).T @ (t - t_mean.astype(dtype))).astype(np.float64)
     weights = np.linalg.solve(gram, cross)
     return weights, t_mean - f_mean @ weights
 
