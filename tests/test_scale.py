@@ -334,3 +334,29 @@ def test_untuned_hybrid_fits_no_zero_weight_source(small: Interactions, monkeypa
     with pytest.raises(NotFittedError):
         model.item_knn.recommend([UserQuery(user=0)], 5)
     model.recommend([UserQuery(user=0), UserQuery(history=np.array([3]))], 10)
+
+
+def test_als_fold_in_is_shared_by_a_batch_and_never_stale(small: Interactions) -> None:
+    space = WarmSpace("als", factors=8, options={"iterations": 3, "threads": 1}).fit(small)
+    queries = [UserQuery(user=u) for u in range(10)] + [UserQuery(history=np.array([40, 41]))]
+    first = space.user_vectors(queries)
+    first[:] = 0.0  # a caller writing into its copy must not reach the next caller
+    again = space.user_vectors(queries)
+    row = small.matrix[[0]].astype(np.float32)
+    row.data[:] = 1.0
+    fresh = als_fold_in(row[:, space.warm_items_], space._als_items, 0.05, 10.0)
+    np.testing.assert_allclose(again[0], fresh[0], rtol=1e-5)
+    other = space.user_vectors([UserQuery(user=5)])  # other queries: computed, not the cached batch
+    np.testing.assert_allclose(other[0], again[5], rtol=1e-5)
+
+
+def test_known_items_check_of_recommend_files_matches_a_per_user_loop(small: Interactions) -> None:
+    from coldkit.batch import _known_to
+
+    rng = np.random.default_rng(0)
+    batch = [UserQuery(user=u) for u in range(0, small.n_users, 7)] + [UserQuery(history=np.array([1]))]
+    idx = rng.integers(-1, small.n_items, size=(len(batch), 12))
+    expected = np.array(
+        [[q.user is not None and i >= 0 and i in set(small.items_of(q.user).tolist()) for i in row] for q, row in zip(batch, idx)]
+    )
+    np.testing.assert_array_equal(_known_to(small, batch, idx), expected)

@@ -159,7 +159,7 @@ class PreparedFusion:
         if self._slots == 0 or not used.any():
             return Ranked(out_idx, out_scores)
         base = np.zeros(self.batch, dtype=np.float64)
-        for s in np.flatnonzero(used):  # in source order, as fuse adds them
+        for s in np.flatnonzero(used).tolist():  # in source order, as fuse adds them
             base += w[s] * self._floors[s]
         w_used = np.where(used[:, None], w, 0.0)
         contributions = w_used[self._source, self._rows] * self._values

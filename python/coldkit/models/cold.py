@@ -148,6 +148,7 @@ class WarmSpace:
 
     def fit(self, train: Interactions) -> "WarmSpace":
         self.projection_: np.ndarray | None = None
+        self._last_fold_in: tuple[list[UserQuery], np.ndarray] | None = None
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = train.item_counts()
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
@@ -206,8 +207,15 @@ class WarmSpace:
                     out[b, int(query.user)] = 1.0
             return out
         if self.kind == "als":
+            # The hybrid's two adapters share this space and ask for the same batch in turn: the
+            # least-squares fold-in (a small solve per user) is done once per batch, not twice.
+            last = getattr(self, "_last_fold_in", None)
+            if last is not None and len(last[0]) == len(queries) and all(a is b for a, b in zip(last[0], queries)):
+                return np.array(last[1])
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
-            return als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
+            vectors = als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
+            self._last_fold_in = (list(queries), vectors)
+            return np.array(vectors)
         if self.projection_ is not None:
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
             return np.asarray(rows @ self.projection_, dtype=np.float32)
