@@ -171,3 +171,26 @@ def test_an_item_repeated_in_one_source_counts_once(name: str) -> None:
     want = fusion.fuse({"a": unique, "b": other}, k=3)
     assert got.indices.tolist() == want.indices.tolist()
     np.testing.assert_allclose(got.scores, want.scores)
+
+
+@settings(max_examples=150, deadline=None)
+@given(source_sets(), st.sampled_from(["minmax", "zscore", "none"]))
+def test_prepared_fusion_equals_fuse_over_the_weighed_sources(case, mode) -> None:  # type: ignore[no-untyped-def]
+    """The tuning's re-weighable fusion gives exactly ``fuse`` over the sources with a positive weight."""
+    sources, weights, k = case
+    fusion = WeightedFusion(mode)
+    prepared = fusion.prepare(sources, k)
+    used = {name: ranked for name, ranked in sources.items() if weights[name] > 0}
+    got = prepared({name: w for name, w in weights.items() if w > 0})
+    if not used:
+        assert (got.indices == -1).all()
+        return
+    expected = fusion.fuse(used, k, {name: weights[name] for name in used})
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.scores, expected.scores)
+    # per-query weights are honoured too
+    rows = sources["a"].indices.shape[0]
+    per_query = {name: np.linspace(0.5, 2.0, rows) for name in sources}
+    np.testing.assert_array_equal(prepared(per_query).indices, fusion.fuse(sources, k, per_query).indices)
+    with pytest.raises(coldkit.InvalidInputError, match="unknown source"):
+        prepared({"nope": 1.0})

@@ -281,3 +281,82 @@ def test_loading_a_model_draws_no_transformers_bar(capfd: pytest.CaptureFixture[
     load_pretrained(transformers.AutoModel, model_dir, what="test")
     assert "Loading" not in capfd.readouterr().err
     assert transformers.utils.logging.is_progress_bar_enabled()  # restored for the caller
+
+
+# ------------------------------------------------------------------------------ cost cuts
+
+
+def test_ease_from_the_sparse_gram_equals_the_dense_formula(small: Interactions) -> None:
+    model = models.create("ease", l2=50.0).fit(small)
+    warm = np.flatnonzero(small.item_counts() > 0)
+    x = small.matrix[:, warm].toarray().astype(np.float64)
+    x[x > 0] = 1.0
+    p = np.linalg.inv(x.T @ x + 50.0 * np.eye(warm.size))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.item_matrix_, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("with_candidates", [False, True])
+def test_rank_sparse_rows_equals_the_dense_scan(with_candidates: bool) -> None:
+    from coldkit.models._ranking import rank_sparse_rows, rank_vectors
+
+    rng = np.random.default_rng(3)
+    rows = sp.random(60, 90, density=0.04, format="csr", random_state=4, dtype=np.float32)  # some rows empty: all ties
+    rows.data[:] = 1.0
+    items = rng.standard_normal((400, 90)).astype(np.float32)
+    items[::7] = 0.0  # ties inside rows too
+    cand = np.sort(rng.choice(400, 70, replace=False)) if with_candidates else None
+    exclude = [rng.choice(400, 6, replace=False) for _ in range(60)]
+    columns = np.ascontiguousarray((items if cand is None else items[cand]).T)
+    got = rank_sparse_rows(rows, columns, 15, exclude=exclude, candidates=cand)
+    expected = rank_vectors(rows.toarray(), items, 15, exclude=exclude, candidates=cand)
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: Interactions) -> None:
+    model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+    queries = [UserQuery(user=u) for u in range(0, 60, 4)] + [UserQuery(history=np.array([20, 31]))]
+    cand = np.arange(0, 300, 2)
+    sparse_path = model.recommend(queries, 10, candidates=cand)
+    dense_path = model.set_backend("rust").recommend(queries, 10, candidates=cand)  # a named backend: the dense scan
+    np.testing.assert_array_equal(sparse_path.indices, dense_path.indices)
+
+
+def test_untuned_hybrid_fits_no_zero_weight_source(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coldkit.models import hybrid as hybrid_module
+    from coldkit.models.base import NotFittedError
+
+    monkeypatch.setattr(hybrid_module, "AUTO_TUNE_MAX_ITEMS", 100)  # small is "large": default weights
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.learned_ is None and "item_knn" not in model.used_sources and "tfidf" not in model.used_sources
+    with pytest.raises(NotFittedError):
+        model.item_knn.recommend([UserQuery(user=0)], 5)
+    model.recommend([UserQuery(user=0), UserQuery(history=np.array([3]))], 10)
+
+
+def test_als_fold_in_is_shared_by_a_batch_and_never_stale(small: Interactions) -> None:
+    space = WarmSpace("als", factors=8, options={"iterations": 3, "threads": 1}).fit(small)
+    queries = [UserQuery(user=u) for u in range(10)] + [UserQuery(history=np.array([40, 41]))]
+    first = space.user_vectors(queries)
+    first[:] = 0.0  # a caller writing into its copy must not reach the next caller
+    again = space.user_vectors(queries)
+    row = small.matrix[[0]].astype(np.float32)
+    row.data[:] = 1.0
+    fresh = als_fold_in(row[:, space.warm_items_], space._als_items, 0.05, 10.0)
+    np.testing.assert_allclose(again[0], fresh[0], rtol=1e-5)
+    other = space.user_vectors([UserQuery(user=5)])  # other queries: computed, not the cached batch
+    np.testing.assert_allclose(other[0], again[5], rtol=1e-5)
+
+
+def test_known_items_check_of_recommend_files_matches_a_per_user_loop(small: Interactions) -> None:
+    from coldkit.batch import _known_to
+
+    rng = np.random.default_rng(0)
+    batch = [UserQuery(user=u) for u in range(0, small.n_users, 7)] + [UserQuery(history=np.array([1]))]
+    idx = rng.integers(-1, small.n_items, size=(len(batch), 12))
+    expected = np.array(
+        [[q.user is not None and i >= 0 and i in set(small.items_of(q.user).tolist()) for i in row] for q, row in zip(batch, idx)]
+    )
+    np.testing.assert_array_equal(_known_to(small, batch, idx), expected)

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit._stages import stage, stage_reporting
-from coldkit.data.interactions import UserQuery
+from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
@@ -247,9 +247,7 @@ def _recommend_files(
             valid = idx >= 0
             if cand_mask is not None:
                 valid &= cand_mask[np.where(idx >= 0, idx, 0)]
-            for r, q in enumerate(batch):
-                if q.user is not None:
-                    valid[r] &= ~np.isin(idx[r], train.items_of(q.user))
+            valid &= ~_known_to(train, batch, idx)
             rows, cols = np.nonzero(valid)
             ranks = np.cumsum(valid, axis=1)[rows, cols]
             frames.append(
@@ -290,6 +288,19 @@ def _multimodal_encoder(
     if item_vectors is not None or "encoder" in options:
         raise InvalidInputError("media columns build the item encoder themselves; drop --item-vectors / --option encoder=...")
     return MultimodalEncoder(**{"text_encoder": text_encoder or default_encoder_name(), **media})
+
+
+def _known_to(train: Interactions, batch: Sequence[UserQuery], idx: np.ndarray) -> np.ndarray:
+    """(B, k) whether ``idx[r, j]`` is a training item of query ``r``'s user (one vectorised test per batch)."""
+    users = np.array([-1 if q.user is None else int(q.user) for q in batch], dtype=np.int64)
+    rows = np.flatnonzero(users >= 0)
+    if rows.size == 0:
+        return np.zeros(idx.shape, dtype=bool)
+    seen = train.matrix[users[rows]]
+    n = train.n_items
+    known_keys = np.repeat(rows, np.diff(seen.indptr)) * n + seen.indices
+    keys = np.arange(len(batch), dtype=np.int64)[:, None] * n + np.where(idx >= 0, idx, 0)
+    return np.isin(keys, known_keys) & (idx >= 0)
 
 
 def _precomputed_encoder(

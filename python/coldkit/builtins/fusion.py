@@ -9,16 +9,17 @@ interactions and collaborative filtering for a warm one.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import best_per_row
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import FusionSpec, Ranked, WeightLike
 from coldkit.validation import check_k
 
-__all__ = ["WeightedFusion", "ReciprocalRankFusion", "NORMALIZATIONS"]
+__all__ = ["WeightedFusion", "ReciprocalRankFusion", "PreparedFusion", "NORMALIZATIONS"]
 
 NORMALIZATIONS = ("minmax", "zscore", "none")
 
@@ -99,6 +100,86 @@ def _top_k_of_union(
     return Ranked(out_idx, out_scores)
 
 
+class PreparedFusion:
+    """One fusion of fixed source rankings, re-weighed cheaply: ``prepared(weights)`` equals
+    ``fusion.fuse({s: sources[s] for s with a positive weight}, k, weights)``.
+
+    Tuning the hybrid's blend fuses the same rankings under hundreds of weightings. Everything
+    that does not depend on the weights — each source's first occurrences, normalised values and
+    row floors, the union of (row, item) keys — is computed once here; a call only sums the
+    weighted values per key and takes each row's top ``k`` (about ten times cheaper than ``fuse``).
+
+    Args:
+        parts: source name -> (rows, items, values, floors): the source's listed entries, each
+            entry's weight-free contribution, and each row's floor (added to every item of the
+            row, times the weight; zeros for rank fusion).
+        batch: number of rows; k: list length.
+    """
+
+    def __init__(
+        self,
+        parts: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+        batch: int,
+        k: int,
+        skipped: Sequence[str] = (),
+    ) -> None:
+        self.names = list(parts)
+        self._skipped = list(skipped)  # sources that listed nothing: accepted in weights, add nothing
+        self.batch, self.k = batch, k
+        self._floors = [parts[n][3] for n in self.names]
+        rows = [parts[n][0] for n in self.names]
+        self._rows = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        items = np.concatenate([parts[n][1] for n in self.names]) if rows else np.empty(0, np.int64)
+        self._values = np.concatenate([parts[n][2] for n in self.names]) if rows else np.empty(0)
+        self._source = np.repeat(np.arange(len(self.names)), [len(r) for r in rows])
+        if items.size == 0:
+            self._slots = 0
+            return
+        span = int(items.max()) + 1
+        keys, self._inverse = np.unique(self._rows * span + items, return_inverse=True)
+        self._inverse = self._inverse.ravel()
+        self._key_rows, self._key_items = keys // span, keys % span
+        # keys are sorted by row, then item: a key's slot in its row keeps the item order
+        starts = np.searchsorted(self._key_rows, np.arange(batch), side="left")
+        self._slot = np.arange(keys.size) - starts[self._key_rows]
+        self._slots = int(self._slot.max()) + 1
+
+    def __call__(self, weights: Mapping[str, WeightLike]) -> Ranked:
+        out_idx = np.full((self.batch, self.k), -1, dtype=np.int64)
+        out_scores = np.full((self.batch, self.k), -np.inf, dtype=np.float32)
+        unknown = sorted(set(weights) - set(self.names) - set(self._skipped))
+        if unknown:
+            raise InvalidInputError(f"weights name unknown source(s) {unknown}; the sources are {sorted(self.names + self._skipped)}")
+        # a source without a weight is left out (not weighed 1 as in fuse): the tuning names what it tries
+        w = np.zeros((len(self.names), self.batch))
+        for s, name in enumerate(self.names):
+            if name in weights:
+                w[s] = _row_weights(weights, name, self.batch)
+        used = w.max(axis=1, initial=0.0) > 0
+        if self._slots == 0 or not used.any():
+            return Ranked(out_idx, out_scores)
+        base = np.zeros(self.batch, dtype=np.float64)
+        for s in np.flatnonzero(used).tolist():  # in source order, as fuse adds them
+            base += w[s] * self._floors[s]
+        w_used = np.where(used[:, None], w, 0.0)
+        contributions = w_used[self._source, self._rows] * self._values
+        totals = np.bincount(self._inverse, weights=contributions, minlength=self._key_rows.size)
+        present = np.bincount(self._inverse, weights=used[self._source].astype(np.float64), minlength=self._key_rows.size) > 0
+        totals = totals + base[self._key_rows]
+        table = np.full((self.batch, self._slots), -np.inf)
+        table[self._key_rows[present], self._slot[present]] = totals[present]
+        slots = best_per_row(table, self.k)
+        best = np.take_along_axis(table, slots, axis=1)
+        found = np.isfinite(best)
+        # slot -> item: the items of row r are the keys starting at its first key
+        first = np.searchsorted(self._key_rows, np.arange(self.batch), side="left")
+        item_of = self._key_items[np.minimum(first[:, None] + slots, self._key_items.size - 1)]
+        width = slots.shape[1]
+        out_idx[:, :width] = np.where(found, item_of, -1)
+        out_scores[:, :width] = np.where(found, best, -np.inf).astype(np.float32)
+        return Ranked(out_idx, out_scores)
+
+
 class WeightedFusion:
     """Weighted sum of per-source scores, each source normalised per row first.
 
@@ -168,6 +249,23 @@ class WeightedFusion:
         return _top_k_of_union(
             np.concatenate(rows_all), np.concatenate(items_all), np.concatenate(contrib_all), base, batch, k
         )
+
+
+    def prepare(self, sources: Mapping[str, Ranked], k: int) -> PreparedFusion:
+        """``sources`` fused under any weights, cheaply (see :class:`PreparedFusion`)."""
+        batch = _check_sources(sources, k)
+        parts, skipped = {}, []
+        for name, ranked in sources.items():
+            valid = _first_occurrences(ranked.indices, (ranked.indices >= 0) & np.isfinite(ranked.scores))
+            if not valid.any():
+                skipped.append(name)
+                continue
+            normalized = self._normalize(ranked.scores, valid)
+            floor = np.nanmin(np.where(valid, normalized, np.inf), axis=1)
+            floor = np.where(np.isfinite(floor), floor, 0.0)
+            r, c = np.nonzero(valid)
+            parts[name] = (r, ranked.indices[r, c], normalized[r, c] - floor[r], floor)
+        return PreparedFusion(parts, batch, k, skipped)
 
 
 class ReciprocalRankFusion:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "rank_vectors", "empty_ranked", "pad_ranked"]
+__all__ = ["check_candidates", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -89,13 +90,7 @@ def rank_vectors(
             return empty_ranked(batch, k)
         catalog = np.ascontiguousarray(item_vectors[candidates], dtype=np.float32)
         if exclude is not None:
-            position = np.full(n_items, -1, dtype=np.int64)
-            position[candidates] = np.arange(candidates.size, dtype=np.int64)
-            mapped = []
-            for items in exclude:  # loops over queries, not the catalogue
-                pos = position[np.asarray(items, dtype=np.int64)]
-                mapped.append(pos[pos >= 0])
-            exclude = mapped
+            exclude = _positions_among(candidates, exclude, n_items)
     else:
         catalog = np.ascontiguousarray(item_vectors, dtype=np.float32)
     if exclude is not None:
@@ -109,3 +104,81 @@ def rank_vectors(
     if candidates is not None:
         indices = np.where(indices >= 0, candidates[np.clip(indices, 0, None)], -1)
     return pad_ranked(indices, scores, k)
+
+
+def _positions_among(candidates: np.ndarray, exclude: Sequence[np.ndarray], n_items: int) -> list[np.ndarray]:
+    """Each query's excluded items as positions within ``candidates`` (items outside them dropped)."""
+    position = np.full(n_items, -1, dtype=np.int64)
+    position[candidates] = np.arange(candidates.size, dtype=np.int64)
+    mapped = []
+    for items in exclude:  # loops over queries, not the catalogue
+        pos = position[np.asarray(items, dtype=np.int64)]
+        mapped.append(pos[pos >= 0])
+    return mapped
+
+
+def rank_sparse_rows(
+    rows: sp.csr_matrix,
+    item_columns: np.ndarray,
+    k: int,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+    candidates: np.ndarray | None = None,
+) -> Ranked:
+    """Top ``k`` by ``rows @ item_columns`` for *sparse* query rows (interaction rows over warm items).
+
+    The EASE / item-kNN space scores a user by their few clicks against one column per warm item:
+    a dense scan costs B × items × warm items (2.6·10¹⁰ multiply-adds for 400 queries at 10k
+    items), the sparse product B × clicks × items — hundreds of times less.
+
+    Args:
+        rows: (B, w) CSR query rows.
+        item_columns: (w, C) C-contiguous float32: one column per candidate (all items when
+            ``candidates`` is None), i.e. the item vectors transposed.
+        exclude: per-query item indices (catalogue indices) to drop, or None.
+        candidates: the sorted candidate indices the columns stand for, or None for all items.
+    Ties go to the lower index, like :func:`coldkit.similarity.topk`.
+    """
+    batch = rows.shape[0]
+    if batch == 0:
+        return empty_ranked(0, k)
+    scores = np.asarray(rows @ item_columns, dtype=np.float32)
+    n_cols = scores.shape[1]
+    if n_cols == 0:
+        return empty_ranked(batch, k)
+    if exclude is not None:
+        if candidates is not None:  # catalogue indices -> positions among the (sorted) candidates
+            found = []
+            for items in exclude:  # loops over queries, not the catalogue
+                items = np.asarray(items, dtype=np.int64)
+                pos = np.minimum(np.searchsorted(candidates, items), candidates.size - 1)
+                found.append(pos[candidates[pos] == items])
+            exclude = found
+        lengths = [len(e) for e in exclude]
+        if sum(lengths):
+            r = np.repeat(np.arange(batch), lengths)
+            scores[r, np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude])] = -np.inf
+    part = best_per_row(scores, k)
+    index = np.arange(n_cols, dtype=np.int64) if candidates is None else candidates
+    return pad_ranked(index[part], np.take_along_axis(scores, part, axis=1), k)
+
+
+def best_per_row(scores: np.ndarray, k: int) -> np.ndarray:
+    """(B, min(k, n)) column indices of each row's ``k`` largest scores, best first, ties to the lower column.
+
+    The same order as :func:`coldkit.similarity.topk` gives, from a dense (B, n) score matrix, in
+    O(B × n) (a partition, not a sort of every row).
+    """
+    batch, n_cols = scores.shape
+    width = min(k, n_cols)
+    if width < n_cols:
+        cut = -np.partition(-scores, width - 1, axis=1)[:, width - 1 : width]
+        above, tied = scores > cut, scores == cut
+        need = width - above.sum(axis=1, keepdims=True)
+        take = above | (tied & (np.cumsum(tied, axis=1) <= need))
+        part = np.nonzero(take)[1].reshape(batch, width)
+    else:
+        part = np.broadcast_to(np.arange(n_cols), (batch, n_cols)).copy()
+    top = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -top), axis=1)
+    return np.take_along_axis(part, order, axis=1)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
-from coldkit.models._ranking import rank_vectors
+from coldkit.models._ranking import rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit._stages import stage
@@ -40,6 +40,9 @@ WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users",
 #: Above this many warm items the svd warm space switches from the exact Gram eigendecomposition
 #: (dense users × items) to ARPACK on the sparse matrix.
 EXACT_SVD_MAX = 5_000
+
+#: ridge_map computes the cross term in float32 for targets wider than this (the EASE space).
+WIDE_TARGETS = 512
 
 #: A content-kNN adapter searches its neighbours among at most this many warm items (a fixed
 #: random sample beyond it), so mapping a catalogue costs O(items × pool), linear in the catalogue.
@@ -145,6 +148,7 @@ class WarmSpace:
 
     def fit(self, train: Interactions) -> "WarmSpace":
         self.projection_: np.ndarray | None = None
+        self._last_fold_in: tuple[list[UserQuery], np.ndarray] | None = None
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = train.item_counts()
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
@@ -203,8 +207,15 @@ class WarmSpace:
                     out[b, int(query.user)] = 1.0
             return out
         if self.kind == "als":
+            # The hybrid's two adapters share this space and ask for the same batch in turn: the
+            # least-squares fold-in (a small solve per user) is done once per batch, not twice.
+            last = getattr(self, "_last_fold_in", None)
+            if last is not None and len(last[0]) == len(queries) and all(a is b for a, b in zip(last[0], queries)):
+                return np.array(last[1])
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
-            return als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
+            vectors = als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
+            self._last_fold_in = (list(queries), vectors)
+            return np.array(vectors)
         if self.projection_ is not None:
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
             return np.asarray(rows @ self.projection_, dtype=np.float32)
@@ -217,12 +228,17 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
     Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
     """
     f = np.asarray(features, dtype=np.float64)
-    t = np.asarray(targets, dtype=np.float64)
-    f_mean, t_mean = f.mean(axis=0), t.mean(axis=0)
-    fc, tc = f - f_mean, t - t_mean
+    # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
+    # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
+    # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout.
+    dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
+    t = np.asarray(targets, dtype=dtype)
+    f_mean, t_mean = f.mean(axis=0), t.mean(axis=0, dtype=np.float64)
+    fc = f - f_mean
     gram = fc.T @ fc
     gram[np.diag_indices_from(gram)] += l2
-    weights = np.linalg.solve(gram, fc.T @ tc)
+    cross = (fc.astype(dtype).T @ (t - t_mean.astype(dtype))).astype(np.float64)
+    weights = np.linalg.solve(gram, cross)
     return weights, t_mean - f_mean @ weights
 
 
@@ -293,9 +309,14 @@ class ColdAdapter(Recommender):
             alpha = counts / (counts + self.item_trust)
         else:
             alpha = (counts > 0).astype(np.float64)
-        self.item_vectors_ = (
-            alpha[:, None] * self.warm.item_vectors_ + (1.0 - alpha[:, None]) * self.mapped_vectors_
-        ).astype(np.float32)
+        # Only items with interactions blend; in float32 and by row, because in the EASE space these
+        # are items × warm-items arrays (float64 temporaries of them cost seconds and gigabytes).
+        blended = self.mapped_vectors_.copy()
+        seen = np.flatnonzero(alpha > 0)
+        a = alpha[seen, None].astype(np.float32)
+        blended[seen] = a * self.warm.item_vectors_[seen] + (1.0 - a) * self.mapped_vectors_[seen]
+        self.item_vectors_ = blended
+        self._columns_all: np.ndarray | None = None
         return self
 
     def item_vectors(self) -> np.ndarray:
@@ -309,15 +330,26 @@ class ColdAdapter(Recommender):
         self._require_fitted()
         return np.asarray(self.map_content(self.content.encode_user_texts(list(texts))), dtype=np.float32)
 
+    def _item_columns(self, cand: np.ndarray | None) -> np.ndarray:
+        """(n_warm, C) C-contiguous item vectors of the candidates, transposed (all items: cached)."""
+        vectors = self.item_vectors()
+        if cand is not None:
+            return np.ascontiguousarray(vectors[cand].T)
+        if getattr(self, "_columns_all", None) is None:
+            self._columns_all = np.ascontiguousarray(vectors.T)
+        assert self._columns_all is not None
+        return self._columns_all
+
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
+        exclude = self._exclusions(queries, exclude_known)
+        if self.warm.kind in ("ease", "item-knn") and self.backend is None:
+            # p_u is a sparse click row over the warm items: a sparse product, not a dense scan
+            rows = interaction_rows(queries, self.warm.matrix_, columns=self.warm.warm_items_, sparse=True)
+            return rank_sparse_rows(rows, self._item_columns(cand), k, exclude=exclude, candidates=cand)
         return rank_vectors(
-            self.warm.user_vectors(queries),
-            self.item_vectors(),
-            k,
-            metric="dot",
-            exclude=self._exclusions(queries, exclude_known),
+            self.warm.user_vectors(queries), self.item_vectors(), k, metric="dot", exclude=exclude,
             candidates=cand, backend=self.backend,
         )
 
@@ -365,7 +397,10 @@ class ColdRidge(ColdAdapter):
 
     def map_content(self, features: np.ndarray) -> np.ndarray:
         if self.kernel == "linear":
-            return np.asarray(features, dtype=np.float64) @ self.weights_ + self.intercept_
+            # float32 product: on EASE targets this is items × d × warm items multiply-adds
+            mapped = np.asarray(features, dtype=np.float32) @ self.weights_.astype(np.float32)
+            mapped += self.intercept_.astype(np.float32)
+            return mapped
         return self._kernel(features, self._support) @ self.weights_ + self.intercept_
 
 

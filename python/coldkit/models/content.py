@@ -130,6 +130,7 @@ class ContentRecommender(Recommender):
         self.cache = bool(cache)
         self.raw_vectors_: np.ndarray | None = None
         self.item_vectors_: np.ndarray | None = None
+        self._fitted_on: tuple[Any, ...] | None = None
 
     def _join(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         # several encoders: concatenate unit parts scaled by sqrt(weight / total), so the cosine of
@@ -140,6 +141,15 @@ class ContentRecommender(Recommender):
         return np.hstack([np.sqrt(w / total) * p for w, p in zip(self.encoder_weights, parts)]).astype(np.float32)
 
     def fit(self, train: Interactions) -> "ContentRecommender":
+        same = self._fitted_on is not None and self._fitted_on[0] is train.catalog and all(
+            a is b for a, b in zip(self._fitted_on[1:], self.encoders)
+        ) and len(self._fitted_on) == len(self.encoders) + 1
+        if self.item_vectors_ is not None and same:
+            # Same catalogue object, same encoders: the vectors depend on neither the interactions
+            # nor anything else, so a refit (the hybrid fits once on its validation split, then on
+            # everything) keeps them instead of encoding the whole catalogue again.
+            self._remember(train)
+            return self
         train = self._remember(train)
         parts = []
         for encoder, whitener in zip(self.encoders, self.whiteners):
@@ -153,6 +163,7 @@ class ContentRecommender(Recommender):
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
         self.item_vectors_ = self._join(parts)
         self._texts = train.catalog.texts()
+        self._fitted_on = (train.catalog, *self.encoders)  # compared by identity
         return self
 
     def item_vectors(self) -> np.ndarray:

@@ -29,7 +29,6 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -54,7 +53,7 @@ from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
 from coldkit.models.stacker import POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
-from coldkit.models.tuning import LearnedWeights, carve_validation, coordinate_ascent, fused_recall
+from coldkit.models.tuning import LearnedWeights, carve_validation, coordinate_ascent, fused_recall_objective
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
@@ -258,12 +257,22 @@ class Hybrid(Recommender):
         self.stacker_: Stacker | None = None
         self._item_features: np.ndarray | None = None
         self.notes_: list[str] = []
+        self._tuning: bool | None = None
 
     def _uses(self, name: str) -> bool:
         """Whether source ``name`` can get a positive weight (so must be fitted)."""
         if name not in self.sources:
             return False
-        return bool(self.tune) or self.weights.get(name, 0.0) > 0
+        tuning = getattr(self, "_tuning", None)  # set by fit: whether this fit learns the weights
+        return bool(self.tune if tuning is None else tuning) or self.weights.get(name, 0.0) > 0
+
+    def _will_tune(self, train: Interactions) -> bool:
+        """Whether fitting on ``train`` learns the weights (``tune="auto"``: up to :data:`AUTO_TUNE_MAX_ITEMS` items).
+
+        When it does not, sources whose default weight is 0 (item-kNN, TF-IDF) are never fitted: at
+        100k items they cost minutes and would not be used.
+        """
+        return self.tune is True or (self.tune == "auto" and train.n_items <= AUTO_TUNE_MAX_ITEMS)
 
     @property
     def used_sources(self) -> list[str]:
@@ -284,8 +293,9 @@ class Hybrid(Recommender):
             self.tfidf.fit(train)
         if self.friends is not None and self._uses("friends"):
             self.friends.fit(train)
-        if self.stack:
-            # the stacker's item features: popularity in training, and as content predicts it
+        if self.stack and self._tuning:
+            # the stacker's item features: popularity in training, and as content predicts it (only a
+            # tuned fit can have a stacker; at 1M items the float64 ridge input alone would be 3 GB)
             counts = train.item_counts()
             predicted = content_popularity(self.content.item_vectors(), counts)
             self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
@@ -293,7 +303,8 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
-        if self.tune == "auto" and train.n_items > AUTO_TUNE_MAX_ITEMS:
+        self._tuning = self._will_tune(train)
+        if self.tune == "auto" and not self._tuning:
             self.notes_.append(
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
                 "(tune=True learns them anyway, at the cost of a second fit)"
@@ -331,7 +342,7 @@ class Hybrid(Recommender):
             start = {source: float(np.mean(defaults[source])) for source in exercised}
             if not any(v > 0 for v in start.values()):
                 start["popularity"] = 1.0
-            objective = partial(fused_recall, self.fusion, ranked, truth=task.truth, k=self.tune_k)
+            objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k)
             before = float(np.mean(objective(start)))
             regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
             scores[name] = (before, after)

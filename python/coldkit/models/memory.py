@@ -107,14 +107,14 @@ def resolve_budget(budget: str | int | float | None) -> int:
 def estimate_warm_bytes(kind: str, n_users: int, n_items: int, n_warm: int, nnz: int, factors: int = 64) -> int:
     """Peak bytes a warm model needs to fit and hold its item vectors (a deliberate over-estimate).
 
-    * ``ease``: the dense users×warm matrix, the float64 Gram, its inverse and the weights, the
-      float32 copy and the (items × warm) item vectors;
+    * ``ease``: the sparse matrix, the float64 Gram, its inverse and the weights, the float32
+      copy and the (items × warm) item vectors;
     * ``item-knn`` as a *warm space* (dense item vectors over warm items, as the cold adapters need);
     * ``als`` / ``svd``: the sparse matrix (a few copies) plus user and item factors and a Krylov /
       least-squares working set, all linear in the data.
     """
     if kind == "ease":
-        return 8 * n_users * n_warm + 3 * 8 * n_warm * n_warm + 4 * n_warm * n_warm + 4 * n_items * n_warm
+        return 3 * 12 * nnz + 3 * 8 * n_warm * n_warm + 4 * n_warm * n_warm + 4 * n_items * n_warm
     if kind == "item-knn":
         return 8 * n_users * n_warm + 8 * n_warm * n_warm + 4 * n_items * n_warm
     if kind in ("als", "svd"):

@@ -190,7 +190,8 @@ class ItemItemModel(Recommender):
         """``S`` over the warm items as a dense (n_warm, n_warm) array (None before ``fit``)."""
         return self._item_matrix
 
-    def _learn_matrix(self, warm_matrix: np.ndarray) -> np.ndarray:
+    def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
+        """``S`` over the warm items from the sparse (users, warm items) training matrix."""
         raise NotImplementedError
 
     def fit(self, train: Interactions) -> "ItemItemModel":
@@ -204,8 +205,7 @@ class ItemItemModel(Recommender):
             "use a factorised model (--model cold-ridge --option warm=als, or the hybrid's default warm=auto) "
             "or raise --max-memory",
         )
-        dense = np.asarray(matrix[:, warm].toarray(), dtype=np.float64)
-        self._item_matrix = np.asarray(self._learn_matrix(dense), dtype=np.float32)
+        self._item_matrix = np.asarray(self._learn_matrix(matrix[:, warm].tocsr()), dtype=np.float32)
         vectors = np.zeros((train.n_items, warm.size), dtype=np.float32)
         vectors[warm] = self._item_matrix.T
         self._item_vectors = vectors
@@ -376,8 +376,11 @@ class EASE(ItemItemModel):
         self.l2 = float(l2)
         self.binarize = bool(binarize)
 
-    def _learn_matrix(self, warm_matrix: np.ndarray) -> np.ndarray:
-        gram = warm_matrix.T @ warm_matrix
+    def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
+        # The Gram from the sparse matrix: O(nnz x items per user), never a dense users x items copy
+        # (a dense float64 product was 19 of the 48 s EASE took at 6.5k warm items x 10k users).
+        sparse = warm_matrix.astype(np.float64)
+        gram = np.asarray((sparse.T @ sparse).toarray(), dtype=np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         inverse = np.linalg.inv(gram)
         weights = -inverse / np.diag(inverse)[None, :]

@@ -50,6 +50,7 @@ __all__ = [
     "carve_validation",
     "coordinate_ascent",
     "fused_recall",
+    "fused_recall_objective",
     "recall_of",
     "recall_per_query",
     "LearnedWeights",
@@ -297,6 +298,28 @@ def fused_recall(
         return np.zeros(int((np.diff(truth.indptr) > 0).sum()))
     fused = fusion.fuse(used, k, {name: float(weights[name]) for name in used})
     return recall_per_query(fused.indices, truth, k)
+
+
+def fused_recall_objective(
+    fusion: FusionStrategy, sources: Mapping[str, Ranked], truth: sp.csr_matrix, k: int
+) -> Callable[[Mapping[str, float]], np.ndarray]:
+    """``weights -> fused_recall(fusion, sources, weights, truth, k)``, made cheap where the fusion can.
+
+    A fusion with a ``prepare(sources, k)`` method (``weighted``) does the weight-free work once,
+    so each of the ascent's hundreds of trials costs a sum and a top-k instead of a full fusion.
+    """
+    prepare = getattr(fusion, "prepare", None)
+    if not callable(prepare):
+        return lambda weights: fused_recall(fusion, sources, weights, truth, k)
+    prepared = prepare(sources, k)
+
+    def objective(weights: Mapping[str, float]) -> np.ndarray:
+        used = {name: float(w) for name, w in weights.items() if name in sources and w > 0}
+        if not used:
+            return np.zeros(int((np.diff(truth.indptr) > 0).sum()))
+        return recall_per_query(prepared(used).indices, truth, k)
+
+    return objective
 
 
 def coordinate_ascent(
