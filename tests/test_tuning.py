@@ -178,3 +178,25 @@ def test_masked_click_queries_get_their_friends_who_stay_in_training() -> None:
     assert any(q.friends.size for q in task.queries)
     for query in task.queries:
         assert not set(query.friends.tolist()) & held
+
+
+def test_pseudo_cold_items_are_half_the_newest_half_random_when_times_are_known() -> None:
+    train = _interactions(seed=3)
+    # each item's first interaction time, computed directly from the dense matrix
+    dense_t = train.timestamps.toarray().astype(float)
+    dense_t[train.matrix.toarray() == 0] = np.inf
+    first_seen = dense_t.min(axis=0)
+    active = np.flatnonzero(np.isfinite(first_seen))
+    carved = carve_validation(train, seed=0, item_fraction=0.2)
+    cold = carved.tasks[COLD_ITEMS].candidates
+    n_cold = int(round(0.2 * len(active)))
+    assert len(cold) == n_cold
+    newest = set(active[np.argsort(-first_seen[active], kind="stable")][: n_cold // 2].tolist())
+    assert newest <= set(cold.tolist())
+    # the other half is random: not simply the next-newest items
+    next_newest = set(active[np.argsort(-first_seen[active], kind="stable")][n_cold // 2 : n_cold].tolist())
+    assert not next_newest <= set(cold.tolist())
+    # without timestamps: a plain seeded sample, which does not contain all the newest items
+    untimed = Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=train.matrix)
+    random_cold = carve_validation(untimed, seed=0, item_fraction=0.2).tasks[COLD_ITEMS].candidates
+    assert len(random_cold) == n_cold and not newest <= set(random_cold.tolist())

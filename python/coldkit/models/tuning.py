@@ -114,6 +114,27 @@ def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
     return Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=matrix, timestamps=timestamps)
 
 
+def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``n_cold`` items made pseudo-cold, sorted.
+
+    Without timestamps: a seeded random sample. With timestamps, half are the items that appeared
+    last (latest first interaction) and half a random sample of the rest: in production the cold
+    items are the *new* ones, which differ from random items (newer years, topics and tastes), and
+    a test split may be either kind, so the weights are learned on both.
+    """
+    if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
+        return np.sort(rng.permutation(active_items)[:n_cold])
+    times = train.timestamps.tocsc()
+    first_seen = np.full(train.n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    has = np.diff(times.indptr) > 0
+    first_seen[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
+    by_age = active_items[np.argsort(-first_seen[active_items], kind="stable")]  # newest first
+    newest = by_age[: n_cold // 2]
+    rest = by_age[n_cold // 2 :]
+    sampled = rng.permutation(rest)[: n_cold - len(newest)]
+    return np.sort(np.concatenate([newest, sampled]).astype(np.int64))
+
+
 def carve_validation(
     train: Interactions,
     *,
@@ -158,7 +179,7 @@ def carve_validation(
 
     active_items = np.flatnonzero(train.item_counts() > 0)
     n_cold = int(round(item_fraction * len(active_items)))
-    pseudo_cold = np.sort(rng.permutation(active_items)[:n_cold]) if n_cold >= 2 else np.empty(0, np.int64)
+    pseudo_cold = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else np.empty(0, np.int64)
     is_cold = np.zeros(n_items, dtype=bool)
     is_cold[pseudo_cold] = True
 
