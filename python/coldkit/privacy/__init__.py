@@ -6,7 +6,10 @@
 * :mod:`coldkit.privacy.mechanisms` — DP item counts and DP item–item Gram matrices;
 * :mod:`coldkit.privacy.models` — the private recommenders (``dp-popularity``, ``dp-item-knn``,
   ``dp-ease``, ``dp-hybrid``) and the no-sharing baseline (``own-content``);
-* :mod:`coldkit.privacy.dpsgd` — DP-SGD for torch adapters with Opacus (optional extra ``privacy``).
+* :mod:`coldkit.privacy.dpsgd` — DP-SGD for torch adapters with Opacus (optional extra ``privacy``);
+* :mod:`coldkit.privacy.federated` — the ``federated`` model (item factors and the content→CF adapter
+  trained over simulated Flower clients, optional DP on client updates; extra ``federated``) and
+  ``local_user_vector`` for on-device scoring; :mod:`coldkit.privacy.flower` — its Flower client/strategy.
 
 Only the accountant is imported here (numpy + scipy); the rest loads on first use.
 See docs/privacy.md for the threat model and the privacy–utility measurements.
