@@ -121,6 +121,10 @@ class ProfileKNN(NeighbourVoting):
 
 
 
+#: (known clicks, has text, has friends) per query: what the blend and the stacker read of a batch.
+_Facts = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 class Hybrid(Recommender):
     """coldkit's recommended configuration: CF + cold adapters + content + popularity, fused with learned weights.
 
@@ -361,7 +365,7 @@ class Hybrid(Recommender):
         assert self._item_features is not None
         return self._item_features
 
-    def _query_facts(self, queries: Sequence[UserQuery]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _query_facts(self, queries: Sequence[UserQuery]) -> _Facts:
         """(known clicks, has text, has friends) of each query."""
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
@@ -371,9 +375,9 @@ class Hybrid(Recommender):
             has_friends = np.array([f.size > 0 for f in friend_indices(queries, train, self.friends.user_graph)])
         return n, has_text, has_friends
 
-    def _query_features(self, queries: Sequence[UserQuery], cold_candidates: bool) -> np.ndarray:
-        """The stacker's per-query features (:data:`coldkit.models.stacker.QUERY_FEATURES`)."""
-        n, has_text, has_friends = self._query_facts(queries)
+    def _query_features(self, queries: Sequence[UserQuery], cold_candidates: bool, facts: _Facts | None = None) -> np.ndarray:
+        """The stacker's per-query features (:data:`coldkit.models.stacker.QUERY_FEATURES`); ``facts``: :meth:`_query_facts`, if known."""
+        n, has_text, has_friends = facts if facts is not None else self._query_facts(queries)
         cold = np.full(len(queries), float(cold_candidates))
         return np.column_stack([np.log1p(n), has_text, has_friends, cold]).astype(np.float32)
 
@@ -382,10 +386,10 @@ class Hybrid(Recommender):
         return self._source_factors(queries, {name: self.weights[name] for name in self.sources})
 
     def _source_factors(
-        self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None
+        self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None, facts: _Facts | None = None
     ) -> dict[str, np.ndarray]:
         """:func:`coldkit.models.blend.source_weights` for ``queries``; ``base`` None gives every source 1."""
-        n, has_text, has_friends = self._query_facts(queries)
+        n, has_text, has_friends = facts if facts is not None else self._query_facts(queries)
         served = {name: 1.0 for name in self.sources} if base is None else dict(base)
         return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive, has_friends=has_friends)
 
@@ -444,15 +448,15 @@ class Hybrid(Recommender):
         """The stacker's lists for the queries of the regimes it answers, the blend's for the rest."""
         assert self.stacker_ is not None and self.learned_ is not None
         cold = self._cold_candidates(cand)
-        n, _, _ = self._query_facts(queries)
-        regimes = [self.learned_.regime_of(int(known), cold) for known in n]
+        facts = self._query_facts(queries)  # once per batch: it walks every query (and its friends)
+        regimes = [self.learned_.regime_of(int(known), cold) for known in facts[0]]
         stacked = np.array([r in self.stacker_.regimes for r in regimes], dtype=bool)
         blended, _ = blend(rankers, weights, self.fusion, max(POOL, k))
         if not stacked.any():
             return Ranked(blended.indices[:, :k], blended.scores[:, :k])
-        reach = self._source_factors(queries)
+        reach = self._source_factors(queries, facts=facts)
         spoken = {s: rankers[s]() for s in self.stacker_.sources if s in rankers and np.any(reach[s] > 0)}
-        inputs = StackInputs(spoken, reach, blended, self._query_features(queries, cold), self._stack_items())
+        inputs = StackInputs(spoken, reach, blended, self._query_features(queries, cold, facts), self._stack_items())
         ranked = self.stacker_.rank(inputs, k)
         indices, scores = blended.indices[:, :k].copy(), blended.scores[:, :k].copy()
         indices[stacked], scores[stacked] = ranked.indices[stacked], ranked.scores[stacked]
