@@ -92,6 +92,8 @@ def make_dataset(root: Path, n_items: int, n_users: int, vectors: bool, seed: in
         base, variant = variant_bases(len(texts), n_items)
         vectors = np.where((variant == 0)[:, None], real_vectors[base], variant_vectors(real_vectors, base, seed))
         np.save(root / "vectors.npy", vectors.astype(np.float32))
+        # The ids file makes vectors.npy a real ``--item-vectors`` file (coldkit.data.vectors).
+        (root / "vectors.ids.txt").write_text("\n".join(item_ids) + "\n")
         info["vectors"] = True
     return info
 
@@ -111,29 +113,6 @@ def _coldkit_encoder() -> Any:
     return coldkit.get_encoder(name, threads=THREADS) if name == "bert" else coldkit.get_encoder(name)
 
 
-class RowVectors:
-    """An encoder that returns given vectors for the catalogue's texts (the ``--item-vectors`` case)."""
-
-    name = "item-vectors"
-    modalities = frozenset({"text"})
-
-    def __init__(self, texts: list[str], vectors: np.ndarray) -> None:
-        self._rows = {t: r for r, t in enumerate(texts)}
-        self._vectors = vectors
-        self.dim = int(vectors.shape[1])
-
-    @property
-    def fingerprint(self) -> str:
-        return f"item-vectors-{self._vectors.shape}"
-
-    def encode_texts(self, texts: Any) -> np.ndarray:
-        rows = [self._rows.get(t, -1) for t in texts]  # a user's own text is not in the table: zero vector
-        out = np.zeros((len(rows), self.dim), dtype=np.float32)
-        known = np.array([r >= 0 for r in rows], dtype=bool)
-        out[known] = self._vectors[[r for r in rows if r >= 0]]
-        return out
-
-
 # ---------------------------------------------------------------------------------------- children
 
 
@@ -143,11 +122,10 @@ def run_coldkit(root: Path, out: Path, use_vectors: bool) -> list[dict[str, Any]
 
     options: dict[str, Any] = {"cache": False}
     encoder = None
+    item_vectors = None
     if use_vectors:
-        from coldkit.data.loaders import load_items
-
-        texts = load_items(str(root / "items.csv")).texts()
-        options["encoder"] = RowVectors(texts, np.load(root / "vectors.npy"))
+        # The issue's ``--item-vectors`` case, through the same loader and validation as the CLI.
+        item_vectors = str(root / "vectors.npy")
     else:
         encoder = _encoder_name()
         if encoder == "bert":
@@ -156,7 +134,7 @@ def run_coldkit(root: Path, out: Path, use_vectors: bool) -> list[dict[str, Any]
         recommend_files(
             str(root / "interactions.csv"), str(root / "items.csv"), str(out), model="hybrid", k=K,
             candidates=str(root / "candidates.txt"), users=str(root / "users.txt"), encoder=encoder,
-            options=options, progress=None,
+            item_vectors=item_vectors, options=options, progress=None,
         )  # fmt: skip
     return record
 
