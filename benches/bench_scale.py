@@ -148,12 +148,15 @@ def run_anchor(root: Path, out: Path) -> list[dict[str, Any]]:
     from coldkit.models.factorized import als_factors
 
     record: list[dict[str, Any]] = []
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
 
     def done(name: str) -> None:
-        nonlocal clock
-        record.append({"stage": name, "seconds": time.perf_counter() - clock, "peak_rss": peak_rss_bytes()})
-        clock = time.perf_counter()
+        nonlocal clock, cpu_clock
+        record.append({
+            "stage": name, "seconds": time.perf_counter() - clock, "cpu_seconds": time.process_time() - cpu_clock,
+            "peak_rss": peak_rss_bytes(),
+        })  # fmt: skip
+        clock, cpu_clock = time.perf_counter(), time.process_time()
 
     items = pd.read_csv(root / "items.csv", dtype=str, keep_default_na=False)
     inter = pd.read_csv(root / "interactions.csv", dtype=str)
@@ -203,10 +206,13 @@ def run_anchor(root: Path, out: Path) -> list[dict[str, Any]]:
 def child_main(pipeline: str, root: Path, report: Path, use_vectors: bool) -> None:
     from coldkit._stages import peak_rss_bytes
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     out = root / f"recs-{pipeline}.csv"
     stages = run_coldkit(root, out, use_vectors) if pipeline == "coldkit" else run_anchor(root, out)
-    result = {"pipeline": pipeline, "seconds": time.perf_counter() - started, "peak_rss": peak_rss_bytes(), "stages": stages}
+    result = {
+        "pipeline": pipeline, "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,
+        "peak_rss": peak_rss_bytes(), "stages": stages,
+    }  # fmt: skip
     report.write_text(json.dumps(result))
 
 
@@ -268,15 +274,17 @@ def exponent(results: list[dict[str, Any]], pipeline: str) -> float | None:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| items | pipeline | stage | seconds | peak RSS (GB) |", "|---:|---|---|---:|---:|"]
+    lines = ["| items | pipeline | stage | seconds | CPU seconds | peak RSS (GB) |", "|---:|---|---|---:|---:|---:|"]
     for r in results:
         for name, run in r["runs"].items():
             if "error" in run:
-                lines.append(f"| {r['data']['items']:,} | {name} | FAILED | | |")
+                lines.append(f"| {r['data']['items']:,} | {name} | FAILED | | | |")
                 continue
             for s in run["stages"]:
-                lines.append(f"| {r['data']['items']:,} | {name} | {s['stage']} | {s['seconds']:.1f} | {s['peak_rss'] / 2**30:.2f} |")
-            lines.append(f"| {r['data']['items']:,} | {name} | **total** | **{run['seconds']:.1f}** | **{run['peak_rss'] / 2**30:.2f}** |")
+                cpu = f"{s['cpu_seconds']:.1f}" if "cpu_seconds" in s else ""
+                lines.append(f"| {r['data']['items']:,} | {name} | {s['stage']} | {s['seconds']:.1f} | {cpu} | {s['peak_rss'] / 2**30:.2f} |")
+            cpu = f"**{run['cpu_seconds']:.1f}**" if "cpu_seconds" in run else ""
+            lines.append(f"| {r['data']['items']:,} | {name} | **total** | **{run['seconds']:.1f}** | {cpu} | **{run['peak_rss'] / 2**30:.2f}** |")
     return "\n".join(lines)
 
 

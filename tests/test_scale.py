@@ -360,3 +360,23 @@ def test_known_items_check_of_recommend_files_matches_a_per_user_loop(small: Int
         [[q.user is not None and i >= 0 and i in set(small.items_of(q.user).tolist()) for i in row] for q, row in zip(batch, idx)]
     )
     np.testing.assert_array_equal(_known_to(small, batch, idx), expected)
+
+
+def test_recorded_stages_carry_wall_and_cpu_time() -> None:
+    """Each recorded stage has wall seconds and CPU seconds; busy work shows up in the CPU time."""
+    import time
+
+    from coldkit._stages import recorded_stages, stage
+
+    with recorded_stages() as record:
+        with stage("busy"):
+            deadline = time.process_time() + 0.05
+            while time.process_time() < deadline:
+                pass
+        with stage("asleep"):
+            time.sleep(0.05)
+    busy, asleep = record
+    assert (busy["stage"], asleep["stage"]) == ("busy", "asleep")
+    assert busy["cpu_seconds"] >= 0.05 and busy["seconds"] >= 0.05
+    assert asleep["seconds"] >= 0.05 and asleep["cpu_seconds"] < 0.04
+    assert busy["peak_rss"] > 0

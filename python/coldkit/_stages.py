@@ -68,11 +68,13 @@ def stage(name: str) -> Iterator[None]:
         return
     if show:
         print(f"coldkit: {name} …", file=sys.stderr, flush=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     yield
     elapsed = time.perf_counter() - started
     peak = peak_rss_bytes()
     if record is not None:
-        record.append({"stage": name, "seconds": elapsed, "peak_rss": peak})
+        # CPU seconds (all threads of this process) beside wall time: on a shared machine the wall
+        # time moves with other jobs' load, the CPU time much less.
+        record.append({"stage": name, "seconds": elapsed, "cpu_seconds": time.process_time() - cpu_started, "peak_rss": peak})
     if show:
         print(f"coldkit: {name} done in {elapsed:.1f} s (peak RSS {peak / 2**30:.2f} GB)", file=sys.stderr, flush=True)
