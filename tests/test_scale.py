@@ -16,10 +16,10 @@ from coldkit import models
 from coldkit.batch import recommend_files
 from coldkit.cli import main
 from coldkit.data import Interactions, UserQuery, load_dataset, subsample
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models import cold as cold_module
 from coldkit.models.cold import ColdKNN, WarmSpace, choose_warm
-from coldkit.models.factorized import als_factors, als_fold_in, sparse_svd_basis
+from coldkit.models.factorized import AlsFoldIn, als_factors, als_fold_in, sparse_svd_basis
 from coldkit.models.memory import (
     EASE_MAX_ITEMS,
     MemoryBudgetError,
@@ -380,3 +380,22 @@ def test_recorded_stages_carry_wall_and_cpu_time() -> None:
     assert busy["cpu_seconds"] >= 0.05 and busy["seconds"] >= 0.05
     assert asleep["seconds"] >= 0.05 and asleep["cpu_seconds"] < 0.04
     assert busy["peak_rss"] > 0
+
+
+def test_fast_fold_in_solves_the_same_system_as_the_numpy_reference() -> None:
+    """implicit's solver (float32, compiled) gives the numpy float64 fold-in's vectors; empty rows stay zero."""
+    rng = np.random.default_rng(3)
+    clicks = sp.random(400, 900, density=0.03, format="csr", random_state=3, dtype=np.float32)
+    clicks.data[:] = 1.0
+    _, item_factors = als_factors(clicks, factors=16, iterations=4, seed=0, threads=1)
+    rows = sp.random(64, 900, density=0.04, format="lil", random_state=4, dtype=np.float32)
+    rows[7, :] = 0.0  # a user with no clicks
+    rows = rows.tocsr()
+    rows.data[:] = rng.integers(1, 4, rows.nnz)  # repeat counts: confidence alpha·x
+    reference = als_fold_in(rows, item_factors, 0.05, 10.0)
+    fast = AlsFoldIn(item_factors, 0.05, 10.0, threads=1)(rows)
+    assert fast.shape == reference.shape and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, reference, rtol=1e-3, atol=1e-4 * float(np.abs(reference).max()))
+    assert not fast[7].any()
+    with pytest.raises(ColdkitError, match="columns"):
+        AlsFoldIn(item_factors, 0.05, 10.0)(sp.csr_matrix((2, 10), dtype=np.float32))

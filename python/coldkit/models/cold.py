@@ -28,7 +28,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
-from coldkit.models.factorized import als_factors, als_fold_in, have_implicit, sparse_svd_basis
+from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
@@ -180,6 +180,7 @@ class WarmSpace:
             item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
             item[self.warm_items_] = factors
             self._als_items = factors
+            self._fold_in: AlsFoldIn | None = None  # built on first use (implicit's solver, YᵀY once)
         elif self.kind == "popularity":
             item = np.log1p(self.counts_.astype(np.float32))[:, None]
             self.projection_ = None
@@ -213,7 +214,12 @@ class WarmSpace:
             if last is not None and len(last[0]) == len(queries) and all(a is b for a, b in zip(last[0], queries)):
                 return np.array(last[1])
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
-            vectors = als_fold_in(rows, self._als_items, self._als["regularization"], self._als["alpha"])
+            if getattr(self, "_fold_in", None) is None:
+                self._fold_in = AlsFoldIn(
+                    self._als_items, self._als["regularization"], self._als["alpha"], threads=self._als.get("threads")
+                )
+            assert self._fold_in is not None
+            vectors = self._fold_in(rows)
             self._last_fold_in = (list(queries), vectors)
             return np.array(vectors)
         if self.projection_ is not None:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from coldkit.exceptions import ColdkitError
 
-__all__ = ["als_factors", "als_fold_in", "sparse_svd_basis", "have_implicit", "default_threads"]
+__all__ = ["AlsFoldIn", "als_factors", "als_fold_in", "sparse_svd_basis", "have_implicit", "default_threads"]
 
 
 def have_implicit() -> bool:
@@ -74,16 +74,16 @@ def als_factors(
         raise ColdkitError("warm model 'als' needs the implicit package: pip install implicit (or use warm=svd)") from exc
     from threadpoolctl import threadpool_limits
 
-    model: Any = AlternatingLeastSquares(
-        factors=int(factors),
-        regularization=float(regularization),
-        alpha=float(alpha),
-        iterations=int(iterations),
-        calculate_training_loss=False,
-        num_threads=int(threads or default_threads()),
-        random_state=int(seed),
-    )
-    with threadpool_limits(1, "blas"):
+    with threadpool_limits(1, "blas"):  # implicit warns about a multi-threaded BLAS when it is created
+        model: Any = AlternatingLeastSquares(
+            factors=int(factors),
+            regularization=float(regularization),
+            alpha=float(alpha),
+            iterations=int(iterations),
+            calculate_training_loss=False,
+            num_threads=int(threads or default_threads()),
+            random_state=int(seed),
+        )
         model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 
@@ -115,6 +115,49 @@ def als_fold_in(rows: sp.csr_matrix, item_factors: np.ndarray, regularization: f
     if nonempty.any():
         out[nonempty] = np.linalg.solve(systems[nonempty], rhs[nonempty][:, :, None])[:, :, 0]
     return out.astype(np.float32)
+
+
+class AlsFoldIn:
+    """Folds click rows into a fitted ALS space: :func:`als_fold_in`, solved by implicit's own solver.
+
+    The per-user solves are the whole cost of recommending from an ALS space (at 10⁶ items and 10⁴
+    users with 10³ clicks each, three quarters of the recommend stage with the numpy loop).
+    implicit's ``recalculate_user`` solves the same system (``YᵀY + λI + Σ (cᵢ−1) yᵢyᵢᵀ``, ``cᵢ =
+    alpha·xᵢ``) in compiled code over all cores, with ``YᵀY`` computed once per space instead of once
+    per batch. It works in float32, so vectors agree with :func:`als_fold_in` (float64) to about 1e-4
+    relative. Without implicit (a space fitted elsewhere) the numpy reference runs.
+    """
+
+    def __init__(self, item_factors: np.ndarray, regularization: float, alpha: float, threads: int | None = None) -> None:
+        self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+        self.regularization, self.alpha = float(regularization), float(alpha)
+        self._solver: Any = None
+        if have_implicit():
+            from implicit.cpu.als import AlternatingLeastSquares
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(1, "blas"):  # implicit warns about a multi-threaded BLAS on creation
+                solver = AlternatingLeastSquares(
+                    factors=self.item_factors.shape[1], regularization=self.regularization, alpha=self.alpha,
+                    dtype=np.float32, num_threads=int(threads or default_threads()), random_state=0,
+                )  # fmt: skip
+            solver.item_factors = self.item_factors
+            solver.YtY  # computed once here, with every BLAS thread, and cached by implicit
+            self._solver = solver
+
+    def __call__(self, rows: sp.csr_matrix) -> np.ndarray:
+        """(B, f) float32 user vectors of ``rows`` (B × items, sparse); an empty row gets zeros."""
+        rows = sp.csr_matrix(rows, dtype=np.float32)
+        if rows.shape[1] != self.item_factors.shape[0]:
+            raise ColdkitError(f"click rows have {rows.shape[1]} columns, the ALS space {self.item_factors.shape[0]} items")
+        if self._solver is None or rows.shape[0] == 0:
+            return als_fold_in(rows, self.item_factors, self.regularization, self.alpha)
+        from threadpoolctl import threadpool_limits
+
+        rows.sort_indices()
+        with threadpool_limits(1, "blas"):  # its tiny per-user solves run in its own OpenMP loop
+            out = self._solver.recalculate_user(np.arange(rows.shape[0]), rows)
+        return np.asarray(out, dtype=np.float32).reshape(rows.shape[0], -1)
 
 
 def sparse_svd_basis(matrix: sp.spmatrix, factors: int, seed: int = 0) -> np.ndarray:
