@@ -399,6 +399,10 @@ if __name__ == "__main__":
             merged["rows"] += part["rows"]
             merged["paired"] = [*merged.get("paired", []), *part.get("paired", [])]
             merged["datasets"] += [d for d in part["datasets"] if d not in merged["datasets"]]
+            # ε columns: every part's (null = ∞), finite ones ascending and ∞ last
+            finite = {e for e in [*merged["epsilons"], *part["epsilons"]] if e is not None and not math.isinf(e)}
+            has_inf = any(e is None or math.isinf(e) for e in [*merged["epsilons"], *part["epsilons"]])
+            merged["epsilons"] = [*sorted(finite), *([math.inf] if has_inf else [])]
         merged["targets"] = targets(summarise(merged["rows"]), _epsilons(merged), merged.get("paired", []))
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
