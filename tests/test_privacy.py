@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from coldkit.data import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.base import NotFittedError
 from coldkit.models.registry import build_model
 from coldkit.privacy.accountant import (
     PrivacyAccountant,
@@ -248,6 +249,8 @@ def test_dp_hybrid_prior_is_post_processing_of_the_dp_counts() -> None:
 
 def test_dp_hybrid_prior_costs_no_budget_and_is_seeded() -> None:
     data = population(n_users=600)
+    with pytest.raises(NotFittedError, match="fit"):
+        DPHybrid(dp_epsilon=1.0, encoder="hashing").prior_scores()
     plain = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
     with_prior = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, weights={"prior": 1.0}).fit(data)
     assert with_prior.privacy_spent() == plain.privacy_spent()

@@ -292,7 +292,9 @@ class DPHybrid(PrivateModel):
         warm: ``"ease"`` (default, the non-private hybrid's warm model) or ``"svd"`` (DP-PureSVD);
         factors: most factors for ``warm="svd"``; l2: EASE ridge floor; adapter_l2: ridge map penalty;
         item_trust: noisy count at which an item's own CF vector gets half the weight of its mapped one;
-        user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``);
+        user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``,
+            ``prior``; ``prior`` — :meth:`prior_scores`, the same weight for every query — is 0 by default: it
+            did not help on the benchmark, see docs/privacy.md);
         cf_trust: noise-aware CF weight: the ``cf`` weight is multiplied by ``k / (k + cf_trust)``, ``k`` the
             number of eigen-directions of the noisy Gram above the noise edge (post-processing, no budget): with
             few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off).
