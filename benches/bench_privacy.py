@@ -18,6 +18,14 @@ synthetic user is a random real user keeping each of their interactions with pro
 Targets: on pop50k at ε = 4 cold-item Recall@20 >= 0.85x the non-private hybrid; on ml-100k at ε = 8
 >= 0.85x, and at ε = 1 the DP hybrid beats no-sharing.
 
+Items are renumbered at random (seed 0) before anything else (``--keep-item-order`` does not). In
+ml-100k an item's index follows its popularity (Spearman 0.81 between index and popularity rank), so a
+model that breaks ties by index, or a learned re-ranker fed a tied source's ranks, is handed a
+popularity prior no real new item would carry; shuffling takes that away from every system alike.
+
+Paired test: for every (data set, task, ε), the DP hybrid's per-query recall against no-sharing's on the
+same queries, pooled over seeds — mean difference, paired t and two-sided p (``report["paired"]``).
+
 Full run (writes OUT/privacy.json, privacy.md, privacy.png)::
 
     COLDKIT_BENCH_FULL=1 python benches/bench_privacy.py --out docs/privacy --data-root ../shared/data
@@ -37,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from coldkit._atomic import atomic_write_bytes
@@ -70,6 +79,20 @@ def resample_population(base: Interactions, n_users: int, keep: float = 0.8, see
     return Interactions(ids, base.catalog, out)
 
 
+def shuffle_items(data: Interactions, seed: int = 0) -> Interactions:
+    """The same interactions with the items renumbered at random (ids, content and columns move together).
+
+    A data set's item order is not information a model should use: in ml-100k it follows popularity.
+    """
+    from coldkit.data.interactions import Catalog
+
+    perm = np.random.default_rng(seed).permutation(data.n_items)  # new index j holds old item perm[j]
+    catalog = data.catalog
+    shuffled = Catalog(catalog.item_ids[perm], catalog.table.iloc[perm].reset_index(drop=True), catalog.text_columns)
+    stamps = None if data.timestamps is None else sp.csr_matrix(data.timestamps)[:, perm]
+    return Interactions(data.user_ids, shuffled, sp.csr_matrix(data.matrix)[:, perm], stamps)
+
+
 def systems(encoder: str, eps: float, delta: float) -> dict[str, Callable[[], Any] | None]:
     """System name -> a factory (None: not available in this build)."""
     federated: Callable[[], Any] | None = None
@@ -82,7 +105,8 @@ def systems(encoder: str, eps: float, delta: float) -> dict[str, Callable[[], An
     }
 
 
-def _recall(model: Any, task: Any, max_users: int | None) -> float:
+def _recall(model: Any, task: Any, max_users: int | None) -> np.ndarray:
+    """Per-query Recall@K (the same ``max_users`` queries for every system, so systems can be paired)."""
     queries, truth = task.queries, task.truth
     if max_users is not None and len(queries) > max_users:
         keep = np.sort(np.random.default_rng(7919).choice(len(queries), size=max_users, replace=False))
@@ -90,14 +114,18 @@ def _recall(model: Any, task: Any, max_users: int | None) -> float:
     ranked = np.vstack([
         model.recommend(queries[s : s + 1024], K, candidates=task.candidates).indices for s in range(0, len(queries), 1024)
     ])
-    return float(np.mean(recall_at_k(ranked, truth, K)))
+    return np.asarray(recall_at_k(ranked, truth, K), dtype=np.float64)
 
 
 def run_dataset(
     name: str, data: Interactions, *, encoder: str, seeds: Sequence[int], epsilons: Sequence[float],
     max_users: int | None, log: Callable[[str], None] = print, reference: bool = True, max_memory: str | None = None,
+    per_query: dict[tuple[str, str, str, float | None, int], np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows ``{dataset, task, system, epsilon, seed, recall, fit_seconds}`` (epsilon None = ∞; recall None = absent)."""
+    """Rows ``{dataset, task, system, epsilon, seed, recall, fit_seconds}`` (epsilon None = ∞; recall None = absent).
+
+    ``per_query``, if given, receives each run's per-query recalls under ``(dataset, task, system, epsilon, seed)``.
+    """
     rows: list[dict[str, Any]] = []
     delta = 1.0 / (10 * data.n_users)
     for label, (protocol, task_name) in TASKS.items():
@@ -113,7 +141,10 @@ def run_dataset(
                 started = time.perf_counter()
                 model = factory().fit(split.train)
                 fit = time.perf_counter() - started
-                recall = _recall(model, task, max_users)
+                recalls = _recall(model, task, max_users)
+                recall = float(np.mean(recalls))
+                if per_query is not None:
+                    per_query[(name, label, system, eps, seed)] = recalls
                 rows.append({"dataset": name, "task": label, "system": system, "epsilon": eps, "seed": seed,
                              "recall": recall, "fit_seconds": fit})
                 log(f"{name} {label} seed={seed} {system} eps={eps}: recall@{K}={recall:.4f} (fit {fit:.1f}s)")
@@ -140,8 +171,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, float | N
     return out
 
 
-def targets(summary: dict[Any, Any], epsilons: Sequence[float]) -> list[dict[str, Any]]:
-    """The issue's three targets, each with the numbers it compares and whether it is met."""
+def targets(summary: dict[Any, Any], epsilons: Sequence[float], paired: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The issue's three targets, each with the numbers it compares and whether it is met.
+
+    "Beats no-sharing" needs a higher mean *and*, when a paired test is given for it, p < 0.05.
+    """
     def mean(dataset: str, system: str, eps: float | None, task: str = "cold-item") -> float | None:
         value = summary.get((dataset, task, system, eps))
         return None if value is None else value[0]
@@ -154,9 +188,31 @@ def targets(summary: dict[Any, Any], epsilons: Sequence[float]) -> list[dict[str
                            "dp": dp, "reference": ref, "ratio": dp / ref, "met": dp >= 0.85 * ref})
     dp, base = mean("ml-100k", "dp-hybrid", 1.0), mean("ml-100k", "no-sharing", None)
     if dp is not None and base is not None:
+        test = [p for p in paired if (p["dataset"], p["task"], p["epsilon"]) == ("ml-100k", "cold-item", 1.0)]
+        p_value = test[0]["p"] if test else None
         checks.append({"target": "ml-100k: DP hybrid at ε=1 beats no-sharing (cold items)", "dp": dp, "reference": base,
-                       "ratio": dp / base, "met": dp > base})
+                       "ratio": dp / base, "p": p_value, "met": dp > base and (p_value is None or p_value < 0.05)})
     return checks
+
+
+def paired_tests(per_query: dict[tuple[str, str, str, float | None, int], np.ndarray]) -> list[dict[str, Any]]:
+    """DP hybrid vs no-sharing per (data set, task, ε): per-query differences pooled over seeds, paired t, two-sided p."""
+    from scipy import stats
+
+    groups: dict[tuple[str, str, float | None], list[np.ndarray]] = {}
+    for (dataset, task, system, eps, seed), recalls in per_query.items():
+        base = per_query.get((dataset, task, "no-sharing", None, seed))
+        if system == "dp-hybrid" and base is not None:
+            groups.setdefault((dataset, task, eps), []).append(recalls - base)
+    out = []
+    for (dataset, task, eps), parts in groups.items():
+        diff = np.concatenate(parts)
+        sd = float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0
+        t = float(np.mean(diff) / (sd / math.sqrt(diff.size))) if sd > 0 else 0.0
+        p = float(2 * stats.t.sf(abs(t), diff.size - 1)) if sd > 0 else 1.0
+        out.append({"dataset": dataset, "task": task, "epsilon": eps, "vs": "no-sharing", "queries": int(diff.size),
+                    "seeds": len(parts), "mean_diff": float(np.mean(diff)), "t": t, "p": p})
+    return out
 
 
 def _epsilons(report: dict[str, Any]) -> list[float]:
@@ -194,6 +250,13 @@ def markdown(report: dict[str, Any]) -> str:
                     cells.append("absent" if value is None else f"{value[0]:.4f} ± {value[1]:.4f}")
                 label = {"hybrid": "hybrid (non-private)", "no-sharing": "no-sharing (own clicks)"}.get(system, system)
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if report.get("paired"):
+        lines.append("\n**DP hybrid − no-sharing, paired over the same queries** (pooled over seeds)\n")
+        lines.append("| data set | task | ε | queries | mean difference | paired t | p (two-sided) |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in report["paired"]:
+            eps = "∞" if r["epsilon"] is None else f"{r['epsilon']:g}"
+            lines.append(f"| {r['dataset']} | {r['task']} | {eps} | {r['queries']} | {r['mean_diff']:+.4f} | {r['t']:.2f} | {r['p']:.3g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +305,7 @@ def chart(report: dict[str, Any]) -> bytes:
 def run_privacy(
     *, full: bool, out: Path, data_root: str | None = None, encoder: str = "hashing", seeds: Sequence[int] | None = None,
     datasets: Sequence[str] | None = None, epsilons: Sequence[float] | None = None, max_users: int | None = None,
-    reference: bool = True, max_memory: str | None = None,
+    reference: bool = True, max_memory: str | None = None, shuffle: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark and write OUT/privacy.json, privacy.md and privacy.png (rewritten after each data set)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -250,10 +313,12 @@ def run_privacy(
     epsilons = list(epsilons if epsilons is not None else (EPSILONS if full else (1.0, math.inf)))
     names = list(datasets if datasets is not None else (("ml-100k", "lastfm-2k", "pop50k") if full else ("pop-small",)))
     report: dict[str, Any] = {"encoder": encoder, "seeds": seeds, "epsilons": epsilons, "datasets": [], "rows": [],
-                              "delta": "1/(10·users)", "max_users": max_users}
+                              "delta": "1/(10·users)", "max_users": max_users, "shuffled_items": shuffle}
+    per_query: dict[tuple[str, str, str, float | None, int], np.ndarray] = {}
     for name in names:
         if name == "pop50k":
             base = load_dataset("ml-100k", data_root=data_root).interactions
+            base = shuffle_items(base) if shuffle else base
             data = resample_population(base, 50_000, seed=0)
         elif name == "pop-small":  # CI: a few hundred users resampled from the embedded data set
             base = load_dataset("ml-latest-small", data_root=data_root).interactions
@@ -263,11 +328,13 @@ def run_privacy(
             data = resample_population(small, 600, seed=0)
         else:
             data = load_dataset(name, data_root=data_root).interactions
+            data = shuffle_items(data) if shuffle else data
         report["datasets"].append(name)
         report["rows"] += run_dataset(name, data, encoder=encoder, seeds=seeds, epsilons=epsilons, max_users=max_users,
-                                      reference=reference, max_memory=max_memory)
+                                      reference=reference, max_memory=max_memory, per_query=per_query)
         summary = summarise(report["rows"])
-        report["targets"] = targets(summary, epsilons)
+        report["paired"] = paired_tests(per_query)
+        report["targets"] = targets(summary, epsilons, report["paired"])
         atomic_write_bytes(out / "privacy.json", _dump(report))
         atomic_write_bytes(out / "privacy.md", markdown(report).encode("utf-8"))
         atomic_write_bytes(out / "privacy.png", chart(report))
@@ -285,6 +352,30 @@ def test_privacy_pipeline(tmp_path: Path) -> None:
     assert "dp-hybrid" in (tmp_path / "privacy.md").read_text()
 
 
+def test_shuffle_items_moves_ids_content_and_columns_together() -> None:
+    base = load_dataset("ml-latest-small").interactions
+    shuffled = shuffle_items(base, seed=3)
+    assert not np.array_equal(shuffled.catalog.item_ids, base.catalog.item_ids)
+    old = base.catalog.index_of(shuffled.catalog.item_ids)  # where each new item was
+    np.testing.assert_array_equal(shuffled.item_counts(), base.item_counts()[old])
+    texts = base.catalog.texts()
+    assert shuffled.catalog.texts() == [texts[i] for i in old]
+    assert (shuffled.matrix != base.matrix[:, old]).nnz == 0
+
+
+def test_paired_tests_match_scipy() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    a0, b0, a1, b1 = (rng.random(50) for _ in range(4))
+    per_query = {("d", "t", "dp-hybrid", 1.0, 0): a0, ("d", "t", "no-sharing", None, 0): b0,
+                 ("d", "t", "dp-hybrid", 1.0, 1): a1, ("d", "t", "no-sharing", None, 1): b1}
+    [row] = paired_tests(per_query)
+    expected = stats.ttest_rel(np.concatenate([a0, a1]), np.concatenate([b0, b1]))
+    assert row["queries"] == 100 and row["seeds"] == 2
+    assert row["t"] == pytest.approx(expected.statistic) and row["p"] == pytest.approx(expected.pvalue)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="coldkit-results/privacy")
@@ -298,15 +389,21 @@ if __name__ == "__main__":
     parser.add_argument("--no-reference", action="store_true", help="skip the non-private hybrid (memory-bound machines)")
     parser.add_argument("--only-reference", action="store_true", help="only the non-private hybrid and no-sharing")
     parser.add_argument("--max-memory", default=None, help="memory budget of the non-private hybrid, e.g. 2.5G")
+    parser.add_argument("--keep-item-order", action="store_true", help="do not renumber the items first (see above)")
     args = parser.parse_args()
     if args.merge:
         merged: dict[str, Any] = {}
         for path in args.merge:
             part = json.loads(Path(path).read_text(encoding="utf-8"))
-            merged = merged or {k: v for k, v in part.items() if k not in ("rows", "datasets")} | {"rows": [], "datasets": []}
+            merged = merged or {k: v for k, v in part.items() if k not in ("rows", "datasets", "paired")} | {"rows": [], "datasets": []}
             merged["rows"] += part["rows"]
+            merged["paired"] = [*merged.get("paired", []), *part.get("paired", [])]
             merged["datasets"] += [d for d in part["datasets"] if d not in merged["datasets"]]
-        merged["targets"] = targets(summarise(merged["rows"]), _epsilons(merged))
+            # ε columns: every part's (null = ∞), finite ones ascending and ∞ last
+            finite = {e for e in [*merged["epsilons"], *part["epsilons"]] if e is not None and not math.isinf(e)}
+            has_inf = any(e is None or math.isinf(e) for e in [*merged["epsilons"], *part["epsilons"]])
+            merged["epsilons"] = [*sorted(finite), *([math.inf] if has_inf else [])]
+        merged["targets"] = targets(summarise(merged["rows"]), _epsilons(merged), merged.get("paired", []))
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / "privacy.json", _dump(merged))
@@ -315,4 +412,4 @@ if __name__ == "__main__":
     else:
         run_privacy(full=FULL, out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds,
                     datasets=args.datasets, epsilons=[] if args.only_reference else args.epsilons, max_users=args.max_users,
-                    reference=not args.no_reference, max_memory=args.max_memory)
+                    reference=not args.no_reference, max_memory=args.max_memory, shuffle=not args.keep_item_order)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from coldkit.data import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.base import NotFittedError
 from coldkit.models.registry import build_model
 from coldkit.privacy.accountant import (
     PrivacyAccountant,
@@ -216,6 +217,63 @@ def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
     assert model.privacy_spent().epsilon == math.inf
     ranked = model.recommend([UserQuery(history=np.array([0, 2, 4, 6]))], 5, exclude_known=True)
     assert np.all(ranked.indices % 2 == 0)  # the even-item taste
+
+
+def _ridge_reference(x: np.ndarray, y: np.ndarray, fit: np.ndarray, l2: float) -> np.ndarray:
+    """Ridge with an unpenalised intercept, solved as least squares on an augmented system (an independent route)."""
+    mean_x, mean_y = x[fit].mean(axis=0), y[fit].mean()
+    a = np.vstack([x[fit] - mean_x, math.sqrt(l2) * np.eye(x.shape[1])])
+    b = np.concatenate([y[fit] - mean_y, np.zeros(x.shape[1])])
+    coef = np.linalg.lstsq(a, b, rcond=None)[0]
+    return (x - mean_x) @ coef + mean_y
+
+
+def test_dp_hybrid_prior_is_post_processing_of_the_dp_counts() -> None:
+    data = population(n_users=600)
+    model = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    stats = model.stats_
+    assert stats is not None
+    raw = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float64)
+    assert np.max(np.abs(stats.counts - raw)) > 1.0  # at ε = 2 the released counts are noisy
+    # the prior from the public (noisy, thresholded) counts and the public content, recomputed independently
+    counts = stats.public_counts()
+    x = model.content.item_vectors().astype(np.float64)
+    predicted = _ridge_reference(x, np.log1p(counts), counts > 0, model.adapter_l2)
+    share = counts / (counts + model.item_trust)
+    expected = share * np.log1p(counts) + (1 - share) * predicted
+    np.testing.assert_allclose(model.prior_scores(), expected, rtol=1e-4, atol=1e-4)
+    # ... and not what the raw counts would give
+    from_raw = raw / (raw + model.item_trust) * np.log1p(raw)
+    assert np.max(np.abs(model.prior_scores() - from_raw)) > 0.1
+
+
+def test_dp_hybrid_prior_costs_no_budget_and_is_seeded() -> None:
+    data = population(n_users=600)
+    with pytest.raises(NotFittedError, match="fit"):
+        DPHybrid(dp_epsilon=1.0, encoder="hashing").prior_scores()
+    plain = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    with_prior = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, weights={"prior": 1.0}).fit(data)
+    assert with_prior.privacy_spent() == plain.privacy_spent()
+    assert [m["name"] for m in with_prior.privacy_report()["mechanisms"]] == ["item counts", "item-item Gram"]
+    np.testing.assert_array_equal(with_prior.prior_scores(), plain.prior_scores())
+    other = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=1).fit(data)
+    assert not np.array_equal(other.prior_scores(), plain.prior_scores())  # other noise, other prior
+
+
+def test_dp_hybrid_prior_ranks_new_items_by_their_predicted_popularity() -> None:
+    data = population(n_users=600)
+    # items 30..39 become brand-new: nobody interacted with them in training
+    matrix = sp.csr_matrix(data.matrix).tolil()
+    matrix[:, 30:] = 0
+    train = Interactions(data.user_ids, data.catalog, sp.csr_matrix(matrix))
+    only_prior = {"cf": 0.0, "content": 0.0, "text": 0.0, "popularity": 0.0, "prior": 1.0}
+    model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False, weights=only_prior).fit(train)
+    cold = np.arange(30, 40)
+    prior = model.prior_scores()
+    ranked = model.recommend([UserQuery(history=np.array([0, 2, 4]))], 10, candidates=cold)
+    np.testing.assert_array_equal(ranked.indices[0], cold[np.argsort(-prior[cold], kind="stable")])
+    # a new item's prior is its content prediction: titles that differ only in a word no trained item has agree
+    assert prior[30] == pytest.approx(prior[32]) and prior[31] == pytest.approx(prior[33])
 
 
 def test_delta_too_large_for_the_users_fails_at_fit() -> None:

@@ -47,6 +47,7 @@ from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, blend, check
 from coldkit.models.cold import ridge_map
 from coldkit.models.content import ContentRecommender
 from coldkit.models.registry import default_encoder_name
+from coldkit.models.stacker import content_popularity
 from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
@@ -55,8 +56,10 @@ from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
 
 __all__ = ["DPStatistics", "private_statistics", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
-#: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources).
-DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5}
+#: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
+#: ``prior``: the DP popularity estimate with a content-predicted popularity for items without a public count,
+#: see :meth:`DPHybrid.prior_scores`).
+DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "prior": 0.0}
 
 
 @dataclass
@@ -289,7 +292,9 @@ class DPHybrid(PrivateModel):
         warm: ``"ease"`` (default, the non-private hybrid's warm model) or ``"svd"`` (DP-PureSVD);
         factors: most factors for ``warm="svd"``; l2: EASE ridge floor; adapter_l2: ridge map penalty;
         item_trust: noisy count at which an item's own CF vector gets half the weight of its mapped one;
-        user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``);
+        user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``,
+            ``prior``; ``prior`` — :meth:`prior_scores`, the same weight for every query — is 0 by default: it
+            did not help on the benchmark, see docs/privacy.md);
         cf_trust: noise-aware CF weight: the ``cf`` weight is multiplied by ``k / (k + cf_trust)``, ``k`` the
             number of eigen-directions of the noisy Gram above the noise edge (post-processing, no budget): with
             few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off).
@@ -386,7 +391,22 @@ class DPHybrid(PrivateModel):
         k = self.signal_directions_
         # no noise (ε = inf): CF keeps its full weight, as in the non-private hybrid
         self.cf_factor_ = k / (k + self.cf_trust) if self.cf_trust > 0 and stats.sigma_gram > 0 else 1.0
+        # content-predicted popularity: a ridge map content -> log(1 + public count), fitted on the items whose
+        # noisy count stands out of the noise (post-processing of the DP count release: no budget)
+        predicted = content_popularity(content, counts, l2=self.adapter_l2).astype(np.float64)
+        self.prior_ = (share * np.log1p(counts) + (1 - share) * predicted).astype(np.float32)
         return self
+
+    def prior_scores(self) -> np.ndarray:
+        """(n_items,) the ``prior`` source: each item's estimated log(1 + users), from DP releases and content only.
+
+        ``s·log(1 + c̃) + (1 - s)·p̂`` with ``c̃`` the public noisy count, ``s = c̃ / (c̃ + item_trust)`` and
+        ``p̂`` the content-predicted popularity (a ridge map content → log(1 + c̃) over the items with
+        ``c̃ > 0``): a brand-new item gets the popularity its content predicts.
+        """
+        if not hasattr(self, "prior_"):
+            raise NotFittedError(f"{self.name}: call fit(train) before asking for its prior")
+        return self.prior_
 
     def _cf_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         rows = self._gram_user_rows(queries)
@@ -400,6 +420,8 @@ class DPHybrid(PrivateModel):
             "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False),
             "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False),
             "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
+            "prior": lambda: rank_vectors(np.ones((len(queries), 1), np.float32), self.prior_[:, None], depth,
+                                          exclude=exclusions, candidates=cand, backend=self.backend),
         }
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
@@ -410,5 +432,6 @@ class DPHybrid(PrivateModel):
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
         base = {**self.weights, "cf": self.weights["cf"] * self.cf_factor_}
         weights = source_weights(n, has_text, base, self.user_trust)
+        weights["prior"] = np.full(len(queries), self.weights["prior"])  # speaks for every query, like a bias term
         fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
         return fused
