@@ -244,12 +244,15 @@ def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1
     return hi * _positive("sensitivity", sensitivity)
 
 
-def noise_multiplier_for_budget(epsilon: float, delta: float, *, steps: int, sample_rate: float = 1.0) -> float:
+def noise_multiplier_for_budget(
+    epsilon: float, delta: float, *, steps: int, sample_rate: float = 1.0, prior: "PrivacyAccountant | None" = None
+) -> float:
     """The smallest noise multiplier ``z = σ/Δ`` for which ``steps`` Poisson-sampled Gaussian steps stay
     within ``(epsilon, delta)`` by this module's accounting (0 for ``epsilon = inf``).
 
     Use it to calibrate DP-SGD or DP federated rounds so that :meth:`PrivacyAccountant.privacy_spent`
-    reports at most the target.
+    reports at most the target. ``prior``: mechanisms already run on the same users (e.g. DP statistics
+    released before training); the steps then get what is left of the budget after composing with them.
 
     Example::
 
@@ -260,10 +263,18 @@ def noise_multiplier_for_budget(epsilon: float, delta: float, *, steps: int, sam
         return 0.0
     if isinstance(steps, bool) or int(steps) < 1:
         raise InvalidInputError(f"steps must be an integer >= 1, got {steps!r}")
-    orders = INTEGER_ORDERS if sample_rate < 1 else DEFAULT_ORDERS
+    before = [] if prior is None else list(prior.entries)
+    if prior is not None and prior.infinite:
+        raise InvalidInputError(f"the prior mechanisms {prior.infinite} added no noise: no budget is left to calibrate")
+    subsampled = sample_rate < 1 or any(e.params.get("sample_rate", 1.0) < 1 for e in before)
+    orders = INTEGER_ORDERS if subsampled else DEFAULT_ORDERS
+    if before:
+        already = PrivacyAccountant(delta=dlt, entries=list(before)).privacy_spent(orders=orders).epsilon
+        if already >= eps:
+            raise InvalidInputError(f"the prior mechanisms already spend ε={already:.4g} of ε={eps:g}: nothing is left")
 
     def spent(z: float) -> float:
-        acc = PrivacyAccountant(delta=dlt).add_gaussian(z, 1.0, steps=int(steps), sample_rate=sample_rate)
+        acc = PrivacyAccountant(delta=dlt, entries=list(before)).add_gaussian(z, 1.0, steps=int(steps), sample_rate=sample_rate)
         return acc.privacy_spent(orders=orders).epsilon
 
     lo, hi = 1e-3, 1.0
