@@ -122,7 +122,8 @@ class DPPublishedModel(PublishedColdModel):
         dp_epsilon / dp_delta: the budget (δ default ``1/(10·users)``; ``dp_epsilon=inf``: no noise);
         release_share: share of the zCDP budget for the DP teacher (counts + Gram), the rest goes to DP-SGD;
         max_grad_norm: per-user gradient clipping bound C of DP-SGD;
-        batch_users: expected users per DP-SGD step (Poisson rate ``batch_users / users``);
+        batch_users: expected users per DP-SGD step (Poisson rate ``batch_users / users``); smaller batches
+            give more (noisier) steps for the same compute (one gradient per sampled user);
         epochs: passes over the users (steps = ``epochs · users / batch_users``), fixed (no early stopping);
         max_items: interactions kept per user (for the release and the training pairs);
         clip: per-user L2 row bound of the Gram and of ``p_u``; gram_items / count_share: the release's;
@@ -135,7 +136,7 @@ class DPPublishedModel(PublishedColdModel):
         dp_delta: float | None = None,
         release_share: float = 0.5,
         max_grad_norm: float = 1.0,
-        batch_users: int = 256,
+        batch_users: int = 64,
         epochs: int = 10,
         max_items: int = 64,
         clip: float = 1.0,
