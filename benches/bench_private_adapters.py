@@ -38,30 +38,30 @@ from coldkit.models.registry import build_model
 K = 20
 
 
-def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str) -> dict[str, Callable[[], Any]]:
-    """Label -> a factory of an unfitted model."""
+def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str, **options: Any) -> dict[str, Callable[[], Any]]:
+    """Label -> a factory of an unfitted model (``options`` go to both versions of the adapter)."""
     out: dict[str, Callable[[], Any]] = {
         "no-sharing": lambda: build_model("content", encoder=encoder),
-        adapter: lambda: build_model(adapter, encoder=encoder),
+        adapter: lambda: build_model(adapter, encoder=encoder, **options),
     }
     for eps in epsilons:
         label = "inf" if math.isinf(eps) else f"{eps:g}"
         out[f"dp-{adapter} eps={label}"] = lambda eps=eps: build_model(f"dp-{adapter}", dp_epsilon=eps, dp_delta=delta,
-                                                                        encoder=encoder)
+                                                                        encoder=encoder, **options)
         out[f"dp-hybrid eps={label}"] = lambda eps=eps: build_model("dp-hybrid", dp_epsilon=eps, dp_delta=delta,
                                                                     encoder=encoder)
     return out
 
 
 def run(data: Interactions, *, adapter: str, seeds: Sequence[int], epsilons: Sequence[float], encoder: str,
-        log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+        log: Callable[[str], None] = print, **options: Any) -> list[dict[str, Any]]:
     """Rows ``{system, seed, recall, fit_seconds, epsilon_spent}`` on the cold items of each seed's split."""
     delta = 1.0 / (10 * data.n_users)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         split = make_split("cold-item", data, seed)
         task = split.tasks["cold"]
-        for label, factory in systems(adapter, epsilons, delta, encoder).items():
+        for label, factory in systems(adapter, epsilons, delta, encoder, **options).items():
             started = time.perf_counter()
             model = factory().fit(split.train)
             fit = time.perf_counter() - started
@@ -89,7 +89,8 @@ def test_private_adapters_pipeline(tmp_path: Path) -> None:
     """CI: a small population, one seed, ε = 8: every system gives a recall in [0, 1], the DP one spends ≤ ε."""
     base = load_dataset("ml-latest-small").interactions
     small = subsample(Dataset("small", base, base.catalog), max_users=300, max_items=400, seed=0).interactions
-    rows = run(small, adapter="dropoutnet", seeds=[0], epsilons=[8.0], encoder="hashing", log=lambda _: None)
+    rows = run(small, adapter="dropoutnet", seeds=[0], epsilons=[8.0], encoder="hashing", log=lambda _: None,
+               epochs=2, hidden=32)
     assert {r["system"] for r in rows} == {"no-sharing", "dropoutnet", "dp-dropoutnet eps=8", "dp-hybrid eps=8"}
     assert all(0.0 <= r["recall"] <= 1.0 for r in rows)
     assert next(r for r in rows if r["system"] == "dp-dropoutnet eps=8")["epsilon_spent"] <= 8.0 * (1 + 1e-9)

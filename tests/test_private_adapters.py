@@ -123,6 +123,13 @@ def test_every_adapter_trains_through_the_private_pipeline(name: str) -> None:
     assert model.vector_for_text(["a comedy heist"]).shape == (1, model.item_vectors().shape[1])
 
 
+def test_the_dp_ease_teacher_gives_one_dimension_per_gram_item() -> None:
+    train, taste, cold = cold_case(n_users=300)
+    model = build_model("dp-aldi", dp_epsilon=math.inf, teacher="ease", epochs=3, batch_users=30, **SMALL).fit(train)
+    assert model.item_vectors().shape == (train.n_items, model.warm.warm_items_.size)
+    assert cold_precision(model, train, taste, cold) >= 0.75
+
+
 # ---------------------------------------------------------------------------------------------- reproducibility
 
 
@@ -160,6 +167,7 @@ def test_a_seed_reproduces_the_fit_and_threads_are_restored() -> None:
         ({"release_share": 1.0}, "release_share"),
         ({"tune": True}, "not available in private mode"),
         ({"warm": "ease"}, "not available in private mode"),
+        ({"teacher": "als"}, "teacher must be one of"),
     ],
 )
 def test_bad_options_are_named(options: dict, words: str) -> None:

@@ -69,9 +69,9 @@ from coldkit.privacy.accountant import (
 )
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.dpsgd import require_opacus
-from coldkit.privacy.models import DPStatistics, dp_factors, private_statistics
+from coldkit.privacy.models import DPEASE, DPStatistics, dp_factors, private_statistics
 
-__all__ = ["DPWarmSpace", "DPPublishedModel", "DPDropoutNet", "DPHeater", "DPCLCRec", "DPALDI"]
+__all__ = ["TEACHERS", "DPWarmSpace", "DPPublishedModel", "DPDropoutNet", "DPHeater", "DPCLCRec", "DPALDI"]
 
 #: Options of the published models that the private mode cannot honour (they would spend budget or
 #: bypass the DP teacher), and why.
@@ -87,31 +87,49 @@ _REFUSED = {
 }
 
 
-class DPWarmSpace(WarmSpace):
-    """The teacher of the private adapters, from a DP release: DP-PureSVD item factors of the noisy Gram.
+#: The teachers a private adapter can learn from, both post-processing of the DP Gram.
+TEACHERS = ("svd", "ease")
 
-    ``q_i`` = row of the factors for the Gram's items (zero for every other item); ``p_u = clip(x_u) V``
-    with the user's click row over the Gram's items clipped to L2 norm ``clip`` (their own data only);
-    ``counts_`` are the public (noisy, thresholded) counts. Everything here is post-processing.
+
+class DPWarmSpace(WarmSpace):
+    """The teacher of the private adapters, from a DP release (everything here is post-processing).
+
+    * ``"svd"``: DP-PureSVD — ``q_i`` the item's row of the noisy Gram's top eigenvectors above the noise
+      (:func:`~coldkit.privacy.models.dp_factors`), ``p_u = clip(x_u) V``;
+    * ``"ease"``: DP-EASE — ``q_i`` column ``i`` of ``B`` from the noisy Gram (:class:`~coldkit.privacy.models.DPEASE`),
+      ``p_u = clip(x_u)``: one dimension per Gram item.
+
+    ``x_u`` is the user's click row over the Gram's items, clipped to L2 norm ``clip`` (their own data only);
+    items outside the Gram get ``q_i = 0``; ``counts_`` are the public (noisy, thresholded) counts.
     """
 
-    def __init__(self, train: Interactions, stats: DPStatistics, factors: int, clip: float) -> None:
+    def __init__(self, train: Interactions, stats: DPStatistics, factors: int, clip: float, teacher: str = "svd",
+                 l2: float = 0.5) -> None:
+        if teacher not in TEACHERS:
+            raise InvalidInputError(f"teacher must be one of {TEACHERS}, got {teacher!r}")
         super().__init__("svd", factors)
-        self.clip = check_clip(clip)
-        self.projection_ = dp_factors(stats, self.factors).astype(np.float32)  # (g, f)
+        self.teacher, self.clip = teacher, check_clip(clip)
         self._last_fold_in = None
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = stats.public_counts()
         self.warm_items_ = stats.items
-        self.item_vectors_ = np.zeros((train.n_items, self.projection_.shape[1]), dtype=np.float32)
-        self.item_vectors_[stats.items] = self.projection_
+        if teacher == "svd":
+            self.projection_ = dp_factors(stats, self.factors).astype(np.float32)  # (g, f)
+            vectors = self.projection_
+        else:
+            self.projection_ = None
+            vectors = DPEASE(l2=l2)._matrix(stats).T.astype(np.float32)  # row i = column i of B (as dp-hybrid)
+        self.item_vectors_ = np.zeros((train.n_items, vectors.shape[1]), dtype=np.float32)
+        self.item_vectors_[stats.items] = vectors
 
     def fit(self, train: Interactions) -> "DPWarmSpace":
         raise InvalidInputError("a DPWarmSpace is built from a DP release, not fitted on raw interactions")
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """(B, f) ``clip(x_u) V`` of each query (training row and ``history`` clicks)."""
+        """(B, f) ``clip(x_u) V`` (svd) or ``clip(x_u)`` (ease) of each query (training row and ``history`` clicks)."""
         rows = clip_rows(interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True), self.clip)
+        if self.projection_ is None:
+            return np.asarray(rows.toarray(), dtype=np.float32)
         return np.asarray(rows @ self.projection_, dtype=np.float32)
 
 
@@ -127,7 +145,8 @@ class DPPublishedModel(PublishedColdModel):
         epochs: passes over the users (steps = ``epochs · users / batch_users``), fixed (no early stopping);
         max_items: interactions kept per user (for the release and the training pairs);
         clip: per-user L2 row bound of the Gram and of ``p_u``; gram_items / count_share: the release's;
-        factors: DP-PureSVD rank of the teacher.
+        factors: DP-PureSVD rank of the teacher; teacher: ``"svd"`` (DP-PureSVD) or ``"ease"`` (DP-EASE), see
+            :class:`DPWarmSpace`.
     """
 
     def __init__(
@@ -143,6 +162,7 @@ class DPPublishedModel(PublishedColdModel):
         gram_items: int = 2000,
         count_share: float = 0.2,
         factors: int = 64,
+        teacher: str = "svd",
         **options: Any,
     ) -> None:
         refused = sorted(set(options) & set(_REFUSED))
@@ -170,6 +190,9 @@ class DPPublishedModel(PublishedColdModel):
         if not 0 < float(count_share) < 1:
             raise InvalidInputError(f"{self.name}: count_share must be in (0, 1), got {count_share!r}")
         self.gram_items, self.count_share = int(gram_items), float(count_share)
+        if teacher not in TEACHERS:
+            raise InvalidInputError(f"{self.name}: teacher must be one of {TEACHERS}, got {teacher!r}")
+        self.teacher = teacher
         super().__init__(epochs=epochs, factors=factors, tune=False, warm="svd", **options)
         self.accountant_: PrivacyAccountant | None = None
 
@@ -188,7 +211,7 @@ class DPPublishedModel(PublishedColdModel):
             train, release_eps, delta, max_items=self.max_items, clip=self.clip, gram_items=self.gram_items,
             count_share=self.count_share, seed=self.seed,
         )
-        self.warm = DPWarmSpace(train, self.stats_, self.warm.factors, self.clip)
+        self.warm = DPWarmSpace(train, self.stats_, self.warm.factors, self.clip, self.teacher)
         self._fit_map(train)
         return self
 
@@ -225,8 +248,8 @@ class DPPublishedModel(PublishedColdModel):
         return self
 
     def _private_teacher(self, torch: Any, train: Interactions, features: np.ndarray) -> _Teacher:
-        """The DP teacher as tensors: items scaled to unit std (a statistic of the DP factors), users by the
-        fixed ``sqrt(factors)`` (``||clip(x_u) V|| <= 1``), so no scale is read off the raw clicks."""
+        """The DP teacher as tensors: items scaled to unit std (a statistic of the DP release), users by the
+        fixed ``sqrt(dimension)`` (``||p_u|| <= 1``: entries of unit RMS at most), so no scale is read off the raw clicks."""
         items = np.asarray(self.warm.item_vectors_, dtype=np.float64)
         gram_items = self.warm.warm_items_
         item_std = float(items[gram_items].std()) or 1.0
