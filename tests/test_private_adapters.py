@@ -99,6 +99,26 @@ def test_noise_calibration_leaves_room_for_a_prior_release() -> None:
         noise_multiplier_for_budget(0.1, 1e-5, steps=10, sample_rate=0.05, prior=prior)
 
 
+def test_subsampled_rdp_matches_the_binomial_sum_at_every_integer_order() -> None:
+    from scipy.special import comb
+
+    from coldkit.privacy.accountant import subsampled_gaussian_rdp
+
+    q, z = 0.05, 1.3
+    orders = np.array([1.5, 2.0, 3.0, 64.0, 256.0, 600.0, 2.5])
+    got = subsampled_gaussian_rdp(orders, z, q)
+    for alpha, value in zip(orders, got):
+        if alpha != int(alpha):
+            assert math.isinf(value)
+            continue
+        a = int(alpha)
+        k = np.arange(a + 1)
+        # the sum in log space (exact=False binomials overflow past ~1000 only)
+        terms = np.log(comb(a, k)) + (a - k) * math.log1p(-q) + k * math.log(q) + (k * k - k) / (2 * z * z)
+        expected = (terms.max() + math.log(np.exp(terms - terms.max()).sum())) / (a - 1)
+        assert value == pytest.approx(expected, rel=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------- utility
 
 
