@@ -38,8 +38,11 @@ from coldkit.models.registry import build_model
 K = 20
 
 
-def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str, **options: Any) -> dict[str, Callable[[], Any]]:
-    """Label -> a factory of an unfitted model (``options`` go to both versions of the adapter)."""
+def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str, dp_options: dict[str, Any] | None = None,
+            **options: Any) -> dict[str, Callable[[], Any]]:
+    """Label -> a factory of an unfitted model (``options`` go to both versions of the adapter, ``dp_options``
+    to the private one only)."""
+    dp_options = {**options, **(dp_options or {})}
     out: dict[str, Callable[[], Any]] = {
         "no-sharing": lambda: build_model("content", encoder=encoder),
         adapter: lambda: build_model(adapter, encoder=encoder, **options),
@@ -47,7 +50,7 @@ def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str,
     for eps in epsilons:
         label = "inf" if math.isinf(eps) else f"{eps:g}"
         out[f"dp-{adapter} eps={label}"] = lambda eps=eps: build_model(f"dp-{adapter}", dp_epsilon=eps, dp_delta=delta,
-                                                                        encoder=encoder, **options)
+                                                                        encoder=encoder, **dp_options)
         out[f"dp-hybrid eps={label}"] = lambda eps=eps: build_model("dp-hybrid", dp_epsilon=eps, dp_delta=delta,
                                                                     encoder=encoder)
     return out
@@ -105,9 +108,21 @@ if __name__ == "__main__":
     parser.add_argument("--encoder", default="hashing")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 8.0, math.inf], help="use inf for no noise")
+    parser.add_argument("--population", type=int, default=None,
+                        help="resample this many users from the data set (as bench_privacy's pop50k)")
+    parser.add_argument("--dp-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the private adapter only, e.g. epochs=3")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset, data_root=args.data_root).interactions
-    result = run(dataset, adapter=args.adapter, seeds=args.seeds, epsilons=args.epsilons, encoder=args.encoder)
+    if args.population:
+        from bench_privacy import resample_population  # the same resampling as the privacy benchmark
+
+        dataset = resample_population(dataset, args.population, seed=0)
+    from coldkit.models.registry import parse_option_value
+
+    dp_options = {k: parse_option_value(v) for k, v in (item.split("=", 1) for item in args.dp_option)}
+    result = run(dataset, adapter=args.adapter, seeds=args.seeds, epsilons=args.epsilons, encoder=args.encoder,
+                 dp_options=dp_options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "private-adapters.json", json.dumps({"dataset": args.dataset, "rows": result}, indent=1).encode())
