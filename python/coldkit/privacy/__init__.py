@@ -7,6 +7,8 @@
 * :mod:`coldkit.privacy.models` — the private recommenders (``dp-popularity``, ``dp-item-knn``,
   ``dp-ease``, ``dp-hybrid``) and the no-sharing baseline (``own-content``);
 * :mod:`coldkit.privacy.dpsgd` — DP-SGD for torch adapters with Opacus (optional extra ``privacy``);
+* :mod:`coldkit.privacy.adapters` — the published torch cold-item adapters in private mode (``dp-dropoutnet``,
+  ``dp-heater``, ``dp-clcrec``, ``dp-aldi``): a DP teacher plus user-level DP-SGD (Opacus);
 * :mod:`coldkit.privacy.federated` — the ``federated`` model (item factors and the content→CF adapter
   trained over simulated Flower clients, optional DP on client updates; extra ``federated``) and
   ``local_user_vector`` for on-device scoring; :mod:`coldkit.privacy.flower` — its Flower client/strategy.

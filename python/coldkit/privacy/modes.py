@@ -27,6 +27,11 @@ PRIVATE_COUNTERPARTS = {
     "popularity": "dp-popularity",
     "item-knn": "dp-item-knn",
     "ease": "dp-ease",
+    # the published torch adapters: DP teacher + user-level DP-SGD (coldkit.privacy.adapters)
+    "dropoutnet": "dp-dropoutnet",
+    "heater": "dp-heater",
+    "clcrec": "dp-clcrec",
+    "aldi": "dp-aldi",
 }
 
 
