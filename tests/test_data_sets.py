@@ -130,3 +130,19 @@ def test_subsample_keeps_ids_texts_and_timestamps(embedded: data.Dataset) -> Non
         u, i = full_users[str(inter.user_ids[r])], full_items[str(small.catalog.item_ids[c])]
         assert embedded.interactions.matrix[u, i] == v
     assert small.catalog.texts()[0] == embedded.catalog.texts()[full_items[str(small.catalog.item_ids[0])]]
+
+
+def test_shuffle_items_moves_ids_texts_clicks_and_timestamps_together(embedded: data.Dataset) -> None:
+    small = data.subsample(embedded, max_users=40, max_items=200, seed=2)
+    shuffled = data.shuffle_items(small, seed=3)
+    assert shuffled.catalog.item_ids.tolist() != small.catalog.item_ids.tolist()  # renumbered...
+    assert sorted(shuffled.catalog.item_ids.tolist()) == sorted(small.catalog.item_ids.tolist())  # ...nothing lost
+    old = {str(i): n for n, i in enumerate(small.catalog.item_ids)}
+    texts_before, texts_after = small.catalog.texts(), shuffled.catalog.texts()
+    for new, item in enumerate(shuffled.catalog.item_ids):
+        o = old[str(item)]
+        assert texts_after[new] == texts_before[o]
+        assert (shuffled.interactions.matrix[:, new] != small.interactions.matrix[:, o]).nnz == 0
+        assert (shuffled.interactions.timestamps[:, new] != small.interactions.timestamps[:, o]).nnz == 0
+    assert shuffled.interactions.user_ids.tolist() == small.interactions.user_ids.tolist()
+    assert data.shuffle_items(small, seed=3).catalog.item_ids.tolist() == shuffled.catalog.item_ids.tolist()  # seeded

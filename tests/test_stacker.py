@@ -21,6 +21,7 @@ from coldkit.models.stacker import (
     StackTask,
     candidate_features,
     content_popularity,
+    decided_by_score,
     fit_stacker,
 )
 from coldkit.plugins.manager import get_fusion
@@ -117,6 +118,53 @@ def test_candidate_features_match_a_hand_computed_row() -> None:
     np.testing.assert_allclose(x[1, :6], [0.0, 0.5, 1.0, 1.0, np.nan, 0.0])
     np.testing.assert_allclose(x[:, 6:10], [[0.5, 1.0, 0.0, 0.0]] * 2)
     np.testing.assert_allclose(x[:, 10:], [[4.0, 5.0], [8.0, 9.0]])
+
+
+def test_places_decided_only_by_an_items_index_count_as_unlisted() -> None:
+    """Hand-computed: a tie cut by the list's depth (or filling a full list's end) is file order, not information."""
+    full_ties = Ranked(np.array([[0, 1, 2, 3]]), np.array([[0.0, 0.0, 0.0, 0.0]], np.float32))  # e.g. popularity of cold items
+    assert not decided_by_score(full_ties).any()
+    distinct = Ranked(np.array([[5, 1, 2, 3]]), np.array([[4.0, 3.0, 2.0, 1.0]], np.float32))
+    assert decided_by_score(distinct).all()
+    tail_tie = Ranked(np.array([[5, 1, 2, 3]]), np.array([[4.0, 3.0, 1.0, 1.0]], np.float32))
+    assert decided_by_score(tail_tie).tolist() == [[True, True, False, False]]
+    # a cut at depth 2 through a tie with the third entry; a short (padded) list is complete
+    cut = Ranked(np.array([[5, 1, 2, -1]]), np.array([[4.0, 2.0, 2.0, -np.inf]], np.float32))
+    assert decided_by_score(cut, 2).tolist() == [[True, False]]
+    assert decided_by_score(cut).tolist() == [[True, True, True, False]]
+
+
+def test_candidate_features_carry_no_item_index_through_ties() -> None:
+    """Renumbering the items permutes the candidates and leaves every feature row as it was.
+
+    One source scores all items alike (popularity of cold items: zeros listed in index order), one
+    ranks by a real signal, the blend follows the signal; the all-tied source must add neither
+    candidates nor features, and tied scores share their rank.
+    """
+    rng = np.random.default_rng(5)
+    n_items, batch = 60, 8
+    signal = np.round(rng.random((batch, n_items)) * 4) / 4  # coarse: many ties inside the list
+    perm = rng.permutation(n_items)  # new index j holds old item perm[j]
+
+    def features(order: np.ndarray) -> dict[tuple[int, int], tuple[float, ...]]:
+        sig = signal[:, order]
+        sources = {"flat": _ranking(np.zeros((batch, n_items)), 30), "signal": _ranking(sig, 30)}
+        blended = get_fusion("weighted").fuse({"signal": sources["signal"]}, 20, {"signal": 1.0})
+        item_feats = np.zeros((n_items, len(ITEM_FEATURES)), np.float32)
+        inputs = StackInputs(
+            sources, {"flat": np.ones(batch), "signal": np.ones(batch)}, blended,
+            np.zeros((batch, len(QUERY_FEATURES)), np.float32), item_feats,
+        )  # fmt: skip
+        rows, items, x = candidate_features(inputs, ["flat", "signal"], pool=20)
+        assert np.isnan(x[:, 2]).all() and not x[:, 3].any()  # the flat source says nothing
+        return {(int(r), int(order[i])): tuple(np.nan_to_num(row, nan=-9.0).round(6)) for r, i, row in zip(rows, items, x)}
+
+    original, renumbered = features(np.arange(n_items)), features(perm)
+    shared = set(original) & set(renumbered)
+    # the pools differ only where the blend's own 20-deep cut falls inside a tie (the signal is coarse)
+    assert len(shared) > 0.6 * len(original)
+    for key in shared:
+        assert original[key] == renumbered[key], key  # no feature of a candidate moves with its index
 
 
 def test_content_popularity_is_the_ridge_fit_of_sklearn() -> None:

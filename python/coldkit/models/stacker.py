@@ -8,6 +8,9 @@ for more than its tenth... It re-ranks a pool of candidates — the weighted ble
 
 * per source: its min-max normalised score within the query's list and its reciprocal rank
   (missing where the item is not in its list, or the source does not speak for the query);
+  tied scores share a rank, and a tie cut by the list's end counts as unlisted — a list's order
+  among equal scores is the catalogue's file order, which no feature may carry
+  (:func:`decided_by_score`);
 * the weighted blend's own normalised fused score and reciprocal rank (so the stacker starts
   from the blend and learns corrections);
 * per query: log(1 + known clicks), text present, friends present, every candidate cold;
@@ -43,6 +46,7 @@ from coldkit.plugins.types import Ranked
 __all__ = [
     "POOL",
     "SOURCE_TOP",
+    "decided_by_score",
     "QUERY_FEATURES",
     "ITEM_FEATURES",
     "StackInputs",
@@ -151,15 +155,57 @@ def _lookup(keys: np.ndarray, table_keys: np.ndarray, values: np.ndarray, missin
     return np.where(found, values[pos], missing).astype(np.float32)
 
 
+def decided_by_score(ranked: Ranked, depth: int | None = None) -> np.ndarray:
+    """(B, depth) mask of the entries of each row's top ``depth`` whose place is decided by their score.
+
+    A list is cut at a depth and its ties go to the lower item index. Entries tied with the first
+    entry cut off (at ``depth``) — or, in a full list, a group of two or more tied at its end —
+    are in the list only because of their index: the catalogue's file order, which is not
+    information (in ml-100k it follows popularity, and a re-ranker fed those places learns the
+    file order). They count as unlisted, like every other item with that score.
+    """
+    scores, indices = ranked.scores, ranked.indices
+    width = indices.shape[1]
+    depth = width if depth is None else min(int(depth), width)
+    valid = (indices[:, :depth] >= 0) & np.isfinite(scores[:, :depth])
+    top = scores[:, :depth]
+    if depth < width:
+        nxt = scores[:, depth : depth + 1]
+        cut = (indices[:, depth : depth + 1] >= 0) & np.isfinite(nxt)
+        return valid & ~(cut & (top == nxt))
+    if depth == 0:
+        return valid
+    last = scores[:, -1:]
+    full = (indices[:, -1:] >= 0) & np.isfinite(last)
+    tail = top == last
+    return valid & ~(full & (tail.sum(axis=1, keepdims=True) >= 2) & tail)
+
+
+def _competition_places(scores: np.ndarray) -> np.ndarray:
+    """0-based place of each entry where tied scores share the best place of their group (1, 2, 2, 4)."""
+    places = np.arange(scores.shape[1])[None, :].repeat(scores.shape[0], axis=0)
+    if scores.shape[1] > 1:
+        same = np.zeros(scores.shape, dtype=bool)
+        same[:, 1:] = scores[:, 1:] == scores[:, :-1]
+        places = np.maximum.accumulate(np.where(same, 0, places), axis=1)
+    return places
+
+
 def _table(ranked: Ranked, n_items: int, rows_on: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted unique (row, item) keys of a ranking with their normalised score and reciprocal rank."""
+    """Sorted unique (row, item) keys of a ranking with their normalised score and reciprocal rank.
+
+    Tied scores share a rank and a tie group cut by the list's end counts as unlisted
+    (:func:`decided_by_score`): no feature carries an item's catalogue index.
+    """
     norm, valid = _normalised(ranked)
+    valid &= decided_by_score(ranked)
     if rows_on is not None:
         valid &= rows_on[:, None]
+    places = _competition_places(ranked.scores)
     b, r = np.nonzero(valid)
     keys = b.astype(np.int64) * n_items + ranked.indices[b, r]
     keys, first = np.unique(keys, return_index=True)  # the first (best) place of a repeated item
-    return keys, norm[b, r][first], 1.0 / (1.0 + r[first])
+    return keys, norm[b, r][first], 1.0 / (1.0 + places[b, r][first])
 
 
 def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = POOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,7 +221,10 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
     parts = [(blended.indices[:, :pool], np.ones(batch, dtype=bool))]
     for name in sources:
         if name in inputs.sources:
-            parts.append((inputs.sources[name].indices[:, :SOURCE_TOP], np.asarray(inputs.reach[name]) > 0))
+            source = inputs.sources[name]
+            # a source's top entries that are there only by item index (a cut tie) do not enter the pool
+            top = np.where(decided_by_score(source, SOURCE_TOP), source.indices[:, :SOURCE_TOP], -1)
+            parts.append((top, np.asarray(inputs.reach[name]) > 0))
     keys_list = []
     for idx, on in parts:
         b, r = np.nonzero((idx >= 0) & on[:, None])
