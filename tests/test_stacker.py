@@ -223,3 +223,23 @@ def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_
     assert model.stacker_ is None and model.learned_ is None
     assert sum("validation split too small" in note for note in model.notes_) == 1
     assert model.recommend([UserQuery(user=0)], k=3).indices.shape == (1, 3)
+
+
+def test_new_item_cross_fit_does_not_reward_memorising_items() -> None:
+    """A stacker that can only recognise *which* pseudo-cold items are liked (a per-item value that
+    says nothing about new items) wins a users-only cross-fit, but must lose the items-and-users one."""
+    rng = np.random.default_rng(11)
+    batch = 300
+    liked = rng.random(N_ITEMS) < 0.08  # the same items are liked by everyone...
+    relevant = liked[None, :] & (rng.random((batch, N_ITEMS)) < 0.6)
+    relevant[np.arange(batch), np.flatnonzero(liked)[rng.integers(0, liked.sum(), batch)]] = True
+    identity = rng.random(N_ITEMS)  # ...and only an item's identity says so
+    noise = {"noise": _ranking(rng.random((batch, N_ITEMS)), 200)}
+    blended = get_fusion("weighted").fuse(noise, 100, {"noise": 1.0})
+    item_feats = np.column_stack([np.zeros(N_ITEMS), identity]).astype(np.float32)
+    inputs = StackInputs(noise, {"noise": np.ones(batch)}, blended, np.zeros((batch, len(QUERY_FEATURES)), np.float32), item_feats)
+    truth = sp.csr_matrix(relevant)
+    as_users, _ = fit_stacker([StackTask("cold-items", inputs, truth)], ["noise"], seed=0, k=20)
+    assert as_users is not None  # shared items: memorising them looks like a win
+    as_items, notes = fit_stacker([StackTask("cold-items", inputs, truth, cold_items=True)], ["noise"], seed=0, k=20)
+    assert as_items is None and "not better" in notes[0]

@@ -355,7 +355,7 @@ class Hybrid(Recommender):
                 blended = self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used})
                 cold = task.candidates is not None
                 inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
-                stack_tasks.append(StackTask(name, inputs, task.truth))
+                stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
         if stack_tasks:
             self.stacker_, notes = fit_stacker(stack_tasks, self.sources, seed=self.validation_seed, k=self.tune_k)
             self.notes_.extend(notes)

@@ -339,6 +339,8 @@ class StackTask:
     name: str
     inputs: StackInputs
     truth: sp.csr_matrix
+    #: the candidates are new items (pseudo-cold): the cross-fit then also splits the items
+    cold_items: bool = False
 
 
 def _labels(truth: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -347,6 +349,15 @@ def _labels(truth: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.nda
     keys = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr)) * n_items + t.indices
     keys = np.unique(keys)
     return _lookup(rows.astype(np.int64) * n_items + items, keys, np.ones(keys.size), 0.0)
+
+
+def _keep_items(ranked: Ranked, keep: np.ndarray) -> Ranked:
+    """The ranking with only the items where ``keep`` is true, in their order (padded with -1)."""
+    on = (ranked.indices >= 0) & keep[np.where(ranked.indices >= 0, ranked.indices, 0)]
+    order = np.argsort(~on, axis=1, kind="stable")  # kept entries first, in their places' order
+    indices = np.where(np.take_along_axis(on, order, axis=1), np.take_along_axis(ranked.indices, order, axis=1), -1)
+    scores = np.where(indices >= 0, np.take_along_axis(ranked.scores, order, axis=1), -np.inf).astype(np.float32)
+    return Ranked(indices, scores)
 
 
 def _recall(ranked: Ranked, truth: sp.csr_matrix, k: int) -> np.ndarray:
@@ -362,7 +373,9 @@ def fit_stacker(
     """Fit the stacker on the carved validation tasks; keep it for the regimes where it beats the blend.
 
     Each task's queries are split in two halves (seeded); a model fitted on one half ranks the
-    other, so every validation query is ranked by a model that did not see it. A regime switches to
+    other, so every validation query is ranked by a model that did not see it. For new-item tasks
+    (``cold_items``) the items are split too: the held-out queries rank only held-out items, and
+    the blend is scored on the same items. A regime switches to
     the stacker when its cross-fitted Recall@``k`` beats the weighted blend's by a paired t >= 2;
     the returned model is then refitted on every validation query.
 
@@ -383,12 +396,21 @@ def fit_stacker(
         return None, ["stacker: validation split too small to fit a stacker; using the weighted blend"]
     rng = np.random.default_rng(seed)
     halves: dict[str, np.ndarray] = {p[0].name: np.asarray(rng.random(p[5]) < 0.5) for p in useful}
+    # For new items the held-out fold also holds out *items*: a per-item feature (its predicted
+    # popularity, its scores) identifies an item, so a model fitted on some users' labels can
+    # memorise which pseudo-cold items are liked and "win" on other users of the same items — a
+    # gain that cannot carry over to items nobody has seen.
+    n_items = useful[0][0].inputs.item_features.shape[0]
+    item_half = np.asarray(rng.random(n_items) < 0.5)
 
-    def fit_on(select: Mapping[str, np.ndarray | None]) -> Any:
+    def in_fold(task: StackTask, rows: np.ndarray, items: np.ndarray, fold: bool) -> np.ndarray:
+        on = halves[task.name][rows] == fold
+        return on & (item_half[items] == fold) if task.cold_items else on
+
+    def fit_on(fold: bool | None) -> Any:
         xs, ys, rs, offset = [], [], [], 0
-        for task, rows, _, x, labels, batch, _ in useful:
-            chosen = select[task.name]
-            on = np.ones(len(rows), bool) if chosen is None else chosen[rows]
+        for task, rows, items, x, labels, batch, _ in useful:
+            on = np.ones(len(rows), bool) if fold is None else in_fold(task, rows, items, not fold)
             # queries with no relevant candidate carry no ranking signal
             has_pos = np.bincount(rows[on], weights=labels[on], minlength=batch) > 0
             on &= has_pos[rows]
@@ -398,19 +420,30 @@ def fit_stacker(
             offset += batch
         return _booster(np.vstack(xs), np.concatenate(ys), np.concatenate(rs), seed)
 
-    scored: dict[str, np.ndarray] = {p[0].name: np.zeros(len(p[1])) for p in useful}
-    for fold in (True, False):
-        model = fit_on({name: np.asarray(half != fold) for name, half in halves.items()})
-        for task, rows, _, x, _, _, _ in useful:
-            held = halves[task.name][rows] == fold
-            if held.any():
-                scored[task.name][held] = model.predict(x[held], num_threads=1)
     chosen: list[str] = []
     validation: dict[str, tuple[float, float]] = {}
-    for task, rows, items, _, _, batch, relevant in useful:
-        stacked = _top_k(rows, items, scored[task.name], batch, k)
-        ours = _recall(stacked, task.truth, k)
-        theirs = _recall(task.inputs.blended, task.truth, k)
+    ours_by: dict[str, list[np.ndarray]] = {p[0].name: [] for p in useful}
+    theirs_by: dict[str, list[np.ndarray]] = {p[0].name: [] for p in useful}
+    for fold in (True, False):
+        model = fit_on(fold)
+        for task, rows, items, x, _, batch, _ in useful:
+            held = in_fold(task, rows, items, fold)
+            queries = halves[task.name] == fold
+            truth, blended = task.truth.tocsr(), task.inputs.blended
+            if task.cold_items:  # both rankings and the truth keep only this fold's items
+                truth = sp.csr_matrix(truth.multiply(item_half[None, :] == fold))
+                blended = _keep_items(blended, item_half == fold)
+            scores = np.full(len(rows), -np.inf)
+            if held.any():
+                scores[held] = model.predict(x[held], num_threads=1)
+            stacked = _top_k(rows[held], items[held], scores[held], batch, k)
+            asked = queries & (np.diff(truth.indptr) > 0)
+            ours_by[task.name].append(_recall(stacked, truth, k)[asked])
+            theirs_by[task.name].append(_recall(blended, truth, k)[asked])
+    for task, *_ in useful:
+        ours, theirs = np.concatenate(ours_by[task.name]), np.concatenate(theirs_by[task.name])
+        if ours.size == 0:
+            continue
         validation[task.name] = (float(theirs.mean()), float(ours.mean()))
         diff = ours - theirs
         spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
@@ -420,6 +453,6 @@ def fit_stacker(
     summary = ", ".join(f"{r} {b:.4f}->{s:.4f}" for r, (b, s) in validation.items())
     if not chosen:
         return None, [f"stacker: not better than the weighted blend on validation ({summary}); weighted blend"]
-    final = fit_on({name: None for name in halves})
+    final = fit_on(None)
     stacker = Stacker(list(sources), chosen, final.model_to_string(), validation)
     return stacker, [f"stacker: LambdaRank for {', '.join(chosen)} (cross-fitted Recall@{k} blend->stacker: {summary})"]
