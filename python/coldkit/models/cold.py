@@ -130,10 +130,6 @@ class WarmSpace:
         if memory_budget is not None:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
-        #: set by a caller that will refit on similar data (the hybrid's validation fit): an EASE
-        #: then keeps its inverse, and the next fit starts from it (see ``EASE.fit(previous=)``)
-        self.keep_for_refit = False
-        self._kept_ease: EASE | None = None
 
     def _check_memory(self, train: Interactions) -> None:
         budget = resolve_budget(self.memory_budget)
@@ -194,15 +190,9 @@ class WarmSpace:
             item = np.zeros((train.n_items, self.warm_items_.size), dtype=np.float32)
             item[self.warm_items_, np.arange(self.warm_items_.size)] = 1.0
             self.projection_ = None
-        elif self.kind == "ease":
-            ease = EASE(**self.options)
-            ease.keep_inverse = self.keep_for_refit
-            ease.fit(train, previous=getattr(self, "_kept_ease", None))
-            self._kept_ease = ease if self.keep_for_refit else None
-            item = ease.item_vectors()
-            self.projection_ = None
         else:
-            item = ItemKNN(**self.options).fit(train).item_vectors()
+            model = (EASE if self.kind == "ease" else ItemKNN)(**self.options).fit(train)
+            item = model.item_vectors()
             self.projection_ = None
         return item
 

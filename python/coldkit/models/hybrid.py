@@ -331,12 +331,7 @@ class Hybrid(Recommender):
             # a note, not a warning: a tiny catalogue is a normal input, and the defaults are documented
             self.notes_.append("hybrid: validation split too small to tune on; using the default weights")
             return None
-        # the final fit's EASE starts from this fit's inverse (an O(n²) update, not a second O(n³) inversion)
-        self.cf.warm.keep_for_refit = True
-        try:
-            self._fit_sources(carved.train)
-        finally:
-            self.cf.warm.keep_for_refit = False
+        self._fit_sources(carved.train)
         regimes: dict[str, dict[str, float]] = {}
         scores: dict[str, tuple[float, float]] = {}
         stack_tasks: list[StackTask] = []

@@ -14,7 +14,7 @@ items×items matrix is ever held, and scoring multiplies sparse rows by sparse `
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,8 +29,7 @@ from coldkit.plugins.types import Ranked
 
 __all__ = [
     "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
-    "sparse_item_similarities", "cholesky_inverse", "ease_weights", "gram_plus_ridge", "InverseUpdatePlan",
-    "plan_inverse_update", "ease_inverse_update",
+    "sparse_item_similarities", "cholesky_inverse", "ease_weights", "gram_plus_ridge",
 ]
 
 #: Bytes of one dense block of similarities (items × block columns, float64) in the sparse item-kNN fit.
@@ -206,11 +205,11 @@ class ItemItemModel(Recommender):
             "use a factorised model (--model cold-ridge --option warm=als, or the hybrid's default warm=auto) "
             "or raise --max-memory",
         )
-        self._matrix = matrix  # before _learn_matrix: EASE's derived refit compares it with the last fit's
         self._item_matrix = np.asarray(self._learn_matrix(matrix[:, warm].tocsr()), dtype=np.float32)
         vectors = np.zeros((train.n_items, warm.size), dtype=np.float32)
         vectors[warm] = self._item_matrix.T
         self._item_vectors = vectors
+        self._matrix = matrix
         return self
 
     def user_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
@@ -359,14 +358,8 @@ class EASE(ItemItemModel):
 
     ``P = (XᵀX + λI)⁻¹``, ``B[i, j] = -P[i, j] / P[j, j]`` for ``i != j``. Fitted on warm items only;
     cubic time and quadratic memory in them, so ``fit`` first checks its memory estimate against
-    ``memory_budget``. Option ``l2`` is λ.
-
-    ``P`` comes from a Cholesky factorisation (``XᵀX + λI`` is symmetric positive definite: half
-    the work of a general inverse). A refit on data that differs from an earlier fit's in a few
-    items and users (the hybrid's validation fit, then its final fit) can start from that fit's
-    ``P`` instead (:func:`ease_inverse_update`): ``fit(train, previous=model)`` where ``model``
-    was fitted with ``keep_inverse = True``; it is used only where it is cheaper and fits the
-    memory budget, and gives the same ``P`` up to rounding.
+    ``memory_budget``. ``P`` comes from a Cholesky factorisation (``XᵀX + λI`` is symmetric
+    positive definite): half the work of a general inverse. Option ``l2`` is λ.
 
     Example::
 
@@ -374,8 +367,6 @@ class EASE(ItemItemModel):
     """
 
     name = "ease"
-    #: keep ``P`` (float64, warm items²) after ``fit`` so a later ``fit(previous=self)`` can start from it
-    keep_inverse: bool = False
 
     def __init__(self, l2: float = 300.0, binarize: bool = True, memory_budget: str | int | None = None) -> None:
         super().__init__()
@@ -384,44 +375,9 @@ class EASE(ItemItemModel):
             raise InvalidInputError(f"l2 must be > 0, got {l2}")
         self.l2 = float(l2)
         self.binarize = bool(binarize)
-        self.inverse_: np.ndarray | None = None
-        #: how the last fit got ``P``: "direct" (a factorisation) or "derived" (from ``previous``)
-        self.fitted_by_: str | None = None
-        self._previous: EASE | None = None
-
-    def fit(self, train: Interactions, previous: "EASE | None" = None) -> "EASE":  # type: ignore[override]
-        """Fit on ``train``; ``previous``: an EASE fitted with ``keep_inverse = True`` to start from
-        (its kept ``P`` is released: it is consumed by this fit)."""
-        self._previous = previous
-        try:
-            super().fit(train)
-        finally:
-            self._previous = None
-        return self
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
-        assert self.warm_items_ is not None
-        inverse = self._derived_inverse()
-        self.fitted_by_ = "derived" if inverse is not None else "direct"
-        if inverse is None:
-            inverse = cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2))
-        self.inverse_ = inverse if self.keep_inverse else None
-        return ease_weights(inverse, in_place=not self.keep_inverse)
-
-    def _derived_inverse(self) -> np.ndarray | None:
-        """``P`` from the previous fit's, where that is possible, cheaper and within the budget."""
-        previous = self._previous
-        if previous is None or previous.inverse_ is None or previous.warm_items_ is None or self.warm_items_ is None:
-            return None
-        old_inverse, previous.inverse_ = previous.inverse_, None  # consumed: never held twice
-        same = (previous.l2, previous.binarize, previous._matrix.shape) == (self.l2, self.binarize, self._matrix.shape)
-        if not same:
-            return None
-        plan = plan_inverse_update(previous.warm_items_, previous._matrix, self.warm_items_, self._matrix)
-        budget = resolve_budget(self.memory_budget)
-        if not plan.cheaper or plan.bytes_needed > budget:
-            return None
-        return ease_inverse_update(old_inverse, plan, self.l2)
+        return ease_weights(cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2)))
 
 
 def gram_plus_ridge(matrix: sp.spmatrix, l2: float) -> np.ndarray:
@@ -466,158 +422,11 @@ def _mirror_upper(matrix: np.ndarray, block: int = 512) -> None:
         diagonal[lower] = diagonal.T[lower]
 
 
-def ease_weights(inverse: np.ndarray, in_place: bool = False) -> np.ndarray:
-    """EASE's ``B`` (float32): ``B[i, j] = -P[i, j] / P[j, j]``, zero diagonal; ``in_place`` reuses ``P``'s memory."""
-    scale = -1.0 / np.diag(inverse)
-    if in_place:
-        inverse *= scale[None, :]
-        np.fill_diagonal(inverse, 0.0)
-        return inverse.astype(np.float32)
-    weights = np.empty(inverse.shape, dtype=np.float32)
-    for start in range(0, inverse.shape[0], 1024):  # by rows: no float64 copy of P
-        weights[start : start + 1024] = inverse[start : start + 1024] * scale[None, :]
-    np.fill_diagonal(weights, 0.0)
-    return weights
-
-
-# ------------------------------------------------------------------ deriving P from an earlier fit
-
-
-class InverseUpdatePlan:
-    """What changed between two training matrices over the same users and items, for :func:`ease_inverse_update`.
-
-    Attributes:
-        kept: warm items of both fits; ``dropped``: warm before only; ``added``: warm now only.
-        changed_rows: sparse (r, kept) rows ``v`` with ``signs`` (+1 / -1) such that the new Gram
-            over the kept items is the old one plus ``Σ sign · vᵀv`` (a user whose clicks on kept
-            items changed contributes its new row with +1 and its old row with -1).
-        new_matrix: the new training matrix (for the added items' Gram blocks).
-        flops: estimated multiply-adds of the update; ``direct_flops`` those of a factorisation
-            (weighted by how much slower LAPACK's inverse runs than a matrix product).
-    """
-
-    #: flops of a Cholesky inverse (n³) against the update's, per second: measured about equal on
-    #: the shared 2-core machine (ml-latest-small carve: 22.4 s derived vs 24.4 s direct for 0.92×
-    #: the estimated flops; the 10k-item benchmark: 11.2 vs 7.8 s for 1.45×)
-    FACTOR_SLOWDOWN = 1.0
-
-    def __init__(
-        self, old_items: np.ndarray, new_items: np.ndarray, kept: np.ndarray, dropped: np.ndarray,
-        added: np.ndarray, changed_rows: sp.csr_matrix, signs: np.ndarray, new_matrix: sp.csr_matrix,
-    ) -> None:
-        self.old_items, self.new_items = old_items, new_items
-        self.kept, self.dropped, self.added = kept, dropped, added
-        self.changed_rows, self.signs, self.new_matrix = changed_rows, signs, new_matrix
-        k, d, a, r = float(kept.size), float(dropped.size), float(added.size), float(signs.size)
-        self.flops = 2 * k * k * (d + r + 2 * a) + 2 * r * r * k + r**3 + d**3 + a**3
-        self.direct_flops = self.FACTOR_SLOWDOWN * float(new_items.size) ** 3
-
-    @property
-    def cheaper(self) -> bool:
-        """Whether the update is estimated cheaper than a fresh factorisation."""
-        return self.flops < self.direct_flops
-
-    @property
-    def bytes_needed(self) -> int:
-        """Peak float64 working set of the update: the old ``P``, its kept block, the low-rank
-        factors and the new ``P``."""
-        old, k, new, r = self.old_items.size, self.kept.size, self.new_items.size, self.signs.size
-        return 8 * (old * old + k * k + 2 * r * k + new * new)
-
-
-def plan_inverse_update(
-    old_items: np.ndarray, old_matrix: sp.spmatrix, new_items: np.ndarray, new_matrix: sp.spmatrix
-) -> InverseUpdatePlan:
-    """Compare two (users × items) training matrices over the same index spaces; see :class:`InverseUpdatePlan`."""
-    old_items = np.asarray(old_items, dtype=np.int64)
-    new_items = np.asarray(new_items, dtype=np.int64)
-    kept = np.intersect1d(old_items, new_items)
-    dropped = np.setdiff1d(old_items, new_items)
-    added = np.setdiff1d(new_items, old_items)
-    old_rows = sp.csr_matrix(old_matrix, dtype=np.float64)[:, kept]
-    new_rows = sp.csr_matrix(new_matrix, dtype=np.float64)
-    new_kept = new_rows[:, kept]
-    difference = (new_kept - old_rows).tocsr()
-    difference.eliminate_zeros()
-    users = np.flatnonzero(np.diff(difference.indptr) > 0)
-    plus, minus = new_kept[users], old_rows[users]
-    plus = plus[np.diff(plus.indptr) > 0]
-    minus = minus[np.diff(minus.indptr) > 0]
-    rows = sp.vstack([plus, minus], format="csr")
-    signs = np.concatenate([np.ones(plus.shape[0]), -np.ones(minus.shape[0])])
-    return InverseUpdatePlan(old_items, new_items, kept, dropped, added, rows, signs, new_rows)
-
-
-def ease_inverse_update(old_inverse: np.ndarray, plan: InverseUpdatePlan, l2: float) -> np.ndarray:
-    """``(X_newᵀX_new + l2·I)⁻¹`` over ``plan.new_items`` from ``old_inverse`` over ``plan.old_items``, exactly
-    (up to rounding), in O(n²·(dropped + changed rows + added)) instead of O(n³).
-
-    Three steps, each an identity for the inverse of a symmetric positive definite matrix:
-
-    1. dropped items: the inverse of a principal block is a Schur complement of the inverse,
-       ``(M_KK)⁻¹ = P_KK - P_KD P_DD⁻¹ P_DK``;
-    2. users whose clicks on kept items changed (removed users, hidden clicks): Woodbury,
-       ``(M + Vᵀ C V)⁻¹ = P - P Vᵀ (C + V P Vᵀ)⁻¹ V P`` with ``C = diag(±1)`` (``C⁻¹ = C``);
-    3. added items: the block inverse of the bordered matrix ``[[A, B], [Bᵀ, D]]`` through the
-       Schur complement ``S = D - Bᵀ A⁻¹ B``.
-
-    ``old_inverse`` is overwritten or released; the matrix products run in place where BLAS allows.
-    """
-    from scipy.linalg import blas, cho_factor, cho_solve, lu_factor, lu_solve
-
-    positions = np.searchsorted(plan.old_items, plan.kept)
-    if plan.dropped.size:
-        dropped = np.searchsorted(plan.old_items, plan.dropped)
-        cross = old_inverse[np.ix_(dropped, positions)]  # P_DK
-        solved = cho_solve(cho_factor(old_inverse[np.ix_(dropped, dropped)]), cross)  # P_DD⁻¹ P_DK
-        inverse = np.ascontiguousarray(old_inverse[np.ix_(positions, positions)])
-        del old_inverse
-        inverse = _gemm_update(inverse, cross, solved, -1.0, blas)  # P_KK - P_KD P_DD⁻¹ P_DK
-        del cross, solved
-    elif positions.size != old_inverse.shape[0]:  # pragma: no cover - kept ⊂ old items, so only with drops
-        inverse = np.ascontiguousarray(old_inverse[np.ix_(positions, positions)])
-    else:
-        inverse = old_inverse
-    if plan.signs.size:
-        rows = plan.changed_rows
-        projected = np.asarray(rows @ inverse)  # V P  (r, k)
-        inner = np.asarray(rows @ projected.T)  # V P Vᵀ
-        inner[np.diag_indices_from(inner)] += plan.signs
-        solved = lu_solve(lu_factor(inner, overwrite_a=True), projected)  # (C + V P Vᵀ)⁻¹ V P
-        inverse = _gemm_update(inverse, projected, solved, -1.0, blas)
-        del projected, solved
-    if plan.added.size == 0:
-        return inverse
-    matrix = plan.new_matrix
-    border = np.asarray((matrix[:, plan.kept].T @ matrix[:, plan.added]).toarray(), dtype=np.float64)  # B
-    corner = np.asarray((matrix[:, plan.added].T @ matrix[:, plan.added]).toarray(), dtype=np.float64)
-    corner[np.diag_indices_from(corner)] += l2  # D
-    through = inverse @ border  # A⁻¹ B  (k, a)
-    schur = corner - border.T @ through
-    factor = cho_factor(schur)
-    schur_inverse = cho_solve(factor, np.eye(schur.shape[0]))
-    side = through @ schur_inverse  # A⁻¹ B S⁻¹
-    inverse = _gemm_update(inverse, through.T, side.T, 1.0, blas)  # A⁻¹ + A⁻¹ B S⁻¹ Bᵀ A⁻¹
-    n = plan.new_items.size
-    kept_at = np.searchsorted(plan.new_items, plan.kept)
-    added_at = np.searchsorted(plan.new_items, plan.added)
-    out = np.empty((n, n), dtype=np.float64)
-    out[np.ix_(kept_at, kept_at)] = inverse
-    del inverse
-    out[np.ix_(kept_at, added_at)] = -side
-    out[np.ix_(added_at, kept_at)] = -side.T
-    out[np.ix_(added_at, added_at)] = schur_inverse
-    return out
-
-
-def _gemm_update(target: np.ndarray, left: np.ndarray, right: np.ndarray, alpha: float, blas: Any) -> np.ndarray:
-    """``target + alpha · leftᵀ right`` for a symmetric ``target`` (k, k) and ``left``, ``right`` (r, k),
-    in place through BLAS ``dgemm`` (no k × k temporary)."""
-    left = np.ascontiguousarray(left, dtype=np.float64)
-    right = np.ascontiguousarray(right, dtype=np.float64)
-    # target.T is target (symmetric) in Fortran order; rightᵀ left = (leftᵀ right)ᵀ updates it
-    result = blas.dgemm(alpha, right.T, left.T, beta=1.0, c=target.T, trans_b=1, overwrite_c=1)
-    return np.ascontiguousarray(result.T)  # no copy when BLAS wrote into target
+def ease_weights(inverse: np.ndarray) -> np.ndarray:
+    """EASE's ``B`` (float32) from ``P``, overwriting ``P``: ``B[i, j] = -P[i, j] / P[j, j]``, zero diagonal."""
+    inverse *= (-1.0 / np.diag(inverse))[None, :]
+    np.fill_diagonal(inverse, 0.0)
+    return inverse.astype(np.float32)
 
 
 class NeighbourVoting(Recommender):
