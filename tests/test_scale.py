@@ -399,3 +399,29 @@ def test_fast_fold_in_solves_the_same_system_as_the_numpy_reference() -> None:
     assert not fast[7].any()
     with pytest.raises(ColdkitError, match="columns"):
         AlsFoldIn(item_factors, 0.05, 10.0)(sp.csr_matrix((2, 10), dtype=np.float32))
+# ------------------------------------------------------------------------------ EASE inverse
+
+
+def _reference_inverse(matrix: sp.spmatrix, items: np.ndarray, l2: float) -> np.ndarray:
+    x = matrix[:, items].toarray().astype(np.float64)
+    x[x != 0] = 1.0
+    return np.linalg.inv(x.T @ x + l2 * np.eye(items.size))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), l2=st.floats(0.5, 500.0))
+def test_cholesky_inverse_equals_numpy(seed: int, l2: float) -> None:
+    from coldkit.models.neighbors import cholesky_inverse, gram_plus_ridge
+
+    x = sp.random(40, 25, density=0.15, format="csr", random_state=seed)
+    x.data[:] = 1.0
+    got = cholesky_inverse(gram_plus_ridge(x, l2))
+    np.testing.assert_allclose(got, _reference_inverse(x, np.arange(25), l2), rtol=1e-9, atol=1e-12)
+    assert got.flags.c_contiguous and np.array_equal(got, got.T)  # both triangles filled, exactly symmetric
+
+
+def test_cholesky_inverse_refuses_a_matrix_that_is_not_positive_definite() -> None:
+    from coldkit.models.neighbors import cholesky_inverse
+
+    with pytest.raises(InvalidInputError, match="not positive definite"):
+        cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
