@@ -14,6 +14,7 @@ from coldkit.data.interactions import UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.hybrid import Hybrid
 from coldkit.models.stacker import (
+    AGREEMENT_TOP,
     ITEM_FEATURES,
     QUERY_FEATURES,
     Stacker,
@@ -108,15 +109,36 @@ def test_candidate_features_match_a_hand_computed_row() -> None:
     blended = Ranked(np.array([[2, 4]]), np.array([[0.9, 0.5]], np.float32))
     inputs = StackInputs(
         sources, {"a": np.array([1.0]), "b": np.array([0.0])}, blended,
-        np.array([[0.5, 1.0, 0.0, 0.0]], np.float32), np.arange(20, dtype=np.float32).reshape(10, 2),
+        np.array([[0.5, 1.0, 0.0, 0.0, 2.0]], np.float32), np.arange(20, dtype=np.float32).reshape(10, 2),
     )  # fmt: skip
     rows, items, x = candidate_features(inputs, ["a", "b"])
     assert rows.tolist() == [0, 0] and items.tolist() == [2, 4]  # b speaks for nobody: its item 7 is no candidate
-    # columns: blend score, blend rrank, a score, a rrank, b score, b rrank, 4 query, 2 item features
+    # columns: blend score, blend rrank, a score, a rrank, b score, b rrank, agreement, pop gap,
+    # 5 query, 2 item features
     np.testing.assert_allclose(x[0, :6], [1.0, 1.0, 0.0, 0.5, np.nan, 0.0])
     np.testing.assert_allclose(x[1, :6], [0.0, 0.5, 1.0, 1.0, np.nan, 0.0])
-    np.testing.assert_allclose(x[:, 6:10], [[0.5, 1.0, 0.0, 0.0]] * 2)
-    np.testing.assert_allclose(x[:, 10:], [[4.0, 5.0], [8.0, 9.0]])
+    # only a speaks and lists both; pop gap = item_log_count (4, 8) - the history's mean (2)
+    np.testing.assert_allclose(x[:, 6:8], [[1.0, 2.0], [1.0, 6.0]])
+    np.testing.assert_allclose(x[:, 8:13], [[0.5, 1.0, 0.0, 0.0, 2.0]] * 2)
+    np.testing.assert_allclose(x[:, 13:], [[4.0, 5.0], [8.0, 9.0]])
+
+
+def test_agreement_counts_the_speaking_sources_that_list_a_candidate_in_their_top() -> None:
+    # query 0: a and b speak; query 1: only a. AGREEMENT_TOP cuts b's list for query 0 after 20 items.
+    a = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))
+    b_items = np.array([[2] + list(range(10, 10 + AGREEMENT_TOP - 1)) + [3], [2, 1, 5] + [-1] * (AGREEMENT_TOP - 2)])
+    b = Ranked(b_items, np.where(b_items >= 0, -np.arange(b_items.shape[1], dtype=np.float32), -np.inf))
+    blended = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))
+    queries = np.array([[0.0, 0.0, 0.0, 0.0, np.nan]] * 2, np.float32)  # no clicks: no popularity gap
+    inputs = StackInputs({"a": a, "b": b}, {"a": np.ones(2), "b": np.array([1.0, 0.0])}, blended, queries,
+                         np.zeros((40, 2), np.float32))  # fmt: skip
+    rows, items, x = candidate_features(inputs, ["a", "b"])
+    column = Stacker.feature_names_for(["a", "b"]).index("agreement")
+    got = {(int(r), int(i)): float(v) for r, i, v in zip(rows, items, x[:, column])}
+    # by hand: a lists 1, 2, 3 for both queries; b lists 2 (rank 1) for query 0 and 3 only at rank 21
+    assert got[(0, 1)] == 1.0 and got[(0, 2)] == 2.0 and got[(0, 3)] == 1.0  # b's item 3 is at rank 21
+    assert got[(1, 1)] == 1.0 and got[(1, 2)] == 1.0 and got[(1, 3)] == 1.0  # b speaks for nobody in row 1
+    assert np.isnan(x[:, Stacker.feature_names_for(["a", "b"]).index("pop_gap")]).all()
 
 
 def test_content_popularity_is_the_ridge_fit_of_sklearn() -> None:

@@ -10,10 +10,15 @@ for more than its tenth... It re-ranks a pool of candidates — the weighted ble
   (missing where the item is not in its list, or the source does not speak for the query);
 * the weighted blend's own normalised fused score and reciprocal rank (so the stacker starts
   from the blend and learns corrections);
-* per query: log(1 + known clicks), text present, friends present, every candidate cold;
+* per candidate: how many of the sources that speak for the query list it in their top
+  :data:`AGREEMENT_TOP` (sources that agree are rarely all wrong);
+* per query: log(1 + known clicks), text present, friends present, every candidate cold, and the
+  mean log(1 + interactions) of the items the user clicked (a cold user's taste for popular or
+  niche items: with few clicks it is the one thing known about them besides the clicks);
 * per item: log(1 + interactions) in training and its *content-predicted* popularity (a ridge
   map from content vectors to log(1 + interactions), fitted on the items that have some, so a
-  brand-new item gets one too).
+  brand-new item gets one too); and the gap between the item's log(1 + interactions) and the
+  user's clicked items' mean (NaN for a user without clicks).
 
 The hybrid fits it on the validation split it carves for tuning (:mod:`coldkit.models.tuning`):
 labels are the carved queries' hidden items, nothing from a test set. It is used only for the
@@ -45,6 +50,8 @@ __all__ = [
     "SOURCE_TOP",
     "QUERY_FEATURES",
     "ITEM_FEATURES",
+    "PAIR_FEATURES",
+    "AGREEMENT_TOP",
     "StackInputs",
     "Stacker",
     "candidate_features",
@@ -56,8 +63,12 @@ __all__ = [
 #: The blend's top items re-ranked by the stacker (plus each source's top :data:`SOURCE_TOP`).
 POOL = 100
 SOURCE_TOP = 10
-QUERY_FEATURES = ("log_known", "has_text", "has_friends", "cold_candidates")
+QUERY_FEATURES = ("log_known", "has_text", "has_friends", "cold_candidates", "history_log_pop")
 ITEM_FEATURES = ("item_log_count", "item_content_pop")
+#: A candidate's agreement: the number of speaking sources that list it in their top this many.
+AGREEMENT_TOP = 20
+#: Features computed per candidate from several inputs (after the sources', before the query's).
+PAIR_FEATURES = ("agreement", "pop_gap")
 #: LambdaRank settings: small trees and a strong leaf minimum, so a few hundred validation
 #: queries are not over-fitted; one thread and ``deterministic`` make a seed reproduce the model.
 _PARAMS: dict[str, Any] = {
@@ -119,7 +130,7 @@ class StackInputs:
         sources: source name -> that source's :class:`Ranked` for the batch.
         reach: source name -> (B,) whether the source speaks for each query (its adaptive factor > 0).
         blended: the weighted blend's ranking of the batch (at least :data:`POOL` deep).
-        query_features: (B, len(QUERY_FEATURES)).
+        query_features: (B, len(QUERY_FEATURES)); ``history_log_pop`` NaN for a query without clicks.
         item_features: (n_items, len(ITEM_FEATURES)).
     """
 
@@ -193,10 +204,18 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
             continue
         table_keys, norm, rrank = _table(ranked, n_items, speaks)
         columns += [_lookup(keys, table_keys, norm, np.nan), _lookup(keys, table_keys, rrank, 0.0)]
-    x = np.column_stack(
-        columns
-        + [np.asarray(inputs.query_features, dtype=np.float32)[rows], np.asarray(inputs.item_features, dtype=np.float32)[items]]
-    ).astype(np.float32)
+    query = np.asarray(inputs.query_features, dtype=np.float32)[rows]
+    item = np.asarray(inputs.item_features, dtype=np.float32)[items]
+    agreement = np.zeros(keys.shape, np.float32)
+    for name in sources:
+        if name in inputs.sources:
+            speaks = np.asarray(inputs.reach[name]) > 0
+            top = inputs.sources[name].indices[:, :AGREEMENT_TOP]
+            b, r = np.nonzero((top >= 0) & speaks[:, None])
+            listed_keys = np.unique(b.astype(np.int64) * n_items + top[b, r])
+            agreement += _lookup(keys, listed_keys, np.ones(listed_keys.size), 0.0)
+    pop_gap = item[:, ITEM_FEATURES.index("item_log_count")] - query[:, QUERY_FEATURES.index("history_log_pop")]
+    x = np.column_stack(columns + [agreement, pop_gap, query, item]).astype(np.float32)
     return rows, items, x
 
 
@@ -249,10 +268,15 @@ class Stacker:
 
     def feature_names(self) -> list[str]:
         """The feature columns, in order."""
+        return self.feature_names_for(self.sources)
+
+    @staticmethod
+    def feature_names_for(sources: Sequence[str]) -> list[str]:
+        """The columns of :func:`candidate_features` for ``sources``, in order."""
         names = ["blend_score", "blend_rrank"]
-        for name in self.sources:
+        for name in sources:
             names += [f"{name}_score", f"{name}_rrank"]
-        return names + list(QUERY_FEATURES) + list(ITEM_FEATURES)
+        return names + list(PAIR_FEATURES) + list(QUERY_FEATURES) + list(ITEM_FEATURES)
 
     def rank(self, inputs: StackInputs, k: int) -> Ranked:
         """The top ``k`` of each query's candidate pool by the stacker's score."""
