@@ -23,6 +23,8 @@ from coldkit.models.stacker import (
     candidate_features,
     content_popularity,
     fit_stacker,
+    regime_family,
+    stacked_regimes,
 )
 from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Ranked
@@ -197,3 +199,24 @@ def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_
     assert model.stacker_ is None and model.learned_ is None
     assert sum("validation split too small" in note for note in model.notes_) == 1
     assert model.recommend([UserQuery(user=0)], k=3).indices.shape == (1, 3)
+
+
+def _gains(mean: float, spread: float, size: int, seed: int) -> np.ndarray:
+    """Per-query gains with exactly this mean and sample std (so the paired t is known: mean / (spread / sqrt(size)))."""
+    z = np.random.default_rng(seed).normal(size=size)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + spread * z
+
+
+def test_cold_user_regimes_with_clicks_are_decided_together() -> None:
+    # each n alone: t = 0.015 / (0.1 / sqrt(100)) = 1.5 < 2; pooled over 4 x 100 queries: t ~= 3.0 > 3
+    weak = {f"n={n}": _gains(0.0152, 0.1, 100, seed=n) for n in (1, 3, 5, 10)}
+    assert all(regime_family(name) == "clicks" for name in weak)
+    assert regime_family("n=0") is None and regime_family("warm") is None and regime_family("cold-items") is None
+    chosen = stacked_regimes({"cold-items": _gains(0.05, 0.1, 100, 9), "n=0": _gains(0.0152, 0.1, 100, 8), **weak})
+    assert chosen == ["cold-items", "n=1", "n=3", "n=5", "n=10"]  # n=0 is decided alone: t = 1.5
+    # one member losing keeps the whole family on the blend (unless a member passes on its own)
+    losing = {**weak, "n=10": _gains(-0.001, 0.1, 100, 10), "n=1": _gains(0.03, 0.1, 100, 11)}
+    assert stacked_regimes(losing) == ["n=1"]  # n=1 alone: t = 3
+    # pooled t below 3: nothing
+    assert stacked_regimes({f"n={n}": _gains(0.01, 0.1, 100, n) for n in (1, 3, 5, 10)}) == []

@@ -59,6 +59,7 @@ __all__ = [
     "fit_stacker",
     "lightgbm_available",
     "regime_family",
+    "stacked_regimes",
 ]
 
 #: The blend's top items re-ranked by the stacker (plus each source's top :data:`SOURCE_TOP`).
@@ -103,6 +104,29 @@ def regime_family(name: str) -> str | None:
     if name.startswith("n=") and name[2:].isdigit() and int(name[2:]) > 0:
         return "clicks"
     return None
+
+
+def stacked_regimes(gains: Mapping[str, np.ndarray]) -> list[str]:
+    """The regimes the stacker answers, from each regime's per-query gain over the blend (cross-fitted recall).
+
+    A regime on its own: paired t >= 2. A family (:func:`regime_family`) as a whole: its pooled
+    gains reach a paired t >= 3 and no member's mean gain is <= 0. Returned in ``gains`` order.
+
+    Example::
+
+        stacked_regimes({"n=1": np.array([0.1, 0.0, 0.2]), "warm": np.array([-0.1, 0.0, 0.0])})   # ['n=1']
+    """
+    chosen = {name for name, gain in gains.items() if _paired_t(np.asarray(gain, dtype=np.float64)) >= _MIN_T}
+    families: dict[str, list[str]] = {}
+    for name in gains:
+        family = regime_family(name)
+        if family is not None:
+            families.setdefault(family, []).append(name)
+    for members in families.values():
+        pooled = np.concatenate([np.asarray(gains[name], dtype=np.float64) for name in members])
+        if _paired_t(pooled) >= _FAMILY_T and all(float(np.mean(gains[name])) > 0 for name in members):
+            chosen.update(members)
+    return [name for name in gains if name in chosen]
 
 
 def _paired_t(diff: np.ndarray) -> float:
@@ -405,25 +429,15 @@ def fit_stacker(
             held = halves[task.name][rows] == fold
             if held.any():
                 scored[task.name][held] = model.predict(x[held], num_threads=1)
-    chosen: list[str] = []
     validation: dict[str, tuple[float, float]] = {}
-    families: dict[str, list[tuple[str, np.ndarray]]] = {}
+    gains: dict[str, np.ndarray] = {}
     for task, rows, items, _, _, batch, relevant in useful:
         stacked = _top_k(rows, items, scored[task.name], batch, k)
         ours = _recall(stacked, task.truth, k)
         theirs = _recall(task.inputs.blended, task.truth, k)
         validation[task.name] = (float(theirs.mean()), float(ours.mean()))
-        diff = ours - theirs
-        if _paired_t(diff) >= _MIN_T:
-            chosen.append(task.name)
-        family = regime_family(task.name)
-        if family is not None:
-            families.setdefault(family, []).append((task.name, diff))
-    for members in families.values():
-        pooled = np.concatenate([diff for _, diff in members])
-        if _paired_t(pooled) >= _FAMILY_T and all(diff.mean() > 0 for _, diff in members):
-            chosen += [name for name, _ in members if name not in chosen]
-    chosen = [task.name for task, *_ in useful if task.name in chosen]  # in task order
+        gains[task.name] = ours - theirs
+    chosen = stacked_regimes(gains)
     summary = ", ".join(f"{r} {b:.4f}->{s:.4f}" for r, (b, s) in validation.items())
     if not chosen:
         return None, [f"stacker: not better than the weighted blend on validation ({summary}); weighted blend"]
