@@ -191,6 +191,13 @@ def test_hybrid_with_stacker_is_deterministic_and_ranks_only_allowed_items(small
         assert not np.isin(a.indices[u], known[u].indices).any()
         row = a.indices[u][a.indices[u] >= 0]
         assert len(set(row.tolist())) == len(row)
+    # the cold-user query feature: the mean log(1 + interactions) of the clicked items (NaN without clicks)
+    features = first._query_features([queries[0], queries[-1], UserQuery()], cold_candidates=False)
+    counts = np.asarray((known > 0).sum(axis=0)).ravel()
+    column = QUERY_FEATURES.index("history_log_pop")
+    assert features[0, column] == pytest.approx(np.log1p(counts[known[0].indices]).mean(), rel=1e-5)
+    assert features[1, column] == pytest.approx(np.log1p(counts[[1, 5, 9]]).mean(), rel=1e-5)
+    assert np.isnan(features[2, column]) and features[2, QUERY_FEATURES.index("log_known")] == 0.0
 
 
 def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_data) -> None:  # type: ignore[no-untyped-def]
