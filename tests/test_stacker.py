@@ -14,6 +14,7 @@ from coldkit.data.interactions import UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.hybrid import Hybrid
 from coldkit.models.stacker import (
+    AGREEMENT_TOP,
     ITEM_FEATURES,
     QUERY_FEATURES,
     Stacker,
@@ -23,6 +24,8 @@ from coldkit.models.stacker import (
     content_popularity,
     decided_by_score,
     fit_stacker,
+    regime_family,
+    stacked_regimes,
 )
 from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Ranked
@@ -109,15 +112,36 @@ def test_candidate_features_match_a_hand_computed_row() -> None:
     blended = Ranked(np.array([[2, 4]]), np.array([[0.9, 0.5]], np.float32))
     inputs = StackInputs(
         sources, {"a": np.array([1.0]), "b": np.array([0.0])}, blended,
-        np.array([[0.5, 1.0, 0.0, 0.0]], np.float32), np.arange(20, dtype=np.float32).reshape(10, 2),
+        np.array([[0.5, 1.0, 0.0, 0.0, 2.0]], np.float32), np.arange(20, dtype=np.float32).reshape(10, 2),
     )  # fmt: skip
     rows, items, x = candidate_features(inputs, ["a", "b"])
     assert rows.tolist() == [0, 0] and items.tolist() == [2, 4]  # b speaks for nobody: its item 7 is no candidate
-    # columns: blend score, blend rrank, a score, a rrank, b score, b rrank, 4 query, 2 item features
+    # columns: blend score, blend rrank, a score, a rrank, b score, b rrank, agreement, pop gap,
+    # 5 query, 2 item features
     np.testing.assert_allclose(x[0, :6], [1.0, 1.0, 0.0, 0.5, np.nan, 0.0])
     np.testing.assert_allclose(x[1, :6], [0.0, 0.5, 1.0, 1.0, np.nan, 0.0])
-    np.testing.assert_allclose(x[:, 6:10], [[0.5, 1.0, 0.0, 0.0]] * 2)
-    np.testing.assert_allclose(x[:, 10:], [[4.0, 5.0], [8.0, 9.0]])
+    # only a speaks and lists both; pop gap = item_log_count (4, 8) - the history's mean (2)
+    np.testing.assert_allclose(x[:, 6:8], [[1.0, 2.0], [1.0, 6.0]])
+    np.testing.assert_allclose(x[:, 8:13], [[0.5, 1.0, 0.0, 0.0, 2.0]] * 2)
+    np.testing.assert_allclose(x[:, 13:], [[4.0, 5.0], [8.0, 9.0]])
+
+
+def test_agreement_counts_the_speaking_sources_that_list_a_candidate_in_their_top() -> None:
+    # query 0: a and b speak; query 1: only a. AGREEMENT_TOP cuts b's list for query 0 after 20 items.
+    a = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))
+    b_items = np.array([[2] + list(range(10, 10 + AGREEMENT_TOP - 1)) + [3], [2, 1, 5] + [-1] * (AGREEMENT_TOP - 2)])
+    b = Ranked(b_items, np.where(b_items >= 0, -np.arange(b_items.shape[1], dtype=np.float32), -np.inf))
+    blended = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))
+    queries = np.array([[0.0, 0.0, 0.0, 0.0, np.nan]] * 2, np.float32)  # no clicks: no popularity gap
+    inputs = StackInputs({"a": a, "b": b}, {"a": np.ones(2), "b": np.array([1.0, 0.0])}, blended, queries,
+                         np.zeros((40, 2), np.float32))  # fmt: skip
+    rows, items, x = candidate_features(inputs, ["a", "b"])
+    column = Stacker.feature_names_for(["a", "b"]).index("agreement")
+    got = {(int(r), int(i)): float(v) for r, i, v in zip(rows, items, x[:, column])}
+    # by hand: a lists 1, 2, 3 for both queries; b lists 2 (rank 1) for query 0 and 3 only at rank 21
+    assert got[(0, 1)] == 1.0 and got[(0, 2)] == 2.0 and got[(0, 3)] == 1.0  # b's item 3 is at rank 21
+    assert got[(1, 1)] == 1.0 and got[(1, 2)] == 1.0 and got[(1, 3)] == 1.0  # b speaks for nobody in row 1
+    assert np.isnan(x[:, Stacker.feature_names_for(["a", "b"]).index("pop_gap")]).all()
 
 
 def test_places_decided_only_by_an_items_index_count_as_unlisted() -> None:
@@ -215,6 +239,13 @@ def test_hybrid_with_stacker_is_deterministic_and_ranks_only_allowed_items(small
         assert not np.isin(a.indices[u], known[u].indices).any()
         row = a.indices[u][a.indices[u] >= 0]
         assert len(set(row.tolist())) == len(row)
+    # the cold-user query feature: the mean log(1 + interactions) of the clicked items (NaN without clicks)
+    features = first._query_features([queries[0], queries[-1], UserQuery()], cold_candidates=False)
+    counts = np.asarray((known > 0).sum(axis=0)).ravel()
+    column = QUERY_FEATURES.index("history_log_pop")
+    assert features[0, column] == pytest.approx(np.log1p(counts[known[0].indices]).mean(), rel=1e-5)
+    assert features[1, column] == pytest.approx(np.log1p(counts[[1, 5, 9]]).mean(), rel=1e-5)
+    assert np.isnan(features[2, column]) and features[2, QUERY_FEATURES.index("log_known")] == 0.0
 
 
 def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_data) -> None:  # type: ignore[no-untyped-def]
@@ -243,3 +274,24 @@ def test_new_item_cross_fit_does_not_reward_memorising_items() -> None:
     assert as_users is not None  # shared items: memorising them looks like a win
     as_items, notes = fit_stacker([StackTask("cold-items", inputs, truth, cold_items=True)], ["noise"], seed=0, k=20)
     assert as_items is None and "not better" in notes[0]
+
+
+def _gains(mean: float, spread: float, size: int, seed: int) -> np.ndarray:
+    """Per-query gains with exactly this mean and sample std (so the paired t is known: mean / (spread / sqrt(size)))."""
+    z = np.random.default_rng(seed).normal(size=size)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + spread * z
+
+
+def test_cold_user_regimes_with_clicks_are_decided_together() -> None:
+    # each n alone: t = 0.015 / (0.1 / sqrt(100)) = 1.5 < 2; pooled over 4 x 100 queries: t ~= 3.0 > 3
+    weak = {f"n={n}": _gains(0.0152, 0.1, 100, seed=n) for n in (1, 3, 5, 10)}
+    assert all(regime_family(name) == "clicks" for name in weak)
+    assert regime_family("n=0") is None and regime_family("warm") is None and regime_family("cold-items") is None
+    chosen = stacked_regimes({"cold-items": _gains(0.05, 0.1, 100, 9), "n=0": _gains(0.0152, 0.1, 100, 8), **weak})
+    assert chosen == ["cold-items", "n=1", "n=3", "n=5", "n=10"]  # n=0 is decided alone: t = 1.5
+    # one member losing keeps the whole family on the blend (unless a member passes on its own)
+    losing = {**weak, "n=10": _gains(-0.001, 0.1, 100, 10), "n=1": _gains(0.03, 0.1, 100, 11)}
+    assert stacked_regimes(losing) == ["n=1"]  # n=1 alone: t = 3
+    # pooled t below 3: nothing
+    assert stacked_regimes({f"n={n}": _gains(0.01, 0.1, 100, n) for n in (1, 3, 5, 10)}) == []

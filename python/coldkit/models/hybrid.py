@@ -379,7 +379,14 @@ class Hybrid(Recommender):
         """The stacker's per-query features (:data:`coldkit.models.stacker.QUERY_FEATURES`); ``facts``: :meth:`_query_facts`, if known."""
         n, has_text, has_friends = facts if facts is not None else self._query_facts(queries)
         cold = np.full(len(queries), float(cold_candidates))
-        return np.column_stack([np.log1p(n), has_text, has_friends, cold]).astype(np.float32)
+        # how popular the items a user clicked are: mainstream and niche new users want different lists
+        log_counts = np.log1p(self._require_fitted().item_counts().astype(np.float64))
+        history_pop = np.full(len(queries), np.nan)
+        for b, query in enumerate(queries):
+            known = self._known_items(query)
+            if known.size:
+                history_pop[b] = log_counts[known].mean()
+        return np.column_stack([np.log1p(n), has_text, has_friends, cold, history_pop]).astype(np.float32)
 
     def source_weights(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
         """Per-query default weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""

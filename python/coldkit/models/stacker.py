@@ -13,15 +13,20 @@ for more than its tenth... It re-ranks a pool of candidates — the weighted ble
   (:func:`decided_by_score`);
 * the weighted blend's own normalised fused score and reciprocal rank (so the stacker starts
   from the blend and learns corrections);
-* per query: log(1 + known clicks), text present, friends present, every candidate cold;
+* per candidate: how many of the sources that speak for the query list it in their top
+  :data:`AGREEMENT_TOP` (sources that agree are rarely all wrong);
+* per query: log(1 + known clicks), text present, friends present, every candidate cold, and the
+  mean log(1 + interactions) of the items the user clicked (a cold user's taste for popular or
+  niche items: with few clicks it is the one thing known about them besides the clicks);
 * per item: log(1 + interactions) in training and its *content-predicted* popularity (a ridge
   map from content vectors to log(1 + interactions), fitted on the items that have some, so a
-  brand-new item gets one too).
+  brand-new item gets one too); and the gap between the item's log(1 + interactions) and the
+  user's clicked items' mean (NaN for a user without clicks).
 
 The hybrid fits it on the validation split it carves for tuning (:mod:`coldkit.models.tuning`):
 labels are the carved queries' hidden items, nothing from a test set. It is used only for the
 regimes where it beats the weighted blend in a 2-fold cross-fit over the validation queries
-(:func:`fit_stacker`); elsewhere, and when ``lightgbm`` is not installed, the blend answers. The
+(:func:`fit_stacker`; the cold-user regimes with clicks may also be decided together); elsewhere, and when ``lightgbm`` is not installed, the blend answers. The
 model is stored as LightGBM's text format (:meth:`Stacker.to_json`), never pickled.
 
 Example::
@@ -49,19 +54,27 @@ __all__ = [
     "decided_by_score",
     "QUERY_FEATURES",
     "ITEM_FEATURES",
+    "PAIR_FEATURES",
+    "AGREEMENT_TOP",
     "StackInputs",
     "Stacker",
     "candidate_features",
     "content_popularity",
     "fit_stacker",
     "lightgbm_available",
+    "regime_family",
+    "stacked_regimes",
 ]
 
 #: The blend's top items re-ranked by the stacker (plus each source's top :data:`SOURCE_TOP`).
 POOL = 100
 SOURCE_TOP = 10
-QUERY_FEATURES = ("log_known", "has_text", "has_friends", "cold_candidates")
+QUERY_FEATURES = ("log_known", "has_text", "has_friends", "cold_candidates", "history_log_pop")
 ITEM_FEATURES = ("item_log_count", "item_content_pop")
+#: A candidate's agreement: the number of speaking sources that list it in their top this many.
+AGREEMENT_TOP = 20
+#: Features computed per candidate from several inputs (after the sources', before the query's).
+PAIR_FEATURES = ("agreement", "pop_gap")
 #: LambdaRank settings: small trees and a strong leaf minimum, so a few hundred validation
 #: queries are not over-fitted; one thread and ``deterministic`` make a seed reproduce the model.
 _PARAMS: dict[str, Any] = {
@@ -82,6 +95,51 @@ _PARAMS: dict[str, Any] = {
 _ROUNDS = 150
 #: A regime switches to the stacker only when its cross-fitted recall beats the blend's by this paired t.
 _MIN_T = 2.0
+#: The masked-click regimes with clicks (``n=1``, ``n=3``… of :mod:`coldkit.models.tuning`) are
+#: also decided together: pooled over them, the stacker must beat the blend by this paired t, and
+#: lose on none. A few hundred carved users give each regime too few queries to show a 5 % gain
+#: at t >= 2 alone; the bar is higher than a single regime's because the pooled queries are the
+#: same users at different n (correlated), which inflates t.
+_FAMILY_T = 3.0
+
+
+def regime_family(name: str) -> str | None:
+    """The family a regime is decided with: ``"clicks"`` for ``n=1``, ``n=3``…; None for a regime decided alone."""
+    if name.startswith("n=") and name[2:].isdigit() and int(name[2:]) > 0:
+        return "clicks"
+    return None
+
+
+def stacked_regimes(gains: Mapping[str, np.ndarray]) -> list[str]:
+    """The regimes the stacker answers, from each regime's per-query gain over the blend (cross-fitted recall).
+
+    A regime on its own: paired t >= 2. A family (:func:`regime_family`) as a whole: its pooled
+    gains reach a paired t >= 3 and no member's mean gain is <= 0. Returned in ``gains`` order.
+
+    Example::
+
+        stacked_regimes({"n=1": np.array([0.1, 0.0, 0.2]), "warm": np.array([-0.1, 0.0, 0.0])})   # ['n=1']
+    """
+    chosen = {name for name, gain in gains.items() if _paired_t(np.asarray(gain, dtype=np.float64)) >= _MIN_T}
+    families: dict[str, list[str]] = {}
+    for name in gains:
+        family = regime_family(name)
+        if family is not None:
+            families.setdefault(family, []).append(name)
+    for members in families.values():
+        pooled = np.concatenate([np.asarray(gains[name], dtype=np.float64) for name in members])
+        if _paired_t(pooled) >= _FAMILY_T and all(float(np.mean(gains[name])) > 0 for name in members):
+            chosen.update(members)
+    return [name for name in gains if name in chosen]
+
+
+def _paired_t(diff: np.ndarray) -> float:
+    """Paired t statistic of per-query differences (inf for a uniform gain, 0 for none or a loss)."""
+    mean = float(diff.mean()) if diff.size else 0.0
+    if mean <= 0:
+        return 0.0
+    spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+    return mean / (spread / np.sqrt(diff.size)) if spread > 0 else float("inf")
 
 
 def lightgbm_available() -> bool:
@@ -123,7 +181,7 @@ class StackInputs:
         sources: source name -> that source's :class:`Ranked` for the batch.
         reach: source name -> (B,) whether the source speaks for each query (its adaptive factor > 0).
         blended: the weighted blend's ranking of the batch (at least :data:`POOL` deep).
-        query_features: (B, len(QUERY_FEATURES)).
+        query_features: (B, len(QUERY_FEATURES)); ``history_log_pop`` NaN for a query without clicks.
         item_features: (n_items, len(ITEM_FEATURES)).
     """
 
@@ -242,10 +300,20 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
             continue
         table_keys, norm, rrank = _table(ranked, n_items, speaks)
         columns += [_lookup(keys, table_keys, norm, np.nan), _lookup(keys, table_keys, rrank, 0.0)]
-    x = np.column_stack(
-        columns
-        + [np.asarray(inputs.query_features, dtype=np.float32)[rows], np.asarray(inputs.item_features, dtype=np.float32)[items]]
-    ).astype(np.float32)
+    query = np.asarray(inputs.query_features, dtype=np.float32)[rows]
+    item = np.asarray(inputs.item_features, dtype=np.float32)[items]
+    agreement = np.zeros(keys.shape, np.float32)
+    for name in sources:
+        if name in inputs.sources:
+            speaks = np.asarray(inputs.reach[name]) > 0
+            source = inputs.sources[name]
+            top = source.indices[:, :AGREEMENT_TOP]
+            # a place won only by item index (a tie cut at the top) is no vote
+            b, r = np.nonzero((top >= 0) & decided_by_score(source, AGREEMENT_TOP) & speaks[:, None])
+            listed_keys = np.unique(b.astype(np.int64) * n_items + top[b, r])
+            agreement += _lookup(keys, listed_keys, np.ones(listed_keys.size), 0.0)
+    pop_gap = item[:, ITEM_FEATURES.index("item_log_count")] - query[:, QUERY_FEATURES.index("history_log_pop")]
+    x = np.column_stack(columns + [agreement, pop_gap, query, item]).astype(np.float32)
     return rows, items, x
 
 
@@ -298,10 +366,15 @@ class Stacker:
 
     def feature_names(self) -> list[str]:
         """The feature columns, in order."""
+        return self.feature_names_for(self.sources)
+
+    @staticmethod
+    def feature_names_for(sources: Sequence[str]) -> list[str]:
+        """The columns of :func:`candidate_features` for ``sources``, in order."""
         names = ["blend_score", "blend_rrank"]
-        for name in self.sources:
+        for name in sources:
             names += [f"{name}_score", f"{name}_rrank"]
-        return names + list(QUERY_FEATURES) + list(ITEM_FEATURES)
+        return names + list(PAIR_FEATURES) + list(QUERY_FEATURES) + list(ITEM_FEATURES)
 
     def rank(self, inputs: StackInputs, k: int) -> Ranked:
         """The top ``k`` of each query's candidate pool by the stacker's score."""
@@ -375,9 +448,10 @@ def fit_stacker(
     Each task's queries are split in two halves (seeded); a model fitted on one half ranks the
     other, so every validation query is ranked by a model that did not see it. For new-item tasks
     (``cold_items``) the items are split too: the held-out queries rank only held-out items, and
-    the blend is scored on the same items. A regime switches to
-    the stacker when its cross-fitted Recall@``k`` beats the weighted blend's by a paired t >= 2;
-    the returned model is then refitted on every validation query.
+    the blend is scored on the same items. A regime switches to the stacker when its cross-fitted
+    Recall@``k`` beats the weighted blend's by a paired t >= 2, or when its family
+    (:func:`regime_family`: the cold-user regimes with clicks) does so pooled, by a paired t >= 3
+    with no member regime losing; the returned model is then refitted on every validation query.
 
     Returns ``(stacker or None, notes)``; None when lightgbm is missing, the tasks are too small,
     or the blend is at least as good on every regime.
@@ -420,8 +494,8 @@ def fit_stacker(
             offset += batch
         return _booster(np.vstack(xs), np.concatenate(ys), np.concatenate(rs), seed)
 
-    chosen: list[str] = []
     validation: dict[str, tuple[float, float]] = {}
+    gains: dict[str, np.ndarray] = {}
     ours_by: dict[str, list[np.ndarray]] = {p[0].name: [] for p in useful}
     theirs_by: dict[str, list[np.ndarray]] = {p[0].name: [] for p in useful}
     for fold in (True, False):
@@ -445,11 +519,8 @@ def fit_stacker(
         if ours.size == 0:
             continue
         validation[task.name] = (float(theirs.mean()), float(ours.mean()))
-        diff = ours - theirs
-        spread = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
-        t = float(diff.mean()) / (spread / np.sqrt(diff.size)) if spread > 0 else (np.inf if diff.mean() > 0 else 0.0)
-        if diff.mean() > 0 and t >= _MIN_T:
-            chosen.append(task.name)
+        gains[task.name] = ours - theirs
+    chosen = stacked_regimes(gains)
     summary = ", ".join(f"{r} {b:.4f}->{s:.4f}" for r, (b, s) in validation.items())
     if not chosen:
         return None, [f"stacker: not better than the weighted blend on validation ({summary}); weighted blend"]
