@@ -122,26 +122,14 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "content tower trained with user-level DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
         frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
     ),
-    "dp-dropoutnet": (
-        "coldkit.privacy.adapters:DPDropoutNet",
-        "DropoutNet with user-level DP: DP teacher + DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
-        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
-    ),
-    "dp-heater": (
-        "coldkit.privacy.adapters:DPHeater",
-        "Heater with user-level DP: DP teacher + DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
-        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
-    ),
-    "dp-clcrec": (
-        "coldkit.privacy.adapters:DPCLCRec",
-        "CLCRec with user-level DP: DP teacher + DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
-        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
-    ),
-    "dp-aldi": (
-        "coldkit.privacy.adapters:DPALDI",
-        "ALDI with user-level DP: DP teacher + DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
-        frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
-    ),
+    **{
+        f"dp-{name}": (
+            f"coldkit.privacy.adapters:DP{cls}",
+            f"{cls} with user-level DP: DP teacher + DP-SGD (Opacus; dp_epsilon, dp_delta), needs torch + opacus",
+            frozenset({"cold-items", "cold-users", "text", "torch", "private"}),
+        )
+        for name, cls in (("dropoutnet", "DropoutNet"), ("heater", "Heater"), ("clcrec", "CLCRec"), ("aldi", "ALDI"))
+    },
     "profile-knn": (
         "coldkit.models.hybrid:ProfileKNN",
         "user-based kNN on profile texts (needs user_profiles)",
