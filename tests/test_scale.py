@@ -363,22 +363,26 @@ def test_known_items_check_of_recommend_files_matches_a_per_user_loop(small: Int
 
 
 def test_recorded_stages_carry_wall_and_cpu_time() -> None:
-    """Each recorded stage has wall seconds and CPU seconds; busy work shows up in the CPU time."""
+    """Each recorded stage has wall seconds and CPU seconds; busy work shows up in the CPU time.
+
+    CPU time counts every thread of the process (a BLAS or OpenMP thread may spin for a moment), so
+    the busy stage burns more CPU than two cores could during the short sleep.
+    """
     import time
 
     from coldkit._stages import recorded_stages, stage
 
     with recorded_stages() as record:
         with stage("busy"):
-            deadline = time.process_time() + 0.05
+            deadline = time.process_time() + 0.2
             while time.process_time() < deadline:
                 pass
         with stage("asleep"):
             time.sleep(0.05)
     busy, asleep = record
     assert (busy["stage"], asleep["stage"]) == ("busy", "asleep")
-    assert busy["cpu_seconds"] >= 0.05 and busy["seconds"] >= 0.05
-    assert asleep["seconds"] >= 0.05 and asleep["cpu_seconds"] < 0.04
+    assert busy["cpu_seconds"] >= 0.2 and busy["seconds"] > 0
+    assert asleep["seconds"] >= 0.05 and asleep["cpu_seconds"] < busy["cpu_seconds"]
     assert busy["peak_rss"] > 0
 
 
