@@ -24,7 +24,9 @@ from coldkit.models.memory import (
     EASE_MAX_ITEMS,
     MemoryBudgetError,
     estimate_warm_bytes,
+    DEFAULT_FRACTION,
     format_bytes,
+    machine_memory,
     parse_memory,
     resolve_budget,
 )
@@ -62,6 +64,21 @@ def test_parse_memory_rejects_bad_sizes(bad: object) -> None:
 def test_format_and_default_budget() -> None:
     assert format_bytes(115 * GB) == "115 GB" and format_bytes(1.5 * GB) == "1.5 GB" and format_bytes(300) == "300 B"
     assert 0 < resolve_budget(None) < 2**50
+
+
+def test_default_budget_is_a_share_of_the_machine_not_of_the_free_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A budget from the memory free at fit time made warm="auto" pick different models on a busy
+    # and a quiet machine; the default must be MemTotal (or a lower container limit), read directly.
+    with open("/proc/meminfo", encoding="ascii") as handle:
+        fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in handle}
+    from coldkit.models import memory
+
+    monkeypatch.setattr(memory, "_cgroup_limit", lambda: None)
+    assert machine_memory() == fields["MemTotal"]
+    assert resolve_budget(None) == int(DEFAULT_FRACTION * fields["MemTotal"])
+    monkeypatch.setattr(memory, "_cgroup_limit", lambda: 3 * GB)  # a container smaller than the host
+    assert machine_memory() == min(3 * GB, fields["MemTotal"])
+    assert resolve_budget(None) == int(DEFAULT_FRACTION * min(3 * GB, fields["MemTotal"]))
 
 
 def test_ease_estimate_is_quadratic_and_matches_an_allocation() -> None:

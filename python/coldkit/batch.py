@@ -74,7 +74,7 @@ def recommend_files(
 
     Args (besides the files and the model): ``progress`` True/None prints stage lines and bars on
     stderr (None: bars only on a terminal), False is silent; ``max_memory`` is the memory budget
-    (bytes or ``"6G"``; default a share of the available memory) for models that take
+    (bytes or ``"6G"``; default a share of the machine's memory) for models that take
     ``memory_budget``. ``dp_epsilon`` / ``dp_delta`` run the model's private counterpart
     (``hybrid`` → ``dp-hybrid``, see :mod:`coldkit.privacy.modes`) with user-level (ε, δ)-DP
     (δ defaults to 1/(10·users)); ``summary["privacy"]`` then holds what it spent.

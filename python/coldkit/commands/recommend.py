@@ -80,7 +80,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument(
         "--max-memory", default=None, metavar="SIZE",
-        help="memory the model may use, e.g. 6G or 512M (default: 60%% of the available memory); "
+        help="memory the model may use, e.g. 6G or 512M (default: 60%% of the machine's memory: RAM or the container limit); "
         "a model that does not fit fails at once, naming the option to change",
     )  # fmt: skip
     add_media_flags(parser)

@@ -106,7 +106,7 @@ class WarmSpace:
       can rank cold items).
 
     Cold items get ``q_i = 0``. Before fitting, the model's peak memory is estimated and checked
-    against ``memory_budget`` (bytes or ``"6G"``; default a share of the available RAM, see
+    against ``memory_budget`` (bytes or ``"6G"``; default a share of the machine's RAM, see
     :mod:`coldkit.models.memory`): a model that does not fit fails at once with a message naming
     the option to change. ``options`` go to the warm model (EASE/item-kNN constructor options; for
     ``als``: ``regularization``, ``alpha``, ``iterations``, ``seed``, ``threads``).

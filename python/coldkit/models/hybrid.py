@@ -143,7 +143,7 @@ class Hybrid(Recommender):
             fits the memory budget, else ALS; see ``coldkit.models.cold.choose_warm``),
             ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
         memory_budget: bytes or a size like ``"6G"`` the warm model may use (default: a share
-            of the available memory); a model that does not fit fails before allocating.
+            of the machine's memory, so the choice is repeatable); a model that does not fit fails before allocating.
         adapter_l2: ridge penalty of the content→CF adapter.
         fusion: ``"weighted"`` (default, per-row min-max normalised scores) or ``"rrf"``, or any
             registered strategy; ``fusion_options`` for it.

@@ -5,8 +5,11 @@ so a catalogue too large for EASE's dense items×items inverse fails in a second
 names the option to change, instead of swapping for ten minutes or crashing inside BLAS.
 
 The budget is ``memory_budget=`` on the models (bytes or a string like ``"6G"``) and
-``coldkit recommend --max-memory``; by default it is :data:`DEFAULT_FRACTION` of the memory
-available when the model is fitted (``MemAvailable`` in ``/proc/meminfo``).
+``coldkit recommend --max-memory``; by default it is :data:`DEFAULT_FRACTION` of the machine's
+memory (:func:`machine_memory`: physical RAM, or the container's cgroup limit when that is lower).
+The default is a property of the machine, not of the moment: a budget from the memory *free* at
+fit time would let ``warm="auto"`` pick EASE on a quiet machine and ALS on a busy one, so the same
+code, data and seed would give different recommendations.
 
 Example::
 
@@ -27,7 +30,7 @@ __all__ = [
     "MemoryBudgetError",
     "parse_memory",
     "format_bytes",
-    "available_memory",
+    "machine_memory",
     "resolve_budget",
     "estimate_warm_bytes",
     "check_budget",
@@ -35,7 +38,7 @@ __all__ = [
     "EASE_MAX_ITEMS",
 ]
 
-#: Share of the available memory a model may use by default: leaves room for the encoder, the
+#: Share of the machine's memory a model may use by default: leaves room for the encoder, the
 #: content vectors, the output table and whatever else runs on the machine.
 DEFAULT_FRACTION = 0.6
 
@@ -82,25 +85,45 @@ def format_bytes(size: float) -> str:
     return f"{int(size)} B"
 
 
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation now (``MemAvailable``; falls back to total RAM)."""
+def _cgroup_limit() -> int | None:
+    """The memory limit of this process's container (cgroup v2 ``memory.max`` or v1), if any."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as handle:
+                text = handle.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < 2**60:  # v1 writes a huge number for "no limit"
+            return int(text)
+    return None
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use at most: physical RAM (``MemTotal``), or the
+    container's cgroup limit when that is lower. Unlike the memory free right now, it does not
+    change with what else runs, so defaults derived from it are repeatable."""
+    total = None
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith("MemTotal:"):
+                    total = int(line.split()[1]) * 1024
+                    break
     except OSError:
         pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        return 8 * 2**30
+    if total is None:
+        try:
+            total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+            total = 8 * 2**30
+    limit = _cgroup_limit()
+    return min(total, limit) if limit is not None else total
 
 
 def resolve_budget(budget: str | int | float | None) -> int:
-    """The budget in bytes: ``budget`` parsed, or :data:`DEFAULT_FRACTION` of the available memory."""
+    """The budget in bytes: ``budget`` parsed, or :data:`DEFAULT_FRACTION` of :func:`machine_memory`."""
     if budget is None:
-        return int(DEFAULT_FRACTION * available_memory())
+        return int(DEFAULT_FRACTION * machine_memory())
     return parse_memory(budget)
 
 
