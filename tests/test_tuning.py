@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.evaluation.metrics import recall_at_k
 from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import stack_rows
+from coldkit.models.hybrid import Hybrid
+from coldkit.plugins.types import Ranked
 from coldkit.models.tuning import (
     COLD_ITEMS,
     WARM,
@@ -51,10 +54,12 @@ def test_carving_hides_every_validation_answer_from_the_remaining_training_data(
     assert (remaining.matrix.multiply(train.matrix) != remaining.matrix).nnz == 0
     cold = carved.tasks[COLD_ITEMS]
     assert remaining.item_counts()[cold.candidates].sum() == 0  # pseudo-cold items have no interaction left
-    # each cold-item query's truth is exactly its interactions with the pseudo-cold items
-    for query, row in zip(cold.queries, cold.truth):
+    # each cold-item query's truth is exactly its interactions with the pseudo-cold items of its pool
+    pool_of = [pool for rows, pool in cold.parts() for _ in range(rows.stop - rows.start)]
+    assert len(pool_of) == len(cold.queries)
+    for query, row, pool in zip(cold.queries, cold.truth, pool_of):
         assert query.user is not None
-        own = set(train.items_of(query.user)) & set(cold.candidates.tolist())
+        own = set(train.items_of(query.user)) & set(pool.tolist())
         assert set(row.indices.tolist()) == own and own
     warm = carved.tasks[WARM]
     for query, row in zip(warm.queries, warm.truth):
@@ -188,7 +193,8 @@ def test_pseudo_cold_items_are_half_the_newest_half_random_when_times_are_known(
     first_seen = dense_t.min(axis=0)
     active = np.flatnonzero(np.isfinite(first_seen))
     carved = carve_validation(train, seed=0, item_fraction=0.2)
-    cold = carved.tasks[COLD_ITEMS].candidates
+    task = carved.tasks[COLD_ITEMS]
+    cold = task.candidates
     n_cold = int(round(0.2 * len(active)))
     assert len(cold) == n_cold
     newest = set(active[np.argsort(-first_seen[active], kind="stable")][: n_cold // 2].tolist())
@@ -196,7 +202,48 @@ def test_pseudo_cold_items_are_half_the_newest_half_random_when_times_are_known(
     # the other half is random: not simply the next-newest items
     next_newest = set(active[np.argsort(-first_seen[active], kind="stable")][n_cold // 2 : n_cold].tolist())
     assert not next_newest <= set(cold.tolist())
+    # the two kinds are separate pools: each block of queries ranks, and finds, only its own kind
+    (rows_random, pool_random), (rows_new, pool_new) = task.parts()
+    assert set(pool_new.tolist()) == newest and set(pool_random.tolist()) == set(cold.tolist()) - newest
+    truth = task.truth.tocsr()
+    assert rows_random.stop == rows_new.start and rows_new.stop == len(task.queries)
+    assert set(truth[rows_random].indices.tolist()) <= set(pool_random.tolist())
+    assert set(truth[rows_new].indices.tolist()) <= set(pool_new.tolist())
+    # every (query user, pseudo-cold item) interaction of the training data is a truth entry of its pool's block
+    dense = train.matrix.toarray() > 0
+    for rows, pool in task.parts():
+        for query, found in zip(task.queries[rows], truth[rows]):
+            assert set(found.indices.tolist()) == set(np.flatnonzero(dense[query.user])) & set(pool.tolist())
     # without timestamps: a plain seeded sample, which does not contain all the newest items
     untimed = Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=train.matrix)
-    random_cold = carve_validation(untimed, seed=0, item_fraction=0.2).tasks[COLD_ITEMS].candidates
+    random_task = carve_validation(untimed, seed=0, item_fraction=0.2).tasks[COLD_ITEMS]
+    random_cold = random_task.candidates
     assert len(random_cold) == n_cold and not newest <= set(random_cold.tolist())
+    assert random_task.pools == () and len(random_task.parts()) == 1
+
+
+def test_stack_rows_pads_each_block_to_the_widest() -> None:
+    a = Ranked(np.array([[3, 1]]), np.array([[0.9, 0.5]], dtype=np.float32))
+    b = Ranked(np.array([[7, 2, 5], [4, -1, -1]]), np.array([[0.8, 0.3, 0.1], [0.6, -np.inf, -np.inf]], dtype=np.float32))
+    out = stack_rows([a, b])
+    np.testing.assert_array_equal(out.indices, [[3, 1, -1], [7, 2, 5], [4, -1, -1]])
+    np.testing.assert_array_equal(out.scores[:, :2], np.array([[0.9, 0.5], [0.8, 0.3], [0.6, -np.inf]], dtype=np.float32))
+    assert out.scores[0, 2] == -np.inf
+
+
+def test_the_hybrid_ranks_each_pool_of_pseudo_cold_items_on_its_own() -> None:
+    train = _interactions(seed=3)
+    carved = carve_validation(train, seed=0, item_fraction=0.2, min_queries=5)
+    task = carved.tasks[COLD_ITEMS]
+    assert len(task.parts()) == 2  # timestamps: a random pool and a newest pool
+    model = Hybrid(encoder="hashing", tune=False, stack=False).fit(carved.train)
+    ranked = model._rank_task(task, list(task.queries), ["cf", "content"])
+    for rows, pool in task.parts():
+        assert pool is not None
+        block = ranked["cf"].indices[rows]
+        assert set(block[block >= 0].tolist()) <= set(pool.tolist())
+        # the same as asking the source directly with that pool as the candidates
+        direct = model.cf.recommend(list(task.queries[rows]), model.depth, candidates=pool, exclude_known=True)
+        width = direct.indices.shape[1]
+        np.testing.assert_array_equal(block[:, :width], direct.indices)
+        assert (block[:, width:] == -1).all()

@@ -17,7 +17,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked"]
+__all__ = ["check_candidates", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -53,6 +53,15 @@ def pad_ranked(indices: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
     out_i[invalid] = -1
     out_s[invalid] = -np.inf
     return Ranked(out_i, out_s)
+
+
+def stack_rows(parts: Sequence[Ranked]) -> Ranked:
+    """The rows of several rankings one under the other, padded to the widest (``-1`` / ``-inf``)."""
+    if not parts:
+        return empty_ranked(0, 0)
+    width = max(part.indices.shape[1] for part in parts)
+    padded = [pad_ranked(part.indices, part.scores, width) for part in parts]
+    return Ranked(np.vstack([p.indices for p in padded]), np.vstack([p.scores for p in padded]))
 
 
 def rank_vectors(

@@ -35,7 +35,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked
+from coldkit.models._ranking import empty_ranked, stack_rows
 from coldkit.models.base import Recommender
 from coldkit.models.blend import (
     DEFAULT_DEPTH,
@@ -53,7 +53,7 @@ from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
 from coldkit.models.stacker import POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
-from coldkit.models.tuning import LearnedWeights, carve_validation, coordinate_ascent, fused_recall_objective
+from coldkit.models.tuning import LearnedWeights, ValidationTask, carve_validation, coordinate_ascent, fused_recall_objective
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
@@ -340,8 +340,7 @@ class Hybrid(Recommender):
             # Only the sources these queries exercise are tuned (no query has text: `text` is not).
             reach = self._source_factors(queries)
             exercised = [source for source in self.sources if np.any(reach[source] > 0)]
-            rankers = self._rankers(queries, max(self.tune_k, self.depth), task.candidates, exclude_known=True)
-            ranked = {source: rankers[source]() for source in exercised}
+            ranked = self._rank_task(task, queries, exercised)
             defaults = self.source_weights(queries)
             start = {source: float(np.mean(defaults[source])) for source in exercised}
             if not any(v > 0 for v in start.values()):
@@ -360,6 +359,15 @@ class Hybrid(Recommender):
             self.stacker_, notes = fit_stacker(stack_tasks, self.sources, seed=self.validation_seed, k=self.tune_k)
             self.notes_.extend(notes)
         return LearnedWeights(regimes, scores, list(carved.notes))
+
+    def _rank_task(self, task: ValidationTask, queries: list[UserQuery], sources: Sequence[str]) -> dict[str, Ranked]:
+        """Each source's ranking of a validation task's queries, each pool of candidates ranked on its own."""
+        parts: dict[str, list[Ranked]] = {source: [] for source in sources}
+        for rows, candidates in task.parts():
+            rankers = self._rankers(queries[rows], max(self.tune_k, self.depth), candidates, exclude_known=True)
+            for source in sources:
+                parts[source].append(rankers[source]())
+        return {source: stack_rows(ranked) for source, ranked in parts.items()}
 
     def _stack_items(self) -> np.ndarray:
         assert self._item_features is not None

@@ -65,15 +65,33 @@ WEIGHT_GRID: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 @dataclass(frozen=True)
 class ValidationTask:
-    """Queries to rank, what each should find (CSR bool (B, n_items)) and the allowed items (None = all)."""
+    """Queries to rank, what each should find (CSR bool (B, n_items)) and the allowed items (None = all).
+
+    ``pools`` (cold-item tasks only): consecutive blocks of queries, each ``(number of queries,
+    its candidate items)``, ranked separately — a test ranks cold items of *one* kind (random
+    held-out items, or the newest ones), so the validation never asks a source to tell two kinds
+    apart (see :func:`carve_validation`). Empty: every query ranks ``candidates``.
+    """
 
     name: str
     queries: list[UserQuery]
     truth: sp.csr_matrix
     candidates: np.ndarray | None
+    pools: tuple[tuple[int, np.ndarray], ...] = ()
 
     def __len__(self) -> int:
         return len(self.queries)
+
+    def parts(self) -> list[tuple[slice, np.ndarray | None]]:
+        """(rows of the queries, their candidates) for each block ranked on its own."""
+        if not self.pools:
+            return [(slice(0, len(self.queries)), self.candidates)]
+        out: list[tuple[slice, np.ndarray | None]] = []
+        start = 0
+        for size, candidates in self.pools:
+            out.append((slice(start, start + size), candidates))
+            start += size
+        return out
 
 
 @dataclass(frozen=True)
@@ -114,16 +132,19 @@ def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
     return Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=matrix, timestamps=timestamps)
 
 
-def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: int, rng: np.random.Generator) -> np.ndarray:
-    """The ``n_cold`` items made pseudo-cold, sorted.
+def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The ``n_cold`` items made pseudo-cold, as pools (each sorted) that are ranked apart.
 
-    Without timestamps: a seeded random sample. With timestamps, half are the items that appeared
-    last (latest first interaction) and half a random sample of the rest: in production the cold
-    items are the *new* ones, which differ from random items (newer years, topics and tastes), and
-    a test split may be either kind, so the weights are learned on both.
+    Without timestamps: one seeded random sample. With timestamps, two pools: the items that
+    appeared last (latest first interaction) and a random sample of the rest. In production the
+    cold items are the *new* ones, which differ from random items (newer years, topics and
+    tastes), and a test split may be either kind, so the weights are learned on both. The pools are
+    ranked *separately*: in one mixed pool a source scored well by telling new items from old ones
+    (on ml-100k the content-kNN adapter: validation Recall@20 0.565 vs 0.513 for the ridge adapter,
+    while on random test items it was 0.412 vs 0.481), which no test of one kind of item asks.
     """
     if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
-        return np.sort(rng.permutation(active_items)[:n_cold])
+        return [np.sort(rng.permutation(active_items)[:n_cold])]
     times = train.timestamps.tocsc()
     first_seen = np.full(train.n_items, np.iinfo(np.int64).max, dtype=np.int64)
     has = np.diff(times.indptr) > 0
@@ -132,7 +153,7 @@ def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: in
     newest = by_age[: n_cold // 2]
     rest = by_age[n_cold // 2 :]
     sampled = rng.permutation(rest)[: n_cold - len(newest)]
-    return np.sort(np.concatenate([newest, sampled]).astype(np.int64))
+    return [np.sort(sampled).astype(np.int64), np.sort(newest).astype(np.int64)]
 
 
 def carve_validation(
@@ -157,7 +178,8 @@ def carve_validation(
         user_fraction: share of the users with interactions held out for the masked-click tasks.
         warm_fraction: share of the clicks hidden for the users of the ``warm`` task.
         reveal: the click counts ``n`` of the masked-click tasks.
-        max_queries: at most this many queries per task (a seeded sample), to bound tuning time.
+        max_queries: at most this many queries per task (per pool of pseudo-cold items; a seeded
+            sample), to bound tuning time.
         min_queries: a task with fewer queries is dropped (too noisy to tune on), with a note.
         user_profiles: external user id -> profile text, given to masked-click queries.
         user_graph: external user id -> friend ids; masked-click queries get their friends among
@@ -179,7 +201,8 @@ def carve_validation(
 
     active_items = np.flatnonzero(train.item_counts() > 0)
     n_cold = int(round(item_fraction * len(active_items)))
-    pseudo_cold = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else np.empty(0, np.int64)
+    pools = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else []
+    pseudo_cold = np.sort(np.concatenate(pools)) if pools else np.empty(0, np.int64)
     is_cold = np.zeros(n_items, dtype=bool)
     is_cold[pseudo_cold] = True
 
@@ -203,18 +226,31 @@ def carve_validation(
         return CarvedValidation(remaining, {}, ["validation: too few interactions to carve a validation split"])
     tasks: dict[str, ValidationTask] = {}
 
-    # Pseudo-cold items, ranked by the users who stay in training.
-    cold_entry = is_cold[cols] & ~is_held[rows]
-    users = np.unique(rows[cold_entry])
-    if len(users) > max_queries:
-        users = np.sort(rng.choice(users, max_queries, replace=False))
-    if len(users) >= min_queries and remaining.matrix[users].nnz > 0:
-        truth_rows = [cols[m.indptr[u] : m.indptr[u + 1]][is_cold[cols[m.indptr[u] : m.indptr[u + 1]]]] for u in users]
+    # Pseudo-cold items, ranked by the users who stay in training; each pool on its own.
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (users, the pool's items)
+    for pool in pools:
+        in_pool = np.zeros(n_items, dtype=bool)
+        in_pool[pool] = True
+        users = np.unique(rows[in_pool[cols] & ~is_held[rows]])
+        if len(users) > max_queries:
+            users = np.sort(rng.choice(users, max_queries, replace=False))
+        if len(users):
+            blocks.append((users, pool))
+    n_cold_queries = sum(len(users) for users, _ in blocks)
+    if n_cold_queries >= min_queries and remaining.matrix[np.concatenate([u for u, _ in blocks])].nnz > 0:
+        queries: list[UserQuery] = []
+        truth_rows: list[np.ndarray] = []
+        for users, pool in blocks:
+            in_pool = np.zeros(n_items, dtype=bool)
+            in_pool[pool] = True
+            queries.extend(UserQuery(user=int(u)) for u in users)
+            truth_rows.extend(cols[m.indptr[u] : m.indptr[u + 1]][in_pool[cols[m.indptr[u] : m.indptr[u + 1]]]] for u in users)
         tasks[COLD_ITEMS] = ValidationTask(
-            COLD_ITEMS, [UserQuery(user=int(u)) for u in users], _truth(truth_rows, n_items), pseudo_cold
+            COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold,
+            pools=tuple((len(users), pool) for users, pool in blocks) if len(blocks) > 1 else (),
         )
     else:
-        notes.append(f"validation: {len(users)} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")
+        notes.append(f"validation: {n_cold_queries} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")
 
     warm_users = np.unique(rows[hidden])
     if len(warm_users) >= min_queries:
