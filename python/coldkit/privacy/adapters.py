@@ -234,6 +234,8 @@ class DPPublishedModel(PublishedColdModel):
             teacher = self._private_teacher(torch, train, features)
             self._net = self._train_private(torch, teacher, train, params)
             self._user_scale, self._item_scale = teacher.user_scale, teacher.item_scale
+            # a text query's size: the public bound on ||p_u|| (a median over the users would read their clicks)
+            self._text_user_norm = self.clip
             with torch.no_grad():
                 mapped = self._cold_vectors(self._net, teacher.content).numpy().astype(np.float64)
                 known = self._warm_vectors(self._net, teacher.items, teacher.content).numpy().astype(np.float64)
