@@ -50,6 +50,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
+from coldkit.models._vectors import blend_by_count
 from coldkit.models.cold import ColdAdapter, WarmSpace
 from coldkit.plugins.types import Ranked
 
@@ -354,9 +355,8 @@ class PublishedColdModel(ColdAdapter):
             torch.set_num_threads(previous_threads)
             torch.use_deterministic_algorithms(previous_deterministic)
         self.mapped_vectors_ = mapped.astype(np.float32)
-        counts = self.warm.counts_.astype(np.float64)
-        alpha = counts / (counts + self.item_trust) if self.item_trust > 0 else (counts > 0).astype(np.float64)
-        self.item_vectors_ = (alpha[:, None] * known + (1.0 - alpha[:, None]) * mapped).astype(np.float32)
+        self.item_vectors_ = blend_by_count(known.astype(np.float32), self.mapped_vectors_, self.warm.counts_,
+                                            self.item_trust)
         return self
 
     def _fit_reduction(self, features: np.ndarray) -> None:
