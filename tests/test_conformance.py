@@ -32,12 +32,7 @@ HEAVY_MODELS = {"cold-mlp", "dropoutnet", "heater", "clcrec", "aldi"} | PRIVATE_
 
 
 def _marks(name: str) -> list[Any]:
-    marks = [pytest.mark.slow, pytest.mark.torch]
-    if name == "dp-heater":
-        # Known defect (left open on issue 13): with its fixed, untuned defaults and even without noise,
-        # dp-heater ranks a sports text's top 5 with only 2 sports items on the toy catalogue.
-        marks.append(pytest.mark.xfail(strict=True, reason="dp-heater's fixed defaults fail the toy text-relevance check"))
-    return marks
+    return [pytest.mark.slow, pytest.mark.torch]
 
 
 def _precomputed_with_a_text_encoder() -> Any:

@@ -28,6 +28,14 @@ from coldkit.privacy.accountant import (
     sigma_for_rho,
     zcdp_to_dp,
 )
+from coldkit.privacy.attacks import (
+    dp_advantage_bound,
+    membership_inference,
+    own_item_ranks,
+    popularity_canary_advantage,
+    roc_auc,
+    taste_population,
+)
 from coldkit.privacy.bounding import bound_contributions, clip_rows
 from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
 from coldkit.privacy.models import DPHybrid, DPPopularity, private_statistics
@@ -296,40 +304,48 @@ def test_privacy_module_imports_without_torch() -> None:
 # ---------------------------------------------------------------------------------------------- attack
 
 
-def membership_advantage(eps: float, trials: int = 300) -> float:
-    """Threshold attack on DP popularity: is the target (the only user of items 40..44) in the data?
-
-    The attacker sees the released noisy counts of the target's items and guesses "in" when their sum
-    exceeds half of what the target contributes. Advantage = true-positive rate - false-positive rate.
-    """
-    base = population(n_users=300, n_items=45, seed=3).matrix.tolil()
-    base[:, 40:] = 0
-    target = np.zeros((1, 45), dtype=np.float32)
-    target[0, 40:] = 1
-    worlds = {
-        True: sp.vstack([sp.csr_matrix(base), sp.csr_matrix(target)]).tocsr(),
-        False: sp.vstack([sp.csr_matrix(base), sp.csr_matrix(np.zeros((1, 45), np.float32))]).tocsr(),
-    }
-    data = population(n_users=301, n_items=45, seed=3)
-    hits = {True: 0, False: 0}
-    for member, matrix in worlds.items():
-        world = Interactions(data.user_ids, data.catalog, matrix)
-        for t in range(trials):
-            model = DPPopularity(dp_epsilon=eps, dp_delta=1e-4, max_items=5, seed=t).fit(world)
-            assert model.stats_ is not None
-            hits[member] += int(model.stats_.counts[40:].sum() > 2.5)
-    return hits[True] / trials - hits[False] / trials
-
-
 def test_membership_advantage_shrinks_with_epsilon() -> None:
-    advantages = {eps: membership_advantage(eps) for eps in (math.inf, 4.0, 1.0, 0.25)}
+    """The canary attack on DP popularity (coldkit.privacy.attacks): is the target, the only user of five
+    items, in the data? 300 releases per world; the advantage is TPR - FPR."""
+    advantages = {eps: popularity_canary_advantage(eps, trials=300) for eps in (math.inf, 4.0, 1.0, 0.25)}
     assert advantages[math.inf] == 1.0
     values = [advantages[e] for e in (math.inf, 4.0, 1.0, 0.25)]
     slack = 3 * math.sqrt(0.5 / 300)  # two binomial rates' standard error, bounded
     assert all(b <= a + slack for a, b in zip(values, values[1:]))
     assert advantages[0.25] < 0.25
-    for eps in (4.0, 1.0, 0.25):  # (ε, δ)-DP caps any test's advantage at (e^ε - 1 + 2δ) / (e^ε + 1)
-        assert advantages[eps] <= (math.exp(eps) - 1 + 2e-4) / (math.exp(eps) + 1) + slack
+    for eps in (4.0, 1.0, 0.25):  # (ε, δ)-DP caps any test's advantage
+        assert advantages[eps] <= dp_advantage_bound(eps, 1e-4) + slack
+
+
+def test_own_item_ranks_against_the_popularity_order() -> None:
+    """The attack's statistic on a model whose scores are known: popularity ranks by item count."""
+    train = population(n_users=200, n_items=30, seed=1)
+    model = build_model("popularity").fit(train)
+    counts = np.asarray(train.matrix.sum(axis=0)).ravel()
+    histories = [np.array([0, 3, 7]), np.array([12]), np.array([5, 29])]
+    expected = [
+        np.mean([((counts < counts[i]).sum() + 0.5 * ((counts == counts[i]).sum() - 1)) / 29 for i in h]) for h in histories
+    ]
+    np.testing.assert_allclose(own_item_ranks(model, histories), expected)
+
+
+def test_membership_inference_rejects_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match="Interactions"):
+        membership_inference(build_model("popularity"), np.zeros((3, 3)))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="per_user"):
+        taste_population(n_users=10, n_items=4, per_user=5)
+
+
+def test_advantage_bound_and_auc_against_hand_values() -> None:
+    assert dp_advantage_bound(math.inf, 1e-4) == 1.0
+    assert dp_advantage_bound(1.0, 0.0) == pytest.approx((math.e - 1) / (math.e + 1))
+    # AUC: 3 of the 4 member/non-member pairs ordered right, one tie (counts one half) -> (3 + 0.5) / 6
+    assert roc_auc(np.array([2.0, 3.0, 1.0]), np.array([1.0, 0.0])) == pytest.approx(5.5 / 6)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(50), rng.standard_normal(40) + 0.3
+    assert roc_auc(a, b) == pytest.approx(float(np.mean(a[:, None] > b[None, :])))  # no ties: the pair count
+    with pytest.raises(InvalidInputError, match="at least one member"):
+        roc_auc(np.array([]), b)
 
 
 # ---------------------------------------------------------------------------------------------- entry points

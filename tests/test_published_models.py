@@ -154,6 +154,25 @@ def test_new_text_and_new_users_are_scored_in_the_same_space(world, name: str) -
     assert not np.isin(same.indices[0], clicks).any()  # known items are excluded
 
 
+@pytest.mark.parametrize("name", [*PUBLISHED, *(f"dp-{n}" for n in PUBLISHED)])
+def test_a_profile_text_ranks_its_own_topic_first(name: str) -> None:
+    """The conformance kit's three-topic catalogue, one text per topic. Before texts counted as clicks,
+    a text-only query got the empty user's vector: one text-blind list for every text (all-zero scores
+    for CLCRec/ALDI, whose index-order ties happen to favour the first topic, sports)."""
+    from coldkit.testing import TOPICS as KIT_TOPICS, synthetic_interactions
+
+    options: dict = {"encoder": "hashing", "cache": False}
+    if name.startswith("dp-"):
+        pytest.importorskip("opacus")
+        options["dp_epsilon"] = float("inf")  # the pipeline without noise: relevance, not privacy, is checked
+    train, _, topic_items = synthetic_interactions(0)
+    model = models.create(name, **options).fit(train)
+    texts = [" ".join(titles[:3]) for titles in KIT_TOPICS.values()]
+    ranked = model.recommend([UserQuery(text=t) for t in texts], k=5).indices
+    hits = {topic: int(np.isin(row, topic_items[topic]).sum()) for topic, row in zip(KIT_TOPICS, ranked)}
+    assert min(hits.values()) >= 3, (name, hits)  # a third of the catalogue per topic: chance is 5/3
+
+
 @pytest.mark.parametrize(
     ("name", "options", "match"),
     [

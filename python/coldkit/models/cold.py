@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_sparse_rows, rank_vectors
-from coldkit.models._vectors import interaction_rows, training_matrix
+from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
@@ -310,18 +310,7 @@ class ColdAdapter(Recommender):
         features = self.content.item_vectors()
         self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
         self.mapped_vectors_ = np.asarray(self._map_catalog(features), dtype=np.float32)
-        counts = self.warm.counts_.astype(np.float64)
-        if self.item_trust > 0:
-            alpha = counts / (counts + self.item_trust)
-        else:
-            alpha = (counts > 0).astype(np.float64)
-        # Only items with interactions blend; in float32 and by row, because in the EASE space these
-        # are items × warm-items arrays (float64 temporaries of them cost seconds and gigabytes).
-        blended = self.mapped_vectors_.copy()
-        seen = np.flatnonzero(alpha > 0)
-        a = alpha[seen, None].astype(np.float32)
-        blended[seen] = a * self.warm.item_vectors_[seen] + (1.0 - a) * self.mapped_vectors_[seen]
-        self.item_vectors_ = blended
+        self.item_vectors_ = blend_by_count(self.warm.item_vectors_, self.mapped_vectors_, self.warm.counts_, self.item_trust)
         self._columns_all: np.ndarray | None = None
         return self
 

@@ -9,6 +9,8 @@
 * :mod:`coldkit.privacy.dpsgd` — DP-SGD for torch adapters with Opacus (optional extra ``privacy``);
 * :mod:`coldkit.privacy.adapters` — the published torch cold-item adapters in private mode (``dp-dropoutnet``,
   ``dp-heater``, ``dp-clcrec``, ``dp-aldi``): a DP teacher plus user-level DP-SGD (Opacus);
+* :mod:`coldkit.privacy.attacks` — empirical membership inference (the canary attack on DP popularity, the
+  population rank attack on any model that scores new users' clicks, e.g. the private adapters);
 * :mod:`coldkit.privacy.federated` — the ``federated`` model (item factors and the content→CF adapter
   trained over simulated Flower clients, optional DP on client updates; extra ``federated``) and
   ``local_user_vector`` for on-device scoring; :mod:`coldkit.privacy.flower` — its Flower client/strategy.

@@ -55,7 +55,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._vectors import interaction_rows, training_matrix
+from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix
 from coldkit.models.base import NotFittedError
 from coldkit.models.cold import WarmSpace
 from coldkit.models.published import ALDI, CLCRec, DropoutNet, Heater, PublishedColdModel, _import_torch, _Teacher
@@ -234,6 +234,8 @@ class DPPublishedModel(PublishedColdModel):
             teacher = self._private_teacher(torch, train, features)
             self._net = self._train_private(torch, teacher, train, params)
             self._user_scale, self._item_scale = teacher.user_scale, teacher.item_scale
+            # a text query's size: the public bound on ||p_u|| (a median over the users would read their clicks)
+            self._text_user_norm = self.clip
             with torch.no_grad():
                 mapped = self._cold_vectors(self._net, teacher.content).numpy().astype(np.float64)
                 known = self._warm_vectors(self._net, teacher.items, teacher.content).numpy().astype(np.float64)
@@ -243,8 +245,7 @@ class DPPublishedModel(PublishedColdModel):
         self.mapped_vectors_ = mapped.astype(np.float32)
         counts = np.zeros(train.n_items)
         counts[self.warm.warm_items_] = self.warm.counts_[self.warm.warm_items_]  # DP counts, Gram items only
-        alpha = counts / (counts + self.item_trust) if self.item_trust > 0 else (counts > 0).astype(np.float64)
-        self.item_vectors_ = (alpha[:, None] * known + (1.0 - alpha[:, None]) * mapped).astype(np.float32)
+        self.item_vectors_ = blend_by_count(known.astype(np.float32), self.mapped_vectors_, counts, self.item_trust)
         return self
 
     def _private_teacher(self, torch: Any, train: Interactions, features: np.ndarray) -> _Teacher:

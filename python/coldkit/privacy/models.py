@@ -41,7 +41,7 @@ import numpy as np
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, rank_vectors
-from coldkit.models._vectors import training_matrix
+from coldkit.models._vectors import blend_by_count, training_matrix, trust_by_count
 from coldkit.models.base import NotFittedError, Recommender
 from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, blend, check_weights, source_weights
 from coldkit.models.cold import ridge_map
@@ -383,9 +383,8 @@ class DPHybrid(PrivateModel):
         own = np.zeros_like(mapped)
         own[stats.items] = warm_vectors
         counts = stats.public_counts()
-        share = (counts / (counts + self.item_trust)) if self.item_trust > 0 else (counts > 0).astype(np.float64)
-        alpha = share.astype(np.float32)[:, None]
-        self.item_vectors_ = alpha * own + (1 - alpha) * mapped
+        share = trust_by_count(counts, self.item_trust)
+        self.item_vectors_ = blend_by_count(own, mapped, counts, self.item_trust)
         eigenvalues = np.linalg.eigvalsh(stats.gram.astype(np.float64))
         self.signal_directions_ = int(np.sum(eigenvalues > stats.noise_edge)) if stats.sigma_gram > 0 else stats.items.size
         k = self.signal_directions_
