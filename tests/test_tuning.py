@@ -22,7 +22,10 @@ from coldkit.models.tuning import (
     LearnedWeights,
     carve_validation,
     coordinate_ascent,
+    fused_recall_objective,
     recall_of,
+    recall_per_item,
+    recall_per_query,
 )
 
 
@@ -247,3 +250,45 @@ def test_the_hybrid_ranks_each_pool_of_pseudo_cold_items_on_its_own() -> None:
         width = direct.indices.shape[1]
         np.testing.assert_array_equal(block[:, :width], direct.indices)
         assert (block[:, width:] == -1).all()
+
+
+def test_recall_per_item_splits_recall_by_relevant_item() -> None:
+    # query 0 finds items 1 (of its 2 relevant: 1, 2); query 1 finds 2 and 3 (of 2, 3, 4); query 2 nothing
+    truth = sp.csr_matrix(np.array([[0, 1, 1, 0, 0], [0, 0, 1, 1, 1], [0, 1, 0, 0, 0]], dtype=bool))
+    ranked = np.array([[1, 0, -1], [3, 2, 2], [4, 0, 3]])
+    per_query = recall_per_query(ranked, truth, 3)
+    per_item = recall_per_item(ranked, truth, 3)
+    np.testing.assert_allclose(per_query, [0.5, 2 / 3, 0.0])
+    # items 1, 2, 3, 4 get 1/2, 1/3, 1/3, 0 (the repeated 2 counts once), scaled by 4 items / 3 queries
+    np.testing.assert_allclose(per_item, np.array([1 / 2, 1 / 3, 1 / 3, 0.0]) * 4 / 3)
+    assert per_item.mean() == pytest.approx(per_query.mean())
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10_000))
+def test_recall_per_item_has_the_mean_of_recall_per_query(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    truth = sp.csr_matrix(rng.random((12, 30)) < 0.1)
+    ranked = np.array([rng.permutation(30)[:8] for _ in range(12)])
+    ranked[rng.random(ranked.shape) < 0.1] = -1
+    per_query, per_item = recall_per_query(ranked, truth, 8), recall_per_item(ranked, truth, 8)
+    if per_query.size:
+        assert per_item.mean() == pytest.approx(per_query.mean())
+
+
+def test_item_unit_objective_has_the_query_unit_mean() -> None:
+    from coldkit.plugins.manager import get_fusion
+
+    rng = np.random.default_rng(0)
+    truth = sp.csr_matrix(rng.random((20, 40)) < 0.1)
+    sources = {
+        name: Ranked(np.array([rng.permutation(40)[:15] for _ in range(20)]), np.sort(rng.random((20, 15)).astype(np.float32), axis=1)[:, ::-1].copy())
+        for name in ("a", "b")
+    }
+    fusion = get_fusion("weighted")
+    by_query = fused_recall_objective(fusion, sources, truth, 10)
+    by_item = fused_recall_objective(fusion, sources, truth, 10, unit="item")
+    for weights in ({"a": 1.0}, {"a": 1.0, "b": 0.5}, {"b": 2.0}, {"a": 0.0, "b": 0.0}):
+        assert by_item(weights).mean() == pytest.approx(by_query(weights).mean())
+    with pytest.raises(InvalidInputError, match="unit"):
+        fused_recall_objective(fusion, sources, truth, 10, unit="user")

@@ -345,7 +345,9 @@ class Hybrid(Recommender):
             start = {source: float(np.mean(defaults[source])) for source in exercised}
             if not any(v > 0 for v in start.values()):
                 start["popularity"] = 1.0
-            objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k)
+            # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
+            unit = "item" if task.candidates is not None else "query"
+            objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
             before = float(np.mean(objective(start)))
             regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
             scores[name] = (before, after)
