@@ -12,6 +12,10 @@ retraining anything:
 
 Items with few interactions blend the two: ``q̃_i = α_i q_i + (1 - α_i) q̂_i`` with
 ``α_i = n_i / (n_i + item_trust)``, so the CF vector takes over as evidence accumulates.
+
+A new user's profile text has no place in a click space, so it counts as clicks on the warm items
+nearest to it in content (:func:`add_text`; shared by every model here that folds users in from
+clicks, and by the published adapters).
 """
 
 from __future__ import annotations
