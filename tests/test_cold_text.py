@@ -187,3 +187,29 @@ def test_the_hybrid_asks_its_cf_sources_without_the_text(world) -> None:
             got, expected = rankers[source](), adapter.recommend(plain, 10)
             np.testing.assert_array_equal(got.indices, expected.indices)
             np.testing.assert_array_equal(got.scores, expected.scores)
+
+
+@pytest.mark.slow
+@pytest.mark.torch
+def test_dp_content_tower_text_and_clicks(world) -> None:
+    """dp-content-tower: without text a user is the mean tower vector of their items (the old formula, bit
+    for bit); a text adds the weighted mean of the tower vectors of the catalogue items nearest to it."""
+    pytest.importorskip("opacus")
+    train, topic_items = world
+    model = build_model("dp-content-tower", encoder="hashing", cache=False, dp_epsilon=float("inf")).fit(train)
+    queries = _click_queries(train, topic_items)
+    expected = np.zeros((len(queries), model.item_vectors_.shape[1]), dtype=np.float32)
+    for b, query in enumerate(queries):
+        known = model._known_items(query)
+        if known.size:
+            expected[b] = model.item_vectors_[known].mean(axis=0)
+    np.testing.assert_array_equal(model.user_vectors(queries), expected)
+    text = TOPIC_TEXTS["cooking"]
+    clicks = text_clicks([text], model.content, np.arange(train.n_items))
+    with_text = model.user_vectors([UserQuery(text=text), UserQuery(history=topic_items["music"][:2], text=text)])
+    np.testing.assert_allclose(with_text[0], (clicks @ model.item_vectors_.astype(np.float64))[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(with_text[1], with_text[0] + model.item_vectors_[topic_items["music"][:2]].mean(axis=0),
+                               rtol=1e-5, atol=1e-6)
+    ranked = model.recommend([UserQuery(text=t) for t in TOPIC_TEXTS.values()], k=5)
+    for row, topic in enumerate(TOPICS):
+        assert np.isin(ranked.indices[row], topic_items[topic]).sum() >= 3, (topic, ranked.indices[row])
