@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from coldkit.builtins.fusion import WeightedFusion
 from coldkit.builtins.similarity import NumpyBackend
+from coldkit.models.cold import ColdRidge
 from coldkit.models.popularity import Popularity
 from coldkit.plugins.manager import DEFAULT_PLUGINS, get_encoder, registry
 from coldkit.plugins.types import Ranked
@@ -68,10 +70,23 @@ def test_builtin_fusions_conform(name: str) -> None:
     check_fusion(name)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=_marks(n)) if n in HEAVY_MODELS else n for n in _builtin("model")],
-)
+# Known model weaknesses the kit finds (strict: a fix makes the test fail until the mark goes).
+KNOWN_FAILURES = {
+    "lightfm": "not a text bug: with its defaults (seed 0, 10 epochs) LightFM ranks a sports cold item first for "
+    "the kit's cooking fans (its top cold item is their topic's for 16 of the 24 users at seeds 0 and 3, 23-24 at "
+    "seeds 1, 2, 4). It passed while the kit checked "
+    "only the sports fan, whose topic wins index-order ties.",
+}
+
+
+def _params(name: str) -> Any:
+    marks = _marks(name) if name in HEAVY_MODELS else []
+    if name in KNOWN_FAILURES:
+        marks.append(pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_FAILURES[name]))
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", [_params(n) for n in _builtin("model")])
 def test_builtin_models_conform(name: str) -> None:
     if name in HEAVY_MODELS:
         pytest.importorskip("torch")
@@ -147,6 +162,19 @@ class IgnoresCandidates(Popularity):
 def test_kit_names_the_broken_property(check: Any, component: Any, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check(component)
+
+
+class TextBlindRidge(ColdRidge):
+    """cold-ridge as it was before texts counted as clicks: a text-only query is the empty user, every item
+    scores 0, and the list is index order (the kit's first topic, sports, holds the lowest indices)."""
+
+    def _recommend(self, queries: Any, k: int, candidates: Any, exclude_known: bool) -> Ranked:
+        return super()._recommend([replace(q, text=None) for q in queries], k, candidates, exclude_known)
+
+
+def test_kit_fails_a_text_blind_model_whatever_the_item_order() -> None:
+    with pytest.raises(AssertionError, match="text relevance.*music"):
+        check_model(TextBlindRidge(encoder="hashing", cache=False), capabilities=["cold-items", "cold-users", "text"])
 
 
 # ---------------------------------------------------------------- audio encoders (no audio package needed)

@@ -45,6 +45,9 @@ def two_topics(n_users: int = 40, per_topic: int = 12, cold_per_topic: int = 4, 
     return train, topics, items, cold
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "the kit's cold-item relevance check now asks a fan of every topic: with its defaults LightFM gives the kit's "
+    "cooking fans a sports cold item first (see KNOWN_FAILURES in test_conformance.py)"))
 def test_conformance_kit() -> None:
     pytest.importorskip("lightfm")
     from coldkit.testing import check_model

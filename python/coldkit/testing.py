@@ -505,6 +505,13 @@ TOPICS: dict[str, tuple[str, ...]] = {
                 "grilled fish lemon", "vegetable stir fry", "pasta carbonara classic", "pancakes breakfast syrup"),
 }
 _GENRES = {"sports": "Sports|Action", "music": "Music|Drama", "cooking": "Food|Documentary"}
+#: A profile text about each topic, for the text-relevance check. Every topic is checked: a model that
+#: ignores the text and lists items in index order would pass a check of the first topic alone.
+TOPIC_TEXTS: dict[str, str] = {
+    "sports": "basketball football tennis game match",
+    "music": "violin jazz piano guitar orchestra",
+    "cooking": "tomato soup bread curry cake recipe",
+}
 
 
 def synthetic_interactions(seed: int = 0, n_users: int = 24, cold_per_topic: int = 2) -> tuple[Any, dict[str, str], dict[str, np.ndarray]]:
@@ -578,8 +585,9 @@ def check_model(
     With capability ``"cold-users"``: a new user's clicks (``history``) get a full list; with
     ``"text"``: a profile text gets a full list; with ``"cold-items"``: items without
     interactions are returned when they are the only candidates. With ``relevance`` (default: when
-    the model has ``"text"``) a sports fan's top cold item, and the top items for a sports text, are
-    sports items.
+    the model has ``"text"``), for every topic of the catalogue (sports, music, cooking), a fan's top
+    cold item is of their topic, and at least 3 of the top 5 items for a text about it are (so a list
+    in index order, which favours the first topic, fails).
 
     Args:
         model: a registered name (built with ``options``; text models get ``encoder="hashing"``
@@ -607,7 +615,6 @@ def check_model(
     _check(isinstance(impl, Recommender), where, "type", f"must be a coldkit.models.Recommender, got {type(impl).__name__}")
     n_items = train.n_items
     cold = np.concatenate([t[-2:] for t in topic_items.values()])
-    sports = set(topic_items["sports"].tolist())
 
     _raises(lambda: impl.recommend([UserQuery(user=0)], 3), (ColdkitError,), where, "recommend before fit")
     _raises(lambda: impl.fit("not interactions"), (InvalidInputError,), where, "fit on bad input")
@@ -675,16 +682,20 @@ def check_model(
         out = rec(clicks, 5)
         _check(len(valid(out, 0)) == 5, where, "cold user (clicks)", f"a new user with clicks must get a full list, got {valid(out, 0)}")
     if "text" in caps:
-        out = rec([UserQuery(text="basketball football tennis game match")], 5)
-        _check(len(valid(out, 0)) == 5, where, "cold user (text)", f"a profile text must get a full list, got {valid(out, 0)}")
-        if check_relevance:
-            hits = len(set(valid(out, 0)) & sports)
-            _check(hits >= 3, where, "text relevance", f"only {hits} of the top 5 for a sports text are sports items: {valid(out, 0)}")
+        out = rec([UserQuery(text=text) for text in TOPIC_TEXTS.values()], 5)
+        for row, topic in enumerate(TOPIC_TEXTS):
+            _check(len(valid(out, row)) == 5, where, "cold user (text)", f"a profile text must get a full list, got {valid(out, row)}")
+            if check_relevance:
+                hits = len(set(valid(out, row)) & set(topic_items[topic].tolist()))
+                _check(hits >= 3, where, "text relevance",
+                       f"only {hits} of the top 5 for a {topic} text ({TOPIC_TEXTS[topic]!r}) are {topic} items: {valid(out, row)}")
     if "cold-items" in caps:
-        fan = [u for u in range(train.n_users) if u % 3 == 0][:1]  # user 0 likes sports
-        out = rec([UserQuery(user=fan[0])], 3, candidates=np.sort(cold))
-        got = valid(out, 0)
-        _check(len(got) == 3, where, "cold items", f"items without interactions must be rankable, got {got}")
-        if check_relevance:
-            _check(got[0] in sports, where, "cold-item relevance", f"a sports fan's top cold item must be a sports item, got {got[0]} ({train.catalog.table['title'].iloc[got[0]]!r})")
+        fans = list(range(len(TOPICS)))  # user u likes topic u % 3: users 0, 1, 2 like sports, music, cooking
+        out = rec([UserQuery(user=u) for u in fans], 3, candidates=np.sort(cold))
+        for row, topic in enumerate(TOPICS):
+            got = valid(out, row)
+            _check(len(got) == 3, where, "cold items", f"items without interactions must be rankable, got {got}")
+            if check_relevance:
+                _check(got[0] in topic_items[topic], where, "cold-item relevance",
+                       f"a {topic} fan's top cold item must be a {topic} item, got {got[0]} ({train.catalog.table['title'].iloc[got[0]]!r})")
     return impl

@@ -12,18 +12,22 @@ retraining anything:
 
 Items with few interactions blend the two: ``q̃_i = α_i q_i + (1 - α_i) q̂_i`` with
 ``α_i = n_i / (n_i + item_trust)``, so the CF vector takes over as evidence accumulates.
+
+A new user's profile text has no place in a click space, so it counts as clicks on the warm items
+nearest to it in content (:func:`add_text`; shared by every model here that folds users in from
+clicks, and by the published adapters).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
-from coldkit.models._ranking import rank_sparse_rows, rank_vectors
+from coldkit.models._ranking import best_per_row, rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit._stages import stage
@@ -33,7 +37,10 @@ from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_by
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
 
-__all__ = ["WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS"]
+__all__ = [
+    "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
+    "text_clicks", "text_user_vectors", "add_text", "add_text_rows", "median_norm", "typical_user_norm",
+]
 
 WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
 
@@ -43,6 +50,18 @@ EXACT_SVD_MAX = 5_000
 
 #: ridge_map computes the cross term in float32 for targets wider than this (the EASE space).
 WIDE_TARGETS = 512
+
+#: A profile text counts as one click spread over this many warm items nearest to it in content.
+TEXT_NEIGHBOURS = 10
+
+#: The typical user norm a text is scaled to is a median over at most this many training users
+#: (a fixed random sample beyond it: the norm is a statistic, not worth a fold-in of every user).
+NORM_SAMPLE = 10_000
+
+#: Warm spaces where a text adds nothing: ``popularity`` gives every user the same ``p_u = 1`` (no
+#: personal dimension to move), ``users`` has one dimension per *training* user, and a new user (text
+#: or clicks) has none of them.
+TEXT_BLIND_KINDS = ("popularity", "users")
 
 #: A content-kNN adapter searches its neighbours among at most this many warm items (a fixed
 #: random sample beyond it), so mapping a catalogue costs O(items × pool), linear in the catalogue.
@@ -248,6 +267,146 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
     return weights, t_mean - f_mean @ weights
 
 
+# ----------------------------------------------------------------------------- texts as clicks
+#
+# Why: a CF space knows users only by their clicks, so a text-only query (no clicks, no known user)
+# folds in to the empty user, p_u = 0, and every item scores 0: a silent list in index order. These
+# functions give a text a place in any click-based user space, the same way for every model that has
+# one (the cold adapters, the bilinear model, the published adapters): the text stands for clicks on the
+# TEXT_NEIGHBOURS warm items whose content is closest to it, weighted by their (positive) cosine
+# similarity, ``t = Σ_j w_j p(click on j)``, rescaled to the norm of a typical training user (a text
+# is as much evidence as a typical history, not as one click) and added to the query's own clicks.
+# Only the query's text and the public content are read.
+
+
+def _has_text(query: UserQuery) -> bool:
+    return bool(query.text and query.text.strip())
+
+
+def median_norm(vectors: np.ndarray) -> float:
+    """Median L2 norm of the non-zero rows (1.0 when there are none)."""
+    norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
+    return float(np.median(norms[norms > 0])) if np.any(norms > 0) else 1.0
+
+
+def typical_user_norm(
+    fold_in: Callable[[Sequence[UserQuery]], np.ndarray], n_users: int, sample: int = NORM_SAMPLE, chunk: int = 1024
+) -> float:
+    """:func:`median_norm` of ``fold_in`` over the training users (a seeded sample of ``sample`` beyond
+    that many), folded in ``chunk`` users at a time (an EASE-space user is a row over every warm item)."""
+    users = np.arange(n_users)
+    if n_users > sample:
+        users = np.sort(np.random.default_rng(0).choice(n_users, size=sample, replace=False))
+    norms = [
+        np.linalg.norm(np.asarray(fold_in([UserQuery(user=int(u)) for u in users[s : s + chunk]]), dtype=np.float64), axis=1)
+        for s in range(0, users.size, chunk)
+    ]
+    return median_norm(np.concatenate(norms)[:, None]) if norms else 1.0
+
+
+def text_clicks(
+    texts: Sequence[str], content: ContentRecommender, warm_items: np.ndarray, neighbours: int = TEXT_NEIGHBOURS
+) -> sp.csr_matrix:
+    """(T, n_warm) float64: each text as clicks on the ``neighbours`` warm items nearest to it in content.
+
+    Column ``j`` is ``warm_items[j]``; the weights are the positive cosine similarities of the text
+    and the items' content vectors, normalised to sum to 1 per text; a text that shares nothing with
+    any warm item (no positive similarity) is a row of zeros: no click. Ties go to the lower index.
+    """
+    warm = np.asarray(warm_items, dtype=np.int64)
+    width = min(int(neighbours), warm.size)
+    if not len(texts) or width == 0:
+        return sp.csr_matrix((len(texts), warm.size), dtype=np.float64)
+    catalogue = np.ascontiguousarray(content.item_vectors()[warm].T)
+    parts = []
+    for start in range(0, len(texts), 512):  # a chunk of texts x warm items of similarities at a time
+        sims = content.encode_user_texts(list(texts[start : start + 512])) @ catalogue
+        top = best_per_row(np.asarray(sims, dtype=np.float32), width)
+        weights = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).astype(np.float64)
+        totals = weights.sum(axis=1, keepdims=True)
+        weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
+        rows = np.repeat(np.arange(top.shape[0]), width)
+        parts.append(sp.csr_matrix((weights.ravel(), (rows, top.ravel())), shape=(top.shape[0], warm.size)))
+    clicks = sp.vstack(parts, format="csr")
+    clicks.eliminate_zeros()
+    return clicks
+
+
+def text_user_vectors(
+    texts: Sequence[str],
+    content: ContentRecommender,
+    warm_items: np.ndarray,
+    fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
+    norm: float | None,
+    width: int,
+) -> np.ndarray:
+    """(T, width) float64 user vector of each text: ``Σ_j w_j fold_in(click on j)`` over its
+    :func:`text_clicks`, rescaled to L2 norm ``norm`` (zero for a text without a click).
+
+    ``fold_in`` maps queries to user vectors (a warm space's ``user_vectors``); it is asked only for the
+    one-click users of the items the texts click. ``norm=None`` keeps the weighted sum as it is: right
+    where a user vector is a *mean* over the clicks, so the weighted mean of the text's items is
+    already a user of typical size.
+    """
+    warm = np.asarray(warm_items, dtype=np.int64)
+    clicks = text_clicks(texts, content, warm)
+    clicked = np.unique(clicks.indices)
+    if clicked.size == 0:
+        return np.zeros((len(texts), width), dtype=np.float64)
+    one_click = np.asarray(fold_in([UserQuery(history=warm[j : j + 1]) for j in clicked]), dtype=np.float64)
+    text = np.asarray(clicks[:, clicked] @ one_click, dtype=np.float64)
+    if norm is None:
+        return text
+    norms = np.linalg.norm(text, axis=1, keepdims=True)
+    return np.divide(text * float(norm), norms, out=np.zeros_like(text), where=norms > 0)
+
+
+def add_text(
+    queries: Sequence[UserQuery],
+    base: np.ndarray,
+    content: ContentRecommender,
+    warm_items: np.ndarray,
+    fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
+    norm: Callable[[], float] | None,
+) -> np.ndarray:
+    """``base`` (B, f: the queries' click-based user vectors) with each query's text added as
+    :func:`text_user_vectors`; ``base`` itself, untouched, when no query has a text.
+
+    ``norm`` is called (once) only when some query has a text, so a costly typical norm is computed
+    lazily (None: no rescaling, see :func:`text_user_vectors`).
+    """
+    rows = [b for b, query in enumerate(queries) if _has_text(query)]
+    if not rows:
+        return base
+    out = np.array(base, dtype=np.float64)
+    texts = [str(queries[b].text) for b in rows]
+    out[rows] += text_user_vectors(texts, content, warm_items, fold_in, None if norm is None else norm(), out.shape[1])
+    return out
+
+
+def add_text_rows(
+    queries: Sequence[UserQuery],
+    rows: sp.csr_matrix,
+    content: ContentRecommender,
+    warm_items: np.ndarray,
+    norm: Callable[[], float],
+) -> sp.csr_matrix:
+    """:func:`add_text` for spaces whose user vector *is* the click row over the warm items (EASE,
+    item-kNN): there the one-click user of item ``j`` is ``e_j``, so a text's vector is its
+    :func:`text_clicks` row itself, rescaled to ``norm``, and stays sparse. ``rows`` itself when no
+    query has a text."""
+    with_text = [b for b, query in enumerate(queries) if _has_text(query)]
+    if not with_text:
+        return rows
+    clicks = text_clicks([str(queries[b].text) for b in with_text], content, warm_items)
+    norms = np.sqrt(np.asarray(clicks.multiply(clicks).sum(axis=1), dtype=np.float64).ravel())
+    scale = np.divide(float(norm()), norms, out=np.zeros_like(norms), where=norms > 0)
+    placed = sp.csr_matrix(
+        (scale, (np.asarray(with_text), np.arange(len(with_text)))), shape=(rows.shape[0], len(with_text))
+    )
+    return sp.csr_matrix(rows + placed @ clicks, dtype=np.float32)
+
+
 class ColdAdapter(Recommender):
     """Shared parts of the adapters: warm space + content encoder + a learned map content → item vector."""
 
@@ -273,6 +432,7 @@ class ColdAdapter(Recommender):
         self.item_trust = float(item_trust)
         self.mapped_vectors_: np.ndarray | None = None
         self.item_vectors_: np.ndarray | None = None
+        self._text_user_norm: float | None = None  # the norm a text is scaled to (see typical_user_norm)
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         raise NotImplementedError
@@ -312,6 +472,7 @@ class ColdAdapter(Recommender):
         self.mapped_vectors_ = np.asarray(self._map_catalog(features), dtype=np.float32)
         self.item_vectors_ = blend_by_count(self.warm.item_vectors_, self.mapped_vectors_, self.warm.counts_, self.item_trust)
         self._columns_all: np.ndarray | None = None
+        self._text_user_norm = None  # computed on the first text query
         return self
 
     def item_vectors(self) -> np.ndarray:
@@ -335,6 +496,26 @@ class ColdAdapter(Recommender):
         assert self._columns_all is not None
         return self._columns_all
 
+    def _typical_user_norm(self) -> float:
+        """The L2 norm a text's user vector is scaled to: the median over the training users' ``p_u``
+        (computed once, on the first text query; subclasses may fix it at fit time)."""
+        if self._text_user_norm is None:
+            train = self._require_fitted()
+            self._text_user_norm = typical_user_norm(self.warm.user_vectors, train.n_users)
+        return self._text_user_norm
+
+    def warm_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, f) ``p_u`` of each query in the warm space: its training row and ``history`` clicks, plus
+        its ``text`` counted as clicks on the warm items nearest to it in content (:func:`add_text`).
+
+        Queries without text get exactly :meth:`WarmSpace.user_vectors`. In the ``popularity`` and
+        ``users`` spaces (:data:`TEXT_BLIND_KINDS`) a text adds nothing.
+        """
+        base = self.warm.user_vectors(queries)
+        if self.warm.kind in TEXT_BLIND_KINDS:
+            return base
+        return add_text(queries, base, self.content, self.warm.warm_items_, self.warm.user_vectors, self._typical_user_norm)
+
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
@@ -342,9 +523,10 @@ class ColdAdapter(Recommender):
         if self.warm.kind in ("ease", "item-knn") and self.backend is None:
             # p_u is a sparse click row over the warm items: a sparse product, not a dense scan
             rows = interaction_rows(queries, self.warm.matrix_, columns=self.warm.warm_items_, sparse=True)
+            rows = add_text_rows(queries, rows, self.content, self.warm.warm_items_, self._typical_user_norm)
             return rank_sparse_rows(rows, self._item_columns(cand), k, exclude=exclude, candidates=cand)
         return rank_vectors(
-            self.warm.user_vectors(queries), self.item_vectors(), k, metric="dot", exclude=exclude,
+            self.warm_user_vectors(queries), self.item_vectors(), k, metric="dot", exclude=exclude,
             candidates=cand, backend=self.backend,
         )
 
@@ -668,12 +850,21 @@ class ContentBilinear(Recommender):
         users = self._user_side(self._matrix)
         self.weights_ = bilinear_ridge(users, self._features()[warm], self._matrix[:, warm], self.l2)
         self.item_vectors_ = np.ascontiguousarray(self._features() @ self.weights_.T, dtype=np.float32)
+        self._warm_items, self._text_user_norm = warm, median_norm(users)
         return self
 
-    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """(B, d+1) the mean content vector (plus the constant) of each query's known items."""
+    def _click_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, d+1) float32 the mean content vector (plus the constant) of each query's known items."""
         rows = sp.csr_matrix(interaction_rows(queries, self._matrix))
         return self._user_side(rows).astype(np.float32)
+
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, d+1) the mean content vector (plus the constant) of each query's known items, plus its
+        ``text`` counted as clicks on the warm items nearest to it in content (:func:`add_text`)."""
+        base = self._click_user_vectors(queries)
+        with_text = add_text(queries, base, self.content, self._warm_items, self._click_user_vectors,
+                             lambda: self._text_user_norm)
+        return with_text if with_text is base else with_text.astype(np.float32)
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool

@@ -29,6 +29,7 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -428,12 +429,16 @@ class Hybrid(Recommender):
         self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool
     ) -> dict[str, Callable[[], Ranked]]:
         """Source name -> a call ranking ``queries`` with that source (only called when it is weighed)."""
-        def call(model: Recommender, **extra: Any) -> Callable[[], Ranked]:
-            return lambda: model.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, **extra)  # type: ignore[call-arg]
+        def call(model: Recommender, asked: list[UserQuery] = queries, **extra: Any) -> Callable[[], Ranked]:
+            return lambda: model.recommend(asked, depth, candidates=cand, exclude_known=exclude_known, **extra)  # type: ignore[call-arg]
 
+        # The CF sources speak for the clicks (weight β); the query's text has its own sources (text,
+        # profile), so the adapters are asked without it: a profile text ("a 25 year old artist") read
+        # as interests would only blur their lists. One list for both keeps the ALS fold-in shared.
+        clicks = [replace(q, text=None) if q.text else q for q in queries]
         rankers = {
-            "cf": call(self.cf),
-            "cf_knn": call(self.cf_knn),
+            "cf": call(self.cf, clicks),
+            "cf_knn": call(self.cf_knn, clicks),
             "content": call(self.content, use_text=False),
             "text": call(self.content, use_history=False),
             "popularity": call(self.popularity),

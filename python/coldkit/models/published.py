@@ -51,14 +51,12 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import blend_by_count
-from coldkit.models.cold import ColdAdapter, WarmSpace
+from coldkit.models.cold import ColdAdapter, WarmSpace, median_norm
 from coldkit.plugins.types import Ranked
 
 __all__ = ["PublishedColdModel", "DropoutNet", "Heater", "CLCRec", "ALDI", "pseudo_cold_split"]
 
 VALIDATION_K = 20
-#: A profile text counts as one click spread over this many warm items nearest to it in content.
-TEXT_NEIGHBOURS = 10
 _MIN_VALIDATION_ITEMS = 5
 _MIN_VALIDATION_USERS = 5
 _MIN_TRAINING_ITEMS = 10
@@ -131,12 +129,6 @@ def _teacher(torch: Any, warm: WarmSpace, train: Interactions, features: np.ndar
         user_scale=user_scale,
         item_scale=1.0 / item_std,
     )
-
-
-def _median_norm(vectors: np.ndarray) -> float:
-    """Median L2 norm of the non-zero rows (1.0 when there are none)."""
-    norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
-    return float(np.median(norms[norms > 0])) if np.any(norms > 0) else 1.0
 
 
 class PublishedColdModel(ColdAdapter):
@@ -347,7 +339,7 @@ class PublishedColdModel(ColdAdapter):
             teacher = _teacher(torch, self.warm, train, features)
             self._net, _, _ = self._train(torch, teacher, params, epochs)
             self._user_scale, self._item_scale = teacher.user_scale, teacher.item_scale
-            self._text_user_norm = _median_norm(teacher.users.numpy()) / teacher.user_scale
+            self._text_user_norm = median_norm(teacher.users.numpy()) / teacher.user_scale
             with torch.no_grad():
                 mapped = self._cold_vectors(self._net, teacher.content).numpy().astype(np.float64)
                 known = self._warm_vectors(self._net, teacher.items, teacher.content).numpy().astype(np.float64)
@@ -393,44 +385,15 @@ class PublishedColdModel(ColdAdapter):
             out = self._cold_vectors(self._net, torch.as_tensor(self._reduce(features)))
         return np.asarray(out.numpy(), dtype=np.float64)
 
-    def _teacher_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """(B, f) the teacher's ``p_u`` of each query, a profile text counted as clicks on the items it names.
-
-        Why: the teacher knows users only by their clicks, so without this a text-only query got the
-        empty user's vector (every model scored it with one text-blind list). The text stands for
-        clicks on the ``TEXT_NEIGHBOURS`` warm items whose content is closest to it, weighted by their
-        (positive) cosine similarity: ``t = Σ_j w_j p(click on j)``, rescaled to the norm of a typical
-        training user (:attr:`_text_user_norm`: the towers were trained on users of that size, not on
-        one-click users), and added to the query's own clicks. Only the query's text and the public
-        content are read.
-        """
-        base = np.asarray(self.warm.user_vectors(queries), dtype=np.float64)
-        rows = [b for b, q in enumerate(queries) if q.text and q.text.strip()]
-        warm = np.asarray(self.warm.warm_items_, dtype=np.int64)
-        if not rows or warm.size == 0:
-            return base
-        sims = self.content.encode_user_texts([str(queries[b].text) for b in rows]) @ self.content.item_vectors()[warm].T
-        top = np.argsort(-sims, axis=1, kind="stable")[:, : min(TEXT_NEIGHBOURS, warm.size)]
-        weights = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).astype(np.float64)
-        totals = weights.sum(axis=1, keepdims=True)
-        weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)  # no overlap: no click
-        clicked, slot = np.unique(top, return_inverse=True)
-        one_click = np.asarray(
-            self.warm.user_vectors([UserQuery(history=warm[j : j + 1]) for j in clicked]), dtype=np.float64
-        )
-        text = np.einsum("tm,tmf->tf", weights, one_click[slot.reshape(top.shape)])
-        norms = np.linalg.norm(text, axis=1, keepdims=True)
-        base[rows] += np.divide(text * self._text_user_norm, norms, out=np.zeros_like(text), where=norms > 0)
-        return base
-
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, f') the vector each query is scored with: ``score(u, i) = user_vector · item_vector``.
 
-        A query's ``text`` counts as one click on the warm items nearest to it in content (see
-        :meth:`_teacher_user_vectors`)."""
+        The teacher's ``p_u`` of a query counts its ``text`` as clicks on the warm items nearest to it in
+        content (:meth:`~coldkit.models.cold.ColdAdapter.warm_user_vectors`), scaled to the norm of a
+        typical training user (the towers were trained on users of that size, not on one-click users)."""
         torch = _import_torch(self.name)
         self._require_fitted()
-        base = self._teacher_user_vectors(queries).astype(np.float32) * np.float32(self._user_scale)
+        base = self.warm_user_vectors(queries).astype(np.float32) * np.float32(self._user_scale)
         with torch.no_grad():
             return np.asarray(self._user_side(self._net, torch.as_tensor(base)).numpy(), dtype=np.float32)
 

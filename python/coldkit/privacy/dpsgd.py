@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import training_matrix
 from coldkit.models.base import NotFittedError, Recommender
+from coldkit.models.cold import add_text
 from coldkit.models.content import ContentRecommender
 from coldkit.models.registry import default_encoder_name
 from coldkit.plugins.types import Encoder, Ranked
@@ -174,14 +175,28 @@ class DPContentTower(Recommender):
             raise NotFittedError(f"{self.name}: call fit(train) first")
         return self.accountant_.privacy_spent(orders=INTEGER_ORDERS)
 
-    def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
+    def _click_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, dim) float32 the mean tower vector of each query's known items (zero without any)."""
         vectors = np.zeros((len(queries), self.item_vectors_.shape[1]), dtype=np.float32)
         for b, query in enumerate(queries):
             known = self._known_items(query)
             if known.size:
                 vectors[b] = self.item_vectors_[known].mean(axis=0)
-        return rank_vectors(vectors, self.item_vectors_, k, exclude=self._exclusions(queries, exclude_known),
-                            candidates=cand, backend=self.backend)
+        return vectors
+
+    def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, dim) the mean tower vector of each query's known items, plus its ``text`` counted as clicks
+        on the catalogue items nearest to it in content (:func:`~coldkit.models.cold.add_text`; every item
+        has a tower vector, and only public content and the released tower are read, so the text path
+        spends no privacy)."""
+        base = self._click_user_vectors(queries)
+        every_item = np.arange(self.item_vectors_.shape[0])
+        with_text = add_text(queries, base, self.content, every_item, self._click_user_vectors, None)
+        return with_text if with_text is base else with_text.astype(np.float32)
+
+    def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
+        return rank_vectors(self.user_vectors(queries), self.item_vectors_, k,
+                            exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend)
 
 
 def _tower_loss(tower: Any, features: Any, batch: Any, negatives: Any) -> Any:

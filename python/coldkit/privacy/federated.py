@@ -339,6 +339,14 @@ class Federated(ColdAdapter):
     def map_content(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(features, dtype=np.float64) @ self.weights_ + self.intercept_
 
+    def warm_user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
+        """(B, f) ``p = x Q`` of each query's clicks; a ``text`` is not used (this model claims no ``"text"``).
+
+        Why not the cold adapters' text path: it scales a text to the median norm of the training users'
+        ``p_u``, which a server that never sees the clients' clicks cannot compute.
+        """
+        return self.warm.user_vectors(queries)
+
     def privacy_spent(self) -> PrivacySpent:
         """``(ε, δ)`` the training spent on the users' data (``ε = inf`` when trained without DP).
 
