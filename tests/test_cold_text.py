@@ -127,14 +127,14 @@ def test_a_text_is_clicks_on_its_nearest_warm_items_reference(world) -> None:
     weights = np.maximum(sims[top], 0.0)
     weights /= weights.sum()
     basis = model.warm.projection_.astype(np.float64)  # (n_warm, f): a one-click user is its row
-    vector = weights @ basis[top]
+    one_click = weights @ basis[top]
     users = train.matrix[:, warm].toarray().astype(bool).astype(np.float64) @ basis
     norms = np.linalg.norm(users, axis=1)
-    vector *= np.median(norms[norms > 0]) / np.linalg.norm(vector)
+    alone = one_click * np.median(norms[norms > 0]) / np.linalg.norm(one_click)
     clicks = topic_items["cooking"][:2]
     got = model.warm_user_vectors([UserQuery(text=text), UserQuery(history=clicks, text=text), UserQuery(history=clicks)])
-    np.testing.assert_allclose(got[0], vector, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(got[1], got[2] + vector, rtol=1e-4, atol=1e-5)  # the text adds to the clicks
+    np.testing.assert_allclose(got[0], alone, rtol=1e-4, atol=1e-5)  # alone: a typical user's size
+    np.testing.assert_allclose(got[1], got[2] + one_click, rtol=1e-4, atol=1e-5)  # beside clicks: one click
 
 
 @pytest.mark.parametrize("warm", ["ease", "item-knn"])
@@ -208,8 +208,27 @@ def test_dp_content_tower_text_and_clicks(world) -> None:
     clicks = text_clicks([text], model.content, np.arange(train.n_items))
     with_text = model.user_vectors([UserQuery(text=text), UserQuery(history=topic_items["music"][:2], text=text)])
     np.testing.assert_allclose(with_text[0], (clicks @ model.item_vectors_.astype(np.float64))[0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(with_text[1], with_text[0] + model.item_vectors_[topic_items["music"][:2]].mean(axis=0),
+    # beside two clicks the text is a third click: the mean of the two items' and the text's vectors
+    np.testing.assert_allclose(with_text[1], (with_text[0] + model.item_vectors_[topic_items["music"][:2]].sum(axis=0)) / 3,
                                rtol=1e-5, atol=1e-6)
     ranked = model.recommend([UserQuery(text=t) for t in TOPIC_TEXTS.values()], k=5)
     for row, topic in enumerate(TOPICS):
         assert np.isin(ranked.indices[row], topic_items[topic]).sum() >= 3, (topic, ranked.indices[row])
+
+
+@pytest.mark.parametrize("name", ["cold-ridge", "cold-knn"])
+@pytest.mark.parametrize("warm", ["svd", "ease"])
+def test_a_text_beside_clicks_counts_as_one_click(world, name: str, warm: str) -> None:
+    """A profile text must not drown the user's own clicks (scaled to a whole typical user it did: cold-ridge
+    on ml-100k fell from 0.154 to 0.047 Recall@20 at n = 5). Among the new items, three music clicks and a
+    cooking text give the new music items first and the new cooking items next (the text is a second,
+    smaller interest); the text alone gives the cooking ones first."""
+    train, topic_items = world
+    model = _model(name, warm=warm).fit(train)
+    new = np.flatnonzero(train.item_counts() == 0)
+    new_music, new_cooking = np.intersect1d(new, topic_items["music"]), np.intersect1d(new, topic_items["cooking"])
+    queries = [UserQuery(history=topic_items["music"][:3], text=TOPIC_TEXTS["cooking"]), UserQuery(text=TOPIC_TEXTS["cooking"])]
+    ranked = model.recommend(queries, k=4, candidates=new).indices
+    assert set(ranked[0, :2].tolist()) == set(new_music.tolist()), ranked[0]
+    assert set(ranked[0, 2:4].tolist()) == set(new_cooking.tolist()), ranked[0]
+    assert set(ranked[1, :2].tolist()) == set(new_cooking.tolist()), ranked[1]

@@ -369,18 +369,27 @@ def add_text(
     fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
     norm: Callable[[], float] | None,
 ) -> np.ndarray:
-    """``base`` (B, f: the queries' click-based user vectors) with each query's text added as
-    :func:`text_user_vectors`; ``base`` itself, untouched, when no query has a text.
+    """``base`` (B, f: the queries' click-based user vectors, a *sum* over the clicks) with each query's
+    text added as :func:`text_user_vectors`; ``base`` itself, untouched, when no query has a text.
 
-    ``norm`` is called (once) only when some query has a text, so a costly typical norm is computed
-    lazily (None: no rescaling, see :func:`text_user_vectors`).
+    Beside clicks a text counts as **one** click (its weights sum to 1): a profile such as "a 25 year
+    old artist" says less about taste than the items a user chose, and scaled up to a whole typical
+    user it drowned 1–5 real clicks (cold-ridge on ml-100k at n = 5: Recall@20 0.154 → 0.047). A text
+    alone is rescaled to ``norm()`` — a typical training user — because nonlinear user towers were
+    trained on users of that size (for a linear score the scale does not change the ranking).
+    ``norm`` is called (once) only when some query has nothing but a text (None: no rescaling).
     """
     rows = [b for b, query in enumerate(queries) if _has_text(query)]
     if not rows:
         return base
     out = np.array(base, dtype=np.float64)
     texts = [str(queries[b].text) for b in rows]
-    out[rows] += text_user_vectors(texts, content, warm_items, fold_in, None if norm is None else norm(), out.shape[1])
+    text = text_user_vectors(texts, content, warm_items, fold_in, None, out.shape[1])
+    alone = ~np.any(out[rows] != 0, axis=1)
+    if norm is not None and alone.any():
+        lengths = np.linalg.norm(text[alone], axis=1, keepdims=True)
+        text[alone] = np.divide(text[alone] * float(norm()), lengths, out=np.zeros_like(text[alone]), where=lengths > 0)
+    out[rows] += text
     return out
 
 
@@ -393,14 +402,17 @@ def add_text_rows(
 ) -> sp.csr_matrix:
     """:func:`add_text` for spaces whose user vector *is* the click row over the warm items (EASE,
     item-kNN): there the one-click user of item ``j`` is ``e_j``, so a text's vector is its
-    :func:`text_clicks` row itself, rescaled to ``norm``, and stays sparse. ``rows`` itself when no
-    query has a text."""
+    :func:`text_clicks` row itself — one click beside real clicks, rescaled to ``norm`` when it is all
+    the query has — and stays sparse. ``rows`` itself when no query has a text."""
     with_text = [b for b, query in enumerate(queries) if _has_text(query)]
     if not with_text:
         return rows
     clicks = text_clicks([str(queries[b].text) for b in with_text], content, warm_items)
-    norms = np.sqrt(np.asarray(clicks.multiply(clicks).sum(axis=1), dtype=np.float64).ravel())
-    scale = np.divide(float(norm()), norms, out=np.zeros_like(norms), where=norms > 0)
+    alone = np.diff(rows.tocsr().indptr)[with_text] == 0
+    scale = np.ones(len(with_text))
+    if alone.any():
+        norms = np.sqrt(np.asarray(clicks.multiply(clicks).sum(axis=1), dtype=np.float64).ravel())
+        scale[alone] = np.divide(float(norm()), norms[alone], out=np.zeros(int(alone.sum())), where=norms[alone] > 0)
     placed = sp.csr_matrix(
         (scale, (np.asarray(with_text), np.arange(len(with_text)))), shape=(rows.shape[0], len(with_text))
     )
@@ -859,12 +871,22 @@ class ContentBilinear(Recommender):
         return self._user_side(rows).astype(np.float32)
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """(B, d+1) the mean content vector (plus the constant) of each query's known items, plus its
-        ``text`` counted as clicks on the warm items nearest to it in content (:func:`add_text`)."""
+        """(B, d+1) the mean content vector (plus the constant) of each query's known items, its ``text``
+        counted as one more click spread over the warm items nearest to it in content (:func:`add_text`)."""
         base = self._click_user_vectors(queries)
-        with_text = add_text(queries, base, self.content, self._warm_items, self._click_user_vectors,
+        if not any(_has_text(query) for query in queries):
+            return base
+        counts = np.asarray(sp.csr_matrix(interaction_rows(queries, self._matrix)).sum(axis=1), dtype=np.float64).ravel()
+        has_text = np.array([_has_text(query) for query in queries], dtype=np.float64)
+
+        def scale(n: np.ndarray) -> np.ndarray:
+            return np.maximum(n if self.user_norm == "mean" else np.sqrt(n), 1.0)[:, None]
+
+        # add_text adds one click to a *sum* of clicks; the mean (or sqrt) normalisation is redone after
+        sums = base.astype(np.float64) * scale(counts)
+        with_text = add_text(queries, sums, self.content, self._warm_items, self._click_user_vectors,
                              lambda: self._text_user_norm)
-        return with_text if with_text is base else with_text.astype(np.float32)
+        return (with_text / scale(counts + has_text)).astype(np.float32)
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool

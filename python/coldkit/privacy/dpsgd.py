@@ -185,14 +185,20 @@ class DPContentTower(Recommender):
         return vectors
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
-        """(B, dim) the mean tower vector of each query's known items, plus its ``text`` counted as clicks
-        on the catalogue items nearest to it in content (:func:`~coldkit.models.cold.add_text`; every item
-        has a tower vector, and only public content and the released tower are read, so the text path
-        spends no privacy)."""
+        """(B, dim) the mean tower vector of each query's known items, its ``text`` counted as one more
+        click spread over the catalogue items nearest to it in content (:func:`~coldkit.models.cold.add_text`;
+        every item has a tower vector, and only public content and the released tower are read, so the text
+        path spends no privacy)."""
         base = self._click_user_vectors(queries)
+        known = np.array([self._known_items(query).size for query in queries], dtype=np.float64)
         every_item = np.arange(self.item_vectors_.shape[0])
-        with_text = add_text(queries, base, self.content, every_item, self._click_user_vectors, None)
-        return with_text if with_text is base else with_text.astype(np.float32)
+        # add_text adds one click to a *sum* of clicks: (Σ v_j + t) / (n + 1)
+        sums = base.astype(np.float64) * known[:, None]
+        with_text = add_text(queries, sums, self.content, every_item, self._click_user_vectors, None)
+        if with_text is sums:
+            return base
+        has_text = np.array([bool(query.text and query.text.strip()) for query in queries])
+        return (with_text / np.maximum(known + has_text, 1.0)[:, None]).astype(np.float32)
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         return rank_vectors(self.user_vectors(queries), self.item_vectors_, k,
