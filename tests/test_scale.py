@@ -116,6 +116,8 @@ def test_auto_picks_ease_on_small_data_and_matches_it(small: Interactions) -> No
     auto = models.create("hybrid", encoder="hashing", cache=False).fit(small)
     ease = models.create("hybrid", encoder="hashing", cache=False, warm="ease").fit(small)
     assert auto.cf.warm.kind == "ease" and auto.cf_knn.warm is auto.cf.warm
+    assert any("warm='auto' chose ease" in note for note in auto.notes_)  # the results say which model ran
+    assert not any("warm='auto'" in note for note in ease.notes_)
     queries = [UserQuery(user=u) for u in range(0, 40, 3)]
     a, b = auto.recommend(queries, 10), ease.recommend(queries, 10)
     np.testing.assert_array_equal(a.indices, b.indices)
@@ -125,6 +127,7 @@ def test_auto_switches_to_als_above_the_threshold(small: Interactions, monkeypat
     monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", 50)
     model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
     assert model.cf.warm.kind == "als"
+    assert any("warm='auto' chose als" in note for note in model.notes_)
     assert model.cf.item_vectors().shape == (small.n_items, 64)
     cold = np.arange(15)
     assert np.all(np.abs(model.cf.item_vectors()[cold]).sum(axis=1) > 0)  # cold items mapped from content

@@ -49,6 +49,7 @@ from coldkit.models.blend import (
 )
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
+from coldkit.models.memory import format_bytes, resolve_budget
 from coldkit.models.neighbors import ItemKNN, NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
@@ -317,6 +318,12 @@ class Hybrid(Recommender):
         elif self.tune:
             self.learned_ = self._learn_weights(train)
         self._fit_sources(train)
+        warm = self.cf.warm
+        if warm.requested == "auto":  # say which model ran: the choice depends on the data's size and the budget
+            self.notes_.append(
+                f"hybrid: warm='auto' chose {warm.kind} ({warm.warm_items_.size:,} warm items, "
+                f"memory budget {format_bytes(resolve_budget(warm.memory_budget))})"
+            )
         return self
 
     def _learn_weights(self, train: Interactions) -> LearnedWeights | None:
