@@ -240,7 +240,13 @@ def measure(n_items: int, n_users: int, pipelines: tuple[str, ...] = ("coldkit",
         runs = {}
         for pipeline in pipelines:
             report = root / f"{pipeline}.json"
-            env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
+            # Both pipelines under the same OpenMP wait policy: coldkit's encoders choose PASSIVE
+            # themselves (coldkit.encoding_torch.prefer_passive_openmp), and the anchor's torch would
+            # otherwise spin at every barrier, which on shared cores costs it several times its CPU.
+            env = {
+                **os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS),
+                "OMP_WAIT_POLICY": "PASSIVE",
+            }  # fmt: skip
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", pipeline, "--root", str(root), "--report", str(report)]
                 + (["--vectors"] if use_vectors else []),

@@ -92,6 +92,26 @@ def test_thread_default_never_oversubscribes() -> None:
     assert 1 <= available_cpus()
 
 
+def _wait_policy_after(code: str, **env_extra: str) -> str:
+    """``OMP_WAIT_POLICY`` as a fresh interpreter sees it after running ``code`` (no OpenMP settings inherited)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env.update(env_extra)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "; import os; print(os.environ.get('OMP_WAIT_POLICY', '-'))"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    return out.stdout.split()[-1]
+
+
+def test_openmp_waits_passively_unless_the_user_chose() -> None:
+    # importing the helpers (as every torch encoder plugin does before torch) sets PASSIVE ...
+    assert _wait_policy_after("import coldkit.encoding_torch") == "PASSIVE"
+    # ... and only then: the user's own choice stays, and once an OpenMP runtime is loaded it is too late
+    assert _wait_policy_after("import coldkit.encoding_torch", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    assert _wait_policy_after("import coldkit.encoding_torch", GOMP_SPINCOUNT="1000") == "-"
+    assert _wait_policy_after("import torch; torch.ones(2).sum(); import coldkit.encoding_torch") == "-"
+
+
 def _fake_model(directory: Path, *, weights: bool = True, config: dict | None = None) -> Path:
     directory.mkdir(parents=True)
     (directory / "config.json").write_text(json.dumps(config or {"model_type": "bert"}))

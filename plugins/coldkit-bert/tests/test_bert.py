@@ -63,6 +63,32 @@ def test_batching_does_not_change_vectors(bert: Any) -> None:
     np.testing.assert_allclose(bert.encode_texts(TEXTS), one_by_one, atol=2e-6)
 
 
+def test_openmp_wait_policy_does_not_change_vectors(minilm_dir: Path) -> None:
+    """The PASSIVE wait policy coldkit sets before torch loads (prefer_passive_openmp) changes timing only:
+    two threads, bf16 and fp32, give the same bits under PASSIVE (coldkit's default) and ACTIVE."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, os, numpy as np, coldkit;"
+        "texts = json.loads(sys.argv[1]);"
+        "out = [coldkit.get_encoder('bert', threads=2, precision=p).encode_texts(texts) for p in ('fp32', 'bf16')];"
+        "sys.stdout.write(os.environ['OMP_WAIT_POLICY'] + ' ' + np.concatenate(out).tobytes().hex())"
+    )
+    runs = {}
+    for policy in (None, "ACTIVE"):
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        if policy:
+            env["OMP_WAIT_POLICY"] = policy
+        out = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(TEXTS * 5)], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        runs[out[0]] = out[1]
+    assert set(runs) == {"PASSIVE", "ACTIVE"}
+    assert runs["PASSIVE"] == runs["ACTIVE"]
+
+
 def test_cls_pooling_matches_a_direct_transformers_reference(minilm_dir: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
