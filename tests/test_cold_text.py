@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import interaction_rows
 from coldkit.models.cold import TEXT_NEIGHBOURS, add_text, text_clicks
@@ -232,3 +233,31 @@ def test_a_text_beside_clicks_counts_as_one_click(world, name: str, warm: str) -
     assert set(ranked[0, :2].tolist()) == set(new_music.tolist()), ranked[0]
     assert set(ranked[0, 2:4].tolist()) == set(new_cooking.tolist()), ranked[0]
     assert set(ranked[1, :2].tolist()) == set(new_cooking.tolist()), ranked[1]
+
+
+@pytest.mark.parametrize("name", ["cold-ridge", "cold-knn", "bilinear"])
+def test_a_text_sharing_nothing_with_the_catalogue_is_no_text(name: str) -> None:
+    """Gibberish must not get a confident list. Its similarities to the items are float32 rounding
+    (~1e-8); normalised to sum to 1 they once became a whole click, scaled up to a typical user."""
+    import pandas as pd
+
+    events = pd.DataFrame({"user_id": list("aaabbbcccddd"),
+                           "item_id": ["m1", "m2", "m3", "m2", "m3", "m4", "m1", "m4", "m5", "m3", "m5", "m1"]})
+    items = pd.DataFrame({"item_id": [f"m{i}" for i in range(1, 7)],
+                          "title": ["red apple", "green pear", "blue plum", "yellow lemon", "purple grape", "orange fruit"]})
+    model = build_model(name, encoder="hashing", cache=False).fit(events, items=items)
+    warm = np.flatnonzero(model._require_fitted().item_counts() > 0)
+    assert text_clicks(["zxqv blorf"], model.content, warm).nnz == 0
+    assert text_clicks(["apple"], model.content, warm).nnz > 0
+    gibberish = model.recommend([UserQuery(text="zxqv blorf"), UserQuery(history=[1, 2], text="zxqv blorf")], k=3)
+    plain = model.recommend([UserQuery(), UserQuery(history=[1, 2])], k=3)
+    np.testing.assert_array_equal(gibberish.indices, plain.indices)
+    np.testing.assert_array_equal(gibberish.scores, plain.scores)
+
+
+def test_a_query_text_must_be_a_string_and_nan_means_none() -> None:
+    assert UserQuery(text=float("nan")).text is None  # an empty pandas cell
+    assert UserQuery(text=np.str_("jazz")).text == "jazz" and UserQuery(text=b"jazz").text == "jazz"
+    for bad in (5, ["a"], {"t": 1}):
+        with pytest.raises(InvalidInputError, match="UserQuery.text must be a string"):
+            UserQuery(text=bad)  # type: ignore[arg-type]

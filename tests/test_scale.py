@@ -55,7 +55,7 @@ def test_parse_memory(text: str | int, expected: int) -> None:
     assert parse_memory(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["lots", "", "-1G", "0", "6X", True])
+@pytest.mark.parametrize("bad", ["lots", "", "-1G", "0", "6X", True, float("inf"), "inf", 0.5, "0.5"])
 def test_parse_memory_rejects_bad_sizes(bad: object) -> None:
     with pytest.raises(InvalidInputError, match="memory size"):
         parse_memory(bad)  # type: ignore[arg-type]

@@ -167,11 +167,23 @@ class UserQuery:
     def __post_init__(self) -> None:
         object.__setattr__(self, "history", _ids_or_indices(self.history, "history"))
         object.__setattr__(self, "friends", _ids_or_indices(self.friends, "friends"))
+        object.__setattr__(self, "text", _text_or_none(self.text))
 
     @property
     def has_external_ids(self) -> bool:
         """Whether ``user``, ``history`` or ``friends`` hold external ids (strings) rather than indices."""
         return isinstance(self.user, str) or self.history.dtype == object or self.friends.dtype == object
+
+
+def _text_or_none(text: object) -> str | None:
+    """``text`` as a str; None, and a missing value (NaN: what pandas gives for an empty cell), stay None."""
+    if text is None or isinstance(text, str):
+        return text
+    if isinstance(text, (np.str_, bytes)):
+        return text.decode() if isinstance(text, bytes) else str(text)
+    if isinstance(text, (float, np.floating)) and np.isnan(text):
+        return None
+    raise InvalidInputError(f"UserQuery.text must be a string or None, got {type(text).__name__} {text!r}")
 
 
 def _ids_or_indices(values: object, what: str) -> np.ndarray:

@@ -274,9 +274,13 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
 # functions give a text a place in any click-based user space, the same way for every model that has
 # one (the cold adapters, the bilinear model, the published adapters): the text stands for clicks on the
 # TEXT_NEIGHBOURS warm items whose content is closest to it, weighted by their (positive) cosine
-# similarity, ``t = Σ_j w_j p(click on j)``, rescaled to the norm of a typical training user (a text
-# is as much evidence as a typical history, not as one click) and added to the query's own clicks.
-# Only the query's text and the public content are read.
+# similarity, ``t = Σ_j w_j p(click on j)``: one click beside the query's own clicks, a typical
+# training user when it is all the query has (see add_text). Only the query's text and the public
+# content are read.
+
+
+#: A text "shares" something with an item only above this cosine similarity (below: float noise).
+MIN_TEXT_SIMILARITY = 1e-4
 
 
 def _has_text(query: UserQuery) -> bool:
@@ -311,7 +315,7 @@ def text_clicks(
 
     Column ``j`` is ``warm_items[j]``; the weights are the positive cosine similarities of the text
     and the items' content vectors, normalised to sum to 1 per text; a text that shares nothing with
-    any warm item (no positive similarity) is a row of zeros: no click. Ties go to the lower index.
+    any warm item (no similarity above :data:`MIN_TEXT_SIMILARITY`) is a row of zeros: no click. Ties go to the lower index.
     """
     warm = np.asarray(warm_items, dtype=np.int64)
     width = min(int(neighbours), warm.size)
@@ -322,7 +326,10 @@ def text_clicks(
     for start in range(0, len(texts), 512):  # a chunk of texts x warm items of similarities at a time
         sims = content.encode_user_texts(list(texts[start : start + 512])) @ catalogue
         top = best_per_row(np.asarray(sims, dtype=np.float32), width)
-        weights = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).astype(np.float64)
+        weights = np.take_along_axis(sims, top, axis=1).astype(np.float64)
+        # float32 rounding leaves ~1e-8 where a text shares nothing with an item; normalised, that
+        # noise would become a whole confident click on arbitrary items
+        weights = np.where(weights > MIN_TEXT_SIMILARITY, weights, 0.0)
         totals = weights.sum(axis=1, keepdims=True)
         weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
         rows = np.repeat(np.arange(top.shape[0]), width)
@@ -877,7 +884,6 @@ class ContentBilinear(Recommender):
         if not any(_has_text(query) for query in queries):
             return base
         counts = np.asarray(sp.csr_matrix(interaction_rows(queries, self._matrix)).sum(axis=1), dtype=np.float64).ravel()
-        has_text = np.array([_has_text(query) for query in queries], dtype=np.float64)
 
         def scale(n: np.ndarray) -> np.ndarray:
             return np.maximum(n if self.user_norm == "mean" else np.sqrt(n), 1.0)[:, None]
@@ -886,7 +892,8 @@ class ContentBilinear(Recommender):
         sums = base.astype(np.float64) * scale(counts)
         with_text = add_text(queries, sums, self.content, self._warm_items, self._click_user_vectors,
                              lambda: self._text_user_norm)
-        return (with_text / scale(counts + has_text)).astype(np.float32)
+        clicked = np.any(with_text != sums, axis=1).astype(np.float64)  # a text that matched some item
+        return (with_text / scale(counts + clicked)).astype(np.float32)
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool

@@ -197,8 +197,8 @@ class DPContentTower(Recommender):
         with_text = add_text(queries, sums, self.content, every_item, self._click_user_vectors, None)
         if with_text is sums:
             return base
-        has_text = np.array([bool(query.text and query.text.strip()) for query in queries])
-        return (with_text / np.maximum(known + has_text, 1.0)[:, None]).astype(np.float32)
+        clicked = np.any(with_text != sums, axis=1)  # a text that matched some item is one more click
+        return (with_text / np.maximum(known + clicked, 1.0)[:, None]).astype(np.float32)
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         return rank_vectors(self.user_vectors(queries), self.item_vectors_, k,
