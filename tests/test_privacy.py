@@ -3,6 +3,7 @@ the private models, their error messages, and an empirical membership-inference 
 
 from __future__ import annotations
 
+from typing import Any
 import math
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from coldkit.data import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.base import NotFittedError
+from coldkit.models.popularity import Popularity
 from coldkit.models.registry import build_model
 from coldkit.privacy.accountant import (
     PrivacyAccountant,
@@ -412,3 +414,23 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
                            lr=2.0, dim=16).fit(data)
     ranked = model.recommend([UserQuery(history=np.array([0, 2, 4, 6]))], 6)
     assert np.mean(ranked.indices % 2 == 0) >= 5 / 6
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: dp_advantage_bound(-1.0, 1e-5), "epsilon must be >= 0"),
+        (lambda: dp_advantage_bound(float("nan"), 1e-5), "epsilon must be a number"),
+        (lambda: dp_advantage_bound("1", 1e-5), "epsilon must be a number"),
+        (lambda: dp_advantage_bound(1.0, 1.5), "delta must be in"),
+        (lambda: dp_advantage_bound(1.0, -0.1), "delta must be in"),
+        (lambda: roc_auc(np.array([0.1, np.nan]), np.array([0.2])), "finite"),
+        (lambda: popularity_canary_advantage(1.0, trials=0), "trials"),
+        (lambda: membership_inference("cold-ridge", taste_population(n_users=40, seed=0)), "model instance"),
+        (lambda: membership_inference(Popularity, taste_population(n_users=40, seed=0)), "model instance"),
+        (lambda: membership_inference(Popularity(), taste_population(n_users=40, seed=0), seed=-1), "seed"),
+    ],
+)
+def test_attack_helpers_reject_bad_input_clearly(call: Any, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        call()

@@ -55,16 +55,32 @@ __all__ = [
 def dp_advantage_bound(epsilon: float, delta: float) -> float:
     """The largest ``TPR − FPR`` of any membership test against an (ε, δ)-DP release:
     ``(e^ε − 1 + 2δ) / (e^ε + 1)`` (from ``TPR ≤ e^ε FPR + δ`` and the same for the complements)."""
+    epsilon, delta = _number(epsilon, "epsilon"), _number(delta, "delta")
+    if epsilon < 0:
+        raise InvalidInputError(f"epsilon must be >= 0 (inf: no privacy), got {epsilon}")
+    if not 0.0 <= delta <= 1.0:
+        raise InvalidInputError(f"delta must be in [0, 1], got {delta}")
     if math.isinf(epsilon):
         return 1.0
     return min(1.0, (math.exp(epsilon) - 1.0 + 2.0 * delta) / (math.exp(epsilon) + 1.0))
 
 
+def _number(value: Any, name: str) -> float:
+    """``value`` as a float that is not NaN, or a clear error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if math.isnan(float(value)):
+        raise InvalidInputError(f"{name} must be a number, got NaN")
+    return float(value)
+
+
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
     """P(a member's statistic > a non-member's), ties counting one half (the Mann–Whitney U / n·m)."""
-    a, b = np.asarray(members, dtype=np.float64), np.asarray(nonmembers, dtype=np.float64)
+    a, b = np.asarray(members, dtype=np.float64).ravel(), np.asarray(nonmembers, dtype=np.float64).ravel()
     if a.size == 0 or b.size == 0:
         raise InvalidInputError("roc_auc needs at least one member and one non-member statistic")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise InvalidInputError("roc_auc: the statistics must be finite (a NaN or inf has no rank)")
     pooled = np.concatenate([a, b])
     order = np.argsort(pooled, kind="stable")
     ranks = np.empty(pooled.size)
@@ -105,6 +121,9 @@ def popularity_canary_advantage(
     Each world is released ``trials`` times (noise seeds ``0..trials-1``, ``max_items = canaries``).
     """
     from coldkit.privacy.models import DPPopularity  # the model under attack; the helpers above need no model
+
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise InvalidInputError(f"trials must be an integer >= 1, got {trials!r}")
 
     n_items = 40 + canaries
     base = _two_taste_matrix(n_users, n_items, seed).tolil()
@@ -190,13 +209,20 @@ def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
 
 
 def membership_inference(model: Any, data: Interactions, seed: int = 0) -> MembershipResult:
-    """Fit the unfitted ``model`` on a random half of ``data``'s users and attack it (see the module docstring).
+    """Fit ``model`` on a random half of ``data``'s users (a fitted model is refitted) and attack it (see the module docstring).
 
     Members and non-members are queried the same way (their clicks as a new user's ``history``), so the
     only difference the attacker can see is whether the model was trained on them. ``seed`` picks the halves.
     """
     if not isinstance(data, Interactions):
         raise InvalidInputError(f"membership_inference needs coldkit Interactions, got {type(data).__name__}")
+    if isinstance(model, type) or not (callable(getattr(model, "fit", None)) and callable(getattr(model, "recommend", None))):
+        raise InvalidInputError(
+            f"membership_inference needs a model instance with fit() and recommend() (e.g. "
+            f"coldkit.models.create('dp-dropoutnet', ...)), got {model!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
     active = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
     if active.size < 4:
         raise InvalidInputError(f"membership_inference needs at least 4 users with clicks, got {active.size}")
