@@ -86,7 +86,7 @@ def test_content_with_users_profiles_and_candidates(files: dict[str, Path], caps
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     check_contract(recs, pd.read_csv(files["train"], dtype=str), 3, set("acdef"))
     assert sorted(recs["user_id"].unique()) == ["newbie", "u1", "u2"]
-    assert "1 user(s) have no interaction" in capsys.readouterr().err
+    assert "1 user(s) have no interaction (1 with a profile text): model content ranks them from that alone" in capsys.readouterr().err
 
 
 def test_candidate_set_smaller_than_k(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -215,16 +215,20 @@ def _recommend_files(
         notes.extend(multimodal.notes_)  # how many items have each medium, the weights chosen
 
     uindex = train.user_index()
-    queries, cold = [], 0
+    queries, cold, cold_text, cold_friends = [], 0, 0, 0
     for uid in user_list:
         row = uindex.get(uid)
+        friends = [uindex[f] for f in graph.get(uid, ()) if f in uindex] if row is None else []
+        query = UserQuery(user=row, text=profiles.get(uid), friends=np.array(sorted(friends), dtype=np.int64))
+        queries.append(query)
         if row is None:
             cold += 1
-        friends = [uindex[f] for f in graph.get(uid, ()) if f in uindex] if row is None else []
-        queries.append(UserQuery(user=row, text=profiles.get(uid), friends=np.array(sorted(friends), dtype=np.int64)))
+            cold_text += bool(query.text and query.text.strip())
+            cold_friends += bool(friends)
     if cold:
-        told = "profile text, friends or popularity" if graph else "profile text or popularity"
-        notes.append(f"{cold} user(s) have no interaction: recommended from {told}")
+        # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
+        known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
+        notes.append(f"{cold} user(s) have no interaction ({known}): model {model} ranks them from that alone")
     unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
