@@ -290,6 +290,10 @@ def test_cli_quiet_and_max_memory(small: Interactions, tmp_path: Path, capsys: p
     assert not Path(files["out"]).exists()
     assert main([*base, "--max-memory", "lots"]) == 2
     assert "memory size" in capsys.readouterr().err
+    # a model with nothing to budget says so instead of running as if bounded
+    plain = ["recommend", "--interactions", files["interactions"], "--items", files["items"], "--out", files["out"]]
+    assert main([*plain, "--quiet", "--max-memory", "1K", "--model", "popularity"]) == 0
+    assert "--max-memory has no effect on model popularity" in capsys.readouterr().err
 
 
 def test_loading_a_model_draws_no_transformers_bar(capfd: pytest.CaptureFixture[str]) -> None:

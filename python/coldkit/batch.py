@@ -202,8 +202,11 @@ def _recommend_files(
         if not model_accepts(model, "user_graph"):
             raise InvalidInputError(f"--user-graph: model {model!r} does not use a social graph; choose e.g. hybrid or friends")
         opts.setdefault("user_graph", graph)
-    if max_memory is not None and "memory_budget" not in opts and model_accepts(model, "memory_budget"):
-        opts["memory_budget"] = max_memory
+    if max_memory is not None and "memory_budget" not in opts:
+        if model_accepts(model, "memory_budget"):
+            opts["memory_budget"] = max_memory
+        else:  # say so rather than let the user believe the run was bounded
+            notes.append(f"--max-memory has no effect on model {model} (it builds no large matrix to budget)")
     recommender = build_model(model, **opts)
     clock = time.perf_counter()
     with stage(f"fit {model} on {train.n_users:,} users x {train.n_items:,} items ({train.matrix.nnz:,} interactions)"):
