@@ -354,7 +354,9 @@ def load_dataset(
             given), ``"ml-100k"``, ``"lastfm-2k"``, or a folder: either the generic layout of
             :func:`load_folder` (``interactions`` + ``items`` tables) or the MovieLens one
             (``movies.csv`` + ``ratings.csv`` (+ ``tags.csv``), optionally gzipped).
-        columns, item_columns, text_columns: for a generic folder, see :func:`load_folder`.
+        columns: for a generic folder, see :func:`load_folder`.
+        item_columns: for a generic folder, see :func:`load_folder`.
+        text_columns: for a generic folder, see :func:`load_folder`.
         data_root: folder holding the real data sets (default ``$COLDKIT_DATA``, then
             ``../shared/data``). Posters (``ml-1m-posters/``) are also looked up there.
         implicit_threshold: turn ratings into implicit feedback, keeping ``rating >= threshold``.

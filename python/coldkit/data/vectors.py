@@ -132,7 +132,8 @@ def load_item_vectors(
 
     Args:
         path: the vector file.
-        id_column, vector_column: Parquet column names.
+        id_column: Parquet column names.
+        vector_column: Parquet column names.
         ids_path: ids file of a ``.npy`` (default :func:`ids_path_for`).
 
     Raises:

@@ -176,7 +176,8 @@ def encode_catalog_distributed(
             :class:`~coldkit.exceptions.UnknownComponentError` before Ray does any work.
         encoder_options: factory options, e.g. ``{"dim": 1024}``; must be picklable by Ray.
         out_dir: output directory; on a cluster, a filesystem every worker and the driver see.
-        text_fields, separator: how an item's text is built (as in ``encode_catalog``).
+        text_fields: how an item's text is built (as in ``encode_catalog``).
+        separator: how an item's text is built (as in ``encode_catalog``).
         encoder_state: attributes set on every actor's encoder after construction. A fitted
             ``hashing`` encoder needs its IDF shipped: ``{"idf": fitted.idf}``.
         expected_fingerprint: if given, every actor's encoder must have this fingerprint
@@ -185,10 +186,12 @@ def encode_catalog_distributed(
         num_actors: size of the actor pool (parallel encoders).
         batch_size: items per Ray Data batch = per shard file.
         chunk_size: texts per ``encode_texts`` call within a batch.
-        num_cpus_per_actor, num_gpus_per_actor: resources each actor reserves.
+        num_cpus_per_actor: resources each actor reserves.
+        num_gpus_per_actor: resources each actor reserves.
         empty: ``"zero"`` (empty text gives a zero row) or ``"error"`` (raise naming the item).
         cache_dir: optional shared vector cache used by every actor (see ``VectorCache``).
-        max_restarts, max_task_retries: how often Ray restarts a dead actor and retries its batch.
+        max_restarts: how often Ray restarts a dead actor and retries its batch.
+        max_task_retries: how often Ray restarts a dead actor and retries its batch.
         blocks: number of Ray Data blocks the input is split into (default: ~4 per actor).
 
     Returns:

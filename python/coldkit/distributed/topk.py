@@ -272,7 +272,8 @@ def sharded_topk(
         shards: a :class:`CatalogShards` (:func:`shard_catalog`, :func:`shards_from_manifest`) or
             a sequence of arrays, the catalogue's consecutive slices.
         k: results per query, ``>= 1``; ``min(k, N)`` are returned.
-        metric, normalized: as in :func:`coldkit.topk`.
+        metric: as in :func:`coldkit.topk`.
+        normalized: as in :func:`coldkit.topk`.
         backend: similarity backend name (None: ``coldkit.topk``'s default, the Rust core).
         exclude: per query, global item indices never to return (already-seen items).
         threads: threads of ``coldkit.topk`` inside each task; each task reserves that many CPUs.

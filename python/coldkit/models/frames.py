@@ -53,7 +53,8 @@ def to_interactions(
             picks the text; default: the text-like columns), or a :class:`Catalog`. It may hold cold
             items without interactions. Without it the catalogue is the item ids seen, with no text:
             content models then ask for it.
-        user_ids, item_ids: for a sparse matrix, the external id of each row / column (default
+        user_ids: for a sparse matrix, the external id of each row (default ``"0", "1", ...``).
+        item_ids: for a sparse matrix, the external id of each column (default
             ``"0", "1", ...``; with ``items`` and no ``item_ids`` the columns follow the item table).
         duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
 

@@ -205,7 +205,9 @@ class MultimodalEncoder:
         audio_encoder: audio encoder name/spec/instance (default ``"audio"``, from coldkit-audio).
             Used only with ``audio_column``.
         text_columns: catalogue columns joined into the text (default: the catalogue's text columns).
-        image_column, audio_column: catalogue columns of media paths; an empty value means the item
+        image_column: catalogue columns of media paths; an empty value means the item
+            has no such medium.
+        audio_column: catalogue columns of media paths; an empty value means the item
             has no such medium.
         media_root: the folder media paths must lie in (relative paths are taken from it);
             required with a media column.

@@ -30,9 +30,12 @@ def build_index_from_files(
 
     Args:
         out: the index directory to create (see :func:`coldkit.serving.save`).
-        interactions, items: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
+        interactions: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
+        items: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
         dataset: instead of files, a name for ``coldkit.load_dataset`` (e.g. ``"ml-latest-small"``).
-        text_columns, columns, duplicates: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        text_columns: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        columns: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        duplicates: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
