@@ -334,11 +334,12 @@ class Hybrid(Recommender):
             user_profiles=self.profile.user_profiles if self.profile is not None else None,
             user_graph=self.friends.user_graph if self.friends is not None else None,
         )
-        self.notes_.extend(carved.notes)
         if not carved.tasks:
-            # a note, not a warning: a tiny catalogue is a normal input, and the defaults are documented
+            # one note, not a warning and not one per task: a tiny catalogue is a normal input, and the
+            # defaults are documented
             self.notes_.append("hybrid: validation split too small to tune on; using the default weights")
             return None
+        self.notes_.extend(carved.notes)
         self._fit_sources(carved.train)
         regimes: dict[str, dict[str, float]] = {}
         scores: dict[str, tuple[float, float]] = {}
