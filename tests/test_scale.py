@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from coldkit import models
 from coldkit.batch import recommend_files
+from coldkit.builtins.encoders import HashingEncoder
 from coldkit.cli import main
 from coldkit.data import Interactions, UserQuery, load_dataset, subsample
 from coldkit.exceptions import ColdkitError, InvalidInputError
@@ -453,3 +454,41 @@ def test_cholesky_inverse_refuses_a_matrix_that_is_not_positive_definite() -> No
 
     with pytest.raises(InvalidInputError, match="not positive definite"):
         cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+
+class _ToyLanguageModel(HashingEncoder):
+    """A stand-in for a sentence encoder (a different name and space), so `lexical` applies without torch."""
+
+    name = "toy-lm"
+
+    def __init__(self) -> None:
+        super().__init__(dim=64, ngrams=2)
+
+
+def test_lexical_features_join_the_lm_and_tfidf_spaces(small: Interactions) -> None:
+    lexical = models.create("hybrid", encoder=_ToyLanguageModel(), cache=False, tune=False).fit(small)
+    plain = models.create("hybrid", encoder=_ToyLanguageModel(), cache=False, tune=False, lexical=False).fit(small)
+    assert [e.name for e in lexical.content.encoders] == ["toy-lm", "hashing"]
+    assert lexical.cf_knn.content is lexical.cf.content  # one encoding pass for both adapters
+    assert [e.name for e in plain.content.encoders] == ["toy-lm"]
+    assert lexical.content.item_vectors().shape[1] == 64 + 1024 and plain.content.item_vectors().shape[1] == 64
+    cold = np.arange(15)
+    queries = [UserQuery(user=3), UserQuery(history=small.items_of(5)[:2]), UserQuery(text="comedy")]
+    ranked = lexical.recommend(queries, 10, candidates=cold)
+    assert set(ranked.indices[ranked.indices >= 0].tolist()) <= set(cold.tolist()) and np.isfinite(ranked.scores[ranked.indices >= 0]).all()
+    # hashing itself, a precomputed space or a big catalogue ("auto") get no second copy of TF-IDF
+    hashing = models.create("hybrid", encoder="hashing", cache=False, tune=False).fit(small)
+    assert len(hashing.content.encoders) == 1
+    with pytest.raises(InvalidInputError, match="lexical"):
+        models.create("hybrid", encoder="hashing", lexical="yes")
+
+
+def test_the_serving_index_refuses_a_hybrid_over_joined_spaces(small: Interactions) -> None:
+    from coldkit.serving.index import ServingIndex
+
+    model = models.create(
+        "hybrid", encoder=_ToyLanguageModel(), cache=False, tune=False, warm="svd", stack=False, lexical=True,
+        weights={"profile": 0.0, "item_knn": 0.0, "tfidf": 0.0, "friends": 0.0},
+    ).fit(small)
+    with pytest.raises(InvalidInputError, match="lexical=False"):
+        ServingIndex.from_hybrid(model, small, encoder_name="toy-lm")

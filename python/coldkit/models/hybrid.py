@@ -169,6 +169,13 @@ class Hybrid(Recommender):
             (:mod:`coldkit.models.stacker`; needs ``lightgbm``) and let it answer the regimes where
             it beats the weighted blend there; ``stacker_`` holds it (None: the blend answers all).
         validation_seed: seed of the carved validation split.
+        lexical: ``"auto"`` (default), ``True`` or ``False``: the content→CF adapters (and the content
+            sources) read the item text through the LM encoder *and* the built-in ``hashing`` (TF-IDF)
+            encoder at once, their vectors concatenated. Exact words (tags, years, names) are what a
+            sentence encoder blurs and what new items often share with the old ones. ``"auto"``: when
+            the encoder is a text model (not ``hashing`` or ``precomputed``) and the catalogue has at
+            most :data:`AUTO_TUNE_MAX_ITEMS` items (the content-kNN adapter's cost grows with the
+            dimension). See docs/evaluation.md for the measurement.
 
     Example::
 
@@ -204,6 +211,7 @@ class Hybrid(Recommender):
         validation_seed: int = 0,
         memory_budget: str | int | None = None,
         stack: bool = True,
+        lexical: bool | str = "auto",
     ) -> None:
         if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
@@ -243,16 +251,15 @@ class Hybrid(Recommender):
         self.validation_seed = int(validation_seed)
         self.stack = bool(stack)
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
-        self.cf = ColdRidge(
-            l2=adapter_l2, warm=warm, warm_options=warm_options, encoder=enc, whitening=whitening,
-            item_trust=item_trust, cache=cache, memory_budget=memory_budget,
+        if lexical not in (True, False, "auto"):
+            raise InvalidInputError(f"lexical must be True, False or 'auto', got {lexical!r}")
+        self.lexical: bool | str = lexical
+        self._encoder = enc
+        self._adapter_options: dict[str, Any] = dict(
+            warm=warm, warm_options=warm_options, whitening=whitening, item_trust=item_trust, cache=cache
         )
-        self.cf_knn = ColdKNN(
-            neighbors=50, normalize=True, warm=warm, warm_options=warm_options, encoder=enc,
-            whitening=whitening, item_trust=item_trust, cache=cache,
-        )
-        # the content sources share the adapter's fitted ContentRecommender (one encoding pass)
-        self.content: ContentRecommender = self.cf.content
+        self._adapter_l2, self._memory_budget = adapter_l2, memory_budget
+        self._build_adapters(enc)
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
@@ -264,6 +271,20 @@ class Hybrid(Recommender):
         self._item_features: np.ndarray | None = None
         self.notes_: list[str] = []
         self._tuning: bool | None = None
+
+    def _build_adapters(self, features: Any) -> None:
+        """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
+        self.cf = ColdRidge(l2=self._adapter_l2, encoder=features, memory_budget=self._memory_budget, **self._adapter_options)
+        self.cf_knn = ColdKNN(neighbors=50, normalize=True, encoder=features, **self._adapter_options)
+        # the content sources share the adapter's fitted ContentRecommender (one encoding pass)
+        self.content: ContentRecommender = self.cf.content
+
+    def _lexical_applies(self, train: Interactions) -> bool:
+        """Whether this fit adds TF-IDF features to the LM encoder's (see ``lexical``)."""
+        name = str(getattr(self._encoder, "name", ""))
+        if self.lexical is False or isinstance(self._encoder, (list, tuple)) or name in ("hashing", "precomputed"):
+            return False
+        return self.lexical is True or train.n_items <= AUTO_TUNE_MAX_ITEMS
 
     def _uses(self, name: str) -> bool:
         """Whether source ``name`` can get a positive weight (so must be fitted)."""
@@ -309,6 +330,8 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
+        lexical = self._lexical_applies(train)
+        self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
         self._tuning = self._will_tune(train)
         if self.tune == "auto" and not self._tuning:
             self.notes_.append(

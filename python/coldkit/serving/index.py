@@ -129,8 +129,9 @@ class ServingIndex(IndexReader):
         unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}  # e.g. the profile kNN: not served
         model = Hybrid(
             encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
-            weights={**unserved, **dict(weights or {})}, cache=cache, stack=False, **hybrid_options,
-        )  # the index serves the weighted blend; the LambdaRank stacker is not served (yet)
+            weights={**unserved, **dict(weights or {})}, cache=cache, stack=False,
+            **{"lexical": False, **hybrid_options},
+        )  # the index serves the weighted blend over one encoder's space; the stacker is not served (yet)
         model.fit(interactions)
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):
@@ -160,6 +161,11 @@ class ServingIndex(IndexReader):
         cf_model = model.cf
         if getattr(cf_model.warm, "kind", None) != "svd" or not hasattr(cf_model, "weights_"):
             raise InvalidInputError("ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd') (ridge adapter)")
+        if len(getattr(model.content, "encoders", [model.content.encoder])) > 1:
+            raise InvalidInputError(
+                "ServingIndex.from_hybrid serves one encoder's space; build the Hybrid with lexical=False "
+                "(its content vectors join several encoders)"
+            )
         content = np.ascontiguousarray(model.content.item_vectors(), dtype=np.float32)
         cf = np.ascontiguousarray(cf_model.item_vectors(), dtype=np.float32)
         counts = interactions.item_counts().astype(np.float64)
