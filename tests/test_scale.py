@@ -479,6 +479,9 @@ def test_lexical_features_join_the_lm_and_tfidf_spaces(small: Interactions) -> N
     # hashing itself, a precomputed space or a big catalogue ("auto") get no second copy of TF-IDF
     hashing = models.create("hybrid", encoder="hashing", cache=False, tune=False).fit(small)
     assert len(hashing.content.encoders) == 1
+    # the adapters rebuilt at fit keep a backend set on the hybrid before it
+    routed = models.create("hybrid", encoder=_ToyLanguageModel(), cache=False, tune=False).set_backend("numpy").fit(small)
+    assert len(routed.content.encoders) == 2 and routed.cf.backend == "numpy" and routed.cf_knn.backend == "numpy"
     with pytest.raises(InvalidInputError, match="lexical"):
         models.create("hybrid", encoder="hashing", lexical="yes")
 

@@ -330,8 +330,11 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
-        lexical = self._lexical_applies(train)
-        self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
+        joined = len(self.content.encoders) > 1
+        if self._lexical_applies(train) != joined:  # the adapters' features depend on the catalogue's size
+            self._build_adapters(self._encoder if joined else [self._encoder, get_encoder("hashing")])
+            if self.backend is not None:  # the new sub-models rank through the backend set on the hybrid
+                self.set_backend(self.backend)
         self._tuning = self._will_tune(train)
         if self.tune == "auto" and not self._tuning:
             self.notes_.append(
