@@ -337,3 +337,20 @@ def test_cold_adapter_beats_random_on_ml100k_cold_items() -> None:
         ranked = models.create(name, **options).fit(split.train).recommend(task.queries, 20, candidates=task.candidates)
         recalls[name] = float(np.mean(recall_at_k(ranked.indices, task.truth, 20)))
     assert recalls["cold-ridge"] > 1.2 * recalls["random"], recalls
+
+
+def test_hybrid_cold_item_queries_start_from_the_cold_item_weights(data: Interactions, hybrid: models.Recommender) -> None:
+    from coldkit.models.blend import COLD_ITEM_WEIGHTS
+
+    queries = [UserQuery(history=np.array([1, 2])), UserQuery(user=0)]
+    warm, cold = hybrid.source_weights(queries), hybrid.source_weights(queries, cold_items=True)
+    beta = np.array([2, len(data.items_of(0))], dtype=float)
+    beta = beta / (beta + 3.0)
+    np.testing.assert_allclose(warm["cf_knn"], beta)
+    np.testing.assert_allclose(cold["cf_knn"], COLD_ITEM_WEIGHTS["cf_knn"] * beta)
+    for source in warm:  # only the kNN adapter's weight differs
+        if source != "cf_knn":
+            np.testing.assert_allclose(cold[source], warm[source])
+    # a weight the user gave holds in the cold-item regime too
+    given = models.create("hybrid", **FAST, weights={"cf_knn": 0.7}, tune=False).fit(data)
+    np.testing.assert_allclose(given.source_weights(queries, cold_items=True)["cf_knn"], 0.7 * beta)

@@ -41,6 +41,7 @@ from coldkit.models.base import Recommender
 from coldkit.models.blend import (
     DEFAULT_DEPTH,
     DEFAULT_USER_TRUST,
+    COLD_ITEM_WEIGHTS,
     DEFAULT_WEIGHTS,
     SOURCES,
     blend,
@@ -223,6 +224,8 @@ class Hybrid(Recommender):
             defaults["text"] = 0.0
         given = check_weights(dict(weights or {}))
         self.weights = {**defaults, **given}
+        # the cold-item regime's start; a weight the user gave holds there too
+        self._cold_item_weights = {**self.weights, **{k: v for k, v in COLD_ITEM_WEIGHTS.items() if k not in given}}
         if sources is not None:
             if isinstance(sources, str):
                 raise InvalidInputError("sources must be a list of source names, not a single string")
@@ -376,7 +379,7 @@ class Hybrid(Recommender):
             reach = self._source_factors(queries)
             exercised = [source for source in self.sources if np.any(reach[source] > 0)]
             ranked = self._rank_task(task, queries, exercised)
-            defaults = self.source_weights(queries)
+            defaults = self.source_weights(queries, cold_items=task.candidates is not None)
             start = {source: float(np.mean(defaults[source])) for source in exercised}
             if not any(v > 0 for v in start.values()):
                 start["popularity"] = 1.0
@@ -433,9 +436,14 @@ class Hybrid(Recommender):
                 history_pop[b] = log_counts[known].mean()
         return np.column_stack([np.log1p(n), has_text, has_friends, cold, history_pop]).astype(np.float32)
 
-    def source_weights(self, queries: Sequence[UserQuery]) -> dict[str, np.ndarray]:
-        """Per-query default weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`)."""
-        return self._source_factors(queries, {name: self.weights[name] for name in self.sources})
+    def source_weights(self, queries: Sequence[UserQuery], cold_items: bool = False) -> dict[str, np.ndarray]:
+        """Per-query default weight of each source (the adaptive blend of :func:`coldkit.models.blend.source_weights`).
+
+        ``cold_items``: the queries rank only items without interactions; the defaults then start from
+        :data:`coldkit.models.blend.COLD_ITEM_WEIGHTS` where the user gave no weight.
+        """
+        base = self._cold_item_weights if cold_items else self.weights
+        return self._source_factors(queries, {name: base[name] for name in self.sources})
 
     def _source_factors(
         self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None, facts: _Facts | None = None
@@ -447,12 +455,12 @@ class Hybrid(Recommender):
 
     def query_weights(self, queries: Sequence[UserQuery], candidates: np.ndarray | None) -> dict[str, np.ndarray]:
         """The weights the blend uses for each query: the learned regime's, else the defaults."""
-        defaults = self.source_weights(queries)
+        cold = self._cold_candidates(candidates)
+        defaults = self.source_weights(queries, cold_items=cold)
         if self.learned_ is None:
             return defaults
-        train = self._require_fitted()
         n = np.array([self._known_items(q).size for q in queries], dtype=np.int64)
-        return self.learned_.for_queries(n, self._cold_candidates(candidates), defaults)
+        return self.learned_.for_queries(n, cold, defaults)
 
     def _cold_candidates(self, candidates: np.ndarray | None) -> bool:
         """Whether every candidate is an item without interactions (the cold-item regime)."""
