@@ -434,3 +434,110 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
 def test_attack_helpers_reject_bad_input_clearly(call: Any, match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+# ------------------------------------------------------------------ the DP hybrid's noise-aware source weights
+
+
+def _stats_with_gram(gram: np.ndarray, sigma_gram: float, sigma_counts: float = 1.0) -> Any:
+    from coldkit.privacy.models import DPStatistics
+
+    g = gram.shape[0]
+    return DPStatistics(np.zeros(g), np.arange(g), gram.astype(np.float32), sigma_counts, sigma_gram, PrivacyAccountant(1e-5))
+
+
+def test_gram_signal_share_against_a_hand_spectrum() -> None:
+    from coldkit.privacy.models import gram_signal_share
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    values = np.array([30.0, 12.0, 3.0, -2.0])
+    gram = basis @ np.diag(values) @ basis.T
+    stats = _stats_with_gram(gram, sigma_gram=2.5)  # edge = 2 · 2.5 · √4 = 10
+    assert stats.noise_edge == pytest.approx(10.0)
+    expected = ((30 - 10) ** 2 + (12 - 10) ** 2) / float(np.sum(values**2))  # by hand: 404 / 1057
+    assert gram_signal_share(stats) == pytest.approx(expected, rel=1e-5)
+    assert gram_signal_share(stats, eigenvalues=values) == pytest.approx(expected)
+    assert gram_signal_share(_stats_with_gram(gram, sigma_gram=0.0)) == 1.0  # no noise: all signal
+    assert gram_signal_share(_stats_with_gram(gram, sigma_gram=100.0)) == 0.0  # everything under the noise edge
+
+
+def test_noise_count_mass_is_what_noise_alone_leaves_above_three_sigma() -> None:
+    from coldkit.privacy.models import DPStatistics, noise_count_mass
+
+    sigma, n = 7.0, 400_000
+    assert noise_count_mass(1, 1.0) == pytest.approx(0.0044318484, rel=1e-7)  # φ(3), the standard normal density
+    noisy = DPStatistics(np.random.default_rng(3).normal(0.0, sigma, n), np.arange(2), np.eye(2, dtype=np.float32),
+                         sigma, 1.0, PrivacyAccountant(1e-5))
+    kept = noisy.public_counts().sum()  # Monte Carlo: zero counts + noise, thresholded as the model does
+    assert kept == pytest.approx(noise_count_mass(n, sigma), rel=0.05)
+    assert noise_count_mass(0, sigma) == 0.0 and noise_count_mass(10, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda f: f(-1, 1.0), "n_items"), (lambda f: f(2.5, 1.0), "n_items"), (lambda f: f(3, -1.0), "sigma"),
+    (lambda f: f(3, math.inf), "sigma"),
+])
+def test_noise_count_mass_rejects_bad_input(call: Any, match: str) -> None:
+    from coldkit.privacy.models import noise_count_mass
+
+    with pytest.raises(InvalidInputError, match=match):
+        call(noise_count_mass)
+
+
+def _with_new_items(data: Interactions, start: int) -> Interactions:
+    matrix = sp.csr_matrix(data.matrix).tolil()
+    matrix[:, start:] = 0  # items start.. are brand-new: nobody took them in training
+    return Interactions(data.user_ids, data.catalog, sp.csr_matrix(matrix))
+
+
+def test_dp_hybrid_noise_factors_on_warm_and_brand_new_items() -> None:
+    from coldkit.privacy.models import gram_signal_share
+
+    train = _with_new_items(population(n_users=3000), 30)
+    model = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
+    stats = model.stats_
+    assert stats is not None
+    cold, warm = np.arange(30, 40), np.arange(0, 30)
+    factors = model.noise_factors(cold)
+    # brand-new items: no public count is backed by data, so popularity says nothing and CF speaks through the map only
+    assert factors["popularity"] == 0.0
+    assert factors["cf"] == pytest.approx(gram_signal_share(stats) ** 2)
+    # warm items: the counts stand far above the noise, and CF's own vectors back them
+    counts = stats.public_counts()[warm]
+    assert np.all(counts > 0)
+    on_warm = model.noise_factors(warm)
+    assert on_warm["popularity"] == pytest.approx(1 - 30 * stats.sigma_counts * 0.0044318484 / counts.sum(), rel=1e-6)
+    share = counts / (counts + model.item_trust)
+    backed = ((counts * share).sum() - 30 * stats.sigma_counts * 0.0044318484) / counts.sum()
+    assert on_warm["cf"] == pytest.approx(backed * model.cf_factor_ + (1 - backed) * factors["cf"], rel=1e-6)
+    # post-processing only: the ledger is the two releases
+    assert [m["name"] for m in model.privacy_report()["mechanisms"]] == ["item counts", "item-item Gram"]
+
+
+def test_dp_hybrid_ranks_brand_new_items_as_own_content_when_cf_is_noise() -> None:
+    from coldkit.models.content import ContentRecommender
+
+    train = _with_new_items(population(n_users=300), 30)
+    model = DPHybrid(dp_epsilon=0.5, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
+    cold = np.arange(30, 40)
+    assert model.noise_factors(cold)["cf"] < 1e-3  # 300 users at ε = 0.5: nothing of the Gram clears the noise
+    # with CF's weight near 0 the DP hybrid ranks brand-new items as the user's own content kNN does (no-sharing)
+    queries = [UserQuery(history=np.array([0, 2, 4, 6])), UserQuery(history=np.array([1, 3, 5]))]
+    baseline = ContentRecommender(encoder="hashing", cache=False).fit(train)
+    np.testing.assert_array_equal(model.recommend(queries, 10, candidates=cold).indices,
+                                  baseline.recommend(queries, 10, candidates=cold).indices)
+
+
+def test_dp_hybrid_noise_factors_without_noise_and_bad_input() -> None:
+    train = _with_new_items(population(n_users=600), 30)
+    exact = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
+    assert exact.noise_factors(np.arange(30)) == {"cf": 1.0, "popularity": 1.0}  # ε = ∞: the full weights
+    assert exact.noise_factors(np.arange(30, 40))["cf"] == 1.0
+    off = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, cf_trust=0).fit(train)
+    assert off.noise_factors(np.arange(30, 40))["cf"] == 1.0  # cf_trust = 0 turns the noise-aware CF weight off
+    with pytest.raises(NotFittedError, match="fit"):
+        DPHybrid(dp_epsilon=1.0, encoder="hashing").noise_factors()
+    for bad in (np.array([0, 40]), np.array([-1]), np.array([0.5])):
+        with pytest.raises(InvalidInputError, match="candidates"):
+            exact.noise_factors(bad)

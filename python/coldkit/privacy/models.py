@@ -54,12 +54,16 @@ from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_bu
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
 
-__all__ = ["DPStatistics", "private_statistics", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
+__all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
 #: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
 #: ``prior``: the DP popularity estimate with a content-predicted popularity for items without a public count,
 #: see :meth:`DPHybrid.prior_scores`).
 DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "prior": 0.0}
+
+
+#: Noisy counts below ``PUBLIC_COUNT_SIGMAS · σ`` are treated as noise (:meth:`DPStatistics.public_counts`).
+PUBLIC_COUNT_SIGMAS = 3.0
 
 
 @dataclass
@@ -81,7 +85,7 @@ class DPStatistics:
     def public_counts(self) -> np.ndarray:
         """Noisy counts with those indistinguishable from noise (below ``3σ``) set to 0, never negative."""
         counts = np.maximum(self.counts, 0.0)
-        counts[counts < 3.0 * self.sigma_counts] = 0.0
+        counts[counts < PUBLIC_COUNT_SIGMAS * self.sigma_counts] = 0.0
         return counts
 
 
@@ -283,6 +287,34 @@ def dp_factors(stats: DPStatistics, factors: int) -> np.ndarray:
     return basis
 
 
+def noise_count_mass(n_items: int, sigma_counts: float) -> float:
+    """Expected public count mass that noise alone gives ``n_items`` never-seen items: ``n · σ · φ(3)``.
+
+    A zero count plus ``N(0, σ²)`` noise is kept by :meth:`DPStatistics.public_counts` when it exceeds
+    ``3σ``; the expected kept value is ``σ · E[Z · 1(Z > 3)] = σ · φ(3)`` (``φ`` the standard normal density).
+    """
+    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
+        raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
+    if not np.isfinite(sigma_counts) or sigma_counts < 0:
+        raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
+    z = PUBLIC_COUNT_SIGMAS
+    return float(n_items) * float(sigma_counts) * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def gram_signal_share(stats: DPStatistics, eigenvalues: np.ndarray | None = None) -> float:
+    """Share of the noisy Gram's energy that stands above the noise: ``Σ (λ - edge)₊² / Σ λ²`` over its eigenvalues.
+
+    ``edge`` is :attr:`DPStatistics.noise_edge` (≈ the spectral norm of the noise), so a Gram that is all noise
+    gives ≈ 0 and a noise-free one (``sigma_gram = 0``) gives 1. Post-processing of the Gram release: no budget.
+    ``eigenvalues``: the Gram's, when the caller has them already.
+    """
+    if stats.sigma_gram <= 0:
+        return 1.0
+    values = np.linalg.eigvalsh(stats.gram.astype(np.float64)) if eigenvalues is None else np.asarray(eigenvalues, np.float64)
+    total = float(np.sum(values**2))
+    return float(np.sum(np.maximum(values - stats.noise_edge, 0.0) ** 2)) / total if total > 0 else 0.0
+
+
 class DPHybrid(PrivateModel):
     """The private hybrid: DP CF (noisy-Gram factors or EASE, with a content→CF ridge map for new items),
     content from the user's own items and words, and DP popularity, blended adaptively with fixed weights.
@@ -297,7 +329,8 @@ class DPHybrid(PrivateModel):
             did not help on the benchmark, see docs/privacy.md);
         cf_trust: noise-aware CF weight: the ``cf`` weight is multiplied by ``k / (k + cf_trust)``, ``k`` the
             number of eigen-directions of the noisy Gram above the noise edge (post-processing, no budget): with
-            few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off).
+            few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off);
+            items ranked through the content→CF map (brand-new ones) get ``f²`` instead, see :meth:`noise_factors`.
 
     Example::
 
@@ -390,11 +423,52 @@ class DPHybrid(PrivateModel):
         k = self.signal_directions_
         # no noise (ε = inf): CF keeps its full weight, as in the non-private hybrid
         self.cf_factor_ = k / (k + self.cf_trust) if self.cf_trust > 0 and stats.sigma_gram > 0 else 1.0
+        self.signal_share_ = gram_signal_share(stats, eigenvalues)
+        # an item without its own DP vector is ranked by CF only through the content->CF map fitted on the noisy
+        # Gram: its reliability is the squared signal share (see noise_factors)
+        self.mapped_cf_factor_ = self.signal_share_ ** 2
+        self.own_share_ = share  # (n_items,) weight of each item's own DP vector in its CF vector
         # content-predicted popularity: a ridge map content -> log(1 + public count), fitted on the items whose
         # noisy count stands out of the noise (post-processing of the DP count release: no budget)
         predicted = content_popularity(content, counts, l2=self.adapter_l2).astype(np.float64)
         self.prior_ = (share * np.log1p(counts) + (1 - share) * predicted).astype(np.float32)
         return self
+
+    def noise_factors(self, candidates: np.ndarray | None = None) -> dict[str, float]:
+        """Noise-aware factors of the ``cf`` and ``popularity`` weights for a batch ranking ``candidates`` (None: all).
+
+        Both sources read the DP releases, and on some candidate sets those say nothing but noise — brand-new
+        items have a true count of 0, so whatever count or CF score they get is noise. Post-processing only (no
+        budget); both factors are 1 without noise (ε = inf) on items with counts.
+
+        * ``popularity``: the share of the candidates' public count mass above what the noise alone puts on
+          them (:func:`noise_count_mass`: among thousands of never-seen items a few counts clear ``3σ`` by
+          chance); 0 when the candidates have no public count.
+        * ``cf``: CF ranks an item through its own DP vector (items whose noisy count stands out) or through the
+          content→CF map (every other item, e.g. a brand-new one), and the two are not equally reliable. Own
+          vectors get ``k / (k + cf_trust)``, ``k`` the eigen-directions of the noisy Gram above the noise edge;
+          mapped vectors get ``f²``, ``f`` = :func:`gram_signal_share` — the map is fitted on noisy targets and
+          read through noisy user rows (on ml-100k at ε = 1 CF alone ranks brand-new items near chance; see
+          docs/privacy.md). The factor mixes the two by the share of the candidates' count mass (above the
+          noise's) that own vectors back. ``cf_trust = 0`` turns all of this off for CF (factor 1).
+        """
+        if not hasattr(self, "own_share_"):
+            raise NotFittedError(f"{self.name}: call fit(train) before asking for its noise factors")
+        stats = self._stats()
+        counts = stats.public_counts()
+        items = np.arange(counts.size) if candidates is None else np.asarray(candidates).ravel()
+        if items.size and (items.dtype.kind not in "iu" or items.min() < 0 or items.max() >= counts.size):
+            raise InvalidInputError(f"candidates must be item indices in [0, {counts.size}), got {candidates!r}")
+        mass = counts[items]
+        total = float(mass.sum())
+        noise = noise_count_mass(items.size, stats.sigma_counts)
+
+        def share(part: float) -> float:
+            return min(max((part - noise) / total, 0.0), 1.0) if total > 0 else 0.0
+
+        backed = share(float((mass * self.own_share_[items]).sum()))
+        cf = 1.0 if self.cf_trust == 0 else backed * self.cf_factor_ + (1.0 - backed) * self.mapped_cf_factor_
+        return {"cf": cf, "popularity": share(total)}
 
     def prior_scores(self) -> np.ndarray:
         """(n_items,) the ``prior`` source: each item's estimated log(1 + users), from DP releases and content only.
@@ -429,7 +503,8 @@ class DPHybrid(PrivateModel):
         depth = min(max(k, self.depth), self._require_fitted().n_items)
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
         has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
-        base = {**self.weights, "cf": self.weights["cf"] * self.cf_factor_}
+        factors = self.noise_factors(cand)
+        base = {**self.weights, **{name: self.weights[name] * factor for name, factor in factors.items()}}
         weights = source_weights(n, has_text, base, self.user_trust)
         weights["prior"] = np.full(len(queries), self.weights["prior"])  # speaks for every query, like a bias term
         fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
