@@ -238,7 +238,7 @@ def carve_validation(
         if len(users):
             blocks.append((users, pool))
     n_cold_queries = sum(len(users) for users, _ in blocks)
-    if n_cold_queries >= min_queries and remaining.matrix[np.concatenate([u for u, _ in blocks])].nnz > 0:
+    if blocks and n_cold_queries >= min_queries and remaining.matrix[np.concatenate([u for u, _ in blocks])].nnz > 0:
         queries: list[UserQuery] = []
         truth_rows: list[np.ndarray] = []
         for users, pool in blocks:
@@ -246,8 +246,9 @@ def carve_validation(
             in_pool[pool] = True
             queries.extend(UserQuery(user=int(u)) for u in users)
             truth_rows.extend(cols[m.indptr[u] : m.indptr[u + 1]][in_pool[cols[m.indptr[u] : m.indptr[u + 1]]]] for u in users)
+        # one block (the other pool found no query): its queries rank their own pool, not both
         tasks[COLD_ITEMS] = ValidationTask(
-            COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold,
+            COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold if len(blocks) > 1 else blocks[0][1],
             pools=tuple((len(users), pool) for users, pool in blocks) if len(blocks) > 1 else (),
         )
     else:
