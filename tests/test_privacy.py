@@ -429,6 +429,8 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
         (lambda: membership_inference("cold-ridge", taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity, taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity(), taste_population(n_users=40, seed=0), seed=-1), "seed"),
+        # one item: no other item to rank an own item against (was a ZeroDivisionError)
+        (lambda: membership_inference(Popularity(), taste_population(n_users=40, n_items=1, per_user=1)), "at least 2 items"),
     ],
 )
 def test_attack_helpers_reject_bad_input_clearly(call: Any, match: str) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.stats import rankdata
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
@@ -81,16 +82,7 @@ def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
         raise InvalidInputError("roc_auc needs at least one member and one non-member statistic")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidInputError("roc_auc: the statistics must be finite (a NaN or inf has no rank)")
-    pooled = np.concatenate([a, b])
-    order = np.argsort(pooled, kind="stable")
-    ranks = np.empty(pooled.size)
-    ranks[order] = np.arange(1, pooled.size + 1)
-    # average ranks within ties
-    sorted_values = pooled[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], pooled.size]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + 1 + e) / 2.0
+    ranks = rankdata(np.concatenate([a, b]), method="average")  # ties share their mean rank
     return float((ranks[: a.size].sum() - a.size * (a.size + 1) / 2.0) / (a.size * b.size))
 
 
@@ -189,6 +181,12 @@ def taste_population(n_users: int = 1200, n_items: int = 40, per_user: int = 6, 
     return Interactions(np.array([f"u{j}" for j in range(n_users)]), _catalog(n_items), matrix)
 
 
+def _check_items(n_items: int) -> None:
+    """An own item's rank is a share of the *other* items: a one-item catalogue has none."""
+    if n_items < 2:
+        raise InvalidInputError(f"the rank attack needs a catalogue of at least 2 items, got {n_items}")
+
+
 def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
     """(B,) for each click history: the mean over its items of the share of the catalogue the fitted
     ``model`` scores below that item (ties count one half), querying ``UserQuery(history=...)``.
@@ -197,6 +195,7 @@ def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
     users' clicks can be attacked."""
     queries = [UserQuery(history=np.asarray(h, dtype=np.int64)) for h in histories]
     n_items = model.train_.n_items
+    _check_items(n_items)
     ranked = model.recommend(queries, n_items, exclude_known=False)
     out = np.empty(len(queries))
     for b, (indices, scores) in enumerate(zip(ranked.indices, ranked.scores)):
@@ -223,6 +222,7 @@ def membership_inference(model: Any, data: Interactions, seed: int = 0) -> Membe
         )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
+    _check_items(data.n_items)  # before the fit, which may take long
     active = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
     if active.size < 4:
         raise InvalidInputError(f"membership_inference needs at least 4 users with clicks, got {active.size}")
