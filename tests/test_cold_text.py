@@ -261,3 +261,21 @@ def test_a_query_text_must_be_a_string_and_nan_means_none() -> None:
     for bad in (5, ["a"], {"t": 1}):
         with pytest.raises(InvalidInputError, match="UserQuery.text must be a string"):
             UserQuery(text=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("user_norm", ["mean", "sqrt"])
+def test_bilinear_text_beside_clicks_is_one_more_click(world, user_norm: str) -> None:
+    """bilinear: a text beside n clicks is an (n+1)-th click, the weighted sum of its warm items' features,
+    and the user's sum is divided again by n+1 (``mean``) or its square root (``sqrt``)."""
+    train, topic_items = world
+    model = _model("bilinear", user_norm=user_norm).fit(train)
+    features = model._features().astype(np.float64)  # content vector plus the constant 1
+    text, history = TOPIC_TEXTS["cooking"], topic_items["music"][:2]
+    warm = np.flatnonzero(train.item_counts() > 0)
+    assert np.isin(history, warm).all()
+    clicks = text_clicks([text], model.content, warm)
+    assert clicks.nnz > 0
+    one_click = np.asarray(clicks @ features[warm])[0]
+    expected = (features[history].sum(axis=0) + one_click) / (3.0 if user_norm == "mean" else np.sqrt(3.0))
+    got = model.user_vectors([UserQuery(history=history, text=text)])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -39,7 +39,7 @@ from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
-    "text_clicks", "text_user_vectors", "add_text", "add_text_rows", "median_norm", "typical_user_norm",
+    "text_clicks", "text_user_vectors", "add_text", "add_text_to_mean", "add_text_rows", "median_norm", "typical_user_norm",
 ]
 
 WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
@@ -344,16 +344,14 @@ def text_user_vectors(
     content: ContentRecommender,
     warm_items: np.ndarray,
     fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
-    norm: float | None,
     width: int,
 ) -> np.ndarray:
     """(T, width) float64 user vector of each text: ``Σ_j w_j fold_in(click on j)`` over its
-    :func:`text_clicks`, rescaled to L2 norm ``norm`` (zero for a text without a click).
+    :func:`text_clicks` (zero for a text without a click).
 
     ``fold_in`` maps queries to user vectors (a warm space's ``user_vectors``); it is asked only for the
-    one-click users of the items the texts click. ``norm=None`` keeps the weighted sum as it is: right
-    where a user vector is a *mean* over the clicks, so the weighted mean of the text's items is
-    already a user of typical size.
+    one-click users of the items the texts click. The weights sum to 1, so the vector is one click's
+    worth; :func:`add_text` rescales a text that is all a query has.
     """
     warm = np.asarray(warm_items, dtype=np.int64)
     clicks = text_clicks(texts, content, warm)
@@ -361,11 +359,7 @@ def text_user_vectors(
     if clicked.size == 0:
         return np.zeros((len(texts), width), dtype=np.float64)
     one_click = np.asarray(fold_in([UserQuery(history=warm[j : j + 1]) for j in clicked]), dtype=np.float64)
-    text = np.asarray(clicks[:, clicked] @ one_click, dtype=np.float64)
-    if norm is None:
-        return text
-    norms = np.linalg.norm(text, axis=1, keepdims=True)
-    return np.divide(text * float(norm), norms, out=np.zeros_like(text), where=norms > 0)
+    return np.asarray(clicks[:, clicked] @ one_click, dtype=np.float64)
 
 
 def add_text(
@@ -391,13 +385,40 @@ def add_text(
         return base
     out = np.array(base, dtype=np.float64)
     texts = [str(queries[b].text) for b in rows]
-    text = text_user_vectors(texts, content, warm_items, fold_in, None, out.shape[1])
+    text = text_user_vectors(texts, content, warm_items, fold_in, out.shape[1])
     alone = ~np.any(out[rows] != 0, axis=1)
     if norm is not None and alone.any():
         lengths = np.linalg.norm(text[alone], axis=1, keepdims=True)
         text[alone] = np.divide(text[alone] * float(norm()), lengths, out=np.zeros_like(text[alone]), where=lengths > 0)
     out[rows] += text
     return out
+
+
+def add_text_to_mean(
+    queries: Sequence[UserQuery],
+    means: np.ndarray,
+    counts: np.ndarray,
+    content: ContentRecommender,
+    warm_items: np.ndarray,
+    fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
+    norm: Callable[[], float] | None,
+    sqrt: bool = False,
+) -> np.ndarray:
+    """:func:`add_text` for spaces whose user vector is a *mean* over the clicks: ``means`` (B, f), each
+    the sum over the query's ``counts`` (B,) clicks divided by ``n`` (``√n`` with ``sqrt``), as float32
+    with the text as one more click, the division redone over ``n + 1`` where the text matched some
+    item; ``means`` itself when no query has a text."""
+    if not any(_has_text(query) for query in queries):
+        return means
+
+    def scale(n: np.ndarray) -> np.ndarray:
+        return np.maximum(np.sqrt(n) if sqrt else n, 1.0)[:, None]
+
+    counts = np.asarray(counts, dtype=np.float64)
+    sums = np.asarray(means, dtype=np.float64) * scale(counts)
+    with_text = add_text(queries, sums, content, warm_items, fold_in, norm)
+    clicked = np.any(with_text != sums, axis=1).astype(np.float64)  # a text that matched some item
+    return (with_text / scale(counts + clicked)).astype(np.float32)
 
 
 def add_text_rows(
@@ -884,16 +905,8 @@ class ContentBilinear(Recommender):
         if not any(_has_text(query) for query in queries):
             return base
         counts = np.asarray(sp.csr_matrix(interaction_rows(queries, self._matrix)).sum(axis=1), dtype=np.float64).ravel()
-
-        def scale(n: np.ndarray) -> np.ndarray:
-            return np.maximum(n if self.user_norm == "mean" else np.sqrt(n), 1.0)[:, None]
-
-        # add_text adds one click to a *sum* of clicks; the mean (or sqrt) normalisation is redone after
-        sums = base.astype(np.float64) * scale(counts)
-        with_text = add_text(queries, sums, self.content, self._warm_items, self._click_user_vectors,
-                             lambda: self._text_user_norm)
-        clicked = np.any(with_text != sums, axis=1).astype(np.float64)  # a text that matched some item
-        return (with_text / scale(counts + clicked)).astype(np.float32)
+        return add_text_to_mean(queries, base, counts, self.content, self._warm_items, self._click_user_vectors,
+                                lambda: self._text_user_norm, sqrt=self.user_norm == "sqrt")
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
