@@ -263,6 +263,7 @@ class Hybrid(Recommender):
         )
         self._adapter_l2, self._memory_budget = adapter_l2, memory_budget
         self._build_adapters(enc)
+        self._lexical_on = False  # whether the adapters carry the TF-IDF features (a user's list never does)
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
@@ -333,9 +334,10 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
-        joined = len(self.content.encoders) > 1
-        if self._lexical_applies(train) != joined:  # the adapters' features depend on the catalogue's size
-            self._build_adapters(self._encoder if joined else [self._encoder, get_encoder("hashing")])
+        lexical = self._lexical_applies(train)
+        if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size
+            self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
+            self._lexical_on = lexical
             if self.backend is not None:  # the new sub-models rank through the backend set on the hybrid
                 self.set_backend(self.backend)
         self._tuning = self._will_tune(train)
