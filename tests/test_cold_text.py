@@ -261,6 +261,8 @@ def test_a_query_text_must_be_a_string_and_nan_means_none() -> None:
     for bad in (5, ["a"], {"t": 1}):
         with pytest.raises(InvalidInputError, match="UserQuery.text must be a string"):
             UserQuery(text=bad)  # type: ignore[arg-type]
+    # has_text: the one test of "is there a text" every model uses (white space is no text)
+    assert [UserQuery(text=t).has_text for t in (None, "", " \n\t", float("nan"), "jazz")] == [False] * 4 + [True]
 
 
 @pytest.mark.parametrize("user_norm", ["mean", "sqrt"])

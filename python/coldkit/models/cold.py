@@ -283,10 +283,6 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
 MIN_TEXT_SIMILARITY = 1e-4
 
 
-def _has_text(query: UserQuery) -> bool:
-    return bool(query.text and query.text.strip())
-
-
 def median_norm(vectors: np.ndarray) -> float:
     """Median L2 norm of the non-zero rows (1.0 when there are none)."""
     norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
@@ -380,7 +376,7 @@ def add_text(
     trained on users of that size (for a linear score the scale does not change the ranking).
     ``norm`` is called (once) only when some query has nothing but a text (None: no rescaling).
     """
-    rows = [b for b, query in enumerate(queries) if _has_text(query)]
+    rows = [b for b, query in enumerate(queries) if query.has_text]
     if not rows:
         return base
     out = np.array(base, dtype=np.float64)
@@ -408,7 +404,7 @@ def add_text_to_mean(
     the sum over the query's ``counts`` (B,) clicks divided by ``n`` (``√n`` with ``sqrt``), as float32
     with the text as one more click, the division redone over ``n + 1`` where the text matched some
     item; ``means`` itself when no query has a text."""
-    if not any(_has_text(query) for query in queries):
+    if not any(query.has_text for query in queries):
         return means
 
     def scale(n: np.ndarray) -> np.ndarray:
@@ -432,7 +428,7 @@ def add_text_rows(
     item-kNN): there the one-click user of item ``j`` is ``e_j``, so a text's vector is its
     :func:`text_clicks` row itself — one click beside real clicks, rescaled to ``norm`` when it is all
     the query has — and stays sparse. ``rows`` itself when no query has a text."""
-    with_text = [b for b, query in enumerate(queries) if _has_text(query)]
+    with_text = [b for b, query in enumerate(queries) if query.has_text]
     if not with_text:
         return rows
     clicks = text_clicks([str(queries[b].text) for b in with_text], content, warm_items)
@@ -902,7 +898,7 @@ class ContentBilinear(Recommender):
         """(B, d+1) the mean content vector (plus the constant) of each query's known items, its ``text``
         counted as one more click spread over the warm items nearest to it in content (:func:`add_text`)."""
         base = self._click_user_vectors(queries)
-        if not any(_has_text(query) for query in queries):
+        if not any(query.has_text for query in queries):
             return base
         counts = np.asarray(sp.csr_matrix(interaction_rows(queries, self._matrix)).sum(axis=1), dtype=np.float64).ravel()
         return add_text_to_mean(queries, base, counts, self.content, self._warm_items, self._click_user_vectors,

@@ -111,7 +111,7 @@ class ProfileKNN(NeighbourVoting):
     def neighbour_weights(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, n_users): cosine of profile texts for the ``neighbors`` nearest training users, else 0."""
         weights = np.zeros((len(queries), self.user_vectors_.shape[0]), dtype=np.float32)
-        rows = [b for b, q in enumerate(queries) if q.text and q.text.strip()]
+        rows = [b for b, q in enumerate(queries) if q.has_text]
         if not rows:
             return weights
         encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
@@ -418,7 +418,7 @@ class Hybrid(Recommender):
     def _query_facts(self, queries: Sequence[UserQuery]) -> _Facts:
         """(known clicks, has text, has friends) of each query."""
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
-        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        has_text = np.array([q.has_text for q in queries], dtype=bool)
         has_friends = np.array([q.friends.size > 0 for q in queries], dtype=bool)
         if self.friends is not None:
             train = self._require_fitted()
@@ -625,7 +625,7 @@ class Router(Recommender):
             n = self._known_items(query).size
             if query.user is not None or n >= self.min_clicks:
                 routes.append("warm")
-            elif n > 0 or (query.text and query.text.strip()):
+            elif n > 0 or query.has_text:
                 routes.append("cold")
             else:
                 routes.append("popular")
