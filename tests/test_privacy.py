@@ -429,6 +429,9 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
         (lambda: membership_inference("cold-ridge", taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity, taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity(), taste_population(n_users=40, seed=0), seed=-1), "seed"),
+        # a history without items has no own-item rank (was a NaN, then roc_auc's "finite" error)
+        (lambda: own_item_ranks(Popularity().fit(taste_population(n_users=40, seed=0)), [np.array([1]), np.array([], np.int64)]),
+         "history 1 is empty"),
         # one item: no other item to rank an own item against (was a ZeroDivisionError)
         (lambda: membership_inference(Popularity(), taste_population(n_users=40, n_items=1, per_user=1)), "at least 2 items"),
     ],

@@ -194,6 +194,9 @@ def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
     A black-box statistic: only the model's full scored list is read, so any recommender that takes new
     users' clicks can be attacked."""
     queries = [UserQuery(history=np.asarray(h, dtype=np.int64)) for h in histories]
+    empty = [b for b, query in enumerate(queries) if query.history.size == 0]
+    if empty:
+        raise InvalidInputError(f"own_item_ranks: history {empty[0]} is empty (an own-item rank needs an item)")
     n_items = model.train_.n_items
     _check_items(n_items)
     ranked = model.recommend(queries, n_items, exclude_known=False)
