@@ -439,3 +439,20 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
 def test_attack_helpers_reject_bad_input_clearly(call: Any, match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         call()
+
+
+def test_dp_hybrid_items_outside_the_gram_keep_their_content_vector() -> None:
+    """An item with interactions but outside the DP Gram has no CF vector of its own: it must keep its
+    content-mapped vector, not a blend with a zero CF vector (which shrank it by c / (c + item_trust))."""
+    from coldkit.models.cold import ridge_map
+
+    data = population(n_users=600)
+    model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, warm="svd", gram_items=10, encoder="hashing", cache=False).fit(data)
+    stats = model.stats_
+    assert stats is not None and stats.items.size == 10
+    outside = np.setdiff1d(np.arange(data.n_items), stats.items)
+    assert (stats.public_counts()[outside] > 0).all()  # they have interactions
+    content = model.content.item_vectors()
+    weights, bias = ridge_map(content[stats.items], model.projection_, model.adapter_l2)
+    mapped = content.astype(np.float64) @ weights + bias
+    np.testing.assert_allclose(model.item_vectors_[outside], mapped[outside], rtol=1e-4, atol=1e-5)
