@@ -41,6 +41,7 @@ from scipy.stats import rankdata
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = [
     "MembershipResult",
@@ -73,6 +74,13 @@ def _number(value: Any, name: str) -> float:
     if math.isnan(float(value)):
         raise InvalidInputError(f"{name} must be a number, got NaN")
     return float(value)
+
+
+def _seed(seed: Any) -> int:
+    """``seed`` as an int >= 0 (what numpy's generators take), or a clear error."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
 
 
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
@@ -114,8 +122,8 @@ def popularity_canary_advantage(
     """
     from coldkit.privacy.models import DPPopularity  # the model under attack; the helpers above need no model
 
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise InvalidInputError(f"trials must be an integer >= 1, got {trials!r}")
+    trials, n_users, canaries = check_k(trials, "trials"), check_k(n_users, "n_users"), check_k(canaries, "canaries")
+    seed = _seed(seed)
 
     n_items = 40 + canaries
     base = _two_taste_matrix(n_users, n_items, seed).tolil()
@@ -164,9 +172,8 @@ def taste_population(n_users: int = 1200, n_items: int = 40, per_user: int = 6, 
     items a user took is noise only a memorising model knows, which is what the attack detects. Few items
     per user and few users per model make memorising easy without privacy.
     """
-    for label, value in (("n_users", n_users), ("n_items", n_items), ("per_user", per_user)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InvalidInputError(f"taste_population: {label} must be an integer >= 1, got {value!r}")
+    n_users, n_items, per_user = check_k(n_users, "n_users"), check_k(n_items, "n_items"), check_k(per_user, "per_user")
+    seed = _seed(seed)
     if per_user > n_items:
         raise InvalidInputError(f"taste_population: per_user ({per_user}) exceeds n_items ({n_items})")
     rng = np.random.default_rng(seed)
@@ -223,8 +230,7 @@ def membership_inference(model: Any, data: Interactions, seed: int = 0) -> Membe
             f"membership_inference needs a model instance with fit() and recommend() (e.g. "
             f"coldkit.models.create('dp-dropoutnet', ...)), got {model!r}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = _seed(seed)
     _check_items(data.n_items)  # before the fit, which may take long
     active = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
     if active.size < 4:
