@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.base import NotFittedError
 from coldkit.models._ranking import rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import interaction_rows
 from coldkit.models.cold import TEXT_NEIGHBOURS, add_text, text_clicks
@@ -281,3 +282,16 @@ def test_bilinear_text_beside_clicks_is_one_more_click(world, user_norm: str) ->
     expected = (features[history].sum(axis=0) + one_click) / (3.0 if user_norm == "mean" else np.sqrt(3.0))
     got = model.user_vectors([UserQuery(history=history, text=text)])[0]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, method", [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors"),
+                                          ("dp-content-tower", "user_vectors")])
+def test_user_vectors_before_fit_say_so(name: str, method: str) -> None:
+    """The public user-vector methods of the text path fail before fit with NotFittedError (was an
+    AttributeError on a fitted attribute)."""
+    options = {"dp_epsilon": 1.0} if name.startswith("dp-") else {}
+    if name.startswith("dp-"):
+        pytest.importorskip("opacus")
+    model = _model(name, **options)
+    with pytest.raises(NotFittedError, match="fit"):
+        getattr(model, method)([UserQuery(text="jazz")])
