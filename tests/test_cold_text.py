@@ -295,3 +295,16 @@ def test_user_vectors_before_fit_say_so(name: str, method: str) -> None:
     model = _model(name, **options)
     with pytest.raises(NotFittedError, match="fit"):
         getattr(model, method)([UserQuery(text="jazz")])
+
+
+@pytest.mark.parametrize("name, method", [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors")])
+def test_user_vectors_refuse_bad_queries_clearly(world, name: str, method: str) -> None:
+    """A user or item index out of range, or external ids, get the InvalidInputError recommend() gives
+    (was a numpy IndexError / ValueError)."""
+    train, _ = world
+    vectors = getattr(_model(name).fit(train), method)
+    for query, match in ((UserQuery(user=999), "user index 999 out of range"),
+                         (UserQuery(history=np.array([999])), "history has item indices outside"),
+                         (UserQuery(history=["i1"]), "external ids")):
+        with pytest.raises(InvalidInputError, match=match):
+            vectors([query])

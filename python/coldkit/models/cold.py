@@ -547,7 +547,7 @@ class ColdAdapter(Recommender):
         Queries without text get exactly :meth:`WarmSpace.user_vectors`. In the ``popularity`` and
         ``users`` spaces (:data:`TEXT_BLIND_KINDS`) a text adds nothing.
         """
-        self._require_fitted()
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self.warm.user_vectors(queries)
         if self.warm.kind in TEXT_BLIND_KINDS:
             return base
@@ -898,7 +898,7 @@ class ContentBilinear(Recommender):
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, d+1) the mean content vector (plus the constant) of each query's known items, its ``text``
         counted as one more click spread over the warm items nearest to it in content (:func:`add_text`)."""
-        self._require_fitted()
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self._click_user_vectors(queries)
         if not any(query.has_text for query in queries):
             return base

@@ -189,7 +189,7 @@ class DPContentTower(Recommender):
         click spread over the catalogue items nearest to it in content (:func:`~coldkit.models.cold.add_text`;
         every item has a tower vector, and only public content and the released tower are read, so the text
         path spends no privacy)."""
-        self._require_fitted()
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self._click_user_vectors(queries)
         known = np.array([self._known_items(query).size for query in queries], dtype=np.float64)
         every_item = np.arange(self.item_vectors_.shape[0])
