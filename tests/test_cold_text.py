@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.base import NotFittedError
 from coldkit.models._ranking import rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import interaction_rows
 from coldkit.models.cold import TEXT_NEIGHBOURS, add_text, text_clicks
@@ -261,3 +262,49 @@ def test_a_query_text_must_be_a_string_and_nan_means_none() -> None:
     for bad in (5, ["a"], {"t": 1}):
         with pytest.raises(InvalidInputError, match="UserQuery.text must be a string"):
             UserQuery(text=bad)  # type: ignore[arg-type]
+    # has_text: the one test of "is there a text" every model uses (white space is no text)
+    assert [UserQuery(text=t).has_text for t in (None, "", " \n\t", float("nan"), "jazz")] == [False] * 4 + [True]
+
+
+@pytest.mark.parametrize("user_norm", ["mean", "sqrt"])
+def test_bilinear_text_beside_clicks_is_one_more_click(world, user_norm: str) -> None:
+    """bilinear: a text beside n clicks is an (n+1)-th click, the weighted sum of its warm items' features,
+    and the user's sum is divided again by n+1 (``mean``) or its square root (``sqrt``)."""
+    train, topic_items = world
+    model = _model("bilinear", user_norm=user_norm).fit(train)
+    features = model._features().astype(np.float64)  # content vector plus the constant 1
+    text, history = TOPIC_TEXTS["cooking"], topic_items["music"][:2]
+    warm = np.flatnonzero(train.item_counts() > 0)
+    assert np.isin(history, warm).all()
+    clicks = text_clicks([text], model.content, warm)
+    assert clicks.nnz > 0
+    one_click = np.asarray(clicks @ features[warm])[0]
+    expected = (features[history].sum(axis=0) + one_click) / (3.0 if user_norm == "mean" else np.sqrt(3.0))
+    got = model.user_vectors([UserQuery(history=history, text=text)])[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, method", [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors"),
+                                          ("dp-content-tower", "user_vectors")])
+def test_user_vectors_before_fit_say_so(name: str, method: str) -> None:
+    """The public user-vector methods of the text path fail before fit with NotFittedError (was an
+    AttributeError on a fitted attribute)."""
+    options = {"dp_epsilon": 1.0} if name.startswith("dp-") else {}
+    if name.startswith("dp-"):
+        pytest.importorskip("opacus")
+    model = _model(name, **options)
+    with pytest.raises(NotFittedError, match="fit"):
+        getattr(model, method)([UserQuery(text="jazz")])
+
+
+@pytest.mark.parametrize("name, method", [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors")])
+def test_user_vectors_refuse_bad_queries_clearly(world, name: str, method: str) -> None:
+    """A user or item index out of range, or external ids, get the InvalidInputError recommend() gives
+    (was a numpy IndexError / ValueError)."""
+    train, _ = world
+    vectors = getattr(_model(name).fit(train), method)
+    for query, match in ((UserQuery(user=999), "user index 999 out of range"),
+                         (UserQuery(history=np.array([999])), "history has item indices outside"),
+                         (UserQuery(history=["i1"]), "external ids")):
+        with pytest.raises(InvalidInputError, match=match):
+            vectors([query])

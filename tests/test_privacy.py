@@ -426,9 +426,18 @@ def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:
         (lambda: dp_advantage_bound(1.0, -0.1), "delta must be in"),
         (lambda: roc_auc(np.array([0.1, np.nan]), np.array([0.2])), "finite"),
         (lambda: popularity_canary_advantage(1.0, trials=0), "trials"),
+        (lambda: popularity_canary_advantage(1.0, trials=2, canaries=2.5), "canaries must be an integer"),
+        (lambda: popularity_canary_advantage(1.0, trials=2, seed=-1), "seed must be an integer >= 0"),
+        (lambda: taste_population(n_users=10, seed=-1), "seed must be an integer >= 0"),
+        (lambda: taste_population(n_users=10.0), "n_users must be an integer"),
         (lambda: membership_inference("cold-ridge", taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity, taste_population(n_users=40, seed=0)), "model instance"),
         (lambda: membership_inference(Popularity(), taste_population(n_users=40, seed=0), seed=-1), "seed"),
+        # a history without items has no own-item rank (was a NaN, then roc_auc's "finite" error)
+        (lambda: own_item_ranks(Popularity().fit(taste_population(n_users=40, seed=0)), [np.array([1]), np.array([], np.int64)]),
+         "history 1 is empty"),
+        # one item: no other item to rank an own item against (was a ZeroDivisionError)
+        (lambda: membership_inference(Popularity(), taste_population(n_users=40, n_items=1, per_user=1)), "at least 2 items"),
     ],
 )
 def test_attack_helpers_reject_bad_input_clearly(call: Any, match: str) -> None:
@@ -541,3 +550,20 @@ def test_dp_hybrid_noise_factors_without_noise_and_bad_input() -> None:
     for bad in (np.array([0, 40]), np.array([-1]), np.array([0.5])):
         with pytest.raises(InvalidInputError, match="candidates"):
             exact.noise_factors(bad)
+
+
+def test_dp_hybrid_items_outside_the_gram_keep_their_content_vector() -> None:
+    """An item with interactions but outside the DP Gram has no CF vector of its own: it must keep its
+    content-mapped vector, not a blend with a zero CF vector (which shrank it by c / (c + item_trust))."""
+    from coldkit.models.cold import ridge_map
+
+    data = population(n_users=600)
+    model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, warm="svd", gram_items=10, encoder="hashing", cache=False).fit(data)
+    stats = model.stats_
+    assert stats is not None and stats.items.size == 10
+    outside = np.setdiff1d(np.arange(data.n_items), stats.items)
+    assert (stats.public_counts()[outside] > 0).all()  # they have interactions
+    content = model.content.item_vectors()
+    weights, bias = ridge_map(content[stats.items], model.projection_, model.adapter_l2)
+    mapped = content.astype(np.float64) @ weights + bias
+    np.testing.assert_allclose(model.item_vectors_[outside], mapped[outside], rtol=1e-4, atol=1e-5)

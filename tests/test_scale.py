@@ -486,6 +486,16 @@ def test_lexical_features_join_the_lm_and_tfidf_spaces(small: Interactions) -> N
         models.create("hybrid", encoder="hashing", lexical="yes")
 
 
+def test_a_hybrid_over_an_encoder_list_keeps_its_adapters_across_fits(small: Interactions) -> None:
+    """A list of encoders is the user's own joined space: lexical never applies, and a fit must not
+    rebuild (and re-encode) the adapters each time because the list has more than one encoder."""
+    model = models.create("hybrid", encoder=[_ToyLanguageModel(), HashingEncoder(dim=32)], cache=False, tune=False)
+    cf, cf_knn = model.cf, model.cf_knn
+    model.fit(small).fit(small)
+    assert model.cf is cf and model.cf_knn is cf_knn and [e.name for e in model.content.encoders] == ["toy-lm", "hashing"]
+    assert model.content.item_vectors().shape[1] == 64 + 32
+
+
 def test_the_serving_index_refuses_a_hybrid_over_joined_spaces(small: Interactions) -> None:
     from coldkit.serving.index import ServingIndex
 

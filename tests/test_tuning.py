@@ -292,3 +292,38 @@ def test_item_unit_objective_has_the_query_unit_mean() -> None:
         assert by_item(weights).mean() == pytest.approx(by_query(weights).mean())
     with pytest.raises(InvalidInputError, match="unit"):
         fused_recall_objective(fusion, sources, truth, 10, unit="user")
+
+
+def test_no_pseudo_cold_item_and_min_queries_zero_gives_no_cold_task() -> None:
+    # item_fraction=0 makes no pool; with min_queries=0 the empty block list used to reach np.concatenate
+    carved = carve_validation(_interactions(seed=1), seed=0, item_fraction=0.0, min_queries=0)
+    assert COLD_ITEMS not in carved.tasks
+    assert any("pseudo-cold" in note for note in carved.notes)
+
+
+def test_a_lone_pool_ranks_only_its_own_items() -> None:
+    # Item 9 is the newest (its one click is the latest) and only user 0 clicked it; when user 0 is held
+    # out, the newest pool has no query, and the random pool's queries must still rank their pool
+    # alone, not the newest item beside it (the mixing the pools exist to avoid).
+    import pandas as pd
+
+    n_users, n_items = 12, 10
+    rows = [u for u in range(n_users) for _ in range(2)] + [0]
+    cols = [i for u in range(n_users) for i in (u % 8, (u + 1) % 8)] + [9]
+    times = list(range(1, 2 * n_users + 1)) + [10_000]
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    stamps = sp.csr_matrix((np.array(times, np.int64), (rows, cols)), shape=(n_users, n_items))
+    ids = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    catalog = Catalog(item_ids=ids, table=pd.DataFrame({"item_id": ids, "title": ids}), text_columns=("title",))
+    train = Interactions(np.array([f"u{u}" for u in range(n_users)], dtype=object), catalog, matrix, timestamps=stamps)
+    lone = 0
+    for seed in range(20):
+        task = carve_validation(train, seed=seed, item_fraction=0.2, user_fraction=0.5, min_queries=1).tasks.get(COLD_ITEMS)
+        if task is None:
+            continue
+        for block, candidates in task.parts():
+            assert candidates is not None
+            assert set(candidates.tolist()) == {9} or 9 not in candidates, (seed, candidates)
+            assert set(task.truth.tocsr()[block].indices.tolist()) <= set(candidates.tolist())
+        lone += len(task.parts()) == 1
+    assert lone > 0  # some seed held user 0 out, leaving one pool

@@ -226,7 +226,7 @@ def _recommend_files(
         queries.append(query)
         if row is None:
             cold += 1
-            cold_text += bool(query.text and query.text.strip())
+            cold_text += query.has_text
             cold_friends += bool(friends)
     if cold:
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's

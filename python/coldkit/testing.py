@@ -30,7 +30,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.manager import get_encoder, get_fusion, get_similarity_backend, registry
 from coldkit.plugins.types import Encoder, FusionStrategy, Ranked, SimilarityBackend
 
-__all__ = ["check_encoder", "check_backend", "check_fusion", "check_model", "synthetic_interactions", "TOPICS"]
+__all__ = ["check_encoder", "check_backend", "check_fusion", "check_model", "synthetic_interactions", "TOPICS", "TOPIC_TEXTS"]
 
 
 def _fail(where: str, prop: str, detail: str) -> AssertionError:

@@ -170,6 +170,11 @@ class UserQuery:
         object.__setattr__(self, "text", _text_or_none(self.text))
 
     @property
+    def has_text(self) -> bool:
+        """Whether the query carries a text with something besides white space."""
+        return bool(self.text and self.text.strip())
+
+    @property
     def has_external_ids(self) -> bool:
         """Whether ``user``, ``history`` or ``friends`` hold external ids (strings) rather than indices."""
         return isinstance(self.user, str) or self.history.dtype == object or self.friends.dtype == object

@@ -132,8 +132,8 @@ def load_item_vectors(
 
     Args:
         path: the vector file.
-        id_column: Parquet column names.
-        vector_column: Parquet column names.
+        id_column: the Parquet column of the item ids.
+        vector_column: the Parquet column of the vectors.
         ids_path: ids file of a ``.npy`` (default :func:`ids_path_for`).
 
     Raises:

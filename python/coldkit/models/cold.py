@@ -39,7 +39,7 @@ from coldkit.plugins.types import Encoder, Ranked
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
-    "text_clicks", "text_user_vectors", "add_text", "add_text_rows", "median_norm", "typical_user_norm",
+    "text_clicks", "text_user_vectors", "add_text", "add_text_to_mean", "add_text_rows", "median_norm", "typical_user_norm",
 ]
 
 WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
@@ -283,10 +283,6 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
 MIN_TEXT_SIMILARITY = 1e-4
 
 
-def _has_text(query: UserQuery) -> bool:
-    return bool(query.text and query.text.strip())
-
-
 def median_norm(vectors: np.ndarray) -> float:
     """Median L2 norm of the non-zero rows (1.0 when there are none)."""
     norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)
@@ -344,16 +340,14 @@ def text_user_vectors(
     content: ContentRecommender,
     warm_items: np.ndarray,
     fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
-    norm: float | None,
     width: int,
 ) -> np.ndarray:
     """(T, width) float64 user vector of each text: ``Σ_j w_j fold_in(click on j)`` over its
-    :func:`text_clicks`, rescaled to L2 norm ``norm`` (zero for a text without a click).
+    :func:`text_clicks` (zero for a text without a click).
 
     ``fold_in`` maps queries to user vectors (a warm space's ``user_vectors``); it is asked only for the
-    one-click users of the items the texts click. ``norm=None`` keeps the weighted sum as it is: right
-    where a user vector is a *mean* over the clicks, so the weighted mean of the text's items is
-    already a user of typical size.
+    one-click users of the items the texts click. The weights sum to 1, so the vector is one click's
+    worth; :func:`add_text` rescales a text that is all a query has.
     """
     warm = np.asarray(warm_items, dtype=np.int64)
     clicks = text_clicks(texts, content, warm)
@@ -361,11 +355,7 @@ def text_user_vectors(
     if clicked.size == 0:
         return np.zeros((len(texts), width), dtype=np.float64)
     one_click = np.asarray(fold_in([UserQuery(history=warm[j : j + 1]) for j in clicked]), dtype=np.float64)
-    text = np.asarray(clicks[:, clicked] @ one_click, dtype=np.float64)
-    if norm is None:
-        return text
-    norms = np.linalg.norm(text, axis=1, keepdims=True)
-    return np.divide(text * float(norm), norms, out=np.zeros_like(text), where=norms > 0)
+    return np.asarray(clicks[:, clicked] @ one_click, dtype=np.float64)
 
 
 def add_text(
@@ -386,18 +376,45 @@ def add_text(
     trained on users of that size (for a linear score the scale does not change the ranking).
     ``norm`` is called (once) only when some query has nothing but a text (None: no rescaling).
     """
-    rows = [b for b, query in enumerate(queries) if _has_text(query)]
+    rows = [b for b, query in enumerate(queries) if query.has_text]
     if not rows:
         return base
     out = np.array(base, dtype=np.float64)
     texts = [str(queries[b].text) for b in rows]
-    text = text_user_vectors(texts, content, warm_items, fold_in, None, out.shape[1])
+    text = text_user_vectors(texts, content, warm_items, fold_in, out.shape[1])
     alone = ~np.any(out[rows] != 0, axis=1)
     if norm is not None and alone.any():
         lengths = np.linalg.norm(text[alone], axis=1, keepdims=True)
         text[alone] = np.divide(text[alone] * float(norm()), lengths, out=np.zeros_like(text[alone]), where=lengths > 0)
     out[rows] += text
     return out
+
+
+def add_text_to_mean(
+    queries: Sequence[UserQuery],
+    means: np.ndarray,
+    counts: np.ndarray,
+    content: ContentRecommender,
+    warm_items: np.ndarray,
+    fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
+    norm: Callable[[], float] | None,
+    sqrt: bool = False,
+) -> np.ndarray:
+    """:func:`add_text` for spaces whose user vector is a *mean* over the clicks: ``means`` (B, f), each
+    the sum over the query's ``counts`` (B,) clicks divided by ``n`` (``√n`` with ``sqrt``), as float32
+    with the text as one more click, the division redone over ``n + 1`` where the text matched some
+    item; ``means`` itself when no query has a text."""
+    if not any(query.has_text for query in queries):
+        return means
+
+    def scale(n: np.ndarray) -> np.ndarray:
+        return np.maximum(np.sqrt(n) if sqrt else n, 1.0)[:, None]
+
+    counts = np.asarray(counts, dtype=np.float64)
+    sums = np.asarray(means, dtype=np.float64) * scale(counts)
+    with_text = add_text(queries, sums, content, warm_items, fold_in, norm)
+    clicked = np.any(with_text != sums, axis=1).astype(np.float64)  # a text that matched some item
+    return (with_text / scale(counts + clicked)).astype(np.float32)
 
 
 def add_text_rows(
@@ -411,7 +428,7 @@ def add_text_rows(
     item-kNN): there the one-click user of item ``j`` is ``e_j``, so a text's vector is its
     :func:`text_clicks` row itself — one click beside real clicks, rescaled to ``norm`` when it is all
     the query has — and stays sparse. ``rows`` itself when no query has a text."""
-    with_text = [b for b, query in enumerate(queries) if _has_text(query)]
+    with_text = [b for b, query in enumerate(queries) if query.has_text]
     if not with_text:
         return rows
     clicks = text_clicks([str(queries[b].text) for b in with_text], content, warm_items)
@@ -530,6 +547,7 @@ class ColdAdapter(Recommender):
         Queries without text get exactly :meth:`WarmSpace.user_vectors`. In the ``popularity`` and
         ``users`` spaces (:data:`TEXT_BLIND_KINDS`) a text adds nothing.
         """
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self.warm.user_vectors(queries)
         if self.warm.kind in TEXT_BLIND_KINDS:
             return base
@@ -880,20 +898,13 @@ class ContentBilinear(Recommender):
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, d+1) the mean content vector (plus the constant) of each query's known items, its ``text``
         counted as one more click spread over the warm items nearest to it in content (:func:`add_text`)."""
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self._click_user_vectors(queries)
-        if not any(_has_text(query) for query in queries):
+        if not any(query.has_text for query in queries):
             return base
         counts = np.asarray(sp.csr_matrix(interaction_rows(queries, self._matrix)).sum(axis=1), dtype=np.float64).ravel()
-
-        def scale(n: np.ndarray) -> np.ndarray:
-            return np.maximum(n if self.user_norm == "mean" else np.sqrt(n), 1.0)[:, None]
-
-        # add_text adds one click to a *sum* of clicks; the mean (or sqrt) normalisation is redone after
-        sums = base.astype(np.float64) * scale(counts)
-        with_text = add_text(queries, sums, self.content, self._warm_items, self._click_user_vectors,
-                             lambda: self._text_user_norm)
-        clicked = np.any(with_text != sums, axis=1).astype(np.float64)  # a text that matched some item
-        return (with_text / scale(counts + clicked)).astype(np.float32)
+        return add_text_to_mean(queries, base, counts, self.content, self._warm_items, self._click_user_vectors,
+                                lambda: self._text_user_norm, sqrt=self.user_norm == "sqrt")
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool

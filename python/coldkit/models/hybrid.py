@@ -111,7 +111,7 @@ class ProfileKNN(NeighbourVoting):
     def neighbour_weights(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, n_users): cosine of profile texts for the ``neighbors`` nearest training users, else 0."""
         weights = np.zeros((len(queries), self.user_vectors_.shape[0]), dtype=np.float32)
-        rows = [b for b, q in enumerate(queries) if q.text and q.text.strip()]
+        rows = [b for b, q in enumerate(queries) if q.has_text]
         if not rows:
             return weights
         encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
@@ -263,6 +263,7 @@ class Hybrid(Recommender):
         )
         self._adapter_l2, self._memory_budget = adapter_l2, memory_budget
         self._build_adapters(enc)
+        self._lexical_on = False  # whether the adapters carry the TF-IDF features (a user's list never does)
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
@@ -333,9 +334,10 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
-        joined = len(self.content.encoders) > 1
-        if self._lexical_applies(train) != joined:  # the adapters' features depend on the catalogue's size
-            self._build_adapters(self._encoder if joined else [self._encoder, get_encoder("hashing")])
+        lexical = self._lexical_applies(train)
+        if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size
+            self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
+            self._lexical_on = lexical
             if self.backend is not None:  # the new sub-models rank through the backend set on the hybrid
                 self.set_backend(self.backend)
         self._tuning = self._will_tune(train)
@@ -416,7 +418,7 @@ class Hybrid(Recommender):
     def _query_facts(self, queries: Sequence[UserQuery]) -> _Facts:
         """(known clicks, has text, has friends) of each query."""
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
-        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        has_text = np.array([q.has_text for q in queries], dtype=bool)
         has_friends = np.array([q.friends.size > 0 for q in queries], dtype=bool)
         if self.friends is not None:
             train = self._require_fitted()
@@ -623,7 +625,7 @@ class Router(Recommender):
             n = self._known_items(query).size
             if query.user is not None or n >= self.min_clicks:
                 routes.append("warm")
-            elif n > 0 or (query.text and query.text.strip()):
+            elif n > 0 or query.has_text:
                 routes.append("cold")
             else:
                 routes.append("popular")

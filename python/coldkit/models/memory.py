@@ -71,7 +71,7 @@ def parse_memory(value: str | int | float) -> int:
         if not match:
             raise InvalidInputError(f"memory size must be like 6G, 512M or a number of bytes, got {value!r}")
         size = float(match.group(1)) * _UNITS[match.group(2).upper()]
-    if not size > 0 or size != size or size == float("inf"):
+    if not 0 < size < float("inf"):  # also refuses NaN
         raise InvalidInputError(f"memory size must be a finite size > 0, like 6G or 512M, got {value!r}")
     if size < 1:
         raise InvalidInputError(f"memory size {value!r} is less than one byte; a unit is missing (e.g. {value}G)")

@@ -228,7 +228,7 @@ def carve_validation(
     tasks: dict[str, ValidationTask] = {}
 
     # Pseudo-cold items, ranked by the users who stay in training; each pool on its own.
-    blocks: list[tuple[np.ndarray, np.ndarray]] = []  # (users, the pool's items)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (users, the pool's items, its item mask)
     for pool in pools:
         in_pool = np.zeros(n_items, dtype=bool)
         in_pool[pool] = True
@@ -236,19 +236,20 @@ def carve_validation(
         if len(users) > max_queries:
             users = np.sort(rng.choice(users, max_queries, replace=False))
         if len(users):
-            blocks.append((users, pool))
-    n_cold_queries = sum(len(users) for users, _ in blocks)
-    if n_cold_queries >= min_queries and remaining.matrix[np.concatenate([u for u, _ in blocks])].nnz > 0:
+            blocks.append((users, pool, in_pool))
+    n_cold_queries = sum(len(users) for users, _, _ in blocks)
+    if blocks and n_cold_queries >= min_queries and remaining.matrix[np.concatenate([u for u, _, _ in blocks])].nnz > 0:
         queries: list[UserQuery] = []
         truth_rows: list[np.ndarray] = []
-        for users, pool in blocks:
-            in_pool = np.zeros(n_items, dtype=bool)
-            in_pool[pool] = True
+        for users, _, in_pool in blocks:
             queries.extend(UserQuery(user=int(u)) for u in users)
-            truth_rows.extend(cols[m.indptr[u] : m.indptr[u + 1]][in_pool[cols[m.indptr[u] : m.indptr[u + 1]]]] for u in users)
+            for u in users:
+                clicked = cols[m.indptr[u] : m.indptr[u + 1]]
+                truth_rows.append(clicked[in_pool[clicked]])
+        # one block (the other pool found no query): its queries rank their own pool, not both
         tasks[COLD_ITEMS] = ValidationTask(
-            COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold,
-            pools=tuple((len(users), pool) for users, pool in blocks) if len(blocks) > 1 else (),
+            COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold if len(blocks) > 1 else blocks[0][1],
+            pools=tuple((len(users), pool) for users, pool, _ in blocks) if len(blocks) > 1 else (),
         )
     else:
         notes.append(f"validation: {n_cold_queries} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")

@@ -37,9 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.stats import rankdata
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = [
     "MembershipResult",
@@ -74,6 +76,13 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
+def _seed(seed: Any) -> int:
+    """``seed`` as an int >= 0 (what numpy's generators take), or a clear error."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
 def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
     """P(a member's statistic > a non-member's), ties counting one half (the Mann–Whitney U / n·m)."""
     a, b = np.asarray(members, dtype=np.float64).ravel(), np.asarray(nonmembers, dtype=np.float64).ravel()
@@ -81,16 +90,7 @@ def roc_auc(members: np.ndarray, nonmembers: np.ndarray) -> float:
         raise InvalidInputError("roc_auc needs at least one member and one non-member statistic")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidInputError("roc_auc: the statistics must be finite (a NaN or inf has no rank)")
-    pooled = np.concatenate([a, b])
-    order = np.argsort(pooled, kind="stable")
-    ranks = np.empty(pooled.size)
-    ranks[order] = np.arange(1, pooled.size + 1)
-    # average ranks within ties
-    sorted_values = pooled[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], pooled.size]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + 1 + e) / 2.0
+    ranks = rankdata(np.concatenate([a, b]), method="average")  # ties share their mean rank
     return float((ranks[: a.size].sum() - a.size * (a.size + 1) / 2.0) / (a.size * b.size))
 
 
@@ -122,8 +122,8 @@ def popularity_canary_advantage(
     """
     from coldkit.privacy.models import DPPopularity  # the model under attack; the helpers above need no model
 
-    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise InvalidInputError(f"trials must be an integer >= 1, got {trials!r}")
+    trials, n_users, canaries = check_k(trials, "trials"), check_k(n_users, "n_users"), check_k(canaries, "canaries")
+    seed = _seed(seed)
 
     n_items = 40 + canaries
     base = _two_taste_matrix(n_users, n_items, seed).tolil()
@@ -172,9 +172,8 @@ def taste_population(n_users: int = 1200, n_items: int = 40, per_user: int = 6, 
     items a user took is noise only a memorising model knows, which is what the attack detects. Few items
     per user and few users per model make memorising easy without privacy.
     """
-    for label, value in (("n_users", n_users), ("n_items", n_items), ("per_user", per_user)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InvalidInputError(f"taste_population: {label} must be an integer >= 1, got {value!r}")
+    n_users, n_items, per_user = check_k(n_users, "n_users"), check_k(n_items, "n_items"), check_k(per_user, "per_user")
+    seed = _seed(seed)
     if per_user > n_items:
         raise InvalidInputError(f"taste_population: per_user ({per_user}) exceeds n_items ({n_items})")
     rng = np.random.default_rng(seed)
@@ -189,6 +188,12 @@ def taste_population(n_users: int = 1200, n_items: int = 40, per_user: int = 6, 
     return Interactions(np.array([f"u{j}" for j in range(n_users)]), _catalog(n_items), matrix)
 
 
+def _check_items(n_items: int) -> None:
+    """An own item's rank is a share of the *other* items: a one-item catalogue has none."""
+    if n_items < 2:
+        raise InvalidInputError(f"the rank attack needs a catalogue of at least 2 items, got {n_items}")
+
+
 def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
     """(B,) for each click history: the mean over its items of the share of the catalogue the fitted
     ``model`` scores below that item (ties count one half), querying ``UserQuery(history=...)``.
@@ -196,7 +201,11 @@ def own_item_ranks(model: Any, histories: list[np.ndarray]) -> np.ndarray:
     A black-box statistic: only the model's full scored list is read, so any recommender that takes new
     users' clicks can be attacked."""
     queries = [UserQuery(history=np.asarray(h, dtype=np.int64)) for h in histories]
+    empty = [b for b, query in enumerate(queries) if query.history.size == 0]
+    if empty:
+        raise InvalidInputError(f"own_item_ranks: history {empty[0]} is empty (an own-item rank needs an item)")
     n_items = model.train_.n_items
+    _check_items(n_items)
     ranked = model.recommend(queries, n_items, exclude_known=False)
     out = np.empty(len(queries))
     for b, (indices, scores) in enumerate(zip(ranked.indices, ranked.scores)):
@@ -221,8 +230,8 @@ def membership_inference(model: Any, data: Interactions, seed: int = 0) -> Membe
             f"membership_inference needs a model instance with fit() and recommend() (e.g. "
             f"coldkit.models.create('dp-dropoutnet', ...)), got {model!r}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = _seed(seed)
+    _check_items(data.n_items)  # before the fit, which may take long
     active = np.flatnonzero(np.diff(data.matrix.indptr) > 0)
     if active.size < 4:
         raise InvalidInputError(f"membership_inference needs at least 4 users with clicks, got {active.size}")

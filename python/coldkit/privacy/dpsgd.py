@@ -32,7 +32,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import training_matrix
 from coldkit.models.base import NotFittedError, Recommender
-from coldkit.models.cold import add_text
+from coldkit.models.cold import add_text_to_mean
 from coldkit.models.content import ContentRecommender
 from coldkit.models.registry import default_encoder_name
 from coldkit.plugins.types import Encoder, Ranked
@@ -189,16 +189,12 @@ class DPContentTower(Recommender):
         click spread over the catalogue items nearest to it in content (:func:`~coldkit.models.cold.add_text`;
         every item has a tower vector, and only public content and the released tower are read, so the text
         path spends no privacy)."""
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         base = self._click_user_vectors(queries)
         known = np.array([self._known_items(query).size for query in queries], dtype=np.float64)
         every_item = np.arange(self.item_vectors_.shape[0])
-        # add_text adds one click to a *sum* of clicks: (Σ v_j + t) / (n + 1)
-        sums = base.astype(np.float64) * known[:, None]
-        with_text = add_text(queries, sums, self.content, every_item, self._click_user_vectors, None)
-        if with_text is sums:
-            return base
-        clicked = np.any(with_text != sums, axis=1)  # a text that matched some item is one more click
-        return (with_text / np.maximum(known + clicked, 1.0)[:, None]).astype(np.float32)
+        # (Σ v_j + t) / (n + 1): a text alone is the weighted mean of its items, already of a user's size
+        return add_text_to_mean(queries, base, known, self.content, every_item, self._click_user_vectors, None)
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         return rank_vectors(self.user_vectors(queries), self.item_vectors_, k,

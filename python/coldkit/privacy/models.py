@@ -417,7 +417,11 @@ class DPHybrid(PrivateModel):
         own[stats.items] = warm_vectors
         counts = stats.public_counts()
         share = trust_by_count(counts, self.item_trust)
-        self.item_vectors_ = blend_by_count(own, mapped, counts, self.item_trust)
+        # only the Gram's items have a CF vector: one outside it keeps its content-mapped vector (a
+        # blend with its zero row would shrink it towards 0 the more users it has)
+        gram_counts = np.zeros_like(counts)
+        gram_counts[stats.items] = counts[stats.items]
+        self.item_vectors_ = blend_by_count(own, mapped, gram_counts, self.item_trust)
         eigenvalues = np.linalg.eigvalsh(stats.gram.astype(np.float64))
         self.signal_directions_ = int(np.sum(eigenvalues > stats.noise_edge)) if stats.sigma_gram > 0 else stats.items.size
         k = self.signal_directions_

@@ -30,12 +30,13 @@ def build_index_from_files(
 
     Args:
         out: the index directory to create (see :func:`coldkit.serving.save`).
-        interactions: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
-        items: file paths (``user_id,item_id[,rating,timestamp]`` and ``item_id`` + text columns).
+        interactions: the interaction file (``user_id,item_id[,rating,timestamp]``).
+        items: the item file (``item_id`` + text columns).
         dataset: instead of files, a name for ``coldkit.load_dataset`` (e.g. ``"ml-latest-small"``).
-        text_columns: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
-        columns: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
-        duplicates: passed to the loaders (``columns`` renames, e.g. ``{"item_id": "movieId"}``).
+        data_root: with ``dataset``, the folder holding the real data sets (see ``coldkit.load_dataset``).
+        text_columns: the item columns joined into the text (files only; default: the text-like columns).
+        columns: column renames for both files (files only), e.g. ``{"item_id": "movieId"}``.
+        duplicates: what to do with repeated (user, item) rows (files only; see ``coldkit.load_interactions``).
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
