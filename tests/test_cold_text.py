@@ -297,10 +297,15 @@ def test_user_vectors_before_fit_say_so(name: str, method: str) -> None:
         getattr(model, method)([UserQuery(text="jazz")])
 
 
-@pytest.mark.parametrize("name, method", [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors")])
+@pytest.mark.parametrize(
+    "name, method",
+    [("bilinear", "user_vectors"), ("cold-ridge", "warm_user_vectors"), ("content", "user_vectors"), ("lightfm", "user_vectors")],
+)
 def test_user_vectors_refuse_bad_queries_clearly(world, name: str, method: str) -> None:
     """A user or item index out of range, or external ids, get the InvalidInputError recommend() gives
     (was a numpy IndexError / ValueError)."""
+    if name == "lightfm":
+        pytest.importorskip("lightfm")
     train, _ = world
     vectors = getattr(_model(name).fit(train), method)
     for query, match in ((UserQuery(user=999), "user index 999 out of range"),

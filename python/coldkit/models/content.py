@@ -188,6 +188,7 @@ class ContentRecommender(Recommender):
         ``use_history`` / ``use_text`` select the parts (the hybrid weighs them as separate
         sources). A query with neither known items nor text gets a zero vector (every item scores 0).
         """
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         items = self.item_vectors()
         empty = np.empty(0, np.int64)
         histories = [self._known_items(q) if use_history else empty for q in queries]

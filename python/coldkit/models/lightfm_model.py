@@ -180,6 +180,7 @@ class LightFMRecommender(Recommender):
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, components + 1) each query's LightFM representation (clicks, history, profile text), plus the bias slot."""
+        queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         rows = interaction_rows(queries, self._clicks, sparse=True)
         texts = None
         with_text = [(b, q.text) for b, q in enumerate(queries) if q.text and q.text.strip()]
