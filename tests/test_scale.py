@@ -349,6 +349,27 @@ def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: 
     np.testing.assert_array_equal(sparse_path.indices, dense_path.indices)
 
 
+def test_cold_adapter_candidate_columns_are_reused_and_never_stale(small: Interactions) -> None:
+    """The candidates' item columns are kept for the next batch with the same candidates; another
+    candidate set, or a refit, builds them again (the lists equal a fresh model's every time)."""
+    queries = [UserQuery(user=u) for u in range(0, 60, 5)]
+    cand, other = np.arange(0, 300, 3), np.arange(1, 300, 4)
+    model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+    first = model.recommend(queries, 10, candidates=cand)
+    assert model._item_columns(cand) is model._item_columns(cand.copy())  # same candidates: the same array
+    for asked in (other, cand):
+        fresh = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+        np.testing.assert_array_equal(model.recommend(queries, 10, candidates=asked).indices,
+                                      fresh.recommend(queries, 10, candidates=asked).indices)
+    matrix = small.matrix.tolil()
+    matrix[:, 100:140] = 0  # other data: other warm items, other EASE columns
+    changed = Interactions(small.user_ids, small.catalog, sp.csr_matrix(matrix))
+    refit = model.fit(changed).recommend(queries, 10, candidates=cand)
+    fresh = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(changed)
+    np.testing.assert_array_equal(refit.indices, fresh.recommend(queries, 10, candidates=cand).indices)
+    assert not np.array_equal(refit.indices, first.indices)
+
+
 def test_untuned_hybrid_fits_no_zero_weight_source(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
     from coldkit.models import hybrid as hybrid_module
     from coldkit.models.base import NotFittedError
@@ -449,11 +470,33 @@ def test_cholesky_inverse_equals_numpy(seed: int, l2: float) -> None:
     assert got.flags.c_contiguous and np.array_equal(got, got.T)  # both triangles filled, exactly symmetric
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), l2=st.floats(50.0, 500.0))
+def test_cholesky_inverse_in_float32_is_numpy_to_float32_precision(seed: int, l2: float) -> None:
+    """EASE inverts in float32: the regularised Gram is well conditioned, so P agrees with numpy's
+    float64 inverse to a few float32 ulps of its largest entry, and EASE's B with it."""
+    from coldkit.models.neighbors import cholesky_inverse, ease_weights, gram_plus_ridge
+
+    x = sp.random(300, 120, density=0.1, format="csr", random_state=seed)
+    x.data[:] = 1.0
+    got = cholesky_inverse(gram_plus_ridge(x, l2, np.float32), dtype=np.float32)
+    reference = _reference_inverse(x, np.arange(120), l2)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, got.T)
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+    expected = -reference / np.diag(reference)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(ease_weights(got), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
 def test_cholesky_inverse_refuses_a_matrix_that_is_not_positive_definite() -> None:
     from coldkit.models.neighbors import cholesky_inverse
 
     with pytest.raises(InvalidInputError, match="not positive definite"):
         cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(InvalidInputError, match="not positive definite"):
+        cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]), dtype=np.float32)
+    with pytest.raises(InvalidInputError, match="float32 or float64"):
+        cholesky_inverse(np.eye(2), dtype=np.int64)
 
 
 class _ToyLanguageModel(HashingEncoder):
