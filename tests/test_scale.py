@@ -219,6 +219,24 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 8), levels=st.sampled_from([2, 3, 5]))
+def test_top_per_column_mask_equals_the_full_cumulative_tie_break(seed: int, k: int, levels: int) -> None:
+    """The mask item-kNN prunes with: with ``nonzero`` only columns whose ties overflow pay for the
+    cumulative count, and the result equals the plain formula (every column counted) minus the zeros."""
+    from coldkit.models.neighbors import _top_per_column_mask
+
+    rng = np.random.default_rng(seed)
+    # few distinct values, half of them 0, some negative (pearson): ties everywhere, many k-th values of 0
+    block = rng.integers(-1, levels, size=(20, 9)).astype(np.float64) * (rng.random((20, 9)) < 0.5)
+    kth = -np.partition(-block, k - 1, axis=0)[k - 1]
+    greater, ties = block > kth, block == kth
+    reference = greater | (ties & (np.cumsum(ties, axis=0) <= k - greater.sum(axis=0)))
+    np.testing.assert_array_equal(_top_per_column_mask(block, k), reference)
+    np.testing.assert_array_equal(_top_per_column_mask(block, k, nonzero=True), reference & (block != 0))
+    assert (reference.sum(axis=0) == k).all()  # exactly k per column, lower rows first among ties
+
+
 def test_item_knn_never_builds_dense_item_vectors_to_recommend(small: Interactions) -> None:
     model = models.create("item-knn", neighbors=20).fit(small)
     ranked = model.recommend([UserQuery(user=u) for u in range(5)], 10)
