@@ -219,6 +219,24 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 8), levels=st.sampled_from([2, 3, 5]))
+def test_top_per_column_mask_equals_the_full_cumulative_tie_break(seed: int, k: int, levels: int) -> None:
+    """The mask item-kNN prunes with: with ``nonzero`` only columns whose ties overflow pay for the
+    cumulative count, and the result equals the plain formula (every column counted) minus the zeros."""
+    from coldkit.models.neighbors import _top_per_column_mask
+
+    rng = np.random.default_rng(seed)
+    # few distinct values, half of them 0, some negative (pearson): ties everywhere, many k-th values of 0
+    block = rng.integers(-1, levels, size=(20, 9)).astype(np.float64) * (rng.random((20, 9)) < 0.5)
+    kth = -np.partition(-block, k - 1, axis=0)[k - 1]
+    greater, ties = block > kth, block == kth
+    reference = greater | (ties & (np.cumsum(ties, axis=0) <= k - greater.sum(axis=0)))
+    np.testing.assert_array_equal(_top_per_column_mask(block, k), reference)
+    np.testing.assert_array_equal(_top_per_column_mask(block, k, nonzero=True), reference & (block != 0))
+    assert (reference.sum(axis=0) == k).all()  # exactly k per column, lower rows first among ties
+
+
 def test_item_knn_never_builds_dense_item_vectors_to_recommend(small: Interactions) -> None:
     model = models.create("item-knn", neighbors=20).fit(small)
     ranked = model.recommend([UserQuery(user=u) for u in range(5)], 10)
@@ -349,6 +367,27 @@ def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: 
     np.testing.assert_array_equal(sparse_path.indices, dense_path.indices)
 
 
+def test_cold_adapter_candidate_columns_are_reused_and_never_stale(small: Interactions) -> None:
+    """The candidates' item columns are kept for the next batch with the same candidates; another
+    candidate set, or a refit, builds them again (the lists equal a fresh model's every time)."""
+    queries = [UserQuery(user=u) for u in range(0, 60, 5)]
+    cand, other = np.arange(0, 300, 3), np.arange(1, 300, 4)
+    model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+    first = model.recommend(queries, 10, candidates=cand)
+    assert model._item_columns(cand) is model._item_columns(cand.copy())  # same candidates: the same array
+    for asked in (other, cand):
+        fresh = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
+        np.testing.assert_array_equal(model.recommend(queries, 10, candidates=asked).indices,
+                                      fresh.recommend(queries, 10, candidates=asked).indices)
+    matrix = small.matrix.tolil()
+    matrix[:, 100:140] = 0  # other data: other warm items, other EASE columns
+    changed = Interactions(small.user_ids, small.catalog, sp.csr_matrix(matrix))
+    refit = model.fit(changed).recommend(queries, 10, candidates=cand)
+    fresh = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(changed)
+    np.testing.assert_array_equal(refit.indices, fresh.recommend(queries, 10, candidates=cand).indices)
+    assert not np.array_equal(refit.indices, first.indices)
+
+
 def test_untuned_hybrid_fits_no_zero_weight_source(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
     from coldkit.models import hybrid as hybrid_module
     from coldkit.models.base import NotFittedError
@@ -449,11 +488,33 @@ def test_cholesky_inverse_equals_numpy(seed: int, l2: float) -> None:
     assert got.flags.c_contiguous and np.array_equal(got, got.T)  # both triangles filled, exactly symmetric
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), l2=st.floats(50.0, 500.0))
+def test_cholesky_inverse_in_float32_is_numpy_to_float32_precision(seed: int, l2: float) -> None:
+    """EASE inverts in float32: the regularised Gram is well conditioned, so P agrees with numpy's
+    float64 inverse to a few float32 ulps of its largest entry, and EASE's B with it."""
+    from coldkit.models.neighbors import cholesky_inverse, ease_weights, gram_plus_ridge
+
+    x = sp.random(300, 120, density=0.1, format="csr", random_state=seed)
+    x.data[:] = 1.0
+    got = cholesky_inverse(gram_plus_ridge(x, l2, np.float32), dtype=np.float32)
+    reference = _reference_inverse(x, np.arange(120), l2)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, got.T)
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-5 * np.abs(reference).max())
+    expected = -reference / np.diag(reference)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(ease_weights(got), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
 def test_cholesky_inverse_refuses_a_matrix_that_is_not_positive_definite() -> None:
     from coldkit.models.neighbors import cholesky_inverse
 
     with pytest.raises(InvalidInputError, match="not positive definite"):
         cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    with pytest.raises(InvalidInputError, match="not positive definite"):
+        cholesky_inverse(np.array([[1.0, 2.0], [2.0, 1.0]]), dtype=np.float32)
+    with pytest.raises(InvalidInputError, match="float32 or float64"):
+        cholesky_inverse(np.eye(2), dtype=np.int64)
 
 
 class _ToyLanguageModel(HashingEncoder):

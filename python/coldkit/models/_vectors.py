@@ -28,6 +28,10 @@ def trust_by_count(counts: np.ndarray, item_trust: float) -> np.ndarray:
     return counts / (counts + item_trust) if item_trust > 0 else (counts > 0).astype(np.float64)
 
 
+#: Rows per step of :func:`blend_by_count` (a step's temporaries stay a few MB even 10k columns wide).
+_BLEND_ROWS = 256
+
+
 def blend_by_count(known: np.ndarray, mapped: np.ndarray, counts: np.ndarray, item_trust: float) -> np.ndarray:
     """(n, f) float32 item vectors: ``α_i · known_i + (1 − α_i) · mapped_i``, trusting an item's learned
     vector more the more interactions it has.
@@ -53,7 +57,12 @@ def blend_by_count(known: np.ndarray, mapped: np.ndarray, counts: np.ndarray, it
     blended = np.array(mapped, dtype=np.float32)  # a copy: the caller keeps its mapped vectors
     seen = np.flatnonzero(alpha > 0)
     a = alpha[seen, None].astype(np.float32)
-    blended[seen] = a * known[seen] + (1.0 - a) * blended[seen]
+    # A few hundred rows at a time: the same arithmetic, but small temporaries reused instead of five
+    # items × warm-items ones (10k-item benchmark, EASE space: the one-shot form took 9.2 s in the
+    # hybrid's four calls, mostly allocating and faulting in those temporaries).
+    for start in range(0, seen.size, _BLEND_ROWS):
+        rows, w = seen[start : start + _BLEND_ROWS], a[start : start + _BLEND_ROWS]
+        blended[rows] = w * known[rows] + (1.0 - w) * blended[rows]
     return blended
 
 

@@ -508,6 +508,7 @@ class ColdAdapter(Recommender):
         self.mapped_vectors_ = np.asarray(self._map_catalog(features), dtype=np.float32)
         self.item_vectors_ = blend_by_count(self.warm.item_vectors_, self.mapped_vectors_, self.warm.counts_, self.item_trust)
         self._columns_all: np.ndarray | None = None
+        self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
         self._text_user_norm = None  # computed on the first text query
         return self
 
@@ -523,10 +524,16 @@ class ColdAdapter(Recommender):
         return np.asarray(self.map_content(self.content.encode_user_texts(list(texts))), dtype=np.float32)
 
     def _item_columns(self, cand: np.ndarray | None) -> np.ndarray:
-        """(n_warm, C) C-contiguous item vectors of the candidates, transposed (all items: cached)."""
+        """(n_warm, C) C-contiguous item vectors of the candidates, transposed (all items, and the last
+        candidate set asked for: cached — a batch run asks for the same candidates once per batch)."""
         vectors = self.item_vectors()
         if cand is not None:
-            return np.ascontiguousarray(vectors[cand].T)
+            last = getattr(self, "_columns_last", None)
+            if last is not None and np.array_equal(last[0], cand):
+                return last[1]
+            columns = np.ascontiguousarray(vectors[cand].T)
+            self._columns_last = (np.array(cand, copy=True), columns)
+            return columns
         if getattr(self, "_columns_all", None) is None:
             self._columns_all = np.ascontiguousarray(vectors.T)
         assert self._columns_all is not None
