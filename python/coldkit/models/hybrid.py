@@ -152,7 +152,9 @@ class Hybrid(Recommender):
             registered strategy; ``fusion_options`` for it.
         weights: base weight per source (keys of :data:`coldkit.models.blend.SOURCES`); the
             defaults are :data:`coldkit.models.blend.DEFAULT_WEIGHTS` (``text`` 0 with
-            ``user_profiles``). A source given weight 0 here is switched off, also for tuning.
+            ``user_profiles``); queries whose candidates are all new items start from
+            :data:`coldkit.models.blend.COLD_ITEM_WEIGHTS` instead, for the sources not given here.
+            A source given weight 0 here is switched off, also for tuning.
         sources: restrict the hybrid to these sources (default: every source it can serve:
             ``profile`` needs ``user_profiles``, ``friends`` needs ``user_graph``).
         user_trust: interactions at which CF gets half its weight (the adaptive default blend).
