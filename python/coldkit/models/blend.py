@@ -66,8 +66,9 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
 #: second, weaker estimate of the same CF vector as the ridge map: at equal weight it dilutes the
 #: ridge map's list. Measured (MiniLM, seed 0, cold-item Recall@20, default hybrid vs this start):
 #: ml-100k 0.4955 -> 0.5055, ml-latest-small 0.3082 -> 0.3133, lastfm-2k 0.4953 -> 0.5066 (0.5:
-#: 0.5030, 0.3114, 0.5000); 3 seeds: 0.4702 -> 0.4808, 0.2919 -> 0.2916, 0.5025 -> 0.5060. Only this regime: for known items the two sources give one list, so
-#: their sum weighs CF against popularity and content for warm and new users, which stays as it was.
+#: 0.5030, 0.3114, 0.5000); 3 seeds: 0.4702 -> 0.4808, 0.2919 -> 0.2916, 0.5025 -> 0.5060.
+#: Only this regime: for known items the two sources give one list, so their sum weighs CF against
+#: popularity and content for warm and new users, which stays as it was.
 COLD_ITEM_WEIGHTS: Mapping[str, float] = MappingProxyType({"cf_knn": 0.25})
 #: Known interactions at which the CF sources get half their base weight.
 DEFAULT_USER_TRUST = 3.0

@@ -192,7 +192,7 @@ class ContentRecommender(Recommender):
         items = self.item_vectors()
         empty = np.empty(0, np.int64)
         histories = [self._known_items(q) if use_history else empty for q in queries]
-        texts = [(b, q.text) for b, q in enumerate(queries) if use_text and q.text and q.text.strip()]
+        texts = [(b, str(q.text)) for b, q in enumerate(queries) if use_text and q.has_text]
         text_vectors = None
         if texts and self.text_weight > 0:
             text_vectors = np.zeros((len(queries), items.shape[1]), dtype=np.float32)

@@ -39,9 +39,9 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, stack_rows
 from coldkit.models.base import Recommender
 from coldkit.models.blend import (
+    COLD_ITEM_WEIGHTS,
     DEFAULT_DEPTH,
     DEFAULT_USER_TRUST,
-    COLD_ITEM_WEIGHTS,
     DEFAULT_WEIGHTS,
     SOURCES,
     blend,

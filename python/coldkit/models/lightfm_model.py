@@ -183,7 +183,7 @@ class LightFMRecommender(Recommender):
         queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         rows = interaction_rows(queries, self._clicks, sparse=True)
         texts = None
-        with_text = [(b, q.text) for b, q in enumerate(queries) if q.text and q.text.strip()]
+        with_text = [(b, str(q.text)) for b, q in enumerate(queries) if q.has_text]
         if with_text:
             encoded = np.asarray(self.encoder.encode_texts([t for _, t in with_text]), dtype=np.float32)
             texts = np.zeros((len(queries), self.content_.shape[1]), dtype=np.float64)

@@ -506,7 +506,7 @@ class DPHybrid(PrivateModel):
             return empty_ranked(0, k)
         depth = min(max(k, self.depth), self._require_fitted().n_items)
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
-        has_text = np.array([bool(q.text and q.text.strip()) for q in queries], dtype=bool)
+        has_text = np.array([q.has_text for q in queries], dtype=bool)
         factors = self.noise_factors(cand)
         base = {**self.weights, **{name: self.weights[name] * factor for name, factor in factors.items()}}
         weights = source_weights(n, has_text, base, self.user_trust)
