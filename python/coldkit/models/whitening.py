@@ -16,6 +16,9 @@ __all__ = ["Whitening", "WHITENING_MODES", "mean_pairwise_cosine"]
 
 WHITENING_MODES = ("none", "center", "whiten")
 
+#: Rows per step of :meth:`Whitening.transform`.
+_TRANSFORM_ROWS = 16_384
+
 
 class Whitening:
     """Learned on a catalogue's vectors, applied to items and user profiles alike.
@@ -47,14 +50,17 @@ class Whitening:
 
     def fit(self, vectors: np.ndarray) -> "Whitening":
         """Learn the mean (and the whitening projection) from ``vectors`` (n, d)."""
-        x = np.asarray(vectors, dtype=np.float64)
+        x = np.asarray(vectors)
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
         if x.ndim != 2 or x.shape[0] < 2:
             raise InvalidInputError(f"whitening needs a 2-D array of at least 2 vectors, got shape {x.shape}")
         if not np.isfinite(x).all():
             raise InvalidInputError("whitening input has NaN or inf")
-        self.mean_ = x.mean(axis=0) if self.mode != "none" else np.zeros(x.shape[1])
+        # accumulated in float64 without a float64 copy of the input (1M x 384: 3 GB); the same sums
+        self.mean_ = x.mean(axis=0, dtype=np.float64) if self.mode != "none" else np.zeros(x.shape[1])
         if self.mode == "whiten":
-            centred = x - self.mean_
+            centred = x.astype(np.float64) - self.mean_
             cov = centred.T @ centred / (x.shape[0] - 1)
             eigenvalues, eigenvectors = np.linalg.eigh(cov)
             order = np.argsort(eigenvalues)[::-1]
@@ -70,18 +76,25 @@ class Whitening:
         """Apply the learned map to (n, d) vectors; optionally L2-normalise the rows (zero rows stay zero)."""
         if self.mean_ is None:
             raise InvalidInputError("Whitening.transform called before fit")
-        x = np.asarray(vectors, dtype=np.float64)
+        x = np.asarray(vectors)
         if x.ndim != 2 or x.shape[1] != self.mean_.size:
             raise InvalidInputError(f"expected vectors of shape (n, {self.mean_.size}), got {x.shape}")
-        zero_rows = ~np.any(x != 0, axis=1)
-        out = x - self.mean_
-        if self.projection_ is not None:
-            out = out @ self.projection_
-        out[zero_rows] = 0.0  # an item without content stays "similar to nothing"
-        if normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        width = self.mean_.size if self.projection_ is None else self.projection_.shape[1]
+        result = np.empty((x.shape[0], width), dtype=np.float32)
+        # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
+        # (each row's arithmetic is the same as in one pass)
+        for start in range(0, x.shape[0], _TRANSFORM_ROWS):
+            block = np.asarray(x[start : start + _TRANSFORM_ROWS], dtype=np.float64)
+            zero_rows = ~np.any(block != 0, axis=1)
+            out = block - self.mean_
+            if self.projection_ is not None:
+                out = out @ self.projection_
+            out[zero_rows] = 0.0  # an item without content stays "similar to nothing"
+            if normalize:
+                norms = np.linalg.norm(out, axis=1, keepdims=True)
+                out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+            result[start : start + _TRANSFORM_ROWS] = out
+        return result
 
 
 def mean_pairwise_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
