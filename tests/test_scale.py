@@ -4,6 +4,7 @@ independent references, the capped content-kNN pool, and the stage lines of ``co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from coldkit.cli import main
 from coldkit.data import Interactions, UserQuery, load_dataset, subsample
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models import cold as cold_module
+from coldkit.models._ranking import CandidateRows, check_candidates
 from coldkit.models.cold import ColdKNN, WarmSpace, choose_warm
 from coldkit.models.factorized import AlsFoldIn, als_factors, als_fold_in, sparse_svd_basis
 from coldkit.models.memory import (
@@ -266,6 +268,40 @@ def test_cold_knn_pool_caps_the_neighbour_search(small: Interactions) -> None:
         ColdKNN(encoder="hashing", pool=0)
 
 
+@pytest.mark.parametrize("adapter", ["cold-knn", "cold-ridge"])
+@pytest.mark.parametrize("warm", ["svd", "ease"])
+def test_adapters_map_only_the_items_asked_for_and_the_same_vectors_as_a_full_map(
+    small: Interactions, adapter: str, warm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request over some candidates maps those items only; every row equals the full map's, in any order."""
+    full = models.create(adapter, encoder="hashing", warm=warm, item_trust=2.0, cache=False).fit(small)
+    reference = full.item_vectors().copy()  # everything mapped at once
+    lazy = models.create(adapter, encoder="hashing", warm=warm, item_trust=2.0, cache=False).fit(small)
+    mapped_rows: list[int] = []
+    original = type(lazy)._map_catalog
+
+    def counting(self: Any, features: np.ndarray, items: np.ndarray) -> np.ndarray:
+        mapped_rows.extend(items.tolist())
+        return original(self, features, items)
+
+    monkeypatch.setattr(type(lazy), "_map_catalog", counting)
+    cold = np.flatnonzero(small.item_counts() == 0)
+    rng = np.random.default_rng(0)
+    first = np.sort(rng.choice(small.n_items, 12, replace=False))
+    ranked = lazy.recommend([UserQuery(user=u) for u in range(6)], 5, candidates=first)
+    assert sorted(mapped_rows) == first.tolist()  # only the candidates were mapped
+    expected = full.recommend([UserQuery(user=u) for u in range(6)], 5, candidates=first)
+    np.testing.assert_array_equal(ranked.indices, expected.indices)
+    np.testing.assert_allclose(ranked.scores, expected.scores, rtol=1e-6)
+    lazy.recommend([UserQuery(user=0)], 5, candidates=np.concatenate([first[:4], cold[:3]]))
+    assert sorted(mapped_rows) == sorted(set(first.tolist()) | set(cold[:3].tolist()))  # no row twice
+    # the rest on the full request; equal up to float32 rounding (the similarity kernel's summation
+    # order follows the batch's shape)
+    np.testing.assert_allclose(lazy.item_vectors(), reference, rtol=1e-5, atol=1e-6)
+    assert sorted(mapped_rows) == list(range(small.n_items))
+    np.testing.assert_allclose(lazy.mapped_vectors_, full.mapped_vectors_, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------ stage lines and CLI
 
 
@@ -365,6 +401,36 @@ def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: 
     sparse_path = model.recommend(queries, 10, candidates=cand)
     dense_path = model.set_backend("rust").recommend(queries, 10, candidates=cand)  # a named backend: the dense scan
     np.testing.assert_array_equal(sparse_path.indices, dense_path.indices)
+
+
+def test_candidate_rows_are_reused_only_for_the_same_table_and_candidates() -> None:
+    rng = np.random.default_rng(0)
+    table, other_table = rng.standard_normal((50, 4)), rng.standard_normal((50, 4))
+    cache = CandidateRows()
+    cand = np.array([1, 5, 7, 30])
+    first = cache.rows(table, cand)
+    np.testing.assert_array_equal(first, table[cand].astype(np.float32))
+    assert cache.rows(table, cand.copy()) is first  # same table, same candidates: kept
+    np.testing.assert_array_equal(cache.rows(table, np.array([1, 5, 8, 30])), table[[1, 5, 8, 30]].astype(np.float32))
+    np.testing.assert_array_equal(cache.rows(other_table, cand), other_table[cand].astype(np.float32))  # a refit's table
+
+
+@pytest.mark.parametrize("given", [[3, 1, 2, 2], [0, 4, 9], [5], [], [2, 2]])
+def test_check_candidates_sorts_and_dedupes_unless_already_done(given: list[int]) -> None:
+    np.testing.assert_array_equal(check_candidates(np.array(given, dtype=np.int64), 10), np.unique(np.array(given, dtype=np.int64)))
+
+
+@pytest.mark.parametrize("model_name", ["content", "cold-ridge"])
+def test_batches_over_the_same_candidates_rank_like_a_fresh_model(small: Interactions, model_name: str) -> None:
+    """The content model and an ALS/SVD-space adapter keep the candidates' rows between batches; the
+    lists equal a fresh model's for the same and for other candidates."""
+    options = {"warm": "svd"} if model_name == "cold-ridge" else {}
+    model = models.create(model_name, encoder="hashing", cache=False, **options).fit(small)
+    queries = [UserQuery(user=u) for u in range(0, 60, 5)]
+    for asked in (np.arange(0, 300, 3), np.arange(0, 300, 3), np.arange(1, 300, 4)):
+        fresh = models.create(model_name, encoder="hashing", cache=False, **options).fit(small)
+        np.testing.assert_array_equal(model.recommend(queries, 10, candidates=asked).indices,
+                                      fresh.recommend(queries, 10, candidates=asked).indices)
 
 
 def test_cold_adapter_candidate_columns_are_reused_and_never_stale(small: Interactions) -> None:

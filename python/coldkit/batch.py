@@ -305,9 +305,14 @@ def _known_to(train: Interactions, batch: Sequence[UserQuery], idx: np.ndarray) 
         return np.zeros(idx.shape, dtype=bool)
     seen = train.matrix[users[rows]]
     n = train.n_items
-    known_keys = np.repeat(rows, np.diff(seen.indptr)) * n + seen.indices
+    known_keys = np.repeat(rows, np.diff(seen.indptr)).astype(np.int64) * n + seen.indices
+    if known_keys.size > 1 and not bool(np.all(known_keys[1:] >= known_keys[:-1])):
+        known_keys = np.sort(known_keys)  # rows ascending and sorted CSR indices make it sorted already
     keys = np.arange(len(batch), dtype=np.int64)[:, None] * n + np.where(idx >= 0, idx, 0)
-    return np.isin(keys, known_keys) & (idx >= 0)
+    # a binary search of the (B, k) keys in the sorted known keys: np.isin sorted both sides per batch
+    at = np.minimum(np.searchsorted(known_keys, keys), max(known_keys.size - 1, 0))
+    found = known_keys[at] == keys if known_keys.size else np.zeros(keys.shape, dtype=bool)
+    return found & (idx >= 0)
 
 
 def _precomputed_encoder(

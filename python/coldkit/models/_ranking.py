@@ -17,7 +17,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
+__all__ = ["check_candidates", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -33,7 +33,31 @@ def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
     if cand.size and (cand.min() < 0 or cand.max() >= n_items):
         bad = cand[(cand < 0) | (cand >= n_items)]
         raise InvalidInputError(f"candidates hold item indices outside [0, {n_items}): {bad[:10].tolist()}")
+    if cand.size < 2 or bool(np.all(cand[1:] > cand[:-1])):
+        return cand  # already sorted and unique: a batch run passes the same sorted candidates many times
     return np.unique(cand)
+
+
+class CandidateRows:
+    """The rows of an item table for the last candidate set asked for, kept between calls.
+
+    A batch run ranks the same candidates once per batch of users; slicing 100k rows of 384-d
+    vectors out of the catalogue every time costs more than scoring some batches. The cache is
+    keyed on the table object and the candidates' values, so a refit (a new table) or other
+    candidates never get stale rows. The table's candidate rows must not change in place.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def rows(self, table: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """``table[candidates]`` as a C-contiguous float32 array."""
+        last = self._last
+        if last is not None and last[0] is table and np.array_equal(last[1], candidates):
+            return last[2]
+        rows = np.ascontiguousarray(table[candidates], dtype=np.float32)
+        self._last = (table, np.array(candidates, copy=True), rows)
+        return rows
 
 
 def empty_ranked(batch: int, k: int) -> Ranked:
@@ -73,6 +97,7 @@ def rank_vectors(
     exclude: Sequence[np.ndarray] | None = None,
     candidates: np.ndarray | None = None,
     backend: str | None = None,
+    candidate_rows: CandidateRows | None = None,
 ) -> Ranked:
     """Top ``k`` items per query row by ``metric(query_vectors[b], item_vectors[i])``.
 
@@ -86,6 +111,7 @@ def rank_vectors(
             rows are sliced out and handed to the core, then indices are mapped back: scanning a
             small candidate set is cheaper than excluding the whole rest of the catalogue.
         backend: similarity backend name (None = coldkit's default).
+        candidate_rows: a cache of the candidates' rows of ``item_vectors`` kept by the caller.
     """
     queries = np.ascontiguousarray(query_vectors, dtype=np.float32)
     if queries.ndim != 2:
@@ -97,7 +123,10 @@ def rank_vectors(
     if candidates is not None:
         if candidates.size == 0:
             return empty_ranked(batch, k)
-        catalog = np.ascontiguousarray(item_vectors[candidates], dtype=np.float32)
+        if candidate_rows is not None:
+            catalog = candidate_rows.rows(item_vectors, candidates)
+        else:
+            catalog = np.ascontiguousarray(item_vectors[candidates], dtype=np.float32)
         if exclude is not None:
             exclude = _positions_among(candidates, exclude, n_items)
     else:

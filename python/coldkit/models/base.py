@@ -271,6 +271,9 @@ class Recommender(ABC):
     def _known_items(self, query: UserQuery) -> np.ndarray:
         """Items the user interacted with: training items of a warm user plus ``query.history`` (unique)."""
         train = self._require_fitted()
+        if query.user is not None and query.history.size == 0 and train.matrix.has_canonical_format:
+            # a canonical CSR row is already sorted and unique (np.unique per query cost seconds per 10k users)
+            return train.items_of(int(query.user))
         parts = [query.history]
         if query.user is not None:
             parts.append(train.items_of(int(query.user)))

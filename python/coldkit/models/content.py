@@ -14,7 +14,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_candidates, rank_vectors
+from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
@@ -131,6 +131,7 @@ class ContentRecommender(Recommender):
         self.raw_vectors_: np.ndarray | None = None
         self.item_vectors_: np.ndarray | None = None
         self._fitted_on: tuple[Any, ...] | None = None
+        self._candidate_rows = CandidateRows()  # the last candidate set's vectors (a batch run repeats it)
 
     def _join(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         # several encoders: concatenate unit parts scaled by sqrt(weight / total), so the cosine of
@@ -162,7 +163,7 @@ class ContentRecommender(Recommender):
             if len(parts) == 1:
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
         self.item_vectors_ = self._join(parts)
-        self._texts = train.catalog.texts()
+        self._texts: list[str] | None = None  # the item texts, joined on the first explanation that needs them
         self._fitted_on = (train.catalog, *self.encoders)  # compared by identity
         return self
 
@@ -217,7 +218,7 @@ class ContentRecommender(Recommender):
             k,
             metric="dot",  # both sides are unit vectors (or zero): dot == cosine
             exclude=self._exclusions(queries, exclude_known),
-            candidates=cand, backend=self.backend,
+            candidates=cand, backend=self.backend, candidate_rows=self._candidate_rows,
         )
 
     def similar_items(self, items: Sequence[int] | np.ndarray, k: int, *, candidates: np.ndarray | None = None) -> Ranked:
@@ -247,6 +248,9 @@ class ContentRecommender(Recommender):
             best, similarity = liked
             reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
         if query.text:
+            if getattr(self, "_texts", None) is None:
+                self._texts = train.catalog.texts()  # once per fit: 1M items take seconds to join
+            assert self._texts is not None
             shared = shared_words(query.text, self._texts[int(item)])
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
