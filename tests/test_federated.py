@@ -244,11 +244,11 @@ def test_partition_is_disjoint_complete_and_seeded():
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"n_clients": 0}, "n_clients must be an integer >= 1"),
-        ({"n_clients": -3}, "n_clients must be an integer >= 1"),
-        ({"n_clients": 2.5}, "n_clients must be an integer >= 1"),
-        ({"n_clients": True}, "n_clients must be an integer >= 1"),
-        ({"rounds": 0}, "rounds must be an integer >= 1"),
+        ({"n_clients": 0}, "n_clients must be >= 1, got 0"),
+        ({"n_clients": -3}, "n_clients must be >= 1, got -3"),
+        ({"n_clients": 2.5}, "n_clients must be an integer, got float 2.5"),
+        ({"n_clients": True}, "n_clients must be an integer, got True"),
+        ({"rounds": 0}, "rounds must be >= 1, got 0"),
         ({"dp_epsilon": 0.0}, "dp_epsilon must be > 0"),
         ({"dp_epsilon": -1.0}, "dp_epsilon must be > 0"),
         ({"dp_epsilon": float("nan")}, "dp_epsilon must be > 0"),

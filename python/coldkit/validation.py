@@ -2,7 +2,9 @@
 
 ``k`` (how many items to return) is checked here and nowhere else: ``coldkit.topk``, every model's
 ``recommend``, fusion, rerankers, metrics, the evaluation runner, batch files and sharded top-k all
-call :func:`check_k`.
+call :func:`check_k`. Other counts that must be a positive integer (``epochs``, ``rank``, ``depth``,
+``n_clients``, ``max_items``, ...) use it too, passing their own name, so they refuse the same values
+with the same wording.
 """
 
 from __future__ import annotations

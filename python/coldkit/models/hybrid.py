@@ -60,6 +60,7 @@ from coldkit.models.tuning import LearnedWeights, ValidationTask, carve_validati
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
+from coldkit.validation import check_k
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -245,10 +246,7 @@ class Hybrid(Recommender):
             if not np.isfinite(value) or value < 0:
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
         self.user_trust, self.item_trust = float(user_trust), float(item_trust)
-        for label, count in (("depth", depth), ("tune_k", tune_k)):
-            if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-                raise InvalidInputError(f"{label} must be an integer >= 1, got {count!r}")
-        self.depth, self.tune_k = int(depth), int(tune_k)
+        self.depth, self.tune_k = check_k(depth, "depth"), check_k(tune_k, "tune_k")
         self.adaptive = bool(adaptive)
         if tune not in (True, False, "auto"):
             raise InvalidInputError(f"tune must be True, False or 'auto', got {tune!r}")

@@ -53,6 +53,7 @@ from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import blend_by_count
 from coldkit.models.cold import ColdAdapter, WarmSpace, median_norm
 from coldkit.plugins.types import Ranked
+from coldkit.validation import check_k
 
 __all__ = ["PublishedColdModel", "DropoutNet", "Heater", "CLCRec", "ALDI", "pseudo_cold_split"]
 
@@ -164,13 +165,8 @@ class PublishedColdModel(ColdAdapter):
         super().__init__(**options)
         for label, value in (("epochs", epochs), ("batch_size", batch_size), ("hidden", hidden),
                              ("patience", patience), ("eval_every", eval_every)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-                raise InvalidInputError(f"{self.name}: {label} must be an integer >= 1, got {value!r}")
-        if content_dim is not None and (
-            isinstance(content_dim, bool) or not isinstance(content_dim, (int, np.integer)) or content_dim < 1
-        ):
-            raise InvalidInputError(f"{self.name}: content_dim must be None or an integer >= 1, got {content_dim!r}")
-        self.content_dim = None if content_dim is None else int(content_dim)
+            check_k(value, f"{self.name}: {label}")
+        self.content_dim = None if content_dim is None else check_k(content_dim, f"{self.name}: content_dim")
         if not (isinstance(validation_share, (int, float)) and 0.0 < validation_share < 1.0):
             raise InvalidInputError(f"{self.name}: validation_share must be in (0, 1), got {validation_share!r}")
         if not (isinstance(weight_decay, (int, float)) and np.isfinite(weight_decay) and weight_decay >= 0):
@@ -448,9 +444,7 @@ class DropoutNet(PublishedColdModel):
     def __init__(self, dropout: float | None = None, rank: int = 64, **options: Any) -> None:
         super().__init__(**options)
         self._fix("dropout", dropout, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
-        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
-            raise InvalidInputError(f"{self.name}: rank must be an integer >= 1, got {rank!r}")
-        self.rank = int(rank)
+        self.rank = check_k(rank, f"{self.name}: rank")
 
     def _network(self, torch: Any, teacher: _Teacher, params: dict[str, Any]) -> Any:
         tanh = torch.nn.Tanh
@@ -532,10 +526,7 @@ class Heater(PublishedColdModel):
         super().__init__(**options)
         self._fix("random_rate", random_rate, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
         self._fix("alpha", alpha, lambda v: v >= 0, ">= 0")
-        for label, value in (("experts", experts), ("rank", rank)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InvalidInputError(f"{self.name}: {label} must be an integer >= 1, got {value!r}")
-        self.experts, self.rank = int(experts), int(rank)
+        self.experts, self.rank = check_k(experts, f"{self.name}: experts"), check_k(rank, f"{self.name}: rank")
 
     def _network(self, torch: Any, teacher: _Teacher, params: dict[str, Any]) -> Any:
         tanh = torch.nn.Tanh
@@ -601,11 +592,10 @@ class CLCRec(PublishedColdModel):
         super().__init__(**options)
         self._fix("temperature", temperature, lambda v: v > 0, "> 0")
         self._fix("lam", lam, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
-        if isinstance(negatives, bool) or not isinstance(negatives, (int, np.integer)) or negatives < 1:
-            raise InvalidInputError(f"{self.name}: negatives must be an integer >= 1, got {negatives!r}")
+        negatives = check_k(negatives, f"{self.name}: negatives")
         if not (isinstance(content_share, (int, float)) and 0.0 <= content_share <= 1.0):
             raise InvalidInputError(f"{self.name}: content_share must be in [0, 1], got {content_share!r}")
-        self.negatives, self.content_share = int(negatives), float(content_share)
+        self.negatives, self.content_share = negatives, float(content_share)
 
     def _network(self, torch: Any, teacher: _Teacher, params: dict[str, Any]) -> Any:
         return _mlp(torch, [teacher.content.shape[1], self.hidden, teacher.items.shape[1]], torch.nn.LeakyReLU)

@@ -70,6 +70,7 @@ from coldkit.privacy.accountant import (
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.dpsgd import require_opacus
 from coldkit.privacy.models import DPEASE, DPStatistics, dp_factors, private_statistics
+from coldkit.validation import check_k
 
 __all__ = ["TEACHERS", "DPWarmSpace", "DPPublishedModel", "DPDropoutNet", "DPHeater", "DPCLCRec", "DPALDI"]
 
@@ -181,9 +182,7 @@ class DPPublishedModel(PublishedColdModel):
                 f"{self.name}: max_grad_norm (per-user gradient clipping bound) must be a finite number > 0, "
                 f"got {max_grad_norm!r}"
             ) from None
-        if isinstance(batch_users, bool) or not isinstance(batch_users, (int, np.integer)) or batch_users < 1:
-            raise InvalidInputError(f"{self.name}: batch_users must be an integer >= 1, got {batch_users!r}")
-        self.release_share, self.batch_users = float(release_share), int(batch_users)
+        self.release_share, self.batch_users = float(release_share), check_k(batch_users, f"{self.name}: batch_users")
         self.max_items, self.clip = check_max_items(max_items), check_clip(clip)
         if isinstance(gram_items, bool) or not isinstance(gram_items, (int, np.integer)) or gram_items < 2:
             raise InvalidInputError(f"{self.name}: gram_items must be an integer >= 2, got {gram_items!r}")

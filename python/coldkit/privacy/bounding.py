@@ -26,15 +26,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = ["bound_contributions", "clip_rows", "check_max_items", "check_clip"]
 
 
 def check_max_items(max_items: object) -> int:
     """``max_items`` as an int >= 1, or InvalidInputError."""
-    if isinstance(max_items, bool) or not isinstance(max_items, (int, np.integer)) or int(max_items) < 1:
-        raise InvalidInputError(f"max_items (interactions kept per user) must be an integer >= 1, got {max_items!r}")
-    return int(max_items)
+    return check_k(max_items, "max_items (interactions kept per user)")
 
 
 def check_clip(clip: object) -> float:

@@ -44,6 +44,7 @@ from coldkit.privacy.accountant import (
     noise_multiplier_for_budget,
 )
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items
+from coldkit.validation import check_k
 
 __all__ = ["DPContentTower", "require_opacus"]
 
@@ -87,12 +88,10 @@ class DPContentTower(Recommender):
         self.dp_delta = None if dp_delta is None else float(dp_delta)
         self.max_items = check_max_items(max_items)
         self.max_grad_norm = check_clip(max_grad_norm)
-        for label, value in (("batch_size", batch_size), ("epochs", epochs), ("dim", dim), ("negatives", negatives)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise InvalidInputError(f"{label} must be an integer >= 1, got {value!r}")
+        self.batch_size, self.epochs = check_k(batch_size, "batch_size"), check_k(epochs, "epochs")
+        self.dim, self.negatives = check_k(dim, "dim"), check_k(negatives, "negatives")
         if not np.isfinite(lr) or lr <= 0:
             raise InvalidInputError(f"lr must be > 0, got {lr!r}")
-        self.batch_size, self.epochs, self.dim, self.negatives = int(batch_size), int(epochs), int(dim), int(negatives)
         self.lr, self.seed = float(lr), int(seed)
         self.content = ContentRecommender(encoder=default_encoder_name() if encoder is None else encoder, cache=cache)
         self.accountant_: PrivacyAccountant | None = None

@@ -59,6 +59,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.cold import ColdAdapter
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
+from coldkit.validation import check_k
 
 __all__ = [
     "Federated",
@@ -135,8 +136,7 @@ def partition_users(n_users: int, n_clients: int, seed: int = 0) -> list[np.ndar
     Raises:
         InvalidInputError: ``n_clients`` below 1 or above ``n_users`` (a client with no user).
     """
-    if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
-        raise InvalidInputError(f"n_clients must be an integer >= 1, got {n_clients!r}")
+    n_clients = check_k(n_clients, "n_clients")
     if n_clients > n_users:
         raise InvalidInputError(
             f"n_clients={n_clients} is more than the {n_users} users in the training data: every client must hold a user"
@@ -172,12 +172,9 @@ class FederatedSpace:
         clip: float | None = None,
         seed: int = 0,
     ) -> None:
-        if isinstance(factors, bool) or not isinstance(factors, (int, np.integer)) or factors < 1:
-            raise InvalidInputError(f"factors must be an integer >= 1, got {factors!r}")
-        if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
-            raise InvalidInputError(f"n_clients must be an integer >= 1, got {n_clients!r}")
-        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1):
-            raise InvalidInputError(f"rounds must be an integer >= 1 (or None), got {rounds!r}")
+        factors, n_clients = check_k(factors, "factors"), check_k(n_clients, "n_clients")
+        if rounds is not None:  # None: chosen below, by whether the run is private
+            rounds = check_k(rounds, "rounds")
         self.private = dp_epsilon is not None and not (isinstance(dp_epsilon, (int, float)) and math.isinf(dp_epsilon))
         if rounds is None:  # every round under DP costs budget: few noisy rounds beat many noisier ones
             rounds = DP_ROUNDS if self.private else ROUNDS
