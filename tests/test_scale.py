@@ -322,7 +322,7 @@ def test_recommend_files_prints_timed_stages_unless_quiet(
     summary = recommend_files(files["interactions"], files["items"], files["out"], encoder="hashing", k=5,
                               options={"cache": False})  # fmt: skip
     err = capsys.readouterr().err
-    for stage in ("load items and interactions", "fit warm model ease", "encode", "fit cold adapter", "recommend k=5"):
+    for stage in ("load items and interactions", "load model hybrid", "fit warm model ease", "encode", "fit cold adapter", "recommend k=5"):
         assert f"coldkit: {stage}" in err, err
     assert "done in" in err and "peak RSS" in err
     assert set(summary["seconds"]) >= {"load", "fit", "recommend"}

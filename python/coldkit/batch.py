@@ -207,7 +207,9 @@ def _recommend_files(
             opts["memory_budget"] = max_memory
         else:  # say so rather than let the user believe the run was bounded
             notes.append(f"--max-memory has no effect on model {model} (it builds no large matrix to budget)")
-    recommender = build_model(model, **opts)
+    # building loads the encoder (torch and the model's weights: seconds, more from a cold disk)
+    with stage(f"load model {model}"):
+        recommender = build_model(model, **opts)
     clock = time.perf_counter()
     with stage(f"fit {model} on {train.n_users:,} users x {train.n_items:,} items ({train.matrix.nnz:,} interactions)"):
         recommender.fit(train)
