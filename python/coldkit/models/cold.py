@@ -255,17 +255,17 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
 
     Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
     """
-    f = np.asarray(features, dtype=np.float64)
+    fc = np.array(features, dtype=np.float64)  # our own copy, centred in place below
     # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
     # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
     # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout.
     dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
     t = np.asarray(targets, dtype=dtype)
-    f_mean, t_mean = f.mean(axis=0), t.mean(axis=0, dtype=np.float64)
-    fc = f - f_mean
+    f_mean, t_mean = fc.mean(axis=0), t.mean(axis=0, dtype=np.float64)
+    fc -= f_mean  # in place: at 500k warm items each float64 copy of the features is 1.5 GB
     gram = fc.T @ fc
     gram[np.diag_indices_from(gram)] += l2
-    cross = (fc.astype(dtype).T @ (t - t_mean.astype(dtype))).astype(np.float64)
+    cross = (fc.astype(dtype, copy=False).T @ (t - t_mean.astype(dtype))).astype(np.float64)
     weights = np.linalg.solve(gram, cross)
     return weights, t_mean - f_mean @ weights
 

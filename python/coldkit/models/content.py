@@ -158,7 +158,7 @@ class ContentRecommender(Recommender):
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
                 raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
-            whitener.fit(raw[has_content])
+            whitener.fit(raw if has_content.all() else raw[has_content])  # no 1.5 GB copy at 1M items
             parts.append(whitener.transform(raw, normalize=True))
             if len(parts) == 1:
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
