@@ -551,9 +551,11 @@ class ColdAdapter(Recommender):
         is the same whichever request computed it, up to float32 rounding: the similarity kernel's
         summation order follows the shape of the batch it scores (measured: ~1e-7 relative).
         """
-        # taken once: another caller (a second thread's recommend) may finish the map between our
-        # steps and drop self._map_features; the arrays themselves stay valid
-        pending, features, mapped_rows, blended_rows = self._unmapped, self._map_features, self._mapped, self._blended
+        # Taken once: another caller (a second thread's recommend) may finish the map between our
+        # steps and drop self._map_features; the arrays themselves stay valid. The features are read
+        # before the pending mask because the caller that finishes clears the mask first.
+        features, mapped_rows, blended_rows = self._map_features, self._mapped, self._blended
+        pending = self._unmapped
         if pending is None:
             return
         assert features is not None and mapped_rows is not None and blended_rows is not None
