@@ -659,3 +659,20 @@ def test_adapter_map_survives_another_caller_finishing_the_map_midway(
     assert interleaved
     np.testing.assert_array_equal(ranked.indices, expected.indices)
     np.testing.assert_allclose(model.item_vectors(), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_adapter_recommends_from_several_threads_like_one(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real threads over overlapping candidate sets while the catalogue is mapped lazily: no error,
+    and every list equals a fully mapped model's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    full = models.create("cold-knn", encoder="hashing", warm="svd", cache=False).fit(small)
+    full.item_vectors()
+    model = models.create("cold-knn", encoder="hashing", warm="svd", cache=False).fit(small)
+    monkeypatch.setattr(cold_module, "MAP_ROWS", 8)
+    queries = [UserQuery(user=u) for u in range(8)]
+    asks = [np.arange(start, small.n_items, step) for start, step in ((0, 1), (0, 2), (1, 3), (5, 1), (2, 5), (0, 1))]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda cand: model.recommend(queries, 5, candidates=cand), asks))
+    for cand, ranked in zip(asks, results):
+        np.testing.assert_array_equal(ranked.indices, full.recommend(queries, 5, candidates=cand).indices)
