@@ -632,3 +632,47 @@ def test_the_serving_index_refuses_a_hybrid_over_joined_spaces(small: Interactio
     ).fit(small)
     with pytest.raises(InvalidInputError, match="lexical=False"):
         ServingIndex.from_hybrid(model, small, encoder_name="toy-lm")
+
+
+def test_adapter_map_survives_another_caller_finishing_the_map_midway(
+    small: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two callers map the catalogue at once (e.g. two threads' ``recommend``): the one that finishes
+    first drops the pending state; the other, still between its steps, must carry on, not crash."""
+    full = models.create("cold-ridge", encoder="hashing", warm="svd", cache=False).fit(small)
+    reference = full.item_vectors().copy()
+    model = models.create("cold-ridge", encoder="hashing", warm="svd", cache=False).fit(small)
+    monkeypatch.setattr(cold_module, "MAP_ROWS", 16)  # several steps per request
+    original = type(model)._map_catalog
+    interleaved: list[bool] = []
+
+    def other_caller_runs_between_steps(self: Any, features: np.ndarray, items: np.ndarray) -> np.ndarray:
+        out = original(self, features, items)
+        if not interleaved:  # another thread gets the GIL here and maps everything
+            interleaved.append(True)
+            self.item_vectors()
+        return out
+
+    monkeypatch.setattr(type(model), "_map_catalog", other_caller_runs_between_steps)
+    ranked = model.recommend([UserQuery(user=u) for u in range(6)], 5, candidates=np.arange(0, 200))
+    expected = full.recommend([UserQuery(user=u) for u in range(6)], 5, candidates=np.arange(0, 200))
+    assert interleaved
+    np.testing.assert_array_equal(ranked.indices, expected.indices)
+    np.testing.assert_allclose(model.item_vectors(), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_adapter_recommends_from_several_threads_like_one(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real threads over overlapping candidate sets while the catalogue is mapped lazily: no error,
+    and every list equals a fully mapped model's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    full = models.create("cold-knn", encoder="hashing", warm="svd", cache=False).fit(small)
+    full.item_vectors()
+    model = models.create("cold-knn", encoder="hashing", warm="svd", cache=False).fit(small)
+    monkeypatch.setattr(cold_module, "MAP_ROWS", 8)
+    queries = [UserQuery(user=u) for u in range(8)]
+    asks = [np.arange(start, small.n_items, step) for start, step in ((0, 1), (0, 2), (1, 3), (5, 1), (2, 5), (0, 1))]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda cand: model.recommend(queries, 5, candidates=cand), asks))
+    for cand, ranked in zip(asks, results):
+        np.testing.assert_array_equal(ranked.indices, full.recommend(queries, 5, candidates=cand).indices)

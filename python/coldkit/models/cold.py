@@ -551,17 +551,20 @@ class ColdAdapter(Recommender):
         is the same whichever request computed it, up to float32 rounding: the similarity kernel's
         summation order follows the shape of the batch it scores (measured: ~1e-7 relative).
         """
+        # Taken once: another caller (a second thread's recommend) may finish the map between our
+        # steps and drop self._map_features; the arrays themselves stay valid. The features are read
+        # before the pending mask because the caller that finishes clears the mask first.
+        features, mapped_rows, blended_rows = self._map_features, self._mapped, self._blended
         pending = self._unmapped
         if pending is None:
             return
+        assert features is not None and mapped_rows is not None and blended_rows is not None
         todo = np.flatnonzero(pending) if items is None else np.unique(np.asarray(items, dtype=np.int64)[pending[items]])
         for start in range(0, todo.size, MAP_ROWS):
             rows = todo[start : start + MAP_ROWS]
-            assert self._map_features is not None
-            mapped = np.asarray(self._map_catalog(self._map_features[rows], rows), dtype=np.float32)
-            assert self._mapped is not None and self._blended is not None
-            self._mapped[rows] = mapped
-            self._blended[rows] = blend_by_count(self.warm.item_vectors_[rows], mapped, self.warm.counts_[rows], self.item_trust)
+            mapped = np.asarray(self._map_catalog(features[rows], rows), dtype=np.float32)
+            mapped_rows[rows] = mapped
+            blended_rows[rows] = blend_by_count(self.warm.item_vectors_[rows], mapped, self.warm.counts_[rows], self.item_trust)
             pending[rows] = False  # after the rows are written: a reader never sees a half-done row as done
         if not pending.any():
             self._unmapped, self._map_features = None, None
