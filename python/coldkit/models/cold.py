@@ -473,6 +473,7 @@ class ColdAdapter(Recommender):
         self._blended: np.ndarray | None = None  # item_vectors_
         # rows of the two arrays above not computed yet (None: all are; see _ensure_mapped)
         self._unmapped: np.ndarray | None = None
+        self._map_features: np.ndarray | None = None  # the content vectors the pending rows are mapped from
         self._text_user_norm: float | None = None  # the norm a text is scaled to (see typical_user_norm)
         self._candidate_rows = CandidateRows()  # the last candidate set's item vectors (a batch run repeats it)
 
@@ -538,7 +539,7 @@ class ColdAdapter(Recommender):
         self._mapped = np.zeros(shape, dtype=np.float32)
         self._blended = np.zeros(shape, dtype=np.float32)
         self._unmapped = np.ones(train.n_items, dtype=bool)
-        self._map_features: np.ndarray | None = features
+        self._map_features = features
         self._columns_all: np.ndarray | None = None
         self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
         self._text_user_norm = None  # computed on the first text query

@@ -539,7 +539,7 @@ class Hybrid(Recommender):
         known = self._known_items(query)
         if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind in ("ease", "item-knn"):
             row = self.cf.warm.user_vectors([query])[0]
-            contrib = row * self.cf.item_vectors()[int(item)]
+            contrib = row * self.cf._vectors_for(np.array([int(item)]))[int(item)]  # maps this one item, not the catalogue
             if np.any(contrib > 0):
                 best = int(self.cf.warm.warm_items_[int(np.argmax(contrib))])
                 reasons.append(f"people who liked {_title(train, best)} also liked it")
