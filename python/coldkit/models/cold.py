@@ -540,6 +540,7 @@ class ColdAdapter(Recommender):
         self._blended = np.zeros(shape, dtype=np.float32)
         self._unmapped = np.ones(train.n_items, dtype=bool)
         self._map_features = features
+        self._candidate_rows = CandidateRows()  # not the old fit's table (it would stay in memory)
         self._columns_all: np.ndarray | None = None
         self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
         self._text_user_norm = None  # computed on the first text query

@@ -163,6 +163,7 @@ class ContentRecommender(Recommender):
             if len(parts) == 1:
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
         self.item_vectors_ = self._join(parts)
+        self._candidate_rows = CandidateRows()  # not the old catalogue's rows (they would stay in memory)
         self._texts: list[str] | None = None  # the item texts, joined on the first explanation that needs them
         self._fitted_on = (train.catalog, *self.encoders)  # compared by identity
         return self
