@@ -69,6 +69,31 @@ def test_parquet_round_trip(tmp_path: Path, items_csv: Path) -> None:
     assert inter.matrix.toarray().tolist() == [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
 
 
+def test_parquet_ids_stored_as_numbers_match_the_same_ids_in_a_csv(tmp_path: Path, items_csv: Path) -> None:
+    """Parquet keeps a column's type: ids 10.0 (float) and 20 (int) are the CSV's "10" and "20"."""
+    pytest.importorskip("pyarrow")
+    catalog = load_items(items_csv)
+    pd.DataFrame({"user_id": [1, 2], "item_id": [10.0, 20.0]}).to_parquet(tmp_path / "f.parquet")
+    inter = load_interactions(tmp_path / "f.parquet", catalog)
+    assert inter.user_ids.tolist() == ["1", "2"]
+    assert inter.matrix.toarray().tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    items = pd.read_csv(items_csv, dtype=str)
+    items["item_id"] = items["item_id"].astype(float)  # the item table as floats too
+    items.to_parquet(tmp_path / "items.parquet")
+    assert load_items(tmp_path / "items.parquet").item_ids.tolist() == catalog.item_ids.tolist()
+
+
+def test_parquet_missing_id_is_named_not_read_as_nan(tmp_path: Path, items_csv: Path) -> None:
+    pytest.importorskip("pyarrow")
+    catalog = load_items(items_csv)
+    pd.DataFrame({"user_id": [1.0, np.nan], "item_id": [10.0, 20.0]}).to_parquet(tmp_path / "n.parquet")
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):
+        load_interactions(tmp_path / "n.parquet", catalog)
+    pd.DataFrame({"user_id": ["a", None], "item_id": ["10", "20"]}).to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):
+        load_interactions(tmp_path / "s.parquet", catalog)
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -83,8 +83,9 @@ def read_table(
             raise InvalidInputError(f"{p}: reading Parquet needs pyarrow (pip install 'coldkit[eval]')") from exc
         except Exception as exc:  # pyarrow raises its own hierarchy; name the file
             raise InvalidInputError(f"{p}: not a readable Parquet file ({exc})") from exc
-        if dtype:
-            frame = frame.astype({c: t for c, t in dtype.items() if c in frame.columns})  # type: ignore[misc]
+        for column, kind in (dtype or {}).items():
+            if column in frame.columns:
+                frame[column] = _parquet_text(frame[column]) if kind is str else frame[column].astype(kind)
     else:
         base = [s for s in suffixes if s != ".gz"]
         if sep is None:
@@ -355,6 +356,22 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _parquet_text(column: pd.Series) -> pd.Series:
+    """A Parquet column read as text ids: whole floats as integers ("242", not "242.0", as a CSV or
+    the --item-vectors loader reads them), missing values kept missing (so they are named as empty ids)."""
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        if np.array_equal(values[finite], np.round(values[finite])):
+            text = np.where(finite, values, 0).astype(np.int64).astype(str).astype(object)
+            text[~finite] = None
+            return pd.Series(text, index=column.index, dtype=object)
+    missing = column.isna().to_numpy()
+    text = column.astype(str).astype(object)
+    text[missing] = None
+    return text
 
 
 def _positions(known: np.ndarray, ids: np.ndarray) -> np.ndarray:
