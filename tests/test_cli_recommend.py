@@ -108,7 +108,7 @@ def _fails_cleanly(files: dict[str, Path], capsys: pytest.CaptureFixture[str], m
 
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "unknown item ids: ['zzz']", "--candidates", str(files["cands"]))
+    _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))
 
 
 def test_missing_columns(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

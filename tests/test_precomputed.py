@@ -298,6 +298,14 @@ def test_cli_item_vectors_equals_the_encoder_that_made_them(
                 "item_id=movie", "vector=emb", "--option", "warm=item-knn", "--option", "cache=false")  # fmt: skip
     assert code == 0
     assert "1 vector(s) in" in capsys.readouterr().err
+    by_vectors = recommend_files(
+        str(files["train"]), str(files["items"]), str(files["dir"] / "by-vectors.csv"), model="hybrid", k=3,
+        item_vectors=str(path), item_vector_columns={"item_id": "movie", "vector": "emb"},
+        options={"warm": "item-knn", "cache": "false"},
+    )  # fmt: skip
+    assert by_vectors["rows"] > 0
+    err = capsys.readouterr().err
+    assert "coldkit: prepare 6 item vectors" in err and "item texts" not in err  # nothing is encoded: the stage says so
     reference = recommend_files(
         str(files["train"]), str(files["items"]), str(files["dir"] / "ref.csv"), model="hybrid", k=3,
         encoder="hashing", options={"warm": "item-knn", "cache": "false", "encoder_options": {"dim": 64}},

@@ -174,7 +174,10 @@ def _recommend_files(
         cand = None
         if candidates:
             cand_ids = read_id_list(candidates, what="candidate item ids")
-            cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
+            try:
+                cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
+            except InvalidInputError as exc:  # say which file: the message names only the ids
+                raise InvalidInputError(f"--candidates {candidates}: {exc}") from None
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
     n_cand = len(cand) if cand is not None else len(catalog)

@@ -512,7 +512,8 @@ class ColdAdapter(Recommender):
     def fit(self, train: Interactions) -> "ColdAdapter":
         train = self._remember(train)
         self.warm.fit(train)
-        with stage(f"encode {train.n_items:,} item texts"):
+        given = all(getattr(e, "name", "") == "precomputed" for e in self.content.encoders)
+        with stage(f"{'prepare' if given else 'encode'} {train.n_items:,} item {'vectors' if given else 'texts'}"):
             self.content.fit(train)
         return self._fit_map(train)
 
