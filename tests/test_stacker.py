@@ -299,3 +299,50 @@ def test_cold_user_regimes_with_clicks_are_decided_together() -> None:
     assert stacked_regimes(losing) == ["n=1"]  # n=1 alone: t = 3
     # pooled t below 3: nothing
     assert stacked_regimes({f"n={n}": _gains(0.01, 0.1, 100, n) for n in (1, 3, 5, 10)}) == []
+
+
+def test_the_stacker_fit_overlapping_the_final_fit_gives_the_same_model_and_never_outlives_a_failed_fit(
+    small_data, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """The stacker trains in a thread while the sources are refitted: the same stacker, lists and notes
+    as fitting it first; a final fit that fails raises its own error, with no stacker thread left running."""
+    import threading
+    import time
+
+    from coldkit.models import hybrid as hybrid_module
+
+    overlapped = Hybrid(encoder="hashing", cache=False).fit(small_data)
+    calls: list[str] = []
+    original_fit_stacker = hybrid_module.fit_stacker
+
+    def slow_fit_stacker(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # still training when the final fit of the sources starts
+        calls.append("stacker")
+        return original_fit_stacker(*args, **kwargs)
+
+    monkeypatch.setattr(hybrid_module, "fit_stacker", slow_fit_stacker)
+    slow = Hybrid(encoder="hashing", cache=False).fit(small_data)
+    assert calls == ["stacker"]
+    assert (overlapped.stacker_ is None) == (slow.stacker_ is None)
+    if overlapped.stacker_ is not None:
+        assert slow.stacker_ is not None and overlapped.stacker_.model_text == slow.stacker_.model_text
+    assert overlapped.notes_ == slow.notes_  # the stacker's note before the warm-model note, as before
+    queries = [UserQuery(user=u) for u in range(10)]
+    np.testing.assert_array_equal(overlapped.recommend(queries, k=5).indices, slow.recommend(queries, k=5).indices)
+
+    original_fit_sources = Hybrid._fit_sources
+    fits: list[int] = []
+
+    def failing_final_fit(self, train):  # type: ignore[no-untyped-def]
+        fits.append(1)
+        if len(fits) == 2:  # the validation fit passes, the final fit fails
+            raise RuntimeError("disk full")
+        return original_fit_sources(self, train)
+
+    monkeypatch.setattr(Hybrid, "_fit_sources", failing_final_fit)
+    with pytest.raises(RuntimeError, match="disk full"):
+        Hybrid(encoder="hashing", cache=False).fit(small_data)
+    workers = [t for t in threading.enumerate() if t.name.startswith("coldkit-stacker")]
+    for worker in workers:  # its task is done (the fit waited for it); the idle worker exits right after
+        worker.join(timeout=10)
+    assert not any(worker.is_alive() for worker in workers)

@@ -29,6 +29,7 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -346,9 +347,18 @@ class Hybrid(Recommender):
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
                 "(tune=True learns them anyway, at the cost of a second fit)"
             )
-        elif self.tune:
-            self.learned_ = self._learn_weights(train)
-        self._fit_sources(train)
+        stacking: Future[tuple[Stacker | None, list[str]]] | None = None
+        if self._tuning and self.tune:
+            self.learned_, stacking = self._learn_weights(train)
+        try:
+            self._fit_sources(train)
+        except BaseException:
+            if stacking is not None:
+                wait([stacking])  # no thread outlives a failed fit; the fit's own error is the one raised
+            raise
+        if stacking is not None:
+            self.stacker_, notes = stacking.result()
+            self.notes_.extend(notes)
         warm = self.cf.warm
         if warm.requested == "auto":  # say which model ran: the choice depends on the data's size and the budget
             self.notes_.append(
@@ -357,8 +367,15 @@ class Hybrid(Recommender):
             )
         return self
 
-    def _learn_weights(self, train: Interactions) -> LearnedWeights | None:
-        """Fit on a carved split, then choose each regime's weights on its validation queries."""
+    def _learn_weights(
+        self, train: Interactions
+    ) -> tuple[LearnedWeights | None, Future[tuple[Stacker | None, list[str]]] | None]:
+        """Fit on a carved split, then choose each regime's weights on its validation queries.
+
+        Returns the learned weights and, when a stacker is fitted, its fit running in a thread of its
+        own: it reads only the validation tasks, so it overlaps the final fit of the sources (LightGBM
+        trains on one thread, deterministic whatever runs beside it, and releases the GIL).
+        """
         carved = carve_validation(
             train,
             seed=self.validation_seed,
@@ -369,7 +386,7 @@ class Hybrid(Recommender):
             # one note, not a warning and not one per task: a tiny catalogue is a normal input, and the
             # defaults are documented
             self.notes_.append("hybrid: validation split too small to tune on; using the default weights")
-            return None
+            return None, None
         self.notes_.extend(carved.notes)
         self._fit_sources(carved.train)
         regimes: dict[str, dict[str, float]] = {}
@@ -397,10 +414,12 @@ class Hybrid(Recommender):
                 cold = task.candidates is not None
                 inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
                 stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
+        stacking = None
         if stack_tasks:
-            self.stacker_, notes = fit_stacker(stack_tasks, self.sources, seed=self.validation_seed, k=self.tune_k)
-            self.notes_.extend(notes)
-        return LearnedWeights(regimes, scores, list(carved.notes))
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-stacker")
+            stacking = pool.submit(fit_stacker, stack_tasks, list(self.sources), seed=self.validation_seed, k=self.tune_k)
+            pool.shutdown(wait=False)  # the worker ends with its one task
+        return LearnedWeights(regimes, scores, list(carved.notes)), stacking
 
     def _rank_task(self, task: ValidationTask, queries: list[UserQuery], sources: Sequence[str]) -> dict[str, Ranked]:
         """Each source's ranking of a validation task's queries, each pool of candidates ranked on its own."""
