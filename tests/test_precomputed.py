@@ -361,3 +361,25 @@ def test_cli_profiles_with_item_vectors_need_a_text_encoder(
               "--users", str(files["dir"] / "users.txt"), "--option", "cache=false")  # fmt: skip
     assert _cli(files, files["dir"] / "r.csv", *common) == 2
     assert "needs --encoder NAME" in capsys.readouterr().err
+
+
+def test_precomputed_vectors_are_looked_up_without_joining_the_item_texts(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The precomputed encoder reads ids only: the catalogue's texts (seconds to join at 1M items) are not built."""
+    from coldkit.data.interactions import Catalog
+    from coldkit.models.content import encode_items
+
+    catalog = load_items(files["items"])
+    train = load_interactions(files["train"], catalog)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((len(catalog), 8)).astype(np.float32)
+    encoder = PrecomputedEncoder(ids=[str(i) for i in catalog.item_ids], vectors=vectors)
+
+    def no_texts(self: Catalog, *args: object, **kwargs: object) -> list[str]:
+        raise AssertionError("item texts joined for an encoder that reads ids only")
+
+    monkeypatch.setattr(Catalog, "texts", no_texts)
+    got = encode_items(train, encoder)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, vectors / norms, rtol=1e-5, atol=1e-6)  # the loader stores unit rows

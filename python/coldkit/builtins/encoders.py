@@ -175,6 +175,9 @@ class PrecomputedEncoder:
         model = coldkit.models.create("content", encoder=encoder).fit(train)
     """
 
+    #: :func:`coldkit.models.content.encode_items` need not join the item texts for it (ids only).
+    reads_item_texts = False
+
     name = "precomputed"
     modalities = frozenset({"text"})
 

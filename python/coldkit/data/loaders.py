@@ -237,7 +237,8 @@ def catalog_from_frame(
         if not text_columns:
             raise InvalidInputError(
                 f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
-                f"columns: {list(table.columns)}); name them with text_columns="
+                f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), or add a title "
+                "or description column (with --item-vectors too: the hybrid's TF-IDF source and explanations read it)"
             )
     else:
         _require_columns(table, list(text_columns), where)

@@ -40,7 +40,8 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
     An encoder with a ``fit(texts)`` method (the hashing TF-IDF learns its IDF) is fitted on the
     catalogue texts first; item texts are content, not interactions, so cold items may take part.
     An encoder with an ``encode_items(item_ids, texts)`` method (``precomputed``: vectors the user
-    brought, keyed by item id) is asked for the items' vectors by id instead, and one with an
+    brought, keyed by item id; ``texts`` is None for one whose ``reads_item_texts`` is False) is
+    asked for the items' vectors by id instead, and one with an
     ``encode_training(train)`` method (``multimodal``: text, image and audio columns, weights
     validated on ``train``) encodes the whole catalogue itself.
     """
@@ -54,9 +55,10 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
                 f"expected ({train.n_items}, {encoder.dim})"
             )
         return fused
-    texts = train.catalog.texts()
     by_id = getattr(encoder, "encode_items", None)
     if callable(by_id):
+        # an encoder keyed by id may not read the texts at all (precomputed): joining 1M texts takes seconds
+        texts = train.catalog.texts() if getattr(encoder, "reads_item_texts", True) else None
         vectors = np.asarray(by_id(train.catalog.item_ids, texts), dtype=np.float32)
         if vectors.shape != (train.n_items, int(encoder.dim)):
             raise InvalidInputError(
@@ -64,6 +66,7 @@ def encode_items(train: Interactions, encoder: Encoder, fit_encoder: bool = True
                 f"expected ({train.n_items}, {encoder.dim})"
             )
         return vectors
+    texts = train.catalog.texts()
     fit = getattr(encoder, "fit", None)
     if fit_encoder and callable(fit):
         fit(texts)
