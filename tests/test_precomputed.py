@@ -383,3 +383,40 @@ def test_precomputed_vectors_are_looked_up_without_joining_the_item_texts(
     got = encode_items(train, encoder)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     np.testing.assert_allclose(got, vectors / norms, rtol=1e-5, atol=1e-6)  # the loader stores unit rows
+
+
+def test_item_vectors_with_an_item_table_of_ids_alone(tmp_path: Path) -> None:
+    """Bring your own vectors: an item table without any text column is valid with --item-vectors (the
+    hybrid then has no TF-IDF source and says so); without vectors it stays a clear error naming the ways out."""
+    rng = np.random.default_rng(0)
+    items = [f"i{i}" for i in range(120)]
+    pd.DataFrame({"item_id": items}).to_csv(tmp_path / "items.csv", index=False)
+    rows = [(f"u{u}", items[i]) for u in range(60) for i in rng.choice(100, 8, replace=False)]
+    pd.DataFrame(rows, columns=["user_id", "item_id"]).to_csv(tmp_path / "train.csv", index=False)
+    np.save(tmp_path / "vec.npy", rng.standard_normal((120, 8)).astype(np.float32))
+    (tmp_path / "vec.ids.txt").write_text("\n".join(items) + "\n")
+    (tmp_path / "cand.txt").write_text("\n".join(items[100:]) + "\n")
+    summary = recommend_files(
+        str(tmp_path / "train.csv"), str(tmp_path / "items.csv"), str(tmp_path / "recs.csv"), k=5,
+        candidates=str(tmp_path / "cand.txt"), item_vectors=str(tmp_path / "vec.npy"), options={"cache": False},
+        progress=False,
+    )  # fmt: skip
+    recs = pd.read_csv(tmp_path / "recs.csv", dtype=str)
+    assert summary["rows"] == len(recs) == 60 * 5
+    assert recs["item_id"].isin(items[100:]).all()
+    assert any("no TF-IDF source" in note for note in summary["notes"])
+    with pytest.raises(InvalidInputError, match=r"no text-like column.*--item-vectors"):
+        recommend_files(str(tmp_path / "train.csv"), str(tmp_path / "items.csv"), str(tmp_path / "r2.csv"),
+                        encoder="hashing", progress=False)  # fmt: skip
+    # a text query on a catalogue of ids: explained from the liked items, no word matching
+    from coldkit import models
+
+    catalog = load_items(tmp_path / "items.csv", require_text=False)
+    assert catalog.text_columns == ()
+    train = load_interactions(tmp_path / "train.csv", catalog)
+    vectors = np.load(tmp_path / "vec.npy")
+    model = models.create("hybrid", encoder=PrecomputedEncoder(ids=items, vectors=vectors), cache=False).fit(train)
+    assert "tfidf" not in model.used_sources
+    user = UserQuery(user=0)
+    top = int(model.recommend([user], 1).indices[0, 0])
+    assert isinstance(model.explain(UserQuery(history=train.items_of(0), text="space opera"), top), str)

@@ -157,7 +157,10 @@ def _recommend_files(
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     with stage("load items and interactions"):
-        catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding)
+        # with item vectors, ids alone are a valid item table (the vectors stand for the content)
+        catalog = load_items(
+            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=item_vectors is None
+        )
         train = load_interactions(
             interactions,
             catalog,

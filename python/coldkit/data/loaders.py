@@ -208,6 +208,7 @@ def catalog_from_frame(
     text_columns: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
     where: str = "items",
+    require_text: bool = True,
 ) -> Catalog:
     """Build a :class:`Catalog` from a table with an ``item_id`` column and content columns.
 
@@ -218,6 +219,8 @@ def catalog_from_frame(
             ``catalog.text_columns``, for a caller to show.
         columns: ``{standard name: column in frame}``, e.g. ``{"item_id": "movieId"}``.
         where: a name for error messages (usually the file path).
+        require_text: whether a table without any text-like column is an error (False: item
+            vectors come from elsewhere, ``--item-vectors``; the catalogue then has no text columns).
 
     Raises:
         InvalidInputError: ``item_id`` missing, empty or duplicated; a text column missing.
@@ -234,11 +237,11 @@ def catalog_from_frame(
     table = table.reset_index(drop=True)
     if text_columns is None:
         text_columns = text_like_columns(table)
-        if not text_columns:
+        if not text_columns and require_text:
             raise InvalidInputError(
                 f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
-                f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), or add a title "
-                "or description column (with --item-vectors too: the hybrid's TF-IDF source and explanations read it)"
+                f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), add a title or "
+                "description column, or bring item vectors (--item-vectors)"
             )
     else:
         _require_columns(table, list(text_columns), where)
@@ -438,15 +441,18 @@ def load_items(
     columns: Mapping[str, str] | None = None,
     sep: str | None = None,
     encoding: str | None = None,
+    require_text: bool = True,
 ) -> Catalog:
     """Read an item table (``item_id`` + text/image columns) from CSV or Parquet.
+
+    ``require_text=False`` accepts a table of ids alone (item vectors come from elsewhere).
 
     Example::
 
         catalog = load_items("movies.csv", columns={"item_id": "movieId"}, text_columns=["title", "genres"])
     """
     frame = read_table(path, sep=sep, encoding=encoding, dtype=_id_dtypes(columns, "item_id"))
-    return catalog_from_frame(frame, text_columns=text_columns, columns=columns, where=str(path))
+    return catalog_from_frame(frame, text_columns=text_columns, columns=columns, where=str(path), require_text=require_text)
 
 
 def load_interactions(

@@ -251,7 +251,7 @@ class ContentRecommender(Recommender):
         if liked is not None:
             best, similarity = liked
             reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
-        if query.text:
+        if query.text and train.catalog.text_columns:  # a catalogue of ids alone has no words to match
             if getattr(self, "_texts", None) is None:
                 self._texts = train.catalog.texts()  # once per fit: 1M items take seconds to join
             assert self._texts is not None

@@ -65,6 +65,9 @@ from coldkit.validation import check_k
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
+#: Sources that read the item text itself (not the encoder's vectors): a catalogue without text has none.
+TEXT_SOURCES = ("tfidf",)
+
 #: ``tune="auto"`` learns the blend's weights for catalogues up to this size (tuning fits twice).
 AUTO_TUNE_MAX_ITEMS = 50_000
 
@@ -291,9 +294,15 @@ class Hybrid(Recommender):
             return False
         return self.lexical is True or train.n_items <= AUTO_TUNE_MAX_ITEMS
 
+    def _served_sources(self) -> list[str]:
+        """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
+        if getattr(self, "_text_less", False):
+            return [name for name in self.sources if name not in TEXT_SOURCES]
+        return list(self.sources)
+
     def _uses(self, name: str) -> bool:
         """Whether source ``name`` can get a positive weight (so must be fitted)."""
-        if name not in self.sources:
+        if name not in self._served_sources():
             return False
         tuning = getattr(self, "_tuning", None)  # set by fit: whether this fit learns the weights
         return bool(self.tune if tuning is None else tuning) or self.weights.get(name, 0.0) > 0
@@ -309,7 +318,7 @@ class Hybrid(Recommender):
     @property
     def used_sources(self) -> list[str]:
         """The sources that can speak for a query: not switched off, and weighed or tuned."""
-        return [name for name in self.sources if self._uses(name)]
+        return [name for name in self._served_sources() if self._uses(name)]
 
     def _fit_sources(self, train: Interactions) -> None:
         self._remember(train)
@@ -335,6 +344,10 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
         self.learned_, self.stacker_, self.notes_ = None, None, []
+        # item vectors without item text (--item-vectors with an id-only table): no TF-IDF source
+        self._text_less = not train.catalog.text_columns
+        if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
+            self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors stand for the content)")
         lexical = self._lexical_applies(train)
         if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size
             self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
@@ -396,7 +409,7 @@ class Hybrid(Recommender):
             queries = self._check_queries(task.queries)
             # Only the sources these queries exercise are tuned (no query has text: `text` is not).
             reach = self._source_factors(queries)
-            exercised = [source for source in self.sources if np.any(reach[source] > 0)]
+            exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
             ranked = self._rank_task(task, queries, exercised)
             defaults = self.source_weights(queries, cold_items=task.candidates is not None)
             start = {source: float(np.mean(defaults[source])) for source in exercised}
@@ -417,7 +430,7 @@ class Hybrid(Recommender):
         stacking = None
         if stack_tasks:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-stacker")
-            stacking = pool.submit(fit_stacker, stack_tasks, list(self.sources), seed=self.validation_seed, k=self.tune_k)
+            stacking = pool.submit(fit_stacker, stack_tasks, self._served_sources(), seed=self.validation_seed, k=self.tune_k)
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
 
@@ -464,14 +477,14 @@ class Hybrid(Recommender):
         :data:`coldkit.models.blend.COLD_ITEM_WEIGHTS` where the user gave no weight.
         """
         base = self._cold_item_weights if cold_items else self.weights
-        return self._source_factors(queries, {name: base[name] for name in self.sources})
+        return self._source_factors(queries, {name: base[name] for name in self._served_sources()})
 
     def _source_factors(
         self, queries: Sequence[UserQuery], base: Mapping[str, float] | None = None, facts: _Facts | None = None
     ) -> dict[str, np.ndarray]:
         """:func:`coldkit.models.blend.source_weights` for ``queries``; ``base`` None gives every source 1."""
         n, has_text, has_friends = facts if facts is not None else self._query_facts(queries)
-        served = {name: 1.0 for name in self.sources} if base is None else dict(base)
+        served = {name: 1.0 for name in self._served_sources()} if base is None else dict(base)
         return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive, has_friends=has_friends)
 
     def query_weights(self, queries: Sequence[UserQuery], candidates: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -512,7 +525,7 @@ class Hybrid(Recommender):
             rankers["profile"] = call(self.profile)
         if self.friends is not None:
             rankers["friends"] = call(self.friends)
-        return {name: ranker for name, ranker in rankers.items() if name in self.sources}
+        return {name: ranker for name, ranker in rankers.items() if name in self._served_sources()}
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
