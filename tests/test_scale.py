@@ -143,6 +143,8 @@ def test_hybrid_budget_too_small_for_any_model_is_one_clear_line(small: Interact
     with pytest.raises(MemoryBudgetError, match="no model fits") as info:
         models.create("hybrid", encoder="hashing", memory_budget="10K").fit(small)
     assert "\n" not in str(info.value)
+    # the sizes named are the data's, not those of the validation split the hybrid carves first
+    assert f"{small.n_items:,} items x {small.matrix.nnz:,} interactions" in str(info.value)
 
 
 def test_bad_budget_fails_at_construction() -> None:

@@ -153,9 +153,17 @@ class WarmSpace:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
 
-    def _check_memory(self, train: Interactions) -> None:
+    def check_fits(self, train: Interactions) -> None:
+        """Raise :class:`~coldkit.models.memory.MemoryBudgetError` now if the warm model this space would
+        fit on ``train`` does not fit the budget (a caller that first fits on a subset, such as the
+        hybrid's validation carve, then fails early and names the whole data's sizes)."""
+        counts = train.item_counts()
+        self._check_memory(train, int(np.count_nonzero(counts)), int(train.matrix.nnz))
+
+    def _check_memory(self, train: Interactions, n_warm: int | None = None, nnz: int | None = None) -> None:
         budget = resolve_budget(self.memory_budget)
-        n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
+        if n_warm is None or nnz is None:
+            n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
         if self.requested == "auto":
             self.kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors)
             return

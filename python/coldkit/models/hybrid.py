@@ -362,6 +362,7 @@ class Hybrid(Recommender):
             )
         stacking: Future[tuple[Stacker | None, list[str]]] | None = None
         if self._tuning and self.tune:
+            self.cf.warm.check_fits(train)  # a budget too small fails now, naming the data's own sizes, not the carve's
             self.learned_, stacking = self._learn_weights(train)
         try:
             self._fit_sources(train)
