@@ -363,15 +363,11 @@ def interactions_from_frame(
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
-    """A Parquet column read as text ids: whole floats as integers ("242", not "242.0", as a CSV or
-    the --item-vectors loader reads them), missing values kept missing (so they are named as empty ids)."""
+    """A Parquet column asked for as text. Float columns stay numbers: :func:`_ids` reads a whole
+    float as an integer ("242", not "242.0", as a CSV's id), which a cast to str here would defeat.
+    Other columns become strings, with missing values kept missing (named as empty ids, not "None")."""
     if pd.api.types.is_float_dtype(column.dtype):
-        values = column.to_numpy(dtype=np.float64)
-        finite = np.isfinite(values)
-        if np.array_equal(values[finite], np.round(values[finite])):
-            text = np.where(finite, values, 0).astype(np.int64).astype(str).astype(object)
-            text[~finite] = None
-            return pd.Series(text, index=column.index, dtype=object)
+        return column
     missing = column.isna().to_numpy()
     text = column.astype(str).astype(object)
     text[missing] = None

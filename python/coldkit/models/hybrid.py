@@ -279,6 +279,7 @@ class Hybrid(Recommender):
         self._item_features: np.ndarray | None = None
         self.notes_: list[str] = []
         self._tuning: bool | None = None
+        self._text_less = False  # set by fit: the catalogue has no item text (ids + item vectors)
 
     def _build_adapters(self, features: Any) -> None:
         """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
@@ -296,7 +297,7 @@ class Hybrid(Recommender):
 
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
-        if getattr(self, "_text_less", False):
+        if self._text_less:
             return [name for name in self.sources if name not in TEXT_SOURCES]
         return list(self.sources)
 
