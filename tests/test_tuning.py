@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coldkit.data.interactions import Catalog, Interactions
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.evaluation.metrics import recall_at_k
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import stack_rows
@@ -327,3 +327,93 @@ def test_a_lone_pool_ranks_only_its_own_items() -> None:
             assert set(task.truth.tocsr()[block].indices.tolist()) <= set(candidates.tolist())
         lone += len(task.parts()) == 1
     assert lone > 0  # some seed held user 0 out, leaving one pool
+
+
+def _popular_clicks(n_users: int = 400, n_items: int = 150, per_user: int = 30, seed: int = 0) -> Interactions:
+    """Clicks drawn by a Zipf popularity alone: co-occurrence with popular items is the whole signal,
+    which a strongly regularised EASE reads and a sharp one blurs with noise."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, n_items + 1)
+    p /= p.sum()
+    rows, cols = [], []
+    for u in range(n_users):
+        items = rng.choice(n_items, per_user, replace=False, p=p)
+        rows += [u] * per_user
+        cols += items.tolist()
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+    item_ids = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    catalog = Catalog(item_ids=item_ids, table=pd.DataFrame({"item_id": item_ids, "title": item_ids}), text_columns=("title",))
+    return Interactions(user_ids=np.array([f"u{u}" for u in range(n_users)], dtype=object), catalog=catalog, matrix=matrix)
+
+
+def _ease_recall_on(carved, l2: float, k: int = 20) -> float:  # type: ignore[no-untyped-def]
+    """Reference: EASE(l2) fitted on the carved split, Recall@k pooled over the masked-click queries with clicks."""
+    from coldkit.models.neighbors import EASE
+
+    model = EASE(l2=l2).fit(carved.train)
+    found = []
+    for task in carved.tasks.values():
+        if task.candidates is not None or task.name == WARM:
+            continue
+        rows = [b for b, q in enumerate(task.queries) if q.history is not None and len(q.history)]
+        ranked = model.recommend([task.queries[b] for b in rows], k, exclude_known=True)
+        found.append(recall_per_query(ranked.indices, task.truth[rows], k))
+    return float(np.mean(np.concatenate(found)))
+
+
+def test_the_ease_source_climbs_to_the_penalty_the_validation_split_prefers() -> None:
+    from coldkit.models.hybrid import EASE_PENALTIES, EASE_SEARCH_START
+
+    train = _popular_clicks()
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
+    tried = model.ease_search_
+    assert len(tried) >= 3 and EASE_PENALTIES[EASE_SEARCH_START] in tried
+    # every recall it compared is the one a standalone EASE gets on the same carved split
+    carved = carve_validation(train, seed=model.validation_seed)
+    for l2, value in tried.items():
+        assert value == pytest.approx(_ease_recall_on(carved, l2), abs=1e-12)
+    chosen = max(tried, key=lambda l2: (tried[l2], -l2))
+    assert model.ease.l2 == chosen
+    # a local optimum of the grid: each neighbour of the choice was tried and is no better
+    i = EASE_PENALTIES.index(chosen)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(EASE_PENALTIES):
+            assert EASE_PENALTIES[j] in tried and tried[EASE_PENALTIES[j]] <= tried[chosen]
+    # on popularity-only clicks the climb goes up from the start (sharper EASE fits noise)
+    assert chosen > EASE_PENALTIES[EASE_SEARCH_START]
+    # the final source is refitted on all the training data, not left on the carved split
+    assert model.ease._require_fitted().matrix.nnz == train.matrix.nnz
+    assert any(note.startswith(f"hybrid: ease source λ = {chosen:g}") for note in model.notes_)
+
+
+def test_no_ease_source_where_ease_would_not_fit_beside_the_cf_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    import coldkit.models.hybrid as hybrid_module
+
+    train = _popular_clicks()
+    monkeypatch.setattr(hybrid_module, "EASE_MAX_ITEMS", 100)  # 150 warm items: above the size rule
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
+    assert "ease" not in model.used_sources and model.ease_search_ == {}
+    assert model.ease.item_matrix_ is None  # never fitted
+    assert any("no ease source" in note for note in model.notes_)
+    model.recommend([UserQuery(history=np.array([0, 1]))], k=5)  # still answers
+
+
+def test_a_refit_searches_the_ease_penalty_afresh() -> None:
+    train = _popular_clicks()
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
+    first = dict(model.ease_search_)
+    model.fit(train)
+    assert model.ease_search_ == first
+
+
+def test_without_a_validation_split_there_is_no_ease_source() -> None:
+    train = _popular_clicks()
+    untuned = Hybrid(encoder="hashing", stack=False, tune=False).fit(train)
+    assert "ease" not in untuned.used_sources and untuned.ease.item_matrix_ is None
+    tiny = _interactions(n_users=12, n_items=10, density=0.3)
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(tiny)
+    assert model.learned_ is None and "ease" not in model.used_sources
+    ranked = model.recommend([UserQuery(history=np.array([0]))], k=3)
+    assert ranked.indices.shape == (1, 3)
