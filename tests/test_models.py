@@ -320,6 +320,41 @@ def test_ease_matches_per_column_constrained_least_squares(data: Interactions) -
     np.testing.assert_allclose(ranked.scores[0], scores[ranking_from_scores(scores, data.items_of(4), 3)], atol=1e-4)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ease_ranks_new_users_clicks_like_a_dense_reference(seed: int) -> None:
+    # the sparse path (a user's clicks pick rows of S) against x_u @ S in numpy, with candidate
+    # subsets, exclusions, cold items (score 0) and ties broken by the lower index
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 40, 25
+    dense = (rng.random((n_users, n_items)) < 0.2).astype(np.float32)
+    dense[:, -3:] = 0.0  # three items nobody interacted with
+    table = pd.DataFrame({"item_id": [f"i{j}" for j in range(n_items)], "title": [f"t{j}" for j in range(n_items)]})
+    catalog = Catalog(table["item_id"].to_numpy(), table, text_columns=("title",))
+    train = Interactions(np.array([f"u{u}" for u in range(n_users)]), catalog, sp.csr_matrix(dense))
+    model = models.create("ease", l2=2.0).fit(train)
+    warm = np.flatnonzero(train.item_counts() > 0)
+    s_matrix = np.asarray(model.item_matrix_, dtype=np.float64)
+    queries = [UserQuery(user=int(u)) for u in range(0, n_users, 7)]
+    queries += [UserQuery(history=np.sort(rng.choice(n_items, size, replace=False))) for size in (1, 3, 5)]
+    cand = np.sort(rng.choice(n_items, 15, replace=False))
+    for candidates in (None, cand):
+        got = model.recommend(queries, k=8, candidates=candidates)
+        for b, q in enumerate(queries):
+            clicked = train.items_of(q.user) if q.user is not None else q.history
+            x = np.zeros(n_items)
+            x[clicked] = 1.0
+            scores = np.zeros(n_items)
+            scores[warm] = x[warm] @ s_matrix
+            allowed = np.ones(n_items, bool) if candidates is None else np.isin(np.arange(n_items), candidates)
+            scores[~allowed] = -np.inf
+            expected = [i for i in ranking_from_scores(scores, np.asarray(clicked), n_items) if allowed[i]][:8]
+            listed = got.indices[b, : len(expected)]
+            # rank by rank the reference's scores (items may swap only where scores tie within rounding)
+            np.testing.assert_allclose(got.scores[b, : len(expected)], scores[expected], atol=1e-5)
+            np.testing.assert_allclose(scores[listed], scores[expected], atol=1e-5)
+            assert allowed[listed].all() and not np.isin(listed, clicked).any()
+
+
 def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None:
     model = models.create("ease").fit(data)
     assert np.all(model.item_vectors()[9] == 0)
