@@ -355,6 +355,16 @@ def test_ease_ranks_new_users_clicks_like_a_dense_reference(seed: int) -> None:
             assert allowed[listed].all() and not np.isin(listed, clicked).any()
 
 
+@pytest.mark.parametrize("name", ["ease", "item-knn"])
+def test_item_item_models_answer_an_empty_batch(data: Interactions, name: str) -> None:
+    # the sparse scoring path loops over chunks of queries: none must still give a (0, k) result
+    model = models.create(name).fit(data)
+    for candidates in (None, np.array([0, 2, 9])):
+        ranked = model.recommend([], 3, candidates=candidates)
+        assert ranked.indices.shape == (0, 3) and ranked.scores.shape == (0, 3)
+        assert ranked.indices.dtype == np.int64 and ranked.scores.dtype == np.float32
+
+
 def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None:
     model = models.create("ease").fit(data)
     assert np.all(model.item_vectors()[9] == 0)

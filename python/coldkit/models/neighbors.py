@@ -260,6 +260,8 @@ class ItemItemModel(Recommender):
         # 3·10⁷ multiply-adds instead of 3·10¹⁰). Items without interactions score 0.
         train = self._require_fitted()
         assert self.warm_items_ is not None
+        if not queries:  # no chunk to concatenate
+            return empty_ranked(0, k)
         chunk = max(1, (16 * 2**20) // max(train.n_items, 1))  # dense score rows stay near 64 MB
         parts = []
         for start in range(0, len(queries), chunk):
