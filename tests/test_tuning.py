@@ -18,6 +18,7 @@ from coldkit.models.hybrid import Hybrid
 from coldkit.plugins.types import Ranked
 from coldkit.models.tuning import (
     COLD_ITEMS,
+    CarvedValidation,
     WARM,
     LearnedWeights,
     carve_validation,
@@ -417,3 +418,24 @@ def test_without_a_validation_split_there_is_no_ease_source() -> None:
     assert model.learned_ is None and "ease" not in model.used_sources
     ranked = model.recommend([UserQuery(history=np.array([0]))], k=3)
     assert ranked.indices.shape == (1, 3)
+
+
+def test_no_held_out_user_with_clicks_leaves_no_ease_model_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the split has tasks to tune on, but none with a clicked new user to choose λ for: the source
+    # sits the fit out and no EASE fitted on the carved split stays held (it is items² bytes)
+    import coldkit.models.hybrid as hybrid_module
+
+    carve = hybrid_module.carve_validation
+
+    def without_clicked_new_users(train, **options):  # type: ignore[no-untyped-def]
+        carved = carve(train, **options)
+        kept = {name: task for name, task in carved.tasks.items() if not name.startswith("n=") or name == "n=0"}
+        return CarvedValidation(carved.train, kept, carved.notes)
+
+    monkeypatch.setattr(hybrid_module, "carve_validation", without_clicked_new_users)
+    train = _popular_clicks()
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
+    assert model.learned_ is not None and "ease" not in model.used_sources and model.ease_search_ == {}
+    assert any("no held-out user with clicks" in note for note in model.notes_)
+    assert model.ease.item_matrix_ is None
+    assert model.recommend([UserQuery(history=np.array([0, 1]))], k=5).indices.shape == (1, 5)

@@ -510,6 +510,8 @@ class Hybrid(Recommender):
                 asked.append(([queries[b] for b in rows], task.truth[rows]))
         if not asked:
             self._ease_off = True  # no new user to choose its λ for: the source sits this fit out
+            # and the EASE _fit_sources fitted on the carved split is not kept (items² bytes, never used)
+            self.ease = EASE(l2=EASE_PENALTIES[EASE_SEARCH_START], memory_budget=self._memory_budget)
             self.notes_.append("hybrid: no ease source: the validation split has no held-out user with clicks")
             return
 
