@@ -439,3 +439,14 @@ def test_no_held_out_user_with_clicks_leaves_no_ease_model_behind(monkeypatch: p
     assert any("no held-out user with clicks" in note for note in model.notes_)
     assert model.ease.item_matrix_ is None
     assert model.recommend([UserQuery(history=np.array([0, 1]))], k=5).indices.shape == (1, 5)
+
+
+def test_the_routers_cold_model_stays_content_and_popularity() -> None:
+    # docs/models.md: text or < min_clicks clicks -> content + popularity (a Hybrid without CF); the
+    # ease source reads clicks through EASE, so the default cold hybrid switches it off like cf
+    from coldkit.models.hybrid import Router
+
+    router = Router(hybrid_options={"encoder": "hashing", "stack": False, "tune": True}).fit(_popular_clicks())
+    assert "ease" in router.warm.used_sources  # the warm hybrid keeps it
+    assert not {"cf", "cf_knn", "ease"} & set(router.cold.used_sources)
+    assert router.cold.ease.item_matrix_ is None and router.cold.ease_search_ == {}

@@ -741,7 +741,8 @@ class Router(Recommender):
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)
-        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0}
+        # no CF source: cf, cf_knn and ease (EASE over the clicks, which a tuned fit would start at 1)
+        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0, "ease": 0.0}
         self.cold = cold if cold is not None else Hybrid(**options, weights=cold_weights)
         self.popular = Popularity()
 
