@@ -450,3 +450,14 @@ def test_the_routers_cold_model_stays_content_and_popularity() -> None:
     assert "ease" in router.warm.used_sources  # the warm hybrid keeps it
     assert not {"cf", "cf_knn", "ease"} & set(router.cold.used_sources)
     assert router.cold.ease.item_matrix_ is None and router.cold.ease_search_ == {}
+
+
+def test_an_ease_weight_given_to_an_untuned_fit_is_not_dropped_silently() -> None:
+    # the source exists only in a tuned fit (its λ is chosen on the split): a weight the user gave
+    # it without tuning cannot be honoured, and the notes say so
+    train = _popular_clicks()
+    model = Hybrid(encoder="hashing", weights={"ease": 2.0}, tune=False).fit(train)
+    assert "ease" not in model.used_sources and model.ease.item_matrix_ is None
+    assert any(note.startswith("hybrid: no ease source") and "tune" in note for note in model.notes_)
+    quiet = Hybrid(encoder="hashing", tune=False).fit(train)  # the default weight asks for nothing
+    assert not any("no ease source" in note for note in quiet.notes_)

@@ -311,6 +311,7 @@ class Hybrid(Recommender):
         self._text_less = False  # set by fit: the catalogue has no item text (ids + item vectors)
         # set by fit: no ``ease`` source this fit (EASE too large here, or no validation split to choose its λ on)
         self._ease_off = False
+        self._ease_asked = given.get("ease", 0.0) > 0  # a weight the user gave it: an untuned fit says it is dropped
 
     def _build_adapters(self, features: Any) -> None:
         """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
@@ -397,6 +398,8 @@ class Hybrid(Recommender):
                 f"hybrid: no ease source: {int(np.count_nonzero(train.item_counts())):,} warm items is above "
                 f"{EASE_MAX_ITEMS:,} or leaves no room in the memory budget beside the cf source"
             )
+        elif self._ease_off and self._ease_asked and "ease" in self.sources:
+            self.notes_.append("hybrid: no ease source: its λ is chosen on the validation split, and this fit does not tune (tune=True)")
         if self.tune == "auto" and not self._tuning:
             self.notes_.append(
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
