@@ -375,8 +375,9 @@ def test_the_ease_source_climbs_to_the_penalty_the_validation_split_prefers() ->
     carved = carve_validation(train, seed=model.validation_seed)
     for l2, value in tried.items():
         assert value == pytest.approx(_ease_recall_on(carved, l2), abs=1e-12)
-    chosen = max(tried, key=lambda l2: (tried[l2], -l2))
-    assert model.ease.l2 == chosen
+    # the best recall tried (on a tie the climb keeps the λ it had: test_the_ease_climb_on_a_given_recall_table)
+    chosen = model.ease.l2
+    assert tried[chosen] == max(tried.values())
     # a local optimum of the grid: each neighbour of the choice was tried and is no better
     i = EASE_PENALTIES.index(chosen)
     for j in (i - 1, i + 1):
@@ -461,3 +462,41 @@ def test_an_ease_weight_given_to_an_untuned_fit_is_not_dropped_silently() -> Non
     assert any(note.startswith("hybrid: no ease source") and "tune" in note for note in model.notes_)
     quiet = Hybrid(encoder="hashing", tune=False).fit(train)  # the default weight asks for nothing
     assert not any("no ease source" in note for note in quiet.notes_)
+
+
+@pytest.mark.parametrize(
+    ("table", "chosen", "fits"),
+    [
+        # a tie with the centre is not "better": the climb stays (docs: until none is better)
+        ({300: .1, 1_000: .5, 3_000: .5, 10_000: .4, 30_000: .9, 100_000: .9}, 3_000, 3),
+        # both neighbours better and tied: the smaller λ keeps the tie, then the climb goes on down
+        ({300: .7, 1_000: .6, 3_000: .5, 10_000: .6, 30_000: .9, 100_000: .9}, 300, 4),
+        # up to the end of the grid: 5 fits on the carved split, never the far side
+        ({300: .9, 1_000: .1, 3_000: .2, 10_000: .3, 30_000: .4, 100_000: .5}, 100_000, 5),
+        # a better far neighbour beats a better near one found first in the same round
+        ({300: .0, 1_000: .6, 3_000: .5, 10_000: .7, 30_000: .6, 100_000: .9}, 10_000, 4),
+    ],
+)
+def test_the_ease_climb_on_a_given_recall_table(
+    monkeypatch: pytest.MonkeyPatch, table: dict[int, float], chosen: int, fits: int
+) -> None:
+    # each λ's validation recall is set by hand (the recall of whatever model was asked last), so the
+    # climb's path, its tie rule and its number of fits are checked, not the data's
+    import coldkit.models.hybrid as hybrid_module
+
+    asked: list[float] = []
+    recommend = hybrid_module.EASE.recommend
+
+    def remembering(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(self.l2)
+        return recommend(self, *args, **kwargs)
+
+    def by_table(indices, truth, k):  # type: ignore[no-untyped-def]
+        return np.full(indices.shape[0], table[int(asked[-1])])
+
+    monkeypatch.setattr(hybrid_module.EASE, "recommend", remembering)
+    monkeypatch.setattr(hybrid_module, "recall_per_query", by_table)
+    model = Hybrid(encoder="hashing", stack=False, tune=True).fit(_popular_clicks())
+    assert model.ease.l2 == chosen
+    assert len(model.ease_search_) == fits
+    assert model.ease_search_ == pytest.approx({l2: table[int(l2)] for l2 in model.ease_search_})

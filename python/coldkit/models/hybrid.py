@@ -14,8 +14,9 @@ strategy plugin (``coldkit.get_fusion``):
 * ``popularity``: the prior for users we know little about;
 * ``profile`` (optional, with ``user_profiles``): training users whose profile text is nearest to
   the query's text vote for what they liked (user-based hybrid: demographic/text kNN);
-* ``item_knn``, ``tfidf`` and ``ease`` start at weight 0 and speak where the validation split says
-  they help. ``ease`` is EASE with its own penalty λ, chosen on that split for the users' clicks:
+* ``item_knn`` and ``tfidf`` start at weight 0 and speak where the validation split says they
+  help; ``ease`` (only in a tuned fit) starts at 1 · β, at 0 for the ``warm`` regime and new items.
+  ``ease`` is EASE with its own penalty λ, chosen on that split for the users' clicks:
   the ``cf`` source keeps the λ that suits the content→CF map (a sharp item–item matrix), while a
   new user's first clicks are often best read by a far more regularised one, which leans towards
   co-occurrence with popular items (measured on ml-100k cold users: λ 300 → 30,000 lifts EASE's
@@ -90,7 +91,7 @@ AUTO_TUNE_MAX_ITEMS = 50_000
 
 #: The penalties λ the ``ease`` source may take (steps of ~√10 from EASE's default 300). The
 #: validation split climbs from :data:`EASE_SEARCH_START` to the best neighbour until none is better,
-#: so it fits 3–6 EASE models on the carved split rather than all of them.
+#: so it fits 3–5 EASE models on the carved split rather than all of them (one direction is climbed).
 EASE_PENALTIES: tuple[float, ...] = (300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0, 100_000.0)
 EASE_SEARCH_START = 2  # 3,000: the middle of the grid, one step each way tells the direction
 #: Sources made for new users: the ``warm`` regime (users with long histories) starts them at 0. The
