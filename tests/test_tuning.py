@@ -500,3 +500,13 @@ def test_the_ease_climb_on_a_given_recall_table(
     assert model.ease.l2 == chosen
     assert len(model.ease_search_) == fits
     assert model.ease_search_ == pytest.approx({l2: table[int(l2)] for l2 in model.ease_search_})
+
+
+def test_a_backend_set_on_the_hybrid_reaches_its_ease_source() -> None:
+    # set_backend applies to every model the hybrid is built from; fit builds the ease source anew
+    # (and the climb keeps a model it fitted itself), so each must still rank through that backend
+    model = Hybrid(encoder="hashing", stack=False, tune=True).set_backend("numpy").fit(_popular_clicks())
+    assert "ease" in model.used_sources and len(model.ease_search_) >= 3
+    assert model.ease.backend == "numpy" and model.item_knn.backend == "numpy" and model.cf.backend == "numpy"
+    model.fit(_popular_clicks(seed=1))  # a refit too
+    assert model.ease.backend == "numpy"

@@ -299,7 +299,7 @@ class Hybrid(Recommender):
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
-        self.ease = EASE(l2=EASE_PENALTIES[EASE_SEARCH_START], memory_budget=memory_budget)
+        self.ease = self._fresh_ease()
         self.ease_search_: dict[float, float] = {}  # λ tried -> validation Recall@tune_k (the last fit's)
         # TF-IDF over the same item text: on tag-like text (lastfm) it beats sentence encoders
         self.tfidf = ContentRecommender(encoder="hashing", whitening="none", cache=cache)
@@ -392,7 +392,7 @@ class Hybrid(Recommender):
         self._tuning = self._will_tune(train)
         # the ease source exists only with the λ a validation split chose for it (see _choose_ease_penalty)
         self._ease_off = not (self._tuning and self.tune and self._ease_fits(train))
-        self.ease = EASE(l2=EASE_PENALTIES[EASE_SEARCH_START], memory_budget=self._memory_budget)  # a refit searches afresh
+        self.ease = self._fresh_ease()  # a refit searches afresh
         self.ease_search_ = {}
         if self._ease_off and self._tuning and self.tune and "ease" in self.sources:
             self.notes_.append(
@@ -486,6 +486,13 @@ class Hybrid(Recommender):
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
 
+    def _fresh_ease(self, l2: float = EASE_PENALTIES[EASE_SEARCH_START]) -> EASE:
+        """An unfitted ``ease`` source at penalty ``l2`` that ranks through the backend set on the
+        hybrid (:meth:`set_backend` reaches only the sub-models that exist when it is called)."""
+        model = EASE(l2=l2, memory_budget=self._memory_budget)
+        model.backend = self.backend
+        return model
+
     def _ease_fits(self, train: Interactions) -> bool:
         """Whether the ``ease`` source is cheap enough here: EASE's size rule, and its bytes fit the
         budget beside the ``cf`` source's warm model (both are held at once)."""
@@ -515,7 +522,7 @@ class Hybrid(Recommender):
         if not asked:
             self._ease_off = True  # no new user to choose its λ for: the source sits this fit out
             # and the EASE _fit_sources fitted on the carved split is not kept (items² bytes, never used)
-            self.ease = EASE(l2=EASE_PENALTIES[EASE_SEARCH_START], memory_budget=self._memory_budget)
+            self.ease = self._fresh_ease()
             self.notes_.append("hybrid: no ease source: the validation split has no held-out user with clicks")
             return
 
@@ -529,7 +536,7 @@ class Hybrid(Recommender):
             centre = best
             for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
                 if 0 <= step < len(EASE_PENALTIES) and step not in tried:
-                    model = EASE(l2=EASE_PENALTIES[step], memory_budget=self._memory_budget).fit(carved.train)
+                    model = self._fresh_ease(EASE_PENALTIES[step]).fit(carved.train)
                     tried[step] = recall(model)
                     if tried[step] > tried[best]:
                         self.ease, best = model, step  # only the best model is kept: two EASE matrices at most
