@@ -536,7 +536,8 @@ class Hybrid(Recommender):
             centre = best
             for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
                 if 0 <= step < len(EASE_PENALTIES) and step not in tried:
-                    model = self._fresh_ease(EASE_PENALTIES[step]).fit(carved.train)
+                    model = self._fresh_ease(EASE_PENALTIES[step])
+                    model.fit(carved.train)  # (fit is typed as the base class's)
                     tried[step] = recall(model)
                     if tried[step] > tried[best]:
                         self.ease, best = model, step  # only the best model is kept: two EASE matrices at most
