@@ -510,3 +510,10 @@ def test_a_backend_set_on_the_hybrid_reaches_its_ease_source() -> None:
     assert model.ease.backend == "numpy" and model.item_knn.backend == "numpy" and model.cf.backend == "numpy"
     model.fit(_popular_clicks(seed=1))  # a refit too
     assert model.ease.backend == "numpy"
+
+
+def test_an_ease_weight_without_the_adaptive_blend_is_noted_too() -> None:
+    # adaptive=False never tunes (tune=True is ignored there), so the note must not point at tune=True
+    model = Hybrid(encoder="hashing", weights={"ease": 1.0}, adaptive=False, tune=True).fit(_popular_clicks())
+    notes = [note for note in model.notes_ if note.startswith("hybrid: no ease source")]
+    assert "ease" not in model.used_sources and len(notes) == 1 and "tune=True" not in notes[0]

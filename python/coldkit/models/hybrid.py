@@ -400,7 +400,7 @@ class Hybrid(Recommender):
                 f"{EASE_MAX_ITEMS:,} or leaves no room in the memory budget beside the cf source"
             )
         elif self._ease_off and self._ease_asked and "ease" in self.sources:
-            self.notes_.append("hybrid: no ease source: its λ is chosen on the validation split, and this fit does not tune (tune=True)")
+            self.notes_.append("hybrid: no ease source: its λ is chosen on the validation split, which only a tuned fit carves")
         if self.tune == "auto" and not self._tuning:
             self.notes_.append(
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
