@@ -500,8 +500,9 @@ class Hybrid(Recommender):
         n_warm, nnz = int(np.count_nonzero(counts)), int(train.matrix.nnz)
         if n_warm > EASE_MAX_ITEMS:
             return False
+        # "auto" picks EASE wherever this EASE fits too (memory.choose_warm); any other kind is held as well
         kind = self.cf.warm.requested if self.cf.warm.requested != "auto" else "ease"
-        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz) if kind in ("ease", "item-knn") else 0
+        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz)
         return estimate_warm_bytes("ease", train.n_users, train.n_items, n_warm, nnz) + beside <= resolve_budget(self._memory_budget)
 
     def _choose_ease_penalty(self, carved: CarvedValidation) -> None:
