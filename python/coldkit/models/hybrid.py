@@ -44,6 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, stack_rows
@@ -98,6 +99,10 @@ EASE_SEARCH_START = 2  # 3,000: the middle of the grid, one step each way tells 
 #: ``ease`` λ is chosen on masked-click users; starting it at 1 for warm users too cost ml-100k's warm
 #: task 0.4144 -> 0.3994 (3 seeds), and the t >= 3 bar did not take it out.
 NEW_USER_SOURCES = ("ease",)
+#: Sources that score every item without interactions 0: over new items only, their lists are one
+#: tie, which the stacker reads as "not listed" (:func:`coldkit.models.stacker.decided_by_score`),
+#: so they are not computed for it there (at 10k users x 1,000 new items: seconds for nothing).
+INTERACTION_ONLY_SOURCES = ("item_knn", "ease")
 
 
 
@@ -364,7 +369,8 @@ class Hybrid(Recommender):
         if self._uses("item_knn"):
             self.item_knn.fit(train)
         if self._uses("ease"):
-            self.ease.fit(train)
+            with stage(f"fit ease source (EASE, λ = {self.ease.l2:g})"):
+                self.ease.fit(train)
         if self._uses("tfidf"):
             self.tfidf.fit(train)
         if self.friends is not None and self._uses("friends"):
@@ -532,18 +538,20 @@ class Hybrid(Recommender):
             return float(np.mean(np.concatenate(found))) if found else 0.0
 
         best = EASE_SEARCH_START  # the λ whose model self.ease holds: the best so far
-        tried = {best: recall(self.ease)}
-        while True:
-            centre = best
-            for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
-                if 0 <= step < len(EASE_PENALTIES) and step not in tried:
-                    model = self._fresh_ease(EASE_PENALTIES[step])
-                    model.fit(carved.train)  # (fit is typed as the base class's)
-                    tried[step] = recall(model)
-                    if tried[step] > tried[best]:
-                        self.ease, best = model, step  # only the best model is kept: two EASE matrices at most
-            if best == centre:
-                break
+        n_users = sum(len(qs) for qs, _ in asked)
+        with stage(f"choose the ease source's λ on {n_users:,} held-out users"):
+            tried = {best: recall(self.ease)}
+            while True:
+                centre = best
+                for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
+                    if 0 <= step < len(EASE_PENALTIES) and step not in tried:
+                        model = self._fresh_ease(EASE_PENALTIES[step])
+                        model.fit(carved.train)  # (fit is typed as the base class's)
+                        tried[step] = recall(model)
+                        if tried[step] > tried[best]:
+                            self.ease, best = model, step  # only the best model is kept: two EASE matrices at most
+                if best == centre:
+                    break
         self.ease_search_ = {EASE_PENALTIES[i]: value for i, value in sorted(tried.items())}
         self.notes_.append(
             f"hybrid: ease source λ = {EASE_PENALTIES[best]:g} (validation Recall@{self.tune_k} "
@@ -670,7 +678,10 @@ class Hybrid(Recommender):
         if not stacked.any():
             return Ranked(blended.indices[:, :k], blended.scores[:, :k])
         reach = self._source_factors(queries, facts=facts)
-        spoken = {s: rankers[s]() for s in self.stacker_.sources if s in rankers and np.any(reach[s] > 0)}
+        silent = INTERACTION_ONLY_SOURCES if cold else ()
+        spoken = {
+            s: rankers[s]() for s in self.stacker_.sources if s in rankers and s not in silent and np.any(reach[s] > 0)
+        }
         inputs = StackInputs(spoken, reach, blended, self._query_features(queries, cold, facts), self._stack_items())
         ranked = self.stacker_.rank(inputs, k)
         indices, scores = blended.indices[:, :k].copy(), blended.scores[:, :k].copy()
