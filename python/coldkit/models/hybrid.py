@@ -397,10 +397,10 @@ class Hybrid(Recommender):
                 self.set_backend(self.backend)
         self._tuning = self._will_tune(train)
         # the ease source exists only with the λ a validation split chose for it (see _choose_ease_penalty)
-        self._ease_off = not (self._tuning and self.tune and self._ease_fits(train))
+        self._ease_off = not (self._tuning and self._ease_fits(train))  # _tuning implies tune (see _will_tune)
         self.ease = self._fresh_ease()  # a refit searches afresh
         self.ease_search_ = {}
-        if self._ease_off and self._tuning and self.tune and "ease" in self.sources:
+        if self._ease_off and self._tuning and "ease" in self.sources:
             self.notes_.append(
                 f"hybrid: no ease source: {int(np.count_nonzero(train.item_counts())):,} warm items is above "
                 f"{EASE_MAX_ITEMS:,} or leaves no room in the memory budget beside the cf source"

@@ -370,7 +370,6 @@ class ItemKNN(ItemItemModel):
         assert self.similarities_ is not None
         return np.asarray((rows @ self.similarities_).toarray(), dtype=np.float32)
 
-
     def _item_column(self, item: int) -> np.ndarray:
         assert self.similarities_ is not None and self.warm_items_ is not None
         position = np.searchsorted(self.warm_items_, item)
