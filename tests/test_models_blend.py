@@ -109,6 +109,21 @@ def test_blend_computes_only_what_someone_listens_to() -> None:
         blend(rankers, {"profile": np.array([1.0])}, fusion, 2)
 
 
+def test_a_mute_query_gets_the_fallback_beside_weighed_ones() -> None:
+    # a batch where one query listens to cf and the other to nothing: the fallback answers the second
+    # alone (before: one all-zero fusion row, i.e. the items in index order)
+    def ranking(orders: list[list[int]]) -> object:
+        return lambda: Ranked(np.array(orders), np.tile(np.array([3.0, 2.0, 1.0], dtype=np.float32), (len(orders), 1)))
+
+    rankers = {"cf": ranking([[0, 1, 2], [0, 1, 2]]), "popularity": ranking([[2, 0, 1], [2, 0, 1]])}
+    fused, used = blend(rankers, {"cf": np.array([1.0, 0.0]), "popularity": np.array([0.0, 0.0])}, get_fusion("weighted"), 3)
+    assert fused.indices.tolist() == [[0, 1, 2], [2, 0, 1]]
+    assert used["popularity"].tolist() == [0.0, 1.0] and used["cf"].tolist() == [1.0, 0.0]
+    # a fallback already weighed for some queries keeps their weights
+    fused, used = blend(rankers, {"cf": np.array([1.0, 0.0]), "popularity": np.array([0.5, 0.0])}, get_fusion("weighted"), 3)
+    assert used["popularity"].tolist() == [0.5, 1.0] and fused.indices[1].tolist() == [2, 0, 1]
+
+
 def test_words_and_reasons() -> None:
     assert words("The Matrix: a movie about a hacker's world") == {"matrix", "hacker's", "world"}
     assert shared_words("I love space robots and war", "Robots at war in space. Sci-Fi") == ["robots", "space", "war"]

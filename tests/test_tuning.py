@@ -531,3 +531,30 @@ def test_the_ease_source_counts_any_warm_model_beside_it_in_the_budget() -> None
     assert "ease" not in tight.used_sources and any("no ease source" in note for note in tight.notes_)
     roomy = Hybrid(encoder="hashing", warm="users", stack=False, tune=True, memory_budget=ease + users).fit(train)
     assert "ease" in roomy.used_sources
+
+
+@pytest.mark.parametrize("tune", [True, False])
+@pytest.mark.parametrize("sources", [["cf"], ["item_knn"], ["cf", "ease"], ["tfidf"]])
+def test_a_hybrid_restricted_to_some_sources_fits_and_answers_every_query(sources: list[str], tune: bool) -> None:
+    from coldkit.data.interactions import UserQuery
+    from coldkit.models.popularity import Popularity
+
+    train = _popular_clicks()
+    model = Hybrid(encoder="hashing", sources=sources, stack=False, tune=tune).fit(train)
+    # a source the user named is used, even one the full hybrid starts at 0 (item_knn, tfidf); ease only
+    # where a validation split chose its λ
+    expected = [s for s in sources if tune or s != "ease"]
+    assert model.used_sources == expected
+    if not tune and "ease" in sources:
+        assert any("no ease source" in note for note in model.notes_)
+    assert any("popularity list, the blend's fallback" in note for note in model.notes_)
+    queries = [UserQuery(user=3), UserQuery(), UserQuery(history=np.array([1, 2, 3])), UserQuery(text="i7 i9")]
+    ranked = model.recommend(queries, 10)
+    popular = Popularity().fit(train).recommend([UserQuery()], 10)
+    # a newcomer with nothing none of these sources can read gets the popularity list, not index order
+    np.testing.assert_array_equal(ranked.indices[1], popular.indices[0])
+    if "tfidf" not in sources:  # text only reaches tfidf among these
+        np.testing.assert_array_equal(ranked.indices[3], popular.indices[0])
+    assert not np.array_equal(ranked.indices[0], popular.indices[0])  # a known user gets the chosen sources' list
+    if tune:
+        assert model.learned_ is not None and model.learned_.regimes["n=0"] == {}  # nothing to tune for n = 0

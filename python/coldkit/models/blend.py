@@ -204,12 +204,18 @@ def blend(
         weights: source name -> (B,) per-query weights, e.g. from :func:`source_weights`.
         fusion: the fusion strategy (``coldkit.plugins.manager.get_fusion``).
         k: list length.
-        fallback: the source that speaks alone, with weight 1, when every weight is zero.
+        fallback: the source that speaks alone, with weight 1, for a query whose every weight is zero
+            (e.g. a hybrid restricted to ``cf`` asked for a user with no clicks and no text).
     """
     active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
-    if not active:
-        batch = len(next(iter(weights.values()))) if weights else 1
-        active = {fallback: np.ones(batch)}
+    batch = len(next(iter(weights.values()))) if weights else 1
+    # per query, not per batch: a mute query beside weighed ones would otherwise get an all-zero
+    # fusion, i.e. the items in index order
+    mute = np.ones(batch, dtype=bool)
+    for w in active.values():
+        mute &= ~(w > 0)
+    if mute.any():
+        active[fallback] = np.where(mute, 1.0, active.get(fallback, np.zeros(batch)))
     missing = set(active) - set(rankers)
     if missing:
         raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")

@@ -263,12 +263,19 @@ class Hybrid(Recommender):
         if user_profiles:
             defaults["text"] = 0.0
         given = check_weights(dict(weights or {}))
+        if sources is not None and not isinstance(sources, str):
+            # a source the user named starts weighed: item-kNN and TF-IDF start at 0 only because the
+            # full hybrid tries them on its validation split, and 0 would switch off what was chosen
+            defaults.update({name: 1.0 for name in sources if name in defaults and defaults[name] == 0})
         self.weights = {**defaults, **given}
         # the cold-item regime's start; a weight the user gave holds there too
         self._cold_item_weights = {**self.weights, **{k: v for k, v in COLD_ITEM_WEIGHTS.items() if k not in given}}
         if sources is not None:
             if isinstance(sources, str):
-                raise InvalidInputError("sources must be a list of source names, not a single string")
+                raise InvalidInputError(
+                    f"sources must be a list of source names, e.g. [{sources!r}] "
+                    f"(--option sources='[\"{sources}\"]'), not the single string {sources!r}"
+                )
             check_weights({name: 1.0 for name in sources})  # unknown names fail here
         available = set(SOURCES if sources is None else sources)
         if not user_profiles:
@@ -317,7 +324,8 @@ class Hybrid(Recommender):
         self._text_less = False  # set by fit: the catalogue has no item text (ids + item vectors)
         # set by fit: no ``ease`` source this fit (EASE too large here, or no validation split to choose its λ on)
         self._ease_off = False
-        self._ease_asked = given.get("ease", 0.0) > 0  # a weight the user gave it: an untuned fit says it is dropped
+        # asked for by a weight or by name: an untuned fit says it is dropped
+        self._ease_asked = given.get("ease", 0.0) > 0 or (sources is not None and "ease" in sources)
 
     def _build_adapters(self, features: Any) -> None:
         """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
@@ -425,6 +433,11 @@ class Hybrid(Recommender):
         if stacking is not None:
             self.stacker_, notes = stacking.result()
             self.notes_.extend(notes)
+        if "popularity" not in self._served_sources():
+            self.notes_.append(
+                "hybrid: a query none of its sources can rank (no clicks and no text for "
+                f"{', '.join(self._served_sources())}) gets the popularity list, the blend's fallback"
+            )
         warm = self.cf.warm
         if warm.requested == "auto":  # say which model ran: the choice depends on the data's size and the budget
             self.notes_.append(
@@ -466,13 +479,21 @@ class Hybrid(Recommender):
             # Only the sources these queries exercise are tuned (no query has text: `text` is not).
             reach = self._source_factors(queries)
             exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+            if not exercised:
+                # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
+                # nothing to tune; the defaults give every source 0 and the blend's fallback answers
+                regimes[name] = {}
+                continue
             ranked = self._rank_task(task, queries, exercised)
             defaults = self.source_weights(queries, cold_items=task.candidates is not None)
             start = {source: float(np.mean(defaults[source])) for source in exercised}
             if name == WARM:
                 start.update({source: 0.0 for source in NEW_USER_SOURCES if source in start})
             if not any(v > 0 for v in start.values()):
-                start["popularity"] = 1.0
+                if "popularity" in start:
+                    start["popularity"] = 1.0
+                else:  # the blend's fallback is not among the chosen sources: start from all of them
+                    start = {source: 1.0 for source in start}
             # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
             unit = "item" if task.candidates is not None else "query"
             objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
@@ -650,7 +671,9 @@ class Hybrid(Recommender):
             rankers["profile"] = call(self.profile)
         if self.friends is not None:
             rankers["friends"] = call(self.friends)
-        return {name: ranker for name, ranker in rankers.items() if name in self._served_sources()}
+        served = self._served_sources()
+        # popularity is the blend's fallback for a query no chosen source can rank (always fitted: cheap)
+        return {name: ranker for name, ranker in rankers.items() if name in served or name == "popularity"}
 
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
@@ -765,8 +788,8 @@ class Router(Recommender):
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)
-        # no CF source: cf, cf_knn and ease (EASE over the clicks, which a tuned fit would start at 1)
-        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0, "ease": 0.0}
+        # no CF source: cf, cf_knn, and ease and item-kNN (over the clicks; a tuned fit would weigh them)
+        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0, "ease": 0.0, "item_knn": 0.0}
         self.cold = cold if cold is not None else Hybrid(**options, weights=cold_weights)
         self.popular = Popularity()
 
