@@ -449,7 +449,7 @@ def test_the_routers_cold_model_stays_content_and_popularity() -> None:
 
     router = Router(hybrid_options={"encoder": "hashing", "stack": False, "tune": True}).fit(_popular_clicks())
     assert "ease" in router.warm.used_sources  # the warm hybrid keeps it
-    assert not {"cf", "cf_knn", "ease"} & set(router.cold.used_sources)
+    assert not {"cf", "cf_knn", "ease", "item_knn"} & set(router.cold.used_sources)  # content + popularity only
     assert router.cold.ease.item_matrix_ is None and router.cold.ease_search_ == {}
 
 
