@@ -678,3 +678,22 @@ def test_adapter_recommends_from_several_threads_like_one(small: Interactions, m
         results = list(pool.map(lambda cand: model.recommend(queries, 5, candidates=cand), asks))
     for cand, ranked in zip(asks, results):
         np.testing.assert_array_equal(ranked.indices, full.recommend(queries, 5, candidates=cand).indices)
+
+
+@pytest.mark.parametrize("kind", ["cold-ridge", "cold-knn"])
+def test_mapped_vectors_are_made_on_first_read_and_match_the_map(small: Interactions, kind: str) -> None:
+    """Recommending keeps only the blended table; ``mapped_vectors_`` (the serving index's input) is
+    computed when read: the map of every item's content, and the blended table agrees with it."""
+    from coldkit.models._vectors import blend_by_count
+
+    model = models.create(kind, encoder="hashing", warm="svd", cache=False, item_trust=2.0).fit(small)
+    model.recommend([UserQuery(user=0)], 5, candidates=np.arange(0, 50))
+    assert model._mapped is None  # not made by recommending
+    mapped = model.mapped_vectors_
+    assert mapped is not None and mapped.shape == model.item_vectors().shape and mapped.dtype == np.float32
+    features = model.content.item_vectors()
+    items = np.arange(small.n_items)
+    np.testing.assert_allclose(mapped, model._map_catalog(features, items), rtol=1e-5, atol=1e-6)
+    expected = blend_by_count(model.warm.item_vectors_, mapped, model.warm.counts_, model.item_trust)
+    np.testing.assert_allclose(model.item_vectors(), expected, rtol=1e-5, atol=1e-6)
+    assert model.mapped_vectors_ is mapped  # kept

@@ -67,8 +67,16 @@ TEXT_BLIND_KINDS = ("popularity", "users")
 #: random sample beyond it), so mapping a catalogue costs O(items × pool), linear in the catalogue.
 KNN_POOL = 10_000
 
-#: Catalogue rows an adapter maps per step (bounds the temporaries of a 1M-item map).
+#: Catalogue rows an adapter maps per step at most (bounds the temporaries of a 1M-item map).
 MAP_ROWS = 65_536
+#: ...and the bytes of one step's float32 output: in the EASE space a row is thousands of floats wide,
+#: and a whole 10k-row step allocated (and page-faulted) several 250 MB temporaries per call.
+MAP_STEP_BYTES = 32 << 20
+
+
+def map_step_rows(width: int) -> int:
+    """Rows per mapping step for item vectors ``width`` floats wide (:data:`MAP_ROWS`, :data:`MAP_STEP_BYTES`)."""
+    return int(min(MAP_ROWS, max(256, MAP_STEP_BYTES // (4 * max(int(width), 1)))))
 
 
 def choose_warm(n_users: int, n_items: int, n_warm: int, nnz: int, budget: int, factors: int = 64) -> str:
@@ -487,13 +495,29 @@ class ColdAdapter(Recommender):
 
     @property
     def mapped_vectors_(self) -> np.ndarray | None:
-        """(n_items, f) content-mapped vectors ``q̂`` of every item (None before fit)."""
-        self._ensure_mapped(None)
+        """(n_items, f) content-mapped vectors ``q̂`` of every item (None before fit).
+
+        Computed on first read (the serving index is its one full reader; recommending needs only
+        the blended :attr:`item_vectors_`), then kept.
+        """
+        if self._mapped is None and self._map_features is not None:
+            features = self._map_features
+            table = np.empty((features.shape[0], self._width()), dtype=np.float32)
+            step = map_step_rows(table.shape[1])
+            for start in range(0, table.shape[0], step):
+                rows = np.arange(start, min(start + step, table.shape[0]))
+                table[rows] = self._map_catalog(features[rows], rows)
+            self._mapped = table
         return self._mapped
+
+    def _width(self) -> int:
+        """Width of the item vectors (the warm space's)."""
+        return int(self.warm.item_vectors_.shape[1])
 
     @mapped_vectors_.setter
     def mapped_vectors_(self, vectors: np.ndarray | None) -> None:
-        self._mapped, self._unmapped = vectors, None  # a subclass that maps at fit time sets the whole table
+        # a subclass that maps at fit time sets the whole table
+        self._mapped, self._unmapped, self._map_features = vectors, None, None
 
     @property
     def item_vectors_(self) -> np.ndarray | None:
@@ -544,11 +568,11 @@ class ColdAdapter(Recommender):
         self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
         # The catalogue is mapped on demand, the rows a request needs (_ensure_mapped): a run that
         # ranks only the new items of a 1M-item catalogue maps those 100k, not every warm item too.
-        shape = (train.n_items, self.warm.item_vectors_.shape[1])
-        self._mapped = np.zeros(shape, dtype=np.float32)
-        self._blended = np.zeros(shape, dtype=np.float32)
+        # Only the blended table is kept; the mapped one is made if read (mapped_vectors_).
+        self._mapped = None
+        self._blended = np.zeros((train.n_items, self._width()), dtype=np.float32)
         self._unmapped = np.ones(train.n_items, dtype=bool)
-        self._map_features = features
+        self._map_features = features  # the content model's own table: a reference, not a copy
         self._candidate_rows = CandidateRows()  # not the old fit's table (it would stay in memory)
         self._columns_all: np.ndarray | None = None
         self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
@@ -563,22 +587,26 @@ class ColdAdapter(Recommender):
         summation order follows the shape of the batch it scores (measured: ~1e-7 relative).
         """
         # Taken once: another caller (a second thread's recommend) may finish the map between our
-        # steps and drop self._map_features; the arrays themselves stay valid. The features are read
-        # before the pending mask because the caller that finishes clears the mask first.
-        features, mapped_rows, blended_rows = self._map_features, self._mapped, self._blended
+        # steps; the arrays themselves stay valid (a refit replaces them, never edits them).
+        features, blended_rows = self._map_features, self._blended
         pending = self._unmapped
         if pending is None:
             return
-        assert features is not None and mapped_rows is not None and blended_rows is not None
+        assert features is not None and blended_rows is not None
         todo = np.flatnonzero(pending) if items is None else np.unique(np.asarray(items, dtype=np.int64)[pending[items]])
-        for start in range(0, todo.size, MAP_ROWS):
-            rows = todo[start : start + MAP_ROWS]
-            mapped = np.asarray(self._map_catalog(features[rows], rows), dtype=np.float32)
-            mapped_rows[rows] = mapped
-            blended_rows[rows] = blend_by_count(self.warm.item_vectors_[rows], mapped, self.warm.counts_[rows], self.item_trust)
+        known, counts = self.warm.item_vectors_, self.warm.counts_
+        step = map_step_rows(blended_rows.shape[1])
+        for start in range(0, todo.size, step):
+            rows = todo[start : start + step]
+            out = np.array(self._map_catalog(features[rows], rows), dtype=np.float32)  # ours to blend into
+            # only items with interactions blend in a learned vector (α > 0): a new item keeps its mapped one
+            seen = np.flatnonzero(counts[rows] > 0)
+            if seen.size:
+                out[seen] = blend_by_count(known[rows[seen]], out[seen], counts[rows[seen]], self.item_trust)
+            blended_rows[rows] = out
             pending[rows] = False  # after the rows are written: a reader never sees a half-done row as done
         if not pending.any():
-            self._unmapped, self._map_features = None, None
+            self._unmapped = None
 
     def _vectors_for(self, items: np.ndarray | None) -> np.ndarray:
         """The item-vector table with (at least) the rows of ``items`` (None: all) computed."""
