@@ -510,14 +510,14 @@ class ColdAdapter(Recommender):
             self._mapped = table
         return self._mapped
 
-    def _width(self) -> int:
-        """Width of the item vectors (the warm space's)."""
-        return int(self.warm.item_vectors_.shape[1])
-
     @mapped_vectors_.setter
     def mapped_vectors_(self, vectors: np.ndarray | None) -> None:
         # a subclass that maps at fit time sets the whole table
         self._mapped, self._unmapped, self._map_features = vectors, None, None
+
+    def _width(self) -> int:
+        """Width of the item vectors (the warm space's)."""
+        return int(self.warm.item_vectors_.shape[1])
 
     @property
     def item_vectors_(self) -> np.ndarray | None:
