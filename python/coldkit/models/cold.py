@@ -266,22 +266,33 @@ class WarmSpace:
         return interaction_rows(queries, self.matrix_, columns=self.warm_items_)
 
 
+#: Rows per step of :func:`ridge_map`'s sums.
+_RIDGE_ROWS = 32_768
+
+
 def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge with an unpenalised intercept: ``targets ≈ features @ W + b``.
 
     Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
     """
-    fc = np.array(features, dtype=np.float64)  # our own copy, centred in place below
+    f = np.asarray(features)
     # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
     # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
     # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout.
     dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
     t = np.asarray(targets, dtype=dtype)
-    f_mean, t_mean = fc.mean(axis=0), t.mean(axis=0, dtype=np.float64)
-    fc -= f_mean  # in place: at 500k warm items each float64 copy of the features is 1.5 GB
-    gram = fc.T @ fc
+    f_mean, t_mean = f.mean(axis=0, dtype=np.float64), t.mean(axis=0, dtype=np.float64)
+    t_shift = t_mean.astype(dtype)
+    gram = np.zeros((f.shape[1], f.shape[1]))
+    cross = np.zeros((f.shape[1], t.shape[1]))
+    # A block of rows at a time, centred in float64: at 500k warm items a float64 copy of the
+    # features is 1.5 GB, and allocating it cost more than the products (the sums are the same up
+    # to the order of float64 additions)
+    for start in range(0, f.shape[0], _RIDGE_ROWS):
+        fc = np.asarray(f[start : start + _RIDGE_ROWS], dtype=np.float64) - f_mean
+        gram += fc.T @ fc
+        cross += fc.astype(dtype, copy=False).T @ (t[start : start + _RIDGE_ROWS] - t_shift)
     gram[np.diag_indices_from(gram)] += l2
-    cross = (fc.astype(dtype, copy=False).T @ (t - t_mean.astype(dtype))).astype(np.float64)
     weights = np.linalg.solve(gram, cross)
     return weights, t_mean - f_mean @ weights
 

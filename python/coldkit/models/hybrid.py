@@ -643,8 +643,15 @@ class Hybrid(Recommender):
 
     def _cold_candidates(self, candidates: np.ndarray | None) -> bool:
         """Whether every candidate is an item without interactions (the cold-item regime)."""
+        if candidates is None or len(candidates) == 0:
+            return False
         train = self._require_fitted()
-        return bool(candidates is not None and len(candidates) > 0 and not train.item_counts()[candidates].any())
+        # counted once per training set, not once per batch (a bincount over every interaction:
+        # 0.14 s a batch at 9M interactions, 3 s of a 10k-user run)
+        memo = getattr(self, "_counts_memo", None)
+        if memo is None or memo[0] is not train:
+            memo = self._counts_memo = (train, train.item_counts())
+        return not bool(memo[1][candidates].any())
 
     def _rankers(
         self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool
