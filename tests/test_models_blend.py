@@ -134,3 +134,19 @@ def test_words_and_reasons() -> None:
     assert nearest_liked(liked, np.array([-1.0, 0.0], dtype=np.float32)) is None
     assert nearest_liked(liked, np.array([-1.0, 0.0], dtype=np.float32), min_similarity=None) == (1, pytest.approx(-0.6))
     assert nearest_liked(np.empty((0, 2), np.float32), np.array([1.0, 0.0])) is None
+
+
+def test_no_weighed_source_at_all_lets_the_fallback_answer_every_query() -> None:
+    # a hybrid with no source left this fit (sources=["ease"] untuned) hands blend no weights: the
+    # fallback's own list says how many queries there are (was: a (1,) weight against 3 rows)
+    called = []
+
+    def popular() -> Ranked:
+        called.append("popularity")
+        return Ranked(np.tile([2, 0, 1], (3, 1)), np.tile(np.array([3.0, 2.0, 1.0], dtype=np.float32), (3, 1)))
+
+    fused, used = blend({"popularity": popular}, {}, get_fusion("weighted"), 3)
+    assert called == ["popularity"]  # computed once
+    assert fused.indices.tolist() == [[2, 0, 1]] * 3 and used["popularity"].tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(InvalidInputError, match="popularity"):
+        blend({}, {}, get_fusion("weighted"), 3)

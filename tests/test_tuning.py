@@ -558,3 +558,21 @@ def test_a_hybrid_restricted_to_some_sources_fits_and_answers_every_query(source
     assert not np.array_equal(ranked.indices[0], popular.indices[0])  # a known user gets the chosen sources' list
     if tune:
         assert model.learned_ is not None and model.learned_.regimes["n=0"] == {}  # nothing to tune for n = 0
+
+
+@pytest.mark.parametrize("tune", [False, True])
+def test_a_hybrid_whose_only_source_sits_this_fit_out_answers_with_popularity(tune: bool) -> None:
+    """``sources=["ease"]`` without a validation split (untuned, or one too small to carve) has no
+    source left this fit: every query gets the popularity list (was: a shape error from the blend)."""
+    from coldkit.data.interactions import UserQuery
+    from coldkit.models.popularity import Popularity
+
+    train = _popular_clicks() if not tune else _popular_clicks(n_users=6, n_items=20, per_user=4)
+    model = Hybrid(encoder="hashing", sources=["ease"], stack=False, tune=tune).fit(train)
+    assert model.used_sources == []
+    assert any("popularity list" in note for note in model.notes_)
+    queries = [UserQuery(user=3), UserQuery(), UserQuery(history=np.array([1, 2]))]
+    ranked = model.recommend(queries, 5, exclude_known=False)
+    popular = Popularity().fit(train).recommend([UserQuery()], 5)
+    for row in ranked.indices:
+        np.testing.assert_array_equal(row, popular.indices[0])

@@ -208,7 +208,14 @@ def blend(
             (e.g. a hybrid restricted to ``cf`` asked for a user with no clicks and no text).
     """
     active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
-    batch = len(next(iter(weights.values()))) if weights else 1
+    computed: dict[str, Ranked] = {}
+    if weights:
+        batch = len(next(iter(weights.values())))
+    else:  # no source at all (a hybrid whose only source sits this fit out): the fallback's list says how many queries
+        if fallback not in rankers:
+            raise InvalidInputError(f"no ranking for blended source(s) {[fallback]}")
+        computed[fallback] = rankers[fallback]()
+        batch = computed[fallback].indices.shape[0]
     # per query, not per batch: a mute query beside weighed ones would otherwise get an all-zero
     # fusion, i.e. the items in index order
     mute = np.ones(batch, dtype=bool)
@@ -219,7 +226,7 @@ def blend(
     missing = set(active) - set(rankers)
     if missing:
         raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")
-    sources = {name: rankers[name]() for name in active}
+    sources = {name: computed[name] if name in computed else rankers[name]() for name in active}
     fused = fusion.fuse(sources, k, active)
     return pad_ranked(fused.indices, fused.scores, k), active
 

@@ -433,10 +433,16 @@ class Hybrid(Recommender):
         if stacking is not None:
             self.stacker_, notes = stacking.result()
             self.notes_.extend(notes)
-        if "popularity" not in self._served_sources():
+        served = self._served_sources()
+        if not served:
+            self.notes_.append(
+                f"hybrid: none of its sources ({', '.join(self.sources)}) is left this fit: every query gets "
+                "the popularity list, the blend's fallback"
+            )
+        elif "popularity" not in served:
             self.notes_.append(
                 "hybrid: a query none of its sources can rank (no clicks and no text for "
-                f"{', '.join(self._served_sources())}) gets the popularity list, the blend's fallback"
+                f"{', '.join(served)}) gets the popularity list, the blend's fallback"
             )
         warm = self.cf.warm
         if warm.requested == "auto":  # say which model ran: the choice depends on the data's size and the budget
