@@ -101,6 +101,27 @@ def test_recommend_matches_the_hybrid_item_for_item(index: ServingIndex, train: 
         assert got.sources == pytest.approx({name: float(weights[name][0]) for name in got.sources})
 
 
+@pytest.mark.parametrize("sources", [["cf"], ["cf", "content"]])
+def test_an_index_from_a_hybrid_of_some_sources_serves_only_those(train: Interactions, sources: list[str]) -> None:
+    """``Hybrid(sources=[...])`` blends only the named sources (popularity answers a query none of them
+    can rank); its index must not add the unnamed served ones back (was: their default weights)."""
+    from coldkit.models.hybrid import Hybrid
+
+    model = Hybrid(encoder="hashing", warm="svd", sources=sources, cache=False, stack=False, tune=False).fit(train)
+    index = ServingIndex.from_hybrid(model, train, encoder_name="hashing")
+    ids = [str(i) for i in train.catalog.item_ids]
+    queries = [UserQuery(user=5), UserQuery(), UserQuery(history=np.array([3, 50, 120])), UserQuery(text="space robots war")]
+    reference = model.recommend(queries, k=10)
+    for row, query in enumerate(queries):
+        got = index.recommend(
+            None if query.user is None else str(train.user_ids[query.user]), text=query.text,
+            history=[ids[i] for i in query.history], k=10, explain=False,
+        )
+        expected = [ids[i] for i in reference.indices[row] if i >= 0]
+        assert [item.id for item in got.items] == expected, (sources, query)
+        assert {name for name, w in got.sources.items() if w > 0} <= {*sources, "popularity"}
+
+
 def test_the_index_serves_the_weights_the_hybrid_learned(index: ServingIndex, hybrid) -> None:
     assert hybrid.learned_ is not None and hybrid.learned_.regimes
     assert index.model.fusion.learned == hybrid.learned_

@@ -218,7 +218,9 @@ class ServingIndex(IndexReader):
             )
         if not model.adaptive:
             raise InvalidInputError("the serving index serves the adaptive blend; build the Hybrid with adaptive=True")
-        weights = {k: float(v) for k, v in model.weights.items() if k in SERVED_SOURCES}
+        # a source the hybrid does not blend (not among its ``sources``) is not served either
+        used = set(model.used_sources)
+        weights = {k: float(v) if k in used else 0.0 for k, v in model.weights.items() if k in SERVED_SOURCES}
         fusion = FusionConfig(
             strategy=model.fusion.name, options=dict(fusion_options or {}), weights=weights,
             user_trust=model.user_trust, depth=model.depth, text_weight=model.content.text_weight,
