@@ -576,3 +576,19 @@ def test_a_hybrid_whose_only_source_sits_this_fit_out_answers_with_popularity(tu
     popular = Popularity().fit(train).recommend([UserQuery()], 5)
     for row in ranked.indices:
         np.testing.assert_array_equal(row, popular.indices[0])
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"sources": []}, "sources is empty"),
+        ({"sources": ["profile"]}, "'profile' needs user_profiles"),
+        ({"sources": ["friends"]}, "'friends' needs user_graph"),
+        ({"sources": ["profile", "friends"]}, "'friends' needs user_graph"),
+        ({"sources": ["cf"], "weights": {"cf": 0.0}}, r"weight 0 switches off \['cf'\]"),
+    ],
+)
+def test_a_hybrid_left_without_sources_says_why(options: dict, match: str) -> None:
+    """Not "every source is switched off" when the user switched nothing off: the error names the cause."""
+    with pytest.raises(InvalidInputError, match=match):
+        Hybrid(encoder="hashing", **options)

@@ -285,7 +285,17 @@ class Hybrid(Recommender):
         # A source the user switched off stays off; the rest may be weighed by tuning.
         self.sources = [name for name in SOURCES if name in available and not (name in given and given[name] == 0)]
         if not self.sources:
-            raise InvalidInputError("the hybrid has no source left: every source is switched off")
+            named = list(SOURCES if sources is None else sources)
+            if not named:
+                raise InvalidInputError(f"sources is empty: name at least one of {', '.join(SOURCES)}")
+            # a source the user named that has no data to read (the full hybrid just leaves it out)
+            why = [f"{name!r} needs {needs} (none given, or all empty)" for name, needs, data in
+                   (("profile", "user_profiles", user_profiles), ("friends", "user_graph", user_graph))
+                   if sources is not None and name in named and not data]
+            off = sorted({name for name in named if given.get(name, 1.0) == 0})
+            if off:
+                why.append(f"weight 0 switches off {off}")
+            raise InvalidInputError(f"the hybrid has no source left: {'; '.join(why)}")
         for label, value in (("user_trust", user_trust), ("item_trust", item_trust)):
             if not np.isfinite(value) or value < 0:
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
