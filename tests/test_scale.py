@@ -697,3 +697,23 @@ def test_mapped_vectors_are_made_on_first_read_and_match_the_map(small: Interact
     expected = blend_by_count(model.warm.item_vectors_, mapped, model.warm.counts_, model.item_trust)
     np.testing.assert_allclose(model.item_vectors(), expected, rtol=1e-5, atol=1e-6)
     assert model.mapped_vectors_ is mapped  # kept
+
+
+def test_a_refit_hybrid_lets_go_of_the_previous_training_set(small: Interactions) -> None:
+    """The hybrid's item-count memo (the "every candidate is new" check) is per fit: after a refit it
+    neither answers for the old data nor keeps the old training set alive."""
+    import gc
+    import weakref
+
+    from coldkit.models.hybrid import Hybrid
+
+    old = Interactions(small.user_ids, small.catalog, small.matrix.copy())
+    model = Hybrid(encoder="hashing", warm="svd", cache=False, stack=False, tune=False).fit(old)
+    model.recommend([UserQuery(user=0)], 5, candidates=np.arange(20, 40))
+    held = weakref.ref(old)
+    model.fit(small)
+    del old
+    gc.collect()
+    assert held() is None
+    # the memo answers for the new data: items 0-14 are cold in `small`, 20-39 are not
+    assert model._cold_candidates(np.arange(0, 15)) and not model._cold_candidates(np.arange(10, 25))
