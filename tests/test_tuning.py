@@ -592,3 +592,19 @@ def test_a_hybrid_left_without_sources_says_why(options: dict, match: str) -> No
     """Not "every source is switched off" when the user switched nothing off: the error names the cause."""
     with pytest.raises(InvalidInputError, match=match):
         Hybrid(encoder="hashing", **options)
+
+
+@pytest.mark.parametrize(
+    "sources, match",
+    [
+        (["foo"], r"unknown source\(s\) \['foo'\]"),
+        ([1], r"unknown source\(s\) \[1\]"),
+        ([["cf"]], r"unknown source\(s\) \[\['cf'\]\]"),
+        (5, "sources must be a list of source names"),
+        ("cf", "not the single string 'cf'"),
+    ],
+)
+def test_bad_sources_get_a_clear_error(sources: object, match: str) -> None:
+    """What ``--option sources=...`` can hand the hybrid: never a TypeError from a set or a loop."""
+    with pytest.raises(InvalidInputError, match=match):
+        Hybrid(encoder="hashing", sources=sources)  # type: ignore[arg-type]

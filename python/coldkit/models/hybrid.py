@@ -106,6 +106,21 @@ INTERACTION_ONLY_SOURCES = ("item_knn", "ease")
 
 
 
+def _check_sources(sources: object) -> list[str]:
+    """``sources`` as a list of known source names, or InvalidInputError naming what is wrong."""
+    if isinstance(sources, str):
+        raise InvalidInputError(
+            f"sources must be a list of source names, e.g. [{sources!r}] "
+            f"(--option sources='[\"{sources}\"]'), not the single string {sources!r}"
+        )
+    if not isinstance(sources, (list, tuple, set, frozenset)):
+        raise InvalidInputError(f"sources must be a list of source names ({', '.join(SOURCES)}), got {sources!r}")
+    unknown = [name for name in sources if not isinstance(name, str) or name not in SOURCES]
+    if unknown:
+        raise InvalidInputError(f"unknown source(s) {unknown} in sources; the hybrid's sources: {', '.join(SOURCES)}")
+    return list(sources)
+
+
 class ProfileKNN(NeighbourVoting):
     """User-based kNN on profile *text*: the training users whose profiles read most like the query's text.
 
@@ -263,20 +278,14 @@ class Hybrid(Recommender):
         if user_profiles:
             defaults["text"] = 0.0
         given = check_weights(dict(weights or {}))
-        if sources is not None and not isinstance(sources, str):
+        if sources is not None:
+            sources = _check_sources(sources)
             # a source the user named starts weighed: item-kNN and TF-IDF start at 0 only because the
             # full hybrid tries them on its validation split, and 0 would switch off what was chosen
-            defaults.update({name: 1.0 for name in sources if name in defaults and defaults[name] == 0})
+            defaults.update({name: 1.0 for name in sources if defaults[name] == 0})
         self.weights = {**defaults, **given}
         # the cold-item regime's start; a weight the user gave holds there too
         self._cold_item_weights = {**self.weights, **{k: v for k, v in COLD_ITEM_WEIGHTS.items() if k not in given}}
-        if sources is not None:
-            if isinstance(sources, str):
-                raise InvalidInputError(
-                    f"sources must be a list of source names, e.g. [{sources!r}] "
-                    f"(--option sources='[\"{sources}\"]'), not the single string {sources!r}"
-                )
-            check_weights({name: 1.0 for name in sources})  # unknown names fail here
         available = set(SOURCES if sources is None else sources)
         if not user_profiles:
             available.discard("profile")
