@@ -150,3 +150,22 @@ def test_no_weighed_source_at_all_lets_the_fallback_answer_every_query() -> None
     assert fused.indices.tolist() == [[2, 0, 1]] * 3 and used["popularity"].tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(InvalidInputError, match="popularity"):
         blend({}, {}, get_fusion("weighted"), 3)
+
+
+def test_a_query_whose_sources_have_nothing_to_say_gets_the_fallback() -> None:
+    # query 1 listens to cf, but cf scores every item 0 for it (its clicks are all on items cf has
+    # never seen): a list of one tie, i.e. the items in index order; the fallback answers it instead
+    def ranking(orders: list[list[int]], scores: list[list[float]]) -> object:
+        return lambda: Ranked(np.array(orders), np.array(scores, dtype=np.float32))
+
+    rankers = {
+        "cf": ranking([[1, 2, 0], [0, 1, 2]], [[3.0, 2.0, 1.0], [0.0, 0.0, 0.0]]),
+        "popularity": ranking([[2, 0, 1], [2, 0, 1]], [[5.0, 4.0, 1.0], [5.0, 4.0, 1.0]]),
+    }
+    fused, used = blend(rankers, {"cf": np.array([1.0, 0.5])}, get_fusion("weighted"), 3)
+    assert fused.indices.tolist() == [[1, 2, 0], [2, 0, 1]]
+    assert used["cf"].tolist() == [1.0, 0.0] and used["popularity"].tolist() == [0.0, 1.0]
+    # a source that does speak for the query (any score not 0, negative included) keeps it
+    rankers["cf"] = ranking([[1, 2, 0], [0, 1, 2]], [[3.0, 2.0, 1.0], [0.0, -1.0, -2.0]])
+    fused, used = blend(rankers, {"cf": np.array([1.0, 0.5])}, get_fusion("weighted"), 3)
+    assert fused.indices.tolist() == [[1, 2, 0], [0, 1, 2]] and "popularity" not in used

@@ -608,3 +608,23 @@ def test_bad_sources_get_a_clear_error(sources: object, match: str) -> None:
     """What ``--option sources=...`` can hand the hybrid: never a TypeError from a set or a loop."""
     with pytest.raises(InvalidInputError, match=match):
         Hybrid(encoder="hashing", sources=sources)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sources", [["cf"], ["item_knn"], ["cf", "ease"]])
+def test_a_newcomer_whose_clicks_no_chosen_source_knows_gets_popularity(sources: list[str]) -> None:
+    """A new user whose clicks are all on items nobody else clicked: the click sources score every
+    item 0 for them. Popularity's list answers, not the items in index order."""
+    from coldkit.data.interactions import UserQuery
+    from coldkit.models.popularity import Popularity
+
+    base = _popular_clicks()
+    # the most popular items last (so popularity's order is not the index order); the first ten are new
+    matrix = base.matrix[:, ::-1].tolil()
+    matrix[:, :10] = 0
+    train = Interactions(base.user_ids, base.catalog, sp.csr_matrix(matrix))
+    model = Hybrid(encoder="hashing", sources=sources, stack=False, tune=True).fit(train)
+    ranked = model.recommend([UserQuery(history=np.array([1, 5])), UserQuery(user=3)], 10)
+    popular = Popularity().fit(train).recommend([UserQuery(history=np.array([1, 5]))], 10)
+    assert popular.indices[0].tolist() != sorted(popular.indices[0].tolist())
+    np.testing.assert_array_equal(ranked.indices[0], popular.indices[0])
+    assert not np.array_equal(ranked.indices[1], popular.indices[0])  # a known user keeps the chosen sources' list

@@ -205,7 +205,8 @@ def blend(
         fusion: the fusion strategy (``coldkit.plugins.manager.get_fusion``).
         k: list length.
         fallback: the source that speaks alone, with weight 1, for a query whose every weight is zero
-            (e.g. a hybrid restricted to ``cf`` asked for a user with no clicks and no text).
+            (e.g. a hybrid restricted to ``cf`` asked for a user with no clicks and no text), or whose
+            weighed sources all score every item 0 (its clicks are all on items they have not seen).
     """
     active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
     computed: dict[str, Ranked] = {}
@@ -227,8 +228,27 @@ def blend(
     if missing:
         raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")
     sources = {name: computed[name] if name in computed else rankers[name]() for name in active}
+    # A query whose weighed sources all score every item 0 has nothing said for it either (a new
+    # user whose clicks are all on items no chosen source has seen): their one tie would list the
+    # items in index order, so the fallback answers it alone too
+    silent = ~mute
+    for name, ranked in sources.items():
+        silent &= ~((active[name] > 0) & _says_something(ranked))
+    if silent.any():
+        if fallback not in rankers:
+            raise InvalidInputError(f"no ranking for blended source(s) {[fallback]}")
+        active = {name: np.where(silent, 0.0, w) for name, w in active.items()}
+        active[fallback] = np.where(silent, 1.0, active.get(fallback, np.zeros(batch)))
+        if fallback not in sources:
+            sources[fallback] = rankers[fallback]()
     fused = fusion.fuse(sources, k, active)
     return pad_ranked(fused.indices, fused.scores, k), active
+
+
+def _says_something(ranked: Ranked) -> np.ndarray:
+    """(B,) whether each row of ``ranked`` scores some listed item other than 0 (padding is ``-inf``)."""
+    scores = np.asarray(ranked.scores)
+    return np.any(np.isfinite(scores) & (scores != 0), axis=1)
 
 
 def words(text: str) -> set[str]:
