@@ -169,6 +169,25 @@ def test_ridge_map_matches_normal_equations_without_intercept_shift() -> None:
     np.testing.assert_allclose(intercept, 0.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("width", [3, 700])  # factor targets (float64) and wide ones (float32 cross term)
+def test_ridge_map_over_several_row_blocks_matches_the_augmented_normal_equations(monkeypatch, width: int) -> None:
+    """ridge_map sums its Gram and cross term over row blocks: with blocks of 37 rows (and a last
+    short one) it is the one-shot ridge with an unpenalised intercept, solved here with numpy."""
+    from coldkit.models import cold as cold_module
+
+    monkeypatch.setattr(cold_module, "_RIDGE_ROWS", 37)
+    rng = np.random.default_rng(4)
+    f = (rng.standard_normal((250, 6)) + 3.0).astype(np.float32)  # off-centre: the centring matters
+    t = (rng.standard_normal((250, width)) - 1.0).astype(np.float32)
+    weights, intercept = ridge_map(f, t, 1.3)
+    x = np.hstack([f.astype(np.float64), np.ones((250, 1))])
+    penalty = np.diag([1.3] * 6 + [0.0])
+    reference = np.linalg.solve(x.T @ x + penalty, x.T @ t.astype(np.float64))
+    atol = 1e-9 if width <= cold_module.WIDE_TARGETS else 1e-5  # wide targets: float32 cross term
+    np.testing.assert_allclose(weights, reference[:-1], atol=atol)
+    np.testing.assert_allclose(intercept, reference[-1], atol=atol)
+
+
 def test_bilinear_ridge_matches_kronecker_solve() -> None:
     rng = np.random.default_rng(3)
     left, right, target = rng.standard_normal((6, 3)), rng.standard_normal((5, 4)), rng.standard_normal((6, 5))
