@@ -105,7 +105,6 @@ NEW_USER_SOURCES = ("ease",)
 INTERACTION_ONLY_SOURCES = ("item_knn", "ease")
 
 
-
 def _check_sources(sources: object) -> list[str]:
     """``sources`` as a list of known source names, or InvalidInputError naming what is wrong."""
     if isinstance(sources, str):
