@@ -628,3 +628,32 @@ def test_a_newcomer_whose_clicks_no_chosen_source_knows_gets_popularity(sources:
     assert popular.indices[0].tolist() != sorted(popular.indices[0].tolist())
     np.testing.assert_array_equal(ranked.indices[0], popular.indices[0])
     assert not np.array_equal(ranked.indices[1], popular.indices[0])  # a known user keeps the chosen sources' list
+
+
+def test_a_router_over_a_restricted_hybrid_keeps_its_cold_side() -> None:
+    from coldkit.models.hybrid import Router
+
+    train = _popular_clicks()
+    options = {"encoder": "hashing", "stack": False, "tune": False}
+    # only click sources: the cold side falls back to its documented content + popularity default
+    router = Router(hybrid_options={**options, "sources": ["item_knn"]}).fit(train)
+    assert router.warm.used_sources == ["item_knn"]
+    assert {"content", "popularity"} <= set(router.cold.used_sources)
+    assert not {"cf", "cf_knn", "ease", "item_knn"} & set(router.cold.used_sources)
+    # a mixed list: the cold side keeps the non-click part of it
+    router = Router(hybrid_options={**options, "sources": ["item_knn", "content"]})
+    assert router.cold.sources == ["content"]
+
+
+def test_a_weight_for_a_source_left_out_of_sources_is_an_error() -> None:
+    with pytest.raises(InvalidInputError, match=r"\['content'\].*sources"):
+        Hybrid(encoder="hashing", sources=["cf"], weights={"content": 1.0})
+    # a weight of 0 for a source left out says nothing and is accepted (the router passes such weights)
+    Hybrid(encoder="hashing", sources=["cf"], weights={"content": 0.0})
+
+
+def test_a_named_text_source_beside_profiles_starts_at_its_own_default() -> None:
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+
+    model = Hybrid(encoder="hashing", sources=["text", "popularity"], user_profiles={"u0": "a reader of poems"})
+    assert model.weights["text"] == DEFAULT_WEIGHTS["text"]  # not 0 (profiles' default), not an arbitrary 1

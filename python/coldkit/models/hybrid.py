@@ -281,7 +281,14 @@ class Hybrid(Recommender):
             sources = _check_sources(sources)
             # a source the user named starts weighed: item-kNN and TF-IDF start at 0 only because the
             # full hybrid tries them on its validation split, and 0 would switch off what was chosen
-            defaults.update({name: 1.0 for name in sources if defaults[name] == 0})
+            # (text, 0 beside profiles, takes its own default back)
+            defaults.update({name: DEFAULT_WEIGHTS[name] or 1.0 for name in sources if defaults[name] == 0})
+            ignored = sorted(name for name, w in given.items() if w > 0 and name not in sources)
+            if ignored:  # a weight that could never act: a typo or a forgotten source, not a silent no-op
+                raise InvalidInputError(
+                    f"weights give {ignored} a weight but sources={list(sources)} leaves them out: "
+                    "add them to sources or drop their weights"
+                )
         self.weights = {**defaults, **given}
         # the cold-item regime's start; a weight the user gave holds there too
         self._cold_item_weights = {**self.weights, **{k: v for k, v in COLD_ITEM_WEIGHTS.items() if k not in given}}
@@ -823,7 +830,13 @@ class Router(Recommender):
             options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)
         # no CF source: cf, cf_knn, and ease and item-kNN (over the clicks; a tuned fit would weigh them)
-        cold_weights = {**dict(options.pop("weights", {}) or {}), "cf": 0.0, "cf_knn": 0.0, "ease": 0.0, "item_knn": 0.0}
+        click_sources = ("cf", "cf_knn", "ease", "item_knn")
+        cold_weights = {**dict(options.pop("weights", {}) or {}), **{name: 0.0 for name in click_sources}}
+        if options.get("sources") is not None:
+            # the warm hybrid's sources less the click ones; none left (sources=["cf"]): the documented
+            # content + popularity default, not a hybrid without sources
+            kept = [name for name in _check_sources(options["sources"]) if name not in click_sources]
+            options["sources"] = kept or None
         self.cold = cold if cold is not None else Hybrid(**options, weights=cold_weights)
         self.popular = Popularity()
 
