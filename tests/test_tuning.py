@@ -657,3 +657,16 @@ def test_a_named_text_source_beside_profiles_starts_at_its_own_default() -> None
 
     model = Hybrid(encoder="hashing", sources=["text", "popularity"], user_profiles={"u0": "a reader of poems"})
     assert model.weights["text"] == DEFAULT_WEIGHTS["text"]  # not 0 (profiles' default), not an arbitrary 1
+
+
+def test_explain_gives_only_reasons_from_sources_the_hybrid_blends() -> None:
+    train = _popular_clicks()
+    query = UserQuery(history=np.array([0, 1, 2]), text="i5 i7")
+    pop_only = Hybrid(encoder="hashing", sources=["popularity"], stack=False, tune=False).fit(train)
+    assert pop_only.explain(query, 3).startswith("popular: ")  # not "because you liked" (content) or words
+    cf_only = Hybrid(encoder="hashing", sources=["cf"], stack=False, tune=False).fit(train)
+    reason = cf_only.explain(query, 3)
+    assert "content similarity" not in reason and "matches your words" not in reason
+    # the full hybrid still gives its content reason
+    full = Hybrid(encoder="hashing", stack=False, tune=False).fit(train)
+    assert "content similarity" in full.explain(query, 3)

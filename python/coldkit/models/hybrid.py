@@ -761,13 +761,17 @@ class Hybrid(Recommender):
             raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
         reasons = []
         known = self._known_items(query)
-        if known.size and train.item_counts()[int(item)] > 0 and self.cf.warm.kind in ("ease", "item-knn"):
+        used = set(self._served_sources())  # a reason only from a source this hybrid blends
+        if (
+            used & {"cf", "cf_knn"} and known.size and train.item_counts()[int(item)] > 0
+            and self.cf.warm.kind in ("ease", "item-knn")
+        ):
             row = self.cf.warm.user_vectors([query])[0]
             contrib = row * self.cf._vectors_for(np.array([int(item)]))[int(item)]  # maps this one item, not the catalogue
             if np.any(contrib > 0):
                 best = int(self.cf.warm.warm_items_[int(np.argmax(contrib))])
                 reasons.append(f"people who liked {_title(train, best)} also liked it")
-        content_reason = self.content.explain(query, int(item))
+        content_reason = self.content.explain(query, int(item)) if used & {"content", "text"} else "no liked item"
         if not content_reason.startswith("no liked item"):
             reasons.append(content_reason)
         if not reasons:
