@@ -370,3 +370,19 @@ def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None
     assert np.all(model.item_vectors()[9] == 0)
     with pytest.raises(InvalidInputError, match="l2"):
         models.create("ease", l2=0)
+
+
+def test_ease_builds_its_item_vectors_only_when_read(data: Interactions) -> None:
+    """Ranking reads S itself; the (items x warm items) table is made for its readers (the cold adapters'
+    warm space, a backend scan) on first use, and is S's columns with zero rows for cold items."""
+    model = models.create("ease", l2=5.0).fit(data)
+    ranked = model.recommend([UserQuery(user=0)], 4)
+    assert model._item_vectors is None and ranked.indices.shape == (1, 4)
+    vectors = model.item_vectors()
+    warm = np.flatnonzero(data.item_counts() > 0)
+    expected = np.zeros((data.n_items, warm.size), dtype=np.float32)
+    expected[warm] = np.asarray(model.item_matrix_).T
+    np.testing.assert_array_equal(vectors, expected)
+    assert model.item_vectors() is vectors
+    model.fit(data)  # a refit drops the old table
+    assert model._item_vectors is None
