@@ -178,3 +178,15 @@ def test_profiles_that_are_all_empty_mean_no_profile_text(tmp_path) -> None:
                  "--k", "2", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     assert out.read_text().startswith("user_id,item_id,rank,score")
+
+
+def test_model_option_of_the_wrong_type(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # An option the model takes, with a value it cannot use, is a user error too: one line naming
+    # the model and the bad value, exit 2, no ValueError/TypeError traceback from the constructor.
+    common = ("--model", "content", "--encoder", "hashing", "--option")
+    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, "whitening_dim=abc")
+    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, 'text_weight="x"')
+
+
+def test_option_flag_that_is_not_key_value_says_key_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _fails_cleanly(files, capsys, "--option: 'bogus' is not KEY=VALUE", "--option", "bogus")

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         profile_text_column=args.profile_text_column,
         candidates=args.candidates,
         users=args.users,
-        options=parse_mapping(args.option, "--option"),
+        options=parse_mapping(args.option, "--option", "KEY=VALUE (e.g. whitening=none)"),
         encoder=args.encoder,
         item_vectors=args.item_vectors,
         item_vector_columns=parse_mapping(args.item_vector_columns, "--item-vector-columns"),
