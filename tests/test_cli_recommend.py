@@ -190,3 +190,26 @@ def test_model_option_of_the_wrong_type(files: dict[str, Path], capsys: pytest.C
 
 def test_option_flag_that_is_not_key_value_says_key_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     _fails_cleanly(files, capsys, "--option: 'bogus' is not KEY=VALUE", "--option", "bogus")
+
+
+def test_users_file_with_a_header_line_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "user_id" is not a user: recommending popular items for a cold user named "user_id" would be
+    # a silent wrong row in the evaluator's file.
+    files["users"].write_text("user_id\nu1\nu2\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "first line 'user_id' looks like a header", "--users", str(files["users"]))
+    files["cands"].write_text("item_id\na\nc\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "first line 'item_id' looks like a header", "--candidates", str(files["cands"]))
+
+
+def test_users_file_that_is_a_csv_table_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # every line "u1,2026-01-01" would be an unknown (cold) user: popular items for all, silently
+    files["users"].write_text("u1,2026-01-01\nu2,2026-01-02\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "'u1,2026-01-01' looks like a CSV row", "--users", str(files["users"]))
+
+
+def test_users_file_may_name_a_user_called_like_the_header_when_that_user_exists(files: dict[str, Path]) -> None:
+    files["train"].write_text(TRAIN + "user_id,c,4\n", encoding="utf-8")
+    files["users"].write_text("user_id\nu1\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert set(recs["user_id"]) == {"user_id", "u1"}

@@ -174,9 +174,13 @@ def _recommend_files(
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
         user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
+        if users:
+            known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
+            _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
         if candidates:
             cand_ids = read_id_list(candidates, what="candidate item ids")
+            _check_id_lines(cand_ids, candidates, "--candidates", {str(i) for i in catalog.item_ids}, "item_id", item_columns)
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
             except InvalidInputError as exc:  # say which file: the message names only the ids
@@ -290,6 +294,25 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _check_id_lines(
+    ids: Sequence[str], path: str, flag: str, known: set[str], standard: str, columns: dict[str, str] | None
+) -> None:
+    """Refuse an id file that is really a table: a header line, or comma/tab-separated rows.
+
+    An unknown user id is a valid cold user, so without this a ``user_id`` header or ``u1,2026-01-01``
+    rows would each get popular items, silently; an id that is known is always accepted as is.
+
+    Raises:
+        InvalidInputError: the first id is unknown and is the column's name; an unknown id holds a comma or tab.
+    """
+    headers = {standard, (columns or {}).get(standard, standard)}
+    if ids and ids[0] not in known and ids[0] in headers:
+        raise InvalidInputError(f"{flag} {path}: first line {ids[0]!r} looks like a header; give one id per line, no header")
+    for line in ids:
+        if line not in known and ("," in line or "\t" in line):
+            raise InvalidInputError(f"{flag} {path}: line {line!r} looks like a CSV row; give one id per line, nothing else")
 
 
 def _multimodal_encoder(
