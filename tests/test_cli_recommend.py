@@ -213,3 +213,13 @@ def test_users_file_may_name_a_user_called_like_the_header_when_that_user_exists
     assert run(files, "--users", str(files["users"]), "--k", "2") == 0
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     assert set(recs["user_id"]) == {"user_id", "u1"}
+
+
+def test_duplicates_summing_to_zero_are_an_error_not_a_lost_interaction(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # u1 rated a twice (5 and -5): summed, the weight is 0 and the sparse matrix drops the pair, so
+    # a was recommended back to u1 although u1 interacted with it.
+    files["train"].write_text(TRAIN + "u1,a,-5\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "weight 0 after duplicates='sum', e.g. [('u1', 'a')]", "--duplicates", "sum")
+    assert run(files, "--duplicates", "last") == 0  # the last row (-5) is a real, non-zero weight
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert not ((recs["user_id"] == "u1") & (recs["item_id"] == "a")).any()

@@ -418,6 +418,13 @@ def _resolve_duplicates(
     v = vals[order]
     if policy == "sum":
         new_vals = np.bincount(group, weights=v)
+        zero = new_vals == 0  # e.g. +5 and -5: the sparse matrix would drop the pair, as if never seen
+        if zero.any():
+            pairs = [(str(user_names[i]), str(item_names[i])) for i in pick[zero][:5]]
+            raise InvalidInputError(
+                f"{where}: {int(zero.sum())} (user_id, item_id) pair(s) have weight 0 after duplicates='sum', e.g. {pairs}; "
+                "use duplicates='last' or 'max', or drop them"
+            )
     elif policy == "max":
         new_vals = np.full(group[-1] + 1, -np.inf)
         np.maximum.at(new_vals, group, v)
