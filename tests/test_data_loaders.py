@@ -191,3 +191,19 @@ def test_profiles_and_id_lists(tmp_path: Path) -> None:
     assert read_id_list(write(tmp_path, "ids.txt", "a\n\n b \n# c\n")) == ["a", "b"]
     with pytest.raises(InvalidInputError, match=r"more than once: \['a'\]"):
         read_id_list(write(tmp_path, "d.txt", "a\na\n"))
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -> None:
+    # A Parquet/pandas datetime column used to be read as nanoseconds, so popularity-recent's
+    # half-life (in days of seconds) decayed every interaction but the newest to 0.
+    seconds = np.array([964982703, 964981247, 1_700_000_000])
+    frame = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["10", "20", "10"]})
+    catalog = load_items(items_csv)
+    reference = interactions_from_frame(frame.assign(timestamp=seconds), catalog)
+    stamps = pd.to_datetime(seconds, unit="s", utc=tz is not None)
+    if tz is not None:
+        stamps = stamps.tz_convert(tz)
+    got = interactions_from_frame(frame.assign(timestamp=stamps), catalog)
+    assert got.timestamps is not None and reference.timestamps is not None
+    np.testing.assert_array_equal(got.timestamps.toarray(), reference.timestamps.toarray())

@@ -301,7 +301,7 @@ def interactions_from_frame(
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
     if "timestamp" in frame.columns:
-        ts = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
+        ts = _unix_seconds(frame["timestamp"])
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
             raise InvalidInputError(f"{where}: timestamps must be numbers (unix seconds); bad rows {rows}")
@@ -360,6 +360,19 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _unix_seconds(column: pd.Series) -> np.ndarray:
+    """(n,) float64 unix seconds of a timestamp column; NaN where not a number or a date.
+
+    A datetime column (Parquet, pandas) becomes seconds since the epoch (naive times read as UTC):
+    as a plain number it would be nano- or microseconds, and every time-based model (e.g.
+    ``popularity-recent``'s half-life in days) would silently be off by a factor of 10^6 or more.
+    """
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        utc = pd.to_datetime(column, utc=True)
+        return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
