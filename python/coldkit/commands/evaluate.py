@@ -54,6 +54,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     parser.add_argument("--reveal", type=int, nargs="+", default=[0, 1, 3, 5], help="cold-user: revealed interactions")
     parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
+    parser.add_argument(
+        "--duplicates", default="error", choices=["error", "last", "sum", "max"],
+        help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
+    )  # fmt: skip
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
@@ -198,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
         item_columns=parse_mapping(args.item_columns, "--item-columns"),
         text_columns=list_flag(args.text_columns),
+        duplicates=args.duplicates,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)

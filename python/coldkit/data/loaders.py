@@ -420,7 +420,7 @@ def _resolve_duplicates(
         pairs = [(str(user_names[i]), str(item_names[i])) for i in dup_pos]
         raise InvalidInputError(
             f"{where}: {int((~first).sum())} duplicate (user_id, item_id) row(s), e.g. {pairs}; "
-            "pass duplicates='last', 'sum' or 'max' to combine them (coldkit recommend: --duplicates last|sum|max)"
+            "pass duplicates='last', 'sum' or 'max' to combine them (command line: --duplicates last|sum|max)"
         )
     if policy not in ("last", "sum", "max"):
         raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {policy!r}")
