@@ -223,3 +223,17 @@ def test_duplicates_summing_to_zero_are_an_error_not_a_lost_interaction(files: d
     assert run(files, "--duplicates", "last") == 0  # the last row (-5) is a real, non-zero weight
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     assert not ((recs["user_id"] == "u1") & (recs["item_id"] == "a")).any()
+
+
+@pytest.mark.parametrize("flag", ["--interactions", "--items", "--candidates", "--users"])
+def test_out_that_is_an_input_file_is_refused(files: dict[str, Path], capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    # a slip like --out train.csv replaced the user's input with recommendations
+    inputs = {"--interactions": files["train"], "--items": files["items"], "--candidates": files["cands"], "--users": files["users"]}
+    target = inputs[flag]
+    before = target.read_bytes()
+    files["out"] = target.parent / "." / target.name  # the same file under another spelling
+    extra = ["--candidates", str(files["cands"]), "--users", str(files["users"])]
+    assert run(files, *extra) == 2
+    err = capsys.readouterr().err
+    assert f"--out {files['out']} is the {flag} file" in err, err
+    assert target.read_bytes() == before

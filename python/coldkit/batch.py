@@ -20,6 +20,7 @@ model may use (see :mod:`coldkit.models.memory`).
 from __future__ import annotations
 
 import io
+import os
 import time
 from typing import Any, Sequence
 
@@ -100,6 +101,13 @@ def recommend_files(
     """
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
+    _check_out_is_no_input(
+        out,
+        {
+            "--interactions": interactions, "--items": items, "--user-profiles": user_profiles, "--candidates": candidates,
+            "--users": users, "--item-vectors": item_vectors, "--user-graph": user_graph,
+        },
+    )  # fmt: skip
     if max_memory is not None:
         from coldkit.models.memory import parse_memory
 
@@ -294,6 +302,19 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:
+    """Refuse an ``out`` that is one of the input files: the write would replace the user's data.
+
+    Raises:
+        InvalidInputError: ``out`` is (or links to) the file of one of ``inputs`` (flag -> path).
+    """
+    if not os.path.exists(out):
+        return
+    for flag, path in inputs.items():
+        if path is not None and os.path.exists(path) and os.path.samefile(out, path):
+            raise InvalidInputError(f"--out {out} is the {flag} file; writing there would replace your input, give another path")
 
 
 def _check_id_lines(
