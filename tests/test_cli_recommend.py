@@ -237,3 +237,14 @@ def test_out_that_is_an_input_file_is_refused(files: dict[str, Path], capsys: py
     err = capsys.readouterr().err
     assert f"--out {files['out']} is the {flag} file" in err, err
     assert target.read_bytes() == before
+
+
+def test_encoding_applies_to_the_id_files_too(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # --encoding latin-1 read the tables but not --users / --candidates, which failed as "not UTF-8"
+    files["train"].write_bytes((TRAIN + "José,c,4\n").encode("latin-1"))
+    files["users"].write_bytes("José\nu1\n".encode("latin-1"))
+    _fails_cleanly(files, capsys, "latin-1", "--users", str(files["users"]))
+    assert run(files, "--users", str(files["users"]), "--encoding", "latin-1", "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str}, encoding="utf-8")
+    assert set(recs["user_id"]) == {"José", "u1"}
+    assert "c" not in set(recs.loc[recs["user_id"] == "José", "item_id"])  # known to José: excluded

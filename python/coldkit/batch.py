@@ -181,13 +181,13 @@ def _recommend_files(
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
-        user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
+        user_list = read_id_list(users, what="user ids", encoding=encoding) if users else [str(u) for u in train.user_ids]
         if users:
             known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
             _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
         if candidates:
-            cand_ids = read_id_list(candidates, what="candidate item ids")
+            cand_ids = read_id_list(candidates, what="candidate item ids", encoding=encoding)
             _check_id_lines(cand_ids, candidates, "--candidates", {str(i) for i in catalog.item_ids}, "item_id", item_columns)
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids

@@ -585,15 +585,23 @@ def load_user_graph(
     return user_graph_from_pairs(users, friends)
 
 
-def read_id_list(path: str | os.PathLike[str], *, what: str = "ids") -> list[str]:
-    """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error."""
+def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: str | None = None) -> list[str]:
+    """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error.
+
+    ``encoding`` is the file's text encoding (default UTF-8, a byte-order mark skipped), the same as the tables'.
+    """
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file")
     try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
+        lines = p.read_text(encoding=encoding or "utf-8-sig").splitlines()
+    except LookupError as exc:
+        raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{p}: not valid UTF-8 text (byte {exc.start})") from exc
+        raise InvalidInputError(
+            f"{p}: not valid {encoding or 'UTF-8'} text (byte {exc.start}); pass encoding='latin-1' (--encoding) "
+            "or the right encoding if the file uses another one"
+        ) from exc
     ids = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not ids:
         raise InvalidInputError(f"{p}: no {what} in the file")
