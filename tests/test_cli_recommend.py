@@ -248,3 +248,12 @@ def test_encoding_applies_to_the_id_files_too(files: dict[str, Path], capsys: py
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str}, encoding="utf-8")
     assert set(recs["user_id"]) == {"José", "u1"}
     assert "c" not in set(recs.loc[recs["user_id"] == "José", "item_id"])  # known to José: excluded
+
+
+def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the "wrote ..." line listed user_graph={...every edge...}: megabytes of stderr for a real graph
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\nu1,u2\nnewbie,u1\n", encoding="utf-8")
+    assert run(files, "--user-graph", str(graph), "--users", str(files["users"]), "--k", "2", model="friends") == 0
+    wrote = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote

@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if privacy is not None:
         eps = privacy["epsilon"]
         print(f"privacy: user-level ({'inf' if eps is None else f'{eps:.4g}'}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
-    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
+    # the profile texts and the social graph are data, not settings: they would flood the line
+    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k not in ("user_profiles", "user_graph"))
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "
         f"(model {summary['model']}{' ' + opts if opts else ''})",
