@@ -207,3 +207,11 @@ def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -
     got = interactions_from_frame(frame.assign(timestamp=stamps), catalog)
     assert got.timestamps is not None and reference.timestamps is not None
     np.testing.assert_array_equal(got.timestamps.toarray(), reference.timestamps.toarray())
+
+
+def test_rows_with_one_field_more_than_the_header_are_an_error(tmp_path: Path, items_csv: Path) -> None:
+    # pandas silently made the first field an index, shifting every column left by one: user "u1"
+    # rated item 10 became user "10" (the item) with item "4" ... or, as here, a wrong item.
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,4,extra\nu2,20,3,extra\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: line 2 has 4 fields but the header names 3"):
+        load_interactions(path, load_items(items_csv))

@@ -117,6 +117,14 @@ def read_table(
             raise InvalidInputError(f"{p}: the file is empty") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+        if header and names is None and not isinstance(frame.index, pd.RangeIndex):
+            # pandas reads a first data row with more fields than the header as "the extra leading
+            # fields are an index": every column silently shifted by one, so refuse it
+            n = len(frame.columns)
+            raise InvalidInputError(
+                f"{p}: line 2 has {n + frame.index.nlevels} fields but the header names {n}; "
+                "fix the header or the rows (a trailing separator on data lines only?)"
+            )
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise InvalidInputError(f"{p}: has a header but no rows")
