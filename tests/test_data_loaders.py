@@ -215,3 +215,11 @@ def test_rows_with_one_field_more_than_the_header_are_an_error(tmp_path: Path, i
     path = write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,4,extra\nu2,20,3,extra\n")
     with pytest.raises(InvalidInputError, match=r"r.csv: line 2 has 4 fields but the header names 3"):
         load_interactions(path, load_items(items_csv))
+
+
+@pytest.mark.parametrize("content", [b"garbage, not gzip", b"\x1f\x8b\x08\x00truncated"])
+def test_a_corrupt_gz_file_is_a_clear_error(tmp_path: Path, items_csv: Path, content: bytes) -> None:
+    # was a gzip.BadGzipFile / EOFError traceback from inside pandas
+    path = write(tmp_path, "r.csv.gz", content)
+    with pytest.raises(InvalidInputError, match=r"r.csv.gz: not a readable gzip file"):
+        load_interactions(path, load_items(items_csv))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -115,6 +116,10 @@ def read_table(
             ) from exc
         except pd.errors.EmptyDataError as exc:
             raise InvalidInputError(f"{p}: the file is empty") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            if suffixes and suffixes[-1] == ".gz":  # a corrupt or cut-off download: BadGzipFile, EOFError, zlib.error
+                raise InvalidInputError(f"{p}: not a readable gzip file ({exc})") from exc
+            raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
