@@ -223,3 +223,13 @@ def test_a_corrupt_gz_file_is_a_clear_error(tmp_path: Path, items_csv: Path, con
     path = write(tmp_path, "r.csv.gz", content)
     with pytest.raises(InvalidInputError, match=r"r.csv.gz: not a readable gzip file"):
         load_interactions(path, load_items(items_csv))
+
+
+def test_a_weight_column_is_the_interaction_weight(tmp_path: Path, items_csv: Path) -> None:
+    # README: fit(df) takes ``rating | weight``; the file loader ignored ``weight`` and gave every row 1
+    catalog = load_items(items_csv)
+    expected = [[100.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+    path = write(tmp_path, "w.csv", "user_id,item_id,weight\nu1,10,100\nu2,20,2\n")
+    assert load_interactions(path, catalog).matrix.toarray().tolist() == expected
+    mapped = write(tmp_path, "plays.csv", "user_id,item_id,plays\nu1,10,100\nu2,20,2\n")
+    assert load_interactions(mapped, catalog, columns={"weight": "plays"}).matrix.toarray().tolist() == expected

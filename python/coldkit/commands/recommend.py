@@ -36,7 +36,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="batch top-k recommendations from CSV/Parquet files to user_id,item_id,rank,score",
         description="Fit a model on an interactions file and write the top-k items per user as CSV.",
     )
-    parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating,timestamp] (CSV or Parquet)")
+    parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating or weight,timestamp] (CSV or Parquet)")
     parser.add_argument("--items", required=True, help="item_id + text/image columns (CSV or Parquet)")
     parser.add_argument(
         "--text-columns", nargs="+", default=None,

@@ -295,6 +295,10 @@ def interactions_from_frame(
             (with ``duplicates="error"``), unknown items, or no interaction left.
     """
     frame = _rename(frame, columns, where)
+    if "weight" in frame.columns and "rating" not in frame.columns:
+        # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
+        # every row would silently weigh 1
+        frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where)
     if implicit_threshold is not None and "rating" not in frame.columns:
         raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
