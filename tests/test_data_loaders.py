@@ -233,3 +233,14 @@ def test_a_weight_column_is_the_interaction_weight(tmp_path: Path, items_csv: Pa
     assert load_interactions(path, catalog).matrix.toarray().tolist() == expected
     mapped = write(tmp_path, "plays.csv", "user_id,item_id,plays\nu1,10,100\nu2,20,2\n")
     assert load_interactions(mapped, catalog, columns={"weight": "plays"}).matrix.toarray().tolist() == expected
+
+
+def test_a_mapping_onto_a_name_the_file_already_has_is_an_error(tmp_path: Path, items_csv: Path) -> None:
+    # rating=timestamp in a file that has a rating column gave two 'rating' columns and a TypeError traceback
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating,timestamp\nu1,10,4,964982703\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: rating=timestamp, but the file already has a column 'rating'"):
+        load_interactions(path, load_items(items_csv), columns={"rating": "timestamp"})
+    with pytest.raises(InvalidInputError, match=r"r.csv: user_id=item_id and item_id=item_id name the same column"):
+        load_interactions(path, load_items(items_csv), columns={"user_id": "item_id", "item_id": "item_id"})
+    swapped = load_interactions(path, load_items(items_csv), columns={"rating": "timestamp", "timestamp": "rating"})
+    assert swapped.timestamps is not None and swapped.timestamps.toarray().tolist() == [[4, 0, 0]]  # a swap is fine

@@ -147,6 +147,19 @@ def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) 
     if not mapping:
         return frame
     _require_columns(frame, list(mapping.values()), where)
+    # two standard names for one column, or a standard name the file already uses for another
+    # column, would leave two columns of one name (a TypeError deep in pandas, or the wrong one read)
+    by_source: dict[str, list[str]] = {}
+    for std, src in mapping.items():
+        by_source.setdefault(src, []).append(std)
+    for src, stds in by_source.items():
+        if len(stds) > 1:
+            raise InvalidInputError(f"{where}: {' and '.join(f'{s}={src}' for s in stds)} name the same column")
+    for std, src in mapping.items():
+        if std != src and std in frame.columns and std not in by_source:
+            raise InvalidInputError(
+                f"{where}: {std}={src}, but the file already has a column {std!r}; map that column too or rename it"
+            )
     return frame.rename(columns={src: std for std, src in mapping.items()})
 
 
