@@ -257,3 +257,17 @@ def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], 
     assert run(files, "--user-graph", str(graph), "--users", str(files["users"]), "--k", "2", model="friends") == 0
     wrote = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote ")]
     assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote
+
+
+def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a users list saved from a float column ("1.0") makes every user cold, silently served popular items
+    (tmp_path / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n007,a\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(ITEMS, encoding="utf-8")
+    (tmp_path / "users.txt").write_text("1.0\n2\n7\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    code = main(["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+                 "--users", str(tmp_path / "users.txt"), "--model", "popularity", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "2 user(s) have no interaction" in err
+    assert "ids are matched as text: '1.0' is not '1', '7' is not '007'" in err, err

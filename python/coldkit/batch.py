@@ -252,6 +252,10 @@ def _recommend_files(
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
         known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
         notes.append(f"{cold} user(s) have no interaction ({known}): model {model} ranks them from that alone")
+        lookalikes = _lookalike_ids([u for u in user_list if u not in uindex], uindex)
+        if lookalikes:
+            shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
+            notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
     unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
@@ -302,6 +306,23 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _canonical_id(text: str) -> str:
+    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
+    core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+    return (core.lstrip("0") or core) if core.isdigit() else core
+
+
+def _lookalike_ids(unknown: Sequence[str], known: dict[str, int]) -> list[tuple[str, str]]:
+    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
+    if not unknown:
+        return []
+    by_canonical: dict[str, str] = {}
+    for name in known:
+        by_canonical.setdefault(_canonical_id(name), name)
+    pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
+    return [(u, k) for u, k in pairs if k and k != u]
 
 
 def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:
