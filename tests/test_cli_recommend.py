@@ -271,3 +271,18 @@ def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_
     err = capsys.readouterr().err
     assert "2 user(s) have no interaction" in err
     assert "ids are matched as text: '1.0' is not '1', '7' is not '007'" in err, err
+
+
+@pytest.mark.parametrize("model", ["popularity", "item-knn", "ease"])
+def test_a_model_that_reads_no_item_content_runs_on_an_items_file_of_ids(files: dict[str, Path], model: str) -> None:
+    # an items file of bare ids was refused ("no text-like column") although these models never read text
+    files["items"].write_text("item_id\na\nb\nc\nd\ne\nf\n", encoding="utf-8")
+    assert run(files, "--k", "2", model=model) == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    check_contract(recs, pd.read_csv(files["train"], dtype=str), 2, None)
+
+
+def test_a_content_model_on_an_items_file_of_ids_is_still_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["items"].write_text("item_id\na\nb\nc\nd\ne\nf\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "no text-like column", "--model", "content")
+    _fails_cleanly(files, capsys, "needs item text", "--model", "text-match")

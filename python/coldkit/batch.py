@@ -165,10 +165,11 @@ def _recommend_files(
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     with stage("load items and interactions"):
-        # with item vectors, ids alone are a valid item table (the vectors stand for the content)
-        catalog = load_items(
-            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=item_vectors is None
-        )
+        # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
+        # they are for a model without an encoder (popularity, item-knn, ease...): one that still
+        # reads item text (text-match) says so itself when it is fitted
+        needs_text = item_vectors is None and (media is not None or model_accepts(model, "encoder"))
+        catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text)
         train = load_interactions(
             interactions,
             catalog,
