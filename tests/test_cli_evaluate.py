@@ -103,3 +103,14 @@ def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: py
     assert "coldkit evaluate: error:" in err and "duplicate (user_id, item_id)" in err and "--duplicates" in err
     assert main([*args, "--duplicates", "max"]) == 0
     assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == ["popularity"]
+
+
+def test_warm_temporal_without_timestamps_names_the_protocol_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text("user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u in range(10) for i in range(u % 5, 8)), encoding="utf-8")
+    (folder / "items.csv").write_text("item_id,title\n" + "".join(f"i{i},thing {i}\n" for i in range(8)), encoding="utf-8")
+    args = ["evaluate", "--data", str(folder), "--protocol", "warm-temporal", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error:" in err and "--protocol warm-temporal) needs timestamps: a timestamp column" in err, err
