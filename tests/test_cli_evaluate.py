@@ -114,3 +114,10 @@ def test_warm_temporal_without_timestamps_names_the_protocol_and_column(tmp_path
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "coldkit evaluate: error:" in err and "--protocol warm-temporal) needs timestamps: a timestamp column" in err, err
+
+
+def test_a_huge_seed_count_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --seeds 1000000000000 built a list of 10^12 seeds: MemoryError traceback (found by test_fuzz_cli)
+    assert main(["evaluate", "--seeds", "1000000000000", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error: --seeds must be at most 10000" in err, err

@@ -20,6 +20,8 @@ from coldkit.commands._media import add_media_flags
 
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
 
+_MAX_SEEDS = 10_000  # --seeds above this is a typo, not a study: each seed refits every model
+
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
@@ -185,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seeds > _MAX_SEEDS:  # each seed refits every model; 10^12 seeds was a MemoryError
+        raise InvalidInputError(f"--seeds must be at most {_MAX_SEEDS} (each seed fits every model again), got {args.seeds}")
     if args.max_users is not None and args.max_users < 1:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
