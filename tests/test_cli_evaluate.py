@@ -83,3 +83,41 @@ def test_python_dash_m_entry_point(movie_folder: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "recall@5" in proc.stdout
+
+
+@pytest.mark.parametrize("layout", ["generic", "movielens"])
+def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
+    # The duplicate-rows error told an evaluate user to pass --duplicates, which only recommend had.
+    folder = tmp_path / layout
+    folder.mkdir()
+    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8")
+    first_row = ratings.splitlines()[1]
+    names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
+    (folder / names[0]).write_text(ratings + first_row + "\n", encoding="utf-8")
+    (folder / names[1]).write_text((movie_folder / "movies.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
+    args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
+    args += mapping if layout == "generic" else []
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error:" in err and "duplicate (user_id, item_id)" in err and "--duplicates" in err
+    assert main([*args, "--duplicates", "max"]) == 0
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == ["popularity"]
+
+
+def test_warm_temporal_without_timestamps_names_the_protocol_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text("user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u in range(10) for i in range(u % 5, 8)), encoding="utf-8")
+    (folder / "items.csv").write_text("item_id,title\n" + "".join(f"i{i},thing {i}\n" for i in range(8)), encoding="utf-8")
+    args = ["evaluate", "--data", str(folder), "--protocol", "warm-temporal", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error:" in err and "--protocol warm-temporal) needs timestamps: a timestamp column" in err, err
+
+
+def test_a_huge_seed_count_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --seeds 1000000000000 built a list of 10^12 seeds: MemoryError traceback (found by test_fuzz_cli)
+    assert main(["evaluate", "--seeds", "1000000000000", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error: --seeds must be at most 10000" in err, err

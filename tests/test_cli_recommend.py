@@ -178,3 +178,111 @@ def test_profiles_that_are_all_empty_mean_no_profile_text(tmp_path) -> None:
                  "--k", "2", "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     assert out.read_text().startswith("user_id,item_id,rank,score")
+
+
+def test_model_option_of_the_wrong_type(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # An option the model takes, with a value it cannot use, is a user error too: one line naming
+    # the model and the bad value, exit 2, no ValueError/TypeError traceback from the constructor.
+    common = ("--model", "content", "--encoder", "hashing", "--option")
+    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, "whitening_dim=abc")
+    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, 'text_weight="x"')
+
+
+def test_option_flag_that_is_not_key_value_says_key_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _fails_cleanly(files, capsys, "--option: 'bogus' is not KEY=VALUE", "--option", "bogus")
+
+
+def test_users_file_with_a_header_line_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "user_id" is not a user: recommending popular items for a cold user named "user_id" would be
+    # a silent wrong row in the evaluator's file.
+    files["users"].write_text("user_id\nu1\nu2\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "first line 'user_id' looks like a header", "--users", str(files["users"]))
+    files["cands"].write_text("item_id\na\nc\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "first line 'item_id' looks like a header", "--candidates", str(files["cands"]))
+
+
+def test_users_file_that_is_a_csv_table_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # every line "u1,2026-01-01" would be an unknown (cold) user: popular items for all, silently
+    files["users"].write_text("u1,2026-01-01\nu2,2026-01-02\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "'u1,2026-01-01' looks like a CSV row", "--users", str(files["users"]))
+
+
+def test_users_file_may_name_a_user_called_like_the_header_when_that_user_exists(files: dict[str, Path]) -> None:
+    files["train"].write_text(TRAIN + "user_id,c,4\n", encoding="utf-8")
+    files["users"].write_text("user_id\nu1\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert set(recs["user_id"]) == {"user_id", "u1"}
+
+
+def test_duplicates_summing_to_zero_are_an_error_not_a_lost_interaction(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # u1 rated a twice (5 and -5): summed, the weight is 0 and the sparse matrix drops the pair, so
+    # a was recommended back to u1 although u1 interacted with it.
+    files["train"].write_text(TRAIN + "u1,a,-5\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "weight 0 after duplicates='sum', e.g. [('u1', 'a')]", "--duplicates", "sum")
+    assert run(files, "--duplicates", "last") == 0  # the last row (-5) is a real, non-zero weight
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert not ((recs["user_id"] == "u1") & (recs["item_id"] == "a")).any()
+
+
+@pytest.mark.parametrize("flag", ["--interactions", "--items", "--candidates", "--users"])
+def test_out_that_is_an_input_file_is_refused(files: dict[str, Path], capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    # a slip like --out train.csv replaced the user's input with recommendations
+    inputs = {"--interactions": files["train"], "--items": files["items"], "--candidates": files["cands"], "--users": files["users"]}
+    target = inputs[flag]
+    before = target.read_bytes()
+    files["out"] = target.parent / "." / target.name  # the same file under another spelling
+    extra = ["--candidates", str(files["cands"]), "--users", str(files["users"])]
+    assert run(files, *extra) == 2
+    err = capsys.readouterr().err
+    assert f"--out {files['out']} is the {flag} file" in err, err
+    assert target.read_bytes() == before
+
+
+def test_encoding_applies_to_the_id_files_too(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # --encoding latin-1 read the tables but not --users / --candidates, which failed as "not UTF-8"
+    files["train"].write_bytes((TRAIN + "José,c,4\n").encode("latin-1"))
+    files["users"].write_bytes("José\nu1\n".encode("latin-1"))
+    _fails_cleanly(files, capsys, "latin-1", "--users", str(files["users"]))
+    assert run(files, "--users", str(files["users"]), "--encoding", "latin-1", "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str}, encoding="utf-8")
+    assert set(recs["user_id"]) == {"José", "u1"}
+    assert "c" not in set(recs.loc[recs["user_id"] == "José", "item_id"])  # known to José: excluded
+
+
+def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the "wrote ..." line listed user_graph={...every edge...}: megabytes of stderr for a real graph
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\nu1,u2\nnewbie,u1\n", encoding="utf-8")
+    assert run(files, "--user-graph", str(graph), "--users", str(files["users"]), "--k", "2", model="friends") == 0
+    wrote = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote
+
+
+def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a users list saved from a float column ("1.0") makes every user cold, silently served popular items
+    (tmp_path / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n007,a\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(ITEMS, encoding="utf-8")
+    (tmp_path / "users.txt").write_text("1.0\n2\n7\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    code = main(["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+                 "--users", str(tmp_path / "users.txt"), "--model", "popularity", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "2 user(s) have no interaction" in err
+    assert "ids are matched as text: '1.0' is not '1', '7' is not '007'" in err, err
+
+
+@pytest.mark.parametrize("model", ["popularity", "item-knn", "ease"])
+def test_a_model_that_reads_no_item_content_runs_on_an_items_file_of_ids(files: dict[str, Path], model: str) -> None:
+    # an items file of bare ids was refused ("no text-like column") although these models never read text
+    files["items"].write_text("item_id\na\nb\nc\nd\ne\nf\n", encoding="utf-8")
+    assert run(files, "--k", "2", model=model) == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    check_contract(recs, pd.read_csv(files["train"], dtype=str), 2, None)
+
+
+def test_a_content_model_on_an_items_file_of_ids_is_still_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["items"].write_text("item_id\na\nb\nc\nd\ne\nf\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "no text-like column", "--model", "content")
+    _fails_cleanly(files, capsys, "needs item text", "--model", "text-match")

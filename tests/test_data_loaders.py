@@ -191,3 +191,56 @@ def test_profiles_and_id_lists(tmp_path: Path) -> None:
     assert read_id_list(write(tmp_path, "ids.txt", "a\n\n b \n# c\n")) == ["a", "b"]
     with pytest.raises(InvalidInputError, match=r"more than once: \['a'\]"):
         read_id_list(write(tmp_path, "d.txt", "a\na\n"))
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -> None:
+    # A Parquet/pandas datetime column used to be read as nanoseconds, so popularity-recent's
+    # half-life (in days of seconds) decayed every interaction but the newest to 0.
+    seconds = np.array([964982703, 964981247, 1_700_000_000])
+    frame = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["10", "20", "10"]})
+    catalog = load_items(items_csv)
+    reference = interactions_from_frame(frame.assign(timestamp=seconds), catalog)
+    stamps = pd.to_datetime(seconds, unit="s", utc=tz is not None)
+    if tz is not None:
+        stamps = stamps.tz_convert(tz)
+    got = interactions_from_frame(frame.assign(timestamp=stamps), catalog)
+    assert got.timestamps is not None and reference.timestamps is not None
+    np.testing.assert_array_equal(got.timestamps.toarray(), reference.timestamps.toarray())
+
+
+def test_rows_with_one_field_more_than_the_header_are_an_error(tmp_path: Path, items_csv: Path) -> None:
+    # pandas silently made the first field an index, shifting every column left by one: user "u1"
+    # rated item 10 became user "10" (the item) with item "4" ... or, as here, a wrong item.
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,4,extra\nu2,20,3,extra\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: line 2 has 4 fields but the header names 3"):
+        load_interactions(path, load_items(items_csv))
+
+
+@pytest.mark.parametrize("content", [b"garbage, not gzip", b"\x1f\x8b\x08\x00truncated"])
+def test_a_corrupt_gz_file_is_a_clear_error(tmp_path: Path, items_csv: Path, content: bytes) -> None:
+    # was a gzip.BadGzipFile / EOFError traceback from inside pandas
+    path = write(tmp_path, "r.csv.gz", content)
+    with pytest.raises(InvalidInputError, match=r"r.csv.gz: not a readable gzip file"):
+        load_interactions(path, load_items(items_csv))
+
+
+def test_a_weight_column_is_the_interaction_weight(tmp_path: Path, items_csv: Path) -> None:
+    # README: fit(df) takes ``rating | weight``; the file loader ignored ``weight`` and gave every row 1
+    catalog = load_items(items_csv)
+    expected = [[100.0, 0.0, 0.0], [0.0, 2.0, 0.0]]
+    path = write(tmp_path, "w.csv", "user_id,item_id,weight\nu1,10,100\nu2,20,2\n")
+    assert load_interactions(path, catalog).matrix.toarray().tolist() == expected
+    mapped = write(tmp_path, "plays.csv", "user_id,item_id,plays\nu1,10,100\nu2,20,2\n")
+    assert load_interactions(mapped, catalog, columns={"weight": "plays"}).matrix.toarray().tolist() == expected
+
+
+def test_a_mapping_onto_a_name_the_file_already_has_is_an_error(tmp_path: Path, items_csv: Path) -> None:
+    # rating=timestamp in a file that has a rating column gave two 'rating' columns and a TypeError traceback
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating,timestamp\nu1,10,4,964982703\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: rating=timestamp, but the file already has a column 'rating'"):
+        load_interactions(path, load_items(items_csv), columns={"rating": "timestamp"})
+    with pytest.raises(InvalidInputError, match=r"r.csv: user_id=item_id and item_id=item_id name the same column"):
+        load_interactions(path, load_items(items_csv), columns={"user_id": "item_id", "item_id": "item_id"})
+    swapped = load_interactions(path, load_items(items_csv), columns={"rating": "timestamp", "timestamp": "rating"})
+    assert swapped.timestamps is not None and swapped.timestamps.toarray().tolist() == [[4, 0, 0]]  # a swap is fine

@@ -20,6 +20,7 @@ model may use (see :mod:`coldkit.models.memory`).
 from __future__ import annotations
 
 import io
+import os
 import time
 from typing import Any, Sequence
 
@@ -100,6 +101,13 @@ def recommend_files(
     """
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
+    _check_out_is_no_input(
+        out,
+        {
+            "--interactions": interactions, "--items": items, "--user-profiles": user_profiles, "--candidates": candidates,
+            "--users": users, "--item-vectors": item_vectors, "--user-graph": user_graph,
+        },
+    )  # fmt: skip
     if max_memory is not None:
         from coldkit.models.memory import parse_memory
 
@@ -157,10 +165,11 @@ def _recommend_files(
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     with stage("load items and interactions"):
-        # with item vectors, ids alone are a valid item table (the vectors stand for the content)
-        catalog = load_items(
-            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=item_vectors is None
-        )
+        # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
+        # they are for a model without an encoder (popularity, item-knn, ease...): one that still
+        # reads item text (text-match) says so itself when it is fitted
+        needs_text = item_vectors is None and (media is not None or model_accepts(model, "encoder"))
+        catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text)
         train = load_interactions(
             interactions,
             catalog,
@@ -173,10 +182,14 @@ def _recommend_files(
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
-        user_list = read_id_list(users, what="user ids") if users else [str(u) for u in train.user_ids]
+        user_list = read_id_list(users, what="user ids", encoding=encoding) if users else [str(u) for u in train.user_ids]
+        if users:
+            known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
+            _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
         if candidates:
-            cand_ids = read_id_list(candidates, what="candidate item ids")
+            cand_ids = read_id_list(candidates, what="candidate item ids", encoding=encoding)
+            _check_id_lines(cand_ids, candidates, "--candidates", {str(i) for i in catalog.item_ids}, "item_id", item_columns)
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
             except InvalidInputError as exc:  # say which file: the message names only the ids
@@ -240,6 +253,10 @@ def _recommend_files(
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
         known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
         notes.append(f"{cold} user(s) have no interaction ({known}): model {model} ranks them from that alone")
+        lookalikes = _lookalike_ids([u for u in user_list if u not in uindex], uindex)
+        if lookalikes:
+            shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
+            notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
     unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
@@ -290,6 +307,55 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _canonical_id(text: str) -> str:
+    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
+    core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+    return (core.lstrip("0") or core) if core.isdigit() else core
+
+
+def _lookalike_ids(unknown: Sequence[str], known: dict[str, int]) -> list[tuple[str, str]]:
+    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
+    if not unknown:
+        return []
+    by_canonical: dict[str, str] = {}
+    for name in known:
+        by_canonical.setdefault(_canonical_id(name), name)
+    pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
+    return [(u, k) for u, k in pairs if k and k != u]
+
+
+def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:
+    """Refuse an ``out`` that is one of the input files: the write would replace the user's data.
+
+    Raises:
+        InvalidInputError: ``out`` is (or links to) the file of one of ``inputs`` (flag -> path).
+    """
+    if not os.path.exists(out):
+        return
+    for flag, path in inputs.items():
+        if path is not None and os.path.exists(path) and os.path.samefile(out, path):
+            raise InvalidInputError(f"--out {out} is the {flag} file; writing there would replace your input, give another path")
+
+
+def _check_id_lines(
+    ids: Sequence[str], path: str, flag: str, known: set[str], standard: str, columns: dict[str, str] | None
+) -> None:
+    """Refuse an id file that is really a table: a header line, or comma/tab-separated rows.
+
+    An unknown user id is a valid cold user, so without this a ``user_id`` header or ``u1,2026-01-01``
+    rows would each get popular items, silently; an id that is known is always accepted as is.
+
+    Raises:
+        InvalidInputError: the first id is unknown and is the column's name; an unknown id holds a comma or tab.
+    """
+    headers = {standard, (columns or {}).get(standard, standard)}
+    if ids and ids[0] not in known and ids[0] in headers:
+        raise InvalidInputError(f"{flag} {path}: first line {ids[0]!r} looks like a header; give one id per line, no header")
+    for line in ids:
+        if line not in known and ("," in line or "\t" in line):
+            raise InvalidInputError(f"{flag} {path}: line {line!r} looks like a CSV row; give one id per line, nothing else")
 
 
 def _multimodal_encoder(

@@ -23,8 +23,10 @@ def list_flag(values: Sequence[str] | str | None) -> list[str] | None:
     return [name.strip() for part in parts for name in part.split(",") if name.strip()]
 
 
-def parse_mapping(pairs: Sequence[str] | None, flag: str) -> dict[str, str] | None:
+def parse_mapping(pairs: Sequence[str] | None, flag: str, form: str = "STANDARD=COLUMN (e.g. user_id=userId)") -> dict[str, str] | None:
     """``STD=COL`` values of a column-mapping flag as ``{standard name: your column}``; None when not given.
+
+    ``form`` is what the error message asks for (``--option`` takes ``KEY=VALUE``, not columns).
 
     Raises:
         InvalidInputError: a value that is not ``STD=COL`` (the flag is named).
@@ -37,6 +39,6 @@ def parse_mapping(pairs: Sequence[str] | None, flag: str) -> dict[str, str] | No
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip() or not value.strip():
-            raise InvalidInputError(f"{flag}: {pair!r} is not STANDARD=COLUMN (e.g. user_id=userId)")
+            raise InvalidInputError(f"{flag}: {pair!r} is not {form}")
         out[key.strip()] = value.strip()
     return out

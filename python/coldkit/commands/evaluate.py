@@ -20,6 +20,8 @@ from coldkit.commands._media import add_media_flags
 
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
 
+_MAX_SEEDS = 10_000  # --seeds above this is a typo, not a study: each seed refits every model
+
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     parser = subparsers.add_parser(
@@ -54,6 +56,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     parser.add_argument("--reveal", type=int, nargs="+", default=[0, 1, 3, 5], help="cold-user: revealed interactions")
     parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
+    parser.add_argument(
+        "--duplicates", default="error", choices=["error", "last", "sum", "max"],
+        help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
+    )  # fmt: skip
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
@@ -181,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seeds > _MAX_SEEDS:  # each seed refits every model; 10^12 seeds was a MemoryError
+        raise InvalidInputError(f"--seeds must be at most {_MAX_SEEDS} (each seed fits every model again), got {args.seeds}")
     if args.max_users is not None and args.max_users < 1:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
@@ -198,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
         columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
         item_columns=parse_mapping(args.item_columns, "--item-columns"),
         text_columns=list_flag(args.text_columns),
+        duplicates=args.duplicates,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)

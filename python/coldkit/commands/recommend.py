@@ -36,7 +36,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="batch top-k recommendations from CSV/Parquet files to user_id,item_id,rank,score",
         description="Fit a model on an interactions file and write the top-k items per user as CSV.",
     )
-    parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating,timestamp] (CSV or Parquet)")
+    parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating or weight,timestamp] (CSV or Parquet)")
     parser.add_argument("--items", required=True, help="item_id + text/image columns (CSV or Parquet)")
     parser.add_argument(
         "--text-columns", nargs="+", default=None,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         profile_text_column=args.profile_text_column,
         candidates=args.candidates,
         users=args.users,
-        options=parse_mapping(args.option, "--option"),
+        options=parse_mapping(args.option, "--option", "KEY=VALUE (e.g. whitening=none)"),
         encoder=args.encoder,
         item_vectors=args.item_vectors,
         item_vector_columns=parse_mapping(args.item_vector_columns, "--item-vector-columns"),
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if privacy is not None:
         eps = privacy["epsilon"]
         print(f"privacy: user-level ({'inf' if eps is None else f'{eps:.4g}'}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
-    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k != "user_profiles")
+    # the profile texts and the social graph are data, not settings: they would flood the line
+    opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k not in ("user_profiles", "user_graph"))
     print(
         f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "
         f"(model {summary['model']}{' ' + opts if opts else ''})",

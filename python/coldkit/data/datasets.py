@@ -346,6 +346,7 @@ def load_dataset(
     columns: Mapping[str, str] | None = None,
     item_columns: Mapping[str, str] | None = None,
     text_columns: Sequence[str] | None = None,
+    duplicates: DuplicatePolicy = "error",
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -361,6 +362,8 @@ def load_dataset(
             ``../shared/data``). Posters (``ml-1m-posters/``) are also looked up there.
         implicit_threshold: turn ratings into implicit feedback, keeping ``rating >= threshold``.
         binary: implicit feedback with every interaction kept (weight 1.0).
+        duplicates: for a folder, repeated (user, item) rows: ``"error"`` (default), ``"last"``,
+            ``"sum"`` or ``"max"`` (see :func:`coldkit.data.loaders.interactions_from_frame`).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
@@ -369,15 +372,17 @@ def load_dataset(
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
-        if folder_options:
-            raise InvalidInputError(f"{key} is a named data set: column mappings and text columns are for a folder of your own")
+        if folder_options or duplicates != "error":
+            raise InvalidInputError(
+                f"{key} is a named data set: column mappings, text columns and duplicates are for a folder of your own"
+            )
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
         generic = _find_table(Path(key), "interactions") is not None or _find_table(Path(key), "items") is not None
         if generic or folder_options:
-            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns)
+            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates)
         else:
-            dataset = _load_latest_small_folder(Path(key))
+            dataset = _load_latest_small_folder(Path(key), duplicates)
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:
@@ -433,7 +438,7 @@ def load_folder(
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
 
 
-def _load_latest_small_folder(folder: Path) -> Dataset:
+def _load_latest_small_folder(folder: Path, duplicates: DuplicatePolicy = "error") -> Dataset:
     """A user folder in the MovieLens CSV layout (movies.csv, ratings.csv, tags.csv)."""
     movies, ratings, tags = _latest_small_frames(folder)
     table = pd.DataFrame({"item_id": movies["movieId"].astype(str), "title": movies["title"].astype(str)})
@@ -447,7 +452,7 @@ def _load_latest_small_folder(folder: Path) -> Dataset:
         text_cols.append("tags")
     catalog = catalog_from_frame(table, text_columns=text_cols, where=str(folder))
     interactions = interactions_from_frame(
-        ratings, catalog, columns={"user_id": "userId", "item_id": "movieId"}, where=str(folder / "ratings.csv")
+        ratings, catalog, columns={"user_id": "userId", "item_id": "movieId"}, duplicates=duplicates, where=str(folder / "ratings.csv")
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(folder))

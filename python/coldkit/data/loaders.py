@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import zlib
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
@@ -115,8 +116,20 @@ def read_table(
             ) from exc
         except pd.errors.EmptyDataError as exc:
             raise InvalidInputError(f"{p}: the file is empty") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            if suffixes and suffixes[-1] == ".gz":  # a corrupt or cut-off download: BadGzipFile, EOFError, zlib.error
+                raise InvalidInputError(f"{p}: not a readable gzip file ({exc})") from exc
+            raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+        if header and names is None and not isinstance(frame.index, pd.RangeIndex):
+            # pandas reads a first data row with more fields than the header as "the extra leading
+            # fields are an index": every column silently shifted by one, so refuse it
+            n = len(frame.columns)
+            raise InvalidInputError(
+                f"{p}: line 2 has {n + frame.index.nlevels} fields but the header names {n}; "
+                "fix the header or the rows (a trailing separator on data lines only?)"
+            )
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise InvalidInputError(f"{p}: has a header but no rows")
@@ -134,6 +147,19 @@ def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) 
     if not mapping:
         return frame
     _require_columns(frame, list(mapping.values()), where)
+    # two standard names for one column, or a standard name the file already uses for another
+    # column, would leave two columns of one name (a TypeError deep in pandas, or the wrong one read)
+    by_source: dict[str, list[str]] = {}
+    for std, src in mapping.items():
+        by_source.setdefault(src, []).append(std)
+    for src, stds in by_source.items():
+        if len(stds) > 1:
+            raise InvalidInputError(f"{where}: {' and '.join(f'{s}={src}' for s in stds)} name the same column")
+    for std, src in mapping.items():
+        if std != src and std in frame.columns and std not in by_source:
+            raise InvalidInputError(
+                f"{where}: {std}={src}, but the file already has a column {std!r}; map that column too or rename it"
+            )
     return frame.rename(columns={src: std for std, src in mapping.items()})
 
 
@@ -282,6 +308,10 @@ def interactions_from_frame(
             (with ``duplicates="error"``), unknown items, or no interaction left.
     """
     frame = _rename(frame, columns, where)
+    if "weight" in frame.columns and "rating" not in frame.columns:
+        # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
+        # every row would silently weigh 1
+        frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where)
     if implicit_threshold is not None and "rating" not in frame.columns:
         raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
@@ -301,7 +331,7 @@ def interactions_from_frame(
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
     if "timestamp" in frame.columns:
-        ts = pd.to_numeric(frame["timestamp"], errors="coerce").to_numpy(dtype=np.float64)
+        ts = _unix_seconds(frame["timestamp"])
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
             raise InvalidInputError(f"{where}: timestamps must be numbers (unix seconds); bad rows {rows}")
@@ -362,6 +392,19 @@ def interactions_from_frame(
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
 
 
+def _unix_seconds(column: pd.Series) -> np.ndarray:
+    """(n,) float64 unix seconds of a timestamp column; NaN where not a number or a date.
+
+    A datetime column (Parquet, pandas) becomes seconds since the epoch (naive times read as UTC):
+    as a plain number it would be nano- or microseconds, and every time-based model (e.g.
+    ``popularity-recent``'s half-life in days) would silently be off by a factor of 10^6 or more.
+    """
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        utc = pd.to_datetime(column, utc=True)
+        return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+
+
 def _parquet_text(column: pd.Series) -> pd.Series:
     """A Parquet column asked for as text. Float columns stay numbers: :func:`_ids` reads a whole
     float as an integer ("242", not "242.0", as a CSV's id), which a cast to str here would defeat.
@@ -407,7 +450,7 @@ def _resolve_duplicates(
         pairs = [(str(user_names[i]), str(item_names[i])) for i in dup_pos]
         raise InvalidInputError(
             f"{where}: {int((~first).sum())} duplicate (user_id, item_id) row(s), e.g. {pairs}; "
-            "pass duplicates='last', 'sum' or 'max' to combine them (coldkit recommend: --duplicates last|sum|max)"
+            "pass duplicates='last', 'sum' or 'max' to combine them (command line: --duplicates last|sum|max)"
         )
     if policy not in ("last", "sum", "max"):
         raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {policy!r}")
@@ -418,6 +461,13 @@ def _resolve_duplicates(
     v = vals[order]
     if policy == "sum":
         new_vals = np.bincount(group, weights=v)
+        zero = new_vals == 0  # e.g. +5 and -5: the sparse matrix would drop the pair, as if never seen
+        if zero.any():
+            pairs = [(str(user_names[i]), str(item_names[i])) for i in pick[zero][:5]]
+            raise InvalidInputError(
+                f"{where}: {int(zero.sum())} (user_id, item_id) pair(s) have weight 0 after duplicates='sum', e.g. {pairs}; "
+                "use duplicates='last' or 'max', or drop them"
+            )
     elif policy == "max":
         new_vals = np.full(group[-1] + 1, -np.inf)
         np.maximum.at(new_vals, group, v)
@@ -565,15 +615,23 @@ def load_user_graph(
     return user_graph_from_pairs(users, friends)
 
 
-def read_id_list(path: str | os.PathLike[str], *, what: str = "ids") -> list[str]:
-    """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error."""
+def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: str | None = None) -> list[str]:
+    """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error.
+
+    ``encoding`` is the file's text encoding (default UTF-8, a byte-order mark skipped), the same as the tables'.
+    """
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file")
     try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
+        lines = p.read_text(encoding=encoding or "utf-8-sig").splitlines()
+    except LookupError as exc:
+        raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"{p}: not valid UTF-8 text (byte {exc.start})") from exc
+        raise InvalidInputError(
+            f"{p}: not valid {encoding or 'UTF-8'} text (byte {exc.start}); pass encoding='latin-1' (--encoding) "
+            "or the right encoding if the file uses another one"
+        ) from exc
     ids = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not ids:
         raise InvalidInputError(f"{p}: no {what} in the file")

@@ -417,7 +417,9 @@ def warm_split(
     parts = _coo(interactions)
     rows, cols, _, ts = parts
     if temporal and ts is None:
-        raise InvalidInputError("warm_split(temporal=True) needs interactions with timestamps")
+        raise InvalidInputError(
+            "warm_split(temporal=True) (coldkit evaluate --protocol warm-temporal) needs timestamps: a timestamp column in the interactions"
+        )
     rng = None if temporal else np.random.default_rng(seed)
     order_key = ts if (temporal and ts is not None) else np.zeros(len(rows))
     labels = _per_user_holdout(rows, order_key, (test_fraction,), rng)

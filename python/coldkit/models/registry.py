@@ -11,7 +11,7 @@ import inspect
 import json
 from typing import Any, Callable
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models.base import Recommender
 from coldkit.plugins.manager import registry
 
@@ -53,11 +53,18 @@ def build_model(name: str, **options: Any) -> Recommender:
     backend = options.pop("backend", None)  # every model takes it: applied after construction
     try:
         model = spec.factory(**options)
-    except TypeError as exc:
+    except ColdkitError:
+        raise
+    except (TypeError, ValueError) as exc:
         message = str(exc)
         if "unexpected keyword" in message or ("required" in message and "argument" in message):
             raise ModelOptionError(f"model {name!r}: {exc}") from exc
-        raise
+        if not options:  # no option to blame: a bug in the model, not the user's input
+            raise
+        # a constructor only stores its options, so a TypeError/ValueError there is an option value
+        # it cannot use (e.g. whitening_dim="abc" from the command line)
+        given = ", ".join(f"{key}={_short(value)}" for key, value in options.items())
+        raise ModelOptionError(f"model {name!r}: bad option value ({exc}); options given: {given}") from exc
     if not isinstance(model, Recommender):
         raise InvalidInputError(
             f"model {name!r} (plugin {spec.plugin!r}) built a {type(model).__name__}, not a coldkit.models.Recommender"
@@ -67,6 +74,12 @@ def build_model(name: str, **options: Any) -> Recommender:
             raise ModelOptionError(f"model {name!r}: backend must be a similarity backend name, got {backend!r}")
         model.set_backend(backend)
     return model
+
+
+def _short(value: Any, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters: an option may be a whole profile table."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _target(name: str) -> Callable[..., Any]:
