@@ -209,34 +209,24 @@ def blend(
             weighed sources all score every item 0 (its clicks are all on items they have not seen).
     """
     active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
-    computed: dict[str, Ranked] = {}
-    if weights:
-        batch = len(next(iter(weights.values())))
-    else:  # no source at all (a hybrid whose only source sits this fit out): the fallback's list says how many queries
-        if fallback not in rankers:
-            raise InvalidInputError(f"no ranking for blended source(s) {[fallback]}")
-        computed[fallback] = rankers[fallback]()
-        batch = computed[fallback].indices.shape[0]
-    # per query, not per batch: a mute query beside weighed ones would otherwise get an all-zero
-    # fusion, i.e. the items in index order
-    mute = np.ones(batch, dtype=bool)
-    for w in active.values():
-        mute &= ~(w > 0)
-    if mute.any():
-        active[fallback] = np.where(mute, 1.0, active.get(fallback, np.zeros(batch)))
     missing = set(active) - set(rankers)
     if missing:
         raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")
-    sources = {name: computed[name] if name in computed else rankers[name]() for name in active}
-    # A query whose weighed sources all score every item 0 has nothing said for it either (a new
-    # user whose clicks are all on items no chosen source has seen): their one tie would list the
-    # items in index order, so the fallback answers it alone too
-    silent = ~mute
+    sources = {name: rankers[name]() for name in active}
+    if not sources and fallback in rankers:  # no source at all: the fallback's list says how many queries
+        sources[fallback] = rankers[fallback]()
+    batch = len(next(iter(weights.values()))) if weights else (next(iter(sources.values())).indices.shape[0] if sources else 1)
+    # Per query, not per batch: a query that no weighed source says anything for (every weight 0, or
+    # every weighed list one tie of zeros: a new user whose clicks are all on items these sources have
+    # not seen) would get an all-zero fusion, i.e. the items in index order; the fallback answers it alone
+    heard = np.zeros(batch, dtype=bool)
     for name, ranked in sources.items():
-        silent &= ~((active[name] > 0) & _says_something(ranked))
-    if silent.any():
+        if name in active:
+            heard |= (active[name] > 0) & _says_something(ranked)
+    if not heard.all():
         if fallback not in rankers:
             raise InvalidInputError(f"no ranking for blended source(s) {[fallback]}")
+        silent = ~heard
         active = {name: np.where(silent, 0.0, w) for name, w in active.items()}
         active[fallback] = np.where(silent, 1.0, active.get(fallback, np.zeros(batch)))
         if fallback not in sources:
