@@ -201,6 +201,10 @@ class Recommender(ABC):
             exclude_known: drop items the user already interacted with (training items of a
                 warm user plus ``query.history``).
 
+        A query that carries nothing (no training row, no clicks, no text, no friends) and that the
+        model scores 0 everywhere gets the allowed items by training popularity (score 0), not the
+        item-index order its ties would otherwise come out in.
+
         Validates the arguments once, then calls :meth:`_recommend`, which subclasses implement.
         """
         checked, k, allowed = self._validate(queries, k, candidates)
@@ -321,7 +325,9 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     def wrapper(self: Recommender, *args: Any, users: Any = None, items: Any = None, filter_seen: bool | None = None,
                 **kwargs: Any) -> Any:
         if users is None and items is None and filter_seen is None:
-            return recommend(self, *args, **kwargs)
+            ranked = recommend(self, *args, **kwargs)
+            queries = args[0] if args else kwargs.get("queries")
+            return _popular_when_nothing_known(self, queries, ranked, kwargs.get("candidates"))
         if users is None:
             raise InvalidInputError("items=/filter_seen= belong to the DataFrame form: recommend(users=[...], k=..., items=...)")
         if args or "queries" in kwargs:
@@ -340,10 +346,59 @@ def _recommend_takes_frames(recommend: _F) -> _F:
         candidates = None if items is None else item_indices(train, items)
         ranked = recommend(self, queries, k, candidates=candidates,
                            exclude_known=True if filter_seen is None else bool(filter_seen), **kwargs)
-        return ranked_frame(train, labels, ranked)
+        return ranked_frame(train, labels, _popular_when_nothing_known(self, queries, ranked, candidates))
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _knows_nothing(train: Interactions, query: UserQuery) -> bool:
+    """A query with no training row, no clicks, no text and no friends: nothing a model could rank by."""
+    if query.history.size or query.friends.size or query.has_text:
+        return False
+    return query.user is None or train.items_of(int(query.user)).size == 0
+
+
+def _popular_when_nothing_known(
+    model: Recommender, queries: Any, ranked: Any, candidates: Any
+) -> Any:
+    """Rows of a query that carries nothing get the most popular items instead of the index order.
+
+    A model scores such a query 0 everywhere, and a row of ties comes out in item-index order:
+    an artefact of the catalogue's file order, not a recommendation. Those rows (every score
+    exactly 0, the query empty) are refilled with the allowed items by training interaction count,
+    most first (ties by index), still with score 0 — the model's own score for each. A row with any
+    other score is the model's answer and is left alone.
+    """
+    if not isinstance(ranked, Ranked) or model.train_ is None or ranked.indices.shape[1] == 0:
+        return ranked
+    try:
+        query_list = list(queries)
+    except TypeError:
+        return ranked
+    if len(query_list) != ranked.indices.shape[0]:
+        return ranked
+    listed = ranked.indices >= 0
+    silent = np.all((ranked.scores == 0) | ~listed, axis=1) & listed.any(axis=1)
+    rows = [
+        b for b in np.flatnonzero(silent)
+        if isinstance(query_list[b], UserQuery) and not query_list[b].has_external_ids
+        and _knows_nothing(model.train_, query_list[b])
+    ]
+    if not rows:
+        return ranked
+    from coldkit.models._ranking import check_candidates
+
+    train = model.train_
+    allowed = check_candidates(candidates, train.n_items)
+    counts = train.item_counts()
+    order = np.argsort(-counts, kind="stable") if allowed is None else allowed[np.argsort(-counts[allowed], kind="stable")]
+    indices, scores = ranked.indices.copy(), ranked.scores.copy()
+    for b in rows:
+        m = int(listed[b].sum())  # as many as the model listed (it may have dropped excluded items)
+        indices[b, :m] = order[:m]
+        scores[b, :m] = 0.0
+    return Ranked(indices, scores)
 
 
 Recommender.recommend = _recommend_takes_frames(Recommender.recommend)  # type: ignore[method-assign]

@@ -191,7 +191,8 @@ class ContentRecommender(Recommender):
         """(B, d') each query's interest vector: mean of known items' vectors (+ weighted text vector).
 
         ``use_history`` / ``use_text`` select the parts (the hybrid weighs them as separate
-        sources). A query with neither known items nor text gets a zero vector (every item scores 0).
+        sources). A query with neither known items nor text gets a zero vector (every item scores 0;
+        ``recommend`` then lists the most popular items, see :meth:`Recommender.recommend`).
         """
         queries = self._check_queries(queries)  # a public entry: bad indices get a clear error
         items = self.item_vectors()
