@@ -150,3 +150,20 @@ def test_serve_token_on_the_command_line_warns_and_token_file_is_read(
     secret.write_text("\n")
     with pytest.raises(InvalidInputError, match="is empty"):
         _token(argparse.Namespace(token=None, token_file=str(secret)))
+
+
+def test_encoder_for_a_model_without_one_is_noted(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # popularity reads no text: the run goes on, but the user is told the flag did nothing
+    assert _recommend(files, str(files / "recs.csv"), "--encoder", "hashing") == 0
+    assert "note: --encoder hashing has no effect on model popularity" in capsys.readouterr().err
+
+
+def test_two_encoders_are_refused(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = files / "recs.csv"
+    code = main(
+        ["recommend", "--interactions", str(files / "int.csv"), "--items", str(files / "items.csv"),
+         "--model", "content", "--out", str(out), "--encoder", "hashing", "--option", "encoder=bert"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "name two item encoders" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -162,6 +162,8 @@ def _recommend_files(
     max_memory: int | None,
     media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    if encoder is not None and "encoder" in (options or {}):  # checked before any file is read
+        raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     with stage("load items and interactions"):
@@ -211,6 +213,8 @@ def _recommend_files(
         opts["encoder"] = multimodal
     if "encoder" not in opts and model_accepts(model, "encoder"):
         opts["encoder"] = encoder or default_encoder_name()
+    elif encoder is not None and not model_accepts(model, "encoder"):  # say so: the user expects text to count
+        notes.append(f"--encoder {encoder} has no effect on model {model} (it reads no item or profile text)")
     opts = {key: (parse_option_value(v) if isinstance(v, str) else v) for key, v in opts.items()}
     if profiles and not any(text.strip() for text in profiles.values()):
         notes.append("--user-profiles: every profile text is empty; recommending without profile text")
