@@ -244,3 +244,30 @@ def test_a_mapping_onto_a_name_the_file_already_has_is_an_error(tmp_path: Path, 
         load_interactions(path, load_items(items_csv), columns={"user_id": "item_id", "item_id": "item_id"})
     swapped = load_interactions(path, load_items(items_csv), columns={"rating": "timestamp", "timestamp": "rating"})
     assert swapped.timestamps is not None and swapped.timestamps.toarray().tolist() == [[4, 0, 0]]  # a swap is fine
+
+
+@pytest.mark.parametrize("sep", [";", "|"])
+def test_other_separator_gets_a_hint(tmp_path: Path, items_csv: Path, sep: str) -> None:
+    path = write(tmp_path, "int.csv", f"user_id{sep}item_id\nu1{sep}10\n")
+    with pytest.raises(InvalidInputError, match=f"looks '\\{sep}'-separated") as info:
+        load_interactions(path, load_items(items_csv))
+    assert "missing column(s) ['user_id', 'item_id']" in str(info.value)
+    # the Python loaders read it once told the separator
+    assert load_interactions(path, load_items(items_csv), sep=sep).n_users == 1
+
+
+def test_a_column_named_twice_is_refused(tmp_path: Path, items_csv: Path) -> None:
+    # pandas would read the second as "rating.1" and the first would silently be the one used
+    path = write(tmp_path, "int.csv", "user_id,item_id,rating,rating\nu1,10,5,1\n")
+    with pytest.raises(InvalidInputError, match=r"names column\(s\) \['rating'\] more than once"):
+        load_interactions(path, load_items(items_csv))
+    # a real column called "x.1" is fine
+    ok = write(tmp_path, "ok.csv", "user_id,item_id,x.1\nu1,10,5\n")
+    assert load_interactions(ok, load_items(items_csv)).n_users == 1
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf")])
+def test_non_finite_implicit_threshold_is_refused(tmp_path: Path, items_csv: Path, threshold: float) -> None:
+    path = write(tmp_path, "int.csv", "user_id,item_id,rating\nu1,10,5\n")
+    with pytest.raises(InvalidInputError, match="must be a finite number"):
+        load_interactions(path, load_items(items_csv), implicit_threshold=threshold)

@@ -122,6 +122,8 @@ def read_table(
             raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+        if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
+            _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
             # pandas reads a first data row with more fields than the header as "the extra leading
             # fields are an index": every column silently shifted by one, so refuse it
@@ -139,7 +141,25 @@ def read_table(
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}")
+        hint = ""
+        if len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
+            found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
+            if found is not None:
+                hint = (
+                    f" — the header looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
+                    "files (the Python loaders take sep=); convert the file"
+                )
+        raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
+
+
+def _refuse_duplicate_names(path: Path, sep: str, encoding: str) -> None:
+    """A header that names one column twice: pandas would call the second ``name.1`` and the first would win."""
+    header = pd.read_csv(path, sep=sep, encoding=encoding, header=None, nrows=1, dtype=str,
+                         engine="c" if len(sep) == 1 else "python")
+    names = [str(name).strip() for name in header.iloc[0].tolist()] if len(header) else []
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InvalidInputError(f"{path}: the header names column(s) {twice} more than once; rename one of each")
 
 
 def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) -> pd.DataFrame:
@@ -313,6 +333,8 @@ def interactions_from_frame(
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where)
+    if implicit_threshold is not None and not np.isfinite(implicit_threshold):
+        raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
     if implicit_threshold is not None and "rating" not in frame.columns:
         raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
     users = _ids(frame["user_id"], "user_id", where)
