@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coldkit.data import interactions_from_frame, load_interactions, load_items, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
@@ -271,3 +273,31 @@ def test_non_finite_implicit_threshold_is_refused(tmp_path: Path, items_csv: Pat
     path = write(tmp_path, "int.csv", "user_id,item_id,rating\nu1,10,5\n")
     with pytest.raises(InvalidInputError, match="must be a finite number"):
         load_interactions(path, load_items(items_csv), implicit_threshold=threshold)
+
+
+def test_ids_that_differ_only_in_spaces_or_as_float_text_are_one_id(tmp_path: Path) -> None:
+    from coldkit.data.loaders import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["7", "8"], "title": ["a", "b"]}))
+    frame = pd.DataFrame({"user_id": [" u1", "u1 ", "u2"], "item_id": [7.0, 8.0, 7.0]})
+    train = interactions_from_frame(frame, catalog)
+    assert train.user_ids.tolist() == ["u1", "u2"]
+    assert train.matrix.toarray().tolist() == [[1.0, 1.0], [1.0, 0.0]]
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):
+        interactions_from_frame(pd.DataFrame({"user_id": ["u1", "  ", "u2"], "item_id": ["7", "8", "7"]}), catalog)
+    with pytest.raises(InvalidInputError, match=r"duplicate \(user_id, item_id\).*\('u1', '7'\)"):
+        interactions_from_frame(pd.DataFrame({"user_id": ["u1", " u1"], "item_id": ["7", "7"]}), catalog)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.booleans(), min_size=0, max_size=300),
+    st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]),
+    st.integers(min_value=1, max_value=40),
+)
+def test_share_reaches_is_the_mean_rule_decided_early(flags: list[bool], share: float, chunk: int) -> None:
+    from coldkit.data.loaders import _share_reaches
+
+    values = pd.Series(flags, dtype=bool)
+    expected = bool(len(flags)) and bool(np.mean(flags) >= share)
+    assert _share_reaches(values, lambda part: part.to_numpy(), share, chunk=chunk) == expected
