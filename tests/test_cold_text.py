@@ -94,6 +94,10 @@ def test_queries_without_text_are_scored_as_before(world, name: str, warm: str) 
         old = rank_sparse_rows(rows, np.ascontiguousarray(model.item_vectors().T), 10, exclude=exclude)
     else:
         old = rank_vectors(model.warm.user_vectors(queries), model.item_vectors(), 10, exclude=exclude)
+    nothing = 3  # UserQuery(): where the kernel scores every item 0, recommend lists the most popular instead
+    if np.all(old.scores[nothing] == 0):
+        counts = train.item_counts()
+        old.indices[nothing] = sorted(range(train.n_items), key=lambda i: (-counts[i], i))[:10]
     np.testing.assert_array_equal(got.indices, old.indices)
     np.testing.assert_array_equal(got.scores, old.scores)  # bit-identical
     assert model.warm_user_vectors(queries) is not None

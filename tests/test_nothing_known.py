@@ -58,3 +58,10 @@ def test_dataframe_form_falls_back_too(train) -> None:  # type: ignore[no-untype
     frame = model.recommend(users={"newcomer": UserQuery()}, k=3)
     expected = [str(train.catalog.item_ids[i]) for i in _by_count(train, np.arange(train.n_items))[:3]]
     assert frame["item_id"].astype(str).tolist() == expected
+
+
+def test_a_text_that_says_nothing_is_no_text(train) -> None:  # type: ignore[no-untyped-def]
+    model = create("item-knn").fit(train)  # reads no text: the query is as empty as UserQuery()
+    both = model.recommend([UserQuery(text="zxqv blorf"), UserQuery()], k=5)
+    np.testing.assert_array_equal(both.indices[0], both.indices[1])
+    assert both.indices[1].tolist() == _by_count(train, np.arange(train.n_items))[:5].tolist()

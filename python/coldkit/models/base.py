@@ -201,8 +201,8 @@ class Recommender(ABC):
             exclude_known: drop items the user already interacted with (training items of a
                 warm user plus ``query.history``).
 
-        A query that carries nothing (no training row, no clicks, no text, no friends) and that the
-        model scores 0 everywhere gets the allowed items by training popularity (score 0), not the
+        A query without clicks that the model scores 0 everywhere (nothing known, or a text or
+        friends that say nothing) gets the allowed items by training popularity (score 0), not the
         item-index order its ties would otherwise come out in.
 
         Validates the arguments once, then calls :meth:`_recommend`, which subclasses implement.
@@ -352,9 +352,9 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def _knows_nothing(train: Interactions, query: UserQuery) -> bool:
-    """A query with no training row, no clicks, no text and no friends: nothing a model could rank by."""
-    if query.history.size or query.friends.size or query.has_text:
+def _has_no_clicks(train: Interactions, query: UserQuery) -> bool:
+    """A query without clicks: no history and no training row with items (text or friends may be there)."""
+    if query.history.size:
         return False
     return query.user is None or train.items_of(int(query.user)).size == 0
 
@@ -362,13 +362,15 @@ def _knows_nothing(train: Interactions, query: UserQuery) -> bool:
 def _popular_when_nothing_known(
     model: Recommender, queries: Any, ranked: Any, candidates: Any
 ) -> Any:
-    """Rows of a query that carries nothing get the most popular items instead of the index order.
+    """Rows of a query the model knows nothing about get the most popular items instead of the index order.
 
-    A model scores such a query 0 everywhere, and a row of ties comes out in item-index order:
-    an artefact of the catalogue's file order, not a recommendation. Those rows (every score
-    exactly 0, the query empty) are refilled with the allowed items by training interaction count,
-    most first (ties by index), still with score 0 — the model's own score for each. A row with any
-    other score is the model's answer and is left alone.
+    A model scores a query without clicks 0 everywhere when nothing else it was given says anything
+    (no text, a text that shares no word with the catalogue, friends who clicked nothing), and a row
+    of ties comes out in item-index order: an artefact of the catalogue's file order, not a
+    recommendation. Those rows (every score exactly 0, no clicks) are refilled with the allowed items
+    by training interaction count, most first (ties by index), still with score 0 — the model's own
+    score for each. A row with any other score is the model's answer and is left alone; so is a row
+    with clicks (a model whose scores can be negative may tie its best items at 0).
     """
     if not isinstance(ranked, Ranked) or model.train_ is None or ranked.indices.shape[1] == 0:
         return ranked
@@ -383,7 +385,7 @@ def _popular_when_nothing_known(
     rows = [
         b for b in np.flatnonzero(silent)
         if isinstance(query_list[b], UserQuery) and not query_list[b].has_external_ids
-        and _knows_nothing(model.train_, query_list[b])
+        and _has_no_clicks(model.train_, query_list[b])
     ]
     if not rows:
         return ranked
