@@ -265,3 +265,27 @@ def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
     model.fit(RATINGS, items=ITEMS)
     twin = clone(model)
     assert type(twin) is type(model) and twin.get_params() == model.get_params() and twin.train_ is None
+
+
+def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:
+    # a column with a gap is float in pandas (862.0): fit stores "862", so the same values must find it again
+    frame = pd.DataFrame({"user_id": [1.0, 1.0, 2.0, 3.0], "item_id": [862.0, 949.0, 862.0, 15602.0]})
+    model = models.create("popularity").fit(frame)
+    assert list(model.train_.user_ids) == ["1", "2", "3"]  # type: ignore[union-attr]
+    recs = model.recommend(users=frame.user_id.unique(), k=2, items=frame.item_id.unique())
+    assert rows(recs) == [("1", "15602", 1.0, 1), ("2", "949", 1.0, 1), ("2", "15602", 1.0, 2),
+                          ("3", "862", 2.0, 1), ("3", "949", 1.0, 2)]
+    assert rows(model.recommend(users=[np.float32(2.0)], k=1)) == [("2", "949", 1.0, 1)]
+    # a sparse matrix's ids are read the same way
+    dense = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 1.0]]))
+    plain = models.create("popularity").fit(dense, user_ids=[7.0, 8.0], item_ids=[10.0, 11.0])
+    assert rows(plain.recommend(users=[7], k=1)) == [("7", "11", 1.0, 1)]
+    # a missing id is named as missing, not looked up as the text 'nan' / 'None'
+    with pytest.raises(InvalidInputError, match="missing"):
+        model.recommend(users=[np.nan], k=2)
+    with pytest.raises(InvalidInputError, match="missing"):
+        model.recommend(users=["1"], k=2, items=["862", None])
+    with pytest.raises(InvalidInputError, match=r"item_ids.*missing"):
+        models.create("popularity").fit(dense, item_ids=["a", np.nan])
+    with pytest.raises(InvalidInputError, match=r"user_ids.*missing"):
+        models.create("popularity").fit(dense, user_ids=[None, "b"])

@@ -120,7 +120,11 @@ def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | Non
 def _id_list(values: Sequence[object] | None, n: int, what: str) -> list[str]:
     if values is None:
         return [str(i) for i in range(n)]
-    ids = [str(v).strip() for v in values]
+    values = list(values)
+    missing = [pos for pos, v in enumerate(values) if _is_missing(v)]
+    if missing:
+        raise InvalidInputError(f"{what} has missing ids (None/NaN) at position(s) {missing[:5]}")
+    ids = [_external(v) for v in values]
     if len(ids) != n:
         raise InvalidInputError(f"{what} has {len(ids)} ids for {n} matrix {'rows' if what == 'user_ids' else 'columns'}")
     if len(set(ids)) != len(ids):
@@ -150,8 +154,25 @@ def _from_sparse(
     return Interactions(user_ids=np.asarray(users, dtype=object), catalog=catalog, matrix=moved)
 
 
+def _is_missing(value: object) -> bool:
+    """None, NaN or pandas' NA: an empty cell, never an id."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
 def _external(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value).strip()
+    """An external id as the loaders store it: stripped text.
+
+    A whole float is its int's text (``862.0`` -> ``"862"``): a pandas id column with a gap is
+    float, and fit stores the same values as ints (``coldkit.data.loaders._ids``), so the values of
+    the very column fit read must find their ids again.
+    """
+    if isinstance(value, bytes):
+        return value.decode().strip()
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def resolve_users(
@@ -202,6 +223,8 @@ def resolve_users(
         else:
             if entry is None or isinstance(entry, (list, tuple, dict, set, np.ndarray)):
                 raise InvalidInputError(f"users= entries are user ids or UserQuery, got {entry!r}")
+            if _is_missing(entry):
+                raise InvalidInputError(f"users= holds a missing id ({entry!r}): drop the empty cells first")
             key = _external(entry)
             if key not in user_index:
                 unknown_users.append(key)
@@ -226,6 +249,8 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     if isinstance(items, (str, bytes)):
         raise InvalidInputError("items= takes a list of item ids; wrap a single one in a list")
     values = items.tolist() if isinstance(items, (pd.Series, pd.Index, np.ndarray)) else list(items)
+    if any(_is_missing(v) for v in values):
+        raise InvalidInputError("recommend(items=...) holds missing ids (None/NaN): drop the empty cells first")
     ids = [_external(v) for v in values]
     unknown = [i for i in dict.fromkeys(ids) if i not in train.catalog._index]
     if unknown:
