@@ -289,3 +289,19 @@ def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:
         models.create("popularity").fit(dense, item_ids=["a", np.nan])
     with pytest.raises(InvalidInputError, match=r"user_ids.*missing"):
         models.create("popularity").fit(dense, user_ids=[None, "b"])
+
+
+def test_a_fractional_number_is_no_id_and_no_index() -> None:
+    # UserQuery used to truncate 10.7 to 10: a click on an item nobody named, silently
+    model = models.create("popularity").fit(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 20]}))
+    for bad in ([10.7], np.array([2.5]), [True], [np.nan]):
+        with pytest.raises(InvalidInputError, match="whole number"):
+            UserQuery(history=bad)
+        with pytest.raises(InvalidInputError, match="whole number"):
+            UserQuery(friends=bad)
+    np.testing.assert_array_equal(UserQuery(history=[10.0, np.float32(20)]).history, [10, 20])  # whole floats stay
+    assert rows(model.recommend(users=[UserQuery(history=[10.0])], k=1)) == [(None, "20", 2.0, 1)]
+    with pytest.raises(InvalidInputError, match=r"user index 1\.5"):
+        model.recommend([UserQuery(user=1.5)], 1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="user index True"):
+        model.recommend([UserQuery(user=True)], 1)
