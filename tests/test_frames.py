@@ -126,6 +126,9 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(RATINGS, items=ITEMS[ITEMS.item_id != "c"])
     with pytest.raises(InvalidInputError, match="DataFrame.*sparse matrix.*list"):
         pop.fit([("u1", "a")])
+    # one column named as a bare string: not split into the letters t, i, t, l, e
+    with pytest.raises(InvalidInputError, match=r"text_columns= takes a list.*\['title'\]"):
+        models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS, text_columns="title")
     pop.fit(RATINGS, items=ITEMS)
     with pytest.raises(InvalidInputError, match=r"unknown user ids \['nobody', 'ghost'\]"):
         pop.recommend(users=["u1", "nobody", "ghost"], k=2)
