@@ -308,3 +308,18 @@ def test_a_fractional_number_is_no_id_and_no_index() -> None:
         model.recommend([UserQuery(user=1.5)], 1)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="user index True"):
         model.recommend([UserQuery(user=True)], 1)
+
+
+def test_zero_ratings_take_the_options_the_error_names() -> None:
+    # the zero-weight error says "use implicit_threshold= or binary=True": fit() must take them
+    frame = RATINGS.assign(rating=[0.0, 4.0, 3.0, 5.0, 2.0, 4.0])
+    with pytest.raises(InvalidInputError, match="implicit_threshold= or binary=True"):
+        models.create("popularity").fit(frame)
+    binary = models.create("popularity").fit(frame, binary=True).train_
+    assert binary is not None and binary.matrix.nnz == 6 and set(binary.matrix.data) == {1.0}
+    liked = models.create("popularity").fit(frame, implicit_threshold=4).train_
+    assert liked is not None
+    assert sorted(zip(liked.user_ids[liked.matrix.nonzero()[0]], liked.catalog.item_ids[liked.matrix.nonzero()[1]])) == [
+        ("u1", "b"), ("u3", "a"), ("u3", "b")]
+    with pytest.raises(InvalidInputError, match="DataFrame's rating column"):
+        models.create("popularity").fit(sp.csr_matrix(np.eye(2)), binary=True)

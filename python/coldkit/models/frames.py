@@ -29,7 +29,8 @@ from coldkit.plugins.types import Ranked
 __all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
 
 #: keyword arguments ``Recommender.fit`` takes besides the training data (all go to :func:`to_interactions`).
-FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates")
+FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates",
+               "implicit_threshold", "binary")
 
 
 def to_interactions(
@@ -42,6 +43,8 @@ def to_interactions(
     user_ids: Sequence[object] | None = None,
     item_ids: Sequence[object] | None = None,
     duplicates: DuplicatePolicy = "error",
+    implicit_threshold: float | None = None,
+    binary: bool = False,
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -57,11 +60,17 @@ def to_interactions(
         item_ids: for a sparse matrix, the external id of each column (default
             ``"0", "1", ...``; with ``items`` and no ``item_ids`` the columns follow the item table).
         duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
+        implicit_threshold: DataFrame only: keep the rows with ``rating >= threshold``, as weight 1.
+        binary: DataFrame only: weight 1 for every row (ratings of 0 included).
 
     Raises:
         InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
             does not match the ids, or an unsupported type — each named.
     """
+    if not isinstance(data, pd.DataFrame) and (implicit_threshold is not None or binary):
+        # the zero-weight error of a DataFrame points here; a matrix's values are the weights as given
+        raise InvalidInputError("implicit_threshold=/binary= read a DataFrame's rating column; "
+                                "for a sparse matrix or Interactions, set the values themselves")
     if isinstance(data, Interactions):
         if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
             raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
@@ -75,7 +84,8 @@ def to_interactions(
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
         if catalog is None:
             catalog = _catalog_of_seen_items(frame, columns)
-        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame")
+        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
+                                       implicit_threshold=implicit_threshold, binary=binary)
     if sp.issparse(data):
         if columns is not None:
             raise InvalidInputError("columns= renames DataFrame columns; a sparse matrix has none (use user_ids=/item_ids=)")
