@@ -126,6 +126,12 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(RATINGS, items=ITEMS[ITEMS.item_id != "c"])
     with pytest.raises(InvalidInputError, match="DataFrame.*sparse matrix.*list"):
         pop.fit([("u1", "a")])
+    # columns= is {coldkit name: your column}: a typo or the reverse is named, not renamed to a name nothing reads
+    theirs = RATINGS.rename(columns={"user_id": "userId"})
+    with pytest.raises(InvalidInputError, match=r"columns= maps coldkit's names.*\['userid'\] is not one of them"):
+        pop.fit(theirs, columns={"userid": "userId"})
+    with pytest.raises(InvalidInputError, match=r"\['userId'\] is not one of them"):
+        pop.fit(theirs, columns={"userId": "user_id"})
     # one column named as a bare string: not split into the letters t, i, t, l, e
     with pytest.raises(InvalidInputError, match=r"text_columns= takes a list.*\['title'\]"):
         models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS, text_columns="title")

@@ -28,6 +28,9 @@ from coldkit.plugins.types import Ranked
 
 __all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
 
+#: the names ``columns=`` maps from (``{coldkit's name: your column}``).
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "weight", "timestamp")
+
 #: keyword arguments ``Recommender.fit`` takes besides the training data (all go to :func:`to_interactions`).
 FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates",
                "implicit_threshold", "binary")
@@ -79,6 +82,14 @@ def to_interactions(
     if isinstance(data, pd.DataFrame):
         if user_ids is not None or item_ids is not None:
             raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
+        unknown = [name for name in (columns or {}) if name not in INTERACTION_COLUMNS]
+        if unknown:
+            # a typo or a reversed mapping renamed the user's column to a name nothing reads, and the
+            # error then listed columns their frame does not have
+            raise InvalidInputError(
+                f"columns= maps coldkit's names {list(INTERACTION_COLUMNS)} to your columns, e.g. "
+                f"{{'user_id': 'userId'}}; {unknown} is not one of them"
+            )
         frame = data.rename(columns={"weight": "rating"}) if "weight" in data.columns and "rating" not in data.columns else data
         if columns and columns.get("weight") and "rating" not in columns:
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
