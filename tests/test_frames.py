@@ -126,6 +126,15 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(RATINGS, items=ITEMS[ITEMS.item_id != "c"])
     with pytest.raises(InvalidInputError, match="DataFrame.*sparse matrix.*list"):
         pop.fit([("u1", "a")])
+    # columns= is {coldkit name: your column}: a typo or the reverse is named, not renamed to a name nothing reads
+    theirs = RATINGS.rename(columns={"user_id": "userId"})
+    with pytest.raises(InvalidInputError, match=r"columns= maps coldkit's names.*\['userid'\] is not one of them"):
+        pop.fit(theirs, columns={"userid": "userId"})
+    with pytest.raises(InvalidInputError, match=r"\['userId'\] is not one of them"):
+        pop.fit(theirs, columns={"userId": "user_id"})
+    # one column named as a bare string: not split into the letters t, i, t, l, e
+    with pytest.raises(InvalidInputError, match=r"text_columns= takes a list.*\['title'\]"):
+        models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS, text_columns="title")
     pop.fit(RATINGS, items=ITEMS)
     with pytest.raises(InvalidInputError, match=r"unknown user ids \['nobody', 'ghost'\]"):
         pop.recommend(users=["u1", "nobody", "ghost"], k=2)
@@ -265,3 +274,58 @@ def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
     model.fit(RATINGS, items=ITEMS)
     twin = clone(model)
     assert type(twin) is type(model) and twin.get_params() == model.get_params() and twin.train_ is None
+
+
+def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:
+    # a column with a gap is float in pandas (862.0): fit stores "862", so the same values must find it again
+    frame = pd.DataFrame({"user_id": [1.0, 1.0, 2.0, 3.0], "item_id": [862.0, 949.0, 862.0, 15602.0]})
+    model = models.create("popularity").fit(frame)
+    assert list(model.train_.user_ids) == ["1", "2", "3"]  # type: ignore[union-attr]
+    recs = model.recommend(users=frame.user_id.unique(), k=2, items=frame.item_id.unique())
+    assert rows(recs) == [("1", "15602", 1.0, 1), ("2", "949", 1.0, 1), ("2", "15602", 1.0, 2),
+                          ("3", "862", 2.0, 1), ("3", "949", 1.0, 2)]
+    assert rows(model.recommend(users=[np.float32(2.0)], k=1)) == [("2", "949", 1.0, 1)]
+    # a sparse matrix's ids are read the same way
+    dense = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 1.0]]))
+    plain = models.create("popularity").fit(dense, user_ids=[7.0, 8.0], item_ids=[10.0, 11.0])
+    assert rows(plain.recommend(users=[7], k=1)) == [("7", "11", 1.0, 1)]
+    # a missing id is named as missing, not looked up as the text 'nan' / 'None'
+    with pytest.raises(InvalidInputError, match="missing"):
+        model.recommend(users=[np.nan], k=2)
+    with pytest.raises(InvalidInputError, match="missing"):
+        model.recommend(users=["1"], k=2, items=["862", None])
+    with pytest.raises(InvalidInputError, match=r"item_ids.*missing"):
+        models.create("popularity").fit(dense, item_ids=["a", np.nan])
+    with pytest.raises(InvalidInputError, match=r"user_ids.*missing"):
+        models.create("popularity").fit(dense, user_ids=[None, "b"])
+
+
+def test_a_fractional_number_is_no_id_and_no_index() -> None:
+    # UserQuery used to truncate 10.7 to 10: a click on an item nobody named, silently
+    model = models.create("popularity").fit(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 20]}))
+    for bad in ([10.7], np.array([2.5]), [True], [np.nan]):
+        with pytest.raises(InvalidInputError, match="whole number"):
+            UserQuery(history=bad)
+        with pytest.raises(InvalidInputError, match="whole number"):
+            UserQuery(friends=bad)
+    np.testing.assert_array_equal(UserQuery(history=[10.0, np.float32(20)]).history, [10, 20])  # whole floats stay
+    assert rows(model.recommend(users=[UserQuery(history=[10.0])], k=1)) == [(None, "20", 2.0, 1)]
+    with pytest.raises(InvalidInputError, match=r"user index 1\.5"):
+        model.recommend([UserQuery(user=1.5)], 1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="user index True"):
+        model.recommend([UserQuery(user=True)], 1)
+
+
+def test_zero_ratings_take_the_options_the_error_names() -> None:
+    # the zero-weight error says "use implicit_threshold= or binary=True": fit() must take them
+    frame = RATINGS.assign(rating=[0.0, 4.0, 3.0, 5.0, 2.0, 4.0])
+    with pytest.raises(InvalidInputError, match="implicit_threshold= or binary=True"):
+        models.create("popularity").fit(frame)
+    binary = models.create("popularity").fit(frame, binary=True).train_
+    assert binary is not None and binary.matrix.nnz == 6 and set(binary.matrix.data) == {1.0}
+    liked = models.create("popularity").fit(frame, implicit_threshold=4).train_
+    assert liked is not None
+    assert sorted(zip(liked.user_ids[liked.matrix.nonzero()[0]], liked.catalog.item_ids[liked.matrix.nonzero()[1]])) == [
+        ("u1", "b"), ("u3", "a"), ("u3", "b")]
+    with pytest.raises(InvalidInputError, match="DataFrame's rating column"):
+        models.create("popularity").fit(sp.csr_matrix(np.eye(2)), binary=True)

@@ -169,6 +169,19 @@ def test_ridge_map_matches_normal_equations_without_intercept_shift() -> None:
     np.testing.assert_allclose(intercept, 0.0, atol=1e-12)
 
 
+def test_an_unpenalised_singular_ridge_map_is_a_clear_error(data: Interactions) -> None:
+    # l2=0 is allowed, but hashed content leaves dimensions unused: the Gram is singular (was a bare LinAlgError)
+    with pytest.raises(InvalidInputError, match=r"l2=0 .*use l2 > 0"):
+        models.create("cold-ridge", warm="ease", l2=0, **FAST).fit(data)
+    with pytest.raises(InvalidInputError, match=r"l2=0 .*use l2 > 0"):
+        ridge_map(np.ones((5, 3)), np.ones((5, 2)), 0.0)
+    rng = np.random.default_rng(4)  # a full-rank system still solves without a penalty
+    features, targets = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))
+    weights, _ = ridge_map(features, targets, 0.0)
+    centred = features - features.mean(axis=0)
+    np.testing.assert_allclose(weights, np.linalg.lstsq(centred, targets - targets.mean(axis=0), rcond=None)[0], atol=1e-10)
+
+
 @pytest.mark.parametrize("width", [3, 700])  # factor targets (float64) and wide ones (float32 cross term)
 def test_ridge_map_over_several_row_blocks_matches_the_augmented_normal_equations(monkeypatch, width: int) -> None:
     """ridge_map sums its Gram and cross term over row blocks: with blocks of 37 rows (and a last

@@ -191,11 +191,28 @@ def _text_or_none(text: object) -> str | None:
     raise InvalidInputError(f"UserQuery.text must be a string or None, got {type(text).__name__} {text!r}")
 
 
+def _not_whole(value: object) -> bool:
+    """A bool, or a float that is not a whole number (NaN and inf included)."""
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    return isinstance(value, (float, np.floating)) and not float(value).is_integer()
+
+
 def _ids_or_indices(values: object, what: str) -> np.ndarray:
     """int64 indices, or an object array of str when any value is a string (external ids)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False).reshape(-1)  # the common case: nothing to inspect
     array = np.asarray(values if values is not None else [], dtype=object).reshape(-1)
-    if any(isinstance(v, (str, np.str_, bytes)) for v in array.tolist()):
-        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in array.tolist()], dtype=object)
+    entries = array.tolist()
+    if any(isinstance(v, (str, np.str_, bytes)) for v in entries):
+        return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in entries], dtype=object)
+    # int64 would truncate 10.7 to 10 (and True to 1): a click on an item nobody named, silently
+    bad = [v for v in entries if _not_whole(v)]
+    if bad:
+        raise InvalidInputError(
+            f"UserQuery.{what} holds {bad[0]!r}, which is not a whole number: indices and int ids are whole "
+            "numbers (a whole float such as 10.0 is fine), other ids are strings"
+        )
     try:
         return np.asarray(values, dtype=np.int64).reshape(-1)
     except (TypeError, ValueError) as exc:

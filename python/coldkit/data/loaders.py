@@ -338,6 +338,11 @@ def catalog_from_frame(
     Raises:
         InvalidInputError: ``item_id`` missing, empty or duplicated; a text column missing.
     """
+    if isinstance(text_columns, (str, bytes)):
+        # a bare string is a sequence of letters: 'title' was reported as missing columns t, i, t, l, e
+        raise InvalidInputError(
+            f"{where}: text_columns= takes a list of column names; wrap a single one in a list: [{text_columns!r}]"
+        )
     frame = _rename(frame, columns, where)
     _require_columns(frame, ["item_id"], where)
     ids = _ids(frame["item_id"], "item_id", where)

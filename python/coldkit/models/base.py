@@ -255,6 +255,11 @@ class Recommender(ABC):
                     f"query {row}: holds external ids (strings); recommend(queries, k) takes indices — "
                     "use recommend(users=[...], k=...) for external ids"
                 )
+            if query.user is not None and (isinstance(query.user, (bool, np.bool_)) or (
+                isinstance(query.user, (float, np.floating)) and not float(query.user).is_integer()
+            )):
+                # int() would turn 1.5 into user 1 and True into user 1: another user's list, silently
+                raise InvalidInputError(f"query {row}: user index {query.user!r} is not a whole number")
             if query.user is not None and not (0 <= int(query.user) < train.n_users):
                 raise InvalidInputError(
                     f"query {row}: user index {query.user} out of range [0, {train.n_users}); "

@@ -293,7 +293,16 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
         gram += fc.T @ fc
         cross += fc.astype(dtype, copy=False).T @ (t[start : start + _RIDGE_ROWS] - t_shift)
     gram[np.diag_indices_from(gram)] += l2
-    weights = np.linalg.solve(gram, cross)
+    singular = InvalidInputError(
+        f"the content -> CF ridge map has no unique solution with l2={l2:g} ({f.shape[0]} warm items, "
+        f"{f.shape[1]} content dimensions, some never used or collinear): use l2 > 0 (default 10)"
+    )
+    try:
+        weights = np.linalg.solve(gram, cross)
+    except np.linalg.LinAlgError:  # only l2 = 0 can get here: any l2 > 0 makes the centred Gram positive definite
+        raise singular from None
+    if not np.isfinite(weights).all():  # numerically singular: solve "succeeds" with inf/NaN weights
+        raise singular
     return weights, t_mean - f_mean @ weights
 
 

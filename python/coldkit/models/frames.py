@@ -28,8 +28,12 @@ from coldkit.plugins.types import Ranked
 
 __all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
 
+#: the names ``columns=`` maps from (``{coldkit's name: your column}``).
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "weight", "timestamp")
+
 #: keyword arguments ``Recommender.fit`` takes besides the training data (all go to :func:`to_interactions`).
-FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates")
+FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates",
+               "implicit_threshold", "binary")
 
 
 def to_interactions(
@@ -42,6 +46,8 @@ def to_interactions(
     user_ids: Sequence[object] | None = None,
     item_ids: Sequence[object] | None = None,
     duplicates: DuplicatePolicy = "error",
+    implicit_threshold: float | None = None,
+    binary: bool = False,
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -57,11 +63,17 @@ def to_interactions(
         item_ids: for a sparse matrix, the external id of each column (default
             ``"0", "1", ...``; with ``items`` and no ``item_ids`` the columns follow the item table).
         duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
+        implicit_threshold: DataFrame only: keep the rows with ``rating >= threshold``, as weight 1.
+        binary: DataFrame only: weight 1 for every row (ratings of 0 included).
 
     Raises:
         InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
             does not match the ids, or an unsupported type — each named.
     """
+    if not isinstance(data, pd.DataFrame) and (implicit_threshold is not None or binary):
+        # the zero-weight error of a DataFrame points here; a matrix's values are the weights as given
+        raise InvalidInputError("implicit_threshold=/binary= read a DataFrame's rating column; "
+                                "for a sparse matrix or Interactions, set the values themselves")
     if isinstance(data, Interactions):
         if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
             raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
@@ -70,12 +82,21 @@ def to_interactions(
     if isinstance(data, pd.DataFrame):
         if user_ids is not None or item_ids is not None:
             raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
+        unknown = [name for name in (columns or {}) if name not in INTERACTION_COLUMNS]
+        if unknown:
+            # a typo or a reversed mapping renamed the user's column to a name nothing reads, and the
+            # error then listed columns their frame does not have
+            raise InvalidInputError(
+                f"columns= maps coldkit's names {list(INTERACTION_COLUMNS)} to your columns, e.g. "
+                f"{{'user_id': 'userId'}}; {unknown} is not one of them"
+            )
         frame = data.rename(columns={"weight": "rating"}) if "weight" in data.columns and "rating" not in data.columns else data
         if columns and columns.get("weight") and "rating" not in columns:
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
         if catalog is None:
             catalog = _catalog_of_seen_items(frame, columns)
-        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame")
+        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
+                                       implicit_threshold=implicit_threshold, binary=binary)
     if sp.issparse(data):
         if columns is not None:
             raise InvalidInputError("columns= renames DataFrame columns; a sparse matrix has none (use user_ids=/item_ids=)")
@@ -120,7 +141,11 @@ def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | Non
 def _id_list(values: Sequence[object] | None, n: int, what: str) -> list[str]:
     if values is None:
         return [str(i) for i in range(n)]
-    ids = [str(v).strip() for v in values]
+    values = list(values)
+    missing = [pos for pos, v in enumerate(values) if _is_missing(v)]
+    if missing:
+        raise InvalidInputError(f"{what} has missing ids (None/NaN) at position(s) {missing[:5]}")
+    ids = [_external(v) for v in values]
     if len(ids) != n:
         raise InvalidInputError(f"{what} has {len(ids)} ids for {n} matrix {'rows' if what == 'user_ids' else 'columns'}")
     if len(set(ids)) != len(ids):
@@ -150,8 +175,25 @@ def _from_sparse(
     return Interactions(user_ids=np.asarray(users, dtype=object), catalog=catalog, matrix=moved)
 
 
+def _is_missing(value: object) -> bool:
+    """None, NaN or pandas' NA: an empty cell, never an id."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
 def _external(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value).strip()
+    """An external id as the loaders store it: stripped text.
+
+    A whole float is its int's text (``862.0`` -> ``"862"``): a pandas id column with a gap is
+    float, and fit stores the same values as ints (``coldkit.data.loaders._ids``), so the values of
+    the very column fit read must find their ids again.
+    """
+    if isinstance(value, bytes):
+        return value.decode().strip()
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def resolve_users(
@@ -202,6 +244,8 @@ def resolve_users(
         else:
             if entry is None or isinstance(entry, (list, tuple, dict, set, np.ndarray)):
                 raise InvalidInputError(f"users= entries are user ids or UserQuery, got {entry!r}")
+            if _is_missing(entry):
+                raise InvalidInputError(f"users= holds a missing id ({entry!r}): drop the empty cells first")
             key = _external(entry)
             if key not in user_index:
                 unknown_users.append(key)
@@ -226,6 +270,8 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     if isinstance(items, (str, bytes)):
         raise InvalidInputError("items= takes a list of item ids; wrap a single one in a list")
     values = items.tolist() if isinstance(items, (pd.Series, pd.Index, np.ndarray)) else list(items)
+    if any(_is_missing(v) for v in values):
+        raise InvalidInputError("recommend(items=...) holds missing ids (None/NaN): drop the empty cells first")
     ids = [_external(v) for v in values]
     unknown = [i for i in dict.fromkeys(ids) if i not in train.catalog._index]
     if unknown:
