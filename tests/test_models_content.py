@@ -85,6 +85,18 @@ def test_whitening_keeps_zero_rows_and_validates() -> None:
         Whitening().fit(np.full((3, 2), np.nan))
 
 
+def test_centring_in_steps_is_the_one_pass_arithmetic() -> None:
+    # many steps of rows (a 1M-row catalogue): each row must come out as numpy's one-pass formula gives it
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5_000, 300)).astype(np.float32)
+    x[17] = 0.0  # a row without content stays zero
+    w = Whitening("center").fit(x)
+    centred = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
+    centred[17] = 0.0
+    reference = (centred / np.linalg.norm(centred, axis=1, keepdims=True).clip(1e-300)).astype(np.float32)
+    np.testing.assert_array_equal(w.transform(x, normalize=True), reference)
+
+
 # ------------------------------------------------------------------------------ content
 
 

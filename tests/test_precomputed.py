@@ -420,3 +420,18 @@ def test_item_vectors_with_an_item_table_of_ids_alone(tmp_path: Path) -> None:
     user = UserQuery(user=0)
     top = int(model.recommend([user], 1).indices[0, 0])
     assert isinstance(model.explain(UserQuery(history=train.items_of(0), text="space opera"), top), str)
+
+
+def test_vectors_are_normalised_row_by_row_as_in_one_pass() -> None:
+    from coldkit.data.vectors import item_vectors_from_arrays
+
+    rng = np.random.default_rng(5)
+    raw = (rng.normal(size=(3_000, 200)) * 1e3).astype(np.float32)
+    raw[7] = 0.0
+    loaded = item_vectors_from_arrays([f"i{n}" for n in range(len(raw))], raw)
+    x = raw.astype(np.float64)
+    scale = np.abs(x).max(axis=1, keepdims=True)
+    x = np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    np.testing.assert_array_equal(loaded.vectors, x.astype(np.float32))

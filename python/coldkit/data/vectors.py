@@ -36,7 +36,9 @@ from coldkit.exceptions import InvalidInputError
 
 __all__ = ["ItemVectors", "VectorMatch", "ids_path_for", "item_vectors_from_arrays", "load_item_vectors"]
 
-_NORMALIZE_CHUNK = 16384  # rows normalised at a time in float64: no overflow, bounded extra memory
+#: Bytes of float64 rows normalised at a time: no overflow, bounded extra memory, and small enough (~2 MB)
+#: to stay in the CPU's cache through the step's passes (1M x 384: 16k-row steps 10-12 s, these 5-6 s)
+_NORMALIZE_BYTES = 1 << 21
 MISSING_POLICIES = ("error", "zero")
 
 
@@ -183,8 +185,9 @@ def item_vectors_from_arrays(
     problems: list[tuple[int, str]] = []
     _check_ids(id_strings, problems)
     out = np.empty(arr.shape, dtype=np.float32)
-    for start in range(0, arr.shape[0], _NORMALIZE_CHUNK):
-        chunk = np.array(arr[start : start + _NORMALIZE_CHUNK], dtype=np.float64)  # a copy: the input may be read-only
+    step = max(64, _NORMALIZE_BYTES // (8 * arr.shape[1]))
+    for start in range(0, arr.shape[0], step):
+        chunk = np.array(arr[start : start + step], dtype=np.float64)  # a copy: the input may be read-only
         finite = np.isfinite(chunk).all(axis=1)
         if not finite.all():
             row = start + int(np.flatnonzero(~finite)[0])

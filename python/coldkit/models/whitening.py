@@ -16,8 +16,14 @@ __all__ = ["Whitening", "WHITENING_MODES", "mean_pairwise_cosine"]
 
 WHITENING_MODES = ("none", "center", "whiten")
 
-#: Rows per step of :meth:`Whitening.transform`.
-_TRANSFORM_ROWS = 16_384
+#: Bytes of one float64 temporary per step of :meth:`Whitening.transform`: ~2 MB stays in the CPU's
+#: cache through the step's five passes (16k rows, 50 MB at 384-d, went to memory for each: 1M rows
+#: 9.2 s -> 7.1 s). Each row's arithmetic does not depend on the step.
+_STEP_BYTES = 1 << 21
+
+
+def _step_rows(width: int) -> int:
+    return max(64, _STEP_BYTES // (8 * max(1, width)))
 
 
 class Whitening:
@@ -83,8 +89,9 @@ class Whitening:
         result = np.empty((x.shape[0], width), dtype=np.float32)
         # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
         # (each row's arithmetic is the same as in one pass)
-        for start in range(0, x.shape[0], _TRANSFORM_ROWS):
-            block = np.asarray(x[start : start + _TRANSFORM_ROWS], dtype=np.float64)
+        step = _step_rows(max(x.shape[1], width))
+        for start in range(0, x.shape[0], step):
+            block = np.asarray(x[start : start + step], dtype=np.float64)
             zero_rows = ~np.any(block != 0, axis=1)
             out = block - self.mean_
             if self.projection_ is not None:
@@ -93,7 +100,7 @@ class Whitening:
             if normalize:
                 norms = np.linalg.norm(out, axis=1, keepdims=True)
                 out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
-            result[start : start + _TRANSFORM_ROWS] = out
+            result[start : start + step] = out
         return result
 
 
