@@ -34,6 +34,9 @@ pub const PACK_MIN_QUERIES: usize = 24;
 const SERIAL_WORK: usize = 1 << 18;
 /// Queries whose scores are produced (and consumed) together in the packed path.
 const PACKED_GROUP: usize = 48;
+/// From this many queries per thread on, threads split the queries rather than the catalogue
+/// (two packed groups each, so the packed kernel still runs on full groups).
+const QUERY_SPLIT_MIN: usize = 2 * PACKED_GROUP;
 
 /// Similarity measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +272,33 @@ impl Scan<'_, '_> {
         }
 
         let blocks = n.div_ceil(self.chunk);
+        if b >= QUERY_SPLIT_MIN * threads {
+            // Enough queries for every thread: each scans the whole catalogue for its own share
+            // of them. Splitting the catalogue instead gives every part its own best k for every
+            // query, each part's threshold starting at -inf: at k = 200 over 100k rows, 8 parts
+            // admitted several times the candidates of one scan, and 2 threads ran slower than 1.
+            let share = (b.div_ceil(2 * threads).div_ceil(PACKED_GROUP) * PACKED_GROUP).min(QUERY_TILE);
+            let mut groups: Vec<(usize, &[f32])> =
+                queries.chunks(share * self.d).enumerate().map(|(t, q)| (t * share, q)).collect();
+            // A short last group joins the one before: every query then goes through the packed
+            // kernel, as in a whole tile, so its scores are the same bits whatever the split.
+            if groups.len() > 1 && groups[groups.len() - 1].1.len() / self.d < PACK_MIN_QUERIES {
+                let (last_first, _) = groups.pop().unwrap();
+                let (first, _) = groups.pop().unwrap();
+                groups.push((first, &queries[first * self.d..]));
+                debug_assert_eq!(last_first, first + share);
+            }
+            let parts: Vec<(Vec<TopK>, bool)> = groups
+                .par_iter()
+                .map_init(Buffers::default, |buffers, &(first, group)| {
+                    let mut heaps = self.new_heaps(group.len() / self.d);
+                    let bad = self.scan(group, first, 0..n, &mut heaps, buffers);
+                    (heaps, bad)
+                })
+                .collect();
+            let bad = parts.iter().any(|(_, bad)| *bad);
+            return (parts.into_iter().flat_map(|(heaps, _)| heaps).collect(), bad);
+        }
         if blocks < 2 * threads {
             // A catalogue too small to share out: threads take whole query tiles instead.
             let parts: Vec<(Vec<TopK>, bool)> = tiles
@@ -521,7 +551,9 @@ mod tests {
         let mut seed = 11;
         for kind in supported_kernels() {
             let kernel = kernel_impl(kind).unwrap();
-            for &(b, n, d, k) in &[(1usize, 50usize, 7usize, 5usize), (3, 300, 33, 10), (70, 200, 16, 3), (9, 1000, 384, 20), (2, 5, 4, 9)] {
+            // the last two: enough queries that threads split them (QUERY_SPLIT_MIN)
+            for &(b, n, d, k) in &[(1usize, 50usize, 7usize, 5usize), (3, 300, 33, 10), (70, 200, 16, 3), (9, 1000, 384, 20), (2, 5, 4, 9),
+                                    (400, 3000, 24, 50), (300, 700, 64, 200)] {
                 let q: Vec<f32> = (0..b * d).map(|_| lcg(&mut seed)).collect();
                 let c: Vec<f32> = (0..n * d).map(|_| lcg(&mut seed)).collect();
                 let excl: Vec<Vec<usize>> = (0..b).map(|i| vec![i % n, (i * 7 + 3) % n]).collect();
