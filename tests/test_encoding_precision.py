@@ -91,7 +91,12 @@ def test_precision_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_precision("BF16", cpu, torch.float32) == "bf16"
     assert resolve_precision(None, cpu, torch.float32) == "fp32"
     monkeypatch.setattr(encoding_torch, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(encoding_torch, "bf16_measured_faster", lambda: True)
     assert resolve_precision("auto", cpu, torch.float32) == "bf16"
+    # bf16 hardware whose bf16 path is slower here (a torch build, an emulated flag): fp32
+    monkeypatch.setattr(encoding_torch, "bf16_measured_faster", lambda: False)
+    assert resolve_precision("auto", cpu, torch.float32) == "fp32"
+    monkeypatch.setattr(encoding_torch, "bf16_measured_faster", lambda: True)
     assert resolve_precision("auto", cpu, torch.bfloat16) == "fp32"  # weights already reduced
     assert resolve_precision("auto", cuda, torch.float16) == "fp32"
     monkeypatch.setattr(encoding_torch, "cpu_supports_bf16", lambda: False)
@@ -110,3 +115,13 @@ def test_cpu_bf16_detection_reads_the_flags() -> None:
 def test_bad_precision_is_a_clear_error(tiny_bert: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown precision"):
         _encoder(tiny_bert, "half")
+
+
+def test_the_bf16_measurement_runs_and_is_cached() -> None:
+    from coldkit import encoding_torch
+
+    encoding_torch.bf16_measured_faster.cache_clear()
+    first = encoding_torch.bf16_measured_faster()
+    assert isinstance(first, bool)
+    assert encoding_torch.bf16_measured_faster() is first  # measured once per process
+    assert encoding_torch.bf16_measured_faster.cache_info().hits >= 1
