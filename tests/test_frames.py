@@ -329,3 +329,11 @@ def test_zero_ratings_take_the_options_the_error_names() -> None:
         ("u1", "b"), ("u3", "a"), ("u3", "b")]
     with pytest.raises(InvalidInputError, match="DataFrame's rating column"):
         models.create("popularity").fit(sp.csr_matrix(np.eye(2)), binary=True)
+
+
+def test_an_item_table_as_items_is_refused_not_read_as_its_column_names() -> None:
+    # iterating a DataFrame yields its column names: the error listed 'item_id', 'title' as unknown items
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"takes a list of item ids, not a DataFrame.*df\[\"item_id\"\]"):
+        model.recommend(users=["u1"], k=3, items=ITEMS)
+    assert rows(model.recommend(users=["u1"], k=3, items=ITEMS["item_id"])) == [("u1", "c", 1.0, 1), ("u1", "d", 0.0, 2)]
