@@ -337,3 +337,11 @@ def test_an_item_table_as_items_is_refused_not_read_as_its_column_names() -> Non
     with pytest.raises(InvalidInputError, match=r"takes a list of item ids, not a DataFrame.*df\[\"item_id\"\]"):
         model.recommend(users=["u1"], k=3, items=ITEMS)
     assert rows(model.recommend(users=["u1"], k=3, items=ITEMS["item_id"])) == [("u1", "c", 1.0, 1), ("u1", "d", 0.0, 2)]
+
+
+def test_items_that_are_not_a_list_get_a_clear_error() -> None:
+    # a bare int reached list(items) and came back as a TypeError with no word of items=
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for bad in (5, 2.5, np.int64(3), np.array(3)):
+        with pytest.raises(InvalidInputError, match=r"items= takes a list of item ids, got"):
+            model.recommend(users=["u1"], k=3, items=bad)
