@@ -345,3 +345,12 @@ def test_items_that_are_not_a_list_get_a_clear_error() -> None:
     for bad in (5, 2.5, np.int64(3), np.array(3)):
         with pytest.raises(InvalidInputError, match=r"items= takes a list of item ids, got"):
             model.recommend(users=["u1"], k=3, items=bad)
+
+
+def test_filter_seen_must_be_a_bool() -> None:
+    # "no" is a non-empty string, so it was read as True: the seen items were dropped, silently
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for bad in ("no", "False", 0, 1, 0.0):
+        with pytest.raises(InvalidInputError, match=r"filter_seen must be True or False, got"):
+            model.recommend(users=["u1"], k=2, filter_seen=bad)
+    assert rows(model.recommend(users=["u1"], k=2, filter_seen=np.bool_(False))) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]
