@@ -149,6 +149,9 @@ def test_bad_input_gets_clear_errors() -> None:
     # strings in the index form are refused, not read as indices
     with pytest.raises(InvalidInputError, match="external ids.*users="):
         pop.recommend([UserQuery(history=["1"])], 2)
+    # plain ids in the index form: the message says where external ids go
+    with pytest.raises(InvalidInputError, match=r"query 0 is a str, expected coldkit.data.UserQuery.*recommend\(users=\[\.\.\.\], k=\.\.\.\)"):
+        pop.recommend(["u1"], 2)
 
 
 def test_index_form_is_unchanged() -> None:

@@ -249,7 +249,11 @@ class Recommender(ABC):
         checked = list(queries)
         for row, query in enumerate(checked):
             if not isinstance(query, UserQuery):
-                raise InvalidInputError(f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery")
+                # most often a list of plain user ids: say where those go, not only what was expected
+                raise InvalidInputError(
+                    f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery; "
+                    "external ids go in recommend(users=[...], k=...)"
+                )
             if query.has_external_ids:
                 raise InvalidInputError(
                     f"query {row}: holds external ids (strings); recommend(queries, k) takes indices — "
