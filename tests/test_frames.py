@@ -268,6 +268,9 @@ def test_weight_and_timestamp_columns() -> None:
     np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
     renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
     assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+    # without a timestamp column the error named an attribute (Interactions.timestamps), not the column to add
+    with pytest.raises(InvalidInputError, match=r"popularity-recent needs timestamps: a 'timestamp' column in the interactions"):
+        models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
 
 
 def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
