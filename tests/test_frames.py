@@ -149,6 +149,9 @@ def test_bad_input_gets_clear_errors() -> None:
     # strings in the index form are refused, not read as indices
     with pytest.raises(InvalidInputError, match="external ids.*users="):
         pop.recommend([UserQuery(history=["1"])], 2)
+    # plain ids in the index form: the message says where external ids go
+    with pytest.raises(InvalidInputError, match=r"query 0 is a str, expected coldkit.data.UserQuery.*recommend\(users=\[\.\.\.\], k=\.\.\.\)"):
+        pop.recommend(["u1"], 2)
 
 
 def test_index_form_is_unchanged() -> None:
@@ -265,6 +268,9 @@ def test_weight_and_timestamp_columns() -> None:
     np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
     renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
     assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+    # without a timestamp column the error named an attribute (Interactions.timestamps), not the column to add
+    with pytest.raises(InvalidInputError, match=r"popularity-recent needs timestamps: a 'timestamp' column in the interactions"):
+        models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
 
 
 def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
@@ -329,3 +335,28 @@ def test_zero_ratings_take_the_options_the_error_names() -> None:
         ("u1", "b"), ("u3", "a"), ("u3", "b")]
     with pytest.raises(InvalidInputError, match="DataFrame's rating column"):
         models.create("popularity").fit(sp.csr_matrix(np.eye(2)), binary=True)
+
+
+def test_an_item_table_as_items_is_refused_not_read_as_its_column_names() -> None:
+    # iterating a DataFrame yields its column names: the error listed 'item_id', 'title' as unknown items
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"takes a list of item ids, not a DataFrame.*df\[\"item_id\"\]"):
+        model.recommend(users=["u1"], k=3, items=ITEMS)
+    assert rows(model.recommend(users=["u1"], k=3, items=ITEMS["item_id"])) == [("u1", "c", 1.0, 1), ("u1", "d", 0.0, 2)]
+
+
+def test_items_that_are_not_a_list_get_a_clear_error() -> None:
+    # a bare int reached list(items) and came back as a TypeError with no word of items=
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for bad in (5, 2.5, np.int64(3), np.array(3)):
+        with pytest.raises(InvalidInputError, match=r"items= takes a list of item ids, got"):
+            model.recommend(users=["u1"], k=3, items=bad)
+
+
+def test_filter_seen_must_be_a_bool() -> None:
+    # "no" is a non-empty string, so it was read as True: the seen items were dropped, silently
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for bad in ("no", "False", 0, 1, 0.0):
+        with pytest.raises(InvalidInputError, match=r"filter_seen must be True or False, got"):
+            model.recommend(users=["u1"], k=2, filter_seen=bad)
+    assert rows(model.recommend(users=["u1"], k=2, filter_seen=np.bool_(False))) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]

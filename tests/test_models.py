@@ -271,6 +271,17 @@ def test_item_knn_bad_options() -> None:
         models.create("item-knn", neighbors=0)
 
 
+@pytest.mark.parametrize("name", ["item-knn", "user-knn"])
+def test_knn_option_types_are_checked(name: str) -> None:
+    # neighbors=2.5 was kept as 2 and "5" as 5, silently; shrinkage="3" reached a numpy ufunc error
+    for bad in (2.5, "5", True, 5.0):
+        with pytest.raises(InvalidInputError, match=r"neighbors must be an integer, got"):
+            models.create(name, neighbors=bad)
+    with pytest.raises(InvalidInputError, match=r"shrinkage must be a number, got str '3'"):
+        models.create(name, shrinkage="3")
+    assert models.create(name, neighbors=np.int64(5)).neighbors == 5  # type: ignore[attr-defined]
+
+
 # ------------------------------------------------------------------------------ user-kNN
 
 
@@ -370,6 +381,13 @@ def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None
     assert np.all(model.item_vectors()[9] == 0)
     with pytest.raises(InvalidInputError, match="l2"):
         models.create("ease", l2=0)
+    # a string reached np.isfinite, whose ufunc error named no option
+    for bad in ("3", None, True):
+        with pytest.raises(InvalidInputError, match=r"l2 must be a number, got"):
+            models.create("ease", l2=bad)
+    with pytest.raises(InvalidInputError, match=r"l2 must be > 0, got nan"):
+        models.create("ease", l2=float("nan"))
+    assert models.create("ease", l2=np.float32(3)).l2 == 3.0  # type: ignore[attr-defined]
 
 
 def test_ease_builds_its_item_vectors_only_when_read(data: Interactions) -> None:

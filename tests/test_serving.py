@@ -259,6 +259,11 @@ def test_constraints_candidates_and_limits(index: ServingIndex, train: Interacti
             index.recommend(user, k=bad)
     with pytest.raises(coldkit.InvalidInputError):
         index.recommend(user, k=5, min_new_share=2.0)
+    # exclude_known="no" is truthy: it dropped the user's items, silently
+    for bad in ("no", 0, None):
+        with pytest.raises(coldkit.InvalidInputError, match="exclude_known must be True or False, got"):
+            index.recommend(user, k=5, exclude_known=bad)  # type: ignore[arg-type]
+    assert ids_of(index.recommend(user, k=5, exclude_known=np.bool_(False))) == ids_of(index.recommend(user, k=5, exclude_known=False))
 
 
 # ------------------------------------------------------------------------------------------ persistence

@@ -206,6 +206,8 @@ def test_bad_requests_get_clear_4xx(server: Server) -> None:
         ("POST", "/recommend", {"json": {"history": ["no-such-item"]}}, 404, "no-such-item"),
         ("POST", "/recommend", {"json": {"candidates": "not-a-list"}}, 422, "list"),
         ("POST", "/recommend", {"json": {"surprise": 1}}, 422, "Extra inputs"),
+        ("POST", "/recommend", {"json": {"exclude_known": "no"}}, 422, "valid boolean"),  # not truthy text
+        ("POST", "/recommend", {"json": {"exclude_known": 0}}, 422, "valid boolean"),
         ("POST", "/recommend", {"json": {"constraints": {"min_new_share": 1.5}}}, 422, "less than or equal"),
         ("POST", "/recommend", {"json": {"constraints": {"max_per_category": -1}}}, 422, ">= 0"),
         ("POST", "/recommend", {"json": {"constraints": {"relax_order": ["nonsense"]}}}, 422, ""),

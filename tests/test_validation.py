@@ -17,7 +17,7 @@ from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 from coldkit.testing import synthetic_interactions
-from coldkit.validation import check_k
+from coldkit.validation import check_flag, check_k
 
 
 @pytest.mark.parametrize("value", [1, 7, np.int64(3), np.int32(2), np.uint8(5)])
@@ -65,3 +65,10 @@ def test_every_entry_point_gives_the_same_message(tmp_path: Path, bad: Any) -> N
         with pytest.raises(InvalidInputError) as info:
             call(bad)
         assert str(info.value) == expected, name
+
+
+def test_check_flag_takes_python_and_numpy_bools_only() -> None:
+    assert check_flag(True, "x") is True and check_flag(np.bool_(False), "x") is False
+    for bad in ("no", "", 0, 1, 1.0, None):
+        with pytest.raises(InvalidInputError, match=rf"x must be True or False, got {bad!r}"):
+            check_flag(bad, "x")

@@ -4,7 +4,8 @@
 ``recommend``, fusion, rerankers, metrics, the evaluation runner, batch files and sharded top-k all
 call :func:`check_k`. Other counts that must be a positive integer (``epochs``, ``rank``, ``depth``,
 ``n_clients``, ``max_items``, ...) use it too, passing their own name, so they refuse the same values
-with the same wording.
+with the same wording. On/off switches that a caller may pass from a config or a form
+(``filter_seen``, ``exclude_known``) go through :func:`check_flag`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_k"]
+__all__ = ["check_flag", "check_k"]
 
 
 def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
@@ -49,3 +50,24 @@ def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
     if at_most is not None:
         value = min(value, max(int(at_most), 1))
     return value
+
+
+def check_flag(value: object, what: str) -> bool:
+    """``value`` as a Python ``bool``, else :class:`InvalidInputError` naming ``what`` and the value.
+
+    Accepts ``True``/``False`` and numpy booleans only: ``"no"`` or ``"false"`` are non-empty strings,
+    so ``bool()`` would read them as True, and ``0``/``1`` are as likely a count as a switch — each
+    would be a silently wrong answer.
+
+    Example::
+
+        >>> check_flag(np.bool_(False), "filter_seen")
+        False
+        >>> check_flag("no", "filter_seen")
+        Traceback (most recent call last):
+        ...
+        coldkit.exceptions.InvalidInputError: filter_seen must be True or False, got 'no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be True or False, got {value!r}")
+    return bool(value)

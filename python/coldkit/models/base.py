@@ -249,7 +249,11 @@ class Recommender(ABC):
         checked = list(queries)
         for row, query in enumerate(checked):
             if not isinstance(query, UserQuery):
-                raise InvalidInputError(f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery")
+                # most often a list of plain user ids: say where those go, not only what was expected
+                raise InvalidInputError(
+                    f"query {row} is a {type(query).__name__}, expected coldkit.data.UserQuery; "
+                    "external ids go in recommend(users=[...], k=...)"
+                )
             if query.has_external_ids:
                 raise InvalidInputError(
                     f"query {row}: holds external ids (strings); recommend(queries, k) takes indices — "
@@ -345,12 +349,14 @@ def _recommend_takes_frames(recommend: _F) -> _F:
                 raise InvalidInputError(f"recommend(users=...) takes {new}= instead of {old}=")
         k = kwargs.pop("k", 10)
         from coldkit.models.frames import item_indices, ranked_frame, resolve_users
+        from coldkit.validation import check_flag
 
         train = self._require_fitted()
         labels, queries = resolve_users(train, users)
         candidates = None if items is None else item_indices(train, items)
-        ranked = recommend(self, queries, k, candidates=candidates,
-                           exclude_known=True if filter_seen is None else bool(filter_seen), **kwargs)
+        # checked, not bool(): filter_seen="no" is a non-empty string, read as True
+        exclude_known = True if filter_seen is None else check_flag(filter_seen, "filter_seen")
+        ranked = recommend(self, queries, k, candidates=candidates, exclude_known=exclude_known, **kwargs)
         return ranked_frame(train, labels, _popular_when_nothing_known(self, queries, ranked, candidates))
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]

@@ -269,7 +269,19 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     """Catalogue indices of external item ids (``recommend(items=...)``); unknown ids are named."""
     if isinstance(items, (str, bytes)):
         raise InvalidInputError("items= takes a list of item ids; wrap a single one in a list")
-    values = items.tolist() if isinstance(items, (pd.Series, pd.Index, np.ndarray)) else list(items)
+    if isinstance(items, pd.DataFrame):
+        # iterating a frame yields its column names, which came back as "unknown item ids"; the id
+        # column is not taken silently either: fit's item_columns= may have named it otherwise
+        raise InvalidInputError('recommend(items=...) takes a list of item ids, not a DataFrame: '
+                                'pass its id column, e.g. items=df["item_id"]')
+    if isinstance(items, (pd.Series, pd.Index, np.ndarray)) and np.ndim(items):  # a 0-d array is one number
+        values = items.tolist()
+    else:
+        try:
+            values = list(items)
+        except TypeError:  # a bare number: the TypeError of list() said nothing about items=
+            raise InvalidInputError(f"recommend(items=...): items= takes a list of item ids, got "
+                                    f"{type(items).__name__} {items!r}") from None
     if any(_is_missing(v) for v in values):
         raise InvalidInputError("recommend(items=...) holds missing ids (None/NaN): drop the empty cells first")
     ids = [_external(v) for v in values]

@@ -26,6 +26,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
+from coldkit.validation import check_k
 
 __all__ = [
     "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
@@ -44,10 +45,22 @@ def _check_similarity(similarity: str) -> str:
     return similarity
 
 
+def _check_number(value: object, what: str) -> float:
+    """``value`` as a float, else :class:`InvalidInputError` naming ``what``.
+
+    Checked before any arithmetic: a string such as ``"3"`` (a value read from a config) reached
+    ``np.isfinite``, whose ufunc error named no option; ``True`` would have been read as 1.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
 def _check_shrinkage(shrinkage: float) -> float:
+    shrinkage = _check_number(shrinkage, "shrinkage")
     if not np.isfinite(shrinkage) or shrinkage < 0:
         raise InvalidInputError(f"shrinkage must be >= 0, got {shrinkage}")
-    return float(shrinkage)
+    return shrinkage
 
 
 def similarity_matrix(
@@ -333,9 +346,8 @@ class ItemKNN(ItemItemModel):
         self.memory_budget = memory_budget
         self.similarities_: sp.csr_matrix | None = None
         self.similarity = _check_similarity(similarity)
-        if neighbors is not None and (isinstance(neighbors, bool) or int(neighbors) < 1):
-            raise InvalidInputError(f"neighbors must be >= 1 or None, got {neighbors!r}")
-        self.neighbors = None if neighbors is None else int(neighbors)
+        # check_k, not int(): int() kept 2.5 as 2 and read "5" as 5 (None keeps every neighbour)
+        self.neighbors = None if neighbors is None else check_k(neighbors, "neighbors")
         self.shrinkage = _check_shrinkage(shrinkage)
         self.binarize = bool(binarize)
 
@@ -404,9 +416,10 @@ class EASE(ItemItemModel):
     def __init__(self, l2: float = 300.0, binarize: bool = True, memory_budget: str | int | None = None) -> None:
         super().__init__()
         self.memory_budget = memory_budget
+        l2 = _check_number(l2, "l2")
         if not np.isfinite(l2) or l2 <= 0:
             raise InvalidInputError(f"l2 must be > 0, got {l2}")
-        self.l2 = float(l2)
+        self.l2 = l2
         self.binarize = bool(binarize)
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
@@ -514,9 +527,7 @@ class UserKNN(NeighbourVoting):
         self, similarity: str = "cosine", neighbors: int = 50, shrinkage: float = 0.0, binarize: bool = True
     ) -> None:
         self.similarity = _check_similarity(similarity)
-        if isinstance(neighbors, bool) or int(neighbors) < 1:
-            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
-        self.neighbors = int(neighbors)
+        self.neighbors = check_k(neighbors, "neighbors")  # not int(): it kept 2.5 as 2 and read "5" as 5
         self.shrinkage = _check_shrinkage(shrinkage)
         self.binarize = bool(binarize)
 

@@ -80,7 +80,11 @@ class RecentPopularity(Popularity):
 
     def _item_scores(self, train: Interactions) -> np.ndarray:
         if train.timestamps is None:
-            raise InvalidInputError("popularity-recent needs timestamps (Interactions.timestamps is None)")
+            # say what to add to the data, not which attribute is empty
+            raise InvalidInputError(
+                "popularity-recent needs timestamps: a 'timestamp' column in the interactions ("
+                "columns={'timestamp': 'your column'} renames one), and these have none"
+            )
         ts = train.timestamps.tocsr()
         if ts.nnz == 0:
             return np.zeros(train.n_items)

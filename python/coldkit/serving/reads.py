@@ -23,6 +23,7 @@ from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
 from coldkit.serving.state import Version, as_id, check_text, resolve_items
+from coldkit.validation import check_flag
 
 __all__ = [
     "IndexReader", "Recommendation", "RecommendedItem", "MAX_K", "DEFAULT_BACKEND", "check_list_length",
@@ -232,7 +233,7 @@ class IndexReader:
             k: list length, 1..1000.
             candidates: only these item ids may be recommended (None = the whole catalogue).
             exclude: item ids never to show (hard constraint; ids the index does not hold are ignored).
-            exclude_known: drop items the user already interacted with (default True).
+            exclude_known: drop items the user already interacted with (default True; a bool, not "no").
             max_per_category: at most this many items per category (int, or category -> limit).
             min_new_share: at least this share of the list must be new (cold) items.
             mmr_lambda: when set, diversify with MMR (1.0 = pure relevance, 0.0 = pure diversity).
@@ -246,6 +247,7 @@ class IndexReader:
         """
         v = self.version  # one consistent version for the whole request
         k = check_list_length(k)
+        exclude_known = check_flag(exclude_known, "exclude_known")  # "no" would be truthy: a silent wrong list
         if text is not None and not isinstance(text, str):
             raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
         if text is not None:
