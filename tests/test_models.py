@@ -404,3 +404,20 @@ def test_ease_builds_its_item_vectors_only_when_read(data: Interactions) -> None
     assert model.item_vectors() is vectors
     model.fit(data)  # a refit drops the old table
     assert model._item_vectors is None
+
+
+def test_switches_must_be_booleans() -> None:
+    # bool("no") is True: a model built or asked with a string switch would silently do the opposite
+    from coldkit.exceptions import InvalidInputError
+    from coldkit.models import create
+    from coldkit.testing import synthetic_interactions
+
+    for name in ("item-knn", "user-knn", "ease"):
+        with pytest.raises(InvalidInputError, match="binarize must be True or False, got 'no'"):
+            create(name, binarize="no")
+    train, _, _ = synthetic_interactions(seed=0)
+    model = create("item-knn").fit(train)
+    with pytest.raises(InvalidInputError, match="exclude_known must be True or False"):
+        model.recommend([UserQuery(user=0)], k=3, exclude_known="no")
+    kept = model.recommend([UserQuery(user=0)], k=3, exclude_known=np.bool_(False))
+    assert kept.indices.shape == (1, 3)

@@ -264,6 +264,8 @@ def test_constraints_candidates_and_limits(index: ServingIndex, train: Interacti
         with pytest.raises(coldkit.InvalidInputError, match="exclude_known must be True or False, got"):
             index.recommend(user, k=5, exclude_known=bad)  # type: ignore[arg-type]
     assert ids_of(index.recommend(user, k=5, exclude_known=np.bool_(False))) == ids_of(index.recommend(user, k=5, exclude_known=False))
+    with pytest.raises(coldkit.InvalidInputError, match="explain must be True or False, got 'no'"):
+        index.recommend(user, k=5, explain="no")  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------ persistence

@@ -334,6 +334,10 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     def wrapper(self: Recommender, *args: Any, users: Any = None, items: Any = None, filter_seen: bool | None = None,
                 **kwargs: Any) -> Any:
         if users is None and items is None and filter_seen is None:
+            if "exclude_known" in kwargs:  # bool("no") is True: a silently wrong list
+                from coldkit.validation import check_flag
+
+                kwargs["exclude_known"] = check_flag(kwargs["exclude_known"], "exclude_known")
             ranked = recommend(self, *args, **kwargs)
             queries = args[0] if args else kwargs.get("queries")
             return _popular_when_nothing_known(self, queries, ranked, kwargs.get("candidates"))

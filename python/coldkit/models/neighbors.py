@@ -26,7 +26,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_k
+from coldkit.validation import check_flag, check_k
 
 __all__ = [
     "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
@@ -349,7 +349,7 @@ class ItemKNN(ItemItemModel):
         # check_k, not int(): int() kept 2.5 as 2 and read "5" as 5 (None keeps every neighbour)
         self.neighbors = None if neighbors is None else check_k(neighbors, "neighbors")
         self.shrinkage = _check_shrinkage(shrinkage)
-        self.binarize = bool(binarize)
+        self.binarize = check_flag(binarize, "binarize")  # bool("no") is True
 
     def fit(self, train: Interactions) -> "ItemKNN":
         train = self._remember(train)
@@ -420,7 +420,7 @@ class EASE(ItemItemModel):
         if not np.isfinite(l2) or l2 <= 0:
             raise InvalidInputError(f"l2 must be > 0, got {l2}")
         self.l2 = l2
-        self.binarize = bool(binarize)
+        self.binarize = check_flag(binarize, "binarize")  # bool("no") is True
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
         return ease_weights(cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2, np.float32), dtype=np.float32))
@@ -529,7 +529,7 @@ class UserKNN(NeighbourVoting):
         self.similarity = _check_similarity(similarity)
         self.neighbors = check_k(neighbors, "neighbors")  # not int(): it kept 2.5 as 2 and read "5" as 5
         self.shrinkage = _check_shrinkage(shrinkage)
-        self.binarize = bool(binarize)
+        self.binarize = check_flag(binarize, "binarize")  # bool("no") is True
 
     def fit(self, train: Interactions) -> "UserKNN":
         train = self._remember(train)

@@ -248,6 +248,7 @@ class IndexReader:
         v = self.version  # one consistent version for the whole request
         k = check_list_length(k)
         exclude_known = check_flag(exclude_known, "exclude_known")  # "no" would be truthy: a silent wrong list
+        explain = check_flag(explain, "explain")
         if text is not None and not isinstance(text, str):
             raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
         if text is not None:
