@@ -206,11 +206,11 @@ def test_encode_catalog_with_bert_uses_the_cache(bert: Any, tmp_path: Path) -> N
     np.testing.assert_array_equal(encode_catalog(TEXTS, NoEncoding(), cache_dir=tmp_path), first)
 
 
-def test_default_precision_is_bf16_only_on_bf16_hardware(bert: Any, minilm_dir: Path) -> None:
-    from coldkit.encoding_torch import cpu_supports_bf16
+def test_default_precision_is_bf16_only_where_bf16_hardware_is_measured_faster(bert: Any, minilm_dir: Path) -> None:
+    from coldkit.encoding_torch import bf16_measured_faster, cpu_supports_bf16
 
     default = coldkit.get_encoder("bert", device="cpu", threads=1)
-    assert default.precision == ("bf16" if cpu_supports_bf16() else "fp32")
+    assert default.precision == ("bf16" if cpu_supports_bf16() and bf16_measured_faster() else "fp32")
     # either way the vectors stay those of sentence-transformers' fp32 encode (cosine >= 0.9999)
     st = pytest.importorskip("sentence_transformers")
     expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS, normalize_embeddings=True)
