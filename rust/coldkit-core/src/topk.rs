@@ -283,34 +283,15 @@ impl Scan<'_, '_> {
             // A short last group joins the one before: every query then goes through the packed
             // kernel, as in a whole tile, so its scores are the same bits whatever the split.
             if groups.len() > 1 && groups[groups.len() - 1].1.len() / self.d < PACK_MIN_QUERIES {
-                let (last_first, _) = groups.pop().unwrap();
+                groups.pop();
                 let (first, _) = groups.pop().unwrap();
                 groups.push((first, &queries[first * self.d..]));
-                debug_assert_eq!(last_first, first + share);
             }
-            let parts: Vec<(Vec<TopK>, bool)> = groups
-                .par_iter()
-                .map_init(Buffers::default, |buffers, &(first, group)| {
-                    let mut heaps = self.new_heaps(group.len() / self.d);
-                    let bad = self.scan(group, first, 0..n, &mut heaps, buffers);
-                    (heaps, bad)
-                })
-                .collect();
-            let bad = parts.iter().any(|(_, bad)| *bad);
-            return (parts.into_iter().flat_map(|(heaps, _)| heaps).collect(), bad);
+            return self.whole_scans(&groups, n);
         }
         if blocks < 2 * threads {
             // A catalogue too small to share out: threads take whole query tiles instead.
-            let parts: Vec<(Vec<TopK>, bool)> = tiles
-                .par_iter()
-                .map_init(Buffers::default, |buffers, &(first, tile)| {
-                    let mut heaps = self.new_heaps(tile.len() / self.d);
-                    let bad = self.scan(tile, first, 0..n, &mut heaps, buffers);
-                    (heaps, bad)
-                })
-                .collect();
-            let bad = parts.iter().any(|(_, bad)| *bad);
-            return (parts.into_iter().flat_map(|(heaps, _)| heaps).collect(), bad);
+            return self.whole_scans(&tiles, n);
         }
 
         // Split the catalogue: each block is read (and packed) once per query tile, and 4 ranges
@@ -341,6 +322,20 @@ impl Scan<'_, '_> {
             out.extend(heaps);
         }
         (out, bad)
+    }
+
+    /// Each group of queries scans the whole catalogue on a thread of its own; heaps in query order.
+    fn whole_scans(&self, groups: &[(usize, &[f32])], n: usize) -> (Vec<TopK>, bool) {
+        let parts: Vec<(Vec<TopK>, bool)> = groups
+            .par_iter()
+            .map_init(Buffers::default, |buffers, &(first, group)| {
+                let mut heaps = self.new_heaps(group.len() / self.d);
+                let bad = self.scan(group, first, 0..n, &mut heaps, buffers);
+                (heaps, bad)
+            })
+            .collect();
+        let bad = parts.iter().any(|(_, bad)| *bad);
+        (parts.into_iter().flat_map(|(heaps, _)| heaps).collect(), bad)
     }
 
     fn scaled(&self) -> bool {
