@@ -524,3 +524,19 @@ def test_serve_command_builds_an_index_from_files(tmp_path: Path, capsys) -> Non
     bad = parser.parse_args(["serve", str(tmp_path / "other"), "--build", "--items", str(tmp_path / "items.csv")])
     with pytest.raises(coldkit.InvalidInputError, match="interactions"):
         bad.func(bad)
+
+
+def test_serving_input_that_was_silently_taken_or_a_bare_type_error(index: ServingIndex, train: Interactions) -> None:
+    before = index.version.n_items
+    # an item's text is "text": a "title" key was dropped without a word, and the item indexed as text-less
+    with pytest.raises(coldkit.InvalidInputError, match=r"unknown field\(s\) \['title'\]"):
+        index.upsert_items([{"id": "n-1", "text": "", "title": "A heist comedy"}])
+    # a blank id cannot come from training data, and could not be asked for again by a client that strips ids
+    with pytest.raises(coldkit.InvalidInputError, match="non-blank id"):
+        index.upsert_items([{"id": "   ", "text": "a heist comedy"}])
+    assert index.version.n_items == before  # nothing applied
+    user = str(train.user_ids[0])
+    # history=None / exclude=None: nothing clicked, nothing excluded (was len(None))
+    assert ids_of(index.recommend(user, k=5, history=None, exclude=None)) == ids_of(index.recommend(user, k=5))  # type: ignore[arg-type]
+    with pytest.raises(coldkit.InvalidInputError, match="history must be a list of item ids, got int"):
+        index.recommend(user, k=5, history=5)  # type: ignore[arg-type]

@@ -255,6 +255,11 @@ class IndexReader:
             check_text(text, "text")
         if isinstance(history, (str, bytes)) or isinstance(exclude, (str, bytes)) or isinstance(candidates, (str, bytes)):
             raise InvalidInputError("history, exclude and candidates must be lists of item ids, not a string")
+        history = () if history is None else history  # None: nothing clicked (was a bare TypeError)
+        exclude = () if exclude is None else exclude
+        for name, ids in (("history", history), ("exclude", exclude), ("candidates", candidates)):
+            if ids is not None and not hasattr(ids, "__len__"):
+                raise InvalidInputError(f"{name} must be a list of item ids, got {type(ids).__name__}")
         vector = None
         if user_vector is not None:
             if user_id is not None or len(history):

@@ -160,8 +160,8 @@ def as_id(value: Any, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
         raise InvalidInputError(f"{what} must be a string (or integer) id, got {type(value).__name__}: {value!r:.60}")
     text = str(value)
-    if not text or len(text) > 256:
-        raise InvalidInputError(f"{what} must be a non-empty id of at most 256 characters, got {text!r:.60}")
+    if not text.strip() or len(text) > 256:  # blank ids cannot come from training data (its loaders strip ids)
+        raise InvalidInputError(f"{what} must be a non-blank id of at most 256 characters, got {text!r:.60}")
     return check_text(text, what)
 
 

@@ -278,6 +278,10 @@ class IndexWriter:
         return new
 
 
+#: The fields an upserted item may carry (the HTTP API refuses others too).
+ITEM_FIELDS = ("id", "text", "categories", "image", "audio")
+
+
 def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Items as clean ``{"id", "text", "categories", "image"}`` dicts, or InvalidInputError naming the bad one."""
     if isinstance(items, Mapping) or isinstance(items, (str, bytes)):
@@ -287,6 +291,9 @@ def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for pos, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise InvalidInputError(f"item {pos} must be an object with 'id' and 'text', got {type(item).__name__}")
+        unknown = sorted(str(key) for key in item if key not in ITEM_FIELDS)
+        if unknown:  # a "title" or "genres" key would be silently dropped: the item's text is "text"
+            raise InvalidInputError(f"item {pos}: unknown field(s) {unknown}; an item has {list(ITEM_FIELDS)}")
         item_id = as_id(item.get("id"), f"item {pos} id")
         if item_id in seen:
             raise InvalidInputError(f"item id {item_id!r} appears twice in one request")
