@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coldkit.data.interactions import UserQuery
 from coldkit.models import create
@@ -65,3 +67,13 @@ def test_a_text_that_says_nothing_is_no_text(train) -> None:  # type: ignore[no-
     both = model.recommend([UserQuery(text="zxqv blorf"), UserQuery()], k=5)
     np.testing.assert_array_equal(both.indices[0], both.indices[1])
     assert both.indices[1].tolist() == _by_count(train, np.arange(train.n_items))[:5].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=60), st.integers(min_value=1, max_value=70))
+def test_most_counted_is_a_stable_sort_cut_to_m(counts: list[int], m: int) -> None:
+    from coldkit.models.base import _most_counted
+
+    items = np.arange(0, 3 * len(counts), 3)  # ascending, not 0..n-1
+    expected = items[np.argsort(-np.asarray(counts), kind="stable")][:m]
+    assert _most_counted(items, np.asarray(counts), m)[:m].tolist() == expected.tolist()

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.data.interactions import Interactions, UserQuery, _not_whole
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.plugins.types import Ranked
 
@@ -222,7 +222,19 @@ class Recommender(ABC):
         if not isinstance(train, Interactions):
             raise InvalidInputError(f"{self.name}.fit expects coldkit.data.Interactions, got {type(train).__name__}")
         self.train_ = train
+        self._counts_memo = None  # the last fit's counts would keep its training set alive
         return train
+
+    _counts_memo: tuple[Interactions, np.ndarray] | None = None
+
+    def _item_counts(self) -> np.ndarray:
+        """Interactions per item of the training data, counted once per training set (a bincount over
+        every interaction: 0.14 s at 9M, which a batch run would otherwise pay once per batch)."""
+        train = self._require_fitted()
+        memo = self._counts_memo
+        if memo is None or memo[0] is not train:
+            memo = self._counts_memo = (train, train.item_counts())
+        return memo[1]
 
     def _require_fitted(self) -> Interactions:
         if self.train_ is None:
@@ -259,9 +271,7 @@ class Recommender(ABC):
                     f"query {row}: holds external ids (strings); recommend(queries, k) takes indices — "
                     "use recommend(users=[...], k=...) for external ids"
                 )
-            if query.user is not None and (isinstance(query.user, (bool, np.bool_)) or (
-                isinstance(query.user, (float, np.floating)) and not float(query.user).is_integer()
-            )):
+            if query.user is not None and _not_whole(query.user):
                 # int() would turn 1.5 into user 1 and True into user 1: another user's list, silently
                 raise InvalidInputError(f"query {row}: user index {query.user!r} is not a whole number")
             if query.user is not None and not (0 <= int(query.user) < train.n_users):
@@ -406,16 +416,31 @@ def _popular_when_nothing_known(
         return ranked
     from coldkit.models._ranking import check_candidates
 
-    train = model.train_
-    allowed = check_candidates(candidates, train.n_items)
-    counts = train.item_counts()
-    order = np.argsort(-counts, kind="stable") if allowed is None else allowed[np.argsort(-counts[allowed], kind="stable")]
+    allowed = check_candidates(candidates, model.train_.n_items)
+    counts = model._item_counts()
+    pool = np.arange(counts.size) if allowed is None else allowed
+    order = _most_counted(pool, counts[pool], int(listed[rows].sum(axis=1).max()))
     indices, scores = ranked.indices.copy(), ranked.scores.copy()
     for b in rows:
         m = int(listed[b].sum())  # as many as the model listed (it may have dropped excluded items)
         indices[b, :m] = order[:m]
         scores[b, :m] = 0.0
     return Ranked(indices, scores)
+
+
+def _most_counted(items: np.ndarray, counts: np.ndarray, m: int) -> np.ndarray:
+    """The ``m`` of ``items`` (ascending) with the highest ``counts``, most first, ties by lower index.
+
+    A partition, then a sort of the few kept: the same order as a stable sort of all of them, without
+    sorting a million-item catalogue for a list of 20.
+    """
+    if m >= items.size:
+        return items[np.argsort(-counts, kind="stable")]
+    cut = np.partition(counts, counts.size - m)[counts.size - m]  # the m-th largest count
+    above = np.flatnonzero(counts > cut)
+    tied = np.flatnonzero(counts == cut)[: m - above.size]  # ascending items: the lower ones first
+    keep = np.concatenate([above, tied])
+    return items[keep[np.argsort(-counts[keep], kind="stable")]]
 
 
 Recommender.recommend = _recommend_takes_frames(Recommender.recommend)  # type: ignore[method-assign]
