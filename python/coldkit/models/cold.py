@@ -218,7 +218,7 @@ class WarmSpace:
             item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
             item[self.warm_items_] = factors
             self._als_items = factors
-            self._fold_in: AlsFoldIn | None = None  # built on first use (implicit's solver, YᵀY once)
+            self._fold_in: AlsFoldIn | None = None  # built on first use (YᵀY + λI once)
         elif self.kind == "popularity":
             item = np.log1p(self.counts_.astype(np.float32))[:, None]
             self.projection_ = None
@@ -295,7 +295,7 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
     gram[np.diag_indices_from(gram)] += l2
     singular = InvalidInputError(
         f"the content -> CF ridge map has no unique solution with l2={l2:g} ({f.shape[0]} warm items, "
-        f"{f.shape[1]} content dimensions, some never used or collinear): use l2 > 0 (default 10)"
+        f"{f.shape[1]} content dimensions, some never used or collinear): use l2 > 0 (the option `l2` of cold-ridge, `adapter_l2` of the hybrid; default 10)"
     )
     try:
         weights = np.linalg.solve(gram, cross)

@@ -118,46 +118,64 @@ def als_fold_in(rows: sp.csr_matrix, item_factors: np.ndarray, regularization: f
 
 
 class AlsFoldIn:
-    """Folds click rows into a fitted ALS space: :func:`als_fold_in`, solved by implicit's own solver.
+    """Folds click rows into a fitted ALS space: :func:`als_fold_in`'s system, built with BLAS-3.
 
     The per-user solves are the whole cost of recommending from an ALS space (at 10⁶ items and 10⁴
-    users with 10³ clicks each, three quarters of the recommend stage with the numpy loop).
-    implicit's ``recalculate_user`` solves the same system (``YᵀY + λI + Σ (cᵢ−1) yᵢyᵢᵀ``, ``cᵢ =
-    alpha·xᵢ``) in compiled code over all cores, with ``YᵀY`` computed once per space instead of once
-    per batch. It works in float32, so vectors agree with :func:`als_fold_in` (float64) to about 1e-4
-    relative. Without implicit (a space fitted elsewhere) the numpy reference runs.
+    users with 10³ clicks each). ``YᵀY + λI`` is formed once per space (float64); a user's own term
+    ``Σ (cᵢ−1) yᵢyᵢᵀ`` is one float32 matrix product over the rows of the items they clicked
+    (``(Y_u·(c−1))ᵀ Y_u``), added to it in float64, and a batch's systems are solved together.
+    implicit's ``recalculate_user`` solves the same system with a rank-1 update per click (float32):
+    3–4× slower at a 64-factor space with ~900 clicks per user, and less accurate. Vectors agree with
+    :func:`als_fold_in` (float64 throughout) to about 1e-6 relative.
     """
 
     def __init__(self, item_factors: np.ndarray, regularization: float, alpha: float, threads: int | None = None) -> None:
         self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
         self.regularization, self.alpha = float(regularization), float(alpha)
-        self._solver: Any = None
-        if have_implicit():
-            from implicit.cpu.als import AlternatingLeastSquares
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(1, "blas"):  # implicit warns about a multi-threaded BLAS on creation
-                solver = AlternatingLeastSquares(
-                    factors=self.item_factors.shape[1], regularization=self.regularization, alpha=self.alpha,
-                    dtype=np.float32, num_threads=int(threads or default_threads()), random_state=0,
-                )  # fmt: skip
-            solver.item_factors = self.item_factors
-            solver.YtY  # computed once here, with every BLAS thread, and cached by implicit
-            self._solver = solver
+        self.threads = max(1, int(threads or default_threads()))
+        y = self.item_factors.astype(np.float64)
+        self._base = y.T @ y + self.regularization * np.eye(y.shape[1])  # YᵀY + λI, every BLAS thread
 
     def __call__(self, rows: sp.csr_matrix) -> np.ndarray:
         """(B, f) float32 user vectors of ``rows`` (B × items, sparse); an empty row gets zeros."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
         if rows.shape[1] != self.item_factors.shape[0]:
             raise ColdkitError(f"click rows have {rows.shape[1]} columns, the ALS space {self.item_factors.shape[0]} items")
-        if self._solver is None or rows.shape[0] == 0:
-            return als_fold_in(rows, self.item_factors, self.regularization, self.alpha)
+        batch, f = rows.shape[0], self.item_factors.shape[1]
+        out = np.zeros((batch, f), dtype=np.float32)
+        nonempty = np.flatnonzero(np.diff(rows.indptr) > 0)
+        if nonempty.size == 0:
+            return out
+        systems = np.repeat(self._base[None], nonempty.size, axis=0)
+        rhs = np.zeros((nonempty.size, f), dtype=np.float64)
         from threadpoolctl import threadpool_limits
 
-        rows.sort_indices()
-        with threadpool_limits(1, "blas"):  # its tiny per-user solves run in its own OpenMP loop
-            out = self._solver.recalculate_user(np.arange(rows.shape[0]), rows)
-        return np.asarray(out, dtype=np.float32).reshape(rows.shape[0], -1)
+        # Each user's product is small (clicks × f × f): one BLAS thread each, the users split over
+        # Python threads (numpy releases the GIL inside the product and the row gather).
+        with threadpool_limits(1, "blas"):
+            parts = np.array_split(np.arange(nonempty.size), min(self.threads, max(1, nonempty.size // 64)))
+            if len(parts) == 1:
+                self._add_user_terms(rows, nonempty, parts[0], systems, rhs)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(len(parts)) as pool:
+                    list(pool.map(lambda part: self._add_user_terms(rows, nonempty, part, systems, rhs), parts))
+            out[nonempty] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
+        return out
+
+    def _add_user_terms(
+        self, rows: sp.csr_matrix, nonempty: np.ndarray, part: np.ndarray, systems: np.ndarray, rhs: np.ndarray
+    ) -> None:
+        """Add ``Σ (cᵢ−1) yᵢyᵢᵀ`` to ``systems[j]`` and set ``rhs[j] = Σ cᵢ yᵢ`` for each ``j`` in ``part``."""
+        alpha = np.float32(self.alpha)
+        for j in part.tolist():
+            b = int(nonempty[j])
+            start, end = rows.indptr[b], rows.indptr[b + 1]
+            factors = self.item_factors[rows.indices[start:end]]
+            confidence = alpha * rows.data[start:end]
+            systems[j] += (factors * (confidence - 1.0)[:, None]).T @ factors
+            rhs[j] = confidence @ factors
 
 
 def sparse_svd_basis(matrix: sp.spmatrix, factors: int, seed: int = 0) -> np.ndarray:
