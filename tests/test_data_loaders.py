@@ -165,8 +165,12 @@ def test_non_utf8_text_gets_a_clear_error_and_latin1_works(tmp_path: Path) -> No
 
 def test_no_interaction_left_and_zero_weights(tmp_path: Path, items_csv: Path) -> None:
     catalog = load_items(items_csv)
-    with pytest.raises(InvalidInputError, match="no interaction left"):
+    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 rating\(s\) below implicit_threshold=4"):
         load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\n"), catalog, implicit_threshold=4)
+    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 row\(s\) name items not in the item table"):
+        load_interactions(write(tmp_path, "n.csv", "user_id,item_id\nu1,nope\n"), catalog, unknown_items="drop")
+    with pytest.raises(InvalidInputError, match="the interaction table has no rows"):
+        interactions_from_frame(pd.DataFrame({"user_id": [], "item_id": []}), catalog)
     with pytest.raises(InvalidInputError, match="weight 0"):
         load_interactions(write(tmp_path, "z.csv", "user_id,item_id,rating\nu1,10,0\n"), catalog)
 

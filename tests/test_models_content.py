@@ -185,7 +185,7 @@ def test_an_unpenalised_singular_ridge_map_is_a_clear_error(data: Interactions) 
     # l2=0 is allowed, but hashed content leaves dimensions unused: the Gram is singular (was a bare LinAlgError)
     with pytest.raises(InvalidInputError, match=r"l2=0 .*use l2 > 0"):
         models.create("cold-ridge", warm="ease", l2=0, **FAST).fit(data)
-    with pytest.raises(InvalidInputError, match=r"l2=0 .*use l2 > 0"):
+    with pytest.raises(InvalidInputError, match=r"l2=0 .*use l2 > 0 .*adapter_l2. of the hybrid"):
         ridge_map(np.ones((5, 3)), np.ones((5, 2)), 0.0)
     rng = np.random.default_rng(4)  # a full-rank system still solves without a penalty
     features, targets = rng.standard_normal((30, 4)), rng.standard_normal((30, 2))

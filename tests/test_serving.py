@@ -540,3 +540,12 @@ def test_serving_input_that_was_silently_taken_or_a_bare_type_error(index: Servi
     assert ids_of(index.recommend(user, k=5, history=None, exclude=None)) == ids_of(index.recommend(user, k=5))  # type: ignore[arg-type]
     with pytest.raises(coldkit.InvalidInputError, match="history must be a list of item ids, got int"):
         index.recommend(user, k=5, history=5)  # type: ignore[arg-type]
+
+
+def test_build_names_an_option_the_served_hybrid_does_not_take() -> None:
+    """``factors=0`` (an option of the PureSVD model, not of the hybrid) is named, not a bare TypeError."""
+    train = small_interactions(n_warm=30, n_cold=5, n_users=20)
+    with pytest.raises(coldkit.models.registry.ModelOptionError, match=r"'factors' is not an option of the served hybrid.*whitening"):
+        ServingIndex.build(train, encoder="hashing", cache=False, factors=0)
+    with pytest.raises(coldkit.InvalidInputError, match="does not take 'warm'"):
+        ServingIndex.build(train, encoder="hashing", cache=False, warm="ease")

@@ -473,7 +473,14 @@ def interactions_from_frame(
     rows, cols, vals = user_idx[keep], item_idx[keep], weights[keep]
     ts_kept = timestamps[keep] if timestamps is not None else None
     if len(rows) == 0:
-        raise InvalidInputError(f"{where}: no interaction left (threshold {implicit_threshold})")
+        if len(frame) == 0:
+            raise InvalidInputError(f"{where}: the interaction table has no rows")
+        why = []
+        if implicit_threshold is not None and (ratings < implicit_threshold).any():
+            why.append(f"{int((ratings < implicit_threshold).sum())} rating(s) below implicit_threshold={implicit_threshold}")
+        if unknown.any():
+            why.append(f"{int(unknown.sum())} row(s) name items not in the item table (unknown_items={unknown_items!r})")
+        raise InvalidInputError(f"{where}: no interaction left of {len(frame)} row(s): {'; '.join(why) or 'none kept'}")
     rows, cols, vals, ts_kept = _resolve_duplicates(
         rows, cols, vals, ts_kept, len(catalog), duplicates, where,
         _RowIds(user_codes[keep], user_names), _RowIds(item_codes[keep], item_names),

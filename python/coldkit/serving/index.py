@@ -40,13 +40,20 @@ from coldkit.data.interactions import Interactions
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_WEIGHTS
 from coldkit.models.hybrid import Hybrid
-from coldkit.models.registry import default_encoder_name
+from coldkit.models.registry import ModelOptionError, default_encoder_name
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.types import Encoder
 from coldkit.serving.model import SERVED_SOURCES, FusionConfig, ServedModel
 from coldkit.serving.reads import DEFAULT_BACKEND, MAX_K, IndexReader, Recommendation, RecommendedItem
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.writes import IndexWriter
+
+
+def _hybrid_option_names() -> list[str]:
+    """The keyword options :class:`Hybrid` takes (named in the error for an unknown one)."""
+    import inspect
+
+    return [n for n in inspect.signature(Hybrid.__init__).parameters if n != "self"]
 
 __all__ = ["ServingIndex", "FusionConfig", "Recommendation", "RecommendedItem", "MAX_K", "SERVED_SOURCES"]
 
@@ -127,11 +134,20 @@ class ServingIndex(IndexReader):
                 )
         options = dict(encoder_options or {})
         unserved = {k: 0.0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}  # e.g. the profile kNN: not served
-        model = Hybrid(
-            encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
-            weights={**unserved, **dict(weights or {})}, cache=cache, stack=False,
-            **{"lexical": False, **hybrid_options},
-        )  # the index serves the weighted blend over one encoder's space; the stacker is not served (yet)
+        try:
+            model = Hybrid(
+                encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
+                weights={**unserved, **dict(weights or {})}, cache=cache, stack=False,
+                **{"lexical": False, **hybrid_options},
+            )  # the index serves the weighted blend over one encoder's space; the stacker is not served (yet)
+        except TypeError as exc:
+            if "unexpected keyword" not in str(exc) or isinstance(exc, InvalidInputError):
+                raise
+            unknown = str(exc).rsplit(" ", 1)[-1]
+            raise ModelOptionError(
+                f"ServingIndex.build: {unknown} is not an option of the served hybrid (coldkit.models.hybrid.Hybrid); "
+                f"its options: {', '.join(sorted(_hybrid_option_names()))}"
+            ) from exc
         model.fit(interactions)
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):
