@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from coldkit.encoding_torch import (  # noqa: E402 - after the torch skip
     available_cpus,
+    batch_workers,
     check_pooling,
     check_remote_code,
     configure_threads,
@@ -90,6 +91,13 @@ def test_thread_default_never_oversubscribes() -> None:
     with pytest.raises(InvalidInputError, match="threads"):
         configure_threads(0)
     assert 1 <= available_cpus()
+
+
+def test_batch_workers_one_per_thread_on_the_cpu_only() -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert batch_workers(cpu, 2, 10) == 2 and batch_workers(cpu, 8, 3) == 3  # never more than the batches
+    assert batch_workers(cpu, 4, 1) == 1 and batch_workers(cpu, None, 10) == 1
+    assert batch_workers(gpu, 8, 10) == 1  # a GPU takes one batch at a time
 
 
 def _wait_policy_after(code: str, **env_extra: str) -> str:

@@ -216,3 +216,37 @@ def test_default_precision_is_bf16_only_where_bf16_hardware_is_measured_faster(b
     expected = st.SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS, normalize_embeddings=True)
     cosine = (default.encode_texts(TEXTS) * expected).sum(axis=1)
     assert cosine.min() >= 0.9999, cosine
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_batches_side_by_side_match_one_at_a_time(precision: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU a batch per thread (each on one torch thread) gives one-batch-at-a-time's vectors:
+    autocast and inference mode are per thread, so a worker that missed bf16 would differ by ~1e-3.
+    torch's thread count is restored afterwards."""
+    import threading
+
+    import torch
+
+    import coldkit.encoding_torch as et
+
+    encoder = coldkit.get_encoder("bert", threads=2, device="cpu", batch_size=2, precision=precision)
+    texts = TEXTS * 3
+    ran_on: set[int] = set()
+    embed = encoder._embed_batch
+
+    def recording(*args: Any) -> Any:
+        ran_on.add(threading.get_ident())
+        assert torch.get_num_threads() == 1  # each batch on one thread
+        return embed(*args)
+
+    monkeypatch.setattr(encoder, "_embed_batch", recording)
+    side_by_side = encoder.encode_texts(texts)
+    assert len(ran_on) == 2 and threading.get_ident() not in ran_on
+    assert torch.get_num_threads() == 2
+    monkeypatch.setattr(encoder, "_embed_batch", embed)
+    monkeypatch.setattr(et, "batch_workers", lambda *args: 1)
+    one_at_a_time = encoder.encode_texts(texts)
+    np.testing.assert_allclose(side_by_side, one_at_a_time, atol=1e-6 if precision == "fp32" else 2e-3)
+    if precision == "bf16":  # and both really ran in bf16
+        fp32 = coldkit.get_encoder("bert", threads=2, device="cpu", batch_size=2, precision="fp32").encode_texts(texts)
+        assert np.abs(side_by_side - fp32).max() > 1e-4
