@@ -199,6 +199,14 @@ def test_profiles_and_id_lists(tmp_path: Path) -> None:
         read_id_list(write(tmp_path, "d.txt", "a\na\n"))
 
 
+@pytest.mark.parametrize("encoding", [None, "utf-8", "UTF8", "utf_8"])
+def test_id_list_skips_a_bom_under_any_utf8_spelling(tmp_path: Path, encoding: str | None) -> None:
+    # with encoding="utf-8" (--encoding utf-8) the BOM used to stay on the first id: "\ufeffu1",
+    # so a known user in --users was silently recommended for as a cold user
+    path = write(tmp_path, "users.txt", b"\xef\xbb\xbfu1\r\nu2\r\n")
+    assert read_id_list(path, encoding=encoding) == ["u1", "u2"]
+
+
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
 def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -> None:
     # A Parquet/pandas datetime column used to be read as nanoseconds, so popularity-recent's

@@ -732,7 +732,7 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     if not p.is_file():
         raise InvalidInputError(f"{p}: no such file")
     try:
-        lines = p.read_text(encoding=encoding or "utf-8-sig").splitlines()
+        lines = p.read_text(encoding=_bom_skipping(encoding)).splitlines()
     except LookupError as exc:
         raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
@@ -748,6 +748,22 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     if dups:
         raise InvalidInputError(f"{p}: {what} listed more than once: {dups[:10]}")
     return ids
+
+
+def _bom_skipping(encoding: str | None) -> str:
+    """The codec to read an id list with: UTF-8 under any spelling skips a byte-order mark.
+
+    Why: the tables (pandas) drop a BOM whatever UTF-8 spelling ``--encoding`` gives, but Python's
+    ``"utf-8"`` codec keeps it, so with ``--encoding utf-8`` a BOM-prefixed ``--users`` file made
+    its first id ``"\ufeffu1"``: a known user silently recommended for as a cold one.
+    """
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return encoding  # the caller's read names the unknown encoding
+    return "utf-8-sig" if name == "utf-8" else encoding
 
 
 def _id_dtypes(columns: Mapping[str, str] | None, standard: str) -> dict[str, object]:
