@@ -313,3 +313,16 @@ def test_share_reaches_is_the_mean_rule_decided_early(flags: list[bool], share: 
     values = pd.Series(flags, dtype=bool)
     expected = bool(len(flags)) and bool(np.mean(flags) >= share)
     assert _share_reaches(values, lambda part: part.to_numpy(), share, chunk=chunk) == expected
+
+
+def test_ids_spelled_like_missing_values_are_ids(tmp_path: Path) -> None:
+    # pandas reads NA/None/null as missing: these items and users were refused as "empty item_id"
+    catalog = load_items(write(tmp_path, "items.csv", "item_id,title\nNA,Namibia guide\nNone,The None album\nnull,Null book\nx1,Jazz\n"))
+    assert catalog.item_ids.tolist() == ["NA", "None", "null", "x1"]
+    assert catalog.texts()[:1] == ["Namibia guide"]
+    inter = load_interactions(write(tmp_path, "r.csv", "user_id,item_id\nNULL,NA\nNULL,x1\nu2,null\n"), catalog)
+    assert inter.user_ids.tolist() == ["NULL", "u2"]
+    assert inter.matrix.toarray().tolist() == [[1, 0, 0, 1], [0, 0, 1, 0]]
+    # a field that is really empty is still refused, with its row
+    with pytest.raises(InvalidInputError, match=r"empty item_id at row\(s\) \[1\]"):
+        load_items(write(tmp_path, "items2.csv", "item_id,title\nNA,Namibia\n,nothing\n"))

@@ -122,6 +122,7 @@ def read_table(
             raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+        frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
@@ -748,6 +749,39 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     if dups:
         raise InvalidInputError(f"{p}: {what} listed more than once: {dups[:10]}")
     return ids
+
+
+def _literal_ids(
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    sep: str,
+    encoding: str,
+    dtype: Mapping[str, object] | None,
+    header: bool,
+    names: Sequence[str] | None,
+) -> pd.DataFrame:
+    """``frame`` with its text id columns (``dtype`` ``str``) as written: ``NA``, ``None``, ``null``... kept.
+
+    Why: pandas reads those words as missing values, so an item or user whose id is ``NA`` (a
+    country code), ``None`` or ``null`` was refused as an "empty item_id" — a message naming a
+    problem the file does not have. Only a column that has such a gap is read again (its fields
+    alone, only an empty field missing); a truly empty id still fails as empty later.
+    """
+    gaps = [c for c, kind in (dtype or {}).items() if kind is str and c in frame.columns and frame[c].isna().any()]
+    if not gaps:
+        return frame
+    literal = pd.read_csv(
+        path, sep=sep, encoding=encoding, dtype={c: str for c in gaps}, usecols=gaps, header=0 if header else None,
+        names=list(names) if names is not None else None, keep_default_na=False, na_values=[""],
+        engine="c" if len(sep) == 1 else "python",
+    )
+    if len(literal) != len(frame):  # cannot happen for one file; never pair rows that do not match
+        return frame
+    frame = frame.copy()
+    for column in gaps:
+        frame[column] = literal[column].to_numpy(dtype=object)
+    return frame
 
 
 def _bom_skipping(encoding: str | None) -> str:
