@@ -106,6 +106,20 @@ def _fails_cleanly(files: dict[str, Path], capsys: pytest.CaptureFixture[str], m
     assert files["out"].read_text(encoding="utf-8") == "previous results\n"  # nothing lost
 
 
+def test_a_user_who_has_seen_every_candidate_is_named_not_silently_absent(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # u1 interacted with a and b, the only candidates: no row can be written for u1, which used to
+    # leave a requested user missing from the output without a word
+    files["cands"].write_text("a\nb\n", encoding="utf-8")
+    files["users"].write_text("u1\nu2\n", encoding="utf-8")
+    assert run(files, "--candidates", str(files["cands"]), "--users", str(files["users"]), "--k", "3") == 0
+    recs = pd.read_csv(files["out"], dtype=str)
+    assert recs["user_id"].tolist() == ["u2"] and recs["item_id"].tolist() == ["a"]  # u2 saw b, not a
+    err = capsys.readouterr().err
+    assert "1 user(s) get no recommendation" in err and "'u1'" in err and "every candidate item" in err
+
+
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))

@@ -270,6 +270,7 @@ def _recommend_files(
         cand_mask = np.zeros(len(catalog), dtype=bool)
         cand_mask[cand] = True
     frames = []
+    empty_users: list[str] = []  # users every allowed item is excluded for: no row at all in the output
     disable = None if progress is None else not progress
     clock = time.perf_counter()
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
@@ -285,6 +286,8 @@ def _recommend_files(
                 valid &= cand_mask[np.where(idx >= 0, idx, 0)]
             valid &= ~_known_to(train, batch, idx)
             rows, cols = np.nonzero(valid)
+            listed = valid.sum(axis=1)
+            empty_users.extend(user_list[start + int(b)] for b in np.flatnonzero(listed == 0))
             ranks = np.cumsum(valid, axis=1)[rows, cols]
             frames.append(
                 pd.DataFrame(
@@ -298,6 +301,13 @@ def _recommend_files(
             )
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
     seconds["recommend"] = time.perf_counter() - clock
+    if empty_users:
+        # without this a requested user is simply absent from the file, which reads like a lost user
+        shown = ", ".join(repr(u) for u in empty_users[:3]) + (", ..." if len(empty_users) > 3 else "")
+        notes.append(
+            f"{len(empty_users)} user(s) get no recommendation and have no row in {out} ({shown}): "
+            f"they already interacted with every {'candidate' if cand is not None else 'catalogue'} item"
+        )
     clock = time.perf_counter()
     with stage(f"write {len(table):,} rows"):
         buffer = io.StringIO()
