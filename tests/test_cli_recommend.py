@@ -120,6 +120,20 @@ def test_a_user_who_has_seen_every_candidate_is_named_not_silently_absent(
     assert "1 user(s) get no recommendation" in err and "'u1'" in err and "every candidate item" in err
 
 
+def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # thumbs-up/down data: popularity counted the four -1 rows of item "a" as four users who like it,
+    # and nothing said so; --implicit-threshold keeps the likes only (and the note goes)
+    files["train"].write_text("user_id,item_id,rating\nu1,a,-1\nu2,a,-1\nu3,a,-1\nu4,a,-1\nu1,b,1\nu2,b,1\n", encoding="utf-8")
+    files["users"].write_text("u3\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "1") == 0
+    assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # u3 saw a
+    assert "4 interaction(s) have a negative rating/weight" in capsys.readouterr().err
+    files["users"].write_text("u5\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "1", "--implicit-threshold", "0") == 0
+    assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # the liked item, not the disliked one
+    assert "negative rating" not in capsys.readouterr().err
+
+
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))

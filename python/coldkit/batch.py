@@ -198,6 +198,15 @@ def _recommend_files(
                 raise InvalidInputError(f"--candidates {candidates}: {exc}") from None
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
+    negative = int(np.count_nonzero(train.matrix.data < 0))
+    if negative:
+        # a thumbs-down (-1) is still an interaction: popularity counts it, the hybrid's CF and adapters
+        # binarize it, so a dislike silently counts as a like unless the user keeps only the likes
+        notes.append(
+            f"{negative:,} interaction(s) have a negative rating/weight (e.g. a thumbs-down): most models "
+            "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
+            "likes; pass --implicit-threshold (e.g. 0 or 4) to keep only the likes"
+        )
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
