@@ -134,6 +134,16 @@ def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], cap
     assert "negative rating" not in capsys.readouterr().err
 
 
+def test_items_without_text_are_counted(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a mostly empty description column: those items are invisible to content matching, and nothing said so
+    files["items"].write_text("item_id,title,desc\na,x,robots in space\nb,x,\nc,x, \nd,x,\ne,x,whales\nf,x,\n", encoding="utf-8")
+    assert run(files, "--text-columns", "desc", model="content") == 0
+    err = capsys.readouterr().err
+    assert "4 of 6 item(s) have no text in desc (e.g. 'b')" in err
+    assert run(files, model="content") == 0  # title + desc: every item has text
+    assert "have no text" not in capsys.readouterr().err
+
+
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))

@@ -198,6 +198,16 @@ def _recommend_files(
                 raise InvalidInputError(f"--candidates {candidates}: {exc}") from None
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
+    if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
+        blank = _items_without_text(catalog)
+        if blank.any():
+            # a mostly empty description column ran without a word: those items are invisible to every
+            # content source, and a cold one among them can only come from popularity
+            notes.append(
+                f"{int(blank.sum()):,} of {len(catalog):,} item(s) have no text in {', '.join(catalog.text_columns)} "
+                f"(e.g. {catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
+                "add text columns with --text-columns"
+            )
     negative = int(np.count_nonzero(train.matrix.data < 0))
     if negative:
         # a thumbs-down (-1) is still an interaction: popularity counts it, the hybrid's CF and adapters
@@ -330,6 +340,12 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _items_without_text(catalog: Any) -> np.ndarray:
+    """(n_items,) bool: the items whose every text column is empty or blank (what ``Catalog.texts`` joins to "")."""
+    parts = catalog.table[list(catalog.text_columns)].astype("string").fillna("")
+    return np.all([(parts[c].str.strip() == "").to_numpy(dtype=bool) for c in parts.columns], axis=0)
 
 
 def _canonical_id(text: str) -> str:
