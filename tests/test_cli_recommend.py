@@ -144,6 +144,14 @@ def test_items_without_text_are_counted(files: dict[str, Path], capsys: pytest.C
     assert "have no text" not in capsys.readouterr().err
 
 
+def test_zero_ratings_error_names_the_command_line_flag(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the message named only the Python keywords (implicit_threshold=, binary=True): neither is a flag
+    files["train"].write_text("user_id,item_id,rating\nu1,a,0\nu2,b,1\n", encoding="utf-8")
+    assert run(files) == 2
+    assert "1 row(s) have weight 0 (rows [0])" in (err := capsys.readouterr().err) and "--implicit-threshold" in err
+    assert run(files, "--implicit-threshold", "0") == 0
+
+
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))

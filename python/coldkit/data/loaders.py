@@ -442,7 +442,8 @@ def interactions_from_frame(
     if zero.any():
         raise InvalidInputError(
             f"{where}: {int(zero.sum())} row(s) have weight 0 (rows {np.flatnonzero(zero)[:5].tolist()}); "
-            "use implicit_threshold= or binary=True, or drop them"
+            # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass
+            "use implicit_threshold= or binary=True, or drop them (command line: --implicit-threshold T keeps the ratings >= T, each as weight 1)"
         )
 
     # one hashed lookup per distinct id (at 10M rows a per-row dict lookup took tens of seconds)
