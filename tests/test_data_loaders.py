@@ -326,3 +326,32 @@ def test_ids_spelled_like_missing_values_are_ids(tmp_path: Path) -> None:
     # a field that is really empty is still refused, with its row
     with pytest.raises(InvalidInputError, match=r"empty item_id at row\(s\) \[1\]"):
         load_items(write(tmp_path, "items2.csv", "item_id,title\nNA,Namibia\n,nothing\n"))
+
+
+@pytest.mark.parametrize(
+    ("policy", "with_time", "expected"),
+    [
+        # u1 rated a 5 at t=100, then 1 at t=200 (file order reversed when timestamps decide)
+        ("last", True, [[0.0, 1.0], [1.0, 0.0]]),  # the latest rating (1) is below 4: a is no like any more
+        ("last", False, [[0.0, 1.0], [1.0, 0.0]]),  # without timestamps the file's last row (1) decides
+        ("max", True, [[1.0, 1.0], [1.0, 0.0]]),
+        ("sum", True, [[1.0, 1.0], [1.0, 0.0]]),  # 5 + 1 = 6 >= 4; weight 1, not a count of kept rows
+    ],
+)
+def test_repeats_are_combined_before_the_implicit_threshold(policy: str, with_time: bool, expected: list[list[float]]) -> None:
+    # the threshold used to read each row first: "last" kept the old 5 of a pair whose latest
+    # rating is 1, and "sum" of two kept rows gave weight 2 where implicit feedback is weight 1
+    from coldkit.data import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    frame = pd.DataFrame(
+        {"user_id": ["u1", "u2", "u1", "u1", "u2"], "item_id": ["a", "a", "a", "b", "a"],
+         "rating": [5, 4, 1, 5, 5], "timestamp": [100, 10, 200, 50, 20]}
+    )  # fmt: skip
+    if not with_time:
+        frame = frame.drop(columns="timestamp")
+    inter = interactions_from_frame(frame, catalog, duplicates=policy, implicit_threshold=4)  # type: ignore[arg-type]
+    assert inter.user_ids.tolist() == ["u1", "u2"]
+    assert inter.matrix.toarray().tolist() == expected
+    if with_time:
+        assert inter.timestamps is not None and int(inter.timestamps[1, 0]) == 20  # the pair's latest time

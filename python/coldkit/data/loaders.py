@@ -433,7 +433,9 @@ def interactions_from_frame(
         timestamps = ts.astype(np.int64)
 
     keep = np.ones(len(frame), dtype=bool)
-    if implicit_threshold is not None:
+    # with repeats combined, the threshold reads the combined rating (see _combine_repeats), not each row
+    combine_first = implicit_threshold is not None and duplicates in ("last", "sum", "max")
+    if implicit_threshold is not None and not combine_first:
         keep &= ratings >= implicit_threshold
     weights = np.ones_like(ratings) if (binary or implicit_threshold is not None) else ratings
     # A zero weight cannot be stored in the sparse matrix (it would vanish and desynchronise the
@@ -456,6 +458,11 @@ def interactions_from_frame(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}"
             )
         keep &= ~unknown
+    if combine_first:
+        assert implicit_threshold is not None
+        rep, ratings, combined_ts = _combine_repeats(user_codes, item_idx, ratings, timestamps, keep, duplicates)
+        timestamps = combined_ts
+        keep &= rep & (ratings >= implicit_threshold)
 
     if user_ids is None:
         seen = pd.unique(user_codes[keep])  # order of first appearance among the kept rows
@@ -532,6 +539,55 @@ def _positions(known: np.ndarray, ids: np.ndarray) -> np.ndarray:
     # ids are matched as text, like Catalog's index; ``ids`` are already strings (see _ids)
     table = pd.Index([str(x) for x in known], dtype=object)
     return table.get_indexer(pd.Index(ids, dtype=object)).astype(np.int64)
+
+
+def _combine_repeats(
+    user_codes: np.ndarray,
+    item_idx: np.ndarray,
+    ratings: np.ndarray,
+    timestamps: np.ndarray | None,
+    usable: np.ndarray,
+    policy: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Repeated (user, item) rows combined by ``policy`` *before* an implicit threshold reads them.
+
+    Why: thresholding row by row first kept an old 5 of a pair whose latest rating is 1
+    (``duplicates="last"``: the user changed their mind, yet the item stayed a like), and
+    ``"sum"`` added the kept rows' 1s into a weight of 2 where implicit feedback is weight 1.
+
+    Returns ``(representative, combined ratings, combined timestamps)``, all per row: one
+    representative row per pair among ``usable`` rows (the latest, by timestamp else file
+    order), each row's pair's combined rating (last / sum / max) and latest timestamp.
+    """
+    rows = np.flatnonzero(usable)
+    key = user_codes[rows] * (int(item_idx.max(initial=0)) + 1) + item_idx[rows]
+    secondary = timestamps[rows] if timestamps is not None else rows
+    order = np.lexsort((secondary, key))
+    key_s = key[order]
+    first = np.ones(len(key_s), dtype=bool)
+    first[1:] = key_s[1:] != key_s[:-1]
+    last = np.ones(len(key_s), dtype=bool)
+    last[:-1] = key_s[1:] != key_s[:-1]
+    group = np.cumsum(first) - 1
+    sorted_ratings = ratings[rows][order]
+    if policy == "sum":
+        per_group = np.bincount(group, weights=sorted_ratings)
+    elif policy == "max":
+        per_group = np.full(int(group[-1]) + 1 if len(group) else 0, -np.inf)
+        np.maximum.at(per_group, group, sorted_ratings)
+    else:  # "last": the latest row's rating
+        per_group = sorted_ratings[last]
+    representative = np.zeros(len(ratings), dtype=bool)
+    representative[rows[order[last]]] = True
+    combined = ratings.copy()
+    combined[rows[order]] = per_group[group]
+    combined_ts = None
+    if timestamps is not None:
+        latest = np.full(len(per_group), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(latest, group, timestamps[rows][order])
+        combined_ts = timestamps.copy()
+        combined_ts[rows[order]] = latest[group]
+    return representative, combined, combined_ts
 
 
 def _resolve_duplicates(
