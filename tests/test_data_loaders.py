@@ -355,3 +355,13 @@ def test_repeats_are_combined_before_the_implicit_threshold(policy: str, with_ti
     assert inter.matrix.toarray().tolist() == expected
     if with_time:
         assert inter.timestamps is not None and int(inter.timestamps[1, 0]) == 20  # the pair's latest time
+
+
+def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> None:
+    # --item-columns item_id=movieId --text-columns movieId said "missing column(s) ['movieId']; found
+    # ['item_id', ...]" about a file that has movieId
+    path = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
+    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['movieId'\] are mapped to \['item_id'\]"):
+        load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId"])
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):  # a truly absent column still is
+        load_items(path, columns={"item_id": "movieId"}, text_columns=["title", "plot"])

@@ -363,6 +363,15 @@ def catalog_from_frame(
                 "description column, or bring item vectors (--item-vectors)"
             )
     else:
+        # a text column that the mapping renamed (--item-columns item_id=movieId, --text-columns movieId)
+        # was reported as missing from a file that has it, next to a list of renamed names
+        renamed = {src: std for std, src in (columns or {}).items() if src != std}
+        moved = [c for c in text_columns if c in renamed and c not in table.columns]
+        if moved:
+            raise InvalidInputError(
+                f"{where}: text column(s) {moved} are mapped to {[renamed[c] for c in moved]} by the item column mapping "
+                "(--item-columns); an id is not item text: name other text columns"
+            )
         _require_columns(table, list(text_columns), where)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
 
