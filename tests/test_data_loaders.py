@@ -365,3 +365,19 @@ def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> N
         load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId"])
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):  # a truly absent column still is
         load_items(path, columns={"item_id": "movieId"}, text_columns=["title", "plot"])
+
+
+def test_iso_8601_timestamps_in_a_csv_are_unix_seconds(tmp_path: Path, items_csv: Path) -> None:
+    # the same dates as a Parquet datetime column were read, but as text they were refused as "not numbers"
+    catalog = load_items(items_csv)
+    iso = load_interactions(
+        write(tmp_path, "iso.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01T10:00:00Z\nu1,20,2018-05-01T12:00:00+02:00\n"
+              "u2,30,2018-05-01 10:00:01\nu2,10,1969-12-31\n"),
+        catalog,
+    )  # fmt: skip
+    assert iso.timestamps is not None
+    assert iso.timestamps.toarray().tolist() == [[1525168800, 1525168800, 0], [-86400, 0, 1525168801]]
+    with pytest.raises(InvalidInputError, match=r"ISO-8601 dates, one kind per column; bad rows \[1\] \(e.g. 'yesterday'\)"):
+        load_interactions(write(tmp_path, "bad.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01\nu2,10,yesterday\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"bad rows \[1\]"):  # numbers and dates mixed: the numbers decide
+        load_interactions(write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800\nu2,10,2018-05-01\n"), catalog)

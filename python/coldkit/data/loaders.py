@@ -438,7 +438,11 @@ def interactions_from_frame(
         ts = _unix_seconds(frame["timestamp"])
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
-            raise InvalidInputError(f"{where}: timestamps must be numbers (unix seconds); bad rows {rows}")
+            example = frame["timestamp"].iloc[rows[0]]
+            raise InvalidInputError(
+                f"{where}: timestamps must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
+                f"bad rows {rows} (e.g. {example!r})"
+            )
         timestamps = ts.astype(np.int64)
 
     keep = np.ones(len(frame), dtype=bool)
@@ -528,7 +532,15 @@ def _unix_seconds(column: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         utc = pd.to_datetime(column, utc=True)
         return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(numbers).any() and not pd.api.types.is_numeric_dtype(column.dtype):
+        # a CSV holds the same dates as text ("2018-05-01T10:00:00Z"); they were refused as "not numbers"
+        # although a Parquet datetime column of them was read. Only a column without any number is read
+        # as dates (naive ones as UTC, like the datetime columns): a mix with numbers stays an error.
+        # (not one number: the column is dates, and the rows that are not are the bad ones to name)
+        dates = pd.to_datetime(column.astype("string").str.strip(), utc=True, format="ISO8601", errors="coerce")
+        return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    return numbers
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
