@@ -381,3 +381,13 @@ def test_iso_8601_timestamps_in_a_csv_are_unix_seconds(tmp_path: Path, items_csv
         load_interactions(write(tmp_path, "bad.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01\nu2,10,yesterday\n"), catalog)
     with pytest.raises(InvalidInputError, match=r"bad rows \[1\]"):  # numbers and dates mixed: the numbers decide
         load_interactions(write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800\nu2,10,2018-05-01\n"), catalog)
+
+
+def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path, items_csv: Path) -> None:
+    # it was "no such file" about a path that exists
+    with pytest.raises(InvalidInputError, match="is a folder; give the file itself"):
+        load_interactions(tmp_path, load_items(items_csv))
+    with pytest.raises(InvalidInputError, match="is a folder"):
+        read_id_list(tmp_path)
+    with pytest.raises(InvalidInputError, match="no such file"):
+        read_id_list(tmp_path / "absent.txt")

@@ -73,7 +73,7 @@ def read_table(
     """
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"{p}: no such file")
+        raise InvalidInputError(_not_a_file(p))
     if p.stat().st_size == 0:
         raise InvalidInputError(f"{p}: the file is empty")
     suffixes = [s.lower() for s in p.suffixes]
@@ -809,7 +809,7 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     """
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"{p}: no such file")
+        raise InvalidInputError(_not_a_file(p))
     try:
         lines = p.read_text(encoding=_bom_skipping(encoding)).splitlines()
     except LookupError as exc:
@@ -860,6 +860,13 @@ def _literal_ids(
     for column in gaps:
         frame[column] = literal[column].to_numpy(dtype=object)
     return frame
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file: a folder was reported as "no such file", which it is not."""
+    if path.is_dir():
+        return f"{path}: is a folder; give the file itself (e.g. {path / 'interactions.csv'})"
+    return f"{path}: no such file"
 
 
 def _bom_skipping(encoding: str | None) -> str:
