@@ -157,6 +157,16 @@ def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFix
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))
 
 
+def test_unknown_candidate_ids_that_look_like_known_ones_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the catalogue's ids have leading zeros, the candidate file lost them
+    files = {"items": tmp_path / "i.csv", "train": tmp_path / "t.csv", "cands": tmp_path / "c.txt", "out": tmp_path / "o.csv"}
+    files["items"].write_text("item_id,title\n007,spy\n010,ten\n", encoding="utf-8")
+    files["train"].write_text("user_id,item_id\nu1,007\n", encoding="utf-8")
+    files["cands"].write_text("7\n010\n", encoding="utf-8")
+    assert run(files, "--candidates", str(files["cands"])) == 2
+    assert "unknown item ids: ['7']; ids are matched as text: '7' is not '007'" in capsys.readouterr().err
+
+
 def test_missing_columns(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["train"].write_text("user,item_id\nu1,a\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "missing column(s) ['user_id']")

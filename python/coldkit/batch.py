@@ -195,7 +195,11 @@ def _recommend_files(
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
             except InvalidInputError as exc:  # say which file: the message names only the ids
-                raise InvalidInputError(f"--candidates {candidates}: {exc}") from None
+                # "7" for the catalogue's "007" (a spreadsheet dropped the zeros): name the id it looks like
+                unknown = [c for c in cand_ids if c not in catalog._index]
+                pairs = _lookalike_ids(unknown, catalog._index)
+                hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+                raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
