@@ -196,7 +196,7 @@ def test_empty_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) 
 
 def test_non_utf8_items(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["items"].write_bytes(ITEMS.replace("Paris love story", "Misérables").encode("latin-1"))
-    _fails_cleanly(files, capsys, "latin-1")
+    _fails_cleanly(files, capsys, "--encoding latin-1")  # the flag, not only the Python keyword
     assert run(files, "--encoding", "latin-1") == 0
 
 

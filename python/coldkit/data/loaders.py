@@ -112,7 +112,8 @@ def read_table(
         except UnicodeDecodeError as exc:
             raise InvalidInputError(
                 f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
-                "pass encoding='latin-1' (or the right encoding) if the file uses another one"
+                # the command line's name for it too: encoding= alone reads as a Python keyword only
+                "pass encoding='latin-1' (command line: --encoding latin-1), or the right encoding, if the file uses another one"
             ) from exc
         except pd.errors.EmptyDataError as exc:
             raise InvalidInputError(f"{p}: the file is empty") from exc
