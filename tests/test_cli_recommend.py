@@ -106,9 +106,65 @@ def _fails_cleanly(files: dict[str, Path], capsys: pytest.CaptureFixture[str], m
     assert files["out"].read_text(encoding="utf-8") == "previous results\n"  # nothing lost
 
 
+def test_a_user_who_has_seen_every_candidate_is_named_not_silently_absent(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # u1 interacted with a and b, the only candidates: no row can be written for u1, which used to
+    # leave a requested user missing from the output without a word
+    files["cands"].write_text("a\nb\n", encoding="utf-8")
+    files["users"].write_text("u1\nu2\n", encoding="utf-8")
+    assert run(files, "--candidates", str(files["cands"]), "--users", str(files["users"]), "--k", "3") == 0
+    recs = pd.read_csv(files["out"], dtype=str)
+    assert recs["user_id"].tolist() == ["u2"] and recs["item_id"].tolist() == ["a"]  # u2 saw b, not a
+    err = capsys.readouterr().err
+    assert "1 user(s) get no recommendation" in err and "'u1'" in err and "every candidate item" in err
+
+
+def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # thumbs-up/down data: popularity counted the four -1 rows of item "a" as four users who like it,
+    # and nothing said so; --implicit-threshold keeps the likes only (and the note goes)
+    files["train"].write_text("user_id,item_id,rating\nu1,a,-1\nu2,a,-1\nu3,a,-1\nu4,a,-1\nu1,b,1\nu2,b,1\n", encoding="utf-8")
+    files["users"].write_text("u3\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "1") == 0
+    assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # u3 saw a
+    assert "4 interaction(s) have a negative rating/weight" in capsys.readouterr().err
+    files["users"].write_text("u5\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "1", "--implicit-threshold", "0") == 0
+    assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # the liked item, not the disliked one
+    assert "negative rating" not in capsys.readouterr().err
+
+
+def test_items_without_text_are_counted(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a mostly empty description column: those items are invisible to content matching, and nothing said so
+    files["items"].write_text("item_id,title,desc\na,x,robots in space\nb,x,\nc,x, \nd,x,\ne,x,whales\nf,x,\n", encoding="utf-8")
+    assert run(files, "--text-columns", "desc", model="content") == 0
+    err = capsys.readouterr().err
+    assert "4 of 6 item(s) have no text in desc (e.g. 'b')" in err
+    assert run(files, model="content") == 0  # title + desc: every item has text
+    assert "have no text" not in capsys.readouterr().err
+
+
+def test_zero_ratings_error_names_the_command_line_flag(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the message named only the Python keywords (implicit_threshold=, binary=True): neither is a flag
+    files["train"].write_text("user_id,item_id,rating\nu1,a,0\nu2,b,1\n", encoding="utf-8")
+    assert run(files) == 2
+    assert "1 row(s) have weight 0 (rows [0])" in (err := capsys.readouterr().err) and "--implicit-threshold" in err
+    assert run(files, "--implicit-threshold", "0") == 0
+
+
 def test_unknown_candidate_ids(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["cands"].write_text("a\nzzz\n", encoding="utf-8")
     _fails_cleanly(files, capsys, f"--candidates {files['cands']}: unknown item ids: ['zzz']", "--candidates", str(files["cands"]))
+
+
+def test_unknown_candidate_ids_that_look_like_known_ones_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the catalogue's ids have leading zeros, the candidate file lost them
+    files = {"items": tmp_path / "i.csv", "train": tmp_path / "t.csv", "cands": tmp_path / "c.txt", "out": tmp_path / "o.csv"}
+    files["items"].write_text("item_id,title\n007,spy\n010,ten\n", encoding="utf-8")
+    files["train"].write_text("user_id,item_id\nu1,007\n", encoding="utf-8")
+    files["cands"].write_text("7\n010\n", encoding="utf-8")
+    assert run(files, "--candidates", str(files["cands"])) == 2
+    assert "unknown item ids: ['7']; ids are matched as text: '7' is not '007'" in capsys.readouterr().err
 
 
 def test_missing_columns(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,7 +196,7 @@ def test_empty_file(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) 
 
 def test_non_utf8_items(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["items"].write_bytes(ITEMS.replace("Paris love story", "Misérables").encode("latin-1"))
-    _fails_cleanly(files, capsys, "latin-1")
+    _fails_cleanly(files, capsys, "--encoding latin-1")  # the flag, not only the Python keyword
     assert run(files, "--encoding", "latin-1") == 0
 
 

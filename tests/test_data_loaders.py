@@ -199,6 +199,14 @@ def test_profiles_and_id_lists(tmp_path: Path) -> None:
         read_id_list(write(tmp_path, "d.txt", "a\na\n"))
 
 
+@pytest.mark.parametrize("encoding", [None, "utf-8", "UTF8", "utf_8"])
+def test_id_list_skips_a_bom_under_any_utf8_spelling(tmp_path: Path, encoding: str | None) -> None:
+    # with encoding="utf-8" (--encoding utf-8) the BOM used to stay on the first id: "\ufeffu1",
+    # so a known user in --users was silently recommended for as a cold user
+    path = write(tmp_path, "users.txt", b"\xef\xbb\xbfu1\r\nu2\r\n")
+    assert read_id_list(path, encoding=encoding) == ["u1", "u2"]
+
+
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
 def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -> None:
     # A Parquet/pandas datetime column used to be read as nanoseconds, so popularity-recent's
@@ -305,3 +313,81 @@ def test_share_reaches_is_the_mean_rule_decided_early(flags: list[bool], share: 
     values = pd.Series(flags, dtype=bool)
     expected = bool(len(flags)) and bool(np.mean(flags) >= share)
     assert _share_reaches(values, lambda part: part.to_numpy(), share, chunk=chunk) == expected
+
+
+def test_ids_spelled_like_missing_values_are_ids(tmp_path: Path) -> None:
+    # pandas reads NA/None/null as missing: these items and users were refused as "empty item_id"
+    catalog = load_items(write(tmp_path, "items.csv", "item_id,title\nNA,Namibia guide\nNone,The None album\nnull,Null book\nx1,Jazz\n"))
+    assert catalog.item_ids.tolist() == ["NA", "None", "null", "x1"]
+    assert catalog.texts()[:1] == ["Namibia guide"]
+    inter = load_interactions(write(tmp_path, "r.csv", "user_id,item_id\nNULL,NA\nNULL,x1\nu2,null\n"), catalog)
+    assert inter.user_ids.tolist() == ["NULL", "u2"]
+    assert inter.matrix.toarray().tolist() == [[1, 0, 0, 1], [0, 0, 1, 0]]
+    # a field that is really empty is still refused, with its row
+    with pytest.raises(InvalidInputError, match=r"empty item_id at row\(s\) \[1\]"):
+        load_items(write(tmp_path, "items2.csv", "item_id,title\nNA,Namibia\n,nothing\n"))
+
+
+@pytest.mark.parametrize(
+    ("policy", "with_time", "expected"),
+    [
+        # u1 rated a 5 at t=100, then 1 at t=200 (file order reversed when timestamps decide)
+        ("last", True, [[0.0, 1.0], [1.0, 0.0]]),  # the latest rating (1) is below 4: a is no like any more
+        ("last", False, [[0.0, 1.0], [1.0, 0.0]]),  # without timestamps the file's last row (1) decides
+        ("max", True, [[1.0, 1.0], [1.0, 0.0]]),
+        ("sum", True, [[1.0, 1.0], [1.0, 0.0]]),  # 5 + 1 = 6 >= 4; weight 1, not a count of kept rows
+    ],
+)
+def test_repeats_are_combined_before_the_implicit_threshold(policy: str, with_time: bool, expected: list[list[float]]) -> None:
+    # the threshold used to read each row first: "last" kept the old 5 of a pair whose latest
+    # rating is 1, and "sum" of two kept rows gave weight 2 where implicit feedback is weight 1
+    from coldkit.data import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    frame = pd.DataFrame(
+        {"user_id": ["u1", "u2", "u1", "u1", "u2"], "item_id": ["a", "a", "a", "b", "a"],
+         "rating": [5, 4, 1, 5, 5], "timestamp": [100, 10, 200, 50, 20]}
+    )  # fmt: skip
+    if not with_time:
+        frame = frame.drop(columns="timestamp")
+    inter = interactions_from_frame(frame, catalog, duplicates=policy, implicit_threshold=4)  # type: ignore[arg-type]
+    assert inter.user_ids.tolist() == ["u1", "u2"]
+    assert inter.matrix.toarray().tolist() == expected
+    if with_time:
+        assert inter.timestamps is not None and int(inter.timestamps[1, 0]) == 20  # the pair's latest time
+
+
+def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> None:
+    # --item-columns item_id=movieId --text-columns movieId said "missing column(s) ['movieId']; found
+    # ['item_id', ...]" about a file that has movieId
+    path = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
+    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['movieId'\] are mapped to \['item_id'\]"):
+        load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId"])
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):  # a truly absent column still is
+        load_items(path, columns={"item_id": "movieId"}, text_columns=["title", "plot"])
+
+
+def test_iso_8601_timestamps_in_a_csv_are_unix_seconds(tmp_path: Path, items_csv: Path) -> None:
+    # the same dates as a Parquet datetime column were read, but as text they were refused as "not numbers"
+    catalog = load_items(items_csv)
+    iso = load_interactions(
+        write(tmp_path, "iso.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01T10:00:00Z\nu1,20,2018-05-01T12:00:00+02:00\n"
+              "u2,30,2018-05-01 10:00:01\nu2,10,1969-12-31\n"),
+        catalog,
+    )  # fmt: skip
+    assert iso.timestamps is not None
+    assert iso.timestamps.toarray().tolist() == [[1525168800, 1525168800, 0], [-86400, 0, 1525168801]]
+    with pytest.raises(InvalidInputError, match=r"ISO-8601 dates, one kind per column; bad rows \[1\] \(e.g. 'yesterday'\)"):
+        load_interactions(write(tmp_path, "bad.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01\nu2,10,yesterday\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"bad rows \[1\]"):  # numbers and dates mixed: the numbers decide
+        load_interactions(write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800\nu2,10,2018-05-01\n"), catalog)
+
+
+def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path, items_csv: Path) -> None:
+    # it was "no such file" about a path that exists
+    with pytest.raises(InvalidInputError, match="is a folder; give the file itself"):
+        load_interactions(tmp_path, load_items(items_csv))
+    with pytest.raises(InvalidInputError, match="is a folder"):
+        read_id_list(tmp_path)
+    with pytest.raises(InvalidInputError, match="no such file"):
+        read_id_list(tmp_path / "absent.txt")

@@ -331,6 +331,21 @@ def test_hybrid_with_rrf_and_profiles(data: Interactions) -> None:
     assert set(ranked.indices[0].tolist()) <= {0, 1, 6, 7}  # what the sci-fi fans liked
 
 
+@pytest.mark.parametrize("trained_with_text", [0, 1])
+def test_hybrid_with_profiles_of_new_users_only_reads_their_text(data: Interactions, trained_with_text: int) -> None:
+    # onboarding texts for new users only (none, or one, training user with a profile): the fit failed
+    # ("profile-knn: no training user has a profile text"), or the profile source scored every item alike
+    # while the text source sat at 0 beside it, so "space robots" got the plain popularity list
+    profiles = {"new": "space robots sci-fi", **{f"u{u}": "likes romance" for u in range(trained_with_text)}}
+    model = models.create("hybrid", user_profiles=profiles, **FAST).fit(data)
+    query = [UserQuery(text=profiles["new"])]
+    plain = models.create("hybrid", **FAST).fit(data).recommend(query, 4)
+    ranked = model.recommend(query, 4)
+    assert ranked.indices[0].tolist() == plain.indices[0].tolist()  # as if no profile file had been given
+    assert ranked.indices[0][0] in (0, 1)  # "Space Robots" / "Robot Wars" first
+    assert any("no profile source" in note for note in model.notes_)
+
+
 def test_profile_knn_matches_reference(data: Interactions) -> None:
     profiles = {f"u{u}": f"user number {u % 4} likes {'space' if u % 2 == 0 else 'love'}" for u in range(16)}
     model = models.create("profile-knn", user_profiles=profiles, neighbors=4).fit(data)

@@ -195,9 +195,32 @@ def _recommend_files(
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
             except InvalidInputError as exc:  # say which file: the message names only the ids
-                raise InvalidInputError(f"--candidates {candidates}: {exc}") from None
+                # "7" for the catalogue's "007" (a spreadsheet dropped the zeros): name the id it looks like
+                unknown = [c for c in cand_ids if c not in catalog._index]
+                pairs = _lookalike_ids(unknown, catalog._index)
+                hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+                raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
+    if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
+        blank = _items_without_text(catalog)
+        if blank.any():
+            # a mostly empty description column ran without a word: those items are invisible to every
+            # content source, and a cold one among them can only come from popularity
+            notes.append(
+                f"{int(blank.sum()):,} of {len(catalog):,} item(s) have no text in {', '.join(catalog.text_columns)} "
+                f"(e.g. {catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
+                "add text columns with --text-columns"
+            )
+    negative = int(np.count_nonzero(train.matrix.data < 0))
+    if negative:
+        # a thumbs-down (-1) is still an interaction: popularity counts it, the hybrid's CF and adapters
+        # binarize it, so a dislike silently counts as a like unless the user keeps only the likes
+        notes.append(
+            f"{negative:,} interaction(s) have a negative rating/weight (e.g. a thumbs-down): most models "
+            "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
+            "likes; pass --implicit-threshold (e.g. 0 or 4) to keep only the likes"
+        )
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
@@ -270,6 +293,7 @@ def _recommend_files(
         cand_mask = np.zeros(len(catalog), dtype=bool)
         cand_mask[cand] = True
     frames = []
+    empty_users: list[str] = []  # users every allowed item is excluded for: no row at all in the output
     disable = None if progress is None else not progress
     clock = time.perf_counter()
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
@@ -285,6 +309,8 @@ def _recommend_files(
                 valid &= cand_mask[np.where(idx >= 0, idx, 0)]
             valid &= ~_known_to(train, batch, idx)
             rows, cols = np.nonzero(valid)
+            listed = valid.sum(axis=1)
+            empty_users.extend(user_list[start + int(b)] for b in np.flatnonzero(listed == 0))
             ranks = np.cumsum(valid, axis=1)[rows, cols]
             frames.append(
                 pd.DataFrame(
@@ -298,6 +324,13 @@ def _recommend_files(
             )
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
     seconds["recommend"] = time.perf_counter() - clock
+    if empty_users:
+        # without this a requested user is simply absent from the file, which reads like a lost user
+        shown = ", ".join(repr(u) for u in empty_users[:3]) + (", ..." if len(empty_users) > 3 else "")
+        notes.append(
+            f"{len(empty_users)} user(s) get no recommendation and have no row in {out} ({shown}): "
+            f"they already interacted with every {'candidate' if cand is not None else 'catalogue'} item"
+        )
     clock = time.perf_counter()
     with stage(f"write {len(table):,} rows"):
         buffer = io.StringIO()
@@ -311,6 +344,12 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _items_without_text(catalog: Any) -> np.ndarray:
+    """(n_items,) bool: the items whose every text column is empty or blank (what ``Catalog.texts`` joins to "")."""
+    parts = catalog.table[list(catalog.text_columns)].astype("string").fillna("")
+    return np.all([(parts[c].str.strip() == "").to_numpy(dtype=bool) for c in parts.columns], axis=0)
 
 
 def _canonical_id(text: str) -> str:

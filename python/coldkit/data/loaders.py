@@ -73,7 +73,7 @@ def read_table(
     """
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"{p}: no such file")
+        raise InvalidInputError(_not_a_file(p))
     if p.stat().st_size == 0:
         raise InvalidInputError(f"{p}: the file is empty")
     suffixes = [s.lower() for s in p.suffixes]
@@ -112,7 +112,8 @@ def read_table(
         except UnicodeDecodeError as exc:
             raise InvalidInputError(
                 f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
-                "pass encoding='latin-1' (or the right encoding) if the file uses another one"
+                # the command line's name for it too: encoding= alone reads as a Python keyword only
+                "pass encoding='latin-1' (command line: --encoding latin-1), or the right encoding, if the file uses another one"
             ) from exc
         except pd.errors.EmptyDataError as exc:
             raise InvalidInputError(f"{p}: the file is empty") from exc
@@ -122,6 +123,7 @@ def read_table(
             raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
             raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+        frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
@@ -362,6 +364,15 @@ def catalog_from_frame(
                 "description column, or bring item vectors (--item-vectors)"
             )
     else:
+        # a text column that the mapping renamed (--item-columns item_id=movieId, --text-columns movieId)
+        # was reported as missing from a file that has it, next to a list of renamed names
+        renamed = {src: std for std, src in (columns or {}).items() if src != std}
+        moved = [c for c in text_columns if c in renamed and c not in table.columns]
+        if moved:
+            raise InvalidInputError(
+                f"{where}: text column(s) {moved} are mapped to {[renamed[c] for c in moved]} by the item column mapping "
+                "(--item-columns); an id is not item text: name other text columns"
+            )
         _require_columns(table, list(text_columns), where)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
 
@@ -428,11 +439,17 @@ def interactions_from_frame(
         ts = _unix_seconds(frame["timestamp"])
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
-            raise InvalidInputError(f"{where}: timestamps must be numbers (unix seconds); bad rows {rows}")
+            example = frame["timestamp"].iloc[rows[0]]
+            raise InvalidInputError(
+                f"{where}: timestamps must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
+                f"bad rows {rows} (e.g. {example!r})"
+            )
         timestamps = ts.astype(np.int64)
 
     keep = np.ones(len(frame), dtype=bool)
-    if implicit_threshold is not None:
+    # with repeats combined, the threshold reads the combined rating (see _combine_repeats), not each row
+    combine_first = implicit_threshold is not None and duplicates in ("last", "sum", "max")
+    if implicit_threshold is not None and not combine_first:
         keep &= ratings >= implicit_threshold
     weights = np.ones_like(ratings) if (binary or implicit_threshold is not None) else ratings
     # A zero weight cannot be stored in the sparse matrix (it would vanish and desynchronise the
@@ -441,7 +458,8 @@ def interactions_from_frame(
     if zero.any():
         raise InvalidInputError(
             f"{where}: {int(zero.sum())} row(s) have weight 0 (rows {np.flatnonzero(zero)[:5].tolist()}); "
-            "use implicit_threshold= or binary=True, or drop them"
+            # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass
+            "use implicit_threshold= or binary=True, or drop them (command line: --implicit-threshold T keeps the ratings >= T, each as weight 1)"
         )
 
     # one hashed lookup per distinct id (at 10M rows a per-row dict lookup took tens of seconds)
@@ -454,6 +472,11 @@ def interactions_from_frame(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}"
             )
         keep &= ~unknown
+    if combine_first:
+        assert implicit_threshold is not None
+        rep, ratings, combined_ts = _combine_repeats(user_codes, item_idx, ratings, timestamps, keep, duplicates)
+        timestamps = combined_ts
+        keep &= rep & (ratings >= implicit_threshold)
 
     if user_ids is None:
         seen = pd.unique(user_codes[keep])  # order of first appearance among the kept rows
@@ -510,7 +533,15 @@ def _unix_seconds(column: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         utc = pd.to_datetime(column, utc=True)
         return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(numbers).any() and not pd.api.types.is_numeric_dtype(column.dtype):
+        # a CSV holds the same dates as text ("2018-05-01T10:00:00Z"); they were refused as "not numbers"
+        # although a Parquet datetime column of them was read. Only a column without any number is read
+        # as dates (naive ones as UTC, like the datetime columns): a mix with numbers stays an error.
+        # (not one number: the column is dates, and the rows that are not are the bad ones to name)
+        dates = pd.to_datetime(column.astype("string").str.strip(), utc=True, format="ISO8601", errors="coerce")
+        return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    return numbers
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
@@ -530,6 +561,55 @@ def _positions(known: np.ndarray, ids: np.ndarray) -> np.ndarray:
     # ids are matched as text, like Catalog's index; ``ids`` are already strings (see _ids)
     table = pd.Index([str(x) for x in known], dtype=object)
     return table.get_indexer(pd.Index(ids, dtype=object)).astype(np.int64)
+
+
+def _combine_repeats(
+    user_codes: np.ndarray,
+    item_idx: np.ndarray,
+    ratings: np.ndarray,
+    timestamps: np.ndarray | None,
+    usable: np.ndarray,
+    policy: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Repeated (user, item) rows combined by ``policy`` *before* an implicit threshold reads them.
+
+    Why: thresholding row by row first kept an old 5 of a pair whose latest rating is 1
+    (``duplicates="last"``: the user changed their mind, yet the item stayed a like), and
+    ``"sum"`` added the kept rows' 1s into a weight of 2 where implicit feedback is weight 1.
+
+    Returns ``(representative, combined ratings, combined timestamps)``, all per row: one
+    representative row per pair among ``usable`` rows (the latest, by timestamp else file
+    order), each row's pair's combined rating (last / sum / max) and latest timestamp.
+    """
+    rows = np.flatnonzero(usable)
+    key = user_codes[rows] * (int(item_idx.max(initial=0)) + 1) + item_idx[rows]
+    secondary = timestamps[rows] if timestamps is not None else rows
+    order = np.lexsort((secondary, key))
+    key_s = key[order]
+    first = np.ones(len(key_s), dtype=bool)
+    first[1:] = key_s[1:] != key_s[:-1]
+    last = np.ones(len(key_s), dtype=bool)
+    last[:-1] = key_s[1:] != key_s[:-1]
+    group = np.cumsum(first) - 1
+    sorted_ratings = ratings[rows][order]
+    if policy == "sum":
+        per_group = np.bincount(group, weights=sorted_ratings)
+    elif policy == "max":
+        per_group = np.full(int(group[-1]) + 1 if len(group) else 0, -np.inf)
+        np.maximum.at(per_group, group, sorted_ratings)
+    else:  # "last": the latest row's rating
+        per_group = sorted_ratings[last]
+    representative = np.zeros(len(ratings), dtype=bool)
+    representative[rows[order[last]]] = True
+    combined = ratings.copy()
+    combined[rows[order]] = per_group[group]
+    combined_ts = None
+    if timestamps is not None:
+        latest = np.full(len(per_group), np.iinfo(np.int64).min, dtype=np.int64)
+        np.maximum.at(latest, group, timestamps[rows][order])
+        combined_ts = timestamps.copy()
+        combined_ts[rows[order]] = latest[group]
+    return representative, combined, combined_ts
 
 
 def _resolve_duplicates(
@@ -730,9 +810,9 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     """
     p = Path(path)
     if not p.is_file():
-        raise InvalidInputError(f"{p}: no such file")
+        raise InvalidInputError(_not_a_file(p))
     try:
-        lines = p.read_text(encoding=encoding or "utf-8-sig").splitlines()
+        lines = p.read_text(encoding=_bom_skipping(encoding)).splitlines()
     except LookupError as exc:
         raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
@@ -748,6 +828,62 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
     if dups:
         raise InvalidInputError(f"{p}: {what} listed more than once: {dups[:10]}")
     return ids
+
+
+def _literal_ids(
+    frame: pd.DataFrame,
+    path: Path,
+    *,
+    sep: str,
+    encoding: str,
+    dtype: Mapping[str, object] | None,
+    header: bool,
+    names: Sequence[str] | None,
+) -> pd.DataFrame:
+    """``frame`` with its text id columns (``dtype`` ``str``) as written: ``NA``, ``None``, ``null``... kept.
+
+    Why: pandas reads those words as missing values, so an item or user whose id is ``NA`` (a
+    country code), ``None`` or ``null`` was refused as an "empty item_id" — a message naming a
+    problem the file does not have. Only a column that has such a gap is read again (its fields
+    alone, only an empty field missing); a truly empty id still fails as empty later.
+    """
+    gaps = [c for c, kind in (dtype or {}).items() if kind is str and c in frame.columns and frame[c].isna().any()]
+    if not gaps:
+        return frame
+    literal = pd.read_csv(
+        path, sep=sep, encoding=encoding, dtype={c: str for c in gaps}, usecols=gaps, header=0 if header else None,
+        names=list(names) if names is not None else None, keep_default_na=False, na_values=[""],
+        engine="c" if len(sep) == 1 else "python",
+    )
+    if len(literal) != len(frame):  # cannot happen for one file; never pair rows that do not match
+        return frame
+    frame = frame.copy()
+    for column in gaps:
+        frame[column] = literal[column].to_numpy(dtype=object)
+    return frame
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file: a folder was reported as "no such file", which it is not."""
+    if path.is_dir():
+        return f"{path}: is a folder; give the file itself (e.g. {path / 'interactions.csv'})"
+    return f"{path}: no such file"
+
+
+def _bom_skipping(encoding: str | None) -> str:
+    """The codec to read an id list with: UTF-8 under any spelling skips a byte-order mark.
+
+    Why: the tables (pandas) drop a BOM whatever UTF-8 spelling ``--encoding`` gives, but Python's
+    ``"utf-8"`` codec keeps it, so with ``--encoding utf-8`` a BOM-prefixed ``--users`` file made
+    its first id ``"\ufeffu1"``: a known user silently recommended for as a cold one.
+    """
+    if encoding is None:
+        return "utf-8-sig"
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return encoding  # the caller's read names the unknown encoding
+    return "utf-8-sig" if name == "utf-8" else encoding
 
 
 def _id_dtypes(columns: Mapping[str, str] | None, standard: str) -> dict[str, object]:

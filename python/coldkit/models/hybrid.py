@@ -90,6 +90,12 @@ TEXT_SOURCES = ("tfidf",)
 #: ``tune="auto"`` learns the blend's weights for catalogues up to this size (tuning fits twice).
 AUTO_TUNE_MAX_ITEMS = 50_000
 
+#: Training users with a profile text below which the ``profile`` source sits a fit out and the query's
+#: own text speaks (``text`` at its default weight). A vote of fewer users' lists says nothing general:
+#: with none, the profile kNN could not even be fitted, and the common cold-start shape (an onboarding
+#: text for new users only) failed; with one, it scored every item alike and the text was ignored.
+PROFILE_MIN_USERS = 10
+
 #: The penalties λ the ``ease`` source may take (steps of ~√10 from EASE's default 300). The
 #: validation split climbs from :data:`EASE_SEARCH_START` to the best neighbour until none is better,
 #: so it fits 3–5 EASE models on the carved split rather than all of them (one direction is climbed).
@@ -351,6 +357,12 @@ class Hybrid(Recommender):
         self._ease_off = False
         # asked for by a weight or by name: an untuned fit says it is dropped
         self._ease_asked = given.get("ease", 0.0) > 0 or (sources is not None and "ease" in sources)
+        # set by fit: too few training users have a profile text for the ``profile`` source (PROFILE_MIN_USERS)
+        self._profile_off = False
+        # the text weight as built, and whether its 0 is only the "profiles speak for the text" default
+        # (not the user's weight): that 0 is lifted in a fit whose profile source sits out
+        self._text_weight_init = self.weights["text"]
+        self._text_zero_for_profiles = bool(user_profiles) and "text" not in given and self.weights["text"] == 0.0
 
     def _build_adapters(self, features: Any) -> None:
         """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
@@ -358,6 +370,27 @@ class Hybrid(Recommender):
         self.cf_knn = ColdKNN(neighbors=50, normalize=True, encoder=features, **self._adapter_options)
         # the content sources share the adapter's fitted ContentRecommender (one encoding pass)
         self.content: ContentRecommender = self.cf.content
+
+    def _check_profiles(self, train: Interactions) -> None:
+        """Switch the ``profile`` source off for this fit when fewer than :data:`PROFILE_MIN_USERS`
+        training users have a profile text, and give the query's own text its default weight back.
+
+        With ``user_profiles`` the query text is read as a profile like the training users' (``text``
+        at 0, ``profile`` speaks); that needs training users with profiles to vote. Profiles written
+        for new users only are statements of interest with no one to compare them to.
+        """
+        self._profile_off = False
+        if self.profile is not None and "profile" in self.sources:
+            profiles = self.profile.user_profiles
+            with_text = sum(1 for user in train.user_ids if str(profiles.get(str(user)) or "").strip())
+            if with_text < PROFILE_MIN_USERS:
+                self._profile_off = True
+                self.notes_.append(
+                    f"hybrid: only {with_text} training user(s) have a profile text (fewer than {PROFILE_MIN_USERS}): "
+                    "no profile source; a user's profile text is matched against the item texts instead"
+                )
+        lifted = self._profile_off and self._text_zero_for_profiles
+        self.weights["text"] = self._cold_item_weights["text"] = DEFAULT_WEIGHTS["text"] if lifted else self._text_weight_init
 
     def _lexical_applies(self, train: Interactions) -> bool:
         """Whether this fit adds TF-IDF features to the LM encoder's (see ``lexical``)."""
@@ -368,7 +401,10 @@ class Hybrid(Recommender):
 
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
-        off = (TEXT_SOURCES if self._text_less else ()) + (("ease",) if self._ease_off else ())
+        off = (
+            (TEXT_SOURCES if self._text_less else ()) + (("ease",) if self._ease_off else ())
+            + (("profile",) if self._profile_off else ())
+        )  # fmt: skip
         return [name for name in self.sources if name not in off]
 
     def _uses(self, name: str) -> bool:
@@ -422,6 +458,7 @@ class Hybrid(Recommender):
         self._text_less = not train.catalog.text_columns
         if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
             self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors stand for the content)")
+        self._check_profiles(train)
         lexical = self._lexical_applies(train)
         if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size
             self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
