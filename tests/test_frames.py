@@ -51,6 +51,10 @@ def test_popularity_on_a_tiny_frame_matches_hand_counts() -> None:
     assert rows(everything) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]
     only = model.recommend(users={"visitor": UserQuery()}, k=5, items=["d", "c"])
     assert rows(only) == [("visitor", "c", 1.0, 1), ("visitor", "d", 0.0, 2)]
+    with pytest.raises(InvalidInputError, match=r"user ids listed more than once \['u1'\]"):
+        model.recommend(users=["u1", "u2", "u1"], k=2)  # one user's rows twice under one user_id
+    twice = model.recommend(users=[UserQuery(user="u1"), UserQuery(user="u1", text="robots")], k=1)
+    assert list(twice["user_id"]) == ["u1", "u1"]  # two queries for one user (e.g. two texts) stay allowed
 
 
 def test_without_items_the_catalogue_is_the_ids_seen_and_content_models_ask_for_items() -> None:

@@ -219,6 +219,8 @@ def resolve_users(
     queries: list[UserQuery] = []
     unknown_users: list[str] = []
     unknown_items: list[str] = []
+    asked: set[str] = set()  # the plain ids seen so far (a UserQuery may ask for one user twice, e.g. two texts)
+    repeated: list[str] = []
     for label, entry in pairs:
         if isinstance(entry, UserQuery):
             user = None
@@ -250,6 +252,10 @@ def resolve_users(
             if key not in user_index:
                 unknown_users.append(key)
                 continue
+            if key in asked:
+                # 119 and "119" are one user: the frame would hold two blocks of rows under one user_id
+                repeated.append(key)
+            asked.add(key)
             queries.append(UserQuery(user=user_index[key]))
             labels.append(label if label is not None else key)
     problems = []
@@ -260,6 +266,9 @@ def resolve_users(
     if unknown_items:
         names = list(dict.fromkeys(unknown_items))
         problems.append(f"unknown item ids in a history {names[:10]}{' ...' if len(names) > 10 else ''}")
+    if repeated:
+        names = list(dict.fromkeys(repeated))
+        problems.append(f"user ids listed more than once {names[:10]}{' ...' if len(names) > 10 else ''} (ids are compared as text)")
     if problems:
         raise InvalidInputError("recommend(users=...): " + "; ".join(problems))
     return labels, queries
