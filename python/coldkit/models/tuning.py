@@ -252,7 +252,10 @@ def carve_validation(
             pools=tuple((len(users), pool) for users, pool, _ in blocks) if len(blocks) > 1 else (),
         )
     else:
-        notes.append(f"validation: {n_cold_queries} users with pseudo-cold items, fewer than {min_queries}: cold-item weights not tuned")
+        notes.append(
+            f"validation: only {n_cold_queries} user(s) clicked a pseudo-cold item (tuning needs {min_queries}): "
+            "the cold-item weights are not tuned (defaults kept)"
+        )
 
     warm_users = np.unique(rows[hidden])
     if len(warm_users) >= min_queries:
@@ -264,7 +267,10 @@ def carve_validation(
             WARM, [UserQuery(user=int(u)) for u in warm_users], _truth([np.array(p) for p in per_user], n_items), None
         )
     else:
-        notes.append(f"validation: {len(warm_users)} users with hidden warm clicks, fewer than {min_queries}: warm weights not tuned")
+        notes.append(
+            f"validation: only {len(warm_users)} user(s) have hidden warm clicks (tuning needs {min_queries}): "
+            "the warm weights are not tuned (defaults kept)"
+        )
 
     # Masked clicks: each held-out user reveals its first n clicks (by time, else a seeded order).
     ts = train.timestamps.tocsr() if train.timestamps is not None else None
@@ -294,7 +300,10 @@ def carve_validation(
         if len(eligible) > max_queries:
             eligible = sorted(rng.choice(eligible, max_queries, replace=False).tolist())
         if len(eligible) < min_queries:
-            notes.append(f"validation: {len(eligible)} held-out users with more than {n} clicks, fewer than {min_queries}: n={n} weights not tuned")
+            notes.append(
+                f"validation: only {len(eligible)} held-out user(s) have more than {n} click(s) "
+                f"(tuning needs {min_queries}): the n={n} weights are not tuned (defaults kept)"
+            )
             continue
         queries = [
             UserQuery(
