@@ -299,8 +299,8 @@ def batch_workers(device: "torch.device", threads: int | None, batches: int) -> 
     A text batch (32 titles of ~17 tokens) makes matrices too small to keep several threads busy
     inside one operation: with torch's threads splitting each operation, 2 cores ran at 1.2–1.5
     cores' worth (each of the model's ~100 operations per batch waits for its threads to wake and
-    meet), while two batches side by side, each on one thread, ran at 1.8 and used less CPU in
-    all (6,000 titles with MiniLM: 20.9 → 12.5 s). GPUs keep one batch at a time.
+    meet), while two batches side by side, each on one thread, ran at ~1.8 and used less CPU in
+    all (6,000 titles with MiniLM, fp32, 2 threads: 19–25 → 11–15 s). GPUs keep one batch at a time.
     """
     if device.type != "cpu" or batches < 2:
         return 1
