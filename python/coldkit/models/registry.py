@@ -57,7 +57,11 @@ def build_model(name: str, **options: Any) -> Recommender:
         raise
     except (TypeError, ValueError) as exc:
         message = str(exc)
-        if "unexpected keyword" in message or ("required" in message and "argument" in message):
+        if "unexpected keyword" in message:
+            # name what it does take: "Hybrid.__init__() got an unexpected keyword argument" alone
+            # sends a command-line user to the source
+            raise ModelOptionError(f"model {name!r}: {exc}{_options_hint(name)}") from exc
+        if "required" in message and "argument" in message:
             raise ModelOptionError(f"model {name!r}: {exc}") from exc
         if not options:  # no option to blame: a bug in the model, not the user's input
             raise
@@ -74,6 +78,15 @@ def build_model(name: str, **options: Any) -> Recommender:
             raise ModelOptionError(f"model {name!r}: backend must be a similarity backend name, got {backend!r}")
         model.set_backend(backend)
     return model
+
+
+def _options_hint(name: str) -> str:
+    """``"; its options: a, b, ..."`` for model ``name`` (empty when they cannot be read)."""
+    try:
+        names = sorted(model_defaults(name))
+    except Exception:  # a plugin's factory that hides its signature: no hint rather than a second error
+        return ""
+    return f"; its options: {', '.join(names)}" if names else "; it takes no options"
 
 
 def _short(value: Any, width: int = 40) -> str:
