@@ -355,6 +355,10 @@ def test_repeats_are_combined_before_the_implicit_threshold(policy: str, with_ti
     assert inter.matrix.toarray().tolist() == expected
     if with_time:
         assert inter.timestamps is not None and int(inter.timestamps[1, 0]) == 20  # the pair's latest time
+    if policy == "last":  # when nothing is left, the message says the ratings it read were combined ones
+        only_u1_a = frame[(frame["user_id"] == "u1") & (frame["item_id"] == "a")]
+        with pytest.raises(InvalidInputError, match=r"2 rating\(s\) below implicit_threshold=4 \(after combining repeated"):
+            interactions_from_frame(only_u1_a, catalog, duplicates=policy, implicit_threshold=4)  # type: ignore[arg-type]
 
 
 def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ def test_batch_workers_one_per_thread_on_the_cpu_only() -> None:
     assert batch_workers(cpu, 2, 10) == 2 and batch_workers(cpu, 8, 3) == 3  # never more than the batches
     assert batch_workers(cpu, 4, 1) == 1 and batch_workers(cpu, None, 10) == 1
     assert batch_workers(gpu, 8, 10) == 1  # a GPU takes one batch at a time
+    assert batch_workers(cpu, 64, 100) == 8  # capped: every batch in flight holds its own activations
 
 
 def _wait_policy_after(code: str, **env_extra: str) -> str:

@@ -55,6 +55,8 @@ def test_popularity_on_a_tiny_frame_matches_hand_counts() -> None:
         model.recommend(users=["u1", "u2", "u1"], k=2)  # one user's rows twice under one user_id
     twice = model.recommend(users=[UserQuery(user="u1"), UserQuery(user="u1", text="robots")], k=1)
     assert list(twice["user_id"]) == ["u1", "u1"]  # two queries for one user (e.g. two texts) stay allowed
+    labelled = model.recommend(users={"a": "u1", "b": "u1"}, k=1)  # labels of its own: nothing ambiguous
+    assert list(labelled["user_id"]) == ["a", "b"] and labelled["item_id"].nunique() == 1
 
 
 def test_without_items_the_catalogue_is_the_ids_seen_and_content_models_ask_for_items() -> None:

@@ -518,7 +518,7 @@ def test_recorded_stages_carry_wall_and_cpu_time() -> None:
     assert busy["peak_rss"] > 0
 
 
-def test_fast_fold_in_solves_the_same_system_as_the_numpy_reference() -> None:
+def test_fast_fold_in_solves_the_same_system_as_the_numpy_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """The BLAS-3 fold-in gives the numpy float64 reference's vectors, with one thread and several; empty rows stay zero."""
     rng = np.random.default_rng(3)
     clicks = sp.random(400, 900, density=0.03, format="csr", random_state=3, dtype=np.float32)
@@ -536,6 +536,11 @@ def test_fast_fold_in_solves_the_same_system_as_the_numpy_reference() -> None:
     # 160 users split over two threads: each user's system is built the same way, so bit for bit
     np.testing.assert_array_equal(AlsFoldIn(item_factors, 0.05, 10.0, threads=2)(rows), fast)
     assert not AlsFoldIn(item_factors, 0.05, 10.0)(sp.csr_matrix((3, 900), dtype=np.float32)).any()
+    # users in bounded chunks (memory): the same vectors, bit for bit, as one chunk
+    import coldkit.models.factorized as factorized
+
+    monkeypatch.setattr(factorized, "FOLD_IN_CHUNK", 7)
+    np.testing.assert_array_equal(AlsFoldIn(item_factors, 0.05, 10.0, threads=1)(rows), fast)
     with pytest.raises(ColdkitError, match="columns"):
         AlsFoldIn(item_factors, 0.05, 10.0)(sp.csr_matrix((2, 10), dtype=np.float32))
 # ------------------------------------------------------------------------------ EASE inverse

@@ -329,7 +329,8 @@ def _recommend_files(
         shown = ", ".join(repr(u) for u in empty_users[:3]) + (", ..." if len(empty_users) > 3 else "")
         notes.append(
             f"{len(empty_users)} user(s) get no recommendation and have no row in {out} ({shown}): "
-            f"they already interacted with every {'candidate' if cand is not None else 'catalogue'} item"
+            f"no {'candidate' if cand is not None else 'catalogue'} item was left for them after removing the items "
+            "they interacted with, or the model listed none"
         )
     clock = time.perf_counter()
     with stage(f"write {len(table):,} rows"):

@@ -293,6 +293,14 @@ def apply_precision(model: Any, precision: str) -> Any:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: qconfig}, dtype=torch.qint8)
 
 
+#: At most this many batches side by side (each holds its own activations, and every worker runs
+#: the model's Python code under the GIL): a 32-core host does not run 32 batches at once.
+SIDE_BY_SIDE_MAX_WORKERS = 8
+#: Batches of sequences up to this many tokens run side by side; longer ones (descriptions, 256–512
+#: tokens) make matrices big enough for torch's own threads, and keep one batch's activations.
+SIDE_BY_SIDE_MAX_TOKENS = 128
+
+
 def batch_workers(device: "torch.device", threads: int | None, batches: int) -> int:
     """How many batches a CPU encoder runs at once, each on one thread (1: one batch at a time).
 
@@ -304,7 +312,7 @@ def batch_workers(device: "torch.device", threads: int | None, batches: int) -> 
     """
     if device.type != "cpu" or batches < 2:
         return 1
-    return max(1, min(int(threads or 1), batches))
+    return max(1, min(int(threads or 1), batches, SIDE_BY_SIDE_MAX_WORKERS))
 
 
 @contextlib.contextmanager
@@ -312,7 +320,9 @@ def one_thread_per_op() -> Any:
     """torch's intra-op threads set to 1 for the block (the batches run side by side instead), then
     restored. With OpenMP the count is per thread (each worker sets its own, see ``encode_texts``)
     but MKL's is process-wide, so the block holds the lock :func:`configure_threads` takes: two
-    encoders in two threads take turns rather than undo each other's setting."""
+    encoders in two threads take turns rather than undo each other's setting, and building an
+    encoder waits for an encoding in another thread to finish. (A thread of the caller's own that
+    first uses torch inside the block starts with torch's count at 1.)"""
     import torch
 
     with _threads_lock:
@@ -661,7 +671,7 @@ class TorchTextEncoder:
         pad_id = self._pad_id()
         batches = plan_batches([len(ids) for ids in token_ids], self.batch_size)
 
-        def encode_batch(batch: list[int]) -> None:
+        def encode_batch(batch: list[int]) -> None:  # inside inference mode (and autocast) of its thread
             width = max(len(token_ids[j]) for j in batch)
             ids = np.full((len(batch), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -673,22 +683,31 @@ class TorchTextEncoder:
                 else:
                     ids[row, : len(seq)] = seq
                     mask[row, : len(seq)] = 1
-            # inference mode and autocast are per thread: entered here, in whichever thread runs the batch
-            with torch.inference_mode(), precision_context(self.precision, self.device):
-                input_ids = torch.from_numpy(ids).to(self.device)
-                attention_mask = torch.from_numpy(mask).to(self.device)
-                vectors = self._embed_batch(input_ids, attention_mask).float()
-                if self.normalize:
-                    vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-                out[todo[batch]] = vectors.cpu().numpy()
+            input_ids = torch.from_numpy(ids).to(self.device)
+            attention_mask = torch.from_numpy(mask).to(self.device)
+            vectors = self._embed_batch(input_ids, attention_mask).float()
+            if self.normalize:
+                vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+            out[todo[batch]] = vectors.cpu().numpy()
 
-        workers = batch_workers(self.device, getattr(self, "threads", 1), len(batches))
+        def encode_all(share: list[list[int]]) -> None:
+            # inference mode and autocast are per thread: entered once by whichever thread runs a share
+            with torch.inference_mode(), precision_context(self.precision, self.device):
+                for batch in share:
+                    encode_batch(batch)
+
+        # long sequences keep torch's own threads (big enough to share, and one batch's activations
+        # at a time); short ones run side by side
+        fits = [max(len(token_ids[j]) for j in b) <= SIDE_BY_SIDE_MAX_TOKENS for b in batches]
+        short = [b for b, ok in zip(batches, fits) if ok]
+        workers = batch_workers(self.device, getattr(self, "threads", 1), len(short))
         if workers == 1:
-            for batch in batches:
-                encode_batch(batch)
+            encode_all(batches)
         else:
             from concurrent.futures import ThreadPoolExecutor
 
+            encode_all([b for b, ok in zip(batches, fits) if not ok])
+            shares = [short[w::workers] for w in range(workers)]  # length-sorted: interleaving balances them
             with one_thread_per_op(), ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                list(pool.map(encode_batch, batches))
+                list(pool.map(encode_all, shares))
         return out

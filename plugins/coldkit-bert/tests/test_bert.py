@@ -250,3 +250,32 @@ def test_batches_side_by_side_match_one_at_a_time(precision: str, monkeypatch: p
     if precision == "bf16":  # and both really ran in bf16
         fp32 = coldkit.get_encoder("bert", threads=2, device="cpu", batch_size=2, precision="fp32").encode_texts(texts)
         assert np.abs(side_by_side - fp32).max() > 1e-4
+
+
+def test_long_batches_keep_torchs_threads_and_short_ones_run_side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches wider than SIDE_BY_SIDE_MAX_TOKENS run one at a time on torch's threads (their own
+    activations are large), the short ones side by side; the vectors are those of one at a time."""
+    import threading
+
+    import torch
+
+    import coldkit.encoding_torch as et
+
+    encoder = coldkit.get_encoder("bert", threads=2, device="cpu", batch_size=2, precision="fp32")
+    texts = ["word " * 40, "word " * 41, "word " * 39, "word " * 42] + TEXTS[:4]  # 4 long (> 32 tokens), 4 short
+    monkeypatch.setattr(et, "SIDE_BY_SIDE_MAX_TOKENS", 32)
+    seen: list[tuple[int, int, int]] = []  # (width, thread, torch threads)
+    embed = encoder._embed_batch
+
+    def recording(input_ids: Any, attention_mask: Any) -> Any:
+        seen.append((int(input_ids.shape[1]), threading.get_ident(), torch.get_num_threads()))
+        return embed(input_ids, attention_mask)
+
+    monkeypatch.setattr(encoder, "_embed_batch", recording)
+    mixed = encoder.encode_texts(texts)
+    main = threading.get_ident()
+    assert {(t, n) for w, t, n in seen if w > 32} == {(main, 2)}  # long: the caller's thread, 2 torch threads
+    assert {n for w, t, n in seen if w <= 32} == {1} and all(t != main for w, t, n in seen if w <= 32)
+    monkeypatch.setattr(encoder, "_embed_batch", embed)
+    monkeypatch.setattr(et, "batch_workers", lambda *args: 1)
+    np.testing.assert_allclose(mixed, encoder.encode_texts(texts), atol=1e-6)

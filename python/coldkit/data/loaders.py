@@ -500,7 +500,8 @@ def interactions_from_frame(
             raise InvalidInputError(f"{where}: the interaction table has no rows")
         why = []
         if implicit_threshold is not None and (ratings < implicit_threshold).any():
-            why.append(f"{int((ratings < implicit_threshold).sum())} rating(s) below implicit_threshold={implicit_threshold}")
+            combined = f" (after combining repeated (user, item) rows, duplicates={duplicates!r})" if combine_first else ""
+            why.append(f"{int((ratings < implicit_threshold).sum())} rating(s) below implicit_threshold={implicit_threshold}{combined}")
         if unknown.any():
             why.append(f"{int(unknown.sum())} row(s) name items not in the item table (unknown_items={unknown_items!r})")
         raise InvalidInputError(f"{where}: no interaction left of {len(frame)} row(s): {'; '.join(why) or 'none kept'}")

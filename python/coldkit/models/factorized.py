@@ -117,6 +117,10 @@ def als_fold_in(rows: sp.csr_matrix, item_factors: np.ndarray, regularization: f
     return out.astype(np.float32)
 
 
+#: Users whose systems :class:`AlsFoldIn` holds at once (4,096 × 64² float64 = 134 MB at 64 factors).
+FOLD_IN_CHUNK = 4096
+
+
 class AlsFoldIn:
     """Folds click rows into a fitted ALS space: :func:`als_fold_in`'s system, built with BLAS-3.
 
@@ -141,28 +145,34 @@ class AlsFoldIn:
         rows = sp.csr_matrix(rows, dtype=np.float32)
         if rows.shape[1] != self.item_factors.shape[0]:
             raise ColdkitError(f"click rows have {rows.shape[1]} columns, the ALS space {self.item_factors.shape[0]} items")
-        batch, f = rows.shape[0], self.item_factors.shape[1]
-        out = np.zeros((batch, f), dtype=np.float32)
+        batch = rows.shape[0]
+        out = np.zeros((batch, self.item_factors.shape[1]), dtype=np.float32)
         nonempty = np.flatnonzero(np.diff(rows.indptr) > 0)
-        if nonempty.size == 0:
-            return out
-        systems = np.repeat(self._base[None], nonempty.size, axis=0)
-        rhs = np.zeros((nonempty.size, f), dtype=np.float64)
         from threadpoolctl import threadpool_limits
 
         # Each user's product is small (clicks × f × f): one BLAS thread each, the users split over
         # Python threads (numpy releases the GIL inside the product and the row gather).
         with threadpool_limits(1, "blas"):
-            parts = np.array_split(np.arange(nonempty.size), min(self.threads, max(1, nonempty.size // 64)))
-            if len(parts) == 1:
-                self._add_user_terms(rows, nonempty, parts[0], systems, rhs)
-            else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(len(parts)) as pool:
-                    list(pool.map(lambda part: self._add_user_terms(rows, nonempty, part, systems, rhs), parts))
-            out[nonempty] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
+            # one f × f float64 system per user: a bounded number at a time (the cold adapters' and
+            # teachers' fits fold in every training user in one call: 1M users × 64² × 8 B = 33 GB)
+            for start in range(0, nonempty.size, FOLD_IN_CHUNK):
+                users = nonempty[start : start + FOLD_IN_CHUNK]
+                out[users] = self._solve(rows, users)
         return out
+
+    def _solve(self, rows: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+        """(len(users), f) float64 solutions of the ``users`` rows' systems (every row has a click)."""
+        systems = np.repeat(self._base[None], users.size, axis=0)
+        rhs = np.zeros((users.size, self._base.shape[0]), dtype=np.float64)
+        parts = np.array_split(np.arange(users.size), min(self.threads, max(1, users.size // 64)))
+        if len(parts) == 1:
+            self._add_user_terms(rows, users, parts[0], systems, rhs)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(parts)) as pool:
+                list(pool.map(lambda part: self._add_user_terms(rows, users, part, systems, rhs), parts))
+        return np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
 
     def _add_user_terms(
         self, rows: sp.csr_matrix, nonempty: np.ndarray, part: np.ndarray, systems: np.ndarray, rhs: np.ndarray

@@ -252,10 +252,11 @@ def resolve_users(
             if key not in user_index:
                 unknown_users.append(key)
                 continue
-            if key in asked:
-                # 119 and "119" are one user: the frame would hold two blocks of rows under one user_id
-                repeated.append(key)
-            asked.add(key)
+            if label is None:  # a mapping's own labels keep two queries for one user apart
+                if key in asked:
+                    # 119 and "119" are one user: the frame would hold two blocks of rows under one user_id
+                    repeated.append(key)
+                asked.add(key)
             queries.append(UserQuery(user=user_index[key]))
             labels.append(label if label is not None else key)
     problems = []

@@ -385,9 +385,13 @@ class Hybrid(Recommender):
             with_text = sum(1 for user in train.user_ids if str(profiles.get(str(user)) or "").strip())
             if with_text < PROFILE_MIN_USERS:
                 self._profile_off = True
+                instead = (
+                    "a user's profile text is matched against the item texts instead" if "text" in self.sources
+                    else "a user's profile text is not used (no 'text' among the sources)"
+                )
                 self.notes_.append(
                     f"hybrid: only {with_text} training user(s) have a profile text (fewer than {PROFILE_MIN_USERS}): "
-                    "no profile source; a user's profile text is matched against the item texts instead"
+                    f"no profile source; {instead}"
                 )
         lifted = self._profile_off and self._text_zero_for_profiles
         self.weights["text"] = self._cold_item_weights["text"] = DEFAULT_WEIGHTS["text"] if lifted else self._text_weight_init

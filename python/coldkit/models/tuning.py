@@ -251,9 +251,14 @@ def carve_validation(
             COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold if len(blocks) > 1 else blocks[0][1],
             pools=tuple((len(users), pool) for users, pool, _ in blocks) if len(blocks) > 1 else (),
         )
-    else:
+    elif n_cold_queries < min_queries:
         notes.append(
             f"validation: only {n_cold_queries} user(s) clicked a pseudo-cold item (tuning needs {min_queries}): "
+            "the cold-item weights are not tuned (defaults kept)"
+        )
+    else:  # enough of them, but none keeps a click in training to be ranked from
+        notes.append(
+            f"validation: none of the {n_cold_queries} user(s) who clicked a pseudo-cold item keeps a click in training: "
             "the cold-item weights are not tuned (defaults kept)"
         )
 
