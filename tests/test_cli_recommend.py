@@ -223,6 +223,7 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     _fails_cleanly(files, capsys, "; its options: adapter_l2, adaptive, cache,", "--model", "hybrid", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'popularity': Popularity.__init__() got an unexpected keyword argument 'bogus'; it takes no options",
                    "--model", "popularity", "--option", "bogus=1")
+    _fails_cleanly(files, capsys, "its options: encoder, neighbors, user_profiles", "--model", "profile-knn", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
 
 

@@ -83,7 +83,7 @@ def build_model(name: str, **options: Any) -> Recommender:
 def _options_hint(name: str) -> str:
     """``"; its options: a, b, ..."`` for model ``name`` (empty when they cannot be read)."""
     try:
-        names = sorted(model_defaults(name))
+        names = sorted(_constructor_parameters(name))
     except Exception:  # a plugin's factory that hides its signature: no hint rather than a second error
         return ""
     return f"; its options: {', '.join(names)}" if names else "; it takes no options"
@@ -129,6 +129,12 @@ def model_defaults(name: str) -> dict[str, Any]:
     Follows ``**options`` pass-through up the class tree like :func:`model_accepts`; a plugin
     factory that is a plain function gives its own signature's defaults.
     """
+    params = _constructor_parameters(name)
+    return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _constructor_parameters(name: str) -> dict[str, inspect.Parameter]:
+    """Model ``name``'s named constructor parameters (``**options`` pass-through followed up the class tree)."""
     target = _target(name)
     if inspect.isclass(target) and issubclass(target, Recommender):
         params = target._parameters()
@@ -137,7 +143,7 @@ def model_defaults(name: str) -> dict[str, Any]:
             params = dict(inspect.signature(target).parameters)
         except (TypeError, ValueError):
             return {}
-    return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
+    return {key: p for key, p in params.items() if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
 
 
 def default_encoder_name() -> str:
