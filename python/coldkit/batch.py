@@ -203,7 +203,7 @@ def _recommend_files(
     seconds["load"] = time.perf_counter() - clock
     notes: list[str] = []
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
-        blank = _items_without_text(catalog)
+        blank = catalog.without_text()
         if blank.any():
             # a mostly empty description column ran without a word: those items are invisible to every
             # content source, and a cold one among them can only come from popularity
@@ -345,12 +345,6 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
-
-
-def _items_without_text(catalog: Any) -> np.ndarray:
-    """(n_items,) bool: the items whose every text column is empty or blank (what ``Catalog.texts`` joins to "")."""
-    parts = catalog.table[list(catalog.text_columns)].astype("string").fillna("")
-    return np.all([(parts[c].str.strip() == "").to_numpy(dtype=bool) for c in parts.columns], axis=0)
 
 
 def _canonical_id(text: str) -> str:

@@ -74,6 +74,11 @@ class Catalog:
         parts = self.table[cols].astype("string").fillna("")
         return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
 
+    def without_text(self) -> np.ndarray:
+        """(n_items,) bool: the items :meth:`texts` gives an empty text (every text column empty or blank)."""
+        parts = self.table[list(self.text_columns)].astype("string").fillna("")
+        return np.all([(parts[c].str.strip() == "").to_numpy(dtype=bool) for c in parts.columns], axis=0)
+
 
 @dataclass(frozen=True)
 class Interactions:
