@@ -584,32 +584,16 @@ def _combine_repeats(
     """
     rows = np.flatnonzero(usable)
     key = user_codes[rows] * (int(item_idx.max(initial=0)) + 1) + item_idx[rows]
-    secondary = timestamps[rows] if timestamps is not None else rows
-    order = np.lexsort((secondary, key))
-    key_s = key[order]
-    first = np.ones(len(key_s), dtype=bool)
-    first[1:] = key_s[1:] != key_s[:-1]
-    last = np.ones(len(key_s), dtype=bool)
-    last[:-1] = key_s[1:] != key_s[:-1]
-    group = np.cumsum(first) - 1
-    sorted_ratings = ratings[rows][order]
-    if policy == "sum":
-        per_group = np.bincount(group, weights=sorted_ratings)
-    elif policy == "max":
-        per_group = np.full(int(group[-1]) + 1 if len(group) else 0, -np.inf)
-        np.maximum.at(per_group, group, sorted_ratings)
-    else:  # "last": the latest row's rating
-        per_group = sorted_ratings[last]
+    order, group, last = _repeat_groups(key, timestamps[rows] if timestamps is not None else rows)
+    per_group = _combined_values(ratings[rows][order], group, last, policy)
     representative = np.zeros(len(ratings), dtype=bool)
     representative[rows[order[last]]] = True
     combined = ratings.copy()
     combined[rows[order]] = per_group[group]
     combined_ts = None
     if timestamps is not None:
-        latest = np.full(len(per_group), np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(latest, group, timestamps[rows][order])
         combined_ts = timestamps.copy()
-        combined_ts[rows[order]] = latest[group]
+        combined_ts[rows[order]] = _latest_times(timestamps[rows][order], group)[group]
     return representative, combined, combined_ts
 
 
@@ -626,12 +610,9 @@ def _resolve_duplicates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Collapse repeated (user, item) rows by ``policy`` (vectorised: one stable sort by key)."""
     key = rows * n_items + cols
-    # Sort by key, then by time (or file order) so "last" is the latest of each group.
-    secondary = ts if ts is not None else np.arange(len(key))
-    order = np.lexsort((secondary, key))
-    key_s = key[order]
-    first = np.ones(len(key_s), dtype=bool)
-    first[1:] = key_s[1:] != key_s[:-1]
+    order, group, last = _repeat_groups(key, ts if ts is not None else np.arange(len(key)))
+    first = np.ones(len(group), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
     if first.all():
         return rows, cols, vals, ts
     if policy == "error":
@@ -643,13 +624,9 @@ def _resolve_duplicates(
         )
     if policy not in ("last", "sum", "max"):
         raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {policy!r}")
-    group = np.cumsum(first) - 1
-    last = np.ones(len(key_s), dtype=bool)
-    last[:-1] = key_s[1:] != key_s[:-1]
     pick = order[last]  # latest row of each group
-    v = vals[order]
+    new_vals = _combined_values(vals[order], group, last, policy)
     if policy == "sum":
-        new_vals = np.bincount(group, weights=v)
         zero = new_vals == 0  # e.g. +5 and -5: the sparse matrix would drop the pair, as if never seen
         if zero.any():
             pairs = [(str(user_names[i]), str(item_names[i])) for i in pick[zero][:5]]
@@ -657,16 +634,38 @@ def _resolve_duplicates(
                 f"{where}: {int(zero.sum())} (user_id, item_id) pair(s) have weight 0 after duplicates='sum', e.g. {pairs}; "
                 "use duplicates='last' or 'max', or drop them"
             )
-    elif policy == "max":
-        new_vals = np.full(group[-1] + 1, -np.inf)
-        np.maximum.at(new_vals, group, v)
-    else:
-        new_vals = vals[pick]
-    new_ts = None
-    if ts is not None:
-        new_ts = np.full(group[-1] + 1, np.iinfo(np.int64).min, dtype=np.int64)
-        np.maximum.at(new_ts, group, ts[order])
+    new_ts = _latest_times(ts[order], group) if ts is not None else None
     return rows[pick], cols[pick], np.asarray(new_vals, dtype=np.float64), new_ts
+
+
+def _repeat_groups(key: np.ndarray, secondary: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped by ``key`` (a (user, item) pair), each group in ``secondary`` order (time, else file
+    order): ``(order, group of each sorted row, whether a sorted row is its group's last = latest)``."""
+    order = np.lexsort((secondary, key))
+    key_s = key[order]
+    first = np.ones(len(key_s), dtype=bool)
+    first[1:] = key_s[1:] != key_s[:-1]
+    last = np.ones(len(key_s), dtype=bool)
+    last[:-1] = key_s[1:] != key_s[:-1]
+    return order, np.cumsum(first) - 1, last
+
+
+def _combined_values(sorted_values: np.ndarray, group: np.ndarray, last: np.ndarray, policy: str) -> np.ndarray:
+    """One value per group by ``policy``: ``"sum"``, ``"max"`` or ``"last"`` (the latest row's)."""
+    if policy == "sum":
+        return np.bincount(group, weights=sorted_values)
+    if policy == "max":
+        out = np.full(int(group[-1]) + 1 if len(group) else 0, -np.inf)
+        np.maximum.at(out, group, sorted_values)
+        return out
+    return sorted_values[last]
+
+
+def _latest_times(sorted_times: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each group's latest timestamp."""
+    out = np.full(int(group[-1]) + 1 if len(group) else 0, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(out, group, sorted_times)
+    return out
 
 
 def load_items(
