@@ -104,6 +104,36 @@ def test_same_seed_same_model_and_json_round_trip_without_pickle() -> None:
         Stacker.from_json({"sources": ["oracle"]})
 
 
+def test_fold_models_fit_side_by_side_equal_a_serial_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two cross-fit models train in two threads: the validation numbers, the regimes chosen and
+    the final model are those of fitting the folds one after the other."""
+    from coldkit.models import stacker as stacker_module
+
+    task, _ = _truth_task("cold-items", 300, seed=4)
+    side_by_side, notes = fit_stacker([task], ["oracle", "noise"], seed=5, k=20)
+
+    class OneAfterTheOther:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> "OneAfterTheOther":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def map(self, fn, items):  # type: ignore[no-untyped-def]
+            return [fn(item) for item in items]
+
+    monkeypatch.setattr(stacker_module, "ThreadPoolExecutor", OneAfterTheOther)
+    serial, serial_notes = fit_stacker([task], ["oracle", "noise"], seed=5, k=20)
+    assert side_by_side is not None and serial is not None
+    assert side_by_side.validation == serial.validation
+    assert side_by_side.regimes == serial.regimes
+    assert side_by_side.model_text == serial.model_text
+    assert notes == serial_notes
+
+
 def test_candidate_features_match_a_hand_computed_row() -> None:
     sources = {
         "a": Ranked(np.array([[4, 2, -1]]), np.array([[3.0, 1.0, -np.inf]], np.float32)),

@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
-from scipy.stats import norm
+from scipy.special import gammaln, logsumexp, ndtr  # ndtr is norm.cdf, without importing scipy.stats (0.7 s)
 
 from coldkit.exceptions import InvalidInputError
 
@@ -236,7 +235,7 @@ def analytic_gaussian_delta(epsilon: float, noise_multiplier: float) -> float:
     ``Φ(1/(2z) - εz) - e^ε Φ(-1/(2z) - εz)``."""
     z = _positive("noise_multiplier", noise_multiplier)
     eps = float(epsilon)
-    return float(norm.cdf(0.5 / z - eps * z) - math.exp(eps) * norm.cdf(-0.5 / z - eps * z))
+    return float(ndtr(0.5 / z - eps * z) - math.exp(eps) * ndtr(-0.5 / z - eps * z))
 
 
 def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
