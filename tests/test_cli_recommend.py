@@ -347,3 +347,16 @@ def test_a_content_model_on_an_items_file_of_ids_is_still_an_error(files: dict[s
     files["items"].write_text("item_id\na\nb\nc\nd\ne\nf\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "no text-like column", "--model", "content")
     _fails_cleanly(files, capsys, "needs item text", "--model", "text-match")
+
+
+def test_ids_that_start_with_a_hash_are_ids_not_comments(files: dict[str, Path]) -> None:
+    # hashtag-like ids (#robots) in --users / --candidates were read as comments and silently dropped;
+    # a '#' line that is a known id is that id, any other '#' line is still a comment
+    files["items"].write_text(ITEMS.replace("\nc,", "\n#c,"), encoding="utf-8")
+    files["train"].write_text(TRAIN.replace("u4,a,5", "#u4,a,5"), encoding="utf-8")
+    files["users"].write_text("# users of run 3\n#u4\nu2\n", encoding="utf-8")
+    files["cands"].write_text("#c\n# the new ones\ne\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--candidates", str(files["cands"]), "--k", "2") == 0
+    recs = pd.read_csv(files["out"], dtype=str, keep_default_na=False)
+    assert sorted(set(recs["user_id"])) == ["#u4", "u2"]
+    assert set(recs["item_id"]) == {"#c", "e"}

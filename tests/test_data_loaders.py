@@ -195,6 +195,8 @@ def test_profiles_and_id_lists(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="more than once"):
         load_user_profiles(write(tmp_path, "p4.csv", "user_id,text\n1,a\n1,b\n"))
     assert read_id_list(write(tmp_path, "ids.txt", "a\n\n b \n# c\n")) == ["a", "b"]
+    # a "#" line is a comment unless it is one of the known ids
+    assert read_id_list(write(tmp_path, "h.txt", "#a\n# b\nc\n"), known={"#a", "c"}) == ["#a", "c"]
     with pytest.raises(InvalidInputError, match=r"more than once: \['a'\]"):
         read_id_list(write(tmp_path, "d.txt", "a\na\n"))
 

@@ -184,14 +184,15 @@ def _recommend_files(
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
-        user_list = read_id_list(users, what="user ids", encoding=encoding) if users else [str(u) for u in train.user_ids]
+        known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
+        user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else [str(u) for u in train.user_ids]
         if users:
-            known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
             _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
         if candidates:
-            cand_ids = read_id_list(candidates, what="candidate item ids", encoding=encoding)
-            _check_id_lines(cand_ids, candidates, "--candidates", {str(i) for i in catalog.item_ids}, "item_id", item_columns)
+            catalog_ids = {str(i) for i in catalog.item_ids}
+            cand_ids = read_id_list(candidates, what="candidate item ids", encoding=encoding, known=catalog_ids)
+            _check_id_lines(cand_ids, candidates, "--candidates", catalog_ids, "item_id", item_columns)
             try:
                 cand = np.sort(catalog.index_of(cand_ids))  # raises naming unknown ids
             except InvalidInputError as exc:  # say which file: the message names only the ids

@@ -18,7 +18,7 @@ import os
 import re
 import zlib
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Collection, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -803,10 +803,14 @@ def load_user_graph(
     return user_graph_from_pairs(users, friends)
 
 
-def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: str | None = None) -> list[str]:
+def read_id_list(
+    path: str | os.PathLike[str], *, what: str = "ids", encoding: str | None = None, known: Collection[str] = ()
+) -> list[str]:
     """Read one id per line (blank lines and ``#`` comments skipped); duplicates are an error.
 
     ``encoding`` is the file's text encoding (default UTF-8, a byte-order mark skipped), the same as the tables'.
+    ``known``: ids the data has. A line starting with ``#`` that is one of them is that id, not a
+    comment: an item or user whose id starts with ``#`` (a hashtag, ``#42``) was silently dropped.
     """
     p = Path(path)
     if not p.is_file():
@@ -820,7 +824,8 @@ def read_id_list(path: str | os.PathLike[str], *, what: str = "ids", encoding: s
             f"{p}: not valid {encoding or 'UTF-8'} text (byte {exc.start}); pass encoding='latin-1' (--encoding) "
             "or the right encoding if the file uses another one"
         ) from exc
-    ids = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    known_ids = known if isinstance(known, (set, frozenset, dict)) else set(known)
+    ids = [ln.strip() for ln in lines if ln.strip() and (not ln.lstrip().startswith("#") or ln.strip() in known_ids)]
     if not ids:
         raise InvalidInputError(f"{p}: no {what} in the file")
     seen: set[str] = set()
