@@ -659,6 +659,23 @@ def test_a_named_text_source_beside_profiles_starts_at_its_own_default() -> None
     assert model.weights["text"] == DEFAULT_WEIGHTS["text"]  # not 0 (profiles' default), not an arbitrary 1
 
 
+def test_switching_the_profile_source_off_gives_the_text_its_default_back() -> None:
+    # weights={"profile": 0} beside user_profiles left `text` at the 0 that profiles get: a new
+    # user's profile text was read by nothing, and they got the popularity list
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+
+    profiles = {"u0": "a reader of poems", "u1": "space opera"}
+    assert Hybrid(encoder="hashing", user_profiles=profiles).weights["text"] == 0.0  # the profile source reads it
+    off = Hybrid(encoder="hashing", user_profiles=profiles, weights={"profile": 0})
+    assert off.weights["text"] == DEFAULT_WEIGHTS["text"]
+    assert Hybrid(encoder="hashing", user_profiles=profiles, weights={"profile": 0, "text": 0.2}).weights["text"] == 0.2
+    train = _popular_clicks()
+    fitted = Hybrid(encoder="hashing", user_profiles=profiles, weights={"profile": 0}, stack=False, tune=False).fit(train)
+    query = UserQuery(text=str(train.catalog.texts()[7]))
+    weighed = fitted.source_weights([query])
+    assert weighed["text"][0] > 0 and weighed.get("profile", np.zeros(1))[0] == 0
+
+
 def test_explain_gives_only_reasons_from_sources_the_hybrid_blends() -> None:
     train = _popular_clicks()
     query = UserQuery(history=np.array([0, 1, 2]), text="i5 i7")

@@ -280,9 +280,12 @@ class Hybrid(Recommender):
             encoder = default_encoder_name()
         enc = get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
         defaults = dict(DEFAULT_WEIGHTS)
-        if user_profiles:
-            defaults["text"] = 0.0
         given = check_weights(dict(weights or {}))
+        # with profiles, the profile source reads a query's text (``text`` starts at 0) — unless the
+        # user switched it off (weights={"profile": 0}): then the text is matched against item texts
+        profiles_speak = bool(user_profiles) and given.get("profile", DEFAULT_WEIGHTS["profile"]) > 0
+        if profiles_speak:
+            defaults["text"] = 0.0
         if sources is not None:
             sources = _check_sources(sources)
             # a source the user named starts weighed: item-kNN and TF-IDF start at 0 only because the
@@ -362,7 +365,7 @@ class Hybrid(Recommender):
         # the text weight as built, and whether its 0 is only the "profiles speak for the text" default
         # (not the user's weight): that 0 is lifted in a fit whose profile source sits out
         self._text_weight_init = self.weights["text"]
-        self._text_zero_for_profiles = bool(user_profiles) and "text" not in given and self.weights["text"] == 0.0
+        self._text_zero_for_profiles = profiles_speak and "text" not in given and self.weights["text"] == 0.0
 
     def _build_adapters(self, features: Any) -> None:
         """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
