@@ -528,7 +528,7 @@ class Hybrid(Recommender):
 
         Returns the learned weights and, when a stacker is fitted, its fit running in a thread of its
         own: it reads only the validation tasks, so it overlaps the final fit of the sources (LightGBM
-        trains on one thread, deterministic whatever runs beside it, and releases the GIL).
+        trains on a fixed number of threads, deterministic whatever runs beside it, and releases the GIL).
         """
         carved = carve_validation(
             train,
