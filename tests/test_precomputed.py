@@ -181,8 +181,21 @@ def test_parquet_wrong_dimension_and_null_vector(tmp_path: Path) -> None:
         (lambda p: (np.save(p / "v.npy", np.ones((2, 3))), (p / "v.ids.txt").write_text("a\n")), "1 ids but 2 vector rows"),
         (lambda p: np.save(p / "v.npy", np.array([["a", "b"]], dtype=object)), "not a numeric .npy"),
         (lambda p: np.savez(p / "v.npz", ids=np.array(["a"], dtype=object), vectors=np.ones((1, 2))), "string array"),
-        (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), "must hold arrays 'ids' and 'vectors'"),
+        # the message alone: it was wrapped in the unrelated "save ids as a string array" hint
+        (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), r"must hold arrays 'ids' and 'vectors', found \['vectors'\]$"),
         (lambda p: (p / "v.csv").write_text("a,1\n"), "unknown format"),
+        # empty, cut-off and mislabelled files: numpy's EOFError / BadZipFile used to escape as tracebacks
+        (lambda p: ((p / "v.npy").write_bytes(b""), (p / "v.ids.txt").write_text("a\n")), "empty or truncated"),
+        (lambda p: (p / "v.npz").write_bytes(b""), "not a .npz archive"),
+        (lambda p: (p / "v.npz").write_text("ids,vectors\n"), r"not a .npz archive \(empty, or not a zip file as np.savez writes\)$"),
+        (lambda p: np.save(p / "v.npy", np.ones((2, 2))) or (p / "v.npy").rename(p / "v.npz"), "not a .npz archive"),
+        (
+            lambda p: (
+                np.savez(p / "w.npz", ids=np.array(["a", "b"]), vectors=np.ones((2, 2))),
+                (p / "v.npz").write_bytes((p / "w.npz").read_bytes()[:-30]),
+            ),
+            "damaged or truncated .npz",
+        ),
     ],
 )
 def test_bad_files_get_clear_errors(tmp_path: Path, make: object, match: str) -> None:
