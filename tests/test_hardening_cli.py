@@ -132,6 +132,40 @@ def test_serve_encoder_options_must_be_a_json_object(files: Path, capsys: pytest
     assert not (files / "idx").exists()
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--port", "99999"], "--port must be 0..65535 (0: any free port), got 99999"),  # was an OverflowError traceback
+        (["--port", "-1"], "--port must be 0..65535 (0: any free port), got -1"),
+        (["--workers", "0"], "--workers must be >= 1, got 0"),
+        (["--max-body-bytes", "-1"], "--max-body-bytes must be >= 1, got -1"),  # was a 413 for every request
+    ],
+)
+def test_serve_refuses_unusable_server_numbers_before_loading(
+    files: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["serve", str(files / "idx"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (files / "idx" / "LOCK").exists() or _lock_is_free(files / "idx" / "LOCK")
+
+
+def _lock_is_free(path: Path) -> bool:
+    """True when no process holds the index's writer lock (the refused server never took it)."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
 def test_serve_token_on_the_command_line_warns_and_token_file_is_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

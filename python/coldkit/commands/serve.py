@@ -110,6 +110,22 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
     return options
 
 
+def _check_server_flags(args: argparse.Namespace) -> None:
+    """Refuse numbers no server can use before the index is loaded (its writer lock taken).
+
+    An out-of-range port only failed inside uvicorn's bind, as an OverflowError traceback; a
+    negative --max-body-bytes answered every request with 413; --workers 0 quietly ran one.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    if not 0 <= args.port <= 65535:
+        raise InvalidInputError(f"--port must be 0..65535 (0: any free port), got {args.port}")
+    if args.workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
+    if args.max_body_bytes is not None and args.max_body_bytes < 1:
+        raise InvalidInputError(f"--max-body-bytes must be >= 1, got {args.max_body_bytes}")
+
+
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
@@ -150,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             index.close()  # release the index's lock and log files: this process is done with it
         return 0
 
+    _check_server_flags(args)
     token = _token(args)
     import uvicorn
 
