@@ -83,6 +83,21 @@ def test_folder_in_movielens_layout(tmp_path: Path) -> None:
     assert ds.interactions.matrix.nnz == 2
 
 
+@pytest.mark.parametrize("files", [[], ["ratings.txt", "products.csv"]])
+def test_a_folder_of_neither_layout_names_both(tmp_path: Path, files: list[str]) -> None:
+    # it used to ask only for movies.csv and ratings.csv, a layout a user with their own data never meant
+    for name in files:
+        (tmp_path / name).write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"no data tables found; .*interactions\.csv \+ items\.csv.*movies\.csv \+ ratings\.csv"):
+        data.load_dataset(tmp_path)
+
+
+def test_a_half_movielens_folder_still_names_the_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="needs movies.csv and ratings.csv"):
+        data.load_dataset(tmp_path)
+
+
 @needs_shared
 def test_ml100k_latin1_titles_profiles_and_posters() -> None:
     ds = data.load_dataset("ml-100k", data_root=SHARED)

@@ -379,8 +379,16 @@ def load_dataset(
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
         generic = _find_table(Path(key), "interactions") is not None or _find_table(Path(key), "items") is not None
+        movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates)
+        elif not movielens:
+            # a folder of neither layout: name both, not only the MovieLens files (a user with their
+            # own data was told to bring movies.csv and ratings.csv)
+            raise InvalidInputError(
+                f"{key}: no data tables found; a data folder holds interactions.csv + items.csv (.tsv, .parquet "
+                "or .gz too; any column names, see --interaction-columns), or the MovieLens movies.csv + ratings.csv"
+            )
         else:
             dataset = _load_latest_small_folder(Path(key), duplicates)
     else:
