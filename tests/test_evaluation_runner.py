@@ -157,3 +157,22 @@ def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     assert huge.ks == whole.ks == [ds.interactions.n_items]
     quality = lambda r: {key: v for key, v in r.summary().items() if not key[2].endswith("_seconds")}  # noqa: E731
     assert quality(huge) == quality(whole) and quality(huge)
+
+
+def test_a_split_that_leaves_no_test_user_is_an_error_not_an_empty_result() -> None:
+    # 80 synthetic users hold at most 60 items, so no held-out user can reveal 1000 clicks: every task
+    # is empty. This returned an empty result (and `coldkit evaluate` wrote it, exit 0).
+    fits: list[int] = []
+
+    class Counting(CountPopularity):
+        def fit(self, train: Interactions) -> "Counting":
+            fits.append(1)
+            return super().fit(train)
+
+    with pytest.raises(InvalidInputError, match=r"nothing to evaluate: no cold-user task of any seed has a test user.*n=1000"):
+        evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[1000], seeds=[0, 1], progress=False)
+    assert fits == []  # no model is fitted for a seed where nobody is ranked
+    # one empty task beside a measured one is still a result, with a note naming the empty one
+    result = evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[0, 1000], progress=False)
+    assert result.mean("pop", "n=0", "users") == 16  # 20 % of 80 users held out
+    assert "seed 0: task n=1000 has no user; skipped" in result.notes

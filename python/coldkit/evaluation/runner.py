@@ -273,6 +273,9 @@ def evaluate(
         for name in tasks:
             if name not in result.tasks:
                 result.tasks.append(name)
+        if all(len(t) == 0 for t in tasks.values()):
+            result.notes.append(f"seed {seed}: no task has a user; no model fitted")
+            continue  # fitting every model to rank for nobody would only cost time
         for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
             model = choice.build({"user_profiles": profiles, "user_graph": graph})
             started = time.perf_counter()
@@ -297,6 +300,14 @@ def evaluate(
                 # per-user recall at the largest cut-off, same user order for every model: paired tests
                 result.per_user[(choice.label, seed, task.name)] = recall_at_k(ranked, task.truth, kmax)
                 result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
+    if not result.per_user:
+        # A split that leaves no test user anywhere measured nothing: an empty table written as a
+        # result (exit 0) read as a run that worked. Say why instead, with the split's own notes.
+        raise InvalidInputError(
+            f"nothing to evaluate: no {protocol} task of any seed has a test user "
+            f"(data set {info.get('name')!r}: {info.get('users')} users, {info.get('items')} items); "
+            + "; ".join(result.notes)
+        )
     return result
 
 
