@@ -121,3 +121,11 @@ def test_a_huge_seed_count_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     assert main(["evaluate", "--seeds", "1000000000000", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "coldkit evaluate: error: --seeds must be at most 10000" in err, err
+
+
+def test_reveal_outside_the_cold_user_protocol_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --reveal 1 with the default cold-item protocol was ignored without a word
+    args = ["evaluate", "--models", "popularity", "--reveal", "1", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 2
+    assert "coldkit evaluate: error: --reveal applies to --protocol cold-user, not cold-item" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
