@@ -205,6 +205,24 @@ def test_bad_files_get_clear_errors(tmp_path: Path, make: object, match: str) ->
         load_item_vectors(path)
 
 
+@pytest.mark.parametrize("name", ["v.npy", "v.npz"])
+def test_parquet_column_choices_on_another_format_are_refused(
+    tmp_path: Path, name: str, matrix: tuple[list[str], np.ndarray]
+) -> None:
+    # --item-vector-columns item_id=sku with a .npy was silently ignored
+    ids, vectors = matrix
+    if name == "v.npy":
+        np.save(tmp_path / name, vectors)
+        ids_path_for(tmp_path / name).write_text("\n".join(ids) + "\n")
+    else:
+        np.savez(tmp_path / name, ids=np.array(ids, dtype=str), vectors=vectors)
+    with pytest.raises(InvalidInputError, match=f"choose Parquet columns; '{name}' is not Parquet"):
+        load_item_vectors(tmp_path / name, id_column="sku")
+    with pytest.raises(InvalidInputError, match="choose Parquet columns"):
+        load_item_vectors(tmp_path / name, vector_column="emb")
+    assert len(load_item_vectors(tmp_path / name, id_column="item_id", vector_column="vector")) == len(ids)
+
+
 def test_missing_ids_are_an_error_naming_the_first_or_zero_rows(matrix: tuple[list[str], np.ndarray]) -> None:
     ids, vectors = matrix
     loaded = item_vectors_from_arrays(ids, vectors)

@@ -148,6 +148,12 @@ def load_item_vectors(
     if not p.is_file():
         raise InvalidInputError(f"item vectors: no such file {str(p)!r}")
     suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".pq") and (id_column, vector_column) != ("item_id", "vector"):
+        # a .npy/.npz has no columns: the choice was ignored, so the user believed their columns were read
+        raise InvalidInputError(
+            f"item vectors: id_column/vector_column (--item-vector-columns) choose Parquet columns; {p.name!r} "
+            "is not Parquet (a .npy takes its ids from the .ids.txt file, a .npz from its 'ids' array)"
+        )
     if suffix == ".npy":
         ids_file = Path(ids_path) if ids_path is not None else ids_path_for(p)
         vectors = _load_npy(p)
