@@ -161,3 +161,14 @@ def test_shuffle_items_moves_ids_texts_clicks_and_timestamps_together(embedded: 
         assert (shuffled.interactions.timestamps[:, new] != small.interactions.timestamps[:, o]).nnz == 0
     assert shuffled.interactions.user_ids.tolist() == small.interactions.user_ids.tolist()
     assert data.shuffle_items(small, seed=3).catalog.item_ids.tolist() == shuffled.catalog.item_ids.tolist()  # seeded
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf")])
+def test_implicit_threshold_must_be_finite(tmp_path: Path, threshold: float) -> None:
+    # NaN was "no interaction has rating >= nan"; inf likewise blamed the ratings, not the threshold
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A,Drama\n2,B,Comedy\n", encoding="utf-8")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n2,2,3,11\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"implicit_threshold \(--implicit-threshold\) must be a finite number"):
+        data.load_dataset(tmp_path, implicit_threshold=threshold)
+    kept = data.load_dataset(tmp_path, implicit_threshold=4.0)
+    assert kept.interactions.matrix.nnz == 1  # only the 5-star rating is >= 4

@@ -100,6 +100,9 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
 
     Users left with no interaction keep their (empty) row, so user indices do not move.
     """
+    if threshold is not None and not np.isfinite(threshold):
+        # NaN compares false with every rating, which read as "no interaction has rating >= nan"
+        raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {threshold}")
     inter = dataset.interactions
     coo = inter.matrix.tocoo()
     keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold
