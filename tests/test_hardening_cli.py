@@ -153,6 +153,18 @@ def test_serve_refuses_unusable_server_numbers_before_loading(
     assert not (files / "idx" / "LOCK").exists() or _lock_is_free(files / "idx" / "LOCK")
 
 
+def test_serve_build_flags_without_build_are_refused(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `coldkit serve idx --interactions new.csv` (no --build) served the old index, the files unread
+    assert main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["serve", str(files / "idx"), "--interactions", str(files / "int.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "--interactions only applies with --build" in err and "Traceback" not in err
+    assert main(["serve", str(files / "idx"), "--items", "x.csv", "--fusion", "rrf", "--port", "1"]) == 2
+    assert "--items, --fusion only apply with --build" in capsys.readouterr().err
+
+
 def _lock_is_free(path: Path) -> bool:
     """True when no process holds the index's writer lock (the refused server never took it)."""
     import fcntl
