@@ -391,6 +391,10 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
     (path / "CURRENT").write_text(json.dumps({"format": "coldkit-serving-index", "generation": 9}))
     with pytest.raises(IndexFormatError, match="manifest missing"):
         load(path)
+    # JSON true is a Python int: it was read as generation 1 ("manifest missing: snap-000001")
+    (path / "CURRENT").write_text(json.dumps({"format": "coldkit-serving-index", "generation": True}))
+    with pytest.raises(IndexFormatError, match="bad generation True"):
+        load(path)
 
 
 def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(index: ServingIndex, tmp_path: Path) -> None:

@@ -450,7 +450,7 @@ def load(
     current = _read_json(root / "CURRENT", f"{str(root)!r} is not a coldkit index: CURRENT")
     _check(isinstance(current, dict) and current.get("format") == FORMAT, f"{str(root / 'CURRENT')!r} is not a coldkit index pointer")
     gen = current.get("generation")
-    _check(isinstance(gen, int) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
+    _check(isinstance(gen, int) and not isinstance(gen, bool) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
     snap = _snap_dir(root, gen)
     manifest = _read_json(snap / "manifest.json", "index manifest")
     _check(isinstance(manifest, dict) and manifest.get("format") == FORMAT, f"{str(snap)!r}: not a coldkit index manifest")
