@@ -273,6 +273,19 @@ def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, me
         assert response.status_code == 422 and "encodes text only" in response.text  # past the confinement check
 
 
+@pytest.mark.parametrize(
+    "option, value",
+    [("max_body_bytes", -1), ("max_body_bytes", 0), ("max_items_per_request", 0), ("max_body_bytes", 2.5),
+     ("poll_interval", 0), ("poll_interval", -1.0), ("poll_interval", float("nan"))],
+)  # fmt: skip
+def test_create_app_refuses_limits_no_server_can_use(make_tiny_index, option: str, value: object) -> None:
+    # max_body_bytes=-1 answered every request with 413; poll_interval=0 spun the follower at 100 % CPU
+    index = make_tiny_index()
+    with pytest.raises(InvalidInputError, match=f"create_app: {option} must be"):
+        create_app(index, **{option: value})
+    index.close()
+
+
 def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
     response = _post_image(client, "posters/a.jpg")
     assert response.status_code == 422 and "--media-root" in response.text
