@@ -430,6 +430,14 @@ def test_a_crash_while_saving_over_an_index_leaves_the_old_one(
     assert len(names) == (4 if kinds[1] == "int8" else 3) and "meta.json" in names
 
 
+def test_saving_onto_a_file_is_a_clear_error_and_leaves_it(tmp_path: Path) -> None:
+    target = tmp_path / "catalog.qidx"
+    target.write_text("mine")
+    with pytest.raises(InvalidInputError, match="exists and is not a directory"):
+        QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(target)  # was FileExistsError from mkdir
+    assert target.read_text() == "mine"
+
+
 def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> None:
     QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())

@@ -303,6 +303,8 @@ class QuantizedIndex:
         is replaced, so a crash leaves either the old index or a complete new one. No pickle anywhere.
         """
         directory = Path(path)
+        if directory.exists() and not directory.is_dir():  # mkdir's bare FileExistsError did not say why
+            raise InvalidInputError(f"{str(directory)!r} exists and is not a directory; an index is saved as a directory")
         directory.mkdir(parents=True, exist_ok=True)
         old_files = _committed_files(directory)
         files = _FILE_SETS[1] if old_files == _FILE_SETS[0] else _FILE_SETS[0]
