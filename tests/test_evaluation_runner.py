@@ -155,6 +155,9 @@ def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     huge = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=10**12, progress=False)
     whole = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=ds.interactions.n_items, progress=False)
     assert huge.ks == whole.ks == [ds.interactions.n_items]
+    # the renamed cut-off is said, not only visible as recall@60 where recall@10**12 was asked
+    assert "k 1000000000000 exceed(s) the catalogue's 60 items: reported at k = 60 (the whole catalogue ranked)" in huge.notes
+    assert not any("exceed" in note for note in whole.notes)
     quality = lambda r: {key: v for key, v in r.summary().items() if not key[2].endswith("_seconds")}  # noqa: E731
     assert quality(huge) == quality(whole) and quality(huge)
 

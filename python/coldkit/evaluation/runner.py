@@ -250,6 +250,7 @@ def evaluate(
         info = dataset.describe()
     # a cut-off beyond the catalogue ranks the whole catalogue: nothing is allocated for list
     # positions no item can fill (k = 10**12 would otherwise ask for terabytes)
+    beyond = [x for x in ks if x > interactions.n_items]
     ks = sorted({min(x, max(interactions.n_items, 1)) for x in ks})
     kmax = ks[-1]
     result = EvaluationResult(
@@ -265,6 +266,12 @@ def evaluate(
             "reveal": list(reveal) if protocol == "cold-user" else None,
         },
     )
+    if beyond:
+        # the metric columns are then named @n_items, not @k as asked: say so rather than rename silently
+        result.notes.append(
+            f"k {', '.join(map(str, beyond))} exceed(s) the catalogue's {interactions.n_items} items: "
+            f"reported at k = {interactions.n_items} (the whole catalogue ranked)"
+        )
     disable = None if progress is None else not progress
     for seed in seeds:
         split = make_split(protocol, interactions, seed, reveal=reveal, user_profiles=profiles, user_graph=graph)
