@@ -101,6 +101,22 @@ def test_recommend_matches_the_hybrid_item_for_item(index: ServingIndex, train: 
         assert got.sources == pytest.approx({name: float(weights[name][0]) for name in got.sources})
 
 
+def test_the_refusal_of_a_default_hybrid_gives_a_recipe_that_is_accepted(train: Interactions) -> None:
+    # It named only warm='svd'; a user who followed it met the next refusal (the unserved sources' weights).
+    import ast
+    import re
+
+    from coldkit.models.hybrid import Hybrid
+
+    default = Hybrid(encoder="hashing", cache=False, stack=False, tune=False).fit(train)
+    with pytest.raises(coldkit.InvalidInputError, match=r"needs a fitted Hybrid\(warm='svd', lexical=False, stack=False, weights=") as caught:
+        ServingIndex.from_hybrid(default, train, encoder_name="hashing")
+    weights = ast.literal_eval(re.search(r"weights=(\{[^}]*\})", str(caught.value)).group(1))
+    recipe = Hybrid(encoder="hashing", warm="svd", lexical=False, stack=False, weights=weights, cache=False, tune=False)
+    index = ServingIndex.from_hybrid(recipe.fit(train), train, encoder_name="hashing")
+    assert index.stats()["items"] == train.n_items
+
+
 @pytest.mark.parametrize("sources", [["cf"], ["cf", "content"]])
 def test_an_index_from_a_hybrid_of_some_sources_serves_only_those(train: Interactions, sources: list[str]) -> None:
     """``Hybrid(sources=[...])`` blends only the named sources (popularity answers a query none of them
