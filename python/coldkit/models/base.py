@@ -330,6 +330,10 @@ def _fit_takes_frames(fit: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+#: ``users=`` left out (the index form), told apart from an explicit ``users=None``
+_USERS_NOT_GIVEN: Any = object()
+
+
 def _recommend_takes_frames(recommend: _F) -> _F:
     """``recommend(queries, k, ...)`` plus the DataFrame form ``recommend(users=..., k=10, items=None, filter_seen=True)``.
 
@@ -341,8 +345,12 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     """
 
     @functools.wraps(recommend)
-    def wrapper(self: Recommender, *args: Any, users: Any = None, items: Any = None, filter_seen: bool | None = None,
-                **kwargs: Any) -> Any:
+    def wrapper(self: Recommender, *args: Any, users: Any = _USERS_NOT_GIVEN, items: Any = None,
+                filter_seen: bool | None = None, **kwargs: Any) -> Any:
+        if users is None:  # explicit users=None fell into the index form: "missing argument 'queries'"
+            raise InvalidInputError("users=None: pass a list of user ids and/or UserQuery objects (users=[] for none)")
+        if users is _USERS_NOT_GIVEN:
+            users = None
         if users is None and items is None and filter_seen is None:
             if "exclude_known" in kwargs:  # bool("no") is True: a silently wrong list
                 from coldkit.validation import check_flag
