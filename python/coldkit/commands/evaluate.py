@@ -203,6 +203,13 @@ def run(args: argparse.Namespace) -> int:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
             print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+    # Items of ids alone were refused even when no chosen model reads item content (and the error
+    # offered --item-vectors, a recommend flag): as in `coldkit recommend`, only a model taking an
+    # encoder (or media columns) needs item text; one that still reads text says so when fitted.
+    from coldkit.models.registry import model_accepts
+
+    media_given = any(getattr(args, f, None) for f in ("images", "image_column", "audio_column"))
+    needs_text = media_given or any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
     dataset = load_dataset(
         args.data,
         data_root=args.data_root,
@@ -210,10 +217,11 @@ def run(args: argparse.Namespace) -> int:
         item_columns=parse_mapping(args.item_columns, "--item-columns"),
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
+        require_text=needs_text,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
-    print(f"text columns: {', '.join(dataset.catalog.text_columns)}", file=sys.stderr)
+    print(f"text columns: {', '.join(dataset.catalog.text_columns) or 'none (no chosen model reads item text)'}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(
         dataset,

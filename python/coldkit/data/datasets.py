@@ -350,6 +350,7 @@ def load_dataset(
     item_columns: Mapping[str, str] | None = None,
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
+    require_text: bool = True,
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -367,6 +368,8 @@ def load_dataset(
         binary: implicit feedback with every interaction kept (weight 1.0).
         duplicates: for a folder, repeated (user, item) rows: ``"error"`` (default), ``"last"``,
             ``"sum"`` or ``"max"`` (see :func:`coldkit.data.loaders.interactions_from_frame`).
+        require_text: for a generic folder, whether an items table of ids alone is an error
+            (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
@@ -384,7 +387,8 @@ def load_dataset(
         generic = _find_table(Path(key), "interactions") is not None or _find_table(Path(key), "items") is not None
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
-            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates)
+            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
+                                  require_text=require_text)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -418,6 +422,7 @@ def load_folder(
     item_columns: Mapping[str, str] | None = None,
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
+    require_text: bool = True,
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -443,7 +448,7 @@ def load_folder(
             f"or .gz too); missing: {', '.join(missing)}"
         )
     assert tables["interactions"] is not None and tables["items"] is not None
-    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns)
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text)
     interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))

@@ -362,7 +362,7 @@ def catalog_from_frame(
             raise InvalidInputError(
                 f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
                 f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), add a title or "
-                "description column, or bring item vectors (--item-vectors)"
+                "description column, or bring item vectors (coldkit recommend --item-vectors)"
             )
     else:
         # a text column that the mapping renamed (--item-columns item_id=movieId, --text-columns movieId)
