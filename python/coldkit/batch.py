@@ -120,7 +120,9 @@ def recommend_files(
             raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
         check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
         model = private_model(model)
-        options = {**(options or {}), "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
+        # δ left out takes the model's default (1/(10·users)); passing None on showed "dp_delta=None"
+        # in the run's summary, read as "no δ" (pure ε-DP), beside the "privacy: (ε, δ)" line with the real δ
+        options = {**(options or {}), "dp_epsilon": dp_epsilon, **({} if dp_delta is None else {"dp_delta": dp_delta})}
     with stage_reporting(progress is not False):
         return _recommend_files(
             interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
