@@ -172,3 +172,11 @@ def test_implicit_threshold_must_be_finite(tmp_path: Path, threshold: float) -> 
         data.load_dataset(tmp_path, implicit_threshold=threshold)
     kept = data.load_dataset(tmp_path, implicit_threshold=4.0)
     assert kept.interactions.matrix.nnz == 1  # only the 5-star rating is >= 4
+
+
+def test_latest_small_from_a_root_without_it_points_to_the_embedded_copy(tmp_path: Path) -> None:
+    # the message said "'ml-latest-small' is not shipped with coldkit"; it is, embedded
+    with pytest.raises(InvalidInputError, match=r"holds no ml-latest-small/ folder; leave data_root= \(--data-root\) out"):
+        data.load_dataset("ml-latest-small", data_root=tmp_path)
+    with pytest.raises(InvalidInputError, match="'ml-100k' is not shipped with coldkit"):
+        data.load_dataset("ml-100k", data_root=tmp_path)

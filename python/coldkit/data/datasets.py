@@ -136,6 +136,12 @@ def find_data_root(data_root: str | os.PathLike[str] | None = None) -> Path | No
 
 def _need_root(name: str, data_root: str | os.PathLike[str] | None) -> Path:
     root = find_data_root(data_root)
+    if name == "ml-latest-small" and (root is None or not (root / name).is_dir()):
+        # it *is* shipped: the generic message below told a user with a data_root that it was not
+        raise InvalidInputError(
+            f"data root {str(root)!r} holds no {name}/ folder; leave data_root= (--data-root) out to use the "
+            "copy embedded in coldkit"
+        )
     if root is None or not (root / name).is_dir():
         raise InvalidInputError(
             f"data set {name!r} is not shipped with coldkit; pass data_root= (or set COLDKIT_DATA) to a folder "
