@@ -179,3 +179,32 @@ def test_a_split_that_leaves_no_test_user_is_an_error_not_an_empty_result() -> N
     result = evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[0, 1000], progress=False)
     assert result.mean("pop", "n=0", "users") == 16  # 20 % of 80 users held out
     assert "seed 0: task n=1000 has no user; skipped" in result.notes
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 5.0}, "k must be an integer, got float 5.0"),  # was TypeError: 'float' object is not iterable
+        ({"k": "10"}, "k must be an integer, got str '10'"),  # was "got str '1'": the string was iterated
+        ({"seeds": 3}, r"seeds must be a list of distinct integers >= 0 \(e.g. range\(3\)\), got int 3"),
+        ({"seeds": [0.5]}, "seeds must hold integers >= 0, got float 0.5"),  # was silently seed 0
+        ({"seeds": [-1]}, "seeds must hold integers >= 0, got int -1"),  # was numpy's ValueError
+        ({"max_users": 0}, "max_users must be >= 1, got 0"),
+        ({"max_users": 2.5}, "max_users must be an integer, got float 2.5"),
+        ({"batch_size": 0}, "batch_size must be >= 1, got 0"),  # was ValueError from range()
+        ({"protocol": "cold-user", "reveal": "12"}, "reveal must be a list of click counts"),  # was n = 1 and n = 2
+        ({"protocol": "cold-user", "reveal": [1.5]}, "reveal must hold integers >= 0, got float 1.5"),
+    ],
+)
+def test_argument_types_are_checked_not_iterated_or_truncated(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        evaluate(synthetic(), {"pop": CountPopularity}, progress=False, **kwargs)
+
+
+def test_a_single_model_name_is_not_read_letter_by_letter() -> None:
+    # models="popularity" was the models "p", "o", ... ("unknown model 'p'")
+    with pytest.raises(InvalidInputError, match=r"models= takes a list of model names; wrap a single one in a list: \['popularity'\]"):
+        evaluate(synthetic(), "popularity", progress=False)
+    # the list forms still work, numpy cut-offs and seeds included
+    result = evaluate(synthetic(), ["popularity"], k=np.array([5]), seeds=np.arange(1), progress=False)
+    assert result.ks == [5] and result.seeds == [0]

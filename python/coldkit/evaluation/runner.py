@@ -125,6 +125,20 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
+def _is_sequence(value: Any) -> bool:
+    """A list-like of values (not a string, which iterates over its characters)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0  # a 0-d array is one number
+    return not isinstance(value, (str, bytes, Mapping)) and isinstance(value, Iterable)
+
+
+def _whole(value: Any, what: str) -> int:
+    """``value`` as an int >= 0 (numpy ints too); floats, booleans and strings are refused, not truncated."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidInputError(f"{what} must hold integers >= 0, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
 def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelChoice]:
     if isinstance(models, Mapping):
         choices = [ModelChoice(label=str(k), factory=v) for k, v in models.items()]
@@ -226,13 +240,26 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    cutoffs = [k] if isinstance(k, (int, np.integer)) else list(k)
+    # A string or a lone number where a list is expected used to be iterated (k="10" checked the
+    # cut-offs "1" and "0", reveal="12" meant n = 1 and 2, models="popularity" the model "p") or
+    # to fail as a TypeError; seeds=[0.5] was silently seed 0.
+    if isinstance(models, (str, bytes)):
+        raise InvalidInputError(f"models= takes a list of model names; wrap a single one in a list: [{models!r}]")
+    cutoffs = list(k) if _is_sequence(k) else [k]
     if not cutoffs:
         raise InvalidInputError("k must hold at least one cut-off, got an empty list")
     ks = sorted({check_k(x) for x in cutoffs})
-    seeds = [int(s) for s in seeds]
+    if not _is_sequence(seeds):
+        raise InvalidInputError(f"seeds must be a list of distinct integers >= 0 (e.g. range(3)), got {type(seeds).__name__} {seeds!r}")
+    seeds = [_whole(s, "seeds") for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise InvalidInputError(f"seeds must be distinct integers, got {seeds}")
+    if not _is_sequence(reveal):
+        raise InvalidInputError(f"reveal must be a list of click counts (e.g. [0, 1, 3, 5]), got {type(reveal).__name__} {reveal!r}")
+    reveal = [_whole(n, "reveal") for n in reveal]
+    if max_users is not None:
+        max_users = check_k(max_users, "max_users")
+    batch_size = check_k(batch_size, "batch_size")
     if protocol not in PROTOCOLS:
         raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     choices = _as_choices(models)
