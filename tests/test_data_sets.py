@@ -180,3 +180,14 @@ def test_latest_small_from_a_root_without_it_points_to_the_embedded_copy(tmp_pat
         data.load_dataset("ml-latest-small", data_root=tmp_path)
     with pytest.raises(InvalidInputError, match="'ml-100k' is not shipped with coldkit"):
         data.load_dataset("ml-100k", data_root=tmp_path)
+
+
+def test_a_threshold_on_a_table_without_ratings_says_there_are_none(tmp_path: Path) -> None:
+    # "no interaction has rating >= 4.0" sent the user looking for low ratings in a table that has none
+    (tmp_path / "interactions.csv").write_text("user_id,item_id\nu1,a\nu2,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text("item_id,title\na,Heat\nb,Alien\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"rating >= 4.0; every interaction weighs 1.0: the interactions have no rating column"):
+        data.load_dataset(tmp_path, implicit_threshold=4.0)
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,rating\nu1,a,2\nu2,b,3\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"no interaction has rating >= 4.0$"):
+        data.load_dataset(tmp_path, implicit_threshold=4.0)

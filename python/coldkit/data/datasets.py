@@ -107,7 +107,14 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
     coo = inter.matrix.tocoo()
     keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold
     if not keep.any():
-        raise InvalidInputError(f"{dataset.name}: no interaction has rating >= {threshold}")
+        # a table without a rating column weighs every row 1.0: say so, or the user hunts for low ratings
+        hint = (
+            "; every interaction weighs 1.0: the interactions have no rating column (name yours with "
+            "--interaction-columns rating=COL / columns={'rating': COL})"
+            if coo.nnz and np.all(coo.data == 1.0)
+            else ""
+        )
+        raise InvalidInputError(f"{dataset.name}: no interaction has rating >= {threshold}{hint}")
     rows, cols = coo.row[keep], coo.col[keep]
     shape = inter.matrix.shape
     matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
