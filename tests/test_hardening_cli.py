@@ -50,6 +50,16 @@ def test_out_that_is_not_a_regular_file_is_refused_and_left_alone(
     assert os.path.lexists(target)
 
 
+@pytest.mark.parametrize("name", ["recs.parquet", "recs.csv.gz", "recs.TSV"])
+def test_out_named_as_another_format_is_refused(files: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # CSV text was written under a .parquet / .csv.gz name, which the user's reader then failed on
+    assert _recommend(files, str(files / name)) == 2
+    err = capsys.readouterr().err
+    assert "recommendations are written as plain CSV (user_id,item_id,rank,score)" in err and "name the file .csv" in err
+    assert not (files / name).exists()
+    assert _recommend(files, str(files / "recs.csv")) == 0
+
+
 def test_regular_out_file_is_replaced_atomically(files: Path) -> None:
     out = files / "recs.csv"
     out.write_text("old")

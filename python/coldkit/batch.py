@@ -101,6 +101,7 @@ def recommend_files(
     """
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
+    _check_out_is_csv(out)
     _check_out_is_no_input(
         out,
         {
@@ -365,6 +366,23 @@ def _lookalike_ids(unknown: Sequence[str], known: dict[str, int]) -> list[tuple[
         by_canonical.setdefault(_canonical_id(name), name)
     pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
     return [(u, k) for u, k in pairs if k and k != u]
+
+
+#: suffixes of other formats than the plain CSV that is written: the inputs may be Parquet or
+#: gzipped, and an --out recs.parquet (or .csv.gz) got CSV text under that name, which the user's
+#: reader then failed on (or, for .tsv, split wrongly)
+_NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".tsv", ".json", ".jsonl", ".xlsx", ".xls",
+                     ".feather", ".arrow")  # fmt: skip
+
+
+def _check_out_is_csv(out: str | os.PathLike[str]) -> None:
+    name = os.fspath(out).lower()
+    wrong = next((suffix for suffix in _NOT_CSV_SUFFIXES if name.endswith(suffix)), None)
+    if wrong is not None:
+        raise InvalidInputError(
+            f"--out {os.fspath(out)!r}: recommendations are written as plain CSV (user_id,item_id,rank,score), "
+            f"not {wrong}; name the file .csv"
+        )
 
 
 def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:
