@@ -330,8 +330,14 @@ def _fit_takes_frames(fit: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-#: ``users=`` left out (the index form), told apart from an explicit ``users=None``
-_USERS_NOT_GIVEN: Any = object()
+class _NotGiven:
+    """``users=`` left out (the index form), told apart from an explicit ``users=None``."""
+
+    def __repr__(self) -> str:
+        return "<not given>"  # how the default reads in help() and the API pages
+
+
+_USERS_NOT_GIVEN: Any = _NotGiven()
 
 
 def _recommend_takes_frames(recommend: _F) -> _F:
