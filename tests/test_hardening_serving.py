@@ -286,6 +286,18 @@ def test_create_app_refuses_limits_no_server_can_use(make_tiny_index, option: st
     index.close()
 
 
+@pytest.mark.parametrize("option", ["read_only", "mmap"])
+def test_load_flags_must_be_booleans(tmp_path: Path, make_tiny_index, option: str) -> None:
+    # load(path, read_only="no") opened the index read-only: "no" is a non-empty string
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    with pytest.raises(InvalidInputError, match=f"{option} must be True or False, got 'no'"):
+        load(tmp_path / "idx", **{option: "no"})
+    writer = load(tmp_path / "idx", read_only=False, mmap=False)  # the lock was not taken by the refused calls
+    writer.close()
+
+
 def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
     response = _post_image(client, "posters/a.jpg")
     assert response.status_code == 422 and "--media-root" in response.text

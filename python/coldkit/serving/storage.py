@@ -444,6 +444,10 @@ def load(
         EncoderMismatchError: the encoder re-created from the manifest gives different vectors.
         IndexStorageError: another process holds the index for writing (unless ``read_only``).
     """
+    from coldkit.validation import check_flag
+
+    # read_only="no" is a non-empty string: it opened the index read-only (and mmap="no" mapped it)
+    read_only, mmap = check_flag(read_only, "read_only"), check_flag(mmap, "mmap")
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise IndexFormatError(f"no coldkit index at {str(root)!r} (not a directory)")
