@@ -294,6 +294,8 @@ def test_load_flags_must_be_booleans(tmp_path: Path, make_tiny_index, option: st
     index.close()
     with pytest.raises(InvalidInputError, match=f"{option} must be True or False, got 'no'"):
         load(tmp_path / "idx", **{option: "no"})
+    with pytest.raises(InvalidInputError, match=f"{option} must be True or False, got 'no'"):
+        create_app(tmp_path / "idx", **{option: "no"})  # read_only="no" took the read-only follower path
     writer = load(tmp_path / "idx", read_only=False, mmap=False)  # the lock was not taken by the refused calls
     writer.close()
 

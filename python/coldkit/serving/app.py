@@ -353,6 +353,9 @@ def create_app(
             raise InvalidInputError(f"create_app: {name} must be an integer >= 1, got {value!r}")
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, numbers.Real) or not 0 < poll_interval < math.inf:
         raise InvalidInputError(f"create_app: poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+    from coldkit.validation import check_flag
+
+    read_only, follow, mmap = check_flag(read_only, "read_only"), check_flag(follow, "follow"), check_flag(mmap, "mmap")
     follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
