@@ -99,6 +99,15 @@ def recommend_files(
             with a missing id, NaN or a wrong dimension: its first bad row).
         MemoryBudgetError: the model does not fit ``max_memory`` (an ``InvalidInputError``).
     """
+    # a DataFrame (or None) here was a TypeError from os.fspath with no word of which argument
+    for label, value, required in (
+        ("interactions", interactions, True), ("items", items, True), ("out", out, True),
+        ("user_profiles", user_profiles, False), ("candidates", candidates, False), ("users", users, False),
+        ("item_vectors", item_vectors, False), ("user_graph", user_graph, False),
+    ):  # fmt: skip
+        if (value is not None or required) and not isinstance(value, (str, os.PathLike)):
+            hint = " (for DataFrames: coldkit.get_model(NAME).fit(df, items=...).recommend(users=..., k=...))" if label != "out" else ""
+            raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
     _check_out_is_csv(out)
