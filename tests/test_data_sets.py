@@ -191,3 +191,14 @@ def test_a_threshold_on_a_table_without_ratings_says_there_are_none(tmp_path: Pa
     (tmp_path / "interactions.csv").write_text("user_id,item_id,rating\nu1,a,2\nu2,b,3\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match=r"no interaction has rating >= 4.0$"):
         data.load_dataset(tmp_path, implicit_threshold=4.0)
+
+
+def test_a_dataframe_is_not_read_as_a_data_set_name() -> None:
+    # evaluate(df) / load_dataset(df) said "unknown data set '  user_id item_id\n0 ...'" (the frame's repr)
+    frame = pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]})
+    with pytest.raises(InvalidInputError, match=r"a data set is a name \(.*ml-latest-small.*\) or a folder path, got DataFrame"):
+        data.load_dataset(frame)  # type: ignore[arg-type]
+    from coldkit.evaluation import evaluate
+
+    with pytest.raises(InvalidInputError, match="got DataFrame; for DataFrames of your own"):
+        evaluate(frame, ["popularity"], progress=False)  # type: ignore[arg-type]

@@ -388,6 +388,13 @@ def load_dataset(
         UnknownComponentError: an unknown name that is not a folder either.
         InvalidInputError: the data set's files are missing or malformed.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        # a DataFrame was str()-ed into "unknown data set '  user_id item_id\n0 ...'" (its whole repr)
+        raise InvalidInputError(
+            f"a data set is a name ({', '.join(dataset_names())}) or a folder path, got {type(name_or_path).__name__}; "
+            "for DataFrames of your own, write them to a folder as interactions.csv + items.csv, or pass "
+            "coldkit.data.Interactions / Dataset"
+        )
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
