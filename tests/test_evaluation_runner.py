@@ -208,3 +208,20 @@ def test_a_single_model_name_is_not_read_letter_by_letter() -> None:
     # the list forms still work, numpy cut-offs and seeds included
     result = evaluate(synthetic(), ["popularity"], k=np.array([5]), seeds=np.arange(1), progress=False)
     assert result.ks == [5] and result.seeds == [0]
+
+
+def test_table_and_mean_name_unknown_metrics_and_tasks() -> None:
+    # table(metrics=["recal@20"]) was an empty table, metrics="recall@20" one column per letter, and
+    # mean() said only "no result for (...)"
+    result = evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0], progress=False)
+    with pytest.raises(InvalidInputError, match=r"unknown metrics \['recal@20'\]; this result has: .*recall@20"):
+        result.table(metrics=["recal@20"])
+    with pytest.raises(InvalidInputError, match=r"unknown tasks \['colld'\]; this result has: cold, warm, all"):
+        result.table(tasks=["colld"])
+    with pytest.raises(InvalidInputError, match=r"metrics= takes a list of names; wrap a single one in a list"):
+        result.table(metrics="recall@20")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"no result for \('pop', 'colld', 'recall@20'\); models: pop; tasks: .*cold"):
+        result.mean("pop", "colld", "recall@20")
+    lines = result.table(metrics=["recall@20"], tasks=["cold"]).splitlines()
+    assert lines[0].split() == ["model", "task", "recall@20"] and lines[2].split()[:2] == ["pop", "cold"]
+    assert float(lines[2].split()[2]) == pytest.approx(result.mean("pop", "cold", "recall@20"), abs=5e-5)
