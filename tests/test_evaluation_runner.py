@@ -222,6 +222,10 @@ def test_table_and_mean_name_unknown_metrics_and_tasks() -> None:
         result.table(metrics="recall@20")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match=r"no result for \('pop', 'colld', 'recall@20'\); models: pop; tasks: .*cold"):
         result.mean("pop", "colld", "recall@20")
+    from coldkit.evaluation.report import plot_result
+
+    with pytest.raises(InvalidInputError, match=r"unknown metric 'recal@20'; this result has: .*recall@20"):
+        plot_result(result, metric="recal@20")  # was an empty chart
     lines = result.table(metrics=["recall@20"], tasks=["cold"]).splitlines()
     assert lines[0].split() == ["model", "task", "recall@20"] and lines[2].split()[:2] == ["pop", "cold"]
     assert float(lines[2].split()[2]) == pytest.approx(result.mean("pop", "cold", "recall@20"), abs=5e-5)

@@ -310,6 +310,10 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
     """A PNG chart of ``metric`` (see :func:`draw_chart`)."""
     import matplotlib.pyplot as plt
 
+    if metric is not None:  # a misspelt metric drew an empty chart
+        known = sorted({k for _, _, k in result.summary()})
+        if metric not in known:
+            raise InvalidInputError(f"unknown metric {metric!r}; this result has: {', '.join(known)}")
     fig = draw_chart(result, metric)
     try:
         buffer = io.BytesIO()
