@@ -415,3 +415,7 @@ def test_list_cells_become_joined_text_not_their_repr(tmp_path: Path) -> None:
     # the same from a DataFrame of Python lists (fit(..., items=df))
     frame = pd.DataFrame({"item_id": ["a", "b"], "tags": [["sci-fi", "space opera"], ("drama",)]})
     assert catalog_from_frame(frame).texts() == ["sci-fi, space opera", "drama"]
+    # a column of number lists (an embedding beside the text) is left as it is: no text to join
+    vectors = pd.DataFrame({"item_id": ["a"], "title": ["Heat"], "emb": [np.array([0.5, 0.25])]})
+    kept = catalog_from_frame(vectors, text_columns=["title"]).table["emb"][0]
+    assert isinstance(kept, np.ndarray) and kept.tolist() == [0.5, 0.25]

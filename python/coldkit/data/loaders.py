@@ -384,7 +384,8 @@ def _join_list_cells(table: pd.DataFrame) -> None:
     Why: such a cell was read as its repr, so the item text held ``['rock' 'indie']`` (numpy's repr,
     quotes and brackets included) and an empty list became the text ``[]``. Now the values are
     joined with ", " (``rock, indie``) and an empty list is an empty text; a null stays null.
-    Only columns whose first non-null value is a list are touched, so plain text tables cost one look.
+    Only columns whose first non-null value is a list are touched, so plain text tables cost one look;
+    and only lists of strings (tags): a column of number lists (an embedding) is no text to join.
     """
     for column in table.columns:
         values = table[column]
@@ -392,6 +393,9 @@ def _join_list_cells(table: pd.DataFrame) -> None:
             continue
         first = values.first_valid_index()
         if first is None or not isinstance(values.iloc[values.index.get_loc(first)], (list, tuple, np.ndarray)):
+            continue
+        sample = next((cell for cell in values if isinstance(cell, (list, tuple, np.ndarray)) and len(cell)), None)
+        if sample is not None and not isinstance(sample[0], str):
             continue
         table[column] = [
             ", ".join(str(part) for part in cell if part is not None and str(part).strip())
