@@ -381,6 +381,12 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
 
     with pytest.raises(IndexFormatError, match="not a coldkit index"):
         load(tmp_path)
+    # the snapshot directory and a QuantizedIndex directory said only "CURRENT missing"
+    with pytest.raises(IndexFormatError, match=r"is one snapshot inside the index .*idx.*: load that directory"):
+        load(snap)
+    coldkit.QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path / "qidx")
+    with pytest.raises(IndexFormatError, match=r"holds a compressed catalogue \(QuantizedIndex\).*QuantizedIndex.load"):
+        load(tmp_path / "qidx")
     data = (snap / "cf.npy").read_bytes()
     (snap / "cf.npy").write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFormatError, match="truncated"):

@@ -451,6 +451,15 @@ def load(
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise IndexFormatError(f"no coldkit index at {str(root)!r} (not a directory)")
+    if not (root / "CURRENT").exists():
+        # the two directories a user most often opens by mistake get their right door named
+        if (root / "manifest.json").is_file() and (root.parent / "CURRENT").is_file():
+            raise IndexFormatError(f"{str(root)!r} is one snapshot inside the index {str(root.parent)!r}: load that directory")
+        if (root / "meta.json").is_file() and any(root.glob("codes*.npy")):
+            raise IndexFormatError(
+                f"{str(root)!r} holds a compressed catalogue (QuantizedIndex), not a serving index: "
+                "open it with coldkit.QuantizedIndex.load"
+            )
     current = _read_json(root / "CURRENT", f"{str(root)!r} is not a coldkit index: CURRENT")
     _check(isinstance(current, dict) and current.get("format") == FORMAT, f"{str(root / 'CURRENT')!r} is not a coldkit index pointer")
     gen = current.get("generation")
