@@ -241,3 +241,13 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "not a duration: '7x'" in capsys.readouterr().err
     assert main(["cache", "--dir", str(tmp_path), "list"]) == 0
     assert "is empty" in capsys.readouterr().out
+
+
+def test_cli_dir_that_is_a_file_is_refused_not_called_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--dir some-file list` said "the vector cache ... is empty", as if the cache had been cleared
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    for action in (["list"], ["size"], ["prune", "--max-size", "0"]):
+        assert main(["cache", "--dir", str(target), *action]) == 2
+        assert "is not a directory; the vector cache is a directory" in capsys.readouterr().err
+    assert target.read_text() == "mine"

@@ -121,3 +121,30 @@ def test_a_huge_seed_count_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     assert main(["evaluate", "--seeds", "1000000000000", "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "coldkit evaluate: error: --seeds must be at most 10000" in err, err
+
+
+def test_reveal_outside_the_cold_user_protocol_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --reveal 1 with the default cold-item protocol was ignored without a word
+    args = ["evaluate", "--models", "popularity", "--reveal", "1", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 2
+    assert "coldkit evaluate: error: --reveal applies to --protocol cold-user, not cold-item" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # It was refused for every model, pointing to --item-vectors (a `coldkit recommend` flag), although
+    # popularity reads no item text; `coldkit recommend` already accepted such a table.
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    rows = [(u, i) for u in range(12) for i in range(10) if (u + i) % 3]
+    (folder / "interactions.csv").write_text("user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u, i in rows), encoding="utf-8")
+    (folder / "items.csv").write_text("item_id\n" + "".join(f"i{i}\n" for i in range(10)), encoding="utf-8")
+    out = tmp_path / "o"
+    base = ["evaluate", "--data", str(folder), "--out", str(out), "--no-progress", "--no-chart"]
+    assert main([*base, "--models", "popularity"]) == 0
+    assert "text columns: none (no chosen model reads item text)" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["models"] == ["popularity"]
+    # a model that takes an encoder still needs the text, and the error names a flag that exists
+    assert main([*base, "--models", "content:encoder=hashing"]) == 2
+    err = capsys.readouterr().err
+    assert "no text-like column besides item_id" in err and "coldkit recommend --item-vectors" in err

@@ -360,3 +360,17 @@ def test_ids_that_start_with_a_hash_are_ids_not_comments(files: dict[str, Path])
     recs = pd.read_csv(files["out"], dtype=str, keep_default_na=False)
     assert sorted(set(recs["user_id"])) == ["#u4", "u2"]
     assert set(recs["item_id"]) == {"#c", "e"}
+
+
+def test_recommend_files_names_an_argument_that_is_not_a_path(files: dict[str, Path]) -> None:
+    # a DataFrame passed to the file API was "TypeError: expected str, bytes or os.PathLike object"
+    from coldkit import recommend_files
+    from coldkit.exceptions import InvalidInputError
+
+    frame = pd.read_csv(files["train"])
+    with pytest.raises(InvalidInputError, match=r"interactions= must be a path, got DataFrame \(for DataFrames: coldkit.get_model"):
+        recommend_files(frame, str(files["items"]), str(files["train"].parent / "r.csv"), model="popularity")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="out= must be a path, got NoneType"):
+        recommend_files(str(files["train"]), str(files["items"]), None, model="popularity")  # type: ignore[arg-type]
+    summary = recommend_files(files["train"], files["items"], files["train"].parent / "r.csv", model="popularity", k=2)  # Paths are fine
+    assert summary["rows"] > 0

@@ -397,3 +397,25 @@ def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path, items_csv: 
         read_id_list(tmp_path)
     with pytest.raises(InvalidInputError, match="no such file"):
         read_id_list(tmp_path / "absent.txt")
+
+
+def test_list_cells_become_joined_text_not_their_repr(tmp_path: Path) -> None:
+    # A Parquet list<string> tags column was read as numpy's repr: "['rock' 'indie']", and [] as "[]"
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from coldkit.data.loaders import catalog_from_frame
+
+    table = pa.table({"item_id": ["a", "b", "c", "d"], "title": ["Heat", "Alien", "Up", "Jaws"],
+                      "tags": [["crime", "heist"], ["space"], [], None]})  # fmt: skip
+    pq.write_table(table, tmp_path / "items.parquet")
+    catalog = load_items(tmp_path / "items.parquet")
+    assert catalog.text_columns == ("title", "tags")
+    assert catalog.texts() == ["Heat. crime, heist", "Alien. space", "Up", "Jaws"]
+    # the same from a DataFrame of Python lists (fit(..., items=df))
+    frame = pd.DataFrame({"item_id": ["a", "b"], "tags": [["sci-fi", "space opera"], ("drama",)]})
+    assert catalog_from_frame(frame).texts() == ["sci-fi, space opera", "drama"]
+    # a column of number lists (an embedding beside the text) is left as it is: no text to join
+    vectors = pd.DataFrame({"item_id": ["a"], "title": ["Heat"], "emb": [np.array([0.5, 0.25])]})
+    kept = catalog_from_frame(vectors, text_columns=["title"]).table["emb"][0]
+    assert isinstance(kept, np.ndarray) and kept.tolist() == [0.5, 0.25]

@@ -83,6 +83,21 @@ def test_folder_in_movielens_layout(tmp_path: Path) -> None:
     assert ds.interactions.matrix.nnz == 2
 
 
+@pytest.mark.parametrize("files", [[], ["ratings.txt", "products.csv"]])
+def test_a_folder_of_neither_layout_names_both(tmp_path: Path, files: list[str]) -> None:
+    # it used to ask only for movies.csv and ratings.csv, a layout a user with their own data never meant
+    for name in files:
+        (tmp_path / name).write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"no data tables found; .*interactions\.csv \+ items\.csv.*movies\.csv \+ ratings\.csv"):
+        data.load_dataset(tmp_path)
+
+
+def test_a_half_movielens_folder_still_names_the_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="needs movies.csv and ratings.csv"):
+        data.load_dataset(tmp_path)
+
+
 @needs_shared
 def test_ml100k_latin1_titles_profiles_and_posters() -> None:
     ds = data.load_dataset("ml-100k", data_root=SHARED)
@@ -146,3 +161,44 @@ def test_shuffle_items_moves_ids_texts_clicks_and_timestamps_together(embedded: 
         assert (shuffled.interactions.timestamps[:, new] != small.interactions.timestamps[:, o]).nnz == 0
     assert shuffled.interactions.user_ids.tolist() == small.interactions.user_ids.tolist()
     assert data.shuffle_items(small, seed=3).catalog.item_ids.tolist() == shuffled.catalog.item_ids.tolist()  # seeded
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf")])
+def test_implicit_threshold_must_be_finite(tmp_path: Path, threshold: float) -> None:
+    # NaN was "no interaction has rating >= nan"; inf likewise blamed the ratings, not the threshold
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A,Drama\n2,B,Comedy\n", encoding="utf-8")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n2,2,3,11\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"implicit_threshold \(--implicit-threshold\) must be a finite number"):
+        data.load_dataset(tmp_path, implicit_threshold=threshold)
+    kept = data.load_dataset(tmp_path, implicit_threshold=4.0)
+    assert kept.interactions.matrix.nnz == 1  # only the 5-star rating is >= 4
+
+
+def test_latest_small_from_a_root_without_it_points_to_the_embedded_copy(tmp_path: Path) -> None:
+    # the message said "'ml-latest-small' is not shipped with coldkit"; it is, embedded
+    with pytest.raises(InvalidInputError, match=r"holds no ml-latest-small/ folder; leave data_root= \(--data-root\) out"):
+        data.load_dataset("ml-latest-small", data_root=tmp_path)
+    with pytest.raises(InvalidInputError, match="'ml-100k' is not shipped with coldkit"):
+        data.load_dataset("ml-100k", data_root=tmp_path)
+
+
+def test_a_threshold_on_a_table_without_ratings_says_there_are_none(tmp_path: Path) -> None:
+    # "no interaction has rating >= 4.0" sent the user looking for low ratings in a table that has none
+    (tmp_path / "interactions.csv").write_text("user_id,item_id\nu1,a\nu2,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text("item_id,title\na,Heat\nb,Alien\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"rating >= 4.0; every interaction weighs 1.0: the interactions have no rating column"):
+        data.load_dataset(tmp_path, implicit_threshold=4.0)
+    (tmp_path / "interactions.csv").write_text("user_id,item_id,rating\nu1,a,2\nu2,b,3\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=r"no interaction has rating >= 4.0$"):
+        data.load_dataset(tmp_path, implicit_threshold=4.0)
+
+
+def test_a_dataframe_is_not_read_as_a_data_set_name() -> None:
+    # evaluate(df) / load_dataset(df) said "unknown data set '  user_id item_id\n0 ...'" (the frame's repr)
+    frame = pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]})
+    with pytest.raises(InvalidInputError, match=r"a data set is a name \(.*ml-latest-small.*\) or a folder path, got DataFrame"):
+        data.load_dataset(frame)  # type: ignore[arg-type]
+    from coldkit.evaluation import evaluate
+
+    with pytest.raises(InvalidInputError, match="got DataFrame; for DataFrames of your own"):
+        evaluate(frame, ["popularity"], progress=False)  # type: ignore[arg-type]

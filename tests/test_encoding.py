@@ -282,6 +282,12 @@ def test_bad_options_are_refused(kwargs: dict[str, Any], match: str) -> None:
         encode_catalog(TEXTS, TrigramEncoder(), cache=False, **kwargs)
 
 
+def test_an_encoder_name_is_refused_with_the_call_to_make() -> None:
+    # encode_catalog(items, "hashing") was AttributeError: 'str' object has no attribute 'dim'
+    with pytest.raises(InvalidInputError, match=r"takes an encoder object, not its name: coldkit.get_encoder\('hashing'\)"):
+        encode_catalog(TEXTS, "hashing", cache=False)  # type: ignore[arg-type]
+
+
 def test_encoder_returning_a_wrong_shape_is_caught() -> None:
     class Broken(TrigramEncoder):
         def encode_texts(self, texts: Sequence[str]) -> np.ndarray:

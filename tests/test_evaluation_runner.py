@@ -155,5 +155,77 @@ def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     huge = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=10**12, progress=False)
     whole = evaluate(ds, {"pop": CountPopularity}, seeds=[0], k=ds.interactions.n_items, progress=False)
     assert huge.ks == whole.ks == [ds.interactions.n_items]
+    # the renamed cut-off is said, not only visible as recall@60 where recall@10**12 was asked
+    assert "k 1000000000000 exceed(s) the catalogue's 60 items: reported at k = 60 (the whole catalogue ranked)" in huge.notes
+    assert not any("exceed" in note for note in whole.notes)
     quality = lambda r: {key: v for key, v in r.summary().items() if not key[2].endswith("_seconds")}  # noqa: E731
     assert quality(huge) == quality(whole) and quality(huge)
+
+
+def test_a_split_that_leaves_no_test_user_is_an_error_not_an_empty_result() -> None:
+    # 80 synthetic users hold at most 60 items, so no held-out user can reveal 1000 clicks: every task
+    # is empty. This returned an empty result (and `coldkit evaluate` wrote it, exit 0).
+    fits: list[int] = []
+
+    class Counting(CountPopularity):
+        def fit(self, train: Interactions) -> "Counting":
+            fits.append(1)
+            return super().fit(train)
+
+    with pytest.raises(InvalidInputError, match=r"nothing to evaluate: no cold-user task of any seed has a test user.*n=1000"):
+        evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[1000], seeds=[0, 1], progress=False)
+    assert fits == []  # no model is fitted for a seed where nobody is ranked
+    # one empty task beside a measured one is still a result, with a note naming the empty one
+    result = evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[0, 1000], progress=False)
+    assert result.mean("pop", "n=0", "users") == 16  # 20 % of 80 users held out
+    assert "seed 0: task n=1000 has no user; skipped" in result.notes
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 5.0}, "k must be an integer, got float 5.0"),  # was TypeError: 'float' object is not iterable
+        ({"k": "10"}, "k must be an integer, got str '10'"),  # was "got str '1'": the string was iterated
+        ({"seeds": 3}, r"seeds must be a list of distinct integers >= 0 \(e.g. range\(3\)\), got int 3"),
+        ({"seeds": [0.5]}, "seeds must hold integers >= 0, got float 0.5"),  # was silently seed 0
+        ({"seeds": [-1]}, "seeds must hold integers >= 0, got int -1"),  # was numpy's ValueError
+        ({"max_users": 0}, "max_users must be >= 1, got 0"),
+        ({"max_users": 2.5}, "max_users must be an integer, got float 2.5"),
+        ({"batch_size": 0}, "batch_size must be >= 1, got 0"),  # was ValueError from range()
+        ({"protocol": "cold-user", "reveal": "12"}, "reveal must be a list of click counts"),  # was n = 1 and n = 2
+        ({"protocol": "cold-user", "reveal": [1.5]}, "reveal must hold integers >= 0, got float 1.5"),
+    ],
+)
+def test_argument_types_are_checked_not_iterated_or_truncated(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        evaluate(synthetic(), {"pop": CountPopularity}, progress=False, **kwargs)
+
+
+def test_a_single_model_name_is_not_read_letter_by_letter() -> None:
+    # models="popularity" was the models "p", "o", ... ("unknown model 'p'")
+    with pytest.raises(InvalidInputError, match=r"models= takes a list of model names; wrap a single one in a list: \['popularity'\]"):
+        evaluate(synthetic(), "popularity", progress=False)
+    # the list forms still work, numpy cut-offs and seeds included
+    result = evaluate(synthetic(), ["popularity"], k=np.array([5]), seeds=np.arange(1), progress=False)
+    assert result.ks == [5] and result.seeds == [0]
+
+
+def test_table_and_mean_name_unknown_metrics_and_tasks() -> None:
+    # table(metrics=["recal@20"]) was an empty table, metrics="recall@20" one column per letter, and
+    # mean() said only "no result for (...)"
+    result = evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0], progress=False)
+    with pytest.raises(InvalidInputError, match=r"unknown metrics \['recal@20'\]; this result has: .*recall@20"):
+        result.table(metrics=["recal@20"])
+    with pytest.raises(InvalidInputError, match=r"unknown tasks \['colld'\]; this result has: cold, warm, all"):
+        result.table(tasks=["colld"])
+    with pytest.raises(InvalidInputError, match=r"metrics= takes a list of names; wrap a single one in a list"):
+        result.table(metrics="recall@20")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"no result for \('pop', 'colld', 'recall@20'\); models: pop; tasks: .*cold"):
+        result.mean("pop", "colld", "recall@20")
+    from coldkit.evaluation.report import plot_result
+
+    with pytest.raises(InvalidInputError, match=r"unknown metric 'recal@20'; this result has: .*recall@20"):
+        plot_result(result, metric="recal@20")  # was an empty chart
+    lines = result.table(metrics=["recall@20"], tasks=["cold"]).splitlines()
+    assert lines[0].split() == ["model", "task", "recall@20"] and lines[2].split()[:2] == ["pop", "cold"]
+    assert float(lines[2].split()[2]) == pytest.approx(result.mean("pop", "cold", "recall@20"), abs=5e-5)

@@ -366,3 +366,12 @@ def test_filter_seen_must_be_a_bool() -> None:
         with pytest.raises(InvalidInputError, match=r"filter_seen must be True or False, got"):
             model.recommend(users=["u1"], k=2, filter_seen=bad)
     assert rows(model.recommend(users=["u1"], k=2, filter_seen=np.bool_(False))) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]
+
+
+def test_users_none_is_a_clear_error_not_a_missing_argument() -> None:
+    # users=None fell into the index form: TypeError "missing 1 required positional argument: 'queries'"
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"users=None: pass a list of user ids and/or UserQuery objects"):
+        model.recommend(users=None, k=2)
+    assert model.recommend(users=[], k=2).empty
+    assert rows(model.recommend(users=["u1"], k=2, filter_seen=False)) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]

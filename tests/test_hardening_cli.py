@@ -50,6 +50,16 @@ def test_out_that_is_not_a_regular_file_is_refused_and_left_alone(
     assert os.path.lexists(target)
 
 
+@pytest.mark.parametrize("name", ["recs.parquet", "recs.csv.gz", "recs.TSV"])
+def test_out_named_as_another_format_is_refused(files: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # CSV text was written under a .parquet / .csv.gz name, which the user's reader then failed on
+    assert _recommend(files, str(files / name)) == 2
+    err = capsys.readouterr().err
+    assert "recommendations are written as plain CSV (user_id,item_id,rank,score)" in err and "name the file .csv" in err
+    assert not (files / name).exists()
+    assert _recommend(files, str(files / "recs.csv")) == 0
+
+
 def test_regular_out_file_is_replaced_atomically(files: Path) -> None:
     out = files / "recs.csv"
     out.write_text("old")
@@ -130,6 +140,52 @@ def test_serve_encoder_options_must_be_a_json_object(files: Path, capsys: pytest
     assert main([*argv, "{not json"]) == 2
     assert "--encoder-options is not JSON" in capsys.readouterr().err
     assert not (files / "idx").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--port", "99999"], "--port must be 0..65535 (0: any free port), got 99999"),  # was an OverflowError traceback
+        (["--port", "-1"], "--port must be 0..65535 (0: any free port), got -1"),
+        (["--workers", "0"], "--workers must be >= 1, got 0"),
+        (["--max-body-bytes", "-1"], "--max-body-bytes must be >= 1, got -1"),  # was a 413 for every request
+    ],
+)
+def test_serve_refuses_unusable_server_numbers_before_loading(
+    files: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["serve", str(files / "idx"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (files / "idx" / "LOCK").exists() or _lock_is_free(files / "idx" / "LOCK")
+
+
+def test_serve_build_flags_without_build_are_refused(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `coldkit serve idx --interactions new.csv` (no --build) served the old index, the files unread
+    assert main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["serve", str(files / "idx"), "--interactions", str(files / "int.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "--interactions only applies with --build" in err and "Traceback" not in err
+    assert main(["serve", str(files / "idx"), "--items", "x.csv", "--fusion", "rrf", "--port", "1"]) == 2
+    assert "--items, --fusion only apply with --build" in capsys.readouterr().err
+
+
+def _lock_is_free(path: Path) -> bool:
+    """True when no process holds the index's writer lock (the refused server never took it)."""
+    import fcntl
+
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
 
 
 def test_serve_token_on_the_command_line_warns_and_token_file_is_read(

@@ -273,6 +273,33 @@ def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, me
         assert response.status_code == 422 and "encodes text only" in response.text  # past the confinement check
 
 
+@pytest.mark.parametrize(
+    "option, value",
+    [("max_body_bytes", -1), ("max_body_bytes", 0), ("max_items_per_request", 0), ("max_body_bytes", 2.5),
+     ("poll_interval", 0), ("poll_interval", -1.0), ("poll_interval", float("nan"))],
+)  # fmt: skip
+def test_create_app_refuses_limits_no_server_can_use(make_tiny_index, option: str, value: object) -> None:
+    # max_body_bytes=-1 answered every request with 413; poll_interval=0 spun the follower at 100 % CPU
+    index = make_tiny_index()
+    with pytest.raises(InvalidInputError, match=f"create_app: {option} must be"):
+        create_app(index, **{option: value})
+    index.close()
+
+
+@pytest.mark.parametrize("option", ["read_only", "mmap"])
+def test_load_flags_must_be_booleans(tmp_path: Path, make_tiny_index, option: str) -> None:
+    # load(path, read_only="no") opened the index read-only: "no" is a non-empty string
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    with pytest.raises(InvalidInputError, match=f"{option} must be True or False, got 'no'"):
+        load(tmp_path / "idx", **{option: "no"})
+    with pytest.raises(InvalidInputError, match=f"{option} must be True or False, got 'no'"):
+        create_app(tmp_path / "idx", **{option: "no"})  # read_only="no" took the read-only follower path
+    writer = load(tmp_path / "idx", read_only=False, mmap=False)  # the lock was not taken by the refused calls
+    writer.close()
+
+
 def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
     response = _post_image(client, "posters/a.jpg")
     assert response.status_code == 422 and "--media-root" in response.text

@@ -92,6 +92,18 @@ def test_bad_texts(texts: object, message: str) -> None:
         HashingEncoder().encode_texts(texts)  # type: ignore[arg-type]
 
 
+def test_fit_refuses_a_single_string_and_learns_from_texts() -> None:
+    # fit("a b") learnt its IDF from the letters "a", " ", "b" (list() of a string), silently
+    with pytest.raises(coldkit.InvalidInputError, match="fit expects a sequence of strings, got a single str"):
+        HashingEncoder(dim=64).fit("space opera")
+    fitted = HashingEncoder(dim=64).fit(iter(["space opera", "opera"]))  # any iterable of texts still works
+    assert fitted.idf is not None
+    # hand-computed: "opera" is in both documents -> log(3/3) + 1 = 1; "space" in one -> log(3/2) + 1
+    bucket = lambda word: fitted._bucket(word)[0]  # noqa: E731
+    assert fitted.idf[bucket("opera")] == pytest.approx(1.0)
+    assert fitted.idf[bucket("space")] == pytest.approx(np.log(1.5) + 1.0)
+
+
 @pytest.mark.parametrize("options", [{"dim": 1}, {"dim": 2.5}, {"ngrams": 0}])
 def test_bad_options(options: dict[str, object]) -> None:
     with pytest.raises(coldkit.InvalidInputError):

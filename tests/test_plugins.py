@@ -189,6 +189,12 @@ def test_entry_point_plugins_broken_ones_warn_and_selection(
         warnings.simplefilter("error")  # nothing installed is even imported
         assert "weighted" in manager.registry("fusion").names()
         assert "echo" not in manager.registry("fusion").names()
+    # a selected name that is not installed (a typo: "goood") loaded nothing without a word
+    monkeypatch.setenv(manager.LOAD_PLUGINS_ENV, "goood")
+    manager.reset_plugins()
+    with pytest.warns(coldkit.PluginLoadWarning, match=r"'goood': named in \$COLDKIT_LOAD_PLUGINS but not installed.*good"):
+        assert "echo" not in manager.registry("fusion").names()
+    assert [e["plugin"] for e in coldkit.plugin_report()["errors"]] == ["goood"]
 
 
 def _run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -181,8 +181,21 @@ def test_parquet_wrong_dimension_and_null_vector(tmp_path: Path) -> None:
         (lambda p: (np.save(p / "v.npy", np.ones((2, 3))), (p / "v.ids.txt").write_text("a\n")), "1 ids but 2 vector rows"),
         (lambda p: np.save(p / "v.npy", np.array([["a", "b"]], dtype=object)), "not a numeric .npy"),
         (lambda p: np.savez(p / "v.npz", ids=np.array(["a"], dtype=object), vectors=np.ones((1, 2))), "string array"),
-        (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), "must hold arrays 'ids' and 'vectors'"),
+        # the message alone: it was wrapped in the unrelated "save ids as a string array" hint
+        (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), r"must hold arrays 'ids' and 'vectors', found \['vectors'\]$"),
         (lambda p: (p / "v.csv").write_text("a,1\n"), "unknown format"),
+        # empty, cut-off and mislabelled files: numpy's EOFError / BadZipFile used to escape as tracebacks
+        (lambda p: ((p / "v.npy").write_bytes(b""), (p / "v.ids.txt").write_text("a\n")), "empty or truncated"),
+        (lambda p: (p / "v.npz").write_bytes(b""), "not a .npz archive"),
+        (lambda p: (p / "v.npz").write_text("ids,vectors\n"), r"not a .npz archive \(empty, or not a zip file as np.savez writes\)$"),
+        (lambda p: np.save(p / "v.npy", np.ones((2, 2))) or (p / "v.npy").rename(p / "v.npz"), "not a .npz archive"),
+        (
+            lambda p: (
+                np.savez(p / "w.npz", ids=np.array(["a", "b"]), vectors=np.ones((2, 2))),
+                (p / "v.npz").write_bytes((p / "w.npz").read_bytes()[:-30]),
+            ),
+            "damaged or truncated .npz",
+        ),
     ],
 )
 def test_bad_files_get_clear_errors(tmp_path: Path, make: object, match: str) -> None:
@@ -190,6 +203,24 @@ def test_bad_files_get_clear_errors(tmp_path: Path, make: object, match: str) ->
     path = next(p for p in tmp_path.iterdir() if p.name.startswith("v.") and not p.name.endswith(".txt"))
     with pytest.raises(InvalidInputError, match=match):
         load_item_vectors(path)
+
+
+@pytest.mark.parametrize("name", ["v.npy", "v.npz"])
+def test_parquet_column_choices_on_another_format_are_refused(
+    tmp_path: Path, name: str, matrix: tuple[list[str], np.ndarray]
+) -> None:
+    # --item-vector-columns item_id=sku with a .npy was silently ignored
+    ids, vectors = matrix
+    if name == "v.npy":
+        np.save(tmp_path / name, vectors)
+        ids_path_for(tmp_path / name).write_text("\n".join(ids) + "\n")
+    else:
+        np.savez(tmp_path / name, ids=np.array(ids, dtype=str), vectors=vectors)
+    with pytest.raises(InvalidInputError, match=f"choose Parquet columns; '{name}' is not Parquet"):
+        load_item_vectors(tmp_path / name, id_column="sku")
+    with pytest.raises(InvalidInputError, match="choose Parquet columns"):
+        load_item_vectors(tmp_path / name, vector_column="emb")
+    assert len(load_item_vectors(tmp_path / name, id_column="item_id", vector_column="vector")) == len(ids)
 
 
 def test_missing_ids_are_an_error_naming_the_first_or_zero_rows(matrix: tuple[list[str], np.ndarray]) -> None:

@@ -567,3 +567,19 @@ def test_dp_hybrid_items_outside_the_gram_keep_their_content_vector() -> None:
     weights, bias = ridge_map(content[stats.items], model.projection_, model.adapter_l2)
     mapped = content.astype(np.float64) @ weights + bias
     np.testing.assert_allclose(model.item_vectors_[outside], mapped[outside], rtol=1e-4, atol=1e-5)
+
+
+def test_cli_default_delta_is_not_shown_as_none(tmp_path, capsys) -> None:
+    # --dp-epsilon alone printed "dp_delta=None" in the summary (read as pure ε-DP) beside the δ it used
+    from coldkit.cli import main
+
+    data = population(n_users=200)
+    rows, cols = data.matrix.nonzero()
+    pd.DataFrame({"user_id": data.user_ids[rows], "item_id": data.catalog.item_ids[cols]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": data.catalog.table["title"]}).to_csv(tmp_path / "items.csv", index=False)
+    n_users = len(set(data.user_ids[rows]))
+    assert main(["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
+                 "--out", str(tmp_path / "recs.csv"), "--k", "3", "--model", "popularity", "--quiet", "--dp-epsilon", "1"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "dp_delta=None" not in err and "model dp-popularity dp_epsilon=1.0)" in err, err
+    assert f"privacy: user-level (1, {1 / (10 * n_users):.3g})-DP spent" in err, err  # the documented default 1/(10·users)

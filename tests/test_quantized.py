@@ -399,6 +399,54 @@ def test_save_and_load_round_trip_with_a_memory_mapped_catalog(
     assert QuantizedIndex.load(tmp_path / "ix").shape == index.shape
 
 
+@pytest.mark.parametrize("kinds", [("int8", "int8"), ("int8", "bf16"), ("bf16", "int8")])
+def test_a_crash_while_saving_over_an_index_leaves_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kinds: tuple[Any, Any]
+) -> None:
+    # The data files were rewritten in place before meta.json: a crash between the two left the new
+    # codes beside the old meta.json, and the index no longer loaded ("corrupted").
+    import coldkit.quantized as quantized
+
+    rng = np.random.default_rng(11)
+    old_x, new_x = rng.standard_normal((20, 6)).astype(np.float32), rng.standard_normal((25, 6)).astype(np.float32)
+    QuantizedIndex(old_x, kinds[0]).save(tmp_path / "ix")
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise OSError("power cut")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(quantized, "atomic_write_bytes", crash)  # dies just before meta.json is replaced
+        with pytest.raises(OSError, match="power cut"):
+            QuantizedIndex(new_x, kinds[1]).save(tmp_path / "ix")
+    survivor = QuantizedIndex.load(tmp_path / "ix")
+    assert (survivor.kind, survivor.shape) == (kinds[0], (20, 6))
+    np.testing.assert_array_equal(np.asarray(survivor.catalog), old_x)
+    # a completed save replaces it, and only the new index's files remain
+    QuantizedIndex(new_x, kinds[1]).save(tmp_path / "ix")
+    replaced = QuantizedIndex.load(tmp_path / "ix")
+    assert (replaced.kind, replaced.shape) == (kinds[1], (25, 6))
+    np.testing.assert_array_equal(np.asarray(replaced.catalog), new_x)
+    names = sorted(p.name for p in (tmp_path / "ix").iterdir())
+    assert len(names) == (4 if kinds[1] == "int8" else 3) and "meta.json" in names
+
+
+def test_saving_onto_a_file_is_a_clear_error_and_leaves_it(tmp_path: Path) -> None:
+    target = tmp_path / "catalog.qidx"
+    target.write_text("mine")
+    with pytest.raises(InvalidInputError, match="exists and is not a directory"):
+        QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(target)  # was FileExistsError from mkdir
+    assert target.read_text() == "mine"
+
+
+def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> None:
+    QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["files"] = {"codes": "../codes.npy", "scales": "scales.npy", "catalog": "catalog.npy"}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InvalidInputError, match="bad 'files' field"):
+        QuantizedIndex.load(tmp_path)
+
+
 def corrupt(directory: Path, how: str) -> None:
     if how == "codes-byte":
         codes = bytearray((directory / "codes.npy").read_bytes())

@@ -35,6 +35,19 @@ def test_exclusions_are_hard(reranker: coldkit.Reranker) -> None:
     assert "only 1 candidates remain" in result.relaxed[0][0]
 
 
+@pytest.mark.parametrize("bad", [[1.5], "abc", [0, "x"], [True], 3])
+def test_exclusions_must_be_integer_indices(bad: object) -> None:
+    # exclude=[1.5] was int()-ed into excluding item 1 (a silently wrong list); "abc" was a bare ValueError
+    with pytest.raises(coldkit.InvalidInputError, match="exclude must"):
+        Constraints(exclude=bad)  # type: ignore[arg-type]
+
+
+def test_exclusions_from_a_generator_or_numpy_are_kept(reranker: coldkit.Reranker) -> None:
+    for exclude in ((i for i in (0, 2)), np.array([0, 2]), [np.int64(0), 2]):
+        result = reranker.rerank(one_row([0.9, 0.8, 0.7, 0.6]), k=2, constraints=Constraints(exclude=exclude))
+        assert result.ranked.indices.tolist() == [[1, 3]]
+
+
 def test_genre_quota_optimum_beats_greedy_with_multi_genre_items(reranker: coldkit.Reranker) -> None:
     # Greedy by score takes item 0 (action+comedy, 10) and then can take neither 1 (action) nor 2 (comedy)
     # under "at most 1 per genre", ending with 0 + 3 = 11. The optimum is 1 + 2 = 9 + 9 = 18.

@@ -101,6 +101,22 @@ def test_recommend_matches_the_hybrid_item_for_item(index: ServingIndex, train: 
         assert got.sources == pytest.approx({name: float(weights[name][0]) for name in got.sources})
 
 
+def test_the_refusal_of_a_default_hybrid_gives_a_recipe_that_is_accepted(train: Interactions) -> None:
+    # It named only warm='svd'; a user who followed it met the next refusal (the unserved sources' weights).
+    import ast
+    import re
+
+    from coldkit.models.hybrid import Hybrid
+
+    default = Hybrid(encoder="hashing", cache=False, stack=False, tune=False).fit(train)
+    with pytest.raises(coldkit.InvalidInputError, match=r"needs a fitted Hybrid\(warm='svd', lexical=False, stack=False, weights=") as caught:
+        ServingIndex.from_hybrid(default, train, encoder_name="hashing")
+    weights = ast.literal_eval(re.search(r"weights=(\{[^}]*\})", str(caught.value)).group(1))
+    recipe = Hybrid(encoder="hashing", warm="svd", lexical=False, stack=False, weights=weights, cache=False, tune=False)
+    index = ServingIndex.from_hybrid(recipe.fit(train), train, encoder_name="hashing")
+    assert index.stats()["items"] == train.n_items
+
+
 @pytest.mark.parametrize("sources", [["cf"], ["cf", "content"]])
 def test_an_index_from_a_hybrid_of_some_sources_serves_only_those(train: Interactions, sources: list[str]) -> None:
     """``Hybrid(sources=[...])`` blends only the named sources (popularity answers a query none of them
@@ -365,6 +381,12 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
 
     with pytest.raises(IndexFormatError, match="not a coldkit index"):
         load(tmp_path)
+    # the snapshot directory and a QuantizedIndex directory said only "CURRENT missing"
+    with pytest.raises(IndexFormatError, match=r"is one snapshot inside the index .*idx.*: load that directory"):
+        load(snap)
+    coldkit.QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path / "qidx")
+    with pytest.raises(IndexFormatError, match=r"holds a compressed catalogue \(QuantizedIndex\).*QuantizedIndex.load"):
+        load(tmp_path / "qidx")
     data = (snap / "cf.npy").read_bytes()
     (snap / "cf.npy").write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFormatError, match="truncated"):
@@ -390,6 +412,10 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
     reset()
     (path / "CURRENT").write_text(json.dumps({"format": "coldkit-serving-index", "generation": 9}))
     with pytest.raises(IndexFormatError, match="manifest missing"):
+        load(path)
+    # JSON true is a Python int: it was read as generation 1 ("manifest missing: snap-000001")
+    (path / "CURRENT").write_text(json.dumps({"format": "coldkit-serving-index", "generation": True}))
+    with pytest.raises(IndexFormatError, match="bad generation True"):
         load(path)
 
 

@@ -99,8 +99,18 @@ def recommend_files(
             with a missing id, NaN or a wrong dimension: its first bad row).
         MemoryBudgetError: the model does not fit ``max_memory`` (an ``InvalidInputError``).
     """
+    # a DataFrame (or None) here was a TypeError from os.fspath with no word of which argument
+    for label, value, required in (
+        ("interactions", interactions, True), ("items", items, True), ("out", out, True),
+        ("user_profiles", user_profiles, False), ("candidates", candidates, False), ("users", users, False),
+        ("item_vectors", item_vectors, False), ("user_graph", user_graph, False),
+    ):  # fmt: skip
+        if (value is not None or required) and not isinstance(value, (str, os.PathLike)):
+            hint = " (for DataFrames: coldkit.get_model(NAME).fit(df, items=...).recommend(users=..., k=...))" if label != "out" else ""
+            raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
     k = check_k(k)
     check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
+    _check_out_is_csv(out)
     _check_out_is_no_input(
         out,
         {
@@ -120,7 +130,9 @@ def recommend_files(
             raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
         check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
         model = private_model(model)
-        options = {**(options or {}), "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
+        # δ left out takes the model's default (1/(10·users)); passing None on showed "dp_delta=None"
+        # in the run's summary, read as "no δ" (pure ε-DP), beside the "privacy: (ε, δ)" line with the real δ
+        options = {**(options or {}), "dp_epsilon": dp_epsilon, **({} if dp_delta is None else {"dp_delta": dp_delta})}
     with stage_reporting(progress is not False):
         return _recommend_files(
             interactions, items, out, model=model, k=k, text_columns=text_columns, user_profiles=user_profiles,
@@ -363,6 +375,23 @@ def _lookalike_ids(unknown: Sequence[str], known: dict[str, int]) -> list[tuple[
         by_canonical.setdefault(_canonical_id(name), name)
     pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
     return [(u, k) for u, k in pairs if k and k != u]
+
+
+#: suffixes of other formats than the plain CSV that is written: the inputs may be Parquet or
+#: gzipped, and an --out recs.parquet (or .csv.gz) got CSV text under that name, which the user's
+#: reader then failed on (or, for .tsv, split wrongly)
+_NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".tsv", ".json", ".jsonl", ".xlsx", ".xls",
+                     ".feather", ".arrow")  # fmt: skip
+
+
+def _check_out_is_csv(out: str | os.PathLike[str]) -> None:
+    name = os.fspath(out).lower()
+    wrong = next((suffix for suffix in _NOT_CSV_SUFFIXES if name.endswith(suffix)), None)
+    if wrong is not None:
+        raise InvalidInputError(
+            f"--out {os.fspath(out)!r}: recommendations are written as plain CSV (user_id,item_id,rank,score), "
+            f"not {wrong}; name the file .csv"
+        )
 
 
 def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:

@@ -695,6 +695,8 @@ def encode_catalog(
         raise InvalidInputError(f"image_weight must be a number in [0, 1], got {image_weight!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if isinstance(encoder, str):  # was AttributeError: 'str' object has no attribute 'dim'
+        raise InvalidInputError(f"encode_catalog takes an encoder object, not its name: coldkit.get_encoder({encoder!r})")
     modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
     dim = int(encoder.dim)
 

@@ -76,6 +76,14 @@ _META = "meta.json"
 _CODES = "codes.npy"
 _SCALES = "scales.npy"
 _CATALOG = "catalog.npy"
+#: The two sets of data-file names a save alternates between. A save over an existing index writes
+#: the set its meta.json does not name, then replaces meta.json (the commit), then deletes the old
+#: set: rewriting the same names in place left new codes beside the old meta.json after a crash (an
+#: index that no longer loaded), where this leaves the old index or the new one, both complete.
+_FILE_SETS = (
+    {"codes": _CODES, "scales": _SCALES, "catalog": _CATALOG},
+    {"codes": "codes.b.npy", "scales": "scales.b.npy", "catalog": "catalog.b.npy"},
+)
 
 
 def default_shortlist(k: int) -> int:
@@ -289,15 +297,21 @@ class QuantizedIndex:
         ``scales.npy`` (int8), ``catalog.npy`` (the float32 catalogue) and ``meta.json``.
 
         Every file is written to a temp file, fsynced and renamed into place; ``meta.json``
-        (with SHA-256 digests of every file and the catalogue's byte size) is written last,
-        so a crash leaves either the old index or a complete new one. No pickle anywhere.
+        (with SHA-256 digests of every file and the catalogue's byte size) is written last.
+        Over an existing index the data files go under the other set of names (``codes.b.npy``
+        ...; ``meta.json`` says which), and the old ones are deleted only after ``meta.json``
+        is replaced, so a crash leaves either the old index or a complete new one. No pickle anywhere.
         """
         directory = Path(path)
+        if directory.exists() and not directory.is_dir():  # mkdir's bare FileExistsError did not say why
+            raise InvalidInputError(f"{str(directory)!r} exists and is not a directory; an index is saved as a directory")
         directory.mkdir(parents=True, exist_ok=True)
+        old_files = _committed_files(directory)
+        files = _FILE_SETS[1] if old_files == _FILE_SETS[0] else _FILE_SETS[0]
         codes = self.codes()
-        arrays = {_CODES: codes, _CATALOG: self._catalog}
+        arrays = {files["codes"]: codes, files["catalog"]: self._catalog}
         if self.kind == "int8":
-            arrays[_SCALES] = self.scales()
+            arrays[files["scales"]] = self.scales()
         digests = {}
         for name, array in arrays.items():
             atomic_write(directory / name, partial(_save_npy, array=array), sync_dir=False)
@@ -313,10 +327,18 @@ class QuantizedIndex:
             "n": n,
             "d": d,
             "sha256": digests,
-            "catalog_bytes": (directory / _CATALOG).stat().st_size,
+            "catalog_bytes": (directory / files["catalog"]).stat().st_size,
+            "files": files,
         }
         fsync_dir(directory)  # the data files' renames are durable before meta.json names them
         atomic_write_bytes(directory / _META, json.dumps(meta, indent=2, sort_keys=True).encode())
+        # committed: the other set's files (the old index) and an unused scales file are now stale
+        stale = [name for other in _FILE_SETS if other is not files for name in other.values()]
+        for name in stale + ([] if self.kind == "int8" else [files["scales"]]):
+            try:
+                (directory / name).unlink()
+            except FileNotFoundError:
+                pass
         return directory
 
     @classmethod
@@ -360,24 +382,27 @@ class QuantizedIndex:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"{directory / _META} is missing or has a bad field: {exc}") from exc
 
-        names = [_CODES] + ([_SCALES] if kind == "int8" else [])
+        files = meta.get("files", _FILE_SETS[0])  # indexes saved before the alternating names: the first set
+        if files not in _FILE_SETS:  # only the names coldkit writes: a file entry can never leave the directory
+            raise InvalidInputError(f"{directory / _META} has a bad 'files' field: {files!r}")
+        names = [files["codes"]] + ([files["scales"]] if kind == "int8" else [])
         for name in names:
             file = directory / name
             if not file.exists():
                 raise InvalidInputError(f"{file} is missing")
             if _digest(file) != digests.get(name):
                 raise InvalidInputError(f"{file} is corrupted (its SHA-256 does not match {_META})")
-        catalog_file = directory / _CATALOG
+        catalog_file = directory / files["catalog"]
         if not catalog_file.exists() or catalog_file.stat().st_size != catalog_bytes:
             raise InvalidInputError(f"{catalog_file} is missing or truncated (expected {catalog_bytes} bytes)")
         # indexes saved before the catalogue had a digest are checked by size only
-        if _CATALOG in digests and _digest(catalog_file) != digests[_CATALOG]:
+        if files["catalog"] in digests and _digest(catalog_file) != digests[files["catalog"]]:
             raise InvalidInputError(f"{catalog_file} is corrupted or was edited (its SHA-256 does not match {_META})")
 
-        codes = _load_array(directory / _CODES, np.int8 if kind == "int8" else np.uint16, (n, d), mmap=False)
+        codes = _load_array(directory / files["codes"], np.int8 if kind == "int8" else np.uint16, (n, d), mmap=False)
         catalog = _load_array(catalog_file, np.float32, (n, d), mmap=mmap)
         if kind == "int8":
-            scales = _load_array(directory / _SCALES, np.float32, (n if scale == "per-vector" else d,), mmap=False)
+            scales = _load_array(directory / files["scales"], np.float32, (n if scale == "per-vector" else d,), mmap=False)
             core = _core.QuantizedIndex.from_int8_parts(codes, scales, scale, metric, normalized)
         else:
             core = _core.QuantizedIndex.from_bf16_parts(codes, metric, normalized)
@@ -386,6 +411,18 @@ class QuantizedIndex:
         index._catalog = catalog
         index._core = core
         return index
+
+
+def _committed_files(directory: Path) -> dict[str, str] | None:
+    """The file names the directory's current meta.json names (None: no readable index there)."""
+    try:
+        meta = json.loads((directory / _META).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != "coldkit.quantized":
+        return None
+    files = meta.get("files", _FILE_SETS[0])
+    return files if files in _FILE_SETS else None
 
 
 def _save_npy(handle: BinaryIO, array: NDArray[Any]) -> None:

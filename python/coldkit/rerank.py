@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Collection, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Collection, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +50,14 @@ class Constraints:
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.min_new_share) <= 1.0:
             raise InvalidInputError(f"min_new_share must be in [0, 1], got {self.min_new_share!r}")
+        # exclude=[1.5] was int()-ed into excluding item 1, and exclude="abc" failed as a bare ValueError
+        if isinstance(self.exclude, Iterator):  # checked below, so kept: a generator would be spent by the check
+            object.__setattr__(self, "exclude", tuple(self.exclude))
+        if isinstance(self.exclude, (str, bytes)) or not isinstance(self.exclude, Iterable):
+            raise InvalidInputError(f"exclude must be a collection of item indices, got {type(self.exclude).__name__} {self.exclude!r}")
+        for item in self.exclude:
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, (int, np.integer)):
+                raise InvalidInputError(f"exclude must hold integer item indices, got {type(item).__name__} {item!r}")
         limits = self.max_per_category
         values = limits.values() if isinstance(limits, Mapping) else ([] if limits is None else [limits])
         for value in values:

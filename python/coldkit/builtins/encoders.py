@@ -57,9 +57,9 @@ def tokenize(text: str, ngrams: int = 1, stem: bool = True) -> list[str]:
     return tokens
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
+def _check_texts(texts: Iterable[str], what: str = "encode_texts") -> list[str]:
     if isinstance(texts, str):
-        raise InvalidInputError("encode_texts expects a sequence of strings, got a single str (wrap it in a list)")
+        raise InvalidInputError(f"{what} expects a sequence of strings, got a single str (wrap it in a list)")
     out = list(texts)
     for i, text in enumerate(out):
         if not isinstance(text, str):
@@ -115,7 +115,8 @@ class HashingEncoder:
 
     def fit(self, texts: Iterable[str]) -> "HashingEncoder":
         """Learn smoothed IDF weights ``log((1 + n) / (1 + df)) + 1`` per bucket from ``texts``."""
-        docs = _check_texts(list(texts))
+        # not list(texts) first: a bare string became its characters, and the IDF was learnt from letters
+        docs = _check_texts(texts, "fit")
         df = np.zeros(self.dim, dtype=np.float64)
         for text in docs:
             buckets = {self._bucket(token)[0] for token in set(tokenize(text, self.ngrams, self.stem))}

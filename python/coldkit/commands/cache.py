@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
     root = default_cache_dir() if args.dir is None else args.dir
+    if os.path.exists(root) and not os.path.isdir(root):
+        # a file given as --dir was reported as "the vector cache ... is empty"
+        raise InvalidInputError(f"--dir {str(root)!r} is not a directory; the vector cache is a directory")
     if args.action is None:
         args.cache_parser.print_help()
         return 2

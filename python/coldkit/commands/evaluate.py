@@ -54,7 +54,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--encoder", default=None, help="encoder for the default models (default: bert if installed, else hashing)")
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
-    parser.add_argument("--reveal", type=int, nargs="+", default=[0, 1, 3, 5], help="cold-user: revealed interactions")
+    parser.add_argument("--reveal", type=int, nargs="+", default=None, help="cold-user: revealed interactions (default 0 1 3 5)")
     parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
     parser.add_argument(
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
@@ -189,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
     if args.seeds > _MAX_SEEDS:  # each seed refits every model; 10^12 seeds was a MemoryError
         raise InvalidInputError(f"--seeds must be at most {_MAX_SEEDS} (each seed fits every model again), got {args.seeds}")
+    if args.reveal is not None and args.protocol != "cold-user":
+        # it was ignored without a word, so a user thought they had measured n=1 on another protocol
+        raise InvalidInputError(f"--reveal applies to --protocol cold-user, not {args.protocol}")
     if args.max_users is not None and args.max_users < 1:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
@@ -200,6 +203,13 @@ def run(args: argparse.Namespace) -> int:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
             print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+    # Items of ids alone were refused even when no chosen model reads item content (and the error
+    # offered --item-vectors, a recommend flag): as in `coldkit recommend`, only a model taking an
+    # encoder (or media columns) needs item text; one that still reads text says so when fitted.
+    from coldkit.models.registry import model_accepts
+
+    media_given = any(getattr(args, f, None) for f in ("images", "image_column", "audio_column"))
+    needs_text = media_given or any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
     dataset = load_dataset(
         args.data,
         data_root=args.data_root,
@@ -207,10 +217,11 @@ def run(args: argparse.Namespace) -> int:
         item_columns=parse_mapping(args.item_columns, "--item-columns"),
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
+        require_text=needs_text,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
-    print(f"text columns: {', '.join(dataset.catalog.text_columns)}", file=sys.stderr)
+    print(f"text columns: {', '.join(dataset.catalog.text_columns) or 'none (no chosen model reads item text)'}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(
         dataset,
@@ -218,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         seeds=list(range(args.seeds)),
         k=args.k,
-        reveal=args.reveal,
+        reveal=args.reveal if args.reveal is not None else [0, 1, 3, 5],
         implicit_threshold=args.implicit_threshold,
         max_users=args.max_users,
         progress=False if args.no_progress else None,

@@ -110,11 +110,54 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
     return options
 
 
+#: (flag, attribute, default) of the "building an index" options: given without --build, they are an error
+_BUILD_FLAGS_AND_DEFAULTS = (
+    ("--interactions", "interactions", None),
+    ("--items", "items", None),
+    ("--dataset", "dataset", None),
+    ("--data-root", "data_root", None),
+    ("--text-columns", "text_columns", None),
+    ("--encoder", "encoder", None),
+    ("--encoder-options", "encoder_options", None),
+    ("--fusion", "fusion", "weighted"),
+    ("--image-column", "image_column", None),
+    ("--audio-column", "audio_column", None),
+    ("--image-encoder", "image_encoder", "image-stats"),
+    ("--audio-encoder", "audio_encoder", "audio"),
+    ("--modality-weights", "modality_weights", None),
+)
+
+
+def _check_server_flags(args: argparse.Namespace) -> None:
+    """Refuse numbers no server can use before the index is loaded (its writer lock taken).
+
+    An out-of-range port only failed inside uvicorn's bind, as an OverflowError traceback; a
+    negative --max-body-bytes answered every request with 413; --workers 0 quietly ran one.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    if not 0 <= args.port <= 65535:
+        raise InvalidInputError(f"--port must be 0..65535 (0: any free port), got {args.port}")
+    if args.workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1, got {args.workers}")
+    if args.max_body_bytes is not None and args.max_body_bytes < 1:
+        raise InvalidInputError(f"--max-body-bytes must be >= 1, got {args.max_body_bytes}")
+
+
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
     if args.force and not args.build:
         raise InvalidInputError("--force only applies with --build (it replaces an existing index)")
+    if not args.build:
+        # without --build these were ignored and the existing index at PATH was served as it was
+        # (or "no coldkit index"): the user believed it was built from their files
+        given = [flag for flag, value, default in _BUILD_FLAGS_AND_DEFAULTS if getattr(args, value) != default]
+        if given:
+            raise InvalidInputError(
+                f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} with --build "
+                f"(coldkit serve PATH --build ... builds the index, then exits; coldkit serve PATH serves it)"
+            )
     if args.build:
         from coldkit.commands._flags import list_flag
         from coldkit.serving import build_index_from_files
@@ -150,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             index.close()  # release the index's lock and log files: this process is done with it
         return 0
 
+    _check_server_flags(args)
     token = _token(args)
     import uvicorn
 

@@ -100,11 +100,21 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
 
     Users left with no interaction keep their (empty) row, so user indices do not move.
     """
+    if threshold is not None and not np.isfinite(threshold):
+        # NaN compares false with every rating, which read as "no interaction has rating >= nan"
+        raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {threshold}")
     inter = dataset.interactions
     coo = inter.matrix.tocoo()
     keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold
     if not keep.any():
-        raise InvalidInputError(f"{dataset.name}: no interaction has rating >= {threshold}")
+        # a table without a rating column weighs every row 1.0: say so, or the user hunts for low ratings
+        hint = (
+            "; every interaction weighs 1.0: the interactions have no rating column (name yours with "
+            "--interaction-columns rating=COL / columns={'rating': COL})"
+            if coo.nnz and np.all(coo.data == 1.0)
+            else ""
+        )
+        raise InvalidInputError(f"{dataset.name}: no interaction has rating >= {threshold}{hint}")
     rows, cols = coo.row[keep], coo.col[keep]
     shape = inter.matrix.shape
     matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
@@ -133,6 +143,12 @@ def find_data_root(data_root: str | os.PathLike[str] | None = None) -> Path | No
 
 def _need_root(name: str, data_root: str | os.PathLike[str] | None) -> Path:
     root = find_data_root(data_root)
+    if name == "ml-latest-small" and (root is None or not (root / name).is_dir()):
+        # it *is* shipped: the generic message below told a user with a data_root that it was not
+        raise InvalidInputError(
+            f"data root {str(root)!r} holds no {name}/ folder; leave data_root= (--data-root) out to use the "
+            "copy embedded in coldkit"
+        )
     if root is None or not (root / name).is_dir():
         raise InvalidInputError(
             f"data set {name!r} is not shipped with coldkit; pass data_root= (or set COLDKIT_DATA) to a folder "
@@ -347,6 +363,7 @@ def load_dataset(
     item_columns: Mapping[str, str] | None = None,
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
+    require_text: bool = True,
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -364,11 +381,20 @@ def load_dataset(
         binary: implicit feedback with every interaction kept (weight 1.0).
         duplicates: for a folder, repeated (user, item) rows: ``"error"`` (default), ``"last"``,
             ``"sum"`` or ``"max"`` (see :func:`coldkit.data.loaders.interactions_from_frame`).
+        require_text: for a generic folder, whether an items table of ids alone is an error
+            (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
         InvalidInputError: the data set's files are missing or malformed.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        # a DataFrame was str()-ed into "unknown data set '  user_id item_id\n0 ...'" (its whole repr)
+        raise InvalidInputError(
+            f"a data set is a name ({', '.join(dataset_names())}) or a folder path, got {type(name_or_path).__name__}; "
+            "for DataFrames of your own, write them to a folder as interactions.csv + items.csv, or pass "
+            "coldkit.data.Interactions / Dataset"
+        )
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
@@ -379,8 +405,17 @@ def load_dataset(
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
         generic = _find_table(Path(key), "interactions") is not None or _find_table(Path(key), "items") is not None
+        movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
-            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates)
+            dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
+                                  require_text=require_text)
+        elif not movielens:
+            # a folder of neither layout: name both, not only the MovieLens files (a user with their
+            # own data was told to bring movies.csv and ratings.csv)
+            raise InvalidInputError(
+                f"{key}: no data tables found; a data folder holds interactions.csv + items.csv (.tsv, .parquet "
+                "or .gz too; any column names, see --interaction-columns), or the MovieLens movies.csv + ratings.csv"
+            )
         else:
             dataset = _load_latest_small_folder(Path(key), duplicates)
     else:
@@ -407,6 +442,7 @@ def load_folder(
     item_columns: Mapping[str, str] | None = None,
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
+    require_text: bool = True,
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -432,7 +468,7 @@ def load_folder(
             f"or .gz too); missing: {', '.join(missing)}"
         )
     assert tables["interactions"] is not None and tables["items"] is not None
-    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns)
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text)
     interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))

@@ -65,7 +65,7 @@ class Catalog:
         cols = list(columns or self.text_columns)
         if not cols:
             raise InvalidInputError(
-                "the catalogue has no text columns (it was built from interaction ids alone); this model needs "
+                "the catalogue has no text columns (its item table holds ids alone, or it was built from interaction ids); this model needs "
                 "item text: pass the item table, e.g. model.fit(ratings, items=items_df) with item_id + text columns"
             )
         missing = [c for c in cols if c not in self.table.columns]

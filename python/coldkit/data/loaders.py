@@ -355,13 +355,14 @@ def catalog_from_frame(
     table = frame.copy()
     table["item_id"] = ids
     table = table.reset_index(drop=True)
+    _join_list_cells(table)
     if text_columns is None:
         text_columns = text_like_columns(table)
         if not text_columns and require_text:
             raise InvalidInputError(
                 f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
                 f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), add a title or "
-                "description column, or bring item vectors (--item-vectors)"
+                "description column, or bring item vectors (coldkit recommend --item-vectors)"
             )
     else:
         # a text column that the mapping renamed (--item-columns item_id=movieId, --text-columns movieId)
@@ -375,6 +376,33 @@ def catalog_from_frame(
             )
         _require_columns(table, list(text_columns), where)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
+
+
+def _join_list_cells(table: pd.DataFrame) -> None:
+    """Turn columns of lists (a Parquet ``list<string>`` of tags, a DataFrame of Python lists) into text, in place.
+
+    Why: such a cell was read as its repr, so the item text held ``['rock' 'indie']`` (numpy's repr,
+    quotes and brackets included) and an empty list became the text ``[]``. Now the values are
+    joined with ", " (``rock, indie``) and an empty list is an empty text; a null stays null.
+    Only columns whose first non-null value is a list are touched, so plain text tables cost one look;
+    and only lists of strings (tags): a column of number lists (an embedding) is no text to join.
+    """
+    for column in table.columns:
+        values = table[column]
+        if values.dtype != object:
+            continue
+        first = values.first_valid_index()
+        if first is None or not isinstance(values.iloc[values.index.get_loc(first)], (list, tuple, np.ndarray)):
+            continue
+        sample = next((cell for cell in values if isinstance(cell, (list, tuple, np.ndarray)) and len(cell)), None)
+        if sample is not None and not isinstance(sample[0], str):
+            continue
+        table[column] = [
+            ", ".join(str(part) for part in cell if part is not None and str(part).strip())
+            if isinstance(cell, (list, tuple, np.ndarray))
+            else cell
+            for cell in values
+        ]
 
 
 def interactions_from_frame(

@@ -26,6 +26,8 @@ Example::
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -146,6 +148,12 @@ def load_item_vectors(
     if not p.is_file():
         raise InvalidInputError(f"item vectors: no such file {str(p)!r}")
     suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".pq") and (id_column, vector_column) != ("item_id", "vector"):
+        # a .npy/.npz has no columns: the choice was ignored, so the user believed their columns were read
+        raise InvalidInputError(
+            f"item vectors: id_column/vector_column (--item-vector-columns) choose Parquet columns; {p.name!r} "
+            "is not Parquet (a .npy takes its ids from the .ids.txt file, a .npz from its 'ids' array)"
+        )
     if suffix == ".npy":
         ids_file = Path(ids_path) if ids_path is not None else ids_path_for(p)
         vectors = _load_npy(p)
@@ -246,6 +254,8 @@ def _load_npy(path: Path) -> np.ndarray:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle, which coldkit never loads
         raise InvalidInputError(f"item vectors: {str(path)!r} is not a numeric .npy array ({exc})") from exc
+    except EOFError as exc:  # numpy's word for an empty or header-truncated file
+        raise InvalidInputError(f"item vectors: {str(path)!r} is empty or truncated (not a complete .npy file)") from exc
     except OSError as exc:
         raise InvalidInputError(f"item vectors: cannot read {str(path)!r}: {exc}") from exc
 
@@ -266,18 +276,32 @@ def _read_ids_file(path: Path) -> list[str]:
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    # np.load picks the format from the first bytes, not the suffix: a .npz that is not a zip
+    # archive would come back as a bare array (or, for anything else, be refused as "pickled
+    # data"), so the zip signature is checked here to name the real problem. The file is opened
+    # here, not by np.load, so that a damaged archive does not leave it open.
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if not {"ids", "vectors"} <= names:
+        with open(path, "rb") as handle:
+            if handle.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
                 raise InvalidInputError(
-                    f"item vectors: {str(path)!r} must hold arrays 'ids' and 'vectors', found {sorted(names)}"
+                    f"item vectors: {str(path)!r} is not a .npz archive (empty, or not a zip file as np.savez writes)"
                 )
-            return archive["ids"], archive["vectors"]
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as archive:
+                names = set(archive.files)
+                if not {"ids", "vectors"} <= names:
+                    raise InvalidInputError(
+                        f"item vectors: {str(path)!r} must hold arrays 'ids' and 'vectors', found {sorted(names)}"
+                    )
+                return archive["ids"], archive["vectors"]
+    except InvalidInputError:  # ours, already clear (it is a ValueError: keep it out of the next clause)
+        raise
     except ValueError as exc:  # an object array (e.g. ids of Python strings) needs pickle
         raise InvalidInputError(
             f"item vectors: {str(path)!r}: {exc}; save ids as a string array: np.array(ids, dtype=str)"
         ) from exc
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a cut-off or damaged archive
+        raise InvalidInputError(f"item vectors: {str(path)!r} is a damaged or truncated .npz archive ({exc})") from exc
     except OSError as exc:
         raise InvalidInputError(f"item vectors: cannot read {str(path)!r}: {exc}") from exc
 

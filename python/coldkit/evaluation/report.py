@@ -87,7 +87,11 @@ class EvaluationResult:
         key = (model, task, metric)
         summ = self.summary()
         if key not in summ:
-            raise InvalidInputError(f"no result for {key}")
+            # name which part is unknown: "no result for (...)" left the user guessing among three names
+            models, tasks, metrics = (sorted({key[i] for key in summ}) for i in range(3))
+            raise InvalidInputError(
+                f"no result for {key}; models: {', '.join(models)}; tasks: {', '.join(tasks)}; metrics: {', '.join(metrics)}"
+            )
         return summ[key][0]
 
     def to_dict(self) -> dict[str, Any]:
@@ -265,6 +269,19 @@ def format_table(
 ) -> str:
     """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds."""
     summary = result.summary()
+    # A misspelt name gave an empty table and a string was split into one column per letter: the
+    # names asked for must exist (the defaults may name metrics a run lacks: those are skipped)
+    for what, asked, known in (
+        ("metrics", metrics, sorted({k for _, _, k in summary})),
+        ("tasks", tasks, list(result.tasks)),
+    ):
+        if asked is None:
+            continue
+        if isinstance(asked, (str, bytes)):
+            raise InvalidInputError(f"{what}= takes a list of names; wrap a single one in a list: [{asked!r}]")
+        unknown = [name for name in asked if name not in known]
+        if unknown:
+            raise InvalidInputError(f"unknown {what} {unknown}; this result has: {', '.join(known)}")
     metrics = list(metrics or _default_metrics(result))
     tasks = list(tasks or result.tasks)
     header = ["model", "task", *metrics]
@@ -293,6 +310,10 @@ def plot_result(result: "EvaluationResult", metric: str | None = None) -> bytes:
     """A PNG chart of ``metric`` (see :func:`draw_chart`)."""
     import matplotlib.pyplot as plt
 
+    if metric is not None:  # a misspelt metric drew an empty chart
+        known = sorted({k for _, _, k in result.summary()})
+        if metric not in known:
+            raise InvalidInputError(f"unknown metric {metric!r}; this result has: {', '.join(known)}")
     fig = draw_chart(result, metric)
     try:
         buffer = io.BytesIO()

@@ -125,6 +125,20 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
+def _is_sequence(value: Any) -> bool:
+    """A list-like of values (not a string, which iterates over its characters)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0  # a 0-d array is one number
+    return not isinstance(value, (str, bytes, Mapping)) and isinstance(value, Iterable)
+
+
+def _whole(value: Any, what: str) -> int:
+    """``value`` as an int >= 0 (numpy ints too); floats, booleans and strings are refused, not truncated."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidInputError(f"{what} must hold integers >= 0, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
 def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelChoice]:
     if isinstance(models, Mapping):
         choices = [ModelChoice(label=str(k), factory=v) for k, v in models.items()]
@@ -226,13 +240,26 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    cutoffs = [k] if isinstance(k, (int, np.integer)) else list(k)
+    # A string or a lone number where a list is expected used to be iterated (k="10" checked the
+    # cut-offs "1" and "0", reveal="12" meant n = 1 and 2, models="popularity" the model "p") or
+    # to fail as a TypeError; seeds=[0.5] was silently seed 0.
+    if isinstance(models, (str, bytes)):
+        raise InvalidInputError(f"models= takes a list of model names; wrap a single one in a list: [{models!r}]")
+    cutoffs = list(k) if _is_sequence(k) else [k]
     if not cutoffs:
         raise InvalidInputError("k must hold at least one cut-off, got an empty list")
     ks = sorted({check_k(x) for x in cutoffs})
-    seeds = [int(s) for s in seeds]
+    if not _is_sequence(seeds):
+        raise InvalidInputError(f"seeds must be a list of distinct integers >= 0 (e.g. range(3)), got {type(seeds).__name__} {seeds!r}")
+    seeds = [_whole(s, "seeds") for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise InvalidInputError(f"seeds must be distinct integers, got {seeds}")
+    if not _is_sequence(reveal):
+        raise InvalidInputError(f"reveal must be a list of click counts (e.g. [0, 1, 3, 5]), got {type(reveal).__name__} {reveal!r}")
+    reveal = [_whole(n, "reveal") for n in reveal]
+    if max_users is not None:
+        max_users = check_k(max_users, "max_users")
+    batch_size = check_k(batch_size, "batch_size")
     if protocol not in PROTOCOLS:
         raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     choices = _as_choices(models)
@@ -250,6 +277,7 @@ def evaluate(
         info = dataset.describe()
     # a cut-off beyond the catalogue ranks the whole catalogue: nothing is allocated for list
     # positions no item can fill (k = 10**12 would otherwise ask for terabytes)
+    beyond = [x for x in ks if x > interactions.n_items]
     ks = sorted({min(x, max(interactions.n_items, 1)) for x in ks})
     kmax = ks[-1]
     result = EvaluationResult(
@@ -265,6 +293,12 @@ def evaluate(
             "reveal": list(reveal) if protocol == "cold-user" else None,
         },
     )
+    if beyond:
+        # the metric columns are then named @n_items, not @k as asked: say so rather than rename silently
+        result.notes.append(
+            f"k {', '.join(map(str, beyond))} exceed(s) the catalogue's {interactions.n_items} items: "
+            f"reported at k = {interactions.n_items} (the whole catalogue ranked)"
+        )
     disable = None if progress is None else not progress
     for seed in seeds:
         split = make_split(protocol, interactions, seed, reveal=reveal, user_profiles=profiles, user_graph=graph)
@@ -273,6 +307,9 @@ def evaluate(
         for name in tasks:
             if name not in result.tasks:
                 result.tasks.append(name)
+        if all(len(t) == 0 for t in tasks.values()):
+            result.notes.append(f"seed {seed}: no task has a user; no model fitted")
+            continue  # fitting every model to rank for nobody would only cost time
         for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
             model = choice.build({"user_profiles": profiles, "user_graph": graph})
             started = time.perf_counter()
@@ -297,6 +334,14 @@ def evaluate(
                 # per-user recall at the largest cut-off, same user order for every model: paired tests
                 result.per_user[(choice.label, seed, task.name)] = recall_at_k(ranked, task.truth, kmax)
                 result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
+    if not result.per_user:
+        # A split that leaves no test user anywhere measured nothing: an empty table written as a
+        # result (exit 0) read as a run that worked. Say why instead, with the split's own notes.
+        raise InvalidInputError(
+            f"nothing to evaluate: no {protocol} task of any seed has a test user "
+            f"(data set {info.get('name')!r}: {info.get('users')} users, {info.get('items')} items); "
+            + "; ".join(result.notes)
+        )
     return result
 
 

@@ -330,6 +330,16 @@ def _fit_takes_frames(fit: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
+class _NotGiven:
+    """``users=`` left out (the index form), told apart from an explicit ``users=None``."""
+
+    def __repr__(self) -> str:
+        return "<not given>"  # how the default reads in help() and the API pages
+
+
+_USERS_NOT_GIVEN: Any = _NotGiven()
+
+
 def _recommend_takes_frames(recommend: _F) -> _F:
     """``recommend(queries, k, ...)`` plus the DataFrame form ``recommend(users=..., k=10, items=None, filter_seen=True)``.
 
@@ -341,8 +351,12 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     """
 
     @functools.wraps(recommend)
-    def wrapper(self: Recommender, *args: Any, users: Any = None, items: Any = None, filter_seen: bool | None = None,
-                **kwargs: Any) -> Any:
+    def wrapper(self: Recommender, *args: Any, users: Any = _USERS_NOT_GIVEN, items: Any = None,
+                filter_seen: bool | None = None, **kwargs: Any) -> Any:
+        if users is None:  # explicit users=None fell into the index form: "missing argument 'queries'"
+            raise InvalidInputError("users=None: pass a list of user ids and/or UserQuery objects (users=[] for none)")
+        if users is _USERS_NOT_GIVEN:
+            users = None
         if users is None and items is None and filter_seen is None:
             if "exclude_known" in kwargs:  # bool("no") is True: a silently wrong list
                 from coldkit.validation import check_flag

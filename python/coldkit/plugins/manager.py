@@ -124,6 +124,14 @@ def _selected_entry_points() -> list[Any]:
     if selected is None:
         return eps
     wanted = {name.strip() for name in selected.split(",") if name.strip()}
+    installed = {ep.name for ep in eps}
+    for name in sorted(wanted - installed):
+        # a misspelt name (bret for bert) loaded nothing, and the lookup then blamed the component name
+        _warn(
+            name,
+            f"named in ${LOAD_PLUGINS_ENV} but not installed",
+            LookupError(f"installed plugins: {', '.join(sorted(installed)) or 'none'}"),
+        )
     return [ep for ep in eps if ep.name in wanted]
 
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
+import numbers
 import os
 import threading
 from contextlib import asynccontextmanager
@@ -344,6 +346,16 @@ def create_app(
             (every ``poll_interval`` seconds), so writes acknowledged by the writer process are
             served here too, within about ``poll_interval`` (see :mod:`coldkit.serving.follow`).
     """
+    # Checked before the index is opened: a limit below 1 answered every request with 413 (or
+    # refused every write), and a poll interval <= 0 spun a follower thread at 100 % CPU.
+    for name, value in (("max_body_bytes", max_body_bytes), ("max_items_per_request", max_items_per_request)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise InvalidInputError(f"create_app: {name} must be an integer >= 1, got {value!r}")
+    if isinstance(poll_interval, bool) or not isinstance(poll_interval, numbers.Real) or not 0 < poll_interval < math.inf:
+        raise InvalidInputError(f"create_app: poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+    from coldkit.validation import check_flag
+
+    read_only, follow, mmap = check_flag(read_only, "read_only"), check_flag(follow, "follow"), check_flag(mmap, "mmap")
     follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path

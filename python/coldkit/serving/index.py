@@ -176,7 +176,14 @@ class ServingIndex(IndexReader):
         """
         cf_model = model.cf
         if getattr(cf_model.warm, "kind", None) != "svd" or not hasattr(cf_model, "weights_"):
-            raise InvalidInputError("ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd') (ridge adapter)")
+            # the whole recipe at once: naming only warm='svd' sent the user into the next two refusals
+            # (the unserved sources' weights, the second encoder)
+            unserved = {k: 0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}
+            raise InvalidInputError(
+                "ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd', lexical=False, stack=False, "
+                f"weights={unserved}) (the served blend: a factorised warm space, one encoder, the sources "
+                f"{', '.join(SERVED_SOURCES)}); or let ServingIndex.build(interactions, ...) fit that hybrid"
+            )
         if len(getattr(model.content, "encoders", [model.content.encoder])) > 1:
             raise InvalidInputError(
                 "ServingIndex.from_hybrid serves one encoder's space; build the Hybrid with lexical=False "

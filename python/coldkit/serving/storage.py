@@ -444,13 +444,26 @@ def load(
         EncoderMismatchError: the encoder re-created from the manifest gives different vectors.
         IndexStorageError: another process holds the index for writing (unless ``read_only``).
     """
+    from coldkit.validation import check_flag
+
+    # read_only="no" is a non-empty string: it opened the index read-only (and mmap="no" mapped it)
+    read_only, mmap = check_flag(read_only, "read_only"), check_flag(mmap, "mmap")
     root = Path(path).expanduser().resolve()
     if not root.is_dir():
         raise IndexFormatError(f"no coldkit index at {str(root)!r} (not a directory)")
+    if not (root / "CURRENT").exists():
+        # the two directories a user most often opens by mistake get their right door named
+        if (root / "manifest.json").is_file() and (root.parent / "CURRENT").is_file():
+            raise IndexFormatError(f"{str(root)!r} is one snapshot inside the index {str(root.parent)!r}: load that directory")
+        if (root / "meta.json").is_file() and any(root.glob("codes*.npy")):
+            raise IndexFormatError(
+                f"{str(root)!r} holds a compressed catalogue (QuantizedIndex), not a serving index: "
+                "open it with coldkit.QuantizedIndex.load"
+            )
     current = _read_json(root / "CURRENT", f"{str(root)!r} is not a coldkit index: CURRENT")
     _check(isinstance(current, dict) and current.get("format") == FORMAT, f"{str(root / 'CURRENT')!r} is not a coldkit index pointer")
     gen = current.get("generation")
-    _check(isinstance(gen, int) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
+    _check(isinstance(gen, int) and not isinstance(gen, bool) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
     snap = _snap_dir(root, gen)
     manifest = _read_json(snap / "manifest.json", "index manifest")
     _check(isinstance(manifest, dict) and manifest.get("format") == FORMAT, f"{str(snap)!r}: not a coldkit index manifest")
