@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union, cast
 
 import numpy as np
 
@@ -245,7 +245,7 @@ def evaluate(
     # to fail as a TypeError; seeds=[0.5] was silently seed 0.
     if isinstance(models, (str, bytes)):
         raise InvalidInputError(f"models= takes a list of model names; wrap a single one in a list: [{models!r}]")
-    cutoffs = list(k) if _is_sequence(k) else [k]
+    cutoffs: list[Any] = list(cast(Iterable[Any], k)) if _is_sequence(k) else [k]
     if not cutoffs:
         raise InvalidInputError("k must hold at least one cut-off, got an empty list")
     ks = sorted({check_k(x) for x in cutoffs})

@@ -178,10 +178,10 @@ class ServingIndex(IndexReader):
         if getattr(cf_model.warm, "kind", None) != "svd" or not hasattr(cf_model, "weights_"):
             # the whole recipe at once: naming only warm='svd' sent the user into the next two refusals
             # (the unserved sources' weights, the second encoder)
-            unserved = {k: 0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}
+            zero_weights = {k: 0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}
             raise InvalidInputError(
                 "ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd', lexical=False, stack=False, "
-                f"weights={unserved}) (the served blend: a factorised warm space, one encoder, the sources "
+                f"weights={zero_weights}) (the served blend: a factorised warm space, one encoder, the sources "
                 f"{', '.join(SERVED_SOURCES)}); or let ServingIndex.build(interactions, ...) fit that hybrid"
             )
         if len(getattr(model.content, "encoders", [model.content.encoder])) > 1:
