@@ -374,3 +374,11 @@ def test_recommend_files_names_an_argument_that_is_not_a_path(files: dict[str, P
         recommend_files(str(files["train"]), str(files["items"]), None, model="popularity")  # type: ignore[arg-type]
     summary = recommend_files(files["train"], files["items"], files["train"].parent / "r.csv", model="popularity", k=2)  # Paths are fine
     assert summary["rows"] > 0
+
+
+def test_profiles_for_a_model_that_reads_no_text_are_noted(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # popularity ranks every user alike: profiles given to it changed nothing, without a word
+    assert run(files, "--users", str(files["users"]), "--user-profiles", str(files["profiles"]), "--k", "2") == 0
+    assert "--user-profiles has no effect on model popularity" in capsys.readouterr().err
+    assert run(files, "--users", str(files["users"]), "--user-profiles", str(files["profiles"]), "--k", "2", model="content") == 0
+    assert "--user-profiles has no effect" not in capsys.readouterr().err

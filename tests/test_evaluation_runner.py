@@ -98,6 +98,10 @@ def test_result_table_json_and_chart(tmp_path: Path) -> None:
     assert {r["metric"] for r in payload["summary"]} >= {"recall@20", "ndcg@10", "coverage@20", "cold_exposure@20"}
     assert Path(paths["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
+    # a later run saved without a chart does not leave this run's chart beside its own numbers
+    again = result.save(str(tmp_path / "out"), chart=False)
+    assert "chart" not in again and not (tmp_path / "out" / "results.png").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.json", "results.txt"]
 
 
 def test_cold_exposure_is_one_on_cold_candidates_and_zero_on_warm() -> None:
@@ -160,6 +164,19 @@ def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     assert not any("exceed" in note for note in whole.notes)
     quality = lambda r: {key: v for key, v in r.summary().items() if not key[2].endswith("_seconds")}  # noqa: E731
     assert quality(huge) == quality(whole) and quality(huge)
+
+
+def test_a_cutoff_that_lists_every_candidate_is_noted() -> None:
+    # the cold task of a tiny catalogue has a few candidates: at k >= their number every model gets
+    # recall 1 there, and nothing said so
+    ds = synthetic()
+    n_cold = len(make_split("cold-item", ds.interactions, 0).tasks["cold"].candidates)
+    result = evaluate(ds, {"pop": CountPopularity}, protocol="cold-item", seeds=[0], k=[n_cold - 1, n_cold], progress=False)
+    noted = [note for note in result.notes if "compares nothing" in note]
+    assert noted == [f"seed 0: task cold ranks only {n_cold} candidate item(s): at k = {n_cold} every model lists them all (recall 1), which compares nothing"]
+    assert result.mean("pop", "cold", f"recall@{n_cold}") == 1.0
+    quiet = evaluate(ds, {"pop": CountPopularity}, protocol="cold-item", seeds=[0], k=[n_cold - 1], progress=False)
+    assert not any("compares nothing" in note for note in quiet.notes)
 
 
 def test_a_split_that_leaves_no_test_user_is_an_error_not_an_empty_result() -> None:

@@ -257,6 +257,10 @@ def _recommend_files(
         profiles = {}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
+    elif profiles and "encoder" not in opts and not model_accepts(model, "encoder"):
+        # a model with no encoder reads no query text either: the profiles were loaded for nothing,
+        # and the user believes new users were ranked by them (--user-graph is refused alike)
+        notes.append(f"--user-profiles has no effect on model {model} (it reads no profile text); choose e.g. hybrid or content")
     if graph:
         if not model_accepts(model, "user_graph"):
             raise InvalidInputError(f"--user-graph: model {model!r} does not use a social graph; choose e.g. hybrid or friends")

@@ -408,6 +408,8 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
 
     The chart needs matplotlib (the ``eval`` extra); without it the JSON and the table are still
     written and a warning says how to get the chart, so a long run is never lost to a missing plot library.
+    A ``results.png`` of an earlier run in ``out_dir`` is removed when no chart is written: beside the
+    new JSON and table it would show numbers this run did not measure.
     """
     out = Path(out_dir)
     paths: dict[str, str] = {}
@@ -429,4 +431,6 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
         else:
             atomic_write_bytes(out / "results.png", png)
             paths["chart"] = str(out / "results.png")
+    if "chart" not in paths:
+        (out / "results.png").unlink(missing_ok=True)
     return paths

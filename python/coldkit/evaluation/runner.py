@@ -310,6 +310,16 @@ def evaluate(
         if all(len(t) == 0 for t in tasks.values()):
             result.notes.append(f"seed {seed}: no task has a user; no model fitted")
             continue  # fitting every model to rank for nobody would only cost time
+        for task in tasks.values():
+            n_candidates = len(task.candidates) if task.candidates is not None else interactions.n_items
+            trivial = [x for x in ks if x >= n_candidates]
+            if len(task) and trivial:
+                # every model lists every candidate within k: the recall there is 1 for all and says
+                # nothing about the models (a tiny catalogue's few cold items)
+                result.notes.append(
+                    f"seed {seed}: task {task.name} ranks only {n_candidates} candidate item(s): at k = "
+                    f"{', '.join(map(str, trivial))} every model lists them all (recall 1), which compares nothing"
+                )
         for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
             model = choice.build({"user_profiles": profiles, "user_graph": graph})
             started = time.perf_counter()
