@@ -447,6 +447,25 @@ def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> Non
         QuantizedIndex.load(tmp_path)
 
 
+def test_an_index_of_format_version_1_still_loads_and_version_2_names_its_files(tmp_path: Path) -> None:
+    x = np.random.default_rng(3).standard_normal((40, 8)).astype(np.float32)
+    index = QuantizedIndex(x, "int8")
+    index.save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["version"] == 2 and meta["files"]["codes"] == "codes.npy"
+    # what a coldkit before the alternating names wrote: version 1, no 'files' (always the first set)
+    del meta["files"]
+    meta["version"] = 1
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    loaded = QuantizedIndex.load(tmp_path)
+    np.testing.assert_array_equal(loaded.search(x[:5], k=3)[1], index.search(x[:5], k=3)[1])
+    # a version-1 meta naming files is no index any coldkit wrote
+    meta["files"] = {"codes": "codes.b.npy", "scales": "scales.b.npy", "catalog": "catalog.b.npy"}
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InvalidInputError, match="format version 1 does not have"):
+        QuantizedIndex.load(tmp_path)
+
+
 def corrupt(directory: Path, how: str) -> None:
     if how == "codes-byte":
         codes = bytearray((directory / "codes.npy").read_bytes())

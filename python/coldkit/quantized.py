@@ -71,7 +71,11 @@ SCALES: tuple[str, ...] = ("per-vector", "per-dimension")
 _METRICS: tuple[str, ...] = ("cosine", "dot")
 
 #: Version of the on-disk layout written by :meth:`QuantizedIndex.save`.
-FORMAT_VERSION = 1
+#: 2: ``meta.json`` names the data files (``files``: a re-save writes the other name set). Version 1
+#: (always the first set) is still read; a coldkit that reads only 1 refuses 2 by its version, instead
+#: of reporting a re-saved index's ``codes.npy`` as missing.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _META = "meta.json"
 _CODES = "codes.npy"
 _SCALES = "scales.npy"
@@ -366,11 +370,14 @@ class QuantizedIndex:
             raise InvalidInputError(f"{directory / _META} is unreadable or corrupted: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != "coldkit.quantized":
             raise InvalidInputError(f"{directory / _META} is not a coldkit quantised index")
-        if meta.get("version") != FORMAT_VERSION:
+        version = meta.get("version")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise InvalidInputError(
-                f"{directory} has quantised-index format version {meta.get('version')!r}; "
-                f"this coldkit reads version {FORMAT_VERSION}"
+                f"{directory} has quantised-index format version {version!r}; "
+                f"this coldkit reads versions {', '.join(map(str, READABLE_VERSIONS))}"
             )
+        if version == 1 and "files" in meta:  # version 1 never named its files
+            raise InvalidInputError(f"{directory / _META} has a 'files' field, which format version 1 does not have")
         try:
             kind = _check_choice(meta["kind"], "kind", KINDS)
             scale = _check_choice(meta["scale"], "scale", SCALES)
