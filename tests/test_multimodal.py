@@ -471,6 +471,40 @@ def test_cli_recommend_with_images_lists_bad_files(poster_data, tmp_path: Path, 
     assert code != 0 and "--media-root" in capsys.readouterr().err
 
 
+def test_media_column_is_not_taken_as_item_text(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without --text-columns the default text columns left a column named "poster" in: its paths were item text."""
+    from coldkit.cli import main
+    from coldkit.data import load_items
+    from coldkit.serving.build import build_index_from_files
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    # posters named by words, as a shop's "red-dress.png": not id-like, so the poster column looks like text
+    table = train.catalog.table.copy()
+    for row, name in enumerate(table["poster"]):
+        if isinstance(name, str):
+            worded = "poster-" + "".join(chr(ord("a") + int(d)) for d in name[1:-4]) + ".png"
+            (media / name).rename(media / worded)
+            table.loc[row, "poster"] = worded
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    items, ratings = _write_files(tmp_path, train)
+    assert load_items(items).text_columns == ("title", "poster")  # no media column named: it is text-like
+    assert load_items(items, media_columns=["poster"]).text_columns == ("title",)
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--image-column", "poster",
+                 "--media-root", str(media), "--encoder", "hashing", "--model", "content", "--k", "3",
+                 "--out", str(tmp_path / "recs.csv"), "--quiet"])
+    assert code == 0
+    assert "text columns: title\n" in capsys.readouterr().err
+    import coldkit.serving.build as build_module
+
+    seen = []
+    real_build = build_module.ServingIndex.build
+    monkeypatch.setattr(build_module.ServingIndex, "build", lambda data, **kw: seen.append(data.catalog.text_columns) or real_build(data, **kw))
+    options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
+    build_index_from_files(tmp_path / "idx", interactions=ratings, items=items, encoder="multimodal", encoder_options=options).close()
+    assert seen == [("title",)]
+
+
 def test_cli_evaluate_three_ways_on_items_with_images(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
     from coldkit.cli import main
 

@@ -183,7 +183,10 @@ def _recommend_files(
         # they are for a model without an encoder (popularity, item-knn, ease...): one that still
         # reads item text (text-match) says so itself when it is fitted
         needs_text = item_vectors is None and (media is not None or model_accepts(model, "encoder"))
-        catalog = load_items(items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text)
+        media_columns = [media[key] for key in ("image_column", "audio_column") if media and media.get(key)]
+        catalog = load_items(
+            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns
+        )
         train = load_interactions(
             interactions,
             catalog,

@@ -324,6 +324,7 @@ def catalog_from_frame(
     columns: Mapping[str, str] | None = None,
     where: str = "items",
     require_text: bool = True,
+    media_columns: Sequence[str] = (),
 ) -> Catalog:
     """Build a :class:`Catalog` from a table with an ``item_id`` column and content columns.
 
@@ -336,6 +337,8 @@ def catalog_from_frame(
         where: a name for error messages (usually the file path).
         require_text: whether a table without any text-like column is an error (False: item
             vectors come from elsewhere, ``--item-vectors``; the catalogue then has no text columns).
+        media_columns: columns of image/audio paths (``--image-column``/``--audio-column``), never
+            taken as default text columns.
 
     Raises:
         InvalidInputError: ``item_id`` missing, empty or duplicated; a text column missing.
@@ -357,7 +360,9 @@ def catalog_from_frame(
     table = table.reset_index(drop=True)
     _join_list_cells(table)
     if text_columns is None:
-        text_columns = text_like_columns(table)
+        # a media column is read as files, not words: a column named "poster" or "cover" passes the
+        # text-like tests, and its paths ("posters/0042.jpg") were joined into every item's text
+        text_columns = [c for c in text_like_columns(table) if c not in set(media_columns)]
         if not text_columns and require_text:
             raise InvalidInputError(
                 f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
@@ -704,17 +709,21 @@ def load_items(
     sep: str | None = None,
     encoding: str | None = None,
     require_text: bool = True,
+    media_columns: Sequence[str] = (),
 ) -> Catalog:
     """Read an item table (``item_id`` + text/image columns) from CSV or Parquet.
 
-    ``require_text=False`` accepts a table of ids alone (item vectors come from elsewhere).
+    ``require_text=False`` accepts a table of ids alone (item vectors come from elsewhere);
+    ``media_columns`` (image/audio path columns) are never default text columns.
 
     Example::
 
         catalog = load_items("movies.csv", columns={"item_id": "movieId"}, text_columns=["title", "genres"])
     """
     frame = read_table(path, sep=sep, encoding=encoding, dtype=_id_dtypes(columns, "item_id"))
-    return catalog_from_frame(frame, text_columns=text_columns, columns=columns, where=str(path), require_text=require_text)
+    return catalog_from_frame(
+        frame, text_columns=text_columns, columns=columns, where=str(path), require_text=require_text, media_columns=media_columns
+    )
 
 
 def load_interactions(
