@@ -89,6 +89,48 @@ def test_factory_options_are_passed_through() -> None:
         coldkit.get_fusion("weighted", normalization="bogus")
 
 
+def test_unknown_option_through_a_forwarding_factory_is_a_clear_error() -> None:
+    """Plugin factories are ``def make(**options): return Encoder(**options)``: a typo was a TypeError traceback."""
+
+    class Picky:
+        name, dim, fingerprint, modalities = "picky", 4, "picky", frozenset({"text"})
+
+        def __init__(self, *, size: int = 4) -> None:
+            self.size = size
+
+        def encode_texts(self, texts):  # pragma: no cover - never called
+            raise AssertionError
+
+    def make_picky(**options):
+        return Picky(**options)
+
+    class Broken(Picky):
+        def __init__(self) -> None:
+            sorted([], bogus=1)  # a bug inside the class stays a TypeError, not "bad option"
+
+    def make_broken(**options):
+        return Broken(**options)
+
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("picky", "forwards its options", make_picky),
+                    coldkit.EncoderSpec("broken", "has a bug", make_broken)]
+
+    coldkit.register_plugin(Plugin(), name="picky-plugin")
+    try:
+        assert coldkit.get_encoder("picky", size=7).size == 7
+        with pytest.raises(coldkit.InvalidInputError, match=r"encoder 'picky' does not take the options \['sise'\]"):
+            coldkit.get_encoder("picky", sise=7)
+        # the image-encoder spec of the multimodal encoder goes the same way (was a traceback in the CLI)
+        with pytest.raises(coldkit.InvalidInputError, match="encoder 'image-stats' does not take the options"):
+            coldkit.get_encoder("image-stats", bins=3)
+        with pytest.raises(TypeError, match="bogus"):
+            coldkit.get_encoder("broken")
+    finally:
+        coldkit.unregister_plugin("picky-plugin")
+
+
 def test_duplicate_name_names_both_plugins_and_leaves_others_usable() -> None:
     def make(tag: str) -> object:
         class Plugin:

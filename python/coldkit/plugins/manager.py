@@ -355,7 +355,20 @@ def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> A
         raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {sorted(options)}: {exc}") from None
     except ValueError:  # no introspectable signature: the factory checks its own options
         pass
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        # A forwarding factory (``def make(**options): return BertEncoder(**options)``, as every plugin
+        # has) binds any option, so a mistyped one surfaced as a bare TypeError traceback from the class
+        # it calls. Python raises that TypeError before the class's __init__ starts, so the traceback
+        # ends in the factory's own frame (2 frames from here); a TypeError from deeper code is a bug
+        # of that code and is left alone.
+        frames, tb = 0, exc.__traceback__
+        while tb is not None:
+            frames, tb = frames + 1, tb.tb_next
+        if frames == 2 and "keyword argument" in str(exc):
+            raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {sorted(options)}: {exc}") from None
+        raise
 
 
 def get_encoder(name: str, **options: Any) -> Encoder:
