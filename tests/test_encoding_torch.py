@@ -136,6 +136,8 @@ def test_model_directory_checks(tmp_path: Path) -> None:
         resolve_model_dir(_fake_model(tmp_path / "empty", weights=False))
     with pytest.raises(InvalidInputError, match="does not exist"):
         resolve_model_dir(tmp_path / "missing")
+    with pytest.raises(InvalidInputError, match=f"'{good / 'model.safetensors'}' is a file; model= takes the model's directory \\(e.g. '{good}'\\)"):
+        resolve_model_dir(good / "model.safetensors")
     (tmp_path / "not-a-model").mkdir()
     with pytest.raises(InvalidInputError, match="no config.json"):
         resolve_model_dir(tmp_path / "not-a-model")

@@ -369,6 +369,12 @@ def resolve_model_dir(model: str | os.PathLike[str], *, what: str = "model", nee
     # Hub ids are "name" or "org/name"; anything else that does not exist is a mistyped path.
     looks_like_path = path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
     if looks_like_path:
+        if path.is_file():
+            # a common slip: the weights or config.json file instead of the folder holding them,
+            # which was reported as "does not exist" although the file plainly does
+            raise InvalidInputError(
+                f"{what}: {text!r} is a file; model= takes the model's directory (e.g. {str(path.parent)!r})"
+            )
         if not path.is_dir():
             raise InvalidInputError(f"{what}: model directory {text!r} does not exist")
         directory = path
