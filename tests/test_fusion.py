@@ -113,6 +113,31 @@ def test_bad_input() -> None:
         coldkit.Ranked(np.array([0]), np.array([1.0]))
 
 
+@pytest.mark.parametrize("fusion", [WeightedFusion(), ReciprocalRankFusion()], ids=["weighted", "rrf"])
+def test_bad_weights_and_infinite_scores_are_named(fusion) -> None:  # type: ignore[no-untyped-def]
+    a = ranked([[(0, 3.0), (1, 1.0)]])
+    # a +inf score (the source's best item) was dropped by weighted fusion as if not listed:
+    # {"a": [(0, inf), (1, 1.0)]} fused to [1, -1]
+    best = coldkit.Ranked(np.array([[0, 1]]), np.array([[np.inf, 1.0]], dtype=np.float32))
+    with pytest.raises(coldkit.InvalidInputError, match=r"'a' has \+inf scores"):
+        fusion.fuse({"a": best}, k=2)
+    # -inf still marks an excluded item: weighted skips it, the other item keeps its place
+    excluded = coldkit.Ranked(np.array([[0, 1]]), np.array([[1.0, -np.inf]], dtype=np.float32))
+    assert fusion.fuse({"a": excluded}, k=1).indices.tolist() == [[0]]
+    for bad in ("0.7x", 1j):  # were a bare numpy ValueError / TypeError
+        with pytest.raises(coldkit.InvalidInputError, match="weight of source 'a' must be a number"):
+            fusion.fuse({"a": a}, k=1, weights={"a": bad})
+    with pytest.raises(coldkit.InvalidInputError, match="weights must be a mapping"):  # was "unknown source(s) [0.7]"
+        fusion.fuse({"a": a}, k=1, weights=[0.7])  # type: ignore[arg-type]
+
+
+def test_rrf_constant_must_be_a_number() -> None:
+    assert ReciprocalRankFusion(c=0).c == 0.0
+    for bad in ("60", None, True):  # "60" was a numpy "ufunc 'isfinite' not supported" TypeError
+        with pytest.raises(coldkit.InvalidInputError, match="rrf constant c"):
+            ReciprocalRankFusion(c=bad)  # type: ignore[arg-type]
+
+
 @st.composite
 def source_sets(draw):  # type: ignore[no-untyped-def]
     batch = draw(st.integers(1, 3))

@@ -35,12 +35,19 @@ def _check_sources(sources: Mapping[str, Ranked], k: int) -> int:
         valid = ranked.indices >= 0
         if np.isnan(ranked.scores[valid]).any():
             raise InvalidInputError(f"fusion source {name!r} has NaN scores")
+        if np.isposinf(ranked.scores[valid]).any():
+            # weighted fusion reads a non-finite score as "not listed" (-inf marks an excluded item),
+            # so a +inf, the source's very best item, silently vanished from the fused list
+            raise InvalidInputError(f"fusion source {name!r} has +inf scores; give finite scores (-inf marks an excluded item)")
     return next(iter(batch_sizes.values()))
 
 
 def _check_weight_names(weights: Mapping[str, WeightLike] | None, sources: Mapping[str, Ranked]) -> None:
     """A weight for a source that is not there is a typo: refuse it instead of silently using 1.0."""
-    unknown = sorted(set(weights or {}) - set(sources))
+    if weights is not None and not isinstance(weights, Mapping):
+        # a list of weights was read as source names: "weights name unknown source(s) [0.7, 0.3]"
+        raise InvalidInputError(f"weights must be a mapping of source name to weight, e.g. {{{next(iter(sources))!r}: 0.7}}, got {type(weights).__name__}")
+    unknown = sorted(set(weights or {}) - set(sources), key=str)
     if unknown:
         raise InvalidInputError(f"weights name unknown source(s) {unknown}; the sources are {sorted(sources)}")
 
@@ -62,7 +69,10 @@ def _first_occurrences(indices: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _row_weights(weights: Mapping[str, WeightLike] | None, name: str, batch: int) -> np.ndarray:
     """The weight of source ``name`` for each of the ``batch`` rows (default 1.0)."""
     value = 1.0 if weights is None else weights.get(name, 1.0)
-    w = np.asarray(value, dtype=np.float64)
+    try:
+        w = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):  # "0.7x", a complex number: a raw numpy conversion error named nothing
+        raise InvalidInputError(f"weight of source {name!r} must be a number or an array of numbers, got {value!r}") from None
     if w.ndim == 0:
         w = np.full(batch, float(w))
     if w.shape != (batch,):
@@ -282,7 +292,7 @@ class ReciprocalRankFusion:
     name = "rrf"
 
     def __init__(self, c: float = 60.0) -> None:
-        if not np.isfinite(c) or c < 0:
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not np.isfinite(c) or c < 0:
             raise InvalidInputError(f"rrf constant c must be finite and >= 0, got {c!r}")
         self.c = float(c)
 
