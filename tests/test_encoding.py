@@ -275,11 +275,19 @@ def test_single_string_is_refused() -> None:
         ({"empty": "skip"}, "empty"),
         ({"image_weight": 2.0}, "image_weight"),
         ({"chunk_size": 0}, "chunk_size"),
+        ({"separator": None}, r"separator must be a string"),  # was AttributeError: no attribute 'join'
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         encode_catalog(TEXTS, TrigramEncoder(), cache=False, **kwargs)
+
+
+def test_a_cache_flag_that_is_not_a_bool_is_refused(tmp_path: Path) -> None:
+    # any truthy value turned the on-disk cache on: cache="no" wrote vectors under cache_dir
+    with pytest.raises(InvalidInputError, match=r"cache must be True, False or a VectorCache, got 'no'"):
+        encode_catalog(TEXTS, TrigramEncoder(), cache="no", cache_dir=tmp_path)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_encoder_name_is_refused_with_the_call_to_make() -> None:

@@ -695,6 +695,11 @@ def encode_catalog(
         raise InvalidInputError(f"image_weight must be a number in [0, 1], got {image_weight!r}")
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidInputError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if not isinstance(separator, str):  # was AttributeError: 'NoneType' object has no attribute 'join'
+        raise InvalidInputError(f"separator must be a string (e.g. '. '), got {separator!r}")
+    if not isinstance(cache, (bool, np.bool_, VectorCache)):
+        # any truthy value turned the on-disk cache on, so cache="no" or cache="off" wrote to it
+        raise InvalidInputError(f"cache must be True, False or a VectorCache, got {cache!r}")
     if isinstance(encoder, str):  # was AttributeError: 'str' object has no attribute 'dim'
         raise InvalidInputError(f"encode_catalog takes an encoder object, not its name: coldkit.get_encoder({encoder!r})")
     modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
