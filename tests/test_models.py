@@ -253,6 +253,23 @@ def test_item_knn_folds_in_a_new_users_clicks(data: Interactions) -> None:
     assert "because you liked" in model.explain(UserQuery(user=2), int(warm_user.indices[0, 0]))
 
 
+@pytest.mark.parametrize("name, options", [("item-knn", {}), ("content", {"encoder": "hashing"}), ("hybrid", {"encoder": "hashing"})])
+def test_explain_takes_an_item_index_and_refuses_anything_else(data: Interactions, name: str, options: dict) -> None:
+    model = models.create(name, **options).fit(data)
+    query = UserQuery(user=2)
+    assert model.explain(query, np.int64(3)) == model.explain(query, 3)
+    # was int(item): "3" (an id) explained row 3, 3.7 explained row 3, None/"i3" were bare Type/ValueErrors
+    with pytest.raises(InvalidInputError, match=r"got the string 'i3'; for an item id use train.catalog.index_of\(\['i3'\]\)"):
+        model.explain(query, "i3")
+    for bad in ("3", 3.7, 3.0, None, True, np.array([3])):
+        with pytest.raises(InvalidInputError, match="item must be an item index"):
+            model.explain(query, bad)
+    # item-knn answered "no liked item is similar to this one" for these (-1 is the last row)
+    for outside in (-1, 10, 10**30):
+        with pytest.raises(InvalidInputError, match=rf"item index {outside} out of range \[0, 10\)"):
+            model.explain(query, outside)
+
+
 def test_item_knn_candidates_match_full_ranking_filtered(data: Interactions) -> None:
     model = models.create("item-knn", neighbors=None).fit(data)
     full = model.recommend([UserQuery(user=3)], 10)

@@ -16,7 +16,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_flag", "check_k"]
+__all__ = ["check_flag", "check_item_index", "check_k"]
 
 
 def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
@@ -71,3 +71,27 @@ def check_flag(value: object, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidInputError(f"{what} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_item_index(item: object, n_items: int) -> int:
+    """``item`` as a catalogue row index in ``[0, n_items)``, else :class:`InvalidInputError`.
+
+    ``model.explain(query, item)`` takes the item's *index*. It used to run ``int(item)``, so an
+    external id such as ``"42"`` silently explained the item at row 42, a float ``5.7`` explained
+    row 5, and item-kNN answered "no liked item is similar" for ``-1`` or an index past the end;
+    ``None`` or ``"abc"`` were bare ``TypeError``/``ValueError``.
+    """
+    if isinstance(item, str):
+        raise InvalidInputError(
+            f"item must be an item index (int), got the string {item!r}; for an item id use "
+            f"train.catalog.index_of([{item!r}])[0]"
+        )
+    if isinstance(item, (bool, np.bool_)):
+        raise InvalidInputError(f"item must be an item index (int), got {item!r}")
+    try:
+        value = operator.index(item)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(f"item must be an item index (int), got {type(item).__name__} {item!r}") from None
+    if not 0 <= value < n_items:
+        raise InvalidInputError(f"item index {value} out of range [0, {n_items})")
+    return value

@@ -20,7 +20,7 @@ from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_k
+from coldkit.validation import check_item_index, check_k
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
@@ -243,8 +243,7 @@ class ContentRecommender(Recommender):
         """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""
         (query,) = self._check_queries([query])
         train = self._require_fitted()
-        if not 0 <= int(item) < train.n_items:
-            raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
+        item = check_item_index(item, train.n_items)
         reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]

@@ -80,7 +80,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_k
+from coldkit.validation import check_item_index, check_k
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -792,8 +792,7 @@ class Hybrid(Recommender):
         similarity and matching words, or popularity."""
         (query,) = self._check_queries([query])
         train = self._require_fitted()
-        if not 0 <= int(item) < train.n_items:
-            raise InvalidInputError(f"item index {item} out of range [0, {train.n_items})")
+        item = check_item_index(item, train.n_items)
         reasons = []
         known = self._known_items(query)
         used = set(self._served_sources())  # a reason only from a source this hybrid blends

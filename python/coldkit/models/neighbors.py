@@ -26,7 +26,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_flag, check_k
+from coldkit.validation import check_flag, check_item_index, check_k
 
 __all__ = [
     "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
@@ -302,8 +302,9 @@ class ItemItemModel(Recommender):
         """Name the known item that contributes most to ``item``'s score ("because you liked X")."""
         (query,) = self._check_queries([query])
         train = self._require_fitted()
+        item = check_item_index(item, train.n_items)
         row = self.user_rows([query])[0]
-        contrib = row * self._item_column(int(item))
+        contrib = row * self._item_column(item)
         if not np.any(contrib > 0):
             return "no liked item is similar to this one"
         assert self.warm_items_ is not None
