@@ -178,6 +178,10 @@ class FederatedSpace:
         self.private = dp_epsilon is not None and not (isinstance(dp_epsilon, (int, float)) and math.isinf(dp_epsilon))
         if rounds is None:  # every round under DP costs budget: few noisy rounds beat many noisier ones
             rounds = DP_ROUNDS if self.private else ROUNDS
+        if dp_delta is not None and dp_epsilon is None:
+            # without ε the model trains with no noise at all; a δ alone read as "private" while it was not
+            # (coldkit recommend refuses --dp-delta without --dp-epsilon for the same reason)
+            raise InvalidInputError("dp_delta needs dp_epsilon too: without dp_epsilon the model is not private")
         if dp_epsilon is not None or dp_delta is not None:
             # validates ε > 0 and δ in (0, 1); δ < 1/users is checked in fit, when the users are known
             check_budget(math.inf if dp_epsilon is None else dp_epsilon, 1e-9 if dp_delta is None else dp_delta)
@@ -192,6 +196,9 @@ class FederatedSpace:
         self.dp_delta = None if dp_delta is None else float(dp_delta)
         # under DP every contribution must be bounded: default bound 1 (a user's whole row / update)
         self.clip = clip if clip is not None else (1.0 if self.private else None)
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            # int(seed) truncated 1.5 silently, and -1 failed later inside numpy as a bare ValueError
+            raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
         self.seed = int(seed)
         self.accountant_: PrivacyAccountant | None = None
 
