@@ -85,9 +85,10 @@ def check_budget(epsilon: float, delta: float, n_users: int | None = None) -> tu
     Raises:
         InvalidInputError: naming the bad value and the rule it breaks.
     """
-    if isinstance(epsilon, (bool, np.bool_)) or isinstance(delta, (bool, np.bool_)):
-        # float(True) is 1.0: dp_epsilon=True ran as a (1, δ)-DP model instead of being refused
-        raise InvalidInputError(f"dp_epsilon and dp_delta must be numbers, got {epsilon!r} and {delta!r}")
+    for label, value in (("dp_epsilon", epsilon), ("dp_delta", delta)):
+        if isinstance(value, (bool, np.bool_)):
+            # float(True) is 1.0: dp_epsilon=True ran as a (1, δ)-DP model instead of being refused
+            raise InvalidInputError(f"{label} must be a number, got {value!r}")
     try:
         eps, dlt = float(epsilon), float(delta)
     except (TypeError, ValueError):
