@@ -125,6 +125,15 @@ def test_model_without_weights_or_preprocessor(tiny_clip_dir: Path, tmp_path: Pa
         encoder.encode_images([Path(__file__)])
 
 
+def test_a_model_of_another_kind_is_refused(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    # a GPT-2 folder loaded as CLIPModel with every weight random, and encoded without an error
+    target = tmp_path / "gpt2-like"
+    shutil.copytree(tiny_clip_dir, target)
+    (target / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_positions": 64}))
+    with pytest.raises(InvalidInputError, match=r"is a 'gpt2' model, not CLIP"):
+        coldkit.get_encoder("clip", model=target)
+
+
 def test_remote_code_is_refused(tiny_clip_dir: Path, tmp_path: Path) -> None:
     target = tmp_path / "remote"
     shutil.copytree(tiny_clip_dir, target)

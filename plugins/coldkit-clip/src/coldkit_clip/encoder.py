@@ -9,6 +9,7 @@ transformers 5; both are handled.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -101,6 +102,14 @@ class CLIPEncoder(TorchTextEncoder):
         self.pooling = check_pooling(pooling, CLIP_POOLINGS, what="clip")
         self.model_dir = resolve_model_dir(model, what="clip")
         check_remote_code(self.model_dir, trust_remote_code, what="clip")
+        # CLIPModel.from_pretrained loads any checkpoint: a BERT or GPT-2 folder gave a CLIP whose every
+        # weight was freshly random (transformers only logs a report), and it encoded without complaint
+        model_type = json.loads((self.model_dir / "config.json").read_text()).get("model_type")
+        if model_type != "clip":
+            raise InvalidInputError(
+                f"clip: the model in {str(self.model_dir)!r} is a {model_type!r} model, not CLIP "
+                "(config.json model_type must be 'clip'); use the matching encoder (bert, gpt2) for it"
+            )
         self.batch_size = self.check_batch_size(batch_size)
         self.threads = configure_threads(threads)
         self.device = resolve_device(device)
