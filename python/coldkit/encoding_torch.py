@@ -44,6 +44,7 @@ __all__ = [
     "batch_workers",
     "check_pooling",
     "apply_precision",
+    "check_model_type",
     "check_remote_code",
     "configure_threads",
     "cpu_supports_bf16",
@@ -424,6 +425,24 @@ def check_remote_code(model_dir: Path, trust_remote_code: bool, *, what: str = "
             f"{what}: the model in {str(model_dir)!r} needs trust_remote_code=True (its config maps to custom "
             f"code: {sorted(config['auto_map'])}); that runs Python shipped with the model, so pass "
             "trust_remote_code=True only for a model you trust"
+        )
+
+
+def check_model_type(model_dir: Path, expected: str, *, what: str = "model", instead: str = "") -> None:
+    """Refuse a model directory whose ``config.json`` names another ``model_type`` than ``expected``.
+
+    Why: a fixed architecture class (``CLIPModel``, ``ClapModel``) loads *any* checkpoint; from a
+    BERT or GPT-2 folder it builds the architecture with every weight freshly random, transformers
+    only logs a load report, and the encoder then returns random vectors without an error.
+    """
+    try:
+        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InvalidInputError(f"{what}: unreadable config.json in {str(model_dir)!r}: {exc}") from exc
+    if model_type != expected:
+        raise InvalidInputError(
+            f"{what}: the model in {str(model_dir)!r} is a {model_type!r} model, not {expected} "
+            f"(config.json model_type must be {expected!r}){'; ' + instead if instead else ''}"
         )
 
 

@@ -128,3 +128,14 @@ def test_bad_model_directories(small_clap_dir: Path, synth: SimpleNamespace, tmp
         encoder.encode_audio([synth.write(tmp_path / "a.wav", synth.tone(440.0))])
     with pytest.raises(InvalidInputError, match="max_seconds"):
         coldkit.get_encoder("clap", model=small_clap_dir, max_seconds=-1)
+
+
+def test_a_model_of_another_kind_is_refused(small_clap_dir: Path, tmp_path: Path) -> None:
+    # ClapModel loaded a BERT folder with every weight random, and encoded without an error
+    import json
+
+    target = tmp_path / "bert-like"
+    shutil.copytree(small_clap_dir, target)
+    (target / "config.json").write_text(json.dumps({"model_type": "bert", "max_position_embeddings": 64}))
+    with pytest.raises(InvalidInputError, match=r"is a 'bert' model, not clap"):
+        coldkit.get_encoder("clap", model=target)

@@ -130,7 +130,7 @@ def test_a_model_of_another_kind_is_refused(tiny_clip_dir: Path, tmp_path: Path)
     target = tmp_path / "gpt2-like"
     shutil.copytree(tiny_clip_dir, target)
     (target / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_positions": 64}))
-    with pytest.raises(InvalidInputError, match=r"is a 'gpt2' model, not CLIP"):
+    with pytest.raises(InvalidInputError, match=r"is a 'gpt2' model, not clip"):
         coldkit.get_encoder("clip", model=target)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from coldkit.encoding_torch import (
     TorchTextEncoder,
     apply_precision,
+    check_model_type,
     check_remote_code,
     configure_threads,
     get_output_tensor,
@@ -93,6 +94,8 @@ class ClapEncoder(TorchTextEncoder):
         self.pooling = "projected"  # CLAP's own pooler + projection; the only meaningful choice
         self.model_dir = resolve_model_dir(model, what="clap")
         check_remote_code(self.model_dir, trust_remote_code, what="clap")
+        # ClapModel loads any checkpoint: another kind of folder gave a CLAP with every weight random
+        check_model_type(self.model_dir, "clap", what="clap")
         self.batch_size = self.check_batch_size(batch_size)
         self.max_seconds = check_max_seconds(max_seconds)
         self.threads = configure_threads(threads)

@@ -9,7 +9,6 @@ transformers 5; both are handled.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -19,6 +18,7 @@ from coldkit.encoding import load_image
 from coldkit.encoding_torch import (
     TorchTextEncoder,
     apply_precision,
+    check_model_type,
     check_pooling,
     check_remote_code,
     configure_threads,
@@ -102,14 +102,8 @@ class CLIPEncoder(TorchTextEncoder):
         self.pooling = check_pooling(pooling, CLIP_POOLINGS, what="clip")
         self.model_dir = resolve_model_dir(model, what="clip")
         check_remote_code(self.model_dir, trust_remote_code, what="clip")
-        # CLIPModel.from_pretrained loads any checkpoint: a BERT or GPT-2 folder gave a CLIP whose every
-        # weight was freshly random (transformers only logs a report), and it encoded without complaint
-        model_type = json.loads((self.model_dir / "config.json").read_text()).get("model_type")
-        if model_type != "clip":
-            raise InvalidInputError(
-                f"clip: the model in {str(self.model_dir)!r} is a {model_type!r} model, not CLIP "
-                "(config.json model_type must be 'clip'); use the matching encoder (bert, gpt2) for it"
-            )
+        # CLIPModel loads any checkpoint: a BERT or GPT-2 folder gave a CLIP with every weight random
+        check_model_type(self.model_dir, "clip", what="clip", instead="use the matching encoder (bert, gpt2) for it")
         self.batch_size = self.check_batch_size(batch_size)
         self.threads = configure_threads(threads)
         self.device = resolve_device(device)
