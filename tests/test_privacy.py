@@ -583,3 +583,20 @@ def test_cli_default_delta_is_not_shown_as_none(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "dp_delta=None" not in err and "model dp-popularity dp_epsilon=1.0)" in err, err
     assert f"privacy: user-level (1, {1 / (10 * n_users):.3g})-DP spent" in err, err  # the documented default 1/(10·users)
+
+
+def test_cli_two_budgets_are_refused(tmp_path, capsys) -> None:
+    # --dp-epsilon 1 --option dp_epsilon=3 ran at ε = 1 and dropped the 3 without a word
+    from coldkit.cli import main
+
+    data = population(n_users=50)
+    rows, cols = data.matrix.nonzero()
+    pd.DataFrame({"user_id": data.user_ids[rows], "item_id": data.catalog.item_ids[cols]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": data.catalog.table["title"]}).to_csv(tmp_path / "items.csv", index=False)
+    base = ["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
+            "--out", str(tmp_path / "recs.csv"), "--k", "3", "--model", "popularity", "--quiet", "--dp-epsilon", "1"]
+    for option, named in (("dp_epsilon=3", "dp_epsilon=..."), ("dp_delta=1e-9", "dp_delta=...")):
+        assert main([*base, "--option", option]) == 2
+        err = capsys.readouterr().err
+        assert f"--dp-epsilon/--dp-delta and --option {named} name two privacy budgets; keep one" in err, err
+    assert not (tmp_path / "recs.csv").exists()

@@ -129,6 +129,12 @@ def recommend_files(
         if dp_epsilon is None:
             raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
         check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
+        # --dp-epsilon 1 --option dp_epsilon=3 ran at ε = 1 and dropped the 3 without a word: two budgets
+        clash = sorted(key for key in ("dp_epsilon", "dp_delta") if key in (options or {}))
+        if clash:
+            raise InvalidInputError(
+                f"--dp-epsilon/--dp-delta and --option {', '.join(f'{key}=...' for key in clash)} name two privacy budgets; keep one"
+            )
         model = private_model(model)
         # δ left out takes the model's default (1/(10·users)); passing None on showed "dp_delta=None"
         # in the run's summary, read as "no δ" (pure ε-DP), beside the "privacy: (ε, δ)" line with the real δ
