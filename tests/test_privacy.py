@@ -600,3 +600,18 @@ def test_cli_two_budgets_are_refused(tmp_path, capsys) -> None:
         err = capsys.readouterr().err
         assert f"--dp-epsilon/--dp-delta and --option {named} name two privacy budgets; keep one" in err, err
     assert not (tmp_path / "recs.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),  # a bare numpy ValueError at fit
+        ({"seed": 1.5}, "seed must be an integer >= 0, got 1.5"),  # truncated to 1
+        ({"clip": True}, r"clip \(per-user L2 bound\) must be a number > 0, got True"),  # ran with clip 1
+        ({"count_share": "x"}, r"count_share \(budget share of the item counts\) must be a number in \(0, 1\), got 'x'"),
+    ],
+)
+def test_dp_models_name_a_bad_seed_clip_or_share(options, message) -> None:
+    for name in ("dp-popularity", "dp-hybrid"):
+        with pytest.raises(InvalidInputError, match=message):
+            build_model(name, dp_epsilon=1.0, **options)

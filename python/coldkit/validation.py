@@ -16,7 +16,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_flag", "check_item_index", "check_k"]
+__all__ = ["check_flag", "check_item_index", "check_k", "check_seed"]
 
 
 def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
@@ -94,4 +94,21 @@ def check_item_index(item: object, n_items: int) -> int:
         raise InvalidInputError(f"item must be an item index (int), got {type(item).__name__} {item!r}") from None
     if not 0 <= value < n_items:
         raise InvalidInputError(f"item index {value} out of range [0, {n_items})")
+    return value
+
+
+def check_seed(seed: object, what: str = "seed") -> int:
+    """``seed`` as a Python ``int`` >= 0, else :class:`InvalidInputError`.
+
+    ``int(seed)`` truncated ``1.5`` to 1 without a word, and a negative seed failed later inside
+    numpy's ``default_rng`` as a bare ``ValueError: expected non-negative integer``.
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}")
+    try:
+        value = operator.index(seed)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}") from None
+    if value < 0:
+        raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}")
     return value

@@ -59,7 +59,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.cold import ColdAdapter
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
-from coldkit.validation import check_k
+from coldkit.validation import check_k, check_seed
 
 __all__ = [
     "Federated",
@@ -196,10 +196,7 @@ class FederatedSpace:
         self.dp_delta = None if dp_delta is None else float(dp_delta)
         # under DP every contribution must be bounded: default bound 1 (a user's whole row / update)
         self.clip = clip if clip is not None else (1.0 if self.private else None)
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            # int(seed) truncated 1.5 silently, and -1 failed later inside numpy as a bare ValueError
-            raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.accountant_: PrivacyAccountant | None = None
 
     # ------------------------------------------------------------------ training

@@ -53,6 +53,7 @@ from coldkit.plugins.types import Encoder, Ranked
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
+from coldkit.validation import check_seed
 
 __all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
@@ -151,7 +152,11 @@ class PrivateModel(Recommender):
         self.dp_epsilon, _ = check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)
         self.dp_delta = None if dp_delta is None else float(dp_delta)
         self.max_items, self.clip = check_max_items(max_items), check_clip(clip)
-        self.gram_items, self.count_share, self.seed = gram_items, float(count_share), int(seed)
+        try:
+            count_share = float(count_share)
+        except (TypeError, ValueError):  # its range is checked with the release; "x" was a bare ValueError
+            raise InvalidInputError(f"count_share (budget share of the item counts) must be a number in (0, 1), got {count_share!r}") from None
+        self.gram_items, self.count_share, self.seed = gram_items, count_share, check_seed(seed)
         self.stats_: DPStatistics | None = None
 
     def _release(self, train: Interactions) -> DPStatistics:
