@@ -299,7 +299,16 @@ class MultimodalEncoder:
         unknown = sorted(set(weights) - set(self.encoders))
         if unknown:
             raise InvalidInputError(f"weights for modalities this encoder does not have: {unknown} (it has {sorted(self.encoders)})")
-        out = {m: float(weights.get(m, 0.0)) for m in self.encoders}
+        out = {}
+        for m in self.encoders:
+            value = weights.get(m, 0.0)
+            try:
+                # float(True) is 1.0 and float("x") a bare ValueError: name the modality instead
+                if isinstance(value, (bool, np.bool_)):
+                    raise TypeError
+                out[m] = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"modality weight of {m!r} must be a number, got {value!r}") from None
         if any(not math.isfinite(w) or w < 0 for w in out.values()) or sum(out.values()) <= 0:
             raise InvalidInputError(f"modality weights must be finite, >= 0 and not all 0, got {dict(weights)}")
         return out
