@@ -294,6 +294,22 @@ def test_local_user_vector_is_the_fold_in_of_the_clicks():
     assert draws.std() == pytest.approx(0.5, rel=0.1)
 
 
+def test_a_repeated_click_counts_once_as_on_the_server():
+    # a device's click log repeats items; the server's fold-in counts a repeat once, the device summed it
+    table = np.arange(12, dtype=np.float64).reshape(4, 3)
+    np.testing.assert_allclose(local_user_vector([0, 3, 0, 0], table), table[0] + table[3])
+    np.testing.assert_allclose(local_user_vector(["b", "a", "b"], {"a": [1.0, 0.0], "b": [0.0, 2.0]}), [1.0, 2.0])
+
+
+@needs_flower
+def test_device_vector_of_a_history_with_repeats_is_the_models_fold_in():
+    train = planted()
+    model = build_model("federated", n_clients=3, rounds=5, factors=4, encoder="hashing").fit(train)
+    clicks = np.array([1, 4, 1, 1, 6])
+    device = local_user_vector(clicks, model.warm.item_vectors_)
+    np.testing.assert_allclose(device, model.warm.user_vectors([UserQuery(history=clicks)])[0], rtol=1e-5, atol=1e-6)
+
+
 @needs_flower
 def test_device_vector_of_a_warm_user_is_the_models_fold_in():
     train = planted()
@@ -313,6 +329,10 @@ def test_device_vector_of_a_warm_user_is_the_models_fold_in():
         ([0], np.full((2, 2), np.nan), {}, "non-finite"),
         ([0], np.zeros((2, 2)), {"noise_scale": -1.0}, "noise_scale"),
         ([0], np.zeros((2, 2)), {"noise_scale": float("nan")}, "noise_scale"),
+        ([[0, 1]], np.zeros((2, 2)), {}, r"flat list of item row indices, got shape \(1, 2\)"),  # was a 2-D result
+        (["a"], {"a": 3.0}, {}, "list of numbers, all of one length"),  # was TypeError: no len()
+        (["a", "b"], {"a": [1.0], "b": [1.0, 2.0]}, {}, "list of numbers, all of one length"),  # numpy ValueError
+        ([0], np.zeros((2, 2)), {"noise_scale": 1.0, "seed": -1}, "seed must be an integer >= 0"),
     ],
 )
 def test_local_user_vector_bad_input(history, vectors, options, message):

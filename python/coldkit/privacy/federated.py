@@ -368,7 +368,7 @@ def local_user_vector(
 ) -> np.ndarray:
     """The user vector a device computes from its own clicks, to send instead of the clicks (on-device scoring).
 
-    ``p = Σ_{i ∈ history} v_i (+ N(0, noise_scale²) per coordinate)``: the PureSVD fold-in the serving
+    ``p = Σ_{i ∈ history} v_i (+ N(0, noise_scale²) per coordinate)``, each clicked item once: the PureSVD fold-in the serving
     index applies to a click history, so ``POST /recommend {"user_vector": p}`` ranks as
     ``{"history": [...]}`` would — without the server seeing the history.
 
@@ -395,6 +395,8 @@ def local_user_vector(
         raise InvalidInputError(f"noise_scale must be a finite number >= 0, got {noise_scale!r}")
     if isinstance(history, (str, bytes)):
         raise InvalidInputError("history must be a list of items, not a string")
+    if seed is not None:
+        seed = check_seed(seed)
     items = list(history)
     if isinstance(item_vectors, Mapping):
         missing = [i for i in items if str(i) not in item_vectors]
@@ -402,13 +404,23 @@ def local_user_vector(
             raise InvalidInputError(f"history holds item id(s) with no vector: {missing[:10]}")
         if not item_vectors:
             raise InvalidInputError("item_vectors is empty")
-        dim = len(next(iter(item_vectors.values())))
-        rows = np.asarray([item_vectors[str(i)] for i in items], dtype=np.float64).reshape(len(items), dim)
+        # a click log repeats items, and the server's fold-in of a history counts a repeated click once
+        # (coldkit.models._vectors.interaction_rows: max, not sum); summing each repeat gave a vector
+        # that ranked unlike the same {"history": [...]}
+        items = list(dict.fromkeys(str(i) for i in items))
+        try:
+            dim = len(next(iter(item_vectors.values())))  # type: ignore[arg-type]
+            rows = np.asarray([item_vectors[i] for i in items], dtype=np.float64).reshape(len(items), dim)
+        except (TypeError, ValueError):  # a scalar or a ragged vector: numpy's message named nothing
+            raise InvalidInputError("item_vectors must map each id to a list of numbers, all of one length") from None
     else:
         table = np.asarray(item_vectors, dtype=np.float64)
         if table.ndim != 2:
             raise InvalidInputError(f"item_vectors must be a 2-D array (items × f), got shape {table.shape}")
         index = np.asarray(items)
+        if index.ndim > 1:  # [[0, 1]] returned a 2-D "vector", one row per click
+            raise InvalidInputError(f"history must be a flat list of item row indices, got shape {index.shape}")
+        index = np.unique(index) if index.size else index  # a repeated click counts once, as on the server
         if index.size and (index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= table.shape[0]):
             raise InvalidInputError(f"history must hold item row indices in [0, {table.shape[0]}), got {items[:10]}")
         dim = table.shape[1]
