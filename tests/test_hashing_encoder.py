@@ -112,3 +112,13 @@ def test_bad_options(options: dict[str, object]) -> None:
 
 def test_satisfies_the_encoder_protocol() -> None:
     assert isinstance(HashingEncoder(), coldkit.Encoder)
+
+
+@pytest.mark.parametrize("option", ["stem", "sublinear_tf"])
+def test_switches_must_be_booleans(option: str) -> None:
+    # bool("no") is True: stem="no" stemmed anyway ("hashing:stem=no" in an --image/--encoder spec)
+    with pytest.raises(coldkit.InvalidInputError, match=f"hashing encoder {option} must be True or False, got 'no'"):
+        coldkit.get_encoder("hashing", **{option: "no"})
+    from coldkit.models.modalities import encoder_from_spec
+
+    assert getattr(encoder_from_spec(f"hashing:{option}=false"), option) is False  # a spelled-out bool still works

@@ -29,6 +29,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import Encoder, EncoderSpec
+from coldkit.validation import check_flag
 
 if TYPE_CHECKING:
     from coldkit.data.vectors import ItemVectors
@@ -93,8 +94,9 @@ class HashingEncoder:
             raise InvalidInputError(f"hashing encoder ngrams must be 1, 2 or 3, got {ngrams!r}")
         self.dim = dim
         self.ngrams = ngrams
-        self.sublinear_tf = bool(sublinear_tf)
-        self.stem = bool(stem)
+        # bool("no") is True: stem="no" (e.g. from a config or a spec "hashing:stem=no") stemmed anyway
+        self.sublinear_tf = check_flag(sublinear_tf, "hashing encoder sublinear_tf")
+        self.stem = check_flag(stem, "hashing encoder stem")
         self.idf: np.ndarray | None = None
 
     def _bucket(self, token: str) -> tuple[int, float]:
