@@ -155,6 +155,10 @@ def test_remote_code_refusal(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="trust_remote_code=True"):
         check_remote_code(model, False)
     check_remote_code(model, True)  # the user opted in
+    # "false" (a JSON string in --encoder-options) is truthy and used to count as opting in
+    for text in ("false", "no", 0):
+        with pytest.raises(InvalidInputError, match=f"trust_remote_code must be True or False, got {text!r}"):
+            check_remote_code(model, text)  # type: ignore[arg-type]
     check_remote_code(_fake_model(tmp_path / "plain"), False)
 
 

@@ -416,6 +416,10 @@ def check_remote_code(model_dir: Path, trust_remote_code: bool, *, what: str = "
     Such a model (``auto_map`` in ``config.json``) runs arbitrary code from its directory or
     the Hub when loaded; coldkit never does that silently.
     """
+    from coldkit.validation import check_flag
+
+    # trust_remote_code="false" (a JSON string in --encoder-options) is truthy: it ran the model's code
+    check_flag(trust_remote_code, "trust_remote_code")
     try:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, ValueError) as exc:
