@@ -207,6 +207,9 @@ def test_recall_at_k_hand_computed() -> None:
     assert recall_at_k([[-1, -1]], [[-1, -1]]) == 1.0  # nothing to find
     with pytest.raises(InvalidInputError, match="rows"):
         recall_at_k([[1]], [[1], [2]])
+    # the scores half of topk's (scores, indices) was cast to ids: 0.9/0.4 became item 0 and "recalled" it
+    with pytest.raises(InvalidInputError, match=r"found must hold integer item ids, got dtype float32; .* pass the indices"):
+        recall_at_k(np.array([[0.9, 0.4]], dtype=np.float32), [[0, 3]])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -243,8 +243,16 @@ def recall_at_k(found: ArrayLike, exact: ArrayLike) -> float:
         >>> recall_at_k([[0, 1, 2]], [[0, 2, 3]])
         0.6666666666666666
     """
-    got = np.atleast_2d(np.asarray(found, dtype=np.int64))
-    want = np.atleast_2d(np.asarray(exact, dtype=np.int64))
+    arrays = []
+    for name, ids in (("found", found), ("exact", exact)):
+        arr = np.atleast_2d(np.asarray(ids))
+        if arr.size and arr.dtype.kind not in "iu":
+            # scores passed for ids (topk returns (scores, indices)) were cast to int and gave a recall
+            raise InvalidInputError(
+                f"{name} must hold integer item ids, got dtype {arr.dtype}; topk returns (scores, indices): pass the indices"
+            )
+        arrays.append(arr.astype(np.int64))
+    got, want = arrays
     if got.shape[0] != want.shape[0]:
         raise InvalidInputError(f"found has {got.shape[0]} rows but exact has {want.shape[0]}")
     total = 0.0
