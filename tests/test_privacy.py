@@ -104,6 +104,17 @@ def test_analytic_gaussian_calibration() -> None:
     assert sigma == pytest.approx(3.7306, abs=1e-3)  # Balle & Wang 2018
 
 
+def test_analytic_gaussian_at_the_ends_of_the_epsilon_range() -> None:
+    # references: Φ(1/(2z) − εz) − e^ε Φ(−1/(2z) − εz) in 50-digit mpmath
+    assert analytic_gaussian_delta(1.0, 3.0) == pytest.approx(2.07512202052734e-4, rel=1e-9)
+    # e^800 overflowed: OverflowError: math range error (ε ≈ 710 and up)
+    assert analytic_gaussian_delta(800.0, 0.05) == pytest.approx(1.960599162420212e-198, rel=1e-9)
+    sigma = analytic_gaussian_sigma(800.0, 1e-5)
+    assert 0 < sigma < analytic_gaussian_sigma(8.0, 1e-5) and analytic_gaussian_delta(800.0, sigma) <= 1e-5
+    # ε = inf (no privacy, accepted by check_budget) returned the bisection's floor 1e-4·Δ instead of no noise
+    assert analytic_gaussian_sigma(math.inf, 1e-5, sensitivity=2.0) == 0.0
+
+
 @given(st.floats(0.05, 20.0), st.sampled_from([1e-4, 1e-6, 1e-9]))
 @settings(max_examples=25, deadline=None)
 def test_rho_for_budget_round_trip(eps: float, delta: float) -> None:

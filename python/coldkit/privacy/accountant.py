@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-from scipy.special import gammaln, logsumexp, ndtr  # ndtr is norm.cdf, without importing scipy.stats (0.7 s)
+from scipy.special import gammaln, log_ndtr, logsumexp, ndtr  # ndtr is norm.cdf, without importing scipy.stats (0.7 s)
 
 from coldkit.exceptions import InvalidInputError
 
@@ -239,12 +239,16 @@ def analytic_gaussian_delta(epsilon: float, noise_multiplier: float) -> float:
     ``Φ(1/(2z) - εz) - e^ε Φ(-1/(2z) - εz)``."""
     z = _positive("noise_multiplier", noise_multiplier)
     eps = float(epsilon)
-    return float(ndtr(0.5 / z - eps * z) - math.exp(eps) * ndtr(-0.5 / z - eps * z))
+    # e^ε·Φ(x) in log space: math.exp(ε) overflowed (OverflowError) from ε ≈ 710 on
+    return float(ndtr(0.5 / z - eps * z) - math.exp(eps + log_ndtr(-0.5 / z - eps * z)))
 
 
 def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
     """The smallest σ for which one Gaussian mechanism is (ε, δ)-DP (bisection on :func:`analytic_gaussian_delta`)."""
     eps, dlt = check_budget(epsilon, delta)
+    scale = _positive("sensitivity", sensitivity)
+    if math.isinf(eps):  # no privacy asked: no noise (the bisection's NaN δ returned its floor, 1e-4·Δ)
+        return 0.0
     lo, hi = 1e-4, 1.0
     while analytic_gaussian_delta(eps, hi) > dlt:
         hi *= 2.0
@@ -254,7 +258,7 @@ def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1
             lo = mid
         else:
             hi = mid
-    return hi * _positive("sensitivity", sensitivity)
+    return hi * scale
 
 
 def noise_multiplier_for_budget(
