@@ -147,6 +147,21 @@ def test_missing_model_directory_is_refused(tmp_path: Path) -> None:
         coldkit.get_encoder("bert", model=tmp_path / "nowhere")
 
 
+@pytest.mark.parametrize(
+    "file, text, message",
+    [
+        ("1_Pooling/config.json", "{broken", r"unreadable .*1_Pooling/config.json"),  # was a bare JSONDecodeError
+        ("sentence_bert_config.json", "[256]", "must hold a JSON object, got list"),  # was AttributeError: .get
+        ("sentence_bert_config.json", '{"max_seq_length": "long"}', "has max_seq_length 'long'"),  # int("long")
+    ],
+)
+def test_damaged_sentence_transformers_files_are_named(minilm_dir: Path, tmp_path: Path, file: str, text: str, message: str) -> None:
+    model = _copy_model(minilm_dir, tmp_path / "damaged")
+    (model / file).write_text(text)
+    with pytest.raises(InvalidInputError, match=message):
+        coldkit.get_encoder("bert", model=model)
+
+
 def test_model_needing_remote_code_is_refused_unless_trusted(minilm_dir: Path, tmp_path: Path) -> None:
     model = _copy_model(minilm_dir, tmp_path / "remote")
     config = json.loads((model / "config.json").read_text())

