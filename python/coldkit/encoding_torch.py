@@ -498,9 +498,16 @@ def load_pretrained(
     # transformers 5 draws a "Loading weights" bar for every load: noise in coldkit's stage lines
     bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()
+    damaged: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, RuntimeError)
+    try:  # a truncated or damaged model.safetensors raises safetensors' own error, a bare traceback before
+        from safetensors import SafetensorError
+
+        damaged += (SafetensorError,)
+    except ImportError:  # pragma: no cover - transformers depends on safetensors
+        pass
     try:
         return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except damaged as exc:
         raise InvalidInputError(f"{what}: cannot load {cls.__name__} from {str(model_dir)!r}: {exc}") from exc
     finally:
         if bars:

@@ -162,6 +162,15 @@ def test_damaged_sentence_transformers_files_are_named(minilm_dir: Path, tmp_pat
         coldkit.get_encoder("bert", model=model)
 
 
+def test_truncated_weights_are_named(minilm_dir: Path, tmp_path: Path) -> None:
+    # a half-copied model.safetensors raised safetensors' own SafetensorError as a bare traceback
+    model = _copy_model(minilm_dir, tmp_path / "truncated")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(InvalidInputError, match=r"bert: cannot load AutoModel from .*truncated.*: Error while deserializing header"):
+        coldkit.get_encoder("bert", model=model)
+
+
 def test_model_needing_remote_code_is_refused_unless_trusted(minilm_dir: Path, tmp_path: Path) -> None:
     model = _copy_model(minilm_dir, tmp_path / "remote")
     config = json.loads((model / "config.json").read_text())
