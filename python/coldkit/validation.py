@@ -39,17 +39,25 @@ def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
         ...
         coldkit.exceptions.InvalidInputError: k must be >= 1, got 0
     """
-    if isinstance(k, (bool, np.bool_)):
-        raise InvalidInputError(f"{what} must be an integer, got {k!r}")
-    try:
-        value = operator.index(k)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidInputError(f"{what} must be an integer, got {type(k).__name__} {k!r}") from None
+    value = _integer(k, what, "an integer", name_type=True)
     if value < 1:
         raise InvalidInputError(f"{what} must be >= 1, got {value}")
     if at_most is not None:
         value = min(value, max(int(at_most), 1))
     return value
+
+
+def _integer(value: object, what: str, expected: str, *, name_type: bool = False) -> int:
+    """``value`` as a Python ``int`` (anything with ``__index__``: numpy ints too), else
+    :class:`InvalidInputError` "``what`` must be ``expected``". Booleans are refused: ``True`` is no
+    count, and ``int(1.5)`` would truncate a float without a word."""
+    if isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"{what} must be {expected}, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        shown = f"{type(value).__name__} {value!r}" if name_type else repr(value)
+        raise InvalidInputError(f"{what} must be {expected}, got {shown}") from None
 
 
 def check_flag(value: object, what: str) -> bool:
@@ -103,12 +111,7 @@ def check_seed(seed: object, what: str = "seed") -> int:
     ``int(seed)`` truncated ``1.5`` to 1 without a word, and a negative seed failed later inside
     numpy's ``default_rng`` as a bare ``ValueError: expected non-negative integer``.
     """
-    if isinstance(seed, (bool, np.bool_)):
-        raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}")
-    try:
-        value = operator.index(seed)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}") from None
+    value = _integer(seed, what, "an integer >= 0")
     if value < 0:
         raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}")
     return value
