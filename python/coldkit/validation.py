@@ -16,7 +16,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_flag", "check_item_index", "check_k", "check_seed"]
+__all__ = ["check_flag", "check_integer", "check_item_index", "check_k", "check_seed"]
 
 
 def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
@@ -39,7 +39,7 @@ def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
         ...
         coldkit.exceptions.InvalidInputError: k must be >= 1, got 0
     """
-    value = _integer(k, what, "an integer", name_type=True)
+    value = check_integer(k, what, name_type=True)
     if value < 1:
         raise InvalidInputError(f"{what} must be >= 1, got {value}")
     if at_most is not None:
@@ -47,17 +47,17 @@ def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
     return value
 
 
-def _integer(value: object, what: str, expected: str, *, name_type: bool = False) -> int:
+def check_integer(value: object, what: str, rule: str = "must be an integer", *, name_type: bool = False) -> int:
     """``value`` as a Python ``int`` (anything with ``__index__``: numpy ints too), else
-    :class:`InvalidInputError` "``what`` must be ``expected``". Booleans are refused: ``True`` is no
-    count, and ``int(1.5)`` would truncate a float without a word."""
+    :class:`InvalidInputError` "``what`` ``rule``, got ...". Booleans are refused: ``True`` is no
+    count, and ``int(1.5)`` would truncate a float without a word. Bounds are the caller's."""
     if isinstance(value, (bool, np.bool_)):
-        raise InvalidInputError(f"{what} must be {expected}, got {value!r}")
+        raise InvalidInputError(f"{what} {rule}, got {value!r}")
     try:
         return operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         shown = f"{type(value).__name__} {value!r}" if name_type else repr(value)
-        raise InvalidInputError(f"{what} must be {expected}, got {shown}") from None
+        raise InvalidInputError(f"{what} {rule}, got {shown}") from None
 
 
 def check_flag(value: object, what: str) -> bool:
@@ -94,12 +94,7 @@ def check_item_index(item: object, n_items: int) -> int:
             f"item must be an item index (int), got the string {item!r}; for an item id use "
             f"train.catalog.index_of([{item!r}])[0]"
         )
-    if isinstance(item, (bool, np.bool_)):
-        raise InvalidInputError(f"item must be an item index (int), got {item!r}")
-    try:
-        value = operator.index(item)  # type: ignore[arg-type]
-    except TypeError:
-        raise InvalidInputError(f"item must be an item index (int), got {type(item).__name__} {item!r}") from None
+    value = check_integer(item, "item", "must be an item index (int)", name_type=True)
     if not 0 <= value < n_items:
         raise InvalidInputError(f"item index {value} out of range [0, {n_items})")
     return value
@@ -111,7 +106,7 @@ def check_seed(seed: object, what: str = "seed") -> int:
     ``int(seed)`` truncated ``1.5`` to 1 without a word, and a negative seed failed later inside
     numpy's ``default_rng`` as a bare ``ValueError: expected non-negative integer``.
     """
-    value = _integer(seed, what, "an integer >= 0")
+    value = check_integer(seed, what, "must be an integer >= 0")
     if value < 0:
         raise InvalidInputError(f"{what} must be an integer >= 0, got {seed!r}")
     return value

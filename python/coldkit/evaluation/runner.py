@@ -27,7 +27,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.plugins.manager import registry
 from coldkit.privacy.modes import privacy_of
-from coldkit.validation import check_k
+from coldkit.validation import check_integer, check_k
 
 __all__ = ["ModelChoice", "evaluate", "make_split", "encoders_used", "PROTOCOLS"]
 
@@ -134,9 +134,11 @@ def _is_sequence(value: Any) -> bool:
 
 def _whole(value: Any, what: str) -> int:
     """``value`` as an int >= 0 (numpy ints too); floats, booleans and strings are refused, not truncated."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidInputError(f"{what} must hold integers >= 0, got {type(value).__name__} {value!r}")
-    return int(value)
+    rule = "must hold integers >= 0"
+    number = check_integer(value, what, rule, name_type=True)
+    if number < 0:
+        raise InvalidInputError(f"{what} {rule}, got {type(value).__name__} {value!r}")
+    return number
 
 
 def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -> list[ModelChoice]:
