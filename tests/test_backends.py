@@ -346,3 +346,46 @@ def test_capabilities_of_registered_backends_are_honest(embeddings: tuple[np.nda
         assert_exact(got, ref, tie=1e-5)
         assert_exact(coldkit.topk(q, c, 10, metric="dot", normalized=True, backend=spec.name), want, tie=1e-5)
 
+
+
+class _GarbageBackend:
+    """A plugin backend that breaks its contract in one chosen way (exact answers otherwise)."""
+
+    name = "garbage"
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def topk(self, queries: np.ndarray, catalog: np.ndarray, k: int, **_: Any) -> tuple[np.ndarray, np.ndarray]:
+        scores = queries @ catalog.T
+        ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(scores, ids, axis=1)
+        if self.fault == "short":
+            return top[:, :-1], ids[:, :-1]
+        if self.fault == "nan":
+            top[:, 0] = np.nan
+        if self.fault == "past-the-end":
+            ids = ids + catalog.shape[0]
+        if self.fault == "text":
+            return top, np.full(ids.shape, "x")
+        return top, ids
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("short", r"'garbage' returned scores of shape \(2, 2\) and indices of shape \(2, 2\); expected \(2, 3\)"),
+        ("nan", r"'garbage' returned NaN scores"),
+        ("past-the-end", r"'garbage' returned item indices outside \[-1, 5\): \[5, "),
+        ("text", r"'garbage' returned no numeric"),
+    ],
+)
+def test_a_backend_breaking_its_output_contract_is_named(fault: str, message: str) -> None:
+    # these went through: a short row became a short list, a past-the-end index another item's id
+    rng = np.random.default_rng(0)
+    queries, catalog = rng.standard_normal((2, 4)), rng.standard_normal((5, 4))
+    with pytest.raises(InvalidInputError, match=message):
+        coldkit.topk(queries, catalog, 3, metric="dot", backend=_GarbageBackend(fault))
+    scores, ids = coldkit.topk(queries, catalog, 3, metric="dot", backend=_GarbageBackend("none"))
+    assert scores.dtype == np.float32 and ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, reference_topk(queries, catalog, 3, [None, None])[1])

@@ -150,11 +150,47 @@ def topk(
         scores, indices = topk_by_overfetch(search, q, min(k, n), exclusions, n)
     else:
         scores, indices = impl.topk(q, c, min(k, n), exclude=exclusions, **options)
-    scores = np.asarray(scores, dtype=np.float32)
-    indices = np.asarray(indices, dtype=np.int64)
+    scores, indices = _check_backend_output(impl, scores, indices, (q.shape[0], min(k, n)), n)
     if single:
         return scores[0], indices[0]
     return scores, indices
+
+
+def _check_backend_output(
+    impl: SimilarityBackend, scores: Any, indices: Any, shape: tuple[int, int], n: int
+) -> tuple[Scores, Indices]:
+    """The backend's ``(scores, indices)`` as float32 / int64, after checking them against the contract.
+
+    A plugin backend that returned too few columns, NaN scores or indices past the catalogue was
+    passed on as it was: the caller then read another item's id (or crashed far away, with an
+    IndexError that named neither the backend nor the problem). The check costs O(B * k).
+
+    Raises:
+        InvalidInputError: wrong shape, non-numeric output, NaN scores or out-of-range indices,
+            naming the backend.
+    """
+    where = f"similarity backend {getattr(impl, 'name', type(impl).__name__)!r}"
+    try:
+        scores_arr = np.asarray(scores, dtype=np.float32)
+        raw = np.asarray(indices)
+        if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(raw == np.round(raw))):
+            raise TypeError(f"indices of dtype {raw.dtype}")
+        indices_arr = raw.astype(np.int64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where} returned no numeric (scores, indices) arrays: {exc}") from None
+    if scores_arr.shape != shape or indices_arr.shape != shape:
+        raise InvalidInputError(
+            f"{where} returned scores of shape {scores_arr.shape} and indices of shape {indices_arr.shape}; "
+            f"expected {shape} (queries x min(k, catalogue size), padded with -1 / -inf)"
+        )
+    if np.isnan(scores_arr).any():
+        raise InvalidInputError(f"{where} returned NaN scores")
+    bad = (indices_arr < -1) | (indices_arr >= n)
+    if bad.any():
+        raise InvalidInputError(
+            f"{where} returned item indices outside [-1, {n}): {np.unique(indices_arr[bad])[:5].tolist()}"
+        )
+    return scores_arr, indices_arr
 
 
 def _resolve_backend(backend: Any) -> tuple[SimilarityBackend, frozenset[str] | None]:
