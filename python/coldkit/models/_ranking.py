@@ -8,7 +8,7 @@ scan, the exclusions and the top-k, and Python never loops over the catalogue.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,7 +17,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
+__all__ = ["check_candidates", "check_fused", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -220,3 +220,49 @@ def best_per_row(scores: np.ndarray, k: int) -> np.ndarray:
     top = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -top), axis=1)
     return np.take_along_axis(part, order, axis=1)
+
+
+def check_fused(fusion: object, fused: object, sources: Mapping[str, Ranked], k: int) -> Ranked:
+    """``fused`` (what ``fusion.fuse(sources, k, ...)`` returned) after checking it against the contract.
+
+    A fusion strategy is plugin code: one that dropped a query's row failed later with a numpy
+    broadcasting error, and one that returned an item no source listed put another item's id (or
+    an IndexError) in the output; neither named the fusion. Checked: a :class:`Ranked` with one row
+    per query and at most ``k`` columns, indices ``>= -1``, and each listed item listed by some
+    source in the same row ("no invented items", as ``coldkit.testing.check_fusion`` states it).
+
+    Raises:
+        InvalidInputError: the first broken property, naming the fusion strategy.
+    """
+    where = f"fusion strategy {getattr(fusion, 'name', type(fusion).__name__)!r}"
+    if not isinstance(fused, Ranked):
+        raise InvalidInputError(f"{where}: fuse() returned a {type(fused).__name__}, not a coldkit.Ranked")
+    batch = next(iter(sources.values())).indices.shape[0] if sources else fused.indices.shape[0]
+    indices = np.asarray(fused.indices)
+    if indices.dtype.kind not in "iu":
+        raise InvalidInputError(f"{where}: fuse() returned indices of dtype {indices.dtype}, not integers")
+    if indices.shape[0] != batch or indices.shape[1] > k:
+        raise InvalidInputError(
+            f"{where}: fuse() returned {indices.shape[0]} row(s) x {indices.shape[1]} item(s) for "
+            f"{batch} quer{'y' if batch == 1 else 'ies'} and k={k}; expected one row per query and at most k items"
+        )
+    if np.isnan(np.asarray(fused.scores, dtype=np.float64)).any():
+        raise InvalidInputError(f"{where}: fuse() returned NaN scores")
+    listed = indices >= 0
+    if (indices < -1).any() or not listed.any():
+        if (indices < -1).any():
+            raise InvalidInputError(f"{where}: fuse() returned negative item indices other than the padding -1")
+        return fused
+    # one key per (row, item): an item is admissible in a row when some source lists it in that row
+    width = int(max([indices.max()] + [int(np.max(r.indices, initial=-1)) for r in sources.values()])) + 1
+    rows = np.arange(batch, dtype=np.int64)[:, None]
+    known = np.concatenate(
+        [(rows * width + np.asarray(r.indices, dtype=np.int64))[np.asarray(r.indices) >= 0] for r in sources.values()]
+        or [np.empty(0, np.int64)]
+    )
+    keys = (rows * width + indices)[listed]
+    invented = ~np.isin(keys, known)
+    if invented.any():
+        items = np.unique(keys[invented] % width)[:5].tolist()
+        raise InvalidInputError(f"{where}: fuse() returned item(s) that no source listed in that row: {items}")
+    return fused

@@ -208,13 +208,47 @@ class Recommender(ABC):
         Validates the arguments once, then calls :meth:`_recommend`, which subclasses implement.
         """
         checked, k, allowed = self._validate(queries, k, candidates)
-        return self._recommend(checked, k, allowed, exclude_known)
+        return self._check_ranked(self._recommend(checked, k, allowed, exclude_known), len(checked), k)
 
     def _recommend(
         self, queries: list[UserQuery], k: int, candidates: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
         """Rank for already validated ``queries``, ``k`` and ``candidates`` (a checked index array or None)."""
         raise NotImplementedError(f"{type(self).__name__} must implement _recommend() or recommend()")
+
+    def _check_ranked(self, ranked: object, n_queries: int, k: int) -> Ranked:
+        """``ranked`` after checking it against the output contract of :meth:`recommend`.
+
+        ``_recommend`` is where a plugin's model (or a plugin fusion inside the hybrid) hands its
+        answer back; a short row became a shorter list without a word, and an index past the
+        catalogue an IndexError deep in the caller that named neither the model nor the problem.
+        The check costs O(B * k).
+
+        Raises:
+            InvalidInputError: not a Ranked, not ``(n_queries, k)``, NaN scores or item indices
+                outside ``[-1, n_items)``, naming the model.
+        """
+        where = f"model {self.name!r} ({type(self).__module__}.{type(self).__qualname__})"
+        if not isinstance(ranked, Ranked):
+            raise InvalidInputError(f"{where}: _recommend returned a {type(ranked).__name__}, not a coldkit.Ranked")
+        indices, scores = np.asarray(ranked.indices), np.asarray(ranked.scores)
+        if indices.shape != (n_queries, k):
+            raise InvalidInputError(
+                f"{where} returned {indices.shape[0]} row(s) x {indices.shape[1]} item(s) for {n_queries} "
+                f"quer{'y' if n_queries == 1 else 'ies'} and k={k}; it must return exactly k columns per query "
+                "(padded with index -1 / score -inf)"
+            )
+        if indices.dtype.kind not in "iu" or scores.dtype.kind not in "fiu":
+            raise InvalidInputError(f"{where} returned indices of dtype {indices.dtype} and scores of dtype {scores.dtype}")
+        if np.isnan(scores).any():
+            raise InvalidInputError(f"{where} returned NaN scores")
+        n_items = self._require_fitted().n_items
+        bad = (indices < -1) | (indices >= n_items)
+        if bad.any():
+            raise InvalidInputError(
+                f"{where} returned item indices outside [-1, {n_items}): {np.unique(indices[bad])[:5].tolist()}"
+            )
+        return ranked
 
     # ------------------------------------------------------------------ shared helpers
 

@@ -34,7 +34,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import pad_ranked
+from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
 
 __all__ = [
@@ -231,7 +231,7 @@ def blend(
         active[fallback] = np.where(silent, 1.0, active.get(fallback, np.zeros(batch)))
         if fallback not in sources:
             sources[fallback] = rankers[fallback]()
-    fused = fusion.fuse(sources, k, active)
+    fused = check_fused(fusion, fusion.fuse(sources, k, active), sources, k)
     return pad_ranked(fused.indices, fused.scores, k), active
 
 

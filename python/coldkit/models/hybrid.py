@@ -47,7 +47,7 @@ import numpy as np
 from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, stack_rows
+from coldkit.models._ranking import check_fused, empty_ranked, stack_rows
 from coldkit.models.base import Recommender
 from coldkit.models.blend import (
     COLD_ITEM_WEIGHTS,
@@ -577,7 +577,7 @@ class Hybrid(Recommender):
             scores[name] = (before, after)
             if self.stack:
                 used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
-                blended = self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used})
+                blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
                 cold = task.candidates is not None
                 inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
                 stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models._ranking import check_fused
 from coldkit.plugins.types import FusionStrategy, Ranked
 
 __all__ = [
@@ -369,7 +370,7 @@ def fused_recall(
     used = {name: ranked for name, ranked in sources.items() if weights.get(name, 0.0) > 0}
     if not used:
         return np.zeros(int((np.diff(truth.indptr) > 0).sum()))
-    fused = fusion.fuse(used, k, {name: float(weights[name]) for name in used})
+    fused = check_fused(fusion, fusion.fuse(used, k, {name: float(weights[name]) for name in used}), used, k)
     return recall_per_query(fused.indices, truth, k)
 
 
@@ -418,13 +419,19 @@ def fused_recall_objective(
     prepare = getattr(fusion, "prepare", None)
     prepared = prepare(sources, k) if callable(prepare) else None
     nothing = per_unit(np.full((truth.shape[0], 1), -1), truth, k)  # zeros, one per unit
+    checked: list[bool] = []
 
     def objective(weights: Mapping[str, float]) -> np.ndarray:
         used = {name: float(w) for name, w in weights.items() if name in sources and w > 0}
         if not used:
             return nothing.copy()
         if prepared is None:
-            return per_unit(fusion.fuse({name: sources[name] for name in used}, k, used).indices, truth, k)
+            chosen = {name: sources[name] for name in used}
+            fused = fusion.fuse(chosen, k, used)
+            if not checked:  # the first answer of a (plugin) fusion is checked; the search calls it many times
+                check_fused(fusion, fused, chosen, k)
+                checked.append(True)
+            return per_unit(fused.indices, truth, k)
         return per_unit(prepared(used).indices, truth, k)
 
     return objective

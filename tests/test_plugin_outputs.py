@@ -1,0 +1,118 @@
+"""What coldkit does with a plugin component that breaks its output contract (or raises).
+
+Every case is a third-party plugin written to the letter of docs/plugins.md but with one bug:
+coldkit has to name the component and the broken property, never pass the garbage on (a short
+list, another item's id) nor crash far away with an IndexError that names neither.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pytest
+
+import coldkit
+from coldkit.data import Interactions, UserQuery
+from coldkit.exceptions import InvalidInputError
+from coldkit.models import Recommender, rank_vectors
+from coldkit.plugins import manager
+from coldkit.testing import synthetic_interactions
+
+
+@pytest.fixture(autouse=True)
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV, raising=False)
+    manager.reset_plugins()
+    yield
+    manager.reset_plugins()
+
+
+class Faulty(Recommender):
+    """Popularity, with one chosen fault in what ``_recommend`` returns."""
+
+    name = "faulty"
+
+    def __init__(self, fault: str = "none") -> None:
+        self.fault = fault
+
+    def fit(self, train: Interactions) -> "Faulty":
+        self._remember(train)
+        return self
+
+    def _recommend(self, queries: list[UserQuery], k: int, candidates: Any, exclude_known: bool) -> coldkit.Ranked:
+        counts = self._item_counts().astype(np.float32)[:, None]
+        ranked = rank_vectors(
+            np.ones((len(queries), 1), np.float32), counts, k, metric="dot",
+            exclude=self._exclusions(queries, exclude_known), candidates=candidates,
+        )  # fmt: skip
+        if self.fault == "short":
+            return coldkit.Ranked(ranked.indices[:, :1], ranked.scores[:, :1])
+        if self.fault == "rows":
+            return coldkit.Ranked(ranked.indices[:-1], ranked.scores[:-1])
+        if self.fault == "past-the-end":
+            return coldkit.Ranked(ranked.indices + 10_000, ranked.scores)
+        if self.fault == "nan":
+            return coldkit.Ranked(ranked.indices, np.full(ranked.scores.shape, np.nan, np.float32))
+        if self.fault == "tuple":
+            return ranked.indices, ranked.scores  # type: ignore[return-value]
+        return ranked
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("short", r"model 'faulty' .* returned 3 row\(s\) x 1 item\(s\) for 3 queries and k=4"),
+        ("rows", r"model 'faulty' .* returned 2 row\(s\) x 4 item\(s\) for 3 queries"),
+        ("past-the-end", r"model 'faulty' .* item indices outside \[-1, 24\)"),
+        ("nan", r"model 'faulty' .* NaN scores"),
+        ("tuple", r"model 'faulty' .* returned a tuple, not a coldkit.Ranked"),
+    ],
+)
+def test_a_model_breaking_the_output_contract_is_named(fault: str, message: str) -> None:
+    train, _, _ = synthetic_interactions()
+    queries = [UserQuery(user=0), UserQuery(user=1), UserQuery(history=np.array([0]))]
+    with pytest.raises(InvalidInputError, match=message):
+        Faulty(fault).fit(train).recommend(queries, 4)
+    # the same model without the fault: popularity, independently counted
+    got = Faulty().fit(train).recommend(queries, 4, exclude_known=False)
+    counts = np.asarray(train.matrix.getnnz(axis=0))
+    want = np.lexsort((np.arange(len(counts)), -counts))[:4]
+    np.testing.assert_array_equal(got.indices, np.tile(want, (3, 1)))
+
+
+class _BadFusion:
+    """Weighted-sum fusion that drops the last query's row or invents an item."""
+
+    name = "bad-fusion"
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def fuse(self, sources: Mapping[str, coldkit.Ranked], k: int, weights: Any = None) -> coldkit.Ranked:
+        fused = coldkit.get_fusion("weighted").fuse(sources, k, weights)
+        if self.fault == "rows":
+            return coldkit.Ranked(fused.indices[:-1], fused.scores[:-1])
+        return coldkit.Ranked(np.where(fused.indices >= 0, fused.indices + 10_000, -1), fused.scores)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("rows", r"fusion strategy 'bad-fusion': fuse\(\) returned 2 row\(s\) x \d+ item\(s\) for 3 queries"),
+        ("invent", r"fusion strategy 'bad-fusion': fuse\(\) returned item\(s\) that no source listed in that row: \[100"),
+    ],
+)
+def test_a_fusion_plugin_breaking_the_contract_is_named_not_an_index_error(fault: str, message: str) -> None:
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_fusion_strategies(self) -> list[coldkit.FusionSpec]:
+            return [coldkit.FusionSpec("bad-fusion", "broken", lambda: _BadFusion(fault))]
+
+    coldkit.register_plugin(Plugin(), name="bad-fusion-plugin")
+    train, _, _ = synthetic_interactions()
+    model = coldkit.get_model("hybrid", encoder="hashing", fusion="bad-fusion").fit(train)
+    queries = [UserQuery(user=0), UserQuery(user=1), UserQuery(user=2)]
+    # a row short: numpy's broadcasting error in the caller; an invented item: IndexError there
+    with pytest.raises(InvalidInputError, match=message):
+        model.recommend(queries, 5)
