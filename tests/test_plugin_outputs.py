@@ -116,3 +116,56 @@ def test_a_fusion_plugin_breaking_the_contract_is_named_not_an_index_error(fault
     # a row short: numpy's broadcasting error in the caller; an invented item: IndexError there
     with pytest.raises(InvalidInputError, match=message):
         model.recommend(queries, 5)
+
+
+class Exploding(Recommender):
+    """A plugin model whose fit has a bug (a RuntimeError, not a coldkit error)."""
+
+    name = "exploding"
+
+    def fit(self, train: Interactions) -> "Exploding":
+        raise RuntimeError("the plugin's own bug")
+
+    def _recommend(self, queries: list[UserQuery], k: int, candidates: Any, exclude_known: bool) -> coldkit.Ranked:
+        raise AssertionError("never reached")
+
+
+class ExplodingPlugin:
+    @coldkit.hookimpl
+    def coldkit_models(self) -> list[coldkit.ModelSpec]:
+        return [coldkit.ModelSpec("exploding", "fit raises", Exploding)]
+
+
+def test_a_plugin_model_whose_fit_raises_is_one_line_naming_the_plugin(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coldkit.cli import main
+
+    (tmp_path / "inter.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,a\ni2,b\n")
+    coldkit.register_plugin(ExplodingPlugin(), name="exploding-plugin")
+    argv = ["recommend", "--interactions", str(tmp_path / "inter.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "exploding", "--out", str(tmp_path / "out.csv"), "--quiet"]  # fmt: skip
+    assert main(argv) == 2  # was: a traceback through coldkit's batch code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert "plugin 'exploding-plugin' failed (RuntimeError: the plugin's own bug)" in err[0]
+    assert f"{__file__}:" in err[0] and "in fit" in err[0]
+    assert not (tmp_path / "out.csv").exists()
+    # the Python API keeps the plugin's own exception
+    with pytest.raises(RuntimeError, match="the plugin's own bug"):
+        coldkit.get_model("exploding").fit(synthetic_interactions()[0])
+
+
+def test_coldkits_own_errors_are_not_blamed_on_a_plugin() -> None:
+    coldkit.register_plugin(ExplodingPlugin(), name="exploding-plugin")
+    manager.load_plugins()
+    try:
+        coldkit.Ranked(np.zeros((1, 2)), np.zeros((1, 3)))  # raised in coldkit's own code
+    except ValueError as exc:
+        assert manager.plugin_at_fault(exc) is None
+    try:
+        Exploding().fit(synthetic_interactions()[0])
+    except RuntimeError as exc:
+        culprit = manager.plugin_at_fault(exc)
+        assert culprit is not None and culprit[0] == "exploding-plugin" and culprit[1].endswith("in fit")

@@ -84,6 +84,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"coldkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A third-party plugin's bug (its model's fit, its encoder...) surfaced as a traceback through
+        # coldkit that read like coldkit's own; name the plugin and where it failed, in one line.
+        # coldkit's own bugs keep their traceback.
+        from coldkit.plugins.manager import plugin_at_fault
+
+        culprit = plugin_at_fault(exc)
+        if culprit is None:
+            raise
+        plugin, where = culprit
+        print(
+            f"coldkit {args.command}: error: plugin {plugin!r} failed ({type(exc).__name__}: {exc}) at {where}; "
+            f"a bug in that plugin: report it to its authors, or leave it out with COLDKIT_LOAD_PLUGINS",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

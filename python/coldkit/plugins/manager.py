@@ -13,6 +13,7 @@ import inspect
 import os
 import threading
 import warnings
+from types import TracebackType
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
@@ -51,6 +52,7 @@ __all__ = [
     "get_similarity_backend",
     "get_fusion",
     "get_reranker",
+    "plugin_at_fault",
 ]
 
 ENTRY_POINT_GROUP = "coldkit"
@@ -396,3 +398,38 @@ def get_reranker(name: str, **options: Any) -> "Reranker":
     """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
     return _construct("reranker", name, registry("reranker").get(name).factory, options)  # type: ignore[no-any-return]
 
+
+
+def plugin_at_fault(exc: BaseException) -> tuple[str, str] | None:
+    """``(plugin, where)`` when ``exc`` was raised inside an installed plugin's code, else None.
+
+    The innermost traceback frame that is either coldkit's or a loaded third-party plugin's
+    decides: a plugin's (its top-level package is the one its entry point named) makes the
+    plugin the culprit, ``where`` being ``"file:line in function"``; a coldkit frame (or none of
+    either) means coldkit's own bug, so None. The command line uses it to print one line that
+    names the plugin instead of a traceback through coldkit that reads like coldkit's fault.
+    Never loads plugins: with none loaded, nothing can be at fault.
+    """
+    pm = _pm
+    if pm is None:
+        return None
+    packages: dict[str, str] = {}
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or name in DEFAULT_PLUGINS:
+            continue
+        module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) else type(plugin).__module__
+        if isinstance(module, str) and module.split(".")[0] != "coldkit":
+            packages[module.split(".")[0]] = name
+    frames: list[TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        top = str(frame.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top == "coldkit":
+            return None
+        if top in packages:
+            code = frame.tb_frame.f_code
+            return packages[top], f"{code.co_filename}:{frame.tb_lineno} in {code.co_name}"
+    return None
