@@ -281,3 +281,25 @@ def test_in_process_plugin_with_a_misspelt_hook_is_refused() -> None:
     with pytest.raises(pluggy.PluginValidationError, match="coldkit_encoder"):
         coldkit.register_plugin(Misspelt(), name="misspelt")
     assert manager.get_plugin_manager().get_plugin("misspelt") is None
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (None, r"coldkit_fusion_strategies\(\) returned None; it must return a list of FusionSpec"),
+        (coldkit.FusionSpec("lone", "one spec, not a list", lambda: None), r"got one FusionSpec; wrap it in a list"),
+    ],
+)
+def test_a_hook_returning_none_or_a_bare_spec_is_a_warning(returned: object, message: str) -> None:
+    # None (a forgotten ``return``) registered nothing without a word; a bare spec was
+    # "'FusionSpec' object is not iterable"
+    class Forgetful:
+        @coldkit.hookimpl
+        def coldkit_fusion_strategies(self) -> object:
+            return returned
+
+    coldkit.register_plugin(Forgetful(), name="forgetful")
+    with pytest.warns(coldkit.PluginLoadWarning, match=message):
+        names = manager.registry("fusion").names()
+    assert "rrf" in names and "lone" not in names
+    assert any("forgetful" in e["plugin"] for e in coldkit.plugin_report()["errors"])

@@ -250,7 +250,16 @@ class Registry(Generic[SpecT]):
             plugin_name = impl.plugin_name
             try:
                 result = impl.function()
-                specs = list(result or [])
+                if result is None:
+                    # a hook that forgot its ``return`` registered nothing without a word (as a
+                    # misspelt hook name did before _check_hook_names)
+                    raise TypeError(f"{self.kind.hook}() returned None; it must return a list of {self.kind.spec_type.__name__}")
+                if isinstance(result, (ComponentSpec, str, bytes)):
+                    raise TypeError(
+                        f"{self.kind.hook}() must return a list of {self.kind.spec_type.__name__} records, "
+                        f"got one {type(result).__name__}; wrap it in a list"
+                    )
+                specs = list(result)
                 for spec in specs:
                     if not isinstance(spec, self.kind.spec_type):
                         raise TypeError(
