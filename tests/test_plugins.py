@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 import coldkit
@@ -303,3 +304,45 @@ def test_a_hook_returning_none_or_a_bare_spec_is_a_warning(returned: object, mes
         names = manager.registry("fusion").names()
     assert "rrf" in names and "lone" not in names
     assert any("forgetful" in e["plugin"] for e in coldkit.plugin_report()["errors"])
+
+
+class _NoFingerprint:
+    """An encoder without ``fingerprint`` (the cache keys vectors by it)."""
+
+    name = "no-fingerprint"
+    dim = 4
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        return np.full((len(texts), 4), 0.5, dtype=np.float32)
+
+
+def test_a_factory_that_builds_the_wrong_thing_is_named_with_its_plugin() -> None:
+    # each was an AttributeError ("'NoneType' object has no attribute 'topk'") far inside coldkit
+    class Sloppy:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("no-fingerprint", "lacks fingerprint", _NoFingerprint, {"text"}),
+                    coldkit.EncoderSpec("class-not-instance", "returns the class", lambda: _NoFingerprint, {"text"})]  # fmt: skip
+
+        @coldkit.hookimpl
+        def coldkit_fusion_strategies(self) -> list[coldkit.FusionSpec]:
+            return [coldkit.FusionSpec("none-fusion", "returns None", lambda: None)]
+
+        @coldkit.hookimpl
+        def coldkit_similarity_backends(self) -> list[coldkit.SimilarityBackendSpec]:
+            return [coldkit.SimilarityBackendSpec("none-backend", "returns None", lambda: None, {"dot"})]
+
+    coldkit.register_plugin(Sloppy(), name="sloppy")
+    with pytest.raises(coldkit.InvalidInputError, match=r"encoder 'no-fingerprint' \(plugin 'sloppy'\).* without fingerprint"):
+        coldkit.get_encoder("no-fingerprint")
+    with pytest.raises(coldkit.InvalidInputError, match=r"encoder 'class-not-instance' \(plugin 'sloppy'\).*a class, not an instance"):
+        coldkit.get_encoder("class-not-instance")
+    with pytest.raises(coldkit.InvalidInputError, match=r"fusion 'none-fusion' \(plugin 'sloppy'\).*NoneType without fuse"):
+        coldkit.get_model("hybrid", encoder="hashing", fusion="none-fusion")
+    with pytest.raises(coldkit.InvalidInputError, match=r"similarity backend 'none-backend' \(plugin 'sloppy'\).*without topk"):
+        coldkit.topk(np.ones((1, 3)), np.ones((4, 3)), 2, metric="dot", backend="none-backend")
+    # every built-in component passes the same check
+    for kind in ("encoder", "similarity_backend", "fusion", "reranker"):
+        for name in manager.registry(kind).names():
+            if manager.registry(kind).get(name).plugin in manager.DEFAULT_PLUGINS and name != "precomputed":
+                getattr(manager, f"get_{kind}" if kind != "similarity_backend" else "get_similarity_backend")(name)

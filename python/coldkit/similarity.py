@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from coldkit import _core
 from coldkit.exceptions import InvalidInputError
-from coldkit.plugins.manager import registry
+from coldkit.plugins.manager import check_built, registry
 from coldkit.plugins.types import SimilarityBackend
 from coldkit.validation import check_k
 
@@ -197,7 +197,7 @@ def _resolve_backend(backend: Any) -> tuple[SimilarityBackend, frozenset[str] | 
     """The backend object and its capabilities (None: unknown, so nothing is assumed missing)."""
     if isinstance(backend, str):
         spec = registry("similarity_backend").get(backend)  # UnknownComponentError lists the names
-        return spec.factory(), frozenset(spec.capabilities)
+        return check_built("similarity_backend", backend, spec.factory()), frozenset(spec.capabilities)
     if not callable(getattr(backend, "topk", None)) or not isinstance(getattr(backend, "name", None), str):
         raise InvalidInputError(
             f"backend must be a registered backend name or a similarity backend object, got {backend!r}"

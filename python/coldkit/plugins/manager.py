@@ -53,6 +53,7 @@ __all__ = [
     "get_fusion",
     "get_reranker",
     "plugin_at_fault",
+    "check_built",
 ]
 
 ENTRY_POINT_GROUP = "coldkit"
@@ -382,6 +383,44 @@ def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> A
         raise
 
 
+# What each kind's component must have: a factory that returned something else (None, a class
+# instead of an instance, the wrong kind) failed later in coldkit with an AttributeError that named
+# neither the component nor its plugin.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "encoder": ("encode_texts", "dim", "fingerprint"),
+    "similarity_backend": ("topk",),
+    "fusion": ("fuse",),
+    "reranker": ("rerank",),
+}
+
+
+def check_built(kind: str, name: str, component: Any) -> Any:
+    """``component`` (what the ``kind`` registered as ``name`` built), after checking it has the interface.
+
+    Attributes are looked up statically (``inspect.getattr_static``): a ``fingerprint`` property may
+    hash model files, which a check must not pay for.
+
+    Raises:
+        InvalidInputError: a required method or attribute is missing, naming the component, its
+            plugin and what is missing.
+    """
+    missing = []
+    for attr in _REQUIRED.get(kind, ()):
+        try:
+            inspect.getattr_static(component, attr)
+        except AttributeError:
+            missing.append(attr)
+    if missing or inspect.isclass(component):
+        reg = registry(kind)
+        plugin = reg.get(name).plugin if name in reg else "?"
+        what = "a class, not an instance" if inspect.isclass(component) else f"a {type(component).__name__} without {', '.join(missing)}"
+        raise InvalidInputError(
+            f"{kind.replace('_', ' ')} {name!r} (plugin {plugin!r}): its factory built {what}; "
+            f"{KINDS[kind].plural.replace('_', ' ')} need: {', '.join(_REQUIRED[kind])}"
+        )
+    return component
+
+
 def get_encoder(name: str, **options: Any) -> Encoder:
     """Build the encoder registered as ``name`` with ``options`` (model path, device, batch size...).
 
@@ -390,22 +429,22 @@ def get_encoder(name: str, **options: Any) -> Encoder:
         encoder = coldkit.get_encoder("hashing", dim=512)
         vectors = encoder.encode_texts(["a basketball game", "a violin concerto"])
     """
-    return _construct("encoder", name, registry("encoder").get(name).factory, options)  # type: ignore[no-any-return]
+    return check_built("encoder", name, _construct("encoder", name, registry("encoder").get(name).factory, options))  # type: ignore[no-any-return]
 
 
 def get_similarity_backend(name: str, **options: Any) -> SimilarityBackend:
     """Build the similarity backend registered as ``name`` (``"rust"``, ``"numpy"``...)."""
-    return _construct("similarity_backend", name, registry("similarity_backend").get(name).factory, options)  # type: ignore[no-any-return]
+    return check_built("similarity_backend", name, _construct("similarity_backend", name, registry("similarity_backend").get(name).factory, options))  # type: ignore[no-any-return]
 
 
 def get_fusion(name: str, **options: Any) -> FusionStrategy:
     """Build the fusion strategy registered as ``name`` (``"weighted"``, ``"rrf"``...)."""
-    return _construct("fusion", name, registry("fusion").get(name).factory, options)  # type: ignore[no-any-return]
+    return check_built("fusion", name, _construct("fusion", name, registry("fusion").get(name).factory, options))  # type: ignore[no-any-return]
 
 
 def get_reranker(name: str, **options: Any) -> "Reranker":
     """Build the reranker registered as ``name`` (``"constraints"``, ``"mmr"``...)."""
-    return _construct("reranker", name, registry("reranker").get(name).factory, options)  # type: ignore[no-any-return]
+    return check_built("reranker", name, _construct("reranker", name, registry("reranker").get(name).factory, options))  # type: ignore[no-any-return]
 
 
 
