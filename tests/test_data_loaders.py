@@ -419,3 +419,26 @@ def test_list_cells_become_joined_text_not_their_repr(tmp_path: Path) -> None:
     vectors = pd.DataFrame({"item_id": ["a"], "title": ["Heat"], "emb": [np.array([0.5, 0.25])]})
     kept = catalog_from_frame(vectors, text_columns=["title"]).table["emb"][0]
     assert isinstance(kept, np.ndarray) and kept.tolist() == [0.5, 0.25]
+
+
+@pytest.mark.parametrize(("unit", "factor"), [("milliseconds", 10**3), ("microseconds", 10**6), ("nanoseconds", 10**9)])
+def test_epoch_milli_micro_nanoseconds_become_unix_seconds(tmp_path: Path, items_csv: Path, unit: str, factor: int) -> None:
+    # JavaScript/Kafka epoch milliseconds were read as seconds: 1000x too far apart, so a 30-day
+    # half-life (popularity-recent) or a temporal split saw them as 30,000 days
+    catalog = load_items(items_csv)
+    seconds = [1525168800, 1525255200, 0, -86400]  # 0 and before 1970 are valid in any unit
+    text = "user_id,item_id,timestamp\n" + "".join(
+        f"{u},{i},{s * factor}\n" for (u, i), s in zip([("u1", 10), ("u1", 20), ("u2", 30), ("u2", 10)], seconds)
+    )
+    got = load_interactions(write(tmp_path, f"{unit}.csv", text), catalog)
+    assert got.timestamps is not None
+    assert got.timestamps.toarray().tolist() == [[1525168800, 1525255200, 0], [-86400, 0, 0]]
+    pd.DataFrame({"user_id": ["u1"], "item_id": [10], "timestamp": [seconds[0] * factor]}).to_parquet(tmp_path / "t.parquet")
+    assert load_interactions(tmp_path / "t.parquet", catalog).timestamps.toarray()[0, 0] == seconds[0]  # type: ignore[union-attr]
+
+
+def test_seconds_and_milliseconds_in_one_column_are_refused(tmp_path: Path, items_csv: Path) -> None:
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800000\nu2,10,1525168800\n")
+    with pytest.raises(InvalidInputError, match=r"mix.csv: timestamps mix units: row 0 is 1525168800000 \(unix milliseconds\) but row 1 is 1525168800"):
+        load_interactions(path, catalog)

@@ -469,7 +469,7 @@ def interactions_from_frame(
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
     if "timestamp" in frame.columns:
-        ts = _unix_seconds(frame["timestamp"])
+        ts = _unix_seconds(frame["timestamp"], where)
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
             example = frame["timestamp"].iloc[rows[0]]
@@ -557,8 +557,34 @@ def interactions_from_frame(
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
 
 
-def _unix_seconds(column: pd.Series) -> np.ndarray:
+# Unix seconds reach 1e11 in the year 5138: a larger number is an epoch in finer units (JavaScript
+# and Kafka write milliseconds, Spark and pandas micro- or nanoseconds). Read as seconds, every
+# time-based model (popularity-recent's half-life) and every temporal split was silently off.
+_EPOCH_UNITS: tuple[tuple[float, float, str], ...] = (
+    (1e11, 1.0, "seconds"),
+    (1e14, 1e3, "milliseconds"),
+    (1e17, 1e6, "microseconds"),
+    (np.inf, 1e9, "nanoseconds"),
+)
+
+
+def _epoch_unit(numbers: np.ndarray) -> tuple[float, str]:
+    """``(divisor, unit)`` of a column of unix epoch numbers, chosen by the magnitude of its values."""
+    finite = np.abs(numbers[np.isfinite(numbers)])
+    for limit, divisor, unit in _EPOCH_UNITS:
+        if finite.size == 0 or finite.max() < limit:
+            return divisor, unit
+    return _EPOCH_UNITS[-1][1], _EPOCH_UNITS[-1][2]
+
+
+def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
     """(n,) float64 unix seconds of a timestamp column; NaN where not a number or a date.
+
+    Numbers are unix epoch seconds, or milli-/micro-/nanoseconds when their size says so (see
+    ``_EPOCH_UNITS``), converted to seconds; one unit per column.
+
+    Raises:
+        InvalidInputError: numbers of different units in one column (e.g. seconds and milliseconds).
 
     A datetime column (Parquet, pandas) becomes seconds since the epoch (naive times read as UTC):
     as a plain number it would be nano- or microseconds, and every time-based model (e.g.
@@ -575,7 +601,20 @@ def _unix_seconds(column: pd.Series) -> np.ndarray:
         # (not one number: the column is dates, and the rows that are not are the bad ones to name)
         dates = pd.to_datetime(column.astype("string").str.strip(), utc=True, format="ISO8601", errors="coerce")
         return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
-    return numbers
+    divisor, unit = _epoch_unit(numbers)
+    if divisor == 1.0:
+        return numbers
+    # every value of the column must be of that unit: seconds beside milliseconds can be neither
+    # converted nor kept (0 and negative numbers, i.e. 1970 or earlier, are allowed as any unit)
+    small = np.isfinite(numbers) & (np.abs(numbers) < 1e11) & (numbers > 0)
+    if small.any():
+        big = np.flatnonzero(np.isfinite(numbers) & (np.abs(numbers) >= 1e11))[0]
+        first = np.flatnonzero(small)[0]
+        raise InvalidInputError(
+            f"{where}: timestamps mix units: row {big} is {column.iloc[big]} (unix {unit}) but row {first} is "
+            f"{column.iloc[first]} (unix seconds); use one unit for the whole column"
+        )
+    return numbers / divisor
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
