@@ -148,3 +148,27 @@ def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: P
     assert main([*base, "--models", "content:encoder=hashing"]) == 2
     err = capsys.readouterr().err
     assert "no text-like column besides item_id" in err and "coldkit recommend --item-vectors" in err
+
+
+@pytest.mark.parametrize("layout", ["generic", "movielens"])
+def test_evaluate_encoding_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
+    # The latin-1 error told an evaluate user to pass --encoding latin-1, which only recommend had.
+    from coldkit.data.datasets import load_dataset
+
+    folder = tmp_path / layout
+    folder.mkdir()
+    names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
+    (folder / names[0]).write_bytes((movie_folder / "ratings.csv").read_bytes())
+    movies = (movie_folder / "movies.csv").read_text(encoding="utf-8").replace("Western story number 0 ", "Café western number 0 ")
+    (folder / names[1]).write_bytes(movies.encode("latin-1"))
+    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
+    args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
+    args += mapping if layout == "generic" else []
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error:" in err and "--encoding latin-1" in err
+    assert main([*args, "--encoding", "latin-1"]) == 0
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == ["popularity"]
+    columns = {"user_id": "userId", "item_id": "movieId"} if layout == "generic" else None
+    data = load_dataset(folder, encoding="latin-1", columns=columns, item_columns={"item_id": "movieId"} if columns else None)
+    assert "Café western number 0" in str(data.catalog.table["title"].iloc[0])

@@ -60,6 +60,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
+    # the loaders' error for a latin-1 file names --encoding: evaluate had no such flag
+    parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files (default UTF-8; e.g. latin-1)")
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
@@ -218,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
         require_text=needs_text,
+        encoding=args.encoding,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)

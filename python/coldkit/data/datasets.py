@@ -181,7 +181,7 @@ def _attach_posters(table: pd.DataFrame, ml1m_ids: pd.Series, posters: Path | No
 # ------------------------------------------------------------------------------------------ latest-small
 
 
-def _latest_small_frames(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+def _latest_small_frames(folder: Path, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     def pick(stem: str) -> Path | None:
         for name in (f"{stem}.csv", f"{stem}.csv.gz"):
             if (folder / name).is_file():
@@ -191,9 +191,9 @@ def _latest_small_frames(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
     movies_p, ratings_p, tags_p = pick("movies"), pick("ratings"), pick("tags")
     if movies_p is None or ratings_p is None:
         raise InvalidInputError(f"{folder}: needs movies.csv and ratings.csv (optionally .gz)")
-    movies = read_table(movies_p, dtype={"movieId": str})
-    ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str})
-    tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}) if tags_p else None
+    movies = read_table(movies_p, dtype={"movieId": str}, encoding=encoding)
+    ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str}, encoding=encoding)
+    tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}, encoding=encoding) if tags_p else None
     return movies, ratings, tags
 
 
@@ -364,6 +364,7 @@ def load_dataset(
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
+    encoding: str | None = None,
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -383,6 +384,7 @@ def load_dataset(
             ``"sum"`` or ``"max"`` (see :func:`coldkit.data.loaders.interactions_from_frame`).
         require_text: for a generic folder, whether an items table of ids alone is an error
             (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
+        encoding: for a folder, the text encoding of its CSV/TSV files (default UTF-8, e.g. ``"latin-1"``).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
@@ -398,9 +400,9 @@ def load_dataset(
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
-        if folder_options or duplicates != "error":
+        if folder_options or duplicates != "error" or encoding is not None:
             raise InvalidInputError(
-                f"{key} is a named data set: column mappings, text columns and duplicates are for a folder of your own"
+                f"{key} is a named data set: column mappings, text columns, duplicates and encoding are for a folder of your own"
             )
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
@@ -408,7 +410,7 @@ def load_dataset(
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
-                                  require_text=require_text)
+                                  require_text=require_text, encoding=encoding)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -417,7 +419,7 @@ def load_dataset(
                 "or .gz too; any column names, see --interaction-columns), or the MovieLens movies.csv + ratings.csv"
             )
         else:
-            dataset = _load_latest_small_folder(Path(key), duplicates)
+            dataset = _load_latest_small_folder(Path(key), duplicates, encoding)
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:
@@ -443,6 +445,7 @@ def load_folder(
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
+    encoding: str | None = None,
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -456,6 +459,8 @@ def load_folder(
         data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"},
                            item_columns={"item_id": "sku"}, text_columns=["name", "description"])
 
+    ``encoding`` is the text encoding of CSV/TSV tables (default UTF-8; e.g. ``"latin-1"``).
+
     Raises:
         InvalidInputError: a table missing (both are named), or any problem of the tables themselves.
     """
@@ -468,15 +473,15 @@ def load_folder(
             f"or .gz too); missing: {', '.join(missing)}"
         )
     assert tables["interactions"] is not None and tables["items"] is not None
-    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text)
-    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates)
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text, encoding=encoding)
+    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
 
 
-def _load_latest_small_folder(folder: Path, duplicates: DuplicatePolicy = "error") -> Dataset:
+def _load_latest_small_folder(folder: Path, duplicates: DuplicatePolicy = "error", encoding: str | None = None) -> Dataset:
     """A user folder in the MovieLens CSV layout (movies.csv, ratings.csv, tags.csv)."""
-    movies, ratings, tags = _latest_small_frames(folder)
+    movies, ratings, tags = _latest_small_frames(folder, encoding)
     table = pd.DataFrame({"item_id": movies["movieId"].astype(str), "title": movies["title"].astype(str)})
     text_cols = ["title"]
     if "genres" in movies.columns:
