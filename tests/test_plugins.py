@@ -346,3 +346,25 @@ def test_a_factory_that_builds_the_wrong_thing_is_named_with_its_plugin() -> Non
         for name in manager.registry(kind).names():
             if manager.registry(kind).get(name).plugin in manager.DEFAULT_PLUGINS and name != "precomputed":
                 getattr(manager, f"get_{kind}" if kind != "similarity_backend" else "get_similarity_backend")(name)
+
+
+def test_an_unknown_name_mentions_plugins_that_did_not_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the name may be a broken or deselected plugin's: the error listed the available names only
+    class Broken:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            raise ImportError("no module named 'lightgbm'")
+
+    coldkit.register_plugin(Broken(), name="broken-models")
+    with pytest.warns(coldkit.PluginLoadWarning):
+        with pytest.raises(coldkit.UnknownComponentError, match=r"unknown model 'gbdt'; available: .*plugin\(s\) that failed to load: broken-models"):
+            coldkit.get_model("gbdt")
+    manager.reset_plugins()
+    monkeypatch.setenv(manager.LOAD_PLUGINS_ENV, "")
+    with pytest.raises(coldkit.UnknownComponentError, match=r"\$COLDKIT_LOAD_PLUGINS='' limits the installed plugins loaded"):
+        coldkit.get_fusion("no-such-fusion")
+    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV)
+    manager.reset_plugins()
+    with pytest.raises(coldkit.UnknownComponentError) as info:
+        coldkit.get_fusion("no-such-fusion")
+    assert "failed to load" not in str(info.value) and "LOAD_PLUGINS" not in str(info.value)

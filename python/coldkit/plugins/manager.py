@@ -311,7 +311,17 @@ class Registry(Generic[SpecT]):
                 f"uninstall one or select plugins with {LOAD_PLUGINS_ENV}"
             )
         valid = ", ".join(self.names()) or "(none)"
-        raise UnknownComponentError(f"unknown {self.kind.name} {name!r}; available: {valid}")
+        # The name may belong to a plugin that is installed but did not load: say so here, where the
+        # user looks, not only in a warning printed before (or in `coldkit plugins`).
+        hints = []
+        failed = sorted({error["plugin"] for error in _load_errors})
+        if failed:
+            hints.append(f"plugin(s) that failed to load: {', '.join(failed)} (`coldkit plugins` shows why)")
+        selected = os.environ.get(LOAD_PLUGINS_ENV)
+        if selected is not None:
+            hints.append(f"${LOAD_PLUGINS_ENV}={selected!r} limits the installed plugins loaded")
+        hint = "; " + "; ".join(hints) if hints else ""
+        raise UnknownComponentError(f"unknown {self.kind.name} {name!r}; available: {valid}{hint}")
 
     def __contains__(self, name: object) -> bool:
         return name in self._specs
