@@ -305,6 +305,22 @@ def test_encoder_returning_a_wrong_shape_is_caught() -> None:
         encode_catalog(TEXTS, Broken(), cache=False)
 
 
+
+@pytest.mark.parametrize("dim", ["64", 0, True, 2.5, None])
+def test_an_encoder_with_a_bad_dim_is_named(dim: Any) -> None:
+    # a plugin encoder that kept its dim option unchecked ("x" from --option encoder_options=...)
+    # was a bare ValueError from int() inside encode_catalog, or (2.5, True) silently truncated
+    class BadDim(TrigramEncoder):
+        pass
+
+    enc = BadDim()
+    enc.dim = dim
+    with pytest.raises(InvalidInputError, match=r"encoder '.*': dim must be an integer >= 1, got"):
+        encode_catalog(TEXTS, enc, cache=False)
+    enc.dim = np.int64(DIM)  # a numpy integer is a fine dim
+    assert encode_catalog(TEXTS, enc, cache=False).shape == (len(TEXTS), DIM)
+
+
 # ---------------------------------------------------------------- images and combination
 
 

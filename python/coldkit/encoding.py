@@ -703,7 +703,11 @@ def encode_catalog(
     if isinstance(encoder, str):  # was AttributeError: 'str' object has no attribute 'dim'
         raise InvalidInputError(f"encode_catalog takes an encoder object, not its name: coldkit.get_encoder({encoder!r})")
     modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
-    dim = int(encoder.dim)
+    dim = encoder.dim
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        # a plugin encoder's dim of "x" (an option passed through unchecked) was a bare ValueError from int()
+        raise InvalidInputError(f"encoder {getattr(encoder, 'name', encoder)!r}: dim must be an integer >= 1, got {dim!r}")
+    dim = int(dim)
 
     inputs = gather_inputs(items, text_fields, image_field, image_root, separator)
     n = len(inputs.labels)
