@@ -442,3 +442,15 @@ def test_seconds_and_milliseconds_in_one_column_are_refused(tmp_path: Path, item
     path = write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800000\nu2,10,1525168800\n")
     with pytest.raises(InvalidInputError, match=r"mix.csv: timestamps mix units: row 0 is 1525168800000 \(unix milliseconds\) but row 1 is 1525168800"):
         load_interactions(path, catalog)
+
+
+def test_unknown_item_ids_name_the_id_they_look_like(tmp_path: Path, items_csv: Path) -> None:
+    # the error listed '10.0' and '010' as unknown, and the user looked for missing rows in a
+    # table that has them as '10' (a spreadsheet or a float column rewrote the ids)
+    catalog = load_items(items_csv)  # ids 10, 20, 30
+    path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10.0\nu1,020\nu2,99\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: 3 row\(s\) name item ids not in the item table, e.g. \['10.0', '020', '99'\]; "
+                                                 r"ids are matched as text: '10.0' is not '10', '020' is not '20'$"):
+        load_interactions(path, catalog)
+    with pytest.raises(InvalidInputError, match=r"e.g. \['99'\]$"):  # nothing alike: no hint
+        load_interactions(write(tmp_path, "s.csv", "user_id,item_id\nu1,10\nu2,99\n"), catalog)

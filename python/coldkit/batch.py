@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
-from coldkit.data.loaders import load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
+from coldkit.data.loaders import _lookalike_ids, load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.privacy.modes import privacy_of
@@ -371,23 +371,6 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
-
-
-def _canonical_id(text: str) -> str:
-    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
-    core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
-    return (core.lstrip("0") or core) if core.isdigit() else core
-
-
-def _lookalike_ids(unknown: Sequence[str], known: dict[str, int]) -> list[tuple[str, str]]:
-    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
-    if not unknown:
-        return []
-    by_canonical: dict[str, str] = {}
-    for name in known:
-        by_canonical.setdefault(_canonical_id(name), name)
-    pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
-    return [(u, k) for u, k in pairs if k and k != u]
 
 
 #: suffixes of other formats than the plain CSV that is written: the inputs may be Parquet or

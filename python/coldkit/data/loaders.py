@@ -18,7 +18,7 @@ import os
 import re
 import zlib
 from pathlib import Path
-from typing import Callable, Collection, Literal, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -501,8 +501,12 @@ def interactions_from_frame(
     if unknown.any():
         if unknown_items == "error":
             names = item_names[pd.unique(item_codes[unknown])[:10]].tolist()
+            # "3.0" for the item table's "3", "7" for its "007" (a spreadsheet or a float column
+            # rewrote the ids): name the id each looks like, or the user hunts for a missing row
+            pairs = _lookalike_ids([str(n) for n in names], (str(i) for i in catalog.item_ids))
+            hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
             raise InvalidInputError(
-                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}"
+                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}{hint}"
             )
         keep &= ~unknown
     if combine_first:
@@ -555,6 +559,23 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _canonical_id(text: str) -> str:
+    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
+    core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+    return (core.lstrip("0") or core) if core.isdigit() else core
+
+
+def _lookalike_ids(unknown: Sequence[str], known: Iterable[str]) -> list[tuple[str, str]]:
+    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
+    if not unknown:
+        return []
+    by_canonical: dict[str, str] = {}
+    for name in known:
+        by_canonical.setdefault(_canonical_id(name), name)
+    pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
+    return [(u, k) for u, k in pairs if k and k != u]
 
 
 # Unix seconds reach 1e11 in the year 5138: a larger number is an epoch in finer units (JavaScript
