@@ -454,3 +454,20 @@ def test_unknown_item_ids_name_the_id_they_look_like(tmp_path: Path, items_csv: 
         load_interactions(path, catalog)
     with pytest.raises(InvalidInputError, match=r"e.g. \['99'\]$"):  # nothing alike: no hint
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id\nu1,10\nu2,99\n"), catalog)
+
+
+def test_a_pipe_separated_file_that_breaks_the_csv_parser_is_named_in_one_line(tmp_path: Path) -> None:
+    # ml-100k's u.item: the comma in a title made pandas fail first, with a two-line message and no
+    # word about the separator (a one-column header got the hint; this never reached that check)
+    path = write(tmp_path, "items.csv", "item_id|title\n1|Toy Story (1995)\n2|Seven, the movie|x\n")
+    with pytest.raises(InvalidInputError) as info:
+        load_items(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}: malformed CSV (")
+    assert message.endswith("— the first line looks '|'-separated: coldkit reads ',' in .csv and tab in .tsv/.dat files "
+                            "(the Python loaders take sep=); convert the file")
+    # a comma file broken by a quote is malformed too, with no separator hint
+    bad = write(tmp_path, "bad.csv", 'item_id,title\n1,"open quote\n2,x,y,z\n')
+    with pytest.raises(InvalidInputError, match=r"bad.csv: malformed CSV") as info:
+        load_items(bad)
+    assert "looks" not in str(info.value) and "\n" not in str(info.value)

@@ -122,7 +122,12 @@ def read_table(
                 raise InvalidInputError(f"{p}: not a readable gzip file ({exc})") from exc
             raise InvalidInputError(f"{p}: cannot read the file ({exc})") from exc
         except pd.errors.ParserError as exc:
-            raise InvalidInputError(f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({exc})") from exc
+            # pandas' message ends in a newline (the error was two lines), and a file in another
+            # separator (ml-100k's u.item is '|'-separated) fails here, not at the column check
+            detail = " ".join(str(exc).split())
+            raise InvalidInputError(
+                f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({detail}){_separator_hint(p, sep, enc)}"
+            ) from exc
         frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
@@ -138,6 +143,27 @@ def read_table(
     if frame.empty:
         raise InvalidInputError(f"{p}: has a header but no rows")
     return frame
+
+
+def _separator_hint(path: Path, sep: str, encoding: str) -> str:
+    """`` — the header looks '|'-separated ...`` when the file's first line holds another separator and not ``sep``."""
+    import gzip
+
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding=encoding, errors="replace") as handle:  # type: ignore[operator]
+            first = handle.readline()
+    except (OSError, EOFError, zlib.error):
+        return ""
+    if sep in first:
+        return ""
+    found = next((other for other in (";", "\t", "|") if other != sep and other in first), None)
+    if found is None:
+        return ""
+    return (
+        f" — the first line looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
+        "files (the Python loaders take sep=); convert the file"
+    )
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
