@@ -321,6 +321,18 @@ def test_an_encoder_with_a_bad_dim_is_named(dim: Any) -> None:
     assert encode_catalog(TEXTS, enc, cache=False).shape == (len(TEXTS), DIM)
 
 
+
+@pytest.mark.parametrize("dtype", [object, str, np.complex64])
+def test_an_encoder_returning_non_real_vectors_is_named(dtype: Any) -> None:
+    # strings of numbers were cast silently, other objects a bare ValueError, complex lost half of itself
+    class Odd(TrigramEncoder):
+        def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+            return np.full((len(texts), DIM), "0.5" if dtype is str else 0.5).astype(dtype)
+
+    with pytest.raises(ColdkitError, match=r"encoder 'trigram-test': encode_texts returned \S+ values, not real numbers"):
+        encode_catalog(TEXTS, Odd(), cache=False)
+
+
 # ---------------------------------------------------------------- images and combination
 
 

@@ -563,6 +563,9 @@ def _check_output(vectors: Any, n: int, dim: int, encoder: Encoder, what: str) -
         raise ColdkitError(
             f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned shape {arr.shape}, expected ({n}, {dim})"
         )
+    if arr.dtype.kind not in "fiu":
+        # strings or objects were cast (numeric text) or failed with a bare ValueError; complex lost its imaginary part
+        raise ColdkitError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned {arr.dtype} values, not real numbers")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         raise ColdkitError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned NaN or inf")
