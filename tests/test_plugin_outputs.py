@@ -169,3 +169,34 @@ def test_coldkits_own_errors_are_not_blamed_on_a_plugin() -> None:
     except RuntimeError as exc:
         culprit = manager.plugin_at_fault(exc)
         assert culprit is not None and culprit[0] == "exploding-plugin" and culprit[1].endswith("in fit")
+
+
+class OwnRecommend(Recommender):
+    """A plugin model that overrides recommend() itself (allowed), and lists an item past the catalogue."""
+
+    name = "own-recommend"
+
+    def fit(self, train: Interactions) -> "OwnRecommend":
+        self._remember(train)
+        return self
+
+    def recommend(self, queries: Any, k: int, *, candidates: Any = None, exclude_known: bool = True) -> coldkit.Ranked:
+        n = len(queries)
+        return coldkit.Ranked(np.full((n, k), 10_000, np.int64), np.zeros((n, k), np.float32))
+
+
+def test_a_model_overriding_recommend_is_checked_by_recommend_files(tmp_path: Any) -> None:
+    from coldkit.batch import recommend_files
+
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return [coldkit.ModelSpec("own-recommend", "overrides recommend", OwnRecommend)]
+
+    coldkit.register_plugin(Plugin(), name="own-recommend-plugin")
+    (tmp_path / "inter.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,a\ni2,b\ni3,c\n")
+    # was: IndexError: index 10000 is out of bounds for axis 0 with size 3
+    with pytest.raises(InvalidInputError, match=r"model 'own-recommend' returned 2 row\(s\) for 2 user\(s\), or item indices outside \[-1, 3\)"):
+        recommend_files(str(tmp_path / "inter.csv"), str(tmp_path / "items.csv"), str(tmp_path / "out.csv"), model="own-recommend", k=2)
+    assert not (tmp_path / "out.csv").exists()

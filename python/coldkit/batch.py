@@ -328,6 +328,13 @@ def _recommend_files(
             ranked = recommender.recommend(batch, k, candidates=cand, exclude_known=True)
             idx = np.asarray(ranked.indices, dtype=np.int64)[:, :k]
             scores = np.asarray(ranked.scores, dtype=np.float64)[:, :k]
+            # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
+            # itself is checked here, or a short batch or a past-the-end index was an IndexError below
+            if idx.shape[0] != len(batch) or ((idx < -1) | (idx >= len(catalog))).any():
+                raise InvalidInputError(
+                    f"model {model!r} returned {idx.shape[0]} row(s) for {len(batch)} user(s), or item indices "
+                    f"outside [-1, {len(catalog)})"
+                )
             # Enforce the output contract whatever the model does: no padding, only candidates, never
             # an item the user already interacted with.
             valid = idx >= 0
