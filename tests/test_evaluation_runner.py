@@ -246,3 +246,16 @@ def test_table_and_mean_name_unknown_metrics_and_tasks() -> None:
     lines = result.table(metrics=["recall@20"], tasks=["cold"]).splitlines()
     assert lines[0].split() == ["model", "task", "recall@20"] and lines[2].split()[:2] == ["pop", "cold"]
     assert float(lines[2].split()[2]) == pytest.approx(result.mean("pop", "cold", "recall@20"), abs=5e-5)
+
+
+class PastTheEnd(CountPopularity):
+    """Lists an item index past the catalogue (a plugin model's off-by-one, say)."""
+
+    def recommend(self, queries, k, *, candidates=None, exclude_known=True) -> Ranked:
+        return Ranked(indices=np.full((len(queries), k), 60, dtype=np.int64), scores=np.zeros((len(queries), k), np.float32))
+
+
+def test_a_model_listing_items_past_the_catalogue_is_named() -> None:
+    # the metrics refused it as "ranked holds item indices outside [-1, 60)", naming no model
+    with pytest.raises(InvalidInputError, match=r"model 'off-by-one' returned item indices outside \[-1, 60\)"):
+        evaluate(synthetic(), {"off-by-one": PastTheEnd}, protocol="warm", progress=False)

@@ -337,7 +337,7 @@ def evaluate(
                     result.notes.append(f"seed {seed}: task {task.name} has no user; skipped")
                     continue
                 started = time.perf_counter()
-                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label)
+                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label, interactions.n_items)
                 seconds = time.perf_counter() - started
                 candidates = task.candidates if task.candidates is not None else interactions.n_items
                 metrics = ranking_metrics(ranked, task.truth, ks, candidates=candidates, cold_items=task.cold_items)
@@ -418,7 +418,7 @@ def _record(model: str, seed: int, task: str, metric: str, value: float) -> dict
 
 
 def _recommend_all(
-    model: Any, task: EvalTask, k: int, batch_size: int, tqdm: Any, disable: bool | None, label: str
+    model: Any, task: EvalTask, k: int, batch_size: int, tqdm: Any, disable: bool | None, label: str, n_items: int
 ) -> np.ndarray:
     """Top-k item indices for every query of ``task`` (rows padded with -1)."""
     out = np.full((len(task), k), -1, dtype=np.int64)
@@ -431,6 +431,9 @@ def _recommend_all(
             raise InvalidInputError(
                 f"model {label!r} returned shape {idx.shape} for {len(batch)} queries at k={k}"
             )
+        if idx.size and (idx.min() < -1 or idx.max() >= n_items):
+            # the metrics refused it later as "ranked holds item indices outside ...", naming no model
+            raise InvalidInputError(f"model {label!r} returned item indices outside [-1, {n_items})")
         if task.candidates is not None and idx.size:
             filled = idx[idx >= 0]
             if not np.isin(filled, task.candidates).all():
