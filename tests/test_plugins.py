@@ -368,3 +368,23 @@ def test_an_unknown_name_mentions_plugins_that_did_not_load(monkeypatch: pytest.
     with pytest.raises(coldkit.UnknownComponentError) as info:
         coldkit.get_fusion("no-such-fusion")
     assert "failed to load" not in str(info.value) and "LOAD_PLUGINS" not in str(info.value)
+
+
+def test_two_packages_with_one_entry_point_name_warn_instead_of_dropping_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the second package's components vanished without a word (the check was meant for one
+    # package seen twice on sys.path, which stays quiet)
+    other = GOOD_PLUGIN.replace('"echo"', '"echo-two"').replace("class Echo", "class EchoTwo").replace(", Echo)", ", EchoTwo)")
+    _fake_distribution(tmp_path / "a", "first_pkg", {"shared": "ck_shared_one"}, {"ck_shared_one": GOOD_PLUGIN})
+    _fake_distribution(tmp_path / "b", "second_pkg", {"shared": "ck_shared_two"}, {"ck_shared_two": other})
+    _fake_distribution(tmp_path / "c", "first_pkg", {"shared": "ck_shared_one"}, {})  # the same package again
+    for sub in ("c", "b", "a"):
+        monkeypatch.syspath_prepend(str(tmp_path / sub))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert coldkit.get_fusion("echo").name == "echo"
+    messages = [str(w.message) for w in caught if issubclass(w.category, coldkit.PluginLoadWarning)]
+    assert len(messages) == 1, messages
+    assert "entry point of 'second_pkg' not loaded" in messages[0] and "'first_pkg' already registered the plugin name 'shared'" in messages[0]
+    assert "echo-two" not in manager.registry("fusion").names()

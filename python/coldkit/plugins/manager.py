@@ -166,7 +166,18 @@ def load_plugins() -> None:
             _pm.register(importlib.import_module(module_name), name=module_name)
         for ep in _selected_entry_points():
             if _pm.get_plugin(ep.name) is not None:
-                continue  # the same distribution seen twice on sys.path
+                first = _distributions.get(ep.name, (None, None))[0]
+                other = ep.dist.name if ep.dist is not None else None
+                if first is not None and other is not None and first != other:
+                    # two packages chose one entry-point name: the second's components vanished
+                    # without a word (the same package seen twice on sys.path is fine)
+                    _warn(
+                        ep.name,
+                        f"entry point of {other!r} not loaded",
+                        LookupError(f"the package {first!r} already registered the plugin name {ep.name!r}; "
+                                    "one of the two must rename its [project.entry-points.coldkit] entry"),
+                    )
+                continue
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - any failure of third-party code is a warning
