@@ -200,3 +200,15 @@ def test_a_model_overriding_recommend_is_checked_by_recommend_files(tmp_path: An
     with pytest.raises(InvalidInputError, match=r"model 'own-recommend' returned 2 row\(s\) for 2 user\(s\), or item indices outside \[-1, 3\)"):
         recommend_files(str(tmp_path / "inter.csv"), str(tmp_path / "items.csv"), str(tmp_path / "out.csv"), model="own-recommend", k=2)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_conformance_kit_reports_a_broken_output_as_the_property() -> None:
+    # with the output check in Recommender.recommend, check_model crashed with the check's error
+    # instead of the documented AssertionError naming the property
+    from coldkit.testing import check_model
+
+    with pytest.raises(AssertionError, match=r"\[model 'faulty'\] output contract: model 'faulty' .* returned 6 row\(s\) x 1 item\(s\)"):
+        check_model(Faulty("short"), capabilities=())
+    with pytest.raises(coldkit.ComponentContractError):  # an InvalidInputError of its own type
+        Faulty("past-the-end").fit(synthetic_interactions()[0]).recommend([UserQuery(user=0)], 3)
+    check_model(Faulty(), capabilities=())  # the same model without the fault conforms

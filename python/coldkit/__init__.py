@@ -19,6 +19,7 @@ from coldkit._core import __version__, build_info
 from coldkit.encoding import VectorCache, default_cache_dir, encode_catalog
 from coldkit.exceptions import (
     ColdkitError,
+    ComponentContractError,
     DuplicateComponentError,
     InvalidInputError,
     PluginLoadWarning,
@@ -150,5 +151,6 @@ __all__ = [
     "InvalidInputError",
     "UnknownComponentError",
     "DuplicateComponentError",
+    "ComponentContractError",
     "PluginLoadWarning",
 ]

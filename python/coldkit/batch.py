@@ -32,7 +32,7 @@ from coldkit._atomic import atomic_write_bytes, check_output_path
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import _lookalike_ids, load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
@@ -331,7 +331,7 @@ def _recommend_files(
             # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
             # itself is checked here, or a short batch or a past-the-end index was an IndexError below
             if idx.shape[0] != len(batch) or ((idx < -1) | (idx >= len(catalog))).any():
-                raise InvalidInputError(
+                raise ComponentContractError(
                     f"model {model!r} returned {idx.shape[0]} row(s) for {len(batch)} user(s), or item indices "
                     f"outside [-1, {len(catalog)})"
                 )

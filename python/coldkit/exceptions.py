@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInputError",
     "UnknownComponentError",
     "DuplicateComponentError",
+    "ComponentContractError",
     "PluginLoadWarning",
 ]
 
@@ -31,6 +32,16 @@ class UnknownComponentError(ColdkitError, LookupError):
 
 class DuplicateComponentError(ColdkitError, LookupError):
     """Two plugins registered a component under the same name, so the name is ambiguous."""
+
+
+class ComponentContractError(InvalidInputError):
+    """A component (most often a plugin's model, encoder, backend or fusion) built or returned what its contract forbids.
+
+    Raised where coldkit receives the component's output (wrong shape, NaN, indices outside the
+    catalogue, an object without the kind's methods); the message names the component. An
+    ``InvalidInputError`` for callers that catch those, and its own type for the conformance kit,
+    which reports it as the broken property rather than as an error of its own.
+    """
 
 
 class PluginLoadWarning(UserWarning):

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from coldkit import _core
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.plugins.manager import check_built, registry
 from coldkit.plugins.types import SimilarityBackend
 from coldkit.validation import check_k
@@ -166,7 +166,7 @@ def _check_backend_output(
     IndexError that named neither the backend nor the problem). The check costs O(B * k).
 
     Raises:
-        InvalidInputError: wrong shape, non-numeric output, NaN scores or out-of-range indices,
+        ComponentContractError: wrong shape, non-numeric output, NaN scores or out-of-range indices,
             naming the backend.
     """
     where = f"similarity backend {getattr(impl, 'name', type(impl).__name__)!r}"
@@ -177,17 +177,17 @@ def _check_backend_output(
             raise TypeError(f"indices of dtype {raw.dtype}")
         indices_arr = raw.astype(np.int64)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{where} returned no numeric (scores, indices) arrays: {exc}") from None
+        raise ComponentContractError(f"{where} returned no numeric (scores, indices) arrays: {exc}") from None
     if scores_arr.shape != shape or indices_arr.shape != shape:
-        raise InvalidInputError(
+        raise ComponentContractError(
             f"{where} returned scores of shape {scores_arr.shape} and indices of shape {indices_arr.shape}; "
             f"expected {shape} (queries x min(k, catalogue size), padded with -1 / -inf)"
         )
     if np.isnan(scores_arr).any():
-        raise InvalidInputError(f"{where} returned NaN scores")
+        raise ComponentContractError(f"{where} returned NaN scores")
     bad = (indices_arr < -1) | (indices_arr >= n)
     if bad.any():
-        raise InvalidInputError(
+        raise ComponentContractError(
             f"{where} returned item indices outside [-1, {n}): {np.unique(indices_arr[bad])[:5].tolist()}"
         )
     return scores_arr, indices_arr

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.plugins.manager import get_encoder, get_fusion, get_similarity_backend, registry
 from coldkit.plugins.types import Encoder, FusionStrategy, Ranked, SimilarityBackend
 
@@ -622,7 +622,11 @@ def check_model(
     _check(fitted is impl, where, "fit returns self", f"fit() must return the model itself, got {type(fitted).__name__}")
 
     def rec(queries: Sequence[Any], k: int, **kwargs: Any) -> Ranked:
-        out = impl.recommend(queries, k, **kwargs)
+        try:
+            out = impl.recommend(queries, k, **kwargs)
+        except ComponentContractError as exc:
+            # Recommender.recommend checks what _recommend returns: report it as the broken property
+            raise _fail(where, "output contract", str(exc)) from None
         _check(isinstance(out, Ranked), where, "output type", f"recommend must return coldkit.Ranked, got {type(out).__name__}")
         _check(out.indices.dtype == np.int64 and out.scores.dtype == np.float32, where, "dtypes",
                f"indices int64 and scores float32 expected, got {out.indices.dtype} and {out.scores.dtype}")

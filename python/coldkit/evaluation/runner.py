@@ -23,7 +23,7 @@ from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
 from coldkit.evaluation.metrics import ranking_metrics, recall_at_k
 from coldkit.evaluation.report import EvaluationResult
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.plugins.manager import registry
 from coldkit.privacy.modes import privacy_of
@@ -433,10 +433,10 @@ def _recommend_all(
             )
         if idx.size and (idx.min() < -1 or idx.max() >= n_items):
             # the metrics refused it later as "ranked holds item indices outside ...", naming no model
-            raise InvalidInputError(f"model {label!r} returned item indices outside [-1, {n_items})")
+            raise ComponentContractError(f"model {label!r} returned item indices outside [-1, {n_items})")
         if task.candidates is not None and idx.size:
             filled = idx[idx >= 0]
             if not np.isin(filled, task.candidates).all():
-                raise InvalidInputError(f"model {label!r} returned items outside the candidate set")
+                raise ComponentContractError(f"model {label!r} returned items outside the candidate set")
         out[start : start + len(batch), : idx.shape[1]] = idx
     return out

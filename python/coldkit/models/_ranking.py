@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
@@ -232,26 +232,26 @@ def check_fused(fusion: object, fused: object, sources: Mapping[str, Ranked], k:
     source in the same row ("no invented items", as ``coldkit.testing.check_fusion`` states it).
 
     Raises:
-        InvalidInputError: the first broken property, naming the fusion strategy.
+        ComponentContractError: the first broken property, naming the fusion strategy.
     """
     where = f"fusion strategy {getattr(fusion, 'name', type(fusion).__name__)!r}"
     if not isinstance(fused, Ranked):
-        raise InvalidInputError(f"{where}: fuse() returned a {type(fused).__name__}, not a coldkit.Ranked")
+        raise ComponentContractError(f"{where}: fuse() returned a {type(fused).__name__}, not a coldkit.Ranked")
     batch = next(iter(sources.values())).indices.shape[0] if sources else fused.indices.shape[0]
     indices = np.asarray(fused.indices)
     if indices.dtype.kind not in "iu":
-        raise InvalidInputError(f"{where}: fuse() returned indices of dtype {indices.dtype}, not integers")
+        raise ComponentContractError(f"{where}: fuse() returned indices of dtype {indices.dtype}, not integers")
     if indices.shape[0] != batch or indices.shape[1] > k:
-        raise InvalidInputError(
+        raise ComponentContractError(
             f"{where}: fuse() returned {indices.shape[0]} row(s) x {indices.shape[1]} item(s) for "
             f"{batch} quer{'y' if batch == 1 else 'ies'} and k={k}; expected one row per query and at most k items"
         )
     if np.isnan(np.asarray(fused.scores, dtype=np.float64)).any():
-        raise InvalidInputError(f"{where}: fuse() returned NaN scores")
+        raise ComponentContractError(f"{where}: fuse() returned NaN scores")
     listed = indices >= 0
     if (indices < -1).any() or not listed.any():
         if (indices < -1).any():
-            raise InvalidInputError(f"{where}: fuse() returned negative item indices other than the padding -1")
+            raise ComponentContractError(f"{where}: fuse() returned negative item indices other than the padding -1")
         return fused
     # one key per (row, item): an item is admissible in a row when some source lists it in that row
     width = int(max([indices.max()] + [int(np.max(r.indices, initial=-1)) for r in sources.values()])) + 1
@@ -264,5 +264,5 @@ def check_fused(fusion: object, fused: object, sources: Mapping[str, Ranked], k:
     invented = ~np.isin(keys, known)
     if invented.any():
         items = np.unique(keys[invented] % width)[:5].tolist()
-        raise InvalidInputError(f"{where}: fuse() returned item(s) that no source listed in that row: {items}")
+        raise ComponentContractError(f"{where}: fuse() returned item(s) that no source listed in that row: {items}")
     return fused

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery, _not_whole
-from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.plugins.types import Ranked
 
 __all__ = ["Recommender", "NotFittedError"]
@@ -225,27 +225,27 @@ class Recommender(ABC):
         The check costs O(B * k).
 
         Raises:
-            InvalidInputError: not a Ranked, not ``(n_queries, k)``, NaN scores or item indices
+            ComponentContractError: not a Ranked, not ``(n_queries, k)``, NaN scores or item indices
                 outside ``[-1, n_items)``, naming the model.
         """
         where = f"model {self.name!r} ({type(self).__module__}.{type(self).__qualname__})"
         if not isinstance(ranked, Ranked):
-            raise InvalidInputError(f"{where}: _recommend returned a {type(ranked).__name__}, not a coldkit.Ranked")
+            raise ComponentContractError(f"{where}: _recommend returned a {type(ranked).__name__}, not a coldkit.Ranked")
         indices, scores = np.asarray(ranked.indices), np.asarray(ranked.scores)
         if indices.shape != (n_queries, k):
-            raise InvalidInputError(
+            raise ComponentContractError(
                 f"{where} returned {indices.shape[0]} row(s) x {indices.shape[1]} item(s) for {n_queries} "
                 f"quer{'y' if n_queries == 1 else 'ies'} and k={k}; it must return exactly k columns per query "
                 "(padded with index -1 / score -inf)"
             )
         if indices.dtype.kind not in "iu" or scores.dtype.kind not in "fiu":
-            raise InvalidInputError(f"{where} returned indices of dtype {indices.dtype} and scores of dtype {scores.dtype}")
+            raise ComponentContractError(f"{where} returned indices of dtype {indices.dtype} and scores of dtype {scores.dtype}")
         if np.isnan(scores).any():
-            raise InvalidInputError(f"{where} returned NaN scores")
+            raise ComponentContractError(f"{where} returned NaN scores")
         n_items = self._require_fitted().n_items
         bad = (indices < -1) | (indices >= n_items)
         if bad.any():
-            raise InvalidInputError(
+            raise ComponentContractError(
                 f"{where} returned item indices outside [-1, {n_items}): {np.unique(indices[bad])[:5].tolist()}"
             )
         return ranked

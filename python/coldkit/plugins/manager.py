@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 import pluggy
 
-from coldkit.exceptions import DuplicateComponentError, InvalidInputError, PluginLoadWarning, UnknownComponentError
+from coldkit.exceptions import (
+    ComponentContractError,
+    DuplicateComponentError,
+    InvalidInputError,
+    PluginLoadWarning,
+    UnknownComponentError,
+)
 from coldkit.plugins import hookspecs
 from coldkit.plugins.types import (
     ComponentSpec,
@@ -422,7 +428,7 @@ def check_built(kind: str, name: str, component: Any) -> Any:
     hash model files, which a check must not pay for.
 
     Raises:
-        InvalidInputError: a required method or attribute is missing, naming the component, its
+        ComponentContractError: a required method or attribute is missing, naming the component, its
             plugin and what is missing.
     """
     missing = []
@@ -435,7 +441,7 @@ def check_built(kind: str, name: str, component: Any) -> Any:
         reg = registry(kind)
         plugin = reg.get(name).plugin if name in reg else "?"
         what = "a class, not an instance" if inspect.isclass(component) else f"a {type(component).__name__} without {', '.join(missing)}"
-        raise InvalidInputError(
+        raise ComponentContractError(
             f"{kind.replace('_', ' ')} {name!r} (plugin {plugin!r}): its factory built {what}; "
             f"{KINDS[kind].plural.replace('_', ' ')} need: {', '.join(_REQUIRED[kind])}"
         )
