@@ -28,7 +28,7 @@ from coldkit.encoding import (
     normalize_rows,
     text_key,
 )
-from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 
 DIM = 64
 
@@ -315,7 +315,7 @@ def test_an_encoder_with_a_bad_dim_is_named(dim: Any) -> None:
 
     enc = BadDim()
     enc.dim = dim
-    with pytest.raises(InvalidInputError, match=r"encoder '.*': dim must be an integer >= 1, got"):
+    with pytest.raises(ComponentContractError, match=r"encoder '.*': dim must be an integer >= 1, got"):
         encode_catalog(TEXTS, enc, cache=False)
     enc.dim = np.int64(DIM)  # a numpy integer is a fine dim
     assert encode_catalog(TEXTS, enc, cache=False).shape == (len(TEXTS), DIM)
@@ -329,7 +329,7 @@ def test_an_encoder_returning_non_real_vectors_is_named(dtype: Any) -> None:
         def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
             return np.full((len(texts), DIM), "0.5" if dtype is str else 0.5).astype(dtype)
 
-    with pytest.raises(ColdkitError, match=r"encoder 'trigram-test': encode_texts returned \S+ values, not real numbers"):
+    with pytest.raises(ComponentContractError, match=r"encoder 'trigram-test': encode_texts returned \S+ values, not real numbers"):
         encode_catalog(TEXTS, Odd(), cache=False)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from coldkit._atomic import atomic_write
 from coldkit.cache import enforce_cache_limit
-from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.plugins.types import Encoder
 
 if TYPE_CHECKING:
@@ -560,15 +560,15 @@ def gather_inputs(
 def _check_output(vectors: Any, n: int, dim: int, encoder: Encoder, what: str) -> np.ndarray:
     arr = np.asarray(vectors)
     if arr.shape != (n, dim):
-        raise ColdkitError(
+        raise ComponentContractError(
             f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned shape {arr.shape}, expected ({n}, {dim})"
         )
     if arr.dtype.kind not in "fiu":
         # strings or objects were cast (numeric text) or failed with a bare ValueError; complex lost its imaginary part
-        raise ColdkitError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned {arr.dtype} values, not real numbers")
+        raise ComponentContractError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned {arr.dtype} values, not real numbers")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
-        raise ColdkitError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned NaN or inf")
+        raise ComponentContractError(f"encoder {getattr(encoder, 'name', encoder)!r}: {what} returned NaN or inf")
     return arr
 
 
@@ -709,7 +709,7 @@ def encode_catalog(
     dim = encoder.dim
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1:
         # a plugin encoder's dim of "x" (an option passed through unchecked) was a bare ValueError from int()
-        raise InvalidInputError(f"encoder {getattr(encoder, 'name', encoder)!r}: dim must be an integer >= 1, got {dim!r}")
+        raise ComponentContractError(f"encoder {getattr(encoder, 'name', encoder)!r}: dim must be an integer >= 1, got {dim!r}")
     dim = int(dim)
 
     inputs = gather_inputs(items, text_fields, image_field, image_root, separator)
