@@ -388,3 +388,13 @@ def test_two_packages_with_one_entry_point_name_warn_instead_of_dropping_one(
     assert len(messages) == 1, messages
     assert "entry point of 'second_pkg' not loaded" in messages[0] and "'first_pkg' already registered the plugin name 'shared'" in messages[0]
     assert "echo-two" not in manager.registry("fusion").names()
+
+
+@pytest.mark.parametrize("name", ["my model", "gbdt:fast", "a,b", "k=v", "x[1]", "-dash", "tab\there"])
+def test_a_spec_name_that_cannot_be_typed_is_refused(name: str) -> None:
+    # registered, listed by `coldkit plugins`, and then impossible to choose: `--models gbdt:fast`
+    # read option 'fast' of model 'gbdt', and 'my model' was two list items
+    with pytest.raises(TypeError, match="cannot be typed on the command line"):
+        coldkit.ModelSpec(name, "unusable name", lambda: None)
+    for fine in ("faiss-hnsw", "dp_hybrid", "v1.2", "modèle"):
+        assert coldkit.ModelSpec(fine, "fine", lambda: None).name == fine

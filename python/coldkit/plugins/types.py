@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 
+_NAME_FORBIDDEN = frozenset(":,=[]\"'")
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     """What every registered component declares.
@@ -51,6 +54,15 @@ class ComponentSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise TypeError(f"{type(self).__name__}.name must be a non-empty string, got {self.name!r}")
+        # Users type the name on the command line: `--models NAME:KEY=VALUE,...`, `NAME[...]` labels,
+        # space-separated lists and flags. A name with one of these could be registered but never chosen.
+        bad = sorted({c for c in self.name if c.isspace() or c in _NAME_FORBIDDEN})
+        if bad or self.name.startswith("-"):
+            raise TypeError(
+                f"{type(self).__name__} name {self.name!r} cannot be typed on the command line: "
+                f"{'it starts with -' if not bad else 'it holds ' + ', '.join(repr(c) for c in bad)}; "
+                "use letters, digits, '-', '_' or '.'"
+            )
         if not callable(self.factory):
             raise TypeError(f"{type(self).__name__} {self.name!r}: factory must be callable, got {self.factory!r}")
         # Accept any iterable of tags for convenience, store it immutably.
