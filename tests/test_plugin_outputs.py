@@ -212,3 +212,31 @@ def test_the_conformance_kit_reports_a_broken_output_as_the_property() -> None:
     with pytest.raises(coldkit.ComponentContractError):  # an InvalidInputError of its own type
         Faulty("past-the-end").fit(synthetic_interactions()[0]).recommend([UserQuery(user=0)], 3)
     check_model(Faulty(), capabilities=())  # the same model without the fault conforms
+
+
+def _make_needs_missing_module() -> Recommender:
+    import coldkit_test_module_that_is_not_installed  # noqa: F401 - the lazy import the docs advise
+
+    raise AssertionError("never reached")
+
+
+def test_a_plugin_factory_missing_its_dependency_is_one_line(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from coldkit.cli import main
+
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return [coldkit.ModelSpec("needs-missing", "imports a missing module when built", _make_needs_missing_module)]
+
+    (tmp_path / "inter.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,a\ni2,b\n")
+    coldkit.register_plugin(Plugin(), name="needs-missing-plugin")
+    argv = ["recommend", "--interactions", str(tmp_path / "inter.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "needs-missing", "--out", str(tmp_path / "out.csv"), "--quiet"]  # fmt: skip
+    assert main(argv) == 2  # was: a ModuleNotFoundError traceback
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "coldkit recommend: error: plugin 'needs-missing-plugin' needs the module 'coldkit_test_module_that_is_not_installed', "
+        "which is not installed (imported at "
+    )
+    assert "in _make_needs_missing_module" in err[0]

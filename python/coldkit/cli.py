@@ -74,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         hint = _missing_dependency_hint(exc)
         if hint is None:
+            # a plugin importing its own dependency lazily, in its factory (as the docs advise)
+            if _report_plugin_failure(args.command, exc):
+                return 2
             raise
         print(f"coldkit {args.command}: error: {hint}", file=sys.stderr)
         return 2
@@ -88,18 +91,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A third-party plugin's bug (its model's fit, its encoder...) surfaced as a traceback through
         # coldkit that read like coldkit's own; name the plugin and where it failed, in one line.
         # coldkit's own bugs keep their traceback.
-        from coldkit.plugins.manager import plugin_at_fault
+        if _report_plugin_failure(args.command, exc):
+            return 2
+        raise
 
-        culprit = plugin_at_fault(exc)
-        if culprit is None:
-            raise
-        plugin, where = culprit
+
+def _report_plugin_failure(command: str, exc: BaseException) -> bool:
+    """Print one line naming the plugin when ``exc`` was raised in an installed plugin's code; whether it was."""
+    from coldkit.plugins.manager import plugin_at_fault
+
+    culprit = plugin_at_fault(exc)
+    if culprit is None:
+        return False
+    plugin, where = culprit
+    if isinstance(exc, ModuleNotFoundError):
         print(
-            f"coldkit {args.command}: error: plugin {plugin!r} failed ({type(exc).__name__}: {exc}) at {where}; "
-            f"a bug in that plugin: report it to its authors, or leave it out with COLDKIT_LOAD_PLUGINS",
+            f"coldkit {command}: error: plugin {plugin!r} needs the module {exc.name!r}, which is not installed "
+            f"(imported at {where}); install it, or leave the plugin out with COLDKIT_LOAD_PLUGINS",
             file=sys.stderr,
         )
-        return 2
+        return True
+    print(
+        f"coldkit {command}: error: plugin {plugin!r} failed ({type(exc).__name__}: {exc}) at {where}; "
+        f"a bug in that plugin: report it to its authors, or leave it out with COLDKIT_LOAD_PLUGINS",
+        file=sys.stderr,
+    )
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover
