@@ -398,3 +398,15 @@ def test_a_spec_name_that_cannot_be_typed_is_refused(name: str) -> None:
         coldkit.ModelSpec(name, "unusable name", lambda: None)
     for fine in ("faiss-hnsw", "dp_hybrid", "v1.2", "modèle"):
         assert coldkit.ModelSpec(fine, "fine", lambda: None).name == fine
+
+
+@pytest.mark.parametrize(("capabilities", "message"), [
+    ("cold-users", r"capabilities must be a set of tags, got the string 'cold-users'; write \{'cold-users'\}"),
+    (None, r"capabilities must be a set of tags, got None"),
+    ({1, 2}, r"capabilities must be strings"),
+])
+def test_capabilities_that_are_not_a_set_of_tags_are_refused(capabilities: object, message: str) -> None:
+    # capabilities="cold-users" became {'c', 'o', 'l', ...}: the model silently had none of its capabilities
+    with pytest.raises(TypeError, match=message):
+        coldkit.ModelSpec("covisit", "co-visitation", lambda: None, capabilities)  # type: ignore[arg-type]
+    assert coldkit.ModelSpec("covisit", "ok", lambda: None, ["cold-users", "text"]).capabilities == {"cold-users", "text"}

@@ -65,8 +65,22 @@ class ComponentSpec:
             )
         if not callable(self.factory):
             raise TypeError(f"{type(self).__name__} {self.name!r}: factory must be callable, got {self.factory!r}")
-        # Accept any iterable of tags for convenience, store it immutably.
-        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        # Accept any iterable of tags for convenience, store it immutably. Not a bare string:
+        # capabilities="text" became {"t", "e", "x"}, and the component silently lost the capability.
+        if isinstance(self.capabilities, (str, bytes)):
+            raise TypeError(
+                f"{type(self).__name__} {self.name!r}: capabilities must be a set of tags, got the string "
+                f"{self.capabilities!r}; write {{{self.capabilities!r}}}"
+            )
+        try:
+            tags = frozenset(self.capabilities)
+        except TypeError:
+            raise TypeError(
+                f"{type(self).__name__} {self.name!r}: capabilities must be a set of tags, got {self.capabilities!r}"
+            ) from None
+        if not all(isinstance(tag, str) for tag in tags):
+            raise TypeError(f"{type(self).__name__} {self.name!r}: capabilities must be strings, got {sorted(map(repr, tags))}")
+        object.__setattr__(self, "capabilities", tags)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description (used by ``coldkit plugins``)."""
