@@ -389,3 +389,28 @@ def test_a_backend_breaking_its_output_contract_is_named(fault: str, message: st
     scores, ids = coldkit.topk(queries, catalog, 3, metric="dot", backend=_GarbageBackend("none"))
     assert scores.dtype == np.float32 and ids.dtype == np.int64
     np.testing.assert_array_equal(ids, reference_topk(queries, catalog, 3, [None, None])[1])
+
+
+class _IgnoresExclude(_GarbageBackend):
+    """Declares the "exclude" capability and ignores ``exclude``."""
+
+    capabilities = frozenset({"dot", "exclude"})
+
+
+class _NoExclude(_GarbageBackend):
+    """Ignores ``exclude`` and says so: no "exclude" capability."""
+
+    capabilities = frozenset({"dot"})
+
+
+def test_a_backend_that_ignores_exclude_is_named() -> None:
+    # the user's own items came back and callers dropped them: shorter lists without a word
+    rng = np.random.default_rng(1)
+    queries, catalog = rng.standard_normal((2, 4)), rng.standard_normal((6, 4))
+    top = reference_topk(queries, catalog, 1, [None, None])[1]
+    exclude = [[int(top[0][0])], []]
+    with pytest.raises(InvalidInputError, match=rf"'garbage' returned excluded items \(query 0: \[{int(top[0][0])}\]\)"):
+        coldkit.topk(queries, catalog, 3, metric="dot", exclude=exclude, backend=_IgnoresExclude("none"))
+    # without the capability, topk over-fetches and filters for it: the same backend is then fine
+    scores, ids = coldkit.topk(queries, catalog, 3, metric="dot", exclude=exclude, backend=_NoExclude("none"))
+    np.testing.assert_array_equal(ids, reference_topk(queries, catalog, 3, exclude)[1])

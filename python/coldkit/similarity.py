@@ -150,24 +150,31 @@ def topk(
         scores, indices = topk_by_overfetch(search, q, min(k, n), exclusions, n)
     else:
         scores, indices = impl.topk(q, c, min(k, n), exclude=exclusions, **options)
-    scores, indices = _check_backend_output(impl, scores, indices, (q.shape[0], min(k, n)), n)
+    scores, indices = _check_backend_output(impl, scores, indices, (q.shape[0], min(k, n)), n, exclusions)
     if single:
         return scores[0], indices[0]
     return scores, indices
 
 
 def _check_backend_output(
-    impl: SimilarityBackend, scores: Any, indices: Any, shape: tuple[int, int], n: int
+    impl: SimilarityBackend,
+    scores: Any,
+    indices: Any,
+    shape: tuple[int, int],
+    n: int,
+    exclude: Sequence[NDArray[np.int64]] | None = None,
 ) -> tuple[Scores, Indices]:
     """The backend's ``(scores, indices)`` as float32 / int64, after checking them against the contract.
 
     A plugin backend that returned too few columns, NaN scores or indices past the catalogue was
     passed on as it was: the caller then read another item's id (or crashed far away, with an
-    IndexError that named neither the backend nor the problem). The check costs O(B * k).
+    IndexError that named neither the backend nor the problem). One that declares ``"exclude"`` but
+    ignores ``exclude`` returned the user's own items, which callers then dropped: shorter lists
+    without a word. The check costs O(B * k) plus the exclusions.
 
     Raises:
-        ComponentContractError: wrong shape, non-numeric output, NaN scores or out-of-range indices,
-            naming the backend.
+        ComponentContractError: wrong shape, non-numeric output, NaN scores, out-of-range indices or
+            excluded items returned, naming the backend.
     """
     where = f"similarity backend {getattr(impl, 'name', type(impl).__name__)!r}"
     try:
@@ -190,6 +197,18 @@ def _check_backend_output(
         raise ComponentContractError(
             f"{where} returned item indices outside [-1, {n}): {np.unique(indices_arr[bad])[:5].tolist()}"
         )
+    if exclude is not None and any(len(e) for e in exclude):
+        rows = np.repeat(np.arange(len(exclude), dtype=np.int64), [len(e) for e in exclude])
+        excluded = rows * n + np.concatenate([np.asarray(e, dtype=np.int64) for e in exclude])
+        listed = indices_arr >= 0
+        keys = (np.arange(shape[0], dtype=np.int64)[:, None] * n + indices_arr)[listed]
+        leaked = np.isin(keys, excluded)
+        if leaked.any():
+            row = int(keys[leaked][0] // n)
+            raise ComponentContractError(
+                f"{where} returned excluded items (query {row}: {sorted({int(x % n) for x in keys[leaked] if x // n == row})[:5]}); "
+                "a backend with the 'exclude' capability must skip them"
+            )
     return scores_arr, indices_arr
 
 
