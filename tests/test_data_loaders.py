@@ -471,3 +471,21 @@ def test_a_pipe_separated_file_that_breaks_the_csv_parser_is_named_in_one_line(t
     with pytest.raises(InvalidInputError, match=r"bad.csv: malformed CSV") as info:
         load_items(bad)
     assert "looks" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_one_encoding_flag_does_not_garble_the_utf8_files_beside_a_latin1_one(tmp_path: Path) -> None:
+    # --encoding latin-1 (which the error for the latin-1 items file advises) applied to the UTF-8
+    # interactions too: "José" became "JosÃ©" in the ids and in the output, without a word
+    items = write(tmp_path, "items.csv", "item_id,title\ni1,Café\ni2,Crème brûlée\n".encode("latin-1"))
+    inter = write(tmp_path, "inter.csv", "user_id,item_id\nJosé,i1\nZoë,i2\n")
+    users = write(tmp_path, "users.txt", "José\nZoë\n")
+    catalog = load_items(items, encoding="latin-1")
+    assert catalog.table["title"].tolist() == ["Café", "Crème brûlée"]
+    got = load_interactions(inter, catalog, encoding="latin-1")
+    assert sorted(str(u) for u in got.user_ids) == ["José", "Zoë"]
+    assert read_id_list(users, encoding="latin-1") == ["José", "Zoë"]
+    # plain ASCII and latin-1 files keep the encoding asked for
+    ascii_file = write(tmp_path, "a.csv", "user_id,item_id\nu1,i1\n")
+    assert load_interactions(ascii_file, catalog, encoding="latin-1").user_ids.tolist() == ["u1"]
+    latin = write(tmp_path, "l.csv", "user_id,item_id\nJosé,i1\n".encode("latin-1"))
+    assert load_interactions(latin, catalog, encoding="latin-1").user_ids.tolist() == ["José"]

@@ -61,7 +61,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
     # the loaders' error for a latin-1 file names --encoding: evaluate had no such flag
-    parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files (default UTF-8; e.g. latin-1)")
+    parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files that are not UTF-8 (default UTF-8; e.g. latin-1)")
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")

@@ -72,7 +72,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
-    parser.add_argument("--encoding", default=None, help="text encoding of the input files (default UTF-8; e.g. latin-1)")
+    parser.add_argument("--encoding", default=None, help="text encoding of the input files that are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8")
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
     parser.add_argument(
         "--quiet", "--no-progress", dest="quiet", action="store_true",

@@ -64,6 +64,8 @@ def read_table(
         sep: field separator; default ``,`` (``\\t`` for ``.tsv``/``.dat``).
         encoding: text encoding; default UTF-8. A file that is not valid UTF-8 raises an error that
             names the byte offset and suggests ``encoding="latin-1"`` (e.g. ml-100k's ``u.item``).
+            A file that is UTF-8 text with non-ASCII characters is read as UTF-8 whatever
+            ``encoding`` says (one ``--encoding`` serves every input file; see ``_utf8_if_it_is``).
         dtype: pandas dtypes per column (ids are best read as ``str``).
         header: whether the first line names the columns.
         names: column names when ``header`` is False.
@@ -98,6 +100,7 @@ def read_table(
             raise InvalidInputError(
                 f"unknown text encoding {enc!r} (--encoding); use a Python codec name such as utf-8 or latin-1"
             ) from None
+        enc = _utf8_if_it_is(p, enc)
         try:
             frame = pd.read_csv(
                 p,
@@ -939,7 +942,7 @@ def read_id_list(
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     try:
-        lines = p.read_text(encoding=_bom_skipping(encoding)).splitlines()
+        lines = p.read_text(encoding=_bom_skipping(_utf8_if_it_is(p, encoding) if encoding else encoding)).splitlines()
     except LookupError as exc:
         raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
@@ -996,6 +999,39 @@ def _not_a_file(path: Path) -> str:
     if path.is_dir():
         return f"{path}: is a folder; give the file itself (e.g. {path / 'interactions.csv'})"
     return f"{path}: no such file"
+
+
+def _utf8_if_it_is(path: Path, encoding: str) -> str:
+    """``"utf-8-sig"`` when ``encoding`` is another codec but ``path`` is UTF-8 text with non-ASCII characters.
+
+    ``--encoding`` applies to every input file, and the loaders' own error for one latin-1 file
+    advises it: the UTF-8 files beside it were then decoded as latin-1, and "José" came out as
+    "JosÃ©" in the ids and the output, without a word. Text in a single-byte encoding with non-ASCII
+    characters is practically never valid UTF-8 (an accented letter alone is an invalid byte), so
+    such a file is read as UTF-8; a file that is not valid UTF-8 gets ``encoding``. The check reads
+    the file once more, only when an encoding other than UTF-8 is asked for.
+    """
+    try:
+        if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+            return encoding
+    except LookupError:
+        return encoding  # the caller names the unknown codec
+    import gzip
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    non_ascii = False
+    try:
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rb") as handle:  # type: ignore[operator]
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+                non_ascii = non_ascii or not chunk.isascii()
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return encoding
+    except (OSError, EOFError, zlib.error):
+        return encoding  # unreadable: the reader itself names the problem
+    return "utf-8-sig" if non_ascii else encoding
 
 
 def _bom_skipping(encoding: str | None) -> str:
