@@ -13,9 +13,9 @@ import inspect
 import os
 import threading
 import warnings
-from types import TracebackType
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 import pluggy
