@@ -57,6 +57,7 @@ from coldkit.media import check_media_root, resolve_in_root
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder
+from coldkit.validation import check_flag
 
 if TYPE_CHECKING:
     from coldkit.data.interactions import Interactions
@@ -278,7 +279,7 @@ class MultimodalEncoder:
         self.weights_option: str | dict[str, float] = weights if isinstance(weights, str) else dict(weights)
         self.whitening = whitening
         Whitening(whitening)  # an unknown mode fails now
-        self.cache = bool(cache)
+        self.cache = check_flag(cache, "multimodal encoder cache")  # bool("no") is True
         self.seed = int(seed)
         self.modalities = frozenset(self.encoders)
         self.dim = int(sum(int(e.dim) for e in self.encoders.values()))
