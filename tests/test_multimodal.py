@@ -537,6 +537,16 @@ def test_item_table_of_ids_and_images_alone(poster_data, tmp_path: Path, monkeyp
         group_of_user = recs["user_id"].str[1:].astype(int) % 2
         group_of_item = recs["item_id"].str[1:].astype(int) % 2
         assert (group_of_user == group_of_item).mean() >= 0.9, model
+    from coldkit.serving.build import build_index_from_files
+
+    options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
+    index = build_index_from_files(tmp_path / "idx", interactions=ratings, items=items, encoder="multimodal", encoder_options=options)
+    try:  # the serving index too (it keeps each item's text for explanations: here none)
+        assert index.stats()["items"] == N_ITEMS
+        shown = [item.id for item in index.recommend("u0", k=3, candidates=cold).items]
+        assert all(int(i[1:]) % 2 == 0 for i in shown)  # u0 likes the red (even) posters
+    finally:
+        index.close()
 
 
 def test_fit_on_frames_reads_the_encoders_media_columns_as_files(poster_data, tmp_path: Path, monkeypatch) -> None:

@@ -72,7 +72,9 @@ def build_index_from_files(
                 raise InvalidInputError(f"{label} file not found: {str(path)!r}")
         media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
         media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
-        catalog = load_items(items, text_columns=text_columns, columns=columns, media_columns=media_columns)
+        # with media columns a table of ids and media is complete (product photos have no words)
+        catalog = load_items(items, text_columns=text_columns, columns=columns, media_columns=media_columns,
+                             require_text=not media_columns)
         train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
     save(index, out)  # atomic over an existing index: the old one stays live until CURRENT names the new snapshot
