@@ -547,6 +547,17 @@ def test_item_table_of_ids_and_images_alone(poster_data, tmp_path: Path, monkeyp
         assert all(int(i[1:]) % 2 == 0 for i in shown)  # u0 likes the red (even) posters
     finally:
         index.close()
+    folder = tmp_path / "shop"  # and coldkit evaluate on a folder of one's own
+    folder.mkdir()
+    items.rename(folder / "items.csv")
+    ratings.rename(folder / "interactions.csv")
+    code = main(["evaluate", "--data", str(folder), "--image-column", "poster", "--media-root", str(media), "--encoder",
+                 "hashing", "--models", "content", "popularity", "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((tmp_path / "eval" / "results.json").read_text())["summary"]
+    ndcg = {r["model"]: r["mean"] for r in summary if r["task"] == "cold" and r["metric"] == "ndcg@10"}
+    assert ndcg["content"] > ndcg["popularity"]  # the posters rank the held-out items
 
 
 def test_fit_on_frames_reads_the_encoders_media_columns_as_files(poster_data, tmp_path: Path, monkeypatch) -> None:

@@ -364,6 +364,7 @@ def load_dataset(
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
+    media_columns: Sequence[str] = (),
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -383,6 +384,7 @@ def load_dataset(
             ``"sum"`` or ``"max"`` (see :func:`coldkit.data.loaders.interactions_from_frame`).
         require_text: for a generic folder, whether an items table of ids alone is an error
             (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
+        media_columns: for a generic folder, the items table's image/audio path columns: never default text.
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
@@ -408,7 +410,7 @@ def load_dataset(
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
-                                  require_text=require_text)
+                                  require_text=require_text, media_columns=media_columns)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -443,6 +445,7 @@ def load_folder(
     text_columns: Sequence[str] | None = None,
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
+    media_columns: Sequence[str] = (),
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -468,7 +471,8 @@ def load_folder(
             f"or .gz too); missing: {', '.join(missing)}"
         )
     assert tables["interactions"] is not None and tables["items"] is not None
-    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text)
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text,
+                         media_columns=media_columns)
     interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
