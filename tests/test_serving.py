@@ -457,6 +457,30 @@ def test_a_deleted_log_is_an_error_not_a_silent_loss(index: ServingIndex, tmp_pa
     loaded.close()
 
 
+def test_a_reader_that_races_a_snapshot_opens_the_new_one(index: ServingIndex, tmp_path: Path, monkeypatch) -> None:
+    """A reader that read CURRENT just before the writer's snapshot swapped it finds the old log removed:
+    that is a moved index, not a lost log."""
+    import coldkit.serving.storage as storage
+
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "first", "text": "before the second snapshot"}])
+    real_generations = storage._generations
+    calls = []
+
+    def snapshot_meanwhile(root, pattern):  # the writer snapshots between the reader's CURRENT and its log listing
+        if pattern is storage._WAL and not calls:
+            calls.append(1)
+            save(index, path)
+        return real_generations(root, pattern)
+
+    monkeypatch.setattr(storage, "_generations", snapshot_meanwhile)
+    reader = load(path, read_only=True)  # reads generation 1's CURRENT; the writer moves to 2 meanwhile
+    assert calls and not (path / "wal-000001.jsonl").exists()
+    assert reader.has_item("first") and json.loads((path / "CURRENT").read_text())["generation"] == 2
+    index.close()
+
+
 def test_a_copy_saved_unattached_gets_its_log_noticed_once_a_writer_opens_it(index: ServingIndex, tmp_path: Path) -> None:
     path = tmp_path / "copy"
     save(index, path, attach=False)  # a copy: nobody writes through it, no log yet

@@ -425,6 +425,15 @@ def _check(condition: bool, message: str) -> None:
         raise IndexFormatError(message)
 
 
+def _live_generation(root: Path) -> int | None:
+    """The generation ``CURRENT`` names now (None: unreadable), to tell a snapshot taken meanwhile from a lost log."""
+    try:
+        gen = json.loads((root / "CURRENT").read_text(encoding="utf-8")).get("generation")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gen if isinstance(gen, int) and not isinstance(gen, bool) else None
+
+
 def _write_current(root: Path, gen: int, snapshot: str, *, logged: bool) -> None:
     """Replace ``CURRENT`` atomically. ``logged``: a write-ahead log ``wal-<gen>`` was started with this
     snapshot, so a load that does not find it knows acknowledged writes went missing (see :func:`load`)."""
@@ -572,6 +581,9 @@ def load(
     try:
         logs = [g for g in _generations(root, _WAL) if g >= gen]
         if current.get("log") is True and gen not in logs:
+            if read_only and _live_generation(root) not in (None, gen):
+                # not lost: the writer snapshotted meanwhile and removed the old log; open the new snapshot
+                return load(path, mmap=mmap, read_only=True, backend=backend)
             # the log this snapshot's writer started is gone (deleted by hand, a cleanup job, a bad
             # copy): loading on would silently drop every write acknowledged since the snapshot
             raise IndexFormatError(
