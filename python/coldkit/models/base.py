@@ -314,8 +314,8 @@ def _media_columns_of(model: Recommender) -> tuple[str, ...]:
     Why: an ``items=`` table is read before the model sees it, and there a column of poster paths
     was taken as item text, and a table of ids and photos alone was refused for having no text.
     """
-    get_params = getattr(model, "get_params", None)
-    params = get_params() if callable(get_params) else {}
+    # the constructor's arguments as given (a plugin model that skips Recommender.__init__ has none)
+    params = getattr(model, "_init_params", None) or {}
     encoder = params.get("encoder")
     options = params.get("encoder_options") or {}
     found: list[str] = []
