@@ -20,7 +20,8 @@ so a brand-new item is rankable from its content alone:
 * :class:`ALDI` (Huang et al., SIGIR 2023): a student ``s(c)`` distilled from the teacher with BPR
   plus three alignment losses over ``(u, i, j)`` triples: rating distribution (``γ |t_ui - s_ui|``),
   ranking (``α BCE(s_ui - s_uj, σ(t_ui - t_uj))``) and identification distance (``β BCE`` between
-  the student's and the teacher's ``v_i·v_i - mean_j v_i·v_j``). A cold item is ``s(c_i)``.
+  the student's and the teacher's ``v_i·v_i - mean_j v_i·v_j``, both times ``1 / RMS`` of the teacher's
+  distances so the targets are not saturated). A cold item is ``s(c_i)``.
 
 Adapted to coldkit (documented, deliberate): the teacher is fixed (CLCRec's paper learns the ID
 embeddings jointly; here they are the warm backbone's); CLCRec and ALDI score with the teacher's
@@ -105,6 +106,32 @@ class _Teacher:
     warm_items: Any  # (n_warm,) indices of the items with interactions
     user_scale: float  # p̃ = p * user_scale
     item_scale: float  # q̃ = q * item_scale
+    # 1 / RMS of the scaled teacher's identification distances (ALDI; see _identity_scale); 1.0 = unscaled
+    identity_scale: float = 1.0
+
+
+def _identity_distances(items: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """ALDI's identification distance of each row of ``items``: ``v_i·v_i - mean_j v_i·v_j`` over ``others``."""
+    return np.einsum("ij,ij->i", items, items) - items @ others.mean(axis=0)
+
+
+def _identity_scale(items: np.ndarray) -> float:
+    """``1 / RMS`` of the teacher's identification distances over its warm items (rows of ``items``).
+
+    Why: ALDI's identification alignment is ``BCE(d_student, σ(d_teacher))``, whose targets depend on
+    the teacher's scale. Scaled to unit entry std (as :func:`_teacher` does, so scores train in one
+    range whatever the backbone), ``||q_i||²`` is about the dimension (64 for a 64-factor SVD, 1682 for
+    EASE on ml-100k): ``σ(d_teacher) > 0.99`` for 80 % (SVD) to 100 % (EASE) of ml-100k's items, and the
+    term only pushes the student's distances up instead of aligning them. Dividing the student's and
+    the teacher's distances by the same constant keeps the loss's optimum (student distance = teacher
+    distance) and puts the targets where the sigmoid is informative, as unit-RMS scores do for the
+    ranking term.
+    """
+    x = np.asarray(items, dtype=np.float64)
+    if x.shape[0] == 0:
+        return 1.0
+    rms = float(np.sqrt(np.mean(_identity_distances(x, x) ** 2)))
+    return 1.0 / rms if rms > 0 and np.isfinite(rms) else 1.0
 
 
 def _teacher(torch: Any, warm: WarmSpace, train: Interactions, features: np.ndarray) -> _Teacher:
@@ -129,6 +156,7 @@ def _teacher(torch: Any, warm: WarmSpace, train: Interactions, features: np.ndar
         warm_items=torch.as_tensor(warm_items.astype(np.int64)),
         user_scale=user_scale,
         item_scale=1.0 / item_std,
+        identity_scale=_identity_scale(items[warm_items]),
     )
 
 
@@ -625,6 +653,41 @@ class CLCRec(PublishedColdModel):
         return net(content)
 
 
+def _aldi_terms(
+    torch: Any, users: Any, teacher_pos: Any, teacher_neg: Any, student_pos: Any, student_neg: Any,
+    identity_scale: float = 1.0,
+) -> dict[str, Any]:
+    """ALDI's four loss terms on a batch of ``(u, i, j)`` triples (row ``b`` of each tensor is one triple).
+
+    ``users`` are the teacher's ``p_u`` (B, f); ``teacher_pos``/``teacher_neg`` its ``q_i``/``q_j``,
+    ``student_pos``/``student_neg`` the student's ``s(c_i)``/``s(c_j)`` (B, f). Returns
+
+    * ``basic``: BPR of the student, ``-mean log σ(s_ui - s_uj)``;
+    * ``rating`` (rating distribution): ``mean(|t_ui - s_ui| + |t_uj - s_uj|)``;
+    * ``ranking``: ``mean BCE(logit s_ui - s_uj, target σ(t_ui - t_uj))``;
+    * ``identity`` (identification distance): ``mean BCE(logit c·d^S_i, target σ(c·d^T_i))`` with
+      ``d_i = v_i·v_i - mean_j v_i·v_j`` over the batch's negatives and ``c = identity_scale``
+      (see :func:`_identity_scale`; the reference code has ``c = 1`` on its own teacher's scale).
+    """
+    functional = torch.nn.functional
+    teacher_ui, teacher_uj = (users * teacher_pos).sum(1), (users * teacher_neg).sum(1)
+    student_ui, student_uj = (users * student_pos).sum(1), (users * student_neg).sum(1)
+    # identification: how far an item is from itself vs from the batch's negatives
+    # (mean_j v_i·v_j = v_i·mean_j v_j: one dot product instead of a batch x batch matrix)
+    student_identity = (student_pos * student_pos).sum(1) - student_pos @ student_neg.mean(0)
+    teacher_identity = (teacher_pos * teacher_pos).sum(1) - teacher_pos @ teacher_neg.mean(0)
+    return {
+        "basic": -functional.logsigmoid(student_ui - student_uj).mean(),
+        "rating": ((teacher_ui - student_ui).abs() + (teacher_uj - student_uj).abs()).mean(),
+        "ranking": functional.binary_cross_entropy_with_logits(
+            student_ui - student_uj, torch.sigmoid(teacher_ui - teacher_uj)
+        ),
+        "identity": functional.binary_cross_entropy_with_logits(
+            identity_scale * student_identity, torch.sigmoid(identity_scale * teacher_identity)
+        ),
+    }
+
+
 class ALDI(PublishedColdModel):
     """ALDI (Huang et al., SIGIR 2023): a content student distilled from the warm teacher with
     rating-distribution, ranking and identification-distance alignment, over any warm backbone.
@@ -655,25 +718,14 @@ class ALDI(PublishedColdModel):
         return _mlp(torch, [teacher.content.shape[1], self.hidden, self.hidden, teacher.items.shape[1]], torch.nn.Tanh)
 
     def _batch_loss(self, torch, net, teacher, users, items, negatives, params, generator):  # type: ignore[no-untyped-def]
-        functional = torch.nn.functional
-        p = teacher.users[users]
-        t_pos, t_neg = teacher.items[items], teacher.items[negatives]
         distinct, rows = torch.unique(torch.cat([items, negatives]), return_inverse=True)
         student = net(teacher.content[distinct])[rows]  # each distinct item through the student once
-        s_pos, s_neg = student[: items.shape[0]], student[items.shape[0] :]
-        teacher_pos, teacher_neg = (p * t_pos).sum(1), (p * t_neg).sum(1)
-        student_pos, student_neg = (p * s_pos).sum(1), (p * s_neg).sum(1)
-        basic = -functional.logsigmoid(student_pos - student_neg).mean()
-        rating = ((teacher_pos - student_pos).abs() + (teacher_neg - student_neg).abs()).mean()
-        ranking = functional.binary_cross_entropy_with_logits(
-            student_pos - student_neg, torch.sigmoid(teacher_pos - teacher_neg)
+        terms = _aldi_terms(
+            torch, teacher.users[users], teacher.items[items], teacher.items[negatives],
+            student[: items.shape[0]], student[items.shape[0] :], teacher.identity_scale,
         )
-        # identification: how far an item is from itself vs from the batch's negatives
-        # (mean_j v_i·v_j = v_i·mean_j v_j: one dot product instead of a batch x batch matrix)
-        student_identity = (s_pos * s_pos).sum(1) - s_pos @ s_neg.mean(0)
-        teacher_identity = (t_pos * t_pos).sum(1) - t_pos @ t_neg.mean(0)
-        identity = functional.binary_cross_entropy_with_logits(student_identity, torch.sigmoid(teacher_identity))
-        return basic + params["gamma"] * rating + params["alpha"] * ranking + params["beta"] * identity
+        return (terms["basic"] + params["gamma"] * terms["rating"] + params["alpha"] * terms["ranking"]
+                + params["beta"] * terms["identity"])
 
     def _cold_vectors(self, net: Any, content: Any) -> Any:
         return net(content)
