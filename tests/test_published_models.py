@@ -180,6 +180,7 @@ def test_a_profile_text_ranks_its_own_topic_first(name: str) -> None:
         ("dropoutnet", {"rank": 0}, "rank"),
         ("heater", {"random_rate": -0.1}, "random_rate"),
         ("heater", {"experts": 0}, "experts"),
+        ("heater", {"negatives": 0}, "negatives"),
         ("clcrec", {"temperature": 0.0}, "temperature"),
         ("clcrec", {"negatives": 0}, "negatives"),
         ("clcrec", {"content_share": 2.0}, "content_share"),
@@ -300,3 +301,64 @@ def test_aldi_identification_targets_are_informative(world) -> None:
     faithful = _aldi_terms(torch, users, pos, neg, pos, neg, c)["identity"]
     inflated = _aldi_terms(torch, users, pos, neg, 1.5 * pos, 1.5 * neg, c)["identity"]
     assert float(inflated - faithful) > 0.05, (float(faithful), float(inflated))
+
+
+def _tiny_teacher(n_users: int = 5, n_items: int = 6, f: int = 3, d: int = 4):
+    """A hand-made teacher: random p_u, q_i, content; every (u, u mod n_items) a training pair."""
+    import torch
+
+    from coldkit.models.published import _Teacher
+
+    rng = np.random.default_rng(1)
+    tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return _Teacher(
+        users=tensor(rng.standard_normal((n_users, f))), items=tensor(rng.standard_normal((n_items, f))),
+        content=tensor(rng.standard_normal((n_items, d))),
+        pair_users=torch.arange(n_users), pair_items=torch.arange(n_users) % n_items,
+        warm_items=torch.arange(n_items), user_scale=1.0, item_scale=1.0,
+    )
+
+
+def test_dropoutnet_regresses_the_teacher_scores() -> None:
+    """DropoutNet's objective (Volkovs et al. 2017, Eq. 2): ``(p_u·q_v − f_U(p_u)·f_V(q_v, c_v))²`` over the
+    pairs, with the teacher's own score as the target for positives and sampled items alike."""
+    import torch
+
+    teacher = _tiny_teacher()
+    model = models.create("dropoutnet", hidden=8, rank=4, encoder="hashing", cache=False)
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, {"dropout": 0.0})
+    users, items, negatives = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([4, 5, 3])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, {"dropout": 0.0},
+                             torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        u, i = torch.cat([users, users]), torch.cat([items, negatives])
+        predicted = (net.user(teacher.users[u]) * net.item(torch.cat([teacher.items[i], teacher.content[i]], 1))).sum(1)
+        target = (teacher.users[u] * teacher.items[i]).sum(1)
+    assert loss.item() == pytest.approx(float(((predicted - target) ** 2).mean()), rel=1e-5)
+
+
+def test_heater_regresses_the_interactions_not_the_teacher_scores() -> None:
+    """Heater (Zhu et al. 2020) trains its towers on the interactions (1 for a training pair, 0 for a sampled
+    item, as the authors' code does), plus ``alpha·mean ||φ(c_i) − q_i||²``: regressing the teacher's scores
+    instead is DropoutNet's set-up, whose "error superimposition" Heater's joint training avoids."""
+    import torch
+
+    from coldkit.models.published import _MixtureOfExperts
+
+    teacher = _tiny_teacher()
+    model = models.create("heater", hidden=8, rank=4, experts=2, negatives=1, encoder="hashing", cache=False)
+    params = {"random_rate": 0.0, "alpha": 0.5}  # every item input is its CF vector: no draw matters
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, params)
+    users, items, negatives = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([4, 5, 3])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, params, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        u, i = torch.cat([users, users]), torch.cat([items, negatives])
+        predicted = (net.user(teacher.users[u]) * net.item(teacher.items[i])).sum(1)
+        labels = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+        distinct = torch.unique(i)
+        phi = _MixtureOfExperts.apply(torch, net.moe, teacher.content[distinct])
+        similarity = ((phi - teacher.items[distinct]) ** 2).sum(1).mean()
+    expected = float(((predicted - labels) ** 2).mean() + 0.5 * similarity)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)

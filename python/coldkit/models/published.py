@@ -11,7 +11,8 @@ so a brand-new item is rankable from its content alone:
 * :class:`Heater` (Zhu et al., SIGIR 2020): a mixture-of-experts content transform
   ``φ(c) = Σ_k softmax(G c)_k E_k(c)``, a similarity constraint ``α ||φ(c_i) - q_i||²``, and
   randomized training: each row's item input is ``φ(c_i)`` with probability ``random_rate``, else
-  ``q_i``; towers on top reproduce the teacher's scores. A cold item is ``f_V(φ(c_i))``.
+  ``q_i``; towers on top are trained on the interactions themselves (MSE to 1 for a training pair,
+  0 for a sampled warm item), not on the teacher's scores. A cold item is ``f_V(φ(c_i))``.
 * :class:`CLCRec` (Wei et al., ACM MM 2021): a content encoder ``g(c)`` trained with two InfoNCE
   losses at temperature ``temperature``: representation↔embedding (``g(c_i)`` against the item's
   CF vector ``q_i``, the other items of the batch as negatives) and user↔item (``p_u`` against its
@@ -534,8 +535,9 @@ class Heater(PublishedColdModel):
 
     Options: ``random_rate`` (probability that a training row's item input is the content
     representation instead of the CF vector; grid 0.5/0.8), ``alpha`` (weight of the similarity
-    constraint ``||φ(c_i) - q_i||²``; grid 0.1/1.0), ``lr`` (default 1e-3), ``experts`` (5),
-    ``rank`` (64), ``hidden`` (200), plus the training and ``cold-ridge`` options of
+    constraint ``||φ(c_i) - q_i||²``; grid 0.1/1.0), ``negatives`` (sampled warm items, labelled 0,
+    per interaction, labelled 1: the towers regress these labels; 5), ``lr`` (3e-3), ``experts``
+    (5), ``rank`` (64), ``hidden`` (200), plus the training and ``cold-ridge`` options of
     :class:`DropoutNet`.
 
     Example::
@@ -549,12 +551,13 @@ class Heater(PublishedColdModel):
 
     def __init__(
         self, random_rate: float | None = None, alpha: float | None = None, experts: int = 5, rank: int = 64,
-        **options: Any,
+        negatives: int = 5, **options: Any,
     ) -> None:
         super().__init__(**options)
         self._fix("random_rate", random_rate, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
         self._fix("alpha", alpha, lambda v: v >= 0, ">= 0")
         self.experts, self.rank = check_k(experts, f"{self.name}: experts"), check_k(rank, f"{self.name}: rank")
+        self.negatives = check_k(negatives, f"{self.name}: negatives")
 
     def _network(self, torch: Any, teacher: _Teacher, params: dict[str, Any]) -> Any:
         tanh = torch.nn.Tanh
@@ -566,7 +569,13 @@ class Heater(PublishedColdModel):
         return net
 
     def _batch_loss(self, torch, net, teacher, users, items, negatives, params, generator):  # type: ignore[no-untyped-def]
-        who, user_rows = torch.unique(torch.cat([users, users]), return_inverse=True)
+        if self.negatives > 1:
+            # the 0-labelled pairs: `negatives` sampled warm items per interaction, as the authors'
+            # code draws (5); the shared sampler gave one, the rest are drawn here
+            n_warm = teacher.warm_items.shape[0]
+            extra = torch.randint(0, n_warm, (items.shape[0] * (self.negatives - 1),), generator=generator)
+            negatives = torch.cat([negatives, teacher.warm_items[extra]])
+        who, user_rows = torch.unique(torch.cat([users, users.repeat(self.negatives)]), return_inverse=True)
         both, item_rows = torch.unique(torch.cat([items, negatives]), return_inverse=True)
         preference = teacher.items[both]
         represented = _MixtureOfExperts.apply(torch, net.moe, teacher.content[both])
@@ -575,7 +584,12 @@ class Heater(PublishedColdModel):
         mixed = use_content * represented + (1.0 - use_content) * preference
         predicted = (net.user(teacher.users[who])[user_rows] * net.item(mixed)[item_rows]).sum(1)
         similarity = ((represented - preference) ** 2).sum(dim=1).mean()
-        return _score_mse(torch, teacher, who[user_rows], both[item_rows], predicted) + params["alpha"] * similarity
+        # joint training on the interactions themselves (1 for a training pair, 0 for its sampled warm
+        # item), not on the teacher's scores: Heater's answer to DropoutNet's "error superimposition",
+        # where the content transform's error adds to the teacher's own (Zhu et al. 2020; the authors'
+        # code regresses these labels too)
+        labels = torch.cat([torch.ones_like(items), torch.zeros_like(negatives)]).to(predicted.dtype)
+        return torch.nn.functional.mse_loss(predicted, labels) + params["alpha"] * similarity
 
     def _cold_vectors(self, net: Any, content: Any) -> Any:
         import torch
