@@ -455,7 +455,7 @@ class DropoutNet(PublishedColdModel):
     """DropoutNet (Volkovs, Yu & Poutanen, NeurIPS 2017) over any warm backbone.
 
     Options: ``dropout`` (share of rows whose item preference input is zeroed while training;
-    grid 0.5/0.8), ``lr`` (grid 1e-3/3e-3), ``rank`` (output dimension, 64), ``hidden`` (units of the
+    grid 0.5/0.8), ``lr`` (grid 3e-3/1e-2), ``rank`` (output dimension, 64), ``hidden`` (units of the
     tanh layer, 200), ``epochs`` (most epochs, 20), ``patience``/``eval_every`` (early stopping),
     ``batch_size``, ``weight_decay``, ``tune``, ``validation_share``, ``seed``, ``threads``, plus the
     options of ``cold-ridge`` except ``l2``/``kernel`` (``warm``, ``factors``, ``encoder``...).
@@ -615,7 +615,7 @@ class CLCRec(PublishedColdModel):
     Options: ``temperature`` (InfoNCE temperature; grid 0.1/0.5), ``lam`` (weight ``λ`` of the
     representation↔embedding loss, ``1 - λ`` goes to user↔item; grid 0.5/0.9), ``negatives``
     (sampled items per user↔item pair, 16), ``content_share`` (share of the user↔item item inputs
-    replaced by their content encoding, 0.5), ``lr`` (1e-3), ``hidden`` (200), plus the training and
+    replaced by their content encoding, 0.5), ``lr`` (3e-3), ``hidden`` (200), plus the training and
     ``cold-ridge`` options of :class:`DropoutNet`.
 
     Example::
@@ -708,7 +708,7 @@ class ALDI(PublishedColdModel):
 
     Options: ``gamma`` (rating distribution alignment weight; grid 0.1/1.0), ``beta``
     (identification distance alignment weight; grid 0.1/1.0), ``alpha`` (ranking alignment
-    weight, 1.0), ``lr`` (1e-3), ``hidden`` (width of the student's two tanh layers, 200), plus the
+    weight, 1.0), ``lr`` (3e-3), ``hidden`` (width of the student's two tanh layers, 200), plus the
     training and ``cold-ridge`` options of :class:`DropoutNet`.
 
     Example::
