@@ -362,3 +362,36 @@ def test_heater_regresses_the_interactions_not_the_teacher_scores() -> None:
         similarity = ((phi - teacher.items[distinct]) ** 2).sum(1).mean()
     expected = float(((predicted - labels) ** 2).mean() + 0.5 * similarity)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_clcrec_loss_by_hand() -> None:
+    """CLCRec's objective (Wei et al. 2021; weiyinwei/CLCRec's ``lr_lambda`` weighting): ``λ·L_RE + (1 − λ)·L_UI``,
+    L_RE the InfoNCE of each item's CF vector against the content encodings (cosine / τ, its own encoding the
+    positive), L_UI the InfoNCE of ``p_u`` against its positive and ``negatives`` sampled items (dot / τ)."""
+    import torch
+
+    teacher = _tiny_teacher()
+    model = models.create("clcrec", hidden=8, negatives=3, content_share=0.0, encoder="hashing", cache=False)
+    params = {"temperature": 0.5, "lam": 0.3}
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, params)
+    users, items, negatives = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0]), torch.tensor([4, 5, 3, 1])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, params, torch.Generator().manual_seed(0))
+    # the same draw of sampled items as the model's (content_share=0: every item input is its CF vector)
+    sampled = teacher.warm_items[torch.randint(0, 6, (4, 3), generator=torch.Generator().manual_seed(0))].numpy()
+    with torch.no_grad():
+        encoded = net(teacher.content).numpy().astype(np.float64)
+    q, p = teacher.items.numpy().astype(np.float64), teacher.users.numpy().astype(np.float64)
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def nce(logits):  # positive in column 0
+        return float(np.mean([np.log(np.exp(row).sum()) - row[0] for row in logits]))
+
+    distinct = np.unique(items.numpy())  # representation <-> embedding over the batch's distinct items
+    re = np.mean([np.log(np.exp(unit(q[i]) @ unit(encoded[distinct]).T / 0.5).sum()) - unit(q[i]) @ unit(encoded[i]) / 0.5
+                  for i in distinct])
+    candidates = np.concatenate([items.numpy()[:, None], sampled], axis=1)
+    ui = nce(np.einsum("bf,bcf->bc", p[users.numpy()], q[candidates]) / 0.5)
+    assert loss.item() == pytest.approx(0.3 * re + 0.7 * ui, rel=1e-4)
