@@ -12,7 +12,7 @@ so a brand-new item is rankable from its content alone:
   ``φ(c) = Σ_k softmax(G c)_k E_k(c)``, a similarity constraint ``α ||φ(c_i) - q_i||²``, and
   randomized training: each row's item input is ``φ(c_i)`` with probability ``random_rate``, else
   ``q_i``; towers on top are trained on the interactions themselves (MSE to 1 for a training pair,
-  0 for a sampled warm item), not on the teacher's scores. A cold item is ``f_V(φ(c_i))``.
+  0 for each of ``negatives`` sampled warm items), not on the teacher's scores. A cold item is ``f_V(φ(c_i))``.
 * :class:`CLCRec` (Wei et al., ACM MM 2021): a content encoder ``g(c)`` trained with two InfoNCE
   losses at temperature ``temperature``: representation↔embedding (``g(c_i)`` against the item's
   CF vector ``q_i``, the other items of the batch as negatives) and user↔item (``p_u`` against its
@@ -584,8 +584,8 @@ class Heater(PublishedColdModel):
         mixed = use_content * represented + (1.0 - use_content) * preference
         predicted = (net.user(teacher.users[who])[user_rows] * net.item(mixed)[item_rows]).sum(1)
         similarity = ((represented - preference) ** 2).sum(dim=1).mean()
-        # joint training on the interactions themselves (1 for a training pair, 0 for its sampled warm
-        # item), not on the teacher's scores: Heater's answer to DropoutNet's "error superimposition",
+        # joint training on the interactions themselves (1 for a training pair, 0 for each sampled
+        # warm item), not on the teacher's scores: Heater's answer to DropoutNet's "error superimposition",
         # where the content transform's error adds to the teacher's own (Zhu et al. 2020; the authors'
         # code regresses these labels too)
         labels = torch.cat([torch.ones_like(items), torch.zeros_like(negatives)]).to(predicted.dtype)
