@@ -91,6 +91,13 @@ def _token(args: argparse.Namespace) -> str | None:
         if not token:
             raise InvalidInputError(f"--token-file {args.token_file!r} is empty")
         return token
+    if args.token is not None and not args.token.strip():
+        # `--token "$COLDKIT_TOKEN"` (the README's form) with the variable unset: the server started, then
+        # answered every write 401 asking for a token nobody had
+        raise InvalidInputError(
+            "--token is empty (is $COLDKIT_TOKEN set?); give the token, or leave --token out: the server then "
+            "reads $COLDKIT_TOKEN itself, and serves writes without a token when it is unset"
+        )
     if args.token is not None:
         print(
             "coldkit serve: warning: --token on the command line is visible to other users in `ps`; "
