@@ -62,6 +62,29 @@ def test_serve_build_text_columns_space_separated_like_recommend(tmp_path: Path,
     assert json.loads(capsys.readouterr().out)["items"] == 12
 
 
+def test_serve_build_reads_movielens_column_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # docs/serving.md builds from ratings.csv + movies.csv: MovieLens names them userId / movieId, and
+    # `serve --build` had no column mapping (recommend and evaluate have) -> "missing column(s) ['item_id']"
+    pd.DataFrame({"movieId": [1, 2, 3, 4], "title": ["Heat", "Alien", "Up", "Jaws"],
+                  "genres": ["Crime", "Sci-Fi", "Animation", "Horror"]}).to_csv(tmp_path / "movies.csv", index=False)
+    rows = [(u, m) for u in range(1, 7) for m in (1, 2, 3) if (u + m) % 4]
+    pd.DataFrame(rows, columns=["userId", "movieId"]).to_csv(tmp_path / "ratings.csv", index=False)
+    base = ["serve", str(tmp_path / "idx"), "--build", "--interactions", str(tmp_path / "ratings.csv"),
+            "--items", str(tmp_path / "movies.csv"), "--encoder", "hashing"]
+    # the item_id rename of --interaction-columns also names the item file's id column
+    assert main([*base, "--interaction-columns", "user_id=userId", "item_id=movieId"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert (built["items"], built["users"]) == (4, 6)
+    assert main([*base, "--force", "--interaction-columns", "user_id=userId", "item_id=movieId",
+                 "--item-columns", "item_id=movieId"]) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 4
+    assert main([*base, "--force", "--interaction-columns", "user_id=userId", "item_id=movieId",
+                 "--item-columns", "item_id=film"]) == 2
+    assert "missing column(s) ['film']" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "idx"), "--item-columns", "item_id=movieId"]) == 2
+    assert "--item-columns only applies with --build" in capsys.readouterr().err
+
+
 def test_default_text_columns_skip_ids_urls_numbers() -> None:
     frame = pd.DataFrame(
         {

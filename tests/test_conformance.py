@@ -30,6 +30,9 @@ PRIVATE_ADAPTERS = {"dp-dropoutnet", "dp-heater", "dp-clcrec", "dp-aldi"}
 # checked on the private adapters' pipeline without noise: at any finite epsilon a DP teacher of a few
 # dozen users is noise by design. Their noise, accounting and utility are tested in test_private_adapters.py.
 MODEL_OPTIONS.update({name: {"dp_epsilon": math.inf} for name in PRIVATE_ADAPTERS})
+# On the 24-user toy one DP-SGD step is a whole epoch: 10 steps do not train Heater's towers, which
+# regress the 0/1 interactions (the paper's joint training) rather than copy the teacher's scores.
+MODEL_OPTIONS["dp-heater"]["epochs"] = 30
 HEAVY_MODELS = {"cold-mlp", "dropoutnet", "heater", "clcrec", "aldi"} | PRIVATE_ADAPTERS  # train torch networks
 
 

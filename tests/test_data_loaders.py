@@ -489,3 +489,18 @@ def test_one_encoding_flag_does_not_garble_the_utf8_files_beside_a_latin1_one(tm
     assert load_interactions(ascii_file, catalog, encoding="latin-1").user_ids.tolist() == ["u1"]
     latin = write(tmp_path, "l.csv", "user_id,item_id\nJosé,i1\n".encode("latin-1"))
     assert load_interactions(latin, catalog, encoding="latin-1").user_ids.tolist() == ["José"]
+def test_rating_and_weight_columns_together_are_refused() -> None:
+    """Both columns: the rating was read and the weight (a play count, a confidence) dropped without a word."""
+    import pandas as pd
+
+    from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    both = pd.DataFrame({"user_id": ["u", "v"], "item_id": ["a", "b"], "rating": [5, 1], "weight": [1, 40]})
+    with pytest.raises(InvalidInputError, match="both a 'rating' and a 'weight' column"):
+        interactions_from_frame(both, catalog)
+    # one of them chosen by name: that one is read (here the file's stars; the weight column is not the strength)
+    named = interactions_from_frame(both.rename(columns={"rating": "stars"}), catalog, columns={"rating": "stars"})
+    assert named.matrix.toarray().tolist() == [[5.0, 0.0], [0.0, 1.0]]
+    alone = interactions_from_frame(both.drop(columns="rating"), catalog)
+    assert alone.matrix.toarray().tolist() == [[1.0, 0.0], [0.0, 40.0]]

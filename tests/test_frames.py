@@ -189,6 +189,17 @@ def test_get_params_set_params_and_repr() -> None:
     assert dropout["epochs"] == 3 and dropout["rank"] == 64 and dropout["whitening"] == "center"
 
 
+def test_cold_knn_get_params_reports_the_warm_space_it_uses() -> None:
+    # cold-knn defaults to the EASE space (docs/models.md), unlike the other adapters' "svd":
+    # get_params() must report the space the model is really built on
+    model = models.create("cold-knn")
+    assert model.warm.requested == "ease"
+    assert model.get_params()["warm"] == "ease"
+    assert models.create("cold-knn", **model.get_params()).warm.requested == "ease"
+    assert models.create("cold-knn", warm="svd").get_params()["warm"] == "svd"
+    assert models.create("cold-ridge").get_params()["warm"] == models.create("cold-ridge").warm.requested == "svd"
+
+
 def test_readme_pandas_example_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Your own data (pandas)", 1)[1]

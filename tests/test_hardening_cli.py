@@ -208,6 +208,35 @@ def test_serve_token_on_the_command_line_warns_and_token_file_is_read(
         _token(argparse.Namespace(token=None, token_file=str(secret)))
 
 
+def test_serve_empty_token_is_refused_not_a_server_that_refuses_every_write(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the README's `coldkit serve my-index --token "$COLDKIT_TOKEN"` with the variable unset passes
+    # --token "": the server started and answered every write 401, asking for a token nobody had
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+
+    import argparse
+
+    from coldkit.commands.serve import _token
+
+    assert main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing"]) == 0  # fmt: skip
+    capsys.readouterr()
+    for empty in ("", "  "):
+        # _token, not main(["serve", ...]): without the check the server would start and block
+        with pytest.raises(InvalidInputError, match=r"--token is empty \(is \$COLDKIT_TOKEN set\?\)"):
+            _token(argparse.Namespace(token=empty, token_file=None))
+        with pytest.raises(InvalidInputError, match="token must be a non-empty string"):
+            create_app(files / "idx", token=empty)
+    # a real token still guards the writes, and opens them
+    client = TestClient(create_app(files / "idx", token="s3cret"))
+    body = {"items": [{"id": "i9", "text": "a violin concerto"}]}
+    assert client.post("/items", json=body).status_code == 401
+    assert client.post("/items", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
 def test_encoder_for_a_model_without_one_is_noted(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # popularity reads no text: the run goes on, but the user is told the flag did nothing
     assert _recommend(files, str(files / "recs.csv"), "--encoder", "hashing") == 0

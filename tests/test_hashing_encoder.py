@@ -122,3 +122,14 @@ def test_switches_must_be_booleans(option: str) -> None:
     from coldkit.models.modalities import encoder_from_spec
 
     assert getattr(encoder_from_spec(f"hashing:{option}=false"), option) is False  # a spelled-out bool still works
+
+
+def test_dimension_beyond_the_dense_limit_is_refused_by_name() -> None:
+    """dim=10**12 was accepted and died in a 3.6 TiB MemoryError at the first text (the vectors are dense)."""
+    from coldkit.builtins.encoders import MAX_HASHING_DIM
+    from coldkit.exceptions import InvalidInputError
+
+    assert HashingEncoder(dim=MAX_HASHING_DIM).encode_texts(["x"]).shape == (1, MAX_HASHING_DIM)
+    for bad in (MAX_HASHING_DIM + 1, 10**12):
+        with pytest.raises(InvalidInputError, match="at most 1,048,576"):
+            coldkit.get_encoder("hashing", dim=bad)

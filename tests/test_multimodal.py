@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
+import coldkit
 from coldkit.data.datasets import Dataset, attach_images, restrict_items
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.encoding import MAX_IMAGE_PIXELS, load_image
@@ -507,6 +508,102 @@ def test_media_column_is_not_taken_as_item_text(poster_data, tmp_path: Path, mon
     options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
     build_index_from_files(tmp_path / "idx", interactions=ratings, items=items, encoder="multimodal", encoder_options=options).close()
     assert seen == [("title",)]
+
+
+def test_item_table_of_ids_and_images_alone(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A shop's catalogue of product photos has no words: it was refused as "no text-like column".
+
+    The posters carry each item's group (red = even, blue = odd), users like one group: the cold
+    items (the last 10) must come in the user's colour first, from the images alone.
+    """
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    table = train.catalog.table[["poster"]].copy()
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ()), train.matrix)
+    items, ratings = _write_files(tmp_path, train)
+    cold = [f"i{j}" for j in range(N_ITEMS - 10, N_ITEMS) if j % 7 != 3]  # the cold items that have a poster
+    (tmp_path / "cold.txt").write_text("\n".join(cold) + "\n")
+    out = tmp_path / "recs.csv"
+    for model in ("content", "hybrid"):
+        code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--image-column", "poster",
+                     "--media-root", str(media), "--encoder", "hashing", "--model", model, "--candidates",
+                     str(tmp_path / "cold.txt"), "--k", "2", "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert "described by their media alone" in err
+        recs = pd.read_csv(out, dtype=str)
+        group_of_user = recs["user_id"].str[1:].astype(int) % 2
+        group_of_item = recs["item_id"].str[1:].astype(int) % 2
+        assert (group_of_user == group_of_item).mean() >= 0.9, model
+    from coldkit.serving.build import build_index_from_files
+
+    options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
+    index = build_index_from_files(tmp_path / "idx", interactions=ratings, items=items, encoder="multimodal", encoder_options=options)
+    try:  # the serving index too (it keeps each item's text for explanations: here none)
+        assert index.stats()["items"] == N_ITEMS
+        shown = [item.id for item in index.recommend("u0", k=3, candidates=cold).items]
+        assert all(int(i[1:]) % 2 == 0 for i in shown)  # u0 likes the red (even) posters
+    finally:
+        index.close()
+    folder = tmp_path / "shop"  # and coldkit evaluate on a folder of one's own
+    folder.mkdir()
+    items.rename(folder / "items.csv")
+    ratings.rename(folder / "interactions.csv")
+    code = main(["evaluate", "--data", str(folder), "--image-column", "poster", "--media-root", str(media), "--encoder",
+                 "hashing", "--models", "content", "popularity", "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((tmp_path / "eval" / "results.json").read_text())["summary"]
+    ndcg = {r["model"]: r["mean"] for r in summary if r["task"] == "cold" and r["metric"] == "ndcg@10"}
+    assert ndcg["content"] > ndcg["popularity"]  # the posters rank the held-out items
+
+
+def test_fit_on_frames_reads_the_encoders_media_columns_as_files(poster_data, tmp_path: Path, monkeypatch) -> None:
+    """fit(df, items=table) read the table before the model: a worded poster column became item text,
+    and a table of ids and posters alone was refused; the model's multimodal encoder names its columns."""
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    rows, cols = train.matrix.nonzero()
+    ratings = pd.DataFrame({"user_id": train.user_ids[rows], "item_id": train.catalog.item_ids[cols]})
+    table = train.catalog.table.assign(item_id=train.catalog.item_ids)
+    for row, name in enumerate(table["poster"]):
+        if isinstance(name, str):  # worded file names pass the text-like tests
+            worded = "poster-" + "".join(chr(ord("a") + int(d)) for d in name[1:-4]) + ".png"
+            (media / name).rename(media / worded)
+            table.loc[row, "poster"] = worded
+    options = {"text_encoder": "hashing", "image_column": "poster", "media_root": str(media), "cache": False}
+    by_name = coldkit.models.create("content", encoder="multimodal", encoder_options=options).fit(ratings, items=table)
+    assert by_name.train_.catalog.text_columns == ("title",)
+    instance = get_encoder("multimodal", **options)
+    photos_only = coldkit.models.create("content", encoder=instance).fit(ratings, items=table[["item_id", "poster"]])
+    assert photos_only.train_.catalog.text_columns == ()
+    recs = photos_only.recommend(users=list(train.user_ids), k=2, items=[f"i{j}" for j in range(N_ITEMS - 10, N_ITEMS) if j % 7 != 3])
+    same_group = recs["user_id"].str[1:].astype(int) % 2 == recs["item_id"].str[1:].astype(int) % 2
+    assert same_group.mean() >= 0.9
+    with pytest.raises(InvalidInputError, match="no text-like column"):  # without media, ids alone stay refused
+        coldkit.models.create("content", encoder="hashing").fit(ratings, items=table[["item_id"]].assign(n=1))
+
+
+def test_a_media_column_whose_files_all_fail_is_an_error(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    """--image-column title ran on, every "file" failing and the images weighted 0: a wrong column or root is an error."""
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    items, ratings = _write_files(tmp_path, train)
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--text-columns", "title",
+                 "--image-column", "title", "--media-root", str(media), "--encoder", "hashing", "--model", "content",
+                 "--out", str(tmp_path / "recs.csv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "none of the" in err and "column 'title'" in err and "item 'i0'" in err
+    assert not (tmp_path / "recs.csv").exists()
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--text-columns", "title",
+                 "--image-column", "poster", "--media-root", str(tmp_path), "--encoder", "hashing", "--model", "content",
+                 "--out", str(tmp_path / "recs.csv"), "--quiet"])  # the right column, the wrong root
+    err = capsys.readouterr().err
+    assert code != 0 and "none of the" in err and "media_root" in err
 
 
 def test_cli_evaluate_three_ways_on_items_with_images(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:

@@ -134,7 +134,9 @@ def test_infinite_epsilon_means_no_noise() -> None:
     "eps, delta, users, words",
     [(0, 1e-6, None, "dp_epsilon must be > 0"), (-1, 1e-6, None, "dp_epsilon"), (math.nan, 1e-6, None, "dp_epsilon"),
      (1, 0, None, "dp_delta must be in (0, 1)"), (1, 1.0, None, "dp_delta"), (1, 0.01, 100, "1/users"),
-     ("x", 1e-6, None, "numbers")],
+     ("x", 1e-6, None, "numbers"),
+     # at 1e-17 the accountant reported 1.02e-17 spent, more than the budget; at 1e-300, 1.97e-17
+     (1e-17, 1e-6, None, "at least 1e-06"), (1e-300, 1e-6, None, "cannot certify")],
 )
 def test_bad_budgets_are_named(eps: object, delta: object, users: int | None, words: str) -> None:
     with pytest.raises(InvalidInputError, match=words.replace("(", r"\(").replace(")", r"\)")):

@@ -180,6 +180,7 @@ def test_a_profile_text_ranks_its_own_topic_first(name: str) -> None:
         ("dropoutnet", {"rank": 0}, "rank"),
         ("heater", {"random_rate": -0.1}, "random_rate"),
         ("heater", {"experts": 0}, "experts"),
+        ("heater", {"negatives": 0}, "negatives"),
         ("clcrec", {"temperature": 0.0}, "temperature"),
         ("clcrec", {"negatives": 0}, "negatives"),
         ("clcrec", {"content_share": 2.0}, "content_share"),
@@ -243,3 +244,154 @@ def test_warm_validation_items_on_ml100k(name: str) -> None:
     mean_auc = np.mean([auc(np.full(hidden.size, baseline[r]), truth[u]) for r, u in enumerate(users)])
     assert mean_auc == pytest.approx(0.5)
     assert model_auc > mean_auc + 0.1, (name, model_auc, mean_auc)
+
+
+def test_aldi_loss_terms_by_hand() -> None:
+    """ALDI's four terms (Huang et al. 2023; zfnWong/ALDI's loss) on three (u, i, j) triples, by hand."""
+    import torch
+
+    from coldkit.models.published import _aldi_terms
+
+    rng = np.random.default_rng(0)
+    p, tq_i, tq_j, s_i, s_j = (rng.standard_normal((3, 4)) for _ in range(5))
+    scale = 0.3
+    terms = _aldi_terms(torch, *(torch.as_tensor(x, dtype=torch.float64) for x in (p, tq_i, tq_j, s_i, s_j)), scale)
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    def bce(logit, target):
+        return float(np.mean(-(target * np.log(sigmoid(logit)) + (1 - target) * np.log(1 - sigmoid(logit)))))
+
+    t_ui, t_uj = (p * tq_i).sum(1), (p * tq_j).sum(1)
+    s_ui, s_uj = (p * s_i).sum(1), (p * s_j).sum(1)
+    # identification distance: v_i·v_i minus the mean of v_i·v_j over the batch's negatives j
+    d_student = np.array([s_i[b] @ s_i[b] - np.mean([s_i[b] @ s_j[c] for c in range(3)]) for b in range(3)])
+    d_teacher = np.array([tq_i[b] @ tq_i[b] - np.mean([tq_i[b] @ tq_j[c] for c in range(3)]) for b in range(3)])
+    expected = {
+        "basic": float(np.mean(-np.log(sigmoid(s_ui - s_uj)))),
+        "rating": float(np.mean(np.abs(t_ui - s_ui) + np.abs(t_uj - s_uj))),
+        "ranking": bce(s_ui - s_uj, sigmoid(t_ui - t_uj)),
+        "identity": bce(scale * d_student, sigmoid(scale * d_teacher)),
+    }
+    for name, value in expected.items():
+        assert float(terms[name]) == pytest.approx(value, rel=1e-9), name
+
+
+def test_aldi_identification_targets_are_informative(world) -> None:
+    """The identification alignment must align the student's distances with the teacher's. On coldkit's
+    unit-std teacher, ``||q_i||²`` is about the dimension, so unscaled ``σ(d_teacher)`` is ~1 for almost every
+    item (80 % of ml-100k's items with a 64-factor SVD, all with EASE) and the term cannot tell a student
+    with the teacher's distances from one with inflated ones. With the teacher's identity scale it can."""
+    import torch
+
+    from coldkit.models.cold import WarmSpace
+    from coldkit.models.published import _aldi_terms, _teacher
+
+    train = world[0]
+    warm = WarmSpace("svd", 32).fit(train)
+    teacher = _teacher(torch, warm, train, np.zeros((train.n_items, 2), dtype=np.float32))
+    generator = torch.Generator().manual_seed(0)
+    pick = lambda: teacher.warm_items[torch.randint(0, teacher.warm_items.shape[0], (256,), generator=generator)]  # noqa: E731
+    users = teacher.users[torch.randint(0, train.n_users, (256,), generator=generator)]
+    pos, neg = teacher.items[pick()], teacher.items[pick()]
+    c = teacher.identity_scale
+    d_teacher = (pos * pos).sum(1) - pos @ neg.mean(0)
+    assert float((torch.sigmoid(c * d_teacher) > 0.99).float().mean()) < 0.2
+    faithful = _aldi_terms(torch, users, pos, neg, pos, neg, c)["identity"]
+    inflated = _aldi_terms(torch, users, pos, neg, 1.5 * pos, 1.5 * neg, c)["identity"]
+    assert float(inflated - faithful) > 0.05, (float(faithful), float(inflated))
+
+
+def _tiny_teacher(n_users: int = 5, n_items: int = 6, f: int = 3, d: int = 4):
+    """A hand-made teacher: random p_u, q_i, content; every (u, u mod n_items) a training pair."""
+    import torch
+
+    from coldkit.models.published import _Teacher
+
+    rng = np.random.default_rng(1)
+    tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return _Teacher(
+        users=tensor(rng.standard_normal((n_users, f))), items=tensor(rng.standard_normal((n_items, f))),
+        content=tensor(rng.standard_normal((n_items, d))),
+        pair_users=torch.arange(n_users), pair_items=torch.arange(n_users) % n_items,
+        warm_items=torch.arange(n_items), user_scale=1.0, item_scale=1.0,
+    )
+
+
+def test_dropoutnet_regresses_the_teacher_scores() -> None:
+    """DropoutNet's objective (Volkovs et al. 2017, Eq. 2): ``(p_u·q_v − f_U(p_u)·f_V(q_v, c_v))²`` over the
+    pairs, with the teacher's own score as the target for positives and sampled items alike."""
+    import torch
+
+    teacher = _tiny_teacher()
+    model = models.create("dropoutnet", hidden=8, rank=4, encoder="hashing", cache=False)
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, {"dropout": 0.0})
+    users, items, negatives = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([4, 5, 3])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, {"dropout": 0.0},
+                             torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        u, i = torch.cat([users, users]), torch.cat([items, negatives])
+        predicted = (net.user(teacher.users[u]) * net.item(torch.cat([teacher.items[i], teacher.content[i]], 1))).sum(1)
+        target = (teacher.users[u] * teacher.items[i]).sum(1)
+    assert loss.item() == pytest.approx(float(((predicted - target) ** 2).mean()), rel=1e-5)
+
+
+def test_heater_regresses_the_interactions_not_the_teacher_scores() -> None:
+    """Heater (Zhu et al. 2020) trains its towers on the interactions (1 for a training pair, 0 for a sampled
+    item, as the authors' code does), plus ``alpha·mean ||φ(c_i) − q_i||²``: regressing the teacher's scores
+    instead is DropoutNet's set-up, whose "error superimposition" Heater's joint training avoids."""
+    import torch
+
+    from coldkit.models.published import _MixtureOfExperts
+
+    teacher = _tiny_teacher()
+    model = models.create("heater", hidden=8, rank=4, experts=2, negatives=1, encoder="hashing", cache=False)
+    params = {"random_rate": 0.0, "alpha": 0.5}  # every item input is its CF vector: no draw matters
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, params)
+    users, items, negatives = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([4, 5, 3])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, params, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        u, i = torch.cat([users, users]), torch.cat([items, negatives])
+        predicted = (net.user(teacher.users[u]) * net.item(teacher.items[i])).sum(1)
+        labels = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+        distinct = torch.unique(i)
+        phi = _MixtureOfExperts.apply(torch, net.moe, teacher.content[distinct])
+        similarity = ((phi - teacher.items[distinct]) ** 2).sum(1).mean()
+    expected = float(((predicted - labels) ** 2).mean() + 0.5 * similarity)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_clcrec_loss_by_hand() -> None:
+    """CLCRec's objective (Wei et al. 2021; weiyinwei/CLCRec's ``lr_lambda`` weighting): ``λ·L_RE + (1 − λ)·L_UI``,
+    L_RE the InfoNCE of each item's CF vector against the content encodings (cosine / τ, its own encoding the
+    positive), L_UI the InfoNCE of ``p_u`` against its positive and ``negatives`` sampled items (dot / τ)."""
+    import torch
+
+    teacher = _tiny_teacher()
+    model = models.create("clcrec", hidden=8, negatives=3, content_share=0.0, encoder="hashing", cache=False)
+    params = {"temperature": 0.5, "lam": 0.3}
+    torch.manual_seed(0)
+    net = model._network(torch, teacher, params)
+    users, items, negatives = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 0]), torch.tensor([4, 5, 3, 1])
+    loss = model._batch_loss(torch, net, teacher, users, items, negatives, params, torch.Generator().manual_seed(0))
+    # the same draw of sampled items as the model's (content_share=0: every item input is its CF vector)
+    sampled = teacher.warm_items[torch.randint(0, 6, (4, 3), generator=torch.Generator().manual_seed(0))].numpy()
+    with torch.no_grad():
+        encoded = net(teacher.content).numpy().astype(np.float64)
+    q, p = teacher.items.numpy().astype(np.float64), teacher.users.numpy().astype(np.float64)
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    def nce(logits):  # positive in column 0
+        return float(np.mean([np.log(np.exp(row).sum()) - row[0] for row in logits]))
+
+    distinct = np.unique(items.numpy())  # representation <-> embedding over the batch's distinct items
+    re = np.mean([np.log(np.exp(unit(q[i]) @ unit(encoded[distinct]).T / 0.5).sum()) - unit(q[i]) @ unit(encoded[i]) / 0.5
+                  for i in distinct])
+    candidates = np.concatenate([items.numpy()[:, None], sampled], axis=1)
+    ui = nce(np.einsum("bf,bcf->bc", p[users.numpy()], q[candidates]) / 0.5)
+    assert loss.item() == pytest.approx(0.3 * re + 0.7 * ui, rel=1e-4)

@@ -439,6 +439,63 @@ def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(ind
         load(path, read_only=True)
 
 
+def test_a_deleted_log_is_an_error_not_a_silent_loss(index: ServingIndex, tmp_path: Path) -> None:
+    """Deleting the live ``wal-<g>.jsonl`` (by hand, a cleanup job) loaded the snapshot alone: every write
+    acknowledged since was dropped without a word."""
+    path = tmp_path / "idx"
+    save(index, path)
+    assert json.loads((path / "CURRENT").read_text())["log"] is True
+    index.upsert_items([{"id": "acknowledged", "text": "a write the client was told is safe"}])
+    index.close()
+    (path / "wal-000001.jsonl").unlink()
+    for read_only in (False, True):
+        with pytest.raises(IndexFormatError, match="wal-000001.jsonl of snapshot 1 is missing.*create it empty"):
+            load(path, read_only=read_only)
+    (path / "wal-000001.jsonl").touch()  # the operator accepts the loss, by name
+    loaded = load(path)
+    assert not loaded.has_item("acknowledged") and loaded.has_item(str(index.version.item_ids[0]))
+    loaded.close()
+
+
+def test_a_reader_that_races_a_snapshot_opens_the_new_one(index: ServingIndex, tmp_path: Path, monkeypatch) -> None:
+    """A reader that read CURRENT just before the writer's snapshot swapped it finds the old log removed:
+    that is a moved index, not a lost log."""
+    import coldkit.serving.storage as storage
+
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "first", "text": "before the second snapshot"}])
+    real_generations = storage._generations
+    calls = []
+
+    def snapshot_meanwhile(root, pattern):  # the writer snapshots between the reader's CURRENT and its log listing
+        if pattern is storage._WAL and not calls:
+            calls.append(1)
+            save(index, path)
+        return real_generations(root, pattern)
+
+    monkeypatch.setattr(storage, "_generations", snapshot_meanwhile)
+    reader = load(path, read_only=True)  # reads generation 1's CURRENT; the writer moves to 2 meanwhile
+    assert calls and not (path / "wal-000001.jsonl").exists()
+    assert reader.has_item("first") and json.loads((path / "CURRENT").read_text())["generation"] == 2
+    index.close()
+
+
+def test_a_copy_saved_unattached_gets_its_log_noticed_once_a_writer_opens_it(index: ServingIndex, tmp_path: Path) -> None:
+    path = tmp_path / "copy"
+    save(index, path, attach=False)  # a copy: nobody writes through it, no log yet
+    assert "log" not in json.loads((path / "CURRENT").read_text())
+    assert load(path, read_only=True).version.number == index.version.number  # a reader needs no log
+    writer = load(path)
+    assert json.loads((path / "CURRENT").read_text())["log"] is True  # the writer started one
+    writer.upsert_items([{"id": "w1", "text": "written through the copy"}])
+    writer.close()
+    assert load(path, read_only=True).has_item("w1")
+    (path / "wal-000001.jsonl").unlink()
+    with pytest.raises(IndexFormatError, match="is missing"):
+        load(path, read_only=True)
+
+
 def test_refuses_to_write_into_a_foreign_directory(index: ServingIndex, tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(IndexStorageError, match="not a coldkit index"):

@@ -72,3 +72,25 @@ def test_check_flag_takes_python_and_numpy_bools_only() -> None:
     for bad in ("no", "", 0, 1, 1.0, None):
         with pytest.raises(InvalidInputError, match=rf"x must be True or False, got {bad!r}"):
             check_flag(bad, "x")
+
+
+@pytest.mark.parametrize("name, options", [
+    ("content", {"encoder": "hashing"}),
+    ("lightfm", {}),
+])
+def test_model_cache_switch_takes_booleans_only(name: str, options: dict) -> None:
+    """cache="no" was bool("no") == True: the vector cache was written by a model told not to."""
+    import coldkit
+
+    if name == "lightfm":
+        pytest.importorskip("lightfm")
+    assert coldkit.models.create(name, cache=False, **options).cache is False
+    with pytest.raises(InvalidInputError, match="cache must be True or False, got 'no'"):
+        coldkit.models.create(name, cache="no", **options)
+
+
+def test_multimodal_cache_switch_takes_booleans_only() -> None:
+    import coldkit
+
+    with pytest.raises(InvalidInputError, match="cache must be True or False, got 'off'"):
+        coldkit.get_encoder("multimodal", text_encoder="hashing", cache="off")

@@ -188,7 +188,9 @@ def _recommend_files(
         # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
         # they are for a model without an encoder (popularity, item-knn, ease...): one that still
         # reads item text (text-match) says so itself when it is fitted
-        needs_text = item_vectors is None and (media is not None or model_accepts(model, "encoder"))
+        # and so they are with an image or audio column: the media describe the items (a catalogue of
+        # product photos has no words), and the multimodal encoder leaves the text block empty
+        needs_text = item_vectors is None and media is None and model_accepts(model, "encoder")
         media_columns = [media[key] for key in ("image_column", "audio_column") if media and media.get(key)]
         catalog = load_items(
             items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns

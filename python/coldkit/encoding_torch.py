@@ -45,6 +45,7 @@ __all__ = [
     "check_pooling",
     "apply_precision",
     "check_model_type",
+    "check_text_model",
     "check_remote_code",
     "configure_threads",
     "cpu_supports_bf16",
@@ -447,6 +448,30 @@ def check_model_type(model_dir: Path, expected: str, *, what: str = "model", ins
         raise InvalidInputError(
             f"{what}: the model in {str(model_dir)!r} is a {model_type!r} model, not {expected} "
             f"(config.json model_type must be {expected!r}){'; ' + instead if instead else ''}"
+        )
+
+
+#: model_type of checkpoints that pair a text tower with another medium: their own encoder reads them.
+_PAIRED_MODEL_ENCODERS = {"clip": "clip", "clap": "clap", "siglip": "clip", "chinese_clip": "clip"}
+
+
+def check_text_model(model_dir: Path, *, what: str) -> None:
+    """Refuse a text-and-image (CLIP) or text-and-audio (CLAP) checkpoint given to a text encoder.
+
+    Why: ``bert``/``gpt2`` given a CLIP folder failed with "max_length is required: the model does
+    not state its limit", which sends the user after the wrong setting; such a model belongs to the
+    encoder that reads both of its towers.
+    """
+    try:
+        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return  # the loader names an unreadable config itself
+    if model_type in _PAIRED_MODEL_ENCODERS:
+        encoder = _PAIRED_MODEL_ENCODERS[model_type]
+        raise InvalidInputError(
+            f"{what}: the model in {str(model_dir)!r} is a {model_type!r} model (text paired with "
+            f"{'audio' if encoder == 'clap' else 'images'}), not a text model; use the {encoder} encoder for it "
+            f"(e.g. get_encoder({encoder!r}, model=PATH))"
         )
 
 

@@ -250,3 +250,11 @@ def test_reduced_precision_text_and_images_stay_close(
         cosine = (got * want).sum(axis=1)
         assert cosine.min() >= floor, (precision, cosine)
     assert fast.fingerprint != clip_encoder.fingerprint
+
+
+@pytest.mark.parametrize("text_encoder", ["bert", "gpt2"])
+def test_text_encoders_refuse_a_clip_folder_by_name(tiny_clip_dir: Path, text_encoder: str) -> None:
+    """bert/gpt2 given a CLIP folder said "max_length is required", pointing at the wrong setting."""
+    pytest.importorskip(f"coldkit_{text_encoder}")
+    with pytest.raises(InvalidInputError, match=r"is a 'clip' model \(text paired with images\).*use the clip encoder"):
+        coldkit.get_encoder(text_encoder, model=tiny_clip_dir, device="cpu")

@@ -68,6 +68,10 @@ def _check_texts(texts: Iterable[str], what: str = "encode_texts") -> list[str]:
     return out
 
 
+#: The largest ``dim`` of :class:`HashingEncoder`: its vectors are dense, 4 MiB per item at this size.
+MAX_HASHING_DIM = 2**20
+
+
 class HashingEncoder:
     """Hashed TF-IDF text encoder (no dependencies, deterministic across processes and machines).
 
@@ -90,6 +94,12 @@ class HashingEncoder:
     def __init__(self, dim: int = 1024, ngrams: int = 1, sublinear_tf: bool = True, stem: bool = True) -> None:
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 2:
             raise InvalidInputError(f"hashing encoder dim must be an integer >= 2, got {dim!r}")
+        if dim > MAX_HASHING_DIM:
+            # the vectors are dense float32 (dim * 4 bytes per item): dim=10**12 died in a 3.6 TiB
+            # MemoryError at the first text; and crc32 has 2**32 values, so more buckets stay empty
+            raise InvalidInputError(
+                f"hashing encoder dim must be at most {MAX_HASHING_DIM:,} (its vectors are dense: 4 bytes x dim per item), got {dim:,}"
+            )
         if ngrams not in (1, 2, 3):
             raise InvalidInputError(f"hashing encoder ngrams must be 1, 2 or 3, got {ngrams!r}")
         self.dim = dim

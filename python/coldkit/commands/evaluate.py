@@ -211,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.models.registry import model_accepts
 
     media_given = any(getattr(args, f, None) for f in ("images", "image_column", "audio_column"))
-    needs_text = media_given or any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
+    # with media, a table of ids and media is complete (the media describe the items)
+    needs_text = not media_given and any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
+    media_columns = [c for c in (getattr(args, "image_column", None), getattr(args, "audio_column", None)) if c]
     dataset = load_dataset(
         args.data,
         data_root=args.data_root,
@@ -221,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         duplicates=args.duplicates,
         require_text=needs_text,
         encoding=args.encoding,
+        media_columns=media_columns,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)

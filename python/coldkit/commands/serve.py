@@ -4,7 +4,8 @@ Examples::
 
     COLDKIT_TOKEN=s3cret coldkit serve my-index --host 127.0.0.1 --port 8000
     coldkit serve my-index --token-file /run/secrets/coldkit-token
-    coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing
+    coldkit serve my-index --build --interactions ratings.csv --items movies.csv --encoder hashing \
+        --interaction-columns user_id=userId item_id=movieId     # MovieLens column names
     coldkit serve my-index --build --dataset ml-latest-small
     coldkit serve my-index --build --force --dataset ml-latest-small   # replace an existing index
 
@@ -56,6 +57,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
+    build.add_argument(
+        "--interaction-columns", nargs="+", metavar="STD=COL",
+        help="--interactions column mapping, e.g. user_id=userId item_id=movieId (its item_id also renames --items' column)",
+    )  # fmt: skip
+    build.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--items column mapping, e.g. item_id=movieId")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
     build.add_argument("--data-root", default=None, help="folder with the real data sets for --dataset (default $COLDKIT_DATA or ../shared/data)")
     build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
@@ -85,6 +91,13 @@ def _token(args: argparse.Namespace) -> str | None:
         if not token:
             raise InvalidInputError(f"--token-file {args.token_file!r} is empty")
         return token
+    if args.token is not None and not args.token.strip():
+        # `--token "$COLDKIT_TOKEN"` (the README's form) with the variable unset: the server started, then
+        # answered every write 401 asking for a token nobody had
+        raise InvalidInputError(
+            "--token is empty (is $COLDKIT_TOKEN set?); give the token, or leave --token out: the server then "
+            "reads $COLDKIT_TOKEN itself, and serves writes without a token when it is unset"
+        )
     if args.token is not None:
         print(
             "coldkit serve: warning: --token on the command line is visible to other users in `ps`; "
@@ -114,6 +127,8 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
 _BUILD_FLAGS_AND_DEFAULTS = (
     ("--interactions", "interactions", None),
     ("--items", "items", None),
+    ("--interaction-columns", "interaction_columns", None),
+    ("--item-columns", "item_columns", None),
     ("--dataset", "dataset", None),
     ("--data-root", "data_root", None),
     ("--text-columns", "text_columns", None),
@@ -159,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
                 f"(coldkit serve PATH --build ... builds the index, then exits; coldkit serve PATH serves it)"
             )
     if args.build:
-        from coldkit.commands._flags import list_flag
+        from coldkit.commands._flags import list_flag, parse_mapping
         from coldkit.serving import build_index_from_files
 
         from coldkit.commands._media import multimodal_options, print_media_report
@@ -179,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
             dataset=args.dataset,
             data_root=args.data_root,
             text_columns=list_flag(args.text_columns),
+            columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
+            item_columns=parse_mapping(args.item_columns, "--item-columns"),
             encoder=encoder,
             encoder_options=options,
             fusion=args.fusion,

@@ -365,6 +365,7 @@ def load_dataset(
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
     encoding: str | None = None,
+    media_columns: Sequence[str] = (),
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -385,6 +386,7 @@ def load_dataset(
         require_text: for a generic folder, whether an items table of ids alone is an error
             (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
         encoding: for a folder, the text encoding of its CSV/TSV files (default UTF-8, e.g. ``"latin-1"``).
+        media_columns: for a generic folder, the items table's image/audio path columns: never default text.
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder either.
@@ -410,7 +412,7 @@ def load_dataset(
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
-                                  require_text=require_text, encoding=encoding)
+                                  require_text=require_text, encoding=encoding, media_columns=media_columns)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -446,6 +448,7 @@ def load_folder(
     duplicates: DuplicatePolicy = "error",
     require_text: bool = True,
     encoding: str | None = None,
+    media_columns: Sequence[str] = (),
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -473,7 +476,8 @@ def load_folder(
             f"or .gz too); missing: {', '.join(missing)}"
         )
     assert tables["interactions"] is not None and tables["items"] is not None
-    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text, encoding=encoding)
+    catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text,
+                         media_columns=media_columns, encoding=encoding)
     interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))

@@ -472,7 +472,14 @@ def interactions_from_frame(
         InvalidInputError: missing columns, NaN/inf/non-numeric ratings or timestamps, duplicates
             (with ``duplicates="error"``), unknown items, or no interaction left.
     """
+    chosen = {"rating", "weight"} & set(columns or {})
     frame = _rename(frame, columns, where)
+    if "weight" in frame.columns and "rating" in frame.columns and not chosen:
+        # the rating was read and the weight (a play count, a confidence) dropped without a word
+        raise InvalidInputError(
+            f"{where}: both a 'rating' and a 'weight' column; coldkit reads one interaction strength: remove the "
+            "other column from the table"
+        )
     if "weight" in frame.columns and "rating" not in frame.columns:
         # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
         # every row would silently weigh 1

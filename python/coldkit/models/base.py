@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -342,6 +342,24 @@ class Recommender(ABC):
         return [self._known_items(q) for q in queries]
 
 
+def _media_columns_of(model: Recommender) -> tuple[str, ...]:
+    """The item-table columns a model's encoder reads as media files (``multimodal``'s image/audio columns).
+
+    Why: an ``items=`` table is read before the model sees it, and there a column of poster paths
+    was taken as item text, and a table of ids and photos alone was refused for having no text.
+    """
+    # the constructor's arguments as given (a plugin model that skips Recommender.__init__ has none)
+    params = getattr(model, "_init_params", None) or {}
+    encoder = params.get("encoder")
+    options = params.get("encoder_options") or {}
+    found: list[str] = []
+    for key in ("image_column", "audio_column"):
+        column = options.get(key) if isinstance(encoder, str) and isinstance(options, Mapping) else getattr(encoder, key, None)
+        if isinstance(column, str) and column:
+            found.append(column)
+    return tuple(found)
+
+
 def _fit_takes_frames(fit: _F) -> _F:
     """``fit(train)`` that also takes a DataFrame / sparse matrix and the options of ``to_interactions``."""
 
@@ -357,7 +375,7 @@ def _fit_takes_frames(fit: _F) -> _F:
         else:
             raise InvalidInputError(f"{type(self).__name__}.fit needs the training data (a DataFrame, sparse matrix or Interactions)")
         if options or not isinstance(data, Interactions):
-            data = to_interactions(data, **options)
+            data = to_interactions(data, media_columns=_media_columns_of(self), **options)
         return fit(self, data, *rest, **kwargs)
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]

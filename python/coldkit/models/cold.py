@@ -769,10 +769,11 @@ class ColdKNN(ColdAdapter):
 
     def __init__(
         self, neighbors: int = 50, power: float = 1.0, normalize: bool = False, pool: int | None = KNN_POOL,
-        **options: Any,
+        warm: str = "ease", **options: Any,
     ) -> None:
-        options.setdefault("warm", "ease")
-        super().__init__(**options)
+        # ``warm`` is spelled out (not an options.setdefault) so that get_params()/repr report the
+        # "ease" this model really uses, not the "svd" default of the adapter base class.
+        super().__init__(warm=warm, **options)
         if pool is not None and (isinstance(pool, bool) or int(pool) < 1):
             raise InvalidInputError(f"pool must be >= 1 or None, got {pool!r}")
         self.pool = None if pool is None else int(pool)

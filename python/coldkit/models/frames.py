@@ -48,6 +48,7 @@ def to_interactions(
     duplicates: DuplicatePolicy = "error",
     implicit_threshold: float | None = None,
     binary: bool = False,
+    media_columns: Sequence[str] = (),
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -65,6 +66,8 @@ def to_interactions(
         duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
         implicit_threshold: DataFrame only: keep the rows with ``rating >= threshold``, as weight 1.
         binary: DataFrame only: weight 1 for every row (ratings of 0 included).
+        media_columns: columns of ``items`` holding image/audio paths (the model's ``multimodal``
+            encoder's; ``fit`` passes them): never default text, and a table of ids and media alone is accepted.
 
     Raises:
         InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
@@ -78,7 +81,7 @@ def to_interactions(
         if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
             raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
         return data
-    catalog = _catalog(items, item_columns, text_columns)
+    catalog = _catalog(items, item_columns, text_columns, media_columns)
     if isinstance(data, pd.DataFrame):
         if user_ids is not None or item_ids is not None:
             raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
@@ -108,7 +111,10 @@ def to_interactions(
 
 
 def _catalog(
-    items: pd.DataFrame | Catalog | None, columns: Mapping[str, str] | None, text_columns: Sequence[str] | None
+    items: pd.DataFrame | Catalog | None,
+    columns: Mapping[str, str] | None,
+    text_columns: Sequence[str] | None,
+    media_columns: Sequence[str] = (),
 ) -> Catalog | None:
     if items is None:
         if columns is not None or text_columns is not None:
@@ -118,7 +124,9 @@ def _catalog(
         return items
     if not isinstance(items, pd.DataFrame):
         raise InvalidInputError(f"items= must be a pandas DataFrame (item_id + text columns), got {type(items).__name__}")
-    return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame")
+    # media columns are files, never default text; with them a table of ids and media is complete
+    return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame",
+                              require_text=not media_columns, media_columns=media_columns)
 
 
 def _catalog_without_text(ids: Iterable[object]) -> Catalog:

@@ -404,6 +404,8 @@ class Hybrid(Recommender):
         name = str(getattr(self._encoder, "name", ""))
         if self.lexical is False or isinstance(self._encoder, (list, tuple)) or name in ("hashing", "precomputed"):
             return False
+        if not train.catalog.text_columns:  # ids and media only (product photos): no words to count
+            return False
         return self.lexical is True or train.n_items <= AUTO_TUNE_MAX_ITEMS
 
     def _served_sources(self) -> list[str]:
@@ -464,7 +466,7 @@ class Hybrid(Recommender):
         # item vectors without item text (--item-vectors with an id-only table): no TF-IDF source
         self._text_less = not train.catalog.text_columns
         if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
-            self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors stand for the content)")
+            self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors or media stand for the content)")
         self._check_profiles(train)
         lexical = self._lexical_applies(train)
         if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size

@@ -31,6 +31,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.content import encode_items, resolve_encoder
 from coldkit.plugins.types import Encoder, Ranked
+from coldkit.validation import check_flag
 
 __all__ = ["LightFMRecommender", "content_features"]
 
@@ -138,7 +139,8 @@ class LightFMRecommender(Recommender):
         self.components, self.loss, self.epochs = components, loss, epochs
         self.learning_rate, self.item_alpha, self.user_alpha = float(learning_rate), float(item_alpha), float(user_alpha)
         self.item_identity = bool(item_identity)
-        self.content_dim, self.seed, self.threads, self.cache = content_dim, seed, threads, bool(cache)
+        self.content_dim, self.seed, self.threads = content_dim, seed, threads
+        self.cache = check_flag(cache, "cache")  # bool("no") is True
 
     # ------------------------------------------------------------------ features
 

@@ -57,6 +57,7 @@ from coldkit.media import check_media_root, resolve_in_root
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder
+from coldkit.validation import check_flag
 
 if TYPE_CHECKING:
     from coldkit.data.interactions import Interactions
@@ -278,7 +279,7 @@ class MultimodalEncoder:
         self.weights_option: str | dict[str, float] = weights if isinstance(weights, str) else dict(weights)
         self.whitening = whitening
         Whitening(whitening)  # an unknown mode fails now
-        self.cache = bool(cache)
+        self.cache = check_flag(cache, "multimodal encoder cache")  # bool("no") is True
         self.seed = int(seed)
         self.modalities = frozenset(self.encoders)
         self.dim = int(sum(int(e.dim) for e in self.encoders.values()))
@@ -342,7 +343,7 @@ class MultimodalEncoder:
         labels = [str(i) for i in catalog.item_ids]
         self.errors_, self.notes_ = [], []
         raw: dict[str, np.ndarray] = {}
-        if "text" in self.encoders:
+        if "text" in self.encoders and (self.text_columns or catalog.text_columns):
             texts = catalog.texts(self.text_columns)
             enc = self.encoders["text"]
             fit = getattr(enc, "fit", None)
@@ -356,6 +357,18 @@ class MultimodalEncoder:
                 raise InvalidInputError(f"{modality} column {column!r} not in the item table: {list(catalog.table.columns)}")
             paths = self._media_paths(modality, catalog.table[column].tolist(), labels)
             raw[modality] = self._encode_media(modality, paths, labels)
+            failed = [e for e in self.errors_ if e.modality == modality]
+            if failed and not np.any(raw[modality] != 0):
+                # every file named failed: a wrong column (--image-column title) or a wrong --media-root,
+                # not a catalogue that lacks posters; going on would silently rank without the medium asked for
+                raise InvalidInputError(
+                    f"multimodal encoder: none of the {len(failed):,} {modality} file(s) named in column {column!r} could be used "
+                    f"(first: item {failed[0].item!r}: {failed[0].message}); check the {modality} column and media_root ({self.media_root})"
+                )
+        if "text" in self.encoders and "text" not in raw:
+            # an item table of ids and media (product photos, no words): the media describe the items,
+            # the text block stays empty (a user's own words still go through the text encoder)
+            self.notes_.append("multimodal: the item table has no text columns: items are described by their media alone")
         blocks: dict[str, np.ndarray] = {}
         self.whiteners = {}
         for modality, vectors in raw.items():

@@ -11,7 +11,8 @@ so a brand-new item is rankable from its content alone:
 * :class:`Heater` (Zhu et al., SIGIR 2020): a mixture-of-experts content transform
   ``φ(c) = Σ_k softmax(G c)_k E_k(c)``, a similarity constraint ``α ||φ(c_i) - q_i||²``, and
   randomized training: each row's item input is ``φ(c_i)`` with probability ``random_rate``, else
-  ``q_i``; towers on top reproduce the teacher's scores. A cold item is ``f_V(φ(c_i))``.
+  ``q_i``; towers on top are trained on the interactions themselves (MSE to 1 for a training pair,
+  0 for each of ``negatives`` sampled warm items), not on the teacher's scores. A cold item is ``f_V(φ(c_i))``.
 * :class:`CLCRec` (Wei et al., ACM MM 2021): a content encoder ``g(c)`` trained with two InfoNCE
   losses at temperature ``temperature``: representation↔embedding (``g(c_i)`` against the item's
   CF vector ``q_i``, the other items of the batch as negatives) and user↔item (``p_u`` against its
@@ -20,7 +21,8 @@ so a brand-new item is rankable from its content alone:
 * :class:`ALDI` (Huang et al., SIGIR 2023): a student ``s(c)`` distilled from the teacher with BPR
   plus three alignment losses over ``(u, i, j)`` triples: rating distribution (``γ |t_ui - s_ui|``),
   ranking (``α BCE(s_ui - s_uj, σ(t_ui - t_uj))``) and identification distance (``β BCE`` between
-  the student's and the teacher's ``v_i·v_i - mean_j v_i·v_j``). A cold item is ``s(c_i)``.
+  the student's and the teacher's ``v_i·v_i - mean_j v_i·v_j``, both times ``1 / RMS`` of the teacher's
+  distances so the targets are not saturated). A cold item is ``s(c_i)``.
 
 Adapted to coldkit (documented, deliberate): the teacher is fixed (CLCRec's paper learns the ID
 embeddings jointly; here they are the warm backbone's); CLCRec and ALDI score with the teacher's
@@ -105,6 +107,32 @@ class _Teacher:
     warm_items: Any  # (n_warm,) indices of the items with interactions
     user_scale: float  # p̃ = p * user_scale
     item_scale: float  # q̃ = q * item_scale
+    # 1 / RMS of the scaled teacher's identification distances (ALDI; see _identity_scale); 1.0 = unscaled
+    identity_scale: float = 1.0
+
+
+def _identity_distances(items: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """ALDI's identification distance of each row of ``items``: ``v_i·v_i - mean_j v_i·v_j`` over ``others``."""
+    return np.einsum("ij,ij->i", items, items) - items @ others.mean(axis=0)
+
+
+def _identity_scale(items: np.ndarray) -> float:
+    """``1 / RMS`` of the teacher's identification distances over its warm items (rows of ``items``).
+
+    Why: ALDI's identification alignment is ``BCE(d_student, σ(d_teacher))``, whose targets depend on
+    the teacher's scale. Scaled to unit entry std (as :func:`_teacher` does, so scores train in one
+    range whatever the backbone), ``||q_i||²`` is about the dimension (64 for a 64-factor SVD, 1682 for
+    EASE on ml-100k): ``σ(d_teacher) > 0.99`` for 80 % (SVD) to 100 % (EASE) of ml-100k's items, and the
+    term only pushes the student's distances up instead of aligning them. Dividing the student's and
+    the teacher's distances by the same constant keeps the loss's optimum (student distance = teacher
+    distance) and puts the targets where the sigmoid is informative, as unit-RMS scores do for the
+    ranking term.
+    """
+    x = np.asarray(items, dtype=np.float64)
+    if x.shape[0] == 0:
+        return 1.0
+    rms = float(np.sqrt(np.mean(_identity_distances(x, x) ** 2)))
+    return 1.0 / rms if rms > 0 and np.isfinite(rms) else 1.0
 
 
 def _teacher(torch: Any, warm: WarmSpace, train: Interactions, features: np.ndarray) -> _Teacher:
@@ -129,6 +157,7 @@ def _teacher(torch: Any, warm: WarmSpace, train: Interactions, features: np.ndar
         warm_items=torch.as_tensor(warm_items.astype(np.int64)),
         user_scale=user_scale,
         item_scale=1.0 / item_std,
+        identity_scale=_identity_scale(items[warm_items]),
     )
 
 
@@ -426,7 +455,7 @@ class DropoutNet(PublishedColdModel):
     """DropoutNet (Volkovs, Yu & Poutanen, NeurIPS 2017) over any warm backbone.
 
     Options: ``dropout`` (share of rows whose item preference input is zeroed while training;
-    grid 0.5/0.8), ``lr`` (grid 1e-3/3e-3), ``rank`` (output dimension, 64), ``hidden`` (units of the
+    grid 0.5/0.8), ``lr`` (grid 3e-3/1e-2), ``rank`` (output dimension, 64), ``hidden`` (units of the
     tanh layer, 200), ``epochs`` (most epochs, 20), ``patience``/``eval_every`` (early stopping),
     ``batch_size``, ``weight_decay``, ``tune``, ``validation_share``, ``seed``, ``threads``, plus the
     options of ``cold-ridge`` except ``l2``/``kernel`` (``warm``, ``factors``, ``encoder``...).
@@ -506,8 +535,9 @@ class Heater(PublishedColdModel):
 
     Options: ``random_rate`` (probability that a training row's item input is the content
     representation instead of the CF vector; grid 0.5/0.8), ``alpha`` (weight of the similarity
-    constraint ``||φ(c_i) - q_i||²``; grid 0.1/1.0), ``lr`` (default 1e-3), ``experts`` (5),
-    ``rank`` (64), ``hidden`` (200), plus the training and ``cold-ridge`` options of
+    constraint ``||φ(c_i) - q_i||²``; grid 0.1/1.0), ``negatives`` (sampled warm items, labelled 0,
+    per interaction, labelled 1: the towers regress these labels; 5), ``lr`` (3e-3), ``experts``
+    (5), ``rank`` (64), ``hidden`` (200), plus the training and ``cold-ridge`` options of
     :class:`DropoutNet`.
 
     Example::
@@ -521,12 +551,13 @@ class Heater(PublishedColdModel):
 
     def __init__(
         self, random_rate: float | None = None, alpha: float | None = None, experts: int = 5, rank: int = 64,
-        **options: Any,
+        negatives: int = 5, **options: Any,
     ) -> None:
         super().__init__(**options)
         self._fix("random_rate", random_rate, lambda v: 0.0 <= v <= 1.0, "in [0, 1]")
         self._fix("alpha", alpha, lambda v: v >= 0, ">= 0")
         self.experts, self.rank = check_k(experts, f"{self.name}: experts"), check_k(rank, f"{self.name}: rank")
+        self.negatives = check_k(negatives, f"{self.name}: negatives")
 
     def _network(self, torch: Any, teacher: _Teacher, params: dict[str, Any]) -> Any:
         tanh = torch.nn.Tanh
@@ -538,7 +569,13 @@ class Heater(PublishedColdModel):
         return net
 
     def _batch_loss(self, torch, net, teacher, users, items, negatives, params, generator):  # type: ignore[no-untyped-def]
-        who, user_rows = torch.unique(torch.cat([users, users]), return_inverse=True)
+        if self.negatives > 1:
+            # the 0-labelled pairs: `negatives` sampled warm items per interaction, as the authors'
+            # code draws (5); the shared sampler gave one, the rest are drawn here
+            n_warm = teacher.warm_items.shape[0]
+            extra = torch.randint(0, n_warm, (items.shape[0] * (self.negatives - 1),), generator=generator)
+            negatives = torch.cat([negatives, teacher.warm_items[extra]])
+        who, user_rows = torch.unique(torch.cat([users, users.repeat(self.negatives)]), return_inverse=True)
         both, item_rows = torch.unique(torch.cat([items, negatives]), return_inverse=True)
         preference = teacher.items[both]
         represented = _MixtureOfExperts.apply(torch, net.moe, teacher.content[both])
@@ -547,7 +584,12 @@ class Heater(PublishedColdModel):
         mixed = use_content * represented + (1.0 - use_content) * preference
         predicted = (net.user(teacher.users[who])[user_rows] * net.item(mixed)[item_rows]).sum(1)
         similarity = ((represented - preference) ** 2).sum(dim=1).mean()
-        return _score_mse(torch, teacher, who[user_rows], both[item_rows], predicted) + params["alpha"] * similarity
+        # joint training on the interactions themselves (1 for a training pair, 0 for each sampled
+        # warm item), not on the teacher's scores: Heater's answer to DropoutNet's "error superimposition",
+        # where the content transform's error adds to the teacher's own (Zhu et al. 2020; the authors'
+        # code regresses these labels too)
+        labels = torch.cat([torch.ones_like(items), torch.zeros_like(negatives)]).to(predicted.dtype)
+        return torch.nn.functional.mse_loss(predicted, labels) + params["alpha"] * similarity
 
     def _cold_vectors(self, net: Any, content: Any) -> Any:
         import torch
@@ -573,7 +615,7 @@ class CLCRec(PublishedColdModel):
     Options: ``temperature`` (InfoNCE temperature; grid 0.1/0.5), ``lam`` (weight ``λ`` of the
     representation↔embedding loss, ``1 - λ`` goes to user↔item; grid 0.5/0.9), ``negatives``
     (sampled items per user↔item pair, 16), ``content_share`` (share of the user↔item item inputs
-    replaced by their content encoding, 0.5), ``lr`` (1e-3), ``hidden`` (200), plus the training and
+    replaced by their content encoding, 0.5), ``lr`` (3e-3), ``hidden`` (200), plus the training and
     ``cold-ridge`` options of :class:`DropoutNet`.
 
     Example::
@@ -625,13 +667,48 @@ class CLCRec(PublishedColdModel):
         return net(content)
 
 
+def _aldi_terms(
+    torch: Any, users: Any, teacher_pos: Any, teacher_neg: Any, student_pos: Any, student_neg: Any,
+    identity_scale: float = 1.0,
+) -> dict[str, Any]:
+    """ALDI's four loss terms on a batch of ``(u, i, j)`` triples (row ``b`` of each tensor is one triple).
+
+    ``users`` are the teacher's ``p_u`` (B, f); ``teacher_pos``/``teacher_neg`` its ``q_i``/``q_j``,
+    ``student_pos``/``student_neg`` the student's ``s(c_i)``/``s(c_j)`` (B, f). Returns
+
+    * ``basic``: BPR of the student, ``-mean log σ(s_ui - s_uj)``;
+    * ``rating`` (rating distribution): ``mean(|t_ui - s_ui| + |t_uj - s_uj|)``;
+    * ``ranking``: ``mean BCE(logit s_ui - s_uj, target σ(t_ui - t_uj))``;
+    * ``identity`` (identification distance): ``mean BCE(logit c·d^S_i, target σ(c·d^T_i))`` with
+      ``d_i = v_i·v_i - mean_j v_i·v_j`` over the batch's negatives and ``c = identity_scale``
+      (see :func:`_identity_scale`; the reference code has ``c = 1`` on its own teacher's scale).
+    """
+    functional = torch.nn.functional
+    teacher_ui, teacher_uj = (users * teacher_pos).sum(1), (users * teacher_neg).sum(1)
+    student_ui, student_uj = (users * student_pos).sum(1), (users * student_neg).sum(1)
+    # identification: how far an item is from itself vs from the batch's negatives
+    # (mean_j v_i·v_j = v_i·mean_j v_j: one dot product instead of a batch x batch matrix)
+    student_identity = (student_pos * student_pos).sum(1) - student_pos @ student_neg.mean(0)
+    teacher_identity = (teacher_pos * teacher_pos).sum(1) - teacher_pos @ teacher_neg.mean(0)
+    return {
+        "basic": -functional.logsigmoid(student_ui - student_uj).mean(),
+        "rating": ((teacher_ui - student_ui).abs() + (teacher_uj - student_uj).abs()).mean(),
+        "ranking": functional.binary_cross_entropy_with_logits(
+            student_ui - student_uj, torch.sigmoid(teacher_ui - teacher_uj)
+        ),
+        "identity": functional.binary_cross_entropy_with_logits(
+            identity_scale * student_identity, torch.sigmoid(identity_scale * teacher_identity)
+        ),
+    }
+
+
 class ALDI(PublishedColdModel):
     """ALDI (Huang et al., SIGIR 2023): a content student distilled from the warm teacher with
     rating-distribution, ranking and identification-distance alignment, over any warm backbone.
 
     Options: ``gamma`` (rating distribution alignment weight; grid 0.1/1.0), ``beta``
     (identification distance alignment weight; grid 0.1/1.0), ``alpha`` (ranking alignment
-    weight, 1.0), ``lr`` (1e-3), ``hidden`` (width of the student's two tanh layers, 200), plus the
+    weight, 1.0), ``lr`` (3e-3), ``hidden`` (width of the student's two tanh layers, 200), plus the
     training and ``cold-ridge`` options of :class:`DropoutNet`.
 
     Example::
@@ -655,25 +732,14 @@ class ALDI(PublishedColdModel):
         return _mlp(torch, [teacher.content.shape[1], self.hidden, self.hidden, teacher.items.shape[1]], torch.nn.Tanh)
 
     def _batch_loss(self, torch, net, teacher, users, items, negatives, params, generator):  # type: ignore[no-untyped-def]
-        functional = torch.nn.functional
-        p = teacher.users[users]
-        t_pos, t_neg = teacher.items[items], teacher.items[negatives]
         distinct, rows = torch.unique(torch.cat([items, negatives]), return_inverse=True)
         student = net(teacher.content[distinct])[rows]  # each distinct item through the student once
-        s_pos, s_neg = student[: items.shape[0]], student[items.shape[0] :]
-        teacher_pos, teacher_neg = (p * t_pos).sum(1), (p * t_neg).sum(1)
-        student_pos, student_neg = (p * s_pos).sum(1), (p * s_neg).sum(1)
-        basic = -functional.logsigmoid(student_pos - student_neg).mean()
-        rating = ((teacher_pos - student_pos).abs() + (teacher_neg - student_neg).abs()).mean()
-        ranking = functional.binary_cross_entropy_with_logits(
-            student_pos - student_neg, torch.sigmoid(teacher_pos - teacher_neg)
+        terms = _aldi_terms(
+            torch, teacher.users[users], teacher.items[items], teacher.items[negatives],
+            student[: items.shape[0]], student[items.shape[0] :], teacher.identity_scale,
         )
-        # identification: how far an item is from itself vs from the batch's negatives
-        # (mean_j v_i·v_j = v_i·mean_j v_j: one dot product instead of a batch x batch matrix)
-        student_identity = (s_pos * s_pos).sum(1) - s_pos @ s_neg.mean(0)
-        teacher_identity = (t_pos * t_pos).sum(1) - t_pos @ t_neg.mean(0)
-        identity = functional.binary_cross_entropy_with_logits(student_identity, torch.sigmoid(teacher_identity))
-        return basic + params["gamma"] * rating + params["alpha"] * ranking + params["beta"] * identity
+        return (terms["basic"] + params["gamma"] * terms["rating"] + params["alpha"] * terms["ranking"]
+                + params["beta"] * terms["identity"])
 
     def _cold_vectors(self, net: Any, content: Any) -> Any:
         return net(content)

@@ -68,6 +68,10 @@ DEFAULT_ORDERS: np.ndarray = np.unique(np.concatenate([1.0 + np.geomspace(1e-3, 
 INTEGER_ORDERS: np.ndarray = np.arange(2, 257, dtype=np.float64)
 
 
+#: The smallest ε :func:`check_budget` accepts.
+MIN_EPSILON = 1e-6
+
+
 class PrivacySpent(NamedTuple):
     """The ``(epsilon, delta)`` a model's training spent (unpacks like a tuple)."""
 
@@ -95,6 +99,13 @@ def check_budget(epsilon: float, delta: float, n_users: int | None = None) -> tu
         raise InvalidInputError(f"dp_epsilon and dp_delta must be numbers, got {epsilon!r} and {delta!r}") from None
     if math.isnan(eps) or eps <= 0:
         raise InvalidInputError(f"dp_epsilon must be > 0 (inf = no privacy), got {epsilon!r}")
+    if eps < MIN_EPSILON:
+        # at ε = 1e-17 the accountant's float64 sums reported 1.02e-17 spent, above the budget; far
+        # before that the noise is millions of times every count, so nothing is learned anyway
+        raise InvalidInputError(
+            f"dp_epsilon must be at least {MIN_EPSILON:g} (below it the noise drowns everything learned and the "
+            f"accountant cannot certify the budget in float64), got {epsilon!r}"
+        )
     if not math.isfinite(dlt) or not 0 < dlt < 1:
         raise InvalidInputError(f"dp_delta must be in (0, 1), got {delta!r}")
     if n_users is not None and n_users > 0 and dlt >= 1.0 / n_users:

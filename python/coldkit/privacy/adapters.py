@@ -58,7 +58,9 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix
 from coldkit.models.base import NotFittedError
 from coldkit.models.cold import WarmSpace
-from coldkit.models.published import ALDI, CLCRec, DropoutNet, Heater, PublishedColdModel, _import_torch, _Teacher
+from coldkit.models.published import (
+    ALDI, CLCRec, DropoutNet, Heater, PublishedColdModel, _identity_scale, _import_torch, _Teacher,
+)
 from coldkit.privacy.accountant import (
     PrivacyAccountant,
     PrivacySpent,
@@ -264,6 +266,8 @@ class DPPublishedModel(PublishedColdModel):
             warm_items=torch.as_tensor(gram_items.astype(np.int64)),
             user_scale=user_scale,
             item_scale=1.0 / item_std,
+            # from the DP release's item vectors only: post-processing, no privacy cost
+            identity_scale=_identity_scale(items[gram_items] / item_std),
         )
 
     def _user_pairs(self, train: Interactions) -> list[np.ndarray]:

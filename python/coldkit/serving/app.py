@@ -353,6 +353,12 @@ def create_app(
             raise InvalidInputError(f"create_app: {name} must be an integer >= 1, got {value!r}")
     if isinstance(poll_interval, bool) or not isinstance(poll_interval, numbers.Real) or not 0 < poll_interval < math.inf:
         raise InvalidInputError(f"create_app: poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        # an empty token is a credential nobody can send: every write was answered 401, with no way in
+        raise InvalidInputError(
+            f"create_app: token must be a non-empty string (or None: no token, writes open), got "
+            f"{'an empty string' if isinstance(token, str) else type(token).__name__}"
+        )
     from coldkit.validation import check_flag
 
     read_only, follow, mmap = check_flag(read_only, "read_only"), check_flag(follow, "follow"), check_flag(mmap, "mmap")

@@ -12,6 +12,9 @@ from coldkit.serving.storage import check_index_target, check_no_writer, describ
 
 __all__ = ["build_index_from_files"]
 
+#: standard names only an interaction file has: dropped from ``columns`` when it also renames the item file
+_INTERACTION_ONLY_COLUMNS = frozenset({"user_id", "rating", "weight", "timestamp"})
+
 
 def build_index_from_files(
     out: str | os.PathLike[str],
@@ -22,6 +25,7 @@ def build_index_from_files(
     data_root: str | os.PathLike[str] | None = None,
     text_columns: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
     duplicates: str = "last",
     force: bool = False,
     **build_options: Any,
@@ -35,7 +39,9 @@ def build_index_from_files(
         dataset: instead of files, a name for ``coldkit.load_dataset`` (e.g. ``"ml-latest-small"``).
         data_root: with ``dataset``, the folder holding the real data sets (see ``coldkit.load_dataset``).
         text_columns: the item columns joined into the text (files only; default: the text-like columns).
-        columns: column renames for both files (files only), e.g. ``{"item_id": "movieId"}``.
+        columns: column renames of the interaction file (files only), e.g. ``{"user_id": "userId", "item_id":
+            "movieId"}``; its ``item_id`` rename also applies to the item file unless ``item_columns`` is given.
+        item_columns: column renames of the item file (files only), e.g. ``{"item_id": "movieId"}``.
         duplicates: what to do with repeated (user, item) rows (files only; see ``coldkit.load_interactions``).
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
@@ -45,7 +51,8 @@ def build_index_from_files(
 
     Example::
 
-        build_index_from_files("my-index", interactions="ratings.csv", items="movies.csv", encoder="hashing")
+        build_index_from_files("my-index", interactions="ratings.csv", items="movies.csv", encoder="hashing",
+                               columns={"user_id": "userId", "item_id": "movieId"})   # MovieLens column names
     """
     check_index_target(out)  # a file or a foreign directory at ``out``: fail now, not after the build
     existing = describe_existing_index(out)
@@ -72,7 +79,13 @@ def build_index_from_files(
                 raise InvalidInputError(f"{label} file not found: {str(path)!r}")
         media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
         media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
-        catalog = load_items(items, text_columns=text_columns, columns=columns, media_columns=media_columns)
+        if item_columns is None and columns is not None:
+            # the item file has no user/rating/time columns: asking it for ``userId`` failed every
+            # MovieLens-named build ("movies.csv: missing column(s) ['userId']")
+            item_columns = {key: value for key, value in columns.items() if key not in _INTERACTION_ONLY_COLUMNS}
+        # with media columns a table of ids and media is complete (product photos have no words)
+        catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
+                             require_text=not media_columns)
         train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
     save(index, out)  # atomic over an existing index: the old one stays live until CURRENT names the new snapshot

@@ -198,7 +198,8 @@ class ServingIndex(IndexReader):
         assert cf_model.mapped_vectors_ is not None
         foldin = np.where(warm[:, None], cf_model.warm.item_vectors_, cf_model.mapped_vectors_).astype(np.float32)
         catalog = interactions.catalog
-        texts = catalog.texts()
+        # an item table of ids and media alone (product photos) has no text to show, not an error
+        texts = catalog.texts() if catalog.text_columns else [""] * len(catalog)
         categories: list[tuple[str, ...]] = [()] * len(catalog)
         if category_column and category_column in catalog.table.columns:
             values = catalog.table[category_column].astype("string").fillna("")

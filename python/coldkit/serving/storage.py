@@ -222,9 +222,11 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         gen = (max(existing) if existing else 0) + 1
         old_wal = None
         writer = index.writer
+        logged = False
         with writer.lock:
             version = writer.version
             if here or lock_fh is not None:
+                logged = True
                 new_wal = WriteAheadLog(_wal_path(target, gen))
                 old_wal, writer.wal = writer.wal, new_wal
                 writer.path = str(target)
@@ -233,10 +235,7 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         try:
             compact = compacted(version)
             snap = _write_snapshot(target, gen, index, compact)
-            atomic_write_bytes(
-                target / "CURRENT",
-                json.dumps({"format": FORMAT, "generation": gen, "snapshot": snap.name}).encode(),
-            )
+            _write_current(target, gen, snap.name, logged=logged)
         except BaseException as exc:
             if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
                 with writer.lock:
@@ -426,6 +425,24 @@ def _check(condition: bool, message: str) -> None:
         raise IndexFormatError(message)
 
 
+def _live_generation(root: Path) -> int | None:
+    """The generation ``CURRENT`` names now (None: unreadable), to tell a snapshot taken meanwhile from a lost log."""
+    try:
+        gen = json.loads((root / "CURRENT").read_text(encoding="utf-8")).get("generation")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gen if isinstance(gen, int) and not isinstance(gen, bool) else None
+
+
+def _write_current(root: Path, gen: int, snapshot: str, *, logged: bool) -> None:
+    """Replace ``CURRENT`` atomically. ``logged``: a write-ahead log ``wal-<gen>`` was started with this
+    snapshot, so a load that does not find it knows acknowledged writes went missing (see :func:`load`)."""
+    pointer: dict[str, Any] = {"format": FORMAT, "generation": gen, "snapshot": snapshot}
+    if logged:
+        pointer["log"] = True
+    atomic_write_bytes(root / "CURRENT", json.dumps(pointer).encode())
+
+
 def load(
     path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = False, backend: str = DEFAULT_BACKEND
 ) -> ServingIndex:
@@ -563,6 +580,17 @@ def load(
     lock_fh = None if read_only else _acquire_writer_lock(root)
     try:
         logs = [g for g in _generations(root, _WAL) if g >= gen]
+        if current.get("log") is True and gen not in logs:
+            if read_only and _live_generation(root) not in (None, gen):
+                # not lost: the writer snapshotted meanwhile and removed the old log; open the new snapshot
+                return load(path, mmap=mmap, read_only=True, backend=backend)
+            # the log this snapshot's writer started is gone (deleted by hand, a cleanup job, a bad
+            # copy): loading on would silently drop every write acknowledged since the snapshot
+            raise IndexFormatError(
+                f"{str(root)!r}: the write-ahead log {_wal_path(root, gen).name} of snapshot {gen} is missing, so the "
+                "writes acknowledged after that snapshot are lost; restore the file, or create it empty to open "
+                "the index as the snapshot holds it"
+            )
         for g in logs:
             for record in read_log(_wal_path(root, g)):
                 if record["version"] <= writer.version.number:
@@ -582,6 +610,9 @@ def load(
         if not read_only:
             writer.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))
             writer.lock_file = lock_fh
+            if current.get("log") is not True:  # from now on a missing log is noticed (a copy saved unattached)
+                fsync_dir(root)
+                _write_current(root, gen, str(current.get("snapshot") or _snap_dir(root, gen).name), logged=True)
     except BaseException:
         if lock_fh is not None:
             lock_fh.close()

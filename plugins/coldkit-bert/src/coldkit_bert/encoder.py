@@ -16,6 +16,7 @@ from coldkit.encoding_torch import (
     apply_precision,
     check_pooling,
     check_remote_code,
+    check_text_model,
     configure_threads,
     load_pretrained,
     model_attention_mask,
@@ -123,6 +124,7 @@ class BertEncoder(TorchTextEncoder):
 
         self.model_dir = resolve_model_dir(model if model is not None else default_model_path(), what="bert")
         check_remote_code(self.model_dir, trust_remote_code, what="bert")
+        check_text_model(self.model_dir, what="bert")
         st_pooling, st_max_len = _sentence_transformers_settings(self.model_dir)
         self.pooling = check_pooling(pooling or st_pooling or "mean", BERT_POOLINGS, what="bert")
         self.batch_size = self.check_batch_size(batch_size)

@@ -16,6 +16,7 @@ from coldkit.encoding_torch import (
     apply_precision,
     check_pooling,
     check_remote_code,
+    check_text_model,
     configure_threads,
     load_pretrained,
     model_attention_mask,
@@ -83,6 +84,7 @@ class GPT2Encoder(TorchTextEncoder):
         self.padding_side = padding_side
         self.model_dir = resolve_model_dir(model, what="gpt2")
         check_remote_code(self.model_dir, trust_remote_code, what="gpt2")
+        check_text_model(self.model_dir, what="gpt2")
         self.batch_size = self.check_batch_size(batch_size)
         self.threads = configure_threads(threads)
         self.device = resolve_device(device)
