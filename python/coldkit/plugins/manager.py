@@ -41,6 +41,7 @@ from coldkit.plugins.types import (
 )
 
 __all__ = [
+    "is_builtin",
     "ENTRY_POINT_GROUP",
     "LOAD_PLUGINS_ENV",
     "DEFAULT_PLUGINS",
@@ -419,6 +420,17 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "fusion": ("fuse",),
     "reranker": ("rerank",),
 }
+
+
+def is_builtin(component: Any) -> bool:
+    """Whether ``component`` is coldkit's own code (its class defined in the ``coldkit`` package).
+
+    The output-contract checks that cost more than O(B * k) (excluded items returned by a backend,
+    items a fusion invented) run only on plugin components: coldkit's own are tested against the
+    contract, and on a 1M-item catalogue those checks took ~0.5 s per batch of 500 users each.
+    """
+    module = getattr(type(component), "__module__", "") or ""
+    return module == "coldkit" or module.startswith("coldkit.")
 
 
 def check_built(kind: str, name: str, component: Any) -> Any:
