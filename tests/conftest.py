@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny serving index built in well under a second (hashing encoder), for the hardening and fuzz tests."""
+"""Shared fixtures: a tiny serving index built in well under a second (hashing encoder), for the hardening and fuzz tests;
+a freshly loaded plugin set, for the plugin tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from scipy import sparse
 from coldkit.data import Catalog, Interactions
 import pytest
 
+from coldkit.plugins import manager
 from coldkit.serving import ServingIndex
 
 N_ITEMS, N_COLD, N_USERS = 30, 5, 20
@@ -49,3 +51,13 @@ def tiny_files(tmp_path_factory) -> tuple:
     table.insert(0, "item_id", data.catalog.item_ids)
     table.to_csv(root / "items.csv", index=False)
     return root / "interactions.csv", root / "items.csv"
+
+
+@pytest.fixture()
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The test starts from a freshly loaded plugin set and leaves none of its plugins behind
+    (``pytestmark = pytest.mark.usefixtures("fresh_plugins")`` in a plugin test module)."""
+    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV, raising=False)
+    manager.reset_plugins()
+    yield
+    manager.reset_plugins()

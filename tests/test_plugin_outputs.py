@@ -7,7 +7,7 @@ list, another item's id) nor crash far away with an IndexError that names neithe
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pytest
@@ -20,12 +20,7 @@ from coldkit.plugins import manager
 from coldkit.testing import synthetic_interactions
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV, raising=False)
-    manager.reset_plugins()
-    yield
-    manager.reset_plugins()
+pytestmark = pytest.mark.usefixtures("fresh_plugins")  # conftest.py: a freshly loaded plugin set per test
 
 
 class Faulty(Recommender):

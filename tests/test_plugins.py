@@ -8,7 +8,6 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -19,13 +18,7 @@ from coldkit.plugins import manager
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test starts from a freshly loaded plugin set and leaves none of its plugins behind."""
-    monkeypatch.delenv(manager.LOAD_PLUGINS_ENV, raising=False)
-    manager.reset_plugins()
-    yield
-    manager.reset_plugins()
+pytestmark = pytest.mark.usefixtures("fresh_plugins")  # conftest.py: a freshly loaded plugin set per test
 
 
 def _fake_distribution(root: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
