@@ -433,6 +433,11 @@ def check_remote_code(model_dir: Path, trust_remote_code: bool, *, what: str = "
         )
 
 
+def _model_type(model_dir: Path) -> Any:
+    """``model_type`` of ``model_dir/config.json`` (OSError/ValueError/AttributeError when unreadable)."""
+    return json.loads((model_dir / "config.json").read_text()).get("model_type")
+
+
 def check_model_type(model_dir: Path, expected: str, *, what: str = "model", instead: str = "") -> None:
     """Refuse a model directory whose ``config.json`` names another ``model_type`` than ``expected``.
 
@@ -441,7 +446,7 @@ def check_model_type(model_dir: Path, expected: str, *, what: str = "model", ins
     only logs a load report, and the encoder then returns random vectors without an error.
     """
     try:
-        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+        model_type = _model_type(model_dir)
     except (OSError, ValueError, AttributeError) as exc:
         raise InvalidInputError(f"{what}: unreadable config.json in {str(model_dir)!r}: {exc}") from exc
     if model_type != expected:
@@ -463,7 +468,7 @@ def check_text_model(model_dir: Path, *, what: str) -> None:
     encoder that reads both of its towers.
     """
     try:
-        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type")
+        model_type = _model_type(model_dir)
     except (OSError, ValueError, AttributeError):
         return  # the loader names an unreadable config itself
     if model_type in _PAIRED_MODEL_ENCODERS:

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 from coldkit.exceptions import ColdkitError
 from coldkit.serving.index import ServingIndex
 from coldkit.serving.replay import apply_record
-from coldkit.serving.storage import load, log_files
+from coldkit.serving.storage import live_generation, load, log_files
 from coldkit.serving.wal import read_log
 
 __all__ = ["LogFollower"]
@@ -44,11 +43,7 @@ class LogFollower:
         self._reload()
 
     def _generation(self) -> int | None:
-        try:
-            gen = json.loads((self.root / "CURRENT").read_text(encoding="utf-8")).get("generation")
-        except (OSError, ValueError, AttributeError):
-            return None
-        return gen if isinstance(gen, int) else None
+        return live_generation(self.root)
 
     def _reload(self) -> None:
         gen = self._generation()  # read before loading: if it moves meanwhile, the next refresh reloads again

@@ -48,7 +48,7 @@ from coldkit.serving.replay import apply_record, compacted
 from coldkit.serving.state import ItemMeta, Version
 from coldkit.serving.wal import WriteAheadLog, read_log
 
-__all__ = ["save", "load", "log_files", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
+__all__ = ["save", "load", "log_files", "live_generation", "describe_existing_index", "check_no_writer", "check_index_target", "WriteAheadLog", "FORMAT", "FORMAT_VERSION", "SNAPSHOT_DELAY_ENV"]
 
 FORMAT = "coldkit-serving-index"
 #: 2: the version number is called ``version`` in the manifest and the log (1 called it ``seq``; still read).
@@ -425,7 +425,7 @@ def _check(condition: bool, message: str) -> None:
         raise IndexFormatError(message)
 
 
-def _live_generation(root: Path) -> int | None:
+def live_generation(root: Path) -> int | None:
     """The generation ``CURRENT`` names now (None: unreadable), to tell a snapshot taken meanwhile from a lost log."""
     try:
         gen = json.loads((root / "CURRENT").read_text(encoding="utf-8")).get("generation")
@@ -581,7 +581,7 @@ def load(
     try:
         logs = [g for g in _generations(root, _WAL) if g >= gen]
         if current.get("log") is True and gen not in logs:
-            if read_only and _live_generation(root) not in (None, gen):
+            if read_only and live_generation(root) not in (None, gen):
                 # not lost: the writer snapshotted meanwhile and removed the old log; open the new snapshot
                 return load(path, mmap=mmap, read_only=True, backend=backend)
             # the log this snapshot's writer started is gone (deleted by hand, a cleanup job, a bad
