@@ -259,3 +259,18 @@ def test_a_model_listing_items_past_the_catalogue_is_named() -> None:
     # the metrics refused it as "ranked holds item indices outside [-1, 60)", naming no model
     with pytest.raises(InvalidInputError, match=r"model 'off-by-one' returned item indices outside \[-1, 60\)"):
         evaluate(synthetic(), {"off-by-one": PastTheEnd}, protocol="warm", progress=False)
+
+
+def test_table_shows_every_cut_off_asked_for() -> None:
+    # k=(10, 20) printed the cut-off 20 alone: the numbers asked for at 10 were only in the JSON
+    result = evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0, 1], k=(10, 20), progress=False)
+    table = result.table()
+    first, second = table.split("\n\n")
+    assert first.startswith("cut-off 10\n") and second.startswith("cut-off 20\n")
+    mean, std, _ = result.summary()[("pop", "warm", "recall@10")]
+    warm_row = next(line for line in first.splitlines() if line.split()[:2] == ["pop", "warm"])
+    assert warm_row.split()[2:5] == [f"{mean:.4f}", "±", f"{std:.4f}"]
+    assert "recall@20" in second and "recall@20" not in first
+    # one cut-off: one block, no heading; metrics named: exactly those columns
+    assert not evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0], k=(5,), progress=False).table().startswith("cut-off")
+    assert result.table(metrics=["ndcg@10"]).splitlines()[0].split() == ["model", "task", "ndcg@10"]

@@ -20,7 +20,7 @@ import os
 import warnings
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -129,8 +129,9 @@ class EvaluationResult:
         return save_result(self, out_dir, chart=chart)
 
 
-def _default_metrics(result: EvaluationResult) -> list[str]:
-    k = 20 if 20 in result.ks else result.ks[-1]
+def _default_metrics(result: EvaluationResult, k: int | None = None) -> list[str]:
+    if k is None:
+        k = 20 if 20 in result.ks else result.ks[-1]
     return [f"recall@{k}", f"ndcg@{k}", f"precision@{k}", f"hit_rate@{k}", f"coverage@{k}", f"cold_exposure@{k}"]
 
 
@@ -267,7 +268,12 @@ def format_header(result: "EvaluationResult") -> str:
 def format_table(
     result: EvaluationResult, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
 ) -> str:
-    """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds."""
+    """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds.
+
+    Without ``metrics``, one block per cut-off of the run (``recall@k`` … ``cold_exposure@k``), each
+    headed ``cut-off k`` when there are several: a run asked for ``k=(10, 20)`` used to print the
+    cut-off 20 alone, so the numbers asked for at 10 were only in the JSON.
+    """
     summary = result.summary()
     # A misspelt name gave an empty table and a string was split into one column per letter: the
     # names asked for must exist (the defaults may name metrics a run lacks: those are skipped)
@@ -282,8 +288,17 @@ def format_table(
         unknown = [name for name in asked if name not in known]
         if unknown:
             raise InvalidInputError(f"unknown {what} {unknown}; this result has: {', '.join(known)}")
-    metrics = list(metrics or _default_metrics(result))
     tasks = list(tasks or result.tasks)
+    if metrics is not None:
+        return _table_block(result, summary, list(metrics), tasks)
+    if len(result.ks) == 1:
+        return _table_block(result, summary, _default_metrics(result), tasks)
+    return "\n\n".join(f"cut-off {k}\n" + _table_block(result, summary, _default_metrics(result, k), tasks) for k in result.ks)
+
+
+def _table_block(
+    result: EvaluationResult, summary: Mapping[tuple[str, str, str], tuple[float, float, int]], metrics: list[str], tasks: list[str]
+) -> str:
     header = ["model", "task", *metrics]
     rows: list[list[str]] = []
     for model in result.models:
