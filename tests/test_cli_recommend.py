@@ -220,7 +220,7 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     # one line naming the model, not a TypeError traceback.
     _fails_cleanly(files, capsys, "unexpected keyword argument 'bogus'", "--option", "bogus=1")
     # and names what the model does take
-    _fails_cleanly(files, capsys, "; its options: adapter_l2, adaptive, cache,", "--model", "hybrid", "--option", "bogus=1")
+    _fails_cleanly(files, capsys, "; its options: adapter_l2, adaptive, attribute_weight, attributes, cache,", "--model", "hybrid", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'popularity': Popularity.__init__() got an unexpected keyword argument 'bogus'; it takes no options",
                    "--model", "popularity", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "its options: encoder, neighbors, user_profiles", "--model", "profile-knn", "--option", "bogus=1")

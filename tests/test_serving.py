@@ -52,7 +52,9 @@ def hybrid(train: Interactions):
     from coldkit.serving.model import SERVED_SOURCES
 
     unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}  # e.g. the profile kNN
-    return Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False).fit(train)
+    return Hybrid(
+        encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False, attributes=False
+    ).fit(train)
 
 
 @pytest.fixture()
@@ -109,10 +111,12 @@ def test_the_refusal_of_a_default_hybrid_gives_a_recipe_that_is_accepted(train: 
     from coldkit.models.hybrid import Hybrid
 
     default = Hybrid(encoder="hashing", cache=False, stack=False, tune=False).fit(train)
-    with pytest.raises(coldkit.InvalidInputError, match=r"needs a fitted Hybrid\(warm='svd', lexical=False, stack=False, weights=") as caught:
+    with pytest.raises(coldkit.InvalidInputError, match=r"needs a fitted Hybrid\(warm='svd', lexical=False, attributes=False, stack=False, weights=") as caught:
         ServingIndex.from_hybrid(default, train, encoder_name="hashing")
     weights = ast.literal_eval(re.search(r"weights=(\{[^}]*\})", str(caught.value)).group(1))
-    recipe = Hybrid(encoder="hashing", warm="svd", lexical=False, stack=False, weights=weights, cache=False, tune=False)
+    recipe = Hybrid(
+        encoder="hashing", warm="svd", lexical=False, attributes=False, stack=False, weights=weights, cache=False, tune=False
+    )
     index = ServingIndex.from_hybrid(recipe.fit(train), train, encoder_name="hashing")
     assert index.stats()["items"] == train.n_items
 
@@ -123,7 +127,9 @@ def test_an_index_from_a_hybrid_of_some_sources_serves_only_those(train: Interac
     can rank); its index must not add the unnamed served ones back (was: their default weights)."""
     from coldkit.models.hybrid import Hybrid
 
-    model = Hybrid(encoder="hashing", warm="svd", sources=sources, cache=False, stack=False, tune=False).fit(train)
+    model = Hybrid(
+        encoder="hashing", warm="svd", sources=sources, cache=False, stack=False, tune=False, attributes=False
+    ).fit(train)
     index = ServingIndex.from_hybrid(model, train, encoder_name="hashing")
     ids = [str(i) for i in train.catalog.item_ids]
     queries = [UserQuery(user=5), UserQuery(), UserQuery(history=np.array([3, 50, 120])), UserQuery(text="space robots war")]

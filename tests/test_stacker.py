@@ -283,8 +283,8 @@ def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_
     model = Hybrid(encoder="hashing", cache=False).fit(tiny)
     assert model.stacker_ is None and model.learned_ is None
     assert sum("validation split too small" in note for note in model.notes_) == 1
-    # one line about tuning, not one per task that could not be carved (the warm-model note aside)
-    assert [note for note in model.notes_ if "warm='auto'" not in note] == [
+    # one line about tuning, not one per task that could not be carved (the warm-model and attribute notes aside)
+    assert [note for note in model.notes_ if "warm='auto'" not in note and "item attributes" not in note] == [
         "hybrid: validation split too small to tune on; using the default weights"
     ]
     assert model.recommend([UserQuery(user=0)], k=3).indices.shape == (1, 3)

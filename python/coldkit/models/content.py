@@ -135,6 +135,7 @@ class ContentRecommender(Recommender):
         self.item_vectors_: np.ndarray | None = None
         self._fitted_on: tuple[Any, ...] | None = None
         self._candidate_rows = CandidateRows()  # the last candidate set's vectors (a batch run repeats it)
+        self._widths: list[int] | None = None  # each encoder's part of the joined vectors (set by fit)
 
     def _join(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         # several encoders: concatenate unit parts scaled by sqrt(weight / total), so the cosine of
@@ -165,6 +166,7 @@ class ContentRecommender(Recommender):
             parts.append(whitener.transform(raw, normalize=True))
             if len(parts) == 1:
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
+        self._widths = [int(part.shape[1]) for part in parts]
         self.item_vectors_ = self._join(parts)
         self._candidate_rows = CandidateRows()  # not the old catalogue's rows (they would stay in memory)
         self._texts: list[str] | None = None  # the item texts, joined on the first explanation that needs them
@@ -178,11 +180,20 @@ class ContentRecommender(Recommender):
         return self.item_vectors_
 
     def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """User texts in the item space (same encoder and whitening), L2-normalised."""
-        parts = [
-            whitener.transform(np.asarray(encoder.encode_texts(list(texts)), dtype=np.float32), normalize=True)
-            for encoder, whitener in zip(self.encoders, self.whiteners)
-        ]
+        """User texts in the item space (same encoder and whitening), L2-normalised.
+
+        An encoder that describes items only (``encodes_texts = False``: the item attributes) gives
+        a zero part: centred, its zeros would become minus the items' mean and pull a text towards
+        items with below-average attributes.
+        """
+        texts = list(texts)
+        widths: list[int | None] = list(getattr(self, "_widths", None) or [None] * len(self.encoders))
+        parts = []
+        for encoder, whitener, width in zip(self.encoders, self.whiteners, widths):
+            if width is not None and getattr(encoder, "encodes_texts", True) is False:
+                parts.append(np.zeros((len(texts), width), dtype=np.float32))
+                continue
+            parts.append(whitener.transform(np.asarray(encoder.encode_texts(texts), dtype=np.float32), normalize=True))
         return self._join(parts)
 
     def user_vectors(

@@ -48,7 +48,7 @@ from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_fused, empty_ranked, stack_rows
-from coldkit.models.base import Recommender
+from coldkit.models.base import Recommender, _media_columns_of
 from coldkit.models.blend import (
     COLD_ITEM_WEIGHTS,
     DEFAULT_DEPTH,
@@ -59,6 +59,7 @@ from coldkit.models.blend import (
     check_weights,
     source_weights,
 )
+from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.memory import EASE_MAX_ITEMS, estimate_warm_bytes, format_bytes, resolve_budget
@@ -83,6 +84,10 @@ from coldkit.similarity import topk
 from coldkit.validation import check_item_index, check_k
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
+
+#: The item attributes' share of the adapters' content features, against 1 for the encoder (and 1 for
+#: TF-IDF beside it): see :mod:`coldkit.models.attributes`; chosen on off-benchmark seeds (docs/evaluation.md).
+ATTRIBUTE_WEIGHT = 0.5
 
 #: Sources that read the item text itself (not the encoder's vectors): a catalogue without text has none.
 TEXT_SOURCES = ("tfidf",)
@@ -237,6 +242,15 @@ class Hybrid(Recommender):
             the encoder is a text model (not ``hashing`` or ``precomputed``) and the catalogue has at
             most :data:`AUTO_TUNE_MAX_ITEMS` items (the content-kNN adapter's cost grows with the
             dimension). See docs/evaluation.md for the measurement.
+        attributes: ``"auto"`` (default), ``True`` or ``False``: the content→CF ridge map (the ``cf``
+            source) also reads the item table's numeric columns (a year, a price, a 0/1 flag) and a
+            year at the end of the titles ("Heat (1995)"), as smooth features
+            (:mod:`coldkit.models.attributes`). ``"auto"``: whenever the table has any and the
+            catalogue has at most :data:`AUTO_TUNE_MAX_ITEMS` items (not beside a list of encoders:
+            that is the user's own joined space); ``True``: also beside a list, and an
+            error when the table has none. ``attributes_used_`` names what a fit read.
+        attribute_weight: the attributes' weight in the ridge map's features beside the encoder's 1
+            (and TF-IDF's 1), default 0.5.
 
     Example::
 
@@ -273,6 +287,8 @@ class Hybrid(Recommender):
         memory_budget: str | int | None = None,
         stack: bool = True,
         lexical: bool | str = "auto",
+        attributes: bool | str = "auto",
+        attribute_weight: float = ATTRIBUTE_WEIGHT,
     ) -> None:
         if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
@@ -335,13 +351,23 @@ class Hybrid(Recommender):
         if lexical not in (True, False, "auto"):
             raise InvalidInputError(f"lexical must be True, False or 'auto', got {lexical!r}")
         self.lexical: bool | str = lexical
+        if attributes not in (True, False, "auto"):
+            raise InvalidInputError(f"attributes must be True, False or 'auto', got {attributes!r}")
+        self.attributes: bool | str = attributes
+        if isinstance(attribute_weight, bool) or not isinstance(attribute_weight, (int, float)) or not (
+            np.isfinite(attribute_weight) and attribute_weight > 0
+        ):
+            raise InvalidInputError(f"attribute_weight must be a number > 0, got {attribute_weight!r}")
+        self.attribute_weight = float(attribute_weight)
         self._encoder = enc
         self._adapter_options: dict[str, Any] = dict(
             warm=warm, warm_options=warm_options, whitening=whitening, item_trust=item_trust, cache=cache
         )
         self._adapter_l2, self._memory_budget = adapter_l2, memory_budget
         self._build_adapters(enc)
-        self._lexical_on = False  # whether the adapters carry the TF-IDF features (a user's list never does)
+        # what the adapters read besides the encoder: (TF-IDF features?, attribute columns); a user's list never changes
+        self._features_key: tuple[bool, tuple[str, ...]] = (False, ())
+        self.attributes_used_: list[str] = []  # the item attributes the last fit read (see ``attributes``)
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
@@ -367,12 +393,27 @@ class Hybrid(Recommender):
         self._text_weight_init = self.weights["text"]
         self._text_zero_for_profiles = profiles_speak and "text" not in given and self.weights["text"] == 0.0
 
-    def _build_adapters(self, features: Any) -> None:
-        """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors)."""
-        self.cf = ColdRidge(l2=self._adapter_l2, encoder=features, memory_budget=self._memory_budget, **self._adapter_options)
+    def _build_adapters(self, features: Any, attributes: AttributeFeatures | None = None) -> None:
+        """The two content→CF adapters over ``features`` (an encoder, or a list: concatenated vectors).
+
+        ``attributes`` join the ridge map's features only. A regression learns how much a year or a
+        price says about the CF vector; a cosine neighbourhood cannot, and with them the content-kNN
+        adapter picked same-era neighbours over same-topic ones (MiniLM + TF-IDF, cold-item Recall@20:
+        ml-latest-small seeds 0–1 0.2701 → 0.2438, while the ridge map rose 0.2819 → 0.2927).
+        """
+        if attributes is None:
+            self.cf = ColdRidge(l2=self._adapter_l2, encoder=features, memory_budget=self._memory_budget, **self._adapter_options)
+        else:
+            parts = list(features) if isinstance(features, (list, tuple)) else [features]
+            weights = [1.0] * len(parts) + [self.attribute_weight]
+            self.cf = ColdRidge(
+                l2=self._adapter_l2, encoder=[*parts, attributes], memory_budget=self._memory_budget,
+                **{**self._adapter_options, "encoder_weights": weights},
+            )  # fmt: skip
         self.cf_knn = ColdKNN(neighbors=50, normalize=True, encoder=features, **self._adapter_options)
-        # the content sources share the adapter's fitted ContentRecommender (one encoding pass)
-        self.content: ContentRecommender = self.cf.content
+        # the content sources share an adapter's fitted ContentRecommender (one encoding pass): the
+        # ridge map's when it reads what they read, else the content-kNN adapter's (no attributes)
+        self.content: ContentRecommender = self.cf.content if attributes is None else self.cf_knn.content
 
     def _check_profiles(self, train: Interactions) -> None:
         """Switch the ``profile`` source off for this fit when fewer than :data:`PROFILE_MIN_USERS`
@@ -408,6 +449,37 @@ class Hybrid(Recommender):
             return False
         return self.lexical is True or train.n_items <= AUTO_TUNE_MAX_ITEMS
 
+    def _attribute_names(self, train: Interactions) -> tuple[str, ...]:
+        """The item attributes this fit reads (see ``attributes``): numbers in the item table, titles' years."""
+        if self.attributes is False:
+            return ()
+        given: Any = self._encoder
+        own_list = isinstance(given, (list, tuple))
+        if any(isinstance(e, AttributeFeatures) for e in (given if own_list else [given])):
+            return ()  # the user's own encoder (list) reads them already
+        if own_list and self.attributes == "auto":
+            return ()  # a list of encoders is the user's own joined space (as for ``lexical``); True adds them
+        if self.attributes == "auto" and train.n_items > AUTO_TUNE_MAX_ITEMS:
+            # with attributes the ridge map reads its own content table beside the others' (at 1M items
+            # and 384-d, another 1.5 GB); measured only on catalogues this size (docs/evaluation.md)
+            return ()
+        found = AttributeFeatures(skip=_media_columns_of(self)).found(train)
+        if self.attributes is True and not found:
+            raise InvalidInputError(
+                "attributes=True but the item table has no numeric attribute column and no title ending in a year "
+                f"(columns: {[c for c in train.catalog.table.columns if c != 'item_id']})"
+            )
+        return tuple(found)
+
+    def _adapter_features(self, lexical: bool, attributes: tuple[str, ...]) -> tuple[Any, AttributeFeatures | None]:
+        """The adapters' encoders (the encoder, TF-IDF beside it) and the attributes for the ridge map."""
+        if not lexical:
+            features: Any = self._encoder
+        else:
+            own = list(self._encoder) if isinstance(self._encoder, (list, tuple)) else [self._encoder]
+            features = [*own, get_encoder("hashing")]
+        return features, (AttributeFeatures(columns=list(attributes), skip=_media_columns_of(self)) if attributes else None)
+
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
         off = (
@@ -439,8 +511,10 @@ class Hybrid(Recommender):
     def _fit_sources(self, train: Interactions) -> None:
         self._remember(train)
         self.cf.fit(train)
+        if self.content is not self.cf.content:  # the ridge map reads the attributes too: the others' own pass
+            self.content.fit(train)
         if self._uses("cf_knn"):
-            self.cf_knn.fit_sharing(train, self.cf.warm, self.cf.content)
+            self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
         self.popularity.fit(train)
         if self.profile is not None and self._uses("profile"):
             self.profile.fit(train)
@@ -468,12 +542,15 @@ class Hybrid(Recommender):
         if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
             self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors or media stand for the content)")
         self._check_profiles(train)
-        lexical = self._lexical_applies(train)
-        if lexical != self._lexical_on:  # the adapters' features depend on the catalogue's size
-            self._build_adapters([self._encoder, get_encoder("hashing")] if lexical else self._encoder)
-            self._lexical_on = lexical
+        key = (self._lexical_applies(train), self._attribute_names(train))
+        if key != self._features_key:  # the adapters' features depend on the catalogue (its size, its columns)
+            self._build_adapters(*self._adapter_features(*key))
+            self._features_key = key
             if self.backend is not None:  # the new sub-models rank through the backend set on the hybrid
                 self.set_backend(self.backend)
+        self.attributes_used_ = list(key[1])
+        if key[1]:
+            self.notes_.append(f"hybrid: item attributes read as content: {', '.join(key[1])}")
         self._tuning = self._will_tune(train)
         # the ease source exists only with the λ a validation split chose for it (see _choose_ease_penalty)
         self._ease_off = not (self._tuning and self._ease_fits(train))  # _tuning implies tune (see _will_tune)

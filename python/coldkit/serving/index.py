@@ -138,8 +138,9 @@ class ServingIndex(IndexReader):
             model = Hybrid(
                 encoder=name, encoder_options=options, warm="svd", fusion_options=dict(fusion_options or {}),
                 weights={**unserved, **dict(weights or {})}, cache=cache, stack=False,
-                **{"lexical": False, **hybrid_options},
-            )  # the index serves the weighted blend over one encoder's space; the stacker is not served (yet)
+                **{"lexical": False, "attributes": False, **hybrid_options},
+            )  # the index serves the weighted blend over one encoder's space (no TF-IDF or attribute part
+            # beside it: a text added at serve time has neither); the stacker is not served (yet)
         except TypeError as exc:
             if "unexpected keyword" not in str(exc) or isinstance(exc, InvalidInputError):
                 raise
@@ -180,14 +181,14 @@ class ServingIndex(IndexReader):
             # (the unserved sources' weights, the second encoder)
             zero_weights = {k: 0 for k in DEFAULT_WEIGHTS if k not in SERVED_SOURCES}
             raise InvalidInputError(
-                "ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd', lexical=False, stack=False, "
+                "ServingIndex.from_hybrid needs a fitted Hybrid(warm='svd', lexical=False, attributes=False, stack=False, "
                 f"weights={zero_weights}) (the served blend: a factorised warm space, one encoder, the sources "
                 f"{', '.join(SERVED_SOURCES)}); or let ServingIndex.build(interactions, ...) fit that hybrid"
             )
         if len(getattr(model.content, "encoders", [model.content.encoder])) > 1:
             raise InvalidInputError(
-                "ServingIndex.from_hybrid serves one encoder's space; build the Hybrid with lexical=False "
-                "(its content vectors join several encoders)"
+                "ServingIndex.from_hybrid serves one encoder's space; build the Hybrid with lexical=False and "
+                "attributes=False (its content vectors join several encoders)"
             )
         content = np.ascontiguousarray(model.content.item_vectors(), dtype=np.float32)
         cf = np.ascontiguousarray(cf_model.item_vectors(), dtype=np.float32)

@@ -1,0 +1,213 @@
+"""Structured item attributes (numbers in the item table, a title's year) as content features.
+
+What a new item's table says besides its words is often a number: a release year, a price, a
+duration, a 0/1 flag. Text encoders read none of it (numeric columns are never item text, see
+:func:`coldkit.data.loaders.text_like_columns`) and blur a year inside a title ("Heat (1995)") into
+a token. Yet a year is one of the strongest signals of what a new movie's audience looks like:
+on ml-100k and ml-latest-small (hashing encoder, seed 0, items renumbered) the content→CF ridge map
+gains +5.5 % and +6.7 % cold-item Recall@20 from a smooth year feature (docs/evaluation.md).
+
+:class:`AttributeFeatures` turns those columns into one block of features that the content models
+concatenate with the text encoder's vectors (``ContentRecommender(encoder=[text, attributes])``):
+
+* a numeric column with more than two values becomes bumps over its quantiles (the empirical
+  CDF of the catalogue, so a year, a price in cents and a log-scale count all read alike and one
+  outlier does not squash the rest): :data:`BUMPS` Gaussian bumps at evenly spaced quantiles;
+* a two-valued column (a flag) is one feature, 0 or 1;
+* a text column whose values mostly end in a year in parentheses (MovieLens and IMDb titles:
+  "Toy Story (1995)") gives a year column.
+
+Each column's block is L2-normalised and a missing value takes the column's mean block (so after
+the content model centres the features it says nothing). The block describes items only: a
+user's words have no attributes, so :meth:`AttributeFeatures.encode_texts` gives zeros and the
+content model leaves that part out of a text's vector (``encodes_texts = False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from coldkit.data.interactions import Interactions
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME
+
+#: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
+BUMPS = 16
+#: At most this many attribute columns are read (a wide table of numbers is rarely all content).
+MAX_COLUMNS = 32
+#: A column counts as numeric when at least this share of its non-empty values parse as numbers,
+#: and a text column gives a year when this share of its values end in "(YYYY)".
+NUMERIC_SHARE = 0.9
+YEAR_SHARE = 0.5
+_TITLE_YEAR = re.compile(r"\((1[89]\d\d|20\d\d)\)\s*$")
+
+
+def _numbers(values: pd.Series) -> pd.Series | None:
+    """The column as floats (NaN where empty), or None when it is not a column of numbers."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(float)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype(float)
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return None
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    if not present.any():
+        return None
+    parsed = pd.to_numeric(text.where(present), errors="coerce")
+    if parsed[present].notna().mean() < NUMERIC_SHARE:
+        return None
+    return parsed.astype(float)
+
+
+def _title_years(values: pd.Series) -> pd.Series | None:
+    """The year at the end of each title ("Heat (1995)" → 1995.0), when most titles carry one."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return None
+    found = values.astype("string").str.extract(_TITLE_YEAR, expand=False)
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    if not present.any() or found[present].notna().mean() < YEAR_SHARE:
+        return None
+    return pd.to_numeric(found, errors="coerce").astype(float)
+
+
+def attribute_columns(
+    table: pd.DataFrame, text_columns: Sequence[str] = (), skip: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """``{name: float values per item (NaN = missing)}`` of the attributes an item table carries.
+
+    Numeric columns other than ids (by name, as for text columns: ``movieId``, ``url``, ``image``…)
+    and other than near-unique integers (an unnamed identifier); plus ``"<column> year"`` for each
+    text column in ``text_columns`` whose values mostly end in a year in parentheses. Columns with
+    fewer than two distinct values say nothing and are left out; ``skip`` names columns never read
+    (media paths). At most :data:`MAX_COLUMNS`, in table order.
+    """
+    found: dict[str, np.ndarray] = {}
+    skipped = {"item_id", *map(str, skip)}
+    n = len(table)
+    for column in table.columns:
+        name = str(column)
+        if len(found) >= MAX_COLUMNS:
+            break
+        if name in skipped or _NOT_TEXT_NAME.search(name) or _NOT_TEXT_CAMEL.search(name):
+            continue
+        if name in text_columns:
+            years = _title_years(table[column])
+            if years is not None and years.nunique() >= 2:
+                found[f"{name} year"] = years.to_numpy(dtype=np.float64)
+            continue
+        values = _numbers(table[column])
+        if values is None:
+            continue
+        present = values[np.isfinite(values)]
+        distinct = present.nunique()
+        if distinct < 2:
+            continue
+        whole = bool(np.all(np.mod(present, 1) == 0))
+        if whole and distinct >= 0.9 * n and distinct > 2:  # 1, 2, 3, … one per item: an identifier
+            continue
+        found[name] = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
+    return found
+
+
+def attribute_block(values: np.ndarray) -> np.ndarray:
+    """(n, w) float32 features of one column: a 0/1 flag, or :data:`BUMPS` bumps over its quantiles.
+
+    Rows are unit length; a missing value (NaN) gets the mean of the present rows.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    present = np.isfinite(values)
+    known = values[present]
+    distinct = np.unique(known)
+    if distinct.size <= 2:
+        block = (values == distinct[-1]).astype(np.float64)[:, None]
+    else:
+        ordered = np.sort(known)
+        # mid-rank empirical CDF in [0, 1]: ties share a position, the scale of the numbers is gone
+        below = np.searchsorted(ordered, values[present], side="left")
+        upto = np.searchsorted(ordered, values[present], side="right")
+        quantile = np.zeros(values.shape[0])
+        quantile[present] = (below + upto - 1) / 2.0 / max(ordered.size - 1, 1)
+        centres = np.linspace(0.0, 1.0, BUMPS)
+        width = centres[1] - centres[0]
+        block = np.exp(-0.5 * ((quantile[:, None] - centres[None, :]) / width) ** 2)
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        block /= np.maximum(norms, 1e-12)
+    if not present.all():
+        block[~present] = block[present].mean(axis=0) if present.any() else 0.0
+    return block.astype(np.float32)
+
+
+class AttributeFeatures:
+    """The item attributes of a catalogue as one vector per item (see the module docstring).
+
+    It plugs into the content models as an encoder of the training catalogue
+    (``encode_training``); the columns are found anew on each catalogue it encodes.
+
+    Args:
+        columns: the attribute names to use (as :func:`attribute_columns` names them); ``None``
+            (default): every one the table carries.
+    """
+
+    name = "attributes"
+    modalities = frozenset({"item-table"})
+    #: a user's words carry no attributes: the content model leaves this part out of text vectors
+    encodes_texts = False
+
+    def __init__(self, columns: Sequence[str] | None = None, text_columns: Sequence[str] = (), skip: Sequence[str] = ()) -> None:
+        self.columns = None if columns is None else [str(c) for c in columns]
+        self.text_columns = [str(c) for c in text_columns]
+        self.skip = [str(c) for c in skip]
+        self.dim = 0
+        self.used_: list[str] = []
+        self._fingerprint = "attributes:unfitted"
+
+    def found(self, train: Interactions) -> dict[str, np.ndarray]:
+        """The attribute columns of ``train``'s catalogue this encoder reads."""
+        text_columns = self.text_columns or list(train.catalog.text_columns)
+        found = attribute_columns(train.catalog.table, text_columns, self.skip)
+        if self.columns is not None:
+            missing = [c for c in self.columns if c not in found]
+            if missing:
+                from coldkit.exceptions import InvalidInputError
+
+                raise InvalidInputError(
+                    f"attribute column(s) {missing} are not numeric attributes of the item table; it has: {sorted(found) or 'none'}"
+                )
+            found = {c: found[c] for c in self.columns}
+        return found
+
+    def encode_training(self, train: Interactions) -> np.ndarray:
+        """(n_items, dim) float32: the blocks of every attribute column, concatenated."""
+        found = self.found(train)
+        self.used_ = list(found)
+        if not found:
+            self.dim = 1
+            return np.zeros((train.n_items, 1), dtype=np.float32)
+        blocks = [attribute_block(values) for values in found.values()]
+        joined = np.hstack(blocks) / np.float32(np.sqrt(len(blocks)))
+        self.dim = int(joined.shape[1])
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update("\0".join(self.used_).encode("utf-8"))
+        digest.update(np.ascontiguousarray(joined).data)
+        self._fingerprint = f"attributes/v1:{digest.hexdigest()}"
+        return joined.astype(np.float32)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes with the columns read and their values."""
+        return self._fingerprint
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Zeros: a text has no attributes (the content model leaves this part out of a text's vector)."""
+        return np.zeros((len(texts), max(self.dim, 1)), dtype=np.float32)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"columns": self.columns}
+
+    def __repr__(self) -> str:
+        return f"AttributeFeatures(columns={self.used_ or self.columns})"

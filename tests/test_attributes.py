@@ -1,0 +1,123 @@
+"""Item attributes (numbers in the item table, a title's year) as content features of the hybrid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import coldkit
+from coldkit.data import UserQuery
+from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
+from coldkit.exceptions import InvalidInputError
+from coldkit.models.attributes import BUMPS, AttributeFeatures, attribute_block, attribute_columns
+
+
+def test_attribute_columns_reads_numbers_and_title_years_not_ids() -> None:
+    table = pd.DataFrame(
+        {
+            "item_id": [f"i{k}" for k in range(40)],
+            "title": [f"Film {k} ({1950 + k % 7})" for k in range(40)],
+            "price": [str(1.5 + k % 9) if k % 10 else "" for k in range(40)],  # numbers stored as text, some empty
+            "movieId": list(range(40)),  # an id by its name
+            "code": list(range(100, 140)),  # one distinct integer per item: an unnamed identifier
+            "flag": [k % 2 for k in range(40)],
+            "constant": [3] * 40,  # one value says nothing
+            "poster": [f"p/{k}.jpg" for k in range(40)],
+            "genres": ["Drama"] * 40,
+        }
+    )
+    found = attribute_columns(table, text_columns=["title", "genres"], skip=["poster"])
+    assert list(found) == ["title year", "price", "flag"]
+    assert found["title year"][:3].tolist() == [1950.0, 1951.0, 1952.0]
+    assert np.isnan(found["price"][0]) and found["price"][1] == 2.5
+    # a title column without years gives none; a column that is mostly words is not numeric
+    assert attribute_columns(pd.DataFrame({"item_id": ["a", "b"], "title": ["Heat", "Up"], "n": ["x", "2"]}), ["title"]) == {}
+
+
+def test_attribute_block_is_scale_free_unit_and_fills_missing_with_the_mean() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=200)
+    block = attribute_block(values)
+    assert block.shape == (200, BUMPS)
+    np.testing.assert_allclose(np.linalg.norm(block, axis=1), 1.0, rtol=1e-5)
+    # quantiles, not the numbers: any increasing transform (cents, log scale) gives the same features
+    np.testing.assert_allclose(attribute_block(np.log(values) * 100 + 7), block, atol=1e-6)
+    # the nearest quantile's bump is the largest: the smallest value peaks at the first bump, the largest at the last
+    assert block[np.argmin(values)].argmax() == 0 and block[np.argmax(values)].argmax() == BUMPS - 1
+    with_gap = values.copy()
+    with_gap[5] = np.nan
+    filled = attribute_block(with_gap)
+    np.testing.assert_allclose(filled[5], np.delete(filled, 5, axis=0).mean(axis=0), atol=1e-6)
+    flags = attribute_block(np.array([0.0, 1.0, 1.0, np.nan]))
+    np.testing.assert_allclose(flags.ravel(), [0.0, 1.0, 1.0, 2 / 3], atol=1e-6)
+
+
+def _era_data(n_users: int = 60, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Two kinds of users: fans of old films (1950s–60s) and of new ones (2000s–10s).
+
+    Titles are random words, and warm items carry even years while the cold ones carry odd years,
+    so no word and no exact year token is shared between a cold item and a warm one: only the
+    year read as a number (near 1955 or near 2010) tells who will like a new film.
+    """
+    rng = np.random.default_rng(seed)
+    words = [f"w{k}" for k in range(400)]
+    items, cold = [], []
+    for k in range(160):
+        old = k % 2 == 0
+        warm = k < 120
+        base = 1950 if old else 2000
+        year = base + 2 * int(rng.integers(0, 10)) + (0 if warm else 1)
+        item = f"m{k}"
+        items.append({"item_id": item, "title": " ".join(rng.choice(words, 3)) + f" ({year})"})
+        if not warm:
+            cold.append(item)
+    rows = []
+    for u in range(n_users):
+        old_fan = u % 2 == 0
+        liked = [f"m{k}" for k in range(120) if (k % 2 == 0) == old_fan]
+        for item in rng.choice(liked, 15, replace=False):
+            rows.append({"user_id": f"u{u}", "item_id": item})
+    return pd.DataFrame(rows), pd.DataFrame(items), cold
+
+
+def test_hybrid_ranks_new_items_by_their_year() -> None:
+    interactions, items, cold = _era_data()
+    catalog = catalog_from_frame(items)
+    train = interactions_from_frame(interactions, catalog)
+    candidates = catalog.index_of(cold)
+    old_cold = {catalog.index_of([c])[0] for c in cold if int(items.set_index("item_id").loc[c, "title"][-5:-1]) < 1980}
+    users = train.user_index()
+    queries = [UserQuery(user=users[f"u{u}"]) for u in range(10)]
+    share = {}
+    for attributes in (True, False):
+        model = coldkit.get_model("hybrid", encoder="hashing", attributes=attributes, tune=False).fit(train)
+        top = model.recommend(queries, 10, candidates=candidates).indices
+        right = [np.isin(top[b], list(old_cold)) == (b % 2 == 0) for b in range(len(queries))]
+        share[attributes] = float(np.mean(right))
+    assert model.attributes_used_ == []
+    assert share[True] >= 0.9, share  # old-film fans get old new films, new-film fans new ones
+    assert share[False] < 0.7, share  # without the year as a number, titles of random words cannot tell
+
+
+def test_hybrid_says_which_attributes_it_read_and_refuses_bad_options() -> None:
+    interactions, items, _ = _era_data(n_users=20)
+    train = interactions_from_frame(interactions, catalog_from_frame(items))
+    model = coldkit.get_model("hybrid", encoder="hashing", tune=False).fit(train)
+    assert model.attributes_used_ == ["title year"]
+    assert any("item attributes read as content: title year" in note for note in model.notes_)
+    # a user's words have no attributes: the text's attribute part is zero, not minus the items' mean
+    content = model.cf.content
+    assert isinstance(content.encoders[-1], AttributeFeatures)
+    text_vector = content.encode_user_texts(["w1 w2"])
+    width = content._widths[-1]
+    assert np.all(text_vector[:, -width:] == 0) and np.any(text_vector[:, :-width] != 0)
+    plain = pd.DataFrame({"item_id": items["item_id"], "title": items["title"].str.replace(r" \(\d{4}\)$", "", regex=True)})
+    train_plain = interactions_from_frame(interactions, catalog_from_frame(plain))
+    with pytest.raises(InvalidInputError, match="no numeric attribute column"):
+        coldkit.get_model("hybrid", encoder="hashing", attributes=True, tune=False).fit(train_plain)
+    for bad in (0, -1.0, float("nan"), True, "0.5"):
+        with pytest.raises(InvalidInputError, match="attribute_weight"):
+            coldkit.get_model("hybrid", encoder="hashing", attribute_weight=bad)
+    with pytest.raises(InvalidInputError, match="attributes must be"):
+        coldkit.get_model("hybrid", encoder="hashing", attributes="yes")
