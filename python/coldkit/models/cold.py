@@ -36,6 +36,7 @@ from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, spa
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
+from coldkit.validation import check_seed
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
@@ -876,7 +877,7 @@ class ColdMLP(ColdAdapter):
         _import_torch()  # fail at construction, with a clear message, when torch is missing
         self.loss, self.hidden, self.epochs = loss, int(hidden), int(epochs)
         self.lr, self.batch_size, self.weight_decay = float(lr), int(batch_size), float(weight_decay)
-        self.seed, self.threads = int(seed), threads
+        self.seed, self.threads = check_seed(seed), threads  # int(0.5) was seed 0, silently
         self.losses_: list[float] = []
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:

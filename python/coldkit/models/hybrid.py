@@ -80,7 +80,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_item_index, check_k
+from coldkit.validation import check_flag, check_item_index, check_k, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -274,6 +274,12 @@ class Hybrid(Recommender):
         stack: bool = True,
         lexical: bool | str = "auto",
     ) -> None:
+        if user_profiles is not None and not isinstance(user_profiles, Mapping):
+            # a string or a number here was an AttributeError on .values(), a traceback naming no option
+            hint = " (a pandas Series: .to_dict())" if hasattr(user_profiles, "to_dict") else ""
+            raise InvalidInputError(
+                f"user_profiles must be a mapping user id -> profile text, got {type(user_profiles).__name__}{hint}"
+            )
         if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
@@ -325,12 +331,15 @@ class Hybrid(Recommender):
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
         self.user_trust, self.item_trust = float(user_trust), float(item_trust)
         self.depth, self.tune_k = check_k(depth, "depth"), check_k(tune_k, "tune_k")
-        self.adaptive = bool(adaptive)
+        # switches are checked, not bool()-ed: bool("no") and bool(nan) are True, so --option stack=no
+        # (or adaptive=off) ran the stacker (the adaptive blend) anyway, without a word
+        self.adaptive = check_flag(adaptive, "adaptive")
         if tune not in (True, False, "auto"):
             raise InvalidInputError(f"tune must be True, False or 'auto', got {tune!r}")
         self.tune: bool | str = tune if self.adaptive else False
-        self.validation_seed = int(validation_seed)
-        self.stack = bool(stack)
+        # int() truncated 0.5 to 0, and a negative seed failed only at fit, inside numpy
+        self.validation_seed = check_seed(validation_seed, "validation_seed")
+        self.stack = check_flag(stack, "stack")
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         if lexical not in (True, False, "auto"):
             raise InvalidInputError(f"lexical must be True, False or 'auto', got {lexical!r}")

@@ -138,7 +138,7 @@ class LightFMRecommender(Recommender):
         self.encoder = resolve_encoder(encoder, encoder_options)
         self.components, self.loss, self.epochs = components, loss, epochs
         self.learning_rate, self.item_alpha, self.user_alpha = float(learning_rate), float(item_alpha), float(user_alpha)
-        self.item_identity = bool(item_identity)
+        self.item_identity = check_flag(item_identity, "lightfm: item_identity")  # bool("no") is True
         self.content_dim, self.seed, self.threads = content_dim, seed, threads
         self.cache = check_flag(cache, "cache")  # bool("no") is True
 

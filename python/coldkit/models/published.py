@@ -55,7 +55,7 @@ from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import blend_by_count
 from coldkit.models.cold import ColdAdapter, WarmSpace, median_norm
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_k
+from coldkit.validation import check_flag, check_k, check_seed
 
 __all__ = ["PublishedColdModel", "DropoutNet", "Heater", "CLCRec", "ALDI", "pseudo_cold_split"]
 
@@ -205,8 +205,9 @@ class PublishedColdModel(ColdAdapter):
         _import_torch(self.name)  # fail at construction, with a clear message, when torch is missing
         self.epochs, self.patience, self.eval_every = int(epochs), int(patience), int(eval_every)
         self.batch_size, self.hidden, self.weight_decay = int(batch_size), int(hidden), float(weight_decay)
-        self.tune, self.validation_share = bool(tune), float(validation_share)
-        self.seed, self.threads = int(seed), threads
+        # bool("no") is True and int(0.5) is 0: a switch or seed from a config was silently another one
+        self.tune, self.validation_share = check_flag(tune, f"{self.name}: tune"), float(validation_share)
+        self.seed, self.threads = check_seed(seed, f"{self.name}: seed"), threads
         self.fixed_: dict[str, Any] = {}
         self._fix("lr", lr, lambda v: v > 0, "> 0")
         self.chosen_params_: dict[str, Any] = {}
