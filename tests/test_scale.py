@@ -152,6 +152,34 @@ def test_bad_budget_fails_at_construction() -> None:
         models.create("hybrid", encoder="hashing", memory_budget="plenty")
 
 
+def test_warm_options_are_checked_by_name_and_value_before_any_fit() -> None:
+    """Unknown names were a TypeError traceback from EASE.__init__ after the encoding (ease, item-knn and
+    auto, which picks EASE on small data), or silently ignored (svd, popularity...); a bad value failed late."""
+    with pytest.raises(InvalidInputError, match=r"warm_options \['factors'\]: warm='auto' takes alpha, binarize, iterations, l2"):
+        models.create("hybrid", encoder="hashing", warm_options={"factors": 32})
+    with pytest.raises(InvalidInputError, match=r"warm_options \['l2'\]: warm='svd' takes none"):
+        models.create("cold-ridge", encoder="hashing", warm="svd", warm_options={"l2": 100})
+    with pytest.raises(InvalidInputError, match=r"warm_options \['iterations'\]: warm='item-knn' takes binarize, memory_budget, neighbors"):
+        models.create("cold-ridge", encoder="hashing", warm="item-knn", warm_options={"iterations": 3})
+    with pytest.raises(InvalidInputError, match=r"warm_options: l2 must be > 0, got -1"):
+        models.create("hybrid", encoder="hashing", warm_options={"l2": -1})
+    with pytest.raises(InvalidInputError, match=r"warm_options \['l2'\]: warm='als' takes alpha, iterations"):
+        models.create("cold-ridge", encoder="hashing", warm="als", warm_options={"l2": 100})
+
+
+def test_auto_names_the_warm_options_the_chosen_kind_cannot_take(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    # small data: auto chooses EASE, so an ALS option cannot act; the hybrid says so before its carve
+    with pytest.raises(InvalidInputError, match=r"warm='auto' chose 'ease' .* does not take warm_options \['iterations'\]"):
+        models.create("hybrid", encoder="hashing", cache=False, warm_options={"iterations": 2}).fit(small)
+    # EASE's own option reaches the EASE that auto chose: the same item vectors as EASE(l2=50) itself
+    model = models.create("cold-ridge", encoder="hashing", cache=False, warm="auto", warm_options={"l2": 50.0}).fit(small)
+    assert model.warm.kind == "ease"
+    np.testing.assert_allclose(model.warm.item_vectors_, models.create("ease", l2=50.0).fit(small).item_vectors(), rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", 50)  # now auto chooses ALS
+    with pytest.raises(InvalidInputError, match=r"warm='auto' chose 'als' .* does not take warm_options \['l2'\]"):
+        models.create("cold-ridge", encoder="hashing", cache=False, warm="auto", warm_options={"l2": 50.0}).fit(small)
+
+
 # ------------------------------------------------------------------------------ ALS and sparse SVD
 
 

@@ -20,6 +20,7 @@ clicks, and by the published adapters).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -44,6 +45,22 @@ __all__ = [
 ]
 
 WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
+
+#: ``warm_options`` of the ``als`` warm model (passed to :func:`coldkit.models.factorized.als_factors`).
+ALS_OPTIONS = frozenset({"regularization", "alpha", "iterations", "seed", "threads"})
+
+
+def warm_option_names(kind: str) -> frozenset[str]:
+    """The ``warm_options`` a warm model of ``kind`` takes: EASE's / item-kNN's constructor options,
+    :data:`ALS_OPTIONS`, none for the spaces that are computed, not fitted (``svd`` has only ``factors``),
+    and for ``"auto"`` those of either kind it may choose."""
+    if kind in ("ease", "item-knn"):
+        return frozenset(inspect.signature(EASE if kind == "ease" else ItemKNN).parameters)
+    if kind == "als":
+        return ALS_OPTIONS
+    if kind == "auto":
+        return warm_option_names("ease") | ALS_OPTIONS
+    return frozenset()
 
 #: Above this many warm items the svd warm space switches from the exact Gram eigendecomposition
 #: (dense users × items) to ARPACK on the sparse matrix.
@@ -158,6 +175,21 @@ class WarmSpace:
         self.kind = kind  # "auto" becomes the chosen kind in fit()
         self.factors = int(factors)
         self.options = dict(options or {})
+        # Checked here, not when the warm model is built: an unknown name was a TypeError traceback from
+        # EASE.__init__ after the whole encoding (ease, item-knn, auto), or ignored without a word (svd...)
+        taken = warm_option_names(kind)
+        unknown = sorted(str(name) for name in set(self.options) - taken)
+        if unknown:
+            raise InvalidInputError(
+                f"warm_options {unknown}: warm={kind!r} takes "
+                + (", ".join(sorted(taken)) if taken else "none (use warm='als', 'ease' or 'item-knn' to set its options)")
+            )
+        if kind in ("ease", "item-knn", "auto"):  # a bad value (l2=-1) fails now too, not after the encoding
+            neighbour_options = warm_option_names("ease" if kind == "auto" else kind)
+            try:
+                (ItemKNN if kind == "item-knn" else EASE)(**{k: v for k, v in self.options.items() if k in neighbour_options})
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"warm_options: {exc}") from None
         if memory_budget is not None:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
@@ -175,6 +207,12 @@ class WarmSpace:
             n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
         if self.requested == "auto":
             self.kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors)
+            other = sorted(set(self.options) - warm_option_names(self.kind))
+            if other:  # the options were written for the kind "auto" did not choose: say so before any fit
+                raise InvalidInputError(
+                    f"warm='auto' chose {self.kind!r} for these data ({n_warm:,} warm items), which does not take "
+                    f"warm_options {other}; pass warm='ease' or warm='als' to choose the kind they are for"
+                )
             return
         needed = estimate_warm_bytes(self.kind, train.n_users, train.n_items, n_warm, nnz, self.factors)
         alternative = "als" if have_implicit() else "svd"
