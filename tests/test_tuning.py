@@ -451,7 +451,7 @@ def test_no_held_out_user_with_clicks_leaves_no_ease_model_behind(monkeypatch: p
     train = _popular_clicks()
     model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
     assert model.learned_ is not None and "ease" not in model.used_sources and model.ease_search_ == {}
-    assert any("no held-out user with clicks" in note for note in model.notes_)
+    assert any("has no masked-click task (n >= 1) to choose its λ on" in note for note in model.notes_)
     assert model.ease.item_matrix_ is None
     assert model.recommend([UserQuery(history=np.array([0, 1]))], k=5).indices.shape == (1, 5)
 

@@ -637,7 +637,11 @@ class Hybrid(Recommender):
             self._ease_off = True  # no new user to choose its λ for: the source sits this fit out
             # and the EASE _fit_sources fitted on the carved split is not kept (items² bytes, never used)
             self.ease = self._fresh_ease()
-            self.notes_.append("hybrid: no ease source: the validation split has no held-out user with clicks")
+            # "no held-out user with clicks" read as a carve that held none out, beside a note counting 40 of them:
+            # there were some, too few (< min_queries) for any masked-click task
+            self.notes_.append(
+                "hybrid: no ease source: the validation split has no masked-click task (n >= 1) to choose its λ on"
+            )
             return
 
         def recall(model: EASE) -> float:
