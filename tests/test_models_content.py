@@ -377,6 +377,42 @@ def test_router_decisions(data: Interactions) -> None:
         models.create("router", min_clicks=0)
 
 
+def test_router_refuses_what_is_not_a_model_at_construction(data: Interactions) -> None:
+    """--option warm=ease reached the router as the string 'ease' and failed at fit, after the encoding,
+    as AttributeError: 'str' object has no attribute 'fit'."""
+    from coldkit.cli import main
+
+    with pytest.raises(InvalidInputError, match=r"router: warm must be a model .*coldkit.get_model\('ease'\)"):
+        models.create("router", warm="ease", hybrid_options=FAST)
+    with pytest.raises(InvalidInputError, match=r"router: cold must be a model .*got dict"):
+        models.create("router", cold={"encoder": "hashing"}, hybrid_options=FAST)
+    with pytest.raises(InvalidInputError, match="min_clicks must be an integer, got float 2.5"):
+        models.create("router", min_clicks=2.5)  # was int(2.5): routed at 2 clicks without a word
+    ease = models.create("ease")
+    router = models.create("router", warm=ease, hybrid_options=FAST).fit(data)
+    query = [UserQuery(user=1)]
+    assert router.recommend(query, 4).indices.tolist() == ease.recommend(query, 4).indices.tolist()
+
+
+def test_cold_adapter_options_are_checked_at_construction() -> None:
+    """cold-knn normalize="no" was bool()-ed to True; cold-mlp's hidden=2.5 ran with 2 units, and a
+    negative weight_decay or threads=-1 failed at fit inside torch (ValueError / RuntimeError)."""
+    with pytest.raises(InvalidInputError, match="normalize must be True or False, got 'no'"):
+        models.create("cold-knn", normalize="no", **FAST)
+    assert models.create("cold-knn", normalize=False, **FAST).normalize is False
+    pytest.importorskip("torch")
+    for option, value, message in (
+        ("hidden", 2.5, "hidden must be an integer, got float 2.5"),
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("weight_decay", -1.0, "weight_decay must be a finite number >= 0, got -1.0"),
+        ("weight_decay", float("nan"), "weight_decay must be a finite number >= 0, got nan"),
+        ("threads", -1, "threads must be None or an integer >= 1, got -1"),
+        ("threads", "abc", "threads must be None or an integer >= 1, got 'abc'"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            models.create("cold-mlp", **{option: value}, **FAST)
+
+
 # ------------------------------------------------------------------------------ real data (skips without it)
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

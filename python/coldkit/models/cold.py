@@ -37,7 +37,7 @@ from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, spa
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_seed
+from coldkit.validation import check_flag, check_k, check_seed
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
@@ -820,7 +820,8 @@ class ColdKNN(ColdAdapter):
             raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
         if not np.isfinite(power) or power <= 0:
             raise InvalidInputError(f"power must be > 0, got {power}")
-        self.neighbors, self.power, self.normalize = int(neighbors), float(power), bool(normalize)
+        # normalize="no" (or nan, -1) was bool()-ed to True: weights summing to 1 that nobody asked for
+        self.neighbors, self.power, self.normalize = int(neighbors), float(power), check_flag(normalize, "normalize")
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         n_warm = features.shape[0]
@@ -907,14 +908,18 @@ class ColdMLP(ColdAdapter):
         super().__init__(**options)
         if loss not in ("bpr", "mse"):
             raise InvalidInputError(f"loss must be 'bpr' or 'mse', got {loss!r}")
-        for label, value in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or int(value) < 1:
-                raise InvalidInputError(f"{label} must be >= 1, got {value!r}")
+        # checked as the published models check theirs: int(2.5) was 2 without a word, and a negative or
+        # NaN weight_decay, threads=-1 or "abc" failed only at fit, inside torch (ValueError/RuntimeError)
+        hidden, epochs, batch_size = (check_k(v, label) for v, label in ((hidden, "hidden"), (epochs, "epochs"), (batch_size, "batch_size")))
         if not lr > 0:
             raise InvalidInputError(f"lr must be > 0, got {lr}")
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not (np.isfinite(weight_decay) and weight_decay >= 0):
+            raise InvalidInputError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidInputError(f"threads must be None or an integer >= 1, got {threads!r}")
         _import_torch()  # fail at construction, with a clear message, when torch is missing
-        self.loss, self.hidden, self.epochs = loss, int(hidden), int(epochs)
-        self.lr, self.batch_size, self.weight_decay = float(lr), int(batch_size), float(weight_decay)
+        self.loss, self.hidden, self.epochs = loss, hidden, epochs
+        self.lr, self.batch_size, self.weight_decay = float(lr), batch_size, float(weight_decay)
         self.seed, self.threads = check_seed(seed), threads  # int(0.5) was seed 0, silently
         self.losses_: list[float] = []
 

@@ -875,9 +875,16 @@ class Router(Recommender):
         hybrid_options: dict[str, Any] | None = None,
         user_profiles: Mapping[str, str] | None = None,
     ) -> None:
-        if isinstance(min_clicks, bool) or int(min_clicks) < 1:
-            raise InvalidInputError(f"min_clicks must be >= 1, got {min_clicks!r}")
-        self.min_clicks = int(min_clicks)
+        self.min_clicks = check_k(min_clicks, "min_clicks")  # int(2.5) was 2 without a word
+        for label, given in (("warm", warm), ("cold", cold)):
+            # a model name here ("--option warm=ease") was kept as a string and failed at fit as
+            # AttributeError: 'str' object has no attribute 'fit', after the encoding
+            if given is not None and not isinstance(given, Recommender):
+                hint = f" (e.g. coldkit.get_model({given!r}))" if isinstance(given, str) else ""
+                raise InvalidInputError(
+                    f"router: {label} must be a model (a coldkit.models.Recommender){hint}, got {type(given).__name__} {given!r}; "
+                    "the default hybrids take hybrid_options"
+                )
         options = dict(hybrid_options or {})
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles
