@@ -223,9 +223,17 @@ class WarmSpace:
         )
         check_budget(f"warm model {self.kind!r} on {train.n_items:,} items ({n_warm:,} warm)", needed, budget, hint)
 
-    def fit(self, train: Interactions) -> "WarmSpace":
+    def release_fit(self) -> None:
+        """Drop the fitted item vectors (items × warm items floats for EASE) before a refit allocates
+        new ones; the space is unusable until fitted again."""
+        for name in ("item_vectors_", "_als_items"):  # set again by fit (absent before a first fit too)
+            self.__dict__.pop(name, None)
         self.projection_: np.ndarray | None = None
+        self._fold_in: AlsFoldIn | None = None
         self._last_fold_in: tuple[list[UserQuery], np.ndarray] | None = None
+
+    def fit(self, train: Interactions) -> "WarmSpace":
+        self.release_fit()
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = train.item_counts()
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
@@ -257,7 +265,7 @@ class WarmSpace:
             item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
             item[self.warm_items_] = factors
             self._als_items = factors
-            self._fold_in: AlsFoldIn | None = None  # built on first use (YᵀY + λI once)
+            self._fold_in = None  # built on first use (YᵀY + λI once)
         elif self.kind == "popularity":
             item = np.log1p(self.counts_.astype(np.float32))[:, None]
             self.projection_ = None
@@ -600,8 +608,18 @@ class ColdAdapter(Recommender):
         treat training items specially)."""
         return self.map_content(features)
 
+    def release_fit(self) -> None:
+        """Drop this adapter's item tables (each items × warm items floats on EASE) before a refit; the
+        adapter is unusable until fitted again. The hybrid's final fit, after its validation fit, held
+        both adapters' old tables (and their transposed copies) while EASE was refitted: ~1 GB at 10k items."""
+        self._mapped = self._blended = self._unmapped = self._map_features = None
+        self._columns_all: np.ndarray | None = None
+        self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
+        self._candidate_rows = CandidateRows()
+
     def fit(self, train: Interactions) -> "ColdAdapter":
         train = self._remember(train)
+        self.release_fit()
         self.warm.fit(train)
         given = all(getattr(e, "name", "") == "precomputed" for e in self.content.encoders)
         with stage(f"{'prepare' if given else 'encode'} {train.n_items:,} item {'vectors' if given else 'texts'}"):
@@ -614,6 +632,7 @@ class ColdAdapter(Recommender):
         train = self._remember(train)
         if self.warm.requested not in (warm.requested, warm.kind):
             raise InvalidInputError(f"shared warm space is {warm.kind!r}, this adapter expects {self.warm.requested!r}")
+        self.release_fit()
         self.warm, self.content = warm, content
         return self._fit_map(train)
 
@@ -633,8 +652,8 @@ class ColdAdapter(Recommender):
         self._unmapped = np.ones(train.n_items, dtype=bool)
         self._map_features = features  # the content model's own table: a reference, not a copy
         self._candidate_rows = CandidateRows()  # not the old fit's table (it would stay in memory)
-        self._columns_all: np.ndarray | None = None
-        self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
+        self._columns_all = None
+        self._columns_last = None
         self._text_user_norm = None  # computed on the first text query
         return self
 

@@ -447,6 +447,10 @@ class Hybrid(Recommender):
 
     def _fit_sources(self, train: Interactions) -> None:
         self._remember(train)
+        # a tuned fit's second pass: nothing of the validation fit is read again, so its big tables go
+        # now, not as each source is refitted (cf_knn and ease are refitted after cf's EASE, the peak)
+        self.cf_knn.release_fit()
+        self.ease.release_fit()
         self.cf.fit(train)
         if self._uses("cf_knn"):
             self.cf_knn.fit_sharing(train, self.cf.warm, self.cf.content)
