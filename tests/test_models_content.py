@@ -413,6 +413,17 @@ def test_cold_adapter_options_are_checked_at_construction() -> None:
             models.create("cold-mlp", **{option: value}, **FAST)
 
 
+def test_cold_mlp_too_large_for_the_budget_is_one_line_naming_hidden(data: Interactions) -> None:
+    """hidden=10**12 was a torch RuntimeError traceback ("you tried to allocate 4096000000000000 bytes")."""
+    pytest.importorskip("torch")
+    from coldkit.models.memory import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match=r"cold-mlp's network \(.* -> hidden=1,000,000,000,000 -> .*\) needs .*choose a smaller hidden"):
+        models.create("cold-mlp", hidden=10**12, epochs=1, **FAST).fit(data)
+    with pytest.raises(MemoryBudgetError, match="hidden=4,096"):  # the budget is the model's memory_budget
+        models.create("cold-mlp", hidden=4096, epochs=1, memory_budget="1M", warm="svd", **FAST).fit(data)
+
+
 # ------------------------------------------------------------------------------ real data (skips without it)
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -953,6 +953,13 @@ class ColdMLP(ColdAdapter):
             generator = torch.Generator().manual_seed(self.seed)
             torch.manual_seed(self.seed)
             d_in, d_out = features.shape[1], targets.shape[1]
+            # weights, their gradients and Adam's two moments, float32: hidden=10**12 was a torch
+            # RuntimeError traceback ("you tried to allocate 4096000000000000 bytes") naming no option
+            weights = (d_in + 1) * self.hidden + (self.hidden + 1) * d_out
+            check_budget(
+                f"cold-mlp's network ({d_in:,} -> hidden={self.hidden:,} -> {d_out:,})", 16 * weights,
+                resolve_budget(self.warm.memory_budget), "choose a smaller hidden",
+            )
             net = torch.nn.Sequential(
                 torch.nn.Linear(d_in, self.hidden), torch.nn.GELU(), torch.nn.Linear(self.hidden, d_out)
             )
