@@ -29,7 +29,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
-from coldkit.models.memory import check_budget, resolve_budget
+from coldkit.models.memory import MemoryBudgetError, format_bytes, resolve_budget
 from coldkit.models.content import encode_items, resolve_encoder
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.validation import check_flag
@@ -171,10 +171,12 @@ class LightFMRecommender(Recommender):
         # LightFM draws its embeddings in float64, then keeps them, their gradients and momenta in float32:
         # components=10**12 was a MemoryError traceback ("Unable to allocate 320. TiB") naming no option
         n_features = item_features.shape[1] + user_features.shape[1]
-        check_budget(
-            f"lightfm's embeddings ({n_features:,} features x components={self.components:,})",
-            20 * n_features * self.components, resolve_budget(None), "choose fewer components",
-        )
+        needed, budget = 20 * n_features * self.components, resolve_budget(None)
+        if needed > budget:  # lightfm takes no memory_budget: the machine's share is the bound (not --max-memory)
+            raise MemoryBudgetError(
+                f"lightfm's embeddings ({n_features:,} features x components={self.components:,}) need "
+                f"{format_bytes(needed)}, more than the {format_bytes(budget)} a model may use on this machine; choose fewer components"
+            )
         model = LightFM(
             no_components=self.components, loss=self.loss, learning_rate=self.learning_rate,
             item_alpha=self.item_alpha, user_alpha=self.user_alpha, random_state=self.seed,
