@@ -102,3 +102,13 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "lightfm", None)  # `import lightfm` now raises ImportError
     with pytest.raises(ColdkitError, match=r"coldkit\[lightfm\]"):
         build_model("lightfm", encoder="hashing")
+
+
+def test_components_too_large_for_memory_is_one_line_naming_it() -> None:
+    """components=10**12 was numpy's MemoryError traceback ("Unable to allocate 320. TiB") inside LightFM."""
+    pytest.importorskip("lightfm")
+    from coldkit.models.memory import MemoryBudgetError
+
+    train, *_ = two_topics()
+    with pytest.raises(MemoryBudgetError, match=r"lightfm's embeddings \(.* features x components=1,000,000,000,000\) need .*, more than the .* a model may use on this machine; choose fewer components$"):
+        build_model("lightfm", encoder="hashing", components=10**12).fit(train)

@@ -377,6 +377,53 @@ def test_router_decisions(data: Interactions) -> None:
         models.create("router", min_clicks=0)
 
 
+def test_router_refuses_what_is_not_a_model_at_construction(data: Interactions) -> None:
+    """--option warm=ease reached the router as the string 'ease' and failed at fit, after the encoding,
+    as AttributeError: 'str' object has no attribute 'fit'."""
+    from coldkit.cli import main
+
+    with pytest.raises(InvalidInputError, match=r"router: warm must be a model .*coldkit.get_model\('ease'\)"):
+        models.create("router", warm="ease", hybrid_options=FAST)
+    with pytest.raises(InvalidInputError, match=r"router: cold must be a model .*got dict"):
+        models.create("router", cold={"encoder": "hashing"}, hybrid_options=FAST)
+    with pytest.raises(InvalidInputError, match="min_clicks must be an integer, got float 2.5"):
+        models.create("router", min_clicks=2.5)  # was int(2.5): routed at 2 clicks without a word
+    ease = models.create("ease")
+    router = models.create("router", warm=ease, hybrid_options=FAST).fit(data)
+    query = [UserQuery(user=1)]
+    assert router.recommend(query, 4).indices.tolist() == ease.recommend(query, 4).indices.tolist()
+
+
+def test_cold_adapter_options_are_checked_at_construction() -> None:
+    """cold-knn normalize="no" was bool()-ed to True; cold-mlp's hidden=2.5 ran with 2 units, and a
+    negative weight_decay or threads=-1 failed at fit inside torch (ValueError / RuntimeError)."""
+    with pytest.raises(InvalidInputError, match="normalize must be True or False, got 'no'"):
+        models.create("cold-knn", normalize="no", **FAST)
+    assert models.create("cold-knn", normalize=False, **FAST).normalize is False
+    pytest.importorskip("torch")
+    for option, value, message in (
+        ("hidden", 2.5, "hidden must be an integer, got float 2.5"),
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("weight_decay", -1.0, "weight_decay must be a finite number >= 0, got -1.0"),
+        ("weight_decay", float("nan"), "weight_decay must be a finite number >= 0, got nan"),
+        ("threads", -1, "threads must be None or an integer >= 1, got -1"),
+        ("threads", "abc", "threads must be None or an integer >= 1, got 'abc'"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            models.create("cold-mlp", **{option: value}, **FAST)
+
+
+def test_cold_mlp_too_large_for_the_budget_is_one_line_naming_hidden(data: Interactions) -> None:
+    """hidden=10**12 was a torch RuntimeError traceback ("you tried to allocate 4096000000000000 bytes")."""
+    pytest.importorskip("torch")
+    from coldkit.models.memory import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match=r"cold-mlp's network \(.* -> hidden=1,000,000,000,000 -> .*\) needs .*choose a smaller hidden"):
+        models.create("cold-mlp", hidden=10**12, epochs=1, **FAST).fit(data)
+    with pytest.raises(MemoryBudgetError, match="hidden=4,096"):  # the budget is the model's memory_budget
+        models.create("cold-mlp", hidden=4096, epochs=1, memory_budget="1M", warm="svd", **FAST).fit(data)
+
+
 # ------------------------------------------------------------------------------ real data (skips without it)
 
 DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

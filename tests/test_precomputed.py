@@ -180,6 +180,8 @@ def test_parquet_wrong_dimension_and_null_vector(tmp_path: Path) -> None:
         (lambda p: np.save(p / "v.npy", np.ones((2, 3))), "ids file .*v.ids.txt.* is missing"),
         (lambda p: (np.save(p / "v.npy", np.ones((2, 3))), (p / "v.ids.txt").write_text("a\n")), "1 ids but 2 vector rows"),
         (lambda p: np.save(p / "v.npy", np.array([["a", "b"]], dtype=object)), "not a numeric .npy"),
+        # numpy took any other file for a pickle: "contains pickled (object) data ... allow_pickle="
+        (lambda p: ((p / "v.npy").write_text("1.0,2.0\n"), (p / "v.ids.txt").write_text("a\n")), r"is not a \.npy file \(no \.npy header; e\.g\. a text or CSV file named \.npy\): write it with numpy\.save$"),
         (lambda p: np.savez(p / "v.npz", ids=np.array(["a"], dtype=object), vectors=np.ones((1, 2))), "string array"),
         # the message alone: it was wrapped in the unrelated "save ids as a string array" hint
         (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), r"must hold arrays 'ids' and 'vectors', found \['vectors'\]$"),

@@ -395,3 +395,20 @@ def test_clcrec_loss_by_hand() -> None:
     candidates = np.concatenate([items.numpy()[:, None], sampled], axis=1)
     ui = nce(np.einsum("bf,bcf->bc", p[users.numpy()], q[candidates]) / 0.5)
     assert loss.item() == pytest.approx(0.3 * re + 0.7 * ui, rel=1e-4)
+
+
+@pytest.mark.parametrize("name, option", [("dropoutnet", "hidden"), ("clcrec", "hidden"), ("dropoutnet", "rank"), ("heater", "experts")])
+def test_a_network_too_large_for_the_budget_is_one_line_naming_the_options(world, name: str, option: str) -> None:
+    """hidden/rank=10**12 was a torch RuntimeError traceback ('you tried to allocate ... bytes');
+    Heater's experts=10**12 built small experts one by one until the machine gave out."""
+    from coldkit.models.memory import MemoryBudgetError
+
+    train = world[0]
+    options = {**FAST, "tune": False, "epochs": 1, option: 10**12}
+    with pytest.raises(MemoryBudgetError, match=r"needs .* TB \(> memory budget .*\); choose a smaller hidden, rank or experts$"):
+        models.create(name, **options).fit(train)
+    # the model's own memory_budget is the bound: FAST's tiny towers fit 10 MB, 65,536 hidden units do not
+    small = {**FAST, "tune": False, "epochs": 1, "memory_budget": "10M"}
+    models.create(name, **small).fit(train)
+    with pytest.raises(MemoryBudgetError, match=r"> memory budget 10 MB"):
+        models.create(name, **{**small, "hidden": 65536}).fit(train)

@@ -398,6 +398,12 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
     with pytest.raises(IndexFormatError, match="truncated"):
         load(path)
     reset()
+    # overwritten in place, same size: numpy took it for a pickle and the message advised allow_pickle=
+    (snap / "cf.npy").write_bytes(b"garbage" + data[7:])
+    with pytest.raises(IndexFormatError, match=r"cf\.npy' is corrupted or was replaced: it is not a \.npy array file") as info:
+        load(path)
+    assert "pickle" not in str(info.value)
+    reset()
     (snap / "content.npy").unlink()
     with pytest.raises(IndexFormatError, match="content.*missing"):
         load(path)

@@ -310,6 +310,26 @@ def test_new_item_cross_fit_does_not_reward_memorising_items() -> None:
     assert as_items is None and "not better" in notes[0]
 
 
+def test_new_item_cross_fit_scores_each_fold_on_its_own_items_only() -> None:
+    """The new-item cross-fit masks the truth to a fold's items with multiply(), which kept the other
+    fold's items as stored False: counted as relevant, a blend that lists every relevant item first
+    scored about 0.5 instead of 1.0, and users with nothing to find in the fold were compared too."""
+    rng = np.random.default_rng(3)
+    batch = 200
+    relevant = rng.random((batch, N_ITEMS)) < 0.02
+    relevant[np.arange(batch), rng.integers(0, N_ITEMS, batch)] = True
+    assert relevant.sum(axis=1).max() <= 20  # the oracle's top 20 holds every relevant item
+    oracle = {"oracle": _ranking(rng.random((batch, N_ITEMS)) + 2.0 * relevant, 200)}
+    blended = get_fusion("weighted").fuse(oracle, 100, {"oracle": 1.0})
+    inputs = StackInputs(
+        oracle, {"oracle": np.ones(batch)}, blended,
+        np.zeros((batch, len(QUERY_FEATURES)), np.float32), np.zeros((N_ITEMS, len(ITEM_FEATURES)), np.float32),
+    )  # fmt: skip
+    stacker, notes = fit_stacker([StackTask("cold-items", inputs, sp.csr_matrix(relevant), cold_items=True)], ["oracle"], seed=0, k=20)
+    assert stacker is None  # nothing beats a perfect blend
+    assert "cold-items 1.0000->" in notes[0], notes
+
+
 def _gains(mean: float, spread: float, size: int, seed: int) -> np.ndarray:
     """Per-query gains with exactly this mean and sample std (so the paired t is known: mean / (spread / sqrt(size)))."""
     z = np.random.default_rng(seed).normal(size=size)

@@ -265,6 +265,20 @@ def test_recall_per_item_splits_recall_by_relevant_item() -> None:
     assert per_item.mean() == pytest.approx(per_query.mean())
 
 
+def test_recall_ignores_stored_false_entries_as_recall_at_k_does() -> None:
+    """A truth masked with multiply() keeps the masked-out items as stored False; they are not relevant."""
+    from coldkit.evaluation.metrics import recall_at_k
+
+    dense = np.array([[0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 0]], dtype=bool)
+    masked = sp.csr_matrix(sp.csr_matrix(dense).multiply(np.array([[True, True, False, False]])))
+    assert masked.nnz > int(masked.toarray().sum())  # the set-up: stored False entries
+    ranked = np.array([[1, 0], [2, 3], [0, 1]])
+    # row 0 finds its one relevant item (1); row 1 has none left; row 2 finds item 0
+    np.testing.assert_allclose(recall_per_query(ranked, masked, 2), [1.0, 1.0])
+    np.testing.assert_allclose(recall_per_query(ranked, masked, 2), recall_at_k(ranked, masked, 2))
+    np.testing.assert_allclose(recall_per_item(ranked, masked, 2), [1.0, 1.0])  # items 0 and 1, 2 items / 2 queries
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.integers(0, 10_000))
 def test_recall_per_item_has_the_mean_of_recall_per_query(seed: int) -> None:
@@ -437,7 +451,7 @@ def test_no_held_out_user_with_clicks_leaves_no_ease_model_behind(monkeypatch: p
     train = _popular_clicks()
     model = Hybrid(encoder="hashing", stack=False, tune=True).fit(train)
     assert model.learned_ is not None and "ease" not in model.used_sources and model.ease_search_ == {}
-    assert any("no held-out user with clicks" in note for note in model.notes_)
+    assert any("has no masked-click task (n >= 1) to choose its λ on" in note for note in model.notes_)
     assert model.ease.item_matrix_ is None
     assert model.recommend([UserQuery(history=np.array([0, 1]))], k=5).indices.shape == (1, 5)
 

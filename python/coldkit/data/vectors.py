@@ -251,6 +251,19 @@ def _raise_first(problems: list[tuple[int, str]], ids: Sequence[str], source: st
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise InvalidInputError(f"item vectors: cannot read {str(path)!r}: {exc}") from exc
+    if not b"\x93NUMPY".startswith(magic):  # an empty or cut header is numpy's EOFError, below
+        # np.load reads any other file as a pickle and refuses it with "This file contains pickled (object)
+        # data. If you trust the file you can load it unsafely using allow_pickle=": wrong about a CSV named
+        # .npy, and advice coldkit never follows
+        raise InvalidInputError(
+            f"item vectors: {str(path)!r} is not a .npy file (no .npy header; e.g. a text or CSV file named .npy): "
+            "write it with numpy.save"
+        )
+    try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:  # object arrays need pickle, which coldkit never loads
         raise InvalidInputError(f"item vectors: {str(path)!r} is not a numeric .npy array ({exc})") from exc

@@ -20,6 +20,7 @@ clicks, and by the published adapters).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -36,6 +37,7 @@ from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, spa
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
+from coldkit.validation import check_flag, check_k, check_seed
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
@@ -43,6 +45,22 @@ __all__ = [
 ]
 
 WARM_KINDS = ("auto", "svd", "als", "ease", "item-knn", "interactions", "users", "popularity")
+
+#: ``warm_options`` of the ``als`` warm model (passed to :func:`coldkit.models.factorized.als_factors`).
+ALS_OPTIONS = frozenset({"regularization", "alpha", "iterations", "seed", "threads"})
+
+
+def warm_option_names(kind: str) -> frozenset[str]:
+    """The ``warm_options`` a warm model of ``kind`` takes: EASE's / item-kNN's constructor options,
+    :data:`ALS_OPTIONS`, none for the spaces that are computed, not fitted (``svd`` has only ``factors``),
+    and for ``"auto"`` those of either kind it may choose."""
+    if kind in ("ease", "item-knn"):
+        return frozenset(inspect.signature(EASE if kind == "ease" else ItemKNN).parameters)
+    if kind == "als":
+        return ALS_OPTIONS
+    if kind == "auto":
+        return warm_option_names("ease") | ALS_OPTIONS
+    return frozenset()
 
 #: Above this many warm items the svd warm space switches from the exact Gram eigendecomposition
 #: (dense users × items) to ARPACK on the sparse matrix.
@@ -157,6 +175,21 @@ class WarmSpace:
         self.kind = kind  # "auto" becomes the chosen kind in fit()
         self.factors = int(factors)
         self.options = dict(options or {})
+        # Checked here, not when the warm model is built: an unknown name was a TypeError traceback from
+        # EASE.__init__ after the whole encoding (ease, item-knn, auto), or ignored without a word (svd...)
+        taken = warm_option_names(kind)
+        unknown = sorted(str(name) for name in set(self.options) - taken)
+        if unknown:
+            raise InvalidInputError(
+                f"warm_options {unknown}: warm={kind!r} takes "
+                + (", ".join(sorted(taken)) if taken else "none (use warm='als', 'ease' or 'item-knn' to set its options)")
+            )
+        if kind in ("ease", "item-knn", "auto"):  # a bad value (l2=-1) fails now too, not after the encoding
+            neighbour_options = warm_option_names("ease" if kind == "auto" else kind)
+            try:
+                (ItemKNN if kind == "item-knn" else EASE)(**{k: v for k, v in self.options.items() if k in neighbour_options})
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"warm_options: {exc}") from None
         if memory_budget is not None:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
@@ -174,6 +207,12 @@ class WarmSpace:
             n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
         if self.requested == "auto":
             self.kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors)
+            other = sorted(set(self.options) - warm_option_names(self.kind))
+            if other:  # the options were written for the kind "auto" did not choose: say so before any fit
+                raise InvalidInputError(
+                    f"warm='auto' chose {self.kind!r} for these data ({n_warm:,} warm items), which does not take "
+                    f"warm_options {other}; pass warm='ease' or warm='als' to choose the kind they are for"
+                )
             return
         needed = estimate_warm_bytes(self.kind, train.n_users, train.n_items, n_warm, nnz, self.factors)
         alternative = "als" if have_implicit() else "svd"
@@ -184,9 +223,17 @@ class WarmSpace:
         )
         check_budget(f"warm model {self.kind!r} on {train.n_items:,} items ({n_warm:,} warm)", needed, budget, hint)
 
-    def fit(self, train: Interactions) -> "WarmSpace":
+    def release_fit(self) -> None:
+        """Drop the fitted item vectors (items × warm items floats for EASE) before a refit allocates
+        new ones; the space is unusable until fitted again."""
+        for name in ("item_vectors_", "_als_items"):  # set again by fit (absent before a first fit too)
+            self.__dict__.pop(name, None)
         self.projection_: np.ndarray | None = None
+        self._fold_in: AlsFoldIn | None = None
         self._last_fold_in: tuple[list[UserQuery], np.ndarray] | None = None
+
+    def fit(self, train: Interactions) -> "WarmSpace":
+        self.release_fit()
         self.matrix_ = training_matrix(train, binarize=True)
         self.counts_ = train.item_counts()
         self.warm_items_ = np.flatnonzero(self.counts_ > 0)
@@ -218,7 +265,7 @@ class WarmSpace:
             item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
             item[self.warm_items_] = factors
             self._als_items = factors
-            self._fold_in: AlsFoldIn | None = None  # built on first use (YᵀY + λI once)
+            self._fold_in = None  # built on first use (YᵀY + λI once)
         elif self.kind == "popularity":
             item = np.log1p(self.counts_.astype(np.float32))[:, None]
             self.projection_ = None
@@ -561,8 +608,18 @@ class ColdAdapter(Recommender):
         treat training items specially)."""
         return self.map_content(features)
 
+    def release_fit(self) -> None:
+        """Drop this adapter's item tables (each items × warm items floats on EASE) before a refit; the
+        adapter is unusable until fitted again. The hybrid's final fit, after its validation fit, held
+        both adapters' old tables (and their transposed copies) while EASE was refitted: ~1 GB at 10k items."""
+        self._mapped = self._blended = self._unmapped = self._map_features = None
+        self._columns_all: np.ndarray | None = None
+        self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
+        self._candidate_rows = CandidateRows()
+
     def fit(self, train: Interactions) -> "ColdAdapter":
         train = self._remember(train)
+        self.release_fit()
         self.warm.fit(train)
         given = all(getattr(e, "name", "") == "precomputed" for e in self.content.encoders)
         with stage(f"{'prepare' if given else 'encode'} {train.n_items:,} item {'vectors' if given else 'texts'}"):
@@ -575,6 +632,7 @@ class ColdAdapter(Recommender):
         train = self._remember(train)
         if self.warm.requested not in (warm.requested, warm.kind):
             raise InvalidInputError(f"shared warm space is {warm.kind!r}, this adapter expects {self.warm.requested!r}")
+        self.release_fit()
         self.warm, self.content = warm, content
         return self._fit_map(train)
 
@@ -594,8 +652,8 @@ class ColdAdapter(Recommender):
         self._unmapped = np.ones(train.n_items, dtype=bool)
         self._map_features = features  # the content model's own table: a reference, not a copy
         self._candidate_rows = CandidateRows()  # not the old fit's table (it would stay in memory)
-        self._columns_all: np.ndarray | None = None
-        self._columns_last: tuple[np.ndarray, np.ndarray] | None = None
+        self._columns_all = None
+        self._columns_last = None
         self._text_user_norm = None  # computed on the first text query
         return self
 
@@ -781,7 +839,8 @@ class ColdKNN(ColdAdapter):
             raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
         if not np.isfinite(power) or power <= 0:
             raise InvalidInputError(f"power must be > 0, got {power}")
-        self.neighbors, self.power, self.normalize = int(neighbors), float(power), bool(normalize)
+        # normalize="no" (or nan, -1) was bool()-ed to True: weights summing to 1 that nobody asked for
+        self.neighbors, self.power, self.normalize = int(neighbors), float(power), check_flag(normalize, "normalize")
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         n_warm = features.shape[0]
@@ -868,15 +927,19 @@ class ColdMLP(ColdAdapter):
         super().__init__(**options)
         if loss not in ("bpr", "mse"):
             raise InvalidInputError(f"loss must be 'bpr' or 'mse', got {loss!r}")
-        for label, value in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or int(value) < 1:
-                raise InvalidInputError(f"{label} must be >= 1, got {value!r}")
+        # checked as the published models check theirs: int(2.5) was 2 without a word, and a negative or
+        # NaN weight_decay, threads=-1 or "abc" failed only at fit, inside torch (ValueError/RuntimeError)
+        hidden, epochs, batch_size = (check_k(v, label) for v, label in ((hidden, "hidden"), (epochs, "epochs"), (batch_size, "batch_size")))
         if not lr > 0:
             raise InvalidInputError(f"lr must be > 0, got {lr}")
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not (np.isfinite(weight_decay) and weight_decay >= 0):
+            raise InvalidInputError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidInputError(f"threads must be None or an integer >= 1, got {threads!r}")
         _import_torch()  # fail at construction, with a clear message, when torch is missing
-        self.loss, self.hidden, self.epochs = loss, int(hidden), int(epochs)
-        self.lr, self.batch_size, self.weight_decay = float(lr), int(batch_size), float(weight_decay)
-        self.seed, self.threads = int(seed), threads
+        self.loss, self.hidden, self.epochs = loss, hidden, epochs
+        self.lr, self.batch_size, self.weight_decay = float(lr), batch_size, float(weight_decay)
+        self.seed, self.threads = check_seed(seed), threads  # int(0.5) was seed 0, silently
         self.losses_: list[float] = []
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
@@ -890,6 +953,13 @@ class ColdMLP(ColdAdapter):
             generator = torch.Generator().manual_seed(self.seed)
             torch.manual_seed(self.seed)
             d_in, d_out = features.shape[1], targets.shape[1]
+            # weights, their gradients and Adam's two moments, float32: hidden=10**12 was a torch
+            # RuntimeError traceback ("you tried to allocate 4096000000000000 bytes") naming no option
+            weights = (d_in + 1) * self.hidden + (self.hidden + 1) * d_out
+            check_budget(
+                f"cold-mlp's network ({d_in:,} -> hidden={self.hidden:,} -> {d_out:,})", 16 * weights,
+                resolve_budget(self.warm.memory_budget), "choose a smaller hidden",
+            )
             net = torch.nn.Sequential(
                 torch.nn.Linear(d_in, self.hidden), torch.nn.GELU(), torch.nn.Linear(self.hidden, d_out)
             )

@@ -81,7 +81,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_item_index, check_k
+from coldkit.validation import check_flag, check_item_index, check_k, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -290,6 +290,12 @@ class Hybrid(Recommender):
         attributes: bool | str = "auto",
         attribute_weight: float = ATTRIBUTE_WEIGHT,
     ) -> None:
+        if user_profiles is not None and not isinstance(user_profiles, Mapping):
+            # a string or a number here was an AttributeError on .values(), a traceback naming no option
+            hint = " (a pandas Series: .to_dict())" if hasattr(user_profiles, "to_dict") else ""
+            raise InvalidInputError(
+                f"user_profiles must be a mapping user id -> profile text, got {type(user_profiles).__name__}{hint}"
+            )
         if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
@@ -341,12 +347,15 @@ class Hybrid(Recommender):
                 raise InvalidInputError(f"{label} must be >= 0, got {value}")
         self.user_trust, self.item_trust = float(user_trust), float(item_trust)
         self.depth, self.tune_k = check_k(depth, "depth"), check_k(tune_k, "tune_k")
-        self.adaptive = bool(adaptive)
+        # switches are checked, not bool()-ed: bool("no") and bool(nan) are True, so --option stack=no
+        # (or adaptive=off) ran the stacker (the adaptive blend) anyway, without a word
+        self.adaptive = check_flag(adaptive, "adaptive")
         if tune not in (True, False, "auto"):
             raise InvalidInputError(f"tune must be True, False or 'auto', got {tune!r}")
         self.tune: bool | str = tune if self.adaptive else False
-        self.validation_seed = int(validation_seed)
-        self.stack = bool(stack)
+        # int() truncated 0.5 to 0, and a negative seed failed only at fit, inside numpy
+        self.validation_seed = check_seed(validation_seed, "validation_seed")
+        self.stack = check_flag(stack, "stack")
         self.fusion = get_fusion(fusion, **(fusion_options or {}))
         if lexical not in (True, False, "auto"):
             raise InvalidInputError(f"lexical must be True, False or 'auto', got {lexical!r}")
@@ -510,6 +519,10 @@ class Hybrid(Recommender):
 
     def _fit_sources(self, train: Interactions) -> None:
         self._remember(train)
+        # a tuned fit's second pass: nothing of the validation fit is read again, so its big tables go
+        # now, not as each source is refitted (cf_knn and ease are refitted after cf's EASE, the peak)
+        self.cf_knn.release_fit()
+        self.ease.release_fit()
         self.cf.fit(train)
         if self.content is not self.cf.content:  # the ridge map reads the attributes too: the others' own pass
             self.content.fit(train)
@@ -705,7 +718,11 @@ class Hybrid(Recommender):
             self._ease_off = True  # no new user to choose its λ for: the source sits this fit out
             # and the EASE _fit_sources fitted on the carved split is not kept (items² bytes, never used)
             self.ease = self._fresh_ease()
-            self.notes_.append("hybrid: no ease source: the validation split has no held-out user with clicks")
+            # "no held-out user with clicks" read as a carve that held none out, beside a note counting 40 of them:
+            # there were some, too few (< min_queries) for any masked-click task
+            self.notes_.append(
+                "hybrid: no ease source: the validation split has no masked-click task (n >= 1) to choose its λ on"
+            )
             return
 
         def recall(model: EASE) -> float:
@@ -939,9 +956,16 @@ class Router(Recommender):
         hybrid_options: dict[str, Any] | None = None,
         user_profiles: Mapping[str, str] | None = None,
     ) -> None:
-        if isinstance(min_clicks, bool) or int(min_clicks) < 1:
-            raise InvalidInputError(f"min_clicks must be >= 1, got {min_clicks!r}")
-        self.min_clicks = int(min_clicks)
+        self.min_clicks = check_k(min_clicks, "min_clicks")  # int(2.5) was 2 without a word
+        for label, given in (("warm", warm), ("cold", cold)):
+            # a model name here ("--option warm=ease") was kept as a string and failed at fit as
+            # AttributeError: 'str' object has no attribute 'fit', after the encoding
+            if given is not None and not isinstance(given, Recommender):
+                hint = f" (e.g. coldkit.get_model({given!r}))" if isinstance(given, str) else ""
+                raise InvalidInputError(
+                    f"router: {label} must be a model (a coldkit.models.Recommender){hint}, got {type(given).__name__} {given!r}; "
+                    "the default hybrids take hybrid_options"
+                )
         options = dict(hybrid_options or {})
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles

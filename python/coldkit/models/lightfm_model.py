@@ -29,6 +29,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
+from coldkit.models.memory import MemoryBudgetError, format_bytes, resolve_budget
 from coldkit.models.content import encode_items, resolve_encoder
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.validation import check_flag
@@ -138,7 +139,7 @@ class LightFMRecommender(Recommender):
         self.encoder = resolve_encoder(encoder, encoder_options)
         self.components, self.loss, self.epochs = components, loss, epochs
         self.learning_rate, self.item_alpha, self.user_alpha = float(learning_rate), float(item_alpha), float(user_alpha)
-        self.item_identity = bool(item_identity)
+        self.item_identity = check_flag(item_identity, "lightfm: item_identity")  # bool("no") is True
         self.content_dim, self.seed, self.threads = content_dim, seed, threads
         self.cache = check_flag(cache, "cache")  # bool("no") is True
 
@@ -167,6 +168,15 @@ class LightFMRecommender(Recommender):
         identity = sp.diags(warm.astype(np.float32), format="csr") if self.item_identity else sp.csr_matrix((train.n_items, 0), dtype=np.float32)
         item_features = sp.hstack([identity, sp.csr_matrix(self.content_)], format="csr", dtype=np.float32)
         user_features = self._user_features(clicks, None)
+        # LightFM draws its embeddings in float64, then keeps them, their gradients and momenta in float32:
+        # components=10**12 was a MemoryError traceback ("Unable to allocate 320. TiB") naming no option
+        n_features = item_features.shape[1] + user_features.shape[1]
+        needed, budget = 20 * n_features * self.components, resolve_budget(None)
+        if needed > budget:  # lightfm takes no memory_budget: the machine's share is the bound (not --max-memory)
+            raise MemoryBudgetError(
+                f"lightfm's embeddings ({n_features:,} features x components={self.components:,}) need "
+                f"{format_bytes(needed)}, more than the {format_bytes(budget)} a model may use on this machine; choose fewer components"
+            )
         model = LightFM(
             no_components=self.components, loss=self.loss, learning_rate=self.learning_rate,
             item_alpha=self.item_alpha, user_alpha=self.user_alpha, random_state=self.seed,

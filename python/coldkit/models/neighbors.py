@@ -236,10 +236,16 @@ class ItemItemModel(Recommender):
             "use a factorised model (--model cold-ridge --option warm=als, or the hybrid's default warm=auto) "
             "or raise --max-memory",
         )
+        self.release_fit()  # the old S is not held while the new one is computed (a refit's peak)
         self._item_matrix = np.asarray(self._learn_matrix(matrix[:, warm].tocsr()), dtype=np.float32)
         self._item_vectors = None  # made on first use (item_vectors): ranking reads S itself
         self._matrix = matrix
         return self
+
+    def release_fit(self) -> None:
+        """Drop the fitted item-item tables (n_warm² floats each) before a refit: the model is then
+        unusable until fitted again. A refit on the same catalogue held the old tables while making new ones."""
+        self._item_matrix = self._item_vectors = None
 
     def user_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, n_warm) interaction rows of the queries over the warm items."""

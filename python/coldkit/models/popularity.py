@@ -17,6 +17,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
+from coldkit.validation import check_seed
 
 __all__ = ["Popularity", "RecentPopularity", "GenrePopularity", "RandomRecommender", "genre_matrix"]
 
@@ -186,7 +187,7 @@ class RandomRecommender(Recommender):
     name = "random"
 
     def __init__(self, seed: int = 0) -> None:
-        self.seed = int(seed)
+        self.seed = check_seed(seed)  # int(0.5) was seed 0, and -1 failed only at recommend
 
     def fit(self, train: Interactions) -> "RandomRecommender":
         self._remember(train)

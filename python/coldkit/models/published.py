@@ -43,6 +43,7 @@ defaults are used and ``notes_`` says so (and a warning is issued).
 from __future__ import annotations
 
 import itertools
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -54,8 +55,9 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import rank_vectors
 from coldkit.models._vectors import blend_by_count
 from coldkit.models.cold import ColdAdapter, WarmSpace, median_norm
+from coldkit.models.memory import check_budget, resolve_budget
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_k
+from coldkit.validation import check_flag, check_k, check_seed
 
 __all__ = ["PublishedColdModel", "DropoutNet", "Heater", "CLCRec", "ALDI", "pseudo_cold_split"]
 
@@ -205,8 +207,9 @@ class PublishedColdModel(ColdAdapter):
         _import_torch(self.name)  # fail at construction, with a clear message, when torch is missing
         self.epochs, self.patience, self.eval_every = int(epochs), int(patience), int(eval_every)
         self.batch_size, self.hidden, self.weight_decay = int(batch_size), int(hidden), float(weight_decay)
-        self.tune, self.validation_share = bool(tune), float(validation_share)
-        self.seed, self.threads = int(seed), threads
+        # bool("no") is True and int(0.5) is 0: a switch or seed from a config was silently another one
+        self.tune, self.validation_share = check_flag(tune, f"{self.name}: tune"), float(validation_share)
+        self.seed, self.threads = check_seed(seed, f"{self.name}: seed"), threads
         self.fixed_: dict[str, Any] = {}
         self._fix("lr", lr, lambda v: v > 0, "> 0")
         self.chosen_params_: dict[str, Any] = {}
@@ -264,7 +267,11 @@ class PublishedColdModel(ColdAdapter):
         """
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
-        net = self._network(torch, teacher, params)
+        token = _NETWORK_BUDGET.set(resolve_budget(self.warm.memory_budget))
+        try:
+            net = self._network(torch, teacher, params)
+        finally:
+            _NETWORK_BUDGET.reset(token)
         optimiser = torch.optim.Adam(net.parameters(), lr=params["lr"], weight_decay=self.weight_decay)
         n_pairs = int(teacher.pair_users.shape[0])
         n_warm = int(teacher.warm_items.shape[0])
@@ -435,8 +442,22 @@ class PublishedColdModel(ColdAdapter):
         )
 
 
+#: the memory budget the networks being built are checked against (:meth:`PublishedColdModel._train`
+#: sets the model's own; unset: the default share of the machine)
+_NETWORK_BUDGET: ContextVar[int | None] = ContextVar("coldkit_network_budget", default=None)
+
+
+def _check_weights(weights: int, what: str) -> None:
+    """Refuse a network whose float32 weights, gradients and Adam moments (16 bytes a weight) exceed the
+    memory budget: hidden=10**12 was a torch RuntimeError traceback ("you tried to allocate
+    36000000000000 bytes"), and Heater's experts=10**12 built small experts until the machine gave out."""
+    budget = _NETWORK_BUDGET.get()
+    check_budget(what, 16 * int(weights), resolve_budget(None) if budget is None else budget, "choose a smaller hidden, rank or experts")
+
+
 def _mlp(torch: Any, sizes: Sequence[int], activation: Any) -> Any:
     """Linear layers of the given sizes with ``activation`` between them (none after the last)."""
+    _check_weights(sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])), f"a network of layer sizes {[int(s) for s in sizes]}")
     layers: list[Any] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
@@ -515,6 +536,7 @@ class _MixtureOfExperts:
 
     @staticmethod
     def build(torch: Any, d_in: int, hidden: int, d_out: int, experts: int) -> Any:
+        _check_weights(experts * ((d_in + 1) * hidden + (hidden + 1) * d_out) + (d_in + 1) * experts, f"{experts:,} experts of layer sizes {[d_in, hidden, d_out]}")
         module = torch.nn.Module()
         module.experts = torch.nn.ModuleList(
             [_mlp(torch, [d_in, hidden, d_out], torch.nn.Tanh) for _ in range(experts)]

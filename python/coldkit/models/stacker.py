@@ -437,10 +437,13 @@ def _keep_items(ranked: Ranked, keep: np.ndarray) -> Ranked:
 
 
 def _recall(ranked: Ranked, truth: sp.csr_matrix, k: int) -> np.ndarray:
-    """Per-query Recall@k (0 for a query without relevant items: they are dropped before)."""
-    from coldkit.models.tuning import recall_per_query
+    """Recall@k of every query, one value per row of ``truth`` (0 for a query without relevant
+    items: the caller drops them). ``recall_per_query`` returns only the rows with relevant items."""
+    from coldkit.models.tuning import _relevant, recall_per_query
 
-    return recall_per_query(ranked.indices, truth, k)
+    out = np.zeros(truth.shape[0])
+    out[np.diff(_relevant(truth).indptr) > 0] = recall_per_query(ranked.indices, truth, k)
+    return out
 
 
 def fit_stacker(
@@ -513,6 +516,10 @@ def fit_stacker(
             truth, blended = task.truth.tocsr(), task.inputs.blended
             if task.cold_items:  # both rankings and the truth keep only this fold's items
                 truth = sp.csr_matrix(truth.multiply(item_half[None, :] == fold))
+                # multiply() keeps the other fold's items as stored False: dropped, or they counted as
+                # relevant items no ranking of this fold can reach, and every user of a pseudo-cold
+                # item stayed "asked" even with nothing of this fold to find
+                truth.eliminate_zeros()
                 blended = _keep_items(blended, item_half == fold)
             scores = np.full(len(rows), -np.inf)
             if held.any():

@@ -403,6 +403,12 @@ def _load_array(snap: Path, name: str, spec: Mapping[str, Any], mmap: bool) -> n
         raise IndexFormatError(
             f"index array {str(file)!r} is truncated or altered: {file.stat().st_size} bytes, manifest says {spec.get('bytes')}"
         )
+    with open(file, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        # np.load reads a file without the .npy magic as a pickle and refuses it with "If you trust the
+        # file you can load it unsafely using allow_pickle=": advice to unpickle a damaged index file
+        raise IndexFormatError(f"index array {str(file)!r} is corrupted or was replaced: it is not a .npy array file")
     try:
         array = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError) as exc:
