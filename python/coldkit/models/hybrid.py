@@ -85,8 +85,8 @@ from coldkit.validation import check_flag, check_item_index, check_k, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
-#: The item attributes' share of the adapters' content features, against 1 for the encoder (and 1 for
-#: TF-IDF beside it): see :mod:`coldkit.models.attributes`; chosen on off-benchmark seeds (docs/evaluation.md).
+#: The item attributes' weight in the ridge map's (``cf``'s) content features, against 1 for the encoder (and 1
+#: for TF-IDF beside it): see :mod:`coldkit.models.attributes`; chosen on off-benchmark seeds (docs/evaluation.md).
 ATTRIBUTE_WEIGHT = 0.5
 
 #: Sources that read the item text itself (not the encoder's vectors): a catalogue without text has none.
