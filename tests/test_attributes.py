@@ -121,3 +121,31 @@ def test_hybrid_says_which_attributes_it_read_and_refuses_bad_options() -> None:
             coldkit.get_model("hybrid", encoder="hashing", attribute_weight=bad)
     with pytest.raises(InvalidInputError, match="attributes must be"):
         coldkit.get_model("hybrid", encoder="hashing", attributes="yes")
+
+
+def test_hybrid_encodes_the_catalogue_and_parses_its_attributes_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ridge map reads [encoder, attributes], the content sources the encoder alone: one encoding pass."""
+    from coldkit.builtins.encoders import HashingEncoder
+    from coldkit.models import attributes as attributes_module
+    from coldkit.models.content import ContentRecommender
+
+    class CountingEncoder(HashingEncoder):
+        catalogue_passes = 0
+
+        def encode_texts(self, texts):  # type: ignore[no-untyped-def]
+            if len(texts) == 160:  # the whole catalogue, not a query's text
+                CountingEncoder.catalogue_passes += 1
+            return super().encode_texts(texts)
+
+    parsed = []
+    real = attributes_module.attribute_columns
+    monkeypatch.setattr(attributes_module, "attribute_columns", lambda *a, **k: parsed.append(1) or real(*a, **k))
+    interactions, items, _ = _era_data(n_users=40)
+    train = interactions_from_frame(interactions, catalog_from_frame(items))
+    model = coldkit.get_model("hybrid", encoder=CountingEncoder(), cache=False, tune=True).fit(train)
+    assert model.attributes_used_ == ["title year"] and model.content is not model.cf.content
+    assert CountingEncoder.catalogue_passes == 1  # the validation fit and the final fit share it too
+    assert len(parsed) == 1
+    # the content sources' vectors are exactly what their own encoding pass would give
+    alone = ContentRecommender(encoder=HashingEncoder(), cache=False).fit(train)
+    np.testing.assert_array_equal(model.content.item_vectors(), alone.item_vectors())

@@ -271,6 +271,11 @@ class _RowIds:
 # item_id, imdbId, movie_id, uuid, url, pictureURL, homepage_link ...
 _NOT_TEXT_NAME = re.compile(r"(?:^|_)(?:id|ids|uuid|guid|key|url|uri|link|href|path|image|img)$", re.I)
 _NOT_TEXT_CAMEL = re.compile(r"[a-z](?:Id|ID|Url|URL|Uri|URI)$")  # case matters: movieId, not "valid"
+#: A text column whose non-empty values parse as numbers at least this often is numbers, not text
+#: (and a column of numbers is an item attribute, see :mod:`coldkit.models.attributes`).
+NUMBERS_SHARE = 0.9
+#: Values distinct for at least this share of rows (with digits, or whole numbers) name the row: an identifier.
+IDENTIFIER_SHARE = 0.9
 _URL = re.compile(r"^(?:https?|ftp)://|^www\.|^[\w.-]+\.(?:com|org|net|io)(?:/|$)", re.I)
 
 
@@ -305,9 +310,9 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
             continue
         if _share_reaches(present, _url_like, 0.5):
             continue
-        if _share_reaches(present, lambda part: pd.to_numeric(part, errors="coerce").notna().to_numpy(), 0.9):
+        if _share_reaches(present, lambda part: pd.to_numeric(part, errors="coerce").notna().to_numpy(), NUMBERS_SHARE):
             continue
-        if _share_reaches(present, _token_with_digit, 0.9) and present.nunique() >= 0.9 * len(present):
+        if _share_reaches(present, _token_with_digit, IDENTIFIER_SHARE) and present.nunique() >= IDENTIFIER_SHARE * len(present):
             continue
         chosen.append(name)
     return chosen

@@ -33,15 +33,14 @@ import numpy as np
 import pandas as pd
 
 from coldkit.data.interactions import Interactions
-from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE
 
 #: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
 BUMPS = 16
 #: At most this many attribute columns are read (a wide table of numbers is rarely all content).
 MAX_COLUMNS = 32
-#: A column counts as numeric when at least this share of its non-empty values parse as numbers,
-#: and a text column gives a year when this share of its values end in "(YYYY)".
-NUMERIC_SHARE = 0.9
+#: A text column gives a year when this share of its values end in "(YYYY)"; a column is numeric by
+#: the item table's own rule (:data:`coldkit.data.loaders.NUMBERS_SHARE`: then it is never item text).
 YEAR_SHARE = 0.5
 _TITLE_YEAR = re.compile(r"\((1[89]\d\d|20\d\d)\)\s*$")
 
@@ -59,7 +58,7 @@ def _numbers(values: pd.Series) -> pd.Series | None:
     if not present.any():
         return None
     parsed = pd.to_numeric(text.where(present), errors="coerce")
-    if parsed[present].notna().mean() < NUMERIC_SHARE:
+    if parsed[present].notna().mean() < NUMBERS_SHARE:
         return None
     return parsed.astype(float)
 
@@ -108,7 +107,7 @@ def attribute_columns(
         if distinct < 2:
             continue
         whole = bool(np.all(np.mod(present, 1) == 0))
-        if whole and distinct >= 0.9 * n and distinct > 2:  # 1, 2, 3, … one per item: an identifier
+        if whole and distinct >= IDENTIFIER_SHARE * n and distinct > 2:  # 1, 2, 3, … one per item: an identifier
             continue
         found[name] = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
     return found
@@ -165,9 +164,14 @@ class AttributeFeatures:
         self.dim = 0
         self.used_: list[str] = []
         self._fingerprint = "attributes:unfitted"
+        # the last catalogue's columns: the hybrid asks which there are before it builds its adapters,
+        # then the ridge map encodes them; parsing a 50k-row table as numbers once is enough
+        self._found_on: tuple[Any, dict[str, np.ndarray]] | None = None
 
     def found(self, train: Interactions) -> dict[str, np.ndarray]:
         """The attribute columns of ``train``'s catalogue this encoder reads."""
+        if self._found_on is not None and self._found_on[0] is train.catalog:
+            return self._found_on[1]
         text_columns = self.text_columns or list(train.catalog.text_columns)
         found = attribute_columns(train.catalog.table, text_columns, self.skip)
         if self.columns is not None:
@@ -179,6 +183,7 @@ class AttributeFeatures:
                     f"attribute column(s) {missing} are not numeric attributes of the item table; it has: {sorted(found) or 'none'}"
                 )
             found = {c: found[c] for c in self.columns}
+        self._found_on = (train.catalog, found)
         return found
 
     def encode_training(self, train: Interactions) -> np.ndarray:

@@ -145,7 +145,12 @@ class ContentRecommender(Recommender):
         total = sum(self.encoder_weights)
         return np.hstack([np.sqrt(w / total) * p for w, p in zip(self.encoder_weights, parts)]).astype(np.float32)
 
-    def fit(self, train: Interactions) -> "ContentRecommender":
+    def fit(self, train: Interactions, *, reuse: "ContentRecommender | None" = None) -> "ContentRecommender":
+        """Encode (or reuse) the catalogue's vectors; ``reuse``: a content model already fitted on
+        this catalogue whose first encoder is one of ours (the same object): its raw vectors are
+        taken instead of encoding the catalogue again (the hybrid's ridge map reads the encoder
+        beside the item attributes, its content sources read it alone: one MiniLM pass, not two).
+        """
         same = self._fitted_on is not None and self._fitted_on[0] is train.catalog and all(
             a is b for a, b in zip(self._fitted_on[1:], self.encoders)
         ) and len(self._fitted_on) == len(self.encoders) + 1
@@ -158,7 +163,9 @@ class ContentRecommender(Recommender):
         train = self._remember(train)
         parts = []
         for encoder, whitener in zip(self.encoders, self.whiteners):
-            raw = encode_items(train, encoder, cache=self.cache)
+            raw = _encoded_by(reuse, encoder, train)
+            if raw is None:
+                raw = encode_items(train, encoder, cache=self.cache)
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
                 raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
@@ -270,6 +277,15 @@ class ContentRecommender(Recommender):
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
         return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
+
+
+def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Interactions) -> np.ndarray | None:
+    """``other``'s raw vectors of ``train``'s catalogue by ``encoder``, when it kept them (its first encoder's)."""
+    if other is None or other.raw_vectors_ is None or other._fitted_on is None:
+        return None
+    if other._fitted_on[0] is not train.catalog or other.encoders[0] is not encoder:
+        return None
+    return other.raw_vectors_
 
 
 def _title(train: Interactions, item: int) -> str:

@@ -472,7 +472,7 @@ class Hybrid(Recommender):
             # with attributes the ridge map reads its own content table beside the others' (at 1M items
             # and 384-d, another 1.5 GB); measured only on catalogues this size (docs/evaluation.md)
             return ()
-        found = AttributeFeatures(skip=_media_columns_of(self)).found(train)
+        found = self._attribute_reader().found(train)
         if self.attributes is True and not found:
             raise InvalidInputError(
                 "attributes=True but the item table has no numeric attribute column and no title ending in a year "
@@ -487,7 +487,19 @@ class Hybrid(Recommender):
         else:
             own = list(self._encoder) if isinstance(self._encoder, (list, tuple)) else [self._encoder]
             features = [*own, get_encoder("hashing")]
-        return features, (AttributeFeatures(columns=list(attributes), skip=_media_columns_of(self)) if attributes else None)
+        # the reader that found ``attributes`` on this catalogue: it encodes them without parsing the table again
+        return features, (self._attribute_reader() if attributes else None)
+
+    def _attribute_reader(self) -> AttributeFeatures:
+        """The item attributes' encoder: every numeric column and title year but the media columns.
+
+        One per hybrid, so the columns found when choosing the features are the ones it encodes
+        (its columns follow the catalogue; another set of columns rebuilds the adapters, see ``fit``).
+        """
+        reader = getattr(self, "_attributes_reader", None)
+        if reader is None:
+            reader = self._attributes_reader = AttributeFeatures(skip=_media_columns_of(self))
+        return reader
 
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
@@ -524,8 +536,8 @@ class Hybrid(Recommender):
         self.cf_knn.release_fit()
         self.ease.release_fit()
         self.cf.fit(train)
-        if self.content is not self.cf.content:  # the ridge map reads the attributes too: the others' own pass
-            self.content.fit(train)
+        if self.content is not self.cf.content:  # the ridge map reads the attributes too: the others' own
+            self.content.fit(train, reuse=self.cf.content)  # whitening, of the encoder's vectors it has
         if self._uses("cf_knn"):
             self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
         self.popularity.fit(train)
