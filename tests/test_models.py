@@ -402,7 +402,7 @@ def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None
     for bad in ("3", None, True):
         with pytest.raises(InvalidInputError, match=r"l2 must be a number, got"):
             models.create("ease", l2=bad)
-    with pytest.raises(InvalidInputError, match=r"l2 must be > 0, got nan"):
+    with pytest.raises(InvalidInputError, match=r"l2 must be a finite number, got nan"):
         models.create("ease", l2=float("nan"))
     assert models.create("ease", l2=np.float32(3)).l2 == 3.0  # type: ignore[attr-defined]
 
@@ -438,3 +438,22 @@ def test_switches_must_be_booleans() -> None:
         model.recommend([UserQuery(user=0)], k=3, exclude_known="no")
     kept = model.recommend([UserQuery(user=0)], k=3, exclude_known=np.bool_(False))
     assert kept.indices.shape == (1, 3)
+
+
+@pytest.mark.parametrize(
+    "name, option",
+    [
+        ("cold-ridge", "l2"), ("cold-ridge", "item_trust"), ("hybrid", "adapter_l2"), ("hybrid", "item_trust"),
+        ("hybrid", "user_trust"), ("content", "text_weight"), ("cold-knn", "item_trust"), ("cold-knn", "power"),
+        ("bilinear", "l2"), ("popularity-recent", "half_life_days"), ("dp-hybrid", "cf_trust"), ("dp-ease", "l2"),
+    ],
+)
+def test_numeric_options_refuse_booleans_strings_and_nan_by_name(name: str, option: str) -> None:
+    """``True`` is an int to Python: ``l2=True`` ran as λ = 1; ``"3"`` died in a ufunc error naming no option."""
+    extra = {} if name in ("popularity-recent", "dp-ease") else {"encoder": "hashing"}
+    for bad, says in ((True, "must be a number, got bool True"), ("3", "must be a number, got str '3'"),
+                      (None, "must be a number, got NoneType"), (float("nan"), "must be a finite number, got nan")):
+        with pytest.raises(InvalidInputError, match=f"{option} {says}"):
+            models.create(name, **{option: bad}, **extra)
+    with pytest.raises(InvalidInputError, match=f"{option} must be >"):
+        models.create(name, **{option: -1.0}, **extra)

@@ -60,6 +60,33 @@ def check_integer(value: object, what: str, rule: str = "must be an integer", *,
         raise InvalidInputError(f"{what} {rule}, got {shown}") from None
 
 
+def check_number(value: object, what: str, *, at_least: float | None = None, above: float | None = None) -> float:
+    """``value`` as a finite float (``>= at_least``, ``> above``), else :class:`InvalidInputError` naming ``what``.
+
+    Checked before any arithmetic: ``True`` is an ``int`` to Python and was read as 1 (``l2=True``),
+    and a string from a config (``"3"``) reached ``np.isfinite``, whose ufunc error named no option.
+
+    Example::
+
+        >>> check_number(10, "l2", at_least=0)
+        10.0
+        >>> check_number(True, "l2")
+        Traceback (most recent call last):
+        ...
+        coldkit.exceptions.InvalidInputError: l2 must be a number, got bool True
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise InvalidInputError(f"{what} must be a finite number, got {value!r}")
+    if at_least is not None and number < at_least:
+        raise InvalidInputError(f"{what} must be >= {at_least:g}, got {value!r}")
+    if above is not None and number <= above:
+        raise InvalidInputError(f"{what} must be > {above:g}, got {value!r}")
+    return number
+
+
 def check_flag(value: object, what: str) -> bool:
     """``value`` as a Python ``bool``, else :class:`InvalidInputError` naming ``what`` and the value.
 

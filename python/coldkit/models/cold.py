@@ -37,7 +37,7 @@ from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, spa
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_flag, check_k, check_seed
+from coldkit.validation import check_flag, check_k, check_number, check_seed
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
@@ -549,9 +549,7 @@ class ColdAdapter(Recommender):
         self.content = ContentRecommender(
             encoder, encoder_options, whitening=whitening, cache=cache, encoder_weights=encoder_weights
         )
-        if not np.isfinite(item_trust) or item_trust < 0:
-            raise InvalidInputError(f"item_trust must be >= 0, got {item_trust}")
-        self.item_trust = float(item_trust)
+        self.item_trust = check_number(item_trust, "item_trust", at_least=0)
         self._mapped: np.ndarray | None = None  # mapped_vectors_
         self._blended: np.ndarray | None = None  # item_vectors_
         # rows of the two arrays above not computed yet (None: all are; see _ensure_mapped)
@@ -772,12 +770,10 @@ class ColdRidge(ColdAdapter):
 
     def __init__(self, l2: float = 10.0, kernel: str = "linear", bandwidth: float = 0.1, **options: Any) -> None:
         super().__init__(**options)
-        if not np.isfinite(l2) or l2 < 0:
-            raise InvalidInputError(f"l2 must be >= 0, got {l2}")
+        l2 = check_number(l2, "l2", at_least=0)
         if kernel not in ("linear", "rbf"):
             raise InvalidInputError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
-        if not np.isfinite(bandwidth) or bandwidth <= 0:
-            raise InvalidInputError(f"bandwidth must be > 0, got {bandwidth}")
+        bandwidth = check_number(bandwidth, "bandwidth", above=0)
         self.l2, self.kernel, self.bandwidth = float(l2), kernel, float(bandwidth)
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -837,8 +833,7 @@ class ColdKNN(ColdAdapter):
         self.pool = None if pool is None else int(pool)
         if isinstance(neighbors, bool) or int(neighbors) < 1:
             raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
-        if not np.isfinite(power) or power <= 0:
-            raise InvalidInputError(f"power must be > 0, got {power}")
+        power = check_number(power, "power", above=0)
         # normalize="no" (or nan, -1) was bool()-ed to True: weights summing to 1 that nobody asked for
         self.neighbors, self.power, self.normalize = int(neighbors), float(power), check_flag(normalize, "normalize")
 
@@ -1065,8 +1060,7 @@ class ContentBilinear(Recommender):
         cache: bool = True,
     ) -> None:
         self.content = ContentRecommender(encoder, encoder_options, whitening=whitening, cache=cache)
-        if not np.isfinite(l2) or l2 < 0:
-            raise InvalidInputError(f"l2 must be >= 0, got {l2}")
+        l2 = check_number(l2, "l2", at_least=0)
         if user_norm not in ("mean", "sqrt"):
             raise InvalidInputError(f"user_norm must be 'mean' or 'sqrt', got {user_norm!r}")
         self.l2, self.user_norm = float(l2), user_norm

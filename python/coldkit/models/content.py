@@ -20,7 +20,7 @@ from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_flag, check_item_index, check_k
+from coldkit.validation import check_flag, check_item_index, check_k, check_number
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
@@ -127,9 +127,7 @@ class ContentRecommender(Recommender):
         self.encoder_weights = weights
         self.whiteners = [Whitening(whitening, dim=whitening_dim) for _ in encoders]
         self.whitener = self.whiteners[0]
-        if not np.isfinite(text_weight) or text_weight < 0:
-            raise InvalidInputError(f"text_weight must be >= 0, got {text_weight}")
-        self.text_weight = float(text_weight)
+        self.text_weight = check_number(text_weight, "text_weight", at_least=0)
         self.cache = check_flag(cache, "cache")  # bool("no") is True: the cache was written anyway
         self.raw_vectors_: np.ndarray | None = None
         self.item_vectors_: np.ndarray | None = None

@@ -81,7 +81,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_flag, check_item_index, check_k, check_seed
+from coldkit.validation import check_flag, check_item_index, check_k, check_number, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -342,9 +342,8 @@ class Hybrid(Recommender):
             if off:
                 why.append(f"weight 0 switches off {off}")
             raise InvalidInputError(f"the hybrid has no source left: {'; '.join(why)}")
-        for label, value in (("user_trust", user_trust), ("item_trust", item_trust)):
-            if not np.isfinite(value) or value < 0:
-                raise InvalidInputError(f"{label} must be >= 0, got {value}")
+        for label, value in (("user_trust", user_trust), ("item_trust", item_trust), ("adapter_l2", adapter_l2)):
+            check_number(value, label, at_least=0)
         self.user_trust, self.item_trust = float(user_trust), float(item_trust)
         self.depth, self.tune_k = check_k(depth, "depth"), check_k(tune_k, "tune_k")
         # switches are checked, not bool()-ed: bool("no") and bool(nan) are True, so --option stack=no

@@ -26,7 +26,7 @@ from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.base import Recommender
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_flag, check_item_index, check_k
+from coldkit.validation import check_flag, check_item_index, check_k, check_number
 
 __all__ = [
     "ItemItemModel", "ItemKNN", "NeighbourVoting", "UserKNN", "EASE", "similarity_matrix", "keep_top_per_column",
@@ -45,22 +45,8 @@ def _check_similarity(similarity: str) -> str:
     return similarity
 
 
-def _check_number(value: object, what: str) -> float:
-    """``value`` as a float, else :class:`InvalidInputError` naming ``what``.
-
-    Checked before any arithmetic: a string such as ``"3"`` (a value read from a config) reached
-    ``np.isfinite``, whose ufunc error named no option; ``True`` would have been read as 1.
-    """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidInputError(f"{what} must be a number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
 def _check_shrinkage(shrinkage: float) -> float:
-    shrinkage = _check_number(shrinkage, "shrinkage")
-    if not np.isfinite(shrinkage) or shrinkage < 0:
-        raise InvalidInputError(f"shrinkage must be >= 0, got {shrinkage}")
-    return shrinkage
+    return check_number(shrinkage, "shrinkage", at_least=0)
 
 
 def similarity_matrix(
@@ -423,10 +409,7 @@ class EASE(ItemItemModel):
     def __init__(self, l2: float = 300.0, binarize: bool = True, memory_budget: str | int | None = None) -> None:
         super().__init__()
         self.memory_budget = memory_budget
-        l2 = _check_number(l2, "l2")
-        if not np.isfinite(l2) or l2 <= 0:
-            raise InvalidInputError(f"l2 must be > 0, got {l2}")
-        self.l2 = l2
+        self.l2 = check_number(l2, "l2", above=0)
         self.binarize = check_flag(binarize, "binarize")  # bool("no") is True
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:

@@ -17,7 +17,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
-from coldkit.validation import check_seed
+from coldkit.validation import check_number, check_seed
 
 __all__ = ["Popularity", "RecentPopularity", "GenrePopularity", "RandomRecommender", "genre_matrix"]
 
@@ -75,9 +75,7 @@ class RecentPopularity(Popularity):
 
     def __init__(self, half_life_days: float = 30.0) -> None:
         super().__init__()
-        if not np.isfinite(half_life_days) or half_life_days <= 0:
-            raise InvalidInputError(f"half_life_days must be > 0, got {half_life_days}")
-        self.half_life_days = float(half_life_days)
+        self.half_life_days = check_number(half_life_days, "half_life_days", above=0)
 
     def _item_scores(self, train: Interactions) -> np.ndarray:
         if train.timestamps is None:

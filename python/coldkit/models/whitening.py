@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_number
 
 __all__ = ["Whitening", "WHITENING_MODES", "mean_pairwise_cosine"]
 
@@ -46,8 +47,7 @@ class Whitening:
             raise InvalidInputError(f"whitening must be one of {WHITENING_MODES}, got {mode!r}")
         if dim is not None and (isinstance(dim, bool) or int(dim) < 1):
             raise InvalidInputError(f"whitening dim must be >= 1 or None, got {dim!r}")
-        if not np.isfinite(eps) or eps < 0:
-            raise InvalidInputError(f"whitening eps must be >= 0, got {eps}")
+        eps = check_number(eps, "whitening eps", at_least=0)
         self.mode = mode
         self.dim = None if dim is None else int(dim)
         self.eps = float(eps)

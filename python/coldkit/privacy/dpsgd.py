@@ -44,7 +44,7 @@ from coldkit.privacy.accountant import (
     noise_multiplier_for_budget,
 )
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items
-from coldkit.validation import check_k
+from coldkit.validation import check_k, check_number
 
 __all__ = ["DPContentTower", "require_opacus"]
 
@@ -90,8 +90,7 @@ class DPContentTower(Recommender):
         self.max_grad_norm = check_clip(max_grad_norm)
         self.batch_size, self.epochs = check_k(batch_size, "batch_size"), check_k(epochs, "epochs")
         self.dim, self.negatives = check_k(dim, "dim"), check_k(negatives, "negatives")
-        if not np.isfinite(lr) or lr <= 0:
-            raise InvalidInputError(f"lr must be > 0, got {lr!r}")
+        lr = check_number(lr, "lr", above=0)
         self.lr, self.seed = float(lr), int(seed)
         self.content = ContentRecommender(encoder=default_encoder_name() if encoder is None else encoder, cache=cache)
         self.accountant_: PrivacyAccountant | None = None

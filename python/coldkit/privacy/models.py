@@ -53,7 +53,7 @@ from coldkit.plugins.types import Encoder, Ranked
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
-from coldkit.validation import check_seed
+from coldkit.validation import check_number, check_seed
 
 __all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
@@ -264,9 +264,7 @@ class DPEASE(_GramItemModel):
 
     def __init__(self, l2: float = 0.5, **options: Any) -> None:
         super().__init__(**options)
-        if not np.isfinite(l2) or l2 <= 0:
-            raise InvalidInputError(f"l2 must be > 0, got {l2!r}")
-        self.l2 = float(l2)
+        self.l2 = check_number(l2, "l2", above=0)
 
     def _matrix(self, stats: DPStatistics) -> np.ndarray:
         gram = stats.gram.astype(np.float64)
@@ -382,11 +380,9 @@ class DPHybrid(PrivateModel):
             raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
         self.factors = int(factors)
         for label, value in (("l2", l2), ("adapter_l2", adapter_l2)):
-            if not np.isfinite(value) or value <= 0:
-                raise InvalidInputError(f"{label} must be > 0, got {value!r}")
+            check_number(value, label, above=0)
         for label, value in (("item_trust", item_trust), ("user_trust", user_trust), ("cf_trust", cf_trust)):
-            if not np.isfinite(value) or value < 0:
-                raise InvalidInputError(f"{label} must be >= 0, got {value!r}")
+            check_number(value, label, at_least=0)
         self.l2, self.adapter_l2, self.item_trust, self.user_trust = float(l2), float(adapter_l2), float(item_trust), float(user_trust)
         self.cf_trust = float(cf_trust)
         self.weights = {**DP_WEIGHTS, **check_weights(dict(weights or {}), sources=tuple(DP_WEIGHTS), what="dp-hybrid")}
