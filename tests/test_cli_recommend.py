@@ -178,6 +178,23 @@ def test_column_mapping_flags(files: dict[str, Path]) -> None:
     assert len(pd.read_csv(files["out"])) == 2
 
 
+def test_interaction_columns_name_the_items_id_too(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # MovieLens calls the item movieId in both files: --interaction-columns item_id=movieId alone
+    # failed on the items file ("missing column(s) ['item_id']"); serve --build already read it so
+    items = pd.read_csv(files["items"]).rename(columns={"item_id": "movieId"})
+    items.to_csv(files["items"], index=False)
+    files["train"].write_text(TRAIN.replace("user_id,item_id", "userId,movieId"), encoding="utf-8")
+    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--k", "2"]
+    assert run(files, *mapping) == 0
+    first = pd.read_csv(files["out"], dtype=str)
+    assert set(first["item_id"]) <= set(items["movieId"].astype(str)) and len(first) == 8
+    assert run(files, *mapping, "--item-columns", "item_id=movieId") == 0  # the items' own mapping: the same
+    pd.testing.assert_frame_equal(pd.read_csv(files["out"], dtype=str), first)
+    capsys.readouterr()
+    assert run(files, *mapping, "--item-columns", "item_id=film") == 2  # the items' own mapping wins
+    assert "missing column(s) ['film']" in capsys.readouterr().err
+
+
 def test_duplicate_interactions(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     files["train"].write_text(TRAIN + "u1,a,3\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "duplicate (user_id, item_id)")
@@ -246,7 +263,7 @@ def test_model_option_of_the_wrong_type(files: dict[str, Path], capsys: pytest.C
     # the model and the bad value, exit 2, no ValueError/TypeError traceback from the constructor.
     common = ("--model", "content", "--encoder", "hashing", "--option")
     _fails_cleanly(files, capsys, "model 'content': bad option value", *common, "whitening_dim=abc")
-    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, 'text_weight="x"')
+    _fails_cleanly(files, capsys, "text_weight must be a number, got str 'x'", *common, 'text_weight="x"')  # names the option
 
 
 def test_option_flag_that_is_not_key_value_says_key_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -193,7 +193,8 @@ def _recommend_files(
         needs_text = item_vectors is None and media is None and model_accepts(model, "encoder")
         media_columns = [media[key] for key in ("image_column", "audio_column") if media and media.get(key)]
         catalog = load_items(
-            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns
+            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns,
+            interaction_columns=interaction_columns,
         )
         train = load_interactions(
             interactions,

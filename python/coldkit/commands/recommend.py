@@ -65,7 +65,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         ".npz (arrays ids, vectors) or Parquet (columns item_id, vector)",
     )  # fmt: skip
     parser.add_argument("--item-vector-columns", nargs="+", metavar="STD=COL", help="Parquet columns of --item-vectors, e.g. item_id=movieId vector=embedding")
-    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userId item_id=movieId")
+    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userId item_id=movieId (the item_id rename also applies to --items unless --item-columns is given)")
     parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. item_id=movieId")
     parser.add_argument("--implicit-threshold", type=float, default=None, help="keep ratings >= this as implicit feedback")
     parser.add_argument(

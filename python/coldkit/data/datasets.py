@@ -454,13 +454,13 @@ def load_folder(
 
     ``interactions.csv`` has ``user_id,item_id[,rating,timestamp]`` and ``items.csv`` ``item_id`` +
     content columns; ``columns`` / ``item_columns`` map the standard names to yours (e.g.
-    ``{"user_id": "userId"}``), ``text_columns`` picks the item text (default: the text-like columns,
-    see :func:`coldkit.data.loaders.text_like_columns`; ``dataset.catalog.text_columns`` says which).
+    ``{"user_id": "userId"}``; without ``item_columns`` the ``item_id`` rename applies to the items
+    table too, where it has that column), ``text_columns`` picks the item text (default: the text-like
+    columns, see :func:`coldkit.data.loaders.text_like_columns`; ``dataset.catalog.text_columns`` says which).
 
     Example::
 
-        data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"},
-                           item_columns={"item_id": "sku"}, text_columns=["name", "description"])
+        data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"}, text_columns=["name", "description"])
 
     ``encoding`` is the text encoding of CSV/TSV tables (default UTF-8; e.g. ``"latin-1"``).
 
@@ -477,7 +477,7 @@ def load_folder(
         )
     assert tables["interactions"] is not None and tables["items"] is not None
     catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text,
-                         media_columns=media_columns, encoding=encoding)
+                         media_columns=media_columns, encoding=encoding, interaction_columns=columns)
     interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))

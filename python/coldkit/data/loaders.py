@@ -271,6 +271,8 @@ class _RowIds:
 # item_id, imdbId, movie_id, uuid, url, pictureURL, homepage_link ...
 _NOT_TEXT_NAME = re.compile(r"(?:^|_)(?:id|ids|uuid|guid|key|url|uri|link|href|path|image|img)$", re.I)
 _NOT_TEXT_CAMEL = re.compile(r"[a-z](?:Id|ID|Url|URL|Uri|URI)$")  # case matters: movieId, not "valid"
+#: The standard columns of an interactions file that an item table never has.
+INTERACTION_ONLY_COLUMNS = frozenset({"user_id", "rating", "weight", "timestamp"})
 #: A text column whose non-empty values parse as numbers at least this often is numbers, not text
 #: (and a column of numbers is an item attribute, see :mod:`coldkit.models.attributes`).
 NUMBERS_SHARE = 0.9
@@ -811,17 +813,27 @@ def load_items(
     encoding: str | None = None,
     require_text: bool = True,
     media_columns: Sequence[str] = (),
+    interaction_columns: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Read an item table (``item_id`` + text/image columns) from CSV or Parquet.
 
     ``require_text=False`` accepts a table of ids alone (item vectors come from elsewhere);
     ``media_columns`` (image/audio path columns) are never default text columns.
+    ``interaction_columns``: the interactions file's mapping. Without ``columns`` its renames other
+    than the interactions' own columns (user, rating, weight, time) apply here too, wherever this
+    file has the named column and not the standard one: MovieLens calls the item ``movieId`` in
+    both files, and ``--interaction-columns item_id=movieId`` alone used to fail on ``movies.csv``.
 
     Example::
 
         catalog = load_items("movies.csv", columns={"item_id": "movieId"}, text_columns=["title", "genres"])
     """
-    frame = read_table(path, sep=sep, encoding=encoding, dtype=_id_dtypes(columns, "item_id"))
+    shared = {} if columns is not None else {
+        std: src for std, src in (interaction_columns or {}).items() if std not in INTERACTION_ONLY_COLUMNS
+    }
+    frame = read_table(path, sep=sep, encoding=encoding, dtype={**_id_dtypes(shared, "item_id"), **_id_dtypes(columns, "item_id")})
+    if shared:
+        columns = {std: src for std, src in shared.items() if src in frame.columns and std not in frame.columns} or None
     return catalog_from_frame(
         frame, text_columns=text_columns, columns=columns, where=str(path), require_text=require_text, media_columns=media_columns
     )

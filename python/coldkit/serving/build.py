@@ -12,9 +12,6 @@ from coldkit.serving.storage import check_index_target, check_no_writer, describ
 
 __all__ = ["build_index_from_files"]
 
-#: standard names only an interaction file has: dropped from ``columns`` when it also renames the item file
-_INTERACTION_ONLY_COLUMNS = frozenset({"user_id", "rating", "weight", "timestamp"})
-
 
 def build_index_from_files(
     out: str | os.PathLike[str],
@@ -79,13 +76,10 @@ def build_index_from_files(
                 raise InvalidInputError(f"{label} file not found: {str(path)!r}")
         media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
         media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
-        if item_columns is None and columns is not None:
-            # the item file has no user/rating/time columns: asking it for ``userId`` failed every
-            # MovieLens-named build ("movies.csv: missing column(s) ['userId']")
-            item_columns = {key: value for key, value in columns.items() if key not in _INTERACTION_ONLY_COLUMNS}
-        # with media columns a table of ids and media is complete (product photos have no words)
+        # with media columns a table of ids and media is complete (product photos have no words); the
+        # interactions' ``item_id`` rename reaches the item file too (see load_items)
         catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
-                             require_text=not media_columns)
+                             require_text=not media_columns, interaction_columns=columns)
         train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
     save(index, out)  # atomic over an existing index: the old one stays live until CURRENT names the new snapshot
