@@ -278,6 +278,18 @@ def test_hybrid_with_stacker_is_deterministic_and_ranks_only_allowed_items(small
     assert np.isnan(features[2, column]) and features[2, QUERY_FEATURES.index("log_known")] == 0.0
 
 
+def test_sources_without_popularity_keep_it_out_of_the_stacker(small_data) -> None:  # type: ignore[no-untyped-def]
+    """sources=["tfidf", "cf"] is a user's ablation: the stacker read popularity all the same (counts as features)."""
+    model = Hybrid(encoder="hashing", cache=False, sources=["tfidf", "cf"]).fit(small_data)
+    assert not model._item_features.any()  # type: ignore[union-attr]
+    queries = [UserQuery(user=0), UserQuery(history=np.array([1, 5, 9]))]
+    features = model._query_features(queries, cold_candidates=False)
+    assert np.isnan(features[:, QUERY_FEATURES.index("history_log_pop")]).all()
+    assert features[1, QUERY_FEATURES.index("log_known")] == pytest.approx(np.log1p(3))  # the clicks still count
+    with_popularity = Hybrid(encoder="hashing", cache=False, sources=["tfidf", "cf", "popularity"]).fit(small_data)
+    assert with_popularity._item_features.any()  # type: ignore[union-attr]
+
+
 def test_hybrid_on_a_tiny_catalogue_keeps_the_default_weights_with_a_note(small_data) -> None:  # type: ignore[no-untyped-def]
     tiny = subsample(load_dataset(), max_users=15, max_items=12, seed=0).interactions
     model = Hybrid(encoder="hashing", cache=False).fit(tiny)

@@ -67,7 +67,7 @@ from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
 from coldkit.models.popularity import Popularity
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
-from coldkit.models.stacker import POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
+from coldkit.models.stacker import ITEM_FEATURES, POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
 from coldkit.models.tuning import (
     CarvedValidation,
     WARM,
@@ -554,9 +554,13 @@ class Hybrid(Recommender):
         if self.stack and self._tuning:
             # the stacker's item features: popularity in training, and as content predicts it (only a
             # tuned fit can have a stacker; at 1M items the float64 ridge input alone would be 3 GB)
-            counts = train.item_counts()
-            predicted = content_popularity(self.content.item_vectors(), counts)
-            self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
+            # sources without ``popularity`` (sources=["tfidf"]: an ablation) keep it out of the stacker
+            # too: constant features, on which LightGBM never splits
+            self._item_features = np.zeros((train.n_items, len(ITEM_FEATURES)), dtype=np.float32)
+            if self._reads_popularity():
+                counts = train.item_counts()
+                predicted = content_popularity(self.content.item_vectors(), counts)
+                self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
 
     def fit(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
@@ -770,6 +774,10 @@ class Hybrid(Recommender):
                 parts[source].append(rankers[source]())
         return {source: stack_rows(ranked) for source, ranked in parts.items()}
 
+    def _reads_popularity(self) -> bool:
+        """Whether the stacker may read popularity (counts): only when ``popularity`` is one of the sources."""
+        return "popularity" in self._served_sources()
+
     def _stack_items(self) -> np.ndarray:
         assert self._item_features is not None
         return self._item_features
@@ -791,7 +799,7 @@ class Hybrid(Recommender):
         # how popular the items a user clicked are: mainstream and niche new users want different lists
         log_counts = np.log1p(self._require_fitted().item_counts().astype(np.float64))
         history_pop = np.full(len(queries), np.nan)
-        for b, query in enumerate(queries):
+        for b, query in enumerate(queries if self._reads_popularity() else ()):
             known = self._known_items(query)
             if known.size:
                 history_pop[b] = log_counts[known].mean()
