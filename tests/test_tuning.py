@@ -48,6 +48,19 @@ def _interactions(n_users: int = 300, n_items: int = 120, density: float = 0.08,
     )
 
 
+def test_pseudo_cold_pools_no_larger_than_k_give_no_cold_item_task_and_say_so() -> None:
+    """A top 20 of 12 pseudo-cold items lists them all: every weighting tied and "tuning" kept the defaults silently."""
+    train = _interactions()  # 120 items: 10 % pseudo-cold is 12, in two pools of 6 (timestamps: newest + sampled)
+    plain = carve_validation(train, seed=3, min_queries=5)
+    assert COLD_ITEMS in plain.tasks and sum(len(p) for _, p in plain.tasks[COLD_ITEMS].pools) == 12
+    small = carve_validation(train, seed=3, min_queries=5, min_pool=20)
+    assert COLD_ITEMS not in small.tasks
+    assert any("6 + 6 pseudo-cold item(s)" in note and "not tuned (defaults kept)" in note for note in small.notes)
+    assert small.train.item_counts().sum() > plain.train.item_counts().sum()  # those items stay in training
+    assert set(small.tasks) == set(plain.tasks) - {COLD_ITEMS}
+    assert COLD_ITEMS in carve_validation(train, seed=3, min_queries=5, min_pool=5).tasks
+
+
 def test_carving_hides_every_validation_answer_from_the_remaining_training_data() -> None:
     train = _interactions()
     carved = carve_validation(train, seed=3, min_queries=5)
@@ -386,7 +399,7 @@ def test_the_ease_source_climbs_to_the_penalty_the_validation_split_prefers() ->
     tried = model.ease_search_
     assert len(tried) >= 3 and EASE_PENALTIES[EASE_SEARCH_START] in tried
     # every recall it compared is the one a standalone EASE gets on the same carved split
-    carved = carve_validation(train, seed=model.validation_seed)
+    carved = carve_validation(train, seed=model.validation_seed, min_pool=model.tune_k)  # as the hybrid carves it
     for l2, value in tried.items():
         assert value == pytest.approx(_ease_recall_on(carved, l2), abs=1e-12)
     # the best recall tried (on a tie the climb keeps the λ it had: test_the_ease_climb_on_a_given_recall_table)

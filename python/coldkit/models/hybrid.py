@@ -642,6 +642,7 @@ class Hybrid(Recommender):
             seed=self.validation_seed,
             user_profiles=self.profile.user_profiles if self.profile is not None else None,
             user_graph=self.friends.user_graph if self.friends is not None else None,
+            min_pool=self.tune_k,
         )
         if not carved.tasks:
             # one note, not a warning and not one per task: a tiny catalogue is a normal input, and the

@@ -170,6 +170,7 @@ def carve_validation(
     min_queries: int = 50,
     user_profiles: Mapping[str, str] | None = None,
     user_graph: Mapping[str, Sequence[str]] | None = None,
+    min_pool: int = 0,
 ) -> CarvedValidation:
     """Carve pseudo-cold items and masked-click users out of ``train`` (see the module docstring).
 
@@ -186,6 +187,9 @@ def carve_validation(
         user_profiles: external user id -> profile text, given to masked-click queries.
         user_graph: external user id -> friend ids; masked-click queries get their friends among
             the users that stay in training.
+        min_pool: a pool of at most this many pseudo-cold items gives no cold-item task, with a
+            note: the tuning's top ``min_pool`` (its ``k``) of such a pool lists every item, so
+            every weighting scores the same and "tuned" weights would be the defaults in disguise.
 
     Returns:
         The remaining interactions (same index spaces: held-out users keep empty rows) and the
@@ -204,6 +208,14 @@ def carve_validation(
     active_items = np.flatnonzero(train.item_counts() > 0)
     n_cold = int(round(item_fraction * len(active_items)))
     pools = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else []
+    too_few = bool(pools) and max(len(pool) for pool in pools) <= min_pool
+    if too_few:
+        notes.append(
+            f"validation: {' + '.join(str(len(pool)) for pool in pools)} pseudo-cold item(s) ({item_fraction:.0%} of "
+            f"{len(active_items):,} items with interactions): a top {min_pool} of so few lists them all, so the "
+            "cold-item weights are not tuned (defaults kept)"
+        )
+        pools = []  # and they stay in training for the other tasks
     pseudo_cold = np.sort(np.concatenate(pools)) if pools else np.empty(0, np.int64)
     is_cold = np.zeros(n_items, dtype=bool)
     is_cold[pseudo_cold] = True
@@ -252,6 +264,8 @@ def carve_validation(
             COLD_ITEMS, queries, _truth(truth_rows, n_items), pseudo_cold if len(blocks) > 1 else blocks[0][1],
             pools=tuple((len(users), pool) for users, pool, _ in blocks) if len(blocks) > 1 else (),
         )
+    elif too_few:
+        pass  # nothing made pseudo-cold: the note above says why
     elif n_cold_queries < min_queries:
         notes.append(
             f"validation: only {n_cold_queries} user(s) clicked a pseudo-cold item (tuning needs {min_queries}): "
