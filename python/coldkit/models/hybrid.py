@@ -376,6 +376,7 @@ class Hybrid(Recommender):
         # what the adapters read besides the encoder: (TF-IDF features?, attribute columns); a user's list never changes
         self._features_key: tuple[bool, tuple[str, ...]] = (False, ())
         self.attributes_used_: list[str] = []  # the item attributes the last fit read (see ``attributes``)
+        self._attributes_reader: AttributeFeatures | None = None  # made on first use (see _attribute_reader)
         self.popularity = Popularity()
         self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
         self.item_knn = ItemKNN()
@@ -495,10 +496,9 @@ class Hybrid(Recommender):
         One per hybrid, so the columns found when choosing the features are the ones it encodes
         (its columns follow the catalogue; another set of columns rebuilds the adapters, see ``fit``).
         """
-        reader = getattr(self, "_attributes_reader", None)
-        if reader is None:
-            reader = self._attributes_reader = AttributeFeatures(skip=_media_columns_of(self))
-        return reader
+        if self._attributes_reader is None:
+            self._attributes_reader = AttributeFeatures(skip=_media_columns_of(self))
+        return self._attributes_reader
 
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's catalogue cannot serve (no item text: no ``tfidf``)."""
@@ -535,8 +535,10 @@ class Hybrid(Recommender):
         self.cf_knn.release_fit()
         self.ease.release_fit()
         self.cf.fit(train)
-        if self.content is not self.cf.content:  # the ridge map reads the attributes too: the others' own
-            self.content.fit(train, reuse=self.cf.content)  # whitening, of the encoder's vectors it has
+        if self.content is not self.cf.content:
+            # the ridge map reads the attributes beside the encoder, the other sources the encoder alone:
+            # they whiten the encoder's vectors the ridge map already has (one encoding pass, not two)
+            self.content.fit(train, reuse=self.cf.content)
         if self._uses("cf_knn"):
             self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
         self.popularity.fit(train)
