@@ -460,3 +460,19 @@ def test_hybrid_cold_item_queries_start_from_the_cold_item_weights(data: Interac
     # a weight the user gave holds in the cold-item regime too
     given = models.create("hybrid", **FAST, weights={"cf_knn": 0.7}, tune=False).fit(data)
     np.testing.assert_allclose(given.source_weights(queries, cold_items=True)["cf_knn"], 0.7 * beta)
+
+
+def test_a_catalogue_with_one_described_item_says_what_would_work() -> None:
+    """One item with text: the hybrid's content sources cannot compare anything; the error says what to do instead."""
+    from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
+
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(50)], "title": ["space robots"] + [""] * 49})
+    rows = [{"user_id": f"u{u}", "item_id": f"i{k}"} for u in range(30) for k in rng.choice(50, 8, replace=False)]
+    train = interactions_from_frame(pd.DataFrame(rows), catalog_from_frame(items))
+    for name in ("content", "hybrid"):
+        with pytest.raises(InvalidInputError, match=r"1 of 50 catalogue items have text to encode \(hashing; at least 2"):
+            coldkit.get_model(name, encoder="hashing").fit(train)
+    with pytest.raises(InvalidInputError, match="use a model that reads no content"):
+        coldkit.get_model("hybrid", encoder="hashing").fit(train)
+    assert coldkit.get_model("ease").fit(train).recommend([UserQuery(user=0)], k=5).indices.shape == (1, 5)

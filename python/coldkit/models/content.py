@@ -166,7 +166,13 @@ class ContentRecommender(Recommender):
                 raw = encode_items(train, encoder, cache=self.cache)
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
-                raise InvalidInputError("content model: fewer than 2 catalogue items have text to encode")
+                # every content source (and the hybrid's adapters) needs items to compare: say what would do
+                raise InvalidInputError(
+                    f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have text to encode "
+                    f"({getattr(encoder, 'name', encoder)!s}; at least 2 are needed): give the items text "
+                    "(text_columns / --text-columns) or vectors (--item-vectors), or use a model that reads no content "
+                    "(popularity, item-knn, ease)"
+                )
             whitener.fit(raw if has_content.all() else raw[has_content])  # no 1.5 GB copy at 1M items
             parts.append(whitener.transform(raw, normalize=True))
             if len(parts) == 1:
