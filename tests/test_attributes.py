@@ -149,3 +149,17 @@ def test_hybrid_encodes_the_catalogue_and_parses_its_attributes_once(monkeypatch
     # the content sources' vectors are exactly what their own encoding pass would give
     alone = ContentRecommender(encoder=HashingEncoder(), cache=False).fit(train)
     np.testing.assert_array_equal(model.content.item_vectors(), alone.item_vectors())
+
+
+def test_a_refit_reads_the_table_as_it_is_now_and_keeps_no_old_catalogue() -> None:
+    """The columns found are remembered within one fit only: a table changed in place between fits is read anew."""
+    interactions, items, _ = _era_data(n_users=30)
+    train = interactions_from_frame(interactions, catalog_from_frame(items))
+    model = coldkit.get_model("hybrid", encoder="hashing", cache=False, tune=False).fit(train)
+    assert model.attributes_used_ == ["title year"]
+    train.catalog.table["budget"] = np.random.default_rng(0).lognormal(size=len(train.catalog.table))
+    assert model.fit(train).attributes_used_ == ["title year", "budget"]
+    del train.catalog.table["budget"]
+    train.catalog.table["title"] = "plain title"
+    assert model.fit(train).attributes_used_ == []
+    assert model._attributes_reader is None or model._attributes_reader._found_on is None  # nothing of A kept

@@ -443,14 +443,14 @@ def test_switches_must_be_booleans() -> None:
 @pytest.mark.parametrize(
     "name, option",
     [
-        ("cold-ridge", "l2"), ("cold-ridge", "item_trust"), ("hybrid", "adapter_l2"), ("hybrid", "item_trust"),
+        ("cold-ridge", "l2"), ("cold-ridge", "item_trust"), ("hybrid", "item_trust"), ("friends", "global_weight"),
         ("hybrid", "user_trust"), ("content", "text_weight"), ("cold-knn", "item_trust"), ("cold-knn", "power"),
         ("bilinear", "l2"), ("popularity-recent", "half_life_days"), ("dp-hybrid", "cf_trust"), ("dp-ease", "l2"),
     ],
 )
 def test_numeric_options_refuse_booleans_strings_and_nan_by_name(name: str, option: str) -> None:
     """``True`` is an int to Python: ``l2=True`` ran as λ = 1; ``"3"`` died in a ufunc error naming no option."""
-    extra = {} if name in ("popularity-recent", "dp-ease") else {"encoder": "hashing"}
+    extra = {} if name in ("popularity-recent", "dp-ease", "friends") else {"encoder": "hashing"}
     for bad, says in ((True, "must be a number, got bool True"), ("3", "must be a number, got str '3'"),
                       (None, "must be a number, got NoneType"), (float("nan"), "must be a finite number, got nan")):
         with pytest.raises(InvalidInputError, match=f"{option} {says}"):

@@ -408,3 +408,12 @@ def test_the_stacker_fit_overlapping_the_final_fit_gives_the_same_model_and_neve
     for worker in workers:  # its task is done (the fit waited for it); the idle worker exits right after
         worker.join(timeout=10)
     assert not any(worker.is_alive() for worker in workers)
+
+
+def test_no_stacker_for_new_items_when_each_fold_would_rank_its_whole_pool() -> None:
+    """Pools of 22 pseudo-cold items: each cross-fit fold ranks ~11, so a top 20 lists them all (1.0 -> 1.0)."""
+    train = subsample(load_dataset(), max_users=250, max_items=450, seed=0).interactions
+    model = Hybrid(encoder="hashing", cache=False).fit(train)
+    assert any("no stacker for new items: a pool of 22 pseudo-cold items" in note for note in model.notes_)
+    assert not any("cold-items" in note for note in model.notes_ if note.startswith("stacker"))
+    assert model.learned_ is not None  # the blend's cold-item weights were still tuned on the 22 + 23 items

@@ -53,12 +53,14 @@ def test_pseudo_cold_pools_no_larger_than_k_give_no_cold_item_task_and_say_so() 
     train = _interactions()  # 120 items: 10 % pseudo-cold is 12, in two pools of 6 (timestamps: newest + sampled)
     plain = carve_validation(train, seed=3, min_queries=5)
     assert COLD_ITEMS in plain.tasks and sum(len(p) for _, p in plain.tasks[COLD_ITEMS].pools) == 12
-    small = carve_validation(train, seed=3, min_queries=5, min_pool=20)
+    small = carve_validation(train, seed=3, min_queries=5, min_pool=6)  # 6 + 6: each pool at most 6
     assert COLD_ITEMS not in small.tasks
     assert any("6 + 6 pseudo-cold item(s)" in note and "not tuned (defaults kept)" in note for note in small.notes)
     assert small.train.item_counts().sum() > plain.train.item_counts().sum()  # those items stay in training
     assert set(small.tasks) == set(plain.tasks) - {COLD_ITEMS}
     assert COLD_ITEMS in carve_validation(train, seed=3, min_queries=5, min_pool=5).tasks
+    # a pool at the limit beside a larger one: its queries would still rank all of it
+    assert COLD_ITEMS not in carve_validation(_interactions(n_items=130), seed=3, min_queries=5, min_pool=6).tasks  # 7 + 6
 
 
 def test_carving_hides_every_validation_answer_from_the_remaining_training_data() -> None:
@@ -714,3 +716,62 @@ def test_explain_gives_only_reasons_from_sources_the_hybrid_blends() -> None:
     # the full hybrid still gives its content reason
     full = Hybrid(encoder="hashing", stack=False, tune=False).fit(train)
     assert "content similarity" in full.explain(query, 3)
+
+
+def test_ridge_search_solves_the_same_normal_equations_as_a_fresh_fit() -> None:
+    """use_penalty(λ) after a fit at another λ gives bit for bit the map a fit at λ gives (one pass over the features)."""
+    from coldkit.data import load_dataset
+    from coldkit.data.datasets import subsample
+    from coldkit.models.cold import ColdRidge, ridge_equations, ridge_map, ridge_solve
+
+    rng = np.random.default_rng(0)
+    features, targets = rng.normal(size=(300, 20)), rng.normal(size=(300, 7))
+    equations = ridge_equations(features, targets)
+    for l2 in (0.5, 3.0):
+        np.testing.assert_array_equal(ridge_solve(equations, l2)[0], ridge_map(features, targets, l2)[0])
+    train = subsample(load_dataset(), max_users=120, max_items=300, seed=0).interactions
+    searched = ColdRidge(encoder="hashing", cache=False, l2=10.0)
+    searched.keep_equations = True
+    searched.fit(train)
+    searched.item_vectors()  # rows mapped with λ = 10 must not survive the change
+    searched.use_penalty(3.0)
+    fresh = ColdRidge(encoder="hashing", cache=False, l2=3.0).fit(train)
+    np.testing.assert_array_equal(searched.weights_, fresh.weights_)
+    np.testing.assert_array_equal(searched.item_vectors(), fresh.item_vectors())
+    searched.forget_equations()
+    with pytest.raises(InvalidInputError, match="keep_equations"):
+        searched.use_penalty(1.0)
+    with pytest.raises(InvalidInputError, match="keep_equations"):
+        ColdRidge(encoder="hashing", cache=False).fit(train).use_penalty(1.0)  # not kept unless asked
+
+
+def test_the_hybrid_chooses_its_ridge_penalty_on_pseudo_cold_items() -> None:
+    from coldkit.data import load_dataset
+    from coldkit.data.datasets import subsample
+    from coldkit.models.hybrid import ADAPTER_PENALTIES, ADAPTER_SEARCH_START
+
+    train = subsample(load_dataset(), max_users=250, max_items=700, seed=0).interactions
+    model = Hybrid(encoder="hashing", cache=False, stack=False).fit(train)
+    tried = model.adapter_search_
+    assert ADAPTER_PENALTIES[ADAPTER_SEARCH_START] in tried and len(tried) >= 3
+    chosen = model.cf.l2
+    assert tried[chosen] == max(tried.values())
+    position = ADAPTER_PENALTIES.index(chosen)
+    for neighbour in (position - 1, position + 1):  # a local optimum: each neighbour was tried, none better
+        if 0 <= neighbour < len(ADAPTER_PENALTIES):
+            assert tried[ADAPTER_PENALTIES[neighbour]] <= tried[chosen]
+    assert sum("cf source ridge penalty" in note for note in model.notes_) == 1
+    assert model.cf._equations is None  # not kept past the search
+    # the search changes nothing but λ: a hybrid given that λ is the same model
+    fixed = Hybrid(encoder="hashing", cache=False, stack=False, adapter_l2=chosen).fit(train)
+    assert fixed.adapter_search_ == {}
+    queries = [UserQuery(user=u) for u in range(30)]
+    np.testing.assert_array_equal(model.recommend(queries, 10).indices, fixed.recommend(queries, 10).indices)
+    np.testing.assert_array_equal(model.cf.weights_, fixed.cf.weights_)
+    # untuned fits keep the start; a number or "auto" only
+    untuned = Hybrid(encoder="hashing", cache=False, tune=False).fit(train)
+    assert untuned.cf.l2 == ADAPTER_PENALTIES[ADAPTER_SEARCH_START] and untuned.adapter_search_ == {}
+    with pytest.raises(InvalidInputError, match="adapter_l2 must be a number >= 0 or 'auto', got 'best'"):
+        Hybrid(encoder="hashing", adapter_l2="best")
+    with pytest.raises(InvalidInputError, match="adapter_l2 must be a number, got bool True"):
+        Hybrid(encoder="hashing", adapter_l2=True)  # type: ignore[arg-type]

@@ -77,7 +77,10 @@ def check_number(value: object, what: str, *, at_least: float | None = None, abo
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InvalidInputError(f"{what} must be a number, got {type(value).__name__} {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range (10**400): Python's own error names no option
+        raise InvalidInputError(f"{what} must be a finite number, got an integer of {len(str(value))} digits") from None
     if not np.isfinite(number):
         raise InvalidInputError(f"{what} must be a finite number, got {value!r}")
     if at_least is not None and number < at_least:

@@ -164,9 +164,14 @@ class AttributeFeatures:
         self.dim = 0
         self.used_: list[str] = []
         self._fingerprint = "attributes:unfitted"
-        # the last catalogue's columns: the hybrid asks which there are before it builds its adapters,
-        # then the ridge map encodes them; parsing a 50k-row table as numbers once is enough
+        # the columns found on a catalogue, kept between ``found`` and ``encode_training`` of one fit (the
+        # hybrid asks which there are before it builds its adapters, then the ridge map encodes them:
+        # parsing a 50k-row table once is enough); ``forget`` ends it, as a table may change in place
         self._found_on: tuple[Any, dict[str, np.ndarray]] | None = None
+
+    def forget(self) -> None:
+        """Drop the remembered columns (and the catalogue they came from)."""
+        self._found_on = None
 
     def found(self, train: Interactions) -> dict[str, np.ndarray]:
         """The attribute columns of ``train``'s catalogue this encoder reads."""

@@ -322,6 +322,18 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
 
     Returns ``(W (d, f), b (f,))`` minimising ``||T - F W - b||² + l2 ||W||²``.
     """
+    return ridge_solve(ridge_equations(features, targets), l2)
+
+
+RidgeEquations = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]
+
+
+def ridge_equations(features: np.ndarray, targets: np.ndarray) -> RidgeEquations:
+    """The centred normal equations of :func:`ridge_map`: ``(FᵀF, FᵀT, mean F, mean T, F's shape)``.
+
+    Everything but the penalty, so a search over ``l2`` (:func:`ridge_solve` each) reads the warm
+    items' features and targets once: at 10k items that pass is most of a ridge fit's work.
+    """
     f = np.asarray(features)
     # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
     # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
@@ -339,10 +351,17 @@ def ridge_map(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.
         fc = np.asarray(f[start : start + _RIDGE_ROWS], dtype=np.float64) - f_mean
         gram += fc.T @ fc
         cross += fc.astype(dtype, copy=False).T @ (t[start : start + _RIDGE_ROWS] - t_shift)
+    return gram, cross, f_mean, t_mean, (int(f.shape[0]), int(f.shape[1]))
+
+
+def ridge_solve(equations: RidgeEquations, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` of :func:`ridge_map` from its normal equations (left unchanged) and the penalty ``l2``."""
+    gram, cross, f_mean, t_mean, shape = equations
+    gram = gram.copy()
     gram[np.diag_indices_from(gram)] += l2
     singular = InvalidInputError(
-        f"the content -> CF ridge map has no unique solution with l2={l2:g} ({f.shape[0]} warm items, "
-        f"{f.shape[1]} content dimensions, some never used or collinear): use l2 > 0 (the option `l2` of cold-ridge, `adapter_l2` of the hybrid; default 10)"
+        f"the content -> CF ridge map has no unique solution with l2={l2:g} ({shape[0]} warm items, "
+        f"{shape[1]} content dimensions, some never used or collinear): use l2 > 0 (the option `l2` of cold-ridge, `adapter_l2` of the hybrid; default 10)"
     )
     try:
         weights = np.linalg.solve(gram, cross)
@@ -642,6 +661,10 @@ class ColdAdapter(Recommender):
         warm = self.warm.warm_items_
         features = self.content.item_vectors()
         self._learn_map(features[warm], self.warm.item_vectors_[warm], train)
+        return self._map_anew(train, features)
+
+    def _map_anew(self, train: Interactions, features: np.ndarray) -> "ColdAdapter":
+        """Forget every mapped row (a new map): they are computed again from ``features`` on demand."""
         # The catalogue is mapped on demand, the rows a request needs (_ensure_mapped): a run that
         # ranks only the new items of a 1M-item catalogue maps those 100k, not every warm item too.
         # Only the blended table is kept; the mapped one is made if read (mapped_vectors_).
@@ -775,13 +798,41 @@ class ColdRidge(ColdAdapter):
             raise InvalidInputError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
         bandwidth = check_number(bandwidth, "bandwidth", above=0)
         self.l2, self.kernel, self.bandwidth = float(l2), kernel, float(bandwidth)
+        # the last fit's normal equations, kept only while a caller searches the penalty (keep_equations)
+        self.keep_equations = False
+        self._equations: RidgeEquations | None = None
+
+    def use_penalty(self, l2: float) -> "ColdRidge":
+        """Re-learn the (linear) map with penalty ``l2`` on this fit's warm vectors and content.
+
+        Needs the normal equations of the fit (``keep_equations = True`` before it): the hybrid
+        searches the penalty on its validation split this way, one solve per value tried. The
+        catalogue's mapped vectors are recomputed on demand, as after a fit.
+        """
+        if self.kernel != "linear" or self._equations is None:
+            raise InvalidInputError("use_penalty needs a linear cold-ridge fitted with keep_equations = True")
+        self.l2 = check_number(l2, "l2", at_least=0)
+        self.weights_, self.intercept_ = ridge_solve(self._equations, self.l2)
+        assert self._map_features is not None
+        self._map_anew(self._require_fitted(), self._map_features)
+        return self
+
+    def forget_equations(self) -> None:
+        """Drop the normal equations kept for :meth:`use_penalty` (d × warm items floats)."""
+        self._equations = None
+
+    def release_fit(self) -> None:
+        super().release_fit()
+        self._equations = None
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.exp((np.asarray(a, np.float64) @ np.asarray(b, np.float64).T - 1.0) / self.bandwidth)
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         if self.kernel == "linear":
-            self.weights_, self.intercept_ = ridge_map(features, targets, self.l2)
+            equations = ridge_equations(features, targets)
+            self._equations = equations if self.keep_equations else None
+            self.weights_, self.intercept_ = ridge_solve(equations, self.l2)
             return
         self._support = np.asarray(features, dtype=np.float64)
         t = np.asarray(targets, dtype=np.float64)

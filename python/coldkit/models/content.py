@@ -121,8 +121,12 @@ class ContentRecommender(Recommender):
             raise InvalidInputError("content model needs at least one encoder")
         self.encoders = [resolve_encoder(e, encoder_options) for e in encoders]
         self.encoder = self.encoders[0]
-        weights = [1.0] * len(encoders) if encoder_weights is None else [float(w) for w in encoder_weights]
-        if len(weights) != len(encoders) or any(not np.isfinite(w) or w <= 0 for w in weights):
+        if encoder_weights is not None and (isinstance(encoder_weights, str) or not isinstance(encoder_weights, Sequence | np.ndarray)):
+            raise InvalidInputError(f"encoder_weights must be a list of {len(encoders)} positive numbers, got {encoder_weights!r}")
+        weights = [1.0] * len(encoders) if encoder_weights is None else [
+            check_number(w, "each of encoder_weights", above=0) for w in encoder_weights  # True ran as weight 1
+        ]
+        if len(weights) != len(encoders):
             raise InvalidInputError(f"encoder_weights must be {len(encoders)} positive numbers, got {encoder_weights!r}")
         self.encoder_weights = weights
         self.whiteners = [Whitening(whitening, dim=whitening_dim) for _ in encoders]

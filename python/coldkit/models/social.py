@@ -23,6 +23,7 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_number
 from coldkit.models._ranking import rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
@@ -67,8 +68,7 @@ class FriendsPopularity(Recommender):
         if user_graph is not None and not isinstance(user_graph, Mapping):
             raise InvalidInputError(f"user_graph must be a mapping user id -> friend ids, got {type(user_graph).__name__}")
         self.user_graph = {str(u): tuple(str(f) for f in fs) for u, fs in (user_graph or {}).items()}
-        if isinstance(global_weight, bool) or not np.isfinite(global_weight) or global_weight < 0:
-            raise InvalidInputError(f"global_weight must be finite and >= 0, got {global_weight!r}")
+        global_weight = check_number(global_weight, "global_weight", at_least=0)
         self.global_weight = float(global_weight)
 
     def fit(self, train: Interactions) -> "FriendsPopularity":

@@ -208,12 +208,12 @@ def carve_validation(
     active_items = np.flatnonzero(train.item_counts() > 0)
     n_cold = int(round(item_fraction * len(active_items)))
     pools = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else []
-    too_few = bool(pools) and max(len(pool) for pool in pools) <= min_pool
+    too_few = bool(pools) and min(len(pool) for pool in pools) <= min_pool  # each pool is ranked on its own
     if too_few:
         notes.append(
             f"validation: {' + '.join(str(len(pool)) for pool in pools)} pseudo-cold item(s) ({item_fraction:.0%} of "
-            f"{len(active_items):,} items with interactions): a top {min_pool} of so few lists them all, so the "
-            "cold-item weights are not tuned (defaults kept)"
+            f"{len(active_items):,} items with interactions; each pool is ranked on its own): a top {min_pool} of "
+            "so few lists them all, so the cold-item weights are not tuned (defaults kept)"
         )
         pools = []  # and they stay in training for the other tasks
     pseudo_cold = np.sort(np.concatenate(pools)) if pools else np.empty(0, np.int64)
