@@ -588,6 +588,8 @@ class Hybrid(Recommender):
         finally:
             if self._attributes_reader is not None:
                 self._attributes_reader.forget()
+            if not self.attributes_used_:  # asked, found none: not an encoder of this model (results list them)
+                self._attributes_reader = None
 
     def _fit_on(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
