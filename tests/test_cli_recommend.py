@@ -193,6 +193,13 @@ def test_interaction_columns_name_the_items_id_too(files: dict[str, Path], capsy
     capsys.readouterr()
     assert run(files, *mapping, "--item-columns", "item_id=film") == 2  # the items' own mapping wins
     assert "missing column(s) ['film']" in capsys.readouterr().err
+    # an items file with its own item_id column keeps it; when the ids do not match, the error names the way out
+    items.insert(0, "item_id", [f"x{i}" for i in range(len(items))])
+    items.to_csv(files["items"], index=False)
+    assert run(files, *mapping) == 2
+    assert "it also has a 'movieId' column: to match by 'movieId', rename or drop the items file's 'item_id'" in capsys.readouterr().err
+    items.rename(columns={"item_id": "old_id"}).to_csv(files["items"], index=False)
+    assert run(files, *mapping) == 0
 
 
 def test_duplicate_interactions(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,6 +83,19 @@ def test_folder_in_movielens_layout(tmp_path: Path) -> None:
     assert ds.interactions.matrix.nnz == 2
 
 
+def test_a_movielens_folder_takes_a_column_mapping_too(tmp_path: Path) -> None:
+    # it worked without a mapping; with --interaction-columns user_id=userId item_id=movieId it was refused:
+    # "needs an interactions table and an items table ... missing: interactions, items"
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A,Drama\n2,B,Comedy\n", encoding="utf-8")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n2,2,3,11\n", encoding="utf-8")
+    mapped = data.load_dataset(tmp_path, columns={"user_id": "userId", "item_id": "movieId"})
+    assert list(mapped.catalog.item_ids) == ["1", "2"] and mapped.interactions.matrix.nnz == 2
+    assert mapped.catalog.text_columns == ("title", "genres")
+    (tmp_path / "movies.csv").unlink()  # half the layout: the mapping does not hide what is missing
+    with pytest.raises(InvalidInputError, match="missing: interactions, items"):
+        data.load_dataset(tmp_path, columns={"user_id": "userId", "item_id": "movieId"})
+
+
 @pytest.mark.parametrize("files", [[], ["ratings.txt", "products.csv"]])
 def test_a_folder_of_neither_layout_names_both(tmp_path: Path, files: list[str]) -> None:
     # it used to ask only for movies.csv and ratings.csv, a layout a user with their own data never meant

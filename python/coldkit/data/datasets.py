@@ -463,12 +463,21 @@ def load_folder(
         data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"}, text_columns=["name", "description"])
 
     ``encoding`` is the text encoding of CSV/TSV tables (default UTF-8; e.g. ``"latin-1"``).
+    A MovieLens folder (``ratings.csv`` + ``movies.csv``, no tables of the names above) is read the same
+    way with these mappings: ratings are the interactions, movies the items.
 
     Raises:
         InvalidInputError: a table missing (both are named), or any problem of the tables themselves.
     """
     path = Path(folder)
     tables = {stem: _find_table(path, stem) for stem in ("interactions", "items")}
+    if not any(tables.values()):
+        # the MovieLens layout with a column mapping: ratings.csv + movies.csv are the two tables (without
+        # a mapping load_dataset reads them with MovieLens' own names; with one, "missing: interactions,
+        # items" refused the folder that worked a flag earlier)
+        movielens = {"interactions": _find_table(path, "ratings"), "items": _find_table(path, "movies")}
+        if all(movielens.values()):
+            tables = movielens
     missing = [stem for stem, found in tables.items() if found is None]
     if missing:
         raise InvalidInputError(

@@ -548,6 +548,13 @@ def interactions_from_frame(
             # rewrote the ids): name the id each looks like, or the user hunts for a missing row
             pairs = _lookalike_ids([str(n) for n in names], (str(i) for i in catalog.item_ids))
             hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+            source = (columns or {}).get("item_id")
+            if source and source != "item_id" and source in catalog.table.columns:
+                # the items file had its own item_id column, which the interactions' rename did not replace
+                hint += (
+                    f"; the item table's ids come from its own 'item_id' column, and it also has a {source!r} column: "
+                    f"to match by {source!r}, rename or drop the items file's 'item_id' column"
+                )
             raise InvalidInputError(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}{hint}"
             )
