@@ -775,3 +775,21 @@ def test_the_hybrid_chooses_its_ridge_penalty_on_pseudo_cold_items() -> None:
         Hybrid(encoder="hashing", adapter_l2="best")
     with pytest.raises(InvalidInputError, match="adapter_l2 must be a number, got bool True"):
         Hybrid(encoder="hashing", adapter_l2=True)  # type: ignore[arg-type]
+
+
+def test_climb_grid_moves_to_the_better_neighbour_and_keeps_a_tie() -> None:
+    from coldkit.models.tuning import climb_grid
+
+    asked: list[int] = []
+
+    def table(values: list[float]):  # type: ignore[no-untyped-def]
+        def score(i: int) -> float:
+            asked.append(i)
+            return values[i]
+        return score
+
+    assert climb_grid(5, 2, table([0.1, 0.5, 0.3, 0.2, 0.1])) == (1, {2: 0.3, 1: 0.5, 3: 0.2, 0: 0.1})
+    assert asked == [2, 1, 3, 0]  # the smaller neighbour first, each index once
+    assert climb_grid(5, 2, table([0.1, 0.3, 0.3, 0.3, 0.1]))[0] == 2  # a tie keeps the start
+    best, tried = climb_grid(5, 0, table([0.1, 0.2, 0.3, 0.4, 0.5]))
+    assert best == 4 and sorted(tried) == [0, 1, 2, 3, 4]

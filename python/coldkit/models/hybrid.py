@@ -75,6 +75,7 @@ from coldkit.models.tuning import (
     LearnedWeights,
     ValidationTask,
     carve_validation,
+    climb_grid,
     coordinate_ascent,
     fused_recall_objective,
     recall_per_query,
@@ -581,8 +582,6 @@ class Hybrid(Recommender):
     def fit(self, train: Interactions) -> "Hybrid":
         # the attribute columns are remembered within one fit: the table may change in place between
         # fits, and a model should not keep (or save) the catalogue of a fit before
-        if self._attributes_reader is not None:
-            self._attributes_reader.forget()
         try:
             return self._fit_on(train)
         finally:
@@ -785,23 +784,14 @@ class Hybrid(Recommender):
         """
         queries = self._check_queries(task.queries)
 
-        def recall() -> float:
+        def recall(step: int) -> float:
+            if self.cf.l2 != ADAPTER_PENALTIES[step]:  # the start is the fitted map
+                self.cf.use_penalty(ADAPTER_PENALTIES[step])
             ranked = self._rank_task(task, queries, ["cf"])["cf"]
             return float(np.mean(recall_per_query(ranked.indices, task.truth, self.tune_k)))
 
-        best = ADAPTER_SEARCH_START
         with stage(f"choose the cf source's ridge penalty on {len(queries):,} pseudo-cold-item queries"):
-            tried = {best: recall()}
-            while True:
-                centre = best
-                for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
-                    if 0 <= step < len(ADAPTER_PENALTIES) and step not in tried:
-                        self.cf.use_penalty(ADAPTER_PENALTIES[step])
-                        tried[step] = recall()
-                        if tried[step] > tried[best]:
-                            best = step
-                if best == centre:
-                    break
+            best, tried = climb_grid(len(ADAPTER_PENALTIES), ADAPTER_SEARCH_START, recall)
         if self.cf.l2 != ADAPTER_PENALTIES[best]:
             self.cf.use_penalty(ADAPTER_PENALTIES[best])
         self.adapter_search_ = {ADAPTER_PENALTIES[i]: value for i, value in sorted(tried.items())}
@@ -840,21 +830,21 @@ class Hybrid(Recommender):
             found = [recall_per_query(model.recommend(qs, self.tune_k, exclude_known=True).indices, truth, self.tune_k) for qs, truth in asked]
             return float(np.mean(np.concatenate(found))) if found else 0.0
 
-        best = EASE_SEARCH_START  # the λ whose model self.ease holds: the best so far
+        kept = [float("-inf")]  # the recall of the model self.ease holds: the best so far
+
+        def score(step: int) -> float:
+            model = self.ease  # the start's model is the one fitted with the sources
+            if step != EASE_SEARCH_START:
+                model = self._fresh_ease(EASE_PENALTIES[step])
+                model.fit(carved.train)  # (fit is typed as the base class's)
+            value = recall(model)
+            if value > kept[0]:
+                self.ease, kept[0] = model, value  # only the best model is kept: two EASE matrices at most
+            return value
+
         n_users = sum(len(qs) for qs, _ in asked)
         with stage(f"choose the ease source's λ on {n_users:,} held-out users"):
-            tried = {best: recall(self.ease)}
-            while True:
-                centre = best
-                for step in (centre - 1, centre + 1):  # the smaller λ first: it keeps a tie
-                    if 0 <= step < len(EASE_PENALTIES) and step not in tried:
-                        model = self._fresh_ease(EASE_PENALTIES[step])
-                        model.fit(carved.train)  # (fit is typed as the base class's)
-                        tried[step] = recall(model)
-                        if tried[step] > tried[best]:
-                            self.ease, best = model, step  # only the best model is kept: two EASE matrices at most
-                if best == centre:
-                    break
+            best, tried = climb_grid(len(EASE_PENALTIES), EASE_SEARCH_START, score)
         self.ease_search_ = {EASE_PENALTIES[i]: value for i, value in sorted(tried.items())}
         self.notes_.append(
             f"hybrid: ease source λ = {EASE_PENALTIES[best]:g} (validation Recall@{self.tune_k} "

@@ -49,6 +49,7 @@ __all__ = [
     "ValidationTask",
     "CarvedValidation",
     "carve_validation",
+    "climb_grid",
     "coordinate_ascent",
     "fused_recall",
     "fused_recall_objective",
@@ -461,6 +462,27 @@ def fused_recall_objective(
         return per_unit(prepared(used).indices, truth, k)
 
     return objective
+
+
+def climb_grid(size: int, start: int, score: Callable[[int], float]) -> tuple[int, dict[int, float]]:
+    """Hill-climb an ordered grid of ``size`` values from index ``start``: score the neighbours of the
+    best so far (the smaller first, so a tie keeps the value it has), move to a better one, stop when
+    neither is. Returns the best index and ``{index: score}`` of those tried.
+
+    Why a climb: each score is a model fitted and ranked on the validation split (an EASE inverse, a
+    ridge solve), and the recall over a penalty grid has one peak in practice: 3–5 scores, not all.
+    """
+    best = start
+    tried = {start: score(start)}
+    while True:
+        centre = best
+        for step in (centre - 1, centre + 1):
+            if 0 <= step < size and step not in tried:
+                tried[step] = score(step)
+                if tried[step] > tried[best]:
+                    best = step
+        if best == centre:
+            return best, tried
 
 
 def coordinate_ascent(
