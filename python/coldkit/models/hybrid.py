@@ -376,10 +376,7 @@ class Hybrid(Recommender):
         if attributes not in (True, False, "auto"):
             raise InvalidInputError(f"attributes must be True, False or 'auto', got {attributes!r}")
         self.attributes: bool | str = attributes
-        if isinstance(attribute_weight, bool) or not isinstance(attribute_weight, (int, float)) or not (
-            np.isfinite(attribute_weight) and attribute_weight > 0
-        ):
-            raise InvalidInputError(f"attribute_weight must be a number > 0, got {attribute_weight!r}")
+        check_number(attribute_weight, "attribute_weight", above=0)
         self.attribute_weight = float(attribute_weight)
         self._encoder = enc
         self._adapter_options: dict[str, Any] = dict(
