@@ -407,6 +407,19 @@ def test_ease_cold_item_scores_zero_and_l2_validated(data: Interactions) -> None
     assert models.create("ease", l2=np.float32(3)).l2 == 3.0  # type: ignore[attr-defined]
 
 
+def test_ease_refuses_a_penalty_float32_cannot_carry(data: Interactions) -> None:
+    """l2=1e308 overflowed the float32 Gram and gave an all-zero B: every item scored 0, silently."""
+    with pytest.raises(InvalidInputError, match=r"l2 must be <= 1e\+30, got 1e\+308"):
+        models.create("ease", l2=1e308)
+    # within float32's range but so large that every weight underflows: an error, not a list of ties
+    with pytest.raises(InvalidInputError, match=r"ease: l2=1e\+30 is too large for these data.*every item-item weight is 0"):
+        models.create("ease", l2=1e30).fit(data)
+    # no user with two items: B = 0 is EASE's right answer there, whatever λ, and no error
+    one_each = sp.csr_matrix(np.eye(4, 10, dtype=np.float32))
+    single = Interactions(np.array([f"u{u}" for u in range(4)]), data.catalog, one_each, None)
+    assert not np.any(models.create("ease").fit(single).item_matrix_)  # type: ignore[attr-defined]
+
+
 def test_ease_builds_its_item_vectors_only_when_read(data: Interactions) -> None:
     """Ranking reads S itself; the (items x warm items) table is made for its readers (the cold adapters'
     warm space, a backend scan) on first use, and is S's columns with zero rows for cold items."""

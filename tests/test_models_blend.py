@@ -88,6 +88,19 @@ def test_interest_vectors_match_numpy(seed: int, n_items: int, d: int, text_weig
     np.testing.assert_array_equal(interest_vectors(items, [np.empty(0, np.int64)]), np.zeros((1, d)))
 
 
+def test_interest_vectors_survive_a_huge_text_weight() -> None:
+    """A weight of 1e308 overflowed the norm to inf: the query's interest became a zero row (all items
+    tied at 0). The text must dominate where there is text, and history-only rows must not move."""
+    items = np.eye(3, dtype=np.float32)
+    texts = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    histories = [np.array([0]), np.array([1])]
+    for weight in (1e6, 1e308):
+        got = interest_vectors(items, histories, texts, weight)
+        np.testing.assert_allclose(got[0], [0.0, 0.0, 1.0], atol=1e-5)  # text wins
+        np.testing.assert_array_equal(got[1], [0.0, 1.0, 0.0])  # no text: its history alone, as at weight 1
+    np.testing.assert_allclose(interest_vectors(items, histories, texts, 2.0)[0], np.array([1, 0, 2]) / np.sqrt(5), atol=1e-6)
+
+
 def test_blend_computes_only_what_someone_listens_to() -> None:
     called = []
 

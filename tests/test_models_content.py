@@ -236,6 +236,17 @@ def test_cold_ridge_maps_content_for_cold_items(data: Interactions, warm: str) -
     assert set(ranked.indices[0, :2].tolist()) == {0, 9} and ranked.indices[0, 2] == -1
 
 
+def test_rbf_kernel_ridge_with_a_tiny_bandwidth_is_the_mean_not_a_nan(data: Interactions) -> None:
+    """A unit vector's rounded self-product can exceed 1: over bandwidth=1e-308 exp overflowed to inf,
+    and the NaN that followed was blamed on the catalogue. The kernel is then the identity, and a cold
+    item (similar to no warm item) gets the warm items' mean CF vector: kernel ridge's limit."""
+    model = models.create("cold-ridge", kernel="rbf", bandwidth=1e-308, warm="ease", **FAST).fit(data)
+    warm_items = np.flatnonzero(data.item_counts() > 0)
+    mean = model.warm.item_vectors_[warm_items].mean(axis=0)
+    np.testing.assert_allclose(model.item_vectors()[9], mean, atol=1e-6)
+    assert np.isfinite(model.item_vectors()).all()
+
+
 def test_cold_ridge_item_trust_blends_by_count(data: Interactions) -> None:
     model = models.create("cold-ridge", warm="ease", item_trust=2.0, **FAST).fit(data)
     counts = data.item_counts().astype(float)
@@ -475,4 +486,7 @@ def test_a_catalogue_with_one_described_item_says_what_would_work() -> None:
             coldkit.get_model(name, encoder="hashing").fit(train)
     with pytest.raises(InvalidInputError, match="use a model that reads no content"):
         coldkit.get_model("hybrid", encoder="hashing").fit(train)
+    # a hybrid restricted to popularity still learns its content maps: the error says so, not "use popularity"
+    with pytest.raises(InvalidInputError, match=r"--model popularity, item-knn or ease; the hybrid reads content whatever its sources"):
+        coldkit.get_model("hybrid", encoder="hashing", sources=["popularity"]).fit(train)
     assert coldkit.get_model("ease").fit(train).recommend([UserQuery(user=0)], k=5).indices.shape == (1, 5)

@@ -60,8 +60,10 @@ def check_integer(value: object, what: str, rule: str = "must be an integer", *,
         raise InvalidInputError(f"{what} {rule}, got {shown}") from None
 
 
-def check_number(value: object, what: str, *, at_least: float | None = None, above: float | None = None) -> float:
-    """``value`` as a finite float (``>= at_least``, ``> above``), else :class:`InvalidInputError` naming ``what``.
+def check_number(
+    value: object, what: str, *, at_least: float | None = None, above: float | None = None, at_most: float | None = None
+) -> float:
+    """``value`` as a finite float (``>= at_least``, ``> above``, ``<= at_most``), else :class:`InvalidInputError` naming ``what``.
 
     Checked before any arithmetic: ``True`` is an ``int`` to Python and was read as 1 (``l2=True``),
     and a string from a config (``"3"``) reached ``np.isfinite``, whose ufunc error named no option.
@@ -87,6 +89,8 @@ def check_number(value: object, what: str, *, at_least: float | None = None, abo
         raise InvalidInputError(f"{what} must be >= {at_least:g}, got {value!r}")
     if above is not None and number <= above:
         raise InvalidInputError(f"{what} must be > {above:g}, got {value!r}")
+    if at_most is not None and number > at_most:
+        raise InvalidInputError(f"{what} must be <= {at_most:g}, got {value!r}")
     return number
 
 

@@ -182,7 +182,13 @@ def interest_vectors(
     for b, known in enumerate(histories):  # loops over queries; the mean is one vectorised call
         if len(known):
             out[b] = _unit(item_vectors[known].mean(axis=0))
-    if text_vectors is not None and text_weight > 0:
+    if text_vectors is not None and text_weight > 1:
+        # unit(h + w·t) = unit(h / w + t) where there is text: a huge weight (1e308) overflowed the
+        # norm to inf, and the query's interest came out as a zero row (every item scored 0)
+        text = np.asarray(text_vectors, dtype=np.float64)
+        has_text = np.any(text != 0, axis=1)
+        out[has_text] = out[has_text] / text_weight + text[has_text]
+    elif text_vectors is not None and text_weight > 0:
         out += text_weight * np.asarray(text_vectors, dtype=np.float64)  # float32 would underflow tiny weights
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)

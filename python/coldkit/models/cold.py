@@ -826,7 +826,10 @@ class ColdRidge(ColdAdapter):
         self._equations = None
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.exp((np.asarray(a, np.float64) @ np.asarray(b, np.float64).T - 1.0) / self.bandwidth)
+        # cos ≤ 1, but a unit vector's rounded self-product can be 1 + 1e-16: divided by a tiny
+        # bandwidth that overflowed exp to inf, and the NaN that followed was blamed on the catalogue
+        cosine = np.minimum(np.asarray(a, np.float64) @ np.asarray(b, np.float64).T, 1.0)
+        return np.exp((cosine - 1.0) / self.bandwidth)
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         if self.kernel == "linear":

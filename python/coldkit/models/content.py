@@ -175,7 +175,7 @@ class ContentRecommender(Recommender):
                     f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have text to encode "
                     f"({getattr(encoder, 'name', encoder)!s}; at least 2 are needed): give the items text "
                     "(text_columns / --text-columns) or vectors (--item-vectors), or use a model that reads no content "
-                    "(popularity, item-knn, ease)"
+                    "(--model popularity, item-knn or ease; the hybrid reads content whatever its sources)"
                 )
             whitener.fit(raw if has_content.all() else raw[has_content])  # no 1.5 GB copy at 1M items
             parts.append(whitener.transform(raw, normalize=True))

@@ -390,6 +390,12 @@ class ItemKNN(ItemItemModel):
         return np.asarray(self.similarities_[:, position].toarray()).ravel()
 
 
+# EASE's Gram and its inverse are float32 (see cholesky_inverse): P's diagonal is about 1/λ, which
+# leaves float32's normal range (≥ 1.2e-38) as λ nears its largest value (3.4e38), and B = -P/diag(P)
+# then divides by zero. l2=1e308 overflowed to an all-zero B: every item scored 0, silently.
+EASE_MAX_L2 = 1e30
+
+
 class EASE(ItemItemModel):
     """EASE (Steck 2019): ``B = argmin ||X - XB||² + λ||B||²`` with ``diag(B) = 0``, in closed form.
 
@@ -409,11 +415,19 @@ class EASE(ItemItemModel):
     def __init__(self, l2: float = 300.0, binarize: bool = True, memory_budget: str | int | None = None) -> None:
         super().__init__()
         self.memory_budget = memory_budget
-        self.l2 = check_number(l2, "l2", above=0)
+        self.l2 = check_number(l2, "l2", above=0, at_most=EASE_MAX_L2)
         self.binarize = check_flag(binarize, "binarize")  # bool("no") is True
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
-        return ease_weights(cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2, np.float32), dtype=np.float32))
+        weights = ease_weights(cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2, np.float32), dtype=np.float32))
+        co_occur = bool(np.any(np.diff(sp.csr_matrix(warm_matrix).indptr) >= 2))  # else B = 0 is the right answer
+        if co_occur and not weights.any():
+            # P's off-diagonal (≈ -Gᵢⱼ/λ²) underflowed float32: every item would score 0 for every user
+            raise InvalidInputError(
+                f"ease: l2={self.l2:g} is too large for these data: every item-item weight is 0 in float32 "
+                "(every item would score the same); use a smaller l2 (the default is 300)"
+            )
+        return weights
 
 
 def gram_plus_ridge(matrix: sp.spmatrix, l2: float, dtype: type = np.float64) -> np.ndarray:
