@@ -793,3 +793,28 @@ def test_climb_grid_moves_to_the_better_neighbour_and_keeps_a_tie() -> None:
     assert climb_grid(5, 2, table([0.1, 0.3, 0.3, 0.3, 0.1]))[0] == 2  # a tie keeps the start
     best, tried = climb_grid(5, 0, table([0.1, 0.2, 0.3, 0.4, 0.5]))
     assert best == 4 and sorted(tried) == [0, 1, 2, 3, 4]
+
+
+def test_held_out_users_are_half_the_latest_arrivals_half_random_when_times_are_known() -> None:
+    from coldkit.models.tuning import _held_out_users
+
+    train = _interactions(seed=4)
+    dense_t = train.timestamps.toarray().astype(float)
+    dense_t[train.matrix.toarray() == 0] = np.inf
+    arrival = dense_t.min(axis=1)  # each user's first interaction, from the dense matrix
+    active = np.flatnonzero(np.isfinite(arrival))
+    by_arrival = active[np.argsort(-arrival[active], kind="stable")]
+    held = _held_out_users(train, active, 60, np.random.default_rng(0))
+    assert len(held) == 60 and len(set(held.tolist())) == 60 and np.all(np.diff(held) > 0)
+    assert set(by_arrival[:30].tolist()) <= set(held.tolist())  # the 30 latest arrivals
+    assert not set(by_arrival[30:60].tolist()) <= set(held.tolist())  # the rest random, not the next latest
+    # without timestamps: the seeded sample the carve always drew
+    untimed = Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=train.matrix)
+    plain = _held_out_users(untimed, active, 60, np.random.default_rng(0))
+    np.testing.assert_array_equal(plain, np.sort(np.random.default_rng(0).permutation(active)[:60]))
+    assert _held_out_users(train, active, 0, np.random.default_rng(0)).size == 0
+    # the carve's masked-click users are these: their rows are empty in what it leaves to train on
+    carved = carve_validation(train, seed=0, user_fraction=0.2, item_fraction=0.0, warm_fraction=0.0, min_queries=1)
+    emptied = set(np.flatnonzero(np.diff(carved.train.matrix.tocsr().indptr) == 0).tolist()) & set(active.tolist())
+    assert set(by_arrival[: int(round(0.2 * len(active))) // 2].tolist()) <= emptied
+

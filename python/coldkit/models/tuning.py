@@ -159,6 +159,30 @@ def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: in
     return [np.sort(sampled).astype(np.int64), np.sort(newest).astype(np.int64)]
 
 
+def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``n_held`` users of the masked-click tasks (sorted).
+
+    Without timestamps: a seeded random sample. With timestamps: half are the users who arrived
+    last (latest first interaction), half a random sample of the rest, for the same reason as the
+    pseudo-cold items (:func:`_pseudo_cold_items`): in production the new users are the ones who
+    just signed up, whose first clicks lean to what is new and popular *now*, and a test split may
+    hold either kind. Unlike items the two kinds share one task: a user ranks the whole catalogue
+    either way, so no source can score by telling the kinds apart.
+    """
+    if n_held < 1:
+        return np.empty(0, np.int64)
+    if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
+        return np.sort(rng.permutation(active_users)[:n_held]).astype(np.int64)
+    times = train.timestamps.tocsr()
+    first_seen = np.full(train.n_users, np.iinfo(np.int64).max, dtype=np.int64)
+    has = np.diff(times.indptr) > 0
+    first_seen[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
+    by_arrival = active_users[np.argsort(-first_seen[active_users], kind="stable")]  # newest first
+    newest = by_arrival[: n_held // 2]
+    sampled = rng.permutation(by_arrival[n_held // 2 :])[: n_held - len(newest)]
+    return np.sort(np.concatenate([newest, sampled])).astype(np.int64)
+
+
 def carve_validation(
     train: Interactions,
     *,
@@ -223,7 +247,7 @@ def carve_validation(
 
     active_users = np.flatnonzero(np.diff(m.indptr) > 0)
     n_held = int(round(user_fraction * len(active_users)))
-    held = np.sort(rng.permutation(active_users)[:n_held]) if n_held >= 1 else np.empty(0, np.int64)
+    held = _held_out_users(train, active_users, n_held, rng)
     is_held = np.zeros(train.n_users, dtype=bool)
     is_held[held] = True
 
