@@ -29,7 +29,9 @@ def test_source_weights_by_hand() -> None:
     friends = np.array([True, True, False, False])
     w = source_weights(n, text, DEFAULT_WEIGHTS, user_trust=3.0, has_friends=friends)
     beta = np.array([0, 1 / 4, 3 / 6, 9 / 12])
-    assert list(w) == ["cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "ease", "tfidf", "friends"]
+    assert list(w) == ["cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "ease", "tfidf", "friends", "trending"]
+    np.testing.assert_allclose(w["trending"], 0.0 * (1 - beta))  # switched on only by tuning
+    np.testing.assert_allclose(source_weights(n, text, {"trending": 2.0}, 3.0)["trending"], 2.0 * (1 - beta))  # as popularity
     np.testing.assert_allclose(w["item_knn"], 0.0 * beta)  # switched on only by tuning
     np.testing.assert_allclose(w["ease"], 1.0 * beta)  # only a tuned fit has the source
     np.testing.assert_allclose(w["tfidf"], [0, 0, 0, 0])

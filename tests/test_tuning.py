@@ -818,3 +818,64 @@ def test_held_out_users_are_half_the_latest_arrivals_half_random_when_times_are_
     emptied = set(np.flatnonzero(np.diff(carved.train.matrix.tocsr().indptr) == 0).tolist()) & set(active.tolist())
     assert set(by_arrival[: int(round(0.2 * len(active))) // 2].tolist()) <= emptied
 
+
+def _drifting_tastes(n_users: int = 500, n_items: int = 150, seed: int = 0) -> Interactions:
+    """Users arrive over 300 days and click, within a week, items near what is in fashion at their
+    arrival (a window that slides along the catalogue): recent popularity predicts a newcomer, all-time
+    counts do not."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows, cols, times = [], [], []
+    for u in range(n_users):
+        arrival = rng.uniform(0, 300)
+        centre = arrival / 300 * (n_items - 20)
+        for i in np.unique(np.clip(np.round(rng.normal(centre + 10, 4, size=12)), 0, n_items - 1).astype(int)):
+            rows.append(u)
+            cols.append(int(i))
+            times.append(int((arrival + rng.uniform(0, 7)) * 86400))
+    shape = (n_users, n_items)
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
+    stamps = sp.csr_matrix((np.array(times, np.int64), (rows, cols)), shape=shape)
+    item_ids = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    titles = [f"film {i} {'space' if i % 3 else 'love'} {'war' if i % 5 else 'heist'}" for i in range(n_items)]
+    catalog = Catalog(item_ids=item_ids, table=pd.DataFrame({"item_id": item_ids, "title": titles}), text_columns=("title",))
+    return Interactions(np.array([f"u{u}" for u in range(n_users)], dtype=object), catalog, matrix, stamps)
+
+
+def test_the_hybrid_chooses_its_trending_half_life_and_weighs_it_where_it_helps() -> None:
+    from coldkit.models.hybrid import TRENDING_DEFAULT_HALF_LIFE, TRENDING_HALF_LIVES
+
+    train = _drifting_tastes()
+    model = Hybrid(encoder="hashing", cache=False, stack=False).fit(train)
+    tried = model.trending_search_
+    assert list(tried) == list(TRENDING_HALF_LIVES)  # every half-life, the longest first
+    chosen = model.trending.half_life_days
+    assert tried[chosen] == max(tried.values()) and chosen < 365
+    assert sum("trending source half-life" in note for note in model.notes_) == 1
+    # the data drift: for a newcomer without clicks, what is popular now beats all-time counts by far
+    assert model.learned_ is not None and model.learned_.regimes["n=0"].get("trending", 0) > 0
+    # the source's scores on the whole training data: decayed counts, computed here with numpy
+    t = train.timestamps.tocoo()
+    expected = np.zeros(train.n_items)
+    np.add.at(expected, t.col, 0.5 ** ((t.data.max() - t.data) / 86400 / chosen))
+    np.testing.assert_allclose(model.trending.item_scores(), expected, rtol=1e-9)
+    # the search changes nothing but the half-life: a hybrid given it is the same model
+    fixed = Hybrid(encoder="hashing", cache=False, stack=False, trending_half_life=chosen).fit(train)
+    assert fixed.trending_search_ == {}
+    queries = [UserQuery(), UserQuery(history=np.array([140])), UserQuery(user=3)]
+    np.testing.assert_array_equal(model.recommend(queries, 10).indices, fixed.recommend(queries, 10).indices)
+    # without timestamps the source sits out, silently unless the user weighed it; untuned, it keeps 30 days
+    untimed = Interactions(user_ids=train.user_ids, catalog=train.catalog, matrix=train.matrix)
+    plain = Hybrid(encoder="hashing", cache=False, stack=False).fit(untimed)
+    assert "trending" not in plain.used_sources and plain.trending_search_ == {}
+    assert not any("trending" in note for note in plain.notes_)
+    asked = Hybrid(encoder="hashing", cache=False, tune=False, weights={"trending": 1.0}).fit(untimed)
+    assert "trending" not in asked.used_sources and any("no trending source" in note for note in asked.notes_)
+    untuned = Hybrid(encoder="hashing", cache=False, tune=False, weights={"trending": 1.0}).fit(train)
+    assert untuned.trending.half_life_days == TRENDING_DEFAULT_HALF_LIFE and "trending" in untuned.used_sources
+    with pytest.raises(InvalidInputError, match="trending_half_life must be a number of days > 0 or 'auto', got 'fast'"):
+        Hybrid(encoder="hashing", trending_half_life="fast")
+    for bad in (0, -3.0, True):
+        with pytest.raises(InvalidInputError, match="trending_half_life must be"):
+            Hybrid(encoder="hashing", trending_half_life=bad)  # type: ignore[arg-type]

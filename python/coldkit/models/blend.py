@@ -55,16 +55,16 @@ __all__ = [
 ]
 
 #: Every source the blend knows, in the order they are fused.
-SOURCES = ("cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "ease", "tfidf", "friends")
-#: Base weight of each source (the measured defaults; see docs/models.md). ``item_knn`` and
-#: ``tfidf`` start at 0: the hybrid switches them on where its validation split says they help.
+SOURCES = ("cf", "cf_knn", "content", "text", "popularity", "profile", "item_knn", "ease", "tfidf", "friends", "trending")
+#: Base weight of each source (the measured defaults; see docs/models.md). ``item_knn``,
+#: ``tfidf`` and ``trending`` start at 0: the hybrid switches them on where its validation split says they help.
 #: ``ease`` exists only in a tuned fit (its λ is chosen on the validation split) and starts at 1
 #: there. Measured, MiniLM, 3 seeds, cold users n = 1 / 3 / 5, start 0 -> 1: ml-100k 0.1396 ->
 #: 0.1439, 0.1442 -> 0.1449, 0.1417 -> 0.1448; ml-latest-small 0.1111 -> 0.1142, 0.1200 -> 0.1195,
 #: 0.1239 -> 0.1244 (at 0 the t >= 3 bar rarely lets a few hundred carved users switch it on).
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType({
     "cf": 1.0, "cf_knn": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "profile": 0.25,
-    "item_knn": 0.0, "ease": 1.0, "tfidf": 0.0, "friends": 0.5,
+    "item_knn": 0.0, "ease": 1.0, "tfidf": 0.0, "friends": 0.5, "trending": 0.0,
 })
 #: Where the cold-item regime (every candidate new) starts from other defaults. The kNN adapter is a
 #: second, weaker estimate of the same CF vector as the ridge map: at equal weight it dilutes the
@@ -151,6 +151,7 @@ def source_weights(
         "ease": beta,
         "tfidf": clicked,
         "friends": (1.0 - beta) * friends,
+        "trending": 1.0 - beta,
     }
     return {name: float(weights[name]) * factor[name] for name in SOURCES if name in weights}
 
