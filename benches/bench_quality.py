@@ -77,9 +77,12 @@ def cold_item_models(encoder: str, published: bool = False) -> tuple[list[ModelC
     return choices, [c.label for c in choices[:-1]], choices[-1].label
 
 
-def cold_user_models(encoder: str, published: bool = False) -> tuple[list[ModelChoice], list[str], str]:
+def cold_user_models(encoder: str, published: bool = False, timed: bool = False) -> tuple[list[ModelChoice], list[str], str]:
+    """(choices, baseline labels, coldkit's configuration label); ``timed``: the data have timestamps, so
+    recency-weighted popularity (its default 30-day half-life), a strong prior for new users, is a baseline too."""
     choices = [
         ModelChoice("popularity", "popularity"),
+        *([ModelChoice("popularity-recent", "popularity-recent")] if timed else []),
         ModelChoice("item-knn", "item-knn"),
         ModelChoice("ease", "ease"),
         ModelChoice(f"content-lm({encoder})", "content", {"encoder": encoder}),
@@ -145,7 +148,8 @@ def run_quality(
         for protocol, factory in (("cold-item", cold_item_models), ("cold-user", cold_user_models)):
             if protocol not in protocols:
                 continue
-            specs, baselines, ours = factory(encoder, published)
+            timed = getattr(data.interactions, "timestamps", None) is not None
+            specs, baselines, ours = factory(encoder, published, timed) if protocol == "cold-user" else factory(encoder, published)
             started = time.perf_counter()
             result = evaluate(
                 data, specs, protocol=protocol, seeds=range(n_seeds), k=(10, 20), data_root=data_root, progress=None,

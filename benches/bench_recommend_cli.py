@@ -248,6 +248,7 @@ class CliModel:
     label: str
     args: tuple[str, ...]
     graph: bool = False  # pass --user-graph (only models that use a social graph take it)
+    timed: bool = False  # needs a timestamp column (run only on splits whose interactions have one)
 
 
 def cli_models(encoder: str | None) -> list[CliModel]:
@@ -256,6 +257,8 @@ def cli_models(encoder: str | None) -> list[CliModel]:
     models = [
         CliModel("hybrid", ("--model", "hybrid", *enc), graph=True),
         CliModel("popularity", ("--model", "popularity")),
+        # new users click what is popular now: recency-weighted counts (30-day half-life) where there are times
+        CliModel("popularity-recent", ("--model", "popularity-recent"), timed=True),
         CliModel("content-tfidf", ("--model", "content", "--encoder", "hashing")),
         CliModel("item-knn", ("--model", "item-knn")),
         CliModel("ease", ("--model", "ease")),
@@ -355,6 +358,8 @@ def evaluate_split_seeds(
     for seed in seeds:
         split = make(seed)
         protocol, name = split.protocol, split.name
+        if "timestamp" not in split.train.columns:  # the same columns on every seed
+            models = [m for m in models if not m.timed]
         with_profiles = split.profiles is not None and len(split.profiles) > 0
         paths = write_inputs(split, work / f"seed{seed}")
         for model in models:
