@@ -879,3 +879,32 @@ def test_the_hybrid_chooses_its_trending_half_life_and_weighs_it_where_it_helps(
     for bad in (0, -3.0, True):
         with pytest.raises(InvalidInputError, match="trending_half_life must be"):
             Hybrid(encoder="hashing", trending_half_life=bad)  # type: ignore[arg-type]
+
+
+def test_trending_speaks_for_empty_queries_explains_itself_and_partial_times_are_untimed() -> None:
+    """Found by a review: a hybrid of `trending` alone was said to fall back to all-time popularity (it
+    ranks those queries itself); explain() gave the all-time count for an item ranked for being recent;
+    a tuned fit on interactions with timestamps on some rows crashed in the carve."""
+    train = _drifting_tastes(n_users=300)
+    model = Hybrid(encoder="hashing", cache=False, tune=False, sources=["trending"]).fit(train)
+    assert not any("fallback" in note for note in model.notes_)
+    top = model.recommend([UserQuery()], 3).indices[0]
+    np.testing.assert_array_equal(top, model.trending.recommend([UserQuery()], 3).indices[0])
+    # the reason counts the item's interactions within one half-life of the newest, checked by hand
+    t = train.timestamps.tocsc()
+    item = int(top[0])
+    column = t.data[t.indptr[item] : t.indptr[item + 1]]
+    recent = int(np.count_nonzero(column >= t.data.max() - 30 * 86400))
+    assert model.explain(UserQuery(), item) == f"popular lately: {recent} of its {column.size} interactions in the last 30 days"
+    plain = Hybrid(encoder="hashing", cache=False, tune=False, attributes=False).fit(train)  # trending not weighed
+    assert plain.explain(UserQuery(), item).startswith("popular: ")
+    # some rows without a timestamp: carved and ranked as untimed data, no trending source
+    partial = train.timestamps.tocsr().copy()
+    partial.data[:10] = 0
+    partial.eliminate_zeros()
+    some = Interactions(train.user_ids, train.catalog, train.matrix, partial)
+    fitted = Hybrid(encoder="hashing", cache=False, stack=False).fit(some)
+    assert "trending" not in fitted.used_sources and fitted.trending_search_ == {}
+    # a half-life under a minute leaves only the newest interaction weighed: refused, not all ties
+    with pytest.raises(InvalidInputError, match="trending_half_life must be >= 0.000694444"):
+        Hybrid(encoder="hashing", trending_half_life=1e-308)

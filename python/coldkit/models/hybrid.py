@@ -66,7 +66,7 @@ from coldkit.models.cold import ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.memory import EASE_MAX_ITEMS, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
-from coldkit.models.popularity import Popularity, RecentPopularity
+from coldkit.models.popularity import MIN_HALF_LIFE_DAYS, Popularity, RecentPopularity
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
 from coldkit.models.stacker import ITEM_FEATURES, POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
@@ -401,7 +401,10 @@ class Hybrid(Recommender):
         if isinstance(trending_half_life, str) and trending_half_life != "auto":
             raise InvalidInputError(f"trending_half_life must be a number of days > 0 or 'auto', got {trending_half_life!r}")
         self._half_life_auto = trending_half_life == "auto"
-        half_life = TRENDING_DEFAULT_HALF_LIFE if self._half_life_auto else check_number(trending_half_life, "trending_half_life", above=0)
+        half_life = (
+            TRENDING_DEFAULT_HALF_LIFE if self._half_life_auto
+            else check_number(trending_half_life, "trending_half_life", at_least=MIN_HALF_LIFE_DAYS)
+        )
         self.trending = RecentPopularity(half_life_days=half_life)
         self.trending_search_: dict[float, float] = {}  # half-life tried -> validation Recall@tune_k (the last fit's)
         self._encoder = enc
@@ -680,7 +683,7 @@ class Hybrid(Recommender):
                 f"hybrid: none of its sources ({', '.join(self.sources)}) is left this fit: every query gets "
                 "the popularity list, the blend's fallback"
             )
-        elif "popularity" not in served:
+        elif not {"popularity", "trending"} & set(served):  # both rank a query without clicks or text
             self.notes_.append(
                 "hybrid: a query none of its sources can rank (no clicks and no text for "
                 f"{', '.join(served)}) gets the popularity list, the blend's fallback"
@@ -1083,8 +1086,24 @@ class Hybrid(Recommender):
             reasons.append(content_reason)
         if not reasons:
             count = int(train.item_counts()[int(item)])
-            reasons.append(f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste")
+            if count and "trending" in used and self.query_weights([query], None).get("trending", np.zeros(1))[0] > 0:
+                # the trending source ranks it for its recent interactions, not its all-time count
+                recent = self._recent_interactions(int(item))
+                reasons.append(
+                    f"popular lately: {recent} of its {count} interactions in the last {self.trending.half_life_days:g} days"
+                )
+            else:
+                reasons.append(f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste")
         return "; ".join(reasons)
+
+    def _recent_interactions(self, item: int) -> int:
+        """How many of ``item``'s training interactions fall within one trending half-life of the newest one."""
+        train = self._require_fitted()
+        assert train.timestamps is not None  # the trending source is served only with timestamps
+        times = train.timestamps.tocsc()
+        column = times.data[times.indptr[item] : times.indptr[item + 1]]
+        newest = float(times.data.max()) if times.nnz else 0.0
+        return int(np.count_nonzero(column >= newest - self.trending.half_life_days * 86400.0))
 
 
 def _once(ranker: Callable[[], Ranked]) -> Callable[[], Ranked]:
@@ -1111,7 +1130,8 @@ class Router(Recommender):
       (default: a :class:`Hybrid`);
     * profile text or fewer than ``min_clicks`` clicks → ``cold`` model (default: content +
       popularity, i.e. a Hybrid with CF weight 0);
-    * nothing → popularity.
+    * nothing → popularity (all-time counts: the router does not learn, as the hybrid does on its
+      validation split, whether what is popular *now* — its ``trending`` source — serves them better).
 
     Options: ``min_clicks``, ``warm``/``cold`` (Recommender instances), ``hybrid_options``
     (options for the default hybrids), ``user_profiles`` (passed to the default hybrids).

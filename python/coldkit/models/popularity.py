@@ -60,6 +60,10 @@ class Popularity(Recommender):
         )
 
 
+#: The shortest half-life ``popularity-recent`` (and the hybrid's ``trending`` source) accepts: one minute.
+MIN_HALF_LIFE_DAYS = 1.0 / 1440
+
+
 class RecentPopularity(Popularity):
     """Popularity with exponentially decayed interactions: one from ``half_life_days`` before the
     newest training interaction counts half.
@@ -75,7 +79,8 @@ class RecentPopularity(Popularity):
 
     def __init__(self, half_life_days: float = 30.0) -> None:
         super().__init__()
-        self.half_life_days = check_number(half_life_days, "half_life_days", above=0)
+        # under a minute only the newest interaction keeps any weight (and 1e-308 overflowed the exponent)
+        self.half_life_days = check_number(half_life_days, "half_life_days", at_least=MIN_HALF_LIFE_DAYS)
 
     def _item_scores(self, train: Interactions) -> np.ndarray:
         if train.timestamps is None:

@@ -121,7 +121,7 @@ def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     matrix = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
     timestamps = None
-    if train.timestamps is not None:
+    if train.timestamps is not None and train.timestamps.nnz == m.nnz:  # partial timestamps: the carve is untimed
         t = train.timestamps.tocsr()
         t.sort_indices()
         # timestamps share the matrix's sparsity pattern; align by (row, col) keys
