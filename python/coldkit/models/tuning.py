@@ -148,15 +148,24 @@ def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: in
     """
     if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
         return [np.sort(rng.permutation(active_items)[:n_cold])]
-    times = train.timestamps.tocsc()
-    first_seen = np.full(train.n_items, np.iinfo(np.int64).max, dtype=np.int64)
+    newest, sampled = _newest_half(_first_seen(train.timestamps.tocsc()), active_items, n_cold, rng)
+    return [sampled, newest]
+
+
+def _first_seen(times: sp.csr_matrix | sp.csc_matrix) -> np.ndarray:
+    """Each row's (CSR) or column's (CSC) earliest timestamp; the int64 maximum where there is none."""
+    first = np.full(len(times.indptr) - 1, np.iinfo(np.int64).max, dtype=np.int64)
     has = np.diff(times.indptr) > 0
-    first_seen[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
-    by_age = active_items[np.argsort(-first_seen[active_items], kind="stable")]  # newest first
-    newest = by_age[: n_cold // 2]
-    rest = by_age[n_cold // 2 :]
-    sampled = rng.permutation(rest)[: n_cold - len(newest)]
-    return [np.sort(sampled).astype(np.int64), np.sort(newest).astype(np.int64)]
+    first[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
+    return first
+
+
+def _newest_half(first_seen: np.ndarray, active: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``n // 2`` of ``active`` seen last, a seeded sample of the others to make ``n``), each sorted."""
+    by_age = active[np.argsort(-first_seen[active], kind="stable")]  # newest first
+    newest = by_age[: n // 2]
+    sampled = rng.permutation(by_age[n // 2 :])[: n - len(newest)]
+    return np.sort(newest).astype(np.int64), np.sort(sampled).astype(np.int64)
 
 
 def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, rng: np.random.Generator) -> np.ndarray:
@@ -173,14 +182,8 @@ def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, 
         return np.empty(0, np.int64)
     if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
         return np.sort(rng.permutation(active_users)[:n_held]).astype(np.int64)
-    times = train.timestamps.tocsr()
-    first_seen = np.full(train.n_users, np.iinfo(np.int64).max, dtype=np.int64)
-    has = np.diff(times.indptr) > 0
-    first_seen[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
-    by_arrival = active_users[np.argsort(-first_seen[active_users], kind="stable")]  # newest first
-    newest = by_arrival[: n_held // 2]
-    sampled = rng.permutation(by_arrival[n_held // 2 :])[: n_held - len(newest)]
-    return np.sort(np.concatenate([newest, sampled])).astype(np.int64)
+    newest, sampled = _newest_half(_first_seen(train.timestamps.tocsr()), active_users, n_held, rng)
+    return np.sort(np.concatenate([newest, sampled]))
 
 
 def carve_validation(
