@@ -182,7 +182,7 @@ def test_get_params_set_params_and_repr() -> None:
     assert models.create("content", **content.get_params()).get_params() == content.get_params()
     with pytest.raises(InvalidInputError, match=r"unknown parameter\(s\) \['colour'\]; valid: \["):
         content.set_params(colour="red")
-    with pytest.raises(InvalidInputError, match="half_life_days must be > 0"):
+    with pytest.raises(InvalidInputError, match="half_life_days must be >= 0.000694444, got -1"):
         model.set_params(half_life_days=-1)
     # published models pass **options up to their parent: those names count too
     dropout = models.create("dropoutnet", epochs=3).get_params()
