@@ -77,6 +77,7 @@ from coldkit.models.tuning import (
     LearnedWeights,
     ValidationTask,
     carve_validation,
+    fully_timed,
     climb_grid,
     coordinate_ascent,
     fused_recall_objective,
@@ -206,11 +207,6 @@ class ProfileKNN(NeighbourVoting):
 
 #: (known clicks, has text, has friends) per query: what the blend and the stacker read of a batch.
 _Facts = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _fully_timed(train: Interactions) -> bool:
-    """Whether every interaction has a timestamp (decayed counts would drop the ones without)."""
-    return train.timestamps is not None and train.timestamps.nnz == train.matrix.nnz
 
 
 class Hybrid(Recommender):
@@ -627,7 +623,7 @@ class Hybrid(Recommender):
         self._text_less = not train.catalog.text_columns
         if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
             self.notes_.append("hybrid: the item table has no text column: no TF-IDF source (the item vectors or media stand for the content)")
-        self._untimed = not _fully_timed(train)
+        self._untimed = not fully_timed(train)
         if self._untimed and any(self.weights.get(name, 0.0) > 0 for name in TIMED_SOURCES if name in self.sources):
             # only where the user weighed it: without timestamps the default hybrid just has no such source
             self.notes_.append("hybrid: the interactions have no timestamps (or not on every row): no trending source")
@@ -732,7 +728,7 @@ class Hybrid(Recommender):
             self.cf.forget_equations()  # the normal equations are d × warm items floats: not kept past the search
         if self._uses("ease"):
             self._choose_ease_penalty(carved)
-        if self._half_life_auto and self._uses("trending") and _fully_timed(carved.train):
+        if self._half_life_auto and self._uses("trending") and fully_timed(carved.train):
             self._choose_trending_half_life(carved)
         regimes: dict[str, dict[str, float]] = {}
         scores: dict[str, tuple[float, float]] = {}
@@ -845,11 +841,9 @@ class Hybrid(Recommender):
         :data:`EASE_PENALTIES` from the start while a neighbour is better. ``self.ease`` ends as the
         best model fitted on ``carved.train`` (the tasks are then ranked with it)."""
         asked: list[tuple[list[UserQuery], Any]] = []
-        for task in carved.tasks.values():
-            if task.candidates is not None or task.name == WARM:
-                # new items: EASE scores them all 0; users with long histories are the cf source's
-                # (they prefer its sharp λ, and outnumber the new users: pooled, they would decide)
-                continue
+        # not the new items (EASE scores them all 0) nor the warm users: users with long histories are the
+        # cf source's (they prefer its sharp λ, and outnumber the new users: pooled, they would decide)
+        for task in carved.masked_click_tasks():
             queries = self._check_queries(task.queries)
             rows = [b for b, q in enumerate(queries) if self._known_items(q).size]
             if rows:
@@ -899,10 +893,7 @@ class Hybrid(Recommender):
         for years), and the blend can only weigh the list it is given. ``self.trending`` ends fitted on
         ``carved.train`` with the best half-life; its weight per regime is then tuned like any source's.
         """
-        asked = [
-            (self._check_queries(task.queries), task.truth)
-            for task in carved.tasks.values() if task.candidates is None and task.name != WARM
-        ]
+        asked = [(self._check_queries(task.queries), task.truth) for task in carved.masked_click_tasks()]
         if not asked:
             return
         tried: dict[float, float] = {}

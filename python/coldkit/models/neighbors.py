@@ -420,7 +420,7 @@ class EASE(ItemItemModel):
 
     def _learn_matrix(self, warm_matrix: sp.csr_matrix) -> np.ndarray:
         weights = ease_weights(cholesky_inverse(gram_plus_ridge(warm_matrix, self.l2, np.float32), dtype=np.float32))
-        co_occur = bool(np.any(np.diff(sp.csr_matrix(warm_matrix).indptr) >= 2))  # else B = 0 is the right answer
+        co_occur = bool(np.any(np.diff(warm_matrix.indptr) >= 2))  # else B = 0 is the right answer
         if co_occur and not weights.any():
             # P's off-diagonal (≈ -Gᵢⱼ/λ²) underflowed float32: every item would score 0 for every user
             raise InvalidInputError(

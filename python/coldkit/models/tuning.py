@@ -49,6 +49,7 @@ __all__ = [
     "ValidationTask",
     "CarvedValidation",
     "carve_validation",
+    "fully_timed",
     "climb_grid",
     "coordinate_ascent",
     "fused_recall",
@@ -105,6 +106,15 @@ class CarvedValidation:
     tasks: dict[str, ValidationTask]
     notes: list[str] = field(default_factory=list)
 
+    def masked_click_tasks(self) -> list[ValidationTask]:
+        """The new users' tasks (``n=0``, ``n=1``…): neither the pseudo-cold items nor the warm users."""
+        return [task for task in self.tasks.values() if task.candidates is None and task.name != WARM]
+
+
+def fully_timed(train: Interactions) -> bool:
+    """Whether every interaction has a timestamp (what a time-aware carve, or decayed counts, need)."""
+    return train.timestamps is not None and train.timestamps.nnz == train.matrix.nnz
+
 
 def _truth(rows: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
     indptr = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
@@ -121,7 +131,8 @@ def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     matrix = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
     timestamps = None
-    if train.timestamps is not None and train.timestamps.nnz == m.nnz:  # partial timestamps: the carve is untimed
+    if fully_timed(train):  # partial timestamps: the carve is untimed
+        assert train.timestamps is not None
         t = train.timestamps.tocsr()
         t.sort_indices()
         # timestamps share the matrix's sparsity pattern; align by (row, col) keys
@@ -146,8 +157,9 @@ def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: in
     (on ml-100k the content-kNN adapter: validation Recall@20 0.565 vs 0.513 for the ridge adapter,
     while on random test items it was 0.412 vs 0.481), which no test of one kind of item asks.
     """
-    if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
+    if not fully_timed(train):
         return [np.sort(rng.permutation(active_items)[:n_cold])]
+    assert train.timestamps is not None
     newest, sampled = _newest_half(_first_seen(train.timestamps.tocsc()), active_items, n_cold, rng)
     return [sampled, newest]
 
@@ -180,8 +192,9 @@ def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, 
     """
     if n_held < 1:
         return np.empty(0, np.int64)
-    if train.timestamps is None or train.timestamps.nnz != train.matrix.nnz:
+    if not fully_timed(train):
         return np.sort(rng.permutation(active_users)[:n_held]).astype(np.int64)
+    assert train.timestamps is not None
     newest, sampled = _newest_half(_first_seen(train.timestamps.tocsr()), active_users, n_held, rng)
     return np.sort(np.concatenate([newest, sampled]))
 
