@@ -11,6 +11,7 @@ import coldkit.models as models
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 from coldkit.models.base import NotFittedError
+from coldkit.models.popularity import NEGLIGIBLE_SHARE
 
 TITLES = [
     "Space Robots", "Robot Wars", "Romantic Paris", "Paris in Love", "Basketball Legends",
@@ -148,6 +149,29 @@ def test_recent_popularity_decays_by_half_life(data: Interactions) -> None:
         models.create("popularity-recent", half_life_days=0)
 
 
+def test_recent_popularity_orders_items_long_faded_by_their_count() -> None:
+    # 20 years of data and a 7-day half-life: an item last seen years ago decays below float32's
+    # smallest numbers, and every such item tied at 0, ranked by catalogue order (the popular old
+    # film as low as one watched once)
+    from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
+
+    day, year = 86400, 365 * 86400
+    rows = [("u0", "new", 20 * year)]  # the newest interaction
+    rows += [(f"u{i}", "old-rare", day) for i in range(1, 2)]  # index 1: one user, 20 years ago
+    rows += [(f"u{i}", "old-hit", 2 * day) for i in range(1, 40)]  # index 2: 39 users, 20 years ago
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    items = pd.DataFrame({"item_id": ["new", "old-rare", "old-hit", "never"], "title": ["a", "b", "c", "d"]})
+    train = interactions_from_frame(frame, catalog_from_frame(items))
+    model = models.create("popularity-recent", half_life_days=7).fit(train)
+    scores = model.item_scores()
+    assert scores[0] == 1.0 and scores[3] == 0.0  # the newest counts 1; a never-seen item stays 0
+    assert scores[0] > scores[2] > scores[1] > 0  # the faded: by count, under the floor, above nothing
+    assert scores[2] < NEGLIGIBLE_SHARE * scores[0]
+    ranked = model.recommend([UserQuery()], 4, exclude_known=False)
+    assert ranked.indices[0].tolist() == [0, 2, 1, 3]
+    assert np.all(ranked.scores[0][:3] > 0)  # still distinct in the float32 the ranking reads
+
+
 def test_genre_popularity_follows_the_users_genres(data: Interactions) -> None:
     model = models.create("popularity-genre", global_weight=0.0).fit(data)
     # a new user who clicked one Documentary: the other Documentary item wins
@@ -258,10 +282,15 @@ def test_explain_takes_an_item_index_and_refuses_anything_else(data: Interaction
     model = models.create(name, **options).fit(data)
     query = UserQuery(user=2)
     assert model.explain(query, np.int64(3)) == model.explain(query, 3)
-    # was int(item): "3" (an id) explained row 3, 3.7 explained row 3, None/"i3" were bare Type/ValueErrors
-    with pytest.raises(InvalidInputError, match=r"got the string 'i3'; for an item id use train.catalog.index_of\(\['i3'\]\)"):
-        model.explain(query, "i3")
-    for bad in ("3", 3.7, 3.0, None, True, np.array([3])):
+    # your own ids, as recommend(users=...) takes them: a user id and an item id string
+    assert model.explain(str(data.user_ids[2]), "i3") == model.explain(UserQuery(user=str(data.user_ids[2])), "i3")
+    assert model.explain(str(data.user_ids[2]), "i3") == model.explain(query, int(data.catalog.index_of(["i3"])[0]))
+    # was int(item): "3" (an id) explained row 3, 3.7 explained row 3, None was a bare TypeError
+    with pytest.raises(InvalidInputError, match=r"unknown item ids: \['3'\]"):
+        model.explain(query, "3")
+    with pytest.raises(InvalidInputError, match=r"explain\(user, item\): unknown user ids \['nobody'\]"):
+        model.explain("nobody", "i3")
+    for bad in (3.7, 3.0, None, True, np.array([3])):
         with pytest.raises(InvalidInputError, match="item must be an item index"):
             model.explain(query, bad)
     # item-knn answered "no liked item is similar to this one" for these (-1 is the last row)

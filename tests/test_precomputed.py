@@ -273,6 +273,16 @@ def test_content_model_on_precomputed_ranks_as_on_the_encoder_that_made_them(fil
     np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
 
 
+def test_all_zero_given_vectors_are_named_as_the_problem_not_the_item_text(files: dict[str, Path]) -> None:
+    # the items had text and vectors were given; the error said "give the items text or vectors"
+    catalog = load_items(files["items"])
+    train = load_interactions(files["train"], catalog)
+    ids = [str(i) for i in catalog.item_ids]
+    encoder = coldkit.get_encoder("precomputed", ids=ids, vectors=np.zeros((len(ids), 8)))
+    with pytest.raises(InvalidInputError, match=r"0 of \d+ catalogue items have a non-zero item vector.*all-zero vector"):
+        ContentRecommender(encoder, cache=False).fit(train)
+
+
 def test_text_queries_need_a_text_encoder(matrix: tuple[list[str], np.ndarray]) -> None:
     ids, vectors = matrix
     encoder = PrecomputedEncoder(ids=ids, vectors=vectors)

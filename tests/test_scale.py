@@ -251,6 +251,35 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    shrinkage=st.sampled_from([0.0, 2.0]),
+    neighbors=st.sampled_from([1, 2, 4, None]),
+    columns_per_block=st.integers(1, 6),
+)
+def test_sparse_cosine_neighbours_with_negative_ratings_match_the_dense_ranking(
+    seed: int, shrinkage: float, neighbors: int | None, columns_per_block: int
+) -> None:
+    """Cosine item-kNN ranks only the products' non-zeros; with ratings below 0 a column's negative
+    similarities must still rank behind its zeros (the dense ranking's order), so they are kept only
+    when the positives leave room and no zero could take it."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((12, 10)) < 0.35) * rng.integers(-2, 4, size=(12, 10)).astype(np.float64)
+    dense = similarity_matrix(x.T, x.T, "cosine", shrinkage)
+    np.fill_diagonal(dense, 0.0)
+    expected = keep_top_per_column(dense, neighbors)
+    got = sparse_item_similarities(sp.csr_matrix(x), "cosine", shrinkage, neighbors, block_bytes=8 * 10 * columns_per_block).toarray()
+    np.testing.assert_allclose(np.sort(got, axis=0), np.sort(expected, axis=0), atol=1e-6)
+    kept = got != 0
+    np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)
+    if neighbors is not None:  # never more than k per column, and a negative one only behind every zero
+        assert ((got != 0).sum(axis=0) <= neighbors).all()
+        for j in range(got.shape[1]):
+            if (got[:, j] < 0).any():
+                assert (dense[:, j] >= 0).sum() < neighbors  # the zeros (the diagonal's among them) come first
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), k=st.integers(1, 8), levels=st.sampled_from([2, 3, 5]))
 def test_top_per_column_mask_equals_the_full_cumulative_tie_break(seed: int, k: int, levels: int) -> None:

@@ -908,3 +908,19 @@ def test_trending_speaks_for_empty_queries_explains_itself_and_partial_times_are
     # a half-life under a minute leaves only the newest interaction weighed: refused, not all ties
     with pytest.raises(InvalidInputError, match="trending_half_life must be >= 0.000694444"):
         Hybrid(encoder="hashing", trending_half_life=1e-308)
+
+
+def test_a_tuned_fit_names_every_long_stage() -> None:
+    """At 50k items a tuned fit spent 100 of its 120 s in steps with no stage line (the item-kNN
+    source's fits, ranking the validation tasks, waiting for the stacker): the run looked hung."""
+    from coldkit._stages import recorded_stages
+
+    train = _popular_clicks()
+    with recorded_stages() as record:
+        Hybrid(encoder="hashing", tune=True, stack=True).fit(train)
+    names = [str(entry["stage"]) for entry in record]
+    for start in ("carve a validation split", "fit the sources on the validation split's training part",
+                  "fit item_knn source", "learn the blend weights on", "refit the sources on all",
+                  "fit the stacker's item features", "wait for the LambdaRank stacker"):  # fmt: skip
+        assert sum(name.startswith(start) for name in names) >= 1, (start, names)
+    assert sum(name.startswith("fit item_knn source") for name in names) == 2  # the carved split, then all the data

@@ -12,6 +12,7 @@ import numpy as np
 from coldkit.data.interactions import Interactions, UserQuery, _not_whole
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.plugins.types import Ranked
+from coldkit.validation import check_item_index
 
 __all__ = ["Recommender", "NotFittedError"]
 
@@ -286,6 +287,26 @@ class Recommender(ABC):
         k = check_k(k, at_most=n_items)  # no list longer than the catalogue: nothing allocated for k = 10**12
         checked = self._check_queries(queries)
         return checked, k, check_candidates(candidates, n_items)
+
+    def _explain_args(self, query: object, item: object) -> tuple[UserQuery, int]:
+        """``explain``'s arguments as a checked query of indices and an item index.
+
+        Indices as before (a :class:`UserQuery` of indices, an ``int`` item), or your own ids as
+        ``recommend(users=...)`` takes them: a user id (or a ``UserQuery`` of ids) and an item id
+        string, e.g. ``model.explain("u0", "i5")``.
+        """
+        train = self._require_fitted()
+        if not isinstance(query, UserQuery) or query.has_external_ids:
+            from coldkit.models.frames import resolve_users  # frames imports this module
+
+            try:
+                _, (query,) = resolve_users(train, [query])
+            except InvalidInputError as exc:  # its message starts with the call it was written for
+                raise InvalidInputError(str(exc).replace("recommend(users=...)", "explain(user, item)", 1)) from None
+        if isinstance(item, str):  # an int stays a row index: ids are text (see check_item_index)
+            item = int(train.catalog.index_of([item])[0])
+        (checked,) = self._check_queries([query])
+        return checked, check_item_index(item, train.n_items)
 
     def _check_queries(self, queries: Sequence[UserQuery]) -> list[UserQuery]:
         """Validate user indices and history item indices of every query against the training data."""

@@ -20,7 +20,7 @@ from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_flag, check_item_index, check_k, check_number
+from coldkit.validation import check_flag, check_k, check_number
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
@@ -171,9 +171,17 @@ class ContentRecommender(Recommender):
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
                 # every content source (and the hybrid's adapters) needs items to compare: say what would do
+                name = str(getattr(encoder, "name", encoder))
+                if name == "precomputed":  # the items may well have text: it is the given vectors that are empty
+                    raise InvalidInputError(
+                        f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have a non-zero "
+                        "item vector (--item-vectors / the precomputed encoder; at least 2 are needed): an all-zero "
+                        "vector has no direction to compare; give real vectors, or leave --item-vectors out to encode "
+                        "the item text"
+                    )
                 raise InvalidInputError(
                     f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have text to encode "
-                    f"({getattr(encoder, 'name', encoder)!s}; at least 2 are needed): give the items text "
+                    f"({name}; at least 2 are needed): give the items text "
                     "(text_columns / --text-columns) or vectors (--item-vectors), or use a model that reads no content "
                     "(--model popularity, item-knn or ease; the hybrid reads content whatever its sources)"
                 )
@@ -265,11 +273,10 @@ class ContentRecommender(Recommender):
             candidates=check_candidates(candidates, train.n_items), backend=self.backend,
         )
 
-    def explain(self, query: UserQuery, item: int) -> str:
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
         """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""
-        (query,) = self._check_queries([query])
+        query, item = self._explain_args(query, item)
         train = self._require_fitted()
-        item = check_item_index(item, train.n_items)
         reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]

@@ -65,6 +65,9 @@ def to_interactions(
             ``"0", "1", ...``; with ``items`` and no ``item_ids`` the columns follow the item table).
         duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
         implicit_threshold: DataFrame only: keep the rows with ``rating >= threshold``, as weight 1.
+            The rows below it are not kept at all: the model may recommend those items back, and a
+            user with no rating at or above it is unknown to it (``coldkit recommend
+            --implicit-threshold`` excludes both, see :func:`coldkit.data.load_liked_and_rated`).
         binary: DataFrame only: weight 1 for every row (ratings of 0 included).
         media_columns: columns of ``items`` holding image/audio paths (the model's ``multimodal``
             encoder's; ``fit`` passes them): never default text, and a table of ids and media alone is accepted.
@@ -270,7 +273,8 @@ def resolve_users(
     problems = []
     if unknown_users:
         names = list(dict.fromkeys(unknown_users))
-        problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data; "
+        problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data, "
+                        "where a user whose every rating is below fit's implicit_threshold= has no row either; "
                         "pass a new user as UserQuery(history=[item ids], text=...))")
     if unknown_items:
         names = list(dict.fromkeys(unknown_items))

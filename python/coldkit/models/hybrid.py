@@ -86,7 +86,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_flag, check_item_index, check_k, check_number, check_seed
+from coldkit.validation import check_flag, check_k, check_number, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -584,12 +584,14 @@ class Hybrid(Recommender):
         if self.profile is not None and self._uses("profile"):
             self.profile.fit(train)
         if self._uses("item_knn"):
-            self.item_knn.fit(train)
+            with stage(f"fit item_knn source (item-kNN, {int(np.count_nonzero(train.item_counts())):,} warm items)"):
+                self.item_knn.fit(train)
         if self._uses("ease"):
             with stage(f"fit ease source (EASE, λ = {self.ease.l2:g})"):
                 self.ease.fit(train)
         if self._uses("tfidf"):
-            self.tfidf.fit(train)
+            with stage(f"fit tfidf source (TF-IDF of the words of {train.n_items:,} items)"):
+                self.tfidf.fit(train)
         if self.friends is not None and self._uses("friends"):
             self.friends.fit(train)
         if self._uses("trending"):
@@ -601,9 +603,10 @@ class Hybrid(Recommender):
             # too: constant features, on which LightGBM never splits
             self._item_features = np.zeros((train.n_items, len(ITEM_FEATURES)), dtype=np.float32)
             if self._reads_popularity():
-                counts = train.item_counts()
-                predicted = content_popularity(self.content.item_vectors(), counts)
-                self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
+                with stage(f"fit the stacker's item features (popularity as content predicts it, {train.n_items:,} items)"):
+                    counts = train.item_counts()
+                    predicted = content_popularity(self.content.item_vectors(), counts)
+                    self._item_features = np.column_stack([np.log1p(counts), predicted]).astype(np.float32)
 
     def fit(self, train: Interactions) -> "Hybrid":
         # the attribute columns are remembered within one fit: the table may change in place between
@@ -665,13 +668,18 @@ class Hybrid(Recommender):
             self.cf.warm.check_fits(train)  # a budget too small fails now, naming the data's own sizes, not the carve's
             self.learned_, stacking = self._learn_weights(train)
         try:
-            self._fit_sources(train)
+            if self.learned_ is not None:  # the second pass of a tuned fit: say why the sources are fitted again
+                with stage(f"refit the sources on all {train.matrix.nnz:,} training interactions"):
+                    self._fit_sources(train)
+            else:
+                self._fit_sources(train)
         except BaseException:
             if stacking is not None:
                 wait([stacking])  # no thread outlives a failed fit; the fit's own error is the one raised
             raise
         if stacking is not None:
-            self.stacker_, notes = stacking.result()
+            with stage("wait for the LambdaRank stacker (it trains beside the final fit)"):
+                self.stacker_, notes = stacking.result()
             self.notes_.extend(notes)
         served = self._served_sources()
         if not served:
@@ -701,13 +709,14 @@ class Hybrid(Recommender):
         own: it reads only the validation tasks, so it overlaps the final fit of the sources (LightGBM
         trains on a fixed number of threads, deterministic whatever runs beside it, and releases the GIL).
         """
-        carved = carve_validation(
-            train,
-            seed=self.validation_seed,
-            user_profiles=self.profile.user_profiles if self.profile is not None else None,
-            user_graph=self.friends.user_graph if self.friends is not None else None,
-            min_pool=self.tune_k,
-        )
+        with stage(f"carve a validation split from {train.n_users:,} users x {train.n_items:,} items"):
+            carved = carve_validation(
+                train,
+                seed=self.validation_seed,
+                user_profiles=self.profile.user_profiles if self.profile is not None else None,
+                user_graph=self.friends.user_graph if self.friends is not None else None,
+                min_pool=self.tune_k,
+            )
         if not carved.tasks:
             # one note, not a warning and not one per task: a tiny catalogue is a normal input, and the
             # defaults are documented
@@ -720,7 +729,8 @@ class Hybrid(Recommender):
         )
         self.cf.keep_equations = searching  # one pass over the warm items' features, then a solve per λ tried
         try:
-            self._fit_sources(carved.train)
+            with stage(f"fit the sources on the validation split's training part ({carved.train.matrix.nnz:,} interactions)"):
+                self._fit_sources(carved.train)
             if searching:
                 self._choose_adapter_penalty(carved.tasks[COLD_ITEMS])
         finally:
@@ -733,38 +743,40 @@ class Hybrid(Recommender):
         regimes: dict[str, dict[str, float]] = {}
         scores: dict[str, tuple[float, float]] = {}
         stack_tasks: list[StackTask] = []
-        for name, task in carved.tasks.items():
-            queries = self._check_queries(task.queries)
-            # Only the sources these queries exercise are tuned (no query has text: `text` is not).
-            reach = self._source_factors(queries)
-            exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
-            if not exercised:
-                # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
-                # nothing to tune; the defaults give every source 0 and the blend's fallback answers
-                regimes[name] = {}
-                continue
-            ranked = self._rank_task(task, queries, exercised)
-            defaults = self.source_weights(queries, cold_items=task.candidates is not None)
-            start = {source: float(np.mean(defaults[source])) for source in exercised}
-            if name == WARM:
-                start.update({source: 0.0 for source in NEW_USER_SOURCES if source in start})
-            if not any(v > 0 for v in start.values()):
-                if "popularity" in start:
-                    start["popularity"] = 1.0
-                else:  # the blend's fallback is not among the chosen sources: start from all of them
-                    start = {source: 1.0 for source in start}
-            # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
-            unit = "item" if task.candidates is not None else "query"
-            objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
-            before = float(np.mean(objective(start)))
-            regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
-            scores[name] = (before, after)
-            if self.stack and not self._too_small_to_stack(task):
-                used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
-                blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
-                cold = task.candidates is not None
-                inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
-                stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
+        n_queries = sum(len(task.queries) for task in carved.tasks.values())
+        with stage(f"learn the blend weights on {len(carved.tasks)} validation tasks ({n_queries:,} queries, every source ranks each)"):
+            for name, task in carved.tasks.items():
+                queries = self._check_queries(task.queries)
+                # Only the sources these queries exercise are tuned (no query has text: `text` is not).
+                reach = self._source_factors(queries)
+                exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+                if not exercised:
+                    # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
+                    # nothing to tune; the defaults give every source 0 and the blend's fallback answers
+                    regimes[name] = {}
+                    continue
+                ranked = self._rank_task(task, queries, exercised)
+                defaults = self.source_weights(queries, cold_items=task.candidates is not None)
+                start = {source: float(np.mean(defaults[source])) for source in exercised}
+                if name == WARM:
+                    start.update({source: 0.0 for source in NEW_USER_SOURCES if source in start})
+                if not any(v > 0 for v in start.values()):
+                    if "popularity" in start:
+                        start["popularity"] = 1.0
+                    else:  # the blend's fallback is not among the chosen sources: start from all of them
+                        start = {source: 1.0 for source in start}
+                # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
+                unit = "item" if task.candidates is not None else "query"
+                objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
+                before = float(np.mean(objective(start)))
+                regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
+                scores[name] = (before, after)
+                if self.stack and not self._too_small_to_stack(task):
+                    used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
+                    blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
+                    cold = task.candidates is not None
+                    inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
+                    stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
         stacking = None
         if stack_tasks:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-stacker")
@@ -1054,12 +1066,11 @@ class Hybrid(Recommender):
         indices[stacked], scores[stacked] = ranked.indices[stacked], ranked.scores[stacked]
         return Ranked(indices, scores)
 
-    def explain(self, query: UserQuery, item: int) -> str:
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
         """Why ``item`` was recommended: the liked item with the largest CF contribution, content
         similarity and matching words, or popularity."""
-        (query,) = self._check_queries([query])
+        query, item = self._explain_args(query, item)
         train = self._require_fitted()
-        item = check_item_index(item, train.n_items)
         reasons = []
         known = self._known_items(query)
         used = set(self._served_sources())  # a reason only from a source this hybrid blends
@@ -1206,8 +1217,9 @@ class Router(Recommender):
             out.scores[rows] = part.scores
         return out
 
-    def explain(self, query: UserQuery, item: int) -> str:
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
         """The route taken and the chosen model's reason."""
+        query, item = self._explain_args(query, item)
         (route,) = self.route([query])
         model = {"warm": self.warm, "cold": self.cold, "popular": self.popular}[route]
         explain = getattr(model, "explain", None)

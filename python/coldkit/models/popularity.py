@@ -60,6 +60,10 @@ class Popularity(Recommender):
         )
 
 
+#: ``popularity-recent``: a decayed count under this share of the top one carries no recency worth
+#: ranking by (and is near float32's smallest numbers); such items are ordered by their all-time count.
+NEGLIGIBLE_SHARE = 1e-30
+
 #: The shortest half-life ``popularity-recent`` (and the hybrid's ``trending`` source) accepts: one minute.
 MIN_HALF_LIFE_DAYS = 1.0 / 1440
 
@@ -94,7 +98,18 @@ class RecentPopularity(Popularity):
             return np.zeros(train.n_items)
         age_days = (float(ts.data.max()) - ts.data.astype(np.float64)) / 86400.0
         weights = np.power(0.5, age_days / self.half_life_days)
-        return np.bincount(ts.indices, weights=weights, minlength=train.n_items)
+        decayed = np.bincount(ts.indices, weights=weights, minlength=train.n_items)
+        # Far below the top (an item last seen hundreds of half-lives ago: years of data and a short
+        # half-life, or one row dated decades ahead) the decayed sums underflow, to 0 in float64 and
+        # sooner in the float32 the ranking reads, and such items tied, ranked by catalogue order.
+        # Under a floor 1e-30 of the top score, which says nothing about recency any more, they are
+        # ordered by their all-time count instead, still below every item above the floor.
+        floor = NEGLIGIBLE_SHARE * float(decayed.max())
+        faded = decayed < floor
+        if faded.any():
+            counts = train.item_counts().astype(np.float64)
+            decayed[faded] = floor * counts[faded] / (float(counts.max()) + 1.0)
+        return decayed
 
 
 def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:

@@ -252,9 +252,9 @@ def carve_validation(
     too_few = bool(pools) and min(len(pool) for pool in pools) <= min_pool  # each pool is ranked on its own
     if too_few:
         notes.append(
-            f"validation: {' + '.join(str(len(pool)) for pool in pools)} pseudo-cold item(s) ({item_fraction:.0%} of "
+            f"validation: {' + '.join(str(len(pool)) for pool in pools)} pseudo-cold item(s) would be carved ({item_fraction:.0%} of "
             f"{len(active_items):,} items with interactions; each pool is ranked on its own): a top {min_pool} of "
-            "so few lists them all, so the cold-item weights are not tuned (defaults kept)"
+            "so few lists them all, so none is carved and the cold-item weights are not tuned (defaults kept)"
         )
         pools = []  # and they stay in training for the other tasks
     pseudo_cold = np.sort(np.concatenate(pools)) if pools else np.empty(0, np.int64)
