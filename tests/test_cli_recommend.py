@@ -86,7 +86,7 @@ def test_content_with_users_profiles_and_candidates(files: dict[str, Path], caps
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     check_contract(recs, pd.read_csv(files["train"], dtype=str), 3, set("acdef"))
     assert sorted(recs["user_id"].unique()) == ["newbie", "u1", "u2"]
-    assert "1 user(s) have no interaction (1 with a profile text): model content ranks them from that alone" in capsys.readouterr().err
+    assert "1 user(s) have no interaction (1 with a profile text; 'newbie'): model content ranks them from that alone" in capsys.readouterr().err
 
 
 def test_candidate_set_smaller_than_k(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -406,3 +406,86 @@ def test_profiles_for_a_model_that_reads_no_text_are_noted(files: dict[str, Path
     assert "--user-profiles has no effect on model popularity" in capsys.readouterr().err
     assert run(files, "--users", str(files["users"]), "--user-profiles", str(files["profiles"]), "--k", "2", model="content") == 0
     assert "--user-profiles has no effect" not in capsys.readouterr().err
+
+
+def test_implicit_threshold_keeps_users_who_liked_nothing_and_never_recommends_a_rated_item(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # rows below the threshold were dropped before anything else: u1's b (rated 2) came back as a
+    # recommendation, and u5, who rated everything low, had no row in the output and no note
+    files["train"].write_text(
+        TRAIN + "u5,a,1\nu5,c,2\nu5,e,1\n", encoding="utf-8"
+    )
+    assert run(files, "--k", "6", "--implicit-threshold", "4") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    train = pd.read_csv(files["train"], dtype={"user_id": str, "item_id": str})
+    check_contract(recs, train, 6, None)  # every rated item excluded, the low ratings too
+    assert sorted(recs["user_id"].unique()) == ["u1", "u2", "u3", "u4", "u5"]
+    assert set(recs.loc[recs["user_id"] == "u5", "item_id"]) == {"b", "d", "f"}  # all it has not rated
+    assert "b" not in set(recs.loc[recs["user_id"] == "u1", "item_id"])  # rated 2: seen, not liked
+    err = capsys.readouterr().err
+    assert "1 user(s) rated nothing at or above --implicit-threshold 4 ('u5')" in err and "ranks them as new users" in err
+    # asked for by --users, the same
+    files["users"].write_text("u5\n", encoding="utf-8")
+    assert run(files, "--users", str(files["users"]), "--k", "6", "--implicit-threshold", "4") == 0
+    assert set(pd.read_csv(files["out"], dtype=str)["item_id"]) == {"b", "d", "f"}
+
+
+def test_timestamps_on_some_rows_only_are_read_as_none_with_a_note(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the empty cells were refused as "not numbers or ISO-8601 dates", naming nan: the problem was their absence
+    files["train"].write_text(
+        "user_id,item_id,timestamp\nu1,a,1600000000\nu1,b,\nu2,b,1600000100\nu2,d,1600000200\nu3,a,\n", encoding="utf-8"
+    )
+    assert run(files, "--k", "2") == 0
+    err = capsys.readouterr().err
+    assert "2 of 5 rows have no timestamp (rows [1, 4]): the data are read without timestamps" in err
+    # an empty column is simply no timestamps, without a note
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,\nu2,b,\n", encoding="utf-8")
+    assert run(files, "--k", "2") == 0
+    assert "no timestamp" not in capsys.readouterr().err
+    # a value that is there but not a time is still an error naming it
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000\nu2,b,yesterday\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "bad rows [1] (e.g. 'yesterday')")
+
+
+def test_interactions_dated_in_the_future_get_a_note(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000\nu2,b,4102444800\nu3,c,1600000100\n", encoding="utf-8")
+    assert run(files, "--k", "2") == 0
+    assert "1 interaction(s) are dated after today (the newest: 2100-01-01)" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_the_fit(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a read-only folder (or /proc, a full disk) failed only at the final write, with a traceback
+    # and the fit's minutes lost
+    import errno
+    import tempfile
+
+    import coldkit.batch
+
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    fitted = []
+    monkeypatch.setattr(coldkit.batch, "build_model", lambda *a, **k: fitted.append(1))
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert run(files) == 2
+    err = capsys.readouterr().err
+    assert f"output path {str(files['out'])!r} cannot be written: Permission denied" in err and not fitted
+
+
+def test_a_failed_write_is_one_line_not_a_traceback(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import coldkit.batch
+
+    def disk_full(path: object, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(coldkit.batch, "atomic_write_bytes", disk_full)
+    assert run(files) == 1
+    err = capsys.readouterr().err
+    assert f"coldkit recommend: error: No space left on device ({files['out']})" in err and "Traceback" not in err

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldkit.data import interactions_from_frame, load_interactions, load_items, load_user_profiles, read_id_list
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import DataWarning, InvalidInputError
 
 
 @pytest.fixture()
@@ -504,3 +504,22 @@ def test_rating_and_weight_columns_together_are_refused() -> None:
     assert named.matrix.toarray().tolist() == [[5.0, 0.0], [0.0, 1.0]]
     alone = interactions_from_frame(both.drop(columns="rating"), catalog)
     assert alone.matrix.toarray().tolist() == [[1.0, 0.0], [0.0, 40.0]]
+
+
+def test_a_timestamp_column_with_empty_cells_is_read_as_no_timestamps_with_a_warning() -> None:
+    from coldkit.data import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    frame = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"], "timestamp": [1.6e9, np.nan, 1.6e9 + 60]})
+    with pytest.warns(DataWarning, match=r"1 of 3 rows have no timestamp \(rows \[1\]\)"):
+        data = interactions_from_frame(frame, catalog)
+    assert data.timestamps is None and data.matrix.nnz == 3
+    # a datetime column with a NaT, and blank text cells, alike
+    for column in (pd.to_datetime(["2020-01-01", None, "2020-01-02"]), ["2020-01-01", "  ", "2020-01-02"]):
+        with pytest.warns(DataWarning, match="1 of 3 rows have no timestamp"):
+            assert interactions_from_frame(frame.assign(timestamp=column), catalog).timestamps is None
+    # every cell empty: no timestamps, nothing to warn about
+    assert interactions_from_frame(frame.assign(timestamp=[None] * 3), catalog).timestamps is None
+    # a value that is not a time is still an error naming it
+    with pytest.raises(InvalidInputError, match="bad rows \\[1\\]"):
+        interactions_from_frame(frame.assign(timestamp=["2020-01-01", "soon", "2020-01-02"]), catalog)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path"]
+__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -70,6 +70,34 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
             else "not a regular file"
         )
         raise InvalidInputError(f"output path {str(target)!r} is {what}; give the path of a regular file to write")
+    return target
+
+
+def check_output_writable(path: str | os.PathLike[str]) -> Path:
+    """:func:`check_output_path`, then prove a file can be created where ``path`` will be written.
+
+    Called before long work (a fit of minutes): a read-only folder, a full disk or a path under
+    ``/proc`` otherwise failed only at the final write, with the work lost. The probe creates and
+    removes one empty temp file in the folder (or, when the folder does not exist yet, in its first
+    existing ancestor, where :func:`atomic_write` would create it), which also answers where
+    permission bits do not (root, ACLs, read-only mounts).
+
+    Raises:
+        InvalidInputError: ``path`` may not be replaced, or nothing can be created there (the reason
+            the system gives).
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    target = check_output_path(path)
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    except OSError as exc:
+        raise InvalidInputError(f"output path {str(target)!r} cannot be written: {exc.strerror} ({str(folder)!r})") from None
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
     return target
 
 

@@ -22,17 +22,20 @@ from __future__ import annotations
 import io
 import os
 import time
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldkit._atomic import atomic_write_bytes, check_output_path
+from coldkit._atomic import atomic_write_bytes, check_output_writable
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
-from coldkit.data.loaders import _lookalike_ids, load_interactions, load_items, load_user_graph, load_user_profiles, read_id_list
-from coldkit.exceptions import ComponentContractError, InvalidInputError
+from coldkit.data.loaders import (
+    _lookalike_ids, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
+)
+from coldkit.exceptions import ComponentContractError, DataWarning, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
@@ -109,7 +112,7 @@ def recommend_files(
             hint = " (for DataFrames: coldkit.get_model(NAME).fit(df, items=...).recommend(users=..., k=...))" if label != "out" else ""
             raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
     k = check_k(k)
-    check_output_path(out)  # before any work: a directory/FIFO/link --out fails in a second, not after the fit
+    check_output_writable(out)  # before any work: a directory/FIFO/link or read-only --out fails in a second, not after the fit
     _check_out_is_csv(out)
     _check_out_is_no_input(
         out,
@@ -184,7 +187,9 @@ def _recommend_files(
         raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    with stage("load items and interactions"):
+    # what the loaders read other than as given (e.g. a timestamp column with empty cells) becomes a note
+    with stage("load items and interactions"), warnings.catch_warnings(record=True) as data_warnings:
+        warnings.simplefilter("always", DataWarning)
         # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
         # they are for a model without an encoder (popularity, item-knn, ease...): one that still
         # reads item text (text-match) says so itself when it is fitted
@@ -196,20 +201,29 @@ def _recommend_files(
             items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns,
             interaction_columns=interaction_columns,
         )
-        train = load_interactions(
-            interactions,
-            catalog,
-            columns=interaction_columns,
-            implicit_threshold=implicit_threshold,
-            duplicates=duplicates,  # type: ignore[arg-type]
-            encoding=encoding,
-        )
+        # with a threshold, the ratings below it are no likes but still seen: ``rated`` keeps them out
+        # of the lists, and keeps a user who liked nothing among the users (as a new user)
+        rated: Interactions | None = None
+        if implicit_threshold is not None:
+            train, rated = load_liked_and_rated(
+                interactions, catalog, implicit_threshold=implicit_threshold, columns=interaction_columns,
+                duplicates=duplicates, encoding=encoding,  # type: ignore[arg-type]
+            )  # fmt: skip
+        else:
+            train = load_interactions(
+                interactions,
+                catalog,
+                columns=interaction_columns,
+                duplicates=duplicates,  # type: ignore[arg-type]
+                encoding=encoding,
+            )
+        seen = rated if rated is not None else train  # what each user has interacted with, liked or not
         profiles = (
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
-        known_users = {str(u) for u in train.user_ids} | set(profiles) | set(graph)
-        user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else [str(u) for u in train.user_ids]
+        known_users = {str(u) for u in seen.user_ids} | set(profiles) | set(graph)
+        user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else [str(u) for u in seen.user_ids]
         if users:
             _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
@@ -226,7 +240,9 @@ def _recommend_files(
                 hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
-    notes: list[str] = []
+    notes: list[str] = [str(w.message) for w in data_warnings if issubclass(w.category, DataWarning)]
+    for other in (w for w in data_warnings if not issubclass(w.category, DataWarning)):  # recorded, so shown again
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
         blank = catalog.without_text()
         if blank.any():
@@ -246,6 +262,9 @@ def _recommend_files(
             "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
             "likes; pass --implicit-threshold (e.g. 0 or 4) to keep only the likes"
         )
+    future = _future_dated(seen)
+    if future:
+        notes.append(future)
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
@@ -305,10 +324,22 @@ def _recommend_files(
             cold += 1
             cold_text += query.has_text
             cold_friends += bool(friends)
+    seen_index = seen.user_index()
+    disliked_only = [uid for uid in user_list if uid not in uindex and uid in seen_index]
+    if disliked_only:
+        # without the ratings file's other rows they vanished from the output without a word
+        shown = ", ".join(repr(u) for u in disliked_only[:3]) + (", ..." if len(disliked_only) > 3 else "")
+        notes.append(
+            f"{len(disliked_only)} user(s) rated nothing at or above --implicit-threshold {implicit_threshold:g} ({shown}): "
+            f"no like to learn from, so model {model} ranks them as new users; the items they rated are not recommended back"
+        )
+    cold -= len(disliked_only)
     if cold:
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
         known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
-        notes.append(f"{cold} user(s) have no interaction ({known}): model {model} ranks them from that alone")
+        nobody = [u for u in user_list if u not in seen_index]
+        shown = ", ".join(repr(u) for u in nobody[:3]) + (", ..." if len(nobody) > 3 else "")
+        notes.append(f"{cold} user(s) have no interaction ({known}; {shown}): model {model} ranks them from that alone")
         lookalikes = _lookalike_ids([u for u in user_list if u not in uindex], uindex)
         if lookalikes:
             shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
@@ -325,12 +356,22 @@ def _recommend_files(
     empty_users: list[str] = []  # users every allowed item is excluded for: no row at all in the output
     disable = None if progress is None else not progress
     clock = time.perf_counter()
+    seen_rows = np.asarray([seen_index.get(uid, -1) for uid in user_list], dtype=np.int64)
+    # items a user rated below the threshold are not in the model's data, so it may rank them: ask for
+    # that many more and drop them below (0 without a threshold: the model excludes what it knows)
+    unliked = np.zeros(len(user_list), dtype=np.int64)
+    if rated is not None:
+        has_row = seen_rows >= 0
+        unliked[has_row] = np.diff(rated.matrix.indptr)[seen_rows[has_row]]
+        liked_rows = np.asarray([-1 if q.user is None else int(q.user) for q in queries], dtype=np.int64)
+        unliked[liked_rows >= 0] -= np.diff(train.matrix.indptr)[liked_rows[liked_rows >= 0]]
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
         for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
             batch = queries[start : start + batch_size]
-            ranked = recommender.recommend(batch, k, candidates=cand, exclude_known=True)
-            idx = np.asarray(ranked.indices, dtype=np.int64)[:, :k]
-            scores = np.asarray(ranked.scores, dtype=np.float64)[:, :k]
+            depth = min(k + int(unliked[start : start + batch_size].max(initial=0)), n_cand)
+            ranked = recommender.recommend(batch, depth, candidates=cand, exclude_known=True)
+            idx = np.asarray(ranked.indices, dtype=np.int64)[:, :depth]
+            scores = np.asarray(ranked.scores, dtype=np.float64)[:, :depth]
             # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
             # itself is checked here, or a short batch or a past-the-end index was an IndexError below
             if idx.shape[0] != len(batch) or ((idx < -1) | (idx >= len(catalog))).any():
@@ -343,7 +384,8 @@ def _recommend_files(
             valid = idx >= 0
             if cand_mask is not None:
                 valid &= cand_mask[np.where(idx >= 0, idx, 0)]
-            valid &= ~_known_to(train, batch, idx)
+            valid &= ~_known_to(seen, seen_rows[start : start + len(batch)], idx)
+            valid &= np.cumsum(valid, axis=1) <= k  # the extra depth asked for above, beyond k, goes
             rows, cols = np.nonzero(valid)
             listed = valid.sum(axis=1)
             empty_users.extend(user_list[start + int(b)] for b in np.flatnonzero(listed == 0))
@@ -445,18 +487,39 @@ def _multimodal_encoder(
     return MultimodalEncoder(**{"text_encoder": text_encoder or default_encoder_name(), **media})
 
 
-def _known_to(train: Interactions, batch: Sequence[UserQuery], idx: np.ndarray) -> np.ndarray:
-    """(B, k) whether ``idx[r, j]`` is a training item of query ``r``'s user (one vectorised test per batch)."""
-    users = np.array([-1 if q.user is None else int(q.user) for q in batch], dtype=np.int64)
+def _future_dated(data: Interactions, now: float | None = None) -> str | None:
+    """A note when interactions are dated more than a day after ``now`` (default: the clock), else None.
+
+    The time-aware parts (the hybrid's ``trending`` source, ``popularity-recent``, the validation
+    carve's newest items and latest arrivals) measure age from the newest interaction: one row dated
+    decades ahead (a typo, a default of 2099) makes every real interaction look ancient.
+    """
+    ts = data.timestamps
+    if ts is None or ts.nnz == 0:
+        return None
+    limit = (time.time() if now is None else now) + 86400.0
+    ahead = ts.data > limit
+    if not ahead.any():
+        return None
+    newest = pd.Timestamp(int(ts.data.max()), unit="s", tz="UTC").strftime("%Y-%m-%d")
+    return (
+        f"{int(ahead.sum()):,} interaction(s) are dated after today (the newest: {newest}): the trending source, "
+        "popularity-recent and the time-aware validation measure age from the newest interaction, so every other one "
+        "looks that much older; fix or drop those rows"
+    )
+
+
+def _known_to(seen: Interactions, users: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(B, k) whether ``idx[r, j]`` is an item of row ``users[r]`` of ``seen`` (-1: none; one vectorised test per batch)."""
     rows = np.flatnonzero(users >= 0)
     if rows.size == 0:
         return np.zeros(idx.shape, dtype=bool)
-    seen = train.matrix[users[rows]]
-    n = train.n_items
-    known_keys = np.repeat(rows, np.diff(seen.indptr)).astype(np.int64) * n + seen.indices
+    part = seen.matrix[users[rows]]
+    n = seen.n_items
+    known_keys = np.repeat(rows, np.diff(part.indptr)).astype(np.int64) * n + part.indices
     if known_keys.size > 1 and not bool(np.all(known_keys[1:] >= known_keys[:-1])):
         known_keys = np.sort(known_keys)  # rows ascending and sorted CSR indices make it sorted already
-    keys = np.arange(len(batch), dtype=np.int64)[:, None] * n + np.where(idx >= 0, idx, 0)
+    keys = np.arange(len(users), dtype=np.int64)[:, None] * n + np.where(idx >= 0, idx, 0)
     # a binary search of the (B, k) keys in the sorted known keys: np.isin sorted both sides per batch
     at = np.minimum(np.searchsorted(known_keys, keys), max(known_keys.size - 1, 0))
     found = known_keys[at] == keys if known_keys.size else np.zeros(keys.shape, dtype=bool)

@@ -87,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"coldkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        # the system refused a read or a write (disk full, permissions, a vanished folder): one line
+        # naming the file and the reason; a traceback through coldkit read like coldkit's own bug
+        if _report_plugin_failure(args.command, exc):
+            return 2
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"coldkit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:
         # A third-party plugin's bug (its model's fit, its encoder...) surfaced as a traceback through
         # coldkit that read like coldkit's own; name the plugin and where it failed, in one line.

@@ -15,6 +15,7 @@ __all__ = [
     "DuplicateComponentError",
     "ComponentContractError",
     "PluginLoadWarning",
+    "DataWarning",
 ]
 
 
@@ -46,3 +47,8 @@ class ComponentContractError(InvalidInputError):
 
 class PluginLoadWarning(UserWarning):
     """A plugin could not be loaded or its hook failed; the other plugins still load."""
+
+
+class DataWarning(UserWarning):
+    """The input was read, but not all of it as given (e.g. a timestamp column with empty cells
+    is read as no timestamps); the message says what and why. ``coldkit recommend`` prints it as a note."""

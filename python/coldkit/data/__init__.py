@@ -11,6 +11,7 @@ from coldkit.data.loaders import (
     interactions_from_frame,
     load_interactions,
     load_items,
+    load_liked_and_rated,
     load_user_profiles,
     read_id_list,
     read_table,
@@ -33,6 +34,7 @@ __all__ = [
     "interactions_from_frame",
     "load_items",
     "load_interactions",
+    "load_liked_and_rated",
     "load_user_profiles",
     "read_id_list",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import warnings
 import zlib
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Literal, Mapping, Sequence
@@ -25,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import DataWarning, InvalidInputError
 
 __all__ = [
     "read_table",
@@ -34,6 +35,7 @@ __all__ = [
     "interactions_from_frame",
     "load_items",
     "load_interactions",
+    "load_liked_and_rated",
     "load_user_profiles",
     "load_user_graph",
     "user_graph_from_pairs",
@@ -511,7 +513,24 @@ def interactions_from_frame(
     else:
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
-    if "timestamp" in frame.columns:
+    stamped = "timestamp" in frame.columns
+    if stamped:
+        empty = _missing_cells(frame["timestamp"])
+        if empty.all():
+            stamped = False  # an empty column (a spreadsheet's export of one): the data have no timestamps
+        elif empty.any():
+            # a timestamp on some rows only: what reads time (the trending source, popularity-recent,
+            # the time-aware validation carve) needs it on every row, so the column is read as none
+            # rather than refused (every other row of the data is fine) or used half
+            first = np.flatnonzero(empty)[:5].tolist()
+            warnings.warn(
+                f"{where}: {int(empty.sum()):,} of {len(frame):,} rows have no timestamp (rows {first}): the data are read "
+                "without timestamps (no trending source, no time-aware validation); fill them in to use time",
+                DataWarning,
+                stacklevel=2,
+            )
+            stamped = False
+    if stamped:
         ts = _unix_seconds(frame["timestamp"], where)
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
@@ -646,6 +665,14 @@ def _epoch_unit(numbers: np.ndarray) -> tuple[float, str]:
         if finite.size == 0 or finite.max() < limit:
             return divisor, unit
     return _EPOCH_UNITS[-1][1], _EPOCH_UNITS[-1][2]
+
+
+def _missing_cells(column: pd.Series) -> np.ndarray:
+    """(n,) bool: the cells with no value (NaN, None, NaT, or text that is only whitespace)."""
+    missing = column.isna().to_numpy(dtype=bool, copy=True)  # pandas may hand out a read-only view
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        missing |= column.astype("string").str.strip().fillna("").eq("").to_numpy(dtype=bool)
+    return missing
 
 
 def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
@@ -879,6 +906,36 @@ def load_interactions(
         user_ids=user_ids,
         where=str(path),
     )
+
+
+def load_liked_and_rated(
+    path: str | os.PathLike[str],
+    catalog: Catalog,
+    *,
+    implicit_threshold: float,
+    columns: Mapping[str, str] | None = None,
+    duplicates: DuplicatePolicy = "error",
+    sep: str | None = None,
+    encoding: str | None = None,
+) -> tuple[Interactions, Interactions]:
+    """``(liked, rated)`` from one ratings file: what a model learns from, and what each user has seen.
+
+    ``liked`` is :func:`load_interactions` with ``implicit_threshold`` (the rows with ``rating >=
+    threshold``, weight 1). ``rated`` holds every (user, item) pair of the file, weight 1, over
+    every user in it: a film rated 1 star is not a like, but it must not be recommended back, and a
+    user who liked nothing is still a user to recommend for (``liked`` has no row for them).
+    The file is read once; every check of ``load_interactions`` applies to it.
+    """
+    dtypes = {**_id_dtypes(columns, "user_id"), **_id_dtypes(columns, "item_id")}
+    frame = read_table(path, sep=sep, encoding=encoding, dtype=dtypes)
+    liked = interactions_from_frame(
+        frame, catalog, columns=columns, implicit_threshold=implicit_threshold, duplicates=duplicates, where=str(path)
+    )
+    # the checks (ids, ratings, timestamps, duplicates) passed above, and warned once; repeats are one pair here
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        rated = interactions_from_frame(frame, catalog, columns=columns, binary=True, duplicates="max", where=str(path))
+    return liked, rated
 
 
 def load_user_profiles(
