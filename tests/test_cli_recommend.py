@@ -452,6 +452,13 @@ def test_interactions_dated_in_the_future_get_a_note(files: dict[str, Path], cap
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000\nu2,b,4102444800\nu3,c,1600000100\n", encoding="utf-8")
     assert run(files, "--k", "2") == 0
     assert "1 interaction(s) are dated after today (the newest: 2100-01-01)" in capsys.readouterr().err
+    # years, not unix seconds: 2019 and 2020 are half an hour apart in 1970
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,2019\nu2,b,2020\nu3,c,2020\n", encoding="utf-8")
+    assert run(files, "--k", "2") == 0
+    assert "every timestamp falls in 1970 (the largest is 2,020)" in capsys.readouterr().err
+    # 1e30 is past the year 9999 even as nanoseconds: it overflowed the int64 cast into garbage, silently
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000000000000\nu2,b,1e30\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "timestamp '1e+30' in row 1 is beyond the year 9999")
 
 
 def test_an_output_folder_that_cannot_be_written_fails_before_the_fit(

@@ -584,7 +584,8 @@ def test_known_items_check_of_recommend_files_matches_a_per_user_loop(small: Int
     expected = np.array(
         [[q.user is not None and i >= 0 and i in set(small.items_of(q.user).tolist()) for i in row] for q, row in zip(batch, idx)]
     )
-    np.testing.assert_array_equal(_known_to(small, batch, idx), expected)
+    rows = np.array([-1 if q.user is None else q.user for q in batch], dtype=np.int64)
+    np.testing.assert_array_equal(_known_to(small, rows, idx), expected)
 
 
 def test_recorded_stages_carry_wall_and_cpu_time() -> None:

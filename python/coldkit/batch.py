@@ -262,9 +262,7 @@ def _recommend_files(
             "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
             "likes; pass --implicit-threshold (e.g. 0 or 4) to keep only the likes"
         )
-    future = _future_dated(seen)
-    if future:
-        notes.append(future)
+    notes.extend(_timestamp_notes(seen))
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
         notes.append(f"only {n_cand} candidate item(s) for k={k}: lists have at most {n_cand} items")
@@ -487,26 +485,33 @@ def _multimodal_encoder(
     return MultimodalEncoder(**{"text_encoder": text_encoder or default_encoder_name(), **media})
 
 
-def _future_dated(data: Interactions, now: float | None = None) -> str | None:
-    """A note when interactions are dated more than a day after ``now`` (default: the clock), else None.
+def _timestamp_notes(data: Interactions, now: float | None = None) -> list[str]:
+    """Notes on timestamps that are surely not what the user meant: dated more than a day after
+    ``now`` (default: the clock), or all within 1970 (years or day numbers read as unix seconds).
 
     The time-aware parts (the hybrid's ``trending`` source, ``popularity-recent``, the validation
-    carve's newest items and latest arrivals) measure age from the newest interaction: one row dated
-    decades ahead (a typo, a default of 2099) makes every real interaction look ancient.
+    carve's newest items and latest arrivals) measure age from the newest interaction in seconds:
+    one row dated decades ahead (a typo, a default of 2099) makes every real interaction look
+    ancient, and a column of years (2019, 2020) spans half an hour.
     """
     ts = data.timestamps
     if ts is None or ts.nnz == 0:
-        return None
-    limit = (time.time() if now is None else now) + 86400.0
-    ahead = ts.data > limit
-    if not ahead.any():
-        return None
-    newest = pd.Timestamp(int(ts.data.max()), unit="s", tz="UTC").strftime("%Y-%m-%d")
-    return (
-        f"{int(ahead.sum()):,} interaction(s) are dated after today (the newest: {newest}): the trending source, "
-        "popularity-recent and the time-aware validation measure age from the newest interaction, so every other one "
-        "looks that much older; fix or drop those rows"
-    )
+        return []
+    notes = []
+    ahead = ts.data > (time.time() if now is None else now) + 86400.0
+    if ahead.any():
+        newest = pd.Timestamp(int(ts.data.max()), unit="s", tz="UTC").strftime("%Y-%m-%d")  # the loader refuses years > 9999
+        notes.append(
+            f"{int(ahead.sum()):,} interaction(s) are dated after today (the newest: {newest}): the trending source, "
+            "popularity-recent and the time-aware validation measure age from the newest interaction, so every other "
+            "one looks that much older; fix or drop those rows"
+        )
+    if ts.data.min() >= 0 and ts.data.max() < 366 * 86400:
+        notes.append(
+            f"every timestamp falls in 1970 (the largest is {int(ts.data.max()):,}): they are read as unix seconds; "
+            "if they are years or day numbers, give unix seconds or ISO-8601 dates instead"
+        )
+    return notes
 
 
 def _known_to(seen: Interactions, users: np.ndarray, idx: np.ndarray) -> np.ndarray:

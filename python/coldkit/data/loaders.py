@@ -539,6 +539,14 @@ def interactions_from_frame(
                 f"{where}: timestamps must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
                 f"bad rows {rows} (e.g. {example!r})"
             )
+        beyond = np.abs(ts) > _LATEST_SECONDS
+        if beyond.any():
+            # 1e30 (even read as nanoseconds) overflowed the int64 cast into garbage, silently
+            row = int(np.flatnonzero(beyond)[0])
+            raise InvalidInputError(
+                f"{where}: timestamp {str(frame['timestamp'].iloc[row])!r} in row {row} is beyond the year 9999 in any unit "
+                "(unix seconds, milli-, micro- or nanoseconds); fix or drop it"
+            )
         timestamps = ts.astype(np.int64)
 
     keep = np.ones(len(frame), dtype=bool)
@@ -665,6 +673,10 @@ def _epoch_unit(numbers: np.ndarray) -> tuple[float, str]:
         if finite.size == 0 or finite.max() < limit:
             return divisor, unit
     return _EPOCH_UNITS[-1][1], _EPOCH_UNITS[-1][2]
+
+
+#: 9999-12-31T23:59:59Z in unix seconds: no later date is a timestamp (and int64 seconds end not far beyond).
+_LATEST_SECONDS = 253_402_300_799
 
 
 def _missing_cells(column: pd.Series) -> np.ndarray:
