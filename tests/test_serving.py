@@ -591,6 +591,31 @@ def test_save_takes_a_fitted_hybrid(hybrid, train: Interactions, tmp_path: Path)
         save(object(), tmp_path / "x")
 
 
+def test_save_never_replaces_another_index_silently_nor_one_a_writer_holds(hybrid, index: ServingIndex, tmp_path: Path) -> None:
+    """coldkit.save(other, DIR) wrote a new generation over the index in DIR and deleted its log, even while
+    a server wrote there and kept acknowledging writes that a restart then lost."""
+    live = tmp_path / "live"
+    save(index, live)  # attached: this index is the directory's writer now
+    index.upsert_items([{"id": "acked", "text": "acknowledged before the other save"}])
+    for force in (False, True):  # a writer holds it: refused either way, before anything is written
+        with pytest.raises(IndexStorageError, match="open for writing by another process"):
+            save(hybrid, live, force=force)
+    index.upsert_items([{"id": "acked-after", "text": "acknowledged after"}])
+    index.close()
+    reopened = load(live, read_only=True)
+    assert reopened.has_item("acked") and reopened.has_item("acked-after")
+    # no writer, but another index lives there: replaced only when asked to
+    with pytest.raises(IndexStorageError, match=r"already holds an index \(.*items.*\); save\(\.\.\., force=True\) replaces it"):
+        save(hybrid, live)
+    save(hybrid, live, force=True)
+    assert not load(live, read_only=True).has_item("acked")  # the hybrid's own catalogue now
+    # an index saving its own directory, and a first save into an empty or new one, need no force
+    fresh = load(live)
+    save(fresh, live)
+    fresh.close()
+    save(hybrid, tmp_path / "new")
+
+
 def test_serve_command_builds_an_index_from_files(tmp_path: Path, capsys) -> None:
     import argparse
 

@@ -82,5 +82,7 @@ def build_index_from_files(
                              require_text=not media_columns, interaction_columns=columns)
         train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
-    save(index, out)  # atomic over an existing index: the old one stays live until CURRENT names the new snapshot
+    # atomic over an existing index (replacing it was checked above: --force, no writer): the old one stays live
+    # until CURRENT names the new snapshot
+    save(index, out, force=True)
     return index

@@ -192,7 +192,7 @@ def _as_index(obj: Any) -> ServingIndex:
     )
 
 
-def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: bool = True) -> Path:
+def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: bool = True, force: bool = False) -> Path:
     """Write a snapshot of ``index`` to the directory ``path`` atomically; return the snapshot directory.
 
     ``index`` is a :class:`ServingIndex`, or a fitted ``Hybrid(warm="svd")`` (saved as the index it
@@ -203,8 +203,12 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
     With ``attach`` (default), an index not yet attached to a directory becomes attached to
     ``path``: from then on every write is logged there before it is acknowledged.
 
+    ``path`` holding another index is replaced only with ``force=True``, and never while a process
+    (a running server) holds it for writing: its acknowledged writes would be lost.
+
     Raises:
-        IndexStorageError: ``path`` is a file or a foreign non-empty directory, or the disk write failed.
+        IndexStorageError: ``path`` is a file or a foreign non-empty directory, holds another index
+            (without ``force``) or one another process writes to, or the disk write failed.
     """
     if not isinstance(index, ServingIndex):
         attach = False  # the converted index is not returned: nobody could write through it
@@ -214,60 +218,89 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         _prepare_directory(target)
         here = index.path is not None and Path(index.path) == target
         lock_fh = None
+        guard_fh = None  # the writer lock held only while another index's directory is written over
         if attach and index.path is None and not index.read_only:
-            lock_fh = _acquire_writer_lock(target)
+            lock_fh = _acquire_writer_lock(target)  # refuses a directory a server writes to
         elif index.read_only and here:
             raise IndexStorageError("a read-only index cannot snapshot its own directory (the writer process does that)")
-        existing = _generations(target, _SNAP) + _generations(target, _WAL)
-        gen = (max(existing) if existing else 0) + 1
-        old_wal = None
-        writer = index.writer
-        logged = False
-        with writer.lock:
-            version = writer.version
-            if here or lock_fh is not None:
-                logged = True
-                new_wal = WriteAheadLog(_wal_path(target, gen))
-                old_wal, writer.wal = writer.wal, new_wal
-                writer.path = str(target)
-                if lock_fh is not None:
-                    writer.lock_file = lock_fh
+        elif not here:
+            guard_fh = _acquire_writer_lock(target)
         try:
-            compact = compacted(version)
-            snap = _write_snapshot(target, gen, index, compact)
-            _write_current(target, gen, snap.name, logged=logged)
-        except BaseException as exc:
-            if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
-                with writer.lock:
-                    writer.wal, attached_wal = old_wal, writer.wal
-                    writer.path, writer.lock_file = None, None
-                    old_wal = None
-                if attached_wal is not None:
-                    attached_wal.close()
-                    if attached_wal.path.stat().st_size == 0:
-                        attached_wal.path.unlink(missing_ok=True)
-                lock_fh.close()
-            if isinstance(exc, OSError):
-                raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+            if not here and not force and _holds_index(target):
+                # another index lives there: replacing it silently dropped its snapshot and its log
+                raise IndexStorageError(
+                    f"{str(target)!r} already holds an index ({describe_existing_index(target)}); "
+                    "save(..., force=True) replaces it"
+                )
+        except BaseException:
+            for fh in (lock_fh, guard_fh):
+                if fh is not None:
+                    fh.close()
             raise
+        try:
+            return _save_into(index, target, here, lock_fh)
         finally:
-            if old_wal is not None:
-                old_wal.close()
-        # the new snapshot is live: older snapshots, logs and leftovers can go
-        for old in _generations(target, _SNAP):
-            if old < gen:
-                shutil.rmtree(_snap_dir(target, old), ignore_errors=True)
-        for old in _generations(target, _WAL):
-            if old < gen:
-                _wal_path(target, old).unlink(missing_ok=True)
-        for leftover in target.glob(".tmp-*"):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-        fsync_dir(target)
-        with writer.lock:
-            if writer.version is version:  # nothing written meanwhile: serve the compacted arrays
-                writer.replace_version(compact)
-        return snap
+            if guard_fh is not None:
+                guard_fh.close()
+
+
+def _holds_index(path: Path) -> bool:
+    """Whether ``path`` has an index's files (a CURRENT pointer, a snapshot or a log)."""
+    return (path / "CURRENT").exists() or bool(_generations(path, _SNAP) + _generations(path, _WAL))
+
+
+def _save_into(index: ServingIndex, target: Path, here: bool, lock_fh: Any) -> Path:
+    """:func:`save`'s write, with the directory checked and locked as it needs."""
+    existing = _generations(target, _SNAP) + _generations(target, _WAL)
+    gen = (max(existing) if existing else 0) + 1
+    old_wal = None
+    writer = index.writer
+    logged = False
+    with writer.lock:
+        version = writer.version
+        if here or lock_fh is not None:
+            logged = True
+            new_wal = WriteAheadLog(_wal_path(target, gen))
+            old_wal, writer.wal = writer.wal, new_wal
+            writer.path = str(target)
+            if lock_fh is not None:
+                writer.lock_file = lock_fh
+    try:
+        compact = compacted(version)
+        snap = _write_snapshot(target, gen, index, compact)
+        _write_current(target, gen, snap.name, logged=logged)
+    except BaseException as exc:
+        if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
+            with writer.lock:
+                writer.wal, attached_wal = old_wal, writer.wal
+                writer.path, writer.lock_file = None, None
+                old_wal = None
+            if attached_wal is not None:
+                attached_wal.close()
+                if attached_wal.path.stat().st_size == 0:
+                    attached_wal.path.unlink(missing_ok=True)
+            lock_fh.close()
+        if isinstance(exc, OSError):
+            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+        raise
+    finally:
+        if old_wal is not None:
+            old_wal.close()
+    # the new snapshot is live: older snapshots, logs and leftovers can go
+    for old in _generations(target, _SNAP):
+        if old < gen:
+            shutil.rmtree(_snap_dir(target, old), ignore_errors=True)
+    for old in _generations(target, _WAL):
+        if old < gen:
+            _wal_path(target, old).unlink(missing_ok=True)
+    for leftover in target.glob(".tmp-*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+    fsync_dir(target)
+    with writer.lock:
+        if writer.version is version:  # nothing written meanwhile: serve the compacted arrays
+            writer.replace_version(compact)
+    return snap
 
 
 def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> Path:
