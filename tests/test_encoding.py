@@ -207,6 +207,25 @@ def test_corrupt_shard_is_ignored_with_a_warning(cache_dir: Path) -> None:
     assert found.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("garbage", ["nan", "finite"])
+def test_a_shard_whose_bytes_changed_in_place_is_ignored_not_served(cache_dir: Path, garbage: str) -> None:
+    # same shape, other bytes: NaN failed later as "whitening input has NaN", finite values were served
+    cache = VectorCache(cache_dir, "fp", 4, name="t")
+    cache.put(["a", "b"], np.arange(8, dtype=np.float32).reshape(2, 4))
+    (npy,) = cache.directory.glob("shard-*.npy")
+    raw = bytearray(npy.read_bytes())
+    raw[-8:] = b"\xff" * 8 if garbage == "nan" else np.array([7.5, -3.25], dtype=np.float32).tobytes()
+    npy.write_bytes(bytes(raw))
+    fresh = VectorCache(cache_dir, "fp", 4, name="t")
+    with pytest.warns(UserWarning, match="corrupt shard .*checksum mismatch"):
+        found, _ = fresh.get_many(["a", "b"])
+    assert found.tolist() == [False, False]  # encoded again by the caller, not read
+    intact = VectorCache(cache_dir / "other", "fp", 4, name="t")
+    intact.put(["a"], np.ones((1, 4), dtype=np.float32))
+    found, vecs = VectorCache(cache_dir / "other", "fp", 4, name="t").get_many(["a"])
+    assert found.all() and (vecs == 1).all()  # an intact shard passes its checksum
+
+
 def test_cache_refuses_a_directory_of_another_encoder(cache_dir: Path) -> None:
     cache = VectorCache(cache_dir, "fp", 2, name="t")
     (cache.directory / "encoder.json").write_text(json.dumps({"format": 1, "fingerprint": "other", "dim": 2}))

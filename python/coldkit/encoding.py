@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -247,6 +248,16 @@ class _Shard:
     name: str
     keys: list[str]
     vectors: np.ndarray | None = None  # memory-mapped on first use
+    crc32: int | None = None  # of the vectors' bytes; shards written before it have none (not checked)
+
+
+def _crc32(vectors: np.ndarray) -> int:
+    """CRC-32 of a shard's float32 rows (C order), in steps of 64 MB (a memory map is read once)."""
+    flat = np.ascontiguousarray(vectors).reshape(-1).view(np.uint8)
+    crc, step = 0, 1 << 26
+    for start in range(0, flat.size, step):
+        crc = zlib.crc32(flat[start : start + step], crc)
+    return crc
 
 
 class VectorCache:
@@ -338,7 +349,8 @@ class VectorCache:
         if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
             warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", stacklevel=3)
             return None
-        return _Shard(name=name, keys=[str(k) for k in keys])
+        crc = meta.get("crc32")
+        return _Shard(name=name, keys=[str(k) for k in keys], crc32=crc if isinstance(crc, int) else None)
 
     # -- queries ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -365,6 +377,12 @@ class VectorCache:
                 return None
             if arr.dtype != np.float32 or arr.shape != (len(shard.keys), self.dim):
                 warnings.warn(f"vector cache: ignoring shard {str(path)!r} with shape {arr.shape}", stacklevel=4)
+                return None
+            # bytes changed in place (a disk error, a bad copy) kept the shape: NaN then failed as "the
+            # data have NaN", finite garbage gave other recommendations silently; the checksum reads
+            # the shard once per process (~GB/s)
+            if shard.crc32 is not None and _crc32(arr) != shard.crc32:
+                warnings.warn(f"vector cache: ignoring corrupt shard {str(path)!r} (checksum mismatch); its items are encoded again", stacklevel=4)
                 return None
             shard.vectors = arr
         return shard.vectors
@@ -415,7 +433,7 @@ class VectorCache:
         if not len(keys):
             return
         name = f"{_SHARD_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
-        meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys)}
+        meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys), "crc32": _crc32(vecs)}
         with self._lock:
             atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
             atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
