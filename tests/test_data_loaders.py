@@ -523,3 +523,13 @@ def test_a_timestamp_column_with_empty_cells_is_read_as_no_timestamps_with_a_war
     # a value that is not a time is still an error naming it
     with pytest.raises(InvalidInputError, match="bad rows \\[1\\]"):
         interactions_from_frame(frame.assign(timestamp=["2020-01-01", "soon", "2020-01-02"]), catalog)
+
+
+def test_an_unknown_name_in_an_interaction_column_mapping_is_named() -> None:
+    # bogus=user_id renamed the user column away and the error said user_id was missing
+    from coldkit.data import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]})
+    with pytest.raises(InvalidInputError, match=r"\['bogus'\] is not one of coldkit's names \['user_id', 'item_id'"):
+        interactions_from_frame(frame, catalog, columns={"bogus": "user_id"})

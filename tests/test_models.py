@@ -499,3 +499,10 @@ def test_numeric_options_refuse_booleans_strings_and_nan_by_name(name: str, opti
             models.create(name, **{option: bad}, **extra)
     with pytest.raises(InvalidInputError, match=f"{option} must be >"):
         models.create(name, **{option: -1.0}, **extra)
+
+
+@pytest.mark.parametrize("weights", ["notjson", ["cf", 1.0], 3])
+def test_hybrid_weights_that_are_not_a_mapping_are_named(weights: object) -> None:
+    # "notjson" (a --option value that is no JSON object) came back as "dictionary update sequence element #0"
+    with pytest.raises(InvalidInputError, match="weights must be a mapping of source -> weight"):
+        models.create("hybrid", encoder="hashing", weights=weights)

@@ -490,3 +490,14 @@ def test_a_catalogue_with_one_described_item_says_what_would_work() -> None:
     with pytest.raises(InvalidInputError, match=r"--model popularity, item-knn or ease; the hybrid reads content whatever its sources"):
         coldkit.get_model("hybrid", encoder="hashing", sources=["popularity"]).fit(train)
     assert coldkit.get_model("ease").fit(train).recommend([UserQuery(user=0)], k=5).indices.shape == (1, 5)
+
+
+def test_a_one_item_catalogue_is_named_as_the_problem_not_its_text() -> None:
+    # the one item had text; the error asked for text or vectors
+    import pandas as pd
+
+    from coldkit.models.frames import to_interactions
+
+    train = to_interactions(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}), items=pd.DataFrame({"item_id": ["a"], "title": ["robots"]}))
+    with pytest.raises(InvalidInputError, match=r"the catalogue has 1 item\(s\); comparing content needs at least 2 items"):
+        models.create("content", encoder="hashing", cache=False).fit(train)

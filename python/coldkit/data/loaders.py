@@ -275,6 +275,8 @@ _NOT_TEXT_NAME = re.compile(r"(?:^|_)(?:id|ids|uuid|guid|key|url|uri|link|href|p
 _NOT_TEXT_CAMEL = re.compile(r"[a-z](?:Id|ID|Url|URL|Uri|URI)$")  # case matters: movieId, not "valid"
 #: The standard columns of an interactions file that an item table never has.
 INTERACTION_ONLY_COLUMNS = frozenset({"user_id", "rating", "weight", "timestamp"})
+#: the standard names an interaction column mapping (``columns=``, ``--interaction-columns``) may use
+INTERACTION_NAMES = ("user_id", "item_id", "rating", "weight", "timestamp")
 #: A text column whose non-empty values parse as numbers at least this often is numbers, not text
 #: (and a column of numbers is an item attribute, see :mod:`coldkit.models.attributes`).
 NUMBERS_SHARE = 0.9
@@ -482,6 +484,13 @@ def interactions_from_frame(
             (with ``duplicates="error"``), unknown items, or no interaction left.
     """
     chosen = {"rating", "weight"} & set(columns or {})
+    unknown = sorted(set(columns or {}) - set(INTERACTION_NAMES))
+    if unknown:
+        # bogus=user_id renamed the user column away, and the error then said user_id was missing
+        raise InvalidInputError(
+            f"{where}: interaction column mapping: {unknown} is not one of coldkit's names {list(INTERACTION_NAMES)} "
+            "(the mapping reads coldkit_name=your_column, e.g. user_id=userId)"
+        )
     frame = _rename(frame, columns, where)
     if "weight" in frame.columns and "rating" in frame.columns and not chosen:
         # the rating was read and the weight (a play count, a confidence) dropped without a word

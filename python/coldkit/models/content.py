@@ -172,6 +172,10 @@ class ContentRecommender(Recommender):
             if has_content.sum() < 2:
                 # every content source (and the hybrid's adapters) needs items to compare: say what would do
                 name = str(getattr(encoder, "name", encoder))
+                if train.n_items < 2:  # the item may well have text: there is nothing to compare it with
+                    raise InvalidInputError(
+                        f"content model: the catalogue has {train.n_items} item(s); comparing content needs at least 2 items"
+                    )
                 if name == "precomputed":  # the items may well have text: it is the given vectors that are empty
                     raise InvalidInputError(
                         f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have a non-zero "
