@@ -256,7 +256,7 @@ def _crc32(vectors: np.ndarray) -> int:
     flat = np.ascontiguousarray(vectors).reshape(-1).view(np.uint8)
     crc, step = 0, 1 << 26
     for start in range(0, flat.size, step):
-        crc = zlib.crc32(memoryview(flat[start : start + step]), crc)
+        crc = zlib.crc32(flat[start : start + step].data, crc)
     return crc
 
 
