@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -496,3 +497,34 @@ def test_a_failed_write_is_one_line_not_a_traceback(
     assert run(files) == 1
     err = capsys.readouterr().err
     assert f"coldkit recommend: error: No space left on device ({files['out']})" in err and "Traceback" not in err
+
+
+def test_with_a_threshold_a_users_list_does_not_depend_on_its_batch(files: dict[str, Path], tmp_path: Path) -> None:
+    # the extra depth asked for (the most items any user rated below the threshold) was the batch's
+    # maximum, so ties at the cut fell differently with other users beside it
+    from coldkit.batch import recommend_files
+
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame({"item_id": [f"i{j}" for j in range(60)], "title": [f"film {j % 7} robots" for j in range(60)]})
+    items.to_csv(files["items"], index=False)
+    rows = [(f"u{u}", f"i{j}", int(rng.integers(1, 6))) for u in range(12) for j in rng.choice(60, 15, replace=False)]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).to_csv(files["train"], index=False)
+    outs = []
+    for size in (3, 512):
+        out = tmp_path / f"recs-{size}.csv"
+        recommend_files(str(files["train"]), str(files["items"]), str(out), model="item-knn", k=40,
+                        implicit_threshold=4, batch_size=size, progress=False)  # fmt: skip
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_the_new_user_note_counts_only_users_without_any_interaction(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    files["train"].write_text(TRAIN + "u5,a,1\n", encoding="utf-8")  # u5 liked nothing at 4
+    files["users"].write_text("u5\nnewbie\n", encoding="utf-8")
+    files["profiles"].write_text("user_id,text\nnewbie,robots\nu5,whales\n", encoding="utf-8")
+    code = run(files, "--users", str(files["users"]), "--user-profiles", str(files["profiles"]), "--implicit-threshold", "4",
+               "--encoder", "hashing", model="content")  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "1 user(s) have no interaction (1 with a profile text; 'newbie')" in err
+    assert "1 user(s) rated nothing at or above --implicit-threshold 4 ('u5')" in err

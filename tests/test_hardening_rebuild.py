@@ -55,6 +55,17 @@ def test_rebuilding_an_existing_index_is_refused_without_force(tmp_path: Path, t
     assert "--force only applies with --build" in capsys.readouterr().err
 
 
+def test_a_directory_of_orphan_snapshots_or_logs_is_refused_without_force(tmp_path: Path, tiny_files, capsys) -> None:
+    # only a CURRENT pointer was checked: a build replaced leftover snapshot/log files without --force
+    path = _index_with_an_online_write(tmp_path, tiny_files)
+    (path / "CURRENT").unlink()
+    capsys.readouterr()
+    assert main(_build_argv(path, tiny_files)) == 2
+    err = capsys.readouterr().err
+    assert "snapshot or log files without a CURRENT pointer" in err and "--force" in err
+    assert main(_build_argv(path, tiny_files, "--force")) == 0
+
+
 def test_force_replaces_the_index_and_removes_the_old_files(tmp_path: Path, tiny_files) -> None:
     path = _index_with_an_online_write(tmp_path, tiny_files)
     old_snapshots = sorted(p.name for p in path.glob("snap-*"))

@@ -506,3 +506,10 @@ def test_hybrid_weights_that_are_not_a_mapping_are_named(weights: object) -> Non
     # "notjson" (a --option value that is no JSON object) came back as "dictionary update sequence element #0"
     with pytest.raises(InvalidInputError, match="weights must be a mapping of source -> weight"):
         models.create("hybrid", encoder="hashing", weights=weights)
+
+
+def test_hybrid_weights_may_be_a_series_or_pairs() -> None:
+    series = pd.Series({"cf": 0.5, "content": 2.0})
+    for given in (series, [("cf", 0.5), ("content", 2.0)]):
+        model = models.create("hybrid", encoder="hashing", weights=given)
+        assert model.weights["cf"] == 0.5 and model.weights["content"] == 2.0

@@ -824,3 +824,9 @@ def test_a_refit_hybrid_lets_go_of_the_previous_training_set(small: Interactions
     assert held() is None
     # the memo answers for the new data: items 0-14 are cold in `small`, 20-39 are not
     assert model._cold_candidates(np.arange(0, 15)) and not model._cold_candidates(np.arange(10, 25))
+
+
+def test_item_knn_on_no_warm_item_is_an_empty_similarity_matrix() -> None:
+    # the sparse cosine path concatenated empty block lists (a ValueError) where the dense one returned 0 x 0
+    for similarity in ("cosine", "pearson"):
+        assert sparse_item_similarities(sp.csr_matrix((5, 0)), similarity, 0.0, 10).shape == (0, 0)

@@ -76,8 +76,9 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
 def check_output_writable(path: str | os.PathLike[str]) -> Path:
     """:func:`check_output_path`, then prove a file can be created where ``path`` will be written.
 
-    Called before long work (a fit of minutes): a read-only folder, a full disk or a path under
-    ``/proc`` otherwise failed only at the final write, with the work lost. The probe creates and
+    Called before long work (a fit of minutes): a read-only folder or a path under ``/proc``
+    otherwise failed only at the final write, with the work lost (a disk that fills up meanwhile
+    can still fail the write: one line then, see ``coldkit.cli``). The probe creates and
     removes one empty temp file in the folder (or, when the folder does not exist yet, in its first
     existing ancestor, where :func:`atomic_write` would create it), which also answers where
     permission bits do not (root, ACLs, read-only mounts).

@@ -19,6 +19,7 @@ model may use (see :mod:`coldkit.models.memory`).
 
 from __future__ import annotations
 
+import datetime
 import io
 import os
 import time
@@ -312,17 +313,17 @@ def _recommend_files(
         notes.extend(multimodal.notes_)  # how many items have each medium, the weights chosen
 
     uindex = train.user_index()
+    seen_index = seen.user_index()  # with --implicit-threshold, also the users who liked nothing
     queries, cold, cold_text, cold_friends = [], 0, 0, 0
     for uid in user_list:
         row = uindex.get(uid)
         friends = [uindex[f] for f in graph.get(uid, ()) if f in uindex] if row is None else []
         query = UserQuery(user=row, text=profiles.get(uid), friends=np.array(sorted(friends), dtype=np.int64))
         queries.append(query)
-        if row is None:
+        if uid not in seen_index:  # no interaction at all (the note below counts those who liked nothing)
             cold += 1
             cold_text += query.has_text
             cold_friends += bool(friends)
-    seen_index = seen.user_index()
     disliked_only = [uid for uid in user_list if uid not in uindex and uid in seen_index]
     if disliked_only:
         # without the ratings file's other rows they vanished from the output without a word
@@ -331,14 +332,13 @@ def _recommend_files(
             f"{len(disliked_only)} user(s) rated nothing at or above --implicit-threshold {implicit_threshold:g} ({shown}): "
             f"no like to learn from, so model {model} ranks them as new users; the items they rated are not recommended back"
         )
-    cold -= len(disliked_only)
     if cold:
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
         known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
         nobody = [u for u in user_list if u not in seen_index]
         shown = ", ".join(repr(u) for u in nobody[:3]) + (", ..." if len(nobody) > 3 else "")
         notes.append(f"{cold} user(s) have no interaction ({known}; {shown}): model {model} ranks them from that alone")
-        lookalikes = _lookalike_ids([u for u in user_list if u not in uindex], uindex)
+        lookalikes = _lookalike_ids([u for u in user_list if u not in seen_index], seen_index)
         if lookalikes:
             shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
             notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
@@ -356,17 +356,19 @@ def _recommend_files(
     clock = time.perf_counter()
     seen_rows = np.asarray([seen_index.get(uid, -1) for uid in user_list], dtype=np.int64)
     # items a user rated below the threshold are not in the model's data, so it may rank them: ask for
-    # that many more and drop them below (0 without a threshold: the model excludes what it knows)
+    # that many more and drop them below (0 without a threshold: the model excludes what it knows). One
+    # depth for every batch, the most any user needs: a depth per batch made a user's list (its ties at
+    # the cut, a hybrid's fusion depth) depend on which users shared its batch
     unliked = np.zeros(len(user_list), dtype=np.int64)
     if rated is not None:
         has_row = seen_rows >= 0
         unliked[has_row] = np.diff(rated.matrix.indptr)[seen_rows[has_row]]
         liked_rows = np.asarray([-1 if q.user is None else int(q.user) for q in queries], dtype=np.int64)
         unliked[liked_rows >= 0] -= np.diff(train.matrix.indptr)[liked_rows[liked_rows >= 0]]
+    depth = min(k + int(unliked.max(initial=0)), n_cand)
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
         for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
             batch = queries[start : start + batch_size]
-            depth = min(k + int(unliked[start : start + batch_size].max(initial=0)), n_cand)
             ranked = recommender.recommend(batch, depth, candidates=cand, exclude_known=True)
             idx = np.asarray(ranked.indices, dtype=np.int64)[:, :depth]
             scores = np.asarray(ranked.scores, dtype=np.float64)[:, :depth]
@@ -500,7 +502,8 @@ def _timestamp_notes(data: Interactions, now: float | None = None) -> list[str]:
     notes = []
     ahead = ts.data > (time.time() if now is None else now) + 86400.0
     if ahead.any():
-        newest = pd.Timestamp(int(ts.data.max()), unit="s", tz="UTC").strftime("%Y-%m-%d")  # the loader refuses years > 9999
+        # datetime, not pd.Timestamp: pandas 2 holds nanoseconds, which end in 2262 (the loader allows 9999)
+        newest = datetime.datetime.fromtimestamp(int(ts.data.max()), datetime.timezone.utc).strftime("%Y-%m-%d")
         notes.append(
             f"{int(ahead.sum()):,} interaction(s) are dated after today (the newest: {newest}): the trending source, "
             "popularity-recent and the time-aware validation measure age from the newest interaction, so every other "

@@ -327,13 +327,15 @@ class Hybrid(Recommender):
             encoder = default_encoder_name()
         enc = get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
         defaults = dict(DEFAULT_WEIGHTS)
-        if weights is not None and not isinstance(weights, Mapping):
-            # "notjson" reached dict() and came back as "dictionary update sequence element #0 has length 1"
+        try:  # a mapping, a pandas Series or (source, weight) pairs, as dict() reads them
+            as_dict = {} if weights is None else dict(weights)
+        except (TypeError, ValueError):
+            # "notjson" came back as "dictionary update sequence element #0 has length 1; 2 is required"
             raise InvalidInputError(
                 f"weights must be a mapping of source -> weight, e.g. weights={{\"cf\": 1, \"content\": 0.5}} "
                 f"(on the command line a JSON object), got {weights!r}"
-            )
-        given = check_weights(dict(weights or {}))
+            ) from None
+        given = check_weights(as_dict)
         # with profiles, the profile source reads a query's text (``text`` starts at 0) — unless the
         # user switched it off (weights={"profile": 0}): then the text is matched against item texts
         profiles_speak = bool(user_profiles) and given.get("profile", DEFAULT_WEIGHTS["profile"]) > 0

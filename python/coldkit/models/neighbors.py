@@ -152,6 +152,8 @@ def sparse_item_similarities(
             rows.append(r)
             cols.append(c)
             vals.append(v)
+        if not rows:  # no item at all (no warm item to compare)
+            return sp.csr_matrix((n, n), dtype=np.float32)
         return sp.csr_matrix(
             (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
         )

@@ -226,7 +226,7 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
         elif not here:
             guard_fh = _acquire_writer_lock(target)
         try:
-            if not here and not force and _holds_index(target):
+            if not here and not force and holds_index(target):
                 # another index lives there: replacing it silently dropped its snapshot and its log
                 raise IndexStorageError(
                     f"{str(target)!r} already holds an index ({describe_existing_index(target)}); "
@@ -244,7 +244,7 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
                 guard_fh.close()
 
 
-def _holds_index(path: Path) -> bool:
+def holds_index(path: Path) -> bool:
     """Whether ``path`` has an index's files (a CURRENT pointer, a snapshot or a log)."""
     return (path / "CURRENT").exists() or bool(_generations(path, _SNAP) + _generations(path, _WAL))
 
