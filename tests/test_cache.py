@@ -224,6 +224,7 @@ def test_cli_list_size_prune(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["cache", "--dir", str(tmp_path), "list"]) == 0
     table = capsys.readouterr().out
     assert "fingerprint" in table and old.fingerprint[:16] in table and "2 entries" in table
+    assert old.directory.name in table  # the name prune prints when it removes the entry
     assert main(["cache", "--dir", str(tmp_path), "size", "--bytes"]) == 0
     assert int(capsys.readouterr().out) == disk_bytes(tmp_path)
 

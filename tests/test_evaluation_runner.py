@@ -127,6 +127,8 @@ def test_bad_arguments() -> None:
         evaluate(ds, [("a", CountPopularity), ("a", CountPopularity)])
     with pytest.raises(InvalidInputError, match="KEY=VALUE"):
         ModelChoice.parse("content:encoder")
+    with pytest.raises(InvalidInputError, match="sets option 'l2' twice"):  # the last one ran, silently
+        ModelChoice.parse("ease:l2=1,l2=2")
     with pytest.raises(UnknownComponentError, match="'no-such-model'.*popularity"):
         evaluate(ds, ["popularity", "no-such-model"], progress=False)
 
@@ -196,6 +198,9 @@ def test_a_split_that_leaves_no_test_user_is_an_error_not_an_empty_result() -> N
     result = evaluate(synthetic(), {"pop": Counting}, protocol="cold-user", reveal=[0, 1000], progress=False)
     assert result.mean("pop", "n=0", "users") == 16  # 20 % of 80 users held out
     assert "seed 0: task n=1000 has no user; skipped" in result.notes
+    # said once per seed, however many models there are (it was repeated for each)
+    result = evaluate(synthetic(), {"pop": Counting, "pop2": Counting}, protocol="cold-user", reveal=[0, 1000], progress=False)
+    assert result.notes.count("seed 0: task n=1000 has no user; skipped") == 1
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 ::
 
-    coldkit cache list                      # encoder, fingerprint, items, size, last use of each entry
+    coldkit cache list                      # entry, encoder, fingerprint, items, size, last use of each entry
     coldkit cache size
     coldkit cache prune --older-than 7d     # entries unused for a week
     coldkit cache prune --max-size 500M     # least recently used entries until the cache fits
@@ -35,7 +35,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument("--dir", default=None, help="cache folder (default $COLDKIT_CACHE_DIR or ~/.cache/coldkit/vectors)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    listing = actions.add_parser("list", help="one line per entry: encoder, fingerprint, items, size, last used")
+    listing = actions.add_parser("list", help="one line per entry: entry (the name prune prints), encoder, fingerprint, items, size, last used")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     size = actions.add_parser("size", help="total bytes the cache takes")
     size.add_argument("--bytes", action="store_true", help="print the plain number of bytes")
@@ -77,14 +77,15 @@ def run(args: argparse.Namespace) -> int:
         if not entries:
             print(f"the vector cache {str(root)!r} is empty")
             return 0
-        rows = [["encoder", "fingerprint", "items", "size", "last used (UTC)"]]
+        # the entry (its folder name) is what `prune` prints when it removes one: the two can be matched
+        rows = [["entry", "encoder", "fingerprint", "items", "size", "last used (UTC)"]]
         rows += [
-            [e.encoder, (e.fingerprint or "?")[:16], str(e.items), format_size(e.bytes), _when(e.last_used)]
+            [e.path.name, e.encoder, (e.fingerprint or "?")[:16], str(e.items), format_size(e.bytes), _when(e.last_used)]
             for e in entries
         ]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for row in rows:
-            print("  ".join(c.rjust(w) if i in (2, 3) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            print("  ".join(c.rjust(w) if i in (3, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
         print(f"{len(entries)} entries, {format_size(sum(e.bytes for e in entries))} in {str(root)!r}")
         return 0
     if args.action == "size":

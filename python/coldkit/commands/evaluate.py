@@ -229,7 +229,12 @@ def run(args: argparse.Namespace) -> int:
         media_columns=media_columns,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
-    print(f"coldkit evaluate: data={args.data} protocol={args.protocol} encoder={encoder} seeds={args.seeds}", file=sys.stderr)
+    # "encoder=bert" beside --models that all set their own read as if bert had run: say what it is for
+    print(
+        f"coldkit evaluate: data={args.data} protocol={args.protocol} default encoder={encoder} (for models that name none) "
+        f"seeds={args.seeds}",
+        file=sys.stderr,
+    )
     print(f"text columns: {', '.join(dataset.catalog.text_columns) or 'none (no chosen model reads item text)'}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
     result = evaluate(

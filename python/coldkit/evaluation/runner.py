@@ -74,6 +74,8 @@ class ModelChoice:
             key, eq, value = part.partition("=")
             if not eq or not key.strip():
                 raise InvalidInputError(f"model option {part!r} in {text!r} is not KEY=VALUE")
+            if key.strip() in options:  # "ease:l2=1,l2=2" ran l2=2 without a word
+                raise InvalidInputError(f"model {text!r} sets option {key.strip()!r} twice; keep one")
             options[key.strip()] = parse_option_value(value)
         if options.get("encoder") == "default":
             options["encoder"] = default_encoder_name()
@@ -334,7 +336,9 @@ def evaluate(
             result.records.append(_record(choice.label, seed, "-", "fit_seconds", fit_seconds))
             for task in tasks.values():
                 if len(task) == 0:
-                    result.notes.append(f"seed {seed}: task {task.name} has no user; skipped")
+                    note = f"seed {seed}: task {task.name} has no user; skipped"
+                    if note not in result.notes:  # once per seed, not once per model
+                        result.notes.append(note)
                     continue
                 started = time.perf_counter()
                 ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label, interactions.n_items)

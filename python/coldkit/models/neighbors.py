@@ -245,7 +245,10 @@ def _at_least_kth(
 def _rank_score_rows(
     scores: np.ndarray, k: int, exclude: Sequence[np.ndarray] | None, candidates: np.ndarray | None
 ) -> Ranked:
-    """Top ``k`` of dense score rows (B, n_items): exclusions dropped, ties to the lower index."""
+    """Top ``k`` of dense score rows (B, n_items): exclusions dropped, ties to the lower index within
+    the list. Which of several items tied *at the cut* (the k-th place) get in is ``argpartition``'s
+    choice: the same for the same rows and ``k``, but a deeper ``k`` may pick others (so callers that
+    compare lists ask every query for one depth: ``coldkit.batch``)."""
     scores = np.array(scores, dtype=np.float32)
     if exclude is not None:
         for b, items in enumerate(exclude):  # loops over queries, not the catalogue
