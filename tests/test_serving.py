@@ -616,6 +616,21 @@ def test_save_never_replaces_another_index_silently_nor_one_a_writer_holds(hybri
     save(hybrid, tmp_path / "new")
 
 
+def test_a_save_that_fails_before_attaching_lets_go_of_the_lock(index: ServingIndex, tmp_path: Path, monkeypatch) -> None:
+    from coldkit.serving import storage
+
+    def no_log(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage, "WriteAheadLog", no_log)
+    with pytest.raises(OSError, match="No space left"):
+        save(index, tmp_path / "full")
+    monkeypatch.undo()
+    assert index.path is None  # not attached
+    held = storage._acquire_writer_lock(tmp_path / "full")  # the LOCK was left held by the failed save
+    held.close()
+
+
 def test_serve_command_builds_an_index_from_files(tmp_path: Path, capsys) -> None:
     import argparse
 

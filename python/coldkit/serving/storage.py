@@ -239,6 +239,10 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
             raise
         try:
             return _save_into(index, target, here, lock_fh)
+        except BaseException:
+            if lock_fh is not None and index.writer.lock_file is not lock_fh:
+                lock_fh.close()  # failed before attaching (e.g. the new log could not be created): let go of LOCK
+            raise
         finally:
             if guard_fh is not None:
                 guard_fh.close()
