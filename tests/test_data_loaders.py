@@ -533,3 +533,20 @@ def test_an_unknown_name_in_an_interaction_column_mapping_is_named() -> None:
     frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]})
     with pytest.raises(InvalidInputError, match=r"\['bogus'\] is not one of coldkit's names \['user_id', 'item_id'"):
         interactions_from_frame(frame, catalog, columns={"bogus": "user_id"})
+
+
+def test_negative_ratings_read_as_likes_are_warned_about_in_the_python_api_too() -> None:
+    # the command line noted them; fit(df) counted a thumbs-down as a like without a word
+    from coldkit.data import catalog_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]}))
+    frame = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["a", "a", "b"], "rating": [-1, -1, 1]})
+    with pytest.warns(DataWarning, match="2 interaction\\(s\\) have a negative rating/weight.*implicit_threshold="):
+        interactions_from_frame(frame, catalog)
+    # keeping only the likes, or every row as 1, says nothing
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        interactions_from_frame(frame, catalog, implicit_threshold=0)
+        interactions_from_frame(frame, catalog, binary=True)

@@ -501,3 +501,21 @@ def test_a_one_item_catalogue_is_named_as_the_problem_not_its_text() -> None:
     train = to_interactions(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}), items=pd.DataFrame({"item_id": ["a"], "title": ["robots"]}))
     with pytest.raises(InvalidInputError, match=r"the catalogue has 1 item\(s\); comparing content needs at least 2 items"):
         models.create("content", encoder="hashing", cache=False).fit(train)
+
+
+def test_an_encoder_returning_zero_vectors_is_named_not_the_item_text() -> None:
+    # the items had text; the error asked for text
+    import pandas as pd
+
+    from coldkit.models.frames import to_interactions
+
+    class Zeros:
+        name, dim, fingerprint, modalities = "zeros", 4, "zeros-v1", frozenset({"text"})
+
+        def encode_texts(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((len(texts), 4), np.float32)
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["robots", "whales", "paris"]})
+    train = to_interactions(pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]}), items=items)
+    with pytest.raises(InvalidInputError, match=r"encoder 'zeros' returned a zero vector for all but 0 of 3 catalogue items, though 3 have text"):
+        models.create("content", encoder=Zeros(), cache=False).fit(train)

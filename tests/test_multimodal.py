@@ -292,6 +292,9 @@ def test_fixed_and_bad_weights(poster_data) -> None:
     for value in (True, "x", None):
         with pytest.raises(InvalidInputError, match=f"modality weight of 'image' must be a number, got {re_escape(repr(value))}"):
             MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 1.0, "image": value}, cache=False)
+    # each finite, their sum not: every block was scaled to 0 and the zeros blamed on the items' text
+    with pytest.raises(InvalidInputError, match="sum past the largest float; only their ratios matter"):
+        MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 1e308, "image": 1e308}, cache=False)
 
 
 def test_configuration_errors_are_clear(tmp_path: Path) -> None:

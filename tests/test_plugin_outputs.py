@@ -51,6 +51,14 @@ class Faulty(Recommender):
             return coldkit.Ranked(ranked.indices, np.full(ranked.scores.shape, np.nan, np.float32))
         if self.fault == "tuple":
             return ranked.indices, ranked.scores  # type: ignore[return-value]
+        if self.fault == "repeated":
+            return coldkit.Ranked(np.repeat(ranked.indices[:, :1], ranked.indices.shape[1], axis=1), ranked.scores)
+        if self.fault == "rising":
+            return coldkit.Ranked(ranked.indices, ranked.scores[:, ::-1].copy())
+        if self.fault == "known":  # ranks as if nothing were known, whatever exclude_known says
+            return rank_vectors(np.ones((len(queries), 1), np.float32), counts, k, metric="dot", candidates=candidates)
+        if self.fault == "outside":  # ignores the candidates
+            return rank_vectors(np.ones((len(queries), 1), np.float32), counts, k, metric="dot")
         return ranked
 
 
@@ -89,6 +97,26 @@ class _BadFusion:
         if self.fault == "rows":
             return coldkit.Ranked(fused.indices[:-1], fused.scores[:-1])
         return coldkit.Ranked(np.where(fused.indices >= 0, fused.indices + 10_000, -1), fused.scores)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("repeated", r"model 'faulty' .* listed an item twice for query 0"),
+        ("rising", r"model 'faulty' .* returned query \d's list out of order"),
+        ("known", r"model 'faulty' .* listed items the user already has for query \d \(exclude_known=True\)"),
+        ("outside", r"model 'faulty' .* listed items outside the candidates for query 0"),
+    ],
+)
+def test_a_model_breaking_the_list_contract_is_named(fault: str, message: str) -> None:
+    """An item at ranks 1, 2 and 3, a list whose scores rise, the user's own items or non-candidates
+    were written out as the model gave them (or filtered to nothing, blamed on the user's history)."""
+    train, _, _ = synthetic_interactions()
+    queries = [UserQuery(user=0), UserQuery(user=1), UserQuery(history=np.array([0]))]
+    candidates = np.arange(2, 12) if fault == "outside" else None
+    with pytest.raises(InvalidInputError, match=message):
+        Faulty(fault).fit(train).recommend(queries, 4, candidates=candidates)
+    assert Faulty().fit(train).recommend(queries, 4, candidates=candidates).indices.shape == (3, 4)
 
 
 @pytest.mark.parametrize(

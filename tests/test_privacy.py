@@ -120,7 +120,7 @@ def test_analytic_gaussian_at_the_ends_of_the_epsilon_range() -> None:
 def test_rho_for_budget_round_trip(eps: float, delta: float) -> None:
     rho = rho_for_budget(eps, delta)
     spent = PrivacyAccountant(delta=delta).add_gaussian(sigma=sigma_for_rho(rho, 1.0)).privacy_spent().epsilon
-    assert spent <= eps * (1 + 1e-9)
+    assert spent <= eps  # strictly within the budget: it reported 1.0000000000000002 for a budget of 1
     assert spent >= eps * 0.999
 
 

@@ -254,15 +254,7 @@ def _recommend_files(
                 f"(e.g. {catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
                 "add text columns with --text-columns"
             )
-    negative = int(np.count_nonzero(train.matrix.data < 0))
-    if negative:
-        # a thumbs-down (-1) is still an interaction: popularity counts it, the hybrid's CF and adapters
-        # binarize it, so a dislike silently counts as a like unless the user keeps only the likes
-        notes.append(
-            f"{negative:,} interaction(s) have a negative rating/weight (e.g. a thumbs-down): most models "
-            "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
-            "likes; pass --implicit-threshold (e.g. 0 or 4) to keep only the likes"
-        )
+    # (negative ratings, read as likes, are noted by the loader: a DataWarning above)
     notes.extend(_timestamp_notes(seen))
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:

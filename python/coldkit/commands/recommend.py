@@ -137,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
     privacy = summary.get("privacy")
     if privacy is not None:
         eps = privacy["epsilon"]
-        print(f"privacy: user-level ({'inf' if eps is None else f'{eps:.4g}'}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
+        if eps is None or eps == float("inf"):  # "(inf, δ)-DP" read like a guarantee: ε = inf is none
+            print("privacy: no privacy guarantee (ε = inf: no noise added)", file=sys.stderr)
+        else:
+            print(f"privacy: user-level ({eps:.4g}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
     # the profile texts and the social graph are data, not settings: they would flood the line
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k not in ("user_profiles", "user_graph"))
     print(

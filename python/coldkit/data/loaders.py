@@ -558,6 +558,17 @@ def interactions_from_frame(
             )
         timestamps = ts.astype(np.int64)
 
+    negative = int(np.count_nonzero(ratings < 0)) if implicit_threshold is None and not binary else 0
+    if negative:
+        # a thumbs-down (-1) is still an interaction: popularity counts it, the hybrid's CF and adapters
+        # binarize it, so a dislike silently counts as a like unless the user keeps only the likes
+        warnings.warn(
+            f"{negative:,} interaction(s) have a negative rating/weight (e.g. a thumbs-down): most models "
+            "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as "
+            "likes; keep only the likes with implicit_threshold= (command line: --implicit-threshold), e.g. 0 or 4",
+            DataWarning,
+            stacklevel=2,
+        )
     keep = np.ones(len(frame), dtype=bool)
     # with repeats combined, the threshold reads the combined rating (see _combine_repeats), not each row
     combine_first = implicit_threshold is not None and duplicates in ("last", "sum", "max")

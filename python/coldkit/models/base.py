@@ -209,7 +209,9 @@ class Recommender(ABC):
         Validates the arguments once, then calls :meth:`_recommend`, which subclasses implement.
         """
         checked, k, allowed = self._validate(queries, k, candidates)
-        return self._check_ranked(self._recommend(checked, k, allowed, exclude_known), len(checked), k)
+        ranked = self._check_ranked(self._recommend(checked, k, allowed, exclude_known), len(checked), k)
+        self._check_lists(ranked, checked, allowed, exclude_known)
+        return ranked
 
     def _recommend(
         self, queries: list[UserQuery], k: int, candidates: np.ndarray | None, exclude_known: bool
@@ -250,6 +252,52 @@ class Recommender(ABC):
                 f"{where} returned item indices outside [-1, {n_items}): {np.unique(indices[bad])[:5].tolist()}"
             )
         return ranked
+
+    def _check_lists(
+        self, ranked: Ranked, queries: list[UserQuery], candidates: np.ndarray | None, exclude_known: bool
+    ) -> None:
+        """The rest of :meth:`recommend`'s contract, per list: no item twice, best first, only
+        candidates, none of the user's own items (with ``exclude_known``).
+
+        A plugin model that broke these was written out as it came (an item at ranks 1, 2 and 3,
+        rank 2 scoring above rank 1), or had its answer filtered to nothing by ``coldkit recommend``
+        with a note blaming the user's history. O(B * k log k), and the known items once per query.
+
+        Raises:
+            ComponentContractError: naming the model and the first query at fault.
+        """
+        where = f"model {self.name!r} ({type(self).__module__}.{type(self).__qualname__})"
+        indices, scores = np.asarray(ranked.indices), np.asarray(ranked.scores, dtype=np.float64)
+        if indices.size == 0:
+            return
+        listed = indices >= 0
+        ordered = np.sort(np.where(listed, indices, -1), axis=1)
+        repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+        if repeated.any():
+            row = int(np.flatnonzero(repeated.any(axis=1))[0])
+            raise ComponentContractError(f"{where} listed an item twice for query {row}: {indices[row][listed[row]][:10].tolist()}")
+        rises = (scores[:, 1:] > scores[:, :-1]) & listed[:, 1:] & listed[:, :-1]  # no subtraction: -inf pads
+        if rises.any() or (listed[:, 1:] & ~listed[:, :-1]).any():
+            row = int(np.flatnonzero(rises.any(axis=1) | (listed[:, 1:] & ~listed[:, :-1]).any(axis=1))[0])
+            raise ComponentContractError(
+                f"{where} returned query {row}'s list out of order (scores must not rise, padding -1 only at the end): "
+                f"{scores[row][:10].tolist()}"
+            )
+        if candidates is not None:
+            allowed = np.isin(indices, candidates) | ~listed
+            if not allowed.all():
+                row = int(np.flatnonzero(~allowed.all(axis=1))[0])
+                raise ComponentContractError(
+                    f"{where} listed items outside the candidates for query {row}: {indices[row][~allowed[row]][:5].tolist()}"
+                )
+        if exclude_known:
+            for row, query in enumerate(queries):
+                known = self._known_items(query)
+                if known.size and np.isin(indices[row][listed[row]], known).any():
+                    bad = indices[row][listed[row] & np.isin(indices[row], known)]
+                    raise ComponentContractError(
+                        f"{where} listed items the user already has for query {row} (exclude_known=True): {bad[:5].tolist()}"
+                    )
 
     # ------------------------------------------------------------------ shared helpers
 

@@ -176,6 +176,13 @@ class ContentRecommender(Recommender):
                     raise InvalidInputError(
                         f"content model: the catalogue has {train.n_items} item(s); comparing content needs at least 2 items"
                     )
+                described = int((~train.catalog.without_text()).sum()) if train.catalog.text_columns else 0
+                if name != "precomputed" and described >= 2:  # the text is there: the encoder gave zeros for it
+                    raise InvalidInputError(
+                        f"content model: encoder {name!r} returned a zero vector for all but {int(has_content.sum())} of "
+                        f"{train.n_items:,} catalogue items, though {described:,} have text: an encoder must give "
+                        "non-zero vectors (check its options)"
+                    )
                 if name == "precomputed":  # the items may well have text: it is the given vectors that are empty
                     raise InvalidInputError(
                         f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have a non-zero "

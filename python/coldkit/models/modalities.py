@@ -312,6 +312,12 @@ class MultimodalEncoder:
                 raise InvalidInputError(f"modality weight of {m!r} must be a number, got {value!r}") from None
         if any(not math.isfinite(w) or w < 0 for w in out.values()) or sum(out.values()) <= 0:
             raise InvalidInputError(f"modality weights must be finite, >= 0 and not all 0, got {dict(weights)}")
+        if not math.isfinite(sum(out.values())):
+            # 1e308 + 1e308 is inf: every block was scaled by sqrt(w / inf) = 0, and the zero vectors were
+            # then blamed on the items' text
+            raise InvalidInputError(
+                f"modality weights {dict(weights)} sum past the largest float; only their ratios matter: scale them down"
+            )
         return out
 
     @property

@@ -415,7 +415,7 @@ def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> A
 # instead of an instance, the wrong kind) failed later in coldkit with an AttributeError that named
 # neither the component nor its plugin.
 _REQUIRED: dict[str, tuple[str, ...]] = {
-    "encoder": ("encode_texts", "dim", "fingerprint"),
+    "encoder": ("encode_texts", "dim", "fingerprint", "name"),
     "similarity_backend": ("topk",),
     "fusion": ("fuse",),
     "reranker": ("rerank",),
