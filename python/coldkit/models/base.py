@@ -210,7 +210,9 @@ class Recommender(ABC):
         """
         checked, k, allowed = self._validate(queries, k, candidates)
         ranked = self._check_ranked(self._recommend(checked, k, allowed, exclude_known), len(checked), k)
-        self._check_lists(ranked, checked, allowed, exclude_known)
+        if not type(self).__module__.startswith("coldkit."):  # coldkit's own are tested against it (a hybrid at 1M items
+            # calls recommend once per source: the known-items check of every query, each time, adds up)
+            self._check_lists(ranked, checked, allowed, exclude_known)
         return ranked
 
     def _recommend(
@@ -261,7 +263,9 @@ class Recommender(ABC):
 
         A plugin model that broke these was written out as it came (an item at ranks 1, 2 and 3,
         rank 2 scoring above rank 1), or had its answer filtered to nothing by ``coldkit recommend``
-        with a note blaming the user's history. O(B * k log k), and the known items once per query.
+        with a note blaming the user's history. O(B * k log k), and the known items once per query:
+        run for models outside the ``coldkit`` package (plugins, your own subclasses); coldkit's own
+        are tested against it (the whole suite passes with it on for every model).
 
         Raises:
             ComponentContractError: naming the model and the first query at fault.
