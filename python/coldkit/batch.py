@@ -319,18 +319,16 @@ def _recommend_files(
     disliked_only = [uid for uid in user_list if uid not in uindex and uid in seen_index]
     if disliked_only:
         # without the ratings file's other rows they vanished from the output without a word
-        shown = ", ".join(repr(u) for u in disliked_only[:3]) + (", ..." if len(disliked_only) > 3 else "")
         notes.append(
-            f"{len(disliked_only)} user(s) rated nothing at or above --implicit-threshold {implicit_threshold:g} ({shown}): "
+            f"{len(disliked_only)} user(s) rated nothing at or above --implicit-threshold {implicit_threshold:g} ({_first_ids(disliked_only)}): "
             f"no like to learn from, so model {model} ranks them as new users; the items they rated are not recommended back"
         )
     if cold:
         # what is known about them; how the model uses it (popularity, text, friends, or nothing) is the model's
         known = f"{cold_text} with a profile text" + (f", {cold_friends} with friends" if graph else "")
         nobody = [u for u in user_list if u not in seen_index]
-        shown = ", ".join(repr(u) for u in nobody[:3]) + (", ..." if len(nobody) > 3 else "")
-        notes.append(f"{cold} user(s) have no interaction ({known}; {shown}): model {model} ranks them from that alone")
-        lookalikes = _lookalike_ids([u for u in user_list if u not in seen_index], seen_index)
+        notes.append(f"{cold} user(s) have no interaction ({known}; {_first_ids(nobody)}): model {model} ranks them from that alone")
+        lookalikes = _lookalike_ids(nobody, seen_index)
         if lookalikes:
             shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
             notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
@@ -396,9 +394,8 @@ def _recommend_files(
     seconds["recommend"] = time.perf_counter() - clock
     if empty_users:
         # without this a requested user is simply absent from the file, which reads like a lost user
-        shown = ", ".join(repr(u) for u in empty_users[:3]) + (", ..." if len(empty_users) > 3 else "")
         notes.append(
-            f"{len(empty_users)} user(s) get no recommendation and have no row in {out} ({shown}): "
+            f"{len(empty_users)} user(s) get no recommendation and have no row in {out} ({_first_ids(empty_users)}): "
             f"no {'candidate' if cand is not None else 'catalogue'} item was left for them after removing the items "
             "they interacted with, or the model listed none"
         )
@@ -477,6 +474,11 @@ def _multimodal_encoder(
     if item_vectors is not None or "encoder" in options:
         raise InvalidInputError("media columns build the item encoder themselves; drop --item-vectors / --option encoder=...")
     return MultimodalEncoder(**{"text_encoder": text_encoder or default_encoder_name(), **media})
+
+
+def _first_ids(ids: Sequence[str], shown: int = 3) -> str:
+    """``'a', 'b', 'c', ...``: the first few of ``ids`` for a note."""
+    return ", ".join(repr(u) for u in ids[:shown]) + (", ..." if len(ids) > shown else "")
 
 
 def _timestamp_notes(data: Interactions, now: float | None = None) -> list[str]:

@@ -281,8 +281,10 @@ class Recommender(ABC):
             row = int(np.flatnonzero(repeated.any(axis=1))[0])
             raise ComponentContractError(f"{where} listed an item twice for query {row}: {indices[row][listed[row]][:10].tolist()}")
         rises = (scores[:, 1:] > scores[:, :-1]) & listed[:, 1:] & listed[:, :-1]  # no subtraction: -inf pads
-        if rises.any() or (listed[:, 1:] & ~listed[:, :-1]).any():
-            row = int(np.flatnonzero(rises.any(axis=1) | (listed[:, 1:] & ~listed[:, :-1]).any(axis=1))[0])
+        after_padding = listed[:, 1:] & ~listed[:, :-1]
+        misordered = (rises | after_padding).any(axis=1)
+        if misordered.any():
+            row = int(np.flatnonzero(misordered)[0])
             raise ComponentContractError(
                 f"{where} returned query {row}'s list out of order (scores must not rise, padding -1 only at the end): "
                 f"{scores[row][:10].tolist()}"

@@ -171,31 +171,7 @@ class ContentRecommender(Recommender):
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
                 # every content source (and the hybrid's adapters) needs items to compare: say what would do
-                name = str(getattr(encoder, "name", encoder))
-                if train.n_items < 2:  # the item may well have text: there is nothing to compare it with
-                    raise InvalidInputError(
-                        f"content model: the catalogue has {train.n_items} item(s); comparing content needs at least 2 items"
-                    )
-                described = int((~train.catalog.without_text()).sum()) if train.catalog.text_columns else 0
-                if name != "precomputed" and described >= 2:  # the text is there: the encoder gave zeros for it
-                    raise InvalidInputError(
-                        f"content model: encoder {name!r} returned a zero vector for all but {int(has_content.sum())} of "
-                        f"{train.n_items:,} catalogue items, though {described:,} have text: an encoder must give "
-                        "non-zero vectors (check its options)"
-                    )
-                if name == "precomputed":  # the items may well have text: it is the given vectors that are empty
-                    raise InvalidInputError(
-                        f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have a non-zero "
-                        "item vector (--item-vectors / the precomputed encoder; at least 2 are needed): an all-zero "
-                        "vector has no direction to compare; give real vectors, or leave --item-vectors out to encode "
-                        "the item text"
-                    )
-                raise InvalidInputError(
-                    f"content model: {int(has_content.sum())} of {train.n_items:,} catalogue items have text to encode "
-                    f"({name}; at least 2 are needed): give the items text "
-                    "(text_columns / --text-columns) or vectors (--item-vectors), or use a model that reads no content "
-                    "(--model popularity, item-knn or ease; the hybrid reads content whatever its sources)"
-                )
+                raise _too_little_content(train, encoder, int(has_content.sum()))
             whitener.fit(raw if has_content.all() else raw[has_content])  # no 1.5 GB copy at 1M items
             parts.append(whitener.transform(raw, normalize=True))
             if len(parts) == 1:
@@ -320,3 +296,31 @@ def _title(train: Interactions, item: int) -> str:
         if column in table.columns:
             return str(table[column].iloc[item])
     return str(train.catalog.item_ids[item])
+
+
+def _too_little_content(train: Interactions, encoder: Encoder, with_content: int) -> InvalidInputError:
+    """The error for a catalogue where fewer than 2 items got a non-zero vector, naming the cause:
+    one item in all, an encoder that gave zeros for items with text, all-zero given vectors, or no text."""
+    name = str(getattr(encoder, "name", encoder))
+    if train.n_items < 2:  # the item may well have text: there is nothing to compare it with
+        return InvalidInputError(f"content model: the catalogue has {train.n_items} item(s); comparing content needs at least 2 items")
+    described = int((~train.catalog.without_text()).sum()) if train.catalog.text_columns else 0
+    if name != "precomputed" and described >= 2:  # the text is there: the encoder gave zeros for it
+        return InvalidInputError(
+            f"content model: encoder {name!r} returned a zero vector for all but {with_content} of "
+            f"{train.n_items:,} catalogue items, though {described:,} have text: an encoder must give "
+            "non-zero vectors (check its options)"
+        )
+    if name == "precomputed":  # the items may well have text: it is the given vectors that are empty
+        return InvalidInputError(
+            f"content model: {with_content} of {train.n_items:,} catalogue items have a non-zero "
+            "item vector (--item-vectors / the precomputed encoder; at least 2 are needed): an all-zero "
+            "vector has no direction to compare; give real vectors, or leave --item-vectors out to encode "
+            "the item text"
+        )
+    return InvalidInputError(
+        f"content model: {with_content} of {train.n_items:,} catalogue items have text to encode "
+        f"({name}; at least 2 are needed): give the items text "
+        "(text_columns / --text-columns) or vectors (--item-vectors), or use a model that reads no content "
+        "(--model popularity, item-knn or ease; the hybrid reads content whatever its sources)"
+    )

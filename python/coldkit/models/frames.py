@@ -22,14 +22,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
-from coldkit.data.loaders import DuplicatePolicy, catalog_from_frame, interactions_from_frame
+from coldkit.data.loaders import INTERACTION_NAMES, DuplicatePolicy, catalog_from_frame, interactions_from_frame
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 
 __all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
 
 #: the names ``columns=`` maps from (``{coldkit's name: your column}``).
-INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "weight", "timestamp")
+INTERACTION_COLUMNS = INTERACTION_NAMES
 
 #: keyword arguments ``Recommender.fit`` takes besides the training data (all go to :func:`to_interactions`).
 FIT_OPTIONS = ("items", "columns", "item_columns", "text_columns", "user_ids", "item_ids", "duplicates",

@@ -41,6 +41,7 @@ every candidate the same normalised score and so does not move the ranking.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -676,10 +677,9 @@ class Hybrid(Recommender):
             self.cf.warm.check_fits(train)  # a budget too small fails now, naming the data's own sizes, not the carve's
             self.learned_, stacking = self._learn_weights(train)
         try:
-            if self.learned_ is not None:  # the second pass of a tuned fit: say why the sources are fitted again
-                with stage(f"refit the sources on all {train.matrix.nnz:,} training interactions"):
-                    self._fit_sources(train)
-            else:
+            # the second pass of a tuned fit: say why the sources are fitted again
+            refit = stage(f"refit the sources on all {train.matrix.nnz:,} training interactions") if self.learned_ is not None else nullcontext()
+            with refit:
                 self._fit_sources(train)
         except BaseException:
             if stacking is not None:

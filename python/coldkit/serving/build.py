@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.index import ServingIndex
-from coldkit.serving.storage import check_index_target, check_no_writer, describe_existing_index, holds_index, save
+from coldkit.serving.storage import check_index_target, check_no_writer, describe_existing_index, save
 
 __all__ = ["build_index_from_files"]
 
@@ -53,8 +53,6 @@ def build_index_from_files(
     """
     check_index_target(out)  # a file or a foreign directory at ``out``: fail now, not after the build
     existing = describe_existing_index(out)
-    if existing is None and holds_index(Path(out).expanduser()):
-        existing = "snapshot or log files without a CURRENT pointer: an unfinished or damaged index"
     if existing is not None and not force:
         raise InvalidInputError(
             f"{str(out)!r} already holds a coldkit index ({existing}); rebuilding replaces it and drops its online "

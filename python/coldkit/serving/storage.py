@@ -133,7 +133,8 @@ def describe_existing_index(path: str | os.PathLike[str]) -> str | None:
     """A short description of the index at ``path`` (items, logged online writes), or None when there is none."""
     root = Path(path).expanduser()
     if not (root / "CURRENT").exists():
-        return None
+        # snapshots or logs without the pointer (a save killed before its first CURRENT, a hand-made copy)
+        return "snapshot or log files without a CURRENT pointer: an unfinished or damaged index" if holds_index(root) else None
     try:
         current = json.loads((root / "CURRENT").read_text(encoding="utf-8"))
         gen = int(current["generation"])
@@ -232,16 +233,10 @@ def save(index: ServingIndex | Any, path: str | os.PathLike[str], *, attach: boo
                     f"{str(target)!r} already holds an index ({describe_existing_index(target)}); "
                     "save(..., force=True) replaces it"
                 )
-        except BaseException:
-            for fh in (lock_fh, guard_fh):
-                if fh is not None:
-                    fh.close()
-            raise
-        try:
             return _save_into(index, target, here, lock_fh)
         except BaseException:
             if lock_fh is not None and index.writer.lock_file is not lock_fh:
-                lock_fh.close()  # failed before attaching (e.g. the new log could not be created): let go of LOCK
+                lock_fh.close()  # refused, or failed before attaching (e.g. no new log): let go of LOCK
             raise
         finally:
             if guard_fh is not None:
