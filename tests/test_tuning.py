@@ -924,3 +924,42 @@ def test_a_tuned_fit_names_every_long_stage() -> None:
                   "fit the stacker's item features", "wait for the LambdaRank stacker"):  # fmt: skip
         assert sum(name.startswith(start) for name in names) >= 1, (start, names)
     assert sum(name.startswith("fit item_knn source") for name in names) == 2  # the carved split, then all the data
+
+
+def test_the_ease_source_at_the_warm_models_penalty_shares_its_inversion(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cf source's warm space is EASE (λ 300) on the same clicks as the ``ease`` source: where the
+    source's λ is 300 too, its S is the warm model's, read back rather than inverted again -- and
+    identical to the bit to a standalone EASE fitted on the same data."""
+    from coldkit.models.cold import WarmSpace
+    from coldkit.models.hybrid import EASE_PENALTIES
+    from coldkit.models.neighbors import EASE
+
+    train = _popular_clicks()
+    inversions: list[float] = []
+    learn = EASE._learn_matrix
+    monkeypatch.setattr(EASE, "_learn_matrix", lambda self, m: inversions.append(self.l2) or learn(self, m))
+    model = Hybrid(encoder="hashing", stack=False, tune=True, weights={"ease": 1.0})
+    model._fresh_ease = lambda l2=300.0: Hybrid._fresh_ease(model, 300.0)  # type: ignore[method-assign]
+    monkeypatch.setattr("coldkit.models.hybrid.climb_grid", lambda n, start, score: (0, {0: score(0)}))
+    model.fit(train)
+    assert model.cf.warm.kind == "ease" and model.ease.l2 == 300.0 == EASE_PENALTIES[0]
+    # one inversion per fit (validation, then final): the warm model's; the source took its matrix both times
+    assert inversions == [300.0, 300.0]
+    reference = EASE(l2=300.0).fit(train)
+    np.testing.assert_array_equal(model.ease.item_matrix_, reference.item_matrix_)
+    queries = [UserQuery(history=np.array([0, 1, 5])), UserQuery(user=3)]
+    ours, theirs = model.ease.recommend(queries, 10), reference.recommend(queries, 10)
+    np.testing.assert_array_equal(ours.indices, theirs.indices)
+    np.testing.assert_array_equal(ours.scores, theirs.scores)
+    # another λ, or another training set, is not shared
+    space = model.cf.warm
+    assert space.ease_vectors(train, 1000.0) is None and space.ease_vectors(_popular_clicks(seed=1), 300.0) is None
+    assert WarmSpace("svd").ease_vectors(train, 300.0) is None  # not fitted, not EASE
+
+
+def test_ease_from_vectors_of_another_shape_is_refused() -> None:
+    from coldkit.models.neighbors import EASE
+
+    train = _popular_clicks()
+    with pytest.raises(InvalidInputError, match="are not a fit on these data"):
+        EASE().fit_from_vectors(train, np.zeros((3, 3), dtype=np.float32))

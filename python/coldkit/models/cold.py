@@ -226,7 +226,7 @@ class WarmSpace:
     def release_fit(self) -> None:
         """Drop the fitted item vectors (items × warm items floats for EASE) before a refit allocates
         new ones; the space is unusable until fitted again."""
-        for name in ("item_vectors_", "_als_items"):  # set again by fit (absent before a first fit too)
+        for name in ("item_vectors_", "_als_items", "_fitted_on", "_ease_setting"):  # set again by fit (absent before a first fit too)
             self.__dict__.pop(name, None)
         self.projection_: np.ndarray | None = None
         self._fold_in: AlsFoldIn | None = None
@@ -242,7 +242,20 @@ class WarmSpace:
         self._check_memory(train)
         with stage(f"fit warm model {self.kind} ({self.warm_items_.size:,} warm items, {self.matrix_.nnz:,} interactions)"):
             self.item_vectors_ = self._fit_kind(train)
+        self._fitted_on = train
         return self
+
+    def ease_vectors(self, train: Interactions, l2: float, binarize: bool = True) -> np.ndarray | None:
+        """This space's item vectors when they are exactly those of ``EASE(l2, binarize)`` fitted on
+        ``train`` (the same object this space was fitted on), else ``None``: an ``ease`` model can
+        then :meth:`~coldkit.models.neighbors.ItemItemModel.fit_from_vectors` them instead of
+        inverting the same Gram matrix a second time."""
+        if self.kind != "ease" or self.__dict__.get("_fitted_on") is not train:
+            return None
+        if self.__dict__.get("_ease_setting") != (float(l2), bool(binarize)):
+            return None
+        vectors: np.ndarray = self.item_vectors_
+        return vectors
 
     def _fit_kind(self, train: Interactions) -> np.ndarray:
         if self.kind == "svd":
@@ -280,6 +293,8 @@ class WarmSpace:
             model = (EASE if self.kind == "ease" else ItemKNN)(**self.options).fit(train)
             item = model.item_vectors()
             self.projection_ = None
+            if isinstance(model, EASE):  # what ease_vectors compares a caller's EASE with
+                self._ease_setting = (float(model.l2), bool(model.binarize))
         return item
 
     def user_vectors(self, queries: Sequence[UserQuery]) -> np.ndarray:

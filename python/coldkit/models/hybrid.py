@@ -596,8 +596,7 @@ class Hybrid(Recommender):
             with stage(f"fit item_knn source (item-kNN, {int(np.count_nonzero(train.item_counts())):,} warm items)"):
                 self.item_knn.fit(train)
         if self._uses("ease"):
-            with stage(f"fit ease source (EASE, λ = {self.ease.l2:g})"):
-                self.ease.fit(train)
+            self._fit_ease(self.ease, train)
         if self._uses("tfidf"):
             with stage(f"fit tfidf source (TF-IDF of the words of {train.n_items:,} items)"):
                 self.tfidf.fit(train)
@@ -792,6 +791,17 @@ class Hybrid(Recommender):
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
 
+    def _fit_ease(self, model: EASE, train: Interactions) -> None:
+        """Fit the ``ease`` source ``model`` on ``train``, taking the warm model's matrix where the cf
+        source's warm space is EASE at the same λ on the same data (one inversion, not two)."""
+        shared = self.cf.warm.ease_vectors(train, model.l2, model.binarize)
+        if shared is not None:
+            with stage(f"fit ease source (EASE, λ = {model.l2:g}: the warm model's, not inverted again)"):
+                model.fit_from_vectors(train, shared)
+            return
+        with stage(f"fit ease source (EASE, λ = {model.l2:g})"):
+            model.fit(train)
+
     def _fresh_ease(self, l2: float = EASE_PENALTIES[EASE_SEARCH_START]) -> EASE:
         """An unfitted ``ease`` source at penalty ``l2`` that ranks through the backend set on the
         hybrid (:meth:`set_backend` reaches only the sub-models that exist when it is called)."""
@@ -889,7 +899,7 @@ class Hybrid(Recommender):
             model = self.ease  # the start's model is the one fitted with the sources
             if step != EASE_SEARCH_START:
                 model = self._fresh_ease(EASE_PENALTIES[step])
-                model.fit(carved.train)  # (fit is typed as the base class's)
+                self._fit_ease(model, carved.train)
             value = recall(model)
             if value > kept[0]:
                 self.ease, kept[0] = model, value  # only the best model is kept: two EASE matrices at most
