@@ -303,3 +303,29 @@ def test_load_flags_must_be_booleans(tmp_path: Path, make_tiny_index, option: st
 def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None:
     response = _post_image(client, "posters/a.jpg")
     assert response.status_code == 422 and "--media-root" in response.text
+
+
+@pytest.mark.parametrize("write, field, kind", [
+    (lambda ix: ix.add_interactions([(5, "i1")]), "event 0 user_id", "int"),
+    (lambda ix: ix.add_interactions([("u1", "i1"), ("u1", 2.0)]), "event 1 item_id", "float"),
+    (lambda ix: ix.add_interactions([(b"u1", "i1")]), "event 0 user_id", "bytes"),
+    (lambda ix: ix.add_interactions([(True, "i1")]), "event 0 user_id", "bool"),
+    (lambda ix: ix.upsert_user(7, text="likes heists"), "user_id", "int"),
+    (lambda ix: ix.upsert_items([{"id": 9, "text": "a heist"}]), "item 0 id", "int"),
+    (lambda ix: ix.recommend(user_id=3, k=3), "user_id", "int"),
+])
+def test_python_api_refuses_non_string_ids_like_the_http_api(tmp_path: Path, write, field: str, kind: str,
+                                                             make_tiny_index) -> None:
+    # the HTTP API answers 422 to {"user_id": 5}; the Python API read 5 as the text "5" and created that user
+    index = make_tiny_index()
+    before = (index.version.number, index.version.n_users)
+    with pytest.raises(InvalidInputError, match=rf"^{field} must be a string id, got {kind}\b"):
+        write(index)
+    assert (index.version.number, index.version.n_users) == before  # nothing was applied
+    index.close()
+
+
+def test_http_api_refuses_an_integer_user_id(client: TestClient) -> None:
+    response = client.post("/interactions", json={"events": [{"user_id": 5, "item_id": "i1"}]})
+    assert response.status_code == 422
+    assert [str(part) for part in response.json()["detail"][0]["loc"]] == ["body", "events", "0", "user_id"]

@@ -156,10 +156,15 @@ class Version:
 
 
 def as_id(value: Any, what: str) -> str:
-    """``value`` as an external id (a non-empty string of at most 256 characters; integers are accepted)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
-        raise InvalidInputError(f"{what} must be a string (or integer) id, got {type(value).__name__}: {value!r:.60}")
-    text = str(value)
+    """``value`` as an external id: a non-blank string of at most 256 characters, else InvalidInputError.
+
+    Only strings are ids, as in the HTTP API (its ids are strict strings): an integer ``5`` read as
+    ``"5"`` would quietly create user ``"5"`` beside an existing ``"05"`` or ``"5.0"``, so it is refused
+    with the field and the type it had, never coerced.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string id, got {type(value).__name__}: {value!r:.60}")
+    text = str(value)  # a str subclass (numpy.str_) as a plain str, for the log and the id tables
     if not text.strip() or len(text) > 256:  # blank ids cannot come from training data (its loaders strip ids)
         raise InvalidInputError(f"{what} must be a non-blank id of at most 256 characters, got {text!r:.60}")
     return check_text(text, what)
