@@ -19,12 +19,13 @@ model may use (see :mod:`coldkit.models.memory`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import os
 import time
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
@@ -189,8 +190,7 @@ def _recommend_files(
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     # what the loaders read other than as given (e.g. a timestamp column with empty cells) becomes a note
-    with stage("load items and interactions"), warnings.catch_warnings(record=True) as data_warnings:
-        warnings.simplefilter("always", DataWarning)
+    with stage("load items and interactions"), _data_warnings_as_notes() as notes:
         # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
         # they are for a model without an encoder (popularity, item-knn, ease...): one that still
         # reads item text (text-match) says so itself when it is fitted
@@ -241,9 +241,6 @@ def _recommend_files(
                 hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
-    notes: list[str] = [str(w.message) for w in data_warnings if issubclass(w.category, DataWarning)]
-    for other in (w for w in data_warnings if not issubclass(w.category, DataWarning)):  # recorded, so shown again
-        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
         blank = catalog.without_text()
         if blank.any():
@@ -419,6 +416,32 @@ def _recommend_files(
 #: reader then failed on (or, for .tsv, split wrongly)
 _NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".tsv", ".json", ".jsonl", ".xlsx", ".xls",
                      ".feather", ".arrow")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _data_warnings_as_notes() -> Iterator[list[str]]:
+    """Collect the ``DataWarning`` texts raised inside (as notes); every other warning goes on untouched.
+
+    Other warnings are never caught to be warned again: a re-warning (``warn_explicit``) takes its
+    module from the file path (``/.../coldkit/data/loaders``), so the user's filters naming a module
+    (``filterwarnings("always", module="coldkit.data")``) missed it, and it was filtered twice. Here
+    each warning is filtered once, where it arose, and only its display is intercepted.
+    """
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        # every time, not once per place: a second run in the same process needs its notes too
+        warnings.simplefilter("always", DataWarning)
+        shown = warnings.showwarning  # whatever displays warnings now (the interpreter's, a test's recorder)
+
+        def note_or_show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         file: TextIO | None = None, line: str | None = None) -> None:
+            if issubclass(category, DataWarning):
+                notes.append(str(message))
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = note_or_show
+        yield notes
 
 
 def _check_out_is_csv(out: str | os.PathLike[str]) -> None:
