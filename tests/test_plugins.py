@@ -403,3 +403,39 @@ def test_capabilities_that_are_not_a_set_of_tags_are_refused(capabilities: objec
     with pytest.raises(TypeError, match=message):
         coldkit.ModelSpec("covisit", "co-visitation", lambda: None, capabilities)  # type: ignore[arg-type]
     assert coldkit.ModelSpec("covisit", "ok", lambda: None, ["cold-users", "text"]).capabilities == {"cold-users", "text"}
+
+
+def test_the_cli_shows_a_plugin_that_failed_to_load_as_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the command line printed Python's warning format: "/path/manager.py:128: PluginLoadWarning: ..."
+    # and then the source line `warnings.warn(message, ...)`, as if coldkit had a bug at that line
+    from coldkit.cli import main
+
+    _fake_distribution(tmp_path / "site", "fake_plugins", {"broken": "ck_broken_plugin"},
+                       {"ck_broken_plugin": "raise ImportError('missing dependency xyz')\n"})
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (tmp_path / "items.csv").write_text("item_id,title\na,Space robots\nb,Paris love story\nc,Whales\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("user_id,item_id\nu1,a\nu2,b\nu2,a\n", encoding="utf-8")
+    argv = ["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "popularity", "--k", "1", "--out", str(tmp_path / "recs.csv"), "--no-progress"]
+
+    def interpreter_display(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        # what Python does with a warning outside pytest (which records them instead)
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    monkeypatch.setattr(warnings, "showwarning", interpreter_display)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown, not raised (this suite turns warnings into errors)
+        assert main(argv) == 0
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if "broken" in line]
+    assert lines == [
+        "coldkit recommend: warning: coldkit plugin 'broken': import of 'ck_broken_plugin' failed: ImportError: missing dependency xyz"
+    ], stderr
+    assert "PluginLoadWarning" not in stderr and "warnings.warn(" not in stderr
+    assert warnings.showwarning is interpreter_display  # the command put the display back
+    # the library still warns: a Python caller filters or records it as a real warning
+    manager.reset_plugins()
+    with pytest.warns(coldkit.PluginLoadWarning, match="'broken'.*missing dependency xyz"):
+        coldkit.get_fusion("weighted")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+import warnings
+from typing import Callable, Sequence, TextIO
 
-from coldkit.exceptions import ColdkitError
+from coldkit.exceptions import ColdkitError, DataWarning, PluginLoadWarning
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -55,10 +56,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineWarnings:
+    """Shows coldkit's own warnings as ``coldkit CMD: warning: MESSAGE``, one line on stderr.
+
+    Python's display (``/path/manager.py:120: PluginLoadWarning: ...`` and then the source line
+    ``load_plugins()``) read like a bug at that line of coldkit, and a plugin that failed to load or
+    data read other than as given is a message to the user, written to stand alone. Only the
+    display changes: the library still warns, so filters apply as usual before this is called.
+    Every other warning (a third party's) keeps Python's format, whose file and line say whom to
+    tell; it goes to the display that was in force before.
+    """
+
+    def __init__(self, previous: Callable[..., None]) -> None:
+        self.previous = previous
+        self.label = "coldkit"  # "coldkit recommend" once the command is known (plugins load in --help too)
+
+    def __call__(
+        self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+        file: TextIO | None = None, line: str | None = None,
+    ) -> None:
+        if not issubclass(category, (PluginLoadWarning, DataWarning)):
+            self.previous(message, category, filename, lineno, file, line)
+            return
+        # a plugin's exception may span lines (a SyntaxError's caret): one line, as the errors are
+        text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+        try:
+            (sys.stderr if file is None else file).write(f"{self.label}: warning: {text}\n")
+        except OSError:  # stderr closed or full: lose the warning, not the run (as Python's own display)
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``coldkit`` and ``python -m coldkit``; returns the exit status."""
+    with warnings.catch_warnings():  # puts the caller's display back (main() is called in-process by tests)
+        display = _OneLineWarnings(warnings.showwarning)
+        warnings.showwarning = display
+        return _main(argv, display)
+
+
+def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    display.label = f"coldkit {args.command}" if getattr(args, "command", None) else "coldkit"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
