@@ -297,6 +297,37 @@ def test_fixed_and_bad_weights(poster_data) -> None:
         MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 1e308, "image": 1e308}, cache=False)
 
 
+def test_weights_for_some_modalities_only_name_the_blocks_left_out(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    # {"text": 0.5} beside an image column gave the image block weight 0 without a word: the run
+    # ranked on text alone while the user believed the posters counted
+    from coldkit.cli import main
+
+    train, media = poster_data
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 0.5}, cache=False)
+    fused = encoder.encode_training(train)
+    assert encoder.weights_ == {"text": 0.5, "image": 0.0}
+    text_dim = int(encoder.encoders["text"].dim)
+    assert not np.any(fused[:, text_dim:])  # the image block is really out: the note tells the truth
+    left_out = [n for n in encoder.notes_ if "no weight" in n]
+    assert left_out == [
+        "multimodal: the modality weights give image no weight, so that block is left out "
+        "(a modality missing from the weights weighs 0; give it a weight to use it)"
+    ], encoder.notes_
+    # named with weight 0 on purpose: no note; all named: no note
+    for weights in ({"text": 0.5, "image": 0.0}, {"text": 0.5, "image": 0.5}):
+        named = MultimodalEncoder(image_column="poster", media_root=media, weights=weights, cache=False)
+        named.encode_training(train)
+        assert not [n for n in named.notes_ if "no weight" in n], named.notes_
+    # coldkit recommend prints it with the run's notes
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    items, ratings = _write_files(tmp_path, train)
+    code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--text-columns", "title",
+                 "--image-column", "poster", "--media-root", str(media), "--modality-weights", '{"text": 0.5}',
+                 "--model", "content", "--k", "3", "--out", str(tmp_path / "recs.csv"), "--quiet"])
+    assert code == 0
+    assert "note: multimodal: the modality weights give image no weight, so that block is left out" in capsys.readouterr().err
+
+
 def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="needs media_root"):
         MultimodalEncoder(image_column="poster")

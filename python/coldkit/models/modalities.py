@@ -271,10 +271,14 @@ class MultimodalEncoder:
             raise InvalidInputError(
                 "multimodal encoder: a media column needs media_root= (--media-root): the folder media files are read from"
             )
+        self._unweighted: list[str] = []
         if isinstance(weights, str):
             if weights not in ("auto", "equal"):
                 raise InvalidInputError(f"weights must be 'auto', 'equal' or a mapping modality -> weight, got {weights!r}")
         else:
+            # a modality the mapping leaves out weighs 0 (its block drops out), as an explicit 0 does;
+            # unlike the 0, it may be an oversight ({"text": 0.5} beside an image column), so the fit says so
+            self._unweighted = [m for m in self.encoders if m not in weights] if isinstance(weights, Mapping) else []
             weights = self._check_weights(weights)
         self.weights_option: str | dict[str, float] = weights if isinstance(weights, str) else dict(weights)
         self.whitening = whitening
@@ -396,6 +400,12 @@ class MultimodalEncoder:
             self.weights_ = {m: 1.0 / len(blocks) for m in blocks}
         else:
             self.weights_ = dict(self.weights_option)  # type: ignore[arg-type]
+            if self._unweighted:
+                self.notes_.append(
+                    f"multimodal: the modality weights give {', '.join(self._unweighted)} no weight, so "
+                    f"{'that block is' if len(self._unweighted) == 1 else 'those blocks are'} left out "
+                    "(a modality missing from the weights weighs 0; give it a weight to use it)"
+                )
         self.weights_ = {m: self.weights_.get(m, 0.0) for m in self.encoders}
         if self.errors_:
             self.notes_.append(f"multimodal: {len(self.errors_)} media file(s) could not be used (the items keep their other modalities)")
