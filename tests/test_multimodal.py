@@ -451,6 +451,37 @@ def test_audio_column_through_a_plugin_encoder(tmp_path: Path, audio_encoder_nam
     assert low @ other_low > low @ high
 
 
+def test_silent_audio_files_are_counted_with_the_unusable_media(tmp_path: Path) -> None:
+    # coldkit-audio's encoder gives digital silence an all-zero row (no sound to describe): the item
+    # then had no audio block, like one whose file failed, but no error listed it and the note's count
+    # of unusable files left it out
+    pytest.importorskip("coldkit_audio")
+    media = tmp_path / "audio"
+    media.mkdir()
+    sounds = []
+    for j in range(N_ITEMS):
+        _tone(media / f"i{j}.wav", 220.0 * (1 + 0.02 * (j % 5)) if j % 2 == 0 else 1760.0 * (1 + 0.02 * (j % 5)))
+        sounds.append(f"i{j}.wav")
+    with wave.open(str(media / "silence.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(np.zeros(2000, dtype="<i2").tobytes())
+    sounds[3] = sounds[8] = "silence.wav"
+    (media / "broken.wav").write_bytes(b"RIFF....WAVEjunk")
+    sounds[11] = "broken.wav"
+    table = pd.DataFrame({"title": [f"title {j}" for j in range(N_ITEMS)], "sound": sounds})
+    encoder = MultimodalEncoder(audio_column="sound", audio_encoder="audio", media_root=media, weights="equal", cache=False)
+    fused = encoder.encode_training(_taste_interactions(table))
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {"i3", "i8", "i11"}, by_item
+    assert by_item["i3"] == by_item["i8"] == "'silence.wav' holds only silence: its audio vector is all zeros"
+    assert "multimodal: 3 media file(s) could not be used (the items keep their other modalities)" in encoder.notes_
+    assert f"multimodal: {N_ITEMS - 3} of {N_ITEMS} items have audio" in encoder.notes_  # the same three
+    text_dim = int(encoder.encoders["text"].dim)
+    assert not np.any(fused[[3, 8, 11], text_dim:]) and np.all(np.any(fused[[0, 1, 2], text_dim:], axis=1))
+
+
 # ------------------------------------------------------------------------------------------ data helpers
 def test_attach_images_and_restrict_items(tmp_path: Path) -> None:
     folder = tmp_path / "posters"

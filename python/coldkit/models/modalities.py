@@ -23,7 +23,7 @@ content→CF adapters learn from all modalities jointly instead of from one at a
 
 Media paths are read only inside ``media_root`` (see :mod:`coldkit.media`). A bad media file —
 outside the root, missing, undecodable, a decompression bomb, a non-picture mode, an audio file the
-decoder refuses — is a per-item error: it is listed in :attr:`MultimodalEncoder.errors_` (and in the
+decoder refuses or one of digital silence (an all-zero vector) — is a per-item error: it is listed in :attr:`MultimodalEncoder.errors_` (and in the
 run summary of ``coldkit recommend`` / ``coldkit evaluate``), that item is encoded from the
 modalities it still has, and the run continues.
 
@@ -496,6 +496,11 @@ class MultimodalEncoder:
         for i, key in enumerate(keys):
             if key is not None and key in vectors:
                 out[i] = vectors[key]
+                if not np.any(out[i]):
+                    # read and encoded, yet nothing to compare it by (the audio encoder's answer to digital
+                    # silence): the item is without this medium as surely as with an undecodable file, so it
+                    # is listed and counted with those (cached or not: checked on every use)
+                    self.errors_.append(MediaError(labels[i], modality, _empty_vector_message(modality, str(paths[i]))))
         return out
 
     def _encode_chunk(self, modality: str, encoder: Encoder, items: list[tuple[str, str]]) -> list[np.ndarray | None]:
@@ -622,6 +627,14 @@ class MultimodalEncoder:
     def __repr__(self) -> str:
         parts = ", ".join(f"{m}={e.name}" for m, e in self.encoders.items())
         return f"MultimodalEncoder({parts}, weights={self.weights_})"
+
+
+def _empty_vector_message(modality: str, path: str) -> str:
+    """Why a media file that was read still gives the item nothing: its vector is all zeros."""
+    name = os.path.basename(path)
+    if modality == "audio":
+        return f"{name!r} holds only silence: its audio vector is all zeros"
+    return f"{name!r} gave an all-zero {modality} vector (nothing the encoder could describe)"
 
 
 def media_error_lines(errors: Sequence[MediaError], limit: int = 20) -> list[str]:
