@@ -377,6 +377,69 @@ def test_bad_media_files_are_listed_and_the_run_continues(poster_data) -> None:
     assert np.any(fused[14, text_dim:] != 0)
 
 
+def _special_media(media: Path) -> dict[str, str]:
+    """A folder and a FIFO named like images inside ``media``: path -> what the error must say."""
+    (media / "folder.png").mkdir()
+    os.mkfifo(media / "pipe.png")
+    return {"folder.png": "'folder.png' is a directory, not a file", "pipe.png": "'pipe.png' is not a regular file (a FIFO)"}
+
+
+def _unless_it_hangs(call: Any, fifo: Path, seconds: float = 10.0) -> Any:
+    """``call()``, failing the test (not hanging it) if it blocks opening ``fifo``: a writer then frees it."""
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        with open(fifo, "wb"):  # the reader is blocked in open(): this lets it go on (to an empty read)
+            pass
+        thread.join(seconds)
+        pytest.fail(f"the call blocked opening the FIFO {fifo.name}")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+def test_a_folder_or_fifo_named_like_a_media_file_says_what_it_is(poster_data) -> None:
+    # both were "file not found: 'folder.png'", which sends the user looking for a file that is there
+    train, media = poster_data
+    expected = _special_media(media)
+    table = train.catalog.table.copy()
+    table.loc[0, "poster"], table.loc[2, "poster"] = "folder.png", "pipe.png"
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    _unless_it_hangs(lambda: encoder.encode_training(train), media / "pipe.png")
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert by_item == {"i0": expected["folder.png"], "i2": expected["pipe.png"]}
+
+
+def test_the_image_readers_name_a_folder_or_fifo_and_never_open_the_fifo(tmp_path: Path) -> None:
+    from coldkit.encoding import encode_catalog, load_image
+
+    media = tmp_path / "media"
+    media.mkdir()
+    expected = _special_media(media)
+    for name, problem in expected.items():
+        path = str(media / name)
+        with pytest.raises(InvalidInputError, match=re_escape(f"image 0: image {problem.replace(repr(name), repr(path))}")):
+            _unless_it_hangs(lambda: load_image(path, "image 0"), media / "pipe.png")
+    # encode_catalog hashes each image file for its cache key first: it read the FIFO and waited forever
+    _poster(media / "ok.png", RED, seed=1)
+    table = pd.DataFrame({"poster": ["ok.png", "pipe.png"]}, index=["a", "b"])
+    with pytest.raises(InvalidInputError, match=r"is not a regular file \(a FIFO\)"):
+        _unless_it_hangs(lambda: encode_catalog(table, encoder_from_spec("image-stats"), image_field="poster",
+                                                image_root=media, cache=False), media / "pipe.png")
+
+
 def test_models_take_the_multimodal_encoder(poster_data) -> None:
     from coldkit.models.registry import build_model
 

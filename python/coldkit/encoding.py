@@ -47,6 +47,7 @@ import numpy as np
 from coldkit._atomic import atomic_write
 from coldkit.cache import enforce_cache_limit
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
+from coldkit.media import file_problem
 from coldkit.plugins.types import Encoder
 
 if TYPE_CHECKING:
@@ -174,8 +175,9 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
     path = Path(image)
-    if not path.is_file():
-        raise InvalidInputError(f"{label}: image file not found: {str(path)!r}")
+    problem = file_problem(path)  # stat only: a FIFO must not be opened (it blocks)
+    if problem is not None:
+        raise InvalidInputError(f"{label}: image {problem}")
     try:
         with warnings.catch_warnings():
             # our own pixel limit decides; Pillow's warning (and its 2x error) must not pre-empt it
@@ -219,9 +221,14 @@ def text_key(text: str) -> str:
 def image_key(image: Any, label: str = "image") -> str:
     """Cache key of an image: hash of the file's bytes, or of the decoded pixels of a PIL image."""
     if isinstance(image, (str, os.PathLike)):
+        # checked before reading: read_bytes on a FIFO waits for a writer forever, and a folder was an
+        # "[Errno 21]" read error
+        problem = file_problem(image)
+        if problem is not None:
+            raise InvalidInputError(f"{label}: image {problem}")
         try:
             data = Path(image).read_bytes()
-        except FileNotFoundError as exc:
+        except FileNotFoundError as exc:  # removed since the check
             raise InvalidInputError(f"{label}: image file not found: {str(image)!r}") from exc
         except OSError as exc:
             raise InvalidInputError(f"{label}: cannot read image {str(image)!r}: {exc}") from exc

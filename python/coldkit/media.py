@@ -16,10 +16,11 @@ Example::
 from __future__ import annotations
 
 import os
+import stat
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_media_root", "resolve_in_root"]
+__all__ = ["check_media_root", "file_problem", "resolve_in_root"]
 
 
 def check_media_root(root: str | os.PathLike[str]) -> str:
@@ -42,3 +43,33 @@ def resolve_in_root(path: str | os.PathLike[str], root: str) -> str | None:
         return None
     real = os.path.realpath(os.path.join(root, text))
     return real if os.path.commonpath([real, root]) == root else None
+
+
+def file_problem(path: str | os.PathLike[str], shown: str | None = None) -> str | None:
+    """Why ``path`` cannot be read as a media file, or None when it is a regular file (links followed).
+
+    The answer names the path as ``shown`` (default: ``path``) and reads on its own:
+    ``"file not found: 'x.jpg'"``, ``"'x.jpg' is a directory, not a file"``,
+    ``"'x.jpg' is not a regular file (a FIFO)"``. A folder or a named pipe called ``x.jpg`` was
+    reported as not found, which sends the user looking for a file that is there. Only ``stat``
+    is used, never ``open``: opening a FIFO blocks until something writes to it, so a run (or a
+    server thread) would hang on one item.
+    """
+    name = repr(os.fspath(path) if shown is None else shown)
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: "a.jpg/b.jpg" below a file
+        return f"file not found: {name}"
+    except ValueError:  # an embedded NUL: no file can have that name
+        return f"file not found: {name}"
+    except OSError as exc:  # a folder on the way without search permission, a path too long...
+        return f"{name} cannot be accessed ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return f"{name} is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+        )
+        return f"{name} is not a regular file ({kind})"
+    return None

@@ -53,7 +53,7 @@ import scipy.sparse as sp
 
 from coldkit.encoding import content_key, default_cache_dir, encode_catalog, normalize_rows, VectorCache
 from coldkit.exceptions import InvalidInputError
-from coldkit.media import check_media_root, resolve_in_root
+from coldkit.media import check_media_root, file_problem, resolve_in_root
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder
@@ -454,8 +454,9 @@ class MultimodalEncoder:
             real = resolve_in_root(value, self.media_root)
             if real is None:
                 self.errors_.append(MediaError(label, modality, f"path {os.fspath(value)!r} is outside the media root {self.media_root!r}"))
-            elif not os.path.isfile(real):
-                self.errors_.append(MediaError(label, modality, f"file not found: {os.fspath(value)!r}"))
+            elif (problem := file_problem(real, shown=os.fspath(value))) is not None:
+                # a folder or FIFO named x.jpg is not "not found"; and a FIFO is never opened (it would block)
+                self.errors_.append(MediaError(label, modality, problem))
                 real = None
             out.append(real)
         return out
