@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -313,6 +314,13 @@ def test_without_a_media_root_no_image_path_is_taken(client: TestClient) -> None
     (lambda ix: ix.upsert_user(7, text="likes heists"), "user_id", "int"),
     (lambda ix: ix.upsert_items([{"id": 9, "text": "a heist"}]), "item 0 id", "int"),
     (lambda ix: ix.recommend(user_id=3, k=3), "user_id", "int"),
+    (lambda ix: ix.delete_items([4]), "item id", "int"),
+    (lambda ix: ix.similar_items(4, k=3), "item id", "int"),
+    # lookups too: has_item(5) answered for the item "5"
+    (lambda ix: ix.has_item(5), "item_id", "int"),
+    (lambda ix: ix.has_user(np.int64(5)), "user_id", "int64"),
+    (lambda ix: ix.item_info(5), "item_id", "int"),
+    (lambda ix: ix.user_items(5), "user_id", "int"),
 ])
 def test_python_api_refuses_non_string_ids_like_the_http_api(tmp_path: Path, write, field: str, kind: str,
                                                              make_tiny_index) -> None:

@@ -22,7 +22,7 @@ from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
-from coldkit.serving.state import Version, as_id, check_text, resolve_items
+from coldkit.serving.state import Version, as_id, check_text, id_text, resolve_items
 from coldkit.validation import check_flag
 
 __all__ = [
@@ -150,25 +150,27 @@ class IndexReader:
         }
 
     def has_item(self, item_id: str) -> bool:
-        return self.version.item_ordinal(str(item_id)) is not None
+        return self.version.item_ordinal(id_text(item_id, "item_id")) is not None
 
     def has_user(self, user_id: str) -> bool:
-        return self.version.user_ordinal(str(user_id)) is not None
+        return self.version.user_ordinal(id_text(user_id, "user_id")) is not None
 
     def user_items(self, user_id: str) -> list[str]:
         """The live items user ``user_id`` interacted with."""
         v = self.version
-        user = v.user_ordinal(str(user_id))
+        uid = id_text(user_id, "user_id")
+        user = v.user_ordinal(uid)
         if user is None:
-            raise UnknownIdError("user", [str(user_id)])
+            raise UnknownIdError("user", [uid])
         return [v.item_ids[o] for o in v.history(user) if v.item_row[o] >= 0]
 
     def item_info(self, item_id: str) -> dict[str, Any]:
         """Text, categories, image, whether new, and interaction count of a live item."""
         v = self.version
-        ordinal = v.item_ordinal(str(item_id))
+        iid = id_text(item_id, "item_id")
+        ordinal = v.item_ordinal(iid)
         if ordinal is None:
-            raise UnknownIdError("item", [str(item_id)])
+            raise UnknownIdError("item", [iid])
         row = int(v.item_row[ordinal])
         meta = v.row_meta[row]
         return {

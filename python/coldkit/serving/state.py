@@ -162,12 +162,21 @@ def as_id(value: Any, what: str) -> str:
     ``"5"`` would quietly create user ``"5"`` beside an existing ``"05"`` or ``"5.0"``, so it is refused
     with the field and the type it had, never coerced.
     """
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a string id, got {type(value).__name__}: {value!r:.60}")
-    text = str(value)  # a str subclass (numpy.str_) as a plain str, for the log and the id tables
+    text = id_text(value, what)
     if not text.strip() or len(text) > 256:  # blank ids cannot come from training data (its loaders strip ids)
         raise InvalidInputError(f"{what} must be a non-blank id of at most 256 characters, got {text!r:.60}")
     return check_text(text, what)
+
+
+def id_text(value: Any, what: str) -> str:
+    """``value`` as a plain ``str`` when it is a string, else InvalidInputError naming ``what`` and the type.
+
+    The type check alone, for lookups (``has_item``, ``item_info``...): a blank or overlong string
+    is simply no known id there, but ``5`` for ``"5"`` is the coercion the HTTP API refuses.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string id, got {type(value).__name__}: {value!r:.60}")
+    return str(value)  # a str subclass (numpy.str_) as a plain str, for the log and the id tables
 
 
 def check_text(text: str, what: str) -> str:
