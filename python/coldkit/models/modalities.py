@@ -22,10 +22,11 @@ change of its own — the fused vectors flow through the encoder's ``encode_trai
 content→CF adapters learn from all modalities jointly instead of from one at a time.
 
 Media paths are read only inside ``media_root`` (see :mod:`coldkit.media`). A bad media file —
-outside the root, missing, undecodable, a decompression bomb, a non-picture mode, an audio file the
-decoder refuses or one of digital silence (an all-zero vector) — is a per-item error: it is listed in :attr:`MultimodalEncoder.errors_` (and in the
-run summary of ``coldkit recommend`` / ``coldkit evaluate``), that item is encoded from the
-modalities it still has, and the run continues.
+outside the root, missing, a folder or FIFO, undecodable, a decompression bomb, a non-picture mode,
+an audio file the decoder refuses or one of digital silence (an all-zero vector) — is a per-item
+error: it is listed in :attr:`MultimodalEncoder.errors_` (and in the run summary of ``coldkit
+recommend`` / ``coldkit evaluate``), that item is encoded from the modalities it still has, and the
+run continues.
 
 Example::
 
