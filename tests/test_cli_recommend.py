@@ -286,6 +286,9 @@ def test_users_file_with_a_header_line_is_an_error(files: dict[str, Path], capsy
     _fails_cleanly(files, capsys, "first line 'user_id' looks like a header", "--users", str(files["users"]))
     files["cands"].write_text("item_id\na\nc\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "first line 'item_id' looks like a header", "--candidates", str(files["cands"]))
+    # R's write.csv quotes the header and every id: read as the tables read them, the header is found
+    files["users"].write_bytes(b'"user_id"\r\n"u1"\r\n"u2"\r\n')
+    _fails_cleanly(files, capsys, "first line 'user_id' looks like a header", "--users", str(files["users"]))
 
 
 def test_users_file_that_is_a_csv_table_is_an_error(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -550,3 +550,70 @@ def test_negative_ratings_read_as_likes_are_warned_about_in_the_python_api_too()
         warnings.simplefilter("error", DataWarning)
         interactions_from_frame(frame, catalog, implicit_threshold=0)
         interactions_from_frame(frame, catalog, binary=True)
+
+
+# ---------------------------------------------------------------- valid but unusual exports (Dec 4 review)
+
+
+def test_a_space_after_the_headers_comma_keeps_the_ids_as_written(tmp_path: Path) -> None:
+    """" user_id" (a space after a comma) escaped the read-ids-as-text rule: 007, 7 and 0007 became one user 7."""
+    items = write(tmp_path, "items.csv", "item_id, title\n10,a\n11,b\n12,c\n13,d\n14,e\n")
+    inter = write(tmp_path, "i.csv", "item_id, user_id, rating\n10,007,5\n11,007,4\n12,7,5\n13,7,3\n14,0007,4\n10,1.0,4\n11,1,3\n")
+    data = load_interactions(inter, load_items(items))
+    assert sorted(data.user_ids) == ["0007", "007", "1", "1.0", "7"]
+    assert list(data.catalog.item_ids) == ["10", "11", "12", "13", "14"]
+
+
+def test_a_repeat_on_both_sides_of_the_threshold_is_still_a_duplicate(tmp_path: Path, items_csv: Path) -> None:
+    inter = write(tmp_path, "i.csv", "user_id,item_id,rating,timestamp\nu,10,5,100\nu,10,1,200\nu,20,5,100\nv,10,4,100\n")
+    with pytest.raises(InvalidInputError, match="duplicate"):
+        load_interactions(inter, load_items(items_csv), implicit_threshold=4)
+    # a policy combines them first, then reads the threshold (the latest word, 1: not a like)
+    liked = load_interactions(inter, load_items(items_csv), implicit_threshold=4, duplicates="last")
+    assert liked.matrix[list(liked.user_ids).index("u"), 0] == 0
+
+
+def test_a_tsv_title_starting_with_a_quote_does_not_swallow_the_rows_after_it(tmp_path: Path) -> None:
+    items = write(tmp_path, "items.tsv", 'item_id\ttitle\tgenres\n1\t"12 inch remix\tMusical\n2\tHeat\tCrime\n3\t"7 inch single\tMusical\n4\tAlien\tSci-Fi\n')
+    with pytest.warns(DataWarning, match="read as plain tab-separated text"):
+        catalog = load_items(items)
+    assert list(catalog.item_ids) == ["1", "2", "3", "4"]
+    assert catalog.table["title"].tolist() == ['"12 inch remix', "Heat", '"7 inch single', "Alien"]
+    # a TSV whose quoting is real (pandas' own writer quotes a field holding a tab) keeps it
+    frame = pd.DataFrame({"item_id": ["1", "2"], "title": ["tab\there", "plain"]})
+    quoted = tmp_path / "quoted.tsv"
+    frame.to_csv(quoted, sep="\t", index=False)
+    assert load_items(quoted).table["title"].tolist() == ["tab\there", "plain"]
+
+
+def test_rating_and_timestamp_columns_under_other_names_are_named_not_dropped_silently(tmp_path: Path, items_csv: Path) -> None:
+    inter = write(tmp_path, "i.csv", "user_id,item_id,Rating,date\nu,10,5,2020-01-01\nv,20,4,2020-01-02\n")
+    with pytest.warns(DataWarning, match=r"'Rating', 'date' not read.*--interaction-columns rating=Rating timestamp=date"):
+        data = load_interactions(inter, load_items(items_csv))
+    assert data.timestamps is None
+    mapped = load_interactions(inter, load_items(items_csv), columns={"rating": "Rating", "timestamp": "date"})
+    assert mapped.timestamps is not None and mapped.matrix.max() == 5
+
+
+def test_an_id_list_written_by_r_is_read_without_its_quotes(tmp_path: Path) -> None:
+    ids = write(tmp_path, "users.txt", b'"1"\r\n"2"\r\n"a ""quoted"" id"\r\nplain\r\n')
+    assert read_id_list(ids) == ["1", "2", 'a "quoted" id', "plain"]
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".bz2", ".xz", ".gz"])
+def test_utf8_files_stay_utf8_under_another_encoding_when_compressed(tmp_path: Path, suffix: str) -> None:
+    items = write(tmp_path, "items.csv", "item_id,title\n10,a\n11,b\n")
+    frame = pd.DataFrame({"user_id": ["Zoë", "Zoë", "bob"], "item_id": ["10", "11", "10"]})
+    path = tmp_path / f"i.csv{suffix}"
+    frame.to_csv(path, index=False, encoding="utf-8")
+    data = load_interactions(path, load_items(items), encoding="latin-1")
+    assert sorted(data.user_ids) == ["Zoë", "bob"]
+
+
+def test_utf16_files_are_read_and_an_ascii_file_survives_encoding_utf16(tmp_path: Path) -> None:
+    items = write(tmp_path, "items.csv", "item_id,title\n10,a\n11,b\n")
+    utf16 = write(tmp_path, "i.csv", "user_id\titem_id\nZoë\t10\nbob\t11\n".replace("\t", ",").encode("utf-16"))
+    assert sorted(load_interactions(utf16, load_items(items)).user_ids) == ["Zoë", "bob"]  # the byte-order mark says so
+    # --encoding utf-16 given for the one Excel file also applies to the plain ASCII ones beside it
+    assert list(load_items(items, encoding="utf-16").item_ids) == ["10", "11"]
+    assert read_id_list(write(tmp_path, "u.txt", "bob\n"), encoding="utf-16") == ["bob"]

@@ -478,3 +478,9 @@ def test_vectors_are_normalised_row_by_row_as_in_one_pass() -> None:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
     np.testing.assert_array_equal(loaded.vectors, x.astype(np.float32))
+
+
+def test_an_ids_file_with_blank_lines_at_the_end_and_padded_ids(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.eye(2, 3, dtype=np.float32))
+    (tmp_path / "v.ids.txt").write_bytes(b" a \r\nb\r\n\r\n\n")
+    assert load_item_vectors(tmp_path / "v.npy").ids.tolist() == ["a", "b"]

@@ -282,10 +282,12 @@ def _read_ids_file(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"item vectors: {str(path)!r} is not valid UTF-8 text (byte {exc.start})") from exc
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline ends the last line; it does not start an empty one
-    return [line.rstrip("\r") for line in lines]
+    # ids are stripped as the tables' ids are ("m1 " is "m1" there); blank lines at the end are not rows
+    # (a final CRLF, an editor's extra newline: "141 ids but 140 vector rows" named no cause)
+    lines = [line.strip() for line in text.split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
