@@ -543,6 +543,10 @@ def test_silent_audio_files_are_counted_with_the_unusable_media(tmp_path: Path) 
     assert f"multimodal: {N_ITEMS - 3} of {N_ITEMS} items have audio" in encoder.notes_  # the same three
     text_dim = int(encoder.encoders["text"].dim)
     assert not np.any(fused[[3, 8, 11], text_dim:]) and np.all(np.any(fused[[0, 1, 2], text_dim:], axis=1))
+    # a new item sent to a server (all or nothing) with silent audio is refused, naming the item and the file
+    with pytest.raises(InvalidInputError, match=r"item 'new-1' audio: 'silence.wav' holds only silence.*without its audio"):
+        encoder.encode_contents(["title x"], audio=[str(media / "silence.wav")], labels=["new-1"])
+    assert encoder.encode_contents(["title x"], audio=[str(media / "i0.wav")], labels=["new-2"]).shape[0] == 1
 
 
 # ------------------------------------------------------------------------------------------ data helpers

@@ -581,6 +581,11 @@ class MultimodalEncoder:
                     raw[i] = self._checked(method([given[i]]), 1, encoder, modality)[0]  # type: ignore[index]
                 except InvalidInputError as exc:
                     raise InvalidInputError(f"item {labels[i]!r} {modality}: {exc}") from None
+                if not np.any(raw[i]):  # digital silence: as unusable as a broken file (see _encode_media)
+                    raise InvalidInputError(
+                        f"item {labels[i]!r} {modality}: {_empty_vector_message(modality, str(given[i]))}; "  # type: ignore[index]
+                        f"send the item without its {modality}"
+                    )
             blocks[modality] = self._block(modality, raw)
         return self._fuse(blocks, n)
 
