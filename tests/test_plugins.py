@@ -439,3 +439,21 @@ def test_the_cli_shows_a_plugin_that_failed_to_load_as_one_line(
     manager.reset_plugins()
     with pytest.warns(coldkit.PluginLoadWarning, match="'broken'.*missing dependency xyz"):
         coldkit.get_fusion("weighted")
+
+
+def test_every_coldkit_warning_is_one_line_in_the_cli_and_others_keep_their_display() -> None:
+    import io
+
+    from coldkit.cli import _OneLineWarnings
+    from coldkit.exceptions import CacheWarning, ColdkitWarning, DataWarning
+
+    shown: list[tuple[str, type[Warning]]] = []
+    display = _OneLineWarnings(lambda message, category, *rest: shown.append((str(message), category)))
+    display.label = "coldkit evaluate"
+    out = io.StringIO()
+    for category in (CacheWarning, DataWarning, ColdkitWarning, coldkit.PluginLoadWarning):
+        display(category("vector cache: ignoring corrupt shard\n'x.npy'"), category, "/site/coldkit/encoding.py", 392, out)
+    assert out.getvalue().splitlines() == ["coldkit evaluate: warning: vector cache: ignoring corrupt shard 'x.npy'"] * 4
+    display(UserWarning("a third party's"), UserWarning, "/site/other.py", 1, out)  # not coldkit's: Python's display
+    assert shown == [("a third party's", UserWarning)] and len(out.getvalue().splitlines()) == 4
+    assert issubclass(CacheWarning, UserWarning) and issubclass(coldkit.PluginLoadWarning, coldkit.ColdkitWarning)

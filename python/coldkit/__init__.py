@@ -19,6 +19,7 @@ from coldkit._core import __version__, build_info
 from coldkit.encoding import VectorCache, default_cache_dir, encode_catalog
 from coldkit.exceptions import (
     ColdkitError,
+    ColdkitWarning,
     ComponentContractError,
     DuplicateComponentError,
     InvalidInputError,
@@ -152,5 +153,6 @@ __all__ = [
     "UnknownComponentError",
     "DuplicateComponentError",
     "ComponentContractError",
+    "ColdkitWarning",
     "PluginLoadWarning",
 ]

@@ -38,7 +38,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import CacheWarning, InvalidInputError
 
 __all__ = [
     "CACHE_MAX_SIZE_ENV",
@@ -377,6 +377,7 @@ def enforce_cache_limit(entry_dir: str | os.PathLike[str]) -> PruneReport | None
         warnings.warn(
             f"the vector cache ({format_size(report.remaining_bytes)} in {str(root)!r}) is over its limit "
             f"{format_size(limit)} with only the entry in use left; raise ${CACHE_MAX_SIZE_ENV} (e.g. 4G)",
+            CacheWarning,
             stacklevel=3,
         )
     else:

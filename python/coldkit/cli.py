@@ -13,7 +13,7 @@ import sys
 import warnings
 from typing import Callable, Sequence, TextIO
 
-from coldkit.exceptions import ColdkitError, DataWarning, PluginLoadWarning
+from coldkit.exceptions import ColdkitError, ColdkitWarning
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -75,7 +75,7 @@ class _OneLineWarnings:
         self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
         file: TextIO | None = None, line: str | None = None,
     ) -> None:
-        if not issubclass(category, (PluginLoadWarning, DataWarning)):
+        if not issubclass(category, ColdkitWarning):
             self.previous(message, category, filename, lineno, file, line)
             return
         # a plugin's exception may span lines (a SyntaxError's caret): one line, as the errors are

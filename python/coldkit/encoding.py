@@ -46,7 +46,7 @@ import numpy as np
 
 from coldkit._atomic import atomic_write
 from coldkit.cache import enforce_cache_limit
-from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
+from coldkit.exceptions import CacheWarning, ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import file_problem
 from coldkit.plugins.types import Encoder
 
@@ -350,11 +350,11 @@ class VectorCache:
         except FileNotFoundError:
             return None  # compacted away between listing and reading
         except (OSError, ValueError) as exc:
-            warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", stacklevel=3)
+            warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", CacheWarning, stacklevel=3)
             return None
         keys = meta.get("keys")
         if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
-            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", stacklevel=3)
+            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", CacheWarning, stacklevel=3)
             return None
         crc = meta.get("crc32")
         return _Shard(name=name, keys=[str(k) for k in keys], crc32=crc if isinstance(crc, int) else None)
@@ -380,16 +380,16 @@ class VectorCache:
             except FileNotFoundError:
                 return None
             except (OSError, ValueError) as exc:
-                warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", stacklevel=4)
+                warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", CacheWarning, stacklevel=4)
                 return None
             if arr.dtype != np.float32 or arr.shape != (len(shard.keys), self.dim):
-                warnings.warn(f"vector cache: ignoring shard {str(path)!r} with shape {arr.shape}", stacklevel=4)
+                warnings.warn(f"vector cache: ignoring shard {str(path)!r} with shape {arr.shape}", CacheWarning, stacklevel=4)
                 return None
             # bytes changed in place (a disk error, a bad copy) kept the shape: NaN then failed as "the
             # data have NaN", finite garbage gave other recommendations silently; the checksum reads
             # the shard once per process (~GB/s)
             if shard.crc32 is not None and _crc32(arr) != shard.crc32:
-                warnings.warn(f"vector cache: ignoring corrupt shard {str(path)!r} (checksum mismatch); its items are encoded again", stacklevel=4)
+                warnings.warn(f"vector cache: ignoring corrupt shard {str(path)!r} (checksum mismatch); its items are encoded again", CacheWarning, stacklevel=4)
                 return None
             shard.vectors = arr
         return shard.vectors

@@ -14,6 +14,8 @@ __all__ = [
     "UnknownComponentError",
     "DuplicateComponentError",
     "ComponentContractError",
+    "CacheWarning",
+    "ColdkitWarning",
     "PluginLoadWarning",
     "DataWarning",
 ]
@@ -45,10 +47,20 @@ class ComponentContractError(InvalidInputError):
     """
 
 
-class PluginLoadWarning(UserWarning):
+class ColdkitWarning(UserWarning):
+    """A message from coldkit to its user, written to stand alone (the ``coldkit`` command prints it on
+    one line, ``coldkit CMD: warning: ...``); filter all of coldkit's warnings by this class."""
+
+
+class CacheWarning(ColdkitWarning):
+    """The vector cache skipped something (an unreadable or corrupt shard, a size over its limit); the
+    run goes on, encoding again what it could not read."""
+
+
+class PluginLoadWarning(ColdkitWarning):
     """A plugin could not be loaded or its hook failed; the other plugins still load."""
 
 
-class DataWarning(UserWarning):
+class DataWarning(ColdkitWarning):
     """The input was read, but not all of it as given (e.g. a timestamp column with empty cells
     is read as no timestamps); the message says what and why. ``coldkit recommend`` prints it as a note."""

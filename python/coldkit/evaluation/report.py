@@ -26,7 +26,7 @@ import numpy as np
 
 from coldkit._atomic import atomic_write_bytes
 from coldkit._core import __version__ as _coldkit_version
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ColdkitWarning, InvalidInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -441,7 +441,7 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
             if exc.name is None or not exc.name.startswith("matplotlib"):
                 raise
             warnings.warn(
-                "results.png not written: matplotlib is not installed (pip install 'coldkit[eval]')", stacklevel=2
+                "results.png not written: matplotlib is not installed (pip install 'coldkit[eval]')", ColdkitWarning, stacklevel=2
             )
         else:
             atomic_write_bytes(out / "results.png", png)
