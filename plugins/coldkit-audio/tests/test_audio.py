@@ -139,7 +139,7 @@ def test_a_file_shorter_than_one_window_still_encodes(encoder: MelStatsEncoder, 
     ("make", "message"),
     [
         (lambda d, s: d / "missing.wav", "audio 1: audio file not found"),
-        (lambda d, s: d, "audio 1: audio file not found"),  # a directory is not a file
+        (lambda d, s: d, "audio 1: audio .* is a directory, not a file"),  # a directory is not a file
         (lambda d, s: _bytes(d / "junk.wav", b"RIFF\x24\x00\x00\x00WAVEjunk" + bytes(300)), "audio 1: cannot decode audio file"),
         (lambda d, s: _bytes(d / "text.mp3", b"this is not audio at all\n" * 50), "audio 1: cannot decode audio file"),
         (lambda d, s: _bytes(d / "empty.wav", b""), "audio 1: cannot decode audio file"),

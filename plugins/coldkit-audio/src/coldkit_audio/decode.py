@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.media import file_problem
 
 __all__ = ["DEFAULT_MAX_SECONDS", "check_audio_paths", "check_max_seconds", "load_audio", "resample"]
 
@@ -73,8 +74,9 @@ def load_audio(path: Any, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an audio file path, got {type(path).__name__}")
     file = Path(path)
-    if not file.is_file():
-        raise InvalidInputError(f"{label}: audio file not found: {str(file)!r}")
+    problem = file_problem(file)  # stat only: opening a FIFO blocks until something writes to it
+    if problem is not None:
+        raise InvalidInputError(f"{label}: audio {problem}")
     try:
         with soundfile.SoundFile(str(file)) as sound:
             rate = int(sound.samplerate)
