@@ -617,3 +617,53 @@ def test_utf16_files_are_read_and_an_ascii_file_survives_encoding_utf16(tmp_path
     # --encoding utf-16 given for the one Excel file also applies to the plain ASCII ones beside it
     assert list(load_items(items, encoding="utf-16").item_ids) == ["10", "11"]
     assert read_id_list(write(tmp_path, "u.txt", "bob\n"), encoding="utf-16") == ["bob"]
+
+
+def test_an_explicit_utf16_or_utf32_encoding_is_kept_and_utf32_marks_are_not_utf16(tmp_path: Path) -> None:
+    # SQL Server's bcp -w writes UTF-16-LE without a byte-order mark: NUL bytes between ASCII letters,
+    # "valid UTF-8" to a decoder, so the encoding asked for must decide
+    items = write(tmp_path, "items.csv", "item_id,title\n10,a\n11,b\n")
+    bcp = write(tmp_path, "bcp.csv", "user_id,item_id\nu1,10\nu2,11\n".encode("utf-16-le"))
+    assert list(load_interactions(bcp, load_items(items), encoding="utf-16-le").user_ids) == ["u1", "u2"]
+    assert read_id_list(write(tmp_path, "ids16.txt", "u1\nu2\n".encode("utf-16-le")), encoding="utf-16-le") == ["u1", "u2"]
+    utf32 = write(tmp_path, "u32.csv", "user_id,item_id\nZoë,10\n".encode("utf-32"))  # FF FE 00 00: begins like UTF-16's mark
+    assert list(load_interactions(utf32, load_items(items)).user_ids) == ["Zoë"]
+
+
+def test_a_properly_quoted_tsv_field_with_a_tab_and_a_line_break_stays_one_field(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "title": ["A\tB\nC", "plain", "x"], "genres": ["drama", "comedy", "war"]})
+    path = tmp_path / "items.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    catalog = load_items(path)
+    assert list(catalog.item_ids) == ["i1", "i2", "i3"] and catalog.table["title"].tolist()[0] == "A\tB\nC"
+    two = pd.DataFrame({"item_id": ["i1", "i2"], "title": ["A\tB\nC\tD", "plain"]})  # a quoted line with extra tabs
+    two.to_csv(tmp_path / "two.tsv", sep="\t", index=False)
+    assert load_items(tmp_path / "two.tsv").table["title"].tolist() == ["A\tB\nC\tD", "plain"]
+
+
+def test_a_plain_tsv_read_keeps_ids_like_na(tmp_path: Path) -> None:
+    items = write(tmp_path, "items.tsv", 'item_id\ttitle\nNA\t"12 inch\nnull\tHeat\nx\t"7 inch\n')
+    with pytest.warns(DataWarning, match="plain tab-separated"):
+        assert list(load_items(items).item_ids) == ["NA", "null", "x"]
+
+
+def test_the_threshold_duplicate_check_reads_only_the_users_asked_for(tmp_path: Path, items_csv: Path) -> None:
+    inter = write(tmp_path, "i.csv", "user_id,item_id,rating\nu1,10,5\nu2,20,4\nu9,10,1\nu9,10,2\n")
+    data = load_interactions(inter, load_items(items_csv), implicit_threshold=4, user_ids=["u1", "u2"])
+    assert list(data.user_ids) == ["u1", "u2"] and data.matrix.nnz == 2
+
+
+def test_the_unread_column_note_gives_the_whole_mapping(tmp_path: Path, items_csv: Path) -> None:
+    inter = write(tmp_path, "i.csv", "uid,iid,stars\nu,10,5\nv,20,4\n")
+    with pytest.warns(DataWarning, match=r"--interaction-columns user_id=uid item_id=iid rating=stars;"):
+        load_interactions(inter, load_items(items_csv), columns={"user_id": "uid", "item_id": "iid"})
+
+
+def test_a_zip_with_several_files_is_a_clear_error(tmp_path: Path, items_csv: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "i.csv.zip", "w") as archive:
+        archive.writestr("a.csv", "user_id,item_id\nu,10\n")
+        archive.writestr("b.csv", "user_id,item_id\nv,20\n")
+    with pytest.raises(InvalidInputError, match="one file in the archive"):
+        load_interactions(tmp_path / "i.csv.zip", load_items(items_csv))

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import os
 import re
@@ -117,8 +118,9 @@ def read_table(
                 keep_default_na=True,
                 engine="c" if len(sep) == 1 else "python",
             )
+            plain = False
             if sep == "\t":
-                frame = _unquoted_tsv(frame, p, enc, dtype, header, names)
+                frame, plain = _unquoted_tsv(frame, p, enc, dtype, header, names)
         except UnicodeDecodeError as exc:
             raise InvalidInputError(
                 f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
@@ -141,7 +143,11 @@ def read_table(
             raise InvalidInputError(
                 f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({detail}){_separator_hint(p, sep, enc)}"
             ) from exc
-        frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names)
+        except ValueError as exc:
+            if "zip" not in str(exc).lower():
+                raise
+            raise InvalidInputError(f"{p}: {exc}; put one file in the archive") from exc  # several files in one .zip
+        frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names, plain=plain)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
@@ -511,7 +517,7 @@ def interactions_from_frame(
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where)
-    _warn_unread_columns(frame, where)
+    _warn_unread_columns(frame, where, columns)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
     if implicit_threshold is not None and "rating" not in frame.columns:
@@ -618,7 +624,10 @@ def interactions_from_frame(
     if implicit_threshold is not None and duplicates == "error":
         # the threshold must not hide a repeat: a 5 then a 1 for the same pair kept the 5 alone as a
         # like, although the latest word was 1; the default policy refuses repeats, on either side of it
-        known = np.flatnonzero(~unknown)
+        counted = ~unknown
+        if user_ids is not None:  # rows of users outside user_ids are not read (below the threshold) or refused
+            counted &= _positions(np.asarray([str(u) for u in user_ids], dtype=object), user_names)[user_codes] >= 0
+        known = np.flatnonzero(counted)
         _resolve_duplicates(
             user_codes[known].astype(np.int64), item_idx[known], ratings[known], None, len(catalog), "error", where,
             _RowIds(user_codes[known], user_names), _RowIds(item_codes[known], item_names),
@@ -1108,8 +1117,11 @@ def _literal_ids(
     dtype: Mapping[str, object] | None,
     header: bool,
     names: Sequence[str] | None,
+    plain: bool = False,
 ) -> pd.DataFrame:
     """``frame`` with its text id columns (``dtype`` ``str``) as written: ``NA``, ``None``, ``null``... kept.
+
+    ``plain``: the frame was read without CSV quoting (see :func:`_unquoted_tsv`), and so is the column again.
 
     Why: pandas reads those words as missing values, so an item or user whose id is ``NA`` (a
     country code), ``None`` or ``null`` was refused as an "empty item_id" — a message naming a
@@ -1122,7 +1134,7 @@ def _literal_ids(
     literal = pd.read_csv(
         path, sep=sep, encoding=encoding, dtype={c: str for c in gaps}, usecols=gaps, header=0 if header else None,
         names=list(names) if names is not None else None, keep_default_na=False, na_values=[""],
-        engine="c" if len(sep) == 1 else "python",
+        engine="c" if len(sep) == 1 else "python", quoting=csv.QUOTE_NONE if plain else csv.QUOTE_MINIMAL,
     )
     if len(literal) != len(frame):  # cannot happen for one file; never pair rows that do not match
         return frame
@@ -1140,7 +1152,7 @@ _LOOKS_LIKE = {
 }
 
 
-def _warn_unread_columns(frame: pd.DataFrame, where: str) -> None:
+def _warn_unread_columns(frame: pd.DataFrame, where: str, columns: Mapping[str, str] | None = None) -> None:
     """A :class:`DataWarning` for a column that looks like the rating or timestamp but is not read.
 
     Why: ``Rating`` / ``Timestamp`` (capitals) or ``stars`` / ``date`` were dropped without a word:
@@ -1155,11 +1167,14 @@ def _warn_unread_columns(frame: pd.DataFrame, where: str) -> None:
         if found:
             unread.append((standard, found[0]))
     if unread:
-        mapping = " ".join(f"{standard}={column}" for standard, column in unread)
+        # the whole mapping, the user's own first: a second --interaction-columns replaces the first
+        merged = {**(columns or {}), **dict(unread)}
+        flags = " ".join(f"{standard}={column}" for standard, column in merged.items())
         warnings.warn(
             f"{where}: column(s) {', '.join(repr(column) for _, column in unread)} not read: the interactions' "
             f"columns are named {', '.join(repr(standard) for standard, _ in unread)}; to read them, map them "
-            f"(command line: --interaction-columns {mapping}; Python: columns={{{', '.join(f'{s!r}: {c!r}' for s, c in unread)}}})",
+            f"(command line: --interaction-columns {flags}; Python: the mapping {merged!r} as columns= of the loaders, "
+            "interaction_columns= of recommend_files)",
             DataWarning, stacklevel=3,
         )
 
@@ -1195,14 +1210,16 @@ def _dtypes_for_raw_names(path: Path, sep: str, encoding: str, dtype: Mapping[st
 
 def _unquoted_tsv(
     frame: pd.DataFrame, path: Path, encoding: str, dtype: Mapping[str, object] | None, header: bool, names: Sequence[str] | None
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, bool]:
     """The tab-separated table read again without CSV quoting where quoting swallowed rows.
 
     TSV has no quoting convention, but pandas applies CSV's: a title starting with ``"`` (``"12 inch
     remix``) opened a field that ran to the next ``"`` lines later, taking the rows between into one
     cell — items vanished from the catalogue without a word. A cell holding both a tab and a line
-    break can only come from that, so the file is read again with quotes as plain characters; if that
-    does not parse (a properly quoted field that really holds a tab and a line break), the quoted read stays.
+    break comes from that, or from a properly quoted field that really holds both (pandas' own TSV
+    writer): the file is read again with quotes as plain characters only when every line of it has
+    exactly the header's number of fields, which a real quoted tab or line break breaks. Returns the
+    frame and whether it is the plain read.
     """
     text = frame.select_dtypes(include=["object", "string"])
     swallowed = False
@@ -1213,9 +1230,14 @@ def _unquoted_tsv(
             swallowed = True
             break
     if not swallowed:
-        return frame
-    import csv
-
+        return frame, False
+    tabs = len(frame.columns) - 1
+    with _open_decompressed(path) as handle:
+        lines = handle.read().decode(encoding, errors="replace").split("\n")
+    while lines and not lines[-1].strip("\r"):
+        lines.pop()  # the final newline does not start a row
+    if any(line.count("\t") != tabs for line in lines):
+        return frame, False
     try:
         plain = pd.read_csv(
             path, sep="\t", encoding=encoding, dtype=dtype,  # type: ignore[arg-type]
@@ -1223,15 +1245,15 @@ def _unquoted_tsv(
             keep_default_na=True, quoting=csv.QUOTE_NONE,
         )  # fmt: skip
     except pd.errors.ParserError:
-        return frame
-    if list(plain.columns) != list(frame.columns):
-        return frame
+        return frame, False
+    if list(plain.columns) != list(frame.columns) or not isinstance(plain.index, pd.RangeIndex):
+        return frame, False
     warnings.warn(
         f"{path}: a field starting with a double quote ran over tabs and line breaks ({len(frame):,} rows read "
         f"as quoted CSV, {len(plain):,} as plain TSV): read as plain tab-separated text, quotes kept as characters",
         DataWarning, stacklevel=4,
     )
-    return plain
+    return plain, True
 
 
 def _utf16_hint(path: Path) -> str:
@@ -1272,27 +1294,32 @@ def _utf8_if_it_is(path: Path, encoding: str) -> str:
         return encoding  # the caller names the unknown codec
     try:
         with _open_decompressed(path) as handle:
-            start = handle.read(2)
+            start = handle.read(4)
     except (OSError, EOFError, zlib.error, ValueError):
         return encoding  # unreadable: the reader itself names the problem
-    if start in (b"\xff\xfe", b"\xfe\xff"):
+    if start in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):  # UTF-32's marks (the first begins like UTF-16's)
+        return "utf-32"
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
     if name in ("utf-8", "utf-8-sig"):
         return encoding
     ascii_compatible = "abc,\t\n".encode(encoding, errors="replace") == b"abc,\t\n"
     decoder = codecs.getincrementaldecoder("utf-8")()
-    non_ascii = False
+    non_ascii = has_nul = False
     try:
         with _open_decompressed(path) as handle:
             while chunk := handle.read(1 << 20):
                 decoder.decode(chunk)
                 non_ascii = non_ascii or not chunk.isascii()
+                has_nul = has_nul or b"\x00" in chunk
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return encoding
     except (OSError, EOFError, zlib.error, ValueError):
         return encoding  # unreadable: the reader itself names the problem
-    return "utf-8-sig" if non_ascii or not ascii_compatible else encoding
+    # UTF-16/32 text without a mark (SQL Server's bcp -w) is "valid UTF-8" too, NUL bytes between the
+    # letters: the codec asked for reads it; an ASCII file without NULs is one it would misread
+    return "utf-8-sig" if non_ascii or (not ascii_compatible and not has_nul) else encoding
 
 
 def _open_decompressed(path: Path) -> io.BufferedIOBase:
@@ -1310,11 +1337,14 @@ def _open_decompressed(path: Path) -> io.BufferedIOBase:
     if suffix == ".xz":
         return lzma.open(path, "rb")  # type: ignore[return-value]
     if suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if not m.endswith("/")]
-            if len(members) != 1:
-                raise ValueError("a zip file holding one file is read")
-            return io.BytesIO(archive.read(members[0]))
+        archive = zipfile.ZipFile(path)
+        members = [m for m in archive.namelist() if not m.endswith("/")]
+        if len(members) != 1:
+            archive.close()
+            raise ValueError("a zip file holding one file is read")
+        member = archive.open(members[0])  # streamed; it keeps the archive's file open until closed
+        archive.close()
+        return member  # type: ignore[return-value]
     return open(path, "rb")
 
 
