@@ -386,3 +386,73 @@ def test_users_none_is_a_clear_error_not_a_missing_argument() -> None:
         model.recommend(users=None, k=2)
     assert model.recommend(users=[], k=2).empty
     assert rows(model.recommend(users=["u1"], k=2, filter_seen=False)) == [("u1", "a", 3.0, 1), ("u1", "b", 2.0, 2)]
+
+
+# ---------------------------------------------------------------- a notebook user's frames (Dec 4 review)
+
+
+def _frames(n_users: int = 30, n_items: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ratings = pd.DataFrame({"user_id": rng.integers(0, n_users, 300), "item_id": rng.integers(0, n_items, 300)}).drop_duplicates()
+    topics = ["space robots", "crime heist", "kitchen recipes", "football match"]
+    items = pd.DataFrame({"item_id": np.arange(n_items), "title": [f"{topics[i % 4]} film {i}" for i in range(n_items)]})
+    return ratings, items
+
+
+@pytest.mark.parametrize("name", ["content", "cold-ridge", "hybrid"])
+def test_a_fit_that_fails_leaves_the_model_unfitted_not_half_replaced(name: str) -> None:
+    from coldkit.exceptions import InvalidInputError
+    from coldkit.models.base import NotFittedError
+
+    ratings, items = _frames()
+    model = models.create(name, encoder="hashing").fit(ratings, items=items)
+    with pytest.raises(InvalidInputError):
+        model.fit(ratings)  # no items=: no text to encode, after the new data was taken in
+    # the new catalogue beside the old vectors ranked other items for a text, silently (or a bare assert)
+    with pytest.raises(NotFittedError):
+        model.recommend(users={"t": UserQuery(text="space robots")}, k=3)
+    model.fit(ratings, items=items)  # and a good fit brings it back
+    assert len(model.recommend(users={"t": UserQuery(text="space robots")}, k=3)) == 3
+
+
+@pytest.mark.parametrize("kind", ["category", "object"])
+def test_whole_float_ids_in_any_column_type_are_asked_for_by_their_own_values(kind: str) -> None:
+    ratings, items = _frames()
+    floats = ratings.assign(user_id=ratings["user_id"].astype(float).astype(kind))
+    model = models.create("item-knn").fit(floats, items=items)
+    asked = list(floats["user_id"].unique()[:2])  # 0.0, 3.0...: the column's own values
+    recs = model.recommend(users=asked, k=2)
+    assert set(recs["user_id"]) == {str(int(u)) for u in asked}
+    mixed = ratings.assign(user_id=[float(u) if u % 2 else f"u{u}" for u in ratings["user_id"]])
+    fitted = models.create("popularity").fit(mixed, items=items)
+    assert set(fitted.train_.user_ids) == {str(u) if u % 2 else f"u{u}" for u in ratings["user_id"]}
+
+
+def test_genres_given_as_lists_are_one_genre_each() -> None:
+    ratings, items = _frames()
+    genres = [["Sci-Fi", "Action"], ["Crime"], ["Drama"], ["Comedy", "Drama"]]
+    model = models.create("popularity-genre").fit(ratings, items=items.assign(genres=[genres[i % 4] for i in range(len(items))]))
+    assert model.genres_ == ["Action", "Comedy", "Crime", "Drama", "Sci-Fi"]
+    top = model.recommend(users={"x": UserQuery(text="crime")}, k=5)["item_id"].astype(int)
+    assert (top % 4 == 1).all()  # the crime films
+
+
+def test_period_timestamps_are_their_start_and_durations_are_refused() -> None:
+    from coldkit.exceptions import InvalidInputError
+
+    ratings, items = _frames()
+    days = pd.date_range("2022-01-01", periods=len(ratings), freq="D")
+    by_day = models.create("popularity").fit(ratings.assign(timestamp=days.to_period("D")), items=items)
+    by_date = models.create("popularity").fit(ratings.assign(timestamp=days), items=items)
+    assert (by_day.train_.timestamps != by_date.train_.timestamps).nnz == 0  # 2022, not 1970
+    with pytest.raises(InvalidInputError, match="holds durations"):
+        models.create("popularity").fit(ratings.assign(timestamp=pd.to_timedelta(np.arange(len(ratings)), unit="D")), items=items)
+
+
+def test_a_zero_one_liked_column_is_told_to_use_threshold_one() -> None:
+    from coldkit.exceptions import InvalidInputError
+
+    ratings, items = _frames()
+    liked = ratings.assign(rating=np.arange(len(ratings)) % 2)
+    with pytest.raises(InvalidInputError, match=r"a 0/1 \(liked\) column: use implicit_threshold=1"):
+        models.create("popularity").fit(liked, items=items)

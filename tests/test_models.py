@@ -286,8 +286,11 @@ def test_explain_takes_an_item_index_and_refuses_anything_else(data: Interaction
     assert model.explain(str(data.user_ids[2]), "i3") == model.explain(UserQuery(user=str(data.user_ids[2])), "i3")
     assert model.explain(str(data.user_ids[2]), "i3") == model.explain(query, int(data.catalog.index_of(["i3"])[0]))
     # was int(item): "3" (an id) explained row 3, 3.7 explained row 3, None was a bare TypeError
-    with pytest.raises(InvalidInputError, match=r"unknown item ids: \['3'\]"):
-        model.explain(query, "3")
+    with pytest.raises(InvalidInputError, match=r"unknown item id '3'"):
+        model.explain(str(data.user_ids[2]), "3")
+    # one form per call: with a user id, an int item is an id too (as recommend(users=[...]) reads ints), not row 3
+    with pytest.raises(InvalidInputError, match=r"unknown item id '3'"):
+        model.explain(str(data.user_ids[2]), 3)
     with pytest.raises(InvalidInputError, match=r"explain\(user, item\): unknown user ids \['nobody'\]"):
         model.explain("nobody", "i3")
     for bad in (3.7, 3.0, None, True, np.array([3])):
@@ -513,3 +516,21 @@ def test_hybrid_weights_may_be_a_series_or_pairs() -> None:
     for given in (series, [("cf", 0.5), ("content", 2.0)]):
         model = models.create("hybrid", encoder="hashing", weights=given)
         assert model.weights["cf"] == 0.5 and model.weights["content"] == 2.0
+
+
+def test_explain_with_int_ids_reads_the_user_and_the_item_as_ids() -> None:
+    """Int ids in the frames: explain(3, 37) explained the item at *row* 37 for user *id* 3 (another film)."""
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame({"user_id": rng.integers(0, 30, 400), "item_id": rng.integers(0, 60, 400)}).drop_duplicates()
+    items = pd.DataFrame({"item_id": np.arange(60), "title": [f"film {i}" for i in range(60)]}).sample(frac=1.0, random_state=1)
+    model = models.create("item-knn").fit(ratings, items=items)
+    train = model.train_
+    user = int(ratings["user_id"].iloc[0])
+    row = int(train.catalog.index_of(["37"])[0])
+    assert row != 37  # the items were shuffled: row and id differ
+    by_index = model.explain(UserQuery(user=int(train.user_index()[str(user)])), row)
+    assert model.explain(user, 37) == model.explain(user, "37") == model.explain(str(user), 37) == by_index
+    # a query of ids (history 8 is the id "8", as recommend(users=...) reads it) with an item id
+    history = int(train.catalog.index_of(["8"])[0])
+    assert model.explain(UserQuery(history=["8"]), "37") == model.explain(UserQuery(history=[8]), "37")
+    assert model.explain(UserQuery(history=[8]), "37") == model.explain(UserQuery(history=np.array([history])), row)

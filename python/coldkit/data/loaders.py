@@ -235,16 +235,40 @@ def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
     if values.isna().any():
         rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
         raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
-    ids = values.astype(str).str.strip()
-    # Ids read as numbers by pandas ("12.0") would not match the same id read as text ("12").
-    if pd.api.types.is_float_dtype(values.dtype):
-        as_int = values.to_numpy()
-        if np.all(as_int == np.round(as_int)):
-            ids = pd.Series(as_int.astype(np.int64).astype(str), index=values.index)
+    ids = _whole_floats_as_ints(values, values.astype(str).str.strip())
     if (ids == "").any():
         rows = np.flatnonzero((ids == "").to_numpy())[:5].tolist()
         raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
     return ids.to_numpy(dtype=object)
+
+
+def _whole_floats_as_ints(values: pd.Series, text: pd.Series) -> pd.Series:
+    """``text`` (the ids as text) with each whole float value written as its int: ``12.0`` is the id ``"12"``.
+
+    Ids read as numbers ("12.0") would not match the same id read as text ("12"), and
+    ``recommend(users=...)`` writes a whole float as its int (``frames._external``): the rule is per
+    value, and holds whatever holds the floats — a float column, a categorical of floats, or an
+    object column mixing them with strings (those were stored as ``"0.0"`` and could not be asked for).
+    """
+    kind = values.dtype.categories.dtype if isinstance(values.dtype, pd.CategoricalDtype) else values.dtype
+    if pd.api.types.is_float_dtype(kind):
+        numbers = np.asarray(values.astype(np.float64))
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+        if whole.any():
+            text = text.copy()
+            text[whole] = numbers[whole].astype(np.int64).astype(str)
+        return text
+    if kind == object:
+        floats = [
+            (i, str(int(v))) for i, v in enumerate(values.tolist())
+            if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
+        ]
+        if floats:
+            text = text.copy()
+            rows, values_as_int = zip(*floats)
+            text.iloc[list(rows)] = list(values_as_int)
+        return text
+    return text
 
 
 def _id_codes(values: pd.Series, what: str, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -259,11 +283,7 @@ def _id_codes(values: pd.Series, what: str, where: str) -> tuple[np.ndarray, np.
         raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
     raw_codes, raw_names = pd.factorize(values)
     distinct = pd.Series(raw_names, dtype=values.dtype)
-    text = distinct.astype(str).str.strip()
-    if pd.api.types.is_float_dtype(values.dtype):  # "12.0" read as a number is the id "12" (as in _ids)
-        numbers = distinct.to_numpy()
-        if np.all(numbers == np.round(numbers)):
-            text = pd.Series(numbers.astype(np.int64).astype(str))
+    text = _whole_floats_as_ints(distinct, distinct.astype(str).str.strip())
     empty = (text == "").to_numpy()
     if empty.any():
         rows = np.flatnonzero(empty[raw_codes])[:5].tolist()
@@ -442,7 +462,8 @@ def _join_list_cells(table: pd.DataFrame) -> None:
 
     Why: such a cell was read as its repr, so the item text held ``['rock' 'indie']`` (numpy's repr,
     quotes and brackets included) and an empty list became the text ``[]``. Now the values are
-    joined with ", " (``rock, indie``) and an empty list is an empty text; a null stays null.
+    joined with ", " (``rock, indie``; a ``genres`` column with "|", its separator everywhere in
+    coldkit) and an empty list is an empty text; a null stays null.
     Only columns whose first non-null value is a list are touched, so plain text tables cost one look;
     and only lists of strings (tags): a column of number lists (an embedding) is no text to join.
     """
@@ -456,8 +477,11 @@ def _join_list_cells(table: pd.DataFrame) -> None:
         sample = next((cell for cell in values if isinstance(cell, (list, tuple, np.ndarray)) and len(cell)), None)
         if sample is not None and not isinstance(sample[0], str):
             continue
+        # a genres column is '|'-separated wherever coldkit reads genres (popularity-genre): a list of
+        # them joined by ", " was one genre named "Animation, Drama" there, matching no query
+        joiner = "|" if str(column) == "genres" else ", "
         table[column] = [
-            ", ".join(str(part) for part in cell if part is not None and str(part).strip())
+            joiner.join(str(part) for part in cell if part is not None and str(part).strip())
             if isinstance(cell, (list, tuple, np.ndarray))
             else cell
             for cell in values
@@ -596,8 +620,13 @@ def interactions_from_frame(
     if zero.any():
         raise InvalidInputError(
             f"{where}: {int(zero.sum())} row(s) have weight 0 (rows {np.flatnonzero(zero)[:5].tolist()}); "
-            # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass
-            "use implicit_threshold= or binary=True, or drop them (command line: --implicit-threshold T keeps the ratings >= T, each as weight 1)"
+            # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass;
+            # for a 0/1 "liked" column binary=True would count every 0 (a dislike) as a like
+            + (
+                "a 0/1 (liked) column: use implicit_threshold=1 (command line: --implicit-threshold 1) to keep the 1s as likes"
+                if np.isin(ratings[np.isfinite(ratings)], (0.0, 1.0)).all()
+                else "use implicit_threshold= or binary=True, or drop them (command line: --implicit-threshold T keeps the ratings >= T, each as weight 1)"
+            )
         )
 
     # one hashed lookup per distinct id (at 10M rows a per-row dict lookup took tens of seconds)
@@ -746,6 +775,14 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
     as a plain number it would be nano- or microseconds, and every time-based model (e.g.
     ``popularity-recent``'s half-life in days) would silently be off by a factor of 10^6 or more.
     """
+    if isinstance(column.dtype, pd.PeriodDtype):  # a day or a month: its start (the ordinal was a number of days)
+        column = column.dt.to_timestamp()
+    if pd.api.types.is_timedelta64_dtype(column.dtype):
+        # durations, not moments: read as numbers they were years (10 days) or 1970 (minutes), silently
+        raise InvalidInputError(
+            f"{where}: the timestamp column holds durations ({column.dtype}), not points in time; give dates "
+            "or unix seconds (a duration since a start date: add the start date first)"
+        )
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         utc = pd.to_datetime(column, utc=True)
         return (utc - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)

@@ -345,20 +345,24 @@ class Recommender(ABC):
     def _explain_args(self, query: object, item: object) -> tuple[UserQuery, int]:
         """``explain``'s arguments as a checked query of indices and an item index.
 
-        Indices as before (a :class:`UserQuery` of indices, an ``int`` item), or your own ids as
-        ``recommend(users=...)`` takes them: a user id (or a ``UserQuery`` of ids) and an item id
-        string, e.g. ``model.explain("u0", "i5")``.
+        Indices (a :class:`UserQuery` of indices and an ``int`` item), or your own ids as
+        ``recommend(users=...)`` takes them: a user id (or a ``UserQuery`` of ids) and an item id,
+        e.g. ``model.explain("u0", "i5")``. One form for both: a bare user id, a ``UserQuery`` of ids
+        or an item id string make the call speak ids (an int item is then the id ``"37"``, and a
+        query's int history ids), as ``recommend(users=[3])`` reads ``3`` as the id ``"3"``. Mixed,
+        ``explain(3, 37)`` explained the item at *row* 37 for user *id* 3: another item, silently.
         """
         train = self._require_fitted()
-        if not isinstance(query, UserQuery) or query.has_external_ids:
-            from coldkit.models.frames import resolve_users  # frames imports this module
+        external = not isinstance(query, UserQuery) or query.has_external_ids or isinstance(item, str)
+        if external:
+            from coldkit.models.frames import external_item_index, resolve_users  # frames imports this module
 
             try:
                 _, (query,) = resolve_users(train, [query])
             except InvalidInputError as exc:  # its message starts with the call it was written for
                 raise InvalidInputError(str(exc).replace("recommend(users=...)", "explain(user, item)", 1)) from None
-        if isinstance(item, str):  # an int stays a row index: ids are text (see check_item_index)
-            item = int(train.catalog.index_of([item])[0])
+            item = external_item_index(train, item)
+        assert isinstance(query, UserQuery)  # the index form's, or resolve_users' answer
         (checked,) = self._check_queries([query])
         return checked, check_item_index(item, train.n_items)
 
@@ -451,7 +455,15 @@ def _fit_takes_frames(fit: _F) -> _F:
             raise InvalidInputError(f"{type(self).__name__}.fit needs the training data (a DataFrame, sparse matrix or Interactions)")
         if options or not isinstance(data, Interactions):
             data = to_interactions(data, media_columns=_media_columns_of(self), **options)
-        return fit(self, data, *rest, **kwargs)
+        try:
+            return fit(self, data, *rest, **kwargs)
+        except BaseException:
+            # a fit that stops half way has stored some of the new data beside tables of the old fit
+            # (a content model held the new catalogue and the old vectors: another item's list,
+            # silently; the adapters failed on a bare assert): the model is unfitted now
+            if isinstance(self, Recommender):
+                self.train_ = None
+            raise
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -26,7 +26,8 @@ from coldkit.data.loaders import INTERACTION_NAMES, DuplicatePolicy, catalog_fro
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 
-__all__ = ["to_interactions", "resolve_users", "item_indices", "ranked_frame", "FIT_OPTIONS"]
+__all__ = [
+    "to_interactions", "resolve_users", "item_indices", "external_item_index", "ranked_frame", "FIT_OPTIONS"]
 
 #: the names ``columns=`` maps from (``{coldkit's name: your column}``).
 INTERACTION_COLUMNS = INTERACTION_NAMES
@@ -311,6 +312,16 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     if unknown:
         raise InvalidInputError(f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
     return np.unique(np.asarray([train.catalog._index[i] for i in ids], dtype=np.int64))
+
+
+def external_item_index(train: Interactions, item: object) -> int:
+    """The catalogue index of one external item id (``explain(user, item)``), read as ``items=`` reads ids."""
+    if isinstance(item, bool) or _is_missing(item) or isinstance(item, (list, tuple, np.ndarray, pd.Series)):
+        raise InvalidInputError(f"explain(user, item): the item is one item id, got {item!r:.60}")
+    key = _external(item)
+    if key not in train.catalog._index:
+        raise InvalidInputError(f"explain(user, item): unknown item id {key!r}")
+    return int(train.catalog._index[key])
 
 
 def ranked_frame(train: Interactions, labels: Sequence[object], ranked: Ranked) -> pd.DataFrame:
