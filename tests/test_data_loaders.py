@@ -667,3 +667,9 @@ def test_a_zip_with_several_files_is_a_clear_error(tmp_path: Path, items_csv: Pa
         archive.writestr("b.csv", "user_id,item_id\nv,20\n")
     with pytest.raises(InvalidInputError, match="one file in the archive"):
         load_interactions(tmp_path / "i.csv.zip", load_items(items_csv))
+
+
+def test_a_header_naming_one_column_twice_up_to_spaces_is_refused(tmp_path: Path, items_csv: Path) -> None:
+    inter = write(tmp_path, "i.csv", "user_id,item_id,user_id \nu,10,v\n")
+    with pytest.raises(InvalidInputError, match=r"\['user_id'\] appear twice"):
+        load_interactions(inter, load_items(items_csv))

@@ -159,6 +159,9 @@ def read_table(
                 "fix the header or the rows (a trailing separator on data lines only?)"
             )
     frame.columns = [str(c).strip() for c in frame.columns]
+    twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
+        raise InvalidInputError(f"{p}: column name(s) {twice} appear twice in the header (spaces around names do not count)")
     if frame.empty:
         raise InvalidInputError(f"{p}: has a header but no rows")
     return frame
