@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -480,14 +481,16 @@ def check_text_model(model_dir: Path, *, what: str) -> None:
         )
 
 
-_fingerprint_memo: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+_fingerprint_memo: dict[tuple[str, tuple[tuple[str, int, int, int, int], ...]], str] = {}
 
 
 def fingerprint_files(model_dir: Path) -> str:
     """BLAKE2b over the names and bytes of the files that determine a model's vectors.
 
     Content-based, so a copied or re-downloaded model keeps its cache; memoised per process by
-    (path, size, mtime) so the weights are read once.
+    (path, size, mtime, inode, ctime) so the weights are read once. Size and mtime alone let a
+    checkpoint of the same shape written over the file with its mtime restored (``cp -p``, ``tar x``)
+    keep the old fingerprint, and the cache served the old model's vectors; the ctime cannot be set back.
     """
     files = sorted(
         p
@@ -498,7 +501,10 @@ def fingerprint_files(model_dir: Path) -> str:
         and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
         and not any(part in {"onnx", "openvino"} for part in p.relative_to(model_dir).parts)
     )
-    stat_key = tuple((str(p.relative_to(model_dir)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    stats = [(p, p.stat()) for p in files]
+    stat_key = tuple(
+        (str(p.relative_to(model_dir)), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) for p, st in stats
+    )
     memo_key = (str(model_dir.resolve()), stat_key)
     if memo_key in _fingerprint_memo:
         return _fingerprint_memo[memo_key]
@@ -535,13 +541,73 @@ def load_pretrained(
         damaged += (SafetensorError,)
     except ImportError:  # pragma: no cover - transformers depends on safetensors
         pass
+    import pickle
+
+    is_model = cls.__name__.startswith("AutoModel") or (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel))
+    if "Tokenizer" in cls.__name__ and not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
+        # transformers 5 then builds a tokenizer of five special tokens: every text was [CLS] [UNK] [SEP],
+        # one vector for all (a Trainer's checkpoint-N/ folder holds weights and config alone)
+        raise InvalidInputError(
+            f"{what}: {str(model_dir)!r} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
+            "copy them from the model the weights were trained from"
+        )
     try:
-        return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
+        if not is_model:
+            return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
+        model, info = cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, output_loading_info=True, **kwargs)
+    except pickle.UnpicklingError as exc:  # its own advice (weights_only=False) would run the file's code
+        raise InvalidInputError(f"{what}: {str(model_dir)!r} holds a damaged or unsafe pytorch_model.bin ({exc.__class__.__name__}); "
+                                "re-save the weights (model.safetensors)") from exc
     except damaged as exc:
         raise InvalidInputError(f"{what}: cannot load {cls.__name__} from {str(model_dir)!r}: {exc}") from exc
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()
+    missing = sorted(k for k in info.get("missing_keys", ()) if not _OPTIONAL_WEIGHT.search(k))
+    if missing:
+        # transformers fills what the file lacks with random numbers and only logs it: weights of another
+        # architecture (GPT-2 weights in a BERT folder) or under other names ("model." prefixes) gave random
+        # vectors that changed at every load, under one fingerprint
+        raise InvalidInputError(
+            f"{what}: {str(model_dir)!r} has no weights for {len(missing)} of the model's parameters (e.g. "
+            f"{', '.join(missing[:3])}): weights of another model, or saved under other names; transformers "
+            "would fill them with random numbers"
+        )
+    _own_memory(model)
+    return model
+
+
+#: files one of which a tokenizer folder holds (WordPiece, BPE, SentencePiece, or the fast tokenizer's one file)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+#: weights a checkpoint may leave out on purpose: the pooler (sentence-transformers models drop it), buffers
+_OPTIONAL_WEIGHT = re.compile(r"(^|\.)pooler\.|position_ids$|\.num_batches_tracked$")
+
+
+def _own_memory(model: Any) -> None:
+    """Move a loaded model's tensors out of the memory-mapped weights file into memory of its own.
+
+    Why: safetensors maps the file, and ``cp`` over it (the same inode) changed a loaded encoder's
+    vectors under its old fingerprint — the cache stored model B's vectors under model A's key — and
+    truncating it killed the process with SIGBUS. A copy per tensor costs one tensor's bytes at a time.
+    """
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            for name, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+                if tensor is not None:
+                    tensor.data = tensor.data.clone()
+
+
+def check_vocabulary(tokenizer: Any, model: Any, model_dir: Path, *, what: str) -> None:
+    """Refuse a tokenizer with more tokens than the model's embedding table (a token past it was a bare IndexError
+    at the first text that used it: a GPT-2 tokenizer in a BERT folder)."""
+    size = getattr(getattr(model, "config", None), "vocab_size", None)
+    if isinstance(size, int) and len(tokenizer) > size:
+        raise InvalidInputError(
+            f"{what}: the tokenizer in {str(model_dir)!r} has {len(tokenizer):,} tokens but the model's embedding table "
+            f"{size:,}: the tokenizer files belong to another model"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -726,9 +792,11 @@ class TorchTextEncoder:
         if not len(todo):
             return out
         token_ids = self._tokenize([texts[i] for i in todo])
-        # A non-blank text can still yield no tokens (e.g. only characters the vocabulary drops):
-        # treat it like an empty text rather than feed the model a zero-length sequence.
-        kept = [j for j, ids in enumerate(token_ids) if ids]
+        # A non-blank text can still yield no tokens of its own (only characters the tokenizer drops:
+        # NUL, a zero-width space, a byte-order mark): treat it like an empty text. Its [CLS] [SEP] alone
+        # gave every such text one shared vector, 0.6 from real texts. [UNK] is a token of the text.
+        special = set(getattr(self.tokenizer, "all_special_ids", ())) - {getattr(self.tokenizer, "unk_token_id", None)}
+        kept = [j for j, ids in enumerate(token_ids) if any(i not in special for i in ids)]
         if len(kept) < len(token_ids):
             todo = todo[kept]
             token_ids = [token_ids[j] for j in kept]

@@ -303,3 +303,98 @@ def test_long_batches_keep_torchs_threads_and_short_ones_run_side_by_side(monkey
     monkeypatch.setattr(encoder, "_embed_batch", embed)
     monkeypatch.setattr(et, "batch_workers", lambda *args: 1)
     np.testing.assert_allclose(mixed, encoder.encode_texts(texts), atol=1e-6)
+
+
+# ------------------------------------------------------------ model folders a user brings (Dec 4 review)
+
+
+def test_weights_under_other_names_are_refused_not_drawn_at_random(minilm_dir: Path, tmp_path: Path) -> None:
+    """Keys with a "model." prefix (a wrapper's state_dict) all counted as missing: transformers filled the
+    model with random numbers, different at every load, under one fingerprint."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = _copy_model(minilm_dir, tmp_path / "prefixed")
+    weights = load_file(str(folder / "model.safetensors"))
+    save_file({f"model.{k}": v for k, v in weights.items()}, str(folder / "model.safetensors"))
+    with pytest.raises(InvalidInputError, match=r"has no weights for \d+ of the model's parameters"):
+        coldkit.get_encoder("bert", model=folder)
+
+
+def test_a_folder_without_tokenizer_files_is_refused(minilm_dir: Path, tmp_path: Path) -> None:
+    folder = _copy_model(minilm_dir, tmp_path / "checkpoint-500")
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    with pytest.raises(InvalidInputError, match="has no tokenizer files"):
+        coldkit.get_encoder("bert", model=folder)
+
+
+def test_a_tokenizer_larger_than_the_embedding_table_is_refused(minilm_dir: Path, tmp_path: Path) -> None:
+    folder = _copy_model(minilm_dir, tmp_path / "small-table")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "vocab_size": 1000}))
+    from safetensors.numpy import load_file, save_file
+
+    weights = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("word_embeddings.weight"))
+    save_file({**weights, key: weights[key][:1000]}, str(folder / "model.safetensors"))
+    with pytest.raises(InvalidInputError, match=r"tokenizer .* has 30,522 tokens but the model's embedding table 1,000"):
+        coldkit.get_encoder("bert", model=folder)
+
+
+def test_pooling_modes_and_modules_the_encoder_does_not_have_are_refused(minilm_dir: Path, tmp_path: Path) -> None:
+    folder = _copy_model(minilm_dir, tmp_path / "max-pooling")
+    pooling = folder / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    pooling.write_text(json.dumps({**config, "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True}))
+    with pytest.raises(InvalidInputError, match="pooling_mode_max_tokens.*mean or cls only"):
+        coldkit.get_encoder("bert", model=folder)
+    assert coldkit.get_encoder("bert", model=folder, pooling="mean").pooling == "mean"  # chosen knowingly
+    dense = _copy_model(minilm_dir, tmp_path / "dense")
+    modules = json.loads((dense / "modules.json").read_text())
+    modules.append({"idx": len(modules), "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (dense / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(InvalidInputError, match="sentence_transformers.models.Dense"):
+        coldkit.get_encoder("bert", model=dense)
+
+
+def test_texts_of_characters_the_tokenizer_drops_are_empty(bert: Any) -> None:
+    """NUL, a zero-width space, a byte-order mark: [CLS] [SEP] alone gave them all one shared unit vector."""
+    vectors = bert.encode_texts(["\x00", "\u200b", "\ufeff", "\x01\x02", "a basketball game", "\u200bbasketball"])
+    assert not vectors[:4].any()
+    assert np.allclose(np.linalg.norm(vectors[4:], axis=1), 1.0)
+
+
+def test_an_overwritten_weights_file_does_not_change_a_loaded_encoder(minilm_dir: Path, tmp_path: Path) -> None:
+    """cp over model.safetensors (same inode) changed a loaded encoder's vectors under its old fingerprint."""
+    from coldkit.encoding_torch import fingerprint_files
+    from safetensors.numpy import load_file, save_file
+
+    folder = _copy_model(minilm_dir, tmp_path / "live")
+    encoder = coldkit.get_encoder("bert", model=folder, device="cpu", threads=1, precision="fp32")
+    before, files_before = encoder.encode_texts(TEXTS), fingerprint_files(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    other = tmp_path / "other.safetensors"
+    save_file({k: (v * 0.5).astype(v.dtype) for k, v in weights.items()}, str(other))
+    stat = (folder / "model.safetensors").stat()
+    shutil.copyfile(other, folder / "model.safetensors")  # in place: the same inode
+    import os
+
+    os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as cp -p would
+    np.testing.assert_array_equal(encoder.encode_texts(TEXTS), before)  # the loaded model is its own
+    assert fingerprint_files(folder) != files_before  # same size and mtime: still another model for the cache
+
+
+def test_an_mpnet_folder_keeps_to_its_position_table(minilm_dir: Path, tmp_path: Path) -> None:
+    """MPNet offsets positions like RoBERTa: max_length was the table's size, and a long text a bare IndexError."""
+    from transformers import MPNetConfig, MPNetModel
+
+    folder = tmp_path / "mpnet"
+    config = MPNetConfig(vocab_size=30527, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=34)
+    MPNetModel(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm_dir / name).is_file():
+            shutil.copy(minilm_dir / name, folder / name)
+    encoder = coldkit.get_encoder("bert", model=folder, device="cpu", threads=1, precision="fp32")
+    assert encoder.max_length == 32
+    assert np.isclose(np.linalg.norm(encoder.encode_texts(["word " * 200])[0]), 1.0)

@@ -17,6 +17,7 @@ from coldkit.encoding_torch import (
     check_pooling,
     check_remote_code,
     check_text_model,
+    check_vocabulary,
     configure_threads,
     load_pretrained,
     model_attention_mask,
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["BertEncoder", "default_model_path", "BERT_POOLINGS"]
 
 BERT_POOLINGS = ("mean", "cls")
+#: model types whose position ids start at padding_idx + 1: two fewer positions than the table has
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "mpnet", "longformer", "data2vec-text"}
+#: sentence-transformers' pooling flags this encoder implements, and as what
+_ST_POOLINGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 
 
 def default_model_path() -> Path:
@@ -59,17 +64,44 @@ def _read_json_object(path: Path) -> dict:
     return data
 
 
-def _sentence_transformers_settings(model_dir: Path) -> tuple[str | None, int | None]:
-    """(pooling, max_seq_length) from a sentence-transformers model directory, when present."""
+def _sentence_transformers_settings(model_dir: Path, chosen: str | None = None) -> tuple[str | None, int | None]:
+    """(pooling, max_seq_length) from a sentence-transformers model directory, when present.
+
+    ``chosen``: the pooling the caller passed; without one, a pooling mode this encoder does not
+    have is an error rather than mean pooling in its place."""
     pooling = None
     max_len = None
     pooling_config = model_dir / "1_Pooling" / "config.json"
     if pooling_config.is_file():
         cfg = _read_json_object(pooling_config)
+        # the modes this encoder has; any other one (max, last token, weighted mean, sqrt-length) was
+        # silently read as mean: vectors unlike the sentence-transformers model the folder describes
+        other = sorted(k for k, v in cfg.items() if k.startswith("pooling_mode_") and v and k not in _ST_POOLINGS)
+        if other and chosen is None:
+            raise InvalidInputError(
+                f"bert: {str(pooling_config)!r} asks for {', '.join(other)}; this encoder pools by mean or cls only: "
+                "pass pooling='mean' or 'cls' to use the model so anyway, or encode with sentence-transformers and "
+                "give coldkit the vectors (--item-vectors)"
+            )
         if cfg.get("pooling_mode_mean_tokens"):
             pooling = "mean"
         elif cfg.get("pooling_mode_cls_token"):
             pooling = "cls"
+    modules = model_dir / "modules.json"
+    if modules.is_file():
+        try:
+            listed = json.loads(modules.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"bert: unreadable {str(modules)!r}: {exc}") from exc
+        kinds = [str(m.get("type", "")) for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+        extra = [k for k in kinds if not k.endswith((".Transformer", ".Pooling", ".Normalize"))]
+        if extra:
+            # a Dense projection (or any other module) after the pooling was dropped: other vectors, other dim
+            raise InvalidInputError(
+                f"bert: {str(modules)!r} lists {', '.join(extra)} after the transformer and pooling; this encoder "
+                "runs those two (and normalisation) only: use the model with sentence-transformers and give coldkit "
+                "its vectors (--item-vectors), or a model folder without them"
+            )
     st_config = model_dir / "sentence_bert_config.json"
     if st_config.is_file():
         value = _read_json_object(st_config).get("max_seq_length")
@@ -125,7 +157,7 @@ class BertEncoder(TorchTextEncoder):
         self.model_dir = resolve_model_dir(model if model is not None else default_model_path(), what="bert")
         check_remote_code(self.model_dir, trust_remote_code, what="bert")
         check_text_model(self.model_dir, what="bert")
-        st_pooling, st_max_len = _sentence_transformers_settings(self.model_dir)
+        st_pooling, st_max_len = _sentence_transformers_settings(self.model_dir, pooling)
         self.pooling = check_pooling(pooling or st_pooling or "mean", BERT_POOLINGS, what="bert")
         self.batch_size = self.check_batch_size(batch_size)
         self.threads = configure_threads(threads)
@@ -137,12 +169,13 @@ class BertEncoder(TorchTextEncoder):
         self.model = load_pretrained(
             AutoModel, self.model_dir, what="bert", trust_remote_code=trust_remote_code, dtype=self.dtype
         )
+        check_vocabulary(self.tokenizer, self.model, self.model_dir, what="bert")
         self.model.to(self.device).eval()
         self.precision = resolve_precision(precision, self.device, self.dtype)
         self.model = apply_precision(self.model, self.precision)
         limit = getattr(self.model.config, "max_position_embeddings", None)
-        if limit is not None and getattr(self.model.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
-            limit -= 2  # RoBERTa offsets positions by padding_idx + 1
+        if limit is not None and getattr(self.model.config, "model_type", "") in _OFFSET_POSITIONS:
+            limit -= 2  # RoBERTa and MPNet offset positions by padding_idx + 1 (a longer text was a bare IndexError)
         self.max_length = self.check_max_length(max_length if max_length is not None else st_max_len, limit)
         self.dim = int(self.model.config.hidden_size)
 

@@ -17,6 +17,7 @@ from coldkit.encoding_torch import (
     check_pooling,
     check_remote_code,
     check_text_model,
+    check_vocabulary,
     configure_threads,
     load_pretrained,
     model_attention_mask,
@@ -101,6 +102,7 @@ class GPT2Encoder(TorchTextEncoder):
         self.model = load_pretrained(
             AutoModel, self.model_dir, what="gpt2", trust_remote_code=trust_remote_code, dtype=self.dtype
         )
+        check_vocabulary(self.tokenizer, self.model, self.model_dir, what="gpt2")
         self.model.to(self.device).eval()
         self.precision = resolve_precision(precision, self.device, self.dtype)
         self.model = apply_precision(self.model, self.precision)
