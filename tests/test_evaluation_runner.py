@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import coldkit.models
 from coldkit.data import Catalog, Dataset, Interactions, UserQuery
 from coldkit.evaluation import ModelChoice, evaluate, make_split, ranking_metrics
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
@@ -279,3 +280,60 @@ def test_table_shows_every_cut_off_asked_for() -> None:
     # one cut-off: one block, no heading; metrics named: exactly those columns
     assert not evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0], k=(5,), progress=False).table().startswith("cut-off")
     assert result.table(metrics=["ndcg@10"]).splitlines()[0].split() == ["model", "task", "ndcg@10"]
+
+
+# ---------------------------------------------------------------- a researcher's runs (Dec 4 review)
+
+
+def test_warm_temporal_pairs_each_user_once_whatever_the_seeds() -> None:
+    """The temporal split is the same for every seed: counted once per seed, the same pairs shrank p with --seeds."""
+    from coldkit.evaluation.report import paired_test
+
+    data = synthetic()
+    models = {"count-popularity": CountPopularity, "item-knn": lambda: coldkit.models.create("item-knn")}
+    one = evaluate(data, models, protocol="warm-temporal", seeds=[0], k=(10,), progress=False)
+    three = evaluate(data, models, protocol="warm-temporal", seeds=[0, 1, 2], k=(10,), progress=False)
+    a, b = paired_test(one, "item-knn", "count-popularity", "all"), paired_test(three, "item-knn", "count-popularity", "all")
+    assert a is not None and b is not None and a["pairs"] == b["pairs"] and a["p_value"] == b["p_value"]
+
+
+def test_warm_temporal_with_equal_timestamps_draws_the_hold_out_at_random() -> None:
+    data = synthetic()
+    inter = data.interactions
+    flat = inter.timestamps.copy()
+    flat.data[:] = 0
+    same = Interactions(inter.user_ids, inter.catalog, inter.matrix, flat)
+    splits = [make_split("warm-temporal", same, seed) for seed in (0, 1)]
+    assert any("every interaction has the same timestamp" in n for n in splits[0].notes)
+    held = [s.tasks["all"].truth for s in splits]
+    assert (held[0] != held[1]).nnz > 0  # a seeded draw, not each user's highest item indices every time
+    cols = held[0].tocsr()
+    highest = [np.sort(same.items_of(u))[-1] for u in range(same.n_users)]
+    assert np.mean([cols[r].nnz and highest[r] in cols[r].indices for r in range(min(cols.shape[0], same.n_users))]) < 0.9
+
+
+def test_the_headline_skips_a_cut_off_where_every_model_scores_one_and_does_not_follow_the_order_given() -> None:
+    from coldkit.evaluation.report import headline
+
+    data = synthetic(n_items=30)  # 10 % of 30 items held out cold: at k = 20 every model lists them all
+    models = {"count-popularity": CountPopularity, "content": lambda: coldkit.models.create("content", encoder="hashing")}
+    result = evaluate(data, models, protocol="cold-item", seeds=[0], k=(2, 20), progress=False)
+    head = headline(result)
+    assert head is not None and head["metric"] == "recall@2"
+    flipped = evaluate(data, dict(reversed(list(models.items()))), protocol="cold-item", seeds=[0], k=(2, 20), progress=False)
+    again = headline(flipped)
+    assert again is not None and (again["model"], again["comparisons"][0]["baseline"]) == (head["model"], head["comparisons"][0]["baseline"])
+
+
+def test_a_model_failing_names_itself_and_the_seed() -> None:
+    class Broken(CountPopularity):
+        def fit(self, train: Interactions) -> "Broken":
+            raise InvalidInputError("this model needs a 'genres' column")
+
+    with pytest.raises(InvalidInputError, match=r"^broken \(seed 0\): this model needs a 'genres' column"):
+        evaluate(synthetic(), {"count-popularity": CountPopularity, "broken": Broken}, protocol="cold-item", seeds=[0], progress=False)
+
+
+def test_friends_without_a_graph_says_it_is_popularity() -> None:
+    result = evaluate(synthetic(), ["popularity", "friends"], protocol="cold-user", seeds=[0], progress=False)
+    assert any("no social graph" in note for note in result.notes)

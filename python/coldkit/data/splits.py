@@ -146,16 +146,19 @@ def _check_fraction(value: float, name: str) -> None:
 
 
 def _per_user_holdout(
-    rows: np.ndarray, order_key: np.ndarray, fractions: Sequence[float], rng: np.random.Generator | None
+    rows: np.ndarray, order_key: np.ndarray, fractions: Sequence[float], rng: np.random.Generator | None,
+    tie_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Label each entry 0 (train), 1, 2, ... by per-user hold-out fractions.
 
     Within each user entries are ordered by ``order_key`` (time for temporal splits) or shuffled
     (``rng``), and the *last* ``floor(f * n_u)`` entries go to each hold-out part, so every user
-    keeps at least one training interaction when the fractions sum below 1.
+    keeps at least one training interaction when the fractions sum below 1. ``tie_rng`` orders
+    entries of equal ``order_key`` at random (a temporal split's equal timestamps: by catalogue
+    position they held out each user's highest item indices).
     """
     n = len(rows)
-    tiebreak = rng.random(n) if rng is not None else np.zeros(n)
+    tiebreak = rng.random(n) if rng is not None else (tie_rng.random(n) if tie_rng is not None else np.zeros(n))
     primary = order_key if rng is None else tiebreak
     order = np.lexsort((tiebreak, primary, rows))
     r_sorted = rows[order]
@@ -422,7 +425,7 @@ def warm_split(
         )
     rng = None if temporal else np.random.default_rng(seed)
     order_key = ts if (temporal and ts is not None) else np.zeros(len(rows))
-    labels = _per_user_holdout(rows, order_key, (test_fraction,), rng)
+    labels = _per_user_holdout(rows, order_key, (test_fraction,), rng, tie_rng=np.random.default_rng(seed) if temporal else None)
     train = _subset(interactions, labels == 0, parts)
     test = labels == 1
     check_no_leakage(train, [(rows[test], cols[test])])
@@ -430,4 +433,9 @@ def warm_split(
     tasks = {"all": _task("all", rows[test], cols[test], train, None, cold)}
     kind = "temporal" if temporal else "random"
     notes = [f"warm ({kind}) seed {seed}: train {train.matrix.nnz}, test {int(test.sum())} interactions, {len(tasks['all'])} users"]
+    if temporal and ts is not None and len(ts) and np.all(ts == ts[0]):
+        notes.append(
+            "warm (temporal): every interaction has the same timestamp, so time decides nothing: each user's "
+            "hold-out is a seeded random draw (a random warm split)"
+        )
     return Split("warm", seed, train, tasks, {}, notes)

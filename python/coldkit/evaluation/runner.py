@@ -11,10 +11,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, Union, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 import numpy as np
 
@@ -325,10 +326,15 @@ def evaluate(
                     f"{', '.join(map(str, trivial))} every model lists them all (recall 1), which compares nothing"
                 )
         for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
-            model = choice.build({"user_profiles": profiles, "user_graph": graph})
-            started = time.perf_counter()
-            model.fit(split.train)
+            with _naming(choice.label, seed):
+                model = choice.build({"user_profiles": profiles, "user_graph": graph})
+                started = time.perf_counter()
+                model.fit(split.train)
             fit_seconds = time.perf_counter() - started
+            if getattr(model, "name", None) == "friends" and not getattr(model, "user_graph", None) and graph is None:
+                note = f"{choice.label}: the data set has no social graph, so no query has friends: it ranks by popularity"
+                if note not in result.notes:  # identical numbers to popularity in every cell, with nothing to say why
+                    result.notes.append(note)
             _note_encoders(result.encoders.setdefault(choice.label, []), model)
             spent = privacy_of(model)
             if spent is not None:
@@ -341,7 +347,8 @@ def evaluate(
                         result.notes.append(note)
                     continue
                 started = time.perf_counter()
-                ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label, interactions.n_items)
+                with _naming(choice.label, seed):
+                    ranked = _recommend_all(model, task, kmax, batch_size, tqdm, disable, choice.label, interactions.n_items)
                 seconds = time.perf_counter() - started
                 candidates = task.candidates if task.candidates is not None else interactions.n_items
                 metrics = ranking_metrics(ranked, task.truth, ks, candidates=candidates, cold_items=task.cold_items)
@@ -359,6 +366,21 @@ def evaluate(
             + "; ".join(result.notes)
         )
     return result
+
+
+@contextlib.contextmanager
+def _naming(label: str, seed: int) -> Iterator[None]:
+    """Errors inside name the model and the seed: ``--models popularity popularity-genre`` failed with
+    "this model needs a 'genres' column" (which model?), a plugin model's RuntimeError with nothing."""
+    try:
+        yield
+    except InvalidInputError as exc:  # a coldkit error stays one (one CLI line, exit 2), the model named first
+        raise InvalidInputError(f"{label} (seed {seed}): {exc}") from exc
+    except Exception as exc:
+        add_note = getattr(exc, "add_note", None)  # Python 3.11+: shown under the traceback
+        if add_note is not None:
+            add_note(f"coldkit evaluate: while fitting or ranking with {label} on seed {seed}")
+        raise
 
 
 def encoders_used(model: Any) -> list[dict[str, Any]]:
