@@ -51,9 +51,13 @@ def test_cold_item_split_sizes_and_no_leakage(inter: Interactions) -> None:
         held = pairs(task.truth, task.users)
         assert held <= all_pairs and not held & train_pairs
     assert split.train.item_counts()[np.r_[cold_test, cold_val]].sum() == 0
-    # Everything is accounted for: train + cold held-out + warm held-out = all interactions.
+    # Everything is accounted for: train + cold held-out + warm held-out = all interactions, but for the
+    # interactions of items not held out cold that kept none in training (no model could rank them: left out)
     held_total = sum(split.tasks[n].truth.nnz + split.validation[n].truth.nnz for n in ("cold", "warm"))
-    assert split.train.matrix.nnz + held_total == inter.matrix.nnz
+    stranded = (split.train.item_counts() == 0) & ~np.isin(np.arange(inter.n_items), np.r_[cold_test, cold_val])
+    dropped = int(inter.matrix.tocsc()[:, np.flatnonzero(stranded)].nnz)
+    assert split.train.matrix.nnz + held_total + dropped == inter.matrix.nnz
+    assert (dropped > 0) == any("not in the warm/all truth" in n for n in split.notes)
     # Candidate sets: cold = test cold items; warm = items with train interactions; all = both.
     warm_items = np.flatnonzero(split.train.item_counts() > 0)
     np.testing.assert_array_equal(split.tasks["warm"].candidates, warm_items)

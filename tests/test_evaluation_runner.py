@@ -337,3 +337,12 @@ def test_a_model_failing_names_itself_and_the_seed() -> None:
 def test_friends_without_a_graph_says_it_is_popularity() -> None:
     result = evaluate(synthetic(), ["popularity", "friends"], protocol="cold-user", seeds=[0], progress=False)
     assert any("no social graph" in note for note in result.notes)
+
+
+def test_cold_item_truth_holds_only_items_a_model_could_rank() -> None:
+    """Items whose every interaction fell into validation or test were in the warm/all truth but no candidates."""
+    for seed in range(3):
+        split = make_split("cold-item", synthetic(n_users=40, n_items=80, seed=seed).interactions, seed)
+        for name, task in split.tasks.items():
+            candidates = set(task.candidates.tolist())
+            assert set(task.truth.tocoo().col.tolist()) <= candidates, (seed, name)
