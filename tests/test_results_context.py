@@ -189,3 +189,10 @@ def test_missing_matplotlib_keeps_json_and_table(tmp_path: Path, monkeypatch: py
     assert "chart" not in paths and not (tmp_path / "results.png").exists()
     assert json.loads((tmp_path / "results.json").read_text())["headline"]["model"] == "hybrid"
     assert (tmp_path / "results.txt").read_text().startswith("# coldkit")
+
+
+def test_the_header_says_when_the_run_was_a_subsample_or_read_likes_only() -> None:
+    result = make_result({("a", "cold"): [0.2], ("b", "cold"): [0.3]})
+    assert "subsample" not in format_header(result) and "likes only" not in format_header(result)
+    result.settings = {**(result.settings or {}), "max_users": 50, "implicit_threshold": 4.0}
+    assert "# at most 50 users per task (a subsample); likes only: ratings >= 4" in format_header(result).splitlines()

@@ -266,6 +266,15 @@ def format_header(result: "EvaluationResult") -> str:
         f"# protocol: {result.protocol}; seeds: {', '.join(map(str, result.seeds))}; "
         f"k: {', '.join(map(str, result.ks))}",
     ]
+    # what makes the numbers not those of a full run: a 50-user subsample read as the whole data set
+    settings = result.settings or {}
+    subsets = []
+    if settings.get("max_users") is not None:
+        subsets.append(f"at most {settings['max_users']} users per task (a subsample)")
+    if settings.get("implicit_threshold") is not None:
+        subsets.append(f"likes only: ratings >= {settings['implicit_threshold']:g}")
+    if subsets:
+        lines.append("# " + "; ".join(subsets))
     used = [
         f"{model}=" + "+".join(f"{e['name']}:{e['fingerprint'][:12]}" for e in encoders)
         for model, encoders in result.encoders.items()
