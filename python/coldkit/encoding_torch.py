@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import re
 import sys
 import threading
@@ -541,8 +542,6 @@ def load_pretrained(
         damaged += (SafetensorError,)
     except ImportError:  # pragma: no cover - transformers depends on safetensors
         pass
-    import pickle
-
     is_model = cls.__name__.startswith("AutoModel") or (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel))
     if "Tokenizer" in cls.__name__ and not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
         # transformers 5 then builds a tokenizer of five special tokens: every text was [CLS] [UNK] [SEP],
@@ -593,10 +592,8 @@ def _own_memory(model: Any) -> None:
     import torch
 
     with torch.no_grad():
-        for module in model.modules():
-            for name, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
-                if tensor is not None:
-                    tensor.data = tensor.data.clone()
+        for tensor in [*model.parameters(), *model.buffers()]:  # each once, shared (tied) ones included
+            tensor.data = tensor.data.clone()
 
 
 def check_vocabulary(tokenizer: Any, model: Any, model_dir: Path, *, what: str) -> None:

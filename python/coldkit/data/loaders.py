@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import codecs
+import collections
 import csv
 import io
 import os
@@ -126,7 +127,6 @@ def read_table(
                 f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
                 # the command line's name for it too: encoding= alone reads as a Python keyword only
                 "pass encoding='latin-1' (command line: --encoding latin-1), or the right encoding, if the file uses another one"
-                + _utf16_hint(p)
             ) from exc
         except UnicodeError as exc:  # "UTF-16 stream does not start with BOM" and the like: not a decode offset
             raise InvalidInputError(f"{p}: cannot be read as {enc} text ({exc}); pass the file's own encoding (--encoding)") from exc
@@ -159,7 +159,7 @@ def read_table(
                 "fix the header or the rows (a trailing separator on data lines only?)"
             )
     frame.columns = [str(c).strip() for c in frame.columns]
-    twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    twice = sorted(name for name, n in collections.Counter(frame.columns).items() if n > 1)
     if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
         raise InvalidInputError(f"{p}: column name(s) {twice} appear twice in the header (spaces around names do not count)")
     if frame.empty:
@@ -1296,16 +1296,6 @@ def _unquoted_tsv(
     return plain, True
 
 
-def _utf16_hint(path: Path) -> str:
-    """Advice for a file with a UTF-16 byte-order mark (Excel's "Unicode Text"): latin-1 would misread it."""
-    try:
-        with open(path, "rb") as handle:
-            start = handle.read(2)
-    except OSError:
-        return ""
-    return "; it starts with a UTF-16 byte-order mark: pass --encoding utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else ""
-
-
 def _not_a_file(path: Path) -> str:
     """Why ``path`` cannot be read as a file: a folder was reported as "no such file", which it is not."""
     if path.is_dir():
@@ -1332,31 +1322,29 @@ def _utf8_if_it_is(path: Path, encoding: str) -> str:
         name = codecs.lookup(encoding).name
     except LookupError:
         return encoding  # the caller names the unknown codec
-    try:
-        with _open_decompressed(path) as handle:
-            start = handle.read(4)
-    except (OSError, EOFError, zlib.error, ValueError):
-        return encoding  # unreadable: the reader itself names the problem
-    if start in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):  # UTF-32's marks (the first begins like UTF-16's)
-        return "utf-32"
-    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return "utf-16"
-    if name in ("utf-8", "utf-8-sig"):
-        return encoding
-    ascii_compatible = "abc,\t\n".encode(encoding, errors="replace") == b"abc,\t\n"
+    # one pass: the first chunk holds any byte-order mark, and the UTF-8 scan goes on from it
     decoder = codecs.getincrementaldecoder("utf-8")()
     non_ascii = has_nul = False
     try:
         with _open_decompressed(path) as handle:
-            while chunk := handle.read(1 << 20):
+            chunk = handle.read(1 << 20)
+            if chunk[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):  # UTF-32's marks (the first begins like UTF-16's)
+                return "utf-32"
+            if chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                return "utf-16"
+            if name in ("utf-8", "utf-8-sig"):
+                return encoding
+            while chunk:
                 decoder.decode(chunk)
                 non_ascii = non_ascii or not chunk.isascii()
                 has_nul = has_nul or b"\x00" in chunk
+                chunk = handle.read(1 << 20)
             decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return encoding
     except (OSError, EOFError, zlib.error, ValueError):
         return encoding  # unreadable: the reader itself names the problem
+    ascii_compatible = "abc,\t\n".encode(encoding, errors="replace") == b"abc,\t\n"
     # UTF-16/32 text without a mark (SQL Server's bcp -w) is "valid UTF-8" too, NUL bytes between the
     # letters: the codec asked for reads it; an ASCII file without NULs is one it would misread
     return "utf-8-sig" if non_ascii or (not ascii_compatible and not has_nul) else encoding

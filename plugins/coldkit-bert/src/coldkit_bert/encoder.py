@@ -83,10 +83,7 @@ def _sentence_transformers_settings(model_dir: Path, chosen: str | None = None) 
                 "pass pooling='mean' or 'cls' to use the model so anyway, or encode with sentence-transformers and "
                 "give coldkit the vectors (--item-vectors)"
             )
-        if cfg.get("pooling_mode_mean_tokens"):
-            pooling = "mean"
-        elif cfg.get("pooling_mode_cls_token"):
-            pooling = "cls"
+        pooling = next((mode for flag, mode in _ST_POOLINGS.items() if cfg.get(flag)), None)
     modules = model_dir / "modules.json"
     if modules.is_file():
         try:
