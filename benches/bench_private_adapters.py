@@ -50,9 +50,9 @@ def systems(adapter: str, epsilons: Sequence[float], delta: float, encoder: str,
     for eps in epsilons:
         label = "inf" if math.isinf(eps) else f"{eps:g}"
         out[f"dp-{adapter} eps={label}"] = lambda eps=eps: build_model(f"dp-{adapter}", dp_epsilon=eps, dp_delta=delta,
-                                                                        encoder=encoder, **dp_options)
+                                                                        encoder=encoder, **{"seed": 0, **dp_options})
         out[f"dp-hybrid eps={label}"] = lambda eps=eps: build_model("dp-hybrid", dp_epsilon=eps, dp_delta=delta,
-                                                                    encoder=encoder)
+                                                                    encoder=encoder, seed=0)
     return out
 
 

@@ -231,6 +231,27 @@ def test_same_seed_same_model_other_seed_other_noise():
     assert not np.array_equal(a.item_vectors(), c.item_vectors())
 
 
+@needs_flower
+def test_private_noise_is_secret_by_default_and_new_users_get_the_noisy_counts_order():
+    # the default seed was a public 0, so anyone could regenerate the server's noise; and a query without
+    # clicks (scored 0 everywhere) was ordered by the raw training counts the server never saw
+    train, _, _ = synthetic_interactions(0)
+
+    def fit(**options):
+        return build_model("federated", n_clients=4, dp_epsilon=2.0, factors=4, encoder="hashing", **options).fit(train)
+
+    a, b = fit(), fit()
+    assert not np.array_equal(a.warm.noisy_counts_, b.warm.noisy_counts_)
+    seeded = fit(seed=0)
+    order = np.argsort(-np.asarray(seeded.warm.counts_, dtype=np.float64), kind="stable")
+    raw = np.argsort(-np.asarray((train.matrix > 0).sum(axis=0)).ravel(), kind="stable")
+    assert not np.array_equal(order[:5], raw[:5])
+    np.testing.assert_array_equal(seeded.recommend([UserQuery()], 5).indices[0], order[:5])
+    plain = build_model("federated", n_clients=4, factors=4, encoder="hashing").fit(train)  # no DP: seed 0, repeatable
+    again = build_model("federated", n_clients=4, factors=4, encoder="hashing").fit(train)
+    np.testing.assert_array_equal(plain.item_vectors(), again.item_vectors())
+
+
 def test_partition_is_disjoint_complete_and_seeded():
     parts = partition_users(23, 5, seed=2)
     joined = np.concatenate(parts)

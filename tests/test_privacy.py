@@ -224,14 +224,72 @@ def test_private_statistics_spend_the_budget() -> None:
 
 def test_dp_hybrid_fits_recommends_and_reports() -> None:
     data = population(n_users=600)
-    model = build_model("dp-hybrid", dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    model = build_model("dp-hybrid", dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=3).fit(data)
     eps, delta = model.privacy_spent()
     assert 2.0 * 0.999 <= eps <= 2.0 * (1 + 1e-9) and delta == 1e-5
     ranked = model.recommend([UserQuery(user=0), UserQuery(history=np.array([1, 3, 5]))], 5, candidates=np.arange(10, 30))
     assert np.all((ranked.indices >= 10) & (ranked.indices < 30))
-    again = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    again = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=3).fit(data)  # a seed reproduces
     np.testing.assert_array_equal(again.recommend([UserQuery(user=0)], 5).indices, model.recommend([UserQuery(user=0)], 5).indices)
     assert model.privacy_report()["mechanisms"][0]["name"] == "item counts"
+
+
+def test_default_noise_is_secret_and_only_a_given_seed_reproduces() -> None:
+    # the default seed was a public 0: regenerating default_rng(0)'s normals and subtracting them from
+    # DP popularity's released counts gave back every true count (to 1e-14), whatever ε
+    data = population(n_users=600)
+    true = np.asarray((data.matrix > 0).sum(axis=0), dtype=np.float64).ravel()  # max_items 64 > 40 items: all kept
+    fits = [DPPopularity(dp_epsilon=1.0).fit(data)._stats() for _ in range(2)]
+    for stats in fits:
+        guess = np.random.default_rng(0).normal(0.0, stats.sigma_counts, size=true.size)
+        assert np.abs(stats.counts - guess - true).max() > stats.sigma_counts  # the attacker is left with noise
+    assert not np.allclose(fits[0].counts, fits[1].counts)  # a fresh secret seed per fit
+    seeded = [DPPopularity(dp_epsilon=1.0, seed=s).fit(data)._stats() for s in (5, 5, 6)]
+    np.testing.assert_array_equal(seeded[0].counts, seeded[1].counts)
+    np.testing.assert_array_equal(seeded[0].gram, seeded[1].gram)
+    assert not np.allclose(seeded[0].counts, seeded[2].counts)
+    # the noise is unbiased around the same counts under any seed (a z-test over the items)
+    z = (seeded[2].counts - true) / seeded[2].sigma_counts
+    assert abs(z.mean()) < 4 / math.sqrt(true.size)
+
+
+@pytest.mark.parametrize("name", ["dp-item-knn", "dp-ease", "dp-popularity", "dp-hybrid"])
+def test_a_query_without_clicks_is_never_ordered_by_the_raw_counts(name: str) -> None:
+    # dp-item-knn and dp-ease score a query without clicks 0 everywhere, and the base class refilled such a
+    # row with the items by their raw training counts: the exact popularity order, unnoised and unaccounted
+    data = population(n_users=600)
+    options = {"encoder": "hashing", "cache": False} if name == "dp-hybrid" else {}
+    model = build_model(name, dp_epsilon=1.0, seed=0, **options).fit(data)
+    public = model._stats().public_counts()
+    raw = np.argsort(-np.asarray((data.matrix > 0).sum(axis=0)).ravel(), kind="stable")
+    released = np.argsort(-public, kind="stable")
+    assert not np.array_equal(raw[:10], released[:10])  # the case tells the two apart
+    ranked = model.recommend([UserQuery()], k=10)
+    assert not np.array_equal(ranked.indices[0], raw[:10])
+    if name != "dp-hybrid":  # the hybrid blends its own (DP) popularity source; the others fall back to ties
+        np.testing.assert_array_equal(ranked.indices[0], released[:10])
+    frame = model.recommend(users=[UserQuery()], k=10)  # the DataFrame form takes the same path
+    assert list(frame["item_id"]) == list(data.catalog.item_ids[ranked.indices[0]])
+
+
+def test_private_models_refuse_an_encoder_that_learns_from_the_clicks(tmp_path: Any) -> None:
+    # the multimodal encoder's weights="auto" chose the modality weights on pseudo-cold training items:
+    # --dp-epsilon with an --image-column put that choice, learned from raw clicks, into every list
+    from coldkit.models.modalities import MultimodalEncoder
+
+    def media(weights: Any) -> MultimodalEncoder:
+        return MultimodalEncoder(text_encoder="hashing", image_column="poster", media_root=str(tmp_path), weights=weights)
+
+    for build in (
+        lambda enc: DPHybrid(dp_epsilon=1.0, encoder=enc, cache=False),
+        lambda enc: build_model("federated", dp_epsilon=1.0, encoder=enc, cache=False),
+    ):
+        with pytest.raises(InvalidInputError, match="learns from the training interactions.*--modality-weights"):
+            build(media("auto"))
+        build(media("equal"))  # fixed weights read no click
+        build(media({"text": 0.7, "image": 0.3}))
+    assert not MultimodalEncoder(text_encoder="hashing", weights="auto").reads_interactions  # one modality: nothing chosen
+    build_model("federated", encoder=media("auto"), cache=False)  # without DP nothing is promised
 
 
 def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
@@ -274,8 +332,8 @@ def test_dp_hybrid_prior_costs_no_budget_and_is_seeded() -> None:
     data = population(n_users=600)
     with pytest.raises(NotFittedError, match="fit"):
         DPHybrid(dp_epsilon=1.0, encoder="hashing").prior_scores()
-    plain = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
-    with_prior = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, weights={"prior": 1.0}).fit(data)
+    plain = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(data)
+    with_prior = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, weights={"prior": 1.0}, seed=0).fit(data)
     assert with_prior.privacy_spent() == plain.privacy_spent()
     assert [m["name"] for m in with_prior.privacy_report()["mechanisms"]] == ["item counts", "item-item Gram"]
     np.testing.assert_array_equal(with_prior.prior_scores(), plain.prior_scores())
@@ -373,6 +431,16 @@ def test_evaluate_records_privacy_in_the_results() -> None:
     result = evaluate(data, {"dp": lambda: DPHybrid(dp_epsilon=1.0, encoder="hashing", cache=False)}, seeds=(0,), k=5, progress=False)
     spent = result.to_dict()["privacy"]["dp"]
     assert spent[0]["seed"] == 0 and 0.99 <= spent[0]["epsilon"] <= 1.0 + 1e-9
+
+
+def test_evaluate_gives_a_private_model_the_split_seed_so_a_run_repeats() -> None:
+    from coldkit.evaluation.runner import evaluate
+
+    data = population(n_users=300)
+    runs = [evaluate(data, ["dp-hybrid:encoder=hashing,cache=false"], seeds=(0, 1), k=5, progress=False) for _ in range(2)]
+    first, second = ([r for r in run.records if not r["metric"].endswith("_seconds")] for run in runs)
+    assert first and first == second
+    assert [p["epsilon"] for p in next(iter(runs[0].privacy.values()))] == pytest.approx([1.0, 1.0], rel=1e-6)
 
 
 def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:

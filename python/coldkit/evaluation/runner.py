@@ -327,7 +327,12 @@ def evaluate(
                 )
         for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
             with _naming(choice.label, seed):
-                model = choice.build({"user_profiles": profiles, "user_graph": graph})
+                context: dict[str, Any] = {"user_profiles": profiles, "user_graph": graph}
+                if choice.factory is None and model_accepts(choice.name, "dp_epsilon") and model_accepts(choice.name, "seed"):
+                    # a private model draws a secret seed per fit (its noise must be unknown to protect a release);
+                    # an evaluation is a simulation, and the split's seed makes it repeat (an option's seed wins)
+                    context["seed"] = seed
+                model = choice.build(context)
                 started = time.perf_counter()
                 model.fit(split.train)
             fit_seconds = time.perf_counter() - started

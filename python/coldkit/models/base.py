@@ -325,6 +325,17 @@ class Recommender(ABC):
             memo = self._counts_memo = (train, train.item_counts())
         return memo[1]
 
+    def _tie_break_counts(self) -> np.ndarray:
+        """(n_items,) the popularity that orders a list the model scored 0 everywhere (a query without clicks).
+
+        The raw training counts, except for a private model (one with ``privacy_spent``): those are what its
+        noise protects, so it overrides this with the counts it released, and one that does not gets zeros
+        (item-index order) rather than a leak.
+        """
+        if callable(getattr(self, "privacy_spent", None)):
+            return np.zeros(self._require_fitted().n_items, dtype=np.float64)
+        return self._item_counts()
+
     def _require_fitted(self) -> Interactions:
         if self.train_ is None:
             raise NotFittedError(f"{self.name}: call fit(train) before recommend()")
@@ -546,8 +557,8 @@ def _popular_when_nothing_known(
     (no text, a text that shares no word with the catalogue, friends who clicked nothing), and a row
     of ties comes out in item-index order: an artefact of the catalogue's file order, not a
     recommendation. Those rows (every score exactly 0, no clicks) are refilled with the allowed items
-    by training interaction count, most first (ties by index), still with score 0 — the model's own
-    score for each. A row with any other score is the model's answer and is left alone; so is a row
+    by training interaction count (:meth:`Recommender._tie_break_counts`: a private model's DP counts),
+    most first (ties by index), still with score 0 — the model's own score for each. A row with any other score is the model's answer and is left alone; so is a row
     with clicks (a model whose scores can be negative may tie its best items at 0).
     """
     if not isinstance(ranked, Ranked) or model.train_ is None or ranked.indices.shape[1] == 0:
@@ -570,7 +581,7 @@ def _popular_when_nothing_known(
     from coldkit.models._ranking import check_candidates
 
     allowed = check_candidates(candidates, model.train_.n_items)
-    counts = model._item_counts()
+    counts = model._tie_break_counts()  # a private model's released counts, never its raw ones
     pool = np.arange(counts.size) if allowed is None else allowed
     order = _most_counted(pool, counts[pool], int(listed[rows].sum(axis=1).max()))
     indices, scores = ranked.indices.copy(), ranked.scores.copy()

@@ -326,6 +326,13 @@ class MultimodalEncoder:
         return out
 
     @property
+    def reads_interactions(self) -> bool:
+        """True when fitting reads the training interactions: ``weights="auto"`` with two or more modalities
+        chooses the weights on pseudo-cold training items. A private model refuses such an encoder (that choice
+        would be learned from the users' clicks without noise or accounting)."""
+        return self.weights_option == "auto" and len(self.encoders) > 1
+
+    @property
     def fingerprint(self) -> str:
         parts = {m: e.fingerprint for m, e in self.encoders.items()}
         digest = hashlib.blake2b(

@@ -72,7 +72,9 @@ from coldkit.privacy.accountant import (
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.dpsgd import require_opacus
 from coldkit.privacy.models import DPEASE, DPStatistics, dp_factors, private_statistics
-from coldkit.validation import check_k
+from coldkit.privacy.mechanisms import noise_seed
+from coldkit.privacy.modes import check_public_content
+from coldkit.validation import check_k, check_seed
 
 __all__ = ["TEACHERS", "DPWarmSpace", "DPPublishedModel", "DPDropoutNet", "DPHeater", "DPCLCRec", "DPALDI"]
 
@@ -194,7 +196,13 @@ class DPPublishedModel(PublishedColdModel):
         if teacher not in TEACHERS:
             raise InvalidInputError(f"{self.name}: teacher must be one of {TEACHERS}, got {teacher!r}")
         self.teacher = teacher
+        seed = options.pop("seed", None)
         super().__init__(epochs=epochs, factors=factors, tune=False, warm="svd", **options)
+        # None: a fresh secret seed per fit, for the release's noise, the user sampling and DP-SGD's noise alike
+        # (a known seed lets anyone regenerate and subtract the noise; see coldkit.privacy.mechanisms.noise_seed)
+        self.seed = None if seed is None else check_seed(seed, f"{self.name}: seed")  # type: ignore[assignment]
+        self.fit_seed_ = 0
+        check_public_content(self.content, self.name)
         self.accountant_: PrivacyAccountant | None = None
 
     # ----------------------------------------------------------------- fitting
@@ -205,12 +213,13 @@ class DPPublishedModel(PublishedColdModel):
         delta = 1.0 / (10.0 * train.n_users) if self.dp_delta is None else self.dp_delta
         eps, delta = check_budget(self.dp_epsilon, delta, train.n_users)
         self._delta = delta
+        self.fit_seed_ = noise_seed(self.seed, f"{self.name}: seed")
         self.content.fit(train)  # public item text only
         # the release's share of the budget, as the (ε, δ) that share of ρ converts to
         release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
         self.stats_ = private_statistics(
             train, release_eps, delta, max_items=self.max_items, clip=self.clip, gram_items=self.gram_items,
-            count_share=self.count_share, seed=self.seed,
+            count_share=self.count_share, seed=self.fit_seed_,
         )
         self.warm = DPWarmSpace(train, self.stats_, self.warm.factors, self.clip, self.teacher)
         self._fit_map(train)
@@ -272,7 +281,7 @@ class DPPublishedModel(PublishedColdModel):
 
     def _user_pairs(self, train: Interactions) -> list[np.ndarray]:
         """Each user's training items: at most ``max_items`` (seeded sample), restricted to the teacher's items."""
-        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self.seed)
+        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self.fit_seed_)
         known = np.zeros(train.n_items, dtype=bool)
         known[self.warm.warm_items_] = True
         out = []
@@ -296,10 +305,10 @@ class DPPublishedModel(PublishedColdModel):
         else:
             noise = noise_multiplier_for_budget(self.dp_epsilon, self._delta, steps=planned, sample_rate=sample_rate,
                                                 prior=self.stats_.accountant)
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)  # the adapters' own randomness (dropout, negatives)
-        sampling = torch.Generator().manual_seed(self.seed + 1)
-        noise_generator = torch.Generator().manual_seed(self.seed + 2)
+        torch.manual_seed(self.fit_seed_)
+        generator = torch.Generator().manual_seed(self.fit_seed_)  # the adapters' own randomness (dropout, negatives)
+        sampling = torch.Generator().manual_seed(self.fit_seed_ + 1)
+        noise_generator = torch.Generator().manual_seed(self.fit_seed_ + 2)
         net = self._network(torch, teacher, params)
         weights = [p for p in net.parameters() if p.requires_grad]
         with warnings.catch_warnings():
@@ -344,6 +353,12 @@ class DPPublishedModel(PublishedColdModel):
         return net.eval()
 
     # ----------------------------------------------------------------- privacy
+
+    def _tie_break_counts(self) -> np.ndarray:
+        """The teacher's public DP counts (the raw ones would leak): orders a list of a query without clicks."""
+        if getattr(self, "stats_", None) is None:
+            raise NotFittedError(f"{self.name}: call fit(train) before recommend()")
+        return self.stats_.public_counts()
 
     def privacy_spent(self) -> PrivacySpent:
         """``(epsilon, delta)`` of the DP teacher and the DP-SGD steps together (``inf`` without noise)."""

@@ -44,7 +44,9 @@ from coldkit.privacy.accountant import (
     noise_multiplier_for_budget,
 )
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items
-from coldkit.validation import check_k, check_number
+from coldkit.privacy.mechanisms import noise_seed
+from coldkit.privacy.modes import check_public_content
+from coldkit.validation import check_k, check_number, check_seed
 
 __all__ = ["DPContentTower", "require_opacus"]
 
@@ -81,7 +83,7 @@ class DPContentTower(Recommender):
         lr: float = 0.05,
         dim: int = 64,
         negatives: int = 64,
-        seed: int = 0,
+        seed: int | None = None,
         cache: bool = True,
     ) -> None:
         self.dp_epsilon, _ = check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)
@@ -91,8 +93,11 @@ class DPContentTower(Recommender):
         self.batch_size, self.epochs = check_k(batch_size, "batch_size"), check_k(epochs, "epochs")
         self.dim, self.negatives = check_k(dim, "dim"), check_k(negatives, "negatives")
         lr = check_number(lr, "lr", above=0)
-        self.lr, self.seed = float(lr), int(seed)
+        self.lr = float(lr)
+        # None: a fresh secret seed per fit (a known seed lets anyone regenerate DP-SGD's noise; see noise_seed)
+        self.seed = None if seed is None else check_seed(seed)
         self.content = ContentRecommender(encoder=default_encoder_name() if encoder is None else encoder, cache=cache)
+        check_public_content(self.content, self.name)
         self.accountant_: PrivacyAccountant | None = None
 
     def fit(self, train: Interactions) -> "DPContentTower":
@@ -104,9 +109,10 @@ class DPContentTower(Recommender):
         train = self._remember(train)
         delta = 1.0 / (10.0 * train.n_users) if self.dp_delta is None else self.dp_delta
         check_budget(self.dp_epsilon, delta, train.n_users)
+        seed = noise_seed(self.seed)
         self.content.fit(train)
         features = torch.as_tensor(self.content.item_vectors(), dtype=torch.float32)
-        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self.seed)
+        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=seed)
         # one example per user with >= 2 items: a padded row of item indices (-1 = padding)
         lengths = np.diff(bounded.indptr)
         users = np.flatnonzero(lengths >= 2)
@@ -116,13 +122,13 @@ class DPContentTower(Recommender):
         for row, u in enumerate(users):
             own = bounded.indices[bounded.indptr[u] : bounded.indptr[u + 1]]
             items[row, : own.size] = own
-        torch.manual_seed(self.seed)
+        torch.manual_seed(seed)
         tower = torch.nn.Sequential(torch.nn.Linear(features.shape[1], self.dim))
         optimizer = torch.optim.SGD(tower.parameters(), lr=self.lr)
         # the users Opacus samples from; DP accounting is over users, not over items
         loader = DataLoader(TensorDataset(torch.as_tensor(items)), batch_size=min(self.batch_size, users.size))
         sample_rate = min(self.batch_size, users.size) / users.size
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(seed)
         self.accountant_ = PrivacyAccountant(delta=delta)
         if math.isinf(self.dp_epsilon):
             noise = 0.0
@@ -141,7 +147,7 @@ class DPContentTower(Recommender):
                 max_grad_norm=self.max_grad_norm, noise_generator=generator,
             )
         steps = 0
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(seed)
         for _ in range(self.epochs):
             for (batch,) in loader:
                 if batch.shape[0] == 0:

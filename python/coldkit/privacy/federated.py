@@ -59,6 +59,8 @@ from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._vectors import interaction_rows, training_matrix
 from coldkit.models.cold import ColdAdapter
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
+from coldkit.privacy.mechanisms import noise_seed
+from coldkit.privacy.modes import check_public_content
 from coldkit.validation import check_k, check_seed
 
 __all__ = [
@@ -170,7 +172,7 @@ class FederatedSpace:
         dp_epsilon: float | None = None,
         dp_delta: float | None = None,
         clip: float | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         factors, n_clients = check_k(factors, "factors"), check_k(n_clients, "n_clients")
         if rounds is not None:  # None: chosen below, by whether the run is private
@@ -196,7 +198,9 @@ class FederatedSpace:
         self.dp_delta = None if dp_delta is None else float(dp_delta)
         # under DP every contribution must be bounded: default bound 1 (a user's whole row / update)
         self.clip = clip if clip is not None else (1.0 if self.private else None)
-        self.seed = check_seed(seed)
+        # None: under DP a fresh secret seed per fit (a known seed lets anyone subtract the server's noise,
+        # see coldkit.privacy.mechanisms.noise_seed); without DP nothing is secret, and 0 keeps runs repeatable
+        self.seed = None if seed is None else check_seed(seed)
         self.accountant_: PrivacyAccountant | None = None
 
     # ------------------------------------------------------------------ training
@@ -224,11 +228,12 @@ class FederatedSpace:
 
         self.matrix_ = training_matrix(train, binarize=True)
         n_users, n_items = self.matrix_.shape
-        parts = partition_users(n_users, self.n_clients, self.seed)
+        seed = noise_seed(self.seed) if self.private else (0 if self.seed is None else self.seed)
+        parts = partition_users(n_users, self.n_clients, seed)
         self.clients_ = [InteractionClient(self.matrix_[users], self.clip) for users in parts]
         sigma_counts, sigma_factors = self._noise(n_users)
         self.strategy_sigma_ = sigma_factors  # the noise std on every released sum
-        rng = np.random.default_rng([self.seed, 1])  # the server's noise and initial basis
+        rng = np.random.default_rng([seed, 1])  # the server's noise and initial basis
 
         counts_strategy = NoisySumStrategy((n_items,), sigma_counts, rng)
         counts = run_round(self.clients_, counts_strategy, [], "counts", 0)
@@ -305,7 +310,7 @@ class Federated(ColdAdapter):
         dp_epsilon: float | None = None,
         dp_delta: float | None = None,
         clip: float | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         factors: int = 64,
         l2: float = 10.0,
         **options: Any,
@@ -317,7 +322,10 @@ class Federated(ColdAdapter):
         if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)) or not (math.isfinite(l2) and l2 >= 0):
             raise InvalidInputError(f"l2 must be a finite number >= 0, got {l2!r}")
         self.l2 = float(l2)
-        self.warm = FederatedSpace(factors, n_clients, rounds, dp_epsilon, dp_delta, clip, seed)  # type: ignore[assignment]
+        space = FederatedSpace(factors, n_clients, rounds, dp_epsilon, dp_delta, clip, seed)
+        self.warm = space  # type: ignore[assignment]
+        if space.private:  # without DP nothing is promised about the clicks; with it, content must be public
+            check_public_content(self.content, self.name)
 
     def fit_sharing(self, train: Interactions, warm: Any, content: Any) -> "Federated":
         raise InvalidInputError("the federated model trains its own item factors; it cannot share a central warm space")
@@ -347,6 +355,12 @@ class Federated(ColdAdapter):
         ``p_u``, which a server that never sees the clients' clicks cannot compute.
         """
         return self.warm.user_vectors(queries)
+
+    def _tie_break_counts(self) -> np.ndarray:
+        """The counts round's released sums (noisy under DP): the server never sees the raw counts."""
+        self._require_fitted()
+        space: FederatedSpace = self.warm  # type: ignore[assignment]
+        return np.asarray(space.counts_, dtype=np.float64)
 
     def privacy_spent(self) -> PrivacySpent:
         """``(ε, δ)`` the training spent on the users' data (``ε = inf`` when trained without DP).

@@ -52,7 +52,8 @@ from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
-from coldkit.privacy.mechanisms import dp_gram, dp_item_counts
+from coldkit.privacy.mechanisms import dp_gram, dp_item_counts, noise_seed
+from coldkit.privacy.modes import check_public_content
 from coldkit.validation import check_number, check_seed
 
 __all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
@@ -99,12 +100,14 @@ def private_statistics(
     clip: float = 1.0,
     gram_items: int = 2000,
     count_share: float = 0.2,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> DPStatistics:
     """Bound each user's contribution, then release DP counts and a DP Gram (see the module docstring).
 
-    ``dp_delta`` None gives ``1 / (10 · users)``. Raises InvalidInputError for ε <= 0, δ outside
-    (0, 1/users), bad ``max_items`` / ``clip`` / ``gram_items`` / ``count_share``.
+    ``dp_delta`` None gives ``1 / (10 · users)``. ``seed`` None draws the noise from a fresh secret seed
+    (:func:`~coldkit.privacy.mechanisms.noise_seed`); a given seed reproduces the release, and whoever
+    knows it can subtract the noise. Raises InvalidInputError for ε <= 0, δ outside (0, 1/users), bad
+    ``max_items`` / ``clip`` / ``gram_items`` / ``count_share`` / ``seed``.
     """
     n_users = train.n_users
     delta = 1.0 / (10.0 * max(n_users, 1)) if dp_delta is None else dp_delta
@@ -114,6 +117,7 @@ def private_statistics(
         raise InvalidInputError(f"gram_items must be an integer >= 2, got {gram_items!r}")
     if not 0 < float(count_share) < 1:
         raise InvalidInputError(f"count_share (budget share of the item counts) must be in (0, 1), got {count_share!r}")
+    seed = noise_seed(seed)
     rho = rho_for_budget(eps, delta)
     sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
     sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
@@ -146,7 +150,7 @@ class PrivateModel(Recommender):
         clip: float = 1.0,
         gram_items: int = 2000,
         count_share: float = 0.2,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         # checked here too, so a bad budget fails before any data are loaded (δ vs users: at fit)
         self.dp_epsilon, _ = check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)
@@ -156,7 +160,9 @@ class PrivateModel(Recommender):
             count_share = float(count_share)
         except (TypeError, ValueError):  # its range is checked with the release; "x" was a bare ValueError
             raise InvalidInputError(f"count_share (budget share of the item counts) must be a number in (0, 1), got {count_share!r}") from None
-        self.gram_items, self.count_share, self.seed = gram_items, count_share, check_seed(seed)
+        # None: a fresh secret seed per fit (noise_seed); a given one reproduces the fit and must stay secret
+        self.gram_items, self.count_share = gram_items, count_share
+        self.seed = None if seed is None else check_seed(seed)
         self.stats_: DPStatistics | None = None
 
     def _release(self, train: Interactions) -> DPStatistics:
@@ -170,6 +176,10 @@ class PrivateModel(Recommender):
         if self.stats_ is None:
             raise NotFittedError(f"{self.name}: call fit(train) before asking for its DP statistics")
         return self.stats_
+
+    def _tie_break_counts(self) -> np.ndarray:
+        """The public DP counts (the raw ones would leak): orders a list of a query the model knows nothing of."""
+        return self._stats().public_counts()
 
     def privacy_spent(self) -> PrivacySpent:
         """``(epsilon, delta)`` the fitted model spent (from the accountant's ledger; ``inf`` without noise)."""
@@ -365,7 +375,7 @@ class DPHybrid(PrivateModel):
         clip: float = 1.0,
         gram_items: int = 2000,
         count_share: float = 0.2,
-        seed: int = 0,
+        seed: int | None = None,
         cache: bool = True,
         user_profiles: Any = None,
         user_graph: Any = None,
@@ -394,6 +404,7 @@ class DPHybrid(PrivateModel):
             encoder=default_encoder_name() if encoder is None else encoder, encoder_options=encoder_options,
             whitening=whitening, cache=cache,
         )
+        check_public_content(self.content, self.name)
         self.popularity = DPPopularity(dp_epsilon, dp_delta, max_items, clip, gram_items, count_share, seed)
 
     def fit(self, train: Interactions) -> "DPHybrid":

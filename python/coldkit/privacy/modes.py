@@ -19,7 +19,7 @@ from typing import Any
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["PRIVATE_COUNTERPARTS", "private_model", "privacy_of"]
+__all__ = ["PRIVATE_COUNTERPARTS", "private_model", "privacy_of", "check_public_content"]
 
 #: model name -> the registered model that learns the same thing under user-level DP
 PRIVATE_COUNTERPARTS = {
@@ -59,3 +59,21 @@ def privacy_of(model: Any) -> dict[str, Any] | None:
         eps, delta = spent()
         return {"epsilon": float(eps) if math.isfinite(eps) else None, "delta": float(delta)}
     return None
+
+
+def check_public_content(content: Any, model: str) -> None:
+    """Refuse a content model whose encoders learn from the training interactions (InvalidInputError).
+
+    A private model treats item content as public and everything learned from clicks as private: an
+    encoder that reads the clicks while it is fitted (``reads_interactions``, e.g. the multimodal encoder
+    choosing its modality weights on pseudo-cold training items) would put what it learned into every
+    recommendation without noise or accounting.
+    """
+    for encoder in getattr(content, "encoders", ()) or ():
+        if getattr(encoder, "reads_interactions", False):
+            name = getattr(encoder, "name", type(encoder).__name__)
+            raise InvalidInputError(
+                f"{model}: encoder {name!r} learns from the training interactions while it is fitted (weights='auto' "
+                "chooses the modality weights on the users' clicks), which a private model cannot account for; fix the "
+                "weights: weights='equal' or a mapping, on the command line --modality-weights '{\"text\": 0.5, \"image\": 0.5}'"
+            )
