@@ -213,7 +213,7 @@ class DPPublishedModel(PublishedColdModel):
         delta = 1.0 / (10.0 * train.n_users) if self.dp_delta is None else self.dp_delta
         eps, delta = check_budget(self.dp_epsilon, delta, train.n_users)
         self._delta = delta
-        self.fit_seed_ = noise_seed(self.seed, f"{self.name}: seed")
+        self.fit_seed_ = noise_seed(self.seed, f"{self.name}: seed", noisy=math.isfinite(eps))
         self.content.fit(train)  # public item text only
         # the release's share of the budget, as the (ε, δ) that share of ρ converts to
         release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)

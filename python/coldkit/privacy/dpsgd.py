@@ -109,7 +109,7 @@ class DPContentTower(Recommender):
         train = self._remember(train)
         delta = 1.0 / (10.0 * train.n_users) if self.dp_delta is None else self.dp_delta
         check_budget(self.dp_epsilon, delta, train.n_users)
-        seed = noise_seed(self.seed)
+        seed = noise_seed(self.seed, noisy=math.isfinite(self.dp_epsilon))
         self.content.fit(train)
         features = torch.as_tensor(self.content.item_vectors(), dtype=torch.float32)
         bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=seed)

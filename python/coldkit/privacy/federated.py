@@ -228,7 +228,7 @@ class FederatedSpace:
 
         self.matrix_ = training_matrix(train, binarize=True)
         n_users, n_items = self.matrix_.shape
-        seed = noise_seed(self.seed) if self.private else (0 if self.seed is None else self.seed)
+        seed = noise_seed(self.seed, noisy=self.private)
         parts = partition_users(n_users, self.n_clients, seed)
         self.clients_ = [InteractionClient(self.matrix_[users], self.clip) for users in parts]
         sigma_counts, sigma_factors = self._noise(n_users)

@@ -33,9 +33,10 @@ from coldkit.exceptions import InvalidInputError
 __all__ = ["dp_item_counts", "dp_gram", "symmetric_noise", "noise_seed"]
 
 
-def noise_seed(seed: object, what: str = "seed") -> int:
+def noise_seed(seed: object, what: str = "seed", *, noisy: bool = True) -> int:
     """The seed a private fit draws its noise (and samples) from: ``seed`` itself, or for None a fresh
-    secret one from the operating system's entropy.
+    secret one from the operating system's entropy (0 when the fit adds no noise, ``noisy=False``:
+    ε = inf has nothing to keep secret, and a repeatable run is worth more).
 
     Why: DP noise protects only while it is unknown. With a fixed public default (coldkit's was 0) anyone
     could regenerate the noise and subtract it from the release — ``DPPopularity(dp_epsilon=1)`` on
@@ -43,7 +44,7 @@ def noise_seed(seed: object, what: str = "seed") -> int:
     benchmarks), and must then be kept as secret as the data.
     """
     if seed is None:
-        return secrets.randbits(62)  # < 2**63 - 3: torch seeds ``seed + 2`` and takes at most 2**64 - 1
+        return secrets.randbits(62) if noisy else 0  # < 2**63 - 3: torch seeds ``seed + 2`` and takes at most 2**64 - 1
     from coldkit.validation import check_seed
 
     return check_seed(seed, what)

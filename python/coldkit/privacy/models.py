@@ -117,7 +117,7 @@ def private_statistics(
         raise InvalidInputError(f"gram_items must be an integer >= 2, got {gram_items!r}")
     if not 0 < float(count_share) < 1:
         raise InvalidInputError(f"count_share (budget share of the item counts) must be in (0, 1), got {count_share!r}")
-    seed = noise_seed(seed)
+    seed = noise_seed(seed, noisy=math.isfinite(eps))
     rho = rho_for_budget(eps, delta)
     sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
     sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
