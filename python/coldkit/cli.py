@@ -96,7 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    # the words the command was run with, for the outputs that record how to reproduce them (results.json)
+    args.command_line = ["coldkit", *argv]
     display.label = f"coldkit {args.command}" if getattr(args, "command", None) else "coldkit"
     if not getattr(args, "func", None):
         parser.print_help()

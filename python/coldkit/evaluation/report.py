@@ -315,6 +315,20 @@ def format_header(result: "EvaluationResult") -> str:
         subsets.append(f"likes only: ratings >= {settings['implicit_threshold']:g}")
     if subsets:
         lines.append("# " + "; ".join(subsets))
+    read = settings.get("data") or {}
+    if read.get("source"):  # coldkit evaluate: the files and the columns read
+        mapped = [
+            f"{flag.replace('_', ' ')} " + " ".join(f"{k}={v}" for k, v in read[flag].items())
+            for flag in ("interaction_columns", "item_columns") if read.get(flag)
+        ]  # fmt: skip
+        if read.get("text_columns"):
+            mapped.append(f"text columns {' '.join(read['text_columns'])}")
+        lines.append("; ".join([f"# read from {read['source']}", *mapped]))
+    argv = (settings.get("command") or {}).get("argv")
+    if argv:
+        import shlex
+
+        lines.append("# command: " + shlex.join(argv))
     used = [
         f"{model}=" + "+".join(f"{e['name']}:{e['fingerprint'][:12]}" for e in encoders)
         for model, encoders in result.encoders.items()
