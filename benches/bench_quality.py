@@ -38,7 +38,7 @@ import pytest
 from coldkit.data import load_dataset, shuffle_items, subsample
 from coldkit.evaluation import ModelChoice, evaluate
 from coldkit._atomic import atomic_write_bytes
-from coldkit.evaluation.report import paired_test, plot_result
+from coldkit.evaluation.report import format_spread, paired_test, plot_result
 from coldkit.models.registry import default_encoder_name
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
@@ -114,7 +114,8 @@ def verdict(result: Any, task: str, baselines: list[str], ours: str, metric: str
         "metric": metric,
         "ours": ours,
         "ours_mean": mine[0],
-        "ours_std": mine[1],
+        "ours_std": mine[1],  # the sample std over seeds (seed_spread); None from one seed
+        "ours_seeds": mine[2],
         "best_baseline": best_label,
         "best_baseline_mean": base[best_label],
         "gain": gain,
@@ -169,7 +170,7 @@ def run_quality(
                 met = "MET" if target_met(protocol, v["gain"], v["p_value"]) else "MISSED"
                 p = "n/a" if v["p_value"] is None else f"{v['p_value']:.2g}"
                 lines.append(
-                    f"- {v['task']}: {ours} {v['ours_mean']:.4f} ± {v['ours_std']:.4f} vs best other "
+                    f"- {v['task']}: {ours} {format_spread(v['ours_mean'], v['ours_std'], v['ours_seeds'], of=n_seeds)} vs best other "
                     f"{v['best_baseline']} {v['best_baseline_mean']:.4f} → {v['gain']:+.1%}, paired p = {p} "
                     f"(target ≥ +{TARGET_GAIN[protocol]:.0%}, p < {SIGNIFICANCE}): **{met}**"
                 )
@@ -205,7 +206,7 @@ def summary_chart(report: dict[str, Any]) -> bytes:
 
     def means(run: dict[str, Any], task: str) -> dict[str, tuple[float, float]]:
         return {
-            s["model"]: (s["mean"], s["std"])
+            s["model"]: (s["mean"], np.nan if s["std"] is None else s["std"])  # no spread from one seed
             for s in run["result"]["summary"]
             if s["task"] == task and s["metric"] == "recall@20"
         }

@@ -395,19 +395,21 @@ def evaluate_split_seeds(
             "best_baseline_mean": base[best], "best_baseline_std": summary[(best, task, "recall@20")][1], "gain": gain,
             "p_value": test["p_value"] if test else None, "wins": test["wins"] if test else None,
             "losses": test["losses"] if test else None, "judged": judged, "met": bool(met) if judged else None,
-            "all": {m.label: summary[(m.label, task, "recall@20")][:2] for m in models},
+            "all": {m.label: summary[(m.label, task, "recall@20")] for m in models},  # (mean, sample std or None, seeds)
         })  # fmt: skip
     return {"split": name, "protocol": protocol, "seeds": seeds, "verdicts": verdicts, "seconds": seconds}
 
 
 def markdown(report: dict[str, Any]) -> str:
+    from coldkit.evaluation.report import format_spread
+
     lines = [f"Encoder for the hybrid: `{report['encoder']}`; seeds: {report['seeds']}; Recall@{K} from `coldkit recommend` CSV output.", ""]
     for run in report["runs"]:
         labels = list(run["verdicts"][0]["all"]) if run["verdicts"] else []
         lines += [f"### {run['split']} ({run['protocol']})", "", "| task | users | " + " | ".join(labels) + " | gain vs best other | p | target |",
                   "|---|---|" + "---|" * len(labels) + "---|---|---|"]  # fmt: skip
         for v in run["verdicts"]:
-            cells = [f"{m:.4f} ± {s:.4f}" for m, s in v["all"].values()]
+            cells = [format_spread(m, s, n, of=len(run["seeds"])) for m, s, n in v["all"].values()]
             p = "n/a" if v["p_value"] is None else f"{v['p_value']:.2g}"
             target = "not judged" if not v["judged"] else ("**MET**" if v["met"] else "MISSED")
             lines.append(f"| {v['task']} | {v['users']} | " + " | ".join(cells) + f" | {v['gain']:+.1%} vs {v['best_baseline']} | {p} | {target} |")

@@ -172,3 +172,30 @@ def test_evaluate_encoding_flag(movie_folder: Path, tmp_path: Path, capsys: pyte
     columns = {"user_id": "userId", "item_id": "movieId"} if layout == "generic" else None
     data = load_dataset(folder, encoding="latin-1", columns=columns, item_columns={"item_id": "movieId"} if columns else None)
     assert "Café western number 0" in str(data.catalog.table["title"].iloc[0])
+
+
+def test_results_record_the_data_folder_its_columns_and_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # results.json named the data set "shop" and nothing else: not the folder, not the columns mapped,
+    # not the options, so a result found later could not be traced to its files or run again
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    rows = [(u, i) for u in range(30) for i in range(40) if (u + i) % 3 == 0]
+    (folder / "interactions.csv").write_text("customer,sku\n" + "".join(f"c{u},s{i}\n" for u, i in rows), encoding="utf-8")
+    (folder / "items.csv").write_text("sku,name,notes\n" + "".join(f"s{i},thing {i},x\n" for i in range(40)), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    argv = ["evaluate", "--data", "shop", "--interaction-columns", "user_id=customer", "item_id=sku", "--text-columns", "name",
+            "--models", "popularity", "--k", "5", "--out", "o", "--no-progress", "--no-chart"]  # fmt: skip
+    assert main(argv) == 0
+    payload = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert payload["dataset"]["source"] == str(folder.resolve())
+    read = payload["settings"]["data"]
+    assert read["source"] == str(folder.resolve()) and read["data"] == "shop"
+    assert read["interaction_columns"] == {"user_id": "customer", "item_id": "sku"} and read["item_columns"] is None
+    assert read["text_columns"] == ["name"] and read["duplicates"] == "error" and read["encoding"] is None
+    command = payload["settings"]["command"]
+    assert command["argv"] == ["coldkit", *argv] and command["working_directory"] == str(tmp_path)
+    assert command["options"]["k"] == [5] and command["options"]["seeds"] == 1 and command["options"]["protocol"] == "cold-item"
+    header = (tmp_path / "o" / "results.txt").read_text().split("\n\n")[0].splitlines()
+    assert f"# read from {folder.resolve()}; interaction columns user_id=customer item_id=sku; text columns name" in header
+    assert "# command: coldkit evaluate --data shop --interaction-columns user_id=customer item_id=sku --text-columns name " \
+           "--models popularity --k 5 --out o --no-progress --no-chart" in header

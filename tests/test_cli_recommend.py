@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 import warnings
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -48,11 +52,30 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def run(files: dict[str, Path], *extra: str, model: str = "popularity") -> int:
-    return main(
-        ["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]),
-         "--model", model, "--out", str(files["out"]), "--no-progress", *extra]
-    )  # fmt: skip
+@contextlib.contextmanager
+def as_in_a_shell() -> Iterator[None]:
+    """Warnings as `coldkit` meets them in a shell: Python's default filters and its display on stderr.
+
+    (pytest records every warning, and this suite turns them into errors: main() respects both.)
+    """
+
+    def interpreter_display(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        warnings.showwarning = interpreter_display
+        yield
+
+
+def run(files: dict[str, Path], *extra: str, model: str = "popularity", shell: bool = False) -> int:
+    """main() on the files; ``shell``: with the warning filters and display of a shell (see as_in_a_shell)."""
+    with as_in_a_shell() if shell else contextlib.nullcontext():
+        return main(
+            ["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]),
+             "--model", model, "--out", str(files["out"]), "--no-progress", *extra]
+        )  # fmt: skip
 
 
 def check_contract(recs: pd.DataFrame, train: pd.DataFrame, k: int, candidates: set[str] | None) -> None:
@@ -102,7 +125,7 @@ def test_candidate_set_smaller_than_k(files: dict[str, Path], capsys: pytest.Cap
 
 def _fails_cleanly(files: dict[str, Path], capsys: pytest.CaptureFixture[str], match: str, *extra: str) -> None:
     files["out"].write_text("previous results\n", encoding="utf-8")
-    assert run(files, *extra) == 2
+    assert run(files, *extra, shell=True) == 2  # as in a shell: a warning before the error is not the error
     err = capsys.readouterr().err
     assert "coldkit recommend: error:" in err and match in err, err
     assert files["out"].read_text(encoding="utf-8") == "previous results\n"  # nothing lost
@@ -127,11 +150,11 @@ def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], cap
     # and nothing said so; --implicit-threshold keeps the likes only (and the note goes)
     files["train"].write_text("user_id,item_id,rating\nu1,a,-1\nu2,a,-1\nu3,a,-1\nu4,a,-1\nu1,b,1\nu2,b,1\n", encoding="utf-8")
     files["users"].write_text("u3\n", encoding="utf-8")
-    assert run(files, "--users", str(files["users"]), "--k", "1") == 0
+    assert run(files, "--users", str(files["users"]), "--k", "1", shell=True) == 0
     assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # u3 saw a
-    assert "4 interaction(s) have a negative rating/weight" in capsys.readouterr().err
+    assert "note: 4 interaction(s) have a negative rating/weight" in capsys.readouterr().err
     files["users"].write_text("u5\n", encoding="utf-8")
-    assert run(files, "--users", str(files["users"]), "--k", "1", "--implicit-threshold", "0") == 0
+    assert run(files, "--users", str(files["users"]), "--k", "1", "--implicit-threshold", "0", shell=True) == 0
     assert pd.read_csv(files["out"], dtype=str)["item_id"].tolist() == ["b"]  # the liked item, not the disliked one
     assert "negative rating" not in capsys.readouterr().err
 
@@ -310,7 +333,7 @@ def test_duplicates_summing_to_zero_are_an_error_not_a_lost_interaction(files: d
     # a was recommended back to u1 although u1 interacted with it.
     files["train"].write_text(TRAIN + "u1,a,-5\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "weight 0 after duplicates='sum', e.g. [('u1', 'a')]", "--duplicates", "sum")
-    assert run(files, "--duplicates", "last") == 0  # the last row (-5) is a real, non-zero weight
+    assert run(files, "--duplicates", "last", shell=True) == 0  # the last row (-5) is a real, non-zero weight (noted)
     recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
     assert not ((recs["user_id"] == "u1") & (recs["item_id"] == "a")).any()
 
@@ -441,12 +464,12 @@ def test_timestamps_on_some_rows_only_are_read_as_none_with_a_note(files: dict[s
     files["train"].write_text(
         "user_id,item_id,timestamp\nu1,a,1600000000\nu1,b,\nu2,b,1600000100\nu2,d,1600000200\nu3,a,\n", encoding="utf-8"
     )
-    assert run(files, "--k", "2") == 0
+    assert run(files, "--k", "2", shell=True) == 0
     err = capsys.readouterr().err
-    assert "2 of 5 rows have no timestamp (rows [1, 4]): the data are read without timestamps" in err
+    assert "note: " + str(files["train"]) + ": 2 of 5 rows have no timestamp (rows [1, 4]): the data are read without timestamps" in err
     # an empty column is simply no timestamps, without a note
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,\nu2,b,\n", encoding="utf-8")
-    assert run(files, "--k", "2") == 0
+    assert run(files, "--k", "2", shell=True) == 0
     assert "no timestamp" not in capsys.readouterr().err
     # a value that is there but not a time is still an error naming it
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000\nu2,b,yesterday\n", encoding="utf-8")
@@ -557,3 +580,64 @@ def test_a_warning_from_the_loaders_keeps_its_module_for_the_users_filters(files
     assert summary["rows"] > 0
     # shown once, from where it arose (the loader's read), not from batch.py's re-warning
     assert [(w.category, Path(w.filename).name) for w in caught] == [(DtypeWarning, "loaders.py")]
+
+
+# ---------------------------------------------------------------- warnings: the caller's in Python (leftovers review)
+
+NEGATIVE = "user_id,item_id,rating\nu1,a,-1\nu2,a,-1\nu1,b,1\nu2,b,1\nu3,c,1\n"
+
+
+def test_recommend_files_warns_under_the_callers_filters(files: dict[str, Path]) -> None:
+    # every DataWarning became a note whatever the caller's filters said: "error" never stopped the run,
+    # and a recorder saw nothing
+    from coldkit.batch import recommend_files
+    from coldkit.exceptions import DataWarning
+
+    files["train"].write_text(NEGATIVE, encoding="utf-8")
+    call = lambda: recommend_files(str(files["train"]), str(files["items"]), str(files["out"]), model="popularity", k=1, progress=False)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        with pytest.raises(DataWarning, match="2 interaction\\(s\\) have a negative rating"):
+            call()
+    assert not files["out"].exists()
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        summary = call()
+    assert [(w.category, "negative rating" in str(w.message)) for w in recorded] == [(DataWarning, True)]
+    assert not any("negative rating" in note for note in summary["notes"])  # a warning, not also a note
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        assert call()["rows"] == 3
+
+
+def test_main_in_process_leaves_coldkits_warnings_to_the_callers_recorder(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # main() replaced the display: coldkit's warnings went to stderr past a caller's catch_warnings(record=True)
+    from coldkit.exceptions import DataWarning
+
+    files["train"].write_text(NEGATIVE, encoding="utf-8")
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        assert run(files, "--k", "1") == 0
+    assert [w.category for w in recorded] == [DataWarning]
+    assert "negative rating" not in capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # python -W error: the warning stops the run, as one line
+        assert run(files, "--k", "1") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coldkit recommend: error: 2 interaction(s) have a negative rating") and "Traceback" not in err
+
+
+def test_the_command_in_a_shell_still_prints_data_warnings_as_notes(files: dict[str, Path]) -> None:
+    files["train"].write_text("user_id,item_id,rating,timestamp\nu1,a,-1,100\nu2,b,1,\nu2,a,1,200\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(files["train"]), "--items", str(files["items"]),
+         "--model", "popularity", "--k", "1", "--out", str(files["out"]), "--quiet"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == "text columns: title, genres"
+    assert lines[1] == f"note: {files['train']}: 1 of 3 rows have no timestamp (rows [1]): the data are read without timestamps " \
+                       "(no trending source, no time-aware validation); fill them in to use time"
+    assert lines[2].startswith("note: 1 interaction(s) have a negative rating/weight")
+    assert lines[3].startswith("wrote 2 recommendations for 2 user(s)") and len(lines) == 4

@@ -191,3 +191,47 @@ def test_plan_batches_covers_everything_and_wastes_less_padding_than_sorting() -
     uniform = [b for b in batches if len({lengths[i] for i in b}) == 1]
     assert sum(map(len, uniform)) >= 0.8 * 2000  # most texts sit in batches with no padding at all
     assert plan_batches([], 4) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "family"),
+    [
+        ({"model_type": "bert", "architectures": ["BertModel"]}, "encoder"),
+        ({"model_type": "bert", "architectures": ["BertForMaskedLM"]}, "encoder"),
+        ({"model_type": "distilbert"}, "encoder"),
+        ({"model_type": "roberta"}, "encoder"),
+        ({"model_type": "xlm-roberta"}, "encoder"),
+        ({"model_type": "mpnet", "architectures": ["MPNetForMaskedLM"]}, "encoder"),
+        ({"model_type": "electra"}, "encoder"),
+        ({"model_type": "deberta"}, "encoder"),
+        ({"model_type": "deberta-v2"}, "encoder"),
+        ({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}, "decoder"),
+        ({"model_type": "gpt_neo"}, "decoder"),
+        ({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}, "decoder"),
+        ({"model_type": "qwen2"}, "decoder"),
+        ({"model_type": "t5"}, "encoder-decoder"),
+        ({"model_type": "bart"}, "encoder-decoder"),
+        ({"architectures": ["GPT2LMHeadModel"]}, "decoder"),  # an old config: the class names tell
+        ({"model_type": "xlnet"}, None),  # causal head, bidirectional body: either encoder may read it
+        ({"model_type": "my_custom_bert", "auto_map": {"AutoModel": "m.M"}}, None),  # custom code: not judged
+        ({}, None),
+    ],
+)
+def test_text_model_family_from_config(tmp_path: Path, config: dict, family: str | None) -> None:
+    from coldkit.encoding_torch import text_model_family
+
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert text_model_family(tmp_path)[0] == family
+
+
+def test_a_model_of_the_other_family_is_refused_naming_what_was_found_and_the_encoder_to_use(tmp_path: Path) -> None:
+    from coldkit.encoding_torch import check_text_family
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
+    with pytest.raises(InvalidInputError, match=r"bert: .* is a 'gpt2' model \(GPT2LMHeadModel\), a causal .* use the gpt2 encoder"):
+        check_text_family(tmp_path, "encoder", what="bert")
+    check_text_family(tmp_path, "decoder", what="gpt2")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    for family, what in (("encoder", "bert"), ("decoder", "gpt2")):
+        with pytest.raises(InvalidInputError, match=rf"{what}: .* 't5' model, an encoder-decoder .* neither the bert nor the gpt2"):
+            check_text_family(tmp_path, family, what=what)

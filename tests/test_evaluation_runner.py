@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Sequence
 
@@ -86,7 +87,8 @@ def test_runner_equals_hand_computation(protocol: str) -> None:
             per_seed.append(ranking_metrics(ranked, task.truth, 10)["recall@10"])
         mean, std, n = result.summary()[("pop", task_name, "recall@10")]
         assert n == 2
-        assert mean == pytest.approx(np.mean(per_seed)) and std == pytest.approx(np.std(per_seed))
+        # ± is the sample std over seeds (statistics.stdev: n - 1 in the denominator)
+        assert mean == pytest.approx(statistics.mean(per_seed)) and std == pytest.approx(statistics.stdev(per_seed))
 
 
 def test_result_table_json_and_chart(tmp_path: Path) -> None:

@@ -53,10 +53,31 @@ def test_popularity_on_a_tiny_frame_matches_hand_counts() -> None:
     assert rows(only) == [("visitor", "c", 1.0, 1), ("visitor", "d", 0.0, 2)]
     with pytest.raises(InvalidInputError, match=r"user ids listed more than once \['u1'\]"):
         model.recommend(users=["u1", "u2", "u1"], k=2)  # one user's rows twice under one user_id
-    twice = model.recommend(users=[UserQuery(user="u1"), UserQuery(user="u1", text="robots")], k=1)
-    assert list(twice["user_id"]) == ["u1", "u1"]  # two queries for one user (e.g. two texts) stay allowed
     labelled = model.recommend(users={"a": "u1", "b": "u1"}, k=1)  # labels of its own: nothing ambiguous
     assert list(labelled["user_id"]) == ["a", "b"] and labelled["item_id"].nunique() == 1
+
+
+@pytest.mark.parametrize(
+    "users",
+    [
+        ["u1", UserQuery(user="u1", text="robots")],
+        [UserQuery(user="u1"), UserQuery(user="u1", text="robots")],
+        [UserQuery(user="u1", history=["c"]), "u2", "u1"],
+    ],
+)
+def test_a_user_twice_in_a_list_is_refused_pointing_to_the_dict_form(users: list) -> None:
+    # [u1, UserQuery(user=u1, text=...)] returned two blocks both labelled "u1": a groupby("user_id")
+    # merged them into one user with two rank-1 items, and nothing said which rows answered which query
+    model = models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"user ids listed more than once \['u1'\] .*UserQuery\(user=\.\.\.\) counts as its "
+                                                r"user.*name the queries with a dict, e.g. users=\{'u1': 'u1', 'u1 \(space\)': "):
+        model.recommend(users=users, k=2)
+    # the dict form asks for one user twice, each block under its own label, each as if asked alone
+    both = model.recommend(users={"plain": "u1", "robots": UserQuery(user="u1", text="robots")}, k=2)
+    assert list(dict.fromkeys(both["user_id"])) == ["plain", "robots"]
+    alone = model.recommend(users=[UserQuery(user="u1", text="robots")], k=2)
+    assert rows(both[both["user_id"] == "robots"].assign(user_id="u1")) == rows(alone)
+    assert rows(both[both["user_id"] == "plain"].assign(user_id="u1")) == rows(model.recommend(users=["u1"], k=2))
 
 
 def test_without_items_the_catalogue_is_the_ids_seen_and_content_models_ask_for_items() -> None:

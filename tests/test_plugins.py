@@ -441,19 +441,42 @@ def test_the_cli_shows_a_plugin_that_failed_to_load_as_one_line(
         coldkit.get_fusion("weighted")
 
 
-def test_every_coldkit_warning_is_one_line_in_the_cli_and_others_keep_their_display() -> None:
-    import io
-
+def test_every_coldkit_warning_is_one_line_in_the_cli_and_others_keep_their_format() -> None:
     from coldkit.cli import _OneLineWarnings
     from coldkit.exceptions import CacheWarning, ColdkitWarning, DataWarning
 
-    shown: list[tuple[str, type[Warning]]] = []
-    display = _OneLineWarnings(lambda message, category, *rest: shown.append((str(message), category)))
+    formatted: list[tuple[str, type[Warning]]] = []
+    display = _OneLineWarnings(lambda message, category, *rest: formatted.append((str(message), category)) or "python's format\n")
     display.label = "coldkit evaluate"
-    out = io.StringIO()
-    for category in (CacheWarning, DataWarning, ColdkitWarning, coldkit.PluginLoadWarning):
-        display(category("vector cache: ignoring corrupt shard\n'x.npy'"), category, "/site/coldkit/encoding.py", 392, out)
-    assert out.getvalue().splitlines() == ["coldkit evaluate: warning: vector cache: ignoring corrupt shard 'x.npy'"] * 4
-    display(UserWarning("a third party's"), UserWarning, "/site/other.py", 1, out)  # not coldkit's: Python's display
-    assert shown == [("a third party's", UserWarning)] and len(out.getvalue().splitlines()) == 4
+    texts = [
+        display(category("vector cache: ignoring corrupt shard\n'x.npy'"), category, "/site/coldkit/encoding.py", 392)
+        for category in (CacheWarning, DataWarning, ColdkitWarning, coldkit.PluginLoadWarning)
+    ]
+    assert texts == ["coldkit evaluate: warning: vector cache: ignoring corrupt shard 'x.npy'\n"] * 4
+    # not coldkit's: Python's format
+    assert display(UserWarning("a third party's"), UserWarning, "/site/other.py", 1) == "python's format\n"
+    assert formatted == [("a third party's", UserWarning)]
     assert issubclass(CacheWarning, UserWarning) and issubclass(coldkit.PluginLoadWarning, coldkit.ColdkitWarning)
+
+
+def test_the_cli_formats_warnings_and_leaves_displaying_and_recording_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main() replaced warnings.showwarning: a caller's catch_warnings(record=True) around it saw nothing
+    from coldkit.cli import main
+
+    _fake_distribution(tmp_path / "site", "fake_plugins", {"broken": "ck_broken_plugin"},
+                       {"ck_broken_plugin": "raise ImportError('missing dependency xyz')\n"})  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (tmp_path / "items.csv").write_text("item_id,title\na,Space robots\nb,Paris love story\nc,Whales\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("user_id,item_id\nu1,a\nu2,b\nu2,a\n", encoding="utf-8")
+    argv = ["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "popularity", "--k", "1", "--out", str(tmp_path / "recs.csv"), "--no-progress"]  # fmt: skip
+    manager.reset_plugins()
+    before = warnings.formatwarning
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        assert main(argv) == 0
+    assert [w.category for w in recorded if "broken" in str(w.message)] == [coldkit.PluginLoadWarning]
+    assert "broken" not in capsys.readouterr().err
+    assert warnings.formatwarning is before  # the command put the formatter back

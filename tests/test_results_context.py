@@ -196,3 +196,39 @@ def test_the_header_says_when_the_run_was_a_subsample_or_read_likes_only() -> No
     assert "subsample" not in format_header(result) and "likes only" not in format_header(result)
     result.settings = {**(result.settings or {}), "max_users": 50, "implicit_threshold": 4.0}
     assert "# at most 50 users per task (a subsample); likes only: ratings >= 4" in format_header(result).splitlines()
+
+
+# ---------------------------------------------------------------- what ± means (leftovers review)
+
+
+def test_a_cell_over_fewer_seeds_says_how_many_and_the_spread_is_the_sample_std(tmp_path: Path) -> None:
+    import statistics
+
+    result = make_result({("a", "cold"): [0.40, 0.42, 0.47], ("b", "cold"): [0.30, 0.34, 0.0]})
+    # b measured nothing on seed 2 (a task with no user that seed): its cell averages two seeds, not three
+    result.records = [r for r in result.records if not (r["model"] == "b" and r["seed"] == 2)]
+    result.records += [{"model": "c", "seed": 1, "task": "cold", "metric": "recall@20", "value": 0.25}]
+    result.models.append("c")
+    paths = result.save(str(tmp_path), chart=False)
+
+    # the recall@20 column (the other default columns have no value here: "-")
+    rows = {line.split()[0]: line.split("  -")[0] for line in Path(paths["table"]).read_text().splitlines() if line[:2] in ("a ", "b ", "c ")}
+    assert rows["a"].split()[2:] == [f"{statistics.mean([0.40, 0.42, 0.47]):.4f}", "±", f"{statistics.stdev([0.40, 0.42, 0.47]):.4f}"]
+    assert rows["b"].split()[2:] == ["0.3200", "±", f"{statistics.stdev([0.30, 0.34]):.4f}", "(2", "seeds)"]
+    assert rows["c"].split()[2:] == ["0.2500", "±", "n/a", "(1", "seed)"]  # one seed: no spread, not 0.0
+
+    summary = {s["model"]: s for s in json.loads(Path(paths["json"]).read_text())["summary"]}
+    assert summary["a"]["std"] == pytest.approx(statistics.stdev([0.40, 0.42, 0.47]))  # ddof 1, not the population's
+    assert (summary["a"]["seeds"], summary["a"]["missing_seeds"]) == (3, [])
+    assert (summary["b"]["seeds"], summary["b"]["missing_seeds"]) == (2, [2])
+    assert summary["c"]["std"] is None and summary["c"]["missing_seeds"] == [0, 2]
+    # the chart draws the seeds it has (no error bar where a single seed measured the number)
+    plt.close(draw_chart(result))
+
+
+def test_a_single_seed_run_shows_means_alone_and_json_has_no_spread(tmp_path: Path) -> None:
+    result = make_result({("a", "cold"): [0.40], ("b", "cold"): [0.30]})
+    paths = result.save(str(tmp_path), chart=False)
+    row = next(line for line in Path(paths["table"]).read_text().splitlines() if line.startswith("a "))
+    assert row.split()[2:4] == ["0.4000", "-"]
+    assert [s["std"] for s in json.loads(Path(paths["json"]).read_text())["summary"]] == [None, None]

@@ -19,13 +19,11 @@ model may use (see :mod:`coldkit.models.memory`).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import os
 import time
-import warnings
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +35,7 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
     _lookalike_ids, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
-from coldkit.exceptions import ComponentContractError, DataWarning, InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
@@ -97,6 +95,12 @@ def recommend_files(
     ``media`` (options of the ``multimodal`` encoder: ``image_column``, ``audio_column``,
     ``media_root``, ``image_encoder``...) adds the items' images/audio to their text; every media
     file that cannot be used is listed in ``summary["media_errors"]`` and the run continues.
+
+    ``summary["notes"]`` says what the run decided or noticed (a model part it tuned, users without
+    interactions...). Data read other than as given (a timestamp column with empty cells, negative
+    ratings) is a :class:`~coldkit.exceptions.DataWarning`, a warning under the caller's filters
+    (``warnings.simplefilter("error", DataWarning)`` stops the run; ``catch_warnings(record=True)``
+    records it); ``coldkit recommend`` prints those among its notes.
 
     Raises:
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
@@ -189,8 +193,10 @@ def _recommend_files(
         raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    # what the loaders read other than as given (e.g. a timestamp column with empty cells) becomes a note
-    with stage("load items and interactions"), _data_warnings_as_notes() as notes:
+    notes: list[str] = []
+    # what the loaders read other than as given (a timestamp column with empty cells...) is a DataWarning,
+    # under the caller's filters like any warning; `coldkit recommend` prints those as notes
+    with stage("load items and interactions"):
         # with item vectors, ids alone are a valid item table (the vectors stand for the content); so
         # they are for a model without an encoder (popularity, item-knn, ease...): one that still
         # reads item text (text-match) says so itself when it is fitted
@@ -251,7 +257,7 @@ def _recommend_files(
                 f"(e.g. {catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
                 "add text columns with --text-columns"
             )
-    # (negative ratings, read as likes, are noted by the loader: a DataWarning above)
+    # (negative ratings, read as likes, are warned of by the loader: a DataWarning above)
     notes.extend(_timestamp_notes(seen))
     n_cand = len(cand) if cand is not None else len(catalog)
     if n_cand < k:
@@ -416,32 +422,6 @@ def _recommend_files(
 #: reader then failed on (or, for .tsv, split wrongly)
 _NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".tsv", ".json", ".jsonl", ".xlsx", ".xls",
                      ".feather", ".arrow")  # fmt: skip
-
-
-@contextlib.contextmanager
-def _data_warnings_as_notes() -> Iterator[list[str]]:
-    """Collect the ``DataWarning`` texts raised inside (as notes); every other warning goes on untouched.
-
-    Other warnings are never caught to be warned again: a re-warning (``warn_explicit``) takes its
-    module from the file path (``/.../coldkit/data/loaders``), so the user's filters naming a module
-    (``filterwarnings("always", module="coldkit.data")``) missed it, and it was filtered twice. Here
-    each warning is filtered once, where it arose, and only its display is intercepted.
-    """
-    notes: list[str] = []
-    with warnings.catch_warnings():
-        # every time, not once per place: a second run in the same process needs its notes too
-        warnings.simplefilter("always", DataWarning)
-        shown = warnings.showwarning  # whatever displays warnings now (the interpreter's, a test's recorder)
-
-        def note_or_show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                         file: TextIO | None = None, line: str | None = None) -> None:
-            if issubclass(category, DataWarning):
-                notes.append(str(message))
-            else:
-                shown(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = note_or_show
-        yield notes
 
 
 def _check_out_is_csv(out: str | os.PathLike[str]) -> None:

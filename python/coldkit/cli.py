@@ -8,14 +8,15 @@ when the parser is built, and import their heavy dependencies inside ``run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import warnings
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Iterator, Sequence
 
-from coldkit.exceptions import ColdkitError, ColdkitWarning
+from coldkit.exceptions import ColdkitError, ColdkitWarning, DataWarning
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "COMMANDS", "data_warnings_as_notes"]
 
 COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve", "cache")
 
@@ -57,46 +58,79 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _OneLineWarnings:
-    """Shows coldkit's own warnings as ``coldkit CMD: warning: MESSAGE``, one line on stderr.
+    """Formats coldkit's own warnings as ``coldkit CMD: warning: MESSAGE``, one line.
 
-    Python's display (``/path/manager.py:120: PluginLoadWarning: ...`` and then the source line
+    Python's format (``/path/manager.py:120: PluginLoadWarning: ...`` and then the source line
     ``load_plugins()``) read like a bug at that line of coldkit, and a plugin that failed to load or
-    data read other than as given is a message to the user, written to stand alone. Only the
-    display changes: the library still warns, so filters apply as usual before this is called.
-    Every other warning (a third party's) keeps Python's format, whose file and line say whom to
-    tell; it goes to the display that was in force before.
+    data read other than as given is a message to the user, written to stand alone.
+
+    It replaces :func:`warnings.formatwarning` only, never the display (``showwarning``) nor the
+    filters: the interpreter's display writes the one line on stderr, while a caller of :func:`main`
+    that records warnings (``warnings.catch_warnings(record=True)``, pytest) or shows them its own way
+    gets coldkit's warnings themselves, and its filters (``"error"``, ``"ignore"``) decide as anywhere.
+    (Replacing the display sent them to stderr past a caller's recorder.) Every other warning (a third
+    party's) keeps Python's format, whose file and line say whom to tell.
+
+    While :func:`data_warnings_as_notes` is active, a :class:`DataWarning` the display formats is kept
+    as a note (the command prints it among its notes) and formats as nothing.
     """
 
-    def __init__(self, previous: Callable[..., None]) -> None:
+    def __init__(self, previous: Callable[..., str]) -> None:
         self.previous = previous
         self.label = "coldkit"  # "coldkit recommend" once the command is known (plugins load in --help too)
+        self.notes: list[str] | None = None
 
-    def __call__(
-        self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
-        file: TextIO | None = None, line: str | None = None,
-    ) -> None:
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
         if not issubclass(category, ColdkitWarning):
-            self.previous(message, category, filename, lineno, file, line)
-            return
+            return self.previous(message, category, filename, lineno, line)
+        if self.notes is not None and issubclass(category, DataWarning):
+            self.notes.append(str(message))
+            return ""
         # a plugin's exception may span lines (a SyntaxError's caret): one line, as the errors are
         text = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
-        try:
-            (sys.stderr if file is None else file).write(f"{self.label}: warning: {text}\n")
-        except OSError:  # stderr closed or full: lose the warning, not the run (as Python's own display)
-            pass
+        return f"{self.label}: warning: {text}\n"
+
+
+@contextlib.contextmanager
+def data_warnings_as_notes() -> Iterator[list[str]]:
+    """Inside a command run by :func:`main`: the :class:`DataWarning` texts shown meanwhile, to print as
+    ``note:`` lines (``coldkit recommend`` lists them with its other notes) instead of warning lines.
+
+    Only what the display in force shows is collected: warnings a caller records or filters stay theirs.
+    Outside :func:`main` nothing is collected and the warnings are shown as usual.
+    """
+    notes: list[str] = []
+    display = warnings.formatwarning
+    if not isinstance(display, _OneLineWarnings):
+        yield notes
+        return
+    before, display.notes = display.notes, notes
+    try:
+        yield notes
+    finally:
+        display.notes = before
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``coldkit`` and ``python -m coldkit``; returns the exit status."""
-    with warnings.catch_warnings():  # puts the caller's display back (main() is called in-process by tests)
-        display = _OneLineWarnings(warnings.showwarning)
-        warnings.showwarning = display
-        return _main(argv, display)
+    # catch_warnings restarts the "once per place" memory, so each run in one process shows its warnings
+    # again; it does not restore formatwarning: that is put back by hand (main() is called in-process)
+    with warnings.catch_warnings():
+        previous = warnings.formatwarning
+        display = _OneLineWarnings(previous)
+        warnings.formatwarning = display
+        try:
+            return _main(argv, display)
+        finally:
+            warnings.formatwarning = previous
 
 
 def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    # the words the command was run with, for the outputs that record how to reproduce them (results.json)
+    args.command_line = ["coldkit", *argv]
     display.label = f"coldkit {args.command}" if getattr(args, "command", None) else "coldkit"
     if not getattr(args, "func", None):
         parser.print_help()
@@ -122,6 +156,11 @@ def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
     except ColdkitError as exc:
         # A user error: one clear line, no traceback.
         print(f"coldkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ColdkitWarning as exc:
+        # a warning the caller's filters made an error (python -W error): one line as well
+        text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        print(f"coldkit {args.command}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"coldkit {args.command}: interrupted", file=sys.stderr)

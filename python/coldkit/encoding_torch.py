@@ -48,6 +48,8 @@ __all__ = [
     "apply_precision",
     "check_model_type",
     "check_text_model",
+    "check_text_family",
+    "text_model_family",
     "check_remote_code",
     "configure_threads",
     "cpu_supports_bf16",
@@ -480,6 +482,101 @@ def check_text_model(model_dir: Path, *, what: str) -> None:
             f"{'audio' if encoder == 'clap' else 'images'}), not a text model; use the {encoder} encoder for it "
             f"(e.g. get_encoder({encoder!r}, model=PATH))"
         )
+
+
+#: what the families are called in messages, and the encoder that reads each
+_FAMILY_NAMES = {
+    "encoder": "a bidirectional encoder (the BERT family)",
+    "decoder": "a causal (left-to-right) language model (the GPT family)",
+    "encoder-decoder": "an encoder-decoder (sequence-to-sequence) model",
+}
+_FAMILY_ENCODERS = {"encoder": "bert", "decoder": "gpt2"}
+#: used when transformers' own tables cannot be read (their module moved): the common types of each family
+_ENCODER_TYPES = frozenset({
+    "albert", "bert", "big_bird", "camembert", "convbert", "data2vec-text", "deberta", "deberta-v2", "distilbert",
+    "electra", "ernie", "flaubert", "funnel", "ibert", "longformer", "megatron-bert", "mobilebert", "modernbert",
+    "mpnet", "nezha", "rembert", "roberta", "roberta-prelayernorm", "roformer", "squeezebert", "xlm", "xlm-roberta",
+    "xlm-roberta-xl", "xmod",
+})  # fmt: skip
+_DECODER_TYPES = frozenset({
+    "bloom", "codegen", "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neo", "gpt_neox", "gptj", "llama",
+    "mistral", "mixtral", "mpt", "olmo", "openai-gpt", "opt", "phi", "phi3", "qwen2", "qwen3", "stablelm", "starcoder2",
+})  # fmt: skip
+_SEQ2SEQ_TYPES = frozenset({"bart", "mbart", "t5", "mt5", "umt5", "pegasus", "marian", "mvp", "led", "longt5", "bigbird_pegasus"})
+#: causal in transformers' tables (they have a causal head) but read bidirectionally by AutoModel: either encoder may take them
+_EITHER_TYPES = frozenset({"xlnet", "transfo-xl", "reformer"})
+
+
+def _family_tables() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(encoder, decoder, encoder-decoder) model types, from the installed transformers' auto tables.
+
+    A type with a masked-LM head is bidirectional (BERT also has a causal head: it counts as an encoder);
+    one with a causal-LM head alone is a decoder; one with a sequence-to-sequence head is neither.
+    """
+    try:
+        from transformers.models.auto import modeling_auto as auto
+
+        masked = frozenset(auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+        causal = frozenset(auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+        seq2seq = frozenset(auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)
+    except (ImportError, AttributeError):  # pragma: no cover - a transformers that moved its tables
+        return _ENCODER_TYPES, _DECODER_TYPES, _SEQ2SEQ_TYPES
+    return (masked | _ENCODER_TYPES) - seq2seq, (causal | _DECODER_TYPES) - masked - seq2seq, seq2seq | _SEQ2SEQ_TYPES
+
+
+def text_model_family(model_dir: Path) -> tuple[str | None, Any, list[str]]:
+    """``(family, model_type, architectures)`` of ``model_dir/config.json``.
+
+    ``family`` is ``"encoder"`` (bidirectional: BERT, DistilBERT, RoBERTa, XLM-R, MPNet, ELECTRA, DeBERTa...),
+    ``"decoder"`` (causal: GPT-2, GPT-Neo, Llama, Mistral, Qwen...), ``"encoder-decoder"`` (T5, BART), or
+    ``None`` when neither the ``model_type`` nor the ``architectures`` tell (a model of custom code: let through).
+    """
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None, None, []  # the loader names an unreadable config itself
+    if not isinstance(config, dict):
+        return None, None, []
+    model_type = config.get("model_type")
+    found = config.get("architectures")
+    architectures = [str(a) for a in found] if isinstance(found, list) else []
+    encoders, decoders, seq2seq = _family_tables()
+    if isinstance(model_type, str) and model_type not in _EITHER_TYPES:
+        for family, types in (("encoder-decoder", seq2seq), ("encoder", encoders), ("decoder", decoders)):
+            if model_type in types:
+                return family, model_type, architectures
+    if model_type is None and architectures:  # an old config without model_type: its classes' names tell
+        if all(a.endswith(("ForCausalLM", "LMHeadModel")) and not a.startswith(("Bert", "Roberta")) for a in architectures):
+            return "decoder", model_type, architectures
+        if any(a.endswith("ForMaskedLM") for a in architectures):
+            return "encoder", model_type, architectures
+    return None, model_type, architectures
+
+
+def check_text_family(model_dir: Path, family: str, *, what: str) -> None:
+    """Refuse a text model of another family than ``family`` (``"encoder"`` for bert, ``"decoder"`` for gpt2).
+
+    Why: ``AutoModel`` loads any checkpoint, so a GPT-2 folder given to ``bert`` (or a BERT folder to
+    ``gpt2``) loaded and pooled without a word: mean vectors of a model that reads each token without
+    the words after it, or the "last token" of a model trained to fill in masked words — vectors of
+    another kind than the encoder's documentation describes, under a name that says otherwise.
+    """
+    found, model_type, architectures = text_model_family(model_dir)
+    if found is None or found == family:
+        return
+    described = f"a {model_type!r} model" if model_type is not None else "a model"
+    classes = f" ({', '.join(architectures)})" if architectures else ""
+    other = _FAMILY_ENCODERS.get(found)
+    advice = (
+        f"use the {other} encoder for it (e.g. get_encoder({other!r}, model=PATH), or in a model spec "
+        f"encoder={other},encoder_options={{\"model\":PATH}})"
+        if other is not None
+        else "neither the bert nor the gpt2 encoder runs it: encode the texts elsewhere and give coldkit the vectors (--item-vectors)"
+    )
+    raise InvalidInputError(
+        f"{what}: the model in {str(model_dir)!r} is {described}{classes}, {_FAMILY_NAMES[found]}, "
+        f"not {_FAMILY_NAMES[family]} as this encoder needs (config.json model_type / architectures); {advice}"
+    )
 
 
 _fingerprint_memo: dict[tuple[str, tuple[tuple[str, int, int, int, int], ...]], str] = {}

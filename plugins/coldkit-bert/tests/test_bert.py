@@ -398,3 +398,55 @@ def test_an_mpnet_folder_keeps_to_its_position_table(minilm_dir: Path, tmp_path:
     encoder = coldkit.get_encoder("bert", model=folder, device="cpu", threads=1, precision="fp32")
     assert encoder.max_length == 32
     assert np.isclose(np.linalg.norm(encoder.encode_texts(["word " * 200])[0]), 1.0)
+
+
+def _tiny_with_minilm_tokenizer(folder: Path, minilm_dir: Path, config_class: str, model_class: str, **sizes: Any) -> Path:
+    """A random-init model of ``model_class`` saved with save_pretrained, with MiniLM's tokenizer files beside it."""
+    import transformers
+
+    config = getattr(transformers, config_class)(vocab_size=30522, **sizes)
+    getattr(transformers, model_class)(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm_dir / name).is_file():
+            shutil.copy(minilm_dir / name, folder / name)
+    return folder
+
+
+_SMALL = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+@pytest.mark.parametrize(
+    ("config_class", "model_class", "sizes"),
+    [
+        ("BertConfig", "BertModel", _SMALL),
+        ("DistilBertConfig", "DistilBertModel", {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64}),
+        ("RobertaConfig", "RobertaModel", _SMALL),
+        ("XLMRobertaConfig", "XLMRobertaModel", _SMALL),
+        ("ElectraConfig", "ElectraModel", {**_SMALL, "embedding_size": 32}),
+        ("DebertaV2Config", "DebertaV2Model", _SMALL),
+    ],
+)
+def test_bert_family_models_load(minilm_dir: Path, tmp_path: Path, config_class: str, model_class: str, sizes: dict) -> None:
+    folder = _tiny_with_minilm_tokenizer(tmp_path / model_class, minilm_dir, config_class, model_class, **sizes)
+    encoder = coldkit.get_encoder("bert", model=folder, device="cpu", threads=1, precision="fp32")
+    assert encoder.encode_texts(["a basketball game"]).shape == (1, 32)
+
+
+@pytest.mark.parametrize(
+    ("config_class", "model_class", "sizes", "message"),
+    [
+        # GPT-2 loaded and was mean-pooled without a word: vectors of a left-to-right model, named bert
+        ("GPT2Config", "GPT2Model", {"n_embd": 32, "n_layer": 1, "n_head": 2},
+         r"is a 'gpt2' model \(GPT2Model\), a causal .* use the gpt2 encoder for it"),
+        ("LlamaConfig", "LlamaForCausalLM", {**_SMALL, "num_key_value_heads": 2},
+         r"is a 'llama' model \(LlamaForCausalLM\), a causal .* use the gpt2 encoder for it"),
+        ("T5Config", "T5Model", {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 1, "num_heads": 2},
+         r"is a 't5' model \(T5Model\), an encoder-decoder .* neither the bert nor the gpt2 encoder runs it"),
+    ],
+)
+def test_a_model_of_another_family_is_refused(
+    minilm_dir: Path, tmp_path: Path, config_class: str, model_class: str, sizes: dict, message: str
+) -> None:
+    folder = _tiny_with_minilm_tokenizer(tmp_path / model_class, minilm_dir, config_class, model_class, **sizes)
+    with pytest.raises(InvalidInputError, match="bert: the model in .*" + message):
+        coldkit.get_encoder("bert", model=folder, device="cpu", threads=1, precision="fp32")

@@ -130,3 +130,40 @@ def test_reduced_precision_stays_close_to_fp32(tiny_gpt2_dir: Path, precision: s
     cosine = (fast.encode_texts(texts) * reference.encode_texts(texts)).sum(axis=1)
     assert cosine.min() >= floor, (precision, cosine)
     assert fast.fingerprint != reference.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("config_class", "model_class", "sizes", "model_type"),
+    [
+        ("BertConfig", "BertModel", {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}, "bert"),
+        ("DistilBertConfig", "DistilBertModel", {"dim": 32, "n_layers": 1, "n_heads": 2, "hidden_dim": 64}, "distilbert"),
+        ("RobertaConfig", "RobertaModel", {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}, "roberta"),
+    ],
+)
+def test_a_bert_family_model_is_refused(tiny_gpt2_dir: Path, tmp_path: Path, config_class: str, model_class: str, sizes: dict, model_type: str) -> None:
+    # a BERT folder loaded and was last-token pooled without a word: the "summary" token of a model
+    # that never learnt to summarise left to right
+    import transformers
+
+    folder = tmp_path / model_type
+    config = getattr(transformers, config_class)(vocab_size=50257, **sizes)
+    getattr(transformers, model_class)(config).save_pretrained(folder)
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (tiny_gpt2_dir / name).is_file():
+            shutil.copy(tiny_gpt2_dir / name, folder / name)
+    with pytest.raises(InvalidInputError, match=rf"gpt2: the model in .* is a '{model_type}' model \({model_class}\), a bidirectional "
+                                                r"encoder .* use the bert encoder for it"):
+        coldkit.get_encoder("gpt2", model=folder, device="cpu", threads=1)
+
+
+def test_other_causal_models_still_load(tiny_gpt2_dir: Path, tmp_path: Path) -> None:
+    from transformers import GPTNeoConfig, GPTNeoModel
+
+    folder = tmp_path / "gpt-neo"
+    GPTNeoModel(GPTNeoConfig(vocab_size=50257, hidden_size=32, num_layers=2, num_heads=2, attention_types=[[["global"], 2]],
+                             max_position_embeddings=64)).save_pretrained(folder)
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (tiny_gpt2_dir / name).is_file():
+            shutil.copy(tiny_gpt2_dir / name, folder / name)
+    encoder = coldkit.get_encoder("gpt2", model=folder, device="cpu", threads=1)
+    assert encoder.encode_texts(["a basketball game"]).shape == (1, 32)

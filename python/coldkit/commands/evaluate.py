@@ -217,11 +217,13 @@ def run(args: argparse.Namespace) -> int:
     # with media, a table of ids and media is complete (the media describe the items)
     needs_text = not media_given and any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
     media_columns = [c for c in (getattr(args, "image_column", None), getattr(args, "audio_column", None)) if c]
+    interaction_columns = parse_mapping(args.interaction_columns, "--interaction-columns")
+    item_columns = parse_mapping(args.item_columns, "--item-columns")
     dataset = load_dataset(
         args.data,
         data_root=args.data_root,
-        columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
-        item_columns=parse_mapping(args.item_columns, "--item-columns"),
+        columns=interaction_columns,
+        item_columns=item_columns,
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
         require_text=needs_text,
@@ -249,6 +251,18 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.no_progress else None,
     )
     result.settings["encoder"] = encoder
+    # what reading the data again needs: a folder's path and the mapping of its columns were in no output,
+    # so a result could not be traced to the files (or the columns) it measured
+    result.settings["data"] = {
+        "data": args.data,
+        "source": str(os.path.abspath(dataset.source)) if dataset.source else None,
+        "interaction_columns": interaction_columns,  # None: the standard names (or a named set's own)
+        "item_columns": item_columns,
+        "text_columns": list(dataset.catalog.text_columns),
+        "duplicates": args.duplicates,
+        "encoding": args.encoding,
+    }
+    result.settings["command"] = _command_record(args)
     result.settings.update(media_settings)
     result.notes.extend(media_settings.get("media_notes", []))
     print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
@@ -262,6 +276,17 @@ def run(args: argparse.Namespace) -> int:
     paths = result.save(args.out, chart=not args.no_chart)
     print("wrote " + ", ".join(paths.values()), file=sys.stderr)
     return 0
+
+
+def _command_record(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line of this run (as typed, and every option after parsing, defaults included) and the
+    folder it ran in (relative paths in it are relative to that)."""
+    options = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "command_line")}
+    return {
+        "argv": list(getattr(args, "command_line", None) or []),
+        "options": {k: v if v is None or isinstance(v, (bool, int, float, str, list)) else str(v) for k, v in options.items()},
+        "working_directory": os.getcwd(),
+    }
 
 
 def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], encoder: str) -> tuple[Any, list[Any], dict[str, Any]]:

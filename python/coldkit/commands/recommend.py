@@ -95,38 +95,41 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def run(args: argparse.Namespace) -> int:
     from coldkit.batch import recommend_files
+    from coldkit.cli import data_warnings_as_notes
 
-    summary = recommend_files(
-        args.interactions,
-        args.items,
-        args.out,
-        model=args.model,
-        k=args.k,
-        text_columns=list_flag(args.text_columns),
-        profile_columns=parse_mapping(args.profile_columns, "--profile-columns"),
-        user_profiles=args.user_profiles,
-        profile_text_column=args.profile_text_column,
-        candidates=args.candidates,
-        users=args.users,
-        options=parse_mapping(args.option, "--option", "KEY=VALUE (e.g. whitening=none)"),
-        encoder=args.encoder,
-        item_vectors=args.item_vectors,
-        item_vector_columns=parse_mapping(args.item_vector_columns, "--item-vector-columns"),
-        user_graph=args.user_graph,
-        user_graph_columns=parse_mapping(args.user_graph_columns, "--user-graph-columns"),
-        interaction_columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
-        item_columns=parse_mapping(args.item_columns, "--item-columns"),
-        implicit_threshold=args.implicit_threshold,
-        duplicates=args.duplicates,
-        encoding=args.encoding,
-        progress=False if args.quiet else None,
-        max_memory=args.max_memory,
-        media=multimodal_options(args, args.encoder),
-        dp_epsilon=args.dp_epsilon,
-        dp_delta=args.dp_delta,
-    )
+    # data read other than as given (a DataWarning of the loaders) is listed with the run's notes
+    with data_warnings_as_notes() as data_notes:
+        summary = recommend_files(
+            args.interactions,
+            args.items,
+            args.out,
+            model=args.model,
+            k=args.k,
+            text_columns=list_flag(args.text_columns),
+            profile_columns=parse_mapping(args.profile_columns, "--profile-columns"),
+            user_profiles=args.user_profiles,
+            profile_text_column=args.profile_text_column,
+            candidates=args.candidates,
+            users=args.users,
+            options=parse_mapping(args.option, "--option", "KEY=VALUE (e.g. whitening=none)"),
+            encoder=args.encoder,
+            item_vectors=args.item_vectors,
+            item_vector_columns=parse_mapping(args.item_vector_columns, "--item-vector-columns"),
+            user_graph=args.user_graph,
+            user_graph_columns=parse_mapping(args.user_graph_columns, "--user-graph-columns"),
+            interaction_columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
+            item_columns=parse_mapping(args.item_columns, "--item-columns"),
+            implicit_threshold=args.implicit_threshold,
+            duplicates=args.duplicates,
+            encoding=args.encoding,
+            progress=False if args.quiet else None,
+            max_memory=args.max_memory,
+            media=multimodal_options(args, args.encoder),
+            dp_epsilon=args.dp_epsilon,
+            dp_delta=args.dp_delta,
+        )
     print(f"text columns: {', '.join(summary['text_columns']) or '(none)'}", file=sys.stderr)
-    for note in summary["notes"]:
+    for note in [*data_notes, *summary["notes"]]:
         print(f"note: {note}", file=sys.stderr)
     if summary.get("media_errors"):
         print(f"media errors ({len(summary['media_errors'])}; those items use their other modalities):", file=sys.stderr)

@@ -40,6 +40,8 @@ __all__ = [
     "save_result",
     "plot_result",
     "draw_chart",
+    "seed_spread",
+    "format_spread",
 ]
 
 # The model a comparison is about: coldkit's recommended default. Its label may carry options
@@ -75,12 +77,14 @@ class EvaluationResult:
     coldkit_version: str = _coldkit_version
     created: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
 
-    def summary(self) -> dict[tuple[str, str, str], tuple[float, float, int]]:
-        """``{(model, task, metric): (mean, std, n_seeds)}`` (population std over seeds)."""
+    def summary(self) -> dict[tuple[str, str, str], tuple[float, float | None, int]]:
+        """``{(model, task, metric): (mean, std, n_seeds)}`` over the seeds that measured it (see :func:`seed_spread`:
+        the sample std, ``None`` from a single seed). ``n_seeds`` may be below ``len(seeds)``: a task with no
+        user on some seed is skipped there."""
         groups: dict[tuple[str, str, str], list[float]] = {}
         for r in self.records:
             groups.setdefault((r["model"], r["task"], r["metric"]), []).append(float(r["value"]))
-        return {key: (float(np.mean(v)), float(np.std(v)), len(v)) for key, v in groups.items()}
+        return {key: seed_spread(v) for key, v in groups.items()}
 
     def mean(self, model: str, task: str, metric: str) -> float:
         """Mean over seeds of one number, e.g. ``result.mean("hybrid", "cold", "recall@20")``."""
@@ -97,10 +101,16 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the context (data set, protocol, seeds, coldkit version, date, each model's
         encoders), settings, per-seed records and the mean/std summary."""
+        # "seeds" counts the seeds averaged; "missing_seeds" names the run's seeds that did not measure the
+        # number (a task with no user on that seed), so a mean over fewer seeds is never read as one over all
+        measured: dict[tuple[str, str, str], set[int]] = {}
+        for r in self.records:
+            measured.setdefault((r["model"], r["task"], r["metric"]), set()).add(r["seed"])
         summary = [
-            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n}
+            {"model": m, "task": t, "metric": k, "mean": mean, "std": std, "seeds": n,
+             "missing_seeds": [s for s in self.seeds if s not in measured[(m, t, k)]]}
             for (m, t, k), (mean, std, n) in self.summary().items()
-        ]
+        ]  # fmt: skip
         return {
             "coldkit_version": self.coldkit_version,
             "created": self.created,
@@ -127,6 +137,36 @@ class EvaluationResult:
         """Write ``results.json``, ``results.txt`` (a context header and the table) and ``results.png``
         into ``out_dir`` atomically; returns the paths (see :func:`coldkit.evaluation.report.save_result`)."""
         return save_result(self, out_dir, chart=chart)
+
+
+def seed_spread(values: Sequence[float]) -> tuple[float, float | None, int]:
+    """``(mean, std, n)`` of one number measured on ``n`` seeds: the one definition of coldkit's ``±``.
+
+    ``std`` is the sample standard deviation over the seeds (``ddof=1``): how far one seed's value
+    typically lies from the mean, not a standard error of the mean. One seed has no spread: ``std`` is
+    ``None`` (the population std, ``ddof=0``, printed a spread of 0.0 nobody measured, and understated
+    it by a factor √((n-1)/n) otherwise). Tables, JSON, charts and the benchmarks all take it from here.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise InvalidInputError("no value to summarise over seeds")
+    std = float(np.std(data, ddof=1)) if data.size > 1 else None
+    return float(np.mean(data)), std, int(data.size)
+
+
+def format_spread(mean: float, std: float | None, n: int, of: int | None = None, digits: int = 4) -> str:
+    """A ``mean ± std`` cell (:func:`seed_spread`'s numbers): ``"0.4100 ± 0.0200"``, ``"± n/a"`` from one seed.
+
+    ``of`` is the number of seeds of the run: a cell averaging fewer says how many (``"0.4100 ± 0.0200
+    (2 seeds)"``), and in a run of a single seed the means stand alone (no cell has a spread to show).
+    """
+    text = f"{mean:.{digits}f}"
+    if of == 1 and n == 1:
+        return text
+    text += " ± " + ("n/a" if std is None else f"{std:.{digits}f}")
+    if of is not None and n != of:
+        text += f" ({n} seed{'' if n == 1 else 's'})"
+    return text
 
 
 def _default_metrics(result: EvaluationResult, k: int | None = None) -> list[str]:
@@ -275,6 +315,20 @@ def format_header(result: "EvaluationResult") -> str:
         subsets.append(f"likes only: ratings >= {settings['implicit_threshold']:g}")
     if subsets:
         lines.append("# " + "; ".join(subsets))
+    read = settings.get("data") or {}
+    if read.get("source"):  # coldkit evaluate: the files and the columns read
+        mapped = [
+            f"{flag.replace('_', ' ')} " + " ".join(f"{k}={v}" for k, v in read[flag].items())
+            for flag in ("interaction_columns", "item_columns") if read.get(flag)
+        ]  # fmt: skip
+        if read.get("text_columns"):
+            mapped.append(f"text columns {' '.join(read['text_columns'])}")
+        lines.append("; ".join([f"# read from {read['source']}", *mapped]))
+    argv = (settings.get("command") or {}).get("argv")
+    if argv:
+        import shlex
+
+        lines.append("# command: " + shlex.join(argv))
     used = [
         f"{model}=" + "+".join(f"{e['name']}:{e['fingerprint'][:12]}" for e in encoders)
         for model, encoders in result.encoders.items()
@@ -291,7 +345,7 @@ def format_header(result: "EvaluationResult") -> str:
 def format_table(
     result: EvaluationResult, metrics: Sequence[str] | None = None, tasks: Sequence[str] | None = None
 ) -> str:
-    """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds.
+    """Rows = (model, task); columns = metrics as ``mean ± std`` over seeds (:func:`format_spread`).
 
     Without ``metrics``, one block per cut-off of the run (``recall@k`` … ``cold_exposure@k``), each
     headed ``cut-off k`` when there are several: a run asked for ``k=(10, 20)`` used to print the
@@ -320,7 +374,7 @@ def format_table(
 
 
 def _table_block(
-    result: EvaluationResult, summary: Mapping[tuple[str, str, str], tuple[float, float, int]], metrics: list[str], tasks: list[str]
+    result: EvaluationResult, summary: Mapping[tuple[str, str, str], tuple[float, float | None, int]], metrics: list[str], tasks: list[str]
 ) -> str:
     header = ["model", "task", *metrics]
     rows: list[list[str]] = []
@@ -329,12 +383,8 @@ def _table_block(
             cells = []
             for metric in metrics:
                 value = summary.get((model, task, metric))
-                if value is None:
-                    cells.append("-")
-                elif value[2] > 1:
-                    cells.append(f"{value[0]:.4f} ± {value[1]:.4f}")
-                else:
-                    cells.append(f"{value[0]:.4f}")
+                # a cell over fewer seeds than the run (a task with no user on some seed) says how many
+                cells.append("-" if value is None else format_spread(*value, of=len(result.seeds)))
             if any(c != "-" for c in cells):
                 rows.append([model, task, *cells])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -389,7 +439,7 @@ def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure
                 vals = [summary.get((model, t, metric), (np.nan, 0.0, 0)) for t in result.tasks]
                 marked = head is not None and model == head["model"]
                 ax.errorbar(
-                    ns, [v[0] for v in vals], yerr=[v[1] for v in vals] if spread else None, marker="o", capsize=3,
+                    ns, [v[0] for v in vals], yerr=[np.nan if v[1] is None else v[1] for v in vals] if spread else None, marker="o", capsize=3,
                     label=model + (" (headline)" if marked else ""), linewidth=2.8 if marked else 1.2,
                     zorder=3 if marked else 2,
                 )  # fmt: skip
@@ -410,7 +460,7 @@ def draw_chart(result: "EvaluationResult", metric: str | None = None) -> "Figure
             for j, task in enumerate(result.tasks):
                 vals = [summary.get((m, task, metric), (np.nan, 0.0, 0)) for m in result.models]
                 bars = ax.bar(
-                    x + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals] if spread else None,
+                    x + j * width, [v[0] for v in vals], width, yerr=[np.nan if v[1] is None else v[1] for v in vals] if spread else None,
                     capsize=2, label=task,
                 )  # fmt: skip
                 marks = [(head["model"], c["baseline"]) for c in head["comparisons"] if c["task"] == task] if head else []

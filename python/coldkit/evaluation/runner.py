@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
@@ -280,6 +281,8 @@ def evaluate(
         dataset = implicit(dataset, implicit_threshold)
         interactions, profiles, graph = dataset.interactions, dataset.user_profiles, dataset.user_graph
         info = dataset.describe()
+        if dataset.source:  # where the data were read from (a folder of one's own, or a named set's copy)
+            info["source"] = os.path.abspath(dataset.source)
     # a cut-off beyond the catalogue ranks the whole catalogue: nothing is allocated for list
     # positions no item can fill (k = 10**12 would otherwise ask for terabytes)
     beyond = [x for x in ks if x > interactions.n_items]

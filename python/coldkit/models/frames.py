@@ -215,10 +215,12 @@ def resolve_users(
 
     Each entry of ``users`` is an external user id seen in training, or a :class:`UserQuery` whose
     ``user`` / ``history`` / ``friends`` are external ids. A mapping ``{label: id or UserQuery}``
-    names cold users in the output; in a list, a query without ``user`` gets the label None.
+    names cold users in the output, and queries for one user apart; in a list, an entry's label is its
+    user id (a query without ``user`` gets the label None), so each user may appear once.
 
     Raises:
-        InvalidInputError: unknown user or item ids (all named), or a bare string instead of a list.
+        InvalidInputError: unknown user or item ids (all named), a user listed more than once in a list
+            (as an id or a ``UserQuery(user=...)``), or a bare string instead of a list.
     """
     if isinstance(users, (str, bytes, UserQuery)):
         raise InvalidInputError("users= takes a list (of user ids or UserQuery); wrap a single one in a list")
@@ -231,7 +233,9 @@ def resolve_users(
     queries: list[UserQuery] = []
     unknown_users: list[str] = []
     unknown_items: list[str] = []
-    asked: set[str] = set()  # the plain ids seen so far (a UserQuery may ask for one user twice, e.g. two texts)
+    # the user ids labelling the list's entries so far: [0, UserQuery(user=0, text=...)] gave two blocks of
+    # rows both labelled "0", which a groupby on user_id merged (two rank-1 rows); the dict form names them
+    asked: set[str] = set()
     repeated: list[str] = []
     for label, entry in pairs:
         if isinstance(entry, UserQuery):
@@ -246,6 +250,9 @@ def resolve_users(
             unknown_users += [f for f in friends if f not in user_index]
             if unknown_users or unknown_items:
                 continue
+            if label is None and entry.user is not None:
+                repeated += [_external(entry.user)] if _external(entry.user) in asked else []
+                asked.add(_external(entry.user))
             queries.append(
                 UserQuery(
                     user=user,
@@ -282,7 +289,13 @@ def resolve_users(
         problems.append(f"unknown item ids in a history {names[:10]}{' ...' if len(names) > 10 else ''}")
     if repeated:
         names = list(dict.fromkeys(repeated))
-        problems.append(f"user ids listed more than once {names[:10]}{' ...' if len(names) > 10 else ''} (ids are compared as text)")
+        shown = names[0]
+        problems.append(
+            f"user ids listed more than once {names[:10]}{' ...' if len(names) > 10 else ''} (ids are compared as text; "
+            "a UserQuery(user=...) counts as its user): in a list each user's rows are labelled by their id alone; to ask "
+            f"for one user twice (e.g. with two texts), name the queries with a dict, e.g. users={{{shown!r}: {shown!r}, "
+            f"{shown + ' (space)'!r}: UserQuery(user={shown!r}, text='space')}}"
+        )
     if problems:
         raise InvalidInputError("recommend(users=...): " + "; ".join(problems))
     return labels, queries

@@ -16,6 +16,7 @@ from coldkit.encoding_torch import (
     apply_precision,
     check_pooling,
     check_remote_code,
+    check_text_family,
     check_text_model,
     check_vocabulary,
     configure_threads,
@@ -154,6 +155,7 @@ class BertEncoder(TorchTextEncoder):
         self.model_dir = resolve_model_dir(model if model is not None else default_model_path(), what="bert")
         check_remote_code(self.model_dir, trust_remote_code, what="bert")
         check_text_model(self.model_dir, what="bert")
+        check_text_family(self.model_dir, "encoder", what="bert")  # a GPT-2 folder loaded and pooled without a word
         st_pooling, st_max_len = _sentence_transformers_settings(self.model_dir, pooling)
         self.pooling = check_pooling(pooling or st_pooling or "mean", BERT_POOLINGS, what="bert")
         self.batch_size = self.check_batch_size(batch_size)

@@ -16,6 +16,7 @@ from coldkit.encoding_torch import (
     apply_precision,
     check_pooling,
     check_remote_code,
+    check_text_family,
     check_text_model,
     check_vocabulary,
     configure_threads,
@@ -86,6 +87,7 @@ class GPT2Encoder(TorchTextEncoder):
         self.model_dir = resolve_model_dir(model, what="gpt2")
         check_remote_code(self.model_dir, trust_remote_code, what="gpt2")
         check_text_model(self.model_dir, what="gpt2")
+        check_text_family(self.model_dir, "decoder", what="gpt2")  # a BERT folder loaded and pooled without a word
         self.batch_size = self.check_batch_size(batch_size)
         self.threads = configure_threads(threads)
         self.device = resolve_device(device)
