@@ -72,3 +72,29 @@ def test_after_a_full_disk_every_acknowledged_write_reloads_and_no_refused_one(t
     assert reopened.version.number == served
     assert reopened.has_item("ok1") and reopened.has_item("ok2") and reopened.has_user("ok-user")
     assert not reopened.has_item("lost1") and not reopened.has_item("lost2") and not reopened.has_user("lost-user")
+
+
+def test_the_ids_of_refused_writes_do_not_alias_later_items_or_users(tmp_path: Path, make_tiny_index) -> None:
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    wal = next((tmp_path / "idx").glob("wal-*.jsonl"))
+    with TestClient(create_app(index), raise_server_exceptions=False) as client:
+        with disk_full_beyond(wal.stat().st_size + 20):
+            assert client.post("/items", json={"items": [{"id": "ghost", "text": "refused"}]}).status_code == 503
+            assert client.post("/interactions", json={"events": [{"user_id": "ghost-user", "item_id": "i1"}]}).status_code == 503
+        # the next new item and user take the ordinals the refused writes had picked
+        assert client.post("/items", json={"items": [{"id": "real", "text": "a real item"}]}).status_code == 200
+        assert client.post("/interactions", json={"events": [{"user_id": "real-user", "item_id": "i2"}]}).status_code == 200
+        assert client.get("/items/ghost").status_code == 404  # was: the real item's text, under the refused id
+        assert client.post("/recommend", json={"user_id": "ghost-user"}).status_code == 404  # was: real-user's list
+        # was: 200, a click on the real item logged under the refused id, and the index could not be reloaded
+        clicked = client.post("/interactions", json={"events": [{"user_id": "real-user", "item_id": "ghost"}]})
+        assert clicked.status_code == 404 and "ghost" in clicked.text
+        assert client.post("/items", json={"items": [{"id": "ghost", "text": "now it fits"}]}).json()["items"][0]["created"]
+        assert client.get("/items/real").json()["text"] == "a real item"  # the retried write did not replace it
+        assert client.post("/users", json={"id": "ghost-user"}).json()["created"] is True
+        assert client.get("/health").json()["users"] == index.version.n_users
+    index.close()
+    reopened = load(tmp_path / "idx", read_only=True)
+    assert reopened.item_info("real")["text"] == "a real item" and reopened.item_info("ghost")["text"] == "now it fits"
+    assert reopened.user_items("real-user") == ["i2"] and reopened.user_items("ghost-user") == []

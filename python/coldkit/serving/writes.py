@@ -129,7 +129,7 @@ class IndexWriter:
         new_flags = np.ones(len(items), dtype=bool)
         for pos, item in enumerate(items):
             ordinal = v.item_index.get(item["id"])
-            if ordinal is None or ordinal >= n_items:
+            if ordinal is None or ordinal >= n_items or v.item_ids[ordinal] != item["id"]:  # see Version.item_ordinal
                 ordinal = n_items + len(new_ids)
                 new_ids.append(item["id"])
                 created.append(True)
