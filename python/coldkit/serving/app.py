@@ -375,7 +375,14 @@ def create_app(
         """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
         return index if follower is None else follower.index
 
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    token = token if token is not None else _env_token()
+    if token is not None and (token != token.strip() or not all(" " <= c < "\x7f" for c in token)):
+        # HTTP strips the ends of a header value and carries no non-ASCII text reliably: such a token could
+        # never be sent, so the server would answer every write 403 to a client holding the right one
+        raise InvalidInputError(
+            "create_app: token must be printable ASCII without whitespace at its ends (an HTTP header strips "
+            "the ends and carries no other characters reliably), so no client could send this one"
+        )
     media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
@@ -548,6 +555,21 @@ def create_app(
         return {"snapshot": snap.name, "path": os.path.basename(index.path), "version": number}
 
     return app
+
+
+def _env_token() -> str | None:
+    """``$COLDKIT_TOKEN`` without the whitespace at its ends (None: unset or empty, writes are open).
+
+    A secret read from a file often ends in a newline or CR, which no client can send in a header
+    (HTTP strips it): kept, every write was answered 403 to the right token. A value of whitespace
+    only is refused: the operator meant to set a token, and treating it as none would open the writes.
+    """
+    value = os.environ.get(TOKEN_ENV)
+    if not value:
+        return None
+    if not value.strip():
+        raise InvalidInputError(f"${TOKEN_ENV} holds only whitespace; set it to the token, or unset it to serve writes without one")
+    return value.strip()
 
 
 def app_from_env() -> FastAPI:
