@@ -62,7 +62,10 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
         raise InvalidInputError(
             f"user_vector has {len(values)} numbers, but this index's user vectors have {dim} (cf_dim in /health)"
         )
-    out = np.asarray(values, dtype=np.float64)
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float's range: the same answer as an infinite number
+        raise InvalidInputError("user_vector must be finite; it holds an integer beyond the float range") from None
     if not np.all(np.isfinite(out)):
         raise InvalidInputError(f"user_vector must be finite; position {int(np.flatnonzero(~np.isfinite(out))[0])} is not")
     largest = float(np.abs(out).max()) if out.size else 0.0
@@ -293,15 +296,18 @@ class IndexReader:
         cand_rows = None
         if candidates is not None:
             cand_rows = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
-        if isinstance(min_new_share, bool) or not isinstance(min_new_share, (int, float)):
-            raise InvalidInputError(f"min_new_share must be a number in [0, 1], got {min_new_share!r}")
+        if isinstance(min_new_share, bool) or not isinstance(min_new_share, (int, float)) or not 0 <= min_new_share <= 1:
+            # checked before float(): an int beyond float's range was an OverflowError there
+            raise InvalidInputError(f"min_new_share must be a number in [0, 1], got {min_new_share!r:.60}")
         if isinstance(relax_order, (str, bytes)):
             raise InvalidInputError("relax_order must be a list of constraint names")
         constraints = Constraints(
             max_per_category=max_per_category, min_new_share=float(min_new_share), relax_order=tuple(relax_order)
         )
-        if mmr_lambda is not None and not (isinstance(mmr_lambda, (int, float)) and 0.0 <= float(mmr_lambda) <= 1.0):
-            raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r}")
+        if mmr_lambda is not None and not (
+            isinstance(mmr_lambda, (int, float)) and not isinstance(mmr_lambda, bool) and 0 <= mmr_lambda <= 1
+        ):
+            raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r:.60}")
         rerank = mmr_lambda is not None or max_per_category is not None or min_new_share > 0
         backend = self.backend if backend is None else backend
 
