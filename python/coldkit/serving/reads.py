@@ -343,15 +343,24 @@ class IndexReader:
                 backend=backend,
             )
 
+        encoded: dict[str, np.ndarray] = {}
+
         def text_vector() -> np.ndarray:
-            return self.model.encode_user_texts([query_text])
+            if "text" not in encoded:  # once per request: the "why" below reuses it
+                encoded["text"] = self.model.encode_user_texts([query_text])
+            return encoded["text"]
+
+        def ranked_text(ranked: Ranked) -> Ranked:
+            top = ranked.scores[0][ranked.indices[0] >= 0]
+            encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])  # the best text match's score
+            return ranked
 
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
             "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
             "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
-            "text": lambda: rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content),
+            "text": lambda: ranked_text(rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
             "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
@@ -365,7 +374,7 @@ class IndexReader:
         items = [
             RecommendedItem(
                 id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]),
-                why=self._why(v, int(r), known_rows, query_text) if explain else None,
+                why=self._why(v, int(r), known_rows, query_text, encoded) if explain else None,
             )
             for r, s in zip(rows, scores)
         ]
@@ -394,8 +403,12 @@ class IndexReader:
         out = np.where(chosen >= 0, rows[np.clip(chosen, 0, None)], -1)
         return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
 
-    def _why(self, v: Version, row: int, known_rows: np.ndarray, text: str) -> str:
-        """The reason shown with an item: the nearest recent click, the words it shares with the query, or popularity."""
+    def _why(
+        self, v: Version, row: int, known_rows: np.ndarray, text: str, encoded: Mapping[str, np.ndarray] | None = None
+    ) -> str:
+        """The reason shown with an item: the nearest recent click, the words it shares with the query, its
+        closeness to the query's text (when the text source ranked: ``encoded`` holds its vector and best
+        score), or popularity."""
         reasons = []
         recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
         liked = nearest_liked(v.content[recent], v.content[row])
@@ -406,6 +419,13 @@ class IndexReader:
             shared = shared_words(text, v.row_meta[row].text)
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
+            elif encoded is not None and "text" in encoded and "best" in encoded:
+                # ranked by the text's meaning without a shared word (a synonym for a sentence encoder);
+                # the popularity fallback named a count (often 1 user) that had not ranked it. Close means
+                # at least half as close as the best match of this request (cosines differ by encoder)
+                closeness = float(v.content[row] @ encoded["text"][0])
+                if closeness > 0 and closeness >= 0.5 * float(encoded["best"][0]):
+                    reasons.append(f"close to your words (content {closeness:.2f})")
         if not reasons:
             count = int(v.item_count[int(v.row_item[row])])
             reasons.append(f"popular: {count} users" if count else "new item")
