@@ -337,3 +337,41 @@ def test_http_api_refuses_an_integer_user_id(client: TestClient) -> None:
     response = client.post("/interactions", json={"events": [{"user_id": 5, "item_id": "i1"}]})
     assert response.status_code == 422
     assert [str(part) for part in response.json()["detail"][0]["loc"]] == ["body", "events", "0", "user_id"]
+
+
+@pytest.mark.parametrize("body, problem", [
+    # an integer beyond float's range: a 500 "int too large to convert to float" in user_vector
+    ('{"user_vector": [1%s<ZEROS>]}' % ("0" * 400), "out of range"),
+    ('{"user_vector": [-1%s<ZEROS>]}' % ("0" * 310), "out of range"),
+    ('{"text": "x", "constraints": {"max_per_category": 1%s}}' % ("0" * 400), "out of range"),
+    ('{"k": %s}' % ("9" * 5000), "out of range"),  # past int()'s digit limit: was a 400 that did not say why
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # was a 400 "There was an error parsing the body"
+])
+def test_json_numbers_and_nesting_the_parser_cannot_take_are_a_422_naming_them(
+    client: TestClient, body: str, problem: str
+) -> None:
+    dim = client.get("/health").json()["cf_dim"]
+    response = client.post("/recommend", content=body.replace("<ZEROS>", ", 0" * (dim - 1)).encode(), headers=JSON)
+    assert response.status_code == 422, response.text
+    assert problem in str(response.json()["detail"])
+
+
+def test_a_large_integer_inside_float_range_is_still_a_number(client: TestClient) -> None:
+    dim = client.get("/health").json()["cf_dim"]
+    body = '{"user_vector": [1%s%s]}' % ("0" * 300, ", 0" * (dim - 1))  # 1e300: only the norm limit refuses it
+    response = client.post("/recommend", content=body.encode(), headers=JSON)
+    assert response.status_code == 422 and "norm" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"user_vector": "BIG"}, "user_vector"),  # was OverflowError: int too large to convert to float
+    ({"text": "x", "min_new_share": 10**400}, "min_new_share"),
+    ({"text": "x", "mmr_lambda": 10**400}, "mmr_lambda"),
+    ({"text": "x", "mmr_lambda": True}, "mmr_lambda"),  # was taken as 1.0
+])
+def test_python_api_numbers_beyond_float_range_are_invalid_input(make_tiny_index, options: dict, field: str) -> None:
+    index = make_tiny_index()
+    if options.get("user_vector") == "BIG":
+        options = {"user_vector": [10**400] + [0] * (index.version.cf.shape[1] - 1)}
+    with pytest.raises(InvalidInputError, match=field):
+        index.recommend(k=3, **options)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -216,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
 
     max_body = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     if args.workers > 1:
+        if args.port == 0:
+            raise InvalidInputError("--port 0 needs --workers 1 (the workers share one port: give it)")
         if not args.read_only:
             raise InvalidInputError(
                 "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
@@ -232,9 +235,32 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from coldkit.serving import create_app
 
-    app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap, media_root=args.media_root,
-                     **max_body)
-    print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port, **app.state.index.stats()}),
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # bound before the index is opened: a port in use is an error naming it (it was a "serving" line,
+    # then uvicorn's exit), and with --port 0 the line below says which port was chosen (it said 0)
+    sock = _listen(args.host, args.port)
+    try:
+        app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap,
+                         media_root=args.media_root, **max_body)
+        port = sock.getsockname()[1]
+        print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": port, **app.state.index.stats()}),
+              flush=True)
+        config = uvicorn.Config(app, host=args.host, port=port, log_level=args.log_level, access_log=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0: a free port), or InvalidInputError naming the address."""
+    from coldkit.exceptions import InvalidInputError
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses the port at once
+        sock.bind((host, port))
+    except (OSError, UnicodeError) as exc:
+        sock.close()
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+    sock.set_inheritable(True)
+    return sock

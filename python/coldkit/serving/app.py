@@ -28,6 +28,7 @@ import json
 import math
 import numbers
 import os
+import sys
 import threading
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Coroutine, Literal, Optional, Union
@@ -73,6 +74,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _finite_int(text: str) -> int:
+    # an integer beyond float's range passed the float check and was a 500 where a float is needed
+    # (user_vector: "int too large to convert to float"); past 4300 digits int() itself refuses it,
+    # which the framework answered with a 400 that did not say why
+    digits = len(text.lstrip("-"))
+    if digits > 309 or abs(value := int(text)) > sys.float_info.max:
+        raise HTTPException(422, f"JSON numbers must be finite: an integer of {digits} digits is out of range")
+    return value
+
+
 def _find_surrogate(value: Any, where: str = "body") -> str | None:
     """Where ``value`` holds a lone UTF-16 surrogate (in a key or a string), else None."""
     stack = [(value, where)]
@@ -109,7 +120,12 @@ class _StrictJSONRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = json.loads(await self.body(), parse_constant=_refuse_constant, parse_float=_finite_float)
+            try:
+                body = json.loads(
+                    await self.body(), parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_finite_int
+                )
+            except RecursionError:  # was a 400 "There was an error parsing the body"
+                raise HTTPException(422, "the JSON body is nested too deeply") from None
             where = _find_surrogate(body)
             if where is not None:
                 raise HTTPException(422, f"{where}: text holds a lone UTF-16 surrogate (not valid Unicode)")
@@ -375,7 +391,14 @@ def create_app(
         """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
         return index if follower is None else follower.index
 
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    token = token if token is not None else _env_token()
+    if token is not None and (token != token.strip() or not all(" " <= c < "\x7f" for c in token)):
+        # HTTP strips the ends of a header value and carries no non-ASCII text reliably: such a token could
+        # never be sent, so the server would answer every write 403 to a client holding the right one
+        raise InvalidInputError(
+            "create_app: token must be printable ASCII without whitespace at its ends (an HTTP header strips "
+            "the ends and carries no other characters reliably), so no client could send this one"
+        )
     media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
@@ -548,6 +571,21 @@ def create_app(
         return {"snapshot": snap.name, "path": os.path.basename(index.path), "version": number}
 
     return app
+
+
+def _env_token() -> str | None:
+    """``$COLDKIT_TOKEN`` without the whitespace at its ends (None: unset or empty, writes are open).
+
+    A secret read from a file often ends in a newline or CR, which no client can send in a header
+    (HTTP strips it): kept, every write was answered 403 to the right token. A value of whitespace
+    only is refused: the operator meant to set a token, and treating it as none would open the writes.
+    """
+    value = os.environ.get(TOKEN_ENV)
+    if not value:
+        return None
+    if not value.strip():
+        raise InvalidInputError(f"${TOKEN_ENV} holds only whitespace; set it to the token, or unset it to serve writes without one")
+    return value.strip()
 
 
 def app_from_env() -> FastAPI:

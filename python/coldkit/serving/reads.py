@@ -62,7 +62,10 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
         raise InvalidInputError(
             f"user_vector has {len(values)} numbers, but this index's user vectors have {dim} (cf_dim in /health)"
         )
-    out = np.asarray(values, dtype=np.float64)
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float's range: the same answer as an infinite number
+        raise InvalidInputError("user_vector must be finite; it holds an integer beyond the float range") from None
     if not np.all(np.isfinite(out)):
         raise InvalidInputError(f"user_vector must be finite; position {int(np.flatnonzero(~np.isfinite(out))[0])} is not")
     largest = float(np.abs(out).max()) if out.size else 0.0
@@ -293,15 +296,18 @@ class IndexReader:
         cand_rows = None
         if candidates is not None:
             cand_rows = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
-        if isinstance(min_new_share, bool) or not isinstance(min_new_share, (int, float)):
-            raise InvalidInputError(f"min_new_share must be a number in [0, 1], got {min_new_share!r}")
+        if isinstance(min_new_share, bool) or not isinstance(min_new_share, (int, float)) or not 0 <= min_new_share <= 1:
+            # checked before float(): an int beyond float's range was an OverflowError there
+            raise InvalidInputError(f"min_new_share must be a number in [0, 1], got {min_new_share!r:.60}")
         if isinstance(relax_order, (str, bytes)):
             raise InvalidInputError("relax_order must be a list of constraint names")
         constraints = Constraints(
             max_per_category=max_per_category, min_new_share=float(min_new_share), relax_order=tuple(relax_order)
         )
-        if mmr_lambda is not None and not (isinstance(mmr_lambda, (int, float)) and 0.0 <= float(mmr_lambda) <= 1.0):
-            raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r}")
+        if mmr_lambda is not None and not (
+            isinstance(mmr_lambda, (int, float)) and not isinstance(mmr_lambda, bool) and 0 <= mmr_lambda <= 1
+        ):
+            raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r:.60}")
         rerank = mmr_lambda is not None or max_per_category is not None or min_new_share > 0
         backend = self.backend if backend is None else backend
 
@@ -337,15 +343,24 @@ class IndexReader:
                 backend=backend,
             )
 
+        encoded: dict[str, np.ndarray] = {}
+
         def text_vector() -> np.ndarray:
-            return self.model.encode_user_texts([query_text])
+            if "text" not in encoded:  # once per request: the "why" below reuses it
+                encoded["text"] = self.model.encode_user_texts([query_text])
+            return encoded["text"]
+
+        def ranked_text(ranked: Ranked) -> Ranked:
+            top = ranked.scores[0][ranked.indices[0] >= 0]
+            encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])  # the best text match's score
+            return ranked
 
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
             "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
             "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
-            "text": lambda: rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content),
+            "text": lambda: ranked_text(rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
             "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
@@ -359,7 +374,7 @@ class IndexReader:
         items = [
             RecommendedItem(
                 id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]),
-                why=self._why(v, int(r), known_rows, query_text) if explain else None,
+                why=self._why(v, int(r), known_rows, query_text, encoded) if explain else None,
             )
             for r, s in zip(rows, scores)
         ]
@@ -388,8 +403,12 @@ class IndexReader:
         out = np.where(chosen >= 0, rows[np.clip(chosen, 0, None)], -1)
         return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
 
-    def _why(self, v: Version, row: int, known_rows: np.ndarray, text: str) -> str:
-        """The reason shown with an item: the nearest recent click, the words it shares with the query, or popularity."""
+    def _why(
+        self, v: Version, row: int, known_rows: np.ndarray, text: str, encoded: Mapping[str, np.ndarray] | None = None
+    ) -> str:
+        """The reason shown with an item: the nearest recent click, the words it shares with the query, its
+        closeness to the query's text (when the text source ranked: ``encoded`` holds its vector and best
+        score), or popularity."""
         reasons = []
         recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
         liked = nearest_liked(v.content[recent], v.content[row])
@@ -400,6 +419,13 @@ class IndexReader:
             shared = shared_words(text, v.row_meta[row].text)
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
+            elif encoded is not None and "text" in encoded and "best" in encoded:
+                # ranked by the text's meaning without a shared word (a synonym for a sentence encoder);
+                # the popularity fallback named a count (often 1 user) that had not ranked it. Close means
+                # at least half as close as the best match of this request (cosines differ by encoder)
+                closeness = float(v.content[row] @ encoded["text"][0])
+                if closeness > 0 and closeness >= 0.5 * float(encoded["best"][0]):
+                    reasons.append(f"close to your words (content {closeness:.2f})")
         if not reasons:
             count = int(v.item_count[int(v.row_item[row])])
             reasons.append(f"popular: {count} users" if count else "new item")

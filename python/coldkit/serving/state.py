@@ -110,13 +110,17 @@ class Version:
     def item_ordinal(self, item_id: str) -> int | None:
         """Ordinal of a *live* item in this version, else None."""
         ordinal = self.item_index.get(item_id)
-        if ordinal is None or ordinal >= self.n_items or self.item_row[ordinal] < 0:
+        # The shared table may hold an entry of a write that was refused (e.g. the disk was full: the
+        # log append failed) whose ordinal a later write gave to another id; the id list up to
+        # n_items is exact, so check it, or the refused id would alias the later item.
+        if ordinal is None or ordinal >= self.n_items or self.item_ids[ordinal] != item_id or self.item_row[ordinal] < 0:
             return None
         return ordinal
 
     def user_ordinal(self, user_id: str) -> int | None:
+        """Ordinal of a user in this version, else None (an entry of a refused write is checked away as above)."""
         ordinal = self.user_index.get(user_id)
-        if ordinal is None or ordinal >= self.n_users:
+        if ordinal is None or ordinal >= self.n_users or self.user_ids[ordinal] != user_id:
             return None
         return ordinal
 

@@ -32,7 +32,12 @@ class WriteAheadLog:
         existed = self.path.exists()
         try:
             self._repair_tail()
-            self._fh = open(self.path, "ab")
+            # Unbuffered, one descriptor: a buffered file kept the bytes of a failed write (disk full) in
+            # its buffer and wrote them out with the next record, after the torn prefix its failed
+            # truncate() had left, so the log got a corrupted line (the index could no longer be loaded)
+            # and a write refused with 503 could come back on replay.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self._size = os.fstat(self._fd).st_size  # where the last acknowledged record ends
         except OSError as exc:
             raise IndexStorageError(f"cannot open the write-ahead log {str(self.path)!r}: {exc}") from exc
         if not existed:
@@ -68,22 +73,30 @@ class WriteAheadLog:
             # the writers validate first; this is the last line of defence: refuse, never log half a record
             raise InvalidInputError(f"this write cannot be logged (lone surrogate, NaN or a non-JSON value): {exc}") from None
         with self._lock:
-            start = self._fh.tell()
+            if self._fd < 0:
+                raise IndexStorageError(f"write-ahead log {str(self.path)!r} is closed; nothing applied")
             try:
-                self._fh.write(data)
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
+                if os.fstat(self._fd).st_size != self._size:
+                    # the bytes of an earlier failed write could not be cut off then: cut them now, or
+                    # this record would be glued to a torn one
+                    os.ftruncate(self._fd, self._size)
+                view = memoryview(data)
+                while view:  # os.write may write less than asked (e.g. the disk filled up mid-record)
+                    view = view[os.write(self._fd, view):]
+                os.fsync(self._fd)
             except OSError as exc:
-                try:  # leave no half record behind a failed write
-                    self._fh.truncate(start)
+                try:  # leave no half record behind a failed write (retried by the next append if this fails)
+                    os.ftruncate(self._fd, self._size)
                 except OSError:
                     pass
                 raise IndexStorageError(f"write-ahead log {str(self.path)!r}: write failed, nothing applied: {exc}") from exc
+            self._size += len(data)
 
     def close(self) -> None:
         with self._lock:
-            if not self._fh.closed:
-                self._fh.close()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
 
 def read_log(path: Path, data: bytes | None = None, first_line: int = 1) -> Iterator[dict[str, Any]]:

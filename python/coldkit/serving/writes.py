@@ -128,15 +128,19 @@ class IndexWriter:
         foldin_rows = mapped.copy()
         new_flags = np.ones(len(items), dtype=bool)
         for pos, item in enumerate(items):
-            ordinal = v.item_index.get(item["id"])
-            if ordinal is None or ordinal >= n_items:
+            ordinal = v.item_ordinal(item["id"])  # None: unknown, or deleted (see Version.item_ordinal)
+            if ordinal is None:
+                # a new id, or a deleted one added again: a new item with a fresh ordinal. Reusing the
+                # deleted one's ordinal gave the "new" item the old one's interaction count and hid it
+                # from every user who had clicked the old one (as already seen), until a snapshot
+                # compacted the old ordinal away; the dead ordinal keeps those clicks instead
                 ordinal = n_items + len(new_ids)
                 new_ids.append(item["id"])
                 created.append(True)
             else:
                 old_row = int(v.item_row[ordinal])
-                created.append(old_row < 0)
-                if old_row >= 0 and not v.row_new[old_row]:
+                created.append(False)
+                if not v.row_new[old_row]:
                     # a warm item keeps what its interactions taught CF; only its content changes
                     cf_rows[pos] = v.cf[old_row]
                     foldin_rows[pos] = v.foldin[old_row]

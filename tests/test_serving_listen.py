@@ -1,0 +1,57 @@
+"""`coldkit serve` binds its port before it opens the index: --port 0 reports the port it got, a busy port is named."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coldkit.serving import load, save
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLDKIT_LOAD_PLUGINS": ""}
+
+
+@pytest.fixture()
+def saved(tmp_path: Path, make_tiny_index) -> Path:
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    return tmp_path / "idx"
+
+
+def test_port_0_prints_the_port_the_server_listens_on(saved: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "coldkit", "serve", str(saved), "--port", "0"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        started = json.loads(proc.stdout.readline())
+        assert started["port"] != 0  # was 0: the server listened on a port nobody could learn
+        assert httpx.get(f"http://127.0.0.1:{started['port']}/health", timeout=30).json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)  # reads and closes the pipe
+
+
+def test_a_busy_port_is_named_before_the_index_is_opened(saved: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "coldkit", "serve", str(saved), "--port", str(port)], env=ENV,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "serving" not in done.stdout  # was: a "serving" line, then uvicorn's bind error
+    load(saved).close()  # the writer lock was never taken
+
+
+def test_port_0_with_several_workers_is_refused(saved: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "coldkit", "serve", str(saved), "--port", "0", "--workers", "2",
+                           "--read-only"], env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--port 0 needs --workers 1" in done.stderr
