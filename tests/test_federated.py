@@ -193,7 +193,7 @@ def test_privacy_spent_meets_the_budget_and_the_closed_form():
 @needs_flower
 def test_dp_noise_has_the_calibrated_size():
     train = planted()
-    model = build_model("federated", n_clients=3, rounds=2, dp_epsilon=1.0, factors=4, encoder="hashing").fit(train)
+    model = build_model("federated", n_clients=3, rounds=2, dp_epsilon=1.0, factors=4, encoder="hashing", seed=0).fit(train)
     space = model.warm
     exact = user_counts(space.matrix_, space.clip)
     noise = space.noisy_counts_ - exact

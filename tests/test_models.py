@@ -534,3 +534,24 @@ def test_explain_with_int_ids_reads_the_user_and_the_item_as_ids() -> None:
     history = int(train.catalog.index_of(["8"])[0])
     assert model.explain(UserQuery(history=["8"]), "37") == model.explain(UserQuery(history=[8]), "37")
     assert model.explain(UserQuery(history=[8]), "37") == model.explain(UserQuery(history=np.array([history])), row)
+
+
+def test_explain_names_the_text_closeness_when_no_word_is_shared() -> None:
+    """The hashing encoder stems ("robots" ~ "robot"): the text ranks the film first without a shared word.
+    Its explanation said "no ... word of yours matches" (content) and "popular: 1 users" (hybrid), reasons
+    that had not ranked it; now the closeness itself, equal to the text's cosine with the item."""
+    ratings = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["m1", "m2", "m2", "m3"]})
+    items = pd.DataFrame({"item_id": ["m1", "m2", "m3", "m4"],
+                          "title": ["Space robots attack", "Alien love story", "Heat of the night", "Robotic spaceships"]})
+    query = UserQuery(text="robot invasion")
+    content = models.create("content", encoder="hashing", cache=False).fit(ratings, items=items)
+    assert content.recommend(users={"q": query}, k=1)["item_id"].tolist() == ["m1"]
+    m1 = int(content.train_.catalog.index_of(["m1"])[0])
+    expected = float(content.encode_user_texts(["robot invasion"])[0] @ content.item_vectors()[m1])
+    assert expected > 0.1
+    reason = f"close to your words (content similarity {expected:.2f})"
+    assert content.explain(query, "m1") == reason
+    assert content.explain(query, "m2").startswith("no liked item")  # nothing close: no such claim
+    hybrid = models.create("hybrid", encoder="hashing", cache=False).fit(ratings, items=items)
+    assert hybrid.explain(query, "m1") == reason
+    assert hybrid.explain(UserQuery(text="robots"), "m1") == "matches your words: robots"  # a shared word is named as before

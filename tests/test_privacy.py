@@ -311,7 +311,7 @@ def _ridge_reference(x: np.ndarray, y: np.ndarray, fit: np.ndarray, l2: float) -
 
 def test_dp_hybrid_prior_is_post_processing_of_the_dp_counts() -> None:
     data = population(n_users=600)
-    model = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(data)
+    model = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(data)
     stats = model.stats_
     assert stats is not None
     raw = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float64)
@@ -585,7 +585,7 @@ def test_dp_hybrid_noise_factors_on_warm_and_brand_new_items() -> None:
     from coldkit.privacy.models import gram_signal_share
 
     train = _with_new_items(population(n_users=3000), 30)
-    model = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
+    model = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(train)
     stats = model.stats_
     assert stats is not None
     cold, warm = np.arange(30, 40), np.arange(0, 30)
@@ -609,7 +609,7 @@ def test_dp_hybrid_ranks_brand_new_items_as_own_content_when_cf_is_noise() -> No
     from coldkit.models.content import ContentRecommender
 
     train = _with_new_items(population(n_users=300), 30)
-    model = DPHybrid(dp_epsilon=0.5, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
+    model = DPHybrid(dp_epsilon=0.5, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(train)
     cold = np.arange(30, 40)
     assert model.noise_factors(cold)["cf"] < 1e-3  # 300 users at ε = 0.5: nothing of the Gram clears the noise
     # with CF's weight near 0 the DP hybrid ranks brand-new items as the user's own content kNN does (no-sharing)
@@ -624,7 +624,7 @@ def test_dp_hybrid_noise_factors_without_noise_and_bad_input() -> None:
     exact = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
     assert exact.noise_factors(np.arange(30)) == {"cf": 1.0, "popularity": 1.0}  # ε = ∞: the full weights
     assert exact.noise_factors(np.arange(30, 40))["cf"] == 1.0
-    off = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, cf_trust=0).fit(train)
+    off = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0, cf_trust=0).fit(train)
     assert off.noise_factors(np.arange(30, 40))["cf"] == 1.0  # cf_trust = 0 turns the noise-aware CF weight off
     with pytest.raises(NotFittedError, match="fit"):
         DPHybrid(dp_epsilon=1.0, encoder="hashing").noise_factors()

@@ -278,6 +278,13 @@ class ContentRecommender(Recommender):
             shared = shared_words(query.text, self._texts[int(item)])
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
+            elif self.text_weight > 0:
+                # no word in common, yet the text may have ranked it by meaning (a stemmed form, a synonym
+                # under a sentence encoder): say so with the closeness, not fall back to a popularity that
+                # did not rank it (the hybrid's last resort)
+                closeness = float(self.encode_user_texts([query.text])[0] @ self.item_vectors()[int(item)])
+                if closeness > 0:
+                    reasons.append(f"close to your words (content similarity {closeness:.2f})")
         return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
 
 
