@@ -555,3 +555,28 @@ def test_explain_names_the_text_closeness_when_no_word_is_shared() -> None:
     hybrid = models.create("hybrid", encoder="hashing", cache=False).fit(ratings, items=items)
     assert hybrid.explain(query, "m1") == reason
     assert hybrid.explain(UserQuery(text="robots"), "m1") == "matches your words: robots"  # a shared word is named as before
+
+
+def test_explain_does_not_call_an_item_close_to_words_it_barely_touches() -> None:
+    """Any positive cosine was "close to your words": with the hashing encoder on ml-100k about a quarter of
+    the catalogue, down to "content similarity 0.00". Close now means at least half the text's best match
+    (the server's rule, coldkit.models.blend.close_to_text). The text vector is set here so the cosines are known."""
+    ratings = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["m1", "m2", "m2", "m3"]})
+    items = pd.DataFrame({"item_id": ["m1", "m2", "m3", "m4"],
+                          "title": ["Space robots attack", "Alien love story", "Heat of the night", "Garden of roses"]})
+    query = UserQuery(text="robot invasion")
+    for name in ("content", "hybrid"):
+        model = models.create(name, encoder="hashing", cache=False).fit(ratings, items=items)
+        content = model if name == "content" else model.content
+        vectors = content.item_vectors().astype(np.float64)
+        m1, m4 = (int(model.train_.catalog.index_of([i])[0]) for i in ("m1", "m4"))
+        # a unit text vector in the plane of m1 and m4, turned from m1 until its cosine with m4 is 0.05
+        along, across = vectors[m4] @ vectors[m1], vectors[m4] - (vectors[m4] @ vectors[m1]) * vectors[m1]
+        radius, phase = float(np.hypot(along, np.linalg.norm(across))), float(np.arctan2(np.linalg.norm(across), along))
+        turn = phase - float(np.arccos(0.05 / radius))
+        text = np.cos(turn) * vectors[m1] + np.sin(turn) * across / np.linalg.norm(across)
+        content.encode_user_texts = lambda texts, text=text: np.tile(text.astype(np.float32), (len(texts), 1))  # type: ignore[method-assign]
+        sims = vectors @ text
+        assert 0.01 < sims[m4] < 0.5 * sims.max() and sims[m1] == sims.max()
+        assert model.explain(query, "m1") == f"close to your words (content similarity {sims[m1]:.2f})"
+        assert "close to your words" not in model.explain(query, "m4"), model.explain(query, "m4")

@@ -258,6 +258,24 @@ def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
     return sorted(words(text) & words(item_text))[:limit]
 
 
+#: the share of a text's best match an item's closeness must reach to be called "close to your words"
+CLOSE_TO_TEXT_SHARE = 0.5
+
+
+def close_to_text(closeness: float, best: float) -> bool:
+    """Whether an item whose content vector has dot product ``closeness`` with a query's text vector may be
+    explained as "close to your words", ``best`` being the text's closest item (the catalogue's, or a
+    request's pool).
+
+    Why relative: the scale of these cosines differs by encoder (a sentence encoder puts most pairs above
+    0.1; hashing with whitening gives unrelated items a few hundredths by word collisions), so any fixed
+    floor names every item or none. At least half the best match keeps the claim to the items the text
+    ranked near its top, and never names a closeness that prints as 0.00. One rule for the library's
+    ``explain`` and the server's ``why``, so both say the same of one item.
+    """
+    return closeness > 0 and closeness >= CLOSE_TO_TEXT_SHARE * best
+
+
 def nearest_liked(
     liked_vectors: np.ndarray, item_vector: np.ndarray, min_similarity: float | None = 0.0
 ) -> tuple[int, float] | None:

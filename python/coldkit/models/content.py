@@ -16,7 +16,7 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
 from coldkit.models.base import Recommender
-from coldkit.models.blend import interest_vectors, nearest_liked, shared_words
+from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
@@ -281,9 +281,13 @@ class ContentRecommender(Recommender):
             elif self.text_weight > 0:
                 # no word in common, yet the text may have ranked it by meaning (a stemmed form, a synonym
                 # under a sentence encoder): say so with the closeness, not fall back to a popularity that
-                # did not rank it (the hybrid's last resort)
-                closeness = float(self.encode_user_texts([query.text])[0] @ self.item_vectors()[int(item)])
-                if closeness > 0:
+                # did not rank it (the hybrid's last resort); "close" as the server's why says it, against
+                # the text's best match in the catalogue (any positive cosine named ~a quarter of ml-100k,
+                # down to "content similarity 0.00")
+                text = self.encode_user_texts([query.text])[0]
+                vectors = self.item_vectors()
+                closeness = float(text @ vectors[int(item)])
+                if close_to_text(closeness, float(np.max(vectors @ text))):
                     reasons.append(f"close to your words (content similarity {closeness:.2f})")
         return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import rank_vectors
-from coldkit.models.blend import blend, interest_vectors, nearest_liked, shared_words, source_weights
+from coldkit.models.blend import blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
@@ -421,10 +421,10 @@ class IndexReader:
                 reasons.append("matches your words: " + ", ".join(shared))
             elif encoded is not None and "text" in encoded and "best" in encoded:
                 # ranked by the text's meaning without a shared word (a synonym for a sentence encoder);
-                # the popularity fallback named a count (often 1 user) that had not ranked it. Close means
-                # at least half as close as the best match of this request (cosines differ by encoder)
+                # the popularity fallback named a count (often 1 user) that had not ranked it. Close: see
+                # close_to_text, against the best match of this request
                 closeness = float(v.content[row] @ encoded["text"][0])
-                if closeness > 0 and closeness >= 0.5 * float(encoded["best"][0]):
+                if close_to_text(closeness, float(encoded["best"][0])):
                     reasons.append(f"close to your words (content {closeness:.2f})")
         if not reasons:
             count = int(v.item_count[int(v.row_item[row])])
