@@ -54,3 +54,45 @@ def test_a_token_no_client_can_send_is_refused(index, token: str) -> None:
 def test_a_token_with_an_inner_space_works(index) -> None:
     client = TestClient(create_app(index, token="s3 cret"))
     assert client.post("/items", json=BODY, headers={"Authorization": "Bearer s3 cret"}).status_code == 200
+
+
+def test_coldkit_serve_names_where_an_unsendable_token_came_from(
+    tmp_path: Path, index, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the refusal said "create_app: token must be ..." whichever flag or variable the operator had set
+    from coldkit.cli import main
+
+    path = str(tmp_path / "idx")
+    index.close()  # the server opens it itself
+    secret = tmp_path / "token"
+    secret.write_text("pässwort\n", encoding="utf-8")
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    for extra, named in (
+        (["--token", "pässwort"], "--token must be printable ASCII"),
+        (["--token-file", str(secret)], f"the token in --token-file {str(secret)!r} must be printable ASCII"),
+    ):
+        assert main(["serve", path, "--port", "0", *extra]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "create_app" not in err, err
+    monkeypatch.setenv(TOKEN_ENV, "pässwort")
+    assert main(["serve", path, "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "$COLDKIT_TOKEN must be printable ASCII" in err and "create_app" not in err, err
+
+
+def test_a_refused_token_leaves_the_index_closed(tmp_path: Path, index, monkeypatch: pytest.MonkeyPatch) -> None:
+    # create_app(path) opened the index (its lock and log files) before checking $COLDKIT_TOKEN, and raised
+    # without closing it: in-process the index then stayed locked to every later writer
+    import gc
+
+    from coldkit.serving import load
+
+    index.close()
+    monkeypatch.setenv(TOKEN_ENV, "pässwort")
+    gc.disable()  # the leaked handles must not be rescued by the collector
+    try:
+        with pytest.raises(InvalidInputError, match="must be printable ASCII"):
+            create_app(str(tmp_path / "idx"))
+        load(tmp_path / "idx").close()  # the writer's lock is free
+    finally:
+        gc.enable()

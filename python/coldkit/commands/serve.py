@@ -80,6 +80,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def _token(args: argparse.Namespace) -> str | None:
     """The bearer token from --token-file, --token (with a warning) or $COLDKIT_TOKEN."""
     from coldkit.exceptions import InvalidInputError
+    from coldkit.serving.app import check_token  # named by its flag here (create_app's message said "create_app")
 
     if args.token is not None and args.token_file is not None:
         raise InvalidInputError("give the token once: --token or --token-file, not both")
@@ -91,7 +92,7 @@ def _token(args: argparse.Namespace) -> str | None:
         token = lines[0].strip() if lines else ""
         if not token:
             raise InvalidInputError(f"--token-file {args.token_file!r} is empty")
-        return token
+        return check_token(token, f"the token in --token-file {args.token_file!r}")
     if args.token is not None and not args.token.strip():
         # `--token "$COLDKIT_TOKEN"` (the README's form) with the variable unset: the server started, then
         # answered every write 401 asking for a token nobody had
@@ -100,6 +101,7 @@ def _token(args: argparse.Namespace) -> str | None:
             "reads $COLDKIT_TOKEN itself, and serves writes without a token when it is unset"
         )
     if args.token is not None:
+        check_token(args.token, "--token")
         print(
             "coldkit serve: warning: --token on the command line is visible to other users in `ps`; "
             "set $COLDKIT_TOKEN or use --token-file instead",

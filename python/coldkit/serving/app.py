@@ -48,7 +48,7 @@ from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
 from coldkit.serving.storage import load, save
 
-__all__ = ["create_app", "app_from_env", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
+__all__ = ["create_app", "app_from_env", "check_token", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
 
 TOKEN_ENV = "COLDKIT_TOKEN"
 PATH_ENV = "COLDKIT_SERVE_PATH"
@@ -378,6 +378,10 @@ def create_app(
     from coldkit.validation import check_flag
 
     read_only, follow, mmap = check_flag(read_only, "read_only"), check_flag(follow, "follow"), check_flag(mmap, "mmap")
+    # checked before a path is opened: a refusal after load() left the index's lock and log files open
+    # (in-process, the same path then could not be opened again until the garbage collector ran)
+    token = check_token(token, "create_app: token") if token is not None else _env_token()
+    media = MediaRoot(media_root)
     follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
@@ -391,15 +395,6 @@ def create_app(
         """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
         return index if follower is None else follower.index
 
-    token = token if token is not None else _env_token()
-    if token is not None and (token != token.strip() or not all(" " <= c < "\x7f" for c in token)):
-        # HTTP strips the ends of a header value and carries no non-ASCII text reliably: such a token could
-        # never be sent, so the server would answer every write 403 to a client holding the right one
-        raise InvalidInputError(
-            "create_app: token must be printable ASCII without whitespace at its ends (an HTTP header strips "
-            "the ends and carries no other characters reliably), so no client could send this one"
-        )
-    media = MediaRoot(media_root)
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
     def require_token(credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> None:
@@ -573,6 +568,21 @@ def create_app(
     return app
 
 
+def check_token(token: str, what: str) -> str:
+    """``token`` when a client can send it in an ``Authorization`` header, else InvalidInputError naming
+    ``what`` (where the token came from: ``--token``, ``--token-file PATH``, ``$COLDKIT_TOKEN``...).
+
+    HTTP strips the ends of a header value and carries no non-ASCII text reliably: such a token could
+    never be sent, so the server would answer every write 403 to a client holding the right one.
+    """
+    if token != token.strip() or not all(" " <= c < "\x7f" for c in token):
+        raise InvalidInputError(
+            f"{what} must be printable ASCII without whitespace at its ends (an HTTP header strips "
+            "the ends and carries no other characters reliably), so no client could send this one"
+        )
+    return token
+
+
 def _env_token() -> str | None:
     """``$COLDKIT_TOKEN`` without the whitespace at its ends (None: unset or empty, writes are open).
 
@@ -585,7 +595,7 @@ def _env_token() -> str | None:
         return None
     if not value.strip():
         raise InvalidInputError(f"${TOKEN_ENV} holds only whitespace; set it to the token, or unset it to serve writes without one")
-    return value.strip()
+    return check_token(value.strip(), f"${TOKEN_ENV}")
 
 
 def app_from_env() -> FastAPI:
