@@ -173,6 +173,21 @@ def test_one_query_vector_and_k_beyond_n() -> None:
     assert 0 not in i[0] and 1 not in i[0]
 
 
+@pytest.mark.parametrize("kind", ["int8", "bf16"])
+def test_k_and_shortlist_beyond_a_machine_word_mean_every_item(kind: str) -> None:
+    # coldkit.topk takes k = 2**64; the index's own search raised a bare OverflowError for it.
+    x = np.random.default_rng(5).standard_normal((30, 6)).astype(np.float32)
+    index = QuantizedIndex(x, kind)
+    exact = coldkit.topk(x[:3], x, 30)
+    for k, shortlist in ((2**64, None), (2**80, 2**90), (3, 2**64)):
+        s, i = index.search(x[:3], k, shortlist=shortlist)
+        width = min(k, 30)
+        np.testing.assert_array_equal(i, exact[1][:, :width])
+        np.testing.assert_allclose(s, exact[0][:, :width], rtol=1e-6)
+    with pytest.raises(InvalidInputError, match="shortlist must be >= k"):
+        index.search(x[:3], 2**64, shortlist=5)
+
+
 def test_threads_and_concurrent_callers_agree(anisotropic: tuple[np.ndarray, np.ndarray]) -> None:
     x, queries = anisotropic
     index = QuantizedIndex(x, "int8", normalized=True)
