@@ -188,6 +188,19 @@ def test_k_and_shortlist_beyond_a_machine_word_mean_every_item(kind: str) -> Non
         index.search(x[:3], 2**64, shortlist=5)
 
 
+@pytest.mark.parametrize("backend", ["int8", "bf16"])
+def test_tiny_dot_product_vectors_rank_like_the_exact_scan(backend: str) -> None:
+    # Entries ~1e-20 make products below float32's normal range: the AVX-512 BF16 scan flushed them
+    # to 0 and returned the catalogue's first rows (int8 per-dimension underflowed the same way).
+    rng = np.random.default_rng(8)
+    catalog = (rng.standard_normal((3000, 32)) * 1e-20).astype(np.float32)
+    queries = (rng.standard_normal((8, 32)) * 1e-20).astype(np.float32)
+    exact = coldkit.topk(queries, catalog, 10, metric="dot")
+    for layout in ({}, {"scale": "per-dimension"} if backend == "int8" else {}):
+        got = coldkit.topk(queries, catalog, 10, metric="dot", backend=coldkit.get_similarity_backend(backend, **layout))
+        np.testing.assert_array_equal(got[1], exact[1])
+
+
 def test_threads_and_concurrent_callers_agree(anisotropic: tuple[np.ndarray, np.ndarray]) -> None:
     x, queries = anisotropic
     index = QuantizedIndex(x, "int8", normalized=True)
