@@ -201,6 +201,17 @@ def test_overfetch_turns_missing_results_into_padding() -> None:
     assert scores[0, 0] == np.float32(0.5) and np.isneginf(scores[0, 1:]).all()
 
 
+def test_overfetch_of_no_queries_is_no_rows() -> None:
+    # A (0, d) batch through a backend without the "exclude" capability (or the faiss plugin, which
+    # over-fetches itself) raised numpy's "cannot reshape array of size 0 into shape (0,newaxis)".
+    def search(queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty((queries.shape[0], fetch), np.float32), np.empty((queries.shape[0], fetch), np.int64)
+
+    for exclude in (None, []):
+        scores, ids = topk_by_overfetch(search, np.zeros((0, 2), np.float32), 3, exclude, 5)
+        assert scores.shape == ids.shape == (0, 3) and scores.dtype == np.float32 and ids.dtype == np.int64
+
+
 def test_recall_at_k_hand_computed() -> None:
     assert recall_at_k([[0, 1, 2], [5, 6, 7]], [[0, 2, 3], [5, 6, 7]]) == pytest.approx((2 / 3 + 1) / 2)
     assert recall_at_k([3, -1], [3, -1]) == 1.0  # padding ignored

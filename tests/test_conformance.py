@@ -146,6 +146,30 @@ class TiesToHigherIndex(NumpyBackend):
         return scores, np.where(indices >= 0, n - 1 - indices, -1)
 
 
+class ScansWithoutExclusions:
+    """A third-party backend as docs/similarity.md allows it: no "exclude" capability, so it gets
+    no exclusions and coldkit.topk over-fetches for it; float64 brute force, ties to the lower index."""
+
+    name = "scans-without-exclusions"
+    capabilities = frozenset({"dot", "cosine", "exact"})
+
+    def topk(self, queries: Any, catalog: Any, k: int, *, metric: str, normalized: bool, exclude: Any, threads: Any) -> Any:
+        assert exclude is None, "topk never hands exclusions to a backend without the 'exclude' capability"
+        q, c = queries.astype(np.float64), catalog.astype(np.float64)
+        if metric == "cosine" and not normalized:
+            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-300)
+            c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-300)
+        scores = q @ c.T
+        order = np.array([np.lexsort((np.arange(len(row)), -row))[:k] for row in scores], dtype=np.int64)
+        return np.take_along_axis(scores, order, axis=1).astype(np.float32), order
+
+
+def test_kit_passes_a_backend_that_leaves_exclusions_to_topk() -> None:
+    # The kit used to hand it exclusions anyway and fail it ("returned excluded item(s)"), although
+    # coldkit.topk over-fetches for such a backend and gets the right answer.
+    check_backend(ScansWithoutExclusions())
+
+
 class IgnoresK(WeightedFusion):
     def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Any = None) -> Ranked:
         return super().fuse(sources, k + 3, weights)

@@ -173,6 +173,34 @@ def test_one_query_vector_and_k_beyond_n() -> None:
     assert 0 not in i[0] and 1 not in i[0]
 
 
+@pytest.mark.parametrize("kind", ["int8", "bf16"])
+def test_k_and_shortlist_beyond_a_machine_word_mean_every_item(kind: str) -> None:
+    # coldkit.topk takes k = 2**64; the index's own search raised a bare OverflowError for it.
+    x = np.random.default_rng(5).standard_normal((30, 6)).astype(np.float32)
+    index = QuantizedIndex(x, kind)
+    exact = coldkit.topk(x[:3], x, 30)
+    for k, shortlist in ((2**64, None), (2**80, 2**90), (3, 2**64)):
+        s, i = index.search(x[:3], k, shortlist=shortlist)
+        width = min(k, 30)
+        np.testing.assert_array_equal(i, exact[1][:, :width])
+        np.testing.assert_allclose(s, exact[0][:, :width], rtol=1e-6)
+    with pytest.raises(InvalidInputError, match="shortlist must be >= k"):
+        index.search(x[:3], 2**64, shortlist=5)
+
+
+@pytest.mark.parametrize("backend", ["int8", "bf16"])
+def test_tiny_dot_product_vectors_rank_like_the_exact_scan(backend: str) -> None:
+    # Entries ~1e-20 make products below float32's normal range: the AVX-512 BF16 scan flushed them
+    # to 0 and returned the catalogue's first rows (int8 per-dimension underflowed the same way).
+    rng = np.random.default_rng(8)
+    catalog = (rng.standard_normal((3000, 32)) * 1e-20).astype(np.float32)
+    queries = (rng.standard_normal((8, 32)) * 1e-20).astype(np.float32)
+    exact = coldkit.topk(queries, catalog, 10, metric="dot")
+    for layout in ({}, {"scale": "per-dimension"} if backend == "int8" else {}):
+        got = coldkit.topk(queries, catalog, 10, metric="dot", backend=coldkit.get_similarity_backend(backend, **layout))
+        np.testing.assert_array_equal(got[1], exact[1])
+
+
 def test_threads_and_concurrent_callers_agree(anisotropic: tuple[np.ndarray, np.ndarray]) -> None:
     x, queries = anisotropic
     index = QuantizedIndex(x, "int8", normalized=True)

@@ -273,6 +273,10 @@ class QuantizedIndex:
         threads = _as_threads(threads)
         q, single = _as_matrix(queries, "queries", allow_vector=True)
         n, d = self.shape
+        # The core takes machine-sized counts: k = 2**64 (fine for coldkit.topk) was an
+        # OverflowError. Beyond N neither changes the answer (the shortlist is capped at N anyway).
+        k = min(k, n)
+        shortlist = None if shortlist is None else min(shortlist, n)
         if q.shape[1] != d:
             raise InvalidInputError(f"dimension mismatch: queries have {q.shape[1]} columns but the index has {d}")
         exclusions = _as_exclusions(exclude, q.shape[0], n, single)

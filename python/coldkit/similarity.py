@@ -266,6 +266,10 @@ def topk_by_overfetch(
         >>> topk_by_overfetch(search, np.zeros((1, 1), np.float32), 2, [np.array([0])], 3)[1].tolist()
         [[1, 2]]
     """
+    if queries.shape[0] == 0:
+        # reshape(0, -1) of an empty result cannot infer a width (a ValueError that named
+        # nothing): no queries, no rows.
+        return np.empty((0, k), dtype=np.float32), np.empty((0, k), dtype=np.int64)
     unique = None if exclude is None else [np.unique(np.asarray(e, dtype=np.int64)) for e in exclude]
     extra = max((len(u) for u in unique), default=0) if unique is not None else 0
     fetch = min(n, k + extra)

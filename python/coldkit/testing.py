@@ -29,6 +29,7 @@ import numpy as np
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.plugins.manager import get_encoder, get_fusion, get_similarity_backend, registry
 from coldkit.plugins.types import Encoder, FusionStrategy, Ranked, SimilarityBackend
+from coldkit.similarity import _resolve_backend, topk_by_overfetch
 
 __all__ = ["check_encoder", "check_backend", "check_fusion", "check_model", "synthetic_interactions", "TOPICS", "TOPIC_TEXTS"]
 
@@ -302,7 +303,8 @@ def check_backend(
 
     Properties: float32 scores and int64 indices of shape ``(B, min(k, N))``; scores equal the
     true metric of the returned items and are sorted best first; no duplicates; excluded items
-    never returned; rows with fewer eligible items padded with ``-inf`` / ``-1`` at the end;
+    never returned (a backend without the ``"exclude"`` capability gets none: the kit over-fetches
+    and filters for it, as :func:`coldkit.topk` does); rows with fewer eligible items padded with ``-inf`` / ``-1`` at the end;
     ``k > N`` gives ``N`` columns; ``normalized=True`` on unit rows equals cosine. Exact backends
     must return the reference's items, ties broken to the lower index; approximate ones (the
     ``"approximate"`` capability, or ``approximate=True``) must reach ``recall_floor`` recall@k
@@ -316,13 +318,31 @@ def check_backend(
     caps = _capabilities("similarity_backend", name) | frozenset(getattr(impl, "capabilities", ()) or ())
     approx = ("approximate" in caps) if approximate is None else approximate
     chosen = list(metrics) if metrics is not None else [m for m in _METRICS if m in caps] or ["dot", "cosine"]
+    # Exclusions reach the backend the way coldkit.topk hands them over: a backend that does not
+    # declare "exclude" never sees them (topk over-fetches for it), so checking it with them
+    # failed a backend the documented contract allows. Same rule as topk: unknown capabilities
+    # (no declaration, no registry entry) mean the backend gets them.
+    _, declared = _resolve_backend(impl)
+    skips_exclusions = declared is None or "exclude" in declared
     rng = np.random.default_rng(seed)
 
     def call(q: np.ndarray, c: np.ndarray, k: int, metric: str, exclude: Any = None, normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        scores, indices = impl.topk(
-            np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(c, dtype=np.float32), k,
-            metric=metric, normalized=normalized, exclude=exclude, threads=None,
-        )
+        q32, c32 = np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(c, dtype=np.float32)
+
+        def search(rows: np.ndarray, fetch: int, excl: Any = None) -> tuple[Any, Any]:
+            return impl.topk(rows, c32, fetch, metric=metric, normalized=normalized, exclude=excl, threads=None)
+
+        if exclude is not None and not skips_exclusions:
+
+            def plain(rows: np.ndarray, fetch: int) -> tuple[Any, Any]:
+                raw_s, raw_i = (np.asarray(x) for x in search(rows, fetch))
+                _check(raw_s.dtype == np.float32, where, "scores dtype", f"must be float32, got {raw_s.dtype}")
+                _check(raw_i.dtype == np.int64, where, "indices dtype", f"must be int64, got {raw_i.dtype}")
+                return raw_s, raw_i
+
+            scores, indices = topk_by_overfetch(plain, q32, min(k, c32.shape[0]), exclude, c32.shape[0])
+        else:
+            scores, indices = search(q32, k, exclude)
         scores, indices = np.asarray(scores), np.asarray(indices)
         width = min(k, c.shape[0])
         _check(scores.dtype == np.float32, where, "scores dtype", f"must be float32, got {scores.dtype}")

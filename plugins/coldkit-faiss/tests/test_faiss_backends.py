@@ -131,6 +131,25 @@ def test_bad_input_is_refused_clearly() -> None:
         coldkit.topk(huge[0], huge, 1, metric="dot", backend="faiss-flat")
 
 
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+def test_a_bad_catalogue_is_named_under_cosine_too(backend: str) -> None:
+    # cosine normalises the catalogue first, and normalize()'s message named its argument "x"
+    bad = np.ones((4, 3), np.float32)
+    bad[2, 1] = np.nan
+    with pytest.raises(InvalidInputError, match=r"catalog contains NaN or infinite values \(first at row 2, column 1\)"):
+        coldkit.topk(np.ones(3), bad, 2, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["faiss-flat", "faiss-hnsw"])
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_no_queries_give_no_rows(backend: str, metric: str) -> None:
+    # the other backends answer a (0, d) batch with (0, k) arrays; faiss raised "cannot reshape array of size 0"
+    catalog = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    for exclude in (None, []):
+        scores, ids = coldkit.topk(np.zeros((0, 4), np.float32), catalog, 3, metric=metric, backend=backend, exclude=exclude)
+        assert scores.shape == ids.shape == (0, 3) and scores.dtype == np.float32 and ids.dtype == np.int64
+
+
 def test_listing_the_plugin_does_not_import_faiss() -> None:
     code = (
         "import sys, coldkit; from coldkit.plugins.manager import registry; "

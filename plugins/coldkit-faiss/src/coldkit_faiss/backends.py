@@ -70,10 +70,10 @@ class _FaissBackend:
         prepare = metric == "cosine" and not normalized
 
         def build() -> Any:
-            # normalize() rejects NaN/inf itself; a dot catalogue is checked here, once.
+            # Checked here, once per build, for both metrics: normalize() rejects NaN/inf too, but
+            # its message names its own argument ("x"), not the catalogue.
+            _first_non_finite(catalog, "catalog")
             vectors = normalize(catalog) if prepare else catalog
-            if not prepare:
-                _first_non_finite(catalog, "catalog")
             index = self._new_index(catalog.shape[1])
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
             return index

@@ -164,6 +164,26 @@ fn reciprocal(max: f32) -> f32 {
     }
 }
 
+/// `row` times the power of two that brings its largest |value| into [1, 2) (a zero row as it
+/// is). A query's approximate scores all scale by the same positive factor, so its shortlist is
+/// unchanged, and a power of two rounds nothing for normal values: the int8 codes are bit for bit
+/// those of the unscaled row. What it prevents: a tiny query (|q| ~ 1e-20) made products below
+/// f32's normal range, which the AVX-512 BF16 instruction flushes to zero (and the int8
+/// reciprocal `127 / max` overflowed float32 below |q| ~ 4e-37), so every item scored 0 and the
+/// "shortlist" was the first rows of the catalogue: a silently wrong top-k.
+fn scaled_to_unit(row: &[f32], out: &mut Vec<f32>) {
+    let max = max_abs(row);
+    out.clear();
+    if max > 0.0 {
+        // Every f32 (subnormals too) is a normal f64: read the exponent off its bits.
+        let exponent = (((max as f64).to_bits() >> 52) & 0x7ff) as i64 - 1023;
+        let factor = f64::from_bits(((1023 - exponent) as u64) << 52);
+        out.extend(row.iter().map(|&v| (v as f64 * factor) as f32));
+    } else {
+        out.extend_from_slice(row);
+    }
+}
+
 /// Run `f` over `items` with rayon when `par` has more than one thread, else serially.
 fn for_each_chunk<T: Send>(par: &Parallelism, items: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     par.run(|threads| {
@@ -541,15 +561,18 @@ impl QuantScan<'_, '_> {
         Ok(match self.index.storage {
             Storage::Int8 => {
                 let per_dimension = self.index.scale_mode == ScaleMode::PerDimension;
-                let mut folded = Vec::with_capacity(d);
+                let (mut unit, mut folded) = (Vec::with_capacity(d), Vec::with_capacity(d));
                 let prepared = queries
                     .chunks_exact(d)
                     .map(|row| {
-                        folded.clear();
+                        scaled_to_unit(row, &mut unit);
                         if per_dimension {
-                            folded.extend(row.iter().zip(&self.index.scales).map(|(q, s)| q * s));
+                            // tiny scales times a tiny query underflowed to zero codes: fold the
+                            // scaled query, then scale the product again
+                            let product: Vec<f32> = unit.iter().zip(&self.index.scales).map(|(q, s)| q * s).collect();
+                            scaled_to_unit(&product, &mut folded);
                         } else {
-                            folded.extend_from_slice(row);
+                            std::mem::swap(&mut folded, &mut unit);
                         }
                         let mut codes = vec![0i8; d];
                         quantize_into(folded.iter().copied(), reciprocal(max_abs(&folded)), &mut codes);
@@ -558,7 +581,18 @@ impl QuantScan<'_, '_> {
                     .collect();
                 PreparedQueries::Int8(prepared)
             }
-            Storage::Bf16 => PreparedQueries::Bf16(queries.chunks_exact(d).map(Bf16Query::new).collect()),
+            Storage::Bf16 => {
+                let mut unit = Vec::with_capacity(d);
+                PreparedQueries::Bf16(
+                    queries
+                        .chunks_exact(d)
+                        .map(|row| {
+                            scaled_to_unit(row, &mut unit);
+                            Bf16Query::new(&unit)
+                        })
+                        .collect(),
+                )
+            }
         })
     }
 

@@ -178,3 +178,53 @@ fn exclusions_leave_padding_and_bad_requests_are_errors() {
     assert!(QuantizedIndex::from_bf16_parts(vec![0x7f80; 4], (1, 4), Metric::Dot, false).is_err());
     assert_eq!(index.nbytes(), 5 * d + 4 * 5 + 4 * 5);
 }
+
+#[test]
+fn tiny_and_huge_vectors_keep_the_exact_top_k() {
+    // Dot products are scale-free for ranking, but the scan was not: a query of |q| ~ 1e-20
+    // against rows of the same size made products below f32's normal range, which the AVX-512
+    // BF16 instruction flushes to zero, and a query below ~4e-37 overflowed int8's reciprocal;
+    // every item then scored 0 and the top-k was the catalogue's first rows. A query near
+    // f32::MAX rounded to an infinite bf16 code. The exact float32 scan ranks all of these.
+    let mut seed = 21;
+    let (n, d, b, k) = (2000usize, 32usize, 6usize, 10usize);
+    let base_c: Vec<f32> = (0..n * d).map(|_| lcg(&mut seed)).collect();
+    let base_q: Vec<f32> = (0..b * d).map(|_| lcg(&mut seed)).collect();
+    let cases: [(f32, f32); 6] = [(1e-20, 1e-20), (1e-19, 1e-19), (1e-42, 1.0), (1e-39, 1.0), (1.0, 1e-30), (3.3e38, 1e-30)];
+    for (q_scale, c_scale) in cases {
+        let catalog: Vec<f32> = base_c.iter().map(|x| x * c_scale).collect();
+        let queries: Vec<f32> = base_q.iter().map(|x| x * q_scale).collect();
+        let exact = topk(&TopkRequest {
+            queries: &queries,
+            query_shape: (b, d),
+            catalog: &catalog,
+            catalog_shape: (n, d),
+            k,
+            metric: Metric::Dot,
+            normalized: false,
+            exclude: None,
+            threads: Some(1),
+            kernel: active(),
+        })
+        .unwrap();
+        for (storage, scale) in [(Storage::Int8, ScaleMode::PerVector), (Storage::Int8, ScaleMode::PerDimension), (Storage::Bf16, ScaleMode::PerVector)] {
+            let index = QuantizedIndex::build(&catalog, (n, d), storage, scale, Metric::Dot, false, Some(1)).unwrap();
+            for kernel in storage.supported_kernels() {
+                let req = QuantSearch {
+                    queries: &queries,
+                    query_shape: (b, d),
+                    exact: &catalog,
+                    exact_shape: (n, d),
+                    k,
+                    shortlist: None,
+                    exclude: None,
+                    threads: Some(1),
+                    kernel: Some(kernel),
+                    exact_kernel: active(),
+                };
+                let got = index.search(&req).unwrap();
+                assert_eq!(got.indices, exact.indices, "q x {q_scale:e}, catalogue x {c_scale:e}: {storage:?} {scale:?} {kernel:?}");
+            }
+        }
+    }
+}
