@@ -292,6 +292,30 @@ def test_private_models_refuse_an_encoder_that_learns_from_the_clicks(tmp_path: 
     build_model("federated", encoder=media("auto"), cache=False)  # without DP nothing is promised
 
 
+def test_private_models_refuse_a_plugin_encoder_handed_the_clicks_unless_it_says_it_ignores_them() -> None:
+    """An encoder with encode_training(train) is given the interactions; a plugin's that does not declare
+    reads_interactions = False passed the check (only the multimodal encoder's flag was read)."""
+    from coldkit.builtins.encoders import HashingEncoder
+    from coldkit.models.attributes import AttributeFeatures
+
+    class ClickAware(HashingEncoder):
+        name = "click-aware"
+
+        def encode_training(self, train: Any) -> np.ndarray:  # could weigh items by their clicks
+            return np.asarray(self.encode_texts(train.catalog.texts()), dtype=np.float32)
+
+    class ItemTableOnly(ClickAware):
+        reads_interactions = False
+
+    with pytest.raises(InvalidInputError, match="'click-aware' is given the training interactions.*reads_interactions = False"):
+        DPHybrid(dp_epsilon=1.0, encoder=ClickAware(), cache=False)
+    with pytest.raises(InvalidInputError, match="click-aware"):
+        build_model("federated", dp_epsilon=1.0, encoder=ClickAware(), cache=False)
+    DPHybrid(dp_epsilon=1.0, encoder=ItemTableOnly(), cache=False)  # declared: item table only
+    assert AttributeFeatures().reads_interactions is False  # the built-in one reads the item table only
+    build_model("federated", encoder=ClickAware(), cache=False)  # without DP nothing is promised
+
+
 def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
     data = population(n_users=600)
     model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False, weights={"content": 0, "popularity": 0}).fit(data)

@@ -228,3 +228,11 @@ def test_private_mode_maps_each_published_adapter() -> None:
     for name in ("dropoutnet", "heater", "clcrec", "aldi"):
         assert private_model(name) == f"dp-{name}"
         assert private_model(f"dp-{name}") == f"dp-{name}"
+
+
+def test_the_secret_noise_seed_is_not_kept_after_fit(dropoutnet) -> None:  # type: ignore[no-untyped-def]
+    """The seed a fit drew its noise from lives only during the fit; methods that need it say so outside one."""
+    model = dropoutnet[8.0]
+    assert model._fit_seed is None
+    with pytest.raises(InvalidInputError, match="only while fit"):
+        model._noise_seed()

@@ -508,6 +508,34 @@ def test_a_copy_saved_unattached_gets_its_log_noticed_once_a_writer_opens_it(ind
         load(path, read_only=True)
 
 
+def test_a_failed_open_closes_the_log_it_opened(index: ServingIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening an unattached copy starts its log, then records that in CURRENT; when that record fails the
+    open fails, and the log's descriptor (a raw one since the disk-full fix: no garbage collector closes it)
+    must be closed with the lock, or every failed open leaks a descriptor."""
+    import coldkit.serving.storage as storage
+    import coldkit.serving.wal as wal
+
+    path = tmp_path / "copy"
+    save(index, path, attach=False)
+    opened: list[WriteAheadLog] = []
+    real_init = wal.WriteAheadLog.__init__
+
+    def remember(self: WriteAheadLog, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        opened.append(self)
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wal.WriteAheadLog, "__init__", remember)
+    monkeypatch.setattr(storage, "_write_current", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        load(path)
+    assert opened and all(log._fd < 0 for log in opened)  # closed, not left to leak
+    monkeypatch.undo()
+    load(path).close()  # and the lock was released: a writer opens it
+
+
 def test_refuses_to_write_into_a_foreign_directory(index: ServingIndex, tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(IndexStorageError, match="not a coldkit index"):

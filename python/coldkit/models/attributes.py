@@ -156,6 +156,8 @@ class AttributeFeatures:
     modalities = frozenset({"item-table"})
     #: a user's words carry no attributes: the content model leaves this part out of text vectors
     encodes_texts = False
+    #: fitting reads the item table only, never the clicks in ``train`` (a private model relies on it)
+    reads_interactions = False
 
     def __init__(self, columns: Sequence[str] | None = None, text_columns: Sequence[str] = (), skip: Sequence[str] = ()) -> None:
         self.columns = None if columns is None else [str(c) for c in columns]

@@ -201,7 +201,7 @@ class DPPublishedModel(PublishedColdModel):
         # None: a fresh secret seed per fit, for the release's noise, the user sampling and DP-SGD's noise alike
         # (a known seed lets anyone regenerate and subtract the noise; see coldkit.privacy.mechanisms.noise_seed)
         self.seed = None if seed is None else check_seed(seed, f"{self.name}: seed")  # type: ignore[assignment]
-        self.fit_seed_ = 0
+        self._fit_seed: int | None = None  # the noise seed while a fit runs, never kept after it (see fit)
         check_public_content(self.content, self.name)
         self.accountant_: PrivacyAccountant | None = None
 
@@ -213,17 +213,28 @@ class DPPublishedModel(PublishedColdModel):
         delta = 1.0 / (10.0 * train.n_users) if self.dp_delta is None else self.dp_delta
         eps, delta = check_budget(self.dp_epsilon, delta, train.n_users)
         self._delta = delta
-        self.fit_seed_ = noise_seed(self.seed, f"{self.name}: seed", noisy=math.isfinite(eps))
-        self.content.fit(train)  # public item text only
-        # the release's share of the budget, as the (ε, δ) that share of ρ converts to
-        release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
-        self.stats_ = private_statistics(
-            train, release_eps, delta, max_items=self.max_items, clip=self.clip, gram_items=self.gram_items,
-            count_share=self.count_share, seed=self.fit_seed_,
-        )
-        self.warm = DPWarmSpace(train, self.stats_, self.warm.factors, self.clip, self.teacher)
-        self._fit_map(train)
+        # Held only while this fit runs: nothing after it needs the seed, and whoever reads it can regenerate
+        # and subtract the noise, so it is not left among the fitted attributes that outputs are built from.
+        self._fit_seed = noise_seed(self.seed, f"{self.name}: seed", noisy=math.isfinite(eps))
+        try:
+            self.content.fit(train)  # public item text only
+            # the release's share of the budget, as the (ε, δ) that share of ρ converts to
+            release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
+            self.stats_ = private_statistics(
+                train, release_eps, delta, max_items=self.max_items, clip=self.clip, gram_items=self.gram_items,
+                count_share=self.count_share, seed=self._fit_seed,
+            )
+            self.warm = DPWarmSpace(train, self.stats_, self.warm.factors, self.clip, self.teacher)
+            self._fit_map(train)
+        finally:
+            self._fit_seed = None
         return self
+
+    def _noise_seed(self) -> int:
+        """The seed of the fit in progress (InvalidInputError outside one: nothing is drawn then)."""
+        if self._fit_seed is None:
+            raise InvalidInputError(f"{self.name}: the noise seed exists only while fit() runs")
+        return self._fit_seed
 
     def fit_sharing(self, train: Interactions, warm: WarmSpace, content: Any) -> "DPPublishedModel":
         raise InvalidInputError(f"{self.name} cannot share a (non-private) warm space: it releases its own DP teacher")
@@ -281,7 +292,7 @@ class DPPublishedModel(PublishedColdModel):
 
     def _user_pairs(self, train: Interactions) -> list[np.ndarray]:
         """Each user's training items: at most ``max_items`` (seeded sample), restricted to the teacher's items."""
-        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self.fit_seed_)
+        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self._noise_seed())
         known = np.zeros(train.n_items, dtype=bool)
         known[self.warm.warm_items_] = True
         out = []
@@ -305,10 +316,11 @@ class DPPublishedModel(PublishedColdModel):
         else:
             noise = noise_multiplier_for_budget(self.dp_epsilon, self._delta, steps=planned, sample_rate=sample_rate,
                                                 prior=self.stats_.accountant)
-        torch.manual_seed(self.fit_seed_)
-        generator = torch.Generator().manual_seed(self.fit_seed_)  # the adapters' own randomness (dropout, negatives)
-        sampling = torch.Generator().manual_seed(self.fit_seed_ + 1)
-        noise_generator = torch.Generator().manual_seed(self.fit_seed_ + 2)
+        seed = self._noise_seed()
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # the adapters' own randomness (dropout, negatives)
+        sampling = torch.Generator().manual_seed(seed + 1)
+        noise_generator = torch.Generator().manual_seed(seed + 2)
         net = self._network(torch, teacher, params)
         weights = [p for p in net.parameters() if p.requires_grad]
         with warnings.catch_warnings():

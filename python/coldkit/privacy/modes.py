@@ -67,13 +67,22 @@ def check_public_content(content: Any, model: str) -> None:
     A private model treats item content as public and everything learned from clicks as private: an
     encoder that reads the clicks while it is fitted (``reads_interactions``, e.g. the multimodal encoder
     choosing its modality weights on pseudo-cold training items) would put what it learned into every
-    recommendation without noise or accounting.
+    recommendation without noise or accounting. An encoder with ``encode_training(train)`` is handed the
+    interactions, so unless it declares ``reads_interactions = False`` (it reads the item table only) it is
+    refused too: a plugin's encoder cannot be assumed to leave the clicks alone.
     """
     for encoder in getattr(content, "encoders", ()) or ():
-        if getattr(encoder, "reads_interactions", False):
-            name = getattr(encoder, "name", type(encoder).__name__)
+        name = getattr(encoder, "name", type(encoder).__name__)
+        declared = getattr(encoder, "reads_interactions", None)
+        if declared is True:
             raise InvalidInputError(
                 f"{model}: encoder {name!r} learns from the training interactions while it is fitted (weights='auto' "
                 "chooses the modality weights on the users' clicks), which a private model cannot account for; fix the "
                 "weights: weights='equal' or a mapping, on the command line --modality-weights '{\"text\": 0.5, \"image\": 0.5}'"
+            )
+        if declared is None and callable(getattr(encoder, "encode_training", None)):
+            raise InvalidInputError(
+                f"{model}: encoder {name!r} is given the training interactions (it has encode_training(train)) and does not "
+                "say whether it learns from the clicks, which a private model cannot account for; an encoder that reads "
+                "only the item table declares reads_interactions = False"
             )

@@ -652,6 +652,9 @@ def load(
                 fsync_dir(root)
                 _write_current(root, gen, str(current.get("snapshot") or _snap_dir(root, gen).name), logged=True)
     except BaseException:
+        if writer.wal is not None:  # opened above when recording the attached log failed: its descriptor too
+            writer.wal.close()
+            writer.wal = None
         if lock_fh is not None:
             lock_fh.close()
         raise
