@@ -208,6 +208,21 @@ def test_dp_gram_is_symmetric_and_unbiased() -> None:
     assert np.all(np.abs(draws.mean(axis=0) - truth) < 5 * 0.5 / math.sqrt(2000))
 
 
+def test_the_noise_is_not_drawn_from_the_sampling_keys_stream() -> None:
+    """bound_contributions keys each interaction with default_rng(seed).random(); the counts' noise came from
+    default_rng(seed) too, i.e. from the same bits that chose which items each user kept."""
+    from coldkit.privacy.bounding import bound_contributions
+
+    data = population(n_users=400)
+    stats = private_statistics(data, 1.0, 1e-4, max_items=8, seed=3)
+    kept = bound_contributions(data.matrix > 0, 8, seed=3)
+    noise = stats.counts - np.asarray(kept.sum(axis=0), dtype=np.float64).ravel()
+    keys_stream = np.random.default_rng(3).normal(0.0, stats.sigma_counts, size=noise.size)
+    assert not np.allclose(noise, keys_stream)
+    np.testing.assert_allclose(noise, np.random.default_rng([3, 1]).normal(0.0, stats.sigma_counts, size=noise.size))
+    assert abs(float(np.corrcoef(noise, keys_stream)[0, 1])) < 0.3  # unrelated draws
+
+
 def test_private_statistics_spend_the_budget() -> None:
     data = population()
     stats = private_statistics(data, 2.0, 1e-4, max_items=8, clip=1.0)

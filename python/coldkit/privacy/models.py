@@ -121,7 +121,10 @@ def private_statistics(
     rho = rho_for_budget(eps, delta)
     sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
     sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
-    rng = np.random.default_rng(seed)
+    # the noise from a stream of its own: bound_contributions draws its sampling keys from default_rng(seed),
+    # and noise made of those same bits would depend on which items were kept (the Gaussian mechanism's
+    # proof takes the noise independent of everything else)
+    rng = np.random.default_rng([seed, 1])
     bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed)
     counts = dp_item_counts(bounded, sigma_counts, rng)
     # the Gram's items: those with the largest noisy counts, clearly above the noise (post-processing)
