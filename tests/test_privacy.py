@@ -601,11 +601,19 @@ def test_noise_count_mass_is_what_noise_alone_leaves_above_three_sigma() -> None
     kept = noisy.public_counts().sum()  # Monte Carlo: zero counts + noise, thresholded as the model does
     assert kept == pytest.approx(noise_count_mass(n, sigma), rel=0.05)
     assert noise_count_mass(0, sigma) == 0.0 and noise_count_mass(10, 0.0) == 0.0
+    # its spread: the kept mass of 200 never-seen items, over 20,000 Monte Carlo draws of their noise
+    draws = np.random.default_rng(4).normal(0.0, sigma, (20_000, 200))
+    masses = np.where(draws > 3 * sigma, draws, 0.0).sum(axis=1)
+    sd = noise_count_mass(200, sigma, sds=1.0) - noise_count_mass(200, sigma)
+    assert sd == pytest.approx(masses.std(), rel=0.03)
+    assert sd == pytest.approx(sigma * math.sqrt(200 * (3 * 0.0044318484 + 0.0013498980 - 0.0044318484**2)), rel=1e-7)
+    # one chance count of 3.2σ among 200 brand-new items is within the noise's spread, not a real share
+    assert 3.2 * sigma < noise_count_mass(200, sigma, sds=3.0)
 
 
 @pytest.mark.parametrize("call, match", [
     (lambda f: f(-1, 1.0), "n_items"), (lambda f: f(2.5, 1.0), "n_items"), (lambda f: f(3, -1.0), "sigma"),
-    (lambda f: f(3, math.inf), "sigma"),
+    (lambda f: f(3, math.inf), "sigma"), (lambda f: f(3, 1.0, sds=-1.0), "sds"), (lambda f: f(3, 1.0, sds=math.nan), "sds"),
 ])
 def test_noise_count_mass_rejects_bad_input(call: Any, match: str) -> None:
     from coldkit.privacy.models import noise_count_mass
@@ -636,9 +644,11 @@ def test_dp_hybrid_noise_factors_on_warm_and_brand_new_items() -> None:
     counts = stats.public_counts()[warm]
     assert np.all(counts > 0)
     on_warm = model.noise_factors(warm)
-    assert on_warm["popularity"] == pytest.approx(1 - 30 * stats.sigma_counts * 0.0044318484 / counts.sum(), rel=1e-6)
+    # the noise could put on 30 never-seen items its mean 30 σ φ(3) plus 3 standard deviations (Q(3) the upper tail)
+    noise = stats.sigma_counts * (30 * 0.0044318484 + 3 * math.sqrt(30 * (3 * 0.0044318484 + 0.0013498980 - 0.0044318484**2)))
+    assert on_warm["popularity"] == pytest.approx(1 - noise / counts.sum(), rel=1e-6)
     share = counts / (counts + model.item_trust)
-    backed = ((counts * share).sum() - 30 * stats.sigma_counts * 0.0044318484) / counts.sum()
+    backed = ((counts * share).sum() - noise) / counts.sum()
     assert on_warm["cf"] == pytest.approx(backed * model.cf_factor_ + (1 - backed) * factors["cf"], rel=1e-6)
     # post-processing only: the ledger is the two releases
     assert [m["name"] for m in model.privacy_report()["mechanisms"]] == ["item counts", "item-item Gram"]
