@@ -25,8 +25,8 @@ from coldkit.cache import (
     prune,
 )
 from coldkit.cli import main
-from coldkit.encoding import VectorCache, encode_catalog, text_key
-from coldkit.exceptions import InvalidInputError
+from coldkit.encoding import CacheUnavailableError, VectorCache, encode_catalog, text_key
+from coldkit.exceptions import CacheWarning, InvalidInputError
 
 TEXTS = [f"item {i} is a story about {'space robots westerns romance'.split()[i % 4]}" for i in range(40)]
 
@@ -252,3 +252,80 @@ def test_cli_dir_that_is_a_file_is_refused_not_called_empty(tmp_path: Path, caps
         assert main(["cache", "--dir", str(target), *action]) == 2
         assert "is not a directory; the vector cache is a directory" in capsys.readouterr().err
     assert target.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------------------------
+# A cache that cannot be written only costs time, never the encoding
+# --------------------------------------------------------------------------------------------
+
+_FULL_DISK_SCRIPT = """
+import resource, sys, warnings
+import numpy as np
+from coldkit.builtins.encoders import HashingEncoder
+from coldkit.encoding import encode_catalog
+texts = [f"text number {i} about {i % 7}" for i in range(300)]
+enc = HashingEncoder(dim=1024)
+reference = encode_catalog(texts, enc, cache=False)
+# like `ulimit -f 100`: any file past 100 KiB fails with EFBIG (Python ignores SIGXFSZ), as a full disk does
+resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, resource.RLIM_INFINITY))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    vectors = encode_catalog(texts, enc, cache_dir=sys.argv[1], chunk_size=50)
+assert np.array_equal(vectors, reference), "vectors differ from the uncached ones"
+messages = [str(w.message) for w in caught]
+assert len(messages) == 1 and "cannot be written" in messages[0], messages
+print("ok")
+"""
+
+
+def test_a_full_disk_while_caching_warns_and_still_returns_the_vectors(tmp_path: Path) -> None:
+    """`ulimit -f` (a full disk): the first cache shard cannot be written. The encoding used to
+    fail with a bare ``OSError: 51200 requested and 25568 written``, losing the vectors."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "cache"
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(root)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "ok"
+    (entry,) = [d for d in root.iterdir()]
+    # nothing half-written is left behind or served: no shard data without its commit marker
+    assert not list(entry.glob("shard-*")) and not list(entry.glob(".tmp-*"))
+    again = encode_catalog(TEXTS, HashingEncoder(dim=16), cache_dir=root)  # a writable run still caches
+    np.testing.assert_array_equal(again, encode_catalog(TEXTS, HashingEncoder(dim=16), cache=False))
+
+
+def test_a_cache_folder_that_cannot_be_created_warns_and_encodes_without_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    encoder = HashingEncoder(dim=16)
+    with pytest.warns(CacheWarning, match="cannot create the vector cache directory"):
+        vectors = encode_catalog(TEXTS, encoder, cache_dir=blocker / "cache")
+    np.testing.assert_array_equal(vectors, encode_catalog(TEXTS, encoder, cache=False))
+    with pytest.raises(CacheUnavailableError, match="Not a directory"):
+        VectorCache(blocker / "cache", encoder.fingerprint, encoder.dim)  # built directly: the error itself
+
+
+def test_compaction_that_cannot_write_the_merged_shard_keeps_the_old_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import coldkit.encoding as encoding
+
+    encoder = HashingEncoder(dim=8)
+    cache = VectorCache(tmp_path, encoder.fingerprint, encoder.dim)
+    for i in range(3):
+        cache.put([text_key(f"t{i}")], np.full((1, 8), i, np.float32))
+
+    def no_space(path: object, write: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(encoding, "atomic_write", no_space)
+    with pytest.warns(CacheWarning, match="No space left"):
+        cache.compact()
+    reopened = VectorCache(tmp_path, encoder.fingerprint, encoder.dim)
+    found, vectors = reopened.get_many([text_key(f"t{i}") for i in range(3)])
+    assert found.all() and vectors[:, 0].tolist() == [0.0, 1.0, 2.0]

@@ -371,3 +371,57 @@ def test_errors_are_clear(ray_session, encoded, tmp_path):
     (broken / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ColdkitError, match="do not add up"):
         distributed.read_manifest(broken)
+
+
+class BoomPlugin:
+    """An encoder whose ``encode_texts`` raises: a bug in a plugin, or a bad item deep in a batch."""
+
+    @coldkit.hookimpl
+    def coldkit_encoders(self):
+        return [coldkit.EncoderSpec("boom-hashing", "hashing that raises", lambda **o: BoomEncoder(**o), {"text"})]
+
+
+class BoomEncoder(HashingEncoder):
+    def encode_texts(self, texts):
+        raise ValueError("boom: the model cannot read this text")
+
+
+def test_errors_in_the_actors_and_in_the_arguments_name_the_problem(ray_session, tmp_path):
+    """Errors raised in an actor came back as Ray's ActorDiedError / RayTaskError(UserCodeException)
+    whose text is Ray's stack ("UDF failed to process a data block."); unpicklable options as a
+    page-long TypeError about a MapTransformer; an encoder object, blocks=0 and a file as out_dir
+    as misleading or bare errors. Each is now one error naming the problem, and nothing is left."""
+    import threading
+
+    texts = [f"item {i}" for i in range(20)]
+    out = tmp_path / "out"
+    with pytest.raises(InvalidInputError, match=r"does not take the options \['dimm'\].*on a Ray worker, building encoder 'hashing'"):
+        distributed.encode_catalog_distributed(texts, "hashing", {"dimm": 8}, out_dir=out, num_actors=1)
+    with pytest.raises(ColdkitError, match=r"encoder 'boom-hashing' failed on a Ray worker, encoding the batch of rows .*ValueError: boom"):
+        distributed.encode_catalog_distributed(
+            texts, "boom-hashing", {"dim": 8}, plugins={"boom": BoomPlugin()}, out_dir=out, num_actors=2, batch_size=5,
+            max_restarts=0, max_task_retries=0,
+        )
+    assert not (out / "manifest.json").exists() and not list(out.glob("run-*"))
+    with pytest.raises(InvalidInputError, match=r"encoder_options\['lock'\] cannot be sent to the Ray workers"):
+        distributed.encode_catalog_distributed(texts, "hashing", {"dim": 8, "lock": threading.Lock()}, out_dir=out)
+    with pytest.raises(InvalidInputError, match=r"encoder_state\['idf'\] cannot be sent"):
+        distributed.encode_catalog_distributed(texts, "hashing", {"dim": 8}, encoder_state={"idf": threading.Lock()}, out_dir=out)
+    with pytest.raises(InvalidInputError, match="encoder_name must be a registered encoder name"):
+        distributed.encode_catalog_distributed(texts, HashingEncoder(dim=8), out_dir=out)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="blocks must be"):
+        distributed.encode_catalog_distributed(texts, "hashing", {"dim": 8}, out_dir=out, blocks=0)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    with pytest.raises(InvalidInputError, match="out_dir .* cannot hold the vectors"):
+        distributed.encode_catalog_distributed(texts, "hashing", {"dim": 8}, out_dir=a_file)
+    assert not list(out.glob("run-*"))
+
+    catalog = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    with pytest.raises(UnknownComponentError, match="no-such-backend"):
+        distributed.sharded_topk(catalog[:2], [catalog], 2, backend="no-such-backend")
+    with pytest.raises(InvalidInputError, match="shards must be"):
+        distributed.sharded_topk(catalog[:2], None, 2)  # type: ignore[arg-type]
+    # the whole catalogue as one array: was read as six 1-D "shards"
+    scores, rows = distributed.sharded_topk(catalog[:2], catalog, 3)
+    np.testing.assert_array_equal(rows, coldkit.topk(catalog[:2], catalog, 3)[1])

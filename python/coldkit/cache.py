@@ -282,8 +282,8 @@ def _remove_entry(entry: CacheEntry, now: float) -> int:
                 continue  # may be another process's write in progress
             path.unlink()
             freed += st.st_size
-        except FileNotFoundError:
-            continue
+        except OSError:
+            continue  # gone already (another process), or a read-only cache: nothing to free here
     try:
         entry.path.rmdir()  # only succeeds when empty: anything else in it is not ours to delete
     except OSError:

@@ -63,6 +63,7 @@ __all__ = [
     "CatalogInputs",
     "VectorCache",
     "check_texts",
+    "CacheUnavailableError",
     "content_key",
     "default_cache_dir",
     "encode_catalog",
@@ -250,6 +251,14 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "coldkit" / "vectors"
 
 
+class CacheUnavailableError(ColdkitError):
+    """The vector cache's folder cannot be created or initialised (read-only, full disk, not a folder).
+
+    :func:`encode_catalog` turns it into a :class:`~coldkit.exceptions.CacheWarning` and encodes
+    without the cache; a :class:`VectorCache` built directly raises it.
+    """
+
+
 @dataclass
 class _Shard:
     name: str
@@ -297,6 +306,7 @@ class VectorCache:
         self._shards: dict[str, _Shard] = {}
         self._where: dict[str, tuple[str, int]] = {}
         self._bad: set[str] = set()  # corrupt shards: skipped until the files change (rewritten or removed)
+        self.write_error: str | None = None  # why put() stopped writing (full disk, read-only), once warned
         self._open()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -304,7 +314,9 @@ class VectorCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ColdkitError(f"cannot create the vector cache directory {str(self.directory)!r}: {exc}") from exc
+            raise CacheUnavailableError(
+                f"cannot create the vector cache directory {str(self.directory)!r}: {exc.strerror or exc}"
+            ) from exc
         meta_path = self.directory / "encoder.json"
         meta = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
         if meta_path.exists():
@@ -318,7 +330,12 @@ class VectorCache:
                     f"(fingerprint/dim mismatch); remove the directory or choose another cache_dir"
                 )
         else:
-            atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+            try:
+                atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+            except OSError as exc:
+                raise CacheUnavailableError(
+                    f"cannot write {str(meta_path)!r} of the vector cache: {exc.strerror or exc}"
+                ) from exc
         self.refresh()
 
     def refresh(self) -> None:
@@ -442,8 +459,24 @@ class VectorCache:
         name = f"{_SHARD_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
         meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys), "crc32": _crc32(vecs)}
         with self._lock:
-            atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
-            atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
+            if self.write_error is not None:
+                return  # already warned: the rest of this run is encoded without caching
+            try:
+                atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
+                atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
+            except OSError as exc:
+                # A full disk, a read-only or foreign-owned cache: the vectors are already computed,
+                # so failing the whole encoding (a bare "OSError: 51200 requested and 25568 written")
+                # threw away work for the sake of an optimisation. Warn once and stop writing.
+                (self.directory / f"{name}.npy").unlink(missing_ok=True)  # data without its commit marker
+                self.write_error = f"{exc.strerror or exc}"
+                warnings.warn(
+                    f"vector cache {str(self.directory)!r} cannot be written ({self.write_error}); "
+                    "encoding continues without caching new vectors",
+                    CacheWarning,
+                    stacklevel=3,
+                )
+                return
             self._shards[name] = _Shard(name=name, keys=list(keys), vectors=vecs)
             for row, key in enumerate(keys):
                 self._where.setdefault(key, (name, row))
@@ -460,10 +493,15 @@ class VectorCache:
             keys = [k for k, f in zip(keys, found) if f]
             self.put(keys, vectors)
             new = [n for n in self._shards if n not in old]
+            if not new:
+                return  # the merged shard could not be written (put warned): keep the old ones
             for name in old:
                 # remove the commit marker first, so no reader picks up a shard whose data is gone
-                (self.directory / f"{name}.json").unlink(missing_ok=True)
-                (self.directory / f"{name}.npy").unlink(missing_ok=True)
+                try:
+                    (self.directory / f"{name}.json").unlink(missing_ok=True)
+                    (self.directory / f"{name}.npy").unlink(missing_ok=True)
+                except OSError:
+                    pass  # a read-only folder: the old shard stays, its keys are also in the new one
                 del self._shards[name]
             self._where = {}
             for name in new:
@@ -771,9 +809,15 @@ def encode_catalog(
             raise InvalidInputError("the VectorCache given belongs to another encoder (fingerprint or dim differ)")
         store = cache
     elif cache:
-        store = VectorCache(
-            cache_dir if cache_dir is not None else default_cache_dir(), encoder.fingerprint, dim, name=encoder.name
-        )
+        try:
+            store = VectorCache(
+                cache_dir if cache_dir is not None else default_cache_dir(), encoder.fingerprint, dim, name=encoder.name
+            )
+        except CacheUnavailableError as exc:
+            # The cache only saves time: a folder that cannot be created (read-only home, full
+            # disk) must not stop the encoding itself.
+            warnings.warn(f"{exc}; encoding without the vector cache", CacheWarning, stacklevel=2)
+            store = None
     else:
         store = None
 

@@ -76,41 +76,96 @@ class EncodeActor:
     ) -> None:
         from coldkit.plugins.manager import get_encoder, get_plugin_manager, register_plugin
 
-        for name, plugin in plugins.items():
-            if not get_plugin_manager().has_plugin(name):  # a reused worker process keeps its registry
-                register_plugin(plugin, name=name)
-        # Built here, once per actor: plugin encoders (torch models) load once, not per batch.
-        self.encoder = get_encoder(encoder_name, **dict(encoder_options))
-        for attribute, value in encoder_state.items():
-            setattr(self.encoder, attribute, value)
-        self.fingerprint = str(self.encoder.fingerprint)
         self.shard_dir = Path(shard_dir)
         self.chunk_size = chunk_size
         self.cache_dir = cache_dir
+        self.fingerprint = ""
+        # An exception raised here or in a batch reached the driver as Ray's ActorDiedError or
+        # RayTaskError(UserCodeException), whose text is Ray's own stack and whose cause is lost
+        # ("UDF failed to process a data block."). It is reported as a record instead, and the
+        # driver raises it naming the problem (see _raise_worker_error).
+        self.error: str | None = None
+        try:
+            for name, plugin in plugins.items():
+                if not get_plugin_manager().has_plugin(name):  # a reused worker process keeps its registry
+                    register_plugin(plugin, name=name)
+            # Built here, once per actor: plugin encoders (torch models) load once, not per batch.
+            self.encoder = get_encoder(encoder_name, **dict(encoder_options))
+            for attribute, value in encoder_state.items():
+                setattr(self.encoder, attribute, value)
+            self.fingerprint = str(self.encoder.fingerprint)
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, which raises it
+            self.error = _describe_error(exc, f"building encoder {encoder_name!r}")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Encode one batch, write its shard, return ``(row, shard, fingerprint)`` per item."""
+        """Encode one batch, write its shard, return ``(row, shard, fingerprint, error)`` per item."""
         rows = np.asarray(batch["row"], dtype=np.int64)
         order = np.argsort(rows, kind="stable")  # shards hold rows ascending: the name is canonical
         rows = rows[order]
-        texts = [str(t) for t in np.asarray(batch["text"], dtype=object)[order]]
-        item_ids = [str(i) for i in np.asarray(batch["item_id"], dtype=object)[order]]
-        vectors = encode_catalog(
-            texts,
-            self.encoder,
-            cache=self.cache_dir is not None,
-            cache_dir=self.cache_dir,
-            chunk_size=self.chunk_size,
-            progress=False,
-        )
-        name = shard_name(rows)
-        write_shard(self.shard_dir / name, rows, item_ids, vectors)
         n = rows.size
-        return {
-            "row": rows,
-            "shard": np.full(n, name, dtype=object),
-            "fingerprint": np.full(n, self.fingerprint, dtype=object),
-        }
+        failed = self.shard_dir / _FAILED_MARKER
+        if self.error is None and failed.exists():
+            return _records(rows, "", self.fingerprint, _SKIPPED)  # another actor failed: stop early
+        if self.error is None:
+            try:
+                texts = [str(t) for t in np.asarray(batch["text"], dtype=object)[order]]
+                item_ids = [str(i) for i in np.asarray(batch["item_id"], dtype=object)[order]]
+                vectors = encode_catalog(
+                    texts,
+                    self.encoder,
+                    cache=self.cache_dir is not None,
+                    cache_dir=self.cache_dir,
+                    chunk_size=self.chunk_size,
+                    progress=False,
+                )
+                name = shard_name(rows)
+                write_shard(self.shard_dir / name, rows, item_ids, vectors)
+            except Exception as exc:  # noqa: BLE001 - reported to the driver, which raises it
+                first = int(rows[0]) if n else 0
+                self.error = _describe_error(exc, f"encoding the batch of rows {first}..{first + n - 1}")
+            else:
+                return _records(rows, name, self.fingerprint, "")
+        try:
+            failed.touch()  # tells the other actors to skip their remaining batches
+        except OSError:
+            pass
+        return _records(rows, "", self.fingerprint, self.error)
+
+
+_FAILED_MARKER = ".failed"
+_SKIPPED = "skipped: another actor failed"  # a batch skipped after another actor's error; never reported itself
+
+
+def _records(rows: np.ndarray, shard: str, fingerprint: str, error: str) -> dict[str, np.ndarray]:
+    n = rows.size
+    return {
+        "row": rows,
+        "shard": np.full(n, shard, dtype=object),
+        "fingerprint": np.full(n, fingerprint, dtype=object),
+        "error": np.full(n, error, dtype=object),
+    }
+
+
+def _describe_error(exc: BaseException, doing: str) -> str:
+    """``module.Class|what the actor was doing|message``: text, since it travels through Arrow."""
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}|{doing}|{exc}"
+
+
+def _raise_worker_error(errors: Any, encoder_name: str) -> None:
+    """Raise the first error an actor reported: coldkit's own error types keep their type."""
+    import coldkit.exceptions as exceptions
+
+    reported = [str(e) for e in errors if str(e) and str(e) != _SKIPPED]
+    if not reported:
+        return
+    qualified, doing, message = reported[0].split("|", 2)
+    module, _, name = qualified.rpartition(".")
+    where = f"on a Ray worker, {doing}; nothing was committed"
+    cls = getattr(exceptions, name, None) if module == exceptions.__name__ else None
+    if isinstance(cls, type) and issubclass(cls, ColdkitError):
+        raise cls(f"{message} ({where})")
+    raise ColdkitError(f"encoder {encoder_name!r} failed {where}: {name}: {message}")
 
 
 def catalog_texts(
@@ -225,8 +280,18 @@ def encode_catalog_distributed(
     for name, value in (("num_actors", num_actors), ("batch_size", batch_size), ("chunk_size", chunk_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
+    if blocks is not None and (not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1):
+        raise InvalidInputError(f"blocks must be None or a positive int, got {blocks!r}")
     if empty not in EMPTY_POLICIES:
         raise InvalidInputError(f"unknown empty policy {empty!r}; choose one of {EMPTY_POLICIES}")
+    if not isinstance(encoder_name, str):
+        # An encoder object (what coldkit.encode_catalog takes) was reported as "unknown encoder
+        # HashingEncoder(dim=8, ...)": each actor builds its own encoder from a name.
+        raise InvalidInputError(
+            f"encoder_name must be a registered encoder name (a str), got {type(encoder_name).__name__}; "
+            "the actors build their own encoder: pass its name and options, and a fitted encoder's "
+            "state as encoder_state (e.g. 'hashing', {'dim': 1024}, encoder_state={'idf': fitted.idf})"
+        )
     if not any(encoder_name in _encoder_names_of(p) for p in extra_plugins.values()):
         registry("encoder").get(encoder_name)  # the registry's own error for unknown/duplicate names
 
@@ -235,12 +300,16 @@ def encode_catalog_distributed(
     timings["prepare_s"] = time.perf_counter() - started
 
     ray = require_ray()
+    _check_serializable(ray, {"encoder_options": options, "encoder_state": state, "plugins": extra_plugins})
     init()
     directory = Path(out_dir).expanduser().resolve()
-    directory.mkdir(parents=True, exist_ok=True)
     run_name = f"{_RUN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     shard_dir = directory / run_name
-    shard_dir.mkdir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        shard_dir.mkdir()
+    except OSError as exc:  # a file given as out_dir was a bare FileExistsError
+        raise InvalidInputError(f"out_dir {str(out_dir)!r} cannot hold the vectors: {exc.strerror or exc}") from None
 
     table = pd.DataFrame({"row": np.arange(n, dtype=np.int64), "item_id": ids, "text": texts})
     n_blocks = blocks if blocks is not None else max(1, min(n // max(batch_size, 1) + 1, 4 * num_actors))
@@ -257,7 +326,8 @@ def encode_catalog_distributed(
                 ray, dataset, encoder_name, options, state, extra_plugins, shard_dir, chunk_size, cache_dir,
                 batch_size, num_actors, num_cpus_per_actor, num_gpus_per_actor, max_restarts, max_task_retries,
             )
-        results = encoded.to_pandas()  # small: (row, shard, fingerprint) per item
+        results = encoded.to_pandas()  # small: (row, shard, fingerprint, error) per item
+        _raise_worker_error(results["error"].unique(), encoder_name)
     except BaseException:
         shutil.rmtree(shard_dir, ignore_errors=True)  # nothing committed: leave no half run behind
         raise
@@ -289,6 +359,21 @@ def encode_catalog_distributed(
     write_manifest(manifest)
     _remove_stale_runs(directory, keep=run_name, shard_dir=shard_dir, shards=shards)
     return manifest
+
+
+def _check_serializable(ray: Any, arguments: Mapping[str, Mapping[str, Any]]) -> None:
+    """Each value the actors receive must pickle; Ray's own failure is a page-long TypeError about
+    its ``MapTransformer`` that never names the argument."""
+    for argument, values in arguments.items():
+        for key, value in values.items():
+            try:
+                ray.cloudpickle.dumps(value)
+            except Exception as exc:  # noqa: BLE001 - any pickling failure means the same to the user
+                raise InvalidInputError(
+                    f"{argument}[{key!r}] cannot be sent to the Ray workers, it is not serialisable "
+                    f"({type(exc).__name__}: {exc}); pass plain values (numbers, strings, arrays), or a "
+                    "plugin object whose attributes pickle"
+                ) from None
 
 
 def _map_batches(

@@ -270,7 +270,8 @@ def sharded_topk(
     Args:
         queries: float32 ``(B, dim)`` (a 1-D vector is one query).
         shards: a :class:`CatalogShards` (:func:`shard_catalog`, :func:`shards_from_manifest`) or
-            a sequence of arrays, the catalogue's consecutive slices.
+            a sequence of arrays, the catalogue's consecutive slices, or one ``(N, dim)`` array (the
+            whole catalogue, split as :func:`shard_catalog` does).
         k: results per query, ``>= 1``; ``min(k, N)`` are returned.
         metric: as in :func:`coldkit.topk`.
         normalized: as in :func:`coldkit.topk`.
@@ -286,7 +287,8 @@ def sharded_topk(
 
     Raises:
         InvalidInputError: ``k <= 0``, empty catalogue, query/shard dims that disagree,
-            NaN/inf, exclusions out of range or of the wrong length.
+            NaN/inf, exclusions out of range or of the wrong length, ``shards`` of another type.
+        UnknownComponentError: ``backend`` is not a registered name (checked before any task runs).
 
     Example::
 
@@ -308,8 +310,22 @@ def sharded_topk(
     if q.ndim == 1:
         q = q[None, :]
     q = _as_matrix(q, "queries")
+    if isinstance(backend, str):
+        from coldkit.plugins.manager import registry
+
+        # here, not in every shard task: an unknown name came back as Ray's RayTaskError with its stack
+        registry("similarity_backend").get(backend)
+    elif backend is not None:
+        raise InvalidInputError(f"backend must be a registered backend name or None, got {type(backend).__name__}")
+    if shards is None or isinstance(shards, (str, bytes)):
+        raise InvalidInputError(
+            f"shards must be a CatalogShards (shard_catalog, shards_from_manifest), a (rows, dim) array or "
+            f"a list of such arrays, got {type(shards).__name__}"
+        )
     init()
-    if not isinstance(shards, CatalogShards):
+    if isinstance(shards, np.ndarray):
+        shards = shard_catalog(shards)  # the whole catalogue: was read as a list of 1-D "shards"
+    elif not isinstance(shards, CatalogShards):
         shards = shard_catalog(list(shards))
     if shards.n_items == 0 or len(shards) == 0:
         raise InvalidInputError("the catalogue is empty: sharded top-k needs at least one item")
