@@ -832,3 +832,27 @@ def test_post_items_with_audio_to_a_text_index_is_refused(make_tiny_index) -> No
     index = make_tiny_index()
     with pytest.raises(InvalidInputError, match="encodes no audio"):
         index.upsert_items([{"id": "n", "text": "x", "audio": "a.wav"}])
+
+
+def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) -> None:
+    # identical files are encoded once; a failure was listed only for the first item naming the file,
+    # so the others silently lost their image (in no error list, not in the run summary)
+    train, media = poster_data
+    (media / "fake.png").write_text("not an image")
+    Image.new("I;16", (8, 8)).save(media / "depth.png")
+    table = train.catalog.table.copy()
+    table["poster"] = table["poster"].astype(object)
+    shared = {0: "fake.png", 2: "fake.png", 4: "depth.png", 6: "fake.png", 8: "depth.png"}
+    for row, value in shared.items():
+        table.loc[row, "poster"] = value  # type: ignore[call-overload]
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    fused = encoder.encode_training(train)
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {f"i{row}" for row in shared}, by_item
+    assert by_item["i0"] == by_item["i2"] == by_item["i6"] and "fake.png" in by_item["i0"]
+    assert by_item["i4"] == by_item["i8"] and "mode 'I;16'" in by_item["i4"]
+    assert len(encoder.errors_) == len(shared)
+    assert any(f"{len(shared)} media file(s) could not be used" in n for n in encoder.notes_)
+    text_dim = encoder.encoders["text"].dim
+    assert not np.any(fused[list(shared), text_dim:])
