@@ -856,3 +856,42 @@ def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) ->
     assert any(f"{len(shared)} media file(s) could not be used" in n for n in encoder.notes_)
     text_dim = encoder.encoders["text"].dim
     assert not np.any(fused[list(shared), text_dim:])
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P-tRNS"])
+def test_transparency_is_composited_onto_white(tmp_path: Path, mode: str) -> None:
+    # convert("RGB") dropped the alpha channel: the colour under transparent pixels (usually black) was
+    # encoded, so a product photo on a transparent background looked nothing like the same photo on white
+    rgba = np.zeros((6, 8, 4), dtype=np.uint8)  # transparent black
+    rgba[1:5, 2:6] = (200, 30, 30, 255)  # an opaque red square
+    rgba[0, :] = (30, 40, 200, 128)  # a half-transparent blue row
+    picture = Image.fromarray(rgba, "RGBA")
+    path = tmp_path / "x.png"
+    if mode == "LA":
+        picture = picture.convert("LA")
+    elif mode == "P-tRNS":  # a palette image with one transparent colour index (GIF/PNG tRNS)
+        rgba[..., 3] = np.where(rgba[..., 3] == 0, 0, 255)
+        rgba[0, :] = (30, 40, 200, 255)
+        picture = Image.fromarray(rgba[..., :3], "RGB").convert("P")
+        picture.info["transparency"] = picture.getpixel((0, 5))  # the black background's index
+    picture.save(path)
+    # independent reference: alpha blending by hand, 255 * (1 - a) + colour * a
+    opened = Image.open(path)
+    source = np.asarray(opened.convert("RGBA"), dtype=np.float64)
+    alpha = source[..., 3:4] / 255.0
+    expected = np.round(source[..., :3] * alpha + 255.0 * (1 - alpha))
+    got = np.asarray(load_image(path), dtype=np.float64)
+    np.testing.assert_allclose(got, expected, atol=1)
+    assert got[5, 0].tolist() == [255, 255, 255]  # a transparent pixel is white, not black
+    np.testing.assert_allclose(np.asarray(load_image(opened), dtype=np.float64), expected, atol=1)  # a PIL image too
+
+
+def test_image_refusals_are_not_wrapped_as_read_errors(tmp_path: Path) -> None:
+    # load_image's own refusal was caught as a ValueError and wrapped again:
+    # "image 0: cannot read image 'x': image 0: 'x' has mode 'I;16' ..."
+    path = tmp_path / "depth.png"
+    Image.new("I;16", (8, 8)).save(path)
+    with pytest.raises(InvalidInputError) as info:
+        load_image(path, "image 0")
+    assert str(info.value).startswith("image 0: ") and str(info.value).count("image 0") == 1
+    assert "cannot read image" not in str(info.value)
