@@ -895,3 +895,18 @@ def test_image_refusals_are_not_wrapped_as_read_errors(tmp_path: Path) -> None:
         load_image(path, "image 0")
     assert str(info.value).startswith("image 0: ") and str(info.value).count("image 0") == 1
     assert "cannot read image" not in str(info.value)
+
+
+def test_a_url_in_a_media_column_is_named_as_a_url(poster_data) -> None:
+    # catalogues often hold poster URLs; the error was "file not found: 'https://...'"
+    train, media = poster_data
+    table = train.catalog.table.copy()
+    table.loc[0, "poster"] = "https://images.example.com/posters/1.jpg"
+    table.loc[2, "poster"] = "file:///data/posters/2.jpg"
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    encoder.encode_training(train)
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {"i0", "i2"}
+    for message in by_item.values():
+        assert "is a URL" in message and "not downloaded" in message and "file not found" not in message

@@ -68,6 +68,7 @@ __all__ = ["MODALITIES", "MediaError", "MultimodalEncoder", "choose_weights", "e
 MODALITIES = ("text", "image", "audio")
 _MEDIA_METHOD = {"image": "encode_images", "audio": "encode_audio"}
 _MEDIA_CHUNK = 32  # files per encoder call; a failing chunk is retried item by item
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, s3://, file://: not a path under the root
 _GRID_STEP = 0.1  # weight grid of the validation search (9 settings for 2 modalities, 36 for 3)
 
 
@@ -457,6 +458,12 @@ class MultimodalEncoder:
                 continue
             if not isinstance(value, (str, os.PathLike)):
                 self.errors_.append(MediaError(label, modality, f"expected a file path, got {type(value).__name__} {value!r:.60}"))
+                out.append(None)
+                continue
+            if isinstance(value, str) and _URL.match(value):
+                # a poster URL read as a path was "file not found: 'https://...'": say what it is instead
+                self.errors_.append(MediaError(label, modality, f"{value!r:.120} is a URL; media are not downloaded: "
+                                               "save the files under the media root and name them by path"))
                 out.append(None)
                 continue
             real = resolve_in_root(value, self.media_root)
