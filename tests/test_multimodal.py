@@ -832,3 +832,81 @@ def test_post_items_with_audio_to_a_text_index_is_refused(make_tiny_index) -> No
     index = make_tiny_index()
     with pytest.raises(InvalidInputError, match="encodes no audio"):
         index.upsert_items([{"id": "n", "text": "x", "audio": "a.wav"}])
+
+
+def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) -> None:
+    # identical files are encoded once; a failure was listed only for the first item naming the file,
+    # so the others silently lost their image (in no error list, not in the run summary)
+    train, media = poster_data
+    (media / "fake.png").write_text("not an image")
+    Image.new("I;16", (8, 8)).save(media / "depth.png")
+    table = train.catalog.table.copy()
+    table["poster"] = table["poster"].astype(object)
+    shared = {0: "fake.png", 2: "fake.png", 4: "depth.png", 6: "fake.png", 8: "depth.png"}
+    for row, value in shared.items():
+        table.loc[row, "poster"] = value  # type: ignore[call-overload]
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    fused = encoder.encode_training(train)
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {f"i{row}" for row in shared}, by_item
+    assert by_item["i0"] == by_item["i2"] == by_item["i6"] and "fake.png" in by_item["i0"]
+    assert by_item["i4"] == by_item["i8"] and "mode 'I;16'" in by_item["i4"]
+    assert len(encoder.errors_) == len(shared)
+    assert any(f"{len(shared)} media file(s) could not be used" in n for n in encoder.notes_)
+    text_dim = encoder.encoders["text"].dim
+    assert not np.any(fused[list(shared), text_dim:])
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P-tRNS"])
+def test_transparency_is_composited_onto_white(tmp_path: Path, mode: str) -> None:
+    # convert("RGB") dropped the alpha channel: the colour under transparent pixels (usually black) was
+    # encoded, so a product photo on a transparent background looked nothing like the same photo on white
+    rgba = np.zeros((6, 8, 4), dtype=np.uint8)  # transparent black
+    rgba[1:5, 2:6] = (200, 30, 30, 255)  # an opaque red square
+    rgba[0, :] = (30, 40, 200, 128)  # a half-transparent blue row
+    picture = Image.fromarray(rgba, "RGBA")
+    path = tmp_path / "x.png"
+    if mode == "LA":
+        picture = picture.convert("LA")
+    elif mode == "P-tRNS":  # a palette image with one transparent colour index (GIF/PNG tRNS)
+        rgba[..., 3] = np.where(rgba[..., 3] == 0, 0, 255)
+        rgba[0, :] = (30, 40, 200, 255)
+        picture = Image.fromarray(rgba[..., :3], "RGB").convert("P")
+        picture.info["transparency"] = picture.getpixel((0, 5))  # the black background's index
+    picture.save(path)
+    # independent reference: alpha blending by hand, 255 * (1 - a) + colour * a
+    opened = Image.open(path)
+    source = np.asarray(opened.convert("RGBA"), dtype=np.float64)
+    alpha = source[..., 3:4] / 255.0
+    expected = np.round(source[..., :3] * alpha + 255.0 * (1 - alpha))
+    got = np.asarray(load_image(path), dtype=np.float64)
+    np.testing.assert_allclose(got, expected, atol=1)
+    assert got[5, 0].tolist() == [255, 255, 255]  # a transparent pixel is white, not black
+    np.testing.assert_allclose(np.asarray(load_image(opened), dtype=np.float64), expected, atol=1)  # a PIL image too
+
+
+def test_image_refusals_are_not_wrapped_as_read_errors(tmp_path: Path) -> None:
+    # load_image's own refusal was caught as a ValueError and wrapped again:
+    # "image 0: cannot read image 'x': image 0: 'x' has mode 'I;16' ..."
+    path = tmp_path / "depth.png"
+    Image.new("I;16", (8, 8)).save(path)
+    with pytest.raises(InvalidInputError) as info:
+        load_image(path, "image 0")
+    assert str(info.value).startswith("image 0: ") and str(info.value).count("image 0") == 1
+    assert "cannot read image" not in str(info.value)
+
+
+def test_a_url_in_a_media_column_is_named_as_a_url(poster_data) -> None:
+    # catalogues often hold poster URLs; the error was "file not found: 'https://...'"
+    train, media = poster_data
+    table = train.catalog.table.copy()
+    table.loc[0, "poster"] = "https://images.example.com/posters/1.jpg"
+    table.loc[2, "poster"] = "file:///data/posters/2.jpg"
+    train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=False)
+    encoder.encode_training(train)
+    by_item = {e.item: e.message for e in encoder.errors_}
+    assert set(by_item) == {"i0", "i2"}
+    for message in by_item.values():
+        assert "is a URL" in message and "not downloaded" in message and "file not found" not in message

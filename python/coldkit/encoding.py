@@ -172,7 +172,7 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
 
     if isinstance(image, Image.Image):
         _check_picture(image, label, "the image", max_pixels)
-        return image.convert("RGB")
+        return _to_rgb(image)
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
     path = Path(image)
@@ -186,11 +186,29 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
             with Image.open(path) as img:  # reads the header only
                 _check_picture(img, label, repr(str(path)), max_pixels)
                 img.load()  # decode now, so a truncated file fails here and not inside the model
-                return img.convert("RGB")
+                return _to_rgb(img)
+    except InvalidInputError:
+        raise  # our own refusal (size, mode), already naming the label and the file: not "cannot read image"
     except Image.DecompressionBombError as exc:
         raise InvalidInputError(f"{label}: image {str(path)!r} is too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInputError(f"{label}: cannot read image {str(path)!r}: {exc}") from exc
+
+
+def _to_rgb(img: "PILImage.Image") -> "PILImage.Image":
+    """``img`` as RGB, transparency composited onto white (as transformers' ``convert_to_rgb`` does).
+
+    ``convert("RGB")`` drops the alpha channel and keeps whatever colour lies under the transparent
+    pixels, usually black: a product photo on a transparent background was encoded as if on black,
+    unlike the same photo as a JPEG on white and unlike CLIP's own preprocessing of the file.
+    """
+    from PIL import Image
+
+    if "A" not in img.getbands() and "a" not in img.getbands() and img.info.get("transparency") is None:
+        return img.convert("RGB")
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
 
 
 def _check_picture(img: "PILImage.Image", label: str, what: str, max_pixels: int) -> None:

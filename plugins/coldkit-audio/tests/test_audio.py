@@ -221,3 +221,17 @@ def test_a_streaming_wav_header_does_not_trip_the_cap(synth: SimpleNamespace, tm
     reference = synth.write(tmp_path / "plain.wav", synth.tone(440.0, 1.0), subtype="PCM_16")
     a, b = MelStatsEncoder(max_seconds=2).encode_audio([path, reference])
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_a_truncated_wav_is_refused(synth: SimpleNamespace, tmp_path: Path, subtype: str) -> None:
+    """A WAV cut short (an interrupted copy or download) holds less data than its header declares.
+    libsndfile quietly reads what is there, so the first third of a clip was encoded as the clip."""
+    whole = synth.write(tmp_path / "whole.wav", synth.tone(440.0, 1.0), subtype=subtype)
+    data = whole.read_bytes()
+    cut = _bytes(tmp_path / "cut.wav", data[: len(data) // 3])
+    declared = int.from_bytes(data[data.find(b"data") + 4 : data.find(b"data") + 8], "little")
+    with pytest.raises(InvalidInputError, match=f"audio 1: .*cut.wav' is truncated: its header declares {declared:,} bytes of audio"):
+        MelStatsEncoder().encode_audio([whole, cut])
+    # a WAV with a pad byte after an odd-sized data chunk, or other chunks after it, is not truncated
+    MelStatsEncoder().encode_audio([_bytes(tmp_path / "tail.wav", data + b"LIST\x04\x00\x00\x00INFO")])

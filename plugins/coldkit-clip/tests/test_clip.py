@@ -258,3 +258,25 @@ def test_text_encoders_refuse_a_clip_folder_by_name(tiny_clip_dir: Path, text_en
     pytest.importorskip(f"coldkit_{text_encoder}")
     with pytest.raises(InvalidInputError, match=r"is a 'clip' model \(text paired with images\).*use the clip encoder"):
         coldkit.get_encoder(text_encoder, model=tiny_clip_dir, device="cpu")
+
+
+def test_transparent_images_match_the_reference_preprocessing(clip_encoder: Any, tiny_clip_dir: Path, tmp_path: Path) -> None:
+    # transformers composites transparency onto white; coldkit converted to RGB first, dropping the alpha
+    # channel, so a product photo on a transparent background was encoded as if on black (cos 0.33 here)
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel
+
+    from coldkit_clip.encoder import _image_processor_class
+
+    pixels = np.zeros((40, 40, 4), dtype=np.uint8)  # transparent black ...
+    pixels[10:30, 10:30] = (220, 20, 20, 255)  # ... around an opaque red square
+    pixels[5:10, 5:35] = (20, 20, 220, 128)  # and a half-transparent blue band
+    path = tmp_path / "product.png"
+    Image.fromarray(pixels, "RGBA").save(path)
+    processor = _image_processor_class().from_pretrained(str(tiny_clip_dir))
+    model = CLIPModel.from_pretrained(str(tiny_clip_dir)).eval()
+    with torch.no_grad():
+        expected = _features(model.get_image_features(**processor(images=[Image.open(path)], return_tensors="pt"))).numpy()
+    np.testing.assert_allclose(clip_encoder.encode_images([path]), _normalise(expected), atol=2e-5)
+    np.testing.assert_allclose(clip_encoder.encode_images([Image.open(path)]), _normalise(expected), atol=2e-5)

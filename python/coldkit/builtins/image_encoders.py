@@ -56,7 +56,8 @@ class ImageStatsEncoder:
 
     @property
     def fingerprint(self) -> str:
-        return f"image-stats:v1:side={_SIDE}:hsv={_HUE}x{_SAT}x{_VAL}:grid={_GRID}:orient={_ORIENT}"
+        # v2: transparency is composited onto white (v1 dropped the alpha channel: transparent pixels read as black)
+        return f"image-stats:v2:side={_SIDE}:hsv={_HUE}x{_SAT}x{_VAL}:grid={_GRID}:orient={_ORIENT}"
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise InvalidInputError(

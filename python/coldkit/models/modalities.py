@@ -68,6 +68,7 @@ __all__ = ["MODALITIES", "MediaError", "MultimodalEncoder", "choose_weights", "e
 MODALITIES = ("text", "image", "audio")
 _MEDIA_METHOD = {"image": "encode_images", "audio": "encode_audio"}
 _MEDIA_CHUNK = 32  # files per encoder call; a failing chunk is retried item by item
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, s3://, file://: not a path under the root
 _GRID_STEP = 0.1  # weight grid of the validation search (9 settings for 2 modalities, 36 for 3)
 
 
@@ -459,6 +460,12 @@ class MultimodalEncoder:
                 self.errors_.append(MediaError(label, modality, f"expected a file path, got {type(value).__name__} {value!r:.60}"))
                 out.append(None)
                 continue
+            if isinstance(value, str) and _URL.match(value):
+                # a poster URL read as a path was "file not found: 'https://...'": say what it is instead
+                self.errors_.append(MediaError(label, modality, f"{value!r:.120} is a URL; media are not downloaded: "
+                                               "save the files under the media root and name them by path"))
+                out.append(None)
+                continue
             real = resolve_in_root(value, self.media_root)
             if real is None:
                 self.errors_.append(MediaError(label, modality, f"path {os.fspath(value)!r} is outside the media root {self.media_root!r}"))
@@ -495,15 +502,21 @@ class MultimodalEncoder:
             found, cached = store.get_many(list(first))
             vectors.update(zip((k for k, f in zip(first, found) if f), cached))
         todo = [k for k in first if k not in vectors]
+        failed: dict[str, str] = {}  # content key -> why it could not be encoded
         for start in range(0, len(todo), _MEDIA_CHUNK):
             chunk = todo[start : start + _MEDIA_CHUNK]
-            done = self._encode_chunk(modality, encoder, [(labels[first[k]], str(paths[first[k]])) for k in chunk])
-            good = [(k, v) for k, v in zip(chunk, done) if v is not None]
+            done = self._encode_chunk(modality, encoder, [str(paths[first[k]]) for k in chunk])
+            good = [(k, v) for k, v in zip(chunk, done) if isinstance(v, np.ndarray)]
+            failed.update((k, v) for k, v in zip(chunk, done) if isinstance(v, str))
             if store is not None and good:
                 store.put([k for k, _ in good], np.stack([v for _, v in good]))
-            vectors.update(good)  # type: ignore[arg-type]
+            vectors.update(good)
         for i, key in enumerate(keys):
-            if key is not None and key in vectors:
+            if key is not None and key in failed:
+                # identical files are encoded once, but every item naming a bad one has lost its medium:
+                # each is listed (in item order), not only the first
+                self.errors_.append(MediaError(labels[i], modality, failed[key]))
+            elif key is not None and key in vectors:
                 out[i] = vectors[key]
                 if not np.any(out[i]):
                     # read and encoded, yet nothing to compare it by (the audio encoder's answer to digital
@@ -512,23 +525,21 @@ class MultimodalEncoder:
                     self.errors_.append(MediaError(labels[i], modality, _empty_vector_message(modality, str(paths[i]))))
         return out
 
-    def _encode_chunk(self, modality: str, encoder: Encoder, items: list[tuple[str, str]]) -> list[np.ndarray | None]:
-        """Encode ``(label, path)`` items; a chunk that fails is retried one item at a time to name the bad ones."""
+    def _encode_chunk(self, modality: str, encoder: Encoder, paths: list[str]) -> list[np.ndarray | str]:
+        """Encode files: a vector each, or why it failed; a chunk that fails is retried one file at a time to find the bad ones."""
         method = getattr(encoder, _MEDIA_METHOD[modality])
-        if len(items) > 1:
+        if len(paths) > 1:
             try:
-                return list(self._checked(method([p for _, p in items]), len(items), encoder, modality))
+                return list(self._checked(method(paths), len(paths), encoder, modality))
             except InvalidInputError:
                 pass  # some file in the chunk is bad: find which, one at a time
-        out: list[np.ndarray | None] = []
-        for label, path in items:
+        out: list[np.ndarray | str] = []
+        for path in paths:
             try:
                 out.append(self._checked(method([path]), 1, encoder, modality)[0])
             except InvalidInputError as exc:
                 # the encoder names the file by its position in this one-file call ("image 0: ..."): drop that
-                message = re.sub(r"^(image|audio) 0: ", "", str(exc)).replace(self.media_root or "\x00", "<media root>")
-                self.errors_.append(MediaError(label, modality, message))
-                out.append(None)
+                out.append(re.sub(r"^(image|audio) 0: ", "", str(exc)).replace(self.media_root or "\x00", "<media root>"))
         return out
 
     @staticmethod

@@ -77,6 +77,12 @@ def load_audio(path: Any, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_
     problem = file_problem(file)  # stat only: opening a FIFO blocks until something writes to it
     if problem is not None:
         raise InvalidInputError(f"{label}: audio {problem}")
+    cut = _wav_truncation(file)
+    if cut is not None:
+        raise InvalidInputError(
+            f"{label}: {str(file)!r} is truncated: its header declares {cut[0]:,} bytes of audio data, the file "
+            f"holds {cut[1]:,} (an interrupted copy or download?)"
+        )
     try:
         with soundfile.SoundFile(str(file)) as sound:
             rate = int(sound.samplerate)
@@ -107,3 +113,39 @@ def load_audio(path: Any, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_
         raise InvalidInputError(f"{label}: {str(file)!r} holds NaN or infinite samples (first at sample {first})")
     mono = data.mean(axis=1, dtype=np.float64)  # mix-down: the average of the channels
     return resample(mono, rate, sample_rate)
+
+
+# Data sizes at or above this are placeholders of a WAV written as a stream (0xFFFFFFFF, 0x7FFFFFFF...):
+# the length was unknown when the header was written, so a shorter file is not truncated.
+_STREAMING_DATA_SIZE = 0x7FFF0000
+
+
+def _wav_truncation(file: Path) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of audio data when a RIFF/WAVE file is shorter than its header says, else None.
+
+    libsndfile clamps the data chunk to the file and reads what is there, so a WAV cut short (an
+    interrupted copy or download) decoded as a shorter clip, without a word. Other formats and
+    unreadable headers are left to the decoder; a zero or streaming placeholder size is not checked.
+    """
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] != b"RIFF" or head[8:] != b"WAVE":
+                return None
+            offset = 12
+            while offset + 8 <= size:
+                fh.seek(offset)
+                header = fh.read(8)
+                if len(header) < 8:
+                    return None
+                length = int.from_bytes(header[4:], "little")
+                if header[:4] == b"data":
+                    present = size - offset - 8
+                    if 0 < length < _STREAMING_DATA_SIZE and present < length:
+                        return length, present
+                    return None
+                offset += 8 + length + (length & 1)  # chunks are padded to an even size
+    except OSError:
+        return None  # the decoder reports an unreadable file in its own words
+    return None

@@ -10,7 +10,7 @@ transformers 5; both are handled.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -124,6 +124,11 @@ class CLIPEncoder(TorchTextEncoder):
         # The text tower finds its end-of-text token as the first one in the row, and CLIP pads
         # with that same token, so padding must go to the right.
         self.padding_side = "right"
+
+    def _fingerprint_options(self) -> Mapping[str, Any]:
+        """The torch encoder's options, plus how images become RGB: vectors cached before transparency
+        was composited onto white (``coldkit.encoding.load_image``) must not be served for those images."""
+        return {**super()._fingerprint_options(), "image_rgb": "alpha-on-white"}
 
     @property
     def image_processor(self) -> Any:
