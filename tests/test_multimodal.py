@@ -328,6 +328,24 @@ def test_weights_for_some_modalities_only_name_the_blocks_left_out(poster_data, 
     assert "note: multimodal: the modality weights give image no weight, so that block is left out" in capsys.readouterr().err
 
 
+def test_modality_weights_flag_takes_the_words_equal_and_auto() -> None:
+    """The docs name the choices "equal" and "auto"; --modality-weights equal was refused as "not JSON"
+    (it wanted '"equal"', quoted twice on a shell line)."""
+    import argparse
+
+    from coldkit.commands._media import multimodal_options
+
+    def options(weights: str) -> Any:
+        args = argparse.Namespace(image_column="poster", audio_column=None, media_root="/m", image_encoder="image-stats",
+                                  audio_encoder="audio", modality_weights=weights)
+        return multimodal_options(args, "hashing")["weights"]
+
+    assert options("equal") == "equal" and options(" auto ") == "auto" and options('"equal"') == "equal"
+    assert options('{"text": 0.7, "image": 0.3}') == {"text": 0.7, "image": 0.3}
+    with pytest.raises(InvalidInputError, match="neither equal, auto nor JSON"):
+        options("equals")
+
+
 def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="needs media_root"):
         MultimodalEncoder(image_column="poster")

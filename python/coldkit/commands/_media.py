@@ -28,8 +28,8 @@ def add_media_flags(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio, from coldkit-audio)")
     parser.add_argument(
-        "--modality-weights", default=None, metavar="JSON",
-        help='fixed fusion weights, e.g. \'{"text": 0.7, "image": 0.3}\' (default: chosen on a validation split of the training data)',
+        "--modality-weights", default=None, metavar="WEIGHTS",
+        help='fixed fusion weights: equal, or JSON such as \'{"text": 0.7, "image": 0.3}\' (default auto: chosen on a validation split of the training data)',
     )  # fmt: skip
 
 
@@ -56,11 +56,23 @@ def multimodal_options(
     if audio_column is not None:
         options.update(audio_column=audio_column, audio_encoder=args.audio_encoder)
     if args.modality_weights is not None:
-        try:
-            options["weights"] = json.loads(args.modality_weights)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"--modality-weights is not JSON ({exc.msg}); e.g. '{{\"text\": 0.7, \"image\": 0.3}}'") from None
+        options["weights"] = _modality_weights(args.modality_weights)
     return options
+
+
+def _modality_weights(text: str) -> Any:
+    """``--modality-weights``: ``equal`` / ``auto`` as the words themselves (the docs name them so; JSON would
+    want them quoted twice on a shell line), or a JSON mapping modality -> weight."""
+    from coldkit.exceptions import InvalidInputError
+
+    if text.strip() in ("equal", "auto"):
+        return text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"--modality-weights is neither equal, auto nor JSON ({exc.msg}); e.g. equal or '{{\"text\": 0.7, \"image\": 0.3}}'"
+        ) from None
 
 
 def print_media_report(errors: list[Any], notes: list[str]) -> None:

@@ -73,7 +73,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     build.add_argument("--audio-column", default=None, help="item column of audio paths inside --media-root: adds an audio block")
     build.add_argument("--image-encoder", default="image-stats", help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats; e.g. clip:model=PATH)")
     build.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio)")
-    build.add_argument("--modality-weights", default=None, metavar="JSON", help="fixed fusion weights (default: validated on the training data)")
+    build.add_argument("--modality-weights", default=None, metavar="WEIGHTS", help="fixed fusion weights: equal, or JSON modality -> weight (default auto: validated on the training data)")
     parser.set_defaults(func=run)
 
 
