@@ -557,7 +557,7 @@ def test_silent_audio_files_are_counted_with_the_unusable_media(tmp_path: Path) 
     by_item = {e.item: e.message for e in encoder.errors_}
     assert set(by_item) == {"i3", "i8", "i11"}, by_item
     assert by_item["i3"] == by_item["i8"] == "'silence.wav' holds only silence: its audio vector is all zeros"
-    assert "multimodal: 3 media file(s) could not be used (the items keep their other modalities)" in encoder.notes_
+    assert "multimodal: 3 item(s) have a media file that could not be used (they keep their other modalities)" in encoder.notes_
     assert f"multimodal: {N_ITEMS - 3} of {N_ITEMS} items have audio" in encoder.notes_  # the same three
     text_dim = int(encoder.encoders["text"].dim)
     assert not np.any(fused[[3, 8, 11], text_dim:]) and np.all(np.any(fused[[0, 1, 2], text_dim:], axis=1))
@@ -871,7 +871,7 @@ def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) ->
     assert by_item["i0"] == by_item["i2"] == by_item["i6"] and "fake.png" in by_item["i0"]
     assert by_item["i4"] == by_item["i8"] and "mode 'I;16'" in by_item["i4"]
     assert len(encoder.errors_) == len(shared)
-    assert any(f"{len(shared)} media file(s) could not be used" in n for n in encoder.notes_)
+    assert any(f"{len(shared)} item(s) have a media file that could not be used" in n for n in encoder.notes_)
     text_dim = encoder.encoders["text"].dim
     assert not np.any(fused[list(shared), text_dim:])
 

@@ -417,7 +417,8 @@ class MultimodalEncoder:
                 )
         self.weights_ = {m: self.weights_.get(m, 0.0) for m in self.encoders}
         if self.errors_:
-            self.notes_.append(f"multimodal: {len(self.errors_)} media file(s) could not be used (the items keep their other modalities)")
+            # counted per item, not per file: several items may share one bad file, each losing its block
+            self.notes_.append(f"multimodal: {len(self.errors_)} item(s) have a media file that could not be used (they keep their other modalities)")
         return self._fuse({m: blocks.get(m) for m in self.encoders}, len(labels))
 
     def media_presence(self, catalog: Any) -> dict[str, np.ndarray]:
