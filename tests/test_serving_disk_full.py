@@ -98,3 +98,16 @@ def test_the_ids_of_refused_writes_do_not_alias_later_items_or_users(tmp_path: P
     reopened = load(tmp_path / "idx", read_only=True)
     assert reopened.item_info("real")["text"] == "a real item" and reopened.item_info("ghost")["text"] == "now it fits"
     assert reopened.user_items("real-user") == ["i2"] and reopened.user_items("ghost-user") == []
+
+
+def test_a_snapshot_on_a_full_disk_says_the_disk_is_probably_full(tmp_path: Path, make_tiny_index) -> None:
+    """numpy reports a short write as '9984000 requested and 7648 written' (no errno): the refusal now says
+    what that means, and the index stays as it was."""
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    with disk_full_beyond(2_000):  # the snapshot's arrays do not fit
+        with pytest.raises(IndexStorageError, match="saving the index .* failed") as refused:
+            save(index, tmp_path / "idx")
+    assert "written: a short write, the disk is probably full" in str(refused.value)
+    save(index, tmp_path / "idx")  # room again: the snapshot succeeds
+    index.close()

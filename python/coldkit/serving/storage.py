@@ -248,6 +248,15 @@ def holds_index(path: Path) -> bool:
     return (path / "CURRENT").exists() or bool(_generations(path, _SNAP) + _generations(path, _WAL))
 
 
+def _why_write_failed(exc: OSError) -> str:
+    """An OSError of a write, readable: numpy's short write ("9984000 requested and 7648 written", no errno)
+    is what a full disk looks like from ``ndarray.tofile``, and says so only to those who know."""
+    text = str(exc)
+    if exc.errno is None and "requested and" in text and "written" in text:
+        return f"{text}: a short write, the disk is probably full"
+    return text
+
+
 def _save_into(index: ServingIndex, target: Path, here: bool, lock_fh: Any) -> Path:
     """:func:`save`'s write, with the directory checked and locked as it needs."""
     existing = _generations(target, _SNAP) + _generations(target, _WAL)
@@ -280,7 +289,7 @@ def _save_into(index: ServingIndex, target: Path, here: bool, lock_fh: Any) -> P
                     attached_wal.path.unlink(missing_ok=True)
             lock_fh.close()
         if isinstance(exc, OSError):
-            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {exc}") from exc
+            raise IndexStorageError(f"saving the index to {str(target)!r} failed: {_why_write_failed(exc)}") from exc
         raise
     finally:
         if old_wal is not None:
