@@ -288,8 +288,8 @@ def test_fixed_and_bad_weights(poster_data) -> None:
     for bad in ({"audio": 1.0}, {"text": -1.0}, {"text": 0.0, "image": 0.0}, "best", {"text": float("nan")}):
         with pytest.raises(InvalidInputError):
             MultimodalEncoder(image_column="poster", media_root=media, weights=bad, cache=False)  # type: ignore[arg-type]
-    # True ran as weight 1.0; "x" was a bare ValueError from float()
-    for value in (True, "x", None):
+    # True ran as weight 1.0; "x" was a bare ValueError from float(); "1" (a JSON string) was read as 1.0
+    for value in (True, "x", None, "1"):
         with pytest.raises(InvalidInputError, match=f"modality weight of 'image' must be a number, got {re_escape(repr(value))}"):
             MultimodalEncoder(image_column="poster", media_root=media, weights={"text": 1.0, "image": value}, cache=False)
     # each finite, their sum not: every block was scaled to 0 and the zeros blamed on the items' text

@@ -310,8 +310,9 @@ class MultimodalEncoder:
         for m in self.encoders:
             value = weights.get(m, 0.0)
             try:
-                # float(True) is 1.0 and float("x") a bare ValueError: name the modality instead
-                if isinstance(value, (bool, np.bool_)):
+                # float(True) is 1.0 and float("x") a bare ValueError: name the modality instead; a string
+                # ("1" in JSON) is refused too, as the other numeric options are: it is not what was meant
+                if isinstance(value, (bool, np.bool_, str, bytes)):
                     raise TypeError
                 out[m] = float(value)
             except (TypeError, ValueError):
