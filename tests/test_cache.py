@@ -308,6 +308,21 @@ def test_a_cache_folder_that_cannot_be_created_warns_and_encodes_without_it(tmp_
         VectorCache(blocker / "cache", encoder.fingerprint, encoder.dim)  # built directly: the error itself
 
 
+@pytest.mark.parametrize("damage", [b"{not json", b"[1, 2]", b'{"fingerprint": "someone else", "dim": 16}'])
+def test_a_damaged_encoder_json_warns_and_encodes_without_the_entry(tmp_path: Path, damage: bytes) -> None:
+    """An entry's encoder.json cut short, not an object ('list' has no .get: an AttributeError traceback) or
+    another encoder's stopped the encoding with an error; the cache only saves time."""
+    encoder = HashingEncoder(dim=16)
+    first = encode_catalog(TEXTS, encoder, cache_dir=tmp_path)
+    (meta,) = tmp_path.glob("*/encoder.json")
+    meta.write_bytes(damage)
+    with pytest.warns(CacheWarning, match="unreadable encoder.json|belongs to another encoder"):
+        again = encode_catalog(TEXTS, encoder, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, first)
+    with pytest.raises(CacheUnavailableError, match="remove"):
+        VectorCache(tmp_path, encoder.fingerprint, encoder.dim, name=encoder.name)
+
+
 def test_compaction_that_cannot_write_the_merged_shard_keeps_the_old_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

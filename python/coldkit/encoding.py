@@ -270,7 +270,8 @@ def default_cache_dir() -> Path:
 
 
 class CacheUnavailableError(ColdkitError):
-    """The vector cache's folder cannot be created or initialised (read-only, full disk, not a folder).
+    """The vector cache's folder cannot be created or initialised (read-only, full disk, not a folder), or its
+    ``encoder.json`` is unreadable or another encoder's.
 
     :func:`encode_catalog` turns it into a :class:`~coldkit.exceptions.CacheWarning` and encodes
     without the cache; a :class:`VectorCache` built directly raises it.
@@ -338,12 +339,19 @@ class VectorCache:
         meta_path = self.directory / "encoder.json"
         meta = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
         if meta_path.exists():
+            # Either way the entry cannot be trusted, and encode_catalog encodes without it (with a warning):
+            # the cache only saves time, so a damaged entry must not stop the encoding
             try:
                 found = json.loads(meta_path.read_text())
+                if not isinstance(found, dict):
+                    raise ValueError(f"a JSON {type(found).__name__}, not an object")
             except (OSError, ValueError) as exc:
-                raise ColdkitError(f"vector cache {str(self.directory)!r}: unreadable encoder.json: {exc}") from exc
+                raise CacheUnavailableError(
+                    f"vector cache {str(self.directory)!r}: unreadable encoder.json ({exc}); remove that folder to "
+                    "rebuild it"
+                ) from exc
             if found.get("fingerprint") != self.fingerprint or found.get("dim") != self.dim:
-                raise ColdkitError(
+                raise CacheUnavailableError(
                     f"vector cache {str(self.directory)!r} belongs to another encoder "
                     f"(fingerprint/dim mismatch); remove the directory or choose another cache_dir"
                 )
