@@ -591,6 +591,22 @@ def test_gram_signal_share_against_a_hand_spectrum() -> None:
     assert gram_signal_share(_stats_with_gram(gram, sigma_gram=100.0)) == 0.0  # everything under the noise edge
 
 
+def test_dp_content_tower_leaves_torch_global_generator_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit seeded torch's global generator with the secret noise seed: torch.initial_seed() gave it back."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("opacus")
+    import coldkit.privacy.dpsgd as dpsgd
+
+    drawn: list[int] = []
+    real = dpsgd.noise_seed
+    monkeypatch.setattr(dpsgd, "noise_seed", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    dpsgd.DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=1, batch_size=60, dim=8).fit(population(n_users=300, n_items=20))
+    assert len(drawn) == 1 and torch.initial_seed() != drawn[0]
+    assert torch.initial_seed() == 1234 and torch.equal(torch.get_rng_state(), before)
+
+
 def test_noise_count_mass_is_what_noise_alone_leaves_above_three_sigma() -> None:
     from coldkit.privacy.models import DPStatistics, noise_count_mass
 
