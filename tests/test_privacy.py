@@ -331,6 +331,27 @@ def test_private_models_refuse_a_plugin_encoder_handed_the_clicks_unless_it_says
     build_model("federated", encoder=ClickAware(), cache=False)  # without DP nothing is promised
 
 
+@pytest.mark.parametrize("declared", [1, np.True_])
+def test_private_models_refuse_an_encoder_whose_reads_interactions_is_truthy_but_not_true(declared: Any) -> None:
+    """``declared is True`` let ``reads_interactions = 1`` or numpy's True through (neither is None either)."""
+    from coldkit.builtins.encoders import HashingEncoder
+
+    class Reads(HashingEncoder):
+        name = "reads"
+        reads_interactions = declared
+
+        def encode_training(self, train: Any) -> np.ndarray:
+            return np.asarray(self.encode_texts(train.catalog.texts()), dtype=np.float32)
+
+    with pytest.raises(InvalidInputError, match="'reads' learns from the training interactions"):
+        DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+    Reads.reads_interactions = "no"
+    with pytest.raises(InvalidInputError, match="reads_interactions = 'no'; it must be True or False"):
+        DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+    Reads.reads_interactions = np.False_
+    DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+
+
 def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
     data = population(n_users=600)
     model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False, weights={"content": 0, "popularity": 0}).fit(data)
