@@ -331,6 +331,27 @@ def test_private_models_refuse_a_plugin_encoder_handed_the_clicks_unless_it_says
     build_model("federated", encoder=ClickAware(), cache=False)  # without DP nothing is promised
 
 
+@pytest.mark.parametrize("declared", [1, np.True_])
+def test_private_models_refuse_an_encoder_whose_reads_interactions_is_truthy_but_not_true(declared: Any) -> None:
+    """``declared is True`` let ``reads_interactions = 1`` or numpy's True through (neither is None either)."""
+    from coldkit.builtins.encoders import HashingEncoder
+
+    class Reads(HashingEncoder):
+        name = "reads"
+        reads_interactions = declared
+
+        def encode_training(self, train: Any) -> np.ndarray:
+            return np.asarray(self.encode_texts(train.catalog.texts()), dtype=np.float32)
+
+    with pytest.raises(InvalidInputError, match="'reads' learns from the training interactions"):
+        DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+    Reads.reads_interactions = "no"
+    with pytest.raises(InvalidInputError, match="reads_interactions = 'no'; it must be True or False"):
+        DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+    Reads.reads_interactions = np.False_
+    DPHybrid(dp_epsilon=1.0, encoder=Reads(), cache=False)
+
+
 def test_dp_hybrid_without_noise_learns_the_tastes() -> None:
     data = population(n_users=600)
     model = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False, weights={"content": 0, "popularity": 0}).fit(data)
@@ -589,6 +610,22 @@ def test_gram_signal_share_against_a_hand_spectrum() -> None:
     assert gram_signal_share(stats, eigenvalues=values) == pytest.approx(expected)
     assert gram_signal_share(_stats_with_gram(gram, sigma_gram=0.0)) == 1.0  # no noise: all signal
     assert gram_signal_share(_stats_with_gram(gram, sigma_gram=100.0)) == 0.0  # everything under the noise edge
+
+
+def test_dp_content_tower_leaves_torch_global_generator_as_it_found_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit seeded torch's global generator with the secret noise seed: torch.initial_seed() gave it back."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("opacus")
+    import coldkit.privacy.dpsgd as dpsgd
+
+    drawn: list[int] = []
+    real = dpsgd.noise_seed
+    monkeypatch.setattr(dpsgd, "noise_seed", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    dpsgd.DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=1, batch_size=60, dim=8).fit(population(n_users=300, n_items=20))
+    assert len(drawn) == 1 and torch.initial_seed() != drawn[0]
+    assert torch.initial_seed() == 1234 and torch.equal(torch.get_rng_state(), before)
 
 
 def test_noise_count_mass_is_what_noise_alone_leaves_above_three_sigma() -> None:

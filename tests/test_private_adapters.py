@@ -236,3 +236,21 @@ def test_the_secret_noise_seed_is_not_kept_after_fit(dropoutnet) -> None:  # typ
     assert model._fit_seed is None
     with pytest.raises(InvalidInputError, match="only while fit"):
         model._noise_seed()
+
+
+def test_fit_leaves_torch_global_generator_as_it_found_it(case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """fit seeded torch's global generator with the secret noise seed and left it there: torch.initial_seed()
+    after fit returned that seed, from which the release's and DP-SGD's noise can be regenerated."""
+    import torch
+
+    import coldkit.privacy.adapters as adapters
+
+    drawn: list[int] = []
+    real = adapters.noise_seed
+    monkeypatch.setattr(adapters, "noise_seed", lambda *a, **k: drawn.append(real(*a, **k)) or drawn[-1])
+    train, _, _ = case
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    build_model("dp-dropoutnet", dp_epsilon=8.0, epochs=1, batch_users=60, **SMALL).fit(train)
+    assert len(drawn) == 1 and torch.initial_seed() != drawn[0]
+    assert torch.initial_seed() == 1234 and torch.equal(torch.get_rng_state(), before)

@@ -303,9 +303,6 @@ class DPPublishedModel(PublishedColdModel):
 
     def _train_private(self, torch: Any, teacher: _Teacher, train: Interactions, params: dict[str, Any]) -> Any:
         """User-level DP-SGD: Poisson-sampled users, per-user gradients clipped and noised by Opacus' DPOptimizer."""
-        from opacus.optimizers import DPOptimizer
-        from opacus.utils.uniform_sampler import UniformWithReplacementSampler
-
         n_users = train.n_users
         batch = min(self.batch_users, n_users)
         sample_rate = batch / n_users
@@ -317,7 +314,20 @@ class DPPublishedModel(PublishedColdModel):
             noise = noise_multiplier_for_budget(self.dp_epsilon, self._delta, steps=planned, sample_rate=sample_rate,
                                                 prior=self.stats_.accountant)
         seed = self._noise_seed()
-        torch.manual_seed(seed)
+        # torch's global generator (the network's initial weights, dropout) seeded inside a fork that is undone
+        # on return: torch.manual_seed(seed) left torch.initial_seed() == the secret seed after fit, and from it
+        # anyone could regenerate the release's and DP-SGD's noise
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self._train_with_seed(torch, teacher, train, params, seed, noise, batch, sample_rate)
+
+    def _train_with_seed(self, torch: Any, teacher: _Teacher, train: Interactions, params: dict[str, Any], seed: int,
+                         noise: float, batch: int, sample_rate: float) -> Any:
+        """The DP-SGD loop of :meth:`_train_private`, with torch's global generator already seeded in a fork."""
+        from opacus.optimizers import DPOptimizer
+        from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+        n_users = train.n_users
         generator = torch.Generator().manual_seed(seed)  # the adapters' own randomness (dropout, negatives)
         sampling = torch.Generator().manual_seed(seed + 1)
         noise_generator = torch.Generator().manual_seed(seed + 2)

@@ -101,7 +101,16 @@ class DPContentTower(Recommender):
         self.accountant_: PrivacyAccountant | None = None
 
     def fit(self, train: Interactions) -> "DPContentTower":
+        """Train the tower with user-level DP-SGD on ``train``'s clicks (bounded to ``max_items`` per user)."""
         require_opacus()
+        import torch
+
+        # fit seeds torch's global generator with the secret noise seed (the tower's initial weights); inside a
+        # fork undone on return, or torch.initial_seed() would hand that seed, and so the noise, to anyone after fit
+        with torch.random.fork_rng(devices=[]):
+            return self._fit(train)
+
+    def _fit(self, train: Interactions) -> "DPContentTower":
         import torch
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset

@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from coldkit.exceptions import InvalidInputError
 
 __all__ = ["PRIVATE_COUNTERPARTS", "private_model", "privacy_of", "check_public_content"]
@@ -74,11 +76,17 @@ def check_public_content(content: Any, model: str) -> None:
     for encoder in getattr(content, "encoders", ()) or ():
         name = getattr(encoder, "name", type(encoder).__name__)
         declared = getattr(encoder, "reads_interactions", None)
-        if declared is True:
+        # anything but a false value reads the clicks: a plugin's ``reads_interactions = 1`` (or numpy's True)
+        # passed an ``is True`` test, and one that has encode_training but says nothing is refused below
+        if declared is not None and _declares_reading(declared, model, name):
+            hint = (
+                " (weights='auto' chooses the modality weights on the users' clicks); fix the weights: weights='equal' or "
+                "a mapping, on the command line --modality-weights equal or '{\"text\": 0.5, \"image\": 0.5}'"
+                if hasattr(encoder, "weights_option") else ""
+            )
             raise InvalidInputError(
-                f"{model}: encoder {name!r} learns from the training interactions while it is fitted (weights='auto' "
-                "chooses the modality weights on the users' clicks), which a private model cannot account for; fix the "
-                "weights: weights='equal' or a mapping, on the command line --modality-weights '{\"text\": 0.5, \"image\": 0.5}'"
+                f"{model}: encoder {name!r} learns from the training interactions while it is fitted{hint}, which a "
+                "private model cannot account for"
             )
         if declared is None and callable(getattr(encoder, "encode_training", None)):
             raise InvalidInputError(
@@ -86,3 +94,10 @@ def check_public_content(content: Any, model: str) -> None:
                 "say whether it learns from the clicks, which a private model cannot account for; an encoder that reads "
                 "only the item table declares reads_interactions = False"
             )
+
+
+def _declares_reading(declared: Any, model: str, name: str) -> bool:
+    """``reads_interactions`` as a bool; a value that is not one (a string, an array) is an error, not a guess."""
+    if isinstance(declared, (bool, np.bool_)) or (isinstance(declared, (int, np.integer)) and declared in (0, 1)):
+        return bool(declared)
+    raise InvalidInputError(f"{model}: encoder {name!r} declares reads_interactions = {declared!r}; it must be True or False")
