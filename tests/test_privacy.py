@@ -638,25 +638,45 @@ def test_noise_count_mass_is_what_noise_alone_leaves_above_three_sigma() -> None
     kept = noisy.public_counts().sum()  # Monte Carlo: zero counts + noise, thresholded as the model does
     assert kept == pytest.approx(noise_count_mass(n, sigma), rel=0.05)
     assert noise_count_mass(0, sigma) == 0.0 and noise_count_mass(10, 0.0) == 0.0
-    # its spread: the kept mass of 200 never-seen items, over 20,000 Monte Carlo draws of their noise
-    draws = np.random.default_rng(4).normal(0.0, sigma, (20_000, 200))
-    masses = np.where(draws > 3 * sigma, draws, 0.0).sum(axis=1)
-    sd = noise_count_mass(200, sigma, sds=1.0) - noise_count_mass(200, sigma)
-    assert sd == pytest.approx(masses.std(), rel=0.03)
-    assert sd == pytest.approx(sigma * math.sqrt(200 * (3 * 0.0044318484 + 0.0013498980 - 0.0044318484**2)), rel=1e-7)
-    # one chance count of 3.2σ among 200 brand-new items is within the noise's spread, not a real share
-    assert 3.2 * sigma < noise_count_mass(200, sigma, sds=3.0)
+
+
+@pytest.mark.parametrize("n", [1, 10, 30, 200, 1683, 16_000])
+def test_noise_mass_quantile_is_exceeded_by_noise_alone_in_one_fit_in_a_thousand(n: int) -> None:
+    """Against an independent Monte Carlo (another generator, scipy's truncated normal rather than the inverse
+    tail the function uses): noise alone exceeds the quantile ~0.1 % of the time. Mean + 3 sd, the rule before,
+    was exceeded in 1-4 % of fits for 10-1,000 items."""
+    from scipy.stats import truncnorm
+
+    from coldkit.privacy.models import noise_count_mass, noise_mass_quantile
+
+    sigma, draws = 5.0, 200_000
+    rng = np.random.default_rng(11)
+    tail = 0.5 * math.erfc(3 / math.sqrt(2))
+    kept = rng.binomial(n, tail, size=draws)  # how many of the n items clear 3σ, then their values
+    values = sigma * truncnorm.rvs(3.0, np.inf, size=int(kept.sum()), random_state=rng)
+    mass = np.bincount(np.repeat(np.arange(draws), kept), weights=values, minlength=draws)
+    q = noise_mass_quantile(n, sigma)
+    assert 0.0005 < float(np.mean(mass > q)) < 0.0016, (n, q, float(np.mean(mass > q)))
+    gaussian = noise_count_mass(n, sigma) + 3 * sigma * math.sqrt(n * (3 * 0.0044318484 + tail - 0.0044318484**2))
+    assert q > gaussian  # heavier than a Gaussian view of it
+    assert noise_mass_quantile(0, sigma) == 0.0 and noise_mass_quantile(n, 0.0) == 0.0
+    assert 3.2 * sigma < noise_mass_quantile(200, sigma)  # one chance 3.2σ count among 200 new items is noise
 
 
 @pytest.mark.parametrize("call, match", [
     (lambda f: f(-1, 1.0), "n_items"), (lambda f: f(2.5, 1.0), "n_items"), (lambda f: f(3, -1.0), "sigma"),
-    (lambda f: f(3, math.inf), "sigma"), (lambda f: f(3, 1.0, sds=-1.0), "sds"), (lambda f: f(3, 1.0, sds=math.nan), "sds"),
+    (lambda f: f(3, math.inf), "sigma"),
 ])
 def test_noise_count_mass_rejects_bad_input(call: Any, match: str) -> None:
-    from coldkit.privacy.models import noise_count_mass
+    from coldkit.privacy.models import noise_count_mass, noise_mass_quantile
 
     with pytest.raises(InvalidInputError, match=match):
         call(noise_count_mass)
+    with pytest.raises(InvalidInputError, match=match):
+        call(noise_mass_quantile)
+    for level in (1.0, 0.2, math.nan, True):
+        with pytest.raises(InvalidInputError, match="level"):
+            noise_mass_quantile(3, 1.0, level)
 
 
 def _with_new_items(data: Interactions, start: int) -> Interactions:
@@ -666,7 +686,7 @@ def _with_new_items(data: Interactions, start: int) -> Interactions:
 
 
 def test_dp_hybrid_noise_factors_on_warm_and_brand_new_items() -> None:
-    from coldkit.privacy.models import gram_signal_share
+    from coldkit.privacy.models import gram_signal_share, noise_mass_quantile
 
     train = _with_new_items(population(n_users=3000), 30)
     model = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(train)
@@ -681,8 +701,8 @@ def test_dp_hybrid_noise_factors_on_warm_and_brand_new_items() -> None:
     counts = stats.public_counts()[warm]
     assert np.all(counts > 0)
     on_warm = model.noise_factors(warm)
-    # the noise could put on 30 never-seen items its mean 30 σ φ(3) plus 3 standard deviations (Q(3) the upper tail)
-    noise = stats.sigma_counts * (30 * 0.0044318484 + 3 * math.sqrt(30 * (3 * 0.0044318484 + 0.0013498980 - 0.0044318484**2)))
+    # what noise alone could put on 30 never-seen items (its 99.9 % quantile, checked against Monte Carlo above)
+    noise = noise_mass_quantile(30, stats.sigma_counts)
     assert on_warm["popularity"] == pytest.approx(1 - noise / counts.sum(), rel=1e-6)
     share = counts / (counts + model.item_trust)
     backed = ((counts * share).sum() - noise) / counts.sum()

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -56,7 +57,7 @@ from coldkit.privacy.mechanisms import dp_gram, dp_item_counts, noise_seed
 from coldkit.privacy.modes import check_public_content
 from coldkit.validation import check_number, check_seed
 
-__all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
+__all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
 #: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
 #: ``prior``: the DP popularity estimate with a content-predicted popularity for items without a public count,
@@ -303,35 +304,72 @@ def dp_factors(stats: DPStatistics, factors: int) -> np.ndarray:
     return basis
 
 
-#: Standard deviations of the noise-only count mass a candidate set's public counts must exceed before any
-#: of it counts as real (:meth:`DPHybrid.noise_factors`). ~0.1 % one-sided only if the mass were Gaussian; it
-#: is a sum of a few rare counts above 3σ, far from Gaussian, and noise alone exceeds mean + 3 sd in ~1-4 % of
-#: fits for 10-1,000 candidates (Monte Carlo: n = 10: 1.3 %, 30: 3.9 %, 200: 3.0 %, 1,683: 0.8 %), then reading
-#: as a real share of ~65 % (n = 10) to ~10 % (n = 200) of the mass.
-NOISE_MASS_SDS = 3.0
+#: A candidate set's public count mass counts as real only beyond this quantile of what noise alone gives
+#: it (:meth:`DPHybrid.noise_factors`): noise-only candidate sets then read as real in 0.1 % of fits. (Mean +
+#: 3 standard deviations, tried first, let noise through in 1-4 % of fits: the mass is a sum of a few rare
+#: counts above 3σ, far from Gaussian.)
+NOISE_MASS_LEVEL = 0.999
+#: Monte Carlo draws of the noise-only mass (fixed seed: a numerical integration, not noise) while few counts
+#: clear 3σ by chance; above :data:`_QUANTILE_MC_KEPT` expected such counts, a Cornish-Fisher expansion.
+_QUANTILE_DRAWS = 50_000
+_QUANTILE_MC_KEPT = 20.0
 
 
-def noise_count_mass(n_items: int, sigma_counts: float, sds: float = 0.0) -> float:
-    """Public count mass that noise alone gives ``n_items`` never-seen items: its mean ``n · σ · φ(3)``, plus
-    ``sds`` standard deviations of it.
+def noise_count_mass(n_items: int, sigma_counts: float) -> float:
+    """Expected public count mass that noise alone gives ``n_items`` never-seen items: ``n · σ · φ(3)``.
 
     A zero count plus ``N(0, σ²)`` noise is kept by :meth:`DPStatistics.public_counts` when it exceeds
-    ``3σ``; the expected kept value is ``σ · E[Z · 1(Z > 3)] = σ · φ(3)`` (``φ`` the standard normal density)
-    and its second moment ``σ² · E[Z² · 1(Z > 3)] = σ² · (3 φ(3) + Q(3))`` (``Q`` the upper tail), so the
-    sum over ``n`` independent items has variance ``n σ² (3 φ(3) + Q(3) − φ(3)²)``.
+    ``3σ``; the expected kept value is ``σ · E[Z · 1(Z > 3)] = σ · φ(3)`` (``φ`` the standard normal density).
+    Its quantiles, which decide what counts as real, are :func:`noise_mass_quantile`'s.
     """
     if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
         raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
     if not np.isfinite(sigma_counts) or sigma_counts < 0:
         raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
-    if isinstance(sds, bool) or not isinstance(sds, (int, float, np.integer, np.floating)) or not (math.isfinite(sds) and sds >= 0):
-        raise InvalidInputError(f"sds must be a finite number >= 0, got {sds!r}")
+    z = PUBLIC_COUNT_SIGMAS
+    return float(n_items) * float(sigma_counts) * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def noise_mass_quantile(n_items: int, sigma_counts: float, level: float = NOISE_MASS_LEVEL) -> float:
+    """The ``level`` quantile of the public count mass noise alone gives ``n_items`` never-seen items.
+
+    Each item's zero count plus ``N(0, σ²)`` is kept when above ``3σ``: the mass is ``σ · Σ Z 1(Z > 3)``, a
+    binomial number (``n``, ``Q(3)``) of standard normals truncated below at 3. While few are expected
+    (``n · Q(3)`` ≤ 20, i.e. up to ~15,000 items) the quantile is read from a fixed-seed Monte Carlo of that
+    sum (deterministic, cached per ``n``); above, from the Cornish-Fisher expansion with the compound sum's
+    skewness (``E[Z³ 1(Z > 3)] = 11 φ(3)``). Post-processing of public quantities (σ, the candidates): no budget.
+    """
+    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
+        raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
+    if not np.isfinite(sigma_counts) or sigma_counts < 0:
+        raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
+    if isinstance(level, bool) or not isinstance(level, (float, int, np.floating)) or not 0.5 <= float(level) < 1.0:
+        raise InvalidInputError(f"level must be a number in [0.5, 1), got {level!r}")
+    return float(sigma_counts) * _standard_mass_quantile(int(n_items), float(level))
+
+
+@functools.lru_cache(maxsize=1024)
+def _standard_mass_quantile(n: int, level: float) -> float:
+    """:func:`noise_mass_quantile` for σ = 1 (cached: a batch run asks once per candidate-set size)."""
+    from scipy.special import ndtri
+
     z = PUBLIC_COUNT_SIGMAS
     density = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-    mean = float(n_items) * float(sigma_counts) * density
-    spread = float(sigma_counts) * math.sqrt(float(n_items) * (z * density + tail - density * density))
-    return mean + float(sds) * spread
+    if n == 0:
+        return 0.0
+    if n * tail <= _QUANTILE_MC_KEPT:
+        rng = np.random.default_rng(20_201)
+        kept = rng.binomial(n, tail, size=_QUANTILE_DRAWS)
+        values = -ndtri(rng.random(int(kept.sum())) * tail)  # Z given Z > 3, by the inverse of its tail
+        mass = np.bincount(np.repeat(np.arange(_QUANTILE_DRAWS), kept), weights=values, minlength=_QUANTILE_DRAWS)
+        return float(np.quantile(mass, level))
+    mean = n * density
+    second = n * (z * density + tail) - n * density * density  # binomial: n (E[X²] - E[X]²)
+    third = n * 11.0 * density  # ≈ the third cumulant (the compound-Poisson view; E[X]³ terms are ~1e-7 of it)
+    skew = third / second**1.5
+    q = float(ndtri(level))
+    return mean + math.sqrt(second) * (q + (q * q - 1.0) * skew / 6.0)
 
 
 def gram_signal_share(stats: DPStatistics, eigenvalues: np.ndarray | None = None) -> float:
@@ -478,8 +516,8 @@ class DPHybrid(PrivateModel):
         budget); both factors are 1 without noise (ε = inf) on items with counts.
 
         * ``popularity``: the share of the candidates' public count mass above what the noise alone could put
-          on them (:func:`noise_count_mass`, its mean plus :data:`NOISE_MASS_SDS` standard deviations: among
-          never-seen items a few counts clear ``3σ`` by chance); 0 when the candidates have no public count.
+          on them (:func:`noise_mass_quantile`, its :data:`NOISE_MASS_LEVEL` quantile: among never-seen items a
+          few counts clear ``3σ`` by chance); 0 when the candidates have no public count.
         * ``cf``: CF ranks an item through its own DP vector (items whose noisy count stands out) or through the
           content→CF map (every other item, e.g. a brand-new one), and the two are not equally reliable. Own
           vectors get ``k / (k + cf_trust)``, ``k`` the eigen-directions of the noisy Gram above the noise edge;
@@ -497,11 +535,11 @@ class DPHybrid(PrivateModel):
             raise InvalidInputError(f"candidates must be item indices in [0, {counts.size}), got {candidates!r}")
         mass = counts[items]
         total = float(mass.sum())
-        # what noise alone could put on them, not only its mean: among ~200 brand-new items one count clears
-        # 3σ by chance every few fits, and against the mean (0.75σ) that one count read as a 76 % "real" share,
-        # so popularity and the CF items' own vectors spoke for items nobody had clicked (ml-100k cold items,
-        # noise seeds 0-7: up to -0.01 Recall@20 against no-sharing in those fits)
-        noise = noise_count_mass(items.size, stats.sigma_counts, sds=NOISE_MASS_SDS)
+        # what noise alone could put on them (its 99.9 % quantile), not only its mean: among ~170 brand-new
+        # items one count clears 3σ by chance every few fits, and against the mean (0.75σ) that one count read
+        # as a 76 % "real" share, so popularity and the CF items' own vectors spoke for items nobody had
+        # clicked (ml-100k cold items, noise seeds 0-7: up to -0.01 Recall@20 against no-sharing in those fits)
+        noise = noise_mass_quantile(int(items.size), stats.sigma_counts)
 
         def share(part: float) -> float:
             return min(max((part - noise) / total, 0.0), 1.0) if total > 0 else 0.0
