@@ -963,3 +963,23 @@ def test_ease_from_vectors_of_another_shape_is_refused() -> None:
     train = _popular_clicks()
     with pytest.raises(InvalidInputError, match="are not a fit on these data"):
         EASE().fit_from_vectors(train, np.zeros((3, 3), dtype=np.float32))
+
+
+def test_explain_never_names_the_item_itself_as_what_people_also_liked() -> None:
+    """A user who has the item (filter_seen=False lists it) was told "people who liked <the item> also liked it".
+
+    The cf source's vector of a warm item with few clicks blends in its content map, so the item's
+    own column has a positive entry for itself: the reason must come from the user's other items,
+    or from none (here: item 0 is the whole history, so no co-click reason at all).
+    """
+    import pandas as pd
+
+    ratings = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"], "item_id": ["a", "b", "a", "b", "c"]})
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["jazz piano trio", "rock guitar anthem", "blues harmonica"]})
+    model = Hybrid(encoder="hashing", stack=False, tune=False).fit(ratings, items=items)
+    alone = model.explain(UserQuery(history=["a"]), "a")
+    assert "people who liked jazz piano trio" not in alone
+    # with another item in the history, the co-click reason names that one (u1 and u2 clicked both)
+    both = model.explain(UserQuery(history=["a", "b"]), "a")
+    assert "people who liked rock guitar anthem also liked it" in both
+    assert "people who liked jazz piano trio" not in both

@@ -1098,6 +1098,9 @@ class Hybrid(Recommender):
         ):
             row = self.cf.warm.user_vectors([query])[0]
             contrib = row * self.cf._vectors_for(np.array([int(item)]))[int(item)]  # maps this one item, not the catalogue
+            # the item is no reason for itself: a warm item's cf vector blends in its content map (few
+            # clicks), so its own entry is positive and a user who has it read "people who liked <it> also liked it"
+            contrib[self.cf.warm.warm_items_ == int(item)] = 0.0
             if np.any(contrib > 0):
                 best = int(self.cf.warm.warm_items_[int(np.argmax(contrib))])
                 reasons.append(f"people who liked {_title(train, best)} also liked it")
