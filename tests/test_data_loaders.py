@@ -171,8 +171,12 @@ def test_no_interaction_left_and_zero_weights(tmp_path: Path, items_csv: Path) -
         load_interactions(write(tmp_path, "n.csv", "user_id,item_id\nu1,nope\n"), catalog, unknown_items="drop")
     with pytest.raises(InvalidInputError, match="the interaction table has no rows"):
         interactions_from_frame(pd.DataFrame({"user_id": [], "item_id": []}), catalog)
-    with pytest.raises(InvalidInputError, match="weight 0"):
+    # every rating 0: the hint for a 0/1 "liked" column (keep the 1s) made no sense without a 1
+    with pytest.raises(InvalidInputError, match="weight 0.*every rating is 0: nothing is liked or rated") as zero:
         load_interactions(write(tmp_path, "z.csv", "user_id,item_id,rating\nu1,10,0\n"), catalog)
+    assert "implicit-threshold 1" not in str(zero.value)
+    with pytest.raises(InvalidInputError, match=r"a 0/1 \(liked\) column: use implicit_threshold=1"):
+        load_interactions(write(tmp_path, "l.csv", "user_id,item_id,rating\nu1,10,0\nu2,10,1\n"), catalog)
 
 
 def test_users_and_items_without_interactions(tmp_path: Path, items_csv: Path) -> None:

@@ -627,7 +627,8 @@ def interactions_from_frame(
             # for a 0/1 "liked" column binary=True would count every 0 (a dislike) as a like
             + (
                 "a 0/1 (liked) column: use implicit_threshold=1 (command line: --implicit-threshold 1) to keep the 1s as likes"
-                if np.isin(ratings[np.isfinite(ratings)], (0.0, 1.0)).all()
+                if np.isin(ratings[np.isfinite(ratings)], (0.0, 1.0)).all() and (ratings == 1.0).any()
+                else "every rating is 0: nothing is liked or rated, so there is nothing to learn from" if not (ratings != 0).any()
                 else "use implicit_threshold= or binary=True, or drop them (command line: --implicit-threshold T keeps the ratings >= T, each as weight 1)"
             )
         )
