@@ -519,33 +519,3 @@ def test_an_encoder_returning_zero_vectors_is_named_not_the_item_text() -> None:
     train = to_interactions(pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]}), items=items)
     with pytest.raises(InvalidInputError, match=r"encoder 'zeros' returned a zero vector for all but 0 of 3 catalogue items, though 3 have text"):
         models.create("content", encoder=Zeros(), cache=False).fit(train)
-
-
-def test_a_text_of_words_the_catalogue_lacks_scores_nothing_and_falls_back_to_popularity() -> None:
-    """Hashed TF-IDF puts a new word in a dimension no item uses; centred, that text became minus the mean and
-    ranked the least typical items first ("zebra" listed m5, m1... at 0.0043) instead of scoring 0 everywhere,
-    which the docs promise (then the popularity order). The same for an item added with only new words."""
-    import pandas as pd
-
-    from coldkit import models
-    from coldkit.models.whitening import Whitening
-
-    ratings = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c", "c", "c"], "item_id": ["m1", "m2", "m2", "m3", "m2", "m3", "m4"]})
-    items = pd.DataFrame({"item_id": ["m1", "m2", "m3", "m4", "m5"], "title": [
-        "Space robots attack", "Alien love story", "Heat of the night", "Robotic spaceships", "Jazz piano trio"]})
-    model = models.create("content", encoder="hashing", cache=False).fit(ratings, items=items)
-    assert not model.encode_user_texts(["zebra"]).any()
-    unknown = model.recommend(users={"q": UserQuery(text="zebra")}, k=5)
-    nothing = model.recommend(users={"q": UserQuery()}, k=5)
-    assert unknown["item_id"].tolist() == nothing["item_id"].tolist() == ["m2", "m3", "m1", "m4", "m5"]  # by count
-    assert (unknown["score"] == 0).all()
-    assert model.encode_user_texts(["jazz robots"]).any()  # a known word keeps the text
-    # the rule itself: a row outside the fitted support maps to 0, one inside it as before
-    fitted = np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 1.0, 0.0], [3.0, 0.0, 0.0, 0.0]])
-    for mode in ("center", "whiten"):
-        w = Whitening(mode).fit(fitted)
-        assert w.support_.tolist() == [True, False, True, False]
-        out = w.transform(np.array([[0.0, 5.0, 0.0, 1.0], [1.0, 5.0, 0.0, 0.0]]))
-        assert not out[0].any() and out[1].any()
-        np.testing.assert_allclose(w.transform(fitted[:1]), Whitening(mode).fit(fitted).transform(fitted[:1]))
-    assert Whitening("none").fit(fitted).support_ is None  # nothing subtracted: nothing to guard

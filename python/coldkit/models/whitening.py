@@ -53,8 +53,6 @@ class Whitening:
         self.eps = float(eps)
         self.mean_: np.ndarray | None = None
         self.projection_: np.ndarray | None = None
-        #: (d,) bool, the dimensions some fitted vector uses (None: unknown, e.g. a snapshot saved without it)
-        self.support_: np.ndarray | None = None
 
     def fit(self, vectors: np.ndarray) -> "Whitening":
         """Learn the mean (and the whitening projection) from ``vectors`` (n, d)."""
@@ -67,7 +65,6 @@ class Whitening:
             raise InvalidInputError("whitening input has NaN or inf")
         # accumulated in float64 without a float64 copy of the input (1M x 384: 3 GB); the same sums
         self.mean_ = x.mean(axis=0, dtype=np.float64) if self.mode != "none" else np.zeros(x.shape[1])
-        self.support_ = _support(x) if self.mode != "none" else None
         if self.mode == "whiten":
             centred = x.astype(np.float64) - self.mean_
             cov = centred.T @ centred / (x.shape[0] - 1)
@@ -93,13 +90,9 @@ class Whitening:
         # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
         # (each row's arithmetic is the same as in one pass)
         step = _step_rows(max(x.shape[1], width))
-        # A row with nothing in the dimensions the fitted vectors use (a text whose every word is new to a
-        # sparse encoder's catalogue: hashed TF-IDF) shares nothing with them; centred, it would become minus
-        # the mean and rank the least typical items first. It stays "similar to nothing", as an empty row does.
-        partial = self.support_ if self.support_ is not None and not bool(self.support_.all()) else None
         for start in range(0, x.shape[0], step):
             block = np.asarray(x[start : start + step], dtype=np.float64)
-            zero_rows = ~np.any((block if partial is None else block[:, partial]) != 0, axis=1)
+            zero_rows = ~np.any(block != 0, axis=1)
             out = block - self.mean_
             if self.projection_ is not None:
                 out = out @ self.projection_
@@ -109,18 +102,6 @@ class Whitening:
                 out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
             result[start : start + step] = out
         return result
-
-
-def _support(x: np.ndarray) -> np.ndarray:
-    """(d,) bool: the columns of ``x`` with a non-zero entry, a step of rows at a time (no (n, d) mask of a
-    1M-row catalogue), stopping once every column is used (a dense encoder's first step)."""
-    used = np.zeros(x.shape[1], dtype=bool)
-    step = _step_rows(x.shape[1])
-    for start in range(0, x.shape[0], step):
-        used |= np.any(x[start : start + step] != 0, axis=0)
-        if used.all():
-            break
-    return used
 
 
 def mean_pairwise_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> float:

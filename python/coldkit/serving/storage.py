@@ -328,8 +328,6 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
     }
     if model.whitener.projection_ is not None:
         arrays["whiten_projection"] = np.asarray(model.whitener.projection_, dtype=np.float64)
-    if model.whitener.support_ is not None:  # optional: snapshots without it load with support_ None
-        arrays["whiten_support"] = np.asarray(model.whitener.support_, dtype=bool)
     idf = getattr(model.encoder, "idf", None)
     if isinstance(idf, np.ndarray):  # a corpus-fitted encoder (hashed TF-IDF): its fitted state travels along
         arrays["encoder_idf"] = idf
@@ -597,11 +595,6 @@ def load(
     whitener = Whitening(str(wh["mode"]), dim=wh.get("dim"), eps=float(wh["eps"]))
     whitener.mean_ = np.array(arrays["whiten_mean"], dtype=np.float64)
     whitener.projection_ = np.array(arrays["whiten_projection"]) if "whiten_projection" in arrays else None
-    whitener.support_ = np.array(arrays["whiten_support"], dtype=bool) if "whiten_support" in arrays else None
-    if whitener.support_ is not None and whitener.support_.shape != whitener.mean_.shape:
-        raise IndexFormatError(
-            f"index {str(root)!r}: whiten_support has shape {whitener.support_.shape}, the whitening mean {whitener.mean_.shape}"
-        )
 
     user_index = {u: o for o, u in enumerate(user_ids)}
     version = Version(
