@@ -480,3 +480,13 @@ def test_the_cli_formats_warnings_and_leaves_displaying_and_recording_to_the_cal
     assert [w.category for w in recorded if "broken" in str(w.message)] == [coldkit.PluginLoadWarning]
     assert "broken" not in capsys.readouterr().err
     assert warnings.formatwarning is before  # the command put the formatter back
+
+
+def test_plugins_indent_out_of_range_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """json.dumps takes indent=-1 without a word (newlines, no indentation)."""
+    from coldkit.cli import main
+
+    assert main(["plugins", "--indent", "-1"]) == 2
+    assert "--indent must be 0..16" in capsys.readouterr().err
+    assert main(["plugins", "--indent", "0"]) == 0
+    assert "\n" not in capsys.readouterr().out.strip()

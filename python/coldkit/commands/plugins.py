@@ -20,7 +20,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 
 def run(args: argparse.Namespace) -> int:
+    from coldkit.exceptions import InvalidInputError
     from coldkit.plugins import plugin_report
+
+    if not 0 <= args.indent <= 16:  # json takes -1 silently (newlines, no indent); 10**6 spaces is a typo
+        raise InvalidInputError(f"--indent must be 0..16 (0 for one line), got {args.indent}")
 
     # Load errors are part of the JSON report; don't also print them as warnings on stderr.
     with warnings.catch_warnings():
