@@ -501,6 +501,9 @@ def test_a_one_item_catalogue_is_named_as_the_problem_not_its_text() -> None:
     train = to_interactions(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}), items=pd.DataFrame({"item_id": ["a"], "title": ["robots"]}))
     with pytest.raises(InvalidInputError, match=r"the catalogue has 1 item\(s\); comparing content needs at least 2 items"):
         models.create("content", encoder="hashing", cache=False).fit(train)
+    # a hybrid's user never chose "content": the message no longer opens with "content model:"
+    with pytest.raises(InvalidInputError, match=r"1 item\(s\); comparing content needs at least 2 items \(the content model, and the content part of hybrid"):
+        models.create("hybrid", encoder="hashing", cache=False).fit(train)
 
 
 def test_an_encoder_returning_zero_vectors_is_named_not_the_item_text() -> None:

@@ -314,7 +314,11 @@ def _too_little_content(train: Interactions, encoder: Encoder, with_content: int
     one item in all, an encoder that gave zeros for items with text, all-zero given vectors, or no text."""
     name = str(getattr(encoder, "name", encoder))
     if train.n_items < 2:  # the item may well have text: there is nothing to compare it with
-        return InvalidInputError(f"content model: the catalogue has {train.n_items} item(s); comparing content needs at least 2 items")
+        # said for whichever model holds the content part (a hybrid's user never chose "content")
+        return InvalidInputError(
+            f"the catalogue has {train.n_items} item(s); comparing content needs at least 2 items (the content model, and "
+            "the content part of hybrid, router and the cold-* models); popularity, item-knn and ease take one item"
+        )
     described = int((~train.catalog.without_text()).sum()) if train.catalog.text_columns else 0
     if name != "precomputed" and described >= 2:  # the text is there: the encoder gave zeros for it
         return InvalidInputError(
