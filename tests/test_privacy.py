@@ -516,7 +516,7 @@ def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
         capture_output=True, text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert "privacy: user-level (1, 1e-06)-DP spent" in run.stderr
+    assert "privacy: user-level (1, 1e-06)-DP spent by this run (publishing another run on the same data spends it again)" in run.stderr
     assert "model dp-hybrid" in run.stderr
     assert len(pd.read_csv(out)) == 5 * len(set(data.user_ids[rows]))  # every user with an interaction gets 5
     bad = subprocess.run(

@@ -143,7 +143,13 @@ def run(args: argparse.Namespace) -> int:
         if eps is None or eps == float("inf"):  # "(inf, δ)-DP" read like a guarantee: ε = inf is none
             print("privacy: no privacy guarantee (ε = inf: no noise added)", file=sys.stderr)
         else:
-            print(f"privacy: user-level ({eps:.4g}, {privacy['delta']:.3g})-DP spent", file=sys.stderr)
+            # the guarantee is per release: each run draws fresh noise, and publishing two runs on the same
+            # data spends the budget twice (docs/privacy.md); the line says so where the budget is read
+            print(
+                f"privacy: user-level ({eps:.4g}, {privacy['delta']:.3g})-DP spent by this run (publishing another run "
+                "on the same data spends it again)",
+                file=sys.stderr,
+            )
     # the profile texts and the social graph are data, not settings: they would flood the line
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k not in ("user_profiles", "user_graph"))
     print(
