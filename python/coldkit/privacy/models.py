@@ -315,6 +315,14 @@ _QUANTILE_DRAWS = 50_000
 _QUANTILE_MC_KEPT = 20.0
 
 
+def _check_mass_args(n_items: int, sigma_counts: float) -> None:
+    """InvalidInputError unless ``n_items`` is an integer >= 0 and ``sigma_counts`` a finite number >= 0."""
+    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
+        raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
+    if not np.isfinite(sigma_counts) or sigma_counts < 0:
+        raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
+
+
 def noise_count_mass(n_items: int, sigma_counts: float) -> float:
     """Expected public count mass that noise alone gives ``n_items`` never-seen items: ``n · σ · φ(3)``.
 
@@ -322,10 +330,7 @@ def noise_count_mass(n_items: int, sigma_counts: float) -> float:
     ``3σ``; the expected kept value is ``σ · E[Z · 1(Z > 3)] = σ · φ(3)`` (``φ`` the standard normal density).
     Its quantiles, which decide what counts as real, are :func:`noise_mass_quantile`'s.
     """
-    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
-        raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
-    if not np.isfinite(sigma_counts) or sigma_counts < 0:
-        raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
+    _check_mass_args(n_items, sigma_counts)
     z = PUBLIC_COUNT_SIGMAS
     return float(n_items) * float(sigma_counts) * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
@@ -339,10 +344,7 @@ def noise_mass_quantile(n_items: int, sigma_counts: float, level: float = NOISE_
     sum (deterministic, cached per ``n``); above, from the Cornish-Fisher expansion with the compound sum's
     skewness (``E[Z³ 1(Z > 3)] = 11 φ(3)``). Post-processing of public quantities (σ, the candidates): no budget.
     """
-    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 0:
-        raise InvalidInputError(f"n_items must be an integer >= 0, got {n_items!r}")
-    if not np.isfinite(sigma_counts) or sigma_counts < 0:
-        raise InvalidInputError(f"sigma_counts must be a finite number >= 0, got {sigma_counts!r}")
+    _check_mass_args(n_items, sigma_counts)
     if isinstance(level, bool) or not isinstance(level, (float, int, np.floating)) or not 0.5 <= float(level) < 1.0:
         raise InvalidInputError(f"level must be a number in [0.5, 1), got {level!r}")
     return float(sigma_counts) * _standard_mass_quantile(int(n_items), float(level))
