@@ -580,3 +580,91 @@ def test_explain_does_not_call_an_item_close_to_words_it_barely_touches() -> Non
         assert 0.01 < sims[m4] < 0.5 * sims.max() and sims[m1] == sims.max()
         assert model.explain(query, "m1") == f"close to your words (content similarity {sims[m1]:.2f})"
         assert "close to your words" not in model.explain(query, "m4"), model.explain(query, "m4")
+
+
+# ------------------------------------------------------------------------------ explain: every model
+
+
+def test_popularity_explains_with_the_count_that_ranked_it(data: Interactions) -> None:
+    """popularity had no explain at all (AttributeError): it says how many users took the item, and its place."""
+    model = models.create("popularity").fit(data)
+    users_per_item = (data.matrix.toarray() > 0).sum(axis=0)  # the reference: distinct users per item
+    order = sorted(range(10), key=lambda i: (-users_per_item[i], i))
+    for item in (order[0], order[4]):
+        expected = f"popular: {users_per_item[item]} users interacted with it (#{order.index(item) + 1} of 10 items)"
+        assert model.explain(UserQuery(user=1), item) == expected
+        assert model.explain("u1", f"i{item}") == expected  # the ids form too, as the other models
+    assert model.explain(UserQuery(), 9).startswith("no user interacted with it")  # item 9 is cold
+
+
+def test_popularity_variants_explain_their_own_scores(data: Interactions) -> None:
+    """popularity-recent ranks by a decayed count and popularity-genre by genre shares: neither may say the plain count alone."""
+    recent = models.create("popularity-recent", half_life_days=10).fit(data)
+    ts = data.timestamps.toarray().astype(np.float64)
+    newest = ts[data.matrix.toarray() > 0].max()
+    decayed = np.where(data.matrix.toarray() > 0, 0.5 ** ((newest - ts) / 86400 / 10), 0.0).sum(axis=0)
+    assert recent.explain(UserQuery(user=0), 8).startswith(f"popular lately: {decayed[8]:.1f} interactions weighted by recency")
+    genre = models.create("popularity-genre").fit(data)
+    # the user's items are all Sci-Fi/Documentary; the text adds Comedy
+    reason = genre.explain(UserQuery(history=np.array([0, 1]), text="I love Comedy"), 8)
+    assert reason.startswith("popular in your genres: Comedy ("), reason
+    assert "plain popularity" in genre.explain(UserQuery(), 8)
+
+
+def test_cold_ridge_explains_by_the_shares_of_its_score(data: Interactions) -> None:
+    """cold-ridge had no explain: for a new item it names the liked item with the largest share of
+    p_u · q̂_i and the known items whose CF vectors the mapped vector lands nearest."""
+    model = models.create("cold-ridge", warm="svd", encoder="hashing").fit(data)
+    warm = np.flatnonzero((data.matrix.toarray() > 0).sum(axis=0))
+    basis = model.warm.item_vectors_.astype(np.float64)  # svd: one click on j folds in to exactly q_j
+    mapped = model.map_content(model.content.item_vectors()[[9]])[0].astype(np.float64)  # item 9 is cold: its vector is the map's
+    liked = np.flatnonzero(data.matrix.toarray()[3] > 0)
+    shares = basis[liked] @ mapped
+    np.testing.assert_allclose(shares.sum(), model.recommend([UserQuery(user=3)], 10, exclude_known=False).scores[0][
+        list(model.recommend([UserQuery(user=3)], 10, exclude_known=False).indices[0]).index(9)], rtol=1e-4)
+    cosines = basis[warm] @ mapped / (np.linalg.norm(basis[warm], axis=1) * np.linalg.norm(mapped))
+    nearest = [TITLES[j] for j in warm[np.argsort(-cosines, kind="stable")[:2]]]
+    best = liked[np.argmax(shares)]
+    assert model.explain(UserQuery(user=3), 9) == (
+        f"because you liked {TITLES[best]} (its share of the score {shares.max():.3g}); "
+        f"a new item: its content maps it near the CF vectors of {nearest[0]}, {nearest[1]}"
+    )
+    assert model.explain(UserQuery(), 9).startswith("nothing you liked or wrote adds to its score; a new item")
+    assert model.explain(UserQuery(), 8) == (
+        f"nothing you liked or wrote adds to its score; {int((data.matrix.toarray()[:, 8] > 0).sum())} users interacted with it (its CF vector)"
+    )
+
+
+@pytest.mark.parametrize("name, options", [
+    ("user-knn", {}), ("random", {}), ("bilinear", {"encoder": "hashing"}), ("text-match", {}), ("friends", {}),
+])
+def test_a_model_without_reasons_says_so_by_name(data: Interactions, name: str, options: dict) -> None:
+    """Every registered model has explain: one that gives no reason names itself (it was an AttributeError)."""
+    from coldkit.exceptions import NotExplainableError
+
+    model = models.create(name, **options).fit(data)
+    with pytest.raises(NotExplainableError, match=rf"model '{name}' gives no reason .* the models that do: .*cold-ridge.*popularity"):
+        model.explain(UserQuery(user=1), 3)
+    with pytest.raises(InvalidInputError, match="out of range"):  # a bad item is still reported as such
+        model.explain(UserQuery(user=1), 10)
+
+
+def test_every_registered_model_has_explain() -> None:
+    from coldkit.models.base import explaining_models
+    from coldkit.models.registry import _target
+
+    for name in models.available():
+        target = _target(name)
+        assert callable(getattr(target, "explain", None)) or not isinstance(target, type), name
+    assert {"popularity", "cold-ridge", "cold-knn", "content", "hybrid"} <= set(explaining_models())
+    assert not {"aldi", "federated", "user-knn"} & set(explaining_models())  # they refuse: not listed as explaining
+
+
+def test_router_does_not_make_up_a_reason_for_a_model_without_one(data: Interactions) -> None:
+    """A route to a model without explain said "one of the most popular items" of whatever that model ranked."""
+    from coldkit.exceptions import NotExplainableError
+
+    router = models.create("router", cold=models.create("user-knn"), hybrid_options={"encoder": "hashing"}).fit(data)
+    with pytest.raises(NotExplainableError, match="model 'user-knn' gives no reason"):
+        router.explain(UserQuery(history=np.array([2])), 3)
+    assert router.explain(UserQuery(), 8) == "[popular] " + models.create("popularity").fit(data).explain(UserQuery(), 8)

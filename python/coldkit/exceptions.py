@@ -14,6 +14,7 @@ __all__ = [
     "UnknownComponentError",
     "DuplicateComponentError",
     "ComponentContractError",
+    "NotExplainableError",
     "CacheWarning",
     "ColdkitWarning",
     "PluginLoadWarning",
@@ -45,6 +46,13 @@ class ComponentContractError(InvalidInputError):
     ``InvalidInputError`` for callers that catch those, and its own type for the conformance kit,
     which reports it as the broken property rather than as an error of its own.
     """
+
+
+class NotExplainableError(ColdkitError, NotImplementedError):
+    """``model.explain(user, item)`` was asked of a model that gives no reason for its rankings; the
+    message names the model and the models that do explain. A ``NotImplementedError`` too: the
+    method exists on every model (it used to be missing, a bare ``AttributeError``), only the
+    answer does not."""
 
 
 class ColdkitWarning(UserWarning):

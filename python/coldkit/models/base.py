@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery, _not_whole
-from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError, NotExplainableError
 from coldkit.plugins.types import Ranked
 from coldkit.validation import check_item_index
 
@@ -377,6 +377,25 @@ class Recommender(ABC):
         (checked,) = self._check_queries([query])
         return checked, check_item_index(item, train.n_items)
 
+    @classmethod
+    def _explains(cls) -> bool:
+        """Whether this class's :meth:`explain` gives reasons (not the refusal below)."""
+        return cls.explain is not Recommender.explain
+
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
+        """Why ``item`` is recommended to ``query``, in words (what really entered its score).
+
+        Models that can say so override this; here, for every other model, it raises
+        :class:`~coldkit.exceptions.NotExplainableError` naming the model and the models that do
+        explain (the method used to be missing on them: a bare ``AttributeError``). The arguments are
+        checked first, so a bad user or item is still reported as such.
+        """
+        self._explain_args(query, item)
+        raise NotExplainableError(
+            f"model {self.name!r} gives no reason for its rankings (explain); the models that do: "
+            + ", ".join(explaining_models())
+        )
+
     def _check_queries(self, queries: Sequence[UserQuery]) -> list[UserQuery]:
         """Validate user indices and history item indices of every query against the training data."""
         train = self._require_fitted()
@@ -430,6 +449,21 @@ class Recommender(ABC):
         if not exclude_known:
             return None
         return [self._known_items(q) for q in queries]
+
+
+def explaining_models() -> list[str]:
+    """The registered model names whose class gives its own :meth:`Recommender.explain` (sorted)."""
+    from coldkit.models.registry import _target, model_names  # the registry imports this module
+
+    names = []
+    for name in model_names():
+        try:
+            target = _target(name)
+        except Exception:  # a plugin that fails to load is reported by `coldkit plugins`, not here
+            continue
+        if inspect.isclass(target) and issubclass(target, Recommender) and target._explains():
+            names.append(name)
+    return names
 
 
 def _media_columns_of(model: Recommender) -> tuple[str, ...]:

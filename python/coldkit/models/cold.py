@@ -29,10 +29,10 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import CandidateRows, best_per_row, rank_sparse_rows, rank_vectors
-from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix
+from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, trust_by_count
 from coldkit.models.base import Recommender
 from coldkit._stages import stage
-from coldkit.models.content import ContentRecommender
+from coldkit.models.content import ContentRecommender, _title
 from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
@@ -787,6 +787,91 @@ class ColdAdapter(Recommender):
             self.warm_user_vectors(queries), self._vectors_for(cand), k, metric="dot", exclude=exclude,
             candidates=cand, backend=self.backend, candidate_rows=self._candidate_rows,
         )
+
+
+    @classmethod
+    def _explains(cls) -> bool:
+        # the reasons below read this class's score, p_u · q_i: not a subclass that ranks otherwise
+        return cls._recommend is ColdAdapter._recommend and cls.warm_user_vectors is ColdAdapter.warm_user_vectors
+
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
+        """Why ``item`` scores what it does for ``query``: ``score = p_u · q_i`` in the warm space.
+
+        Both sides say what really entered the dot product. The item's: its CF vector, learned from
+        its interactions, or (a new item) the vector the content map gave it, named by the known items
+        whose CF vectors it lands nearest (cosine). The user's: the liked item with the largest share
+        of the score (in the ``svd``, ``ease``, ``item-knn`` and ``interactions`` spaces ``p_u`` is a
+        sum over the clicks, so each click's share is exact), or the words, which count as clicks on
+        the warm items nearest them in content. In the ``als`` space the fold-in is no such sum: the
+        liked item named is the one whose CF vector is closest to the item's. In the ``popularity``
+        space the score is the (predicted) popularity alone; in ``users`` the item's entry for a
+        training user.
+
+        Subclasses that rank otherwise (the published adapters' user towers, the federated model)
+        give no such reason: :class:`~coldkit.exceptions.NotExplainableError`.
+        """
+        if not self._explains():
+            return super().explain(query, item)
+        query, index = self._explain_args(query, item)
+        train = self._require_fitted()
+        vector = np.asarray(self._vectors_for(np.array([index]))[index], dtype=np.float64)
+        count = int(self.warm.counts_[index])
+        alpha = float(trust_by_count(np.array([count]), self.item_trust)[0])
+        users = f"{count} user{'s' if count != 1 else ''} interacted with it"
+        kind = self.warm.kind
+        if kind == "popularity":  # p_u = 1: the same score for every user
+            predicted = float(np.expm1(vector[0]))
+            if alpha == 0:
+                return f"a new item whose content predicts about {predicted:.0f} interactions (cold-item popularity from content)"
+            return f"popular: {users}" + ("" if alpha == 1 else f" (blended with the {predicted:.0f} its content predicts)")
+        if kind == "users":  # p_u = e_u: the item's entry for a training user, 0 for anyone else
+            if query.user is None:
+                return "nothing ranks it for you: in the 'users' space only a training user has scores (all yours are 0)"
+            side = f"{users}" if alpha == 1 else "its content predicts who will take it"
+            return f"{side}; your score for it {vector[int(query.user)]:.2f}"
+        reasons: list[str] = []
+        warm = self.warm.warm_items_
+        known = self._known_items(query)
+        known = known[(self.warm.counts_[known] > 0) & (known != index)]  # clicks on cold items add nothing to p_u
+        if known.size and kind in ("svd", "ease", "item-knn", "interactions"):
+            # p_u is Σ_j p_(one click on j): each liked item's share of the score is exact
+            shares = np.asarray(self.warm.user_vectors([UserQuery(history=known[j : j + 1]) for j in range(known.size)]), np.float64) @ vector
+            if np.any(shares > 0):
+                best = int(np.argmax(shares))
+                reasons.append(f"because you liked {_title(train, int(known[best]))} (its share of the score {shares[best]:.3g})")
+        elif known.size:
+            closeness = _cosines(np.asarray(self.warm.item_vectors_[known], np.float64), vector)
+            best = int(np.argmax(closeness))
+            if closeness[best] > 0:
+                reasons.append(
+                    f"because you liked {_title(train, int(known[best]))}, nearest to it in the {kind} space (cosine {closeness[best]:.2f})"
+                )
+        if query.has_text:
+            clicks = text_clicks([str(query.text)], self.content, warm)
+            text = text_user_vectors([str(query.text)], self.content, warm, self.warm.user_vectors, vector.size)[0]
+            if clicks.nnz and float(text @ vector) > 0:
+                top = clicks.indices[np.argsort(-clicks.data, kind="stable")[:2]]
+                reasons.append("your words, read as clicks on " + " and ".join(_title(train, int(warm[j])) for j in top))
+        if alpha == 1:
+            reasons.append(f"{users} (its CF vector)")
+        else:
+            # a new item's vector comes from its content alone: name where in the CF space the map put it
+            near = _cosines(np.asarray(self.warm.item_vectors_[warm], np.float64), vector)
+            order = [int(j) for j in np.argsort(-near, kind="stable")[:3] if near[j] > 0 and warm[j] != index]
+            place = f"near the CF vectors of {', '.join(_title(train, int(warm[j])) for j in order[:2])}" if order else "nowhere near a known item"
+            if alpha == 0:
+                reasons.append(f"a new item: its content maps it {place}")
+            else:
+                reasons.append(f"{users} ({1 - alpha:.0%} of its vector from its content, mapped {place})")
+        if len(reasons) == 1:  # only the item's side: nothing of the user's raised it
+            reasons.insert(0, "nothing you liked or wrote adds to its score")
+        return "; ".join(reasons)
+
+
+def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Cosine of each row of ``rows`` with ``vector`` (0 for a zero row or a zero vector)."""
+    norms = np.linalg.norm(rows, axis=1) * float(np.linalg.norm(vector))
+    return np.divide(rows @ vector, norms, out=np.zeros(rows.shape[0]), where=norms > 0)
 
 
 class ColdRidge(ColdAdapter):

@@ -1243,6 +1243,6 @@ class Router(Recommender):
         query, item = self._explain_args(query, item)
         (route,) = self.route([query])
         model = {"warm": self.warm, "cold": self.cold, "popular": self.popular}[route]
-        explain = getattr(model, "explain", None)
-        reason = explain(query, item) if explain else "one of the most popular items"
-        return f"[{route}] {reason}"
+        # a route's model that gives no reason says so (NotExplainableError, naming it): the old stand-in,
+        # "one of the most popular items", was said of whatever that model ranked
+        return f"[{route}] {model.explain(query, item)}"

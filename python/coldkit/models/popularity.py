@@ -60,6 +60,23 @@ class Popularity(Recommender):
         )
 
 
+    def _place(self, item: int) -> str:
+        """``item``'s place in the whole catalogue by :meth:`item_scores`, ties by lower index (as ranked)."""
+        scores = self.item_scores()
+        score = scores[item]
+        place = 1 + int(np.count_nonzero(scores > score)) + int(np.count_nonzero(scores[:item] == score))
+        return f"#{place} of {scores.size:,} items"
+
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
+        """The count that ranked ``item`` (the same for every user): ``"popular: N users interacted with
+        it (#3 of 1,682 items)"``; the query is checked but does not change the answer."""
+        _, index = self._explain_args(query, item)
+        count = int(self._require_fitted().item_counts()[index])
+        if count == 0:
+            return f"no user interacted with it: it follows the items someone did, by catalogue order ({self._place(index)})"
+        return f"popular: {count} user{'s' if count != 1 else ''} interacted with it ({self._place(index)})"
+
+
 #: ``popularity-recent``: a decayed count under this share of the top one carries no recency worth
 #: ranking by (and is near float32's smallest numbers); such items are ordered by their all-time count.
 NEGLIGIBLE_SHARE = 1e-30
@@ -110,6 +127,25 @@ class RecentPopularity(Popularity):
             counts = train.item_counts().astype(np.float64)
             decayed[faded] = floor * counts[faded] / (float(counts.max()) + 1.0)
         return decayed
+
+
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
+        """The recency-weighted count that ranked ``item`` (the same for every user), beside its all-time one."""
+        _, index = self._explain_args(query, item)
+        train = self._require_fitted()
+        count = int(train.item_counts()[index])
+        scores = self.item_scores()
+        if count == 0:
+            return f"no user interacted with it: it follows the items someone did, by catalogue order ({self._place(index)})"
+        if scores[index] < NEGLIGIBLE_SHARE * float(scores.max()):  # _item_scores' faded items
+            return (
+                f"interacted with too long ago to count as recent (half-life {self.half_life_days:g} days): ranked below the "
+                f"recent items by its all-time count, {count} users ({self._place(index)})"
+            )
+        return (
+            f"popular lately: {scores[index]:.1f} interactions weighted by recency (one {self.half_life_days:g} days before "
+            f"the newest counts half; {count} users all told) ({self._place(index)})"
+        )
 
 
 def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
@@ -187,6 +223,23 @@ class GenrePopularity(Popularity):
         return rank_vectors(
             query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend
         )
+
+
+    def explain(self, query: UserQuery | str, item: int | str) -> str:
+        """The two factors of ``item``'s score: its popularity and the user's share of its genres."""
+        query, index = self._explain_args(query, item)
+        train = self._require_fitted()
+        assert self.genre_matrix_ is not None
+        count = int(train.item_counts()[index])
+        popular = f"{count} user{'s' if count != 1 else ''} interacted with it" if count else "no user interacted with it"
+        (shares,) = self.genre_shares([query])
+        if not shares.any():
+            return f"popular: {popular} (nothing known of your genres: plain popularity, {self._place(index)})"
+        mine = [(self.genres_[g], shares[g]) for g in np.flatnonzero(self.genre_matrix_[index] > 0) if shares[g] > 0]
+        if not mine:
+            return f"popular: {popular}, though none of its genres is among yours (weighted {self.global_weight:g})"
+        mine.sort(key=lambda pair: (-pair[1], pair[0]))
+        return f"popular in your genres: {', '.join(f'{g} ({share:.0%} of your taste)' for g, share in mine)}; {popular}"
 
 
 class RandomRecommender(Recommender):
