@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -344,3 +345,96 @@ def test_compaction_that_cannot_write_the_merged_shard_keeps_the_old_ones(
     reopened = VectorCache(tmp_path, encoder.fingerprint, encoder.dim)
     found, vectors = reopened.get_many([text_key(f"t{i}") for i in range(3)])
     assert found.all() and vectors[:, 0].tolist() == [0.0, 1.0, 2.0]
+
+
+def _block_writes(entry: Path) -> Callable[[], None]:
+    """Make the cache entry folder unwritable; returns how to undo it. ``chmod 555`` as a user; root
+    ignores permission bits, so there the folder is made immutable (``chattr +i``), or the test skipped."""
+    import shutil
+    import subprocess
+
+    def writable() -> bool:
+        probe = entry / ".probe"
+        try:
+            probe.write_bytes(b"")
+        except OSError:
+            return False
+        probe.unlink()
+        return True
+
+    os.chmod(entry, 0o555)
+    if not writable():
+        return lambda: os.chmod(entry, 0o755)
+    os.chmod(entry, 0o755)
+    chattr = shutil.which("chattr")
+    if chattr and subprocess.run([chattr, "+i", str(entry)], capture_output=True).returncode == 0:
+        if not writable():
+            return lambda: subprocess.run([chattr, "-i", str(entry)], check=True)
+        subprocess.run([chattr, "-i", str(entry)], check=True)
+    pytest.skip("cannot make a folder unwritable here (root, and no chattr +i on this file system)")
+
+
+def test_a_cache_that_failed_a_write_writes_again_once_it_can(tmp_path: Path) -> None:
+    """A failed write (read-only folder, full disk) stopped the cache writing for its whole lifetime: a
+    long-lived cache a caller passes in stayed read-only after the folder became writable again."""
+    import warnings
+
+    encoder = HashingEncoder(dim=8)
+    cache = VectorCache(tmp_path, encoder.fingerprint, encoder.dim, name=encoder.name)
+    cache.put([text_key("before")], np.full((1, 8), 1, np.float32))
+    undo = _block_writes(cache.directory)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3):  # three failures of one cause: one warning, not three
+            cache.put([text_key(f"blocked {i}")], np.full((1, 8), 2, np.float32))
+    messages = [str(w.message) for w in caught if w.category is CacheWarning]
+    assert len(messages) == 1 and "cannot be written" in messages[0], messages
+    assert text_key("blocked 0") not in cache
+    undo()
+    cache.put([text_key("after")], np.full((1, 8), 3, np.float32))  # writable again: written, no warning
+    assert text_key("after") in cache and cache.write_error is None
+    fresh = VectorCache(tmp_path, encoder.fingerprint, encoder.dim, name=encoder.name)  # what another run reads
+    found, vectors = fresh.get_many([text_key("before"), text_key("blocked 1"), text_key("after")])
+    assert found.tolist() == [True, False, True]
+    np.testing.assert_array_equal(vectors, [[1] * 8, [3] * 8])
+    assert messages[0] == (
+        f"vector cache {str(cache.directory)!r} cannot be written (Operation not permitted"  # chattr +i, as root
+        if "not permitted" in messages[0] else f"vector cache {str(cache.directory)!r} cannot be written (Permission denied"
+    ) + "); encoding continues without caching these vectors, later writes are tried again (not warned again while they fail the same way)"
+    assert cache.write_failures == 3
+    # a later failure is a new row of failures: warned again
+    undo = _block_writes(cache.directory)
+    with pytest.warns(CacheWarning, match="cannot be written"):
+        cache.put([text_key("blocked again")], np.full((1, 8), 4, np.float32))
+    undo()
+
+
+_FREED_DISK_SCRIPT = """
+import resource, sys, warnings
+import numpy as np
+from coldkit.builtins.encoders import HashingEncoder
+from coldkit.encoding import VectorCache, encode_catalog
+texts = [f"text number {i} about {i % 7}" for i in range(300)]
+enc = HashingEncoder(dim=1024)
+cache = VectorCache(sys.argv[1], enc.fingerprint, enc.dim, name=enc.name)  # one cache for the caller's lifetime
+resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 1024, resource.RLIM_INFINITY))  # a full disk
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    encode_catalog(texts[:150], enc, cache=cache, chunk_size=50)
+assert len(caught) == 1 and "cannot be written" in str(caught[0].message), [str(w.message) for w in caught]
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space freed
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    vectors = encode_catalog(texts[150:], enc, cache=cache, chunk_size=50)
+assert len(cache) == 150 and cache.write_error is None, (len(cache), cache.write_error)
+print("ok")
+"""
+
+
+def test_a_long_lived_cache_writes_again_after_the_disk_has_room(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _FREED_DISK_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "ok"

@@ -325,7 +325,10 @@ class VectorCache:
         self._shards: dict[str, _Shard] = {}
         self._where: dict[str, tuple[str, int]] = {}
         self._bad: set[str] = set()  # corrupt shards: skipped until the files change (rewritten or removed)
-        self.write_error: str | None = None  # why put() stopped writing (full disk, read-only), once warned
+        # why the last put() could not write (full disk, read-only), None once a write succeeds; see put()
+        self.write_error: str | None = None
+        self._warned_causes: set[tuple[object, ...]] = set()  # failures already warned of, in this row of failures
+        self.write_failures = 0  # puts that could not be written, over this cache's lifetime
         self._open()
 
     # -- set-up ---------------------------------------------------------------------------
@@ -485,24 +488,36 @@ class VectorCache:
         name = f"{_SHARD_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
         meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys), "crc32": _crc32(vecs)}
         with self._lock:
-            if self.write_error is not None:
-                return  # already warned: the rest of this run is encoded without caching
             try:
                 atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
                 atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
             except OSError as exc:
                 # A full disk, a read-only or foreign-owned cache: the vectors are already computed,
                 # so failing the whole encoding (a bare "OSError: 51200 requested and 25568 written")
-                # threw away work for the sake of an optimisation. Warn once and stop writing.
-                (self.directory / f"{name}.npy").unlink(missing_ok=True)  # data without its commit marker
+                # threw away work for the sake of an optimisation. Every later put tries again (it
+                # used to stop writing for the cache's lifetime: a long-lived cache given by a caller
+                # stayed read-only after space was freed), warning once per distinct cause while they
+                # keep failing; a write that succeeds ends the row, so a new failure warns again.
+                try:
+                    (self.directory / f"{name}.npy").unlink(missing_ok=True)  # data without its commit marker
+                except OSError:
+                    pass  # the folder itself is gone or no folder (NotADirectoryError): nothing of ours in it
+                self.write_failures += 1
                 self.write_error = f"{exc.strerror or exc}"
-                warnings.warn(
-                    f"vector cache {str(self.directory)!r} cannot be written ({self.write_error}); "
-                    "encoding continues without caching new vectors",
-                    CacheWarning,
-                    stacklevel=3,
-                )
+                # errno, not the message: the message names each new shard's temporary file
+                cause = (type(exc).__name__, exc.errno) if exc.errno is not None else (type(exc).__name__, self.write_error)
+                if cause not in self._warned_causes:
+                    self._warned_causes.add(cause)
+                    warnings.warn(
+                        f"vector cache {str(self.directory)!r} cannot be written ({self.write_error}); "
+                        "encoding continues without caching these vectors, later writes are tried again "
+                        "(not warned again while they fail the same way)",
+                        CacheWarning,
+                        stacklevel=3,
+                    )
                 return
+            self.write_error = None
+            self._warned_causes.clear()
             self._shards[name] = _Shard(name=name, keys=list(keys), vectors=vecs)
             for row, key in enumerate(keys):
                 self._where.setdefault(key, (name, row))
