@@ -150,7 +150,7 @@ def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
         load_image(path, max_pixels=100)
 
 
-@pytest.mark.parametrize("mode", ["I;16", "F"])
+@pytest.mark.parametrize("mode", ["F"])
 def test_non_picture_modes_are_refused_by_name(tmp_path: Path, mode: str) -> None:
     path = tmp_path / "depth.tif"
     Image.new(mode, (8, 8)).save(path)
@@ -365,12 +365,12 @@ def test_bad_media_files_are_listed_and_the_run_continues(poster_data) -> None:
     outside = media.parent / "outside.png"
     _poster(outside, RED, seed=99)
     Image.new("1", (9000, 9000)).save(media / "bomb.png")
-    Image.new("I;16", (8, 8)).save(media / "depth.png")
+    Image.new("F", (8, 8)).save(media / "depth.tif")  # float greyscale: a depth map, not a picture
     (media / "fake.png").write_text("not an image")
     (media / "link.png").symlink_to(outside)
     table = train.catalog.table.copy()
     table["poster"] = table["poster"].astype(object)
-    bad = {0: "../outside.png", 2: "bomb.png", 4: "depth.png", 6: "fake.png", 8: "link.png", 10: "missing.png", 12: 42}
+    bad = {0: "../outside.png", 2: "bomb.png", 4: "depth.tif", 6: "fake.png", 8: "link.png", 10: "missing.png", 12: 42}
     for row, value in bad.items():
         table.loc[row, "poster"] = value  # type: ignore[call-overload]
     catalog = Catalog(train.catalog.item_ids, table, ("title",))
@@ -381,7 +381,7 @@ def test_bad_media_files_are_listed_and_the_run_continues(poster_data) -> None:
     assert set(by_item) == {f"i{row}" for row in bad}, by_item
     assert "outside the media root" in by_item["i0"] and "outside the media root" in by_item["i8"]
     assert "decompression bomb" in by_item["i2"]
-    assert "mode 'I;16'" in by_item["i4"]
+    assert "mode 'F'" in by_item["i4"]
     assert "cannot read image" in by_item["i6"]
     assert "file not found" in by_item["i10"]
     assert "expected a file path" in by_item["i12"]
@@ -857,10 +857,10 @@ def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) ->
     # so the others silently lost their image (in no error list, not in the run summary)
     train, media = poster_data
     (media / "fake.png").write_text("not an image")
-    Image.new("I;16", (8, 8)).save(media / "depth.png")
+    Image.new("F", (8, 8)).save(media / "depth.tif")  # float greyscale: a depth map, not a picture
     table = train.catalog.table.copy()
     table["poster"] = table["poster"].astype(object)
-    shared = {0: "fake.png", 2: "fake.png", 4: "depth.png", 6: "fake.png", 8: "depth.png"}
+    shared = {0: "fake.png", 2: "fake.png", 4: "depth.tif", 6: "fake.png", 8: "depth.tif"}
     for row, value in shared.items():
         table.loc[row, "poster"] = value  # type: ignore[call-overload]
     train = Interactions(train.user_ids, Catalog(train.catalog.item_ids, table, ("title",)), train.matrix)
@@ -869,7 +869,7 @@ def test_a_bad_file_shared_by_several_items_is_reported_for_each(poster_data) ->
     by_item = {e.item: e.message for e in encoder.errors_}
     assert set(by_item) == {f"i{row}" for row in shared}, by_item
     assert by_item["i0"] == by_item["i2"] == by_item["i6"] and "fake.png" in by_item["i0"]
-    assert by_item["i4"] == by_item["i8"] and "mode 'I;16'" in by_item["i4"]
+    assert by_item["i4"] == by_item["i8"] and "mode 'F'" in by_item["i4"]
     assert len(encoder.errors_) == len(shared)
     assert any(f"{len(shared)} item(s) have a media file that could not be used" in n for n in encoder.notes_)
     text_dim = encoder.encoders["text"].dim
@@ -906,9 +906,9 @@ def test_transparency_is_composited_onto_white(tmp_path: Path, mode: str) -> Non
 
 def test_image_refusals_are_not_wrapped_as_read_errors(tmp_path: Path) -> None:
     # load_image's own refusal was caught as a ValueError and wrapped again:
-    # "image 0: cannot read image 'x': image 0: 'x' has mode 'I;16' ..."
-    path = tmp_path / "depth.png"
-    Image.new("I;16", (8, 8)).save(path)
+    # "image 0: cannot read image 'x': image 0: 'x' has mode 'F' ..."
+    path = tmp_path / "depth.tif"
+    Image.new("F", (8, 8)).save(path)
     with pytest.raises(InvalidInputError) as info:
         load_image(path, "image 0")
     assert str(info.value).startswith("image 0: ") and str(info.value).count("image 0") == 1
@@ -928,3 +928,127 @@ def test_a_url_in_a_media_column_is_named_as_a_url(poster_data) -> None:
     assert set(by_item) == {"i0", "i2"}
     for message in by_item.values():
         assert "is a URL" in message and "not downloaded" in message and "file not found" not in message
+
+
+# ------------------------------------------------------------------ 16-bit greyscale, EXIF orientation, NFC/NFD names
+
+
+GREY16 = np.array([[0, 257, 1000, 20000], [32896, 40000, 65278, 65535]], dtype=np.uint16)
+
+
+@pytest.mark.parametrize("form", ["png", "tif", "pil-I;16", "pil-I"])
+def test_16_bit_greyscale_is_scaled_not_refused_or_clipped(tmp_path: Path, form: str) -> None:
+    """A 16-bit greyscale scan (mode I;16, or I) was refused; Pillow's own convert clips it (everything above 255 white)."""
+    expected = np.round(GREY16.astype(np.float64) * 255 / 65535)  # the reference: 0..65535 onto 0..255
+    if form.startswith("pil-"):
+        picture = Image.fromarray(GREY16 if form == "pil-I;16" else GREY16.astype(np.int32))
+        assert picture.mode == form[4:]
+        got = load_image(picture)
+    else:
+        path = tmp_path / f"scan.{form}"
+        Image.fromarray(GREY16).save(path)
+        with Image.open(path) as opened:
+            assert opened.mode in ("I;16", "I")
+        got = load_image(path)
+    assert got.mode == "RGB" and got.size == (4, 2)
+    for channel in range(3):
+        np.testing.assert_array_equal(np.asarray(got)[..., channel], expected)
+
+
+def test_a_32_bit_image_outside_the_16_bit_range_is_refused_by_name() -> None:
+    depth = Image.fromarray(np.array([[0, 70000]], dtype=np.int32))
+    with pytest.raises(InvalidInputError, match=r"item 'x': the image has mode 'I' with values 0\.\.70000, outside the 0\.\.65535"):
+        load_image(depth, "item 'x'")
+
+
+def _sideways_photo(path: Path, orientation: int) -> np.ndarray:
+    """A 6 x 4 photo stored as a phone stores it, with an EXIF orientation tag; returns the stored pixels."""
+    stored = np.zeros((4, 6, 3), dtype=np.uint8)
+    stored[:, :3] = RED  # red on the stored left, blue on the right, a green top-left corner
+    stored[:, 3:] = BLUE
+    stored[0, 0] = (0, 200, 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(path, exif=exif)
+    return stored
+
+
+@pytest.mark.parametrize("orientation, turn", [(1, lambda a: a), (3, lambda a: np.rot90(a, 2)), (6, lambda a: np.rot90(a, -1)),
+                                               (8, lambda a: np.rot90(a, 1)), (2, lambda a: a[:, ::-1])])
+def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, turn: Any) -> None:
+    """A phone photo stored sideways with an orientation tag was encoded sideways (CLIP's processor ignores the tag too)."""
+    path = tmp_path / "photo.png"
+    stored = _sideways_photo(path, orientation)
+    expected = turn(stored)  # the reference: the EXIF spec's turn, by numpy (6: 90° clockwise, 8: counter-clockwise)
+    got = np.asarray(load_image(path))
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    with Image.open(path) as opened:  # a PIL image opened by the caller too
+        np.testing.assert_array_equal(np.asarray(load_image(opened)), expected)
+    upright = load_image(path)
+    np.testing.assert_array_equal(np.asarray(load_image(upright)), expected)  # turned once, never twice
+
+
+def test_cached_image_vectors_of_an_older_pipeline_are_not_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image cache key names the file's bytes; the EXIF turn makes other pixels of the same bytes,
+    so vectors cached before it (under any encoder's fingerprint, a plugin's too) must not be reused."""
+    from coldkit.encoding import VectorCache, content_key, encode_catalog, image_key
+
+    path = tmp_path / "photo.png"
+    _sideways_photo(path, 6)
+    encoder = get_encoder("image-stats")
+    stale = VectorCache(tmp_path / "cache", encoder.fingerprint, encoder.dim, name=encoder.name)
+    old_key = content_key("image-file", path.read_bytes())  # the key of pipelines 1 and 2
+    stale.put([old_key], np.full((1, encoder.dim), 1.0, np.float32))
+    assert image_key(path) != old_key
+    items = pd.DataFrame({"item_id": ["a"], "poster": [str(path)]})
+    cached = encode_catalog(items, encoder, text_fields=(), image_field="poster", cache_dir=tmp_path / "cache")
+    fresh = encode_catalog(items, encoder, text_fields=(), image_field="poster", cache=False)
+    np.testing.assert_array_equal(cached, fresh)
+
+
+def _nfc(name: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name)
+
+
+def _nfd(name: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFD", name)
+
+
+@pytest.mark.parametrize("stored, named", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_name_in_the_other_unicode_form_finds_the_file(tmp_path: Path, stored: str, named: str) -> None:
+    """macOS stores "café.jpg" decomposed (NFD); an items file names it composed (NFC), or the reverse: it was "file not found"."""
+    form = {"NFC": _nfc, "NFD": _nfd}
+    folder = tmp_path / form[stored]("affiches été")
+    folder.mkdir()
+    _poster(folder / form[stored]("café.png"), RED, seed=1)
+    asked = form[named]("affiches été/café.png")
+    assert asked.encode() != form[stored]("affiches été/café.png").encode()
+    with Image.open(folder / form[stored]("café.png")) as opened:
+        reference = np.asarray(opened.convert("RGB"))
+    np.testing.assert_array_equal(np.asarray(load_image(tmp_path / asked)), reference)
+    root = check_media_root(tmp_path)
+    assert resolve_in_root(asked, root) == os.path.join(root, form[stored]("affiches été/café.png"))
+    # the multimodal encoder (coldkit recommend --media-root) reads it without an error
+    table = pd.DataFrame({"item_id": ["i0", "i1"], "title": ["a cafe", "a tea room"], "poster": [asked, asked]})
+    train = Interactions(np.array(["u0"]), Catalog(table["item_id"].to_numpy(), table, ("title",)), sparse.csr_matrix(np.ones((1, 2))))
+    encoder = MultimodalEncoder(image_column="poster", media_root=tmp_path, cache=False)
+    encoder.encode_training(train)
+    assert encoder.errors_ == []
+
+
+def test_the_exact_name_wins_over_its_other_unicode_form(tmp_path: Path) -> None:
+    _poster(tmp_path / _nfc("café.png"), RED, seed=1)
+    _poster(tmp_path / _nfd("café.png"), BLUE, seed=2)
+    for name, colour_file in ((_nfc("café.png"), _nfc("café.png")), (_nfd("café.png"), _nfd("café.png"))):
+        with Image.open(tmp_path / colour_file) as opened:
+            expected = np.asarray(opened.convert("RGB"))
+        np.testing.assert_array_equal(np.asarray(load_image(tmp_path / name)), expected)
+    with pytest.raises(InvalidInputError, match="file not found"):
+        load_image(tmp_path / _nfc("thé.png"))  # neither form: still not found, under the name given
+    root = check_media_root(tmp_path)
+    assert resolve_in_root(_nfc("../café.png"), root) is None  # the other form never leads out of the root

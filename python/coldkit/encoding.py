@@ -47,7 +47,7 @@ import numpy as np
 from coldkit._atomic import atomic_write
 from coldkit.cache import enforce_cache_limit
 from coldkit.exceptions import CacheWarning, ColdkitError, ComponentContractError, InvalidInputError
-from coldkit.media import file_problem
+from coldkit.media import existing_media_path, file_problem
 from coldkit.plugins.types import Encoder
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ __all__ = [
     "IMAGE_MODES",
     "MAX_IMAGE_PIXELS",
     "image_key",
+    "media_file_key",
+    "IMAGE_PIPELINE_VERSION",
+    "GREY16_MODES",
     "load_image",
     "normalize_rows",
     "text_key",
@@ -149,10 +152,22 @@ def normalize_rows(vectors: np.ndarray) -> np.ndarray:
 #: gigapixels) is refused from its header, before a byte of pixels is allocated.
 MAX_IMAGE_PIXELS = 40_000_000
 
-#: Pillow modes coldkit converts to RGB. Others (16/32-bit integer or float greyscale such as
-#: ``I;16``/``F``, which are measurements or depth maps, not pictures) are refused by name rather
-#: than clipped into a misleading picture.
-IMAGE_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "La"})
+#: 16-bit greyscale modes (a 16-bit greyscale PNG or TIFF opens as ``I;16``; older Pillow, and some
+#: files, give ``I``): their 0..65535 range is scaled to 0..255. ``convert("L")`` clips instead, so a
+#: scan whose values lie above 255 (nearly all of them) came out as a white sheet.
+GREY16_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+#: Pillow modes coldkit converts to RGB. Others (float greyscale ``F``, measurements or depth maps
+#: rather than pictures) are refused by name rather than clipped into a misleading picture.
+IMAGE_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "La"}) | GREY16_MODES
+
+#: The version of the way :func:`load_image` turns an image file into the RGB picture an encoder sees.
+#: It is part of every image file's cache key (:func:`media_file_key`), so vectors cached under an older
+#: pipeline are never served for the same file, whichever the encoder: a plugin's fingerprint knows
+#: nothing of coldkit's image handling (the transparency fix changed only image-stats' and clip's).
+#: 1: ``convert("RGB")``; 2: transparency composited onto white; 3: EXIF orientation applied, 16-bit
+#: greyscale scaled (it was refused).
+IMAGE_PIPELINE_VERSION = 3
 
 
 def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> "PILImage.Image":
@@ -172,10 +187,10 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
 
     if isinstance(image, Image.Image):
         _check_picture(image, label, "the image", max_pixels)
-        return _to_rgb(image)
+        return _to_rgb(_upright(image), label, "the image")
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
-    path = Path(image)
+    path = Path(existing_media_path(image))  # café.jpg named in NFC finds the file a Mac stored as NFD
     problem = file_problem(path)  # stat only: a FIFO must not be opened (it blocks)
     if problem is not None:
         raise InvalidInputError(f"{label}: image {problem}")
@@ -186,7 +201,7 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
             with Image.open(path) as img:  # reads the header only
                 _check_picture(img, label, repr(str(path)), max_pixels)
                 img.load()  # decode now, so a truncated file fails here and not inside the model
-                return _to_rgb(img)
+                return _to_rgb(_upright(img), label, repr(str(path)))
     except InvalidInputError:
         raise  # our own refusal (size, mode), already naming the label and the file: not "cannot read image"
     except Image.DecompressionBombError as exc:
@@ -195,15 +210,55 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
         raise InvalidInputError(f"{label}: cannot read image {str(path)!r}: {exc}") from exc
 
 
-def _to_rgb(img: "PILImage.Image") -> "PILImage.Image":
+def _upright(img: "PILImage.Image") -> "PILImage.Image":
+    """``img`` turned as its EXIF orientation tag says (a phone stores a portrait photo sideways and
+    tags it). Neither ``convert`` nor transformers' CLIP processor reads the tag, so such a photo was
+    encoded lying on its side; a picture already turned upright has no tag left and is kept as it is."""
+    from PIL import ImageOps
+
+    try:
+        turned = ImageOps.exif_transpose(img)
+    except (ValueError, TypeError, OSError, SyntaxError):  # a damaged EXIF block: the pixels are still the picture
+        return img
+    return img if turned is None else turned
+
+
+def _grey16_to_l(img: "PILImage.Image", label: str, what: str) -> "PILImage.Image":
+    """A 16-bit greyscale image as 8-bit ``L``, 0..65535 scaled to 0..255 (rounded), not clipped.
+
+    Mode ``I`` holds 32-bit integers: values outside 0..65535 are no 16-bit picture (a depth map, a
+    count) and are refused by name rather than squeezed into one.
+    """
+    from PIL import Image
+
+    values = np.asarray(img, dtype=np.int64)
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low < 0 or high > 65535:
+        raise InvalidInputError(
+            f"{label}: {what} has mode {img.mode!r} with values {low}..{high}, outside the 0..65535 of a 16-bit "
+            "greyscale picture; scale it to 8 bits (mode 'L') first"
+        )
+    grey = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
+    transparency = img.info.get("transparency")
+    if isinstance(transparency, int) and not isinstance(transparency, bool):
+        # a 16-bit PNG's tRNS names one grey value as transparent: composited onto white, as below
+        grey = grey.convert("RGB")
+        grey.paste((255, 255, 255), mask=Image.fromarray(((values == transparency) * 255).astype(np.uint8), mode="L"))
+    return grey
+
+
+def _to_rgb(img: "PILImage.Image", label: str = "image", what: str = "the image") -> "PILImage.Image":
     """``img`` as RGB, transparency composited onto white (as transformers' ``convert_to_rgb`` does).
 
     ``convert("RGB")`` drops the alpha channel and keeps whatever colour lies under the transparent
     pixels, usually black: a product photo on a transparent background was encoded as if on black,
     unlike the same photo as a JPEG on white and unlike CLIP's own preprocessing of the file.
+    16-bit greyscale is scaled to 8 bits first (:func:`_grey16_to_l`).
     """
     from PIL import Image
 
+    if img.mode in GREY16_MODES:
+        return _grey16_to_l(img, label, what).convert("RGB")
     if "A" not in img.getbands() and "a" not in img.getbands() and img.info.get("transparency") is None:
         return img.convert("RGB")
     rgba = img.convert("RGBA")
@@ -232,6 +287,13 @@ def content_key(kind: str, payload: bytes) -> str:
     return hashlib.blake2b(kind.encode() + b"\0" + payload, digest_size=16).hexdigest()
 
 
+def media_file_key(modality: str, data: bytes) -> str:
+    """Cache key of a media file's bytes (``"image"``, ``"audio"``); an image's includes
+    :data:`IMAGE_PIPELINE_VERSION`, since the same bytes become another picture when the pipeline changes."""
+    kind = f"{modality}-file" if modality != "image" else f"image-file:v{IMAGE_PIPELINE_VERSION}"
+    return content_key(kind, data)
+
+
 def text_key(text: str) -> str:
     """Cache key of a text (exact content; no normalisation, since encoders see the exact text)."""
     return content_key("text", text.encode("utf-8", "surrogatepass"))
@@ -242,6 +304,7 @@ def image_key(image: Any, label: str = "image") -> str:
     if isinstance(image, (str, os.PathLike)):
         # checked before reading: read_bytes on a FIFO waits for a writer forever, and a folder was an
         # "[Errno 21]" read error
+        image = existing_media_path(image)
         problem = file_problem(image)
         if problem is not None:
             raise InvalidInputError(f"{label}: image {problem}")
@@ -251,8 +314,8 @@ def image_key(image: Any, label: str = "image") -> str:
             raise InvalidInputError(f"{label}: image file not found: {str(image)!r}") from exc
         except OSError as exc:
             raise InvalidInputError(f"{label}: cannot read image {str(image)!r}: {exc}") from exc
-        return content_key("image-file", data)
-    img = load_image(image, label)
+        return media_file_key("image", data)
+    img = load_image(image, label)  # the pixels after the pipeline: a change of it changes them (no version needed)
     return content_key("image-pixels", f"{img.mode}{img.size}".encode() + img.tobytes())
 
 

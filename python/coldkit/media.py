@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
+from pathlib import Path
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_media_root", "file_problem", "resolve_in_root"]
+__all__ = ["check_media_root", "existing_media_path", "file_problem", "resolve_in_root"]
 
 
 def check_media_root(root: str | os.PathLike[str]) -> str:
@@ -35,14 +37,50 @@ def resolve_in_root(path: str | os.PathLike[str], root: str) -> str | None:
     """The real path of ``path`` (relative paths are taken from ``root``) if it lies inside ``root``, else None.
 
     ``root`` must already be real (see :func:`check_media_root`). ``realpath`` follows symbolic
-    links, so a link inside the root that points out of it is refused too. The answer does not
-    depend on whether the file exists, so a caller's error cannot be used to probe the file system.
+    links, so a link inside the root that points out of it is refused too. Whether the file exists
+    changes the answer only in the Unicode form of its names (see :func:`existing_media_path`),
+    judged inside the root, so a caller's error cannot be used to probe the file system outside it.
     """
     text = os.fspath(path)
     if "\x00" in text:
         return None
-    real = os.path.realpath(os.path.join(root, text))
+    # the other Unicode form of a name is looked for only when the exact one is absent; the root
+    # check below judges the path found, so it can never lead outside the root
+    real = os.path.realpath(existing_media_path(os.path.join(root, text)))
     return real if os.path.commonpath([real, root]) == root else None
+
+
+def existing_media_path(path: str | os.PathLike[str]) -> str:
+    """``path``, or, when nothing has that exact name, the same path with names in the other Unicode
+    normal form (NFC ↔ NFD) where such a file or folder exists.
+
+    macOS writes file names decomposed (NFD: ``e`` + combining accent), while an items file typed or
+    exported elsewhere names ``café.jpg`` composed (NFC); the bytes differ, so the file was "not
+    found" although it is there. The exact name always wins: the other form is tried only when the
+    exact path is absent, name by name (a folder copied from a Mac, a file named on Linux), with one
+    ``lstat`` per form, never a directory listing. Answers ``path`` itself when no form exists.
+
+    Example::
+
+        existing_media_path("posters/caf\u00e9.jpg")   # 'posters/cafe\u0301.jpg' where only that file exists
+    """
+    text = os.fspath(path)
+    if not isinstance(text, str) or "\x00" in text or os.path.lexists(text):
+        return text  # bytes paths are the caller's own exact bytes
+    if text == unicodedata.normalize("NFC", text) == unicodedata.normalize("NFD", text):
+        return text  # no name in it has another form (plain ASCII, most names): nothing else to try
+    parts = Path(text).parts
+    anchored = bool(Path(text).anchor)  # "/" (or a drive) is the first part of an absolute path
+    found = Path(parts[0]) if anchored else Path()
+    for name in parts[1:] if anchored else parts:
+        candidates = [name] + [form for form in (unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)) if form != name]
+        for candidate in candidates:
+            if os.path.lexists(found / candidate):
+                found = found / candidate
+                break
+        else:
+            return text
+    return os.fspath(found)
 
 
 def file_problem(path: str | os.PathLike[str], shown: str | None = None) -> str | None:

@@ -235,3 +235,20 @@ def test_a_truncated_wav_is_refused(synth: SimpleNamespace, tmp_path: Path, subt
         MelStatsEncoder().encode_audio([whole, cut])
     # a WAV with a pad byte after an odd-sized data chunk, or other chunks after it, is not truncated
     MelStatsEncoder().encode_audio([_bytes(tmp_path / "tail.wav", data + b"LIST\x04\x00\x00\x00INFO")])
+
+
+@pytest.mark.parametrize("stored, named", [("NFD", "NFC"), ("NFC", "NFD")])
+def test_a_file_name_in_the_other_unicode_form_is_found(
+    encoder: MelStatsEncoder, synth: SimpleNamespace, tmp_path: Path, stored: str, named: str
+) -> None:
+    """macOS stores "Café Olé.wav" decomposed (NFD), an items file names it composed (NFC), or the
+    reverse: the file was "not found" though it is there. The exact name wins when both exist."""
+    import unicodedata
+
+    wave = synth.tone(C_MAJOR, 1.0, 0.5)
+    there = synth.write(tmp_path / unicodedata.normalize(stored, "Café Olé.wav"), wave)
+    asked = tmp_path / unicodedata.normalize(named, "Café Olé.wav")
+    assert not asked.exists()
+    np.testing.assert_array_equal(encoder.encode_audio([str(asked)]), encoder.encode_audio([str(there)]))
+    other = synth.write(asked, synth.tone([440.0], 1.0, 0.5))  # now both forms exist: each name reads its own file
+    assert not np.allclose(encoder.encode_audio([str(other)]), encoder.encode_audio([str(there)]))

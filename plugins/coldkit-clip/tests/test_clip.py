@@ -280,3 +280,27 @@ def test_transparent_images_match_the_reference_preprocessing(clip_encoder: Any,
         expected = _features(model.get_image_features(**processor(images=[Image.open(path)], return_tensors="pt"))).numpy()
     np.testing.assert_allclose(clip_encoder.encode_images([path]), _normalise(expected), atol=2e-5)
     np.testing.assert_allclose(clip_encoder.encode_images([Image.open(path)]), _normalise(expected), atol=2e-5)
+
+
+def test_a_sideways_phone_photo_is_encoded_upright(clip_encoder: Any, tiny_clip_dir: Path, tmp_path: Path) -> None:
+    """A photo stored sideways with an EXIF orientation tag (6: turn 90° clockwise) was encoded lying on its
+    side: transformers' processor ignores the tag. The reference: the model on the pixels turned by numpy."""
+    import torch
+    from PIL import Image
+    from transformers import CLIPModel
+
+    from coldkit_clip.encoder import _image_processor_class
+
+    stored = np.zeros((30, 50, 3), dtype=np.uint8)
+    stored[:, :25] = (220, 20, 20)
+    stored[:10, 25:] = (20, 20, 220)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    upright = Image.fromarray(np.ascontiguousarray(np.rot90(stored, -1)))
+    processor = _image_processor_class().from_pretrained(str(tiny_clip_dir))
+    model = CLIPModel.from_pretrained(str(tiny_clip_dir)).eval()
+    with torch.no_grad():
+        expected = _features(model.get_image_features(**processor(images=[upright], return_tensors="pt"))).numpy()
+    np.testing.assert_allclose(clip_encoder.encode_images([path]), _normalise(expected), atol=2e-5)

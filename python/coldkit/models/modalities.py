@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldkit.encoding import content_key, default_cache_dir, encode_catalog, normalize_rows, VectorCache
+from coldkit.encoding import default_cache_dir, encode_catalog, media_file_key, normalize_rows, VectorCache
 from coldkit.exceptions import InvalidInputError
 from coldkit.media import check_media_root, file_problem, resolve_in_root
 from coldkit.models.whitening import Whitening
@@ -490,7 +490,7 @@ class MultimodalEncoder:
                 continue
             try:
                 with open(path, "rb") as fh:
-                    keys.append(content_key(f"{modality}-file", fh.read()))
+                    keys.append(media_file_key(modality, fh.read()))  # an image's key carries the pipeline's version
             except OSError as exc:
                 self.errors_.append(MediaError(labels[i], modality, f"cannot read {os.path.basename(path)!r}: {exc.strerror or exc}"))
                 keys.append(None)

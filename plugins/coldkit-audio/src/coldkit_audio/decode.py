@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
-from coldkit.media import file_problem
+from coldkit.media import existing_media_path, file_problem
 
 __all__ = ["DEFAULT_MAX_SECONDS", "check_audio_paths", "check_max_seconds", "load_audio", "resample"]
 
@@ -73,7 +73,7 @@ def load_audio(path: Any, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_
 
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an audio file path, got {type(path).__name__}")
-    file = Path(path)
+    file = Path(existing_media_path(path))  # a name in NFC finds the file a Mac stored as NFD (and back)
     problem = file_problem(file)  # stat only: opening a FIFO blocks until something writes to it
     if problem is not None:
         raise InvalidInputError(f"{label}: audio {problem}")
