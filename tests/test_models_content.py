@@ -130,6 +130,17 @@ def test_content_item_to_item_and_explanations(data: Interactions) -> None:
         model.explain(UserQuery(), 10)
 
 
+def test_content_explain_names_no_liked_item_whose_similarity_is_not_positive(data: Interactions) -> None:
+    model = models.create("content", **FAST).fit(data)
+    vectors = model.item_vectors()
+    sims = vectors @ vectors.T  # centred: unlike items have negative cosines
+    np.fill_diagonal(sims, np.inf)
+    liked, item = np.unravel_index(int(np.argmin(sims)), sims.shape)
+    assert sims[liked, item] < 0
+    why = model.explain(UserQuery(history=np.array([liked])), int(item))
+    assert "because you liked" not in why and why.startswith("no liked item")
+
+
 def test_content_with_two_encoders_averages_cosines(data: Interactions) -> None:
     one = models.create("content", **FAST).fit(data)
     two = models.create("content", encoder=["hashing", "hashing"], cache=False).fit(data)

@@ -267,7 +267,9 @@ class ContentRecommender(Recommender):
         reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]
-        liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)], min_similarity=None)
+        # only a positive similarity is a reason: centred vectors of unlike items have negative cosines,
+        # and "because you liked X (content similarity -0.19)" would name what pulled it down
+        liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)])
         if liked is not None:
             best, similarity = liked
             reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
