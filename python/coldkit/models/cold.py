@@ -736,7 +736,7 @@ class ColdAdapter(Recommender):
     def vector_for_text(self, texts: Sequence[str]) -> np.ndarray:
         """CF vectors of brand-new items described only by ``texts`` (no refit, no catalogue change)."""
         self._require_fitted()
-        return np.asarray(self.map_content(self.content.encode_user_texts(list(texts))), dtype=np.float32)
+        return np.asarray(self.map_content(self.content.encode_item_texts(list(texts))), dtype=np.float32)
 
     def _item_columns(self, cand: np.ndarray | None) -> np.ndarray:
         """(n_warm, C) C-contiguous item vectors of the candidates, transposed (all items, and the last

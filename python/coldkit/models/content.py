@@ -194,8 +194,20 @@ class ContentRecommender(Recommender):
 
         An encoder that describes items only (``encodes_texts = False``: the item attributes) gives
         a zero part: centred, its zeros would become minus the items' mean and pull a text towards
-        items with below-average attributes.
+        items with below-average attributes. For the same reason a text with nothing in the
+        dimensions the catalogue's vectors use (hashed TF-IDF: only words no item has) is not
+        centred (:meth:`Whitening.transform`'s ``query``): it scores 0 against every fitted item,
+        not highest against the least typical ones.
         """
+        return self._encode_texts(texts, query=True)
+
+    def encode_item_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """New items described by ``texts`` in the item space, transformed as the catalogue's items
+        (centred even when all their words are new: an item, unlike a user's text, is one of the
+        vectors the mean stands for), L2-normalised."""
+        return self._encode_texts(texts, query=False)
+
+    def _encode_texts(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
         texts = list(texts)
         widths: list[int | None] = list(getattr(self, "_widths", None) or [None] * len(self.encoders))
         parts = []
@@ -203,7 +215,8 @@ class ContentRecommender(Recommender):
             if width is not None and getattr(encoder, "encodes_texts", True) is False:
                 parts.append(np.zeros((len(texts), width), dtype=np.float32))
                 continue
-            parts.append(whitener.transform(np.asarray(encoder.encode_texts(texts), dtype=np.float32), normalize=True))
+            raw = np.asarray(encoder.encode_texts(texts), dtype=np.float32)
+            parts.append(whitener.transform(raw, normalize=True, query=query))
         return self._join(parts)
 
     def user_vectors(

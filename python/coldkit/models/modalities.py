@@ -350,6 +350,9 @@ class MultimodalEncoder:
                 h.update(np.ascontiguousarray(w.mean_).tobytes())
             if w.projection_ is not None:
                 h.update(np.ascontiguousarray(w.projection_).tobytes())
+            support = w.partial_support()
+            if support is not None:  # it changes how texts map (a dense block has none: as before)
+                h.update(np.packbits(support).tobytes())
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting on a catalogue
@@ -552,11 +555,13 @@ class MultimodalEncoder:
         return arr
 
     # ------------------------------------------------------------------ queries and new items
-    def _block(self, modality: str, raw: np.ndarray) -> np.ndarray:
+    def _block(self, modality: str, raw: np.ndarray, *, query: bool = False) -> np.ndarray:
         whitener = self.whiteners.get(modality)
         if whitener is None:
             return normalize_rows(raw)  # not fitted yet (or the block had no data): unit rows as encoded
-        return whitener.transform(raw, normalize=True)
+        # a user's text is a query: with nothing in the dimensions the catalogue uses it is not centred
+        # (see Whitening.transform), new items are centred as the catalogue's were
+        return whitener.transform(raw, normalize=True, query=query)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """User texts in the fused space: the text block only (centred as the catalogue's), unit rows."""
@@ -564,7 +569,7 @@ class MultimodalEncoder:
             raise InvalidInputError("this multimodal encoder has no text encoder, so it cannot place texts in its space")
         raw = np.asarray(self.encoders["text"].encode_texts(texts), dtype=np.float32)
         blocks: dict[str, np.ndarray | None] = {m: None for m in self.encoders}
-        blocks["text"] = self._block("text", raw)
+        blocks["text"] = self._block("text", raw, query=True)
         return self._fuse(blocks, raw.shape[0])
 
     def encode_contents(
@@ -612,11 +617,15 @@ class MultimodalEncoder:
     # ------------------------------------------------------------------ persistence (serving)
     def fitted_options(self) -> dict[str, Any]:
         """Options that re-create this fitted encoder with ``get_encoder("multimodal", **options)`` (JSON-safe)."""
-        blocks = {
+        blocks: dict[str, dict[str, Any]] = {
             m: {"mean": w.mean_.tolist() if w.mean_ is not None else None,
                 "projection": w.projection_.tolist() if w.projection_ is not None else None}
             for m, w in self.whiteners.items()
         }  # fmt: skip
+        for m, w in self.whiteners.items():
+            support = w.partial_support()
+            if support is not None:  # the dimensions the block's catalogue leaves unused (a dense block has none)
+                blocks[m]["unused"] = np.flatnonzero(~support).tolist()
         options: dict[str, Any] = {
             "text_encoder": self.specs.get("text"),
             "text_columns": list(self.text_columns) if self.text_columns else None,
@@ -649,11 +658,27 @@ class MultimodalEncoder:
                 whitener.projection_ = np.asarray(saved["projection"], dtype=np.float64)
             if whitener.mean_.shape != (int(self.encoders[modality].dim),):
                 raise InvalidInputError(f"multimodal state: block {modality!r} has {whitener.mean_.size} dims, the encoder {self.encoders[modality].dim}")
+            if saved.get("unused") is not None:
+                # state written without it (before it was kept, or a dense block): texts map as they did
+                whitener.support_ = _support_from_unused(saved["unused"], whitener.mean_.size, modality)
             self.whiteners[modality] = whitener
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{m}={e.name}" for m, e in self.encoders.items())
         return f"MultimodalEncoder({parts}, weights={self.weights_})"
+
+
+def _support_from_unused(unused: Any, dim: int, modality: str) -> np.ndarray:
+    """The support of a saved block: every dimension but the ``unused`` ones (checked: distinct, in range)."""
+    try:
+        positions = np.asarray(unused, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"multimodal state: block {modality!r} has a malformed 'unused' list") from None
+    if positions.size and (positions.min() < 0 or positions.max() >= dim or np.unique(positions).size != positions.size):
+        raise InvalidInputError(f"multimodal state: block {modality!r} lists 'unused' dimensions outside [0, {dim}) or twice")
+    support = np.ones(dim, dtype=bool)
+    support[positions] = False
+    return support
 
 
 def _empty_vector_message(modality: str, path: str) -> str:

@@ -53,6 +53,9 @@ class Whitening:
         self.eps = float(eps)
         self.mean_: np.ndarray | None = None
         self.projection_: np.ndarray | None = None
+        #: (d,) bool: the dimensions some fitted vector uses (None: not recorded, as in a serving index
+        #: saved before it was, or ``mode="none"``, which subtracts nothing). See :meth:`transform`'s ``query``.
+        self.support_: np.ndarray | None = None
 
     def fit(self, vectors: np.ndarray) -> "Whitening":
         """Learn the mean (and the whitening projection) from ``vectors`` (n, d)."""
@@ -65,6 +68,7 @@ class Whitening:
             raise InvalidInputError("whitening input has NaN or inf")
         # accumulated in float64 without a float64 copy of the input (1M x 384: 3 GB); the same sums
         self.mean_ = x.mean(axis=0, dtype=np.float64) if self.mode != "none" else np.zeros(x.shape[1])
+        self.support_ = _support(x) if self.mode != "none" else None
         if self.mode == "whiten":
             centred = x.astype(np.float64) - self.mean_
             cov = centred.T @ centred / (x.shape[0] - 1)
@@ -78,8 +82,21 @@ class Whitening:
             self.projection_ = eigenvectors[:, :keep] * scale[None, :]
         return self
 
-    def transform(self, vectors: np.ndarray, normalize: bool = False) -> np.ndarray:
-        """Apply the learned map to (n, d) vectors; optionally L2-normalise the rows (zero rows stay zero)."""
+    def transform(self, vectors: np.ndarray, normalize: bool = False, *, query: bool = False) -> np.ndarray:
+        """Apply the learned map to (n, d) vectors; optionally L2-normalise the rows (zero rows stay zero).
+
+        ``query=True`` marks the rows as queries (a user's text), not items. A query with nothing in
+        the dimensions the fitted vectors use (:attr:`support_`; with a sparse encoder such as hashed
+        TF-IDF, a text whose every word the catalogue lacks) shares nothing with what the mean was
+        computed from, so it is not centred: centred, it would be minus the mean, and rank the least
+        typical items first. Uncentred, it scores exactly 0 against every fitted item, while an item
+        added later with its words (centred as items are) scores above 0. With ``"whiten"`` it keeps
+        only its part on the principal axes that no fitted dimension enters (the near-null axes of the
+        words the catalogue lacks; none when ``dim`` cut them off, and then it is the zero vector),
+        for the same exact 0 against fitted items. Items, and queries that share a dimension with the
+        catalogue, are transformed as without ``query``; so is every row of a dense encoder (its
+        fitted vectors use every dimension) and of a whitener without a recorded support.
+        """
         if self.mean_ is None:
             raise InvalidInputError("Whitening.transform called before fit")
         x = np.asarray(vectors)
@@ -87,21 +104,64 @@ class Whitening:
             raise InvalidInputError(f"expected vectors of shape (n, {self.mean_.size}), got {x.shape}")
         width = self.mean_.size if self.projection_ is None else self.projection_.shape[1]
         result = np.empty((x.shape[0], width), dtype=np.float32)
+        support, free_axes = self._query_support() if query else (None, None)
         # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
         # (each row's arithmetic is the same as in one pass)
         step = _step_rows(max(x.shape[1], width))
         for start in range(0, x.shape[0], step):
             block = np.asarray(x[start : start + step], dtype=np.float64)
-            zero_rows = ~np.any(block != 0, axis=1)
+            nonzero = block != 0
+            zero_rows = ~np.any(nonzero, axis=1)
             out = block - self.mean_
             if self.projection_ is not None:
                 out = out @ self.projection_
+            if support is not None:
+                # a bool mask, not a float copy of the block's supported columns (at dim 2**20: 64 MB, not 512)
+                outside = ~np.any(nonzero & support, axis=1) & ~zero_rows
+                if outside.any():
+                    own = block[outside]
+                    if self.projection_ is not None:
+                        own = (own @ self.projection_) * free_axes
+                    out[outside] = own
             out[zero_rows] = 0.0  # an item without content stays "similar to nothing"
             if normalize:
                 norms = np.linalg.norm(out, axis=1, keepdims=True)
                 out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
             result[start : start + step] = out
         return result
+
+    def partial_support(self) -> np.ndarray | None:
+        """:attr:`support_` when the fitted vectors leave some dimension unused, else None (a dense
+        encoder's, or none recorded): what a saved whitener must keep for queries to map as here."""
+        if self.support_ is None or bool(self.support_.all()):
+            return None
+        return self.support_
+
+    def _query_support(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(support, free axes) for :meth:`transform`'s ``query``; (None, None) when no query can fall outside.
+
+        The free axes are the projection's columns with no weight on a supported dimension: a query
+        outside the support, projected on them alone, has a dot product of exactly 0 (not rounding
+        noise) with every fitted item, whose centred vectors lie on the support.
+        """
+        support = self.partial_support()
+        if support is None or self.mode == "none":
+            return None, None  # a dense encoder: a query outside its support is the zero vector
+        if self.projection_ is None:
+            return support, None
+        return support, ~np.any(self.projection_[support] != 0, axis=0)
+
+
+def _support(x: np.ndarray) -> np.ndarray:
+    """(d,) bool: the columns of ``x`` with a non-zero entry, a step of rows at a time (no (n, d) bool
+    temporary of a 1M-row catalogue), stopping once every column is used (a dense encoder's first step)."""
+    used = np.zeros(x.shape[1], dtype=bool)
+    step = _step_rows(x.shape[1])
+    for start in range(0, x.shape[0], step):
+        used |= np.any(x[start : start + step] != 0, axis=0)
+        if used.all():
+            break
+    return used
 
 
 def mean_pairwise_cosine(vectors: np.ndarray, sample: int = 2000, seed: int = 0) -> float:

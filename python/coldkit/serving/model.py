@@ -119,11 +119,16 @@ class ServedModel:
         self._encode_lock = threading.Lock()  # encoders are not promised to be thread-safe
 
     def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts in the item content space (encoder, whitening, L2 norm)."""
+        """Texts in the item content space (encoder, whitening as a query, L2 norm).
+
+        A query, not an item: a text with nothing in the dimensions the fitted catalogue uses is not
+        centred (see :meth:`Whitening.transform`), so it scores 0 against the fitted items while an
+        item added since with its words is found; items (:meth:`encode_items`) are centred as always.
+        """
         texts, _ = check_texts(texts)
         with self._encode_lock:
             raw = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
-        return self.whitener.transform(raw, normalize=True)
+        return self.whitener.transform(raw, normalize=True, query=True)
 
     def encode_items(
         self, texts: list[str], images: list[str | None], labels: list[str], audio: list[str | None] | None = None

@@ -328,6 +328,10 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
     }
     if model.whitener.projection_ is not None:
         arrays["whiten_projection"] = np.asarray(model.whitener.projection_, dtype=np.float64)
+    if model.whitener.partial_support() is not None:
+        # the dimensions the fitted catalogue uses: a text outside them is not centred (Whitening.transform);
+        # optional (a dense encoder's uses every one): a snapshot without it maps texts as before it was kept
+        arrays["whiten_support"] = np.asarray(model.whitener.partial_support(), dtype=bool)
     idf = getattr(model.encoder, "idf", None)
     if isinstance(idf, np.ndarray):  # a corpus-fitted encoder (hashed TF-IDF): its fitted state travels along
         arrays["encoder_idf"] = idf
@@ -595,6 +599,12 @@ def load(
     whitener = Whitening(str(wh["mode"]), dim=wh.get("dim"), eps=float(wh["eps"]))
     whitener.mean_ = np.array(arrays["whiten_mean"], dtype=np.float64)
     whitener.projection_ = np.array(arrays["whiten_projection"]) if "whiten_projection" in arrays else None
+    if "whiten_support" in arrays:
+        support = np.array(arrays["whiten_support"])
+        _check(support.dtype == np.bool_ and support.shape == whitener.mean_.shape,
+               f"index {str(snap)!r}: whiten_support.npy has dtype {support.dtype} shape {list(support.shape)}, "
+               f"expected bool {list(whitener.mean_.shape)} (one flag per dimension of the whitening mean)")
+        whitener.support_ = support
 
     user_index = {u: o for o, u in enumerate(user_ids)}
     version = Version(
