@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -372,6 +373,20 @@ def _block_writes(entry: Path) -> Callable[[], None]:
             return lambda: subprocess.run([chattr, "-i", str(entry)], check=True)
         subprocess.run([chattr, "-i", str(entry)], check=True)
     pytest.skip("cannot make a folder unwritable here (root, and no chattr +i on this file system)")
+
+
+def test_a_cache_folder_replaced_by_a_file_warns_and_the_vectors_are_returned(tmp_path: Path) -> None:
+    """atomic_write's path check (InvalidInputError, not OSError) escaped put and stopped the encoding."""
+    encoder = HashingEncoder(dim=8)
+    cache = VectorCache(tmp_path, encoder.fingerprint, encoder.dim, name=encoder.name)
+    cache.put([text_key("before")], np.full((1, 8), 1, np.float32))
+    shutil.rmtree(cache.directory)
+    cache.directory.write_bytes(b"not a folder")
+    with pytest.warns(CacheWarning, match="cannot be written.*is not a directory") as caught:
+        for i in range(3):  # one cause: one warning
+            cache.put([text_key(f"after {i}")], np.full((1, 8), 2, np.float32))
+    assert len([w for w in caught if w.category is CacheWarning]) == 1
+    assert cache.write_failures == 3 and text_key("after 0") not in cache and text_key("before") in cache
 
 
 def test_a_cache_that_failed_a_write_writes_again_once_it_can(tmp_path: Path) -> None:

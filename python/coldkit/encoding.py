@@ -554,8 +554,9 @@ class VectorCache:
             try:
                 atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
                 atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
-            except OSError as exc:
-                # A full disk, a read-only or foreign-owned cache: the vectors are already computed,
+            except (OSError, InvalidInputError) as exc:
+                # A full disk, a read-only or foreign-owned cache, its folder replaced by a file
+                # (atomic_write's path check: InvalidInputError): the vectors are already computed,
                 # so failing the whole encoding (a bare "OSError: 51200 requested and 25568 written")
                 # threw away work for the sake of an optimisation. Every later put tries again (it
                 # used to stop writing for the cache's lifetime: a long-lived cache given by a caller
@@ -566,9 +567,11 @@ class VectorCache:
                 except OSError:
                     pass  # the folder itself is gone or no folder (NotADirectoryError): nothing of ours in it
                 self.write_failures += 1
-                self.write_error = f"{exc.strerror or exc}"
-                # errno, not the message: the message names each new shard's temporary file
-                cause = (type(exc).__name__, exc.errno) if exc.errno is not None else (type(exc).__name__, self.write_error)
+                errno = getattr(exc, "errno", None)
+                self.write_error = f"{getattr(exc, 'strerror', None) or exc}"
+                # errno, not the message: the message names each new shard's temporary file (and a path
+                # check's message the shard itself: one cause, whatever the shard)
+                cause = (type(exc).__name__, errno) if errno is not None or isinstance(exc, InvalidInputError) else (type(exc).__name__, self.write_error)
                 if cause not in self._warned_causes:
                     self._warned_causes.add(cause)
                     warnings.warn(
