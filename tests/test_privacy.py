@@ -167,6 +167,64 @@ def test_bounding_samples_uniformly() -> None:
     assert np.all(np.abs(freq - 0.3) < 5 * se)
 
 
+def _kept_by_id(data: Interactions, bounded: sp.csr_matrix) -> dict[str, set[str]]:
+    items = data.catalog.item_ids
+    return {str(u): {str(items[j]) for j in bounded.indices[bounded.indptr[r]:bounded.indptr[r + 1]]}
+            for r, u in enumerate(data.user_ids)}
+
+
+def _without_user(data: Interactions, row: int) -> Interactions:
+    keep = np.arange(data.n_users) != row
+    return Interactions(data.user_ids[keep], data.catalog, data.matrix[keep])
+
+
+@pytest.mark.parametrize("dropped", [0, 1, 137])
+def test_bounding_a_neighbouring_data_set_keeps_every_other_users_items(dropped: int) -> None:
+    """With a fixed seed, dropping one user must not change which items any other user keeps: the keys came from
+    one default_rng(seed) stream in row order, so every later user's sample was reshuffled."""
+    data = population(n_users=200, n_items=40, density=0.3)
+    assert np.diff(data.matrix.indptr).max() > 6  # users to subsample
+    ids = {"user_ids": data.user_ids, "item_ids": data.catalog.item_ids}
+    full = _kept_by_id(data, bound_contributions(data.matrix, 6, seed=11, **ids))
+    fewer = _without_user(data, dropped)
+    part = _kept_by_id(fewer, bound_contributions(fewer.matrix, 6, seed=11, user_ids=fewer.user_ids,
+                                                  item_ids=fewer.catalog.item_ids))
+    assert part == {u: kept for u, kept in full.items() if u != str(data.user_ids[dropped])}
+    # and by item id, not column position: the same catalogue in another order keeps the same items
+    perm = np.random.default_rng(0).permutation(data.n_items)
+    shuffled = bound_contributions(data.matrix[:, perm], 6, seed=11, user_ids=data.user_ids[::-1][::-1],
+                                   item_ids=data.catalog.item_ids[perm])
+    items = data.catalog.item_ids[perm]
+    assert {str(u): {str(items[j]) for j in shuffled.indices[shuffled.indptr[r]:shuffled.indptr[r + 1]]}
+            for r, u in enumerate(data.user_ids)} == full
+
+
+def test_neighbouring_releases_differ_by_one_users_bounded_row() -> None:
+    """The sensitivity the counts' noise is calibrated to: without noise (ε = inf), the counts of two data sets
+    that differ in one user differ by that user's kept row — a 0/1 vector with min(n_u, max_items) ones."""
+    data = population(n_users=200, n_items=40, density=0.3)
+    full = private_statistics(data, math.inf, 1e-4, max_items=6, seed=5)
+    for dropped in (0, 50):
+        diff = full.counts - private_statistics(_without_user(data, dropped), math.inf, 1e-4, max_items=6, seed=5).counts
+        np.testing.assert_array_equal(np.unique(diff), [0.0, 1.0])
+        assert diff.sum() == min(data.items_of(dropped).size, 6)
+        assert not np.any((diff > 0) & ~(data.matrix[dropped].toarray().ravel() > 0))
+
+
+def test_interaction_keys_are_a_stable_hash() -> None:
+    """Fixed values: the same (seed, user, item) gives the same key on every run and machine (not Python's salted hash)."""
+    from coldkit.privacy.bounding import interaction_keys
+
+    script = ("from coldkit.privacy.bounding import interaction_keys; import numpy as np; "
+              "print(interaction_keys(7, ['u1', 'u2'], ['a', 'b'], np.array([0, 1]), np.array([1, 0])).tolist())")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
+    here = interaction_keys(7, ["u1", "u2"], ["a", "b"], np.array([0, 1]), np.array([1, 0])).tolist()
+    assert runs == {f"{here}\n"}
+    assert interaction_keys(8, ["u1"], ["a"], np.array([0]), np.array([0]))[0] != interaction_keys(
+        7, ["u1"], ["a"], np.array([0]), np.array([0]))[0]
+
+
 def test_clip_rows_bounds_norms_and_keeps_directions() -> None:
     x = sp.csr_matrix(np.array([[3.0, 4.0, 0.0], [0.1, 0.0, 0.2], [0.0, 0.0, 0.0]]))
     out = clip_rows(x, 1.0).toarray()
@@ -209,13 +267,13 @@ def test_dp_gram_is_symmetric_and_unbiased() -> None:
 
 
 def test_the_noise_is_not_drawn_from_the_sampling_keys_stream() -> None:
-    """bound_contributions keys each interaction with default_rng(seed).random(); the counts' noise came from
-    default_rng(seed) too, i.e. from the same bits that chose which items each user kept."""
+    """bound_contributions keyed each interaction with default_rng(seed).random() (now a hash of seed and ids); the
+    counts' noise came from default_rng(seed) too, i.e. from the same bits that chose which items each user kept."""
     from coldkit.privacy.bounding import bound_contributions
 
     data = population(n_users=400)
     stats = private_statistics(data, 1.0, 1e-4, max_items=8, seed=3)
-    kept = bound_contributions(data.matrix > 0, 8, seed=3)
+    kept = bound_contributions(data.matrix > 0, 8, seed=3, user_ids=data.user_ids, item_ids=data.catalog.item_ids)
     noise = stats.counts - np.asarray(kept.sum(axis=0), dtype=np.float64).ravel()
     keys_stream = np.random.default_rng(3).normal(0.0, stats.sigma_counts, size=noise.size)
     assert not np.allclose(noise, keys_stream)

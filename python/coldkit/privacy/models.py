@@ -122,11 +122,12 @@ def private_statistics(
     rho = rho_for_budget(eps, delta)
     sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
     sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
-    # the noise from a stream of its own: bound_contributions draws its sampling keys from default_rng(seed),
-    # and noise made of those same bits would depend on which items were kept (the Gaussian mechanism's
-    # proof takes the noise independent of everything else)
+    # the noise from a stream of its own: the Gaussian mechanism's proof takes it independent of everything
+    # else, including which items bounding kept (keyed by a hash of (seed, user id, item id), not by this stream)
     rng = np.random.default_rng([seed, 1])
-    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed)
+    # keyed by ids, not positions: removing one user leaves every other user's kept items as they were
+    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed,
+                                  user_ids=train.user_ids, item_ids=train.catalog.item_ids)
     counts = dp_item_counts(bounded, sigma_counts, rng)
     # the Gram's items: those with the largest noisy counts, clearly above the noise (post-processing)
     threshold = max(3.0 * sigma_counts, 0.5)
