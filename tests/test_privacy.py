@@ -585,6 +585,75 @@ def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
     assert bad.returncode != 0 and "dp_epsilon must be > 0" in bad.stderr and "Traceback" not in bad.stderr
 
 
+# ---------------------------------------------------------------------------------------------- own-content
+
+
+def _scrambled_raw_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Interactions.item_counts() (the raw training counts) reversed: a model that reads them orders otherwise."""
+    original = Interactions.item_counts
+    monkeypatch.setattr(Interactions, "item_counts", lambda self: original(self)[::-1].copy())
+
+
+def test_own_content_orders_users_without_clicks_by_its_dp_counts_never_the_raw_ones(monkeypatch) -> None:
+    """The content model (no sharing but for one thing) ordered a no-click user's list by raw training counts, so
+    --dp-epsilon refused it. own-content orders that list by its released DP counts and reads the raw ones nowhere."""
+    from coldkit.privacy.models import OwnContent, private_counts
+
+    data = population(n_users=300, n_items=40)
+    queries = [UserQuery(), UserQuery(history=np.array([1, 3])), UserQuery(user=5)]
+
+    def lists(name: str, **options: Any) -> tuple[np.ndarray, ...]:
+        model = build_model(name, encoder="hashing", cache=False, **options).fit(data)
+        ranked = model.recommend(queries, 10)
+        return ranked.indices, ranked.scores
+
+    private = lists("own-content", dp_epsilon=1.0, dp_delta=1e-4, max_items=8, seed=3)
+    plain = lists("content")
+    with monkeypatch.context() as patch:
+        _scrambled_raw_counts(patch)
+        for got, want in zip(lists("own-content", dp_epsilon=1.0, dp_delta=1e-4, max_items=8, seed=3), private):
+            np.testing.assert_array_equal(got, want)  # change the raw counts: the same lists
+        assert not np.array_equal(lists("content")[0][0], plain[0][0])  # the plain model does read them
+    # the no-click list, against the release recomputed here: most public DP count first, ties by index
+    released = private_counts(data, 1.0, 1e-4, max_items=8, seed=3).public_counts()
+    assert released.any()
+    np.testing.assert_array_equal(private[0][0], np.argsort(-released, kind="stable")[:10])
+    np.testing.assert_array_equal(private[0][1:], plain[0][1:])  # users with clicks: the same content kNN
+    model = OwnContent(dp_epsilon=1.0, dp_delta=1e-4, max_items=8, encoder="hashing", cache=False).fit(data)
+    eps, delta = model.privacy_spent()
+    assert eps == pytest.approx(1.0, rel=1e-6) and delta == 1e-4  # the count release is the whole budget
+    assert [m["name"] for m in model.privacy_report()["mechanisms"]] == ["item counts"]
+    assert OwnContent(dp_epsilon=math.inf, encoder="hashing", cache=False).fit(data).privacy_spent().epsilon == math.inf
+    for bad, words in (({"dp_epsilon": 0}, "dp_epsilon"), ({"dp_epsilon": float("nan")}, "dp_epsilon"),
+                       ({"dp_delta": 0.5}, "dp_delta"), ({"max_items": 0}, "max_items")):
+        with pytest.raises(InvalidInputError, match=words):
+            OwnContent(encoder="hashing", cache=False, **bad).fit(data)
+
+
+def test_cli_recommend_content_with_dp_epsilon_runs_own_content(tmp_path) -> None:
+    from coldkit.privacy.models import private_counts
+
+    data = population(n_users=300)
+    rows, cols = data.matrix.nonzero()
+    pd.DataFrame({"user_id": data.user_ids[rows], "item_id": data.catalog.item_ids[cols]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": data.catalog.table["title"]}).to_csv(tmp_path / "items.csv", index=False)
+    (tmp_path / "users.txt").write_text("u0\nnewcomer\n")
+    out = tmp_path / "recs.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(tmp_path / "train.csv"), "--items",
+         str(tmp_path / "items.csv"), "--out", str(out), "--k", "5", "--encoder", "hashing", "--quiet", "--model", "content",
+         "--users", str(tmp_path / "users.txt"), "--dp-epsilon", "2", "--dp-delta", "1e-6", "--option", "seed=4"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "privacy: user-level (2, 1e-06)-DP spent by this run (publishing another run on the same data spends it again)" in run.stderr
+    assert "(model own-content " in run.stderr, run.stderr
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    newcomer = recs[recs["user_id"] == "newcomer"].sort_values("rank")["item_id"].tolist()
+    released = private_counts(data, 2.0, 1e-6, seed=4).public_counts()
+    assert newcomer == data.catalog.item_ids[np.argsort(-released, kind="stable")[:5]].tolist()
+
+
 # ---------------------------------------------------------------------------------------------- DP-SGD (Opacus)
 
 
