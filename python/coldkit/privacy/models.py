@@ -142,6 +142,40 @@ def private_statistics(
     return DPStatistics(counts, items, gram, sigma_counts, sigma_gram, accountant)
 
 
+@dataclass
+class DPCounts:
+    """A DP release of the item counts alone (what :class:`OwnContent` orders a user without clicks by)."""
+
+    counts: np.ndarray  # (n_items,) noisy user counts, float64
+    sigma: float
+    accountant: PrivacyAccountant
+
+    def public_counts(self) -> np.ndarray:
+        """Noisy counts with those indistinguishable from noise (below ``3σ``) set to 0, never negative."""
+        counts = np.maximum(self.counts, 0.0)
+        counts[counts < PUBLIC_COUNT_SIGMAS * self.sigma] = 0.0
+        return counts
+
+
+def private_counts(train: Interactions, dp_epsilon: float, dp_delta: float | None, *, max_items: int = 64,
+                   seed: int | None = None) -> DPCounts:
+    """Bound each user's contribution (:func:`~coldkit.privacy.bounding.bound_contributions`, keyed by ids) and
+    release the per-item user counts with Gaussian noise, spending the whole ``(dp_epsilon, dp_delta)`` on them
+    (L2 sensitivity ``sqrt(max_items)``). ``dp_delta`` None gives ``1 / (10 · users)``; ``seed`` as
+    :func:`private_statistics`. Raises InvalidInputError as :func:`private_statistics` does."""
+    n_users = train.n_users
+    delta = 1.0 / (10.0 * max(n_users, 1)) if dp_delta is None else dp_delta
+    eps, delta = check_budget(dp_epsilon, delta, n_users)
+    m = check_max_items(max_items)
+    seed = noise_seed(seed, noisy=math.isfinite(eps))
+    sigma = sigma_for_rho(rho_for_budget(eps, delta), math.sqrt(m))
+    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed,
+                                  user_ids=train.user_ids, item_ids=train.catalog.item_ids)
+    counts = dp_item_counts(bounded, sigma, np.random.default_rng([seed, 1]))
+    accountant = PrivacyAccountant(delta=delta).add_gaussian(sigma, math.sqrt(m), name="item counts")
+    return DPCounts(counts, sigma, accountant)
+
+
 class PrivateModel(Recommender):
     """Shared parts of the private models: budget options, the DP releases, :meth:`privacy_spent`."""
 
@@ -168,7 +202,8 @@ class PrivateModel(Recommender):
         # None: a fresh secret seed per fit (noise_seed); a given one reproduces the fit and must stay secret
         self.gram_items, self.count_share = gram_items, count_share
         self.seed = None if seed is None else check_seed(seed)
-        self.stats_: DPStatistics | None = None
+        # DPCounts: a dp-popularity fitted on its own releases the counts alone
+        self.stats_: DPStatistics | DPCounts | None = None
 
     def _release(self, train: Interactions) -> DPStatistics:
         self.stats_ = private_statistics(
@@ -178,21 +213,30 @@ class PrivateModel(Recommender):
         return self.stats_
 
     def _stats(self) -> DPStatistics:
+        stats = self._released()
+        if not isinstance(stats, DPStatistics):
+            raise InvalidInputError(f"{self.name}: its fit released the item counts alone, no item-item Gram")
+        return stats
+
+    def _released(self) -> "DPStatistics | DPCounts":
+        """The release the model was fitted on (the counts and Gram, or the counts alone)."""
         if self.stats_ is None:
             raise NotFittedError(f"{self.name}: call fit(train) before asking for its DP statistics")
         return self.stats_
 
     def _tie_break_counts(self) -> np.ndarray:
         """The public DP counts (the raw ones would leak): orders a list of a query the model knows nothing of."""
-        return self._stats().public_counts()
+        return self._released().public_counts()
 
     def privacy_spent(self) -> PrivacySpent:
         """``(epsilon, delta)`` the fitted model spent (from the accountant's ledger; ``inf`` without noise)."""
-        return self._stats().accountant.privacy_spent()
+        return self._released().accountant.privacy_spent()
 
     def privacy_report(self) -> dict[str, Any]:
         """JSON-ready ``{"epsilon", "delta", "mechanisms", "max_items", "clip"}`` (results files, CLI)."""
-        return {**self._stats().accountant.to_dict(), "max_items": self.max_items, "clip": self.clip}
+        report = {**self._released().accountant.to_dict(), "max_items": self.max_items}
+        # clip bounds the Gram's rows: a counts-only release (dp-popularity) does not use it
+        return report if isinstance(self.stats_, DPCounts) else {**report, "clip": self.clip}
 
     def _gram_user_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, g) each query's known items over the Gram's items (0/1)."""
@@ -207,17 +251,25 @@ class PrivateModel(Recommender):
 
 
 class DPPopularity(PrivateModel):
-    """Most-interacted items first, from DP counts (counts within the noise count as 0)."""
+    """Most-interacted items first, from DP counts (counts within the noise count as 0).
+
+    Fitted on its own it releases the counts alone, with the whole budget (:func:`private_counts`):
+    ``clip``, ``gram_items`` and ``count_share`` concern the Gram, which it does not release. Inside
+    :class:`DPHybrid` it reads the hybrid's release instead (one budget for both).
+    """
 
     name = "dp-popularity"
 
     def fit(self, train: Interactions) -> "DPPopularity":
-        self._release(self._remember(train))
+        # the counts alone: releasing the Gram too spent (1 - count_share) = 80 % of the budget on a
+        # matrix nothing read, and left the counts with sqrt(5) times the noise they need
+        self.stats_ = private_counts(self._remember(train), self.dp_epsilon, self.dp_delta, max_items=self.max_items,
+                                     seed=self.seed)
         return self
 
     def item_scores(self) -> np.ndarray:
         """(n_items,) the public (post-processed) noisy counts."""
-        return self._stats().public_counts()
+        return self._released().public_counts()
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         scores = self.item_scores().astype(np.float32)[:, None]
@@ -590,40 +642,6 @@ class DPHybrid(PrivateModel):
         weights["prior"] = np.full(len(queries), self.weights["prior"])  # speaks for every query, like a bias term
         fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
         return fused
-
-
-@dataclass
-class DPCounts:
-    """A DP release of the item counts alone (what :class:`OwnContent` orders a user without clicks by)."""
-
-    counts: np.ndarray  # (n_items,) noisy user counts, float64
-    sigma: float
-    accountant: PrivacyAccountant
-
-    def public_counts(self) -> np.ndarray:
-        """Noisy counts with those indistinguishable from noise (below ``3σ``) set to 0, never negative."""
-        counts = np.maximum(self.counts, 0.0)
-        counts[counts < PUBLIC_COUNT_SIGMAS * self.sigma] = 0.0
-        return counts
-
-
-def private_counts(train: Interactions, dp_epsilon: float, dp_delta: float | None, *, max_items: int = 64,
-                   seed: int | None = None) -> DPCounts:
-    """Bound each user's contribution (:func:`~coldkit.privacy.bounding.bound_contributions`, keyed by ids) and
-    release the per-item user counts with Gaussian noise, spending the whole ``(dp_epsilon, dp_delta)`` on them
-    (L2 sensitivity ``sqrt(max_items)``). ``dp_delta`` None gives ``1 / (10 · users)``; ``seed`` as
-    :func:`private_statistics`. Raises InvalidInputError as :func:`private_statistics` does."""
-    n_users = train.n_users
-    delta = 1.0 / (10.0 * max(n_users, 1)) if dp_delta is None else dp_delta
-    eps, delta = check_budget(dp_epsilon, delta, n_users)
-    m = check_max_items(max_items)
-    seed = noise_seed(seed, noisy=math.isfinite(eps))
-    sigma = sigma_for_rho(rho_for_budget(eps, delta), math.sqrt(m))
-    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed,
-                                  user_ids=train.user_ids, item_ids=train.catalog.item_ids)
-    counts = dp_item_counts(bounded, sigma, np.random.default_rng([seed, 1]))
-    accountant = PrivacyAccountant(delta=delta).add_gaussian(sigma, math.sqrt(m), name="item counts")
-    return DPCounts(counts, sigma, accountant)
 
 
 class OwnContent(ContentRecommender):
