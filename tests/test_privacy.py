@@ -312,17 +312,18 @@ def test_default_noise_is_secret_and_only_a_given_seed_reproduces() -> None:
     # DP popularity's released counts gave back every true count (to 1e-14), whatever ε
     data = population(n_users=600)
     true = np.asarray((data.matrix > 0).sum(axis=0), dtype=np.float64).ravel()  # max_items 64 > 40 items: all kept
-    fits = [DPPopularity(dp_epsilon=1.0).fit(data)._stats() for _ in range(2)]
+    fits = [DPPopularity(dp_epsilon=1.0).fit(data)._released() for _ in range(2)]  # the counts alone
     for stats in fits:
-        guess = np.random.default_rng(0).normal(0.0, stats.sigma_counts, size=true.size)
-        assert np.abs(stats.counts - guess - true).max() > stats.sigma_counts  # the attacker is left with noise
+        guess = np.random.default_rng(0).normal(0.0, stats.sigma, size=true.size)
+        assert np.abs(stats.counts - guess - true).max() > stats.sigma  # the attacker is left with noise
     assert not np.allclose(fits[0].counts, fits[1].counts)  # a fresh secret seed per fit
-    seeded = [DPPopularity(dp_epsilon=1.0, seed=s).fit(data)._stats() for s in (5, 5, 6)]
+    seeded = [DPPopularity(dp_epsilon=1.0, seed=s).fit(data)._released() for s in (5, 5, 6)]
     np.testing.assert_array_equal(seeded[0].counts, seeded[1].counts)
-    np.testing.assert_array_equal(seeded[0].gram, seeded[1].gram)
+    grams = [private_statistics(data, 1.0, None, seed=5).gram for _ in range(2)]  # the Gram's noise too
+    np.testing.assert_array_equal(grams[0], grams[1])
     assert not np.allclose(seeded[0].counts, seeded[2].counts)
     # the noise is unbiased around the same counts under any seed (a z-test over the items)
-    z = (seeded[2].counts - true) / seeded[2].sigma_counts
+    z = (seeded[2].counts - true) / seeded[2].sigma
     assert abs(z.mean()) < 4 / math.sqrt(true.size)
 
 
