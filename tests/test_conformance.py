@@ -35,7 +35,7 @@ MODEL_OPTIONS.update({name: {"dp_epsilon": math.inf} for name in PRIVATE_ADAPTER
 MODEL_OPTIONS["dp-heater"]["epochs"] = 30
 # The private models at a finite ε (their defaults) draw their noise from a fresh secret seed per fit unless
 # one is given; the relevance check on the toy holds for the seed it was written with (0, the old default)
-for _name in ("dp-content-tower", "dp-hybrid", "dp-popularity", "dp-item-knn", "dp-ease"):
+for _name in ("dp-content-tower", "dp-hybrid", "dp-popularity", "dp-item-knn", "dp-ease", "own-content"):
     MODEL_OPTIONS.setdefault(_name, {})["seed"] = 0
 HEAVY_MODELS = {"cold-mlp", "dropoutnet", "heater", "clcrec", "aldi"} | PRIVATE_ADAPTERS  # train torch networks
 

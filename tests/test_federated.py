@@ -191,6 +191,41 @@ def test_privacy_spent_meets_the_budget_and_the_closed_form():
 
 
 @needs_flower
+def test_non_private_federated_reports_infinite_epsilon_at_the_default_delta(tmp_path, capsys):
+    """Without DP it reported (inf, 0): δ = 0 reads as pure DP, and evaluate printed "(inf, 0)-DP spent per fit".
+    Now: ε = inf at the δ every private model measures at (dp_delta, else 1/(10·users)), never 0."""
+    import json
+
+    from coldkit.cli import main
+    from coldkit.privacy.modes import privacy_of
+
+    train = planted()
+    plain = build_model("federated", n_clients=3, factors=4, encoder="hashing").fit(train)
+    assert tuple(plain.privacy_spent()) == (math.inf, pytest.approx(1 / (10 * train.n_users)))
+    assert privacy_of(plain) == {"epsilon": None, "delta": pytest.approx(1 / (10 * train.n_users))}
+    # the same as a dp-* model without noise reports
+    reference = build_model("dp-popularity", dp_epsilon=math.inf).fit(train).privacy_spent()
+    assert tuple(plain.privacy_spent()) == (reference.epsilon, pytest.approx(reference.delta))
+    infinite = build_model("federated", n_clients=3, factors=4, dp_epsilon=math.inf, dp_delta=1e-4, encoder="hashing")
+    assert tuple(infinite.fit(train).privacy_spent()) == (math.inf, 1e-4)
+    with pytest.raises(InvalidInputError, match="dp_delta"):  # δ >= 1/users is refused with ε = inf too, as dp-*
+        build_model("federated", n_clients=3, dp_epsilon=math.inf, dp_delta=0.1, encoder="hashing").fit(train)
+    rows, cols = train.matrix.nonzero()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    pd.DataFrame({"user_id": train.user_ids[rows], "item_id": train.catalog.item_ids[cols]}).to_csv(folder / "interactions.csv", index=False)
+    pd.DataFrame({"item_id": train.catalog.item_ids, "title": train.catalog.table["title"]}).to_csv(folder / "items.csv", index=False)
+    assert main(["evaluate", "--data", str(folder), "--models", "federated:n_clients=3,factors=4,encoder=hashing",
+                 "--k", "5", "--out", str(tmp_path / "out"), "--no-chart", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    label = "federated[n_clients=3,factors=4,encoder=hashing]"
+    assert f"privacy: {label}: no privacy guarantee (ε = inf: no noise added)" in err, err
+    assert "-DP spent per fit" not in err
+    (spent,) = json.loads((tmp_path / "out" / "results.json").read_text())["privacy"][label]
+    assert spent["epsilon"] is None and 0 < spent["delta"] < 1
+
+
+@needs_flower
 def test_dp_noise_has_the_calibrated_size():
     train = planted()
     model = build_model("federated", n_clients=3, rounds=2, dp_epsilon=1.0, factors=4, encoder="hashing", seed=0).fit(train)

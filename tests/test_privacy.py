@@ -167,6 +167,64 @@ def test_bounding_samples_uniformly() -> None:
     assert np.all(np.abs(freq - 0.3) < 5 * se)
 
 
+def _kept_by_id(data: Interactions, bounded: sp.csr_matrix) -> dict[str, set[str]]:
+    items = data.catalog.item_ids
+    return {str(u): {str(items[j]) for j in bounded.indices[bounded.indptr[r]:bounded.indptr[r + 1]]}
+            for r, u in enumerate(data.user_ids)}
+
+
+def _without_user(data: Interactions, row: int) -> Interactions:
+    keep = np.arange(data.n_users) != row
+    return Interactions(data.user_ids[keep], data.catalog, data.matrix[keep])
+
+
+@pytest.mark.parametrize("dropped", [0, 1, 137])
+def test_bounding_a_neighbouring_data_set_keeps_every_other_users_items(dropped: int) -> None:
+    """With a fixed seed, dropping one user must not change which items any other user keeps: the keys came from
+    one default_rng(seed) stream in row order, so every later user's sample was reshuffled."""
+    data = population(n_users=200, n_items=40, density=0.3)
+    assert np.diff(data.matrix.indptr).max() > 6  # users to subsample
+    ids = {"user_ids": data.user_ids, "item_ids": data.catalog.item_ids}
+    full = _kept_by_id(data, bound_contributions(data.matrix, 6, seed=11, **ids))
+    fewer = _without_user(data, dropped)
+    part = _kept_by_id(fewer, bound_contributions(fewer.matrix, 6, seed=11, user_ids=fewer.user_ids,
+                                                  item_ids=fewer.catalog.item_ids))
+    assert part == {u: kept for u, kept in full.items() if u != str(data.user_ids[dropped])}
+    # and by item id, not column position: the same catalogue in another order keeps the same items
+    perm = np.random.default_rng(0).permutation(data.n_items)
+    shuffled = bound_contributions(data.matrix[:, perm], 6, seed=11, user_ids=data.user_ids[::-1][::-1],
+                                   item_ids=data.catalog.item_ids[perm])
+    items = data.catalog.item_ids[perm]
+    assert {str(u): {str(items[j]) for j in shuffled.indices[shuffled.indptr[r]:shuffled.indptr[r + 1]]}
+            for r, u in enumerate(data.user_ids)} == full
+
+
+def test_neighbouring_releases_differ_by_one_users_bounded_row() -> None:
+    """The sensitivity the counts' noise is calibrated to: without noise (ε = inf), the counts of two data sets
+    that differ in one user differ by that user's kept row — a 0/1 vector with min(n_u, max_items) ones."""
+    data = population(n_users=200, n_items=40, density=0.3)
+    full = private_statistics(data, math.inf, 1e-4, max_items=6, seed=5)
+    for dropped in (0, 50):
+        diff = full.counts - private_statistics(_without_user(data, dropped), math.inf, 1e-4, max_items=6, seed=5).counts
+        np.testing.assert_array_equal(np.unique(diff), [0.0, 1.0])
+        assert diff.sum() == min(data.items_of(dropped).size, 6)
+        assert not np.any((diff > 0) & ~(data.matrix[dropped].toarray().ravel() > 0))
+
+
+def test_interaction_keys_are_a_stable_hash() -> None:
+    """Fixed values: the same (seed, user, item) gives the same key on every run and machine (not Python's salted hash)."""
+    from coldkit.privacy.bounding import interaction_keys
+
+    script = ("from coldkit.privacy.bounding import interaction_keys; import numpy as np; "
+              "print(interaction_keys(7, ['u1', 'u2'], ['a', 'b'], np.array([0, 1]), np.array([1, 0])).tolist())")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
+    here = interaction_keys(7, ["u1", "u2"], ["a", "b"], np.array([0, 1]), np.array([1, 0])).tolist()
+    assert runs == {f"{here}\n"}
+    assert interaction_keys(8, ["u1"], ["a"], np.array([0]), np.array([0]))[0] != interaction_keys(
+        7, ["u1"], ["a"], np.array([0]), np.array([0]))[0]
+
+
 def test_clip_rows_bounds_norms_and_keeps_directions() -> None:
     x = sp.csr_matrix(np.array([[3.0, 4.0, 0.0], [0.1, 0.0, 0.2], [0.0, 0.0, 0.0]]))
     out = clip_rows(x, 1.0).toarray()
@@ -209,13 +267,13 @@ def test_dp_gram_is_symmetric_and_unbiased() -> None:
 
 
 def test_the_noise_is_not_drawn_from_the_sampling_keys_stream() -> None:
-    """bound_contributions keys each interaction with default_rng(seed).random(); the counts' noise came from
-    default_rng(seed) too, i.e. from the same bits that chose which items each user kept."""
+    """bound_contributions keyed each interaction with default_rng(seed).random() (now a hash of seed and ids); the
+    counts' noise came from default_rng(seed) too, i.e. from the same bits that chose which items each user kept."""
     from coldkit.privacy.bounding import bound_contributions
 
     data = population(n_users=400)
     stats = private_statistics(data, 1.0, 1e-4, max_items=8, seed=3)
-    kept = bound_contributions(data.matrix > 0, 8, seed=3)
+    kept = bound_contributions(data.matrix > 0, 8, seed=3, user_ids=data.user_ids, item_ids=data.catalog.item_ids)
     noise = stats.counts - np.asarray(kept.sum(axis=0), dtype=np.float64).ravel()
     keys_stream = np.random.default_rng(3).normal(0.0, stats.sigma_counts, size=noise.size)
     assert not np.allclose(noise, keys_stream)
@@ -254,17 +312,18 @@ def test_default_noise_is_secret_and_only_a_given_seed_reproduces() -> None:
     # DP popularity's released counts gave back every true count (to 1e-14), whatever ε
     data = population(n_users=600)
     true = np.asarray((data.matrix > 0).sum(axis=0), dtype=np.float64).ravel()  # max_items 64 > 40 items: all kept
-    fits = [DPPopularity(dp_epsilon=1.0).fit(data)._stats() for _ in range(2)]
+    fits = [DPPopularity(dp_epsilon=1.0).fit(data)._released() for _ in range(2)]  # the counts alone
     for stats in fits:
-        guess = np.random.default_rng(0).normal(0.0, stats.sigma_counts, size=true.size)
-        assert np.abs(stats.counts - guess - true).max() > stats.sigma_counts  # the attacker is left with noise
+        guess = np.random.default_rng(0).normal(0.0, stats.sigma, size=true.size)
+        assert np.abs(stats.counts - guess - true).max() > stats.sigma  # the attacker is left with noise
     assert not np.allclose(fits[0].counts, fits[1].counts)  # a fresh secret seed per fit
-    seeded = [DPPopularity(dp_epsilon=1.0, seed=s).fit(data)._stats() for s in (5, 5, 6)]
+    seeded = [DPPopularity(dp_epsilon=1.0, seed=s).fit(data)._released() for s in (5, 5, 6)]
     np.testing.assert_array_equal(seeded[0].counts, seeded[1].counts)
-    np.testing.assert_array_equal(seeded[0].gram, seeded[1].gram)
+    grams = [private_statistics(data, 1.0, None, seed=5).gram for _ in range(2)]  # the Gram's noise too
+    np.testing.assert_array_equal(grams[0], grams[1])
     assert not np.allclose(seeded[0].counts, seeded[2].counts)
     # the noise is unbiased around the same counts under any seed (a z-test over the items)
-    z = (seeded[2].counts - true) / seeded[2].sigma_counts
+    z = (seeded[2].counts - true) / seeded[2].sigma
     assert abs(z.mean()) < 4 / math.sqrt(true.size)
 
 
@@ -275,7 +334,7 @@ def test_a_query_without_clicks_is_never_ordered_by_the_raw_counts(name: str) ->
     data = population(n_users=600)
     options = {"encoder": "hashing", "cache": False} if name == "dp-hybrid" else {}
     model = build_model(name, dp_epsilon=1.0, seed=0, **options).fit(data)
-    public = model._stats().public_counts()
+    public = model._released().public_counts()
     raw = np.argsort(-np.asarray((data.matrix > 0).sum(axis=0)).ravel(), kind="stable")
     released = np.argsort(-public, kind="stable")
     assert not np.array_equal(raw[:10], released[:10])  # the case tells the two apart
@@ -437,6 +496,23 @@ def test_privacy_module_imports_without_torch() -> None:
 # ---------------------------------------------------------------------------------------------- attack
 
 
+def test_dp_popularity_spends_its_whole_budget_on_the_counts() -> None:
+    """dp-popularity released a Gram too, with 80 % of the budget, that nothing read: its counts carried sqrt(5) times
+    the noise they needed. Fitted alone it now releases the counts alone; inside dp-hybrid it shares the hybrid's."""
+    data = population(n_users=300)
+    model = DPPopularity(dp_epsilon=1.0, dp_delta=1e-4, max_items=8, seed=2).fit(data)
+    assert [m["name"] for m in model.privacy_report()["mechanisms"]] == ["item counts"]
+    sigma = sigma_for_rho(rho_for_budget(1.0, 1e-4), math.sqrt(8))  # the whole zCDP budget, sensitivity sqrt(8)
+    assert model.stats_.sigma == pytest.approx(sigma, rel=1e-12)
+    assert model.privacy_spent().epsilon == pytest.approx(1.0, rel=1e-6)
+    truth = np.asarray(bound_contributions(data.matrix, 8, seed=2, user_ids=data.user_ids,
+                                           item_ids=data.catalog.item_ids).sum(axis=0)).ravel()
+    np.testing.assert_allclose(model.stats_.counts - truth, np.random.default_rng([2, 1]).normal(0.0, sigma, truth.size))
+    hybrid = DPHybrid(dp_epsilon=1.0, dp_delta=1e-4, encoder="hashing", cache=False, seed=2).fit(data)
+    assert hybrid.popularity.stats_ is hybrid.stats_  # one release, one budget
+    assert hybrid.popularity.privacy_spent() == hybrid.privacy_spent()
+
+
 def test_membership_advantage_shrinks_with_epsilon() -> None:
     """The canary attack on DP popularity (coldkit.privacy.attacks): is the target, the only user of five
     items, in the data? 300 releases per world; the advantage is TPR - FPR."""
@@ -525,6 +601,75 @@ def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
         capture_output=True, text=True,
     )
     assert bad.returncode != 0 and "dp_epsilon must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------- own-content
+
+
+def _scrambled_raw_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Interactions.item_counts() (the raw training counts) reversed: a model that reads them orders otherwise."""
+    original = Interactions.item_counts
+    monkeypatch.setattr(Interactions, "item_counts", lambda self: original(self)[::-1].copy())
+
+
+def test_own_content_orders_users_without_clicks_by_its_dp_counts_never_the_raw_ones(monkeypatch) -> None:
+    """The content model (no sharing but for one thing) ordered a no-click user's list by raw training counts, so
+    --dp-epsilon refused it. own-content orders that list by its released DP counts and reads the raw ones nowhere."""
+    from coldkit.privacy.models import OwnContent, private_counts
+
+    data = population(n_users=300, n_items=40)
+    queries = [UserQuery(), UserQuery(history=np.array([1, 3])), UserQuery(user=5)]
+
+    def lists(name: str, **options: Any) -> tuple[np.ndarray, ...]:
+        model = build_model(name, encoder="hashing", cache=False, **options).fit(data)
+        ranked = model.recommend(queries, 10)
+        return ranked.indices, ranked.scores
+
+    private = lists("own-content", dp_epsilon=1.0, dp_delta=1e-4, max_items=8, seed=3)
+    plain = lists("content")
+    with monkeypatch.context() as patch:
+        _scrambled_raw_counts(patch)
+        for got, want in zip(lists("own-content", dp_epsilon=1.0, dp_delta=1e-4, max_items=8, seed=3), private):
+            np.testing.assert_array_equal(got, want)  # change the raw counts: the same lists
+        assert not np.array_equal(lists("content")[0][0], plain[0][0])  # the plain model does read them
+    # the no-click list, against the release recomputed here: most public DP count first, ties by index
+    released = private_counts(data, 1.0, 1e-4, max_items=8, seed=3).public_counts()
+    assert released.any()
+    np.testing.assert_array_equal(private[0][0], np.argsort(-released, kind="stable")[:10])
+    np.testing.assert_array_equal(private[0][1:], plain[0][1:])  # users with clicks: the same content kNN
+    model = OwnContent(dp_epsilon=1.0, dp_delta=1e-4, max_items=8, encoder="hashing", cache=False).fit(data)
+    eps, delta = model.privacy_spent()
+    assert eps == pytest.approx(1.0, rel=1e-6) and delta == 1e-4  # the count release is the whole budget
+    assert [m["name"] for m in model.privacy_report()["mechanisms"]] == ["item counts"]
+    assert OwnContent(dp_epsilon=math.inf, encoder="hashing", cache=False).fit(data).privacy_spent().epsilon == math.inf
+    for bad, words in (({"dp_epsilon": 0}, "dp_epsilon"), ({"dp_epsilon": float("nan")}, "dp_epsilon"),
+                       ({"dp_delta": 0.5}, "dp_delta"), ({"max_items": 0}, "max_items")):
+        with pytest.raises(InvalidInputError, match=words):
+            OwnContent(encoder="hashing", cache=False, **bad).fit(data)
+
+
+def test_cli_recommend_content_with_dp_epsilon_runs_own_content(tmp_path) -> None:
+    from coldkit.privacy.models import private_counts
+
+    data = population(n_users=300)
+    rows, cols = data.matrix.nonzero()
+    pd.DataFrame({"user_id": data.user_ids[rows], "item_id": data.catalog.item_ids[cols]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"item_id": data.catalog.item_ids, "title": data.catalog.table["title"]}).to_csv(tmp_path / "items.csv", index=False)
+    (tmp_path / "users.txt").write_text("u0\nnewcomer\n")
+    out = tmp_path / "recs.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(tmp_path / "train.csv"), "--items",
+         str(tmp_path / "items.csv"), "--out", str(out), "--k", "5", "--encoder", "hashing", "--quiet", "--model", "content",
+         "--users", str(tmp_path / "users.txt"), "--dp-epsilon", "2", "--dp-delta", "1e-6", "--option", "seed=4"],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "privacy: user-level (2, 1e-06)-DP spent by this run (publishing another run on the same data spends it again)" in run.stderr
+    assert "(model own-content " in run.stderr, run.stderr
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    newcomer = recs[recs["user_id"] == "newcomer"].sort_values("rank")["item_id"].tolist()
+    released = private_counts(data, 2.0, 1e-6, seed=4).public_counts()
+    assert newcomer == data.catalog.item_ids[np.argsort(-released, kind="stable")[:5]].tolist()
 
 
 # ---------------------------------------------------------------------------------------------- DP-SGD (Opacus)

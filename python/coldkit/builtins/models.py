@@ -106,6 +106,11 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
         "private hybrid: user-level (ε, δ)-DP CF, popularity and content->CF map (dp_epsilon, dp_delta)",
         frozenset({"cold-items", "cold-users", "text", "private"}),
     ),
+    "own-content": (
+        "coldkit.privacy.models:OwnContent",
+        "content kNN from the user's own clicks; a user without any gets DP popularity (dp_epsilon, dp_delta)",
+        frozenset({"cold-items", "cold-users", "text", "private"}),
+    ),
     "dp-popularity": (
         "coldkit.privacy.models:DPPopularity", "popularity from user-level DP counts (dp_epsilon, dp_delta)", frozenset({"private"})
     ),

@@ -269,8 +269,10 @@ def run(args: argparse.Namespace) -> int:
     print(result.table())
     for label, spent in result.privacy.items():
         eps = [row["epsilon"] for row in spent]
-        shown = "inf" if any(e is None for e in eps) else f"{max(eps):.4g}"
-        print(f"privacy: {label}: user-level ({shown}, {spent[0]['delta']:.3g})-DP spent per fit", file=sys.stderr)
+        if any(e is None for e in eps):  # "(inf, δ)-DP" read like a guarantee; as coldkit recommend says it
+            print(f"privacy: {label}: no privacy guarantee (ε = inf: no noise added)", file=sys.stderr)
+            continue
+        print(f"privacy: {label}: user-level ({max(eps):.4g}, {spent[0]['delta']:.3g})-DP spent per fit", file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     paths = result.save(args.out, chart=not args.no_chart)

@@ -292,7 +292,8 @@ class DPPublishedModel(PublishedColdModel):
 
     def _user_pairs(self, train: Interactions) -> list[np.ndarray]:
         """Each user's training items: at most ``max_items`` (seeded sample), restricted to the teacher's items."""
-        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self._noise_seed())
+        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=self._noise_seed(),
+                                      user_ids=train.user_ids, item_ids=train.catalog.item_ids)
         known = np.zeros(train.n_items, dtype=bool)
         known[self.warm.warm_items_] = True
         out = []

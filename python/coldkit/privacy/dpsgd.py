@@ -121,7 +121,8 @@ class DPContentTower(Recommender):
         seed = noise_seed(self.seed, noisy=math.isfinite(self.dp_epsilon))
         self.content.fit(train)
         features = torch.as_tensor(self.content.item_vectors(), dtype=torch.float32)
-        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=seed)
+        bounded = bound_contributions(training_matrix(train, binarize=True), self.max_items, seed=seed,
+                                      user_ids=train.user_ids, item_ids=train.catalog.item_ids)
         # one example per user with >= 2 items: a padded row of item indices (-1 = padding)
         lengths = np.diff(bounded.indptr)
         users = np.flatnonzero(lengths >= 2)

@@ -57,6 +57,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._vectors import interaction_rows, training_matrix
+from coldkit.models.base import NotFittedError
 from coldkit.models.cold import ColdAdapter
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
 from coldkit.privacy.mechanisms import noise_seed
@@ -228,6 +229,11 @@ class FederatedSpace:
 
         self.matrix_ = training_matrix(train, binarize=True)
         n_users, n_items = self.matrix_.shape
+        # the δ that privacy_spent reports ε at, noise or none: dp_delta, else the private models' default
+        # 1/(10·users) (_noise checks it against the users when the run is private)
+        self.delta_ = self.dp_delta if self.dp_delta is not None else 1.0 / (10.0 * max(n_users, 1))
+        if self.dp_delta is not None and not self.private:  # dp_epsilon=inf: the δ it reports obeys the users rule too
+            check_budget(math.inf, self.dp_delta, n_users)
         seed = noise_seed(self.seed, noisy=self.private)
         parts = partition_users(n_users, self.n_clients, seed)
         self.clients_ = [InteractionClient(self.matrix_[users], self.clip) for users in parts]
@@ -278,9 +284,16 @@ class FederatedSpace:
         return np.asarray(rows @ self.item_vectors_, dtype=np.float32)
 
     def privacy_spent(self) -> PrivacySpent:
-        """``(ε, δ)`` spent by training (``ε = inf`` without DP)."""
+        """``(ε, δ)`` spent by training: ``ε = inf`` without DP, at the same δ a private run reports
+        (``dp_delta``, else ``1/(10·users)``), as the ``dp-*`` models do at ``dp_epsilon=inf``.
+
+        A run without noise promises nothing (no finite ε holds at any δ < 1); the δ is the one ε was
+        measured at, never 0, which read as pure DP.
+        """
         if self.accountant_ is None:
-            return PrivacySpent(math.inf, float(self.dp_delta) if self.dp_delta is not None else 0.0)
+            if not hasattr(self, "delta_"):
+                raise NotFittedError("federated: call fit(train) before asking what it spent")
+            return PrivacySpent(math.inf, float(self.delta_))
         return self.accountant_.privacy_spent()
 
 

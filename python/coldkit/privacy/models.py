@@ -57,7 +57,7 @@ from coldkit.privacy.mechanisms import dp_gram, dp_item_counts, noise_seed
 from coldkit.privacy.modes import check_public_content
 from coldkit.validation import check_number, check_seed
 
-__all__ = ["DPStatistics", "private_statistics", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
+__all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "OwnContent", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
 #: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
 #: ``prior``: the DP popularity estimate with a content-predicted popularity for items without a public count,
@@ -122,11 +122,12 @@ def private_statistics(
     rho = rho_for_budget(eps, delta)
     sigma_counts = sigma_for_rho(rho * count_share, math.sqrt(m))
     sigma_gram = sigma_for_rho(rho * (1 - count_share), c * c)
-    # the noise from a stream of its own: bound_contributions draws its sampling keys from default_rng(seed),
-    # and noise made of those same bits would depend on which items were kept (the Gaussian mechanism's
-    # proof takes the noise independent of everything else)
+    # the noise from a stream of its own: the Gaussian mechanism's proof takes it independent of everything
+    # else, including which items bounding kept (keyed by a hash of (seed, user id, item id), not by this stream)
     rng = np.random.default_rng([seed, 1])
-    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed)
+    # keyed by ids, not positions: removing one user leaves every other user's kept items as they were
+    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed,
+                                  user_ids=train.user_ids, item_ids=train.catalog.item_ids)
     counts = dp_item_counts(bounded, sigma_counts, rng)
     # the Gram's items: those with the largest noisy counts, clearly above the noise (post-processing)
     threshold = max(3.0 * sigma_counts, 0.5)
@@ -139,6 +140,40 @@ def private_statistics(
     accountant.add_gaussian(sigma_counts, math.sqrt(m), name="item counts")
     accountant.add_gaussian(sigma_gram, c * c, name="item-item Gram")
     return DPStatistics(counts, items, gram, sigma_counts, sigma_gram, accountant)
+
+
+@dataclass
+class DPCounts:
+    """A DP release of the item counts alone (what :class:`OwnContent` orders a user without clicks by)."""
+
+    counts: np.ndarray  # (n_items,) noisy user counts, float64
+    sigma: float
+    accountant: PrivacyAccountant
+
+    def public_counts(self) -> np.ndarray:
+        """Noisy counts with those indistinguishable from noise (below ``3σ``) set to 0, never negative."""
+        counts = np.maximum(self.counts, 0.0)
+        counts[counts < PUBLIC_COUNT_SIGMAS * self.sigma] = 0.0
+        return counts
+
+
+def private_counts(train: Interactions, dp_epsilon: float, dp_delta: float | None, *, max_items: int = 64,
+                   seed: int | None = None) -> DPCounts:
+    """Bound each user's contribution (:func:`~coldkit.privacy.bounding.bound_contributions`, keyed by ids) and
+    release the per-item user counts with Gaussian noise, spending the whole ``(dp_epsilon, dp_delta)`` on them
+    (L2 sensitivity ``sqrt(max_items)``). ``dp_delta`` None gives ``1 / (10 · users)``; ``seed`` as
+    :func:`private_statistics`. Raises InvalidInputError as :func:`private_statistics` does."""
+    n_users = train.n_users
+    delta = 1.0 / (10.0 * max(n_users, 1)) if dp_delta is None else dp_delta
+    eps, delta = check_budget(dp_epsilon, delta, n_users)
+    m = check_max_items(max_items)
+    seed = noise_seed(seed, noisy=math.isfinite(eps))
+    sigma = sigma_for_rho(rho_for_budget(eps, delta), math.sqrt(m))
+    bounded = bound_contributions(training_matrix(train, binarize=True), m, seed=seed,
+                                  user_ids=train.user_ids, item_ids=train.catalog.item_ids)
+    counts = dp_item_counts(bounded, sigma, np.random.default_rng([seed, 1]))
+    accountant = PrivacyAccountant(delta=delta).add_gaussian(sigma, math.sqrt(m), name="item counts")
+    return DPCounts(counts, sigma, accountant)
 
 
 class PrivateModel(Recommender):
@@ -167,7 +202,8 @@ class PrivateModel(Recommender):
         # None: a fresh secret seed per fit (noise_seed); a given one reproduces the fit and must stay secret
         self.gram_items, self.count_share = gram_items, count_share
         self.seed = None if seed is None else check_seed(seed)
-        self.stats_: DPStatistics | None = None
+        # DPCounts: a dp-popularity fitted on its own releases the counts alone
+        self.stats_: DPStatistics | DPCounts | None = None
 
     def _release(self, train: Interactions) -> DPStatistics:
         self.stats_ = private_statistics(
@@ -177,21 +213,30 @@ class PrivateModel(Recommender):
         return self.stats_
 
     def _stats(self) -> DPStatistics:
+        stats = self._released()
+        if not isinstance(stats, DPStatistics):
+            raise InvalidInputError(f"{self.name}: its fit released the item counts alone, no item-item Gram")
+        return stats
+
+    def _released(self) -> "DPStatistics | DPCounts":
+        """The release the model was fitted on (the counts and Gram, or the counts alone)."""
         if self.stats_ is None:
             raise NotFittedError(f"{self.name}: call fit(train) before asking for its DP statistics")
         return self.stats_
 
     def _tie_break_counts(self) -> np.ndarray:
         """The public DP counts (the raw ones would leak): orders a list of a query the model knows nothing of."""
-        return self._stats().public_counts()
+        return self._released().public_counts()
 
     def privacy_spent(self) -> PrivacySpent:
         """``(epsilon, delta)`` the fitted model spent (from the accountant's ledger; ``inf`` without noise)."""
-        return self._stats().accountant.privacy_spent()
+        return self._released().accountant.privacy_spent()
 
     def privacy_report(self) -> dict[str, Any]:
         """JSON-ready ``{"epsilon", "delta", "mechanisms", "max_items", "clip"}`` (results files, CLI)."""
-        return {**self._stats().accountant.to_dict(), "max_items": self.max_items, "clip": self.clip}
+        report = {**self._released().accountant.to_dict(), "max_items": self.max_items}
+        # clip bounds the Gram's rows: a counts-only release (dp-popularity) does not use it
+        return report if isinstance(self.stats_, DPCounts) else {**report, "clip": self.clip}
 
     def _gram_user_rows(self, queries: Sequence[UserQuery]) -> np.ndarray:
         """(B, g) each query's known items over the Gram's items (0/1)."""
@@ -206,17 +251,25 @@ class PrivateModel(Recommender):
 
 
 class DPPopularity(PrivateModel):
-    """Most-interacted items first, from DP counts (counts within the noise count as 0)."""
+    """Most-interacted items first, from DP counts (counts within the noise count as 0).
+
+    Fitted on its own it releases the counts alone, with the whole budget (:func:`private_counts`):
+    ``clip``, ``gram_items`` and ``count_share`` concern the Gram, which it does not release. Inside
+    :class:`DPHybrid` it reads the hybrid's release instead (one budget for both).
+    """
 
     name = "dp-popularity"
 
     def fit(self, train: Interactions) -> "DPPopularity":
-        self._release(self._remember(train))
+        # the counts alone: releasing the Gram too spent (1 - count_share) = 80 % of the budget on a
+        # matrix nothing read, and left the counts with sqrt(5) times the noise they need
+        self.stats_ = private_counts(self._remember(train), self.dp_epsilon, self.dp_delta, max_items=self.max_items,
+                                     seed=self.seed)
         return self
 
     def item_scores(self) -> np.ndarray:
         """(n_items,) the public (post-processed) noisy counts."""
-        return self._stats().public_counts()
+        return self._released().public_counts()
 
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         scores = self.item_scores().astype(np.float32)[:, None]
@@ -589,3 +642,74 @@ class DPHybrid(PrivateModel):
         weights["prior"] = np.full(len(queries), self.weights["prior"])  # speaks for every query, like a bias term
         fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
         return fused
+
+
+class OwnContent(ContentRecommender):
+    """The no-sharing recommender in private mode: content kNN from the user's own clicks and text.
+
+    It learns nothing across users — a user's list is computed from that user's clicks (or text) and the
+    public item content — except for one thing: a user with no clicks and no text that matches (every score
+    0) gets a list ordered by popularity, and the plain ``content`` model reads the raw training counts for
+    it. This model orders those lists by DP item counts instead (:func:`private_counts`: the whole
+    ``(dp_epsilon, dp_delta)`` goes to them, so :meth:`privacy_spent` reports that release) and reads the
+    training data nowhere else. ``dp_epsilon=inf`` releases the (bounded) counts without noise.
+
+    Options: ``dp_epsilon`` / ``dp_delta`` (default ``1/(10·users)``), ``max_items`` (interactions per user
+    counted), ``seed`` (None: a fresh secret seed per fit), and those of
+    :class:`~coldkit.models.content.ContentRecommender`. ``coldkit recommend --model content --dp-epsilon``
+    runs it.
+
+    Example::
+
+        model = OwnContent(dp_epsilon=1.0, encoder="hashing").fit(train)
+        model.recommend([UserQuery(history=np.array([3, 9]))], k=10)   # the user's own content kNN
+        model.privacy_spent()                                          # the counts' (1.0, 1/(10·users))
+    """
+
+    name = "own-content"
+
+    def __init__(
+        self,
+        dp_epsilon: float = 1.0,
+        dp_delta: float | None = None,
+        max_items: int = 64,
+        seed: int | None = None,
+        encoder: str | Encoder | Sequence[str | Encoder] = "hashing",
+        encoder_options: dict[str, Any] | None = None,
+        whitening: str = "center",
+        whitening_dim: int | None = None,
+        text_weight: float = 1.0,
+        cache: bool = True,
+        encoder_weights: Sequence[float] | None = None,
+    ) -> None:
+        # the budget first: a bad one fails before an encoder is loaded (δ against the users at fit)
+        self.dp_epsilon, _ = check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)
+        self.dp_delta = None if dp_delta is None else float(dp_delta)
+        self.max_items = check_max_items(max_items)
+        self.seed = None if seed is None else check_seed(seed)
+        super().__init__(encoder=encoder, encoder_options=encoder_options, whitening=whitening, whitening_dim=whitening_dim,
+                         text_weight=text_weight, cache=cache, encoder_weights=encoder_weights)
+        check_public_content(self, self.name)  # an encoder that learns from the clicks would share them
+        self.counts_: DPCounts | None = None
+
+    def fit(self, train: Interactions, *, reuse: ContentRecommender | None = None) -> "OwnContent":
+        super().fit(train, reuse=reuse)
+        self.counts_ = private_counts(train, self.dp_epsilon, self.dp_delta, max_items=self.max_items, seed=self.seed)
+        return self
+
+    def _released(self) -> DPCounts:
+        if self.counts_ is None:
+            raise NotFittedError(f"{self.name}: call fit(train) before asking what it spent")
+        return self.counts_
+
+    def _tie_break_counts(self) -> np.ndarray:
+        """The released DP counts (public part): the raw ones are what the budget protects."""
+        return self._released().public_counts()
+
+    def privacy_spent(self) -> PrivacySpent:
+        """``(epsilon, delta)`` of the count release, the only statistic learned across users (``inf`` without noise)."""
+        return self._released().accountant.privacy_spent()
+
+    def privacy_report(self) -> dict[str, Any]:
+        """JSON-ready ``{"epsilon", "delta", "mechanisms", "max_items"}`` (results files, CLI)."""
+        return {**self._released().accountant.to_dict(), "max_items": self.max_items}

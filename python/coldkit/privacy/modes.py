@@ -29,6 +29,8 @@ PRIVATE_COUNTERPARTS = {
     "popularity": "dp-popularity",
     "item-knn": "dp-item-knn",
     "ease": "dp-ease",
+    # content kNN reads nothing across users but the counts that order a no-click user's list: DP counts there
+    "content": "own-content",
     # the published torch adapters: DP teacher + user-level DP-SGD (coldkit.privacy.adapters)
     "dropoutnet": "dp-dropoutnet",
     "heater": "dp-heater",
