@@ -134,7 +134,7 @@ def test_infinite_epsilon_means_no_noise() -> None:
     "eps, delta, users, words",
     [(0, 1e-6, None, "dp_epsilon must be > 0"), (-1, 1e-6, None, "dp_epsilon"), (math.nan, 1e-6, None, "dp_epsilon"),
      (1, 0, None, "dp_delta must be in (0, 1)"), (1, 1.0, None, "dp_delta"), (1, 0.01, 100, "1/users"),
-     ("x", 1e-6, None, "numbers"),
+     ("x", 1e-6, None, "dp_epsilon must be a number, got str 'x'"), (1, "1e-6", None, "dp_delta must be a number, got str"),
      # at 1e-17 the accountant reported 1.02e-17 spent, more than the budget; at 1e-300, 1.97e-17
      (1e-17, 1e-6, None, "at least 1e-06"), (1e-300, 1e-6, None, "cannot certify")],
 )
@@ -939,11 +939,13 @@ def test_cli_two_budgets_are_refused(tmp_path, capsys) -> None:
     [
         ({"seed": -1}, "seed must be an integer >= 0, got -1"),  # a bare numpy ValueError at fit
         ({"seed": 1.5}, "seed must be an integer >= 0, got 1.5"),  # truncated to 1
-        ({"clip": True}, r"clip \(per-user L2 bound\) must be a number > 0, got True"),  # ran with clip 1
+        ({"clip": True}, r"clip \(per-user L2 bound\) must be a number > 0, got bool True"),  # ran with clip 1
+        ({"clip": "1"}, r"clip \(per-user L2 bound\) must be a number > 0, got str '1'"),  # float("1") ran, repr showed '1'
+        ({"dp_epsilon": "1"}, r"dp_epsilon must be a number, got str '1'"),
         ({"count_share": "x"}, r"count_share \(budget share of the item counts\) must be a number in \(0, 1\), got 'x'"),
     ],
 )
 def test_dp_models_name_a_bad_seed_clip_or_share(options, message) -> None:
     for name in ("dp-popularity", "dp-hybrid"):
         with pytest.raises(InvalidInputError, match=message):
-            build_model(name, dp_epsilon=1.0, **options)
+            build_model(name, **{"dp_epsilon": 1.0, **options})

@@ -90,9 +90,10 @@ def check_budget(epsilon: float, delta: float, n_users: int | None = None) -> tu
         InvalidInputError: naming the bad value and the rule it breaks.
     """
     for label, value in (("dp_epsilon", epsilon), ("dp_delta", delta)):
-        if isinstance(value, (bool, np.bool_)):
-            # float(True) is 1.0: dp_epsilon=True ran as a (1, δ)-DP model instead of being refused
-            raise InvalidInputError(f"{label} must be a number, got {value!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            # float(True) is 1.0: dp_epsilon=True ran as a (1, δ)-DP model instead of being refused; a
+            # string ("1", from a config) passed through float() and was reported back as the string
+            raise InvalidInputError(f"{label} must be a number, got {type(value).__name__} {value!r}")
     try:
         eps, dlt = float(epsilon), float(delta)
     except (TypeError, ValueError):

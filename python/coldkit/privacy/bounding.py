@@ -44,8 +44,9 @@ def check_max_items(max_items: object) -> int:
 
 def check_clip(clip: object) -> float:
     """``clip`` as a finite float > 0, or InvalidInputError."""
-    if isinstance(clip, (bool, np.bool_)):  # float(True) is 1.0: clip=True ran as the bound 1
-        raise InvalidInputError(f"clip (per-user L2 bound) must be a number > 0, got {clip!r}")
+    if isinstance(clip, (bool, np.bool_)) or not isinstance(clip, (int, float, np.integer, np.floating)):
+        # float(True) is 1.0: clip=True ran as the bound 1; a string ("1") passed through float()
+        raise InvalidInputError(f"clip (per-user L2 bound) must be a number > 0, got {type(clip).__name__} {clip!r}")
     try:
         value = float(clip)  # type: ignore[arg-type]
     except (TypeError, ValueError):
