@@ -396,3 +396,11 @@ def test_json_bodies_are_taken_as_before(client: TestClient, content_type: str) 
     response = client.post("/recommend", content=b'{"text": "space", "k": 2}', headers={"content-type": content_type})
     assert response.status_code == 200, response.text
     assert len(response.json()["items"]) == 2
+
+
+@pytest.mark.parametrize(("body", "kind"), [("null", "null"), ("[]", "an array"), ('"text"', "a string"), ("7", "a number")])
+def test_a_json_body_that_is_not_an_object_is_said_so(client: TestClient, body: str, kind: str) -> None:
+    response = client.post("/recommend", content=body.encode(), headers=JSON)
+    assert response.status_code == 422
+    # was "Input should be a valid dictionary or object to extract fields from"
+    assert response.json()["detail"][0]["msg"] == f"the body must be a JSON object ({{...}}), got {kind}"

@@ -161,6 +161,29 @@ class _StrictJSONRoute(APIRoute):
         return strict
 
 
+def _json_kind(value: Any) -> str:
+    """The JSON type name of a parsed value (``null``, ``array``...), for a message that does not echo it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _message(error: Any) -> str:
+    """A validation error's message; a body that is JSON but not an object is said so in JSON's words
+    (pydantic's "Input should be a valid dictionary or object to extract fields from" for ``[]``)."""
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") == "model_attributes_type":
+        return f"the body must be a JSON object ({{...}}), got {_json_kind(error.get('input'))}"
+    return str(error.get("msg", ""))
+
+
 def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     """A JSON error response that can always be rendered (no surrogates, no NaN)."""
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
@@ -449,7 +472,7 @@ def create_app(
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         # never echo the input back: it may hold what cannot be rendered (NaN, lone surrogates) or secrets
         errors = [
-            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(error.get("msg", "")),
+            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(_message(error)),
              "type": safe_text(error.get("type", ""))}
             for error in exc.errors()
         ]
