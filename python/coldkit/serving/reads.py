@@ -15,11 +15,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import rank_vectors
+from coldkit.models._ranking import pad_ranked, rank_vectors
 from coldkit.models.blend import CLOSE_TO_TEXT_SHARE, blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
+from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes, required_new
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
 from coldkit.serving.state import Version, as_id, check_text, id_text, resolve_items
@@ -336,12 +336,28 @@ class IndexReader:
         if exclude_known:
             drop.append(known_rows)
         exclusions = [np.unique(np.concatenate(drop)).astype(np.int64)]
+        need_new = required_new(constraints, k) if min_new_share > 0 else 0
+        new_rows = np.flatnonzero(v.row_new) if need_new else None
+        if new_rows is not None:
+            if cand_rows is not None:
+                new_rows = np.intersect1d(new_rows, cand_rows)
+            pool = 4 * (depth + need_new)  # every source's list, whole: the new items are at their bottoms
 
         def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
-            return rank_vectors(
+            ranked = rank_vectors(
                 query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
                 backend=backend,
             )
+            if new_rows is None:
+                return ranked
+            # Each source also lists its best `need_new` new items: a source that ranks them last (popularity:
+            # no clicks yet) left the reranker a pool without new items once the catalogue outgrew the
+            # depth, and min_new_share was "relaxed" while new items were there to show
+            best_new = rank_vectors(
+                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=exclusions, candidates=new_rows,
+                backend=backend,
+            )
+            return _merged(ranked, best_new)
 
         encoded: dict[str, np.ndarray] = {}
 
@@ -374,6 +390,8 @@ class IndexReader:
             "popularity": lambda: ranked_by("popularity", np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
+        if new_rows is not None:
+            fused = _with_new(fused, v.row_new, depth, need_new)
         sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
         speakers = {name: (sources[name], *spoke[name]) for name in spoke if sources.get(name, 0.0) > 0}
         relaxed: list[str] = []
@@ -509,3 +527,24 @@ def speaking_sources(scores: Mapping[str, tuple[float, float, float]]) -> list[s
         return []
     return sorted((name for name, part in parts.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
                   key=lambda name: -parts[name])
+
+
+def _merged(first: Ranked, second: Ranked) -> Ranked:
+    """One row: the items of both lists, each once, by score (the lists score alike: one query, one source)."""
+    indices = np.concatenate([first.indices[0], second.indices[0]])
+    scores = np.concatenate([first.scores[0], second.scores[0]]).astype(np.float32)
+    keep = indices >= 0
+    indices, scores = indices[keep], scores[keep]
+    _, once = np.unique(indices, return_index=True)
+    indices, scores = indices[once], scores[once]
+    order = np.argsort(-scores, kind="stable")
+    return pad_ranked(indices[order][None, :], scores[order][None, :], first.indices.shape[1] + second.indices.shape[1])
+
+
+def _with_new(fused: Ranked, row_new: np.ndarray, depth: int, need_new: int) -> Ranked:
+    """The reranker's pool: the fused list's top ``depth``, and below it its best ``need_new`` new items."""
+    indices, scores = fused.indices[0], fused.scores[0]
+    valid = np.flatnonzero(indices >= 0)
+    below = valid[depth:]
+    keep = np.concatenate([valid[:depth], below[row_new[indices[below]]][:need_new]])
+    return pad_ranked(indices[keep][None, :], scores[keep][None, :], depth + need_new)
