@@ -489,11 +489,16 @@ class IndexReader:
     def similar_items(
         self, item_id: str, k: int = 10, *, candidates: Sequence[str] | None = None, backend: str | None = None
     ) -> list[RecommendedItem]:
-        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded)."""
+        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded); none for an item
+        without content (a zero content vector: empty text and no image)."""
         v = self.version
         k = check_list_length(k)
         (ordinal,) = resolve_items(v, [item_id], "item id")
         row = int(v.item_row[ordinal])
+        if not np.any(v.content[row]):
+            # an item without content (empty text, no image): every item scored 0 and the first k in
+            # index order were listed as "similar"; nothing is similar to it
+            return []
         cand = None
         if candidates is not None:
             cand = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
