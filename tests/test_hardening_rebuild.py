@@ -123,3 +123,23 @@ def test_kill_9_during_the_forced_rebuild_leaves_the_old_index_loadable(tmp_path
     assert _has_the_online_write(path)  # the half-written new snapshot is ignored
     assert main(_build_argv(path, tiny_files, "--force")) == 0  # and a later rebuild cleans it up
     assert not _has_the_online_write(path) and not any(path.glob(".tmp-*"))
+
+
+def test_a_rebuild_without_force_of_a_served_index_says_it_is_served_not_to_pass_force(tmp_path: Path, tiny_files, capsys) -> None:
+    """Advising --force was a dead end: with --force the rebuild is refused again, for the server."""
+    path = _index_with_an_online_write(tmp_path, tiny_files)
+    writer = load(path)
+    try:
+        assert main(_build_argv(path, tiny_files)) != 0
+        err = capsys.readouterr().err
+        assert "open for writing" in err and "--force" not in err, err
+        assert "stop" in err, err
+    finally:
+        writer.close()
+    assert _has_the_online_write(path)
+
+
+def test_a_build_without_files_names_the_cli_options_too(tmp_path: Path, capsys) -> None:
+    assert main(["serve", str(tmp_path / "idx"), "--build", "--interactions", "x.csv"]) != 0
+    err = capsys.readouterr().err
+    assert "--items" in err and "--dataset" in err, err

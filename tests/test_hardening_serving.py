@@ -375,3 +375,32 @@ def test_python_api_numbers_beyond_float_range_are_invalid_input(make_tiny_index
         options = {"user_vector": [10**400] + [0] * (index.version.cf.shape[1] - 1)}
     with pytest.raises(InvalidInputError, match=field):
         index.recommend(k=3, **options)
+
+
+@pytest.mark.parametrize("path", ["/recommend", "/items", "/users", "/interactions"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+def test_a_body_sent_as_another_content_type_is_refused_naming_json(client: TestClient, path: str, content_type: str | None) -> None:
+    body = {"/recommend": '{"text": "space"}', "/items": '{"items": [{"id": "n1", "text": "x"}]}',
+            "/users": '{"id": "u-ct"}', "/interactions": '{"events": [{"user_id": "u1", "item_id": "i1"}]}'}[path]
+    response = client.post(path, content=body.encode(), headers={} if content_type is None else {"content-type": content_type})
+    assert response.status_code == 415, response.text
+    detail = response.json()["detail"]
+    # was 422 "Input should be a valid dictionary or object to extract fields from"
+    named = "no content-type header" if content_type is None else content_type.split(";")[0]
+    assert "application/json" in detail and named in detail, detail
+    assert not client.get("/health").json()["version"]  # nothing was written
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8", "application/vnd.api+json"])
+def test_json_bodies_are_taken_as_before(client: TestClient, content_type: str) -> None:
+    response = client.post("/recommend", content=b'{"text": "space", "k": 2}', headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == 2
+
+
+@pytest.mark.parametrize(("body", "kind"), [("null", "null"), ("[]", "an array"), ('"text"', "a string"), ("7", "a number")])
+def test_a_json_body_that_is_not_an_object_is_said_so(client: TestClient, body: str, kind: str) -> None:
+    response = client.post("/recommend", content=body.encode(), headers=JSON)
+    assert response.status_code == 422
+    # was "Input should be a valid dictionary or object to extract fields from"
+    assert response.json()["detail"][0]["msg"] == f"the body must be a JSON object ({{...}}), got {kind}"

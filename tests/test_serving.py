@@ -712,3 +712,12 @@ def test_build_names_an_option_the_served_hybrid_does_not_take() -> None:
         ServingIndex.build(train, encoder="hashing", cache=False, factors=0)
     with pytest.raises(coldkit.InvalidInputError, match="does not take 'warm'"):
         ServingIndex.build(train, encoder="hashing", cache=False, warm="ease")
+
+
+def test_an_item_without_content_has_no_similar_items(make_tiny_index) -> None:
+    index = make_tiny_index()
+    index.upsert_items([{"id": "blank", "text": ""}])
+    row = int(index.version.item_row[index.version.item_ordinal("blank")])
+    assert not index.version.content[row].any()  # the encoder gives empty text no content
+    assert index.similar_items("blank", k=3) == []  # was: the first 3 items in index order, each with score 0.0
+    assert len(index.similar_items(index.version.item_ids[0], k=3)) == 3

@@ -229,3 +229,37 @@ def test_kill_9_of_the_writer_loses_no_acknowledged_write_and_readers_serve_them
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def test_a_write_whose_fsync_failed_is_never_served_by_a_follower(writer, tmp_path: Path, monkeypatch) -> None:
+    """The record is whole in the file (in the page cache) when fsync fails; the writer then cuts it back
+    and refuses the write. A follower (or a read-only load) polling in that moment must not serve it."""
+    import errno
+    import os
+
+    from coldkit.serving import IndexStorageError
+
+    follower = LogFollower(tmp_path / "idx")
+    writer.upsert_items([{"id": "kept", "text": "acknowledged before the failure"}])
+    seen: dict[str, bool] = {}
+    real_fsync = os.fsync
+
+    def failing_fsync(fd: int) -> None:
+        # what another process sees between the record's write and the writer's cut-back
+        follower.refresh()
+        seen["follower"] = follower.index.has_item("refused")
+        reader = load(tmp_path / "idx", read_only=True)
+        seen["load"] = reader.has_item("refused")
+        reader.close()
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(IndexStorageError, match="nothing applied"):
+        writer.upsert_items([{"id": "refused", "text": "never acknowledged"}])
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert seen == {"follower": False, "load": False}
+    assert follower.index.has_item("kept")
+    writer.upsert_items([{"id": "after", "text": "acknowledged after the failure"}])
+    follower.refresh()
+    assert follower.index.has_item("after") and not follower.index.has_item("refused")
+    assert follower.index.version.number == writer.version.number

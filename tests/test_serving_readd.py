@@ -33,3 +33,30 @@ def test_a_deleted_id_added_again_is_a_new_item_with_no_past(tmp_path: Path, mak
     save(reopened, tmp_path / "idx")  # and a snapshot (compaction) keeps it
     reopened.close()
     check(load(tmp_path / "idx", read_only=True))
+
+
+def test_a_reader_of_an_older_version_still_finds_an_item_deleted_and_added_again_meanwhile(make_tiny_index) -> None:
+    """Readers take one version per request and never lock: one that took its version before the delete
+    must find the item there (it was live) while the writer deletes it and adds the id again."""
+    from coldkit.serving.state import resolve_items
+
+    index = make_tiny_index()
+    before = index.version  # a request in flight holds this version
+    item = before.item_ids[0]
+    ordinal = before.item_ordinal(item)
+    assert ordinal is not None
+    index.delete_items([item])
+    deleted = index.version
+    index.upsert_items([{"id": item, "text": "an unrelated new gadget"}])
+    after = index.version
+    assert before.item_ordinal(item) == ordinal  # was: None (the shared id table pointed past its items: a 404)
+    assert list(resolve_items(before, [item], "item id")) == [ordinal]
+    assert deleted.item_ordinal(item) is None  # deleted in that version
+    assert after.item_ordinal(item) not in (None, ordinal)  # a new item, with a new ordinal
+    # once more: each version sees its own item under the id
+    index.delete_items([item])
+    index.upsert_items([{"id": item, "text": "a third life"}])
+    assert before.item_ordinal(item) == ordinal
+    assert after.item_ordinal(item) == after.n_items - 1
+    assert index.version.item_ordinal(item) == index.version.n_items - 1
+    assert index.item_info(item)["text"] == "a third life"

@@ -12,7 +12,8 @@ Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
   ``DELETE /items/{id}``, ``POST /interactions``, ``POST /users``, ``POST /snapshot``.
 
 Every bad request gets a 4xx with a message: 401/403 (token), 404 (unknown id, named), 409
-(read-only / nowhere to snapshot), 413 (body too large), 422 (malformed JSON, wrong types, values
+(read-only / nowhere to snapshot), 413 (body too large), 415 (a body not sent as
+``content-type: application/json``), 422 (malformed JSON, wrong types, values
 out of range). A write is acknowledged (2xx) only after it is in the write-ahead log on disk.
 
 Example::
@@ -133,14 +134,54 @@ class _StrictJSONRequest(Request):
         return self._json
 
 
+def _is_json(content_type: str) -> bool:
+    """Whether a ``content-type`` header names JSON (``application/json`` or ``application/*+json``), as FastAPI reads it."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    main, _, sub = kind.partition("/")
+    return main == "application" and (sub == "json" or sub.endswith("+json"))
+
+
 class _StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None
 
         async def strict(request: Request) -> Response:
+            content_type = request.headers.get("content-type", "")
+            if takes_body and not _is_json(content_type):
+                # FastAPI hands a non-JSON body to the model as bytes, and pydantic then answered 422
+                # "Input should be a valid dictionary or object to extract fields from": no word of
+                # the header that was wrong (curl -d sends application/x-www-form-urlencoded)
+                had = f"content-type {safe_text(content_type)[:100]!r}" if content_type.strip() else "no content-type header"
+                raise HTTPException(
+                    415, f"this endpoint takes a JSON body sent with 'content-type: application/json'; the request had {had}"
+                )
             return await handler(_StrictJSONRequest(request.scope, request.receive))
 
         return strict
+
+
+def _json_kind(value: Any) -> str:
+    """The JSON type name of a parsed value (``null``, ``array``...), for a message that does not echo it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _message(error: Any) -> str:
+    """A validation error's message; a body that is JSON but not an object is said so in JSON's words
+    (pydantic's "Input should be a valid dictionary or object to extract fields from" for ``[]``)."""
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") == "model_attributes_type":
+        return f"the body must be a JSON object ({{...}}), got {_json_kind(error.get('input'))}"
+    return str(error.get("msg", ""))
 
 
 def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -431,7 +472,7 @@ def create_app(
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         # never echo the input back: it may hold what cannot be rendered (NaN, lone surrogates) or secrets
         errors = [
-            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(error.get("msg", "")),
+            {"loc": [safe_text(part) for part in error.get("loc", ())], "msg": safe_text(_message(error)),
              "type": safe_text(error.get("type", ""))}
             for error in exc.errors()
         ]

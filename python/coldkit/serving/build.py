@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.serving.errors import IndexStorageError
 from coldkit.serving.index import ServingIndex
 from coldkit.serving.storage import check_index_target, check_no_writer, describe_existing_index, save
 
@@ -53,13 +54,20 @@ def build_index_from_files(
     """
     check_index_target(out)  # a file or a foreign directory at ``out``: fail now, not after the build
     existing = describe_existing_index(out)
+    if existing is not None:
+        # a server writing there would make the final save fail: say so before the build, and before the
+        # advice to pass --force (which it refused next, for the server)
+        try:
+            check_no_writer(out)
+        except IndexStorageError as exc:
+            raise IndexStorageError(
+                f"{exc}; stop the server that writes to it before rebuilding it (its acknowledged writes would be lost)"
+            ) from None
     if existing is not None and not force:
         raise InvalidInputError(
             f"{str(out)!r} already holds a coldkit index ({existing}); rebuilding replaces it and drops its online "
             "writes: pass --force (force=True) to do so, or choose another directory"
         )
-    if existing is not None:
-        check_no_writer(out)  # a server writing there would make the final save fail: say so before the build
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
@@ -68,7 +76,10 @@ def build_index_from_files(
         train = load_dataset(dataset, data_root=data_root).interactions
     else:
         if interactions is None or items is None:
-            raise InvalidInputError("building an index needs interactions= and items= files (or dataset=)")
+            raise InvalidInputError(
+                "building an index needs an interactions file and an items file (--interactions and --items; "
+                "interactions= and items= in Python), or a data set (--dataset, dataset=)"
+            )
         from coldkit.data import load_interactions, load_items
 
         for label, path in (("interactions", interactions), ("items", items)):

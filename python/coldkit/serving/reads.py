@@ -15,11 +15,11 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import rank_vectors
-from coldkit.models.blend import blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights
+from coldkit.models._ranking import pad_ranked, rank_vectors
+from coldkit.models.blend import CLOSE_TO_TEXT_SHARE, blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes
+from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes, required_new
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
 from coldkit.serving.state import Version, as_id, check_text, id_text, resolve_items
@@ -336,12 +336,28 @@ class IndexReader:
         if exclude_known:
             drop.append(known_rows)
         exclusions = [np.unique(np.concatenate(drop)).astype(np.int64)]
+        need_new = required_new(constraints, k) if min_new_share > 0 else 0
+        new_rows = np.flatnonzero(v.row_new) if need_new else None
+        if new_rows is not None:
+            if cand_rows is not None:
+                new_rows = np.intersect1d(new_rows, cand_rows)
+            pool = 4 * (depth + need_new)  # every source's list, whole: the new items are at their bottoms
 
         def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
-            return rank_vectors(
+            ranked = rank_vectors(
                 query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
                 backend=backend,
             )
+            if new_rows is None:
+                return ranked
+            # Each source also lists its best `need_new` new items: a source that ranks them last (popularity:
+            # no clicks yet) left the reranker a pool without new items once the catalogue outgrew the
+            # depth, and min_new_share was "relaxed" while new items were there to show
+            best_new = rank_vectors(
+                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=exclusions, candidates=new_rows,
+                backend=backend,
+            )
+            return _merged(ranked, best_new)
 
         encoded: dict[str, np.ndarray] = {}
 
@@ -355,15 +371,29 @@ class IndexReader:
             encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])  # the best text match's score
             return ranked
 
+        # each source's query and best score, kept for the "why" (which source ranked an item)
+        spoke: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+        def ranked_by(name: str, query: np.ndarray, vectors: np.ndarray) -> Ranked:
+            ranked = rank(query, vectors)
+            top = ranked.scores[0][ranked.indices[0] >= 0]
+            spoke[name] = (np.asarray(query, dtype=np.float32).reshape(-1), vectors, float(top.max()) if top.size else 0.0)
+            return ranked
+
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
-            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
-            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
-            "text": lambda: ranked_text(rank(interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
-            "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
+            "cf": lambda: ranked_by("cf", v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
+            "content": lambda: ranked_by("content", interest_vectors(v.content, [known_rows]), v.content),
+            "text": lambda: ranked_text(ranked_by(
+                "text", interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
+            "popularity": lambda: ranked_by("popularity", np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
+        if new_rows is not None:
+            fused = _with_new(fused, v.row_new, depth, need_new)
+        sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
+        speakers = {name: (sources[name], *spoke[name]) for name in spoke if sources.get(name, 0.0) > 0}
         relaxed: list[str] = []
         if rerank:
             fused, relaxed = self._rerank(v, fused, k, constraints, mmr_lambda)
@@ -374,11 +404,10 @@ class IndexReader:
         items = [
             RecommendedItem(
                 id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]),
-                why=self._why(v, int(r), known_rows, query_text, encoded) if explain else None,
+                why=self._why(v, int(r), known_rows, query_text, encoded, speakers) if explain else None,
             )
             for r, s in zip(rows, scores)
         ]
-        sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
         return Recommendation(items=items, relaxed=relaxed, sources=sources, version=v.number)
 
     def _rerank(
@@ -404,41 +433,72 @@ class IndexReader:
         return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
 
     def _why(
-        self, v: Version, row: int, known_rows: np.ndarray, text: str, encoded: Mapping[str, np.ndarray] | None = None
+        self, v: Version, row: int, known_rows: np.ndarray, text: str, encoded: Mapping[str, np.ndarray],
+        speakers: Mapping[str, tuple[float, np.ndarray, np.ndarray, float]],
     ) -> str:
-        """The reason shown with an item: the nearest recent click, the words it shares with the query, its
-        closeness to the query's text (when the text source ranked: ``encoded`` holds its vector and best
-        score), or popularity."""
+        """The reason shown with an item: what the sources that ranked it say (the nearest recent click,
+        the words it shares with the query or its closeness to the query's text, users with similar clicks),
+        else its popularity.
+
+        ``speakers``: each source of the blend with its weight, query vector, item vectors and best score
+        in this request; only the sources :func:`speaking_sources` finds behind this item give a reason.
+        ``encoded`` holds the text's vector and best score.
+        """
+        named = speaking_sources(
+            {name: (weight, float(vectors[row] @ query), best) for name, (weight, query, vectors, best) in speakers.items()}
+        )
         reasons = []
-        recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
-        liked = nearest_liked(v.content[recent], v.content[row])
-        if liked is not None:
-            best, similarity = liked
-            reasons.append(f"similar to {v.item_ids[int(v.row_item[recent[best]])]!r} (content {similarity:.2f})")
+        for name in named:
+            if name == "content":
+                recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
+                liked = nearest_liked(v.content[recent], v.content[row])
+                if liked is not None:
+                    best, similarity = liked
+                    reasons.append(f"similar to {v.item_ids[int(v.row_item[recent[best]])]!r} (content {similarity:.2f})")
+            elif name == "text" and text:
+                reasons.extend(self._text_reason(v, row, text, encoded))
+            elif name == "cf":
+                # the collaborative source: the user's clicks (or on-device vector) folded into the CF space
+                reasons.append("liked by users with clicks like yours" if v.item_count[int(v.row_item[row])] > 0
+                               else "new item like those users with clicks like yours liked")
+            elif name == "popularity":
+                reasons.append(self._popular(v, row))
+        return "; ".join(reasons or [self._popular(v, row)])
+
+    @staticmethod
+    def _popular(v: Version, row: int) -> str:
+        count = int(v.item_count[int(v.row_item[row])])
+        return f"popular: {count} users" if count else "new item"
+
+    def _text_reason(self, v: Version, row: int, text: str, encoded: Mapping[str, np.ndarray]) -> list[str]:
+        """The words the item shares with the query's text, or its closeness to that text (close_to_text)."""
+        reasons = []
         if text:
             shared = shared_words(text, v.row_meta[row].text)
             if shared:
                 reasons.append("matches your words: " + ", ".join(shared))
-            elif encoded is not None and "text" in encoded and "best" in encoded:
+            elif "text" in encoded and "best" in encoded:
                 # ranked by the text's meaning without a shared word (a synonym for a sentence encoder);
                 # the popularity fallback named a count (often 1 user) that had not ranked it. Close: see
                 # close_to_text, against the best match of this request
                 closeness = float(v.content[row] @ encoded["text"][0])
                 if close_to_text(closeness, float(encoded["best"][0])):
                     reasons.append(f"close to your words (content {closeness:.2f})")
-        if not reasons:
-            count = int(v.item_count[int(v.row_item[row])])
-            reasons.append(f"popular: {count} users" if count else "new item")
-        return "; ".join(reasons)
+        return reasons
 
     def similar_items(
         self, item_id: str, k: int = 10, *, candidates: Sequence[str] | None = None, backend: str | None = None
     ) -> list[RecommendedItem]:
-        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded)."""
+        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded); none for an item
+        without content (a zero content vector: empty text and no image)."""
         v = self.version
         k = check_list_length(k)
         (ordinal,) = resolve_items(v, [item_id], "item id")
         row = int(v.item_row[ordinal])
+        if not np.any(v.content[row]):
+            # an item without content (empty text, no image): every item scored 0 and the first k in
+            # index order were listed as "similar"; nothing is similar to it
+            return []
         cand = None
         if candidates is not None:
             cand = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
@@ -452,3 +512,44 @@ class IndexReader:
             for r, s in zip(ranked.indices[0], ranked.scores[0])
             if r >= 0
         ]
+
+
+def speaking_sources(scores: Mapping[str, tuple[float, float, float]]) -> list[str]:
+    """The sources that ranked one item, strongest first: ``scores`` maps each source of the blend to
+    (its weight, the item's score from it, its best score in this request).
+
+    A source's part in the item's rank is ``weight · score / best`` (its weight, times how close the
+    item came to the source's own top; a negative score is no part). A source speaks for the item when
+    its part is at least half the largest part (``CLOSE_TO_TEXT_SHARE``, the share of "close to your
+    words"): the strongest always does, so the item's why names what ranked it, and a source of small
+    weight beside a strong one (``content`` 0.1 beside ``cf`` 0.93: "similar to 'x' (content 0.03)"
+    for an item CF ranked) is not given as a reason.
+    """
+    parts = {name: weight * max(score, 0.0) / best for name, (weight, score, best) in scores.items()
+             if weight > 0 and best > 0}
+    strongest = max(parts.values(), default=0.0)
+    if strongest <= 0:
+        return []
+    return sorted((name for name, part in parts.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
+                  key=lambda name: -parts[name])
+
+
+def _merged(first: Ranked, second: Ranked) -> Ranked:
+    """One row: the items of both lists, each once, by score (the lists score alike: one query, one source)."""
+    indices = np.concatenate([first.indices[0], second.indices[0]])
+    scores = np.concatenate([first.scores[0], second.scores[0]]).astype(np.float32)
+    keep = indices >= 0
+    indices, scores = indices[keep], scores[keep]
+    _, once = np.unique(indices, return_index=True)
+    indices, scores = indices[once], scores[once]
+    order = np.argsort(-scores, kind="stable")
+    return pad_ranked(indices[order][None, :], scores[order][None, :], first.indices.shape[1] + second.indices.shape[1])
+
+
+def _with_new(fused: Ranked, row_new: np.ndarray, depth: int, need_new: int) -> Ranked:
+    """The reranker's pool: the fused list's top ``depth``, and below it its best ``need_new`` new items."""
+    indices, scores = fused.indices[0], fused.scores[0]
+    valid = np.flatnonzero(indices >= 0)
+    below = valid[depth:]
+    keep = np.concatenate([valid[:depth], below[row_new[indices[below]]][:need_new]])
+    return pad_ranked(indices[keep][None, :], scores[keep][None, :], depth + need_new)

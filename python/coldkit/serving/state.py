@@ -104,6 +104,9 @@ class Version:
     base_items: np.ndarray
     extra_items: dict[int, np.ndarray] = field(default_factory=dict)  # online clicks (copy-on-write dict)
     user_text: dict[int, str] = field(default_factory=dict)  # profile texts (copy-on-write dict)
+    # shared, grows: the ordinals an id had before it was deleted and added again (item_index holds
+    # its latest), so a reader of a version from before the re-add still finds the item it holds
+    earlier_ordinals: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- lookups
@@ -113,7 +116,14 @@ class Version:
         # The shared table may hold an entry of a write that was refused (e.g. the disk was full: the
         # log append failed) whose ordinal a later write gave to another id; the id list up to
         # n_items is exact, so check it, or the refused id would alias the later item.
-        if ordinal is None or ordinal >= self.n_items or self.item_ids[ordinal] != item_id or self.item_row[ordinal] < 0:
+        if ordinal is None or ordinal >= self.n_items or self.item_ids[ordinal] != item_id:
+            # the id may have been deleted and added again after this version: item_index then names
+            # the new ordinal, past this version's items; this version's own is one of the earlier ones
+            ordinal = next((o for o in reversed(self.earlier_ordinals.get(item_id, ()))
+                            if o < self.n_items and self.item_ids[o] == item_id), None)
+            if ordinal is None:
+                return None
+        if self.item_row[ordinal] < 0:
             return None
         return ordinal
 

@@ -649,7 +649,8 @@ def load(
                 "the index as the snapshot holds it"
             )
         for g in logs:
-            for record in read_log(_wal_path(root, g)):
+            # read-only beside a live writer: a record without its newline is still waiting for its fsync
+            for record in read_log(_wal_path(root, g), unterminated=not read_only):
                 if record["version"] <= writer.version.number:
                     continue  # already in the snapshot
                 if record["version"] != writer.version.number + 1:

@@ -25,7 +25,11 @@ __all__ = ["WriteAheadLog", "read_log", "encode_vectors", "decode_vectors"]
 
 # ------------------------------------------------------------------------------------------ the log
 class WriteAheadLog:
-    """Append-only JSON lines; :meth:`append` returns only once the record is on disk (fsync)."""
+    """Append-only JSON lines; :meth:`append` returns only once the record is on disk (fsync).
+
+    A line's newline is written after its record's fsync succeeded: readers in other processes
+    apply complete lines only (see :func:`read_log`).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -80,10 +84,15 @@ class WriteAheadLog:
                     # the bytes of an earlier failed write could not be cut off then: cut them now, or
                     # this record would be glued to a torn one
                     os.ftruncate(self._fd, self._size)
-                view = memoryview(data)
+                # The line's newline is its commit mark, written only once the record is on disk:
+                # followers (other processes) read complete lines only, so a record whose fsync
+                # fails, visible in the file until it is cut back below, is never served by them.
+                view = memoryview(data)[:-1]
                 while view:  # os.write may write less than asked (e.g. the disk filled up mid-record)
                     view = view[os.write(self._fd, view):]
                 os.fsync(self._fd)
+                if os.write(self._fd, b"\n") != 1:
+                    raise OSError("the newline that commits the record was not written")
             except OSError as exc:
                 try:  # leave no half record behind a failed write (retried by the next append if this fails)
                     os.ftruncate(self._fd, self._size)
@@ -99,11 +108,19 @@ class WriteAheadLog:
                 self._fd = -1
 
 
-def read_log(path: Path, data: bytes | None = None, first_line: int = 1) -> Iterator[dict[str, Any]]:
+def read_log(
+    path: Path, data: bytes | None = None, first_line: int = 1, *, unterminated: bool = True
+) -> Iterator[dict[str, Any]]:
     """Records of one log; a torn *last* line (an unacknowledged write cut by a crash) is skipped.
 
     ``data`` is the log's bytes (or a later part of them, starting at line ``first_line``) when the
     caller has read them already (a follower tailing the log); else the file is read.
+
+    A whole record without its newline is the log's last line while the writer waits for the disk
+    (the newline is written after fsync; if fsync fails the record is cut back and refused). The
+    writer's own :func:`~coldkit.serving.load` passes ``unterminated=True`` (a crash may have lost the
+    newline of an acknowledged, fsync-ed record: it is kept); a reader beside a live writer passes
+    False and leaves it to the next read.
     """
     if data is None:
         try:
@@ -111,6 +128,8 @@ def read_log(path: Path, data: bytes | None = None, first_line: int = 1) -> Iter
         except OSError as exc:
             raise IndexFormatError(f"cannot read the write-ahead log {str(path)!r}: {exc}") from exc
     lines = data.split(b"\n")
+    if not unterminated:
+        lines[-1] = b""  # not yet committed (see above)
     for number, line in enumerate(lines, first_line):
         if not line.strip():
             continue

@@ -152,6 +152,11 @@ class IndexWriter:
         del v.item_ids[n_items:]
         v.item_ids.extend(new_ids)
         for offset, item_id in enumerate(new_ids):
+            previous = v.item_index.get(item_id)
+            if previous is not None and previous < n_items and v.item_ids[previous] == item_id:
+                # a deleted id added again: remember its published ordinal *before* item_index moves
+                # on, so readers of older versions (they never lock) still find their item
+                v.earlier_ordinals[item_id] = v.earlier_ordinals.get(item_id, ()) + (previous,)
             v.item_index[item_id] = n_items + offset
         item_row = np.concatenate([v.item_row, np.full(len(new_ids), -1, dtype=np.int64)])
         item_row[ordinals] = rows
