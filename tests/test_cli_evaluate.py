@@ -199,3 +199,44 @@ def test_results_record_the_data_folder_its_columns_and_the_command(tmp_path: Pa
     assert f"# read from {folder.resolve()}; interaction columns user_id=customer item_id=sku; text columns name" in header
     assert "# command: coldkit evaluate --data shop --interaction-columns user_id=customer item_id=sku --text-columns name " \
            "--models popularity --k 5 --out o --no-progress --no-chart" in header
+
+
+class _ProbeEncoderPlugin:
+    """A hashing encoder under another name, so a test can see which encoder a model was given."""
+
+    @staticmethod
+    def _build(**options: object) -> object:
+        from coldkit.builtins.encoders import HashingEncoder
+
+        class ProbeEncoder(HashingEncoder):
+            name = "probe-hashing"
+
+        return ProbeEncoder(**options)  # type: ignore[arg-type]
+
+    @__import__("coldkit").hookimpl
+    def coldkit_encoders(self) -> list[object]:
+        import coldkit
+
+        return [coldkit.EncoderSpec("probe-hashing", "hashing under another name", self._build, {"text"})]
+
+
+def test_an_explicit_encoder_reaches_the_models_that_name_none(
+    movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_plugins: None
+) -> None:
+    # --encoder hashing --models hybrid ran the hybrid with MiniLM (its own default), while the first line
+    # said "default encoder=hashing (for models that name none)"; content and cold-ridge kept their own
+    # hashing whatever --encoder said. A model that names its encoder keeps it.
+    from coldkit.plugins.manager import register_plugin
+
+    register_plugin(_ProbeEncoderPlugin(), "probe")
+    out = tmp_path / "enc"
+    code = main(
+        ["evaluate", "--data", str(movie_folder), "--models", "cold-ridge", "content:encoder=hashing",
+         "--encoder", "probe-hashing", "--seeds", "1", "--k", "10", "--out", str(out), "--no-progress", "--no-chart"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    payload = json.loads((out / "results.json").read_text())
+    used = {label: [e["name"] for e in encoders] for label, encoders in payload["encoders"].items()}
+    assert used["cold-ridge"] == ["probe-hashing"]
+    assert used["content[encoder=hashing]"] == ["hashing"]
+    assert payload["models"] == ["cold-ridge", "content[encoder=hashing]"]
