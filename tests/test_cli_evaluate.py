@@ -240,3 +240,18 @@ def test_an_explicit_encoder_reaches_the_models_that_name_none(
     assert used["cold-ridge"] == ["probe-hashing"]
     assert used["content[encoder=hashing]"] == ["hashing"]
     assert payload["models"] == ["cold-ridge", "content[encoder=hashing]"]
+
+
+def test_a_read_only_results_file_is_not_replaced(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # results.json made read-only (a result kept for a paper) was replaced by the next run into the folder
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "results.json").write_text("{}", encoding="utf-8")
+    (out / "results.json").chmod(0o444)
+    try:
+        code = main(["evaluate", "--data", str(movie_folder), "--models", "popularity", "--out", str(out), "--no-progress", "--no-chart"])
+        assert code == 2
+        assert f"--out {out / 'results.json'}: the file is read-only" in capsys.readouterr().err
+        assert (out / "results.json").read_text(encoding="utf-8") == "{}" and not (out / "results.txt").exists()
+    finally:
+        (out / "results.json").chmod(0o644)

@@ -641,3 +641,19 @@ def test_the_command_in_a_shell_still_prints_data_warnings_as_notes(files: dict[
                        "(no trending source, no time-aware validation); fill them in to use time"
     assert lines[2].startswith("note: 1 interaction(s) have a negative rating/weight")
     assert lines[3].startswith("wrote 2 recommendations for 2 user(s)") and len(lines) == 4
+
+
+def test_a_read_only_output_file_is_not_replaced(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the atomic write renamed a new file over a read-only --out (rename needs only the folder's write
+    # permission, and root passes every check): results the user had protected with chmod a-w were lost
+    files["out"].write_text("user_id,item_id,rank,score\nkept,a,1,1\n", encoding="utf-8")
+    files["out"].chmod(0o444)
+    try:
+        assert run(files) == 2
+        err = capsys.readouterr().err
+        assert f"--out {files['out']}: the file is read-only" in err and "chmod u+w" in err
+        assert files["out"].read_text(encoding="utf-8") == "user_id,item_id,rank,score\nkept,a,1,1\n"
+    finally:
+        files["out"].chmod(0o644)
+    assert run(files) == 0  # writable again: replaced as before
+    assert files["out"].read_text(encoding="utf-8").startswith("user_id,item_id,rank,score\nu1,")

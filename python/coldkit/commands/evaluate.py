@@ -222,9 +222,11 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
-    from coldkit._atomic import check_output_writable
+    from coldkit._atomic import check_output_writable, refuse_read_only
 
     check_output_writable(os.path.join(args.out, "results.json"))  # a read-only --out fails now, not after the runs
+    for name in ("results.json", "results.txt", "results.png"):  # (a stale results.png is removed by --no-chart)
+        refuse_read_only(os.path.join(args.out, name))
     encoder = args.encoder or default_encoder_name()
     if args.models:
         choices = choices_from_specs(args.models, encoder)
