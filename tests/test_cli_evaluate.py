@@ -255,3 +255,25 @@ def test_a_read_only_results_file_is_not_replaced(movie_folder: Path, tmp_path: 
         assert (out / "results.json").read_text(encoding="utf-8") == "{}" and not (out / "results.txt").exists()
     finally:
         (out / "results.json").chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "missing"),
+    [("movies.csv", "movieId,Title,genres", "title"), ("movies.csv", "item_id,title,genres", "movieId"), ("tags.csv", "userId,movieId,Tag", "tag")],
+)
+def test_a_movielens_folder_missing_a_column_names_the_file_and_column(
+    movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, header: str, missing: str
+) -> None:
+    # a movies.csv whose title column was named otherwise (or a tags.csv without 'tag') was a KeyError traceback
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    for table in ("movies.csv", "ratings.csv"):
+        (folder / table).write_bytes((movie_folder / table).read_bytes())
+    if name == "tags.csv":
+        (folder / name).write_text(f"{header}\n1,1,funny\n", encoding="utf-8")
+    else:
+        lines = (folder / name).read_text(encoding="utf-8").splitlines()
+        (folder / name).write_text("\n".join([header, *lines[1:]]) + "\n", encoding="utf-8")
+    assert main(["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / name}: missing column(s) [{missing!r}]" in err and "Traceback" not in err

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.data.loaders import (
     DuplicatePolicy,
+    _require_columns,
     catalog_from_frame,
     interactions_from_frame,
     load_interactions,
@@ -192,8 +193,13 @@ def _latest_small_frames(folder: Path, encoding: str | None = None) -> tuple[pd.
     if movies_p is None or ratings_p is None:
         raise InvalidInputError(f"{folder}: needs movies.csv and ratings.csv (optionally .gz)")
     movies = read_table(movies_p, dtype={"movieId": str}, encoding=encoding)
+    # the columns read by name below: without these checks a movies.csv with 'Title' (or a tags.csv
+    # without 'tag') was a KeyError traceback naming no file
+    _require_columns(movies, ["movieId", "title"], str(movies_p))
     ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str}, encoding=encoding)
     tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}, encoding=encoding) if tags_p else None
+    if tags is not None:
+        _require_columns(tags, ["movieId", "tag"], str(tags_p))
     return movies, ratings, tags
 
 
