@@ -277,3 +277,12 @@ def test_a_movielens_folder_missing_a_column_names_the_file_and_column(
     assert main(["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"{folder / name}: missing column(s) [{missing!r}]" in err and "Traceback" not in err
+
+
+def test_a_file_given_as_data_says_that_data_takes_a_folder(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --data ratings.csv was "unknown data set 'ratings.csv'", as if the name were misspelt
+    ratings = movie_folder / "ratings.csv"
+    assert main(["evaluate", "--data", str(ratings), "--models", "popularity", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{ratings} is a file, not a data set: give the folder that holds the tables (--data {movie_folder})" in err
+    assert "unknown data set" not in err

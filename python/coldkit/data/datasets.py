@@ -395,8 +395,8 @@ def load_dataset(
         media_columns: for a generic folder, the items table's image/audio path columns: never default text.
 
     Raises:
-        UnknownComponentError: an unknown name that is not a folder either.
-        InvalidInputError: the data set's files are missing or malformed.
+        UnknownComponentError: an unknown name that is not a folder (or a file) either.
+        InvalidInputError: the data set's files are missing or malformed; a file given instead of its folder.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         # a DataFrame was str()-ed into "unknown data set '  user_id item_id\n0 ...'" (its whole repr)
@@ -428,6 +428,12 @@ def load_dataset(
             )
         else:
             dataset = _load_latest_small_folder(Path(key), duplicates, encoding)
+    elif Path(key).is_file():
+        # "unknown data set 'ratings.csv'" read as a misspelt name: the folder is what is read
+        raise InvalidInputError(
+            f"{key} is a file, not a data set: give the folder that holds the tables (--data {Path(key).parent}), with "
+            "interactions.csv + items.csv (.tsv, .parquet or .gz too) or the MovieLens movies.csv + ratings.csv"
+        )
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:
