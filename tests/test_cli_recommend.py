@@ -657,3 +657,12 @@ def test_a_read_only_output_file_is_not_replaced(files: dict[str, Path], capsys:
         files["out"].chmod(0o644)
     assert run(files) == 0  # writable again: replaced as before
     assert files["out"].read_text(encoding="utf-8").startswith("user_id,item_id,rank,score\nu1,")
+
+
+def test_a_rating_that_is_no_number_is_shown_with_its_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "1 rating(s) are NaN, inf or not numbers (rows [1])" left the user to find why: here a decimal comma
+    files["train"].write_text('user_id,item_id,rating\nu1,a,5\nu1,b,"4,5"\nu2,b,4\n', encoding="utf-8")
+    _fails_cleanly(files, capsys, "1 rating(s) are NaN, inf or not numbers (rows [1], e.g. '4,5'")
+    _fails_cleanly(files, capsys, "a decimal comma? write 4.5")
+    files["train"].write_text("user_id,item_id,rating\nu1,a,5\nu1,b,five\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "(rows [1], e.g. 'five')")

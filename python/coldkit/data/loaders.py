@@ -557,8 +557,13 @@ def interactions_from_frame(
         bad = ~np.isfinite(ratings)
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
+            # the value itself: "4,5" (a spreadsheet's decimal comma) or "five" was left for the user to find
+            example = frame["rating"].iloc[rows[0]]
+            shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
+            comma = str(example).strip().replace(",", ".", 1)
+            hint = f" (a decimal comma? write {comma})" if "," in str(example) and np.isfinite(pd.to_numeric(comma, errors="coerce")) else ""
             raise InvalidInputError(
-                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}); "
+                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}{shown}){hint}; "
                 "drop or fix them first"
             )
     else:
