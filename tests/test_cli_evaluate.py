@@ -286,3 +286,19 @@ def test_a_file_given_as_data_says_that_data_takes_a_folder(movie_folder: Path, 
     err = capsys.readouterr().err
     assert f"{ratings} is a file, not a data set: give the folder that holds the tables (--data {movie_folder})" in err
     assert "unknown data set" not in err
+
+
+def test_implicit_threshold_help_says_what_the_run_does(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --help said "count only ratings >= this as relevant", read as "the lower ratings still train the
+    # models"; the run drops them from the data before the split, training included
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--implicit-threshold IMPLICIT_THRESHOLD keep only the ratings >= this, for training and test alike" in text
+    out = tmp_path / "t"
+    assert main(["evaluate", "--data", str(movie_folder), "--models", "popularity", "--protocol", "warm", "--implicit-threshold", "4",
+                 "--out", str(out), "--no-progress", "--no-chart"]) == 0  # fmt: skip
+    ratings = [line.split(",") for line in (movie_folder / "ratings.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    kept = sum(float(row[2]) >= 4 for row in ratings)
+    train, test = (int(n) for n in __import__("re").search(r"train (\d+), test (\d+) interactions", capsys.readouterr().err).groups())
+    assert train + test == kept < len(ratings)

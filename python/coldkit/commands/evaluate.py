@@ -59,7 +59,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     parser.add_argument("--reveal", type=int, nargs="+", default=None, help="cold-user: revealed interactions (default 0 1 3 5)")
-    parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
+    parser.add_argument("--implicit-threshold", type=float, default=None, help="keep only the ratings >= this, for training and test alike (the lower ones are dropped before the split)")
     parser.add_argument(
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
