@@ -677,3 +677,18 @@ def test_a_header_naming_one_column_twice_up_to_spaces_is_refused(tmp_path: Path
     inter = write(tmp_path, "i.csv", "user_id,item_id,user_id \nu,10,v\n")
     with pytest.raises(InvalidInputError, match=r"\['user_id'\] appear twice"):
         load_interactions(inter, load_items(items_csv))
+
+
+def test_rows_of_separators_alone_are_blank_lines(tmp_path: Path, items_csv: Path) -> None:
+    # a spreadsheet's export ends in rows of bare separators (",,") where cells were once formatted:
+    # pandas skips blank lines but read these as rows, and the run failed on an "empty user_id" row
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating\r\nu1,10,5\r\n,,\r\nu2,20,4\r\n,,\r\n,,\r\n")
+    data = load_interactions(path, catalog)
+    assert list(data.user_ids) == ["u1", "u2"] and data.matrix.nnz == 2
+    items = load_items(write(tmp_path, "i.csv", "item_id,title\n10,Alpha\n,\n20,Beta\n"))
+    assert list(items.item_ids) == ["10", "20"]
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):  # a row with data is still checked
+        load_interactions(write(tmp_path, "s.csv", "user_id,item_id,rating\nu1,10,5\n,20,4\n"), catalog)
+    with pytest.raises(InvalidInputError, match="header but no rows"):
+        load_interactions(write(tmp_path, "t.csv", "user_id,item_id\n,\n,\n"), catalog)

@@ -158,6 +158,11 @@ def read_table(
                 f"{p}: line 2 has {n + frame.index.nlevels} fields but the header names {n}; "
                 "fix the header or the rows (a trailing separator on data lines only?)"
             )
+        blank = frame.isna().all(axis=1).to_numpy(dtype=bool)
+        if blank.any() and len(frame.columns) > 1 and isinstance(frame.index, pd.RangeIndex):
+            # a row of bare separators (",,": a spreadsheet's formatted but empty rows, often at the end) holds
+            # no value, like the blank line pandas skips; kept, it failed as an "empty user_id" row
+            frame = frame.loc[~blank].reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     twice = sorted(name for name, n in collections.Counter(frame.columns).items() if n > 1)
     if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
