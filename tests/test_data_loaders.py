@@ -692,3 +692,14 @@ def test_rows_of_separators_alone_are_blank_lines(tmp_path: Path, items_csv: Pat
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id,rating\nu1,10,5\n,20,4\n"), catalog)
     with pytest.raises(InvalidInputError, match="header but no rows"):
         load_interactions(write(tmp_path, "t.csv", "user_id,item_id\n,\n,\n"), catalog)
+
+
+def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: Path) -> None:
+    # "convert the file" for a file that only needs the name coldkit reads tabs under
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id\titem_id\nu1\t10\n")
+    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*; rename it to r\.tsv$"):
+        load_interactions(path, catalog)
+    semicolons = write(tmp_path, "s.csv", "user_id;item_id\nu1;10\n")
+    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; convert the file$"):
+        load_interactions(semicolons, catalog)

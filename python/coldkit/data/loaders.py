@@ -187,10 +187,17 @@ def _separator_hint(path: Path, sep: str, encoding: str) -> str:
     found = next((other for other in (";", "\t", "|") if other != sep and other in first), None)
     if found is None:
         return ""
-    return (
-        f" — the first line looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
-        "files (the Python loaders take sep=); convert the file"
-    )
+    return f" — the first line looks {found!r}-separated: {_separator_advice(found, str(path))}"
+
+
+def _separator_advice(found: str, where: str) -> str:
+    """What to do with a file in separator ``found``: a tab file needs only a ``.tsv`` name, others converting."""
+    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files (the Python loaders take sep=); "
+    base, dot, suffix = where.rpartition(".")
+    if found == "\t" and dot and suffix.lower() in ("csv", "txt"):
+        # converting a tab file to commas was asked where renaming it is all it needs
+        return advice + f"rename it to {Path(base).name}.tsv"
+    return advice + "convert the file"
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
@@ -200,10 +207,7 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) ->
         if len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
             found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
             if found is not None:
-                hint = (
-                    f" — the header looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
-                    "files (the Python loaders take sep=); convert the file"
-                )
+                hint = f" — the header looks {found!r}-separated: {_separator_advice(found, where)}"
         raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
 
 
