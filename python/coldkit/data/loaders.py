@@ -569,8 +569,7 @@ def interactions_from_frame(
             # the value itself: "4,5" (a spreadsheet's decimal comma) or "five" was left for the user to find
             example = frame["rating"].iloc[rows[0]]
             shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
-            comma = str(example).strip().replace(",", ".", 1)
-            hint = f" (a decimal comma? write {comma})" if "," in str(example) and np.isfinite(pd.to_numeric(comma, errors="coerce")) else ""
+            hint = _comma_number_hint(str(example).strip())
             raise InvalidInputError(
                 f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}{shown}){hint}; "
                 "drop or fix them first"
@@ -729,6 +728,23 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _comma_number_hint(value: str) -> str:
+    """`` (a decimal comma? write 4.5)`` for ``"4,5"``, `` (a thousands separator? ...)`` for ``"13,883"``; else ``""``.
+
+    ``"1,234"`` may be either (a lastfm play count, or 1.234 from a German spreadsheet): both are named.
+    """
+    decimal = re.fullmatch(r"-?\d+,\d+", value) is not None
+    thousands = re.fullmatch(r"-?\d{1,3}(?:,\d{3})+", value) is not None
+    whole, point = value.replace(",", ""), value.replace(",", ".")
+    if decimal and thousands:
+        return f" (a thousands separator or a decimal comma? write {whole} or {point})"
+    if thousands:
+        return f" (a thousands separator? write {whole})"
+    if decimal:
+        return f" (a decimal comma? write {point})"
+    return ""
 
 
 def _canonical_id(text: str) -> str:
