@@ -670,3 +670,13 @@ def test_a_rating_that_is_no_number_is_shown_with_its_value(files: dict[str, Pat
     _fails_cleanly(files, capsys, "(rows [1, 2], e.g. '13,883') (a thousands separator or a decimal comma? write 13883 or 13.883)")
     files["train"].write_text('user_id,item_id,weight\nu1,a,5\nu1,b,"1,234,567"\n', encoding="utf-8")
     _fails_cleanly(files, capsys, "(a thousands separator? write 1234567)")
+
+
+def test_an_output_path_ending_in_a_slash_is_a_folder_not_a_file_name(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # --out results/ (a folder meant) wrote the CSV as a file named "results"
+    folder = files["out"].parent / "results"
+    assert main(["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]), "--model", "popularity",
+                 "--out", str(folder) + "/", "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"--out {str(folder) + '/'!r} ends in '/'" in err and f"{folder}/recs.csv" in err
+    assert not folder.exists()

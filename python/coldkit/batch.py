@@ -427,7 +427,13 @@ _NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".
 
 
 def _check_out_is_csv(out: str | os.PathLike[str]) -> None:
-    name = os.fspath(out).lower()
+    text = os.fspath(out)
+    if text.endswith(("/", os.sep)) and text.strip("/" + os.sep):
+        # "--out results/" means a folder; the path without its slash was written as a file named "results"
+        raise InvalidInputError(
+            f"--out {text!r} ends in '/': --out is the CSV file to write, not a folder; e.g. {os.path.join(text, 'recs.csv')}"
+        )
+    name = text.lower()
     wrong = next((suffix for suffix in _NOT_CSV_SUFFIXES if name.endswith(suffix)), None)
     if wrong is not None:
         raise InvalidInputError(
