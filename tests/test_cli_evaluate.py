@@ -302,3 +302,21 @@ def test_implicit_threshold_help_says_what_the_run_does(movie_folder: Path, tmp_
     kept = sum(float(row[2]) >= 4 for row in ratings)
     train, test = (int(n) for n in __import__("re").search(r"train (\d+), test (\d+) interactions", capsys.readouterr().err).groups())
     assert train + test == kept < len(ratings)
+
+
+@pytest.mark.parametrize(("protocol", "expected"), [
+    ("cold-item", "cold-item protocol: 4 items with interactions are too few to hold out 20 % of them (at least 2: half to "
+                  "validate, half to test); it needs at least 8"),
+    ("cold-user", "cold-user protocol: 2 users with interactions are too few to hold out 20 % of them; it needs at least 3"),
+])  # fmt: skip
+def test_too_small_a_data_set_for_the_protocol_says_how_much_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str, expected: str
+) -> None:
+    # "cold_item_split: 4 items with interactions is too few to hold out 20%": a function's name, and no word of how many
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "items.csv").write_text("item_id,title\n1,Alien\n2,Heat\n3,Toy Story\n4,Up\n5,Jaws\n", encoding="utf-8")
+    (folder / "interactions.csv").write_text("user_id,item_id\nu1,1\nu1,2\nu2,3\nu2,4\n", encoding="utf-8")
+    code = main(["evaluate", "--data", str(folder), "--protocol", protocol, "--models", "popularity", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert f"coldkit evaluate: error: {expected}\n" in capsys.readouterr().err
