@@ -703,3 +703,15 @@ def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: 
     semicolons = write(tmp_path, "s.csv", "user_id;item_id\nu1;10\n")
     with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; convert the file$"):
         load_interactions(semicolons, catalog)
+
+
+def test_a_table_without_a_header_line_is_told_to_get_one(tmp_path: Path, items_csv: Path) -> None:
+    # ml-100k's u.data (and many exports) have no header: "found ['196', '242', '3', '881250949']" left the
+    # user to see that the first row of data had been read as the column names
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "u.tsv", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    with pytest.raises(InvalidInputError, match=r"found \['196', '242', '3', '881250949'\] — the first line looks like data, "
+                                                r"not column names: add a header line \(e\.g\. user_id, item_id, rating, timestamp\)$"):
+        load_interactions(path, catalog)
+    with pytest.raises(InvalidInputError, match=r"found \['user', 'item'\]$"):  # names that are words: no such hint
+        load_interactions(write(tmp_path, "v.csv", "user,item\nu1,10\n"), catalog)

@@ -208,7 +208,21 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) ->
             found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
             if found is not None:
                 hint = f" — the header looks {found!r}-separated: {_separator_advice(found, where)}"
+        elif frame.columns.size and all(_is_number(str(c)) for c in frame.columns):
+            # every "name" is a number: the file has no header line and its first row was read as one (ml-100k's u.data)
+            extra = ("rating", "timestamp") if "user_id" in missing else ("...",)  # an interactions table, or another
+            names = ", ".join([*missing, *(c for c in extra if c not in missing)][: max(len(frame.columns), len(missing))])
+            hint = f" — the first line looks like data, not column names: add a header line (e.g. {names})"
         raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (a header cell that does is data, not a name)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _refuse_duplicate_names(path: Path, sep: str, encoding: str) -> None:
