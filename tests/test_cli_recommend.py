@@ -680,3 +680,14 @@ def test_an_output_path_ending_in_a_slash_is_a_folder_not_a_file_name(files: dic
     err = capsys.readouterr().err
     assert f"--out {str(folder) + '/'!r} ends in '/'" in err and f"{folder}/recs.csv" in err
     assert not folder.exists()
+
+
+def test_missing_standard_columns_name_the_mapping_flag_with_a_guess(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "missing column(s) ['user_id', 'item_id']; found ['userId', 'movieId', 'rating']" did not say that columns
+    # can be mapped, nor how: a new user with MovieLens-named columns was stuck at the first run
+    files["train"].write_text("userId,movieId,rating\nu1,a,5\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['userId', 'movieId', 'rating']; map your columns: --interaction-columns user_id=userId item_id=movieId")
+    files["train"].write_text("who,what\nu1,a\n", encoding="utf-8")  # nothing to guess from: the form of the flag
+    _fails_cleanly(files, capsys, "found ['who', 'what']; map your columns: --interaction-columns user_id=COLUMN item_id=COLUMN")
+    files["items"].write_text("sku,title\na,Space robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['sku', 'title']; map your columns: --item-columns item_id=sku")

@@ -200,7 +200,36 @@ def _separator_advice(found: str, where: str) -> str:
     return advice + "convert the file"
 
 
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+#: column names (lower case, letters and digits only) that are a standard id column under another name
+_ID_ALIASES = {
+    "user_id": ("user", "userid", "uid", "customer", "customerid", "member", "memberid", "visitor", "visitorid",
+                "account", "accountid", "client", "clientid", "reader", "readerid", "listener", "listenerid"),
+    "item_id": ("item", "itemid", "movie", "movieid", "artist", "artistid", "product", "productid", "sku", "track",
+                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid"),
+}  # fmt: skip
+
+
+def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None) -> str:
+    """``; map your columns: --interaction-columns user_id=userId item_id=movieId`` for standard columns a table
+    names otherwise: a guess from the names (``_ID_ALIASES``; an items table's ``id`` too), else the flag's form.
+    The user's own mapping is repeated, since a second use of the flag replaces the first."""
+    taken = set((columns or {}).values())
+    pairs = dict(columns or {})
+    for standard in missing:
+        aliases = _ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+        guess = next(
+            (str(c) for c in frame.columns if str(c) not in taken and re.sub(r"[^a-z0-9]", "", str(c).lower()) in aliases), None
+        )
+        pairs[standard] = guess or "COLUMN"
+        taken.add(pairs[standard])
+    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: columns={pairs!r})"
+
+
+def _require_columns(
+    frame: pd.DataFrame, columns: Sequence[str], where: str, mapping: tuple[str, Mapping[str, str] | None] | None = None
+) -> None:
+    """Raise naming the ``columns`` ``frame`` lacks; ``mapping`` (the flag that maps them, the mapping given)
+    adds how to map them when no other cause (another separator, no header line) is seen."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         hint = ""
@@ -213,6 +242,8 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) ->
             extra = ("rating", "timestamp") if "user_id" in missing else ("...",)  # an interactions table, or another
             names = ", ".join([*missing, *(c for c in extra if c not in missing)][: max(len(frame.columns), len(missing))])
             hint = f" — the first line looks like data, not column names: add a header line (e.g. {names})"
+        elif mapping is not None:
+            hint = _mapping_hint(frame, missing, *mapping)
         raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
 
 
@@ -449,7 +480,7 @@ def catalog_from_frame(
             f"{where}: text_columns= takes a list of column names; wrap a single one in a list: [{text_columns!r}]"
         )
     frame = _rename(frame, columns, where)
-    _require_columns(frame, ["item_id"], where)
+    _require_columns(frame, ["item_id"], where, mapping=("--item-columns", columns))
     ids = _ids(frame["item_id"], "item_id", where)
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
@@ -566,7 +597,7 @@ def interactions_from_frame(
         # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
-    _require_columns(frame, ["user_id", "item_id"], where)
+    _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
     _warn_unread_columns(frame, where, columns)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
