@@ -691,3 +691,12 @@ def test_missing_standard_columns_name_the_mapping_flag_with_a_guess(files: dict
     _fails_cleanly(files, capsys, "found ['who', 'what']; map your columns: --interaction-columns user_id=COLUMN item_id=COLUMN")
     files["items"].write_text("sku,title\na,Space robots\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "found ['sku', 'title']; map your columns: --item-columns item_id=sku")
+
+
+def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_the_way_out(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "2 row(s) name item ids not in the item table, e.g. ['z']": no row to look at, no word of what to do
+    files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (rows [1, 3]), e.g. ['z']; add those items to "
+                                  "the item table or drop the rows")  # fmt: skip

@@ -708,8 +708,11 @@ def interactions_from_frame(
                     f"; the item table's ids come from its own 'item_id' column, and it also has a {source!r} column: "
                     f"to match by {source!r}, rename or drop the items file's 'item_id' column"
                 )
+            rows = np.flatnonzero(unknown)[:5].tolist()
+            # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
-                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}{hint}"
+                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table (rows {rows}), e.g. {names}{hint}; "
+                "add those items to the item table or drop the rows"
             )
         keep &= ~unknown
     if implicit_threshold is not None and duplicates == "error":
