@@ -199,3 +199,124 @@ def test_results_record_the_data_folder_its_columns_and_the_command(tmp_path: Pa
     assert f"# read from {folder.resolve()}; interaction columns user_id=customer item_id=sku; text columns name" in header
     assert "# command: coldkit evaluate --data shop --interaction-columns user_id=customer item_id=sku --text-columns name " \
            "--models popularity --k 5 --out o --no-progress --no-chart" in header
+
+
+class _ProbeEncoderPlugin:
+    """A hashing encoder under another name, so a test can see which encoder a model was given."""
+
+    @staticmethod
+    def _build(**options: object) -> object:
+        from coldkit.builtins.encoders import HashingEncoder
+
+        class ProbeEncoder(HashingEncoder):
+            name = "probe-hashing"
+
+        return ProbeEncoder(**options)  # type: ignore[arg-type]
+
+    @__import__("coldkit").hookimpl
+    def coldkit_encoders(self) -> list[object]:
+        import coldkit
+
+        return [coldkit.EncoderSpec("probe-hashing", "hashing under another name", self._build, {"text"})]
+
+
+def test_an_explicit_encoder_reaches_the_models_that_name_none(
+    movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fresh_plugins: None
+) -> None:
+    # --encoder hashing --models hybrid ran the hybrid with MiniLM (its own default), while the first line
+    # said "default encoder=hashing (for models that name none)"; content and cold-ridge kept their own
+    # hashing whatever --encoder said. A model that names its encoder keeps it.
+    from coldkit.plugins.manager import register_plugin
+
+    register_plugin(_ProbeEncoderPlugin(), "probe")
+    out = tmp_path / "enc"
+    code = main(
+        ["evaluate", "--data", str(movie_folder), "--models", "cold-ridge", "content:encoder=hashing",
+         "--encoder", "probe-hashing", "--seeds", "1", "--k", "10", "--out", str(out), "--no-progress", "--no-chart"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    payload = json.loads((out / "results.json").read_text())
+    used = {label: [e["name"] for e in encoders] for label, encoders in payload["encoders"].items()}
+    assert used["cold-ridge"] == ["probe-hashing"]
+    assert used["content[encoder=hashing]"] == ["hashing"]
+    assert payload["models"] == ["cold-ridge", "content[encoder=hashing]"]
+
+
+def test_a_read_only_results_file_is_not_replaced(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # results.json made read-only (a result kept for a paper) was replaced by the next run into the folder
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "results.json").write_text("{}", encoding="utf-8")
+    (out / "results.json").chmod(0o444)
+    try:
+        code = main(["evaluate", "--data", str(movie_folder), "--models", "popularity", "--out", str(out), "--no-progress", "--no-chart"])
+        assert code == 2
+        assert f"--out {out / 'results.json'}: the file is read-only" in capsys.readouterr().err
+        assert (out / "results.json").read_text(encoding="utf-8") == "{}" and not (out / "results.txt").exists()
+    finally:
+        (out / "results.json").chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "missing"),
+    [("movies.csv", "movieId,Title,genres", "title"), ("movies.csv", "item_id,title,genres", "movieId"), ("tags.csv", "userId,movieId,Tag", "tag")],
+)
+def test_a_movielens_folder_missing_a_column_names_the_file_and_column(
+    movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, header: str, missing: str
+) -> None:
+    # a movies.csv whose title column was named otherwise (or a tags.csv without 'tag') was a KeyError traceback
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    for table in ("movies.csv", "ratings.csv"):
+        (folder / table).write_bytes((movie_folder / table).read_bytes())
+    if name == "tags.csv":
+        (folder / name).write_text(f"{header}\n1,1,funny\n", encoding="utf-8")
+    else:
+        lines = (folder / name).read_text(encoding="utf-8").splitlines()
+        (folder / name).write_text("\n".join([header, *lines[1:]]) + "\n", encoding="utf-8")
+    assert main(["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / name}: missing column(s) [{missing!r}]" in err and "Traceback" not in err
+
+
+def test_a_file_given_as_data_says_that_data_takes_a_folder(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --data ratings.csv was "unknown data set 'ratings.csv'", as if the name were misspelt
+    ratings = movie_folder / "ratings.csv"
+    assert main(["evaluate", "--data", str(ratings), "--models", "popularity", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{ratings} is a file, not a data set: give the folder that holds the tables (--data {movie_folder})" in err
+    assert "unknown data set" not in err
+
+
+def test_implicit_threshold_help_says_what_the_run_does(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --help said "count only ratings >= this as relevant", read as "the lower ratings still train the
+    # models"; the run drops them from the data before the split, training included
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--implicit-threshold IMPLICIT_THRESHOLD keep only the ratings >= this, for training and test alike" in text
+    out = tmp_path / "t"
+    assert main(["evaluate", "--data", str(movie_folder), "--models", "popularity", "--protocol", "warm", "--implicit-threshold", "4",
+                 "--out", str(out), "--no-progress", "--no-chart"]) == 0  # fmt: skip
+    ratings = [line.split(",") for line in (movie_folder / "ratings.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    kept = sum(float(row[2]) >= 4 for row in ratings)
+    train, test = (int(n) for n in __import__("re").search(r"train (\d+), test (\d+) interactions", capsys.readouterr().err).groups())
+    assert train + test == kept < len(ratings)
+
+
+@pytest.mark.parametrize(("protocol", "expected"), [
+    ("cold-item", "cold-item protocol: 4 items with interactions are too few to hold out 20 % of them (at least 2: half to "
+                  "validate, half to test); it needs at least 8"),
+    ("cold-user", "cold-user protocol: 2 users with interactions are too few to hold out 20 % of them; it needs at least 3"),
+])  # fmt: skip
+def test_too_small_a_data_set_for_the_protocol_says_how_much_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], protocol: str, expected: str
+) -> None:
+    # "cold_item_split: 4 items with interactions is too few to hold out 20%": a function's name, and no word of how many
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "items.csv").write_text("item_id,title\n1,Alien\n2,Heat\n3,Toy Story\n4,Up\n5,Jaws\n", encoding="utf-8")
+    (folder / "interactions.csv").write_text("user_id,item_id\nu1,1\nu1,2\nu2,3\nu2,4\n", encoding="utf-8")
+    code = main(["evaluate", "--data", str(folder), "--protocol", protocol, "--models", "popularity", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert f"coldkit evaluate: error: {expected}\n" in capsys.readouterr().err

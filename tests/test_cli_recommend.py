@@ -641,3 +641,62 @@ def test_the_command_in_a_shell_still_prints_data_warnings_as_notes(files: dict[
                        "(no trending source, no time-aware validation); fill them in to use time"
     assert lines[2].startswith("note: 1 interaction(s) have a negative rating/weight")
     assert lines[3].startswith("wrote 2 recommendations for 2 user(s)") and len(lines) == 4
+
+
+def test_a_read_only_output_file_is_not_replaced(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the atomic write renamed a new file over a read-only --out (rename needs only the folder's write
+    # permission, and root passes every check): results the user had protected with chmod a-w were lost
+    files["out"].write_text("user_id,item_id,rank,score\nkept,a,1,1\n", encoding="utf-8")
+    files["out"].chmod(0o444)
+    try:
+        assert run(files) == 2
+        err = capsys.readouterr().err
+        assert f"--out {files['out']}: the file is read-only" in err and "chmod u+w" in err
+        assert files["out"].read_text(encoding="utf-8") == "user_id,item_id,rank,score\nkept,a,1,1\n"
+    finally:
+        files["out"].chmod(0o644)
+    assert run(files) == 0  # writable again: replaced as before
+    assert files["out"].read_text(encoding="utf-8").startswith("user_id,item_id,rank,score\nu1,")
+
+
+def test_a_rating_that_is_no_number_is_shown_with_its_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "1 rating(s) are NaN, inf or not numbers (rows [1])" left the user to find why: here a decimal comma
+    files["train"].write_text('user_id,item_id,rating\nu1,a,5\nu1,b,"4,5"\nu2,b,4\n', encoding="utf-8")
+    _fails_cleanly(files, capsys, "1 rating(s) are NaN, inf or not numbers (rows [1], e.g. '4,5'")
+    _fails_cleanly(files, capsys, "a decimal comma? write 4.5")
+    files["train"].write_text("user_id,item_id,rating\nu1,a,5\nu1,b,five\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "(rows [1], e.g. 'five'); drop")
+    files["train"].write_text('user_id,item_id,weight\nu1,a,5\nu1,b,"13,883"\nu2,b,"1,234,567"\n', encoding="utf-8")
+    _fails_cleanly(files, capsys, "(rows [1, 2], e.g. '13,883') (a thousands separator or a decimal comma? write 13883 or 13.883)")
+    files["train"].write_text('user_id,item_id,weight\nu1,a,5\nu1,b,"1,234,567"\n', encoding="utf-8")
+    _fails_cleanly(files, capsys, "(a thousands separator? write 1234567)")
+
+
+def test_an_output_path_ending_in_a_slash_is_a_folder_not_a_file_name(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # --out results/ (a folder meant) wrote the CSV as a file named "results"
+    folder = files["out"].parent / "results"
+    assert main(["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]), "--model", "popularity",
+                 "--out", str(folder) + "/", "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"--out {str(folder) + '/'!r} ends in '/'" in err and f"{folder}/recs.csv" in err
+    assert not folder.exists()
+
+
+def test_missing_standard_columns_name_the_mapping_flag_with_a_guess(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "missing column(s) ['user_id', 'item_id']; found ['userId', 'movieId', 'rating']" did not say that columns
+    # can be mapped, nor how: a new user with MovieLens-named columns was stuck at the first run
+    files["train"].write_text("userId,movieId,rating\nu1,a,5\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['userId', 'movieId', 'rating']; map your columns: --interaction-columns user_id=userId item_id=movieId")
+    files["train"].write_text("who,what\nu1,a\n", encoding="utf-8")  # nothing to guess from: the form of the flag
+    _fails_cleanly(files, capsys, "found ['who', 'what']; map your columns: --interaction-columns user_id=COLUMN item_id=COLUMN")
+    files["items"].write_text("sku,title\na,Space robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['sku', 'title']; map your columns: --item-columns item_id=sku")
+
+
+def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_the_way_out(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "2 row(s) name item ids not in the item table, e.g. ['z']": no row to look at, no word of what to do
+    files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (rows [1, 3]), e.g. ['z']; add those items to "
+                                  "the item table or drop the rows")  # fmt: skip

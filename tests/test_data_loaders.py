@@ -453,10 +453,10 @@ def test_unknown_item_ids_name_the_id_they_look_like(tmp_path: Path, items_csv: 
     # table that has them as '10' (a spreadsheet or a float column rewrote the ids)
     catalog = load_items(items_csv)  # ids 10, 20, 30
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10.0\nu1,020\nu2,99\n")
-    with pytest.raises(InvalidInputError, match=r"r.csv: 3 row\(s\) name item ids not in the item table, e.g. \['10.0', '020', '99'\]; "
-                                                 r"ids are matched as text: '10.0' is not '10', '020' is not '20'$"):
+    with pytest.raises(InvalidInputError, match=r"r.csv: 3 row\(s\) name item ids not in the item table \(rows \[0, 1, 2\]\), e.g. \['10.0', '020', '99'\]; "
+                                                 r"ids are matched as text: '10.0' is not '10', '020' is not '20'; add those items"):
         load_interactions(path, catalog)
-    with pytest.raises(InvalidInputError, match=r"e.g. \['99'\]$"):  # nothing alike: no hint
+    with pytest.raises(InvalidInputError, match=r"e.g. \['99'\]; add those items"):  # nothing alike: no hint
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id\nu1,10\nu2,99\n"), catalog)
 
 
@@ -677,3 +677,41 @@ def test_a_header_naming_one_column_twice_up_to_spaces_is_refused(tmp_path: Path
     inter = write(tmp_path, "i.csv", "user_id,item_id,user_id \nu,10,v\n")
     with pytest.raises(InvalidInputError, match=r"\['user_id'\] appear twice"):
         load_interactions(inter, load_items(items_csv))
+
+
+def test_rows_of_separators_alone_are_blank_lines(tmp_path: Path, items_csv: Path) -> None:
+    # a spreadsheet's export ends in rows of bare separators (",,") where cells were once formatted:
+    # pandas skips blank lines but read these as rows, and the run failed on an "empty user_id" row
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,rating\r\nu1,10,5\r\n,,\r\nu2,20,4\r\n,,\r\n,,\r\n")
+    data = load_interactions(path, catalog)
+    assert list(data.user_ids) == ["u1", "u2"] and data.matrix.nnz == 2
+    items = load_items(write(tmp_path, "i.csv", "item_id,title\n10,Alpha\n,\n20,Beta\n"))
+    assert list(items.item_ids) == ["10", "20"]
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):  # a row with data is still checked
+        load_interactions(write(tmp_path, "s.csv", "user_id,item_id,rating\nu1,10,5\n,20,4\n"), catalog)
+    with pytest.raises(InvalidInputError, match="header but no rows"):
+        load_interactions(write(tmp_path, "t.csv", "user_id,item_id\n,\n,\n"), catalog)
+
+
+def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: Path) -> None:
+    # "convert the file" for a file that only needs the name coldkit reads tabs under
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id\titem_id\nu1\t10\n")
+    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*; rename it to r\.tsv$"):
+        load_interactions(path, catalog)
+    semicolons = write(tmp_path, "s.csv", "user_id;item_id\nu1;10\n")
+    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; convert the file$"):
+        load_interactions(semicolons, catalog)
+
+
+def test_a_table_without_a_header_line_is_told_to_get_one(tmp_path: Path, items_csv: Path) -> None:
+    # ml-100k's u.data (and many exports) have no header: "found ['196', '242', '3', '881250949']" left the
+    # user to see that the first row of data had been read as the column names
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "u.tsv", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    with pytest.raises(InvalidInputError, match=r"found \['196', '242', '3', '881250949'\] — the first line looks like data, "
+                                                r"not column names: add a header line \(e\.g\. user_id, item_id, rating, timestamp\)$"):
+        load_interactions(path, catalog)
+    with pytest.raises(InvalidInputError, match=r"found \['user', 'item'\]; map your columns"):  # names that are words: no such hint
+        load_interactions(write(tmp_path, "v.csv", "user,item\nu1,10\n"), catalog)

@@ -348,3 +348,24 @@ def test_cold_item_truth_holds_only_items_a_model_could_rank() -> None:
         for name, task in split.tasks.items():
             candidates = set(task.candidates.tolist())
             assert set(task.truth.tocoo().col.tolist()) <= candidates, (seed, name)
+
+
+def test_a_chart_that_fails_leaves_the_earlier_results_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # results.json and results.txt were written before the chart was drawn (a second or two of matplotlib):
+    # Ctrl-C or a plotting error there left this run's numbers beside the earlier run's chart
+    import coldkit.evaluation.report as report
+
+    result = evaluate(synthetic(), [("pop", CountPopularity)], seeds=[0], progress=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {name: f"earlier {name}".encode() for name in ("results.json", "results.txt", "results.png")}
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
+
+    def interrupted(*args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plot_result", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        result.save(str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier

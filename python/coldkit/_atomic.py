@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable"]
+__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable", "refuse_read_only"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -100,6 +100,29 @@ def check_output_writable(path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     Path(tmp).unlink(missing_ok=True)
     return target
+
+
+def refuse_read_only(path: str | os.PathLike[str], flag: str = "--out") -> None:
+    """Refuse to replace an existing file that is read-only (no write bit, or no write access).
+
+    Why: :func:`atomic_write` renames a new file over the target, which needs write permission on
+    the folder only (and root passes every check), so a result the user had protected with
+    ``chmod a-w`` was replaced without a word, where a plain ``open(path, "w")`` is refused.
+    Called by the commands for the files they are asked to write; ``flag`` names the option.
+
+    Raises:
+        InvalidInputError: ``path`` is a regular file without write permission.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # missing (or unreadable: the writability probe names that)
+    if stat.S_ISREG(info.st_mode) and (not info.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise InvalidInputError(
+            f"{flag} {os.fspath(path)}: the file is read-only; make it writable (chmod u+w) to replace it, or give another path"
+        )
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> None:

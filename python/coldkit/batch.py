@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldkit._atomic import atomic_write_bytes, check_output_writable
+from coldkit._atomic import atomic_write_bytes, check_output_writable, refuse_read_only
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
@@ -105,7 +105,8 @@ def recommend_files(
     Raises:
         InvalidInputError: any bad input file or id (missing columns, unknown candidate ids,
             duplicates, NaN ratings, empty files, undecodable text, k < 1, an item vector file
-            with a missing id, NaN or a wrong dimension: its first bad row).
+            with a missing id, NaN or a wrong dimension: its first bad row); an ``out`` that exists
+            and is read-only (it is not replaced).
         MemoryBudgetError: the model does not fit ``max_memory`` (an ``InvalidInputError``).
     """
     # a DataFrame (or None) here was a TypeError from os.fspath with no word of which argument
@@ -119,6 +120,7 @@ def recommend_files(
             raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
     k = check_k(k)
     check_output_writable(out)  # before any work: a directory/FIFO/link or read-only --out fails in a second, not after the fit
+    refuse_read_only(out)  # the atomic rename would replace a file the user made read-only
     _check_out_is_csv(out)
     _check_out_is_no_input(
         out,
@@ -425,7 +427,13 @@ _NOT_CSV_SUFFIXES = (".parquet", ".pq", ".gz", ".bz2", ".xz", ".zip", ".zst", ".
 
 
 def _check_out_is_csv(out: str | os.PathLike[str]) -> None:
-    name = os.fspath(out).lower()
+    text = os.fspath(out)
+    if text.endswith(("/", os.sep)) and text.strip("/" + os.sep):
+        # "--out results/" means a folder; the path without its slash was written as a file named "results"
+        raise InvalidInputError(
+            f"--out {text!r} ends in '/': --out is the CSV file to write, not a folder; e.g. {os.path.join(text, 'recs.csv')}"
+        )
+    name = text.lower()
     wrong = next((suffix for suffix in _NOT_CSV_SUFFIXES if name.endswith(suffix)), None)
     if wrong is not None:
         raise InvalidInputError(

@@ -18,7 +18,7 @@ from typing import Any
 
 from coldkit.commands._media import add_media_flags
 
-__all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs"]
+__all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs", "with_encoder"]
 
 _MAX_SEEDS = 10_000  # --seeds above this is a typo, not a study: each seed refits every model
 
@@ -51,11 +51,15 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--models", nargs="+", default=None, metavar="SPEC",
         help="models as NAME or NAME:KEY=VALUE,... (e.g. content:encoder=bert), any registered model including plugin ones; default: a baseline set plus hybrid",
     )  # fmt: skip
-    parser.add_argument("--encoder", default=None, help="encoder for the default models (default: bert if installed, else hashing)")
+    parser.add_argument(
+        "--encoder", default=None,
+        help="encoder for every model that names none (no encoder=... in its --models spec); without it the default "
+        "set uses bert if installed, else hashing, and a --models NAME its own default (listed below)",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     parser.add_argument("--reveal", type=int, nargs="+", default=None, help="cold-user: revealed interactions (default 0 1 3 5)")
-    parser.add_argument("--implicit-threshold", type=float, default=None, help="count only ratings >= this as relevant")
+    parser.add_argument("--implicit-threshold", type=float, default=None, help="keep only the ratings >= this, for training and test alike (the lower ones are dropped before the split)")
     parser.add_argument(
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
@@ -175,6 +179,26 @@ def choices_from_specs(specs: list[str], encoder: str) -> list[Any]:
     ]
 
 
+def with_encoder(choices: list[Any], encoder: str) -> list[Any]:
+    """``choices`` with ``encoder`` given to each model that takes one and names none (labels unchanged).
+
+    Why: ``--encoder hashing --models hybrid`` ran the hybrid with its own default (MiniLM), and
+    ``--models cold-ridge`` kept its own hashing whatever ``--encoder`` said, while the run's first
+    line called ``--encoder`` the encoder of the models that name none (as ``coldkit recommend
+    --encoder`` is). A spec's own ``encoder=`` wins; a model without an encoder option is left alone.
+    """
+    from dataclasses import replace
+
+    from coldkit.models.registry import model_accepts
+
+    return [
+        replace(c, options={**c.options, "encoder": encoder})
+        if c.factory is None and "encoder" not in c.options and model_accepts(c.name, "encoder")
+        else c
+        for c in choices
+    ]
+
+
 def encoders_line(encoders: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
     """``label=encoder+encoder, ...`` from the encoders each fitted model held (``none`` for CF models)."""
     return ", ".join(f"{label}={'+'.join(e['name'] for e in encoders.get(label, [])) or 'none'}" for label in labels)
@@ -198,12 +222,16 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
-    from coldkit._atomic import check_output_writable
+    from coldkit._atomic import check_output_writable, refuse_read_only
 
     check_output_writable(os.path.join(args.out, "results.json"))  # a read-only --out fails now, not after the runs
+    for name in ("results.json", "results.txt", "results.png"):  # (a stale results.png is removed by --no-chart)
+        refuse_read_only(os.path.join(args.out, name))
     encoder = args.encoder or default_encoder_name()
     if args.models:
         choices = choices_from_specs(args.models, encoder)
+        if args.encoder is not None:
+            choices = with_encoder(choices, args.encoder)
     else:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:
@@ -231,10 +259,15 @@ def run(args: argparse.Namespace) -> int:
         media_columns=media_columns,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
-    # "encoder=bert" beside --models that all set their own read as if bert had run: say what it is for
+    # "encoder=bert" beside --models that all set their own read as if bert had run: say what it is for.
+    # Without --encoder a --models NAME keeps the model's own default (content's is hashing), so the
+    # line must not claim the default encoder for it
+    if args.encoder is not None or not args.models:
+        encoder_text = f"encoder={encoder} (for models that name none)"
+    else:
+        encoder_text = f"default encoder={encoder} (of the default set; --models without encoder= keep their own, see --help)"
     print(
-        f"coldkit evaluate: data={args.data} protocol={args.protocol} default encoder={encoder} (for models that name none) "
-        f"seeds={args.seeds}",
+        f"coldkit evaluate: data={args.data} protocol={args.protocol} {encoder_text} seeds={args.seeds}",
         file=sys.stderr,
     )
     print(f"text columns: {', '.join(dataset.catalog.text_columns) or 'none (no chosen model reads item text)'}", file=sys.stderr)

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.data.loaders import (
     DuplicatePolicy,
+    _require_columns,
     catalog_from_frame,
     interactions_from_frame,
     load_interactions,
@@ -192,8 +193,13 @@ def _latest_small_frames(folder: Path, encoding: str | None = None) -> tuple[pd.
     if movies_p is None or ratings_p is None:
         raise InvalidInputError(f"{folder}: needs movies.csv and ratings.csv (optionally .gz)")
     movies = read_table(movies_p, dtype={"movieId": str}, encoding=encoding)
+    # the columns read by name below: without these checks a movies.csv with 'Title' (or a tags.csv
+    # without 'tag') was a KeyError traceback naming no file
+    _require_columns(movies, ["movieId", "title"], str(movies_p))
     ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str}, encoding=encoding)
     tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}, encoding=encoding) if tags_p else None
+    if tags is not None:
+        _require_columns(tags, ["movieId", "tag"], str(tags_p))
     return movies, ratings, tags
 
 
@@ -389,8 +395,8 @@ def load_dataset(
         media_columns: for a generic folder, the items table's image/audio path columns: never default text.
 
     Raises:
-        UnknownComponentError: an unknown name that is not a folder either.
-        InvalidInputError: the data set's files are missing or malformed.
+        UnknownComponentError: an unknown name that is not a folder (or a file) either.
+        InvalidInputError: the data set's files are missing or malformed; a file given instead of its folder.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         # a DataFrame was str()-ed into "unknown data set '  user_id item_id\n0 ...'" (its whole repr)
@@ -422,6 +428,12 @@ def load_dataset(
             )
         else:
             dataset = _load_latest_small_folder(Path(key), duplicates, encoding)
+    elif Path(key).is_file():
+        # "unknown data set 'ratings.csv'" read as a misspelt name: the folder is what is read
+        raise InvalidInputError(
+            f"{key} is a file, not a data set: give the folder that holds the tables (--data {Path(key).parent}), with "
+            "interactions.csv + items.csv (.tsv, .parquet or .gz too) or the MovieLens movies.csv + ratings.csv"
+        )
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:

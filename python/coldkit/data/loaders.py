@@ -158,6 +158,11 @@ def read_table(
                 f"{p}: line 2 has {n + frame.index.nlevels} fields but the header names {n}; "
                 "fix the header or the rows (a trailing separator on data lines only?)"
             )
+        blank = frame.isna().all(axis=1).to_numpy(dtype=bool)
+        if blank.any() and len(frame.columns) > 1 and isinstance(frame.index, pd.RangeIndex):
+            # a row of bare separators (",,": a spreadsheet's formatted but empty rows, often at the end) holds
+            # no value, like the blank line pandas skips; kept, it failed as an "empty user_id" row
+            frame = frame.loc[~blank].reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     twice = sorted(name for name, n in collections.Counter(frame.columns).items() if n > 1)
     if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
@@ -182,24 +187,73 @@ def _separator_hint(path: Path, sep: str, encoding: str) -> str:
     found = next((other for other in (";", "\t", "|") if other != sep and other in first), None)
     if found is None:
         return ""
-    return (
-        f" — the first line looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
-        "files (the Python loaders take sep=); convert the file"
-    )
+    return f" — the first line looks {found!r}-separated: {_separator_advice(found, str(path))}"
 
 
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
+def _separator_advice(found: str, where: str) -> str:
+    """What to do with a file in separator ``found``: a tab file needs only a ``.tsv`` name, others converting."""
+    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files (the Python loaders take sep=); "
+    base, dot, suffix = where.rpartition(".")
+    if found == "\t" and dot and suffix.lower() in ("csv", "txt"):
+        # converting a tab file to commas was asked where renaming it is all it needs
+        return advice + f"rename it to {Path(base).name}.tsv"
+    return advice + "convert the file"
+
+
+#: column names (lower case, letters and digits only) that are a standard id column under another name
+_ID_ALIASES = {
+    "user_id": ("user", "userid", "uid", "customer", "customerid", "member", "memberid", "visitor", "visitorid",
+                "account", "accountid", "client", "clientid", "reader", "readerid", "listener", "listenerid"),
+    "item_id": ("item", "itemid", "movie", "movieid", "artist", "artistid", "product", "productid", "sku", "track",
+                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid"),
+}  # fmt: skip
+
+
+def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None) -> str:
+    """``; map your columns: --interaction-columns user_id=userId item_id=movieId`` for standard columns a table
+    names otherwise: a guess from the names (``_ID_ALIASES``; an items table's ``id`` too), else the flag's form.
+    The user's own mapping is repeated, since a second use of the flag replaces the first."""
+    taken = set((columns or {}).values())
+    pairs = dict(columns or {})
+    for standard in missing:
+        aliases = _ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+        guess = next(
+            (str(c) for c in frame.columns if str(c) not in taken and re.sub(r"[^a-z0-9]", "", str(c).lower()) in aliases), None
+        )
+        pairs[standard] = guess or "COLUMN"
+        taken.add(pairs[standard])
+    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: columns={pairs!r})"
+
+
+def _require_columns(
+    frame: pd.DataFrame, columns: Sequence[str], where: str, mapping: tuple[str, Mapping[str, str] | None] | None = None
+) -> None:
+    """Raise naming the ``columns`` ``frame`` lacks; ``mapping`` (the flag that maps them, the mapping given)
+    adds how to map them when no other cause (another separator, no header line) is seen."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         hint = ""
         if len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
             found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
             if found is not None:
-                hint = (
-                    f" — the header looks {found!r}-separated: coldkit reads ',' in .csv and tab in .tsv/.dat "
-                    "files (the Python loaders take sep=); convert the file"
-                )
+                hint = f" — the header looks {found!r}-separated: {_separator_advice(found, where)}"
+        elif frame.columns.size and all(_is_number(str(c)) for c in frame.columns):
+            # every "name" is a number: the file has no header line and its first row was read as one (ml-100k's u.data)
+            extra = ("rating", "timestamp") if "user_id" in missing else ("...",)  # an interactions table, or another
+            names = ", ".join([*missing, *(c for c in extra if c not in missing)][: max(len(frame.columns), len(missing))])
+            hint = f" — the first line looks like data, not column names: add a header line (e.g. {names})"
+        elif mapping is not None:
+            hint = _mapping_hint(frame, missing, *mapping)
         raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (a header cell that does is data, not a name)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _refuse_duplicate_names(path: Path, sep: str, encoding: str) -> None:
@@ -426,7 +480,7 @@ def catalog_from_frame(
             f"{where}: text_columns= takes a list of column names; wrap a single one in a list: [{text_columns!r}]"
         )
     frame = _rename(frame, columns, where)
-    _require_columns(frame, ["item_id"], where)
+    _require_columns(frame, ["item_id"], where, mapping=("--item-columns", columns))
     ids = _ids(frame["item_id"], "item_id", where)
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
@@ -543,7 +597,7 @@ def interactions_from_frame(
         # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
-    _require_columns(frame, ["user_id", "item_id"], where)
+    _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
     _warn_unread_columns(frame, where, columns)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
@@ -557,8 +611,12 @@ def interactions_from_frame(
         bad = ~np.isfinite(ratings)
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
+            # the value itself: "4,5" (a spreadsheet's decimal comma) or "five" was left for the user to find
+            example = frame["rating"].iloc[rows[0]]
+            shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
+            hint = _comma_number_hint(str(example).strip())
             raise InvalidInputError(
-                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}); "
+                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}{shown}){hint}; "
                 "drop or fix them first"
             )
     else:
@@ -650,8 +708,11 @@ def interactions_from_frame(
                     f"; the item table's ids come from its own 'item_id' column, and it also has a {source!r} column: "
                     f"to match by {source!r}, rename or drop the items file's 'item_id' column"
                 )
+            rows = np.flatnonzero(unknown)[:5].tolist()
+            # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
-                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table, e.g. {names}{hint}"
+                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table (rows {rows}), e.g. {names}{hint}; "
+                "add those items to the item table or drop the rows"
             )
         keep &= ~unknown
     if implicit_threshold is not None and duplicates == "error":
@@ -715,6 +776,23 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _comma_number_hint(value: str) -> str:
+    """`` (a decimal comma? write 4.5)`` for ``"4,5"``, `` (a thousands separator? ...)`` for ``"13,883"``; else ``""``.
+
+    ``"1,234"`` may be either (a lastfm play count, or 1.234 from a German spreadsheet): both are named.
+    """
+    decimal = re.fullmatch(r"-?\d+,\d+", value) is not None
+    thousands = re.fullmatch(r"-?\d{1,3}(?:,\d{3})+", value) is not None
+    whole, point = value.replace(",", ""), value.replace(",", ".")
+    if decimal and thousands:
+        return f" (a thousands separator or a decimal comma? write {whole} or {point})"
+    if thousands:
+        return f" (a thousands separator? write {whole})"
+    if decimal:
+        return f" (a decimal comma? write {point})"
+    return ""
 
 
 def _canonical_id(text: str) -> str:

@@ -240,6 +240,13 @@ def _require_data(inter: Interactions, what: str) -> None:
 # --------------------------------------------------------------------------------------- protocols
 
 
+def _needs(fraction: float, lowest: int, limit: int = 1_000_000) -> str:
+    """``"; it needs at least N"``: the fewest items/users of which ``round(fraction * n)`` holds out ``lowest`` or
+    more and leaves at least one (``""`` past ``limit``)."""
+    n = next((n for n in range(lowest + 1, limit) if lowest <= round(fraction * n) < n), None)
+    return f"; it needs at least {n}" if n is not None else ""
+
+
 def cold_item_split(
     interactions: Interactions,
     seed: int = 0,
@@ -265,8 +272,10 @@ def cold_item_split(
     active = np.flatnonzero(interactions.item_counts() > 0)
     n_cold = int(round(cold_fraction * len(active)))
     if n_cold < 2 or n_cold >= len(active):
+        # named by the protocol a user chose (the function's name meant nothing to `coldkit evaluate`), with the size it needs
         raise InvalidInputError(
-            f"cold_item_split: {len(active)} items with interactions is too few to hold out {cold_fraction:.0%}"
+            f"cold-item protocol: {len(active)} items with interactions are too few to hold out {cold_fraction * 100:.0f} % of them "
+            f"(at least 2: half to validate, half to test){_needs(cold_fraction, 2)}"
         )
     cold = rng.permutation(active)[:n_cold]
     cold_val, cold_test = np.sort(cold[: n_cold // 2]), np.sort(cold[n_cold // 2 :])
@@ -354,7 +363,10 @@ def cold_user_split(
     active_users = np.flatnonzero(np.diff(interactions.matrix.indptr) > 0)
     n_cold = int(round(user_fraction * len(active_users)))
     if n_cold < 1 or n_cold >= len(active_users):
-        raise InvalidInputError(f"cold_user_split: {len(active_users)} users is too few to hold out {user_fraction:.0%}")
+        raise InvalidInputError(
+            f"cold-user protocol: {len(active_users)} users with interactions are too few to hold out {user_fraction * 100:.0f} % of them"
+            f"{_needs(user_fraction, 1)}"
+        )
     cold_users = np.sort(rng.permutation(active_users)[:n_cold])
     is_cold_user = np.zeros(interactions.n_users, dtype=bool)
     is_cold_user[cold_users] = True

@@ -502,11 +502,11 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
     out = Path(out_dir)
     paths: dict[str, str] = {}
     payload: dict[str, Any] = result.to_dict()
-    atomic_write_bytes(out / "results.json", json.dumps(payload, indent=2).encode("utf-8"))
-    paths["json"] = str(out / "results.json")
+    data = json.dumps(payload, indent=2).encode("utf-8")
     text = format_header(result) + "\n\n" + result.table() + "\n"
-    atomic_write_bytes(out / "results.txt", text.encode("utf-8"))
-    paths["table"] = str(out / "results.txt")
+    # everything is made before the first file is replaced: the chart takes a second or two (matplotlib),
+    # and a Ctrl-C or a plotting error there left this run's JSON and table beside the earlier run's chart
+    png: bytes | None = None
     if chart:
         try:
             png = plot_result(result)
@@ -516,9 +516,13 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
             warnings.warn(
                 "results.png not written: matplotlib is not installed (pip install 'coldkit[eval]')", ColdkitWarning, stacklevel=2
             )
-        else:
-            atomic_write_bytes(out / "results.png", png)
-            paths["chart"] = str(out / "results.png")
-    if "chart" not in paths:
+    atomic_write_bytes(out / "results.json", data)
+    paths["json"] = str(out / "results.json")
+    atomic_write_bytes(out / "results.txt", text.encode("utf-8"))
+    paths["table"] = str(out / "results.txt")
+    if png is not None:
+        atomic_write_bytes(out / "results.png", png)
+        paths["chart"] = str(out / "results.png")
+    else:
         (out / "results.png").unlink(missing_ok=True)
     return paths
