@@ -568,6 +568,32 @@ def test_silent_audio_files_are_counted_with_the_unusable_media(tmp_path: Path) 
 
 
 # ------------------------------------------------------------------------------------------ data helpers
+def test_poster_paths_from_a_relative_data_root_lie_inside_the_media_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/multimodal.md's ``coldkit serve idx --build --dataset ml-latest-small --data-root ../shared/data
+    --image-column image --media-root ../shared/data/ml-1m-posters/MovieImages``: the poster paths the loader
+    (and ``attach_images``) writes must be found inside that media root, not read relative to it (they were
+    relative to the working directory, so every poster was refused as outside the root)."""
+    from coldkit.data import load_dataset
+    from coldkit.data.datasets import EMBEDDED_DIR
+
+    posters = tmp_path / "data" / "ml-1m-posters" / "MovieImages"
+    posters.mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(posters / "1.jpg")
+    (tmp_path / "data" / "ml-latest-small").symlink_to(EMBEDDED_DIR / "ml-latest-small")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    root = check_media_root("../data/ml-1m-posters/MovieImages")
+    data = load_dataset("ml-latest-small", data_root="../data")
+    named = data.catalog.table["image"].dropna().tolist()
+    assert len(named) == 1
+    assert resolve_in_root(named[0], root) == str(posters.resolve() / "1.jpg")
+    attached = attach_images(data, "../data/ml-1m-posters/MovieImages").catalog.table["image"].dropna().tolist()
+    assert [resolve_in_root(p, root) for p in attached] == [str(posters.resolve() / "1.jpg")]
+
+
 def test_attach_images_and_restrict_items(tmp_path: Path) -> None:
     folder = tmp_path / "posters"
     folder.mkdir()

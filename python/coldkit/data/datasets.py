@@ -165,7 +165,9 @@ def _poster_dir(data_root: str | os.PathLike[str] | None) -> Path | None:
         return None
     if root is None:
         return None
-    posters = root / "ml-1m-posters" / "MovieImages"
+    # absolute: a relative data root would give paths relative to the working directory, which a
+    # media root (``--media-root``) then reads as relative to itself and refuses as outside it
+    posters = (root / "ml-1m-posters" / "MovieImages").absolute()
     return posters if posters.is_dir() else None
 
 
@@ -595,7 +597,7 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     Raises:
         InvalidInputError: ``folder`` is not a directory.
     """
-    root = Path(folder)
+    root = Path(folder).absolute()  # absolute for the same reason as the posters' (see _poster_dir)
     if not root.is_dir():
         raise InvalidInputError(f"image folder {str(folder)!r} is not a directory")
     present = {p.name for p in root.iterdir()}

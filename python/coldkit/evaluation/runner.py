@@ -401,7 +401,7 @@ def encoders_used(model: Any) -> list[dict[str, Any]]:
     Example::
 
         model = coldkit.models.create("content", encoder="hashing").fit(train)
-        encoders_used(model)      # [{"name": "hashing", "fingerprint": "9c1f...", "dim": 4096}]
+        encoders_used(model)      # [{"name": "hashing", "fingerprint": "9c1f...", "dim": 1024}]
     """
     found: list[dict[str, Any]] = []
     _note_encoders(found, model)
