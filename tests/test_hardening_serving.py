@@ -404,3 +404,24 @@ def test_a_json_body_that_is_not_an_object_is_said_so(client: TestClient, body: 
     assert response.status_code == 422
     # was "Input should be a valid dictionary or object to extract fields from"
     assert response.json()["detail"][0]["msg"] == f"the body must be a JSON object ({{...}}), got {kind}"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/recommend", {"text": "space"}), ("/items", {"items": [{"id": "n1", "text": "x"}]}),
+    ("/users", {"id": "u-q"}), ("/interactions", {"events": [{"user_id": "u1", "item_id": "i1"}]}),
+])
+def test_a_query_parameter_on_a_json_body_endpoint_is_refused_naming_it(client: TestClient, path: str, body: dict) -> None:
+    """POST /recommend?k=5 answered the default 10 items: FastAPI ignores query parameters nobody declares.
+    A body endpoint's fields go in the body; a query parameter is a 422 naming it, and nothing is written."""
+    response = client.post(f"{path}?k=5&dry_run=1", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert [e["loc"] for e in detail] == [["query", "dry_run"], ["query", "k"]]
+    assert all("JSON body" in e["msg"] and e["type"] == "extra_forbidden" for e in detail)
+    assert not client.get("/health").json()["version"]  # nothing was written
+    assert client.post(path, json=body).status_code == 200  # the same body without them is taken
+
+
+def test_k_in_the_body_is_the_list_length(client: TestClient) -> None:
+    assert len(client.post("/recommend", json={"text": "space", "k": 5}).json()["items"]) == 5
+    assert client.get("/items/i1/similar?k=3").status_code == 200  # declared query parameters are taken as before
