@@ -425,3 +425,32 @@ def test_a_query_parameter_on_a_json_body_endpoint_is_refused_naming_it(client: 
 def test_k_in_the_body_is_the_list_length(client: TestClient) -> None:
     assert len(client.post("/recommend", json={"text": "space", "k": 5}).json()["items"]) == 5
     assert client.get("/items/i1/similar?k=3").status_code == 200  # declared query parameters are taken as before
+
+
+def test_events_that_are_all_duplicates_are_acknowledged_without_a_new_version(tmp_path: Path, make_tiny_index) -> None:
+    """POST /interactions with only events the index holds logged a write-ahead record and bumped the
+    version: a reader waiting for that version saw a "new" one with nothing new. Now a no-op: acknowledged
+    with the counts and the version that already holds them; the log is as it was."""
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    index = load(tmp_path / "idx")
+    user = index.version.user_ids[0]
+    held = index.user_items(user)[:2]  # the reference: what the index holds for this user
+    assert len(held) == 2
+    with TestClient(create_app(index), raise_server_exceptions=False) as c:
+        first = c.post("/interactions", json={"events": [{"user_id": "fresh", "item_id": held[0]}]}).json()
+        assert first["recorded"] == 1 and first["new_users"] == 1 and first["version"] == 1
+        log = sorted((tmp_path / "idx").glob("wal-*.jsonl"))[-1]
+        logged = log.read_bytes()
+        events = [{"user_id": user, "item_id": i} for i in held] + [{"user_id": "fresh", "item_id": held[0]}]
+        again = c.post("/interactions", json={"events": events})
+        assert again.status_code == 200, again.text
+        assert again.json() == {"recorded": 0, "duplicates": len(events), "new_users": 0, "version": 1}
+        assert log.read_bytes() == logged and c.get("/health").json()["version"] == 1
+        # a real write after it takes the next number
+        assert c.post("/interactions", json={"events": [{"user_id": "fresh", "item_id": held[-1]}]}).json()["version"] == 2
+    index.close()
+    reopened = load(tmp_path / "idx")  # the log replays to the same state
+    assert reopened.user_items("fresh")[0] == held[0]
+    reopened.close()

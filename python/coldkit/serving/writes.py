@@ -214,7 +214,8 @@ class IndexWriter:
         """Record ``(user_id, item_id)`` interactions; an unknown user is created (a new user from a few clicks).
 
         Returns counts: ``recorded`` (new user-item pairs), ``duplicates`` (already known pairs),
-        ``new_users``.
+        ``new_users``. Events that are all duplicates change nothing: they are acknowledged without a log
+        record or a new version (the version stays the one that already holds them).
         """
         if isinstance(events, (str, bytes)):
             raise InvalidInputError("events must be a list of (user_id, item_id) pairs")
@@ -228,7 +229,10 @@ class IndexWriter:
             v = self.version
             ordinals = resolve_items(v, [p[1] for p in pairs], "item id")
             new, stats = self._apply_interactions(v, [p[0] for p in pairs], ordinals)
-            self.commit({"op": "interactions", "events": [list(p) for p in pairs]}, new)
+            if stats["recorded"] or stats["new_users"]:
+                # only duplicates: logging them bumped the version (a client waiting for it on a reader
+                # saw a "new" version with nothing new) and grew the log by a record that replays to nothing
+                self.commit({"op": "interactions", "events": [list(p) for p in pairs]}, new)
         return stats
 
     def _apply_interactions(self, v: Version, user_ids: list[str], ordinals: np.ndarray) -> tuple[Version, dict[str, int]]:
