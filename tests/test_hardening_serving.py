@@ -454,3 +454,18 @@ def test_events_that_are_all_duplicates_are_acknowledged_without_a_new_version(t
     reopened = load(tmp_path / "idx")  # the log replays to the same state
     assert reopened.user_items("fresh")[0] == held[0]
     reopened.close()
+
+
+def test_an_item_without_content_is_accepted_with_a_note(client: TestClient) -> None:
+    """POST /items took {"text": ""} without a word, though no text, no image means the content sources
+    score the item 0 for every request. It is accepted, as `coldkit recommend` takes a catalogue row without
+    text with a note, and the answer now says so for that item alone."""
+    response = client.post("/items", json={"items": [{"id": "blank", "text": "  "}, {"id": "told", "text": "space drama"}]})
+    assert response.status_code == 200, response.text
+    blank, told = response.json()["items"]
+    assert blank["created"] and "no content" in blank["note"] and "note" not in told
+    # the note's claims, checked against the index: 0 against a text, nothing similar
+    v = client.app.state.index.version
+    assert not v.content[v.item_row[v.item_index["blank"]]].any()  # a zero vector: every cosine with it is 0
+    assert v.content[v.item_row[v.item_index["told"]]].any()
+    assert client.get("/items/blank/similar").json()["items"] == []
