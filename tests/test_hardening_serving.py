@@ -404,3 +404,68 @@ def test_a_json_body_that_is_not_an_object_is_said_so(client: TestClient, body: 
     assert response.status_code == 422
     # was "Input should be a valid dictionary or object to extract fields from"
     assert response.json()["detail"][0]["msg"] == f"the body must be a JSON object ({{...}}), got {kind}"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/recommend", {"text": "space"}), ("/items", {"items": [{"id": "n1", "text": "x"}]}),
+    ("/users", {"id": "u-q"}), ("/interactions", {"events": [{"user_id": "u1", "item_id": "i1"}]}),
+])
+def test_a_query_parameter_on_a_json_body_endpoint_is_refused_naming_it(client: TestClient, path: str, body: dict) -> None:
+    """POST /recommend?k=5 answered the default 10 items: FastAPI ignores query parameters nobody declares.
+    A body endpoint's fields go in the body; a query parameter is a 422 naming it, and nothing is written."""
+    response = client.post(f"{path}?k=5&dry_run=1", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert [e["loc"] for e in detail] == [["query", "dry_run"], ["query", "k"]]
+    assert all("JSON body" in e["msg"] and e["type"] == "extra_forbidden" for e in detail)
+    assert not client.get("/health").json()["version"]  # nothing was written
+    assert client.post(path, json=body).status_code == 200  # the same body without them is taken
+
+
+def test_k_in_the_body_is_the_list_length(client: TestClient) -> None:
+    assert len(client.post("/recommend", json={"text": "space", "k": 5}).json()["items"]) == 5
+    assert client.get("/items/i1/similar?k=3").status_code == 200  # declared query parameters are taken as before
+
+
+def test_events_that_are_all_duplicates_are_acknowledged_without_a_new_version(tmp_path: Path, make_tiny_index) -> None:
+    """POST /interactions with only events the index holds logged a write-ahead record and bumped the
+    version: a reader waiting for that version saw a "new" one with nothing new. Now a no-op: acknowledged
+    with the counts and the version that already holds them; the log is as it was."""
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    index = load(tmp_path / "idx")
+    user = index.version.user_ids[0]
+    held = index.user_items(user)[:2]  # the reference: what the index holds for this user
+    assert len(held) == 2
+    with TestClient(create_app(index), raise_server_exceptions=False) as c:
+        first = c.post("/interactions", json={"events": [{"user_id": "fresh", "item_id": held[0]}]}).json()
+        assert first["recorded"] == 1 and first["new_users"] == 1 and first["version"] == 1
+        log = sorted((tmp_path / "idx").glob("wal-*.jsonl"))[-1]
+        logged = log.read_bytes()
+        events = [{"user_id": user, "item_id": i} for i in held] + [{"user_id": "fresh", "item_id": held[0]}]
+        again = c.post("/interactions", json={"events": events})
+        assert again.status_code == 200, again.text
+        assert again.json() == {"recorded": 0, "duplicates": len(events), "new_users": 0, "version": 1}
+        assert log.read_bytes() == logged and c.get("/health").json()["version"] == 1
+        # a real write after it takes the next number
+        assert c.post("/interactions", json={"events": [{"user_id": "fresh", "item_id": held[-1]}]}).json()["version"] == 2
+    index.close()
+    reopened = load(tmp_path / "idx")  # the log replays to the same state
+    assert reopened.user_items("fresh")[0] == held[0]
+    reopened.close()
+
+
+def test_an_item_without_content_is_accepted_with_a_note(client: TestClient) -> None:
+    """POST /items took {"text": ""} without a word, though no text, no image means the content sources
+    score the item 0 for every request. It is accepted, as `coldkit recommend` takes a catalogue row without
+    text with a note, and the answer now says so for that item alone."""
+    response = client.post("/items", json={"items": [{"id": "blank", "text": "  "}, {"id": "told", "text": "space drama"}]})
+    assert response.status_code == 200, response.text
+    blank, told = response.json()["items"]
+    assert blank["created"] and "no content" in blank["note"] and "note" not in told
+    # the note's claims, checked against the index: 0 against a text, nothing similar
+    v = client.app.state.index.version
+    assert not v.content[v.item_row[v.item_index["blank"]]].any()  # a zero vector: every cosine with it is 0
+    assert v.content[v.item_row[v.item_index["told"]]].any()
+    assert client.get("/items/blank/similar").json()["items"] == []

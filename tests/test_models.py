@@ -553,8 +553,9 @@ def test_explain_names_the_text_closeness_when_no_word_is_shared() -> None:
     assert content.explain(query, "m1") == reason
     assert content.explain(query, "m2").startswith("no liked item")  # nothing close: no such claim
     hybrid = models.create("hybrid", encoder="hashing", cache=False).fit(ratings, items=items)
-    assert hybrid.explain(query, "m1") == reason
-    assert hybrid.explain(UserQuery(text="robots"), "m1") == "matches your words: robots"  # a shared word is named as before
+    # the text ranked it (popularity, at the text's weight, may speak for it too: coldkit.models.blend.speaking_sources)
+    assert hybrid.explain(query, "m1").startswith(reason)
+    assert hybrid.explain(UserQuery(text="robots"), "m1").startswith("matches your words: robots")  # a shared word is named as before
 
 
 def test_explain_does_not_call_an_item_close_to_words_it_barely_touches() -> None:
@@ -578,7 +579,7 @@ def test_explain_does_not_call_an_item_close_to_words_it_barely_touches() -> Non
         content.encode_user_texts = lambda texts, text=text: np.tile(text.astype(np.float32), (len(texts), 1))  # type: ignore[method-assign]
         sims = vectors @ text
         assert 0.01 < sims[m4] < 0.5 * sims.max() and sims[m1] == sims.max()
-        assert model.explain(query, "m1") == f"close to your words (content similarity {sims[m1]:.2f})"
+        assert model.explain(query, "m1").startswith(f"close to your words (content similarity {sims[m1]:.2f})")
         assert "close to your words" not in model.explain(query, "m4"), model.explain(query, "m4")
 
 

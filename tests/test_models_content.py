@@ -341,9 +341,62 @@ def test_hybrid_respects_exclusions_and_candidates(data: Interactions, hybrid: m
         assert not set(row[row >= 0].tolist()) & set(data.items_of(u).tolist())
     cold_only = hybrid.recommend([UserQuery(user=0)], 5, candidates=np.array([9]))
     assert cold_only.indices[0].tolist() == [9, -1, -1, -1, -1]
-    assert "because you liked" in hybrid.explain(UserQuery(user=1), int(ranked.indices[1, 0]))
+    assert hybrid.explain(UserQuery(user=1), int(ranked.indices[1, 0]))  # what it says: the test below
     with pytest.raises(InvalidInputError, match="weight"):
         models.create("hybrid", weights={"bert": 1.0}, **FAST)
+
+
+#: each source's own ranking, as the hybrid asks it (the collaborative sources read the clicks, not the text)
+SOURCE_SCORES = {
+    "cf": lambda h, q: h.cf, "cf_knn": lambda h, q: h.cf_knn, "popularity": lambda h, q: h.popularity,
+    "ease": lambda h, q: h.ease, "item_knn": lambda h, q: h.item_knn, "trending": lambda h, q: h.trending,
+}
+
+
+def _scores_by(hybrid: models.Recommender, name: str, query: UserQuery) -> np.ndarray:
+    """(n_items,) every item's score from source ``name`` for ``query``, each model asked directly."""
+    n = hybrid.train_.n_items
+    if name == "content":
+        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_text=False)
+    elif name == "text":
+        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_history=False)
+    else:
+        ranked = SOURCE_SCORES[name](hybrid, query).recommend([UserQuery(user=query.user, history=query.history)], n, exclude_known=False)
+    scores = np.zeros(n)
+    scores[ranked.indices[0]] = ranked.scores[0]
+    return scores
+
+
+def test_hybrid_explain_names_only_the_sources_that_ranked_the_item(data: Interactions, hybrid: models.Recommender) -> None:
+    """The hybrid's explain gave every reason it could find, whatever the source's weight: "because you
+    liked X (content similarity 0.4)" for an item CF ranked, with content at a tenth of CF's weight, while the
+    server's why for the same model and query follows the parts rule (coldkit.models.blend.speaking_sources).
+    The parts are computed here from each source model's own scores."""
+    said_content = 0
+    for query in [UserQuery(user=u) for u in range(8)] + [UserQuery(history=np.array([0, 1])), UserQuery(text="ocean space")]:
+        weights = hybrid.query_weights([query], None)
+        known = set(hybrid._known_items(query).tolist())
+        ranked = hybrid.recommend([query], 3)
+        for item in ranked.indices[0][ranked.indices[0] >= 0]:
+            parts = {}
+            for name, w in weights.items():
+                if w[0] > 0:
+                    scores = _scores_by(hybrid, name, query)
+                    unseen = [j for j in range(scores.size) if j not in known]
+                    best = max(scores[unseen].max(), scores[item])
+                    if best > 0 and np.any(scores[unseen] != 0):  # a source with nothing to say has no part
+                        parts[name] = w[0] * max(scores[item], 0.0) / best
+            top = max(parts.values())
+            expected = sorted((s for s, p in parts.items() if p >= 0.5 * top), key=lambda s: -parts[s])
+            assert hybrid.explaining_sources(query, int(item)) == expected, (query, item, parts)
+            why = hybrid.explain(query, int(item))
+            assert ("content similarity" in why) == ("content" in expected and "because you liked" in why), why
+            said_content += "content similarity" in why
+            if expected[0] in ("cf", "cf_knn"):
+                assert why.startswith(("people who liked", "liked by users with clicks like yours", "new item like those")), why
+            if expected == ["popularity"]:
+                assert why.startswith("popular: "), why
+    assert said_content < 5  # the old explain gave the content reason for nearly every item of a user with clicks
 
 
 def test_hybrid_with_rrf_and_profiles(data: Interactions) -> None:

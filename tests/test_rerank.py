@@ -75,7 +75,19 @@ def test_infeasible_new_share_is_relaxed_and_said(reranker: coldkit.Reranker) ->
     attrs = ItemAttributes(is_new=[False, False, False, True])
     result = reranker.rerank(one_row([4, 3, 2, 1]), k=3, constraints=Constraints(min_new_share=1.0), items=attrs)
     assert result.ranked.indices.tolist() == [[0, 1, 3]]
-    assert result.relaxed[0] == ["min_new_share: 1 of the 3 required new items fit the other constraints"]
+    # was "1 of the 3 required new items fit the other constraints": there were none; one new item was all there was
+    assert result.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 4 candidates are new; the list has 1"]
+
+
+def test_a_new_share_held_back_by_category_limits_says_so(reranker: coldkit.Reranker) -> None:
+    # three new items, all in category "a" limited to one: the limits, not the pool, hold the share back
+    attrs = ItemAttributes(is_new=[True, True, True, False, False], categories=[{"a"}, {"a"}, {"a"}, {"b"}, {"c"}])
+    cons = Constraints(min_new_share=1.0, max_per_category=1, relax_order=("min_new_share",))
+    result = reranker.rerank(one_row([5, 4, 3, 2, 1]), k=3, constraints=cons, items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 3, 4]]
+    assert result.relaxed[0] == ["min_new_share: 1 of the 3 required new items fit the category limits"]
+    excluded = reranker.rerank(one_row([5, 4, 3, 2, 1]), k=3, constraints=Constraints(min_new_share=1.0, exclude=[1, 2]), items=attrs)
+    assert excluded.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 3 candidates left after exclusions are new; the list has 1"]
 
 
 def test_infeasible_quota_is_relaxed_after_new_share(reranker: coldkit.Reranker) -> None:

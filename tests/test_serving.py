@@ -98,9 +98,74 @@ def test_recommend_matches_the_hybrid_item_for_item(index: ServingIndex, train: 
             if a != b:
                 tied = [abs(scores[pos] - scores[p]) < 1e-5 for p in (pos - 1, pos + 1) if 0 <= p < len(scores)]
                 assert any(tied), (query, pos, got_ids, [ids[i] for i in expected])
-        # the weights reported are the hybrid's (learned on its validation split), query for query
-        weights = hybrid.query_weights([query], None)
+        # the weights reported are the hybrid's (learned on its validation split), query for query, as they
+        # entered the ranking (a source with nothing to say for the query at 0)
+        weights = hybrid.effective_weights([query])
         assert got.sources == pytest.approx({name: float(weights[name][0]) for name in got.sources})
+
+
+def test_a_source_with_nothing_to_say_for_a_query_is_reported_at_weight_zero(train: Interactions, hybrid) -> None:
+    """A text-only request whose candidates are all cold reported ``sources`` with cf 0.94 (the learned
+    cold-item regime's weight), though an anonymous user's CF vector is zero and CF scored every item 0.
+    The weights reported are those that entered the ranking; the ranking itself is unchanged."""
+    import copy
+
+    from coldkit.models.tuning import COLD_ITEMS, LearnedWeights
+
+    model = copy.copy(hybrid)  # the module's hybrid stays as fitted
+    model.learned_ = LearnedWeights({COLD_ITEMS: {"cf": 0.94, "content": 0.0, "text": 0.3, "popularity": 0.1}})
+    index = ServingIndex.from_hybrid(model, train, encoder_name="hashing")
+    cold = np.flatnonzero(train.item_counts() == 0)
+    ids = [str(i) for i in train.catalog.item_ids]
+    query = UserQuery(text="space robots war")
+    # the reference: what each source says of these candidates, asked directly
+    cf = model.cf.recommend([UserQuery()], 10, candidates=cold)
+    assert not np.any(cf.scores[0][cf.indices[0] >= 0])  # no clicks, no vector: every cold item scores 0
+    assert model.query_weights([query], cold)["cf"][0] == pytest.approx(0.94)  # what the blend is given
+    got = index.recommend(text=query.text, candidates=[ids[i] for i in cold], k=10)
+    assert got.sources["cf"] == 0.0 and got.sources["text"] == pytest.approx(0.3)
+    assert got.sources["popularity"] == 0.0  # the cold items have no clicks: popularity ranks nothing either
+    library = model.effective_weights([query], cold)
+    assert {name: float(w[0]) for name, w in library.items() if name in got.sources} == pytest.approx(got.sources)
+    reference = model.recommend([query], 10, candidates=cold)
+    assert [item.id for item in got.items] == [ids[i] for i in reference.indices[0] if i >= 0]
+
+
+#: the source behind each phrase of a why: the server's and the library's words for one source
+PHRASES = {
+    "cf": ("liked by users with clicks like yours", "new item like those users with clicks like yours liked", "people who liked "),
+    "content": ("similar to ", "because you liked "),
+    "text": ("matches your words", "close to your words"),
+    "popularity": ("popular: ", "new item"),
+}
+
+
+def _sources_of(why: str) -> list[str]:
+    return [next(name for name, starts in PHRASES.items() if part.startswith(starts)) for part in why.split("; ")]
+
+
+def test_the_hybrids_explain_and_the_servers_why_name_the_same_sources(index: ServingIndex, train: Interactions, hybrid) -> None:
+    """Hybrid.explain gave every reason it found ("because you liked X" for an item CF ranked, content at
+    a fraction of CF's weight) while the server's why names only the sources whose part counts: for one
+    model and one query the two named different things."""
+    ids = [str(i) for i in train.catalog.item_ids]
+    queries = (
+        [UserQuery(user=u) for u in range(0, 200, 25)]
+        + [UserQuery(text="space robots war"), UserQuery(history=np.array([3, 50, 120])),
+           UserQuery(history=np.array([12]), text="crime thriller")]
+    )
+    compared = 0
+    for query in queries:
+        got = index.recommend(
+            None if query.user is None else str(train.user_ids[query.user]),
+            text=query.text, history=[ids[i] for i in query.history], k=5, explain=True,
+        )
+        for item in got.items:
+            position = ids.index(item.id)
+            ours = hybrid.explain(query, position)
+            assert _sources_of(ours) == _sources_of(item.why or ""), (query, item.id, ours, item.why)
+            compared += 1
+    assert compared == 5 * len(queries)
 
 
 def test_the_refusal_of_a_default_hybrid_gives_a_recipe_that_is_accepted(train: Interactions) -> None:

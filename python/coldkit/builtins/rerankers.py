@@ -56,6 +56,18 @@ def _shortage_note(row: _Row, k: int) -> str:
     return f"exclude: only {row.items.size} candidates remain after exclusions, list has {length} items"
 
 
+def _new_share_note(row: _Row, new: int, fewer: int) -> str:
+    """Why only ``fewer`` of the ``new`` required new items are in the list: there were no more among the
+    candidates, or the category limits left no room for more. It said "fit the other constraints" also
+    where there were none (a pool short of new items)."""
+    available = int(row.is_new.sum())
+    if fewer >= available:
+        excluded = " left after exclusions" if row.cons.exclude else ""
+        return (f"min_new_share: {new} new items required, but only {available} of the {row.items.size} "
+                f"candidates{excluded} are new; the list has {fewer}")
+    return f"min_new_share: {fewer} of the {new} required new items fit the category limits"
+
+
 def _relax(
     row: _Row, k: int, feasible: Callable[[int, int, int], bool]
 ) -> tuple[int, int, int, list[str]]:
@@ -74,7 +86,7 @@ def _relax(
             break
         if name == "min_new_share" and new > 0:
             fewer = next((n for n in range(new - 1, -1, -1) if feasible(length, n, boost)), 0)
-            notes.append(f"min_new_share: {fewer} of the {new} required new items fit the other constraints")
+            notes.append(_new_share_note(row, new, fewer))
             new = fewer
         elif name == "max_per_category" and row.groups:
             raised = next((b for b in range(1, length + 1) if feasible(length, new, b)), length)

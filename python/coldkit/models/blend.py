@@ -11,7 +11,9 @@ a ranking; this module decides how much each source speaks for each query and fu
 * :func:`blend` — asks each source that someone in the batch listens to for its ranking (sources
   nobody listens to are never computed) and merges them with a fusion strategy;
 * :func:`words` / :func:`shared_words` / :func:`nearest_liked` — the tokenizer, the one stop-word
-  list and the nearest liked item behind the "why" of a recommendation.
+  list and the nearest liked item behind the "why" of a recommendation;
+* :func:`speaking_sources` — which sources an item's "why" names (the hybrid's ``explain`` and the
+  serving index's ``why`` both ask it, so both name the same sources for one item).
 
 Everything here is a function over arrays: the hybrid feeds it its models' outputs, the serving
 index its stored vectors, so a change to the blend is made in one place and both follow.
@@ -51,6 +53,7 @@ __all__ = [
     "words",
     "shared_words",
     "nearest_liked",
+    "speaking_sources",
     "STOP_WORDS",
 ]
 
@@ -203,7 +206,15 @@ def blend(
     *,
     fallback: str = "popularity",
 ) -> tuple[Ranked, dict[str, np.ndarray]]:
-    """Fuse the sources someone in the batch listens to; return the top ``k`` and the weights used.
+    """Fuse the sources someone in the batch listens to; return the top ``k`` and the weights that
+    entered each query's ranking.
+
+    The weights returned are ``weights`` less those of sources whose list says nothing for a query
+    (every score 0: an anonymous user's CF vector, a history the source has not seen), which are 0
+    for that query, plus the fallback's 1 for a query no weighed source spoke for. The fusion itself
+    is given ``weights`` (a list of ties adds the same to every item it lists), so reporting these
+    changes no ranking; a learned weight of 0.94 for a CF source with nothing to say was reported as
+    if CF had ranked the list.
 
     Args:
         rankers: source name -> a call returning that source's :class:`Ranked` for the batch
@@ -239,7 +250,10 @@ def blend(
         if fallback not in sources:
             sources[fallback] = rankers[fallback]()
     fused = check_fused(fusion, fusion.fuse(sources, k, active), sources, k)
-    return pad_ranked(fused.indices, fused.scores, k), active
+    spoke = {name: np.where(_says_something(sources[name]), w, 0.0) for name, w in active.items()}
+    if not heard.all():  # the fallback answered the silent queries alone, whatever its list holds
+        spoke[fallback] = np.where(~heard, 1.0, spoke[fallback])
+    return pad_ranked(fused.indices, fused.scores, k), spoke
 
 
 def _says_something(ranked: Ranked) -> np.ndarray:
@@ -291,3 +305,24 @@ def nearest_liked(
     if min_similarity is not None and not sims[best] > min_similarity:
         return None
     return best, float(sims[best])
+
+
+def speaking_sources(scores: Mapping[str, tuple[float, float, float]]) -> list[str]:
+    """The sources that ranked one item, strongest first: ``scores`` maps each source of the blend to
+    (its weight for the query, the item's score from it, its best score for the query).
+
+    A source's part in the item's rank is ``weight · score / best`` (its weight, times how close the
+    item came to the source's own top; a negative score is no part). A source speaks for the item when
+    its part is at least half the largest part (``CLOSE_TO_TEXT_SHARE``, the share of "close to your
+    words"): the strongest always does, so the item's why names what ranked it, and a source of small
+    weight beside a strong one (``content`` 0.1 beside ``cf`` 0.93: "similar to 'x' (content 0.03)"
+    for an item CF ranked) is not given as a reason. The serving index's ``why`` and
+    :meth:`coldkit.models.hybrid.Hybrid.explain` both name the sources this returns.
+    """
+    parts = {name: weight * max(score, 0.0) / best for name, (weight, score, best) in scores.items()
+             if weight > 0 and best > 0}
+    strongest = max(parts.values(), default=0.0)
+    if strongest <= 0:
+        return []
+    return sorted((name for name, part in parts.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
+                  key=lambda name: -parts[name])

@@ -276,35 +276,47 @@ class ContentRecommender(Recommender):
     def explain(self, query: UserQuery | str, item: int | str) -> str:
         """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""
         query, item = self._explain_args(query, item)
+        reasons = [r for r in (self.liked_reason(query, int(item)), self.text_reason(query, int(item))) if r]
+        return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
+
+    def liked_reason(self, query: UserQuery, item: int, measure: str = "content similarity") -> str | None:
+        """"because you liked X (content similarity 0.83)": the liked item nearest ``item`` (a query of
+        indices), or None when no liked item has a positive similarity. ``measure`` names the similarity."""
         train = self._require_fitted()
-        reasons = []
         known = self._known_items(query)
         known = known[known != int(item)]
         # only a positive similarity is a reason: centred vectors of unlike items have negative cosines,
         # and "because you liked X (content similarity -0.19)" would name what pulled it down
         liked = nearest_liked(self.item_vectors()[known], self.item_vectors()[int(item)])
-        if liked is not None:
-            best, similarity = liked
-            reasons.append(f"because you liked {_title(train, int(known[best]))} (content similarity {similarity:.2f})")
-        if query.text and train.catalog.text_columns:  # a catalogue of ids alone has no words to match
-            if getattr(self, "_texts", None) is None:
-                self._texts = train.catalog.texts()  # once per fit: 1M items take seconds to join
-            assert self._texts is not None
-            shared = shared_words(query.text, self._texts[int(item)])
-            if shared:
-                reasons.append("matches your words: " + ", ".join(shared))
-            elif self.text_weight > 0:
-                # no word in common, yet the text may have ranked it by meaning (a stemmed form, a synonym
-                # under a sentence encoder): say so with the closeness, not fall back to a popularity that
-                # did not rank it (the hybrid's last resort); "close" as the server's why says it, against
-                # the text's best match in the catalogue (any positive cosine named ~a quarter of ml-100k,
-                # down to "content similarity 0.00")
-                text = self.encode_user_texts([query.text])[0]
-                vectors = self.item_vectors()
-                closeness = float(text @ vectors[int(item)])
-                if close_to_text(closeness, float(np.max(vectors @ text))):
-                    reasons.append(f"close to your words (content similarity {closeness:.2f})")
-        return "; ".join(reasons) if reasons else "no liked item or word of yours matches this item"
+        if liked is None:
+            return None
+        best, similarity = liked
+        return f"because you liked {_title(train, int(known[best]))} ({measure} {similarity:.2f})"
+
+    def text_reason(self, query: UserQuery, item: int) -> str | None:
+        """"matches your words: ..." (the words ``item`` shares with the query's text) or "close to your
+        words (content similarity 0.28)" (see :func:`~coldkit.models.blend.close_to_text`), else None."""
+        train = self._require_fitted()
+        if not (query.text and train.catalog.text_columns):  # a catalogue of ids alone has no words to match
+            return None
+        if getattr(self, "_texts", None) is None:
+            self._texts = train.catalog.texts()  # once per fit: 1M items take seconds to join
+        assert self._texts is not None
+        shared = shared_words(query.text, self._texts[int(item)])
+        if shared:
+            return "matches your words: " + ", ".join(shared)
+        if self.text_weight > 0:
+            # no word in common, yet the text may have ranked it by meaning (a stemmed form, a synonym
+            # under a sentence encoder): say so with the closeness, not fall back to a popularity that
+            # did not rank it (the hybrid's last resort); "close" as the server's why says it, against
+            # the text's best match in the catalogue (any positive cosine named ~a quarter of ml-100k,
+            # down to "content similarity 0.00")
+            text = self.encode_user_texts([query.text])[0]
+            vectors = self.item_vectors()
+            closeness = float(text @ vectors[int(item)])
+            if close_to_text(closeness, float(np.max(vectors @ text))):
+                return f"close to your words (content similarity {closeness:.2f})"
+        return None
 
 
 def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Interactions) -> np.ndarray | None:

@@ -61,6 +61,7 @@ from coldkit.models.blend import (
     blend,
     check_weights,
     source_weights,
+    speaking_sources,
 )
 from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.cold import ColdKNN, ColdRidge
@@ -1004,13 +1005,34 @@ class Hybrid(Recommender):
         return source_weights(n, has_text, served, self.user_trust, adaptive=self.adaptive, has_friends=has_friends)
 
     def query_weights(self, queries: Sequence[UserQuery], candidates: np.ndarray | None) -> dict[str, np.ndarray]:
-        """The weights the blend uses for each query: the learned regime's, else the defaults."""
+        """The weights the blend is given for each query: the learned regime's, else the defaults.
+
+        A source with nothing to say for a query (an anonymous user's CF) keeps its weight here; what
+        entered each query's ranking is :meth:`effective_weights`.
+        """
         cold = self._cold_candidates(candidates)
         defaults = self.source_weights(queries, cold_items=cold)
         if self.learned_ is None:
             return defaults
         n = np.array([self._known_items(q).size for q in queries], dtype=np.int64)
         return self.learned_.for_queries(n, cold, defaults)
+
+    def effective_weights(
+        self, queries: Sequence[UserQuery], candidates: np.ndarray | None = None, exclude_known: bool = True
+    ) -> dict[str, np.ndarray]:
+        """The weight each source had in each query's ranking by the blend (what the serving index reports
+        as ``sources``): :meth:`query_weights`, less the sources whose list scores every item 0 for a
+        query (0 there: a text-only query's CF, whose user vector is zero, ranked nothing even where
+        the learned regime gives CF 0.94), plus popularity's 1 for a query no weighed source ranked.
+
+        Ranks the queries with every weighed source (as :meth:`recommend` does) to know which spoke.
+        Where the stacker answers a regime these are still the blend's weights, not the stacker's.
+        """
+        queries, _, cand = self._validate(queries, 1, candidates)
+        rankers = self._rankers(queries, self.depth, cand, check_flag(exclude_known, "exclude_known"))
+        given = self.query_weights(queries, cand)
+        _, spoke = blend(rankers, given, self.fusion, 1)
+        return {name: spoke.get(name, np.zeros(len(queries))) for name in {**given, **spoke}}
 
     def _cold_candidates(self, candidates: np.ndarray | None) -> bool:
         """Whether every candidate is an item without interactions (the cold-item regime)."""
@@ -1085,39 +1107,95 @@ class Hybrid(Recommender):
         return Ranked(indices, scores)
 
     def explain(self, query: UserQuery | str, item: int | str) -> str:
-        """Why ``item`` was recommended: the liked item with the largest CF contribution, content
-        similarity and matching words, or popularity."""
+        """Why ``item`` was recommended: what the sources that ranked it say, strongest first.
+
+        The sources named are :meth:`explaining_sources` (the serving index's ``why`` rule, so both name
+        the same sources for one item); each says its own reason: the liked item with the largest
+        share of a co-click score ("people who liked X also liked it") or "liked by users with clicks
+        like yours" (``cf``, ``cf_knn``, ``ease``, ``item_knn``), the nearest liked item ("because you
+        liked X (content similarity 0.83)"), the words shared with the query's text or its closeness to
+        it, the users with profiles like the query's, the friends, or the item's (recent) popularity.
+        An item none of them speaks for (or whose sources have nothing to add) gets its popularity.
+        """
         query, item = self._explain_args(query, item)
+        index = int(item)
+        reasons: list[str] = []
+        for name in self.explaining_sources(query, index):
+            reason = self._source_reason(name, query, index)
+            if reason and reason not in reasons:
+                reasons.append(reason)
+        return "; ".join(reasons or [self._popularity_reason(query, index)])
+
+    def explaining_sources(self, query: UserQuery | str, item: int | str) -> list[str]:
+        """The sources that ranked ``item`` for ``query``, strongest first, by
+        :func:`coldkit.models.blend.speaking_sources`: each source's part is its weight for the query
+        (:meth:`effective_weights`) times the item's score from it over its best score for the query
+        (the query's known items excluded, as :meth:`recommend` ranks); a source speaks when its part
+        is at least half the largest.
+        """
+        query, item = self._explain_args(query, item)
+        index = int(item)
+        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
+        _, weights = blend(lists, self.query_weights([query], None), self.fusion, 1)
+        at_item = self._rankers([query], 1, np.array([index]), False)
+        parts: dict[str, tuple[float, float, float]] = {}
+        for name, weight in weights.items():
+            if not weight[0] > 0:
+                continue
+            ranked = lists[name]()
+            listed = ranked.scores[0][ranked.indices[0] >= 0]
+            own = at_item[name]()
+            score = float(own.scores[0, 0]) if own.indices[0, 0] >= 0 else 0.0
+            # a known item (explained although recommend leaves it out) may score above the list's best
+            best = max(float(listed.max()) if listed.size else 0.0, score)
+            parts[name] = (float(weight[0]), score, best)
+        return speaking_sources(parts)
+
+    def _source_reason(self, name: str, query: UserQuery, item: int) -> str | None:
+        """What source ``name`` says of ``item`` for ``query`` (None: nothing true to say)."""
         train = self._require_fitted()
-        reasons = []
-        known = self._known_items(query)
-        used = set(self._served_sources())  # a reason only from a source this hybrid blends
-        if (
-            used & {"cf", "cf_knn"} and known.size and train.item_counts()[int(item)] > 0
-            and self.cf.warm.kind in ("ease", "item-knn")
-        ):
-            row = self.cf.warm.user_vectors([query])[0]
-            contrib = row * self.cf._vectors_for(np.array([int(item)]))[int(item)]  # maps this one item, not the catalogue
-            # the item is no reason for itself: a warm item's cf vector blends in its content map (few
-            # clicks), so its own entry is positive and a user who has it read "people who liked <it> also liked it"
-            contrib[self.cf.warm.warm_items_ == int(item)] = 0.0
-            if np.any(contrib > 0):
-                best = int(self.cf.warm.warm_items_[int(np.argmax(contrib))])
-                reasons.append(f"people who liked {_title(train, best)} also liked it")
-        content_reason = self.content.explain(query, int(item)) if used & {"content", "text"} else "no liked item"
-        if not content_reason.startswith("no liked item"):
-            reasons.append(content_reason)
-        if not reasons:
-            count = int(train.item_counts()[int(item)])
-            if count and "trending" in used and self.query_weights([query], None).get("trending", np.zeros(1))[0] > 0:
-                # the trending source ranks it for its recent interactions, not its all-time count
-                recent = self._recent_interactions(int(item))
-                reasons.append(
-                    f"popular lately: {recent} of its {count} interactions in the last {self.trending.half_life_days:g} days"
-                )
-            else:
-                reasons.append(f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste")
-        return "; ".join(reasons)
+        count = int(train.item_counts()[item])
+        if name in ("cf", "cf_knn", "ease", "item_knn"):
+            known = self._known_items(query)
+            model = {"ease": self.ease, "item_knn": self.item_knn}.get(name)
+            if name == "cf" and known.size and count > 0 and self.cf.warm.kind in ("ease", "item-knn"):
+                row = self.cf.warm.user_vectors([replace(query, text=None)])[0]
+                contrib = row * self.cf._vectors_for(np.array([item]))[item]  # maps this one item, not the catalogue
+                # the item is no reason for itself: a warm item's cf vector blends in its content map (few
+                # clicks), so its own entry is positive and a user who has it read "people who liked <it> also liked it"
+                contrib[self.cf.warm.warm_items_ == item] = 0.0
+                if np.any(contrib > 0):
+                    return f"people who liked {_title(train, int(self.cf.warm.warm_items_[int(np.argmax(contrib))]))} also liked it"
+            elif model is not None and known.size:
+                said = model.explain(query, item)  # "because you liked X": the click with the largest share of the score
+                if said.startswith("because you liked "):
+                    return f"people who liked {said[len('because you liked '):]} also liked it"
+            # the collaborative sources read the clicks only (the text has its own sources)
+            return "liked by users with clicks like yours" if count else "new item like those users with clicks like yours liked"
+        if name == "content":
+            return self.content.liked_reason(query, item)
+        if name == "tfidf":
+            return self.tfidf.liked_reason(query, item, measure="TF-IDF similarity")
+        if name == "text":
+            return self.content.text_reason(query, item)
+        if name == "profile":
+            return "liked by users whose profiles are like yours"
+        if name == "friends":
+            return "liked by your friends"
+        if name == "trending" and count:
+            # the trending source ranks it for its recent interactions, not its all-time count
+            recent = self._recent_interactions(item)
+            return f"popular lately: {recent} of its {count} interactions in the last {self.trending.half_life_days:g} days"
+        if name == "popularity" and count:
+            return f"popular: {count} users interacted with it"
+        return None
+
+    def _popularity_reason(self, query: UserQuery, item: int) -> str:
+        """The last resort: the item's popularity (recent, where the trending source speaks for the query)."""
+        count = int(self._require_fitted().item_counts()[item])
+        if count and "trending" in self._served_sources() and self.query_weights([query], None).get("trending", np.zeros(1))[0] > 0:
+            return self._source_reason("trending", query, item) or ""
+        return f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste"
 
     def _recent_interactions(self, item: int) -> int:
         """How many of ``item``'s training interactions fall within one trending half-life of the newest one."""

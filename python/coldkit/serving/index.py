@@ -262,6 +262,9 @@ class ServingIndex(IndexReader):
         """Add new items or replace existing ones (by ``id``); each has ``text`` and optional ``categories``, ``image``.
 
         Returns one ``{"id", "created"}`` per item. A new item is recommendable by the next request.
+        An item without content (empty text, no image or audio) is accepted, as ``coldkit recommend``
+        takes a catalogue row without text, and its answer carries a ``"note"``
+        (:data:`coldkit.serving.writes.NO_CONTENT_NOTE`): content matching cannot find it.
         """
         return self.writer.upsert_items(items)
 

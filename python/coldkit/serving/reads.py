@@ -16,7 +16,9 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import pad_ranked, rank_vectors
-from coldkit.models.blend import CLOSE_TO_TEXT_SHARE, blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights
+from coldkit.models.blend import (
+    blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights, speaking_sources,
+)
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes, required_new
@@ -512,26 +514,6 @@ class IndexReader:
             for r, s in zip(ranked.indices[0], ranked.scores[0])
             if r >= 0
         ]
-
-
-def speaking_sources(scores: Mapping[str, tuple[float, float, float]]) -> list[str]:
-    """The sources that ranked one item, strongest first: ``scores`` maps each source of the blend to
-    (its weight, the item's score from it, its best score in this request).
-
-    A source's part in the item's rank is ``weight · score / best`` (its weight, times how close the
-    item came to the source's own top; a negative score is no part). A source speaks for the item when
-    its part is at least half the largest part (``CLOSE_TO_TEXT_SHARE``, the share of "close to your
-    words"): the strongest always does, so the item's why names what ranked it, and a source of small
-    weight beside a strong one (``content`` 0.1 beside ``cf`` 0.93: "similar to 'x' (content 0.03)"
-    for an item CF ranked) is not given as a reason.
-    """
-    parts = {name: weight * max(score, 0.0) / best for name, (weight, score, best) in scores.items()
-             if weight > 0 and best > 0}
-    strongest = max(parts.values(), default=0.0)
-    if strongest <= 0:
-        return []
-    return sorted((name for name, part in parts.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
-                  key=lambda name: -parts[name])
 
 
 def _merged(first: Ranked, second: Ranked) -> Ranked:

@@ -22,10 +22,16 @@ from coldkit.serving.model import ServedModel
 from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, check_text, resolve_items
 from coldkit.serving.wal import WriteAheadLog, encode_vectors
 
-__all__ = ["IndexWriter"]
+__all__ = ["IndexWriter", "NO_CONTENT_NOTE"]
 
 _ROW_ARRAYS = ("content", "cf", "foldin", "row_item", "row_new")
 
+
+#: What ``upsert_items`` says of an item without content (its content vector is zero).
+NO_CONTENT_NOTE = (
+    "no content (empty text, no image or audio): it scores 0 against every text and every clicked item's "
+    "content and has no similar items; popularity ranks it once it has interactions"
+)
 
 class IndexWriter:
     """Applies writes to an index and publishes each as a new version (see the module docstring).
@@ -94,7 +100,10 @@ class IndexWriter:
     def upsert_items(
         self, items: Sequence[Mapping[str, Any]], *, vectors: tuple[np.ndarray, np.ndarray] | None = None
     ) -> list[dict[str, Any]]:
-        """Add or replace items (by ``id``); ``vectors`` = their (content, mapped CF) rows when already known (replay)."""
+        """Add or replace items (by ``id``); ``vectors`` = their (content, mapped CF) rows when already known (replay).
+
+        One ``{"id", "created"}`` per item, plus ``"note"`` (:data:`NO_CONTENT_NOTE`) for an item whose
+        content vector is zero (empty text, no image or audio)."""
         clean = _check_items(items)
         self.check_writable()
         if vectors is None:
@@ -115,7 +124,13 @@ class IndexWriter:
             new, created = self._apply_upsert(self.version, clean, content, mapped)
             # the vectors travel in the log: replay needs neither the encoder's time nor the image files
             self.commit({"op": "upsert_items", "items": clean, **encode_vectors(content, mapped)}, new)
-        return [{"id": item["id"], "created": c} for item, c in zip(clean, created)]
+        out: list[dict[str, Any]] = [{"id": item["id"], "created": c} for item, c in zip(clean, created)]
+        for pos, record in enumerate(out):
+            if not np.any(content[pos]):
+                # accepted, as `coldkit recommend` takes a catalogue row without text (with a note): the
+                # item exists and clicks can rank it, but the client should know content cannot
+                record["note"] = NO_CONTENT_NOTE
+        return out
 
     def _apply_upsert(
         self, v: Version, items: list[dict[str, Any]], content: np.ndarray, mapped: np.ndarray
@@ -214,7 +229,8 @@ class IndexWriter:
         """Record ``(user_id, item_id)`` interactions; an unknown user is created (a new user from a few clicks).
 
         Returns counts: ``recorded`` (new user-item pairs), ``duplicates`` (already known pairs),
-        ``new_users``.
+        ``new_users``. Events that are all duplicates change nothing: they are acknowledged without a log
+        record or a new version (the version stays the one that already holds them).
         """
         if isinstance(events, (str, bytes)):
             raise InvalidInputError("events must be a list of (user_id, item_id) pairs")
@@ -228,7 +244,10 @@ class IndexWriter:
             v = self.version
             ordinals = resolve_items(v, [p[1] for p in pairs], "item id")
             new, stats = self._apply_interactions(v, [p[0] for p in pairs], ordinals)
-            self.commit({"op": "interactions", "events": [list(p) for p in pairs]}, new)
+            if stats["recorded"] or stats["new_users"]:
+                # only duplicates: logging them bumped the version (a client waiting for it on a reader
+                # saw a "new" version with nothing new) and grew the log by a record that replays to nothing
+                self.commit({"op": "interactions", "events": [list(p) for p in pairs]}, new)
         return stats
 
     def _apply_interactions(self, v: Version, user_ids: list[str], ordinals: np.ndarray) -> tuple[Version, dict[str, int]]:
