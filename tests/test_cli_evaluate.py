@@ -320,3 +320,12 @@ def test_too_small_a_data_set_for_the_protocol_says_how_much_it_needs(
     code = main(["evaluate", "--data", str(folder), "--protocol", protocol, "--models", "popularity", "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 2
     assert f"coldkit evaluate: error: {expected}\n" in capsys.readouterr().err
+
+
+
+def test_a_cut_off_below_one_is_named_by_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    # checked in the library, "k must be >= 1, got 0" named no flag
+    assert main(["evaluate", "--models", "popularity", "--k", "10", "0"]) == 2
+    assert "--k cut-offs must be >= 1, got 10 0" in capsys.readouterr().err
+    assert main(["demo", "--k", "0"]) == 2
+    assert "--k must be >= 1 (items per user), got 0" in capsys.readouterr().err

@@ -250,7 +250,7 @@ def test_non_utf8_items(files: dict[str, Path], capsys: pytest.CaptureFixture[st
 
 
 def test_bad_k_and_unknown_model(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    _fails_cleanly(files, capsys, "k must be >= 1", "--k", "0")
+    _fails_cleanly(files, capsys, "--k must be >= 1 (items per user), got 0", "--k", "0")
     files["out"].unlink()
     assert run(files, model="no-such-model") == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err

@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.plugins.manager import get_encoder
     from coldkit.similarity import topk
 
+    if args.k < 1:
+        from coldkit.exceptions import InvalidInputError
+
+        raise InvalidInputError(f"--k must be >= 1 (items per user), got {args.k}")
     encoder = get_encoder(args.encoder)
     item_ids = list(DEMO_ITEMS)
     fit = getattr(encoder, "fit", None)

@@ -218,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reveal is not None and args.protocol != "cold-user":
         # it was ignored without a word, so a user thought they had measured n=1 on another protocol
         raise InvalidInputError(f"--reveal applies to --protocol cold-user, not {args.protocol}")
+    if any(k < 1 for k in args.k):  # the library's "k must be >= 1" named no flag
+        raise InvalidInputError(f"--k cut-offs must be >= 1, got {' '.join(map(str, args.k))}")
     if args.max_users is not None and args.max_users < 1:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):

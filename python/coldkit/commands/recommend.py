@@ -96,7 +96,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def run(args: argparse.Namespace) -> int:
     from coldkit.batch import recommend_files
     from coldkit.cli import data_warnings_as_notes
+    from coldkit.exceptions import InvalidInputError
 
+    if args.k < 1:  # the library's "k must be >= 1" named no flag
+        raise InvalidInputError(f"--k must be >= 1 (items per user), got {args.k}")
     # data read other than as given (a DataWarning of the loaders) is listed with the run's notes
     with data_warnings_as_notes() as data_notes:
         summary = recommend_files(
