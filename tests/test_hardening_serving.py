@@ -469,3 +469,35 @@ def test_an_item_without_content_is_accepted_with_a_note(client: TestClient) -> 
     assert not v.content[v.item_row[v.item_index["blank"]]].any()  # a zero vector: every cosine with it is 0
     assert v.content[v.item_row[v.item_index["told"]]].any()
     assert client.get("/items/blank/similar").json()["items"] == []
+
+
+def test_a_log_with_a_duplicate_only_record_of_an_older_coldkit_still_loads(tmp_path: Path, make_tiny_index) -> None:
+    """Before duplicate-only events were acknowledged without a version, coldkit logged them as a version
+    of their own. Replaying such a record now publishes nothing, so the next record "followed" the one
+    before and the index could not be loaded ("a log file is missing"): every such index was lost by an
+    upgrade. The record keeps its version number on replay, as a no-op."""
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    index.close()
+    index = load(tmp_path / "idx")
+    user = index.version.user_ids[0]
+    held = index.user_items(user)[0]
+    index.add_interactions([("fresh", held)])  # version 1
+    index.upsert_items([{"id": "later", "text": "a gadget added later"}])  # version 2
+    index.close()
+    log = sorted((tmp_path / "idx").glob("wal-*.jsonl"))[-1]
+    first, second = log.read_bytes().splitlines(keepends=True)
+    # the log as the older coldkit wrote it: version 2, duplicates only; the item became version 3
+    older = json.dumps({"version": 2, "op": "interactions", "events": [[user, held]]}, separators=(",", ":"))
+    third = json.loads(second)
+    third["version"] = 3
+    log.write_bytes(first + older.encode() + b"\n" + json.dumps(third, separators=(",", ":")).encode() + b"\n")
+    for read_only in (True, False):
+        reopened = load(tmp_path / "idx", read_only=read_only)  # was: IndexFormatError "record 3 follows 1"
+        assert reopened.version.number == 3
+        assert reopened.has_item("later") and reopened.user_items("fresh") == [held]
+        if not read_only:
+            reopened.upsert_items([{"id": "newest", "text": "after the upgrade"}])
+            assert reopened.version.number == 4
+        reopened.close()
+    assert load(tmp_path / "idx", read_only=True).version.number == 4

@@ -36,7 +36,12 @@ def apply_record(writer: IndexWriter, record: Mapping[str, Any]) -> None:
                 else:
                     writer.commit({}, writer.version)
             elif op == "interactions":
+                before = writer.version.number
                 writer.add_interactions([tuple(e) for e in record["events"]])
+                if writer.version.number == before:
+                    # duplicates only: an older coldkit logged them as a version of their own (now they
+                    # are acknowledged without one); keep its number, or the next record "follows" a gap
+                    writer.commit({}, writer.version)
             elif op == "upsert_user":
                 writer.upsert_user(record["id"], text=record.get("text"), items=record.get("items") or [])
             else:
