@@ -315,7 +315,7 @@ def test_partition_is_disjoint_complete_and_seeded():
         ({"clip": float("inf")}, "clip must be a finite number > 0"),
         ({"warm": "ease"}, "does not take 'warm'"),
         ({"l2": -1.0}, "l2 must be"),
-        ({"dp_epsilon": True}, "dp_epsilon must be a number, got True"),  # ran as ε = 1
+        ({"dp_epsilon": True}, "dp_epsilon must be a number, got bool True"),  # ran as ε = 1
         ({"dp_delta": 1e-3}, "dp_delta needs dp_epsilon too"),  # trained with no noise, δ reported as spent
         ({"seed": -1}, "seed must be an integer >= 0, got -1"),  # a bare numpy ValueError at fit
         ({"seed": 1.5}, "seed must be an integer >= 0, got 1.5"),  # truncated to 1

@@ -451,7 +451,7 @@ def test_item_vectors_with_an_item_table_of_ids_alone(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"no text-like column.*--item-vectors"):
         recommend_files(str(tmp_path / "train.csv"), str(tmp_path / "items.csv"), str(tmp_path / "r2.csv"),
                         encoder="hashing", progress=False)  # fmt: skip
-    # a text query on a catalogue of ids: explained from the liked items, no word matching
+    # a catalogue of ids: explained from the liked items
     from coldkit import models
 
     catalog = load_items(tmp_path / "items.csv", require_text=False)
@@ -462,7 +462,11 @@ def test_item_vectors_with_an_item_table_of_ids_alone(tmp_path: Path) -> None:
     assert "tfidf" not in model.used_sources
     user = UserQuery(user=0)
     top = int(model.recommend([user], 1).indices[0, 0])
-    assert isinstance(model.explain(UserQuery(history=train.items_of(0), text="space opera"), top), str)
+    assert isinstance(model.explain(UserQuery(history=train.items_of(0)), top), str)
+    # words the vectors cannot place: explain refuses them as recommend does (it explains a ranking)
+    for call in (lambda q: model.recommend([q], 1), lambda q: model.explain(q, top)):
+        with pytest.raises(InvalidInputError, match="no model for text"):
+            call(UserQuery(history=train.items_of(0), text="space opera"))
 
 
 def test_vectors_are_normalised_row_by_row_as_in_one_pass() -> None:
