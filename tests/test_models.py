@@ -669,3 +669,29 @@ def test_router_does_not_make_up_a_reason_for_a_model_without_one(data: Interact
     with pytest.raises(NotExplainableError, match="model 'user-knn' gives no reason"):
         router.explain(UserQuery(history=np.array([2])), 3)
     assert router.explain(UserQuery(), 8) == "[popular] " + models.create("popularity").fit(data).explain(UserQuery(), 8)
+
+
+def test_cold_adapter_explain_names_what_the_content_map_gave_a_blended_item() -> None:
+    """With item_trust > 0 a warm item's vector blends its CF vector with the content-mapped one. The reason
+    said "blended with the N its content predicts" with N read off the blended vector (and named the items
+    near the blend as where the map put it): the number the content predicts is the mapped vector's."""
+    base = make_data(n_users=40)
+    dense = base.matrix.toarray()
+    dense[:, 0] = 1.0  # item 0 taken by everyone: far more than its content predicts
+    data = Interactions(base.user_ids, base.catalog, sp.csr_matrix(dense))
+    counts = (dense > 0).sum(axis=0)
+    model = models.create("cold-ridge", warm="popularity", item_trust=5.0, encoder="hashing", cache=False).fit(data)
+    # the reference: the ridge map applied to the item's content vector (what the blend mixes in)
+    predicted = float(np.expm1(model.map_content(model.content.item_vectors()[[0]])[0, 0]))
+    blended = float(np.expm1(model.item_vectors()[0, 0]))
+    assert abs(predicted - blended) > 5, (predicted, blended)  # the case tells the two apart
+    assert model.explain(UserQuery(user=0), 0) == (
+        f"popular: {counts[0]} users interacted with it (blended with the {predicted:.0f} its content predicts)"
+    )
+    svd = models.create("cold-ridge", warm="svd", item_trust=5.0, encoder="hashing", cache=False).fit(data)
+    mapped = svd.map_content(svd.content.item_vectors()[[1]])[0].astype(np.float64)
+    warm = np.flatnonzero(counts > 0)
+    basis = svd.warm.item_vectors_[warm].astype(np.float64)
+    cosines = basis @ mapped / (np.linalg.norm(basis, axis=1) * np.linalg.norm(mapped))
+    nearest = [TITLES[j] for j in warm[np.argsort(-cosines, kind="stable")] if j != 1][:2]
+    assert svd.explain(UserQuery(), 1).endswith(f"of its vector from its content, mapped near the CF vectors of {nearest[0]}, {nearest[1]})")

@@ -819,8 +819,11 @@ class ColdAdapter(Recommender):
         alpha = float(trust_by_count(np.array([count]), self.item_trust)[0])
         users = f"{count} user{'s' if count != 1 else ''} interacted with it"
         kind = self.warm.kind
+        # what the content map gave the item: its whole vector for a new item (alpha 0), else only the part
+        # the blend mixes in with its CF vector (the blended vector would name the blend, not the content)
+        mapped = self._mapped_row(index) if 0 < alpha < 1 else vector
         if kind == "popularity":  # p_u = 1: the same score for every user
-            predicted = float(np.expm1(vector[0]))
+            predicted = float(np.expm1(mapped[0]))
             if alpha == 0:
                 return f"a new item whose content predicts about {predicted:.0f} interactions (cold-item popularity from content)"
             return f"popular: {users}" + ("" if alpha == 1 else f" (blended with the {predicted:.0f} its content predicts)")
@@ -856,7 +859,7 @@ class ColdAdapter(Recommender):
             reasons.append(f"{users} (its CF vector)")
         else:
             # a new item's vector comes from its content alone: name where in the CF space the map put it
-            near = _cosines(np.asarray(self.warm.item_vectors_[warm], np.float64), vector)
+            near = _cosines(np.asarray(self.warm.item_vectors_[warm], np.float64), mapped)
             order = [int(j) for j in np.argsort(-near, kind="stable")[:3] if near[j] > 0 and warm[j] != index]
             place = f"near the CF vectors of {', '.join(_title(train, int(warm[j])) for j in order[:2])}" if order else "nowhere near a known item"
             if alpha == 0:
@@ -866,6 +869,13 @@ class ColdAdapter(Recommender):
         if len(reasons) == 1:  # only the item's side: nothing of the user's raised it
             reasons.insert(0, "nothing you liked or wrote adds to its score")
         return "; ".join(reasons)
+
+    def _mapped_row(self, index: int) -> np.ndarray:
+        """(f,) float64 content-mapped vector ``q̂`` of catalogue item ``index`` (before the blend by count)."""
+        if self._mapped is not None:  # kept (read whole once, or set at fit by a subclass)
+            return np.asarray(self._mapped[index], dtype=np.float64)
+        assert self._map_features is not None
+        return np.asarray(self._map_catalog(self._map_features[[index]], np.array([index]))[0], dtype=np.float64)
 
 
 def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
