@@ -728,3 +728,17 @@ def test_cold_adapter_explain_of_a_new_item_makes_no_copy_of_the_item_table() ->
     cosines = basis @ mapped / (np.linalg.norm(basis, axis=1) * np.linalg.norm(mapped))
     nearest = [table["title"][j] for j in warm[np.argsort(-cosines, kind="stable")[:2]]]
     assert reason == f"nothing you liked or wrote adds to its score; a new item: its content maps it near the CF vectors of {nearest[0]}, {nearest[1]}"
+
+
+@pytest.mark.parametrize("name", ["popularity", "popularity-recent", "popularity-genre"])
+def test_popularity_explain_counts_the_interactions_once_per_fit(data: Interactions, name: str, monkeypatch) -> None:
+    """Each explain counted every training interaction again (a bincount: 72 ms a call at 10M interactions, 0.7 s
+    to explain a list of 10, against 4 ms to rank it); the counts are the fit's, read once."""
+    model = models.create(name).fit(data)
+    calls = []
+    original = Interactions.item_counts
+    monkeypatch.setattr(Interactions, "item_counts", lambda self: calls.append(1) or original(self))
+    reasons = [model.explain(UserQuery(user=1), item) for item in range(10) for _ in range(2)]
+    assert len(calls) <= 1, len(calls)
+    monkeypatch.undo()
+    assert reasons == [models.create(name).fit(data).explain(UserQuery(user=1), item) for item in range(10) for _ in range(2)]
