@@ -62,7 +62,8 @@ class Popularity(Recommender):
 
     def _place(self, item: int) -> str:
         """``item``'s place in the whole catalogue by :meth:`item_scores`, ties by lower index (as ranked)."""
-        scores = self.item_scores()
+        # in float32, as the ranking compares them: float64 tells apart what the ranking ties (decayed counts)
+        scores = self.item_scores().astype(np.float32)
         score = scores[item]
         place = 1 + int(np.count_nonzero(scores > score)) + int(np.count_nonzero(scores[:item] == score))
         return f"#{place} of {scores.size:,} items"
@@ -143,7 +144,7 @@ class RecentPopularity(Popularity):
             )
         return (
             f"popular lately: {scores[index]:.1f} interactions weighted by recency (one {self.half_life_days:g} days before "
-            f"the newest counts half; {count} users all told) ({self._place(index)})"
+            f"the newest counts half; {count} user{'s' if count != 1 else ''} all told) ({self._place(index)})"
         )
 
 
