@@ -762,3 +762,18 @@ def test_popularity_recent_explain_gives_the_place_the_ranking_gives() -> None:
     assert ranked[:2] == [0, 1]  # the float32 tie: the lower index first
     for place, item in enumerate(ranked, start=1):
         assert f"(#{place} of 3 items)" in model.explain(UserQuery(), item), (item, model.explain(UserQuery(), item))
+
+
+def test_cold_adapter_explain_in_the_users_space_names_a_blended_items_users() -> None:
+    """In the 'users' space an item with interactions and item_trust > 0 (alpha 452/455 on ml-100k's Toy Story)
+    was said to be ranked because "its content predicts who will take it": only an item without interactions is."""
+    model = models.create("cold-ridge", warm="users", item_trust=3.0, encoder="hashing", cache=False).fit(make_data())
+    data = make_data()
+    counts = (data.matrix.toarray() > 0).sum(axis=0)
+    item = int(np.argmax(counts))
+    share = 1 - counts[item] / (counts[item] + 3.0)
+    score = model.item_vectors()[item, 1]
+    assert model.explain(UserQuery(user=1), item) == (
+        f"{counts[item]} users interacted with it ({share:.0%} of its vector from its content); your score for it {score:.2f}"
+    )
+    assert model.explain(UserQuery(user=1), 9).startswith("its content predicts who will take it; ")  # item 9: none

@@ -823,14 +823,16 @@ class ColdAdapter(Recommender):
         # the blend mixes in with its CF vector (the blended vector would name the blend, not the content)
         mapped = self._mapped_row(index) if 0 < alpha < 1 else vector
         if kind == "popularity":  # p_u = 1: the same score for every user
-            predicted = float(np.expm1(mapped[0]))
+            predicted = max(0.0, float(np.expm1(mapped[0])))  # a map may predict a log-count below 0: no interaction
             if alpha == 0:
                 return f"a new item whose content predicts about {predicted:.0f} interactions (cold-item popularity from content)"
             return f"popular: {users}" + ("" if alpha == 1 else f" (blended with the {predicted:.0f} its content predicts)")
         if kind == "users":  # p_u = e_u: the item's entry for a training user, 0 for anyone else
             if query.user is None:
                 return "nothing ranks it for you: in the 'users' space only a training user has scores (all yours are 0)"
-            side = f"{users}" if alpha == 1 else "its content predicts who will take it"
+            # a blended item's vector is mostly its own column when it has interactions (alpha = c / (c + trust))
+            side = (users if alpha == 1 else "its content predicts who will take it" if alpha == 0
+                    else f"{users} ({1 - alpha:.0%} of its vector from its content)")
             return f"{side}; your score for it {vector[int(query.user)]:.2f}"
         reasons: list[str] = []
         warm = self.warm.warm_items_
