@@ -899,6 +899,7 @@ def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
         block = np.asarray(rows[start : start + step], dtype=np.float64)
         norms = np.sqrt(np.einsum("ij,ij->i", block, block)) * scale
         np.divide(block @ vector, norms, out=out[start : start + step], where=norms > 0)
+        del block  # before the next step's is made: one step in memory, not two
     return out
 
 
