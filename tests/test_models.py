@@ -777,3 +777,19 @@ def test_cold_adapter_explain_in_the_users_space_names_a_blended_items_users() -
         f"{counts[item]} users interacted with it ({share:.0%} of its vector from its content); your score for it {score:.2f}"
     )
     assert model.explain(UserQuery(user=1), 9).startswith("its content predicts who will take it; ")  # item 9: none
+
+
+def test_cold_adapter_explain_of_a_text_matches_it_against_the_catalogue_once(data: Interactions, monkeypatch) -> None:
+    """explain matched the text against every warm item twice (text_clicks, then text_user_vectors again), each
+    a copy of the warm items' content vectors: 0.37 s an explain at 30k items x 1024 dims, 0.28 s to rank."""
+    import coldkit.models.cold as cold
+
+    model = models.create("cold-ridge", warm="svd", encoder="hashing", cache=False).fit(data)
+    query = UserQuery(text="robot wars in space")
+    expected = model.explain(query, 1)
+    assert "your words, read as clicks on" in expected
+    calls = []
+    original = cold.text_clicks
+    monkeypatch.setattr(cold, "text_clicks", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert model.explain(query, 1) == expected
+    assert len(calls) == 1

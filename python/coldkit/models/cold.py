@@ -461,16 +461,18 @@ def text_user_vectors(
     warm_items: np.ndarray,
     fold_in: Callable[[Sequence[UserQuery]], np.ndarray],
     width: int,
+    clicks: sp.csr_matrix | None = None,
 ) -> np.ndarray:
     """(T, width) float64 user vector of each text: ``Σ_j w_j fold_in(click on j)`` over its
-    :func:`text_clicks` (zero for a text without a click).
+    :func:`text_clicks` (zero for a text without a click); ``clicks``: those already computed.
 
     ``fold_in`` maps queries to user vectors (a warm space's ``user_vectors``); it is asked only for the
     one-click users of the items the texts click. The weights sum to 1, so the vector is one click's
     worth; :func:`add_text` rescales a text that is all a query has.
     """
     warm = np.asarray(warm_items, dtype=np.int64)
-    clicks = text_clicks(texts, content, warm)
+    if clicks is None:
+        clicks = text_clicks(texts, content, warm)
     clicked = np.unique(clicks.indices)
     if clicked.size == 0:
         return np.zeros((len(texts), width), dtype=np.float64)
@@ -853,7 +855,8 @@ class ColdAdapter(Recommender):
                 )
         if query.has_text:
             clicks = text_clicks([str(query.text)], self.content, warm)
-            text = text_user_vectors([str(query.text)], self.content, warm, self.warm.user_vectors, vector.size)[0]
+            # the same clicks: text_clicks copies the warm items' content vectors (a catalogue-sized table)
+            text = text_user_vectors([str(query.text)], self.content, warm, self.warm.user_vectors, vector.size, clicks)[0]
             if clicks.nnz and float(text @ vector) > 0:
                 top = clicks.indices[np.argsort(-clicks.data, kind="stable")[:2]]
                 reasons.append("your words, read as clicks on " + " and ".join(_title(train, int(warm[j])) for j in top))
