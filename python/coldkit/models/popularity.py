@@ -62,7 +62,8 @@ class Popularity(Recommender):
 
     def _place(self, item: int) -> str:
         """``item``'s place in the whole catalogue by :meth:`item_scores`, ties by lower index (as ranked)."""
-        scores = self.item_scores()
+        # in float32, as the ranking compares them: float64 tells apart what the ranking ties (decayed counts)
+        scores = self.item_scores().astype(np.float32)
         score = scores[item]
         place = 1 + int(np.count_nonzero(scores > score)) + int(np.count_nonzero(scores[:item] == score))
         return f"#{place} of {scores.size:,} items"
@@ -71,7 +72,7 @@ class Popularity(Recommender):
         """The count that ranked ``item`` (the same for every user): ``"popular: N users interacted with
         it (#3 of 1,682 items)"``; the query is checked but does not change the answer."""
         _, index = self._explain_args(query, item)
-        count = int(self._require_fitted().item_counts()[index])
+        count = int(self._item_counts()[index])  # counted once per fit (a bincount of every interaction)
         if count == 0:
             return f"no user interacted with it: it follows the items someone did, by catalogue order ({self._place(index)})"
         return f"popular: {count} user{'s' if count != 1 else ''} interacted with it ({self._place(index)})"
@@ -132,8 +133,7 @@ class RecentPopularity(Popularity):
     def explain(self, query: UserQuery | str, item: int | str) -> str:
         """The recency-weighted count that ranked ``item`` (the same for every user), beside its all-time one."""
         _, index = self._explain_args(query, item)
-        train = self._require_fitted()
-        count = int(train.item_counts()[index])
+        count = int(self._item_counts()[index])
         scores = self.item_scores()
         if count == 0:
             return f"no user interacted with it: it follows the items someone did, by catalogue order ({self._place(index)})"
@@ -144,7 +144,7 @@ class RecentPopularity(Popularity):
             )
         return (
             f"popular lately: {scores[index]:.1f} interactions weighted by recency (one {self.half_life_days:g} days before "
-            f"the newest counts half; {count} users all told) ({self._place(index)})"
+            f"the newest counts half; {count} user{'s' if count != 1 else ''} all told) ({self._place(index)})"
         )
 
 
@@ -228,9 +228,8 @@ class GenrePopularity(Popularity):
     def explain(self, query: UserQuery | str, item: int | str) -> str:
         """The two factors of ``item``'s score: its popularity and the user's share of its genres."""
         query, index = self._explain_args(query, item)
-        train = self._require_fitted()
         assert self.genre_matrix_ is not None
-        count = int(train.item_counts()[index])
+        count = int(self._item_counts()[index])
         popular = f"{count} user{'s' if count != 1 else ''} interacted with it" if count else "no user interacted with it"
         (shares,) = self.genre_shares([query])
         if not shares.any():
