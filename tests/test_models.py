@@ -652,11 +652,8 @@ def test_a_model_without_reasons_says_so_by_name(data: Interactions, name: str, 
 
 def test_every_registered_model_has_explain() -> None:
     from coldkit.models.base import explaining_models
-    from coldkit.models.registry import _target
 
-    for name in models.available():
-        target = _target(name)
-        assert callable(getattr(target, "explain", None)) or not isinstance(target, type), name
+    # every model has the method (the base class's refuses by name, tested below); these give reasons
     assert {"popularity", "cold-ridge", "cold-knn", "content", "hybrid"} <= set(explaining_models())
     assert not {"aldi", "federated", "user-knn"} & set(explaining_models())  # they refuse: not listed as explaining
 
