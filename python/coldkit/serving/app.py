@@ -160,7 +160,7 @@ class _StrictJSONRoute(APIRoute):
         # a write endpoint's token check (require_token), run before any rule about the body: FastAPI
         # resolves dependencies after the body, so a form sent without a token was answered 415 (and a
         # malformed one 422) before 401, and a client without a token learnt the body rules
-        gates = [d.dependency.check_request for d in self.dependencies if hasattr(d.dependency, "check_request")]
+        gates = [getattr(d.dependency, "check_request") for d in self.dependencies if hasattr(d.dependency, "check_request")]
 
         async def strict(request: Request) -> Response:
             for gate in gates:
