@@ -184,3 +184,108 @@ def test_a_query_whose_sources_have_nothing_to_say_gets_the_fallback() -> None:
     rankers["cf"] = ranking([[1, 2, 0], [0, 1, 2]], [[3.0, 2.0, 1.0], [0.0, -1.0, -2.0]])
     fused, used = blend(rankers, {"cf": np.array([1.0, 0.5])}, get_fusion("weighted"), 3)
     assert fused.indices.tolist() == [[1, 2, 0], [0, 1, 2]] and "popularity" not in used
+
+
+# ------------------------------------------------------------------ what each source added to an item
+def _two_sources() -> dict[str, Ranked]:
+    return {
+        "text": Ranked(np.array([[5, 3, 9, -1]]), np.array([[0.9, 0.5, 0.1, -np.inf]], dtype=np.float32)),
+        "popularity": Ranked(np.array([[3, 7, 5, 1]]), np.array([[100.0, 50.0, 10.0, 10.0]], dtype=np.float32)),
+    }
+
+
+def test_source_parts_under_rank_fusion_are_w_over_c_plus_rank() -> None:
+    from coldkit.models.blend import source_parts
+
+    weights = {"text": np.array([0.5]), "popularity": np.array([0.25])}
+    items = np.array([[5, 3, 9, 7, 2]])
+    parts = source_parts(get_fusion("rrf", c=60), _two_sources(), weights, items)
+    np.testing.assert_allclose(parts["text"], [[0.5 / 61, 0.5 / 62, 0.5 / 63, 0.0, 0.0]])  # by hand
+    np.testing.assert_allclose(parts["popularity"], [[0.25 / 63, 0.25 / 61, 0.0, 0.25 / 62, 0.0]])
+
+
+def test_source_parts_under_score_fusion_are_the_normalised_excess() -> None:
+    from coldkit.models.blend import source_parts
+
+    weights = {"text": np.array([0.5]), "popularity": np.array([0.25])}
+    items = np.array([[5, 3, 9, 7, 2]])
+    parts = source_parts(get_fusion("weighted"), _two_sources(), weights, items)
+    # min-max by hand: text (0.9, 0.5, 0.1) -> (1, 0.5, 0); popularity (100, 50, 10, 10) -> (1, 4/9, 0, 0)
+    np.testing.assert_allclose(parts["text"], [[0.5, 0.25, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(parts["popularity"], [[0.0, 0.25, 0.0, 0.25 * 4 / 9, 0.0]])
+
+
+@pytest.mark.parametrize("fusion", ["rrf", "weighted"])
+def test_the_parts_add_up_to_the_fused_scores_differences(fusion: str) -> None:
+    """Across items of one row, fused score differences are the differences of the summed parts."""
+    from coldkit.models.blend import source_parts
+
+    strategy = get_fusion(fusion)
+    sources, weights = _two_sources(), {"text": np.array([0.7]), "popularity": np.array([0.3])}
+    fused = strategy.fuse(sources, 6, weights)
+    listed = fused.indices[:, fused.indices[0] >= 0]
+    parts = source_parts(strategy, sources, weights, listed)
+    total = parts["text"] + parts["popularity"]
+    np.testing.assert_allclose(np.diff(total[0]), np.diff(fused.scores[0][fused.indices[0] >= 0]), atol=1e-6)
+
+
+class _OnlyFuse:
+    """A plugin fusion that cannot say what each source added (no ``contributions``)."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.name = inner, "only-fuse"
+
+    def fuse(self, sources, k, weights=None):  # type: ignore[no-untyped-def]
+        return self.inner.fuse(sources, k, weights)  # type: ignore[attr-defined]
+
+
+class _MaxRank:
+    """Each item's best single weighted reciprocal rank: the other sources add nothing to it."""
+
+    name = "max-rank"
+
+    def fuse(self, sources, k, weights=None):  # type: ignore[no-untyped-def]
+        best: dict[int, float] = {}
+        for name, ranked in sources.items():
+            w = float(np.asarray((weights or {}).get(name, 1.0)).reshape(-1)[0])
+            for rank, item in enumerate(ranked.indices[0][ranked.indices[0] >= 0], start=1):
+                best[int(item)] = max(best.get(int(item), 0.0), w / (60 + rank))
+        top = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        indices = np.full((1, k), -1, dtype=np.int64)
+        scores = np.full((1, k), -np.inf, dtype=np.float32)
+        indices[0, : len(top)] = [i for i, _ in top]
+        scores[0, : len(top)] = [s for _, s in top]
+        return Ranked(indices, scores)
+
+
+def test_a_fusion_that_cannot_say_is_measured_by_leaving_each_source_out() -> None:
+    from coldkit.models.blend import source_parts, speaking_sources
+
+    weights = {"text": np.array([0.5]), "popularity": np.array([0.25])}
+    items = np.array([[5, 3, 9, 7]])
+    # an additive fusion: leaving a source out takes exactly its part away
+    parts = source_parts(_OnlyFuse(get_fusion("rrf", c=60)), _two_sources(), weights, items)
+    np.testing.assert_allclose(parts["text"], [[0.5 / 61, 0.5 / 62, 0.5 / 63, 0.0]], rtol=1e-5)
+    np.testing.assert_allclose(parts["popularity"], [[0.25 / 63, 0.25 / 61, 0.0, 0.25 / 62]], rtol=1e-5)
+    # a max: the source that did not give the item its score added only what it beat the other by
+    parts = source_parts(_MaxRank(), _two_sources(), weights, items)
+    assert parts["popularity"][0, 0] == 0.0  # item 5: the text's 0.5/61 is its score, popularity's 0.25/63 counts not
+    assert speaking_sources({n: float(p[0, 0]) for n, p in parts.items()}) == ["text"]
+    assert speaking_sources({n: float(p[0, 3]) for n, p in parts.items()}) == ["popularity"]  # item 7: popularity alone
+
+
+def test_a_fusion_whose_contributions_break_the_contract_is_named() -> None:
+    from coldkit.exceptions import ComponentContractError
+    from coldkit.models.blend import source_parts
+
+    class Broken:
+        name = "broken"
+
+        def fuse(self, sources, k, weights=None):  # type: ignore[no-untyped-def]
+            return get_fusion("rrf").fuse(sources, k, weights)
+
+        def contributions(self, sources, weights, items):  # type: ignore[no-untyped-def]
+            return {name: np.full((1, 1), np.nan) for name in sources}
+
+    with pytest.raises(ComponentContractError, match="'broken'.*contributions"):
+        source_parts(Broken(), _two_sources(), {"text": np.array([1.0]), "popularity": np.array([1.0])}, np.array([[5, 3]]))

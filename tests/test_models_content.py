@@ -367,27 +367,39 @@ def _scores_by(hybrid: models.Recommender, name: str, query: UserQuery) -> np.nd
     return scores
 
 
+def _list_by(hybrid: models.Recommender, name: str, query: UserQuery) -> dict[int, float]:
+    """Source ``name``'s top-``depth`` list for ``query`` (known items left out, as recommend asks), item -> score."""
+    n = hybrid.depth
+    if name == "content":
+        ranked = hybrid.content.recommend([query], n, use_text=False)
+    elif name == "text":
+        ranked = hybrid.content.recommend([query], n, use_history=False)
+    else:
+        ranked = SOURCE_SCORES[name](hybrid, query).recommend([UserQuery(user=query.user, history=query.history)], n)
+    keep = (ranked.indices[0] >= 0) & np.isfinite(ranked.scores[0])
+    return dict(zip(ranked.indices[0][keep].tolist(), ranked.scores[0][keep].astype(np.float64).tolist()))
+
+
 def test_hybrid_explain_names_only_the_sources_that_ranked_the_item(data: Interactions, hybrid: models.Recommender) -> None:
     """The hybrid's explain gave every reason it could find, whatever the source's weight: "because you
     liked X (content similarity 0.4)" for an item CF ranked, with content at a tenth of CF's weight, while the
     server's why for the same model and query follows the parts rule (coldkit.models.blend.speaking_sources).
-    The parts are computed here from each source model's own scores."""
+    The parts are what the (min-max weighted) fusion added, computed here from each source model's own list:
+    ``w · (s - min) / (max - min)`` over its top-depth list, 0 for an item it did not list."""
     said_content = 0
     for query in [UserQuery(user=u) for u in range(8)] + [UserQuery(history=np.array([0, 1])), UserQuery(text="ocean space")]:
         weights = hybrid.query_weights([query], None)
-        known = set(hybrid._known_items(query).tolist())
         ranked = hybrid.recommend([query], 3)
         for item in ranked.indices[0][ranked.indices[0] >= 0]:
             parts = {}
             for name, w in weights.items():
                 if w[0] > 0:
-                    scores = _scores_by(hybrid, name, query)
-                    unseen = [j for j in range(scores.size) if j not in known]
-                    best = max(scores[unseen].max(), scores[item])
-                    if best > 0 and np.any(scores[unseen] != 0):  # a source with nothing to say has no part
-                        parts[name] = w[0] * max(scores[item], 0.0) / best
+                    listed = _list_by(hybrid, name, query)
+                    lo, hi = min(listed.values()), max(listed.values())
+                    if int(item) in listed:
+                        parts[name] = w[0] * ((listed[int(item)] - lo) / (hi - lo) if hi > lo else 0.0)
             top = max(parts.values())
-            expected = sorted((s for s, p in parts.items() if p >= 0.5 * top), key=lambda s: -parts[s])
+            expected = sorted((s for s, p in parts.items() if p > 0 and p >= 0.5 * top), key=lambda s: -parts[s])
             assert hybrid.explaining_sources(query, int(item)) == expected, (query, item, parts)
             why = hybrid.explain(query, int(item))
             assert ("content similarity" in why) == ("content" in expected and "because you liked" in why), why
@@ -396,6 +408,7 @@ def test_hybrid_explain_names_only_the_sources_that_ranked_the_item(data: Intera
                 assert why.startswith(("people who liked", "liked by users with clicks like yours", "new item like those")), why
             if expected == ["popularity"]:
                 assert why.startswith("popular: "), why
+            assert "popular" not in why or {"popularity", "trending"} & set(expected), why
     assert said_content < 5  # the old explain gave the content reason for nearly every item of a user with clicks
 
 
@@ -586,3 +599,62 @@ def test_an_encoder_returning_zero_vectors_is_named_not_the_item_text() -> None:
     train = to_interactions(pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]}), items=items)
     with pytest.raises(InvalidInputError, match=r"encoder 'zeros' returned a zero vector for all but 0 of 3 catalogue items, though 3 have text"):
         models.create("content", encoder=Zeros(), cache=False).fit(train)
+
+
+def test_hybrid_explain_under_rank_fusion_names_what_the_ranks_added(data: Interactions) -> None:
+    """Under ``rrf`` a source adds ``w / (c + rank)``; the parts were weight x score / best (the rule of score
+    fusion). And with ``cf`` and ``cf_knn`` both speaking, the why read "people who liked X also liked it;
+    liked by users with clicks like yours": one claim twice, now one collaborative reason, the specific one."""
+    hybrid = models.create("hybrid", fusion="rrf", **FAST).fit(data)
+    both = 0
+    for query in [UserQuery(user=u) for u in range(data.n_users)]:
+        weights = hybrid.query_weights([query], None)
+        ranked = hybrid.recommend([query], 5)
+        for item in ranked.indices[0][ranked.indices[0] >= 0]:
+            parts = {}
+            for name, w in weights.items():
+                if w[0] > 0:
+                    order = list(_list_by(hybrid, name, query))  # the list's order: rank 1 first
+                    if int(item) in order:
+                        parts[name] = w[0] / (60.0 + order.index(int(item)) + 1)
+            top = max(parts.values())
+            expected = sorted((s for s, p in parts.items() if p >= 0.5 * top), key=lambda s: -parts[s])
+            assert hybrid.explaining_sources(query, int(item)) == expected, (query, item, parts)
+            why = hybrid.explain(query, int(item))
+            collaborative = sum(why.count(p) for p in ("people who liked", "users with clicks like yours"))
+            assert collaborative <= 1, why
+            both += {"cf", "cf_knn"} <= set(expected)
+    assert both > 5
+
+
+def test_hybrid_explain_gives_one_collaborative_reason(data: Interactions, hybrid: models.Recommender) -> None:
+    """``cf`` and ``cf_knn`` speaking together read "people who liked X also liked it; liked by users with
+    clicks like yours" (19 of this data's top-5 items): the same claim twice. One is kept, the specific one."""
+    both = 0
+    for query in [UserQuery(user=u) for u in range(data.n_users)]:
+        for item in hybrid.recommend([query], 5).indices[0]:
+            why = hybrid.explain(query, int(item))
+            claims = [p for p in why.split("; ") if p.startswith(("people who liked", "liked by users with clicks", "new item like those"))]
+            assert len(claims) <= 1, why
+            named = hybrid.explaining_sources(query, int(item))
+            if {"cf", "cf_knn"} <= set(named):
+                both += 1
+                assert claims, why  # merged, not dropped
+    assert both > 5
+
+
+def test_hybrid_explain_never_names_popularity_for_what_the_text_ranked(data: Interactions) -> None:
+    """Only the text weighed: below "close" (here every other cosine is negative) the why was "popular: 6 users
+    interacted with it", a source of weight 0. Now the text, with its similarity (computed here)."""
+    hybrid = models.create("hybrid", weights={"cf": 0.0, "cf_knn": 0.0, "content": 0.0, "text": 1.0, "popularity": 0.0},
+                           tune=False, **FAST).fit(data)
+    query = UserQuery(text="ocean space")
+    cosines = hybrid.content.item_vectors() @ hybrid.content.encode_user_texts(["ocean space"])[0]
+    weak = 0
+    for item in hybrid.recommend([query], 10).indices[0]:
+        why = hybrid.explain(query, int(item))
+        assert "popular" not in why, why
+        if "matches your words" not in why and hybrid.explaining_sources(query, int(item)) == ["text"]:
+            assert why == f"among the closest to your words, though not close (content similarity {cosines[item]:.2f})"
+            weak += 1
+    assert weak >= 3 and (cosines < 0).sum() >= 3

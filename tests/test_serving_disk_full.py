@@ -111,3 +111,44 @@ def test_a_snapshot_on_a_full_disk_says_the_disk_is_probably_full(tmp_path: Path
     assert "written: a short write, the disk is probably full" in str(refused.value)
     save(index, tmp_path / "idx")  # room again: the snapshot succeeds
     index.close()
+
+
+def test_a_record_refused_after_its_fsync_is_cut_back_durably(tmp_path: Path, monkeypatch) -> None:
+    """The record is fsync-ed, then its newline cannot be written (the disk filled up): the write is
+    refused and cut back. That cut must itself reach the disk (an fsync after the ftruncate), or a power
+    cut could restore the refused record, whole, and a recovery that completes a whole last line would
+    replay a write the client was told had failed."""
+    import errno
+    import os
+
+    path = tmp_path / "wal-000001.jsonl"
+    log = WriteAheadLog(path)
+    log.append({"version": 1, "op": "kept"})
+    kept = path.read_bytes()
+    calls: list[str] = []
+    real_write, real_fsync, real_ftruncate = os.write, os.fsync, os.ftruncate
+
+    def write(fd: int, data: bytes) -> int:
+        if bytes(data) == b"\n":
+            calls.append("newline")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        calls.append("write")
+        return real_write(fd, data)
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def ftruncate(fd: int, size: int) -> None:
+        calls.append("ftruncate")
+        real_ftruncate(fd, size)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    with pytest.raises(IndexStorageError, match="nothing applied"):
+        log.append({"version": 2, "op": "refused"})
+    monkeypatch.undo()
+    log.close()
+    assert calls[calls.index("newline"):] == ["newline", "ftruncate", "fsync"]
+    assert path.read_bytes() == kept

@@ -96,3 +96,22 @@ def test_a_refused_token_leaves_the_index_closed(tmp_path: Path, index, monkeypa
         load(tmp_path / "idx").close()  # the writer's lock is free
     finally:
         gc.enable()
+
+
+WRITES = [("POST", "/items"), ("DELETE", "/items/1"), ("POST", "/interactions"), ("POST", "/users"), ("POST", "/snapshot")]
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES)
+@pytest.mark.parametrize("body", [
+    {"content": b"items=x", "headers": {"content-type": "application/x-www-form-urlencoded"}},  # curl -d: was 415 first
+    {"content": b"{not json", "headers": {"content-type": "application/json"}},  # malformed JSON: was 422 first
+    {"content": b'{"x": 1}', "headers": {"content-type": "application/json"}, "params": {"surprise": "1"}},  # unknown query: was 422
+])
+def test_every_write_checks_the_token_before_the_body(index, method: str, path: str, body: dict) -> None:
+    """A client without a token (or with a wrong one) learns nothing of the body rules: 401/403 first."""
+    client = TestClient(create_app(index, token="s3cret"))
+    assert client.request(method, path, **body).status_code == 401
+    wrong = {**body, "headers": {**body["headers"], "Authorization": "Bearer nope"}}
+    assert client.request(method, path, **wrong).status_code == 403
+    right = {**body, "headers": {**body["headers"], "Authorization": "Bearer s3cret"}}
+    assert client.request(method, path, **right).status_code not in (401, 403)

@@ -110,6 +110,23 @@ def _top_k_of_union(
     return Ranked(out_idx, out_scores)
 
 
+def _positions(ranked: Ranked, valid: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """(B, m) column of each ``items[b, j]`` in row ``b`` of ``ranked`` among its ``valid`` entries, -1 if absent."""
+    out = np.full(items.shape, -1, dtype=np.int64)
+    for b in range(items.shape[0]):
+        cols = np.flatnonzero(valid[b])
+        where = {int(i): int(c) for i, c in zip(ranked.indices[b, cols], cols)}
+        out[b] = [where.get(int(i), -1) if i >= 0 else -1 for i in items[b]]
+    return out
+
+
+def _check_items(items: np.ndarray, batch: int) -> np.ndarray:
+    items = np.asarray(items)
+    if items.ndim != 2 or items.shape[0] != batch or items.dtype.kind not in "iu":
+        raise InvalidInputError(f"contributions needs items as a ({batch}, m) integer array, got shape {items.shape}")
+    return items.astype(np.int64)
+
+
 class PreparedFusion:
     """One fusion of fixed source rankings, re-weighed cheaply: ``prepared(weights)`` equals
     ``fusion.fuse({s: sources[s] for s with a positive weight}, k, weights)``.
@@ -261,6 +278,32 @@ class WeightedFusion:
         )
 
 
+    def contributions(
+        self, sources: Mapping[str, Ranked], weights: Mapping[str, WeightLike] | None, items: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """What each source adds to the fused score of ``items[b, j]`` (a (B, m) array of item indices):
+        its weight times the item's normalised score above the row's floor (the part every item of the
+        row gets alike, listed or not, and so ranks nothing); 0 where the source did not list the item.
+        The sum over sources plus the row's floors is the item's fused score (see :meth:`fuse`)."""
+        batch = _check_sources(sources, 1)
+        _check_weight_names(weights, sources)
+        items = _check_items(items, batch)
+        parts = {}
+        for name, ranked in sources.items():
+            w = _row_weights(weights, name, batch)
+            valid = _first_occurrences(ranked.indices, (ranked.indices >= 0) & np.isfinite(ranked.scores))
+            part = np.zeros(items.shape)
+            if valid.any():
+                normalized = self._normalize(ranked.scores, valid)
+                floor = np.nanmin(np.where(valid, normalized, np.inf), axis=1)
+                floor = np.where(np.isfinite(floor), floor, 0.0)
+                at = _positions(ranked, valid, items)
+                rows = np.arange(batch)[:, None]
+                excess = normalized[rows, np.maximum(at, 0)] - floor[:, None]
+                part = np.where(at >= 0, w[:, None] * excess, 0.0)
+            parts[name] = part
+        return parts
+
     def prepare(self, sources: Mapping[str, Ranked], k: int) -> PreparedFusion:
         """``sources`` fused under any weights, cheaply (see :class:`PreparedFusion`)."""
         batch = _check_sources(sources, k)
@@ -314,6 +357,24 @@ class ReciprocalRankFusion:
         items = np.concatenate(items_all) if items_all else np.empty(0, np.int64)
         contrib = np.concatenate(contrib_all) if contrib_all else np.empty(0)
         return _top_k_of_union(rows, items, contrib, np.zeros(batch), batch, k)
+
+    def contributions(
+        self, sources: Mapping[str, Ranked], weights: Mapping[str, WeightLike] | None, items: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """What each source adds to the fused score of ``items[b, j]`` (a (B, m) array of item indices):
+        ``w / (c + rank)`` where the source lists the item, else 0; their sum is the item's fused score."""
+        batch = _check_sources(sources, 1)
+        _check_weight_names(weights, sources)
+        items = _check_items(items, batch)
+        parts = {}
+        for name, ranked in sources.items():
+            w = _row_weights(weights, name, batch)
+            valid = _first_occurrences(ranked.indices, ranked.indices >= 0)
+            ranks = np.cumsum(valid, axis=1)
+            at = _positions(ranked, valid, items)
+            rank = np.take_along_axis(ranks, np.maximum(at, 0), axis=1)
+            parts[name] = np.where(at >= 0, w[:, None] / (self.c + rank), 0.0)
+        return parts
 
 
 @hookimpl

@@ -12,8 +12,9 @@ a ranking; this module decides how much each source speaks for each query and fu
   nobody listens to are never computed) and merges them with a fusion strategy;
 * :func:`words` / :func:`shared_words` / :func:`nearest_liked` — the tokenizer, the one stop-word
   list and the nearest liked item behind the "why" of a recommendation;
-* :func:`speaking_sources` — which sources an item's "why" names (the hybrid's ``explain`` and the
-  serving index's ``why`` both ask it, so both name the same sources for one item).
+* :func:`source_parts` / :func:`speaking_sources` — what each source added to an item's fused score
+  (asked of the fusion itself) and which sources an item's "why" therefore names (the hybrid's
+  ``explain`` and the serving index's ``why`` both ask them, so both name the same sources for one item).
 
 Everything here is a function over arrays: the hybrid feeds it its models' outputs, the serving
 index its stored vectors, so a change to the blend is made in one place and both follow.
@@ -31,11 +32,11 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
 
@@ -54,6 +55,8 @@ __all__ = [
     "shared_words",
     "nearest_liked",
     "speaking_sources",
+    "source_parts",
+    "score_parts",
     "STOP_WORDS",
 ]
 
@@ -205,6 +208,7 @@ def blend(
     k: int,
     *,
     fallback: str = "popularity",
+    inputs: dict[str, Any] | None = None,
 ) -> tuple[Ranked, dict[str, np.ndarray]]:
     """Fuse the sources someone in the batch listens to; return the top ``k`` and the weights that
     entered each query's ranking.
@@ -225,6 +229,8 @@ def blend(
         fallback: the source that speaks alone, with weight 1, for a query whose every weight is zero
             (e.g. a hybrid restricted to ``cf`` asked for a user with no clicks and no text), or whose
             weighed sources all score every item 0 (its clicks are all on items they have not seen).
+        inputs: when given, filled with what the fusion was given: ``"sources"`` (name -> Ranked) and
+            ``"weights"`` (name -> (B,) weights), for :func:`source_parts` (the "why" of an item).
     """
     active = {name: np.asarray(w, dtype=np.float64) for name, w in weights.items() if np.any(np.asarray(w) > 0)}
     missing = set(active) - set(rankers)
@@ -250,6 +256,8 @@ def blend(
         if fallback not in sources:
             sources[fallback] = rankers[fallback]()
     fused = check_fused(fusion, fusion.fuse(sources, k, active), sources, k)
+    if inputs is not None:
+        inputs["sources"], inputs["weights"] = sources, active
     spoke = {name: np.where(_says_something(sources[name]), w, 0.0) for name, w in active.items()}
     if not heard.all():  # the fallback answered the silent queries alone, whatever its list holds
         spoke[fallback] = np.where(~heard, 1.0, spoke[fallback])
@@ -307,22 +315,77 @@ def nearest_liked(
     return best, float(sims[best])
 
 
-def speaking_sources(scores: Mapping[str, tuple[float, float, float]]) -> list[str]:
-    """The sources that ranked one item, strongest first: ``scores`` maps each source of the blend to
-    (its weight for the query, the item's score from it, its best score for the query).
+def source_parts(
+    fusion: FusionStrategy, sources: Mapping[str, Ranked], weights: Mapping[str, np.ndarray], items: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What each source added to the fused score of ``items[b, j]`` ((B, m) item indices) when ``fusion``
+    fused ``sources`` under ``weights`` (what :func:`blend` gave it: its ``inputs``): name -> (B, m), >= 0.
 
-    A source's part in the item's rank is ``weight · score / best`` (its weight, times how close the
-    item came to the source's own top; a negative score is no part). A source speaks for the item when
-    its part is at least half the largest part (``CLOSE_TO_TEXT_SHARE``, the share of "close to your
-    words"): the strongest always does, so the item's why names what ranked it, and a source of small
-    weight beside a strong one (``content`` 0.1 beside ``cf`` 0.93: "similar to 'x' (content 0.03)"
-    for an item CF ranked) is not given as a reason. The serving index's ``why`` and
+    The fusion is asked itself: a strategy with a ``contributions(sources, weights, items)`` method (both
+    built-ins: ``weighted`` gives ``w · (normalised score - the row's floor)``, ``rrf`` ``w / (c + rank)``,
+    0 where the source did not list the item) says what it added. A plugin without one is measured with
+    its own ``fuse``: a source's part is how much the item's fused score drops when that source's weight
+    is set to 0 (its list kept; an item that then drops out of the list counts as the list's lowest
+    score), never below 0. Score fusion and rank fusion differ here: an item at a text rank of 3 and a
+    popularity rank of 1,600 owes its place to the text under ``rrf``, whatever the popularity count.
+    """
+    items = np.asarray(items, dtype=np.int64)
+    names = list(sources)
+    batch = items.shape[0]
+    full = {name: np.asarray(weights.get(name, np.ones(batch)), dtype=np.float64) for name in names}
+    told = getattr(fusion, "contributions", None)
+    if callable(told):
+        said = told(sources, full, items)
+        where = f"fusion strategy {getattr(fusion, 'name', type(fusion).__name__)!r}"
+        parts = {}
+        for name in names:
+            part = np.asarray(said.get(name, np.zeros(items.shape)) if isinstance(said, Mapping) else None, dtype=np.float64)
+            if part.shape != items.shape or not np.isfinite(part).all():
+                raise ComponentContractError(f"{where}: contributions() gave source {name!r} {part.shape}, expected finite {items.shape}")
+            parts[name] = np.maximum(part, 0.0)
+        return parts
+    k = max(1, items.shape[1], sum(int((np.asarray(r.indices) >= 0).sum(axis=1).max(initial=0)) for r in sources.values()))
+
+    def fused_at(w: Mapping[str, np.ndarray]) -> np.ndarray:
+        fused = check_fused(fusion, fusion.fuse(sources, k, w), sources, k)
+        out = np.full(items.shape, np.nan)
+        for b in range(batch):
+            row = {int(i): float(x) for i, x in zip(fused.indices[b], fused.scores[b]) if i >= 0 and np.isfinite(x)}
+            floor = min(row.values(), default=0.0)
+            out[b] = [row.get(int(i), floor) if i >= 0 else np.nan for i in items[b]]
+        return out
+
+    with_all = fused_at(full)
+    parts = {}
+    for name in names:
+        without = fused_at({**full, name: np.zeros(batch)})
+        parts[name] = np.nan_to_num(np.maximum(with_all - without, 0.0), nan=0.0)
+    return parts
+
+
+def score_parts(scores: Mapping[str, tuple[float, float, float]]) -> dict[str, float]:
+    """Each source's part by its scores alone: ``weight · max(score, 0) / best`` from (its weight, the
+    item's score from it, its best score for the query). The fallback for an item no list of the
+    blend holds (explained although not ranked: a known item, one below every source's depth), where
+    the fusion added nothing to say."""
+    return {name: weight * max(score, 0.0) / best for name, (weight, score, best) in scores.items()
+            if weight > 0 and best > 0}
+
+
+def speaking_sources(parts: Mapping[str, float]) -> list[str]:
+    """The sources that ranked one item, strongest first: ``parts`` maps each source of the blend to its
+    part in the item's fused score (:func:`source_parts`: what the fusion added for the item).
+
+    A source speaks for the item when its part is at least half the largest part (``CLOSE_TO_TEXT_SHARE``,
+    the share of "close to your words"): the strongest always does, so the item's why names what ranked
+    it, and a source of small weight beside a strong one (``content`` 0.1 beside ``cf`` 0.93: "similar to
+    'x' (content 0.03)" for an item CF ranked) is not given as a reason. No source speaks when every part
+    is 0 (the item sits at the floor of every list). The serving index's ``why`` and
     :meth:`coldkit.models.hybrid.Hybrid.explain` both name the sources this returns.
     """
-    parts = {name: weight * max(score, 0.0) / best for name, (weight, score, best) in scores.items()
-             if weight > 0 and best > 0}
-    strongest = max(parts.values(), default=0.0)
+    clean = {name: float(part) for name, part in parts.items() if part > 0}
+    strongest = max(clean.values(), default=0.0)
     if strongest <= 0:
         return []
-    return sorted((name for name, part in parts.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
-                  key=lambda name: -parts[name])
+    return sorted((name for name, part in clean.items() if part >= CLOSE_TO_TEXT_SHARE * strongest),
+                  key=lambda name: -clean[name])

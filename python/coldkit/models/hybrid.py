@@ -60,6 +60,8 @@ from coldkit.models.blend import (
     SOURCES,
     blend,
     check_weights,
+    score_parts,
+    source_parts,
     source_weights,
     speaking_sources,
 )
@@ -1112,33 +1114,53 @@ class Hybrid(Recommender):
         The sources named are :meth:`explaining_sources` (the serving index's ``why`` rule, so both name
         the same sources for one item); each says its own reason: the liked item with the largest
         share of a co-click score ("people who liked X also liked it") or "liked by users with clicks
-        like yours" (``cf``, ``cf_knn``, ``ease``, ``item_knn``), the nearest liked item ("because you
-        liked X (content similarity 0.83)"), the words shared with the query's text or its closeness to
-        it, the users with profiles like the query's, the friends, or the item's (recent) popularity.
-        An item none of them speaks for (or whose sources have nothing to add) gets its popularity.
+        like yours" (``cf``, ``cf_knn``, ``ease``, ``item_knn``: one collaborative reason, the most
+        specific, where several of them speak), the nearest liked item ("because you liked X (content
+        similarity 0.83)"), the words shared with the query's text or its closeness to it (or, when the
+        text ranked it without being close, "among the closest to your words, though not close"), the
+        users with profiles like the query's, the friends, or the item's (recent) popularity. Popularity
+        is named only where it is among the sources that ranked the item.
         """
         query, item = self._explain_args(query, item)
         index = int(item)
+        named = self.explaining_sources(query, index)
         reasons: list[str] = []
-        for name in self.explaining_sources(query, index):
+        for name in named:
             reason = self._source_reason(name, query, index)
             if reason and reason not in reasons:
                 reasons.append(reason)
-        return "; ".join(reasons or [self._popularity_reason(query, index)])
+        reasons = _one_collaborative(reasons)
+        if reasons:
+            return "; ".join(reasons)
+        if not named:  # every part 0: at the floor of each list that holds it (the serving index's words)
+            return "no source ranked it above the other candidates"
+        if {"popularity", "trending"} & set(named):
+            return self._popularity_reason(query, index)
+        return f"ranked by the {' and '.join(named)} source{'s' if len(named) > 1 else ''}"
 
     def explaining_sources(self, query: UserQuery | str, item: int | str) -> list[str]:
         """The sources that ranked ``item`` for ``query``, strongest first, by
-        :func:`coldkit.models.blend.speaking_sources`: each source's part is its weight for the query
-        (:meth:`effective_weights`) times the item's score from it over its best score for the query
-        (the query's known items excluded, as :meth:`recommend` ranks); a source speaks when its part
-        is at least half the largest.
+        :func:`coldkit.models.blend.speaking_sources`: each source's part is what the fusion added for
+        the item from that source (:func:`coldkit.models.blend.source_parts`: under ``weighted``, its
+        weight times the item's normalised score above the list's floor; under ``rrf``, ``w / (c +
+        rank)``), with each source's top-``depth`` list as :meth:`recommend` ranks (known items
+        excluded); a source speaks when its part is at least half the largest.
+
+        An item no list holds (a known item, one below every source's depth) was added nothing by the
+        fusion: its parts are then each source's weight times the item's score over its best score
+        (:func:`coldkit.models.blend.score_parts`).
         """
         query, item = self._explain_args(query, item)
         index = int(item)
         lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
-        _, weights = blend(lists, self.query_weights([query], None), self.fusion, 1)
+        given: dict[str, Any] = {}
+        _, weights = blend(lists, self.query_weights([query], None), self.fusion, 1, inputs=given)
+        parts = source_parts(self.fusion, given["sources"], given["weights"], np.array([[index]]))
+        named = speaking_sources({name: float(part[0, 0]) for name, part in parts.items()})
+        if named or any(np.any(ranked.indices[0] == index) for ranked in given["sources"].values()):
+            return named
         at_item = self._rankers([query], 1, np.array([index]), False)
-        parts: dict[str, tuple[float, float, float]] = {}
+        scores: dict[str, tuple[float, float, float]] = {}
         for name, weight in weights.items():
             if not weight[0] > 0:
                 continue
@@ -1148,8 +1170,8 @@ class Hybrid(Recommender):
             score = float(own.scores[0, 0]) if own.indices[0, 0] >= 0 else 0.0
             # a known item (explained although recommend leaves it out) may score above the list's best
             best = max(float(listed.max()) if listed.size else 0.0, score)
-            parts[name] = (float(weight[0]), score, best)
-        return speaking_sources(parts)
+            scores[name] = (float(weight[0]), score, best)
+        return speaking_sources(score_parts(scores))
 
     def _source_reason(self, name: str, query: UserQuery, item: int) -> str | None:
         """What source ``name`` says of ``item`` for ``query`` (None: nothing true to say)."""
@@ -1177,7 +1199,13 @@ class Hybrid(Recommender):
         if name == "tfidf":
             return self.tfidf.liked_reason(query, item, measure="TF-IDF similarity")
         if name == "text":
-            return self.content.text_reason(query, item)
+            reason = self.content.text_reason(query, item)
+            if reason is None and query.text:
+                # the text ranked it (it is named) without a shared word and not "close" (every match weak,
+                # or negative): say so with the similarity; popularity, which had not ranked it, was named
+                closeness = float(self.content.encode_user_texts([query.text])[0] @ self.content.item_vectors()[item])
+                reason = f"among the closest to your words, though not close (content similarity {closeness:.2f})"
+            return reason
         if name == "profile":
             return "liked by users whose profiles are like yours"
         if name == "friends":
@@ -1205,6 +1233,27 @@ class Hybrid(Recommender):
         column = times.data[times.indptr[item] : times.indptr[item + 1]]
         newest = float(times.data.max()) if times.nnz else 0.0
         return int(np.count_nonzero(column >= newest - self.trending.half_life_days * 86400.0))
+
+
+#: the reasons of the collaborative sources (cf, cf_knn, ease, item_knn): one is given per item
+_COLLABORATIVE = ("people who liked ", "liked by users with clicks like yours", "new item like those users with clicks like yours liked")
+
+
+def _one_collaborative(reasons: list[str]) -> list[str]:
+    """``reasons`` with one collaborative reason where several speak (at the first one's place): the
+    first "people who liked X also liked it", else the first general one. ``cf`` and ``cf_knn`` both
+    speaking read "people who liked X also liked it; liked by users with clicks like yours": one claim twice."""
+    collaborative = [r for r in reasons if r.startswith(_COLLABORATIVE)]
+    if len(collaborative) < 2:
+        return reasons
+    keep = next((r for r in collaborative if r.startswith("people who liked ")), collaborative[0])
+    out: list[str] = []
+    for reason in reasons:
+        if reason not in collaborative:
+            out.append(reason)
+        elif keep not in out:
+            out.append(keep)
+    return out
 
 
 def _once(ranker: Callable[[], Ranked]) -> Callable[[], Ranked]:

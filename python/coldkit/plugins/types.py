@@ -228,5 +228,10 @@ class FusionStrategy(Protocol):
         ``weights`` maps a source name to a float or to a (B,) array of per-query weights
         (so an adaptive blend can trust content more for a user with few interactions).
         Missing names weigh 1.0.
+
+        A strategy may also define ``contributions(sources, weights, items)`` returning, per source, a
+        (B, m) array of what that source added to the fused score of ``items[b, j]``; the "why" of an
+        item (``Hybrid.explain``, the server's ``why``) asks it, and measures a strategy without it by
+        leaving each source out (:func:`coldkit.models.blend.source_parts`).
         """
         ...

@@ -17,7 +17,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import pad_ranked, rank_vectors
 from coldkit.models.blend import (
-    blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_weights, speaking_sources,
+    blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_parts, source_weights, speaking_sources,
 )
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
@@ -373,29 +373,20 @@ class IndexReader:
             encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])  # the best text match's score
             return ranked
 
-        # each source's query and best score, kept for the "why" (which source ranked an item)
-        spoke: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
-
-        def ranked_by(name: str, query: np.ndarray, vectors: np.ndarray) -> Ranked:
-            ranked = rank(query, vectors)
-            top = ranked.scores[0][ranked.indices[0] >= 0]
-            spoke[name] = (np.asarray(query, dtype=np.float32).reshape(-1), vectors, float(top.max()) if top.size else 0.0)
-            return ranked
-
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
-            "cf": lambda: ranked_by("cf", v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
-            "content": lambda: ranked_by("content", interest_vectors(v.content, [known_rows]), v.content),
-            "text": lambda: ranked_text(ranked_by(
-                "text", interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
-            "popularity": lambda: ranked_by("popularity", np.ones(1, dtype=np.float32), v.popularity()),
+            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
+            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
+            "text": lambda: ranked_text(rank(
+                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
+            "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
         }
-        fused, used = blend(rankers, weights, self.model.fusion_strategy, pool)
+        fused_from: dict[str, Any] = {}  # what the fusion was given: the "why" asks it what each source added
+        fused, used = blend(rankers, weights, self.model.fusion_strategy, pool, inputs=fused_from)
         if new_rows is not None:
             fused = _with_new(fused, v.row_new, depth, need_new)
         sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
-        speakers = {name: (sources[name], *spoke[name]) for name in spoke if sources.get(name, 0.0) > 0}
         relaxed: list[str] = []
         if rerank:
             fused, relaxed = self._rerank(v, fused, k, constraints, mmr_lambda)
@@ -403,12 +394,17 @@ class IndexReader:
         scores = fused.scores[0]
         keep = rows >= 0
         rows, scores = rows[keep][:k], scores[keep][:k]
+        parts: dict[str, np.ndarray] = {}
+        if explain and rows.size:
+            # what the fusion added for each listed item, per source (rank fusion and score fusion differ)
+            parts = source_parts(self.model.fusion_strategy, fused_from["sources"], fused_from["weights"], rows[None, :])
         items = [
             RecommendedItem(
                 id=v.item_ids[int(v.row_item[r])], score=float(s), new=bool(v.row_new[r]),
-                why=self._why(v, int(r), known_rows, query_text, encoded, speakers) if explain else None,
+                why=self._why(v, int(r), known_rows, query_text, encoded,
+                              {name: float(part[0, j]) for name, part in parts.items()}) if explain else None,
             )
-            for r, s in zip(rows, scores)
+            for j, (r, s) in enumerate(zip(rows, scores))
         ]
         return Recommendation(items=items, relaxed=relaxed, sources=sources, version=v.number)
 
@@ -436,21 +432,18 @@ class IndexReader:
 
     def _why(
         self, v: Version, row: int, known_rows: np.ndarray, text: str, encoded: Mapping[str, np.ndarray],
-        speakers: Mapping[str, tuple[float, np.ndarray, np.ndarray, float]],
+        parts: Mapping[str, float],
     ) -> str:
         """The reason shown with an item: what the sources that ranked it say (the nearest recent click,
-        the words it shares with the query or its closeness to the query's text, users with similar clicks),
-        else its popularity.
+        the words it shares with the query or its closeness to the query's text, users with similar clicks,
+        its popularity).
 
-        ``speakers``: each source of the blend with its weight, query vector, item vectors and best score
-        in this request; only the sources :func:`speaking_sources` finds behind this item give a reason.
-        ``encoded`` holds the text's vector and best score.
+        ``parts``: what each source of the blend added to this item's fused score (:func:`source_parts`);
+        only the sources :func:`speaking_sources` finds among them give a reason, so popularity is named
+        only where popularity ranked the item. ``encoded`` holds the text's vector and best score.
         """
-        named = speaking_sources(
-            {name: (weight, float(vectors[row] @ query), best) for name, (weight, query, vectors, best) in speakers.items()}
-        )
         reasons = []
-        for name in named:
+        for name in speaking_sources(parts):
             if name == "content":
                 recent = known_rows[-200:]  # at most 200 of the user's items: bounded work per listed item
                 liked = nearest_liked(v.content[recent], v.content[row])
@@ -465,7 +458,9 @@ class IndexReader:
                                else "new item like those users with clicks like yours liked")
             elif name == "popularity":
                 reasons.append(self._popular(v, row))
-        return "; ".join(reasons or [self._popular(v, row)])
+        # every part 0: the item sits at the bottom of each list that holds it (a min-max floor), tied with
+        # what no source listed; popularity, which had not ranked it, was named here
+        return "; ".join(reasons or [NO_SOURCE_REASON])
 
     @staticmethod
     def _popular(v: Version, row: int) -> str:
@@ -473,7 +468,8 @@ class IndexReader:
         return f"popular: {count} users" if count else "new item"
 
     def _text_reason(self, v: Version, row: int, text: str, encoded: Mapping[str, np.ndarray]) -> list[str]:
-        """The words the item shares with the query's text, or its closeness to that text (close_to_text)."""
+        """The words the item shares with the query's text, or its closeness to that text (close_to_text),
+        or, when the text ranked it without being close (every match weak, or negative), that closeness."""
         reasons = []
         if text:
             shared = shared_words(text, v.row_meta[row].text)
@@ -486,6 +482,10 @@ class IndexReader:
                 closeness = float(v.content[row] @ encoded["text"][0])
                 if close_to_text(closeness, float(encoded["best"][0])):
                     reasons.append(f"close to your words (content {closeness:.2f})")
+                else:
+                    # the text ranked it (it is named), yet it is not "close": the candidates' best matches
+                    # are weak (or all negative); say that, with the honest similarity, not popularity
+                    reasons.append(f"{WEAK_TEXT_REASON} (content {closeness:.2f})")
         return reasons
 
     def similar_items(
@@ -514,6 +514,12 @@ class IndexReader:
             for r, s in zip(ranked.indices[0], ranked.scores[0])
             if r >= 0
         ]
+
+
+#: the why of an item whose every source part is 0 (see :func:`speaking_sources`)
+NO_SOURCE_REASON = "no source ranked it above the other candidates"
+#: the why of an item the text ranked without sharing a word and without being close (see close_to_text)
+WEAK_TEXT_REASON = "among the closest to your words, though not close"
 
 
 def _merged(first: Ranked, second: Ranked) -> Ranked:

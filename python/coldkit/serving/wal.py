@@ -96,6 +96,10 @@ class WriteAheadLog:
             except OSError as exc:
                 try:  # leave no half record behind a failed write (retried by the next append if this fails)
                     os.ftruncate(self._fd, self._size)
+                    # the cut must be durable too: a record whose fsync succeeded but whose newline failed
+                    # (a full disk) is on disk; without this fsync a power cut could bring the refused
+                    # record back, and a recovery that completes a whole last line would replay it
+                    os.fsync(self._fd)
                 except OSError:
                     pass
                 raise IndexStorageError(f"write-ahead log {str(self.path)!r}: write failed, nothing applied: {exc}") from exc
