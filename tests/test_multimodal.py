@@ -987,6 +987,15 @@ def test_a_32_bit_image_outside_the_16_bit_range_is_refused_by_name() -> None:
         load_image(depth, "item 'x'")
 
 
+def test_a_32_bit_image_of_8_bit_values_is_refused_not_read_as_black() -> None:
+    """Image.fromarray of an int array holding 0..255 has mode I; read as 16 bits it became a black picture."""
+    values = np.array([[0, 128, 255]], dtype=np.int32)
+    with pytest.raises(InvalidInputError, match=r"item 'x': the image has mode 'I' \(32-bit integers\) with values 0\.\.255: 8-bit"):
+        load_image(Image.fromarray(values), "item 'x'")
+    same = load_image(Image.fromarray(values.astype(np.uint8)), "item 'x'")  # the way out the message names
+    np.testing.assert_array_equal(np.asarray(same)[0, :, 0], [0, 128, 255])
+
+
 def _sideways_photo(path: Path, orientation: int) -> np.ndarray:
     """A 6 x 4 photo stored as a phone stores it, with an EXIF orientation tag; returns the stored pixels."""
     stored = np.zeros((4, 6, 3), dtype=np.uint8)

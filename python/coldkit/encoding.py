@@ -239,6 +239,14 @@ def _grey16_to_l(img: "PILImage.Image", label: str, what: str) -> "PILImage.Imag
             f"{label}: {what} has mode {img.mode!r} with values {low}..{high}, outside the 0..65535 of a 16-bit "
             "greyscale picture; scale it to 8 bits (mode 'L') first"
         )
+    if img.mode == "I" and 0 < high <= 255:
+        # 32-bit integers that never pass 255: 8-bit values in a wide array (Image.fromarray of an int
+        # array), or a 16-bit picture almost black? Scaled as 16 bits the first would come out black
+        # without a word: refused, as the mode was before it was read at all
+        raise InvalidInputError(
+            f"{label}: {what} has mode 'I' (32-bit integers) with values {low}..{high}: 8-bit values or a nearly "
+            "black 16-bit picture? convert it to mode 'L' (8-bit) or 'I;16' (16-bit) first"
+        )
     grey = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
     transparency = img.info.get("transparency")
     if isinstance(transparency, int) and not isinstance(transparency, bool):
