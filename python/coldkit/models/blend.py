@@ -57,6 +57,9 @@ __all__ = [
     "speaking_sources",
     "source_parts",
     "score_parts",
+    "clicks_reason",
+    "NO_SOURCE_REASON",
+    "WEAK_TEXT_REASON",
     "STOP_WORDS",
 ]
 
@@ -244,9 +247,10 @@ def blend(
     # every weighed list one tie of zeros: a new user whose clicks are all on items these sources have
     # not seen) would get an all-zero fusion, i.e. the items in index order; the fallback answers it alone
     heard = np.zeros(batch, dtype=bool)
-    for name, ranked in sources.items():
+    says = {name: _says_something(ranked) for name, ranked in sources.items()}
+    for name in sources:
         if name in active:
-            heard |= (active[name] > 0) & _says_something(ranked)
+            heard |= (active[name] > 0) & says[name]
     if not heard.all():
         if fallback not in rankers:
             raise InvalidInputError(f"no ranking for blended source(s) {[fallback]}")
@@ -255,10 +259,11 @@ def blend(
         active[fallback] = np.where(silent, 1.0, active.get(fallback, np.zeros(batch)))
         if fallback not in sources:
             sources[fallback] = rankers[fallback]()
+            says[fallback] = _says_something(sources[fallback])
     fused = check_fused(fusion, fusion.fuse(sources, k, active), sources, k)
     if inputs is not None:
         inputs["sources"], inputs["weights"] = sources, active
-    spoke = {name: np.where(_says_something(sources[name]), w, 0.0) for name, w in active.items()}
+    spoke = {name: np.where(says[name], w, 0.0) for name, w in active.items()}
     if not heard.all():  # the fallback answered the silent queries alone, whatever its list holds
         spoke[fallback] = np.where(~heard, 1.0, spoke[fallback])
     return pad_ranked(fused.indices, fused.scores, k), spoke
@@ -282,6 +287,17 @@ def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
 
 #: the share of a text's best match an item's closeness must reach to be called "close to your words"
 CLOSE_TO_TEXT_SHARE = 0.5
+
+#: the why of an item whose every source part is 0 (see :func:`speaking_sources`); the hybrid's explain
+#: and the serving index's why say the same words
+NO_SOURCE_REASON = "no source ranked it above the other candidates"
+#: the why of an item the text ranked without sharing a word and without being close (see close_to_text)
+WEAK_TEXT_REASON = "among the closest to your words, though not close"
+
+
+def clicks_reason(count: int) -> str:
+    """The collaborative sources' general why of an item with ``count`` training interactions."""
+    return "liked by users with clicks like yours" if count else "new item like those users with clicks like yours liked"
 
 
 def close_to_text(closeness: float, best: float) -> bool:

@@ -57,9 +57,12 @@ from coldkit.models.blend import (
     DEFAULT_DEPTH,
     DEFAULT_USER_TRUST,
     DEFAULT_WEIGHTS,
+    NO_SOURCE_REASON,
     SOURCES,
+    WEAK_TEXT_REASON,
     blend,
     check_weights,
+    clicks_reason,
     score_parts,
     source_parts,
     source_weights,
@@ -1133,7 +1136,7 @@ class Hybrid(Recommender):
         if reasons:
             return "; ".join(reasons)
         if not named:  # every part 0: at the floor of each list that holds it (the serving index's words)
-            return "no source ranked it above the other candidates"
+            return NO_SOURCE_REASON
         if {"popularity", "trending"} & set(named):
             return self._popularity_reason(query, index)
         return f"ranked by the {' and '.join(named)} source{'s' if len(named) > 1 else ''}"
@@ -1193,7 +1196,7 @@ class Hybrid(Recommender):
                 if said.startswith("because you liked "):
                     return f"people who liked {said[len('because you liked '):]} also liked it"
             # the collaborative sources read the clicks only (the text has its own sources)
-            return "liked by users with clicks like yours" if count else "new item like those users with clicks like yours liked"
+            return clicks_reason(count)
         if name == "content":
             return self.content.liked_reason(query, item)
         if name == "tfidf":
@@ -1204,7 +1207,7 @@ class Hybrid(Recommender):
                 # the text ranked it (it is named) without a shared word and not "close" (every match weak,
                 # or negative): say so with the similarity; popularity, which had not ranked it, was named
                 closeness = float(self.content.encode_user_texts([query.text])[0] @ self.content.item_vectors()[item])
-                reason = f"among the closest to your words, though not close (content similarity {closeness:.2f})"
+                reason = f"{WEAK_TEXT_REASON} (content similarity {closeness:.2f})"
             return reason
         if name == "profile":
             return "liked by users whose profiles are like yours"
@@ -1236,7 +1239,7 @@ class Hybrid(Recommender):
 
 
 #: the reasons of the collaborative sources (cf, cf_knn, ease, item_knn): one is given per item
-_COLLABORATIVE = ("people who liked ", "liked by users with clicks like yours", "new item like those users with clicks like yours liked")
+_COLLABORATIVE = ("people who liked ", clicks_reason(1), clicks_reason(0))
 
 
 def _one_collaborative(reasons: list[str]) -> list[str]:

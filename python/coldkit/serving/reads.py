@@ -17,7 +17,8 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import pad_ranked, rank_vectors
 from coldkit.models.blend import (
-    blend, close_to_text, interest_vectors, nearest_liked, shared_words, source_parts, source_weights, speaking_sources,
+    NO_SOURCE_REASON, WEAK_TEXT_REASON, blend, clicks_reason, close_to_text, interest_vectors, nearest_liked, shared_words,
+    source_parts, source_weights, speaking_sources,
 )
 from coldkit.plugins.manager import get_reranker, get_similarity_backend
 from coldkit.plugins.types import Encoder, Ranked
@@ -454,8 +455,7 @@ class IndexReader:
                 reasons.extend(self._text_reason(v, row, text, encoded))
             elif name == "cf":
                 # the collaborative source: the user's clicks (or on-device vector) folded into the CF space
-                reasons.append("liked by users with clicks like yours" if v.item_count[int(v.row_item[row])] > 0
-                               else "new item like those users with clicks like yours liked")
+                reasons.append(clicks_reason(int(v.item_count[int(v.row_item[row])])))
             elif name == "popularity":
                 reasons.append(self._popular(v, row))
         # every part 0: the item sits at the bottom of each list that holds it (a min-max floor), tied with
@@ -515,11 +515,6 @@ class IndexReader:
             if r >= 0
         ]
 
-
-#: the why of an item whose every source part is 0 (see :func:`speaking_sources`)
-NO_SOURCE_REASON = "no source ranked it above the other candidates"
-#: the why of an item the text ranked without sharing a word and without being close (see close_to_text)
-WEAK_TEXT_REASON = "among the closest to your words, though not close"
 
 
 def _merged(first: Ranked, second: Ranked) -> Ranked:
