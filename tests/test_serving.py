@@ -786,3 +786,26 @@ def test_an_item_without_content_has_no_similar_items(make_tiny_index) -> None:
     assert not index.version.content[row].any()  # the encoder gives empty text no content
     assert index.similar_items("blank", k=3) == []  # was: the first 3 items in index order, each with score 0.0
     assert len(index.similar_items(index.version.item_ids[0], k=3)) == 3
+
+
+def test_a_request_with_words_and_no_click_is_served_with_the_words_regime(train: Interactions, hybrid) -> None:
+    """A hybrid that learned how much a new user's own words count (the ``words`` regime) and its index
+    must weigh a text-only request alike: the index chose the regime by clicks alone (``n=0``)."""
+    import copy
+    import dataclasses
+
+    from coldkit.models.tuning import WORDS
+
+    model = copy.deepcopy(hybrid)
+    assert model.learned_ is not None
+    model.learned_ = dataclasses.replace(model.learned_, regimes={**model.learned_.regimes, WORDS: {"text": 4.0, "popularity": 0.1}})
+    index = ServingIndex.from_hybrid(model, train, encoder_name="hashing")
+    ids = [str(i) for i in train.catalog.item_ids]
+    for text in ("space robots war", "romantic comedy in paris"):
+        got = index.recommend(text=text, k=10)
+        reference = model.recommend([UserQuery(text=text)], 10)
+        assert [item.id for item in got.items] == [ids[i] for i in reference.indices[0] if i >= 0]
+        assert got.sources["text"] == pytest.approx(4.0) and got.sources["popularity"] == pytest.approx(0.1)
+    # a click takes the clicks' regime again, with or without words
+    with_click = index.recommend(text="space robots war", history=[ids[3]], k=10)
+    assert with_click.sources["text"] != pytest.approx(4.0)

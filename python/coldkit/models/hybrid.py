@@ -81,6 +81,7 @@ from coldkit.models.tuning import (
     COLD_ITEMS,
     CarvedValidation,
     WARM,
+    WORDS,
     LearnedWeights,
     ValidationTask,
     carve_validation,
@@ -729,6 +730,7 @@ class Hybrid(Recommender):
                 user_profiles=self.profile.user_profiles if self.profile is not None else None,
                 user_graph=self.friends.user_graph if self.friends is not None else None,
                 min_pool=self.tune_k,
+                item_texts=self._describable_texts(train),
             )
         if not carved.tasks:
             # one note, not a warning and not one per task: a tiny catalogue is a normal input, and the
@@ -784,7 +786,11 @@ class Hybrid(Recommender):
                 before = float(np.mean(objective(start)))
                 regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
                 scores[name] = (before, after)
-                if self.stack and not self._too_small_to_stack(task):
+                # not the words users: their words are drawn from item texts, and the stacker (one model
+                # over every regime's candidates) would learn those texts' score quirks, where a weight
+                # (one number) carries over to people's own words; it also leaves the other regimes'
+                # stacker exactly as it was without them
+                if self.stack and name != WORDS and not self._too_small_to_stack(task):
                     used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
                     blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
                     cold = task.candidates is not None
@@ -796,6 +802,16 @@ class Hybrid(Recommender):
             stacking = pool.submit(fit_stacker, stack_tasks, self._served_sources(), seed=self.validation_seed, k=self.tune_k)
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
+
+    def _describable_texts(self, train: Interactions) -> list[str] | None:
+        """The item texts the validation's ``words`` users describe their clicks with, or None where a
+        query's own words are not read against the items (no ``text`` source; item vectors without item
+        text; profiles speak for a query's text, so its validation text is the held-out users' profiles)."""
+        if "text" not in self._served_sources() or self._text_less:
+            return None
+        if "profile" in self._served_sources():
+            return None
+        return train.catalog.texts()
 
     def _fit_ease(self, model: EASE, train: Interactions) -> None:
         """Fit the ``ease`` source ``model`` on ``train``, taking the warm model's matrix where the cf
@@ -1020,7 +1036,8 @@ class Hybrid(Recommender):
         if self.learned_ is None:
             return defaults
         n = np.array([self._known_items(q).size for q in queries], dtype=np.int64)
-        return self.learned_.for_queries(n, cold, defaults)
+        has_text = np.array([q.has_text for q in queries], dtype=bool)
+        return self.learned_.for_queries(n, cold, defaults, has_text=has_text)
 
     def effective_weights(
         self, queries: Sequence[UserQuery], candidates: np.ndarray | None = None, exclude_known: bool = True
@@ -1095,7 +1112,7 @@ class Hybrid(Recommender):
         assert self.stacker_ is not None and self.learned_ is not None
         cold = self._cold_candidates(cand)
         facts = self._query_facts(queries)  # once per batch: it walks every query (and its friends)
-        regimes = [self.learned_.regime_of(int(known), cold) for known in facts[0]]
+        regimes = [self.learned_.regime_of(int(known), cold, bool(text)) for known, text in zip(facts[0], facts[1])]
         stacked = np.array([r in self.stacker_.regimes for r in regimes], dtype=bool)
         blended, _ = blend(rankers, weights, self.fusion, max(POOL, k))
         if not stacked.any():

@@ -329,7 +329,9 @@ class IndexReader:
             cold_candidates = (
                 cand_rows is not None and cand_rows.size > 0 and not v.item_count[v.row_item[cand_rows]].any()
             )
-            weights = fusion.learned.for_queries(np.array([known_rows.size]), bool(cold_candidates), weights)
+            weights = fusion.learned.for_queries(
+                np.array([known_rows.size]), bool(cold_candidates), weights, has_text=np.array([bool(query_text)])
+            )
         pool = min(max(3 * k, k + 50), MAX_K * 3) if rerank else k
         if min_new_share > 0:
             # new items rarely top a fused list: give the reranker the sources' whole depth to find them
