@@ -711,3 +711,29 @@ def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_t
     files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (lines [3, 5]), e.g. ['z']; add those items to "
                                   "the item table or drop the rows")  # fmt: skip
+
+
+def test_sep_reads_semicolon_and_pipe_tables_and_names_a_separator_that_splits_nothing(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # there was no --sep: a ';' or '|' file was read only after renaming or converting it
+    assert run(files) == 0
+    expected = files["out"].read_text(encoding="utf-8")
+    originals = {name: pd.read_csv(files[name], dtype=str, keep_default_na=False) for name in ("train", "items", "profiles")}
+    graph = files["train"].with_name("friends.csv")
+    for flag, sep in ((";", ";"), ("|", "|"), ("\\t", "\t"), ("tab", "\t")):
+        for name, frame in originals.items():
+            frame.to_csv(files[name], sep=sep, index=False)  # pandas quotes the fields holding sep ("Romance|Comedy")
+        files["out"].unlink()
+        assert run(files, "--sep", flag) == 0, capsys.readouterr().err
+        assert files["out"].read_text(encoding="utf-8") == expected  # the same lists as from the comma files
+        graph.write_text(f"user_id{sep}friend_id\nnewbie{sep}u1\n", encoding="utf-8")
+        extra = ["--user-profiles", str(files["profiles"]), "--user-graph", str(graph), "--users", str(files["users"])]
+        assert run(files, "--sep", flag, *extra, model="hybrid") == 0, capsys.readouterr().err
+        assert "\nnewbie," in files["out"].read_text(encoding="utf-8")
+    capsys.readouterr()
+    # a separator that leaves the header whole: the file and both separators are named, nothing is written
+    _fails_cleanly(files, capsys, "items.csv: the separator ';' (--sep) does not split the header 'item_id\\ttitle\\tgenres'", "--sep", ";")
+    with pytest.raises(SystemExit):
+        run(files, "--sep", ";;")
+    assert "argument --sep: ';;' is not one character" in capsys.readouterr().err

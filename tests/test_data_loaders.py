@@ -470,7 +470,7 @@ def test_a_pipe_separated_file_that_breaks_the_csv_parser_is_named_in_one_line(t
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{path}: malformed CSV (")
     assert message.endswith("— the first line looks '|'-separated: coldkit reads ',' in .csv and tab in .tsv/.dat files "
-                            "(the Python loaders take sep=); convert the file")
+                            "unless told otherwise; pass --sep '|' (Python: sep='|')")
     # a comma file broken by a quote is malformed too, with no separator hint
     bad = write(tmp_path, "bad.csv", 'item_id,title\n1,"open quote\n2,x,y,z\n')
     with pytest.raises(InvalidInputError, match=r"bad.csv: malformed CSV") as info:
@@ -699,10 +699,10 @@ def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: 
     # "convert the file" for a file that only needs the name coldkit reads tabs under
     catalog = load_items(items_csv)
     path = write(tmp_path, "r.csv", "user_id\titem_id\nu1\t10\n")
-    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*; rename it to r\.tsv$"):
+    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*pass --sep '\\t' \(Python: sep='\\t'\), or rename it to r\.tsv$"):
         load_interactions(path, catalog)
     semicolons = write(tmp_path, "s.csv", "user_id;item_id\nu1;10\n")
-    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; convert the file$"):
+    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; pass --sep ';' \(Python: sep=';'\)$"):
         load_interactions(semicolons, catalog)
 
 
@@ -749,3 +749,23 @@ def test_errors_name_the_file_line_of_a_row(tmp_path: Path, items_csv: Path) -> 
     # the leading-index check named line 2 whatever came before it
     with pytest.raises(InvalidInputError, match=r"line 3 has 3 fields but the header names 2"):
         read_table(write(tmp_path, "x.csv", "a,b\n\n1,2,3\n"))
+
+
+def test_a_separator_given_reads_the_file_and_one_that_splits_nothing_is_named(tmp_path: Path) -> None:
+    # a ';' or '|' file was read only under a name coldkit guesses tabs for; sep= (--sep) reads it as it is
+    items = write(tmp_path, "items.csv", "item_id;title\n10;Alpha, the film\n20;Beta\n")
+    catalog = load_items(items, sep=";")
+    assert catalog.item_ids.tolist() == ["10", "20"] and catalog.texts() == ["Alpha, the film", "Beta"]
+    inter = load_interactions(write(tmp_path, "r.txt", "user_id|item_id|rating\nu1|10|5\nu2|20|3\n"), catalog, sep="|")
+    assert inter.matrix.toarray().tolist() == [[5.0, 0.0], [0.0, 3.0]]
+    tsv_named_csv = write(tmp_path, "t.csv", "user_id\titem_id\nu1\t20\n")
+    assert load_interactions(tsv_named_csv, catalog, sep="\t").matrix.toarray().tolist() == [[0.0, 1.0]]
+    # the separator given leaves the header whole: the file and both separators are named
+    comma = write(tmp_path, "c.csv", "user_id,item_id\nu1,10\n")
+    with pytest.raises(InvalidInputError, match=r"c.csv: the separator ';' \(--sep\) does not split the header 'user_id,item_id'.*"
+                                                 r"looks ','-separated: pass --sep ','"):
+        load_interactions(comma, catalog, sep=";")
+    with pytest.raises(InvalidInputError, match=r"p.csv: the separator '\|' \(--sep\) does not split the header 'user_id\\tfriend_id'"):
+        load_user_graph(write(tmp_path, "p.csv", "user_id\tfriend_id\nu1\tu2\n"), sep="|")
+    # a table of one column is no error in itself (item ids alone, with item vectors)
+    assert load_items(write(tmp_path, "ids.csv", "item_id\n1\n2\n"), sep=";", require_text=False).item_ids.tolist() == ["1", "2"]

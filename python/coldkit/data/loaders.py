@@ -96,8 +96,11 @@ def read_table(
                 frame[column] = _parquet_text(frame[column]) if kind is str else frame[column].astype(kind)
     else:
         base = [s for s in suffixes if s != ".gz"]
+        given = sep is not None
         if sep is None:
             sep = "\t" if base and base[-1] in (".tsv", ".dat") else ","
+        elif sep == "":
+            raise InvalidInputError(f"{p}: the separator is empty (--sep); give one character, e.g. ';' or '|' (tab: '\\t')")
         enc = encoding or _UTF8[0]
         try:
             codecs.lookup(enc)
@@ -148,6 +151,8 @@ def read_table(
                 raise
             raise InvalidInputError(f"{p}: {exc}; put one file in the archive") from exc  # several files in one .zip
         frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names, plain=plain)
+        if given and header and names is None and len(frame.columns) == 1:
+            _refuse_unsplit_header(p, str(frame.columns[0]), sep)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
         quoting = csv.QUOTE_NONE if plain else csv.QUOTE_MINIMAL
@@ -159,7 +164,8 @@ def read_table(
             line = starts[1] if starts is not None and len(starts) > 1 else 2
             raise InvalidInputError(
                 f"{p}: line {line} has {n + frame.index.nlevels} fields but the header names {n}; "
-                "fix the header or the rows (a trailing separator on data lines only?)"
+                # a '|' file whose text holds commas lands here, not at the one-column check: say what it looks like
+                f"fix the header or the rows (a trailing separator on data lines only?){_separator_hint(p, sep, enc)}"
             )
         rows_read = len(frame)
         dropped: list[int] = []
@@ -265,6 +271,26 @@ def _row_named(table: pd.DataFrame | pd.Series, row: int) -> str:
     return f"row {row}" if lines is None else f"line {lines[0]}"
 
 
+def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
+    """Refuse a header that the separator the user gave (``--sep``) leaves whole, when it holds another one.
+
+    Why: ``--sep ';'`` on a comma file read the header ``user_id,item_id`` as one column of that
+    name, and the error then said ``user_id`` was missing from a file that has it. A table of one
+    column (item ids alone) is fine: only a header holding another common separator is refused.
+    """
+    found = next((other for other in (",", ";", "\t", "|") if other != sep and other in name), None)
+    if found is not None:
+        raise InvalidInputError(
+            f"{path}: the separator {sep!r} (--sep) does not split the header {name!r}, which reads as one column; "
+            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out"
+        )
+
+
+def _sep_flag(sep: str) -> str:
+    """``sep`` as the command line takes it: a tab as ``'\\t'``, others quoted for a shell."""
+    return "'\\t'" if sep == "\t" else f"'{sep}'"
+
+
 def _separator_hint(path: Path, sep: str, encoding: str) -> str:
     """`` — the header looks '|'-separated ...`` when the file's first line holds another separator and not ``sep``."""
     import gzip
@@ -285,12 +311,14 @@ def _separator_hint(path: Path, sep: str, encoding: str) -> str:
 
 def _separator_advice(found: str, where: str) -> str:
     """What to do with a file in separator ``found``: a tab file needs only a ``.tsv`` name, others converting."""
-    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files (the Python loaders take sep=); "
+    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files unless told otherwise; "
     base, dot, suffix = where.rpartition(".")
+    # the way to read it as it is: the separator given on the command line (or to the Python loaders)
+    given = f"pass --sep {_sep_flag(found)} (Python: sep={found!r})"
     if found == "\t" and dot and suffix.lower() in ("csv", "txt"):
         # converting a tab file to commas was asked where renaming it is all it needs
-        return advice + f"rename it to {Path(base).name}.tsv"
-    return advice + "convert the file"
+        return advice + f"{given}, or rename it to {Path(base).name}.tsv"
+    return advice + given
 
 
 #: column names (lower case, letters and digits only) that are a standard id column under another name
