@@ -737,3 +737,76 @@ def test_sep_reads_semicolon_and_pipe_tables_and_names_a_separator_that_splits_n
     with pytest.raises(SystemExit):
         run(files, "--sep", ";;")
     assert "argument --sep: ';;' is not one character" in capsys.readouterr().err
+
+
+_BLOCK_MID_WRITE = """
+import sys, time
+from pathlib import Path
+
+import coldkit._atomic as atomic
+from coldkit.cli import main
+
+ready = Path(sys.argv[1])
+real = atomic.atomic_write
+
+
+def blocking(path, write, **kw):
+    def slow(handle):
+        write(handle)  # the new output is in the temp file, not yet renamed over the old one
+        handle.flush()
+        ready.write_text("writing", encoding="utf-8")
+        time.sleep(300)  # SIGTERM arrives here
+    return real(path, slow, **kw)
+
+
+atomic.atomic_write = blocking
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigterm_during_the_write_leaves_no_temp_file_and_the_old_output(files: dict[str, Path], tmp_path: Path) -> None:
+    # Python's default SIGTERM (kill, a container stop, a job timeout) ended the process on the spot:
+    # the atomic writer's cleanup (run for Ctrl-C) never ran and a .tmp-* file was left beside the output
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files["out"].write_text("previous results\n", encoding="utf-8")
+    ready = tmp_path / "ready"
+    script = tmp_path / "block.py"
+    script.write_text(_BLOCK_MID_WRITE, encoding="utf-8")
+    argv = ["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]), "--model", "popularity",
+            "--out", str(files["out"]), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), str(ready), *argv], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # the hook says when the temp file holds the new output: no guessed delay
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the write never started"
+            time.sleep(0.05)
+        assert [p.name for p in files["out"].parent.glob(".tmp-*")], "the write is under way"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "coldkit recommend: terminated (SIGTERM)" in err
+    assert list(files["out"].parent.glob(".tmp-*")) == []
+    assert files["out"].read_text(encoding="utf-8") == "previous results\n"
+
+
+def test_the_sigterm_handler_is_the_callers_again_after_a_command(files: dict[str, Path]) -> None:
+    import signal
+
+    mine = lambda signum, frame: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert run(files) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
