@@ -240,3 +240,22 @@ def test_user_profiles_take_a_column_mapping(tmp_path: Path) -> None:
         load_user_profiles(path, columns={"user_id": "uid"})
     with pytest.raises(InvalidInputError, match="unknown standard name"):
         load_user_profiles(path, columns={"user": "uid"})
+
+
+def test_serve_build_reads_a_pipe_separated_pair_of_files_with_sep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # serve --build read ',' (.csv) or tab (.tsv) alone; --sep passes the separator to both readers
+    items = pd.DataFrame({"item_id": [f"m{i}" for i in range(6)], "title": [f"film {i}, about things" for i in range(6)]})
+    items.to_csv(tmp_path / "items.csv", sep="|", index=False)
+    pd.DataFrame([(f"u{u}", f"m{(u + j) % 6}") for u in range(5) for j in range(2)],
+                 columns=["user_id", "item_id"]).to_csv(tmp_path / "ratings.csv", sep="|", index=False)
+    base = ["serve", str(tmp_path / "idx"), "--build", "--interactions", str(tmp_path / "ratings.csv"),
+            "--items", str(tmp_path / "items.csv"), "--encoder", "hashing"]
+    without = _serve_parser().parse_args(base)
+    with pytest.raises(InvalidInputError, match=r"looks '\|'-separated: .*pass --sep '\|'"):
+        without.func(without)
+    args = _serve_parser().parse_args([*base, "--sep", "|"])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)["items"] == 6
+    served = _serve_parser().parse_args(["serve", str(tmp_path / "idx"), "--sep", "|"])
+    with pytest.raises(InvalidInputError, match=r"--sep only applies with --build"):
+        served.func(served)

@@ -329,3 +329,25 @@ def test_a_cut_off_below_one_is_named_by_its_flag(capsys: pytest.CaptureFixture[
     assert "--k cut-offs must be >= 1, got 10 0" in capsys.readouterr().err
     assert main(["demo", "--k", "0"]) == 2
     assert "--k must be >= 1 (items per user), got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", ["generic", "movielens"])
+def test_evaluate_sep_flag_reads_a_semicolon_folder(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
+    # a ';'-separated folder was read only if its files were renamed or converted: --sep reads it as it is
+    folder = tmp_path / layout
+    folder.mkdir()
+    names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
+    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8").replace(",", ";")
+    movies = (movie_folder / "movies.csv").read_text(encoding="utf-8").replace(",", ";")
+    (folder / names[0]).write_text(ratings, encoding="utf-8")
+    (folder / names[1]).write_text(movies, encoding="utf-8")
+    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
+    args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
+    args += mapping if layout == "generic" else []
+    assert main(args) == 2
+    assert "looks ';'-separated" in capsys.readouterr().err
+    assert main([*args, "--sep", ";"]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["models"] == ["popularity"] and results["settings"]["data"]["sep"] == ";"
+    assert main(["evaluate", "--data", "ml-latest-small", "--sep", ";", "--out", str(tmp_path / "o2")]) == 2
+    assert "separator are for a folder of your own" in capsys.readouterr().err

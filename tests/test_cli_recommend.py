@@ -173,7 +173,7 @@ def test_zero_ratings_error_names_the_command_line_flag(files: dict[str, Path], 
     # the message named only the Python keywords (implicit_threshold=, binary=True): neither is a flag
     files["train"].write_text("user_id,item_id,rating\nu1,a,0\nu2,b,1\n", encoding="utf-8")
     assert run(files) == 2
-    assert "1 row(s) have weight 0 (rows [0])" in (err := capsys.readouterr().err) and "--implicit-threshold" in err
+    assert "1 row(s) have weight 0 (line 2)" in (err := capsys.readouterr().err) and "--implicit-threshold" in err
     assert run(files, "--implicit-threshold", "0") == 0
 
 
@@ -466,14 +466,14 @@ def test_timestamps_on_some_rows_only_are_read_as_none_with_a_note(files: dict[s
     )
     assert run(files, "--k", "2", shell=True) == 0
     err = capsys.readouterr().err
-    assert "note: " + str(files["train"]) + ": 2 of 5 rows have no timestamp (rows [1, 4]): the data are read without timestamps" in err
+    assert "note: " + str(files["train"]) + ": 2 of 5 rows have no timestamp (lines [3, 6]): the data are read without timestamps" in err
     # an empty column is simply no timestamps, without a note
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,\nu2,b,\n", encoding="utf-8")
     assert run(files, "--k", "2", shell=True) == 0
     assert "no timestamp" not in capsys.readouterr().err
     # a value that is there but not a time is still an error naming it
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000\nu2,b,yesterday\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "bad rows [1] (e.g. 'yesterday')")
+    _fails_cleanly(files, capsys, "bad line 3 (e.g. 'yesterday')")
 
 
 def test_interactions_dated_in_the_future_get_a_note(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -486,7 +486,7 @@ def test_interactions_dated_in_the_future_get_a_note(files: dict[str, Path], cap
     assert "every timestamp falls in 1970 (the largest is 2,020)" in capsys.readouterr().err
     # 1e30 is past the year 9999 even as nanoseconds: it overflowed the int64 cast into garbage, silently
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,1600000000000000000\nu2,b,1e30\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "timestamp '1e+30' in row 1 is beyond the year 9999")
+    _fails_cleanly(files, capsys, "timestamp '1e+30' on line 3 is beyond the year 9999")
 
 
 def test_an_output_folder_that_cannot_be_written_fails_before_the_fit(
@@ -637,7 +637,7 @@ def test_the_command_in_a_shell_still_prints_data_warnings_as_notes(files: dict[
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0] == "text columns: title, genres"
-    assert lines[1] == f"note: {files['train']}: 1 of 3 rows have no timestamp (rows [1]): the data are read without timestamps " \
+    assert lines[1] == f"note: {files['train']}: 1 of 3 rows have no timestamp (line 3): the data are read without timestamps " \
                        "(no trending source, no time-aware validation); fill them in to use time"
     assert lines[2].startswith("note: 1 interaction(s) have a negative rating/weight")
     assert lines[3].startswith("wrote 2 recommendations for 2 user(s)") and len(lines) == 4
@@ -662,14 +662,25 @@ def test_a_read_only_output_file_is_not_replaced(files: dict[str, Path], capsys:
 def test_a_rating_that_is_no_number_is_shown_with_its_value(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # "1 rating(s) are NaN, inf or not numbers (rows [1])" left the user to find why: here a decimal comma
     files["train"].write_text('user_id,item_id,rating\nu1,a,5\nu1,b,"4,5"\nu2,b,4\n', encoding="utf-8")
-    _fails_cleanly(files, capsys, "1 rating(s) are NaN, inf or not numbers (rows [1], e.g. '4,5'")
+    _fails_cleanly(files, capsys, "1 rating(s) are NaN, inf or not numbers (line 3, e.g. '4,5'")
     _fails_cleanly(files, capsys, "a decimal comma? write 4.5")
     files["train"].write_text("user_id,item_id,rating\nu1,a,5\nu1,b,five\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "(rows [1], e.g. 'five'); drop")
+    _fails_cleanly(files, capsys, "(line 3, e.g. 'five'); drop")
     files["train"].write_text('user_id,item_id,weight\nu1,a,5\nu1,b,"13,883"\nu2,b,"1,234,567"\n', encoding="utf-8")
-    _fails_cleanly(files, capsys, "(rows [1, 2], e.g. '13,883') (a thousands separator or a decimal comma? write 13883 or 13.883)")
+    _fails_cleanly(files, capsys, "(lines [3, 4], e.g. '13,883') (a thousands separator or a decimal comma? write 13883 or 13.883)")
     files["train"].write_text('user_id,item_id,weight\nu1,a,5\nu1,b,"1,234,567"\n', encoding="utf-8")
     _fails_cleanly(files, capsys, "(a thousands separator? write 1234567)")
+
+
+def test_a_bad_row_after_blank_lines_is_named_by_its_line_in_the_file(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the message counted data rows after the blank and bare-separator rows were skipped ("rows [2]"):
+    # the user opened the file there and found another row; the line is its line in the file (header: 1)
+    files["train"].write_text("user_id,item_id,rating\nu1,a,5\n\nu2,b,4\n,,\nu3,c,five\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "1 rating(s) are NaN, inf or not numbers (line 6, e.g. 'five')")
+    files["train"].write_text("user_id,item_id\n\nu1,a\n\n,b\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "empty user_id at line 5")
 
 
 def test_an_output_path_ending_in_a_slash_is_a_folder_not_a_file_name(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -698,5 +709,104 @@ def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_t
 ) -> None:
     # "2 row(s) name item ids not in the item table, e.g. ['z']": no row to look at, no word of what to do
     files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (rows [1, 3]), e.g. ['z']; add those items to "
+    _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (lines [3, 5]), e.g. ['z']; add those items to "
                                   "the item table or drop the rows")  # fmt: skip
+
+
+def test_sep_reads_semicolon_and_pipe_tables_and_names_a_separator_that_splits_nothing(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # there was no --sep: a ';' or '|' file was read only after renaming or converting it
+    assert run(files) == 0
+    expected = files["out"].read_text(encoding="utf-8")
+    originals = {name: pd.read_csv(files[name], dtype=str, keep_default_na=False) for name in ("train", "items", "profiles")}
+    graph = files["train"].with_name("friends.csv")
+    for flag, sep in ((";", ";"), ("|", "|"), ("\\t", "\t"), ("tab", "\t")):
+        for name, frame in originals.items():
+            frame.to_csv(files[name], sep=sep, index=False)  # pandas quotes the fields holding sep ("Romance|Comedy")
+        files["out"].unlink()
+        assert run(files, "--sep", flag) == 0, capsys.readouterr().err
+        assert files["out"].read_text(encoding="utf-8") == expected  # the same lists as from the comma files
+        graph.write_text(f"user_id{sep}friend_id\nnewbie{sep}u1\n", encoding="utf-8")
+        extra = ["--user-profiles", str(files["profiles"]), "--user-graph", str(graph), "--users", str(files["users"])]
+        assert run(files, "--sep", flag, *extra, model="hybrid") == 0, capsys.readouterr().err
+        assert "\nnewbie," in files["out"].read_text(encoding="utf-8")
+    capsys.readouterr()
+    # a separator that leaves the header whole: the file and both separators are named, nothing is written
+    _fails_cleanly(files, capsys, "items.csv: the separator ';' (--sep) does not split the header 'item_id\\ttitle\\tgenres'", "--sep", ";")
+    with pytest.raises(SystemExit):
+        run(files, "--sep", ";;")
+    assert "argument --sep: ';;' is not one character" in capsys.readouterr().err
+
+
+_BLOCK_MID_WRITE = """
+import sys, time
+from pathlib import Path
+
+import coldkit._atomic as atomic
+from coldkit.cli import main
+
+ready = Path(sys.argv[1])
+real = atomic.atomic_write
+
+
+def blocking(path, write, **kw):
+    def slow(handle):
+        write(handle)  # the new output is in the temp file, not yet renamed over the old one
+        handle.flush()
+        ready.write_text("writing", encoding="utf-8")
+        time.sleep(300)  # SIGTERM arrives here
+    return real(path, slow, **kw)
+
+
+atomic.atomic_write = blocking
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigterm_during_the_write_leaves_no_temp_file_and_the_old_output(files: dict[str, Path], tmp_path: Path) -> None:
+    # Python's default SIGTERM (kill, a container stop, a job timeout) ended the process on the spot:
+    # the atomic writer's cleanup (run for Ctrl-C) never ran and a .tmp-* file was left beside the output
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files["out"].write_text("previous results\n", encoding="utf-8")
+    ready = tmp_path / "ready"
+    script = tmp_path / "block.py"
+    script.write_text(_BLOCK_MID_WRITE, encoding="utf-8")
+    argv = ["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]), "--model", "popularity",
+            "--out", str(files["out"]), "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), str(ready), *argv], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # the hook says when the temp file holds the new output: no guessed delay
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the write never started"
+            time.sleep(0.05)
+        assert [p.name for p in files["out"].parent.glob(".tmp-*")], "the write is under way"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, err
+    assert "coldkit recommend: terminated (SIGTERM)" in err
+    assert list(files["out"].parent.glob(".tmp-*")) == []
+    assert files["out"].read_text(encoding="utf-8") == "previous results\n"
+
+
+def test_the_sigterm_handler_is_the_callers_again_after_a_command(files: dict[str, Path]) -> None:
+    import signal
+
+    mine = lambda signum, frame: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert run(files) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coldkit.data import interactions_from_frame, load_interactions, load_items, load_user_profiles, read_id_list
+from coldkit.data.loaders import catalog_from_frame, load_user_graph, read_table
 from coldkit.exceptions import DataWarning, InvalidInputError
 
 
@@ -136,7 +137,7 @@ def test_duplicate_item_ids(tmp_path: Path) -> None:
 
 def test_nan_ratings_are_reported(tmp_path: Path, items_csv: Path) -> None:
     catalog = load_items(items_csv)
-    with pytest.raises(InvalidInputError, match=r"2 rating\(s\) are NaN.*rows \[1, 2\]"):
+    with pytest.raises(InvalidInputError, match=r"2 rating\(s\) are NaN.*\(lines \[3, 4\]\)"):
         load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\nu1,20,\nu2,30,abc\n"), catalog)
     frame = pd.DataFrame({"user_id": ["a"], "item_id": ["10"], "rating": [np.inf]})
     with pytest.raises(InvalidInputError, match="NaN, inf"):
@@ -330,7 +331,7 @@ def test_ids_spelled_like_missing_values_are_ids(tmp_path: Path) -> None:
     assert inter.user_ids.tolist() == ["NULL", "u2"]
     assert inter.matrix.toarray().tolist() == [[1, 0, 0, 1], [0, 0, 1, 0]]
     # a field that is really empty is still refused, with its row
-    with pytest.raises(InvalidInputError, match=r"empty item_id at row\(s\) \[1\]"):
+    with pytest.raises(InvalidInputError, match=r"empty item_id at line 3$"):
         load_items(write(tmp_path, "items2.csv", "item_id,title\nNA,Namibia\n,nothing\n"))
 
 
@@ -387,9 +388,9 @@ def test_iso_8601_timestamps_in_a_csv_are_unix_seconds(tmp_path: Path, items_csv
     )  # fmt: skip
     assert iso.timestamps is not None
     assert iso.timestamps.toarray().tolist() == [[1525168800, 1525168800, 0], [-86400, 0, 1525168801]]
-    with pytest.raises(InvalidInputError, match=r"ISO-8601 dates, one kind per column; bad rows \[1\] \(e.g. 'yesterday'\)"):
+    with pytest.raises(InvalidInputError, match=r"ISO-8601 dates, one kind per column; bad line 3 \(e.g. 'yesterday'\)"):
         load_interactions(write(tmp_path, "bad.csv", "user_id,item_id,timestamp\nu1,10,2018-05-01\nu2,10,yesterday\n"), catalog)
-    with pytest.raises(InvalidInputError, match=r"bad rows \[1\]"):  # numbers and dates mixed: the numbers decide
+    with pytest.raises(InvalidInputError, match=r"bad line 3 "):  # numbers and dates mixed: the numbers decide
         load_interactions(write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800\nu2,10,2018-05-01\n"), catalog)
 
 
@@ -444,7 +445,7 @@ def test_epoch_milli_micro_nanoseconds_become_unix_seconds(tmp_path: Path, items
 def test_seconds_and_milliseconds_in_one_column_are_refused(tmp_path: Path, items_csv: Path) -> None:
     catalog = load_items(items_csv)
     path = write(tmp_path, "mix.csv", "user_id,item_id,timestamp\nu1,10,1525168800000\nu2,10,1525168800\n")
-    with pytest.raises(InvalidInputError, match=r"mix.csv: timestamps mix units: row 0 is 1525168800000 \(unix milliseconds\) but row 1 is 1525168800"):
+    with pytest.raises(InvalidInputError, match=r"mix.csv: timestamps mix units: line 2 is 1525168800000 \(unix milliseconds\) but line 3 is 1525168800"):
         load_interactions(path, catalog)
 
 
@@ -453,7 +454,7 @@ def test_unknown_item_ids_name_the_id_they_look_like(tmp_path: Path, items_csv: 
     # table that has them as '10' (a spreadsheet or a float column rewrote the ids)
     catalog = load_items(items_csv)  # ids 10, 20, 30
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10.0\nu1,020\nu2,99\n")
-    with pytest.raises(InvalidInputError, match=r"r.csv: 3 row\(s\) name item ids not in the item table \(rows \[0, 1, 2\]\), e.g. \['10.0', '020', '99'\]; "
+    with pytest.raises(InvalidInputError, match=r"r.csv: 3 row\(s\) name item ids not in the item table \(lines \[2, 3, 4\]\), e.g. \['10.0', '020', '99'\]; "
                                                  r"ids are matched as text: '10.0' is not '10', '020' is not '20'; add those items"):
         load_interactions(path, catalog)
     with pytest.raises(InvalidInputError, match=r"e.g. \['99'\]; add those items"):  # nothing alike: no hint
@@ -469,7 +470,7 @@ def test_a_pipe_separated_file_that_breaks_the_csv_parser_is_named_in_one_line(t
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{path}: malformed CSV (")
     assert message.endswith("— the first line looks '|'-separated: coldkit reads ',' in .csv and tab in .tsv/.dat files "
-                            "(the Python loaders take sep=); convert the file")
+                            "unless told otherwise; pass --sep '|' (Python: sep='|')")
     # a comma file broken by a quote is malformed too, with no separator hint
     bad = write(tmp_path, "bad.csv", 'item_id,title\n1,"open quote\n2,x,y,z\n')
     with pytest.raises(InvalidInputError, match=r"bad.csv: malformed CSV") as info:
@@ -688,7 +689,7 @@ def test_rows_of_separators_alone_are_blank_lines(tmp_path: Path, items_csv: Pat
     assert list(data.user_ids) == ["u1", "u2"] and data.matrix.nnz == 2
     items = load_items(write(tmp_path, "i.csv", "item_id,title\n10,Alpha\n,\n20,Beta\n"))
     assert list(items.item_ids) == ["10", "20"]
-    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):  # a row with data is still checked
+    with pytest.raises(InvalidInputError, match=r"empty user_id at line 3$"):  # a row with data is still checked
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id,rating\nu1,10,5\n,20,4\n"), catalog)
     with pytest.raises(InvalidInputError, match="header but no rows"):
         load_interactions(write(tmp_path, "t.csv", "user_id,item_id\n,\n,\n"), catalog)
@@ -698,10 +699,10 @@ def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: 
     # "convert the file" for a file that only needs the name coldkit reads tabs under
     catalog = load_items(items_csv)
     path = write(tmp_path, "r.csv", "user_id\titem_id\nu1\t10\n")
-    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*; rename it to r\.tsv$"):
+    with pytest.raises(InvalidInputError, match=r"the header looks '\\t'-separated: .*pass --sep '\\t' \(Python: sep='\\t'\), or rename it to r\.tsv$"):
         load_interactions(path, catalog)
     semicolons = write(tmp_path, "s.csv", "user_id;item_id\nu1;10\n")
-    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; convert the file$"):
+    with pytest.raises(InvalidInputError, match=r"looks ';'-separated: .*; pass --sep ';' \(Python: sep=';'\)$"):
         load_interactions(semicolons, catalog)
 
 
@@ -715,3 +716,56 @@ def test_a_table_without_a_header_line_is_told_to_get_one(tmp_path: Path, items_
         load_interactions(path, catalog)
     with pytest.raises(InvalidInputError, match=r"found \['user', 'item'\]; map your columns"):  # names that are words: no such hint
         load_interactions(write(tmp_path, "v.csv", "user,item\nu1,10\n"), catalog)
+
+
+def test_errors_name_the_file_line_of_a_row(tmp_path: Path, items_csv: Path) -> None:
+    # positions counted the data rows left after blank and bare-separator rows were skipped: a user who
+    # opened the file at the named place found another row. The lines are counted here by hand.
+    catalog = load_items(items_csv)  # ids 10, 20, 30
+    body = 'user_id,item_id,rating\n\nu1,10,5\n,,\n"u2","20",4\n   \nu3,"3\n0",4\n\nu4,20,five\nu5,30,x\n'
+    # lines: 1 header, 2 blank, 3 u1, 4 ",,", 5 u2, 6 spaces, 7-8 u3 (a quoted line break), 9 blank, 10 u4, 11 u5
+    with pytest.raises(InvalidInputError, match=r"2 rating\(s\) are NaN, inf or not numbers \(lines \[10, 11\], e.g. 'five'\)"):
+        load_interactions(write(tmp_path, "r.csv", body), catalog)
+    with pytest.raises(InvalidInputError, match=r"r2.csv: 1 row\(s\) name item ids not in the item table \(line 6\)"):
+        load_interactions(write(tmp_path, "r2.csv", "user_id,item_id\n\nu1,10\n\n\nu2,99\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"r3.csv: empty user_id at lines \[4, 6\]$"):
+        load_interactions(write(tmp_path, "r3.csv", "user_id,item_id\nu1,10\n\n,10\n,\n,20\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"bad line 4 \(e.g. 'soon'\)"):
+        load_interactions(write(tmp_path, "t.tsv", "user_id\titem_id\ttimestamp\n\nu1\t10\t5\nu2\t10\tsoon\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"timestamp '1e\+30' on line 4 is beyond the year 9999"):
+        load_interactions(write(tmp_path, "t2.csv", "user_id,item_id,timestamp\n\nu1,10,0\nu2,10,1e30\n"), catalog)
+    with pytest.raises(InvalidInputError, match=r"i.csv: empty item_id at line 4$"):
+        load_items(write(tmp_path, "i.csv", "item_id,title\n\n1,a\n,b\n"))
+    with pytest.raises(InvalidInputError, match=r"p.csv: empty user_id at line 5$"):
+        load_user_profiles(write(tmp_path, "p.csv", "user_id,text\nu1,hi\n\n,\n,there\n"))
+    with pytest.raises(InvalidInputError, match=r"g.csv: empty friend_id at line 4$"):
+        load_user_graph(write(tmp_path, "g.csv", "user_id,friend_id\n\nu1,u2\nu2,\n"))
+    # a frame of the caller's own has no lines: its row positions are named, as before
+    with pytest.raises(InvalidInputError, match=r"empty user_id at row\(s\) \[1\]"):
+        interactions_from_frame(pd.DataFrame({"user_id": ["u1", ""], "item_id": ["10", "20"]}), catalog)
+    # a file read with a multi-character separator is not followed line by line: its positions, never a wrong line
+    with pytest.raises(InvalidInputError, match=r"empty item_id at row\(s\) \[1\]"):
+        catalog_from_frame(read_table(write(tmp_path, "m.txt", "item_id::title\n1::a\n::b\n"), sep="::"))
+    # the leading-index check named line 2 whatever came before it
+    with pytest.raises(InvalidInputError, match=r"line 3 has 3 fields but the header names 2"):
+        read_table(write(tmp_path, "x.csv", "a,b\n\n1,2,3\n"))
+
+
+def test_a_separator_given_reads_the_file_and_one_that_splits_nothing_is_named(tmp_path: Path) -> None:
+    # a ';' or '|' file was read only under a name coldkit guesses tabs for; sep= (--sep) reads it as it is
+    items = write(tmp_path, "items.csv", "item_id;title\n10;Alpha, the film\n20;Beta\n")
+    catalog = load_items(items, sep=";")
+    assert catalog.item_ids.tolist() == ["10", "20"] and catalog.texts() == ["Alpha, the film", "Beta"]
+    inter = load_interactions(write(tmp_path, "r.txt", "user_id|item_id|rating\nu1|10|5\nu2|20|3\n"), catalog, sep="|")
+    assert inter.matrix.toarray().tolist() == [[5.0, 0.0], [0.0, 3.0]]
+    tsv_named_csv = write(tmp_path, "t.csv", "user_id\titem_id\nu1\t20\n")
+    assert load_interactions(tsv_named_csv, catalog, sep="\t").matrix.toarray().tolist() == [[0.0, 1.0]]
+    # the separator given leaves the header whole: the file and both separators are named
+    comma = write(tmp_path, "c.csv", "user_id,item_id\nu1,10\n")
+    with pytest.raises(InvalidInputError, match=r"c.csv: the separator ';' \(--sep\) does not split the header 'user_id,item_id'.*"
+                                                 r"looks ','-separated: pass --sep ','"):
+        load_interactions(comma, catalog, sep=";")
+    with pytest.raises(InvalidInputError, match=r"p.csv: the separator '\|' \(--sep\) does not split the header 'user_id\\tfriend_id'"):
+        load_user_graph(write(tmp_path, "p.csv", "user_id\tfriend_id\nu1\tu2\n"), sep="|")
+    # a table of one column is no error in itself (item ids alone, with item vectors)
+    assert load_items(write(tmp_path, "ids.csv", "item_id\n1\n2\n"), sep=";", require_text=False).item_ids.tolist() == ["1", "2"]

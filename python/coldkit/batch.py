@@ -67,6 +67,7 @@ def recommend_files(
     implicit_threshold: float | None = None,
     duplicates: str = "error",
     encoding: str | None = None,
+    sep: str | None = None,
     progress: bool | None = None,
     batch_size: int = 512,
     max_memory: str | int | None = None,
@@ -87,6 +88,9 @@ def recommend_files(
     :mod:`coldkit.data.vectors`) replaces item-text encoding with the user's own vectors (encoder
     ``precomputed``); ``item_vector_columns`` maps ``item_id``/``vector`` to Parquet columns, and
     ``encoder`` then names the encoder for profile texts (the one that made the vectors).
+
+    ``sep`` is the field separator of the CSV/TSV tables (interactions, items, profiles, graph); default:
+    ``,`` for ``.csv``, tab for ``.tsv`` (``coldkit recommend --sep``).
 
     ``user_graph`` (one ``user_id,friend_id`` pair per row; ``user_graph_columns`` maps the names)
     is a social graph: models that take one (``hybrid``, ``friends``) get it, and a user without
@@ -157,7 +161,7 @@ def recommend_files(
             encoder=encoder, item_vectors=item_vectors, item_vector_columns=item_vector_columns,
             user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
-            implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, progress=progress,
+            implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, sep=sep, progress=progress,
             batch_size=batch_size, max_memory=max_memory, media=media,
         )
 
@@ -186,6 +190,7 @@ def _recommend_files(
     implicit_threshold: float | None,
     duplicates: str,
     encoding: str | None,
+    sep: str | None,
     progress: bool | None,
     batch_size: int,
     max_memory: int | None,
@@ -207,7 +212,7 @@ def _recommend_files(
         needs_text = item_vectors is None and media is None and model_accepts(model, "encoder")
         media_columns = [media[key] for key in ("image_column", "audio_column") if media and media.get(key)]
         catalog = load_items(
-            items, text_columns=text_columns, columns=item_columns, encoding=encoding, require_text=needs_text, media_columns=media_columns,
+            items, text_columns=text_columns, columns=item_columns, encoding=encoding, sep=sep, require_text=needs_text, media_columns=media_columns,
             interaction_columns=interaction_columns,
         )
         # with a threshold, the ratings below it are no likes but still seen: ``rated`` keeps them out
@@ -216,7 +221,7 @@ def _recommend_files(
         if implicit_threshold is not None:
             train, rated = load_liked_and_rated(
                 interactions, catalog, implicit_threshold=implicit_threshold, columns=interaction_columns,
-                duplicates=duplicates, encoding=encoding,  # type: ignore[arg-type]
+                duplicates=duplicates, encoding=encoding, sep=sep,  # type: ignore[arg-type]
             )  # fmt: skip
         else:
             train = load_interactions(
@@ -225,12 +230,13 @@ def _recommend_files(
                 columns=interaction_columns,
                 duplicates=duplicates,  # type: ignore[arg-type]
                 encoding=encoding,
+                sep=sep,
             )
         seen = rated if rated is not None else train  # what each user has interacted with, liked or not
         profiles = (
-            load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding) if user_profiles else {}
+            load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding, sep=sep) if user_profiles else {}
         )
-        graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding) if user_graph else {}
+        graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding, sep=sep) if user_graph else {}
         known_users = {str(u) for u in seen.user_ids} | set(profiles) | set(graph)
         user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else [str(u) for u in seen.user_ids]
         if users:

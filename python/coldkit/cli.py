@@ -10,13 +10,49 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import signal
 import sys
+import threading
 import warnings
+from types import FrameType
 from typing import Callable, Iterator, Sequence
 
 from coldkit.exceptions import ColdkitError, ColdkitWarning, DataWarning
 
-__all__ = ["main", "build_parser", "COMMANDS", "data_warnings_as_notes"]
+__all__ = ["main", "build_parser", "COMMANDS", "data_warnings_as_notes", "Terminated"]
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the command gets SIGTERM (``kill``, a container stop, a job's timeout).
+
+    A kind of :class:`KeyboardInterrupt`, so that every cleanup written for Ctrl-C runs for it too:
+    the atomic writer's ``except BaseException`` removes its ``.tmp-*`` file, and the previous output
+    stays as it was. Python's default for SIGTERM ends the process on the spot, and such a file was
+    left beside the output.
+    """
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` in the main thread; the previous handler is
+    put back afterwards. Outside the main thread (``main()`` called from a worker) nothing changes (Python
+    lets only the main thread set handlers), nor where SIGTERM is ignored (the caller chose that)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_IGN:
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 COMMANDS: tuple[str, ...] = ("plugins", "demo", "evaluate", "recommend", "serve", "cache")
 
@@ -136,7 +172,8 @@ def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_raises():
+            return int(args.func(args) or 0)
     except BrokenPipeError:
         # `coldkit plugins | head`: the reader left. Point stdout at devnull so the interpreter's
         # final flush does not raise again, and exit like other Unix tools do.
@@ -162,6 +199,10 @@ def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
         text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
         print(f"coldkit {args.command}: error: {text}", file=sys.stderr)
         return 2
+    except Terminated:
+        # 128 + SIGTERM, as a shell reports a process that SIGTERM ended
+        print(f"coldkit {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"coldkit {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
-__all__ = ["list_flag", "parse_mapping"]
+#: how a tab may be written after --sep (a literal tab is hard to type in a shell)
+_TAB_SPELLINGS = ("\\t", "tab", "TAB")
+
+__all__ = ["list_flag", "parse_mapping", "add_sep_flag", "sep_flag"]
 
 
 def list_flag(values: Sequence[str] | str | None) -> list[str] | None:
@@ -42,3 +46,30 @@ def parse_mapping(pairs: Sequence[str] | None, flag: str, form: str = "STANDARD=
             raise InvalidInputError(f"{flag}: {pair!r} is not {form}")
         out[key.strip()] = value.strip()
     return out
+
+
+def sep_flag(text: str) -> str:
+    """The ``--sep`` value as the readers take it: one character; ``\\t`` or ``tab`` for a tab.
+
+    Raises:
+        argparse.ArgumentTypeError: anything but one character (argparse names the flag; pandas would
+            read a longer separator as a regular expression, where ``|`` matches between every letter).
+    """
+    if text in _TAB_SPELLINGS:
+        return "\t"
+    if len(text) != 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not one character; give the field separator of the tables, e.g. ';' or '|' (a tab: '\\t' or tab)"
+        )
+    if text in "\r\n\"":
+        raise argparse.ArgumentTypeError(f"{text!r} cannot separate fields (it ends lines or quotes them)")
+    return text
+
+
+def add_sep_flag(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", which: str) -> None:
+    """``--sep``: the field separator of the CSV/TSV tables ``which`` names (default: by the file name)."""
+    parser.add_argument(
+        "--sep", type=sep_flag, default=None, metavar="CHAR",
+        help=f"field separator of {which}, e.g. ';' or '|' (tab: '\\t'); default: ',' for .csv/.txt, tab for .tsv/.dat "
+        "(Parquet files have none)",
+    )  # fmt: skip

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from coldkit.commands._flags import add_sep_flag
 from coldkit.commands._media import add_media_flags
 
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs", "with_encoder"]
@@ -66,6 +67,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     # the loaders' error for a latin-1 file names --encoding: evaluate had no such flag
     parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files that are not UTF-8 (default UTF-8; e.g. latin-1)")
+    add_sep_flag(parser, "the --data folder's CSV/TSV tables")
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
@@ -258,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
         duplicates=args.duplicates,
         require_text=needs_text,
         encoding=args.encoding,
+        sep=args.sep,
         media_columns=media_columns,
     )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
@@ -296,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
         "text_columns": list(dataset.catalog.text_columns),
         "duplicates": args.duplicates,
         "encoding": args.encoding,
+        "sep": args.sep,
     }
     result.settings["command"] = _command_record(args)
     result.settings.update(media_settings)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coldkit.commands._flags import list_flag, parse_mapping
+from coldkit.commands._flags import add_sep_flag, list_flag, parse_mapping
 from coldkit.commands._media import add_media_flags, multimodal_options
 
 __all__ = ["register", "run"]
@@ -73,6 +73,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
     parser.add_argument("--encoding", default=None, help="text encoding of the input files that are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8")
+    add_sep_flag(parser, "--interactions, --items, --user-profiles and --user-graph")
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
     parser.add_argument(
         "--quiet", "--no-progress", dest="quiet", action="store_true",
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             implicit_threshold=args.implicit_threshold,
             duplicates=args.duplicates,
             encoding=args.encoding,
+            sep=args.sep,
             progress=False if args.quiet else None,
             max_memory=args.max_memory,
             media=multimodal_options(args, args.encoder),

@@ -63,6 +63,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="--interactions column mapping, e.g. user_id=userId item_id=movieId (its item_id also renames --items' column)",
     )  # fmt: skip
     build.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--items column mapping, e.g. item_id=movieId")
+    from coldkit.commands._flags import add_sep_flag
+
+    add_sep_flag(build, "--interactions and --items")
     build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
     build.add_argument("--data-root", default=None, help="folder with the real data sets for --dataset (default $COLDKIT_DATA or ../shared/data)")
     build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
@@ -132,6 +135,7 @@ _BUILD_FLAGS_AND_DEFAULTS = (
     ("--items", "items", None),
     ("--interaction-columns", "interaction_columns", None),
     ("--item-columns", "item_columns", None),
+    ("--sep", "sep", None),
     ("--dataset", "dataset", None),
     ("--data-root", "data_root", None),
     ("--text-columns", "text_columns", None),
@@ -199,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
             text_columns=list_flag(args.text_columns),
             columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
             item_columns=parse_mapping(args.item_columns, "--item-columns"),
+            sep=args.sep,
             encoder=encoder,
             encoder_options=options,
             fusion=args.fusion,

@@ -184,7 +184,7 @@ def _attach_posters(table: pd.DataFrame, ml1m_ids: pd.Series, posters: Path | No
 # ------------------------------------------------------------------------------------------ latest-small
 
 
-def _latest_small_frames(folder: Path, encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+def _latest_small_frames(folder: Path, encoding: str | None = None, sep: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     def pick(stem: str) -> Path | None:
         for name in (f"{stem}.csv", f"{stem}.csv.gz"):
             if (folder / name).is_file():
@@ -194,12 +194,12 @@ def _latest_small_frames(folder: Path, encoding: str | None = None) -> tuple[pd.
     movies_p, ratings_p, tags_p = pick("movies"), pick("ratings"), pick("tags")
     if movies_p is None or ratings_p is None:
         raise InvalidInputError(f"{folder}: needs movies.csv and ratings.csv (optionally .gz)")
-    movies = read_table(movies_p, dtype={"movieId": str}, encoding=encoding)
+    movies = read_table(movies_p, dtype={"movieId": str}, encoding=encoding, sep=sep)
     # the columns read by name below: without these checks a movies.csv with 'Title' (or a tags.csv
     # without 'tag') was a KeyError traceback naming no file
     _require_columns(movies, ["movieId", "title"], str(movies_p))
-    ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str}, encoding=encoding)
-    tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}, encoding=encoding) if tags_p else None
+    ratings = read_table(ratings_p, dtype={"userId": str, "movieId": str}, encoding=encoding, sep=sep)
+    tags = read_table(tags_p, dtype={"userId": str, "movieId": str, "tag": str}, encoding=encoding, sep=sep) if tags_p else None
     if tags is not None:
         _require_columns(tags, ["movieId", "tag"], str(tags_p))
     return movies, ratings, tags
@@ -374,6 +374,7 @@ def load_dataset(
     require_text: bool = True,
     encoding: str | None = None,
     media_columns: Sequence[str] = (),
+    sep: str | None = None,
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -395,6 +396,7 @@ def load_dataset(
             (False: for models that read no item content, as ``coldkit evaluate --models popularity``).
         encoding: for a folder, the text encoding of its CSV/TSV files (default UTF-8, e.g. ``"latin-1"``).
         media_columns: for a generic folder, the items table's image/audio path columns: never default text.
+        sep: for a folder, the field separator of its CSV/TSV tables (default: ``,`` for ``.csv``, tab for ``.tsv``).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder (or a file) either.
@@ -410,9 +412,9 @@ def load_dataset(
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
-        if folder_options or duplicates != "error" or encoding is not None:
+        if folder_options or duplicates != "error" or encoding is not None or sep is not None:
             raise InvalidInputError(
-                f"{key} is a named data set: column mappings, text columns, duplicates and encoding are for a folder of your own"
+                f"{key} is a named data set: column mappings, text columns, duplicates, encoding and separator are for a folder of your own"
             )
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():
@@ -420,7 +422,7 @@ def load_dataset(
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
-                                  require_text=require_text, encoding=encoding, media_columns=media_columns)
+                                  require_text=require_text, encoding=encoding, media_columns=media_columns, sep=sep)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -429,7 +431,7 @@ def load_dataset(
                 "or .gz too; any column names, see --interaction-columns), or the MovieLens movies.csv + ratings.csv"
             )
         else:
-            dataset = _load_latest_small_folder(Path(key), duplicates, encoding)
+            dataset = _load_latest_small_folder(Path(key), duplicates, encoding, sep)
     elif Path(key).is_file():
         # "unknown data set 'ratings.csv'" read as a misspelt name: the folder is what is read
         raise InvalidInputError(
@@ -463,6 +465,7 @@ def load_folder(
     require_text: bool = True,
     encoding: str | None = None,
     media_columns: Sequence[str] = (),
+    sep: str | None = None,
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -476,7 +479,8 @@ def load_folder(
 
         data = load_folder("shop/", columns={"user_id": "customer", "item_id": "sku"}, text_columns=["name", "description"])
 
-    ``encoding`` is the text encoding of CSV/TSV tables (default UTF-8; e.g. ``"latin-1"``).
+    ``encoding`` is the text encoding of CSV/TSV tables (default UTF-8; e.g. ``"latin-1"``), ``sep`` their
+    field separator (default: ``,`` for ``.csv``, tab for ``.tsv``; e.g. ``";"``).
     A MovieLens folder (``ratings.csv`` + ``movies.csv``, no tables of the names above) is read the same
     way with these mappings: ratings are the interactions, movies the items.
 
@@ -500,15 +504,17 @@ def load_folder(
         )
     assert tables["interactions"] is not None and tables["items"] is not None
     catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text,
-                         media_columns=media_columns, encoding=encoding, interaction_columns=columns)
-    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding)
+                         media_columns=media_columns, encoding=encoding, interaction_columns=columns, sep=sep)
+    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding, sep=sep)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
 
 
-def _load_latest_small_folder(folder: Path, duplicates: DuplicatePolicy = "error", encoding: str | None = None) -> Dataset:
+def _load_latest_small_folder(
+    folder: Path, duplicates: DuplicatePolicy = "error", encoding: str | None = None, sep: str | None = None
+) -> Dataset:
     """A user folder in the MovieLens CSV layout (movies.csv, ratings.csv, tags.csv)."""
-    movies, ratings, tags = _latest_small_frames(folder, encoding)
+    movies, ratings, tags = _latest_small_frames(folder, encoding, sep)
     table = pd.DataFrame({"item_id": movies["movieId"].astype(str), "title": movies["title"].astype(str)})
     text_cols = ["title"]
     if "genres" in movies.columns:

@@ -22,7 +22,7 @@ import re
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Literal, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -96,8 +96,11 @@ def read_table(
                 frame[column] = _parquet_text(frame[column]) if kind is str else frame[column].astype(kind)
     else:
         base = [s for s in suffixes if s != ".gz"]
+        given = sep is not None
         if sep is None:
             sep = "\t" if base and base[-1] in (".tsv", ".dat") else ","
+        elif sep == "":
+            raise InvalidInputError(f"{p}: the separator is empty (--sep); give one character, e.g. ';' or '|' (tab: '\\t')")
         enc = encoding or _UTF8[0]
         try:
             codecs.lookup(enc)
@@ -148,21 +151,35 @@ def read_table(
                 raise
             raise InvalidInputError(f"{p}: {exc}; put one file in the archive") from exc  # several files in one .zip
         frame = _literal_ids(frame, p, sep=sep, encoding=enc, dtype=dtype, header=header, names=names, plain=plain)
+        if given and header and names is None and len(frame.columns) == 1:
+            _refuse_unsplit_header(p, str(frame.columns[0]), sep)
         if header and names is None and any(re.fullmatch(r"(.*)\.\d+", str(c)) for c in frame.columns):
             _refuse_duplicate_names(p, sep, enc)  # "x.1" may be a real name: the raw header decides
+        quoting = csv.QUOTE_NONE if plain else csv.QUOTE_MINIMAL
         if header and names is None and not isinstance(frame.index, pd.RangeIndex):
             # pandas reads a first data row with more fields than the header as "the extra leading
             # fields are an index": every column silently shifted by one, so refuse it
             n = len(frame.columns)
+            starts = _record_lines(p, sep, enc, quoting)  # blank lines before it: not always line 2
+            line = starts[1] if starts is not None and len(starts) > 1 else 2
             raise InvalidInputError(
-                f"{p}: line 2 has {n + frame.index.nlevels} fields but the header names {n}; "
-                "fix the header or the rows (a trailing separator on data lines only?)"
+                f"{p}: line {line} has {n + frame.index.nlevels} fields but the header names {n}; "
+                # a '|' file whose text holds commas lands here, not at the one-column check: say what it looks like
+                f"fix the header or the rows (a trailing separator on data lines only?){_separator_hint(p, sep, enc)}"
             )
+        rows_read = len(frame)
+        dropped: list[int] = []
         blank = frame.isna().all(axis=1).to_numpy(dtype=bool)
         if blank.any() and len(frame.columns) > 1 and isinstance(frame.index, pd.RangeIndex):
             # a row of bare separators (",,": a spreadsheet's formatted but empty rows, often at the end) holds
             # no value, like the blank line pandas skips; kept, it failed as an "empty user_id" row
+            dropped = np.flatnonzero(blank).tolist()
             frame = frame.loc[~blank].reset_index(drop=True)
+        # where each row is in the file, worked out only when an error names a row (see _rows_named)
+        frame.attrs[_SOURCE] = {
+            "path": str(p), "sep": sep, "encoding": enc, "quoting": quoting, "header": header, "rows": rows_read,
+            "dropped": dropped,
+        }  # fmt: skip
     frame.columns = [str(c).strip() for c in frame.columns]
     twice = sorted(name for name, n in collections.Counter(frame.columns).items() if n > 1)
     if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
@@ -170,6 +187,108 @@ def read_table(
     if frame.empty:
         raise InvalidInputError(f"{p}: has a header but no rows")
     return frame
+
+
+#: ``DataFrame.attrs`` key of a table read from a text file: what :func:`_rows_named` needs to name file lines
+_SOURCE = "coldkit.source"
+
+
+def _record_lines(path: Path, sep: str, encoding: str, quoting: int) -> list[int] | None:
+    """The 1-based line of the file on which each record starts, blank lines skipped as pandas skips them
+    (the header's line is the first); None where the file cannot be followed so (a multi-character separator).
+
+    A record may span lines (a quoted field holding a line break), so a row's line is not its
+    position plus a constant; the csv module follows the quoting as pandas does.
+    """
+    if len(sep) != 1:
+        return None
+    starts: list[int] = []
+    last = [""]
+
+    def lines(handle: Iterable[str]) -> Iterator[str]:
+        for raw in handle:
+            last[0] = raw
+            yield raw
+
+    try:
+        with _open_decompressed(path) as raw_handle:
+            text = io.TextIOWrapper(raw_handle, encoding=encoding, errors="replace", newline="")  # type: ignore[type-var]
+            reader = csv.reader(lines(text), delimiter=sep, quoting=csv.QUOTE_NONE if quoting == csv.QUOTE_NONE else csv.QUOTE_MINIMAL)
+            consumed = 0
+            for record in reader:
+                first, consumed = consumed + 1, reader.line_num
+                # pandas skips an empty line and one of spaces or tabs alone; a record of one empty
+                # quoted field ("") is a row to it
+                if not record or (consumed == first and not last[0].strip(" \t\r\n")):
+                    continue
+                starts.append(first)
+    except (OSError, EOFError, zlib.error, ValueError, csv.Error):
+        return None
+    return starts
+
+
+def _row_lines(table: pd.DataFrame | pd.Series, rows: Sequence[int]) -> list[int] | None:
+    """The file lines of ``table``'s rows at positions ``rows``, when it was read from a text file by
+    :func:`read_table` and its rows can be matched to the file's records; else None."""
+    source = table.attrs.get(_SOURCE)
+    index = table.index
+    # a frame sorted or cut since it was read (attrs follow it) no longer has the file's rows in order
+    if not isinstance(source, dict) or not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        return None
+    if len(table) != source["rows"] - len(source["dropped"]):
+        return None
+    starts = _record_lines(Path(source["path"]), source["sep"], source["encoding"], source["quoting"])
+    if starts is None:
+        return None
+    if source["header"]:
+        starts = starts[1:]
+    if len(starts) != source["rows"]:  # the file was not followed as pandas read it: name no line rather than a wrong one
+        return None
+    if source["dropped"]:
+        keep = np.ones(len(starts), dtype=bool)
+        keep[source["dropped"]] = False
+        starts = np.asarray(starts)[keep].tolist()
+    return [int(starts[r]) for r in rows]
+
+
+def _rows_named(table: pd.DataFrame | pd.Series, rows: Sequence[int], word: str = "rows") -> str:
+    """``rows`` (positions in ``table``) as a message names them: ``line 5`` / ``lines [5, 9]`` of the file
+    it was read from (the header is line 1), else ``{word} [3, 7]`` (positions, for a caller's own frame).
+
+    Why: positions counted the data rows left after blank and bare-separator rows were skipped, and
+    a user who opened the file at that line found another row (the header and each skipped line
+    shifted it).
+    """
+    lines = _row_lines(table, rows)
+    if lines is None:
+        return f"{word} {list(rows)}"
+    return f"line {lines[0]}" if len(lines) == 1 else f"lines {lines}"
+
+
+def _row_named(table: pd.DataFrame | pd.Series, row: int) -> str:
+    """One row as a message names it: ``line 5`` of the file, else ``row 3`` (its position)."""
+    lines = _row_lines(table, [row])
+    return f"row {row}" if lines is None else f"line {lines[0]}"
+
+
+def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
+    """Refuse a header that the separator the user gave (``--sep``) leaves whole, when it holds another one.
+
+    Why: ``--sep ';'`` on a comma file read the header ``user_id,item_id`` as one column of that
+    name, and the error then said ``user_id`` was missing from a file that has it. A table of one
+    column (item ids alone) is fine: only a header holding another common separator is refused.
+    """
+    found = next((other for other in (",", ";", "\t", "|") if other != sep and other in name), None)
+    if found is not None:
+        raise InvalidInputError(
+            f"{path}: the separator {sep!r} (--sep) does not split the header {name!r}, which reads as one column; "
+            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out"
+        )
+
+
+def _sep_flag(sep: str) -> str:
+    """``sep`` as the command line takes it: a tab as ``'\\t'``, others quoted for a shell."""
+    return "'\\t'" if sep == "\t" else f"'{sep}'"
 
 
 def _separator_hint(path: Path, sep: str, encoding: str) -> str:
@@ -192,12 +311,14 @@ def _separator_hint(path: Path, sep: str, encoding: str) -> str:
 
 def _separator_advice(found: str, where: str) -> str:
     """What to do with a file in separator ``found``: a tab file needs only a ``.tsv`` name, others converting."""
-    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files (the Python loaders take sep=); "
+    advice = "coldkit reads ',' in .csv and tab in .tsv/.dat files unless told otherwise; "
     base, dot, suffix = where.rpartition(".")
+    # the way to read it as it is: the separator given on the command line (or to the Python loaders)
+    given = f"pass --sep {_sep_flag(found)} (Python: sep={found!r})"
     if found == "\t" and dot and suffix.lower() in ("csv", "txt"):
         # converting a tab file to commas was asked where renaming it is all it needs
-        return advice + f"rename it to {Path(base).name}.tsv"
-    return advice + "convert the file"
+        return advice + f"{given}, or rename it to {Path(base).name}.tsv"
+    return advice + given
 
 
 #: column names (lower case, letters and digits only) that are a standard id column under another name
@@ -291,11 +412,11 @@ def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
     """External ids as stripped strings; empty/NaN ids are an error."""
     if values.isna().any():
         rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
     ids = _whole_floats_as_ints(values, values.astype(str).str.strip())
     if (ids == "").any():
         rows = np.flatnonzero((ids == "").to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
     return ids.to_numpy(dtype=object)
 
 
@@ -337,14 +458,14 @@ def _id_codes(values: pd.Series, what: str, where: str) -> tuple[np.ndarray, np.
     """
     if values.isna().any():
         rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
     raw_codes, raw_names = pd.factorize(values)
     distinct = pd.Series(raw_names, dtype=values.dtype)
     text = _whole_floats_as_ints(distinct, distinct.astype(str).str.strip())
     empty = (text == "").to_numpy()
     if empty.any():
         rows = np.flatnonzero(empty[raw_codes])[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at row(s) {rows}")
+        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
     # two raw values may strip to one id (" u1" and "u1"): merge them
     merged, names = pd.factorize(text.to_numpy(dtype=object))
     return merged[raw_codes].astype(np.int64), np.asarray(names, dtype=object)
@@ -487,6 +608,7 @@ def catalog_from_frame(
         dup = uniq[counts > 1][:10].tolist()
         raise InvalidInputError(f"{where}: duplicate item_id(s) {dup}")
     table = frame.copy()
+    table.attrs.pop(_SOURCE, None)  # the catalogue outlives the file (a saved index): no path of it kept
     table["item_id"] = ids
     table = table.reset_index(drop=True)
     _join_list_cells(table)
@@ -616,7 +738,7 @@ def interactions_from_frame(
             shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
             hint = _comma_number_hint(str(example).strip())
             raise InvalidInputError(
-                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers (rows {rows}{shown}){hint}; "
+                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
                 "drop or fix them first"
             )
     else:
@@ -633,7 +755,7 @@ def interactions_from_frame(
             # rather than refused (every other row of the data is fine) or used half
             first = np.flatnonzero(empty)[:5].tolist()
             warnings.warn(
-                f"{where}: {int(empty.sum()):,} of {len(frame):,} rows have no timestamp (rows {first}): the data are read "
+                f"{where}: {int(empty.sum()):,} of {len(frame):,} rows have no timestamp ({_rows_named(frame, first)}): the data are read "
                 "without timestamps (no trending source, no time-aware validation); fill them in to use time",
                 DataWarning,
                 stacklevel=2,
@@ -646,14 +768,16 @@ def interactions_from_frame(
             example = frame["timestamp"].iloc[rows[0]]
             raise InvalidInputError(
                 f"{where}: timestamps must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
-                f"bad rows {rows} (e.g. {example!r})"
+                f"bad {_rows_named(frame, rows)} (e.g. {example!r})"
             )
         beyond = np.abs(ts) > _LATEST_SECONDS
         if beyond.any():
             # 1e30 (even read as nanoseconds) overflowed the int64 cast into garbage, silently
             row = int(np.flatnonzero(beyond)[0])
+            named = _row_named(frame, row)
             raise InvalidInputError(
-                f"{where}: timestamp {str(frame['timestamp'].iloc[row])!r} in row {row} is beyond the year 9999 in any unit "
+                f"{where}: timestamp {str(frame['timestamp'].iloc[row])!r} {'on' if named.startswith('line') else 'in'} {named} "
+                "is beyond the year 9999 in any unit "
                 "(unix seconds, milli-, micro- or nanoseconds); fix or drop it"
             )
         timestamps = ts.astype(np.int64)
@@ -680,7 +804,7 @@ def interactions_from_frame(
     zero = keep & (weights == 0)
     if zero.any():
         raise InvalidInputError(
-            f"{where}: {int(zero.sum())} row(s) have weight 0 (rows {np.flatnonzero(zero)[:5].tolist()}); "
+            f"{where}: {int(zero.sum())} row(s) have weight 0 ({_rows_named(frame, np.flatnonzero(zero)[:5].tolist())}); "
             # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass;
             # for a 0/1 "liked" column binary=True would count every 0 (a dislike) as a like
             + (
@@ -711,7 +835,7 @@ def interactions_from_frame(
             rows = np.flatnonzero(unknown)[:5].tolist()
             # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
-                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table (rows {rows}), e.g. {names}{hint}; "
+                f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table ({_rows_named(frame, rows)}), e.g. {names}{hint}; "
                 "add those items to the item table or drop the rows"
             )
         keep &= ~unknown
@@ -886,7 +1010,7 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
         big = np.flatnonzero(np.isfinite(numbers) & (np.abs(numbers) >= 1e11))[0]
         first = np.flatnonzero(small)[0]
         raise InvalidInputError(
-            f"{where}: timestamps mix units: row {big} is {column.iloc[big]} (unix {unit}) but row {first} is "
+            f"{where}: timestamps mix units: {_row_named(column, big)} is {column.iloc[big]} (unix {unit}) but {_row_named(column, first)} is "
             f"{column.iloc[first]} (unix seconds); use one unit for the whole column"
         )
     return numbers / divisor

@@ -25,6 +25,7 @@ def build_index_from_files(
     columns: Mapping[str, str] | None = None,
     item_columns: Mapping[str, str] | None = None,
     duplicates: str = "last",
+    sep: str | None = None,
     force: bool = False,
     **build_options: Any,
 ) -> ServingIndex:
@@ -41,6 +42,7 @@ def build_index_from_files(
             "movieId"}``; its ``item_id`` rename also applies to the item file unless ``item_columns`` is given.
         item_columns: column renames of the item file (files only), e.g. ``{"item_id": "movieId"}``.
         duplicates: what to do with repeated (user, item) rows (files only; see ``coldkit.load_interactions``).
+        sep: the field separator of the CSV/TSV files (files only; default: ``,`` for ``.csv``, tab for ``.tsv``).
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
@@ -71,6 +73,8 @@ def build_index_from_files(
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
+        if sep is not None:
+            raise InvalidInputError("sep= (--sep) is for interactions= and items= files, not a named data set")
         from coldkit.data import load_dataset
 
         train = load_dataset(dataset, data_root=data_root).interactions
@@ -90,8 +94,8 @@ def build_index_from_files(
         # with media columns a table of ids and media is complete (product photos have no words); the
         # interactions' ``item_id`` rename reaches the item file too (see load_items)
         catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
-                             require_text=not media_columns, interaction_columns=columns)
-        train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates)  # type: ignore[arg-type]
+                             require_text=not media_columns, interaction_columns=columns, sep=sep)
+        train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates, sep=sep)  # type: ignore[arg-type]
     index = ServingIndex.build(train, **build_options)
     # atomic over an existing index (--force was checked above; save refuses a writer, and without force an
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot
