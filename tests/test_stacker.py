@@ -156,6 +156,22 @@ def test_candidate_features_match_a_hand_computed_row() -> None:
     np.testing.assert_allclose(x[:, 13:], [[4.0, 5.0], [8.0, 9.0]])
 
 
+def test_a_source_constant_up_to_float_noise_gives_every_candidate_the_same_score_feature() -> None:
+    """Its min-max feature is the exact tie's (1 for all), as the weighted fusion reads it: stretched to
+    [0, 1], three ULPs of rounding looked to the model like a strong preference."""
+    base = np.float32(0.3)
+    noisy = (base + np.arange(3, -1, -1) * np.spacing(base)).astype(np.float32)
+    sources = {"a": Ranked(np.array([[4, 2, 7, 1]]), noisy[None, :])}
+    blended = Ranked(np.array([[1, 2, 4, 7]]), np.array([[0.9, 0.8, 0.7, 0.6]], np.float32))
+    inputs = StackInputs(
+        sources, {"a": np.array([1.0])}, blended,
+        np.zeros((1, len(QUERY_FEATURES)), np.float32), np.zeros((10, len(ITEM_FEATURES)), np.float32),
+    )  # fmt: skip
+    _, items, x = candidate_features(inputs, ["a"])
+    assert items.tolist() == [1, 2, 4, 7]
+    np.testing.assert_array_equal(x[:, 2], 1.0)  # a's normalised score: one value, as for an exact tie
+
+
 def test_agreement_counts_the_speaking_sources_that_list_a_candidate_in_their_top() -> None:
     # query 0: a and b speak; query 1: only a. AGREEMENT_TOP cuts b's list for query 0 after 20 items.
     a = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))

@@ -45,6 +45,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from coldkit.builtins.fusion import constant_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import pad_ranked
 from coldkit.plugins.types import Ranked
@@ -196,14 +197,16 @@ class StackInputs:
 
 
 def _normalised(ranked: Ranked) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row min-max normalised scores (all equal -> 1) and the validity mask, as the weighted fusion does."""
+    """Per-row min-max normalised scores (all equal, up to float32 noise -> 1) and the validity mask,
+    as the weighted fusion does (:func:`coldkit.builtins.fusion.constant_rows`)."""
     valid = (ranked.indices >= 0) & np.isfinite(ranked.scores)
     s = np.where(valid, ranked.scores, np.nan).astype(np.float64)
+    flat = constant_rows(ranked.scores, valid)
     with np.errstate(invalid="ignore", all="ignore"):
         lo = np.nanmin(np.where(valid, s, np.inf), axis=1, keepdims=True)
         hi = np.nanmax(np.where(valid, s, -np.inf), axis=1, keepdims=True)
         span = hi - lo
-        out = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
+        out = np.where(flat | ~(span > 0), 1.0, (s - lo) / np.where(span > 0, span, 1.0))
     return np.where(valid, out, np.nan), valid
 
 
