@@ -38,6 +38,10 @@ def naive_fuse(sources, weights, k, mode, normalization="minmax", c=60.0):  # ty
             if not pairs:
                 continue
             if mode == "rrf":
+                if len({s for _, s in pairs}) == 1:  # one tie ranks nothing (its order is the item index)
+                    for item, _ in pairs:
+                        totals.setdefault(item, 0.0)
+                    continue
                 for rank, (item, _) in enumerate(pairs, 1):
                     totals[item] = totals.get(item, 0.0) + w / (c + rank)
                 continue
@@ -219,3 +223,59 @@ def test_prepared_fusion_equals_fuse_over_the_weighed_sources(case, mode) -> Non
     np.testing.assert_array_equal(prepared(per_query).indices, fusion.fuse(sources, k, per_query).indices)
     with pytest.raises(coldkit.InvalidInputError, match="unknown source"):
         prepared({"nope": 1.0})
+
+
+@pytest.mark.parametrize("dtype, scores", [
+    # four float32 neighbours of 0.3 (3 ULPs apart: the noise of a float32 dot product)
+    (np.float32, np.float32(0.3) + np.arange(3, -1, -1) * np.spacing(np.float32(0.3))),
+    # a plugin handing float64 scores ~1 with a range of 1e-9, below float32 resolution
+    (np.float64, 1.0 + np.array([3e-9, 2e-9, 1e-9, 0.0])),
+])
+@pytest.mark.parametrize("normalization", ["minmax", "zscore"])
+def test_a_near_constant_source_does_not_decide_the_order(dtype, scores, normalization) -> None:  # type: ignore[no-untyped-def]
+    """A source whose scores over the candidates are one value up to float noise says nothing about the
+    query: min-max (or z-score) stretched its noise to the full range and, at its full weight, the
+    noise reversed the other sources' order. It must rank as an exact tie does: adding nothing."""
+    assert np.ptp(scores.astype(dtype)) > 0 and np.all(np.diff(scores.astype(dtype)) < 0)  # the noise ranks 3 > 2 > 1 > 0
+    items = np.array([[3, 2, 1, 0]])
+    noise = coldkit.Ranked(items, scores.astype(dtype)[None, :])
+    tie = coldkit.Ranked(items, np.full((1, 4), scores[0], dtype=dtype))
+    # the real sources agree: 0 > 1 > 2 > 3, by margins a full-weight noise source overturns
+    real = coldkit.Ranked(np.array([[0, 1, 2, 3]]), np.array([[1.0, 0.9, 0.8, 0.7]], dtype=np.float32))
+    fusion = WeightedFusion(normalization)
+    weights = {"real": 0.5, "noise": 1.0}
+    got = fusion.fuse({"real": real, "noise": noise}, k=4, weights=weights)
+    want = fusion.fuse({"real": real, "noise": tie}, k=4, weights=weights)
+    assert want.indices.tolist() == [[0, 1, 2, 3]]  # the independent reference: an exact tie ranks nothing
+    assert got.indices.tolist() == want.indices.tolist()
+    np.testing.assert_allclose(got.scores, want.scores)
+    parts = fusion.contributions({"real": real, "noise": noise}, weights, np.array([[0, 1, 2, 3]]))
+    np.testing.assert_array_equal(parts["noise"], 0.0)  # and the why names it for no item
+    prepared = fusion.prepare({"real": real, "noise": noise}, 4)(weights)
+    assert prepared.indices.tolist() == want.indices.tolist()
+
+
+def test_a_real_small_spread_still_ranks() -> None:
+    """The tolerance is relative to the scores' magnitude: a spread far above float32 resolution is
+    information, however small in absolute terms (scores ~1e-6 apart by 1e-8)."""
+    small = coldkit.Ranked(np.array([[3, 2, 1, 0]]), np.array([[4e-6, 3e-6, 2e-6, 1e-6]], dtype=np.float32))
+    fused = WeightedFusion().fuse({"small": small}, k=4)
+    assert fused.indices.tolist() == [[3, 2, 1, 0]]
+    np.testing.assert_allclose(fused.scores, [[1.0, 2 / 3, 1 / 3, 0.0]], rtol=1e-6)
+
+
+def test_rrf_near_constant_source_adds_nothing() -> None:
+    """rrf reads ranks, and a near-constant source's ranks are its noise's order (or the item index
+    of an exact tie): such a row adds nothing, as under ``weighted``."""
+    base = np.float32(0.3)
+    noise = coldkit.Ranked(np.array([[3, 2, 1, 0]]), (base + np.arange(3, -1, -1) * np.spacing(base)).astype(np.float32)[None, :])
+    tie = coldkit.Ranked(np.array([[3, 2, 1, 0]]), np.full((1, 4), base, dtype=np.float32))
+    real = coldkit.Ranked(np.array([[0, 1, 2, 3]]), np.array([[1.0, 0.9, 0.8, 0.7]], dtype=np.float32))
+    fusion = ReciprocalRankFusion(c=1)
+    weights = {"real": 0.5, "noise": 1.0}
+    for source in (noise, tie):
+        got = fusion.fuse({"real": real, "noise": source}, k=4, weights=weights)
+        assert got.indices.tolist() == [[0, 1, 2, 3]]
+        np.testing.assert_allclose(got.scores, fusion.fuse({"real": real}, k=4, weights={"real": 0.5}).scores)
+        parts = fusion.contributions({"real": real, "noise": source}, weights, np.array([[0, 1, 2, 3]]))
+        np.testing.assert_array_equal(parts["noise"], 0.0)

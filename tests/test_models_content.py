@@ -613,8 +613,9 @@ def test_hybrid_explain_under_rank_fusion_names_what_the_ranks_added(data: Inter
         for item in ranked.indices[0][ranked.indices[0] >= 0]:
             parts = {}
             for name, w in weights.items():
-                if w[0] > 0:
-                    order = list(_list_by(hybrid, name, query))  # the list's order: rank 1 first
+                # a list of ties (cf_knn's zeros where its adapter knows none of the clicks) ranks nothing
+                if w[0] > 0 and len(set((listed := _list_by(hybrid, name, query)).values())) > 1:
+                    order = list(listed)  # the list's order: rank 1 first
                     if int(item) in order:
                         parts[name] = w[0] / (60.0 + order.index(int(item)) + 1)
             top = max(parts.values())

@@ -156,6 +156,22 @@ def test_candidate_features_match_a_hand_computed_row() -> None:
     np.testing.assert_allclose(x[:, 13:], [[4.0, 5.0], [8.0, 9.0]])
 
 
+def test_a_source_constant_up_to_float_noise_gives_every_candidate_the_same_score_feature() -> None:
+    """Its min-max feature is the exact tie's (1 for all), as the weighted fusion reads it: stretched to
+    [0, 1], three ULPs of rounding looked to the model like a strong preference."""
+    base = np.float32(0.3)
+    noisy = (base + np.arange(3, -1, -1) * np.spacing(base)).astype(np.float32)
+    sources = {"a": Ranked(np.array([[4, 2, 7, 1]]), noisy[None, :])}
+    blended = Ranked(np.array([[1, 2, 4, 7]]), np.array([[0.9, 0.8, 0.7, 0.6]], np.float32))
+    inputs = StackInputs(
+        sources, {"a": np.array([1.0])}, blended,
+        np.zeros((1, len(QUERY_FEATURES)), np.float32), np.zeros((10, len(ITEM_FEATURES)), np.float32),
+    )  # fmt: skip
+    _, items, x = candidate_features(inputs, ["a"])
+    assert items.tolist() == [1, 2, 4, 7]
+    np.testing.assert_array_equal(x[:, 2], 1.0)  # a's normalised score: one value, as for an exact tie
+
+
 def test_agreement_counts_the_speaking_sources_that_list_a_candidate_in_their_top() -> None:
     # query 0: a and b speak; query 1: only a. AGREEMENT_TOP cuts b's list for query 0 after 20 items.
     a = Ranked(np.array([[1, 2, 3], [1, 2, 3]]), np.array([[3.0, 2.0, 1.0]] * 2, np.float32))
@@ -417,3 +433,89 @@ def test_no_stacker_for_new_items_when_each_fold_would_rank_its_whole_pool() -> 
     assert any("no stacker for new items: a pool of 22 pseudo-cold items" in note for note in model.notes_)
     assert not any("cold-items" in note for note in model.notes_ if note.startswith("stacker"))
     assert model.learned_ is not None  # the blend's cold-item weights were still tuned on the 22 + 23 items
+
+
+def _without(stacker: Stacker, x: np.ndarray, source: str) -> np.ndarray:
+    """``x`` with ``source``'s features as for an item it did not list (score missing, rank 0)."""
+    names = stacker.feature_names()
+    out = x.copy()
+    out[:, names.index(f"{source}_score")] = np.nan
+    out[:, names.index(f"{source}_rrank")] = 0.0
+    return out
+
+
+def test_stacker_parts_sum_to_its_score_and_name_the_source_it_followed() -> None:
+    """The stacker follows the oracle while the blend weighs the noise four times as much: the parts of
+    its top items are the oracle's, and the independent check agrees — leaving the oracle's features out
+    drops the item's score more than leaving the noise's out."""
+    task, _ = _truth_task("n=3", 240, seed=0)
+    stacker, notes = fit_stacker([task], ["oracle", "noise"], seed=0, k=20)
+    assert stacker is not None, notes
+    fresh, _ = _truth_task("n=3", 40, seed=1)
+    ranked = stacker.rank(fresh.inputs, k=3)
+    parts = stacker.feature_parts(fresh.inputs, ranked.indices)
+    # SHAP values plus the bias are the raw score rank() ordered by (float32 in Ranked)
+    np.testing.assert_allclose(sum(parts.values()), ranked.scores, rtol=1e-5, atol=1e-5)
+    blend_parts = get_fusion("weighted").contributions(  # type: ignore[attr-defined]
+        fresh.inputs.sources, {"oracle": 0.25, "noise": 1.0}, ranked.indices
+    )
+    by_source = stacker.source_parts(fresh.inputs, ranked.indices, blend_parts)
+    assert set(by_source) == {"oracle", "noise"}
+    n_items = fresh.inputs.item_features.shape[0]
+    keys = (np.arange(40)[:, None] * n_items + ranked.indices).ravel()
+    from coldkit.models.stacker import _features_at
+
+    x = _features_at(fresh.inputs, stacker.sources, keys)
+    score = stacker._booster.predict(x)
+    drop = {s: score - stacker._booster.predict(_without(stacker, x, s)) for s in ("oracle", "noise")}
+    named = np.where(by_source["oracle"].ravel() >= by_source["noise"].ravel(), "oracle", "noise")
+    ablated = np.where(drop["oracle"] >= drop["noise"], "oracle", "noise")
+    assert (named == "oracle").mean() > 0.9  # the stacker's parts name the source it follows...
+    assert (named == ablated).mean() > 0.9  # ...the one whose removal moves the score most
+    # while the blend's own parts (what the explanation used to give) name the noise for most of them
+    assert (blend_parts["noise"] > blend_parts["oracle"]).mean() > 0.5
+    with pytest.raises(InvalidInputError, match="feature_parts"):
+        stacker.feature_parts(fresh.inputs, ranked.indices[:2])  # rows of another batch
+    with pytest.raises(InvalidInputError, match="item indices"):
+        stacker.feature_parts(fresh.inputs, np.full((40, 1), N_ITEMS))
+
+
+def test_hybrid_explains_the_stackers_ranking_not_the_blends(small_data) -> None:  # type: ignore[no-untyped-def]
+    """A stacker that ranks by popularity alone answers a warm user whose blend is CF's: the explanation
+    must name popularity (the stacker's reason), as leaving each source's features out confirms."""
+    import lightgbm
+
+    model = Hybrid(encoder="hashing", cache=False).fit(small_data)  # its own stacker loses on these data: replaced below
+    assert model.learned_ is not None
+    sources = model._served_sources()
+    assert "popularity" in sources and "cf" in sources
+    names = Stacker.feature_names_for(sources)
+    rng = np.random.default_rng(0)
+    x = rng.random((3000, len(names))).astype(np.float32)
+    labels = (x[:, names.index("popularity_score")] > 0.7).astype(np.float64)  # popularity alone decides
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "verbose": -1, "num_threads": 1, "deterministic": True, "seed": 0},
+        lightgbm.Dataset(x, label=labels, group=[30] * 100), num_boost_round=30,
+    )
+    model.stacker_ = Stacker(sources, ["warm"], booster.model_to_string())
+    query = UserQuery(user=int(np.argmax(np.diff(small_data.matrix.tocsr().indptr))))  # the most active user: warm
+    assert model.learned_.regime_of(int(model._known_items(query).size), False) == "warm"
+    top = int(model.recommend([query], k=1).indices[0, 0])
+    given: dict = {}
+    lists = {name: ranker for name, ranker in model._rankers([query], model.depth, None, True).items()}
+    from coldkit.models.blend import blend, source_parts, speaking_sources
+
+    blend(lists, model.query_weights([query], None), model.fusion, 1, inputs=given)
+    blend_named = speaking_sources({n: float(p[0, 0]) for n, p in source_parts(model.fusion, given["sources"], given["weights"], np.array([[top]])).items()})
+    assert "popularity" not in blend_named  # the set-up: the blend would explain it by CF's sources
+    named = model.explaining_sources(query, top)
+    assert named and named[0] == "popularity"
+    assert "popular: " in model.explain(query, top)
+    # independent check: leaving each source's features out of the stacker's row, popularity's moves the score most
+    inputs = model._stacker_inputs(query, {n: r for n, r in model._rankers([query], model.depth, None, True).items()})
+    from coldkit.models.stacker import _features_at
+
+    row = _features_at(inputs, sources, np.array([top], dtype=np.int64))
+    stacker = model.stacker_
+    drops = {s: float(stacker._booster.predict(row)[0] - stacker._booster.predict(_without(stacker, row, s))[0]) for s in sources}
+    assert max(drops, key=lambda s: drops[s]) == "popularity"

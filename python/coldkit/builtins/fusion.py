@@ -19,9 +19,33 @@ from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import FusionSpec, Ranked, WeightLike
 from coldkit.validation import check_k
 
-__all__ = ["WeightedFusion", "ReciprocalRankFusion", "PreparedFusion", "NORMALIZATIONS"]
+__all__ = ["WeightedFusion", "ReciprocalRankFusion", "PreparedFusion", "NORMALIZATIONS", "NOISE_ULPS", "constant_rows"]
 
 NORMALIZATIONS = ("minmax", "zscore", "none")
+
+#: A row whose scores differ by at most this many float32 steps (ULPs) of their largest magnitude is one
+#: value: scores are float32 (:class:`coldkit.Ranked`), and a float32 dot product or sum of a few hundred
+#: terms is off by several ULPs, so differences this small are rounding, not a preference. Relative, not
+#: absolute: 1e-8 between scores ~1e-6 is a real order, 1e-9 between scores ~1 is not.
+NOISE_ULPS = 16
+
+
+def constant_rows(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(B, 1) whether each row's ``valid`` scores are one value up to float32 resolution (see :data:`NOISE_ULPS`).
+
+    Such a row says nothing about its query: min-max or z-score would stretch its rounding noise to the
+    full range and let the noise decide the order at the source's full weight. A row without valid
+    entries counts as constant.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    lo = np.min(np.where(valid, s, np.inf), axis=1, keepdims=True, initial=np.inf)
+    hi = np.max(np.where(valid, s, -np.inf), axis=1, keepdims=True, initial=-np.inf)
+    empty = ~valid.any(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = hi - lo
+        scale = np.maximum(np.abs(lo), np.abs(hi))
+        tolerance = NOISE_ULPS * float(np.finfo(np.float32).eps) * scale
+        return empty | (spread <= tolerance)
 
 
 def _check_sources(sources: Mapping[str, Ranked], k: int) -> int:
@@ -217,6 +241,10 @@ class WeightedFusion:
     * ``zscore``: ``(s - mean) / std`` over the row's candidates (std 0 -> 0);
     * ``none``: raw scores.
 
+    "All equal" means equal up to float32 resolution (:func:`constant_rows`): a row whose scores
+    differ only by rounding noise normalises as an exact tie, so it adds the same to every item and
+    orders nothing (stretched to [0, 1], its noise decided the order at the source's full weight).
+
     An item a source did not return gets that source's lowest normalised score in the row: it
     ranked below everything the source listed.
 
@@ -237,18 +265,19 @@ class WeightedFusion:
     def _normalize(self, scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
         s = np.where(valid, scores.astype(np.float64), np.nan)
         if self.normalization == "none":
-            return s
+            return s  # raw scores: noise stays noise-sized, nothing to stretch
+        flat = constant_rows(scores, valid)  # noise only: normalised as the exact tie it is
         with np.errstate(invalid="ignore", divide="ignore"):
             if self.normalization == "minmax":
                 lo = np.nanmin(np.where(valid, s, np.inf), axis=1, keepdims=True)
                 hi = np.nanmax(np.where(valid, s, -np.inf), axis=1, keepdims=True)
                 spread = hi - lo
-                return np.where(spread > 0, (s - lo) / np.where(spread > 0, spread, 1.0), 1.0)
+                return np.where(flat | ~(spread > 0), 1.0, (s - lo) / np.where(spread > 0, spread, 1.0))
             count = valid.sum(axis=1, keepdims=True)
             mean = np.where(valid, s, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
             var = np.where(valid, (s - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / np.maximum(count, 1)
             std = np.sqrt(var)
-            return np.where(std > 0, (s - mean) / np.where(std > 0, std, 1.0), 0.0)
+            return np.where(flat | ~(std > 0), 0.0, (s - mean) / np.where(std > 0, std, 1.0))
 
     def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Mapping[str, WeightLike] | None = None) -> Ranked:
         """Fuse ``sources`` into the top ``k`` per row (see the class docstring)."""
@@ -325,7 +354,9 @@ class ReciprocalRankFusion:
     """Reciprocal-rank fusion (Cormack et al., 2009): ``sum_s w_s / (c + rank_s)``, rank from 1.
 
     Uses only ranks, so it needs no score normalisation and is robust to one source's outliers.
-    An item absent from a source gets nothing from it.
+    An item absent from a source gets nothing from it. A row whose scores are one value up to float32
+    resolution (:func:`constant_rows`) adds nothing: its ranks are its rounding noise's order, or the
+    item index of an exact tie, which ``weighted`` ignores too.
 
     Example::
 
@@ -338,6 +369,12 @@ class ReciprocalRankFusion:
         if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not np.isfinite(c) or c < 0:
             raise InvalidInputError(f"rrf constant c must be finite and >= 0, got {c!r}")
         self.c = float(c)
+
+    @staticmethod
+    def _flat(ranked: Ranked, valid: np.ndarray) -> np.ndarray:
+        """(B,) whether each row is a tie up to float32 noise (:func:`constant_rows`); -inf scores count as listed."""
+        finite = valid & np.isfinite(ranked.scores)
+        return constant_rows(np.where(finite, ranked.scores, 0.0), finite)[:, 0] & (finite == valid).all(axis=1)
 
     def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Mapping[str, WeightLike] | None = None) -> Ranked:
         """Fuse ``sources`` into the top ``k`` per row by reciprocal rank."""
@@ -352,7 +389,8 @@ class ReciprocalRankFusion:
             r, c = np.nonzero(valid)
             rows_all.append(r)
             items_all.append(ranked.indices[r, c])
-            contrib_all.append(w[r] / (self.c + ranks[r, c]))
+            heard = w * ~self._flat(ranked, valid)  # a tie up to noise ranks nothing: it adds 0 (its items stay candidates)
+            contrib_all.append(heard[r] / (self.c + ranks[r, c]))
         rows = np.concatenate(rows_all) if rows_all else np.empty(0, np.int64)
         items = np.concatenate(items_all) if items_all else np.empty(0, np.int64)
         contrib = np.concatenate(contrib_all) if contrib_all else np.empty(0)
@@ -373,7 +411,8 @@ class ReciprocalRankFusion:
             ranks = np.cumsum(valid, axis=1)
             at = _positions(ranked, valid, items)
             rank = np.take_along_axis(ranks, np.maximum(at, 0), axis=1)
-            parts[name] = np.where(at >= 0, w[:, None] / (self.c + rank), 0.0)
+            heard = w * ~self._flat(ranked, valid)
+            parts[name] = np.where(at >= 0, heard[:, None] / (self.c + rank), 0.0)
         return parts
 
 

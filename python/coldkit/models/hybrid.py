@@ -1140,6 +1140,11 @@ class Hybrid(Recommender):
         text ranked it without being close, "among the closest to your words, though not close"), the
         users with profiles like the query's, the friends, or the item's (recent) popularity. Popularity
         is named only where it is among the sources that ranked the item.
+
+        Where the LambdaRank stacker answers the query's regime, the sources are those that drove the
+        stacker's score for the item (its SHAP values, :meth:`coldkit.models.stacker.Stacker.source_parts`),
+        not the blend's; an item no source pushed up is said to be ranked by the stacker, with the
+        features that raised its score most.
         """
         query, item = self._explain_args(query, item)
         index = int(item)
@@ -1153,7 +1158,8 @@ class Hybrid(Recommender):
         if reasons:
             return "; ".join(reasons)
         if not named:  # every part 0: at the floor of each list that holds it (the serving index's words)
-            return NO_SOURCE_REASON
+            # under the stacker, no source pushed it up: say what the stacker weighed instead
+            return self._stacker_reason(query, index) or NO_SOURCE_REASON
         if {"popularity", "trending"} & set(named):
             return self._popularity_reason(query, index)
         return f"ranked by the {' and '.join(named)} source{'s' if len(named) > 1 else ''}"
@@ -1169,6 +1175,11 @@ class Hybrid(Recommender):
         An item no list holds (a known item, one below every source's depth) was added nothing by the
         fusion: its parts are then each source's weight times the item's score over its best score
         (:func:`coldkit.models.blend.score_parts`).
+
+        Where the stacker answers the query's regime (it ranked the list :meth:`recommend` gives), each
+        source's part is instead what it added to the stacker's score of the item
+        (:meth:`coldkit.models.stacker.Stacker.source_parts`: the SHAP values of its features, and its
+        share of the blend's and the agreement's).
         """
         query, item = self._explain_args(query, item)
         index = int(item)
@@ -1176,6 +1187,9 @@ class Hybrid(Recommender):
         given: dict[str, Any] = {}
         _, weights = blend(lists, self.query_weights([query], None), self.fusion, 1, inputs=given)
         parts = source_parts(self.fusion, given["sources"], given["weights"], np.array([[index]]))
+        stacked = self._stacker_parts(query, index, lists, parts)
+        if stacked is not None:  # the stacker ranked this query's list: its parts, not the blend's, say why
+            return speaking_sources({name: float(part[0, 0]) for name, part in stacked.items()})
         named = speaking_sources({name: float(part[0, 0]) for name, part in parts.items()})
         if named or any(np.any(ranked.indices[0] == index) for ranked in given["sources"].values()):
             return named
@@ -1192,6 +1206,45 @@ class Hybrid(Recommender):
             best = max(float(listed.max()) if listed.size else 0.0, score)
             scores[name] = (float(weight[0]), score, best)
         return speaking_sources(score_parts(scores))
+
+    def _stacks(self, query: UserQuery) -> bool:
+        """Whether the stacker answers ``query`` over the whole catalogue (its regime is one of the stacker's)."""
+        if self.stacker_ is None or self.learned_ is None:
+            return False
+        return self.learned_.regime_of(int(self._known_items(query).size), False) in self.stacker_.regimes
+
+    def _stacker_inputs(self, query: UserQuery, lists: Mapping[str, Callable[[], Ranked]]) -> StackInputs:
+        """What the stacker reads for ``query`` over the catalogue, built as :meth:`_stacked` builds it."""
+        assert self.stacker_ is not None
+        facts = self._query_facts([query])
+        blended, _ = blend(lists, self.query_weights([query], None), self.fusion, POOL)
+        reach = self._source_factors([query], facts=facts)
+        spoken = {s: lists[s]() for s in self.stacker_.sources if s in lists and np.any(reach[s] > 0)}
+        return StackInputs(spoken, reach, blended, self._query_features([query], False, facts), self._stack_items())
+
+    def _stacker_parts(
+        self, query: UserQuery, index: int, lists: Mapping[str, Callable[[], Ranked]], blend_parts: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray] | None:
+        """What each source added to the stacker's score of ``index`` (:meth:`Stacker.source_parts`: its
+        SHAP values mapped to sources), or None where the blend answers ``query``."""
+        if not self._stacks(query):
+            return None
+        assert self.stacker_ is not None
+        inputs = self._stacker_inputs(query, lists)
+        return self.stacker_.source_parts(inputs, np.array([[index]]), blend_parts)
+
+    def _stacker_reason(self, query: UserQuery, item: int) -> str | None:
+        """Under the stacker, for an item no source pushed up: the features that raised its score most
+        (the stacker's own terms), or None where the blend answers ``query`` or no feature raised it."""
+        if not self._stacks(query):
+            return None
+        assert self.stacker_ is not None
+        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
+        parts = self.stacker_.feature_parts(self._stacker_inputs(query, lists), np.array([[item]]))
+        raised = sorted(((float(p[0, 0]), name) for name, p in parts.items() if name != "bias" and p[0, 0] > 0), reverse=True)
+        if not raised:
+            return None
+        return "ranked by the LambdaRank stacker, which weighed " + ", ".join(f"{name} (+{part:.2f})" for part, name in raised[:3])
 
     def _source_reason(self, name: str, query: UserQuery, item: int) -> str | None:
         """What source ``name`` says of ``item`` for ``query`` (None: nothing true to say)."""

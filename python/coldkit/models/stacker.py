@@ -45,6 +45,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from coldkit.builtins.fusion import constant_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import pad_ranked
 from coldkit.plugins.types import Ranked
@@ -196,14 +197,16 @@ class StackInputs:
 
 
 def _normalised(ranked: Ranked) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row min-max normalised scores (all equal -> 1) and the validity mask, as the weighted fusion does."""
+    """Per-row min-max normalised scores (all equal, up to float32 noise -> 1) and the validity mask,
+    as the weighted fusion does (:func:`coldkit.builtins.fusion.constant_rows`)."""
     valid = (ranked.indices >= 0) & np.isfinite(ranked.scores)
     s = np.where(valid, ranked.scores, np.nan).astype(np.float64)
+    flat = constant_rows(ranked.scores, valid)
     with np.errstate(invalid="ignore", all="ignore"):
         lo = np.nanmin(np.where(valid, s, np.inf), axis=1, keepdims=True)
         hi = np.nanmax(np.where(valid, s, -np.inf), axis=1, keepdims=True)
         span = hi - lo
-        out = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
+        out = np.where(flat | ~(span > 0), 1.0, (s - lo) / np.where(span > 0, span, 1.0))
     return np.where(valid, out, np.nan), valid
 
 
@@ -277,6 +280,13 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
     columns as :meth:`Stacker.feature_names`.
     """
     n_items = inputs.item_features.shape[0]
+    keys = _pool_keys(inputs, sources, pool)
+    return keys // n_items, keys % n_items, _features_at(inputs, sources, keys)
+
+
+def _pool_keys(inputs: StackInputs, sources: Sequence[str], pool: int) -> np.ndarray:
+    """Sorted unique ``row * n_items + item`` keys of each query's candidate pool (see :func:`candidate_features`)."""
+    n_items = inputs.item_features.shape[0]
     blended = inputs.blended
     batch = blended.indices.shape[0]
     parts = [(blended.indices[:, :pool], np.ones(batch, dtype=bool))]
@@ -290,7 +300,14 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
     for idx, on in parts:
         b, r = np.nonzero((idx >= 0) & on[:, None])
         keys_list.append(b.astype(np.int64) * n_items + idx[b, r])
-    keys = np.unique(np.concatenate(keys_list)) if keys_list else np.empty(0, np.int64)
+    return np.unique(np.concatenate(keys_list)) if keys_list else np.empty(0, np.int64)
+
+
+def _features_at(inputs: StackInputs, sources: Sequence[str], keys: np.ndarray) -> np.ndarray:
+    """(len(keys), F) float32 feature rows of the (row, item) ``keys`` (``row * n_items + item``)."""
+    n_items = inputs.item_features.shape[0]
+    blended = inputs.blended
+    batch = blended.indices.shape[0]
     rows, items = keys // n_items, keys % n_items
     columns = []
     everyone: np.ndarray | None = None  # the blend speaks for every query
@@ -316,8 +333,7 @@ def candidate_features(inputs: StackInputs, sources: Sequence[str], pool: int = 
             listed_keys = np.unique(b.astype(np.int64) * n_items + top[b, r])
             agreement += _lookup(keys, listed_keys, np.ones(listed_keys.size), 0.0)
     pop_gap = item[:, ITEM_FEATURES.index("item_log_count")] - query[:, QUERY_FEATURES.index("history_log_pop")]
-    x = np.column_stack(columns + [agreement, pop_gap, query, item]).astype(np.float32)
-    return rows, items, x
+    return np.column_stack(columns + [agreement, pop_gap, query, item]).astype(np.float32)
 
 
 def _booster(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, seed: int, threads: int = 1) -> Any:
@@ -384,6 +400,71 @@ class Stacker:
         rows, items, x = candidate_features(inputs, self.sources, max(POOL, k))
         scores = self._booster.predict(x, num_threads=1) if len(rows) else np.empty(0)
         return _top_k(rows, items, np.asarray(scores, dtype=np.float64), inputs.blended.indices.shape[0], k)
+
+    def feature_parts(self, inputs: StackInputs, items: np.ndarray) -> dict[str, np.ndarray]:
+        """What each feature added to the stacker's score of ``items[b, j]`` ((B, m) item indices):
+        feature name -> (B, m), plus ``"bias"`` (the model's expected score); their sum is the raw score
+        :meth:`rank` orders by.
+
+        These are LightGBM's SHAP values (``predict(pred_contrib=True)``, TreeSHAP): a feature's part
+        is how far its value moved the item's score from the model's average candidate. An item need
+        not be in the query's candidate pool: its features are computed as for a pooled one.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        batch = inputs.blended.indices.shape[0]
+        if items.ndim != 2 or items.shape[0] != batch:
+            raise InvalidInputError(f"feature_parts needs items as a ({batch}, m) integer array, got shape {items.shape}")
+        n_items = inputs.item_features.shape[0]
+        if items.size and (items.min() < 0 or items.max() >= n_items):
+            raise InvalidInputError(f"feature_parts: item indices must lie in [0, {n_items}), got {items.min()}..{items.max()}")
+        keys = (np.arange(batch, dtype=np.int64)[:, None] * n_items + items).ravel()
+        x = _features_at(inputs, self.sources, keys)
+        names = self.feature_names() + ["bias"]
+        if not len(keys):
+            return {name: np.zeros(items.shape) for name in names}
+        shap = np.asarray(self._booster.predict(x, num_threads=1, pred_contrib=True), dtype=np.float64)
+        return {name: shap[:, f].reshape(items.shape) for f, name in enumerate(names)}
+
+    def source_parts(
+        self, inputs: StackInputs, items: np.ndarray, blend_parts: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """What each source added to the stacker's score of ``items[b, j]`` (source name -> (B, m)), from
+        :meth:`feature_parts`: a source's own score and rank features are its own; the blend's score and
+        rank are shared among the sources in proportion to ``blend_parts`` (what each added to the item's
+        fused score, :func:`coldkit.models.blend.source_parts`; without it they go to no source); the
+        agreement is shared equally among the sources that voted for the item (listed it in their top
+        :data:`AGREEMENT_TOP` while speaking for the query); the item's interaction count and its gap to
+        the user's clicks go to ``popularity`` where it is a source. The query's features and the
+        content-predicted popularity belong to no source. A part may be negative (the feature pushed the
+        item down).
+        """
+        items = np.asarray(items, dtype=np.int64)
+        features = self.feature_parts(inputs, items)
+        parts = {name: features[f"{name}_score"] + features[f"{name}_rrank"] for name in self.sources}
+        blend_part = features["blend_score"] + features["blend_rrank"]
+        if blend_parts is not None:
+            shares = {name: np.maximum(np.asarray(part, dtype=np.float64), 0.0) for name, part in blend_parts.items()}
+            total = sum(shares.values(), np.zeros(items.shape))
+            for name, share in shares.items():
+                given = np.divide(share, total, out=np.zeros(items.shape), where=total > 0) * blend_part
+                parts[name] = parts.get(name, np.zeros(items.shape)) + given
+        votes = {name: self._votes(inputs, name, items) for name in self.sources}
+        voters = sum(votes.values(), np.zeros(items.shape))
+        for name, vote in votes.items():
+            parts[name] += np.divide(vote, voters, out=np.zeros(items.shape), where=voters > 0) * features["agreement"]
+        if "popularity" in parts:
+            parts["popularity"] += features["item_log_count"] + features["pop_gap"]
+        return parts
+
+    @staticmethod
+    def _votes(inputs: StackInputs, name: str, items: np.ndarray) -> np.ndarray:
+        """(B, m) 1 where source ``name`` counted in the agreement of ``items[b, j]`` (as :func:`candidate_features` counts)."""
+        source = inputs.sources.get(name)
+        if source is None:
+            return np.zeros(items.shape)
+        speaks = np.asarray(inputs.reach.get(name, np.zeros(items.shape[0]))) > 0
+        top = np.where(decided_by_score(source, AGREEMENT_TOP) & speaks[:, None], source.indices[:, :AGREEMENT_TOP], -1)
+        return np.array([np.isin(items[b], top[b][top[b] >= 0]) for b in range(items.shape[0])], dtype=np.float64).reshape(items.shape)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready form (LightGBM's text model inside; no pickle)."""
