@@ -1,0 +1,221 @@
+"""New users who give only their own words: Recall@20 from a user's own tags, no click.
+
+The sign-up case "tell us what you like": a new user types some words and has no click yet. The
+words here are real users' own: the tags each user applied (lastfm-2k ``user_taggedartists``,
+ml-latest-small ``tags.csv``), not text made from the items.
+
+Split (per seed): 20 % of the users with at least 3 distinct tags (lastfm-2k; ml-latest-small has
+few taggers, so all of them) leave training entirely. Item texts are rebuilt from the *training*
+users' tags only, so a test user's own tags never reach an item's text. Each test user's query is
+``UserQuery(text=<their distinct tags, most used first, up to 10>)``; the truth is every item they
+played or rated.
+
+Systems, fitted on the same training users: ``hybrid`` (the default ``coldkit`` hybrid: it learns
+how much such words count on its own ``words`` validation task, :mod:`coldkit.models.tuning`),
+``popularity`` and ``content`` (the words against the item texts alone, the same encoder).
+Paired test: the hybrid's per-user recall against each other system's, pooled over seeds.
+
+Full run (writes OUT/user-words.json, user-words.md, user-words.png)::
+
+    COLDKIT_BENCH_FULL=1 python benches/bench_user_words.py --encoder bert --out docs/user-words --data-root ../shared/data
+
+Under pytest (CI, ``--benchmark-disable``) the embedded ml-latest-small, one seed and the hashing
+encoder run the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from coldkit._atomic import atomic_write_bytes
+from coldkit.data.datasets import load_dataset
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.models.registry import build_model
+
+FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
+K = 20
+MAX_WORDS = 10
+SYSTEMS = ("hybrid", "popularity", "content")
+
+
+def _user_tags(name: str, data_root: str | None) -> pd.DataFrame:
+    """(user, item, tag) rows of the users' own tags, lower-cased, empty tags dropped."""
+    if name == "lastfm-2k":
+        root = Path(data_root or ".") / "lastfm-2k"
+        names = pd.read_csv(root / "tags.dat", sep="\t", encoding="latin-1", dtype=str)
+        tagged = pd.read_csv(root / "user_taggedartists.dat", sep="\t", dtype=str)
+        tagged["tag"] = tagged["tagID"].map(dict(zip(names["tagID"], names["tagValue"]))).fillna("")
+        tags = tagged.rename(columns={"userID": "user", "artistID": "item"})
+    elif name == "ml-latest-small":
+        folder = Path(data_root) / "ml-latest-small" if data_root else Path(__file__).parents[1] / "python/coldkit/data/embedded/ml-latest-small"
+        path = folder / "tags.csv" if (folder / "tags.csv").exists() else folder / "tags.csv.gz"
+        tags = pd.read_csv(path, dtype=str).rename(columns={"userId": "user", "movieId": "item"})
+    else:
+        raise ValueError(f"no users' own tags known for {name!r} (lastfm-2k, ml-latest-small)")
+    tags["tag"] = tags["tag"].fillna("").str.strip().str.lower()
+    return tags.loc[tags["tag"] != "", ["user", "item", "tag"]]
+
+
+def _without_rows(matrix: sp.spmatrix, drop: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` with the entries of the rows ``drop`` removed (a timestamp of 0 is kept elsewhere)."""
+    coo = matrix.tocoo()
+    keep = ~drop[coo.row]
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape, dtype=matrix.dtype)
+
+
+def words_split(name: str, data_root: str | None, seed: int) -> tuple[Interactions, list[UserQuery], list[np.ndarray]]:
+    """(training interactions with item texts from training users' tags, test queries, their truths)."""
+    data = load_dataset(name, data_root=data_root).interactions
+    tags = _user_tags(name, data_root)
+    index = data.user_index()
+    active = {str(u) for u in data.user_ids[np.diff(data.matrix.indptr) > 0]}
+    distinct = tags.groupby("user")["tag"].nunique()
+    eligible = sorted(u for u, n in distinct.items() if n >= 3 and u in active)
+    rng = np.random.default_rng(seed)
+    n_test = len(eligible) if name == "ml-latest-small" else max(1, round(0.2 * len(eligible)))
+    test = sorted(rng.choice(eligible, n_test, replace=False).tolist())
+    is_test = np.zeros(data.n_users, dtype=bool)
+    is_test[[index[u] for u in test]] = True
+    kept = tags[~tags["user"].isin(set(test))]
+    counts = kept.groupby(["item", "tag"]).size().reset_index(name="n")
+    counts = counts.sort_values(["item", "n", "tag"], ascending=[True, False, True])
+    item_tags = {item: ", ".join(group["tag"].head(30)) for item, group in counts.groupby("item")}
+    table = data.catalog.table.copy()
+    if "tags" in table.columns:
+        table["tags"] = [item_tags.get(str(i), "") for i in table["item_id"]]
+    catalog = Catalog(data.catalog.item_ids, table, data.catalog.text_columns)
+    timestamps = None if data.timestamps is None else _without_rows(data.timestamps, is_test)
+    train = Interactions(data.user_ids, catalog, _without_rows(data.matrix, is_test), timestamps)
+    queries, truths = [], []
+    for user in test:
+        own = tags.loc[tags["user"] == user, "tag"].value_counts()
+        said = sorted(own.index, key=lambda t: (-own[t], t))[:MAX_WORDS]
+        queries.append(UserQuery(text=", ".join(said)))
+        truths.append(data.matrix[index[user]].indices.copy())
+    return train, queries, truths
+
+
+def recall_per_user(indices: np.ndarray, truths: Sequence[np.ndarray], k: int = K) -> np.ndarray:
+    """Recall@k per query: hits in the top k over min(k, relevant)."""
+    return np.array([len(set(row[:k].tolist()) & set(t.tolist())) / min(k, len(t)) for row, t in zip(indices, truths)])
+
+
+def _model(system: str, encoder: str, seed: int) -> Any:
+    if system == "hybrid":
+        return build_model("hybrid", encoder=encoder, validation_seed=seed)
+    if system == "content":
+        return build_model("content", encoder=encoder)
+    return build_model(system)
+
+
+def paired(per_user: dict[tuple[str, str, int], np.ndarray], dataset: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """The hybrid against each other system on the same users, pooled over seeds: mean difference, paired t, p."""
+    from scipy import stats
+
+    out = []
+    for other in SYSTEMS[1:]:
+        diff = np.concatenate([per_user[(dataset, "hybrid", s)] - per_user[(dataset, other, s)] for s in seeds])
+        test = stats.ttest_rel(diff, np.zeros_like(diff)) if diff.size > 1 and np.std(diff) > 0 else None
+        out.append({"dataset": dataset, "vs": other, "users": int(diff.size), "mean_diff": float(diff.mean()),
+                    "t": float(test.statistic) if test else 0.0, "p": float(test.pvalue) if test else 1.0})
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"Recall@{K} of new users from their own words (encoder {report['encoder']}, seeds {report['seeds']})", "",
+             "| data set | users/seed | " + " | ".join(SYSTEMS) + " |", "|---|---|" + "---|" * len(SYSTEMS)]
+    for dataset, row in report["summary"].items():
+        cells = [f"{row[s]['mean']:.4f} ± {row[s]['std']:.4f}" for s in SYSTEMS]
+        lines.append(f"| {dataset} | {row['users']} | " + " | ".join(cells) + " |")
+    lines += ["", "| data set | hybrid vs | users | mean diff | t | p |", "|---|---|---|---|---|---|"]
+    for p in report["paired"]:
+        lines.append(f"| {p['dataset']} | {p['vs']} | {p['users']} | {p['mean_diff']:+.4f} | {p['t']:.2f} | {p['p']:.2g} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict[str, Any]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(report["summary"])
+    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(datasets), 3.0))
+    width = 0.8 / len(SYSTEMS)
+    for j, system in enumerate(SYSTEMS):
+        means = [report["summary"][d][system]["mean"] for d in datasets]
+        stds = [report["summary"][d][system]["std"] for d in datasets]
+        ax.bar(np.arange(len(datasets)) + j * width, means, width, yerr=stds, label=system, capsize=3)
+    ax.set_xticks(np.arange(len(datasets)) + width * (len(SYSTEMS) - 1) / 2, datasets)
+    ax.set_ylabel(f"Recall@{K}")
+    ax.set_title(f"new users from their own words ({report['encoder']})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def run_user_words(
+    *, out: Path, data_root: str | None = None, encoder: str = "hashing", seeds: Sequence[int] = (0,),
+    datasets: Sequence[str] = ("ml-latest-small",),
+) -> dict[str, Any]:
+    """Run the benchmark; write OUT/user-words.json, .md and .png (rewritten after each data set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"encoder": encoder, "seeds": list(seeds), "summary": {}, "paired": []}
+    per_user: dict[tuple[str, str, int], np.ndarray] = {}
+    for dataset in datasets:
+        for seed in seeds:
+            train, queries, truths = words_split(dataset, data_root, seed)
+            for system in SYSTEMS:
+                model = _model(system, encoder, seed).fit(train)
+                per_user[(dataset, system, seed)] = recall_per_user(model.recommend(queries, K).indices, truths)
+                print(f"{dataset} seed {seed} {system}: Recall@{K} {per_user[(dataset, system, seed)].mean():.4f} ({len(queries)} users)", flush=True)
+        report["summary"][dataset] = {"users": len(truths)} | {
+            system: {"mean": float(np.mean([per_user[(dataset, system, s)].mean() for s in seeds])),
+                     "std": float(np.std([per_user[(dataset, system, s)].mean() for s in seeds]))}
+            for system in SYSTEMS
+        }
+        report["paired"] += paired(per_user, dataset, seeds)
+        atomic_write_bytes(out / "user-words.json", json.dumps(report, indent=2, allow_nan=False).encode("utf-8"))
+        atomic_write_bytes(out / "user-words.md", markdown(report).encode("utf-8"))
+        atomic_write_bytes(out / "user-words.png", chart(report))
+    return report
+
+
+def test_user_words_pipeline(tmp_path: Path) -> None:
+    """CI: the embedded ml-latest-small, one seed: every system has a recall, the files are written."""
+    report = run_user_words(out=tmp_path, seeds=(0,) if not FULL else (0, 1, 2))
+    row = report["summary"]["ml-latest-small"]
+    assert row["users"] >= 20 and all(0.0 <= row[s]["mean"] <= 1.0 for s in SYSTEMS)
+    assert {p["vs"] for p in report["paired"]} == {"popularity", "content"}
+    assert (tmp_path / "user-words.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recall_per_user_is_hits_over_the_smaller_of_k_and_relevant() -> None:
+    indices = np.array([[1, 2, 3], [4, 5, 6]])
+    got = recall_per_user(indices, [np.array([2, 9]), np.array([7, 8, 9, 10])], k=3)
+    assert got.tolist() == [0.5, 0.0]
+    assert math.isclose(recall_per_user(indices, [np.array([1, 2, 3, 4])], k=3)[0], 1.0)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="coldkit-results/user-words")
+    parser.add_argument("--data-root", default=os.environ.get("COLDKIT_DATA"))
+    parser.add_argument("--encoder", default="hashing")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--datasets", nargs="+", default=["lastfm-2k", "ml-latest-small"])
+    args = parser.parse_args()
+    run_user_words(out=Path(args.out), data_root=args.data_root, encoder=args.encoder, seeds=args.seeds, datasets=args.datasets)
