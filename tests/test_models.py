@@ -536,6 +536,17 @@ def test_explain_with_int_ids_reads_the_user_and_the_item_as_ids() -> None:
     assert model.explain(UserQuery(history=[8]), "37") == model.explain(UserQuery(history=np.array([history])), row)
 
 
+@pytest.mark.parametrize("name", ["item-knn", "ease", "content"])
+def test_explain_names_a_liked_item_by_its_name_column(name: str) -> None:
+    """A catalogue of artists (lastfm: a ``name``, no ``title``): item-kNN and EASE read "because you
+    liked 67" — the id — where content said "Madonna"; every model names the item alike now."""
+    ratings = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3", "u3", "u4"], "item_id": ["67", "89", "67", "89", "67", "89", "7"]})
+    items = pd.DataFrame({"item_id": ["67", "89", "7"], "name": ["Madonna", "Madonna Remixed", "Kraftwerk"]})
+    model = models.create(name, **({"encoder": "hashing"} if name == "content" else {})).fit(ratings, items=items)
+    said = model.explain(UserQuery(history=["67"]), "89")
+    assert said.startswith("because you liked Madonna") and "67" not in said, said
+
+
 def test_explain_names_the_text_closeness_when_no_word_is_shared() -> None:
     """The hashing encoder stems ("robots" ~ "robot"): the text ranks the film first without a shared word.
     Its explanation said "no ... word of yours matches" (content) and "popular: 1 users" (hybrid), reasons

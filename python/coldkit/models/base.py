@@ -642,3 +642,12 @@ def _most_counted(items: np.ndarray, counts: np.ndarray, m: int) -> np.ndarray:
 
 
 Recommender.recommend = _recommend_takes_frames(Recommender.recommend)  # type: ignore[method-assign]
+
+
+def item_title(train: Interactions, item: int) -> str:
+    """How an explanation names item ``item``: its ``title``, else its ``name`` (an artist), else its id."""
+    table = train.catalog.table
+    for column in ("title", "name"):
+        if column in table.columns:
+            return str(table[column].iloc[item])
+    return str(train.catalog.item_ids[item])

@@ -30,9 +30,9 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import CandidateRows, best_per_row, rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, trust_by_count
-from coldkit.models.base import Recommender
+from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
-from coldkit.models.content import ContentRecommender, _title
+from coldkit.models.content import ContentRecommender
 from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
@@ -845,13 +845,13 @@ class ColdAdapter(Recommender):
             shares = np.asarray(self.warm.user_vectors([UserQuery(history=known[j : j + 1]) for j in range(known.size)]), np.float64) @ vector
             if np.any(shares > 0):
                 best = int(np.argmax(shares))
-                reasons.append(f"because you liked {_title(train, int(known[best]))} (its share of the score {shares[best]:.3g})")
+                reasons.append(f"because you liked {item_title(train, int(known[best]))} (its share of the score {shares[best]:.3g})")
         elif known.size:
             closeness = _cosines(self.warm.item_vectors_[known], vector)
             best = int(np.argmax(closeness))
             if closeness[best] > 0:
                 reasons.append(
-                    f"because you liked {_title(train, int(known[best]))}, nearest to it in the {kind} space (cosine {closeness[best]:.2f})"
+                    f"because you liked {item_title(train, int(known[best]))}, nearest to it in the {kind} space (cosine {closeness[best]:.2f})"
                 )
         if query.has_text:
             clicks = text_clicks([str(query.text)], self.content, warm)
@@ -859,7 +859,7 @@ class ColdAdapter(Recommender):
             text = text_user_vectors([str(query.text)], self.content, warm, self.warm.user_vectors, vector.size, clicks)[0]
             if clicks.nnz and float(text @ vector) > 0:
                 top = clicks.indices[np.argsort(-clicks.data, kind="stable")[:2]]
-                reasons.append("your words, read as clicks on " + " and ".join(_title(train, int(warm[j])) for j in top))
+                reasons.append("your words, read as clicks on " + " and ".join(item_title(train, int(warm[j])) for j in top))
         if alpha == 1:
             reasons.append(f"{users} (its CF vector)")
         else:
@@ -868,7 +868,7 @@ class ColdAdapter(Recommender):
             # partition: a float64 copy of the warm rows and a sort of them took ~1 GB and 3 s at 1M items
             near = _cosines(self.warm.item_vectors_, mapped)[warm]
             order = [int(j) for j in best_per_row(near[None, :], 3)[0] if near[j] > 0 and warm[j] != index]
-            place = f"near the CF vectors of {', '.join(_title(train, int(warm[j])) for j in order[:2])}" if order else "nowhere near a known item"
+            place = f"near the CF vectors of {', '.join(item_title(train, int(warm[j])) for j in order[:2])}" if order else "nowhere near a known item"
             if alpha == 0:
                 reasons.append(f"a new item: its content maps it {place}")
             else:

@@ -15,7 +15,7 @@ import numpy as np
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
-from coldkit.models.base import Recommender
+from coldkit.models.base import Recommender, item_title
 from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
@@ -291,7 +291,7 @@ class ContentRecommender(Recommender):
         if liked is None:
             return None
         best, similarity = liked
-        return f"because you liked {_title(train, int(known[best]))} ({measure} {similarity:.2f})"
+        return f"because you liked {item_title(train, int(known[best]))} ({measure} {similarity:.2f})"
 
     def text_reason(self, query: UserQuery, item: int) -> str | None:
         """"matches your words: ..." (the words ``item`` shares with the query's text) or "close to your
@@ -327,13 +327,6 @@ def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Inter
         return None
     return other.raw_vectors_
 
-
-def _title(train: Interactions, item: int) -> str:
-    table = train.catalog.table
-    for column in ("title", "name"):
-        if column in table.columns:
-            return str(table[column].iloc[item])
-    return str(train.catalog.item_ids[item])
 
 
 def _too_little_content(train: Interactions, encoder: Encoder, with_content: int) -> InvalidInputError:

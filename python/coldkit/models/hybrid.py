@@ -51,7 +51,7 @@ from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_fused, empty_ranked, stack_rows
-from coldkit.models.base import Recommender, _media_columns_of
+from coldkit.models.base import Recommender, _media_columns_of, item_title
 from coldkit.models.blend import (
     COLD_ITEM_WEIGHTS,
     DEFAULT_DEPTH,
@@ -70,7 +70,7 @@ from coldkit.models.blend import (
 )
 from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.cold import ColdKNN, ColdRidge
-from coldkit.models.content import ContentRecommender, _title
+from coldkit.models.content import ContentRecommender
 from coldkit.models.memory import EASE_MAX_ITEMS, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
 from coldkit.models.popularity import MIN_HALF_LIFE_DAYS, Popularity, RecentPopularity
@@ -1260,7 +1260,7 @@ class Hybrid(Recommender):
                 # clicks), so its own entry is positive and a user who has it read "people who liked <it> also liked it"
                 contrib[self.cf.warm.warm_items_ == item] = 0.0
                 if np.any(contrib > 0):
-                    return f"people who liked {_title(train, int(self.cf.warm.warm_items_[int(np.argmax(contrib))]))} also liked it"
+                    return f"people who liked {item_title(train, int(self.cf.warm.warm_items_[int(np.argmax(contrib))]))} also liked it"
             elif model is not None and known.size:
                 said = model.explain(query, item)  # "because you liked X": the click with the largest share of the score
                 if said.startswith("because you liked "):

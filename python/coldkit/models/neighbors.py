@@ -23,7 +23,7 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, pad_ranked, rank_vectors
 from coldkit.models._vectors import interaction_rows, training_matrix
-from coldkit.models.base import Recommender
+from coldkit.models.base import Recommender, item_title
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
 from coldkit.plugins.types import Ranked
 from coldkit.validation import check_flag, check_k, check_number
@@ -403,14 +403,8 @@ class ItemItemModel(Recommender):
             return "no liked item is similar to this one"
         assert self.warm_items_ is not None
         best = int(self.warm_items_[int(np.argmax(contrib))])
-        return f"because you liked {_title(train, best)}"
+        return f"because you liked {item_title(train, best)}"
 
-
-def _title(train: Interactions, item: int) -> str:
-    table = train.catalog.table
-    if "title" in table.columns:
-        return str(table["title"].iloc[item])
-    return str(train.catalog.item_ids[item])
 
 
 class ItemKNN(ItemItemModel):
