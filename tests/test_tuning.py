@@ -1111,3 +1111,35 @@ def test_no_words_task_where_a_querys_text_is_read_as_a_profile() -> None:
     # no text source: nothing to describe with either
     plain = Hybrid(encoder="hashing", cache=False, stack=False, attributes=False, warm="svd", sources=["cf", "popularity"])
     assert WORDS not in plain.fit(train).learned_.regimes
+
+
+def test_the_words_users_have_a_stacker_of_their_own_and_leave_the_others_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("lightgbm")
+    train = _topical()
+    model = Hybrid(encoder="hashing", cache=False, attributes=False, warm="svd").fit(train)
+    assert model.learned_ is not None and WORDS in model.learned_.regimes
+    # the main stacker is the one a fit without the words task learns, bit for bit
+    monkeypatch.setattr(Hybrid, "_describable_texts", lambda self, train: None)
+    without = Hybrid(encoder="hashing", cache=False, attributes=False, warm="svd").fit(train)
+    assert WORDS not in without.learned_.regimes and without.words_stacker_ is None
+    assert (model.stacker_ is None) == (without.stacker_ is None)
+    if model.stacker_ is not None:
+        assert model.stacker_.model_text == without.stacker_.model_text and model.stacker_.regimes == without.stacker_.regimes
+    assert WORDS not in (model.stacker_.regimes if model.stacker_ is not None else [])
+    # a words query is ranked by the words stacker where it answers, every other query as before
+    queries = [UserQuery(text="western cowboy"), UserQuery(), UserQuery(history=np.array([3, 4]))]
+    others = model.recommend(queries[1:], 10)
+    np.testing.assert_array_equal(others.indices, without.recommend(queries[1:], 10).indices)
+
+    class Fixed:  # a stand-in stacker: answers words, lists the last ten items
+        regimes = [WORDS]
+        sources: list[str] = []
+
+        def rank(self, inputs, k):  # type: ignore[no-untyped-def]
+            b = inputs.blended.indices.shape[0]
+            return Ranked(np.tile(np.arange(train.n_items - 1, train.n_items - 1 - k, -1), (b, 1)), np.ones((b, k), np.float32))
+
+    model.words_stacker_ = Fixed()  # type: ignore[assignment]
+    got = model.recommend(queries, 10)
+    assert got.indices[0].tolist() == list(range(train.n_items - 1, train.n_items - 11, -1))
+    np.testing.assert_array_equal(got.indices[1:], others.indices)

@@ -440,6 +440,8 @@ class Hybrid(Recommender):
         self.friends = FriendsPopularity(user_graph=user_graph) if user_graph else None
         self.learned_: LearnedWeights | None = None
         self.stacker_: Stacker | None = None
+        # the new users who give only words have a stacker of their own (see _learn_weights)
+        self.words_stacker_: Stacker | None = None
         self._item_features: np.ndarray | None = None
         self.notes_: list[str] = []
         self._tuning: bool | None = None
@@ -636,7 +638,7 @@ class Hybrid(Recommender):
 
     def _fit_on(self, train: Interactions) -> "Hybrid":
         train = self._remember(train)
-        self.learned_, self.stacker_, self.notes_ = None, None, []
+        self.learned_, self.stacker_, self.words_stacker_, self.notes_ = None, None, None, []
         # item vectors without item text (--item-vectors with an id-only table): no TF-IDF source
         self._text_less = not train.catalog.text_columns
         if self._text_less and any(name in TEXT_SOURCES for name in self.sources):
@@ -678,7 +680,7 @@ class Hybrid(Recommender):
                 f"hybrid: {train.n_items:,} items is above {AUTO_TUNE_MAX_ITEMS:,}: default weights "
                 "(tune=True learns them anyway, at the cost of a second fit)"
             )
-        stacking: Future[tuple[Stacker | None, list[str]]] | None = None
+        stacking: Future[tuple[Stacker | None, Stacker | None, list[str]]] | None = None
         if self._tuning and self.tune:
             self.cf.warm.check_fits(train)  # a budget too small fails now, naming the data's own sizes, not the carve's
             self.learned_, stacking = self._learn_weights(train)
@@ -693,7 +695,7 @@ class Hybrid(Recommender):
             raise
         if stacking is not None:
             with stage("wait for the LambdaRank stacker (it trains beside the final fit)"):
-                self.stacker_, notes = stacking.result()
+                self.stacker_, self.words_stacker_, notes = stacking.result()
             self.notes_.extend(notes)
         served = self._served_sources()
         if not served:
@@ -716,12 +718,15 @@ class Hybrid(Recommender):
 
     def _learn_weights(
         self, train: Interactions
-    ) -> tuple[LearnedWeights | None, Future[tuple[Stacker | None, list[str]]] | None]:
+    ) -> tuple[LearnedWeights | None, Future[tuple[Stacker | None, Stacker | None, list[str]]] | None]:
         """Fit on a carved split, then choose each regime's weights on its validation queries.
 
         Returns the learned weights and, when a stacker is fitted, its fit running in a thread of its
         own: it reads only the validation tasks, so it overlaps the final fit of the sources (LightGBM
         trains on a fixed number of threads, deterministic whatever runs beside it, and releases the GIL).
+        The ``words`` task gets a stacker of its own (``words_stacker_``): the main stacker is one model
+        over every other regime's candidates, and its words drawn from item texts would change what
+        that model learns for the regimes it already answered.
         """
         with stage(f"carve a validation split from {train.n_users:,} users x {train.n_items:,} items"):
             carved = carve_validation(
@@ -786,11 +791,7 @@ class Hybrid(Recommender):
                 before = float(np.mean(objective(start)))
                 regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
                 scores[name] = (before, after)
-                # not the words users: their words are drawn from item texts, and the stacker (one model
-                # over every regime's candidates) would learn those texts' score quirks, where a weight
-                # (one number) carries over to people's own words; it also leaves the other regimes'
-                # stacker exactly as it was without them
-                if self.stack and name != WORDS and not self._too_small_to_stack(task):
+                if self.stack and not self._too_small_to_stack(task):
                     used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
                     blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
                     cold = task.candidates is not None
@@ -799,7 +800,7 @@ class Hybrid(Recommender):
         stacking = None
         if stack_tasks:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-stacker")
-            stacking = pool.submit(fit_stacker, stack_tasks, self._served_sources(), seed=self.validation_seed, k=self.tune_k)
+            stacking = pool.submit(_fit_stackers, stack_tasks, self._served_sources(), self.validation_seed, self.tune_k)
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
 
@@ -1099,33 +1100,45 @@ class Hybrid(Recommender):
             return empty_ranked(0, k)
         rankers = self._rankers(queries, max(k, self.depth), cand, exclude_known)
         weights = self.query_weights(queries, cand)
-        if self.stacker_ is None or self.learned_ is None:
+        if (self.stacker_ is None and self.words_stacker_ is None) or self.learned_ is None:
             fused, _ = blend(rankers, weights, self.fusion, k)
             return fused
         return self._stacked(queries, {name: _once(r) for name, r in rankers.items()}, weights, k, cand)
+
+    def _stacker_of(self, regime: str | None) -> Stacker | None:
+        """The stacker that answers ``regime`` (None: the blend does)."""
+        if regime is None:
+            return None
+        if regime == WORDS:
+            own = self.words_stacker_
+            return own if own is not None and WORDS in own.regimes else None
+        return self.stacker_ if self.stacker_ is not None and regime in self.stacker_.regimes else None
 
     def _stacked(
         self, queries: list[UserQuery], rankers: Mapping[str, Callable[[], Ranked]],
         weights: Mapping[str, np.ndarray], k: int, cand: np.ndarray | None,
     ) -> Ranked:
-        """The stacker's lists for the queries of the regimes it answers, the blend's for the rest."""
-        assert self.stacker_ is not None and self.learned_ is not None
+        """The stackers' lists for the queries of the regimes they answer, the blend's for the rest."""
+        assert self.learned_ is not None
         cold = self._cold_candidates(cand)
         facts = self._query_facts(queries)  # once per batch: it walks every query (and its friends)
-        regimes = [self.learned_.regime_of(int(known), cold, bool(text)) for known, text in zip(facts[0], facts[1])]
-        stacked = np.array([r in self.stacker_.regimes for r in regimes], dtype=bool)
+        answering = [
+            self._stacker_of(self.learned_.regime_of(int(known), cold, bool(text))) for known, text in zip(facts[0], facts[1])
+        ]
         blended, _ = blend(rankers, weights, self.fusion, max(POOL, k))
-        if not stacked.any():
-            return Ranked(blended.indices[:, :k], blended.scores[:, :k])
+        indices, scores = blended.indices[:, :k].copy(), blended.scores[:, :k].copy()
+        if all(stacker is None for stacker in answering):
+            return Ranked(indices, scores)
         reach = self._source_factors(queries, facts=facts)
         silent = INTERACTION_ONLY_SOURCES if cold else ()
-        spoken = {
-            s: rankers[s]() for s in self.stacker_.sources if s in rankers and s not in silent and np.any(reach[s] > 0)
-        }
-        inputs = StackInputs(spoken, reach, blended, self._query_features(queries, cold, facts), self._stack_items())
-        ranked = self.stacker_.rank(inputs, k)
-        indices, scores = blended.indices[:, :k].copy(), blended.scores[:, :k].copy()
-        indices[stacked], scores[stacked] = ranked.indices[stacked], ranked.scores[stacked]
+        features = self._query_features(queries, cold, facts)
+        for stacker in [fitted for fitted in (self.stacker_, self.words_stacker_) if fitted is not None]:
+            rows = np.array([s is stacker for s in answering], dtype=bool)
+            if not rows.any():
+                continue
+            spoken = {s: rankers[s]() for s in stacker.sources if s in rankers and s not in silent and np.any(reach[s] > 0)}
+            ranked = stacker.rank(StackInputs(spoken, reach, blended, features, self._stack_items()), k)
+            indices[rows], scores[rows] = ranked.indices[rows], ranked.scores[rows]
         return Ranked(indices, scores)
 
     def explain(self, query: UserQuery | str, item: int | str) -> str:
@@ -1207,19 +1220,18 @@ class Hybrid(Recommender):
             scores[name] = (float(weight[0]), score, best)
         return speaking_sources(score_parts(scores))
 
-    def _stacks(self, query: UserQuery) -> bool:
-        """Whether the stacker answers ``query`` over the whole catalogue (its regime is one of the stacker's)."""
-        if self.stacker_ is None or self.learned_ is None:
-            return False
-        return self.learned_.regime_of(int(self._known_items(query).size), False) in self.stacker_.regimes
+    def _stacker_for(self, query: UserQuery) -> Stacker | None:
+        """The stacker that answers ``query`` over the whole catalogue (None: the blend does)."""
+        if self.learned_ is None:
+            return None
+        return self._stacker_of(self.learned_.regime_of(int(self._known_items(query).size), False, query.has_text))
 
-    def _stacker_inputs(self, query: UserQuery, lists: Mapping[str, Callable[[], Ranked]]) -> StackInputs:
-        """What the stacker reads for ``query`` over the catalogue, built as :meth:`_stacked` builds it."""
-        assert self.stacker_ is not None
+    def _stacker_inputs(self, stacker: Stacker, query: UserQuery, lists: Mapping[str, Callable[[], Ranked]]) -> StackInputs:
+        """What ``stacker`` reads for ``query`` over the catalogue, built as :meth:`_stacked` builds it."""
         facts = self._query_facts([query])
         blended, _ = blend(lists, self.query_weights([query], None), self.fusion, POOL)
         reach = self._source_factors([query], facts=facts)
-        spoken = {s: lists[s]() for s in self.stacker_.sources if s in lists and np.any(reach[s] > 0)}
+        spoken = {s: lists[s]() for s in stacker.sources if s in lists and np.any(reach[s] > 0)}
         return StackInputs(spoken, reach, blended, self._query_features([query], False, facts), self._stack_items())
 
     def _stacker_parts(
@@ -1227,20 +1239,20 @@ class Hybrid(Recommender):
     ) -> dict[str, np.ndarray] | None:
         """What each source added to the stacker's score of ``index`` (:meth:`Stacker.source_parts`: its
         SHAP values mapped to sources), or None where the blend answers ``query``."""
-        if not self._stacks(query):
+        stacker = self._stacker_for(query)
+        if stacker is None:
             return None
-        assert self.stacker_ is not None
-        inputs = self._stacker_inputs(query, lists)
-        return self.stacker_.source_parts(inputs, np.array([[index]]), blend_parts)
+        inputs = self._stacker_inputs(stacker, query, lists)
+        return stacker.source_parts(inputs, np.array([[index]]), blend_parts)
 
     def _stacker_reason(self, query: UserQuery, item: int) -> str | None:
         """Under the stacker, for an item no source pushed up: the features that raised its score most
         (the stacker's own terms), or None where the blend answers ``query`` or no feature raised it."""
-        if not self._stacks(query):
+        stacker = self._stacker_for(query)
+        if stacker is None:
             return None
-        assert self.stacker_ is not None
         lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
-        parts = self.stacker_.feature_parts(self._stacker_inputs(query, lists), np.array([[item]]))
+        parts = stacker.feature_parts(self._stacker_inputs(stacker, query, lists), np.array([[item]]))
         raised = sorted(((float(p[0, 0]), name) for name, p in parts.items() if name != "bias" and p[0, 0] > 0), reverse=True)
         if not raised:
             return None
@@ -1339,6 +1351,19 @@ def _once(ranker: Callable[[], Ranked]) -> Callable[[], Ranked]:
         return memo[0]
 
     return call
+
+
+def _fit_stackers(
+    tasks: Sequence[StackTask], sources: Sequence[str], seed: int, k: int
+) -> tuple[Stacker | None, Stacker | None, list[str]]:
+    """(the stacker of every regime but ``words``, the ``words`` regime's own, their notes)."""
+    main, notes = fit_stacker([t for t in tasks if t.name != WORDS], sources, seed=seed, k=k)
+    words = [t for t in tasks if t.name == WORDS]
+    own: Stacker | None = None
+    if words:
+        own, more = fit_stacker(words, sources, seed=seed, k=k)
+        notes += [f"{note} (the words users)" for note in more if note not in notes]
+    return main, own, notes
 
 
 def _fresh_encoder(encoder: str | Encoder, options: dict[str, Any] | None) -> str | Encoder:

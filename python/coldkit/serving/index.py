@@ -237,7 +237,7 @@ class ServingIndex(IndexReader):
                 f"the serving index serves the sources {', '.join(SERVED_SOURCES)}; "
                 f"build the Hybrid with weight 0 for {sorted(unserved)}"
             )
-        if getattr(model, "stacker_", None) is not None:
+        if getattr(model, "stacker_", None) is not None or getattr(model, "words_stacker_", None) is not None:
             raise InvalidInputError(
                 "the serving index serves the weighted blend, not the hybrid's LambdaRank stacker; build the Hybrid with stack=False"
             )
