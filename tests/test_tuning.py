@@ -1111,3 +1111,20 @@ def test_no_words_task_where_a_querys_text_is_read_as_a_profile() -> None:
     # no text source: nothing to describe with either
     plain = Hybrid(encoder="hashing", cache=False, stack=False, attributes=False, warm="svd", sources=["cf", "popularity"])
     assert WORDS not in plain.fit(train).learned_.regimes
+
+
+def test_item_vectors_without_a_text_model_fit_without_a_words_task() -> None:
+    """``--item-vectors`` beside an item table with titles (no ``--encoder``): the words task asked the
+    precomputed encoder to place the validation users' words and the whole fit failed ("no model for
+    text"), where before it fitted and only a text query was refused."""
+    from coldkit.builtins.encoders import PrecomputedEncoder
+
+    train = _topical()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(train.n_items, 8)).astype(np.float32)
+    encoder = PrecomputedEncoder(ids=train.catalog.item_ids.tolist(), vectors=vectors)
+    model = Hybrid(encoder=encoder, cache=False, stack=False, attributes=False, warm="svd").fit(train)
+    assert model.learned_ is not None and WORDS not in model.learned_.regimes
+    assert "n=3" in model.learned_.regimes  # the other tasks were tuned as before
+    with pytest.raises(InvalidInputError, match="no model for text"):  # a text query is still refused clearly
+        model.recommend([UserQuery(text="western cowboy")], 5)
