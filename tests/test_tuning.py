@@ -1128,3 +1128,16 @@ def test_item_vectors_without_a_text_model_fit_without_a_words_task() -> None:
     assert "n=3" in model.learned_.regimes  # the other tasks were tuned as before
     with pytest.raises(InvalidInputError, match="no model for text"):  # a text query is still refused clearly
         model.recommend([UserQuery(text="western cowboy")], 5)
+
+
+def test_describe_items_reads_a_missing_text_as_none_and_refuses_one_string() -> None:
+    """A column's ``tolist()`` holds NaN (or pandas' NA) for an empty cell: NaN became the word "nan"
+    and NA a bare TypeError; one string was read as a text per letter and said nothing, silently."""
+    import pandas as pd
+
+    assert describe_items([float("nan"), "rock", np.nan, "rock jazz"]) == "rock, jazz"
+    assert describe_items([pd.NA, None, "jazz"]) == "jazz"
+    assert describe_items(pd.Series(["rock", None, "rock"], dtype="string").tolist()) == "rock"
+    assert describe_items([1995, "1995 drama"]) == "1995, drama"  # a number is its digits
+    with pytest.raises(InvalidInputError, match="a list of texts"):
+        describe_items("rock jazz")
