@@ -784,3 +784,10 @@ def test_a_malformed_row_is_named_by_its_line_in_the_file(tmp_path: Path) -> Non
     unclosed = write(tmp_path, "open.csv", 'user_id,item_id,rating,note\n\nu0,10,4,"a\nb"\nu0,20,4,x\nu1,30,4,"oops\nu2,10,4,z\n')
     with pytest.raises(InvalidInputError, match=r"open.csv: malformed CSV \(.*EOF inside string starting at line 6\)"):
         read_table(unclosed)
+
+
+def test_a_separator_that_fits_another_table_says_it_serves_every_table(tmp_path: Path) -> None:
+    """``--sep ';'`` for a ';' ratings file beside a ',' item table: the item table's error said "pass
+    --sep ',' or leave --sep out", and either fails on the ratings file; the user went round in circles."""
+    with pytest.raises(InvalidInputError, match=r"--sep is one separator for every input file"):
+        load_items(write(tmp_path, "items.csv", "item_id,title\n10,Alpha\n"), sep=";")

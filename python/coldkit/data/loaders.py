@@ -314,7 +314,8 @@ def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
     if found is not None:
         raise InvalidInputError(
             f"{path}: the separator {sep!r} (--sep) does not split the header {name!r}, which reads as one column; "
-            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out"
+            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out "
+            "(--sep is one separator for every input file: where the files differ, convert one to the other's)"
         )
 
 
