@@ -443,7 +443,7 @@ def _plain(text: object) -> str:
     ``tolist()``) is no text, not the word "nan" (and NA's truth value raises)."""
     if isinstance(text, str):
         return text
-    if text is None or (np.ndim(text) == 0 and bool(pd.isna(text))):
+    if text is None or (pd.api.types.is_scalar(text) and bool(pd.isna(text))):
         return ""
     return str(text)
 
