@@ -769,3 +769,25 @@ def test_a_separator_given_reads_the_file_and_one_that_splits_nothing_is_named(t
         load_user_graph(write(tmp_path, "p.csv", "user_id\tfriend_id\nu1\tu2\n"), sep="|")
     # a table of one column is no error in itself (item ids alone, with item vectors)
     assert load_items(write(tmp_path, "ids.csv", "item_id\n1\n2\n"), sep=";", require_text=False).item_ids.tolist() == ["1", "2"]
+
+
+def test_a_malformed_row_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
+    """pandas' tokenizer counts records and blank lines, not file lines: a row with a field too many
+    after a quoted line break and blank lines was "line 6" in a file where it is line 8, and an
+    unclosed quote "row 4" where it opens on line 6."""
+    extra = write(tmp_path, "extra.csv", 'user_id,item_id,rating,note\nu0,10,4,"a\nb\nc"\n\n\nu0,20,4,x\nu1,30,4,y,EXTRA\n')
+    with pytest.raises(InvalidInputError, match=r"extra.csv: malformed CSV \(.*Expected 4 fields in line 8, saw 5\)"):
+        read_table(extra)
+    crlf = write(tmp_path, "crlf.csv", "user_id,item_id,rating\r\n\r\nu0,10,4\r\nu1,30,4,9\r\n")
+    with pytest.raises(InvalidInputError, match=r"Expected 3 fields in line 4, saw 4"):
+        read_table(crlf)
+    unclosed = write(tmp_path, "open.csv", 'user_id,item_id,rating,note\n\nu0,10,4,"a\nb"\nu0,20,4,x\nu1,30,4,"oops\nu2,10,4,z\n')
+    with pytest.raises(InvalidInputError, match=r"open.csv: malformed CSV \(.*EOF inside string starting at line 6\)"):
+        read_table(unclosed)
+
+
+def test_a_separator_that_fits_another_table_says_it_serves_every_table(tmp_path: Path) -> None:
+    """``--sep ';'`` for a ';' ratings file beside a ',' item table: the item table's error said "pass
+    --sep ',' or leave --sep out", and either fails on the ratings file; the user went round in circles."""
+    with pytest.raises(InvalidInputError, match=r"--sep is one separator for every input file"):
+        load_items(write(tmp_path, "items.csv", "item_id,title\n10,Alpha\n"), sep=";")

@@ -1143,3 +1143,33 @@ def test_the_words_users_have_a_stacker_of_their_own_and_leave_the_others_as_the
     got = model.recommend(queries, 10)
     assert got.indices[0].tolist() == list(range(train.n_items - 1, train.n_items - 11, -1))
     np.testing.assert_array_equal(got.indices[1:], others.indices)
+
+
+def test_item_vectors_without_a_text_model_fit_without_a_words_task() -> None:
+    """``--item-vectors`` beside an item table with titles (no ``--encoder``): the words task asked the
+    precomputed encoder to place the validation users' words and the whole fit failed ("no model for
+    text"), where before it fitted and only a text query was refused."""
+    from coldkit.builtins.encoders import PrecomputedEncoder
+
+    train = _topical()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(train.n_items, 8)).astype(np.float32)
+    encoder = PrecomputedEncoder(ids=train.catalog.item_ids.tolist(), vectors=vectors)
+    model = Hybrid(encoder=encoder, cache=False, stack=False, attributes=False, warm="svd").fit(train)
+    assert model.learned_ is not None and WORDS not in model.learned_.regimes
+    assert "n=3" in model.learned_.regimes  # the other tasks were tuned as before
+    with pytest.raises(InvalidInputError, match="no model for text"):  # a text query is still refused clearly
+        model.recommend([UserQuery(text="western cowboy")], 5)
+
+
+def test_describe_items_reads_a_missing_text_as_none_and_refuses_one_string() -> None:
+    """A column's ``tolist()`` holds NaN (or pandas' NA) for an empty cell: NaN became the word "nan"
+    and NA a bare TypeError; one string was read as a text per letter and said nothing, silently."""
+    import pandas as pd
+
+    assert describe_items([float("nan"), "rock", np.nan, "rock jazz"]) == "rock, jazz"
+    assert describe_items([pd.NA, None, "jazz"]) == "jazz"
+    assert describe_items(pd.Series(["rock", None, "rock"], dtype="string").tolist()) == "rock"
+    assert describe_items([1995, "1995 drama"]) == "1995, drama"  # a number is its digits
+    with pytest.raises(InvalidInputError, match="a list of texts"):
+        describe_items("rock jazz")

@@ -142,7 +142,7 @@ def read_table(
         except pd.errors.ParserError as exc:
             # pandas' message ends in a newline (the error was two lines), and a file in another
             # separator (ml-100k's u.item is '|'-separated) fails here, not at the column check
-            detail = " ".join(str(exc).split())
+            detail = _parser_detail(p, sep, enc, " ".join(str(exc).split()))
             raise InvalidInputError(
                 f"{p}: malformed {('TSV' if sep == chr(9) else 'CSV')} ({detail}){_separator_hint(p, sep, enc)}"
             ) from exc
@@ -200,9 +200,16 @@ def _record_lines(path: Path, sep: str, encoding: str, quoting: int) -> list[int
     A record may span lines (a quoted field holding a line break), so a row's line is not its
     position plus a constant; the csv module follows the quoting as pandas does.
     """
+    records = _records(path, sep, encoding, quoting)
+    return None if records is None else [start for start, _ in records]
+
+
+def _records(path: Path, sep: str, encoding: str, quoting: int) -> list[tuple[int, int]] | None:
+    """(line on which it starts, number of fields) of each record of the file, as :func:`_record_lines`
+    follows them; None where it cannot."""
     if len(sep) != 1:
         return None
-    starts: list[int] = []
+    starts: list[tuple[int, int]] = []
     last = [""]
 
     def lines(handle: Iterable[str]) -> Iterator[str]:
@@ -221,10 +228,35 @@ def _record_lines(path: Path, sep: str, encoding: str, quoting: int) -> list[int
                 # quoted field ("") is a row to it
                 if not record or (consumed == first and not last[0].strip(" \t\r\n")):
                     continue
-                starts.append(first)
+                starts.append((first, len(record)))
     except (OSError, EOFError, zlib.error, ValueError, csv.Error):
         return None
     return starts
+
+
+def _parser_detail(path: Path, sep: str, encoding: str, detail: str) -> str:
+    """pandas' tokenizer error ``detail`` with the file line of the row it names.
+
+    Why: its "Expected 4 fields in line 6" and "EOF inside string starting at row 4" count records
+    and blank lines, not the lines of the file: after a quoted line break (or, for the row, any blank
+    line) the user opened the file at that line and found another row. Left as pandas says it where
+    the file cannot be followed (the number is then pandas' own).
+    """
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", detail)
+    if fields is None and unclosed is None:
+        return detail
+    records = _records(path, sep, encoding, csv.QUOTE_MINIMAL)
+    if not records:
+        return detail
+    if fields is not None:
+        expected, saw = int(fields.group(1)), int(fields.group(3))
+        # the first record past the header with more fields than pandas expected: the one it stopped at
+        line = next((start for start, n in records[1:] if n > expected and n == saw), None)
+        return detail if line is None else detail.replace(fields.group(0), f"Expected {expected} fields in line {line}, saw {saw}")
+    assert unclosed is not None
+    # an unclosed quote runs to the end of the file: the last record is the one it opens
+    return detail.replace(unclosed.group(0), f"EOF inside string starting at line {records[-1][0]}")
 
 
 def _row_lines(table: pd.DataFrame | pd.Series, rows: Sequence[int]) -> list[int] | None:
@@ -282,7 +314,8 @@ def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
     if found is not None:
         raise InvalidInputError(
             f"{path}: the separator {sep!r} (--sep) does not split the header {name!r}, which reads as one column; "
-            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out"
+            f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out "
+            "(--sep is one separator for every input file: where the files differ, convert one to the other's)"
         )
 
 

@@ -217,6 +217,21 @@ class ProfileKNN(NeighbourVoting):
 _Facts = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def _places_words(encoder: Any) -> bool:
+    """Whether ``encoder`` (or each of a list that encodes texts) can place a user's words among the
+    items: not the precomputed encoder without its ``text_encoder``, nor a multimodal one without a
+    text block (both raise on a text; asked before fitting, so told by their form, not by a call)."""
+    for part in encoder if isinstance(encoder, (list, tuple)) else [encoder]:
+        if getattr(part, "encodes_texts", True) is False:
+            continue  # item attributes: a zero part for any text, which is no failure
+        name = getattr(part, "name", None)
+        if name == "precomputed" and getattr(part, "text_encoder", None) is None:
+            return False
+        if name == "multimodal" and "text" not in getattr(part, "encoders", {"text": None}):
+            return False
+    return True
+
+
 class Hybrid(Recommender):
     """coldkit's recommended configuration: CF + cold adapters + content + popularity, fused with learned weights.
 
@@ -807,8 +822,10 @@ class Hybrid(Recommender):
     def _describable_texts(self, train: Interactions) -> list[str] | None:
         """The item texts the validation's ``words`` users describe their clicks with, or None where a
         query's own words are not read against the items (no ``text`` source; item vectors without item
-        text; profiles speak for a query's text, so its validation text is the held-out users' profiles)."""
-        if "text" not in self._served_sources() or self._text_less:
+        text; an encoder with no model for text, as ``--item-vectors`` without ``--encoder``, which would
+        fail the whole fit on these words; profiles speak for a query's text, so its validation text is
+        the held-out users' profiles)."""
+        if "text" not in self._served_sources() or self._text_less or not _places_words(self._encoder):
             return None
         if "profile" in self._served_sources():
             return None

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
@@ -426,13 +427,25 @@ def describe_items(texts: Sequence[str], limit: int = MAX_WORDS) -> str:
 
         describe_items(["Alien (1979). Horror|Sci-Fi", "Solaris. Drama|Sci-Fi"])   # 'sci, fi, alien, 1979, horror, solaris, drama'
     """
+    if isinstance(texts, (str, bytes)):  # each letter would be a text, and say nothing
+        raise InvalidInputError("describe_items takes a list of texts (one per item), not one string")
     counts: dict[str, int] = {}
     for text in texts:
-        for word in dict.fromkeys(_WORD.findall(str(text or "").lower())):  # once per text, in order
+        for word in dict.fromkeys(_WORD.findall(_plain(text).lower())):  # once per text, in order
             if word not in STOP_WORDS and len(word) > 1:
                 counts[word] = counts.get(word, 0) + 1
     order = sorted(counts, key=lambda w: -counts[w])  # stable: ties keep their first appearance
     return ", ".join(order[:limit])
+
+
+def _plain(text: object) -> str:
+    """``text`` as a str; a missing value (None, NaN, pandas' NA: an empty cell of a column's
+    ``tolist()``) is no text, not the word "nan" (and NA's truth value raises)."""
+    if isinstance(text, str):
+        return text
+    if text is None or (pd.api.types.is_scalar(text) and bool(pd.isna(text))):
+        return ""
+    return str(text)
 
 
 def _words_task(
