@@ -1173,3 +1173,27 @@ def test_describe_items_reads_a_missing_text_as_none_and_refuses_one_string() ->
     assert describe_items([1995, "1995 drama"]) == "1995, drama"  # a number is its digits
     with pytest.raises(InvalidInputError, match="a list of texts"):
         describe_items("rock jazz")
+
+
+def test_a_words_query_takes_what_no_click_users_learned_for_sources_the_words_did_not_exercise() -> None:
+    """A new user with words and friends: the friends weight fell back to the hand-set default, not the
+    ``n=0`` regime's learned one (the words users had no friends to exercise it)."""
+    learned = LearnedWeights({"n=0": {"popularity": 1.0, "friends": 3.0}, WORDS: {"popularity": 0.1, "text": 2.0}})
+    defaults = {name: np.full(2, 9.0) for name in ("text", "popularity", "friends")}
+    w = learned.for_queries(np.array([0, 0]), False, defaults, has_text=np.array([True, False]))
+    assert w["friends"].tolist() == [3.0, 3.0] and w["popularity"].tolist() == [0.1, 1.0] and w["text"].tolist() == [2.0, 9.0]
+
+
+def test_the_words_ascent_starts_from_what_no_click_users_learned_where_that_finds_more() -> None:
+    from coldkit.models.hybrid import _words_start
+
+    start = {"text": 0.5, "popularity": 0.5, "trending": 0.0}
+
+    def objective(weights):  # finds more the more trending weighs
+        return np.full(10, weights["trending"])
+
+    assert _words_start(start, {"popularity": 0.5, "trending": 1.0, "cf": 2.0}, objective, 0.0) == {
+        "text": 0.5, "popularity": 0.5, "trending": 1.0,  # cf: no words query exercises it
+    }
+    assert _words_start(start, None, objective, 0.0) == start
+    assert _words_start(start, {"trending": 1.0}, objective, 5.0) == start  # the defaults found more: kept

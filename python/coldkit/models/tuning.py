@@ -717,12 +717,17 @@ class LearnedWeights:
         texts = np.zeros(len(known), dtype=bool) if has_text is None else np.asarray(has_text, dtype=bool)
         for b, n in enumerate(np.asarray(known, dtype=np.int64)):
             regime = self.regime_of(int(n), cold_candidates, bool(texts[b]))
-            learned = self.regimes.get(regime) if regime is not None else None
-            if learned is None:
-                continue
-            for name in out:
-                if name in learned:
-                    out[name][b] = learned[name]
+            layers = [self.regimes.get(regime) if regime is not None else None]
+            if regime == WORDS:
+                # a source the words users could not exercise (their friends: they had none) takes what the
+                # users without clicks learned for it, not the hand-set default
+                layers.insert(0, self.regimes.get(self.regime_of(int(n), cold_candidates) or ""))
+            for learned in layers:
+                if learned is None:
+                    continue
+                for name in out:
+                    if name in learned:
+                        out[name][b] = learned[name]
         return out
 
     def to_json(self) -> dict[str, Any]:
