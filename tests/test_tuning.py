@@ -1184,16 +1184,20 @@ def test_a_words_query_takes_what_no_click_users_learned_for_sources_the_words_d
     assert w["friends"].tolist() == [3.0, 3.0] and w["popularity"].tolist() == [0.1, 1.0] and w["text"].tolist() == [2.0, 9.0]
 
 
-def test_the_words_ascent_starts_from_what_no_click_users_learned_where_that_finds_more() -> None:
+def test_the_words_ascent_starts_from_what_no_click_users_learned_with_the_best_words_weight() -> None:
     from coldkit.models.hybrid import _words_start
+    from coldkit.models.tuning import WEIGHT_GRID
 
     start = {"text": 0.5, "popularity": 0.5, "trending": 0.0}
+    tried: list[float] = []
 
-    def objective(weights):  # finds more the more trending weighs
-        return np.full(10, weights["trending"])
+    def objective(weights):  # more trending finds more; the words find most at 0.25, as much at 0.1 and 1
+        tried.append(weights["text"])
+        return np.full(10, weights["trending"] + {0.1: 0.5, 0.25: 0.5, 1.0: 0.5}.get(weights["text"], 0.0))
 
-    assert _words_start(start, {"popularity": 0.5, "trending": 1.0, "cf": 2.0}, objective, 0.0) == {
-        "text": 0.5, "popularity": 0.5, "trending": 1.0,  # cf: no words query exercises it
-    }
-    assert _words_start(start, None, objective, 0.0) == start
+    got = _words_start(start, {"popularity": 0.5, "trending": 1.0, "cf": 2.0}, objective, 0.0)
+    # n=0's weights (cf: no words query exercises it), the words' weight a tie broken to the smaller
+    assert got == {"text": 0.1, "popularity": 0.5, "trending": 1.0}
+    assert sorted(tried) == sorted(WEIGHT_GRID)
+    assert _words_start(start, None, objective, 0.0) == {**start, "text": 0.1}  # no n=0: the defaults' others
     assert _words_start(start, {"trending": 1.0}, objective, 5.0) == start  # the defaults found more: kept

@@ -81,6 +81,7 @@ from coldkit.models.tuning import (
     COLD_ITEMS,
     CarvedValidation,
     WARM,
+    WEIGHT_GRID,
     WORDS,
     LearnedWeights,
     ValidationTask,
@@ -1376,18 +1377,22 @@ def _words_start(
     start: dict[str, float], no_clicks: Mapping[str, float] | None, objective: Callable[[Mapping[str, float]], np.ndarray],
     at_start: float,
 ) -> dict[str, float]:
-    """Where the ``words`` regime's ascent starts: the defaults, or the weights the new users without a click
-    learned (``n=0``) with the words at their default, whichever finds more of the words users' clicks.
+    """Where the ``words`` regime's ascent starts: the weights the users without clicks learned (``n=0``)
+    with the words' weight that finds most of the words users' clicks beside them (a line search over
+    :data:`WEIGHT_GRID`, a tie to the smaller weight), or the defaults where those find more.
 
-    Why: the ascent keeps a move only at paired t >= 3, so its start is the answer when the validation
-    users are few. A words user is a user without clicks first; starting from the defaults threw away
-    what ``n=0`` had learned (ml-latest-small: popularity and trending), and the words kept a hand-set
-    0.5 beside a default popularity that the validation could not beat by t >= 3.
+    Why: the ascent keeps a move only at paired t >= 3, so with a hundred validation users its start is
+    the answer. A words user is a user without clicks first, and the words' weight is the one thing the
+    words users are there to tell. Starting from the defaults kept a hand-set text 0.5 beside popularity
+    0.5; on ml-latest-small users' own tags that list found 0.38 of their films against 0.55 without
+    the words, while the carved words users could not tell 0.1 from 0.5 (Recall@20 0.0777 vs 0.0765).
     """
-    if not no_clicks:
+    base = {**start, **{source: weight for source, weight in (no_clicks or {}).items() if source in start}}
+    if "text" not in base:
         return start
-    learned = {**start, **{source: weight for source, weight in no_clicks.items() if source in start}}
-    return learned if float(np.mean(objective(learned))) > at_start else start
+    found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
+    best = max(found, key=lambda weight: (found[weight], -weight))
+    return {**base, "text": best} if found[best] > at_start else start
 
 
 def _fit_stackers(
