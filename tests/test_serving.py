@@ -809,3 +809,15 @@ def test_a_request_with_words_and_no_click_is_served_with_the_words_regime(train
     # a click takes the clicks' regime again, with or without words
     with_click = index.recommend(text="space robots war", history=[ids[3]], k=10)
     assert with_click.sources["text"] != pytest.approx(4.0)
+
+
+def test_from_hybrid_names_the_words_stacker_it_refuses(train: Interactions, hybrid) -> None:
+    """A hybrid whose only stacker is the words users' own (``stacker_`` None) was refused as "the
+    hybrid's LambdaRank stacker": its user found ``stacker_`` None and nothing to turn off."""
+    import copy
+
+    model = copy.deepcopy(hybrid)
+    assert model.stacker_ is None
+    model.words_stacker_ = object()  # set by a fit with stack=True; what it holds does not matter here
+    with pytest.raises(coldkit.InvalidInputError, match=r"\(words_stacker_; words_stacker_ answers the new users who give only words\); build the Hybrid with stack=False"):
+        ServingIndex.from_hybrid(model, train, encoder_name="hashing")

@@ -237,9 +237,14 @@ class ServingIndex(IndexReader):
                 f"the serving index serves the sources {', '.join(SERVED_SOURCES)}; "
                 f"build the Hybrid with weight 0 for {sorted(unserved)}"
             )
-        if getattr(model, "stacker_", None) is not None or getattr(model, "words_stacker_", None) is not None:
+        fitted = [name for name in ("stacker_", "words_stacker_") if getattr(model, name, None) is not None]
+        if fitted:
+            # name the one that is set: a hybrid whose only stacker answers the new users who give only
+            # words has stacker_ None, and "the hybrid's stacker" sent its user looking at stacker_
             raise InvalidInputError(
-                "the serving index serves the weighted blend, not the hybrid's LambdaRank stacker; build the Hybrid with stack=False"
+                "the serving index serves the weighted blend, not the hybrid's LambdaRank stacker "
+                f"({' and '.join(fitted)}; words_stacker_ answers the new users who give only words); "
+                "build the Hybrid with stack=False"
             )
         if not model.adaptive:
             raise InvalidInputError("the serving index serves the adaptive blend; build the Hybrid with adaptive=True")
