@@ -277,7 +277,8 @@ class Hybrid(Recommender):
         tune_k: the list length whose recall the tuning maximises (default 20).
         stack: also fit a LambdaRank stacker over the sources on the same validation split
             (:mod:`coldkit.models.stacker`; needs ``lightgbm``) and let it answer the regimes where
-            it beats the weighted blend there; ``stacker_`` holds it (None: the blend answers all).
+            it beats the weighted blend there; ``stacker_`` holds it, ``words_stacker_`` the one of the
+            new users who give only words (both None: the blend answers all).
         validation_seed: seed of the carved validation split.
         lexical: ``"auto"`` (default), ``True`` or ``False``: the content→CF adapters (and the content
             sources) read the item text through the LM encoder *and* the built-in ``hashing`` (TF-IDF)
