@@ -15,7 +15,8 @@ how much such words count on its own ``words`` validation task, :mod:`coldkit.mo
 ``popularity`` and ``content`` (the words against the item texts alone, the same encoder).
 ``hybrid-no-words`` is the same fitted hybrid asked with no words (its list for any user without
 clicks): the difference is what the words themselves add. Paired test: the hybrid's per-user recall
-against each other system's, pooled over seeds.
+against each other system's, each user's difference averaged over the seeds that tested them, one
+value per user (ml-latest-small tests the same users under every seed, lastfm-2k's draws overlap).
 
 Full run (writes OUT/user-words.json, user-words.md, user-words.png)::
 
@@ -33,7 +34,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -77,8 +78,11 @@ def _without_rows(matrix: sp.spmatrix, drop: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape, dtype=matrix.dtype)
 
 
-def words_split(name: str, data_root: str | None, seed: int) -> tuple[Interactions, list[UserQuery], list[np.ndarray]]:
-    """(training interactions with item texts from training users' tags, test queries, their truths)."""
+def words_split(
+    name: str, data_root: str | None, seed: int
+) -> tuple[Interactions, list[UserQuery], list[np.ndarray], list[str]]:
+    """(training interactions with item texts from training users' tags, test queries, their truths, the
+    test users' ids)."""
     data = load_dataset(name, data_root=data_root).interactions
     tags = _user_tags(name, data_root)
     index = data.user_index()
@@ -106,7 +110,7 @@ def words_split(name: str, data_root: str | None, seed: int) -> tuple[Interactio
         said = sorted(own.index, key=lambda t: (-own[t], t))[:MAX_WORDS]
         queries.append(UserQuery(text=", ".join(said)))
         truths.append(data.matrix[index[user]].indices.copy())
-    return train, queries, truths
+    return train, queries, truths, [str(u) for u in test]
 
 
 def recall_per_user(indices: np.ndarray, truths: Sequence[np.ndarray], k: int = K) -> np.ndarray:
@@ -122,13 +126,27 @@ def _model(system: str, encoder: str, seed: int) -> Any:
     return build_model(system)
 
 
-def paired(per_user: dict[tuple[str, str, int], np.ndarray], dataset: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """The hybrid against each other system on the same users, pooled over seeds: mean difference, paired t, p."""
+def paired(
+    per_user: dict[tuple[str, str, int], np.ndarray], dataset: str, seeds: Sequence[int],
+    tested: Mapping[int, Sequence[str]],
+) -> list[dict[str, Any]]:
+    """The hybrid against each other system on the same users: mean difference, paired t, p.
+
+    ``tested``: seed -> the ids of the users behind ``per_user``'s rows for that seed. A user tested
+    under several seeds counts once, with the mean of their differences: pooling the seeds' rows
+    counted ml-latest-small's 41 users (every seed tests them all) as 123 independent ones, and the
+    two deterministic baselines gave three copies of each difference, inflating t by about sqrt(3).
+    """
     from scipy import stats
 
     out = []
     for other in SYSTEMS[1:]:
-        diff = np.concatenate([per_user[(dataset, "hybrid", s)] - per_user[(dataset, other, s)] for s in seeds])
+        by_user: dict[str, list[float]] = {}
+        for s in seeds:
+            gaps = per_user[(dataset, "hybrid", s)] - per_user[(dataset, other, s)]
+            for user, gap in zip(tested[s], gaps, strict=True):
+                by_user.setdefault(user, []).append(float(gap))
+        diff = np.array([np.mean(gaps) for gaps in by_user.values()])
         test = stats.ttest_rel(diff, np.zeros_like(diff)) if diff.size > 1 and np.std(diff) > 0 else None
         out.append({"dataset": dataset, "vs": other, "users": int(diff.size), "mean_diff": float(diff.mean()),
                     "t": float(test.statistic) if test else 0.0, "p": float(test.pvalue) if test else 1.0})
@@ -180,8 +198,9 @@ def run_user_words(
     report: dict[str, Any] = {"encoder": encoder, "seeds": list(seeds), "summary": {}, "paired": []}
     per_user: dict[tuple[str, str, int], np.ndarray] = {}
     for dataset in datasets:
+        tested: dict[int, list[str]] = {}
         for seed in seeds:
-            train, queries, truths = words_split(dataset, data_root, seed)
+            train, queries, truths, tested[seed] = words_split(dataset, data_root, seed)
             for system in SYSTEMS:
                 if system == "hybrid-no-words":  # the hybrid just fitted, asked without the words
                     asked = [UserQuery() for _ in queries]
@@ -195,7 +214,7 @@ def run_user_words(
                      "std": float(np.std([per_user[(dataset, system, s)].mean() for s in seeds]))}
             for system in SYSTEMS
         }
-        report["paired"] += paired(per_user, dataset, seeds)
+        report["paired"] += paired(per_user, dataset, seeds, tested)
         atomic_write_bytes(out / "user-words.json", json.dumps(report, indent=2, allow_nan=False).encode("utf-8"))
         atomic_write_bytes(out / "user-words.md", markdown(report).encode("utf-8"))
         atomic_write_bytes(out / "user-words.png", chart(report))
@@ -216,6 +235,22 @@ def test_recall_per_user_is_hits_over_the_smaller_of_k_and_relevant() -> None:
     got = recall_per_user(indices, [np.array([2, 9]), np.array([7, 8, 9, 10])], k=3)
     assert got.tolist() == [0.5, 0.0]
     assert math.isclose(recall_per_user(indices, [np.array([1, 2, 3, 4])], k=3)[0], 1.0)
+
+
+def test_paired_counts_a_user_tested_under_several_seeds_once() -> None:
+    """ml-latest-small tests the same users under every seed: pooling the seeds' rows counted each
+    user three times (123 "users" for 41) and inflated t; lastfm-2k's seeds draw overlapping users."""
+    from scipy import stats
+
+    hybrid = {0: np.array([0.5, 0.2, 0.4]), 1: np.array([0.3, 0.6])}
+    other = {0: np.array([0.1, 0.2, 0.1]), 1: np.array([0.2, 0.1])}
+    per_user = {("d", system, s): values[s] for s in (0, 1) for system, values in (("hybrid", hybrid), ("popularity", other))}
+    per_user |= {("d", system, s): other[s] for s in (0, 1) for system in SYSTEMS if system not in ("hybrid", "popularity")}
+    tested = {0: ["a", "b", "c"], 1: ["c", "d"]}  # c under both seeds: (0.3 + 0.1) / 2
+    row = next(p for p in paired(per_user, "d", (0, 1), tested) if p["vs"] == "popularity")
+    reference = stats.ttest_1samp([0.4, 0.0, 0.2, 0.5], 0.0)
+    assert row["users"] == 4 and math.isclose(row["mean_diff"], 0.275)
+    assert math.isclose(row["t"], float(reference.statistic)) and math.isclose(row["p"], float(reference.pvalue))
 
 
 if __name__ == "__main__":
