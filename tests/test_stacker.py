@@ -512,7 +512,7 @@ def test_hybrid_explains_the_stackers_ranking_not_the_blends(small_data) -> None
     assert named and named[0] == "popularity"
     assert "popular: " in model.explain(query, top)
     # independent check: leaving each source's features out of the stacker's row, popularity's moves the score most
-    inputs = model._stacker_inputs(query, {n: r for n, r in model._rankers([query], model.depth, None, True).items()})
+    inputs = model._stacker_inputs(model.stacker_, query, {n: r for n, r in model._rankers([query], model.depth, None, True).items()})
     from coldkit.models.stacker import _features_at
 
     row = _features_at(inputs, sources, np.array([top], dtype=np.int64))
