@@ -40,6 +40,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -56,6 +57,9 @@ from coldkit.evaluation.runner import make_split
 from coldkit.models.registry import build_model
 from coldkit.plugins.manager import registry
 from coldkit.privacy.models import DPHybrid
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _charts import png_bytes  # noqa: E402
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
@@ -263,8 +267,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def chart(report: dict[str, Any]) -> bytes:
     """PNG: Recall@20 against ε per (data set, task), with the non-private and no-sharing references."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -297,10 +299,7 @@ def chart(report: dict[str, Any]) -> bytes:
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def run_privacy(

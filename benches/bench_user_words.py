@@ -29,10 +29,10 @@ encoder run the whole pipeline.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,6 +44,9 @@ from coldkit._atomic import atomic_write_bytes
 from coldkit.data.datasets import load_dataset
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.models.registry import build_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _charts import png_bytes  # noqa: E402
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 K = 20
@@ -183,10 +186,7 @@ def chart(report: dict[str, Any]) -> bytes:
     ax.set_title(f"new users from their own words ({report['encoder']})", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def run_user_words(

@@ -124,6 +124,7 @@ def plot_backends(groups: dict[str, dict[str, dict[str, Any]]], png: Path) -> Pa
     import matplotlib.pyplot as plt
 
     from coldkit._atomic import atomic_write_bytes
+    from _charts import png_bytes  # this folder: the script's own
 
     ordered = sorted(groups, key=_workload_order)
     names = sorted({name for rows in groups.values() for name in rows})
@@ -147,12 +148,7 @@ def plot_backends(groups: dict[str, dict[str, dict[str, Any]]], png: Path) -> Pa
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle("coldkit similarity backends (blue: exact, orange: approximate)")
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(png, buffer.getvalue())
+    atomic_write_bytes(png, png_bytes(fig))
     return png
 
 

@@ -144,6 +144,15 @@ def _positions(ranked: Ranked, valid: np.ndarray, items: np.ndarray) -> np.ndarr
     return out
 
 
+def _contribution_args(
+    sources: Mapping[str, Ranked], weights: Mapping[str, WeightLike] | None, items: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """The checks every strategy's ``contributions`` starts with: (batch size, ``items`` as int64)."""
+    batch = _check_sources(sources, 1)
+    _check_weight_names(weights, sources)
+    return batch, _check_items(items, batch)
+
+
 def _check_items(items: np.ndarray, batch: int) -> np.ndarray:
     items = np.asarray(items)
     if items.ndim != 2 or items.shape[0] != batch or items.dtype.kind not in "iu":
@@ -314,9 +323,7 @@ class WeightedFusion:
         its weight times the item's normalised score above the row's floor (the part every item of the
         row gets alike, listed or not, and so ranks nothing); 0 where the source did not list the item.
         The sum over sources plus the row's floors is the item's fused score (see :meth:`fuse`)."""
-        batch = _check_sources(sources, 1)
-        _check_weight_names(weights, sources)
-        items = _check_items(items, batch)
+        batch, items = _contribution_args(sources, weights, items)
         parts = {}
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
@@ -401,9 +408,7 @@ class ReciprocalRankFusion:
     ) -> dict[str, np.ndarray]:
         """What each source adds to the fused score of ``items[b, j]`` (a (B, m) array of item indices):
         ``w / (c + rank)`` where the source lists the item, else 0; their sum is the item's fused score."""
-        batch = _check_sources(sources, 1)
-        _check_weight_names(weights, sources)
-        items = _check_items(items, batch)
+        batch, items = _contribution_args(sources, weights, items)
         parts = {}
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
