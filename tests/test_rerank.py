@@ -191,3 +191,23 @@ def test_mmr_honours_new_share_and_needs_vectors() -> None:
     assert sorted(result.ranked.indices[0].tolist()) == [0, 3]
     with pytest.raises(coldkit.InvalidInputError, match="vectors"):
         coldkit.get_reranker("mmr").rerank(one_row([1.0]), k=1)
+
+
+def test_mmr_reads_scores_equal_up_to_float_noise_as_a_tie() -> None:
+    """Scores one float32 step apart are rounding noise (:func:`coldkit.builtins.fusion.constant_rows`): min-max
+    stretched them to relevance 1, 0.5, 0, and with lambda 0.9 the noise chose the near-duplicate item 1.
+    Read as the tie they are, relevance prefers none and diversity picks item 2, as for exactly equal scores."""
+    vectors = np.array([[1, 0], [0.99, 0.14], [0, 1]], dtype=np.float32)
+    attrs = ItemAttributes(vectors=vectors)
+    one = np.float32(1.0)
+    below = np.nextafter(one, np.float32(0))
+    noisy = coldkit.Ranked(np.arange(3)[None, :], np.array([[one, below, np.nextafter(below, np.float32(0))]], np.float32))
+    reranker = coldkit.get_reranker("mmr", lambda_=0.9)
+    tied = reranker.rerank(one_row([1.0, 1.0, 1.0]), k=2, items=attrs)
+    # by hand, second pick: item1 = .9 * 1 - .1 * 0.99 = 0.801 < item2 = .9 * 1 - .1 * 0 = 0.9
+    assert tied.ranked.indices.tolist() == [[0, 2]]
+    assert reranker.rerank(noisy, k=2, items=attrs).ranked.indices.tolist() == [[0, 2]]
+    # a real order among small scores is kept: 1e-6 apart at 1e-6 is far above float32 noise
+    small = coldkit.Ranked(np.arange(3)[None, :], np.array([[3e-6, 2e-6, 1e-6]], np.float32))
+    # item1 = .9 * .5 - .1 * .99 = 0.351 > item2 = .9 * 0 = 0
+    assert reranker.rerank(small, k=2, items=attrs).ranked.indices.tolist() == [[0, 1]]

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from coldkit.builtins.fusion import constant_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import Ranked, RerankerSpec
@@ -181,7 +182,11 @@ class MMRReranker:
 
     Args:
         lambda_: weight of relevance (1.0 = plain score order, 0.0 = pure diversity). Scores are
-            min-max normalised per row first so ``lambda_`` means the same for every model.
+            min-max normalised per row first so ``lambda_`` means the same for every model. A row whose
+            scores are all equal up to float32 resolution (:func:`coldkit.builtins.fusion.constant_rows`,
+            as the fusions read them) gives every candidate relevance 1: the scores prefer none, so the
+            first pick is the row's first candidate and diversity decides the rest (min-max would
+            stretch the rounding noise to [0, 1] and let it choose).
 
     Needs ``ItemAttributes.vectors``; similarity is cosine. Output order is the selection order.
     """
@@ -211,8 +216,12 @@ class MMRReranker:
         n = row.items.size
         length = min(k, n)
         notes = [] if length == k else [_shortage_note(row, k)]
-        lo, hi = (row.scores.min(), row.scores.max()) if n else (0.0, 0.0)
-        relevance = (row.scores - lo) / (hi - lo) if hi > lo else np.ones(n)
+        # a tie up to float32 noise is a tie (no candidates: constant too)
+        if bool(constant_rows(row.scores[None, :], np.ones((1, n), dtype=bool))[0, 0]):
+            relevance = np.ones(n)
+        else:
+            lo, hi = row.scores.min(), row.scores.max()
+            relevance = (row.scores - lo) / (hi - lo)
         vectors = unit[row.items]
         max_sim = np.full(n, -np.inf)
         taken = np.zeros(n, dtype=bool)
