@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -122,14 +123,34 @@ def test_lone_surrogate_is_a_clear_error_naming_the_item() -> None:
 
 def test_none_in_a_dataframe_text_column_is_refused() -> None:
     frame = pd.DataFrame({"item_id": ["a", "b"], "title": ["x", None], "genres": ["y", " "]})
-    with pytest.raises(InvalidInputError, match=r"item 'b' \(row 1\) has no text: field 'title' is missing"):
+    # "row 1" did not say what it counted: the frame's position from 0 (iloc), not a label or a file line
+    where = r"item 'b' \(at position 1 of the table, counted from 0: items\.iloc\[1\]\) has no text"
+    with pytest.raises(InvalidInputError, match=where + ": field 'title' is missing"):
         encode_catalog(frame, get_encoder("hashing"), text_fields=["title"], cache=False)
-    with pytest.raises(InvalidInputError, match=r"item 'b' \(row 1\) has no text"):
+    with pytest.raises(InvalidInputError, match=where):
         encode_catalog(frame, get_encoder("hashing"), text_fields=["title", "genres"], cache=False)
     # a missing field beside one with text simply drops out
     frame.loc[1, "genres"] = "Drama"
     vectors = encode_catalog(frame, get_encoder("hashing"), text_fields=["title", "genres"], cache=False)
     assert (abs(vectors).sum(axis=1) > 0).all()
+
+
+def test_an_item_without_text_in_a_csv_is_named_by_id_and_file_line(tmp_path: Path) -> None:
+    """An items CSV read with ``coldkit.data.read_table`` (blank lines and a header before the rows): the error
+    names the file's line of the item, which a user finds in an editor; the row position (1) did not."""
+    from coldkit.data import read_table
+
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title\n\na,Alpha\n\nb,\nc,Gamma\n", encoding="utf-8")
+    with open(path, encoding="utf-8") as f:  # the independent reference: the line that holds b's row
+        line = next(n for n, text in enumerate(f, start=1) if text.startswith("b,"))
+    assert line == 5
+    frame = read_table(path)
+    with pytest.raises(InvalidInputError, match=rf"item 'b' \(line {line} of {re.escape(str(path))}\) has no text: field 'title'"):
+        encode_catalog(frame, get_encoder("hashing"), text_fields=["title"], cache=False)
+    # the same rows re-ordered are no longer the file's: the position, said as one
+    with pytest.raises(InvalidInputError, match=r"item 'b' \(at position 0 of the table, counted from 0"):
+        encode_catalog(frame.iloc[[1, 0, 2]], get_encoder("hashing"), text_fields=["title"], cache=False)
 
 
 def test_serve_encoder_options_must_be_a_json_object(files: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -191,3 +191,68 @@ def test_mmr_honours_new_share_and_needs_vectors() -> None:
     assert sorted(result.ranked.indices[0].tolist()) == [0, 3]
     with pytest.raises(coldkit.InvalidInputError, match="vectors"):
         coldkit.get_reranker("mmr").rerank(one_row([1.0]), k=1)
+
+
+def test_mmr_reads_scores_equal_up_to_float_noise_as_a_tie() -> None:
+    """Scores one float32 step apart are rounding noise (:func:`coldkit.builtins.fusion.constant_rows`): min-max
+    stretched them to relevance 1, 0.5, 0, and with lambda 0.9 the noise chose the near-duplicate item 1.
+    Read as the tie they are, relevance prefers none and diversity picks item 2, as for exactly equal scores."""
+    vectors = np.array([[1, 0], [0.99, 0.14], [0, 1]], dtype=np.float32)
+    attrs = ItemAttributes(vectors=vectors)
+    one = np.float32(1.0)
+    below = np.nextafter(one, np.float32(0))
+    noisy = coldkit.Ranked(np.arange(3)[None, :], np.array([[one, below, np.nextafter(below, np.float32(0))]], np.float32))
+    reranker = coldkit.get_reranker("mmr", lambda_=0.9)
+    tied = reranker.rerank(one_row([1.0, 1.0, 1.0]), k=2, items=attrs)
+    # by hand, second pick: item1 = .9 * 1 - .1 * 0.99 = 0.801 < item2 = .9 * 1 - .1 * 0 = 0.9
+    assert tied.ranked.indices.tolist() == [[0, 2]]
+    assert reranker.rerank(noisy, k=2, items=attrs).ranked.indices.tolist() == [[0, 2]]
+    # a real order among small scores is kept: 1e-6 apart at 1e-6 is far above float32 noise
+    small = coldkit.Ranked(np.arange(3)[None, :], np.array([[3e-6, 2e-6, 1e-6]], np.float32))
+    # item1 = .9 * .5 - .1 * .99 = 0.351 > item2 = .9 * 0 = 0
+    assert reranker.rerank(small, k=2, items=attrs).ranked.indices.tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, True, [0.5], float("nan"), -0.1])
+def test_mmr_lambda_must_be_a_number_in_0_1(bad: object) -> None:
+    """A string or None failed as a bare TypeError from the comparison; True was read as lambda 1.0."""
+    with pytest.raises(coldkit.InvalidInputError, match="mmr lambda_ must be a number in"):
+        coldkit.get_reranker("mmr", lambda_=bad)
+    assert coldkit.get_reranker("mmr", lambda_=np.float32(0.25)).lambda_ == 0.25
+    assert coldkit.get_reranker("mmr", lambda_=1).lambda_ == 1.0
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, True, float("nan")])
+def test_min_new_share_must_be_a_number(bad: object) -> None:
+    """"0.5" passed the check (float("0.5") is fine) and then failed deep in the reranker as a TypeError
+    ('>' between str and int); None failed as float(None); True was a share of 1."""
+    with pytest.raises(coldkit.InvalidInputError, match="min_new_share must be a number in"):
+        Constraints(min_new_share=bad)  # type: ignore[arg-type]
+    assert Constraints(min_new_share=np.float64(0.5)).min_new_share == 0.5
+
+
+def test_item_attributes_refuse_non_finite_vectors_and_non_flat_flags() -> None:
+    """A NaN vector made every similarity to it NaN, read as no similarity: the near-duplicate it was
+    went unpenalised without a word. A 2-D is_new was flattened onto other items' positions."""
+    with pytest.raises(coldkit.InvalidInputError, match=r"vectors hold non-finite values \(item 1"):
+        ItemAttributes(vectors=np.array([[1.0, 0.0], [np.nan, 1.0]]))
+    with pytest.raises(coldkit.InvalidInputError, match=r"is_new must be 1-D"):
+        ItemAttributes(is_new=np.zeros((3, 2), dtype=bool))
+
+
+@pytest.mark.parametrize("name", ["constraints", "mmr"])
+def test_a_nan_score_of_a_listed_candidate_is_refused(name: str) -> None:
+    """A NaN score was dropped as if the item were not listed; the fusions refuse it too."""
+    ranked = coldkit.Ranked(np.array([[0, 1, 2]]), np.array([[3.0, np.nan, 1.0]], np.float32))
+    attrs = ItemAttributes(vectors=np.eye(3, dtype=np.float32))
+    with pytest.raises(coldkit.InvalidInputError, match=r"row 0: candidate item 1 has a NaN score"):
+        coldkit.get_reranker(name).rerank(ranked, k=2, items=attrs)
+
+
+@pytest.mark.parametrize("name", ["constraints", "mmr"])
+def test_a_k_beyond_the_candidates_allocates_no_empty_positions(name: str) -> None:
+    """k = 10**12 over three candidates asked for (1, 10**12) arrays of padding (a MemoryError; 10**9 took 12 GB):
+    no list can hold more items than it has candidates (as recommend caps k at the catalogue)."""
+    attrs = ItemAttributes(vectors=np.eye(3, dtype=np.float32))
+    result = coldkit.get_reranker(name).rerank(one_row([3.0, 2.0, 1.0]), k=10**12, items=attrs)
+    assert result.ranked.indices.shape == (1, 3) and sorted(result.ranked.indices[0].tolist()) == [0, 1, 2]

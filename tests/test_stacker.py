@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from coldkit.data import load_dataset, subsample
 from coldkit.data.interactions import UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models.hybrid import Hybrid
+from coldkit.models.hybrid import INTERACTION_ONLY_SOURCES, Hybrid
 from coldkit.models.stacker import (
     AGREEMENT_TOP,
     ITEM_FEATURES,
@@ -519,3 +519,49 @@ def test_hybrid_explains_the_stackers_ranking_not_the_blends(small_data) -> None
     stacker = model.stacker_
     drops = {s: float(stacker._booster.predict(row)[0] - stacker._booster.predict(_without(stacker, row, s))[0]) for s in sources}
     assert max(drops, key=lambda s: drops[s]) == "popularity"
+
+
+def test_hybrid_explains_a_cold_candidate_by_the_score_that_ranked_it(small_data) -> None:  # type: ignore[no-untyped-def]
+    """Ranked from a cold-item split's candidates, the stacker read the cold-candidate feature, the lists over
+    the candidates and the cold set's weights; the explanation read them as for the whole catalogue
+    (cold=False) and so explained another score. Its parts must sum to the score recommend gave."""
+    import lightgbm
+
+    from coldkit.data.splits import cold_item_split
+
+    split = cold_item_split(small_data, seed=0)
+    model = Hybrid(encoder="hashing", cache=False).fit(split.train)
+    assert model.learned_ is not None
+    sources = model._served_sources()
+    names = Stacker.feature_names_for(sources)
+    rng = np.random.default_rng(0)
+    x = rng.random((3000, len(names))).astype(np.float32)
+    cold = x[:, names.index("cold_candidates")] > 0.5
+    # over cold candidates the content decides, else popularity: the cold flag moves every score
+    labels = np.where(cold, x[:, names.index("content_score")] > 0.6, x[:, names.index("popularity_score")] > 0.6)
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "verbose": -1, "num_threads": 1, "deterministic": True, "seed": 0},
+        lightgbm.Dataset(x, label=labels.astype(np.float64), group=[30] * 100), num_boost_round=30,
+    )
+    model.stacker_ = Stacker(sources, ["warm"], booster.model_to_string())
+    cand = split.tasks["cold"].candidates
+    assert cand is not None and not split.train.item_counts()[cand].any()
+    query = UserQuery(user=int(np.argmax(np.diff(split.train.matrix.tocsr().indptr))))
+    assert model.learned_.regime_of(int(model._known_items(query).size), True) == "warm"  # the stacker ranks it
+    ranked = model.recommend([query], k=5, candidates=cand)
+    top = ranked.indices[:, ranked.indices[0] >= 0]
+    parts = model._stacker_feature_parts(query, top, cand)
+    assert parts is not None
+    # the independent reference: the scores recommend ranked by (SHAP parts plus bias sum to the raw score)
+    np.testing.assert_allclose(sum(parts.values()), ranked.scores[:, : top.shape[1]], rtol=1e-5, atol=1e-5)
+    assert (parts["cold_candidates"] != 0).any()
+    whole = model._stacker_feature_parts(query, top, None)  # what the explanation used to compute
+    assert whole is not None and not np.allclose(sum(whole.values()), ranked.scores[:, : top.shape[1]], atol=1e-3)
+    item = int(top[0, 0])
+    named = model.explaining_sources(query, item, candidates=cand)
+    # the sources silent over cold candidates (they read interactions only) gave the ranking nothing to explain by
+    assert named and not set(named) & set(INTERACTION_ONLY_SOURCES)
+    assert model.explain(query, item, candidates=cand)
+    warm_item = int(np.flatnonzero(split.train.item_counts() > 0)[0])
+    with pytest.raises(InvalidInputError, match="not among the 40 candidates"):
+        model.explain(query, warm_item, candidates=cand)

@@ -645,6 +645,19 @@ def _is_missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _table_row(table: "pd.DataFrame", row: int) -> str:
+    """Where row ``row`` (a position) of ``table`` is, in words a user can follow: the file's line where
+    the table was read by :func:`coldkit.data.read_table` and still has the file's rows, else the position,
+    said as one. A bare "row 1" read as a label, a 1-based count or a file line: each finds another item.
+    """
+    from coldkit.data.loaders import _SOURCE, _row_lines  # the loaders import this module's users
+
+    lines = _row_lines(table, [row])
+    if lines is not None:
+        return f"line {lines[0]} of {table.attrs[_SOURCE]['path']}"
+    return f"at position {row} of the table, counted from 0: items.iloc[{row}]"
+
+
 def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -> list[str]:
     missing = [c for c in fields if c not in table.columns]
     if missing:
@@ -662,7 +675,7 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
             col = int(np.flatnonzero(nulls[row])[0])
             label = table["item_id"].iloc[row] if "item_id" in table.columns else table.index[row]
             raise InvalidInputError(
-                f"item {str(label)!r} (row {row}) has no text: field {fields[col]!r} is missing (None/NaN) and the "
+                f"item {str(label)!r} ({_table_row(table, row)}) has no text: field {fields[col]!r} is missing (None/NaN) and the "
                 f"others are empty; fill it first (e.g. df[{list(fields)!r}].fillna('')) or drop the item"
             )
     parts = table[list(fields)].astype("string").fillna("")

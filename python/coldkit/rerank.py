@@ -11,7 +11,9 @@ times longer than ``k``) and picks the ``k`` items to show, subject to business 
 When the constraints cannot all be met, the reranker relaxes them in ``relax_order`` (by default
 first the new-item share, then the category limits) as little as it can, and says so in
 :attr:`Reranked.relaxed`; if the candidates run out after exclusions, the row is shorter (padded
-with -1) and that is said too.
+with -1) and that is said too. A ``k`` beyond the candidate lists' width is capped to it (no list
+can hold more items than its candidates), as ``recommend`` caps ``k`` at the catalogue. A listed
+candidate (index >= 0) with a NaN score is refused; one scored -inf counts as unlisted.
 
 Example::
 
@@ -32,6 +34,7 @@ import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
+from coldkit.validation import check_number
 
 __all__ = ["Constraints", "ItemAttributes", "Reranked", "Reranker", "RELAXABLE"]
 
@@ -48,8 +51,8 @@ class Constraints:
     relax_order: tuple[str, ...] = RELAXABLE
 
     def __post_init__(self) -> None:
-        if not 0.0 <= float(self.min_new_share) <= 1.0:
-            raise InvalidInputError(f"min_new_share must be in [0, 1], got {self.min_new_share!r}")
+        # "0.5" passed float() here and failed later as a TypeError ('>' between str and int); True was a share of 1
+        object.__setattr__(self, "min_new_share", unit_number(self.min_new_share, "min_new_share"))
         # exclude=[1.5] was int()-ed into excluding item 1, and exclude="abc" failed as a bare ValueError
         if isinstance(self.exclude, Iterator):  # checked below, so kept: a generator would be spent by the check
             object.__setattr__(self, "exclude", tuple(self.exclude))
@@ -93,13 +96,22 @@ class ItemAttributes:
 
     def __post_init__(self) -> None:
         if self.is_new is not None:
-            object.__setattr__(self, "is_new", np.asarray(self.is_new, dtype=bool).reshape(-1))
+            flags = np.asarray(self.is_new, dtype=bool)
+            if flags.ndim != 1:  # flattened, a (n, 2) array put its flags on other items' positions
+                raise InvalidInputError(f"ItemAttributes.is_new must be 1-D (one flag per item), got shape {flags.shape}")
+            object.__setattr__(self, "is_new", flags)
         if self.categories is not None:
             object.__setattr__(self, "categories", [frozenset(c) for c in self.categories])
         if self.vectors is not None:
             vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
             if vectors.ndim != 2:
                 raise InvalidInputError(f"ItemAttributes.vectors must be 2-D, got shape {vectors.shape}")
+            bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+            if bad.size:  # a NaN similarity was read as none: the item escaped the diversity penalty unsaid
+                raise InvalidInputError(
+                    f"ItemAttributes.vectors hold non-finite values (item {int(bad[0])}"
+                    f"{f' and {bad.size - 1} more' if bad.size > 1 else ''}): give every item a finite vector"
+                )
             object.__setattr__(self, "vectors", vectors)
 
     def check_covers(self, indices: np.ndarray) -> None:
@@ -136,6 +148,14 @@ class Reranker(Protocol):
     ) -> Reranked:
         """Return the chosen ``k`` items per row (``constraints`` may be one per row or shared)."""
         ...
+
+
+def unit_number(value: object, what: str) -> float:
+    """``value`` as a float in [0, 1], else :class:`InvalidInputError` naming ``what`` (no bool, string or NaN)."""
+    try:
+        return check_number(value, what, at_least=0.0, at_most=1.0)
+    except InvalidInputError:
+        raise InvalidInputError(f"{what} must be a number in [0, 1], got {type(value).__name__} {value!r:.60}") from None
 
 
 def required_new(constraints: Constraints, k: int) -> int:

@@ -14,10 +14,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from coldkit.builtins.fusion import constant_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import Ranked, RerankerSpec
-from coldkit.rerank import Constraints, ItemAttributes, Reranked, per_row_constraints, required_new
+from coldkit.rerank import Constraints, ItemAttributes, Reranked, per_row_constraints, required_new, unit_number
 from coldkit.validation import check_k
 
 __all__ = ["ConstraintReranker", "MMRReranker"]
@@ -181,7 +182,11 @@ class MMRReranker:
 
     Args:
         lambda_: weight of relevance (1.0 = plain score order, 0.0 = pure diversity). Scores are
-            min-max normalised per row first so ``lambda_`` means the same for every model.
+            min-max normalised per row first so ``lambda_`` means the same for every model. A row whose
+            scores are all equal up to float32 resolution (:func:`coldkit.builtins.fusion.constant_rows`,
+            as the fusions read them) gives every candidate relevance 1: the scores prefer none, so the
+            first pick is the row's first candidate and diversity decides the rest (min-max would
+            stretch the rounding noise to [0, 1] and let it choose).
 
     Needs ``ItemAttributes.vectors``; similarity is cosine. Output order is the selection order.
     """
@@ -189,9 +194,8 @@ class MMRReranker:
     name = "mmr"
 
     def __init__(self, lambda_: float = 0.7) -> None:
-        if not 0.0 <= lambda_ <= 1.0:
-            raise InvalidInputError(f"mmr lambda_ must be in [0, 1], got {lambda_!r}")
-        self.lambda_ = float(lambda_)
+        # a string or None failed as a bare TypeError, and True was read as 1.0
+        self.lambda_ = unit_number(lambda_, "mmr lambda_")
 
     def rerank(
         self,
@@ -211,8 +215,12 @@ class MMRReranker:
         n = row.items.size
         length = min(k, n)
         notes = [] if length == k else [_shortage_note(row, k)]
-        lo, hi = (row.scores.min(), row.scores.max()) if n else (0.0, 0.0)
-        relevance = (row.scores - lo) / (hi - lo) if hi > lo else np.ones(n)
+        # a tie up to float32 noise is a tie (no candidates: constant too)
+        if bool(constant_rows(row.scores[None, :], np.ones((1, n), dtype=bool))[0, 0]):
+            relevance = np.ones(n)
+        else:
+            lo, hi = row.scores.min(), row.scores.max()
+            relevance = (row.scores - lo) / (hi - lo)
         vectors = unit[row.items]
         max_sim = np.full(n, -np.inf)
         taken = np.zeros(n, dtype=bool)
@@ -263,9 +271,17 @@ def _rerank_rows(
     items: ItemAttributes | None,
     pick: Callable[[_Row, int], tuple[np.ndarray, list[str]]],
 ) -> Reranked:
-    k = check_k(k)
+    # no list holds more items than its candidates: k = 10**12 allocated padding for every position
+    k = check_k(k, at_most=ranked.indices.shape[1])
     batch = ranked.indices.shape[0]
     rows = per_row_constraints(constraints, batch)
+    nan = (ranked.indices >= 0) & np.isnan(ranked.scores)
+    if nan.any():  # dropped as unlisted, it went without a word; the fusions refuse it too
+        r, c = (int(v[0]) for v in np.nonzero(nan))
+        raise InvalidInputError(
+            f"rerank: row {r}: candidate item {int(ranked.indices[r, c])} has a NaN score "
+            f"({int(nan.sum())} NaN score(s) in all); score it -inf or give it index -1 to leave it out"
+        )
     if items is not None:
         items.check_covers(ranked.indices)
     out_idx = np.full((batch, k), -1, dtype=np.int64)

@@ -1162,8 +1162,15 @@ class Hybrid(Recommender):
             indices[rows], scores[rows] = ranked.indices[rows], ranked.scores[rows]
         return Ranked(indices, scores)
 
-    def explain(self, query: UserQuery | str, item: int | str) -> str:
+    def explain(self, query: UserQuery | str, item: int | str, candidates: np.ndarray | None = None) -> str:
         """Why ``item`` was recommended: what the sources that ranked it say, strongest first.
+
+        ``candidates``: the item indices the list was ranked from, as given to :meth:`recommend` (None =
+        the whole catalogue). The explanation ranks as that call did: a candidate set of items without
+        interactions (a cold-item split) is the cold-item regime, with its weights, its stacker inputs
+        (the ``cold_candidates`` feature, the interaction-only sources silent) and the sources' lists
+        over the candidates; explained over the whole catalogue, such an item was explained by another
+        score than the one that ranked it. An item outside ``candidates`` is refused.
 
         The sources named are :meth:`explaining_sources` (the serving index's ``why`` rule, so both name
         the same sources for one item); each says its own reason: the liked item with the largest
@@ -1182,7 +1189,8 @@ class Hybrid(Recommender):
         """
         query, item = self._explain_args(query, item)
         index = int(item)
-        named = self.explaining_sources(query, index)
+        cand = self._explained_candidates(index, candidates)
+        named = self._explaining_sources(query, index, cand)
         reasons: list[str] = []
         for name in named:
             reason = self._source_reason(name, query, index)
@@ -1193,13 +1201,13 @@ class Hybrid(Recommender):
             return "; ".join(reasons)
         if not named:  # every part 0: at the floor of each list that holds it (the serving index's words)
             # under the stacker, no source pushed it up: say what the stacker weighed instead
-            return self._stacker_reason(query, index) or NO_SOURCE_REASON
+            return self._stacker_reason(query, index, cand) or NO_SOURCE_REASON
         if {"popularity", "trending"} & set(named):
-            return self._popularity_reason(query, index)
+            return self._popularity_reason(query, index, cand)
         return f"ranked by the {' and '.join(named)} source{'s' if len(named) > 1 else ''}"
 
-    def explaining_sources(self, query: UserQuery | str, item: int | str) -> list[str]:
-        """The sources that ranked ``item`` for ``query``, strongest first, by
+    def explaining_sources(self, query: UserQuery | str, item: int | str, candidates: np.ndarray | None = None) -> list[str]:
+        """The sources that ranked ``item`` for ``query`` (from ``candidates``, as :meth:`explain` takes them), strongest first, by
         :func:`coldkit.models.blend.speaking_sources`: each source's part is what the fusion added for
         the item from that source (:func:`coldkit.models.blend.source_parts`: under ``weighted``, its
         weight times the item's normalised score above the list's floor; under ``rrf``, ``w / (c +
@@ -1217,11 +1225,24 @@ class Hybrid(Recommender):
         """
         query, item = self._explain_args(query, item)
         index = int(item)
-        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
+        return self._explaining_sources(query, index, self._explained_candidates(index, candidates))
+
+    def _explained_candidates(self, index: int, candidates: object) -> np.ndarray | None:
+        """``candidates`` checked as :meth:`recommend` checks them, holding ``index`` (None: the catalogue)."""
+        from coldkit.models._ranking import check_candidates
+
+        cand = check_candidates(candidates, self._require_fitted().n_items)
+        if cand is not None and not np.isin(index, cand):
+            raise InvalidInputError(f"explain: item {index} is not among the {len(cand)} candidates, so no list ranked from them holds it")
+        return cand
+
+    def _explaining_sources(self, query: UserQuery, index: int, cand: np.ndarray | None) -> list[str]:
+        """:meth:`explaining_sources` for a checked query, item index and candidates."""
+        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, cand, True).items()}
         given: dict[str, Any] = {}
-        _, weights = blend(lists, self.query_weights([query], None), self.fusion, 1, inputs=given)
+        _, weights = blend(lists, self.query_weights([query], cand), self.fusion, 1, inputs=given)
         parts = source_parts(self.fusion, given["sources"], given["weights"], np.array([[index]]))
-        stacked = self._stacker_parts(query, index, lists, parts)
+        stacked = self._stacker_parts(query, index, lists, parts, cand)
         if stacked is not None:  # the stacker ranked this query's list: its parts, not the blend's, say why
             return speaking_sources({name: float(part[0, 0]) for name, part in stacked.items()})
         named = speaking_sources({name: float(part[0, 0]) for name, part in parts.items()})
@@ -1241,39 +1262,56 @@ class Hybrid(Recommender):
             scores[name] = (float(weight[0]), score, best)
         return speaking_sources(score_parts(scores))
 
-    def _stacker_for(self, query: UserQuery) -> Stacker | None:
-        """The stacker that answers ``query`` over the whole catalogue (None: the blend does)."""
+    def _stacker_for(self, query: UserQuery, cand: np.ndarray | None = None) -> Stacker | None:
+        """The stacker that answers ``query`` ranked from ``cand`` (None: the catalogue), as :meth:`_stacked`
+        picks it (None: the blend answers)."""
         if self.learned_ is None:
             return None
-        return self._stacker_of(self.learned_.regime_of(int(self._known_items(query).size), False, query.has_text))
+        cold = self._cold_candidates(cand)
+        return self._stacker_of(self.learned_.regime_of(int(self._known_items(query).size), cold, query.has_text))
 
-    def _stacker_inputs(self, stacker: Stacker, query: UserQuery, lists: Mapping[str, Callable[[], Ranked]]) -> StackInputs:
-        """What ``stacker`` reads for ``query`` over the catalogue, built as :meth:`_stacked` builds it."""
+    def _stacker_inputs(
+        self, stacker: Stacker, query: UserQuery, lists: Mapping[str, Callable[[], Ranked]], cand: np.ndarray | None = None
+    ) -> StackInputs:
+        """What ``stacker`` reads for ``query`` ranked from ``cand`` (``lists``: the sources' lists over
+        them), built as :meth:`_stacked` builds it: the same weights, the same cold-candidate feature and
+        the same sources silent for a cold candidate set."""
+        cold = self._cold_candidates(cand)
         facts = self._query_facts([query])
-        blended, _ = blend(lists, self.query_weights([query], None), self.fusion, POOL)
+        blended, _ = blend(lists, self.query_weights([query], cand), self.fusion, POOL)
         reach = self._source_factors([query], facts=facts)
-        spoken = {s: lists[s]() for s in stacker.sources if s in lists and np.any(reach[s] > 0)}
-        return StackInputs(spoken, reach, blended, self._query_features([query], False, facts), self._stack_items())
+        silent = INTERACTION_ONLY_SOURCES if cold else ()
+        spoken = {s: lists[s]() for s in stacker.sources if s in lists and s not in silent and np.any(reach[s] > 0)}
+        return StackInputs(spoken, reach, blended, self._query_features([query], cold, facts), self._stack_items())
 
     def _stacker_parts(
-        self, query: UserQuery, index: int, lists: Mapping[str, Callable[[], Ranked]], blend_parts: Mapping[str, np.ndarray]
+        self, query: UserQuery, index: int, lists: Mapping[str, Callable[[], Ranked]], blend_parts: Mapping[str, np.ndarray],
+        cand: np.ndarray | None = None,
     ) -> dict[str, np.ndarray] | None:
         """What each source added to the stacker's score of ``index`` (:meth:`Stacker.source_parts`: its
         SHAP values mapped to sources), or None where the blend answers ``query``."""
-        stacker = self._stacker_for(query)
+        stacker = self._stacker_for(query, cand)
         if stacker is None:
             return None
-        inputs = self._stacker_inputs(stacker, query, lists)
+        inputs = self._stacker_inputs(stacker, query, lists, cand)
         return stacker.source_parts(inputs, np.array([[index]]), blend_parts)
 
-    def _stacker_reason(self, query: UserQuery, item: int) -> str | None:
-        """Under the stacker, for an item no source pushed up: the features that raised its score most
-        (the stacker's own terms), or None where the blend answers ``query`` or no feature raised it."""
-        stacker = self._stacker_for(query)
+    def _stacker_feature_parts(self, query: UserQuery, items: np.ndarray, cand: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+        """What each feature added to the stacker's score of ``items`` ((1, m)) for ``query`` ranked from
+        ``cand`` (:meth:`Stacker.feature_parts`, whose sum is the score :meth:`recommend` gave), or None
+        where the blend answers."""
+        stacker = self._stacker_for(query, cand)
         if stacker is None:
             return None
-        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
-        parts = stacker.feature_parts(self._stacker_inputs(stacker, query, lists), np.array([[item]]))
+        lists = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, cand, True).items()}
+        return stacker.feature_parts(self._stacker_inputs(stacker, query, lists, cand), items)
+
+    def _stacker_reason(self, query: UserQuery, item: int, cand: np.ndarray | None = None) -> str | None:
+        """Under the stacker, for an item no source pushed up: the features that raised its score most
+        (the stacker's own terms), or None where the blend answers ``query`` or no feature raised it."""
+        parts = self._stacker_feature_parts(query, np.array([[item]]), cand)
+        if parts is None:
+            return None
         raised = sorted(((float(p[0, 0]), name) for name, p in parts.items() if name != "bias" and p[0, 0] > 0), reverse=True)
         if not raised:
             return None
@@ -1324,10 +1362,10 @@ class Hybrid(Recommender):
             return f"popular: {count} users interacted with it"
         return None
 
-    def _popularity_reason(self, query: UserQuery, item: int) -> str:
+    def _popularity_reason(self, query: UserQuery, item: int, cand: np.ndarray | None = None) -> str:
         """The last resort: the item's popularity (recent, where the trending source speaks for the query)."""
         count = int(self._require_fitted().item_counts()[item])
-        if count and "trending" in self._served_sources() and self.query_weights([query], None).get("trending", np.zeros(1))[0] > 0:
+        if count and "trending" in self._served_sources() and self.query_weights([query], cand).get("trending", np.zeros(1))[0] > 0:
             return self._source_reason("trending", query, item) or ""
         return f"popular: {count} users interacted with it" if count else "new item matching the catalogue's taste"
 
