@@ -679,6 +679,22 @@ def test_router_does_not_make_up_a_reason_for_a_model_without_one(data: Interact
     assert router.explain(UserQuery(), 8) == "[popular] " + models.create("popularity").fit(data).explain(UserQuery(), 8)
 
 
+def test_router_explains_a_hybrid_route_by_the_candidates_it_ranked_from(data: Interactions) -> None:
+    """Router.explain took no candidates, so its hybrid route explained a cold-candidate list as if ranked over
+    the whole catalogue; it passes them to the hybrid now, and refuses an item outside them on every route."""
+    router = models.create("router", hybrid_options={"encoder": "hashing", "cache": False}).fit(data)
+    query = UserQuery(user=0)
+    assert router.route([query]) == ["warm"]
+    cand = np.arange(0, data.n_items, 2)
+    item = int(router.recommend([query], k=1, candidates=cand).indices[0, 0])
+    assert router.explain(query, item, candidates=cand) == "[warm] " + router.warm.explain(query, item, candidates=cand)
+    outside = int(np.setdiff1d(np.arange(data.n_items), cand)[0])
+    for asked in (query, UserQuery()):  # the hybrid route and the popularity route
+        with pytest.raises(InvalidInputError, match="not among the"):
+            router.explain(asked, outside, candidates=cand)
+    assert router.explain(UserQuery(), 8) == router.explain(UserQuery(), 8, candidates=np.arange(data.n_items))
+
+
 def test_cold_adapter_explain_names_what_the_content_map_gave_a_blended_item() -> None:
     """With item_trust > 0 a warm item's vector blends its CF vector with the content-mapped one. The reason
     said "blended with the N its content predicts" with N read off the blended vector (and named the items

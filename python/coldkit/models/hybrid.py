@@ -1189,7 +1189,7 @@ class Hybrid(Recommender):
         """
         query, item = self._explain_args(query, item)
         index = int(item)
-        cand = self._explained_candidates(index, candidates)
+        cand = _explained_candidates(index, candidates, self._require_fitted().n_items)
         named = self._explaining_sources(query, index, cand)
         reasons: list[str] = []
         for name in named:
@@ -1225,16 +1225,7 @@ class Hybrid(Recommender):
         """
         query, item = self._explain_args(query, item)
         index = int(item)
-        return self._explaining_sources(query, index, self._explained_candidates(index, candidates))
-
-    def _explained_candidates(self, index: int, candidates: object) -> np.ndarray | None:
-        """``candidates`` checked as :meth:`recommend` checks them, holding ``index`` (None: the catalogue)."""
-        from coldkit.models._ranking import check_candidates
-
-        cand = check_candidates(candidates, self._require_fitted().n_items)
-        if cand is not None and not np.isin(index, cand):
-            raise InvalidInputError(f"explain: item {index} is not among the {len(cand)} candidates, so no list ranked from them holds it")
-        return cand
+        return self._explaining_sources(query, index, _explained_candidates(index, candidates, self._require_fitted().n_items))
 
     def _explaining_sources(self, query: UserQuery, index: int, cand: np.ndarray | None) -> list[str]:
         """:meth:`explaining_sources` for a checked query, item index and candidates."""
@@ -1544,11 +1535,25 @@ class Router(Recommender):
             out.scores[rows] = part.scores
         return out
 
-    def explain(self, query: UserQuery | str, item: int | str) -> str:
-        """The route taken and the chosen model's reason."""
+    def explain(self, query: UserQuery | str, item: int | str, candidates: np.ndarray | None = None) -> str:
+        """The route taken and the chosen model's reason; ``candidates``: those the list was ranked from
+        (a hybrid route explains the score of that ranking, see :meth:`Hybrid.explain`)."""
         query, item = self._explain_args(query, item)
         (route,) = self.route([query])
         model = {"warm": self.warm, "cold": self.cold, "popular": self.popular}[route]
         # a route's model that gives no reason says so (NotExplainableError, naming it): the old stand-in,
         # "one of the most popular items", was said of whatever that model ranked
+        if isinstance(model, Hybrid):
+            return f"[{route}] {model.explain(query, item, candidates=candidates)}"
+        _explained_candidates(int(item), candidates, self._require_fitted().n_items)  # refused as a hybrid would; the others' reasons ignore them
         return f"[{route}] {model.explain(query, item)}"
+
+
+def _explained_candidates(index: int, candidates: object, n_items: int) -> np.ndarray | None:
+    """``candidates`` checked as :meth:`Recommender.recommend` checks them, holding ``index`` (None: the catalogue)."""
+    from coldkit.models._ranking import check_candidates
+
+    cand = check_candidates(candidates, n_items)
+    if cand is not None and not np.isin(index, cand):
+        raise InvalidInputError(f"explain: item {index} is not among the {len(cand)} candidates, so no list ranked from them holds it")
+    return cand
