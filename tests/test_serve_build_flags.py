@@ -126,3 +126,36 @@ def test_recommends_extra_files_are_refused_with_the_reason(
     err = capsys.readouterr().err
     assert f"{flag} does not apply to serve --build" in err and reason in err
     assert not (latin1 / "idx").exists()
+
+
+@pytest.mark.parametrize("problem", ["no index", "media root", "port in use"])
+def test_several_workers_check_the_index_and_port_before_starting(
+    latin1: Path, problem: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each worker opened PATH itself: a bad one crashed every worker with a traceback, uvicorn restarted them,
+    # and `coldkit serve bad --workers 2 --read-only` never ended; a port in use was uvicorn's log line
+    import socket
+
+    import uvicorn
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("uvicorn was started")
+
+    monkeypatch.setattr(uvicorn, "run", started)
+    assert _build(latin1, "--encoding", "latin-1") == 0
+    capsys.readouterr()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    if problem != "port in use":
+        busy.close()
+    try:
+        path = latin1 / ("missing" if problem == "no index" else "idx")
+        extra = ["--media-root", str(latin1 / "nope")] if problem == "media root" else []
+        assert main(["serve", str(path), "--workers", "2", "--read-only", "--port", str(port), *extra]) == 2
+    finally:
+        busy.close()
+    err = capsys.readouterr().err
+    expected = {"no index": "no coldkit index at", "media root": "is not a directory", "port in use": f"cannot listen on 127.0.0.1:{port}"}
+    assert expected[problem] in err and "Traceback" not in err

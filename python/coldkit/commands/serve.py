@@ -267,6 +267,13 @@ def run(args: argparse.Namespace) -> int:
             )
         from coldkit.serving.app import MEDIA_ROOT_ENV, PATH_ENV
 
+        # each worker opens the index (and the media root) itself: a bad PATH crashed every worker with a
+        # traceback, uvicorn started them again, and the command never ended; and uvicorn's own bind reported
+        # a port in use as a log line. Checked here first, as the single-process server does
+        stats = _probe_index(args)
+        _listen(args.host, args.port).close()
+        print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port,
+                          "workers": args.workers, **stats}), flush=True)
         os.environ[PATH_ENV] = os.path.abspath(args.path)
         if args.media_root is not None:
             os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
@@ -291,6 +298,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _probe_index(args: argparse.Namespace) -> dict[str, object]:
+    """Open PATH read-only (and check --media-root) as each worker will, then close it; the index's stats.
+
+    Raises the errors the workers would have raised (no index there, a damaged one, a missing media root).
+    """
+    from coldkit.serving import load
+    from coldkit.serving.app import MediaRoot
+
+    MediaRoot(args.media_root)
+    index = load(args.path, mmap=not args.no_mmap, read_only=True)
+    try:
+        return dict(index.stats())
+    finally:
+        index.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:
