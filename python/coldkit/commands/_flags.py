@@ -81,6 +81,7 @@ def add_table_flags(
     files: str,
     scope: str = "",
     implicit_threshold: str,
+    encoded: str | None = None,
 ) -> None:
     """How the interaction and item tables are read, declared once for ``coldkit recommend``, ``coldkit
     evaluate`` and ``coldkit serve --build``: ``--interaction-columns``, ``--item-columns``,
@@ -89,7 +90,7 @@ def add_table_flags(
     Why one place: each command declared its own copy, and they drifted (``serve --build`` had no
     ``--encoding`` nor ``--duplicates``, so a latin-1 item file could not be served and repeated rows
     were silently collapsed there while the other commands refused them). ``files`` names the tables
-    ``--sep``/``--encoding`` read, ``scope`` prefixes the help of the flags that apply to part of the
+    ``--sep`` reads (and ``--encoding``, unless ``encoded`` names more files), ``scope`` prefixes the help of the flags that apply to part of the
     command only (``"--data folder: "``), ``implicit_threshold`` says what happens to the ratings below
     the threshold (the one meaning that differs between the commands).
     """
@@ -112,7 +113,7 @@ def add_table_flags(
     # the loaders' error for a latin-1 file names --encoding: every command that reads tables takes it
     parser.add_argument(
         "--encoding", default=None,
-        help=f"text encoding of {files} when they are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8",
+        help=f"text encoding of {encoded or files} when they are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8",
     )  # fmt: skip
     add_sep_flag(parser, files)
 

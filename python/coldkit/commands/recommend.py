@@ -50,6 +50,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--encoder", default=None, help="encoder for models that take one (default: bert if installed, else hashing)")
     add_table_flags(
         parser, files="--interactions, --items, --user-profiles and --user-graph",
+        encoded="--interactions, --items, --user-profiles, --user-graph, --users and --candidates",
         implicit_threshold="keep ratings >= this as implicit feedback (the lower ones still count as seen: never recommended)",
     )  # fmt: skip
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
