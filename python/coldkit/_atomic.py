@@ -7,13 +7,132 @@ target, and the directory is fsynced so the rename itself survives a power loss.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import tempfile
+import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from types import FrameType
+from typing import Any, BinaryIO, Callable, Iterator
 
-__all__ = ["fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable", "refuse_read_only"]
+__all__ = [
+    "fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable", "refuse_read_only",
+    "signals_guarded",
+]  # fmt: skip
+
+#: the signals a user stops a run with; a write defers them while it creates or removes its temp file
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StopSignal(BaseException):
+    """A stop signal whose disposition was the default (end the process at once) arrived during a guarded write.
+
+    Raised by :class:`_SignalGuard` instead of dying on the spot, so that the temp file is removed first;
+    :func:`signals_guarded` then ends the process by that signal, as the default action would have.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+class _SignalGuard:
+    """SIGINT/SIGTERM handling while a file is written, in the main thread.
+
+    Why: ``except BaseException`` removes the temp file only when the signal becomes an exception. A
+    library caller (a script calling ``recommend_files``, the serving index's save) leaves SIGTERM at
+    Python's default, which ends the process on the spot, temp file left beside the output; and even
+    where the signal raises (Ctrl-C, ``coldkit``'s SIGTERM handler) it could land between the temp file's
+    creation and the line that records its name, or inside the cleanup before the unlink. The guard
+    raises for the default disposition too, and defers both signals inside :meth:`critical` sections
+    (creating and removing the temp file), delivering them when the section ends. Outside those sections
+    the signal acts at once (a long write stays interruptible). A caller's own handler is called as it
+    was; an ignored signal stays ignored.
+    """
+
+    active: "_SignalGuard | None" = None  # one guard at a time: a write inside a write keeps the outer one
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.depth = 0
+        self.pending: list[int] = []
+
+    def install(self) -> bool:
+        """Take over the stop signals (main thread only: Python runs signal handlers there); whether it did."""
+        if _SignalGuard.active is not None or threading.current_thread() is not threading.main_thread():
+            return False
+        for signum in _STOP_SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN or previous is None:  # ignored (the caller chose that), or set outside Python
+                continue
+            self.previous[signum] = previous
+            signal.signal(signum, self._handle)
+        _SignalGuard.active = self
+        return True
+
+    def restore(self) -> None:
+        """Put the previous handlers back (idempotent)."""
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        self.previous = {}
+        if _SignalGuard.active is self:
+            _SignalGuard.active = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.depth:
+            self.pending.append(signum)
+            return
+        self._deliver(signum, frame)
+
+    def _deliver(self, signum: int, frame: FrameType | None) -> None:
+        previous = self.previous.get(signum, signal.SIG_DFL)
+        if callable(previous):
+            previous(signum, frame)  # coldkit's Terminated, Python's KeyboardInterrupt, or the caller's own
+            return
+        raise _StopSignal(signum)
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """A section no stop signal interrupts; one that arrived meanwhile is delivered when it ends."""
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending:
+            signum, self.pending = self.pending[0], []
+            self._deliver(signum, None)
+
+
+@contextlib.contextmanager
+def _no_guard() -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def signals_guarded() -> Iterator[Callable[[], "contextlib.AbstractContextManager[None]"]]:
+    """While the block runs, a stop signal (SIGINT, SIGTERM) is an exception even where the process would have
+    died on the spot; yields ``critical()``, a section that defers them (create and remove temp files in it).
+
+    After the block, a signal whose default was to end the process ends it, by that signal (exit status
+    ``-SIGTERM`` as before), once the block's cleanup (``except``/``finally``) has run. Outside the main thread
+    nothing changes and ``critical()`` guards nothing (Python runs handlers in the main thread only).
+    """
+    guard = _SignalGuard()
+    if not guard.install():
+        yield _no_guard
+        return
+    try:
+        yield guard.critical
+    except _StopSignal as stop:
+        guard.restore()
+        # the default action, now that the cleanup ran: the process ends as the signal asked
+        os.kill(os.getpid(), stop.signum)
+        raise  # pragma: no cover - reached only where the signal does not end the process
+    finally:
+        guard.restore()
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -93,12 +212,13 @@ def check_output_writable(path: str | os.PathLike[str]) -> Path:
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    except OSError as exc:
-        raise InvalidInputError(f"output path {str(target)!r} cannot be written: {exc.strerror} ({str(folder)!r})") from None
-    os.close(fd)
-    Path(tmp).unlink(missing_ok=True)
+    with signals_guarded() as critical, critical():  # a stop signal between create and remove left the probe behind
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        except OSError as exc:
+            raise InvalidInputError(f"output path {str(target)!r} cannot be written: {exc.strerror} ({str(folder)!r})") from None
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
     return target
 
 
@@ -130,23 +250,40 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
 
     ``sync_dir=False`` skips the directory fsync, for callers that write many files and call
     :func:`fsync_dir` once at the end.
+
+    On every way out short of SIGKILL or a power loss (an exception, Ctrl-C, SIGTERM, ``sys.exit`` in
+    ``write``) the temp file is removed and ``path`` holds its old content or the complete new one. A
+    SIGTERM the process had left at Python's default still ends it (by SIGTERM), after that cleanup:
+    see :func:`signals_guarded`.
     """
     target = check_output_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # ".tmp-" marks an unfinished write: directory scans (cache shards, snapshots) skip it.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-    try:
-        # mkstemp creates 0600 files; give the result the mode a plain open() would (or keep the
-        # mode of the file being replaced), so outputs stay readable by the user's group/others.
-        os.fchmod(fd, _mode_for(target))
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with signals_guarded() as critical:
+        fd: int | None = None
+        tmp: str | None = None
+        try:
+            # ".tmp-" marks an unfinished write: directory scans (cache shards, snapshots) skip it.
+            # Created in a critical section: a signal there would leave a file whose name nobody knows.
+            with critical():
+                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            # mkstemp creates 0600 files; give the result the mode a plain open() would (or keep the
+            # mode of the file being replaced), so outputs stay readable by the user's group/others.
+            os.fchmod(fd, _mode_for(target))
+            with critical():  # the handle owns the descriptor from here: the cleanup must not close it twice
+                handle = os.fdopen(fd, "wb")
+                fd = None
+            with handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with critical():  # a second Ctrl-C / SIGTERM here skipped the unlink
+                if fd is not None:
+                    os.close(fd)
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)  # already renamed when the signal came after os.replace
+            raise
     if sync_dir:
         fsync_dir(target.parent)
 

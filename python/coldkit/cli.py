@@ -28,7 +28,8 @@ class Terminated(KeyboardInterrupt):
     A kind of :class:`KeyboardInterrupt`, so that every cleanup written for Ctrl-C runs for it too:
     the atomic writer's ``except BaseException`` removes its ``.tmp-*`` file, and the previous output
     stays as it was. Python's default for SIGTERM ends the process on the spot, and such a file was
-    left beside the output.
+    left beside the output. (The writes guard themselves as well, for library callers and for a signal
+    that lands while the temp file is created or removed: see :func:`coldkit._atomic.signals_guarded`.)
     """
 
 

@@ -18,10 +18,13 @@ from typing import Any
 __all__ = ["add_media_flags", "multimodal_options", "print_media_report"]
 
 
-def add_media_flags(parser: argparse.ArgumentParser) -> None:
+def add_media_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", *, media_root: bool = True) -> None:
+    """The media flags; ``media_root=False`` leaves ``--media-root`` to the caller (``coldkit serve`` declares
+    it among the server's flags: it also bounds the image paths of ``POST /items``)."""
     parser.add_argument("--image-column", default=None, help="item column of image paths (relative to --media-root); adds an image block")
     parser.add_argument("--audio-column", default=None, help="item column of audio file paths (relative to --media-root); adds an audio block")
-    parser.add_argument("--media-root", default=None, help="the only folder media paths are read from (required with a media column)")
+    if media_root:
+        parser.add_argument("--media-root", default=None, help="the only folder media paths are read from (required with a media column)")
     parser.add_argument(
         "--image-encoder", default="image-stats",
         help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats, weights-free; e.g. clip:model=/models/clip)",

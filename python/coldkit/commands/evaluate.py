@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from coldkit.commands._flags import add_sep_flag
+from coldkit.commands._flags import add_table_flags
 from coldkit.commands._media import add_media_flags
 
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs", "with_encoder"]
@@ -40,9 +40,6 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         help="data set name, or a folder: interactions.csv + items.csv (any column names, see --interaction-columns), "
              "or movies.csv + ratings.csv (default: embedded ml-latest-small)",
     )  # fmt: skip
-    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="--data folder: interaction column mapping, e.g. user_id=userId item_id=movieId")
-    parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--data folder: item column mapping, e.g. item_id=movieId")
-    parser.add_argument("--text-columns", nargs="+", default=None, help="--data folder: item text columns, space- or comma-separated (default: the text-like columns)")
     parser.add_argument("--data-root", default=None, help="folder with the real data sets (default $COLDKIT_DATA or ../shared/data)")
     parser.add_argument(
         "--protocol", default="cold-item", choices=["cold-item", "cold-user", "warm", "warm-temporal"],
@@ -60,14 +57,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1; 3 for the full table)")
     parser.add_argument("--k", type=int, nargs="+", default=[10, 20], help="cut-offs (default 10 20)")
     parser.add_argument("--reveal", type=int, nargs="+", default=None, help="cold-user: revealed interactions (default 0 1 3 5)")
-    parser.add_argument("--implicit-threshold", type=float, default=None, help="keep only the ratings >= this, for training and test alike (the lower ones are dropped before the split)")
-    parser.add_argument(
-        "--duplicates", default="error", choices=["error", "last", "sum", "max"],
-        help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
+    add_table_flags(
+        parser, files="the --data folder's CSV/TSV tables", scope="--data folder: ",
+        implicit_threshold="keep only the ratings >= this, for training and test alike (the lower ones are dropped before the split)",
     )  # fmt: skip
-    # the loaders' error for a latin-1 file names --encoding: evaluate had no such flag
-    parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files that are not UTF-8 (default UTF-8; e.g. latin-1)")
-    add_sep_flag(parser, "the --data folder's CSV/TSV tables")
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")

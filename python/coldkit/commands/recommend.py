@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coldkit.commands._flags import add_sep_flag, list_flag, parse_mapping
+from coldkit.commands._flags import add_table_flags, add_user_data_flags, list_flag, parse_mapping
 from coldkit.commands._media import add_media_flags, multimodal_options
 
 __all__ = ["register", "run"]
@@ -38,18 +38,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )
     parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating or weight,timestamp] (CSV or Parquet)")
     parser.add_argument("--items", required=True, help="item_id + text/image columns (CSV or Parquet)")
-    parser.add_argument(
-        "--text-columns", nargs="+", default=None,
-        help="item columns joined into the item text, space- or comma-separated (default: the text-like columns: not ids, URLs or numbers)",
-    )  # fmt: skip
-    parser.add_argument("--user-profiles", default=None, help="user_id + text column (profile texts)")
-    parser.add_argument("--profile-text-column", default="text", help="text column of --user-profiles (default text)")
-    parser.add_argument("--profile-columns", nargs="+", metavar="STD=COL", help="--user-profiles column mapping, e.g. user_id=uid text=bio")
-    parser.add_argument(
-        "--user-graph", default=None,
-        help="social graph: one user_id,friend_id pair per row (e.g. lastfm's user_friends.dat); adds the friends source",
-    )  # fmt: skip
-    parser.add_argument("--user-graph-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userID friend_id=friendID")
+    add_user_data_flags(parser)
     parser.add_argument("--candidates", default=None, help="file with one candidate item id per line (default: all items)")
     parser.add_argument("--users", default=None, help="file with one user id per line (default: every user in --interactions)")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
@@ -59,21 +48,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="model option (repeatable)")
     parser.add_argument("--encoder", default=None, help="encoder for models that take one (default: bert if installed, else hashing)")
-    parser.add_argument(
-        "--item-vectors", default=None, metavar="PATH",
-        help="your own item vectors instead of encoding item text: X.npy with one id per line in X.ids.txt, "
-        ".npz (arrays ids, vectors) or Parquet (columns item_id, vector)",
+    add_table_flags(
+        parser, files="--interactions, --items, --user-profiles and --user-graph",
+        encoded="--interactions, --items, --user-profiles, --user-graph, --users and --candidates",
+        implicit_threshold="keep ratings >= this as implicit feedback (the lower ones still count as seen: never recommended)",
     )  # fmt: skip
-    parser.add_argument("--item-vector-columns", nargs="+", metavar="STD=COL", help="Parquet columns of --item-vectors, e.g. item_id=movieId vector=embedding")
-    parser.add_argument("--interaction-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. user_id=userId item_id=movieId (the item_id rename also applies to --items unless --item-columns is given)")
-    parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="column mapping, e.g. item_id=movieId")
-    parser.add_argument("--implicit-threshold", type=float, default=None, help="keep ratings >= this as implicit feedback")
-    parser.add_argument(
-        "--duplicates", default="error", choices=["error", "last", "sum", "max"],
-        help="repeated (user,item) rows: error (default), keep the last, sum or max the weights",
-    )  # fmt: skip
-    parser.add_argument("--encoding", default=None, help="text encoding of the input files that are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8")
-    add_sep_flag(parser, "--interactions, --items, --user-profiles and --user-graph")
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
     parser.add_argument(
         "--quiet", "--no-progress", dest="quiet", action="store_true",

@@ -21,6 +21,9 @@ import socket
 import sys
 from pathlib import Path
 
+from coldkit.commands._flags import USER_DATA_FLAGS, add_table_flags, add_user_data_flags
+from coldkit.commands._media import add_media_flags
+
 __all__ = ["register", "run"]
 
 
@@ -58,25 +61,19 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     )  # fmt: skip
     build.add_argument("--interactions", help="interaction table (CSV/Parquet: user_id,item_id[,rating,timestamp])")
     build.add_argument("--items", help="item table (CSV/Parquet: item_id + text columns)")
-    build.add_argument(
-        "--interaction-columns", nargs="+", metavar="STD=COL",
-        help="--interactions column mapping, e.g. user_id=userId item_id=movieId (its item_id also renames --items' column)",
-    )  # fmt: skip
-    build.add_argument("--item-columns", nargs="+", metavar="STD=COL", help="--items column mapping, e.g. item_id=movieId")
-    from coldkit.commands._flags import add_sep_flag
-
-    add_sep_flag(build, "--interactions and --items")
-    build.add_argument("--dataset", help="build from a named data set instead (e.g. ml-latest-small)")
+    build.add_argument("--dataset", help="build from a named data set or a folder of your own instead (as coldkit evaluate --data)")
     build.add_argument("--data-root", default=None, help="folder with the real data sets for --dataset (default $COLDKIT_DATA or ../shared/data)")
-    build.add_argument("--text-columns", nargs="+", default=None, help="item columns joined into the item text, space- or comma-separated (default: the text-like columns)")
+    # the same reading flags, with the same meaning, as coldkit recommend and coldkit evaluate (declared once)
+    add_table_flags(
+        build, files="--interactions and --items (or a --dataset folder)",
+        implicit_threshold="keep only the ratings >= this as implicit feedback (the lower ones are dropped: the index learns from the likes only)",
+    )  # fmt: skip
+    # refused with the reason (the served index has no such source), see _refuse_user_data
+    add_user_data_flags(build, note=" (coldkit recommend only: serve --build refuses it, saying why)")
     build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
     build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
-    build.add_argument("--image-column", default=None, help="item column of image paths inside --media-root: adds an image block")
-    build.add_argument("--audio-column", default=None, help="item column of audio paths inside --media-root: adds an audio block")
-    build.add_argument("--image-encoder", default="image-stats", help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats; e.g. clip:model=PATH)")
-    build.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio)")
-    build.add_argument("--modality-weights", default=None, metavar="WEIGHTS", help="fixed fusion weights: equal, or JSON modality -> weight (default auto: validated on the training data)")
+    add_media_flags(build, media_root=False)  # --media-root is a server flag above (it bounds POST /items' images too)
     parser.set_defaults(func=run)
 
 
@@ -136,9 +133,14 @@ _BUILD_FLAGS_AND_DEFAULTS = (
     ("--interaction-columns", "interaction_columns", None),
     ("--item-columns", "item_columns", None),
     ("--sep", "sep", None),
+    ("--encoding", "encoding", None),
+    ("--duplicates", "duplicates", "error"),
+    ("--implicit-threshold", "implicit_threshold", None),
     ("--dataset", "dataset", None),
     ("--data-root", "data_root", None),
     ("--text-columns", "text_columns", None),
+    *((flag, attr, None) for flag, attr in USER_DATA_FLAGS),
+    ("--profile-text-column", "profile_text_column", "text"),
     ("--encoder", "encoder", None),
     ("--encoder-options", "encoder_options", None),
     ("--fusion", "fusion", "weighted"),
@@ -148,6 +150,35 @@ _BUILD_FLAGS_AND_DEFAULTS = (
     ("--audio-encoder", "audio_encoder", "audio"),
     ("--modality-weights", "modality_weights", None),
 )
+
+
+#: why ``serve --build`` cannot honour each of coldkit recommend's extra input files (the served hybrid has
+#: no such source), and what to do instead
+_USER_DATA_REFUSALS = {
+    "user_profiles": "the served index does not read a profile file; give a user's text over HTTP instead "
+    "(POST /users with {\"id\": ..., \"text\": ...} once it is built, or \"text\" in POST /recommend), or use coldkit recommend --user-profiles",
+    "user_graph": "the served index has no friends source; use coldkit recommend --user-graph",
+    "item_vectors": "the served index re-creates its encoder by name when it is loaded, which your own vectors cannot be; "
+    "use coldkit recommend --item-vectors",
+}
+
+
+def _refuse_user_data(args: argparse.Namespace) -> None:
+    """An error naming the flag and why, for coldkit recommend's extra files given to ``serve --build``.
+
+    They are declared here (the same flags as coldkit recommend's) so that the answer is this reason rather
+    than argparse's "unrecognized arguments", which read as a typo; a mapping flag alone names its file.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    for flag, attr in USER_DATA_FLAGS:
+        if getattr(args, attr) is not None:
+            base = attr if attr in _USER_DATA_REFUSALS else {"profile_columns": "user_profiles",
+                                                               "user_graph_columns": "user_graph",
+                                                               "item_vector_columns": "item_vectors"}[attr]
+            raise InvalidInputError(f"{flag} does not apply to serve --build: {_USER_DATA_REFUSALS[base]}")
+    if args.profile_text_column != "text":
+        raise InvalidInputError(f"--profile-text-column does not apply to serve --build: {_USER_DATA_REFUSALS['user_profiles']}")
 
 
 def _check_server_flags(args: argparse.Namespace) -> None:
@@ -187,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         from coldkit.commands._media import multimodal_options, print_media_report
         from coldkit.models.registry import default_encoder_name
 
+        _refuse_user_data(args)
         options = _encoder_options(args.encoder_options)
         encoder = args.encoder
         media = multimodal_options(args, encoder or default_encoder_name())
@@ -203,6 +235,9 @@ def run(args: argparse.Namespace) -> int:
             text_columns=list_flag(args.text_columns),
             columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
             item_columns=parse_mapping(args.item_columns, "--item-columns"),
+            duplicates=args.duplicates,
+            implicit_threshold=args.implicit_threshold,
+            encoding=args.encoding,
             sep=args.sep,
             encoder=encoder,
             encoder_options=options,
@@ -232,6 +267,13 @@ def run(args: argparse.Namespace) -> int:
             )
         from coldkit.serving.app import MEDIA_ROOT_ENV, PATH_ENV
 
+        # each worker opens the index (and the media root) itself: a bad PATH crashed every worker with a
+        # traceback, uvicorn started them again, and the command never ended; and uvicorn's own bind reported
+        # a port in use as a log line. Checked here first, as the single-process server does
+        stats = _probe_index(args)
+        _listen(args.host, args.port).close()
+        print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port,
+                          "workers": args.workers, **stats}), flush=True)
         os.environ[PATH_ENV] = os.path.abspath(args.path)
         if args.media_root is not None:
             os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
@@ -256,6 +298,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _probe_index(args: argparse.Namespace) -> dict[str, object]:
+    """Open PATH read-only (and check --media-root) as each worker will, then close it; the index's stats.
+
+    Raises the errors the workers would have raised (no index there, a damaged one, a missing media root).
+    """
+    from coldkit.serving import load
+    from coldkit.serving.app import MediaRoot
+
+    MediaRoot(args.media_root)
+    index = load(args.path, mmap=not args.no_mmap, read_only=True)
+    try:
+        return dict(index.stats())
+    finally:
+        index.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -24,7 +24,9 @@ def build_index_from_files(
     text_columns: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
     item_columns: Mapping[str, str] | None = None,
-    duplicates: str = "last",
+    duplicates: str | None = None,
+    implicit_threshold: float | None = None,
+    encoding: str | None = None,
     sep: str | None = None,
     force: bool = False,
     **build_options: Any,
@@ -41,8 +43,18 @@ def build_index_from_files(
         columns: column renames of the interaction file (files only), e.g. ``{"user_id": "userId", "item_id":
             "movieId"}``; its ``item_id`` rename also applies to the item file unless ``item_columns`` is given.
         item_columns: column renames of the item file (files only), e.g. ``{"item_id": "movieId"}``.
-        duplicates: what to do with repeated (user, item) rows (files only; see ``coldkit.load_interactions``).
-        sep: the field separator of the CSV/TSV files (files only; default: ``,`` for ``.csv``, tab for ``.tsv``).
+        duplicates: what to do with repeated (user, item) rows (see ``coldkit.load_interactions``): ``"error"``,
+            ``"last"``, ``"sum"`` or ``"max"``; default ``"last"`` for files (``coldkit serve --build`` passes its
+            ``--duplicates``, ``"error"`` by default) and ``"error"`` for a ``dataset`` folder.
+        implicit_threshold: keep only the ratings ``>= implicit_threshold`` (as implicit feedback); the lower
+            ones are dropped: the index learns from the likes only.
+        encoding: the text encoding of the CSV/TSV files when they are not UTF-8 (e.g. ``"latin-1"``; files, or
+            a ``dataset`` folder).
+        sep: the field separator of the CSV/TSV files (default: ``,`` for ``.csv``, tab for ``.tsv``; files, or
+            a ``dataset`` folder).
+
+        ``columns``, ``item_columns``, ``text_columns``, ``duplicates``, ``encoding`` and ``sep`` also apply to a
+        ``dataset`` that is a folder of your own (as ``coldkit evaluate --data DIR``); a named data set refuses them.
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
@@ -73,11 +85,14 @@ def build_index_from_files(
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
-        if sep is not None:
-            raise InvalidInputError("sep= (--sep) is for interactions= and items= files, not a named data set")
         from coldkit.data import load_dataset
 
-        train = load_dataset(dataset, data_root=data_root).interactions
+        # the reading options mean for a folder what they mean for files (load_dataset refuses them, by name,
+        # for a named data set); they were ignored here, and a folder was read with the defaults
+        train = load_dataset(
+            dataset, data_root=data_root, columns=columns, item_columns=item_columns, text_columns=text_columns,
+            duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
+        ).interactions
     else:
         if interactions is None or items is None:
             raise InvalidInputError(
@@ -94,8 +109,11 @@ def build_index_from_files(
         # with media columns a table of ids and media is complete (product photos have no words); the
         # interactions' ``item_id`` rename reaches the item file too (see load_items)
         catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
-                             require_text=not media_columns, interaction_columns=columns, sep=sep)
-        train = load_interactions(interactions, catalog, columns=columns, duplicates=duplicates, sep=sep)  # type: ignore[arg-type]
+                             require_text=not media_columns, interaction_columns=columns, sep=sep, encoding=encoding)
+        train = load_interactions(
+            interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
+            sep=sep, encoding=encoding,
+        )  # fmt: skip
     index = ServingIndex.build(train, **build_options)
     # atomic over an existing index (--force was checked above; save refuses a writer, and without force an
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot

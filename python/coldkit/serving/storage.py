@@ -30,11 +30,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from coldkit._atomic import atomic_write_bytes, fsync_dir
+from coldkit._atomic import atomic_write_bytes, fsync_dir, signals_guarded
 from coldkit._core import __version__
 from coldkit.builtins.encoders import HashingEncoder
 from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponentError
@@ -312,7 +313,19 @@ def _save_into(index: ServingIndex, target: Path, here: bool, lock_fh: Any) -> P
 
 
 def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-snap-", dir=target))
+    """Write snapshot ``gen`` into a temp folder, renamed into place once complete.
+
+    Under :func:`~coldkit._atomic.signals_guarded`: a SIGTERM in a script that left it at Python's default
+    ended the process with the half-written folder left in the index directory; now the folder is removed
+    first (and a signal cannot land between its creation and the ``try`` that removes it).
+    """
+    with signals_guarded() as critical:
+        return _write_snapshot_guarded(target, gen, index, v, critical)
+
+
+def _write_snapshot_guarded(
+    target: Path, gen: int, index: ServingIndex, v: Version, critical: Callable[[], ContextManager[None]]
+) -> Path:
     model = index.model
     arrays: dict[str, np.ndarray] = {
         "content": v.content,
@@ -336,6 +349,8 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
     if isinstance(idf, np.ndarray):  # a corpus-fitted encoder (hashed TF-IDF): its fitted state travels along
         arrays["encoder_idf"] = idf
     described: dict[str, Any] = {}
+    with critical():
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-snap-", dir=target))
     try:
         for name, array in arrays.items():
             array = np.ascontiguousarray(array)
@@ -389,7 +404,8 @@ def _write_snapshot(target: Path, gen: int, index: ServingIndex, v: Version) -> 
         fsync_dir(target)
         return final
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with critical():  # a second signal here skipped the removal
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -1,0 +1,161 @@
+"""``coldkit serve --build`` reads files with the same flags, and the same meaning, as ``coldkit recommend`` and
+``coldkit evaluate``: it had no ``--encoding`` (a latin-1 item file could not be served) nor ``--duplicates``
+(repeated rows were silently collapsed to the last one, where the other commands refuse them)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from coldkit.cli import build_parser, main
+
+#: the reading flags every command that reads interaction + item tables takes
+TABLE_FLAGS = ("--interaction-columns", "--item-columns", "--text-columns", "--implicit-threshold", "--duplicates", "--encoding", "--sep")
+#: coldkit recommend's extra input files, which serve --build takes in order to refuse them with the reason
+USER_FLAGS = ("--user-profiles", "--profile-text-column", "--profile-columns", "--user-graph", "--user-graph-columns",
+              "--item-vectors", "--item-vector-columns")  # fmt: skip
+
+
+def _actions(command: str) -> dict[str, argparse.Action]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {flag: action for action in sub.choices[command]._actions for flag in action.option_strings}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "serve"])
+def test_the_reading_flags_are_the_same_in_every_command(command: str) -> None:
+    reference = _actions("recommend")
+    theirs = _actions(command)
+    for flag in TABLE_FLAGS + (USER_FLAGS if command == "serve" else ()):
+        assert flag in theirs, f"coldkit {command} lacks {flag}"
+        mine, ref = theirs[flag], reference[flag]
+        assert (mine.dest, mine.default, mine.choices, mine.nargs, mine.type) == (ref.dest, ref.default, ref.choices, ref.nargs, ref.type), flag
+
+
+@pytest.fixture()
+def latin1(tmp_path: Path) -> Path:
+    # written as latin-1 bytes: "é" is the single byte 0xE9, invalid as UTF-8
+    (tmp_path / "items.csv").write_bytes("item_id,title\ni1,Amélie\ni2,Café society\ni3,robots at war\n".encode("latin-1"))
+    (tmp_path / "int.csv").write_text("user_id,item_id,rating\nu1,i1,5\nu1,i2,2\nu2,i2,4\nu2,i3,4\n", encoding="ascii")
+    return tmp_path
+
+
+def _build(files: Path, *extra: str) -> int:
+    return main(["serve", str(files / "idx"), "--build", "--interactions", str(files / "int.csv"),
+                 "--items", str(files / "items.csv"), "--encoder", "hashing", *extra])  # fmt: skip
+
+
+def test_a_latin1_items_file_is_built_with_encoding_and_the_index_answers(latin1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+
+    # without --encoding: the loader's one-line error, which names the flag serve --build now has
+    assert _build(latin1) == 2
+    err = capsys.readouterr().err
+    assert "--encoding latin-1" in err and "Traceback" not in err
+    assert not (latin1 / "idx").exists()
+    assert _build(latin1, "--encoding", "latin-1") == 0
+    capsys.readouterr()
+    client = TestClient(create_app(latin1 / "idx"))
+    # the reference: Python's own latin-1 decoding of the bytes on disk
+    expected = (latin1 / "items.csv").read_bytes().decode("latin-1").splitlines()[1].split(",")[1]
+    assert expected == "Amélie"
+    assert client.get("/items/i1").json()["text"] == expected
+    answer = client.post("/recommend", json={"user_id": "u1", "k": 3})
+    assert answer.status_code == 200, answer.text
+    assert [item["id"] for item in answer.json()["items"]] == ["i3"]  # u1 has i1 and i2 already
+
+
+def test_duplicates_are_refused_by_default_as_in_recommend(latin1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the last row won without a word (the library's default), where recommend and evaluate refuse repeats
+    (latin1 / "int.csv").write_text("user_id,item_id,rating\nu1,i1,5\nu1,i1,1\nu2,i2,4\n", encoding="ascii")
+    assert _build(latin1, "--encoding", "latin-1") == 2
+    err = capsys.readouterr().err
+    assert "--duplicates" in err and "Traceback" not in err
+    assert _build(latin1, "--encoding", "latin-1", "--duplicates", "max") == 0
+
+
+def test_implicit_threshold_keeps_the_likes_only(latin1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from coldkit.serving import load
+
+    assert _build(latin1, "--encoding", "latin-1", "--implicit-threshold", "4") == 0
+    capsys.readouterr()
+    frame = pd.read_csv(latin1 / "int.csv")
+    liked = frame[frame["rating"] >= 4]
+    index = load(latin1 / "idx", read_only=True)
+    v = index.version
+    for user, rows in liked.groupby("user_id"):
+        history = {v.item_ids[o] for o in v.history(v.user_index[user])}
+        assert history == set(rows["item_id"]), user
+
+
+def test_a_dataset_folder_is_read_with_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --dataset DIR took none of the reading flags: a ';'-separated latin-1 folder could not be built
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "items.csv").write_bytes("sku;title\ns1;Amélie\ns2;Café society\ns3;robots\n".encode("latin-1"))
+    (folder / "interactions.csv").write_text("customer;sku\nc1;s1\nc1;s2\nc2;s2\n", encoding="ascii")
+    argv = ["serve", str(tmp_path / "idx"), "--build", "--dataset", str(folder), "--encoder", "hashing",
+            "--interaction-columns", "user_id=customer", "item_id=sku", "--sep", ";"]  # fmt: skip
+    assert main(argv) == 2
+    assert "--encoding latin-1" in capsys.readouterr().err
+    assert main([*argv, "--encoding", "latin-1"]) == 0
+    assert '"items": 3' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "flag, value, reason",
+    [
+        ("--user-profiles", "profiles.csv", "POST /users"),
+        ("--profile-columns", "user_id=uid", "POST /users"),
+        ("--profile-text-column", "bio", "POST /users"),
+        ("--user-graph", "friends.csv", "no friends source"),
+        ("--item-vectors", "vectors.npz", "re-creates its encoder by name"),
+        ("--item-vector-columns", "vector=emb", "re-creates its encoder by name"),
+    ],
+)
+def test_recommends_extra_files_are_refused_with_the_reason(
+    latin1: Path, flag: str, value: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # they were "unrecognized arguments", which read as a typo of the flag
+    assert _build(latin1, "--encoding", "latin-1", flag, value) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} does not apply to serve --build" in err and reason in err
+    assert not (latin1 / "idx").exists()
+
+
+@pytest.mark.parametrize("problem", ["no index", "media root", "port in use"])
+def test_several_workers_check_the_index_and_port_before_starting(
+    latin1: Path, problem: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # each worker opened PATH itself: a bad one crashed every worker with a traceback, uvicorn restarted them,
+    # and `coldkit serve bad --workers 2 --read-only` never ended; a port in use was uvicorn's log line
+    import socket
+
+    import uvicorn
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("uvicorn was started")
+
+    monkeypatch.setattr(uvicorn, "run", started)
+    assert _build(latin1, "--encoding", "latin-1") == 0
+    capsys.readouterr()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    if problem != "port in use":
+        busy.close()
+    try:
+        path = latin1 / ("missing" if problem == "no index" else "idx")
+        extra = ["--media-root", str(latin1 / "nope")] if problem == "media root" else []
+        assert main(["serve", str(path), "--workers", "2", "--read-only", "--port", str(port), *extra]) == 2
+    finally:
+        busy.close()
+    err = capsys.readouterr().err
+    expected = {"no index": "no coldkit index at", "media root": "is not a directory", "port in use": f"cannot listen on 127.0.0.1:{port}"}
+    assert expected[problem] in err and "Traceback" not in err
