@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -159,3 +160,46 @@ def test_several_workers_check_the_index_and_port_before_starting(
     err = capsys.readouterr().err
     expected = {"no index": "no coldkit index at", "media root": "is not a directory", "port in use": f"cannot listen on 127.0.0.1:{port}"}
     assert expected[problem] in err and "Traceback" not in err
+
+
+def _mapped_arrays(app: object) -> int:
+    """How many of the served index's arrays (one level into its objects) are memory-mapped."""
+    seen, count = set(), 0
+    todo = [app.state.index]  # type: ignore[attr-defined]
+    for depth in range(3):
+        nxt = []
+        for obj in todo:
+            for value in list(getattr(obj, "__dict__", {}).values()) + (list(obj.values()) if isinstance(obj, dict) else []):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+                if isinstance(value, np.memmap):
+                    count += 1
+                elif not isinstance(value, np.ndarray):
+                    nxt.append(value)
+        todo = nxt
+    return count
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-mmap"]])
+def test_several_workers_are_told_no_mmap(latin1: Path, flags: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # the workers' app factory read the index path and media root from the environment, but not --no-mmap:
+    # each worker memory-mapped the arrays whatever the flag said
+    import socket
+
+    import uvicorn
+
+    from coldkit.serving.app import MMAP_ENV, app_from_env
+
+    apps: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: apps.append(app_from_env()))
+    monkeypatch.delenv(MMAP_ENV, raising=False)
+    assert _build(latin1, "--encoding", "latin-1") == 0
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    assert main(["serve", str(latin1 / "idx"), "--workers", "2", "--read-only", "--port", str(port), *flags]) == 0
+    assert len(apps) == 1
+    mapped = _mapped_arrays(apps[0])
+    assert (mapped == 0) if flags else (mapped > 0)

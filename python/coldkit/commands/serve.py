@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
             )
-        from coldkit.serving.app import MEDIA_ROOT_ENV, PATH_ENV
+        from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV
 
         # each worker opens the index (and the media root) itself: a bad PATH crashed every worker with a
         # traceback, uvicorn started them again, and the command never ended; and uvicorn's own bind reported
@@ -275,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port,
                           "workers": args.workers, **stats}), flush=True)
         os.environ[PATH_ENV] = os.path.abspath(args.path)
+        os.environ[MMAP_ENV] = "0" if args.no_mmap else "1"  # --no-mmap was not passed on to the workers
         if args.media_root is not None:
             os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
         if args.max_body_bytes is not None:

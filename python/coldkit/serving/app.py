@@ -54,6 +54,7 @@ __all__ = ["create_app", "app_from_env", "check_token", "TOKEN_ENV", "DEFAULT_MA
 TOKEN_ENV = "COLDKIT_TOKEN"
 PATH_ENV = "COLDKIT_SERVE_PATH"
 MEDIA_ROOT_ENV = "COLDKIT_MEDIA_ROOT"
+MMAP_ENV = "COLDKIT_SERVE_MMAP"  # "0": each worker reads the arrays into memory (``--no-mmap``)
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 MAX_TEXT = 20_000
 MAX_IDS = 100_000
@@ -681,4 +682,4 @@ def app_from_env() -> FastAPI:
     if not path:
         raise RuntimeError(f"set {PATH_ENV} to the index directory")
     return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None)
+                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None, mmap=os.environ.get(MMAP_ENV, "1") != "0")
