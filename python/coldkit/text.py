@@ -3,7 +3,8 @@
 The hashing encoder's tokens (:func:`coldkit.builtins.encoders.tokenize`), the words that describe
 a validation user's clicks (:func:`coldkit.models.tuning.describe_items`), the "matches your words"
 reason (:func:`coldkit.models.blend.words`) and the genres named in a user's text
-(:class:`coldkit.models.popularity.GenrePopularity`) all call it, so they agree on what a word is.
+(:class:`coldkit.models.popularity.GenrePopularity`, through :func:`normalize`) all call it, so they agree
+on what a word is.
 
 A word is a run of letters, digits and underscores (Python's ``\\w``) together with the combining
 marks that follow them (Unicode categories Mn, Mc, Me, and the zero-width (non-)joiners that Indic
@@ -24,7 +25,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["words"]
+__all__ = ["normalize", "words"]
 
 # The pattern before combining marks counted: on text without marks both give the same words, and
 # ASCII text (most catalogues) has none, so it skips the normalisation and the larger pattern.
@@ -70,9 +71,17 @@ def words(text: str) -> list[str]:
     """
     if text.isascii():
         return _ASCII_WORD.findall(text.lower())
+    return _word_pattern().findall(normalize(text))
+
+
+def normalize(text: str) -> str:
+    """``text`` as :func:`words` reads it: NFC, lower case, Turkish "İ" as a plain "i" (for a caller that
+    matches names inside a text, such as a genre, rather than splitting it into words)."""
+    if text.isascii():
+        return text.lower()
     lowered = unicodedata.normalize("NFC", text).lower()
     if "\u0307" in lowered:
         # "İ" (Turkish capital dotted I) lower-cases to "i" + COMBINING DOT ABOVE, a dot the "i" already
         # has: without this "SİNAN" (lastfm-2k's artists) would not match "sinan" as people type it.
         lowered = lowered.replace("i\u0307", "i")
-    return _word_pattern().findall(lowered)
+    return lowered
