@@ -4,6 +4,7 @@ one word for both Unicode forms, and exactly the former words for text without c
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import re
 import unicodedata
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import coldkit.builtins.encoders as encoders
 from coldkit.builtins.encoders import HashingEncoder, tokenize
 from coldkit.data.datasets import EMBEDDED_DIR
+from coldkit.encoding import VectorCache, encode_catalog, text_key
 from coldkit.models.tuning import describe_items
 from coldkit.text import words
 
@@ -150,3 +152,18 @@ def test_real_titles_and_tags_keep_their_words_and_vectors(monkeypatch: pytest.M
             old = HashingEncoder(dim=4096, ngrams=2).fit(plain).encode_texts(plain)
         assert new.tobytes() == old.tobytes(), name
         assert np.any(new), name
+
+
+def test_a_cache_of_the_old_fragments_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "शास्त्रीय संगीत"
+    # what the previous version (fingerprint v1, the same key: the text) left in the cache
+    v1 = hashlib.sha256(b"hashing-tfidf/v1/dim=64/ngrams=1/sub=True/stem=True").hexdigest()[:32]
+    with monkeypatch.context() as m:
+        m.setattr(encoders, "_words", old_words)
+        fragments = HashingEncoder(dim=64).encode_texts([text])
+    VectorCache(tmp_path, v1, 64, name="hashing").put([text_key(text)], fragments)
+    encoder = HashingEncoder(dim=64)
+    assert encoder.fingerprint != v1
+    got = encode_catalog([text], encoder, cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(np.asarray(got), encoder.encode_texts([text]), atol=1e-6)
+    assert float(np.asarray(got)[0] @ fragments[0]) < 0.9  # the cached fragments would have given 1.0
