@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,6 +185,21 @@ def test_genre_popularity_follows_the_users_genres(data: Interactions) -> None:
     # no information: plain popularity
     plain = models.create("popularity").fit(data).recommend([UserQuery()], 5)
     assert model.recommend([UserQuery()], 5).indices.tolist() == plain.indices.tolist()
+
+
+def test_genre_popularity_reads_a_genre_named_in_either_unicode_form() -> None:
+    d = make_data()
+    table = d.catalog.table.copy()
+    # the catalogue in one form (NFD "Documentaire" too), the user's text in either
+    table["genres"] = [g.replace("Comedy", "Comédie").replace("Documentary", unicodedata.normalize("NFD", "Documentaire")) for g in GENRES]
+    catalog = Catalog(d.catalog.item_ids, table, text_columns=("title", "genres"))
+    model = models.create("popularity-genre", global_weight=0.0).fit(Interactions(d.user_ids, catalog, d.matrix))
+    comedie = model.genres_.index("Comédie")
+    texts = ["une COMÉDIE", unicodedata.normalize("NFD", "une COMÉDIE"), "un documentaire", "sports"]
+    shares = model.genre_shares([UserQuery(text=t) for t in texts])
+    assert shares[:2, comedie].tolist() == [1.0, 1.0]  # the decomposed text named no genre before
+    assert shares[2].max() == 1.0 and shares[2].argmax() != comedie  # and the NFD genre matched no NFC text
+    assert shares[3, model.genres_.index("Sport")] == 1.0  # a name inside a word still counts ("sport" in "sports")
 
 
 def test_genre_popularity_needs_genres() -> None:

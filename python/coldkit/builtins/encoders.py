@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import zlib
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -29,6 +28,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import Encoder, EncoderSpec
+from coldkit.text import words as _words
 from coldkit.validation import check_flag
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["HashingEncoder", "PrecomputedEncoder", "tokenize"]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def _strip_plural(word: str) -> str:
@@ -48,8 +47,11 @@ def _strip_plural(word: str) -> str:
 
 
 def tokenize(text: str, ngrams: int = 1, stem: bool = True) -> list[str]:
-    """Lower-cased word tokens of ``text`` (plural ``s`` stripped when ``stem``) plus word n-grams up to ``ngrams``."""
-    words = _WORD.findall(text.lower())
+    """Lower-cased word tokens of ``text`` (plural ``s`` stripped when ``stem``) plus word n-grams up to ``ngrams``.
+
+    Words are :func:`coldkit.text.words`: NFC-normalised, with their combining marks (Hindi "संगीत" is one
+    word, not three fragments that unrelated words share)."""
+    words = _words(text)
     if stem:
         words = [_strip_plural(w) for w in words]
     tokens = list(words)
@@ -139,8 +141,10 @@ class HashingEncoder:
 
     @property
     def fingerprint(self) -> str:
-        """Changes whenever the vectors would: options and the learned IDF."""
-        h = hashlib.sha256(f"hashing-tfidf/v1/dim={self.dim}/ngrams={self.ngrams}/sub={self.sublinear_tf}/stem={self.stem}".encode())
+        """Changes whenever the vectors would: options, the learned IDF and the tokenizer's version."""
+        # v2: coldkit.text.words keeps combining marks in words; a v1 cache holds fragment vectors for
+        # such texts (keyed by the text alone), so it must not be read (text without marks encodes alike)
+        h = hashlib.sha256(f"hashing-tfidf/v2/dim={self.dim}/ngrams={self.ngrams}/sub={self.sublinear_tf}/stem={self.stem}".encode())
         if self.idf is not None:
             h.update(self.idf.tobytes())
         return h.hexdigest()[:32]

@@ -30,7 +30,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
@@ -39,6 +38,7 @@ import numpy as np
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
+from coldkit.text import words as text_words
 
 __all__ = [
     "SOURCES",
@@ -89,7 +89,6 @@ DEFAULT_USER_TRUST = 3.0
 #: How many items each source hands to the fusion.
 DEFAULT_DEPTH = 200
 
-_WORD = re.compile(r"[a-z0-9']+")
 #: Words too common to explain anything ("matches your words: the" says nothing).
 STOP_WORDS = frozenset(
     "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
@@ -276,8 +275,11 @@ def _says_something(ranked: Ranked) -> np.ndarray:
 
 
 def words(text: str) -> set[str]:
-    """The words of ``text`` that can explain a match: lower-case, no stop words, longer than one letter."""
-    return {w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS and len(w) > 1}
+    """The words of ``text`` that can explain a match: lower-case, no stop words, longer than one letter.
+
+    Words are :func:`coldkit.text.words`, the hashing encoder's: any script's, with their combining marks,
+    NFC and NFD alike (an a-z pattern found no word in "संगीत" and cut "café" to "caf")."""
+    return {w for w in text_words(text) if w not in STOP_WORDS and len(w) > 1}
 
 
 def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:

@@ -6,7 +6,6 @@ candidate restriction run in the similarity core like every other model.
 
 from __future__ import annotations
 
-import re
 import zlib
 from typing import Sequence
 
@@ -17,6 +16,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
+from coldkit.text import normalize
 from coldkit.validation import check_number, check_seed
 
 __all__ = ["Popularity", "RecentPopularity", "GenrePopularity", "RandomRecommender", "genre_matrix"]
@@ -196,15 +196,17 @@ class GenrePopularity(Popularity):
         """(B, n_genres) each user's genre distribution (rows sum to 1, or 0 with no information)."""
         assert self.genre_matrix_ is not None
         shares = np.zeros((len(queries), len(self.genres_)), dtype=np.float64)
-        lowered = [g.lower() for g in self.genres_]
+        lowered = [normalize(g) for g in self.genres_]
         for b, query in enumerate(queries):
             known = self._known_items(query)
             if known.size:
                 shares[b] += self.genre_matrix_[known].sum(axis=0)
             if query.text:
-                words = set(re.findall(r"[a-z0-9'-]+", query.text.lower()))
+                # the genre's name anywhere in the text ("sport" in "sports", "sci-fi"), both read as
+                # coldkit.text reads words: NFC, lower case (a decomposed "Comédie" names "comédie" too)
+                said = normalize(query.text)
                 for j, g in enumerate(lowered):  # loops over genre names (tens), not items
-                    if g in words or g in query.text.lower():
+                    if g in said:
                         shares[b, j] += max(1.0, shares[b].sum())
         total = shares.sum(axis=1, keepdims=True)
         return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)

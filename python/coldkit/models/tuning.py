@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -50,6 +49,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_fused
 from coldkit.models.blend import STOP_WORDS
 from coldkit.plugins.types import FusionStrategy, Ranked
+from coldkit.text import words as text_words
 
 __all__ = [
     "COLD_ITEMS",
@@ -80,8 +80,6 @@ WORDS = "words"
 WORDS_FROM = 3
 #: At most this many words describe them: about what a sign-up form's "what do you like?" gets.
 MAX_WORDS = 10
-# any script's words (an artist's name in kana is a word too), not only a-z
-_WORD = re.compile(r"\w+")
 _WORDS_STREAM = 0x776F7264  # the words task's own random stream beside the seed ("word")
 REVEAL: tuple[int, ...] = (0, 1, 3, 5, 10)  # known clicks at which cold-user weights are tuned
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -431,7 +429,7 @@ def describe_items(texts: Sequence[str], limit: int = MAX_WORDS) -> str:
         raise InvalidInputError("describe_items takes a list of texts (one per item), not one string")
     counts: dict[str, int] = {}
     for text in texts:
-        for word in dict.fromkeys(_WORD.findall(_plain(text).lower())):  # once per text, in order
+        for word in dict.fromkeys(text_words(_plain(text))):  # once per text, in order
             if word not in STOP_WORDS and len(word) > 1:
                 counts[word] = counts.get(word, 0) + 1
     order = sorted(counts, key=lambda w: -counts[w])  # stable: ties keep their first appearance
