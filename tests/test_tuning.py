@@ -21,7 +21,10 @@ from coldkit.models.tuning import (
     CarvedValidation,
     WARM,
     WORDS,
+    WORDS_AND_CLICKS,
+    WORDS_CLICKS,
     WORDS_FROM,
+    WEIGHT_GRID,
     LearnedWeights,
     carve_validation,
     describe_items,
@@ -1036,6 +1039,59 @@ def test_the_words_task_describes_the_first_clicks_and_asks_for_the_rest() -> No
     assert WORDS not in {t.name for t in with_words.masked_click_tasks()}
 
 
+def test_the_words_and_clicks_users_describe_their_first_clicks_and_reveal_the_next() -> None:
+    """A query with words *and* clicks kept a hand-set text weight (no validation query had both): the
+    ``words+clicks`` users describe their first WORDS_FROM clicks, reveal the next WORDS_CLICKS and should
+    find the rest; they stay out of ``tasks`` (no weights, no stacker of their own)."""
+    train = _interactions()
+    texts = _titled(train)
+    carved = carve_validation(train, seed=3, min_queries=5, item_texts=texts)
+    task = carved.words_with_clicks
+    assert task is not None and task.name == WORDS_AND_CLICKS and len(task) >= 5
+    assert WORDS_AND_CLICKS not in carved.tasks and task not in carved.masked_click_tasks()
+    shown = WORDS_FROM + WORDS_CLICKS
+    # the same held-out users reveal their first `shown` clicks in that task, in the same order
+    revealed = carve_validation(train, seed=3, min_queries=5, reveal=(shown,)).tasks[f"n={shown}"]
+    first = {frozenset(t.indices.tolist()): q.history.tolist() for q, t in zip(revealed.queries, revealed.truth)}
+    matched = 0
+    for query, row in zip(task.queries, task.truth):
+        assert query.user is None and query.history.size == WORDS_CLICKS and query.has_text
+        clicks = first.get(frozenset(row.indices.tolist()))
+        if clicks is not None:
+            assert query.text == describe_items([texts[i] for i in clicks[:WORDS_FROM]])
+            assert query.history.tolist() == clicks[WORDS_FROM:]
+            matched += 1
+    assert matched >= 5
+    assert any(f"{WORDS_AND_CLICKS} ({len(task)} queries)" in note for note in carved.notes)
+    # too few users with enough clicks: the words task stays, the words+clicks one is not carved, with a note
+    sparse = _interactions(density=0.05)
+    counts = carve_validation(sparse, seed=3, min_queries=1, item_texts=_titled(sparse))
+    assert counts.words_with_clicks is not None and len(counts.words_with_clicks) < len(counts.tasks[WORDS])
+    few = carve_validation(sparse, seed=3, min_queries=len(counts.words_with_clicks) + 1, item_texts=_titled(sparse))
+    assert WORDS in few.tasks and few.words_with_clicks is None
+    assert any("beside their clicks is not tuned" in note for note in few.notes)
+
+
+def test_a_query_with_words_and_clicks_takes_its_click_regime_with_the_learned_words_weight() -> None:
+    learned = LearnedWeights({
+        "n=0": {"popularity": 1.0}, WORDS: {"popularity": 0.1, "text": 2.0}, "n=1": {"cf": 1.0, "text": 0.0},
+        "n=3": {"cf": 2.0}, WORDS_AND_CLICKS: {"text": 0.25},
+    })
+    defaults = {name: np.full(6, 9.0) for name in ("cf", "text", "popularity")}
+    known = np.array([0, 0, 1, 1, 4, 4])
+    w = learned.for_queries(known, False, defaults, has_text=np.array([False, True, False, True, False, True]))
+    assert w["text"].tolist() == [9.0, 2.0, 0.0, 0.25, 9.0, 0.25]  # words and clicks: the words+clicks weight
+    assert w["cf"].tolist() == [9.0, 9.0, 1.0, 1.0, 2.0, 2.0]  # every other source: the click regime's
+    assert w["popularity"].tolist() == [1.0, 0.1, 9.0, 9.0, 9.0, 9.0]
+    assert learned.regime_of(4, False, has_text=True) == "n=3"  # the regime (and its stacker) is the clicks'
+    # new items only: the cold-item regime's weights with the words' weight
+    cold = LearnedWeights({COLD_ITEMS: {"cf": 1.0}, WORDS_AND_CLICKS: {"text": 0.1}})
+    assert cold.for_queries(np.array([2]), True, {"cf": np.zeros(1), "text": np.ones(1)}, has_text=np.array([True]))["text"].tolist() == [0.1]
+    # round trip through the snapshot form
+    again = LearnedWeights.from_json(learned.to_json())
+    assert again.for_queries(known, False, defaults, has_text=np.ones(6, bool))["text"].tolist() == [2.0, 2.0, 0.25, 0.25, 0.25, 0.25]
+
+
 def test_too_few_describable_users_give_no_words_task_and_say_so() -> None:
     train = _interactions()
     carved = carve_validation(train, seed=3, min_queries=5, item_texts=[""] * train.n_items)
@@ -1100,6 +1156,24 @@ def test_the_hybrid_learns_how_much_a_new_users_own_words_count() -> None:
     # the weights a words query is given are the words regime's
     weights = model.query_weights([UserQuery(text="western"), UserQuery()], None)
     assert weights["text"][0] == model.learned_.regimes[WORDS]["text"]
+
+
+def test_the_hybrid_learns_how_much_words_count_beside_clicks() -> None:
+    train = _topical()
+    model = Hybrid(encoder="hashing", cache=False, stack=False, attributes=False, warm="svd").fit(train)
+    assert model.learned_ is not None and WORDS_AND_CLICKS in model.learned_.regimes
+    learned = model.learned_.regimes[WORDS_AND_CLICKS]
+    assert set(learned) == {"text"} and learned["text"] in WEIGHT_GRID
+    before, after = model.learned_.validation[WORDS_AND_CLICKS]
+    assert after >= before
+    # a query with words and clicks is given that weight; one with clicks only, or words only, is not
+    asked = [UserQuery(history=np.array([0, 1, 2]), text="western"), UserQuery(history=np.array([0, 1, 2])), UserQuery(text="western")]
+    weights = model.query_weights(asked, None)
+    assert weights["text"][0] == learned["text"]
+    assert weights["text"][2] == model.learned_.regimes[WORDS]["text"]
+    for source, w in weights.items():  # every other source as the clicks alone get
+        if source != "text":
+            assert w[0] == w[1], source
 
 
 def test_no_words_task_where_a_querys_text_is_read_as_a_profile() -> None:

@@ -83,6 +83,8 @@ from coldkit.models.tuning import (
     WARM,
     WEIGHT_GRID,
     WORDS,
+    WORDS_AND_CLICKS,
+    WORDS_CLICKS,
     LearnedWeights,
     ValidationTask,
     carve_validation,
@@ -816,12 +818,41 @@ class Hybrid(Recommender):
                     cold = task.candidates is not None
                     inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
                     stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
+            if carved.words_with_clicks is not None:
+                learned = self._words_beside_clicks(carved.words_with_clicks, regimes)
+                if learned is not None:
+                    regimes[WORDS_AND_CLICKS], scores[WORDS_AND_CLICKS] = learned
         stacking = None
         if stack_tasks:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-stacker")
             stacking = pool.submit(_fit_stackers, stack_tasks, self._served_sources(), self.validation_seed, self.tune_k)
             pool.shutdown(wait=False)  # the worker ends with its one task
         return LearnedWeights(regimes, scores, list(carved.notes)), stacking
+
+    def _words_beside_clicks(
+        self, task: ValidationTask, regimes: Mapping[str, Mapping[str, float]]
+    ) -> tuple[dict[str, float], tuple[float, float]] | None:
+        """The ``text`` weight for queries with words and clicks (``{"text": w}``) and the ``words+clicks``
+        users' recall before and after, or None where their words cannot speak.
+
+        A line search over :data:`WEIGHT_GRID` (a tie to the smaller weight) with every other source at the
+        weight the click regime of these users learned (its default where it learned none): the query keeps
+        that regime, and the words are the one thing these users are there to tell.
+        """
+        queries = self._check_queries(task.queries)
+        reach = self._source_factors(queries)
+        exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+        if "text" not in exercised:
+            return None
+        defaults = self.source_weights(queries, cold_items=False)
+        regime = LearnedWeights({name: dict(w) for name, w in regimes.items()}).regime_of(WORDS_CLICKS, False)
+        base = {source: float(np.mean(defaults[source])) for source in exercised}
+        base.update({source: w for source, w in regimes.get(regime or "", {}).items() if source in base})
+        objective = fused_recall_objective(self.fusion, self._rank_task(task, queries, exercised), task.truth, self.tune_k)
+        before = float(np.mean(objective(base)))
+        found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
+        best = max(found, key=lambda weight: (found[weight], -weight))
+        return {"text": best}, (before, found[best])
 
     def _describable_texts(self, train: Interactions) -> list[str] | None:
         """The item texts the validation's ``words`` users describe their clicks with, or None where a
