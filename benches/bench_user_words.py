@@ -18,6 +18,12 @@ clicks): the difference is what the words themselves add. Paired test: the hybri
 against each other system's, each user's difference averaged over the seeds that tested them, one
 value per user (ml-latest-small tests the same users under every seed, lastfm-2k's draws overlap).
 
+Words beside a few clicks: the same fitted hybrid is asked again for every test user with more than
+``CLICKS + 1`` items, with ``CLICKS`` of their items revealed (drawn at random per seed) and the rest
+their truth, once with their words (``hybrid+3``) and once without (``hybrid+3-no-words``); the
+paired test of the two is what the words add beside clicks (the hybrid learns their weight there on
+its ``words+clicks`` validation users).
+
 Full run (writes OUT/user-words.json, user-words.md, user-words.png)::
 
     COLDKIT_BENCH_FULL=1 python benches/bench_user_words.py --encoder bert --out docs/user-words --data-root ../shared/data
@@ -54,6 +60,9 @@ MAX_WORDS = 10
 #: ``hybrid-no-words``: the same fitted hybrid asked without the words (what it gives any user without
 #: clicks), so the words' own part is the difference
 SYSTEMS = ("hybrid", "hybrid-no-words", "popularity", "content")
+#: clicks revealed beside the words in the second comparison
+CLICKS = 3
+WITH_CLICKS = (f"hybrid+{CLICKS}", f"hybrid+{CLICKS}-no-words")
 
 
 def _user_tags(name: str, data_root: str | None) -> pd.DataFrame:
@@ -116,6 +125,24 @@ def words_split(
     return train, queries, truths, [str(u) for u in test]
 
 
+def with_clicks(
+    queries: Sequence[UserQuery], truths: Sequence[np.ndarray], users: Sequence[str], seed: int
+) -> tuple[list[UserQuery], list[UserQuery], list[np.ndarray], list[str]]:
+    """(words + CLICKS revealed items, the same clicks alone, the rest as truth, their users) for each
+    test user with more than ``CLICKS + 1`` items; the revealed ones drawn at random (per seed)."""
+    rng = np.random.default_rng([seed, CLICKS])
+    both, alone, rest, kept = [], [], [], []
+    for query, truth, user in zip(queries, truths, users, strict=True):
+        if len(truth) <= CLICKS + 1:
+            continue
+        shown = np.sort(rng.choice(truth, CLICKS, replace=False))
+        both.append(UserQuery(history=shown, text=query.text))
+        alone.append(UserQuery(history=shown))
+        rest.append(np.setdiff1d(truth, shown))
+        kept.append(user)
+    return both, alone, rest, kept
+
+
 def recall_per_user(indices: np.ndarray, truths: Sequence[np.ndarray], k: int = K) -> np.ndarray:
     """Recall@k per query: hits in the top k over min(k, relevant)."""
     return np.array([len(set(row[:k].tolist()) & set(t.tolist())) / min(k, len(t)) for row, t in zip(indices, truths)])
@@ -131,9 +158,9 @@ def _model(system: str, encoder: str, seed: int) -> Any:
 
 def paired(
     per_user: dict[tuple[str, str, int], np.ndarray], dataset: str, seeds: Sequence[int],
-    tested: Mapping[int, Sequence[str]],
+    tested: Mapping[int, Sequence[str]], systems: Sequence[str] = SYSTEMS,
 ) -> list[dict[str, Any]]:
-    """The hybrid against each other system on the same users: mean difference, paired t, p.
+    """``systems[0]`` against each other of ``systems`` on the same users: mean difference, paired t, p.
 
     ``tested``: seed -> the ids of the users behind ``per_user``'s rows for that seed. A user tested
     under several seeds counts once, with the mean of their differences: pooling the seeds' rows
@@ -143,15 +170,15 @@ def paired(
     from scipy import stats
 
     out = []
-    for other in SYSTEMS[1:]:
+    for other in systems[1:]:
         by_user: dict[str, list[float]] = {}
         for s in seeds:
-            gaps = per_user[(dataset, "hybrid", s)] - per_user[(dataset, other, s)]
+            gaps = per_user[(dataset, systems[0], s)] - per_user[(dataset, other, s)]
             for user, gap in zip(tested[s], gaps, strict=True):
                 by_user.setdefault(user, []).append(float(gap))
         diff = np.array([np.mean(gaps) for gaps in by_user.values()])
         test = stats.ttest_rel(diff, np.zeros_like(diff)) if diff.size > 1 and np.std(diff) > 0 else None
-        out.append({"dataset": dataset, "vs": other, "users": int(diff.size), "mean_diff": float(diff.mean()),
+        out.append({"dataset": dataset, "system": systems[0], "vs": other, "users": int(diff.size), "mean_diff": float(diff.mean()),
                     "t": float(test.statistic) if test else 0.0, "p": float(test.pvalue) if test else 1.0})
     return out
 
@@ -162,9 +189,14 @@ def markdown(report: dict[str, Any]) -> str:
     for dataset, row in report["summary"].items():
         cells = [f"{row[s]['mean']:.4f} ± {row[s]['std']:.4f}" for s in SYSTEMS]
         lines.append(f"| {dataset} | {row['users']} | " + " | ".join(cells) + " |")
-    lines += ["", "| data set | hybrid vs | users | mean diff | t | p |", "|---|---|---|---|---|---|"]
+    lines += ["", f"With {CLICKS} of their items revealed beside the words (the same fitted hybrid):", "",
+              "| data set | users/seed | " + " | ".join(WITH_CLICKS) + " |", "|---|---|" + "---|" * len(WITH_CLICKS)]
+    for dataset, row in report.get("with_clicks", {}).items():
+        cells = [f"{row[s]['mean']:.4f} ± {row[s]['std']:.4f}" for s in WITH_CLICKS]
+        lines.append(f"| {dataset} | {row['users']} | " + " | ".join(cells) + " |")
+    lines += ["", "| data set | system | vs | users | mean diff | t | p |", "|---|---|---|---|---|---|---|"]
     for p in report["paired"]:
-        lines.append(f"| {p['dataset']} | {p['vs']} | {p['users']} | {p['mean_diff']:+.4f} | {p['t']:.2f} | {p['p']:.2g} |")
+        lines.append(f"| {p['dataset']} | {p.get('system', 'hybrid')} | {p['vs']} | {p['users']} | {p['mean_diff']:+.4f} | {p['t']:.2f} | {p['p']:.2g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -175,16 +207,19 @@ def chart(report: dict[str, Any]) -> bytes:
     import matplotlib.pyplot as plt
 
     datasets = list(report["summary"])
-    fig, ax = plt.subplots(figsize=(1.8 + 2.2 * len(datasets), 3.0))
-    width = 0.8 / len(SYSTEMS)
-    for j, system in enumerate(SYSTEMS):
-        means = [report["summary"][d][system]["mean"] for d in datasets]
-        stds = [report["summary"][d][system]["std"] for d in datasets]
-        ax.bar(np.arange(len(datasets)) + j * width, means, width, yerr=stds, label=system, capsize=3)
-    ax.set_xticks(np.arange(len(datasets)) + width * (len(SYSTEMS) - 1) / 2, datasets)
-    ax.set_ylabel(f"Recall@{K}")
-    ax.set_title(f"new users from their own words ({report['encoder']})", fontsize=9)
-    ax.legend(fontsize=7)
+    panels = [("words only", report["summary"], SYSTEMS), (f"words + {CLICKS} clicks", report.get("with_clicks", {}), WITH_CLICKS)]
+    panels = [panel for panel in panels if panel[1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * (1.8 + 2.2 * len(datasets)), 3.0), squeeze=False)
+    for ax, (title, summary, systems) in zip(axes[0], panels):
+        width = 0.8 / len(systems)
+        for j, system in enumerate(systems):
+            means = [summary[d][system]["mean"] for d in datasets]
+            stds = [summary[d][system]["std"] for d in datasets]
+            ax.bar(np.arange(len(datasets)) + j * width, means, width, yerr=stds, label=system, capsize=3)
+        ax.set_xticks(np.arange(len(datasets)) + width * (len(systems) - 1) / 2, datasets)
+        ax.set_ylabel(f"Recall@{K}")
+        ax.set_title(f"new users, {title} ({report['encoder']})", fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return png_bytes(fig)
 
@@ -195,10 +230,11 @@ def run_user_words(
 ) -> dict[str, Any]:
     """Run the benchmark; write OUT/user-words.json, .md and .png (rewritten after each data set)."""
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"encoder": encoder, "seeds": list(seeds), "summary": {}, "paired": []}
+    report: dict[str, Any] = {"encoder": encoder, "seeds": list(seeds), "summary": {}, "with_clicks": {}, "paired": []}
     per_user: dict[tuple[str, str, int], np.ndarray] = {}
     for dataset in datasets:
         tested: dict[int, list[str]] = {}
+        tested_with_clicks: dict[int, list[str]] = {}
         for seed in seeds:
             train, queries, truths, tested[seed] = words_split(dataset, data_root, seed)
             for system in SYSTEMS:
@@ -209,12 +245,23 @@ def run_user_words(
                     asked = queries
                 per_user[(dataset, system, seed)] = recall_per_user(model.recommend(asked, K).indices, truths)
                 print(f"{dataset} seed {seed} {system}: Recall@{K} {per_user[(dataset, system, seed)].mean():.4f} ({len(queries)} users)", flush=True)
+                if system == "hybrid":
+                    both, clicks_only, rest, tested_with_clicks[seed] = with_clicks(queries, truths, tested[seed], seed)
+                    for name, asked_now in zip(WITH_CLICKS, (both, clicks_only)):
+                        per_user[(dataset, name, seed)] = recall_per_user(model.recommend(asked_now, K).indices, rest)
+                        print(f"{dataset} seed {seed} {name}: Recall@{K} {per_user[(dataset, name, seed)].mean():.4f} ({len(rest)} users)", flush=True)
         report["summary"][dataset] = {"users": len(truths)} | {
             system: {"mean": float(np.mean([per_user[(dataset, system, s)].mean() for s in seeds])),
                      "std": float(np.std([per_user[(dataset, system, s)].mean() for s in seeds]))}
             for system in SYSTEMS
         }
+        report["with_clicks"][dataset] = {"users": len(tested_with_clicks[seeds[-1]])} | {
+            system: {"mean": float(np.mean([per_user[(dataset, system, s)].mean() for s in seeds])),
+                     "std": float(np.std([per_user[(dataset, system, s)].mean() for s in seeds]))}
+            for system in WITH_CLICKS
+        }
         report["paired"] += paired(per_user, dataset, seeds, tested)
+        report["paired"] += paired(per_user, dataset, seeds, tested_with_clicks, WITH_CLICKS)
         atomic_write_bytes(out / "user-words.json", json.dumps(report, indent=2, allow_nan=False).encode("utf-8"))
         atomic_write_bytes(out / "user-words.md", markdown(report).encode("utf-8"))
         atomic_write_bytes(out / "user-words.png", chart(report))
@@ -226,7 +273,9 @@ def test_user_words_pipeline(tmp_path: Path) -> None:
     report = run_user_words(out=tmp_path, seeds=(0,) if not FULL else (0, 1, 2))
     row = report["summary"]["ml-latest-small"]
     assert row["users"] >= 20 and all(0.0 <= row[s]["mean"] <= 1.0 for s in SYSTEMS)
-    assert {p["vs"] for p in report["paired"]} == {"hybrid-no-words", "popularity", "content"}
+    assert {p["vs"] for p in report["paired"]} == {"hybrid-no-words", "popularity", "content", WITH_CLICKS[1]}
+    clicked = report["with_clicks"]["ml-latest-small"]
+    assert clicked["users"] >= 20 and all(0.0 <= clicked[s]["mean"] <= 1.0 for s in WITH_CLICKS)
     assert (tmp_path / "user-words.png").read_bytes()[:4] == b"\x89PNG"
 
 
