@@ -298,3 +298,19 @@ def test_a_fusion_whose_contributions_break_the_contract_is_named() -> None:
 
     with pytest.raises(ComponentContractError, match="'broken'.*contributions"):
         source_parts(Broken(), _two_sources(), {"text": np.array([1.0]), "popularity": np.array([1.0])}, np.array([[5, 3]]))
+
+
+@pytest.mark.parametrize("fusion", ["weighted", "rrf"])
+def test_a_source_only_other_queries_weigh_adds_nothing_to_a_querys_list(fusion: str) -> None:
+    # query 0 weighs "text" 0, query 1 weighs it 1: in one batch the text's items joined query 0's
+    # candidates at the floor and filled its short list, which alone (text never computed) holds 2 items
+    popularity = Ranked(np.array([[4, 7], [4, 7]]), np.array([[9.0, 1.0], [9.0, 1.0]], dtype=np.float32))
+    text = Ranked(np.array([[1, 2], [1, 2]]), np.array([[0.9, 0.5], [0.9, 0.5]], dtype=np.float32))
+    rankers = {"popularity": lambda: popularity, "text": lambda: text}
+    weights = {"popularity": np.array([1.0, 1.0]), "text": np.array([0.0, 1.0])}
+    together, _ = blend(rankers, weights, get_fusion(fusion), 4)
+    first = {"popularity": lambda: Ranked(popularity.indices[:1], popularity.scores[:1]), "text": lambda: Ranked(text.indices[:1], text.scores[:1])}
+    alone, _ = blend(first, {name: w[:1] for name, w in weights.items()}, get_fusion(fusion), 4)
+    assert alone.indices[0].tolist() == [4, 7, -1, -1]
+    np.testing.assert_array_equal(together.indices[0], alone.indices[0])
+    np.testing.assert_array_equal(together.scores[0], alone.scores[0])

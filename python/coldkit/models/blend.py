@@ -259,6 +259,10 @@ def blend(
         if fallback not in sources:
             sources[fallback] = rankers[fallback]()
             says[fallback] = _says_something(sources[fallback])
+    # A source someone else in the batch listens to lists nothing for a query that gives it weight 0:
+    # alone, that query's blend never computes the source, and in a batch its items joined the
+    # query's candidates at the floor score, where they could take the last places of a short list
+    sources = {name: _heard_rows(ranked, active.get(name)) for name, ranked in sources.items()}
     fused = check_fused(fusion, fusion.fuse(sources, k, active), sources, k)
     if inputs is not None:
         inputs["sources"], inputs["weights"] = sources, active
@@ -266,6 +270,15 @@ def blend(
     if not heard.all():  # the fallback answered the silent queries alone, whatever its list holds
         spoke[fallback] = np.where(~heard, 1.0, spoke[fallback])
     return pad_ranked(fused.indices, fused.scores, k), spoke
+
+
+def _heard_rows(ranked: Ranked, weights: np.ndarray | None) -> Ranked:
+    """``ranked`` with the rows of queries that weigh it 0 emptied (index -1, score -inf); as it is where
+    every query weighs it (or no weights are given: the fusion's default 1)."""
+    if weights is None or bool(np.all(weights > 0)):
+        return ranked
+    heard = (np.asarray(weights) > 0)[:, None]
+    return Ranked(np.where(heard, ranked.indices, -1), np.where(heard, ranked.scores, -np.inf).astype(np.asarray(ranked.scores).dtype))
 
 
 def _says_something(ranked: Ranked) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.models._vectors import row_products
 from coldkit.validation import check_number
 
 __all__ = ["Whitening", "WHITENING_MODES", "mean_pairwise_cosine"]
@@ -85,7 +86,8 @@ class Whitening:
     def transform(self, vectors: np.ndarray, normalize: bool = False, *, query: bool = False) -> np.ndarray:
         """Apply the learned map to (n, d) vectors; optionally L2-normalise the rows (zero rows stay zero).
 
-        ``query=True`` marks the rows as queries (a user's text), not items. A query with nothing in
+        ``query=True`` marks the rows as queries (a user's text), not items; each query row is then
+        projected on its own, so its vector is the same bits alone or in any batch. A query with nothing in
         the dimensions the fitted vectors use (:attr:`support_`; with a sparse encoder such as hashed
         TF-IDF, a text whose every word the catalogue lacks) shares nothing with what the mean was
         computed from, so it is not centred: centred, it would be minus the mean, and rank the least
@@ -114,14 +116,16 @@ class Whitening:
             zero_rows = ~np.any(nonzero, axis=1)
             out = block - self.mean_
             if self.projection_ is not None:
-                out = out @ self.projection_
+                # a query's vector row by row, so it does not depend on the queries beside it in its
+                # batch (BLAS blocks by the row count); a catalogue's items in one product, for speed
+                out = row_products(out, self.projection_) if query else out @ self.projection_
             if support is not None:
                 # a bool mask, not a float copy of the block's supported columns (at dim 2**20: 64 MB, not 512)
                 outside = ~np.any(nonzero & support, axis=1) & ~zero_rows
                 if outside.any():
                     own = block[outside]
                     if self.projection_ is not None:
-                        own = (own @ self.projection_) * free_axes
+                        own = row_products(own, self.projection_) * free_axes
                     out[outside] = own
             out[zero_rows] = 0.0  # an item without content stays "similar to nothing"
             if normalize:
