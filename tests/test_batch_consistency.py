@@ -74,9 +74,18 @@ def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuer
         assert differ.size == 0, f"{model.name}: {differ.size} of {len(queries)} queries differ in a {name} from alone (first: {differ[:5].tolist()})"
 
 
-@pytest.mark.parametrize("name", ["content", "ease", "item-knn", "popularity"])
-def test_a_models_list_for_a_user_is_the_same_alone_and_in_any_batch(split, queries, name: str) -> None:  # type: ignore[no-untyped-def]
-    model = coldkit.get_model(name, **({"encoder": "hashing"} if name == "content" else {})).fit(split.train)
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        pytest.param("content", {"encoder": "hashing"}, id="content"),
+        pytest.param("content", {"encoder": "hashing", "whitening": "whiten"}, id="content-whiten"),  # a text's projection
+        pytest.param("ease", {}, id="ease"),
+        pytest.param("item-knn", {}, id="item-knn"),
+        pytest.param("popularity", {}, id="popularity"),
+    ],
+)
+def test_a_models_list_for_a_user_is_the_same_alone_and_in_any_batch(split, queries, name: str, options: dict) -> None:  # type: ignore[no-untyped-def]
+    model = coldkit.get_model(name, **options).fit(split.train)
     _assert_batch_independent(model, queries)
 
 
@@ -90,3 +99,22 @@ def test_the_hybrid_list_for_a_user_is_the_same_alone_and_in_any_batch(split, qu
     blended = copy.copy(stacked)
     blended.stacker_ = blended.words_stacker_ = None
     _assert_batch_independent(blended, queries)
+
+
+@pytest.mark.parametrize("whitening", ["center", "whiten"])
+def test_a_texts_vector_and_its_clicks_on_warm_items_do_not_depend_on_the_texts_beside_it(split, whitening: str) -> None:  # type: ignore[no-untyped-def]
+    # a user's words become a vector (whitened: a matrix product) and clicks on the nearest warm items
+    # (the similarities: another product), both BLAS products blocked by the number of texts
+    from coldkit.models.cold import text_clicks
+
+    titles = split.train.catalog.table["title"].astype(str).tolist()
+    rng = np.random.default_rng(0)
+    texts = [" ".join(titles[int(i)].split()[:2]) for i in rng.integers(len(titles), size=60)]
+    content = coldkit.get_model("content", encoder="hashing", whitening=whitening).fit(split.train)
+    together = content.encode_user_texts(texts)
+    alone = np.vstack([content.encode_user_texts([t]) for t in texts])
+    np.testing.assert_array_equal(together.view(np.uint32), alone.view(np.uint32))
+    warm = np.arange(split.train.n_items)
+    clicks = text_clicks(texts, content, warm).toarray()
+    one_by_one = np.vstack([text_clicks([t], content, warm).toarray() for t in texts])
+    np.testing.assert_array_equal(clicks.view(np.uint64), one_by_one.view(np.uint64))
