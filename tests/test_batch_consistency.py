@@ -1,14 +1,21 @@
 """A user's list does not depend on who else is in the batch.
 
 `coldkit recommend` ranks users in batches, `coldkit serve` and ``model.recommend([query])`` one at a
-time: the same user and the same model must get the same list, scores to the bit. Before, a query's
-dot products went through another SIMD kernel alone (or in a batch under 24) than in a larger batch,
-so its scores came out an ulp apart (3e-8 on ml-100k), which could swap near-tied items; and the hybrid
-blend gave a query the items of a source only other queries of the batch weighed.
+time: the same user and the same model must get the same list. The hybrid blend gave a query the items
+of a source only other queries of the batch weighed, and a query's words were whitened and matched to
+warm items by BLAS products blocked by the number of texts: both now give a query the same bits alone
+and in any batch.
+
+One difference is kept on purpose: the similarity scan ranks fewer than 24 queries with the
+row-streaming SIMD kernel and larger batches with the packed one (one FMA chain per row), which round
+differently (up to ~1e-6 of a score over ml-100k's 1,024-d hashed vectors). Packing the catalogue for a lone query made a serving request's scan
+1.6-2x slower (100k x 384: 11 -> 17-22 ms), so a scan-based model's scores may differ by a few ulps
+between a lone query and a batch, and only items tied to that precision may swap. The models that do
+not scan (``ease``, ``item-knn``, ``popularity``) and the text paths give the same bits.
 
 Checked on real data (ml-100k, a cold-user split, queries with and without words) against the
-definition itself: each query's answer alone is the reference, the batch and a shuffled batch must
-reproduce it exactly, as must batches of 7 (the old kernel switch sat at 24 queries).
+definition itself: each query's answer alone is the reference; the batch, a shuffled batch and batches
+of 7 must reproduce it.
 """
 
 from __future__ import annotations
@@ -56,7 +63,14 @@ def queries(split) -> list[UserQuery]:  # type: ignore[no-untyped-def]
     ]
 
 
-def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuery]) -> None:
+#: score gap (relative above 1) below which two items count as tied: the scan kernels sum a 1,024-d dot
+#: product of unit vectors in other orders, up to ~1e-6 apart on ml-100k
+NEAR_TIE = 1e-5
+
+
+def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuery], *, exact: bool = True) -> None:
+    """Each query's list in a batch, a shuffled batch and batches of 7 is its list alone: bit for bit
+    (``exact``), or with scores within :data:`NEAR_TIE` and items differing only where tied to it."""
     alone = [model.recommend([q], K) for q in queries]
     indices = np.vstack([r.indices for r in alone])
     scores = np.vstack([r.scores for r in alone])
@@ -65,19 +79,27 @@ def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuer
     shuffled = model.recommend([queries[i] for i in order], K)
     back = np.argsort(order)
     sevens = [model.recommend(queries[s : s + 7], K) for s in range(0, len(queries), 7)]
+    # a cosine's rounding error follows its unit vectors, not its value: absolute below 1, relative above
+    scale = np.maximum(np.abs(scores).max(axis=1, keepdims=True), 1.0)
     for name, (got_i, got_s) in {
         "batch": (batch.indices, batch.scores),
         "shuffled batch": (shuffled.indices[back], shuffled.scores[back]),
         "batches of 7": (np.vstack([r.indices for r in sevens]), np.vstack([r.scores for r in sevens])),
     }.items():
-        differ = np.flatnonzero((got_i != indices).any(axis=1) | (got_s.view(np.uint32) != scores.view(np.uint32)).any(axis=1))
+        if exact:
+            differ = np.flatnonzero((got_i != indices).any(axis=1) | (got_s.view(np.uint32) != scores.view(np.uint32)).any(axis=1))
+        else:
+            far = np.abs(got_s - scores) > NEAR_TIE * scale
+            # an item may move only among items whose scores are tied to NEAR_TIE (same score, other place)
+            moved = (got_i != indices) & (np.abs(got_s - scores) > NEAR_TIE * scale)
+            differ = np.flatnonzero(far.any(axis=1) | moved.any(axis=1))
         assert differ.size == 0, f"{model.name}: {differ.size} of {len(queries)} queries differ in a {name} from alone (first: {differ[:5].tolist()})"
 
 
 @pytest.mark.parametrize(
     ("name", "options"),
     [
-        pytest.param("content", {"encoder": "hashing"}, id="content"),
+        pytest.param("content", {"encoder": "hashing"}, id="content"),  # scans: near ties only
         pytest.param("content", {"encoder": "hashing", "whitening": "whiten"}, id="content-whiten"),  # a text's projection
         pytest.param("ease", {}, id="ease"),
         pytest.param("item-knn", {}, id="item-knn"),
@@ -86,7 +108,7 @@ def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuer
 )
 def test_a_models_list_for_a_user_is_the_same_alone_and_in_any_batch(split, queries, name: str, options: dict) -> None:  # type: ignore[no-untyped-def]
     model = coldkit.get_model(name, **options).fit(split.train)
-    _assert_batch_independent(model, queries)
+    _assert_batch_independent(model, queries, exact=name != "content")
 
 
 def test_the_hybrid_list_for_a_user_is_the_same_alone_and_in_any_batch(split, queries, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
@@ -95,10 +117,10 @@ def test_the_hybrid_list_for_a_user_is_the_same_alone_and_in_any_batch(split, qu
     monkeypatch.setattr(stacker_module, "_MIN_T", -np.inf)
     stacked = coldkit.get_model("hybrid", encoder="hashing").fit(split.train)
     assert stacked.stacker_ is not None and {"n=0", "n=1", "n=3", "n=5"} <= set(stacked.stacker_.regimes)
-    _assert_batch_independent(stacked, queries)
+    _assert_batch_independent(stacked, queries, exact=False)
     blended = copy.copy(stacked)
     blended.stacker_ = blended.words_stacker_ = None
-    _assert_batch_independent(blended, queries)
+    _assert_batch_independent(blended, queries, exact=False)
 
 
 @pytest.mark.parametrize("whitening", ["center", "whiten"])
