@@ -791,3 +791,21 @@ def test_a_separator_that_fits_another_table_says_it_serves_every_table(tmp_path
     --sep ',' or leave --sep out", and either fails on the ratings file; the user went round in circles."""
     with pytest.raises(InvalidInputError, match=r"--sep is one separator for every input file"):
         load_items(write(tmp_path, "items.csv", "item_id,title\n10,Alpha\n"), sep=";")
+
+
+def test_an_items_frame_without_item_id_names_fits_item_columns_not_the_columns_already_given() -> None:
+    # fit(ratings, items=movies, columns={"item_id": "movieId"}) renames the ratings only; the items error
+    # then told the user "Python: columns={'item_id': 'movieId'}" -- exactly what they had passed
+    import coldkit
+
+    ratings = pd.DataFrame({"userId": ["u1", "u2"], "movieId": ["m1", "m2"]})
+    movies = pd.DataFrame({"movieId": ["m1", "m2"], "title": ["Alien", "Heat"]})
+    model = coldkit.models.create("popularity")
+    with pytest.raises(InvalidInputError, match=r"--item-columns item_id=movieId \(Python: item_columns=\{'item_id': 'movieId'\} "
+                                                r"of fit, columns=\{'item_id': 'movieId'\} of load_items"):
+        model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"})
+    # the interactions' hint is right as it was: columns= names them in fit and in the loaders alike
+    with pytest.raises(InvalidInputError, match=r"\(Python: columns=\{'user_id': 'userId', 'item_id': 'movieId'\}\)$"):
+        model.fit(ratings, items=movies, item_columns={"item_id": "movieId"})
+    fitted = model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"}, item_columns={"item_id": "movieId"})
+    assert set(fitted.recommend(users=["u1"], k=1)["item_id"]) == {"m2"}

@@ -376,7 +376,11 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
         )
         pairs[standard] = guess or "COLUMN"
         taken.add(pairs[standard])
-    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: columns={pairs!r})"
+    # fit() renames an items= table with item_columns= (its columns= names the interactions' columns), so
+    # "Python: columns=..." sent a user who had passed exactly that mapping to fit back to it
+    python = (f"item_columns={pairs!r} of fit, columns={pairs!r} of load_items" if flag == "--item-columns"
+              else f"columns={pairs!r}")
+    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: {python})"
 
 
 def _require_columns(
