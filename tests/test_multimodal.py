@@ -618,6 +618,26 @@ def test_attach_images_and_restrict_items(tmp_path: Path) -> None:
         restrict_items(data, np.array([False, True, False]) & False)
 
 
+def test_attach_images_refuses_a_folder_where_no_file_is_named_after_an_item_id(tmp_path: Path) -> None:
+    # a user's item ids 'mv00001' beside the poster folder's '1.jpg': every lookup missed, the evaluation ran
+    # its "text + image" models on an empty image block, and the only sign was "0 of 3 items have a usable image file"
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    for name in ("1.jpg", "2.jpg"):
+        Image.new("RGB", (4, 4)).save(folder / name)
+    table = pd.DataFrame({"title": ["A", "B", "C"]})
+    matrix = sparse.csr_matrix(np.eye(3, dtype=np.float32))
+    ids = np.array(["mv00001", "mv00002", "mv00003"], dtype=object)
+    inter = Interactions(np.array(["u1", "u2", "u3"]), Catalog(ids, table, ("title",)), matrix)
+    data = Dataset(name="tiny", interactions=inter, catalog=inter.catalog)
+    with pytest.raises(InvalidInputError, match=r"posters': no file in it is named after an item id: looked for "
+                                                r"'mv00001\.jpg' \(or \.jpeg, \.png.*\) .*the folder holds e\.g\. '1\.jpg'"):
+        attach_images(data, folder)
+    (folder / "mv00002.png").write_bytes((folder / "1.jpg").read_bytes())  # one match is a folder keyed by id
+    shown = [None if pd.isna(v) else v for v in attach_images(data, folder).catalog.table["image"]]
+    assert shown == [None, str(folder / "mv00002.png"), None]
+
+
 # ------------------------------------------------------------------------------------------ CLI and serving
 def _write_files(tmp_path: Path, train: Interactions) -> tuple[Path, Path]:
     items = train.catalog.table.assign(item_id=train.catalog.item_ids)

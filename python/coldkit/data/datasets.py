@@ -601,7 +601,7 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     ml-latest-small (the same movie ids). An existing ``column`` is replaced.
 
     Raises:
-        InvalidInputError: ``folder`` is not a directory.
+        InvalidInputError: ``folder`` is not a directory, or no file in it is named after an item id.
     """
     root = Path(folder).absolute()  # absolute for the same reason as the posters' (see _poster_dir)
     if not root.is_dir():
@@ -611,6 +611,16 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     for item in dataset.catalog.item_ids:
         found = next((f"{item}{s}" for s in IMAGE_SUFFIXES if f"{item}{s}" in present), None)
         paths.append(str(root / found) if found is not None else None)
+    if len(dataset.catalog) and all(path is None for path in paths):
+        # item ids that are not the file names (ids 'mv00001' beside '1.jpg'): every lookup missed and the
+        # "text + image" models ran on an empty image block, a note among the results the only sign of it
+        example = sorted(present)[:1]
+        held = f"the folder holds e.g. {example[0]!r}" if example else "the folder is empty"
+        raise InvalidInputError(
+            f"image folder {str(folder)!r}: no file in it is named after an item id: looked for "
+            f"{str(dataset.catalog.item_ids[0]) + IMAGE_SUFFIXES[0]!r} (or {', '.join(IMAGE_SUFFIXES[1:])}) and so on; "
+            f"{held}. Name the images <item id>.jpg, or give an item column of image paths (--image-column, --media-root)"
+        )
     table = dataset.catalog.table.copy()
     table[column] = paths
     catalog = Catalog(item_ids=dataset.catalog.item_ids, table=table, text_columns=dataset.catalog.text_columns)
