@@ -143,6 +143,8 @@ def test_a_user_who_has_seen_every_candidate_is_named_not_silently_absent(
     assert recs["user_id"].tolist() == ["u2"] and recs["item_id"].tolist() == ["a"]  # u2 saw b, not a
     err = capsys.readouterr().err
     assert "1 user(s) get no recommendation" in err and "'u1'" in err and "no candidate item was left for them" in err
+    # the closing line counted u1 among the users written for ("wrote 1 recommendations for 2 user(s)")
+    assert "wrote 1 recommendations for 1 of 2 user(s) to" in err, err
 
 
 def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

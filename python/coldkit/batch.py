@@ -100,6 +100,9 @@ def recommend_files(
     ``media_root``, ``image_encoder``...) adds the items' images/audio to their text; every media
     file that cannot be used is listed in ``summary["media_errors"]`` and the run continues.
 
+    ``summary["users"]`` counts the users asked for, ``summary["users_written"]`` those with at least one
+    row in ``out`` (a user with nothing left to recommend has none; a note names them).
+
     ``summary["notes"]`` says what the run decided or noticed (a model part it tuned, users without
     interactions...). Data read other than as given (a timestamp column with empty cells, negative
     ratings) is a :class:`~coldkit.exceptions.DataWarning`, a warning under the caller's filters
@@ -417,7 +420,8 @@ def _recommend_files(
         atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
     seconds["write"] = time.perf_counter() - clock
     return {
-        "out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes,
+        "out": out, "users": len(user_list), "users_written": len(user_list) - len(empty_users), "rows": len(table),
+        "model": model, "options": opts, "notes": notes,
         "media_errors": media_errors,
         "text_columns": list(catalog.text_columns),
         "seconds": seconds,
