@@ -809,3 +809,14 @@ def test_an_items_frame_without_item_id_names_fits_item_columns_not_the_columns_
         model.fit(ratings, items=movies, item_columns={"item_id": "movieId"})
     fitted = model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"}, item_columns={"item_id": "movieId"})
     assert set(fitted.recommend(users=["u1"], k=1)["item_id"]) == {"m2"}
+
+
+def test_duplicate_item_ids_name_the_file_lines_of_every_copy(tmp_path: Path) -> None:
+    # "duplicate item_id(s) ['m2']" sent the user searching a 4,000-line export for the two rows to merge
+    path = write(tmp_path, "items.csv", "\ufeffitem_id;title\r\nm1;Alien\r\nm2;\"Heat\r\n(1995)\"\r\nm3;Up\r\nm2;Heat\r\n")
+    with pytest.raises(InvalidInputError, match=r"items\.csv: duplicate item_id\(s\) \['m2'\] \(lines \[3, 6\]\); "
+                                                r"keep one row per item"):
+        load_items(path, sep=";")
+    frame = pd.DataFrame({"item_id": ["a", "b", "a", "a"], "title": ["x", "y", "z", "w"]})  # a caller's frame: positions
+    with pytest.raises(InvalidInputError, match=r"duplicate item_id\(s\) \['a'\] \(rows \[0, 2, 3\]\); keep one row per item"):
+        catalog_from_frame(frame)

@@ -643,7 +643,9 @@ def catalog_from_frame(
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:10].tolist()
-        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup}")
+        # the rows of each copy: in a long export the ids alone left the user searching for the rows to merge
+        rows = np.flatnonzero(np.isin(ids.astype(str), dup))[:20].tolist()
+        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup} ({_rows_named(frame, rows)}); keep one row per item")
     table = frame.copy()
     table.attrs.pop(_SOURCE, None)  # the catalogue outlives the file (a saved index): no path of it kept
     table["item_id"] = ids
