@@ -820,3 +820,18 @@ def test_duplicate_item_ids_name_the_file_lines_of_every_copy(tmp_path: Path) ->
     frame = pd.DataFrame({"item_id": ["a", "b", "a", "a"], "title": ["x", "y", "z", "w"]})  # a caller's frame: positions
     with pytest.raises(InvalidInputError, match=r"duplicate item_id\(s\) \['a'\] \(rows \[0, 2, 3\]\); keep one row per item"):
         catalog_from_frame(frame)
+
+
+def test_implicit_threshold_without_a_rating_column_shows_the_mapping_to_read_one(tmp_path: Path, items_csv: Path) -> None:
+    # "implicit_threshold needs a 'rating' column" on a file with a 'stars' column: the unread-column warning
+    # that says how to map it never reached the command line, which stops at the error
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "customer,sku,stars\nu1,10,5\nu2,20,2\n")
+    with pytest.raises(InvalidInputError, match=r"r\.csv: implicit_threshold needs a 'rating' column; found \['customer', 'sku', 'stars'\]; "
+                                                r"map your columns: --interaction-columns user_id=customer item_id=sku rating=stars "
+                                                r"\(Python: columns=\{'user_id': 'customer', 'item_id': 'sku', 'rating': 'stars'\}\)"):
+        load_interactions(path, catalog, columns={"user_id": "customer", "item_id": "sku"}, implicit_threshold=4)
+    path = write(tmp_path, "s.csv", "user_id,item_id\nu1,10\n")  # nothing to guess from: the flag's form
+    with pytest.raises(InvalidInputError, match=r"needs a 'rating' column; found \['user_id', 'item_id'\]; map your columns: "
+                                                r"--interaction-columns rating=COLUMN"):
+        load_interactions(path, catalog, implicit_threshold=4)

@@ -370,7 +370,8 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
     taken = set((columns or {}).values())
     pairs = dict(columns or {})
     for standard in missing:
-        aliases = _ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+        aliases = (_ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+                   + tuple(re.sub(r"[^a-z0-9]", "", name) for name in _LOOKS_LIKE.get(standard, ())))
         guess = next(
             (str(c) for c in frame.columns if str(c) not in taken and re.sub(r"[^a-z0-9]", "", str(c).lower()) in aliases), None
         )
@@ -759,11 +760,17 @@ def interactions_from_frame(
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
-    _warn_unread_columns(frame, where, columns)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
     if implicit_threshold is not None and "rating" not in frame.columns:
-        raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
+        # checked before the unread-column warning: the command line stops at this error and never showed
+        # that warning's way to map a 'stars' column, so the error carries the mapping itself
+        own = {std: src for std, src in (columns or {}).items()}  # the file's names, as the user knows them
+        raise InvalidInputError(
+            f"{where}: implicit_threshold needs a 'rating' column; found {[own.get(str(c), c) for c in frame.columns]}"
+            + _mapping_hint(frame, ["rating"], "--interaction-columns", columns)
+        )
+    _warn_unread_columns(frame, where, columns)
     user_codes, user_names = _id_codes(frame["user_id"], "user_id", where)
     item_codes, item_names = _id_codes(frame["item_id"], "item_id", where)
 
