@@ -388,6 +388,26 @@ def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_
     assert "ids are matched as text: '1.0' is not '1', '7' is not '007'" in err, err
 
 
+
+def test_cold_users_and_unknown_items_that_differ_from_known_ids_only_in_letter_case_get_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ids from two systems that disagree on case ('Cust-1' in the users list, 'cust-1' in the export) made the
+    # user a new one, served popular items, with only "1 user(s) have no interaction" to go on
+    (tmp_path / "int.csv").write_text("user_id,item_id\ncust-1,a\ncust-1,b\ncust-2,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(ITEMS, encoding="utf-8")
+    (tmp_path / "users.txt").write_text("Cust-1\ncust-2\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    args = ["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "popularity", "--out", str(out), "--quiet"]
+    assert main([*args, "--users", str(tmp_path / "users.txt")]) == 0
+    err = capsys.readouterr().err
+    assert "1 user(s) have no interaction" in err and "ids are matched as text: 'Cust-1' is not 'cust-1'" in err, err
+    (tmp_path / "int.csv").write_text("user_id,item_id\ncust-1,A\n", encoding="utf-8")  # items: the same hint
+    assert main(args) == 2
+    assert "ids are matched as text: 'A' is not 'a'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("model", ["popularity", "item-knn", "ease"])
 def test_a_model_that_reads_no_item_content_runs_on_an_items_file_of_ids(files: dict[str, Path], model: str) -> None:
     # an items file of bare ids was refused ("no text-like column") although these models never read text

@@ -966,13 +966,15 @@ def _comma_number_hint(value: str) -> str:
 
 
 def _canonical_id(text: str) -> str:
-    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
+    """An id with a float's ``.0`` and leading zeros dropped and letters in one case: ``"007"``, ``"7.0"``
+    and ``"7"`` are one, and so are ``"Cust-1"`` and ``"cust-1"`` (two systems that disagree on case)."""
     core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
-    return (core.lstrip("0") or core) if core.isdigit() else core
+    return (core.lstrip("0") or core) if core.isdigit() else core.casefold()
 
 
 def _lookalike_ids(unknown: Sequence[str], known: Iterable[str]) -> list[tuple[str, str]]:
-    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
+    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0``, leading zeros or
+    letter case."""
     if not unknown:
         return []
     by_canonical: dict[str, str] = {}
