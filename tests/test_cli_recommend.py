@@ -726,6 +726,28 @@ def test_missing_standard_columns_name_the_mapping_flag_with_a_guess(files: dict
     _fails_cleanly(files, capsys, "found ['sku', 'title']; map your columns: --item-columns item_id=sku")
 
 
+def test_profiles_and_graph_files_without_the_standard_columns_name_their_mapping_flag(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "missing column(s) ['user_id', 'text']; found ['listener', 'about_me']": the interactions and items said how
+    # to map their columns, the profiles and the social graph (lastfm's userID,friendID) did not
+    files["profiles"].write_text("listener,notes\nnewbie,I love robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['listener', 'notes']; map your columns: --profile-columns user_id=listener text=COLUMN "
+                   "(Python: profile_columns={'user_id': 'listener', 'text': 'COLUMN'} of recommend_files",
+                   "--user-profiles", str(files["profiles"]))
+    files["profiles"].write_text("listener,bio\nnewbie,I love robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "map your columns: --profile-columns user_id=listener text=bio", "--user-profiles", str(files["profiles"]))
+    assert run(files, "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=listener", "text=bio") == 0
+    # a column the user named themselves and the file lacks: no guess over their own mapping
+    _fails_cleanly(files, capsys, "missing column(s) ['uid']; found ['listener', 'bio']",
+                   "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=uid", "text=bio")
+    graph = files["train"].parent / "friends.tsv"
+    graph.write_text("userID\tfriendID\nu1\tu2\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['userID', 'friendID']; map your columns: --user-graph-columns user_id=userID friend_id=friendID",
+                   "--user-graph", str(graph))
+    assert run(files, "--user-graph", str(graph), "--user-graph-columns", "user_id=userID", "friend_id=friendID", model="friends") == 0
+
+
 def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_the_way_out(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

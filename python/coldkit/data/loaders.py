@@ -362,6 +362,20 @@ _ID_ALIASES = {
                 "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid"),
 }  # fmt: skip
 
+#: the same for the other standard names a mapping flag takes (profiles' text, the social graph's friend)
+_OTHER_ALIASES = {
+    "text": ("text", "bio", "about", "aboutme", "profile", "description", "summary", "interests"),
+    "friend_id": ("friend", "friendid", "followee", "followeeid", "contact", "contactid"),
+}
+
+#: where each mapping flag's mapping goes in Python (fit renames an items= table with item_columns=, and
+#: recommend_files takes the profiles' and the graph's as profile_columns= / user_graph_columns=)
+_PYTHON_MAPPING = {
+    "--item-columns": ("item_columns={} of fit", "columns={} of load_items"),
+    "--profile-columns": ("profile_columns={} of recommend_files", "columns={} of load_user_profiles"),
+    "--user-graph-columns": ("user_graph_columns={} of recommend_files", "columns={} of load_user_graph"),
+}
+
 
 def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None) -> str:
     """``; map your columns: --interaction-columns user_id=userId item_id=movieId`` for standard columns a table
@@ -370,7 +384,7 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
     taken = set((columns or {}).values())
     pairs = dict(columns or {})
     for standard in missing:
-        aliases = (_ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+        aliases = (_ID_ALIASES.get(standard, ()) + _OTHER_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
                    + tuple(re.sub(r"[^a-z0-9]", "", name) for name in _LOOKS_LIKE.get(standard, ())))
         guess = next(
             (str(c) for c in frame.columns if str(c) not in taken and re.sub(r"[^a-z0-9]", "", str(c).lower()) in aliases), None
@@ -379,8 +393,7 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
         taken.add(pairs[standard])
     # fit() renames an items= table with item_columns= (its columns= names the interactions' columns), so
     # "Python: columns=..." sent a user who had passed exactly that mapping to fit back to it
-    python = (f"item_columns={pairs!r} of fit, columns={pairs!r} of load_items" if flag == "--item-columns"
-              else f"columns={pairs!r}")
+    python = ", ".join(form.format(repr(pairs)) for form in _PYTHON_MAPPING.get(flag, ("columns={}",)))
     return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: {python})"
 
 
@@ -1311,13 +1324,24 @@ def load_user_profiles(
         id_column = columns.get("user_id", id_column)
         text_column = columns.get("text", text_column)
     frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
-    _require_columns(frame, [id_column, text_column], str(path))
+    _require_columns(frame, [id_column, text_column], str(path), mapping=_own_mapping(
+        {"user_id": id_column, "text": text_column}, frame, "--profile-columns", columns))
     ids = _ids(frame[id_column], id_column, str(path))
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         raise InvalidInputError(f"{path}: user(s) listed more than once: {uniq[counts > 1][:10].tolist()}")
     texts = frame[text_column].astype("string").fillna("").astype(str).tolist()
     return dict(zip(map(str, ids), texts))
+
+
+def _own_mapping(
+    wanted: Mapping[str, str], frame: pd.DataFrame, flag: str, columns: Mapping[str, str] | None
+) -> tuple[str, Mapping[str, str] | None] | None:
+    """``_require_columns``' ``mapping`` for a table read under ``wanted`` (standard name -> column): the flag's
+    hint only where every missing column is a standard name left unmapped (a column the user named themselves
+    and the file lacks is reported as it is, not second-guessed)."""
+    missing = {std: col for std, col in wanted.items() if col not in frame.columns}
+    return (flag, columns) if missing and all(std == col for std, col in missing.items()) else None
 
 
 def user_graph_from_pairs(users: "Sequence[object] | np.ndarray | pd.Series", friends: "Sequence[object] | np.ndarray | pd.Series") -> dict[str, tuple[str, ...]]:
@@ -1360,7 +1384,8 @@ def load_user_graph(
     if unknown:
         raise InvalidInputError(f"user graph column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, friend_id")
     frame = read_table(path, sep=sep, encoding=encoding, dtype={mapping["user_id"]: str, mapping["friend_id"]: str})
-    _require_columns(frame, [mapping["user_id"], mapping["friend_id"]], str(path))
+    _require_columns(frame, [mapping["user_id"], mapping["friend_id"]], str(path),
+                     mapping=_own_mapping(mapping, frame, "--user-graph-columns", columns))
     users = _ids(frame[mapping["user_id"]], mapping["user_id"], str(path))
     friends = _ids(frame[mapping["friend_id"]], mapping["friend_id"], str(path))
     return user_graph_from_pairs(users, friends)
