@@ -835,3 +835,22 @@ def test_implicit_threshold_without_a_rating_column_shows_the_mapping_to_read_on
     with pytest.raises(InvalidInputError, match=r"needs a 'rating' column; found \['user_id', 'item_id'\]; map your columns: "
                                                 r"--interaction-columns rating=COLUMN"):
         load_interactions(path, catalog, implicit_threshold=4)
+
+
+@pytest.mark.parametrize("sep", [None, ";"])
+def test_a_spreadsheets_sep_directive_line_is_named_not_read_as_the_header(tmp_path: Path, items_csv: Path, sep: str | None) -> None:
+    # Excel's "sep=;" first line: read as the header it made "line 2 has 3 fields but the header names 2"
+    # (under --sep ';') or a malformed-CSV error (under ','), neither naming the line to delete
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "\ufeffsep=;\r\nuser_id;item_id;rating\r\nu1;10;5\r\n")
+    then = r"; delete it and read the file with --sep ';' \(Python: sep=';'\)$" if sep is None else "; delete it$"
+    with pytest.raises(InvalidInputError, match=r"r\.csv: the first line 'sep=;' is a spreadsheet's separator line, not the column "
+                                                r"names" + then):
+        load_interactions(path, catalog, sep=sep)
+    write(tmp_path, "ok.csv", "\ufeffuser_id;item_id;rating\r\nu1;10;5\r\n")  # without that line: read
+    assert load_interactions(tmp_path / "ok.csv", catalog, sep=";").matrix.nnz == 1
+    gz = tmp_path / "r.csv.gz"
+    import gzip
+    gz.write_bytes(gzip.compress(b"sep=,\nuser_id,item_id\nu1,10\n"))
+    with pytest.raises(InvalidInputError, match=r"the first line 'sep=,' is a spreadsheet's separator line.*; delete it$"):
+        load_interactions(gz, catalog)

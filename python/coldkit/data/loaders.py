@@ -22,7 +22,7 @@ import re
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,8 @@ def read_table(
                 f"unknown text encoding {enc!r} (--encoding); use a Python codec name such as utf-8 or latin-1"
             ) from None
         enc = _utf8_if_it_is(p, enc)
+        if header and names is None:
+            _refuse_sep_line(p, sep, enc)
         try:
             if dtype and header and names is None:
                 dtype = _dtypes_for_raw_names(p, sep, enc, dtype)
@@ -317,6 +319,27 @@ def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
             f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out "
             "(--sep is one separator for every input file: where the files differ, convert one to the other's)"
         )
+
+
+def _refuse_sep_line(path: Path, sep: str, encoding: str) -> None:
+    """A first line ``sep=;``: the separator line a spreadsheet (Excel) writes above the column names.
+
+    Why: read as the header it gave "line 2 has 5 fields but the header names 2" (or a malformed-CSV
+    error), naming neither that line nor what to do with it.
+    """
+    try:
+        with io.TextIOWrapper(cast(io.BufferedReader, _open_decompressed(path)), encoding=_bom_skipping(encoding), errors="replace") as handle:
+            first = handle.readline(256).lstrip("\ufeff").rstrip("\r\n")
+    except (OSError, EOFError, zlib.error, ValueError, LookupError):
+        return  # the read that follows names what is wrong with the file
+    found = re.fullmatch(r"\s*sep=(.)\s*", first)
+    if found is None:
+        return
+    other = found.group(1)
+    then = "" if other == sep else f" and read the file with --sep {_sep_flag(other)} (Python: sep={other!r})"
+    raise InvalidInputError(
+        f"{path}: the first line {first!r} is a spreadsheet's separator line, not the column names; delete it{then}"
+    )
 
 
 def _sep_flag(sep: str) -> str:
