@@ -854,3 +854,22 @@ def test_a_spreadsheets_sep_directive_line_is_named_not_read_as_the_header(tmp_p
     gz.write_bytes(gzip.compress(b"sep=,\nuser_id,item_id\nu1,10\n"))
     with pytest.raises(InvalidInputError, match=r"the first line 'sep=,' is a spreadsheet's separator line.*; delete it$"):
         load_interactions(gz, catalog)
+
+
+def test_a_double_colon_file_is_named_as_such_not_as_pipe_separated(tmp_path: Path, items_csv: Path) -> None:
+    # MovieLens-1M's movies.dat ("1::Toy Story (1995)::Animation|Children's|Comedy", no header) was answered
+    # "the header looks '|'-separated: pass --sep '|'" (the genres' bars), which reads it no better
+    path = write(tmp_path, "movies.dat", "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji (1995)::Adventure\n")
+    with pytest.raises(InvalidInputError, match=r"movies\.dat: missing column\(s\) \['item_id'\]; found \[.*\] — the first line looks "
+                                                r"'::'-separated \(MovieLens-1M's \.dat files\) and has no header line"):
+        load_items(path)
+    with pytest.raises(InvalidInputError) as caught:
+        load_items(path)
+    assert "--sep '|'" not in str(caught.value)
+    assert "sed 's/::/\\t/g'" in str(caught.value) and "sep='::'" in str(caught.value)
+    # the way the message gives, in Python: read with sep='::' and names, as a headerless table
+    frame = read_table(path, sep="::", header=False, names=["item_id", "title", "genres"])
+    assert catalog_from_frame(frame).texts()[1] == "Jumanji (1995). Adventure"
+    ratings = write(tmp_path, "ratings.dat", "u1::1::5::978300760\nu1::2::3::978300761\n")  # interactions: the same hint
+    with pytest.raises(InvalidInputError, match=r"looks '::'-separated"):
+        load_interactions(ratings, catalog_from_frame(frame))

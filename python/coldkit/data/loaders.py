@@ -428,7 +428,18 @@ def _require_columns(
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         hint = ""
-        if len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
+        if len(frame.columns) == 1 and "::" in str(frame.columns[0]):
+            # MovieLens-1M's .dat files: '::' between fields and no header line. The one-character test below
+            # found the genres' '|' and advised --sep '|', which reads them no better
+            fields = str(frame.columns[0]).split("::")
+            headerless = " and has no header line" if _is_number(fields[0].strip()) else ""
+            hint = (
+                f" — the first line looks '::'-separated (MovieLens-1M's .dat files){headerless}: the command line reads "
+                "one-character separators, so convert it, e.g. sed 's/::/\\t/g' FILE > FILE.tsv (tab-separated: read as it is), "
+                "and add a header line naming the columns if it has none (Python: read_table(path, sep='::', header=False, "
+                f"names=[...{len(fields)} names]))"
+            )
+        elif len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
             found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
             if found is not None:
                 hint = f" — the header looks {found!r}-separated: {_separator_advice(found, where)}"
