@@ -159,7 +159,7 @@ def test_empty_files(tmp_path: Path, items_csv: Path) -> None:
 def test_non_utf8_text_gets_a_clear_error_and_latin1_works(tmp_path: Path) -> None:
     raw = "item_id,title\n1,Misérables\n".encode("latin-1")
     path = write(tmp_path, "i.csv", raw)
-    with pytest.raises(InvalidInputError, match=r"not valid utf-8-sig text.*latin-1"):
+    with pytest.raises(InvalidInputError, match=r"not valid UTF-8 text \(line 2, byte 19: b'\\xe9'\).*latin-1"):
         load_items(path)
     assert load_items(path, encoding="latin-1").texts() == ["Misérables"]
 
@@ -873,3 +873,23 @@ def test_a_double_colon_file_is_named_as_such_not_as_pipe_separated(tmp_path: Pa
     ratings = write(tmp_path, "ratings.dat", "u1::1::5::978300760\nu1::2::3::978300761\n")  # interactions: the same hint
     with pytest.raises(InvalidInputError, match=r"looks '::'-separated"):
         load_interactions(ratings, catalog_from_frame(frame))
+
+
+def test_a_non_utf8_byte_deep_in_a_file_is_named_at_its_own_line_and_byte(tmp_path: Path) -> None:
+    # pandas decodes in chunks and reported the offset inside the chunk: "byte 222771" for a byte at 2,057,779
+    # (line 80,001), so the user looked at the wrong place
+    lines = ["item_id,title"] + [f"m{i},Title number {i}" for i in range(100_000)]
+    lines[80_000] = "m79999x,Caf\xe9 society"
+    data = ("\n".join(lines) + "\n").encode("latin-1")
+    where = data.index(b"\xe9")
+    path = write(tmp_path, "items.csv", data)
+    with pytest.raises(InvalidInputError, match=rf"items\.csv: not valid UTF-8 text \(line 80001, byte {where:,}: b'\\xe9'\); "
+                                                r"pass encoding='latin-1'"):
+        load_items(path)
+    import gzip
+
+    packed = tmp_path / "items.csv.gz"
+    packed.write_bytes(gzip.compress(data))  # the position in the decompressed text, as an editor shows it
+    with pytest.raises(InvalidInputError, match=rf"not valid UTF-8 text \(line 80001, byte {where:,}: "):
+        load_items(packed)
+    assert load_items(path, encoding="latin-1").texts()[79_999] == "Café society"

@@ -128,8 +128,12 @@ def read_table(
             if sep == "\t":
                 frame, plain = _unquoted_tsv(frame, p, enc, dtype, header, names)
         except UnicodeDecodeError as exc:
+            # pandas decodes in chunks: exc.start is the offset inside one, not in the file
+            line, offset, bad = _undecodable_at(p, enc) or (None, exc.start, exc.object[exc.start:exc.start + 1])
+            at = f"line {line}, byte {offset:,}" if line is not None else f"byte {offset:,}"
+            shown = "UTF-8" if codecs.lookup(enc).name in ("utf-8", "utf-8-sig") else enc
             raise InvalidInputError(
-                f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                f"{p}: not valid {shown} text ({at}: {bad!r}); "
                 # the command line's name for it too: encoding= alone reads as a Python keyword only
                 "pass encoding='latin-1' (command line: --encoding latin-1), or the right encoding, if the file uses another one"
             ) from exc
@@ -319,6 +323,28 @@ def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
             f"the header looks {found!r}-separated: pass --sep {_sep_flag(found)} (Python: sep={found!r}), or leave --sep out "
             "(--sep is one separator for every input file: where the files differ, convert one to the other's)"
         )
+
+
+def _undecodable_at(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
+    """``(line, byte offset, the byte)`` of the first byte of ``path`` (decompressed) that ``encoding`` cannot
+    decode, as an editor counts them (line 1 first, offsets from 0); None if the whole file decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    consumed, lines = 0, 1
+    try:
+        with _open_decompressed(path) as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    # the decoder may hold back a few bytes of an unfinished character from the chunk before
+                    held = len(exc.object) - len(chunk)
+                    start = consumed - held + exc.start
+                    return lines + exc.object[: exc.start].count(b"\n"), start, exc.object[exc.start:exc.start + 1]
+                consumed += len(chunk)
+                lines += chunk.count(b"\n")
+    except (OSError, EOFError, zlib.error, ValueError):
+        return None
+    return None
 
 
 def _refuse_sep_line(path: Path, sep: str, encoding: str) -> None:
