@@ -11,6 +11,7 @@ import colorsys
 import json
 import math
 import os
+import re
 import wave
 from pathlib import Path
 from typing import Any, Sequence
@@ -830,6 +831,30 @@ def test_cli_evaluate_three_ways_on_items_with_images(poster_data, tmp_path: Pat
     assert recalls["image"] > recalls["text"] + 0.1 and recalls["text,image"] > recalls["text"] + 0.1, recalls
     n_with = sum(1 for j in range(N_ITEMS) if j % 7 != 3)
     assert f"kept {n_with} items" in err
+
+
+def test_cli_evaluate_only_with_media_and_no_usable_file_names_why(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    # every image named by id but none usable (here: not images; in the field: symlinks out of the folder)
+    # stopped at "restricting the items left no interaction", the media errors that say why never printed
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = poster_data
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _write_files(folder, train)
+    images = tmp_path / "by-id"
+    images.mkdir()
+    for item in train.catalog.item_ids:
+        (images / f"{item}.png").write_bytes(b"not an image")
+    code = main(["evaluate", "--data", str(folder), "--text-columns", "title", "--images", str(images), "--only-with-media",
+                 "--models", "content", "--encoder", "hashing", "--no-chart", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"error: --only-with-media: none of the {N_ITEMS} items has a usable image file \(first: item 'i0' image: cannot read image .+\)", err), err
+    assert "restricting the items left no interaction" not in err
+
+
 
 
 def test_serving_build_and_post_items_with_images(poster_data, tmp_path: Path, monkeypatch) -> None:
