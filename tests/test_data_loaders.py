@@ -893,3 +893,11 @@ def test_a_non_utf8_byte_deep_in_a_file_is_named_at_its_own_line_and_byte(tmp_pa
     with pytest.raises(InvalidInputError, match=rf"not valid UTF-8 text \(line 80001, byte {where:,}: "):
         load_items(packed)
     assert load_items(path, encoding="latin-1").texts()[79_999] == "Café society"
+
+
+@pytest.mark.parametrize("name", ["product_code", "ItemCode", "article_number", "ProductNo"])
+def test_the_mapping_hint_guesses_code_and_number_id_columns(tmp_path: Path, name: str) -> None:
+    # an ERP export's "product_code" got "--item-columns item_id=COLUMN", though the id column is plain to see
+    path = write(tmp_path, "items.csv", f"{name},title\nm1,Alien\n")
+    with pytest.raises(InvalidInputError, match=rf"map your columns: --item-columns item_id={name} "):
+        load_items(path)

@@ -408,7 +408,10 @@ _ID_ALIASES = {
     "user_id": ("user", "userid", "uid", "customer", "customerid", "member", "memberid", "visitor", "visitorid",
                 "account", "accountid", "client", "clientid", "reader", "readerid", "listener", "listenerid"),
     "item_id": ("item", "itemid", "movie", "movieid", "artist", "artistid", "product", "productid", "sku", "track",
-                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid"),
+                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid",
+                # an ERP or shop export's codes and numbers
+                "productcode", "productno", "productnumber", "itemcode", "itemno", "itemnumber", "articlecode", "articleno",
+                "articlenumber", "skuid"),
 }  # fmt: skip
 
 #: the same for the other standard names a mapping flag takes (profiles' text, the social graph's friend)
