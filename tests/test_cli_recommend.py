@@ -754,7 +754,27 @@ def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_t
     # "2 row(s) name item ids not in the item table, e.g. ['z']": no row to look at, no word of what to do
     files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (lines [3, 5]), e.g. ['z']; add those items to "
-                                  "the item table or drop the rows")  # fmt: skip
+                                  "the item table, or drop those rows (command line: --unknown-items drop; Python: "
+                                  "unknown_items='drop')")  # fmt: skip
+
+
+@pytest.mark.parametrize("threshold", [None, "3"])
+def test_unknown_items_drop_reads_the_other_rows_and_says_what_it_dropped(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], threshold: str | None
+) -> None:
+    # a database export holds a few rows of items since deleted from the catalogue: the loader could drop
+    # them (unknown_items='drop'), the command line could not, and the error's way out was to edit the file
+    files["train"].write_text("user_id,item_id,rating\nu1,a,5\nu1,z,5\nu2,b,4\nu2,y,4\nu3,z,5\n", encoding="utf-8")
+    extra = ("--implicit-threshold", threshold) if threshold else ()
+    assert run(files, "--unknown-items", "drop", "--k", "6", *extra, shell=True) == 0
+    err = capsys.readouterr().err
+    assert "3 row(s) name item ids not in the item table and were dropped (lines [3, 5, 6]), e.g. ['z', 'y']" in err, err
+    assert "1 user(s) had no other row ('u3')" in err, err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert set(recs["user_id"]) == {"u1", "u2"}  # u3's only row was dropped: not a user of this file any more
+    assert not ({"z", "y"} & set(recs["item_id"]))
+    assert "a" not in set(recs.loc[recs["user_id"] == "u1", "item_id"])  # seen items stay excluded
+    check_contract(recs, pd.read_csv(files["train"], dtype=str), 6, None)
 
 
 def test_sep_reads_semicolon_and_pipe_tables_and_names_a_separator_that_splits_nothing(

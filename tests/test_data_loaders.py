@@ -115,7 +115,9 @@ def test_unknown_items_error_or_drop(tmp_path: Path, items_csv: Path) -> None:
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\nu1,99\n")
     with pytest.raises(InvalidInputError, match=r"not in the item table.*'99'"):
         load_interactions(path, catalog)
-    assert load_interactions(path, catalog, unknown_items="drop").matrix.nnz == 1
+    # dropped, and said (it was silent: a user whose every row named a deleted item vanished without a word)
+    with pytest.warns(DataWarning, match=r"r\.csv: 1 row\(s\) name item ids not in the item table and were dropped \(line 3\), e\.g\. \['99'\]$"):
+        assert load_interactions(path, catalog, unknown_items="drop").matrix.nnz == 1
 
 
 def test_duplicate_interactions(tmp_path: Path, items_csv: Path) -> None:
@@ -168,7 +170,8 @@ def test_no_interaction_left_and_zero_weights(tmp_path: Path, items_csv: Path) -
     catalog = load_items(items_csv)
     with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 rating\(s\) below implicit_threshold=4"):
         load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\n"), catalog, implicit_threshold=4)
-    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 row\(s\) name items not in the item table"):
+    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 row\(s\) name items not in the item table"), \
+            pytest.warns(DataWarning, match=r"and were dropped \(line 2\), e\.g\. \['nope'\]; 1 user\(s\) had no other row \('u1'\)"):
         load_interactions(write(tmp_path, "n.csv", "user_id,item_id\nu1,nope\n"), catalog, unknown_items="drop")
     with pytest.raises(InvalidInputError, match="the interaction table has no rows"):
         interactions_from_frame(pd.DataFrame({"user_id": [], "item_id": []}), catalog)

@@ -70,6 +70,7 @@ def recommend_files(
     sep: str | None = None,
     progress: bool | None = None,
     batch_size: int = 512,
+    unknown_items: str = "error",
     max_memory: str | int | None = None,
     media: dict[str, Any] | None = None,
     dp_epsilon: float | None = None,
@@ -88,6 +89,10 @@ def recommend_files(
     :mod:`coldkit.data.vectors`) replaces item-text encoding with the user's own vectors (encoder
     ``precomputed``); ``item_vector_columns`` maps ``item_id``/``vector`` to Parquet columns, and
     ``encoder`` then names the encoder for profile texts (the one that made the vectors).
+
+    ``unknown_items="drop"`` drops the interaction rows whose item is not in ``items`` (a
+    :class:`~coldkit.exceptions.DataWarning` says how many, where, and which users had no other row);
+    the default ``"error"`` refuses them.
 
     ``sep`` is the field separator of the CSV/TSV tables (interactions, items, profiles, graph); default:
     ``,`` for ``.csv``, tab for ``.tsv`` (``coldkit recommend --sep``).
@@ -165,6 +170,7 @@ def recommend_files(
             user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
             implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, sep=sep, progress=progress,
+            unknown_items=unknown_items,
             batch_size=batch_size, max_memory=max_memory, media=media,
         )
 
@@ -198,6 +204,7 @@ def _recommend_files(
     batch_size: int,
     max_memory: int | None,
     media: dict[str, Any] | None = None,
+    unknown_items: str = "error",
 ) -> dict[str, Any]:
     if encoder is not None and "encoder" in (options or {}):  # checked before any file is read
         raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
@@ -224,7 +231,7 @@ def _recommend_files(
         if implicit_threshold is not None:
             train, rated = load_liked_and_rated(
                 interactions, catalog, implicit_threshold=implicit_threshold, columns=interaction_columns,
-                duplicates=duplicates, encoding=encoding, sep=sep,  # type: ignore[arg-type]
+                duplicates=duplicates, encoding=encoding, sep=sep, unknown_items=unknown_items,  # type: ignore[arg-type]
             )  # fmt: skip
         else:
             train = load_interactions(
@@ -234,6 +241,7 @@ def _recommend_files(
                 duplicates=duplicates,  # type: ignore[arg-type]
                 encoding=encoding,
                 sep=sep,
+                unknown_items=unknown_items,  # type: ignore[arg-type]
             )
         seen = rated if rated is not None else train  # what each user has interacted with, liked or not
         profiles = (

@@ -72,6 +72,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
+    parser.add_argument(
+        "--unknown-items", default="error", choices=["error", "drop"],
+        help="--interactions rows whose item is not in --items: error (default), or drop them (a note says how many and where)",
+    )  # fmt: skip
     parser.add_argument("--encoding", default=None, help="text encoding of the input files that are not UTF-8 (default UTF-8; e.g. latin-1); UTF-8 files stay UTF-8")
     add_sep_flag(parser, "--interactions, --items, --user-profiles and --user-graph")
     parser.add_argument("--out", required=True, help="output CSV path (written atomically)")
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             item_columns=parse_mapping(args.item_columns, "--item-columns"),
             implicit_threshold=args.implicit_threshold,
             duplicates=args.duplicates,
+            unknown_items=args.unknown_items,
             encoding=args.encoding,
             sep=args.sep,
             progress=False if args.quiet else None,

@@ -958,8 +958,22 @@ def interactions_from_frame(
             # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table ({_rows_named(frame, rows)}), e.g. {names}{hint}; "
-                "add those items to the item table or drop the rows"
+                "add those items to the item table, or drop those rows (command line: --unknown-items drop; Python: unknown_items='drop')"
             )
+        if unknown_items != "drop":
+            raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
+        # dropped, but said: rows of items deleted from the catalogue since the export, and the users they leave
+        # without any row (they are then no users of this file: absent from an output that lists every user)
+        names = item_names[pd.unique(item_codes[unknown])[:5]].tolist()
+        rows = np.flatnonzero(unknown)[:5].tolist()
+        orphans = np.setdiff1d(np.unique(user_codes[unknown]), np.unique(user_codes[~unknown]))
+        left = (f"; {len(orphans)} user(s) had no other row ({', '.join(repr(str(u)) for u in user_names[orphans[:3]])}"
+                f"{', ...' if len(orphans) > 3 else ''})" if len(orphans) else "")
+        warnings.warn(
+            f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table and were dropped "
+            f"({_rows_named(frame, rows)}), e.g. {names}{left}",
+            DataWarning, stacklevel=2,
+        )
         keep &= ~unknown
     if implicit_threshold is not None and duplicates == "error":
         # the threshold must not hide a repeat: a 5 then a 1 for the same pair kept the 5 alone as a
@@ -1342,6 +1356,7 @@ def load_liked_and_rated(
     duplicates: DuplicatePolicy = "error",
     sep: str | None = None,
     encoding: str | None = None,
+    unknown_items: Literal["error", "drop"] = "error",
 ) -> tuple[Interactions, Interactions]:
     """``(liked, rated)`` from one ratings file: what a model learns from, and what each user has seen.
 
@@ -1354,12 +1369,14 @@ def load_liked_and_rated(
     dtypes = {**_id_dtypes(columns, "user_id"), **_id_dtypes(columns, "item_id")}
     frame = read_table(path, sep=sep, encoding=encoding, dtype=dtypes)
     liked = interactions_from_frame(
-        frame, catalog, columns=columns, implicit_threshold=implicit_threshold, duplicates=duplicates, where=str(path)
+        frame, catalog, columns=columns, implicit_threshold=implicit_threshold, duplicates=duplicates, where=str(path),
+        unknown_items=unknown_items,
     )
     # the checks (ids, ratings, timestamps, duplicates) passed above, and warned once; repeats are one pair here
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        rated = interactions_from_frame(frame, catalog, columns=columns, binary=True, duplicates="max", where=str(path))
+        rated = interactions_from_frame(frame, catalog, columns=columns, binary=True, duplicates="max", where=str(path),
+                                        unknown_items=unknown_items)
     return liked, rated
 
 
