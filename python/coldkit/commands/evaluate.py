@@ -65,6 +65,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help="--data folder: repeated (user,item) rows: error (default), keep the last, sum or max the weights",
     )  # fmt: skip
+    # the loaders' error for interaction rows of unknown items names --unknown-items drop, as for recommend
+    parser.add_argument(
+        "--unknown-items", default="error", choices=["error", "drop"],
+        help="--data folder: interaction rows whose item is not in the items table: error (default), or drop them (a warning says how many and where)",
+    )  # fmt: skip
     # the loaders' error for a latin-1 file names --encoding: evaluate had no such flag
     parser.add_argument("--encoding", default=None, help="--data folder: text encoding of its CSV/TSV files that are not UTF-8 (default UTF-8; e.g. latin-1)")
     add_sep_flag(parser, "the --data folder's CSV/TSV tables")
@@ -258,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         item_columns=item_columns,
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
+        unknown_items=args.unknown_items,
         require_text=needs_text,
         encoding=args.encoding,
         sep=args.sep,
@@ -298,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
         "item_columns": item_columns,
         "text_columns": list(dataset.catalog.text_columns),
         "duplicates": args.duplicates,
+        "unknown_items": args.unknown_items,
         "encoding": args.encoding,
         "sep": args.sep,
     }
