@@ -755,7 +755,7 @@ def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_t
     files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (lines [3, 5]), e.g. ['z']; add those items to "
                                   "the item table, or drop those rows (command line: --unknown-items drop; Python: "
-                                  "unknown_items='drop')")  # fmt: skip
+                                  "unknown_items='drop' of the loaders; fit() takes the rows it is given, so filter its DataFrame)")  # fmt: skip
 
 
 @pytest.mark.parametrize("threshold", [None, "3"])

@@ -958,7 +958,7 @@ def interactions_from_frame(
             # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table ({_rows_named(frame, rows)}), e.g. {names}{hint}; "
-                "add those items to the item table, or drop those rows (command line: --unknown-items drop; Python: unknown_items='drop')"
+                "add those items to the item table, or drop those rows (command line: --unknown-items drop; Python: unknown_items='drop' of the loaders; fit() takes the rows it is given, so filter its DataFrame)"
             )
         if unknown_items != "drop":
             raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
