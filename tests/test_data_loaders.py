@@ -904,3 +904,21 @@ def test_the_mapping_hint_guesses_code_and_number_id_columns(tmp_path: Path, nam
     path = write(tmp_path, "items.csv", f"{name},title\nm1,Alien\n")
     with pytest.raises(InvalidInputError, match=rf"map your columns: --item-columns item_id={name} "):
         load_items(path)
+
+
+def test_timestamps_written_as_yyyymmdd_numbers_are_named_not_read_silently_as_1970(tmp_path: Path, items_csv: Path) -> None:
+    # a warehouse's date keys (20180913) read as unix seconds put every interaction in August 1970; fit()
+    # said nothing (only the command line's "every timestamp falls in 1970" note hinted at it)
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,timestamp\nu1,10,20180913\nu2,20,20191231\nu2,30,20170101\n")
+    with pytest.warns(DataWarning, match=r"r\.csv: every timestamp looks like a date written YYYYMMDD \(e\.g\. 20180913 on line 2\), "
+                                         r"but timestamps are unix seconds or ISO-8601 dates: these read as 1970; write them as "
+                                         r"ISO-8601 dates \(2018-09-13\)"):
+        inter = load_interactions(path, catalog)
+    assert inter.timestamps is not None and inter.timestamps.max() == 20191231  # read as given, and said
+    import warnings as _warnings
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # real unix seconds, and numbers that are no dates, stay quiet
+        load_interactions(write(tmp_path, "s.csv", "user_id,item_id,timestamp\nu1,10,964982703\nu2,20,964982224\n"), catalog)
+        load_interactions(write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu1,10,20181399\nu2,20,20180913\n"), catalog)

@@ -903,6 +903,7 @@ def interactions_from_frame(
                 "(unix seconds, milli-, micro- or nanoseconds); fix or drop it"
             )
         timestamps = ts.astype(np.int64)
+        _warn_yyyymmdd(ts, frame, where)
 
     negative = int(np.count_nonzero(ratings < 0)) if implicit_threshold is None and not binary else 0
     if negative:
@@ -1152,6 +1153,27 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
             f"{column.iloc[first]} (unix seconds); use one unit for the whole column"
         )
     return numbers / divisor
+
+
+def _warn_yyyymmdd(seconds: np.ndarray, frame: pd.DataFrame, where: str) -> None:
+    """A :class:`DataWarning` when every timestamp is a date written as a number ``YYYYMMDD`` (a warehouse's date
+    key, 20180913): read as unix seconds they all fall in 1970, and fit() said nothing of it."""
+    if not (seconds.size and (seconds >= 19_000_101).all() and (seconds <= 29_991_231).all()):
+        return
+    if not (seconds == np.round(seconds)).all():
+        return
+    distinct = np.unique(seconds.astype(np.int64))  # a date key repeats: parse each once
+    days = pd.to_datetime(pd.Series(distinct.astype(str)), format="%Y%m%d", errors="coerce")
+    if days.isna().any():
+        return
+    first = str(int(seconds[0]))
+    example = pd.Timestamp(first)
+    warnings.warn(
+        f"{where}: every timestamp looks like a date written YYYYMMDD (e.g. {first} on {_row_named(frame, 0)}), but "
+        "timestamps are unix seconds or ISO-8601 dates: these read as 1970; write them as ISO-8601 dates "
+        f"({example:%Y-%m-%d}) for the time-aware parts (trending, popularity-recent, time-aware validation) to see them",
+        DataWarning, stacklevel=3,
+    )
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
