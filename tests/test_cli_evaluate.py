@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from coldkit.cli import main
+from coldkit.exceptions import DataWarning
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,27 @@ def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: py
     assert "coldkit evaluate: error:" in err and "duplicate (user_id, item_id)" in err and "--duplicates" in err
     assert main([*args, "--duplicates", "max"]) == 0
     assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == ["popularity"]
+
+
+@pytest.mark.parametrize("layout", ["generic", "movielens"])
+def test_evaluate_unknown_items_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
+    # the unknown-item error names --unknown-items drop (coldkit recommend has it): evaluate must take it too
+    folder = tmp_path / layout
+    folder.mkdir()
+    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8")
+    names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
+    (folder / names[0]).write_text(ratings + "0,9999,5,123456789\n", encoding="utf-8")
+    (folder / names[1]).write_text((movie_folder / "movies.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
+    args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
+    args += mapping if layout == "generic" else []
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "coldkit evaluate: error:" in err and "not in the item table" in err and "--unknown-items drop" in err
+    with pytest.warns(DataWarning, match=r"1 row\(s\) name item ids not in the item table and were dropped \(line 2402\), e\.g\. \['9999'\]"):
+        assert main([*args, "--unknown-items", "drop"]) == 0
+    payload = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert payload["dataset"]["interactions"] == 2400 and payload["settings"]["data"]["unknown_items"] == "drop"
 
 
 def test_warm_temporal_without_timestamps_names_the_protocol_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

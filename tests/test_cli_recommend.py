@@ -143,6 +143,8 @@ def test_a_user_who_has_seen_every_candidate_is_named_not_silently_absent(
     assert recs["user_id"].tolist() == ["u2"] and recs["item_id"].tolist() == ["a"]  # u2 saw b, not a
     err = capsys.readouterr().err
     assert "1 user(s) get no recommendation" in err and "'u1'" in err and "no candidate item was left for them" in err
+    # the closing line counted u1 among the users written for ("wrote 1 recommendations for 2 user(s)")
+    assert "wrote 1 recommendations for 1 of 2 user(s) to" in err, err
 
 
 def test_negative_ratings_are_noted_as_read_as_likes(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -384,6 +386,26 @@ def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_
     err = capsys.readouterr().err
     assert "2 user(s) have no interaction" in err
     assert "ids are matched as text: '1.0' is not '1', '7' is not '007'" in err, err
+
+
+
+def test_cold_users_and_unknown_items_that_differ_from_known_ids_only_in_letter_case_get_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ids from two systems that disagree on case ('Cust-1' in the users list, 'cust-1' in the export) made the
+    # user a new one, served popular items, with only "1 user(s) have no interaction" to go on
+    (tmp_path / "int.csv").write_text("user_id,item_id\ncust-1,a\ncust-1,b\ncust-2,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(ITEMS, encoding="utf-8")
+    (tmp_path / "users.txt").write_text("Cust-1\ncust-2\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    args = ["recommend", "--interactions", str(tmp_path / "int.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "popularity", "--out", str(out), "--quiet"]
+    assert main([*args, "--users", str(tmp_path / "users.txt")]) == 0
+    err = capsys.readouterr().err
+    assert "1 user(s) have no interaction" in err and "ids are matched as text: 'Cust-1' is not 'cust-1'" in err, err
+    (tmp_path / "int.csv").write_text("user_id,item_id\ncust-1,A\n", encoding="utf-8")  # items: the same hint
+    assert main(args) == 2
+    assert "ids are matched as text: 'A' is not 'a'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["popularity", "item-knn", "ease"])
@@ -704,13 +726,55 @@ def test_missing_standard_columns_name_the_mapping_flag_with_a_guess(files: dict
     _fails_cleanly(files, capsys, "found ['sku', 'title']; map your columns: --item-columns item_id=sku")
 
 
+def test_profiles_and_graph_files_without_the_standard_columns_name_their_mapping_flag(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "missing column(s) ['user_id', 'text']; found ['listener', 'about_me']": the interactions and items said how
+    # to map their columns, the profiles and the social graph (lastfm's userID,friendID) did not
+    files["profiles"].write_text("listener,notes\nnewbie,I love robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['listener', 'notes']; map your columns: --profile-columns user_id=listener text=COLUMN "
+                   "(Python: profile_columns={'user_id': 'listener', 'text': 'COLUMN'} of recommend_files",
+                   "--user-profiles", str(files["profiles"]))
+    files["profiles"].write_text("listener,bio\nnewbie,I love robots\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "map your columns: --profile-columns user_id=listener text=bio", "--user-profiles", str(files["profiles"]))
+    assert run(files, "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=listener", "text=bio") == 0
+    # a column the user named themselves and the file lacks: no guess over their own mapping
+    _fails_cleanly(files, capsys, "missing column(s) ['uid']; found ['listener', 'bio']",
+                   "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=uid", "text=bio")
+    graph = files["train"].parent / "friends.tsv"
+    graph.write_text("userID\tfriendID\nu1\tu2\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "found ['userID', 'friendID']; map your columns: --user-graph-columns user_id=userID friend_id=friendID",
+                   "--user-graph", str(graph))
+    assert run(files, "--user-graph", str(graph), "--user-graph-columns", "user_id=userID", "friend_id=friendID", model="friends") == 0
+
+
 def test_interactions_with_items_missing_from_the_items_file_name_the_rows_and_the_way_out(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     # "2 row(s) name item ids not in the item table, e.g. ['z']": no row to look at, no word of what to do
     files["train"].write_text("user_id,item_id\nu1,a\nu1,z\nu2,b\nu2,z\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "2 row(s) name item ids not in the item table (lines [3, 5]), e.g. ['z']; add those items to "
-                                  "the item table or drop the rows")  # fmt: skip
+                                  "the item table, or drop those rows (command line: --unknown-items drop; Python: "
+                                  "unknown_items='drop' of the loaders; fit() takes the rows it is given, so filter its DataFrame)")  # fmt: skip
+
+
+@pytest.mark.parametrize("threshold", [None, "3"])
+def test_unknown_items_drop_reads_the_other_rows_and_says_what_it_dropped(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], threshold: str | None
+) -> None:
+    # a database export holds a few rows of items since deleted from the catalogue: the loader could drop
+    # them (unknown_items='drop'), the command line could not, and the error's way out was to edit the file
+    files["train"].write_text("user_id,item_id,rating\nu1,a,5\nu1,z,5\nu2,b,4\nu2,y,4\nu3,z,5\n", encoding="utf-8")
+    extra = ("--implicit-threshold", threshold) if threshold else ()
+    assert run(files, "--unknown-items", "drop", "--k", "6", *extra, shell=True) == 0
+    err = capsys.readouterr().err
+    assert "3 row(s) name item ids not in the item table and were dropped (lines [3, 5, 6]), e.g. ['z', 'y']" in err, err
+    assert "1 user(s) had no other row ('u3')" in err, err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert set(recs["user_id"]) == {"u1", "u2"}  # u3's only row was dropped: not a user of this file any more
+    assert not ({"z", "y"} & set(recs["item_id"]))
+    assert "a" not in set(recs.loc[recs["user_id"] == "u1", "item_id"])  # seen items stay excluded
+    check_contract(recs, pd.read_csv(files["train"], dtype=str), 6, None)
 
 
 def test_sep_reads_semicolon_and_pipe_tables_and_names_a_separator_that_splits_nothing(

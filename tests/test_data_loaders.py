@@ -115,7 +115,9 @@ def test_unknown_items_error_or_drop(tmp_path: Path, items_csv: Path) -> None:
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\nu1,99\n")
     with pytest.raises(InvalidInputError, match=r"not in the item table.*'99'"):
         load_interactions(path, catalog)
-    assert load_interactions(path, catalog, unknown_items="drop").matrix.nnz == 1
+    # dropped, and said (it was silent: a user whose every row named a deleted item vanished without a word)
+    with pytest.warns(DataWarning, match=r"r\.csv: 1 row\(s\) name item ids not in the item table and were dropped \(line 3\), e\.g\. \['99'\]$"):
+        assert load_interactions(path, catalog, unknown_items="drop").matrix.nnz == 1
 
 
 def test_duplicate_interactions(tmp_path: Path, items_csv: Path) -> None:
@@ -159,7 +161,7 @@ def test_empty_files(tmp_path: Path, items_csv: Path) -> None:
 def test_non_utf8_text_gets_a_clear_error_and_latin1_works(tmp_path: Path) -> None:
     raw = "item_id,title\n1,Misérables\n".encode("latin-1")
     path = write(tmp_path, "i.csv", raw)
-    with pytest.raises(InvalidInputError, match=r"not valid utf-8-sig text.*latin-1"):
+    with pytest.raises(InvalidInputError, match=r"not valid UTF-8 text \(line 2, byte 19: b'\\xe9'\).*latin-1"):
         load_items(path)
     assert load_items(path, encoding="latin-1").texts() == ["Misérables"]
 
@@ -168,7 +170,8 @@ def test_no_interaction_left_and_zero_weights(tmp_path: Path, items_csv: Path) -
     catalog = load_items(items_csv)
     with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 rating\(s\) below implicit_threshold=4"):
         load_interactions(write(tmp_path, "r.csv", "user_id,item_id,rating\nu1,10,1\n"), catalog, implicit_threshold=4)
-    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 row\(s\) name items not in the item table"):
+    with pytest.raises(InvalidInputError, match=r"no interaction left of 1 row\(s\): 1 row\(s\) name items not in the item table"), \
+            pytest.warns(DataWarning, match=r"and were dropped \(line 2\), e\.g\. \['nope'\]; 1 user\(s\) had no other row \('u1'\)"):
         load_interactions(write(tmp_path, "n.csv", "user_id,item_id\nu1,nope\n"), catalog, unknown_items="drop")
     with pytest.raises(InvalidInputError, match="the interaction table has no rows"):
         interactions_from_frame(pd.DataFrame({"user_id": [], "item_id": []}), catalog)
@@ -791,3 +794,131 @@ def test_a_separator_that_fits_another_table_says_it_serves_every_table(tmp_path
     --sep ',' or leave --sep out", and either fails on the ratings file; the user went round in circles."""
     with pytest.raises(InvalidInputError, match=r"--sep is one separator for every input file"):
         load_items(write(tmp_path, "items.csv", "item_id,title\n10,Alpha\n"), sep=";")
+
+
+def test_an_items_frame_without_item_id_names_fits_item_columns_not_the_columns_already_given() -> None:
+    # fit(ratings, items=movies, columns={"item_id": "movieId"}) renames the ratings only; the items error
+    # then told the user "Python: columns={'item_id': 'movieId'}" -- exactly what they had passed
+    import coldkit
+
+    ratings = pd.DataFrame({"userId": ["u1", "u2"], "movieId": ["m1", "m2"]})
+    movies = pd.DataFrame({"movieId": ["m1", "m2"], "title": ["Alien", "Heat"]})
+    model = coldkit.models.create("popularity")
+    with pytest.raises(InvalidInputError, match=r"--item-columns item_id=movieId \(Python: item_columns=\{'item_id': 'movieId'\} "
+                                                r"of fit, columns=\{'item_id': 'movieId'\} of load_items"):
+        model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"})
+    # the interactions' hint is right as it was: columns= names them in fit and in the loaders alike
+    with pytest.raises(InvalidInputError, match=r"\(Python: columns=\{'user_id': 'userId', 'item_id': 'movieId'\}\)$"):
+        model.fit(ratings, items=movies, item_columns={"item_id": "movieId"})
+    fitted = model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"}, item_columns={"item_id": "movieId"})
+    assert set(fitted.recommend(users=["u1"], k=1)["item_id"]) == {"m2"}
+
+
+def test_duplicate_item_ids_name_the_file_lines_of_every_copy(tmp_path: Path) -> None:
+    # "duplicate item_id(s) ['m2']" sent the user searching a 4,000-line export for the two rows to merge
+    path = write(tmp_path, "items.csv", "\ufeffitem_id;title\r\nm1;Alien\r\nm2;\"Heat\r\n(1995)\"\r\nm3;Up\r\nm2;Heat\r\n")
+    with pytest.raises(InvalidInputError, match=r"items\.csv: duplicate item_id\(s\) \['m2'\] \(lines \[3, 6\]\); "
+                                                r"keep one row per item"):
+        load_items(path, sep=";")
+    frame = pd.DataFrame({"item_id": ["a", "b", "a", "a"], "title": ["x", "y", "z", "w"]})  # a caller's frame: positions
+    with pytest.raises(InvalidInputError, match=r"duplicate item_id\(s\) \['a'\] \(rows \[0, 2, 3\]\); keep one row per item"):
+        catalog_from_frame(frame)
+
+
+def test_implicit_threshold_without_a_rating_column_shows_the_mapping_to_read_one(tmp_path: Path, items_csv: Path) -> None:
+    # "implicit_threshold needs a 'rating' column" on a file with a 'stars' column: the unread-column warning
+    # that says how to map it never reached the command line, which stops at the error
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "customer,sku,stars\nu1,10,5\nu2,20,2\n")
+    with pytest.raises(InvalidInputError, match=r"r\.csv: implicit_threshold needs a 'rating' column; found \['customer', 'sku', 'stars'\]; "
+                                                r"map your columns: --interaction-columns user_id=customer item_id=sku rating=stars "
+                                                r"\(Python: columns=\{'user_id': 'customer', 'item_id': 'sku', 'rating': 'stars'\}\)"):
+        load_interactions(path, catalog, columns={"user_id": "customer", "item_id": "sku"}, implicit_threshold=4)
+    path = write(tmp_path, "s.csv", "user_id,item_id\nu1,10\n")  # nothing to guess from: the flag's form
+    with pytest.raises(InvalidInputError, match=r"needs a 'rating' column; found \['user_id', 'item_id'\]; map your columns: "
+                                                r"--interaction-columns rating=COLUMN"):
+        load_interactions(path, catalog, implicit_threshold=4)
+
+
+@pytest.mark.parametrize("sep", [None, ";"])
+def test_a_spreadsheets_sep_directive_line_is_named_not_read_as_the_header(tmp_path: Path, items_csv: Path, sep: str | None) -> None:
+    # Excel's "sep=;" first line: read as the header it made "line 2 has 3 fields but the header names 2"
+    # (under --sep ';') or a malformed-CSV error (under ','), neither naming the line to delete
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "\ufeffsep=;\r\nuser_id;item_id;rating\r\nu1;10;5\r\n")
+    then = r"; delete it and read the file with --sep ';' \(Python: sep=';'\)$" if sep is None else "; delete it$"
+    with pytest.raises(InvalidInputError, match=r"r\.csv: the first line 'sep=;' is a spreadsheet's separator line, not the column "
+                                                r"names" + then):
+        load_interactions(path, catalog, sep=sep)
+    write(tmp_path, "ok.csv", "\ufeffuser_id;item_id;rating\r\nu1;10;5\r\n")  # without that line: read
+    assert load_interactions(tmp_path / "ok.csv", catalog, sep=";").matrix.nnz == 1
+    gz = tmp_path / "r.csv.gz"
+    import gzip
+    gz.write_bytes(gzip.compress(b"sep=,\nuser_id,item_id\nu1,10\n"))
+    with pytest.raises(InvalidInputError, match=r"the first line 'sep=,' is a spreadsheet's separator line.*; delete it$"):
+        load_interactions(gz, catalog)
+
+
+def test_a_double_colon_file_is_named_as_such_not_as_pipe_separated(tmp_path: Path, items_csv: Path) -> None:
+    # MovieLens-1M's movies.dat ("1::Toy Story (1995)::Animation|Children's|Comedy", no header) was answered
+    # "the header looks '|'-separated: pass --sep '|'" (the genres' bars), which reads it no better
+    path = write(tmp_path, "movies.dat", "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji (1995)::Adventure\n")
+    with pytest.raises(InvalidInputError, match=r"movies\.dat: missing column\(s\) \['item_id'\]; found \[.*\] — the first line looks "
+                                                r"'::'-separated \(MovieLens-1M's \.dat files\) and has no header line"):
+        load_items(path)
+    with pytest.raises(InvalidInputError) as caught:
+        load_items(path)
+    assert "--sep '|'" not in str(caught.value)
+    assert "sed 's/::/\\t/g'" in str(caught.value) and "sep='::'" in str(caught.value)
+    # the way the message gives, in Python: read with sep='::' and names, as a headerless table
+    frame = read_table(path, sep="::", header=False, names=["item_id", "title", "genres"])
+    assert catalog_from_frame(frame).texts()[1] == "Jumanji (1995). Adventure"
+    ratings = write(tmp_path, "ratings.dat", "u1::1::5::978300760\nu1::2::3::978300761\n")  # interactions: the same hint
+    with pytest.raises(InvalidInputError, match=r"looks '::'-separated"):
+        load_interactions(ratings, catalog_from_frame(frame))
+
+
+def test_a_non_utf8_byte_deep_in_a_file_is_named_at_its_own_line_and_byte(tmp_path: Path) -> None:
+    # pandas decodes in chunks and reported the offset inside the chunk: "byte 222771" for a byte at 2,057,779
+    # (line 80,001), so the user looked at the wrong place
+    lines = ["item_id,title"] + [f"m{i},Title number {i}" for i in range(100_000)]
+    lines[80_000] = "m79999x,Caf\xe9 society"
+    data = ("\n".join(lines) + "\n").encode("latin-1")
+    where = data.index(b"\xe9")
+    path = write(tmp_path, "items.csv", data)
+    with pytest.raises(InvalidInputError, match=rf"items\.csv: not valid UTF-8 text \(line 80001, byte {where:,}: b'\\xe9'\); "
+                                                r"pass encoding='latin-1'"):
+        load_items(path)
+    import gzip
+
+    packed = tmp_path / "items.csv.gz"
+    packed.write_bytes(gzip.compress(data))  # the position in the decompressed text, as an editor shows it
+    with pytest.raises(InvalidInputError, match=rf"not valid UTF-8 text \(line 80001, byte {where:,}: "):
+        load_items(packed)
+    assert load_items(path, encoding="latin-1").texts()[79_999] == "Café society"
+
+
+@pytest.mark.parametrize("name", ["product_code", "ItemCode", "article_number", "ProductNo"])
+def test_the_mapping_hint_guesses_code_and_number_id_columns(tmp_path: Path, name: str) -> None:
+    # an ERP export's "product_code" got "--item-columns item_id=COLUMN", though the id column is plain to see
+    path = write(tmp_path, "items.csv", f"{name},title\nm1,Alien\n")
+    with pytest.raises(InvalidInputError, match=rf"map your columns: --item-columns item_id={name} "):
+        load_items(path)
+
+
+def test_timestamps_written_as_yyyymmdd_numbers_are_named_not_read_silently_as_1970(tmp_path: Path, items_csv: Path) -> None:
+    # a warehouse's date keys (20180913) read as unix seconds put every interaction in August 1970; fit()
+    # said nothing (only the command line's "every timestamp falls in 1970" note hinted at it)
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id,timestamp\nu1,10,20180913\nu2,20,20191231\nu2,30,20170101\n")
+    with pytest.warns(DataWarning, match=r"r\.csv: every timestamp looks like a date written YYYYMMDD \(e\.g\. 20180913 on line 2\), "
+                                         r"but timestamps are unix seconds or ISO-8601 dates: these read as 1970; write them as "
+                                         r"ISO-8601 dates \(2018-09-13\)"):
+        inter = load_interactions(path, catalog)
+    assert inter.timestamps is not None and inter.timestamps.max() == 20191231  # read as given, and said
+    import warnings as _warnings
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # real unix seconds, and numbers that are no dates, stay quiet
+        load_interactions(write(tmp_path, "s.csv", "user_id,item_id,timestamp\nu1,10,964982703\nu2,20,964982224\n"), catalog)
+        load_interactions(write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu1,10,20181399\nu2,20,20180913\n"), catalog)

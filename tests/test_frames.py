@@ -477,3 +477,11 @@ def test_a_zero_one_liked_column_is_told_to_use_threshold_one() -> None:
     liked = ratings.assign(rating=np.arange(len(ratings)) % 2)
     with pytest.raises(InvalidInputError, match=r"a 0/1 \(liked\) column: use implicit_threshold=1"):
         models.create("popularity").fit(liked, items=items)
+
+
+def test_fit_with_rows_of_unknown_items_is_told_to_filter_not_to_pass_an_option_it_lacks() -> None:
+    # the loaders' hint "Python: unknown_items='drop'" reached fit(), which has no such keyword
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["Alien", "Heat"]})
+    ratings = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["a", "zz"]})
+    with pytest.raises(InvalidInputError, match=r"unknown_items='drop' of the loaders; fit\(\) takes the rows it is given, so filter its DataFrame"):
+        models.create("popularity").fit(ratings, items=items)

@@ -11,6 +11,7 @@ import colorsys
 import json
 import math
 import os
+import re
 import wave
 from pathlib import Path
 from typing import Any, Sequence
@@ -618,6 +619,26 @@ def test_attach_images_and_restrict_items(tmp_path: Path) -> None:
         restrict_items(data, np.array([False, True, False]) & False)
 
 
+def test_attach_images_refuses_a_folder_where_no_file_is_named_after_an_item_id(tmp_path: Path) -> None:
+    # a user's item ids 'mv00001' beside the poster folder's '1.jpg': every lookup missed, the evaluation ran
+    # its "text + image" models on an empty image block, and the only sign was "0 of 3 items have a usable image file"
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    for name in ("1.jpg", "2.jpg"):
+        Image.new("RGB", (4, 4)).save(folder / name)
+    table = pd.DataFrame({"title": ["A", "B", "C"]})
+    matrix = sparse.csr_matrix(np.eye(3, dtype=np.float32))
+    ids = np.array(["mv00001", "mv00002", "mv00003"], dtype=object)
+    inter = Interactions(np.array(["u1", "u2", "u3"]), Catalog(ids, table, ("title",)), matrix)
+    data = Dataset(name="tiny", interactions=inter, catalog=inter.catalog)
+    with pytest.raises(InvalidInputError, match=r"posters': no file in it is named after an item id: looked for "
+                                                r"'mv00001\.jpg' \(or \.jpeg, \.png.*\) .*the folder holds e\.g\. '1\.jpg'"):
+        attach_images(data, folder)
+    (folder / "mv00002.png").write_bytes((folder / "1.jpg").read_bytes())  # one match is a folder keyed by id
+    shown = [None if pd.isna(v) else v for v in attach_images(data, folder).catalog.table["image"]]
+    assert shown == [None, str(folder / "mv00002.png"), None]
+
+
 # ------------------------------------------------------------------------------------------ CLI and serving
 def _write_files(tmp_path: Path, train: Interactions) -> tuple[Path, Path]:
     items = train.catalog.table.assign(item_id=train.catalog.item_ids)
@@ -810,6 +831,30 @@ def test_cli_evaluate_three_ways_on_items_with_images(poster_data, tmp_path: Pat
     assert recalls["image"] > recalls["text"] + 0.1 and recalls["text,image"] > recalls["text"] + 0.1, recalls
     n_with = sum(1 for j in range(N_ITEMS) if j % 7 != 3)
     assert f"kept {n_with} items" in err
+
+
+def test_cli_evaluate_only_with_media_and_no_usable_file_names_why(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    # every image named by id but none usable (here: not images; in the field: symlinks out of the folder)
+    # stopped at "restricting the items left no interaction", the media errors that say why never printed
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = poster_data
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _write_files(folder, train)
+    images = tmp_path / "by-id"
+    images.mkdir()
+    for item in train.catalog.item_ids:
+        (images / f"{item}.png").write_bytes(b"not an image")
+    code = main(["evaluate", "--data", str(folder), "--text-columns", "title", "--images", str(images), "--only-with-media",
+                 "--models", "content", "--encoder", "hashing", "--no-chart", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"error: --only-with-media: none of the {N_ITEMS} items has a usable image file \(first: item 'i0' image: cannot read image .+\)", err), err
+    assert "restricting the items left no interaction" not in err
+
+
 
 
 def test_serving_build_and_post_items_with_images(poster_data, tmp_path: Path, monkeypatch) -> None:

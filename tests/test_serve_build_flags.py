@@ -203,3 +203,20 @@ def test_several_workers_are_told_no_mmap(latin1: Path, flags: list[str], monkey
     assert len(apps) == 1
     mapped = _mapped_arrays(apps[0])
     assert (mapped == 0) if flags else (mapped > 0)
+
+
+def test_serve_build_drops_interactions_of_unknown_items_when_asked(latin1: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the loaders' error names --unknown-items drop; serve --build did not have the flag
+    from coldkit.serving import load
+
+    (latin1 / "int.csv").write_text("user_id,item_id,rating\nu1,i1,5\nu1,i9,2\nu2,i2,4\nu2,i3,4\n", encoding="ascii")
+    assert _build(latin1, "--encoding", "latin-1") == 2
+    err = capsys.readouterr().err
+    assert "i9" in err and "--unknown-items drop" in err and "Traceback" not in err
+    from coldkit.exceptions import DataWarning
+
+    with pytest.warns(DataWarning, match=r"1 row\(s\) name item ids not in the item table and were dropped \(line 3\)"):
+        assert _build(latin1, "--encoding", "latin-1", "--unknown-items", "drop") == 0
+    index = load(latin1 / "idx", read_only=True)
+    assert all(index.has_item(i) for i in ("i1", "i2", "i3")) and not index.has_item("i9")
+    assert sorted(index.user_items("u1")) == ["i1"]  # its i9 row dropped, the others kept

@@ -70,6 +70,7 @@ def recommend_files(
     sep: str | None = None,
     progress: bool | None = None,
     batch_size: int = 512,
+    unknown_items: str = "error",
     max_memory: str | int | None = None,
     media: dict[str, Any] | None = None,
     dp_epsilon: float | None = None,
@@ -89,6 +90,10 @@ def recommend_files(
     ``precomputed``); ``item_vector_columns`` maps ``item_id``/``vector`` to Parquet columns, and
     ``encoder`` then names the encoder for profile texts (the one that made the vectors).
 
+    ``unknown_items="drop"`` drops the interaction rows whose item is not in ``items`` (a
+    :class:`~coldkit.exceptions.DataWarning` says how many, where, and which users had no other row);
+    the default ``"error"`` refuses them.
+
     ``sep`` is the field separator of the CSV/TSV tables (interactions, items, profiles, graph); default:
     ``,`` for ``.csv``, tab for ``.tsv`` (``coldkit recommend --sep``).
 
@@ -99,6 +104,9 @@ def recommend_files(
     ``media`` (options of the ``multimodal`` encoder: ``image_column``, ``audio_column``,
     ``media_root``, ``image_encoder``...) adds the items' images/audio to their text; every media
     file that cannot be used is listed in ``summary["media_errors"]`` and the run continues.
+
+    ``summary["users"]`` counts the users asked for, ``summary["users_written"]`` those with at least one
+    row in ``out`` (a user with nothing left to recommend has none; a note names them).
 
     ``summary["notes"]`` says what the run decided or noticed (a model part it tuned, users without
     interactions...). Data read other than as given (a timestamp column with empty cells, negative
@@ -162,6 +170,7 @@ def recommend_files(
             user_graph=user_graph, user_graph_columns=user_graph_columns,
             interaction_columns=interaction_columns, item_columns=item_columns,
             implicit_threshold=implicit_threshold, duplicates=duplicates, encoding=encoding, sep=sep, progress=progress,
+            unknown_items=unknown_items,
             batch_size=batch_size, max_memory=max_memory, media=media,
         )
 
@@ -195,6 +204,7 @@ def _recommend_files(
     batch_size: int,
     max_memory: int | None,
     media: dict[str, Any] | None = None,
+    unknown_items: str = "error",
 ) -> dict[str, Any]:
     if encoder is not None and "encoder" in (options or {}):  # checked before any file is read
         raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
@@ -221,7 +231,7 @@ def _recommend_files(
         if implicit_threshold is not None:
             train, rated = load_liked_and_rated(
                 interactions, catalog, implicit_threshold=implicit_threshold, columns=interaction_columns,
-                duplicates=duplicates, encoding=encoding, sep=sep,  # type: ignore[arg-type]
+                duplicates=duplicates, encoding=encoding, sep=sep, unknown_items=unknown_items,  # type: ignore[arg-type]
             )  # fmt: skip
         else:
             train = load_interactions(
@@ -231,6 +241,7 @@ def _recommend_files(
                 duplicates=duplicates,  # type: ignore[arg-type]
                 encoding=encoding,
                 sep=sep,
+                unknown_items=unknown_items,  # type: ignore[arg-type]
             )
         seen = rated if rated is not None else train  # what each user has interacted with, liked or not
         profiles = (
@@ -417,7 +428,8 @@ def _recommend_files(
         atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
     seconds["write"] = time.perf_counter() - clock
     return {
-        "out": out, "users": len(user_list), "rows": len(table), "model": model, "options": opts, "notes": notes,
+        "out": out, "users": len(user_list), "users_written": len(user_list) - len(empty_users), "rows": len(table),
+        "model": model, "options": opts, "notes": notes,
         "media_errors": media_errors,
         "text_columns": list(catalog.text_columns),
         "seconds": seconds,

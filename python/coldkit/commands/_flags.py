@@ -85,7 +85,7 @@ def add_table_flags(
 ) -> None:
     """How the interaction and item tables are read, declared once for ``coldkit recommend``, ``coldkit
     evaluate`` and ``coldkit serve --build``: ``--interaction-columns``, ``--item-columns``,
-    ``--text-columns``, ``--implicit-threshold``, ``--duplicates``, ``--encoding`` and ``--sep``.
+    ``--text-columns``, ``--implicit-threshold``, ``--duplicates``, ``--unknown-items``, ``--encoding`` and ``--sep``.
 
     Why one place: each command declared its own copy, and they drifted (``serve --build`` had no
     ``--encoding`` nor ``--duplicates``, so a latin-1 item file could not be served and repeated rows
@@ -109,6 +109,11 @@ def add_table_flags(
     parser.add_argument(
         "--duplicates", default="error", choices=["error", "last", "sum", "max"],
         help=f"{scope}repeated (user,item) rows: error (default), keep the last, sum or max the weights",
+    )  # fmt: skip
+    # the loaders' error for interaction rows of items the item table lacks names this flag
+    parser.add_argument(
+        "--unknown-items", default="error", choices=["error", "drop"],
+        help=f"{scope}interaction rows whose item is not in the item table: error (default), or drop them (a note says how many and where)",
     )  # fmt: skip
     # the loaders' error for a latin-1 file names --encoding: every command that reads tables takes it
     parser.add_argument(

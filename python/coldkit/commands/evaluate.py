@@ -251,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         item_columns=item_columns,
         text_columns=list_flag(args.text_columns),
         duplicates=args.duplicates,
+        unknown_items=args.unknown_items,
         require_text=needs_text,
         encoding=args.encoding,
         sep=args.sep,
@@ -291,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
         "item_columns": item_columns,
         "text_columns": list(dataset.catalog.text_columns),
         "duplicates": args.duplicates,
+        "unknown_items": args.unknown_items,
         "encoding": args.encoding,
         "sep": args.sep,
     }
@@ -357,6 +359,15 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
     notes = [f"{int(has.sum()):,} of {len(has):,} items have a usable {m} file" for m, has in present.items()]
     if args.only_with_media:
         keep = np.logical_and.reduce([present[m] for m in media])
+        if not keep.any():
+            # restrict_items then said only "restricting the items left no interaction", and the media errors
+            # that say why (unreadable files, paths outside the folder) were never printed
+            bare = [m for m in media if not present[m].any()] or media
+            first = next((e for e in checker.errors_ if e.modality in bare), None)
+            raise InvalidInputError(
+                f"--only-with-media: none of the {len(keep):,} items has a usable {' and '.join(bare)} file"
+                + (f" (first: {first})" if first is not None else "")
+            )
         dataset = restrict_items(dataset, keep, label=f"items with {' and '.join(media)}")
         notes.append(f"--only-with-media: kept {int(keep.sum()):,} items, {dataset.interactions.n_users:,} users")
     print_media_report(checker.errors_, notes)

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             item_columns=parse_mapping(args.item_columns, "--item-columns"),
             implicit_threshold=args.implicit_threshold,
             duplicates=args.duplicates,
+            unknown_items=args.unknown_items,
             encoding=args.encoding,
             sep=args.sep,
             progress=False if args.quiet else None,
@@ -136,8 +137,11 @@ def run(args: argparse.Namespace) -> int:
             )
     # the profile texts and the social graph are data, not settings: they would flood the line
     opts = ", ".join(f"{k}={v}" for k, v in summary["options"].items() if k not in ("user_profiles", "user_graph"))
+    # a user with no row (nothing left to recommend) was counted among those written for
+    written = summary.get("users_written", summary["users"])
+    for_users = f"{summary['users']}" if written == summary["users"] else f"{written} of {summary['users']}"
     print(
-        f"wrote {summary['rows']} recommendations for {summary['users']} user(s) to {summary['out']} "
+        f"wrote {summary['rows']} recommendations for {for_users} user(s) to {summary['out']} "
         f"(model {summary['model']}{' ' + opts if opts else ''})",
         file=sys.stderr,
     )

@@ -236,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             columns=parse_mapping(args.interaction_columns, "--interaction-columns"),
             item_columns=parse_mapping(args.item_columns, "--item-columns"),
             duplicates=args.duplicates,
+            unknown_items=args.unknown_items,
             implicit_threshold=args.implicit_threshold,
             encoding=args.encoding,
             sep=args.sep,

@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -375,6 +375,7 @@ def load_dataset(
     encoding: str | None = None,
     media_columns: Sequence[str] = (),
     sep: str | None = None,
+    unknown_items: Literal["error", "drop"] = "error",
 ) -> Dataset:
     """Load a named data set, or a folder of your own.
 
@@ -397,6 +398,8 @@ def load_dataset(
         encoding: for a folder, the text encoding of its CSV/TSV files (default UTF-8, e.g. ``"latin-1"``).
         media_columns: for a generic folder, the items table's image/audio path columns: never default text.
         sep: for a folder, the field separator of its CSV/TSV tables (default: ``,`` for ``.csv``, tab for ``.tsv``).
+        unknown_items: for a folder, interaction rows whose item is not in the items table: ``"error"``
+            (default) or ``"drop"`` (a :class:`~coldkit.exceptions.DataWarning` says how many and where).
 
     Raises:
         UnknownComponentError: an unknown name that is not a folder (or a file) either.
@@ -412,7 +415,7 @@ def load_dataset(
     key = str(name_or_path)
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
-        if folder_options or duplicates != "error" or encoding is not None or sep is not None:
+        if folder_options or duplicates != "error" or unknown_items != "error" or encoding is not None or sep is not None:
             raise InvalidInputError(
                 f"{key} is a named data set: column mappings, text columns, duplicates, encoding and separator are for a folder of your own"
             )
@@ -422,7 +425,8 @@ def load_dataset(
         movielens = any((Path(key) / name).is_file() for name in ("movies.csv", "movies.csv.gz", "ratings.csv", "ratings.csv.gz"))
         if generic or folder_options:
             dataset = load_folder(key, columns=columns, item_columns=item_columns, text_columns=text_columns, duplicates=duplicates,
-                                  require_text=require_text, encoding=encoding, media_columns=media_columns, sep=sep)
+                                  require_text=require_text, encoding=encoding, media_columns=media_columns, sep=sep,
+                                  unknown_items=unknown_items)
         elif not movielens:
             # a folder of neither layout: name both, not only the MovieLens files (a user with their
             # own data was told to bring movies.csv and ratings.csv)
@@ -431,7 +435,7 @@ def load_dataset(
                 "or .gz too; any column names, see --interaction-columns), or the MovieLens movies.csv + ratings.csv"
             )
         else:
-            dataset = _load_latest_small_folder(Path(key), duplicates, encoding, sep)
+            dataset = _load_latest_small_folder(Path(key), duplicates, encoding, sep, unknown_items)
     elif Path(key).is_file():
         # "unknown data set 'ratings.csv'" read as a misspelt name: the folder is what is read
         raise InvalidInputError(
@@ -466,6 +470,7 @@ def load_folder(
     encoding: str | None = None,
     media_columns: Sequence[str] = (),
     sep: str | None = None,
+    unknown_items: Literal["error", "drop"] = "error",
 ) -> Dataset:
     """A data set from a folder holding ``interactions`` and ``items`` tables (CSV, TSV or Parquet; ``.gz`` too).
 
@@ -505,13 +510,15 @@ def load_folder(
     assert tables["interactions"] is not None and tables["items"] is not None
     catalog = load_items(tables["items"], text_columns=text_columns, columns=item_columns, require_text=require_text,
                          media_columns=media_columns, encoding=encoding, interaction_columns=columns, sep=sep)
-    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding, sep=sep)
+    interactions = load_interactions(tables["interactions"], catalog, columns=columns, duplicates=duplicates, encoding=encoding, sep=sep,
+                                     unknown_items=unknown_items)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(path))
 
 
 def _load_latest_small_folder(
-    folder: Path, duplicates: DuplicatePolicy = "error", encoding: str | None = None, sep: str | None = None
+    folder: Path, duplicates: DuplicatePolicy = "error", encoding: str | None = None, sep: str | None = None,
+    unknown_items: Literal["error", "drop"] = "error",
 ) -> Dataset:
     """A user folder in the MovieLens CSV layout (movies.csv, ratings.csv, tags.csv)."""
     movies, ratings, tags = _latest_small_frames(folder, encoding, sep)
@@ -526,7 +533,8 @@ def _load_latest_small_folder(
         text_cols.append("tags")
     catalog = catalog_from_frame(table, text_columns=text_cols, where=str(folder))
     interactions = interactions_from_frame(
-        ratings, catalog, columns={"user_id": "userId", "item_id": "movieId"}, duplicates=duplicates, where=str(folder / "ratings.csv")
+        ratings, catalog, columns={"user_id": "userId", "item_id": "movieId"}, duplicates=duplicates, where=str(folder / "ratings.csv"),
+        unknown_items=unknown_items,
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.name) or "dataset"
     return Dataset(name=name, interactions=interactions, catalog=catalog, source=str(folder))
@@ -601,7 +609,7 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     ml-latest-small (the same movie ids). An existing ``column`` is replaced.
 
     Raises:
-        InvalidInputError: ``folder`` is not a directory.
+        InvalidInputError: ``folder`` is not a directory, or no file in it is named after an item id.
     """
     root = Path(folder).absolute()  # absolute for the same reason as the posters' (see _poster_dir)
     if not root.is_dir():
@@ -611,6 +619,16 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     for item in dataset.catalog.item_ids:
         found = next((f"{item}{s}" for s in IMAGE_SUFFIXES if f"{item}{s}" in present), None)
         paths.append(str(root / found) if found is not None else None)
+    if len(dataset.catalog) and all(path is None for path in paths):
+        # item ids that are not the file names (ids 'mv00001' beside '1.jpg'): every lookup missed and the
+        # "text + image" models ran on an empty image block, a note among the results the only sign of it
+        example = sorted(present)[:1]
+        held = f"the folder holds e.g. {example[0]!r}" if example else "the folder is empty"
+        raise InvalidInputError(
+            f"image folder {str(folder)!r}: no file in it is named after an item id: looked for "
+            f"{str(dataset.catalog.item_ids[0]) + IMAGE_SUFFIXES[0]!r} (or {', '.join(IMAGE_SUFFIXES[1:])}) and so on; "
+            f"{held}. Name the images <item id>.jpg, or give an item column of image paths (--image-column, --media-root)"
+        )
     table = dataset.catalog.table.copy()
     table[column] = paths
     catalog = Catalog(item_ids=dataset.catalog.item_ids, table=table, text_columns=dataset.catalog.text_columns)

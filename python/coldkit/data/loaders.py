@@ -22,7 +22,7 @@ import re
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,8 @@ def read_table(
                 f"unknown text encoding {enc!r} (--encoding); use a Python codec name such as utf-8 or latin-1"
             ) from None
         enc = _utf8_if_it_is(p, enc)
+        if header and names is None:
+            _refuse_sep_line(p, sep, enc)
         try:
             if dtype and header and names is None:
                 dtype = _dtypes_for_raw_names(p, sep, enc, dtype)
@@ -126,8 +128,12 @@ def read_table(
             if sep == "\t":
                 frame, plain = _unquoted_tsv(frame, p, enc, dtype, header, names)
         except UnicodeDecodeError as exc:
+            # pandas decodes in chunks: exc.start is the offset inside one, not in the file
+            line, offset, bad = _undecodable_at(p, enc) or (None, exc.start, exc.object[exc.start:exc.start + 1])
+            at = f"line {line}, byte {offset:,}" if line is not None else f"byte {offset:,}"
+            shown = "UTF-8" if codecs.lookup(enc).name in ("utf-8", "utf-8-sig") else enc
             raise InvalidInputError(
-                f"{p}: not valid {enc} text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                f"{p}: not valid {shown} text ({at}: {bad!r}); "
                 # the command line's name for it too: encoding= alone reads as a Python keyword only
                 "pass encoding='latin-1' (command line: --encoding latin-1), or the right encoding, if the file uses another one"
             ) from exc
@@ -319,6 +325,49 @@ def _refuse_unsplit_header(path: Path, name: str, sep: str) -> None:
         )
 
 
+def _undecodable_at(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
+    """``(line, byte offset, the byte)`` of the first byte of ``path`` (decompressed) that ``encoding`` cannot
+    decode, as an editor counts them (line 1 first, offsets from 0); None if the whole file decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    consumed, lines = 0, 1
+    try:
+        with _open_decompressed(path) as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    # the decoder may hold back a few bytes of an unfinished character from the chunk before
+                    held = len(exc.object) - len(chunk)
+                    start = consumed - held + exc.start
+                    return lines + exc.object[: exc.start].count(b"\n"), start, exc.object[exc.start:exc.start + 1]
+                consumed += len(chunk)
+                lines += chunk.count(b"\n")
+    except (OSError, EOFError, zlib.error, ValueError):
+        return None
+    return None
+
+
+def _refuse_sep_line(path: Path, sep: str, encoding: str) -> None:
+    """A first line ``sep=;``: the separator line a spreadsheet (Excel) writes above the column names.
+
+    Why: read as the header it gave "line 2 has 5 fields but the header names 2" (or a malformed-CSV
+    error), naming neither that line nor what to do with it.
+    """
+    try:
+        with io.TextIOWrapper(cast(io.BufferedReader, _open_decompressed(path)), encoding=_bom_skipping(encoding), errors="replace") as handle:
+            first = handle.readline(256).lstrip("\ufeff").rstrip("\r\n")
+    except (OSError, EOFError, zlib.error, ValueError, LookupError):
+        return  # the read that follows names what is wrong with the file
+    found = re.fullmatch(r"\s*sep=(.)\s*", first)
+    if found is None:
+        return
+    other = found.group(1)
+    then = "" if other == sep else f" and read the file with --sep {_sep_flag(other)} (Python: sep={other!r})"
+    raise InvalidInputError(
+        f"{path}: the first line {first!r} is a spreadsheet's separator line, not the column names; delete it{then}"
+    )
+
+
 def _sep_flag(sep: str) -> str:
     """``sep`` as the command line takes it: a tab as ``'\\t'``, others quoted for a shell."""
     return "'\\t'" if sep == "\t" else f"'{sep}'"
@@ -359,8 +408,25 @@ _ID_ALIASES = {
     "user_id": ("user", "userid", "uid", "customer", "customerid", "member", "memberid", "visitor", "visitorid",
                 "account", "accountid", "client", "clientid", "reader", "readerid", "listener", "listenerid"),
     "item_id": ("item", "itemid", "movie", "movieid", "artist", "artistid", "product", "productid", "sku", "track",
-                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid"),
+                "trackid", "song", "songid", "book", "bookid", "isbn", "article", "articleid", "asin", "film", "filmid",
+                # an ERP or shop export's codes and numbers
+                "productcode", "productno", "productnumber", "itemcode", "itemno", "itemnumber", "articlecode", "articleno",
+                "articlenumber", "skuid"),
 }  # fmt: skip
+
+#: the same for the other standard names a mapping flag takes (profiles' text, the social graph's friend)
+_OTHER_ALIASES = {
+    "text": ("text", "bio", "about", "aboutme", "profile", "description", "summary", "interests"),
+    "friend_id": ("friend", "friendid", "followee", "followeeid", "contact", "contactid"),
+}
+
+#: where each mapping flag's mapping goes in Python (fit renames an items= table with item_columns=, and
+#: recommend_files takes the profiles' and the graph's as profile_columns= / user_graph_columns=)
+_PYTHON_MAPPING = {
+    "--item-columns": ("item_columns={} of fit", "columns={} of load_items"),
+    "--profile-columns": ("profile_columns={} of recommend_files", "columns={} of load_user_profiles"),
+    "--user-graph-columns": ("user_graph_columns={} of recommend_files", "columns={} of load_user_graph"),
+}
 
 
 def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None) -> str:
@@ -370,13 +436,17 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
     taken = set((columns or {}).values())
     pairs = dict(columns or {})
     for standard in missing:
-        aliases = _ID_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+        aliases = (_ID_ALIASES.get(standard, ()) + _OTHER_ALIASES.get(standard, ()) + (("id",) if flag == "--item-columns" else ())
+                   + tuple(re.sub(r"[^a-z0-9]", "", name) for name in _LOOKS_LIKE.get(standard, ())))
         guess = next(
             (str(c) for c in frame.columns if str(c) not in taken and re.sub(r"[^a-z0-9]", "", str(c).lower()) in aliases), None
         )
         pairs[standard] = guess or "COLUMN"
         taken.add(pairs[standard])
-    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: columns={pairs!r})"
+    # fit() renames an items= table with item_columns= (its columns= names the interactions' columns), so
+    # "Python: columns=..." sent a user who had passed exactly that mapping to fit back to it
+    python = ", ".join(form.format(repr(pairs)) for form in _PYTHON_MAPPING.get(flag, ("columns={}",)))
+    return f"; map your columns: {flag} " + " ".join(f"{std}={col}" for std, col in pairs.items()) + f" (Python: {python})"
 
 
 def _require_columns(
@@ -387,7 +457,18 @@ def _require_columns(
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         hint = ""
-        if len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
+        if len(frame.columns) == 1 and "::" in str(frame.columns[0]):
+            # MovieLens-1M's .dat files: '::' between fields and no header line. The one-character test below
+            # found the genres' '|' and advised --sep '|', which reads them no better
+            fields = str(frame.columns[0]).split("::")
+            headerless = " and has no header line" if _is_number(fields[0].strip()) else ""
+            hint = (
+                f" — the first line looks '::'-separated (MovieLens-1M's .dat files){headerless}: the command line reads "
+                "one-character separators, so convert it, e.g. sed 's/::/\\t/g' FILE > FILE.tsv (tab-separated: read as it is), "
+                "and add a header line naming the columns if it has none (Python: read_table(path, sep='::', header=False, "
+                f"names=[...{len(fields)} names]))"
+            )
+        elif len(frame.columns) == 1:  # one column named like "user_id;item_id": another separator
             found = next((sep for sep in (";", "\t", "|") if sep in str(frame.columns[0])), None)
             if found is not None:
                 hint = f" — the header looks {found!r}-separated: {_separator_advice(found, where)}"
@@ -639,7 +720,9 @@ def catalog_from_frame(
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:10].tolist()
-        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup}")
+        # the rows of each copy: in a long export the ids alone left the user searching for the rows to merge
+        rows = np.flatnonzero(np.isin(ids.astype(str), dup))[:20].tolist()
+        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup} ({_rows_named(frame, rows)}); keep one row per item")
     table = frame.copy()
     table.attrs.pop(_SOURCE, None)  # the catalogue outlives the file (a saved index): no path of it kept
     table["item_id"] = ids
@@ -753,11 +836,17 @@ def interactions_from_frame(
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
     _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
-    _warn_unread_columns(frame, where, columns)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
     if implicit_threshold is not None and "rating" not in frame.columns:
-        raise InvalidInputError(f"{where}: implicit_threshold needs a 'rating' column")
+        # checked before the unread-column warning: the command line stops at this error and never showed
+        # that warning's way to map a 'stars' column, so the error carries the mapping itself
+        own = {std: src for std, src in (columns or {}).items()}  # the file's names, as the user knows them
+        raise InvalidInputError(
+            f"{where}: implicit_threshold needs a 'rating' column; found {[own.get(str(c), c) for c in frame.columns]}"
+            + _mapping_hint(frame, ["rating"], "--interaction-columns", columns)
+        )
+    _warn_unread_columns(frame, where, columns)
     user_codes, user_names = _id_codes(frame["user_id"], "user_id", where)
     item_codes, item_names = _id_codes(frame["item_id"], "item_id", where)
 
@@ -814,6 +903,7 @@ def interactions_from_frame(
                 "(unix seconds, milli-, micro- or nanoseconds); fix or drop it"
             )
         timestamps = ts.astype(np.int64)
+        _warn_yyyymmdd(ts, frame, where)
 
     negative = int(np.count_nonzero(ratings < 0)) if implicit_threshold is None and not binary else 0
     if negative:
@@ -869,8 +959,22 @@ def interactions_from_frame(
             # the rows to look at, and the way out (both were left for the user to find)
             raise InvalidInputError(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table ({_rows_named(frame, rows)}), e.g. {names}{hint}; "
-                "add those items to the item table or drop the rows"
+                "add those items to the item table, or drop those rows (command line: --unknown-items drop; Python: unknown_items='drop' of the loaders; fit() takes the rows it is given, so filter its DataFrame)"
             )
+        if unknown_items != "drop":
+            raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
+        # dropped, but said: rows of items deleted from the catalogue since the export, and the users they leave
+        # without any row (they are then no users of this file: absent from an output that lists every user)
+        names = item_names[pd.unique(item_codes[unknown])[:5]].tolist()
+        rows = np.flatnonzero(unknown)[:5].tolist()
+        orphans = np.setdiff1d(np.unique(user_codes[unknown]), np.unique(user_codes[~unknown]))
+        left = (f"; {len(orphans)} user(s) had no other row ({', '.join(repr(str(u)) for u in user_names[orphans[:3]])}"
+                f"{', ...' if len(orphans) > 3 else ''})" if len(orphans) else "")
+        warnings.warn(
+            f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table and were dropped "
+            f"({_rows_named(frame, rows)}), e.g. {names}{left}",
+            DataWarning, stacklevel=2,
+        )
         keep &= ~unknown
     if implicit_threshold is not None and duplicates == "error":
         # the threshold must not hide a repeat: a 5 then a 1 for the same pair kept the 5 alone as a
@@ -953,13 +1057,15 @@ def _comma_number_hint(value: str) -> str:
 
 
 def _canonical_id(text: str) -> str:
-    """An id with a float's ``.0`` and leading zeros dropped: ``"007"``, ``"7.0"`` and ``"7"`` are one."""
+    """An id with a float's ``.0`` and leading zeros dropped and letters in one case: ``"007"``, ``"7.0"``
+    and ``"7"`` are one, and so are ``"Cust-1"`` and ``"cust-1"`` (two systems that disagree on case)."""
     core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
-    return (core.lstrip("0") or core) if core.isdigit() else core
+    return (core.lstrip("0") or core) if core.isdigit() else core.casefold()
 
 
 def _lookalike_ids(unknown: Sequence[str], known: Iterable[str]) -> list[tuple[str, str]]:
-    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0`` or leading zeros."""
+    """``(given, known)`` pairs where an unknown id differs from a known one only by ``.0``, leading zeros or
+    letter case."""
     if not unknown:
         return []
     by_canonical: dict[str, str] = {}
@@ -1047,6 +1153,27 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
             f"{column.iloc[first]} (unix seconds); use one unit for the whole column"
         )
     return numbers / divisor
+
+
+def _warn_yyyymmdd(seconds: np.ndarray, frame: pd.DataFrame, where: str) -> None:
+    """A :class:`DataWarning` when every timestamp is a date written as a number ``YYYYMMDD`` (a warehouse's date
+    key, 20180913): read as unix seconds they all fall in 1970, and fit() said nothing of it."""
+    if not (seconds.size and (seconds >= 19_000_101).all() and (seconds <= 29_991_231).all()):
+        return
+    if not (seconds == np.round(seconds)).all():
+        return
+    distinct = np.unique(seconds.astype(np.int64))  # a date key repeats: parse each once
+    days = pd.to_datetime(pd.Series(distinct.astype(str)), format="%Y%m%d", errors="coerce")
+    if days.isna().any():
+        return
+    first = str(int(seconds[0]))
+    example = pd.Timestamp(first)
+    warnings.warn(
+        f"{where}: every timestamp looks like a date written YYYYMMDD (e.g. {first} on {_row_named(frame, 0)}), but "
+        "timestamps are unix seconds or ISO-8601 dates: these read as 1970; write them as ISO-8601 dates "
+        f"({example:%Y-%m-%d}) for the time-aware parts (trending, popularity-recent, time-aware validation) to see them",
+        DataWarning, stacklevel=3,
+    )
 
 
 def _parquet_text(column: pd.Series) -> pd.Series:
@@ -1251,6 +1378,7 @@ def load_liked_and_rated(
     duplicates: DuplicatePolicy = "error",
     sep: str | None = None,
     encoding: str | None = None,
+    unknown_items: Literal["error", "drop"] = "error",
 ) -> tuple[Interactions, Interactions]:
     """``(liked, rated)`` from one ratings file: what a model learns from, and what each user has seen.
 
@@ -1263,12 +1391,14 @@ def load_liked_and_rated(
     dtypes = {**_id_dtypes(columns, "user_id"), **_id_dtypes(columns, "item_id")}
     frame = read_table(path, sep=sep, encoding=encoding, dtype=dtypes)
     liked = interactions_from_frame(
-        frame, catalog, columns=columns, implicit_threshold=implicit_threshold, duplicates=duplicates, where=str(path)
+        frame, catalog, columns=columns, implicit_threshold=implicit_threshold, duplicates=duplicates, where=str(path),
+        unknown_items=unknown_items,
     )
     # the checks (ids, ratings, timestamps, duplicates) passed above, and warned once; repeats are one pair here
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
-        rated = interactions_from_frame(frame, catalog, columns=columns, binary=True, duplicates="max", where=str(path))
+        rated = interactions_from_frame(frame, catalog, columns=columns, binary=True, duplicates="max", where=str(path),
+                                        unknown_items=unknown_items)
     return liked, rated
 
 
@@ -1296,13 +1426,24 @@ def load_user_profiles(
         id_column = columns.get("user_id", id_column)
         text_column = columns.get("text", text_column)
     frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
-    _require_columns(frame, [id_column, text_column], str(path))
+    _require_columns(frame, [id_column, text_column], str(path), mapping=_own_mapping(
+        {"user_id": id_column, "text": text_column}, frame, "--profile-columns", columns))
     ids = _ids(frame[id_column], id_column, str(path))
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         raise InvalidInputError(f"{path}: user(s) listed more than once: {uniq[counts > 1][:10].tolist()}")
     texts = frame[text_column].astype("string").fillna("").astype(str).tolist()
     return dict(zip(map(str, ids), texts))
+
+
+def _own_mapping(
+    wanted: Mapping[str, str], frame: pd.DataFrame, flag: str, columns: Mapping[str, str] | None
+) -> tuple[str, Mapping[str, str] | None] | None:
+    """``_require_columns``' ``mapping`` for a table read under ``wanted`` (standard name -> column): the flag's
+    hint only where every missing column is a standard name left unmapped (a column the user named themselves
+    and the file lacks is reported as it is, not second-guessed)."""
+    missing = {std: col for std, col in wanted.items() if col not in frame.columns}
+    return (flag, columns) if missing and all(std == col for std, col in missing.items()) else None
 
 
 def user_graph_from_pairs(users: "Sequence[object] | np.ndarray | pd.Series", friends: "Sequence[object] | np.ndarray | pd.Series") -> dict[str, tuple[str, ...]]:
@@ -1345,7 +1486,8 @@ def load_user_graph(
     if unknown:
         raise InvalidInputError(f"user graph column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, friend_id")
     frame = read_table(path, sep=sep, encoding=encoding, dtype={mapping["user_id"]: str, mapping["friend_id"]: str})
-    _require_columns(frame, [mapping["user_id"], mapping["friend_id"]], str(path))
+    _require_columns(frame, [mapping["user_id"], mapping["friend_id"]], str(path),
+                     mapping=_own_mapping(mapping, frame, "--user-graph-columns", columns))
     users = _ids(frame[mapping["user_id"]], mapping["user_id"], str(path))
     friends = _ids(frame[mapping["friend_id"]], mapping["friend_id"], str(path))
     return user_graph_from_pairs(users, friends)

@@ -25,6 +25,7 @@ def build_index_from_files(
     columns: Mapping[str, str] | None = None,
     item_columns: Mapping[str, str] | None = None,
     duplicates: str | None = None,
+    unknown_items: str = "error",
     implicit_threshold: float | None = None,
     encoding: str | None = None,
     sep: str | None = None,
@@ -92,6 +93,7 @@ def build_index_from_files(
         train = load_dataset(
             dataset, data_root=data_root, columns=columns, item_columns=item_columns, text_columns=text_columns,
             duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
+            unknown_items=unknown_items,  # type: ignore[arg-type]
         ).interactions
     else:
         if interactions is None or items is None:
@@ -112,7 +114,7 @@ def build_index_from_files(
                              require_text=not media_columns, interaction_columns=columns, sep=sep, encoding=encoding)
         train = load_interactions(
             interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
-            sep=sep, encoding=encoding,
+            sep=sep, encoding=encoding, unknown_items=unknown_items,  # type: ignore[arg-type]
         )  # fmt: skip
     index = ServingIndex.build(train, **build_options)
     # atomic over an existing index (--force was checked above; save refuses a writer, and without force an
