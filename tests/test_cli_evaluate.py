@@ -86,19 +86,24 @@ def test_python_dash_m_entry_point(movie_folder: Path, tmp_path: Path) -> None:
     assert "recall@5" in proc.stdout
 
 
-@pytest.mark.parametrize("layout", ["generic", "movielens"])
-def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
-    # The duplicate-rows error told an evaluate user to pass --duplicates, which only recommend had.
+def _evaluate_folder_with(movie_folder: Path, tmp_path: Path, layout: str, extra_rows: str) -> list[str]:
+    """``coldkit evaluate`` arguments for a copy of ``movie_folder`` (``generic`` file names with a column
+    mapping, or MovieLens's own) whose ratings end with ``extra_rows``."""
     folder = tmp_path / layout
     folder.mkdir()
-    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8")
-    first_row = ratings.splitlines()[1]
     names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
-    (folder / names[0]).write_text(ratings + first_row + "\n", encoding="utf-8")
+    (folder / names[0]).write_text((movie_folder / "ratings.csv").read_text(encoding="utf-8") + extra_rows, encoding="utf-8")
     (folder / names[1]).write_text((movie_folder / "movies.csv").read_text(encoding="utf-8"), encoding="utf-8")
     mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
     args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
-    args += mapping if layout == "generic" else []
+    return args + (mapping if layout == "generic" else [])
+
+
+@pytest.mark.parametrize("layout", ["generic", "movielens"])
+def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
+    # The duplicate-rows error told an evaluate user to pass --duplicates, which only recommend had.
+    first_row = (movie_folder / "ratings.csv").read_text(encoding="utf-8").splitlines()[1]
+    args = _evaluate_folder_with(movie_folder, tmp_path, layout, first_row + "\n")
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "coldkit evaluate: error:" in err and "duplicate (user_id, item_id)" in err and "--duplicates" in err
@@ -109,15 +114,7 @@ def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: py
 @pytest.mark.parametrize("layout", ["generic", "movielens"])
 def test_evaluate_unknown_items_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
     # the unknown-item error names --unknown-items drop (coldkit recommend has it): evaluate must take it too
-    folder = tmp_path / layout
-    folder.mkdir()
-    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8")
-    names = ("interactions.csv", "items.csv") if layout == "generic" else ("ratings.csv", "movies.csv")
-    (folder / names[0]).write_text(ratings + "0,9999,5,123456789\n", encoding="utf-8")
-    (folder / names[1]).write_text((movie_folder / "movies.csv").read_text(encoding="utf-8"), encoding="utf-8")
-    mapping = ["--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId"]
-    args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "out"), "--no-progress", "--no-chart"]
-    args += mapping if layout == "generic" else []
+    args = _evaluate_folder_with(movie_folder, tmp_path, layout, "0,9999,5,123456789\n")
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "coldkit evaluate: error:" in err and "not in the item table" in err and "--unknown-items drop" in err
