@@ -837,7 +837,10 @@ class Hybrid(Recommender):
 
         A line search over :data:`WEIGHT_GRID` (a tie to the smaller weight) with every other source at the
         weight the click regime of these users learned (its default where it learned none): the query keeps
-        that regime, and the words are the one thing these users are there to tell.
+        that regime, and the words are the one thing these users are there to tell. The start's ``text``
+        weight (the default, or the one the user gave) stays unless a weight finds more, as in
+        :func:`_words_start`: taking the smallest of tied weights set the words to 0 where these users
+        could not tell the weights apart.
         """
         queries = self._check_queries(task.queries)
         reach = self._source_factors(queries)
@@ -852,6 +855,8 @@ class Hybrid(Recommender):
         before = float(np.mean(objective(base)))
         found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
         best = max(found, key=lambda weight: (found[weight], -weight))
+        if found[best] <= before:
+            return {"text": base["text"]}, (before, before)
         return {"text": best}, (before, found[best])
 
     def _describable_texts(self, train: Interactions) -> list[str] | None:
