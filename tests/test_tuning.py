@@ -1188,8 +1188,11 @@ def test_the_words_weight_beside_clicks_moves_only_where_another_finds_more() ->
     queries = [UserQuery(history=r, text="western cowboy") for r in rows]
     # what they should find is what they clicked (excluded from every list): every weighting finds 0
     truth = sp.csr_matrix((np.ones(30, dtype=bool), np.concatenate(rows), np.arange(0, 31, 3)), shape=(10, train.n_items))
-    learned = model._words_beside_clicks(ValidationTask(WORDS_AND_CLICKS, queries, truth, None), {})
-    assert learned == ({"text": 2.0}, (0.0, 0.0))
+    assert model._words_beside_clicks(ValidationTask(WORDS_AND_CLICKS, queries, truth, None), {}) is None
+    assert "no words' weight beside clicks found more than the start (2)" in model.notes_[-1]
+    # no words+clicks layer: a query with words and clicks keeps the weight given
+    model.learned_ = LearnedWeights({"n=3": {"cf": 1.0}})
+    assert model.query_weights(queries[:1], None)["text"].tolist() == [2.0]
 
 
 def test_no_words_task_where_a_querys_text_is_read_as_a_profile() -> None:
