@@ -205,3 +205,30 @@ def test_sigterm_during_an_index_save_in_a_plain_script_removes_the_temp_folder(
     assert proc.returncode == -signal.SIGTERM, err
     assert "finished" not in out
     assert list((tmp_path / "idx").glob(".tmp-*")) == []
+
+
+
+def test_a_signal_during_a_temp_file_creation_that_fails_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # deferred inside a critical section, the signal was delivered only when the section ended without an
+    # error: the writability probe's mkstemp failing there (a folder not writable, a full disk) dropped it
+    # with the guard, and the stop asked for never came (atomic_write's cleanup section delivered it later)
+    from coldkit._atomic import check_output_writable
+    from coldkit.exceptions import InvalidInputError
+
+    def mkstemp_signal_then_fail(*args: object, **kwargs: object) -> tuple[int, str]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs at the next bytecode boundaries, here: deferred
+            pass
+        raise PermissionError(13, "Permission denied")
+
+    def raise_stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stop
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_signal_then_fail)
+    previous = signal.signal(signal.SIGTERM, raise_stop)
+    try:
+        with pytest.raises(_Stop) as stopped:
+            check_output_writable(tmp_path / "out.bin")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert isinstance(stopped.value.__context__, InvalidInputError)  # the failure it interrupted stays readable

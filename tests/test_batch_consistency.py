@@ -79,8 +79,10 @@ def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuer
     shuffled = model.recommend([queries[i] for i in order], K)
     back = np.argsort(order)
     sevens = [model.recommend(queries[s : s + 7], K) for s in range(0, len(queries), 7)]
-    # a cosine's rounding error follows its unit vectors, not its value: absolute below 1, relative above
-    scale = np.maximum(np.abs(scores).max(axis=1, keepdims=True), 1.0)
+    # a cosine's rounding error follows its unit vectors, not its value: absolute below 1, relative above;
+    # over the listed items only (a short list's padding, -inf, made the scale infinite: any score passed)
+    listed = indices >= 0
+    scale = np.maximum(np.abs(np.where(listed, scores, 0.0)).max(axis=1, keepdims=True), 1.0)
     for name, (got_i, got_s) in {
         "batch": (batch.indices, batch.scores),
         "shuffled batch": (shuffled.indices[back], shuffled.scores[back]),
@@ -89,10 +91,11 @@ def _assert_batch_independent(model: coldkit.Recommender, queries: list[UserQuer
         if exact:
             differ = np.flatnonzero((got_i != indices).any(axis=1) | (got_s.view(np.uint32) != scores.view(np.uint32)).any(axis=1))
         else:
-            far = np.abs(got_s - scores) > NEAR_TIE * scale
-            # an item may move only among items whose scores are tied to NEAR_TIE (same score, other place)
-            moved = (got_i != indices) & (np.abs(got_s - scores) > NEAR_TIE * scale)
-            differ = np.flatnonzero(far.any(axis=1) | moved.any(axis=1))
+            # place by place the same score to NEAR_TIE, so an item may move only among items tied to it, and
+            # the padding where alone has it
+            gap = np.abs(np.where(listed, got_s, 0.0) - np.where(listed, scores, 0.0))
+            far = (gap > NEAR_TIE * scale) | ((got_i >= 0) != listed)
+            differ = np.flatnonzero(far.any(axis=1))
         assert differ.size == 0, f"{model.name}: {differ.size} of {len(queries)} queries differ in a {name} from alone (first: {differ[:5].tolist()})"
 
 
@@ -140,3 +143,27 @@ def test_a_texts_vector_and_its_clicks_on_warm_items_do_not_depend_on_the_texts_
     clicks = text_clicks(texts, content, warm).toarray()
     one_by_one = np.vstack([text_clicks([t], content, warm).toarray() for t in texts])
     np.testing.assert_array_equal(clicks.view(np.uint64), one_by_one.view(np.uint64))
+
+
+class _ShortLists:
+    """A model whose list alone holds 5 items and padding; in a batch, a full list whose 5th item is another, scored far lower."""
+
+    name = "short-lists"
+
+    def recommend(self, queries: list[UserQuery], k: int):  # type: ignore[no-untyped-def]
+        from coldkit.plugins.types import Ranked
+
+        indices = np.full((len(queries), k), -1, dtype=np.int64)
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        indices[:, :5], scores[:, :5] = np.arange(5), np.linspace(1.0, 0.6, 5, dtype=np.float32)
+        if len(queries) > 1:
+            indices[:], scores[:] = np.arange(k), np.linspace(1.0, 0.05, k, dtype=np.float32)
+            indices[:, 4], scores[:, 4] = k + 9, 0.1
+        return Ranked(indices, scores)
+
+
+def test_the_near_tie_check_is_not_blind_to_a_short_list() -> None:
+    # the scale was the largest |score| of a row, padding included: -inf made every gap "a near tie", and
+    # another item or more items than alone passed (where both padded, -inf - -inf failed as a RuntimeWarning)
+    with pytest.raises(AssertionError, match="differ in a batch"):
+        _assert_batch_independent(_ShortLists(), [UserQuery(), UserQuery()], exact=False)  # type: ignore[arg-type]

@@ -922,3 +922,11 @@ def test_timestamps_written_as_yyyymmdd_numbers_are_named_not_read_silently_as_1
         _warnings.simplefilter("error")  # real unix seconds, and numbers that are no dates, stay quiet
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id,timestamp\nu1,10,964982703\nu2,20,964982224\n"), catalog)
         load_interactions(write(tmp_path, "t.csv", "user_id,item_id,timestamp\nu1,10,20181399\nu2,20,20180913\n"), catalog)
+
+
+def test_a_named_data_set_refuses_unknown_items_by_name() -> None:
+    # refused since unknown_items= reached load_dataset, but the message listed every folder option except it
+    from coldkit.data import load_dataset
+
+    with pytest.raises(InvalidInputError, match=r"named data set: .*unknown items, .*are for a folder of your own"):
+        load_dataset("ml-latest-small", unknown_items="drop")

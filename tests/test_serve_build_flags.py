@@ -14,7 +14,7 @@ import pytest
 from coldkit.cli import build_parser, main
 
 #: the reading flags every command that reads interaction + item tables takes
-TABLE_FLAGS = ("--interaction-columns", "--item-columns", "--text-columns", "--implicit-threshold", "--duplicates", "--encoding", "--sep")
+TABLE_FLAGS = ("--interaction-columns", "--item-columns", "--text-columns", "--implicit-threshold", "--duplicates", "--unknown-items", "--encoding", "--sep")
 #: coldkit recommend's extra input files, which serve --build takes in order to refuse them with the reason
 USER_FLAGS = ("--user-profiles", "--profile-text-column", "--profile-columns", "--user-graph", "--user-graph-columns",
               "--item-vectors", "--item-vector-columns")  # fmt: skip
@@ -220,3 +220,15 @@ def test_serve_build_drops_interactions_of_unknown_items_when_asked(latin1: Path
     index = load(latin1 / "idx", read_only=True)
     assert all(index.has_item(i) for i in ("i1", "i2", "i3")) and not index.has_item("i9")
     assert sorted(index.user_items("u1")) == ["i1"]  # its i9 row dropped, the others kept
+
+
+@pytest.mark.parametrize(
+    "given",
+    [["--unknown-items", "drop"], ["--duplicates", "sum"], ["--encoding", "latin-1"], ["--implicit-threshold", "4"]],
+    ids=lambda given: given[0],
+)
+def test_a_reading_flag_without_build_is_refused_by_name(tmp_path: Path, given: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # --unknown-items joined the shared reading flags but not the list of build-only flags: `coldkit serve PATH
+    # --unknown-items drop` served (or failed to find) the index at PATH as if the flag had been read
+    assert main(["serve", str(tmp_path / "idx"), *given]) == 2
+    assert f"{given[0]} only applies with --build" in capsys.readouterr().err

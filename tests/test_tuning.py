@@ -1176,6 +1176,25 @@ def test_the_hybrid_learns_how_much_words_count_beside_clicks() -> None:
             assert w[0] == w[1], source
 
 
+def test_the_words_weight_beside_clicks_moves_only_where_another_finds_more() -> None:
+    """The line search took the smallest of tied weights: where the words+clicks users could not tell the
+    weights apart it set the words' weight to 0, over the default and over a weight the user gave
+    (``weights={"text": 2}``). It keeps its start unless a weight finds more, as the ``words`` regime does."""
+    from coldkit.models.tuning import ValidationTask
+
+    train = _topical(n_users=150)
+    model = Hybrid(encoder="hashing", cache=False, tune=True, stack=False, attributes=False, warm="svd", weights={"text": 2.0}).fit(train)
+    rows = [np.array([3 * u, 3 * u + 1, 3 * u + 2]) for u in range(10)]
+    queries = [UserQuery(history=r, text="western cowboy") for r in rows]
+    # what they should find is what they clicked (excluded from every list): every weighting finds 0
+    truth = sp.csr_matrix((np.ones(30, dtype=bool), np.concatenate(rows), np.arange(0, 31, 3)), shape=(10, train.n_items))
+    assert model._words_beside_clicks(ValidationTask(WORDS_AND_CLICKS, queries, truth, None), {}) is None
+    assert "no words' weight beside clicks found more than the start (2)" in model.notes_[-1]
+    # no words+clicks layer: a query with words and clicks keeps the weight given
+    model.learned_ = LearnedWeights({"n=3": {"cf": 1.0}})
+    assert model.query_weights(queries[:1], None)["text"].tolist() == [2.0]
+
+
 def test_no_words_task_where_a_querys_text_is_read_as_a_profile() -> None:
     train = _topical()
     profiles = {f"u{u}": f"a {20 + u % 40} year old" for u in range(train.n_users)}

@@ -95,15 +95,17 @@ class _SignalGuard:
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
-        """A section no stop signal interrupts; one that arrived meanwhile is delivered when it ends."""
+        """A section no stop signal interrupts; one that arrived meanwhile is delivered when it ends, also
+        when it ends by an error (which the signal's exception then carries as its ``__context__``): delivered
+        only on a clean end, it was lost with the guard where no later section ran (a failed mkstemp)."""
         self.depth += 1
         try:
             yield
         finally:
             self.depth -= 1
-        if not self.depth and self.pending:
-            signum, self.pending = self.pending[0], []
-            self._deliver(signum, None)
+            if not self.depth and self.pending:
+                signum, self.pending = self.pending[0], []
+                self._deliver(signum, None)
 
 
 @contextlib.contextmanager

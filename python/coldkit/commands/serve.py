@@ -135,6 +135,7 @@ _BUILD_FLAGS_AND_DEFAULTS = (
     ("--sep", "sep", None),
     ("--encoding", "encoding", None),
     ("--duplicates", "duplicates", "error"),
+    ("--unknown-items", "unknown_items", "error"),
     ("--implicit-threshold", "implicit_threshold", None),
     ("--dataset", "dataset", None),
     ("--data-root", "data_root", None),

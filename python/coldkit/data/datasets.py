@@ -417,7 +417,7 @@ def load_dataset(
     if key in _LOADERS:
         if folder_options or duplicates != "error" or unknown_items != "error" or encoding is not None or sep is not None:
             raise InvalidInputError(
-                f"{key} is a named data set: column mappings, text columns, duplicates, encoding and separator are for a folder of your own"
+                f"{key} is a named data set: column mappings, text columns, duplicates, unknown items, encoding and separator are for a folder of your own"
             )
         dataset = _LOADERS[key](data_root)
     elif Path(key).is_dir():

@@ -833,11 +833,14 @@ class Hybrid(Recommender):
         self, task: ValidationTask, regimes: Mapping[str, Mapping[str, float]]
     ) -> tuple[dict[str, float], tuple[float, float]] | None:
         """The ``text`` weight for queries with words and clicks (``{"text": w}``) and the ``words+clicks``
-        users' recall before and after, or None where their words cannot speak.
+        users' recall before and after, or None where their words cannot speak or no weight finds more.
 
         A line search over :data:`WEIGHT_GRID` (a tie to the smaller weight) with every other source at the
         weight the click regime of these users learned (its default where it learned none): the query keeps
-        that regime, and the words are the one thing these users are there to tell.
+        that regime, and the words are the one thing these users are there to tell. The start's ``text``
+        weight (the default, the one the user gave, or the one a click regime learned on profile texts)
+        stays unless a weight finds more, as in :func:`_words_start`: taking the smallest of tied weights
+        set the words to 0 where these users could not tell the weights apart.
         """
         queries = self._check_queries(task.queries)
         reach = self._source_factors(queries)
@@ -852,6 +855,13 @@ class Hybrid(Recommender):
         before = float(np.mean(objective(base)))
         found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
         best = max(found, key=lambda weight: (found[weight], -weight))
+        if found[best] <= before:
+            # nothing learned: no layer, so each click regime keeps its own (or the default) words' weight
+            self.notes_.append(
+                f"hybrid: no words' weight beside clicks found more than the start ({base['text']:g}) on the "
+                f"{len(queries)} {WORDS_AND_CLICKS} validation users (Recall@{self.tune_k} {before:.4f}): kept"
+            )
+            return None
         return {"text": best}, (before, found[best])
 
     def _describable_texts(self, train: Interactions) -> list[str] | None:

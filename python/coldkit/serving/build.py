@@ -47,6 +47,8 @@ def build_index_from_files(
         duplicates: what to do with repeated (user, item) rows (see ``coldkit.load_interactions``): ``"error"``,
             ``"last"``, ``"sum"`` or ``"max"``; default ``"last"`` for files (``coldkit serve --build`` passes its
             ``--duplicates``, ``"error"`` by default) and ``"error"`` for a ``dataset`` folder.
+        unknown_items: interaction rows whose item is not in the item table: ``"error"`` (default) or ``"drop"``
+            (a :class:`~coldkit.exceptions.DataWarning` says how many and where; files, or a ``dataset`` folder).
         implicit_threshold: keep only the ratings ``>= implicit_threshold`` (as implicit feedback); the lower
             ones are dropped: the index learns from the likes only.
         encoding: the text encoding of the CSV/TSV files when they are not UTF-8 (e.g. ``"latin-1"``; files, or
@@ -54,7 +56,7 @@ def build_index_from_files(
         sep: the field separator of the CSV/TSV files (default: ``,`` for ``.csv``, tab for ``.tsv``; files, or
             a ``dataset`` folder).
 
-        ``columns``, ``item_columns``, ``text_columns``, ``duplicates``, ``encoding`` and ``sep`` also apply to a
+        ``columns``, ``item_columns``, ``text_columns``, ``duplicates``, ``unknown_items``, ``encoding`` and ``sep`` also apply to a
         ``dataset`` that is a folder of your own (as ``coldkit evaluate --data DIR``); a named data set refuses them.
         force: replace an index already at ``out`` (with its online writes). Without it, an existing
             index is refused before anything is built. The replacement is atomic: the new
