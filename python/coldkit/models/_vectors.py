@@ -20,8 +20,9 @@ def row_products(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     Why not one ``@``: BLAS blocks a matrix product by the number of rows (and runs a one-row product
     as a matrix-vector kernel), so a query's vector came out an ulp or two apart alone and in a batch,
     and a recommendation list for one user depended on who else was in the batch. One matrix-vector
-    product per row sums in one order for a given row; for the query batches this serves (a text's
-    projection, its similarities to the catalogue) the loop costs little next to encoding the text.
+    product per row sums in one order for a given row. For small ``matrix`` (a text's whitening
+    projection, d x d) the loop costs little next to encoding the text; against a catalogue it is ~20x
+    one product (512 texts x 100k items: 6.7 vs 0.31 s), so it is not used there.
     """
     a, b = np.asarray(rows), np.asarray(matrix)
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a.dtype, b.dtype))
