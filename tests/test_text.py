@@ -167,3 +167,37 @@ def test_a_cache_of_the_old_fragments_is_not_read(tmp_path: Path, monkeypatch: p
     got = encode_catalog([text], encoder, cache_dir=tmp_path, progress=False)
     np.testing.assert_allclose(np.asarray(got), encoder.encode_texts([text]), atol=1e-6)
     assert float(np.asarray(got)[0] @ fragments[0]) < 0.9  # the cached fragments would have given 1.0
+
+
+def _index_built_before_v2(tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A serving index saved as the first tokenizer saved it: fragment words, fingerprint v1."""
+    from coldkit.serving import build_index_from_files
+
+    tmp_path.mkdir()
+    (tmp_path / "items.csv").write_text("item_id,title\n" + "".join(f"i{j},{t}\n" for j, t in enumerate(titles)), encoding="utf-8")
+    (tmp_path / "int.csv").write_text("user_id,item_id\n" + "".join(f"u{j % 3},i{j}\n" for j in range(len(titles))), encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(encoders, "_words", old_words)
+        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v1))
+        build_index_from_files(tmp_path / "idx", interactions=tmp_path / "int.csv", items=tmp_path / "items.csv", encoder="hashing").close()
+    return tmp_path / "idx"
+
+
+def test_an_index_built_before_combining_marks_counted_opens_where_its_texts_tokenise_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # every hashing index built before the v2 fingerprint was refused ("different model files or version?"),
+    # though an ASCII catalogue's vectors are the same bits
+    from coldkit.serving import load
+
+    titles = ["Space opera", "Cafe society", "Robots at war", "Jazz nights", "Cowboy story", "Noir city"]
+    index = load(_index_built_before_v2(tmp_path / "a", titles, monkeypatch), read_only=True)
+    assert index.recommend(user_id="u0", k=3).items
+
+
+def test_an_index_built_before_combining_marks_counted_is_refused_where_its_texts_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coldkit.serving import load
+    from coldkit.serving.errors import EncoderMismatchError
+
+    titles = ["Space opera", "शास्त्रीय संगीत", "Robots at war", "Jazz nights", "Cowboy story", "Noir city"]
+    with pytest.raises(EncoderMismatchError, match=r"first tokenizer.*1 of its item and user texts tokenise differently now "
+                                                   r"\(e\.g\. 'शास्त्रीय संगीत'\): rebuild it"):
+        load(_index_built_before_v2(tmp_path / "b", titles, monkeypatch), read_only=True)

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "words"]
+__all__ = ["normalize", "words", "split_apart_before"]
 
 # The pattern before combining marks counted: on text without marks both give the same words, and
 # ASCII text (most catalogues) has none, so it skips the normalisation and the larger pattern.
@@ -85,3 +85,10 @@ def normalize(text: str) -> str:
         # has: without this "SİNAN" (lastfm-2k's artists) would not match "sinan" as people type it.
         lowered = lowered.replace("i\u0307", "i")
     return lowered
+
+
+def split_apart_before(text: str) -> bool:
+    """Whether the tokenizer before combining marks counted (``\\w+`` on the lower-cased text) gave
+    ``text`` other words than :func:`words` does: only text with non-ASCII letters can differ (an index or
+    a cache built before then holds other vectors for it)."""
+    return not text.isascii() and _ASCII_WORD.findall(text.lower()) != words(text)

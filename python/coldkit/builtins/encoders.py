@@ -144,7 +144,16 @@ class HashingEncoder:
         """Changes whenever the vectors would: options, the learned IDF and the tokenizer's version."""
         # v2: coldkit.text.words keeps combining marks in words; a v1 cache holds fragment vectors for
         # such texts (keyed by the text alone), so it must not be read (text without marks encodes alike)
-        h = hashlib.sha256(f"hashing-tfidf/v2/dim={self.dim}/ngrams={self.ngrams}/sub={self.sublinear_tf}/stem={self.stem}".encode())
+        return self._fingerprint_of("v2")
+
+    @property
+    def fingerprint_v1(self) -> str:
+        """The fingerprint the same options and IDF had before combining marks stayed in words: an index
+        built then holds the same vectors wherever its texts tokenise alike (:func:`coldkit.text.split_apart_before`)."""
+        return self._fingerprint_of("v1")
+
+    def _fingerprint_of(self, version: str) -> str:
+        h = hashlib.sha256(f"hashing-tfidf/{version}/dim={self.dim}/ngrams={self.ngrams}/sub={self.sublinear_tf}/stem={self.stem}".encode())
         if self.idf is not None:
             h.update(self.idf.tobytes())
         return h.hexdigest()[:32]

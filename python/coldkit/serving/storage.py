@@ -41,6 +41,7 @@ from coldkit.builtins.encoders import HashingEncoder
 from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponentError
 from coldkit.models.hybrid import Hybrid
 from coldkit.models.whitening import Whitening
+from coldkit.text import split_apart_before
 from coldkit.plugins.manager import get_encoder
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
 from coldkit.serving.index import FusionConfig, ServingIndex
@@ -607,7 +608,17 @@ def load(
         ) from exc
     if "encoder_idf" in arrays:
         encoder.idf = np.array(arrays["encoder_idf"])  # type: ignore[attr-defined]
-    if encoder.fingerprint != enc.get("fingerprint"):
+    if encoder.fingerprint != enc.get("fingerprint") and enc.get("fingerprint") == getattr(encoder, "fingerprint_v1", None):
+        # built with the hashing encoder before combining marks stayed in words: its vectors are today's
+        # wherever its texts tokenise alike (every ASCII catalogue); otherwise it must be rebuilt
+        changed = [t for t in [m.text for m in meta] + list(user_texts.values()) if split_apart_before(t)]
+        if changed:
+            raise EncoderMismatchError(
+                f"index {str(root)!r} was built with the hashing encoder's first tokenizer, which cut words with "
+                f"combining marks apart; {len(changed)} of its item and user texts tokenise differently now (e.g. "
+                f"{changed[0][:60]!r}): rebuild it (coldkit serve PATH --build ... --force)"
+            )
+    elif encoder.fingerprint != enc.get("fingerprint"):
         raise EncoderMismatchError(
             f"index {str(root)!r}: encoder {enc['name']!r} re-created with options {enc.get('options')} has fingerprint "
             f"{encoder.fingerprint}, the index was built with {enc.get('fingerprint')} (different model files or version?)"
