@@ -364,7 +364,7 @@ def test_cli_item_vectors_equals_the_encoder_that_made_them(
     "fault, extra, match",
     [
         ("nan", (), r"row 2 \(id 'c'\) has a NaN"),
-        ("missing", (), r"1 item\(s\) of --items have no vector; the first is 'f' \(row 5 of --items\)"),
+        ("missing", (), r"1 item\(s\) of --items have no vector; the first is 'f' \(data row 6 of --items, counted from 1 below the header\)"),
         ("dim", (), r"row 3 \(id 'd'\) has 3 values, but the first vector has 4"),
         ("ok", ("--model", "popularity"), "does not use item content"),
         ("ok", ("--item-vector-columns", "vec=x"), "unknown name"),

@@ -591,7 +591,7 @@ def _precomputed_encoder(
         first = int(np.flatnonzero(matched.rows < 0)[0])
         raise InvalidInputError(
             f"--item-vectors {path}: {len(matched.missing)} item(s) of --items have no vector; the first is "
-            f"{matched.missing[0]!r} (row {first} of --items)"
+            f"{matched.missing[0]!r} (data row {first + 1} of --items, counted from 1 below the header)"
         )
     if matched.extra:
         notes.append(f"{matched.extra} vector(s) in {path} belong to ids not in --items and were ignored")

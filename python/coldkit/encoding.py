@@ -94,7 +94,7 @@ _SHARD_PREFIX = "shard-"
 def _label(labels: Sequence[Any] | None, position: int) -> str:
     if labels is None:
         return f"text {position}"
-    return f"item {labels[position]!r} (position {position})"
+    return f"item {labels[position]!r} (position {position}, counted from 0)"
 
 
 def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tuple[list[str], np.ndarray]:

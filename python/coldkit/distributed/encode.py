@@ -190,7 +190,7 @@ def catalog_texts(
         raise InvalidInputError("encode_catalog_distributed: the catalogue is empty (no items to encode)")
     if empty == "error" and empty_mask.any():
         first = int(np.flatnonzero(empty_mask)[0])
-        raise InvalidInputError(f"item {inputs.labels[first]!r} (position {first}) has no content (empty text)")
+        raise InvalidInputError(f"item {inputs.labels[first]!r} (position {first}, counted from 0) has no content (empty text)")
     return [str(label) for label in inputs.labels], texts
 
 
