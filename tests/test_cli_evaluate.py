@@ -370,3 +370,19 @@ def test_evaluate_sep_flag_reads_a_semicolon_folder(movie_folder: Path, tmp_path
     assert results["models"] == ["popularity"] and results["settings"]["data"]["sep"] == ";"
     assert main(["evaluate", "--data", "ml-latest-small", "--sep", ";", "--out", str(tmp_path / "o2")]) == 2
     assert "separator are for a folder of your own" in capsys.readouterr().err
+
+
+def test_evaluate_says_each_fitted_model_where_no_progress_bar_shows(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # stderr into a file or a pipe (CI, `make evaluate | tee`): the bars are off, and a run of minutes said
+    # nothing until its table; one line per model and seed now, none with --quiet
+    args = ["evaluate", "--data", str(movie_folder), "--models", "popularity", "content:encoder=hashing", "--seeds", "2",
+            "--k", "5", "--out", str(tmp_path / "out"), "--no-chart"]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if " fitted in " in line]
+    assert [line.split(" fitted in ")[0] for line in lines] == [
+        "coldkit evaluate: seed 0: popularity", "coldkit evaluate: seed 0: content[encoder=hashing]",
+        "coldkit evaluate: seed 1: popularity", "coldkit evaluate: seed 1: content[encoder=hashing]",
+    ]
+    assert all(line.endswith(f"(model {i % 2 + 1} of 2)") and "ranked 3 task(s)" in line for i, line in enumerate(lines))
+    assert main([*args, "--quiet"]) == 0
+    assert " fitted in " not in capsys.readouterr().err

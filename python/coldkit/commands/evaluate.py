@@ -281,6 +281,9 @@ def run(args: argparse.Namespace) -> int:
         implicit_threshold=args.implicit_threshold,
         max_users=args.max_users,
         progress=False if args.no_progress else None,
+        # where no bar shows (stderr into a file, CI, `make evaluate | tee`), a run of several minutes said
+        # nothing until its table: one line per model and seed instead
+        log=None if args.no_progress or sys.stderr.isatty() else lambda line: print(f"coldkit evaluate: {line}", file=sys.stderr, flush=True),
     )
     result.settings["encoder"] = encoder
     # what reading the data again needs: a folder's path and the mapping of its columns were in no output,

@@ -219,6 +219,7 @@ def evaluate(
     max_users: int | None = None,
     batch_size: int = 512,
     progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """Evaluate ``models`` on ``data`` with ``protocol`` for every seed.
 
@@ -240,6 +241,9 @@ def evaluate(
         max_users: evaluate at most this many users per task (seeded sample) — for quick runs.
         batch_size: queries per ``recommend`` call.
         progress: show tqdm bars (default: when stderr is a terminal).
+        log: called with one line per model and seed once it is fitted and has ranked every task
+            (``coldkit evaluate`` prints them where no bar shows: a log file, CI), e.g. ``"seed 0: hybrid
+            fitted in 41.2 s, ranked 3 task(s) in 2.1 s (model 2 of 5)"``.
 
     Raises:
         InvalidInputError: bad protocol, k, seeds or models.
@@ -328,7 +332,7 @@ def evaluate(
                     f"seed {seed}: task {task.name} ranks only {n_candidates} candidate item(s): at k = "
                     f"{', '.join(map(str, trivial))} every model lists them all (recall 1), which compares nothing"
                 )
-        for choice in tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False):
+        for number, choice in enumerate(tqdm(choices, desc=f"seed {seed}: models", disable=disable, leave=False), 1):
             with _naming(choice.label, seed):
                 context: dict[str, Any] = {"user_profiles": profiles, "user_graph": graph}
                 if choice.factory is None and model_accepts(choice.name, "dp_epsilon") and model_accepts(choice.name, "seed"):
@@ -348,6 +352,7 @@ def evaluate(
             if spent is not None:
                 result.privacy.setdefault(choice.label, []).append({"seed": seed, **spent})
             result.records.append(_record(choice.label, seed, "-", "fit_seconds", fit_seconds))
+            ranking_seconds = 0.0
             for task in tasks.values():
                 if len(task) == 0:
                     note = f"seed {seed}: task {task.name} has no user; skipped"
@@ -365,6 +370,11 @@ def evaluate(
                 # per-user recall at the largest cut-off, same user order for every model: paired tests
                 result.per_user[(choice.label, seed, task.name)] = recall_at_k(ranked, task.truth, kmax)
                 result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
+                ranking_seconds += seconds
+            if log is not None:
+                ranked_tasks = sum(1 for task in tasks.values() if len(task))
+                log(f"seed {seed}: {choice.label} fitted in {fit_seconds:.1f} s, ranked {ranked_tasks} task(s) in "
+                    f"{ranking_seconds:.1f} s (model {number} of {len(choices)})")
     if not result.per_user:
         # A split that leaves no test user anywhere measured nothing: an empty table written as a
         # result (exit 0) read as a run that worked. Say why instead, with the split's own notes.
