@@ -380,7 +380,10 @@ def test_bad_media_files_are_listed_and_the_run_continues(poster_data) -> None:
     fused = encoder.encode_training(train)
     by_item = {e.item: e.message for e in encoder.errors_}
     assert set(by_item) == {f"i{row}" for row in bad}, by_item
-    assert "outside the media root" in by_item["i0"] and "outside the media root" in by_item["i8"]
+    assert "'../outside.png' is outside the media root" in by_item["i0"]
+    # a link inside the root that leads out: "outside the media root" read as false of link.png
+    assert "'link.png' is inside the media root" in by_item["i8"] and "symbolic link on its way leads outside it" in by_item["i8"]
+    assert str(outside) not in by_item["i8"]  # the link's target is not named
     assert "decompression bomb" in by_item["i2"]
     assert "mode 'F'" in by_item["i4"]
     assert "cannot read image" in by_item["i6"]

@@ -473,7 +473,7 @@ class MultimodalEncoder:
                 continue
             real = resolve_in_root(value, self.media_root)
             if real is None:
-                self.errors_.append(MediaError(label, modality, f"path {os.fspath(value)!r} is outside the media root {self.media_root!r}"))
+                self.errors_.append(MediaError(label, modality, _outside_root(os.fspath(value), self.media_root)))
             elif (problem := file_problem(real, shown=os.fspath(value))) is not None:
                 # a folder or FIFO named x.jpg is not "not found"; and a FIFO is never opened (it would block)
                 self.errors_.append(MediaError(label, modality, problem))
@@ -695,3 +695,15 @@ def media_error_lines(errors: Sequence[MediaError], limit: int = 20) -> list[str
     if len(errors) > limit:
         lines.append(f"... and {len(errors) - limit} more media error(s)")
     return lines
+
+
+def _outside_root(path: str, root: str) -> str:
+    """Why ``path`` (refused by :func:`coldkit.media.resolve_in_root`) is not read: outside ``root`` as
+    written, or inside it as written with a symbolic link on the way that leads out ("is outside the
+    media root" read as false for ``posters/mv1.jpg`` linked to a shared folder). The link's target is
+    not named: a served request must not learn about files outside the root."""
+    lexical = os.path.normpath(os.path.join(root, path.replace("\x00", "")))
+    if os.path.commonpath([lexical, root]) == root:
+        return (f"path {path!r} is inside the media root {root!r} as written, but a symbolic link on its way "
+                "leads outside it: copy the file into the root (links out of it are not followed)")
+    return f"path {path!r} is outside the media root {root!r}"
