@@ -386,3 +386,27 @@ def test_evaluate_says_each_fitted_model_where_no_progress_bar_shows(movie_folde
     assert all(line.endswith(f"(model {i % 2 + 1} of 2)") and "ranked 3 task(s)" in line for i, line in enumerate(lines))
     assert main([*args, "--quiet"]) == 0
     assert " fitted in " not in capsys.readouterr().err
+
+
+def test_evaluate_lists_data_read_otherwise_as_a_note_as_recommend_does(movie_folder: Path, tmp_path: Path) -> None:
+    # the same unread "Rating" column was a "note:" under coldkit recommend and a "warning:" line here
+    import subprocess
+    import sys
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    ratings = (movie_folder / "ratings.csv").read_text(encoding="utf-8").replace("rating", "Rating", 1)
+    (folder / "interactions.csv").write_text(ratings, encoding="utf-8")
+    (folder / "items.csv").write_text((movie_folder / "movies.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "coldkit", "evaluate", "--data", str(folder), "--models", "popularity", "--k", "5",
+         "--interaction-columns", "user_id=userId", "item_id=movieId", "--item-columns", "item_id=movieId",
+         "--out", str(tmp_path / "out"), "--no-chart", "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    unread = [line for line in proc.stderr.splitlines() if "'Rating'" in line and "not read" in line]
+    assert len(unread) == 1 and unread[0].startswith("note: "), proc.stderr
+    assert "warning:" not in proc.stderr
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert any("'Rating'" in note for note in saved["notes"])

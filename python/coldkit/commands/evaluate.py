@@ -244,19 +244,24 @@ def run(args: argparse.Namespace) -> int:
     media_columns = [c for c in (getattr(args, "image_column", None), getattr(args, "audio_column", None)) if c]
     interaction_columns = parse_mapping(args.interaction_columns, "--interaction-columns")
     item_columns = parse_mapping(args.item_columns, "--item-columns")
-    dataset = load_dataset(
-        args.data,
-        data_root=args.data_root,
-        columns=interaction_columns,
-        item_columns=item_columns,
-        text_columns=list_flag(args.text_columns),
-        duplicates=args.duplicates,
-        unknown_items=args.unknown_items,
-        require_text=needs_text,
-        encoding=args.encoding,
-        sep=args.sep,
-        media_columns=media_columns,
-    )
+    from coldkit.cli import data_warnings_as_notes
+
+    # data read other than as given (a DataWarning of the loaders) is listed with the run's notes, as
+    # coldkit recommend lists it (it was a "warning:" line here, a "note:" there, for the same file)
+    with data_warnings_as_notes() as data_notes:
+        dataset = load_dataset(
+            args.data,
+            data_root=args.data_root,
+            columns=interaction_columns,
+            item_columns=item_columns,
+            text_columns=list_flag(args.text_columns),
+            duplicates=args.duplicates,
+            unknown_items=args.unknown_items,
+            require_text=needs_text,
+            encoding=args.encoding,
+            sep=args.sep,
+            media_columns=media_columns,
+        )
     dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
     # "encoder=bert" beside --models that all set their own read as if bert had run: say what it is for.
     # Without --encoder a --models NAME keeps the model's own default (content's is hashing), so the
@@ -302,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
     result.settings["command"] = _command_record(args)
     result.settings.update(media_settings)
     result.notes.extend(media_settings.get("media_notes", []))
+    result.notes.extend(note for note in data_notes if note not in result.notes)
     print("encoders used: " + encoders_line(result.encoders, [c.label for c in choices]), file=sys.stderr)
     print(result.table())
     for label, spent in result.privacy.items():
