@@ -930,3 +930,12 @@ def test_a_named_data_set_refuses_unknown_items_by_name() -> None:
 
     with pytest.raises(InvalidInputError, match=r"named data set: .*unknown items, .*are for a folder of your own"):
         load_dataset("ml-latest-small", unknown_items="drop")
+
+
+@pytest.mark.parametrize("value", ["skip", "DROP", None])
+def test_a_bad_unknown_items_is_refused_even_where_every_item_is_known(tmp_path: Path, items_csv: Path, value: object) -> None:
+    # the value was checked only where a row named an unknown item: on clean data any value passed silently
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n")
+    with pytest.raises(InvalidInputError, match=r"unknown_items must be 'error' or 'drop', got "):
+        load_interactions(path, catalog, unknown_items=value)  # type: ignore[arg-type]

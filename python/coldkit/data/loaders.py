@@ -816,6 +816,9 @@ def interactions_from_frame(
         InvalidInputError: missing columns, NaN/inf/non-numeric ratings or timestamps, duplicates
             (with ``duplicates="error"``), unknown items, or no interaction left.
     """
+    if unknown_items not in ("error", "drop"):
+        # checked here, not where unknown rows are found: a bad value passed silently on data without any
+        raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
     chosen = {"rating", "weight"} & set(columns or {})
     unknown = sorted(set(columns or {}) - set(INTERACTION_NAMES))
     if unknown:
@@ -961,8 +964,6 @@ def interactions_from_frame(
                 f"{where}: {int(unknown.sum())} row(s) name item ids not in the item table ({_rows_named(frame, rows)}), e.g. {names}{hint}; "
                 "add those items to the item table, or drop those rows (command line: --unknown-items drop; Python: unknown_items='drop' of the loaders; fit() takes the rows it is given, so filter its DataFrame)"
             )
-        if unknown_items != "drop":
-            raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
         # dropped, but said: rows of items deleted from the catalogue since the export, and the users they leave
         # without any row (they are then no users of this file: absent from an output that lists every user)
         names = item_names[pd.unique(item_codes[unknown])[:5]].tolist()
