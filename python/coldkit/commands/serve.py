@@ -74,7 +74,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
     build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
     add_media_flags(build, media_root=False)  # --media-root is a server flag above (it bounds POST /items' images too)
-    parser.set_defaults(func=run)
+    # the flags that only building reads, taken from the group itself: a hand-kept list of them and their
+    # defaults drifted (--unknown-items joined the table flags and was silently ignored without --build)
+    only_build = [(action.option_strings[0], action.dest, action.default) for action in build._group_actions
+                  if action.dest not in ("build", "force")]
+    parser.set_defaults(func=run, build_only_flags=only_build)
 
 
 def _token(args: argparse.Namespace) -> str | None:
@@ -124,33 +128,6 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
             f"--encoder-options must be a JSON object such as '{{\"dim\": 512}}', got {type(options).__name__}: {text!r:.60}"
         )
     return options
-
-
-#: (flag, attribute, default) of the "building an index" options: given without --build, they are an error
-_BUILD_FLAGS_AND_DEFAULTS = (
-    ("--interactions", "interactions", None),
-    ("--items", "items", None),
-    ("--interaction-columns", "interaction_columns", None),
-    ("--item-columns", "item_columns", None),
-    ("--sep", "sep", None),
-    ("--encoding", "encoding", None),
-    ("--duplicates", "duplicates", "error"),
-    ("--unknown-items", "unknown_items", "error"),
-    ("--implicit-threshold", "implicit_threshold", None),
-    ("--dataset", "dataset", None),
-    ("--data-root", "data_root", None),
-    ("--text-columns", "text_columns", None),
-    *((flag, attr, None) for flag, attr in USER_DATA_FLAGS),
-    ("--profile-text-column", "profile_text_column", "text"),
-    ("--encoder", "encoder", None),
-    ("--encoder-options", "encoder_options", None),
-    ("--fusion", "fusion", "weighted"),
-    ("--image-column", "image_column", None),
-    ("--audio-column", "audio_column", None),
-    ("--image-encoder", "image_encoder", "image-stats"),
-    ("--audio-encoder", "audio_encoder", "audio"),
-    ("--modality-weights", "modality_weights", None),
-)
 
 
 #: why ``serve --build`` cannot honour each of coldkit recommend's extra input files (the served hybrid has
@@ -206,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.build:
         # without --build these were ignored and the existing index at PATH was served as it was
         # (or "no coldkit index"): the user believed it was built from their files
-        given = [flag for flag, value, default in _BUILD_FLAGS_AND_DEFAULTS if getattr(args, value) != default]
+        given = [flag for flag, dest, default in args.build_only_flags if getattr(args, dest) != default]
         if given:
             raise InvalidInputError(
                 f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} with --build "
