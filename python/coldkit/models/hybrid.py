@@ -853,16 +853,15 @@ class Hybrid(Recommender):
         base.update({source: w for source, w in regimes.get(regime or "", {}).items() if source in base})
         objective = fused_recall_objective(self.fusion, self._rank_task(task, queries, exercised), task.truth, self.tune_k)
         before = float(np.mean(objective(base)))
-        found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
-        best = max(found, key=lambda weight: (found[weight], -weight))
-        if found[best] <= before:
+        best, recall = _best_text_weight(base, objective)
+        if recall <= before:
             # nothing learned: no layer, so each click regime keeps its own (or the default) words' weight
             self.notes_.append(
                 f"hybrid: no words' weight beside clicks found more than the start ({base['text']:g}) on the "
                 f"{len(queries)} {WORDS_AND_CLICKS} validation users (Recall@{self.tune_k} {before:.4f}): kept"
             )
             return None
-        return {"text": best}, (before, found[best])
+        return {"text": best}, (before, recall)
 
     def _describable_texts(self, train: Interactions) -> list[str] | None:
         """The item texts the validation's ``words`` users describe their clicks with, or None where a
@@ -1461,9 +1460,16 @@ def _words_start(
     base = {**start, **{source: weight for source, weight in (no_clicks or {}).items() if source in start}}
     if "text" not in base:
         return start
+    best, recall = _best_text_weight(base, objective)
+    return {**base, "text": best} if recall > at_start else start
+
+
+def _best_text_weight(base: Mapping[str, float], objective: Callable[[Mapping[str, float]], np.ndarray]) -> tuple[float, float]:
+    """(the ``text`` weight of :data:`WEIGHT_GRID` whose blend with ``base`` scores best, that score): a line
+    search, a tie to the smaller weight."""
     found = {weight: float(np.mean(objective({**base, "text": weight}))) for weight in WEIGHT_GRID}
     best = max(found, key=lambda weight: (found[weight], -weight))
-    return {**base, "text": best} if found[best] > at_start else start
+    return best, found[best]
 
 
 def _fit_stackers(
