@@ -71,16 +71,21 @@ def _signal_mid_write(tmp_path: Path, how: str, signum: int) -> subprocess.Compl
     script.write_text(_SCRIPT, encoding="utf-8")
     (tmp_path / "int.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n", encoding="utf-8")
     (tmp_path / "items.csv").write_text("item_id,title\ni1,a\ni2,b\ni3,c\n", encoding="utf-8")
+    return _signal_when_ready([str(script), str(target), str(ready), how, str(tmp_path)], ready, tmp_path, signum)
+
+
+def _signal_when_ready(argv: list[str], ready: Path, temps: Path, signum: int) -> subprocess.CompletedProcess[str]:
+    """Run ``python argv`` (this interpreter, this import path), wait for it to write ``ready`` (its write is
+    then under way: a ``.tmp-*`` in ``temps``), send ``signum``, and return what it did."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, str(script), str(target), str(ready), how, str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "the write never started"
             time.sleep(0.05)
-        assert list(tmp_path.glob(".tmp-*")), "the write is under way, in a temp file"
+        assert list(temps.glob(".tmp-*")), "the write is under way, in a temp file or folder"
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -186,24 +191,9 @@ def test_sigterm_during_an_index_save_in_a_plain_script_removes_the_temp_folder(
     (tmp_path / "items.csv").write_text("item_id,title\ni1,a space opera\ni2,a jazz record\n", encoding="utf-8")
     script, ready = tmp_path / "save.py", tmp_path / "ready"
     script.write_text(_SNAPSHOT_SCRIPT, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(ready)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "the save never started"
-            time.sleep(0.05)
-        assert list((tmp_path / "idx").glob(".tmp-*")), "the snapshot is under way, in a temp folder"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGTERM, err
-    assert "finished" not in out
+    proc = _signal_when_ready([str(script), str(tmp_path), str(ready)], ready, tmp_path / "idx", signal.SIGTERM)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert "finished" not in proc.stdout
     assert list((tmp_path / "idx").glob(".tmp-*")) == []
 
 
