@@ -25,7 +25,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "words", "split_apart_before"]
+__all__ = ["normalize", "words", "split_apart_before", "unspaced"]
 
 # The pattern before combining marks counted: on text without marks both give the same words, and
 # ASCII text (most catalogues) has none, so it skips the normalisation and the larger pattern.
@@ -92,3 +92,18 @@ def split_apart_before(text: str) -> bool:
     ``text`` other words than :func:`words` does: only text with non-ASCII letters can differ (an index or
     a cache built before then holds other vectors for it)."""
     return not text.isascii() and _ASCII_WORD.findall(text.lower()) != words(text)
+
+
+#: Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, and the CJK ones (Han,
+#: Hiragana, Katakana; Hangul is spaced, but by phrase, its particles written onto the word).
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029"
+    "\u3031-\u3035\u3038-\u303c\u3040-\u30ff\u3130-\u318f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003ffff]"
+)
+
+
+def unspaced(text: str) -> bool:
+    """Whether ``text`` has a letter of a script written without spaces between its words (Chinese,
+    Japanese, Korean's Hangul, Thai, Lao, Myanmar, Khmer): a name in it has no word boundary to be matched at."""
+    return not text.isascii() and _UNSPACED.search(text) is not None
