@@ -21,7 +21,7 @@ from coldkit.builtins.encoders import HashingEncoder, tokenize
 from coldkit.data.datasets import EMBEDDED_DIR
 from coldkit.encoding import VectorCache, encode_catalog, text_key
 from coldkit.models.tuning import describe_items
-from coldkit.text import words
+from coldkit.text import reader_words, words
 
 REPO = Path(__file__).resolve().parents[1]
 _OLD_WORD = re.compile(r"\w+")  # the tokenizer before combining marks counted (the reference for unchanged text)
@@ -201,3 +201,50 @@ def test_an_index_built_before_combining_marks_counted_is_refused_where_its_text
     with pytest.raises(EncoderMismatchError, match=r"first tokenizer.*1 of its item and user texts tokenise differently now "
                                                    r"\(e\.g\. 'शास्त्रीय संगीत'\): rebuild it"):
         load(_index_built_before_v2(tmp_path / "b", titles, monkeypatch), read_only=True)
+
+
+# ------------------------------------------------------------------ apostrophes: the words shown to a reader
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I don't like it", ["i", "don't", "like", "it"]),
+        ("don’t DON'T", ["don't", "don't"]),  # the typographic apostrophe is the same word
+        ("L'Amour, rock'n'roll and O'Brien", ["l'amour", "rock'n'roll", "and", "o'brien"]),
+        ("Children's Schindler’s List", ["children", "schindler", "list"]),  # a possessive is its noun
+        ("'quoted' words' end ' alone", ["quoted", "words", "end", "alone"]),  # quotes join no words
+        ("it''s two", ["it", "s", "two"]),  # two apostrophes are no apostrophe inside a word
+    ],
+)
+def test_reader_words_keep_a_word_with_an_apostrophe_whole(text: str, expected: list[str]) -> None:
+    assert reader_words(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab' ’-\u00e9") + ["s", "\u0301"]), max_size=30))
+def test_reader_words_are_the_words_joined_at_apostrophes(text: str) -> None:
+    # independent of reader_words' scan: the tokenizer's words, read again after every apostrophe
+    # inside a word became a letter no text holds ("q" here), then turned back
+    text = unicodedata.normalize("NFC", text)
+    marked, in_word = "", False
+    for i, c in enumerate(text):
+        joins = c in "'’" and in_word and i + 1 < len(text) and (text[i + 1].isalnum() or text[i + 1] == "_")
+        marked += "q" if joins else c
+        in_word = c.isalnum() or c == "_" or (in_word and unicodedata.category(c).startswith("M"))
+    expected = [w.replace("q", "'") for w in words(marked)]
+    expected = [w[:-2] if w.endswith("'s") else w for w in expected]
+    assert reader_words(text) == expected
+    assert [p for w in reader_words(text) for p in w.split("'")] == [p for w in expected for p in w.split("'")]
+
+
+def test_matches_your_words_says_dont_never_don() -> None:
+    from coldkit.models.blend import shared_words
+
+    # before: "matches your words: don" for a user who wrote "I don't like horror", on Don Juan DeMarco
+    assert shared_words("I don't like horror", "Don Juan DeMarco (1995). Comedy|Drama|Romance") == []
+    # a negation shared with a title is no reason either; the genre is
+    assert shared_words("I don't like horror", "Don't Look Now (1973). Horror|Thriller") == ["horror"]
+    assert shared_words("O'Brien, children's tales", "Conan O'Brien tells children stories") == ["children", "o'brien"]
+    # the encoder's words are as they were: an ASCII catalogue keeps its vectors
+    assert words("Don't Look Now. Children's") == ["don", "t", "look", "now", "children", "s"]

@@ -2,7 +2,7 @@
 
 The hashing encoder's tokens (:func:`coldkit.builtins.encoders.tokenize`), the words that describe
 a validation user's clicks (:func:`coldkit.models.tuning.describe_items`), the "matches your words"
-reason (:func:`coldkit.models.blend.words`) and the genres named in a user's text
+reason (:func:`coldkit.models.blend.words`, through :func:`reader_words`, which joins the words an apostrophe splits) and the genres named in a user's text
 (:class:`coldkit.models.popularity.GenrePopularity`, through :func:`normalize`) all call it, so they agree
 on what a word is.
 
@@ -25,7 +25,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "words", "split_apart_before", "unspaced"]
+__all__ = ["normalize", "words", "reader_words", "split_apart_before", "unspaced"]
 
 # The pattern before combining marks counted: on text without marks both give the same words, and
 # ASCII text (most catalogues) has none, so it skips the normalisation and the larger pattern.
@@ -72,6 +72,34 @@ def words(text: str) -> list[str]:
     if text.isascii():
         return _ASCII_WORD.findall(text.lower())
     return _word_pattern().findall(normalize(text))
+
+
+#: Apostrophes that join the parts of one word ("don't", "don’t"); U+02BC MODIFIER LETTER APOSTROPHE is a
+#: letter (``\\w``) and already inside its word.
+_APOSTROPHES = "'\u2019"
+
+
+def reader_words(text: str) -> list[str]:
+    """The words of ``text`` as a reader sees them, to be shown (the "matches your words" reason).
+
+    :func:`words` joined across one apostrophe between two of them, written as ``'`` ("don't", "don’t"
+    -> "don't"; "l'amour", "rock'n'roll", "o'brien"), and an English possessive "'s" dropped
+    ("children's" -> "children", "Schindler's" -> "schindler"). :func:`words` itself splits at every
+    apostrophe, as it always has: the hashing encoder's vectors (and so every index built with it) keep
+    their tokens, and "schindler" still matches "Schindler's" there; but "don" and "t" are no words to
+    show a reader ("matches your words: don" for "I don't like..." and "Don Juan").
+    """
+    lowered = text.lower() if text.isascii() else normalize(text)
+    pattern = _ASCII_WORD if text.isascii() else _word_pattern()
+    out: list[str] = []
+    end = -2
+    for match in pattern.finditer(lowered):
+        if out and match.start() == end + 1 and lowered[end] in _APOSTROPHES:
+            out[-1] += "'" + match.group()
+        else:
+            out.append(match.group())
+        end = match.end()
+    return [w[:-2] if w.endswith("'s") else w for w in out]
 
 
 def normalize(text: str) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
-from coldkit.text import words as text_words
+from coldkit.text import reader_words
 
 __all__ = [
     "SOURCES",
@@ -92,7 +92,10 @@ DEFAULT_DEPTH = 200
 #: Words too common to explain anything ("matches your words: the" says nothing).
 STOP_WORDS = frozenset(
     "a an and are as at be but by for from has have i in is it its me my of on or so that the this to was "
-    "were what who with you your like love likes loves about very really movie movies film films".split()
+    "were what who with you your like love likes loves about very really movie movies film films "
+    # contractions, whole words to a reader (coldkit.text.reader_words): a negation or a pronoun shared
+    # with a title ("I don't like horror", "Don't Look Now") is no reason to show
+    "don't doesn't didn't can't won't isn't aren't wasn't weren't i'm i've i'd i'll you're you've".split()
 )
 
 
@@ -290,9 +293,10 @@ def _says_something(ranked: Ranked) -> np.ndarray:
 def words(text: str) -> set[str]:
     """The words of ``text`` that can explain a match: lower-case, no stop words, longer than one letter.
 
-    Words are :func:`coldkit.text.words`, the hashing encoder's: any script's, with their combining marks,
-    NFC and NFD alike (an a-z pattern found no word in "संगीत" and cut "café" to "caf")."""
-    return {w for w in text_words(text) if w not in STOP_WORDS and len(w) > 1}
+    Words are :func:`coldkit.text.reader_words`: the hashing encoder's words (any script's, with their
+    combining marks, NFC and NFD alike: an a-z pattern found no word in "संगीत" and cut "café" to "caf"),
+    joined across an apostrophe inside a word ("don't", never "don"), the possessive "'s" dropped."""
+    return {w for w in reader_words(text) if w not in STOP_WORDS and len(w) > 1}
 
 
 def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
