@@ -46,6 +46,34 @@ def reference_words(text: str) -> list[str]:
             current = ""
     if current:
         out.append(current)
+    return [piece for run in out for piece in reference_bigrams(run)]
+
+
+#: Unicode character names of the letters read as bigrams: Han, kana, Hangul (as Lucene's CJKAnalyzer)
+_CJK_NAMES = ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA", "HANGUL", "HALFWIDTH KATAKANA",
+              "HALFWIDTH HANGUL", "IDEOGRAPHIC ITERATION MARK", "IDEOGRAPHIC CLOSING MARK", "IDEOGRAPHIC NUMBER ZERO",
+              "VERTICAL IDEOGRAPHIC ITERATION MARK", "HANGZHOU NUMERAL", "VERTICAL KANA REPEAT", "HENTAIGANA")
+
+
+def reference_bigrams(run: str) -> list[str]:
+    """One run of word characters, each stretch of CJK letters (by Unicode name, with the marks after
+    them) as its overlapping bigrams, or itself alone; the other stretches as they are."""
+    pieces: list[tuple[bool, list[str]]] = []  # (is CJK, its units)
+    for c in run:
+        if unicodedata.category(c).startswith("M") or c in "\u200c\u200d":
+            pieces[-1][1][-1] += c
+        elif unicodedata.name(c, "").startswith(_CJK_NAMES):
+            if pieces and pieces[-1][0]:
+                pieces[-1][1].append(c)
+            else:
+                pieces.append((True, [c]))
+        elif pieces and not pieces[-1][0]:
+            pieces[-1][1][0] += c
+        else:
+            pieces.append((False, [c]))
+    out: list[str] = []
+    for cjk, units in pieces:
+        out.extend([a + b for a, b in zip(units, units[1:])] if cjk and len(units) > 1 else units)
     return out
 
 
@@ -143,8 +171,10 @@ def test_real_titles_and_tags_keep_their_words_and_vectors(monkeypatch: pytest.M
     for name, texts in _real_texts().items():
         # every text as typed without a combining mark (lastfm-2k's artists hold a Thai name, NFD
         # "Rihannà" and Turkish "İ"s, which now give whole words: test_words_by_hand)
-        plain = [t for t in texts if not any(unicodedata.category(c).startswith("M") for c in t.lower())]
-        assert len(plain) >= len(texts) - 20, name
+        # and without Chinese, Japanese or Korean letters (298 of lastfm-2k's artists, now read as bigrams:
+        # test_real_cjk_names_are_read_as_bigrams)
+        plain = [t for t in texts if not any(unicodedata.category(c).startswith("M") for c in t.lower()) and not _has_cjk(t)]
+        assert len(plain) >= len(texts) - (320 if name == "lastfm-2k artists" else 20), name
         assert [words(t) for t in plain] == [old_words(t) for t in plain], name
         new = HashingEncoder(dim=4096, ngrams=2).fit(plain).encode_texts(plain)
         with monkeypatch.context() as m:
@@ -152,6 +182,23 @@ def test_real_titles_and_tags_keep_their_words_and_vectors(monkeypatch: pytest.M
             old = HashingEncoder(dim=4096, ngrams=2).fit(plain).encode_texts(plain)
         assert new.tobytes() == old.tobytes(), name
         assert np.any(new), name
+
+
+def _has_cjk(text: str) -> bool:
+    return any(unicodedata.name(c, "").startswith(_CJK_NAMES) for c in text)
+
+
+def test_real_cjk_names_are_read_as_bigrams() -> None:
+    artists = _real_texts().get("lastfm-2k artists")
+    if artists is None:
+        pytest.skip("lastfm-2k not found")
+    cjk = [t for t in artists if _has_cjk(t)]
+    assert 250 <= len(cjk) <= 320  # Korean, Japanese and Chinese artists: 298
+    assert [words(t) for t in cjk] == [reference_words(t) for t in cjk]
+    assert words("宇多田ヒカル") == ["宇多", "多田", "田ヒ", "ヒカ", "カル"]
+    # a name written otherwise shares its bigrams, where the whole run was one word before (cosine 0)
+    v = HashingEncoder(dim=2**16).encode_texts(["宇多田ヒカル", "宇多田"])
+    assert float(v[0] @ v[1]) > 0.5
 
 
 def test_a_cache_of_the_old_fragments_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,3 +295,88 @@ def test_matches_your_words_says_dont_never_don() -> None:
     assert shared_words("O'Brien, children's tales", "Conan O'Brien tells children stories") == ["children", "o'brien"]
     # the encoder's words are as they were: an ASCII catalogue keeps its vectors
     assert words("Don't Look Now. Children's") == ["don", "t", "look", "now", "children", "s"]
+
+
+# ------------------------------------------------------------------ Chinese, Japanese, Korean: character bigrams
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我喜欢科幻电影", ["我喜", "喜欢", "欢科", "科幻", "幻电", "电影"]),
+        ("猫", ["猫"]),  # one character alone is its own word
+        ("2001太空漫游 iPhone手机", ["2001", "太空", "空漫", "漫游", "iphone", "手机"]),  # other letters stay a word
+        ("千と千尋の神隠し", ["千と", "と千", "千尋", "尋の", "の神", "神隠", "隠し"]),  # kana and Han alike
+        ("スター・ウォーズ", ["スタ", "ター", "ウォ", "ォー", "ーズ"]),  # the middle dot is punctuation
+        ("영화를 좋아해요", ["영화", "화를", "좋아", "아해", "해요"]),  # Hangul: its particles come off
+        ("か\u3099き", ["がき"]),  # NFC composes the combining voicing mark
+        ("ดนตรีลูกทุ่ง", ["ดนตรีลูกทุ่ง"]),  # Thai is not cut (see docs/encoders.md)
+    ],
+)
+def test_cjk_runs_are_read_as_bigrams(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+    assert reference_words(text) == expected
+
+
+_CJK_ALPHABET = st.sampled_from(list("科幻电影我の千と尋かきスター영화를a1_ \u3099\u0301・。-") + ["\u309a", "\u4e00", "\uff76", "\u3005"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=_CJK_ALPHABET, max_size=30))
+def test_cjk_words_are_the_reference_bigrams(text: str) -> None:
+    assert words(text) == reference_words(text)
+    assert words(unicodedata.normalize("NFD", text)) == words(unicodedata.normalize("NFC", text))
+
+
+def test_a_chinese_sentence_shares_its_words_with_a_title() -> None:
+    from coldkit.models.blend import shared_words
+
+    # before: each text one word, cosine 0 and no word to show
+    v = HashingEncoder(dim=2**16).encode_texts(["我喜欢科幻电影", "科幻电影", "爵士音乐"])
+    assert float(v[0] @ v[1]) == pytest.approx(3 / np.sqrt(6 * 3), abs=1e-6)  # 3 bigrams of 6 and of 3
+    assert float(v[0] @ v[2]) == pytest.approx(0.0, abs=1e-6)
+    assert shared_words("我喜欢科幻电影", "经典科幻电影") == ["科幻电影"]  # the run, not its bigrams
+    assert shared_words("我喜欢科幻电影和爵士", "电影 科幻 jazz") == ["电影", "科幻"]  # apart in the title: apart
+    assert shared_words("宫崎骏的动画", "宮崎駿 animation") == []  # traditional vs simplified: no shared bigram
+
+
+def _index_built_before_v3(tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A serving index saved as the v2 tokenizer saved it: CJK runs whole, fingerprint v2."""
+    from coldkit.serving import build_index_from_files
+    from coldkit.text import words_of_version
+
+    tmp_path.mkdir()
+    (tmp_path / "items.csv").write_text("item_id,title\n" + "".join(f"i{j},{t}\n" for j, t in enumerate(titles)), encoding="utf-8")
+    (tmp_path / "int.csv").write_text("user_id,item_id\n" + "".join(f"u{j % 3},i{j}\n" for j in range(len(titles))), encoding="utf-8")
+    with monkeypatch.context() as m:
+        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
+        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
+        build_index_from_files(tmp_path / "idx", interactions=tmp_path / "int.csv", items=tmp_path / "items.csv", encoder="hashing").close()
+    return tmp_path / "idx"
+
+
+def test_an_index_built_before_cjk_bigrams_opens_where_its_texts_tokenise_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coldkit.serving import load
+
+    titles = ["Space opera", "शास्त्रीय संगीत", "Amélie", "Jazz nights", "ดนตรี ลูกทุ่ง", "Noir city"]
+    index = load(_index_built_before_v3(tmp_path / "a", titles, monkeypatch), read_only=True)
+    assert index.recommend(user_id="u0", k=3).items
+
+
+def test_an_index_built_before_cjk_bigrams_is_refused_where_its_texts_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coldkit.serving import load
+    from coldkit.serving.errors import EncoderMismatchError
+
+    titles = ["Space opera", "千と千尋の神隠し", "Robots at war", "宇多田ヒカル", "Cowboy story", "Noir city"]
+    with pytest.raises(EncoderMismatchError, match=r"before Chinese, Japanese and Korean text was read as character bigrams; "
+                                                   r"2 of its item and user texts tokenise differently now \(e\.g\. '千と千尋の神隠し'\): rebuild it"):
+        load(_index_built_before_v3(tmp_path / "b", titles, monkeypatch), read_only=True)
+
+
+def test_the_cjk_letters_are_those_unicode_names_so() -> None:
+    # every word character the tokenizer reads as a bigram letter, against the Unicode names (all planes)
+    from coldkit.text import _CJK
+
+    differ = [hex(c) for c in range(0x110000) if chr(c).isalnum() and not unicodedata.category(chr(c)).startswith("M")
+              and bool(_CJK.match(chr(c))) != unicodedata.name(chr(c), "").startswith(_CJK_NAMES)]
+    assert differ == []

@@ -3,7 +3,7 @@
 The hashing encoder's tokens (:func:`coldkit.builtins.encoders.tokenize`), the words that describe
 a validation user's clicks (:func:`coldkit.models.tuning.describe_items`), the "matches your words"
 reason (:func:`coldkit.models.blend.words`, through :func:`reader_words`, which joins the words an apostrophe splits) and the genres named in a user's text
-(:class:`coldkit.models.popularity.GenrePopularity`, through :func:`normalize`) all call it, so they agree
+(:class:`coldkit.models.popularity.GenrePopularity`) all call it, so they agree
 on what a word is.
 
 A word is a run of letters, digits and underscores (Python's ``\\w``) together with the combining
@@ -12,11 +12,15 @@ and Persian spelling puts inside words). ``\\w`` alone cuts every word of a scri
 vowels as marks: Hindi "संगीत" became "स", "ग", "त" (its anusvara and vowel sign are marks), and so
 did Thai, Bengali, Tamil, Arabic with harakat and Latin typed in decomposed form ("cafe" + U+0301).
 The text is NFC-normalised and lower-cased first, so both Unicode forms of one word are one word.
+Chinese, Japanese and Korean, written without spaces (or with particles written onto a Korean word),
+are read as overlapping character bigrams, as Lucene's CJKAnalyzer reads them; Thai is not cut (see
+docs/encoders.md).
 
 Example::
 
     words("Café del MAR")            # ['café', 'del', 'mar']
     words("संगीत और नृत्य")            # ['संगीत', 'और', 'नृत्य']
+    words("科幻电影")                   # ['科幻', '幻电', '电影']
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["normalize", "words", "reader_words", "split_apart_before", "unspaced"]
+__all__ = ["normalize", "words", "reader_words", "split_apart_before", "words_of_version", "TOKENIZER_VERSIONS", "unspaced", "cjk_bigram", "join_bigrams"]
 
 # The pattern before combining marks counted: on text without marks both give the same words, and
 # ASCII text (most catalogues) has none, so it skips the normalisation and the larger pattern.
@@ -60,7 +64,8 @@ def _word_pattern() -> re.Pattern[str]:
 
 def words(text: str) -> list[str]:
     """The words of ``text``, lower-cased, in order (repeats kept): runs of letters, digits and
-    underscores with their combining marks, after NFC normalisation.
+    underscores with their combining marks, after NFC normalisation; a run of Chinese, Japanese or
+    Korean letters as its overlapping character bigrams ("科幻电影" -> "科幻", "幻电", "电影").
 
     NFC, not NFKC: NFC only merges the encodings of one text (precomposed "é" and "e" + U+0301), so
     text typed without combining sequences keeps exactly its former words (and hashed vectors); NFKC
@@ -71,7 +76,78 @@ def words(text: str) -> list[str]:
     """
     if text.isascii():
         return _ASCII_WORD.findall(text.lower())
-    return _word_pattern().findall(normalize(text))
+    return _bigrams(_word_pattern().findall(normalize(text)))
+
+
+#: Han (with its iteration marks), Hiragana, Katakana (with the half-width forms) and Hangul: the scripts
+#: whose runs :func:`words` reads as overlapping character bigrams, as Lucene's CJKAnalyzer does.
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3038-\u303b\u3040-\u30ff"
+    "\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff"
+    "\uff66-\uffdc\U0001aff0-\U0001b16f\U00020000-\U0003ffff]"
+)
+
+
+def _bigrams(runs: list[str]) -> list[str]:
+    """``runs`` with each stretch of CJK characters (:data:`_CJK`, with the combining marks after one)
+    as its overlapping character bigrams ("科幻电影" -> "科幻", "幻电", "电影"; one character alone
+    stays itself); the rest of a run (Latin letters, digits beside them: "2001太空漫游") stays a word."""
+    if not any(_CJK.search(run) for run in runs):
+        return runs
+    out: list[str] = []
+    for run in runs:
+        if not _CJK.search(run):
+            out.append(run)
+            continue
+        units: list[str] = []  # CJK characters with their marks, of the stretch being read
+        other = ""  # the non-CJK part being read
+        for c in run:
+            if unicodedata.category(c).startswith("M") or c in _JOINERS:  # the kana's combining voicing marks too
+                if other:
+                    other += c
+                else:
+                    units[-1] += c  # a run never starts with a mark: something came before
+            elif _CJK.match(c):
+                if other:
+                    out.append(other)
+                    other = ""
+                units.append(c)
+            else:
+                if units:
+                    out.extend(_pairs(units))
+                    units = []
+                other += c
+        out.extend(_pairs(units))
+        if other:
+            out.append(other)
+    return out
+
+
+def cjk_bigram(word: str) -> bool:
+    """Whether ``word`` (one of :func:`words`) is two Chinese, Japanese or Korean characters, such as the
+    bigrams their runs are read as."""
+    return len(word) == 2 and _CJK.match(word[0]) is not None and _CJK.match(word[1]) is not None
+
+
+def join_bigrams(seq: list[str]) -> list[str]:
+    """``seq`` with each chain of CJK bigrams that follow one another ("科幻", "幻电", "电影") as the run they
+    spell ("科幻电影"), for a reader: the run's bigrams are exactly the chain, so :func:`words` reads it back alike."""
+    out: list[str] = []
+    chained = False  # whether out[-1] is a run of bigrams the next one may continue
+    for word in seq:
+        if cjk_bigram(word) and chained and out[-1][-1] == word[0]:
+            out[-1] += word[1]
+        else:
+            out.append(word)
+            chained = cjk_bigram(word)
+    return out
+
+
+def _pairs(units: list[str]) -> list[str]:
+    """Overlapping bigrams of ``units``, or the one unit alone."""
+    if len(units) == 1:
+        return units
+    return [a + b for a, b in zip(units, units[1:])]
 
 
 #: Apostrophes that join the parts of one word ("don't", "don’t"); U+02BC MODIFIER LETTER APOSTROPHE is a
@@ -99,7 +175,7 @@ def reader_words(text: str) -> list[str]:
         else:
             out.append(match.group())
         end = match.end()
-    return [w[:-2] if w.endswith("'s") else w for w in out]
+    return _bigrams([w[:-2] if w.endswith("'s") else w for w in out])
 
 
 def normalize(text: str) -> str:
@@ -115,11 +191,27 @@ def normalize(text: str) -> str:
     return lowered
 
 
-def split_apart_before(text: str) -> bool:
-    """Whether the tokenizer before combining marks counted (``\\w+`` on the lower-cased text) gave
-    ``text`` other words than :func:`words` does: only text with non-ASCII letters can differ (an index or
-    a cache built before then holds other vectors for it)."""
-    return not text.isascii() and _ASCII_WORD.findall(text.lower()) != words(text)
+#: The tokenizer versions before this one, as the hashing encoder's fingerprints name them: v1 ``\\w+`` on
+#: the lower-cased text; v2 with combining marks inside words, CJK runs not yet cut into bigrams (v3).
+TOKENIZER_VERSIONS = ("v1", "v2", "v3")
+
+
+def words_of_version(text: str, version: str) -> list[str]:
+    """The words tokenizer ``version`` (:data:`TOKENIZER_VERSIONS`) gave ``text``; ``"v3"`` is :func:`words`."""
+    if version == "v1":
+        return _ASCII_WORD.findall(text.lower())
+    if version == "v2":
+        return _ASCII_WORD.findall(text.lower()) if text.isascii() else _word_pattern().findall(normalize(text))
+    if version == "v3":
+        return words(text)
+    raise ValueError(f"unknown tokenizer version {version!r}; known: {', '.join(TOKENIZER_VERSIONS)}")
+
+
+def split_apart_before(text: str, version: str = "v1") -> bool:
+    """Whether tokenizer ``version`` (by default the first, ``\\w+`` on the lower-cased text) gave ``text``
+    other words than :func:`words` does: only text with non-ASCII letters can differ, and since v2 only
+    text with Chinese, Japanese or Korean letters (an index or a cache built before holds other vectors for it)."""
+    return not text.isascii() and words_of_version(text, version) != words(text)
 
 
 #: Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, and the CJK ones (Han,

@@ -50,7 +50,8 @@ def tokenize(text: str, ngrams: int = 1, stem: bool = True) -> list[str]:
     """Lower-cased word tokens of ``text`` (plural ``s`` stripped when ``stem``) plus word n-grams up to ``ngrams``.
 
     Words are :func:`coldkit.text.words`: NFC-normalised, with their combining marks (Hindi "संगीत" is one
-    word, not three fragments that unrelated words share)."""
+    word, not three fragments that unrelated words share), Chinese, Japanese and Korean as overlapping
+    character bigrams ("科幻电影" -> "科幻", "幻电", "电影")."""
     words = _words(text)
     if stem:
         words = [_strip_plural(w) for w in words]
@@ -143,14 +144,23 @@ class HashingEncoder:
     def fingerprint(self) -> str:
         """Changes whenever the vectors would: options, the learned IDF and the tokenizer's version."""
         # v2: coldkit.text.words keeps combining marks in words; a v1 cache holds fragment vectors for
-        # such texts (keyed by the text alone), so it must not be read (text without marks encodes alike)
-        return self._fingerprint_of("v2")
+        # such texts (keyed by the text alone), so it must not be read (text without marks encodes alike).
+        # v3: Chinese, Japanese and Korean runs are read as character bigrams (a v2 vector of such a
+        # text hashed the whole run as one word)
+        return self._fingerprint_of("v3")
 
     @property
     def fingerprint_v1(self) -> str:
         """The fingerprint the same options and IDF had before combining marks stayed in words: an index
         built then holds the same vectors wherever its texts tokenise alike (:func:`coldkit.text.split_apart_before`)."""
         return self._fingerprint_of("v1")
+
+    @property
+    def fingerprint_v2(self) -> str:
+        """The fingerprint the same options and IDF had before CJK runs were read as character bigrams: an
+        index built then holds the same vectors wherever its texts tokenise alike (every text without
+        Chinese, Japanese or Korean letters; :func:`coldkit.text.split_apart_before` with ``"v2"``)."""
+        return self._fingerprint_of("v2")
 
     def _fingerprint_of(self, version: str) -> str:
         h = hashlib.sha256(f"hashing-tfidf/{version}/dim={self.dim}/ngrams={self.ngrams}/sub={self.sublinear_tf}/stem={self.stem}".encode())

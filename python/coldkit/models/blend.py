@@ -38,7 +38,7 @@ import numpy as np
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
-from coldkit.text import reader_words
+from coldkit.text import cjk_bigram, join_bigrams, reader_words
 
 __all__ = [
     "SOURCES",
@@ -300,8 +300,17 @@ def words(text: str) -> set[str]:
 
 
 def shared_words(text: str, item_text: str, limit: int = 8) -> list[str]:
-    """Up to ``limit`` words ``text`` and ``item_text`` share, sorted (the "matches your words" reason)."""
-    return sorted(words(text) & words(item_text))[:limit]
+    """Up to ``limit`` words ``text`` and ``item_text`` share, sorted (the "matches your words" reason).
+
+    Chinese, Japanese and Korean are read as character bigrams (:func:`coldkit.text.words`); bigrams
+    shared one after another in ``text`` are shown as the run they spell ("科幻电影", not "幻电, 电影, 科幻")."""
+    shared = words(text) & words(item_text)
+    if not any(map(cjk_bigram, shared)):
+        return sorted(shared)[:limit]
+    # the text's shared bigrams in its order, a word not shared breaking a chain
+    runs = join_bigrams([w if w in shared and cjk_bigram(w) else "" for w in reader_words(text)])
+    shown = {w for w in runs if w} | {w for w in shared if not cjk_bigram(w)}
+    return sorted(shown)[:limit]
 
 
 #: the share of a text's best match an item's closeness must reach to be called "close to your words"

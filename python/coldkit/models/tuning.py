@@ -57,6 +57,7 @@ from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import check_fused
 from coldkit.models.blend import STOP_WORDS
 from coldkit.plugins.types import FusionStrategy, Ranked
+from coldkit.text import join_bigrams
 from coldkit.text import words as text_words
 
 __all__ = [
@@ -451,7 +452,9 @@ def describe_items(texts: Sequence[str], limit: int = MAX_WORDS) -> str:
             if word not in STOP_WORDS and len(word) > 1:
                 counts[word] = counts.get(word, 0) + 1
     order = sorted(counts, key=lambda w: -counts[w])  # stable: ties keep their first appearance
-    return ", ".join(order[:limit])
+    # a Chinese, Japanese or Korean run is read as bigrams (coldkit.text.words): those of one run, counted
+    # alike, follow one another and are said as the run ("ビートルズ", which encodes to the same bigrams)
+    return ", ".join(join_bigrams(order)[:limit])
 
 
 def _plain(text: object) -> str:

@@ -608,15 +608,20 @@ def load(
         ) from exc
     if "encoder_idf" in arrays:
         encoder.idf = np.array(arrays["encoder_idf"])  # type: ignore[attr-defined]
-    if encoder.fingerprint != enc.get("fingerprint") and enc.get("fingerprint") == getattr(encoder, "fingerprint_v1", None):
-        # built with the hashing encoder before combining marks stayed in words: its vectors are today's
-        # wherever its texts tokenise alike (every ASCII catalogue); otherwise it must be rebuilt
-        changed = [t for t in [m.text for m in meta] + list(user_texts.values()) if split_apart_before(t)]
+    # the hashing encoder's earlier tokenizers, and what each did that today's does not
+    before = {getattr(encoder, f"fingerprint_{v}"): (v, what) for v, what in (
+        ("v1", "first tokenizer, which cut words with combining marks apart"),
+        ("v2", "tokenizer before Chinese, Japanese and Korean text was read as character bigrams"),
+    ) if isinstance(getattr(encoder, f"fingerprint_{v}", None), str)}
+    if encoder.fingerprint != enc.get("fingerprint") and enc.get("fingerprint") in before:
+        # built with the hashing encoder before a tokenizer change: its vectors are today's wherever its
+        # texts tokenise alike (every ASCII catalogue, every one without CJK since v2); otherwise rebuild it
+        tokenizer, what = before[enc.get("fingerprint")]
+        changed = [t for t in [m.text for m in meta] + list(user_texts.values()) if split_apart_before(t, tokenizer)]
         if changed:
             raise EncoderMismatchError(
-                f"index {str(root)!r} was built with the hashing encoder's first tokenizer, which cut words with "
-                f"combining marks apart; {len(changed)} of its item and user texts tokenise differently now (e.g. "
-                f"{changed[0][:60]!r}): rebuild it (coldkit serve PATH --build ... --force)"
+                f"index {str(root)!r} was built with the hashing encoder's {what}; {len(changed)} of its item and "
+                f"user texts tokenise differently now (e.g. {changed[0][:60]!r}): rebuild it (coldkit serve PATH --build ... --force)"
             )
     elif encoder.fingerprint != enc.get("fingerprint"):
         raise EncoderMismatchError(
