@@ -15,10 +15,12 @@ import numpy as np
 
 import coldkit
 from coldkit.encoding import check_texts
+from coldkit.text import normalize
 
 
 class CharNgramEncoder:
-    """Character ``n``-grams of the lower-cased, space-padded text, hashed into ``dim`` buckets.
+    """Character ``n``-grams of the lower-cased (:func:`coldkit.text.normalize`: NFC too), space-padded
+    text, hashed into ``dim`` buckets.
 
     Each bucket holds ``1 + log(count)`` (sublinear term frequency); rows are L2-normalised, and an
     empty text gives a zero row, as the encoder contract requires.
@@ -41,7 +43,9 @@ class CharNgramEncoder:
     @property
     def fingerprint(self) -> str:
         """Everything that changes the vectors: the algorithm version and the options."""
-        return hashlib.sha256(f"char-ngram/v1/dim={self.dim}/n={self.n}".encode()).hexdigest()[:32]
+        # v2: the text is read through coldkit.text.normalize (NFC; v1 gave the two Unicode forms of
+        # "Amélie" other vectors); ASCII text has the same vectors as in v1
+        return hashlib.sha256(f"char-ngram/v2/dim={self.dim}/n={self.n}".encode()).hexdigest()[:32]
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         docs, empty = check_texts(texts)  # InvalidInputError for None, non-strings, a bare string
@@ -49,7 +53,11 @@ class CharNgramEncoder:
         for row, text in enumerate(docs):
             if empty[row]:
                 continue
-            padded = f" {' '.join(text.lower().split())} ".ljust(self.n)  # a 1-letter text still has one n-gram
+            # coldkit.text.normalize, as coldkit's own lexical features read text: NFC and lower case, so
+            # both Unicode forms of "Amélie" (and "SİNAN" / "sinan") are one text. Not coldkit.text.words:
+            # n-grams of characters want the text's characters (its punctuation, "basket-ball"), and words
+            # reads Chinese as bigrams, whose characters joined again would be n-grams of nothing written
+            padded = f" {' '.join(normalize(text).split())} ".ljust(self.n)  # a 1-letter text still has one n-gram
             grams = [padded[i : i + self.n] for i in range(len(padded) - self.n + 1)]
             buckets = np.fromiter((zlib.crc32(g.encode("utf-8")) % self.dim for g in grams), dtype=np.int64, count=len(grams))
             counts = np.bincount(buckets, minlength=self.dim).astype(np.float32)
