@@ -100,7 +100,10 @@ def load_ml100k(root: Path) -> RawData:
     raw_items = pd.read_csv(folder / "u.item", sep="|", names=item_cols, encoding="latin-1")
     flags = raw_items[ML100K_GENRES].to_numpy(dtype=bool)
     genres = [" ".join(g for g, f in zip(ML100K_GENRES, row) if f and g != "unknown") for row in flags]
-    items = pd.DataFrame({"item_id": _ids(raw_items["item_id"]), "title": raw_items["title"].fillna(""), "genres": genres})
+    items = pd.DataFrame({
+        "item_id": _ids(raw_items["item_id"]), "title": raw_items["title"].fillna(""), "genres": genres,
+        "release_date": raw_items["release"].fillna(""),  # "01-Jan-1995", as u.item writes it
+    })  # fmt: skip
     users = pd.read_csv(folder / "u.user", sep="|", names=["user_id", "age", "gender", "occupation", "zip"])
     gender = users["gender"].map({"M": "man", "F": "woman"})
     profiles = pd.DataFrame({

@@ -35,6 +35,37 @@ def test_attribute_columns_reads_numbers_and_title_years_not_ids() -> None:
     assert attribute_columns(pd.DataFrame({"item_id": ["a", "b"], "title": ["Heat", "Up"], "n": ["x", "2"]}), ["title"]) == {}
 
 
+def test_date_columns_are_attributes_in_days_and_not_item_text() -> None:
+    from coldkit.data.loaders import date_days, text_like_columns
+
+    table = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": ["Heat", "Up", "Jaws", "Alien"],
+            "release_date": ["01-Jan-1995", "15-Mar-2009", "", "20-Jun-1975"],  # MovieLens 100k's u.item
+            "published": ["2020-01-01", "2021-05-06T12:00:00Z", "2019-12-31", "2020-02-29"],  # one date per item
+            "us": ["01/02/2020", "12/31/2020", "03/04/2021", "05/06/2021"],  # day 31 second: month first
+            "eu": ["31/01/2020", "13/02/2020", "01/03/2021", "02/03/2021"],  # day 31 first: day first
+            "notes": ["seen 2 times", "1 of 3", "none", "new"],  # digits, not dates
+        }
+    )
+    # dates are neither words of the item nor, when each item has its own, an identifier
+    assert text_like_columns(table) == ["title", "notes"]
+    found = attribute_columns(table, text_columns=["title", "notes"])
+    assert list(found) == ["release_date", "published", "us", "eu"]
+    # independent reference: whole days between the dates (the epoch is 1970-01-01)
+    assert found["release_date"][[0, 1, 3]].tolist() == [9131.0, 14318.0, 1996.0] and np.isnan(found["release_date"][2])
+    assert found["published"].tolist() == [18262.0, 18753.5, 18261.0, 18321.0]
+    assert found["us"].tolist() == [18263.0, 18627.0, 18690.0, 18753.0]  # Jan 2, Dec 31, Mar 4, May 6
+    assert found["eu"].tolist() == [18292.0, 18305.0, 18687.0, 18688.0]  # Jan 31, Feb 13, Mar 1, Mar 2
+    # datetime and period dtypes (Parquet, pandas) read alike; a column with too many non-dates is not dates
+    moments = pd.Series(pd.to_datetime(["1995-01-01", "2009-03-15"]))
+    assert date_days(moments).tolist() == [9131.0, 14318.0]
+    assert date_days(moments.dt.to_period("D")).tolist() == [9131.0, 14318.0]
+    assert date_days(pd.Series(["2020-01-01"] * 8 + ["soon", "later"])) is None  # 80 % dates: below the share
+    assert date_days(pd.Series(["Heat", "Up"])) is None and date_days(pd.Series([1.0, 2.0])) is None
+
+
 def test_attribute_block_is_scale_free_unit_and_fills_missing_with_the_mean() -> None:
     rng = np.random.default_rng(0)
     values = rng.lognormal(size=200)
@@ -98,6 +129,25 @@ def test_hybrid_ranks_new_items_by_their_year() -> None:
     assert model.attributes_used_ == []
     assert share[True] >= 0.9, share  # old-film fans get old new films, new-film fans new ones
     assert share[False] < 0.7, share  # without the year as a number, titles of random words cannot tell
+
+
+def test_hybrid_ranks_new_items_by_their_release_date() -> None:
+    interactions, items, cold = _era_data()
+    # the year leaves the title for a written-out date column, as in MovieLens 100k's u.item
+    year = items["title"].str[-5:-1].astype(int)
+    items = items.assign(title=items["title"].str[:-7], released=[f"{1 + k % 28:02d}-Mar-{y}" for k, y in enumerate(year)])
+    catalog = catalog_from_frame(items)
+    assert list(catalog.text_columns) == ["title"]  # the date is not words of the item
+    train = interactions_from_frame(interactions, catalog)
+    candidates = catalog.index_of(cold)
+    old_cold = set(catalog.index_of([c for c, y in zip(items["item_id"], year) if c in set(cold) and y < 1980]))
+    users = train.user_index()
+    queries = [UserQuery(user=users[f"u{u}"]) for u in range(10)]
+    model = coldkit.get_model("hybrid", encoder="hashing", tune=False).fit(train)
+    assert model.attributes_used_ == ["released"]
+    top = model.recommend(queries, 10, candidates=candidates).indices
+    right = [np.isin(top[b], list(old_cold)) == (b % 2 == 0) for b in range(len(queries))]
+    assert float(np.mean(right)) >= 0.9  # old-film fans get old new films, new-film fans new ones
 
 
 def test_hybrid_says_which_attributes_it_read_and_refuses_bad_options() -> None:

@@ -284,7 +284,13 @@ def _load_ml100k(data_root: str | os.PathLike[str] | None) -> Dataset:
     flags = items[list(_ML100K_GENRES)].to_numpy(dtype=np.int64)
     genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row) if on and g != "unknown") for row in flags]
     table = pd.DataFrame(
-        {"item_id": items["item_id"].astype(str), "title": items["title"].fillna("").astype(str), "genres": genres}
+        {
+            "item_id": items["item_id"].astype(str),
+            "title": items["title"].fillna("").astype(str),
+            "genres": genres,
+            # "01-Jan-1995" as the file writes it: the hybrid reads it as a date attribute (models/attributes.py)
+            "release_date": items["release_date"].fillna("").astype(str),
+        }
     )
     poster_ids = _ml100k_poster_ids(table["title"], data_root)
     if poster_ids is not None:

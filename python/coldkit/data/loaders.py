@@ -619,6 +619,7 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
     * ``item_id``, an id (``imdbId``, ``movie_id``, ``uuid``) or a link/image column (``url``, ``pictureURL``, ``image``);
     * URLs (most non-empty values start with ``http://``, ``https://`` or ``www.``);
     * numbers stored as text (nearly all values parse as numbers: ``"1995"``, ``"4.5"``);
+    * dates (nearly all values read as dates, :func:`date_days`: ``"01-Jan-1995"``, ``"2018-05-01"``);
     * identifiers: single tokens that carry digits and are (nearly) unique per row (``tt0114709``, ``B00005JNOG``).
 
     Why: every such column used to be joined into the item text, so a lastfm URL became part of each
@@ -644,6 +645,8 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
             continue
         if _share_reaches(present, lambda part: pd.to_numeric(part, errors="coerce").notna().to_numpy(), NUMBERS_SHARE):
             continue
+        if date_days(present) is not None:  # dates are an item attribute, not words
+            continue
         if _share_reaches(present, _token_with_digit, IDENTIFIER_SHARE) and present.nunique() >= IDENTIFIER_SHARE * len(present):
             continue
         chosen.append(name)
@@ -667,6 +670,67 @@ def _share_reaches(values: pd.Series, test: Callable[[pd.Series], np.ndarray], s
         if (n - misses) / n < share:
             return False
     return n > 0 and hits / n >= share
+
+
+#: Written-out date formats a text column of an item table may hold, besides ISO-8601 (tried first).
+#: "%m/%d/%Y" comes before "%d/%m/%Y": a column both read alike (no day above 12) is read the US way.
+DATE_FORMATS = (
+    "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y",
+    "%d.%m.%Y", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y",
+)  # fmt: skip
+#: Distinct values a column's date format is first decided on (a column of titles fails there, unparsed).
+_DATE_SAMPLE = 512
+
+
+def date_days(values: pd.Series) -> pd.Series | None:
+    """A column of dates as float days since 1970-01-01 (NaN where empty or unreadable), else None.
+
+    A column is dates when its dtype is a datetime or a period (Parquet, pandas), or when at least
+    :data:`NUMBERS_SHARE` of its non-empty values read as dates in one format: ISO-8601
+    ("1995-01-01", "2018-05-01T10:00:00Z") or one of :data:`DATE_FORMATS` ("01-Jan-1995", as in
+    MovieLens 100k's ``u.item``; "Jan 1, 1995"; "01.01.1995"). Where several formats read the column,
+    the one that reads the most values is used. Times with a zone are read in UTC, naive ones as UTC.
+
+    Why: a release or publication date is one of the strongest signals of who a new item's audience
+    is, and as text ("01-Jan-1995") it was three tokens in the item's words.
+    """
+    if isinstance(values.dtype, pd.PeriodDtype):
+        values = values.dt.to_timestamp()
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        moments = pd.to_datetime(values, utc=True)
+        return (moments - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return None
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    if not present.any():
+        return None
+    given = text[present]
+    # the format is decided on the first distinct values: a 1M-row column of titles is never parsed whole
+    sample = pd.Series(given.iloc[: 8 * _DATE_SAMPLE].unique()[:_DATE_SAMPLE])
+    if not sample.str.contains(r"\d", regex=True).any():
+        return None
+
+    def read(part: pd.Series, form: str) -> pd.Series:
+        with warnings.catch_warnings():  # a format that does not fit warns before it coerces
+            warnings.simplefilter("ignore")
+            return pd.to_datetime(part, format=form, utc=True, errors="coerce")
+
+    best, best_share = None, 0.0
+    for form in ("ISO8601", *DATE_FORMATS):
+        share = float(read(sample, form).notna().mean())
+        if share > best_share:
+            best, best_share = form, share
+    if best is None or best_share < NUMBERS_SHARE:
+        return None
+    distinct = pd.Series(given.unique())
+    days_of = (read(distinct, best) - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    mapping = pd.Series(days_of.to_numpy(dtype=np.float64), index=distinct.to_numpy())
+    days = pd.Series(np.nan, index=values.index, dtype=np.float64)
+    days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()
+    if float(np.isfinite(days[present]).mean()) < NUMBERS_SHARE:
+        return None
+    return days
 
 
 def _url_like(values: pd.Series) -> np.ndarray:

@@ -14,6 +14,9 @@ concatenate with the text encoder's vectors (``ContentRecommender(encoder=[text,
   CDF of the catalogue, so a year, a price in cents and a log-scale count all read alike and one
   outlier does not squash the rest): :data:`BUMPS` Gaussian bumps at evenly spaced quantiles;
 * a two-valued column (a flag) is one feature, 0 or 1;
+* a column of dates (a release or publication date: a datetime column, or text such as "1995-01-01"
+  or "01-Jan-1995", :func:`coldkit.data.loaders.date_days`) is read as days since 1970 and becomes
+  bumps over its quantiles like a number (a new item's date says who its audience is, and how new it is);
 * a text column whose values mostly end in a year in parentheses (MovieLens and IMDb titles:
   "Toy Story (1995)") gives a year column.
 
@@ -33,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from coldkit.data.interactions import Interactions
-from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, date_days
 
 #: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
 BUMPS = 16
@@ -80,7 +83,8 @@ def attribute_columns(
     """``{name: float values per item (NaN = missing)}`` of the attributes an item table carries.
 
     Numeric columns other than ids (by name, as for text columns: ``movieId``, ``url``, ``image``…)
-    and other than near-unique integers (an unnamed identifier); plus ``"<column> year"`` for each
+    and other than near-unique integers (an unnamed identifier); columns of dates (as days since
+    1970, even when every item has its own); plus ``"<column> year"`` for each
     text column in ``text_columns`` whose values mostly end in a year in parentheses. Columns with
     fewer than two distinct values say nothing and are left out; ``skip`` names columns never read
     (media paths). At most :data:`MAX_COLUMNS`, in table order.
@@ -101,6 +105,9 @@ def attribute_columns(
             continue
         values = _numbers(table[column])
         if values is None:
+            days = date_days(table[column])
+            if days is not None and days.nunique() >= 2:  # a date per item is an attribute, not an identifier
+                found[name] = days.to_numpy(dtype=np.float64)
             continue
         present = values[np.isfinite(values)]
         distinct = present.nunique()
