@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO, Callable, Iterator
 
+from coldkit._paths import user_path
+
 __all__ = [
     "fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable", "refuse_read_only",
     "signals_guarded",
@@ -171,7 +173,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     """
     from coldkit.exceptions import InvalidInputError
 
-    target = Path(path)
+    target = user_path(path)
     for parent in reversed(target.parents):  # the first existing ancestor that is not a folder
         if parent.exists() and not parent.is_dir():
             raise InvalidInputError(f"output path {str(target)!r}: {str(parent)!r} is not a directory")
@@ -238,6 +240,7 @@ def refuse_read_only(path: str | os.PathLike[str], flag: str = "--out") -> None:
     from coldkit.exceptions import InvalidInputError
 
     try:
+        path = user_path(path)
         info = os.stat(path)
     except OSError:
         return  # missing (or unreadable: the writability probe names that)

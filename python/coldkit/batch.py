@@ -30,6 +30,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from coldkit._atomic import atomic_write_bytes, check_output_writable, refuse_read_only
+from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
@@ -130,6 +131,11 @@ def recommend_files(
         if (value is not None or required) and not isinstance(value, (str, os.PathLike)):
             hint = " (for DataFrames: coldkit.get_model(NAME).fit(df, items=...).recommend(users=..., k=...))" if label != "out" else ""
             raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
+    # a leading ~ is the user's home wherever the path came from (a quoted shell word, Python): see coldkit._paths
+    interactions, items, out = user_path_text(interactions), user_path_text(items), user_path_text(out)
+    user_profiles, candidates, users, item_vectors, user_graph = (
+        None if path is None else user_path_text(path) for path in (user_profiles, candidates, users, item_vectors, user_graph)
+    )
     k = check_k(k)
     check_output_writable(out)  # before any work: a directory/FIFO/link or read-only --out fails in a second, not after the fit
     refuse_read_only(out)  # the atomic rename would replace a file the user made read-only

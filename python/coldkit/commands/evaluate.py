@@ -206,6 +206,10 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
+    from coldkit._paths import user_path_text
+
+    # a leading ~ (a quoted shell word, --out=~/x) is the user's home, in the checks, the saved files and the record
+    args.out = user_path_text(args.out)
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
     if args.seeds > _MAX_SEEDS:  # each seed refits every model; 10^12 seeds was a MemoryError

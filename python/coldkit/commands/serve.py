@@ -178,6 +178,13 @@ def _check_server_flags(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
+    from coldkit._paths import user_path_text
+
+    # a leading ~ (a quoted shell word, --flag=~/x) is the user's home: the workers' environment, the printed path
+    # and --token-file are read with it expanded (the loaders and the index storage expand theirs too)
+    for attr in ("path", "token_file", "media_root", "interactions", "items"):
+        if getattr(args, attr) is not None:
+            setattr(args, attr, user_path_text(getattr(args, attr)))
     if args.force and not args.build:
         raise InvalidInputError("--force only applies with --build (it replaces an existing index)")
     if not args.build:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coldkit._paths import user_path
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.exceptions import DataWarning, InvalidInputError
 
@@ -78,7 +79,7 @@ def read_table(
     Raises:
         InvalidInputError: the file is missing, empty, has no rows, or cannot be decoded.
     """
-    p = Path(path)
+    p = user_path(path)
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     if p.stat().st_size == 0:
@@ -1503,7 +1504,7 @@ def read_id_list(
     ``known``: ids the data has. A line starting with ``#`` that is one of them is that id, not a
     comment: an item or user whose id starts with ``#`` (a hashtag, ``#42``) was silently dropped.
     """
-    p = Path(path)
+    p = user_path(path)
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     try:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from coldkit._paths import user_path
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import IndexStorageError
 from coldkit.serving.index import ServingIndex
@@ -106,8 +107,8 @@ def build_index_from_files(
         from coldkit.data import load_interactions, load_items
 
         for label, path in (("interactions", interactions), ("items", items)):
-            if not Path(path).is_file():
-                raise InvalidInputError(f"{label} file not found: {str(path)!r}")
+            if not user_path(path).is_file():
+                raise InvalidInputError(f"{label} file not found: {str(user_path(path))!r}")
         media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
         media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
         # with media columns a table of ids and media is complete (product photos have no words); the
