@@ -232,3 +232,59 @@ def test_a_reading_flag_without_build_is_refused_by_name(tmp_path: Path, given: 
     # --unknown-items drop` served (or failed to find) the index at PATH as if the flag had been read
     assert main(["serve", str(tmp_path / "idx"), *given]) == 2
     assert f"{given[0]} only applies with --build" in capsys.readouterr().err
+
+
+def _shop(folder: Path, media: Path) -> None:
+    """A shop's catalogue of product photos: item ids and worded file names (text-like), no text column."""
+    from PIL import Image
+
+    folder.mkdir()
+    media.mkdir()
+    names = []
+    for j in range(24):
+        name = f"photo-{'abcdefgh'[j % 8]}-{'red' if j % 2 else 'blue'}.png"
+        Image.fromarray(np.full((8, 8, 3), (255 * (j % 2), 0, 255 * (1 - j % 2)), dtype=np.uint8)).save(media / name)
+        names.append(name)
+    pd.DataFrame({"item_id": [f"i{j}" for j in range(24)], "photo": names}).to_csv(folder / "items.csv", index=False)
+    rng = np.random.default_rng(0)
+    pd.DataFrame([(f"u{u}", f"i{j}") for u in range(16) for j in rng.choice(24, 6, replace=False)],
+                 columns=["user_id", "item_id"]).to_csv(folder / "interactions.csv", index=False)
+
+
+def test_a_dataset_folder_passes_its_media_columns_as_the_files_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--dataset DIR --image-column photo read the folder without its media columns: the photos' file names
+    became the items' text (the encoder then had a text block of file names beside the images)."""
+    import coldkit.serving.build as build_module
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    _shop(tmp_path / "shop", tmp_path / "media")
+    seen: list[tuple[str, ...]] = []
+    real_build = build_module.ServingIndex.build
+    monkeypatch.setattr(build_module.ServingIndex, "build",
+                        lambda data, **kw: seen.append(tuple(data.catalog.text_columns)) or real_build(data, **kw))
+    media = ["--image-column", "photo", "--media-root", str(tmp_path / "media"), "--encoder", "hashing"]
+    assert main(["serve", str(tmp_path / "a"), "--build", "--dataset", str(tmp_path / "shop"), *media]) == 0, capsys.readouterr().err
+    # the reference: the same tables given as files
+    assert main(["serve", str(tmp_path / "b"), "--build", "--interactions", str(tmp_path / "shop" / "interactions.csv"),
+                 "--items", str(tmp_path / "shop" / "items.csv"), *media]) == 0, capsys.readouterr().err
+    assert seen == [(), ()]
+
+
+def test_a_named_dataset_without_the_media_column_names_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ml-latest-small has its 'image' column only where its posters are found: the encoder's "not in the item
+    table" did not say so, nor which flag gives the folder they are looked for in."""
+    monkeypatch.delenv("COLDKIT_DATA", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # no ../shared/data beside it
+    (tmp_path / "media").mkdir()
+    code = main(["serve", str(tmp_path / "idx"), "--build", "--dataset", "ml-latest-small", "--image-column", "image",
+                 "--media-root", str(tmp_path / "media"), "--encoder", "hashing"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "no such item column in the data set 'ml-latest-small'" in err and "--data-root DIR" in err
+    assert "ml-1m-posters/MovieImages" in err and not (tmp_path / "idx").exists()

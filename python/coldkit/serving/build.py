@@ -86,18 +86,22 @@ def build_index_from_files(
             f"{str(out)!r} already holds a coldkit index ({existing}); rebuilding replaces it and drops its online "
             "writes: pass --force (force=True) to do so, or choose another directory"
         )
+    media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
+    media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
         from coldkit.data import load_dataset
 
         # the reading options mean for a folder what they mean for files (load_dataset refuses them, by name,
-        # for a named data set); they were ignored here, and a folder was read with the defaults
+        # for a named data set); they were ignored here, and a folder was read with the defaults. The media
+        # columns too, as for files: without them a folder's poster file names were read as item text
         train = load_dataset(
             dataset, data_root=data_root, columns=columns, item_columns=item_columns, text_columns=text_columns,
             duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
-            unknown_items=unknown_items,  # type: ignore[arg-type]
+            unknown_items=unknown_items, media_columns=media_columns, require_text=not media_columns,  # type: ignore[arg-type]
         ).interactions
+        _check_media_columns(dataset, data_root, train.catalog.table.columns, media_columns)
     else:
         if interactions is None or items is None:
             raise InvalidInputError(
@@ -109,8 +113,6 @@ def build_index_from_files(
         for label, path in (("interactions", interactions), ("items", items)):
             if not user_path(path).is_file():
                 raise InvalidInputError(f"{label} file not found: {str(user_path(path))!r}")
-        media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
-        media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
         # with media columns a table of ids and media is complete (product photos have no words); the
         # interactions' ``item_id`` rename reaches the item file too (see load_items)
         catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
@@ -124,3 +126,29 @@ def build_index_from_files(
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot
     save(index, out, force=force)
     return index
+
+
+def _check_media_columns(dataset: str, data_root: str | os.PathLike[str] | None, have: Any, wanted: Sequence[str]) -> None:
+    """An error naming the flags when a media column is not among the data set's item columns.
+
+    The encoder's own message ("image column 'image' not in the item table") did not say that a named
+    MovieLens set has its ``image`` column only where its posters are found, nor where they are looked for.
+    """
+    missing = [column for column in wanted if column not in have]
+    if not missing:
+        return
+    from coldkit.data.datasets import dataset_names
+
+    shown = [str(c) for c in have]
+    hint = ""
+    if dataset in ("ml-latest-small", "ml-100k"):
+        hint = (
+            f"; {dataset}'s 'image' column (its posters) is there only when the data root holds ml-1m-posters/MovieImages: "
+            "give it with --data-root DIR (data_root=) or $COLDKIT_DATA"
+        )
+    elif dataset in dataset_names():
+        hint = f"; {dataset} has no media files: --image-column/--audio-column need a data folder of your own (--dataset DIR) or --items"
+    raise InvalidInputError(
+        f"--image-column/--audio-column {missing}: no such item column in the data set {dataset!r} "
+        f"(its item columns: {shown}){hint}"
+    )
