@@ -31,6 +31,9 @@ def build_index_from_files(
     encoding: str | None = None,
     sep: str | None = None,
     force: bool = False,
+    user_profiles: str | os.PathLike[str] | None = None,
+    profile_text_column: str = "text",
+    profile_columns: Mapping[str, str] | None = None,
     **build_options: Any,
 ) -> ServingIndex:
     """Build an index from an item table + an interaction table (CSV/Parquet), or a named data set, and save it to ``out``.
@@ -63,6 +66,12 @@ def build_index_from_files(
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
             complete, so a crash or kill at any point leaves the old index loadable.
+        user_profiles: a profile file (``user_id`` + ``text`` columns, CSV/Parquet; see
+            :func:`coldkit.data.load_user_profiles`): each profile becomes that user's text in the index, as
+            ``POST /users`` with ``text`` makes it (a user without interactions is created from it). The served
+            hybrid reads a user's text beside their clicks; ``encoding`` and ``sep`` apply to the file too.
+        profile_text_column: the text column of ``user_profiles`` (default ``"text"``).
+        profile_columns: column renames of ``user_profiles``, e.g. ``{"user_id": "uid", "text": "bio"}``.
         build_options: passed to :meth:`ServingIndex.build` (``encoder``, ``fusion``, ``weights``...).
 
     Example::
@@ -121,7 +130,16 @@ def build_index_from_files(
             interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
             sep=sep, encoding=encoding, unknown_items=unknown_items,  # type: ignore[arg-type]
         )  # fmt: skip
+    profiles = None
+    if user_profiles is not None:  # read before the build: a bad file fails in a second, not after the fit
+        from coldkit.data import load_user_profiles
+
+        profiles = load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns,
+                                      sep=sep, encoding=encoding)
     index = ServingIndex.build(train, **build_options)
+    if profiles:
+        # in the snapshot saved below, as POST /users {"id", "text"} would have put them, in one version
+        index.writer.set_user_texts_unlogged(profiles)
     # atomic over an existing index (--force was checked above; save refuses a writer, and without force an
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot
     save(index, out, force=force)
