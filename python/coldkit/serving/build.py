@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from coldkit._paths import user_path
@@ -110,7 +109,7 @@ def build_index_from_files(
             duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
             unknown_items=unknown_items, media_columns=media_columns, require_text=not media_columns,  # type: ignore[arg-type]
         ).interactions
-        _check_media_columns(dataset, data_root, train.catalog.table.columns, media_columns)
+        _check_media_columns(dataset, train.catalog.table.columns, media_columns)
     else:
         if interactions is None or items is None:
             raise InvalidInputError(
@@ -146,7 +145,7 @@ def build_index_from_files(
     return index
 
 
-def _check_media_columns(dataset: str, data_root: str | os.PathLike[str] | None, have: Any, wanted: Sequence[str]) -> None:
+def _check_media_columns(dataset: str, have: Any, wanted: Sequence[str]) -> None:
     """An error naming the flags when a media column is not among the data set's item columns.
 
     The encoder's own message ("image column 'image' not in the item table") did not say that a named
