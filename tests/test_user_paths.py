@@ -103,3 +103,11 @@ def test_item_vectors_and_media_root_under_home(home: Path) -> None:
     (home / "data" / "v.ids.txt").write_text("a\nb\n", encoding="utf-8")
     assert len(load_item_vectors("~/data/v.npy")) == 2
     assert check_media_root("~/data") == str((home / "data").resolve())
+
+
+def test_cache_dir_under_home(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (home / "vectors").mkdir()
+    assert main(["cache", "--dir", "~/vectors", "size", "--bytes"]) == 0, capsys.readouterr().err
+    (home / "afile").write_text("x", encoding="utf-8")
+    assert main(["cache", "--dir", "~/afile", "list"]) == 2
+    assert str(home / "afile") in capsys.readouterr().err
