@@ -95,11 +95,16 @@ def _signal_when_ready(argv: list[str], ready: Path, temps: Path, signum: int) -
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+#: the signals whose default ends the process on the spot: SIGHUP is the terminal closing (where the platform has it)
+_ENDING_SIGNALS = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+
+
+@pytest.mark.parametrize("signum", _ENDING_SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("how", ["atomic_write", "recommend_files"])
-def test_sigterm_in_a_plain_script_removes_the_temp_file_and_still_ends_the_process(tmp_path: Path, how: str) -> None:
-    done = _signal_mid_write(tmp_path, how, signal.SIGTERM)
-    # ended by SIGTERM as before (the default action), not by an exception's exit status
-    assert done.returncode == -signal.SIGTERM, done.stderr
+def test_sigterm_in_a_plain_script_removes_the_temp_file_and_still_ends_the_process(tmp_path: Path, how: str, signum: int) -> None:
+    done = _signal_mid_write(tmp_path, how, signum)
+    # ended by that signal as before (the default action), not by an exception's exit status
+    assert done.returncode == -signum, done.stderr
     assert "finished" not in done.stdout and "Traceback" not in done.stderr
     assert list(tmp_path.glob(".tmp-*")) == []
     assert (tmp_path / "out.csv").read_bytes() == OLD
@@ -186,13 +191,14 @@ print("finished")
 """
 
 
-def test_sigterm_during_an_index_save_in_a_plain_script_removes_the_temp_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", _ENDING_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_sigterm_during_an_index_save_in_a_plain_script_removes_the_temp_folder(tmp_path: Path, signum: int) -> None:
     (tmp_path / "int.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n", encoding="utf-8")
     (tmp_path / "items.csv").write_text("item_id,title\ni1,a space opera\ni2,a jazz record\n", encoding="utf-8")
     script, ready = tmp_path / "save.py", tmp_path / "ready"
     script.write_text(_SNAPSHOT_SCRIPT, encoding="utf-8")
-    proc = _signal_when_ready([str(script), str(tmp_path), str(ready)], ready, tmp_path / "idx", signal.SIGTERM)
-    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    proc = _signal_when_ready([str(script), str(tmp_path), str(ready)], ready, tmp_path / "idx", signum)
+    assert proc.returncode == -signum, proc.stderr
     assert "finished" not in proc.stdout
     assert list((tmp_path / "idx").glob(".tmp-*")) == []
 

@@ -537,12 +537,12 @@ def test_a_failed_write_is_one_line_not_a_traceback(
 ) -> None:
     import errno
 
-    import coldkit.batch
+    import coldkit._atomic
 
-    def disk_full(path: object, data: bytes) -> None:
+    def disk_full(path: object, write: object, **kw: object) -> None:  # the output's write, streamed in chunks
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(coldkit.batch, "atomic_write_bytes", disk_full)
+    monkeypatch.setattr(coldkit._atomic, "atomic_write", disk_full)
     assert run(files) == 1
     err = capsys.readouterr().err
     assert f"coldkit recommend: error: No space left on device ({files['out']})" in err and "Traceback" not in err

@@ -804,11 +804,10 @@ def test_an_items_frame_without_item_id_names_fits_item_columns_not_the_columns_
     ratings = pd.DataFrame({"userId": ["u1", "u2"], "movieId": ["m1", "m2"]})
     movies = pd.DataFrame({"movieId": ["m1", "m2"], "title": ["Alien", "Heat"]})
     model = coldkit.models.create("popularity")
-    with pytest.raises(InvalidInputError, match=r"--item-columns item_id=movieId \(Python: item_columns=\{'item_id': 'movieId'\} "
-                                                r"of fit, columns=\{'item_id': 'movieId'\} of load_items"):
+    with pytest.raises(InvalidInputError, match=r"items DataFrame: .*map your columns: model\.fit\(df, items=items_df, "
+                                                r"item_columns=\{'item_id': 'movieId'\}\)"):
         model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"})
-    # the interactions' hint is right as it was: columns= names them in fit and in the loaders alike
-    with pytest.raises(InvalidInputError, match=r"\(Python: columns=\{'user_id': 'userId', 'item_id': 'movieId'\}\)$"):
+    with pytest.raises(InvalidInputError, match=r"map your columns: model\.fit\(df, columns=\{'user_id': 'userId', 'item_id': 'movieId'\}\)"):
         model.fit(ratings, items=movies, item_columns={"item_id": "movieId"})
     fitted = model.fit(ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"}, item_columns={"item_id": "movieId"})
     assert set(fitted.recommend(users=["u1"], k=1)["item_id"]) == {"m2"}
@@ -939,3 +938,29 @@ def test_a_bad_unknown_items_is_refused_even_where_every_item_is_known(tmp_path:
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n")
     with pytest.raises(InvalidInputError, match=r"unknown_items must be 'error' or 'drop', got "):
         load_interactions(path, catalog, unknown_items=value)  # type: ignore[arg-type]
+
+
+def test_fit_on_a_movielens_frame_says_what_to_pass(tmp_path: Path) -> None:
+    """A new user's first call, ``get_model("hybrid").fit(ratings)`` on MovieLens columns (userId, movieId), said
+    only "missing column(s) ['item_id']": no word of the columns= mapping, nor of items= that the hybrid needs."""
+    import coldkit
+
+    ratings = pd.DataFrame({"userId": [1, 1, 2, 3], "movieId": [10, 20, 10, 30], "rating": [4.0, 3.5, 5.0, 2.0]})
+    movies = pd.DataFrame({"movieId": [10, 20, 30], "title": ["Alien (1979)", "Heat (1995)", "Up (2009)"],
+                           "genres": ["Horror|Sci-Fi", "Crime", "Animation"]})
+    model = coldkit.get_model("hybrid", encoder="hashing")
+    with pytest.raises(InvalidInputError) as info:
+        model.fit(ratings)
+    text = str(info.value)
+    assert "missing column(s) ['user_id', 'item_id']; found ['userId', 'movieId', 'rating']" in text
+    assert "model.fit(df, columns={'user_id': 'userId', 'item_id': 'movieId'})" in text
+    assert "items=items_df" in text and "item_columns=" in text and "--interaction-columns" not in text
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\].*columns=\{'user_id': 'userId', 'item_id': 'movieId'\}"):
+        model.fit(ratings, columns={"user_id": "userId"})  # half a mapping: the whole one to pass
+    # ids of another kind in the item table (imdb ids for MovieLens ids): the hint names both mappings
+    imdb = movies.assign(imdbId=[78748, 113277, 1049413]).drop(columns="movieId")
+    with pytest.raises(InvalidInputError, match=r"100% of the rows name no item of the table: check that both name the same ids.*"
+                                                r"item_columns=\{'item_id': \.\.\.\} of fit; its ids look like \['78748', '113277', '1049413'\]"):
+        model.fit(ratings, columns={"user_id": "userId", "item_id": "movieId"}, items=imdb, item_columns={"item_id": "imdbId"})
+    fitted = model.fit(ratings, columns={"user_id": "userId", "item_id": "movieId"}, items=movies, item_columns={"item_id": "movieId"})
+    assert len(fitted.recommend(users=[1], k=1)) == 1  # the mapping the errors name is the one that works

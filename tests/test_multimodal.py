@@ -1135,3 +1135,29 @@ def test_the_exact_name_wins_over_its_other_unicode_form(tmp_path: Path) -> None
         load_image(tmp_path / _nfc("thé.png"))  # neither form: still not found, under the name given
     root = check_media_root(tmp_path)
     assert resolve_in_root(_nfc("../café.png"), root) is None  # the other form never leads out of the root
+
+
+def test_cli_evaluate_prints_its_media_notes_after_its_header(poster_data, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The notes on the media (how many items have a usable file, each bad file) came before the run's first
+    line ``coldkit evaluate: data=...``; as in coldkit recommend, they follow the lines that say what runs."""
+    from coldkit.cli import main
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    train, media = poster_data
+    folder = tmp_path / "data"
+    folder.mkdir()
+    items_path, _ = _write_files(folder, train)
+    items = pd.read_csv(items_path, dtype=str)
+    items.loc[0, "poster"] = "missing.png"  # one bad file: a media error line too
+    items.to_csv(items_path, index=False)
+    code = main(["evaluate", "--data", str(folder), "--text-columns", "title", "--image-column", "poster", "--media-root",
+                 str(media), "--models", "content", "--encoder", "hashing", "--k", "2", "--no-chart", "--quiet",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = err.splitlines()
+    assert lines[0].startswith("coldkit evaluate: data="), err
+    header = [lines.index(next(ln for ln in lines if ln.startswith(start))) for start in ("text columns:", "models:")]
+    usable = lines.index(next(ln for ln in lines if "have a usable image file" in ln))
+    errors = lines.index(next(ln for ln in lines if ln.startswith("media errors (1;")))
+    assert max(header) < usable < errors, err

@@ -17,13 +17,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO, Callable, Iterator
 
+from coldkit._paths import user_path
+
 __all__ = [
     "fsync_dir", "atomic_write", "atomic_write_bytes", "check_output_path", "check_output_writable", "refuse_read_only",
     "signals_guarded",
 ]  # fmt: skip
 
-#: the signals a user stops a run with; a write defers them while it creates or removes its temp file
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: the signals a user stops a run with; a write defers them while it creates or removes its temp file.
+#: SIGHUP (the terminal closed: an ssh session dropped, a terminal window shut) ends a process by default
+#: as SIGTERM does, and left the temp file beside the output; Windows has no SIGHUP
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class _StopSignal(BaseException):
@@ -39,7 +43,7 @@ class _StopSignal(BaseException):
 
 
 class _SignalGuard:
-    """SIGINT/SIGTERM handling while a file is written, in the main thread.
+    """SIGINT/SIGTERM/SIGHUP handling while a file is written, in the main thread.
 
     Why: ``except BaseException`` removes the temp file only when the signal becomes an exception. A
     library caller (a script calling ``recommend_files``, the serving index's save) leaves SIGTERM at
@@ -115,7 +119,7 @@ def _no_guard() -> Iterator[None]:
 
 @contextlib.contextmanager
 def signals_guarded() -> Iterator[Callable[[], "contextlib.AbstractContextManager[None]"]]:
-    """While the block runs, a stop signal (SIGINT, SIGTERM) is an exception even where the process would have
+    """While the block runs, a stop signal (SIGINT, SIGTERM, SIGHUP where the platform has it) is an exception even where the process would have
     died on the spot; yields ``critical()``, a section that defers them (create and remove temp files in it).
 
     After the block, a signal whose default was to end the process ends it, by that signal (exit status
@@ -171,7 +175,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     """
     from coldkit.exceptions import InvalidInputError
 
-    target = Path(path)
+    target = user_path(path)
     for parent in reversed(target.parents):  # the first existing ancestor that is not a folder
         if parent.exists() and not parent.is_dir():
             raise InvalidInputError(f"output path {str(target)!r}: {str(parent)!r} is not a directory")
@@ -238,6 +242,7 @@ def refuse_read_only(path: str | os.PathLike[str], flag: str = "--out") -> None:
     from coldkit.exceptions import InvalidInputError
 
     try:
+        path = user_path(path)
         info = os.stat(path)
     except OSError:
         return  # missing (or unreadable: the writability probe names that)

@@ -20,16 +20,17 @@ model may use (see :mod:`coldkit.models.memory`).
 from __future__ import annotations
 
 import datetime
-import io
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from coldkit._atomic import atomic_write_bytes, check_output_writable, refuse_read_only
+from coldkit import _atomic
+from coldkit._atomic import check_output_writable, refuse_read_only
+from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
@@ -40,7 +41,7 @@ from coldkit.models.registry import build_model, default_encoder_name, model_acc
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
-__all__ = ["recommend_files"]
+__all__ = ["recommend_files", "write_recommendations"]
 
 
 def recommend_files(
@@ -130,6 +131,11 @@ def recommend_files(
         if (value is not None or required) and not isinstance(value, (str, os.PathLike)):
             hint = " (for DataFrames: coldkit.get_model(NAME).fit(df, items=...).recommend(users=..., k=...))" if label != "out" else ""
             raise InvalidInputError(f"recommend_files reads and writes files: {label}= must be a path, got {type(value).__name__}{hint}")
+    # a leading ~ is the user's home wherever the path came from (a quoted shell word, Python): see coldkit._paths
+    interactions, items, out = user_path_text(interactions), user_path_text(items), user_path_text(out)
+    user_profiles, candidates, users, item_vectors, user_graph = (
+        None if path is None else user_path_text(path) for path in (user_profiles, candidates, users, item_vectors, user_graph)
+    )
     k = check_k(k)
     check_output_writable(out)  # before any work: a directory/FIFO/link or read-only --out fails in a second, not after the fit
     refuse_read_only(out)  # the atomic rename would replace a file the user made read-only
@@ -423,9 +429,7 @@ def _recommend_files(
         )
     clock = time.perf_counter()
     with stage(f"write {len(table):,} rows"):
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False, float_format="%.6g")
-        atomic_write_bytes(out, buffer.getvalue().encode("utf-8"))
+        write_recommendations(out, table)
     seconds["write"] = time.perf_counter() - clock
     return {
         "out": out, "users": len(user_list), "users_written": len(user_list) - len(empty_users), "rows": len(table),
@@ -435,6 +439,33 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+#: rows formatted at a time by :func:`write_recommendations`: ~5 MB of CSV text for typical ids
+_WRITE_CHUNK_ROWS = 100_000
+
+
+def write_recommendations(out: str | os.PathLike[str], table: pd.DataFrame, *, chunk_rows: int = _WRITE_CHUNK_ROWS) -> None:
+    """Write ``table`` (``user_id,item_id,rank,score``) to ``out`` as CSV, atomically, ``chunk_rows`` rows at a time.
+
+    Why in chunks: the whole file's text was built in memory (a ``StringIO``, then its bytes) before the
+    write, two more copies of the output beside the table: at 1M users x k=20 the peak memory doubled.
+    Each chunk is formatted and written to the temp file that :func:`coldkit._atomic.atomic_write` renames
+    over ``out`` once complete, so the guarantees stay (no partial file visible, the temp file removed on an
+    error or a stop signal). The bytes are those of ``table.to_csv(index=False, float_format="%.6g")``:
+    pandas formats each value alone, and the header goes with the first chunk only (an empty table is
+    its header line).
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+
+    def write(handle: BinaryIO) -> None:
+        for start in range(0, max(len(table), 1), chunk_rows):
+            part = table.iloc[start : start + chunk_rows]
+            handle.write(part.to_csv(index=False, header=start == 0, float_format="%.6g").encode("utf-8"))
+
+    # looked up on the module at call time, as atomic_write_bytes does (tests slow the write down there)
+    _atomic.atomic_write(out, write)
 
 
 #: suffixes of other formats than the plain CSV that is written: the inputs may be Parquet or

@@ -20,6 +20,7 @@ import stat
 import unicodedata
 from pathlib import Path
 
+from coldkit._paths import user_path
 from coldkit.exceptions import InvalidInputError
 
 __all__ = ["check_media_root", "existing_media_path", "file_problem", "resolve_in_root"]
@@ -27,9 +28,10 @@ __all__ = ["check_media_root", "existing_media_path", "file_problem", "resolve_i
 
 def check_media_root(root: str | os.PathLike[str]) -> str:
     """The real (symlink-free, absolute) path of ``root``; InvalidInputError when it is not a directory."""
-    real = os.path.realpath(os.fspath(root))
+    given = user_path(root)
+    real = os.path.realpath(given)
     if not os.path.isdir(real):
-        raise InvalidInputError(f"media root {os.fspath(root)!r} is not a directory")
+        raise InvalidInputError(f"media root {str(given)!r} is not a directory")
     return real
 
 

@@ -134,13 +134,15 @@ USER_DATA_FLAGS = (
 )
 
 
-def add_user_data_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", *, note: str = "") -> None:
+def add_user_data_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", *, note: str = "", profile_note: str | None = None) -> None:
     """The extra input files of ``coldkit recommend`` (profile texts, social graph, own item vectors),
     declared once: ``coldkit serve --build`` takes the same flags so that it can say what it does with
-    them (an unknown-argument error read as a typo); ``note`` ends each help (what that command does with them)."""
-    parser.add_argument("--user-profiles", default=None, help=f"user_id + text column (profile texts){note}")
-    parser.add_argument("--profile-text-column", default="text", help=f"text column of --user-profiles (default text){note}")
-    parser.add_argument("--profile-columns", nargs="+", metavar="STD=COL", help=f"--user-profiles column mapping, e.g. user_id=uid text=bio{note}")
+    them (an unknown-argument error read as a typo); ``note`` ends each help (what that command does with them),
+    ``profile_note`` that of the profile flags (default ``note``)."""
+    profile_note = note if profile_note is None else profile_note
+    parser.add_argument("--user-profiles", default=None, help=f"user_id + text column (profile texts){profile_note}")
+    parser.add_argument("--profile-text-column", default="text", help=f"text column of --user-profiles (default text){profile_note}")
+    parser.add_argument("--profile-columns", nargs="+", metavar="STD=COL", help=f"--user-profiles column mapping, e.g. user_id=uid text=bio{profile_note}")
     parser.add_argument(
         "--user-graph", default=None,
         help=f"social graph: one user_id,friend_id pair per row (e.g. lastfm's user_friends.dat); adds the friends source{note}",

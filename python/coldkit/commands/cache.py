@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.encoding import default_cache_dir
     from coldkit.exceptions import InvalidInputError
 
-    root = default_cache_dir() if args.dir is None else args.dir
+    from coldkit._paths import user_path
+
+    root = default_cache_dir() if args.dir is None else user_path(args.dir)  # --dir "~/x": the home's
     if os.path.exists(root) and not os.path.isdir(root):
         # a file given as --dir was reported as "the vector cache ... is empty"
         raise InvalidInputError(f"--dir {str(root)!r} is not a directory; the vector cache is a directory")

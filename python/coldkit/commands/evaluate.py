@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from coldkit.commands._flags import add_table_flags
 from coldkit.commands._media import add_media_flags
@@ -206,6 +206,10 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.models.registry import default_encoder_name
     from coldkit.exceptions import InvalidInputError
 
+    from coldkit._paths import user_path_text
+
+    # a leading ~ (a quoted shell word, --out=~/x) is the user's home, in the checks, the saved files and the record
+    args.out = user_path_text(args.out)
     if args.seeds < 1:
         raise InvalidInputError(f"--seeds must be >= 1, got {args.seeds}")
     if args.seeds > _MAX_SEEDS:  # each seed refits every model; 10^12 seeds was a MemoryError
@@ -225,14 +229,15 @@ def run(args: argparse.Namespace) -> int:
     for name in ("results.json", "results.txt", "results.png"):  # (a stale results.png is removed by --no-chart)
         refuse_read_only(os.path.join(args.out, name))
     encoder = args.encoder or default_encoder_name()
+    early_notes: list[str] = []
     if args.models:
         choices = choices_from_specs(args.models, encoder)
         if args.encoder is not None:
             choices = with_encoder(choices, args.encoder)
     else:
         choices, skipped = default_model_choices(encoder, args.protocol)
-        if skipped:
-            print(f"note: model(s) not available in this build, skipped: {', '.join(skipped)}", file=sys.stderr)
+        if skipped:  # printed after the run's header line, with the other notes
+            early_notes.append(f"model(s) not available in this build, skipped: {', '.join(skipped)}")
     # Items of ids alone were refused even when no chosen model reads item content (and the error
     # offered --item-vectors, a recommend flag): as in `coldkit recommend`, only a model taking an
     # encoder (or media columns) needs item text; one that still reads text says so when fitted.
@@ -262,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
             sep=args.sep,
             media_columns=media_columns,
         )
-    dataset, choices, media_settings = _apply_media(args, dataset, choices, encoder)
+    dataset, choices, media_settings, media_report = _apply_media(args, dataset, choices, encoder)
     # "encoder=bert" beside --models that all set their own read as if bert had run: say what it is for.
     # Without --encoder a --models NAME keeps the model's own default (content's is hashing), so the
     # line must not claim the default encoder for it
@@ -276,6 +281,12 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"text columns: {', '.join(dataset.catalog.text_columns) or 'none (no chosen model reads item text)'}", file=sys.stderr)
     print(f"models: {', '.join(s.label for s in choices)}", file=sys.stderr)
+    # the notes of the setup come after the header and the lines that say what runs, as coldkit recommend
+    # prints its notes after its "text columns:" line: printed before the header they read as another
+    # command's output (or a stale one's) above the run's first line
+    for note in early_notes:
+        print(f"note: {note}", file=sys.stderr)
+    media_report()
     result = evaluate(
         dataset,
         choices,
@@ -334,9 +345,13 @@ def _command_record(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], encoder: str) -> tuple[Any, list[Any], dict[str, Any]]:
+def _apply_media(
+    args: argparse.Namespace, dataset: Any, choices: list[Any], encoder: str
+) -> tuple[Any, list[Any], dict[str, Any], Callable[[], None]]:
     """Media flags: attach an image folder, check every media file, restrict to items with media,
-    and give each model that takes an encoder the ``multimodal`` encoder of the wanted modalities."""
+    and give each model that takes an encoder the ``multimodal`` encoder of the wanted modalities.
+
+    The last value prints the media notes and errors; the caller calls it after the run's header line."""
     from dataclasses import replace
 
     import numpy as np
@@ -356,7 +371,7 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
     if options is None:
         if args.modalities or args.only_with_media:
             raise InvalidInputError("--modalities/--only-with-media need a media column (--images DIR, --image-column or --audio-column)")
-        return dataset, choices, {}
+        return dataset, choices, {}, lambda: None
     media = [m for m in ("image", "audio") if f"{m}_column" in options]
     wanted = list_flag(args.modalities) or ["text", *media]
     unknown = [m for m in wanted if m not in MODALITIES or (m != "text" and m not in media)]
@@ -379,10 +394,14 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
             )
         dataset = restrict_items(dataset, keep, label=f"items with {' and '.join(media)}")
         notes.append(f"--only-with-media: kept {int(keep.sum()):,} items, {dataset.interactions.n_users:,} users")
-    print_media_report(checker.errors_, notes)
+    errors = list(checker.errors_)
+
+    def report() -> None:
+        print_media_report(errors, notes)
+
     settings["media_notes"] = notes + [str(e) for e in checker.errors_[:20]]
     if wanted == ["text"]:
-        return dataset, choices, settings  # the text-only baseline: the models exactly as without media
+        return dataset, choices, settings, report  # the text-only baseline: the models exactly as without media
     for m in media:
         if m not in wanted:
             options.pop(f"{m}_column"), options.pop(f"{m}_encoder")
@@ -398,4 +417,4 @@ def _apply_media(args: argparse.Namespace, dataset: Any, choices: list[Any], enc
                 extra["weights"] = {**dict(choice.options.get("weights") or {}), "tfidf": 0.0, "text": 0.0}
             choice = replace(choice, options={**choice.options, **extra})
         adapted.append(choice)
-    return dataset, adapted, settings
+    return dataset, adapted, settings, report

@@ -68,8 +68,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         build, files="--interactions and --items (or a --dataset folder)",
         implicit_threshold="keep only the ratings >= this as implicit feedback (the lower ones are dropped: the index learns from the likes only)",
     )  # fmt: skip
-    # refused with the reason (the served index has no such source), see _refuse_user_data
-    add_user_data_flags(build, note=" (coldkit recommend only: serve --build refuses it, saying why)")
+    # the profiles become the users' texts; the others are refused with the reason (the served index has no
+    # such source), see _refuse_user_data
+    add_user_data_flags(build, note=" (coldkit recommend only: serve --build refuses it, saying why)",
+                        profile_note=" (serve --build: each profile becomes that user's text in the index, as POST /users with text)")
     build.add_argument("--encoder", default=None, help="encoder name (default: bert if installed, else hashing)")
     build.add_argument("--encoder-options", default=None, help="encoder options as JSON, e.g. '{\"dim\": 512}'")
     build.add_argument("--fusion", default="weighted", help="fusion strategy (default weighted)")
@@ -133,8 +135,6 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
 #: why ``serve --build`` cannot honour each of coldkit recommend's extra input files (the served hybrid has
 #: no such source), and what to do instead
 _USER_DATA_REFUSALS = {
-    "user_profiles": "the served index does not read a profile file; give a user's text over HTTP instead "
-    "(POST /users with {\"id\": ..., \"text\": ...} once it is built, or \"text\" in POST /recommend), or use coldkit recommend --user-profiles",
     "user_graph": "the served index has no friends source; use coldkit recommend --user-graph",
     "item_vectors": "the served index re-creates its encoder by name when it is loaded, which your own vectors cannot be; "
     "use coldkit recommend --item-vectors",
@@ -150,13 +150,17 @@ def _refuse_user_data(args: argparse.Namespace) -> None:
     from coldkit.exceptions import InvalidInputError
 
     for flag, attr in USER_DATA_FLAGS:
+        if attr in ("user_profiles", "profile_columns"):  # read: each profile becomes its user's text
+            continue
         if getattr(args, attr) is not None:
-            base = attr if attr in _USER_DATA_REFUSALS else {"profile_columns": "user_profiles",
-                                                               "user_graph_columns": "user_graph",
+            base = attr if attr in _USER_DATA_REFUSALS else {"user_graph_columns": "user_graph",
                                                                "item_vector_columns": "item_vectors"}[attr]
             raise InvalidInputError(f"{flag} does not apply to serve --build: {_USER_DATA_REFUSALS[base]}")
-    if args.profile_text_column != "text":
-        raise InvalidInputError(f"--profile-text-column does not apply to serve --build: {_USER_DATA_REFUSALS['user_profiles']}")
+    if args.user_profiles is None:
+        # a mapping of the profile file without the file: it was read as a profile file given elsewhere
+        for flag, given in (("--profile-columns", args.profile_columns is not None), ("--profile-text-column", args.profile_text_column != "text")):
+            if given:
+                raise InvalidInputError(f"{flag} describes the --user-profiles file; give that file too")
 
 
 def _check_server_flags(args: argparse.Namespace) -> None:
@@ -178,6 +182,13 @@ def _check_server_flags(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from coldkit.exceptions import InvalidInputError
 
+    from coldkit._paths import user_path_text
+
+    # a leading ~ (a quoted shell word, --flag=~/x) is the user's home: the workers' environment, the printed path
+    # and --token-file are read with it expanded (the loaders and the index storage expand theirs too)
+    for attr in ("path", "token_file", "media_root", "interactions", "items", "user_profiles"):
+        if getattr(args, attr) is not None:
+            setattr(args, attr, user_path_text(getattr(args, attr)))
     if args.force and not args.build:
         raise InvalidInputError("--force only applies with --build (it replaces an existing index)")
     if not args.build:
@@ -222,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
             encoder_options=options,
             fusion=args.fusion,
             force=args.force,
+            user_profiles=args.user_profiles,
+            profile_text_column=args.profile_text_column,
+            profile_columns=parse_mapping(args.profile_columns, "--profile-columns"),
         )
         multimodal = index.model.encoder if media is not None else None
         if multimodal is not None:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coldkit._paths import user_path
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.data.loaders import (
     DuplicatePolicy,
@@ -135,10 +136,10 @@ def find_data_root(data_root: str | os.PathLike[str] | None = None) -> Path | No
     Returns None when none of them is a folder.
     """
     for candidate in (data_root, os.environ.get("COLDKIT_DATA"), Path.cwd().parent / "shared" / "data"):
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
+        if candidate and user_path(candidate).is_dir():
+            return user_path(candidate)
     if data_root is not None:
-        raise InvalidInputError(f"data_root {data_root} is not a folder")
+        raise InvalidInputError(f"data_root {user_path(data_root)} is not a folder")
     return None
 
 
@@ -419,6 +420,8 @@ def load_dataset(
             "coldkit.data.Interactions / Dataset"
         )
     key = str(name_or_path)
+    if key not in _LOADERS:  # a folder: a leading ~ is the user's home (see coldkit._paths)
+        key = str(user_path(key))
     folder_options = columns is not None or item_columns is not None or text_columns is not None
     if key in _LOADERS:
         if folder_options or duplicates != "error" or unknown_items != "error" or encoding is not None or sep is not None:
@@ -498,7 +501,7 @@ def load_folder(
     Raises:
         InvalidInputError: a table missing (both are named), or any problem of the tables themselves.
     """
-    path = Path(folder)
+    path = user_path(folder)
     tables = {stem: _find_table(path, stem) for stem in ("interactions", "items")}
     if not any(tables.values()):
         # the MovieLens layout with a column mapping: ratings.csv + movies.csv are the two tables (without
@@ -617,7 +620,7 @@ def attach_images(dataset: Dataset, folder: str | os.PathLike[str], column: str 
     Raises:
         InvalidInputError: ``folder`` is not a directory, or no file in it is named after an item id.
     """
-    root = Path(folder).absolute()  # absolute for the same reason as the posters' (see _poster_dir)
+    root = user_path(folder).absolute()  # absolute for the same reason as the posters' (see _poster_dir)
     if not root.is_dir():
         raise InvalidInputError(f"image folder {str(folder)!r} is not a directory")
     present = {p.name for p in root.iterdir()}

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from coldkit._paths import user_path
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.exceptions import DataWarning, InvalidInputError
 
@@ -78,7 +79,7 @@ def read_table(
     Raises:
         InvalidInputError: the file is missing, empty, has no rows, or cannot be decoded.
     """
-    p = Path(path)
+    p = user_path(path)
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     if p.stat().st_size == 0:
@@ -429,10 +430,18 @@ _PYTHON_MAPPING = {
 }
 
 
-def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None) -> str:
+#: the ``where`` of the DataFrames ``Recommender.fit`` reads (see coldkit.models.frames), and the fit argument
+#: that maps each one's columns: a user of fit got the command line's flag first, and no word of items=
+_FIT_MAPPING = {"interactions DataFrame": "columns", "items DataFrame": "item_columns"}
+
+
+def _mapping_hint(
+    frame: pd.DataFrame, missing: Sequence[str], flag: str, columns: Mapping[str, str] | None, where: str = ""
+) -> str:
     """``; map your columns: --interaction-columns user_id=userId item_id=movieId`` for standard columns a table
     names otherwise: a guess from the names (``_ID_ALIASES``; an items table's ``id`` too), else the flag's form.
-    The user's own mapping is repeated, since a second use of the flag replaces the first."""
+    The user's own mapping is repeated, since a second use of the flag replaces the first. For a DataFrame given
+    to ``fit`` (``where`` one of :data:`_FIT_MAPPING`) the hint is the fit call itself, with ``items=``."""
     taken = set((columns or {}).values())
     pairs = dict(columns or {})
     for standard in missing:
@@ -443,6 +452,18 @@ def _mapping_hint(frame: pd.DataFrame, missing: Sequence[str], flag: str, column
         )
         pairs[standard] = guess or "COLUMN"
         taken.add(pairs[standard])
+    if where in _FIT_MAPPING:
+        mapping = repr({std: (col if col != "COLUMN" else "YOUR_COLUMN") for std, col in pairs.items()})
+        if _FIT_MAPPING[where] == "columns":
+            return (
+                f"; map your columns: model.fit(df, columns={mapping}); a model that reads item text (hybrid, content...) "
+                "also needs the item table: model.fit(df, columns=..., items=items_df), items_df with item_id + text "
+                "columns (item_columns= maps its names, e.g. item_columns={'item_id': 'movieId'})"
+            )
+        return (
+            f"; map your columns: model.fit(df, items=items_df, item_columns={mapping}) (item_columns= maps the items= "
+            "table's names, columns= those of the interactions)"
+        )
     # fit() renames an items= table with item_columns= (its columns= names the interactions' columns), so
     # "Python: columns=..." sent a user who had passed exactly that mapping to fit back to it
     python = ", ".join(form.format(repr(pairs)) for form in _PYTHON_MAPPING.get(flag, ("columns={}",)))
@@ -478,7 +499,7 @@ def _require_columns(
             names = ", ".join([*missing, *(c for c in extra if c not in missing)][: max(len(frame.columns), len(missing))])
             hint = f" — the first line looks like data, not column names: add a header line (e.g. {names})"
         elif mapping is not None:
-            hint = _mapping_hint(frame, missing, *mapping)
+            hint = _mapping_hint(frame, missing, *mapping, where=where)
         raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
 
 
@@ -911,7 +932,7 @@ def interactions_from_frame(
         own = {std: src for std, src in (columns or {}).items()}  # the file's names, as the user knows them
         raise InvalidInputError(
             f"{where}: implicit_threshold needs a 'rating' column; found {[own.get(str(c), c) for c in frame.columns]}"
-            + _mapping_hint(frame, ["rating"], "--interaction-columns", columns)
+            + _mapping_hint(frame, ["rating"], "--interaction-columns", columns, where=where)
         )
     _warn_unread_columns(frame, where, columns)
     user_codes, user_names = _id_codes(frame["user_id"], "user_id", where)
@@ -1021,6 +1042,15 @@ def interactions_from_frame(
                 hint += (
                     f"; the item table's ids come from its own 'item_id' column, and it also has a {source!r} column: "
                     f"to match by {source!r}, rename or drop the items file's 'item_id' column"
+                )
+            if unknown.mean() > 0.5 and not pairs:
+                # most rows match nothing (the few that do, by chance: 1..N ids of two kinds overlap): rather two id
+                # columns of different things, a mapping naming the wrong column, than items missing from the table
+                hint += (
+                    f"; {unknown.mean():.0%} of the rows name no item of the table: check that both name the same ids, the interactions' "
+                    "item column (" + ("columns={'item_id': ...} of fit" if where in _FIT_MAPPING else "--interaction-columns item_id=COL")
+                    + ") and the item table's id column (" + ("item_columns={'item_id': ...} of fit" if where in _FIT_MAPPING else "--item-columns item_id=COL")
+                    + f"; its ids look like {[str(i) for i in catalog.item_ids[:3]]})"
                 )
             rows = np.flatnonzero(unknown)[:5].tolist()
             # the rows to look at, and the way out (both were left for the user to find)
@@ -1567,7 +1597,7 @@ def read_id_list(
     ``known``: ids the data has. A line starting with ``#`` that is one of them is that id, not a
     comment: an item or user whose id starts with ``#`` (a hashtag, ``#42``) was silently dropped.
     """
-    p = Path(path)
+    p = user_path(path)
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     try:

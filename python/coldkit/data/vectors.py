@@ -34,6 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from coldkit._paths import user_path
 from coldkit.exceptions import InvalidInputError
 
 __all__ = ["ItemVectors", "VectorMatch", "ids_path_for", "item_vectors_from_arrays", "load_item_vectors"]
@@ -144,7 +145,7 @@ def load_item_vectors(
         InvalidInputError: unreadable file, unknown format, missing columns or ids file, or the
             first bad row (empty/duplicate id, null vector, wrong length, NaN/inf).
     """
-    p = Path(path)
+    p = user_path(path)
     if not p.is_file():
         raise InvalidInputError(f"item vectors: no such file {str(p)!r}")
     suffix = p.suffix.lower()
@@ -155,7 +156,7 @@ def load_item_vectors(
             "is not Parquet (a .npy takes its ids from the .ids.txt file, a .npz from its 'ids' array)"
         )
     if suffix == ".npy":
-        ids_file = Path(ids_path) if ids_path is not None else ids_path_for(p)
+        ids_file = user_path(ids_path) if ids_path is not None else ids_path_for(p)
         vectors = _load_npy(p)
         ids = _read_ids_file(ids_file)
         return item_vectors_from_arrays(ids, vectors, source=str(p))

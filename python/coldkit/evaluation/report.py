@@ -499,7 +499,9 @@ def save_result(result: "EvaluationResult", out_dir: str | os.PathLike[str], *, 
     A ``results.png`` of an earlier run in ``out_dir`` is removed when no chart is written: beside the
     new JSON and table it would show numbers this run did not measure.
     """
-    out = Path(out_dir)
+    from coldkit._paths import user_path
+
+    out = user_path(out_dir)  # a leading ~ is the user's home (see coldkit._paths)
     paths: dict[str, str] = {}
     payload: dict[str, Any] = result.to_dict()
     data = json.dumps(payload, indent=2).encode("utf-8")

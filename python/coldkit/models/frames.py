@@ -140,13 +140,16 @@ def _catalog_without_text(ids: Iterable[object]) -> Catalog:
 
 
 def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | None) -> Catalog:
-    name = (columns or {}).get("item_id", "item_id")
-    if name not in frame.columns:
-        raise InvalidInputError(f"interactions DataFrame: missing column(s) ['{name}']; found {list(frame.columns)}")
     # the same id normalisation interactions_from_frame applies, so every row finds its item
-    from coldkit.data.loaders import _ids
+    from coldkit.data.loaders import _ids, _rename, _require_columns
 
-    seen = _ids(frame[name], "item_id", "interactions DataFrame")
+    where = "interactions DataFrame"
+    # the columns interactions_from_frame then reads, checked here first with the same message: how to map
+    # them in the fit call (and that a text model needs items=); it said only which column was missing
+    _require_columns(_rename(frame, columns, where), ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
+    name = (columns or {}).get("item_id", "item_id")
+
+    seen = _ids(frame[name], "item_id", where)
     return _catalog_without_text(dict.fromkeys(seen.tolist()))
 
 

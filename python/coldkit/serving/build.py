@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from coldkit._paths import user_path
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import IndexStorageError
 from coldkit.serving.index import ServingIndex
@@ -30,6 +30,9 @@ def build_index_from_files(
     encoding: str | None = None,
     sep: str | None = None,
     force: bool = False,
+    user_profiles: str | os.PathLike[str] | None = None,
+    profile_text_column: str = "text",
+    profile_columns: Mapping[str, str] | None = None,
     **build_options: Any,
 ) -> ServingIndex:
     """Build an index from an item table + an interaction table (CSV/Parquet), or a named data set, and save it to ``out``.
@@ -62,6 +65,12 @@ def build_index_from_files(
             index is refused before anything is built. The replacement is atomic: the new
             snapshot is written beside the old one and ``CURRENT`` is switched only once it is
             complete, so a crash or kill at any point leaves the old index loadable.
+        user_profiles: a profile file (``user_id`` + ``text`` columns, CSV/Parquet; see
+            :func:`coldkit.data.load_user_profiles`): each profile becomes that user's text in the index, as
+            ``POST /users`` with ``text`` makes it (a user without interactions is created from it). The served
+            hybrid reads a user's text beside their clicks; ``encoding`` and ``sep`` apply to the file too.
+        profile_text_column: the text column of ``user_profiles`` (default ``"text"``).
+        profile_columns: column renames of ``user_profiles``, e.g. ``{"user_id": "uid", "text": "bio"}``.
         build_options: passed to :meth:`ServingIndex.build` (``encoder``, ``fusion``, ``weights``...).
 
     Example::
@@ -85,18 +94,22 @@ def build_index_from_files(
             f"{str(out)!r} already holds a coldkit index ({existing}); rebuilding replaces it and drops its online "
             "writes: pass --force (force=True) to do so, or choose another directory"
         )
+    media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
+    media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
     if dataset is not None:
         if interactions is not None or items is not None:
             raise InvalidInputError("give either dataset= or interactions= + items=, not both")
         from coldkit.data import load_dataset
 
         # the reading options mean for a folder what they mean for files (load_dataset refuses them, by name,
-        # for a named data set); they were ignored here, and a folder was read with the defaults
+        # for a named data set); they were ignored here, and a folder was read with the defaults. The media
+        # columns too, as for files: without them a folder's poster file names were read as item text
         train = load_dataset(
             dataset, data_root=data_root, columns=columns, item_columns=item_columns, text_columns=text_columns,
             duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
-            unknown_items=unknown_items,  # type: ignore[arg-type]
+            unknown_items=unknown_items, media_columns=media_columns, require_text=not media_columns,  # type: ignore[arg-type]
         ).interactions
+        _check_media_columns(dataset, train.catalog.table.columns, media_columns)
     else:
         if interactions is None or items is None:
             raise InvalidInputError(
@@ -106,10 +119,8 @@ def build_index_from_files(
         from coldkit.data import load_interactions, load_items
 
         for label, path in (("interactions", interactions), ("items", items)):
-            if not Path(path).is_file():
-                raise InvalidInputError(f"{label} file not found: {str(path)!r}")
-        media = build_options.get("encoder_options") or {}  # the multimodal encoder's, with media columns
-        media_columns = [media[key] for key in ("image_column", "audio_column") if isinstance(media, dict) and media.get(key)]
+            if not user_path(path).is_file():
+                raise InvalidInputError(f"{label} file not found: {str(user_path(path))!r}")
         # with media columns a table of ids and media is complete (product photos have no words); the
         # interactions' ``item_id`` rename reaches the item file too (see load_items)
         catalog = load_items(items, text_columns=text_columns, columns=item_columns, media_columns=media_columns,
@@ -118,8 +129,43 @@ def build_index_from_files(
             interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
             sep=sep, encoding=encoding, unknown_items=unknown_items,  # type: ignore[arg-type]
         )  # fmt: skip
+    profiles = None
+    if user_profiles is not None:  # read before the build: a bad file fails in a second, not after the fit
+        from coldkit.data import load_user_profiles
+
+        profiles = load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns,
+                                      sep=sep, encoding=encoding)
     index = ServingIndex.build(train, **build_options)
+    if profiles:
+        # in the snapshot saved below, as POST /users {"id", "text"} would have put them, in one version
+        index.writer.set_user_texts_unlogged(profiles)
     # atomic over an existing index (--force was checked above; save refuses a writer, and without force an
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot
     save(index, out, force=force)
     return index
+
+
+def _check_media_columns(dataset: str, have: Any, wanted: Sequence[str]) -> None:
+    """An error naming the flags when a media column is not among the data set's item columns.
+
+    The encoder's own message ("image column 'image' not in the item table") did not say that a named
+    MovieLens set has its ``image`` column only where its posters are found, nor where they are looked for.
+    """
+    missing = [column for column in wanted if column not in have]
+    if not missing:
+        return
+    from coldkit.data.datasets import dataset_names
+
+    shown = [str(c) for c in have]
+    hint = ""
+    if dataset in ("ml-latest-small", "ml-100k"):
+        hint = (
+            f"; {dataset}'s 'image' column (its posters) is there only when the data root holds ml-1m-posters/MovieImages: "
+            "give it with --data-root DIR (data_root=) or $COLDKIT_DATA"
+        )
+    elif dataset in dataset_names():
+        hint = f"; {dataset} has no media files: --image-column/--audio-column need a data folder of your own (--dataset DIR) or --items"
+    raise InvalidInputError(
+        f"--image-column/--audio-column {missing}: no such item column in the data set {dataset!r} "
+        f"(its item columns: {shown}){hint}"
+    )

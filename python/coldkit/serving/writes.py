@@ -289,6 +289,29 @@ class IndexWriter:
             self.commit({"op": "upsert_user", "id": uid, "text": text, "items": [v.item_ids[o] for o in ordinals]}, new)
         return {"id": uid, "created": created}
 
+    def set_user_texts_unlogged(self, texts: Mapping[str, str]) -> int:
+        """Give users their profile text in one new version, creating the unknown ones (no interaction yet),
+        without a log record: only for an index not yet saved (``coldkit serve --build --user-profiles``), whose
+        snapshot then holds the texts. What :meth:`upsert_user` with ``text`` does for one user, at once for
+        all: one upsert per user copied the whole text dict each time (quadratic in the profiles). Blank texts
+        are skipped. Returns the number of users created.
+
+        Raises:
+            InvalidInputError: a text that is not valid Unicode (named by its user), or the index has a log.
+        """
+        if self.wal is not None:
+            raise InvalidInputError("profile texts are set in bulk only before an index is saved; use upsert_user on a live index")
+        clean = {as_id(uid, "user_id"): check_text(text, f"user {uid!r} text") for uid, text in texts.items()}
+        with self.lock:
+            self.check_writable()
+            v = self.version
+            _, added = self._new_users(v, list(clean))
+            self._publish_users(v, added)
+            user_text = dict(v.user_text)
+            user_text.update({v.user_index[uid]: text for uid, text in clean.items() if text.strip()})
+            self.replace_version(replace(v, n_users=v.n_users + len(added), user_text=user_text, _memo={}))
+        return len(added)
+
     def _apply_user(self, v: Version, uid: str, text: str | None, ordinals: np.ndarray) -> Version:
         new, _ = self._apply_interactions(v, [uid] * len(ordinals), ordinals) if len(ordinals) else (v, None)
         if len(ordinals) == 0 and new.user_ordinal(uid) is None:
