@@ -171,6 +171,10 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.recommend(users=["u1"], k=2, items=["a", "q"])
     with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
         pop.recommend(users="u1", k=2)
+    # a bare number id (MovieLens user 42) is refused the same way; it was "TypeError: 'int' object is not iterable"
+    for lone in (42, np.int64(42), np.array(42), 42.0):
+        with pytest.raises(InvalidInputError, match=r"users= takes a list .*got \w+ .*wrap a single one in a list: users=\["):
+            pop.recommend(users=lone, k=2)
     with pytest.raises(InvalidInputError, match="items= instead of candidates="):
         pop.recommend(users=["u1"], k=2, candidates=np.array([0]))
     # strings in the index form are refused, not read as indices

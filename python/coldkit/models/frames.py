@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -227,7 +227,15 @@ def resolve_users(
     if isinstance(users, Mapping):
         pairs = list(users.items())
     else:
-        pairs = [(None, u) for u in (users.tolist() if isinstance(users, (pd.Series, pd.Index, np.ndarray)) else users)]
+        # a bare number (users=42, a numpy scalar, a 0-d array) is one user id given without its list: it
+        # failed as "TypeError: 'int' object is not iterable" from inside this function
+        values = users.tolist() if isinstance(users, (pd.Series, pd.Index, np.ndarray)) else users
+        try:
+            entries = list(cast(Iterable[object], values))
+        except TypeError:
+            raise InvalidInputError(f"users= takes a list (of user ids or UserQuery), got {type(users).__name__} "
+                                    f"{users!r:.60}; wrap a single one in a list: users=[{users!r:.60}]") from None
+        pairs = [(None, u) for u in entries]
     user_index = train.user_index()
     labels: list[object] = []
     queries: list[UserQuery] = []
