@@ -489,3 +489,35 @@ def test_fit_with_rows_of_unknown_items_is_told_to_filter_not_to_pass_an_option_
     ratings = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["a", "zz"]})
     with pytest.raises(InvalidInputError, match=r"unknown_items='drop' of the loaders; fit\(\) takes the rows it is given, so filter its DataFrame"):
         models.create("popularity").fit(ratings, items=items)
+
+
+def test_item_vectors_with_an_id_only_item_table() -> None:
+    """docs/encoders.md: an item table of ids alone is enough with item vectors (``precomputed``).
+
+    ``fit(df, items=ids_only)`` was refused ("no text-like column ... or bring item vectors") although the
+    model's encoder was the item vectors; the catalogue's cold items (no rating) must still be listed.
+    """
+    rng = np.random.default_rng(3)
+    ids = [f"i{j}" for j in range(12)]
+    vectors = rng.normal(size=(12, 6))
+    ratings = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"], "item_id": ["i0", "i1", "i1", "i2", "i3"]})
+    only_ids = pd.DataFrame({"item_id": ids})  # i4 .. i11 nobody rated: cold items
+    model = models.create("content", encoder=coldkit_encoder("precomputed", ids=ids, vectors=vectors),
+                          whitening="none").fit(ratings, items=only_ids)
+    recs = model.recommend(users=[UserQuery(history=["i5"])], k=11)
+    # by hand: a one-click user is that item's vector; the list is every other item by cosine to it
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    want = [ids[j] for j in np.argsort(-(unit @ unit[5]), kind="stable") if j != 5]
+    assert recs["item_id"].tolist() == want
+    np.testing.assert_allclose(recs["score"], np.sort(unit @ unit[5])[::-1][1:], atol=1e-5)
+    # by name with its options, and beside another encoder (which reads text: still refused, naming the way out)
+    models.create("content", encoder="precomputed", encoder_options={"ids": ids, "vectors": vectors}).fit(ratings, items=only_ids)
+    with pytest.raises(InvalidInputError, match="no text-like column"):
+        models.create("content", encoder=["hashing", coldkit_encoder("precomputed", ids=ids, vectors=vectors)]).fit(
+            ratings, items=only_ids)
+
+
+def coldkit_encoder(name: str, **options: object) -> object:
+    import coldkit
+
+    return coldkit.get_encoder(name, **options)

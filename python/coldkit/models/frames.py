@@ -50,6 +50,7 @@ def to_interactions(
     implicit_threshold: float | None = None,
     binary: bool = False,
     media_columns: Sequence[str] = (),
+    require_text: bool = True,
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -72,6 +73,9 @@ def to_interactions(
         binary: DataFrame only: weight 1 for every row (ratings of 0 included).
         media_columns: columns of ``items`` holding image/audio paths (the model's ``multimodal``
             encoder's; ``fit`` passes them): never default text, and a table of ids and media alone is accepted.
+        require_text: whether an ``items`` table without a text-like column is an error; ``fit`` passes
+            False for a model whose encoder reads item vectors by id (``precomputed``), where a table of
+            ids alone is the whole catalogue.
 
     Raises:
         InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
@@ -85,7 +89,7 @@ def to_interactions(
         if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
             raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
         return data
-    catalog = _catalog(items, item_columns, text_columns, media_columns)
+    catalog = _catalog(items, item_columns, text_columns, media_columns, require_text)
     if isinstance(data, pd.DataFrame):
         if user_ids is not None or item_ids is not None:
             raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
@@ -119,6 +123,7 @@ def _catalog(
     columns: Mapping[str, str] | None,
     text_columns: Sequence[str] | None,
     media_columns: Sequence[str] = (),
+    require_text: bool = True,
 ) -> Catalog | None:
     if items is None:
         if columns is not None or text_columns is not None:
@@ -130,7 +135,7 @@ def _catalog(
         raise InvalidInputError(f"items= must be a pandas DataFrame (item_id + text columns), got {type(items).__name__}")
     # media columns are files, never default text; with them a table of ids and media is complete
     return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame",
-                              require_text=not media_columns, media_columns=media_columns)
+                              require_text=require_text and not media_columns, media_columns=media_columns)
 
 
 def _catalog_without_text(ids: Iterable[object]) -> Catalog:

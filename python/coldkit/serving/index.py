@@ -181,10 +181,11 @@ class ServingIndex(IndexReader):
                 f"its options: {', '.join(sorted(_hybrid_option_names()))}"
             ) from exc
         if not isinstance(interactions, Interactions):
-            from coldkit.models.base import _media_columns_of
+            from coldkit.models.base import _media_columns_of, _reads_item_vectors
             from coldkit.models.frames import to_interactions
 
-            interactions = to_interactions(interactions, media_columns=_media_columns_of(model), **frame_options)
+            interactions = to_interactions(interactions, media_columns=_media_columns_of(model),
+                                           require_text=not _reads_item_vectors(model), **frame_options)
         model.fit(interactions)
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):
