@@ -159,6 +159,12 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(theirs, columns={"userid": "userId"})
     with pytest.raises(InvalidInputError, match=r"\['userId'\] is not one of them"):
         pop.fit(theirs, columns={"userId": "user_id"})
+    # MovieLens names, no items=: both missing columns and the mapping at once (it named item_id alone, no hint)
+    movielens = RATINGS.rename(columns={"user_id": "userId", "item_id": "movieId"})
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+        pop.fit(movielens)
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+        pop.fit(movielens, columns={"user_id": "userId"})
     # one column named as a bare string: not split into the letters t, i, t, l, e
     with pytest.raises(InvalidInputError, match=r"text_columns= takes a list.*\['title'\]"):
         models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS, text_columns="title")

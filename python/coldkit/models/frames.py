@@ -147,7 +147,14 @@ def _catalog_without_text(ids: Iterable[object]) -> Catalog:
 def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | None) -> Catalog:
     name = (columns or {}).get("item_id", "item_id")
     if name not in frame.columns:
-        raise InvalidInputError(f"interactions DataFrame: missing column(s) ['{name}']; found {list(frame.columns)}")
+        # the loaders' own check: every missing column at once and how to map them (this one named item_id
+        # alone, without the hint, so a frame of userId/movieId needed two tries and a guess)
+        from coldkit.data.loaders import _rename, _require_columns
+
+        where = "interactions DataFrame"
+        _require_columns(_rename(frame, columns, where), ["user_id", "item_id"], where,
+                         mapping=("--interaction-columns", columns))
+        raise InvalidInputError(f"{where}: missing column(s) ['{name}']; found {list(frame.columns)}")
     # the same id normalisation interactions_from_frame applies, so every row finds its item
     from coldkit.data.loaders import _ids
 
