@@ -527,3 +527,19 @@ def coldkit_encoder(name: str, **options: object) -> object:
     import coldkit
 
     return coldkit.get_encoder(name, **options)
+
+
+def test_history_none_is_no_clicks() -> None:
+    """``UserQuery(history=None)`` (e.g. ``history=clicks.get(user)``) is the default: no clicks, as ``text=None`` is no text.
+
+    It was an InvalidInputError quoting ``int() argument must be ... not 'NoneType'``.
+    """
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for field in ("history", "friends"):
+        query = UserQuery(**{field: None})  # type: ignore[arg-type]
+        assert getattr(query, field).dtype == np.int64 and getattr(query, field).size == 0
+    # by hand (the counts of the first test): a user with nothing known gets a (3), b (2), c (1), d (0)
+    assert rows(model.recommend(users={"new": UserQuery(history=None, text=None)}, k=4)) == [
+        ("new", "a", 3.0, 1), ("new", "b", 2.0, 2), ("new", "c", 1.0, 3), ("new", "d", 0.0, 4)]
+    with pytest.raises(InvalidInputError, match="UserQuery.history must be"):
+        UserQuery(history=[None])  # a missing id inside the list stays an error
