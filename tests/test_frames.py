@@ -173,7 +173,7 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.recommend(users=["u1", "nobody", "ghost"], k=2)
     with pytest.raises(InvalidInputError, match=r"unknown item ids in a history \['zz'\]"):
         pop.recommend(users=[UserQuery(history=["a", "zz"])], k=2)
-    with pytest.raises(InvalidInputError, match=r"unknown item ids \['q'\]"):
+    with pytest.raises(InvalidInputError, match=r"unknown item ids \['q'\]: .*fit again with them in items=.*upsert_items"):
         pop.recommend(users=["u1"], k=2, items=["a", "q"])
     with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
         pop.recommend(users="u1", k=2)

@@ -343,7 +343,14 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     ids = [_external(v) for v in values]
     unknown = [i for i in dict.fromkeys(ids) if i not in train.catalog._index]
     if unknown:
-        raise InvalidInputError(f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
+        # items that came after fit are the usual reason: say where they go (a refit, or the serving index's
+        # online writes), not only that they are unknown
+        raise InvalidInputError(
+            f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}: the candidates "
+            "are items of the catalogue fit read (its items= table, which may hold items nobody rated); for items "
+            "added since, fit again with them in items=, or add them online to a coldkit.serving.ServingIndex "
+            "(index.upsert_items)"
+        )
     return np.unique(np.asarray([train.catalog._index[i] for i in ids], dtype=np.int64))
 
 
