@@ -316,6 +316,13 @@ def test_weight_and_timestamp_columns() -> None:
     np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
     renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
     assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+    # Last.fm's user_artists.dat: userID, artistID, weight, every column named in columns= (weight too, as itself
+    # or as the rating): the same matrix by hand. It was "missing column(s) ['weight']; found [..., 'rating']"
+    lastfm = frame.rename(columns={"user_id": "userID", "item_id": "artistID"})
+    for mapping in ({"weight": "weight"}, {"rating": "weight"}):
+        named = models.create("popularity").fit(lastfm, columns={"user_id": "userID", "item_id": "artistID", **mapping})
+        assert named.train_ is not None
+        np.testing.assert_allclose(named.train_.matrix.toarray(), [[2.0, 0.5], [1.0, 0.0]])
     # without a timestamp column the error named an attribute (Interactions.timestamps), not the column to add
     with pytest.raises(InvalidInputError, match=r"popularity-recent needs timestamps: a 'timestamp' column in the interactions"):
         models.create("popularity-recent").fit(frame.drop(columns="timestamp"))

@@ -101,9 +101,14 @@ def to_interactions(
                 f"columns= maps coldkit's names {list(INTERACTION_COLUMNS)} to your columns, e.g. "
                 f"{{'user_id': 'userId'}}; {unknown} is not one of them"
             )
-        frame = data.rename(columns={"weight": "rating"}) if "weight" in data.columns and "rating" not in data.columns else data
         if columns and columns.get("weight") and "rating" not in columns:
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
+        # a column named weight is the rating unless columns= already says which column is: renaming it first
+        # made columns={"weight": "weight"} (or {"rating": "weight"}) look for a 'weight' column that was gone
+        # ("missing column(s) ['weight']; found [..., 'rating']", of a frame holding 'weight')
+        frame = (data.rename(columns={"weight": "rating"})
+                 if "weight" in data.columns and "rating" not in data.columns and not (columns or {}).get("rating")
+                 else data)
         if catalog is None:
             catalog = _catalog_of_seen_items(frame, columns)
         return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
