@@ -853,3 +853,21 @@ def test_build_takes_the_dataframes_fit_takes() -> None:
         ServingIndex.build(train, items=movies, encoder="hashing")
     with pytest.raises(coldkit.InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId'"):
         ServingIndex.build(ratings, items=movies, item_columns={"item_id": "movieId"}, encoder="hashing")
+
+
+def test_writes_given_a_dataframe_say_how_to_pass_its_rows(index: ServingIndex) -> None:
+    """A DataFrame of new items or events was iterated as its column names ("item 0 must be an object ..., got str",
+    "event 0 must be a (user_id, item_id) pair, got 'user_id'"); the error now names the frame and the conversion,
+    and the conversion it names is accepted."""
+    new_items = pd.DataFrame({"movieId": [900001, 900002], "title": ["robots in space", "a quiet love story"]})
+    with pytest.raises(coldkit.InvalidInputError, match=r"not a DataFrame: .*to_dict\('records'\)"):
+        index.upsert_items(new_items)  # type: ignore[arg-type]
+    records = new_items.rename(columns={"movieId": "id", "title": "text"}).astype({"id": str}).to_dict("records")
+    assert [r["created"] for r in index.upsert_items(records)] == [True, True]  # type: ignore[arg-type]
+    assert index.has_item("900001") and index.has_item("900002")
+    events = pd.DataFrame({"user_id": ["visitor", "visitor"], "item_id": [900001, 900002]})
+    with pytest.raises(coldkit.InvalidInputError, match=r"not a DataFrame: .*itertuples"):
+        index.add_interactions(events)  # type: ignore[arg-type]
+    pairs = list(events[["user_id", "item_id"]].astype(str).itertuples(index=False, name=None))
+    assert index.add_interactions(pairs) == {"recorded": 2, "duplicates": 0, "new_users": 1}
+    assert set(index.user_items("visitor")) == {"900001", "900002"}
