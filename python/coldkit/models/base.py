@@ -368,6 +368,10 @@ class Recommender(ABC):
         if external:
             from coldkit.models.frames import external_item_index, resolve_users  # frames imports this module
 
+            if query is None or (hasattr(query, "__iter__") and not isinstance(query, (str, bytes))):
+                # resolve_users' own words ("users= entries are user ids or UserQuery") named an argument
+                # explain does not have
+                raise InvalidInputError(f"explain(user, item): the user is one user id or a UserQuery, got {query!r:.60}")
             try:
                 _, (query,) = resolve_users(train, [query])
             except InvalidInputError as exc:  # its message starts with the call it was written for
