@@ -159,6 +159,12 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(theirs, columns={"userid": "userId"})
     with pytest.raises(InvalidInputError, match=r"\['userId'\] is not one of them"):
         pop.fit(theirs, columns={"userId": "user_id"})
+    # ids in the index (after set_index / groupby().sum()): said so, with reset_index (it listed only ['rating'])
+    for indexed, names in ((RATINGS.set_index(["user_id", "item_id"]), "['user_id', 'item_id']"),
+                           (RATINGS.set_index("user_id"), "['user_id']")):
+        with pytest.raises(InvalidInputError, match=re.escape(f"{names} are in the frame's index, not its columns; pass df.reset_index()")):
+            pop.fit(indexed)
+    assert rows(pop.fit(RATINGS.set_index(["user_id", "item_id"]).reset_index()).recommend(users=["u2"], k=1)) == [("u2", "b", 2.0, 1)]
     # MovieLens names, no items=: both missing columns and the mapping at once (it named item_id alone, no hint)
     movielens = RATINGS.rename(columns={"user_id": "userId", "item_id": "movieId"})
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):

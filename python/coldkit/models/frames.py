@@ -101,6 +101,14 @@ def to_interactions(
                 f"columns= maps coldkit's names {list(INTERACTION_COLUMNS)} to your columns, e.g. "
                 f"{{'user_id': 'userId'}}; {unknown} is not one of them"
             )
+        wanted = [(columns or {}).get(name, name) for name in ("user_id", "item_id")]
+        in_index = [name for name in wanted if name not in data.columns and name in [str(n) for n in data.index.names]]
+        if in_index:
+            # a frame after groupby/set_index keeps its ids in the index, and the error listed only the
+            # remaining columns ("missing user_id, item_id; found ['rating']")
+            raise InvalidInputError(
+                f"interactions DataFrame: {in_index} are in the frame's index, not its columns; pass df.reset_index()"
+            )
         if columns and columns.get("weight") and "rating" not in columns:
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
         # a column named weight is the rating unless columns= already says which column is: renaming it first
