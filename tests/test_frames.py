@@ -165,6 +165,10 @@ def test_bad_input_gets_clear_errors() -> None:
         with pytest.raises(InvalidInputError, match=re.escape(f"{names} are in the frame's index, not its columns; pass df.reset_index()")):
             pop.fit(indexed)
     assert rows(pop.fit(RATINGS.set_index(["user_id", "item_id"]).reset_index()).recommend(users=["u2"], k=1)) == [("u2", "b", 2.0, 1)]
+    with pytest.raises(InvalidInputError, match=re.escape("items DataFrame: 'item_id' is the frame's index, not a column; pass items=df.reset_index()")):
+        pop.fit(RATINGS, items=ITEMS.set_index("item_id"))
+    with pytest.raises(InvalidInputError, match=re.escape("'movieId' is the frame's index")):
+        pop.fit(RATINGS, items=ITEMS.rename(columns={"item_id": "movieId"}).set_index("movieId"), item_columns={"item_id": "movieId"})
     # MovieLens names, no items=: both missing columns and the mapping at once (it named item_id alone, no hint)
     movielens = RATINGS.rename(columns={"user_id": "userId", "item_id": "movieId"})
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):

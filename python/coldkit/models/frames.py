@@ -146,6 +146,10 @@ def _catalog(
         return items
     if not isinstance(items, pd.DataFrame):
         raise InvalidInputError(f"items= must be a pandas DataFrame (item_id + text columns), got {type(items).__name__}")
+    id_name = (columns or {}).get("item_id", "item_id")
+    if id_name not in items.columns and id_name in [str(n) for n in items.index.names]:
+        # movies.set_index("movieId") is common: the error listed only the text columns left
+        raise InvalidInputError(f"items DataFrame: {id_name!r} is the frame's index, not a column; pass items=df.reset_index()")
     # media columns are files, never default text; with them a table of ids and media is complete
     return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame",
                               require_text=require_text and not media_columns, media_columns=media_columns)
