@@ -209,9 +209,11 @@ def test_a_threshold_on_a_table_without_ratings_says_there_are_none(tmp_path: Pa
 def test_a_dataframe_is_not_read_as_a_data_set_name() -> None:
     # evaluate(df) / load_dataset(df) said "unknown data set '  user_id item_id\n0 ...'" (the frame's repr)
     frame = pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]})
-    with pytest.raises(InvalidInputError, match=r"a data set is a name \(.*ml-latest-small.*\) or a folder path, got DataFrame"):
+    with pytest.raises(InvalidInputError, match=r"a data set is a name \(.*ml-latest-small.*\) or a folder path, got DataFrame; "
+                       r"for DataFrames of your own, coldkit.evaluate\(ratings_df, models, items=items_df"):
         data.load_dataset(frame)  # type: ignore[arg-type]
     from coldkit.evaluation import evaluate
 
-    with pytest.raises(InvalidInputError, match="got DataFrame; for DataFrames of your own"):
-        evaluate(frame, ["popularity"], progress=False)  # type: ignore[arg-type]
+    # evaluate reads a DataFrame itself now (test_evaluation_runner): this one is read, and is too small to split
+    with pytest.raises(InvalidInputError, match="cold-item protocol: 1 items with interactions are too few"):
+        evaluate(frame, ["popularity"], progress=False)

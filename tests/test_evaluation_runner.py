@@ -369,3 +369,34 @@ def test_a_chart_that_fails_leaves_the_earlier_results_whole(tmp_path: Path, mon
     with pytest.raises(KeyboardInterrupt):
         result.save(str(out))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier
+
+
+@pytest.mark.parametrize("protocol", ["cold-item", "cold-user"])
+def test_a_dataframe_of_ones_own_is_evaluated_as_the_same_data_given_as_a_dataset(protocol: str) -> None:
+    """``evaluate(ratings_df, models, items=movies_df, columns=...)`` scores what the same data as a Dataset scores.
+
+    A DataFrame was refused ("write them to a folder ... or pass coldkit.data.Interactions") while every model's
+    ``fit`` reads one.
+    """
+    reference = synthetic()
+    inter = reference.interactions
+    coo, stamps = inter.matrix.tocoo(), inter.timestamps.tocoo()
+    assert (coo.row == stamps.row).all() and (coo.col == stamps.col).all()
+    ratings = pd.DataFrame({"userId": inter.user_ids[coo.row], "movieId": inter.catalog.item_ids[coo.col],
+                            "rating": coo.data, "timestamp": stamps.data})
+    movies = reference.catalog.table.rename(columns={"item_id": "movieId"})
+    models = ["popularity", "content:encoder=hashing"]
+    options = {"protocol": protocol, "seeds": [0, 1], "k": [5, 10], "progress": False}
+    got = evaluate(ratings, models, items=movies, columns={"user_id": "userId", "item_id": "movieId"},
+                   item_columns={"item_id": "movieId"}, text_columns=["title"], **options)
+    want = evaluate(reference, models, **options)
+
+    def numbers(result) -> list[tuple]:
+        return [(r["model"], r["seed"], r["task"], r["metric"], round(r["value"], 12))
+                for r in result.records if not r["metric"].endswith("_seconds")]
+
+    assert numbers(got) == numbers(want) and len(numbers(got)) > 20
+    with pytest.raises(InvalidInputError, match=r"evaluate: items= read a DataFrame of interactions"):
+        evaluate(reference, models, items=movies, progress=False)
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*Python: columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+        evaluate(ratings, models, progress=False)

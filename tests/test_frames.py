@@ -159,6 +159,22 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.fit(theirs, columns={"userid": "userId"})
     with pytest.raises(InvalidInputError, match=r"\['userId'\] is not one of them"):
         pop.fit(theirs, columns={"userId": "user_id"})
+    # ids in the index (after set_index / groupby().sum()): said so, with reset_index (it listed only ['rating'])
+    for indexed, names in ((RATINGS.set_index(["user_id", "item_id"]), "['user_id', 'item_id']"),
+                           (RATINGS.set_index("user_id"), "['user_id']")):
+        with pytest.raises(InvalidInputError, match=re.escape(f"{names} are in the frame's index, not its columns; pass df.reset_index()")):
+            pop.fit(indexed)
+    assert rows(pop.fit(RATINGS.set_index(["user_id", "item_id"]).reset_index()).recommend(users=["u2"], k=1)) == [("u2", "b", 2.0, 1)]
+    with pytest.raises(InvalidInputError, match=re.escape("items DataFrame: 'item_id' is the frame's index, not a column; pass items=df.reset_index()")):
+        pop.fit(RATINGS, items=ITEMS.set_index("item_id"))
+    with pytest.raises(InvalidInputError, match=re.escape("'movieId' is the frame's index")):
+        pop.fit(RATINGS, items=ITEMS.rename(columns={"item_id": "movieId"}).set_index("movieId"), item_columns={"item_id": "movieId"})
+    # MovieLens names, no items=: both missing columns and the mapping at once (it named item_id alone, no hint)
+    movielens = RATINGS.rename(columns={"user_id": "userId", "item_id": "movieId"})
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+        pop.fit(movielens)
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+        pop.fit(movielens, columns={"user_id": "userId"})
     # one column named as a bare string: not split into the letters t, i, t, l, e
     with pytest.raises(InvalidInputError, match=r"text_columns= takes a list.*\['title'\]"):
         models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS, text_columns="title")
@@ -167,10 +183,14 @@ def test_bad_input_gets_clear_errors() -> None:
         pop.recommend(users=["u1", "nobody", "ghost"], k=2)
     with pytest.raises(InvalidInputError, match=r"unknown item ids in a history \['zz'\]"):
         pop.recommend(users=[UserQuery(history=["a", "zz"])], k=2)
-    with pytest.raises(InvalidInputError, match=r"unknown item ids \['q'\]"):
+    with pytest.raises(InvalidInputError, match=r"unknown item ids \['q'\]: .*fit again with them in items=.*upsert_items"):
         pop.recommend(users=["u1"], k=2, items=["a", "q"])
     with pytest.raises(InvalidInputError, match="wrap a single one in a list"):
         pop.recommend(users="u1", k=2)
+    # a bare number id (MovieLens user 42) is refused the same way; it was "TypeError: 'int' object is not iterable"
+    for lone in (42, np.int64(42), np.array(42), 42.0):
+        with pytest.raises(InvalidInputError, match=r"users= takes a list .*got \w+ .*wrap a single one in a list: users=\["):
+            pop.recommend(users=lone, k=2)
     with pytest.raises(InvalidInputError, match="items= instead of candidates="):
         pop.recommend(users=["u1"], k=2, candidates=np.array([0]))
     # strings in the index form are refused, not read as indices
@@ -306,6 +326,13 @@ def test_weight_and_timestamp_columns() -> None:
     np.testing.assert_allclose(model.item_scores(), [1.5, 1.0])
     renamed = models.create("popularity").fit(frame.rename(columns={"weight": "clicks"}), columns={"weight": "clicks"})
     assert renamed.train_ is not None and renamed.train_.matrix[0, 0] == 2.0
+    # Last.fm's user_artists.dat: userID, artistID, weight, every column named in columns= (weight too, as itself
+    # or as the rating): the same matrix by hand. It was "missing column(s) ['weight']; found [..., 'rating']"
+    lastfm = frame.rename(columns={"user_id": "userID", "item_id": "artistID"})
+    for mapping in ({"weight": "weight"}, {"rating": "weight"}):
+        named = models.create("popularity").fit(lastfm, columns={"user_id": "userID", "item_id": "artistID", **mapping})
+        assert named.train_ is not None
+        np.testing.assert_allclose(named.train_.matrix.toarray(), [[2.0, 0.5], [1.0, 0.0]])
     # without a timestamp column the error named an attribute (Interactions.timestamps), not the column to add
     with pytest.raises(InvalidInputError, match=r"popularity-recent needs timestamps: a 'timestamp' column in the interactions"):
         models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
@@ -485,3 +512,51 @@ def test_fit_with_rows_of_unknown_items_is_told_to_filter_not_to_pass_an_option_
     ratings = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["a", "zz"]})
     with pytest.raises(InvalidInputError, match=r"unknown_items='drop' of the loaders; fit\(\) takes the rows it is given, so filter its DataFrame"):
         models.create("popularity").fit(ratings, items=items)
+
+
+def test_item_vectors_with_an_id_only_item_table() -> None:
+    """docs/encoders.md: an item table of ids alone is enough with item vectors (``precomputed``).
+
+    ``fit(df, items=ids_only)`` was refused ("no text-like column ... or bring item vectors") although the
+    model's encoder was the item vectors; the catalogue's cold items (no rating) must still be listed.
+    """
+    rng = np.random.default_rng(3)
+    ids = [f"i{j}" for j in range(12)]
+    vectors = rng.normal(size=(12, 6))
+    ratings = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"], "item_id": ["i0", "i1", "i1", "i2", "i3"]})
+    only_ids = pd.DataFrame({"item_id": ids})  # i4 .. i11 nobody rated: cold items
+    model = models.create("content", encoder=coldkit_encoder("precomputed", ids=ids, vectors=vectors),
+                          whitening="none").fit(ratings, items=only_ids)
+    recs = model.recommend(users=[UserQuery(history=["i5"])], k=11)
+    # by hand: a one-click user is that item's vector; the list is every other item by cosine to it
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    want = [ids[j] for j in np.argsort(-(unit @ unit[5]), kind="stable") if j != 5]
+    assert recs["item_id"].tolist() == want
+    np.testing.assert_allclose(recs["score"], np.sort(unit @ unit[5])[::-1][1:], atol=1e-5)
+    # by name with its options, and beside another encoder (which reads text: still refused, naming the way out)
+    models.create("content", encoder="precomputed", encoder_options={"ids": ids, "vectors": vectors}).fit(ratings, items=only_ids)
+    with pytest.raises(InvalidInputError, match="no text-like column"):
+        models.create("content", encoder=["hashing", coldkit_encoder("precomputed", ids=ids, vectors=vectors)]).fit(
+            ratings, items=only_ids)
+
+
+def coldkit_encoder(name: str, **options: object) -> object:
+    import coldkit
+
+    return coldkit.get_encoder(name, **options)
+
+
+def test_history_none_is_no_clicks() -> None:
+    """``UserQuery(history=None)`` (e.g. ``history=clicks.get(user)``) is the default: no clicks, as ``text=None`` is no text.
+
+    It was an InvalidInputError quoting ``int() argument must be ... not 'NoneType'``.
+    """
+    model = models.create("popularity").fit(RATINGS, items=ITEMS)
+    for field in ("history", "friends"):
+        query = UserQuery(**{field: None})  # type: ignore[arg-type]
+        assert getattr(query, field).dtype == np.int64 and getattr(query, field).size == 0
+    # by hand (the counts of the first test): a user with nothing known gets a (3), b (2), c (1), d (0)
+    assert rows(model.recommend(users={"new": UserQuery(history=None, text=None)}, k=4)) == [
+        ("new", "a", 3.0, 1), ("new", "b", 2.0, 2), ("new", "c", 1.0, 3), ("new", "d", 0.0, 4)]
+    with pytest.raises(InvalidInputError, match="UserQuery.history must be"):
+        UserQuery(history=[None])  # a missing id inside the list stays an error

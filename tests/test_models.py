@@ -590,6 +590,10 @@ def test_explain_with_int_ids_reads_the_user_and_the_item_as_ids() -> None:
     history = int(train.catalog.index_of(["8"])[0])
     assert model.explain(UserQuery(history=["8"]), "37") == model.explain(UserQuery(history=[8]), "37")
     assert model.explain(UserQuery(history=[8]), "37") == model.explain(UserQuery(history=np.array([history])), row)
+    # a list of users (as recommend(users=...) takes) is named as explain's mistake; the message was "users= entries ..."
+    for many in ([user], (user,), np.array([user]), pd.Series([user]), None):
+        with pytest.raises(InvalidInputError, match=r"^explain\(user, item\): the user is one user id or a UserQuery, got "):
+            model.explain(many, "37")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["item-knn", "ease", "content"])

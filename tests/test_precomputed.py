@@ -315,6 +315,12 @@ def test_encoder_arguments_are_checked(tmp_path: Path, matrix: tuple[list[str], 
         coldkit.get_encoder("precomputed", ids=ids, vectors=vectors, missing="skip")
     with pytest.raises(InvalidInputError, match="no such file"):
         coldkit.get_encoder("precomputed", path=str(tmp_path / "nope.parquet"))
+    # rows of different lengths in a plain list: the first one that differs is named (numpy's
+    # "inhomogeneous shape after 1 dimensions" ValueError came through before)
+    rows = [list(v) for v in vectors[:3]]
+    rows[2] = rows[2][:-1]
+    with pytest.raises(InvalidInputError, match=rf"vector row 2 \(id '{ids[2]}'\) has {vectors.shape[1] - 1} values, but the first vector has {vectors.shape[1]}"):
+        coldkit.get_encoder("precomputed", ids=ids[:3], vectors=rows)
 
 
 # --------------------------------------------------------------------------------------------

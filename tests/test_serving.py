@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import coldkit
@@ -821,3 +822,52 @@ def test_from_hybrid_names_the_words_stacker_it_refuses(train: Interactions, hyb
     model.words_stacker_ = object()  # set by a fit with stack=True; what it holds does not matter here
     with pytest.raises(coldkit.InvalidInputError, match=r"\(words_stacker_; words_stacker_ answers the new users who give only words\); build the Hybrid with stack=False"):
         ServingIndex.from_hybrid(model, train, encoder_name="hashing")
+
+
+def test_build_takes_the_dataframes_fit_takes() -> None:
+    """``ServingIndex.build(ratings_df, items=movies_df, columns=...)`` serves what the same data as Interactions serves.
+
+    It refused a DataFrame ("expects coldkit.data.Interactions") although every model's ``fit`` reads one.
+    """
+    train = small_interactions(n_warm=40, n_cold=6, n_users=30)
+    coo = train.matrix.tocoo()
+    ratings = pd.DataFrame({"userId": train.user_ids[coo.row], "movieId": train.catalog.item_ids[coo.col],
+                            "rating": coo.data})
+    movies = train.catalog.table.rename(columns={"item_id": "movieId"})
+    options = {"encoder": "hashing", "cache": False, "weights": WEIGHTS}
+    from_frames = ServingIndex.build(
+        ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"},
+        item_columns={"item_id": "movieId"}, text_columns=list(train.catalog.text_columns), **options)
+    reference = ServingIndex.build(train, **options)
+    assert from_frames.version.item_ids == reference.version.item_ids  # the cold items too, in the table's order
+    cold = str(train.catalog.item_ids[-1])
+    assert from_frames.has_item(cold) and train.item_counts()[-1] == 0
+    for request in ({"user_id": str(train.user_ids[0])}, {"text": "space adventure"},
+                    {"history": [str(train.catalog.item_ids[3])]}):
+        got, want = from_frames.recommend(k=8, **request), reference.recommend(k=8, **request)
+        assert ids_of(got) == ids_of(want), request
+        np.testing.assert_allclose([i.score for i in got.items], [i.score for i in want.items], rtol=1e-5)
+    with pytest.raises(coldkit.InvalidInputError, match=r"ServingIndex.build takes coldkit.data.Interactions or a pandas DataFrame.*got list"):
+        ServingIndex.build([("u1", "m1")], encoder="hashing")
+    with pytest.raises(coldkit.InvalidInputError, match=r"items= read a DataFrame"):
+        ServingIndex.build(train, items=movies, encoder="hashing")
+    with pytest.raises(coldkit.InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId'"):
+        ServingIndex.build(ratings, items=movies, item_columns={"item_id": "movieId"}, encoder="hashing")
+
+
+def test_writes_given_a_dataframe_say_how_to_pass_its_rows(index: ServingIndex) -> None:
+    """A DataFrame of new items or events was iterated as its column names ("item 0 must be an object ..., got str",
+    "event 0 must be a (user_id, item_id) pair, got 'user_id'"); the error now names the frame and the conversion,
+    and the conversion it names is accepted."""
+    new_items = pd.DataFrame({"movieId": [900001, 900002], "title": ["robots in space", "a quiet love story"]})
+    with pytest.raises(coldkit.InvalidInputError, match=r"not a DataFrame: .*to_dict\('records'\)"):
+        index.upsert_items(new_items)  # type: ignore[arg-type]
+    records = new_items.rename(columns={"movieId": "id", "title": "text"}).astype({"id": str}).to_dict("records")
+    assert [r["created"] for r in index.upsert_items(records)] == [True, True]  # type: ignore[arg-type]
+    assert index.has_item("900001") and index.has_item("900002")
+    events = pd.DataFrame({"user_id": ["visitor", "visitor"], "item_id": [900001, 900002]})
+    with pytest.raises(coldkit.InvalidInputError, match=r"not a DataFrame: .*itertuples"):
+        index.add_interactions(events)  # type: ignore[arg-type]
+    pairs = list(events[["user_id", "item_id"]].astype(str).itertuples(index=False, name=None))
+    assert index.add_interactions(pairs) == {"recorded": 2, "duplicates": 0, "new_users": 1}
+    assert set(index.user_items("visitor")) == {"900001", "900002"}

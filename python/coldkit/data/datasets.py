@@ -416,8 +416,8 @@ def load_dataset(
         # a DataFrame was str()-ed into "unknown data set '  user_id item_id\n0 ...'" (its whole repr)
         raise InvalidInputError(
             f"a data set is a name ({', '.join(dataset_names())}) or a folder path, got {type(name_or_path).__name__}; "
-            "for DataFrames of your own, write them to a folder as interactions.csv + items.csv, or pass "
-            "coldkit.data.Interactions / Dataset"
+            "for DataFrames of your own, coldkit.evaluate(ratings_df, models, items=items_df, columns=...) reads them "
+            "as model.fit does (or write them to a folder as interactions.csv + items.csv)"
         )
     key = str(name_or_path)
     if key not in _LOADERS:  # a folder: a leading ~ is the user's home (see coldkit._paths)

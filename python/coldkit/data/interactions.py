@@ -207,7 +207,11 @@ def _ids_or_indices(values: object, what: str) -> np.ndarray:
     """int64 indices, or an object array of str when any value is a string (external ids)."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         return values.astype(np.int64, copy=False).reshape(-1)  # the common case: nothing to inspect
-    array = np.asarray(values if values is not None else [], dtype=object).reshape(-1)
+    if values is None:
+        # None is "no clicks" (UserQuery(history=clicks.get(user))), as the default is: it was read as the
+        # empty list here but then passed on to int64 as None, an InvalidInputError quoting int()
+        return np.empty(0, dtype=np.int64)
+    array = np.asarray(values, dtype=object).reshape(-1)
     entries = array.tolist()
     if any(isinstance(v, (str, np.str_, bytes)) for v in entries):
         return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in entries], dtype=object)

@@ -182,7 +182,16 @@ def item_vectors_from_arrays(
             row is bad (the message names the first: row number and id).
     """
     id_strings = _ids_as_strings(ids, source)
-    arr = np.asarray(vectors) if not isinstance(vectors, np.ndarray) else vectors
+    if isinstance(vectors, np.ndarray):
+        arr = vectors
+    else:
+        try:
+            arr = np.asarray(vectors)
+        except ValueError:
+            # rows of different lengths (embeddings from two models in one list): numpy said only "inhomogeneous
+            # shape after 1 dimensions"; name the first row that differs, as the Parquet reader does
+            _raise_ragged(vectors, id_strings, source)
+            raise
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise InvalidInputError(f"{source}: vectors must be real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[1] == 0:
@@ -215,6 +224,19 @@ def item_vectors_from_arrays(
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _raise_ragged(vectors: Any, ids: list[str], source: str) -> None:
+    """Raise naming the first row of ``vectors`` (a sequence of rows) whose length differs from row 0's."""
+    try:
+        lengths = [len(row) for row in vectors]
+    except TypeError:
+        return  # not a sequence of sequences: the caller re-raises numpy's own error
+    for row, length in enumerate(lengths):
+        if length != lengths[0]:
+            label = f" (id {ids[row]!r})" if row < len(ids) else ""
+            raise InvalidInputError(f"{source}: vector row {row}{label} has {length} values, but the first vector "
+                                    f"has {lengths[0]}; every vector must have the same length") from None
 
 
 def _ids_as_strings(ids: Sequence[Any] | np.ndarray, source: str) -> list[str]:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, cast
 
 import numpy as np
+import pandas as pd
 
 from coldkit.data.datasets import Dataset, implicit, load_dataset
+from coldkit.data.loaders import DuplicatePolicy
 from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
 from coldkit.evaluation.metrics import ranking_metrics, recall_at_k
@@ -207,9 +209,14 @@ def _subsample(task: EvalTask, max_users: int | None, seed: int) -> EvalTask:
 
 
 def evaluate(
-    data: str | Dataset | Interactions = "ml-latest-small",
+    data: str | Dataset | Interactions | pd.DataFrame = "ml-latest-small",
     models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]] = ("popularity",),
     *,
+    items: pd.DataFrame | None = None,
+    columns: Mapping[str, str] | None = None,
+    item_columns: Mapping[str, str] | None = None,
+    text_columns: Sequence[str] | None = None,
+    duplicates: DuplicatePolicy = "error",
     protocol: str = "cold-item",
     seeds: Sequence[int] = (0,),
     k: int | Sequence[int] = (10, 20),
@@ -229,8 +236,16 @@ def evaluate(
     candidates; items the user already interacted with are excluded.
 
     Args:
-        data: a data set name (see :func:`coldkit.load_dataset`), a :class:`Dataset`, or
-            :class:`Interactions`.
+        data: a data set name or folder (see :func:`coldkit.load_dataset`), a :class:`Dataset`,
+            :class:`Interactions`, or a DataFrame of ``user_id, item_id[, rating, timestamp]`` rows
+            read as ``model.fit`` reads it (with ``items``, ``columns``, ``item_columns``,
+            ``text_columns``, ``duplicates``).
+        items: with a DataFrame, the item table (``item_id`` + text columns), cold items included;
+            without it the catalogue is the item ids seen, with no text (content models then refuse).
+        columns: renames the DataFrame's columns, e.g. ``{"user_id": "userId", "item_id": "movieId"}``.
+        item_columns: renames the item table's columns, e.g. ``{"item_id": "movieId"}``.
+        text_columns: the item table's text columns (default: the text-like ones).
+        duplicates: the DataFrame's repeated (user, item) rows: ``"error"``, ``"last"``, ``"sum"`` or ``"max"``.
         models: model choices (``"popularity"``, ``"content:encoder=bert"``), :class:`ModelChoice`
             objects, ``(label, factory)`` pairs or a ``{label: factory}`` mapping.
         protocol: ``"cold-item"`` (tasks cold / warm / all), ``"cold-user"`` (tasks n=0, n=1...),
@@ -274,6 +289,22 @@ def evaluate(
         raise InvalidInputError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     choices = _as_choices(models)
 
+    # A DataFrame was refused (write it to a folder, or build Interactions by hand) while every model's fit
+    # reads one: it is read here by the same function, so evaluate and fit see the same data.
+    frame_options: dict[str, Any] = {"items": items, "columns": columns, "item_columns": item_columns,
+                                     "text_columns": text_columns, "duplicates": duplicates}
+    if isinstance(data, pd.DataFrame):
+        from coldkit.models.frames import to_interactions
+
+        data = to_interactions(data, **frame_options)
+    else:
+        given = [name for name, value in frame_options.items()
+                 if value is not None and not (name == "duplicates" and value == "error")]
+        if given:
+            raise InvalidInputError(
+                f"evaluate: {', '.join(given)}= read a DataFrame of interactions; for a data set name or folder use "
+                "coldkit.load_dataset(path, columns=..., item_columns=..., text_columns=..., duplicates=...)"
+            )
     profiles: dict[str, str] | None = None
     graph: dict[str, tuple[str, ...]] | None = None
     if isinstance(data, Interactions):

@@ -368,6 +368,10 @@ class Recommender(ABC):
         if external:
             from coldkit.models.frames import external_item_index, resolve_users  # frames imports this module
 
+            if query is None or (hasattr(query, "__iter__") and not isinstance(query, (str, bytes))):
+                # resolve_users' own words ("users= entries are user ids or UserQuery") named an argument
+                # explain does not have
+                raise InvalidInputError(f"explain(user, item): the user is one user id or a UserQuery, got {query!r:.60}")
             try:
                 _, (query,) = resolve_users(train, [query])
             except InvalidInputError as exc:  # its message starts with the call it was written for
@@ -484,6 +488,21 @@ def _media_columns_of(model: Recommender) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _reads_item_vectors(model: Recommender) -> bool:
+    """Whether every encoder of a model looks item vectors up by id (``precomputed``) instead of reading item text.
+
+    Why: docs/encoders.md promises that an item table of ids alone is enough with item vectors, and
+    ``coldkit recommend --item-vectors`` reads it so; ``fit(df, items=ids_only)`` with a precomputed
+    encoder was refused for having "no text-like column ... or bring item vectors", which it had.
+    """
+    params = getattr(model, "_init_params", None) or {}
+    encoder = params.get("encoder")
+    encoders = list(encoder) if isinstance(encoder, (list, tuple)) else [encoder]
+    return bool(encoders) and all(
+        (e if isinstance(e, str) else getattr(e, "name", None)) == "precomputed" for e in encoders
+    )
+
+
 def _fit_takes_frames(fit: _F) -> _F:
     """``fit(train)`` that also takes a DataFrame / sparse matrix and the options of ``to_interactions``."""
 
@@ -499,7 +518,8 @@ def _fit_takes_frames(fit: _F) -> _F:
         else:
             raise InvalidInputError(f"{type(self).__name__}.fit needs the training data (a DataFrame, sparse matrix or Interactions)")
         if options or not isinstance(data, Interactions):
-            data = to_interactions(data, media_columns=_media_columns_of(self), **options)
+            data = to_interactions(data, media_columns=_media_columns_of(self),
+                                   require_text=not _reads_item_vectors(self), **options)
         try:
             return fit(self, data, *rest, **kwargs)
         except BaseException:

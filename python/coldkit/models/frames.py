@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,7 @@ def to_interactions(
     implicit_threshold: float | None = None,
     binary: bool = False,
     media_columns: Sequence[str] = (),
+    require_text: bool = True,
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -72,6 +73,9 @@ def to_interactions(
         binary: DataFrame only: weight 1 for every row (ratings of 0 included).
         media_columns: columns of ``items`` holding image/audio paths (the model's ``multimodal``
             encoder's; ``fit`` passes them): never default text, and a table of ids and media alone is accepted.
+        require_text: whether an ``items`` table without a text-like column is an error; ``fit`` passes
+            False for a model whose encoder reads item vectors by id (``precomputed``), where a table of
+            ids alone is the whole catalogue.
 
     Raises:
         InvalidInputError: a missing column, NaN/inf rating, unknown or duplicate id, a shape that
@@ -85,7 +89,7 @@ def to_interactions(
         if any(v is not None for v in (items, columns, item_columns, text_columns, user_ids, item_ids)):
             raise InvalidInputError("fit(Interactions) takes no items=/columns=/ids: the Interactions already carry them")
         return data
-    catalog = _catalog(items, item_columns, text_columns, media_columns)
+    catalog = _catalog(items, item_columns, text_columns, media_columns, require_text)
     if isinstance(data, pd.DataFrame):
         if user_ids is not None or item_ids is not None:
             raise InvalidInputError("user_ids=/item_ids= are for a sparse matrix; a DataFrame names its ids in its columns")
@@ -97,9 +101,22 @@ def to_interactions(
                 f"columns= maps coldkit's names {list(INTERACTION_COLUMNS)} to your columns, e.g. "
                 f"{{'user_id': 'userId'}}; {unknown} is not one of them"
             )
-        frame = data.rename(columns={"weight": "rating"}) if "weight" in data.columns and "rating" not in data.columns else data
+        wanted = [(columns or {}).get(name, name) for name in ("user_id", "item_id")]
+        in_index = [name for name in wanted if name not in data.columns and name in [str(n) for n in data.index.names]]
+        if in_index:
+            # a frame after groupby/set_index keeps its ids in the index, and the error listed only the
+            # remaining columns ("missing user_id, item_id; found ['rating']")
+            raise InvalidInputError(
+                f"interactions DataFrame: {in_index} are in the frame's index, not its columns; pass df.reset_index()"
+            )
         if columns and columns.get("weight") and "rating" not in columns:
             columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
+        # a column named weight is the rating unless columns= already says which column is: renaming it first
+        # made columns={"weight": "weight"} (or {"rating": "weight"}) look for a 'weight' column that was gone
+        # ("missing column(s) ['weight']; found [..., 'rating']", of a frame holding 'weight')
+        frame = (data.rename(columns={"weight": "rating"})
+                 if "weight" in data.columns and "rating" not in data.columns and not (columns or {}).get("rating")
+                 else data)
         if catalog is None:
             catalog = _catalog_of_seen_items(frame, columns)
         return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
@@ -119,6 +136,7 @@ def _catalog(
     columns: Mapping[str, str] | None,
     text_columns: Sequence[str] | None,
     media_columns: Sequence[str] = (),
+    require_text: bool = True,
 ) -> Catalog | None:
     if items is None:
         if columns is not None or text_columns is not None:
@@ -128,9 +146,13 @@ def _catalog(
         return items
     if not isinstance(items, pd.DataFrame):
         raise InvalidInputError(f"items= must be a pandas DataFrame (item_id + text columns), got {type(items).__name__}")
+    id_name = (columns or {}).get("item_id", "item_id")
+    if id_name not in items.columns and id_name in [str(n) for n in items.index.names]:
+        # movies.set_index("movieId") is common: the error listed only the text columns left
+        raise InvalidInputError(f"items DataFrame: {id_name!r} is the frame's index, not a column; pass items=df.reset_index()")
     # media columns are files, never default text; with them a table of ids and media is complete
     return catalog_from_frame(items, text_columns=text_columns, columns=columns, where="items DataFrame",
-                              require_text=not media_columns, media_columns=media_columns)
+                              require_text=require_text and not media_columns, media_columns=media_columns)
 
 
 def _catalog_without_text(ids: Iterable[object]) -> Catalog:
@@ -230,7 +252,15 @@ def resolve_users(
     if isinstance(users, Mapping):
         pairs = list(users.items())
     else:
-        pairs = [(None, u) for u in (users.tolist() if isinstance(users, (pd.Series, pd.Index, np.ndarray)) else users)]
+        # a bare number (users=42, a numpy scalar, a 0-d array) is one user id given without its list: it
+        # failed as "TypeError: 'int' object is not iterable" from inside this function
+        values = users.tolist() if isinstance(users, (pd.Series, pd.Index, np.ndarray)) else users
+        try:
+            entries = list(cast(Iterable[object], values))
+        except TypeError:
+            raise InvalidInputError(f"users= takes a list (of user ids or UserQuery), got {type(users).__name__} "
+                                    f"{users!r:.60}; wrap a single one in a list: users=[{users!r:.60}]") from None
+        pairs = [(None, u) for u in entries]
     user_index = train.user_index()
     labels: list[object] = []
     queries: list[UserQuery] = []
@@ -326,7 +356,14 @@ def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:
     ids = [_external(v) for v in values]
     unknown = [i for i in dict.fromkeys(ids) if i not in train.catalog._index]
     if unknown:
-        raise InvalidInputError(f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}")
+        # items that came after fit are the usual reason: say where they go (a refit, or the serving index's
+        # online writes), not only that they are unknown
+        raise InvalidInputError(
+            f"recommend(items=...): unknown item ids {unknown[:10]}{' ...' if len(unknown) > 10 else ''}: the candidates "
+            "are items of the catalogue fit read (its items= table, which may hold items nobody rated); for items "
+            "added since, fit again with them in items=, or add them online to a coldkit.serving.ServingIndex "
+            "(index.upsert_items)"
+        )
     return np.unique(np.asarray([train.catalog._index[i] for i in ids], dtype=np.int64))
 
 

@@ -35,8 +35,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
-from coldkit.data.interactions import Interactions
+from coldkit.data.interactions import Catalog, Interactions
+from coldkit.data.loaders import DuplicatePolicy
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_WEIGHTS
 from coldkit.models.hybrid import Hybrid
@@ -94,8 +97,14 @@ class ServingIndex(IndexReader):
     @classmethod
     def build(
         cls,
-        interactions: Interactions,
+        interactions: Interactions | pd.DataFrame | sp.spmatrix | sp.sparray,
         *,
+        items: pd.DataFrame | Catalog | None = None,
+        columns: Mapping[str, str] | None = None,
+        item_columns: Mapping[str, str] | None = None,
+        text_columns: Sequence[str] | None = None,
+        duplicates: DuplicatePolicy = "error",
+        implicit_threshold: float | None = None,
         encoder: str | None = None,
         encoder_options: Mapping[str, Any] | None = None,
         fusion_options: Mapping[str, Any] | None = None,
@@ -108,7 +117,16 @@ class ServingIndex(IndexReader):
         """Fit a ``Hybrid(warm="svd")`` on ``interactions`` and turn it into a serving index.
 
         Args:
-            interactions: training data over the full catalogue (cold items included).
+            interactions: training data over the full catalogue (cold items included):
+                :class:`~coldkit.data.Interactions`, or a DataFrame of ``user_id, item_id[, rating,
+                timestamp]`` rows (or a scipy sparse matrix) read exactly as ``model.fit`` reads it.
+            items: with a DataFrame, the item table (``item_id`` + text columns; it may hold items
+                nobody interacted with yet) — without it the catalogue is the ids seen, with no text.
+            columns: renames the interaction columns, e.g. ``{"user_id": "userId", "item_id": "movieId"}``.
+            item_columns: renames the item table's columns, e.g. ``{"item_id": "movieId"}``.
+            text_columns: the item table's text columns (default: the text-like ones).
+            duplicates: repeated (user, item) rows: ``"error"`` (default), ``"last"``, ``"sum"`` or ``"max"``.
+            implicit_threshold: keep only the rows with ``rating >= threshold``.
             encoder: registered encoder name (default: ``"bert"`` if installed, else ``"hashing"``);
                 it must be re-creatable by name + ``encoder_options`` for :func:`load`.
             fusion_options: options of the fusion strategy.
@@ -122,8 +140,21 @@ class ServingIndex(IndexReader):
                 ``adapter_l2``, ``item_trust``, ``user_trust``, ``fusion``, ``depth``); the hybrid's
                 defaults otherwise.
         """
-        if not isinstance(interactions, Interactions):
-            raise InvalidInputError(f"ServingIndex.build expects coldkit.data.Interactions, got {type(interactions).__name__}")
+        # A DataFrame was refused ("expects coldkit.data.Interactions") with no word on how to make one, while
+        # every model's fit takes the same frame: it is read here by the same function, with the same options.
+        frame_options: dict[str, Any] = {"items": items, "columns": columns, "item_columns": item_columns, "text_columns": text_columns,
+                         "duplicates": duplicates, "implicit_threshold": implicit_threshold}
+        if isinstance(interactions, Interactions):
+            given = [name for name, value in frame_options.items()
+                     if value is not None and not (name == "duplicates" and value == "error")]
+            if given:
+                raise InvalidInputError(f"ServingIndex.build: {', '.join(given)}= read a DataFrame; "
+                                        "coldkit.data.Interactions already carry their catalogue and weights")
+        elif not isinstance(interactions, pd.DataFrame) and not sp.issparse(interactions):
+            raise InvalidInputError(
+                "ServingIndex.build takes coldkit.data.Interactions or a pandas DataFrame of user_id, item_id[, rating, "
+                f"timestamp] rows (with items= the item table), got {type(interactions).__name__}"
+            )
         name = encoder or default_encoder_name()
         if not isinstance(name, str):
             raise InvalidInputError("ServingIndex.build needs the encoder's registered name, so load() can re-create it")
@@ -149,6 +180,12 @@ class ServingIndex(IndexReader):
                 f"ServingIndex.build: {unknown} is not an option of the served hybrid (coldkit.models.hybrid.Hybrid); "
                 f"its options: {', '.join(sorted(_hybrid_option_names()))}"
             ) from exc
+        if not isinstance(interactions, Interactions):
+            from coldkit.models.base import _media_columns_of, _reads_item_vectors
+            from coldkit.models.frames import to_interactions
+
+            interactions = to_interactions(interactions, media_columns=_media_columns_of(model),
+                                           require_text=not _reads_item_vectors(model), **frame_options)
         model.fit(interactions)
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):

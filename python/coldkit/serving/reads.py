@@ -156,9 +156,11 @@ class IndexReader:
         }
 
     def has_item(self, item_id: str) -> bool:
+        """Whether ``item_id`` (a string id) is a live item of the index (deleted items are not)."""
         return self.version.item_ordinal(id_text(item_id, "item_id")) is not None
 
     def has_user(self, user_id: str) -> bool:
+        """Whether ``user_id`` (a string id) is a user of the index (from training or added online)."""
         return self.version.user_ordinal(id_text(user_id, "user_id")) is not None
 
     def user_items(self, user_id: str) -> list[str]:

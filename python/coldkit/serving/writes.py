@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import ReadOnlyIndexError
@@ -234,6 +235,12 @@ class IndexWriter:
         """
         if isinstance(events, (str, bytes)):
             raise InvalidInputError("events must be a list of (user_id, item_id) pairs")
+        if isinstance(events, pd.DataFrame):
+            # iterating a frame yields its column names, each refused as "event 0 must be a pair, got 'user_id'"
+            raise InvalidInputError(
+                "events must be a list of (user_id, item_id) pairs, not a DataFrame: pass its two id columns' rows as "
+                "strings, e.g. list(df[['user_id', 'item_id']].astype(str).itertuples(index=False, name=None))"
+            )
         pairs = []
         for pos, event in enumerate(events):
             if isinstance(event, (str, bytes)) or len(event) != 2:
@@ -335,6 +342,13 @@ ITEM_FIELDS = ("id", "text", "categories", "image", "audio")
 
 def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Items as clean ``{"id", "text", "categories", "image"}`` dicts, or InvalidInputError naming the bad one."""
+    if isinstance(items, pd.DataFrame):
+        # iterating a frame yields its column names: "item 0 must be an object ..., got str" named no frame
+        raise InvalidInputError(
+            "items must be a list of {'id', 'text', ...} objects, not a DataFrame: name its columns id and text and "
+            "pass its rows, e.g. df.rename(columns={'movieId': 'id', 'title': 'text'}).to_dict('records') "
+            "(ids are strings: .astype({'id': str}))"
+        )
     if isinstance(items, Mapping) or isinstance(items, (str, bytes)):
         raise InvalidInputError("items must be a list of {'id', 'text', ...} objects")
     clean: list[dict[str, Any]] = []
