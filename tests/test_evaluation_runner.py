@@ -398,5 +398,5 @@ def test_a_dataframe_of_ones_own_is_evaluated_as_the_same_data_given_as_a_datase
     assert numbers(got) == numbers(want) and len(numbers(got)) > 20
     with pytest.raises(InvalidInputError, match=r"evaluate: items= read a DataFrame of interactions"):
         evaluate(reference, models, items=movies, progress=False)
-    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*Python: columns={'user_id': 'userId', 'item_id': 'movieId'}"):
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}.*coldkit\.evaluate\(df, models, columns="):
         evaluate(ratings, models, progress=False)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import coldkit
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
+from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
 from coldkit.evaluation.metrics import recall_at_k
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import stack_rows
@@ -1294,3 +1297,33 @@ def test_the_words_ascent_starts_from_what_no_click_users_learned_with_the_best_
     assert sorted(tried) == sorted(WEIGHT_GRID)
     assert _words_start(start, None, objective, 0.0) == {**start, "text": 0.1}  # no n=0: the defaults' others
     assert _words_start(start, {"trending": 1.0}, objective, 5.0) == start  # the defaults found more: kept
+
+
+def _grouped_users(titles: list[str], n_users: int = 400, seed: int = 0) -> Interactions:
+    """Users in 3 groups, each clicking 12 items of its own third of the catalogue (item k is in group k % 3)."""
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(len(titles))], "title": titles})
+    rows = [
+        {"user_id": f"u{u}", "item_id": f"i{k}"}
+        for u in range(n_users)
+        for k in rng.choice([k for k in range(len(titles)) if k % 3 == u % 3], 12, replace=False)
+    ]
+    return interactions_from_frame(pd.DataFrame(rows), catalog_from_frame(items))
+
+
+def test_words_that_weigh_zero_are_said_so_and_change_nothing() -> None:
+    # a word of its own per item: the words a user describes their clicks with find those items and no other
+    unique = ["".join("abcdefghij"[int(d)] for d in f"{k:03d}") + " film" for k in range(300)]  # "aaa film", "aab film"…
+    train = _grouped_users(unique)
+    model = coldkit.get_model("hybrid", encoder="hashing").fit(train)
+    assert model.learned_.regimes["words"]["text"] == 0.0
+    said = [note for note in model.notes_ if "own words weigh 0" in note]
+    assert len(said) == 1 and "tune=False" in said[0]
+    with_words = model.recommend([UserQuery(text="aab aac film")], 10).indices
+    without = model.recommend([UserQuery()], 10).indices
+    np.testing.assert_array_equal(with_words, without)
+    # where the words name a user's group they weigh more than 0, and nothing is said
+    grouped = _grouped_users([f"{('red', 'green', 'blue')[k % 3]} {title}" for k, title in enumerate(unique[:240])], n_users=320)
+    model = coldkit.get_model("hybrid", encoder="hashing").fit(grouped)
+    assert model.learned_.regimes["words"]["text"] > 0.0
+    assert not [note for note in model.notes_ if "own words weigh 0" in note]

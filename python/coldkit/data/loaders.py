@@ -455,10 +455,12 @@ def _mapping_hint(
     if where in _FIT_MAPPING:
         mapping = repr({std: (col if col != "COLUMN" else "YOUR_COLUMN") for std, col in pairs.items()})
         if _FIT_MAPPING[where] == "columns":
+            # fit and coldkit.evaluate read the same frame with the same arguments
             return (
-                f"; map your columns: model.fit(df, columns={mapping}); a model that reads item text (hybrid, content...) "
-                "also needs the item table: model.fit(df, columns=..., items=items_df), items_df with item_id + text "
-                "columns (item_columns= maps its names, e.g. item_columns={'item_id': 'movieId'})"
+                f"; map your columns: model.fit(df, columns={mapping}) (coldkit.evaluate(df, models, columns=...) alike); "
+                "a model that reads item text (hybrid, content...) also needs the item table: model.fit(df, columns=..., "
+                "items=items_df), items_df with item_id + text columns (item_columns= maps its names, e.g. "
+                "item_columns={'item_id': 'movieId'})"
             )
         return (
             f"; map your columns: model.fit(df, items=items_df, item_columns={mapping}) (item_columns= maps the items= "

@@ -716,6 +716,16 @@ class Hybrid(Recommender):
             with stage("wait for the LambdaRank stacker (it trains beside the final fit)"):
                 self.stacker_, self.words_stacker_, notes = stacking.result()
             self.notes_.extend(notes)
+        words = self.learned_.regimes.get(WORDS) if self.learned_ is not None else None
+        if words is not None and words.get("text") == 0.0 and self.words_stacker_ is None and "text" in self._served_sources():
+            # a user's own words then change nothing, and the list alone cannot tell them why
+            _, after = self.learned_.validation.get(WORDS, (float("nan"), float("nan")))  # type: ignore[union-attr]
+            self.notes_.append(
+                f"hybrid: a new user's own words weigh 0 here: on the validation users who describe their "
+                f"clicks, no weight of their words found more of those clicks (Recall@{self.tune_k} "
+                f"{after:.4f} without them); a query with words and no clicks gets the no-clicks list "
+                "(weights={'text': w} with tune=False sets one by hand)"
+            )
         served = self._served_sources()
         if not served:
             self.notes_.append(
