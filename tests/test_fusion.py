@@ -35,7 +35,7 @@ def naive_fuse(sources, weights, k, mode, normalization="minmax", c=60.0):  # ty
             w = weights.get(name, 1.0) if weights else 1.0
             w = float(w[row]) if isinstance(w, np.ndarray) else float(w)
             pairs = [(int(i), float(s)) for i, s in zip(r.indices[row], r.scores[row]) if i >= 0]
-            if not pairs:
+            if not pairs or w == 0:  # a source weighted 0 for the row proposes nothing to it
                 continue
             if mode == "rrf":
                 if len({s for _, s in pairs}) == 1:  # one tie ranks nothing (its order is the item index)
@@ -80,6 +80,42 @@ def test_rrf_hand_computed() -> None:
     # item7: 1/3 + 1/2 ; item5: 1/2 ; item9: 1/3
     assert fused.indices.tolist() == [[7, 5, 9]]
     np.testing.assert_allclose(fused.scores, [[1 / 3 + 1 / 2, 1 / 2, 1 / 3]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["weighted", "rrf", "combmnz"])
+def test_a_source_weighted_zero_lists_none_of_its_items(name: str) -> None:
+    """Called directly (not through the hybrid, which empties such rows itself), a fusion given a source of
+    weight 0 listed that source's items after the others, ranked by nothing. Reference: by hand."""
+    a = ranked([[(0, 3.0), (1, 2.0), (2, 1.0)], [(0, 3.0), (1, 2.0), (2, 1.0)]])
+    b = ranked([[(5, 9.0), (1, 8.0), (6, 7.0)], [(5, 9.0), (1, 8.0), (6, 7.0)]])
+    fusion = coldkit.get_fusion(name)
+    alone = fusion.fuse({"a": a, "b": b}, 6, {"a": 1.0, "b": 0.0})
+    assert alone.indices.tolist() == [[0, 1, 2, -1, -1, -1]] * 2  # "a" alone, in its order
+    assert np.isneginf(alone.scores[:, 3:]).all()
+    # per query: row 0 weighs "b" 0, row 1 weighs both 1
+    per_query = fusion.fuse({"a": a, "b": b}, 6, {"a": np.ones(2), "b": np.array([0.0, 1.0])})
+    assert per_query.indices[0].tolist() == [0, 1, 2, -1, -1, -1]
+    assert set(per_query.indices[1].tolist()) == {0, 1, 2, 5, 6, -1}
+    if name == "weighted":
+        # min-max: a = 1, .5, 0; b = 1, .5, 0 -> item 1: .5 + .5; items 0, 5: 1; items 2, 6: 0
+        assert per_query.indices[1].tolist() == [0, 1, 5, 2, 6, -1]
+        np.testing.assert_allclose(per_query.scores[1, :5], [1.0, 1.0, 1.0, 0.0, 0.0])
+    if name == "rrf":  # c = 60: item 1 is 2nd in both
+        np.testing.assert_allclose(per_query.scores[1, 0], 2 / 62, rtol=1e-6)
+    # every source weighted 0: nothing is listed
+    assert (fusion.fuse({"a": a, "b": b}, 3, {"a": 0.0, "b": 0.0}).indices == -1).all()
+
+
+def test_prepared_fusion_leaves_out_rows_weighted_zero() -> None:
+    """The tuning's re-weighable fusion drops a source's items from the rows that weigh it 0, as fuse does."""
+    a = ranked([[(0, 3.0), (1, 2.0)], [(0, 3.0), (1, 2.0)]])
+    b = ranked([[(5, 9.0), (6, 7.0)], [(5, 9.0), (6, 7.0)]])
+    fusion = WeightedFusion()
+    weights = {"a": np.ones(2), "b": np.array([0.0, 1.0])}
+    got = fusion.prepare({"a": a, "b": b}, 4)(weights)
+    want = fusion.fuse({"a": a, "b": b}, 4, weights)
+    assert got.indices.tolist() == want.indices.tolist() == [[0, 1, -1, -1], [0, 5, 1, 6]]
+    np.testing.assert_array_equal(got.scores, want.scores)
 
 
 def test_per_query_weights_switch_the_winner() -> None:

@@ -434,7 +434,8 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     (-1 / -inf) only at the end; no duplicates; no item that no source listed; scores best first;
     the same result whatever the order of the sources; one source alone keeps its order; missing
     weights weigh 1.0 (``weights={"a": 1, "b": 1}`` equals ``None``); a dominant weight puts that
-    source's best item first; a zero weight leaves the other source's order intact; the first
+    source's best item first; a zero weight leaves the other source's order intact and lists none
+    of the items only that source proposes; the first
     ``k`` of a longer list equal the list for ``k``; per-query weight arrays (capability
     ``"per-query-weights"``) equal fusing each row with its own scalar weights; ``k < 1``, no
     sources and sources of different batch sizes raise :class:`InvalidInputError`.
@@ -496,6 +497,7 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     _check(items(fuse({"p": p, "q": q}, 6, {"p": 1.0, "q": 1000.0}), 0)[0] == 5, where, "dominant weight", "a much larger weight must put that source's best item first")
     zero = items(fuse({"p": p, "q": q}, 6, {"p": 1.0, "q": 0.0}), 0)
     _check([i for i in zero if i in (0, 1, 2)] == [0, 1, 2], where, "zero weight", f"a zero-weight source must not reorder the other one: {zero}")
+    _check(set(zero) <= {0, 1, 2}, where, "zero weight", f"items only a zero-weight source lists must not be listed: {zero}")
 
     if "per-query-weights" in caps:
         wa, wb = np.array([1.0, 0.2, 3.0]), np.array([0.5, 2.0, 1.0])

@@ -3,6 +3,8 @@
 Both work on sparse candidate lists (:class:`coldkit.Ranked`), not on B x N score matrices: each
 source contributes its own top-m, and an item missing from a source is treated as that source's
 worst case (its row minimum after normalisation for ``weighted``; no contribution for ``rrf``).
+A source weighted 0 for a query is left out of that query's fusion: an item only it lists is not
+listed (:func:`_weighed`).
 Per-query weights (a (B,) array per source) let a hybrid trust content for a user with few
 interactions and collaborative filtering for a warm one.
 """
@@ -88,6 +90,16 @@ def _first_occurrences(indices: np.ndarray, valid: np.ndarray) -> np.ndarray:
     repeat = np.zeros_like(valid)
     np.put_along_axis(repeat, order, repeat_sorted, axis=1)
     return valid & ~repeat
+
+
+def _weighed(valid: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``valid`` without the rows whose weight is 0: a source weighted 0 for a query proposes nothing to it.
+
+    Its items added nothing to their score, yet joined the query's candidates: an item only that source
+    listed was returned, ranked by nothing (the item index of a tie at the floor), and could take the last
+    places of a short list.
+    """
+    return valid & (w > 0)[:, None]
 
 
 def _row_weights(weights: Mapping[str, WeightLike] | None, name: str, batch: int) -> np.ndarray:
@@ -224,7 +236,9 @@ class PreparedFusion:
         w_used = np.where(used[:, None], w, 0.0)
         contributions = w_used[self._source, self._rows] * self._values
         totals = np.bincount(self._inverse, weights=contributions, minlength=self._key_rows.size)
-        present = np.bincount(self._inverse, weights=used[self._source].astype(np.float64), minlength=self._key_rows.size) > 0
+        # an item is a candidate of a row where some source weighted above 0 in that row lists it (as fuse)
+        heard = (w_used[self._source, self._rows] > 0).astype(np.float64)
+        present = np.bincount(self._inverse, weights=heard, minlength=self._key_rows.size) > 0
         totals = totals + base[self._key_rows]
         table = np.full((self.batch, self._slots), -np.inf)
         table[self._key_rows[present], self._slot[present]] = totals[present]
@@ -255,7 +269,7 @@ class WeightedFusion:
     orders nothing (stretched to [0, 1], its noise decided the order at the source's full weight).
 
     An item a source did not return gets that source's lowest normalised score in the row: it
-    ranked below everything the source listed.
+    ranked below everything the source listed. A source weighted 0 for a row proposes no item to it.
 
     Example::
 
@@ -296,7 +310,7 @@ class WeightedFusion:
         base = np.zeros(batch, dtype=np.float64)
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
-            valid = _first_occurrences(ranked.indices, (ranked.indices >= 0) & np.isfinite(ranked.scores))
+            valid = _weighed(_first_occurrences(ranked.indices, (ranked.indices >= 0) & np.isfinite(ranked.scores)), w)
             if not valid.any():
                 continue
             normalized = self._normalize(ranked.scores, valid)
@@ -361,7 +375,7 @@ class ReciprocalRankFusion:
     """Reciprocal-rank fusion (Cormack et al., 2009): ``sum_s w_s / (c + rank_s)``, rank from 1.
 
     Uses only ranks, so it needs no score normalisation and is robust to one source's outliers.
-    An item absent from a source gets nothing from it. A row whose scores are one value up to float32
+    An item absent from a source gets nothing from it; a source weighted 0 for a row proposes no item to it. A row whose scores are one value up to float32
     resolution (:func:`constant_rows`) adds nothing: its ranks are its rounding noise's order, or the
     item index of an exact tie, which ``weighted`` ignores too.
 
@@ -390,7 +404,7 @@ class ReciprocalRankFusion:
         rows_all, items_all, contrib_all = [], [], []
         for name, ranked in sources.items():
             w = _row_weights(weights, name, batch)
-            valid = _first_occurrences(ranked.indices, ranked.indices >= 0)
+            valid = _weighed(_first_occurrences(ranked.indices, ranked.indices >= 0), w)
             # Rank among the row's valid entries (padding sits at the end of a row, but don't rely on it).
             ranks = np.cumsum(valid, axis=1)
             r, c = np.nonzero(valid)

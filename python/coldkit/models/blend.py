@@ -369,8 +369,10 @@ def source_parts(
     built-ins: ``weighted`` gives ``w · (normalised score - the row's floor)``, ``rrf`` ``w / (c + rank)``,
     0 where the source did not list the item) says what it added. A plugin without one is measured with
     its own ``fuse``: a source's part is how much the item's fused score drops when that source's weight
-    is set to 0 (its list kept; an item that then drops out of the list counts as the list's lowest
-    score), never below 0. Score fusion and rank fusion differ here: an item at a text rank of 3 and a
+    is set to 0, never below 0. An item that then drops out of the list was proposed by that source alone
+    (a fusion lists no item only 0-weighted sources propose, and the list is long enough for every other
+    one): it counts as 0, or as the list's lowest score where that is lower, so the source's part is its
+    whole score. Score fusion and rank fusion differ here: an item at a text rank of 3 and a
     popularity rank of 1,600 owes its place to the text under ``rrf``, whatever the popularity count.
     """
     items = np.asarray(items, dtype=np.int64)
@@ -395,7 +397,9 @@ def source_parts(
         out = np.full(items.shape, np.nan)
         for b in range(batch):
             row = {int(i): float(x) for i, x in zip(fused.indices[b], fused.scores[b]) if i >= 0 and np.isfinite(x)}
-            floor = min(row.values(), default=0.0)
+            # not listed: no source left proposes it (it scores nothing), not "the last listed" (that took
+            # the other sources' lowest score off what the one source that proposed it gave it)
+            floor = min(min(row.values(), default=0.0), 0.0)
             out[b] = [row.get(int(i), floor) if i >= 0 else np.nan for i in items[b]]
         return out
 

@@ -227,7 +227,8 @@ class FusionStrategy(Protocol):
 
         ``weights`` maps a source name to a float or to a (B,) array of per-query weights
         (so an adaptive blend can trust content more for a user with few interactions).
-        Missing names weigh 1.0.
+        Missing names weigh 1.0. A source weighted 0 for a query proposes nothing to it: an item only
+        such sources list is not listed (``coldkit.testing.check_fusion`` checks it).
 
         A strategy may also define ``contributions(sources, weights, items)`` returning, per source, a
         (B, m) array of what that source added to the fused score of ``items[b, j]``; the "why" of an

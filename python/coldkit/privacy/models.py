@@ -623,8 +623,8 @@ class DPHybrid(PrivateModel):
         return {
             "cf": lambda: rank_vectors(self._cf_user_vectors(queries), self.item_vectors_, depth, exclude=exclusions,
                                        candidates=cand, backend=self.backend),
-            "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False),
-            "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False),
+            "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False, list_without_content=False),
+            "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False, list_without_content=False),
             "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
             "prior": lambda: rank_vectors(np.ones((len(queries), 1), np.float32), self.prior_[:, None], depth,
                                           exclude=exclusions, candidates=cand, backend=self.backend),
