@@ -132,3 +132,11 @@ def test_bilinear_lists_items_without_content_last() -> None:
         assert sorted(ranked.indices[row, -2:].tolist()) == BLANK.tolist(), ranked.indices[row]
         np.testing.assert_allclose(ranked.scores[row, :10], np.sort(scores[row, scorable])[::-1], rtol=1e-4, atol=1e-5)
     assert (scores[:, BLANK].min(axis=1) > scores[:, scorable].min(axis=1)).any()  # where their bias put them
+
+
+def test_explain_says_a_cold_item_without_content_has_nothing_to_map() -> None:
+    """explain named where "its content maps it" (near some warm items' CF vectors) for an item without content."""
+    model = models.create("cold-ridge", **FAST).fit(_data())
+    said = model.explain(UserQuery(user=0), 8)
+    assert "without content" in said and "maps it" not in said
+    assert "its content maps it" in model.explain(UserQuery(user=0), 6)

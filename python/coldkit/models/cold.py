@@ -942,6 +942,9 @@ class ColdAdapter(ScoredFirst):
             return super().explain(query, item)
         query, index = self._explain_args(query, item)
         train = self._require_fitted()
+        if index in self.items_without_content():
+            # its vector is the map of nothing (ridge: the intercept); "its content maps it near X" named that
+            return "a new item without content (no text, no interactions): nothing to score it by, so it comes after every item that has"
         vector = np.asarray(self._vectors_for(np.array([index]))[index], dtype=np.float64)
         count = int(self.warm.counts_[index])
         alpha = float(trust_by_count(np.array([count]), self.item_trust)[0])
