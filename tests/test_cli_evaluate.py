@@ -410,3 +410,21 @@ def test_evaluate_lists_data_read_otherwise_as_a_note_as_recommend_does(movie_fo
     assert "warning:" not in proc.stderr
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert any("'Rating'" in note for note in saved["notes"])
+
+
+def test_a_named_dataset_without_its_posters_names_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate --data ml-latest-small --image-column image where the data root has no posters folder said only the
+    encoder's "image column 'image' not in the item table": now, as serve --build --dataset, where they are looked for."""
+    monkeypatch.delenv("COLDKIT_DATA", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # no ../shared/data beside it: the embedded ml-latest-small, no posters
+    (tmp_path / "media").mkdir()
+    code = main(["evaluate", "--data", "ml-latest-small", "--image-column", "image", "--media-root", str(tmp_path / "media"),
+                 "--models", "popularity", "--seeds", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "no such item column in the data set 'ml-latest-small'" in err and "--data-root DIR" in err
+    assert "ml-1m-posters/MovieImages" in err and not (work / "coldkit-results").exists()

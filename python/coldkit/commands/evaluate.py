@@ -358,7 +358,7 @@ def _apply_media(
 
     from coldkit.commands._flags import list_flag
     from coldkit.commands._media import multimodal_options, print_media_report
-    from coldkit.data.datasets import attach_images, restrict_items
+    from coldkit.data.datasets import attach_images, check_media_columns, restrict_items
     from coldkit.exceptions import InvalidInputError
     from coldkit.models.modalities import MODALITIES, MultimodalEncoder
     from coldkit.models.registry import model_accepts, model_defaults
@@ -367,6 +367,12 @@ def _apply_media(
     if args.images is not None:
         dataset = attach_images(dataset, args.images)
         image_column, media_root = image_column or "image", media_root or args.images
+    # a media column the item table lacks (ml-latest-small without its posters' folder) is named with the flags
+    # that give it, as serve --build --dataset says; the encoder said only "image column 'image' not in the item table"
+    check_media_columns(
+        args.data, list(dataset.catalog.table.columns), [c for c in (image_column, args.audio_column) if c],
+        own_media="a data folder of your own (--data DIR) or an image folder keyed by item id (--images DIR)",
+    )
     options = multimodal_options(args, encoder, image_column=image_column, media_root=media_root)
     if options is None:
         if args.modalities or args.only_with_media:

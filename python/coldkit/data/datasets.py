@@ -41,7 +41,7 @@ from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
 __all__ = [
     "Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "IMAGE_SUFFIXES",
-    "attach_images", "implicit", "restrict_items", "shuffle_items", "subsample",
+    "attach_images", "implicit", "restrict_items", "shuffle_items", "subsample", "check_media_columns",
 ]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
@@ -366,6 +366,35 @@ _LOADERS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
 def dataset_names() -> list[str]:
     """Names :func:`load_dataset` understands."""
     return sorted(_LOADERS)
+
+
+def check_media_columns(
+    dataset: str, have: Sequence[object], wanted: Sequence[str], own_media: str = "a data folder of your own (--dataset DIR) or --items"
+) -> None:
+    """An error naming the flags when a media column is not among the data set's item columns.
+
+    ``dataset``: the name or folder given (``--dataset`` of ``serve --build``, ``--data`` of ``evaluate``);
+    ``have``: the item table's columns; ``wanted``: the media columns asked for; ``own_media``: how the
+    command takes media of one's own (said of a named set that has none). The encoder's own message ("image column 'image' not in the item table") did not
+    say that a named MovieLens set has its ``image`` column only where its posters are found, nor where
+    they are looked for.
+    """
+    missing = [column for column in wanted if column not in have]
+    if not missing:
+        return
+    shown = [str(c) for c in have]
+    hint = ""
+    if dataset in ("ml-latest-small", "ml-100k"):
+        hint = (
+            f"; {dataset}'s 'image' column (its posters) is there only when the data root holds ml-1m-posters/MovieImages: "
+            "give it with --data-root DIR (data_root=) or $COLDKIT_DATA"
+        )
+    elif dataset in dataset_names():
+        hint = f"; {dataset} has no media files: --image-column/--audio-column need {own_media}"
+    raise InvalidInputError(
+        f"--image-column/--audio-column {missing}: no such item column in the data set {dataset!r} "
+        f"(its item columns: {shown}){hint}"
+    )
 
 
 def load_dataset(

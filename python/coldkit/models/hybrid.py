@@ -1146,10 +1146,11 @@ class Hybrid(Recommender):
         # as interests would only blur their lists. One list for both keeps the ALS fold-in shared.
         clicks = [replace(q, text=None) if q.text else q for q in queries]
         # the content sources leave items without content unlisted: "unknown to this source", as the fusion
-        # reads any unlisted item (listed at a made-up score, they would stretch the source's normalisation)
+        # reads any unlisted item (listed at a made-up score, they would stretch the source's normalisation);
+        # so do the adapters for a cold item without content (nothing to map: ridge gave it its intercept)
         rankers = {
-            "cf": call(self.cf, clicks),
-            "cf_knn": call(self.cf_knn, clicks),
+            "cf": call(self.cf, clicks, list_without_content=False),
+            "cf_knn": call(self.cf_knn, clicks, list_without_content=False),
             "content": call(self.content, use_text=False, list_without_content=False),
             "text": call(self.content, use_history=False, list_without_content=False),
             "popularity": call(self.popularity),

@@ -109,7 +109,9 @@ def build_index_from_files(
             duplicates=duplicates or "error", implicit_threshold=implicit_threshold, encoding=encoding, sep=sep,  # type: ignore[arg-type]
             unknown_items=unknown_items, media_columns=media_columns, require_text=not media_columns,  # type: ignore[arg-type]
         ).interactions
-        _check_media_columns(dataset, train.catalog.table.columns, media_columns)
+        from coldkit.data.datasets import check_media_columns
+
+        check_media_columns(dataset, train.catalog.table.columns, media_columns)
     else:
         if interactions is None or items is None:
             raise InvalidInputError(
@@ -143,29 +145,3 @@ def build_index_from_files(
     # orphan snapshot or log too): the old one stays live until CURRENT names the new snapshot
     save(index, out, force=force)
     return index
-
-
-def _check_media_columns(dataset: str, have: Any, wanted: Sequence[str]) -> None:
-    """An error naming the flags when a media column is not among the data set's item columns.
-
-    The encoder's own message ("image column 'image' not in the item table") did not say that a named
-    MovieLens set has its ``image`` column only where its posters are found, nor where they are looked for.
-    """
-    missing = [column for column in wanted if column not in have]
-    if not missing:
-        return
-    from coldkit.data.datasets import dataset_names
-
-    shown = [str(c) for c in have]
-    hint = ""
-    if dataset in ("ml-latest-small", "ml-100k"):
-        hint = (
-            f"; {dataset}'s 'image' column (its posters) is there only when the data root holds ml-1m-posters/MovieImages: "
-            "give it with --data-root DIR (data_root=) or $COLDKIT_DATA"
-        )
-    elif dataset in dataset_names():
-        hint = f"; {dataset} has no media files: --image-column/--audio-column need a data folder of your own (--dataset DIR) or --items"
-    raise InvalidInputError(
-        f"--image-column/--audio-column {missing}: no such item column in the data set {dataset!r} "
-        f"(its item columns: {shown}){hint}"
-    )
