@@ -703,6 +703,15 @@ DATE_FORMATS = (
 )  # fmt: skip
 #: Distinct values a column's date format is first decided on (a column of titles fails there, unparsed).
 _DATE_SAMPLE = 512
+#: 1970-01-01 UTC at second resolution. pandas reads a date at the resolution it needs (microseconds for text,
+#: a Parquet column's own unit), so "1605-01-16" or a "9999-12-31" sentinel are dates; subtracting a
+#: nanosecond epoch converted them to nanoseconds, which overflowed (OutOfBoundsDatetime) and failed the load.
+_EPOCH = pd.Timestamp(0, tz="UTC").as_unit("s")
+
+
+def _days_since_epoch(moments: pd.Series) -> pd.Series:
+    """UTC datetimes as float days since 1970-01-01, at their own resolution (:data:`_EPOCH`)."""
+    return (moments - _EPOCH) / pd.Timedelta(days=1)
 
 
 def date_days(values: pd.Series) -> pd.Series | None:
@@ -720,8 +729,7 @@ def date_days(values: pd.Series) -> pd.Series | None:
     if isinstance(values.dtype, pd.PeriodDtype):
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        moments = pd.to_datetime(values, utc=True)
-        return (moments - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+        return _days_since_epoch(pd.to_datetime(values, utc=True))
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return None
     text = values.astype("string").str.strip()
@@ -747,7 +755,7 @@ def date_days(values: pd.Series) -> pd.Series | None:
     if best is None or best_share < NUMBERS_SHARE:
         return None
     distinct = pd.Series(given.unique())
-    days_of = (read(distinct, best) - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    days_of = _days_since_epoch(read(distinct, best))
     mapping = pd.Series(days_of.to_numpy(dtype=np.float64), index=distinct.to_numpy())
     days = pd.Series(np.nan, index=values.index, dtype=np.float64)
     days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()
