@@ -234,3 +234,19 @@ def test_dates_outside_the_nanosecond_range_are_read_not_a_crash() -> None:
     assert text_like_columns(table) == ["title"]
     assert attribute_columns(table, ["title"])["published"].tolist() == expected
 
+
+
+def test_a_day_first_column_is_read_day_first_when_its_first_rows_read_both_ways() -> None:
+    """The format is chosen on the first distinct values; where those read alike month-first and day-first
+    ("01/02/2020"), a day above 12 further down ("25/12/2020") was left unread (NaN) and every other date of the
+    column read month-first: February 1st became January 2nd, silently."""
+    import datetime
+
+    from coldkit.data.loaders import date_days
+
+    ambiguous = [f"{d:02d}/{m:02d}/2020" for d in range(1, 13) for m in range(1, 13)]  # 144 dates, all <= 12
+    written = ambiguous * 40 + ["25/12/2020", "31/01/2021"] * 20  # 5,760 ambiguous rows first, then 40 day-first
+    days = date_days(pd.Series(written))
+    assert days is not None
+    reference = [float((datetime.datetime.strptime(d, "%d/%m/%Y").date() - datetime.date(1970, 1, 1)).days) for d in written]
+    assert days.tolist() == reference
