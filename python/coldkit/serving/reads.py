@@ -350,9 +350,14 @@ class IndexReader:
                 new_rows = np.intersect1d(new_rows, cand_rows)
             pool = 4 * (depth + need_new)  # every source's list, whole: the new items are at their bottoms
 
-        def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
+        def rank(query: np.ndarray, vectors: np.ndarray, content: bool = False) -> Ranked:
+            # the content and text sources leave items without content unlisted, as the hybrid's do: to the
+            # fusion an unlisted item is one the source knows nothing of (listed at cosine 0 they were placed
+            # above every item with a negative one, and the served lists differed from the hybrid's)
+            blank = v.blank_rows() if content else np.empty(0, dtype=np.int64)
+            exclude = exclusions if blank.size == 0 else [np.union1d(exclusions[0], blank)]
             ranked = rank_vectors(
-                query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
+                query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclude, candidates=cand_rows,
                 backend=backend,
             )
             if new_rows is None:
@@ -361,7 +366,7 @@ class IndexReader:
             # no clicks yet) left the reranker a pool without new items once the catalogue outgrew the
             # depth, and min_new_share was "relaxed" while new items were there to show
             best_new = rank_vectors(
-                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=exclusions, candidates=new_rows,
+                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=exclude, candidates=new_rows,
                 backend=backend,
             )
             return _merged(ranked, best_new)
@@ -382,9 +387,9 @@ class IndexReader:
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
             "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
-            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
+            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content, content=True),
             "text": lambda: ranked_text(rank(
-                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
+                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content, content=True)),
             "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused_from: dict[str, Any] = {}  # what the fusion was given: the "why" asks it what each source added

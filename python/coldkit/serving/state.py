@@ -156,6 +156,21 @@ class Version:
             self._memo["dead"] = dead
         return dead
 
+    def blank_rows(self) -> np.ndarray:
+        """Rows whose content vector is zero (an item without text or media), sorted: the content and text
+        sources list none of them, as the hybrid's do (``ContentRecommender.recommend(list_without_content=False)``).
+
+        Rows never change once written, so a version the writer derives from one that knew its blank rows
+        scans only the rows added since (``"blank_before"``, see ``IndexWriter.commit``): a scan of the whole
+        table after every write cost ~50 ms per 100k rows."""
+        blank = self._memo.get("blank")
+        if blank is None:
+            start, known = self._memo.get("blank_before", (0, np.empty(0, dtype=np.int64)))
+            fresh = start + np.flatnonzero(~np.any(self.content[start : self.n_rows] != 0, axis=1))
+            blank = np.concatenate([known, fresh]).astype(np.int64)
+            self._memo["blank"] = blank
+        return blank
+
     def popularity(self) -> np.ndarray:
         """(n_rows, 1) float32: each row's item's interaction count (the popularity source's scores)."""
         pop = self._memo.get("pop")

@@ -63,7 +63,9 @@ class IndexWriter:
     def commit(self, record: dict[str, Any], new: Version) -> Version:
         """Log ``record`` (fsync) then publish ``new``: a write is acknowledged only once durable."""
         number = self.version.number + 1
-        new = replace(new, number=number, _memo={})
+        known = self.version._memo.get("blank")  # rows are append-only: the new version scans only its new rows
+        memo = {"blank_before": (self.version.n_rows, known)} if known is not None and new.n_rows >= self.version.n_rows else {}
+        new = replace(new, number=number, _memo=memo)
         if self.wal is not None:
             self.wal.append({"version": number, **record})
         self.version = new
