@@ -213,3 +213,40 @@ def test_a_refit_reads_the_table_as_it_is_now_and_keeps_no_old_catalogue() -> No
     train.catalog.table["title"] = "plain title"
     assert model.fit(train).attributes_used_ == []
     assert model._attributes_reader is None or model._attributes_reader._found_on is None  # nothing of A kept
+
+
+def test_dates_outside_the_nanosecond_range_are_read_not_a_crash() -> None:
+    """A book catalogue's "1605-01-16" (Don Quixote) or a "9999-12-31" "no end" sentinel: pandas reads such dates
+    at microsecond or second resolution, and subtracting a nanosecond epoch raised OutOfBoundsDatetime, which
+    failed the whole load of the item table (text_like_columns calls date_days on every text column)."""
+    import datetime
+
+    from coldkit.data.loaders import date_days, text_like_columns
+
+    written = ["1605-01-16", "1995-01-01", "9999-12-31", "1850-07-04"]
+    # independent reference: the standard library's proleptic Gregorian day count
+    expected = [float((datetime.date.fromisoformat(d) - datetime.date(1970, 1, 1)).days) for d in written]
+    assert date_days(pd.Series(written)).tolist() == expected
+    assert date_days(pd.Series(["16-Jan-1605", "01-Jan-1995"])).tolist() == expected[:2]
+    stored = pd.Series(np.array(written, dtype="datetime64[s]"))  # a Parquet column at second resolution
+    assert date_days(stored).tolist() == expected
+    table = pd.DataFrame({"item_id": list("abcd"), "title": ["Don Quixote", "Heat", "Soon", "Walden"], "published": written})
+    assert text_like_columns(table) == ["title"]
+    assert attribute_columns(table, ["title"])["published"].tolist() == expected
+
+
+
+def test_a_day_first_column_is_read_day_first_when_its_first_rows_read_both_ways() -> None:
+    """The format is chosen on the first distinct values; where those read alike month-first and day-first
+    ("01/02/2020"), a day above 12 further down ("25/12/2020") was left unread (NaN) and every other date of the
+    column read month-first: February 1st became January 2nd, silently."""
+    import datetime
+
+    from coldkit.data.loaders import date_days
+
+    ambiguous = [f"{d:02d}/{m:02d}/2020" for d in range(1, 13) for m in range(1, 13)]  # 144 dates, all <= 12
+    written = ambiguous * 40 + ["25/12/2020", "31/01/2021"] * 20  # 5,760 ambiguous rows first, then 40 day-first
+    days = date_days(pd.Series(written))
+    assert days is not None
+    reference = [float((datetime.datetime.strptime(d, "%d/%m/%Y").date() - datetime.date(1970, 1, 1)).days) for d in written]
+    assert days.tolist() == reference

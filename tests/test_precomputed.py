@@ -321,6 +321,10 @@ def test_encoder_arguments_are_checked(tmp_path: Path, matrix: tuple[list[str], 
     rows[2] = rows[2][:-1]
     with pytest.raises(InvalidInputError, match=rf"vector row 2 \(id '{ids[2]}'\) has {vectors.shape[1] - 1} values, but the first vector has {vectors.shape[1]}"):
         coldkit.get_encoder("precomputed", ids=ids[:3], vectors=rows)
+    # a number among the rows (a vector's values spilled into the list): named too, not numpy's ValueError
+    rows[1] = 0.5
+    with pytest.raises(InvalidInputError, match=rf"vector row 1 \(id '{ids[1]}'\) is float 0.5, not a list of numbers"):
+        coldkit.get_encoder("precomputed", ids=ids[:3], vectors=rows)
 
 
 # --------------------------------------------------------------------------------------------

@@ -871,3 +871,45 @@ def test_writes_given_a_dataframe_say_how_to_pass_its_rows(index: ServingIndex) 
     pairs = list(events[["user_id", "item_id"]].astype(str).itertuples(index=False, name=None))
     assert index.add_interactions(pairs) == {"recorded": 2, "duplicates": 0, "new_users": 1}
     assert set(index.user_items("visitor")) == {"900001", "900002"}
+
+
+def test_recommend_matches_the_hybrid_where_items_have_no_text() -> None:
+    """The hybrid's content and text sources leave items without content unlisted (the fusion reads them as
+    unknown to those sources); the served index's listed them at cosine 0, so the two answered differently
+    for a catalogue where some items have no text: the served lists held such items the hybrid's did not."""
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+    from coldkit.models.hybrid import Hybrid
+    from coldkit.serving.model import SERVED_SOURCES
+
+    base = small_interactions(n_warm=120, n_cold=30, n_users=150)
+    table = base.catalog.table.copy()
+    blank = np.arange(len(table)) % 4 == 0  # every 4th item, warm and cold alike, without any text
+    for column in base.catalog.text_columns:
+        table[column] = table[column].where(~blank, "")
+    catalog = Catalog(base.catalog.item_ids, table, base.catalog.text_columns)
+    train = Interactions(base.user_ids, catalog, base.matrix)
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
+    hybrid = Hybrid(encoder="hashing", warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
+                    attributes=False).fit(train)
+    index = ServingIndex.from_hybrid(hybrid, train, encoder_name="hashing")
+    ids = [str(i) for i in train.catalog.item_ids]
+    # clicks on warm items only (the first 120), as in test_recommend_matches_the_hybrid_item_for_item
+    queries = [UserQuery(text="space war robots"), UserQuery(text="romantic comedy"), UserQuery(history=np.array([3, 50, 110])),
+               UserQuery(history=np.array([12]), text="crime thriller"), UserQuery(user=5)]
+    reference = hybrid.recommend(queries, k=20)
+    for row, query in enumerate(queries):
+        got = index.recommend(None if query.user is None else str(train.user_ids[query.user]), text=query.text,
+                              history=[ids[i] for i in query.history], k=20, explain=False)
+        expected = reference.indices[row][reference.indices[row] >= 0]
+        np.testing.assert_allclose([i.score for i in got.items], reference.scores[row][: len(expected)], atol=1e-4)
+        got_ids = [item.id for item in got.items]
+        # the items without text the served list holds are those the hybrid's holds (ties may swap places)
+        assert {i for i in got_ids if blank[ids.index(i)]} == {ids[i] for i in expected if blank[i]}, (query, got_ids)
+    # rows written after the blank rows were first found (an item without text, one with): found too, as a
+    # whole-table scan finds them
+    assert index.recommend(None, text="space war robots", k=5, explain=False).items  # finds the blank rows
+    index.upsert_items([{"id": "added-blank", "text": ""}, {"id": "added-robots", "text": "space war robots"}])
+    index.add_interactions([("u-new", "added-robots")])
+    v = index.version
+    assert v.blank_rows().tolist() == np.flatnonzero(~np.any(v.content[: v.n_rows] != 0, axis=1)).tolist()
+    assert v.row_item[v.blank_rows()[-1]] == v.item_index["added-blank"]

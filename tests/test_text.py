@@ -380,3 +380,35 @@ def test_the_cjk_letters_are_those_unicode_names_so() -> None:
     differ = [hex(c) for c in range(0x110000) if chr(c).isalnum() and not unicodedata.category(chr(c)).startswith("M")
               and bool(_CJK.match(chr(c))) != unicodedata.name(chr(c), "").startswith(_CJK_NAMES)]
     assert differ == []
+
+
+def test_an_index_built_before_cjk_bigrams_is_refused_where_a_logged_item_write_holds_such_a_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item added online is logged with the vectors it was given then: an index built and written before
+    the bigrams, whose snapshot holds no CJK text but whose write-ahead log adds "千と千尋の神隠し", replayed
+    that item's whole-run vector and opened; the item then shared no word with any query of today's
+    tokenizer, silently. The texts the log adds are checked as the snapshot's are."""
+    from coldkit.serving import load
+    from coldkit.serving.errors import EncoderMismatchError
+    from coldkit.text import words_of_version
+
+    root = _index_built_before_v3(tmp_path / "c", ["Space opera", "Robots at war", "Cowboy story", "Noir city"], monkeypatch)
+    with monkeypatch.context() as m:  # the same coldkit as built it writes an item online, logged
+        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
+        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
+        index = load(root)
+        index.upsert_items([{"id": "spirited", "text": "千と千尋の神隠し"}])
+        index.close()
+    with pytest.raises(EncoderMismatchError, match=r"before Chinese, Japanese and Korean text was read as character bigrams; "
+                                                   r"1 of its item and user texts tokenise differently now \(e\.g\. '千と千尋の神隠し'\)"):
+        load(root, read_only=True)
+    # an ASCII item logged the same way changes nothing: such an index still opens
+    root = _index_built_before_v3(tmp_path / "d", ["Space opera", "Robots at war", "Cowboy story", "Noir city"], monkeypatch)
+    with monkeypatch.context() as m:
+        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
+        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
+        index = load(root)
+        index.upsert_items([{"id": "jazz", "text": "Jazz nights"}])
+        index.close()
+    assert load(root, read_only=True).has_item("jazz")

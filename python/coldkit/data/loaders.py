@@ -703,6 +703,15 @@ DATE_FORMATS = (
 )  # fmt: skip
 #: Distinct values a column's date format is first decided on (a column of titles fails there, unparsed).
 _DATE_SAMPLE = 512
+#: 1970-01-01 UTC at second resolution. pandas reads a date at the resolution it needs (microseconds for text,
+#: a Parquet column's own unit), so "1605-01-16" or a "9999-12-31" sentinel are dates; subtracting a
+#: nanosecond epoch converted them to nanoseconds, which overflowed (OutOfBoundsDatetime) and failed the load.
+_EPOCH = pd.Timestamp(0, tz="UTC").as_unit("s")
+
+
+def _days_since_epoch(moments: pd.Series) -> pd.Series:
+    """UTC datetimes as float days since 1970-01-01, at their own resolution (:data:`_EPOCH`)."""
+    return (moments - _EPOCH) / pd.Timedelta(days=1)
 
 
 def date_days(values: pd.Series) -> pd.Series | None:
@@ -720,17 +729,22 @@ def date_days(values: pd.Series) -> pd.Series | None:
     if isinstance(values.dtype, pd.PeriodDtype):
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        moments = pd.to_datetime(values, utc=True)
-        return (moments - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+        return _days_since_epoch(pd.to_datetime(values, utc=True))
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return None
-    text = values.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    if not present.any():
+
+    def nonempty(part: pd.Series) -> pd.Series:
+        text = part.astype("string").str.strip()
+        return text[text.notna() & (text != "")]
+
+    # the format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
+    # nor converted and stripped whole (that alone took half the time text_like_columns spends on it)
+    head = nonempty(values.iloc[: 8 * _DATE_SAMPLE])
+    if len(head) < 8 * _DATE_SAMPLE and len(values) > 8 * _DATE_SAMPLE:
+        head = nonempty(values).iloc[: 8 * _DATE_SAMPLE]  # empty first rows: the first non-empty ones
+    if head.empty:
         return None
-    given = text[present]
-    # the format is decided on the first distinct values: a 1M-row column of titles is never parsed whole
-    sample = pd.Series(given.iloc[: 8 * _DATE_SAMPLE].unique()[:_DATE_SAMPLE])
+    sample = pd.Series(head.unique()[:_DATE_SAMPLE])
     if not sample.str.contains(r"\d", regex=True).any():
         return None
 
@@ -739,15 +753,25 @@ def date_days(values: pd.Series) -> pd.Series | None:
             warnings.simplefilter("ignore")
             return pd.to_datetime(part, format=form, utc=True, errors="coerce")
 
-    best, best_share = None, 0.0
-    for form in ("ISO8601", *DATE_FORMATS):
-        share = float(read(sample, form).notna().mean())
-        if share > best_share:
-            best, best_share = form, share
-    if best is None or best_share < NUMBERS_SHARE:
+    shares = {form: float(read(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
+    # the formats that read the sample, best first (ties in the order above)
+    fitting = sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+    if not fitting:
         return None
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    given = text[present]
     distinct = pd.Series(given.unique())
-    days_of = (read(distinct, best) - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    moments = read(distinct, fitting[0])
+    for form in fitting[1:]:
+        # the sample can read alike in two formats ("01/02/2020" month or day first) where the column does not
+        # ("25/12/2020" further down): the one that reads more of the whole column is the column's format
+        if moments.notna().all():
+            break
+        other = read(distinct, form)
+        if other.notna().sum() > moments.notna().sum():
+            moments = other
+    days_of = _days_since_epoch(moments)
     mapping = pd.Series(days_of.to_numpy(dtype=np.float64), index=distinct.to_numpy())
     days = pd.Series(np.nan, index=values.index, dtype=np.float64)
     days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()

@@ -229,9 +229,18 @@ def item_vectors_from_arrays(
 def _raise_ragged(vectors: Any, ids: list[str], source: str) -> None:
     """Raise naming the first row of ``vectors`` (a sequence of rows) whose length differs from row 0's."""
     try:
-        lengths = [len(row) for row in vectors]
+        rows = list(vectors)
     except TypeError:
-        return  # not a sequence of sequences: the caller re-raises numpy's own error
+        return  # not a sequence at all: the caller re-raises numpy's own error
+    lengths = []
+    for row, values in enumerate(rows):
+        try:
+            lengths.append(len(values))
+        except TypeError:
+            # a number among the rows ([0.1, [0.2, 0.3]]): numpy's "inhomogeneous shape" error named no row either
+            label = f" (id {ids[row]!r})" if row < len(ids) else ""
+            raise InvalidInputError(f"{source}: vector row {row}{label} is {type(values).__name__} {values!r:.40}, not a list "
+                                    "of numbers; every vector must be one") from None
     for row, length in enumerate(lengths):
         if length != lengths[0]:
             label = f" (id {ids[row]!r})" if row < len(ids) else ""

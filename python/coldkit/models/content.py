@@ -330,7 +330,10 @@ class ContentRecommender(Recommender):
         if idx.size and (idx.min() < 0 or idx.max() >= train.n_items):
             raise InvalidInputError(f"item indices outside [0, {train.n_items}): {idx[(idx < 0) | (idx >= train.n_items)][:10].tolist()}")
         vectors = self.item_vectors()
-        return self._rank(vectors[idx], k, [np.array([i]) for i in idx], check_candidates(candidates, train.n_items), True)
+        # the recommend's cache of candidate rows: with items without content the items with content are gathered
+        # out of the table (a copy of it), once, not on every call
+        return self._rank(vectors[idx], k, [np.array([i]) for i in idx], check_candidates(candidates, train.n_items), True,
+                          self._candidate_rows)
 
     def explain(self, query: UserQuery | str, item: int | str) -> str:
         """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""

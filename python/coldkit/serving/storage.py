@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 from contextlib import AbstractContextManager as ContextManager
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -511,6 +511,17 @@ def _write_current(root: Path, gen: int, snapshot: str, *, logged: bool) -> None
     atomic_write_bytes(root / "CURRENT", json.dumps(pointer).encode())
 
 
+def _refuse_retokenised(root: Path, tokenizer: str, what: str, texts: Sequence[str]) -> None:
+    """EncoderMismatchError where some of ``texts`` tokenise otherwise than under ``tokenizer``, the one the
+    index at ``root`` was built with (its vectors for them are not today's)."""
+    changed = [t for t in texts if split_apart_before(t, tokenizer)]
+    if changed:
+        raise EncoderMismatchError(
+            f"index {str(root)!r} was built with the hashing encoder's {what}; {len(changed)} of its item and "
+            f"user texts tokenise differently now (e.g. {changed[0][:60]!r}): rebuild it (coldkit serve PATH --build ... --force)"
+        )
+
+
 def load(
     path: str | os.PathLike[str], *, mmap: bool = True, read_only: bool = False, backend: str = DEFAULT_BACKEND
 ) -> ServingIndex:
@@ -613,16 +624,12 @@ def load(
         ("v1", "first tokenizer, which cut words with combining marks apart"),
         ("v2", "tokenizer before Chinese, Japanese and Korean text was read as character bigrams"),
     ) if isinstance(getattr(encoder, f"fingerprint_{v}", None), str)}
+    earlier: tuple[str, str] | None = None  # (tokenizer, what it did) of an index built before a tokenizer change
     if encoder.fingerprint != enc.get("fingerprint") and enc.get("fingerprint") in before:
         # built with the hashing encoder before a tokenizer change: its vectors are today's wherever its
         # texts tokenise alike (every ASCII catalogue, every one without CJK since v2); otherwise rebuild it
-        tokenizer, what = before[enc.get("fingerprint")]
-        changed = [t for t in [m.text for m in meta] + list(user_texts.values()) if split_apart_before(t, tokenizer)]
-        if changed:
-            raise EncoderMismatchError(
-                f"index {str(root)!r} was built with the hashing encoder's {what}; {len(changed)} of its item and "
-                f"user texts tokenise differently now (e.g. {changed[0][:60]!r}): rebuild it (coldkit serve PATH --build ... --force)"
-            )
+        earlier = before[enc.get("fingerprint")]
+        _refuse_retokenised(root, *earlier, [m.text for m in meta] + list(user_texts.values()))
     elif encoder.fingerprint != enc.get("fingerprint"):
         raise EncoderMismatchError(
             f"index {str(root)!r}: encoder {enc['name']!r} re-created with options {enc.get('options')} has fingerprint "
@@ -666,6 +673,7 @@ def load(
         fusion=fusion, backend=backend,
     )
     writer = index.writer
+    snapshot_rows = len(meta)  # the version's row_meta is this list: replayed items are appended to it
     lock_fh = None if read_only else _acquire_writer_lock(root)
     try:
         logs = [g for g in _generations(root, _WAL) if g >= gen]
@@ -697,6 +705,12 @@ def load(
                         f"write-ahead log {str(_wal_path(root, g))!r} line {record['line']}: record {record['version']} "
                         f"cannot be replayed: {exc}"
                     ) from exc
+        if earlier is not None:
+            # an item written online is logged with the vectors it was given then, by the tokenizer the index
+            # was built with: its texts are checked as the snapshot's were (replayed, it would keep a vector
+            # today's queries cannot match)
+            v = writer.version
+            _refuse_retokenised(root, *earlier, [m.text for m in v.row_meta[snapshot_rows:]] + list(v.user_text.values()))
         if not read_only:
             writer.wal = WriteAheadLog(_wal_path(root, logs[-1] if logs else gen))
             writer.lock_file = lock_fh
