@@ -911,5 +911,5 @@ def test_recommend_matches_the_hybrid_where_items_have_no_text() -> None:
     index.upsert_items([{"id": "added-blank", "text": ""}, {"id": "added-robots", "text": "space war robots"}])
     index.add_interactions([("u-new", "added-robots")])
     v = index.version
-    assert v.blank_rows().tolist() == np.flatnonzero(~np.any(v.content[: v.n_rows] != 0, axis=1)).tolist()
-    assert v.row_item[v.blank_rows()[-1]] == v.item_index["added-blank"]
+    assert v.rows_without_content().tolist() == np.flatnonzero(~np.any(v.content[: v.n_rows] != 0, axis=1)).tolist()
+    assert v.row_item[v.rows_without_content()[-1]] == v.item_index["added-blank"]
