@@ -400,3 +400,20 @@ def test_a_dataframe_of_ones_own_is_evaluated_as_the_same_data_given_as_a_datase
         evaluate(reference, models, items=movies, progress=False)
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}.*coldkit\.evaluate\(df, models, columns="):
         evaluate(ratings, models, progress=False)
+
+
+def test_a_dataframe_with_an_item_table_of_bare_ids_serves_models_that_read_no_text() -> None:
+    """`coldkit evaluate` takes an items file of bare ids for popularity / item-kNN; evaluate(df, items=ids)
+    refused it ("no text-like column") whatever the models read."""
+    reference = synthetic()
+    inter = reference.interactions
+    coo = inter.matrix.tocoo()
+    ratings = pd.DataFrame({"user_id": inter.user_ids[coo.row], "item_id": inter.catalog.item_ids[coo.col], "rating": coo.data})
+    ids_only = pd.DataFrame({"item_id": inter.catalog.item_ids})
+    options = {"protocol": "cold-user", "seeds": [0], "k": [10], "progress": False}
+    got = evaluate(ratings, ["popularity", "item-knn"], items=ids_only, **options)
+    want = evaluate(ratings, ["popularity", "item-knn"], items=reference.catalog.table, **options)
+    values = lambda result: [(r["model"], r["task"], r["metric"], r["value"]) for r in result.records if not r["metric"].endswith("_seconds")]  # noqa: E731
+    assert values(got) == values(want) and values(got)
+    with pytest.raises(InvalidInputError, match="no text-like column"):  # a model that reads text still needs some
+        evaluate(ratings, ["content:encoder=hashing"], items=ids_only, **options)

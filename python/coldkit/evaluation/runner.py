@@ -296,7 +296,10 @@ def evaluate(
     if isinstance(data, pd.DataFrame):
         from coldkit.models.frames import to_interactions
 
-        data = to_interactions(data, **frame_options)
+        # as `coldkit evaluate`: a table of bare ids serves models that read no item content (popularity,
+        # item-knn, ease...); a model of one's own (a factory) may read anything
+        needs_text = any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
+        data = to_interactions(data, require_text=needs_text, **frame_options)
     else:
         given = [name for name, value in frame_options.items()
                  if value is not None and not (name == "duplicates" and value == "error")]
