@@ -119,88 +119,6 @@ def test_content_scores_equal_numpy_cosine(data: Interactions) -> None:
     assert 2 not in ranked.indices[0] and 3 not in ranked.indices[0]
 
 
-
-def _with_blank_items() -> Interactions:
-    """Items 5 and 6 have no text (a zero vector); the rest have, and centring gives some negative cosines."""
-    titles = ["space robots", "robot wars", "romantic paris", "paris in love", "basketball legends", "", "", "ocean deep", "deep space"]
-    ids = [f"i{j}" for j in range(len(titles))]
-    table = pd.DataFrame({"item_id": ids, "title": titles})
-    dense = (np.random.default_rng(0).random((12, len(ids))) < 0.3).astype(np.float32)
-    dense[:, 5] = 0.0
-    dense[:4, 6] = 1.0  # item 6 is the more popular of the two
-    catalog = Catalog(np.array(ids, dtype=object), table, text_columns=("title",))
-    return Interactions(np.array([f"u{u}" for u in range(12)]), catalog, sp.csr_matrix(dense))
-
-
-def test_content_lists_items_without_text_after_every_item_with_text() -> None:
-    """An item without text has the zero vector and scored exactly 0: above every item whose centred cosine
-    is negative. It now comes after every item with text (most interacted first), scored NO_CONTENT_SCORE."""
-    from coldkit.models.content import NO_CONTENT_SCORE
-
-    data = _with_blank_items()
-    model = coldkit.get_model("content", **FAST).fit(data)
-    # the reference: centring over the items with text, unit rows, cosine with the query (numpy, not the model)
-    raw = np.asarray(model.raw_vectors_, dtype=np.float64)
-    has = np.any(raw != 0, axis=1)
-    centred = np.where(has[:, None], raw - raw[has].mean(axis=0), 0.0)
-    unit = np.divide(centred, np.linalg.norm(centred, axis=1, keepdims=True), out=np.zeros_like(centred), where=has[:, None])
-    query = unit[0]  # the user's one liked item (item 0); the model excludes it
-    expected = np.flatnonzero(has & (np.arange(len(has)) != 0))
-    ranked = model.recommend([UserQuery(history=np.array([0])), UserQuery(text="space robot")], 9)
-    assert (unit[expected] @ query < 0).sum() >= 3  # the case at hand: items with text below 0
-    first = ranked.indices[0, :6]
-    assert sorted(first.tolist()) == expected.tolist() and ranked.indices[0, 6:].tolist() == [6, 5, -1]
-    np.testing.assert_allclose(ranked.scores[0, :6], unit[first] @ query, atol=1e-5)
-    assert np.all(np.diff(ranked.scores[0, :8]) <= 1e-6)
-    assert ranked.scores[0, 6:8].tolist() == [NO_CONTENT_SCORE] * 2
-    assert ranked.indices[1, -2:].tolist() == [6, 5] and ranked.scores[1, -3] > NO_CONTENT_SCORE
-    # candidates and exclusions hold for them too; item to item alike
-    picked = model.recommend([UserQuery(history=np.array([0, 6]))], 4, candidates=np.array([2, 5, 6, 7]))
-    assert picked.indices[0].tolist() == sorted([2, 7], key=lambda i: -unit[i] @ unit[[0]].mean(axis=0)) + [5, -1]
-    similar = model.similar_items([0], 8)  # all 8 others
-    assert similar.indices[0, -2:].tolist() == [6, 5]
-    # a query with nothing to compare scores every item 0, as before (the popularity fallback orders it)
-    assert np.all(model.recommend([UserQuery()], 8).scores == 0)
-
-
-
-class _CountingTable(np.ndarray):
-    """An item table that counts its gathers of many rows (``table[candidates]``: a copy of those rows)."""
-
-    gathers = 0
-
-    def __getitem__(self, key):  # type: ignore[no-untyped-def]
-        if isinstance(key, np.ndarray) and key.ndim == 1 and key.size > 2:  # not the few query items
-            _CountingTable.gathers += 1
-        return super().__getitem__(key)
-
-
-def test_similar_items_gathers_the_items_with_text_once_not_per_call() -> None:
-    """With some item without text, similar_items ranks among the items with text: it copied their rows out
-    of the table on every call (100k items x 1024: 147 ms a call instead of 31), where recommend keeps them."""
-    data = _with_blank_items()
-    model = coldkit.get_model("content", **FAST).fit(data)
-    model.item_vectors_ = model.item_vectors_.view(_CountingTable)
-    _CountingTable.gathers = 0
-    first = model.similar_items([0], 5)
-    for _ in range(3):
-        again = model.similar_items([1, 0], 5)
-        assert again.indices[1].tolist() == first.indices[0].tolist()  # the same answer from the kept rows
-    model.recommend([UserQuery(history=np.array([0]))], 5)  # the same candidates: the same kept rows
-    assert _CountingTable.gathers == 1
-
-def test_hybrid_text_source_leaves_items_without_text_unlisted() -> None:
-    """In the hybrid an item a source does not list is "unknown to that source" (the row's floor in weighted
-    fusion, nothing in rrf); an item without text is exactly that to the text source. Scored 0, it was
-    placed above the items with text whose cosine is negative."""
-    data = _with_blank_items()
-    for fusion in ("weighted", "rrf"):
-        hybrid = models.create("hybrid", weights={"text": 1.0, "popularity": 0.0}, fusion=fusion, tune=False, **FAST).fit(data)
-        row = hybrid.recommend([UserQuery(text="space robot")], 9).indices[0].tolist()
-        alone = hybrid.content.recommend([UserQuery(text="space robot")], 9, use_history=False, list_without_content=False)
-        assert row == alone.indices[0].tolist() and not {5, 6} & set(row), fusion
-
-
 def test_content_item_to_item_and_explanations(data: Interactions) -> None:
     model = models.create("content", **FAST).fit(data)
     similar = model.similar_items([0, 4], 1)
@@ -439,9 +357,9 @@ def _scores_by(hybrid: models.Recommender, name: str, query: UserQuery) -> np.nd
     """(n_items,) every item's score from source ``name`` for ``query``, each model asked directly."""
     n = hybrid.train_.n_items
     if name == "content":
-        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_text=False, list_without_content=False)
+        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_text=False)
     elif name == "text":
-        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_history=False, list_without_content=False)
+        ranked = hybrid.content.recommend([query], n, exclude_known=False, use_history=False)
     else:
         ranked = SOURCE_SCORES[name](hybrid, query).recommend([UserQuery(user=query.user, history=query.history)], n, exclude_known=False)
     scores = np.zeros(n)
@@ -453,9 +371,9 @@ def _list_by(hybrid: models.Recommender, name: str, query: UserQuery) -> dict[in
     """Source ``name``'s top-``depth`` list for ``query`` (known items left out, as recommend asks), item -> score."""
     n = hybrid.depth
     if name == "content":
-        ranked = hybrid.content.recommend([query], n, use_text=False, list_without_content=False)
+        ranked = hybrid.content.recommend([query], n, use_text=False)
     elif name == "text":
-        ranked = hybrid.content.recommend([query], n, use_history=False, list_without_content=False)
+        ranked = hybrid.content.recommend([query], n, use_history=False)
     else:
         ranked = SOURCE_SCORES[name](hybrid, query).recommend([UserQuery(user=query.user, history=query.history)], n)
     keep = (ranked.indices[0] >= 0) & np.isfinite(ranked.scores[0])

@@ -254,26 +254,3 @@ def test_fit_leaves_torch_global_generator_as_it_found_it(case, monkeypatch) -> 
     build_model("dp-dropoutnet", dp_epsilon=8.0, epochs=1, batch_users=60, **SMALL).fit(train)
     assert len(drawn) == 1 and torch.initial_seed() != drawn[0]
     assert torch.initial_seed() == 1234 and torch.equal(torch.get_rng_state(), before)
-
-
-def test_a_cold_item_without_content_comes_after_every_scored_item() -> None:
-    """A cold item without text has nothing to map: the towers gave it their vector of an all-zero input (a bias),
-    which ranked it among the cold items with text. It now comes after every item the model can score."""
-    train, _, cold = cold_case(n_users=200)
-    table = train.catalog.table.copy()
-    blank = cold[[3, 10]]
-    table.loc[blank, "title"] = ""
-    catalog = Catalog(train.catalog.item_ids, table, ["title"])
-    train = Interactions(train.user_ids, catalog, train.matrix)
-    model = build_model("dp-dropoutnet", dp_epsilon=math.inf, epochs=2, batch_users=50, seed=0, **SMALL).fit(train)
-    users = np.flatnonzero(np.diff(train.matrix.indptr) > 0)[:20]
-    queries = [UserQuery(user=int(u)) for u in users]
-    ranked = model.recommend(queries, cold.size, candidates=cold)
-    # the reference: the model's own score p_u . q_i in numpy over the cold items with text, then the blank ones
-    scores = np.asarray(model.user_vectors(queries), np.float64) @ np.asarray(model.item_vectors(), np.float64).T
-    with_text = np.setdiff1d(cold, blank)
-    for row in range(len(users)):
-        assert sorted(ranked.indices[row, -2:].tolist()) == blank.tolist(), ranked.indices[row]
-        order = with_text[np.argsort(-scores[row, with_text], kind="stable")]
-        np.testing.assert_allclose(ranked.scores[row, :-2], scores[row, order], rtol=1e-4, atol=1e-5)
-        assert ranked.scores[row, -1] < ranked.scores[row, -3]

@@ -30,7 +30,7 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import CandidateRows, best_per_row, rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, trust_by_count
-from coldkit.models.base import Recommender, _most_counted, item_title
+from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
 from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
@@ -587,108 +587,7 @@ def add_text_rows(
     return sp.csr_matrix(rows + placed @ clicks, dtype=np.float32)
 
 
-class ScoredFirst(Recommender):
-    """``recommend`` that lists the items a model has nothing to score by after every item it can score.
-
-    A subclass names them by :meth:`_unscorable`: its content model's mask of items with content, and
-    counts (None: every item without content; else those of them with count <= 0).
-    """
-
-    #: (content mask, counts, items without content, the catalogue less them) of the fit they were read from
-    _blank_memo: tuple[Any, Any, np.ndarray, np.ndarray | None] | None = None
-
-    def _unscorable(self) -> tuple[Any, Any]:
-        raise NotImplementedError
-
-    def recommend(
-        self,
-        queries: Sequence[UserQuery],
-        k: int,
-        *,
-        candidates: np.ndarray | None = None,
-        exclude_known: bool = True,
-        list_without_content: bool = True,
-    ) -> Ranked:
-        """See :meth:`Recommender.recommend`.
-
-        A cold item without content (no interactions and a zero content vector: no text, no given
-        vector) has nothing to map: the map would give it its intercept (``cold-ridge``: about the
-        average warm item) or a zero vector (``cold-knn``: score 0, above every item scored below 0);
-        ``bilinear`` scores every item through its content, so there any item without content. Such
-        items come after every item the model can score, most-interacted first (for a list that
-        scores something, each a score below the row's lowest: ``lowest - max(1, |lowest|)``; in a
-        row that scores every item 0, 0). ``list_without_content=False`` leaves them out instead (a
-        source of a blend: there an unlisted item is "unknown to this source", which is what they are).
-        A warm item is ranked by its own vector as before, whatever its content.
-        """
-        checked, k, cand = self._validate(queries, k, candidates)
-        ranked = self._rank_mappable_first(
-            checked, k, cand, check_flag(exclude_known, "exclude_known"), check_flag(list_without_content, "list_without_content")
-        )
-        ranked = self._check_ranked(ranked, len(checked), k)
-        if not type(self).__module__.startswith("coldkit."):  # as Recommender.recommend: a plugin's subclass is checked
-            self._check_lists(ranked, checked, cand, exclude_known)
-        return ranked
-
-    def items_without_content(self) -> np.ndarray:
-        """Sorted indices of the items with nothing to map: a zero content vector (no text, no given
-        vector) and, in a cold adapter, no interactions in the warm space (see :meth:`recommend`)."""
-        self._require_fitted()
-        has_content, counts = self._unscorable()
-        memo = getattr(self, "_blank_memo", None)
-        if memo is not None and memo[0] is has_content and memo[1] is counts:  # the same fit's arrays
-            return memo[2]
-        if has_content is None:
-            blank = np.empty(0, np.int64)
-        else:
-            blank = ~np.asarray(has_content, dtype=bool)
-            if counts is not None:
-                blank &= np.asarray(counts) <= 0
-            blank = np.flatnonzero(blank).astype(np.int64)
-        self._blank_memo = (has_content, counts, blank, None)
-        return blank
-
-    def _rank_mappable_first(
-        self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool, list_without_content: bool
-    ) -> Ranked:
-        """:meth:`_recommend` over the items that have a vector to score, then (``list_without_content``)
-        the allowed items without content in the rows that have room (see :meth:`recommend`)."""
-        blank = self.items_without_content()
-        if blank.size and cand is not None:
-            blank = np.intersect1d(blank, cand, assume_unique=True)
-        if blank.size == 0:  # every allowed item has a vector: the one ranking as it always was
-            return self._recommend(queries, k, cand, exclude_known)
-        if cand is None:
-            memo = self._blank_memo
-            assert memo is not None
-            pool = memo[3]
-            if pool is None:  # the whole catalogue less the items without content, once per fit
-                pool = np.setdiff1d(np.arange(self._require_fitted().n_items, dtype=np.int64), blank, assume_unique=True)
-                self._blank_memo = (*memo[:3], pool)
-        else:
-            pool = np.setdiff1d(cand, blank, assume_unique=True)
-        ranked = self._recommend(queries, k, pool, exclude_known)
-        if not list_without_content:
-            return ranked
-        indices, scores = np.array(ranked.indices, dtype=np.int64), np.array(ranked.scores, dtype=np.float32)
-        exclude = self._exclusions(queries, exclude_known)
-        counts = self._tie_break_counts()
-        for row in np.flatnonzero(indices[:, -1] < 0):  # the rows that listed every scored item: loops over rows
-            room = int(np.sum(indices[row] < 0))
-            fill = blank if exclude is None else blank[~np.isin(blank, exclude[row])]
-            fill = _most_counted(fill, counts[fill], room)[:room]
-            listed = scores[row][indices[row] >= 0].astype(np.float64)
-            # below every score of the row; a row that scores every item 0 says nothing, and stays so (the
-            # popularity fallback of Recommender.recommend orders such a row for a query without clicks)
-            lowest = float(listed.min()) if listed.size else 0.0
-            floor = 0.0 if not np.any(listed != 0) else lowest - max(1.0, abs(lowest))
-            start = k - room
-            indices[row, start : start + fill.size] = fill
-            scores[row, start : start + fill.size] = floor
-        return Ranked(indices, scores)
-
-
-class ColdAdapter(ScoredFirst):
+class ColdAdapter(Recommender):
     """Shared parts of the adapters: warm space + content encoder + a learned map content → item vector."""
 
     def __init__(
@@ -716,7 +615,6 @@ class ColdAdapter(ScoredFirst):
         self._map_features: np.ndarray | None = None  # the content vectors the pending rows are mapped from
         self._text_user_norm: float | None = None  # the norm a text is scaled to (see typical_user_norm)
         self._candidate_rows = CandidateRows()  # the last candidate set's item vectors (a batch run repeats it)
-        self._blank_memo = None  # see ScoredFirst.items_without_content
 
     @property
     def mapped_vectors_(self) -> np.ndarray | None:
@@ -913,9 +811,6 @@ class ColdAdapter(ScoredFirst):
             candidates=cand, backend=self.backend, candidate_rows=self._candidate_rows,
         )
 
-    def _unscorable(self) -> tuple[Any, Any]:
-        # a cold item (no interactions in the warm space: its vector is the map's alone) without content
-        return getattr(self.content, "_has_content", None), self.warm.counts_
 
     @classmethod
     def _explains(cls) -> bool:
@@ -942,9 +837,6 @@ class ColdAdapter(ScoredFirst):
             return super().explain(query, item)
         query, index = self._explain_args(query, item)
         train = self._require_fitted()
-        if index in self.items_without_content():
-            # its vector is the map of nothing (ridge: the intercept); "its content maps it near X" named that
-            return "a new item without content (no text, no interactions): nothing to score it by, so it comes after every item that has"
         vector = np.asarray(self._vectors_for(np.array([index]))[index], dtype=np.float64)
         count = int(self.warm.counts_[index])
         alpha = float(trust_by_count(np.array([count]), self.item_trust)[0])
@@ -1346,7 +1238,7 @@ def bilinear_ridge(
     return v1t.T @ core @ v2t
 
 
-class ContentBilinear(ScoredFirst):
+class ContentBilinear(Recommender):
     """Collaboratively trained content model: ``score(u, i) = (x̄_u C) W c_iᵀ``.
 
     ``x̄_u C`` is the mean content vector of the user's items, ``c_i`` the item's content vector
@@ -1379,10 +1271,6 @@ class ContentBilinear(ScoredFirst):
         if user_norm not in ("mean", "sqrt"):
             raise InvalidInputError(f"user_norm must be 'mean' or 'sqrt', got {user_norm!r}")
         self.l2, self.user_norm = float(l2), user_norm
-
-    def _unscorable(self) -> tuple[Any, Any]:
-        # every item is scored through its content (and W's bias column): one without content by the bias alone
-        return getattr(self.content, "_has_content", None), None
 
     def _features(self) -> np.ndarray:
         vectors = self.content.item_vectors()

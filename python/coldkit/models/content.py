@@ -14,21 +14,15 @@ import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import CandidateRows, check_candidates, empty_ranked, rank_vectors
-from coldkit.models.base import Recommender, _most_counted, item_title
+from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
+from coldkit.models.base import Recommender, item_title
 from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.validation import check_flag, check_k, check_number
 
-__all__ = ["ContentRecommender", "resolve_encoder", "encode_items", "NO_CONTENT_SCORE"]
-
-#: The score of an item without content (no text, an all-zero given vector) in a content list for a
-#: query that has an interest vector: below every cosine of unit vectors ([-1, 1]). Such an item is
-#: not "0 similar" — there is nothing to compare — and scored 0 it was listed above every item with a
-#: negative (centred) cosine, i.e. above items that do have content.
-NO_CONTENT_SCORE = -2.0
+__all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
 
 def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
@@ -184,10 +178,6 @@ class ContentRecommender(Recommender):
                 self.raw_vectors_ = raw  # the first encoder's raw vectors (used for measurements)
         self._widths = [int(part.shape[1]) for part in parts]
         self.item_vectors_ = self._join(parts)
-        # items whose vector is zero (no content in any encoder): ranked after the others (see _rank)
-        self._has_content = np.any(self.item_vectors_ != 0, axis=1)
-        self._with_content = np.flatnonzero(self._has_content)
-        self._blank = np.flatnonzero(~self._has_content)
         self._candidate_rows = CandidateRows()  # not the old catalogue's rows (they would stay in memory)
         self._texts: list[str] | None = None  # the item texts, joined on the first explanation that needs them
         self._fitted_on = (train.catalog, *self.encoders)  # compared by identity
@@ -258,82 +248,30 @@ class ContentRecommender(Recommender):
         exclude_known: bool = True,
         use_history: bool = True,
         use_text: bool = True,
-        list_without_content: bool = True,
     ) -> Ranked:
-        """See :meth:`Recommender.recommend`; ``use_history``/``use_text`` as :meth:`user_vectors`.
-
-        Items without content (a zero vector: no text, no given vector) come after every item with
-        content, scored :data:`NO_CONTENT_SCORE`, most-interacted first, for a query with an interest
-        vector; ``list_without_content=False`` leaves them out of such a query's list instead (a
-        source of a blend: there an unlisted item is "unknown to this source", which is what they
-        are). A query without an interest vector scores every item 0, as before.
-        """
+        """See :meth:`Recommender.recommend`; ``use_history``/``use_text`` as :meth:`user_vectors`."""
         queries, k, cand = self._validate(queries, k, candidates)
-        return self._rank(
-            self.user_vectors(queries, use_history=use_history, use_text=use_text), k,
-            self._exclusions(queries, exclude_known), cand, check_flag(list_without_content, "list_without_content"),
-            self._candidate_rows,
+        return rank_vectors(
+            self.user_vectors(queries, use_history=use_history, use_text=use_text),
+            self.item_vectors(),
+            k,
+            metric="dot",  # both sides are unit vectors (or zero): dot == cosine
+            exclude=self._exclusions(queries, exclude_known),
+            candidates=cand, backend=self.backend, candidate_rows=self._candidate_rows,
         )
 
-    def _rank(
-        self, vectors: np.ndarray, k: int, exclude: list[np.ndarray] | None, cand: np.ndarray | None,
-        list_without_content: bool, cache: CandidateRows | None = None,
-    ) -> Ranked:
-        """Top ``k`` items by dot product (both sides unit or zero: cosine), items without content last.
-
-        An item without content has the zero vector, so it scored exactly 0 against every query: above
-        every item with content whose centred cosine is negative. Rows with an interest vector are ranked
-        among the items with content only, then (``list_without_content``) padded with the allowed items
-        without content. A row whose vector is zero scores every item 0: it is ranked as before (the
-        popularity fallback of :meth:`Recommender.recommend` reorders such rows for a query without clicks).
-        """
-        items = self.item_vectors()
-        blank = getattr(self, "_blank", np.empty(0, np.int64))
-        speaking = np.any(vectors != 0, axis=1)
-        if blank.size == 0 or not speaking.any():  # nothing to put last: the one scan as it always was
-            return rank_vectors(vectors, items, k, metric="dot", exclude=exclude, candidates=cand,
-                                backend=self.backend, candidate_rows=cache)
-        pool = self._with_content if cand is None else cand[self._has_content[cand]]
-        out = empty_ranked(vectors.shape[0], k)
-
-        def part(rows: np.ndarray, allowed: np.ndarray | None, rows_cache: CandidateRows | None) -> None:
-            if rows.size == 0:
-                return
-            ranked = rank_vectors(
-                vectors[rows], items, k, metric="dot", exclude=None if exclude is None else [exclude[r] for r in rows],
-                candidates=allowed, backend=self.backend, candidate_rows=rows_cache,
-            )
-            out.indices[rows], out.scores[rows] = ranked.indices, ranked.scores
-
-        # the rows that rank something scan only the items with content (their rows kept in the cache)
-        part(np.flatnonzero(speaking), pool, cache)
-        part(np.flatnonzero(~speaking), cand, None)
-        if not list_without_content:
-            return out
-        last = blank if cand is None else cand[~self._has_content[cand]]
-        counts = self._tie_break_counts()
-        for row in np.flatnonzero(speaking & (out.indices[:, -1] < 0)):  # loops over short rows, not items
-            room = int(np.sum(out.indices[row] < 0))
-            fill = last if exclude is None else last[~np.isin(last, exclude[row])]
-            fill = _most_counted(fill, counts[fill], room)[:room]
-            start = k - room
-            out.indices[row, start : start + fill.size] = fill
-            out.scores[row, start : start + fill.size] = NO_CONTENT_SCORE
-        return out
-
     def similar_items(self, items: Sequence[int] | np.ndarray, k: int, *, candidates: np.ndarray | None = None) -> Ranked:
-        """Item ↔ item: the ``k`` items whose content is nearest each of ``items`` (itself excluded);
-        items without content come after the others, as in :meth:`recommend`."""
+        """Item ↔ item: the ``k`` items whose content is nearest each of ``items`` (itself excluded)."""
         train = self._require_fitted()
         k = check_k(k, at_most=train.n_items)
         idx = np.asarray(items, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= train.n_items):
             raise InvalidInputError(f"item indices outside [0, {train.n_items}): {idx[(idx < 0) | (idx >= train.n_items)][:10].tolist()}")
         vectors = self.item_vectors()
-        # the recommend's cache of candidate rows: with items without content the items with content are gathered
-        # out of the table (a copy of it), once, not on every call
-        return self._rank(vectors[idx], k, [np.array([i]) for i in idx], check_candidates(candidates, train.n_items), True,
-                          self._candidate_rows)
+        return rank_vectors(
+            vectors[idx], vectors, k, metric="dot", exclude=[np.array([i]) for i in idx],
+            candidates=check_candidates(candidates, train.n_items), backend=self.backend,
+        )
 
     def explain(self, query: UserQuery | str, item: int | str) -> str:
         """Why ``item`` suits ``query``: the nearest item they liked and/or words shared with their text."""

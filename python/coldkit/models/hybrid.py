@@ -1145,18 +1145,15 @@ class Hybrid(Recommender):
         # profile), so the adapters are asked without it: a profile text ("a 25 year old artist") read
         # as interests would only blur their lists. One list for both keeps the ALS fold-in shared.
         clicks = [replace(q, text=None) if q.text else q for q in queries]
-        # the content sources leave items without content unlisted: "unknown to this source", as the fusion
-        # reads any unlisted item (listed at a made-up score, they would stretch the source's normalisation);
-        # so do the adapters for a cold item without content (nothing to map: ridge gave it its intercept)
         rankers = {
-            "cf": call(self.cf, clicks, list_without_content=False),
-            "cf_knn": call(self.cf_knn, clicks, list_without_content=False),
-            "content": call(self.content, use_text=False, list_without_content=False),
-            "text": call(self.content, use_history=False, list_without_content=False),
+            "cf": call(self.cf, clicks),
+            "cf_knn": call(self.cf_knn, clicks),
+            "content": call(self.content, use_text=False),
+            "text": call(self.content, use_history=False),
             "popularity": call(self.popularity),
             "item_knn": call(self.item_knn),
             "ease": call(self.ease),
-            "tfidf": call(self.tfidf, use_text=False, list_without_content=False),
+            "tfidf": call(self.tfidf, use_text=False),
             "trending": call(self.trending),
         }
         if self.profile is not None:

@@ -547,10 +547,6 @@ class DPHybrid(PrivateModel):
         gram_counts = np.zeros_like(counts)
         gram_counts[stats.items] = counts[stats.items]
         self.item_vectors_ = blend_by_count(own, mapped, gram_counts, self.item_trust)
-        # an item with no vector of its own and no content has nothing to map (the map gave it its intercept,
-        # about the average item): the cf source leaves it unlisted, as the content sources leave it
-        has_content = np.any(content != 0, axis=1)
-        self.unmapped_items_ = np.flatnonzero(~has_content & (trust_by_count(gram_counts, self.item_trust) <= 0)).astype(np.int64)
         eigenvalues = np.linalg.eigvalsh(stats.gram.astype(np.float64))
         self.signal_directions_ = int(np.sum(eigenvalues > stats.noise_edge)) if stats.sigma_gram > 0 else stats.items.size
         k = self.signal_directions_
@@ -624,15 +620,11 @@ class DPHybrid(PrivateModel):
 
     def _rankers(self, queries: list[UserQuery], depth: int, cand: np.ndarray | None, exclude_known: bool) -> dict[str, Callable[[], Ranked]]:
         exclusions = self._exclusions(queries, exclude_known)
-        scored = cand  # the items cf can score: not those without a vector of their own or content (see fit)
-        blank = getattr(self, "unmapped_items_", np.empty(0, np.int64))
-        if blank.size:
-            scored = np.setdiff1d(np.arange(self.item_vectors_.shape[0]) if cand is None else cand, blank)
         return {
             "cf": lambda: rank_vectors(self._cf_user_vectors(queries), self.item_vectors_, depth, exclude=exclusions,
-                                       candidates=scored, backend=self.backend),
-            "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False, list_without_content=False),
-            "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False, list_without_content=False),
+                                       candidates=cand, backend=self.backend),
+            "content": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_text=False),
+            "text": lambda: self.content.recommend(queries, depth, candidates=cand, exclude_known=exclude_known, use_history=False),
             "popularity": lambda: self.popularity.recommend(queries, depth, candidates=cand, exclude_known=exclude_known),
             "prior": lambda: rank_vectors(np.ones((len(queries), 1), np.float32), self.prior_[:, None], depth,
                                           exclude=exclusions, candidates=cand, backend=self.backend),

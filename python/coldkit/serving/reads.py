@@ -350,20 +350,9 @@ class IndexReader:
                 new_rows = np.intersect1d(new_rows, cand_rows)
             pool = 4 * (depth + need_new)  # every source's list, whole: the new items are at their bottoms
 
-        # Rows without content (a zero content vector) are unknown to the content and text sources (scored 0, a
-        # cosine with nothing, they were listed above every item whose cosine is negative), and a new one to CF
-        # too (its CF row is the map's intercept: about the average item). Unlisted, as the hybrid's sources
-        # leave them; popularity (and CF, for a warm item) place them.
-        blank = v.rows_without_content()
-        skip_content = skip_cf = exclusions
-        if blank.size:
-            skip_content = [np.union1d(exclusions[0], blank)]
-            new_blank = blank[v.row_new[blank]]
-            skip_cf = [np.union1d(exclusions[0], new_blank)] if new_blank.size else exclusions
-
-        def rank(query: np.ndarray, vectors: np.ndarray, skip: list[np.ndarray] = exclusions) -> Ranked:
+        def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
             ranked = rank_vectors(
-                query.reshape(1, -1), vectors, depth, metric="dot", exclude=skip, candidates=cand_rows,
+                query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
                 backend=backend,
             )
             if new_rows is None:
@@ -372,7 +361,7 @@ class IndexReader:
             # no clicks yet) left the reranker a pool without new items once the catalogue outgrew the
             # depth, and min_new_share was "relaxed" while new items were there to show
             best_new = rank_vectors(
-                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=skip, candidates=new_rows,
+                query.reshape(1, -1), vectors, need_new, metric="dot", exclude=exclusions, candidates=new_rows,
                 backend=backend,
             )
             return _merged(ranked, best_new)
@@ -392,10 +381,10 @@ class IndexReader:
         none = np.empty(0, dtype=np.int64)
         rankers = {
             # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
-            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf, skip_cf),
-            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content, skip_content),
+            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
+            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
             "text": lambda: ranked_text(rank(
-                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content, skip_content)),
+                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
             "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
         }
         fused_from: dict[str, Any] = {}  # what the fusion was given: the "why" asks it what each source added
@@ -506,8 +495,8 @@ class IndexReader:
     def similar_items(
         self, item_id: str, k: int = 10, *, candidates: Sequence[str] | None = None, backend: str | None = None
     ) -> list[RecommendedItem]:
-        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded; items without content
-        are never listed); none for an item without content (a zero content vector: empty text and no image)."""
+        """The ``k`` live items whose content is nearest ``item_id``'s (itself excluded); none for an item
+        without content (a zero content vector: empty text and no image)."""
         v = self.version
         k = check_list_length(k)
         (ordinal,) = resolve_items(v, [item_id], "item id")
@@ -519,9 +508,7 @@ class IndexReader:
         cand = None
         if candidates is not None:
             cand = np.unique(v.item_row[resolve_items(v, candidates, "candidates")])
-        # and the rows without content: scored 0 (a cosine with nothing), they were listed above every item
-        # whose cosine is negative; nothing is similar to them
-        exclusions = [np.unique(np.concatenate([v.dead_rows(), [row], v.rows_without_content()])).astype(np.int64)]
+        exclusions = [np.unique(np.append(v.dead_rows(), row)).astype(np.int64)]
         ranked = rank_vectors(
             v.content[row][None, :], v.content, k, metric="dot", exclude=exclusions, candidates=cand,
             backend=self.backend if backend is None else backend,

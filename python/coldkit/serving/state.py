@@ -156,15 +156,6 @@ class Version:
             self._memo["dead"] = dead
         return dead
 
-    def rows_without_content(self) -> np.ndarray:
-        """Rows whose content vector is zero (empty text, no image or audio), sorted: the content and text
-        sources leave them unlisted (a cosine with nothing is no 0 above the negative ones), as the hybrid's do."""
-        blank = self._memo.get("blank")
-        if blank is None:
-            blank = np.flatnonzero(~np.any(self.content != 0, axis=1)).astype(np.int64)
-            self._memo["blank"] = blank
-        return blank
-
     def popularity(self) -> np.ndarray:
         """(n_rows, 1) float32: each row's item's interaction count (the popularity source's scores)."""
         pop = self._memo.get("pop")

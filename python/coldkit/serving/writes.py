@@ -30,8 +30,8 @@ _ROW_ARRAYS = ("content", "cf", "foldin", "row_item", "row_new")
 
 #: What ``upsert_items`` says of an item without content (its content vector is zero).
 NO_CONTENT_NOTE = (
-    "no content (empty text, no image or audio): the content and text sources do not list it (nothing to compare), "
-    "nor CF while it is new (nothing to map); it has no similar items; popularity ranks it once it has interactions"
+    "no content (empty text, no image or audio): it scores 0 against every text and every clicked item's "
+    "content and has no similar items; popularity ranks it once it has interactions"
 )
 
 class IndexWriter:
@@ -62,15 +62,8 @@ class IndexWriter:
 
     def commit(self, record: dict[str, Any], new: Version) -> Version:
         """Log ``record`` (fsync) then publish ``new``: a write is acknowledged only once durable."""
-        old = self.version
-        number = old.number + 1
+        number = self.version.number + 1
         new = replace(new, number=number, _memo={})
-        blank = old._memo.get("blank")
-        if blank is not None and new.n_rows >= old.n_rows:
-            # rows are append-only: the rows without content so far, and those of the rows this write added
-            # (a scan of the whole content table per write would cost O(catalogue) on the next request)
-            added = np.flatnonzero(~np.any(new.content[old.n_rows : new.n_rows] != 0, axis=1)) + old.n_rows
-            new._memo["blank"] = np.concatenate([blank, added.astype(np.int64)])
         if self.wal is not None:
             self.wal.append({"version": number, **record})
         self.version = new
