@@ -21,7 +21,7 @@ clicks, and by the published adapters).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -95,26 +95,6 @@ MAP_STEP_BYTES = 32 << 20
 def map_step_rows(width: int) -> int:
     """Rows per mapping step for item vectors ``width`` floats wide (:data:`MAP_ROWS`, :data:`MAP_STEP_BYTES`)."""
     return int(min(MAP_ROWS, max(256, MAP_STEP_BYTES // (4 * max(int(width), 1)))))
-
-
-#: Catalogue rows an adapter maps together, in blocks aligned to the item index: item ``i`` is always
-#: mapped with the rows of block ``i // MAP_BLOCK``, so its vector is the same bits whichever request
-#: mapped it first. Mapped in sets of whatever rows a request needed, the linear map's product took
-#: other BLAS paths by shape (one row: a matrix-vector product, ~1e-6 relative off the matrix product's),
-#: and the kNN map's scan another SIMD kernel by batch size: an item's score depended on which items were
-#: asked for before it. Measured (100k items x 384 -> 64, cold-ridge with item_trust, one thread, best of 7):
-#: a full map 0.14 s in 65,536-row steps, 0.10 s in 256-row blocks; a first request for 20 scattered items
-#: maps their 20 blocks (5,120 rows) in 5 ms instead of 0.3 ms, once (no block is mapped twice).
-MAP_BLOCK = 256
-
-
-def map_blocks(n_rows: int, rows: np.ndarray, width: int) -> Iterator[np.ndarray]:
-    """The aligned blocks of ``n_rows`` catalogue rows holding any of ``rows`` (sorted item indices), each
-    as its row indices: ``MAP_BLOCK`` rows (fewer where :func:`map_step_rows` allows fewer), the last one
-    the catalogue's remainder."""
-    size = min(MAP_BLOCK, map_step_rows(width))
-    for block in np.unique(np.asarray(rows, dtype=np.int64) // size).tolist():
-        yield np.arange(block * size, min(block * size + size, n_rows))
 
 
 def choose_warm(n_users: int, n_items: int, n_warm: int, nnz: int, budget: int, factors: int = 64) -> str:
@@ -626,8 +606,9 @@ class ColdAdapter(Recommender):
         if self._mapped is None and self._map_features is not None:
             features = self._map_features
             table = np.empty((features.shape[0], self._width()), dtype=np.float32)
-            # the blocks _ensure_mapped maps: a new item's mapped row is the bits of its blended one
-            for rows in map_blocks(table.shape[0], np.arange(table.shape[0]), table.shape[1]):
+            step = map_step_rows(table.shape[1])
+            for start in range(0, table.shape[0], step):
+                rows = np.arange(start, min(start + step, table.shape[0]))
                 table[rows] = self._map_catalog(features[rows], rows)
             self._mapped = table
         return self._mapped
@@ -719,9 +700,10 @@ class ColdAdapter(Recommender):
     def _ensure_mapped(self, items: np.ndarray | None) -> None:
         """Compute the content-mapped and blended vectors of ``items`` (None: every item) not computed yet.
 
-        Each row depends on its own item alone (the map is per item, the blend per row), and is
-        computed in its aligned block (:data:`MAP_BLOCK`), whole, so it is the same bits whichever
-        request computed it: BLAS and the kNN map's SIMD scan round by the shape of what they are given.
+        Each row depends on its own item alone (the map is per item, the blend per row), so a row
+        is the same whichever request computed it, up to float32 rounding: the linear map's matrix
+        product is blocked by BLAS after the number of rows mapped together (measured: ~1e-7
+        relative), and the kNN map's similarity scan by the SIMD kernel its batch size takes.
         """
         # Taken once: another caller (a second thread's recommend) may finish the map between our
         # steps; the arrays themselves stay valid (a refit replaces them, never edits them).
@@ -732,9 +714,9 @@ class ColdAdapter(Recommender):
         assert features is not None and blended_rows is not None
         todo = np.flatnonzero(pending) if items is None else np.unique(np.asarray(items, dtype=np.int64)[pending[items]])
         known, counts = self.warm.item_vectors_, self.warm.counts_
-        for rows in map_blocks(pending.size, todo, blended_rows.shape[1]):
-            if not pending[rows].any():  # another caller mapped this block meanwhile (the same bits)
-                continue
+        step = map_step_rows(blended_rows.shape[1])
+        for start in range(0, todo.size, step):
+            rows = todo[start : start + step]
             out = np.array(self._map_catalog(features[rows], rows), dtype=np.float32)  # ours to blend into
             # only items with interactions blend in a learned vector (α > 0): a new item keeps its mapped one
             seen = np.flatnonzero(counts[rows] > 0)
