@@ -3,12 +3,14 @@ one word for both Unicode forms, and exactly the former words for text without c
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -216,18 +218,34 @@ def test_a_cache_of_the_old_fragments_is_not_read(tmp_path: Path, monkeypatch: p
     assert float(np.asarray(got)[0] @ fragments[0]) < 0.9  # the cached fragments would have given 1.0
 
 
-def _index_built_before_v2(tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A serving index saved as the first tokenizer saved it: fragment words, fingerprint v1."""
+@contextlib.contextmanager
+def _tokenizer_of(version: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The hashing encoder as an earlier coldkit had it: its words ("v1": fragment words; "v2": CJK runs whole)
+    and its fingerprint."""
+    from coldkit.text import words_of_version
+
+    read = old_words if version == "v1" else (lambda text: words_of_version(text, version))
+    with monkeypatch.context() as m:
+        m.setattr(encoders, "_words", read)
+        m.setattr(HashingEncoder, "fingerprint", property(lambda self: getattr(self, f"fingerprint_{version}")))
+        yield
+
+
+def _index_built_with(version: str, tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A serving index of ``titles`` saved as the ``version`` tokenizer saved it (see :func:`_tokenizer_of`)."""
     from coldkit.serving import build_index_from_files
 
     tmp_path.mkdir()
     (tmp_path / "items.csv").write_text("item_id,title\n" + "".join(f"i{j},{t}\n" for j, t in enumerate(titles)), encoding="utf-8")
     (tmp_path / "int.csv").write_text("user_id,item_id\n" + "".join(f"u{j % 3},i{j}\n" for j in range(len(titles))), encoding="utf-8")
-    with monkeypatch.context() as m:
-        m.setattr(encoders, "_words", old_words)
-        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v1))
+    with _tokenizer_of(version, monkeypatch):
         build_index_from_files(tmp_path / "idx", interactions=tmp_path / "int.csv", items=tmp_path / "items.csv", encoder="hashing").close()
     return tmp_path / "idx"
+
+
+def _index_built_before_v2(tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A serving index saved as the first tokenizer saved it: fragment words, fingerprint v1."""
+    return _index_built_with("v1", tmp_path, titles, monkeypatch)
 
 
 def test_an_index_built_before_combining_marks_counted_opens_where_its_texts_tokenise_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,17 +360,7 @@ def test_a_chinese_sentence_shares_its_words_with_a_title() -> None:
 
 def _index_built_before_v3(tmp_path: Path, titles: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A serving index saved as the v2 tokenizer saved it: CJK runs whole, fingerprint v2."""
-    from coldkit.serving import build_index_from_files
-    from coldkit.text import words_of_version
-
-    tmp_path.mkdir()
-    (tmp_path / "items.csv").write_text("item_id,title\n" + "".join(f"i{j},{t}\n" for j, t in enumerate(titles)), encoding="utf-8")
-    (tmp_path / "int.csv").write_text("user_id,item_id\n" + "".join(f"u{j % 3},i{j}\n" for j in range(len(titles))), encoding="utf-8")
-    with monkeypatch.context() as m:
-        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
-        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
-        build_index_from_files(tmp_path / "idx", interactions=tmp_path / "int.csv", items=tmp_path / "items.csv", encoder="hashing").close()
-    return tmp_path / "idx"
+    return _index_built_with("v2", tmp_path, titles, monkeypatch)
 
 
 def test_an_index_built_before_cjk_bigrams_opens_where_its_texts_tokenise_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -391,12 +399,9 @@ def test_an_index_built_before_cjk_bigrams_is_refused_where_a_logged_item_write_
     tokenizer, silently. The texts the log adds are checked as the snapshot's are."""
     from coldkit.serving import load
     from coldkit.serving.errors import EncoderMismatchError
-    from coldkit.text import words_of_version
 
     root = _index_built_before_v3(tmp_path / "c", ["Space opera", "Robots at war", "Cowboy story", "Noir city"], monkeypatch)
-    with monkeypatch.context() as m:  # the same coldkit as built it writes an item online, logged
-        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
-        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
+    with _tokenizer_of("v2", monkeypatch):  # the same coldkit as built it writes an item online, logged
         index = load(root)
         index.upsert_items([{"id": "spirited", "text": "千と千尋の神隠し"}])
         index.close()
@@ -405,9 +410,7 @@ def test_an_index_built_before_cjk_bigrams_is_refused_where_a_logged_item_write_
         load(root, read_only=True)
     # an ASCII item logged the same way changes nothing: such an index still opens
     root = _index_built_before_v3(tmp_path / "d", ["Space opera", "Robots at war", "Cowboy story", "Noir city"], monkeypatch)
-    with monkeypatch.context() as m:
-        m.setattr(encoders, "_words", lambda text: words_of_version(text, "v2"))
-        m.setattr(HashingEncoder, "fingerprint", property(lambda self: self.fingerprint_v2))
+    with _tokenizer_of("v2", monkeypatch):
         index = load(root)
         index.upsert_items([{"id": "jazz", "text": "Jazz nights"}])
         index.close()
