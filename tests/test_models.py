@@ -877,3 +877,12 @@ def test_cold_adapter_explain_of_a_text_matches_it_against_the_catalogue_once(da
     monkeypatch.setattr(cold, "text_clicks", lambda *a, **k: calls.append(1) or original(*a, **k))
     assert model.explain(query, 1) == expected
     assert len(calls) == 1
+
+
+def test_names_genre_finds_a_genre_in_a_script_without_spaces_anywhere_in_the_text() -> None:
+    from coldkit.models.popularity import names_genre
+
+    # its words are CJK bigrams ("科幻", "幻电", "电影"...): the four-letter genre is in no one of them
+    assert names_genre("我喜欢科幻电影", "科幻电影") and names_genre("我喜欢科幻电影", "科幻")
+    assert not names_genre("我喜欢爱情片", "科幻电影")
+    assert names_genre("I love westerns", "Western") and not names_genre("I work in software", "War")

@@ -44,8 +44,14 @@ def _plural_of(word: str, name: str) -> bool:
     return word in (name, name + "s", name + "es") or (name.endswith("y") and word == name[:-1] + "ies")
 
 
-def names_genre(said: list[str], genre: str) -> bool:
-    """Whether a text whose words (possessives dropped) are ``said`` names ``genre``.
+@lru_cache(maxsize=256)
+def _text_read(text: str) -> tuple[list[str], str]:
+    """(its words, possessives dropped; its normalised text), once per text (every genre reads both)."""
+    return _said_words(text), normalize(text)
+
+
+def names_genre(text: str, genre: str) -> bool:
+    """Whether ``text`` names ``genre``.
 
     A genre is named by its whole words in order ("Film-Noir" by "film noir" or "film-noir", "Sci-Fi" by
     "sci-fi"), the last one also in its plain plural ("westerns", "comedies") or possessive ("Children's"
@@ -54,8 +60,11 @@ def names_genre(said: list[str], genre: str) -> bool:
     does not name "News"). A genre written in a script without spaces between words (Chinese, Japanese,
     Thai...) has no word boundary to match at and is looked for anywhere in the text, as before.
     """
+    said, normalized = _text_read(text)
     if unspaced(genre):
-        return normalize(genre) in normalize(" ".join(said))  # no word boundary to match at
+        # no word boundary to match at: the genre's letters anywhere in the text (not in its words, which
+        # read CJK runs as bigrams: "科幻电影" is in no one of them)
+        return normalize(genre) in normalized
     name = _name_words(genre)
     if not name:
         return False
@@ -241,8 +250,6 @@ class GenrePopularity(Popularity):
         """(B, n_genres) each user's genre distribution (rows sum to 1, or 0 with no information)."""
         assert self.genre_matrix_ is not None
         shares = np.zeros((len(queries), len(self.genres_)), dtype=np.float64)
-        lowered = [normalize(g) for g in self.genres_]
-        spaceless = [unspaced(g) for g in self.genres_]
         for b, query in enumerate(queries):
             known = self._known_items(query)
             if known.size:
@@ -251,9 +258,8 @@ class GenrePopularity(Popularity):
                 # the genre's whole words in the text (names_genre: "war" is not named by "software"),
                 # both read as coldkit.text reads words: NFC, lower case (a decomposed "Comédie" names
                 # "comédie" too); a genre in a script without spaces, anywhere in the text
-                said, text = _said_words(query.text), normalize(query.text)
                 for j, g in enumerate(self.genres_):  # loops over genre names (tens), not items
-                    if (lowered[j] in text) if spaceless[j] else names_genre(said, g):
+                    if names_genre(query.text, g):
                         shares[b, j] += max(1.0, shares[b].sum())
         total = shares.sum(axis=1, keepdims=True)
         return np.divide(shares, total, out=np.zeros_like(shares), where=total > 0)
