@@ -428,23 +428,91 @@ def _ridge_reference(x: np.ndarray, y: np.ndarray, fit: np.ndarray, l2: float) -
     return (x - mean_x) @ coef + mean_y
 
 
+def _prediction_noise_share(x: np.ndarray, sigma: float, l2: float, predicted: np.ndarray) -> float:
+    """1 − (mean noise variance of the ridge predictions) / (their variance), from the explicit hat matrix."""
+    n = x.shape[0]
+    centred = x - x.mean(axis=0)
+    hat = centred @ np.linalg.solve(centred.T @ centred + l2 * np.eye(x.shape[1]), centred.T) + np.full((n, n), 1.0 / n)
+    noise = sigma**2 * float(np.sum(hat**2)) / n  # E|H ε|² / n for ε ~ N(0, σ² I)
+    return min(max(1.0 - noise / float(predicted.var()), 0.0), 1.0)
+
+
 def test_dp_hybrid_prior_is_post_processing_of_the_dp_counts() -> None:
+    from coldkit.models.attributes import AttributeFeatures
+
     data = population(n_users=600)
     model = DPHybrid(dp_epsilon=2.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(data)
     stats = model.stats_
     assert stats is not None
     raw = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(np.float64)
     assert np.max(np.abs(stats.counts - raw)) > 1.0  # at ε = 2 the released counts are noisy
-    # the prior from the public (noisy, thresholded) counts and the public content, recomputed independently
+    # the prior from the released counts (raw for the regression, thresholded for an item's own count) and the
+    # public item table, recomputed independently
+    x = np.hstack([model.content.item_vectors(), AttributeFeatures().encode_training(data)]).astype(np.float64)
+    predicted = _ridge_reference(x, stats.counts, np.ones(data.n_items, dtype=bool), model.adapter_l2)
     counts = stats.public_counts()
-    x = model.content.item_vectors().astype(np.float64)
-    predicted = _ridge_reference(x, np.log1p(counts), counts > 0, model.adapter_l2)
     share = counts / (counts + model.item_trust)
-    expected = share * np.log1p(counts) + (1 - share) * predicted
-    np.testing.assert_allclose(model.prior_scores(), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.prior_scores(), share * counts + (1 - share) * predicted, rtol=1e-4, atol=1e-3)
+    assert model.prior_signal_share_ == pytest.approx(
+        _prediction_noise_share(x, stats.sigma_counts, model.adapter_l2, predicted), rel=1e-6, abs=1e-9)
+    assert model.prior_signal_share_ < 1.0  # 40 items cannot average the noise of ε = 2 out (0 here)
     # ... and not what the raw counts would give
-    from_raw = raw / (raw + model.item_trust) * np.log1p(raw)
+    from_raw = raw / (raw + model.item_trust) * raw
     assert np.max(np.abs(model.prior_scores() - from_raw)) > 0.1
+
+
+def test_prior_signal_share_follows_the_noise() -> None:
+    from coldkit.privacy.models import predicted_counts
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    truth = 50.0 + 20.0 * x[:, 0].astype(np.float64)
+    exact, exact_share = predicted_counts(x, truth, 0.0, 1.0)
+    assert exact_share == 1.0  # no noise: all of it is signal
+    np.testing.assert_allclose(exact, _ridge_reference(x.astype(np.float64), truth, np.ones(400, bool), 1.0), rtol=1e-9)
+    shares = []
+    for sigma in (1.0, 30.0, 300.0, 3000.0):
+        noisy = truth + rng.normal(scale=sigma, size=400)
+        predicted, share = predicted_counts(x, noisy, sigma, 1.0)
+        assert share == pytest.approx(_prediction_noise_share(x.astype(np.float64), sigma, 1.0, predicted), rel=1e-9, abs=1e-12)
+        shares.append(share)
+    assert shares[0] > 0.99 and shares[-1] < 0.1 and shares == sorted(shares, reverse=True)
+    # blocks of rows give the same numbers as one block
+    import coldkit.privacy.models as private
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(private, "_PRIOR_ROWS", 7)
+        blocked, blocked_share = predicted_counts(x, truth + 5.0 * x[:, 1], 3.0, 1.0)
+    whole, whole_share = predicted_counts(x, truth + 5.0 * x[:, 1], 3.0, 1.0)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-9)
+    assert blocked_share == pytest.approx(whole_share, rel=1e-9)
+    with pytest.raises(InvalidInputError, match="features"):
+        predicted_counts(x[:10], truth, 1.0, 1.0)
+
+
+def test_dp_hybrid_prior_reads_the_item_tables_dates() -> None:
+    """Newer items are clicked more: brand-new items are then ranked by their release date, which the text
+    does not carry, and the prior's weight goes to brand-new candidates, not to items with counts."""
+    rng = np.random.default_rng(1)
+    n_users, n_items = 800, 60
+    dates = pd.date_range("1990-01-01", periods=n_items, freq="90D")[rng.permutation(n_items)]
+    newness = (dates - dates.min()).days.to_numpy() / (dates.max() - dates.min()).days
+    matrix = sp.csr_matrix((rng.random((n_users, n_items)) < 0.02 + 0.3 * newness[None, :]).astype(np.float32))
+    table = pd.DataFrame({"title": [f"film {j}" for j in range(n_items)], "released": dates.strftime("%d-%b-%Y")})
+    catalog = Catalog(np.array([f"i{j}" for j in range(n_items)]), table, ["title"])
+    train = _with_new_items(Interactions(np.array([f"u{j}" for j in range(n_users)]), catalog, matrix), 45)
+    model = DPHybrid(dp_epsilon=4.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(train)
+    assert model.attributes_used_ == ["released"]
+    assert model.prior_signal_share_ > 0.5
+    cold = np.arange(45, 60)
+    spearman = pd.Series(model.prior_scores()[cold]).corr(pd.Series(newness[cold]), method="spearman")
+    assert spearman > 0.8
+    factors = model.noise_factors(cold)
+    assert factors["popularity"] == 0.0 and factors["prior"] == pytest.approx(model.prior_signal_share_)
+    assert model.noise_factors(np.arange(45))["prior"] < 0.05  # the counts speak for warm items
+    # a user without clicks gets the brand-new items newest first
+    ranked = model.recommend([UserQuery(history=np.array([], dtype=np.int64))], 5, candidates=cold)
+    assert np.mean(newness[ranked.indices[0]]) > np.mean(newness[cold])
 
 
 def test_dp_hybrid_prior_costs_no_budget_and_is_seeded() -> None:
@@ -873,7 +941,9 @@ def test_dp_hybrid_ranks_brand_new_items_as_own_content_when_cf_is_noise() -> No
 def test_dp_hybrid_noise_factors_without_noise_and_bad_input() -> None:
     train = _with_new_items(population(n_users=600), 30)
     exact = DPHybrid(dp_epsilon=math.inf, dp_delta=1e-5, encoder="hashing", cache=False).fit(train)
-    assert exact.noise_factors(np.arange(30)) == {"cf": 1.0, "popularity": 1.0}  # ε = ∞: the full weights
+    # ε = ∞: the full weights, and the prior only where no count speaks
+    assert exact.noise_factors(np.arange(30)) == {"cf": 1.0, "popularity": 1.0, "prior": 0.0}
+    assert exact.noise_factors(np.arange(30, 40))["prior"] == 1.0
     assert exact.noise_factors(np.arange(30, 40))["cf"] == 1.0
     off = DPHybrid(dp_epsilon=1.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0, cf_trust=0).fit(train)
     assert off.noise_factors(np.arange(30, 40))["cf"] == 1.0  # cf_trust = 0 turns the noise-aware CF weight off

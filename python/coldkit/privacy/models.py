@@ -43,12 +43,12 @@ from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, rank_vectors
 from coldkit.models._vectors import blend_by_count, training_matrix, trust_by_count
+from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.base import NotFittedError, Recommender
 from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, blend, check_weights, source_weights
 from coldkit.models.cold import ridge_map
 from coldkit.models.content import ContentRecommender
 from coldkit.models.registry import default_encoder_name
-from coldkit.models.stacker import content_popularity
 from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_budget, rho_for_budget, sigma_for_rho
@@ -60,9 +60,12 @@ from coldkit.validation import check_number, check_seed
 __all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "OwnContent", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
 #: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
-#: ``prior``: the DP popularity estimate with a content-predicted popularity for items without a public count,
-#: see :meth:`DPHybrid.prior_scores`).
-DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "prior": 0.0}
+#: ``prior``: the DP popularity estimate with a popularity predicted from the public item table for items
+#: without a public count, see :meth:`DPHybrid.prior_scores`). ``prior``'s weight is scaled at query time by
+#: the prediction's signal share and by how little the candidates' counts say (:meth:`DPHybrid.noise_factors`);
+#: 0.04 was chosen on ml-100k seeds 3–5 and ml-latest-small seeds 0–1 (not the benchmark's seeds), where
+#: 0.005–0.04 all helped or tied (docs/privacy.md).
+DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "prior": 0.04}
 
 
 #: Noisy counts below ``PUBLIC_COUNT_SIGMAS · σ`` are treated as noise (:meth:`DPStatistics.public_counts`).
@@ -441,6 +444,59 @@ def gram_signal_share(stats: DPStatistics, eigenvalues: np.ndarray | None = None
     return float(np.sum(np.maximum(values - stats.noise_edge, 0.0) ** 2)) / total if total > 0 else 0.0
 
 
+#: Rows per step of :func:`predicted_counts` (a step's float64 copy stays a few hundred MB at 1,000 dimensions).
+_PRIOR_ROWS = 32_768
+
+
+def predicted_counts(features: np.ndarray, noisy_counts: np.ndarray, sigma: float, l2: float) -> tuple[np.ndarray, float]:
+    """Each item's user count predicted from public item features, and the share of the prediction that is signal.
+
+    A ridge regression of the *raw* noisy counts on ``features`` over every item of the catalogue: the noise is
+    zero-mean, so the fit averages it out over many items, where thresholded counts (those above ``3σ``) keep only
+    the few most popular items at a small ε (35 of 1,682 on ml-100k at ε = 1) and log counts of noisy values are
+    biased. Post-processing of the count release and of public features: no budget.
+
+    The share is ``1 − (noise variance of the prediction) / (variance of the prediction)``, clipped to [0, 1]: with
+    ``X`` centred and ``e_j`` the eigenvalues of ``XᵀX``, the noise ``σ²I`` of the counts reaches the predictions
+    with average variance ``σ² (Σ_j (e_j / (e_j + l2))² + 1) / n`` (the ``+ 1``: the mean). It is 1 without noise
+    and falls towards 0 as the noise's share of what the features predict grows — ml-100k's dates and titles at
+    ε = 1: 0.60, ml-latest-small's titles at ε = 1: 0.17 (where the prior tied), both 0.79–0.99 at ε = 8.
+
+    Returns ``(predictions (n_items,) float64, share)``.
+    """
+    x = np.asarray(features)
+    y = np.asarray(noisy_counts, dtype=np.float64)
+    n = y.size
+    if x.ndim != 2 or x.shape[0] != n:
+        raise InvalidInputError(f"features must be (n_items, d) for {n} counts, got shape {x.shape}")
+    if n < 2:
+        return np.full(n, float(y.mean()) if n else 0.0), 0.0
+    # in float64 blocks of rows: a whole float64 copy of a large catalogue's features would be gigabytes
+    mean_x = np.zeros(x.shape[1])
+    for start in range(0, n, _PRIOR_ROWS):
+        mean_x += x[start : start + _PRIOR_ROWS].sum(axis=0, dtype=np.float64)
+    mean_x /= n
+    mean_y = float(y.mean())
+    gram = np.zeros((x.shape[1], x.shape[1]))
+    rhs = np.zeros(x.shape[1])
+    for start in range(0, n, _PRIOR_ROWS):
+        block = x[start : start + _PRIOR_ROWS].astype(np.float64) - mean_x
+        gram += block.T @ block
+        rhs += block.T @ (y[start : start + _PRIOR_ROWS] - mean_y)
+    coef = np.linalg.solve(gram + l2 * np.eye(x.shape[1]), rhs)
+    predicted = np.empty(n)
+    for start in range(0, n, _PRIOR_ROWS):
+        predicted[start : start + _PRIOR_ROWS] = (x[start : start + _PRIOR_ROWS].astype(np.float64) - mean_x) @ coef + mean_y
+    if sigma <= 0:
+        return predicted, 1.0
+    spread = float(predicted.var())
+    if spread <= 0:
+        return predicted, 0.0
+    eigenvalues = np.clip(np.linalg.eigvalsh(gram), 0.0, None)
+    noise = sigma**2 * (float(np.sum((eigenvalues / (eigenvalues + l2)) ** 2)) + 1.0) / n
+    return predicted, min(max(1.0 - noise / spread, 0.0), 1.0)
+
+
 class DPHybrid(PrivateModel):
     """The private hybrid: DP CF (noisy-Gram factors or EASE, with a content→CF ridge map for new items),
     content from the user's own items and words, and DP popularity, blended adaptively with fixed weights.
@@ -451,8 +507,8 @@ class DPHybrid(PrivateModel):
         factors: most factors for ``warm="svd"``; l2: EASE ridge floor; adapter_l2: ridge map penalty;
         item_trust: noisy count at which an item's own CF vector gets half the weight of its mapped one;
         user_trust / weights / fusion / depth: the blend (sources ``cf``, ``content``, ``text``, ``popularity``,
-            ``prior``; ``prior`` — :meth:`prior_scores`, the same weight for every query — is 0 by default: it
-            did not help on the benchmark, see docs/privacy.md);
+            ``prior``; ``prior`` — :meth:`prior_scores`, the same weight for every query — speaks for candidates
+            without public counts, such as brand-new items, see :meth:`noise_factors`);
         cf_trust: noise-aware CF weight: the ``cf`` weight is multiplied by ``k / (k + cf_trust)``, ``k`` the
             number of eigen-directions of the noisy Gram above the noise edge (post-processing, no budget): with
             few users or a small ε, CF is mostly noise and content speaks instead (``cf_trust=0`` turns this off);
@@ -557,14 +613,19 @@ class DPHybrid(PrivateModel):
         # Gram: its reliability is the squared signal share (see noise_factors)
         self.mapped_cf_factor_ = self.signal_share_ ** 2
         self.own_share_ = share  # (n_items,) weight of each item's own DP vector in its CF vector
-        # content-predicted popularity: a ridge map content -> log(1 + public count), fitted on the items whose
-        # noisy count stands out of the noise (post-processing of the DP count release: no budget)
-        predicted = content_popularity(content, counts, l2=self.adapter_l2).astype(np.float64)
-        self.prior_ = (share * np.log1p(counts) + (1 - share) * predicted).astype(np.float32)
+        # popularity predicted from the public item table (its text's vectors and its attributes: dates, numbers,
+        # titles' years) on the raw noisy counts: post-processing of the count release, no budget
+        reader = AttributeFeatures()
+        attributes = reader.encode_training(train)
+        self.attributes_used_ = list(reader.used_)  # the item table's columns the prior read besides the text
+        predicted, self.prior_signal_share_ = predicted_counts(
+            np.hstack([content, attributes]), stats.counts, stats.sigma_counts, self.adapter_l2
+        )
+        self.prior_ = (share * counts + (1 - share) * predicted).astype(np.float32)
         return self
 
     def noise_factors(self, candidates: np.ndarray | None = None) -> dict[str, float]:
-        """Noise-aware factors of the ``cf`` and ``popularity`` weights for a batch ranking ``candidates`` (None: all).
+        """Noise-aware factors of the ``cf``, ``popularity`` and ``prior`` weights for a batch ranking ``candidates`` (None: all).
 
         Both sources read the DP releases, and on some candidate sets those say nothing but noise — brand-new
         items have a true count of 0, so whatever count or CF score they get is noise. Post-processing only (no
@@ -580,6 +641,9 @@ class DPHybrid(PrivateModel):
           read through noisy user rows (on ml-100k at ε = 1 CF alone ranks brand-new items near chance; see
           docs/privacy.md). The factor mixes the two by the share of the candidates' count mass (above the
           noise's) that own vectors back. ``cf_trust = 0`` turns all of this off for CF (factor 1).
+        * ``prior``: speaks where the counts do not — ``1 − popularity``'s factor — times the signal share of the
+          popularity the item table predicts (:func:`predicted_counts`): on brand-new items it is the one estimate
+          of who will want them that others' clicks give, and on items with counts popularity says it better.
         """
         if not hasattr(self, "own_share_"):
             raise NotFittedError(f"{self.name}: call fit(train) before asking for its noise factors")
@@ -601,14 +665,18 @@ class DPHybrid(PrivateModel):
 
         backed = share(float((mass * self.own_share_[items]).sum()))
         cf = 1.0 if self.cf_trust == 0 else backed * self.cf_factor_ + (1.0 - backed) * self.mapped_cf_factor_
-        return {"cf": cf, "popularity": share(total)}
+        popularity = share(total)
+        return {"cf": cf, "popularity": popularity, "prior": (1.0 - popularity) * self.prior_signal_share_}
 
     def prior_scores(self) -> np.ndarray:
-        """(n_items,) the ``prior`` source: each item's estimated log(1 + users), from DP releases and content only.
+        """(n_items,) the ``prior`` source: each item's estimated number of users, from DP releases and public data only.
 
-        ``s·log(1 + c̃) + (1 - s)·p̂`` with ``c̃`` the public noisy count, ``s = c̃ / (c̃ + item_trust)`` and
-        ``p̂`` the content-predicted popularity (a ridge map content → log(1 + c̃) over the items with
-        ``c̃ > 0``): a brand-new item gets the popularity its content predicts.
+        ``s·c̃ + (1 - s)·p̂`` with ``c̃`` the public noisy count (0 below ``3σ``), ``s = c̃ / (c̃ + item_trust)`` and
+        ``p̂`` the popularity the public item table predicts (:func:`predicted_counts`: a ridge regression of the
+        raw noisy counts of every item on its text's vectors and its attributes — dates, numbers, a title's year,
+        :class:`~coldkit.models.attributes.AttributeFeatures`): a brand-new item gets the popularity that items
+        like it have. ``prior_signal_share_`` is the share of ``p̂`` that is not noise; ``attributes_used_``
+        names the attribute columns read.
         """
         if not hasattr(self, "prior_"):
             raise NotFittedError(f"{self.name}: call fit(train) before asking for its prior")
@@ -639,7 +707,7 @@ class DPHybrid(PrivateModel):
         factors = self.noise_factors(cand)
         base = {**self.weights, **{name: self.weights[name] * factor for name, factor in factors.items()}}
         weights = source_weights(n, has_text, base, self.user_trust)
-        weights["prior"] = np.full(len(queries), self.weights["prior"])  # speaks for every query, like a bias term
+        weights["prior"] = np.full(len(queries), base["prior"])  # the same for every query, like a bias term
         fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
         return fused
 
