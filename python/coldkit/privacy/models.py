@@ -12,7 +12,7 @@ release is ``(dp_epsilon, dp_delta)``-DP, and :meth:`privacy_spent` reports what
 computes from the noise actually added. Everything else is post-processing of these two releases and
 of *public* item content: popularity, item-kNN cosine, EASE, the CF factors (eigenvectors of the
 noisy Gram, keeping only those above the noise's spectral edge ``2σ√n``), the content→CF ridge map
-for cold items. The blend's weights are fixed (the non-private hybrid tunes them on the training
+for cold items, and the popularity the public item table predicts for them (:func:`predicted_counts`). The blend's weights are fixed (the non-private hybrid tunes them on the training
 data, which would spend budget).
 
 At query time a user's own interactions (their training row, their clicks) are used to score for
@@ -57,7 +57,7 @@ from coldkit.privacy.mechanisms import dp_gram, dp_item_counts, noise_seed
 from coldkit.privacy.modes import check_public_content
 from coldkit.validation import check_number, check_seed
 
-__all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "OwnContent", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
+__all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "OwnContent", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "predicted_counts", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
 #: Sources of the private hybrid and their base weights (the hybrid's defaults for the same sources, plus
 #: ``prior``: the DP popularity estimate with a popularity predicted from the public item table for items
