@@ -486,8 +486,13 @@ def test_prior_signal_share_follows_the_noise() -> None:
     whole, whole_share = predicted_counts(x, truth + 5.0 * x[:, 1], 3.0, 1.0)
     np.testing.assert_allclose(blocked, whole, rtol=1e-9)
     assert blocked_share == pytest.approx(whole_share, rel=1e-9)
-    with pytest.raises(InvalidInputError, match="features"):
-        predicted_counts(x[:10], truth, 1.0, 1.0)
+    # ... and blocks of columns side by side the same as their joined table
+    split, split_share = predicted_counts([x[:, :2], x[:, 2:]], truth + 5.0 * x[:, 1], 3.0, 1.0)
+    np.testing.assert_allclose(split, whole, rtol=1e-9)
+    assert split_share == pytest.approx(whole_share, rel=1e-9)
+    for bad in (x[:10], [x, x[:10]], []):
+        with pytest.raises(InvalidInputError, match="features"):
+            predicted_counts(bad, truth, 1.0, 1.0)
 
 
 def test_dp_hybrid_prior_reads_the_item_tables_dates() -> None:
