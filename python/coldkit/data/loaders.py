@@ -19,7 +19,9 @@ import csv
 import io
 import os
 import re
+import threading
 import warnings
+import weakref
 import zlib
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast
@@ -668,7 +670,8 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
             continue
         if _share_reaches(present, lambda part: pd.to_numeric(part, errors="coerce").notna().to_numpy(), NUMBERS_SHARE):
             continue
-        if date_days(present) is not None:  # dates are an item attribute, not words
+        # dates are an item attribute, not words; read once per table, attribute_columns asks again
+        if _column_date_days(frame, column) is not None:
             continue
         if _share_reaches(present, _token_with_digit, IDENTIFIER_SHARE) and present.nunique() >= IDENTIFIER_SHARE * len(present):
             continue
@@ -730,45 +733,66 @@ def date_days(values: pd.Series) -> pd.Series | None:
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return _days_since_epoch(pd.to_datetime(values, utc=True))
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+    if not _text_dtype(values):
         return None
-
-    def nonempty(part: pd.Series) -> pd.Series:
-        text = part.astype("string").str.strip()
-        return text[text.notna() & (text != "")]
-
-    # the format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
-    # nor converted and stripped whole (that alone took half the time text_like_columns spends on it)
-    head = nonempty(values.iloc[: 8 * _DATE_SAMPLE])
-    if len(head) < 8 * _DATE_SAMPLE and len(values) > 8 * _DATE_SAMPLE:
-        head = nonempty(values).iloc[: 8 * _DATE_SAMPLE]  # empty first rows: the first non-empty ones
-    if head.empty:
-        return None
-    sample = pd.Series(head.unique()[:_DATE_SAMPLE])
-    if not sample.str.contains(r"\d", regex=True).any():
-        return None
-
-    def read(part: pd.Series, form: str) -> pd.Series:
-        with warnings.catch_warnings():  # a format that does not fit warns before it coerces
-            warnings.simplefilter("ignore")
-            return pd.to_datetime(part, format=form, utc=True, errors="coerce")
-
-    shares = {form: float(read(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
-    # the formats that read the sample, best first (ties in the order above)
-    fitting = sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+    fitting = _date_formats_of_sample(values)
     if not fitting:
         return None
-    text = values.astype("string").str.strip()
+    return _read_dates(values, values.astype("string").str.strip(), fitting)
+
+
+def _text_dtype(values: pd.Series) -> bool:
+    """Whether a column holds text (or Python objects) that :func:`date_days` reads as written dates."""
+    return bool(values.dtype == object or pd.api.types.is_string_dtype(values))
+
+
+def _nonempty(part: pd.Series) -> pd.Series:
+    """The values of ``part`` as stripped strings, empty and missing ones left out."""
+    text = part.astype("string").str.strip()
+    return text[text.notna() & (text != "")]
+
+
+def _read_as_dates(part: pd.Series, form: str) -> pd.Series:
+    """``part`` read as dates in ``form`` (a strptime format or "ISO8601"), in UTC, NaT where it does not fit."""
+    with warnings.catch_warnings():  # a format that does not fit warns before it coerces
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(part, format=form, utc=True, errors="coerce")
+
+
+def _date_formats_of_sample(values: pd.Series) -> list[str]:
+    """The date formats that read the first distinct values of a text column, best first; [] for none.
+
+    The format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
+    nor converted and stripped whole (that alone took half the time text_like_columns spends on it).
+    The sample is the first ``8 * _DATE_SAMPLE`` (4096) non-empty rows; when they all read as dates the
+    whole column is parsed (:func:`_read_dates`), even where the rows below them are not dates.
+    """
+    head = _nonempty(values.iloc[: 8 * _DATE_SAMPLE])
+    if len(head) < 8 * _DATE_SAMPLE and len(values) > 8 * _DATE_SAMPLE:
+        head = _nonempty(values).iloc[: 8 * _DATE_SAMPLE]  # empty first rows: the first non-empty ones
+    if head.empty:
+        return []
+    sample = pd.Series(head.unique()[:_DATE_SAMPLE])
+    if not sample.str.contains(r"\d", regex=True).any():
+        return []
+    shares = {form: float(_read_as_dates(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
+    # the formats that read the sample, best first (ties in the order above)
+    return sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+
+
+def _read_dates(values: pd.Series, text: pd.Series, fitting: Sequence[str]) -> pd.Series | None:
+    """The whole column read in the best of ``fitting`` (``text``: its values as stripped strings), as
+    :func:`date_days` gives it; None when under :data:`NUMBERS_SHARE` of its non-empty rows are dates."""
     present = text.notna() & (text != "")
     given = text[present]
     distinct = pd.Series(given.unique())
-    moments = read(distinct, fitting[0])
+    moments = _read_as_dates(distinct, fitting[0])
     for form in fitting[1:]:
         # the sample can read alike in two formats ("01/02/2020" month or day first) where the column does not
         # ("25/12/2020" further down): the one that reads more of the whole column is the column's format
         if moments.notna().all():
             break
-        other = read(distinct, form)
+        other = _read_as_dates(distinct, form)
         if other.notna().sum() > moments.notna().sum():
             moments = other
     days_of = _days_since_epoch(moments)
@@ -777,6 +801,59 @@ def date_days(values: pd.Series) -> pd.Series | None:
     days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()
     if float(np.isfinite(days[present]).mean()) < NUMBERS_SHARE:
         return None
+    return days
+
+
+class _DatesRead:
+    """One column's dates as :func:`_column_date_days` read them: the text parsed, and the days (None: no dates)."""
+
+    __slots__ = ("text", "days")
+
+    def __init__(self, text: pd.Series, days: np.ndarray | None) -> None:
+        self.text, self.days = text, days
+
+
+#: The text columns of a table read as dates so far, by ``id(table)`` (dropped when the table is, see
+#: :func:`_column_date_days`), then by column.
+_DATES_READ: dict[int, dict[object, _DatesRead]] = {}
+_DATES_READ_LOCK = threading.Lock()
+
+
+def _forget_dates_of(key: int) -> None:
+    with _DATES_READ_LOCK:
+        _DATES_READ.pop(key, None)
+
+
+def _column_date_days(table: pd.DataFrame, column: object) -> pd.Series | None:
+    """``date_days(table[column])``, the whole column parsed once per table while its text stays the same.
+
+    Why: loading a catalogue asked twice whether a column is dates — :func:`text_like_columns` to keep it
+    out of the item text, then :func:`coldkit.models.attributes.attribute_columns` to read it as an
+    attribute — and a 1M-row column of distinct dates took seconds to parse each time. A column whose
+    first rows are no dates is answered from them, as before, and never kept. A kept answer is used
+    only while the column's text (each value as a stripped string: all that :func:`date_days` reads)
+    equals the text it was read from, so a table changed in place, or a new table that reuses a freed
+    one's id, is read anew. What is kept goes with the table (``weakref.finalize``).
+    """
+    values = table[column]
+    if not _text_dtype(values):
+        return date_days(values)  # a datetime or period column costs one conversion; numbers are no dates
+    fitting = _date_formats_of_sample(values)
+    if not fitting:
+        return None
+    text = values.astype("string").str.strip()
+    key = id(table)
+    with _DATES_READ_LOCK:
+        read = _DATES_READ.get(key, {}).get(column)
+    if read is not None and read.text.equals(text):
+        return None if read.days is None else pd.Series(read.days.copy(), index=values.index)
+    days = _read_dates(values, text, fitting)
+    kept = _DatesRead(text, None if days is None else days.to_numpy(dtype=np.float64, copy=True))
+    with _DATES_READ_LOCK:
+        if key not in _DATES_READ:
+            _DATES_READ[key] = {}
+            weakref.finalize(table, _forget_dates_of, key)
+        _DATES_READ[key][column] = kept
     return days
 
 
