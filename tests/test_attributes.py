@@ -250,3 +250,60 @@ def test_a_day_first_column_is_read_day_first_when_its_first_rows_read_both_ways
     assert days is not None
     reference = [float((datetime.datetime.strptime(d, "%d/%m/%Y").date() - datetime.date(1970, 1, 1)).days) for d in written]
     assert days.tolist() == reference
+
+
+def test_a_catalogue_reads_each_date_column_once_and_gives_the_same_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a catalogue asked twice whether a column is dates (text_like_columns to keep it out of the text,
+    attribute_columns to read it): a 1M-row column of distinct dates was parsed twice, seconds each. Now once per
+    table and column, with the same columns and values as a fresh parse (and the standard library's day count)."""
+    import datetime
+    import gc
+
+    from coldkit.data import loaders
+
+    reads = []
+    real = loaders._read_dates
+    monkeypatch.setattr(loaders, "_read_dates", lambda *a, **k: reads.append(1) or real(*a, **k))
+    n = 5000  # more rows than the 4,096 the format is decided on
+    start = datetime.date(1990, 1, 1)
+    dates = [start + datetime.timedelta(days=(7919 * i) % 20000) for i in range(n)]
+    released = [d.strftime("%d-%b-%Y") for d in dates]
+    released[3] = ""  # an empty one stays missing
+    published = [d.isoformat() for d in dates]
+    # the first 4,096 rows read as dates, the rest do not: the whole column is parsed, and it is text
+    noted = published[:4096] + [f"seen {i} times" for i in range(n - 4096)]
+    items = pd.DataFrame(
+        {"item_id": [f"i{i}" for i in range(n)], "title": [f"Film {i}" for i in range(n)], "released": released,
+         "published": published, "noted": noted}
+    )
+    catalog = catalog_from_frame(items)
+    assert catalog.text_columns == ("title", "noted")
+    found = attribute_columns(catalog.table, catalog.text_columns)
+    assert list(found) == ["released", "published"]
+    assert len(reads) == 3  # released, published, noted: one parse each for both questions
+    reference = [float((d - datetime.date(1970, 1, 1)).days) for d in dates]
+    np.testing.assert_array_equal(found["published"], reference)
+    assert np.isnan(found["released"][3])
+    np.testing.assert_array_equal(np.delete(found["released"], 3), np.delete(reference, 3))
+    # a fresh parse of each column (no table to keep it with) gives the same
+    for column in ("released", "published"):
+        np.testing.assert_array_equal(loaders.date_days(catalog.table[column]).to_numpy(), found[column])
+    assert loaders.date_days(catalog.table["noted"]) is None
+    assert len(reads) == 6
+    # asked again: still the same answer, still no parse
+    again = attribute_columns(catalog.table, catalog.text_columns)
+    assert list(again) == list(found) and all(np.array_equal(again[c], found[c], equal_nan=True) for c in found)
+    assert loaders.text_like_columns(catalog.table) == ["title", "noted"] and len(reads) == 6
+
+    # a table changed in place, or a column replaced, is read anew (its text differs from the text parsed)
+    catalog.table.loc[0, "published"] = "2000-01-01"
+    assert attribute_columns(catalog.table, catalog.text_columns)["published"][0] == 10957.0 and len(reads) == 7
+    catalog.table["released"] = "later"
+    assert "released" not in attribute_columns(catalog.table, catalog.text_columns)
+    assert "released" in loaders.text_like_columns(catalog.table)
+    # what is kept goes with the table
+    key = id(catalog.table)
+    assert key in loaders._DATES_READ
+    del catalog
+    gc.collect()
+    assert key not in loaders._DATES_READ

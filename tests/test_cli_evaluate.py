@@ -106,7 +106,8 @@ def test_evaluate_duplicates_flag(movie_folder: Path, tmp_path: Path, capsys: py
     args = _evaluate_folder_with(movie_folder, tmp_path, layout, first_row + "\n")
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "coldkit evaluate: error:" in err and "duplicate (user_id, item_id)" in err and "--duplicates" in err
+    # the pair named by the file's own columns (userId, movieId), as mapped: the file has no user_id column
+    assert "coldkit evaluate: error:" in err and "duplicate (userId (user_id), movieId (item_id))" in err and "--duplicates" in err
     assert main([*args, "--duplicates", "max"]) == 0
     assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == ["popularity"]
 

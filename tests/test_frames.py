@@ -560,3 +560,119 @@ def test_history_none_is_no_clicks() -> None:
         ("new", "a", 3.0, 1), ("new", "b", 2.0, 2), ("new", "c", 1.0, 3), ("new", "d", 0.0, 4)]
     with pytest.raises(InvalidInputError, match="UserQuery.history must be"):
         UserQuery(history=[None])  # a missing id inside the list stays an error
+
+
+# A partial columns= mapping: the user's table says uid / stars / when / movieId, coldkit's names are user_id /
+# rating / timestamp / item_id. Errors raised after the renaming named coldkit's names ("empty user_id at row(s) [1]"
+# of a frame without a user_id column); each case below is a real message of fit, checked for the user's name.
+_OWN = pd.DataFrame({"uid": ["u1", "u1", "u2", "u3"], "item_id": ["a", "b", "a", "c"], "stars": [4.0, 3.0, 5.0, 2.0],
+                     "when": [1_600_000_000, 1_600_000_100, 1_600_000_200, 1_600_000_300]})
+_MAPPED = {"user_id": "uid", "rating": "stars", "timestamp": "when"}
+_OWN_ITEMS = pd.DataFrame({"movieId": ["a", "b", "c"], "title": ["Heat", "Up", "Jaws"]})
+
+
+def _own_case(change: str) -> tuple[pd.DataFrame, dict]:
+    """The frame and fit's keywords of one bad input, with the partial mapping."""
+    frame, kw = _OWN.copy(), {"columns": dict(_MAPPED)}
+    if change == "nan-user":
+        frame.loc[1, "uid"] = None
+    elif change == "blank-user":
+        frame.loc[1, "uid"] = "  "
+    elif change == "nan-item-seen":  # no items=: the catalogue is built from the ids seen
+        frame = frame.rename(columns={"item_id": "iid"})
+        frame.loc[2, "iid"] = None
+        kw["columns"]["item_id"] = "iid"
+    elif change == "nan-item":
+        frame = frame.rename(columns={"item_id": "iid"})
+        frame.loc[2, "iid"] = None
+        kw.update(columns={**_MAPPED, "item_id": "iid"}, items=_OWN_ITEMS, item_columns={"item_id": "movieId"})
+    elif change == "bad-rating":
+        frame = frame.astype({"stars": object})
+        frame.loc[1, "stars"] = "five"
+    elif change == "zero-rating":
+        frame.loc[1, "stars"] = 0.0
+    elif change == "bad-timestamp":
+        frame = frame.astype({"when": object})
+        frame.loc[1, "when"] = "soon"
+    elif change == "mixed-units":
+        frame.loc[1, "when"] = 1_600_000_000_000  # milliseconds beside seconds
+    elif change == "beyond-9999":
+        frame["when"] = [1e30] * 4
+    elif change == "durations":
+        frame["when"] = pd.to_timedelta(frame["when"], unit="s")
+    elif change == "duplicate":
+        frame.loc[1, "item_id"] = "a"
+    elif change == "duplicate-sum-zero":
+        frame.loc[1, ["item_id", "stars"]] = ["a", -4.0]
+        kw["duplicates"] = "sum"
+    elif change == "missing-item":
+        frame = frame.drop(columns=["item_id"])
+    elif change == "items-duplicate":
+        kw.update(items=_OWN_ITEMS.assign(movieId=["a", "a", "c"]), item_columns={"item_id": "movieId"})
+    elif change == "items-blank":
+        kw.update(items=_OWN_ITEMS.assign(movieId=["a", " ", "c"]), item_columns={"item_id": "movieId"})
+    elif change == "items-no-text":
+        kw.update(items=_OWN_ITEMS.assign(title=[1, 2, 3]), item_columns={"item_id": "movieId"})
+    elif change == "items-text-missing":
+        kw.update(items=_OWN_ITEMS, item_columns={"item_id": "movieId"}, text_columns=["name"])
+    return frame, kw
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("nan-user", "empty uid (user_id) at row(s) [1]"),
+        ("blank-user", "empty uid (user_id) at row(s) [1]"),
+        ("nan-item-seen", "empty iid (item_id) at row(s) [2]"),
+        ("nan-item", "empty iid (item_id) at row(s) [2]"),
+        ("bad-rating", "1 rating(s) in stars (rating) are NaN, inf or not numbers (rows [1], e.g. 'five')"),
+        ("zero-rating", "1 row(s) have weight 0 in stars (rating) (rows [1])"),
+        ("bad-timestamp", "timestamps in when (timestamp) must be numbers (unix seconds) or ISO-8601 dates"),
+        ("mixed-units", "timestamps in when (timestamp) mix units: row 1 is 1600000000000 (unix milliseconds)"),
+        ("beyond-9999", "timestamp in when (timestamp) '1e+30' in row 0 is beyond the year 9999"),
+        ("durations", "the when (timestamp) column holds durations"),
+        ("duplicate", "1 duplicate (uid (user_id), item_id) row(s), e.g. [('u1', 'a')]"),
+        ("duplicate-sum-zero", "1 (uid (user_id), item_id) pair(s) have weight 0 after duplicates='sum'"),
+        ("missing-item", "missing column(s) ['item_id']; found ['uid', 'stars', 'when']"),
+        ("items-duplicate", "duplicate item_id(s) in movieId (item_id) ['a'] (rows [0, 1])"),
+        ("items-blank", "empty movieId (item_id) at row(s) [1]"),
+        ("items-no-text", "no text-like column besides movieId (item_id) (ids, URLs and numbers do not count; columns: ['movieId', 'title'])"),
+        ("items-text-missing", "missing column(s) ['name']; found ['movieId', 'title']"),
+    ],
+)
+def test_errors_after_a_partial_mapping_name_the_users_own_columns(change: str, message: str) -> None:
+    import contextlib
+
+    from coldkit.exceptions import DataWarning
+
+    frame, kw = _own_case(change)
+    # the -4 that sums a pair to 0 is a thumbs-down, which fit says before the error
+    said = pytest.warns(DataWarning, match="negative") if change == "duplicate-sum-zero" else contextlib.nullcontext()
+    with said, pytest.raises(InvalidInputError) as raised:
+        models.create("popularity").fit(frame, **kw)
+    assert message in str(raised.value)
+
+
+def test_errors_without_a_mapping_read_as_before() -> None:
+    """Nothing renamed, nothing added: the messages name coldkit's columns, which the user's table has."""
+    frame = _OWN.rename(columns={v: k for k, v in _MAPPED.items()})
+    bad = frame.astype({"rating": object})
+    bad.loc[1, "rating"] = "five"
+    with pytest.raises(InvalidInputError, match=re.escape("1 rating(s) are NaN, inf or not numbers (rows [1], e.g. 'five')")):
+        models.create("popularity").fit(bad)
+    frame.loc[1, "item_id"] = "a"
+    with pytest.raises(InvalidInputError, match=re.escape("1 duplicate (user_id, item_id) row(s)")):
+        models.create("popularity").fit(frame)
+
+
+def test_the_loaders_name_a_mapped_weight_column_by_the_users_name() -> None:
+    """The command line's --interaction-columns weight=plays: the plays column is read as the rating."""
+    from coldkit.data.loaders import catalog_from_frame, interactions_from_frame
+
+    catalog = catalog_from_frame(pd.DataFrame({"item_id": ["a", "b"], "title": ["Heat", "Up"]}))
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "plays": ["x", 1]})
+    with pytest.raises(InvalidInputError, match=re.escape("1 rating(s) in plays (weight) are NaN")):
+        interactions_from_frame(frame, catalog, columns={"weight": "plays"})
+    # an unmapped weight column is read as the rating as before, and its message is unchanged
+    with pytest.raises(InvalidInputError, match=re.escape("1 row(s) have weight 0 (rows [0])")):
+        interactions_from_frame(frame.rename(columns={"plays": "weight"}).assign(weight=[0, 1]), catalog)

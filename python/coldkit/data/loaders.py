@@ -19,7 +19,9 @@ import csv
 import io
 import os
 import re
+import threading
 import warnings
+import weakref
 import zlib
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast
@@ -473,12 +475,19 @@ def _mapping_hint(
 
 
 def _require_columns(
-    frame: pd.DataFrame, columns: Sequence[str], where: str, mapping: tuple[str, Mapping[str, str] | None] | None = None
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    where: str,
+    mapping: tuple[str, Mapping[str, str] | None] | None = None,
+    renamed: Mapping[str, str] | None = None,
 ) -> None:
     """Raise naming the ``columns`` ``frame`` lacks; ``mapping`` (the flag that maps them, the mapping given)
-    adds how to map them when no other cause (another separator, no header line) is seen."""
+    adds how to map them when no other cause (another separator, no header line) is seen. ``renamed``
+    (``{standard name: the user's column}``) is the mapping ``frame`` was already renamed by (:func:`_rename`):
+    the columns found are then listed by the user's names (``found ['uid', ...]``, not ``['user_id', ...]``)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
+        own = {std: src for std, src in (renamed or {}).items()}
         hint = ""
         if len(frame.columns) == 1 and "::" in str(frame.columns[0]):
             # MovieLens-1M's .dat files: '::' between fields and no header line. The one-character test below
@@ -502,7 +511,8 @@ def _require_columns(
             hint = f" — the first line looks like data, not column names: add a header line (e.g. {names})"
         elif mapping is not None:
             hint = _mapping_hint(frame, missing, *mapping, where=where)
-        raise InvalidInputError(f"{where}: missing column(s) {missing}; found {list(frame.columns)}{hint}")
+        shown = [own.get(str(c), c) for c in frame.columns]  # the names of the user's table, as it knows it
+        raise InvalidInputError(f"{where}: missing column(s) {missing}; found {shown}{hint}")
 
 
 def _is_number(text: str) -> bool:
@@ -543,6 +553,24 @@ def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) 
                 f"{where}: {std}={src}, but the file already has a column {std!r}; map that column too or rename it"
             )
     return frame.rename(columns={src: std for std, src in mapping.items()})
+
+
+def _own_name(standard: str, renamed: Mapping[str, str] | None) -> str:
+    """A standard column as a message names it: ``uid (user_id)`` where ``renamed`` (``{standard name: the
+    user's column}``, as :func:`_rename` applied it) made it of the user's ``uid``, else ``user_id``.
+
+    Why: the errors raised after a ``columns=`` mapping was applied named coldkit's ``user_id`` where the
+    user's table says ``uid`` ("empty user_id at row(s) [1]" of a frame without any ``user_id`` column).
+    """
+    source = (renamed or {}).get(standard)
+    return standard if source is None or str(source) == standard else f"{source} ({standard})"
+
+
+def _in_own_column(standard: str, renamed: Mapping[str, str] | None) -> str:
+    """`` in stars (rating)`` where ``renamed`` made ``standard`` of another column of the user's, else ``""``
+    (a message that names no column reads the same as before when nothing was renamed)."""
+    named = _own_name(standard, renamed)
+    return "" if named == standard else f" in {named}"
 
 
 def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
@@ -668,7 +696,8 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
             continue
         if _share_reaches(present, lambda part: pd.to_numeric(part, errors="coerce").notna().to_numpy(), NUMBERS_SHARE):
             continue
-        if date_days(present) is not None:  # dates are an item attribute, not words
+        # dates are an item attribute, not words; read once per table, attribute_columns asks again
+        if _column_date_days(frame, column) is not None:
             continue
         if _share_reaches(present, _token_with_digit, IDENTIFIER_SHARE) and present.nunique() >= IDENTIFIER_SHARE * len(present):
             continue
@@ -730,45 +759,66 @@ def date_days(values: pd.Series) -> pd.Series | None:
         values = values.dt.to_timestamp()
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         return _days_since_epoch(pd.to_datetime(values, utc=True))
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+    if not _text_dtype(values):
         return None
-
-    def nonempty(part: pd.Series) -> pd.Series:
-        text = part.astype("string").str.strip()
-        return text[text.notna() & (text != "")]
-
-    # the format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
-    # nor converted and stripped whole (that alone took half the time text_like_columns spends on it)
-    head = nonempty(values.iloc[: 8 * _DATE_SAMPLE])
-    if len(head) < 8 * _DATE_SAMPLE and len(values) > 8 * _DATE_SAMPLE:
-        head = nonempty(values).iloc[: 8 * _DATE_SAMPLE]  # empty first rows: the first non-empty ones
-    if head.empty:
-        return None
-    sample = pd.Series(head.unique()[:_DATE_SAMPLE])
-    if not sample.str.contains(r"\d", regex=True).any():
-        return None
-
-    def read(part: pd.Series, form: str) -> pd.Series:
-        with warnings.catch_warnings():  # a format that does not fit warns before it coerces
-            warnings.simplefilter("ignore")
-            return pd.to_datetime(part, format=form, utc=True, errors="coerce")
-
-    shares = {form: float(read(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
-    # the formats that read the sample, best first (ties in the order above)
-    fitting = sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+    fitting = _date_formats_of_sample(values)
     if not fitting:
         return None
-    text = values.astype("string").str.strip()
+    return _read_dates(values, values.astype("string").str.strip(), fitting)
+
+
+def _text_dtype(values: pd.Series) -> bool:
+    """Whether a column holds text (or Python objects) that :func:`date_days` reads as written dates."""
+    return bool(values.dtype == object or pd.api.types.is_string_dtype(values))
+
+
+def _nonempty(part: pd.Series) -> pd.Series:
+    """The values of ``part`` as stripped strings, empty and missing ones left out."""
+    text = part.astype("string").str.strip()
+    return text[text.notna() & (text != "")]
+
+
+def _read_as_dates(part: pd.Series, form: str) -> pd.Series:
+    """``part`` read as dates in ``form`` (a strptime format or "ISO8601"), in UTC, NaT where it does not fit."""
+    with warnings.catch_warnings():  # a format that does not fit warns before it coerces
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(part, format=form, utc=True, errors="coerce")
+
+
+def _date_formats_of_sample(values: pd.Series) -> list[str]:
+    """The date formats that read the first distinct values of a text column, best first; [] for none.
+
+    The format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
+    nor converted and stripped whole (that alone took half the time text_like_columns spends on it).
+    The sample is the first ``8 * _DATE_SAMPLE`` (4096) non-empty rows; when they all read as dates the
+    whole column is parsed (:func:`_read_dates`), even where the rows below them are not dates.
+    """
+    head = _nonempty(values.iloc[: 8 * _DATE_SAMPLE])
+    if len(head) < 8 * _DATE_SAMPLE and len(values) > 8 * _DATE_SAMPLE:
+        head = _nonempty(values).iloc[: 8 * _DATE_SAMPLE]  # empty first rows: the first non-empty ones
+    if head.empty:
+        return []
+    sample = pd.Series(head.unique()[:_DATE_SAMPLE])
+    if not sample.str.contains(r"\d", regex=True).any():
+        return []
+    shares = {form: float(_read_as_dates(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
+    # the formats that read the sample, best first (ties in the order above)
+    return sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+
+
+def _read_dates(values: pd.Series, text: pd.Series, fitting: Sequence[str]) -> pd.Series | None:
+    """The whole column read in the best of ``fitting`` (``text``: its values as stripped strings), as
+    :func:`date_days` gives it; None when under :data:`NUMBERS_SHARE` of its non-empty rows are dates."""
     present = text.notna() & (text != "")
     given = text[present]
     distinct = pd.Series(given.unique())
-    moments = read(distinct, fitting[0])
+    moments = _read_as_dates(distinct, fitting[0])
     for form in fitting[1:]:
         # the sample can read alike in two formats ("01/02/2020" month or day first) where the column does not
         # ("25/12/2020" further down): the one that reads more of the whole column is the column's format
         if moments.notna().all():
             break
-        other = read(distinct, form)
+        other = _read_as_dates(distinct, form)
         if other.notna().sum() > moments.notna().sum():
             moments = other
     days_of = _days_since_epoch(moments)
@@ -777,6 +827,59 @@ def date_days(values: pd.Series) -> pd.Series | None:
     days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()
     if float(np.isfinite(days[present]).mean()) < NUMBERS_SHARE:
         return None
+    return days
+
+
+class _DatesRead:
+    """One column's dates as :func:`_column_date_days` read them: the text parsed, and the days (None: no dates)."""
+
+    __slots__ = ("text", "days")
+
+    def __init__(self, text: pd.Series, days: np.ndarray | None) -> None:
+        self.text, self.days = text, days
+
+
+#: The text columns of a table read as dates so far, by ``id(table)`` (dropped when the table is, see
+#: :func:`_column_date_days`), then by column.
+_DATES_READ: dict[int, dict[object, _DatesRead]] = {}
+_DATES_READ_LOCK = threading.Lock()
+
+
+def _forget_dates_of(key: int) -> None:
+    with _DATES_READ_LOCK:
+        _DATES_READ.pop(key, None)
+
+
+def _column_date_days(table: pd.DataFrame, column: object) -> pd.Series | None:
+    """``date_days(table[column])``, the whole column parsed once per table while its text stays the same.
+
+    Why: loading a catalogue asked twice whether a column is dates — :func:`text_like_columns` to keep it
+    out of the item text, then :func:`coldkit.models.attributes.attribute_columns` to read it as an
+    attribute — and a 1M-row column of distinct dates took seconds to parse each time. A column whose
+    first rows are no dates is answered from them, as before, and never kept. A kept answer is used
+    only while the column's text (each value as a stripped string: all that :func:`date_days` reads)
+    equals the text it was read from, so a table changed in place, or a new table that reuses a freed
+    one's id, is read anew. What is kept goes with the table (``weakref.finalize``).
+    """
+    values = table[column]
+    if not _text_dtype(values):
+        return date_days(values)  # a datetime or period column costs one conversion; numbers are no dates
+    fitting = _date_formats_of_sample(values)
+    if not fitting:
+        return None
+    text = values.astype("string").str.strip()
+    key = id(table)
+    with _DATES_READ_LOCK:
+        read = _DATES_READ.get(key, {}).get(column)
+    if read is not None and read.text.equals(text):
+        return None if read.days is None else pd.Series(read.days.copy(), index=values.index)
+    days = _read_dates(values, text, fitting)
+    kept = _DatesRead(text, None if days is None else days.to_numpy(dtype=np.float64, copy=True))
+    with _DATES_READ_LOCK:
+        if key not in _DATES_READ:
+            _DATES_READ[key] = {}
+            weakref.finalize(table, _forget_dates_of, key)
+        _DATES_READ[key][column] = kept
     return days
 
 
@@ -826,14 +929,16 @@ def catalog_from_frame(
             f"{where}: text_columns= takes a list of column names; wrap a single one in a list: [{text_columns!r}]"
         )
     frame = _rename(frame, columns, where)
-    _require_columns(frame, ["item_id"], where, mapping=("--item-columns", columns))
-    ids = _ids(frame["item_id"], "item_id", where)
+    _require_columns(frame, ["item_id"], where, mapping=("--item-columns", columns), renamed=columns)
+    ids = _ids(frame["item_id"], _own_name("item_id", columns), where)
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][:10].tolist()
         # the rows of each copy: in a long export the ids alone left the user searching for the rows to merge
         rows = np.flatnonzero(np.isin(ids.astype(str), dup))[:20].tolist()
-        raise InvalidInputError(f"{where}: duplicate item_id(s) {dup} ({_rows_named(frame, rows)}); keep one row per item")
+        raise InvalidInputError(
+            f"{where}: duplicate item_id(s){_in_own_column('item_id', columns)} {dup} ({_rows_named(frame, rows)}); keep one row per item"
+        )
     table = frame.copy()
     table.attrs.pop(_SOURCE, None)  # the catalogue outlives the file (a saved index): no path of it kept
     table["item_id"] = ids
@@ -845,8 +950,8 @@ def catalog_from_frame(
         text_columns = [c for c in text_like_columns(table) if c not in set(media_columns)]
         if not text_columns and require_text:
             raise InvalidInputError(
-                f"{where}: no text-like column besides item_id (ids, URLs and numbers do not count; "
-                f"columns: {list(table.columns)}); name them with text_columns= (--text-columns), add a title or "
+                f"{where}: no text-like column besides {_own_name('item_id', columns)} (ids, URLs and numbers do not count; "
+                f"columns: {[(columns or {}).get(str(c), c) for c in table.columns]}); name them with text_columns= (--text-columns), add a title or "
                 "description column, or bring item vectors (coldkit recommend --item-vectors)"
             )
     else:
@@ -859,7 +964,7 @@ def catalog_from_frame(
                 f"{where}: text column(s) {moved} are mapped to {[renamed[c] for c in moved]} by the item column mapping "
                 "(--item-columns); an id is not item text: name other text columns"
             )
-        _require_columns(table, list(text_columns), where)
+        _require_columns(table, list(text_columns), where, renamed=columns)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
 
 
@@ -939,30 +1044,36 @@ def interactions_from_frame(
             "(the mapping reads coldkit_name=your_column, e.g. user_id=userId)"
         )
     frame = _rename(frame, columns, where)
+    # the user's name of each renamed column ({standard: theirs}): the messages below name what their table says
+    own = {std: src for std, src in (columns or {}).items() if str(src) != std}
     if "weight" in frame.columns and "rating" in frame.columns and not chosen:
         # the rating was read and the weight (a play count, a confidence) dropped without a word
         raise InvalidInputError(
             f"{where}: both a 'rating' and a 'weight' column; coldkit reads one interaction strength: remove the "
             "other column from the table"
         )
+    # where messages say "rating(s)": the user's column, when theirs is named otherwise (" in stars (rating)", a
+    # mapped weight column " in plays (weight)"; an unmapped 'rating' or 'weight' column: nothing added)
+    rating_in = _in_own_column("rating", own)
     if "weight" in frame.columns and "rating" not in frame.columns:
         # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
-    _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
+        rating_in = _in_own_column("weight", own)
+        own["rating"] = own.pop("weight", "weight")
+    _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns), renamed=own)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
         raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
     if implicit_threshold is not None and "rating" not in frame.columns:
         # checked before the unread-column warning: the command line stops at this error and never showed
         # that warning's way to map a 'stars' column, so the error carries the mapping itself
-        own = {std: src for std, src in (columns or {}).items()}  # the file's names, as the user knows them
         raise InvalidInputError(
             f"{where}: implicit_threshold needs a 'rating' column; found {[own.get(str(c), c) for c in frame.columns]}"
             + _mapping_hint(frame, ["rating"], "--interaction-columns", columns, where=where)
         )
     _warn_unread_columns(frame, where, columns)
-    user_codes, user_names = _id_codes(frame["user_id"], "user_id", where)
-    item_codes, item_names = _id_codes(frame["item_id"], "item_id", where)
+    user_codes, user_names = _id_codes(frame["user_id"], _own_name("user_id", own), where)
+    item_codes, item_names = _id_codes(frame["item_id"], _own_name("item_id", own), where)
 
     if "rating" in frame.columns:
         ratings = pd.to_numeric(frame["rating"], errors="coerce").to_numpy(dtype=np.float64)
@@ -974,7 +1085,7 @@ def interactions_from_frame(
             shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
             hint = _comma_number_hint(str(example).strip())
             raise InvalidInputError(
-                f"{where}: {int(bad.sum())} rating(s) are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
+                f"{where}: {int(bad.sum())} rating(s){rating_in} are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
                 "drop or fix them first"
             )
     else:
@@ -998,12 +1109,12 @@ def interactions_from_frame(
             )
             stamped = False
     if stamped:
-        ts = _unix_seconds(frame["timestamp"], where)
+        ts = _unix_seconds(frame["timestamp"], where, _own_name("timestamp", own))
         if not np.isfinite(ts).all():
             rows = np.flatnonzero(~np.isfinite(ts))[:5].tolist()
             example = frame["timestamp"].iloc[rows[0]]
             raise InvalidInputError(
-                f"{where}: timestamps must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
+                f"{where}: timestamps{_in_own_column('timestamp', own)} must be numbers (unix seconds) or ISO-8601 dates, one kind per column; "
                 f"bad {_rows_named(frame, rows)} (e.g. {example!r})"
             )
         beyond = np.abs(ts) > _LATEST_SECONDS
@@ -1012,7 +1123,7 @@ def interactions_from_frame(
             row = int(np.flatnonzero(beyond)[0])
             named = _row_named(frame, row)
             raise InvalidInputError(
-                f"{where}: timestamp {str(frame['timestamp'].iloc[row])!r} {'on' if named.startswith('line') else 'in'} {named} "
+                f"{where}: timestamp{_in_own_column('timestamp', own)} {str(frame['timestamp'].iloc[row])!r} {'on' if named.startswith('line') else 'in'} {named} "
                 "is beyond the year 9999 in any unit "
                 "(unix seconds, milli-, micro- or nanoseconds); fix or drop it"
             )
@@ -1031,6 +1142,7 @@ def interactions_from_frame(
             stacklevel=2,
         )
     keep = np.ones(len(frame), dtype=bool)
+    pair = f"({_own_name('user_id', own)}, {_own_name('item_id', own)})"  # how duplicates' messages name a pair
     # with repeats combined, the threshold reads the combined rating (see _combine_repeats), not each row
     combine_first = implicit_threshold is not None and duplicates in ("last", "sum", "max")
     if implicit_threshold is not None and not combine_first:
@@ -1041,7 +1153,7 @@ def interactions_from_frame(
     zero = keep & (weights == 0)
     if zero.any():
         raise InvalidInputError(
-            f"{where}: {int(zero.sum())} row(s) have weight 0 ({_rows_named(frame, np.flatnonzero(zero)[:5].tolist())}); "
+            f"{where}: {int(zero.sum())} row(s) have weight 0{rating_in} ({_rows_named(frame, np.flatnonzero(zero)[:5].tolist())}); "
             # the command line has --implicit-threshold but no binary flag: name what a CLI user can pass;
             # for a 0/1 "liked" column binary=True would count every 0 (a dislike) as a like
             + (
@@ -1106,7 +1218,7 @@ def interactions_from_frame(
         known = np.flatnonzero(counted)
         _resolve_duplicates(
             user_codes[known].astype(np.int64), item_idx[known], ratings[known], None, len(catalog), "error", where,
-            _RowIds(user_codes[known], user_names), _RowIds(item_codes[known], item_names),
+            _RowIds(user_codes[known], user_names), _RowIds(item_codes[known], item_names), pair,
         )  # fmt: skip
     if combine_first:
         assert implicit_threshold is not None
@@ -1143,7 +1255,7 @@ def interactions_from_frame(
         raise InvalidInputError(f"{where}: no interaction left of {len(frame)} row(s): {'; '.join(why) or 'none kept'}")
     rows, cols, vals, ts_kept = _resolve_duplicates(
         rows, cols, vals, ts_kept, len(catalog), duplicates, where,
-        _RowIds(user_codes[keep], user_names), _RowIds(item_codes[keep], item_names),
+        _RowIds(user_codes[keep], user_names), _RowIds(item_codes[keep], item_names), pair,
     )  # fmt: skip
 
     shape = (len(order), len(catalog))
@@ -1228,8 +1340,9 @@ def _missing_cells(column: pd.Series) -> np.ndarray:
     return missing
 
 
-def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
-    """(n,) float64 unix seconds of a timestamp column; NaN where not a number or a date.
+def _unix_seconds(column: pd.Series, where: str = "interactions", named: str = "timestamp") -> np.ndarray:
+    """(n,) float64 unix seconds of a timestamp column; NaN where not a number or a date. ``named``: the column
+    as messages name it (``when (timestamp)`` where a mapping renamed the user's ``when``).
 
     Numbers are unix epoch seconds, or milli-/micro-/nanoseconds when their size says so (see
     ``_EPOCH_UNITS``), converted to seconds; one unit per column.
@@ -1246,7 +1359,7 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
     if pd.api.types.is_timedelta64_dtype(column.dtype):
         # durations, not moments: read as numbers they were years (10 days) or 1970 (minutes), silently
         raise InvalidInputError(
-            f"{where}: the timestamp column holds durations ({column.dtype}), not points in time; give dates "
+            f"{where}: the {named} column holds durations ({column.dtype}), not points in time; give dates "
             "or unix seconds (a duration since a start date: add the start date first)"
         )
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
@@ -1270,7 +1383,7 @@ def _unix_seconds(column: pd.Series, where: str = "interactions") -> np.ndarray:
         big = np.flatnonzero(np.isfinite(numbers) & (np.abs(numbers) >= 1e11))[0]
         first = np.flatnonzero(small)[0]
         raise InvalidInputError(
-            f"{where}: timestamps mix units: {_row_named(column, big)} is {column.iloc[big]} (unix {unit}) but {_row_named(column, first)} is "
+            f"{where}: timestamps{'' if named == 'timestamp' else ' in ' + named} mix units: {_row_named(column, big)} is {column.iloc[big]} (unix {unit}) but {_row_named(column, first)} is "
             f"{column.iloc[first]} (unix seconds); use one unit for the whole column"
         )
     return numbers / divisor
@@ -1359,8 +1472,10 @@ def _resolve_duplicates(
     where: str,
     user_names: "_RowIds",
     item_names: "_RowIds",
+    pair: str = "(user_id, item_id)",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Collapse repeated (user, item) rows by ``policy`` (vectorised: one stable sort by key)."""
+    """Collapse repeated (user, item) rows by ``policy`` (vectorised: one stable sort by key); ``pair`` names
+    the two columns in messages, by the user's names where a mapping renamed them (``(uid (user_id), item_id)``)."""
     key = rows * n_items + cols
     order, group, last = _repeat_groups(key, ts if ts is not None else np.arange(len(key)))
     first = np.ones(len(group), dtype=bool)
@@ -1371,7 +1486,7 @@ def _resolve_duplicates(
         dup_pos = order[~first][:5]
         pairs = [(str(user_names[i]), str(item_names[i])) for i in dup_pos]
         raise InvalidInputError(
-            f"{where}: {int((~first).sum())} duplicate (user_id, item_id) row(s), e.g. {pairs}; "
+            f"{where}: {int((~first).sum())} duplicate {pair} row(s), e.g. {pairs}; "
             "pass duplicates='last', 'sum' or 'max' to combine them (command line: --duplicates last|sum|max)"
         )
     if policy not in ("last", "sum", "max"):
@@ -1383,7 +1498,7 @@ def _resolve_duplicates(
         if zero.any():
             pairs = [(str(user_names[i]), str(item_names[i])) for i in pick[zero][:5]]
             raise InvalidInputError(
-                f"{where}: {int(zero.sum())} (user_id, item_id) pair(s) have weight 0 after duplicates='sum', e.g. {pairs}; "
+                f"{where}: {int(zero.sum())} {pair} pair(s) have weight 0 after duplicates='sum', e.g. {pairs}; "
                 "use duplicates='last' or 'max', or drop them"
             )
     new_ts = _latest_times(ts[order], group) if ts is not None else None

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from coldkit.data.interactions import Interactions
-from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, date_days
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, _column_date_days
 
 #: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
 BUMPS = 16
@@ -105,7 +105,8 @@ def attribute_columns(
             continue
         values = _numbers(table[column])
         if values is None:
-            days = date_days(table[column])
+            # the loader's text_like_columns read this table's dates already: reused, not parsed again
+            days = _column_date_days(table, column)
             if days is not None and days.nunique() >= 2:  # a date per item is an attribute, not an identifier
                 found[name] = days.to_numpy(dtype=np.float64)
             continue

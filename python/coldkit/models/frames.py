@@ -163,15 +163,17 @@ def _catalog_without_text(ids: Iterable[object]) -> Catalog:
 
 def _catalog_of_seen_items(frame: pd.DataFrame, columns: Mapping[str, str] | None) -> Catalog:
     # the same id normalisation interactions_from_frame applies, so every row finds its item
-    from coldkit.data.loaders import _ids, _rename, _require_columns
+    from coldkit.data.loaders import _ids, _own_name, _rename, _require_columns
 
     where = "interactions DataFrame"
     # the columns interactions_from_frame then reads, checked here first with the same message: how to map
     # them in the fit call (and that a text model needs items=); it said only which column was missing
-    _require_columns(_rename(frame, columns, where), ["user_id", "item_id"], where, mapping=("--interaction-columns", columns))
+    _require_columns(_rename(frame, columns, where), ["user_id", "item_id"], where, mapping=("--interaction-columns", columns),
+                     renamed=columns)
     name = (columns or {}).get("item_id", "item_id")
 
-    seen = _ids(frame[name], "item_id", where)
+    # named by the user's column: "empty item_id" of a frame whose ids are in 'iid' sent them looking for a column they lack
+    seen = _ids(frame[name], _own_name("item_id", columns), where)
     return _catalog_without_text(dict.fromkeys(seen.tolist()))
 
 
