@@ -12,8 +12,9 @@ release is ``(dp_epsilon, dp_delta)``-DP, and :meth:`privacy_spent` reports what
 computes from the noise actually added. Everything else is post-processing of these two releases and
 of *public* item content: popularity, item-kNN cosine, EASE, the CF factors (eigenvectors of the
 noisy Gram, keeping only those above the noise's spectral edge ``2σ√n``), the content→CF ridge map
-for cold items, and the popularity the public item table predicts for them (:func:`predicted_counts`). The blend's weights are fixed (the non-private hybrid tunes them on the training
-data, which would spend budget).
+for cold items, and the popularity the public item table predicts for them (:func:`predicted_counts`).
+The blend's weights are fixed (the non-private hybrid tunes them on the training data, which would
+spend budget).
 
 At query time a user's own interactions (their training row, their clicks) are used to score for
 that user: the recommendations to user u depend on u's data and the DP model only, which is the
@@ -64,8 +65,8 @@ __all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "
 #: ``prior``: the DP popularity estimate with a popularity predicted from the public item table for items
 #: without a public count, see :meth:`DPHybrid.prior_scores`). ``prior``'s weight is scaled at query time by
 #: the prediction's signal share and by how little the candidates' counts say (:meth:`DPHybrid.noise_factors`);
-#: 0.04 was chosen on ml-100k seeds 3–5 and ml-latest-small seeds 0–1 (not the benchmark's seeds), where
-#: 0.005–0.04 all helped or tied (docs/privacy.md).
+#: its weight and form were chosen on ml-100k seeds 3–9 and ml-latest-small seeds 0–1, not the benchmark's
+#: seeds (docs/privacy.md).
 DP_WEIGHTS = {"cf": 1.0, "content": 0.1, "text": 0.5, "popularity": 0.5, "prior": 0.04}
 
 
