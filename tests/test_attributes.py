@@ -307,3 +307,27 @@ def test_a_catalogue_reads_each_date_column_once_and_gives_the_same_days(monkeyp
     del catalog
     gc.collect()
     assert key not in loaders._DATES_READ
+
+
+def test_a_date_column_written_in_several_formats_is_read_as_dates_not_item_text() -> None:
+    """An item table merged from several sources writes its dates several ways ("26.03.1995", "1995-03-26",
+    "Mar 26, 1995"). No one format read 90 % of the column, so it was not dates: it became item text, silently
+    (its dates were lost to the attributes, and an item without other text looked as if it had some)."""
+    import datetime
+
+    from coldkit.data.loaders import date_days, text_like_columns
+
+    moments = [datetime.date(1950, 1, 1) + datetime.timedelta(days=397 * i) for i in range(60)]
+    forms = ["%d.%m.%Y", "%Y-%m-%d", "%b %d, %Y"]  # 20 of each: no format reads more than a third
+    written = [day.strftime(forms[i % 3]) for i, day in enumerate(moments)]
+    # independent reference: the standard library's day count of the dates written
+    expected = [float((day - datetime.date(1970, 1, 1)).days) for day in moments]
+    days = date_days(pd.Series(written))
+    assert days is not None and days.tolist() == expected
+    table = pd.DataFrame({"item_id": [f"b{i}" for i in range(60)], "name": [f"Book {i}" for i in range(60)], "published": written})
+    assert text_like_columns(table) == ["name"]
+    assert attribute_columns(table, ["name"])["published"].tolist() == expected
+    # month-first and day-first are never both used in one column: "01/02/2020" is read the way its column reads
+    # "25/12/2020" (day first), not the other way; and a column of words with a few dates is still not dates
+    assert date_days(pd.Series(["01/02/2020", "2020-01-05", "25/12/2020", "31/01/2021"])).tolist() == [18293.0, 18266.0, 18621.0, 18658.0]
+    assert date_days(pd.Series(["2020-01-01"] * 4 + ["01.02.2020"] * 4 + ["soon", "later"])) is None  # 80 %

@@ -750,7 +750,10 @@ def date_days(values: pd.Series) -> pd.Series | None:
     :data:`NUMBERS_SHARE` of its non-empty values read as dates in one format: ISO-8601
     ("1995-01-01", "2018-05-01T10:00:00Z") or one of :data:`DATE_FORMATS` ("01-Jan-1995", as in
     MovieLens 100k's ``u.item``; "Jan 1, 1995"; "01.01.1995"). Where several formats read the column,
-    the one that reads the most values is used. Times with a zone are read in UTC, naive ones as UTC.
+    the one that reads the most values is used. Where no one format does but several together do (a
+    table merged from sources that write dates differently), each value is read in the first that fits,
+    those that read more first, with at most one of month-first and day-first. Times with a zone are
+    read in UTC, naive ones as UTC.
 
     Why: a release or publication date is one of the strongest signals of who a new item's audience
     is, and as text ("01-Jan-1995") it was three tokens in the item's words.
@@ -788,6 +791,9 @@ def _read_as_dates(part: pd.Series, form: str) -> pd.Series:
 def _date_formats_of_sample(values: pd.Series) -> list[str]:
     """The date formats that read the first distinct values of a text column, best first; [] for none.
 
+    A column that no one format reads but several do together gives ``[_IN_TURN, format, ...]``: each value
+    is read in the first of those formats that fits (:func:`_read_in_turn`).
+
     The format is decided on the first distinct values: a 1M-row column of titles is never parsed whole,
     nor converted and stripped whole (that alone took half the time text_like_columns spends on it).
     The sample is the first ``8 * _DATE_SAMPLE`` (4096) non-empty rows; when they all read as dates the
@@ -803,7 +809,39 @@ def _date_formats_of_sample(values: pd.Series) -> list[str]:
         return []
     shares = {form: float(_read_as_dates(sample, form).notna().mean()) for form in ("ISO8601", *DATE_FORMATS)}
     # the formats that read the sample, best first (ties in the order above)
-    return sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+    fitting = sorted((form for form, share in shares.items() if share >= NUMBERS_SHARE), key=lambda f: -shares[f])
+    if fitting:
+        return fitting
+    # a table merged from several sources writes its dates several ways ("26.03.1995", "1995-03-26",
+    # "Mar 26, 1995"): no one format reads it, and the column was item text. Each value is read in the first
+    # format that fits, the best first; of month-first and day-first only the better one, so that "01/02/2020"
+    # is never read both ways in one column
+    mixed = sorted((form for form, share in shares.items() if share > 0), key=lambda f: -shares[f])
+    for first, second in (("%m/%d/%Y", "%d/%m/%Y"), ("%d/%m/%Y", "%m/%d/%Y")):
+        if first in mixed and second in mixed and mixed.index(first) < mixed.index(second):
+            mixed.remove(second)
+    if len(mixed) < 2 or float(np.isfinite(_read_in_turn(sample, mixed)).mean()) < NUMBERS_SHARE:
+        return []
+    return [_IN_TURN, *mixed]
+
+
+#: First of the formats :func:`_date_formats_of_sample` gives for a column of mixed formats: read each value in
+#: the first of the others that fits (:func:`_read_in_turn`), not the whole column in the best one.
+_IN_TURN = "in turn"
+
+
+def _read_in_turn(part: pd.Series, forms: Sequence[str]) -> np.ndarray:
+    """Days since 1970 of each value of ``part`` in the first of ``forms`` that reads it (NaN where none does).
+
+    Days, not datetimes: two formats may read at different resolutions, and a 1605 date fits no nanoseconds.
+    """
+    days = np.full(len(part), np.nan)
+    for form in forms:
+        unread = np.isnan(days)
+        if not unread.any():
+            break
+        days[unread] = _days_since_epoch(_read_as_dates(part[unread], form)).to_numpy(dtype=np.float64)
+    return days
 
 
 def _read_dates(values: pd.Series, text: pd.Series, fitting: Sequence[str]) -> pd.Series | None:
@@ -812,16 +850,19 @@ def _read_dates(values: pd.Series, text: pd.Series, fitting: Sequence[str]) -> p
     present = text.notna() & (text != "")
     given = text[present]
     distinct = pd.Series(given.unique())
-    moments = _read_as_dates(distinct, fitting[0])
-    for form in fitting[1:]:
-        # the sample can read alike in two formats ("01/02/2020" month or day first) where the column does not
-        # ("25/12/2020" further down): the one that reads more of the whole column is the column's format
-        if moments.notna().all():
-            break
-        other = _read_as_dates(distinct, form)
-        if other.notna().sum() > moments.notna().sum():
-            moments = other
-    days_of = _days_since_epoch(moments)
+    if fitting[0] == _IN_TURN:  # several formats in one column
+        days_of = pd.Series(_read_in_turn(distinct, fitting[1:]))
+    else:
+        moments = _read_as_dates(distinct, fitting[0])
+        for form in fitting[1:]:
+            # the sample can read alike in two formats ("01/02/2020" month or day first) where the column does
+            # not ("25/12/2020" further down): the one that reads more of the whole column is the column's format
+            if moments.notna().all():
+                break
+            other = _read_as_dates(distinct, form)
+            if other.notna().sum() > moments.notna().sum():
+                moments = other
+        days_of = _days_since_epoch(moments)
     mapping = pd.Series(days_of.to_numpy(dtype=np.float64), index=distinct.to_numpy())
     days = pd.Series(np.nan, index=values.index, dtype=np.float64)
     days[present] = mapping.reindex(text[present].to_numpy()).to_numpy()
