@@ -331,3 +331,30 @@ def test_a_date_column_written_in_several_formats_is_read_as_dates_not_item_text
     # "25/12/2020" (day first), not the other way; and a column of words with a few dates is still not dates
     assert date_days(pd.Series(["01/02/2020", "2020-01-05", "25/12/2020", "31/01/2021"])).tolist() == [18293.0, 18266.0, 18621.0, 18658.0]
     assert date_days(pd.Series(["2020-01-01"] * 4 + ["01.02.2020"] * 4 + ["soon", "later"])) is None  # 80 %
+
+
+def test_month_year_and_cjk_dates_are_dates() -> None:
+    """Books and magazines are often dated by month ("Mar 1995", "03/1995"), and Chinese or Japanese catalogues
+    write "1995年3月26日". No format read them: "Mar 1995" was item text, and "1995年3月26日" (a single token with
+    digits, near-unique per item) was taken for an identifier and read neither as text nor as an attribute."""
+    import datetime
+
+    from coldkit.data.loaders import date_days, text_like_columns
+
+    moments = [datetime.date(1960 + i // 12, 1 + i % 12, 1 + (7 * i) % 28) for i in range(40)]
+    # independent reference: the standard library's day count (the first of the month where no day is written)
+    def reference(days: bool) -> list[float]:
+        return [float(((day if days else day.replace(day=1)) - datetime.date(1970, 1, 1)).days) for day in moments]
+
+    for written, days in (
+        ([d.strftime("%b %Y") for d in moments], False),
+        ([d.strftime("%B %Y") for d in moments], False),
+        ([d.strftime("%m/%Y") for d in moments], False),
+        ([f"{d.year}年{d.month}月{d.day}日" for d in moments], True),
+        ([f"{d.year}年{d.month}月" for d in moments], False),
+    ):
+        found = date_days(pd.Series(written))
+        assert found is not None and found.tolist() == reference(days), written[:2]
+        table = pd.DataFrame({"item_id": [f"i{i}" for i in range(40)], "title": [f"Issue {i}" for i in range(40)], "issued": written})
+        assert text_like_columns(table) == ["title"]
+        assert attribute_columns(table, ["title"])["issued"].tolist() == reference(days)

@@ -726,9 +726,12 @@ def _share_reaches(values: pd.Series, test: Callable[[pd.Series], np.ndarray], s
 
 #: Written-out date formats a text column of an item table may hold, besides ISO-8601 (tried first).
 #: "%m/%d/%Y" comes before "%d/%m/%Y": a column both read alike (no day above 12) is read the US way.
+#: A month and a year ("Mar 1995", "03/1995": how books and magazines are dated) and the CJK way ("1995年3月26日")
+#: are dates too: such columns were item text, or, near-unique per item, taken for an identifier and read not at all.
 DATE_FORMATS = (
     "%d-%b-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y",
     "%d.%m.%Y", "%Y/%m/%d", "%m/%d/%Y", "%d/%m/%Y",
+    "%b %Y", "%B %Y", "%m/%Y", "%Y年%m月%d日", "%Y年%m月",
 )  # fmt: skip
 #: Distinct values a column's date format is first decided on (a column of titles fails there, unparsed).
 _DATE_SAMPLE = 512
