@@ -518,6 +518,10 @@ def test_dp_hybrid_prior_reads_the_item_tables_dates() -> None:
     model = DPHybrid(dp_epsilon=4.0, dp_delta=1e-5, encoder="hashing", cache=False, seed=0).fit(train)
     assert model.attributes_used_ == ["released"]
     assert model.prior_signal_share_ > 0.5
+    # the run says which columns the prior read (coldkit recommend prints a model's notes_)
+    assert model.notes_ == [
+        f"dp-hybrid: item attributes read for the popularity prior of new items: released (signal share {model.prior_signal_share_:.2f})"
+    ]
     cold = np.arange(45, 60)
     spearman = pd.Series(model.prior_scores()[cold]).corr(pd.Series(newness[cold]), method="spearman")
     assert spearman > 0.8

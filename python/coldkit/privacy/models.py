@@ -638,6 +638,13 @@ class DPHybrid(PrivateModel):
         # (rounded first: estimates equal but for float rounding, as two items with the same features, tie)
         estimate = np.round(share * counts + (1 - share) * predicted, 6)
         self.prior_ = (rankdata(estimate) / counts.size).astype(np.float32)
+        # what the prior read is the user's to check (a date column that did not read as dates is item text and
+        # says nothing of newness): `coldkit recommend` prints a model's notes_, as it does the hybrid's
+        read = ", ".join(self.attributes_used_) if self.attributes_used_ else "none (the item text only)"
+        self.notes_ = [
+            f"dp-hybrid: item attributes read for the popularity prior of new items: {read} "
+            f"(signal share {self.prior_signal_share_:.2f})"
+        ]
         return self
 
     def noise_factors(self, candidates: np.ndarray | None = None) -> dict[str, float]:
