@@ -358,3 +358,27 @@ def test_month_year_and_cjk_dates_are_dates() -> None:
         table = pd.DataFrame({"item_id": [f"i{i}" for i in range(40)], "title": [f"Issue {i}" for i in range(40)], "issued": written})
         assert text_like_columns(table) == ["title"]
         assert attribute_columns(table, ["title"])["issued"].tolist() == reference(days)
+
+
+def test_prices_written_with_their_currency_are_numbers_not_item_text() -> None:
+    """A scraped catalogue writes its prices "$12.99" or "12,99 €": neither numbers to pandas nor words. Such a
+    column was joined into every item's text (items matched by their price tokens, and an item without other text
+    was not reported as one) and the attributes never read the price."""
+    from coldkit.data.loaders import money_numbers, text_like_columns
+
+    cents = [199 + 7919 * i % 150_000 for i in range(40)]  # independent reference: whole cents
+    expected = [c / 100 for c in cents]
+    point = [f"${c // 100:,}.{c % 100:02d}" for c in cents]  # "$1,299.00"
+    comma = [f"{c // 100:,}".replace(",", ".") + f",{c % 100:02d} €" for c in cents]  # "1.299,00 €"
+    for written in (point, comma, [f"EUR {c / 100:.2f}" for c in cents], [f"{c / 100:.2f}元" for c in cents]):
+        found = money_numbers(pd.Series(written))
+        assert found is not None and found.tolist() == pytest.approx(expected), written[:2]
+        table = pd.DataFrame({"item_id": [f"i{i}" for i in range(40)], "title": [f"Item {i}" for i in range(40)], "price": written})
+        assert text_like_columns(table) == ["title"]
+        assert attribute_columns(table, ["title"])["price"].tolist() == pytest.approx(expected)
+    # an empty price is missing, not a reason to read the column as text
+    assert money_numbers(pd.Series(["$5", "", "$7.50"])).tolist()[::2] == [5.0, 7.5]
+    # words, plain numbers with words among them, and codes with digits are not prices
+    assert money_numbers(pd.Series(["Heat", "$5", "Up", "Jaws"])) is None
+    assert money_numbers(pd.Series(["12.99", "N/A", "soon", "7"])) is None
+    assert money_numbers(pd.Series(["Vol 1", "Vol 2", "MP3 320"])) is None

@@ -671,6 +671,7 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
     * URLs (most non-empty values start with ``http://``, ``https://`` or ``www.``);
     * numbers stored as text (nearly all values parse as numbers: ``"1995"``, ``"4.5"``);
     * dates (nearly all values read as dates, :func:`date_days`: ``"01-Jan-1995"``, ``"2018-05-01"``);
+    * prices written with their currency (:func:`money_numbers`: ``"$12.99"``, ``"12,99 €"``);
     * identifiers: single tokens that carry digits and are (nearly) unique per row (``tt0114709``, ``B00005JNOG``).
 
     Why: every such column used to be joined into the item text, so a lastfm URL became part of each
@@ -698,6 +699,8 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
             continue
         # dates are an item attribute, not words; read once per table, attribute_columns asks again
         if _column_date_days(frame, column) is not None:
+            continue
+        if money_numbers(present) is not None:  # prices ("$12.99") too
             continue
         if _share_reaches(present, _token_with_digit, IDENTIFIER_SHARE) and present.nunique() >= IDENTIFIER_SHARE * len(present):
             continue
@@ -925,6 +928,49 @@ def _column_date_days(table: pd.DataFrame, column: object) -> pd.Series | None:
             weakref.finalize(table, _forget_dates_of, key)
         _DATES_READ[key][column] = kept
     return days
+
+
+#: A price written with its currency, before or after the number: "$12.99", "12,99 €", "EUR 5", "¥1,200", "35元".
+_MONEY = re.compile(
+    r"^(?:[$€£¥₹]|(?:USD|EUR|GBP|JPY|CNY|RMB|CHF|CAD|AUD|INR)\s?)\s*(-?\d[\d.,' ]*)$"
+    r"|^(-?\d[\d.,' ]*?)\s*(?:[$€£¥₹元]|(?:USD|EUR|GBP|JPY|CNY|RMB|CHF|CAD|AUD|INR))$"
+)
+#: The number of a price, written with a decimal point ("1,299.00") or a decimal comma ("1.299,00").
+_POINT_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:[,' ]\d{3})+|\d+)(?:\.\d+)?$")
+_COMMA_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:[.' ]\d{3})+|\d+)(?:,\d+)?$")
+
+
+def money_numbers(values: pd.Series) -> pd.Series | None:
+    """A column of prices written with their currency ("$12.99", "12,99 €") as floats (NaN where empty), else None.
+
+    It is prices when some values carry a currency symbol or code and at least :data:`NUMBERS_SHARE` of the
+    non-empty ones read as numbers with or without one. The numbers are read with a decimal point ("$1,299.00")
+    where that reads the column, else with a decimal comma ("1.299,00 €").
+
+    Why: such a column is neither numbers to pandas nor words; it was joined into every item's text, where "$12.99"
+    matched items by price tokens, and the content models' attributes never read the price.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return None
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    if not present.any():
+        return None
+    given = text[present]
+    head = pd.Series(given.unique()[:_DATE_SAMPLE])
+    # decided on the first distinct values: a column of titles fails here, unparsed
+    if head.str.fullmatch(_MONEY).mean() == 0 or (head.str.fullmatch(_MONEY) | head.str.fullmatch(_POINT_NUMBER)).mean() < NUMBERS_SHARE:
+        return None
+    parts = given.str.extract(_MONEY)
+    number = parts[0].fillna(parts[1]).fillna(given).str.strip()
+    for pattern, drop, decimal in ((_POINT_NUMBER, r"[,' ]", "."), (_COMMA_NUMBER, r"[.' ]", ",")):
+        readable = number.str.fullmatch(pattern).fillna(False).astype(bool)
+        if float(readable.mean()) >= NUMBERS_SHARE:
+            cleaned = number.where(readable).str.replace(drop, "", regex=True).str.replace(decimal, ".", regex=False)
+            out = pd.Series(np.nan, index=values.index, dtype=np.float64)
+            out[present] = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64)
+            return out
+    return None
 
 
 def _url_like(values: pd.Series) -> np.ndarray:

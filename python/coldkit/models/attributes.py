@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from coldkit.data.interactions import Interactions
-from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, _column_date_days
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, _column_date_days, money_numbers
 
 #: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
 BUMPS = 16
@@ -62,7 +62,7 @@ def _numbers(values: pd.Series) -> pd.Series | None:
         return None
     parsed = pd.to_numeric(text.where(present), errors="coerce")
     if parsed[present].notna().mean() < NUMBERS_SHARE:
-        return None
+        return money_numbers(values)  # prices written with their currency ("$12.99", "12,99 €"), else None
     return parsed.astype(float)
 
 
