@@ -152,8 +152,10 @@ def run_quality(
             timed = getattr(data.interactions, "timestamps", None) is not None
             specs, baselines, ours = factory(encoder, published, timed) if protocol == "cold-user" else factory(encoder, published)
             started = time.perf_counter()
+            # keep_item_order: renumbered once above (seed 0) as in every published run, so its numbers repeat
             result = evaluate(
                 data, specs, protocol=protocol, seeds=range(n_seeds), k=(10, 20), data_root=data_root, progress=None,
+                keep_item_order=True,
             )  # fmt: skip
             seconds = time.perf_counter() - started
             tasks = ["cold"] if protocol == "cold-item" else [t for t in result.tasks if t != "n=0" or _has_profiles(name)]

@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 
 import coldkit.models
-from coldkit.data import Catalog, Dataset, Interactions, UserQuery
+from coldkit.data import Catalog, Dataset, Interactions, UserQuery, renumber_items
 from coldkit.evaluation import ModelChoice, evaluate, make_split, ranking_metrics
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 from coldkit.models.base import Recommender
@@ -80,7 +80,8 @@ def test_runner_equals_hand_computation(protocol: str) -> None:
     for task_name in result.tasks:
         per_seed = []
         for seed in (0, 1):
-            split = make_split(protocol, ds.interactions, seed)
+            # each seed ranks the catalogue in its own (seed, item id) order, not the file's
+            split = make_split(protocol, renumber_items(ds.interactions, seed), seed)
             task = split.tasks[task_name]
             model = CountPopularity().fit(split.train)
             ranked = model.recommend(task.queries, 10, candidates=task.candidates).indices
@@ -417,3 +418,56 @@ def test_a_dataframe_with_an_item_table_of_bare_ids_serves_models_that_read_no_t
     assert values(got) == values(want) and values(got)
     with pytest.raises(InvalidInputError, match="no text-like column"):  # a model that reads text still needs some
         evaluate(ratings, ["content:encoder=hashing"], items=ids_only, **options)
+
+
+def _rows_permuted(ds: Dataset, seed: int) -> Dataset:
+    """The same data with the item file's rows in another order (ids, texts and columns move together)."""
+    inter = ds.interactions
+    perm = np.random.default_rng(seed).permutation(inter.n_items)
+    catalog = Catalog(item_ids=inter.catalog.item_ids[perm], table=inter.catalog.table.iloc[perm].reset_index(drop=True))
+    stamps = None if inter.timestamps is None else sp.csr_matrix(inter.timestamps)[:, perm]
+    moved = Interactions(user_ids=inter.user_ids, catalog=catalog, matrix=sp.csr_matrix(inter.matrix)[:, perm], timestamps=stamps)
+    return Dataset(ds.name, moved, catalog)
+
+
+def test_renumbered_items_follow_the_ids_and_the_seed_not_the_file_order() -> None:
+    ds = synthetic()
+    moved = _rows_permuted(ds, 3)
+    a, b = renumber_items(ds.interactions, 0), renumber_items(moved.interactions, 0)
+    assert list(a.catalog.item_ids) == list(b.catalog.item_ids)
+    assert list(a.catalog.item_ids) != list(ds.interactions.catalog.item_ids)
+    assert list(renumber_items(ds.interactions, 1).catalog.item_ids) != list(a.catalog.item_ids)  # another seed, another order
+    # every interaction, timestamp and title stays with its item id
+    for data in (a, b):
+        ids = data.catalog.item_ids
+        assert list(data.catalog.table["item_id"]) == list(ids)
+        for u in range(0, ds.interactions.n_users, 7):
+            original = ds.interactions
+            before = {original.catalog.item_ids[i]: t for i, t in zip(original.items_of(u), original.timestamps[u].toarray().ravel()[original.items_of(u)])}
+            after = {ids[i]: t for i, t in zip(data.items_of(u), data.timestamps[u].toarray().ravel()[data.items_of(u)])}
+            assert before == after
+
+
+def test_evaluation_does_not_read_the_item_files_order() -> None:
+    """Items listed by popularity: popularity breaks the brand-new items' ties (all 0) by index, and kept in file
+    order that index *is* popularity. Renumbered by (seed, id), the same rows in any order measure the same."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, 400
+    weights = 1.0 / np.arange(1, n_items + 1) ** 1.1  # item i is the i-th most popular: the file lists by popularity
+    rows = [rng.choice(n_items, size=12, replace=False, p=weights / weights.sum()) for _ in range(n_users)]
+    matrix = sp.csr_matrix((np.ones(12 * n_users, np.float32), (np.repeat(np.arange(n_users), 12), np.concatenate(rows))),
+                           shape=(n_users, n_items))
+    ids = np.array([f"i{i}" for i in range(n_items)], dtype=object)
+    catalog = Catalog(item_ids=ids, table=pd.DataFrame({"item_id": ids, "title": [f"item {i}" for i in ids]}))
+    by_popularity = Dataset("sorted", Interactions(np.array([f"u{u}" for u in range(n_users)], dtype=object), catalog, matrix), catalog)
+    ds = by_popularity
+    seeds = [0, 1, 2, 3]
+    kept = evaluate(by_popularity, {"pop": CountPopularity}, seeds=seeds, k=[10], progress=False, keep_item_order=True)
+    fair = evaluate(by_popularity, {"pop": CountPopularity}, seeds=seeds, k=[10], progress=False)
+    assert kept.settings["item_order"] == "kept" and fair.settings["item_order"].startswith("renumbered")
+    # in file order the ties read popularity: far above what the same model gets when the order says nothing
+    assert kept.mean("pop", "cold", "recall@10") > fair.mean("pop", "cold", "recall@10") + 0.1
+    # the same rows in another order: the same numbers, to the bit
+    shuffled = evaluate(_rows_permuted(ds, 5), {"pop": CountPopularity}, seeds=seeds, k=[10], progress=False)
+    for task in ("cold", "warm", "all"):
+        assert shuffled.mean("pop", task, "recall@10") == fair.mean("pop", task, "recall@10")

@@ -62,6 +62,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         implicit_threshold="keep only the ratings >= this, for training and test alike (the lower ones are dropped before the split)",
     )  # fmt: skip
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
+    parser.add_argument(
+        "--keep-item-order", action="store_true",
+        help="rank in the item file's own order; by default each seed orders the items by a hash of the seed and the item "
+        "ids, so ties (every new item scores 0 for popularity) never read the file's order",
+    )  # fmt: skip
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
@@ -296,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
         reveal=args.reveal if args.reveal is not None else [0, 1, 3, 5],
         implicit_threshold=args.implicit_threshold,
         max_users=args.max_users,
+        keep_item_order=args.keep_item_order,
         progress=False if args.no_progress else None,
         # where no bar shows (stderr into a file, CI, `make evaluate | tee`), a run of several minutes said
         # nothing until its table: one line per model and seed instead

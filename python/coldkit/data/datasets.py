@@ -41,7 +41,7 @@ from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
 __all__ = [
     "Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "IMAGE_SUFFIXES",
-    "attach_images", "implicit", "restrict_items", "shuffle_items", "subsample", "check_media_columns",
+    "attach_images", "implicit", "renumber_items", "restrict_items", "shuffle_items", "subsample", "check_media_columns",
 ]
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
@@ -616,6 +616,28 @@ def subsample(dataset: Dataset, *, max_users: int | None = None, max_items: int 
     return replace(
         dataset, name=f"{dataset.name} (subsample)", interactions=new, catalog=catalog, user_profiles=profiles, user_graph=graph
     )
+
+
+def renumber_items(interactions: Interactions, seed: int = 0) -> Interactions:
+    """The same interactions with the items in an order set by a hash of (``seed``, item id) alone.
+
+    The order depends on the ids and the seed, never on the row order of the item file: two files
+    with the same rows in another order give the same catalogue order, so an evaluation of either
+    measures the same thing. Why: every tie a model breaks by item index (all brand-new items
+    score 0 for popularity or item-kNN) otherwise reads the file order, which often follows
+    popularity or age (ml-100k's: Spearman 0.81 with popularity) — a first-time user's evaluation of
+    a books catalogue read popularity's cold-item Recall@20 as 0.26 in file order and 0.04 shuffled,
+    against 0.07–0.10 for a random ranking. Ids, texts, columns and timestamps move together.
+    """
+    ids = interactions.catalog.item_ids
+    key = f"coldkit-{int(seed) % 10**8:08d}"  # siphash key: 16 characters
+    order = np.argsort(pd.util.hash_array(np.asarray(ids, dtype=object), hash_key=key), kind="stable")
+    catalog = interactions.catalog
+    table = catalog.table.iloc[order].reset_index(drop=True)
+    renumbered = Catalog(item_ids=ids[order], table=table, text_columns=catalog.text_columns)
+    matrix = sp.csr_matrix(interactions.matrix)[:, order]
+    stamps = None if interactions.timestamps is None else sp.csr_matrix(interactions.timestamps)[:, order]
+    return Interactions(user_ids=interactions.user_ids, catalog=renumbered, matrix=matrix, timestamps=stamps)
 
 
 def shuffle_items(dataset: Dataset, seed: int = 0) -> Dataset:
