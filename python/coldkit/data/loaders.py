@@ -781,6 +781,16 @@ def _text_dtype(values: pd.Series) -> bool:
     return bool(values.dtype == object or pd.api.types.is_string_dtype(values))
 
 
+def present_text(values: pd.Series) -> tuple[pd.Series, pd.Series] | None:
+    """(the column as stripped strings, which of them are non-empty), or None for a column that is not text
+    or holds no non-empty value: where the readers of written numbers, prices and dates start."""
+    if not _text_dtype(values):
+        return None
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    return (text, present) if present.any() else None
+
+
 def _nonempty(part: pd.Series) -> pd.Series:
     """The values of ``part`` as stripped strings, empty and missing ones left out."""
     text = part.astype("string").str.strip()
@@ -950,12 +960,10 @@ def money_numbers(values: pd.Series) -> pd.Series | None:
     Why: such a column is neither numbers to pandas nor words; it was joined into every item's text, where "$12.99"
     matched items by price tokens, and the content models' attributes never read the price.
     """
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+    read = present_text(values)
+    if read is None:
         return None
-    text = values.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    if not present.any():
-        return None
+    text, present = read
     given = text[present]
     head = pd.Series(given.unique()[:_DATE_SAMPLE])
     # decided on the first distinct values: a column of titles fails here, unparsed

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from coldkit.data.interactions import Interactions
-from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, _column_date_days, money_numbers
+from coldkit.data.loaders import _NOT_TEXT_CAMEL, _NOT_TEXT_NAME, IDENTIFIER_SHARE, NUMBERS_SHARE, _column_date_days, money_numbers, present_text
 
 #: Gaussian bumps per numeric column, at quantiles 0, 1/(BUMPS−1), …, 1 (width one spacing).
 BUMPS = 16
@@ -54,12 +54,10 @@ def _numbers(values: pd.Series) -> pd.Series | None:
         return values.astype(float)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype(float)
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+    read = present_text(values)
+    if read is None:
         return None
-    text = values.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    if not present.any():
-        return None
+    text, present = read
     parsed = pd.to_numeric(text.where(present), errors="coerce")
     if parsed[present].notna().mean() < NUMBERS_SHARE:
         return money_numbers(values)  # prices written with their currency ("$12.99", "12,99 €"), else None
