@@ -382,3 +382,23 @@ def test_prices_written_with_their_currency_are_numbers_not_item_text() -> None:
     assert money_numbers(pd.Series(["Heat", "$5", "Up", "Jaws"])) is None
     assert money_numbers(pd.Series(["12.99", "N/A", "soon", "7"])) is None
     assert money_numbers(pd.Series(["Vol 1", "Vol 2", "MP3 320"])) is None
+
+
+def test_counts_unique_per_item_are_attributes_but_ids_and_codes_are_not() -> None:
+    """A listener count or a duration is as unique per item as an id; a dense run of numbers or fixed-width
+    codes (ISBN-13, 6-digit product numbers) is an identifier."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    listeners = rng.choice(np.arange(100, 100_000), size=n, replace=False)  # 3 to 5 digits
+    table = pd.DataFrame({
+        "item_id": [f"i{k}" for k in range(n)],
+        "listeners": listeners,
+        "seconds": rng.choice(np.arange(60, 20_000), size=n, replace=False),
+        "row": np.arange(n),  # 0, 1, 2, … : a row number
+        "sku": 500_000 + np.arange(n) * 3,  # a sequence from an offset, every third number
+        "ean": rng.choice(np.arange(9_780_000_000_000, 9_790_000_000_000, 997), size=n, replace=False),  # 13 digits
+        "product_no": rng.choice(np.arange(100_000, 1_000_000), size=n, replace=False),  # 6 digits each
+    })
+    found = attribute_columns(table)
+    assert sorted(found) == ["listeners", "seconds"]
+    np.testing.assert_array_equal(found["listeners"], listeners.astype(np.float64))

@@ -64,6 +64,31 @@ def _numbers(values: pd.Series) -> pd.Series | None:
     return parsed.astype(float)
 
 
+#: Near-unique whole numbers are an identifier when their range is at most this many times their count (1, 2,
+#: 3, … or 100001, 100002, …) or when this share of them have the same number of digits, at least
+#: :data:`CODE_DIGITS` (ISBNs, 6-digit product numbers).
+DENSE_SPAN = 2.0
+SAME_WIDTH_SHARE = 0.95
+CODE_DIGITS = 5
+
+
+def _identifier_like(values: np.ndarray) -> bool:
+    """Whether near-unique whole numbers (one per item) read as an identifier rather than a measured quantity.
+
+    Why: a play or listener count, a duration in seconds or a price in cents is as unique per item as an id,
+    and was dropped with the ids (3,000 listener counts between 100 and 100,000 gave no attribute). Ids come
+    as a dense run (a row number, a sequence from an offset) or as fixed-width codes; counts and measures
+    spread over orders of magnitude.
+    """
+    v = np.abs(values.astype(np.float64))
+    distinct = np.unique(v).size
+    if float(v.max() - v.min()) + 1.0 <= DENSE_SPAN * distinct:
+        return True
+    digits = np.floor(np.log10(np.maximum(v, 1.0))) + 1.0
+    _, counts = np.unique(digits, return_counts=True)
+    return bool(counts.max() >= SAME_WIDTH_SHARE * v.size and digits.max() >= CODE_DIGITS)
+
+
 def _title_years(values: pd.Series) -> pd.Series | None:
     """The year at the end of each title ("Heat (1995)" → 1995.0), when most titles carry one."""
     if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
@@ -113,7 +138,7 @@ def attribute_columns(
         if distinct < 2:
             continue
         whole = bool(np.all(np.mod(present, 1) == 0))
-        if whole and distinct >= IDENTIFIER_SHARE * n and distinct > 2:  # 1, 2, 3, … one per item: an identifier
+        if whole and distinct >= IDENTIFIER_SHARE * n and distinct > 2 and _identifier_like(present.to_numpy()):
             continue
         found[name] = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
     return found
