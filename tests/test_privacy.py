@@ -686,7 +686,13 @@ def test_cli_recommend_with_dp_epsilon(tmp_path) -> None:
          str(tmp_path / "items.csv"), "--out", str(out), "--quiet", "--dp-epsilon", "0"],
         capture_output=True, text=True,
     )
-    assert bad.returncode != 0 and "dp_epsilon must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "dp_epsilon (--dp-epsilon) must be > 0" in bad.stderr and "Traceback" not in bad.stderr
+    bad_delta = subprocess.run(
+        [sys.executable, "-m", "coldkit", "recommend", "--interactions", str(tmp_path / "train.csv"), "--items",
+         str(tmp_path / "items.csv"), "--out", str(out), "--quiet", "--dp-epsilon", "1", "--dp-delta", "2"],
+        capture_output=True, text=True,
+    )
+    assert bad_delta.returncode != 0 and "dp_delta (--dp-delta) must be in (0, 1)" in bad_delta.stderr
 
 
 # ---------------------------------------------------------------------------------------------- own-content

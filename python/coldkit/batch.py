@@ -157,7 +157,12 @@ def recommend_files(
 
         if dp_epsilon is None:
             raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
-        check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
+        try:
+            check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
+        except InvalidInputError as error:
+            # the command line's user typed --dp-epsilon, the API's dp_epsilon: the message names both
+            named = str(error).replace("dp_epsilon", "dp_epsilon (--dp-epsilon)").replace("dp_delta", "dp_delta (--dp-delta)")
+            raise InvalidInputError(named) from None
         # --dp-epsilon 1 --option dp_epsilon=3 ran at ε = 1 and dropped the 3 without a word: two budgets
         clash = sorted(key for key in ("dp_epsilon", "dp_delta") if key in (options or {}))
         if clash:
