@@ -487,7 +487,7 @@ def _require_columns(
     the columns found are then listed by the user's names (``found ['uid', ...]``, not ``['user_id', ...]``)."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        own = {std: src for std, src in (renamed or {}).items()}
+        own = renamed or {}
         hint = ""
         if len(frame.columns) == 1 and "::" in str(frame.columns[0]):
             # MovieLens-1M's .dat files: '::' between fields and no header line. The one-character test below
