@@ -338,6 +338,26 @@ def test_weight_and_timestamp_columns() -> None:
         models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
 
 
+def test_a_weight_column_is_named_where_its_values_are_refused() -> None:
+    """fit(df) with a 'weight' column (a play count) and a value that is not a number: the message names the
+    user's column. It said "rating(s) are NaN" of a frame without any rating column (fit renamed it first)."""
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "weight": ["3", "lots", "1"]})
+    with pytest.raises(InvalidInputError, match=re.escape("1 rating(s) in weight are NaN, inf or not numbers (rows [1], e.g. 'lots')")):
+        models.create("popularity").fit(frame)
+    # mapped: the user's name and coldkit's, as for any renamed column
+    with pytest.raises(InvalidInputError, match=re.escape("1 rating(s) in plays (weight) are NaN")):
+        models.create("popularity").fit(frame.rename(columns={"weight": "plays"}), columns={"weight": "plays"})
+    # a 'rating' column keeps its message
+    with pytest.raises(InvalidInputError, match=re.escape("1 rating(s) are NaN")):
+        models.create("popularity").fit(frame.rename(columns={"weight": "rating"}))
+    # and the values, once numbers, are the weights, whichever name carries them
+    fixed = frame.assign(weight=["3", "2", "1"])
+    for data, mapping in ((fixed, None), (fixed.rename(columns={"weight": "plays"}), {"weight": "plays"})):
+        fitted = models.create("popularity").fit(data, columns=mapping)
+        assert fitted.train_ is not None
+        np.testing.assert_allclose(fitted.train_.matrix.toarray(), [[3.0, 2.0], [1.0, 0.0]])
+
+
 def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
     from sklearn.base import clone
 

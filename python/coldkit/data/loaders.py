@@ -1152,12 +1152,15 @@ def interactions_from_frame(
         )
     # where messages say "rating(s)": the user's column, when theirs is named otherwise (" in stars (rating)", a
     # mapped weight column " in plays (weight)"; an unmapped 'rating' or 'weight' column: nothing added)
-    rating_in = _in_own_column("rating", own)
+    rating_in = values_in = _in_own_column("rating", own)
     if "weight" in frame.columns and "rating" not in frame.columns:
         # ``rating | weight`` (README): a play count is the same thing as a rating here; ignored,
         # every row would silently weigh 1
         frame = frame.rename(columns={"weight": "rating"})
         rating_in = _in_own_column("weight", own)
+        # an unmapped 'weight' is still named where its values are refused: the user's table has no
+        # 'rating' column, so "rating(s) are NaN" sent them looking for one
+        values_in = rating_in or " in weight"
         own["rating"] = own.pop("weight", "weight")
     _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns), renamed=own)
     if implicit_threshold is not None and not np.isfinite(implicit_threshold):
@@ -1183,7 +1186,7 @@ def interactions_from_frame(
             shown = "" if pd.isna(example) else f", e.g. {str(example)!r}"
             hint = _comma_number_hint(str(example).strip())
             raise InvalidInputError(
-                f"{where}: {int(bad.sum())} rating(s){rating_in} are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
+                f"{where}: {int(bad.sum())} rating(s){values_in} are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
                 "drop or fix them first"
             )
     else:

@@ -109,17 +109,11 @@ def to_interactions(
             raise InvalidInputError(
                 f"interactions DataFrame: {in_index} are in the frame's index, not its columns; pass df.reset_index()"
             )
-        if columns and columns.get("weight") and "rating" not in columns:
-            columns = {("rating" if k == "weight" else k): v for k, v in columns.items()}
-        # a column named weight is the rating unless columns= already says which column is: renaming it first
-        # made columns={"weight": "weight"} (or {"rating": "weight"}) look for a 'weight' column that was gone
-        # ("missing column(s) ['weight']; found [..., 'rating']", of a frame holding 'weight')
-        frame = (data.rename(columns={"weight": "rating"})
-                 if "weight" in data.columns and "rating" not in data.columns and not (columns or {}).get("rating")
-                 else data)
+        # a 'weight' column (mapped or not) is read by the loader as the interaction strength, which
+        # names it in its messages; renaming it to 'rating' here made a NaN play count "a NaN rating"
         if catalog is None:
-            catalog = _catalog_of_seen_items(frame, columns)
-        return interactions_from_frame(frame, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
+            catalog = _catalog_of_seen_items(data, columns)
+        return interactions_from_frame(data, catalog, columns=columns, duplicates=duplicates, where="interactions DataFrame",
                                        implicit_threshold=implicit_threshold, binary=binary)
     if sp.issparse(data):
         if columns is not None:
