@@ -103,6 +103,72 @@ def test_choose_warm_by_size_and_budget() -> None:
         choose_warm(600, 9000, 9000, 10**5, budget=2**20)
 
 
+def test_the_estimate_counts_the_item_tables_the_models_on_a_space_keep() -> None:
+    """Each table beyond the space's own is items × width float32: width a column per warm item for EASE,
+    one per factor for ALS (by hand, not through the function's own width rule)."""
+    users, items, warm, nnz = 600, 40_000, 6_455, 161_837
+    ease = 3 * 12 * nnz + 3 * 8 * warm**2 + 4 * warm**2 + 4 * items * warm
+    assert estimate_warm_bytes("ease", users, items, warm, nnz) == ease
+    assert estimate_warm_bytes("ease", users, items, warm, nnz, item_tables=5) == ease + 4 * 4 * items * warm
+    als = estimate_warm_bytes("als", users, items, warm, nnz, factors=64)
+    assert estimate_warm_bytes("als", users, items, warm, nnz, factors=64, item_tables=5) == als + 4 * 4 * items * 64
+    # the hybrid's case measured in docs/scale.md: EASE alone 2.1 GB, with both adapters' tables 5.9 GB
+    # (the fit's peak RSS was 5.1 GB with the hashing encoder; binary units, as format_bytes writes them)
+    assert 2.0 * GB < ease < 2.2 * GB
+    assert 5.8 * GB < estimate_warm_bytes("ease", users, items, warm, nnz, item_tables=5) < 6.0 * GB
+
+
+def test_choose_warm_counts_the_adapters_tables() -> None:
+    """Few warm items in a large catalogue: EASE's inverse fits, the adapters' items × warm tables do not."""
+    users, items, warm, nnz = 2_000, 300_000, 9_000, 10**6
+    alone = estimate_warm_bytes("ease", users, items, warm, nnz)
+    budget = alone + GB  # room for EASE and its own table, not for four more of 10 GB each
+    assert choose_warm(users, items, warm, nnz, budget) == "ease"
+    assert choose_warm(users, items, warm, nnz, budget, item_tables=5) == "als"
+
+
+def test_the_hybrid_budget_counts_both_adapters(small: Interactions) -> None:
+    """A budget EASE fits alone but not with the hybrid's two adapters' tables: warm='auto' picks ALS, and an
+    explicit warm='ease' is one line that names the tables and the way out."""
+    n_warm, nnz = int(np.count_nonzero(small.item_counts())), int(small.matrix.nnz)
+    alone = estimate_warm_bytes("ease", small.n_users, small.n_items, n_warm, nnz)
+    both = estimate_warm_bytes("ease", small.n_users, small.n_items, n_warm, nnz, item_tables=5)
+    assert both > alone + 4 * 4 * small.n_items * n_warm - 1
+    budget = (alone + both) // 2
+    assert models.create("ease", memory_budget=budget).fit(small) is not None  # EASE alone fits it
+    auto = models.create("hybrid", encoder="hashing", cache=False, tune=False, memory_budget=budget).fit(small)
+    assert auto.cf.warm.kind == "als" and auto.cf_knn.warm is auto.cf.warm
+    assert any("warm='auto' chose als" in note for note in auto.notes_)
+    with pytest.raises(MemoryBudgetError, match=r"with the 4 tables of item vectors the models on it keep.*warm=als") as info:
+        models.create("hybrid", encoder="hashing", cache=False, tune=False, warm="ease", memory_budget=budget).fit(small)
+    assert "\n" not in str(info.value)
+    # without the content-kNN adapter the ridge map's two tables are counted, not four
+    assert models.create("cold-ridge", encoder="hashing", cache=False, warm="auto").warm.item_tables == 3
+
+
+def test_the_tuned_hybrid_keeps_the_warm_kind_of_the_whole_data(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation carve has fewer warm items than the whole data: with a threshold between the two,
+    auto gave the carve EASE and the final fit ALS, so the weights learned in one space served the other."""
+    n_warm = int(np.count_nonzero(small.item_counts()))
+    monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", n_warm - 1)
+    fitted: list[tuple[str, int]] = []
+    fit = WarmSpace.fit
+
+    def recording(space: WarmSpace, train: Interactions) -> WarmSpace:
+        out = fit(space, train)
+        fitted.append((space.kind, int(np.count_nonzero(train.item_counts()))))
+        return out
+
+    monkeypatch.setattr(WarmSpace, "fit", recording)
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.learned_ is not None  # it tuned
+    carve = [warm for _, warm in fitted if warm < n_warm]
+    assert carve and len(fitted) >= 2, fitted  # a carve fit, then the final one
+    assert {kind for kind, _ in fitted} == {"als"}, fitted
+    # and the next fit chooses afresh: the kept kind does not outlive the tuning
+    assert model.cf.warm._kept_kind is None
+
+
 def test_ease_over_budget_fails_before_allocating(small: Interactions) -> None:
     with pytest.raises(MemoryBudgetError) as info:
         models.create("ease", memory_budget="100K").fit(small)

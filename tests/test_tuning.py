@@ -559,12 +559,14 @@ def test_an_ease_weight_without_the_adaptive_blend_is_noted_too() -> None:
 
 def test_the_ease_source_counts_any_warm_model_beside_it_in_the_budget() -> None:
     # _ease_fits: EASE's bytes and the cf source's warm model's are held at once; a warm model
-    # other than EASE / item-kNN (here one dimension per training user) is held as well
+    # other than EASE / item-kNN (here one dimension per training user) is held as well, with the
+    # tables of item vectors both adapters keep over it (five in all, the space's own included)
     from coldkit.models.memory import estimate_warm_bytes
 
     train = _popular_clicks()
     sizes = (train.n_users, train.n_items, int(np.count_nonzero(train.item_counts())), train.matrix.nnz)
-    ease, users = estimate_warm_bytes("ease", *sizes), estimate_warm_bytes("users", *sizes)
+    ease, users = estimate_warm_bytes("ease", *sizes), estimate_warm_bytes("users", *sizes, item_tables=5)
+    assert users == estimate_warm_bytes("users", *sizes) + 4 * 4 * train.n_items * train.n_users
     tight = Hybrid(encoder="hashing", warm="users", stack=False, tune=True, memory_budget=ease + users // 2).fit(train)
     assert "ease" not in tight.used_sources and any("no ease source" in note for note in tight.notes_)
     roomy = Hybrid(encoder="hashing", warm="users", stack=False, tune=True, memory_budget=ease + users).fit(train)

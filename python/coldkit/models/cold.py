@@ -21,7 +21,8 @@ clicks, and by the published adapters).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -97,17 +98,23 @@ def map_step_rows(width: int) -> int:
     return int(min(MAP_ROWS, max(256, MAP_STEP_BYTES // (4 * max(int(width), 1)))))
 
 
-def choose_warm(n_users: int, n_items: int, n_warm: int, nnz: int, budget: int, factors: int = 64) -> str:
+def choose_warm(
+    n_users: int, n_items: int, n_warm: int, nnz: int, budget: int, factors: int = 64, item_tables: int = 1
+) -> str:
     """The warm model ``warm="auto"`` picks: EASE where it fits the budget and is fast (at most
     :data:`EASE_MAX_ITEMS` warm items), else ALS (``svd`` when ``implicit`` is missing).
+
+    ``item_tables``: the tables of item vectors held at once by the space and the models reading it
+    (:func:`~coldkit.models.memory.estimate_warm_bytes`); EASE's are a column per warm item, so a
+    large catalogue with few warm items can fit EASE's inverse and still not its adapters' tables.
 
     Raises:
         MemoryBudgetError: not even the factorised model fits the budget.
     """
-    if n_warm <= EASE_MAX_ITEMS and estimate_warm_bytes("ease", n_users, n_items, n_warm, nnz) <= budget:
+    if n_warm <= EASE_MAX_ITEMS and estimate_warm_bytes("ease", n_users, n_items, n_warm, nnz, item_tables=item_tables) <= budget:
         return "ease"
     kind = "als" if have_implicit() else "svd"
-    needed = estimate_warm_bytes(kind, n_users, n_items, n_warm, nnz, factors)
+    needed = estimate_warm_bytes(kind, n_users, n_items, n_warm, nnz, factors, item_tables)
     check_budget(
         f"the smallest warm model ({kind.upper()} on {n_items:,} items x {nnz:,} interactions)", needed, budget,
         "no model fits: raise --max-memory (or memory_budget=)",
@@ -193,6 +200,11 @@ class WarmSpace:
         if memory_budget is not None:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
+        # tables of item vectors held at once, this space's own included: the models reading the space
+        # say how many they keep (a cold adapter two more, a hybrid's two adapters four), so the budget
+        # check counts them before anything is allocated
+        self.item_tables = 1
+        self._kept_kind: str | None = None  # see keeping_kind
 
     def check_fits(self, train: Interactions) -> None:
         """Raise :class:`~coldkit.models.memory.MemoryBudgetError` now if the warm model this space would
@@ -201,12 +213,28 @@ class WarmSpace:
         counts = train.item_counts()
         self._check_memory(train, int(np.count_nonzero(counts)), int(train.matrix.nnz))
 
+    @contextmanager
+    def keeping_kind(self) -> Iterator["WarmSpace"]:
+        """Fits inside keep the kind ``warm="auto"`` chose last (by :meth:`check_fits` on the whole data).
+
+        The hybrid tunes on a validation carve, a subset with fewer warm items and interactions: chosen
+        afresh, ``auto`` could give the carve EASE (under the item threshold, or inside the budget) and
+        the whole data ALS, and the weights, penalties and stacker learned in one space then served
+        the other (measured: 257 warm items in the carve, 285 in all, a threshold of 284).
+        """
+        self._kept_kind = self.kind if self.requested == "auto" else None
+        try:
+            yield self
+        finally:
+            self._kept_kind = None
+
     def _check_memory(self, train: Interactions, n_warm: int | None = None, nnz: int | None = None) -> None:
         budget = resolve_budget(self.memory_budget)
         if n_warm is None or nnz is None:
             n_warm, nnz = self.warm_items_.size, self.matrix_.nnz
         if self.requested == "auto":
-            self.kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors)
+            # a kept kind was checked on the whole data, of which this fit's data are a part
+            self.kind = self._kept_kind or choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, self.factors, self.item_tables)
             other = sorted(set(self.options) - warm_option_names(self.kind))
             if other:  # the options were written for the kind "auto" did not choose: say so before any fit
                 raise InvalidInputError(
@@ -214,14 +242,15 @@ class WarmSpace:
                     f"warm_options {other}; pass warm='ease' or warm='als' to choose the kind they are for"
                 )
             return
-        needed = estimate_warm_bytes(self.kind, train.n_users, train.n_items, n_warm, nnz, self.factors)
+        needed = estimate_warm_bytes(self.kind, train.n_users, train.n_items, n_warm, nnz, self.factors, self.item_tables)
         alternative = "als" if have_implicit() else "svd"
         hint = (
             f"use --option warm={alternative} (warm=\"{alternative}\") or raise --max-memory"
             if self.kind in ("ease", "item-knn", "interactions", "users")
             else "raise --max-memory (or memory_budget=)"
         )
-        check_budget(f"warm model {self.kind!r} on {train.n_items:,} items ({n_warm:,} warm)", needed, budget, hint)
+        held = f", with the {self.item_tables - 1} tables of item vectors the models on it keep," if self.item_tables > 1 else ""
+        check_budget(f"warm model {self.kind!r} on {train.n_items:,} items ({n_warm:,} warm){held}", needed, budget, hint)
 
     def release_fit(self) -> None:
         """Drop the fitted item vectors (items × warm items floats for EASE) before a refit allocates
@@ -567,6 +596,11 @@ def add_text_rows(
     return sp.csr_matrix(rows + placed @ clicks, dtype=np.float32)
 
 
+#: Tables of item vectors (items × the warm space's width) a cold adapter keeps beside its warm space's
+#: own: the blended vectors and their transposed copy that the sparse ranking over EASE columns reads.
+ADAPTER_ITEM_TABLES = 2
+
+
 class ColdAdapter(Recommender):
     """Shared parts of the adapters: warm space + content encoder + a learned map content → item vector."""
 
@@ -584,6 +618,7 @@ class ColdAdapter(Recommender):
         memory_budget: str | int | None = None,
     ) -> None:
         self.warm = WarmSpace(warm, factors, warm_options, memory_budget=memory_budget)
+        self.warm.item_tables = 1 + ADAPTER_ITEM_TABLES
         self.content = ContentRecommender(
             encoder, encoder_options, whitening=whitening, cache=cache, encoder_weights=encoder_weights
         )

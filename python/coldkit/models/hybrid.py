@@ -69,7 +69,7 @@ from coldkit.models.blend import (
     speaking_sources,
 )
 from coldkit.models.attributes import AttributeFeatures
-from coldkit.models.cold import ColdKNN, ColdRidge
+from coldkit.models.cold import ADAPTER_ITEM_TABLES, ColdKNN, ColdRidge
 from coldkit.models.content import ContentRecommender
 from coldkit.models.memory import EASE_MAX_ITEMS, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
@@ -495,6 +495,9 @@ class Hybrid(Recommender):
                 **{**self._adapter_options, "encoder_weights": weights},
             )  # fmt: skip
         self.cf_knn = ColdKNN(neighbors=50, normalize=True, encoder=features, **self._adapter_options)
+        # both adapters rank over the cf source's warm space (fit_sharing): its budget check counts both
+        # adapters' tables, not one's (at 40k items over 6.5k warm ones EASE's estimate alone is 2.1 GB, the fit's peak 5.1 GB)
+        self.cf.warm.item_tables = 1 + ADAPTER_ITEM_TABLES * (2 if "cf_knn" in self.sources else 1)
         # the content sources share an adapter's fitted ContentRecommender (one encoding pass): the
         # ridge map's when it reads what they read, else the content-kNN adapter's (no attributes)
         self.content: ContentRecommender = self.cf.content if attributes is None else self.cf_knn.content
@@ -702,7 +705,8 @@ class Hybrid(Recommender):
         stacking: Future[tuple[Stacker | None, Stacker | None, list[str]]] | None = None
         if self._tuning and self.tune:
             self.cf.warm.check_fits(train)  # a budget too small fails now, naming the data's own sizes, not the carve's
-            self.learned_, stacking = self._learn_weights(train)
+            with self.cf.warm.keeping_kind():  # the carve's sources in the space the final ones will have
+                self.learned_, stacking = self._learn_weights(train)
         try:
             # the second pass of a tuned fit: say why the sources are fitted again
             refit = stage(f"refit the sources on all {train.matrix.nnz:,} training interactions") if self.learned_ is not None else nullcontext()
@@ -912,7 +916,7 @@ class Hybrid(Recommender):
             return False
         # "auto" picks EASE wherever this EASE fits too (memory.choose_warm); any other kind is held as well
         kind = self.cf.warm.requested if self.cf.warm.requested != "auto" else "ease"
-        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz)
+        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz, item_tables=self.cf.warm.item_tables)
         return estimate_warm_bytes("ease", train.n_users, train.n_items, n_warm, nnz) + beside <= resolve_budget(self._memory_budget)
 
     def _too_small_to_stack(self, task: ValidationTask) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "machine_memory",
     "resolve_budget",
     "estimate_warm_bytes",
+    "item_table_width",
     "check_budget",
     "DEFAULT_FRACTION",
     "EASE_MAX_ITEMS",
@@ -129,7 +130,21 @@ def resolve_budget(budget: str | int | float | None) -> int:
     return parse_memory(budget)
 
 
-def estimate_warm_bytes(kind: str, n_users: int, n_items: int, n_warm: int, nnz: int, factors: int = 64) -> int:
+def item_table_width(kind: str, n_users: int, n_warm: int, factors: int = 64) -> int:
+    """Floats per item in a warm space's item vectors: a column per warm item (``ease``, ``item-knn``,
+    ``interactions``), per training user (``users``), per factor (``als``, ``svd``), or one (``popularity``)."""
+    if kind in ("ease", "item-knn", "interactions"):
+        return n_warm
+    if kind == "users":
+        return n_users
+    if kind in ("als", "svd"):
+        return factors
+    return 1
+
+
+def estimate_warm_bytes(
+    kind: str, n_users: int, n_items: int, n_warm: int, nnz: int, factors: int = 64, item_tables: int = 1
+) -> int:
     """Peak bytes a warm model needs to fit and hold its item vectors (a deliberate over-estimate).
 
     * ``ease``: the sparse matrix, the float64 Gram, its inverse and the weights, the float32
@@ -137,20 +152,27 @@ def estimate_warm_bytes(kind: str, n_users: int, n_items: int, n_warm: int, nnz:
     * ``item-knn`` as a *warm space* (dense item vectors over warm items, as the cold adapters need);
     * ``als`` / ``svd``: the sparse matrix (a few copies) plus user and item factors and a Krylov /
       least-squares working set, all linear in the data.
+
+    ``item_tables``: how many float32 tables of the item vectors' shape (items × :func:`item_table_width`)
+    are held at once, the space's own included. A cold adapter keeps two more (its blended vectors and
+    their transposed copy for the sparse ranking), so a hybrid's two adapters over one EASE space hold
+    five: at 40,000 items over 6,455 warm ones the estimate is 5.9 GB, the space's alone 2.1 GB, and the
+    fit's measured peak 5.1 GB (docs/scale.md, "Memory budget").
     """
+    extra = 4 * n_items * item_table_width(kind, n_users, n_warm, factors) * max(int(item_tables) - 1, 0)
     if kind == "ease":
-        return 3 * 12 * nnz + 3 * 8 * n_warm * n_warm + 4 * n_warm * n_warm + 4 * n_items * n_warm
+        return 3 * 12 * nnz + 3 * 8 * n_warm * n_warm + 4 * n_warm * n_warm + 4 * n_items * n_warm + extra
     if kind == "item-knn":
-        return 8 * n_users * n_warm + 8 * n_warm * n_warm + 4 * n_items * n_warm
+        return 8 * n_users * n_warm + 8 * n_warm * n_warm + 4 * n_items * n_warm + extra
     if kind in ("als", "svd"):
         sparse = 3 * 12 * nnz
         dense = 8 * (n_users + n_items) * (factors + 10) * 3
-        return sparse + dense
+        return sparse + dense + extra
     if kind == "interactions":
-        return 4 * n_items * n_warm
+        return 4 * n_items * n_warm + extra
     if kind == "users":
-        return 4 * n_items * n_users
-    return 16 * n_items
+        return 4 * n_items * n_users + extra
+    return 16 * n_items + extra
 
 
 def check_budget(what: str, needed: int, budget: int, hint: str) -> None:
