@@ -21,6 +21,11 @@ Splits (none of them is in ``coldkit.data.splits``):
   new; each is given one n in {0, 1, 3, 5} (seeded), their first n ratings by time are in the
   interactions file, the rest is the truth. n = 0 users have only a profile text (age, gender,
   occupation) through ``--user-profiles``.
+* ``lastfm-2k long-tail cold items``: the 20 % of artists with the fewest listeners (among a seeded
+  85 % of the users; ties broken by a seeded draw) are cold, all their plays held out. New artists
+  start with few listeners and thin tags: this is the cold-item case without the popular head that
+  random cold items (``coldkit.data.splits.cold_item_split``, the project's own lastfm-2k split)
+  always contain. Item text: artist name + the tags users gave it.
 * ``lastfm-2k sign-up cold users``: the 25 % of users whose first tag is latest are new; n in
   {0, 1, 3, 5} seeded random artists revealed; the friends graph goes to the hybrid through
   ``--user-graph``. Item text: artist name + the tags users gave it.
@@ -206,6 +211,35 @@ def temporal_cold_items(data: RawData, seed: int, cold_share: float = 0.15, user
     )  # fmt: skip
 
 
+def least_listened_cold_items(data: RawData, seed: int, cold_share: float = 0.20, user_share: float = 0.85) -> CliSplit:
+    """The ``cold_share`` of the items with the fewest distinct users are cold; a seeded ``user_share`` of the users.
+
+    For data without timestamps (lastfm-2k's plays), where "newest" cannot be told: new items are
+    the long tail, so the cold ones are the least-listened, not a random draw (which the project's
+    own split already is). Listeners are counted among the kept users, as an evaluator holding only
+    those files would; equal counts are ordered by a seeded draw, so each seed holds out a
+    different tail.
+    """
+    rng = np.random.default_rng(seed)
+    users = np.sort(data.interactions["user_id"].unique())
+    kept = set(rng.choice(users, size=max(2, int(round(user_share * users.size))), replace=False).tolist())
+    frame = data.interactions[data.interactions["user_id"].isin(kept)]
+    listeners = frame.groupby("item_id")["user_id"].nunique()
+    tiebreak = pd.Series(rng.random(listeners.size), index=listeners.index)
+    order = pd.DataFrame({"n": listeners, "tie": tiebreak}).sort_values(["n", "tie"], kind="stable").index
+    n_cold = max(2, int(round(cold_share * order.size)))
+    cold = set(order[:n_cold].tolist())
+    is_cold = frame["item_id"].isin(cold)
+    train, held = frame[~is_cold], frame[is_cold]
+    known = set(train["user_id"])  # a user with only cold items has no history to recommend from
+    truth = {u: set(g["item_id"]) for u, g in held.groupby("user_id") if u in known}
+    test_users = sorted(truth)
+    return CliSplit(
+        f"{data.name} long-tail cold items", "cold-item", seed, data, train, test_users, truth, {"cold": test_users},
+        candidates=sorted(cold),
+    )  # fmt: skip
+
+
 def signup_cold_users(data: RawData, seed: int, user_share: float = 0.25, reveal: tuple[int, ...] = REVEAL) -> CliSplit:
     """The ``user_share`` of users who signed up last are new; each gets one seeded n of ``reveal`` clicks.
 
@@ -347,6 +381,7 @@ SPLITS: dict[str, Callable[[Path, int], CliSplit]] = {
     "mlsmall-action-items": lambda root, seed: temporal_cold_items(load_ml_latest_genre(root), seed),
     "ml100k-users": lambda root, seed: signup_cold_users(load_ml100k(root), seed),
     "lastfm-users": lambda root, seed: signup_cold_users(load_lastfm(root), seed),
+    "lastfm-tail-items": lambda root, seed: least_listened_cold_items(load_lastfm(root), seed),
 }
 
 
