@@ -278,6 +278,25 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
 
 
+def test_a_model_that_needs_profiles_names_the_flag_when_none_are_given(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # profile-knn cannot run without profile texts; the command line's user got the constructor's
+    # "ProfileKNN.__init__() missing 1 required positional argument: 'user_profiles'"
+    _fails_cleanly(files, capsys, "model 'profile-knn' ranks users by their profile texts and needs --user-profiles:",
+                   "--model", "profile-knn", "--encoder", "hashing")
+    files["profiles"].write_text("user_id,text\nu1,\nu2,\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "needs --user-profiles (every text in it is empty)",
+                   "--model", "profile-knn", "--encoder", "hashing", "--user-profiles", str(files["profiles"]))
+    # with texts it runs: u2's profile reads like u1's, so u1's other item (a) comes first for u2 -- by hand:
+    # cos(u2, u1) > 0 and u1 is u2's only neighbour with a profile; u2 already has b and d
+    files["profiles"].write_text("user_id,text\nu1,robots in space\nu2,space robots\n", encoding="utf-8")
+    assert run(files, "--model", "profile-knn", "--encoder", "hashing", "--user-profiles", str(files["profiles"]),
+               "--k", "1") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "u2", "item_id"].tolist() == ["a"]
+
+
 def test_profiles_that_are_all_empty_mean_no_profile_text(tmp_path) -> None:
     from coldkit.cli import main
 

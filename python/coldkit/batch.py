@@ -37,7 +37,7 @@ from coldkit.data.loaders import (
     _lookalike_ids, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
 from coldkit.exceptions import ComponentContractError, InvalidInputError
-from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
@@ -312,6 +312,14 @@ def _recommend_files(
         profiles = {}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
+    if "user_profiles" in model_requires(model) and "user_profiles" not in opts:
+        # the constructor's own "missing 1 required positional argument: 'user_profiles'" names a
+        # Python keyword the command line's user never typed; name the flag that fills it
+        given = " (every text in it is empty)" if user_profiles else ""
+        raise InvalidInputError(
+            f"model {model!r} ranks users by their profile texts and needs --user-profiles{given}: a file of "
+            "user_id,text rows for the training users (--profile-columns maps other column names)"
+        )
     elif profiles and "encoder" not in opts and not model_accepts(model, "encoder"):
         # a model with no encoder reads no query text either: the profiles were loaded for nothing,
         # and the user believes new users were ranked by them (--user-graph is refused alike)

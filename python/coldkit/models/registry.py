@@ -133,6 +133,17 @@ def model_defaults(name: str) -> dict[str, Any]:
     return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
 
 
+def model_requires(name: str) -> list[str]:
+    """The options model ``name``'s constructor cannot do without (no default), in signature order.
+
+    Example::
+
+        model_requires("profile-knn")  # ['user_profiles']
+    """
+    params = _constructor_parameters(name) if name in registry("model") else {}
+    return [key for key, p in params.items() if p.default is inspect.Parameter.empty and key != "self"]
+
+
 def _constructor_parameters(name: str) -> dict[str, inspect.Parameter]:
     """Model ``name``'s named constructor parameters (``**options`` pass-through followed up the class tree)."""
     target = _target(name)
