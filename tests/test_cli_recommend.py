@@ -393,6 +393,22 @@ def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], 
     assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote
 
 
+def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
+    # under its name without a word
+    assert run(files, "--k", "1", model="friends") == 0
+    err = capsys.readouterr().err
+    assert "model friends without --user-graph: nobody has friends, so every list is the most popular items" in err, err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    # by hand from TRAIN: a has 3 users, b 2, d and e 1 (tied: d, first in the item file); each user's most
+    # popular item not yet theirs
+    assert dict(zip(recs["user_id"], recs["item_id"])) == {"u1": "d", "u2": "a", "u3": "b", "u4": "b"}
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\nu1,u2\n", encoding="utf-8")
+    assert run(files, "--user-graph", str(graph), "--k", "1", model="friends") == 0
+    assert "without --user-graph" not in capsys.readouterr().err
+
+
 def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a users list saved from a float column ("1.0") makes every user cold, silently served popular items
     (tmp_path / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n007,a\n", encoding="utf-8")

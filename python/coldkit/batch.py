@@ -38,6 +38,7 @@ from coldkit.data.loaders import (
 )
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
+from coldkit.models.social import FriendsPopularity
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
@@ -336,6 +337,13 @@ def _recommend_files(
     # building loads the encoder (torch and the model's weights: seconds, more from a cold disk)
     with stage(f"load model {model}"):
         recommender = build_model(model, **opts)
+    if isinstance(recommender, FriendsPopularity) and not recommender.user_graph:
+        # on the command line a query's friends come from --user-graph alone: without it every user's
+        # list was the catalogue's popularity, written under the name of the friends model without a word
+        notes.append(
+            f"model {model} without --user-graph: nobody has friends, so every list is the most popular items "
+            "(pass --user-graph, a user_id,friend_id file)"
+        )
     clock = time.perf_counter()
     with stage(f"fit {model} on {train.n_users:,} users x {train.n_items:,} items ({train.matrix.nnz:,} interactions)"):
         recommender.fit(train)
