@@ -342,6 +342,21 @@ def test_friends_without_a_graph_says_it_is_popularity() -> None:
     assert any("no social graph" in note for note in result.notes)
 
 
+def test_a_model_that_needs_profiles_on_data_without_them_fails_before_any_split() -> None:
+    # profile-knn failed on seed 0 with its constructor's "missing 1 required positional argument:
+    # 'user_profiles'"; the data set's lack of profiles is what the user must be told
+    with pytest.raises(InvalidInputError, match=r"^profile-knn: model 'profile-knn' needs user profile texts \(user_profiles\), "
+                                                r"and the data set 'synthetic' has none \(of the built-in data sets, ml-100k has them\)$"):
+        evaluate(synthetic(), ["popularity", "profile-knn"], protocol="cold-user", seeds=[0], progress=False)
+    # with profiles it runs
+    from dataclasses import replace
+
+    data = synthetic()
+    profiles = {str(u): f"user {int(str(u)[1:]) % 3}" for u in data.interactions.user_ids}
+    result = evaluate(replace(data, user_profiles=profiles), ["profile-knn"], protocol="cold-user", seeds=[0], progress=False)
+    assert result.models == ["profile-knn"] and result.tasks == ["n=0", "n=1", "n=3", "n=5"]
+
+
 def test_cold_item_truth_holds_only_items_a_model_could_rank() -> None:
     """Items whose every interaction fell into validation or test were in the warm/all truth but no candidates."""
     for seed in range(3):
