@@ -151,7 +151,11 @@ def recommend_files(
     if max_memory is not None:
         from coldkit.models.memory import parse_memory
 
-        max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+        try:
+            max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+        except InvalidInputError as exc:
+            # "memory size must be ..." alone did not say which of the command's values it was
+            raise InvalidInputError(f"max_memory (--max-memory): {exc}") from None
     if dp_epsilon is not None or dp_delta is not None:
         from coldkit.privacy.accountant import check_budget
         from coldkit.privacy.modes import private_model
