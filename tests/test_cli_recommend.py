@@ -393,6 +393,31 @@ def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], 
     assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote
 
 
+def test_ids_in_two_unicode_forms_are_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "josé" typed on one system (U+00E9) and saved from a macOS file name on another (e + U+0301) print
+    # alike: the error read "unknown item ids: ['café']" of a table holding café, and a users list in the
+    # other form made a known user cold without a hint
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    (tmp_path / "int.csv").write_text(f"user_id,item_id\njos\u00e9,{composed}\njos\u00e9,b\nann,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(f"item_id,title\n{decomposed},coffee place\nb,bar\nc,cafe bar\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    base = ["recommend", "--interactions", str(tmp_path / "int.csv"), "--model", "popularity", "--out", str(out), "--quiet"]
+    assert main([*base, "--items", str(tmp_path / "items.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "ids are matched as text: 'caf\\xe9' is not 'cafe\\u0301' (one text in two Unicode forms" in err, err
+    (tmp_path / "items.csv").write_text(f"item_id,title\n{composed},coffee place\nb,bar\nc,cafe bar\n", encoding="utf-8")
+    (tmp_path / "users.txt").write_text("jose\u0301\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--users", str(tmp_path / "users.txt")]) == 0
+    assert "--users: ids are matched as text: 'jose\\u0301' is not 'jos\\xe9' (one text in two Unicode forms" in capsys.readouterr().err
+    (tmp_path / "cands.txt").write_text(f"{decomposed}\nc\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--candidates", str(tmp_path / "cands.txt")]) == 2
+    assert "'cafe\\u0301' is not 'caf\\xe9' (one text in two Unicode forms" in capsys.readouterr().err
+    # ids that differ otherwise keep the plain form of the hint
+    (tmp_path / "cands.txt").write_text("B\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--candidates", str(tmp_path / "cands.txt")]) == 2
+    assert "ids are matched as text: 'B' is not 'b'" in capsys.readouterr().err
+
+
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
     # under its name without a word

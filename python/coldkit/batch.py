@@ -34,7 +34,7 @@ from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
-    _lookalike_ids, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
+    _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
@@ -279,7 +279,7 @@ def _recommend_files(
                 # "7" for the catalogue's "007" (a spreadsheet dropped the zeros): name the id it looks like
                 unknown = [c for c in cand_ids if c not in catalog._index]
                 pairs = _lookalike_ids(unknown, catalog._index)
-                hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+                hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
@@ -383,7 +383,7 @@ def _recommend_files(
         notes.append(f"{cold} user(s) have no interaction ({known}; {_first_ids(nobody)}): model {model} ranks them from that alone")
         lookalikes = _lookalike_ids(nobody, seen_index)
         if lookalikes:
-            shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
+            shown = _lookalikes_text(lookalikes)
             notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
     unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
     if unknown_profiles and users is None:
