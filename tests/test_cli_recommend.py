@@ -418,6 +418,23 @@ def test_ids_in_two_unicode_forms_are_named_as_such(tmp_path: Path, capsys: pyte
     assert "ids are matched as text: 'B' is not 'b'" in capsys.readouterr().err
 
 
+def test_models_missing_a_column_name_the_flag_that_maps_one(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the messages named Python's columns= and an attribute ("in catalog.table"), not the flag to pass
+    _fails_cleanly(files, capsys, "popularity-recent needs timestamps: a 'timestamp' column in the interactions, and these have "
+                   "none (command line: --interaction-columns timestamp=COL names yours", "--model", "popularity-recent")
+    plain = files["items"].read_text(encoding="utf-8").replace("genres", "kind")
+    files["items"].write_text(plain, encoding="utf-8")
+    _fails_cleanly(files, capsys, "this model needs a 'genres' column in the item table ('|'-separated, e.g. 'Comedy|Romance'), "
+                   "and it has none (command line: --item-columns genres=COL names yours", "--model", "popularity-genre")
+    # and the flag it names works. By hand: u1 liked a (Sci-Fi); b (Romance) has 2 users, c (Sci-Fi) 1, so
+    # popularity alone gives b, and the genres give c: 1 x (0.05 + 1) against 2 x 0.05
+    files["items"].write_text("item_id,title,kind\na,x,Sci-Fi\nb,y,Romance\nc,z,Sci-Fi\nd,w,Romance\n", encoding="utf-8")
+    files["train"].write_text("user_id,item_id\nu1,a\nu2,b\nu3,b\nu4,c\nu5,d\n", encoding="utf-8")
+    assert run(files, "--item-columns", "genres=kind", "--k", "1", model="popularity-genre") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "u1", "item_id"].tolist() == ["c"]
+
+
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
     # under its name without a word
