@@ -151,6 +151,15 @@ def test_reveal_outside_the_cold_user_protocol_is_refused(tmp_path: Path, capsys
     assert not (tmp_path / "o").exists()
 
 
+def test_a_negative_reveal_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # it was the library's "reveal must hold integers >= 0, got int -1", naming no flag
+    args = ["evaluate", "--models", "popularity", "--protocol", "cold-user", "--reveal", "1", "-1", "--out", str(tmp_path / "o"),
+            "--no-progress"]
+    assert main(args) == 2
+    assert "coldkit evaluate: error: --reveal counts must be >= 0 (clicks revealed per cold user), got 1 -1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # It was refused for every model, pointing to --item-vectors (a `coldkit recommend` flag), although
     # popularity reads no item text; `coldkit recommend` already accepted such a table.

@@ -222,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reveal is not None and args.protocol != "cold-user":
         # it was ignored without a word, so a user thought they had measured n=1 on another protocol
         raise InvalidInputError(f"--reveal applies to --protocol cold-user, not {args.protocol}")
+    if args.reveal is not None and any(n < 0 for n in args.reveal):  # the library's "reveal must hold ..." named no flag
+        raise InvalidInputError(f"--reveal counts must be >= 0 (clicks revealed per cold user), got {' '.join(map(str, args.reveal))}")
     if any(k < 1 for k in args.k):  # the library's "k must be >= 1" named no flag
         raise InvalidInputError(f"--k cut-offs must be >= 1, got {' '.join(map(str, args.k))}")
     if args.max_users is not None and args.max_users < 1:
