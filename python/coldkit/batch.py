@@ -645,9 +645,12 @@ def _precomputed_encoder(
     matched = loaded.match(item_ids)
     if matched.missing:
         first = int(np.flatnonzero(matched.rows < 0)[0])
+        # "1.0" for the items' "1" (ids saved from a float array), "7" for "007": name the id each looks like
+        pairs = _lookalike_ids([str(m) for m in matched.missing[:10]], (str(i) for i in loaded.ids))
+        hint = "; ids are matched as text, the vectors' first: " + _lookalikes_text([(k, g) for g, k in pairs]) if pairs else ""
         raise InvalidInputError(
             f"--item-vectors {path}: {len(matched.missing)} item(s) of --items have no vector; the first is "
-            f"{matched.missing[0]!r} (data row {first + 1} of --items, counted from 1 below the header)"
+            f"{matched.missing[0]!r} (data row {first + 1} of --items, counted from 1 below the header){hint}"
         )
     if matched.extra:
         notes.append(f"{matched.extra} vector(s) in {path} belong to ids not in --items and were ignored")
