@@ -435,6 +435,26 @@ def test_models_missing_a_column_name_the_flag_that_maps_one(files: dict[str, Pa
     assert recs.loc[recs["user_id"] == "u1", "item_id"].tolist() == ["c"]
 
 
+def test_profiles_whose_ids_differ_in_form_are_named(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a profiles file saved from a float column ("1.0") matched no user: the note called them users "not in
+    # --interactions", and profile-knn failed with "no training user has a profile text"
+    (tmp := files["train"].parent / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n2,d\n3,a\n", encoding="utf-8")
+    files["profiles"].write_text("user_id,text\n1.0,robots in space\n2.0,paris love\n", encoding="utf-8")
+    base = ["recommend", "--interactions", str(tmp), "--items", str(files["items"]), "--user-profiles", str(files["profiles"]),
+            "--encoder", "hashing", "--out", str(files["out"]), "--quiet"]
+    assert main([*base, "--model", "content"]) == 0
+    err = capsys.readouterr().err
+    assert "--user-profiles: ids are matched as text: '1.0' is not '1', '2.0' is not '2' (check how the profiles file was written)" in err, err
+    assert main([*base, "--model", "profile-knn"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --user-profiles " in err and ": no profile belongs to a user of --interactions, and model 'profile-knn' ranks users " \
+        "by the training users' profile texts; ids are matched as text: '1.0' is not '1', '2.0' is not '2'" in err, err
+    # ids as the interactions write them: no hint
+    files["profiles"].write_text("user_id,text\n1,robots in space\n2,paris love\n", encoding="utf-8")
+    assert main([*base, "--model", "profile-knn"]) == 0
+    assert "matched as text" not in capsys.readouterr().err
+
+
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
     # under its name without a word

@@ -325,6 +325,16 @@ def _recommend_files(
             f"model {model!r} ranks users by their profile texts and needs --user-profiles{given}: a file of "
             "user_id,text rows for the training users (--profile-columns maps other column names)"
         )
+    if "user_profiles" in model_requires(model) and isinstance(opts.get("user_profiles"), dict):
+        training_users = train.user_index()
+        if not any(uid in training_users for uid in opts["user_profiles"]):
+            # the model's own "no training user has a profile text" did not say why
+            pairs = _lookalike_ids(list(opts["user_profiles"])[:10], training_users)
+            hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
+            raise InvalidInputError(
+                f"--user-profiles {user_profiles}: no profile belongs to a user of --interactions, and model {model!r} "
+                f"ranks users by the training users' profile texts{hint}"
+            )
     elif profiles and "encoder" not in opts and not model_accepts(model, "encoder"):
         # a model with no encoder reads no query text either: the profiles were loaded for nothing,
         # and the user believes new users were ranked by them (--user-graph is refused alike)
@@ -385,9 +395,15 @@ def _recommend_files(
         if lookalikes:
             shown = _lookalikes_text(lookalikes)
             notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
-    unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
+    requested = set(user_list)  # once: built per profile, 100k unknown profiles x 500k users took hours
+    unknown_profiles = [u for u in profiles if u not in uindex and u not in requested]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
+    profile_lookalikes = _lookalike_ids(unknown_profiles, seen_index)
+    if profile_lookalikes:
+        # a profiles file saved from a float column ("1.0") matched no user, and the note above called them new users
+        notes.append(f"--user-profiles: ids are matched as text: {_lookalikes_text(profile_lookalikes)} "
+                     "(check how the profiles file was written)")
 
     cand_mask = None
     if cand is not None:
