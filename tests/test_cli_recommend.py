@@ -455,6 +455,26 @@ def test_profiles_whose_ids_differ_in_form_are_named(files: dict[str, Path], cap
     assert "matched as text" not in capsys.readouterr().err
 
 
+def test_a_graph_whose_ids_match_no_user_is_named(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a graph saved from float columns ("1.0"): nobody had a friend, and the friends model wrote popularity silently
+    (tmp := files["train"].parent / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n2,d\n3,e\n", encoding="utf-8")
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\n1.0,2.0\n3.0,2.0\n", encoding="utf-8")
+    base = ["recommend", "--interactions", str(tmp), "--items", str(files["items"]), "--user-graph", str(graph),
+            "--model", "friends", "--k", "1", "--out", str(files["out"]), "--quiet"]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    # (a friendship goes both ways: 1.0, 2.0 and 3.0 are all friends of someone)
+    assert "--user-graph: none of its 3 friend id(s) is a user of --interactions (e.g. '1.0'), so no user has a friend" in err, err
+    assert "--user-graph: ids are matched as text: '1.0' is not '1', '2.0' is not '2', '3.0' is not '3' (check how" in err, err
+    # written as the interactions write them, friends count: by hand, 3's friend 2 has b and d, b first (2 users)
+    graph.write_text("user_id,friend_id\n1,2\n3,2\n", encoding="utf-8")
+    assert main(base) == 0
+    assert "--user-graph:" not in capsys.readouterr().err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "3", "item_id"].tolist() == ["b"]
+
+
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
     # under its name without a word

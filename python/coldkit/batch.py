@@ -404,6 +404,18 @@ def _recommend_files(
         # a profiles file saved from a float column ("1.0") matched no user, and the note above called them new users
         notes.append(f"--user-profiles: ids are matched as text: {_lookalikes_text(profile_lookalikes)} "
                      "(check how the profiles file was written)")
+    if graph:
+        # a graph whose ids match no training user ("1.0" for "1") gave every user no friend, and the friends
+        # model (or the hybrid's friends source) ranked without them without a word
+        friend_ids = sorted({f for fs in graph.values() for f in fs})
+        strangers = [f for f in friend_ids if f not in uindex]
+        if friend_ids and len(strangers) == len(friend_ids):
+            notes.append(f"--user-graph: none of its {len(friend_ids):,} friend id(s) is a user of --interactions "
+                         f"(e.g. {friend_ids[0]!r}), so no user has a friend to learn from")
+        graph_lookalikes = _lookalike_ids(strangers, seen_index)
+        if graph_lookalikes:
+            notes.append(f"--user-graph: ids are matched as text: {_lookalikes_text(graph_lookalikes)} "
+                         "(check how the graph file was written)")
 
     cand_mask = None
     if cand is not None:
