@@ -317,7 +317,9 @@ def _recommend_files(
         profiles = {}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
-    if "user_profiles" in model_requires(model) and "user_profiles" not in opts:
+    # (an option the model does not take is the first thing to say: build_model names it, and what it takes)
+    takes_every_option = all(model_accepts(model, key) for key in opts)
+    if "user_profiles" in model_requires(model) and "user_profiles" not in opts and takes_every_option:
         # the constructor's own "missing 1 required positional argument: 'user_profiles'" names a
         # Python keyword the command line's user never typed; name the flag that fills it
         given = " (every text in it is empty)" if user_profiles else ""
@@ -325,7 +327,7 @@ def _recommend_files(
             f"model {model!r} ranks users by their profile texts and needs --user-profiles{given}: a file of "
             "user_id,text rows for the training users (--profile-columns maps other column names)"
         )
-    if "user_profiles" in model_requires(model) and isinstance(opts.get("user_profiles"), dict):
+    if "user_profiles" in model_requires(model) and isinstance(opts.get("user_profiles"), dict) and takes_every_option:
         training_users = train.user_index()
         if not any(uid in training_users for uid in opts["user_profiles"]):
             # the model's own "no training user has a profile text" did not say why
