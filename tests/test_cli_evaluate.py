@@ -179,6 +179,33 @@ def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: P
     assert "no text-like column besides item_id" in err and "coldkit recommend --item-vectors" in err
 
 
+def test_data_notes_are_printed_before_an_error_that_follows_from_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # one empty timestamp cell makes the data timeless (a note); popularity-recent then failed with "these have
+    # none" of a file that has a timestamp column, and the note saying why was kept for the results and lost
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    rows = [(u, i) for u in range(12) for i in range(10) if (u + i) % 3]
+    lines = [f"u{u},i{i},{1000 + 10 * u + i}" for u, i in rows]
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","  # data line 4 (file line 5) has no timestamp
+    (folder / "interactions.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "items.csv").write_text("item_id\n" + "".join(f"i{i}\n" for i in range(10)), encoding="utf-8")
+    args = ["evaluate", "--data", str(folder), "--models", "popularity-recent", "--out", str(tmp_path / "o"), "--no-progress", "--no-chart"]
+    import warnings
+
+    def interpreter_display(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():  # as in a shell: Python's default filters and display (pytest makes warnings errors)
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        warnings.showwarning = interpreter_display
+        assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    note = [n for n, line in enumerate(err) if line.startswith("note: ") and "have no timestamp (line 5)" in line]
+    error = [n for n, line in enumerate(err) if line.startswith("coldkit evaluate: error: ") and "needs timestamps" in line]
+    assert note and error and note[0] < error[0] and error[0] == len(err) - 1, err  # the error stays the last line
+
+
 @pytest.mark.parametrize("layout", ["generic", "movielens"])
 def test_evaluate_encoding_flag(movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str) -> None:
     # The latin-1 error told an evaluate user to pass --encoding latin-1, which only recommend had.

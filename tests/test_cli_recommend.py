@@ -475,6 +475,19 @@ def test_a_graph_whose_ids_match_no_user_is_named(files: dict[str, Path], capsys
     assert recs.loc[recs["user_id"] == "3", "item_id"].tolist() == ["b"]
 
 
+def test_data_notes_are_printed_before_an_error_that_follows_from_them(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # one empty timestamp cell makes the data timeless (a note after a successful run); popularity-recent failed
+    # with "these have none" of a file with a timestamp column, and the note saying why was lost with the run
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,100\nu2,b,\nu3,a,300\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "needs timestamps", "--model", "popularity-recent")
+    files["out"].unlink()
+    assert run(files, "--model", "popularity-recent", shell=True) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert err[0].startswith("note: ") and "1 of 3 rows have no timestamp (line 3)" in err[0], err
+    assert err[1].startswith("coldkit recommend: error: popularity-recent needs timestamps"), err
+
+
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
     # under its name without a word
