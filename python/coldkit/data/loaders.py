@@ -532,7 +532,12 @@ def _refuse_duplicate_names(path: Path, sep: str, encoding: str) -> None:
     names = [str(name).strip() for name in header.iloc[0].tolist()] if len(header) else []
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise InvalidInputError(f"{path}: the header names column(s) {twice} more than once; rename one of each")
+        # numbers named twice are data, not names: a file without a header line (ml-100k's u.item, whose first
+        # row's 0/1 genre flags read as names), where "rename one of each" sent the user to edit a data row
+        headerless = all(_is_number(name) for name in twice)
+        hint = (" — the first line looks like data, not column names: the file has no header line; add one naming "
+                "its columns") if headerless else "; rename one of each"
+        raise InvalidInputError(f"{path}: the header names column(s) {twice} more than once{hint}")
 
 
 def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) -> pd.DataFrame:
