@@ -159,6 +159,22 @@ def test_model_accepts_follows_keyword_pass_through() -> None:
     assert model_accepts("cold-ridge", "encoder") and not model_accepts("cold-ridge", "user_profiles")
 
 
+def test_model_requires_lists_the_options_without_a_default() -> None:
+    import inspect
+
+    import coldkit.models
+    from coldkit.models.registry import model_requires
+
+    assert model_requires("profile-knn") == ["user_profiles"]
+    assert model_requires("popularity") == [] and model_requires("hybrid") == [] and model_requires("no-such-model") == []
+    # reference: the built-in classes' own signatures, read directly
+    from coldkit.models.hybrid import ProfileKNN
+
+    own = [n for n, p in inspect.signature(ProfileKNN.__init__).parameters.items() if n != "self" and p.default is p.empty]
+    assert model_requires("profile-knn") == own
+    assert all(model_requires(name) in ([], ["user_profiles"]) for name in coldkit.models.available())
+
+
 def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     # k = 10**12 once asked for terabytes (found by tests/test_fuzz_cli.py); it now means "all 60 items"
     ds = synthetic()

@@ -16,7 +16,7 @@ from coldkit.models.base import Recommender
 from coldkit.plugins.manager import registry
 
 __all__ = ["ModelOptionError", "build_model", "model_names", "model_descriptions", "model_accepts",
-           "model_defaults", "default_encoder_name", "parse_option_value"]
+           "model_defaults", "model_requires", "default_encoder_name", "parse_option_value"]
 
 
 class ModelOptionError(InvalidInputError, TypeError):
