@@ -151,6 +151,15 @@ def test_reveal_outside_the_cold_user_protocol_is_refused(tmp_path: Path, capsys
     assert not (tmp_path / "o").exists()
 
 
+def test_a_negative_reveal_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # it was the library's "reveal must hold integers >= 0, got int -1", naming no flag
+    args = ["evaluate", "--models", "popularity", "--protocol", "cold-user", "--reveal", "1", "-1", "--out", str(tmp_path / "o"),
+            "--no-progress"]
+    assert main(args) == 2
+    assert "coldkit evaluate: error: --reveal counts must be >= 0 (clicks revealed per cold user), got 1 -1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # It was refused for every model, pointing to --item-vectors (a `coldkit recommend` flag), although
     # popularity reads no item text; `coldkit recommend` already accepted such a table.
@@ -168,6 +177,33 @@ def test_an_items_table_of_ids_alone_serves_models_that_read_no_text(tmp_path: P
     assert main([*base, "--models", "content:encoder=hashing"]) == 2
     err = capsys.readouterr().err
     assert "no text-like column besides item_id" in err and "coldkit recommend --item-vectors" in err
+
+
+def test_data_notes_are_printed_before_an_error_that_follows_from_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # one empty timestamp cell makes the data timeless (a note); popularity-recent then failed with "these have
+    # none" of a file that has a timestamp column, and the note saying why was kept for the results and lost
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    rows = [(u, i) for u in range(12) for i in range(10) if (u + i) % 3]
+    lines = [f"u{u},i{i},{1000 + 10 * u + i}" for u, i in rows]
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","  # data line 4 (file line 5) has no timestamp
+    (folder / "interactions.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "items.csv").write_text("item_id\n" + "".join(f"i{i}\n" for i in range(10)), encoding="utf-8")
+    args = ["evaluate", "--data", str(folder), "--models", "popularity-recent", "--out", str(tmp_path / "o"), "--no-progress", "--no-chart"]
+    import warnings
+
+    def interpreter_display(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():  # as in a shell: Python's default filters and display (pytest makes warnings errors)
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        warnings.showwarning = interpreter_display
+        assert main(args) == 2
+    err = capsys.readouterr().err.splitlines()
+    note = [n for n, line in enumerate(err) if line.startswith("note: ") and "have no timestamp (line 5)" in line]
+    error = [n for n, line in enumerate(err) if line.startswith("coldkit evaluate: error: ") and "needs timestamps" in line]
+    assert note and error and note[0] < error[0] and error[0] == len(err) - 1, err  # the error stays the last line
 
 
 @pytest.mark.parametrize("layout", ["generic", "movielens"])

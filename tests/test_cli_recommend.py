@@ -278,6 +278,25 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
 
 
+def test_a_model_that_needs_profiles_names_the_flag_when_none_are_given(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # profile-knn cannot run without profile texts; the command line's user got the constructor's
+    # "ProfileKNN.__init__() missing 1 required positional argument: 'user_profiles'"
+    _fails_cleanly(files, capsys, "model 'profile-knn' ranks users by their profile texts and needs --user-profiles:",
+                   "--model", "profile-knn", "--encoder", "hashing")
+    files["profiles"].write_text("user_id,text\nu1,\nu2,\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "needs --user-profiles (every text in it is empty)",
+                   "--model", "profile-knn", "--encoder", "hashing", "--user-profiles", str(files["profiles"]))
+    # with texts it runs: u2's profile reads like u1's, so u1's other item (a) comes first for u2 -- by hand:
+    # cos(u2, u1) > 0 and u1 is u2's only neighbour with a profile; u2 already has b and d
+    files["profiles"].write_text("user_id,text\nu1,robots in space\nu2,space robots\n", encoding="utf-8")
+    assert run(files, "--model", "profile-knn", "--encoder", "hashing", "--user-profiles", str(files["profiles"]),
+               "--k", "1") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "u2", "item_id"].tolist() == ["a"]
+
+
 def test_profiles_that_are_all_empty_mean_no_profile_text(tmp_path) -> None:
     from coldkit.cli import main
 
@@ -372,6 +391,117 @@ def test_final_line_does_not_print_the_whole_user_graph(files: dict[str, Path], 
     assert run(files, "--user-graph", str(graph), "--users", str(files["users"]), "--k", "2", model="friends") == 0
     wrote = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wrote ")]
     assert len(wrote) == 1 and "user_graph" not in wrote[0] and "newbie" not in wrote[0], wrote
+
+
+def test_ids_in_two_unicode_forms_are_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "josé" typed on one system (U+00E9) and saved from a macOS file name on another (e + U+0301) print
+    # alike: the error read "unknown item ids: ['café']" of a table holding café, and a users list in the
+    # other form made a known user cold without a hint
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    (tmp_path / "int.csv").write_text(f"user_id,item_id\njos\u00e9,{composed}\njos\u00e9,b\nann,b\n", encoding="utf-8")
+    (tmp_path / "items.csv").write_text(f"item_id,title\n{decomposed},coffee place\nb,bar\nc,cafe bar\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    base = ["recommend", "--interactions", str(tmp_path / "int.csv"), "--model", "popularity", "--out", str(out), "--quiet"]
+    assert main([*base, "--items", str(tmp_path / "items.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "ids are matched as text: 'caf\\xe9' is not 'cafe\\u0301' (one text in two Unicode forms" in err, err
+    (tmp_path / "items.csv").write_text(f"item_id,title\n{composed},coffee place\nb,bar\nc,cafe bar\n", encoding="utf-8")
+    (tmp_path / "users.txt").write_text("jose\u0301\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--users", str(tmp_path / "users.txt")]) == 0
+    assert "--users: ids are matched as text: 'jose\\u0301' is not 'jos\\xe9' (one text in two Unicode forms" in capsys.readouterr().err
+    (tmp_path / "cands.txt").write_text(f"{decomposed}\nc\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--candidates", str(tmp_path / "cands.txt")]) == 2
+    assert "'cafe\\u0301' is not 'caf\\xe9' (one text in two Unicode forms" in capsys.readouterr().err
+    # ids that differ otherwise keep the plain form of the hint
+    (tmp_path / "cands.txt").write_text("B\n", encoding="utf-8")
+    assert main([*base, "--items", str(tmp_path / "items.csv"), "--candidates", str(tmp_path / "cands.txt")]) == 2
+    assert "ids are matched as text: 'B' is not 'b'" in capsys.readouterr().err
+
+
+def test_models_missing_a_column_name_the_flag_that_maps_one(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # the messages named Python's columns= and an attribute ("in catalog.table"), not the flag to pass
+    _fails_cleanly(files, capsys, "popularity-recent needs timestamps: a 'timestamp' column in the interactions, and these have "
+                   "none (command line: --interaction-columns timestamp=COL names yours", "--model", "popularity-recent")
+    plain = files["items"].read_text(encoding="utf-8").replace("genres", "kind")
+    files["items"].write_text(plain, encoding="utf-8")
+    _fails_cleanly(files, capsys, "this model needs a 'genres' column in the item table ('|'-separated, e.g. 'Comedy|Romance'), "
+                   "and it has none (command line: --item-columns genres=COL names yours", "--model", "popularity-genre")
+    # and the flag it names works. By hand: u1 liked a (Sci-Fi); b (Romance) has 2 users, c (Sci-Fi) 1, so
+    # popularity alone gives b, and the genres give c: 1 x (0.05 + 1) against 2 x 0.05
+    files["items"].write_text("item_id,title,kind\na,x,Sci-Fi\nb,y,Romance\nc,z,Sci-Fi\nd,w,Romance\n", encoding="utf-8")
+    files["train"].write_text("user_id,item_id\nu1,a\nu2,b\nu3,b\nu4,c\nu5,d\n", encoding="utf-8")
+    assert run(files, "--item-columns", "genres=kind", "--k", "1", model="popularity-genre") == 0
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "u1", "item_id"].tolist() == ["c"]
+
+
+def test_profiles_whose_ids_differ_in_form_are_named(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a profiles file saved from a float column ("1.0") matched no user: the note called them users "not in
+    # --interactions", and profile-knn failed with "no training user has a profile text"
+    (tmp := files["train"].parent / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n2,d\n3,a\n", encoding="utf-8")
+    files["profiles"].write_text("user_id,text\n1.0,robots in space\n2.0,paris love\n", encoding="utf-8")
+    base = ["recommend", "--interactions", str(tmp), "--items", str(files["items"]), "--user-profiles", str(files["profiles"]),
+            "--encoder", "hashing", "--out", str(files["out"]), "--quiet"]
+    assert main([*base, "--model", "content"]) == 0
+    err = capsys.readouterr().err
+    assert "--user-profiles: ids are matched as text: '1.0' is not '1', '2.0' is not '2' (check how the profiles file was written)" in err, err
+    assert main([*base, "--model", "profile-knn"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --user-profiles " in err and ": no profile belongs to a user of --interactions, and model 'profile-knn' ranks users " \
+        "by the training users' profile texts; ids are matched as text: '1.0' is not '1', '2.0' is not '2'" in err, err
+    # ids as the interactions write them: no hint
+    files["profiles"].write_text("user_id,text\n1,robots in space\n2,paris love\n", encoding="utf-8")
+    assert main([*base, "--model", "profile-knn"]) == 0
+    assert "matched as text" not in capsys.readouterr().err
+
+
+def test_a_graph_whose_ids_match_no_user_is_named(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a graph saved from float columns ("1.0"): nobody had a friend, and the friends model wrote popularity silently
+    (tmp := files["train"].parent / "int.csv").write_text("user_id,item_id\n1,a\n1,b\n2,b\n2,d\n3,e\n", encoding="utf-8")
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\n1.0,2.0\n3.0,2.0\n", encoding="utf-8")
+    base = ["recommend", "--interactions", str(tmp), "--items", str(files["items"]), "--user-graph", str(graph),
+            "--model", "friends", "--k", "1", "--out", str(files["out"]), "--quiet"]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    # (a friendship goes both ways: 1.0, 2.0 and 3.0 are all friends of someone)
+    assert "--user-graph: none of its 3 friend id(s) is a user of --interactions (e.g. '1.0'), so no user has a friend" in err, err
+    assert "--user-graph: ids are matched as text: '1.0' is not '1', '2.0' is not '2', '3.0' is not '3' (check how" in err, err
+    # written as the interactions write them, friends count: by hand, 3's friend 2 has b and d, b first (2 users)
+    graph.write_text("user_id,friend_id\n1,2\n3,2\n", encoding="utf-8")
+    assert main(base) == 0
+    assert "--user-graph:" not in capsys.readouterr().err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    assert recs.loc[recs["user_id"] == "3", "item_id"].tolist() == ["b"]
+
+
+def test_data_notes_are_printed_before_an_error_that_follows_from_them(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # one empty timestamp cell makes the data timeless (a note after a successful run); popularity-recent failed
+    # with "these have none" of a file with a timestamp column, and the note saying why was lost with the run
+    files["train"].write_text("user_id,item_id,timestamp\nu1,a,100\nu2,b,\nu3,a,300\n", encoding="utf-8")
+    _fails_cleanly(files, capsys, "needs timestamps", "--model", "popularity-recent")
+    files["out"].unlink()
+    assert run(files, "--model", "popularity-recent", shell=True) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2, err
+    assert err[0].startswith("note: ") and "1 of 3 rows have no timestamp (line 3)" in err[0], err
+    assert err[1].startswith("coldkit recommend: error: popularity-recent needs timestamps"), err
+
+
+def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # without --user-graph nobody has friends: the friends model's lists were plain popularity, written
+    # under its name without a word
+    assert run(files, "--k", "1", model="friends") == 0
+    err = capsys.readouterr().err
+    assert "model friends without --user-graph: nobody has friends, so every list is the most popular items" in err, err
+    recs = pd.read_csv(files["out"], dtype={"user_id": str, "item_id": str})
+    # by hand from TRAIN: a has 3 users, b 2, d and e 1 (tied: d, first in the item file); each user's most
+    # popular item not yet theirs
+    assert dict(zip(recs["user_id"], recs["item_id"])) == {"u1": "d", "u2": "a", "u3": "b", "u4": "b"}
+    graph = files["train"].parent / "friends.csv"
+    graph.write_text("user_id,friend_id\nu1,u2\n", encoding="utf-8")
+    assert run(files, "--user-graph", str(graph), "--k", "1", model="friends") == 0
+    assert "without --user-graph" not in capsys.readouterr().err
 
 
 def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -285,6 +285,14 @@ def test_a_column_named_twice_is_refused(tmp_path: Path, items_csv: Path) -> Non
     path = write(tmp_path, "int.csv", "user_id,item_id,rating,rating\nu1,10,5,1\n")
     with pytest.raises(InvalidInputError, match=r"names column\(s\) \['rating'\] more than once"):
         load_interactions(path, load_items(items_csv))
+    with pytest.raises(InvalidInputError, match=r"\['rating'\] more than once; rename one of each$"):
+        load_interactions(path, load_items(items_csv))
+    # numbers named twice are a data row read as the header (ml-100k's u.item under --sep '|': its 0/1 genre
+    # flags): "rename one of each" sent the user to edit a data row
+    headerless = write(tmp_path, "u.item", "1|Toy Story (1995)|01-Jan-1995||0|1|1|0\n2|GoldenEye (1995)|01-Jan-1995||1|0|0|0\n")
+    with pytest.raises(InvalidInputError, match=r"names column\(s\) \['0', '1'\] more than once — the first line looks like data, "
+                                                r"not column names: the file has no header line; add one naming its columns$"):
+        load_items(headerless, sep="|")
     # a real column called "x.1" is fine
     ok = write(tmp_path, "ok.csv", "user_id,item_id,x.1\nu1,10,5\n")
     assert load_interactions(ok, load_items(items_csv)).n_users == 1

@@ -159,6 +159,22 @@ def test_model_accepts_follows_keyword_pass_through() -> None:
     assert model_accepts("cold-ridge", "encoder") and not model_accepts("cold-ridge", "user_profiles")
 
 
+def test_model_requires_lists_the_options_without_a_default() -> None:
+    import inspect
+
+    import coldkit.models
+    from coldkit.models.registry import model_requires
+
+    assert model_requires("profile-knn") == ["user_profiles"]
+    assert model_requires("popularity") == [] and model_requires("hybrid") == [] and model_requires("no-such-model") == []
+    # reference: the built-in classes' own signatures, read directly
+    from coldkit.models.hybrid import ProfileKNN
+
+    own = [n for n, p in inspect.signature(ProfileKNN.__init__).parameters.items() if n != "self" and p.default is p.empty]
+    assert model_requires("profile-knn") == own
+    assert all(model_requires(name) in ([], ["user_profiles"]) for name in coldkit.models.available())
+
+
 def test_cutoff_beyond_the_catalogue_ranks_the_whole_catalogue() -> None:
     # k = 10**12 once asked for terabytes (found by tests/test_fuzz_cli.py); it now means "all 60 items"
     ds = synthetic()
@@ -340,6 +356,21 @@ def test_a_model_failing_names_itself_and_the_seed() -> None:
 def test_friends_without_a_graph_says_it_is_popularity() -> None:
     result = evaluate(synthetic(), ["popularity", "friends"], protocol="cold-user", seeds=[0], progress=False)
     assert any("no social graph" in note for note in result.notes)
+
+
+def test_a_model_that_needs_profiles_on_data_without_them_fails_before_any_split() -> None:
+    # profile-knn failed on seed 0 with its constructor's "missing 1 required positional argument:
+    # 'user_profiles'"; the data set's lack of profiles is what the user must be told
+    with pytest.raises(InvalidInputError, match=r"^profile-knn: model 'profile-knn' needs user profile texts \(user_profiles\), "
+                                                r"and the data set 'synthetic' has none \(of the built-in data sets, ml-100k has them\)$"):
+        evaluate(synthetic(), ["popularity", "profile-knn"], protocol="cold-user", seeds=[0], progress=False)
+    # with profiles it runs
+    from dataclasses import replace
+
+    data = synthetic()
+    profiles = {str(u): f"user {int(str(u)[1:]) % 3}" for u in data.interactions.user_ids}
+    result = evaluate(replace(data, user_profiles=profiles), ["profile-knn"], protocol="cold-user", seeds=[0], progress=False)
+    assert result.models == ["profile-knn"] and result.tasks == ["n=0", "n=1", "n=3", "n=5"]
 
 
 def test_cold_item_truth_holds_only_items_a_model_could_rank() -> None:

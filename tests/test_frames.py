@@ -80,6 +80,21 @@ def test_a_user_twice_in_a_list_is_refused_pointing_to_the_dict_form(users: list
     assert rows(both[both["user_id"] == "plain"].assign(user_id="u1")) == rows(model.recommend(users=["u1"], k=2))
 
 
+def test_two_queries_without_a_user_in_a_list_are_refused_pointing_to_the_dict_form() -> None:
+    # [UserQuery(text="robots"), UserQuery(text="paris")] returned two blocks labelled None: a groupby("user_id")
+    # dropped both (None keys), and filled in they ran together as one user with two rank-1 items
+    model = models.create("content", encoder="hashing").fit(RATINGS, items=ITEMS)
+    with pytest.raises(InvalidInputError, match=r"2 queries without a user id in a list: each one's rows would be labelled None.*"
+                                                r"name them with a dict"):
+        model.recommend(users=[UserQuery(text="robots"), "u1", UserQuery(history=["a"])], k=2)
+    # one is still fine, and the dict form labels each block, each as if asked alone
+    alone = model.recommend(users=[UserQuery(text="robots")], k=2)
+    assert alone["user_id"].isna().all() and alone["rank"].tolist() == [1, 2]
+    both = model.recommend(users={"r": UserQuery(text="robots"), "h": UserQuery(history=["a"])}, k=2)
+    assert list(dict.fromkeys(both["user_id"])) == ["r", "h"]
+    assert rows(both[both["user_id"] == "r"].assign(user_id=None)) == rows(alone)
+
+
 def test_without_items_the_catalogue_is_the_ids_seen_and_content_models_ask_for_items() -> None:
     model = models.create("popularity").fit(RATINGS)
     assert list(model.train_.catalog.item_ids) == ["a", "b", "c"]  # type: ignore[union-attr]

@@ -306,6 +306,18 @@ def test_cold_mlp_trains_deterministically(data: Interactions) -> None:
         models.create("cold-mlp", loss="hinge")
 
 
+def test_cold_mlp_with_a_single_warm_item_fits_finite_vectors() -> None:
+    # one warm item (a 1 x 1 target): torch's std of one value is NaN, every mapped vector was NaN and
+    # the fit ended in "catalog contains NaN or infinite values (first at row 0, column 0)"
+    pytest.importorskip("torch")
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["space robots", "love story"]})
+    frame = pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]})
+    model = models.create("cold-mlp", encoder="hashing", epochs=3, hidden=4, seed=0).fit(frame, items=items)
+    assert np.isfinite(model.item_vectors()).all()
+    recs = model.recommend(users=["u1"], k=5)
+    assert recs["item_id"].tolist() == ["b"] and np.isfinite(recs["score"]).all()  # a is known to u1
+
+
 # ------------------------------------------------------------------------------ hybrid and router
 
 

@@ -376,6 +376,9 @@ def test_cli_item_vectors_equals_the_encoder_that_made_them(
         ("nan", (), r"row 2 \(id 'c'\) has a NaN"),
         ("missing", (), r"1 item\(s\) of --items have no vector; the first is 'f' \(data row 6 of --items, counted from 1 below the header\)"),
         ("dim", (), r"row 3 \(id 'd'\) has 3 values, but the first vector has 4"),
+        # ids saved in another case (or from a float array: '7.0'): the id each looks like is named, the vectors' first
+        ("case", (), r"6 item\(s\) of --items have no vector; the first is 'a' \(data row 1 of --items, counted from 1 below "
+                     r"the header\); ids are matched as text, the vectors' first: 'A' is not 'a', 'B' is not 'b', 'C' is not 'c'$"),
         ("ok", ("--model", "popularity"), "does not use item content"),
         ("ok", ("--item-vector-columns", "vec=x"), "unknown name"),
     ],
@@ -391,6 +394,8 @@ def test_cli_bad_vector_file_is_one_clear_line(
         ids, rows = ids[:5], rows[:5]
     elif fault == "dim":
         rows[3] = [1.0, 0.0, 0.0]
+    elif fault == "case":
+        ids = [i.upper() for i in ids]
     pq.write_table(pa.table({"item_id": ids, "vector": rows}), files["dir"] / "v.parquet")
     out = files["dir"] / "recs.csv"
     model = () if "--model" in extra else ("--model", "content")

@@ -469,7 +469,10 @@ def test_cli_quiet_and_max_memory(small: Interactions, tmp_path: Path, capsys: p
     assert "no model fits" in err and "--max-memory" in err and len(err.strip().splitlines()) == 1
     assert not Path(files["out"]).exists()
     assert main([*base, "--max-memory", "lots"]) == 2
-    assert "memory size" in capsys.readouterr().err
+    # the flag is named: "memory size must be ..." alone did not say which value was wrong
+    assert "error: max_memory (--max-memory): memory size must be like 6G, 512M or a number of bytes, got 'lots'" in capsys.readouterr().err
+    assert main([*base, "--max-memory", "0"]) == 2
+    assert "error: max_memory (--max-memory): memory size must be a finite size > 0" in capsys.readouterr().err
     # a model with nothing to budget says so instead of running as if bounded
     plain = ["recommend", "--interactions", files["interactions"], "--items", files["items"], "--out", files["out"]]
     assert main([*plain, "--quiet", "--max-memory", "1K", "--model", "popularity"]) == 0

@@ -34,10 +34,11 @@ from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
-    _lookalike_ids, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
+    _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
 from coldkit.exceptions import ComponentContractError, InvalidInputError
-from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
+from coldkit.models.social import FriendsPopularity
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_k
 
@@ -150,7 +151,11 @@ def recommend_files(
     if max_memory is not None:
         from coldkit.models.memory import parse_memory
 
-        max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+        try:
+            max_memory = parse_memory(max_memory)  # a bad size fails before any file is read
+        except InvalidInputError as exc:
+            # "memory size must be ..." alone did not say which of the command's values it was
+            raise InvalidInputError(f"max_memory (--max-memory): {exc}") from None
     if dp_epsilon is not None or dp_delta is not None:
         from coldkit.privacy.accountant import check_budget
         from coldkit.privacy.modes import private_model
@@ -274,7 +279,7 @@ def _recommend_files(
                 # "7" for the catalogue's "007" (a spreadsheet dropped the zeros): name the id it looks like
                 unknown = [c for c in cand_ids if c not in catalog._index]
                 pairs = _lookalike_ids(unknown, catalog._index)
-                hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+                hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
@@ -312,6 +317,26 @@ def _recommend_files(
         profiles = {}
     if profiles and "user_profiles" not in opts and model_accepts(model, "user_profiles"):
         opts["user_profiles"] = profiles
+    # (an option the model does not take is the first thing to say: build_model names it, and what it takes)
+    takes_every_option = all(model_accepts(model, key) for key in opts)
+    if "user_profiles" in model_requires(model) and "user_profiles" not in opts and takes_every_option:
+        # the constructor's own "missing 1 required positional argument: 'user_profiles'" names a
+        # Python keyword the command line's user never typed; name the flag that fills it
+        given = " (every text in it is empty)" if user_profiles else ""
+        raise InvalidInputError(
+            f"model {model!r} ranks users by their profile texts and needs --user-profiles{given}: a file of "
+            "user_id,text rows for the training users (--profile-columns maps other column names)"
+        )
+    if "user_profiles" in model_requires(model) and isinstance(opts.get("user_profiles"), dict) and takes_every_option:
+        training_users = train.user_index()
+        if not any(uid in training_users for uid in opts["user_profiles"]):
+            # the model's own "no training user has a profile text" did not say why
+            pairs = _lookalike_ids(list(opts["user_profiles"])[:10], training_users)
+            hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
+            raise InvalidInputError(
+                f"--user-profiles {user_profiles}: no profile belongs to a user of --interactions, and model {model!r} "
+                f"ranks users by the training users' profile texts{hint}"
+            )
     elif profiles and "encoder" not in opts and not model_accepts(model, "encoder"):
         # a model with no encoder reads no query text either: the profiles were loaded for nothing,
         # and the user believes new users were ranked by them (--user-graph is refused alike)
@@ -328,6 +353,13 @@ def _recommend_files(
     # building loads the encoder (torch and the model's weights: seconds, more from a cold disk)
     with stage(f"load model {model}"):
         recommender = build_model(model, **opts)
+    if isinstance(recommender, FriendsPopularity) and not recommender.user_graph:
+        # on the command line a query's friends come from --user-graph alone: without it every user's
+        # list was the catalogue's popularity, written under the name of the friends model without a word
+        notes.append(
+            f"model {model} without --user-graph: nobody has friends, so every list is the most popular items "
+            "(pass --user-graph, a user_id,friend_id file)"
+        )
     clock = time.perf_counter()
     with stage(f"fit {model} on {train.n_users:,} users x {train.n_items:,} items ({train.matrix.nnz:,} interactions)"):
         recommender.fit(train)
@@ -363,11 +395,29 @@ def _recommend_files(
         notes.append(f"{cold} user(s) have no interaction ({known}; {_first_ids(nobody)}): model {model} ranks them from that alone")
         lookalikes = _lookalike_ids(nobody, seen_index)
         if lookalikes:
-            shown = ", ".join(f"{given!r} is not {known_id!r}" for given, known_id in lookalikes[:3])
+            shown = _lookalikes_text(lookalikes)
             notes.append(f"--users: ids are matched as text: {shown} (check how the users list was written)")
-    unknown_profiles = [u for u in profiles if u not in uindex and u not in set(user_list)]
+    requested = set(user_list)  # once: built per profile, 100k unknown profiles x 500k users took hours
+    unknown_profiles = [u for u in profiles if u not in uindex and u not in requested]
     if unknown_profiles and users is None:
         notes.append(f"{len(unknown_profiles)} profile(s) belong to users not in --interactions (pass --users to include them)")
+    profile_lookalikes = _lookalike_ids(unknown_profiles, seen_index)
+    if profile_lookalikes:
+        # a profiles file saved from a float column ("1.0") matched no user, and the note above called them new users
+        notes.append(f"--user-profiles: ids are matched as text: {_lookalikes_text(profile_lookalikes)} "
+                     "(check how the profiles file was written)")
+    if graph:
+        # a graph whose ids match no training user ("1.0" for "1") gave every user no friend, and the friends
+        # model (or the hybrid's friends source) ranked without them without a word
+        friend_ids = sorted({f for fs in graph.values() for f in fs})
+        strangers = [f for f in friend_ids if f not in uindex]
+        if friend_ids and len(strangers) == len(friend_ids):
+            notes.append(f"--user-graph: none of its {len(friend_ids):,} friend id(s) is a user of --interactions "
+                         f"(e.g. {friend_ids[0]!r}), so no user has a friend to learn from")
+        graph_lookalikes = _lookalike_ids(strangers, seen_index)
+        if graph_lookalikes:
+            notes.append(f"--user-graph: ids are matched as text: {_lookalikes_text(graph_lookalikes)} "
+                         "(check how the graph file was written)")
 
     cand_mask = None
     if cand is not None:
@@ -625,9 +675,12 @@ def _precomputed_encoder(
     matched = loaded.match(item_ids)
     if matched.missing:
         first = int(np.flatnonzero(matched.rows < 0)[0])
+        # "1.0" for the items' "1" (ids saved from a float array), "7" for "007": name the id each looks like
+        pairs = _lookalike_ids([str(m) for m in matched.missing[:10]], (str(i) for i in loaded.ids))
+        hint = "; ids are matched as text, the vectors' first: " + _lookalikes_text([(k, g) for g, k in pairs]) if pairs else ""
         raise InvalidInputError(
             f"--item-vectors {path}: {len(matched.missing)} item(s) of --items have no vector; the first is "
-            f"{matched.missing[0]!r} (data row {first + 1} of --items, counted from 1 below the header)"
+            f"{matched.missing[0]!r} (data row {first + 1} of --items, counted from 1 below the header){hint}"
         )
     if matched.extra:
         notes.append(f"{matched.extra} vector(s) in {path} belong to ids not in --items and were ignored")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+import contextlib
+import sys
+from typing import Iterator, Sequence
 
 #: how a tab may be written after --sep (a literal tab is hard to type in a shell)
 _TAB_SPELLINGS = ("\\t", "tab", "TAB")
 
-__all__ = ["list_flag", "parse_mapping", "add_sep_flag", "sep_flag", "add_table_flags", "add_user_data_flags", "USER_DATA_FLAGS"]
+__all__ = ["notes_before_an_error", "list_flag", "parse_mapping", "add_sep_flag", "sep_flag", "add_table_flags", "add_user_data_flags", "USER_DATA_FLAGS"]
 
 
 def list_flag(values: Sequence[str] | str | None) -> list[str] | None:
@@ -156,3 +158,19 @@ def add_user_data_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGro
     parser.add_argument(
         "--item-vector-columns", nargs="+", metavar="STD=COL", help=f"Parquet columns of --item-vectors, e.g. item_id=movieId vector=embedding{note}"
     )
+
+
+@contextlib.contextmanager
+def notes_before_an_error(notes: list[str], errors: type[BaseException]) -> Iterator[None]:
+    """On an ``errors`` exception, print ``notes`` (the data notes gathered so far) as ``note:`` lines first.
+
+    Why: a note on how the data were read explains an error that follows from it ("popularity-recent needs
+    timestamps ... these have none" after a timestamp column with one empty cell was read without
+    timestamps); the notes were printed after a successful run only, and lost with a failed one.
+    """
+    try:
+        yield
+    except errors:
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        raise

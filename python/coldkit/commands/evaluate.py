@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from coldkit.commands._flags import add_table_flags
+from coldkit.commands._flags import add_table_flags, notes_before_an_error
 from coldkit.commands._media import add_media_flags
 
 __all__ = ["register", "run", "default_model_choices", "models_help", "encoders_line", "choices_from_specs", "with_encoder"]
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from coldkit.data.datasets import load_dataset
     from coldkit.evaluation.runner import evaluate
     from coldkit.models.registry import default_encoder_name
-    from coldkit.exceptions import InvalidInputError
+    from coldkit.exceptions import ColdkitError, InvalidInputError
 
     from coldkit._paths import user_path_text
 
@@ -222,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reveal is not None and args.protocol != "cold-user":
         # it was ignored without a word, so a user thought they had measured n=1 on another protocol
         raise InvalidInputError(f"--reveal applies to --protocol cold-user, not {args.protocol}")
+    if args.reveal is not None and any(n < 0 for n in args.reveal):  # the library's "reveal must hold ..." named no flag
+        raise InvalidInputError(f"--reveal counts must be >= 0 (clicks revealed per cold user), got {' '.join(map(str, args.reveal))}")
     if any(k < 1 for k in args.k):  # the library's "k must be >= 1" named no flag
         raise InvalidInputError(f"--k cut-offs must be >= 1, got {' '.join(map(str, args.k))}")
     if args.max_users is not None and args.max_users < 1:
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
 
     # data read other than as given (a DataWarning of the loaders) is listed with the run's notes, as
     # coldkit recommend lists it (it was a "warning:" line here, a "note:" there, for the same file)
-    with data_warnings_as_notes() as data_notes:
+    with data_warnings_as_notes() as data_notes, notes_before_an_error(data_notes, ColdkitError):
         dataset = load_dataset(
             args.data,
             data_root=args.data_root,
@@ -292,21 +294,22 @@ def run(args: argparse.Namespace) -> int:
     for note in early_notes:
         print(f"note: {note}", file=sys.stderr)
     media_report()
-    result = evaluate(
-        dataset,
-        choices,
-        protocol=args.protocol,
-        seeds=list(range(args.seeds)),
-        k=args.k,
-        reveal=args.reveal if args.reveal is not None else [0, 1, 3, 5],
-        implicit_threshold=args.implicit_threshold,
-        max_users=args.max_users,
-        keep_item_order=args.keep_item_order,
-        progress=False if args.no_progress else None,
-        # where no bar shows (stderr into a file, CI, `make evaluate | tee`), a run of several minutes said
-        # nothing until its table: one line per model and seed instead
-        log=None if args.no_progress or sys.stderr.isatty() else lambda line: print(f"coldkit evaluate: {line}", file=sys.stderr, flush=True),
-    )
+    with notes_before_an_error(data_notes, ColdkitError):
+        result = evaluate(
+            dataset,
+            choices,
+            protocol=args.protocol,
+            seeds=list(range(args.seeds)),
+            k=args.k,
+            reveal=args.reveal if args.reveal is not None else [0, 1, 3, 5],
+            implicit_threshold=args.implicit_threshold,
+            max_users=args.max_users,
+            keep_item_order=args.keep_item_order,
+            progress=False if args.no_progress else None,
+            # where no bar shows (stderr into a file, CI, `make evaluate | tee`), a run of several minutes said
+            # nothing until its table: one line per model and seed instead
+            log=None if args.no_progress or sys.stderr.isatty() else lambda line: print(f"coldkit evaluate: {line}", file=sys.stderr, flush=True),
+        )
     result.settings["encoder"] = encoder
     # what reading the data again needs: a folder's path and the mapping of its columns were in no output,
     # so a result could not be traced to the files (or the columns) it measured

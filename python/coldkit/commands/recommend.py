@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from coldkit.commands._flags import add_table_flags, add_user_data_flags, list_flag, parse_mapping
+from coldkit.commands._flags import add_table_flags, add_user_data_flags, list_flag, notes_before_an_error, parse_mapping
 from coldkit.commands._media import add_media_flags, multimodal_options
 
 __all__ = ["register", "run"]
@@ -76,12 +76,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 def run(args: argparse.Namespace) -> int:
     from coldkit.batch import recommend_files
     from coldkit.cli import data_warnings_as_notes
-    from coldkit.exceptions import InvalidInputError
+    from coldkit.exceptions import ColdkitError, InvalidInputError
 
     if args.k < 1:  # the library's "k must be >= 1" named no flag
         raise InvalidInputError(f"--k must be >= 1 (items per user), got {args.k}")
     # data read other than as given (a DataWarning of the loaders) is listed with the run's notes
-    with data_warnings_as_notes() as data_notes:
+    with data_warnings_as_notes() as data_notes, notes_before_an_error(data_notes, ColdkitError):
         summary = recommend_files(
             args.interactions,
             args.items,

@@ -20,6 +20,7 @@ import io
 import os
 import re
 import threading
+import unicodedata
 import warnings
 import weakref
 import zlib
@@ -531,7 +532,12 @@ def _refuse_duplicate_names(path: Path, sep: str, encoding: str) -> None:
     names = [str(name).strip() for name in header.iloc[0].tolist()] if len(header) else []
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise InvalidInputError(f"{path}: the header names column(s) {twice} more than once; rename one of each")
+        # numbers named twice are data, not names: a file without a header line (ml-100k's u.item, whose first
+        # row's 0/1 genre flags read as names), where "rename one of each" sent the user to edit a data row
+        headerless = all(_is_number(name) for name in twice)
+        hint = (" — the first line looks like data, not column names: the file has no header line; add one naming "
+                "its columns") if headerless else "; rename one of each"
+        raise InvalidInputError(f"{path}: the header names column(s) {twice} more than once{hint}")
 
 
 def _rename(frame: pd.DataFrame, mapping: Mapping[str, str] | None, where: str) -> pd.DataFrame:
@@ -1274,7 +1280,7 @@ def interactions_from_frame(
             # "3.0" for the item table's "3", "7" for its "007" (a spreadsheet or a float column
             # rewrote the ids): name the id each looks like, or the user hunts for a missing row
             pairs = _lookalike_ids([str(n) for n in names], (str(i) for i in catalog.item_ids))
-            hint = "; ids are matched as text: " + ", ".join(f"{g!r} is not {k!r}" for g, k in pairs[:3]) if pairs else ""
+            hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
             source = (columns or {}).get("item_id")
             if source and source != "item_id" and source in catalog.table.columns:
                 # the items file had its own item_id column, which the interactions' rename did not replace
@@ -1392,7 +1398,10 @@ def _comma_number_hint(value: str) -> str:
 
 def _canonical_id(text: str) -> str:
     """An id with a float's ``.0`` and leading zeros dropped and letters in one case: ``"007"``, ``"7.0"``
-    and ``"7"`` are one, and so are ``"Cust-1"`` and ``"cust-1"`` (two systems that disagree on case)."""
+    and ``"7"`` are one, and so are ``"Cust-1"`` and ``"cust-1"`` (two systems that disagree on case),
+    and one text in two Unicode forms (``"café"`` with a combining accent, as macOS writes file names,
+    and with a precomposed é; full-width ``"１２"`` and ``"12"``)."""
+    text = unicodedata.normalize("NFKC", text)
     core = text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
     return (core.lstrip("0") or core) if core.isdigit() else core.casefold()
 
@@ -1407,6 +1416,22 @@ def _lookalike_ids(unknown: Sequence[str], known: Iterable[str]) -> list[tuple[s
         by_canonical.setdefault(_canonical_id(name), name)
     pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
     return [(u, k) for u, k in pairs if k and k != u]
+
+
+def _lookalikes_text(pairs: Sequence[tuple[str, str]], limit: int = 3) -> str:
+    """``"'7' is not '007', ..."`` for :func:`_lookalike_ids`' pairs; two ids that print alike (one text in
+    two Unicode forms) are shown escaped, ``'cafe\\u0301' is not 'caf\\xe9'``, with what differs.
+
+    Why: "'café' is not 'café'" read as a contradiction; the escapes show the combining accent.
+    """
+    shown = []
+    for given, known in pairs[:limit]:
+        if unicodedata.normalize("NFC", given) == unicodedata.normalize("NFC", known):
+            shown.append(f"{ascii(given)} is not {ascii(known)} (one text in two Unicode forms: write every file in the "
+                         "same one, e.g. NFC)")
+        else:
+            shown.append(f"{given!r} is not {known!r}")
+    return ", ".join(shown)
 
 
 # Unix seconds reach 1e11 in the year 5138: a larger number is an epoch in finer units (JavaScript

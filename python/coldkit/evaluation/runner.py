@@ -28,7 +28,7 @@ from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_spli
 from coldkit.evaluation.metrics import ranking_metrics, recall_at_k
 from coldkit.evaluation.report import EvaluationResult
 from coldkit.exceptions import ComponentContractError, InvalidInputError
-from coldkit.models.registry import build_model, default_encoder_name, model_accepts, parse_option_value
+from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
 from coldkit.plugins.manager import registry
 from coldkit.privacy.modes import privacy_of
 from coldkit.validation import check_integer, check_k
@@ -327,6 +327,20 @@ def evaluate(
         info = dataset.describe()
         if dataset.source:  # where the data were read from (a folder of one's own, or a named set's copy)
             info["source"] = os.path.abspath(dataset.source)
+    # a model that cannot be built without the data set's side information fails before any split is
+    # made, naming what is missing (it failed on seed 0 with its constructor's "missing 1 required
+    # positional argument: 'user_profiles'", a keyword the command line's user never typed)
+    side = {"user_profiles": ("user profile texts", profiles, "ml-100k"), "user_graph": ("a social graph", graph, "lastfm-2k")}
+    for choice in choices:
+        if choice.factory is not None:
+            continue
+        for option in model_requires(choice.name):
+            if option in side and option not in choice.options and side[option][1] is None:
+                what, _, example = side[option]
+                raise InvalidInputError(
+                    f"{choice.label}: model {choice.name!r} needs {what} ({option}), and the data set "
+                    f"{info['name']!r} has none (of the built-in data sets, {example} has them)"
+                )
     # a cut-off beyond the catalogue ranks the whole catalogue: nothing is allocated for list
     # positions no item can fill (k = 10**12 would otherwise ask for terabytes)
     beyond = [x for x in ks if x > interactions.n_items]

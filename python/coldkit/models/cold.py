@@ -1185,7 +1185,11 @@ class ColdMLP(ColdAdapter):
             optimiser = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             x = torch.as_tensor(np.asarray(features, dtype=np.float32))
             y = torch.as_tensor(np.asarray(targets, dtype=np.float32))
-            scale = float(y.std()) or 1.0  # train in unit scale; map_content scales back
+            # train in unit scale; map_content scales back. One target value (a single warm item with a
+            # one-dimensional vector) has no std: torch's NaN made every mapped vector NaN, and the fit
+            # ended in "catalog contains NaN or infinite values" naming nothing the user could change
+            spread = float(y.std()) if y.numel() > 1 else 0.0
+            scale = spread if np.isfinite(spread) and spread > 0 else 1.0
             y = y / scale
             if self.loss == "bpr":
                 users, positives = self._pairs(train)

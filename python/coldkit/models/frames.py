@@ -237,11 +237,13 @@ def resolve_users(
     Each entry of ``users`` is an external user id seen in training, or a :class:`UserQuery` whose
     ``user`` / ``history`` / ``friends`` are external ids. A mapping ``{label: id or UserQuery}``
     names cold users in the output, and queries for one user apart; in a list, an entry's label is its
-    user id (a query without ``user`` gets the label None), so each user may appear once.
+    user id (a query without ``user`` gets the label None), so each user may appear once, and so may one
+    query without a user.
 
     Raises:
         InvalidInputError: unknown user or item ids (all named), a user listed more than once in a list
-            (as an id or a ``UserQuery(user=...)``), or a bare string instead of a list.
+            (as an id or a ``UserQuery(user=...)``), more than one query without a user in a list, or a
+            bare string instead of a list.
     """
     if isinstance(users, (str, bytes, UserQuery)):
         raise InvalidInputError("users= takes a list (of user ids or UserQuery); wrap a single one in a list")
@@ -308,6 +310,14 @@ def resolve_users(
             queries.append(UserQuery(user=user_index[key]))
             labels.append(label if label is not None else key)
     problems = []
+    anonymous = sum(1 for label in labels if label is None)
+    if anonymous > 1:
+        # each one's rows were labelled None: a groupby("user_id") drops None keys (pandas' default) or,
+        # once filled, merges them, so the lists of new users vanished or ran together without a word
+        problems.append(
+            f"{anonymous} queries without a user id in a list: each one's rows would be labelled None, and nothing would "
+            "tell them apart; name them with a dict, e.g. users={'new 1': UserQuery(text=...), 'new 2': UserQuery(history=[...])}"
+        )
     if unknown_users:
         names = list(dict.fromkeys(unknown_users))
         problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data, "

@@ -161,8 +161,8 @@ class RecentPopularity(Popularity):
         if train.timestamps is None:
             # say what to add to the data, not which attribute is empty
             raise InvalidInputError(
-                "popularity-recent needs timestamps: a 'timestamp' column in the interactions ("
-                "columns={'timestamp': 'your column'} renames one), and these have none"
+                "popularity-recent needs timestamps: a 'timestamp' column in the interactions, and these have none "
+                "(command line: --interaction-columns timestamp=COL names yours; Python: columns={'timestamp': 'COL'})"
             )
         ts = train.timestamps.tocsr()
         if ts.nnz == 0:
@@ -205,7 +205,11 @@ def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
     """Genre names and the (n_items, n_genres) 0/1 matrix from the catalogue's ``genres`` column."""
     table = train.catalog.table
     if "genres" not in table.columns:
-        raise InvalidInputError("this model needs a 'genres' column ('|'-separated) in catalog.table")
+        # "in catalog.table" named an attribute, not what to add to the items file or which flag maps it
+        raise InvalidInputError(
+            "this model needs a 'genres' column in the item table ('|'-separated, e.g. 'Comedy|Romance'), and it has "
+            "none (command line: --item-columns genres=COL names yours; Python: item_columns={'genres': 'COL'})"
+        )
     raw = table["genres"].astype("string").fillna("")
     per_item = [[g.strip() for g in str(v).split("|") if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
     names = sorted({g for gs in per_item for g in gs})

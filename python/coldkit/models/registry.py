@@ -16,7 +16,7 @@ from coldkit.models.base import Recommender
 from coldkit.plugins.manager import registry
 
 __all__ = ["ModelOptionError", "build_model", "model_names", "model_descriptions", "model_accepts",
-           "model_defaults", "default_encoder_name", "parse_option_value"]
+           "model_defaults", "model_requires", "default_encoder_name", "parse_option_value"]
 
 
 class ModelOptionError(InvalidInputError, TypeError):
@@ -131,6 +131,17 @@ def model_defaults(name: str) -> dict[str, Any]:
     """
     params = _constructor_parameters(name)
     return {key: p.default for key, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def model_requires(name: str) -> list[str]:
+    """The options model ``name``'s constructor cannot do without (no default), in signature order.
+
+    Example::
+
+        model_requires("profile-knn")  # ['user_profiles']
+    """
+    params = _constructor_parameters(name) if name in registry("model") else {}
+    return [key for key, p in params.items() if p.default is inspect.Parameter.empty and key != "self"]
 
 
 def _constructor_parameters(name: str) -> dict[str, inspect.Parameter]:
