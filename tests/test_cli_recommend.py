@@ -424,7 +424,7 @@ def test_models_missing_a_column_name_the_flag_that_maps_one(files: dict[str, Pa
                    "none (command line: --interaction-columns timestamp=COL names yours", "--model", "popularity-recent")
     plain = files["items"].read_text(encoding="utf-8").replace("genres", "kind")
     files["items"].write_text(plain, encoding="utf-8")
-    _fails_cleanly(files, capsys, "this model needs a 'genres' column in the item table ('|'-separated, e.g. 'Comedy|Romance'), "
+    _fails_cleanly(files, capsys, "this model needs a 'genres' column in the item table ('|'-, ';'- or ','-separated, e.g. 'Comedy|Romance'), "
                    "and it has none (command line: --item-columns genres=COL names yours", "--model", "popularity-genre")
     # and the flag it names works. By hand: u1 liked a (Sci-Fi); b (Romance) has 2 users, c (Sci-Fi) 1, so
     # popularity alone gives b, and the genres give c: 1 x (0.05 + 1) against 2 x 0.05

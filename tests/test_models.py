@@ -241,6 +241,25 @@ def test_genre_popularity_names_a_genre_by_its_whole_words(text: str, named: lis
         assert "nothing known of your genres" in model.explain(UserQuery(text=text), 0)
 
 
+@pytest.mark.parametrize("sep", [", ", ";", " ; "])
+def test_genre_popularity_reads_genres_written_with_another_separator(sep: str) -> None:
+    """'Comedy, Romance' split on '|' alone was one genre of its own per combination, so the model ranked by
+    plain popularity without a word: the same genres and scores as the '|'-separated column."""
+    d = make_data()
+    bars = d.catalog.table.copy()
+    commas = bars.assign(genres=[sep.join(g.split("|")) for g in bars["genres"]])
+    fitted = [
+        models.create("popularity-genre", global_weight=0.0).fit(Interactions(d.user_ids, Catalog(d.catalog.item_ids, t, text_columns=("title", "genres")), d.matrix))
+        for t in (bars, commas)
+    ]
+    assert any("|" in g for g in bars["genres"])  # the kit has items of several genres
+    assert fitted[0].genres_ == fitted[1].genres_
+    queries = [UserQuery(user=u) for u in range(d.n_users)] + [UserQuery(text="comedy")]
+    a, b = (m.recommend(queries, 5) for m in fitted)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
 def test_genre_popularity_needs_genres() -> None:
     d = make_data()
     table = d.catalog.table.drop(columns=["genres"])

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
@@ -201,17 +202,30 @@ class RecentPopularity(Popularity):
         )
 
 
+def genre_separator(values: "pd.Series[str]") -> str:
+    """The separator of a genres column: ``|`` (MovieLens) where any value has one, else ``;`` or ``,``.
+
+    Why: "Comedy, Romance" split on ``|`` alone was one genre named "Comedy, Romance", so every item with two
+    genres had a genre of its own and the model ranked by plain popularity without a word.
+    """
+    for sep in ("|", ";", ","):
+        if values.str.contains(sep, regex=False).any():
+            return sep
+    return "|"
+
+
 def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
     """Genre names and the (n_items, n_genres) 0/1 matrix from the catalogue's ``genres`` column."""
     table = train.catalog.table
     if "genres" not in table.columns:
         # "in catalog.table" named an attribute, not what to add to the items file or which flag maps it
         raise InvalidInputError(
-            "this model needs a 'genres' column in the item table ('|'-separated, e.g. 'Comedy|Romance'), and it has "
+            "this model needs a 'genres' column in the item table ('|'-, ';'- or ','-separated, e.g. 'Comedy|Romance'), and it has "
             "none (command line: --item-columns genres=COL names yours; Python: item_columns={'genres': 'COL'})"
         )
     raw = table["genres"].astype("string").fillna("")
-    per_item = [[g.strip() for g in str(v).split("|") if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
+    sep = genre_separator(raw)
+    per_item = [[g.strip() for g in str(v).split(sep) if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
     names = sorted({g for gs in per_item for g in gs})
     column = {g: j for j, g in enumerate(names)}
     matrix = np.zeros((len(per_item), len(names)), dtype=np.float32)
