@@ -353,6 +353,19 @@ def test_weight_and_timestamp_columns() -> None:
         models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
 
 
+def test_recommend_names_the_known_id_an_unknown_one_looks_like() -> None:
+    """The command line said "'007' is not '7'" for a users file; the Python API said only "unknown user ids"."""
+    frame = pd.DataFrame({"user_id": ["7", "7", "8"], "item_id": ["001", "2", "001"]})
+    model = models.create("popularity").fit(frame)
+    with pytest.raises(InvalidInputError, match=re.escape("unknown user ids ['007']") + r".*ids are matched as text: '007' is not '7'"):
+        model.recommend(users=["007"], k=2)
+    with pytest.raises(InvalidInputError, match=re.escape("unknown item ids in a history ['1']; ids are matched as text: '1' is not '001'")):
+        model.recommend(users=[UserQuery(history=["1"])], k=2)
+    with pytest.raises(InvalidInputError) as info:  # nothing alike: no hint
+        model.recommend(users=["ghost"], k=2)
+    assert "matched as text" not in str(info.value)
+
+
 def test_a_weight_column_is_named_where_its_values_are_refused() -> None:
     """fit(df) with a 'weight' column (a play count) and a value that is not a number: the message names the
     user's column. It said "rating(s) are NaN" of a frame without any rating column (fit renamed it first)."""
