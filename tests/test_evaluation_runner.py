@@ -432,6 +432,9 @@ def test_a_dataframe_of_ones_own_is_evaluated_as_the_same_data_given_as_a_datase
         evaluate(reference, models, items=movies, progress=False)
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id', 'item_id'\].*columns={'user_id': 'userId', 'item_id': 'movieId'}.*coldkit\.evaluate\(df, models, columns="):
         evaluate(ratings, models, progress=False)
+    # the items table's own names: the hint names evaluate's item_columns= too (it sent the user to model.fit alone)
+    with pytest.raises(InvalidInputError, match=r"item_columns={'item_id': 'movieId'}.*coldkit\.evaluate\(df, models, items=items_df, item_columns="):
+        evaluate(ratings, models, items=movies, columns={"user_id": "userId", "item_id": "movieId"}, progress=False)
 
 
 def test_a_dataframe_with_an_item_table_of_bare_ids_serves_models_that_read_no_text() -> None:

@@ -466,8 +466,8 @@ def _mapping_hint(
                 "item_columns={'item_id': 'movieId'})"
             )
         return (
-            f"; map your columns: model.fit(df, items=items_df, item_columns={mapping}) (item_columns= maps the items= "
-            "table's names, columns= those of the interactions)"
+            f"; map your columns: model.fit(df, items=items_df, item_columns={mapping}) (coldkit.evaluate(df, models, "
+            "items=items_df, item_columns=...) alike; item_columns= maps the items= table's names, columns= those of the interactions)"
         )
     # fit() renames an items= table with item_columns= (its columns= names the interactions' columns), so
     # "Python: columns=..." sent a user who had passed exactly that mapping to fit back to it
