@@ -292,6 +292,9 @@ def test_partition_is_disjoint_complete_and_seeded():
     joined = np.concatenate(parts)
     assert sorted(joined.tolist()) == list(range(23)) and {len(p) for p in parts} <= {4, 5}
     assert all(np.array_equal(p, q) for p, q in zip(parts, partition_users(23, 5, seed=2)))
+    # more clients than users: one line naming the option and the largest value that works
+    with pytest.raises(InvalidInputError, match=r"n_clients=10 is more than the 3 users .* set n_clients=3 or fewer \(command line: --option n_clients=3\)"):
+        partition_users(3, 10)
 
 
 # ---------------------------------------------------------------------------------- bad input

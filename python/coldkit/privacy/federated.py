@@ -142,7 +142,8 @@ def partition_users(n_users: int, n_clients: int, seed: int = 0) -> list[np.ndar
     n_clients = check_k(n_clients, "n_clients")
     if n_clients > n_users:
         raise InvalidInputError(
-            f"n_clients={n_clients} is more than the {n_users} users in the training data: every client must hold a user"
+            f"n_clients={n_clients} is more than the {n_users} users in the training data: every client must hold a user; "
+            f"set n_clients={n_users} or fewer (command line: --option n_clients={n_users})"
         )
     order = np.random.default_rng(seed).permutation(n_users)
     return [np.sort(part).astype(np.int64) for part in np.array_split(order, int(n_clients))]
