@@ -106,6 +106,13 @@ def test_default_text_columns_skip_ids_urls_numbers() -> None:
     assert catalog_from_frame(frame).text_columns == ("title", "tags", "valid")
     with pytest.raises(InvalidInputError, match="no text-like column"):
         catalog_from_frame(frame[["item_id", "url", "year"]])
+    # a text column left blank on every row is named as empty, not "no text-like column" of a table that has one
+    with pytest.raises(InvalidInputError, match=r"column\(s\) \['empty'\] are empty on every row, and no other column holds item text"):
+        catalog_from_frame(frame[["item_id", "url", "year", "empty"]])
+    blank = frame[["item_id", "year"]].assign(title=["", "  ", None, ""])
+    with pytest.raises(InvalidInputError, match=r"\['title'\] are empty on every row"):
+        catalog_from_frame(blank)
+    assert catalog_from_frame(frame[["item_id", "title", "empty"]]).text_columns == ("title",)  # one with text: fine
 
 
 @pytest.mark.skipif(not (DATA / "lastfm-2k" / "artists.dat").is_file(), reason="needs the shared lastfm-2k data")

@@ -1053,6 +1053,15 @@ def catalog_from_frame(
         # text-like tests, and its paths ("posters/0042.jpg") were joined into every item's text
         text_columns = [c for c in text_like_columns(table) if c not in set(media_columns)]
         if not text_columns and require_text:
+            # a column with no value at all (a title column left blank) is named as empty: "no text-like
+            # column" of a table whose title column is right there sent the user checking its type
+            blank = [str((columns or {}).get(str(c), c)) for c in table.columns
+                     if c != "item_id" and c not in set(media_columns) and _missing_cells(table[c]).all()]
+            if blank:
+                raise InvalidInputError(
+                    f"{where}: column(s) {blank} are empty on every row, and no other column holds item text; fill them "
+                    "in, or bring item vectors (coldkit recommend --item-vectors)"
+                )
             raise InvalidInputError(
                 f"{where}: no text-like column besides {_own_name('item_id', columns)} (ids, URLs and numbers do not count; "
                 f"columns: {[(columns or {}).get(str(c), c) for c in table.columns]}); name them with text_columns= (--text-columns), add a title or "
