@@ -169,6 +169,18 @@ def test_the_tuned_hybrid_keeps_the_warm_kind_of_the_whole_data(small: Interacti
     assert model.cf.warm._kept_kind is None
 
 
+def test_item_knn_budget_counts_the_blocks_its_data_have(small: Interactions) -> None:
+    """A block of similarities is at most the whole items × items product: 285 warm items fit a few MB (the
+    estimate had a floor of three 128 MB blocks, so an 8 MB budget refused a 0.6 MB product)."""
+    n_warm = int(np.count_nonzero(small.item_counts()))
+    assert 8 * n_warm**2 < 2**20
+    fitted = models.create("item-knn", memory_budget="8M").fit(small)
+    reference = models.create("item-knn").fit(small)
+    np.testing.assert_array_equal(fitted.similarities_.toarray(), reference.similarities_.toarray())
+    with pytest.raises(MemoryBudgetError, match=r"item-kNN on .* warm items with 100 neighbours needs .*lower neighbors or raise --max-memory"):
+        models.create("item-knn", memory_budget="100K").fit(small)
+
+
 def test_ease_over_budget_fails_before_allocating(small: Interactions) -> None:
     with pytest.raises(MemoryBudgetError) as info:
         models.create("ease", memory_budget="100K").fit(small)

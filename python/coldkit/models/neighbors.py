@@ -447,8 +447,11 @@ class ItemKNN(ItemItemModel):
         self._item_vectors = None
         n_warm = self.warm_items_.size
         width = n_warm if self.neighbors is None else min(self.neighbors, n_warm)
-        # S holds `neighbors` entries per column plus one dense block of similarities at a time
-        needed = 12 * n_warm * width + BLOCK_BYTES * 3 + 24 * self._matrix.nnz
+        # S holds `neighbors` entries per column plus one dense block of similarities at a time; a block is
+        # at most the whole items × items product (1,238 warm items were said to need 386 MB: three full
+        # blocks of 128 MB for a product of 12 MB)
+        block = min(BLOCK_BYTES, 8 * n_warm * n_warm)
+        needed = 12 * n_warm * width + block * 3 + 24 * self._matrix.nnz
         check_budget(
             f"item-kNN on {n_warm:,} warm items with {width} neighbours", needed, resolve_budget(self.memory_budget),
             "lower neighbors or raise --max-memory",
