@@ -504,6 +504,33 @@ def test_prior_signal_share_follows_the_noise() -> None:
             predicted_counts(bad, truth, 1.0, 1.0)
 
 
+def test_prior_of_a_large_catalogue_is_fitted_on_a_fixed_sample() -> None:
+    """Above ``max_rows`` items the ridge is fitted on a seeded sample (chosen without the counts) and predicts
+    every item; at or below it, the whole catalogue as before, to the bit."""
+    from coldkit.privacy.models import predicted_counts
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(600, 5)).astype(np.float32)
+    y = 40.0 + 15.0 * x[:, 0] + rng.normal(scale=10.0, size=600)
+    whole, whole_share = predicted_counts(x, y, 10.0, 1.0)
+    at_cap, at_cap_share = predicted_counts(x, y, 10.0, 1.0, max_rows=600)
+    assert np.array_equal(whole, at_cap) and whole_share == at_cap_share
+    part, share = predicted_counts(x, y, 10.0, 1.0, max_rows=200)
+    np.testing.assert_array_equal(part, predicted_counts(x, y, 10.0, 1.0, max_rows=200)[0])  # a fixed sample
+    # the ridge of the sampled rows (the seeded choice the docstring names) predicting every row, by least squares
+    chosen = np.zeros(600, dtype=bool)
+    chosen[np.random.default_rng(0).choice(600, 200, replace=False)] = True
+    np.testing.assert_allclose(part, _ridge_reference(x.astype(np.float64), y, chosen, 1.0), rtol=1e-9)
+    # the sample does not depend on the counts: other counts are fitted on the same rows
+    other = 5.0 - 3.0 * x[:, 2] + rng.normal(scale=10.0, size=600)
+    np.testing.assert_allclose(predicted_counts(x, other, 10.0, 1.0, max_rows=200)[0],
+                               _ridge_reference(x.astype(np.float64), other, chosen, 1.0), rtol=1e-9)
+    # its share is the sample's hat-matrix noise over the spread of all the predictions
+    assert share == pytest.approx(_prediction_noise_share(x[chosen].astype(np.float64), 10.0, 1.0, part), rel=1e-9)
+    assert share < whole_share  # fewer items average out less noise
+    assert np.corrcoef(part, whole)[0, 1] > 0.95
+
+
 def test_dp_hybrid_prior_reads_the_item_tables_dates() -> None:
     """Newer items are clicked more: brand-new items are then ranked by their release date, which the text
     does not carry, and the prior's weight goes to brand-new candidates, not to items with counts."""
