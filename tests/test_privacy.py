@@ -560,6 +560,23 @@ def test_dp_hybrid_prior_reads_the_item_tables_dates() -> None:
     assert np.mean(newness[ranked.indices[0]]) > np.mean(newness[cold])
 
 
+def test_dp_hybrid_longer_list_begins_with_the_shorter_one() -> None:
+    """Above its depth the DP hybrid ranked every source deeper and re-normalised: the head changed with k."""
+    from coldkit.data import load_dataset, subsample
+
+    data = subsample(load_dataset(), max_users=150, max_items=400, seed=0).interactions
+    model = DPHybrid(dp_epsilon=4.0, encoder="hashing", seed=1, cache=False).fit(data)
+    queries = [UserQuery(user=u) for u in range(0, 150, 5)] + [UserQuery(history=np.array([2, 4]))]
+    short = model.recommend(queries, 20)
+    for k in (model.depth, model.depth + 60, data.n_items):
+        longer = model.recommend(queries, k)
+        np.testing.assert_array_equal(longer.indices[:, :20], short.indices)
+        np.testing.assert_array_equal(longer.scores[:, :20], short.scores)
+        for row, scores in zip(longer.indices, longer.scores):
+            listed = row[row >= 0]
+            assert len(set(listed.tolist())) == listed.size and np.all(np.diff(scores[: listed.size]) <= 0)
+
+
 def test_dp_hybrid_prior_costs_no_budget_and_is_seeded() -> None:
     data = population(n_users=600)
     with pytest.raises(NotFittedError, match="fit"):

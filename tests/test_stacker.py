@@ -480,6 +480,62 @@ def test_stacker_parts_sum_to_its_score_and_name_the_source_it_followed() -> Non
         stacker.feature_parts(fresh.inputs, np.full((40, 1), N_ITEMS))
 
 
+def test_extend_ranked_appends_the_longer_rankings_new_items_below_the_head() -> None:
+    from coldkit.models._ranking import extend_ranked
+
+    head = Ranked(np.array([[4, 2, -1, -1], [7, 1, 3, 5]]), np.array([[0.9, 0.5, -np.inf, -np.inf], [1, 0.8, 0.7, 0.6]], np.float32))
+    tail = Ranked(np.array([[2, 6, 4, 0, 9], [3, 8, 7, 6, -1]]), np.array([[3.0, 2.0, 1.5, 0.2, 0.1], [9, 8, 7, 6, -np.inf]], np.float32))
+    out = extend_ranked(head, tail, 5)
+    # by hand: row 0 keeps 4, 2 then the tail's new items 6, 0, 9 in its order, scores capped at 0.5 then 0.2, 0.1
+    np.testing.assert_array_equal(out.indices, [[4, 2, 6, 0, 9], [7, 1, 3, 5, 8]])
+    np.testing.assert_array_equal(out.scores, np.array([[0.9, 0.5, 0.5, 0.2, 0.1], [1, 0.8, 0.7, 0.6, 0.6]], np.float32))
+
+
+def test_a_longer_list_begins_with_the_shorter_one(small_data) -> None:  # type: ignore[no-untyped-def]
+    """Asking for more items used to rank every source deeper and re-normalise, so the head changed with k
+    (untuned, ml-latest-small: the top 20 of a k = 300 list were the k = 20 list for 53 % of users). The blend's
+    list is steady at any k, the stacker's up to its pool (POOL), with items after them from the deeper fusion."""
+    import lightgbm
+
+    from coldkit.models.stacker import POOL
+
+    untuned = Hybrid(encoder="hashing", cache=False, tune=False).fit(small_data)
+    stacked = Hybrid(encoder="hashing", cache=False).fit(small_data)
+    sources = stacked._served_sources()
+    names = Stacker.feature_names_for(sources)
+    rng = np.random.default_rng(0)
+    x = rng.random((3000, len(names))).astype(np.float32)
+    labels = (x[:, names.index("popularity_score")] > 0.7).astype(np.float64)
+    booster = lightgbm.train(
+        {"objective": "lambdarank", "verbose": -1, "num_threads": 1, "deterministic": True, "seed": 0},
+        lightgbm.Dataset(x, label=labels, group=[30] * 100), num_boost_round=30,
+    )
+    stacked.stacker_ = Stacker(sources, ["warm"], booster.model_to_string())  # answers the warm users below
+    queries = [UserQuery(user=u) for u in range(0, 150, 5)] + [UserQuery(history=np.array([1, 5, 9]))]
+    assert stacked.learned_ is not None
+    answered = [stacked._stacker_of(stacked.learned_.regime_of(int(stacked._known_items(q).size), False)) for q in queries]
+    assert any(a is not None for a in answered) and any(a is None for a in answered)  # both paths in one batch
+    n_items = small_data.n_items
+    assert n_items > untuned.depth + 50
+    for model, short in ((untuned, 20), (stacked, 20), (stacked, POOL)):
+        first = model.recommend(queries, k=short)
+        for k in (short + 1, POOL + 30, model.depth + 30, n_items):
+            longer = model.recommend(queries, k=k)
+            np.testing.assert_array_equal(longer.indices[:, :short], first.indices)
+            np.testing.assert_array_equal(longer.scores[:, :short], first.scores)
+            for row, scores in zip(longer.indices, longer.scores):
+                listed = row[row >= 0]
+                assert len(set(listed.tolist())) == listed.size  # no item twice
+                assert np.all(np.diff(scores[: listed.size]) <= 0)  # never rising
+            known = small_data.matrix.tocsr()
+            for q, row in zip(queries[:-1], longer.indices):  # known items stay out of the appended part too
+                assert not np.isin(row, known[q.user].indices).any()
+    # the full catalogue asked: every unknown item once, the head first
+    everything = untuned.recommend(queries[:3], k=n_items)
+    for q, row in zip(queries[:3], everything.indices):
+        assert (row >= 0).sum() == n_items - small_data.matrix.tocsr()[q.user].nnz
+
+
 def test_hybrid_explains_the_stackers_ranking_not_the_blends(small_data) -> None:  # type: ignore[no-untyped-def]
     """A stacker that ranks by popularity alone answers a warm user whose blend is CF's: the explanation
     must name popularity (the stacker's reason), as leaving each source's features out confirms."""

@@ -18,7 +18,7 @@ from coldkit.plugins.manager import is_builtin
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "check_fused", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "stack_rows"]
+__all__ = ["check_candidates", "check_fused", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -78,6 +78,30 @@ def pad_ranked(indices: np.ndarray, scores: np.ndarray, k: int) -> Ranked:
     out_i[invalid] = -1
     out_s[invalid] = -np.inf
     return Ranked(out_i, out_s)
+
+
+def extend_ranked(head: Ranked, tail: Ranked, k: int) -> Ranked:
+    """Each row of ``head`` (its listed items, in order) followed by ``tail``'s items not in it, to ``k``.
+
+    ``head`` is the list a shorter request gets, ``tail`` a longer ranking of the same candidates (deeper
+    lists, another normalisation): the row's scores after the head are ``tail``'s capped by the running
+    minimum, so a score never rises down a list (an appended item ranks after the head whatever its score
+    on the other scale). A row whose head is full is the head's.
+    """
+    batch = head.indices.shape[0]
+    indices = np.full((batch, k), -1, dtype=np.int64)
+    scores = np.full((batch, k), -np.inf, dtype=np.float32)
+    for row in range(batch):
+        listed = head.indices[row] >= 0
+        first, first_scores = head.indices[row][listed][:k], head.scores[row][listed][:k]
+        more = tail.indices[row] >= 0
+        extra = tail.indices[row][more]
+        keep = ~np.isin(extra, first)
+        extra, extra_scores = extra[keep][: k - first.size], tail.scores[row][more][keep][: k - first.size]
+        ids = np.concatenate([first, extra])
+        values = np.minimum.accumulate(np.concatenate([first_scores, extra_scores]).astype(np.float32)) if ids.size else np.empty(0, np.float32)
+        indices[row, : ids.size], scores[row, : ids.size] = ids, values
+    return Ranked(indices, scores)
 
 
 def stack_rows(parts: Sequence[Ranked]) -> Ranked:

@@ -43,7 +43,7 @@ from scipy.stats import rankdata
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, extend_ranked, rank_vectors
 from coldkit.models._vectors import blend_by_count, training_matrix, trust_by_count
 from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.base import NotFittedError, Recommender
@@ -740,15 +740,20 @@ class DPHybrid(PrivateModel):
     def _recommend(self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool) -> Ranked:
         if not queries:
             return empty_ranked(0, k)
-        depth = min(max(k, self.depth), self._require_fitted().n_items)
+        n_items = self._require_fitted().n_items
         n = np.array([self._known_items(q).size for q in queries], dtype=np.float64)
         has_text = np.array([q.has_text for q in queries], dtype=bool)
         factors = self.noise_factors(cand)
         base = {**self.weights, **{name: self.weights[name] * factor for name, factor in factors.items()}}
         weights = source_weights(n, has_text, base, self.user_trust)
         weights["prior"] = np.full(len(queries), base["prior"])  # the same for every query, like a bias term
-        fused, _ = blend(self._rankers(queries, depth, cand, exclude_known), weights, self.fusion, k)
-        return fused
+        # the sources' lists at the fixed depth, so a longer list begins with the shorter one (as the hybrid's:
+        # Hybrid._recommend); items past the fusion of those lists come from deeper lists, after them
+        head, _ = blend(self._rankers(queries, min(self.depth, n_items), cand, exclude_known), weights, self.fusion, k)
+        if k <= self.depth:
+            return head
+        deep, _ = blend(self._rankers(queries, min(k, n_items), cand, exclude_known), weights, self.fusion, k)
+        return extend_ranked(head, deep, k)
 
 
 class OwnContent(ContentRecommender):
