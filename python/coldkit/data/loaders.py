@@ -1158,9 +1158,9 @@ def interactions_from_frame(
         )
     if chosen == {"rating", "weight"}:
         # both read as the one interaction strength: whichever was kept, the other was dropped without a word
-        named = dict(columns or {})
+        mapped = dict(columns or {})
         raise InvalidInputError(
-            f"{where}: the column mapping names both rating={named['rating']!r} and weight={named['weight']!r}; "
+            f"{where}: the column mapping names both rating={mapped['rating']!r} and weight={mapped['weight']!r}; "
             "coldkit reads one interaction strength: map one of them"
         )
     frame = _rename(frame, columns, where)
