@@ -386,6 +386,26 @@ def test_a_weight_column_is_named_where_its_values_are_refused() -> None:
         np.testing.assert_allclose(fitted.train_.matrix.toarray(), [[3.0, 2.0], [1.0, 0.0]])
 
 
+def test_a_mapped_weight_is_read_beside_a_rating_column() -> None:
+    """columns={'weight': 'plays'} on a table that also has a 'rating' column: the play counts are the strength
+    the mapping names. The ratings were read instead and the play counts dropped without a word (the loader
+    skipped its weight rename whenever a 'rating' column existed)."""
+    frame = pd.DataFrame({"user_id": ["1", "2", "1"], "item_id": ["a", "b", "b"], "rating": [5, 4, 3], "plays": [30, 1, 7]})
+    plays = [[30.0, 7.0], [0.0, 1.0]]  # by hand: user 1 played a 30 times and b 7 times, user 2 b once
+    fitted = models.create("popularity").fit(frame, columns={"weight": "plays"})
+    assert fitted.train_ is not None
+    np.testing.assert_allclose(fitted.train_.matrix.toarray(), plays)
+    unmapped = models.create("popularity").fit(frame.rename(columns={"plays": "weight"}), columns={"weight": "weight"})
+    assert unmapped.train_ is not None
+    np.testing.assert_allclose(unmapped.train_.matrix.toarray(), plays)
+    # a mapped rating= still reads the ratings, and naming both is refused rather than one dropped
+    rated = models.create("popularity").fit(frame, columns={"rating": "rating"})
+    assert rated.train_ is not None
+    np.testing.assert_allclose(rated.train_.matrix.toarray(), [[5.0, 3.0], [0.0, 4.0]])
+    with pytest.raises(InvalidInputError, match=re.escape("names both rating='rating' and weight='plays'; coldkit reads one interaction strength")):
+        models.create("popularity").fit(frame, columns={"rating": "rating", "weight": "plays"})
+
+
 def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
     from sklearn.base import clone
 

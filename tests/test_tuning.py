@@ -573,6 +573,35 @@ def test_the_ease_source_counts_any_warm_model_beside_it_in_the_budget() -> None
     assert "ease" in roomy.used_sources
 
 
+def test_the_ease_source_is_counted_beside_the_warm_kind_auto_takes() -> None:
+    # warm='auto' takes ALS where EASE with the adapters' tables does not fit (a catalogue of many cold items
+    # over few warm ones); the ease source is then held beside ALS, not beside that EASE: counted so, it sat
+    # out wherever auto took ALS for the tables, with room to spare beside ALS
+    import pandas as pd
+    from coldkit.models.memory import estimate_warm_bytes
+
+    clicks = _popular_clicks(n_items=300)
+    cold = np.array([f"c{i}" for i in range(2_700)], dtype=object)
+    item_ids = np.concatenate([clicks.catalog.item_ids, cold])
+    catalog = Catalog(item_ids=item_ids, table=pd.DataFrame({"item_id": item_ids, "title": item_ids}), text_columns=("title",))
+    matrix = sp.hstack([clicks.matrix, sp.csr_matrix((clicks.n_users, cold.size), dtype=np.float32)]).tocsr()
+    train = Interactions(user_ids=clicks.user_ids, catalog=catalog, matrix=matrix)
+    n_warm, nnz = int(np.count_nonzero(train.item_counts())), int(train.matrix.nnz)
+    sizes = (train.n_users, train.n_items, n_warm, nnz)
+    ease, ease_tables = estimate_warm_bytes("ease", *sizes), estimate_warm_bytes("ease", *sizes, item_tables=5)
+    # by hand: ALS's sparse copies and factors (its own item table among them), and the two adapters' four
+    # items x 64 float32 tables
+    als_tables = 3 * 12 * nnz + 8 * (train.n_users + train.n_items) * (64 + 10) * 3 + 4 * 4 * train.n_items * 64
+    assert ease + als_tables < ease_tables  # EASE's adapters do not fit the budget below; the ease source beside ALS does
+    roomy = Hybrid(encoder="hashing", stack=False, tune=True, memory_budget=(ease + als_tables + ease_tables) // 2).fit(train)
+    assert roomy.cf.warm.kind == "als"
+    assert "ease" in roomy.used_sources, roomy.notes_
+    # a byte less than the two together: the ease source sits out
+    tight = Hybrid(encoder="hashing", stack=False, tune=True, memory_budget=ease + als_tables - 1).fit(train)
+    assert tight.cf.warm.kind == "als"
+    assert "ease" not in tight.used_sources and any("no ease source" in note for note in tight.notes_)
+
+
 @pytest.mark.parametrize("tune", [True, False])
 @pytest.mark.parametrize("sources", [["cf"], ["item_knn"], ["cf", "ease"], ["tfidf"]])
 def test_a_hybrid_restricted_to_some_sources_fits_and_answers_every_query(sources: list[str], tune: bool) -> None:

@@ -1156,7 +1156,18 @@ def interactions_from_frame(
             f"{where}: interaction column mapping: {unknown} is not one of coldkit's names {list(INTERACTION_NAMES)} "
             "(the mapping reads coldkit_name=your_column, e.g. user_id=userId)"
         )
+    if chosen == {"rating", "weight"}:
+        # both read as the one interaction strength: whichever was kept, the other was dropped without a word
+        mapped = dict(columns or {})
+        raise InvalidInputError(
+            f"{where}: the column mapping names both rating={mapped['rating']!r} and weight={mapped['weight']!r}; "
+            "coldkit reads one interaction strength: map one of them"
+        )
     frame = _rename(frame, columns, where)
+    if chosen == {"weight"} and "rating" in frame.columns and "weight" in frame.columns:
+        # the mapping names the weight as the strength (weight=plays): the table's own 'rating' column was
+        # read instead and the play counts dropped without a word; a mapped rating= decides the same way
+        frame = frame.drop(columns="rating")
     # the user's name of each renamed column ({standard: theirs}): the messages below name what their table says
     own = {std: src for std, src in (columns or {}).items() if str(src) != std}
     if "weight" in frame.columns and "rating" in frame.columns and not chosen:

@@ -69,9 +69,9 @@ from coldkit.models.blend import (
     speaking_sources,
 )
 from coldkit.models.attributes import AttributeFeatures
-from coldkit.models.cold import ADAPTER_ITEM_TABLES, ColdKNN, ColdRidge
+from coldkit.models.cold import ADAPTER_ITEM_TABLES, ColdKNN, ColdRidge, choose_warm
 from coldkit.models.content import ContentRecommender
-from coldkit.models.memory import EASE_MAX_ITEMS, estimate_warm_bytes, format_bytes, resolve_budget
+from coldkit.models.memory import EASE_MAX_ITEMS, MemoryBudgetError, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
 from coldkit.models.popularity import MIN_HALF_LIFE_DAYS, Popularity, RecentPopularity
 from coldkit.models.registry import default_encoder_name
@@ -914,10 +914,17 @@ class Hybrid(Recommender):
         n_warm, nnz = int(np.count_nonzero(counts)), int(train.matrix.nnz)
         if n_warm > EASE_MAX_ITEMS:
             return False
-        # "auto" picks EASE wherever this EASE fits too (memory.choose_warm); any other kind is held as well
-        kind = self.cf.warm.requested if self.cf.warm.requested != "auto" else "ease"
-        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz, item_tables=self.cf.warm.item_tables)
-        return estimate_warm_bytes("ease", train.n_users, train.n_items, n_warm, nnz) + beside <= resolve_budget(self._memory_budget)
+        budget, warm = resolve_budget(self._memory_budget), self.cf.warm
+        kind = warm.requested
+        if kind == "auto":
+            # the kind "auto" will choose, with the adapters' tables: counted as EASE it was the EASE that did
+            # not fit, so the ease source sat out wherever auto took ALS for the tables, even with room beside ALS
+            try:
+                kind = choose_warm(train.n_users, train.n_items, n_warm, nnz, budget, warm.factors, warm.item_tables)
+            except MemoryBudgetError:
+                return False  # nothing fits: the warm space's own check says so, naming the data's sizes
+        beside = estimate_warm_bytes(kind, train.n_users, train.n_items, n_warm, nnz, warm.factors, warm.item_tables)
+        return estimate_warm_bytes("ease", train.n_users, train.n_items, n_warm, nnz) + beside <= budget
 
     def _too_small_to_stack(self, task: ValidationTask) -> bool:
         """Whether the stacker's cross-fit could only rank all of a cold-item task's candidates.
