@@ -107,7 +107,7 @@ def test_default_text_columns_skip_ids_urls_numbers() -> None:
     with pytest.raises(InvalidInputError, match="no text-like column"):
         catalog_from_frame(frame[["item_id", "url", "year"]])
     # a text column left blank on every row is named as empty, not "no text-like column" of a table that has one
-    with pytest.raises(InvalidInputError, match=r"column\(s\) \['empty'\] are empty on every row, and no other column holds item text"):
+    with pytest.raises(InvalidInputError, match=r"no text-like column besides item_id: column\(s\) \['empty'\] are empty on every row, and ids, URLs and numbers do not count"):
         catalog_from_frame(frame[["item_id", "url", "year", "empty"]])
     blank = frame[["item_id", "year"]].assign(title=["", "  ", None, ""])
     with pytest.raises(InvalidInputError, match=r"\['title'\] are empty on every row"):

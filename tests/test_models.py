@@ -241,13 +241,15 @@ def test_genre_popularity_names_a_genre_by_its_whole_words(text: str, named: lis
         assert "nothing known of your genres" in model.explain(UserQuery(text=text), 0)
 
 
-@pytest.mark.parametrize("sep", [", ", ";", " ; "])
+@pytest.mark.parametrize("sep", [", ", ";", " ; ", "mixed"])
 def test_genre_popularity_reads_genres_written_with_another_separator(sep: str) -> None:
     """'Comedy, Romance' split on '|' alone was one genre of its own per combination, so the model ranked by
     plain popularity without a word: the same genres and scores as the '|'-separated column."""
     d = make_data()
     bars = d.catalog.table.copy()
-    commas = bars.assign(genres=[sep.join(g.split("|")) for g in bars["genres"]])
+    # "mixed": ';' in some values and ',' in others (one column written by two tools)
+    commas = bars.assign(genres=[(";" if i % 2 else ", ").join(g.split("|")) if sep == "mixed" else sep.join(g.split("|"))
+                                 for i, g in enumerate(bars["genres"])])
     fitted = [
         models.create("popularity-genre", global_weight=0.0).fit(Interactions(d.user_ids, Catalog(d.catalog.item_ids, t, text_columns=("title", "genres")), d.matrix))
         for t in (bars, commas)

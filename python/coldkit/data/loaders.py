@@ -1059,8 +1059,9 @@ def catalog_from_frame(
                      if c != "item_id" and c not in set(media_columns) and _missing_cells(table[c]).all()]
             if blank:
                 raise InvalidInputError(
-                    f"{where}: column(s) {blank} are empty on every row, and no other column holds item text; fill them "
-                    "in, or bring item vectors (coldkit recommend --item-vectors)"
+                    f"{where}: no text-like column besides {_own_name('item_id', columns)}: column(s) {blank} are empty on "
+                    "every row, and ids, URLs and numbers do not count as item text; fill in a title or description, "
+                    "name text columns with text_columns= (--text-columns), or bring item vectors (coldkit recommend --item-vectors)"
                 )
             raise InvalidInputError(
                 f"{where}: no text-like column besides {_own_name('item_id', columns)} (ids, URLs and numbers do not count; "

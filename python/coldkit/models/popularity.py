@@ -203,15 +203,13 @@ class RecentPopularity(Popularity):
 
 
 def genre_separator(values: "pd.Series[str]") -> str:
-    """The separator of a genres column: ``|`` (MovieLens) where any value has one, else ``;`` or ``,``.
+    """The separator of a genres column, as a regular expression: ``|`` (MovieLens) where any value has one
+    (a genre name may then hold a comma), else ``;`` and ``,`` both (a column may mix them).
 
     Why: "Comedy, Romance" split on ``|`` alone was one genre named "Comedy, Romance", so every item with two
     genres had a genre of its own and the model ranked by plain popularity without a word.
     """
-    for sep in ("|", ";", ","):
-        if values.str.contains(sep, regex=False).any():
-            return sep
-    return "|"
+    return r"\|" if values.str.contains("|", regex=False).any() else "[;,]"
 
 
 def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
@@ -225,7 +223,7 @@ def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
         )
     raw = table["genres"].astype("string").fillna("")
     sep = genre_separator(raw)
-    per_item = [[g.strip() for g in str(v).split(sep) if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
+    per_item = [[g.strip() for g in re.split(sep, str(v)) if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
     names = sorted({g for gs in per_item for g in gs})
     column = {g: j for j, g in enumerate(names)}
     matrix = np.zeros((len(per_item), len(names)), dtype=np.float32)
