@@ -191,24 +191,32 @@ class CliSplit:
     notes: list[str] = field(default_factory=list)
 
 
-def temporal_cold_items(data: RawData, seed: int, cold_share: float = 0.15, user_share: float = 0.85) -> CliSplit:
-    """The newest ``cold_share`` of the items (by first interaction) are cold; a seeded ``user_share`` of the users."""
-    rng = np.random.default_rng(seed)
+def _kept_users(data: RawData, rng: np.random.Generator, user_share: float) -> pd.DataFrame:
+    """The interactions of a seeded ``user_share`` of the users (the split's first draw from ``rng``)."""
     users = np.sort(data.interactions["user_id"].unique())
     kept = set(rng.choice(users, size=max(2, int(round(user_share * users.size))), replace=False).tolist())
-    frame = data.interactions[data.interactions["user_id"].isin(kept)]
-    first = frame.groupby("item_id")["timestamp"].min().sort_values(kind="stable")
-    n_cold = max(2, int(round(cold_share * first.size)))
-    cold = set(first.index[-n_cold:].tolist())
+    return data.interactions[data.interactions["user_id"].isin(kept)]
+
+
+def _cold_item_split(data: RawData, frame: pd.DataFrame, cold: set[str], what: str, seed: int) -> CliSplit:
+    """``frame`` with every interaction of the ``cold`` items held out; their users (who keep a history) are the test."""
     is_cold = frame["item_id"].isin(cold)
     train, held = frame[~is_cold], frame[is_cold]
     known = set(train["user_id"])  # a user with only cold items has no history to recommend from
     truth = {u: set(g["item_id"]) for u, g in held.groupby("user_id") if u in known}
     test_users = sorted(truth)
     return CliSplit(
-        f"{data.name} temporal cold items", "cold-item", seed, data, train, test_users, truth, {"cold": test_users},
+        f"{data.name} {what}", "cold-item", seed, data, train, test_users, truth, {"cold": test_users},
         candidates=sorted(cold),
     )  # fmt: skip
+
+
+def temporal_cold_items(data: RawData, seed: int, cold_share: float = 0.15, user_share: float = 0.85) -> CliSplit:
+    """The newest ``cold_share`` of the items (by first interaction) are cold; a seeded ``user_share`` of the users."""
+    frame = _kept_users(data, np.random.default_rng(seed), user_share)
+    first = frame.groupby("item_id")["timestamp"].min().sort_values(kind="stable")
+    n_cold = max(2, int(round(cold_share * first.size)))
+    return _cold_item_split(data, frame, set(first.index[-n_cold:].tolist()), "temporal cold items", seed)
 
 
 def least_listened_cold_items(data: RawData, seed: int, cold_share: float = 0.20, user_share: float = 0.85) -> CliSplit:
@@ -221,23 +229,12 @@ def least_listened_cold_items(data: RawData, seed: int, cold_share: float = 0.20
     different tail.
     """
     rng = np.random.default_rng(seed)
-    users = np.sort(data.interactions["user_id"].unique())
-    kept = set(rng.choice(users, size=max(2, int(round(user_share * users.size))), replace=False).tolist())
-    frame = data.interactions[data.interactions["user_id"].isin(kept)]
+    frame = _kept_users(data, rng, user_share)
     listeners = frame.groupby("item_id")["user_id"].nunique()
     tiebreak = pd.Series(rng.random(listeners.size), index=listeners.index)
     order = pd.DataFrame({"n": listeners, "tie": tiebreak}).sort_values(["n", "tie"], kind="stable").index
     n_cold = max(2, int(round(cold_share * order.size)))
-    cold = set(order[:n_cold].tolist())
-    is_cold = frame["item_id"].isin(cold)
-    train, held = frame[~is_cold], frame[is_cold]
-    known = set(train["user_id"])  # a user with only cold items has no history to recommend from
-    truth = {u: set(g["item_id"]) for u, g in held.groupby("user_id") if u in known}
-    test_users = sorted(truth)
-    return CliSplit(
-        f"{data.name} long-tail cold items", "cold-item", seed, data, train, test_users, truth, {"cold": test_users},
-        candidates=sorted(cold),
-    )  # fmt: skip
+    return _cold_item_split(data, frame, set(order[:n_cold].tolist()), "long-tail cold items", seed)
 
 
 def signup_cold_users(data: RawData, seed: int, user_share: float = 0.25, reveal: tuple[int, ...] = REVEAL) -> CliSplit:
