@@ -904,3 +904,42 @@ def test_recommend_matches_the_hybrid_where_items_have_no_text() -> None:
         got_ids = [item.id for item in got.items]
         # the items without text the served list holds are those the hybrid's holds (ties may swap places)
         assert {i for i in got_ids if blank[ids.index(i)]} == {ids[i] for i in expected if blank[i]}, (query, got_ids)
+
+
+def test_categories_split_as_the_genre_models_split_genres() -> None:
+    """A ``genres`` column separated by ',' or ';' gives the categories its '|' twin gives.
+
+    The index split on '|' alone, so "Comedy, Romance" was one category and ``max_per_category`` capped
+    items that share no genre; it now reads the column by ``genre_separator``, as the genre models do.
+    """
+    from scipy import sparse
+
+    n, rng = 30, np.random.default_rng(0)
+    item_ids = np.array([f"i{j}" for j in range(n)])
+    titles = [f"movie {j} {'comedy heist' if j % 2 else 'drama war'} story" for j in range(n)]
+    matrix = (rng.random((20, n)) < 0.3).astype(np.float32)
+    matrix[:, n - 5:] = 0  # the last items are cold
+    user_ids = np.array([f"u{u}" for u in range(20)])
+    piped = ["Comedy|Romance", "Drama", "Sci-Fi|Action|Drama", "", "Comedy", " Romance | Comedy "]
+    commas = ["Comedy, Romance", "Drama", "Sci-Fi;Action, Drama", "", "Comedy", " Romance ; Comedy "]
+    # the categories written out by hand, not by the rule under test
+    expected = [["Comedy", "Romance"], ["Drama"], ["Sci-Fi", "Action", "Drama"], [], ["Comedy"], ["Romance", "Comedy"]]
+
+    def index_with(genres: list[str]) -> ServingIndex:
+        table = pd.DataFrame({"title": titles, "genres": [genres[j % len(genres)] for j in range(n)]})
+        data = Interactions(user_ids, Catalog(item_ids, table, ["title"]), sparse.csr_matrix(matrix))
+        return ServingIndex.build(data, encoder="hashing", cache=False)
+
+    by_pipe, by_comma = index_with(piped), index_with(commas)
+    ids = [str(i) for i in item_ids]
+    for j, item in enumerate(ids):
+        assert by_pipe.item_info(item)["categories"] == expected[j % len(expected)], item
+        assert by_comma.item_info(item)["categories"] == expected[j % len(expected)], item
+    # the same categories, so the same capped ranking (the text column is "title" alone: same content vectors)
+    for request in ({"user_id": "u3"}, {"text": "comedy heist"}):
+        got, want = by_comma.recommend(k=8, max_per_category=1, **request), by_pipe.recommend(k=8, max_per_category=1, **request)
+        assert ids_of(got) == ids_of(want) and got.relaxed == want.relaxed, request
+    # one '|' anywhere in the column: '|' is the separator and a comma stays inside a name (MovieLens titles)
+    named = index_with(["Drama|Crime, Noir", "Comedy, Romance"])
+    assert named.item_info(ids[0])["categories"] == ["Drama", "Crime, Noir"]
+    assert named.item_info(ids[1])["categories"] == ["Comedy, Romance"]

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -43,6 +44,7 @@ from coldkit.data.loaders import DuplicatePolicy
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_WEIGHTS
 from coldkit.models.hybrid import Hybrid
+from coldkit.models.popularity import genre_separator
 from coldkit.models.registry import ModelOptionError, default_encoder_name
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.types import Encoder
@@ -132,8 +134,10 @@ class ServingIndex(IndexReader):
             fusion_options: options of the fusion strategy.
             weights: source weights (keys ``cf``, ``content``, ``text``, ``popularity``); the
                 hybrid's defaults otherwise.
-            category_column: catalogue column of ``|``-separated categories (for per-category
-                limits); None or a missing column means no categories.
+            category_column: catalogue column of categories (for per-category limits), separated by
+                ``|``, or where no value has a ``|`` by ``;`` and ``,``
+                (:func:`coldkit.models.popularity.genre_separator`, as the genre models read ``genres``);
+                None or a missing column means no categories.
             cache: use the on-disk vector cache while encoding the catalogue.
             backend: similarity backend name every ranking uses by default (``"rust"``).
             hybrid_options: any other :class:`coldkit.models.hybrid.Hybrid` option (``whitening``,
@@ -241,7 +245,10 @@ class ServingIndex(IndexReader):
         categories: list[tuple[str, ...]] = [()] * len(catalog)
         if category_column and category_column in catalog.table.columns:
             values = catalog.table[category_column].astype("string").fillna("")
-            categories = [tuple(c.strip() for c in str(v).split("|") if c.strip()) for v in values]
+            # the genre models' rule, so "Comedy, Romance" is two categories here as it is two genres there
+            # (split on '|' alone it was one category, and max_per_category capped the wrong groups)
+            sep = genre_separator(values)
+            categories = [tuple(c.strip() for c in re.split(sep, str(v)) if c.strip()) for v in values]
         images: list[str | None] = [None] * len(catalog)
         image_column = getattr(model.content.encoder, "image_column", None)  # a multimodal encoder's posters
         if image_column is not None and image_column in catalog.table.columns:
