@@ -702,8 +702,25 @@ def test_rows_of_separators_alone_are_blank_lines(tmp_path: Path, items_csv: Pat
     assert list(items.item_ids) == ["10", "20"]
     with pytest.raises(InvalidInputError, match=r"empty user_id at line 3$"):  # a row with data is still checked
         load_interactions(write(tmp_path, "s.csv", "user_id,item_id,rating\nu1,10,5\n,20,4\n"), catalog)
-    with pytest.raises(InvalidInputError, match="header but no rows"):
+    with pytest.raises(InvalidInputError, match=r"t\.csv: its 2 data rows are all empty \(no value in any column"):
         load_interactions(write(tmp_path, "t.csv", "user_id,item_id\n,\n,\n"), catalog)
+
+
+def test_a_file_of_empty_rows_is_not_told_it_has_no_rows(tmp_path: Path) -> None:
+    """Data rows that are all bare separators were reported as "has a header but no rows": the rows are there,
+    empty, and the message says so (with their number); a file with no data row at all keeps the old message."""
+    cases = [
+        ("empty2.csv", "item_id,title\n,\n,\n", {}, r"empty2\.csv: its 2 data rows are all empty \(no value in any column, e\.g\. a line of bare ',' separators\)$"),
+        ("empty1.csv", "item_id,title,genres\r\n,,\r\n", {}, r"empty1\.csv: its 1 data row is empty \(no value"),
+        ("semi.csv", "item_id;title\n;\n\n;\n;\n", {"sep": ";"}, r"semi\.csv: its 3 data rows are all empty .*bare ';' separators"),
+        ("header.csv", "item_id,title\n", {}, r"header\.csv: has a header but no rows$"),
+        ("blank.csv", "item_id,title\n\n\n", {}, r"blank\.csv: has a header but no rows$"),  # blank lines are no rows
+    ]
+    for name, text, options, message in cases:
+        with pytest.raises(InvalidInputError, match=message):
+            load_items(write(tmp_path, name, text), **options)
+    # one row with a value among the empty ones is a file with rows
+    assert list(load_items(write(tmp_path, "one.csv", "item_id,title\n,\n7,Seven\n,\n")).item_ids) == ["7"]
 
 
 def test_a_tab_separated_csv_is_told_to_be_named_tsv(tmp_path: Path, items_csv: Path) -> None:

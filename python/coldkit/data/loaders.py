@@ -88,6 +88,7 @@ def read_table(
     if p.stat().st_size == 0:
         raise InvalidInputError(f"{p}: the file is empty")
     suffixes = [s.lower() for s in p.suffixes]
+    no_rows = f"{p}: has a header but no rows"
     if suffixes and suffixes[-1] in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(p)
@@ -185,6 +186,11 @@ def read_table(
             # no value, like the blank line pandas skips; kept, it failed as an "empty user_id" row
             dropped = np.flatnonzero(blank).tolist()
             frame = frame.loc[~blank].reset_index(drop=True)
+            if frame.empty:
+                # "no rows" sent its user looking for missing lines: the rows are there, with no value in them
+                n = len(dropped)
+                no_rows = (f"{p}: its {n} data row{'s are all' if n > 1 else ' is'} empty "
+                           f"(no value in any column, e.g. a line of bare {sep!r} separators)")
         # where each row is in the file, worked out only when an error names a row (see _rows_named)
         frame.attrs[_SOURCE] = {
             "path": str(p), "sep": sep, "encoding": enc, "quoting": quoting, "header": header, "rows": rows_read,
@@ -195,7 +201,7 @@ def read_table(
     if twice:  # "user_id" and "user_id " are two columns to pandas, one after stripping: which would be read?
         raise InvalidInputError(f"{p}: column name(s) {twice} appear twice in the header (spaces around names do not count)")
     if frame.empty:
-        raise InvalidInputError(f"{p}: has a header but no rows")
+        raise InvalidInputError(no_rows)
     return frame
 
 
