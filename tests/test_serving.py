@@ -943,3 +943,6 @@ def test_categories_split_as_the_genre_models_split_genres() -> None:
     named = index_with(["Drama|Crime, Noir", "Comedy, Romance"])
     assert named.item_info(ids[0])["categories"] == ["Drama", "Crime, Noir"]
     assert named.item_info(ids[1])["categories"] == ["Comedy, Romance"]
+    # MovieLens's "(no genres listed)" is no category (the genre models drop it too): such items share no group
+    listed = index_with(["(no genres listed)", "Comedy|(no genres listed)"])
+    assert listed.item_info(ids[0])["categories"] == [] and listed.item_info(ids[1])["categories"] == ["Comedy"]

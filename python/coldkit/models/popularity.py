@@ -212,6 +212,15 @@ def genre_separator(values: "pd.Series[str]") -> str:
     return r"\|" if values.str.contains("|", regex=False).any() else "[;,]"
 
 
+#: MovieLens's value for a film without genres: not a genre (a group of every such item would be one).
+NO_GENRES = "(no genres listed)"
+
+
+def split_genres(value: object, sep: str) -> list[str]:
+    """The genres of one cell, split by ``sep`` (:func:`genre_separator`), stripped, without :data:`NO_GENRES`."""
+    return [g.strip() for g in re.split(sep, str(value)) if g.strip() and g.strip() != NO_GENRES]
+
+
 def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
     """Genre names and the (n_items, n_genres) 0/1 matrix from the catalogue's ``genres`` column."""
     table = train.catalog.table
@@ -223,7 +232,7 @@ def genre_matrix(train: Interactions) -> tuple[list[str], np.ndarray]:
         )
     raw = table["genres"].astype("string").fillna("")
     sep = genre_separator(raw)
-    per_item = [[g.strip() for g in re.split(sep, str(v)) if g.strip() and g.strip() != "(no genres listed)"] for v in raw]
+    per_item = [split_genres(v, sep) for v in raw]
     names = sorted({g for gs in per_item for g in gs})
     column = {g: j for j, g in enumerate(names)}
     matrix = np.zeros((len(per_item), len(names)), dtype=np.float32)

@@ -32,7 +32,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -44,7 +43,7 @@ from coldkit.data.loaders import DuplicatePolicy
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_WEIGHTS
 from coldkit.models.hybrid import Hybrid
-from coldkit.models.popularity import genre_separator
+from coldkit.models.popularity import genre_separator, split_genres
 from coldkit.models.registry import ModelOptionError, default_encoder_name
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.types import Encoder
@@ -248,7 +247,7 @@ class ServingIndex(IndexReader):
             # the genre models' rule, so "Comedy, Romance" is two categories here as it is two genres there
             # (split on '|' alone it was one category, and max_per_category capped the wrong groups)
             sep = genre_separator(values)
-            categories = [tuple(c.strip() for c in re.split(sep, str(v)) if c.strip()) for v in values]
+            categories = [tuple(split_genres(v, sep)) for v in values]  # "(no genres listed)" is no category either
         images: list[str | None] = [None] * len(catalog)
         image_column = getattr(model.content.encoder, "image_column", None)  # a multimodal encoder's posters
         if image_column is not None and image_column in catalog.table.columns:
