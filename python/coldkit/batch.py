@@ -34,7 +34,7 @@ from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.data.loaders import (
-    _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
+    _lookalike_hint, _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
@@ -278,8 +278,7 @@ def _recommend_files(
             except InvalidInputError as exc:  # say which file: the message names only the ids
                 # "7" for the catalogue's "007" (a spreadsheet dropped the zeros): name the id it looks like
                 unknown = [c for c in cand_ids if c not in catalog._index]
-                pairs = _lookalike_ids(unknown, catalog._index)
-                hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
+                hint = _lookalike_hint(unknown, catalog._index)
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
@@ -331,8 +330,7 @@ def _recommend_files(
         training_users = train.user_index()
         if not any(uid in training_users for uid in opts["user_profiles"]):
             # the model's own "no training user has a profile text" did not say why
-            pairs = _lookalike_ids(list(opts["user_profiles"])[:10], training_users)
-            hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
+            hint = _lookalike_hint(list(opts["user_profiles"])[:10], training_users)
             raise InvalidInputError(
                 f"--user-profiles {user_profiles}: no profile belongs to a user of --interactions, and model {model!r} "
                 f"ranks users by the training users' profile texts{hint}"

@@ -1306,8 +1306,7 @@ def interactions_from_frame(
             names = item_names[pd.unique(item_codes[unknown])[:10]].tolist()
             # "3.0" for the item table's "3", "7" for its "007" (a spreadsheet or a float column
             # rewrote the ids): name the id each looks like, or the user hunts for a missing row
-            pairs = _lookalike_ids([str(n) for n in names], (str(i) for i in catalog.item_ids))
-            hint = "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
+            lookalike = hint = _lookalike_hint([str(n) for n in names], (str(i) for i in catalog.item_ids))
             source = (columns or {}).get("item_id")
             if source and source != "item_id" and source in catalog.table.columns:
                 # the items file had its own item_id column, which the interactions' rename did not replace
@@ -1315,7 +1314,7 @@ def interactions_from_frame(
                     f"; the item table's ids come from its own 'item_id' column, and it also has a {source!r} column: "
                     f"to match by {source!r}, rename or drop the items file's 'item_id' column"
                 )
-            if unknown.mean() > 0.5 and not pairs:
+            if unknown.mean() > 0.5 and not lookalike:
                 # most rows match nothing (the few that do, by chance: 1..N ids of two kinds overlap): rather two id
                 # columns of different things, a mapping naming the wrong column, than items missing from the table
                 hint += (
@@ -1443,6 +1442,13 @@ def _lookalike_ids(unknown: Sequence[str], known: Iterable[str]) -> list[tuple[s
         by_canonical.setdefault(_canonical_id(name), name)
     pairs = [(u, by_canonical.get(_canonical_id(u), "")) for u in unknown]
     return [(u, k) for u, k in pairs if k and k != u]
+
+
+def _lookalike_hint(unknown: Sequence[str], known: Iterable[str]) -> str:
+    """``"; ids are matched as text: '007' is not '7'"`` where an unknown id is a known one written otherwise
+    (:func:`_lookalike_ids`), else ``""``: the tail of every "unknown ids" message."""
+    pairs = _lookalike_ids(unknown, known)
+    return "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
 
 
 def _lookalikes_text(pairs: Sequence[tuple[str, str]], limit: int = 3) -> str:

@@ -8,7 +8,7 @@ scan, the exclusions and the top-k, and Python never loops over the catalogue.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +18,7 @@ from coldkit.plugins.manager import is_builtin
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "check_fused", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "stack_rows"]
+__all__ = ["check_candidates", "check_fused", "CandidateRows", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "head_then_deeper", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -102,6 +102,22 @@ def extend_ranked(head: Ranked, tail: Ranked, k: int) -> Ranked:
         values = np.minimum.accumulate(np.concatenate([first_scores, extra_scores]).astype(np.float32)) if ids.size else np.empty(0, np.float32)
         indices[row, : ids.size], scores[row, : ids.size] = ids, values
     return Ranked(indices, scores)
+
+
+def head_then_deeper(fused_at: Callable[[int, int], Ranked], k: int, depth: int, steady: int | None = None) -> Ranked:
+    """The top ``k`` of a fusion whose first ``steady`` items (all ``k`` by default) are those of the sources'
+    lists at ``depth``, whatever ``k``: a longer list begins with the shorter one.
+
+    ``fused_at(d, n)`` ranks every source to depth ``d`` and fuses the top ``n``. Beyond the steady head (``k``
+    above ``depth``, or above ``steady``: a re-ranker's pool) the items come from the fusion of lists at
+    ``max(k, depth)``, after the head (:func:`extend_ranked`): ranked deeper and re-normalised from the first
+    item, the head changed with ``k``.
+    """
+    steady = k if steady is None else min(steady, k)
+    head = fused_at(depth, steady)
+    if k <= depth and steady == k:
+        return head
+    return extend_ranked(head, fused_at(max(k, depth), k), k)
 
 
 def stack_rows(parts: Sequence[Ranked]) -> Ranked:

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
-from coldkit.data.loaders import INTERACTION_NAMES, DuplicatePolicy, catalog_from_frame, interactions_from_frame
+from coldkit.data.loaders import INTERACTION_NAMES, DuplicatePolicy, _lookalike_hint, catalog_from_frame, interactions_from_frame
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.types import Ranked
 
@@ -322,11 +322,11 @@ def resolve_users(
         names = list(dict.fromkeys(unknown_users))
         problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data, "
                         "where a user whose every rating is below fit's implicit_threshold= has no row either; "
-                        "pass a new user as UserQuery(history=[item ids], text=...))" + _lookalike_hint(names, user_index))
+                        "pass a new user as UserQuery(history=[item ids], text=...))" + _lookalike_hint([str(n) for n in names[:10]], user_index))
     if unknown_items:
         names = list(dict.fromkeys(unknown_items))
         problems.append(f"unknown item ids in a history {names[:10]}{' ...' if len(names) > 10 else ''}"
-                        + _lookalike_hint(names, train.catalog._index))
+                        + _lookalike_hint([str(n) for n in names[:10]], train.catalog._index))
     if repeated:
         names = list(dict.fromkeys(repeated))
         shown = names[0]
@@ -339,15 +339,6 @@ def resolve_users(
     if problems:
         raise InvalidInputError("recommend(users=...): " + "; ".join(problems))
     return labels, queries
-
-
-def _lookalike_hint(unknown: list[str], known: Iterable[str]) -> str:
-    """``"; ids are matched as text: '007' is not '7'"`` where an unknown id is a known one written otherwise
-    (leading zeros, a float's ".0", case, a Unicode form), as the command line says it; else ``""``."""
-    from coldkit.data.loaders import _lookalike_ids, _lookalikes_text
-
-    pairs = _lookalike_ids([str(name) for name in unknown[:10]], (str(k) for k in known))
-    return "; ids are matched as text: " + _lookalikes_text(pairs) if pairs else ""
 
 
 def item_indices(train: Interactions, items: Iterable[object]) -> np.ndarray:

@@ -50,7 +50,7 @@ import numpy as np
 from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_fused, empty_ranked, extend_ranked, stack_rows
+from coldkit.models._ranking import check_fused, empty_ranked, head_then_deeper, stack_rows
 from coldkit.models.base import Recommender, _media_columns_of, item_title
 from coldkit.models.blend import (
     COLD_ITEM_WEIGHTS,
@@ -1193,14 +1193,15 @@ class Hybrid(Recommender):
             return empty_ranked(0, k)
         weights = self.query_weights(queries, cand)
         stacked = not ((self.stacker_ is None and self.words_stacker_ is None) or self.learned_ is None)
-        steady = min(k, POOL) if stacked else k  # the stacker's list is steady up to its pool, the blend's to any k
-        rankers = {name: _once(r) for name, r in self._rankers(queries, self.depth, cand, exclude_known).items()}
-        head = self._fused(queries, rankers, weights, steady, cand, stacked)
-        if k <= self.depth and steady == k:
-            return head
-        if k > self.depth:
-            rankers = {name: _once(r) for name, r in self._rankers(queries, k, cand, exclude_known).items()}
-        return extend_ranked(head, self._fused(queries, rankers, weights, k, cand, stacked), k)
+        lists: dict[int, dict[str, Callable[[], Ranked]]] = {}  # by depth: the head and the rest may share them
+
+        def fused_at(depth: int, n: int) -> Ranked:
+            if depth not in lists:
+                lists[depth] = {name: _once(r) for name, r in self._rankers(queries, depth, cand, exclude_known).items()}
+            return self._fused(queries, lists[depth], weights, n, cand, stacked)
+
+        # the stacker's list is steady up to its pool, the blend's to any k
+        return head_then_deeper(fused_at, k, self.depth, POOL if stacked else None)
 
     def _fused(
         self, queries: list[UserQuery], rankers: Mapping[str, Callable[[], Ranked]], weights: Mapping[str, np.ndarray],

@@ -43,7 +43,7 @@ from scipy.stats import rankdata
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, extend_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, head_then_deeper, rank_vectors
 from coldkit.models._vectors import blend_by_count, training_matrix, trust_by_count
 from coldkit.models.attributes import AttributeFeatures
 from coldkit.models.base import NotFittedError, Recommender
@@ -491,11 +491,16 @@ def predicted_counts(
     fitted = np.arange(n) if n <= max_rows else np.sort(np.random.default_rng(0).choice(n, int(max_rows), replace=False))
     m = fitted.size
 
-    def rows(index: np.ndarray) -> np.ndarray:
+    def rows(index: np.ndarray | slice) -> np.ndarray:
         # in float64 blocks of rows: a whole float64 copy of a large catalogue's features would be gigabytes
+        # (a slice where the rows run on: no float32 copy before the float64 one)
         return np.hstack([p[index].astype(np.float64) for p in parts])
 
-    blocks = [fitted[start : start + _PRIOR_ROWS] for start in range(0, m, _PRIOR_ROWS)]
+    # the whole catalogue in slices; a sample in blocks of its (sorted) rows
+    blocks: list[np.ndarray | slice] = (
+        [slice(start, start + _PRIOR_ROWS) for start in range(0, n, _PRIOR_ROWS)] if m == n
+        else [fitted[start : start + _PRIOR_ROWS] for start in range(0, m, _PRIOR_ROWS)]
+    )
     mean_x = np.zeros(d)
     for block_rows in blocks:
         mean_x += rows(block_rows).sum(axis=0)
@@ -510,7 +515,7 @@ def predicted_counts(
     coef = np.linalg.solve(gram + l2 * np.eye(d), rhs)
     predicted = np.empty(n)
     for start in range(0, n, _PRIOR_ROWS):
-        every = np.arange(start, min(start + _PRIOR_ROWS, n))
+        every = slice(start, start + _PRIOR_ROWS)
         predicted[every] = (rows(every) - mean_x) @ coef + mean_y
     if sigma <= 0:
         return predicted, 1.0
@@ -747,13 +752,11 @@ class DPHybrid(PrivateModel):
         base = {**self.weights, **{name: self.weights[name] * factor for name, factor in factors.items()}}
         weights = source_weights(n, has_text, base, self.user_trust)
         weights["prior"] = np.full(len(queries), base["prior"])  # the same for every query, like a bias term
-        # the sources' lists at the fixed depth, so a longer list begins with the shorter one (as the hybrid's:
-        # Hybrid._recommend); items past the fusion of those lists come from deeper lists, after them
-        head, _ = blend(self._rankers(queries, min(self.depth, n_items), cand, exclude_known), weights, self.fusion, k)
-        if k <= self.depth:
-            return head
-        deep, _ = blend(self._rankers(queries, min(k, n_items), cand, exclude_known), weights, self.fusion, k)
-        return extend_ranked(head, deep, k)
+
+        def fused_at(depth: int, n: int) -> Ranked:
+            return blend(self._rankers(queries, min(depth, n_items), cand, exclude_known), weights, self.fusion, n)[0]
+
+        return head_then_deeper(fused_at, k, self.depth)  # a longer list begins with the shorter one, as the hybrid's
 
 
 class OwnContent(ContentRecommender):
