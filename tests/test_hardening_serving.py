@@ -333,6 +333,31 @@ def test_python_api_refuses_non_string_ids_like_the_http_api(tmp_path: Path, wri
     index.close()
 
 
+@pytest.mark.parametrize("write, problem", [
+    # each was a TypeError or a bare KeyError 0 from inside the writer, naming nothing
+    (lambda ix: ix.add_interactions(None), r"^events must be a list of \(user_id, item_id\) pairs, got NoneType"),
+    (lambda ix: ix.add_interactions({"u1": "i1"}), r"^events must be a list of \(user_id, item_id\) pairs, got dict"),
+    (lambda ix: ix.add_interactions([5]), r"^event 0 must be a \(user_id, item_id\) pair, got 5"),
+    (lambda ix: ix.add_interactions([("u1", "i1"), {"u1", "i1"}]), r"^event 1 must be a \(user_id, item_id\) pair"),
+    (lambda ix: ix.add_interactions([{"user_id": "u1", "item_id": "i1"}]),
+     r"^event 0 is a mapping; pass \(user_id, item_id\) pairs"),
+    (lambda ix: ix.delete_items(None), r"^delete_items takes a list of ids, got NoneType"),
+    (lambda ix: ix.delete_items(4), r"^delete_items takes a list of ids, got int"),
+])
+def test_python_api_refuses_writes_of_the_wrong_shape_naming_them(write, problem: str, make_tiny_index) -> None:
+    index = make_tiny_index()
+    before = (index.version.number, index.version.n_users, index.version.n_items)
+    with pytest.raises(InvalidInputError, match=problem):
+        write(index)
+    assert (index.version.number, index.version.n_users, index.version.n_items) == before  # nothing was applied
+    # the shapes that are right still work: a tuple, a list, a numpy row (the reference is the HTTP body's pair)
+    user, item = "shape-user", index.version.item_ids[0]
+    stats = index.add_interactions([(user, item), [user + "2", item], np.array([user + "3", item])])
+    assert stats == {"recorded": 3, "duplicates": 0, "new_users": 3}
+    assert list(index.user_items(user)) == [item]
+    index.close()
+
+
 def test_http_api_refuses_an_integer_user_id(client: TestClient) -> None:
     response = client.post("/interactions", json={"events": [{"user_id": 5, "item_id": "i1"}]})
     assert response.status_code == 422

@@ -34,6 +34,15 @@ NO_CONTENT_NOTE = (
     "content and has no similar items; popularity ranks it once it has interactions"
 )
 
+def _is_iterable(value: object) -> bool:
+    """Whether ``value`` can be iterated (a list, tuple, array, generator...)."""
+    try:
+        iter(value)  # type: ignore[call-overload]
+    except TypeError:
+        return False
+    return True
+
+
 class IndexWriter:
     """Applies writes to an index and publishes each as a new version (see the module docstring).
 
@@ -194,8 +203,9 @@ class IndexWriter:
 
     def delete_items(self, item_ids: Sequence[str]) -> None:
         """Delete items: they stop being recommended at once (tombstones; compacted on snapshot)."""
-        if isinstance(item_ids, (str, bytes)):
-            raise InvalidInputError("delete_items takes a list of ids")
+        if isinstance(item_ids, (str, bytes)) or not _is_iterable(item_ids) or isinstance(item_ids, Mapping):
+            # None (or one id given bare as a number) was a TypeError from deep in the lookup
+            raise InvalidInputError(f"delete_items takes a list of ids, got {type(item_ids).__name__}")
         with self.lock:
             self.check_writable()
             v = self.version
@@ -241,9 +251,18 @@ class IndexWriter:
                 "events must be a list of (user_id, item_id) pairs, not a DataFrame: pass its two id columns' rows as "
                 "strings, e.g. list(df[['user_id', 'item_id']].astype(str).itertuples(index=False, name=None))"
             )
+        if not _is_iterable(events) or isinstance(events, Mapping):
+            raise InvalidInputError(f"events must be a list of (user_id, item_id) pairs, got {type(events).__name__}")
         pairs = []
         for pos, event in enumerate(events):
-            if isinstance(event, (str, bytes)) or len(event) != 2:
+            if isinstance(event, Mapping):
+                # the HTTP body's shape: it was a bare KeyError 0 (and a dict of other keys, indexed by position,
+                # could never be right)
+                raise InvalidInputError(
+                    f"event {pos} is a mapping; pass (user_id, item_id) pairs, e.g. (event['user_id'], event['item_id'])"
+                )
+            if isinstance(event, (str, bytes, set, frozenset)) or not hasattr(event, "__getitem__") or len(event) != 2:
+                # an int had no len(), a set no order: both were TypeErrors, not an error naming the event
                 raise InvalidInputError(f"event {pos} must be a (user_id, item_id) pair, got {event!r:.60}")
             pairs.append((as_id(event[0], f"event {pos} user_id"), as_id(event[1], f"event {pos} item_id")))
         with self.lock:
