@@ -329,3 +329,20 @@ def test_user_profiles_become_the_users_texts_in_the_built_index(latin1: Path, c
         assert saved.stats()["users"] == 4  # u1, u2, u3 and newbie, created from its profile
     finally:
         saved.close()
+
+
+def test_build_prints_the_fits_notes_so_words_weighing_0_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # on ml-latest-small the learned weight of a new user's words is 0: every {"text": ...} request got the
+    # popularity list, and `serve --build` printed only its JSON line, where `coldkit recommend` says why
+    import json
+
+    out = tmp_path / "idx"
+    assert main(["serve", str(out), "--build", "--dataset", "ml-latest-small", "--encoder", "hashing"]) == 0
+    err = capsys.readouterr().err
+    # the reference: the words regime's weights the index saved (independent of the note's wording)
+    manifest = json.loads(next(out.glob("snap-*/manifest.json")).read_text())
+    words = manifest["fusion"]["learned"]["regimes"]["words"]
+    assert words.get("text") == 0.0
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert any("new user's own words weigh 0" in line for line in notes), err
+    assert any(line.startswith("note: validation (seed 0)") for line in notes), err  # every note, not only that one

@@ -240,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
         multimodal = index.model.encoder if media is not None else None
         if multimodal is not None:
             print_media_report(getattr(multimodal, "errors_", []), getattr(multimodal, "notes_", []))
+        for note in index.build_notes:  # the fit's notes, as `coldkit recommend` prints them
+            print(f"note: {note}", file=sys.stderr)
         try:
             print(json.dumps({"built": args.path, **index.stats()}))
         finally:

@@ -90,6 +90,9 @@ class ServingIndex(IndexReader):
         )
         writer = IndexWriter(model, version)
         self.writer = writer
+        #: what the fit of :meth:`build` noted (the hybrid's ``notes_``, e.g. that a new user's words weigh 0 on
+        #: this data); empty for an index made otherwise or loaded (not saved with the index)
+        self.build_notes: list[str] = []
         # a closure over the writer, not a bound method: no reference cycle, so an index nobody holds
         # is freed (and its writer lock released) at once, as before the read/write split
         super().__init__(model, lambda: writer.version, backend=backend)
@@ -193,10 +196,14 @@ class ServingIndex(IndexReader):
         fitted_options = getattr(model.content.encoder, "fitted_options", None)
         if callable(fitted_options):
             options = fitted_options()  # e.g. multimodal: its per-block centring and weights, for load()
-        return cls.from_hybrid(
+        index = cls.from_hybrid(
             model, interactions, encoder_name=name, encoder_options=options,
             fusion_options=fusion_options, category_column=category_column, backend=backend,
         )
+        # kept for `coldkit serve --build` to print, as `coldkit recommend` prints them: a learned weight of 0
+        # for a new user's words made every words-only request a popularity list, and nothing said why
+        index.build_notes = list(getattr(model, "notes_", []))
+        return index
 
     @classmethod
     def from_hybrid(
