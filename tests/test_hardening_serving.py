@@ -526,3 +526,42 @@ def test_a_log_with_a_duplicate_only_record_of_an_older_coldkit_still_loads(tmp_
             assert reopened.version.number == 4
         reopened.close()
     assert load(tmp_path / "idx", read_only=True).version.number == 4
+
+
+def test_an_unknown_id_that_is_a_known_one_written_otherwise_is_named(tmp_path: Path) -> None:
+    # the loaders strip the ids of a file ("  42 " is served as "42"), a request's id is matched exactly: the
+    # bare 404 "unknown user id: '  42 '" did not say that the user was there, a space away
+    import unicodedata
+
+    from coldkit.serving import build_index_from_files
+
+    rows = [("  42 ", "item/ü-1"), ("  42 ", "i2"), ("u2", "i2"), ("u2", "007"), ("u3", "007"), ("u3", "item/ü-1")]
+    (tmp_path / "ratings.csv").write_text("user_id,item_id\n" + "".join(f"{u},{i}\n" for u, i in rows), encoding="utf-8")
+    (tmp_path / "items.csv").write_text(
+        "item_id,title\nitem/ü-1,a heist in rome\ni2,robots in space\n007,a spy story\n", encoding="utf-8")
+    index = build_index_from_files(tmp_path / "idx", interactions=tmp_path / "ratings.csv", items=tmp_path / "items.csv",
+                                   encoder="hashing")
+    # the reference: the ids as Python strips them, the form the index holds
+    assert index.has_user("  42 ".strip()) and not index.has_user("  42 ")
+    client = TestClient(create_app(index), raise_server_exceptions=False)
+    answer = client.post("/recommend", json={"user_id": "  42 ", "k": 2})
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == ("unknown user id: '  42 '; ids are matched exactly as written: '  42 ' is not '42' "
+                                       "(ids read from files when the index was built are stripped of surrounding spaces)")
+    nfd = unicodedata.normalize("NFD", "item/ü-1")
+    answer = client.post("/interactions", json={"events": [{"user_id": "u9", "item_id": nfd}, {"user_id": "u9", "item_id": "7"}]})
+    assert answer.status_code == 404
+    detail = answer.json()["detail"]
+    assert detail.startswith("unknown item ids: ")
+    assert f"{ascii(nfd)} is not {ascii('item/ü-1')} (one text in two Unicode forms)" in detail
+    assert "'7' is not" not in detail  # "007" is known, but "7" is not a shorter "007": only known forms are probed
+    answer = client.post("/recommend", json={"history": ["0007"], "k": 2})
+    assert answer.json()["detail"] == "unknown item id: '0007'"  # "007" != "0007" stripped of zeros ("7"): no hint
+    assert index.add_interactions([("u9", "007")])["new_users"] == 1  # nothing above was applied
+    # matching stays exact: "  42 " written by a request is its own user, and round-trips as written
+    assert client.post("/users", json={"id": "  42 ", "items": ["i2"]}).json()["created"] is True
+    assert index.user_items("  42 ") == ["i2"] and sorted(index.user_items("42")) == sorted(["item/ü-1", "i2"])
+    index.close()
+    again = load(tmp_path / "idx")
+    assert again.user_items("  42 ") == ["i2"]
+    again.close()

@@ -6,6 +6,8 @@ The HTTP app maps them to status codes: :class:`UnknownIdError` → 404, :class:
 
 from __future__ import annotations
 
+import unicodedata
+
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
 __all__ = [
@@ -38,11 +40,24 @@ class IndexStorageError(ColdkitError, OSError):
 class UnknownIdError(InvalidInputError, LookupError):
     """A user or item id the index does not hold (the message names it)."""
 
-    def __init__(self, kind: str, ids: list[str]) -> None:
+    def __init__(self, kind: str, ids: list[str], lookalikes: list[tuple[str, str]] | None = None) -> None:
         self.kind = kind
         self.ids = list(ids)
         shown = ", ".join(repr(i) for i in self.ids[:10]) + (" ..." if len(self.ids) > 10 else "")
-        super().__init__(f"unknown {kind} id{'s' if len(self.ids) > 1 else ''}: {shown}")
+        hint = ""
+        if lookalikes:
+            # an id read from a file at build time was stripped of its surrounding spaces ("  42 " is "42"), while
+            # a request's id is taken exactly as sent: the bare 404 did not say that the known id was a space away
+            shown_pairs = []
+            for given, near in lookalikes[:3]:
+                # two ids that print alike (one text in two Unicode forms) are shown escaped, as the loaders do
+                alike = given.strip() != near and unicodedata.normalize("NFC", given.strip()) == near
+                shown_pairs.append(f"{ascii(given)} is not {ascii(near)} (one text in two Unicode forms)" if alike
+                                   else f"{given!r} is not {near!r}")
+            spaces = any(given.strip() != given for given, _ in lookalikes[:3])
+            hint = f"; ids are matched exactly as written: {', '.join(shown_pairs)}" + (
+                " (ids read from files when the index was built are stripped of surrounding spaces)" if spaces else "")
+        super().__init__(f"unknown {kind} id{'s' if len(self.ids) > 1 else ''}: {shown}{hint}")
 
 
 class ReadOnlyIndexError(ColdkitError, RuntimeError):

@@ -25,7 +25,7 @@ from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes, required_new
 from coldkit.serving.errors import UnknownIdError
 from coldkit.serving.model import FusionConfig, ServedModel
-from coldkit.serving.state import Version, as_id, check_text, id_text, resolve_items
+from coldkit.serving.state import Version, as_id, check_text, id_text, lookalikes, resolve_items
 from coldkit.validation import check_flag
 
 __all__ = [
@@ -169,7 +169,7 @@ class IndexReader:
         uid = id_text(user_id, "user_id")
         user = v.user_ordinal(uid)
         if user is None:
-            raise UnknownIdError("user", [uid])
+            raise UnknownIdError("user", [uid], lookalikes([uid], lambda u: v.user_ordinal(u) is not None))
         return [v.item_ids[o] for o in v.history(user) if v.item_row[o] >= 0]
 
     def item_info(self, item_id: str) -> dict[str, Any]:
@@ -178,7 +178,7 @@ class IndexReader:
         iid = id_text(item_id, "item_id")
         ordinal = v.item_ordinal(iid)
         if ordinal is None:
-            raise UnknownIdError("item", [iid])
+            raise UnknownIdError("item", [iid], lookalikes([iid], lambda i: v.item_ordinal(i) is not None))
         row = int(v.item_row[ordinal])
         meta = v.row_meta[row]
         return {
@@ -283,7 +283,7 @@ class IndexReader:
             uid = as_id(user_id, "user_id")
             user = v.user_ordinal(uid)
             if user is None:
-                raise UnknownIdError("user", [uid])
+                raise UnknownIdError("user", [uid], lookalikes([uid], lambda u: v.user_ordinal(u) is not None))
             if v.user_text.get(user):
                 texts.append(v.user_text[user])
         if text and text.strip():

@@ -22,7 +22,8 @@ That number is what the HTTP responses call ``version``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+import unicodedata
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -219,5 +220,22 @@ def resolve_items(v: Version, ids: Iterable[Any], what: str) -> np.ndarray:
         else:
             ordinals.append(ordinal)
     if unknown:
-        raise UnknownIdError("item", unknown)
+        raise UnknownIdError("item", unknown, lookalikes(unknown, lambda i: v.item_ordinal(i) is not None))
     return np.asarray(ordinals, dtype=np.int64)
+
+
+def lookalikes(unknown: Iterable[str], known: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """``(given, known)`` pairs where an unknown id is a known one with spaces around it, in another Unicode
+    form (NFC) or, for a number, with other leading zeros (``"007"`` for ``"7"``), for the "unknown id"
+    message; a few dictionary probes per id, no scan of the ids."""
+    pairs = []
+    for given in unknown:
+        stripped = unicodedata.normalize("NFC", given.strip())
+        forms = [given.strip(), stripped]
+        if stripped.isascii() and stripped.isdigit():
+            forms.append(stripped.lstrip("0") or "0")
+        for near in dict.fromkeys(forms):
+            if near != given and known(near):
+                pairs.append((given, near))
+                break
+    return pairs
