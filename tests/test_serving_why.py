@@ -18,7 +18,7 @@ def test_an_item_ranked_by_text_without_a_shared_word_says_so(make_tiny_index) -
         row = int(v.item_row[v.item_index[item.id]])
         assert "drama war" in v.row_meta[row].text
         # popularity (weight 0.5, as the text's) may speak for the item too: it is near the top of both
-        match = re.fullmatch(r"close to your words \(content (\d\.\d\d)\)(; popular: \d+ users)?", item.why or "")
+        match = re.fullmatch(r"close to your words \(content (\d\.\d\d)\)(; popular: \d+ users?)?", item.why or "")
         assert match, item.why
         assert float(match.group(1)) == round(float(np.dot(v.content[row], query)), 2)  # the cosine, computed here
 
@@ -171,3 +171,16 @@ def test_an_item_the_text_ranked_without_being_close_is_not_explained_by_popular
                 assert item.why == "matches your words: marmalade, zeppelin"
             else:
                 assert item.why == f"among the closest to your words, though not close (content {c:.2f})", item.why
+
+
+def test_the_popularity_reason_counts_users_in_the_singular_and_plural(make_tiny_index) -> None:
+    index = make_tiny_index()
+    index.upsert_items([{"id": "one-click", "text": "a heist"}, {"id": "two-clicks", "text": "a heist"},
+                        {"id": "no-click", "text": "a heist"}])  # the list's floor: min-max gives the lowest 0
+    index.add_interactions([("why-a", "one-click"), ("why-a", "two-clicks"), ("why-b", "two-clicks")])
+    # no clicks, no text: popularity alone ranks, so it gives every reason; the reference is the item's own count
+    result = index.recommend(k=2, candidates=["one-click", "two-clicks", "no-click"])
+    reasons = {item.id: item.why for item in result.items}
+    assert index.item_info("one-click")["interactions"] == 1 and index.item_info("two-clicks")["interactions"] == 2
+    assert reasons == {"one-click": "popular: 1 user", "two-clicks": "popular: 2 users"}
+    index.close()

@@ -469,7 +469,8 @@ class IndexReader:
     @staticmethod
     def _popular(v: Version, row: int) -> str:
         count = int(v.item_count[int(v.row_item[row])])
-        return f"popular: {count} users" if count else "new item"
+        # "popular: 1 users" for an item with one click (the models' own reasons say "1 user")
+        return f"popular: {count} user{'s' if count != 1 else ''}" if count else "new item"
 
     def _text_reason(self, v: Version, row: int, text: str, encoded: Mapping[str, np.ndarray]) -> list[str]:
         """The words the item shares with the query's text, or its closeness to that text (close_to_text),
