@@ -33,7 +33,7 @@ from coldkit.models.memory import (
     parse_memory,
     resolve_budget,
 )
-from coldkit.models.neighbors import keep_top_per_column, similarity_matrix, sparse_item_similarities
+from coldkit.models.neighbors import _at_least_kth, keep_top_per_column, similarity_matrix, sparse_item_similarities
 
 GB = 2**30
 
@@ -356,6 +356,36 @@ def test_sparse_cosine_neighbours_with_negative_ratings_match_the_dense_ranking(
         for j in range(got.shape[1]):
             if (got[:, j] < 0).any():
                 assert (dense[:, j] >= 0).sum() < neighbors  # the zeros (the diagonal's among them) come first
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    k=st.sampled_from([1, 5, 22, 40, 100]),
+    longest=st.sampled_from([30, 400, 2_000]),
+    levels=st.sampled_from([0, 3, 50]),
+    planted=st.sampled_from([None, 2, 9]),
+)
+def test_entries_at_least_the_kth_largest_equal_a_full_sort(
+    seed: int, k: int, longest: int, levels: int, planted: int | None
+) -> None:
+    """Item-kNN's pruning keeps each column's entries at or above its k-th largest value, whatever the
+    guess from its sample of the column was: checked against a sort of every column, with ties
+    (few levels) and with the sample's entries planted as the largest (every guess too high)."""
+    rng = np.random.default_rng(seed)
+    n_columns = int(rng.integers(1, 12))
+    lengths = rng.integers(0, longest + 1, n_columns)
+    c = np.repeat(np.arange(n_columns), lengths)
+    r = rng.integers(0, 10_000, c.size)
+    sims = rng.integers(-1, levels, c.size) / levels if levels else rng.standard_normal(c.size)
+    if planted is not None:
+        sims[::planted] = 2.0 + rng.random(sims[::planted].size)
+    kept_r, kept_c, kept = _at_least_kth(r, c, sims, n_columns, k)
+    kth = np.array([np.sort(sims[c == j])[-k] if lengths[j] >= k else -np.inf for j in range(n_columns)])
+    expected = sims >= kth[c]
+    np.testing.assert_array_equal(kept_r, r[expected])  # the same entries, in their given order
+    np.testing.assert_array_equal(kept_c, c[expected])
+    np.testing.assert_array_equal(kept, sims[expected])
 
 
 @settings(max_examples=60, deadline=None)
