@@ -131,18 +131,23 @@ def _top_k_of_union(
         return Ranked(out_idx, out_scores)
     span = int(items.max()) + 1
     keys, inverse = np.unique(rows * span + items, return_inverse=True)
-    totals = np.bincount(inverse, weights=contributions, minlength=keys.size)
+    totals = np.bincount(inverse.ravel(), weights=contributions, minlength=keys.size)
     key_rows = keys // span
-    key_items = keys % span
     totals = totals + base[key_rows]
-    # Sort by row, then score descending, then item ascending.
-    order = np.lexsort((key_items, -totals, key_rows))
-    sorted_rows = key_rows[order]
-    starts = np.searchsorted(sorted_rows, np.arange(batch), side="left")
-    rank_in_row = np.arange(order.size) - starts[sorted_rows]
-    keep = rank_in_row < k
-    out_idx[sorted_rows[keep], rank_in_row[keep]] = key_items[order][keep]
-    out_scores[sorted_rows[keep], rank_in_row[keep]] = totals[order][keep].astype(np.float32)
+    # keys are sorted by row, then item: each row's items side by side in a table, in item order, so
+    # its best k are a partition with ties to the lower slot, the lower item (a lexsort of every key by
+    # row, score and item did the same in 2x the time: at 138k users it was a quarter of recommend)
+    first = np.searchsorted(key_rows, np.arange(batch), side="left")
+    slot = np.arange(keys.size) - first[key_rows]
+    table = np.full((batch, int(slot.max()) + 1), -np.inf)
+    table[key_rows, slot] = totals
+    slots = best_per_row(table, k)
+    best = np.take_along_axis(table, slots, axis=1)
+    found = np.isfinite(best)  # a row with fewer than k items: the rest of its table is -inf
+    item_of = (keys % span)[np.minimum(first[:, None] + slots, keys.size - 1)]
+    width = slots.shape[1]
+    out_idx[:, :width] = np.where(found, item_of, -1)
+    out_scores[:, :width] = np.where(found, best, -np.inf).astype(np.float32)
     return Ranked(out_idx, out_scores)
 
 
