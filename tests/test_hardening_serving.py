@@ -642,3 +642,74 @@ def test_ids_with_control_characters_read_from_files_stay_usable(tmp_path: Path)
     with pytest.raises(InvalidInputError, match="holds a control character"):
         reopened.upsert_items([{"id": "la\nter2", "text": "a gadget"}])  # a new one is refused all the same
     reopened.close()
+
+
+# ---------------------------------------------------------------- the build's notes survive a reload
+def test_the_builds_notes_are_saved_with_the_index_and_loaded_back(tmp_path: Path, make_tiny_index) -> None:
+    # ServingIndex.build kept the fit's notes in build_notes, but load(path).build_notes was [] (not saved)
+    index = make_tiny_index()
+    notes = list(index.build_notes)
+    assert notes and all(isinstance(n, str) for n in notes)  # the tiny data's fit notes something
+    path, snap = _saved_index(tmp_path, index)
+    assert json.loads((snap / "manifest.json").read_text(encoding="utf-8"))["build_notes"] == notes  # JSON, in the snapshot
+    for read_only in (False, True):
+        loaded = load(path, read_only=read_only)
+        assert loaded.build_notes == notes
+        with TestClient(create_app(loaded), raise_server_exceptions=False) as c:
+            assert c.get("/health").json()["build_notes"] == notes
+        if not read_only:
+            loaded.upsert_items([{"id": "later", "text": "a gadget"}])
+            save(loaded, path)  # a later snapshot of the loaded index keeps them
+        loaded.close()
+    again = load(path)
+    assert again.build_notes == notes and again.has_item("later")
+    again.close()
+
+
+def test_a_snapshot_saved_before_the_notes_were_kept_loads_with_none(tmp_path: Path, make_tiny_index) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    _rewrite_manifest(snap, lambda m: m.pop("build_notes"))
+    loaded = load(path)
+    assert loaded.build_notes == []
+    with TestClient(create_app(loaded), raise_server_exceptions=False) as c:
+        assert c.get("/health").json()["build_notes"] == []
+    loaded.close()
+
+
+@pytest.mark.parametrize("notes", ["one note", [1, 2], None, {"a": "b"}])
+def test_mangled_build_notes_in_a_manifest_are_named(tmp_path: Path, make_tiny_index, notes: object) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    _rewrite_manifest(snap, lambda m: m.update(build_notes=notes))
+    with pytest.raises(IndexFormatError, match="'build_notes' is not a list of strings"):
+        load(path)
+
+
+@pytest.mark.parametrize("flags", [[], ["--workers", "2", "--read-only"]])
+def test_coldkit_serve_prints_the_saved_notes_when_it_opens_the_index(
+        tmp_path: Path, make_tiny_index, flags: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    import uvicorn
+
+    from coldkit.cli import main
+
+    index = make_tiny_index()
+    notes = list(index.build_notes)
+    path, _ = _saved_index(tmp_path, index)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # opened, not served
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV
+
+    for name in (PATH_ENV, MMAP_ENV, MEDIA_ROOT_ENV):  # the workers' settings go to the environment: restored after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    assert main(["serve", str(path), "--port", str(port), *flags]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("note: ")] == [f"note: {n}" for n in notes]
+    assert "note:" not in captured.out  # stdout stays the one JSON line
+    json.loads(captured.out.strip().splitlines()[-1])
