@@ -62,8 +62,9 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
     if bad:
         raise InvalidInputError(f"user_vector must hold only numbers; position {bad[0]} holds {values[bad[0]]!r:.40}")
     if len(values) != dim:
+        # "user_vector has 1 numbers" did not read, nor say first what was expected
         raise InvalidInputError(
-            f"user_vector has {len(values)} numbers, but this index's user vectors have {dim} (cf_dim in /health)"
+            f"user_vector must hold {_numbers(dim)} (this index's cf_dim, see /health), got {_numbers(len(values))}"
         )
     try:
         out = np.asarray(values, dtype=np.float64)
@@ -76,6 +77,11 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
     if not norm <= MAX_USER_VECTOR_NORM:
         raise InvalidInputError(f"user_vector's norm {norm:.3g} is above {MAX_USER_VECTOR_NORM:g}: not a fold-in of clicks")
     return out.astype(np.float32)
+
+
+def _numbers(count: int) -> str:
+    """``"1 number"``, ``"3 numbers"``."""
+    return f"{count} number{'' if count == 1 else 's'}"
 
 
 def check_list_length(k: Any) -> int:
