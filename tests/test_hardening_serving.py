@@ -713,3 +713,35 @@ def test_coldkit_serve_prints_the_saved_notes_when_it_opens_the_index(
     assert [line for line in captured.err.splitlines() if line.startswith("note: ")] == [f"note: {n}" for n in notes]
     assert "note:" not in captured.out  # stdout stays the one JSON line
     json.loads(captured.out.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- a category no item has is named, not ignored
+def test_a_category_no_item_has_is_named_in_the_answer(client: TestClient) -> None:
+    # {"max_per_category": {"Comdy": 1}} answered 200 with relaxed: [] and no word: the misspelt limit held nothing
+    index = client.app.state.index
+    # the reference: every live item's categories, as GET /items/{id} shows them
+    present = {c for i in index.version.item_ids for c in client.get(f"/items/{i}").json()["categories"]}
+    assert "Comedy" in present and "Comdy" not in present
+    answer = client.post("/recommend", json={"text": "comedy heist", "k": 6,
+                                             "constraints": {"max_per_category": {"Comdy": 1, "Comedy": 2, "Western": 0}}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["unknown_categories"] == ["Comdy", "Western"]
+    shown = [client.get(f"/items/{item['id']}").json()["categories"] for item in body["items"]]
+    assert sum("Comedy" in c for c in shown) <= 2 and body["relaxed"] == []  # the known limit still holds
+    for constraints in ({"max_per_category": {"Comedy": 1}}, {"max_per_category": 1}, {}):
+        answer = client.post("/recommend", json={"text": "comedy heist", "k": 3, "constraints": constraints})
+        assert answer.json()["unknown_categories"] == []
+
+
+def test_python_api_names_the_categories_no_current_item_has(make_tiny_index) -> None:
+    index = make_tiny_index()
+    limits = {"Comdy": 1, "Drama": 1}
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    assert index.recommend(text="heist", k=3).unknown_categories == []
+    # a category an item added later brings is known from then on, and unknown again once no live item has it
+    index.upsert_items([{"id": "typo-item", "text": "a heist", "categories": ["Comdy"]}])
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == []
+    index.delete_items(["typo-item"])
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    index.close()

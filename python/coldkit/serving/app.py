@@ -264,6 +264,10 @@ class RecommendOut(BaseModel):
     relaxed: list[str]
     sources: dict[str, float]
     version: int
+    unknown_categories: list[str] = Field(
+        default_factory=list,
+        description="categories of constraints.max_per_category that no current item has (their limits applied to nothing)",
+    )
 
 
 class ItemIn(_Strict):
@@ -569,6 +573,7 @@ def create_app(
             "relaxed": result.relaxed,
             "sources": result.sources,
             "version": result.version,
+            "unknown_categories": result.unknown_categories,
         }
 
     @app.get("/vectors")

@@ -165,6 +165,15 @@ class Version:
             self._memo["pop"] = pop
         return pop
 
+    def categories(self) -> frozenset[str]:
+        """The categories the live items have: those a ``max_per_category`` limit can apply to (memoised)."""
+        found = self._memo.get("categories")
+        if found is None:
+            rows = self.item_row[self.item_row >= 0]
+            found = frozenset(c for r in rows.tolist() for c in self.row_meta[r].categories)
+            self._memo["categories"] = found
+        return found
+
     @property
     def n_live_items(self) -> int:
         return int(np.count_nonzero(self.item_row >= 0))
