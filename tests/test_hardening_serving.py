@@ -565,3 +565,183 @@ def test_an_unknown_id_that_is_a_known_one_written_otherwise_is_named(tmp_path: 
     again = load(tmp_path / "idx")
     assert again.user_items("  42 ") == ["i2"]
     again.close()
+
+
+# ---------------------------------------------------------------- ids with control characters
+CONTROL_IDS = ["a\nb", "a\tb", "a\x00b", "a\rb", "a\x7fb", "a\x85b", "a\u2028b", "ab\n"]
+
+
+@pytest.mark.parametrize("bad", CONTROL_IDS)
+@pytest.mark.parametrize("path, body, field", [
+    ("/items", lambda bad: {"items": [{"id": "fine", "text": "x"}, {"id": bad, "text": "x"}]}, "item 1 id"),
+    ("/interactions", lambda bad: {"events": [{"user_id": bad, "item_id": "i1"}]}, "event 0 user_id"),
+    ("/users", lambda bad: {"id": bad, "text": "likes heists"}, "user_id"),
+])
+def test_an_id_with_a_control_character_is_a_422_naming_the_field_and_the_escaped_id(
+        client: TestClient, path: str, body, field: str, bad: str) -> None:
+    # a newline, tab or NUL in an id breaks every line-based export: POST /items {"id": "a\nb"} was a 200
+    before = client.get("/health").json()
+    response = client.post(path, json=body(bad))
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    # the reference: the character the test put in, found independently of the code under test
+    pos = next(p for p, ch in enumerate(bad) if ch in "\n\t\x00\r\x7f\x85\u2028")
+    assert detail.startswith(f"{field} {ascii(bad)} holds a control character (U+{ord(bad[pos]):04X}) at position {pos}")
+    assert "\n" not in detail and "\t" not in detail and "\x00" not in detail  # shown escaped, not raw
+    after = client.get("/health").json()
+    assert (after["version"], after["items"], after["users"]) == (before["version"], before["items"], before["users"])
+
+
+@pytest.mark.parametrize("write, field", [
+    (lambda ix: ix.upsert_items([{"id": "a\nb", "text": "a heist"}]), "item 0 id"),
+    (lambda ix: ix.add_interactions([("u\x00", "i1")]), "event 0 user_id"),
+    (lambda ix: ix.add_interactions([("u1", "i1"), ("new\tuser", "i2")]), "event 1 user_id"),
+    (lambda ix: ix.upsert_user("x\ny", items=["i1"]), "user_id"),
+])
+def test_python_api_refuses_ids_with_control_characters_naming_the_field(write, field: str, make_tiny_index) -> None:
+    index = make_tiny_index()
+    before = (index.version.number, index.version.n_users, index.version.n_items)
+    with pytest.raises(InvalidInputError, match=rf"^{field} '.*\\[ntx]\S*' holds a control character"):
+        write(index)
+    assert (index.version.number, index.version.n_users, index.version.n_items) == before  # nothing was applied
+    assert index.add_interactions([("plain user", "i1")])["new_users"] == 1  # spaces and letters are ids as before
+    index.close()
+
+
+def test_ids_with_control_characters_read_from_files_stay_usable(tmp_path: Path) -> None:
+    """The loaders take an id with an inner tab or newline as it is (only surrounding whitespace is stripped):
+    an index built from such a file holds it, and its user or item can still be read and written, and a log
+    written before the refusal (an item created online then) is still replayed."""
+    import pandas as pd
+
+    from coldkit.models.frames import to_interactions
+    from coldkit.serving import ServingIndex
+
+    frame = pd.DataFrame({"user_id": ["u\t1", "u\t1", "u2", "u2", "u3"],
+                          "item_id": ["i\n1", "i2", "i2", "i3", "i\n1"]})
+    items = pd.DataFrame({"item_id": ["i\n1", "i2", "i3", "i4"],
+                          "title": ["a heist in rome", "robots in space", "a spy story", "a quiet drama"]})
+    data = to_interactions(frame, items=items)
+    assert "u\t1" in [str(u) for u in data.user_ids] and "i\n1" in [str(i) for i in data.catalog.item_ids]  # the reference
+    index = ServingIndex.build(data, encoder="hashing", cache=False)
+    assert index.has_user("u\t1") and index.has_item("i\n1")
+    assert index.add_interactions([("u\t1", "i3"), ("u9", "i\n1")]) == {"recorded": 2, "duplicates": 0, "new_users": 1}
+    assert index.upsert_items([{"id": "i\n1", "text": "a heist in rome, again"}])[0]["created"] is False
+    assert index.upsert_user("u\t1", text="likes heists")["created"] is False
+    assert sorted(index.user_items("u\t1")) == sorted(["i\n1", "i2", "i3"])
+    save(index, tmp_path / "idx")
+    index.close()
+    # an older coldkit's log that created an item with a newline in its id: replayed as it was accepted then
+    log = sorted((tmp_path / "idx").glob("wal-*.jsonl"))[-1]
+    writer = load(tmp_path / "idx")
+    writer.upsert_items([{"id": "later", "text": "a gadget"}])
+    writer.close()
+    log.write_text(log.read_text(encoding="utf-8").replace('"later"', json.dumps("la\nter")), encoding="utf-8")
+    reopened = load(tmp_path / "idx")
+    assert reopened.has_item("la\nter") and not reopened.has_item("later")
+    with pytest.raises(InvalidInputError, match="holds a control character"):
+        reopened.upsert_items([{"id": "la\nter2", "text": "a gadget"}])  # a new one is refused all the same
+    reopened.close()
+
+
+# ---------------------------------------------------------------- the build's notes survive a reload
+def test_the_builds_notes_are_saved_with_the_index_and_loaded_back(tmp_path: Path, make_tiny_index) -> None:
+    # ServingIndex.build kept the fit's notes in build_notes, but load(path).build_notes was [] (not saved)
+    index = make_tiny_index()
+    notes = list(index.build_notes)
+    assert notes and all(isinstance(n, str) for n in notes)  # the tiny data's fit notes something
+    path, snap = _saved_index(tmp_path, index)
+    assert json.loads((snap / "manifest.json").read_text(encoding="utf-8"))["build_notes"] == notes  # JSON, in the snapshot
+    for read_only in (False, True):
+        loaded = load(path, read_only=read_only)
+        assert loaded.build_notes == notes
+        with TestClient(create_app(loaded), raise_server_exceptions=False) as c:
+            assert c.get("/health").json()["build_notes"] == notes
+        if not read_only:
+            loaded.upsert_items([{"id": "later", "text": "a gadget"}])
+            save(loaded, path)  # a later snapshot of the loaded index keeps them
+        loaded.close()
+    again = load(path)
+    assert again.build_notes == notes and again.has_item("later")
+    again.close()
+
+
+def test_a_snapshot_saved_before_the_notes_were_kept_loads_with_none(tmp_path: Path, make_tiny_index) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    _rewrite_manifest(snap, lambda m: m.pop("build_notes"))
+    loaded = load(path)
+    assert loaded.build_notes == []
+    with TestClient(create_app(loaded), raise_server_exceptions=False) as c:
+        assert c.get("/health").json()["build_notes"] == []
+    loaded.close()
+
+
+@pytest.mark.parametrize("notes", ["one note", [1, 2], None, {"a": "b"}])
+def test_mangled_build_notes_in_a_manifest_are_named(tmp_path: Path, make_tiny_index, notes: object) -> None:
+    path, snap = _saved_index(tmp_path, make_tiny_index())
+    _rewrite_manifest(snap, lambda m: m.update(build_notes=notes))
+    with pytest.raises(IndexFormatError, match="'build_notes' is not a list of strings"):
+        load(path)
+
+
+@pytest.mark.parametrize("flags", [[], ["--workers", "2", "--read-only"]])
+def test_coldkit_serve_prints_the_saved_notes_when_it_opens_the_index(
+        tmp_path: Path, make_tiny_index, flags: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    import uvicorn
+
+    from coldkit.cli import main
+
+    index = make_tiny_index()
+    notes = list(index.build_notes)
+    path, _ = _saved_index(tmp_path, index)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # opened, not served
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV
+
+    for name in (PATH_ENV, MMAP_ENV, MEDIA_ROOT_ENV):  # the workers' settings go to the environment: restored after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    assert main(["serve", str(path), "--port", str(port), *flags]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("note: ")] == [f"note: {n}" for n in notes]
+    assert "note:" not in captured.out  # stdout stays the one JSON line
+    json.loads(captured.out.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- a category no item has is named, not ignored
+def test_a_category_no_item_has_is_named_in_the_answer(client: TestClient) -> None:
+    # {"max_per_category": {"Comdy": 1}} answered 200 with relaxed: [] and no word: the misspelt limit held nothing
+    index = client.app.state.index
+    # the reference: every live item's categories, as GET /items/{id} shows them
+    present = {c for i in index.version.item_ids for c in client.get(f"/items/{i}").json()["categories"]}
+    assert "Comedy" in present and "Comdy" not in present
+    answer = client.post("/recommend", json={"text": "comedy heist", "k": 6,
+                                             "constraints": {"max_per_category": {"Comdy": 1, "Comedy": 2, "Western": 0}}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["unknown_categories"] == ["Comdy", "Western"]
+    shown = [client.get(f"/items/{item['id']}").json()["categories"] for item in body["items"]]
+    assert sum("Comedy" in c for c in shown) <= 2 and body["relaxed"] == []  # the known limit still holds
+    for constraints in ({"max_per_category": {"Comedy": 1}}, {"max_per_category": 1}, {}):
+        answer = client.post("/recommend", json={"text": "comedy heist", "k": 3, "constraints": constraints})
+        assert answer.json()["unknown_categories"] == []
+
+
+def test_python_api_names_the_categories_no_current_item_has(make_tiny_index) -> None:
+    index = make_tiny_index()
+    limits = {"Comdy": 1, "Drama": 1}
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    assert index.recommend(text="heist", k=3).unknown_categories == []
+    # a category an item added later brings is known from then on, and unknown again once no live item has it
+    index.upsert_items([{"id": "typo-item", "text": "a heist", "categories": ["Comdy"]}])
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == []
+    index.delete_items(["typo-item"])
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    index.close()

@@ -92,8 +92,9 @@ def test_noise_on_the_device_moves_the_list_gracefully(index: ServingIndex) -> N
 @pytest.mark.parametrize(
     "vector, message",
     [
-        ([0.1, 0.2], "has 2 numbers"),
-        ([], "has 0 numbers"),
+        ([0.1, 0.2], r"^user_vector must hold 3 numbers \(this index's cf_dim, see /health\), got 2 numbers$"),
+        ([0.1], r"^user_vector must hold 3 numbers \(this index's cf_dim, see /health\), got 1 number$"),
+        ([], r"^user_vector must hold 3 numbers \(this index's cf_dim, see /health\), got 0 numbers$"),
         ("0.1,0.2", "must be a list"),
         ([True] * 3, "only numbers"),
         (np.zeros((2, 2)), "flat list"),
@@ -106,6 +107,16 @@ def test_check_user_vector(vector, message) -> None:
         check_user_vector(vector, 3)
     assert check_user_vector([1, 2.5, -3], 3).dtype == np.float32
     assert MAX_USER_VECTOR_NORM >= 1e6
+
+
+def test_a_user_vector_of_the_wrong_length_is_said_in_plain_words() -> None:
+    # {"user_vector": [1.0]} answered "user_vector has 1 numbers", without the length expected first
+    with pytest.raises(InvalidInputError) as caught:
+        check_user_vector([1.0], 8)
+    assert str(caught.value) == "user_vector must hold 8 numbers (this index's cf_dim, see /health), got 1 number"
+    with pytest.raises(InvalidInputError) as caught:
+        check_user_vector([1.0, 2.0], 1)
+    assert str(caught.value) == "user_vector must hold 1 number (this index's cf_dim, see /health), got 2 numbers"
 
 
 def test_user_vector_replaces_user_and_history(index: ServingIndex) -> None:
@@ -188,8 +199,9 @@ def test_http_bad_vectors_get_422_naming_the_problem(server: httpx.Client, index
     dim = server.get("/health").json()["cf_dim"]
     user = index.version.user_ids[0]
     cases = [
-        ({"user_vector": [0.5] * (dim + 1)}, f"has {dim + 1} numbers"),
-        ({"user_vector": []}, "has 0 numbers"),
+        ({"user_vector": [0.5] * (dim + 1)}, f"user_vector must hold {dim} numbers (this index's cf_dim, see /health), got {dim + 1} numbers"),
+        ({"user_vector": [1.0]}, f"user_vector must hold {dim} numbers (this index's cf_dim, see /health), got 1 number\""),
+        ({"user_vector": []}, "got 0 numbers"),
         ({"user_vector": [1e200] * dim}, "norm"),
         ({"user_vector": ["0.5"] * dim}, "user_vector"),
         ({"user_vector": [True] * dim}, "user_vector"),

@@ -240,8 +240,7 @@ def run(args: argparse.Namespace) -> int:
         multimodal = index.model.encoder if media is not None else None
         if multimodal is not None:
             print_media_report(getattr(multimodal, "errors_", []), getattr(multimodal, "notes_", []))
-        for note in index.build_notes:  # the fit's notes, as `coldkit recommend` prints them
-            print(f"note: {note}", file=sys.stderr)
+        _print_build_notes(index.build_notes)
         try:
             print(json.dumps({"built": args.path, **index.stats()}))
         finally:
@@ -265,10 +264,11 @@ def run(args: argparse.Namespace) -> int:
         # each worker opens the index (and the media root) itself: a bad PATH crashed every worker with a
         # traceback, uvicorn started them again, and the command never ended; and uvicorn's own bind reported
         # a port in use as a log line. Checked here first, as the single-process server does
-        stats = _probe_index(args)
+        stats, notes = _probe_index(args)
         _listen(args.host, args.port).close()
         print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": args.port,
                           "workers": args.workers, **stats}), flush=True)
+        _print_build_notes(notes)  # after the line, as the single-process server prints them
         os.environ[PATH_ENV] = os.path.abspath(args.path)
         os.environ[MMAP_ENV] = "0" if args.no_mmap else "1"  # --no-mmap was not passed on to the workers
         if args.media_root is not None:
@@ -289,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": port, **app.state.index.stats()}),
               flush=True)
+        # after the "serving" line: a client reading the first line of the output (stderr with it, too) still gets it
+        _print_build_notes(app.state.index.build_notes)
         config = uvicorn.Config(app, host=args.host, port=port, log_level=args.log_level, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -296,8 +298,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probe_index(args: argparse.Namespace) -> dict[str, object]:
-    """Open PATH read-only (and check --media-root) as each worker will, then close it; the index's stats.
+def _print_build_notes(notes: list[str]) -> None:
+    """The fit's notes as ``note:`` lines on stderr, as `coldkit recommend` prints them: after ``--build``, and each
+    time an index is opened to serve (saved with it), so a learned weight of 0 is said where it takes effect."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+
+
+def _probe_index(args: argparse.Namespace) -> tuple[dict[str, object], list[str]]:
+    """Open PATH read-only (and check --media-root) as each worker will, then close it; the index's stats and
+    its build's notes.
 
     Raises the errors the workers would have raised (no index there, a damaged one, a missing media root).
     """
@@ -307,7 +317,7 @@ def _probe_index(args: argparse.Namespace) -> dict[str, object]:
     MediaRoot(args.media_root)
     index = load(args.path, mmap=not args.no_mmap, read_only=True)
     try:
-        return dict(index.stats())
+        return dict(index.stats()), list(index.build_notes)
     finally:
         index.close()
 

@@ -2,7 +2,7 @@
 
 Endpoints (OpenAPI at ``/docs`` and ``/openapi.json``):
 
-* ``GET /health`` — counts and the index version;
+* ``GET /health`` — counts, the index version and the build's notes;
 * ``POST /recommend`` — a user id, and/or profile text and/or this session's clicks (``history``); ``k``; a candidate
   filter; constraints (exclusions, per-category limits, a minimum share of new items, MMR); or, for on-device
   scoring, the user's own CF vector (``user_vector``) instead of the id and clicks;
@@ -264,6 +264,10 @@ class RecommendOut(BaseModel):
     relaxed: list[str]
     sources: dict[str, float]
     version: int
+    unknown_categories: list[str] = Field(
+        default_factory=list,
+        description="categories of constraints.max_per_category that no current item has (their limits applied to nothing)",
+    )
 
 
 class ItemIn(_Strict):
@@ -306,6 +310,9 @@ class HealthOut(BaseModel):
     cf_dim: int
     read_only: bool
     path: Optional[str]
+    build_notes: list[str] = Field(
+        default_factory=list, description="what the fit noted when the index was built (e.g. a source's learned weight of 0)"
+    )
 
 
 # ------------------------------------------------------------------------------------------ body limit
@@ -545,7 +552,8 @@ def create_app(
         index = current()  # one index per request (a follower may swap in a fresh one meanwhile)
         # the directory's name only: an absolute path tells a client about the server's file system
         return {"status": "ok", **index.stats(), "read_only": index.read_only,
-                "path": None if index.path is None else os.path.basename(index.path)}
+                "path": None if index.path is None else os.path.basename(index.path),
+                "build_notes": list(index.build_notes)}
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> dict[str, Any]:
@@ -565,6 +573,7 @@ def create_app(
             "relaxed": result.relaxed,
             "sources": result.sources,
             "version": result.version,
+            "unknown_categories": result.unknown_categories,
         }
 
     @app.get("/vectors")

@@ -91,7 +91,8 @@ class ServingIndex(IndexReader):
         writer = IndexWriter(model, version)
         self.writer = writer
         #: what the fit of :meth:`build` noted (the hybrid's ``notes_``, e.g. that a new user's words weigh 0 on
-        #: this data); empty for an index made otherwise or loaded (not saved with the index)
+        #: this data); saved with each snapshot and loaded back (empty for an index made otherwise, or loaded
+        #: from a snapshot written before the notes were saved)
         self.build_notes: list[str] = []
         # a closure over the writer, not a bound method: no reference cycle, so an index nobody holds
         # is freed (and its writer lock released) at once, as before the read/write split

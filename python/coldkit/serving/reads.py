@@ -9,7 +9,7 @@ text: the content rows; popularity: the interaction counts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -62,8 +62,9 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
     if bad:
         raise InvalidInputError(f"user_vector must hold only numbers; position {bad[0]} holds {values[bad[0]]!r:.40}")
     if len(values) != dim:
+        # "user_vector has 1 numbers" did not read, nor say first what was expected
         raise InvalidInputError(
-            f"user_vector has {len(values)} numbers, but this index's user vectors have {dim} (cf_dim in /health)"
+            f"user_vector must hold {_numbers(dim)} (this index's cf_dim, see /health), got {_numbers(len(values))}"
         )
     try:
         out = np.asarray(values, dtype=np.float64)
@@ -76,6 +77,11 @@ def check_user_vector(vector: Any, dim: int) -> np.ndarray:
     if not norm <= MAX_USER_VECTOR_NORM:
         raise InvalidInputError(f"user_vector's norm {norm:.3g} is above {MAX_USER_VECTOR_NORM:g}: not a fold-in of clicks")
     return out.astype(np.float32)
+
+
+def _numbers(count: int) -> str:
+    """``"1 number"``, ``"3 numbers"``."""
+    return f"{count} number{'' if count == 1 else 's'}"
 
 
 def check_list_length(k: Any) -> int:
@@ -97,12 +103,18 @@ class RecommendedItem:
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A recommendation list plus what the reranker had to relax (empty = every constraint met)."""
+    """A recommendation list plus what the reranker had to relax (empty = every constraint met).
+
+    ``unknown_categories``: the categories of a ``max_per_category`` mapping that no live item of the
+    answering version has (a misspelling, ``"Comdy"``, or a category no item brings yet); their limits
+    applied to nothing. Not an error: items added later may bring them.
+    """
 
     items: list[RecommendedItem]
     relaxed: list[str]
     sources: dict[str, float]  # weight each source got for this query
     version: int  # the number of the index version that answered
+    unknown_categories: list[str] = field(default_factory=list)
 
 
 class IndexReader:
@@ -244,7 +256,8 @@ class IndexReader:
             candidates: only these item ids may be recommended (None = the whole catalogue).
             exclude: item ids never to show (hard constraint; ids the index does not hold are ignored).
             exclude_known: drop items the user already interacted with (default True; a bool, not "no").
-            max_per_category: at most this many items per category (int, or category -> limit).
+            max_per_category: at most this many items per category (int, or category -> limit; the
+                categories of a mapping no live item has are listed in ``unknown_categories``).
             min_new_share: at least this share of the list must be new (cold) items.
             mmr_lambda: when set, diversify with MMR (1.0 = pure relevance, 0.0 = pure diversity).
             relax_order: which constraints may be relaxed, in order, when they cannot all hold.
@@ -309,6 +322,12 @@ class IndexReader:
         constraints = Constraints(
             max_per_category=max_per_category, min_new_share=float(min_new_share), relax_order=tuple(relax_order)
         )
+        unknown_categories: list[str] = []
+        if isinstance(max_per_category, Mapping):
+            # a misspelt category ("Comdy") limited nothing and the answer said relaxed: [], as if it held;
+            # named, not refused: an item added later may bring the category
+            present = v.categories()
+            unknown_categories = [str(c) for c in max_per_category if c not in present]
         if mmr_lambda is not None and not (
             isinstance(mmr_lambda, (int, float)) and not isinstance(mmr_lambda, bool) and 0 <= mmr_lambda <= 1
         ):
@@ -411,7 +430,8 @@ class IndexReader:
             )
             for j, (r, s) in enumerate(zip(rows, scores))
         ]
-        return Recommendation(items=items, relaxed=relaxed, sources=sources, version=v.number)
+        return Recommendation(items=items, relaxed=relaxed, sources=sources, version=v.number,
+                              unknown_categories=unknown_categories)
 
     def _rerank(
         self, v: Version, fused: Ranked, k: int, constraints: Constraints, mmr_lambda: float | None

@@ -30,7 +30,7 @@ import numpy as np
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import UnknownIdError
 
-__all__ = ["RowBuffer", "ItemMeta", "Version", "as_id", "check_text", "resolve_items"]
+__all__ = ["RowBuffer", "ItemMeta", "Version", "as_id", "check_text", "check_new_id", "resolve_items"]
 
 
 class RowBuffer:
@@ -165,6 +165,15 @@ class Version:
             self._memo["pop"] = pop
         return pop
 
+    def categories(self) -> frozenset[str]:
+        """The categories the live items have: those a ``max_per_category`` limit can apply to (memoised)."""
+        found = self._memo.get("categories")
+        if found is None:
+            rows = self.item_row[self.item_row >= 0]
+            found = frozenset(c for r in rows.tolist() for c in self.row_meta[r].categories)
+            self._memo["categories"] = found
+        return found
+
     @property
     def n_live_items(self) -> int:
         return int(np.count_nonzero(self.item_row >= 0))
@@ -206,6 +215,33 @@ def check_text(text: str, what: str) -> str:
         raise InvalidInputError(
             f"{what} holds a lone UTF-16 surrogate at position {exc.start} ({text[exc.start]!r}); it is not valid Unicode"
         ) from None
+    return text
+
+
+def _control_character(text: str) -> int | None:
+    """Position of the first control character of ``text`` (Unicode category Cc: NUL, tab, newline, DEL,
+    the C1 controls...) or line/paragraph separator (U+2028, U+2029: ``str.splitlines`` cuts there), else None."""
+    for pos, char in enumerate(text):
+        if char in "\u2028\u2029" or unicodedata.category(char) == "Cc":
+            return pos
+    return None
+
+
+def check_new_id(text: str, what: str) -> str:
+    """``text`` unchanged, or InvalidInputError when it holds a control character: for an id a write would create.
+
+    A newline, tab or NUL in an id splits or shifts it in every line-based export (a CSV of
+    recommendations, a list of ids, ``coldkit evaluate``'s files) and reads as corruption. The file
+    loaders take such ids as they are (only surrounding whitespace is stripped), so an index built from
+    files may hold one; ids already in the index stay usable, only new ones are refused here. The id is
+    shown escaped (``ascii``): printed raw, its newline would cut the message itself.
+    """
+    pos = _control_character(text)
+    if pos is not None:
+        raise InvalidInputError(
+            f"{what} {ascii(text)} holds a control character (U+{ord(text[pos]):04X}) at position {pos}; "
+            "ids cannot hold control characters (newline, tab, NUL...): they break every line-based export of the ids"
+        )
     return text
 
 

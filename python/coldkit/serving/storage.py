@@ -189,7 +189,9 @@ def _as_index(obj: Any) -> ServingIndex:
         return obj
     if isinstance(obj, Hybrid) and obj.train_ is not None:
         encoder = obj.content.encoder
-        return ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
+        index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
+        index.build_notes = [str(note) for note in getattr(obj, "notes_", [])]  # saved with it, as build()'s
+        return index
     raise InvalidInputError(
         f"coldkit.save takes a ServingIndex or a fitted Hybrid(warm='svd'), got {type(obj).__name__}"
     )
@@ -396,6 +398,9 @@ def _write_snapshot_guarded(
             "user_ids": list(v.user_ids[: v.n_users]),
             "arrays": described,
             "tables": tables,
+            # what the fit noted (e.g. "a new user's own words weigh 0 here"): `coldkit serve` prints them each time it
+            # opens the index, /health shows them; they were lost on the first reload. Optional on load (older snapshots)
+            "build_notes": [str(note) for note in index.build_notes],
         }
         # the manifest is written last: a snapshot directory without one is incomplete by construction
         _write_file(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode("utf-8"))
@@ -577,9 +582,12 @@ def load(
         wh = manifest["whitening"]
         fusion = FusionConfig.from_json(manifest["fusion"])
         number = int(manifest["version"] if "version" in manifest else manifest["seq"])  # format 1: "seq"
+        build_notes = manifest.get("build_notes", [])  # absent in a snapshot written before the notes were kept
     except (KeyError, TypeError, ValueError) as exc:
         raise IndexFormatError(f"index manifest {str(snap / 'manifest.json')!r} lacks or mangles a field: {exc}") from exc
     _check(isinstance(specs, dict), f"index manifest {str(snap / 'manifest.json')!r}: 'arrays' is not an object")
+    _check(isinstance(build_notes, list) and all(isinstance(note, str) for note in build_notes),
+           f"index manifest {str(snap / 'manifest.json')!r}: 'build_notes' is not a list of strings")
     required = ["content", "cf", "foldin", "item_new", "item_count", "user_indptr", "user_items", "map_weights",
                 "map_intercept", "whiten_mean"]
     missing = [name for name in required if name not in specs]
@@ -672,6 +680,7 @@ def load(
         whitener=whitener, map_weights=np.array(arrays["map_weights"]), map_intercept=np.array(arrays["map_intercept"]),
         fusion=fusion, backend=backend,
     )
+    index.build_notes = list(build_notes)
     writer = index.writer
     snapshot_rows = len(meta)  # the version's row_meta is this list: replayed items are appended to it
     lock_fh = None if read_only else _acquire_writer_lock(root)

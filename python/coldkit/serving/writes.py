@@ -20,7 +20,7 @@ import pandas as pd
 from coldkit.exceptions import InvalidInputError
 from coldkit.serving.errors import ReadOnlyIndexError
 from coldkit.serving.model import ServedModel
-from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, check_text, resolve_items
+from coldkit.serving.state import ItemMeta, RowBuffer, Version, as_id, check_new_id, check_text, resolve_items
 from coldkit.serving.wal import WriteAheadLog, encode_vectors
 
 __all__ = ["IndexWriter", "NO_CONTENT_NOTE"]
@@ -62,6 +62,9 @@ class IndexWriter:
         self.path: str | None = None
         self.read_only = False
         self.lock_file: Any = None  # the open LOCK file that makes this process the directory's one writer
+        # replaying the log: its records were accepted once and are applied as they are (an id a later
+        # coldkit refuses, e.g. with a control character, must not make an index written before unloadable)
+        self.replaying = False
         self._buffers = {name: RowBuffer(getattr(version, name)) for name in _ROW_ARRAYS}
 
     # ------------------------------------------------------------------ plumbing
@@ -89,10 +92,22 @@ class IndexWriter:
         with self.lock:
             wal, self.wal = self.wal, None
             read_only, self.read_only = self.read_only, False
+            replaying, self.replaying = self.replaying, True
             try:
                 yield
             finally:
-                self.wal, self.read_only = wal, read_only
+                self.wal, self.read_only, self.replaying = wal, read_only, replaying
+
+    def refuse_new_ids_with_controls(self, v: Version, ids: Sequence[tuple[str, str]], kind: str) -> None:
+        """InvalidInputError for the first ``(id, what)`` of ``ids`` that holds a control character and that this write
+        would create (``kind`` ``"item"`` or ``"user"``): an id already in ``v`` (e.g. read from a file at build time,
+        where the loaders take it) stays usable. Not during log replay (see ``replaying``)."""
+        if self.replaying:
+            return
+        known = v.item_ordinal if kind == "item" else v.user_ordinal
+        for ident, what in ids:
+            if known(ident) is None:
+                check_new_id(ident, what)
 
     def close(self) -> None:
         """Close the log and release the writer lock; an index attached to a directory then refuses writes."""
@@ -116,6 +131,8 @@ class IndexWriter:
         content vector is zero (empty text, no image or audio)."""
         clean = _check_items(items)
         self.check_writable()
+        labels = [(item["id"], f"item {pos} id") for pos, item in enumerate(clean)]
+        self.refuse_new_ids_with_controls(self.version, labels, "item")  # before the (slow) encoding
         if vectors is None:
             # encode outside the write lock: it needs no index state and may be slow (BERT, images)
             vectors = self.model.encode_items(
@@ -131,6 +148,7 @@ class IndexWriter:
                                     f"{v.content.shape[1]}/{v.cf.shape[1]}")
         with self.lock:
             self.check_writable()
+            self.refuse_new_ids_with_controls(self.version, labels, "item")  # again: another write may have deleted one
             new, created = self._apply_upsert(self.version, clean, content, mapped)
             # the vectors travel in the log: replay needs neither the encoder's time nor the image files
             self.commit({"op": "upsert_items", "items": clean, **encode_vectors(content, mapped)}, new)
@@ -269,6 +287,7 @@ class IndexWriter:
             self.check_writable()
             v = self.version
             ordinals = resolve_items(v, [p[1] for p in pairs], "item id")
+            self.refuse_new_ids_with_controls(v, [(p[0], f"event {pos} user_id") for pos, p in enumerate(pairs)], "user")
             new, stats = self._apply_interactions(v, [p[0] for p in pairs], ordinals)
             if stats["recorded"] or stats["new_users"]:
                 # only duplicates: logging them bumped the version (a client waiting for it on a reader
@@ -310,6 +329,7 @@ class IndexWriter:
             self.check_writable()
             v = self.version
             ordinals = resolve_items(v, items, "item id")
+            self.refuse_new_ids_with_controls(v, [(uid, "user_id")], "user")
             created = v.user_ordinal(uid) is None
             new = self._apply_user(v, uid, text, ordinals)
             self.commit({"op": "upsert_user", "id": uid, "text": text, "items": [v.item_ids[o] for o in ordinals]}, new)
