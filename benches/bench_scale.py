@@ -62,8 +62,13 @@ def interactions_for(n_items: int) -> int:
     return n_items * (10 if n_items >= 1_000_000 else 20)
 
 
-def make_dataset(root: Path, n_items: int, n_users: int, vectors: bool, seed: int = 0) -> dict[str, Any]:
-    """Write items.csv, interactions.csv, candidates.txt, users.txt (and vectors.npy if ``vectors``) into ``root``."""
+def make_dataset(
+    root: Path, n_items: int, n_users: int, vectors: bool, seed: int = 0, n_interactions: int | None = None
+) -> dict[str, Any]:
+    """Write items.csv, interactions.csv, candidates.txt, users.txt (and vectors.npy if ``vectors``) into ``root``.
+
+    ``n_interactions``: how many to draw (default :func:`interactions_for` the size; resampling keeps at most
+    that many, see ``_catalog.resample_interactions``)."""
     from coldkit.data import load_dataset
 
     real = load_dataset("ml-latest-small")
@@ -75,7 +80,7 @@ def make_dataset(root: Path, n_items: int, n_users: int, vectors: bool, seed: in
     pd.DataFrame({"item_id": item_ids, "title": title, "genres": genres}).to_csv(root / "items.csv", index=False)
     matrix = real.interactions.matrix.tocsr()
     users, items = resample_interactions(
-        matrix.indptr, matrix.indices, matrix.shape[1], n_items, n_users, interactions_for(n_items), seed
+        matrix.indptr, matrix.indices, matrix.shape[1], n_items, n_users, n_interactions or interactions_for(n_items), seed
     )
     rng = np.random.default_rng(seed + 1)
     cold = np.sort(rng.choice(n_items, int(COLD_SHARE * n_items), replace=False))
@@ -219,8 +224,12 @@ def child_main(pipeline: str, root: Path, report: Path, use_vectors: bool) -> No
 # ------------------------------------------------------------------------------------------ parent
 
 
-def measure(n_items: int, n_users: int, pipelines: tuple[str, ...] = ("coldkit", "anchor"), timeout: float = 3600) -> dict[str, Any]:
-    """Grow a data set of ``n_items`` and run each pipeline on it in a fresh subprocess."""
+def measure(
+    n_items: int, n_users: int, pipelines: tuple[str, ...] = ("coldkit", "anchor"), timeout: float = 3600,
+    n_interactions: int | None = None,
+) -> dict[str, Any]:
+    """Grow a data set of ``n_items`` (``n_interactions`` drawn, default :func:`interactions_for`) and run each
+    pipeline on it in a fresh subprocess."""
     with tempfile.TemporaryDirectory(prefix=f"coldkit-scale-{n_items}-") as tmp:
         root = Path(tmp)
         # The anchor encodes with sentence-transformers when coldkit uses MiniLM (``bert``); with any
@@ -231,7 +240,8 @@ def measure(n_items: int, n_users: int, pipelines: tuple[str, ...] = ("coldkit",
         # own, so this parent stays small and each pipeline's ru_maxrss is its own.
         subprocess.run(
             [sys.executable, __file__, "--make", str(n_items), "--users", str(n_users), "--root", str(root)]
-            + (["--vectors"] if use_vectors or _encoder_name() != "bert" else []),
+            + (["--vectors"] if use_vectors or _encoder_name() != "bert" else [])
+            + (["--interactions", str(n_interactions)] if n_interactions else []),
             check=True, timeout=timeout,
         )  # fmt: skip
         info = json.loads((root / "data.json").read_text())
@@ -313,6 +323,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES if FULL else (TINY,)))
     parser.add_argument("--users", type=int, default=N_USERS if FULL else 300)
     parser.add_argument("--pipelines", nargs="+", default=["coldkit", "anchor"])
+    parser.add_argument(
+        "--interactions", type=int, default=None,
+        help="interactions to draw (default 20 per item, 10 at 1M); with --users, the shape of a log with many users, "
+        "e.g. --sizes 27000 --users 138000 --interactions 20000000 (ml-20m's shape)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
@@ -324,12 +339,12 @@ def main() -> None:
         child_main(args.child, args.root, args.report, args.vectors)
         return
     if args.make:
-        info = make_dataset(args.root, args.make, args.users, vectors=args.vectors)
+        info = make_dataset(args.root, args.make, args.users, vectors=args.vectors, n_interactions=args.interactions)
         (args.root / "data.json").write_text(json.dumps(info))
         return
     results = []
     for n in args.sizes:
-        results.append(measure(n, args.users, tuple(args.pipelines)))
+        results.append(measure(n, args.users, tuple(args.pipelines), n_interactions=args.interactions))
         print(table(results[-1:]), file=sys.stderr, flush=True)
         if args.out:
             args.out.write_text(json.dumps({"results": results}, indent=2))

@@ -329,6 +329,18 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
 
 
+@pytest.mark.parametrize("shrinkage", [0.0, 3.0])
+def test_sparse_item_similarities_are_the_same_on_any_number_of_threads(shrinkage: float) -> None:
+    """Cosine blocks run side by side; the matrix must not depend on how many at once (nor on their order)."""
+    rng = np.random.default_rng(7)
+    x = sp.csr_matrix((rng.random((300, 90)) < 0.08) * rng.integers(1, 4, size=(300, 90)).astype(np.float64))
+    one = sparse_item_similarities(x, "cosine", shrinkage, 10, block_bytes=8 * 90 * 7, threads=1)
+    for threads in (2, 3, 13):
+        many = sparse_item_similarities(x, "cosine", shrinkage, 10, block_bytes=8 * 90 * 7, threads=threads)
+        assert (one != many).nnz == 0 and np.array_equal(one.indptr, many.indptr) and np.array_equal(one.indices, many.indices)
+        np.testing.assert_array_equal(one.data, many.data)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
