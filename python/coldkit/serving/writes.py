@@ -34,6 +34,7 @@ NO_CONTENT_NOTE = (
     "content and has no similar items; popularity ranks it once it has interactions"
 )
 
+
 def _is_iterable(value: object) -> bool:
     """Whether ``value`` can be iterated (a list, tuple, array, generator...)."""
     try:
