@@ -318,6 +318,16 @@ def test_scale_tiny(tmp_path: Path) -> None:
             assert any(s.startswith("fit warm model") for s in stages) and any(s.startswith("recommend") for s in stages)
 
 
+def test_make_dataset_draws_the_interactions_asked(tmp_path: Path) -> None:
+    """``--interactions`` with ``--users``: a log of many users with few interactions each, as asked (at most that
+    many: resampling keeps distinct items per user), every file consistent with the others."""
+    info = make_dataset(tmp_path, 2_000, 900, vectors=False, n_interactions=9_000)
+    inter = pd.read_csv(tmp_path / "interactions.csv", dtype=str)
+    assert 9_000 // 2 <= info["interactions"] == len(inter) <= 9_000  # short users and the cold items lose some
+    assert set(inter["user_id"]) == set((tmp_path / "users.txt").read_text().split())
+    assert not set(inter["item_id"]) & set((tmp_path / "candidates.txt").read_text().split())  # cold: no interaction
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES if FULL else (TINY,)))
