@@ -64,7 +64,7 @@ def test_the_note_counts_the_cut_texts_and_the_lost_column(tmp_path: Path, bert:
     assert note is not None
     assert note.startswith(f"{expected_cut} of {n} item texts ({expected_cut / n:.0%}) are longer than the 256 tokens bert reads")
     assert f"for {expected_cut} of them nothing of category (the last of title, description, category) is read" in note
-    assert note.endswith("put the short columns first: --text-columns title category description")
+    assert note.endswith("; to have it read, put the short columns first: --text-columns title category description")
     # short texts: no note
     items.assign(description="dog " * 20).to_csv(tmp_path / "short.csv", index=False)
     assert _truncated_texts_note(_Holder(bert), load_items(tmp_path / "short.csv")) is None

@@ -625,11 +625,13 @@ def _truncated_texts_note(model: Any, catalog: Catalog, sample: int = TRUNCATION
                     >= encoder.max_length - 1).sum()) if kept else 0  # the separator takes a token
         if lost:
             where = f"; for {lost:,} of them nothing of {columns[-1]} (the last of {', '.join(columns)}) is read"
-        # shortest first keeps the most columns inside the limit; the longest one is then what gets cut
-        lengths = {c: float(table[c].astype("string").fillna("").str.len().median()) for c in columns}
-        order = sorted(columns, key=lambda c: (lengths[c], columns.index(c)))
-        if order != columns:
-            where += f"; put the short columns first: --text-columns {' '.join(order)}"
+            # shortest first keeps the most columns inside the limit; the longest one is then what gets cut.
+            # Offered, not done: whether it ranks better depends on the data (a description that already
+            # repeats the category loses its own words instead)
+            lengths = {c: float(table[c].astype("string").fillna("").str.len().median()) for c in columns}
+            order = sorted(columns, key=lambda c: (lengths[c], columns.index(c)))
+            if order != columns:
+                where += f"; to have it read, put the short columns first: --text-columns {' '.join(order)}"
     name = getattr(encoder, "name", type(encoder).__name__)
     return (f"{share} item texts ({cut / len(measured):.0%}) are longer than the {encoder.max_length} tokens {name} "
             f"reads (median {int(np.median(counts)):,} tokens) and are cut there{where}")
