@@ -989,3 +989,31 @@ def test_fit_on_a_movielens_frame_says_what_to_pass(tmp_path: Path) -> None:
         model.fit(ratings, columns={"user_id": "userId", "item_id": "movieId"}, items=imdb, item_columns={"item_id": "imdbId"})
     fitted = model.fit(ratings, columns={"user_id": "userId", "item_id": "movieId"}, items=movies, item_columns={"item_id": "movieId"})
     assert len(fitted.recommend(users=[1], k=1)) == 1  # the mapping the errors name is the one that works
+
+
+def test_empty_ids_say_how_many_rows_have_none(tmp_path: Path, items_csv: Path) -> None:
+    # a log with hundreds of rows of empty ids named only the first five, with no count: a user who fixed
+    # those five met the next five on the next run. Reference: the rows counted here with the csv module.
+    import csv
+
+    catalog = load_items(items_csv)  # ids 10, 20, 30
+    rng = np.random.default_rng(3)
+    users = [("" if rng.random() < 0.2 else ("  " if rng.random() < 0.05 else f"u{i}")) for i in range(300)]
+    body = "user_id,item_id\n" + "".join(f"{u},{['10', '20', '30'][i % 3]}\n" for i, u in enumerate(users))
+    path = write(tmp_path, "r.csv", body)
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    empty_lines = [line for line, row in enumerate(rows, start=1) if line > 1 and row[0].strip() == ""]
+    assert len(empty_lines) > 5  # both a bare empty field and spaces among them
+    expected = (rf"r.csv: empty user_id in {len(empty_lines)} rows, the first at lines "
+                rf"\[{', '.join(map(str, empty_lines[:5]))}\]; every row needs a user_id")
+    with pytest.raises(InvalidInputError, match=expected):
+        load_interactions(path, catalog)
+    # the item table's ids (another reader): the same count
+    item_rows = "item_id,title\n" + "".join(f"{'' if i % 4 == 0 else i},t{i}\n" for i in range(1, 30))
+    n_empty = sum(1 for i in range(1, 30) if i % 4 == 0)
+    with pytest.raises(InvalidInputError, match=rf"i.csv: empty item_id in {n_empty} rows, the first at lines \[5, 9, 13, 17, 21\]"):
+        load_items(write(tmp_path, "i.csv", item_rows))
+    # five or fewer: all of them named, the message as before
+    with pytest.raises(InvalidInputError, match=r"r2.csv: empty user_id at lines \[3, 4\]$"):
+        load_interactions(write(tmp_path, "r2.csv", "user_id,item_id\nu1,10\n,20\n  ,30\n"), catalog)

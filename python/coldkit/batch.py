@@ -32,7 +32,7 @@ from coldkit import _atomic
 from coldkit._atomic import check_output_writable, refuse_read_only
 from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
-from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     _lookalike_hint, _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
@@ -363,6 +363,10 @@ def _recommend_files(
         recommender.fit(train)
     seconds["fit"] = time.perf_counter() - clock
     notes.extend(str(note) for note in getattr(recommender, "notes_", None) or ())  # e.g. what the hybrid tuned
+    if needs_text and media is None and item_vectors is None and catalog.text_columns:
+        cut = _truncated_texts_note(recommender, catalog)
+        if cut:
+            notes.append(cut)
     media_errors = [str(e) for e in multimodal.errors_] if multimodal is not None else []
     if multimodal is not None:
         notes.extend(multimodal.notes_)  # how many items have each medium, the weights chosen
@@ -574,6 +578,63 @@ def _check_id_lines(
     for line in ids:
         if line not in known and ("," in line or "\t" in line):
             raise InvalidInputError(f"{flag} {path}: line {line!r} looks like a CSV row; give one id per line, nothing else")
+
+
+#: Item texts whose length ``coldkit recommend`` measures for its note on texts cut at the encoder's limit.
+TRUNCATION_SAMPLE = 2000
+
+
+def _truncated_texts_note(model: Any, catalog: Catalog, sample: int = TRUNCATION_SAMPLE) -> str | None:
+    """A note when a share (≥ 1 %) of the item texts is longer than the text encoder reads (``max_length``
+    tokens), counted on at most ``sample`` items (a seeded sample beyond that); None otherwise.
+
+    Why: ``bert`` (MiniLM) reads 256 tokens. An item text joined from a title, a 200–500-word description and
+    then a category was cut inside the description for 98 % of the items of a shop's catalogue, so the category
+    never reached the encoder, and the run said nothing. Only encoders that can count their tokens
+    (``token_counts``: the transformer encoders) are asked; others have no limit to report.
+    """
+    from coldkit.evaluation.runner import encoder_instances  # lazy: the command's helper, not the data layer's
+
+    counting = [e for e in encoder_instances(model) if callable(getattr(e, "token_counts", None))
+                and isinstance(getattr(e, "max_length", None), int)]
+    if not counting:
+        return None
+    encoder = counting[0]
+    n = len(catalog)
+    rows = np.arange(n) if n <= sample else np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
+    # the sampled items alone: joining every item's text (twice) cost seconds at 30k items, minutes at 1M
+    table = catalog.table.iloc[rows].reset_index(drop=True)
+    part = Catalog(np.asarray(catalog.item_ids)[rows], table, tuple(catalog.text_columns))
+    texts = part.texts()
+    measured = [t for t in texts if t]
+    if not measured:
+        return None
+    counts = np.asarray(encoder.token_counts(measured), dtype=np.int64)
+    cut = int((counts > encoder.max_length).sum())
+    if cut < max(1, 0.01 * len(measured)):
+        return None
+    columns = list(catalog.text_columns)
+    share = f"{cut:,} of {len(measured):,}" + ("" if n <= sample else f" sampled ({n:,} items)")
+    where = ""
+    if len(columns) > 1:
+        # the items whose columns before the last already fill the limit: none of the last column is read
+        before = part.texts(columns[:-1])
+        last = table[columns[-1]].astype("string").fillna("").str.strip().to_numpy()
+        kept = [i for i in range(len(rows)) if texts[i] and last[i]]
+        lost = int((np.asarray(encoder.token_counts([before[i] for i in kept]), dtype=np.int64)
+                    >= encoder.max_length - 1).sum()) if kept else 0  # the separator takes a token
+        if lost:
+            where = f"; for {lost:,} of them nothing of {columns[-1]} (the last of {', '.join(columns)}) is read"
+            # shortest first keeps the most columns inside the limit; the longest one is then what gets cut.
+            # Offered, not done: whether it ranks better depends on the data (a description that already
+            # repeats the category loses its own words instead)
+            lengths = {c: float(table[c].astype("string").fillna("").str.len().median()) for c in columns}
+            order = sorted(columns, key=lambda c: (lengths[c], columns.index(c)))
+            if order != columns:
+                where += f"; to have it read, put the short columns first: --text-columns {' '.join(order)}"
+    name = getattr(encoder, "name", type(encoder).__name__)
+    return (f"{share} item texts ({cut / len(measured):.0%}) are longer than the {encoder.max_length} tokens {name} "
+            f"reads (median {int(np.median(counts)):,} tokens) and are cut there{where}")
 
 
 def _multimodal_encoder(

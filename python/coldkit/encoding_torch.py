@@ -872,6 +872,24 @@ class TorchTextEncoder:
         )
         return [list(ids) for ids in encoded["input_ids"]]
 
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """(n,) int64: the tokens each text has *before* truncation, special tokens included.
+
+        A count above :attr:`max_length` means :meth:`encode_texts` reads only the start of that text.
+
+        Why: an item text of a title, a long description and then a category was cut at ``max_length``
+        tokens (256 for MiniLM) without a word, so the columns after the description never reached the
+        encoder; ``coldkit recommend`` counts the cut texts with this and says so in a note.
+        """
+        if not len(texts):
+            return np.zeros(0, dtype=np.int64)
+        # verbose=False: counting long texts is the point here, not transformers' "longer than the maximum" warning
+        encoded = self.tokenizer(
+            [str(t) for t in texts], truncation=False, padding=False, return_attention_mask=False,
+            return_token_type_ids=False, verbose=False,
+        )
+        return np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
+
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts into float32 ``(n, dim)``; L2-normalised rows, all-zero rows for empty texts.
 

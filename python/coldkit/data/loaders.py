@@ -587,14 +587,30 @@ def _in_own_column(standard: str, renamed: Mapping[str, str] | None) -> str:
 
 def _ids(values: pd.Series, what: str, where: str) -> np.ndarray:
     """External ids as stripped strings; empty/NaN ids are an error."""
-    if values.isna().any():
-        rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
+    missing = values.isna().to_numpy()
     ids = _whole_floats_as_ints(values, values.astype(str).str.strip())
-    if (ids == "").any():
-        rows = np.flatnonzero((ids == "").to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
+    empty = missing | (ids == "").to_numpy()
+    if empty.any():
+        raise _empty_ids_error(values, empty, what, where)
     return ids.to_numpy(dtype=object)
+
+
+def _empty_ids_error(values: pd.Series, empty: np.ndarray, what: str, where: str) -> InvalidInputError:
+    """The error for rows whose ``what`` is empty (``empty``: (n,) bool over ``values``): the first five named,
+    and, where there are more, how many in all.
+
+    Why: only the first five were named, with no count, so a log with 300 rows of empty ids read as five bad
+    rows: a user who fixed those five met the next five on the next run (each one re-reading millions of rows).
+    Empty ids (NaN or only spaces) are counted together, as both are refused.
+    """
+    rows = np.flatnonzero(empty)
+    shown = _rows_named(values, rows[:5].tolist(), "row(s)")
+    if rows.size <= 5:
+        return InvalidInputError(f"{where}: empty {what} at {shown}")
+    return InvalidInputError(
+        f"{where}: empty {what} in {rows.size:,} rows, the first at {shown}; every row needs a {what}: "
+        "delete those rows or fill them in"
+    )
 
 
 def _whole_floats_as_ints(values: pd.Series, text: pd.Series) -> pd.Series:
@@ -633,16 +649,12 @@ def _id_codes(values: pd.Series, what: str, where: str) -> tuple[np.ndarray, np.
     hashing the raw column once and doing the text work on its distinct values (≤ the catalogue)
     gives the same ids. ``names`` holds each distinct id once, in order of first appearance.
     """
-    if values.isna().any():
-        rows = np.flatnonzero(values.isna().to_numpy())[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
-    raw_codes, raw_names = pd.factorize(values)
+    raw_codes, raw_names = pd.factorize(values)  # a missing value's code is -1
     distinct = pd.Series(raw_names, dtype=values.dtype)
     text = _whole_floats_as_ints(distinct, distinct.astype(str).str.strip())
     empty = (text == "").to_numpy()
-    if empty.any():
-        rows = np.flatnonzero(empty[raw_codes])[:5].tolist()
-        raise InvalidInputError(f"{where}: empty {what} at {_rows_named(values, rows, 'row(s)')}")
+    if (raw_codes < 0).any() or empty.any():
+        raise _empty_ids_error(values, (raw_codes < 0) | np.append(empty, False)[raw_codes], what, where)
     # two raw values may strip to one id (" u1" and "u1"): merge them
     merged, names = pd.factorize(text.to_numpy(dtype=object))
     return merged[raw_codes].astype(np.int64), np.asarray(names, dtype=object)

@@ -474,12 +474,10 @@ def encoders_used(model: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _is_encoder(value: Any) -> bool:
-    return isinstance(getattr(value, "fingerprint", None), str) and callable(getattr(value, "encode_texts", None))
-
-
-def _note_encoders(found: list[dict[str, Any]], model: Any, max_depth: int = 6) -> None:
-    """Add the encoders inside ``model`` to ``found`` (skipping fingerprints already there)."""
+def encoder_instances(model: Any, max_depth: int = 6) -> list[Any]:
+    """The encoder objects a (fitted) model holds, one per distinct fingerprint, in the order first met
+    (what :func:`encoders_used` describes; ``coldkit recommend`` asks them how long the item texts are)."""
+    found: list[Any] = []
     seen: set[int] = set()
 
     def walk(value: Any, depth: int) -> None:
@@ -487,10 +485,8 @@ def _note_encoders(found: list[dict[str, Any]], model: Any, max_depth: int = 6) 
             return
         seen.add(id(value))
         if _is_encoder(value):
-            fingerprint = value.fingerprint
-            if all(e["fingerprint"] != fingerprint for e in found):
-                found.append({"name": str(getattr(value, "name", type(value).__name__)),
-                              "fingerprint": fingerprint, "dim": int(getattr(value, "dim", 0) or 0)})
+            if all(e.fingerprint != value.fingerprint for e in found):
+                found.append(value)
             return
         if isinstance(value, Mapping):
             children: Iterable[Any] = list(value.values())
@@ -504,6 +500,20 @@ def _note_encoders(found: list[dict[str, Any]], model: Any, max_depth: int = 6) 
             walk(child, depth + 1)
 
     walk(model, 0)
+    return found
+
+
+def _is_encoder(value: Any) -> bool:
+    return isinstance(getattr(value, "fingerprint", None), str) and callable(getattr(value, "encode_texts", None))
+
+
+def _note_encoders(found: list[dict[str, Any]], model: Any, max_depth: int = 6) -> None:
+    """Add the encoders inside ``model`` to ``found`` (skipping fingerprints already there)."""
+    for value in encoder_instances(model, max_depth):
+        fingerprint = value.fingerprint
+        if all(e["fingerprint"] != fingerprint for e in found):
+            found.append({"name": str(getattr(value, "name", type(value).__name__)),
+                          "fingerprint": fingerprint, "dim": int(getattr(value, "dim", 0) or 0)})
 
 
 def _may_hold_encoders(value: Any) -> bool:
