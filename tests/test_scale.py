@@ -329,6 +329,37 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     np.testing.assert_allclose(got[kept], dense[kept], atol=1e-6)  # every kept value is the true similarity
 
 
+def test_item_knn_runs_fewer_blocks_at_once_where_the_budget_holds_fewer(
+    small: Interactions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each cosine block in flight holds up to three block-sized arrays: a budget that holds one block, not
+    four, gets one at a time (not a budget error a serial fit would not have), and the same matrix."""
+    import coldkit.models.neighbors as nb
+
+    train = small
+    n_warm = int(np.count_nonzero(train.item_counts()))
+    asked: list[int | None] = []
+    real = nb.sparse_item_similarities
+
+    def spy(*args, threads=None, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(threads)
+        return real(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(nb, "sparse_item_similarities", spy)
+    monkeypatch.setattr(nb, "default_threads", lambda: 8)
+    monkeypatch.setattr(nb, "BLOCK_BYTES", 8 * n_warm * 10)  # the estimate's blocks: 10 columns each
+    base = 12 * n_warm * 10 + 24 * train.matrix.nnz  # neighbours' entries and the matrix, without the blocks
+    one_block = nb.BLOCK_BYTES * 3
+    serial = nb.ItemKNN(neighbors=10, memory_budget=base + one_block).fit(train)
+    two = nb.ItemKNN(neighbors=10, memory_budget=base + 2 * one_block).fit(train)
+    wide = nb.ItemKNN(neighbors=10, memory_budget=10**12).fit(train)
+    assert asked == [1, 2, nb.MAX_KNN_THREADS]
+    for model in (two, wide):
+        assert (model.similarities_ != serial.similarities_).nnz == 0
+    with pytest.raises(MemoryBudgetError, match="item-kNN"):
+        nb.ItemKNN(neighbors=10, memory_budget=base + one_block - 1).fit(train)
+
+
 @pytest.mark.parametrize("shrinkage", [0.0, 3.0])
 def test_sparse_item_similarities_are_the_same_on_any_number_of_threads(shrinkage: float) -> None:
     """Cosine blocks run side by side; the matrix must not depend on how many at once (nor on their order)."""

@@ -39,6 +39,9 @@ __all__ = [
 #: sample's KTH_SAMPLE_DEPTH-th largest (see ``_at_least_kth``): deep enough that the guess is almost
 #: never too high (it is checked, so a bad guess costs time only), shallow enough that the sample is small.
 KTH_SAMPLE_DEPTH = 32
+#: At most this many item-kNN blocks are computed at once (each holds up to three block-sized arrays; the
+#: sparse products gain little beyond a few cores, and memory grows with every block in flight).
+MAX_KNN_THREADS = 4
 #: Bytes of one dense block of similarities (items × block columns, float64) in the sparse item-kNN fit.
 BLOCK_BYTES = 128 * 2**20
 
@@ -500,15 +503,23 @@ class ItemKNN(ItemItemModel):
         # at most the whole items × items product (1,238 warm items were said to need 386 MB: three full
         # blocks of 128 MB for a product of 12 MB)
         block = min(BLOCK_BYTES, 8 * n_warm * n_warm)
-        # cosine blocks are computed side by side, one per thread (sparse_item_similarities)
-        side_by_side = 1 if self.similarity == "pearson" else min(default_threads(), -(-n_warm * n_warm * 8 // max(block, 1)))
-        needed = 12 * n_warm * width + block * 3 * side_by_side + 24 * self._matrix.nnz
+        budget = resolve_budget(self.memory_budget)
+
+        def needed(side_by_side: int) -> int:
+            return 12 * n_warm * width + block * 3 * side_by_side + 24 * self._matrix.nnz
+
+        # cosine blocks are computed side by side, one per thread (sparse_item_similarities), as many as the
+        # budget holds: a many-core machine runs fewer at once rather than fail a budget one at a time meets
+        blocks = -(-8 * n_warm * n_warm // max(block, 1))
+        side_by_side = 1 if self.similarity == "pearson" else max(1, min(default_threads(), blocks, MAX_KNN_THREADS))
+        while side_by_side > 1 and needed(side_by_side) > budget:
+            side_by_side -= 1
         check_budget(
-            f"item-kNN on {n_warm:,} warm items with {width} neighbours", needed, resolve_budget(self.memory_budget),
+            f"item-kNN on {n_warm:,} warm items with {width} neighbours", needed(side_by_side), budget,
             "lower neighbors or raise --max-memory",
         )
         self.similarities_ = sparse_item_similarities(
-            self._matrix[:, self.warm_items_], self.similarity, self.shrinkage, self.neighbors
+            self._matrix[:, self.warm_items_], self.similarity, self.shrinkage, self.neighbors, threads=side_by_side
         )
         return self
 
