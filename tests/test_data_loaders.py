@@ -1017,3 +1017,7 @@ def test_empty_ids_say_how_many_rows_have_none(tmp_path: Path, items_csv: Path) 
     # five or fewer: all of them named, the message as before
     with pytest.raises(InvalidInputError, match=r"r2.csv: empty user_id at lines \[3, 4\]$"):
         load_interactions(write(tmp_path, "r2.csv", "user_id,item_id\nu1,10\n,20\n  ,30\n"), catalog)
+    # empty user ids and empty item ids: both named in one error, not the items' on the next run
+    both = write(tmp_path, "r3.csv", "user_id,item_id\nu1,10\n,20\nu2,\nu3, \n")
+    with pytest.raises(InvalidInputError, match=r"r3.csv: empty user_id at line 3; and empty item_id at lines \[4, 5\]$"):
+        load_interactions(both, catalog)

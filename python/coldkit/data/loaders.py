@@ -1218,7 +1218,17 @@ def interactions_from_frame(
             + _mapping_hint(frame, ["rating"], "--interaction-columns", columns, where=where)
         )
     _warn_unread_columns(frame, where, columns)
-    user_codes, user_names = _id_codes(frame["user_id"], _own_name("user_id", own), where)
+    try:
+        user_codes, user_names = _id_codes(frame["user_id"], _own_name("user_id", own), where)
+    except InvalidInputError as empty_users:
+        # both id columns are checked before refusing: a log with empty user and item ids named the users'
+        # first, and the items' only on the next run (each one re-reading millions of rows)
+        try:
+            _id_codes(frame["item_id"], _own_name("item_id", own), where)
+        except InvalidInputError as empty_items:
+            items_part = str(empty_items).removeprefix(f"{where}: ")
+            raise InvalidInputError(f"{empty_users}; and {items_part}") from None
+        raise
     item_codes, item_names = _id_codes(frame["item_id"], _own_name("item_id", own), where)
 
     if "rating" in frame.columns:
