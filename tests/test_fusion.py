@@ -315,3 +315,15 @@ def test_rrf_near_constant_source_adds_nothing() -> None:
         np.testing.assert_allclose(got.scores, fusion.fuse({"real": real}, k=4, weights={"real": 0.5}).scores)
         parts = fusion.contributions({"real": real, "noise": source}, weights, np.array([[0, 1, 2, 3]]))
         np.testing.assert_array_equal(parts["noise"], 0.0)
+
+
+def test_an_item_whose_total_is_infinite_is_still_listed() -> None:
+    """Weights near the float maximum can sum past it: such an item is still an item (first at +inf, last at
+    -inf), and -1 only pads a row's end — the list is what the lexsort of every key gave."""
+    from coldkit.builtins.fusion import _top_k_of_union
+
+    ranked = _top_k_of_union(
+        np.array([0, 0, 1]), np.array([5, 3, 2]), np.array([1.0, np.inf, 2.0]), np.array([0.0, -np.inf, 0.0]), 3, 3
+    )
+    np.testing.assert_array_equal(ranked.indices, [[3, 5, -1], [2, -1, -1], [-1, -1, -1]])
+    np.testing.assert_array_equal(ranked.scores[:2, :2], np.array([[np.inf, 1.0], [-np.inf, -np.inf]], dtype=np.float32))

@@ -143,7 +143,9 @@ def _top_k_of_union(
     table[key_rows, slot] = totals
     slots = best_per_row(table, k)
     best = np.take_along_axis(table, slots, axis=1)
-    found = np.isfinite(best)  # a row with fewer than k items: the rest of its table is -inf
+    # a row with fewer than k items: the slots past its own are padding (an item's total may itself be ±inf,
+    # with weights near the float maximum: it is still an item)
+    found = slots < np.bincount(key_rows, minlength=batch)[:, None]
     item_of = (keys % span)[np.minimum(first[:, None] + slots, keys.size - 1)]
     width = slots.shape[1]
     out_idx[:, :width] = np.where(found, item_of, -1)
