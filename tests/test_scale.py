@@ -332,8 +332,9 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
 def test_item_knn_runs_fewer_blocks_at_once_where_the_budget_holds_fewer(
     small: Interactions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each cosine block in flight holds up to three block-sized arrays: a budget that holds one block, not
-    four, gets one at a time (not a budget error a serial fit would not have), and the same matrix."""
+    """Each cosine block in flight holds memory (a block beside the first is charged at its measured worst): a
+    budget that holds one block, not two, gets one at a time (not a budget error a serial fit would not have),
+    and the same matrix."""
     import coldkit.models.neighbors as nb
 
     train = small
@@ -349,9 +350,10 @@ def test_item_knn_runs_fewer_blocks_at_once_where_the_budget_holds_fewer(
     monkeypatch.setattr(nb, "default_threads", lambda: 8)
     monkeypatch.setattr(nb, "BLOCK_BYTES", 8 * n_warm * 10)  # the estimate's blocks: 10 columns each
     base = 12 * n_warm * 10 + 24 * train.matrix.nnz  # neighbours' entries and the matrix, without the blocks
-    one_block = nb.BLOCK_BYTES * 3
-    serial = nb.ItemKNN(neighbors=10, memory_budget=base + one_block).fit(train)
-    two = nb.ItemKNN(neighbors=10, memory_budget=base + 2 * one_block).fit(train)
+    one_block = nb.BLOCK_BYTES * 3  # the first block's estimate, as before; each one beside it at its worst
+    beside = nb.BLOCK_BYTES * nb.SPARSE_BLOCK_FACTOR
+    serial = nb.ItemKNN(neighbors=10, memory_budget=base + one_block + beside - 1).fit(train)
+    two = nb.ItemKNN(neighbors=10, memory_budget=base + one_block + beside).fit(train)
     wide = nb.ItemKNN(neighbors=10, memory_budget=10**12).fit(train)
     assert asked == [1, 2, nb.MAX_KNN_THREADS]
     for model in (two, wide):
