@@ -744,4 +744,13 @@ def test_python_api_names_the_categories_no_current_item_has(make_tiny_index) ->
     assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == []
     index.delete_items(["typo-item"])
     assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    # clicks leave the items alone: the next version keeps their categories (not a walk over every item per write)
+    known = index.writer.version._memo["categories"]
+    user = index.writer.version.user_ids[0]
+    index.add_interactions([(user, index.writer.version.item_ids[0])])
+    assert index.writer.version._memo.get("categories") is known
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == ["Comdy"]
+    index.upsert_items([{"id": "typo-item-2", "text": "a heist", "categories": ["Comdy"]}])  # an item write: anew
+    assert "categories" not in index.writer.version._memo
+    assert index.recommend(text="heist", k=3, max_per_category=limits).unknown_categories == []
     index.close()

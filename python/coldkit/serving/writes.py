@@ -76,7 +76,12 @@ class IndexWriter:
     def commit(self, record: dict[str, Any], new: Version) -> Version:
         """Log ``record`` (fsync) then publish ``new``: a write is acknowledged only once durable."""
         number = self.version.number + 1
-        new = replace(new, number=number, _memo={})
+        old = self.version
+        # a write that leaves the items alone (clicks, users) keeps the live items' categories: recomputing them
+        # walked every item in Python on the first category-limited request after each write. An item write
+        # makes a new item_row (upserts concatenate, deletes copy), so the same array means the same items
+        kept = {"categories": old._memo["categories"]} if new.item_row is old.item_row and "categories" in old._memo else {}
+        new = replace(new, number=number, _memo=kept)
         if self.wal is not None:
             self.wal.append({"version": number, **record})
         self.version = new
