@@ -118,6 +118,41 @@ def _row_weights(weights: Mapping[str, WeightLike] | None, name: str, batch: int
     return w
 
 
+class _RowSlots:
+    """(row, item) keys sorted by row, then item, laid out as a table: each row's items side by side, in
+    item order. A row's best ``k`` is then a partition with ties to the lower slot, the lower item (as
+    ``coldkit.topk``): no sort of every key. Built once per fusion (the tuning's prepared fusion reuses it
+    for every weighting it tries)."""
+
+    def __init__(self, keys: np.ndarray, span: int, batch: int) -> None:
+        self.batch = batch
+        self.rows, self.items = keys // span, keys % span
+        self.first = np.searchsorted(self.rows, np.arange(batch), side="left")  # each row's first key
+        self.slot = np.arange(keys.size) - self.first[self.rows]
+        self.width = int(self.slot.max()) + 1 if keys.size else 0
+
+    def best(self, totals: np.ndarray, k: int, listed: np.ndarray | None = None) -> Ranked:
+        """Each row's best ``k`` keys by ``totals`` (one per key), only the ``listed`` ones (None: all); rows
+        with fewer are padded with -1 / -inf. A key's total may itself be ±inf: it is still listed."""
+        out_idx = np.full((self.batch, k), -1, dtype=np.int64)
+        out_scores = np.full((self.batch, k), -np.inf, dtype=np.float32)
+        if self.width == 0:
+            return Ranked(out_idx, out_scores)
+        rows, slot = (self.rows, self.slot) if listed is None else (self.rows[listed], self.slot[listed])
+        table = np.full((self.batch, self.width), -np.inf)
+        table[rows, slot] = totals if listed is None else totals[listed]
+        filled = np.zeros(table.shape, dtype=bool)
+        filled[rows, slot] = True
+        slots = best_per_row(table, k)
+        best = np.take_along_axis(table, slots, axis=1)
+        found = np.take_along_axis(filled, slots, axis=1)
+        item_of = self.items[np.minimum(self.first[:, None] + slots, self.items.size - 1)]
+        width = slots.shape[1]
+        out_idx[:, :width] = np.where(found, item_of, -1)
+        out_scores[:, :width] = np.where(found, best, -np.inf).astype(np.float32)
+        return Ranked(out_idx, out_scores)
+
+
 def _top_k_of_union(
     rows: np.ndarray, items: np.ndarray, contributions: np.ndarray, base: np.ndarray, batch: int, k: int
 ) -> Ranked:
@@ -125,32 +160,13 @@ def _top_k_of_union(
 
     Ties are broken by the lower item index, like ``coldkit.topk``, so fusion is deterministic.
     """
-    out_idx = np.full((batch, k), -1, dtype=np.int64)
-    out_scores = np.full((batch, k), -np.inf, dtype=np.float32)
-    if items.size == 0:
-        return Ranked(out_idx, out_scores)
-    span = int(items.max()) + 1
+    span = int(items.max()) + 1 if items.size else 1
     keys, inverse = np.unique(rows * span + items, return_inverse=True)
     totals = np.bincount(inverse.ravel(), weights=contributions, minlength=keys.size)
-    key_rows = keys // span
-    totals = totals + base[key_rows]
-    # keys are sorted by row, then item: each row's items side by side in a table, in item order, so
-    # its best k are a partition with ties to the lower slot, the lower item (a lexsort of every key by
-    # row, score and item did the same in 2x the time: at 138k users it was a quarter of recommend)
-    first = np.searchsorted(key_rows, np.arange(batch), side="left")
-    slot = np.arange(keys.size) - first[key_rows]
-    table = np.full((batch, int(slot.max()) + 1), -np.inf)
-    table[key_rows, slot] = totals
-    slots = best_per_row(table, k)
-    best = np.take_along_axis(table, slots, axis=1)
-    # a row with fewer than k items: the slots past its own are padding (an item's total may itself be ±inf,
-    # with weights near the float maximum: it is still an item)
-    found = slots < np.bincount(key_rows, minlength=batch)[:, None]
-    item_of = (keys % span)[np.minimum(first[:, None] + slots, keys.size - 1)]
-    width = slots.shape[1]
-    out_idx[:, :width] = np.where(found, item_of, -1)
-    out_scores[:, :width] = np.where(found, best, -np.inf).astype(np.float32)
-    return Ranked(out_idx, out_scores)
+    layout = _RowSlots(keys, span, batch)
+    # each row's items in a table, its best k by a partition (a lexsort of every key by row, score and item
+    # did the same in 2x the time: at 138k users it was a quarter of recommend)
+    return layout.best(totals + base[layout.rows], k)
 
 
 def _positions(ranked: Ranked, valid: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -211,17 +227,10 @@ class PreparedFusion:
         items = np.concatenate([parts[n][1] for n in self.names]) if rows else np.empty(0, np.int64)
         self._values = np.concatenate([parts[n][2] for n in self.names]) if rows else np.empty(0)
         self._source = np.repeat(np.arange(len(self.names)), [len(r) for r in rows])
-        if items.size == 0:
-            self._slots = 0
-            return
-        span = int(items.max()) + 1
+        span = int(items.max()) + 1 if items.size else 1
         keys, self._inverse = np.unique(self._rows * span + items, return_inverse=True)
         self._inverse = self._inverse.ravel()
-        self._key_rows, self._key_items = keys // span, keys % span
-        # keys are sorted by row, then item: a key's slot in its row keeps the item order
-        starts = np.searchsorted(self._key_rows, np.arange(batch), side="left")
-        self._slot = np.arange(keys.size) - starts[self._key_rows]
-        self._slots = int(self._slot.max()) + 1
+        self._layout = _RowSlots(keys, span, batch)
 
     def __call__(self, weights: Mapping[str, WeightLike]) -> Ranked:
         out_idx = np.full((self.batch, self.k), -1, dtype=np.int64)
@@ -235,30 +244,18 @@ class PreparedFusion:
             if name in weights:
                 w[s] = _row_weights(weights, name, self.batch)
         used = w.max(axis=1, initial=0.0) > 0
-        if self._slots == 0 or not used.any():
+        if self._layout.width == 0 or not used.any():
             return Ranked(out_idx, out_scores)
         base = np.zeros(self.batch, dtype=np.float64)
         for s in np.flatnonzero(used).tolist():  # in source order, as fuse adds them
             base += w[s] * self._floors[s]
         w_used = np.where(used[:, None], w, 0.0)
         contributions = w_used[self._source, self._rows] * self._values
-        totals = np.bincount(self._inverse, weights=contributions, minlength=self._key_rows.size)
+        totals = np.bincount(self._inverse, weights=contributions, minlength=self._layout.rows.size)
         # an item is a candidate of a row where some source weighted above 0 in that row lists it (as fuse)
         heard = (w_used[self._source, self._rows] > 0).astype(np.float64)
-        present = np.bincount(self._inverse, weights=heard, minlength=self._key_rows.size) > 0
-        totals = totals + base[self._key_rows]
-        table = np.full((self.batch, self._slots), -np.inf)
-        table[self._key_rows[present], self._slot[present]] = totals[present]
-        slots = best_per_row(table, self.k)
-        best = np.take_along_axis(table, slots, axis=1)
-        found = np.isfinite(best)
-        # slot -> item: the items of row r are the keys starting at its first key
-        first = np.searchsorted(self._key_rows, np.arange(self.batch), side="left")
-        item_of = self._key_items[np.minimum(first[:, None] + slots, self._key_items.size - 1)]
-        width = slots.shape[1]
-        out_idx[:, :width] = np.where(found, item_of, -1)
-        out_scores[:, :width] = np.where(found, best, -np.inf).astype(np.float32)
-        return Ranked(out_idx, out_scores)
+        present = np.bincount(self._inverse, weights=heard, minlength=self._layout.rows.size) > 0
+        return self._layout.best(totals + base[self._layout.rows], self.k, listed=present)
 
 
 class WeightedFusion:
