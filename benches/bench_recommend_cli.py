@@ -26,6 +26,8 @@ Splits (none of them is in ``coldkit.data.splits``):
   start with few listeners and thin tags: this is the cold-item case without the popular head that
   random cold items (``coldkit.data.splits.cold_item_split``, the project's own lastfm-2k split)
   always contain. Item text: artist name + the tags users gave it.
+* ``ml-latest-small temporal cold items`` and ``ml-latest-small sign-up cold users``: the whole
+  catalogue (9,742 movies, 610 users), the two splits above; no profile text, so n = 0 is not judged.
 * ``lastfm-2k sign-up cold users``: the 25 % of users whose first tag is latest are new; n in
   {0, 1, 3, 5} seeded random artists revealed; the friends graph goes to the hybrid through
   ``--user-graph``. Item text: artist name + the tags users gave it.
@@ -119,7 +121,8 @@ def load_ml100k(root: Path) -> RawData:
     return RawData("ml-100k", ratings, items, ["title", "genres"], profiles=profiles, signup=ratings.groupby("user_id")["timestamp"].min())
 
 
-def load_ml_latest_genre(root: Path, group: set[str] = ACTION_FAMILY, folder: Path | None = None) -> RawData:
+def load_ml_latest_genre(root: Path, group: set[str] | None = ACTION_FAMILY, folder: Path | None = None) -> RawData:
+    """ml-latest-small's movies of the genre ``group`` (None: every movie), their ratings and the users' tags."""
     folder = folder or root / "ml-latest-small"
 
     def read(name: str) -> pd.DataFrame:
@@ -127,8 +130,8 @@ def load_ml_latest_genre(root: Path, group: set[str] = ACTION_FAMILY, folder: Pa
         return pd.read_csv(path if path.exists() else Path(str(path) + ".gz"))
 
     movies, ratings, tags = read("movies.csv"), read("ratings.csv"), read("tags.csv")
-    keep = movies["genres"].str.split("|").map(lambda gs: bool(group & set(gs)))
-    movies = movies[keep]
+    if group is not None:
+        movies = movies[movies["genres"].str.split("|").map(lambda gs: bool(group & set(gs)))]
     tag_text = tags.groupby("movieId")["tag"].agg(lambda ts: " ".join(dict.fromkeys(str(t) for t in ts)))
     items = pd.DataFrame({
         "item_id": _ids(movies["movieId"]),
@@ -141,7 +144,8 @@ def load_ml_latest_genre(root: Path, group: set[str] = ACTION_FAMILY, folder: Pa
         "user_id": _ids(ratings["userId"]), "item_id": _ids(ratings["movieId"]),
         "rating": ratings["rating"].to_numpy(), "timestamp": ratings["timestamp"].to_numpy(),
     })  # fmt: skip
-    return RawData("ml-latest-small-action", frame, items, ["title", "genres", "tags"])
+    name = "ml-latest-small" if group is None else "ml-latest-small-action"
+    return RawData(name, frame, items, ["title", "genres", "tags"], signup=frame.groupby("user_id")["timestamp"].min())
 
 
 def load_lastfm(root: Path, min_listeners: int = 5) -> RawData:
@@ -379,6 +383,8 @@ SPLITS: dict[str, Callable[[Path, int], CliSplit]] = {
     "ml100k-users": lambda root, seed: signup_cold_users(load_ml100k(root), seed),
     "lastfm-users": lambda root, seed: signup_cold_users(load_lastfm(root), seed),
     "lastfm-tail-items": lambda root, seed: least_listened_cold_items(load_lastfm(root), seed),
+    "mlsmall-items": lambda root, seed: temporal_cold_items(load_ml_latest_genre(root, group=None), seed),
+    "mlsmall-users": lambda root, seed: signup_cold_users(load_ml_latest_genre(root, group=None), seed),
 }
 
 
