@@ -878,6 +878,33 @@ def test_lexical_features_join_the_lm_and_tfidf_spaces(small: Interactions) -> N
         models.create("hybrid", encoder="hashing", lexical="yes")
 
 
+def test_the_tfidf_features_are_hashed_once_and_equal_separate_models(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ridge map's TF-IDF part, the content sources' and the tfidf source's are one encoder's: its IDF is
+    learnt (and the long item texts hashed) once per fit, and every model's vectors are those the same
+    models give fitted apart (the reference: each its own encoder, fitted alone)."""
+    fits: list[str] = []
+    learn = HashingEncoder.fit
+
+    def counted(self: HashingEncoder, texts: Any) -> HashingEncoder:
+        fits.append(self.name)
+        return learn(self, texts)
+
+    monkeypatch.setattr(HashingEncoder, "fit", counted)
+    model = models.create("hybrid", encoder=_ToyLanguageModel(), cache=False, tune=True, stack=False).fit(small)
+    assert model.content is not model.cf.content  # the titles' years join the ridge map only
+    assert model.tfidf.encoder in model.content.encoders and model.tfidf.encoder in model.cf.content.encoders
+    assert fits.count("hashing") == 1 and fits.count("toy-lm") == 1
+    assert model.cf.content._raw_kept is None  # nothing held past the fit
+    monkeypatch.setattr(HashingEncoder, "fit", learn)
+    tfidf = models.create("content", encoder="hashing", whitening="none", cache=False).fit(small)
+    np.testing.assert_array_equal(model.tfidf.item_vectors(), tfidf.item_vectors())
+    whitening = model.content.whiteners[0].mode
+    content = models.create("content", encoder=[_ToyLanguageModel(), "hashing"], whitening=whitening, cache=False).fit(small)
+    np.testing.assert_array_equal(model.content.item_vectors(), content.item_vectors())
+    queries = [UserQuery(text="comedy drama"), UserQuery(history=small.items_of(5)[:2])]
+    np.testing.assert_array_equal(model.tfidf.recommend(queries, 10).indices, tfidf.recommend(queries, 10).indices)
+
+
 def test_a_hybrid_over_an_encoder_list_keeps_its_adapters_across_fits(small: Interactions) -> None:
     """A list of encoders is the user's own joined space: lexical never applies, and a fit must not
     rebuild (and re-encode) the adapters each time because the list has more than one encoder."""

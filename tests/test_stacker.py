@@ -237,6 +237,28 @@ def test_candidate_features_carry_no_item_index_through_ties() -> None:
         assert original[key] == renumbered[key], key  # no feature of a candidate moves with its index
 
 
+def test_content_popularity_in_row_blocks_is_the_whole_tables_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predicted a few rows at a time (the float64 table is never whole), each item's value is the one
+    the whole-table formula gives, element for element; float32 and float64 input alike."""
+    from coldkit.models import stacker
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((53, 9)).astype(np.float32)
+    vectors[[4, 20]] = 0
+    counts = np.where(rng.random(53) < 0.6, rng.integers(1, 40, 53), 0)
+    x = vectors.astype(np.float64)
+    y = np.log1p(counts.astype(np.float64))
+    seen = y > 0
+    xc = x[seen] - x[seen].mean(axis=0)
+    coef = np.linalg.solve(xc.T @ xc + 10.0 * np.eye(9), xc.T @ (y[seen] - y[seen].mean()))
+    reference = ((x - x[seen].mean(axis=0)) @ coef + y[seen].mean()).astype(np.float32)
+    whole = content_popularity(vectors, counts)
+    np.testing.assert_allclose(whole, reference, rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(stacker, "_PREDICT_ROWS", 7)
+    assert content_popularity(vectors, counts).tobytes() == whole.tobytes()
+    assert content_popularity(x, counts).tobytes() == whole.tobytes()
+
+
 def test_content_popularity_is_the_ridge_fit_of_sklearn() -> None:
     from sklearn.linear_model import Ridge
 

@@ -732,11 +732,13 @@ def text_like_columns(frame: pd.DataFrame) -> list[str]:
     return chosen
 
 
-def _share_reaches(values: pd.Series, test: Callable[[pd.Series], np.ndarray], share: float, chunk: int = 1 << 16) -> bool:
+def _share_reaches(values: pd.Series, test: Callable[[pd.Series], np.ndarray], share: float, chunk: int = 1 << 12) -> bool:
     """Exactly ``test(values).mean() >= share``, decided a chunk of rows at a time.
 
     Why: a 1M-item table spent seconds parsing every title as a number to learn that it is text; the
     answer is known as soon as the rows left cannot change it (more than 10 % are not numbers).
+    4,096 rows a chunk, not 65,536: a 20,000-item table of 200-500-word descriptions was one chunk, so
+    every description was scanned for a URL and parsed as a number (0.8 s -> 0.3 s CPU for its columns).
     """
     n = len(values)
     hits = misses = 0

@@ -134,6 +134,10 @@ class ContentRecommender(Recommender):
         self.text_weight = check_number(text_weight, "text_weight", at_least=0)
         self.cache = check_flag(cache, "cache")  # bool("no") is True: the cache was written anyway
         self.raw_vectors_: np.ndarray | None = None
+        #: keep every encoder's raw vectors after a fit (not only the first's) until :meth:`release_raw`:
+        #: set by a model whose other content models share an encoder with this one (see ``fit``'s ``reuse``)
+        self.keep_raw = False
+        self._raw_kept: list[np.ndarray] | None = None
         self.item_vectors_: np.ndarray | None = None
         self._fitted_on: tuple[Any, ...] | None = None
         self._candidate_rows = CandidateRows()  # the last candidate set's vectors (a batch run repeats it)
@@ -149,9 +153,11 @@ class ContentRecommender(Recommender):
 
     def fit(self, train: Interactions, *, reuse: "ContentRecommender | None" = None) -> "ContentRecommender":
         """Encode (or reuse) the catalogue's vectors; ``reuse``: a content model already fitted on
-        this catalogue whose first encoder is one of ours (the same object): its raw vectors are
-        taken instead of encoding the catalogue again (the hybrid's ridge map reads the encoder
-        beside the item attributes, its content sources read it alone: one MiniLM pass, not two).
+        this catalogue that holds one of our encoders (the same object), as its first or, while it
+        keeps them (``keep_raw``), any: its raw vectors are taken instead of encoding the catalogue
+        again (the hybrid's ridge map reads the encoder beside the item attributes, its content
+        sources read it alone: one MiniLM pass, not two; and its TF-IDF features are its ``tfidf``
+        source's: one IDF and one encoding of every long text, not three).
         """
         same = self._fitted_on is not None and self._fitted_on[0] is train.catalog and all(
             a is b for a, b in zip(self._fitted_on[1:], self.encoders)
@@ -163,11 +169,15 @@ class ContentRecommender(Recommender):
             self._remember(train)
             return self
         train = self._remember(train)
+        self.release_raw()
         parts = []
+        kept: list[np.ndarray] = []
         for encoder, whitener in zip(self.encoders, self.whiteners):
             raw = _encoded_by(reuse, encoder, train)
             if raw is None:
                 raw = encode_items(train, encoder, cache=self.cache)
+            if self.keep_raw:
+                kept.append(raw)
             has_content = np.any(raw != 0, axis=1)
             if has_content.sum() < 2:
                 # every content source (and the hybrid's adapters) needs items to compare: say what would do
@@ -181,7 +191,12 @@ class ContentRecommender(Recommender):
         self._candidate_rows = CandidateRows()  # not the old catalogue's rows (they would stay in memory)
         self._texts: list[str] | None = None  # the item texts, joined on the first explanation that needs them
         self._fitted_on = (train.catalog, *self.encoders)  # compared by identity
+        self._raw_kept = kept if self.keep_raw else None
         return self
+
+    def release_raw(self) -> None:
+        """Forget the raw vectors kept for other content models (``keep_raw``); the first encoder's stay."""
+        self._raw_kept = None
 
     def item_vectors(self) -> np.ndarray:
         """(n_items, d') the whitened, L2-normalised content vector of every item."""
@@ -320,12 +335,16 @@ class ContentRecommender(Recommender):
 
 
 def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Interactions) -> np.ndarray | None:
-    """``other``'s raw vectors of ``train``'s catalogue by ``encoder``, when it kept them (its first encoder's)."""
-    if other is None or other.raw_vectors_ is None or other._fitted_on is None:
+    """``other``'s raw vectors of ``train``'s catalogue by ``encoder`` (the same object), when it kept them
+    (its first encoder's always; any encoder's while it keeps them all, ``keep_raw``)."""
+    if other is None or other.raw_vectors_ is None or other._fitted_on is None or other._fitted_on[0] is not train.catalog:
         return None
-    if other._fitted_on[0] is not train.catalog or other.encoders[0] is not encoder:
+    if other.encoders[0] is encoder:
+        return other.raw_vectors_
+    kept = other._raw_kept
+    if kept is None:
         return None
-    return other.raw_vectors_
+    return next((raw for e, raw in zip(other.encoders, kept) if e is encoder), None)
 
 
 

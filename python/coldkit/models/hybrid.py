@@ -564,7 +564,9 @@ class Hybrid(Recommender):
             features: Any = self._encoder
         else:
             own = list(self._encoder) if isinstance(self._encoder, (list, tuple)) else [self._encoder]
-            features = [*own, get_encoder("hashing")]
+            # the tfidf source's own encoder (the same hashed TF-IDF): fitted on the same catalogue, its
+            # IDF and vectors are computed once and shared (see _fit_sources), not once per content model
+            features = [*own, self.tfidf.encoder]
         # the reader that found ``attributes`` on this catalogue: it encodes them without parsing the table again
         return features, (self._attribute_reader() if attributes else None)
 
@@ -608,6 +610,16 @@ class Hybrid(Recommender):
         return [name for name in self._served_sources() if self._uses(name)]
 
     def _fit_sources(self, train: Interactions) -> None:
+        # the ridge map keeps its raw TF-IDF vectors until the content and tfidf sources took them: hashing
+        # 20,000 item texts of 200-500 words (the IDF, then the vectors or their cache) took 6-9 s per model
+        self.cf.content.keep_raw = any(e is self.tfidf.encoder for e in self.cf.content.encoders)
+        try:
+            self._fit_sources_now(train)
+        finally:
+            self.cf.content.keep_raw = False
+            self.cf.content.release_raw()
+
+    def _fit_sources_now(self, train: Interactions) -> None:
         self._remember(train)
         # a tuned fit's second pass: nothing of the validation fit is read again, so its big tables go
         # now, not as each source is refitted (cf_knn and ease are refitted after cf's EASE, the peak)
@@ -618,6 +630,8 @@ class Hybrid(Recommender):
             # the ridge map reads the attributes beside the encoder, the other sources the encoder alone:
             # they whiten the encoder's vectors the ridge map already has (one encoding pass, not two)
             self.content.fit(train, reuse=self.cf.content)
+        if not self._uses("tfidf"):
+            self.cf.content.release_raw()  # no one else takes them
         if self._uses("cf_knn"):
             self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
         self.popularity.fit(train)
@@ -630,7 +644,8 @@ class Hybrid(Recommender):
             self._fit_ease(self.ease, train)
         if self._uses("tfidf"):
             with stage(f"fit tfidf source (TF-IDF of the words of {train.n_items:,} items)"):
-                self.tfidf.fit(train)
+                self.tfidf.fit(train, reuse=self.cf.content)
+                self.cf.content.release_raw()  # taken: not held through the rest of the fit
         if self.friends is not None and self._uses("friends"):
             self.friends.fit(train)
         if self._uses("trending"):
