@@ -78,7 +78,12 @@ def _signal_when_ready(argv: list[str], ready: Path, temps: Path, signum: int) -
     """Run ``python argv`` (this interpreter, this import path), wait for it to write ``ready`` (its write is
     then under way: a ``.tmp-*`` in ``temps``), send ``signum``, and return what it did."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # the child starts with the stop signals at their defaults, as a script started from a terminal does: a test
+    # run under nohup hands SIGHUP down ignored, and coldkit rightly keeps an ignored signal ignored
+    proc = subprocess.Popen(
+        [sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_default_stop_signals if os.name == "posix" else None,
+    )
     try:
         deadline = time.monotonic() + 120
         while not ready.exists():
@@ -91,8 +96,13 @@ def _signal_when_ready(argv: list[str], ready: Path, temps: Path, signum: int) -
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # reaps it and closes its pipes (left open, they were the next test's warnings)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _default_stop_signals() -> None:
+    for signum in _ENDING_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
 
 
 #: the signals whose default ends the process on the spot: SIGHUP is the terminal closing (where the platform has it)
