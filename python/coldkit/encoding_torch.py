@@ -26,7 +26,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -865,26 +865,24 @@ class TorchTextEncoder:
         """Return ``(b, dim)`` embeddings (not yet normalised) for one padded batch."""
         raise NotImplementedError
 
-    def _tokenize(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's token ids (truncated to ``max_length``), an int32 array per text.
+    def _token_id_chunks(self, texts: Sequence[str], **options: Any) -> Iterator[list[list[int]]]:
+        """The tokenizer's ids of ``texts``, :data:`TOKENIZE_CHUNK` texts at a time (``options``: truncation...).
 
-        Tokenised :data:`TOKENIZE_CHUNK` texts at a time, each chunk's ids copied out as compact
-        arrays before the next: the tokenizer's per-text encodings (ids, offsets, token strings,
-        masks) of a whole catalogue at once, and the ids as Python lists of ints, took +3.2 GB RSS
-        for 30,000 texts of 256 tokens; chunked, +0.2 GB.
+        Why chunks: the tokenizer's per-text encodings (ids, offsets, token strings, masks) of a whole
+        catalogue at once, and the ids as Python lists of ints, took +3.2 GB RSS for 30,000 texts of 256
+        tokens; a caller that keeps only compact arrays or counts of each chunk needs +0.2 GB.
         """
-        token_ids: list[np.ndarray] = []
         for start in range(0, len(texts), TOKENIZE_CHUNK):
             encoded = self.tokenizer(
-                texts[start : start + TOKENIZE_CHUNK],
-                truncation=True,
-                max_length=self.max_length,
-                padding=False,
-                return_attention_mask=False,
-                return_token_type_ids=False,
+                list(texts[start : start + TOKENIZE_CHUNK]), padding=False, return_attention_mask=False,
+                return_token_type_ids=False, **options,
             )
-            token_ids.extend(np.asarray(ids, dtype=np.int32) for ids in encoded["input_ids"])
-        return token_ids
+            yield encoded["input_ids"]
+
+    def _tokenize(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's token ids (truncated to ``max_length``), an int32 array per text."""
+        chunks = self._token_id_chunks(texts, truncation=True, max_length=self.max_length)
+        return [np.asarray(ids, dtype=np.int32) for chunk in chunks for ids in chunk]
 
     def token_counts(self, texts: Sequence[str]) -> np.ndarray:
         """(n,) int64: the tokens each text has *before* truncation, special tokens included.
@@ -895,17 +893,9 @@ class TorchTextEncoder:
         tokens (256 for MiniLM) without a word, so the columns after the description never reached the
         encoder; ``coldkit recommend`` counts the cut texts with this and says so in a note.
         """
-        if not len(texts):
-            return np.zeros(0, dtype=np.int64)
-        counts = np.zeros(len(texts), dtype=np.int64)
-        for start in range(0, len(texts), TOKENIZE_CHUNK):  # a chunk's encodings at a time (see _tokenize)
-            # verbose=False: counting long texts is the point here, not transformers' "longer than the maximum" warning
-            encoded = self.tokenizer(
-                [str(t) for t in texts[start : start + TOKENIZE_CHUNK]], truncation=False, padding=False,
-                return_attention_mask=False, return_token_type_ids=False, verbose=False,
-            )
-            counts[start : start + len(encoded["input_ids"])] = [len(ids) for ids in encoded["input_ids"]]
-        return counts
+        # verbose=False: counting long texts is the point here, not transformers' "longer than the maximum" warning
+        chunks = self._token_id_chunks([str(t) for t in texts], truncation=False, verbose=False)
+        return np.array([len(ids) for chunk in chunks for ids in chunk], dtype=np.int64)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts into float32 ``(n, dim)``; L2-normalised rows, all-zero rows for empty texts.
@@ -924,7 +914,8 @@ class TorchTextEncoder:
         # A non-blank text can still yield no tokens of its own (only characters the tokenizer drops:
         # NUL, a zero-width space, a byte-order mark): treat it like an empty text. Its [CLS] [SEP] alone
         # gave every such text one shared vector, 0.6 from real texts. [UNK] is a token of the text.
-        special = np.array(sorted(set(getattr(self.tokenizer, "all_special_ids", ())) - {getattr(self.tokenizer, "unk_token_id", None)}), dtype=np.int64)
+        special_ids = set(getattr(self.tokenizer, "all_special_ids", ())) - {getattr(self.tokenizer, "unk_token_id", None)}
+        special = np.array(sorted(special_ids), dtype=np.int64)
         lengths = np.array([len(ids) for ids in token_ids], dtype=np.int64)
         own = ~np.isin(np.concatenate(token_ids), special)  # one pass over every token, not one call per text
         own_per_text = np.bincount(np.repeat(np.arange(len(token_ids)), lengths), weights=own, minlength=len(token_ids))
