@@ -16,7 +16,9 @@ Backends (the ``backend`` parameter):
 * ``sgemm``: numpy's single-threaded ``queries @ catalog.T`` alone, without any selection
   (the FLOP rate BLAS reaches; large-batch groups only).
 
-Workloads are unit-norm float32 vectors, k = 10. One ``benchmark.group`` per workload
+Workloads are unit-norm float32 vectors, k = 10, plus the hybrid's deep lists: k = 200 out of a pool
+of 2,700 candidates for a batch of 512 users (each source hands the fusion its top 200; there the
+selection, not the scan, is most of the work). One ``benchmark.group`` per workload
 (``N=... d=... B=... k=...``); ``extra_info`` records the backend, the sizes and whether the
 result matched numpy's (asserted, too), and ``cpu_min``: the least CPU time of a round (the
 calling thread's for single-threaded backends), which a busy shared machine distorts far less
@@ -27,7 +29,8 @@ than wall time. Print the ratio table with::
     python benches/report.py /tmp/sim.json
 
 Sizes: tiny by default, so CI's ``--benchmark-disable`` run takes seconds;
-``COLDKIT_BENCH_FULL=1`` runs the targets' sizes (100k and 1M x 384; B = 1, 64, 1024).
+``COLDKIT_BENCH_FULL=1`` runs the targets' sizes (100k and 1M x 384; B = 1, 64, 1024; the deep lists at
+d = 64 and 384).
 """
 
 from __future__ import annotations
@@ -45,16 +48,20 @@ from coldkit.builtins.similarity import NumpyBackend
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 K = 10
+DEEP_K = 200  # the hybrid's depth (coldkit.models.blend.DEFAULT_DEPTH)
 
-# (N, d, B) per workload.
+# (N, d, B, k) per workload.
 if FULL:
-    WORKLOADS = [(100_000, 384, 1), (1_000_000, 384, 1), (100_000, 384, 64), (100_000, 384, 1024)]
+    WORKLOADS = [
+        (100_000, 384, 1, K), (1_000_000, 384, 1, K), (100_000, 384, 64, K), (100_000, 384, 1024, K),
+        (2_700, 64, 512, DEEP_K), (2_700, 384, 512, DEEP_K),
+    ]  # fmt: skip
 else:
-    WORKLOADS = [(2_000, 32, 1), (2_000, 32, 64)]
+    WORKLOADS = [(2_000, 32, 1, K), (2_000, 32, 64, K), (600, 16, 64, DEEP_K)]
 BACKENDS = ["rust", "rust-2t", "numpy", "faiss", "stream-read", "sgemm"]
 
 _data: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-_reference: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_reference: dict[tuple[int, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def unit_rows(rng: np.random.Generator, rows: int, d: int) -> np.ndarray:
@@ -73,14 +80,14 @@ def workload(key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     return _data[key]
 
 
-def reference(key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def reference(key: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     if key not in _reference:
-        q, c = workload(key)
-        _reference[key] = NumpyBackend().topk(q, c, K, metric="dot", normalized=True, exclude=None, threads=None)
+        q, c = workload(key[:3])
+        _reference[key] = NumpyBackend().topk(q, c, key[3], metric="dot", normalized=True, exclude=None, threads=None)
     return _reference[key]
 
 
-def agrees(scores: np.ndarray, ids: np.ndarray, key: tuple[int, int, int]) -> bool:
+def agrees(scores: np.ndarray, ids: np.ndarray, key: tuple[int, int, int, int]) -> bool:
     """Scores equal numpy's at every rank and ids agree except where scores (nearly) tie."""
     ref_scores, ref_ids = reference(key)
     if scores.shape != ref_scores.shape or not np.allclose(scores, ref_scores, atol=1e-4):
@@ -89,19 +96,19 @@ def agrees(scores: np.ndarray, ids: np.ndarray, key: tuple[int, int, int]) -> bo
     return bool((np.abs(scores - ref_scores)[differ] < 1e-4).all())
 
 
-def runner(backend: str, q: np.ndarray, c: np.ndarray) -> Callable[[], Any] | None:
+def runner(backend: str, q: np.ndarray, c: np.ndarray, k: int = K) -> Callable[[], Any] | None:
     """A zero-argument callable doing one search, or None if the backend does not apply."""
     b, d = q.shape
     if backend in ("rust", "rust-2t"):
         threads = 2 if backend == "rust-2t" else 1
-        return lambda: coldkit.topk(q, c, K, metric="dot", normalized=True, threads=threads)
+        return lambda: coldkit.topk(q, c, k, metric="dot", normalized=True, threads=threads)
     if backend == "numpy":
         threadpoolctl = pytest.importorskip("threadpoolctl")
         numpy_backend = NumpyBackend()
 
         def run_numpy() -> Any:
             with threadpoolctl.threadpool_limits(1):
-                return numpy_backend.topk(q, c, K, metric="dot", normalized=True, exclude=None, threads=1)
+                return numpy_backend.topk(q, c, k, metric="dot", normalized=True, exclude=None, threads=1)
 
         return run_numpy
     if backend == "faiss":
@@ -110,7 +117,7 @@ def runner(backend: str, q: np.ndarray, c: np.ndarray) -> Callable[[], Any] | No
         faiss.cvar.distance_compute_blas_threshold = 2
         index = faiss.IndexFlatIP(d)
         index.add(c)
-        return lambda: index.search(q, K)
+        return lambda: index.search(q, k)
     if backend == "stream-read":
         return (lambda: (_core.find_non_finite(c), None)) if b == 1 else None
     if backend == "sgemm":
@@ -127,17 +134,17 @@ def runner(backend: str, q: np.ndarray, c: np.ndarray) -> Callable[[], Any] | No
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("key", WORKLOADS, ids=[f"N{n}-d{d}-B{b}" for n, d, b in WORKLOADS])
-def test_topk_throughput(benchmark: Any, key: tuple[int, int, int], backend: str) -> None:
-    n, d, b = key
+@pytest.mark.parametrize("key", WORKLOADS, ids=[f"N{n}-d{d}-B{b}-k{k}" for n, d, b, k in WORKLOADS])
+def test_topk_throughput(benchmark: Any, key: tuple[int, int, int, int], backend: str) -> None:
+    n, d, b, k = key
     if backend == "sgemm" and b * n * 4 > 1 << 30:
         pytest.skip("score matrix too large")
-    q, c = workload(key)
-    run = runner(backend, q, c)
+    q, c = workload((n, d, b))
+    run = runner(backend, q, c, k)
     if run is None:
         pytest.skip(f"{backend} does not apply to B={b}")
-    benchmark.group = f"N={n} d={d} B={b} k={K}"
-    benchmark.extra_info.update({"backend": backend, "N": n, "d": d, "B": b, "k": K})
+    benchmark.group = f"N={n} d={d} B={b} k={k}"
+    benchmark.extra_info.update({"backend": backend, "N": n, "d": d, "B": b, "k": k})
     big = FULL and (b >= 64 or n >= 1_000_000)
     # Also record CPU time: on a shared machine, time spent descheduled inflates wall time.
     # Single-threaded backends: the calling thread's CPU time; rust-2t: the process's (its

@@ -8,11 +8,30 @@ pub struct Scored {
     pub index: usize,
 }
 
-impl Scored {
-    /// `self` ranks strictly before `other`.
+/// The order key of a finite score and its index: a greater key ranks first (higher score, then the
+/// lower index). Sign-magnitude bits become an unsigned order (negative scores flip every bit, the
+/// rest only the sign); `-0.0` takes `+0.0`'s bits, since the two scores are equal and only the index
+/// may tell them apart. Why a key: selecting and sorting by one integer compare is several times
+/// cheaper than `partial_cmp` then an index compare (at k = 200 of 2,700 candidates the selection was
+/// 6x the scan itself).
+#[inline]
+fn order_key(score: f32, index: usize) -> u64 {
+    let bits = if score == 0.0 { 0 } else { score.to_bits() };
+    let ordered = if bits >> 31 == 1 { !bits } else { bits | 1 << 31 };
+    (u64::from(ordered) << 32) | u64::from(!(index as u32))
+}
+
+/// A kept item: its order key and its score as computed (the key's `-0.0` is `+0.0`; the score keeps its sign).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    key: u64,
+    score: f32,
+}
+
+impl Kept {
     #[inline]
-    pub fn better_than(&self, other: &Scored) -> bool {
-        self.score > other.score || (self.score == other.score && self.index < other.index)
+    fn index(&self) -> usize {
+        (!(self.key as u32)) as usize
     }
 }
 
@@ -24,27 +43,33 @@ impl Scored {
 /// sift of ~8 levels for every entrant; the selection costs O(1) per entrant, amortised. The
 /// threshold lags (it moves at each cut, not at each entrant), which admits more candidates but
 /// never drops one that belongs: the result is the exact best `k` in the same total order.
+///
+/// Indices must fit 32 bits (the order key holds them): [`TopK::MAX_INDEX`].
 #[derive(Debug, Clone)]
 pub struct TopK {
     k: usize,
     /// Candidates; after a cut, exactly the best `k` seen so far (in no order).
-    buffer: Vec<Scored>,
+    buffer: Vec<Kept>,
     /// Scores must beat this to enter: the k-th best at the last cut (`-inf` before the first).
     threshold: f32,
-    /// The worst kept item at the last cut (an entrant tied with its score belongs only with a lower index).
-    worst: Option<Scored>,
+    /// The key of the worst kept item at the last cut (an entrant tied with its score belongs only
+    /// with a lower index); 0 before the first cut, below every key of a finite score.
+    worst: u64,
 }
 
-/// Total order: better first (higher score, then the lower index).
+/// Better first: the greater key.
 #[inline]
-fn order(a: &Scored, b: &Scored) -> std::cmp::Ordering {
-    b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal).then(a.index.cmp(&b.index))
+fn best_first(a: &Kept, b: &Kept) -> std::cmp::Ordering {
+    b.key.cmp(&a.key)
 }
 
 impl TopK {
+    /// The largest item index a `TopK` can hold (the order key keeps 32 bits of it).
+    pub const MAX_INDEX: usize = u32::MAX as usize;
+
     /// Room for `k` items (allocates lazily).
     pub fn new(k: usize) -> Self {
-        TopK { k, buffer: Vec::new(), threshold: f32::NEG_INFINITY, worst: None }
+        TopK { k, buffer: Vec::new(), threshold: f32::NEG_INFINITY, worst: 0 }
     }
 
     /// Buffer size at which the candidates are cut back to `k`: 2k, at most k + 4096 (a huge `k`
@@ -69,19 +94,18 @@ impl TopK {
         self.threshold
     }
 
-    /// Offer an item; kept while it may still rank among the best `k`.
+    /// Offer an item with a finite score and an index up to [`TopK::MAX_INDEX`]; kept while it may
+    /// still rank among the best `k`.
+    #[inline]
     pub fn push(&mut self, item: Scored) {
-        if self.k == 0 {
-            return;
-        }
+        debug_assert!(item.score.is_finite() && item.index <= Self::MAX_INDEX);
+        let key = order_key(item.score, item.index);
         // Not better than the k-th best at the last cut: it can never belong (a merge offers
         // items out of index order, so a tied score is decided by the index here).
-        if let Some(worst) = self.worst {
-            if !item.better_than(&worst) {
-                return;
-            }
+        if key <= self.worst || self.k == 0 {
+            return;
         }
-        self.buffer.push(item);
+        self.buffer.push(Kept { key, score: item.score });
         if self.buffer.len() >= self.capacity() {
             self.cut();
         }
@@ -93,24 +117,24 @@ impl TopK {
             return;
         }
         let k = self.k;
-        self.buffer.select_nth_unstable_by(k - 1, order);
+        self.buffer.select_nth_unstable_by(k - 1, best_first);
         self.buffer.truncate(k);
         let worst = self.buffer[k - 1];
         self.threshold = worst.score;
-        self.worst = Some(worst);
+        self.worst = worst.key;
     }
 
     /// Kept items, best first.
     pub fn into_sorted(mut self) -> Vec<Scored> {
         self.cut();
-        self.buffer.sort_unstable_by(order);
-        self.buffer
+        self.buffer.sort_unstable_by(best_first);
+        self.buffer.iter().map(|kept| Scored { score: kept.score, index: kept.index() }).collect()
     }
 
     /// Move every item of `other` into `self`.
     pub fn merge(&mut self, other: TopK) {
-        for item in other.buffer {
-            self.push(item);
+        for kept in other.buffer {
+            self.push(Scored { score: kept.score, index: kept.index() });
         }
     }
 }
@@ -118,6 +142,36 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reference order: higher score first, then the lower index.
+    fn order(a: &Scored, b: &Scored) -> std::cmp::Ordering {
+        b.score.partial_cmp(&a.score).unwrap().then(a.index.cmp(&b.index))
+    }
+
+    #[test]
+    fn order_key_is_the_total_order() {
+        // negative, zero of both signs, subnormal, extreme finite values, and indices up to the bound
+        let scores = [-f32::MAX, -1.5, -1e-40, -0.0, 0.0, 1e-40, 0.25, 1.5, f32::MAX];
+        let indices = [0usize, 1, 7, 1 << 20, TopK::MAX_INDEX - 1, TopK::MAX_INDEX];
+        let items: Vec<Scored> = scores.iter().flat_map(|&score| indices.iter().map(move |&index| Scored { score, index })).collect();
+        for a in &items {
+            for b in &items {
+                let by_key = order_key(b.score, b.index).cmp(&order_key(a.score, a.index));
+                assert_eq!(by_key, order(a, b), "{a:?} vs {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_negative_zero_keeps_its_sign_and_ties_with_positive_zero() {
+        let mut top = TopK::new(2);
+        for (score, index) in [(0.0f32, 5usize), (-0.0, 3), (-1.0, 0), (0.0, 9)] {
+            top.push(Scored { score, index });
+        }
+        let got = top.into_sorted();
+        assert_eq!(got.iter().map(|s| s.index).collect::<Vec<_>>(), vec![3, 5]);
+        assert!(got[0].score.is_sign_negative() && got[1].score.is_sign_positive());
+    }
 
     #[test]
     fn keeps_the_best_k_with_ties_by_lower_index() {

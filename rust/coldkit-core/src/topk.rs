@@ -176,6 +176,12 @@ pub fn topk(req: &TopkRequest<'_>) -> Result<TopkResult, CoreError> {
     if n == 0 {
         return Err(CoreError::EmptyCatalog);
     }
+    if n - 1 > TopK::MAX_INDEX {
+        return Err(CoreError::InvalidArgument(format!(
+            "catalog has {n} rows; at most {} can be ranked in one call (split it)",
+            TopK::MAX_INDEX as u64 + 1
+        )));
+    }
     if let Some(ex) = req.exclude {
         if ex.lists.len() != b {
             return Err(CoreError::ExcludeLength { expected: b, got: ex.lists.len() });

@@ -212,6 +212,12 @@ impl QuantizedIndex {
         if n == 0 {
             return Err(CoreError::EmptyCatalog);
         }
+        if n - 1 > TopK::MAX_INDEX {
+            return Err(CoreError::InvalidArgument(format!(
+                "catalog has {n} rows; at most {} can be indexed (split it)",
+                TopK::MAX_INDEX as u64 + 1
+            )));
+        }
         if storage == Storage::Int8 && d > MAX_INT8_DIM {
             return Err(CoreError::InvalidArgument(format!("int8 codes support at most {MAX_INT8_DIM} dimensions, got {d}")));
         }
