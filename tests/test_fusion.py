@@ -327,3 +327,28 @@ def test_an_item_whose_total_is_infinite_is_still_listed() -> None:
     )
     np.testing.assert_array_equal(ranked.indices, [[3, 5, -1], [2, -1, -1], [-1, -1, -1]])
     np.testing.assert_array_equal(ranked.scores[:2, :2], np.array([[np.inf, 1.0], [-np.inf, -np.inf]], dtype=np.float32))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=st.integers(1, 30),
+    span=st.integers(1, 5_000),
+    n=st.integers(0, 3_000),
+    few_items=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_union_keys_equal_numpy_unique(batch: int, span: int, n: int, few_items: bool, seed: int) -> None:
+    """The dense (row, item) union of the fusions is np.unique's keys and inverse, both branches."""
+    from coldkit.builtins.fusion import _union_keys
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, batch, n).astype(np.int64)
+    pool = rng.integers(0, span, max(1, span // 100)) if few_items else np.arange(span)  # few: the dense table
+    items = rng.choice(pool, n).astype(np.int64)
+    keys, inverse, got_span = _union_keys(rows, items, batch)
+    span_ref = int(items.max()) + 1 if n else 1
+    want_keys, want_inverse = np.unique(rows * span_ref + items, return_inverse=True)
+    assert got_span == span_ref
+    np.testing.assert_array_equal(keys, want_keys)
+    np.testing.assert_array_equal(inverse, want_inverse.ravel())
+    assert keys.dtype == want_keys.dtype == np.int64

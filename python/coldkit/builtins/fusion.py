@@ -153,6 +153,40 @@ class _RowSlots:
         return Ranked(out_idx, out_scores)
 
 
+#: the dense (row, item) table of :func:`_union_keys` is used up to this many cells per listed entry
+_DENSE_CELLS_PER_ENTRY = 32
+
+
+def _union_keys(rows: np.ndarray, items: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(keys, inverse, span)``: the sorted distinct ``rows * span + items`` (span = the largest item + 1)
+    and each entry's position among them, exactly as ``np.unique(..., return_inverse=True)`` gives.
+
+    Why not ``np.unique``: it sorts every (row, item) entry, and the sources of a batch list few distinct
+    items (at most the candidates: 2,700 of 27,000 for 512 users, 4 sources at depth 200 — 409,600 entries).
+    The items are renumbered in order among those listed, so a (row, item) cell of a dense table stands for
+    each key, marked and counted in one pass; the key order is the same. Where that table would be much
+    larger than the entries (every item of a large catalogue listed), ``np.unique`` it is.
+    """
+    span = int(items.max()) + 1 if items.size else 1
+    listed = np.zeros(span, dtype=bool)
+    listed[items] = True
+    distinct = np.flatnonzero(listed)
+    cells = batch * distinct.size
+    if items.size == 0 or cells > _DENSE_CELLS_PER_ENTRY * items.size + (1 << 16):
+        keys, inverse = np.unique(rows * span + items, return_inverse=True)
+        return keys, inverse.ravel(), span
+    renumbered = np.zeros(span, dtype=np.int64)
+    renumbered[distinct] = np.arange(distinct.size)
+    cell = rows * distinct.size + renumbered[items]
+    taken = np.zeros(cells, dtype=bool)
+    taken[cell] = True
+    occupied = np.flatnonzero(taken)
+    position = np.zeros(cells, dtype=np.int64)
+    position[occupied] = np.arange(occupied.size)
+    keys = (occupied // distinct.size) * span + distinct[occupied % distinct.size]
+    return keys, position[cell], span
+
+
 def _top_k_of_union(
     rows: np.ndarray, items: np.ndarray, contributions: np.ndarray, base: np.ndarray, batch: int, k: int
 ) -> Ranked:
@@ -160,9 +194,8 @@ def _top_k_of_union(
 
     Ties are broken by the lower item index, like ``coldkit.topk``, so fusion is deterministic.
     """
-    span = int(items.max()) + 1 if items.size else 1
-    keys, inverse = np.unique(rows * span + items, return_inverse=True)
-    totals = np.bincount(inverse.ravel(), weights=contributions, minlength=keys.size)
+    keys, inverse, span = _union_keys(rows, items, batch)
+    totals = np.bincount(inverse, weights=contributions, minlength=keys.size)
     layout = _RowSlots(keys, span, batch)
     # each row's items in a table, its best k by a partition (a lexsort of every key by row, score and item
     # did the same in 2x the time: at 138k users it was a quarter of recommend)
@@ -227,9 +260,7 @@ class PreparedFusion:
         items = np.concatenate([parts[n][1] for n in self.names]) if rows else np.empty(0, np.int64)
         self._values = np.concatenate([parts[n][2] for n in self.names]) if rows else np.empty(0)
         self._source = np.repeat(np.arange(len(self.names)), [len(r) for r in rows])
-        span = int(items.max()) + 1 if items.size else 1
-        keys, self._inverse = np.unique(self._rows * span + items, return_inverse=True)
-        self._inverse = self._inverse.ravel()
+        keys, self._inverse, span = _union_keys(self._rows, items, batch)
         self._layout = _RowSlots(keys, span, batch)
 
     def __call__(self, weights: Mapping[str, WeightLike]) -> Ranked:
