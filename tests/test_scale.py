@@ -282,6 +282,79 @@ def test_als_fold_in_matches_implicits_own_user_solve(small: Interactions) -> No
     np.testing.assert_allclose(als_fold_in(one, items, 0.1, 5.0)[0], np.linalg.solve(a, 5.0 * y[7]), rtol=1e-4)
 
 
+def _als_loss(x: sp.csr_matrix, users: np.ndarray, items: np.ndarray, regularization: float, alpha: float) -> float:
+    """The implicit-feedback ALS objective in numpy (Hu, Koren & Volinsky): Σ c (p − uᵀi)² + λ(‖U‖² + ‖I‖²),
+    c = 1 + alpha·x, p = [x > 0], over every (user, item) cell."""
+    dense = x.toarray().astype(np.float64)
+    error = (dense > 0) - users.astype(np.float64) @ items.astype(np.float64).T
+    return float(((1 + alpha * dense) * error**2).sum() + regularization * ((users.astype(np.float64) ** 2).sum() + (items.astype(np.float64) ** 2).sum()))
+
+
+def test_a_continued_als_fit_starts_from_the_last_factors_and_ends_as_low(small: Interactions) -> None:
+    """``WarmSpace.continuing``: the fit on all data starts from the carve's factors and runs a third of the
+    iterations, and its ALS objective (computed in numpy) is no higher than a 15-iteration fit from scratch."""
+    rng = np.random.default_rng(0)
+    matrix = small.matrix.tocoo()
+    keep = rng.random(matrix.nnz) > 0.1  # a carve: 10 % of the interactions held out
+    held = sp.csr_matrix((matrix.data[keep], (matrix.row[keep], matrix.col[keep])), shape=small.matrix.shape)
+    part = Interactions(user_ids=small.user_ids, catalog=small.catalog, matrix=held)
+    options = {"seed": 0, "threads": 1}
+    fresh = WarmSpace("als", factors=8, options=options).fit(small)
+    space = WarmSpace("als", factors=8, options=options).fit(part)
+    calls: list[dict[str, Any]] = []
+    real = cold_module.als_factors
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cold_module, "als_factors", spy)
+        with space.continuing():
+            space.fit(small)
+        space.fit(small)  # outside the block: from scratch again
+    assert calls[0]["iterations"] == 5 and calls[0]["start"] is not None
+    assert "iterations" not in calls[1] and calls[1]["start"] is None  # als_factors' default: 15
+    with space.continuing():
+        continued = space.fit(small)  # from the fit on all data just made
+    x = small.matrix[:, continued.warm_items_].astype(np.float32).tocsr()
+    x.data[:] = 1.0
+    loss_fresh = _als_loss(x, fresh.__dict__["_als_users"], fresh.__dict__["_als_items"], 0.05, 10.0)
+    again = WarmSpace("als", factors=8, options=options).fit(part)
+    with again.continuing():
+        again.fit(small)
+    loss_continued = _als_loss(x, again.__dict__["_als_users"], again.__dict__["_als_items"], 0.05, 10.0)
+    assert loss_continued <= loss_fresh * 1.001
+    # items the carve did not have start like a fresh fit's (small, positive), the others from the carve
+    last_items = space.__dict__["_als_items"]
+    start_users, start_items = space._als_start(small, (space.__dict__["_als_users"], last_items[1:], space.warm_items_[1:]))
+    np.testing.assert_array_equal(start_users, space.__dict__["_als_users"])
+    assert np.all((start_items[0] >= 0) & (start_items[0] < 0.01))
+    np.testing.assert_array_equal(start_items[1:], last_items[1:])
+    # a fit of another kind ignores it; bad start shapes are refused by name
+    with WarmSpace("svd", factors=4).continuing() as svd:
+        assert svd.fit(small).kind == "svd"
+    with pytest.raises(InvalidInputError, match="ALS start factors"):
+        als_factors(x, factors=8, iterations=1, threads=1, start=(np.zeros((2, 8)), np.zeros((3, 8))))
+
+
+def test_the_tuned_hybrid_continues_its_carves_als_fit(small: Interactions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", 50)  # auto chooses ALS
+    starts: list[bool] = []
+    real = cold_module.als_factors
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        starts.append(kwargs.get("start") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cold_module, "als_factors", spy)
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.learned_ is not None and starts == [False, True]  # the carve from scratch, the refit continued
+    starts.clear()
+    models.create("hybrid", encoder="hashing", cache=False, tune=False).fit(small)
+    assert starts == [False]  # no carve: nothing to continue from
+
+
 def test_sparse_svd_basis_matches_the_dense_svd() -> None:
     rng = np.random.default_rng(3)
     dense = (rng.random((80, 60)) < 0.15).astype(np.float64) * rng.random((80, 60))

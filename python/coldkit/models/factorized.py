@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from coldkit.exceptions import ColdkitError
+from coldkit.exceptions import ColdkitError, InvalidInputError
 
 __all__ = ["AlsFoldIn", "als_factors", "als_fold_in", "sparse_svd_basis", "have_implicit", "default_threads"]
 
@@ -58,12 +58,16 @@ def als_factors(
     iterations: int = 15,
     seed: int = 0,
     threads: int | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(user factors (n_users, f), item factors (n_items, f)) of implicit ALS on ``matrix`` (users × items).
 
     Deterministic for a seed with one thread; ``threads`` (default: every core this process may
     use) goes to implicit's own OpenMP loop while BLAS is held to one thread — implicit's inner
     solves are tiny and an oversubscribed BLAS slows them down many times.
+
+    ``start``: (user factors, item factors) to begin from instead of small random ones (a fit on most of
+    the same data: see :meth:`coldkit.models.cold.WarmSpace.continuing`); shapes must match ``matrix``.
 
     Raises:
         ColdkitError: ``implicit`` is not installed (the message says how to install it).
@@ -84,6 +88,14 @@ def als_factors(
             num_threads=int(threads or default_threads()),
             random_state=int(seed),
         )
+        if start is not None:
+            users, items = (np.array(part, dtype=np.float32, order="C") for part in start)  # implicit updates them in place
+            if users.shape != (matrix.shape[0], factors) or items.shape != (matrix.shape[1], factors):
+                raise InvalidInputError(
+                    f"ALS start factors of shapes {users.shape} and {items.shape} do not fit a "
+                    f"{matrix.shape[0]} x {matrix.shape[1]} matrix with {factors} factors"
+                )
+            model.user_factors, model.item_factors = users, items
         model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
     return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
 

@@ -725,7 +725,9 @@ class Hybrid(Recommender):
         try:
             # the second pass of a tuned fit: say why the sources are fitted again
             refit = stage(f"refit the sources on all {train.matrix.nnz:,} training interactions") if self.learned_ is not None else nullcontext()
-            with refit:
+            # after a carve's fit, an ALS warm model starts from the carve's factors (a third of the iterations)
+            continued = self.cf.warm.continuing() if self.learned_ is not None else nullcontext()
+            with refit, continued:
                 self._fit_sources(train)
         except BaseException:
             if stacking is not None:
