@@ -299,8 +299,13 @@ def test_a_continued_als_fit_starts_from_the_last_factors_and_ends_as_low(small:
     held = sp.csr_matrix((matrix.data[keep], (matrix.row[keep], matrix.col[keep])), shape=small.matrix.shape)
     part = Interactions(user_ids=small.user_ids, catalog=small.catalog, matrix=held)
     options = {"seed": 0, "threads": 1}
-    fresh = WarmSpace("als", factors=8, options=options).fit(small)
-    space = WarmSpace("als", factors=8, options=options).fit(part)
+    fresh = WarmSpace("als", factors=8, options=options)
+    with fresh.keeping_kind():  # keeps the user factors (for the loss below)
+        fresh.fit(small)
+    assert "_als_users" not in WarmSpace("als", factors=8, options=options).fit(small).__dict__  # a fit outside keeps none
+    space = WarmSpace("als", factors=8, options=options)
+    with space.keeping_kind():
+        space.fit(part)
     calls: list[dict[str, Any]] = []
     real = cold_module.als_factors
 
@@ -312,16 +317,19 @@ def test_a_continued_als_fit_starts_from_the_last_factors_and_ends_as_low(small:
         patch.setattr(cold_module, "als_factors", spy)
         with space.continuing():
             space.fit(small)
-        space.fit(small)  # outside the block: from scratch again
+        with space.keeping_kind():
+            space.fit(small)  # outside the block: from scratch again
     assert calls[0]["iterations"] == 5 and calls[0]["start"] is not None
     assert "iterations" not in calls[1] and calls[1]["start"] is None  # als_factors' default: 15
-    with space.continuing():
+    with space.keeping_kind(), space.continuing():
         continued = space.fit(small)  # from the fit on all data just made
     x = small.matrix[:, continued.warm_items_].astype(np.float32).tocsr()
     x.data[:] = 1.0
     loss_fresh = _als_loss(x, fresh.__dict__["_als_users"], fresh.__dict__["_als_items"], 0.05, 10.0)
-    again = WarmSpace("als", factors=8, options=options).fit(part)
-    with again.continuing():
+    again = WarmSpace("als", factors=8, options=options)
+    with again.keeping_kind():
+        again.fit(part)
+    with again.keeping_kind(), again.continuing():  # kept here only to read the users for the loss
         again.fit(small)
     loss_continued = _als_loss(x, again.__dict__["_als_users"], again.__dict__["_als_items"], 0.05, 10.0)
     assert loss_continued <= loss_fresh * 1.001
