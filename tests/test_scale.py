@@ -773,12 +773,12 @@ def test_the_final_fit_holds_no_table_of_the_validation_fit(small: Interactions,
     held: list[dict[str, bool]] = []
     fit_kind = WarmSpace._fit_kind
 
-    def spy(self: WarmSpace, train: Interactions) -> np.ndarray:
+    def spy(self: WarmSpace, train: Interactions, *last: Any) -> np.ndarray:
         held.append({
             "warm space": "item_vectors_" in self.__dict__, "cf": model.cf._blended is not None,
             "cf_knn": model.cf_knn._blended is not None, "ease": model.ease.item_matrix_ is not None,
         })  # fmt: skip
-        return fit_kind(self, train)
+        return fit_kind(self, train, *last)
 
     monkeypatch.setattr(WarmSpace, "_fit_kind", spy)
     model.fit(small)
