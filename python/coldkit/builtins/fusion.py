@@ -153,8 +153,9 @@ class _RowSlots:
         return Ranked(out_idx, out_scores)
 
 
-#: the dense (row, item) table of :func:`_union_keys` is used up to this many cells per listed entry
-_DENSE_CELLS_PER_ENTRY = 32
+#: the dense (row, item) table of :func:`_union_keys` is used up to this many cells per listed entry (5 bytes
+#: a cell: at 512 users x 4 sources x 200 entries, at most ~33 MB beside a sort's ~20 MB)
+_DENSE_CELLS_PER_ENTRY = 16
 
 
 def _union_keys(rows: np.ndarray, items: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -172,7 +173,7 @@ def _union_keys(rows: np.ndarray, items: np.ndarray, batch: int) -> tuple[np.nda
     listed[items] = True
     distinct = np.flatnonzero(listed)
     cells = batch * distinct.size
-    if items.size == 0 or cells > _DENSE_CELLS_PER_ENTRY * items.size + (1 << 16):
+    if items.size == 0 or items.size >= 1 << 31 or cells > _DENSE_CELLS_PER_ENTRY * items.size + (1 << 16):
         keys, inverse = np.unique(rows * span + items, return_inverse=True)
         return keys, inverse.ravel(), span
     renumbered = np.zeros(span, dtype=np.int64)
@@ -181,10 +182,10 @@ def _union_keys(rows: np.ndarray, items: np.ndarray, batch: int) -> tuple[np.nda
     taken = np.zeros(cells, dtype=bool)
     taken[cell] = True
     occupied = np.flatnonzero(taken)
-    position = np.zeros(cells, dtype=np.int64)
-    position[occupied] = np.arange(occupied.size)
+    position = np.zeros(cells, dtype=np.int32)  # fewer keys than entries: int32 holds any position
+    position[occupied] = np.arange(occupied.size, dtype=np.int32)
     keys = (occupied // distinct.size) * span + distinct[occupied % distinct.size]
-    return keys, position[cell], span
+    return keys, position[cell].astype(np.int64), span
 
 
 def _top_k_of_union(
