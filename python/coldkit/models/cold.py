@@ -34,7 +34,7 @@ from coldkit.models._vectors import blend_by_count, interaction_rows, training_m
 from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
-from coldkit.models.factorized import AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
+from coldkit.models.factorized import ALS_ITERATIONS, AlsFoldIn, als_factors, have_implicit, sparse_svd_basis
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
@@ -240,9 +240,9 @@ class WarmSpace:
         """An ALS fit inside starts from the factors of this space's last ALS fit, for a third of the iterations.
 
         The hybrid's tuned fit fits ALS twice: on its validation carve (most of the interactions, inside
-        :meth:`keeping_kind`, which keeps the user factors), then on all of them. Started from the carve's factors (an item the carve held out, or a user it did not
-        have, from small random ones as a fresh fit), 5 iterations end below the training loss of 15
-        from scratch (measured: ml-20m's shape 0.01502 against 0.01506, lastfm-2k 0.00931 against
+        :meth:`keeping_kind`, which keeps the user factors), then on all of them. Started from the carve's
+        factors (an item the carve held out, or a user it did not have, from small random ones as a fresh
+        fit), 5 iterations end below the training loss of 15 from scratch (measured: ml-20m's shape 0.01502 against 0.01506, lastfm-2k 0.00931 against
         0.00933), in a third of the time. Other kinds fit as always.
         """
         self._continuing = True
@@ -353,7 +353,7 @@ class WarmSpace:
             start = self._als_start(train, last)
             settings = dict(self._als)
             if start is not None:  # see continuing: a third of the iterations from a near start
-                settings["iterations"] = max(1, round(int(settings.get("iterations", 15)) / 3))
+                settings["iterations"] = max(1, round(int(settings.get("iterations", ALS_ITERATIONS)) / 3))
             users, factors = als_factors(self.matrix_[:, self.warm_items_], factors=self.factors, start=start, **settings)
             item = np.zeros((train.n_items, factors.shape[1]), dtype=np.float32)
             item[self.warm_items_] = factors

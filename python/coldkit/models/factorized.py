@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
-__all__ = ["AlsFoldIn", "als_factors", "als_fold_in", "sparse_svd_basis", "have_implicit", "default_threads"]
+__all__ = ["ALS_ITERATIONS", "AlsFoldIn", "als_factors", "als_fold_in", "sparse_svd_basis", "have_implicit", "default_threads"]
 
 
 def have_implicit() -> bool:
@@ -50,12 +50,16 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: ALS iterations of a fit from scratch (a continued fit runs a third: WarmSpace.continuing)
+ALS_ITERATIONS = 15
+
+
 def als_factors(
     matrix: sp.csr_matrix,
     factors: int = 64,
     regularization: float = 0.05,
     alpha: float = 10.0,
-    iterations: int = 15,
+    iterations: int = ALS_ITERATIONS,
     seed: int = 0,
     threads: int | None = None,
     start: tuple[np.ndarray, np.ndarray] | None = None,

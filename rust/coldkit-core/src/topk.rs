@@ -161,6 +161,20 @@ pub(crate) fn check_matrix(data: &[f32], shape: (usize, usize), array: ArrayName
     Ok(())
 }
 
+/// A catalogue must have rows, and no more than a [`TopK`] can index.
+pub(crate) fn check_catalog_rows(n: usize) -> Result<(), CoreError> {
+    if n == 0 {
+        return Err(CoreError::EmptyCatalog);
+    }
+    if n - 1 > TopK::MAX_INDEX {
+        return Err(CoreError::InvalidArgument(format!(
+            "catalog has {n} rows; at most {} fit one search (split it)",
+            TopK::MAX_INDEX as u64 + 1
+        )));
+    }
+    Ok(())
+}
+
 /// Exact top-k of every query against the catalogue.
 pub fn topk(req: &TopkRequest<'_>) -> Result<TopkResult, CoreError> {
     check_matrix(req.queries, req.query_shape, ArrayName::Queries)?;
@@ -173,15 +187,7 @@ pub fn topk(req: &TopkRequest<'_>) -> Result<TopkResult, CoreError> {
     if req.k == 0 {
         return Err(CoreError::InvalidK(0));
     }
-    if n == 0 {
-        return Err(CoreError::EmptyCatalog);
-    }
-    if n - 1 > TopK::MAX_INDEX {
-        return Err(CoreError::InvalidArgument(format!(
-            "catalog has {n} rows; at most {} can be ranked in one call (split it)",
-            TopK::MAX_INDEX as u64 + 1
-        )));
-    }
+    check_catalog_rows(n)?;
     if let Some(ex) = req.exclude {
         if ex.lists.len() != b {
             return Err(CoreError::ExcludeLength { expected: b, got: ex.lists.len() });

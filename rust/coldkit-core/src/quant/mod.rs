@@ -31,7 +31,7 @@ use crate::heap::TopK;
 use crate::kernels::KernelImpl;
 use crate::ops::{find_non_finite, inverse_norm_f64, prepare_rows};
 use crate::threads::{parallelism, Parallelism};
-use crate::topk::{check_matrix, consume, topk, Exclusions, Metric, TopkRequest, TopkResult};
+use crate::topk::{check_catalog_rows, check_matrix, consume, topk, Exclusions, Metric, TopkRequest, TopkResult};
 
 /// Bytes of codes per scanned block (stays in L2 while every query of the batch meets it).
 const BLOCK_BYTES: usize = 256 * 1024;
@@ -209,15 +209,7 @@ impl QuantizedIndex {
         check_metric(metric)?;
         check_matrix(catalog, shape, ArrayName::Catalog)?;
         let (n, d) = shape;
-        if n == 0 {
-            return Err(CoreError::EmptyCatalog);
-        }
-        if n - 1 > TopK::MAX_INDEX {
-            return Err(CoreError::InvalidArgument(format!(
-                "catalog has {n} rows; at most {} can be indexed (split it)",
-                TopK::MAX_INDEX as u64 + 1
-            )));
-        }
+        check_catalog_rows(n)?;
         if storage == Storage::Int8 && d > MAX_INT8_DIM {
             return Err(CoreError::InvalidArgument(format!("int8 codes support at most {MAX_INT8_DIM} dimensions, got {d}")));
         }
