@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coldkit import _core
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import (
     DEFAULT_WEIGHTS,
@@ -88,6 +89,66 @@ def test_interest_vectors_match_numpy(seed: int, n_items: int, d: int, text_weig
         np.testing.assert_allclose(got[b], expected, atol=1e-5)
     assert got.dtype == np.float32
     np.testing.assert_array_equal(interest_vectors(items, [np.empty(0, np.int64)]), np.zeros((1, d)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_items=st.integers(1, 300),
+    d=st.sampled_from([2, 3, 8, 64, 384, 385, 1408]),
+    queries=st.integers(0, 40),
+    threads=st.sampled_from([1, 2, 3, None]),
+    scale=st.sampled_from([1e-30, 1e-3, 1.0, 1e20]),
+)
+def test_core_row_means_are_numpys_bits(seed: int, n_items: int, d: int, queries: int, threads: int | None, scale: float) -> None:
+    """The core's per-list mean is numpy's ``table[rows].mean(axis=0)`` bit for bit (repeats, empty
+    lists, long lists, tiny and huge values), on any thread count."""
+    rng = np.random.default_rng(seed)
+    table = (rng.standard_normal((n_items, d)) * scale).astype(np.float32)
+    lists = [rng.integers(0, n_items, size=int(rng.choice([0, 1, 2, 7, 50, 700]))) for _ in range(queries)]
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in lists])]).astype(np.int64)
+    indices = np.concatenate([np.empty(0, np.int64), *lists]).astype(np.int64)
+    got = _core.row_means(table, indptr, indices, threads)
+    assert got.shape == (queries, d) and got.dtype == np.float32
+    for q, rows in enumerate(lists):
+        want = table[rows].mean(axis=0) if rows.size else np.zeros(d, np.float32)
+        np.testing.assert_array_equal(got[q].view(np.uint32), want.view(np.uint32))
+
+
+def test_interest_vectors_are_the_gathered_means_bits() -> None:
+    """interest_vectors through the core gives the bits of the per-query numpy loop it replaced,
+    and keeps numpy for the tables and indices the core does not take."""
+    rng = np.random.default_rng(7)
+
+    def loop(items: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(histories), items.shape[1]))
+        for b, known in enumerate(histories):
+            if len(known):
+                out[b] = _unit(items[known].mean(axis=0))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0).astype(np.float32)
+
+    for d in (1, 2, 384):
+        items = rng.standard_normal((500, d)).astype(np.float32)
+        histories = [rng.integers(0, 500, size=n) for n in (0, 1, 5, 300, 0, 40)]
+        histories[1] = histories[1].astype(np.int32)
+        np.testing.assert_array_equal(interest_vectors(items, histories), loop(items, histories))
+        negative = [np.array([-1, 3])]  # numpy's "last row": the fallback keeps numpy's meaning
+        np.testing.assert_array_equal(interest_vectors(items, negative), loop(items, negative))
+        as_lists = [list(map(int, h)) for h in histories]
+        np.testing.assert_array_equal(interest_vectors(items, as_lists), loop(items, histories))  # type: ignore[arg-type]
+        wide = items.astype(np.float64)
+        np.testing.assert_array_equal(interest_vectors(wide, histories), loop(wide, histories))
+
+
+def test_core_row_means_refuse_bad_lists_by_name() -> None:
+    table = np.ones((3, 2), np.float32)
+    with pytest.raises(InvalidInputError, match="list 1 names row 3"):
+        _core.row_means(table, np.array([0, 1, 2]), np.array([0, 3]))
+    with pytest.raises(InvalidInputError, match="must not decrease"):
+        _core.row_means(table, np.array([0, 2, 1]), np.array([0, 1]))
+    with pytest.raises(InvalidInputError, match="C-contiguous"):
+        _core.row_means(np.ones((3, 4), np.float32)[:, ::2], np.array([0, 1]), np.array([0]))
 
 
 def test_interest_vectors_survive_a_huge_text_weight() -> None:

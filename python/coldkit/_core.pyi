@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["__version__", "build_info", "topk", "normalize", "cosine_matrix", "find_non_finite", "simd_capabilities"]
+__all__ = ["__version__", "build_info", "topk", "normalize", "cosine_matrix", "find_non_finite", "row_means", "simd_capabilities"]
 
 __version__: str
 build_info: str
@@ -40,6 +40,14 @@ def cosine_matrix(
 
 def find_non_finite(x: NDArray[np.float32]) -> tuple[int, int] | None:
     """(row, column) of the first NaN/inf, or None."""
+
+def row_means(
+    table: NDArray[np.float32],
+    indptr: NDArray[np.int64],
+    indices: NDArray[np.int64],
+    threads: int | None = None,
+) -> NDArray[np.float32]:
+    """(lists, d): each list's mean of table rows (zero rows for empty lists), numpy's bits for d >= 2."""
 
 def simd_capabilities() -> dict[str, Any]:
     """CPU features, runnable kernels, the active kernel and the core count."""

@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from coldkit import _core
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
@@ -167,9 +168,38 @@ def source_weights(
     return {name: float(weights[name]) * factor[name] for name in SOURCES if name in weights}
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
+def _history_means(item_vectors: np.ndarray, histories: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(the queries with a history, (those queries, d) the mean of each one's history's item vectors).
+
+    A float32 table's means come from the core (``row_means``): the rows summed where they lie, not
+    gathered into a copy per query first (at 138k users of ~110 clicks that copy was 12 s of a
+    recommend's 60). The core adds the rows in numpy's order, so each mean is the bits of
+    ``item_vectors[known].mean(axis=0)``, which the other tables (and one-column ones, where numpy
+    sums pairwise) still use.
+    """
+    lists = [np.asarray(known) for known in histories]
+    lengths = np.fromiter((known.size for known in lists), dtype=np.int64, count=len(lists))
+    asked = np.flatnonzero(lengths)
+    table, listed = item_vectors, [lists[b] for b in asked]
+    if (
+        listed and table.dtype == np.float32 and table.ndim == 2 and table.shape[1] >= 2 and table.flags.c_contiguous
+        and all(known.ndim == 1 and known.dtype.kind in "iu" for known in listed)
+    ):
+        indices = np.concatenate(listed).astype(np.int64, copy=False)
+        if indices.min() >= 0:  # numpy reads -1 as the last row; the core refuses it
+            indptr = np.zeros(asked.size + 1, dtype=np.int64)
+            np.cumsum(lengths[asked], out=indptr[1:])
+            return asked, _core.row_means(table, indptr, indices)
+    if not listed:
+        return asked, np.empty((0, table.shape[1]), dtype=np.float64)
+    return asked, np.stack([table[known].mean(axis=0) for known in listed])  # a vectorised mean per query
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row over its L2 norm (a zero norm: the row as it is), by np.linalg.norm's own arithmetic
+    for a real vector: the square root of BLAS's dot of the row with itself, in the row's dtype."""
+    norms = np.sqrt(np.array([row.dot(row) for row in rows], dtype=rows.dtype))[:, None]
+    return np.divide(rows, norms, out=rows.copy(), where=norms > 0)
 
 
 def interest_vectors(
@@ -191,9 +221,8 @@ def interest_vectors(
         text_weight: weight of the text against the history.
     """
     out = np.zeros((len(histories), item_vectors.shape[1]), dtype=np.float64)
-    for b, known in enumerate(histories):  # loops over queries; the mean is one vectorised call
-        if len(known):
-            out[b] = _unit(item_vectors[known].mean(axis=0))
+    asked, means = _history_means(item_vectors, histories)
+    out[asked] = _unit_rows(means)
     if text_vectors is not None and text_weight > 1:
         # unit(h + w·t) = unit(h / w + t) where there is text: a huge weight (1e308) overflowed the
         # norm to inf, and the query's interest came out as a zero row (every item scored 0)

@@ -10,6 +10,7 @@ pub enum ArrayName {
     Input,
     A,
     B,
+    Table,
 }
 
 impl ArrayName {
@@ -20,6 +21,7 @@ impl ArrayName {
             ArrayName::Input => "x",
             ArrayName::A => "a",
             ArrayName::B => "b",
+            ArrayName::Table => "table",
         }
     }
 }

@@ -3,11 +3,13 @@
 //! * [`kernels`]: scalar / AVX2+FMA / AVX-512F / NEON kernels, runtime dispatch cached once;
 //! * [`topk`]: the fused, blocked, multi-threaded exact top-k scan;
 //! * [`ops`]: finiteness checks, row normalisation, dense cosine matrices;
+//! * [`means`]: the mean of the table rows each list names (a user's interest in content);
 //! * [`CoreError`]: every way a request is refused.
 
 pub mod error;
 pub mod heap;
 pub mod kernels;
+pub mod means;
 pub mod ops;
 pub mod quant;
 pub mod threads;
@@ -15,5 +17,6 @@ pub mod topk;
 
 pub use error::{ArrayName, CoreError};
 pub use kernels::{active, cpu_features, kernel_impl, resolve, supported_kernels, CpuFeatures, Kernel, KernelImpl};
+pub use means::row_means;
 pub use ops::{cosine_matrix, find_non_finite, normalize};
 pub use topk::{topk, Exclusions, Metric, TopkRequest, TopkResult};

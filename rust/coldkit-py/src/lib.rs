@@ -129,6 +129,24 @@ fn cosine_matrix<'py>(
     to_array2(py, (a_shape.0, b_shape.0), out)
 }
 
+/// (lists, d) float32: row q the mean of the table rows `indices[indptr[q]:indptr[q + 1]]` (zero when
+/// empty), bit-identical to numpy's `table[rows].mean(axis=0)` for d >= 2 (see coldkit.row_means).
+#[pyfunction]
+#[pyo3(signature = (table, indptr, indices, threads = None))]
+fn row_means<'py>(
+    py: Python<'py>,
+    table: PyReadonlyArray2<'py, f32>,
+    indptr: PyReadonlyArray1<'py, i64>,
+    indices: PyReadonlyArray1<'py, i64>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (data, shape) = matrix(&table, "table")?;
+    let (indptr, indices) = (indptr.as_slice()?, indices.as_slice()?);
+    let lists = indptr.len().saturating_sub(1);
+    let out = detached(py, || core::row_means(data, shape, indptr, indices, threads))?;
+    to_array2(py, (lists, shape.1), out)
+}
+
 /// (row, column) of the first NaN/inf value, or None.
 #[pyfunction]
 fn find_non_finite<'py>(py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Option<(usize, usize)>> {
@@ -176,6 +194,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(cosine_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(find_non_finite, m)?)?;
+    m.add_function(wrap_pyfunction!(row_means, m)?)?;
     m.add_function(wrap_pyfunction!(simd_capabilities, m)?)?;
     quant::register(m)?;
     Ok(())
