@@ -1660,6 +1660,12 @@ def _resolve_duplicates(
     """Collapse repeated (user, item) rows by ``policy`` (vectorised: one stable sort by key); ``pair`` names
     the two columns in messages, by the user's names where a mapping renamed them (``(uid (user_id), item_id)``)."""
     key = rows * n_items + cols
+    # most logs repeat no pair: one sort of the keys says so (at 15M rows 0.8 s, where the grouping
+    # below — a two-key sort, then running counts — took 3.7 s to find the same nothing)
+    sorted_keys = np.sort(key, kind="stable")
+    if not np.any(sorted_keys[1:] == sorted_keys[:-1]):
+        return rows, cols, vals, ts
+    del sorted_keys
     order, group, last = _repeat_groups(key, ts if ts is not None else np.arange(len(key)))
     first = np.ones(len(group), dtype=bool)
     first[1:] = group[1:] != group[:-1]
