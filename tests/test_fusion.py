@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coldkit
-from coldkit.builtins.fusion import ReciprocalRankFusion, WeightedFusion
+from coldkit.builtins.fusion import ReciprocalRankFusion, WeightedFusion, _first_occurrences
 
 
 def ranked(rows: list[list[tuple[int, float]]], width: int | None = None) -> coldkit.Ranked:
@@ -222,6 +222,26 @@ def test_weight_for_an_unknown_source_is_refused(name: str) -> None:
     b = coldkit.Ranked(np.array([[1, 0]]), np.array([[2.0, 1.0]], dtype=np.float32))
     with pytest.raises(coldkit.InvalidInputError, match="unknown source"):
         coldkit.get_fusion(name).fuse({"a": a, "b": b}, k=2, weights={"a": 1.0, "bb": 5.0})
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 6), width=st.integers(1, 12), items=st.integers(1, 15))
+def test_first_occurrences_match_a_row_by_row_reference(seed: int, rows: int, width: int, items: int) -> None:
+    """Each row keeps the first valid copy of an item and drops the later ones, whether or not any row
+    repeats an item (the no-repeat case takes a shortcut)."""
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, items, size=(rows, width))
+    if rng.random() < 0.5:  # rows without repeats (the common case): distinct items where the range allows
+        indices = np.stack([rng.permutation(max(items, width))[:width] for _ in range(rows)])
+    valid = rng.random((rows, width)) < 0.8
+    want = np.zeros_like(valid)
+    for r in range(rows):
+        seen: set[int] = set()
+        for c in range(width):
+            if valid[r, c] and int(indices[r, c]) not in seen:
+                want[r, c] = True
+                seen.add(int(indices[r, c]))
+    np.testing.assert_array_equal(_first_occurrences(indices, valid), want)
 
 
 @pytest.mark.parametrize("name", ["weighted", "rrf"])

@@ -83,6 +83,11 @@ def _first_occurrences(indices: np.ndarray, valid: np.ndarray) -> np.ndarray:
     if indices.shape[1] < 2:
         return valid
     key = np.where(valid, indices, -1)
+    # a ranker's rows hold each item once (the core's top-k does): a plain sort finds that out at a
+    # third of the cost of locating the copies (138k users x 4 sources x 200 items: ~2 s of a recommend)
+    plain = np.sort(key, axis=1)
+    if not np.any((plain[:, 1:] == plain[:, :-1]) & (plain[:, 1:] >= 0)):
+        return valid
     order = np.argsort(key, axis=1, kind="stable")  # stable: the first (best-ranked) copy stays first
     ordered = np.take_along_axis(key, order, axis=1)
     repeat_sorted = np.zeros_like(valid)
