@@ -19,10 +19,13 @@ model may use (see :mod:`coldkit.models.memory`).
 
 from __future__ import annotations
 
+import collections
 import datetime
+import itertools
 import os
 import time
-from typing import Any, BinaryIO, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -442,9 +445,17 @@ def _recommend_files(
         unliked[liked_rows >= 0] -= np.diff(train.matrix.indptr)[liked_rows[liked_rows >= 0]]
     depth = min(k + int(unliked.max(initial=0)), n_cand)
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
-        for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
+        starts = range(0, len(queries), batch_size)
+
+        def rank(start: int) -> Any:
+            return recommender.recommend(queries[start : start + batch_size], depth, candidates=cand, exclude_known=True)
+
+        # two batches side by side where the model allows it (Recommender.concurrent_recommend) and no
+        # query has text (an encoder reads it: a plugin's tokenizer may not take two threads)
+        side_by_side = bool(getattr(recommender, "concurrent_recommend", False)) and not any(q.has_text for q in queries)
+        for start, ranked in zip(starts, tqdm(_in_order(rank, starts, 2 if side_by_side else 1),
+                                             total=len(starts), desc="recommending", disable=disable)):
             batch = queries[start : start + batch_size]
-            ranked = recommender.recommend(batch, depth, candidates=cand, exclude_known=True)
             idx = np.asarray(ranked.indices, dtype=np.int64)[:, :depth]
             scores = np.asarray(ranked.scores, dtype=np.float64)[:, :depth]
             # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
@@ -496,6 +507,33 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
+
+
+def _in_order(rank: Callable[[int], Any], starts: Sequence[int], workers: int) -> Iterator[Any]:
+    """``rank(start)`` of each start, in order. With ``workers`` > 1 the first batch runs alone (what a
+    model builds lazily, it builds there: a table a later batch reads, the candidates' rows) and then
+    ``workers`` batches at a time, at most ``workers + 1`` results held (the lists are a batch's each)."""
+    if workers <= 1 or len(starts) <= 2:
+        for start in starts:
+            yield rank(start)
+        return
+    yield rank(starts[0])
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coldkit-recommend")
+    pending: collections.deque[Future[Any]] = collections.deque()
+    try:
+        upcoming = iter(starts[1:])
+        for start in itertools.islice(upcoming, workers + 1):
+            pending.append(pool.submit(rank, start))
+        while pending:
+            ranked = pending.popleft().result()  # a batch's error is raised here, in order
+            for start in itertools.islice(upcoming, 1):
+                pending.append(pool.submit(rank, start))
+            yield ranked
+    finally:
+        # an error (or a consumer that stops early): nothing more starts; what runs finishes first
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
 
 
 #: rows formatted at a time by :func:`write_recommendations`: ~5 MB of CSV text for typical ids

@@ -52,6 +52,14 @@ class Recommender(ABC):
     #: The similarity backend every ranking of this model goes through (None: coldkit's default,
     #: ``"rust"``); set it with :meth:`set_backend` or ``coldkit.get_model(name, backend=...)``.
     backend: str | None = None
+    @property
+    def concurrent_recommend(self) -> bool:
+        """Whether :meth:`recommend` may run on two threads at once on this fitted model, each call's lists
+        the same as alone, for queries without text. ``coldkit recommend`` then ranks two batches of users
+        at a time (after the first, alone: lazy tables are built there). False unless a model says so
+        (override it): nothing promises it of a plugin's model (an HF tokenizer shared by two threads
+        raises "Already borrowed"; one LightGBM Booster is not promised to predict safely from two)."""
+        return False
 
     def set_backend(self, name: str | None) -> "Recommender":
         """Rank with the similarity backend ``name`` from now on (``"rust"``, ``"int8"``, ``"faiss-hnsw"``...).

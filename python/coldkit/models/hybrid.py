@@ -580,6 +580,14 @@ class Hybrid(Recommender):
             self._attributes_reader = AttributeFeatures(skip=_media_columns_of(self))
         return self._attributes_reader
 
+    @property
+    def concurrent_recommend(self) -> bool:
+        """True with coldkit's own fusion and similarity backend: every source is coldkit's, their lazy
+        tables are built under a lock or are the same whoever builds them, and the stacker's Booster
+        predicts under a lock. The encoder (a plugin's, perhaps) reads only query texts, which the
+        concurrent path does not take (see :attr:`Recommender.concurrent_recommend`)."""
+        return self.backend in (None, "rust", "numpy") and type(self.fusion).__module__.startswith("coldkit.")
+
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's data cannot serve (no item text: no ``tfidf``; no
         timestamps: no ``trending``)."""
