@@ -70,6 +70,41 @@ def test_the_hybrid_ranks_batches_side_by_side_and_writes_the_same_file(tmp_path
     assert (tmp_path / "side.csv").read_bytes() == (tmp_path / "alone.csv").read_bytes()
 
 
+def test_an_als_hybrids_batches_side_by_side_write_the_same_file_and_leave_blas_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ALS fold-in limits BLAS to one thread while it solves: two at once shared the limit without
+    counting, and the process could end on one BLAS thread (or a fold-in ran on all of them)."""
+    pytest.importorskip("implicit")
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+
+    before = blas_threads()
+    paths = _files(tmp_path, n_users=240, n_items=150, seed=9)
+    args: dict[str, Any] = dict(model="hybrid", k=10, encoder="hashing", batch_size=16, options={"warm": "als"}, progress=False)
+    threads = _threads_of(monkeypatch, Hybrid)
+    recommend_files(str(paths["inter"]), str(paths["items"]), str(tmp_path / "side.csv"), **args)
+    assert len(set(threads)) == 3  # the caller and two workers
+    assert blas_threads() == before
+    monkeypatch.setattr(Hybrid, "concurrent_recommend", property(lambda self: False))
+    recommend_files(str(paths["inter"]), str(paths["items"]), str(tmp_path / "alone.csv"), **args)
+    assert (tmp_path / "side.csv").read_bytes() == (tmp_path / "alone.csv").read_bytes()
+
+
+def test_a_hybrid_with_a_plugins_part_does_not_say_it_may() -> None:
+    import coldkit
+
+    model = coldkit.get_model("hybrid", encoder="hashing")
+    assert model.concurrent_recommend
+    model.cf.backend = "int8"  # type: ignore[attr-defined]  # one source on another backend (a plugin's index, say)
+    assert not model.concurrent_recommend
+
+    class MyHybrid(Hybrid):  # a plugin's hybrid may add sources of its own
+        pass
+
+    assert not MyHybrid(encoder="hashing").concurrent_recommend
+
+
 def test_queries_with_text_and_models_that_do_not_say_so_stay_on_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = _files(tmp_path)
     profiles = tmp_path / "profiles.csv"
@@ -104,14 +139,15 @@ def test_in_order_keeps_the_order_runs_the_first_alone_and_holds_few_results() -
 
     starts = list(range(0, 40, 4))
     got = []
-    for value in _in_order(rank, starts, 2):
+    for start, value in _in_order(rank, starts, 2):
+        assert value == start * 10
         got.append(value)
         # never more than workers + 1 batches started ahead of what was consumed
         assert sum(1 for kind, _ in events if kind == "start") <= len(got) + 3
     assert got == [s * 10 for s in starts]
     assert events[:2] == [("start", 0), ("end", 0)]  # the first batch alone
     assert running[1] == 2
-    assert list(_in_order(rank, starts, 1)) == got  # one worker: one after another
+    assert [value for _, value in _in_order(rank, starts, 1)] == got  # one worker: one after another
 
 
 def test_in_order_raises_a_batchs_error_in_turn_and_starts_nothing_after_it() -> None:
@@ -125,7 +161,7 @@ def test_in_order_raises_a_batchs_error_in_turn_and_starts_nothing_after_it() ->
 
     seen = []
     with pytest.raises(ValueError, match="batch 3 is bad"):
-        for value in _in_order(rank, list(range(20)), 2):
+        for _, value in _in_order(rank, list(range(20)), 2):
             seen.append(value)
     assert seen == [0, 1, 2]
     assert max(started) <= 6  # the window after the failed batch, not the rest of the run
