@@ -19,15 +19,10 @@ model may use (see :mod:`coldkit.models.memory`).
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import contextvars
 import datetime
-import itertools
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO, Callable, Generator, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 import pandas as pd
@@ -447,48 +442,39 @@ def _recommend_files(
         unliked[liked_rows >= 0] -= np.diff(train.matrix.indptr)[liked_rows[liked_rows >= 0]]
     depth = min(k + int(unliked.max(initial=0)), n_cand)
     with stage(f"recommend k={k} for {len(queries):,} users over {n_cand:,} candidates"):
-        starts = range(0, len(queries), batch_size)
-
-        def rank(start: int) -> Any:
-            return recommender.recommend(queries[start : start + batch_size], depth, candidates=cand, exclude_known=True)
-
-        # two batches side by side where the model allows it (Recommender.concurrent_recommend) and no
-        # query has text (an encoder reads it: a plugin's tokenizer may not take two threads)
-        side_by_side = bool(getattr(recommender, "concurrent_recommend", False)) and not any(q.has_text for q in queries)
-        ranked_batches = _in_order(rank, starts, 2 if side_by_side else 1)
-        with contextlib.closing(ranked_batches):  # an error below stops the batches still to start, at once
-            for start, ranked in tqdm(ranked_batches, total=len(starts), desc="recommending", disable=disable):
-                batch = queries[start : start + batch_size]
-                idx = np.asarray(ranked.indices, dtype=np.int64)[:, :depth]
-                scores = np.asarray(ranked.scores, dtype=np.float64)[:, :depth]
-                # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
-                # itself is checked here, or a short batch or a past-the-end index was an IndexError below
-                if idx.shape[0] != len(batch) or ((idx < -1) | (idx >= len(catalog))).any():
-                    raise ComponentContractError(
-                        f"model {model!r} returned {idx.shape[0]} row(s) for {len(batch)} user(s), or item indices "
-                        f"outside [-1, {len(catalog)})"
-                    )
-                # Enforce the output contract whatever the model does: no padding, only candidates, never
-                # an item the user already interacted with.
-                valid = idx >= 0
-                if cand_mask is not None:
-                    valid &= cand_mask[np.where(idx >= 0, idx, 0)]
-                valid &= ~_known_to(seen, seen_rows[start : start + len(batch)], idx)
-                valid &= np.cumsum(valid, axis=1) <= k  # the extra depth asked for above, beyond k, goes
-                rows, cols = np.nonzero(valid)
-                listed = valid.sum(axis=1)
-                empty_users.extend(user_list[start + int(b)] for b in np.flatnonzero(listed == 0))
-                ranks = np.cumsum(valid, axis=1)[rows, cols]
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "user_id": np.asarray(user_list[start : start + len(batch)], dtype=object)[rows],
-                            "item_id": catalog.item_ids[idx[rows, cols]],
-                            "rank": ranks.astype(np.int64),
-                            "score": scores[rows, cols],
-                        }
-                    )
+        for start in tqdm(range(0, len(queries), batch_size), desc="recommending", disable=disable):
+            batch = queries[start : start + batch_size]
+            ranked = recommender.recommend(batch, depth, candidates=cand, exclude_known=True)
+            idx = np.asarray(ranked.indices, dtype=np.int64)[:, :depth]
+            scores = np.asarray(ranked.scores, dtype=np.float64)[:, :depth]
+            # Recommender.recommend checks what _recommend returns; a model that overrides recommend()
+            # itself is checked here, or a short batch or a past-the-end index was an IndexError below
+            if idx.shape[0] != len(batch) or ((idx < -1) | (idx >= len(catalog))).any():
+                raise ComponentContractError(
+                    f"model {model!r} returned {idx.shape[0]} row(s) for {len(batch)} user(s), or item indices "
+                    f"outside [-1, {len(catalog)})"
                 )
+            # Enforce the output contract whatever the model does: no padding, only candidates, never
+            # an item the user already interacted with.
+            valid = idx >= 0
+            if cand_mask is not None:
+                valid &= cand_mask[np.where(idx >= 0, idx, 0)]
+            valid &= ~_known_to(seen, seen_rows[start : start + len(batch)], idx)
+            valid &= np.cumsum(valid, axis=1) <= k  # the extra depth asked for above, beyond k, goes
+            rows, cols = np.nonzero(valid)
+            listed = valid.sum(axis=1)
+            empty_users.extend(user_list[start + int(b)] for b in np.flatnonzero(listed == 0))
+            ranks = np.cumsum(valid, axis=1)[rows, cols]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": np.asarray(user_list[start : start + len(batch)], dtype=object)[rows],
+                        "item_id": catalog.item_ids[idx[rows, cols]],
+                        "rank": ranks.astype(np.int64),
+                        "score": scores[rows, cols],
+                    }
+                )
+            )
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
     seconds["recommend"] = time.perf_counter() - clock
     if empty_users:
@@ -510,46 +496,6 @@ def _recommend_files(
         "seconds": seconds,
         "privacy": privacy_of(recommender),
     }
-
-
-def _in_order(rank: Callable[[int], Any], starts: Sequence[int], workers: int) -> Generator[tuple[int, Any], None, None]:
-    """``(start, rank(start))`` of each start, in order.
-
-    With ``workers`` > 1 the first batch runs alone, so what a model builds lazily for the candidates
-    (their rows, a mapped table) is built there, once — where the first batch exercises it; a source
-    that batch never weighs is built by whichever later batch comes first, the same either way. Then
-    ``workers`` batches rank at a time: at most ``workers + 2`` batches' lists are alive (one being
-    written, one ranked ahead, ``workers`` ranking), so the per-batch working memory (score blocks,
-    the fusion's tables) is held ``workers`` times over. Each runs in a copy of the caller's context
-    (its context variables, numpy's error state). A batch's error is raised in turn, after the
-    batches already ranking beside it finish (their own errors are dropped); nothing starts after it.
-    """
-    if workers <= 1 or len(starts) <= 2:
-        for start in starts:
-            yield start, rank(start)
-        return
-    yield starts[0], rank(starts[0])
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coldkit-recommend")
-    pending: collections.deque[tuple[int, Future[Any]]] = collections.deque()
-
-    def submit(start: int) -> None:
-        pending.append((start, pool.submit(contextvars.copy_context().run, rank, start)))
-
-    try:
-        upcoming = iter(starts[1:])
-        for start in itertools.islice(upcoming, workers + 1):
-            submit(start)
-        while pending:
-            start, future = pending.popleft()
-            ranked = future.result()  # a batch's error is raised here, in order
-            for later in itertools.islice(upcoming, 1):
-                submit(later)
-            yield start, ranked
-    finally:
-        # an error, an interrupt or a consumer that stops early: nothing more starts; what runs finishes
-        for _, future in pending:
-            future.cancel()
-        pool.shutdown(wait=True)
 
 
 #: rows formatted at a time by :func:`write_recommendations`: ~5 MB of CSV text for typical ids

@@ -53,16 +53,6 @@ class Recommender(ABC):
     #: ``"rust"``); set it with :meth:`set_backend` or ``coldkit.get_model(name, backend=...)``.
     backend: str | None = None
 
-    @property
-    def concurrent_recommend(self) -> bool:
-        """Whether :meth:`recommend` may run on two threads at once on this fitted model, each call's lists
-        the same as alone, for queries without text. ``coldkit recommend`` then ranks two batches of users
-        at a time (after the first, alone: lazy tables are built there). False unless a model says so
-        (override it with a property or a class attribute): nothing promises it of a plugin's model (an
-        HF tokenizer shared by two threads raises "Already borrowed"; one LightGBM Booster is not
-        promised to predict safely from two)."""
-        return False
-
     def set_backend(self, name: str | None) -> "Recommender":
         """Rank with the similarity backend ``name`` from now on (``"rust"``, ``"int8"``, ``"faiss-hnsw"``...).
 
@@ -77,28 +67,21 @@ class Recommender(ABC):
 
         if name is not None:
             registry("similarity_backend").get(name)  # an unknown name fails here, naming the registered ones
-        for model in self._models_within():
-            model.backend = name
-        return self
-
-    def _models_within(self) -> list["Recommender"]:
-        """This model and every model it is built from (attributes, and lists or tuples of them), each once."""
-        found: list[Recommender] = []
         seen: set[int] = set()
 
-        def visit(model: "Recommender") -> None:
+        def apply(model: "Recommender") -> None:
             if id(model) in seen:
                 return
             seen.add(id(model))
-            found.append(model)
+            model.backend = name
             for value in vars(model).values():
                 parts = value if isinstance(value, (list, tuple)) else [value]
                 for part in parts:
                     if isinstance(part, Recommender):
-                        visit(part)
+                        apply(part)
 
-        visit(self)
-        return found
+        apply(self)
+        return self
 
     _init_params: dict[str, Any]
 

@@ -21,7 +21,6 @@ clicks, and by the published adapters).
 from __future__ import annotations
 
 import inspect
-import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -140,10 +139,6 @@ def _right_singular_vectors(dense: np.ndarray, factors: int) -> np.ndarray:
     eigenvalues, eigenvectors = np.linalg.eigh(dense.T @ dense)
     order = np.argsort(eigenvalues)[::-1][: min(factors, n_items)]
     return eigenvectors[:, order]
-
-
-#: Held while an adapter maps catalogue rows into its warm space (see ColdAdapter._ensure_mapped).
-_MAPPING_LOCK = threading.RLock()
 
 
 class WarmSpace:
@@ -798,16 +793,8 @@ class ColdAdapter(Recommender):
         product is blocked by BLAS after the number of rows mapped together (measured: ~1e-7
         relative), and the kNN map's similarity scan by the SIMD kernel its batch size takes.
         """
-        if self._unmapped is None:
-            return
-        # One map at a time (any adapter): two threads asking for the same rows at once (coldkit recommend's
-        # batches side by side) both mapped every row still pending; now the first maps them, in the steps
-        # a lone caller takes, and the second finds them done.
-        with _MAPPING_LOCK:
-            self._map_pending(items)
-
-    def _map_pending(self, items: np.ndarray | None) -> None:
-        # Taken once: a refit replaces these arrays, never edits them.
+        # Taken once: another caller (a second thread's recommend) may finish the map between our
+        # steps; the arrays themselves stay valid (a refit replaces them, never edits them).
         features, blended_rows = self._map_features, self._blended
         pending = self._unmapped
         if pending is None:

@@ -23,9 +23,7 @@ Example::
 from __future__ import annotations
 
 import os
-import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -135,33 +133,6 @@ def als_fold_in(rows: sp.csr_matrix, item_factors: np.ndarray, regularization: f
     return out.astype(np.float32)
 
 
-_BLAS_LIMIT_LOCK = threading.Lock()
-_blas_limit: list[Any] = []  # [the threadpoolctl limiter, how many callers are inside it]
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """BLAS on one thread while any caller is inside (the limit is the whole process's): the first in
-    sets it, the last out restores the count from before. Two fold-ins at once (``coldkit recommend``'s
-    batches side by side) each set and restored it on their own: the first out gave the second back
-    every BLAS thread in the middle of its products, and the second out left the process on one."""
-    from threadpoolctl import threadpool_limits
-
-    with _BLAS_LIMIT_LOCK:
-        if not _blas_limit:
-            _blas_limit.extend([threadpool_limits(1, "blas"), 0])
-        _blas_limit[1] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LIMIT_LOCK:
-            _blas_limit[1] -= 1
-            if _blas_limit[1] == 0:
-                limiter = _blas_limit[0]
-                _blas_limit.clear()
-                limiter.restore_original_limits()
-
-
 #: Users whose systems :class:`AlsFoldIn` holds at once (4,096 × 64² float64 = 134 MB at 64 factors).
 FOLD_IN_CHUNK = 4096
 
@@ -193,9 +164,11 @@ class AlsFoldIn:
         batch = rows.shape[0]
         out = np.zeros((batch, self.item_factors.shape[1]), dtype=np.float32)
         nonempty = np.flatnonzero(np.diff(rows.indptr) > 0)
+        from threadpoolctl import threadpool_limits
+
         # Each user's product is small (clicks × f × f): one BLAS thread each, the users split over
         # Python threads (numpy releases the GIL inside the product and the row gather).
-        with _one_blas_thread():
+        with threadpool_limits(1, "blas"):
             # one f × f float64 system per user: a bounded number at a time (the cold adapters' and
             # teachers' fits fold in every training user in one call: 1M users × 64² × 8 B = 33 GB)
             for start in range(0, nonempty.size, FOLD_IN_CHUNK):

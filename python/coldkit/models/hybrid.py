@@ -580,20 +580,6 @@ class Hybrid(Recommender):
             self._attributes_reader = AttributeFeatures(skip=_media_columns_of(self))
         return self._attributes_reader
 
-    @property
-    def concurrent_recommend(self) -> bool:
-        """True when the hybrid, its fusion and every model within it are coldkit's own and rank with
-        coldkit's own similarity backends: their lazy tables are built under a lock or come out the same
-        whoever builds them, the stacker's Booster predicts under a lock, and the ALS fold-in's one-BLAS-
-        thread limit is shared (counted) between threads. The encoder (a plugin's, perhaps) reads only
-        query texts, which the concurrent path does not take (see :attr:`Recommender.concurrent_recommend`).
-        A subclass (a plugin's hybrid with sources of its own) is not assumed to be safe."""
-        own = type(self) is Hybrid and type(self.fusion).__module__.startswith("coldkit.")
-        return own and all(
-            type(model).__module__.startswith("coldkit.") and model.backend in (None, "rust", "numpy")
-            for model in self._models_within()
-        )
-
     def _served_sources(self) -> list[str]:
         """:attr:`sources` less those this fit's data cannot serve (no item text: no ``tfidf``; no
         timestamps: no ``trending``)."""

@@ -38,7 +38,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -78,8 +77,6 @@ ITEM_FEATURES = ("item_log_count", "item_content_pop")
 AGREEMENT_TOP = 20
 #: Features computed per candidate from several inputs (after the sources', before the query's).
 PAIR_FEATURES = ("agreement", "pop_gap")
-#: Held while a fitted stacker's Booster predicts (see Stacker._predict).
-_PREDICT_LOCK = threading.Lock()
 #: LambdaRank settings: small trees and a strong leaf minimum, so a few hundred validation
 #: queries are not over-fitted; one thread and ``deterministic`` make a seed reproduce the model.
 _PARAMS: dict[str, Any] = {
@@ -403,12 +400,6 @@ class Stacker:
         """The feature columns, in order."""
         return self.feature_names_for(self.sources)
 
-    def _predict(self, x: np.ndarray, **options: Any) -> Any:
-        # one prediction at a time: LightGBM does not promise that one Booster predicts safely from two
-        # threads (lightgbm-org/LightGBM#6142), and a hybrid's batches may rank side by side
-        with _PREDICT_LOCK:
-            return self._booster.predict(x, num_threads=1, **options)
-
     @staticmethod
     def feature_names_for(sources: Sequence[str]) -> list[str]:
         """The columns of :func:`candidate_features` for ``sources``, in order."""
@@ -420,7 +411,7 @@ class Stacker:
     def rank(self, inputs: StackInputs, k: int) -> Ranked:
         """The top ``k`` of each query's candidate pool by the stacker's score."""
         rows, items, x = candidate_features(inputs, self.sources, max(POOL, k))
-        scores = self._predict(x) if len(rows) else np.empty(0)
+        scores = self._booster.predict(x, num_threads=1) if len(rows) else np.empty(0)
         return _top_k(rows, items, np.asarray(scores, dtype=np.float64), inputs.blended.indices.shape[0], k)
 
     def feature_parts(self, inputs: StackInputs, items: np.ndarray) -> dict[str, np.ndarray]:
@@ -444,7 +435,7 @@ class Stacker:
         names = self.feature_names() + ["bias"]
         if not len(keys):
             return {name: np.zeros(items.shape) for name in names}
-        shap = np.asarray(self._predict(x, pred_contrib=True), dtype=np.float64)
+        shap = np.asarray(self._booster.predict(x, num_threads=1, pred_contrib=True), dtype=np.float64)
         return {name: shap[:, f].reshape(items.shape) for f, name in enumerate(names)}
 
     def source_parts(
