@@ -130,7 +130,7 @@ fn cosine_matrix<'py>(
 }
 
 /// (lists, d) float32: row q the mean of the table rows `indices[indptr[q]:indptr[q + 1]]` (zero when
-/// empty), bit-identical to numpy's `table[rows].mean(axis=0)` for d >= 2 (see coldkit.row_means).
+/// empty), bit-identical to numpy's `table[rows].mean(axis=0)` for d >= 2 (see coldkit-core's means.rs).
 #[pyfunction]
 #[pyo3(signature = (table, indptr, indices, threads = None))]
 fn row_means<'py>(
