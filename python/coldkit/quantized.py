@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from coldkit import _core
 from coldkit._atomic import atomic_write, atomic_write_bytes, fsync_dir
+from coldkit._lists import as_csr
 from coldkit.exceptions import InvalidInputError
 from coldkit.similarity import ExcludeLike, _as_count, _as_exclusions, _as_matrix, _as_threads
 
@@ -283,10 +284,7 @@ class QuantizedIndex:
         indptr: NDArray[np.int64] | None = None
         flat: NDArray[np.int64] | None = None
         if exclusions is not None:
-            # CSR form, as the float32 backend passes it: the core borrows two buffers.
-            indptr = np.zeros(len(exclusions) + 1, dtype=np.int64)
-            np.cumsum([len(e) for e in exclusions], out=indptr[1:])
-            flat = np.concatenate(exclusions) if exclusions else np.empty(0, dtype=np.int64)
+            indptr, flat = as_csr(exclusions)
         kernel = self._kernel or os.environ.get(QUANT_KERNEL_ENV) or None
         exact_kernel = os.environ.get(_EXACT_KERNEL_ENV) or None
         scores, ids = self._core.search(

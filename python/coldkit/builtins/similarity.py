@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from coldkit._lists import as_csr
 from coldkit.exceptions import InvalidInputError
 from coldkit.plugins.hookspecs import hookimpl
 from coldkit.plugins.types import SimilarityBackendSpec
@@ -63,11 +64,7 @@ class RustBackend:
         indptr: Indices | None = None
         indices: Indices | None = None
         if exclude is not None:
-            # CSR form: one flat array and offsets, so the core borrows two buffers.
-            indptr = np.zeros(len(exclude) + 1, dtype=np.int64)
-            np.cumsum([len(e) for e in exclude], out=indptr[1:])
-            flat = [np.asarray(e, dtype=np.int64) for e in exclude]
-            indices = np.concatenate(flat) if flat else np.empty(0, dtype=np.int64)
+            indptr, indices = as_csr(exclude)
         scores, ids = _core.topk(queries, catalog, k, metric, normalized, indptr, indices, threads, kernel)
         return scores, ids
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit import _core
+from coldkit._lists import as_csr
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import check_fused, pad_ranked
 from coldkit.plugins.types import FusionStrategy, Ranked
@@ -184,10 +185,8 @@ def _history_means(item_vectors: np.ndarray, histories: Sequence[np.ndarray]) ->
         listed and table.dtype == np.float32 and table.ndim == 2 and table.shape[1] >= 2 and table.flags.c_contiguous
         and all(known.ndim == 1 and known.dtype.kind in "iu" for known in listed)
     ):
-        indices = np.concatenate(listed).astype(np.int64, copy=False)
+        indptr, indices = as_csr(listed)
         if indices.min() >= 0:  # numpy reads -1 as the last row; the core refuses it
-            indptr = np.zeros(asked.size + 1, dtype=np.int64)
-            np.cumsum(lengths[asked], out=indptr[1:])
             return asked, _core.row_means(table, indptr, indices)
     if not listed:
         return asked, np.empty((0, table.shape[1]), dtype=np.float64)

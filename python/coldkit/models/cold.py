@@ -242,8 +242,8 @@ class WarmSpace:
         The hybrid's tuned fit fits ALS twice: on its validation carve (most of the interactions, inside
         :meth:`keeping_kind`, which keeps the user factors), then on all of them. Started from the carve's
         factors (an item the carve held out, or a user it did not have, from small random ones as a fresh
-        fit), 5 iterations end below the training loss of 15 from scratch (measured: ml-20m's shape 0.01502 against 0.01506, lastfm-2k 0.00931 against
-        0.00933), in a third of the time. Other kinds fit as always.
+        fit), 5 iterations end below the training loss of 15 from scratch (measured: ml-20m's shape 0.01502
+        against 0.01506, lastfm-2k 0.00931 against 0.00933), in a third of the time. Other kinds fit as always.
         """
         self._continuing = True
         try:
