@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["__version__", "build_info", "topk", "normalize", "cosine_matrix", "find_non_finite", "row_means", "simd_capabilities"]
+__all__ = ["__version__", "build_info", "topk", "normalize", "cosine_matrix", "find_non_finite", "row_means", "unit_rows", "simd_capabilities"]
 
 __version__: str
 build_info: str
@@ -48,6 +48,14 @@ def row_means(
     threads: int | None = None,
 ) -> NDArray[np.float32]:
     """(lists, d): each list's mean of table rows (zero rows for empty lists), numpy's bits for d >= 2."""
+
+def unit_rows(
+    table: NDArray[np.float32],
+    mean: NDArray[np.float64] | None = None,
+    rescale: bool = False,
+    threads: int | None = None,
+) -> NDArray[np.float32]:
+    """(rows, d): rows scaled to unit norm in float64 after a rescale or centring; NaN/inf refused."""
 
 def simd_capabilities() -> dict[str, Any]:
     """CPU features, runnable kernels, the active kernel and the core count."""

