@@ -432,26 +432,25 @@ def ridge_equations(features: np.ndarray, targets: np.ndarray, rows: np.ndarray 
     items' features and targets once: at 10k items that pass is most of a ridge fit's work.
 
     ``rows``: use only these rows of ``features`` and ``targets`` (the warm items of a catalogue's
-    tables), read a block at a time: the same equations as ``ridge_equations(features[rows],
-    targets[rows])``, bit for bit, without the gathered copies (1M items, 549k warm: 842 MB).
+    tables): the same equations as ``ridge_equations(features[rows], targets[rows])``, bit for bit,
+    the features read a block at a time instead of gathered (1M items, 549k warm: 842 MB).
     """
     f = np.asarray(features)
     # Wide targets (EASE / item-kNN spaces: one column per warm item) take the cross term in
     # float32: it is d x warm items² multiply-adds and a float64 copy of the targets is warm
-    # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout.
+    # items² x 8 bytes. Factor targets (ALS, SVD: 64 columns) stay float64 throughout. The targets
+    # are gathered: a fraction of the features' bytes at 1M items (64 columns), and a float64 block
+    # of wide ones for their mean would be twice their size.
     dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
-    t = np.asarray(targets) if rows is not None else np.asarray(targets, dtype=dtype)
+    t = np.asarray(targets if rows is None else np.asarray(targets)[rows], dtype=dtype)
     n = f.shape[0] if rows is None else len(rows)
 
-    def block(table: np.ndarray, start: int, as_type: type) -> np.ndarray:
-        picked = table[start : start + _RIDGE_ROWS] if rows is None else table[rows[start : start + _RIDGE_ROWS]]
-        return np.asarray(picked, dtype=as_type)
+    def features_block(start: int) -> np.ndarray:
+        picked = f[start : start + _RIDGE_ROWS] if rows is None else f[rows[start : start + _RIDGE_ROWS]]
+        return np.asarray(picked, dtype=np.float64)
 
-    if rows is None:
-        f_mean, t_mean = f.mean(axis=0, dtype=np.float64), t.mean(axis=0, dtype=np.float64)
-    else:
-        f_mean = _block_means(lambda start: block(f, start, np.float64), n, f.shape[1])
-        t_mean = _block_means(lambda start: block(t, start, dtype).astype(np.float64), n, t.shape[1])
+    f_mean = f.mean(axis=0, dtype=np.float64) if rows is None else _block_means(features_block, n, f.shape[1])
+    t_mean = t.mean(axis=0, dtype=np.float64)
     t_shift = t_mean.astype(dtype)
     gram = np.zeros((f.shape[1], f.shape[1]))
     cross = np.zeros((f.shape[1], t.shape[1]))
@@ -459,15 +458,15 @@ def ridge_equations(features: np.ndarray, targets: np.ndarray, rows: np.ndarray 
     # features is 1.5 GB, and allocating it cost more than the products (the sums are the same up
     # to the order of float64 additions)
     for start in range(0, n, _RIDGE_ROWS):
-        fc = block(f, start, np.float64) - f_mean
+        fc = features_block(start) - f_mean
         gram += fc.T @ fc
-        cross += fc.astype(dtype, copy=False).T @ (block(t, start, dtype) - t_shift)
+        cross += fc.astype(dtype, copy=False).T @ (t[start : start + _RIDGE_ROWS] - t_shift)
     return gram, cross, f_mean, t_mean, (int(n), int(f.shape[1]))
 
 
 def _block_means(block: Callable[[int], np.ndarray], n: int, width: int) -> np.ndarray:
     """Column means of ``n`` rows handed over as float64 blocks of :data:`_RIDGE_ROWS` (``block(start)``,
-    a fresh array), with numpy's ``mean(axis=0, dtype=float64)`` bits: numpy adds the rows one after
+    a fresh array), with the bits of numpy's ``mean(axis=0, dtype=float64)`` of the rows together: numpy adds the rows one after
     another (its pairwise sums run only along a contiguous axis), so the running total is folded
     into each block's first row and the block summed on."""
     total = np.zeros(width)
