@@ -74,6 +74,10 @@ def test_core_unit_rows_refuse_bad_input_by_name() -> None:
         _core.unit_rows(np.ones((2, 4), np.float32), np.zeros(3))
     with pytest.raises(InvalidInputError, match="C-contiguous"):
         _core.unit_rows(np.ones((3, 4), np.float32)[:, ::2])
+    fortran = np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4))
+    for call in (lambda: _core.unit_rows(fortran), lambda: _core.find_non_finite(fortran), lambda: _core.topk(fortran, fortran, 1)):
+        with pytest.raises(InvalidInputError, match="C-contiguous"):  # its buffer read row-major is another matrix
+            call()
 
 
 def test_the_loader_and_the_centring_take_the_core_with_the_numpy_paths_bits() -> None:
@@ -102,9 +106,17 @@ def test_non_finite_rows_are_named_on_both_paths() -> None:
     with pytest.raises(InvalidInputError, match=r"row 200 \(id 'i0'\) repeats the id of row 0"):
         item_vectors_from_arrays(ids, x)
     w = Whitening("center").fit(np.ones((2, 3)))
-    for values in (x, x.astype(np.float64)):
-        with pytest.raises(InvalidInputError, match=r"whitening input: .*row 333"):
+    for values in (x, x.astype(np.float64), np.asfortranarray(x)):
+        with pytest.raises(InvalidInputError, match=r"whitening input: row 333 has a NaN or infinite value"):
             w.transform(values, normalize=True)
+        with pytest.raises(InvalidInputError, match=r"whitening input: row 333 has a NaN or infinite value"):
+            Whitening("center").fit(values)
+
+
+def test_centring_rows_without_columns_gives_rows_without_columns() -> None:
+    w = Whitening("center").fit(np.ones((2, 0), np.float32))
+    for values in (np.ones((3, 0), np.float32), np.ones((3, 0))):
+        assert w.transform(values, normalize=True).shape == (3, 0)
 
 
 @pytest.mark.parametrize("width", [5, 700])  # factor targets (float64) and wide ones (float32 cross term)
@@ -122,3 +134,11 @@ def test_ridge_equations_from_warm_rows_are_the_gathered_rows_bits(monkeypatch: 
         assert want.dtype == got.dtype
         np.testing.assert_array_equal(want.view(np.uint64), got.view(np.uint64))
     assert from_rows[4] == gathered[4] == (251, 9)
+    mask = np.zeros(400, bool)
+    mask[warm] = True  # a boolean mask names the same rows
+    np.testing.assert_array_equal(ridge_equations(features, targets, rows=mask)[0], gathered[0])
+    # one float64 column is contiguous along the rows: numpy sums it pairwise, and so must the rows' means
+    column = rng.standard_normal((400, 1)) * 10 + 3
+    want = ridge_equations(column[warm], targets[warm])
+    for a, b in zip(want[:4], ridge_equations(column, targets, rows=warm)[:4]):
+        np.testing.assert_array_equal(a.view(np.uint64), b.view(np.uint64))

@@ -55,7 +55,8 @@ def unit_rows(
     rescale: bool = False,
     threads: int | None = None,
 ) -> NDArray[np.float32]:
-    """(rows, d): rows scaled to unit norm in float64 after a rescale or centring; NaN/inf refused."""
+    """(rows, d): rows scaled to unit norm in float64 after a rescale and/or centring (in that order; rows
+    all zeros as given stay zero); numpy's bits; NaN/inf refused by row and column; C-contiguous input only."""
 
 def simd_capabilities() -> dict[str, Any]:
     """CPU features, runnable kernels, the active kernel and the core count."""

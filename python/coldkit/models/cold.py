@@ -442,7 +442,14 @@ def ridge_equations(features: np.ndarray, targets: np.ndarray, rows: np.ndarray 
     # are gathered: a fraction of the features' bytes at 1M items (64 columns), and a float64 block
     # of wide ones for their mean would be twice their size.
     dtype = np.float32 if np.shape(targets)[1] > WIDE_TARGETS else np.float64
+    if rows is not None:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows
     t = np.asarray(targets if rows is None else np.asarray(targets)[rows], dtype=dtype)
+    if rows is not None and f.ndim == 2 and f.shape[1] <= 1:
+        # one column is contiguous along the rows, and numpy sums it pairwise, not row after row as
+        # _block_means does: gathered, it is a few bytes per row
+        f, rows = f[rows], None
     n = f.shape[0] if rows is None else len(rows)
 
     def features_block(start: int) -> np.ndarray:
@@ -466,9 +473,9 @@ def ridge_equations(features: np.ndarray, targets: np.ndarray, rows: np.ndarray 
 
 def _block_means(block: Callable[[int], np.ndarray], n: int, width: int) -> np.ndarray:
     """Column means of ``n`` rows handed over as float64 blocks of :data:`_RIDGE_ROWS` (``block(start)``,
-    a fresh array), with the bits of numpy's ``mean(axis=0, dtype=float64)`` of the rows together: numpy adds the rows one after
-    another (its pairwise sums run only along a contiguous axis), so the running total is folded
-    into each block's first row and the block summed on."""
+    a fresh array), with the bits of numpy's ``mean(axis=0, dtype=float64)`` of all the rows at once:
+    numpy adds the rows one after another (its pairwise sums run only along a contiguous axis), so
+    the running total is folded into each block's first row and the block summed on."""
     total = np.zeros(width)
     for start in range(0, n, _RIDGE_ROWS):
         rows = block(start)
@@ -1152,6 +1159,9 @@ class ColdKNN(ColdAdapter):
         power = check_number(power, "power", above=0)
         # normalize="no" (or nan, -1) was bool()-ed to True: weights summing to 1 that nobody asked for
         self.neighbors, self.power, self.normalize = int(neighbors), float(power), check_flag(normalize, "normalize")
+
+    def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
+        self._learn_map_rows(features, targets, np.arange(len(features)), train)
 
     def _learn_map_rows(self, features: np.ndarray, targets: np.ndarray, warm: np.ndarray, train: Interactions) -> None:
         # only the pool's rows are read, not a copy of every warm item's features (1M items: 842 MB)

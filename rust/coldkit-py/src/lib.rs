@@ -39,9 +39,12 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CoreError> + 
 /// Borrow a (rows, cols) float32 array as a slice; it must be C-contiguous.
 fn matrix<'a>(array: &'a PyReadonlyArray2<'_, f32>, name: &str) -> PyResult<(&'a [f32], (usize, usize))> {
     let shape = (array.shape()[0], array.shape()[1]);
-    let slice = array.as_slice().map_err(|_| {
-        InvalidInputError::new_err(format!("{name} must be a C-contiguous float32 array (coldkit's wrappers convert it)"))
-    })?;
+    let refused = || InvalidInputError::new_err(format!("{name} must be a C-contiguous float32 array (coldkit's wrappers convert it)"));
+    // as_slice() also takes a Fortran-ordered array, whose buffer read row-major is another matrix
+    if !array.is_c_contiguous() {
+        return Err(refused());
+    }
+    let slice = array.as_slice().map_err(|_| refused())?;
     Ok((slice, shape))
 }
 
@@ -148,8 +151,9 @@ fn row_means<'py>(
 }
 
 /// (rows, d) float32: each row scaled to unit L2 norm in float64, after dividing it by its largest |value|
-/// (`rescale`) or subtracting `mean` (zero rows stay zero); the bits of coldkit's numpy code for the same
-/// (see coldkit-core's unit.rs). A NaN/inf value is refused, naming its row and column.
+/// (`rescale`) and/or subtracting `mean` (in that order; a row all zeros as given stays zero); the bits of
+/// coldkit's numpy code for the same (see coldkit-core's unit.rs). A NaN/inf value is refused, naming its
+/// row and column.
 #[pyfunction]
 #[pyo3(signature = (table, mean = None, rescale = false, threads = None))]
 fn unit_rows<'py>(

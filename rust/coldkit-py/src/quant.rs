@@ -35,9 +35,11 @@ fn metric_name(metric: Metric) -> &'static str {
 /// Borrow a C-contiguous 2-D array of any element type as a slice.
 fn borrow2<'a, T: numpy::Element>(array: &'a PyReadonlyArray2<'_, T>, name: &str) -> PyResult<(&'a [T], (usize, usize))> {
     let shape = (array.shape()[0], array.shape()[1]);
-    let slice = array
-        .as_slice()
-        .map_err(|_| InvalidInputError::new_err(format!("{name} must be a C-contiguous array")))?;
+    let refused = || InvalidInputError::new_err(format!("{name} must be a C-contiguous array"));
+    if !array.is_c_contiguous() {
+        return Err(refused()); // as_slice() also takes a Fortran-ordered array: another matrix read row-major
+    }
+    let slice = array.as_slice().map_err(|_| refused())?;
     Ok((slice, shape))
 }
 
