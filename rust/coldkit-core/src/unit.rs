@@ -153,13 +153,40 @@ pub fn unit_rows(
 mod tests {
     use super::*;
 
-    /// numpy's pairwise summation as its C source writes it, for the squares of `x`.
+    /// numpy's pairwise summation of the squares of `x`, written index by index as its C source
+    /// (`pairwise_sum` in loops_utils.h) does it: the independent reference of the block and halving order.
+    #[allow(clippy::needless_range_loop)] // index by index is the point: the C source's loops
     fn reference_pairwise(x: &[f64]) -> f64 {
-        if x.len() <= PAIRWISE_BLOCK {
-            return pairwise_sum_of_squares(x); // the block case is checked below against a plain order
+        let n = x.len();
+        if n < 8 {
+            let mut sum = 0.0;
+            for i in 0..n {
+                sum += x[i] * x[i];
+            }
+            sum
+        } else if n <= 128 {
+            let mut r = [0.0f64; 8];
+            for j in 0..8 {
+                r[j] = x[j] * x[j];
+            }
+            let mut i = 8;
+            while i < n - n % 8 {
+                for j in 0..8 {
+                    r[j] += x[i + j] * x[i + j];
+                }
+                i += 8;
+            }
+            let mut sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            while i < n {
+                sum += x[i] * x[i];
+                i += 1;
+            }
+            sum
+        } else {
+            let mut half = n / 2;
+            half -= half % 8;
+            reference_pairwise(&x[..half]) + reference_pairwise(&x[half..])
         }
-        let half = x.len() / 2 - (x.len() / 2) % 8;
-        reference_pairwise(&x[..half]) + reference_pairwise(&x[half..])
     }
 
     #[test]
@@ -175,8 +202,10 @@ mod tests {
         }
         assert_eq!(pairwise_sum_of_squares(&x).to_bits(), want.to_bits());
         assert_eq!(pairwise_sum_of_squares(&x[..5]), x[..5].iter().map(|v| v * v).sum::<f64>());
-        let long: Vec<f64> = (0..1000).map(|i| ((i * 7919 % 1013) as f64 - 500.0) * 1.37e-3).collect();
-        assert_eq!(pairwise_sum_of_squares(&long).to_bits(), reference_pairwise(&long).to_bits());
+        let long: Vec<f64> = (0..1500).map(|i| ((i * 7919 % 1013) as f64 - 500.0) * 1.37e-3 * (1.0 + (i % 7) as f64 * 1e3)).collect();
+        for n in (0..=300).chain([383, 384, 385, 1000, 1500]) {
+            assert_eq!(pairwise_sum_of_squares(&long[..n]).to_bits(), reference_pairwise(&long[..n]).to_bits(), "n = {n}");
+        }
     }
 
     #[test]
