@@ -173,7 +173,8 @@ def _history_means(item_vectors: np.ndarray, histories: Sequence[np.ndarray]) ->
     """(the queries with a history, (those queries, d) the mean of each one's history's item vectors).
 
     A float32 table's means come from the core (``row_means``): the rows summed where they lie, not
-    gathered into a copy per query first (at 138k users of ~110 clicks: a recommend 50.7 → 43.3 s). The core adds the rows in numpy's order, so each mean is the bits of
+    gathered into a copy per query first (at 138k users of ~110 clicks: a recommend 50.7 → 43.3 s).
+    The core adds the rows in numpy's order, so each mean is the bits of
     ``item_vectors[known].mean(axis=0)``, which the other tables (and one-column ones, where numpy
     sums pairwise) still use.
     """

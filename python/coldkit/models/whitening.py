@@ -110,10 +110,13 @@ class Whitening:
         if normalize and self.projection_ is None and support is None and x.dtype == np.float32 and x.flags.c_contiguous and x.shape[1]:
             # centred (or not) and scaled to unit length, the bits of the loop below in one pass in the
             # core (1M x 384: 5.6 s -> 1.3 s); a catalogue's items take this path
-            bad = _first_non_finite_row(x)
-            if bad is not None:
-                raise InvalidInputError(f"whitening input: row {bad} has a NaN or infinite value")
-            return _core.unit_rows(x, np.ascontiguousarray(self.mean_, dtype=np.float64))
+            try:  # the core refuses NaN/inf itself: the row is looked for only then, not in a pass before
+                return _core.unit_rows(x, np.ascontiguousarray(self.mean_, dtype=np.float64))
+            except InvalidInputError:
+                bad = _first_non_finite_row(x)
+                if bad is None:
+                    raise
+                raise InvalidInputError(f"whitening input: row {bad} has a NaN or infinite value") from None
         width = self.mean_.size if self.projection_ is None else self.projection_.shape[1]
         result = np.empty((x.shape[0], width), dtype=np.float32)
         # a block of rows at a time: the float64 temporaries of a 1M-row catalogue would be gigabytes
