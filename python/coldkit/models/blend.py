@@ -38,7 +38,7 @@ import numpy as np
 from coldkit import _core
 from coldkit._lists import as_csr
 from coldkit.exceptions import ComponentContractError, InvalidInputError
-from coldkit.models._ranking import check_fused, pad_ranked
+from coldkit.models._ranking import check_fused, pad_ranked, rank_side_by_side
 from coldkit.plugins.types import FusionStrategy, Ranked
 from coldkit.text import cjk_bigram, join_bigrams, reader_words
 
@@ -269,7 +269,7 @@ def blend(
     missing = set(active) - set(rankers)
     if missing:
         raise InvalidInputError(f"no ranking for blended source(s) {sorted(missing)}")
-    sources = {name: rankers[name]() for name in active}
+    sources = rank_side_by_side(rankers, list(active), len(next(iter(active.values()))) if active else 0)
     if not sources and fallback in rankers:  # no source at all: the fallback's list says how many queries
         sources[fallback] = rankers[fallback]()
     batch = len(next(iter(weights.values()))) if weights else (next(iter(sources.values())).indices.shape[0] if sources else 1)

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
-from coldkit.models._ranking import CandidateRows, best_per_row, rank_sparse_rows, rank_vectors
+from coldkit.models._ranking import CandidateRows, CopyableLock, best_per_row, rank_sparse_rows, rank_vectors
 from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, trust_by_count
 from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
@@ -390,20 +390,23 @@ class WarmSpace:
                     out[b, int(query.user)] = 1.0
             return out
         if self.kind == "als":
-            # The hybrid's two adapters share this space and ask for the same batch in turn: the
-            # least-squares fold-in (a small solve per user) is done once per batch, not twice.
-            last = getattr(self, "_last_fold_in", None)
-            if last is not None and len(last[0]) == len(queries) and all(a is b for a, b in zip(last[0], queries)):
-                return np.array(last[1])
-            rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
-            if getattr(self, "_fold_in", None) is None:
-                self._fold_in = AlsFoldIn(
-                    self._als_items, self._als["regularization"], self._als["alpha"], threads=self._als.get("threads")
-                )
-            assert self._fold_in is not None
-            vectors = self._fold_in(rows)
-            self._last_fold_in = (list(queries), vectors)
-            return np.array(vectors)
+            # The hybrid's two adapters share this space and ask for the same batch, in turn or at once
+            # (side by side): the least-squares fold-in (a small solve per user) is done once per batch,
+            # not twice; the second asker waits for the first one's vectors. (setdefault: one lock even
+            # when two threads arrive together; not made in __init__, which a subclass may not call.)
+            with self.__dict__.setdefault("_fold_in_lock", CopyableLock()):
+                last = getattr(self, "_last_fold_in", None)
+                if last is not None and len(last[0]) == len(queries) and all(a is b for a, b in zip(last[0], queries)):
+                    return np.array(last[1])
+                rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
+                if getattr(self, "_fold_in", None) is None:
+                    self._fold_in = AlsFoldIn(
+                        self._als_items, self._als["regularization"], self._als["alpha"], threads=self._als.get("threads")
+                    )
+                assert self._fold_in is not None
+                vectors = self._fold_in(rows)
+                self._last_fold_in = (list(queries), vectors)
+                return np.array(vectors)
         if self.projection_ is not None:
             rows = interaction_rows(queries, self.matrix_, columns=self.warm_items_, sparse=True)
             return np.asarray(rows @ self.projection_, dtype=np.float32)

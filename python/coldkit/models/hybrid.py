@@ -40,6 +40,7 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import replace
@@ -50,7 +51,7 @@ import numpy as np
 from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import check_fused, empty_ranked, head_then_deeper, stack_rows
+from coldkit.models._ranking import check_fused, empty_ranked, head_then_deeper, rank_side_by_side, stack_rows
 from coldkit.models.base import Recommender, _media_columns_of, item_title
 from coldkit.models.blend import (
     COLD_ITEM_WEIGHTS,
@@ -814,41 +815,66 @@ class Hybrid(Recommender):
         scores: dict[str, tuple[float, float]] = {}
         stack_tasks: list[StackTask] = []
         n_queries = sum(len(task.queries) for task in carved.tasks.values())
-        with stage(f"learn the blend weights on {len(carved.tasks)} validation tasks ({n_queries:,} queries, every source ranks each)"):
+        with stage(f"learn the blend weights on {len(carved.tasks)} validation tasks ({n_queries:,} queries, every source ranks each)"), \
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-rank-task") as ranking:
+            asked: dict[str, tuple[list[UserQuery], dict[str, np.ndarray], Future[dict[str, Ranked]] | None]] = {}
+            failed = threading.Event()
+
+            def rank_in_turn(task: ValidationTask, queries: list[UserQuery], exercised: list[str]) -> dict[str, Ranked]:
+                if failed.is_set():  # a task before this one failed: its error is the one raised, no point ranking on
+                    raise RuntimeError("not ranked: an earlier validation task failed")
+                try:
+                    return self._rank_task(task, queries, exercised)
+                except BaseException:
+                    failed.set()
+                    raise
+
             for name, task in carved.tasks.items():
                 queries = self._check_queries(task.queries)
                 # Only the sources these queries exercise are tuned (no query has text: `text` is not).
                 reach = self._source_factors(queries)
                 exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
-                if not exercised:
-                    # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
-                    # nothing to tune; the defaults give every source 0 and the blend's fallback answers
-                    regimes[name] = {}
-                    continue
-                ranked = self._rank_task(task, queries, exercised)
-                defaults = self.source_weights(queries, cold_items=task.candidates is not None)
-                start = {source: float(np.mean(defaults[source])) for source in exercised}
-                if name == WARM:
-                    start.update({source: 0.0 for source in NEW_USER_SOURCES if source in start})
-                if not any(v > 0 for v in start.values()):
-                    if "popularity" in start:
-                        start["popularity"] = 1.0
-                    else:  # the blend's fallback is not among the chosen sources: start from all of them
-                        start = {source: 1.0 for source in start}
-                # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
-                unit = "item" if task.candidates is not None else "query"
-                objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
-                before = float(np.mean(objective(start)))
-                if name == WORDS:
-                    start = _words_start(start, regimes.get("n=0"), objective, before)
-                regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
-                scores[name] = (before, after)
-                if self.stack and not self._too_small_to_stack(task):
-                    used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
-                    blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
-                    cold = task.candidates is not None
-                    inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
-                    stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
+                # One worker ranks the tasks in turn while this thread climbs the weights of the one
+                # before (the climb reads only its lists): the same calls in the same order as one
+                # after the other, so the same lists, the lazy item maps included.
+                asked[name] = (queries, reach, ranking.submit(rank_in_turn, task, queries, exercised) if exercised else None)
+            try:
+                for name, task in carved.tasks.items():
+                    queries, reach, ranking_done = asked[name]
+                    if ranking_done is None:
+                        # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
+                        # nothing to tune; the defaults give every source 0 and the blend's fallback answers
+                        regimes[name] = {}
+                        continue
+                    ranked = ranking_done.result()
+                    exercised = list(ranked)
+                    defaults = self.source_weights(queries, cold_items=task.candidates is not None)
+                    start = {source: float(np.mean(defaults[source])) for source in exercised}
+                    if name == WARM:
+                        start.update({source: 0.0 for source in NEW_USER_SOURCES if source in start})
+                    if not any(v > 0 for v in start.values()):
+                        if "popularity" in start:
+                            start["popularity"] = 1.0
+                        else:  # the blend's fallback is not among the chosen sources: start from all of them
+                            start = {source: 1.0 for source in start}
+                    # new items: the item is the unit a gain must hold over (queries share a few pseudo-cold items)
+                    unit = "item" if task.candidates is not None else "query"
+                    objective = fused_recall_objective(self.fusion, ranked, task.truth, self.tune_k, unit=unit)
+                    before = float(np.mean(objective(start)))
+                    if name == WORDS:
+                        start = _words_start(start, regimes.get("n=0"), objective, before)
+                    regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
+                    scores[name] = (before, after)
+                    if self.stack and not self._too_small_to_stack(task):
+                        used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
+                        blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
+                        cold = task.candidates is not None
+                        inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
+                        stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
+            except BaseException:
+                # the error now (a source's, or an interrupt), not after the other tasks are ranked
+                ranking.shutdown(wait=True, cancel_futures=True)
+                raise
             if carved.words_with_clicks is not None:
                 learned = self._words_beside_clicks(carved.words_with_clicks, regimes)
                 if learned is not None:
@@ -1072,9 +1098,10 @@ class Hybrid(Recommender):
         """Each source's ranking of a validation task's queries, each pool of candidates ranked on its own."""
         parts: dict[str, list[Ranked]] = {source: [] for source in sources}
         for rows, candidates in task.parts():
-            rankers = self._rankers(queries[rows], max(self.tune_k, self.depth), candidates, exclude_known=True)
-            for source in sources:
-                parts[source].append(rankers[source]())
+            asked = queries[rows]
+            rankers = self._rankers(asked, max(self.tune_k, self.depth), candidates, exclude_known=True)
+            for source, ranked in rank_side_by_side(rankers, sources, len(asked)).items():
+                parts[source].append(ranked)
         return {source: stack_rows(ranked) for source, ranked in parts.items()}
 
     def _reads_popularity(self) -> bool:
