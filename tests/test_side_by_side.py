@@ -66,6 +66,48 @@ def test_the_first_failing_source_in_order_is_the_error_raised() -> None:
         rank_side_by_side({"a": slow_failure, "b": quick_failure}, ["a", "b"], SIDE_BY_SIDE_MIN_QUERIES)
 
 
+def test_sources_that_encode_words_rank_in_the_callers_thread_one_at_a_time() -> None:
+    """``text`` and ``profile`` encode the queries' words: no encoder is asked from two threads at once,
+    so they rank in the calling thread, one after the other, beside one worker for the rest."""
+    lock = threading.Lock()
+    running, most, where = [0], [0], {}
+
+    def ranker(name: str, value: float):
+        def call() -> Ranked:
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+                where[name] = threading.current_thread().name
+            time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            return _ranked(value)
+        return call
+
+    names = ["cf", "text", "content", "profile", "popularity"]
+    rankers = {name: ranker(name, float(i)) for i, name in enumerate(names)}
+    out = rank_side_by_side(rankers, names, SIDE_BY_SIDE_MIN_QUERIES)
+    assert list(out) == names and [float(r.scores[0, 0]) for r in out.values()] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    here = threading.current_thread().name
+    assert where["text"] == where["profile"] == here
+    assert all(where[name].startswith("coldkit-source") for name in ("cf", "content", "popularity"))
+    assert most[0] == 2
+
+
+def test_an_error_of_a_source_in_the_pool_before_a_failing_words_source_comes_first() -> None:
+    def slow_failure() -> Ranked:
+        time.sleep(0.05)
+        raise ValueError("cf first")
+
+    def text_failure() -> Ranked:
+        raise KeyError("text second")
+
+    with pytest.raises(ValueError, match="cf first"):
+        rank_side_by_side({"cf": slow_failure, "text": text_failure}, ["cf", "text"], SIDE_BY_SIDE_MIN_QUERIES)
+    with pytest.raises(KeyError, match="text second"):
+        rank_side_by_side({"cf": slow_failure, "text": text_failure}, ["text", "cf"], SIDE_BY_SIDE_MIN_QUERIES)
+
+
 def test_candidate_rows_asked_at_once_are_sliced_once() -> None:
     slices = [0]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,7 +20,7 @@ from coldkit.plugins.manager import is_builtin
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "check_fused", "CandidateRows", "CopyableLock", "rank_side_by_side", "SIDE_BY_SIDE_MIN_QUERIES", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "head_then_deeper", "stack_rows"]
+__all__ = ["check_candidates", "check_fused", "CandidateRows", "CopyableLock", "rank_side_by_side", "READS_QUERY_TEXT", "SIDE_BY_SIDE_MIN_QUERIES", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "head_then_deeper", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -97,7 +97,14 @@ class CandidateRows:
 SIDE_BY_SIDE_MIN_QUERIES = 64
 
 
-def rank_side_by_side(rankers: Mapping[str, Callable[[], Ranked]], names: Sequence[str], batch: int) -> dict[str, Ranked]:
+#: The sources (by the blends' names) that encode the queries' own words when they rank: the hybrid's
+#: ``text`` and ``profile``, the private hybrid's and the serving index's ``text``.
+READS_QUERY_TEXT: frozenset[str] = frozenset({"text", "profile"})
+
+
+def rank_side_by_side(
+    rankers: Mapping[str, Callable[[], Ranked]], names: Sequence[str], batch: int, alone: Collection[str] = READS_QUERY_TEXT
+) -> dict[str, Ranked]:
     """Each of ``names``' lists, ``rankers[name]()``, in ``names`` order; two sources at a time for a
     batch of at least :data:`SIDE_BY_SIDE_MIN_QUERIES` queries.
 
@@ -108,13 +115,31 @@ def rank_side_by_side(rankers: Mapping[str, Callable[[], Ranked]], names: Sequen
     those of one source after another, bit for bit: a source's work does not depend on another's
     (the caches two sources share, the ALS fold-in and a content model's candidate rows, are
     filled once under a lock), and the first error in ``names`` order is raised.
+
+    ``alone`` (default :data:`READS_QUERY_TEXT`): sources ranked one after the other in the calling
+    thread (beside one worker for the rest), never two of them at once — those that encode the
+    queries' words: the encoder contract promises no thread safety (a plugin's encoder may keep state
+    between calls), so none is asked from two threads at once, even where the ``text`` and
+    ``profile`` sources share one instance (a hybrid given an encoder object).
     """
     names = list(names)
     if len(names) < 2 or batch < SIDE_BY_SIDE_MIN_QUERIES:
         return {name: rankers[name]() for name in names}
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="coldkit-source") as pool:
-        futures = {name: pool.submit(rankers[name]) for name in names}
-        return {name: futures[name].result() for name in names}
+    here = [name for name in names if name in alone]
+    with ThreadPoolExecutor(max_workers=1 if here else 2, thread_name_prefix="coldkit-source") as pool:
+        futures = {name: pool.submit(rankers[name]) for name in names if name not in alone}
+        done: dict[str, Ranked] = {}
+        for name in here:
+            try:
+                done[name] = rankers[name]()
+            except BaseException:
+                # the first error in names order: a source before this one that failed in the pool comes first
+                for earlier in names[: names.index(name)]:
+                    if earlier in futures:
+                        futures[earlier].result()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        return {name: done[name] if name in done else futures[name].result() for name in names}
 
 
 def empty_ranked(batch: int, k: int) -> Ranked:
