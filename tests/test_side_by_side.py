@@ -23,28 +23,38 @@ def _ranked(value: float) -> Ranked:
     return Ranked(np.array([[1, 0]]), np.array([[value, value / 2]], dtype=np.float32))
 
 
-def test_lists_come_back_in_the_asked_order_from_two_threads_at_most() -> None:
-    running, most, threads = [0], [0], set()
-    lock = threading.Lock()
+class _Overlap:
+    """Counts the rankers running at once; the first ``meet`` of them wait at a barrier for each other
+    (a pool with fewer threads breaks the barrier: the test fails instead of depending on a sleep)."""
 
-    def ranker(value: float):
+    def __init__(self, meet: int) -> None:
+        self.lock, self.running, self.most, self.threads = threading.Lock(), 0, 0, {}
+        self.barrier, self.meet, self.started = threading.Barrier(meet, timeout=10), meet, 0
+
+    def ranker(self, name: str, value: float, exclusive: set[str] | None = None):
         def call() -> Ranked:
-            with lock:
-                running[0] += 1
-                most[0] = max(most[0], running[0])
-                threads.add(threading.current_thread().name)
-            time.sleep(0.02)  # long enough for the other worker to start beside it
-            with lock:
-                running[0] -= 1
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+                self.threads[name] = threading.current_thread().name
+                self.started += 1
+                waits = self.started <= self.meet
+            if waits:
+                self.barrier.wait()
+            with self.lock:
+                self.running -= 1
             return _ranked(value)
         return call
 
-    rankers = {name: ranker(float(i)) for i, name in enumerate("abcde")}
-    out = rank_side_by_side(rankers, ["d", "a", "c"], SIDE_BY_SIDE_MIN_QUERIES)
-    assert list(out) == ["d", "a", "c"]
-    assert [float(r.scores[0, 0]) for r in out.values()] == [3.0, 0.0, 2.0]
-    assert most[0] == 2  # side by side, never more than two
-    assert all(name.startswith("coldkit-source") for name in threads)
+
+def test_lists_come_back_in_the_asked_order_from_two_threads_at_most() -> None:
+    overlap = _Overlap(meet=2)
+    rankers = {name: overlap.ranker(name, float(i)) for i, name in enumerate("abcde")}
+    out = rank_side_by_side(rankers, ["d", "a", "c", "e"], SIDE_BY_SIDE_MIN_QUERIES)
+    assert list(out) == ["d", "a", "c", "e"]
+    assert [float(r.scores[0, 0]) for r in out.values()] == [3.0, 0.0, 2.0, 4.0]
+    assert overlap.most == 2  # side by side (the barrier met), never more than two
+    assert all(name.startswith("coldkit-source") for name in overlap.threads.values())
 
 
 def test_a_small_batch_ranks_in_the_callers_thread() -> None:
@@ -69,29 +79,63 @@ def test_the_first_failing_source_in_order_is_the_error_raised() -> None:
 def test_sources_that_encode_words_rank_in_the_callers_thread_one_at_a_time() -> None:
     """``text`` and ``profile`` encode the queries' words: no encoder is asked from two threads at once,
     so they rank in the calling thread, one after the other, beside one worker for the rest."""
-    lock = threading.Lock()
-    running, most, where = [0], [0], {}
-
-    def ranker(name: str, value: float):
-        def call() -> Ranked:
-            with lock:
-                running[0] += 1
-                most[0] = max(most[0], running[0])
-                where[name] = threading.current_thread().name
-            time.sleep(0.02)
-            with lock:
-                running[0] -= 1
-            return _ranked(value)
-        return call
-
+    overlap = _Overlap(meet=2)
     names = ["cf", "text", "content", "profile", "popularity"]
-    rankers = {name: ranker(name, float(i)) for i, name in enumerate(names)}
+    rankers = {name: overlap.ranker(name, float(i)) for i, name in enumerate(names)}
     out = rank_side_by_side(rankers, names, SIDE_BY_SIDE_MIN_QUERIES)
     assert list(out) == names and [float(r.scores[0, 0]) for r in out.values()] == [0.0, 1.0, 2.0, 3.0, 4.0]
     here = threading.current_thread().name
-    assert where["text"] == where["profile"] == here
-    assert all(where[name].startswith("coldkit-source") for name in ("cf", "content", "popularity"))
-    assert most[0] == 2
+    assert overlap.threads["text"] == overlap.threads["profile"] == here
+    assert all(overlap.threads[name].startswith("coldkit-source") for name in ("cf", "content", "popularity"))
+    assert overlap.most == 2  # the caller beside one worker: text and profile never together
+
+
+def test_an_interrupt_is_raised_at_once_and_not_replaced_by_a_sources_error() -> None:
+    """Ctrl-C reaches the calling thread only: raised at once (the queued sources cancelled, the running
+    one not waited for), and not swapped for the error of a source that failed in the pool."""
+    release = threading.Event()
+    ran: list[str] = []
+
+    def failing_in_pool() -> Ranked:
+        ran.append("cf")
+        raise ValueError("cf failed")
+
+    def slow_in_pool() -> Ranked:
+        ran.append("content")
+        release.wait(10)
+        return _ranked(1.0)
+
+    def interrupted() -> Ranked:
+        while len(ran) < 2:  # both pool sources under way
+            time.sleep(0.001)
+        raise KeyboardInterrupt
+
+    rankers = {"cf": failing_in_pool, "content": slow_in_pool, "popularity": lambda: ran.append("popularity") or _ranked(2.0), "text": interrupted}
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rank_side_by_side(rankers, ["cf", "content", "popularity", "text"], SIDE_BY_SIDE_MIN_QUERIES)
+        assert time.perf_counter() - start < 5  # the slow source was not waited for
+        assert "popularity" not in ran  # queued behind the slow one: cancelled
+    finally:
+        release.set()
+
+
+def test_copyable_locks_survive_every_pickle_protocol_and_deep_copies() -> None:
+    import copy
+    import pickle
+
+    from coldkit.models._ranking import CopyableLock
+
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        lock = pickle.loads(pickle.dumps(CopyableLock(), protocol=protocol))
+        with lock:
+            pass
+    held = CopyableLock()
+    with held:
+        twin = copy.deepcopy(held)
+        with twin:  # a new lock, not the held one's state
+            pass
 
 
 def test_an_error_of_a_source_in_the_pool_before_a_failing_words_source_comes_first() -> None:
@@ -106,6 +150,28 @@ def test_an_error_of_a_source_in_the_pool_before_a_failing_words_source_comes_fi
         rank_side_by_side({"cf": slow_failure, "text": text_failure}, ["cf", "text"], SIDE_BY_SIDE_MIN_QUERIES)
     with pytest.raises(KeyError, match="text second"):
         rank_side_by_side({"cf": slow_failure, "text": text_failure}, ["text", "cf"], SIDE_BY_SIDE_MIN_QUERIES)
+
+
+def test_the_workers_see_the_callers_context_variables() -> None:
+    """A source ranked on a worker reads the caller's context (stage reporting, a memory budget), as it
+    did in the caller's thread: a worker thread starts from the variables' defaults otherwise."""
+    import contextvars
+
+    setting: contextvars.ContextVar[str] = contextvars.ContextVar("test_setting", default="default")
+    seen: dict[str, str] = {}
+
+    def ranker(name: str):
+        def call() -> Ranked:
+            seen[name] = setting.get()
+            return _ranked(1.0)
+        return call
+
+    token = setting.set("the caller's")
+    try:
+        rank_side_by_side({name: ranker(name) for name in "abc"}, list("abc"), SIDE_BY_SIDE_MIN_QUERIES)
+    finally:
+        setting.reset(token)
+    assert seen == {"a": "the caller's", "b": "the caller's", "c": "the caller's"}
 
 
 def test_candidate_rows_asked_at_once_are_sliced_once() -> None:
@@ -170,9 +236,18 @@ def test_a_tuned_hybrid_side_by_side_gives_the_serial_lists_bit_for_bit(
     (the threshold above any batch) and the validation tasks ranked in the fitting thread."""
     options = {"warm": warm, "warm_options": {"iterations": 4, "threads": 1}} if warm == "als" else {"warm": warm}
     cold = np.arange(40)
+    titles = data.catalog.texts()
     queries = [UserQuery(user=u) for u in range(0, data.n_users, 3)] + [
         UserQuery(history=np.array([int(i) for i in data.items_of(u)[:n]])) for u in range(1, 90, 2) for n in (1, 3)
+    ] + [UserQuery(text=str(titles[i])) for i in range(40, 70)] + [
+        UserQuery(history=np.array([int(i) for i in data.items_of(u)[:2]]), text=str(titles[u + 100])) for u in range(20)
     ]
+    where: dict[str, set[str]] = {"source": set(), "fold-in": set()}
+    from coldkit.models.cold import ColdAdapter
+
+    rank_adapter, fold_in = ColdAdapter._recommend, AlsFoldIn.__call__
+    monkeypatch.setattr(ColdAdapter, "_recommend", lambda self, *a: where["source"].add(threading.current_thread().name) or rank_adapter(self, *a))
+    monkeypatch.setattr(AlsFoldIn, "__call__", lambda self, rows: where["fold-in"].add(threading.current_thread().name) or fold_in(self, rows))
 
     def run() -> tuple[list[str], Ranked, Ranked]:
         model = coldkit.get_model("hybrid", encoder="hashing", **options).fit(data)
@@ -182,6 +257,10 @@ def test_a_tuned_hybrid_side_by_side_gives_the_serial_lists_bit_for_bit(
     # side by side for every batch, the validation tasks' small pools too
     monkeypatch.setattr(_ranking, "SIDE_BY_SIDE_MIN_QUERIES", 2)
     notes, cold_lists, all_lists = run()
+    assert any(name.startswith("coldkit-source") for name in where["source"])  # the pool did rank
+    # the fold-in (it limits BLAS's threads process-wide) never runs beside another source
+    assert not any(name.startswith("coldkit-source") for name in where["fold-in"])
+    where["source"].clear()
     monkeypatch.setattr(_ranking, "SIDE_BY_SIDE_MIN_QUERIES", 10**9)
 
     class InThisThread:
@@ -214,6 +293,7 @@ def test_a_tuned_hybrid_side_by_side_gives_the_serial_lists_bit_for_bit(
         lambda *a, **k: InThisThread() if k.get("thread_name_prefix") == "coldkit-rank-task" else real_pool(*a, **k),
     )
     serial_notes, serial_cold, serial_all = run()
+    assert where["source"] == {threading.current_thread().name}  # the reference is really serial
     assert notes == serial_notes
     for got, expected in ((cold_lists, serial_cold), (all_lists, serial_all)):
         np.testing.assert_array_equal(got.indices, expected.indices)

@@ -8,6 +8,7 @@ scan, the exclusions and the top-k, and Python never loops over the catalogue.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Collection, Mapping, Sequence
@@ -59,11 +60,8 @@ class CopyableLock:
     def __deepcopy__(self, memo: dict[int, object]) -> "CopyableLock":
         return CopyableLock()
 
-    def __getstate__(self) -> dict[str, object]:
-        return {}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self._lock = threading.Lock()
+    def __reduce__(self) -> tuple[type["CopyableLock"], tuple[()]]:
+        return (CopyableLock, ())  # every pickle protocol, 0 and 1 included, rebuilds a new lock
 
 
 class CandidateRows:
@@ -126,20 +124,32 @@ def rank_side_by_side(
     if len(names) < 2 or batch < SIDE_BY_SIDE_MIN_QUERIES:
         return {name: rankers[name]() for name in names}
     here = [name for name in names if name in alone]
-    with ThreadPoolExecutor(max_workers=1 if here else 2, thread_name_prefix="coldkit-source") as pool:
-        futures = {name: pool.submit(rankers[name]) for name in names if name not in alone}
+    pool = ThreadPoolExecutor(max_workers=1 if here else 2, thread_name_prefix="coldkit-source")
+    try:
+        # each in a copy of the caller's context: what a source reads from context variables (stage
+        # reporting, a budget) is the caller's, as when it ranked in the caller's thread
+        futures = {name: pool.submit(contextvars.copy_context().run, rankers[name]) for name in names if name not in alone}
         done: dict[str, Ranked] = {}
         for name in here:
             try:
                 done[name] = rankers[name]()
-            except BaseException:
+            except Exception:
                 # the first error in names order: a source before this one that failed in the pool comes first
                 for earlier in names[: names.index(name)]:
                     if earlier in futures:
                         futures[earlier].result()
-                pool.shutdown(wait=True, cancel_futures=True)
                 raise
-        return {name: done[name] if name in done else futures[name].result() for name in names}
+        ranked = {name: done[name] if name in done else futures[name].result() for name in names}
+    except Exception:
+        pool.shutdown(wait=True, cancel_futures=True)  # the sources queued after the error are not ranked
+        raise
+    except BaseException:
+        # an interrupt (it reaches the calling thread only) is raised at once, not after the running
+        # source, and not in place of an error of one
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)  # every source is done: nothing to wait for
+    return ranked
 
 
 def empty_ranked(batch: int, k: int) -> Ranked:

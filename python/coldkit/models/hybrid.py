@@ -40,6 +40,7 @@ every candidate the same normalised score and so does not move the ranking.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
@@ -815,9 +816,12 @@ class Hybrid(Recommender):
         scores: dict[str, tuple[float, float]] = {}
         stack_tasks: list[StackTask] = []
         n_queries = sum(len(task.queries) for task in carved.tasks.values())
-        with stage(f"learn the blend weights on {len(carved.tasks)} validation tasks ({n_queries:,} queries, every source ranks each)"), \
-                ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-rank-task") as ranking:
-            asked: dict[str, tuple[list[UserQuery], dict[str, np.ndarray], Future[dict[str, Ranked]] | None]] = {}
+        with stage(f"learn the blend weights on {len(carved.tasks)} validation tasks ({n_queries:,} queries, every source ranks each)"):
+            # One worker ranks the tasks in turn while this thread climbs the weights of the one before
+            # (the climb reads only its lists, and calls no BLAS: the worker's ALS fold-in limits BLAS's
+            # threads process-wide): the same calls in the same order as one after the other, so the
+            # same lists, the lazy item maps included.
+            ranking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coldkit-rank-task")
             failed = threading.Event()
 
             def rank_in_turn(task: ValidationTask, queries: list[UserQuery], exercised: list[str]) -> dict[str, Ranked]:
@@ -829,16 +833,15 @@ class Hybrid(Recommender):
                     failed.set()
                     raise
 
-            for name, task in carved.tasks.items():
-                queries = self._check_queries(task.queries)
-                # Only the sources these queries exercise are tuned (no query has text: `text` is not).
-                reach = self._source_factors(queries)
-                exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
-                # One worker ranks the tasks in turn while this thread climbs the weights of the one
-                # before (the climb reads only its lists): the same calls in the same order as one
-                # after the other, so the same lists, the lazy item maps included.
-                asked[name] = (queries, reach, ranking.submit(rank_in_turn, task, queries, exercised) if exercised else None)
             try:
+                asked: dict[str, tuple[list[UserQuery], dict[str, np.ndarray], Future[dict[str, Ranked]] | None]] = {}
+                for name, task in carved.tasks.items():
+                    queries = self._check_queries(task.queries)
+                    # Only the sources these queries exercise are tuned (no query has text: `text` is not).
+                    reach = self._source_factors(queries)
+                    exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+                    ranked_later = ranking.submit(contextvars.copy_context().run, rank_in_turn, task, queries, exercised) if exercised else None
+                    asked[name] = (queries, reach, ranked_later)
                 for name, task in carved.tasks.items():
                     queries, reach, ranking_done = asked[name]
                     if ranking_done is None:
@@ -871,10 +874,13 @@ class Hybrid(Recommender):
                         cold = task.candidates is not None
                         inputs = StackInputs(ranked, reach, blended, self._query_features(queries, cold), self._stack_items())
                         stack_tasks.append(StackTask(name, inputs, task.truth, cold_items=cold))
-            except BaseException:
-                # the error now (a source's, or an interrupt), not after the other tasks are ranked
-                ranking.shutdown(wait=True, cancel_futures=True)
+            except Exception:
+                ranking.shutdown(wait=True, cancel_futures=True)  # the error now, the tasks queued after it not ranked
                 raise
+            except BaseException:
+                ranking.shutdown(wait=False, cancel_futures=True)  # an interrupt: at once, not after the running task
+                raise
+            ranking.shutdown(wait=True)
             if carved.words_with_clicks is not None:
                 learned = self._words_beside_clicks(carved.words_with_clicks, regimes)
                 if learned is not None:
@@ -1200,6 +1206,13 @@ class Hybrid(Recommender):
         # profile), so the adapters are asked without it: a profile text ("a 25 year old artist") read
         # as interests would only blur their lists. One list for both keeps the ALS fold-in shared.
         clicks = [replace(q, text=None) if q.text else q for q in queries]
+        served = self._served_sources()
+        if self.cf.warm.kind == "als" and ("cf" in served or "cf_knn" in served):
+            # Folded in now, in this thread, before the sources may rank side by side: the fold-in limits
+            # BLAS to one thread for the whole process while it runs (threadpoolctl), and another source's
+            # BLAS product in that window would run on one thread too, whose bits can differ (OpenBLAS's
+            # small-matrix path). cf and cf_knn then read these vectors from the space's batch cache.
+            self.cf.warm_user_vectors(clicks)
         rankers = {
             "cf": call(self.cf, clicks),
             "cf_knn": call(self.cf_knn, clicks),
@@ -1215,7 +1228,6 @@ class Hybrid(Recommender):
             rankers["profile"] = call(self.profile)
         if self.friends is not None:
             rankers["friends"] = call(self.friends)
-        served = self._served_sources()
         # popularity is the blend's fallback for a query no chosen source can rank (always fitted: cheap)
         return {name: ranker for name, ranker in rankers.items() if name in served or name == "popularity"}
 
