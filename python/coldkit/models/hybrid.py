@@ -834,23 +834,22 @@ class Hybrid(Recommender):
                     raise
 
             try:
-                asked: dict[str, tuple[list[UserQuery], dict[str, np.ndarray], Future[dict[str, Ranked]] | None]] = {}
+                asked: dict[str, tuple[list[UserQuery], dict[str, np.ndarray], list[str], Future[dict[str, Ranked]] | None]] = {}
                 for name, task in carved.tasks.items():
                     queries = self._check_queries(task.queries)
                     # Only the sources these queries exercise are tuned (no query has text: `text` is not).
                     reach = self._source_factors(queries)
                     exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
                     ranked_later = ranking.submit(contextvars.copy_context().run, rank_in_turn, task, queries, exercised) if exercised else None
-                    asked[name] = (queries, reach, ranked_later)
+                    asked[name] = (queries, reach, exercised, ranked_later)
                 for name, task in carved.tasks.items():
-                    queries, reach, ranking_done = asked[name]
+                    queries, reach, exercised, ranking_done = asked[name]
                     if ranking_done is None:
                         # none of the chosen sources can speak here (sources=["cf"] and users without clicks):
                         # nothing to tune; the defaults give every source 0 and the blend's fallback answers
                         regimes[name] = {}
                         continue
                     ranked = ranking_done.result()
-                    exercised = list(ranked)
                     defaults = self.source_weights(queries, cold_items=task.candidates is not None)
                     start = {source: float(np.mean(defaults[source])) for source in exercised}
                     if name == WARM:
