@@ -281,6 +281,39 @@ def test_prepared_fusion_equals_fuse_over_the_weighed_sources(case, mode) -> Non
         prepared({"nope": 1.0})
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["minmax", "zscore", "none"]), st.integers(1, 4))
+def test_prepared_fusion_one_weight_per_source_is_the_per_row_fusion_to_the_bit(seed, mode, named) -> None:  # type: ignore[no-untyped-def]
+    """A weight given as one number per source (the tuning's ascent) takes a path of its own (sums over the
+    keys); it must give the bits of the same weights given per row (a bincount over every entry), down to
+    the float64 totals the lists are cut from: the order of a key's sums decides near ties, and a tie moved
+    is another list. Random scores and weights: every mantissa bit counts, so a sum in another order shows."""
+    rng = np.random.default_rng(seed)
+    batch, n_items, depth = 5, 40, 12
+    sources = {}
+    for name in ("a", "b", "c", "d"):
+        items = np.stack([rng.choice(n_items, depth, replace=False) for _ in range(batch)])
+        scores = -np.sort(-rng.standard_normal((batch, depth)).astype(np.float32), axis=1)
+        sources[name] = coldkit.Ranked(items, scores)
+    weights = {name: float(w) for name, w in zip(list(sources)[:named], rng.uniform(0.0, 3.0, named))}
+    if named > 2:
+        weights["a"] = 0.0  # a source named with weight 0: it lists nothing and adds nothing
+    prepared = WeightedFusion(mode).prepare(sources, 8)
+    seen: list[np.ndarray] = []
+    best = prepared._layout.best
+
+    def capture(totals: np.ndarray, k: int, listed: np.ndarray | None = None) -> coldkit.Ranked:
+        seen.append(np.where(listed, totals, np.nan) if listed is not None else totals)
+        return best(totals, k, listed)
+
+    prepared._layout.best = capture  # type: ignore[method-assign]
+    scalar = prepared(weights)
+    per_row = prepared({name: np.full(batch, w) for name, w in weights.items()})
+    np.testing.assert_array_equal(seen[0].view(np.int64), seen[1].view(np.int64))
+    np.testing.assert_array_equal(scalar.indices, per_row.indices)
+    np.testing.assert_array_equal(scalar.scores.view(np.int32), per_row.scores.view(np.int32))
+
+
 @pytest.mark.parametrize("dtype, scores", [
     # four float32 neighbours of 0.3 (3 ULPs apart: the noise of a float32 dot product)
     (np.float32, np.float32(0.3) + np.arange(3, -1, -1) * np.spacing(np.float32(0.3))),
