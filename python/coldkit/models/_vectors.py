@@ -10,10 +10,15 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Interactions, UserQuery
 
-__all__ = ["blend_by_count", "interaction_rows", "nonzero_rows", "row_products", "training_matrix", "trust_by_count"]
+__all__ = [
+    "blend_by_count", "interaction_rows", "nonzero_rows", "row_products", "training_matrix", "transposed", "trust_by_count",
+]
 
 #: Rows per step of :func:`nonzero_rows`.
 _NONZERO_ROWS = 4096
+#: Rows of the source per step of :func:`transposed`: each step writes a run of this many floats into every
+#: row of the result (2 KB of float32), the whole step's source read once.
+_TRANSPOSE_ROWS = 512
 
 
 def nonzero_rows(x: np.ndarray) -> np.ndarray:
@@ -25,6 +30,23 @@ def nonzero_rows(x: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape[0], dtype=bool)
     for start in range(0, x.shape[0], _NONZERO_ROWS):
         out[start : start + _NONZERO_ROWS] = np.any(x[start : start + _NONZERO_ROWS] != 0, axis=1)
+    return out
+
+
+def transposed(x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """``np.ascontiguousarray(x[rows].T)`` (``rows`` None: all of ``x``), the same values, copied a block of
+    :data:`_TRANSPOSE_ROWS` source rows at a time.
+
+    Why: numpy's transposing copy walks the result row by row and strides through the whole source for
+    each, missing the cache on every read; a block's source rows stay in cache while each result row
+    takes its run of them (10k x 6,455 float32, an EASE-space adapter's item columns: 325 -> 104 ms).
+    With ``rows`` the rows are gathered a block at a time too: no (rows, d) copy beside the result.
+    """
+    n = x.shape[0] if rows is None else len(rows)
+    out = np.empty((x.shape[1], n), dtype=x.dtype)
+    for start in range(0, n, _TRANSPOSE_ROWS):
+        block = x[start : start + _TRANSPOSE_ROWS] if rows is None else x[rows[start : start + _TRANSPOSE_ROWS]]
+        out[:, start : start + _TRANSPOSE_ROWS] = block.T
     return out
 
 

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import CandidateRows, CopyableLock, best_per_row, rank_sparse_rows, rank_vectors
-from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, trust_by_count
+from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, transposed, trust_by_count
 from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
@@ -555,7 +555,7 @@ def text_clicks(
     width = min(int(neighbours), warm.size)
     if not len(texts) or width == 0:
         return sp.csr_matrix((len(texts), warm.size), dtype=np.float64)
-    catalogue = np.ascontiguousarray(content.item_vectors()[warm].T)
+    catalogue = transposed(content.item_vectors(), warm)
     parts = []
     for start in range(0, len(texts), 512):  # a chunk of texts x warm items of similarities at a time
         # one product (BLAS may round a text's similarities an ulp apart with other texts beside it; row by
@@ -879,11 +879,11 @@ class ColdAdapter(Recommender):
             last = getattr(self, "_columns_last", None)
             if last is not None and np.array_equal(last[0], cand):
                 return last[1]
-            columns = np.ascontiguousarray(self._vectors_for(cand)[cand].T)
+            columns = transposed(self._vectors_for(cand), cand)
             self._columns_last = (np.array(cand, copy=True), columns)
             return columns
         if getattr(self, "_columns_all", None) is None:
-            self._columns_all = np.ascontiguousarray(self.item_vectors().T)
+            self._columns_all = transposed(self.item_vectors())
         assert self._columns_all is not None
         return self._columns_all
 

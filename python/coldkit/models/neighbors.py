@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import empty_ranked, pad_ranked, rank_vectors
-from coldkit.models._vectors import interaction_rows, training_matrix
+from coldkit.models._vectors import interaction_rows, training_matrix, transposed
 from coldkit.models.factorized import default_threads
 from coldkit.models.base import Recommender, item_title
 from coldkit.models.memory import check_budget, estimate_warm_bytes, resolve_budget
@@ -390,7 +390,7 @@ class ItemItemModel(Recommender):
             )
         self.release_fit()
         self.warm_items_ = warm
-        self._item_matrix = np.ascontiguousarray(item_vectors[warm].T)  # vectors[warm] = Sᵀ: the fit's S to the bit
+        self._item_matrix = transposed(item_vectors, warm)  # vectors[warm] = Sᵀ: the fit's S to the bit
         self._matrix = matrix
         return self
 
