@@ -97,6 +97,32 @@ def test_parquet_missing_id_is_named_not_read_as_nan(tmp_path: Path, items_csv: 
         load_interactions(tmp_path / "s.parquet", catalog)
 
 
+def test_parquet_binary_ids_are_their_utf8_text_and_other_bytes_are_named(tmp_path: Path, items_csv: Path) -> None:
+    """A binary id column (bytes) holds text: b"a" is the id "a", not "b'a'"; bytes that are not UTF-8 are
+    an error naming the file, the column and the row (was pandas' UnicodeDecodeError traceback)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    catalog = load_items(items_csv)
+    pq.write_table(pa.table({"user_id": pa.array([b"a", b"b"], pa.binary()), "item_id": ["10", "20"]}), tmp_path / "b.parquet")
+    assert load_interactions(tmp_path / "b.parquet", catalog).user_ids.tolist() == ["a", "b"]
+    pq.write_table(pa.table({"user_id": pa.array([b"a", b"\x00\xff"], pa.binary()), "item_id": ["10", "20"]}), tmp_path / "x.parquet")
+    with pytest.raises(InvalidInputError, match=r"x.parquet: column 'user_id': row 1 \(from 0\) holds bytes that are not UTF-8 text"):
+        load_interactions(tmp_path / "x.parquet", catalog)
+
+
+@pytest.mark.parametrize("nested, kind", [([[1], [2]], "a list"), ([{"a": 1}, {"a": 2}], "a struct")])
+def test_parquet_nested_id_column_is_refused(tmp_path: Path, items_csv: Path, nested: list[object], kind: str) -> None:
+    """Lists or structs in an id column were written back as "[1]" and "{'a': 1.0, 'b': None}": ids that are
+    in no input file. A nested column is no id column."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user_id": pa.array(nested), "item_id": ["10", "20"]}), tmp_path / "n.parquet")
+    with pytest.raises(InvalidInputError, match=rf"column 'user_id': row 0 \(from 0\) holds {kind} .*not one id"):
+        load_interactions(tmp_path / "n.parquet", load_items(items_csv))
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -155,6 +155,16 @@ def test_first_bad_row_wins_across_kinds_of_fault(tmp_path: Path, matrix: tuple[
         load_item_vectors(write_npy(tmp_path / "w.npy", ids, vectors))
 
 
+def test_parquet_binary_ids_are_text_and_nested_ids_are_refused(tmp_path: Path) -> None:
+    # binary ids b"a" read as "b'a'": every item was reported as having no vector, naming the same text
+    vectors = [[1.0, 0.0], [0.0, 1.0]]
+    pq.write_table(pa.table({"item_id": pa.array([b"a", b"b"], pa.binary()), "vector": vectors}), tmp_path / "b.parquet")
+    assert list(load_item_vectors(tmp_path / "b.parquet").ids) == ["a", "b"]
+    pq.write_table(pa.table({"item_id": pa.array([[1], [2]]), "vector": vectors}), tmp_path / "n.parquet")
+    with pytest.raises(InvalidInputError, match=r"the id column: row 0 \(from 0\) holds a list"):
+        load_item_vectors(tmp_path / "n.parquet")
+
+
 def test_parquet_wrong_dimension_and_null_vector(tmp_path: Path) -> None:
     table = pa.table(
         {"item_id": ["a", "b", "c", "d"], "vector": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], None, [1.0, 2.0]]}

@@ -32,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit._paths import user_path
+from coldkit.data._ids import scalar_ids
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.exceptions import DataWarning, InvalidInputError
 
@@ -98,7 +99,7 @@ def read_table(
             raise InvalidInputError(f"{p}: not a readable Parquet file ({exc})") from exc
         for column, kind in (dtype or {}).items():
             if column in frame.columns:
-                frame[column] = _parquet_text(frame[column]) if kind is str else frame[column].astype(kind)
+                frame[column] = _parquet_text(frame[column], f"{p}: column {column!r}") if kind is str else frame[column].astype(kind)
     else:
         base = [s for s in suffixes if s != ".gz"]
         given = sep is not None
@@ -1593,12 +1594,16 @@ def _warn_yyyymmdd(seconds: np.ndarray, frame: pd.DataFrame, where: str) -> None
     )
 
 
-def _parquet_text(column: pd.Series) -> pd.Series:
+def _parquet_text(column: pd.Series, where: str) -> pd.Series:
     """A Parquet column asked for as text. Float columns stay numbers: :func:`_ids` reads a whole
     float as an integer ("242", not "242.0", as a CSV's id), which a cast to str here would defeat.
-    Other columns become strings, with missing values kept missing (named as empty ids, not "None")."""
+    Other columns become strings, with missing values kept missing (named as empty ids, not "None");
+    a binary column's bytes are decoded as UTF-8, and a nested one (lists, structs) is refused
+    (:func:`coldkit.data._ids.scalar_ids`; ``where`` names the column)."""
     if pd.api.types.is_float_dtype(column.dtype):
         return column
+    if column.dtype == object:
+        column = pd.Series(scalar_ids(column.to_numpy(), where), index=column.index, name=column.name)
     missing = column.isna().to_numpy()
     text = column.astype(str).astype(object)
     text[missing] = None

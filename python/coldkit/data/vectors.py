@@ -36,6 +36,7 @@ import numpy as np
 
 from coldkit import _core
 from coldkit._paths import user_path
+from coldkit.data._ids import scalar_ids
 from coldkit.exceptions import InvalidInputError
 
 __all__ = ["ItemVectors", "VectorMatch", "ids_path_for", "item_vectors_from_arrays", "load_item_vectors"]
@@ -278,6 +279,8 @@ def _ids_as_strings(ids: Sequence[Any] | np.ndarray, source: str) -> list[str]:
         if whole.all():
             return [str(int(v)) for v in values]
         return [str(v) if np.isfinite(v) else "" for v in values.tolist()]
+    if values.dtype == object:  # a Parquet binary id column: b"i1" is the id "i1" (not "b'i1'"); a list is no id
+        values = scalar_ids(values, f"{source}: the id column")
     return ["" if v is None else str(v).strip() for v in values.tolist()]
 
 
