@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 import warnings
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from coldkit.cli import main
+from coldkit.exceptions import InvalidInputError
 
 ITEMS = """item_id,title,genres
 a,Space robots adventure,Sci-Fi
@@ -373,6 +375,58 @@ def test_out_that_is_an_input_file_is_refused(files: dict[str, Path], capsys: py
     assert target.read_bytes() == before
 
 
+def test_out_through_a_folder_not_made_yet_is_still_the_input(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # "new/../train.csv" names train.csv through a folder the atomic writer creates; the check compared only
+    # existing paths, so the run replaced the interactions with recommendations and exited 0
+    before = files["train"].read_bytes()
+    files["out"] = files["train"].parent / "not-yet" / ".." / files["train"].name
+    assert run(files) == 2
+    assert f"--out {files['out']} is the --interactions file" in capsys.readouterr().err
+    assert files["train"].read_bytes() == before and not (files["train"].parent / "not-yet").exists()
+
+
+def test_out_that_is_the_ids_file_of_the_item_vectors_is_refused(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # a .npy's ids live in x.ids.txt beside it: --out x.ids.txt replaced them, and the next run failed on its own vectors
+    vectors = files["train"].parent / "v.npy"
+    np.save(vectors, np.eye(3, dtype=np.float32))
+    ids = files["train"].parent / "v.ids.txt"
+    ids.write_text("a\nb\nc\n", encoding="utf-8")
+    files["out"] = ids
+    assert run(files, "--item-vectors", str(vectors), model="hybrid") == 2
+    assert f"--out {ids} is the --item-vectors ids file" in capsys.readouterr().err
+    assert ids.read_text(encoding="utf-8") == "a\nb\nc\n"
+
+
+def test_out_dash_is_refused_not_written_as_a_file_named_dash(files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(files["train"].parent)
+    files["out"] = Path("-")
+    assert run(files) == 2
+    assert "--out -: recommendations are written to a CSV file" in capsys.readouterr().err
+    assert not (files["train"].parent / "-").exists()
+
+
+@pytest.mark.parametrize("option, named", [("warm_options=[1]", "warm_options"), ("encoder_options=xyz", "encoder_options")])
+def test_an_options_option_that_is_no_mapping_is_named(files: dict[str, Path], capsys: pytest.CaptureFixture[str], option: str, named: str) -> None:
+    # was "bad option value (cannot convert dictionary update sequence element #0 to a sequence)"
+    assert run(files, "--encoder", "hashing", "--option", option, model="hybrid") == 2
+    err = capsys.readouterr().err
+    assert f"{named} must be a mapping of option name -> value" in err and "sequence" not in err, err
+
+
+def test_recommend_files_refuses_a_bad_batch_size_and_options_before_reading(files: dict[str, Path]) -> None:
+    """The Python API's ``batch_size`` and ``options``: -1 wrote a header-only file and reported every user
+    written; 0 was ``range() arg 3 must not be zero`` after the whole fit; a list of options a bare ValueError."""
+    from coldkit.batch import recommend_files
+
+    missing = files["train"].parent / "absent.csv"  # checked before any file is read: no file error first
+    for bad, message in ((-1, "batch_size must be >= 1, got -1"), (0, "batch_size must be >= 1, got 0"), (2.5, "batch_size")):
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            recommend_files(str(missing), str(files["items"]), str(files["out"]), batch_size=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"options must be a mapping of option name -> value .* got list \['l2=5'\]"):
+        recommend_files(str(missing), str(files["items"]), str(files["out"]), options=["l2=5"])  # type: ignore[arg-type]
+    assert not files["out"].exists()
+
+
 def test_encoding_applies_to_the_id_files_too(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # --encoding latin-1 read the tables but not --users / --candidates, which failed as "not UTF-8"
     files["train"].write_bytes((TRAIN + "José,c,4\n").encode("latin-1"))
@@ -569,7 +623,6 @@ def test_ids_that_start_with_a_hash_are_ids_not_comments(files: dict[str, Path])
 def test_recommend_files_names_an_argument_that_is_not_a_path(files: dict[str, Path]) -> None:
     # a DataFrame passed to the file API was "TypeError: expected str, bytes or os.PathLike object"
     from coldkit import recommend_files
-    from coldkit.exceptions import InvalidInputError
 
     frame = pd.read_csv(files["train"])
     with pytest.raises(InvalidInputError, match=r"interactions= must be a path, got DataFrame \(for DataFrames: coldkit.get_model"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,3 +148,15 @@ def test_hybrid_user_profiles_must_be_a_mapping() -> None:
         with pytest.raises(InvalidInputError, match=rf"user_profiles must be a mapping user id -> profile text, got {shown}"):
             coldkit.get_model("hybrid", encoder="hashing", user_profiles=bad)
     assert coldkit.get_model("hybrid", encoder="hashing", user_profiles={"u1": "likes jazz"}).profile is not None
+
+
+def test_check_options_takes_a_mapping_and_names_anything_else() -> None:
+    from coldkit.validation import check_options
+
+    assert check_options(None, "warm_options") == {}
+    given = {"l2": 300}
+    taken = check_options(given, "warm_options")
+    assert taken == given and taken is not given  # a copy: the caller's dict is not kept and changed
+    for bad, shown in (("l2=300", "str 'l2=300'"), ([("l2", 3)], "list [('l2', 3)]"), ({1: 2}, "dict {1: 2}"), ("x" * 100, "str 'xxxx")):
+        with pytest.raises(InvalidInputError, match=re.escape(f"warm_options must be a mapping of option name -> value (e.g. {{'name': value}}), got {shown}")):
+            check_options(bad, "warm_options")

@@ -36,11 +36,12 @@ from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     _lookalike_hint, _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
 )
+from coldkit.data.vectors import ids_path_for
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models.registry import build_model, default_encoder_name, model_accepts, model_requires, parse_option_value
 from coldkit.models.social import FriendsPopularity
 from coldkit.privacy.modes import privacy_of
-from coldkit.validation import check_k
+from coldkit.validation import check_k, check_options
 
 __all__ = ["recommend_files", "write_recommendations"]
 
@@ -138,6 +139,11 @@ def recommend_files(
         None if path is None else user_path_text(path) for path in (user_profiles, candidates, users, item_vectors, user_graph)
     )
     k = check_k(k)
+    batch_size = check_k(batch_size, "batch_size")  # 0 failed after the whole fit; -1 wrote no row and said it had
+    options = check_options(options, "options")
+    if out.strip() == "-":
+        # not standard output: it was a file named "-" in the working directory, written without a word
+        raise InvalidInputError("--out -: recommendations are written to a CSV file (atomically), not to standard output; give a path, e.g. recs.csv")
     check_output_writable(out)  # before any work: a directory/FIFO/link or read-only --out fails in a second, not after the fit
     refuse_read_only(out)  # the atomic rename would replace a file the user made read-only
     _check_out_is_csv(out)
@@ -146,6 +152,8 @@ def recommend_files(
         {
             "--interactions": interactions, "--items": items, "--user-profiles": user_profiles, "--candidates": candidates,
             "--users": users, "--item-vectors": item_vectors, "--user-graph": user_graph,
+            # a .npy's ids live beside it, and a later run read the recommendations as its ids
+            "--item-vectors ids": str(ids_path_for(item_vectors)) if item_vectors is not None and item_vectors.endswith(".npy") else None,
         },
     )  # fmt: skip
     if max_memory is not None:
@@ -552,12 +560,16 @@ def _check_out_is_no_input(out: str, inputs: dict[str, str | None]) -> None:
     """Refuse an ``out`` that is one of the input files: the write would replace the user's data.
 
     Raises:
-        InvalidInputError: ``out`` is (or links to) the file of one of ``inputs`` (flag -> path).
+        InvalidInputError: ``out`` is (or links to, or resolves to) the file of one of ``inputs`` (flag -> path).
     """
-    if not os.path.exists(out):
-        return
+    # by the path it resolves to as well: "new/../inter.csv" names the input through a folder the atomic
+    # writer creates, and samefile() needs the out path to exist already
+    real_out = os.path.realpath(out)
     for flag, path in inputs.items():
-        if path is not None and os.path.exists(path) and os.path.samefile(out, path):
+        if path is None:
+            continue
+        same_path = os.path.realpath(path) == real_out
+        if same_path or (os.path.exists(out) and os.path.exists(path) and os.path.samefile(out, path)):  # hard links too
             raise InvalidInputError(f"--out {out} is the {flag} file; writing there would replace your input, give another path")
 
 

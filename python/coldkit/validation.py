@@ -11,12 +11,14 @@ with the same wording. On/off switches that a caller may pass from a config or a
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
 
-__all__ = ["check_flag", "check_integer", "check_item_index", "check_k", "check_seed"]
+__all__ = ["check_flag", "check_integer", "check_item_index", "check_k", "check_options", "check_seed"]
 
 
 def check_k(k: object, what: str = "k", *, at_most: int | None = None) -> int:
@@ -113,6 +115,33 @@ def check_flag(value: object, what: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InvalidInputError(f"{what} must be True or False, got {value!r}")
     return bool(value)
+
+
+def check_options(value: object, what: str) -> dict[str, Any]:
+    """``value`` (None: no options) as a dict of option name -> value, else :class:`InvalidInputError`.
+
+    Why: options that are themselves options (``warm_options``, ``encoder_options``, ``recommend_files``'
+    ``options``) were unpacked with ``**`` or ``dict()``, and a list or a string failed inside with
+    Python's own words ("argument after ** must be a mapping, not str", "dictionary update sequence
+    element #0 has length 4"), naming neither the option nor what it takes.
+
+    Example::
+
+        >>> check_options({"l2": 300}, "warm_options")
+        {'l2': 300}
+        >>> check_options("l2=300", "warm_options")
+        Traceback (most recent call last):
+        ...
+        coldkit.exceptions.InvalidInputError: warm_options must be a mapping of option name -> value (e.g. {'name': value}), got str 'l2=300'
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(name, str) for name in value):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise InvalidInputError(
+            f"{what} must be a mapping of option name -> value (e.g. {{'name': value}}), got {type(value).__name__} {shown}"
+        )
+    return dict(value)
 
 
 def check_item_index(item: object, n_items: int) -> int:

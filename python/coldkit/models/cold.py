@@ -38,7 +38,7 @@ from coldkit.models.factorized import ALS_ITERATIONS, AlsFoldIn, als_factors, ha
 from coldkit.models.memory import EASE_MAX_ITEMS, check_budget, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_flag, check_k, check_number, check_seed
+from coldkit.validation import check_flag, check_k, check_number, check_options, check_seed
 
 __all__ = [
     "WarmSpace", "ColdAdapter", "ColdRidge", "ColdKNN", "ColdMLP", "ridge_map", "WARM_KINDS",
@@ -181,7 +181,7 @@ class WarmSpace:
         self.requested = kind
         self.kind = kind  # "auto" becomes the chosen kind in fit()
         self.factors = int(factors)
-        self.options = dict(options or {})
+        self.options = check_options(options, "warm_options")
         # Checked here, not when the warm model is built: an unknown name was a TypeError traceback from
         # EASE.__init__ after the whole encoding (ease, item-knn, auto), or ignored without a word (svd...)
         taken = warm_option_names(kind)

@@ -21,7 +21,7 @@ from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked,
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
-from coldkit.validation import check_flag, check_k, check_number
+from coldkit.validation import check_flag, check_k, check_number, check_options
 
 __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
@@ -29,7 +29,7 @@ __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
     """An encoder instance from a registered name (``"hashing"``, ``"bert"``...) or an instance."""
     if isinstance(encoder, str):
-        return get_encoder(encoder, **(options or {}))
+        return get_encoder(encoder, **check_options(options, "encoder_options"))
     if not hasattr(encoder, "encode_texts"):
         raise InvalidInputError(f"encoder must be a registered name or an Encoder, got {type(encoder).__name__}")
     return encoder

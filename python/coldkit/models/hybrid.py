@@ -99,7 +99,7 @@ from coldkit.models.tuning import (
 from coldkit.plugins.manager import get_encoder, get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
-from coldkit.validation import check_flag, check_k, check_number, check_seed
+from coldkit.validation import check_flag, check_k, check_number, check_options, check_seed
 
 __all__ = ["Hybrid", "Router", "ProfileKNN", "DEFAULT_WEIGHTS", "AUTO_TUNE_MAX_ITEMS"]
 
@@ -354,7 +354,7 @@ class Hybrid(Recommender):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
             encoder = default_encoder_name()
-        enc = get_encoder(encoder, **(encoder_options or {})) if isinstance(encoder, str) else encoder
+        enc = get_encoder(encoder, **check_options(encoder_options, "encoder_options")) if isinstance(encoder, str) else encoder
         defaults = dict(DEFAULT_WEIGHTS)
         try:  # a mapping, a pandas Series or (source, weight) pairs, as dict() reads them
             as_dict = {} if weights is None else dict(weights)
@@ -1589,7 +1589,7 @@ def _fit_stackers(
 
 def _fresh_encoder(encoder: str | Encoder, options: dict[str, Any] | None) -> str | Encoder:
     # the profile kNN fits its own IDF on user texts, so it needs its own instance when built by name
-    return get_encoder(encoder, **(options or {})) if isinstance(encoder, str) else encoder
+    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder
 
 
 class Router(Recommender):
