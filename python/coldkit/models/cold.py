@@ -30,7 +30,9 @@ import scipy.sparse as sp
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import ColdkitError, InvalidInputError
 from coldkit.models._ranking import CandidateRows, CopyableLock, best_per_row, rank_sparse_rows, rank_vectors
-from coldkit.models._vectors import blend_by_count, interaction_rows, training_matrix, transposed, trust_by_count
+from coldkit.models._vectors import (
+    blend_by_count, column_blocks, interaction_rows, sparse_times_blocks, training_matrix, transposed, trust_by_count,
+)
 from coldkit.models.base import Recommender, item_title
 from coldkit._stages import stage
 from coldkit.models.content import ContentRecommender
@@ -1175,7 +1177,8 @@ class ColdKNN(ColdAdapter):
             keep = np.arange(n_warm)
         self._pool_rows = keep  # positions (among the warm items) of the searched neighbours
         self._warm_features = np.ascontiguousarray(features[warm[keep]], dtype=np.float32)
-        self._warm_targets = np.ascontiguousarray(targets[warm[keep]], dtype=np.float32)
+        # in blocks of columns: the map's sparse product reads them a block at a time (see sparse_times_blocks)
+        self._warm_targets = column_blocks(targets, warm[keep])
 
     def neighbour_weights(self, features: np.ndarray, items: np.ndarray | None = None) -> sp.csr_matrix:
         """(n, n_warm) sparse weights of each row's nearest warm items.
@@ -1205,11 +1208,11 @@ class ColdKNN(ColdAdapter):
         )
 
     def map_content(self, features: np.ndarray) -> np.ndarray:
-        return np.asarray(self.neighbour_weights(features) @ self._warm_targets, dtype=np.float32)
+        return np.asarray(sparse_times_blocks(self.neighbour_weights(features), self._warm_targets), dtype=np.float32)
 
     def _map_catalog(self, features: np.ndarray, items: np.ndarray) -> np.ndarray:
         # a warm catalogue item must not borrow its own CF vector
-        return np.asarray(self.neighbour_weights(features, items) @ self._warm_targets, dtype=np.float32)
+        return np.asarray(sparse_times_blocks(self.neighbour_weights(features, items), self._warm_targets), dtype=np.float32)
 
 
 def _import_torch() -> Any:
