@@ -71,6 +71,10 @@ def test_evaluate_cold_user_protocol(movie_folder: Path, tmp_path: Path) -> None
 def test_evaluate_errors_are_one_clean_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--data", "no-such-set", "--out", str(tmp_path)]) == 2
     assert "unknown data set 'no-such-set'" in capsys.readouterr().err
+    # a path is not a misspelt name: say the folder is not there
+    missing = tmp_path / "nowhere" / "data"
+    assert main(["evaluate", "--data", str(missing), "--out", str(tmp_path)]) == 2
+    assert f"{missing}: no such folder" in capsys.readouterr().err
     assert main(["evaluate", "--models", "nope", "--out", str(tmp_path), "--max-users", "5"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()

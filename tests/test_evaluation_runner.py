@@ -247,6 +247,8 @@ def test_a_single_model_name_is_not_read_letter_by_letter() -> None:
     # models="popularity" was the models "p", "o", ... ("unknown model 'p'")
     with pytest.raises(InvalidInputError, match=r"models= takes a list of model names; wrap a single one in a list: \['popularity'\]"):
         evaluate(synthetic(), "popularity", progress=False)
+    with pytest.raises(InvalidInputError, match=r"models= takes a list of model names \(e.g. \['hybrid', 'popularity'\]\), got NoneType"):
+        evaluate(synthetic(), None, progress=False)  # type: ignore[arg-type]
     # the list forms still work, numpy cut-offs and seeds included
     result = evaluate(synthetic(), ["popularity"], k=np.array([5]), seeds=np.arange(1), progress=False)
     assert result.ks == [5] and result.seeds == [0]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import coldkit.models as models
 from coldkit.data import UserQuery
 from coldkit.data.interactions import Interactions
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import DataWarning, InvalidInputError
 from coldkit.models.registry import ModelOptionError, parse_option_value
 from coldkit.plugins.types import Ranked
 
@@ -130,6 +130,22 @@ def test_dataframe_form_agrees_with_the_index_form_and_int_ids_round_trip() -> N
     cold = model.recommend(users=[UserQuery(history=history)], k=4)
     by_index = model.recommend([UserQuery(history=train.catalog.index_of(map(str, history)))], 4)
     assert cold.item_id.tolist() == [train.catalog.item_ids[i] for i in by_index.indices[0] if i >= 0]
+
+
+def test_sparse_matrix_checked_as_a_dataframe_is() -> None:
+    """A stored zero was accepted (in the pattern, so "known" to some models, with no weight to others), a
+    negative weight counted as a like without the warning a DataFrame gets, a complex matrix lost its
+    imaginary parts with only numpy's ComplexWarning."""
+    ids = {"user_ids": ["a", "b"], "item_ids": ["x", "y"]}
+    zero = sp.csr_matrix((np.array([1.0, 0.0]), ([0, 1], [0, 1])), shape=(2, 2))
+    with pytest.raises(InvalidInputError, match=r"stores 1 explicit zero\(s\) \(e.g. row 1, column 1\).*eliminate_zeros"):
+        models.create("popularity").fit(zero, **ids)
+    zero.eliminate_zeros()
+    models.create("popularity").fit(zero, **ids)  # as the message says: then it fits
+    with pytest.raises(InvalidInputError, match="holds complex128 values; interactions are real weights"):
+        models.create("popularity").fit(sp.csr_matrix(np.array([[1 + 1j, 0], [1, 1]])), **ids)
+    with pytest.warns(DataWarning, match="1 interaction\\(s\\) have a negative weight in the sparse matrix"):
+        models.create("popularity").fit(sp.csr_matrix(np.array([[-1.0, 0.0], [1.0, 1.0]])), **ids)
 
 
 def test_sparse_matrix_input() -> None:
@@ -710,8 +726,6 @@ def _own_case(change: str) -> tuple[pd.DataFrame, dict]:
 )
 def test_errors_after_a_partial_mapping_name_the_users_own_columns(change: str, message: str) -> None:
     import contextlib
-
-    from coldkit.exceptions import DataWarning
 
     frame, kw = _own_case(change)
     # the -4 that sums a pair to 0 is a thumbs-down, which fit says before the error

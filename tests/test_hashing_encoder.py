@@ -96,6 +96,8 @@ def test_fit_refuses_a_single_string_and_learns_from_texts() -> None:
     # fit("a b") learnt its IDF from the letters "a", " ", "b" (list() of a string), silently
     with pytest.raises(coldkit.InvalidInputError, match="fit expects a sequence of strings, got a single str"):
         HashingEncoder(dim=64).fit("space opera")
+    with pytest.raises(coldkit.InvalidInputError, match="fit expects a sequence of strings, got NoneType"):
+        HashingEncoder(dim=64).fit(None)  # type: ignore[arg-type]  # was "'NoneType' object is not iterable"
     fitted = HashingEncoder(dim=64).fit(iter(["space opera", "opera"]))  # any iterable of texts still works
     assert fitted.idf is not None
     # hand-computed: "opera" is in both documents -> log(3/3) + 1 = 1; "space" in one -> log(3/2) + 1

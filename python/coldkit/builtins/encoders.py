@@ -64,6 +64,8 @@ def tokenize(text: str, ngrams: int = 1, stem: bool = True) -> list[str]:
 def _check_texts(texts: Iterable[str], what: str = "encode_texts") -> list[str]:
     if isinstance(texts, str):
         raise InvalidInputError(f"{what} expects a sequence of strings, got a single str (wrap it in a list)")
+    if not isinstance(texts, Iterable):  # None was "TypeError: 'NoneType' object is not iterable"
+        raise InvalidInputError(f"{what} expects a sequence of strings, got {type(texts).__name__}")
     out = list(texts)
     for i, text in enumerate(out):
         if not isinstance(text, str):

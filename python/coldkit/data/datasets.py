@@ -480,6 +480,9 @@ def load_dataset(
             f"{key} is a file, not a data set: give the folder that holds the tables (--data {Path(key).parent}), with "
             "interactions.csv + items.csv (.tsv, .parquet or .gz too) or the MovieLens movies.csv + ratings.csv"
         )
+    elif any(sep in key for sep in ("/", "\\")) or key.startswith(("~", ".")):
+        # a path, not a misspelt name: "unknown data set '/data/x'" did not say that the folder is not there
+        raise InvalidInputError(f"{key}: no such folder (a data set is one of {dataset_names()} or the folder that holds its tables)")
     else:
         raise UnknownComponentError(f"unknown data set {key!r}; known: {dataset_names()} or a folder path")
     if implicit_threshold is not None or binary:

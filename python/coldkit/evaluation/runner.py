@@ -276,6 +276,8 @@ def evaluate(
     # to fail as a TypeError; seeds=[0.5] was silently seed 0.
     if isinstance(models, (str, bytes)):
         raise InvalidInputError(f"models= takes a list of model names; wrap a single one in a list: [{models!r}]")
+    if not isinstance(models, Iterable):  # None was "TypeError: 'NoneType' object is not iterable"
+        raise InvalidInputError(f"models= takes a list of model names (e.g. ['hybrid', 'popularity']), got {type(models).__name__}")
     cutoffs: list[Any] = list(cast(Iterable[Any], k)) if _is_sequence(k) else [k]
     if not cutoffs:
         raise InvalidInputError("k must hold at least one cut-off, got an empty list")

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
@@ -23,7 +24,7 @@ import scipy.sparse as sp
 
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import INTERACTION_NAMES, DuplicatePolicy, _lookalike_hint, catalog_from_frame, interactions_from_frame
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import DataWarning, InvalidInputError
 from coldkit.plugins.types import Ranked
 
 __all__ = [
@@ -191,8 +192,30 @@ def _from_sparse(
 ) -> Interactions:
     n_users, n_cols = matrix.shape
     users = _id_list(user_ids, n_users, "user_ids")
+    if not (np.issubdtype(matrix.dtype, np.number) or matrix.dtype == bool) or np.iscomplexobj(matrix.data):
+        # a complex matrix lost its imaginary parts with only numpy's ComplexWarning
+        raise InvalidInputError(f"the sparse matrix holds {matrix.dtype} values; interactions are real weights (float or int)")
     if matrix.nnz and not np.isfinite(matrix.data).all():
         raise InvalidInputError("the sparse matrix has NaN or inf values; drop or fix them first")
+    zero = np.flatnonzero(matrix.data == 0)
+    if zero.size:
+        # a stored 0 is in the matrix's pattern (a "known" item to some models) with no weight (to others):
+        # a DataFrame's 0 rating is refused alike (see coldkit.data.loaders)
+        row = int(np.searchsorted(matrix.indptr, zero[0], side="right") - 1)
+        raise InvalidInputError(
+            f"the sparse matrix stores {zero.size:,} explicit zero(s) (e.g. row {row}, column {int(matrix.indices[zero[0]])}): "
+            "an interaction needs a weight; drop them with matrix.eliminate_zeros(), or mark the likes with weights > 0"
+        )
+    negative = int(np.count_nonzero(matrix.data < 0))
+    if negative:
+        # as the DataFrame path warns: a dislike stored as -1 is still an interaction to most models
+        warnings.warn(
+            f"{negative:,} interaction(s) have a negative weight in the sparse matrix (e.g. a thumbs-down): most models "
+            "(popularity, hybrid, binarized kNN/EASE) read every interaction as positive feedback, so they count as likes; "
+            "keep only the likes (e.g. matrix.multiply(matrix > 0))",
+            DataWarning,
+            stacklevel=4,
+        )
     if catalog is None:
         return Interactions(user_ids=np.asarray(users, dtype=object), catalog=_catalog_without_text(_id_list(item_ids, n_cols, "item_ids")), matrix=matrix)
     if item_ids is None:
