@@ -690,6 +690,31 @@ def test_rank_sparse_rows_equals_the_dense_scan(with_candidates: bool) -> None:
     np.testing.assert_allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-5)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 300), st.integers(1, 40), st.integers(1, 9), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1),
+)
+def test_rank_by_item_scores_is_the_scan_of_a_column_of_ones(n_items: int, k: int, batch: int, with_candidates: bool, decayed: bool, seed: int) -> None:
+    """Popularity ranks every query by one score per item: sorted once, it must be the core's scan to the
+    bit — the same items in the same order (ties to the lower index, among many ties: counts repeat), the
+    same float32 scores, each query's exclusions dropped, padding where fewer than k are left."""
+    from coldkit.models._ranking import rank_by_item_scores, rank_vectors
+
+    rng = np.random.default_rng(seed)
+    # counts tie often; decayed counts are float64 that round to the same float32 (the scan compares float32)
+    scores = rng.integers(0, 6, n_items).astype(np.float64)
+    if decayed:
+        scores = scores * (1.0 + rng.uniform(0, 1e-9, n_items))
+    cand = np.sort(rng.choice(n_items, rng.integers(1, n_items + 1), replace=False)) if with_candidates else None
+    exclude = [rng.choice(n_items, rng.integers(0, n_items + 1), replace=False) for _ in range(batch)]
+    exclude[0] = np.empty(0, dtype=np.int64)
+    for dropped in (exclude, None):
+        got = rank_by_item_scores(scores, batch, k, exclude=dropped, candidates=cand)
+        want = rank_vectors(np.ones((batch, 1), np.float32), scores.astype(np.float32)[:, None], k, exclude=dropped, candidates=cand)
+        np.testing.assert_array_equal(got.indices, want.indices)
+        np.testing.assert_array_equal(got.scores.view(np.int32), np.asarray(want.scores, dtype=np.float32).view(np.int32))
+
+
 def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: Interactions) -> None:
     model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
     queries = [UserQuery(user=u) for u in range(0, 60, 4)] + [UserQuery(history=np.array([20, 31]))]

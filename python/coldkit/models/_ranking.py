@@ -21,7 +21,7 @@ from coldkit.plugins.manager import is_builtin
 from coldkit.plugins.types import Ranked
 from coldkit.similarity import topk
 
-__all__ = ["check_candidates", "check_fused", "CandidateRows", "CopyableLock", "rank_side_by_side", "READS_QUERY_TEXT", "SIDE_BY_SIDE_MIN_QUERIES", "rank_vectors", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "head_then_deeper", "stack_rows"]
+__all__ = ["check_candidates", "check_fused", "CandidateRows", "CopyableLock", "rank_side_by_side", "READS_QUERY_TEXT", "SIDE_BY_SIDE_MIN_QUERIES", "rank_vectors", "rank_by_item_scores", "rank_sparse_rows", "best_per_row", "empty_ranked", "pad_ranked", "extend_ranked", "head_then_deeper", "stack_rows"]
 
 
 def check_candidates(candidates: object, n_items: int) -> np.ndarray | None:
@@ -274,6 +274,44 @@ def rank_vectors(
     if candidates is not None:
         indices = np.where(indices >= 0, candidates[np.clip(indices, 0, None)], -1)
     return pad_ranked(indices, scores, k)
+
+
+def rank_by_item_scores(
+    scores: np.ndarray, batch: int, k: int, *, exclude: Sequence[np.ndarray] | None = None, candidates: np.ndarray | None = None
+) -> Ranked:
+    """Top ``k`` items by one score per item, the same for every one of ``batch`` queries (popularity), each
+    query's ``exclude`` dropped: exactly :func:`rank_vectors` of a column of ones against ``scores`` as one
+    column (float32; ties to the lower item index), without scoring every item for every query.
+
+    Why: the catalogue's order is the same for everyone, so it is sorted once and each query takes its
+    first ``k`` items that it does not exclude (the scan did batch x items compares: at 1M items 4.3 s for
+    10k users, ranked for every batch of a run).
+
+    Args:
+        scores: (N,) one score per catalogue item (finite).
+        exclude: per-query item indices (catalogue indices) to drop, or None.
+        candidates: sorted unique item indices allowed, or None for all.
+    """
+    values = np.asarray(scores, dtype=np.float32)  # the bits the scan compared (a float32 dot with 1.0)
+    pool = np.arange(values.size, dtype=np.int64) if candidates is None else np.asarray(candidates, dtype=np.int64)
+    order = pool[np.argsort(-values[pool], kind="stable")]  # best first; the sort is stable: ties keep index order
+    indices = np.full((batch, k), -1, dtype=np.int64)
+    top = order[:k]
+    if exclude is None:
+        indices[:, : top.size] = top
+    else:
+        for b, dropped in enumerate(exclude):
+            dropped = np.asarray(dropped, dtype=np.int64)
+            if dropped.size == 0:
+                indices[b, : top.size] = top
+                continue
+            # at most |dropped| of the first k + |dropped| are dropped: the query's k are among them
+            head = order[: k + dropped.size]
+            kept = head[~np.isin(head, dropped)][:k]
+            indices[b, : kept.size] = kept
+    found = indices >= 0
+    out = np.where(found, values[np.where(found, indices, 0)], -np.inf).astype(np.float32)
+    return Ranked(indices, out)
 
 
 def _positions_among(candidates: np.ndarray, exclude: Sequence[np.ndarray], n_items: int) -> list[np.ndarray]:

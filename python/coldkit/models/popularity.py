@@ -16,7 +16,7 @@ import pandas as pd
 
 from coldkit.data.interactions import Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import empty_ranked, rank_vectors
+from coldkit.models._ranking import empty_ranked, rank_by_item_scores, rank_vectors
 from coldkit.models.base import Recommender
 from coldkit.plugins.types import Ranked
 from coldkit.text import normalize, unspaced, words
@@ -107,11 +107,12 @@ class Popularity(Recommender):
     def _recommend(
         self, queries: list[UserQuery], k: int, cand: np.ndarray | None, exclude_known: bool
     ) -> Ranked:
+        exclude = self._exclusions(queries, exclude_known)
+        if self.backend is None:  # one order for everyone: sorted once, not scanned per query
+            return rank_by_item_scores(self.item_scores(), len(queries), k, exclude=exclude, candidates=cand)
         query_vectors = np.ones((len(queries), 1), dtype=np.float32)
         item_vectors = self.item_scores().astype(np.float32)[:, None]
-        return rank_vectors(
-            query_vectors, item_vectors, k, metric="dot", exclude=self._exclusions(queries, exclude_known), candidates=cand, backend=self.backend
-        )
+        return rank_vectors(query_vectors, item_vectors, k, metric="dot", exclude=exclude, candidates=cand, backend=self.backend)
 
 
     def _place(self, item: int) -> str:
