@@ -138,6 +138,8 @@ def available_cpus() -> int:
 
 
 _threads_lock = threading.Lock()
+#: The most torch threads :func:`configure_threads` sets per CPU this process may use (more only oversubscribe).
+MAX_THREADS_PER_CPU = 4
 
 
 def configure_threads(threads: int | None = None) -> int:
@@ -152,6 +154,13 @@ def configure_threads(threads: int | None = None) -> int:
 
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InvalidInputError(f"threads must be a positive int or None, got {threads!r}")
+    if threads is not None and threads > MAX_THREADS_PER_CPU * available_cpus():
+        # torch's count is process-wide: threads=10**6 left it there after a bare MemoryError, and every
+        # torch encoder built after it in the process failed to start its threads
+        raise InvalidInputError(
+            f"threads={threads} is more than {MAX_THREADS_PER_CPU} per CPU this process may use ({available_cpus()}); "
+            "give at most the CPUs to use (None: all of them)"
+        )
     with _threads_lock:
         want = threads if threads is not None else min(torch.get_num_threads(), available_cpus())
         if torch.get_num_threads() != want:
@@ -291,6 +300,13 @@ def apply_precision(model: Any, precision: str) -> Any:
     import warnings
 
     import torch
+
+    if not any(isinstance(module, torch.nn.Linear) for module in model.modules()):
+        # GPT-2's layers are Conv1D: nothing was quantised, the vectors were fp32's, the cache keyed apart
+        raise InvalidInputError(
+            f"precision='int8' quantises the model's nn.Linear layers and {type(model).__name__} has none "
+            "(GPT-2's are Conv1D): use precision='bf16' or 'fp32'"
+        )
 
     with warnings.catch_warnings():  # torch >= 2.9 flags the eager API as deprecated; it still works
         warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
@@ -845,8 +861,10 @@ class TorchTextEncoder:
         return batch_size
 
     @staticmethod
-    def check_max_length(max_length: int | None, model_limit: int | None) -> int:
-        """``max_length`` (default: the model's limit), refused above what the model can embed."""
+    def check_max_length(max_length: int | None, model_limit: int | None, tokenizer: Any = None) -> int:
+        """``max_length`` (default: the model's limit), refused above what the model can embed, and where the
+        ``tokenizer``'s own special tokens ([CLS], [SEP]) would take every place: max_length=2 on BERT
+        embedded no word of any text (zero vectors, as for an empty text) without a word."""
         if max_length is None:
             if model_limit is None:
                 raise InvalidInputError("max_length is required: the model does not state its limit")
@@ -855,6 +873,11 @@ class TorchTextEncoder:
             raise InvalidInputError(f"max_length must be an int >= 2, got {max_length!r}")
         if model_limit is not None and max_length > model_limit:
             raise InvalidInputError(f"max_length={max_length} exceeds the model's limit of {model_limit} tokens")
+        special = int(tokenizer.num_special_tokens_to_add()) if hasattr(tokenizer, "num_special_tokens_to_add") else 0
+        if max_length <= special:
+            raise InvalidInputError(
+                f"max_length={max_length} leaves no token for the text: the tokenizer adds {special} of its own; give at least {special + 1}"
+            )
         return max_length
 
     def _pad_id(self) -> int:

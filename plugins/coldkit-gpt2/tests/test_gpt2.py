@@ -122,14 +122,20 @@ def test_default_hub_model_offline_gives_a_clear_error(monkeypatch: pytest.Monke
         coldkit.get_encoder("gpt2")  # default model "gpt2" is not in the (empty) cache
 
 
-@pytest.mark.parametrize("precision, floor", [("bf16", 0.99), ("int8", 0.95)])
-def test_reduced_precision_stays_close_to_fp32(tiny_gpt2_dir: Path, precision: str, floor: float) -> None:
+def test_reduced_precision_stays_close_to_fp32(tiny_gpt2_dir: Path) -> None:
     texts = ["a basketball game", "Toy Story (1995). Adventure|Animation", "a violin concerto in D"]
     reference = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1)
-    fast = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1, precision=precision)
+    fast = coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1, precision="bf16")
     cosine = (fast.encode_texts(texts) * reference.encode_texts(texts)).sum(axis=1)
-    assert cosine.min() >= floor, (precision, cosine)
+    assert cosine.min() >= 0.99, cosine
     assert fast.fingerprint != reference.fingerprint
+
+
+def test_int8_is_refused_for_gpt2(tiny_gpt2_dir: Path) -> None:
+    # dynamic int8 quantises nn.Linear layers; GPT-2's are Conv1D: the "int8" vectors were fp32's, bit for
+    # bit, under another cache key
+    with pytest.raises(InvalidInputError, match=r"precision='int8' quantises the model's nn.Linear layers and GPT2Model has none"):
+        coldkit.get_encoder("gpt2", model=tiny_gpt2_dir, device="cpu", threads=1, precision="int8")
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,25 @@ def warm_option_names(kind: str) -> frozenset[str]:
         return warm_option_names("ease") | ALS_OPTIONS
     return frozenset()
 
+def _check_als_options(options: dict[str, Any]) -> None:
+    """The values of :data:`ALS_OPTIONS` in ``options`` (warm_options), checked as the EASE options are: before any
+    fit, naming the option (implicit took ``threads=-2`` to an abort in libgomp, ``alpha=nan`` to a traceback
+    after the fit, and fitted ``iterations=0`` into untrained factors without a word)."""
+    try:
+        if "iterations" in options:
+            check_k(options["iterations"], "iterations")
+        if "threads" in options and options["threads"] is not None:
+            check_k(options["threads"], "threads")
+        if "seed" in options:
+            check_seed(options["seed"])
+        if "alpha" in options:
+            check_number(options["alpha"], "alpha", above=0)
+        if "regularization" in options:
+            check_number(options["regularization"], "regularization", at_least=0)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"warm_options: {exc}") from None
+
+
 #: Above this many warm items the svd warm space switches from the exact Gram eigendecomposition
 #: (dense users × items) to ARPACK on the sparse matrix.
 EXACT_SVD_MAX = 5_000
@@ -178,11 +197,11 @@ class WarmSpace:
     ) -> None:
         if kind not in WARM_KINDS:
             raise InvalidInputError(f"warm must be one of {WARM_KINDS}, got {kind!r}")
-        if isinstance(factors, bool) or int(factors) < 1:
-            raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
+        # int(2.7) was 2 factors without a word, "16" a string taken, nan a conversion error naming no option
+        factors = check_k(factors, "factors")
         self.requested = kind
         self.kind = kind  # "auto" becomes the chosen kind in fit()
-        self.factors = int(factors)
+        self.factors = factors
         self.options = check_options(options, "warm_options")
         # Checked here, not when the warm model is built: an unknown name was a TypeError traceback from
         # EASE.__init__ after the whole encoding (ease, item-knn, auto), or ignored without a word (svd...)
@@ -199,6 +218,8 @@ class WarmSpace:
                 (ItemKNN if kind == "item-knn" else EASE)(**{k: v for k, v in self.options.items() if k in neighbour_options})
             except InvalidInputError as exc:
                 raise InvalidInputError(f"warm_options: {exc}") from None
+        if kind in ("als", "auto"):  # and ALS's values: threads=-2 aborted the process inside libgomp, iterations=0 fitted nothing
+            _check_als_options(self.options)
         if memory_budget is not None:
             resolve_budget(memory_budget)  # a bad size fails at construction, not after loading data
         self.memory_budget = memory_budget
@@ -1040,6 +1061,10 @@ def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The rbf kernel's default width (``ColdRidge(kernel="rbf")``).
+RBF_BANDWIDTH = 0.1
+
+
 class ColdRidge(ColdAdapter):
     """Closed-form ridge map from content vectors to the warm model's item vectors.
 
@@ -1057,12 +1082,14 @@ class ColdRidge(ColdAdapter):
 
     name = "cold-ridge"
 
-    def __init__(self, l2: float = 10.0, kernel: str = "linear", bandwidth: float = 0.1, **options: Any) -> None:
+    def __init__(self, l2: float = 10.0, kernel: str = "linear", bandwidth: float | None = None, **options: Any) -> None:
         super().__init__(**options)
         l2 = check_number(l2, "l2", at_least=0)
         if kernel not in ("linear", "rbf"):
             raise InvalidInputError(f"kernel must be 'linear' or 'rbf', got {kernel!r}")
-        bandwidth = check_number(bandwidth, "bandwidth", above=0)
+        if bandwidth is not None and kernel == "linear":  # the rbf kernel's width: the linear map has none, and ignored it
+            raise InvalidInputError(f"bandwidth={bandwidth!r} is the rbf kernel's width; the linear map takes none (kernel='rbf' to use it)")
+        bandwidth = RBF_BANDWIDTH if bandwidth is None else check_number(bandwidth, "bandwidth", above=0)
         self.l2, self.kernel, self.bandwidth = float(l2), kernel, float(bandwidth)
         # the last fit's normal equations, kept only while a caller searches the penalty (keep_equations)
         self.keep_equations = False
@@ -1156,14 +1183,12 @@ class ColdKNN(ColdAdapter):
         # ``warm`` is spelled out (not an options.setdefault) so that get_params()/repr report the
         # "ease" this model really uses, not the "svd" default of the adapter base class.
         super().__init__(warm=warm, **options)
-        if pool is not None and (isinstance(pool, bool) or int(pool) < 1):
-            raise InvalidInputError(f"pool must be >= 1 or None, got {pool!r}")
-        self.pool = None if pool is None else int(pool)
-        if isinstance(neighbors, bool) or int(neighbors) < 1:
-            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
+        # integers, not truncated (neighbors=2.5 was 2) nor read from strings (pool="10")
+        self.pool = None if pool is None else check_k(pool, "pool")
+        neighbors = check_k(neighbors, "neighbors")
         power = check_number(power, "power", above=0)
         # normalize="no" (or nan, -1) was bool()-ed to True: weights summing to 1 that nobody asked for
-        self.neighbors, self.power, self.normalize = int(neighbors), float(power), check_flag(normalize, "normalize")
+        self.neighbors, self.power, self.normalize = neighbors, float(power), check_flag(normalize, "normalize")
 
     def _learn_map(self, features: np.ndarray, targets: np.ndarray, train: Interactions) -> None:
         self._learn_map_rows(features, targets, np.arange(len(features)), train)

@@ -130,6 +130,9 @@ class ContentRecommender(Recommender):
         if len(weights) != len(encoders):
             raise InvalidInputError(f"encoder_weights must be {len(encoders)} positive numbers, got {encoder_weights!r}")
         self.encoder_weights = weights
+        if whitening_dim is not None and whitening != "whiten":
+            # it keeps principal axes, which only "whiten" computes: with "center" or "none" it changed nothing
+            raise InvalidInputError(f"whitening_dim={whitening_dim!r} keeps principal axes, which only whitening='whiten' computes (got {whitening!r})")
         self.whiteners = [Whitening(whitening, dim=whitening_dim) for _ in encoders]
         self.whitener = self.whiteners[0]
         self.text_weight = check_number(text_weight, "text_weight", at_least=0)

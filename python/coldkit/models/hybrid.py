@@ -41,6 +41,7 @@ every candidate the same normalised score and so does not move the ranking.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
@@ -1632,7 +1633,12 @@ class Router(Recommender):
                     f"router: {label} must be a model (a coldkit.models.Recommender){hint}, got {type(given).__name__} {given!r}; "
                     "the default hybrids take hybrid_options"
                 )
-        options = dict(hybrid_options or {})
+        options = check_options(hybrid_options, "router: hybrid_options")
+        unknown = sorted(set(options) - set(inspect.signature(Hybrid).parameters))
+        if unknown:  # Python's own error listed the router's options, not the hybrid's the user meant
+            raise InvalidInputError(
+                f"router: hybrid_options {unknown} are not options of the hybrid; it takes {', '.join(sorted(inspect.signature(Hybrid).parameters))}"
+            )
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)

@@ -133,8 +133,9 @@ class LightFMRecommender(Recommender):
                 raise InvalidInputError(f"lightfm: {key} must be a finite number >= 0, got {number!r}")
         if learning_rate <= 0:
             raise InvalidInputError(f"lightfm: learning_rate must be > 0, got {learning_rate!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidInputError(f"lightfm: seed must be an integer, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            # LightFM's own "Seed must be between 0 and 2**32 - 1" came as a traceback at fit
+            raise InvalidInputError(f"lightfm: seed must be an integer in [0, 2**32), got {seed!r}")
         _lightfm_class()  # a missing extra fails here, before any data is loaded or encoded
         self.encoder = resolve_encoder(encoder, encoder_options)
         self.components, self.loss, self.epochs = components, loss, epochs

@@ -261,9 +261,8 @@ class GenrePopularity(Popularity):
 
     def __init__(self, global_weight: float = 0.05) -> None:
         super().__init__()
-        if global_weight < 0:
-            raise InvalidInputError(f"global_weight must be >= 0, got {global_weight}")
-        self.global_weight = float(global_weight)
+        # nan/inf failed at recommend naming no option, "0.1" as a '<' between str and int, True was 1
+        self.global_weight = check_number(global_weight, "global_weight", at_least=0)
         self.genres_: list[str] = []
         self.genre_matrix_: np.ndarray | None = None
 

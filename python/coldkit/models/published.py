@@ -211,7 +211,8 @@ class PublishedColdModel(ColdAdapter):
         self.tune, self.validation_share = check_flag(tune, f"{self.name}: tune"), float(validation_share)
         self.seed, self.threads = check_seed(seed, f"{self.name}: seed"), threads
         self.fixed_: dict[str, Any] = {}
-        self._fix("lr", lr, lambda v: v > 0, "> 0")
+        # Adam steps of more than 1 diverge (lr=1e10 "trained" to scores of 2e23, noted nowhere)
+        self._fix("lr", lr, lambda v: 0 < v <= 1, "in (0, 1]")
         self.chosen_params_: dict[str, Any] = {}
         self.validation_scores_: list[tuple[dict[str, Any], float]] = []
         self.notes_: list[str] = []

@@ -13,7 +13,7 @@ import numpy as np
 from coldkit import _core
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._vectors import row_products
-from coldkit.validation import check_number
+from coldkit.validation import check_k, check_number
 
 __all__ = ["Whitening", "WHITENING_MODES", "mean_pairwise_cosine"]
 
@@ -47,8 +47,8 @@ class Whitening:
     def __init__(self, mode: str = "whiten", dim: int | None = None, eps: float = 1e-3) -> None:
         if mode not in WHITENING_MODES:
             raise InvalidInputError(f"whitening must be one of {WHITENING_MODES}, got {mode!r}")
-        if dim is not None and (isinstance(dim, bool) or int(dim) < 1):
-            raise InvalidInputError(f"whitening dim must be >= 1 or None, got {dim!r}")
+        if dim is not None:
+            dim = check_k(dim, "whitening dim")  # 2.5 was 2 axes without a word
         eps = check_number(eps, "whitening eps", at_least=0)
         self.mode = mode
         self.dim = None if dim is None else int(dim)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import threading
 import warnings
 from dataclasses import dataclass, replace
@@ -387,12 +388,19 @@ def plugin_report() -> dict[str, Any]:
     }
 
 
+def _not_taken(options: dict[str, Any], exc: TypeError) -> list[str]:
+    """The options Python's TypeError names as unexpected (all of ``options`` where it names none): the message
+    listed every option given, so a valid ``model=`` was named beside the mistyped one."""
+    named = re.findall(r"unexpected keyword argument '(\w+)'", str(exc))
+    return sorted(name for name in named if name in options) or sorted(options)
+
+
 def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> Any:
     """``factory(**options)``; options it does not take are an InvalidInputError naming them, not a TypeError."""
     try:
         inspect.signature(factory).bind(**options)
     except TypeError as exc:
-        raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {sorted(options)}: {exc}") from None
+        raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {_not_taken(options, exc)}: {exc}") from None
     except ValueError:  # no introspectable signature: the factory checks its own options
         pass
     try:
@@ -407,7 +415,11 @@ def _construct(kind: str, name: str, factory: Any, options: dict[str, Any]) -> A
         while tb is not None:
             frames, tb = frames + 1, tb.tb_next
         if frames == 2 and "keyword argument" in str(exc):
-            raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {sorted(options)}: {exc}") from None
+            raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} does not take the options {_not_taken(options, exc)}: {exc}") from None
+        missing = re.findall(r"'(\w+)'", str(exc)) if frames == 2 and "required" in str(exc) and "missing" in str(exc) else []
+        if missing:  # get_encoder("clap") with no model: a bare TypeError from the class
+            hint = " (model=: a local model folder)" if missing == ["model"] else ""
+            raise InvalidInputError(f"{kind.replace('_', ' ')} {name!r} needs the option(s) {missing}{hint}: {exc}") from None
         raise
 
 

@@ -175,7 +175,7 @@ class BertEncoder(TorchTextEncoder):
         limit = getattr(self.model.config, "max_position_embeddings", None)
         if limit is not None and getattr(self.model.config, "model_type", "") in _OFFSET_POSITIONS:
             limit -= 2  # RoBERTa and MPNet offset positions by padding_idx + 1 (a longer text was a bare IndexError)
-        self.max_length = self.check_max_length(max_length if max_length is not None else st_max_len, limit)
+        self.max_length = self.check_max_length(max_length if max_length is not None else st_max_len, limit, self.tokenizer)
         self.dim = int(self.model.config.hidden_size)
 
     def _embed_batch(self, input_ids: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":

@@ -119,7 +119,7 @@ class CLIPEncoder(TorchTextEncoder):
         self.model = apply_precision(self.model, self.precision)
         self._image_processor: Any = None
         text_config = self.model.config.text_config
-        self.max_length = self.check_max_length(max_length, text_config.max_position_embeddings)
+        self.max_length = self.check_max_length(max_length, text_config.max_position_embeddings, self.tokenizer)
         self.dim = int(self.model.config.projection_dim)
         # The text tower finds its end-of-text token as the first one in the row, and CLIP pads
         # with that same token, so padding must go to the right.
