@@ -66,6 +66,43 @@ def test_cold_item_split_sizes_and_no_leakage(inter: Interactions) -> None:
     assert set(split.tasks["cold"].truth.indices) <= set(cold_test)
 
 
+def test_cold_item_split_warm_tasks_exclude_the_other_held_out_part(inter: Interactions) -> None:
+    """A warm test user's validation items were warm candidates, scored as misses when listed (a popularity
+    top 20 held them for 354 of 610 users): each warm/all test query excludes exactly its validation pairs,
+    each validation query its test pairs, and neither touches its own truth or training."""
+    split = cold_item_split(inter, seed=3)
+    train_pairs = pairs(split.train.matrix, split.train.user_ids)
+    warm_val = pairs(split.validation["warm"].truth, split.validation["warm"].users)
+    warm_test = pairs(split.tasks["warm"].truth, split.tasks["warm"].users)
+    for task, other in ((split.tasks["warm"], warm_val), (split.tasks["all"], warm_val),
+                        (split.validation["warm"], warm_test), (split.validation["all"], warm_test)):
+        assert task.exclude is not None and len(task.exclude) == len(task)
+        excluded = {(str(task.users[b]), int(i)) for b, items in enumerate(task.exclude) for i in items}
+        mine = {pair for pair in other if pair[0] in set(map(str, task.users))}
+        assert excluded == mine
+        assert not excluded & pairs(task.truth, task.users) and not excluded & train_pairs
+    assert split.tasks["cold"].exclude is None  # its candidates are test cold items: no validation pair among them
+
+
+def test_evaluation_drops_a_users_validation_items_from_the_warm_lists(inter: Interactions) -> None:
+    """Independently: the runner's warm lists for popularity are the training popularity order over the warm
+    candidates, less each user's training and validation items, cut at k."""
+    from coldkit.evaluation.runner import _recommend_all
+    from coldkit.models import create
+
+    split = cold_item_split(inter, seed=0)
+    task = split.tasks["warm"]
+    model = create("popularity").fit(split.train)
+    lists = _recommend_all(model, task, 20, 256, lambda x, **_: x, True, "popularity", inter.n_items)
+    counts = split.train.item_counts().astype(np.float32)
+    order = task.candidates[np.argsort(-counts[task.candidates], kind="stable")]
+    train = split.train.matrix.tocsr()
+    for b in range(0, len(task), 37):
+        known = set(train.indices[train.indptr[task.queries[b].user] : train.indptr[task.queries[b].user + 1]])
+        want = [i for i in order if i not in known and i not in set(task.exclude[b])][:20]  # type: ignore[index]
+        assert lists[b].tolist() == want
+
+
 def test_cold_item_split_is_seeded(inter: Interactions) -> None:
     a, b, c = cold_item_split(inter, seed=1), cold_item_split(inter, seed=1), cold_item_split(inter, seed=2)
     np.testing.assert_array_equal(a.tasks["cold"].candidates, b.tasks["cold"].candidates)

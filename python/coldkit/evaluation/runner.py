@@ -205,6 +205,7 @@ def _subsample(task: EvalTask, max_users: int | None, seed: int) -> EvalTask:
         candidates=task.candidates,
         cold_items=task.cold_items,
         users=task.users[keep],
+        exclude=None if task.exclude is None else [task.exclude[i] for i in keep],
     )
 
 
@@ -532,16 +533,22 @@ def _record(model: str, seed: int, task: str, metric: str, value: float) -> dict
 def _recommend_all(
     model: Any, task: EvalTask, k: int, batch_size: int, tqdm: Any, disable: bool | None, label: str, n_items: int
 ) -> np.ndarray:
-    """Top-k item indices for every query of ``task`` (rows padded with -1)."""
+    """Top-k item indices for every query of ``task`` (rows padded with -1), each query's ``task.exclude`` items
+    dropped: the model is asked for that many more, one depth for the whole task (as ``coldkit recommend`` asks
+    for the items a user rated below the threshold), and they are removed from its list."""
     out = np.full((len(task), k), -1, dtype=np.int64)
+    extra = max((len(e) for e in task.exclude), default=0) if task.exclude is not None else 0
+    depth = k + extra
+    if task.candidates is not None:
+        depth = min(depth, max(k, len(task.candidates)))
     starts = range(0, len(task), batch_size)
     for start in tqdm(starts, desc=f"{label} / {task.name}", disable=disable if len(starts) > 1 else True, leave=False):
         batch = task.queries[start : start + batch_size]
-        ranked = model.recommend(batch, k, candidates=task.candidates, exclude_known=True)
+        ranked = model.recommend(batch, depth, candidates=task.candidates, exclude_known=True)
         idx = np.asarray(ranked.indices, dtype=np.int64)
-        if idx.shape[0] != len(batch) or idx.shape[1] > k:
+        if idx.shape[0] != len(batch) or idx.shape[1] > depth:
             raise InvalidInputError(
-                f"model {label!r} returned shape {idx.shape} for {len(batch)} queries at k={k}"
+                f"model {label!r} returned shape {idx.shape} for {len(batch)} queries at k={depth}"
             )
         if idx.size and (idx.min() < -1 or idx.max() >= n_items):
             # the metrics refused it later as "ranked holds item indices outside ...", naming no model
@@ -550,5 +557,10 @@ def _recommend_all(
             filled = idx[idx >= 0]
             if not np.isin(filled, task.candidates).all():
                 raise ComponentContractError(f"model {label!r} returned items outside the candidate set")
-        out[start : start + len(batch), : idx.shape[1]] = idx
+        if extra:
+            for row in range(idx.shape[0]):
+                kept = idx[row][~np.isin(idx[row], task.exclude[start + row]) & (idx[row] >= 0)][:k]  # type: ignore[index]
+                out[start + row, : kept.size] = kept
+        else:
+            out[start : start + len(batch), : idx.shape[1]] = idx
     return out
