@@ -34,7 +34,7 @@ Splits (none of them is in ``coldkit.data.splits``):
 
 Targets (issue 11): cold items ≥ 1.10x the best other model, cold users ≥ 1.05x at n = 1, 3, 5 (and
 n = 0 where users have profile text), Recall@20, mean of the seeds, paired Wilcoxon p < 0.05
-(:func:`coldkit.evaluation.report.paired_test` over users pooled across seeds).
+(:func:`coldkit.evaluation.report.paired_test`, each user once: its differences averaged over the seeds).
 
 Run (real data under ``../shared/data`` or ``$COLDKIT_DATA``)::
 
@@ -394,7 +394,7 @@ def evaluate_split_seeds(
     """Run every model on every seed's split; per-user Recall@20 per (model, seed, task) and the verdicts."""
     from coldkit.evaluation.report import EvaluationResult, paired_test
 
-    records, per_user, seconds, protocol, name, sizes = [], {}, {}, "", "", {}
+    records, per_user, per_user_ids, seconds, protocol, name, sizes = [], {}, {}, {}, "", "", {}
     with_profiles = False
     for seed in seeds:
         split = make(seed)
@@ -412,13 +412,14 @@ def evaluate_split_seeds(
                     continue
                 values = recall_at(recs, split.truth, users)
                 per_user[(model.label, seed, task)] = values
+                per_user_ids[(seed, task)] = np.asarray(users, dtype=object)  # the paired test counts each user once
                 records.append({"model": model.label, "seed": seed, "task": task, "metric": "recall@20", "value": float(values.mean())})
                 sizes[task] = sizes.get(task, 0) + (len(users) if model is models[0] else 0)
             log(f"  {name} seed {seed}: {model.label} done in {seconds[model.label][-1]:.0f} s")
     tasks = [t for t in (["cold"] if protocol == "cold-item" else [f"n={n}" for n in REVEAL]) if any(r["task"] == t for r in records)]
     result = EvaluationResult(
         dataset={"name": name}, protocol=protocol, seeds=seeds, ks=[K], models=[m.label for m in models], tasks=tasks,
-        records=records, per_user=per_user,
+        records=records, per_user=per_user, per_user_ids=per_user_ids,
     )  # fmt: skip
     summary = result.summary()
     ours = models[0].label

@@ -428,6 +428,7 @@ def evaluate(
                     result.records.append(_record(choice.label, seed, task.name, metric, value))
                 # per-user recall at the largest cut-off, same user order for every model: paired tests
                 result.per_user[(choice.label, seed, task.name)] = recall_at_k(ranked, task.truth, kmax)
+                result.per_user_ids[(seed, task.name)] = np.asarray(task.users)
                 result.records.append(_record(choice.label, seed, task.name, "recommend_seconds", seconds))
                 ranking_seconds += seconds
             if log is not None:
