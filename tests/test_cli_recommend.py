@@ -317,7 +317,7 @@ def test_model_option_of_the_wrong_type(files: dict[str, Path], capsys: pytest.C
     # An option the model takes, with a value it cannot use, is a user error too: one line naming
     # the model and the bad value, exit 2, no ValueError/TypeError traceback from the constructor.
     common = ("--model", "content", "--encoder", "hashing", "--option")
-    _fails_cleanly(files, capsys, "model 'content': bad option value", *common, "whitening_dim=abc")
+    _fails_cleanly(files, capsys, "whitening_dim must be an integer, got str 'abc'", *common, "whitening_dim=abc")
     _fails_cleanly(files, capsys, "text_weight must be a number, got str 'x'", *common, 'text_weight="x"')  # names the option
 
 

@@ -338,7 +338,7 @@ def test_modality_weights_flag_takes_the_words_equal_and_auto() -> None:
 
     def options(weights: str) -> Any:
         args = argparse.Namespace(image_column="poster", audio_column=None, media_root="/m", image_encoder="image-stats",
-                                  audio_encoder="audio", modality_weights=weights)
+                                  audio_encoder=None, modality_weights=weights)
         return multimodal_options(args, "hashing")["weights"]
 
     assert options("equal") == "equal" and options(" auto ") == "auto" and options('"equal"') == "equal"
@@ -1161,3 +1161,22 @@ def test_cli_evaluate_prints_its_media_notes_after_its_header(poster_data, tmp_p
     usable = lines.index(next(ln for ln in lines if "have a usable image file" in ln))
     errors = lines.index(next(ln for ln in lines if ln.startswith("media errors (1;")))
     assert max(header) < usable < errors, err
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--image-encoder", "clip:model=/nowhere"], "--image-encoder needs a media column"),
+    (["--audio-encoder", "nonsense"], "--audio-encoder needs a media column"),
+    (["--media-root", "."], "--media-root needs a media column"),
+    (["--image-column", "poster", "--media-root", ".", "--audio-encoder", "audio"], "--audio-encoder needs --audio-column"),
+])
+def test_a_media_flag_without_its_column_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], named: str) -> None:
+    """A forgotten --image-column left --image-encoder, --audio-encoder and --media-root ignored without a word: the
+    run wrote its lists, and the user believed the posters were read."""
+    from coldkit.cli import main
+
+    (tmp_path / "items.csv").write_text("item_id,title,poster\na,space robots,a.png\nb,love in paris,b.png\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("user_id,item_id\nu1,a\nu2,b\n", encoding="utf-8")
+    out = tmp_path / "recs.csv"
+    code = main(["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
+                 "--encoder", "hashing", "--out", str(out), "--no-progress", *flags])
+    assert code == 2 and named in capsys.readouterr().err and not out.exists()

@@ -41,7 +41,7 @@ def test_als_warm_option_values_are_checked_at_construction(options: dict[str, A
         ("cold-ridge", {"factors": float("nan")}, "factors must be an integer"),
         ("cold-knn", {"neighbors": 2.5}, "neighbors must be an integer, got float 2.5"),
         ("cold-knn", {"pool": "10"}, "pool must be an integer, got str '10'"),
-        ("content", {"whitening": "whiten", "whitening_dim": 2.5}, "whitening dim must be an integer, got float 2.5"),
+        ("content", {"whitening": "whiten", "whitening_dim": 2.5}, "whitening_dim must be an integer, got float 2.5"),
         # accepted and ignored: the lists were the defaults'
         ("content", {"whitening_dim": 8}, "whitening_dim=8 keeps principal axes, which only whitening='whiten' computes (got 'center')"),
         ("cold-ridge", {"bandwidth": 1.0}, "bandwidth=1.0 is the rbf kernel's width; the linear map takes none (kernel='rbf' to use it)"),

@@ -169,6 +169,11 @@ def recommend_files(
         from coldkit.privacy.modes import private_model
 
         if dp_epsilon is None:
+            if "dp_epsilon" in (options or {}):  # ε given as --option: "needs dp_epsilon too" read as if it were not
+                raise InvalidInputError(
+                    "dp_delta (--dp-delta) and --option dp_epsilon=... give the budget in two places; "
+                    "give both as options (--option dp_delta=...) or both as --dp-epsilon/--dp-delta"
+                )
             raise InvalidInputError("dp_delta (--dp-delta) needs dp_epsilon (--dp-epsilon) too")
         try:
             check_budget(dp_epsilon, 0.5 if dp_delta is None else dp_delta)  # δ vs 1/users is checked at fit
@@ -350,6 +355,13 @@ def _recommend_files(
     if graph:
         if not model_accepts(model, "user_graph"):
             raise InvalidInputError(f"--user-graph: model {model!r} does not use a social graph; choose e.g. hybrid or friends")
+        if model_accepts(model, "dp_epsilon"):
+            # they accept the graph (the evaluation hands it to every model) and learn nothing from it: a friend's
+            # clicks are another user's data, outside the budget; the lists were those of a run without it
+            raise InvalidInputError(
+                f"--user-graph: the private model {model!r} does not use a social graph (a friend's clicks are another "
+                "user's data, outside the privacy budget); leave it out, or drop --dp-epsilon for the hybrid's friends source"
+            )
         opts.setdefault("user_graph", graph)
     if max_memory is not None and "memory_budget" not in opts:
         if model_accepts(model, "memory_budget"):

@@ -18,6 +18,10 @@ from typing import Any
 __all__ = ["add_media_flags", "multimodal_options", "print_media_report"]
 
 
+#: The encoders of an image / audio column when none is named.
+IMAGE_ENCODER, AUDIO_ENCODER = "image-stats", "audio"
+
+
 def add_media_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup", *, media_root: bool = True) -> None:
     """The media flags; ``media_root=False`` leaves ``--media-root`` to the caller (``coldkit serve`` declares
     it among the server's flags: it also bounds the image paths of ``POST /items``)."""
@@ -25,11 +29,13 @@ def add_media_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup",
     parser.add_argument("--audio-column", default=None, help="item column of audio file paths (relative to --media-root); adds an audio block")
     if media_root:
         parser.add_argument("--media-root", default=None, help="the only folder media paths are read from (required with a media column)")
+    # None by default (the defaults below are applied with a media column): given without one, they are refused,
+    # not ignored without a word (a forgotten --image-column read as "the posters were used")
     parser.add_argument(
-        "--image-encoder", default="image-stats",
-        help="image encoder NAME or NAME:KEY=VALUE,... (default image-stats, weights-free; e.g. clip:model=/models/clip)",
+        "--image-encoder", default=None,
+        help=f"image encoder NAME or NAME:KEY=VALUE,... (default {IMAGE_ENCODER}, weights-free; e.g. clip:model=/models/clip)",
     )  # fmt: skip
-    parser.add_argument("--audio-encoder", default="audio", help="audio encoder NAME or NAME:KEY=VALUE,... (default audio, from coldkit-audio)")
+    parser.add_argument("--audio-encoder", default=None, help=f"audio encoder NAME or NAME:KEY=VALUE,... (default {AUDIO_ENCODER}, from coldkit-audio)")
     parser.add_argument(
         "--modality-weights", default=None, metavar="WEIGHTS",
         help='fixed fusion weights: equal, or JSON such as \'{"text": 0.7, "image": 0.3}\' (default auto: chosen on a validation split of the training data)',
@@ -37,17 +43,30 @@ def add_media_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup",
 
 
 def multimodal_options(
-    args: argparse.Namespace, text_encoder: str | None, *, image_column: str | None = None, media_root: str | None = None
+    args: argparse.Namespace, text_encoder: str | None, *, image_column: str | None = None, media_root: str | None = None,
+    lone_root: bool = True,
 ) -> dict[str, Any] | None:
-    """``encoder_options`` of the ``multimodal`` encoder the flags ask for, or None when no media column is given."""
+    """``encoder_options`` of the ``multimodal`` encoder the flags ask for, or None when no media column is given.
+
+    A media flag given without the column it is for is refused (it was ignored: the run said nothing of the
+    images it never read); ``lone_root=False`` lets ``--media-root`` stand alone (``coldkit serve``: it also
+    bounds the image paths of ``POST /items``)."""
     from coldkit.exceptions import InvalidInputError
 
     image_column = image_column or args.image_column
     audio_column = args.audio_column
     if image_column is None and audio_column is None:
-        if args.modality_weights is not None:
-            raise InvalidInputError("--modality-weights needs a media column (--image-column / --audio-column)")
+        lone = [flag for flag, value in (("--modality-weights", args.modality_weights), ("--image-encoder", args.image_encoder),
+                                         ("--audio-encoder", args.audio_encoder)) if value is not None]
+        if lone_root and getattr(args, "media_root", None) is not None:
+            lone.append("--media-root")
+        if lone:
+            raise InvalidInputError(f"{'/'.join(lone)} need{'s' if len(lone) == 1 else ''} a media column (--image-column / --audio-column)")
         return None
+    if image_column is None and args.image_encoder is not None:
+        raise InvalidInputError("--image-encoder needs --image-column (an audio column alone is read by --audio-encoder)")
+    if audio_column is None and args.audio_encoder is not None:
+        raise InvalidInputError("--audio-encoder needs --audio-column (an image column alone is read by --image-encoder)")
     root = media_root or args.media_root
     if root is None:
         raise InvalidInputError("--image-column/--audio-column need --media-root DIR: the only folder media files are read from")
@@ -55,9 +74,9 @@ def multimodal_options(
     if text_encoder is not None:
         options["text_encoder"] = text_encoder
     if image_column is not None:
-        options.update(image_column=image_column, image_encoder=args.image_encoder)
+        options.update(image_column=image_column, image_encoder=args.image_encoder or IMAGE_ENCODER)
     if audio_column is not None:
-        options.update(audio_column=audio_column, audio_encoder=args.audio_encoder)
+        options.update(audio_column=audio_column, audio_encoder=args.audio_encoder or AUDIO_ENCODER)
     if args.modality_weights is not None:
         options["weights"] = _modality_weights(args.modality_weights)
     return options

@@ -210,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         _refuse_user_data(args)
         options = _encoder_options(args.encoder_options)
         encoder = args.encoder
-        media = multimodal_options(args, encoder or default_encoder_name())
+        media = multimodal_options(args, encoder or default_encoder_name(), lone_root=False)
         if media is not None:
             if options:
                 raise InvalidInputError("--encoder-options applies to a plain encoder; with media columns use --encoder for the text block")

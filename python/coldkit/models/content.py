@@ -130,6 +130,8 @@ class ContentRecommender(Recommender):
         if len(weights) != len(encoders):
             raise InvalidInputError(f"encoder_weights must be {len(encoders)} positive numbers, got {encoder_weights!r}")
         self.encoder_weights = weights
+        if whitening_dim is not None:
+            whitening_dim = check_k(whitening_dim, "whitening_dim")  # 2.5 was 2 axes, "abc" a bare ValueError
         if whitening_dim is not None and whitening != "whiten":
             # it keeps principal axes, which only "whiten" computes: with "center" or "none" it changed nothing
             raise InvalidInputError(f"whitening_dim={whitening_dim!r} keeps principal axes, which only whitening='whiten' computes (got {whitening!r})")

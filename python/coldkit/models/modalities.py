@@ -702,7 +702,9 @@ def _outside_root(path: str, root: str) -> str:
     written, or inside it as written with a symbolic link on the way that leads out ("is outside the
     media root" read as false for ``posters/mv1.jpg`` linked to a shared folder). The link's target is
     not named: a served request must not learn about files outside the root."""
-    lexical = os.path.normpath(os.path.join(root, path.replace("\x00", "")))
+    if "\x00" in path:  # refused for it, and it was blamed on a symbolic link that is not there
+        return f"path {path!r} holds a NUL character, which no file name can"
+    lexical = os.path.normpath(os.path.join(root, path))
     if os.path.commonpath([lexical, root]) == root:
         return (f"path {path!r} is inside the media root {root!r} as written, but a symbolic link on its way "
                 "leads outside it: copy the file into the root (links out of it are not followed)")

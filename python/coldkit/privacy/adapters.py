@@ -62,6 +62,7 @@ from coldkit.models.published import (
     ALDI, CLCRec, DropoutNet, Heater, PublishedColdModel, _identity_scale, _import_torch, _Teacher,
 )
 from coldkit.privacy.accountant import (
+    MIN_EPSILON,
     PrivacyAccountant,
     PrivacySpent,
     check_budget,
@@ -207,6 +208,16 @@ class DPPublishedModel(PublishedColdModel):
 
     # ----------------------------------------------------------------- fitting
 
+    def _lowest_epsilon(self, delta: float) -> float:
+        """The smallest ``dp_epsilon`` (to 1 %) whose release share converts to at least :data:`MIN_EPSILON` at ``delta``."""
+        low, high = MIN_EPSILON, 1.0
+        while zcdp_to_dp(self.release_share * rho_for_budget(high, delta), delta) < MIN_EPSILON:  # pragma: no cover - huge δ only
+            low, high = high, high * 10
+        while high / low > 1.01:
+            mid = math.sqrt(low * high)
+            low, high = (mid, high) if zcdp_to_dp(self.release_share * rho_for_budget(mid, delta), delta) < MIN_EPSILON else (low, mid)
+        return high
+
     def fit(self, train: Interactions) -> "DPPublishedModel":
         require_opacus()
         train = self._remember(train)
@@ -220,6 +231,14 @@ class DPPublishedModel(PublishedColdModel):
             self.content.fit(train)  # public item text only
             # the release's share of the budget, as the (ε, δ) that share of ρ converts to
             release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
+            if release_eps < MIN_EPSILON:
+                # a tiny ε left the release's share below what the accountant takes, and the error named an ε of 0.0
+                # the user never gave
+                raise InvalidInputError(
+                    f"{self.name}: dp_epsilon={eps:g} is too small for this model: the release's share "
+                    f"({self.release_share:g}) of it converts to ε = {release_eps:.2g} at δ = {delta:.2g}, below the "
+                    f"smallest the accountant takes ({MIN_EPSILON:g}); give dp_epsilon >= {self._lowest_epsilon(delta):.2g}"
+                )
             self.stats_ = private_statistics(
                 train, release_eps, delta, max_items=self.max_items, clip=self.clip, gram_items=self.gram_items,
                 count_share=self.count_share, seed=self._fit_seed,
