@@ -29,8 +29,8 @@ def add_media_flags(parser: "argparse.ArgumentParser | argparse._ArgumentGroup",
     parser.add_argument("--audio-column", default=None, help="item column of audio file paths (relative to --media-root); adds an audio block")
     if media_root:
         parser.add_argument("--media-root", default=None, help="the only folder media paths are read from (required with a media column)")
-    # None by default (the defaults below are applied with a media column): given without one, they are refused,
-    # not ignored without a word (a forgotten --image-column read as "the posters were used")
+    # None by default (IMAGE_ENCODER / AUDIO_ENCODER are applied with a media column): given without one, they are
+    # refused, not ignored without a word (a forgotten --image-column read as "the posters were used")
     parser.add_argument(
         "--image-encoder", default=None,
         help=f"image encoder NAME or NAME:KEY=VALUE,... (default {IMAGE_ENCODER}, weights-free; e.g. clip:model=/models/clip)",

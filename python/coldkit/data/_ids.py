@@ -27,7 +27,7 @@ def scalar_ids(values: Any, where: str) -> np.ndarray:
             and its text (``"[1 2]"``, ``"{'a': 1.0}"``) would be written back as if it were one; or a bytes
             value is not UTF-8. The message names the first such row (its position, from 0).
     """
-    array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) or values.dtype != object else values
+    array = np.asarray(values, dtype=object)  # no copy when it already is one
     if pd.api.types.infer_dtype(array, skipna=True) in _SCALAR_KINDS:
         return array
     out = array.copy()

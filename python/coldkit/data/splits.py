@@ -229,14 +229,11 @@ def _task(
     local = np.searchsorted(users, rows)
     truth = _truth(local, cols, len(users), inter.n_items)
     exclude = None
-    if held_apart is not None:
+    if held_apart is not None:  # laid out as a truth matrix is: one sorted row of items per user
         other_rows, other_cols = held_apart
         mine = np.isin(other_rows, users)
-        order = np.argsort(other_rows[mine], kind="stable")
-        by_user = np.searchsorted(users, other_rows[mine][order])
-        bounds = np.searchsorted(by_user, np.arange(len(users) + 1))
-        cols_sorted = other_cols[mine][order].astype(np.int64)
-        exclude = [cols_sorted[bounds[b] : bounds[b + 1]] for b in range(len(users))]
+        apart = _truth(np.searchsorted(users, other_rows[mine]), other_cols[mine], len(users), inter.n_items)
+        exclude = np.split(apart.indices.astype(np.int64), apart.indptr[1:-1])
     return EvalTask(
         name=name,
         queries=[UserQuery(user=int(u)) for u in users],

@@ -1634,11 +1634,10 @@ class Router(Recommender):
                     "the default hybrids take hybrid_options"
                 )
         options = check_options(hybrid_options, "router: hybrid_options")
-        unknown = sorted(set(options) - set(inspect.signature(Hybrid).parameters))
+        taken = sorted(inspect.signature(Hybrid).parameters)
+        unknown = sorted(set(options) - set(taken))
         if unknown:  # Python's own error listed the router's options, not the hybrid's the user meant
-            raise InvalidInputError(
-                f"router: hybrid_options {unknown} are not options of the hybrid; it takes {', '.join(sorted(inspect.signature(Hybrid).parameters))}"
-            )
+            raise InvalidInputError(f"router: hybrid_options {unknown} are not options of the hybrid; it takes {', '.join(taken)}")
         if user_profiles and "user_profiles" not in options:
             options["user_profiles"] = user_profiles
         self.warm = warm if warm is not None else Hybrid(**options)

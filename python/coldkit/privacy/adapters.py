@@ -208,14 +208,18 @@ class DPPublishedModel(PublishedColdModel):
 
     # ----------------------------------------------------------------- fitting
 
+    def _release_epsilon(self, eps: float, delta: float) -> float:
+        """The release's share of the budget ``(eps, delta)``, as the ε that share of ρ converts to at ``delta``."""
+        return math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
+
     def _lowest_epsilon(self, delta: float) -> float:
         """The smallest ``dp_epsilon`` (to 1 %) whose release share converts to at least :data:`MIN_EPSILON` at ``delta``."""
         low, high = MIN_EPSILON, 1.0
-        while zcdp_to_dp(self.release_share * rho_for_budget(high, delta), delta) < MIN_EPSILON:  # pragma: no cover - huge δ only
+        while self._release_epsilon(high, delta) < MIN_EPSILON:  # pragma: no cover - huge δ only
             low, high = high, high * 10
         while high / low > 1.01:
             mid = math.sqrt(low * high)
-            low, high = (mid, high) if zcdp_to_dp(self.release_share * rho_for_budget(mid, delta), delta) < MIN_EPSILON else (low, mid)
+            low, high = (mid, high) if self._release_epsilon(mid, delta) < MIN_EPSILON else (low, mid)
         return high
 
     def fit(self, train: Interactions) -> "DPPublishedModel":
@@ -229,8 +233,7 @@ class DPPublishedModel(PublishedColdModel):
         self._fit_seed = noise_seed(self.seed, f"{self.name}: seed", noisy=math.isfinite(eps))
         try:
             self.content.fit(train)  # public item text only
-            # the release's share of the budget, as the (ε, δ) that share of ρ converts to
-            release_eps = math.inf if math.isinf(eps) else zcdp_to_dp(self.release_share * rho_for_budget(eps, delta), delta)
+            release_eps = self._release_epsilon(eps, delta)
             if release_eps < MIN_EPSILON:
                 # a tiny ε left the release's share below what the accountant takes, and the error named an ε of 0.0
                 # the user never gave
