@@ -254,3 +254,25 @@ def test_fit_leaves_torch_global_generator_as_it_found_it(case, monkeypatch) -> 
     build_model("dp-dropoutnet", dp_epsilon=8.0, epochs=1, batch_users=60, **SMALL).fit(train)
     assert len(drawn) == 1 and torch.initial_seed() != drawn[0]
     assert torch.initial_seed() == 1234 and torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("name", ["dp-clcrec", "dp-dropoutnet"])
+def test_a_release_that_keeps_few_items_is_noted_with_what_it_means(name: str) -> None:
+    # 40 users at ε = 2: most counts drown in the noise, and users who clicked none of the kept items had a
+    # zero teacher vector with nothing said (dp-clcrec: 190 of 200 rows scored 0)
+    train, _, cold = cold_case(n_users=40)
+    model = build_model(name, dp_epsilon=2.0, epochs=1, batch_users=10, seed=0, **SMALL).fit(train)
+    kept = int(model.stats_.items.size)
+    note = model.notes_[-1]
+    assert note.startswith(f"{name}: the private release's item statistics cover {kept:,} of {train.n_items} items")
+    users = [UserQuery(user=int(u)) for u in range(train.n_users)]
+    vectors = model.warm.user_vectors(users)
+    empty = np.flatnonzero(~np.abs(vectors).any(axis=1))
+    assert empty.size, "the case must hold a user who clicked none of the kept items"
+    scores = model.recommend([users[u] for u in empty], 5, candidates=cold).scores
+    if name == "dp-clcrec":  # the teacher's user vector is used as it is: every new item scores 0
+        assert "every new item scores 0" in note and np.all(scores == 0)
+    else:  # DropoutNet's own user network maps the zero vector: the same scores for all of them
+        assert "the same list" in note and np.allclose(scores, scores[0])
+    if kept < 20:
+        assert "too few items for this budget" in note

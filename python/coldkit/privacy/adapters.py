@@ -250,7 +250,26 @@ class DPPublishedModel(PublishedColdModel):
             self._fit_map(train)
         finally:
             self._fit_seed = None
+        self.notes_.append(self._release_note(train.n_items))
         return self
+
+    def _release_note(self, n_items: int) -> str:
+        """What the release covers, from public quantities only (the Gram's size is post-processing of noisy counts).
+
+        On small data most counts drown in the noise, and a user who clicked none of the Gram's items has a zero
+        teacher vector: 190 of 200 rows of 40 users at ε = 2 scored 0 under ``dp-clcrec`` with nothing said.
+        """
+        kept = int(self.stats_.items.size)
+        # CLCRec and ALDI score with the teacher's user vector as it is; DropoutNet and Heater pass it through a
+        # network of their own, so a zero vector still ranks, the same way for every such user
+        as_is = type(self)._user_side is PublishedColdModel._user_side
+        outcome = ("every new item scores 0 for them and their lists follow the items' public counts" if as_is
+                   else "they all get the same list of new items")
+        return (
+            f"{self.name}: the private release's item statistics cover {kept:,} of {n_items:,} items (those whose noisy "
+            f"counts clear the noise); a user who clicked none of them has no preference vector, so {outcome}"
+            + (" — too few items for this budget: a larger dp_epsilon or more users keep more" if kept < min(n_items, 20) else "")
+        )
 
     def _noise_seed(self) -> int:
         """The seed of the fit in progress (InvalidInputError outside one: nothing is drawn then)."""
