@@ -166,6 +166,15 @@ def test_a_client_that_sends_something_else_is_refused():
     nan = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.full((5, 2), np.nan)]), 1, {})
     with pytest.raises(ColdkitError, match="non-finite"):
         strategy.aggregate_fit(1, [(None, nan)], [])
+    # complex or text arrays failed as numpy's own casting errors, naming no client
+    for dtype in (np.complex128, np.str_):
+        odd = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.ones((5, 2)).astype(dtype)]), 1, {})
+        with pytest.raises(ColdkitError, match="client 1 sent an array of dtype"):
+            strategy.aggregate_fit(1, [(None, ok), (None, odd)], [])
+    # finite updates whose sum overflows: an inf aggregate was passed on
+    huge = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.full((5, 2), 1e308)]), 1, {})
+    with pytest.raises(ColdkitError, match="sum overflowed"):
+        strategy.aggregate_fit(1, [(None, huge), (None, huge)], [])
 
 
 # ---------------------------------------------------------------------------------- DP
@@ -351,6 +360,20 @@ def test_local_user_vector_is_the_fold_in_of_the_clicks():
     assert not np.array_equal(noisy[0], noisy[2])
     draws = np.stack([local_user_vector([1], table, noise_scale=0.5, seed=s) for s in range(400)]) - table[1]
     assert draws.std() == pytest.approx(0.5, rel=0.1)
+
+
+def test_mapping_keys_are_matched_as_text_like_the_history():
+    # {1: [...]} with history [1] said "history holds item id(s) with no vector: [1]"
+    np.testing.assert_allclose(local_user_vector([1, "2"], {1: [1.0, 0.0], 2: [0.0, 1.0]}), [1.0, 1.0])
+    with pytest.raises(InvalidInputError, match="two keys with the same text"):
+        local_user_vector([1], {1: [1.0, 0.0], "1": [0.0, 1.0]})
+
+
+@pytest.mark.parametrize("infinity", [math.inf, np.float32("inf"), np.float64("inf")])
+def test_an_infinite_budget_of_any_float_type_is_not_private(infinity) -> None:  # type: ignore[no-untyped-def]
+    # numpy's float32 inf read as private: 3 clipped rounds instead of the 30 free ones, both reporting ε = inf
+    model = build_model("federated", dp_epsilon=infinity)
+    assert model.warm.private is False and model.warm.rounds == build_model("federated").warm.rounds
 
 
 def test_a_repeated_click_counts_once_as_on_the_server():

@@ -32,7 +32,7 @@ def test_without_constraints_it_is_plain_top_k(reranker: coldkit.Reranker) -> No
 def test_exclusions_are_hard(reranker: coldkit.Reranker) -> None:
     result = reranker.rerank(one_row([0.9, 0.8, 0.7]), k=3, constraints=Constraints(exclude={0, 2}))
     assert result.ranked.indices.tolist() == [[1, -1, -1]]
-    assert "only 1 candidates remain" in result.relaxed[0][0]
+    assert "only 1 distinct candidates remain" in result.relaxed[0][0]
 
 
 @pytest.mark.parametrize("bad", [[1.5], "abc", [0, "x"], [True], 3])
@@ -256,3 +256,45 @@ def test_a_k_beyond_the_candidates_allocates_no_empty_positions(name: str) -> No
     attrs = ItemAttributes(vectors=np.eye(3, dtype=np.float32))
     result = coldkit.get_reranker(name).rerank(one_row([3.0, 2.0, 1.0]), k=10**12, items=attrs)
     assert result.ranked.indices.shape == (1, 3) and sorted(result.ranked.indices[0].tolist()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["constraints", "mmr"])
+def test_an_item_listed_twice_counts_once_at_its_best_score(name: str) -> None:
+    # merged retrievals: [0, 0, 1, 1] showed item 0 twice, and the limits were raised to make room for it
+    ranked = coldkit.Ranked(np.array([[1, 0, 0, 2, 1]]), np.array([[3.0, 4.0, 4.5, 1.0, 2.0]], dtype=np.float32))
+    attrs = ItemAttributes(categories=[{"a"}, {"b"}, {"a"}], vectors=np.eye(3, dtype=np.float32))
+    plain = coldkit.get_reranker(name).rerank(ranked, 4, items=attrs)
+    assert plain.ranked.indices.tolist() == [[0, 1, 2, -1]]  # each item once; item 0 at its best copy (4.5)
+    assert plain.ranked.scores[0, :3].tolist() == [4.5, 3.0, 1.0]
+    assert "only 3 distinct candidates remain" in plain.relaxed[0][0]
+    # items 0 and 2 share category "a": at most one of them, and no limit is loosened for a second copy of 0
+    limited = coldkit.get_reranker(name).rerank(ranked, 2, Constraints(max_per_category=1), attrs)
+    assert limited.ranked.indices.tolist() == [[0, 1]] and limited.relaxed == [[]]
+
+
+def test_a_category_given_as_a_string_is_one_category(reranker: coldkit.Reranker) -> None:
+    # "drama" was read as the letters d, r, a, m: a limit on "drama" limited nothing, and drama and comedy
+    # shared 'd' and 'm'
+    ranked = one_row([3.0, 2.0, 1.0])
+    attrs = ItemAttributes(categories=["drama", "drama", "horror"])
+    assert reranker.rerank(ranked, 2, Constraints(max_per_category={"drama": 1}), attrs).ranked.indices.tolist() == [[0, 2]]
+    result = reranker.rerank(ranked, 2, Constraints(max_per_category=1), ItemAttributes(categories=["drama", "comedy", "horror"]))
+    assert result.ranked.indices.tolist() == [[0, 1]] and result.relaxed == [[]]
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda r: r.rerank(one_row([np.inf, 3, 2, 1]), 2), "candidate item 0 has a +inf score"),
+        (lambda r: r.rerank(one_row([3, 2, 1]), 2, {"max_per_category": 1}), "constraints must be a Constraints"),
+        (lambda r: r.rerank(one_row([3, 2, 1]), 2, [{"max_per_category": 1}]), "constraints[0] is a dict"),
+        (lambda r: ItemAttributes(categories=[{"a"}, None]), "item 1 has NoneType"),
+        (lambda r: r.rerank(coldkit.Ranked(np.array([[0.5, 1.0]]), np.array([[2, 1]], dtype=np.float32)), 1), "must be integers"),
+        (lambda r: r.rerank(coldkit.Ranked(np.array([[-5, 1]]), np.array([[9, 1]], dtype=np.float32)), 1), "item index -5 is negative"),
+        (lambda r: coldkit.Ranked([[0, 1]], [[1.0, 0.5]]), "Ranked takes numpy arrays"),
+        (lambda r: Constraints(relax_order="min_new_share"), "relax_order takes a sequence of constraint names"),
+    ],
+)
+def test_badly_shaped_rerank_input_is_named(reranker: coldkit.Reranker, call, words: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(coldkit.InvalidInputError, match=__import__("re").escape(words)):
+        call(reranker)

@@ -13,7 +13,8 @@ first the new-item share, then the category limits) as little as it can, and say
 :attr:`Reranked.relaxed`; if the candidates run out after exclusions, the row is shorter (padded
 with -1) and that is said too. A ``k`` beyond the candidate lists' width is capped to it (no list
 can hold more items than its candidates), as ``recommend`` caps ``k`` at the catalogue. A listed
-candidate (index >= 0) with a NaN score is refused; one scored -inf counts as unlisted.
+candidate (index >= 0) with a NaN or +inf score is refused; one scored -inf counts as unlisted; an item
+listed twice in a row (merged retrievals) counts once, at its best score. Indices must be integers >= -1.
 
 Example::
 
@@ -66,6 +67,10 @@ class Constraints:
         for value in values:
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
                 raise InvalidInputError(f"max_per_category limits must be integers >= 0, got {value!r}")
+        if isinstance(self.relax_order, (str, bytes)):  # read letter by letter, it named ['_', 'a', 'e', ...] as unknown
+            raise InvalidInputError(
+                f"relax_order takes a sequence of constraint names, e.g. ({self.relax_order!r},); relaxable: {RELAXABLE}"
+            )
         unknown = set(self.relax_order) - set(RELAXABLE)
         if unknown:
             raise InvalidInputError(f"relax_order names unknown constraints {sorted(unknown)}; relaxable: {RELAXABLE}")
@@ -101,7 +106,7 @@ class ItemAttributes:
                 raise InvalidInputError(f"ItemAttributes.is_new must be 1-D (one flag per item), got shape {flags.shape}")
             object.__setattr__(self, "is_new", flags)
         if self.categories is not None:
-            object.__setattr__(self, "categories", [frozenset(c) for c in self.categories])
+            object.__setattr__(self, "categories", [_category_set(c, item) for item, c in enumerate(self.categories)])
         if self.vectors is not None:
             vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
             if vectors.ndim != 2:
@@ -123,6 +128,19 @@ class ItemAttributes:
         for name, value in (("categories", self.categories), ("is_new", self.is_new), ("vectors", self.vectors)):
             if value is not None and top >= len(value):
                 raise InvalidInputError(f"candidate item {top} has no ItemAttributes.{name} (length {len(value)})")
+
+
+def _category_set(categories: object, item: int) -> frozenset[str]:
+    """One item's categories as a set: a lone string is one category (read letter by letter, "drama" and
+    "comedy" shared the categories 'd' and 'm', and a limit on "drama" limited nothing)."""
+    if isinstance(categories, str):
+        return frozenset((categories,))
+    if isinstance(categories, bytes) or not isinstance(categories, Iterable):
+        raise InvalidInputError(
+            f"ItemAttributes.categories: item {item} has {type(categories).__name__} {categories!r:.60}; give each item "
+            "a collection of category names (an empty set for none)"
+        )
+    return frozenset(categories)
 
 
 @dataclass(frozen=True)
@@ -169,7 +187,19 @@ def per_row_constraints(constraints: Constraints | Sequence[Constraints] | None,
         return [Constraints()] * batch
     if isinstance(constraints, Constraints):
         return [constraints] * batch
+    if isinstance(constraints, (Mapping, str, bytes)) or not isinstance(constraints, Iterable):
+        # a dict was iterated as its keys and failed as "'str' object has no attribute 'exclude'"
+        raise InvalidInputError(
+            f"constraints must be a Constraints (e.g. Constraints(max_per_category=1)) or one per row, "
+            f"got {type(constraints).__name__}"
+        )
     rows = list(constraints)
+    wrong = [i for i, row in enumerate(rows) if not isinstance(row, Constraints)]
+    if wrong:
+        raise InvalidInputError(
+            f"constraints[{wrong[0]}] is a {type(rows[wrong[0]]).__name__}, not a Constraints "
+            "(build each row's as Constraints(...))"
+        )
     if len(rows) != batch:
         raise InvalidInputError(f"got {len(rows)} Constraints for {batch} rows")
     return rows

@@ -32,6 +32,15 @@ class _Row:
         keep = (indices >= 0) & np.isfinite(scores) & ~np.isin(indices, excluded)
         self.items = indices[keep]
         self.scores = scores[keep].astype(np.float64)
+        if self.items.size > 1:
+            # an item listed twice (merged retrievals) was shown twice, and the limits loosened to make room for it:
+            # each item keeps its best-scored copy (the earlier one on a tie), in the row's own order
+            order = np.lexsort((-self.scores, self.items))
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = self.items[order[1:]] != self.items[order[:-1]]
+            if not first.all():
+                best = np.sort(order[first])
+                self.items, self.scores = self.items[best], self.scores[best]
         self.cons = cons
         self.is_new = np.zeros(self.items.size, dtype=bool)
         self.groups: dict[str, np.ndarray] = {}
@@ -54,7 +63,7 @@ class _Row:
 
 def _shortage_note(row: _Row, k: int) -> str:
     length = min(k, row.items.size)
-    return f"exclude: only {row.items.size} candidates remain after exclusions, list has {length} items"
+    return f"exclude: only {row.items.size} distinct candidates remain after exclusions, list has {length} items"
 
 
 def _new_share_note(row: _Row, new: int, fewer: int) -> str:
@@ -275,13 +284,22 @@ def _rerank_rows(
     k = check_k(k, at_most=ranked.indices.shape[1])
     batch = ranked.indices.shape[0]
     rows = per_row_constraints(constraints, batch)
-    nan = (ranked.indices >= 0) & np.isnan(ranked.scores)
-    if nan.any():  # dropped as unlisted, it went without a word; the fusions refuse it too
-        r, c = (int(v[0]) for v in np.nonzero(nan))
+    if ranked.indices.dtype.kind not in "iu":  # 0.5 was truncated to item 0
+        raise InvalidInputError(f"rerank: Ranked.indices must be integers, got dtype {ranked.indices.dtype}")
+    below = ranked.indices < -1
+    if below.any():  # -1 is padding; -5 scored 9 was dropped as padding without a word
+        r, c = (int(v[0]) for v in np.nonzero(below))
         raise InvalidInputError(
-            f"rerank: row {r}: candidate item {int(ranked.indices[r, c])} has a NaN score "
-            f"({int(nan.sum())} NaN score(s) in all); score it -inf or give it index -1 to leave it out"
+            f"rerank: row {r}: item index {int(ranked.indices[r, c])} is negative; indices are >= 0, or -1 for padding"
         )
+    for bad, what in ((np.isnan(ranked.scores), "a NaN"), (np.isposinf(ranked.scores), "a +inf")):
+        bad &= ranked.indices >= 0
+        if bad.any():  # dropped as unlisted, it went without a word; the fusions refuse it too
+            r, c = (int(v[0]) for v in np.nonzero(bad))
+            raise InvalidInputError(
+                f"rerank: row {r}: candidate item {int(ranked.indices[r, c])} has {what} score "
+                f"({int(bad.sum())} such score(s) in all); score it -inf or give it index -1 to leave it out"
+            )
     if items is not None:
         items.check_covers(ranked.indices)
     out_idx = np.full((batch, k), -1, dtype=np.int64)

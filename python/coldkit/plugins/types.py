@@ -207,6 +207,14 @@ class Ranked:
     scores: "np.ndarray"
 
     def __post_init__(self) -> None:
+        if not (hasattr(self.indices, "shape") and hasattr(self.scores, "shape")):
+            # plain lists failed as "'list' object has no attribute 'shape'" wherever they were first read
+            from coldkit.exceptions import InvalidInputError
+
+            raise InvalidInputError(
+                f"Ranked takes numpy arrays (indices int64, scores float32), got {type(self.indices).__name__} and "
+                f"{type(self.scores).__name__}: wrap them in np.asarray"
+            )
         if self.indices.shape != self.scores.shape or self.indices.ndim != 2:
             raise ValueError(
                 f"Ranked needs indices and scores of one 2-D shape, got {self.indices.shape} and {self.scores.shape}"

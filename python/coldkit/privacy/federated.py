@@ -179,7 +179,11 @@ class FederatedSpace:
         factors, n_clients = check_k(factors, "factors"), check_k(n_clients, "n_clients")
         if rounds is not None:  # None: chosen below, by whether the run is private
             rounds = check_k(rounds, "rounds")
-        self.private = dp_epsilon is not None and not (isinstance(dp_epsilon, (int, float)) and math.isinf(dp_epsilon))
+        # numpy's float32 inf is no Python float: it read as private (3 clipped rounds) while ε = inf trains 30 free ones
+        self.private = dp_epsilon is not None and not (
+            isinstance(dp_epsilon, (int, float, np.integer, np.floating)) and not isinstance(dp_epsilon, bool)
+            and math.isinf(float(dp_epsilon))
+        )
         if rounds is None:  # every round under DP costs budget: few noisy rounds beat many noisier ones
             rounds = DP_ROUNDS if self.private else ROUNDS
         if dp_delta is not None and dp_epsilon is None:
@@ -427,6 +431,11 @@ def local_user_vector(
         seed = check_seed(seed)
     items = list(history)
     if isinstance(item_vectors, Mapping):
+        # ids are matched as text, as the history's are: {1: [...]} with history [1] said "no vector: [1]"
+        by_id = {str(key): value for key, value in item_vectors.items()}
+        if len(by_id) < len(item_vectors):
+            raise InvalidInputError("item_vectors holds two keys with the same text (e.g. 1 and '1'): give each id once")
+        item_vectors = by_id
         missing = [i for i in items if str(i) not in item_vectors]
         if missing:
             raise InvalidInputError(f"history holds item id(s) with no vector: {missing[:10]}")

@@ -97,9 +97,17 @@ class NoisySumStrategy(FedAvg):  # type: ignore[misc]
                     f"federated round {server_round}: client {number} sent {[a.shape for a in arrays]}, "
                     f"expected one array of shape {self.shape}"
                 )
+            if arrays[0].dtype.kind not in "biuf":  # complex or text failed as numpy's own casting/ufunc errors
+                raise ColdkitError(
+                    f"federated round {server_round}: client {number} sent an array of dtype {arrays[0].dtype}, "
+                    "expected real numbers"
+                )
             if not np.all(np.isfinite(arrays[0])):
                 raise ColdkitError(f"federated round {server_round}: client {number} sent non-finite values")
-            total += arrays[0]
+            with np.errstate(over="ignore"):  # an overflow is refused below, once, naming the round
+                total += arrays[0]
+        if not np.all(np.isfinite(total)):  # finite updates can still overflow when summed (two of 1e308)
+            raise ColdkitError(f"federated round {server_round}: the clients' sum overflowed to non-finite values")
         if self.sigma > 0:
             total += self.rng.normal(0.0, self.sigma, size=self.shape)
         return ndarrays_to_parameters([total]), {}
