@@ -453,3 +453,128 @@ def test_a_long_lived_cache_writes_again_after_the_disk_has_room(tmp_path: Path)
     run = subprocess.run([sys.executable, "-c", _FREED_DISK_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "ok"
+
+
+# --------------------------------------------------------------------------------------------
+# A damaged entry costs that entry only (a seventh review)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b'{"fingerprint": "x", "dim": Infinity}', b"[" * 100_000 + b"]" * 100_000, b'{"fingerprint": "x", "format": 99}'],
+)
+def test_one_damaged_entry_does_not_break_listing_pruning_or_other_encoders(tmp_path: Path, damage: bytes, capsys) -> None:  # type: ignore[no-untyped-def]
+    # "dim": Infinity raised OverflowError, deep nesting RecursionError, out of `coldkit cache` and out of another
+    # encoder's encode_catalog (its size check), after the encoding: its vectors were lost
+    encode(tmp_path, 8)
+    (meta,) = tmp_path.glob("*/encoder.json")
+    meta.write_bytes(damage)
+    (damaged,) = list_entries(tmp_path)
+    assert damaged.dim is None and damaged.bytes > 0
+    vectors = encode_catalog(TEXTS, HashingEncoder(dim=16), cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(vectors, encode_catalog(TEXTS, HashingEncoder(dim=16), cache=False))
+    assert main(["cache", "--dir", str(tmp_path), "list"]) == 0
+    assert main(["cache", "--dir", str(tmp_path), "prune", "--max-size", "0"]) == 0
+    assert list_entries(tmp_path) == [] and not meta.exists()
+
+
+def test_a_newer_cache_format_is_not_read_as_this_one(tmp_path: Path) -> None:
+    encoder = HashingEncoder(dim=16)
+    encode_catalog(TEXTS, encoder, cache_dir=tmp_path)
+    (meta,) = tmp_path.glob("*/encoder.json")
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "format": 99}))
+    with pytest.raises(CacheUnavailableError, match="format 99, newer than this coldkit reads"):
+        VectorCache(tmp_path, encoder.fingerprint, encoder.dim, name=encoder.name)
+
+
+@pytest.mark.parametrize("damage", ["empty npy", "keys null", "json array", "old nan"])
+def test_a_damaged_shard_is_skipped_and_its_items_encoded_again(tmp_path: Path, damage: str) -> None:
+    # a 0-byte .npy raised EOFError, a shard .json holding an array AttributeError, both out of encode_catalog;
+    # a shard from before the checksum holding NaN was served as a NaN row
+    encoder = HashingEncoder(dim=16)
+    reference = encode_catalog(TEXTS, encoder, cache=False)
+    encode_catalog(TEXTS, encoder, cache_dir=tmp_path, chunk_size=16)
+    shard = sorted(tmp_path.glob("*/shard-*.json"))[0]
+    data = shard.with_suffix(".npy")
+    if damage == "empty npy":
+        data.write_bytes(b"")
+    elif damage == "keys null":
+        shard.write_text(json.dumps({**json.loads(shard.read_text()), "keys": None}))
+    elif damage == "json array":
+        shard.write_text("[1]")
+    else:
+        meta = json.loads(shard.read_text())
+        del meta["crc32"]
+        shard.write_text(json.dumps(meta))
+        rows = np.load(data)
+        rows[0, 0] = np.nan
+        np.save(data, rows)
+    assert list_entries(tmp_path)  # counting items skips the shard
+    with pytest.warns(CacheWarning, match="ignoring"):
+        again = encode_catalog(TEXTS, encoder, cache_dir=tmp_path, chunk_size=16)
+    np.testing.assert_array_equal(again, reference)
+
+
+def test_two_compactions_at_once_finish_quietly(tmp_path: Path) -> None:
+    # a compaction that found its old shards already merged by another process ended in KeyError: 'shard-...'
+    writer = VectorCache(tmp_path, "fp", 4, name="t")
+    for i in range(3):
+        writer.put([f"k{i}"], np.full((1, 4), i, np.float32))
+    first, second = VectorCache(tmp_path, "fp", 4, name="t"), VectorCache(tmp_path, "fp", 4, name="t")
+    lookup = first.get_many
+    first.get_many = lambda keys: (second.compact(), lookup(keys))[1]  # type: ignore[method-assign]
+    first.compact()
+    found, vectors = VectorCache(tmp_path, "fp", 4, name="t").get_many(["k0", "k1", "k2"])
+    assert found.all() and vectors[:, 0].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_writer_whose_entry_was_evicted_keeps_it_listed(tmp_path: Path) -> None:
+    # the folder was re-created without encoder.json: its shards were never listed, measured or pruned
+    cache = VectorCache(tmp_path, "fp", 4, name="t")
+    cache.put(["k1"], np.ones((1, 4), np.float32))
+    prune(tmp_path, max_size=0)
+    assert list_entries(tmp_path) == []
+    cache.put(["k2"], np.ones((1, 4), np.float32))
+    (entry,) = list_entries(tmp_path)
+    assert entry.items == 1 and entry.bytes == disk_bytes(tmp_path) and cache_size(tmp_path) == entry.bytes
+
+
+def test_prune_that_cannot_delete_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    # a read-only cache printed "removed ..." and exited 0 with every file still there
+    encode(tmp_path, 8)
+    before = disk_bytes(tmp_path)
+
+    def read_only(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    report = prune(tmp_path, max_size=0)
+    assert report.removed == [] and report.freed_bytes == 0 and len(report.failed) == 1
+    assert "Read-only file system" in report.failed[0][1]
+    assert main(["cache", "--dir", str(tmp_path), "prune", "--max-size", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "could not remove" in captured.err and "removed 0 entries" in captured.out
+    assert disk_bytes(tmp_path) == before
+
+
+def test_a_bad_size_limit_fails_before_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "2 gigs" was refused only after every item was encoded and cached: the vectors were lost
+    monkeypatch.setenv(CACHE_MAX_SIZE_ENV, "2 gigs")
+    calls: list[int] = []
+    encoder = HashingEncoder(dim=16)
+    original = encoder.encode_texts
+    monkeypatch.setattr(encoder, "encode_texts", lambda texts: (calls.append(len(texts)), original(texts))[1])
+    with pytest.raises(InvalidInputError, match=CACHE_MAX_SIZE_ENV):
+        encode_catalog(TEXTS, encoder, cache_dir=tmp_path)
+    assert calls == [] and not list(tmp_path.iterdir())
+    encode_catalog(TEXTS, encoder, cache=False)  # without the cache the limit is not read
+
+
+def test_swapped_arguments_and_a_path_under_a_file_are_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError, match=r"encode_catalog\(items, encoder\): the second argument must be an encoder"):
+        encode_catalog(HashingEncoder(dim=8), TEXTS)  # type: ignore[arg-type]
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    assert main(["cache", "--dir", str(blocker / "sub"), "list"]) == 2
+    assert "is not a directory" in capsys.readouterr().err

@@ -97,6 +97,8 @@ class PruneReport:
     removed: list[CacheEntry] = field(default_factory=list)
     freed_bytes: int = 0
     remaining_bytes: int = 0
+    #: entries that could not be removed (a read-only cache, another user's files), with the first reason
+    failed: list[tuple[CacheEntry, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def _regular_files(directory: Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(directory) as it:
             return [e for e in it if e.is_file(follow_symlinks=False)]
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # gone, not a folder, or not ours to read (another user's 0700 entry): not listed
         return []
 
 
@@ -188,6 +190,8 @@ def _entry_dirs(root: Path) -> list[Path]:
             candidates = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False) and _ENTRY_NAME.fullmatch(e.name)]
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as exc:  # an unreadable cache folder: said, as an empty listing would mislead
+        raise InvalidInputError(f"the vector cache {str(root)!r} cannot be read: {exc.strerror or exc}") from None
     return [d for d in sorted(candidates) if any(f.name == _META_FILE for f in _regular_files(d))]
 
 
@@ -208,10 +212,13 @@ def _read_entry(directory: Path, count_items: bool) -> CacheEntry | None:
     dim: int | None = None
     try:
         meta = json.loads((directory / _META_FILE).read_text())
-        fingerprint = str(meta["fingerprint"]) if "fingerprint" in meta else None
-        dim = int(meta["dim"]) if "dim" in meta else None
-    except (OSError, ValueError, TypeError):
-        pass  # listed anyway: its files are still coldkit's and still take space
+        if isinstance(meta, dict):
+            fingerprint = str(meta["fingerprint"]) if "fingerprint" in meta else None
+            dim = int(meta["dim"]) if "dim" in meta else None
+    # listed anyway: its files are still coldkit's and take space. A damaged file ("dim": Infinity, deep
+    # nesting) raised OverflowError / RecursionError out of `coldkit cache` and every encoder's size check.
+    except (OSError, ValueError, TypeError, OverflowError, RecursionError):
+        fingerprint, dim = None, None
     items = 0
     if count_items:
         keys: set[str] = set()
@@ -219,8 +226,8 @@ def _read_entry(directory: Path, count_items: bool) -> CacheEntry | None:
             if f.name.endswith(".json") and _SHARD_FILE.fullmatch(f.name):
                 try:
                     keys.update(str(k) for k in json.loads(Path(f.path).read_text()).get("keys", []))
-                except (OSError, ValueError, AttributeError):
-                    continue
+                except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+                    continue  # a damaged shard ({"keys": null}) counts nothing; encode_catalog skips it too
         items = len(keys)
     encoder = directory.name.rsplit("-", 1)[0]
     return CacheEntry(directory, encoder, fingerprint, dim, items, total, last_used, tuple(Path(f.path) for f in files))
@@ -266,9 +273,10 @@ def mark_used(entry_dir: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def _remove_entry(entry: CacheEntry, now: float) -> int:
-    """Delete the entry's files (commit markers before data) and its folder if empty; returns bytes freed."""
-    freed = 0
+def _remove_entry(entry: CacheEntry, now: float) -> tuple[int, str | None]:
+    """Delete the entry's files (commit markers before data) and its folder if empty; returns the bytes freed
+    and why a file could not be deleted (None: every file went, or was gone already)."""
+    freed, failure = 0, None
 
     def order(path: Path) -> int:
         if path.name.startswith("shard-"):
@@ -282,13 +290,15 @@ def _remove_entry(entry: CacheEntry, now: float) -> int:
                 continue  # may be another process's write in progress
             path.unlink()
             freed += st.st_size
-        except OSError:
-            continue  # gone already (another process), or a read-only cache: nothing to free here
+        except FileNotFoundError:
+            continue  # gone already (another process)
+        except OSError as exc:  # a read-only cache, another user's file: said, not reported as removed
+            failure = failure or f"{path.name}: {exc.strerror or exc}"
     try:
         entry.path.rmdir()  # only succeeds when empty: anything else in it is not ours to delete
     except OSError:
         pass
-    return freed
+    return freed, failure
 
 
 def prune(
@@ -329,8 +339,11 @@ def prune(
         too_big = max_size is not None and report.remaining_bytes > max_size
         if not (stale or too_big):
             continue
-        freed = entry.bytes if dry_run else _remove_entry(entry, now)
-        report.removed.append(entry)
+        freed, failure = (entry.bytes, None) if dry_run else _remove_entry(entry, now)
+        if failure is None:
+            report.removed.append(entry)
+        else:
+            report.failed.append((entry, failure))
         report.freed_bytes += freed
         report.remaining_bytes -= freed
     return report
@@ -349,7 +362,7 @@ def _snapshot(root: Path) -> tuple[tuple[str, int], ...]:
                 (e.name, e.stat(follow_symlinks=False).st_mtime_ns)
                 for e in it if e.is_dir(follow_symlinks=False) and _ENTRY_NAME.fullmatch(e.name)
             ))  # fmt: skip
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return ()
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from coldkit._atomic import atomic_write
-from coldkit.cache import enforce_cache_limit
+from coldkit.cache import configured_max_size, enforce_cache_limit
 from coldkit.exceptions import CacheWarning, ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import existing_media_path, file_problem
 from coldkit.plugins.types import Encoder
@@ -420,11 +420,18 @@ class VectorCache:
                 found = json.loads(meta_path.read_text())
                 if not isinstance(found, dict):
                     raise ValueError(f"a JSON {type(found).__name__}, not an object")
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:
                 raise CacheUnavailableError(
                     f"vector cache {str(self.directory)!r}: unreadable encoder.json ({exc}); remove that folder to "
                     "rebuild it"
                 ) from exc
+            written = found.get("format", _CACHE_FORMAT)
+            if not isinstance(written, int) or isinstance(written, bool) or written > _CACHE_FORMAT:
+                # the number was written and never read: a later layout would have been read as this one
+                raise CacheUnavailableError(
+                    f"vector cache {str(self.directory)!r} was written in format {written!r}, newer than this coldkit "
+                    f"reads ({_CACHE_FORMAT}); upgrade coldkit or choose another cache_dir"
+                )
             if found.get("fingerprint") != self.fingerprint or found.get("dim") != self.dim:
                 raise CacheUnavailableError(
                     f"vector cache {str(self.directory)!r} belongs to another encoder "
@@ -467,8 +474,11 @@ class VectorCache:
             meta = json.loads(path.read_text())
         except FileNotFoundError:
             return None  # compacted away between listing and reading
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", CacheWarning, stacklevel=3)
+            return None
+        if not isinstance(meta, dict):  # a JSON array failed as "'list' object has no attribute 'get'"
+            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", CacheWarning, stacklevel=3)
             return None
         keys = meta.get("keys")
         if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
@@ -497,7 +507,7 @@ class VectorCache:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
             except FileNotFoundError:
                 return None
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, EOFError) as exc:  # EOFError: a 0-byte file (a crash, a full disk)
                 warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", CacheWarning, stacklevel=4)
                 return None
             if arr.dtype != np.float32 or arr.shape != (len(shard.keys), self.dim):
@@ -508,6 +518,10 @@ class VectorCache:
             # the shard once per process (~GB/s)
             if shard.crc32 is not None and _crc32(arr) != shard.crc32:
                 warnings.warn(f"vector cache: ignoring corrupt shard {str(path)!r} (checksum mismatch); its items are encoded again", CacheWarning, stacklevel=4)
+                return None
+            if shard.crc32 is None and not np.isfinite(arr).all():
+                # a shard from before the checksum: the encoder's output is checked for NaN, a cached row was not
+                warnings.warn(f"vector cache: ignoring shard {str(path)!r} with non-finite values; its items are encoded again", CacheWarning, stacklevel=4)
                 return None
             shard.vectors = arr
         return shard.vectors
@@ -561,6 +575,12 @@ class VectorCache:
         meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys), "crc32": _crc32(vecs)}
         with self._lock:
             try:
+                meta_path = self.directory / "encoder.json"
+                if not meta_path.exists():
+                    # the entry was evicted (pruned by another process) while this cache was open: shards written
+                    # into a folder without encoder.json were never listed, measured, pruned or counted
+                    entry = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
+                    atomic_write(meta_path, lambda fh: fh.write(json.dumps(entry, indent=1).encode()))
                 atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
                 atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
             except (OSError, InvalidInputError) as exc:
@@ -618,7 +638,7 @@ class VectorCache:
                     (self.directory / f"{name}.npy").unlink(missing_ok=True)
                 except OSError:
                     pass  # a read-only folder: the old shard stays, its keys are also in the new one
-                del self._shards[name]
+                self._shards.pop(name, None)  # another process's compaction may have removed it already
             self._where = {}
             for name in new:
                 for row, key in enumerate(self._shards[name].keys):
@@ -897,6 +917,13 @@ def encode_catalog(
         raise InvalidInputError(f"cache must be True, False or a VectorCache, got {cache!r}")
     if isinstance(encoder, str):  # was AttributeError: 'str' object has no attribute 'dim'
         raise InvalidInputError(f"encode_catalog takes an encoder object, not its name: coldkit.get_encoder({encoder!r})")
+    if not any(callable(getattr(encoder, m, None)) for m in ("encode_texts", "encode_images")):  # encode_catalog(encoder, items): "'list' object has no attribute 'dim'"
+        raise InvalidInputError(
+            f"encode_catalog(items, encoder): the second argument must be an encoder (coldkit.get_encoder(...)), "
+            f"got {type(encoder).__name__}"
+        )
+    if isinstance(cache, VectorCache) or cache:
+        configured_max_size()  # a bad $COLDKIT_CACHE_MAX_SIZE failed only after the whole encoding, its vectors lost
     modalities = frozenset(getattr(encoder, "modalities", frozenset({"text"})))
     dim = encoder.dim
     if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1:

@@ -18,6 +18,8 @@ import argparse
 import datetime
 import json
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register", "run"]
@@ -65,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from coldkit._paths import user_path
 
     root = default_cache_dir() if args.dir is None else user_path(args.dir)  # --dir "~/x": the home's
-    if os.path.exists(root) and not os.path.isdir(root):
-        # a file given as --dir was reported as "the vector cache ... is empty"
+    existing = Path(root)
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not os.path.isdir(existing):
+        # a file given as --dir (or a path under one, "somefile/sub") was reported as "the vector cache ... is empty"
         raise InvalidInputError(f"--dir {str(root)!r} is not a directory; the vector cache is a directory")
     if args.action is None:
         args.cache_parser.print_help()
@@ -106,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
     verb = "would remove" if args.dry_run else "removed"
     for entry in report.removed:
         print(f"{verb} {entry.path.name} ({format_size(entry.bytes)}, last used {_when(entry.last_used)})")
+    for entry, reason in report.failed:  # a read-only cache printed "removed" and exited 0 with every file kept
+        print(f"coldkit cache: could not remove {entry.path.name}: {reason}", file=sys.stderr)
     print(
         f"{verb} {len(report.removed)} entries, {format_size(report.freed_bytes)}; "
         f"{format_size(report.remaining_bytes)} left in {str(root)!r}"
     )
-    return 0
+    return 1 if report.failed else 0
