@@ -76,6 +76,23 @@ def test_unknown_name_lists_the_valid_ones() -> None:
         coldkit.get_similarity_backend("nope")
 
 
+@pytest.mark.parametrize(
+    "ask", [lambda: coldkit.get_encoder(["bert"]), lambda: coldkit.get_model(["ease"]),
+            lambda: coldkit.get_similarity_backend({"name": "rust"}), lambda: coldkit.get_fusion(["rrf"])],
+)
+def test_a_name_that_is_not_a_string_is_named(ask) -> None:  # type: ignore[no-untyped-def]
+    # was "TypeError: unhashable type: 'list'", naming neither the argument nor the valid names
+    with pytest.raises(coldkit.UnknownComponentError, match="names are strings, got"):
+        ask()
+
+
+def test_the_quantized_backends_kind_is_their_name() -> None:
+    # kind= as an option was a bare TypeError: "got multiple values for argument 'kind'"
+    with pytest.raises(coldkit.InvalidInputError, match="'int8' backend's kind is its name"):
+        coldkit.get_similarity_backend("int8", kind="bf16")
+    assert coldkit.get_similarity_backend("bf16", shortlist=10).kind == "bf16"
+
+
 def test_factory_options_are_passed_through() -> None:
     fusion = coldkit.get_fusion("rrf", c=5)
     assert fusion.c == 5.0

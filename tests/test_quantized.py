@@ -466,6 +466,41 @@ def test_saving_onto_a_file_is_a_clear_error_and_leaves_it(tmp_path: Path) -> No
     assert target.read_text() == "mine"
 
 
+def test_a_save_never_replaces_files_no_index_wrote(tmp_path: Path) -> None:
+    # the user's own meta.json and catalog.npy were replaced without a word
+    (tmp_path / "meta.json").write_text('{"experiment": 3}')
+    (tmp_path / "catalog.npy").write_text("mine")
+    with pytest.raises(InvalidInputError, match="holds catalog.npy, meta.json that no coldkit quantised index wrote"):
+        QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
+    assert (tmp_path / "meta.json").read_text() == '{"experiment": 3}' and (tmp_path / "catalog.npy").read_text() == "mine"
+    (tmp_path / "notes.txt").write_text("unrelated")  # files of other names may share the directory
+    QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path / "index")
+    blocker = tmp_path / "notes.txt"
+    with pytest.raises(InvalidInputError, match="cannot create the index directory"):  # was a bare NotADirectoryError
+        QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(blocker / "sub")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("normalized", "false", "'normalized' must be true or false"),  # read as True: dot products for cosine
+        ("n", 50.7, "'n' must be an integer"),
+        ("catalog_bytes", 1e400, "'catalog_bytes' must be an integer"),  # Infinity: an OverflowError
+        ("d", True, "'d' must be an integer"),
+    ],
+)
+def test_meta_fields_of_the_wrong_type_are_refused(tmp_path: Path, field: str, value: Any, words: str) -> None:
+    QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta[field] = value
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InvalidInputError, match=words):
+        QuantizedIndex.load(tmp_path)
+    (tmp_path / "meta.json").write_text("[" * 100_000 + "]" * 100_000)  # deep nesting: a RecursionError
+    with pytest.raises(InvalidInputError, match="unreadable or corrupted"):
+        QuantizedIndex.load(tmp_path)
+
+
 def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> None:
     QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())

@@ -89,6 +89,8 @@ _FILE_SETS = (
     {"codes": _CODES, "scales": _SCALES, "catalog": _CATALOG},
     {"codes": "codes.b.npy", "scales": "scales.b.npy", "catalog": "catalog.b.npy"},
 )
+#: Every name a save writes: over anything else of these names (not from an index) a save refuses.
+_OWN_NAMES = frozenset([_META, *(name for files in _FILE_SETS for name in files.values())])
 
 
 def default_shortlist(k: int) -> int:
@@ -311,8 +313,19 @@ class QuantizedIndex:
         directory = Path(path)
         if directory.exists() and not directory.is_dir():  # mkdir's bare FileExistsError did not say why
             raise InvalidInputError(f"{str(directory)!r} exists and is not a directory; an index is saved as a directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a parent that is a file: a bare NotADirectoryError
+            raise InvalidInputError(f"cannot create the index directory {str(directory)!r}: {exc.strerror or exc}") from None
         old_files = _committed_files(directory)
+        if old_files is None:
+            # only an index's own files are ever replaced: a user's meta.json or catalog.npy was overwritten unasked
+            foreign = sorted(name for name in _OWN_NAMES if os.path.lexists(directory / name))
+            if foreign:
+                raise InvalidInputError(
+                    f"{str(directory)!r} holds {', '.join(foreign)} that no coldkit quantised index wrote; "
+                    "save into a new or empty directory"
+                )
         files = _FILE_SETS[1] if old_files == _FILE_SETS[0] else _FILE_SETS[0]
         codes = self.codes()
         arrays = {files["codes"]: codes, files["catalog"]: self._catalog}
@@ -368,7 +381,7 @@ class QuantizedIndex:
             meta = json.loads((directory / _META).read_text())
         except FileNotFoundError:
             raise InvalidInputError(f"{directory} holds no quantised index ({_META} is missing)") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise InvalidInputError(f"{directory / _META} is unreadable or corrupted: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != "coldkit.quantized":
             raise InvalidInputError(f"{directory / _META} is not a coldkit quantised index")
@@ -384,10 +397,13 @@ class QuantizedIndex:
             kind = _check_choice(meta["kind"], "kind", KINDS)
             scale = _check_choice(meta["scale"], "scale", SCALES)
             metric = _check_choice(meta["metric"], "metric", _METRICS)
-            normalized = bool(meta["normalized"])
-            n, d = int(meta["n"]), int(meta["d"])
+            # exact types: "false" read as True (a cosine index answered with dot products), 50.7 rows as 50,
+            # Infinity as an OverflowError
+            normalized = meta["normalized"]
+            if not isinstance(normalized, bool):
+                raise ValueError(f"'normalized' must be true or false, got {normalized!r}")
+            n, d, catalog_bytes = (_whole_field(meta, name) for name in ("n", "d", "catalog_bytes"))
             digests = dict(meta["sha256"])
-            catalog_bytes = int(meta["catalog_bytes"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"{directory / _META} is missing or has a bad field: {exc}") from exc
 
@@ -422,11 +438,19 @@ class QuantizedIndex:
         return index
 
 
+def _whole_field(meta: dict[str, Any], name: str) -> int:
+    """``meta[name]`` as an integer >= 0 (a JSON number with a fraction, a bool or a string is refused)."""
+    value = meta[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name!r} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def _committed_files(directory: Path) -> dict[str, str] | None:
     """The file names the directory's current meta.json names (None: no readable index there)."""
     try:
         meta = json.loads((directory / _META).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != "coldkit.quantized":
         return None

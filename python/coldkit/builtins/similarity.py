@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -283,6 +283,21 @@ def _inverse_norms(x: NDArray[np.float32], centre: bool) -> NDArray[np.float32]:
     return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
 
 
+def _quantized_factory(kind: str) -> Any:
+    """The factory of the ``kind`` backend: its kind is its name (``kind=`` as an option was a bare TypeError,
+    "got multiple values for argument 'kind'")."""
+
+    def build(**options: Any) -> QuantizedBackend:
+        if "kind" in options:
+            raise InvalidInputError(
+                f"the {kind!r} backend's kind is its name: drop kind= (for {options['kind']!r:.20} codes ask for the "
+                "backend of that name, get_similarity_backend('int8') or get_similarity_backend('bf16'))"
+            )
+        return QuantizedBackend(kind, **options)
+
+    return build
+
+
 @hookimpl
 def coldkit_similarity_backends() -> list[SimilarityBackendSpec]:
     caps = {"cosine", "dot", "pearson", "exclude", "exact"}
@@ -302,13 +317,13 @@ def coldkit_similarity_backends() -> list[SimilarityBackendSpec]:
         SimilarityBackendSpec(
             name="int8",
             description="compressed index: int8 codes (4x smaller), SIMD shortlist, exact float32 re-rank",
-            factory=lambda **options: QuantizedBackend("int8", **options),
+            factory=_quantized_factory("int8"),
             capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
         ),
         SimilarityBackendSpec(
             name="bf16",
             description="compressed index: bfloat16 codes (2x smaller), SIMD shortlist, exact float32 re-rank",
-            factory=lambda **options: QuantizedBackend("bf16", **options),
+            factory=_quantized_factory("bf16"),
             capabilities=frozenset({"cosine", "dot", "exclude", "threads", "exact", "index"}),
         ),
     ]

@@ -321,6 +321,11 @@ class Registry(Generic[SpecT]):
             UnknownComponentError: nobody registered ``name`` (the message lists the valid names).
             DuplicateComponentError: several plugins registered ``name`` (the message names them).
         """
+        if not isinstance(name, str):  # a list was "TypeError: unhashable type: 'list'", naming nothing
+            raise UnknownComponentError(
+                f"{self.kind.name} names are strings, got {type(name).__name__} {name!r:.60}; "
+                f"valid: {', '.join(self.names()) or '(none)'}"
+            )
         if name in self._specs:
             return self._specs[name]
         if name in self._conflicts:
