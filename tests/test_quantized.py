@@ -188,6 +188,18 @@ def test_k_and_shortlist_beyond_a_machine_word_mean_every_item(kind: str) -> Non
         index.search(x[:3], 2**64, shortlist=5)
 
 
+@pytest.mark.parametrize(("kind", "scale"), [("int8", "per-vector"), ("int8", "per-dimension"), ("bf16", "per-vector")])
+def test_vectors_at_float32s_range_ends_give_the_exact_answer(kind: str, scale: str) -> None:
+    # every exact score is finite (3.4, 1e-38, 0), but the codes' scales multiplied out of float32's range and
+    # the search was refused as "scores overflow float32" while the rust backend answered
+    catalog = np.array([[3.4e38, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    query = np.array([1e-38, 0.0], dtype=np.float32)
+    exact = coldkit.topk(query, catalog, 3, metric="dot")
+    got = QuantizedIndex(catalog, kind, scale=scale, metric="dot").search(query, 3)
+    np.testing.assert_array_equal(got[1], exact[1])
+    np.testing.assert_array_equal(got[0], exact[0])
+
+
 @pytest.mark.parametrize("backend", ["int8", "bf16"])
 def test_tiny_dot_product_vectors_rank_like_the_exact_scan(backend: str) -> None:
     # Entries ~1e-20 make products below float32's normal range: the AVX-512 BF16 scan flushed them

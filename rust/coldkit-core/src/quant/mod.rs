@@ -448,8 +448,22 @@ impl QuantizedIndex {
         let prepared_queries = scan.prepare_queries(&prepared)?;
         let (heaps, bad) = par.run(|threads| scan.run(&prepared_queries, threads));
         if bad {
-            // Finite codes and queries, so the approximate score itself overflowed float32.
-            return Err(CoreError::ScoreOverflow);
+            // Finite codes and queries, so the approximate score itself overflowed float32: vectors near
+            // float32's range, whose codes' scales multiply out of it while the exact scores are finite.
+            // The shortlist is only a shortcut to the exact answer, so scan the float32 catalogue exactly
+            // (rare; it fails only where the exact scores overflow too, as the float32 scan does).
+            return topk(&TopkRequest {
+                queries: req.queries,
+                query_shape: req.query_shape,
+                catalog: req.exact,
+                catalog_shape: req.exact_shape,
+                k: req.k,
+                metric: self.metric,
+                normalized: self.normalized,
+                exclude: req.exclude,
+                threads: req.threads,
+                kernel: req.exact_kernel,
+            });
         }
 
         // Exact re-rank of each shortlist with the float32 kernel, on the calling thread or

@@ -228,3 +228,44 @@ fn tiny_and_huge_vectors_keep_the_exact_top_k() {
         }
     }
 }
+
+#[test]
+fn an_approximate_score_out_of_range_falls_back_to_the_exact_scan() {
+    // One row near f32::MAX and a query near f32::MIN_POSITIVE: every exact score is finite (3.4, 1e-38, 0),
+    // but the codes' scales multiplied out of float32's range and the search was refused as an overflow.
+    let catalog = [3.4e38f32, 0.0, 1.0, 0.0, 0.0, 1.0];
+    let queries = [1e-38f32, 0.0];
+    let exact = topk(&TopkRequest {
+        queries: &queries,
+        query_shape: (1, 2),
+        catalog: &catalog,
+        catalog_shape: (3, 2),
+        k: 3,
+        metric: Metric::Dot,
+        normalized: false,
+        exclude: None,
+        threads: Some(1),
+        kernel: active(),
+    })
+    .unwrap();
+    assert_eq!(exact.indices, vec![0, 1, 2]);
+    for (storage, scale) in [(Storage::Int8, ScaleMode::PerVector), (Storage::Int8, ScaleMode::PerDimension), (Storage::Bf16, ScaleMode::PerVector)] {
+        let index = QuantizedIndex::build(&catalog, (3, 2), storage, scale, Metric::Dot, false, Some(1)).unwrap();
+        for kernel in storage.supported_kernels() {
+            let req = QuantSearch {
+                queries: &queries,
+                query_shape: (1, 2),
+                exact: &catalog,
+                exact_shape: (3, 2),
+                k: 3,
+                shortlist: None,
+                exclude: None,
+                threads: Some(1),
+                kernel: Some(kernel),
+                exact_kernel: active(),
+            };
+            let got = index.search(&req).unwrap();
+            assert_eq!((got.indices, got.scores), (exact.indices.clone(), exact.scores.clone()), "{storage:?} {scale:?} {kernel:?}");
+        }
+    }
+}
