@@ -271,6 +271,28 @@ def test_a_dataset_folder_passes_its_media_columns_as_the_files_do(
     assert seen == [(), ()]
 
 
+def test_the_media_notes_of_a_build_are_saved_with_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--build printed the multimodal encoder's notes (items with each medium, the weights chosen), but only the
+    hybrid's were saved: re-opening the index, /health and load(path).build_notes lost the weights."""
+    from coldkit.serving import load
+
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(tmp_path / "cache"))
+    _shop(tmp_path / "shop", tmp_path / "media")
+    media = ["--image-column", "photo", "--media-root", str(tmp_path / "media"), "--encoder", "hashing"]
+    assert main(["serve", str(tmp_path / "idx"), "--build", "--dataset", str(tmp_path / "shop"), *media]) == 0
+    printed = [line[len("note: "):] for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    media_notes = [note for note in printed if note.startswith("multimodal: ")]
+    assert media_notes, printed
+    assert len(printed) == len(set(printed))  # each note once
+    index = load(tmp_path / "idx", read_only=True)
+    try:
+        assert index.build_notes == printed
+    finally:
+        index.close()
+
+
 def test_a_named_dataset_without_the_media_column_names_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         )
         multimodal = index.model.encoder if media is not None else None
         if multimodal is not None:
-            print_media_report(getattr(multimodal, "errors_", []), getattr(multimodal, "notes_", []))
+            print_media_report(getattr(multimodal, "errors_", []), [])  # its notes are among the build's, below
         _print_build_notes(index.build_notes)
         try:
             print(json.dumps({"built": args.path, **index.stats()}))

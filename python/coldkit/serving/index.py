@@ -203,7 +203,10 @@ class ServingIndex(IndexReader):
         )
         # kept for `coldkit serve --build` to print, as `coldkit recommend` prints them: a learned weight of 0
         # for a new user's words made every words-only request a popularity list, and nothing said why
-        index.build_notes = list(getattr(model, "notes_", []))
+        # the encoder's own notes first (multimodal: how many items have each medium, the weights it chose), or
+        # they were printed at --build and lost with the snapshot
+        encoder_notes = [str(note) for note in getattr(model.content.encoder, "notes_", None) or ()]
+        index.build_notes = encoder_notes + list(getattr(model, "notes_", []))
         return index
 
     @classmethod

@@ -190,7 +190,9 @@ def _as_index(obj: Any) -> ServingIndex:
     if isinstance(obj, Hybrid) and obj.train_ is not None:
         encoder = obj.content.encoder
         index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
-        index.build_notes = [str(note) for note in getattr(obj, "notes_", [])]  # saved with it, as build()'s
+        # saved with it, as build()'s: the encoder's notes (multimodal: its media and weights), then the fit's
+        notes = [*(getattr(encoder, "notes_", None) or ()), *getattr(obj, "notes_", [])]
+        index.build_notes = [str(note) for note in notes]
         return index
     raise InvalidInputError(
         f"coldkit.save takes a ServingIndex or a fitted Hybrid(warm='svd'), got {type(obj).__name__}"
