@@ -201,6 +201,10 @@ def summary_chart(report: dict[str, Any]) -> bytes:
     import numpy as np
 
     runs = report["runs"]
+    # one colour per model in every panel (a data set without a baseline shifted the others' colours)
+    names = list(dict.fromkeys(m for r in runs for m in r["result"]["models"]))
+    palette = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    colour = {name: palette(i) for i, name in enumerate(names)}
     cold_item = [r for r in runs if r["protocol"] == "cold-item"]
     cold_user = [r for r in runs if r["protocol"] == "cold-user"]
     fig, axes = plt.subplots(1, 1 + len(cold_user), figsize=(5 + 3.6 * len(cold_user), 4.2), dpi=110)
@@ -218,7 +222,8 @@ def summary_chart(report: dict[str, Any]) -> bytes:
     width = 0.8 / max(1, len(models))
     for j, model in enumerate(models):
         vals = [means(r, "cold").get(model, (np.nan, 0.0)) for r in cold_item]
-        ax.bar(np.arange(len(cold_item)) + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals], capsize=2, label=model)
+        ax.bar(np.arange(len(cold_item)) + j * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals], capsize=2,
+               label=model, color=colour[model])
     ax.set_xticks(np.arange(len(cold_item)) + width * (len(models) - 1) / 2)
     ax.set_xticklabels([r["dataset"] for r in cold_item])
     ax.set_title("cold-item (cold candidates): Recall@20")
@@ -228,7 +233,8 @@ def summary_chart(report: dict[str, Any]) -> bytes:
         ns = [int(t.split("=")[1]) for t in run["result"]["tasks"]]
         for model in run["result"]["models"]:
             vals = [means(run, t).get(model, (np.nan, 0.0)) for t in run["result"]["tasks"]]
-            ax.errorbar(ns, [v[0] for v in vals], yerr=[v[1] for v in vals], marker="o", capsize=3, label=model)
+            ax.errorbar(ns, [v[0] for v in vals], yerr=[v[1] for v in vals], marker="o", capsize=3, label=model,
+                        color=colour[model])
         ax.set_xticks(ns)
         ax.set_xlabel("interactions revealed (n)")
         ax.set_title(f"cold-user {run['dataset']}: Recall@20", fontsize=9)
