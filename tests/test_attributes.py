@@ -402,3 +402,21 @@ def test_counts_unique_per_item_are_attributes_but_ids_and_codes_are_not() -> No
     found = attribute_columns(table)
     assert sorted(found) == ["listeners", "seconds"]
     np.testing.assert_array_equal(found["listeners"], listeners.astype(np.float64))
+
+
+def test_a_flag_set_on_one_item_alone_is_left_out_and_the_hybrid_fits() -> None:
+    # a lone is_new = 1 (a typical cold-start column) gave the attributes one non-zero row, and the hybrid
+    # failed to fit: "encoder 'attributes' returned a zero vector for all but 1 of 4 catalogue items"
+    ratings = pd.DataFrame({"user_id": ["ann", "ann", "bob", "bob", "cy"], "item_id": ["m1", "m2", "m2", "m3", "m1"]})
+    movies = pd.DataFrame({"item_id": ["m1", "m2", "m3", "m4"], "title": ["Toy Story", "Alien", "Heat", "Toy Story 4"],
+                           "genres": ["Animation|Comedy", "Sci-Fi|Horror", "Crime|Thriller", "Animation|Comedy"]})
+    lone = movies.assign(is_new=[0, 0, 0, 1], score=[1.5, 1.5, 1.5, 2.5])
+    assert attribute_columns(lone, ["title", "genres"]) == {}
+    model = coldkit.models.create("hybrid", encoder="hashing").fit(ratings, items=lone)
+    assert model.attributes_used_ == []
+    assert len(model.recommend(users=["ann"], k=2)) == 2
+    two = movies.assign(is_new=[0, 0, 1, 1])  # set on two items: a flag a regression can use
+    assert list(attribute_columns(two, ["title", "genres"])) == ["is_new"]
+    assert coldkit.models.create("hybrid", encoder="hashing").fit(ratings, items=two).attributes_used_ == ["is_new"]
+    # with a missing value the lone flag's item and the missing one (the present rows' mean) both speak
+    assert list(attribute_columns(movies.assign(is_new=[0, np.nan, 0, 1]), ["title"])) == ["is_new"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import coldkit.models as models
 from coldkit.data import UserQuery
 from coldkit.data.interactions import Interactions
-from coldkit.exceptions import DataWarning, InvalidInputError
+from coldkit.exceptions import DataWarning, InvalidInputError, UnknownComponentError
 from coldkit.models.registry import ModelOptionError, parse_option_value
 from coldkit.plugins.types import Ranked
 
@@ -259,6 +259,40 @@ def test_get_params_set_params_and_repr() -> None:
     # published models pass **options up to their parent: those names count too
     dropout = models.create("dropoutnet", epochs=3).get_params()
     assert dropout["epochs"] == 3 and dropout["rank"] == 64 and dropout["whitening"] == "center"
+
+
+@pytest.mark.parametrize("name", ["federated", "dp-aldi", "dp-clcrec", "dp-dropoutnet", "dp-heater", "hybrid", "cold-ridge"])
+def test_get_params_builds_the_same_model_again(name: str) -> None:
+    # get_params() listed the options a parent takes and the model refuses ("the federated model does not take
+    # 'warm'", "option 'batch_size' is not available in private mode"): neither the constructor nor
+    # set_params (nor sklearn's clone) took its own output back
+    model = models.create(name)
+    params = model.get_params()
+    again = models.create(name, **params)
+    assert again.get_params() == params
+    assert model.set_params(**params).get_params() == params
+    if name == "federated":
+        assert not {"warm", "warm_options", "memory_budget"} & set(params)
+
+
+def test_a_rejected_backend_keeps_the_fitted_model() -> None:
+    # set_params(backend="nope") failed after the model was rebuilt: the fitted model was gone
+    model = models.create("ease").fit(RATINGS, items=ITEMS)
+    with pytest.raises(UnknownComponentError):
+        model.set_params(backend="nope")
+    assert model.train_ is not None and model.backend is None
+    assert model.set_params(l2=50.0, backend="numpy").backend == "numpy" and model.train_ is None
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("profile-knn", {"user_profiles": {"u1": "x"}, "neighbors": 2.5}), ("dp-item-knn", {"neighbors": float("inf")}),
+     ("dp-hybrid", {"depth": 2.5}), ("dp-hybrid", {"factors": float("inf")})],
+)
+def test_whole_number_options_refuse_fractions_and_infinity(name: str, options: dict) -> None:
+    # int() truncated 2.5 to 2 and raised a bare OverflowError on inf, where item-knn and user-knn refuse both
+    with pytest.raises(InvalidInputError, match="must be an integer, got float"):
+        models.create(name, **options)
 
 
 def test_cold_knn_get_params_reports_the_warm_space_it_uses() -> None:

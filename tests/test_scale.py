@@ -387,6 +387,26 @@ def test_warm_svd_sparse_path_agrees_with_the_exact_path(small: Interactions, mo
 # ------------------------------------------------------------------------------ sparse item-kNN
 
 
+def _top_other_items(similarities: np.ndarray, k: int | None) -> np.ndarray:
+    """The reference: each column's ``k`` largest entries among the *other* items (the item itself ranks last,
+    never kept), ties by lower row; zeros rank above negative similarities."""
+    ranked = similarities.copy()
+    np.fill_diagonal(ranked, -np.inf)
+    kept = keep_top_per_column(ranked, k)
+    kept[~np.isfinite(kept)] = 0.0
+    return kept
+
+
+def test_an_item_is_never_its_own_neighbour() -> None:
+    # pearson with negatives: the item's own 0 ranked above a negative correlation and took one of the k
+    # places, so neighbors=2 kept one other item of two (the review's case)
+    x = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]], dtype=np.float64)
+    every = sparse_item_similarities(sp.csr_matrix(x), "pearson", 0.0, None).toarray()
+    two = sparse_item_similarities(sp.csr_matrix(x), "pearson", 0.0, 2).toarray()
+    np.testing.assert_allclose(two, every)
+    assert ((two != 0).sum(axis=0) == 2).all() and not np.diag(two).any()
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -401,7 +421,7 @@ def test_sparse_item_similarities_equal_the_dense_pruned_matrix(
     x = (rng.random((15, 12)) < 0.3).astype(np.float64)  # binary data: plenty of exact ties
     dense = similarity_matrix(x.T, x.T, similarity, shrinkage)
     np.fill_diagonal(dense, 0.0)
-    expected = keep_top_per_column(dense, neighbors)
+    expected = _top_other_items(dense, neighbors)
     got = sparse_item_similarities(sp.csr_matrix(x), similarity, shrinkage, neighbors, block_bytes=8 * 12 * 5).toarray()
     # the same neighbour values per column; which of two *tied* items is kept may differ, since the
     # sparse products round differently from the dense ones (a tie there may be 1e-9 apart here)
@@ -472,7 +492,7 @@ def test_sparse_cosine_neighbours_with_negative_ratings_match_the_dense_ranking(
     x = (rng.random((12, 10)) < 0.35) * rng.integers(-2, 4, size=(12, 10)).astype(np.float64)
     dense = similarity_matrix(x.T, x.T, "cosine", shrinkage)
     np.fill_diagonal(dense, 0.0)
-    expected = keep_top_per_column(dense, neighbors)
+    expected = _top_other_items(dense, neighbors)
     got = sparse_item_similarities(sp.csr_matrix(x), "cosine", shrinkage, neighbors, block_bytes=8 * 10 * columns_per_block).toarray()
     np.testing.assert_allclose(np.sort(got, axis=0), np.sort(expected, axis=0), atol=1e-6)
     kept = got != 0
@@ -481,7 +501,7 @@ def test_sparse_cosine_neighbours_with_negative_ratings_match_the_dense_ranking(
         assert ((got != 0).sum(axis=0) <= neighbors).all()
         for j in range(got.shape[1]):
             if (got[:, j] < 0).any():
-                assert (dense[:, j] >= 0).sum() < neighbors  # the zeros (the diagonal's among them) come first
+                assert (dense[:, j] >= 0).sum() - 1 < neighbors  # the zeros come first (the item itself is none)
 
 
 @settings(max_examples=60, deadline=None)

@@ -109,7 +109,8 @@ def attribute_columns(
     and other than near-unique integers (an unnamed identifier); columns of dates (as days since
     1970, even when every item has its own); plus ``"<column> year"`` for each
     text column in ``text_columns`` whose values mostly end in a year in parentheses. Columns with
-    fewer than two distinct values say nothing and are left out; ``skip`` names columns never read
+    fewer than two distinct values say nothing and are left out, and so are two-valued ones whose higher value
+    marks one item alone (see :func:`_keep`); ``skip`` names columns never read
     (media paths). At most :data:`MAX_COLUMNS`, in table order.
     """
     found: dict[str, np.ndarray] = {}
@@ -124,14 +125,14 @@ def attribute_columns(
         if name in text_columns:
             years = _title_years(table[column])
             if years is not None and years.nunique() >= 2:
-                found[f"{name} year"] = years.to_numpy(dtype=np.float64)
+                _keep(found, f"{name} year", years.to_numpy(dtype=np.float64))
             continue
         values = _numbers(table[column])
         if values is None:
             # the loader's text_like_columns read this table's dates already: reused, not parsed again
             days = _column_date_days(table, column)
             if days is not None and days.nunique() >= 2:  # a date per item is an attribute, not an identifier
-                found[name] = days.to_numpy(dtype=np.float64)
+                _keep(found, name, days.to_numpy(dtype=np.float64))
             continue
         present = values[np.isfinite(values)]
         distinct = present.nunique()
@@ -140,8 +141,20 @@ def attribute_columns(
         whole = bool(np.all(np.mod(present, 1) == 0))
         if whole and distinct >= IDENTIFIER_SHARE * n and distinct > 2 and _identifier_like(present.to_numpy()):
             continue
-        found[name] = np.where(np.isfinite(values), values, np.nan).astype(np.float64)
+        _keep(found, name, np.where(np.isfinite(values), values, np.nan).astype(np.float64))
     return found
+
+
+def _keep(found: dict[str, np.ndarray], name: str, values: np.ndarray) -> None:
+    """Add the column unless its block would describe a single item: a two-valued column is a flag on its higher
+    value, and one set on one item alone (a lone ``is_new = 1``, two titles of two years) taught a regression
+    nothing and left the attributes one non-zero row, which the content model refuses (it needs two items to
+    compare), so the whole hybrid failed to fit naming an encoder its user never chose."""
+    present = values[np.isfinite(values)]
+    distinct = np.unique(present)
+    if distinct.size == 2 and np.count_nonzero(attribute_block(values)[:, 0]) < 2:
+        return
+    found[name] = values
 
 
 def attribute_block(values: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,9 @@ class Recommender(ABC):
     #: The similarity backend every ranking of this model goes through (None: coldkit's default,
     #: ``"rust"``); set it with :meth:`set_backend` or ``coldkit.get_model(name, backend=...)``.
     backend: str | None = None
+    #: Options a parent class takes through ``**options`` that this model refuses (a federated model has no
+    #: choice of warm model): left out of :meth:`get_params`, so its output builds the model again.
+    REFUSED_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     def set_backend(self, name: str | None) -> "Recommender":
         """Rank with the similarity backend ``name`` from now on (``"rust"``, ``"int8"``, ``"faiss-hnsw"``...).
@@ -115,7 +118,8 @@ class Recommender(ABC):
 
     @classmethod
     def _parameters(cls) -> dict[str, inspect.Parameter]:
-        """The constructor's keyword parameters, following ``**options`` pass-through up the class tree."""
+        """The constructor's keyword parameters, following ``**options`` pass-through up the class tree (less
+        :attr:`REFUSED_OPTIONS`: a parent's option the model refuses is none of its parameters)."""
         found: dict[str, inspect.Parameter] = {}
         for klass in cls.__mro__:
             init = klass.__dict__.get("__init__")
@@ -123,7 +127,7 @@ class Recommender(ABC):
                 continue
             params = list(inspect.signature(init).parameters.values())[1:]
             for p in params:
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in found:
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in found and p.name not in cls.REFUSED_OPTIONS:
                     found[p.name] = p
             if not any(p.kind is p.VAR_KEYWORD for p in params):
                 break
@@ -154,9 +158,13 @@ class Recommender(ABC):
                 f"{type(self).__name__}.set_params: unknown parameter(s) {unknown}; valid: {sorted([*valid, 'backend'])}"
             )
         rebuilt = type(self)(**{**getattr(self, "_init_params", {}), **params})
+        # the backend on the new model first: an unknown name left this one rebuilt and unfitted (a bad value of
+        # any other parameter already failed above, with the fitted model kept)
+        if backend is not None:
+            rebuilt.set_backend(backend)
         self.__dict__.clear()
         self.__dict__.update(rebuilt.__dict__)
-        return self.set_backend(backend) if backend is not None else self
+        return self
 
     def __repr__(self) -> str:
         defaults = {name: p.default for name, p in self._parameters().items()}

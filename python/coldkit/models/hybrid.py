@@ -184,9 +184,7 @@ class ProfileKNN(NeighbourVoting):
             raise InvalidInputError("profile-knn needs user_profiles: a non-empty mapping user id -> text")
         self.user_profiles = dict(user_profiles)
         self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
-        if isinstance(neighbors, bool) or int(neighbors) < 1:
-            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
-        self.neighbors = int(neighbors)
+        self.neighbors = check_k(neighbors, "neighbors")  # int() truncated 2.5 to 2 and failed on inf as OverflowError
 
     def fit(self, train: Interactions) -> "ProfileKNN":
         train = self._remember(train)

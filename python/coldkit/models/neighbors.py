@@ -196,8 +196,12 @@ def sparse_item_similarities(
         if shrinkage > 0:
             co = np.asarray((binary_t @ binary[:, start:stop]).toarray())
             sims *= co / (co + shrinkage)
-        sims[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        keep = _top_per_column_mask(sims, k, nonzero=True) if k < n else sims != 0
+        # an item is not its own neighbour: its 0 once ranked above a negative correlation and took one of the
+        # k places (neighbors=2 kept one other item where two had a similarity); -inf ranks it last, never kept
+        diagonal = (np.arange(start, stop), np.arange(stop - start))
+        sims[diagonal] = -np.inf
+        keep = _top_per_column_mask(sims, k, nonzero=True) if k < n else np.isfinite(sims) & (sims != 0)
+        keep[diagonal] = False
         r, c = np.nonzero(keep)
         rows.append(r)
         cols.append(c + start)
@@ -235,10 +239,10 @@ def _block_neighbours(
         co_keys = np.repeat(np.arange(co.shape[1], dtype=np.int64), np.diff(co.indptr)) * n + co.indices
         counts = co.data[np.searchsorted(co_keys, c * n + r)]
         sims *= counts / (counts + shrinkage)
-    live = (sims != 0) & (r != start + c)  # the diagonal is 0 in the dense block
+    live = (sims != 0) & (r != start + c)  # the diagonal is no neighbour (-inf in the dense block)
     r, c, sims = r[live], c[live], sims[live]
-    # a negative entry ranks behind the column's zeros: every row not listed, the diagonal among them
-    zeros = n - np.bincount(c, minlength=stop - start)
+    # a negative entry ranks behind the column's zeros: every other row not listed (the item itself is none)
+    zeros = n - 1 - np.bincount(c, minlength=stop - start)
     if c.size:
         r, c, sims = _at_least_kth(r, c, sims, stop - start, k)
     order = np.lexsort((r, -sims, c))  # per column: largest first, ties by lower row (as the dense mask)

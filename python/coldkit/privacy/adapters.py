@@ -155,6 +155,8 @@ class DPPublishedModel(PublishedColdModel):
             :class:`DPWarmSpace`.
     """
 
+    REFUSED_OPTIONS = frozenset(_REFUSED)
+
     def __init__(
         self,
         dp_epsilon: float = 4.0,

@@ -321,6 +321,8 @@ class Federated(ColdAdapter):
 
     name = "federated"
 
+    REFUSED_OPTIONS = frozenset({"warm", "warm_options", "memory_budget"})
+
     def __init__(
         self,
         n_clients: int = 10,
@@ -333,7 +335,7 @@ class Federated(ColdAdapter):
         l2: float = 10.0,
         **options: Any,
     ) -> None:
-        for fixed in ("warm", "warm_options", "memory_budget"):
+        for fixed in sorted(self.REFUSED_OPTIONS):
             if fixed in options:
                 raise InvalidInputError(f"the federated model does not take {fixed!r}: its item factors are federated PureSVD")
         super().__init__(factors=factors, **options)

@@ -57,7 +57,7 @@ from coldkit.privacy.accountant import PrivacyAccountant, PrivacySpent, check_bu
 from coldkit.privacy.bounding import bound_contributions, check_clip, check_max_items, clip_rows
 from coldkit.privacy.mechanisms import dp_gram, dp_item_counts, noise_seed
 from coldkit.privacy.modes import check_public_content
-from coldkit.validation import check_number, check_seed
+from coldkit.validation import check_k, check_number, check_seed
 
 __all__ = ["DPStatistics", "private_statistics", "DPCounts", "private_counts", "OwnContent", "gram_signal_share", "noise_count_mass", "noise_mass_quantile", "predicted_counts", "DPPopularity", "DPItemKNN", "DPEASE", "DPHybrid", "PrivateModel"]
 
@@ -309,9 +309,8 @@ class DPItemKNN(_GramItemModel):
 
     def __init__(self, neighbors: int = 100, **options: Any) -> None:
         super().__init__(**options)
-        if isinstance(neighbors, bool) or int(neighbors) < 1:
-            raise InvalidInputError(f"neighbors must be >= 1, got {neighbors!r}")
-        self.neighbors = int(neighbors)
+        # check_k: 2.5 was truncated to 2, inf an OverflowError
+        self.neighbors = check_k(neighbors, "neighbors")
 
     def _matrix(self, stats: DPStatistics) -> np.ndarray:
         gram = stats.gram.astype(np.float64)
@@ -585,9 +584,8 @@ class DPHybrid(PrivateModel):
         if warm not in ("ease", "svd"):
             raise InvalidInputError(f"dp-hybrid warm must be 'ease' or 'svd', got {warm!r}")
         self.warm = warm
-        if isinstance(factors, bool) or int(factors) < 1:
-            raise InvalidInputError(f"factors must be >= 1, got {factors!r}")
-        self.factors = int(factors)
+        # check_k: 2.5 was truncated to 2, inf an OverflowError
+        self.factors = check_k(factors, "factors")
         for label, value in (("l2", l2), ("adapter_l2", adapter_l2)):
             check_number(value, label, above=0)
         for label, value in (("item_trust", item_trust), ("user_trust", user_trust), ("cf_trust", cf_trust)):
@@ -595,9 +593,8 @@ class DPHybrid(PrivateModel):
         self.l2, self.adapter_l2, self.item_trust, self.user_trust = float(l2), float(adapter_l2), float(item_trust), float(user_trust)
         self.cf_trust = float(cf_trust)
         self.weights = {**DP_WEIGHTS, **check_weights(dict(weights or {}), sources=tuple(DP_WEIGHTS), what="dp-hybrid")}
-        if isinstance(depth, bool) or int(depth) < 1:
-            raise InvalidInputError(f"depth must be >= 1, got {depth!r}")
-        self.depth = int(depth)
+        # check_k: 2.5 was truncated to 2, inf an OverflowError
+        self.depth = check_k(depth, "depth")
         self.fusion = get_fusion(fusion)
         self.content = ContentRecommender(
             encoder=default_encoder_name() if encoder is None else encoder, encoder_options=encoder_options,
