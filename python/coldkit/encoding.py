@@ -917,7 +917,8 @@ def encode_catalog(
         raise InvalidInputError(f"cache must be True, False or a VectorCache, got {cache!r}")
     if isinstance(encoder, str):  # was AttributeError: 'str' object has no attribute 'dim'
         raise InvalidInputError(f"encode_catalog takes an encoder object, not its name: coldkit.get_encoder({encoder!r})")
-    if not any(callable(getattr(encoder, m, None)) for m in ("encode_texts", "encode_images")):  # encode_catalog(encoder, items): "'list' object has no attribute 'dim'"
+    if not any(callable(getattr(encoder, m, None)) for m in ("encode_texts", "encode_images")):
+        # encode_catalog(encoder, items) failed as "'list' object has no attribute 'dim'"
         raise InvalidInputError(
             f"encode_catalog(items, encoder): the second argument must be an encoder (coldkit.get_encoder(...)), "
             f"got {type(encoder).__name__}"

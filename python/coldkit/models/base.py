@@ -127,7 +127,8 @@ class Recommender(ABC):
                 continue
             params = list(inspect.signature(init).parameters.values())[1:]
             for p in params:
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in found and p.name not in cls.REFUSED_OPTIONS:
+                named = p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                if named and p.name not in found and p.name not in cls.REFUSED_OPTIONS:
                     found[p.name] = p
             if not any(p.kind is p.VAR_KEYWORD for p in params):
                 break
