@@ -604,11 +604,14 @@ def _recommend_takes_frames(recommend: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def _has_no_clicks(train: Interactions, query: UserQuery) -> bool:
-    """A query without clicks: no history and no training row with items (text or friends may be there)."""
-    if query.history.size:
+def _reads_no_clicks(train: Interactions, query: UserQuery, counts: Callable[[], np.ndarray]) -> bool:
+    """A query without clicks the model could read: no training row with items, and no history item that the
+    counts know (text or friends may be there). An item nobody clicked in training (a new item, or one only
+    held-out users took) tells a collaborative model nothing: 11-14 % of lastfm-2k's new users with one
+    revealed click had only such clicks, and item-kNN and EASE gave them the catalogue's index order."""
+    if query.user is not None and train.items_of(int(query.user)).size:
         return False
-    return query.user is None or train.items_of(int(query.user)).size == 0
+    return not query.history.size or not counts()[query.history].any()
 
 
 def _popular_when_nothing_known(
@@ -621,8 +624,10 @@ def _popular_when_nothing_known(
     of ties comes out in item-index order: an artefact of the catalogue's file order, not a
     recommendation. Those rows (every score exactly 0, no clicks) are refilled with the allowed items
     by training interaction count (:meth:`Recommender._tie_break_counts`: a private model's DP counts),
-    most first (ties by index), still with score 0 — the model's own score for each. A row with any other score is the model's answer and is left alone; so is a row
-    with clicks (a model whose scores can be negative may tie its best items at 0).
+    most first (ties by index), still with score 0 — the model's own score for each. A row with any other
+    score is the model's answer and is left alone; so is a row with clicks on items the counts know (a model
+    whose scores can be negative may tie its best items at 0). Clicks only on items nobody clicked in training
+    are none a collaborative model can read: such a row is refilled too.
     """
     if not isinstance(ranked, Ranked) or model.train_ is None or ranked.indices.shape[1] == 0:
         return ranked
@@ -634,17 +639,19 @@ def _popular_when_nothing_known(
         return ranked
     listed = ranked.indices >= 0
     silent = np.all((ranked.scores == 0) | ~listed, axis=1) & listed.any(axis=1)
+    # a private model's released counts, never its raw ones; read once, only where a silent row has clicks
+    counts = functools.cache(model._tie_break_counts)
     rows = [
         b for b in np.flatnonzero(silent)
         if isinstance(query_list[b], UserQuery) and not query_list[b].has_external_ids
-        and _has_no_clicks(model.train_, query_list[b])
+        and _reads_no_clicks(model.train_, query_list[b], counts)
     ]
     if not rows:
         return ranked
     from coldkit.models._ranking import check_candidates
 
     allowed = check_candidates(candidates, model.train_.n_items)
-    counts = model._tie_break_counts()  # a private model's released counts, never its raw ones
+    counts = counts()
     pool = np.arange(counts.size) if allowed is None else allowed
     order = _most_counted(pool, counts[pool], int(listed[rows].sum(axis=1).max()))
     indices, scores = ranked.indices.copy(), ranked.scores.copy()
