@@ -38,4 +38,5 @@ docs:
 	$(BIN)/mkdocs build --quiet
 
 bench: setup
+	mkdir -p out  # pytest-benchmark opens the JSON only at the end: a missing folder lost the whole run
 	COLDKIT_BENCH_FULL=1 $(BIN)/python -m pytest -q benches --benchmark-json=out/bench.json

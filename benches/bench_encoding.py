@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,6 +46,9 @@ import numpy as np
 import pytest
 
 from coldkit.encoding import encode_catalog
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _args import positive_int, write_report  # noqa: E402 - this folder's shared command-line helpers
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
@@ -160,7 +164,7 @@ def report(
         summary["cached re-encode speed-up"] = round(best["first"] / best["cached"], 1)
     print("\nencoding benchmark:", json.dumps(summary, indent=1))
     if os.environ.get("COLDKIT_BENCH_REPORT"):
-        Path(os.environ["COLDKIT_BENCH_REPORT"]).write_text(json.dumps(summary, indent=1))
+        write_report(os.environ["COLDKIT_BENCH_REPORT"], json.dumps(summary, indent=1))
 
 
 def test_sentence_transformers_encode(benchmark: Any, st_model: Any, texts: list[str], reference: np.ndarray) -> None:
@@ -250,7 +254,7 @@ def precision_gate(
     from coldkit.builtins.encoders import PrecomputedEncoder
     from coldkit.data import load_dataset
     from coldkit.encoding_torch import cpu_supports_bf16
-    from coldkit.evaluation import ModelSpec, evaluate
+    from coldkit.evaluation import ModelChoice, evaluate
 
     torch.set_num_threads(threads)
     data = load_dataset("ml-latest-small")
@@ -301,7 +305,7 @@ def precision_gate(
     checkpoint(report)
     compared = list(vectors)
     specs = [
-        ModelSpec(f"{model}|{name}", model, {"encoder": PrecomputedEncoder(ids=catalog.item_ids, vectors=vectors[name]), "cache": False})
+        ModelChoice(f"{model}|{name}", model, {"encoder": PrecomputedEncoder(ids=catalog.item_ids, vectors=vectors[name]), "cache": False})
         for model in models
         for name in compared
     ]
@@ -331,10 +335,10 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="precision gate: reduced-precision MiniLM vs sentence-transformers")
     parser.add_argument("--gate", action="store_true", required=True)
-    parser.add_argument("--n", type=int, default=2000, help="texts in the speed comparison")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--n", type=positive_int, default=2000, help="texts in the speed comparison")
+    parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--models", nargs="+", default=["content", "hybrid"], help="models for Recall@20")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

@@ -60,6 +60,7 @@ from coldkit.privacy.models import DPHybrid
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _charts import png_bytes  # noqa: E402
+from _args import positive_epsilon, positive_int  # noqa: E402 - this folder's shared command-line helpers
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
@@ -383,8 +384,8 @@ if __name__ == "__main__":
     parser.add_argument("--encoder", default="hashing")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--datasets", nargs="+", default=None)
-    parser.add_argument("--epsilons", type=float, nargs="+", default=None, help="use inf for no noise")
-    parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
+    parser.add_argument("--epsilons", type=positive_epsilon, nargs="+", default=None, help="use inf for no noise")
+    parser.add_argument("--max-users", type=positive_int, default=None, help="evaluate at most this many users per task")
     parser.add_argument("--merge", nargs="+", default=None, help="privacy.json files to merge into OUT (no run)")
     parser.add_argument("--no-reference", action="store_true", help="skip the non-private hybrid (memory-bound machines)")
     parser.add_argument("--only-reference", action="store_true", help="only the non-private hybrid and no-sharing")

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -34,6 +35,9 @@ from coldkit.data.interactions import Interactions
 from coldkit.evaluation.metrics import recall_at_k
 from coldkit.evaluation.runner import make_split
 from coldkit.models.registry import build_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _args import positive_epsilon  # noqa: E402 - this folder's shared command-line helpers
 
 K = 20
 
@@ -107,7 +111,7 @@ if __name__ == "__main__":
     parser.add_argument("--adapter", default="dropoutnet", choices=["dropoutnet", "heater", "clcrec", "aldi"])
     parser.add_argument("--encoder", default="hashing")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 8.0, math.inf], help="use inf for no noise")
+    parser.add_argument("--epsilons", type=positive_epsilon, nargs="+", default=[1.0, 8.0, math.inf], help="use inf for no noise")
     parser.add_argument("--population", type=int, default=None,
                         help="resample this many users from the data set (as bench_privacy's pop50k)")
     parser.add_argument("--dp-option", action="append", default=[], metavar="KEY=VALUE",

@@ -41,6 +41,9 @@ from coldkit._atomic import atomic_write_bytes
 from coldkit.evaluation.report import format_spread, paired_test, plot_result
 from coldkit.models.registry import default_encoder_name
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _args import positive_int  # noqa: E402 - this folder's shared command-line helpers
+
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 DATASETS = ("ml-100k", "ml-latest-small", "lastfm-2k")
 TARGET_GAIN = {"cold-item": 0.10, "cold-user": 0.05}
@@ -266,7 +269,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="coldkit-results/quality")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--encoder", default=None)
-    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--seeds", type=positive_int, default=None)
     parser.add_argument("--datasets", nargs="+", default=None, help=f"subset of {DATASETS}")
     parser.add_argument("--published", action="store_true", help="also run DropoutNet, Heater, CLCRec and ALDI (slow)")
     parser.add_argument("--protocols", nargs="+", default=["cold-item", "cold-user"], choices=["cold-item", "cold-user"])

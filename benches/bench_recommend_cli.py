@@ -63,6 +63,9 @@ import pandas as pd
 
 from coldkit._atomic import atomic_write_bytes
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _args import positive_int  # noqa: E402 - this folder's shared command-line helpers
+
 K = 20
 TARGET_GAIN = {"cold-item": 0.10, "cold-user": 0.05}
 SIGNIFICANCE = 0.05
@@ -395,6 +398,7 @@ def evaluate_split_seeds(
     from coldkit.evaluation.report import EvaluationResult, paired_test
 
     records, per_user, per_user_ids, seconds, protocol, name, sizes = [], {}, {}, {}, "", "", {}
+    distinct: dict[str, set[str]] = {}
     with_profiles = False
     for seed in seeds:
         split = make(seed)
@@ -415,6 +419,7 @@ def evaluate_split_seeds(
                 per_user_ids[(seed, task)] = np.asarray(users, dtype=object)  # the paired test counts each user once
                 records.append({"model": model.label, "seed": seed, "task": task, "metric": "recall@20", "value": float(values.mean())})
                 sizes[task] = sizes.get(task, 0) + (len(users) if model is models[0] else 0)
+                distinct.setdefault(task, set()).update(users)
             log(f"  {name} seed {seed}: {model.label} done in {seconds[model.label][-1]:.0f} s")
     tasks = [t for t in (["cold"] if protocol == "cold-item" else [f"n={n}" for n in REVEAL]) if any(r["task"] == t for r in records)]
     result = EvaluationResult(
@@ -433,7 +438,10 @@ def evaluate_split_seeds(
         judged = protocol == "cold-item" or task != "n=0" or with_profiles  # n = 0 counts only with profile text
         met = gain >= TARGET_GAIN[protocol] and test is not None and test["p_value"] < SIGNIFICANCE
         verdicts.append({
-            "task": task, "users": sizes.get(task, 0), "ours_mean": mine[0], "ours_std": mine[1], "best_baseline": best,
+            # (seed, user) pairs, and the distinct users the paired test counts: a split that draws the same latest
+            # arrivals on every seed has three pairs per user
+            "task": task, "users": sizes.get(task, 0), "distinct_users": len(distinct.get(task, ())),
+            "ours_mean": mine[0], "ours_std": mine[1], "best_baseline": best,
             "best_baseline_mean": base[best], "best_baseline_std": summary[(best, task, "recall@20")][1], "gain": gain,
             "p_value": test["p_value"] if test else None, "wins": test["wins"] if test else None,
             "losses": test["losses"] if test else None, "judged": judged, "met": bool(met) if judged else None,
@@ -448,13 +456,13 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"Encoder for the hybrid: `{report['encoder']}`; seeds: {report['seeds']}; Recall@{K} from `coldkit recommend` CSV output.", ""]
     for run in report["runs"]:
         labels = list(run["verdicts"][0]["all"]) if run["verdicts"] else []
-        lines += [f"### {run['split']} ({run['protocol']})", "", "| task | users | " + " | ".join(labels) + " | gain vs best other | p | target |",
-                  "|---|---|" + "---|" * len(labels) + "---|---|---|"]  # fmt: skip
+        lines += [f"### {run['split']} ({run['protocol']})", "", "| task | (seed, user) pairs | distinct users | " + " | ".join(labels) + " | gain vs best other | p | target |",
+                  "|---|---|---|" + "---|" * len(labels) + "---|---|---|"]  # fmt: skip
         for v in run["verdicts"]:
             cells = [format_spread(m, s, n, of=len(run["seeds"])) for m, s, n in v["all"].values()]
             p = "n/a" if v["p_value"] is None else f"{v['p_value']:.2g}"
             target = "not judged" if not v["judged"] else ("**MET**" if v["met"] else "MISSED")
-            lines.append(f"| {v['task']} | {v['users']} | " + " | ".join(cells) + f" | {v['gain']:+.1%} vs {v['best_baseline']} | {p} | {target} |")
+            lines.append(f"| {v['task']} | {v['users']} | {v['distinct_users']} | " + " | ".join(cells) + f" | {v['gain']:+.1%} vs {v['best_baseline']} | {p} | {target} |")
         secs = ", ".join(f"{m} {np.mean(s):.0f} s" for m, s in run["seconds"].items())
         lines += ["", f"Mean wall time per `coldkit recommend` run: {secs}.", ""]
     return "\n".join(lines) + "\n"
@@ -528,7 +536,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="coldkit-results/cli")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--encoder", default=None, help="encoder for the hybrid (default: bert if installed, else hashing)")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=positive_int, default=3)
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     args = parser.parse_args()
     if args.encoder is None:

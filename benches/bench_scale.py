@@ -43,10 +43,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 from _catalog import grow_texts, resample_interactions, variant_bases, variant_vectors  # noqa: E402
+from _args import positive_int, write_report  # noqa: E402 - this folder's shared command-line helpers
 
 FULL = os.environ.get("COLDKIT_BENCH_FULL") == "1"
 SIZES = (10_000, 100_000, 1_000_000)
@@ -218,7 +220,7 @@ def child_main(pipeline: str, root: Path, report: Path, use_vectors: bool) -> No
         "pipeline": pipeline, "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started,
         "peak_rss": peak_rss_bytes(), "stages": stages,
     }  # fmt: skip
-    report.write_text(json.dumps(result))
+    write_report(report, json.dumps(result))
 
 
 # ------------------------------------------------------------------------------------------ parent
@@ -328,13 +330,26 @@ def test_make_dataset_draws_the_interactions_asked(tmp_path: Path) -> None:
     assert not set(inter["item_id"]) & set((tmp_path / "candidates.txt").read_text().split())  # cold: no interaction
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [(["--sizes", "0"], "expected a whole number >= 1, got 0"), (["--users", "-5"], "expected a whole number >= 1"),
+     (["--pipelines", "bogus"], "invalid choice: 'bogus'")],
+)
+def test_bad_options_are_refused_before_any_work(tmp_path: Path, flags: list[str], words: str) -> None:
+    # --sizes 0 reached the child as --make 0, read as "not given": it ran the whole default benchmark with both
+    # pipelines; --pipelines bogus ran the anchor labelled "bogus"
+    run = subprocess.run([sys.executable, __file__, *flags], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES if FULL else (TINY,)))
-    parser.add_argument("--users", type=int, default=N_USERS if FULL else 300)
-    parser.add_argument("--pipelines", nargs="+", default=["coldkit", "anchor"])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=list(SIZES if FULL else (TINY,)))
+    parser.add_argument("--users", type=positive_int, default=N_USERS if FULL else 300)
+    parser.add_argument("--pipelines", nargs="+", default=["coldkit", "anchor"], choices=["coldkit", "anchor"])
     parser.add_argument(
-        "--interactions", type=int, default=None,
+        "--interactions", type=positive_int, default=None,
         help="interactions to draw (default 20 per item, 10 at 1M); with --users, the shape of a log with many users, "
         "e.g. --sizes 27000 --users 138000 --interactions 20000000 (ml-20m's shape)",
     )
@@ -343,21 +358,21 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--vectors", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--make", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--make", type=positive_int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child_main(args.child, args.root, args.report, args.vectors)
         return
-    if args.make:
+    if args.make is not None:
         info = make_dataset(args.root, args.make, args.users, vectors=args.vectors, n_interactions=args.interactions)
-        (args.root / "data.json").write_text(json.dumps(info))
+        write_report(args.root / "data.json", json.dumps(info))
         return
     results = []
     for n in args.sizes:
         results.append(measure(n, args.users, tuple(args.pipelines), n_interactions=args.interactions))
         print(table(results[-1:]), file=sys.stderr, flush=True)
         if args.out:
-            args.out.write_text(json.dumps({"results": results}, indent=2))
+            write_report(args.out, json.dumps({"results": results}, indent=2))
     print(table(results))
     for pipeline in args.pipelines:
         e = exponent(results, pipeline)

@@ -45,6 +45,7 @@ import coldkit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _catalog import variant_text, variant_vectors  # noqa: E402
+from _args import write_report  # noqa: E402 - this folder's shared command-line helpers
 from coldkit.data import Catalog, Interactions, load_dataset  # noqa: E402
 from coldkit.serving import ServingIndex  # noqa: E402
 from coldkit.serving.state import ItemMeta, Version  # noqa: E402
@@ -246,7 +247,7 @@ def test_recommend_latency(benchmark: Any, bench_index: ServingIndex, tmp_path: 
         summary["ratio_p99_inprocess_vs_topk"] = round(summary["in-process"]["p99_ms"] / summary["topk"]["p99_ms"], 2)
         print("\n" + json.dumps(summary, indent=1))
         if os.environ.get("COLDKIT_BENCH_REPORT"):
-            Path(os.environ["COLDKIT_BENCH_REPORT"]).write_text(json.dumps(summary, indent=1))
+            write_report(os.environ["COLDKIT_BENCH_REPORT"], json.dumps(summary, indent=1))
         benchmark.group = f"serving /recommend N={v.n_items} encoder={index.encoder_name}"
         benchmark.extra_info.update(summary)
         cycle = iter(bodies * 1000)

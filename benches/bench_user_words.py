@@ -68,7 +68,12 @@ WITH_CLICKS = (f"hybrid+{CLICKS}", f"hybrid+{CLICKS}-no-words")
 def _user_tags(name: str, data_root: str | None) -> pd.DataFrame:
     """(user, item, tag) rows of the users' own tags, lower-cased, empty tags dropped."""
     if name == "lastfm-2k":
-        root = Path(data_root or ".") / "lastfm-2k"
+        from coldkit.data.datasets import find_data_root
+
+        found = find_data_root(data_root)  # as load_dataset looks (it read ./lastfm-2k without a --data-root)
+        if found is None:
+            raise SystemExit("lastfm-2k needs --data-root (or $COLDKIT_DATA, or ../shared/data) holding lastfm-2k/")
+        root = found / "lastfm-2k"
         names = pd.read_csv(root / "tags.dat", sep="\t", encoding="latin-1", dtype=str)
         tagged = pd.read_csv(root / "user_taggedartists.dat", sep="\t", dtype=str)
         tagged["tag"] = tagged["tagID"].map(dict(zip(names["tagID"], names["tagValue"]))).fillna("")

@@ -217,3 +217,17 @@ def test_a_dataframe_is_not_read_as_a_data_set_name() -> None:
     # evaluate reads a DataFrame itself now (test_evaluation_runner): this one is read, and is too small to split
     with pytest.raises(InvalidInputError, match="cold-item protocol: 1 items with interactions are too few"):
         evaluate(frame, ["popularity"], progress=False)
+
+
+def test_a_data_root_that_is_not_a_folder_is_refused_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a mistyped data_root quietly read $COLDKIT_DATA (or ../shared/data) instead: the run measured other files
+    from coldkit.data.datasets import find_data_root
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "ml-100k").mkdir(parents=True)
+    monkeypatch.setenv("COLDKIT_DATA", str(elsewhere))
+    assert find_data_root() == elsewhere
+    with pytest.raises(InvalidInputError, match="is not a folder"):
+        find_data_root(tmp_path / "typo")
+    with pytest.raises(InvalidInputError, match="is not a folder"):
+        data.load_dataset("ml-100k", data_root=tmp_path / "typo")

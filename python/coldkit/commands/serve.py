@@ -326,7 +326,9 @@ def _listen(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host``:``port`` (0: a free port), or InvalidInputError naming the address."""
     from coldkit.exceptions import InvalidInputError
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)  # as uvicorn
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose protocol says TCP;
+    # with 0 every reply on a kept-alive connection waited ~40 ms for the client's delayed ACK
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart reuses the port at once
         sock.bind((host, port))

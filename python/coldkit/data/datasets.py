@@ -131,15 +131,21 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
 
 
 def find_data_root(data_root: str | os.PathLike[str] | None = None) -> Path | None:
-    """Where the real data sets live: ``data_root``, else ``$COLDKIT_DATA``, else ``../shared/data``.
+    """Where the real data sets live: ``data_root`` when given, else ``$COLDKIT_DATA``, else ``../shared/data``.
 
-    Returns None when none of them is a folder.
+    Returns None when no default is a folder.
+
+    Raises:
+        InvalidInputError: ``data_root`` was given and is not a folder (a mistyped one quietly read
+            ``$COLDKIT_DATA`` or ``../shared/data`` instead, and the run measured other files than asked).
     """
-    for candidate in (data_root, os.environ.get("COLDKIT_DATA"), Path.cwd().parent / "shared" / "data"):
+    if data_root is not None and str(data_root) != "":
+        if user_path(data_root).is_dir():
+            return user_path(data_root)
+        raise InvalidInputError(f"data_root {user_path(data_root)} is not a folder")
+    for candidate in (os.environ.get("COLDKIT_DATA"), Path.cwd().parent / "shared" / "data"):
         if candidate and user_path(candidate).is_dir():
             return user_path(candidate)
-    if data_root is not None:
-        raise InvalidInputError(f"data_root {user_path(data_root)} is not a folder")
     return None
 
 
