@@ -640,18 +640,18 @@ def _popular_when_nothing_known(
     listed = ranked.indices >= 0
     silent = np.all((ranked.scores == 0) | ~listed, axis=1) & listed.any(axis=1)
     # a private model's released counts, never its raw ones; read once, only where a silent row has clicks
-    counts = functools.cache(model._tie_break_counts)
+    tie_counts = functools.cache(model._tie_break_counts)
     rows = [
         b for b in np.flatnonzero(silent)
         if isinstance(query_list[b], UserQuery) and not query_list[b].has_external_ids
-        and _reads_no_clicks(model.train_, query_list[b], counts)
+        and _reads_no_clicks(model.train_, query_list[b], tie_counts)
     ]
     if not rows:
         return ranked
     from coldkit.models._ranking import check_candidates
 
     allowed = check_candidates(candidates, model.train_.n_items)
-    counts = counts()
+    counts = tie_counts()
     pool = np.arange(counts.size) if allowed is None else allowed
     order = _most_counted(pool, counts[pool], int(listed[rows].sum(axis=1).max()))
     indices, scores = ranked.indices.copy(), ranked.scores.copy()
