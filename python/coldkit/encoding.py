@@ -412,7 +412,6 @@ class VectorCache:
                 f"cannot create the vector cache directory {str(self.directory)!r}: {exc.strerror or exc}"
             ) from exc
         meta_path = self.directory / "encoder.json"
-        meta = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
         if meta_path.exists():
             # Either way the entry cannot be trusted, and encode_catalog encodes without it (with a warning):
             # the cache only saves time, so a damaged entry must not stop the encoding
@@ -439,12 +438,17 @@ class VectorCache:
                 )
         else:
             try:
-                atomic_write(meta_path, lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
+                self._write_entry_meta()
             except OSError as exc:
                 raise CacheUnavailableError(
                     f"cannot write {str(meta_path)!r} of the vector cache: {exc.strerror or exc}"
                 ) from exc
         self.refresh()
+
+    def _write_entry_meta(self) -> None:
+        """The entry's ``encoder.json`` (format, fingerprint, dim), atomically; what marks the folder as an entry."""
+        meta = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
+        atomic_write(self.directory / "encoder.json", lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
 
     def refresh(self) -> None:
         """Pick up shards written (or removed by compaction) since the last look, e.g. by another process."""
@@ -575,12 +579,10 @@ class VectorCache:
         meta = {"format": _CACHE_FORMAT, "dim": self.dim, "count": len(keys), "keys": list(keys), "crc32": _crc32(vecs)}
         with self._lock:
             try:
-                meta_path = self.directory / "encoder.json"
-                if not meta_path.exists():
+                if not (self.directory / "encoder.json").exists():
                     # the entry was evicted (pruned by another process) while this cache was open: shards written
                     # into a folder without encoder.json were never listed, measured, pruned or counted
-                    entry = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "dim": self.dim}
-                    atomic_write(meta_path, lambda fh: fh.write(json.dumps(entry, indent=1).encode()))
+                    self._write_entry_meta()
                 atomic_write(self.directory / f"{name}.npy", lambda fh: np.save(fh, vecs, allow_pickle=False))
                 atomic_write(self.directory / f"{name}.json", lambda fh: fh.write(json.dumps(meta).encode()))
             except (OSError, InvalidInputError) as exc:

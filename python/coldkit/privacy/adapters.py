@@ -173,7 +173,7 @@ class DPPublishedModel(PublishedColdModel):
         teacher: str = "svd",
         **options: Any,
     ) -> None:
-        refused = sorted(set(options) & set(_REFUSED))
+        refused = sorted(set(options) & self.REFUSED_OPTIONS)
         if refused:
             raise InvalidInputError(
                 f"{self.name}: option {refused[0]!r} is not available in private mode ({_REFUSED[refused[0]]})"
