@@ -726,7 +726,8 @@ def test_rank_by_item_scores_is_the_scan_of_a_column_of_ones(n_items: int, k: in
     if decayed:
         scores = scores * (1.0 + rng.uniform(0, 1e-9, n_items))
     cand = np.sort(rng.choice(n_items, rng.integers(1, n_items + 1), replace=False)) if with_candidates else None
-    exclude = [rng.choice(n_items, rng.integers(0, n_items + 1), replace=False) for _ in range(batch)]
+    # an item dropped twice (a query's repeated clicks) counts once: odd queries repeat items
+    exclude = [rng.choice(n_items, rng.integers(0, n_items + 1), replace=bool(b % 2)) for b in range(batch)]
     exclude[0] = np.empty(0, dtype=np.int64)
     for dropped in (exclude, None):
         got = rank_by_item_scores(scores, batch, k, exclude=dropped, candidates=cand)

@@ -300,14 +300,23 @@ def rank_by_item_scores(
     if exclude is None:
         indices[:, : top.size] = top
     else:
+        # Each item's place in the order (past the end: not a candidate), so a query's dropped items
+        # are looked up, not searched for: np.isin sorted the head and the dropped items for every
+        # query (1.2 s for 10k users of ~900 clicks at 1M items), though with new-item candidates
+        # none of a user's clicked items is even in the order.
+        place = np.full(values.size, order.size, dtype=np.int64)
+        place[order] = np.arange(order.size, dtype=np.int64)
         for b, dropped in enumerate(exclude):
-            dropped = np.asarray(dropped, dtype=np.int64)
-            if dropped.size == 0:
+            at = place[np.asarray(dropped, dtype=np.int64)]
+            at = at[at < order.size]
+            if at.size == 0:
                 indices[b, : top.size] = top
                 continue
-            # at most |dropped| of the first k + |dropped| are dropped: the query's k are among them
-            head = order[: k + dropped.size]
-            kept = head[~np.isin(head, dropped)][:k]
+            # at most |at| of the first k + |at| are dropped: the query's k are among them
+            head = order[: k + at.size]
+            keep = np.ones(head.size, dtype=bool)
+            keep[at[at < head.size]] = False
+            kept = head[keep][:k]
             indices[b, : kept.size] = kept
     found = indices >= 0
     out = np.where(found, values[np.where(found, indices, 0)], -np.inf).astype(np.float32)
