@@ -6,7 +6,8 @@
 
 ``--backends``: one row per (workload, backend) of ``bench_backends.py``, every registered backend:
 queries/s (wall and CPU time), ratios against ``numpy`` and ``faiss-flat`` measured in the same
-run, the first call's time (index build), and correctness (exact backends: "ids = exact" or
+run, the first call's time (index build; "index cached" where an earlier workload on the same catalogue
+built it), and correctness (exact backends: "ids = exact" or
 "near-ties only"; approximate ones: recall@k). ``--png`` also draws queries/s per backend
 (from CPU time).
 
@@ -29,8 +30,17 @@ from typing import Any
 
 
 def load(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """group -> backend -> {"min": seconds, "info": extra_info}."""
-    data = json.loads(path.read_text())
+    """group -> backend -> {"min": seconds, "info": extra_info}.
+
+    Raises:
+        SystemExit: the file is missing, not JSON, or not a ``--benchmark-json`` file (one line naming it).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SystemExit(f"report.py: cannot read {path} as JSON: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise SystemExit(f"report.py: {path} is not a pytest-benchmark file (no 'benchmarks' list; write one with --benchmark-json=FILE)")
     groups: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for bench in data["benchmarks"]:
         info = bench.get("extra_info", {})
@@ -111,9 +121,15 @@ def render_backends(groups: dict[str, dict[str, dict[str, Any]]]) -> str:
                 f"| {workload} | {name} | {info.get('kind', '?')} | {b / rows[name]['min']:,.0f} "
                 f"| {f'{b / cpu:,.0f}' if cpu else '-'} | {ratio(rows, 'numpy', name)} | {ratio(rows, 'faiss-flat', name)} "
                 f"| {ratio(rows, 'numpy', name, cpu=True)} | {ratio(rows, 'faiss-flat', name, cpu=True)} "
-                f"| {info.get('first_call_s', float('nan')):.2f} s | {check} |"
+                f"| {_first_call(info)} | {check} |"
             )
     return "\n".join(lines)
+
+
+def _first_call(info: dict[str, Any]) -> str:
+    """The first call's time; where an earlier workload had built this catalogue's index, it says so."""
+    seconds = f"{info.get('first_call_s', float('nan')):.2f} s"
+    return seconds if info.get("first_call_builds", True) else f"{seconds} (index cached)"
 
 
 def plot_backends(groups: dict[str, dict[str, dict[str, Any]]], png: Path) -> Path:
@@ -158,14 +174,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backends", action="store_true", help="the file comes from bench_backends.py")
     parser.add_argument("--png", type=Path, help="with --backends: also draw queries/s per backend here")
     args = parser.parse_args(argv)
+    if args.png and not args.backends:  # it was ignored: no chart, no word
+        parser.error("--png draws bench_backends.py's chart: add --backends (bench_similarity.py's table has no chart)")
     groups = load(args.json)
+    wanted, bench = ("backends ", "bench_backends.py") if args.backends else ("N=", "bench_similarity.py")
+    groups = {g: rows for g, rows in groups.items() if g.startswith(wanted)}
+    if not groups:  # an empty table was printed for another benchmark's file
+        other = "" if args.backends else " (for bench_backends.py's, add --backends)"
+        raise SystemExit(f"report.py: {args.json} holds no {bench} results{other}")
     if args.backends:
-        groups = {g: rows for g, rows in groups.items() if g.startswith("backends ")}
         print(render_backends(groups))
         if args.png:
             print(f"chart: {plot_backends(groups, args.png)}")
     else:
-        print(render({g: rows for g, rows in groups.items() if g.startswith("N=")}))
+        print(render(groups))
 
 
 if __name__ == "__main__":

@@ -107,3 +107,34 @@ def test_benchmark_runs_the_installed_backend_and_records_correctness(throwaway:
         info = bench["extra_info"]
         assert info["backend"] == "throwaway-sort" and info["plugin"] == "throwaway" and info["kind"] == "exact"
         assert info["correct"] is True and info["recall"] == 1.0 and info["ids_equal"] == 1.0
+    # the two workloads share one catalogue: only the first one's first call can build an index
+    assert sorted(b["extra_info"]["first_call_builds"] for b in benchmarks) == [False, True]
+    report = [sys.executable, str(REPO / "benches" / "report.py")]
+    table = subprocess.run([*report, "--backends", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "| throwaway-sort |" in line]
+    assert len(rows) == 2 and sum("(index cached)" in row for row in rows) == 1
+    assert "B=1 " in next(row for row in rows if "(index cached)" not in row)  # the first workload built it
+
+
+def test_report_refuses_what_it_cannot_draw_or_read(tmp_path: Path) -> None:
+    """--png without --backends was ignored; another benchmark's file printed an empty table."""
+    report = [sys.executable, str(REPO / "benches" / "report.py")]
+    backends_only = tmp_path / "backends.json"
+    backends_only.write_text(json.dumps({"benchmarks": [{"group": "backends N=10 d=4 B=1 k=5", "stats": {"min": 0.1},
+                                                         "extra_info": {"backend": "numpy", "B": 1, "k": 5}}]}))
+    not_a_benchmark = tmp_path / "other.json"
+    not_a_benchmark.write_text(json.dumps({"results": []}))
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    cases = [
+        ([str(backends_only), "--png", str(tmp_path / "chart.png")], "add --backends"),
+        ([str(backends_only)], "holds no bench_similarity.py results (for bench_backends.py's, add --backends)"),
+        ([str(not_a_benchmark), "--backends"], "is not a pytest-benchmark file"),
+        ([str(garbage)], "cannot read"),
+        ([str(tmp_path / "missing.json")], "cannot read"),
+    ]
+    for args, words in cases:
+        done = subprocess.run([*report, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode != 0 and words in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    assert not (tmp_path / "chart.png").exists()
