@@ -460,6 +460,32 @@ def test_profile_knn_matches_reference(data: Interactions) -> None:
         models.create("profile-knn", user_profiles={})
 
 
+def test_profile_knn_reads_a_training_users_own_profile(data: Interactions) -> None:
+    """A training user asked without text got every item at score 0 in the catalogue's index order."""
+    profiles = {f"u{u}": f"user number {u % 4} likes {'space' if u % 2 == 0 else 'love'}" for u in range(15)}  # u15: none
+    model = models.create("profile-knn", user_profiles=profiles, neighbors=4).fit(data)
+    clicked = data.matrix.toarray() > 0
+    user = next(u for u in range(0, 15, 2) if clicked[u].sum() < 4)  # a space fan with a space item left to find
+    q = model.encoder.encode_texts([profiles[f"u{user}"]])[0]
+    sims = model.user_vectors_ @ q / np.maximum(np.linalg.norm(model.user_vectors_, axis=1) * np.linalg.norm(q), 1e-12)
+    sims[user] = -np.inf  # never their own neighbour
+    top = np.lexsort((np.arange(16), -sims))[:4]
+    scores = np.maximum(sims[top], 0) @ clicked[top]
+    scores[clicked[user]] = -np.inf  # their own items are excluded
+    ranked = model.recommend([UserQuery(user=user)], 3)
+    np.testing.assert_allclose(ranked.scores[0], np.sort(scores)[::-1][:3], atol=1e-5)
+    assert ranked.scores[0][0] > 0
+    # the same as asking with that text, the user still excluded as their own neighbour
+    asked = model.recommend([UserQuery(user=user, text=profiles[f"u{user}"])], 3)
+    np.testing.assert_array_equal(ranked.indices, asked.indices)
+    # no profile of their own (u15), or switched off: nothing to read
+    assert not model.recommend([UserQuery(user=15)], 3).scores.any()
+    off = models.create("profile-knn", user_profiles=profiles, neighbors=4, stored_profiles=False).fit(data)
+    assert not off.recommend([UserQuery(user=user)], 3).scores.any()
+    with pytest.raises(InvalidInputError, match="stored_profiles"):
+        models.create("profile-knn", user_profiles=profiles, stored_profiles="no")
+
+
 def test_router_decisions(data: Interactions) -> None:
     router = models.create("router", min_clicks=3, hybrid_options=FAST).fit(data)
     queries = [UserQuery(user=1), UserQuery(history=np.array([1, 2, 3])), UserQuery(history=np.array([1])),

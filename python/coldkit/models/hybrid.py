@@ -167,24 +167,34 @@ class ProfileKNN(NeighbourVoting):
     """User-based kNN on profile *text*: the training users whose profiles read most like the query's text.
 
     ``score(q, i) = sum_{v in N(q)} cos(text_q, text_v) x_vi``. Needs ``user_profiles``
-    (external user id -> text) for the training users; queries without text score 0 everywhere.
+    (external user id -> text) for the training users. A query without text reads its user's own
+    profile when it is a training user who has one (``stored_profiles=True``, the default), the user
+    never being their own neighbour; any other query without text scores 0 everywhere (one without
+    clicks then gets the most popular items).
 
     Example::
 
         model = ProfileKNN(user_profiles=data.user_profiles, encoder="hashing").fit(train)
         model.recommend([UserQuery(text="A 25 year old woman who works as artist.")], k=10)
+        model.recommend([UserQuery(user=3)], k=10)  # user 3's own profile text
     """
 
     name = "profile-knn"
 
     def __init__(
-        self, user_profiles: Mapping[str, str], encoder: str | Encoder = "hashing", neighbors: int = 50
+        self, user_profiles: Mapping[str, str], encoder: str | Encoder = "hashing", neighbors: int = 50,
+        stored_profiles: bool = True,
     ) -> None:
         if not isinstance(user_profiles, Mapping) or not user_profiles:
             raise InvalidInputError("profile-knn needs user_profiles: a non-empty mapping user id -> text")
         self.user_profiles = dict(user_profiles)
         self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
         self.neighbors = check_k(neighbors, "neighbors")  # int() truncated 2.5 to 2 and failed on inf as OverflowError
+        # A training user asked without text got every item at score 0, in the catalogue's index order
+        # (clicks known, so no popularity fallback either), though their profile is right here. The
+        # hybrid turns it off: there the text's presence decides the source's weight, and a query
+        # without text is answered by the click sources.
+        self.stored_profiles = check_flag(stored_profiles, "stored_profiles")
 
     def fit(self, train: Interactions) -> "ProfileKNN":
         train = self._remember(train)
@@ -205,15 +215,23 @@ class ProfileKNN(NeighbourVoting):
         """(B, n_users): cosine of profile texts for the ``neighbors`` nearest training users, else 0."""
         weights = np.zeros((len(queries), self.user_vectors_.shape[0]), dtype=np.float32)
         rows = [b for b, q in enumerate(queries) if q.has_text]
-        if not rows:
-            return weights
-        encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
+        if rows:
+            encoded = np.asarray(self.encoder.encode_texts([str(queries[b].text) for b in rows]), dtype=np.float32)
+            self._vote(weights, rows, encoded, queries)
+        if self.stored_profiles:
+            # their own stored vectors, apart from the texts: a batch of texts alone ranks as it always did
+            stored = [b for b, q in enumerate(queries) if not q.has_text and q.user is not None and self._has_text[int(q.user)]]
+            if stored:
+                self._vote(weights, stored, self.user_vectors_[[int(queries[b].user) for b in stored]], queries)  # type: ignore[arg-type]
+        return weights
+
+    def _vote(self, weights: np.ndarray, rows: list[int], vectors: np.ndarray, queries: Sequence[UserQuery]) -> None:
+        """Fill ``weights[rows]`` with the cosines of their ``neighbors`` nearest training users (the user not their own)."""
         exclude = [np.array([queries[b].user]) if queries[b].user is not None else np.empty(0, np.int64) for b in rows]
-        scores, users = topk(encoded, self.user_vectors_, self.neighbors, metric="cosine", exclude=exclude)
+        scores, users = topk(vectors, self.user_vectors_, self.neighbors, metric="cosine", exclude=exclude)
         valid = (users >= 0) & np.isfinite(scores)
         r = np.repeat(np.asarray(rows), users.shape[1]).reshape(users.shape)
         weights[r[valid], users[valid]] = np.maximum(scores[valid], 0.0)
-        return weights
 
 
 
@@ -450,7 +468,9 @@ class Hybrid(Recommender):
         self.attributes_used_: list[str] = []  # the item attributes the last fit read (see ``attributes``)
         self._attributes_reader: AttributeFeatures | None = None  # made on first use (see _attribute_reader)
         self.popularity = Popularity()
-        self.profile = ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options)) if user_profiles else None
+        self.profile = (
+            ProfileKNN(user_profiles, encoder=_fresh_encoder(encoder, encoder_options), stored_profiles=False) if user_profiles else None
+        )
         self.item_knn = ItemKNN()
         self.ease = self._fresh_ease()
         self.ease_search_: dict[float, float] = {}  # λ tried -> validation Recall@tune_k (the last fit's)
