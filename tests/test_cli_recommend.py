@@ -474,8 +474,7 @@ def test_ids_in_two_unicode_forms_are_named_as_such(tmp_path: Path, capsys: pyte
 
 def test_models_missing_a_column_name_the_flag_that_maps_one(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     # the messages named Python's columns= and an attribute ("in catalog.table"), not the flag to pass
-    _fails_cleanly(files, capsys, "popularity-recent needs timestamps: a 'timestamp' column in the interactions, and these have "
-                   "none (command line: --interaction-columns timestamp=COL names yours", "--model", "popularity-recent")
+    _fails_cleanly(files, capsys, "a column of another name, command line: --interaction-columns timestamp=COL", "--model", "popularity-recent")
     plain = files["items"].read_text(encoding="utf-8").replace("genres", "kind")
     files["items"].write_text(plain, encoding="utf-8")
     _fails_cleanly(files, capsys, "this model needs a 'genres' column in the item table ('|'-, ';'- or ','-separated, e.g. 'Comedy|Romance'), "
@@ -533,13 +532,13 @@ def test_data_notes_are_printed_before_an_error_that_follows_from_them(files: di
     # one empty timestamp cell makes the data timeless (a note after a successful run); popularity-recent failed
     # with "these have none" of a file with a timestamp column, and the note saying why was lost with the run
     files["train"].write_text("user_id,item_id,timestamp\nu1,a,100\nu2,b,\nu3,a,300\n", encoding="utf-8")
-    _fails_cleanly(files, capsys, "needs timestamps", "--model", "popularity-recent")
+    _fails_cleanly(files, capsys, "needs a timestamp on every interaction", "--model", "popularity-recent")
     files["out"].unlink()
     assert run(files, "--model", "popularity-recent", shell=True) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2, err
     assert err[0].startswith("note: ") and "1 of 3 rows have no timestamp (line 3)" in err[0], err
-    assert err[1].startswith("coldkit recommend: error: popularity-recent needs timestamps"), err
+    assert err[1].startswith("coldkit recommend: error: popularity-recent needs a timestamp on every interaction"), err
 
 
 def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

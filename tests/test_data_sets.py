@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import coldkit.data as data
+from coldkit import models
 from coldkit.data.datasets import EMBEDDED_DIR
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
 
@@ -185,6 +186,21 @@ def test_implicit_threshold_must_be_finite(tmp_path: Path, threshold: float) -> 
         data.load_dataset(tmp_path, implicit_threshold=threshold)
     kept = data.load_dataset(tmp_path, implicit_threshold=4.0)
     assert kept.interactions.matrix.nnz == 1  # only the 5-star rating is >= 4
+
+
+@pytest.mark.parametrize("threshold", ["4", True])
+def test_implicit_threshold_must_be_a_number(tmp_path: Path, threshold: object) -> None:
+    # a string (from a config) was numpy's "ufunc 'isfinite' not supported for the input types"; True read as 1
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,A,Drama\n2,B,Comedy\n", encoding="utf-8")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,5,10\n2,2,3,11\n", encoding="utf-8")
+    words = r"implicit_threshold \(--implicit-threshold\) must be a number, got"
+    with pytest.raises(InvalidInputError, match=words):
+        data.load_dataset(tmp_path, implicit_threshold=threshold)
+    with pytest.raises(InvalidInputError, match=words):
+        data.implicit(data.load_dataset(tmp_path), threshold)  # type: ignore[arg-type]
+    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "rating": [5, 3]})
+    with pytest.raises(InvalidInputError, match=words):
+        models.create("popularity").fit(frame, implicit_threshold=threshold)
 
 
 def test_latest_small_from_a_root_without_it_points_to_the_embedded_copy(tmp_path: Path) -> None:

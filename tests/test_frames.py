@@ -399,8 +399,13 @@ def test_weight_and_timestamp_columns() -> None:
         assert named.train_ is not None
         np.testing.assert_allclose(named.train_.matrix.toarray(), [[2.0, 0.5], [1.0, 0.0]])
     # without a timestamp column the error named an attribute (Interactions.timestamps), not the column to add
-    with pytest.raises(InvalidInputError, match=r"popularity-recent needs timestamps: a 'timestamp' column in the interactions"):
+    with pytest.raises(InvalidInputError, match=r"popularity-recent needs a timestamp on every interaction, and these have none"):
         models.create("popularity-recent").fit(frame.drop(columns="timestamp"))
+    # a column with one empty cell is read as none: the error said the column was missing, and to map it
+    gappy = frame.astype({"timestamp": float})
+    gappy.loc[0, "timestamp"] = np.nan
+    with pytest.warns(DataWarning, match="rows have no timestamp"), pytest.raises(InvalidInputError, match=r"a 'timestamp' column with empty cells is read as none"):
+        models.create("popularity-recent").fit(gappy)
 
 
 def test_recommend_names_the_known_id_an_unknown_one_looks_like() -> None:
@@ -463,6 +468,34 @@ def test_scikit_learn_clone_rebuilds_an_unfitted_twin() -> None:
     model.fit(RATINGS, items=ITEMS)
     twin = clone(model)
     assert type(twin) is type(model) and twin.get_params() == model.get_params() and twin.train_ is None
+
+
+@pytest.mark.parametrize("name", ["ease", "popularity", "content", "hybrid"])
+def test_scikit_learn_clone_keeps_the_backend(name: str) -> None:
+    # get_params() reports the backend, and the constructors refused it: "EASE.__init__() got an unexpected
+    # keyword argument 'backend'" from clone and from type(m)(**m.get_params()); repr did not show it
+    from sklearn.base import clone
+
+    options = {"encoder": "hashing"} if name in ("content", "hybrid") else {}
+    model = models.create(name, backend="numpy", **options)
+    twin = clone(model)
+    assert twin.backend == "numpy" and twin.get_params() == model.get_params()
+    assert type(model)(**model.get_params()).get_params() == model.get_params()
+    assert "backend='numpy'" in repr(model) and "backend" not in repr(models.create(name, **options))
+    assert type(model)(**options).backend is None  # no backend: the default, as before
+    with pytest.raises(InvalidInputError, match="backend must be a similarity backend name, got 3"):
+        type(model)(backend=3)
+    with pytest.raises(UnknownComponentError):
+        type(model)(backend="nope")
+
+
+def test_repr_shows_a_long_option_by_its_size() -> None:
+    # ml-100k's 943 profiles printed a repr tens of KB long
+    profiles = {str(i): "a 25 year old artist who lives by the sea" for i in range(2000)}
+    model = models.create("hybrid", user_profiles=profiles, whitening="whiten")
+    assert repr(model) == "Hybrid(whitening='whiten', user_profiles={...2,000 entries}) (not fitted)"
+    assert repr(models.create("hybrid", user_profiles={"1": "a"})) == "Hybrid(user_profiles={'1': 'a'}) (not fitted)"
+    assert model.get_params()["user_profiles"] == profiles  # only the repr is short
 
 
 def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:

@@ -38,6 +38,7 @@ from coldkit.data.loaders import (
     user_graph_from_pairs,
 )
 from coldkit.exceptions import InvalidInputError, UnknownComponentError
+from coldkit.validation import check_number
 
 __all__ = [
     "Dataset", "load_dataset", "load_folder", "dataset_names", "find_data_root", "EMBEDDED_DIR", "IMAGE_SUFFIXES",
@@ -102,9 +103,10 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
 
     Users left with no interaction keep their (empty) row, so user indices do not move.
     """
-    if threshold is not None and not np.isfinite(threshold):
-        # NaN compares false with every rating, which read as "no interaction has rating >= nan"
-        raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {threshold}")
+    if threshold is not None:
+        # NaN compares false with every rating, which read as "no interaction has rating >= nan"; a string
+        # reached np.isfinite, whose ufunc error named no option
+        threshold = check_number(threshold, "implicit_threshold (--implicit-threshold)")
     inter = dataset.interactions
     coo = inter.matrix.tocoo()
     keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold

@@ -35,6 +35,7 @@ from coldkit._paths import user_path
 from coldkit.data._ids import scalar_ids
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.exceptions import DataWarning, InvalidInputError
+from coldkit.validation import check_number
 
 __all__ = [
     "read_table",
@@ -1211,8 +1212,8 @@ def interactions_from_frame(
         values_in = rating_in or " in weight"
         own["rating"] = own.pop("weight", "weight")
     _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns), renamed=own)
-    if implicit_threshold is not None and not np.isfinite(implicit_threshold):
-        raise InvalidInputError(f"implicit_threshold (--implicit-threshold) must be a finite number, got {implicit_threshold}")
+    if implicit_threshold is not None:  # a string ("4", from a config) reached np.isfinite: a ufunc TypeError
+        implicit_threshold = check_number(implicit_threshold, "implicit_threshold (--implicit-threshold)")
     if implicit_threshold is not None and "rating" not in frame.columns:
         # checked before the unread-column warning: the command line stops at this error and never showed
         # that warning's way to map a 'stars' column, so the error carries the mapping itself

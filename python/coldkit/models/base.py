@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from abc import ABC, abstractmethod
+from abc import ABCMeta, abstractmethod
 from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -23,7 +23,27 @@ class NotFittedError(ColdkitError, RuntimeError):
     """A recommender was asked for recommendations before :meth:`Recommender.fit`."""
 
 
-class Recommender(ABC):
+class _TakesBackend(ABCMeta):
+    """Every model's constructor takes ``backend=`` (applied with :meth:`Recommender.set_backend`).
+
+    ``get_params`` reports the backend beside the constructor's own arguments, and scikit-learn's
+    ``clone`` (like ``type(m)(**m.get_params())``) rebuilds a model from them: ``EASE(backend="numpy")``
+    was a TypeError, so no model with a backend could be cloned into a grid search.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if "backend" not in kwargs or "backend" in cls._parameters():  # type: ignore[attr-defined]
+            return super().__call__(*args, **kwargs)
+        backend = kwargs.pop("backend")
+        model = super().__call__(*args, **kwargs)
+        if backend is not None:
+            if not isinstance(backend, str):
+                raise InvalidInputError(f"{cls.__name__}: backend must be a similarity backend name, got {backend!r}")
+            model.set_backend(backend)
+        return model
+
+
+class Recommender(metaclass=_TakesBackend):
     """Fit on training interactions (over a full catalogue), then rank items for users.
 
     Subclasses implement :meth:`fit` and :meth:`_recommend` (or override :meth:`recommend`). Every ranking goes through the
@@ -177,7 +197,9 @@ class Recommender(ABC):
             except Exception:  # noqa: BLE001 - arrays and odd objects compare oddly; show them
                 same = False
             if not same:
-                shown.append(f"{key}={value!r}")
+                shown.append(f"{key}={_short_repr(value)}")
+        if self.backend is not None:  # not a constructor argument, but a setting get_params reports
+            shown.append(f"backend={self.backend!r}")
         text = f"{type(self).__name__}({', '.join(shown)})"
         train = self.train_
         if train is None:
@@ -602,6 +624,23 @@ def _recommend_takes_frames(recommend: _F) -> _F:
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+#: Longest option value :meth:`Recommender.__repr__` shows whole.
+_REPR_CHARS = 80
+
+
+def _short_repr(value: Any) -> str:
+    """An option's value as ``repr`` shows it: whole when short, else its kind and size (ml-100k's 943 user
+    profiles made a hybrid's repr tens of KB long)."""
+    text = repr(value)
+    if len(text) <= _REPR_CHARS:
+        return text
+    if isinstance(value, Mapping):
+        return f"{{...{len(value):,} entries}}"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return f"[...{len(value):,} items]" if not isinstance(value, tuple) else f"(...{len(value):,} items)"
+    return text[: _REPR_CHARS - 3] + "..."
 
 
 def _reads_no_clicks(train: Interactions, query: UserQuery, counts: Callable[[], np.ndarray]) -> bool:

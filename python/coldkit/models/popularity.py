@@ -163,8 +163,10 @@ class RecentPopularity(Popularity):
         if train.timestamps is None:
             # say what to add to the data, not which attribute is empty
             raise InvalidInputError(
-                "popularity-recent needs timestamps: a 'timestamp' column in the interactions, and these have none "
-                "(command line: --interaction-columns timestamp=COL names yours; Python: columns={'timestamp': 'COL'})"
+                "popularity-recent needs a timestamp on every interaction, and these have none: a 'timestamp' column "
+                "with empty cells is read as none (the DataWarning given when the data were read names those rows: "
+                "fill them in); a column of another name, command line: --interaction-columns timestamp=COL, "
+                "Python: columns={'timestamp': 'COL'}"
             )
         ts = train.timestamps.tocsr()
         if ts.nnz == 0:
