@@ -222,6 +222,11 @@ def test_interaction_columns_name_the_items_id_too(files: dict[str, Path], capsy
     capsys.readouterr()
     assert run(files, *mapping, "--item-columns", "item_id=film") == 2  # the items' own mapping wins
     assert "missing column(s) ['film']" in capsys.readouterr().err
+    # an item mapping that names another column keeps the inherited id: any --item-columns switched it off
+    items.rename(columns={"genres": "tags"}).to_csv(files["items"], index=False)
+    assert run(files, *mapping, "--model", "popularity-genre", "--item-columns", "genres=tags") == 0, capsys.readouterr().err
+    assert set(pd.read_csv(files["out"], dtype=str)["item_id"]) <= set(items["movieId"].astype(str))
+    items.to_csv(files["items"], index=False)
     # an items file with its own item_id column keeps it; when the ids do not match, the error names the way out
     items.insert(0, "item_id", [f"x{i}" for i in range(len(items))])
     items.to_csv(files["items"], index=False)

@@ -522,6 +522,17 @@ def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:
         models.create("popularity").fit(dense, user_ids=[None, "b"])
 
 
+def test_an_unknown_friend_is_named_as_a_friend() -> None:
+    # "unknown user ids ['zzz'] ... pass a new user as UserQuery(history=..., text=...)": advice about the asker
+    model = models.create("popularity").fit(pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "y"]}))
+    with pytest.raises(InvalidInputError, match=re.escape("unknown user ids in a friends list ['zzz']")) as error:
+        model.recommend(users={"new": UserQuery(friends=["zzz", "a"])}, k=1)
+    assert "pass a new user" not in str(error.value)
+    with pytest.raises(InvalidInputError, match=re.escape("unknown user ids ['ghost']")):
+        model.recommend(users=[UserQuery(user="ghost", friends=["a"])], k=1)
+    assert rows(model.recommend(users={"new": UserQuery(friends=["a"])}, k=1)) == [("new", "y", 2.0, 1)]
+
+
 def test_a_fractional_number_is_no_id_and_no_index() -> None:
     # UserQuery used to truncate 10.7 to 10: a click on an item nobody named, silently
     model = models.create("popularity").fit(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 20]}))

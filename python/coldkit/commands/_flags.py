@@ -99,7 +99,7 @@ def add_table_flags(
     parser.add_argument(
         "--interaction-columns", nargs="+", metavar="STD=COL",
         help=f"{scope}interaction column mapping, e.g. user_id=userId item_id=movieId (its item_id also names the items' "
-        "id column unless --item-columns does)",
+        "id column unless --item-columns maps item_id itself)",
     )  # fmt: skip
     parser.add_argument("--item-columns", nargs="+", metavar="STD=COL", help=f"{scope}item column mapping, e.g. item_id=movieId")
     parser.add_argument(

@@ -525,8 +525,8 @@ def load_folder(
 
     ``interactions.csv`` has ``user_id,item_id[,rating,timestamp]`` and ``items.csv`` ``item_id`` +
     content columns; ``columns`` / ``item_columns`` map the standard names to yours (e.g.
-    ``{"user_id": "userId"}``; without ``item_columns`` the ``item_id`` rename applies to the items
-    table too, where it has that column), ``text_columns`` picks the item text (default: the text-like
+    ``{"user_id": "userId"}``; unless ``item_columns`` maps ``item_id`` itself, the ``item_id`` rename
+    applies to the items table too, where it has that column), ``text_columns`` picks the item text (default: the text-like
     columns, see :func:`coldkit.data.loaders.text_like_columns`; ``dataset.catalog.text_columns`` says which).
 
     Example::

@@ -1745,21 +1745,24 @@ def load_items(
 
     ``require_text=False`` accepts a table of ids alone (item vectors come from elsewhere);
     ``media_columns`` (image/audio path columns) are never default text columns.
-    ``interaction_columns``: the interactions file's mapping. Without ``columns`` its renames other
-    than the interactions' own columns (user, rating, weight, time) apply here too, wherever this
-    file has the named column and not the standard one: MovieLens calls the item ``movieId`` in
-    both files, and ``--interaction-columns item_id=movieId`` alone used to fail on ``movies.csv``.
+    ``interaction_columns``: the interactions file's mapping. Its renames other than the interactions'
+    own columns (user, rating, weight, time) apply here too — those ``columns`` does not name itself —
+    wherever this file has the named column and not the standard one: MovieLens calls the item
+    ``movieId`` in both files, and ``--interaction-columns item_id=movieId`` alone used to fail on
+    ``movies.csv`` (and then did again once ``--item-columns`` mapped any other column, ``genres=tags``).
 
     Example::
 
         catalog = load_items("movies.csv", columns={"item_id": "movieId"}, text_columns=["title", "genres"])
     """
-    shared = {} if columns is not None else {
-        std: src for std, src in (interaction_columns or {}).items() if std not in INTERACTION_ONLY_COLUMNS
+    own = dict(columns or {})
+    shared = {
+        std: src for std, src in (interaction_columns or {}).items() if std not in INTERACTION_ONLY_COLUMNS and std not in own
     }
     frame = read_table(path, sep=sep, encoding=encoding, dtype={**_id_dtypes(shared, "item_id"), **_id_dtypes(columns, "item_id")})
     if shared:
-        columns = {std: src for std, src in shared.items() if src in frame.columns and std not in frame.columns} or None
+        inherited = {std: src for std, src in shared.items() if src in frame.columns and std not in frame.columns}
+        columns = {**own, **inherited} or None
     return catalog_from_frame(
         frame, text_columns=text_columns, columns=columns, where=str(path), require_text=require_text, media_columns=media_columns
     )

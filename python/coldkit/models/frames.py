@@ -287,6 +287,7 @@ def resolve_users(
     queries: list[UserQuery] = []
     unknown_users: list[str] = []
     unknown_items: list[str] = []
+    unknown_friends: list[str] = []  # apart: "pass a new user as UserQuery(...)" was advice about the asker, not a friend
     # the user ids labelling the list's entries so far: [0, UserQuery(user=0, text=...)] gave two blocks of
     # rows both labelled "0", which a groupby on user_id merged (two rank-1 rows); the dict form names them
     asked: set[str] = set()
@@ -301,8 +302,8 @@ def resolve_users(
             history = [_external(v) for v in entry.history.tolist()]
             unknown_items += [h for h in history if h not in train.catalog._index]
             friends = [_external(v) for v in entry.friends.tolist()]
-            unknown_users += [f for f in friends if f not in user_index]
-            if unknown_users or unknown_items:
+            unknown_friends += [f for f in friends if f not in user_index]
+            if unknown_users or unknown_items or unknown_friends:
                 continue
             if label is None and entry.user is not None:
                 repeated += [_external(entry.user)] if _external(entry.user) in asked else []
@@ -346,6 +347,10 @@ def resolve_users(
         problems.append(f"unknown user ids {names[:10]}{' ...' if len(names) > 10 else ''} (not in the training data, "
                         "where a user whose every rating is below fit's implicit_threshold= has no row either; "
                         "pass a new user as UserQuery(history=[item ids], text=...))" + _lookalike_hint([str(n) for n in names[:10]], user_index))
+    if unknown_friends:
+        names = list(dict.fromkeys(unknown_friends))
+        problems.append(f"unknown user ids in a friends list {names[:10]}{' ...' if len(names) > 10 else ''} (a friend is read by "
+                        "what they clicked: only users of the training data can be friends)" + _lookalike_hint([str(n) for n in names[:10]], user_index))
     if unknown_items:
         names = list(dict.fromkeys(unknown_items))
         problems.append(f"unknown item ids in a history {names[:10]}{' ...' if len(names) > 10 else ''}"
