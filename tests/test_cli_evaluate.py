@@ -206,7 +206,7 @@ def test_data_notes_are_printed_before_an_error_that_follows_from_them(tmp_path:
         assert main(args) == 2
     err = capsys.readouterr().err.splitlines()
     note = [n for n, line in enumerate(err) if line.startswith("note: ") and "have no timestamp (line 5)" in line]
-    error = [n for n, line in enumerate(err) if line.startswith("coldkit evaluate: error: ") and "needs timestamps" in line]
+    error = [n for n, line in enumerate(err) if line.startswith("coldkit evaluate: error: ") and "needs a timestamp on every interaction" in line]
     assert note and error and note[0] < error[0] and error[0] == len(err) - 1, err  # the error stays the last line
 
 
@@ -252,6 +252,7 @@ def test_results_record_the_data_folder_its_columns_and_the_command(tmp_path: Pa
     assert read["source"] == str(folder.resolve()) and read["data"] == "shop"
     assert read["interaction_columns"] == {"user_id": "customer", "item_id": "sku"} and read["item_columns"] is None
     assert read["text_columns"] == ["name"] and read["duplicates"] == "error" and read["encoding"] is None
+    assert payload["settings"]["encoder"] is None  # no model read text: the default encoder's name was recorded
     command = payload["settings"]["command"]
     assert command["argv"] == ["coldkit", *argv] and command["working_directory"] == str(tmp_path)
     assert command["options"]["k"] == [5] and command["options"]["seeds"] == 1 and command["options"]["protocol"] == "cold-item"

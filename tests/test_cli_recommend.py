@@ -281,7 +281,7 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
     _fails_cleanly(files, capsys, "; its options: adapter_l2, adaptive, attribute_weight, attributes, cache,", "--model", "hybrid", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'popularity': Popularity.__init__() got an unexpected keyword argument 'bogus'; it takes no options",
                    "--model", "popularity", "--option", "bogus=1")
-    _fails_cleanly(files, capsys, "its options: encoder, neighbors, user_profiles", "--model", "profile-knn", "--option", "bogus=1")
+    _fails_cleanly(files, capsys, "its options: encoder, neighbors, stored_profiles, user_profiles", "--model", "profile-knn", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
 
 
@@ -408,6 +408,9 @@ def test_out_dash_is_refused_not_written_as_a_file_named_dash(files: dict[str, P
     assert run(files) == 2
     assert "--out -: recommendations are written to a CSV file" in capsys.readouterr().err
     assert not (files["train"].parent / "-").exists()
+    for empty in ("", "  "):  # was "output path '.' is a directory"
+        assert main(["recommend", "--interactions", str(files["train"]), "--items", str(files["items"]), "--out", empty]) == 2
+        assert "--out is empty: give the CSV file to write" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option, named", [("warm_options=[1]", "warm_options"), ("encoder_options=xyz", "encoder_options")])
@@ -925,6 +928,12 @@ def test_profiles_and_graph_files_without_the_standard_columns_name_their_mappin
     files["profiles"].write_text("listener,bio\nnewbie,I love robots\n", encoding="utf-8")
     _fails_cleanly(files, capsys, "map your columns: --profile-columns user_id=listener text=bio", "--user-profiles", str(files["profiles"]))
     assert run(files, "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=listener", "text=bio") == 0
+    # two text columns named: --profile-text-column was dropped without a word
+    _fails_cleanly(files, capsys, "two profile text columns: 'bio' (--profile-columns text=..., columns=) and 'nosuch' "
+                   "(--profile-text-column, text_column=); keep one", "--user-profiles", str(files["profiles"]),
+                   "--profile-columns", "user_id=listener", "text=bio", "--profile-text-column", "nosuch")
+    assert run(files, "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=listener", "text=bio",
+               "--profile-text-column", "bio") == 0  # the same column twice: no conflict
     # a column the user named themselves and the file lacks: no guess over their own mapping
     _fails_cleanly(files, capsys, "missing column(s) ['uid']; found ['listener', 'bio']",
                    "--user-profiles", str(files["profiles"]), "--profile-columns", "user_id=uid", "text=bio")

@@ -147,6 +147,10 @@ def test_model_choice_parsing() -> None:
 def test_max_users_subsamples() -> None:
     result = evaluate(synthetic(), {"pop": CountPopularity}, max_users=10, progress=False)
     assert result.mean("pop", "warm", "users") <= 10
+    # the split's note counts the test users before the cap: a note says how many were evaluated
+    capped = [n for n in result.notes if n.startswith("seed 0: max_users=10: users evaluated ")]
+    assert len(capped) == 1 and "warm 10 of " in capped[0], result.notes
+    assert not any("max_users" in n for n in evaluate(synthetic(), {"pop": CountPopularity}, progress=False).notes)
 
 
 def test_model_accepts_follows_keyword_pass_through() -> None:

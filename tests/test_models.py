@@ -145,7 +145,7 @@ def test_recent_popularity_decays_by_half_life(data: Interactions) -> None:
     np.testing.assert_allclose(model.item_scores(), expected, rtol=1e-9)
     ranked = model.recommend([UserQuery()], 3, exclude_known=False)
     assert ranked.indices[0].tolist() == ranking_from_scores(expected, np.empty(0, int), 3)
-    with pytest.raises(InvalidInputError, match="timestamps"):
+    with pytest.raises(InvalidInputError, match="needs a timestamp on every interaction"):
         models.create("popularity-recent").fit(make_data(with_timestamps=False))
     with pytest.raises(InvalidInputError, match="half_life"):
         models.create("popularity-recent", half_life_days=0)

@@ -736,6 +736,30 @@ def test_rank_by_item_scores_is_the_scan_of_a_column_of_ones(n_items: int, k: in
         np.testing.assert_array_equal(got.scores.view(np.int32), np.asarray(want.scores, dtype=np.float32).view(np.int32))
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 120), st.integers(1, 30), st.integers(1, 6), st.booleans(), st.integers(0, 2**32 - 1))
+def test_item_item_top_k_breaks_ties_at_the_cut_by_index(n_items: int, k: int, batch: int, with_candidates: bool, seed: int) -> None:
+    """Item-kNN's dense score rows: the list of ``k`` is the head of the full order (score, then lower
+    index), at the cut too — argpartition chose among the items tied at the k-th place, so a list of 10
+    and the first 10 of a list of 11 differed."""
+    from coldkit.models.neighbors import _rank_score_rows
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 4, (batch, n_items)).astype(np.float32)  # few values: ties everywhere
+    cand = np.sort(rng.choice(n_items, rng.integers(1, n_items + 1), replace=False)) if with_candidates else None
+    exclude = [rng.choice(n_items, rng.integers(0, n_items // 2 + 1), replace=False) for _ in range(batch)]
+    got = _rank_score_rows(scores, k, exclude, cand)
+    pool = np.arange(n_items) if cand is None else cand
+    for b in range(batch):
+        row = scores[b].copy()
+        row[exclude[b]] = -np.inf
+        order = pool[np.lexsort((pool, -row[pool]))]
+        order = order[np.isfinite(row[order])][:k]
+        np.testing.assert_array_equal(got.indices[b, : order.size], order)
+        assert (got.indices[b, order.size :] == -1).all()
+        np.testing.assert_array_equal(got.scores[b, : order.size], row[order])
+
+
 def test_cold_adapter_on_ease_ranks_by_sparse_rows_like_the_backend_path(small: Interactions) -> None:
     model = models.create("cold-ridge", warm="ease", encoder="hashing", cache=False).fit(small)
     queries = [UserQuery(user=u) for u in range(0, 60, 4)] + [UserQuery(history=np.array([20, 31]))]

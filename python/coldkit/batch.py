@@ -141,6 +141,8 @@ def recommend_files(
     k = check_k(k)
     batch_size = check_k(batch_size, "batch_size")  # 0 failed after the whole fit; -1 wrote no row and said it had
     options = check_options(options, "options")
+    if not out.strip():  # "" read as the working directory: "output path '.' is a directory"
+        raise InvalidInputError("--out is empty: give the CSV file to write, e.g. recs.csv")
     if out.strip() == "-":
         # not standard output: it was a file named "-" in the working directory, written without a word
         raise InvalidInputError("--out -: recommendations are written to a CSV file (atomically), not to standard output; give a path, e.g. recs.csv")

@@ -310,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
             # nothing until its table: one line per model and seed instead
             log=None if args.no_progress or sys.stderr.isatty() else lambda line: print(f"coldkit evaluate: {line}", file=sys.stderr, flush=True),
         )
-    result.settings["encoder"] = encoder
+    # the flag's value only where a model read text with it (a popularity-only run recorded "bert")
+    result.settings["encoder"] = encoder if any(c.factory is None and model_accepts(c.name, "encoder") for c in choices) else None
     # what reading the data again needs: a folder's path and the mapping of its columns were in no output,
     # so a result could not be traced to the files (or the columns) it measured
     result.settings["data"] = {

@@ -1848,15 +1848,22 @@ def load_user_profiles(
     """Read user profile texts (``user_id`` + ``text`` columns) into ``{user_id: text}``.
 
     ``columns`` maps the standard names to the file's like every other loader
-    (``{"user_id": "uid", "text": "bio"}``); it wins over ``id_column`` / ``text_column``.
+    (``{"user_id": "uid", "text": "bio"}``); naming the text column there and another one as
+    ``text_column`` is an error (``--profile-columns text=bio --profile-text-column about`` read ``bio``
+    and dropped the other without a word).
 
     Raises:
-        InvalidInputError: missing columns, an unknown standard name, or a user listed twice.
+        InvalidInputError: missing columns, an unknown standard name, two text columns, or a user listed twice.
     """
     if columns:
         unknown = set(columns) - {"user_id", "text"}
         if unknown:
             raise InvalidInputError(f"user profile column mapping: unknown standard name(s) {sorted(unknown)}; use user_id, text")
+        if "text" in columns and text_column not in ("text", columns["text"]):
+            raise InvalidInputError(
+                f"two profile text columns: {columns['text']!r} (--profile-columns text=..., columns=) and {text_column!r} "
+                "(--profile-text-column, text_column=); keep one"
+            )
         id_column = columns.get("user_id", id_column)
         text_column = columns.get("text", text_column)
     frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})

@@ -375,6 +375,12 @@ def evaluate(
         split = make_split(protocol, seen, seed, reveal=reveal, user_profiles=profiles, user_graph=graph)
         result.notes.extend(split.notes)
         tasks = {name: _subsample(t, max_users, seed) for name, t in split.tasks.items()}
+        cut = [name for name in tasks if len(tasks[name]) < len(split.tasks[name])]
+        if cut:  # the split's note counts its test users before the cap: "cold 40" read as 40 users evaluated
+            result.notes.append(
+                f"seed {seed}: max_users={max_users}: users evaluated "
+                + ", ".join(f"{name} {len(tasks[name])} of {len(split.tasks[name])}" for name in tasks)
+            )
         for name in tasks:
             if name not in result.tasks:
                 result.tasks.append(name)

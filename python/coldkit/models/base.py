@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from abc import ABCMeta, abstractmethod
+from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -23,27 +23,7 @@ class NotFittedError(ColdkitError, RuntimeError):
     """A recommender was asked for recommendations before :meth:`Recommender.fit`."""
 
 
-class _TakesBackend(ABCMeta):
-    """Every model's constructor takes ``backend=`` (applied with :meth:`Recommender.set_backend`).
-
-    ``get_params`` reports the backend beside the constructor's own arguments, and scikit-learn's
-    ``clone`` (like ``type(m)(**m.get_params())``) rebuilds a model from them: ``EASE(backend="numpy")``
-    was a TypeError, so no model with a backend could be cloned into a grid search.
-    """
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if "backend" not in kwargs or "backend" in cls._parameters():  # type: ignore[attr-defined]
-            return super().__call__(*args, **kwargs)
-        backend = kwargs.pop("backend")
-        model = super().__call__(*args, **kwargs)
-        if backend is not None:
-            if not isinstance(backend, str):
-                raise InvalidInputError(f"{cls.__name__}: backend must be a similarity backend name, got {backend!r}")
-            model.set_backend(backend)
-        return model
-
-
-class Recommender(metaclass=_TakesBackend):
+class Recommender(ABC):
     """Fit on training interactions (over a full catalogue), then rank items for users.
 
     Subclasses implement :meth:`fit` and :meth:`_recommend` (or override :meth:`recommend`). Every ranking goes through the
@@ -110,6 +90,8 @@ class Recommender(metaclass=_TakesBackend):
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "Recommender":
         self = super().__new__(cls)
+        if "backend" not in cls._parameters():  # every model takes it, outside its own arguments (_takes_backend)
+            kwargs.pop("backend", None)
         # Record the constructor's arguments for get_params/set_params/repr. A call __init__ will
         # refuse anyway (unknown keyword...) is left for __init__ to report in its own words.
         try:
@@ -129,6 +111,8 @@ class Recommender(metaclass=_TakesBackend):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__ and not getattr(cls.__dict__["__init__"], "_takes_backend", False):
+            cls.__init__ = _init_takes_backend(cls.__dict__["__init__"])  # type: ignore[method-assign]
         if "fit" in cls.__dict__ and not getattr(cls.__dict__["fit"], "_takes_frames", False):
             cls.fit = _fit_takes_frames(cls.__dict__["fit"])  # type: ignore[method-assign]
         if "recommend" in cls.__dict__ and not getattr(cls.__dict__["recommend"], "_takes_frames", False):
@@ -624,6 +608,29 @@ def _recommend_takes_frames(recommend: _F) -> _F:
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _init_takes_backend(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a model's ``__init__`` so that it also takes ``backend=`` (applied with :meth:`Recommender.set_backend`).
+
+    ``get_params`` reports the backend beside the constructor's own arguments, and scikit-learn's ``clone``
+    (like ``type(m)(**m.get_params())``) rebuilds a model from them: ``EASE(backend="numpy")`` was a
+    TypeError, so no model with a backend could be cloned into a grid search. A constructor that names
+    ``backend`` itself keeps it. ``functools.wraps``: ``inspect.signature`` still reads the model's own.
+    """
+    if "backend" in inspect.signature(init).parameters:
+        return init
+
+    @functools.wraps(init)
+    def wrapper(self: "Recommender", *args: Any, backend: Any = None, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if backend is not None and type(self).__init__ is wrapper:  # the outermost constructor applies it, once
+            if not isinstance(backend, str):
+                raise InvalidInputError(f"{type(self).__name__}: backend must be a similarity backend name, got {backend!r}")
+            self.set_backend(backend)
+
+    wrapper._takes_backend = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 #: Longest option value :meth:`Recommender.__repr__` shows whole.
