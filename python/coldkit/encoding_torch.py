@@ -602,15 +602,9 @@ def check_text_family(model_dir: Path, family: str, *, what: str) -> None:
 _fingerprint_memo: dict[tuple[str, tuple[tuple[str, int, int, int, int], ...]], str] = {}
 
 
-def fingerprint_files(model_dir: Path) -> str:
-    """BLAKE2b over the names and bytes of the files that determine a model's vectors.
-
-    Content-based, so a copied or re-downloaded model keeps its cache; memoised per process by
-    (path, size, mtime, inode, ctime) so the weights are read once. Size and mtime alone let a
-    checkpoint of the same shape written over the file with its mtime restored (``cp -p``, ``tar x``)
-    keep the old fingerprint, and the cache served the old model's vectors; the ctime cannot be set back.
-    """
-    files = sorted(
+def _fingerprinted_files(model_dir: Path) -> list[Path]:
+    """The files of ``model_dir`` that determine a model's vectors, sorted."""
+    return sorted(
         p
         for p in model_dir.rglob("*")
         if p.is_file()
@@ -619,10 +613,26 @@ def fingerprint_files(model_dir: Path) -> str:
         and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
         and not any(part in {"onnx", "openvino"} for part in p.relative_to(model_dir).parts)
     )
+
+
+def model_file_stats(model_dir: Path, files: list[Path] | None = None) -> tuple[tuple[str, int, int, int, int], ...]:
+    """(name, size, mtime, inode, ctime) of each file :func:`fingerprint_files` reads: what changes when any of
+    them is written, replaced or copied over (the ctime cannot be set back)."""
+    files = _fingerprinted_files(model_dir) if files is None else files
     stats = [(p, p.stat()) for p in files]
-    stat_key = tuple(
-        (str(p.relative_to(model_dir)), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) for p, st in stats
-    )
+    return tuple((str(p.relative_to(model_dir)), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) for p, st in stats)
+
+
+def fingerprint_files(model_dir: Path) -> str:
+    """BLAKE2b over the names and bytes of the files that determine a model's vectors.
+
+    Content-based, so a copied or re-downloaded model keeps its cache; memoised per process by
+    (path, size, mtime, inode, ctime) so the weights are read once. Size and mtime alone let a
+    checkpoint of the same shape written over the file with its mtime restored (``cp -p``, ``tar x``)
+    keep the old fingerprint, and the cache served the old model's vectors; the ctime cannot be set back.
+    """
+    files = _fingerprinted_files(model_dir)
+    stat_key = model_file_stats(model_dir, files)
     memo_key = (str(model_dir.resolve()), stat_key)
     if memo_key in _fingerprint_memo:
         return _fingerprint_memo[memo_key]
@@ -667,9 +677,11 @@ def load_pretrained(
             f"{what}: {str(model_dir)!r} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}); "
             "copy them from the model the weights were trained from"
         )
+    # the files as they were before reading them: TorchTextEncoder.fingerprint checks they are still these
+    files_before = model_file_stats(model_dir)
     try:
         if not is_model:
-            return cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs)
+            return _stamped(cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, **kwargs), files_before)
         model, info = cls.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code, output_loading_info=True, **kwargs)
     except pickle.UnpicklingError as exc:  # its own advice (weights_only=False) would run the file's code
         raise InvalidInputError(f"{what}: {str(model_dir)!r} holds a damaged or unsafe pytorch_model.bin ({exc.__class__.__name__}); "
@@ -690,7 +702,20 @@ def load_pretrained(
             "would fill them with random numbers"
         )
     _own_memory(model)
-    return model
+    return _stamped(model, files_before)
+
+
+def _stamped(loaded: Any, files: tuple[tuple[str, int, int, int, int], ...]) -> Any:
+    """``loaded`` with the stats of the model files it was read from (:data:`LOADED_FILES_ATTRIBUTE`)."""
+    try:
+        setattr(loaded, LOADED_FILES_ATTRIBUTE, files)
+    except (AttributeError, TypeError):  # pragma: no cover - an object that takes no attributes: nothing to check
+        pass
+    return loaded
+
+
+#: Set by :func:`load_pretrained` on what it loads: the model files' stats before they were read.
+LOADED_FILES_ATTRIBUTE = "_coldkit_model_files"
 
 
 #: files one of which a tokenizer folder holds (WordPiece, BPE, SentencePiece, or the fast tokenizer's one file)
@@ -849,6 +874,19 @@ class TorchTextEncoder:
         """``<name>:<hash of model files>:<options>``; stable across machines and copies of the model."""
         cached = getattr(self, "_fingerprint", None)
         if cached is None:
+            # The hash is read from the files when first asked (often at the first encode_catalog), not when
+            # the weights were loaded: a model folder replaced in between (a retrain saved into the same
+            # folder) gave the old weights' vectors the new files' hash, and every later process loading the
+            # new model read the old vectors from the cache.
+            now = model_file_stats(self.model_dir)
+            for part in (getattr(self, "tokenizer", None), getattr(self, "model", None)):
+                loaded = getattr(part, LOADED_FILES_ATTRIBUTE, None)
+                if loaded is not None and loaded != now:
+                    raise InvalidInputError(
+                        f"{self.name}: the model files in {str(self.model_dir)!r} changed after this encoder loaded them: "
+                        "its vectors are not those of the files now there (the vector cache keys them by the files' hash); "
+                        "load the encoder again"
+                    )
             options = json.dumps(dict(self._fingerprint_options()), sort_keys=True, separators=(",", ":"))
             cached = f"{self.name}:{fingerprint_files(self.model_dir)}:{options}"
             self._fingerprint = cached

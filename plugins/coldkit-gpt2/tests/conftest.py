@@ -12,7 +12,7 @@ import importlib.metadata
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -55,6 +55,13 @@ def build_gpt2(directory: Path, *, seed: int = 0, **sizes: int) -> Path:
     model.save_pretrained(str(directory))
     del model  # a full-size model is 500 MB: free it before anyone loads the copy on disk
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_builder() -> Callable[..., Path]:
+    """``build_tiny_gpt2`` for a test that needs another seed (a test module cannot import this conftest by
+    name when several plugins' tests run in one session)."""
+    return build_tiny_gpt2
 
 
 @pytest.fixture(scope="session")

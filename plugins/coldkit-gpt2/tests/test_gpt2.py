@@ -173,3 +173,25 @@ def test_other_causal_models_still_load(tiny_gpt2_dir: Path, tmp_path: Path) -> 
             shutil.copy(tiny_gpt2_dir / name, folder / name)
     encoder = coldkit.get_encoder("gpt2", model=folder, device="cpu", threads=1)
     assert encoder.encode_texts(["a basketball game"]).shape == (1, 32)
+
+
+def test_a_model_folder_replaced_after_loading_is_not_cached_under_the_new_hash(tmp_path: Path, tiny_gpt2_builder: Any) -> None:
+    """The files' hash was read at the first encode_catalog, not at load: a folder retrained in between gave
+    the old weights' vectors the new files' key, and every later process loading the new model read them."""
+    from coldkit.encoding import encode_catalog
+
+    build_tiny_gpt2 = tiny_gpt2_builder
+
+    folder = build_tiny_gpt2(tmp_path / "model", seed=0)
+    loaded = coldkit.get_encoder("gpt2", model=str(folder))
+    shutil.rmtree(folder)
+    build_tiny_gpt2(folder, seed=1)  # retrained into the same folder
+    texts = ["a quiet space opera", "whales of the deep sea"]
+    with pytest.raises(InvalidInputError, match="the model files in .* changed after this encoder loaded them"):
+        encode_catalog(texts, loaded, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.npy"))  # nothing stored
+    fresh = coldkit.get_encoder("gpt2", model=str(folder))  # loaded again: the files it holds
+    cached = encode_catalog(texts, fresh, cache_dir=tmp_path / "cache")
+    np.testing.assert_allclose(cached, fresh.encode_texts(texts), atol=1e-6)
+    unchanged = coldkit.get_encoder("gpt2", model=str(folder))
+    assert unchanged.fingerprint == fresh.fingerprint  # files untouched since: the same key, no error
