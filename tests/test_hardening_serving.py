@@ -274,6 +274,27 @@ def test_image_paths_inside_the_media_root_reach_the_encoder(make_tiny_index, me
         assert response.status_code == 422 and "encodes text only" in response.text  # past the confinement check
 
 
+@pytest.mark.parametrize("image", ["", "   "])
+def test_an_empty_image_path_is_no_image(make_tiny_index, media: Path, image: str) -> None:
+    # "" resolved to the media root itself: 422 "image '<media root>' is a directory"; the Python API and the
+    # item file read an empty path as no image, and serving.md says an item without content is accepted
+    from coldkit.encoding import image_key, load_image
+    from coldkit.media import file_problem
+
+    index = make_tiny_index()
+    with TestClient(create_app(index, media_root=media), raise_server_exceptions=False) as client:
+        response = _post_image(client, image)
+        assert response.status_code == 200, response.text
+        assert client.get("/health").json()["items"] == 31
+        assert client.get("/items/img-1").json()["image"] is None
+    index.upsert_items([{"id": "img-2", "text": "another", "image": image}])  # the Python API: the same
+    assert index.item_info("img-2")["image"] is None
+    assert file_problem(image) == "path is empty"
+    for read in (load_image, image_key):  # asked for an image and given none: said so, not "'.' is a directory"
+        with pytest.raises(InvalidInputError, match="image path is empty"):
+            read(image)
+
+
 @pytest.mark.parametrize(
     "option, value",
     [("max_body_bytes", -1), ("max_body_bytes", 0), ("max_items_per_request", 0), ("max_body_bytes", 2.5),

@@ -414,6 +414,19 @@ def test_unknown_or_unsupported_kernels_are_refused(small_index: QuantizedIndex,
     monkeypatch.delenv(QUANT_KERNEL_ENV)
     with pytest.raises(InvalidInputError, match="kernel must be"):
         QuantizedIndex(np.ones((2, 2), np.float32), kernel=3)  # type: ignore[arg-type]
+    # kernel= is checked when the index is built or loaded, not at its first search ("" was taken as auto)
+    catalog = np.eye(4, dtype=np.float32)
+    for kind, name in (("int8", "neon"), ("bf16", "avx512vnni"), ("int8", ""), ("bf16", "sse9")):
+        with pytest.raises(InvalidInputError, match=f"kernel {name!r} cannot search {kind} codes here; this CPU and build run 'scalar'"):
+            QuantizedIndex(catalog, kind=kind, kernel=name)
+    assert QuantizedIndex(catalog, kind="bf16", kernel="auto").kernel == CAPS["bf16"]["active"]
+    assert QuantizedIndex(catalog, kind="int8", kernel="scalar").kernel == "scalar"
+
+
+def test_load_checks_the_kernel_too(small_index: QuantizedIndex, tmp_path: Path) -> None:
+    small_index.save(tmp_path / "idx")
+    with pytest.raises(InvalidInputError, match="kernel 'neon' cannot search int8 codes here"):
+        QuantizedIndex.load(tmp_path / "idx", kernel="neon")
 
 
 # ------------------------------------------------------------------------------------------ save / load

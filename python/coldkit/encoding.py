@@ -120,8 +120,16 @@ def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tu
         if not isinstance(text, str):
             raise InvalidInputError(f"{_label(labels, i)} is a {type(text).__name__}, expected a string: {text!r:.80}")
     _check_encodable(out, labels)
-    empty = np.fromiter((not t.strip() for t in out), dtype=bool, count=len(out))
+    empty = np.fromiter((_NO_VISIBLE_CHARACTER.fullmatch(t) is not None for t in out), dtype=bool, count=len(out))
     return out, empty
+
+
+#: A text of only whitespace, control and invisible format characters (NUL, a zero-width space, a byte-order
+#: mark...): no content. BERT's tokenizer drops them (a zero row), GPT-2's byte-level BPE kept them as tokens and
+#: gave every such text one shared vector. ``fullmatch`` stops at a text's first visible character.
+_NO_VISIBLE_CHARACTER = re.compile(
+    r"[\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]*"
+)
 
 
 def _check_encodable(texts: list[str], labels: Sequence[Any] | None) -> None:
@@ -190,6 +198,8 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
         return _to_rgb(_upright(image), label, "the image")
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
+    if not os.fspath(image).strip():  # "" is the working directory to the file system: "'.' is a directory"
+        raise InvalidInputError(f"{label}: image path is empty")
     path = Path(existing_media_path(image))  # café.jpg named in NFC finds the file a Mac stored as NFD
     problem = file_problem(path)  # stat only: a FIFO must not be opened (it blocks)
     if problem is not None:
@@ -313,6 +323,8 @@ def image_key(image: Any, label: str = "image") -> str:
     if isinstance(image, (str, os.PathLike)):
         # checked before reading: read_bytes on a FIFO waits for a writer forever, and a folder was an
         # "[Errno 21]" read error
+        if not os.fspath(image).strip():  # "" is the working directory to the file system: "'.' is a directory"
+            raise InvalidInputError(f"{label}: image path is empty")
         image = existing_media_path(image)
         problem = file_problem(image)
         if problem is not None:

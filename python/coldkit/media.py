@@ -96,6 +96,8 @@ def file_problem(path: str | os.PathLike[str], shown: str | None = None) -> str 
     server thread) would hang on one item.
     """
     name = repr(os.fspath(path) if shown is None else shown)
+    if not str(os.fspath(path) if shown is None else shown).strip():  # "" is the working directory to os.stat
+        return "path is empty"
     try:
         mode = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):  # NotADirectory: "a.jpg/b.jpg" below a file

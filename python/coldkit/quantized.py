@@ -113,9 +113,22 @@ def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _check_kernel(kernel: Any) -> str | None:
-    if kernel is not None and not isinstance(kernel, str):
+def _check_kernel(kernel: Any, kind: str) -> str | None:
+    """``kernel`` checked against what this CPU and build run for ``kind`` (None or "auto": the default).
+
+    Checked when the index is built or loaded: a kernel of the other kind (``avx512vnni`` for bf16) or of
+    another CPU (``neon``) was accepted and failed at the first search, and ``""`` was taken as "auto".
+    """
+    if kernel is None or kernel == "auto":
+        return None
+    if not isinstance(kernel, str):
         raise InvalidInputError(f"kernel must be a kernel name or None, got {kernel!r}")
+    runnable = quantized_capabilities()[kind]["kernels"]
+    if kernel not in runnable:
+        raise InvalidInputError(
+            f"kernel {kernel!r} cannot search {kind} codes here; this CPU and build run {', '.join(map(repr, runnable))} "
+            "(or 'auto', the default)"
+        )
     return kernel
 
 
@@ -158,7 +171,7 @@ class QuantizedIndex:
         if not isinstance(normalized, (bool, np.bool_)):
             raise InvalidInputError(f"normalized must be True or False, got {normalized!r}")
         threads = _as_threads(threads)
-        self._kernel = _check_kernel(kernel)
+        self._kernel = _check_kernel(kernel, kind)
         matrix, _ = _as_matrix(catalog, "catalog", allow_vector=False)
         if matrix.shape[0] == 0:
             raise InvalidInputError("catalog is empty (0 rows); nothing to index")
@@ -432,7 +445,7 @@ class QuantizedIndex:
         else:
             core = _core.QuantizedIndex.from_bf16_parts(codes, metric, normalized)
         index = cls.__new__(cls)
-        index._kernel = _check_kernel(kernel)
+        index._kernel = _check_kernel(kernel, kind)
         index._catalog = catalog
         index._core = core
         return index

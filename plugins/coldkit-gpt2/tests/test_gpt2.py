@@ -195,3 +195,12 @@ def test_a_model_folder_replaced_after_loading_is_not_cached_under_the_new_hash(
     np.testing.assert_allclose(cached, fresh.encode_texts(texts), atol=1e-6)
     unchanged = coldkit.get_encoder("gpt2", model=str(folder))
     assert unchanged.fingerprint == fresh.fingerprint  # files untouched since: the same key, no error
+
+
+def test_a_text_of_invisible_characters_is_no_text(tiny_gpt2_dir: Path) -> None:
+    """GPT-2's byte-level BPE keeps a zero-width space, NUL or byte-order mark as tokens: every such text got one
+    shared vector (BERT's tokenizer drops them: a zero row, as for an empty text)."""
+    encoder = coldkit.get_encoder("gpt2", model=str(tiny_gpt2_dir))
+    vectors = encoder.encode_texts(["\u200b", "\x00", "\ufeff", " \u200b\t", "a\u200b", "space opera"])
+    assert not vectors[:4].any()
+    np.testing.assert_allclose(np.linalg.norm(vectors[4:], axis=1), 1.0, rtol=1e-5)  # a visible character is text

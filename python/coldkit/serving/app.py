@@ -608,6 +608,11 @@ def create_app(
             raise InvalidInputError(f"at most {max_items_per_request} items per request, got {len(items)}")
         records = [i.model_dump() for i in items]
         for record in records:
+            # an empty path is no image, as in the Python API and the item file ("" resolved to the root: "image
+            # '<media root>' is a directory")
+            for field in ("image", "audio"):
+                if isinstance(record[field], str) and not record[field].strip():
+                    record[field] = None
             if record["image"] is not None:
                 record["image"] = media.resolve(record["image"], record["id"])
             if record["audio"] is not None:

@@ -422,12 +422,13 @@ def _check_items(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             raise InvalidInputError(f"item {item_id!r}: image must be a file path string")
         if image is not None:
             check_text(image, f"item {item_id!r} image")
-        record = {"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image or None}
+        # an empty or blank path is no image (a blank one was kept, and failed as the working directory)
+        record = {"id": item_id, "text": text, "categories": [c.strip() for c in categories if c.strip()], "image": image if image and image.strip() else None}
         audio = item.get("audio")
         if audio is not None:  # only multimodal indexes built with an audio column encode it
             if not isinstance(audio, str):
                 raise InvalidInputError(f"item {item_id!r}: audio must be a file path string")
             check_text(audio, f"item {item_id!r} audio")
-            record["audio"] = audio or None
+            record["audio"] = audio if audio.strip() else None
         clean.append(record)
     return clean
