@@ -195,7 +195,8 @@ def test_parquet_wrong_dimension_and_null_vector(tmp_path: Path) -> None:
         (lambda p: np.savez(p / "v.npz", ids=np.array(["a"], dtype=object), vectors=np.ones((1, 2))), "string array"),
         # the message alone: it was wrapped in the unrelated "save ids as a string array" hint
         (lambda p: np.savez(p / "v.npz", vectors=np.ones((1, 2))), r"must hold arrays 'ids' and 'vectors', found \['vectors'\]$"),
-        (lambda p: (p / "v.csv").write_text("a,1\n"), "unknown format"),
+        (lambda p: (p / "v.csv").write_text("a,1\n"), r"unknown format 'v.csv'; use .npy \(\+ v.ids.txt beside it\)"),  # not "v.csv.ids.txt"
+        (lambda p: (p / "v.npy").mkdir(), r"is a directory; give the vector file"),  # was "no such file"
         # empty, cut-off and mislabelled files: numpy's EOFError / BadZipFile used to escape as tracebacks
         (lambda p: ((p / "v.npy").write_bytes(b""), (p / "v.ids.txt").write_text("a\n")), "empty or truncated"),
         (lambda p: (p / "v.npz").write_bytes(b""), "not a .npz archive"),

@@ -148,6 +148,8 @@ def load_item_vectors(
             first bad row (empty/duplicate id, null vector, wrong length, NaN/inf).
     """
     p = user_path(path)
+    if p.is_dir():  # "no such file" of a folder that is there sent the user looking for it
+        raise InvalidInputError(f"item vectors: {str(p)!r} is a directory; give the vector file (.npy, .npz or .parquet)")
     if not p.is_file():
         raise InvalidInputError(f"item vectors: no such file {str(p)!r}")
     suffix = p.suffix.lower()
@@ -170,7 +172,9 @@ def load_item_vectors(
     if suffix in (".parquet", ".pq"):
         return _load_parquet(p, id_column, vector_column)
     raise InvalidInputError(
-        f"item vectors: unknown format {p.name!r}; use .npy (+ {ids_path_for(p).name}), .npz (ids, vectors) or .parquet"
+        # the ids file named is a .npy's (emb.npy -> emb.ids.txt): the hint named one for this file ("1px.png.ids.txt")
+        f"item vectors: unknown format {p.name!r}; use .npy (+ {ids_path_for(p.with_suffix('.npy')).name} beside it), "
+        ".npz (ids, vectors) or .parquet"
     )
 
 
