@@ -39,7 +39,11 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--interactions", required=True, help="user_id,item_id[,rating or weight,timestamp] (CSV or Parquet)")
     parser.add_argument("--items", required=True, help="item_id + text/image columns (CSV or Parquet)")
     add_user_data_flags(parser)
-    parser.add_argument("--candidates", default=None, help="file with one candidate item id per line (default: all items)")
+    parser.add_argument(
+        "--candidates", default=None,
+        help="file with one candidate item id per line (default: all items); the models rank among them, so a "
+        "fusing model (hybrid) may order them otherwise than its list over all items filtered to them",
+    )  # fmt: skip
     parser.add_argument("--users", default=None, help="file with one user id per line (default: every user in --interactions)")
     parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
     parser.add_argument(
