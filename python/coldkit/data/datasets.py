@@ -106,7 +106,7 @@ def implicit(dataset: Dataset, threshold: float | None = None) -> Dataset:
     if threshold is not None:
         # NaN compares false with every rating, which read as "no interaction has rating >= nan"; a string
         # reached np.isfinite, whose ufunc error named no option
-        threshold = check_number(threshold, "implicit_threshold (--implicit-threshold)")
+        check_number(threshold, "implicit_threshold (--implicit-threshold)")  # the messages show it as given
     inter = dataset.interactions
     coo = inter.matrix.tocoo()
     keep = np.ones(coo.nnz, dtype=bool) if threshold is None else coo.data >= threshold

@@ -1213,7 +1213,7 @@ def interactions_from_frame(
         own["rating"] = own.pop("weight", "weight")
     _require_columns(frame, ["user_id", "item_id"], where, mapping=("--interaction-columns", columns), renamed=own)
     if implicit_threshold is not None:  # a string ("4", from a config) reached np.isfinite: a ufunc TypeError
-        implicit_threshold = check_number(implicit_threshold, "implicit_threshold (--implicit-threshold)")
+        check_number(implicit_threshold, "implicit_threshold (--implicit-threshold)")  # the messages show it as given
     if implicit_threshold is not None and "rating" not in frame.columns:
         # checked before the unread-column warning: the command line stops at this error and never showed
         # that warning's way to map a 'stars' column, so the error carries the mapping itself
