@@ -198,12 +198,12 @@ def load_image(image: Any, label: str = "image", max_pixels: int = MAX_IMAGE_PIX
         return _to_rgb(_upright(image), label, "the image")
     if not isinstance(image, (str, os.PathLike)):
         raise InvalidInputError(f"{label}: expected an image path or a PIL image, got {type(image).__name__}")
-    if not os.fspath(image).strip():  # "" is the working directory to the file system: "'.' is a directory"
-        raise InvalidInputError(f"{label}: image path is empty")
-    path = Path(existing_media_path(image))  # café.jpg named in NFC finds the file a Mac stored as NFD
-    problem = file_problem(path)  # stat only: a FIFO must not be opened (it blocks)
+    found = existing_media_path(image)  # café.jpg named in NFC finds the file a Mac stored as NFD
+    # stat only: a FIFO must not be opened (it blocks); checked before Path(), which reads "" as "."
+    problem = file_problem(found)
     if problem is not None:
         raise InvalidInputError(f"{label}: image {problem}")
+    path = Path(found)
     try:
         with warnings.catch_warnings():
             # our own pixel limit decides; Pillow's warning (and its 2x error) must not pre-empt it
@@ -323,8 +323,6 @@ def image_key(image: Any, label: str = "image") -> str:
     if isinstance(image, (str, os.PathLike)):
         # checked before reading: read_bytes on a FIFO waits for a writer forever, and a folder was an
         # "[Errno 21]" read error
-        if not os.fspath(image).strip():  # "" is the working directory to the file system: "'.' is a directory"
-            raise InvalidInputError(f"{label}: image path is empty")
         image = existing_media_path(image)
         problem = file_problem(image)
         if problem is not None:

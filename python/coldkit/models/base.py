@@ -645,8 +645,10 @@ def _short_repr(value: Any) -> str:
         return text
     if isinstance(value, Mapping):
         return f"{{...{len(value):,} entries}}"
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return f"[...{len(value):,} items]" if not isinstance(value, tuple) else f"(...{len(value):,} items)"
+    if isinstance(value, tuple):
+        return f"(...{len(value):,} items)"
+    if isinstance(value, (list, np.ndarray)):
+        return f"[...{len(value):,} items]"
     return text[: _REPR_CHARS - 3] + "..."
 
 
