@@ -120,8 +120,12 @@ def test_bad_precision_is_a_clear_error(tiny_bert: Path) -> None:
 def test_the_bf16_measurement_runs_and_is_cached() -> None:
     from coldkit import encoding_torch
 
+    import torch
+
+    threads = torch.get_num_threads()
     encoding_torch.bf16_measured_faster.cache_clear()
     first = encoding_torch.bf16_measured_faster()
+    assert torch.get_num_threads() == threads  # timed on one thread, the caller's count restored
     assert isinstance(first, bool)
     assert encoding_torch.bf16_measured_faster() is first  # measured once per process
     assert encoding_torch.bf16_measured_faster.cache_info().hits >= 1

@@ -239,7 +239,13 @@ def bf16_measured_faster(margin: float = 1.25) -> bool:
     The CPU flag alone is not enough: on this project's 2-core box (AVX512-BF16, no AMX) bf16 was
     2.1x faster with one torch build and 1.5x *slower* with torch 2.15 (oneDNN's bf16 path), so
     ``"auto"`` measures once per process (~0.1 s): a 512-token batch through a 384 -> 1536 -> 384
-    MLP, MiniLM's own feed-forward shape, best of five in each precision.
+    MLP, MiniLM's own feed-forward shape, best of five in each precision, the two alternating.
+
+    It times one torch thread by that thread's CPU clock, not the wall clock: on a busy machine
+    (beside a test suite, other processes on every core) wall-clock timings swung the ratio from 3.4
+    to 1.1 between runs, so a run's precision, and so its vectors and lists, depended on the load at
+    start; the thread's own CPU time gave 1.9-2.0 on the same machine busy or quiet. One thread is
+    also how the encoder runs on the CPU (batches side by side, one torch thread each: :func:`one_thread_per_op`).
     """
     import time
 
@@ -249,17 +255,19 @@ def bf16_measured_faster(margin: float = 1.25) -> bool:
     block = torch.nn.Sequential(torch.nn.Linear(384, 1536), torch.nn.GELU(), torch.nn.Linear(1536, 384))
     tokens = torch.randn(512, 384, generator=generator)
 
-    def best_time(bf16: bool) -> float:
+    def cpu_time(bf16: bool) -> float:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            block(tokens)  # warm-up: kernel selection and JIT happen on the first call
-            times = []
-            for _ in range(5):
-                start = time.perf_counter()
-                block(tokens)
-                times.append(time.perf_counter() - start)
-        return min(times)
+            start = time.thread_time()
+            block(tokens)
+            return time.thread_time() - start
 
-    return best_time(True) * margin <= best_time(False)
+    with one_thread_per_op():
+        cpu_time(True), cpu_time(False)  # warm-up: kernel selection and JIT happen on the first call
+        bf16_times, fp32_times = [], []
+        for _ in range(5):
+            bf16_times.append(cpu_time(True))
+            fp32_times.append(cpu_time(False))
+    return min(bf16_times) * margin <= min(fp32_times)
 
 
 def resolve_precision(precision: str | None, device: "torch.device", dtype: "torch.dtype") -> str:
