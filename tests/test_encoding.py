@@ -207,6 +207,21 @@ def test_corrupt_shard_is_ignored_with_a_warning(cache_dir: Path) -> None:
     assert found.tolist() == [True, False]
 
 
+@pytest.mark.parametrize("damage", ["unreadable", "malformed"])
+def test_a_shard_whose_keys_cannot_be_read_is_warned_of_once(cache_dir: Path, damage: str) -> None:
+    cache = VectorCache(cache_dir, "fp", 2, name="t")
+    cache.put(["good"], np.ones((1, 2), dtype=np.float32))
+    cache.put(["bad"], np.ones((1, 2), dtype=np.float32))
+    bad = next(p for p in cache.directory.glob("shard-*.json") if "bad" in p.read_text())
+    bad.write_text("{not json" if damage == "unreadable" else "[1, 2]")
+    with pytest.warns(UserWarning, match=f"{damage} shard") as caught:
+        fresh = VectorCache(cache_dir, "fp", 2, name="t")
+        fresh.refresh()
+        found, _ = fresh.get_many(["good", "bad"])
+    assert found.tolist() == [True, False]
+    assert len([w for w in caught if "shard" in str(w.message)]) == 1  # every refresh read it again and warned
+
+
 @pytest.mark.parametrize("garbage", ["nan", "finite"])
 def test_a_shard_whose_bytes_changed_in_place_is_ignored_not_served(cache_dir: Path, garbage: str) -> None:
     # same shape, other bytes: NaN failed later as "whitening input has NaN", finite values were served

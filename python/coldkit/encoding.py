@@ -489,17 +489,21 @@ class VectorCache:
         except FileNotFoundError:
             return None  # compacted away between listing and reading
         except (OSError, ValueError, RecursionError) as exc:
-            warnings.warn(f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}", CacheWarning, stacklevel=3)
-            return None
+            return self._skip(name, f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}")
         if not isinstance(meta, dict):  # a JSON array failed as "'list' object has no attribute 'get'"
-            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", CacheWarning, stacklevel=3)
-            return None
+            return self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
         keys = meta.get("keys")
         if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
-            warnings.warn(f"vector cache: ignoring malformed shard {str(path)!r}", CacheWarning, stacklevel=3)
-            return None
+            return self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
         crc = meta.get("crc32")
         return _Shard(name=name, keys=[str(k) for k in keys], crc32=crc if isinstance(crc, int) else None)
+
+    def _skip(self, name: str, warning: str) -> None:
+        """Warn of a shard whose keys cannot be read and leave it out of every later look: each refresh
+        (one per lookup that finds a shard gone) read it again and warned again, within one call."""
+        warnings.warn(warning, CacheWarning, stacklevel=4)
+        self._bad.add(name)
+        return None
 
     # -- queries ----------------------------------------------------------------------------
     def __len__(self) -> int:
