@@ -489,12 +489,15 @@ class VectorCache:
         except FileNotFoundError:
             return None  # compacted away between listing and reading
         except (OSError, ValueError, RecursionError) as exc:
-            return self._skip(name, f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}")
+            self._skip(name, f"vector cache: ignoring unreadable shard {str(path)!r}: {exc}")
+            return None
         if not isinstance(meta, dict):  # a JSON array failed as "'list' object has no attribute 'get'"
-            return self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
+            self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
+            return None
         keys = meta.get("keys")
         if meta.get("dim") != self.dim or not isinstance(keys, list) or meta.get("count") != len(keys):
-            return self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
+            self._skip(name, f"vector cache: ignoring malformed shard {str(path)!r}")
+            return None
         crc = meta.get("crc32")
         return _Shard(name=name, keys=[str(k) for k in keys], crc32=crc if isinstance(crc, int) else None)
 
@@ -503,7 +506,6 @@ class VectorCache:
         (one per lookup that finds a shard gone) read it again and warned again, within one call."""
         warnings.warn(warning, CacheWarning, stacklevel=4)
         self._bad.add(name)
-        return None
 
     # -- queries ----------------------------------------------------------------------------
     def __len__(self) -> int:
