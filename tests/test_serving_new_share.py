@@ -52,3 +52,29 @@ def test_without_min_new_share_the_list_is_unchanged(index: ServingIndex) -> Non
     plain = index.recommend(k=5)
     assert not any(item.new for item in plain.items)
     assert [i.id for i in index.recommend(k=5, min_new_share=0.0).items] == [i.id for i in plain.items]
+
+
+@pytest.mark.parametrize("request_args", [{}, {"text": "comedy heist"}, {"history": ["i3", "i8", "i15"]}])
+def test_a_longer_list_begins_with_the_shorter_one(index: ServingIndex, request_args: dict) -> None:
+    # the sources were ranked to 3k for a reranked pool and to k above the depth (200), and each source's
+    # min-max bounds moved with that depth: the first item changed with k (found on a served hybrid at k = 250)
+    short = index.recommend(k=10, explain=False, **request_args)
+    for longer in (index.recommend(k=250, explain=False, **request_args), index.recommend(k=80, max_per_category=500, explain=False, **request_args)):
+        assert [(i.id, i.score) for i in longer.items[:10]] == [(i.id, i.score) for i in short.items]
+
+
+@pytest.mark.parametrize("request_args", [{}, {"text": "comedy heist"}, {"history": ["i3", "i8", "i15"]}])
+def test_blocking_an_item_only_removes_it(index: ServingIndex, request_args: dict) -> None:
+    plain = index.recommend(k=12, explain=False, **request_args)
+    blocked = [plain.items[0].id, plain.items[4].id]
+    got = index.recommend(k=10, exclude=blocked, explain=False, **request_args)
+    assert [(i.id, i.score) for i in got.items] == [(i.id, i.score) for i in plain.items if i.id not in blocked]
+
+
+def test_min_new_share_keeps_the_other_items_in_their_order(index: ServingIndex) -> None:
+    # the sources' lists with new items merged in moved their bounds, and the old items were re-ordered
+    plain = index.recommend(k=60, text="comedy heist", explain=False)
+    got = index.recommend(k=10, min_new_share=0.3, text="comedy heist", explain=False)
+    old = [i.id for i in got.items if not i.new]
+    assert sum(i.new for i in got.items) >= 3 and got.relaxed == []
+    assert old == [i.id for i in plain.items if not i.new][: len(old)]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit.exceptions import InvalidInputError
-from coldkit.models._ranking import pad_ranked, rank_vectors
+from coldkit.models._ranking import extend_ranked, head_then_deeper, pad_ranked, rank_vectors
 from coldkit.models.blend import (
     NO_SOURCE_REASON, WEAK_TEXT_REASON, blend, clicks_reason, close_to_text, interest_vectors, nearest_liked, shared_words,
     source_parts, source_weights, speaking_sources,
@@ -357,24 +357,29 @@ class IndexReader:
         if min_new_share > 0:
             # new items rarely top a fused list: give the reranker the sources' whole depth to find them
             pool = max(pool, fusion.depth)
-        depth = max(pool, fusion.depth)
-        drop = [v.dead_rows(), excluded_rows]
+        # Known items (and deleted rows) leave every source's list before the fusion, as in the hybrid; the
+        # request's own blocklist leaves the fused list after it, so blocking an item only removes it: taken out
+        # of a source's list first, it moved that list's min-max bounds and re-ordered every other item.
+        drop = [v.dead_rows()]
         if exclude_known:
             drop.append(known_rows)
         exclusions = [np.unique(np.concatenate(drop)).astype(np.int64)]
+        blocked = np.setdiff1d(excluded_rows, exclusions[0]).astype(np.int64)
+        if cand_rows is not None:
+            blocked = np.intersect1d(blocked, cand_rows)
         need_new = required_new(constraints, k) if min_new_share > 0 else 0
         new_rows = np.flatnonzero(v.row_new) if need_new else None
         if new_rows is not None:
             if cand_rows is not None:
                 new_rows = np.intersect1d(new_rows, cand_rows)
-            pool = 4 * (depth + need_new)  # every source's list, whole: the new items are at their bottoms
+            new_rows = np.setdiff1d(new_rows, blocked)
 
-        def rank(query: np.ndarray, vectors: np.ndarray) -> Ranked:
+        def rank(query: np.ndarray, vectors: np.ndarray, depth: int, with_new: bool) -> Ranked:
             ranked = rank_vectors(
                 query.reshape(1, -1), vectors, depth, metric="dot", exclude=exclusions, candidates=cand_rows,
                 backend=backend,
             )
-            if new_rows is None:
+            if not with_new:
                 return ranked
             # Each source also lists its best `need_new` new items: a source that ranks them last (popularity:
             # no clicks yet) left the reranker a pool without new items once the catalogue outgrew the
@@ -393,23 +398,49 @@ class IndexReader:
             return encoded["text"]
 
         def ranked_text(ranked: Ranked) -> Ranked:
-            top = ranked.scores[0][ranked.indices[0] >= 0]
-            encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])  # the best text match's score
+            if "best" not in encoded:  # the best text match's score, from the lists at the fusion's depth
+                top = ranked.scores[0][ranked.indices[0] >= 0]
+                encoded["best"] = np.asarray([float(top.max()) if top.size else 0.0])
             return ranked
 
         none = np.empty(0, dtype=np.int64)
-        rankers = {
-            # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
-            "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf),
-            "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content),
-            "text": lambda: ranked_text(rank(
-                interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content)),
-            "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity()),
-        }
-        fused_from: dict[str, Any] = {}  # what the fusion was given: the "why" asks it what each source added
-        fused, used = blend(rankers, weights, self.model.fusion_strategy, pool, inputs=fused_from)
-        if new_rows is not None:
-            fused = _with_new(fused, v.row_new, depth, need_new)
+
+        def rankers(depth: int, with_new: bool = False) -> dict[str, Callable[[], Ranked]]:
+            return {
+                # a click's fold-in vector is what it adds to the user's CF vector (PureSVD fold-in)
+                "cf": lambda: rank(v.foldin[known_rows].sum(axis=0) if vector is None else vector, v.cf, depth, with_new),
+                "content": lambda: rank(interest_vectors(v.content, [known_rows]), v.content, depth, with_new),
+                "text": lambda: ranked_text(rank(
+                    interest_vectors(v.content, [none], text_vector(), fusion.text_weight), v.content, depth, with_new)),
+                "popularity": lambda: rank(np.ones(1, dtype=np.float32), v.popularity(), depth, with_new),
+            }
+
+        # What each fusion was given, by depth: the "why" asks the deepest one what each source added.
+        fusions: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+
+        def fused_at(depth: int, n: int) -> Ranked:
+            inputs: dict[str, Any] = {}
+            ranked, used_here = blend(rankers(depth), weights, self.model.fusion_strategy, n, inputs=inputs)
+            fusions[depth] = (used_here, inputs)
+            return ranked
+
+        # The sources' lists at the fusion's depth make the head whatever k, pool or blocklist (the hybrid's
+        # head_then_deeper): sources ranked deeper for a longer list re-normalised over it, so the first item
+        # for a user changed with k above a third of the depth.
+        fused = head_then_deeper(fused_at, pool + blocked.size, fusion.depth)
+        if blocked.size:
+            fused = _without(fused, blocked, pool)
+        used = fusions[fusion.depth][0]
+        fused_from = fusions[max(fusions)][1]  # the deepest lists: every item of the list is in them
+        if new_rows is not None and new_rows.size:
+            # below the pool, the best new items of the sources' lists with their best new items merged in
+            # (a fusion apart: merged into the lists the head comes from, they moved its bounds too)
+            fused_from = {}  # the new items are in these lists only
+            merged, _ = blend(
+                rankers(fusion.depth, with_new=True), weights, self.model.fusion_strategy, 4 * (fusion.depth + need_new),
+                inputs=fused_from,
+            )
+            fused = _with_new(fused, merged, v.row_new, need_new)
         sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
         relaxed: list[str] = []
         if rerank:
@@ -554,10 +585,21 @@ def _merged(first: Ranked, second: Ranked) -> Ranked:
     return pad_ranked(indices[order][None, :], scores[order][None, :], first.indices.shape[1] + second.indices.shape[1])
 
 
-def _with_new(fused: Ranked, row_new: np.ndarray, depth: int, need_new: int) -> Ranked:
-    """The reranker's pool: the fused list's top ``depth``, and below it its best ``need_new`` new items."""
+def _with_new(pool: Ranked, merged: Ranked, row_new: np.ndarray, need_new: int) -> Ranked:
+    """The reranker's pool: ``pool`` as fused, then the best ``need_new`` new items of ``merged`` that it does
+    not hold, their scores capped so none is above the one before it."""
+    indices = merged.indices[0]
+    listed = indices >= 0
+    new = listed & row_new[np.where(listed, indices, 0)]
+    new &= ~np.isin(indices, pool.indices[0][pool.indices[0] >= 0])
+    picked = np.flatnonzero(new)[:need_new]
+    tail = Ranked(indices[picked][None, :], merged.scores[0][picked][None, :])
+    width = int(np.count_nonzero(pool.indices[0] >= 0)) + picked.size
+    return extend_ranked(pool, tail, width)
+
+
+def _without(fused: Ranked, blocked: np.ndarray, k: int) -> Ranked:
+    """``fused``'s first row less the ``blocked`` items, its first ``k``."""
     indices, scores = fused.indices[0], fused.scores[0]
-    valid = np.flatnonzero(indices >= 0)
-    below = valid[depth:]
-    keep = np.concatenate([valid[:depth], below[row_new[indices[below]]][:need_new]])
-    return pad_ranked(indices[keep][None, :], scores[keep][None, :], depth + need_new)
+    keep = (indices >= 0) & ~np.isin(indices, blocked)
+    return pad_ranked(indices[keep][None, :k], scores[keep][None, :k], k)
