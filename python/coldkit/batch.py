@@ -32,6 +32,7 @@ from coldkit import _atomic
 from coldkit._atomic import check_output_writable, refuse_read_only
 from coldkit._paths import user_path_text
 from coldkit._stages import stage, stage_reporting
+from coldkit.data.datasets import renumber_items, renumber_users
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
     _lookalike_hint, _lookalike_ids, _lookalikes_text, load_interactions, load_items, load_liked_and_rated, load_user_graph, load_user_profiles, read_id_list,
@@ -274,13 +275,23 @@ def _recommend_files(
                 sep=sep,
                 unknown_items=unknown_items,  # type: ignore[arg-type]
             )
+        file_users = [str(u) for u in (rated if rated is not None else train).user_ids]  # the output's order
+        file_catalog = catalog  # what messages about rows of --items count in
+        # The files' row order is no input: items and users are numbered by a hash of their ids. Ties (equal
+        # counts, item-kNN's neighbour cut) went to the earlier row, and the hybrid's carved validation users
+        # were drawn over positions: an export without ORDER BY, shuffled, changed the default hybrid's top 10
+        # for 138 of 150 users (a first-time user's review).
+        train = renumber_users(renumber_items(train))
+        if rated is not None:
+            rated = renumber_users(renumber_items(rated))
+        catalog = train.catalog
         seen = rated if rated is not None else train  # what each user has interacted with, liked or not
         profiles = (
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding, sep=sep) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding, sep=sep) if user_graph else {}
         known_users = {str(u) for u in seen.user_ids} | set(profiles) | set(graph)
-        user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else [str(u) for u in seen.user_ids]
+        user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else file_users
         if users:
             _check_id_lines(user_list, users, "--users", known_users, "user_id", interaction_columns)
         cand = None
@@ -297,13 +308,13 @@ def _recommend_files(
                 raise InvalidInputError(f"--candidates {candidates}: {exc}{hint}") from None
     seconds["load"] = time.perf_counter() - clock
     if needs_text and media is None and catalog.text_columns:  # with media, images/audio still rank them
-        blank = catalog.without_text()
+        blank = file_catalog.without_text()
         if blank.any():
             # a mostly empty description column ran without a word: those items are invisible to every
             # content source, and a cold one among them can only come from popularity
             notes.append(
                 f"{int(blank.sum()):,} of {len(catalog):,} item(s) have no text in {', '.join(catalog.text_columns)} "
-                f"(e.g. {catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
+                f"(e.g. {file_catalog.item_ids[int(np.flatnonzero(blank)[0])]!r}): content matching cannot rank them; "
                 "add text columns with --text-columns"
             )
     # (negative ratings, read as likes, are warned of by the loader: a DataWarning above)
@@ -315,7 +326,7 @@ def _recommend_files(
     opts = dict(options or {})
     if item_vectors is not None:
         opts["encoder"] = _precomputed_encoder(
-            item_vectors, item_vector_columns, catalog.item_ids, model, opts, encoder, bool(profiles), notes
+            item_vectors, item_vector_columns, file_catalog.item_ids, model, opts, encoder, bool(profiles), notes
         )
     multimodal = None
     if media is not None:

@@ -64,8 +64,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     parser.add_argument("--max-users", type=int, default=None, help="evaluate at most this many users per task")
     parser.add_argument(
         "--keep-item-order", action="store_true",
-        help="rank in the item file's own order; by default each seed orders the items by a hash of the seed and the item "
-        "ids, so ties (every new item scores 0 for popularity) never read the file's order",
+        help="rank in the item file's own order (users in their order of first appearance); by default each seed orders the "
+        "items and the users by a hash of the seed and their ids, so ties (every new item scores 0 for popularity) and the "
+        "users a split holds out never read the files' order",
     )  # fmt: skip
     parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coldkit.data.datasets import (
-    Dataset, dataset_names, find_data_root, implicit, load_dataset, load_folder, renumber_items, shuffle_items, subsample,
+    Dataset, dataset_names, find_data_root, implicit, load_dataset, load_folder, renumber_items, renumber_users, shuffle_items, subsample,
 )
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.data.loaders import (
@@ -28,6 +28,7 @@ __all__ = [
     "find_data_root",
     "implicit",
     "renumber_items",
+    "renumber_users",
     "shuffle_items",
     "subsample",
     "read_table",

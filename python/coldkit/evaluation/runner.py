@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union, 
 import numpy as np
 import pandas as pd
 
-from coldkit.data.datasets import Dataset, implicit, load_dataset, renumber_items
+from coldkit.data.datasets import Dataset, implicit, load_dataset, renumber_items, renumber_users
 from coldkit.data.loaders import DuplicatePolicy
 from coldkit.data.interactions import Interactions
 from coldkit.data.splits import EvalTask, Split, cold_item_split, cold_user_split, warm_split
@@ -258,11 +258,13 @@ def evaluate(
         max_users: evaluate at most this many users per task (seeded sample) — for quick runs.
         batch_size: queries per ``recommend`` call.
         progress: show tqdm bars (default: when stderr is a terminal).
-        keep_item_order: keep the catalogue in the data's own item order. By default each seed renumbers the
-            items in an order set by the seed and the item ids alone (:func:`coldkit.data.renumber_items`):
+        keep_item_order: keep the catalogue in the data's own item order (and the users in their order of
+            first appearance). By default each seed renumbers the items and the users in an order set by the
+            seed and their ids alone (:func:`coldkit.data.renumber_items`, :func:`coldkit.data.renumber_users`):
             every model that breaks ties by item index (all brand-new items score 0 for popularity) would
-            otherwise read the item file's order, which often follows popularity or age, and the same rows in
-            another order would measure something else.
+            otherwise read the item file's order, which often follows popularity or age, the users a split
+            holds out were drawn over the interaction file's row order, and the same rows in another order
+            would measure something else.
         log: called with one line per model and seed once it is fitted and has ranked every task
             (``coldkit evaluate`` prints them where no bar shows: a log file, CI), e.g. ``"seed 0: hybrid
             fitted in 41.2 s, ranked 3 task(s) in 2.1 s (model 2 of 5)"``.
@@ -360,7 +362,7 @@ def evaluate(
             "implicit_threshold": implicit_threshold,
             "max_users": max_users,
             "reveal": list(reveal) if protocol == "cold-user" else None,
-            "item_order": "kept" if keep_item_order else "renumbered by (seed, item id)",
+            "item_order": "kept" if keep_item_order else "items and users renumbered by (seed, id)",
         },
     )
     if beyond:
@@ -371,7 +373,8 @@ def evaluate(
         )
     disable = None if progress is None else not progress
     for seed in seeds:
-        seen = interactions if keep_item_order else renumber_items(interactions, seed)
+        # items and users in an order of (seed, id): not the files' (ties, and the users a split holds out)
+        seen = interactions if keep_item_order else renumber_users(renumber_items(interactions, seed), seed)
         split = make_split(protocol, seen, seed, reveal=reveal, user_profiles=profiles, user_graph=graph)
         result.notes.extend(split.notes)
         tasks = {name: _subsample(t, max_users, seed) for name, t in split.tasks.items()}
