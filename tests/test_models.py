@@ -907,3 +907,26 @@ def test_names_genre_finds_a_genre_in_a_script_without_spaces_anywhere_in_the_te
     assert names_genre("我喜欢科幻电影", "科幻电影") and names_genre("我喜欢科幻电影", "科幻")
     assert not names_genre("我喜欢爱情片", "科幻电影")
     assert names_genre("I love westerns", "Western") and not names_genre("I work in software", "War")
+
+
+def test_hybrid_and_router_explain_read_candidates_as_ids_in_the_id_form() -> None:
+    """``explain(user_id, item_id, candidates=ids)``: the candidates were read as indices, so string ids failed on
+    their dtype ("must hold integer item indices") and integer ids explained the item over other candidates."""
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame({"user_id": rng.integers(0, 40, 600), "item_id": rng.integers(0, 80, 600)}).drop_duplicates()
+    items = pd.DataFrame({"item_id": np.arange(100), "title": [f"film {i} {'war' if i % 3 else 'love'}" for i in range(100)]})
+    items = items.sample(frac=1.0, random_state=2)  # rows and ids differ
+    hybrid = models.create("hybrid", encoder="hashing", cache=False).fit(ratings, items=items)
+    router = models.create("router", hybrid_options={"encoder": "hashing", "cache": False}).fit(ratings, items=items)
+    cold = list(range(80, 100))  # nobody rated them: the cold-item regime
+    user = int(ratings["user_id"].iloc[0])
+    for model in (hybrid, router):
+        top = str(model.recommend(users=[user], k=1, items=cold)["item_id"].iloc[0])
+        train = model.train_
+        rows = np.sort(train.catalog.index_of([str(c) for c in cold]))
+        by_index = model.explain(UserQuery(user=int(train.user_index()[str(user)])), int(train.catalog.index_of([top])[0]), candidates=rows)
+        assert model.explain(user, top, candidates=cold) == model.explain(str(user), top, candidates=[str(c) for c in cold]) == by_index
+        with pytest.raises(InvalidInputError, match=rf"explain: item '{top}' is not among the 1 candidates"):
+            model.explain(user, top, candidates=[c for c in cold if str(c) != top][:1])
+        with pytest.raises(InvalidInputError, match=r"explain\(candidates=\.\.\.\): unknown item ids \['nope'\]"):
+            model.explain(user, top, candidates=["nope"])

@@ -1326,8 +1326,8 @@ class Hybrid(Recommender):
     def explain(self, query: UserQuery | str, item: int | str, candidates: np.ndarray | None = None) -> str:
         """Why ``item`` was recommended: what the sources that ranked it say, strongest first.
 
-        ``candidates``: the item indices the list was ranked from, as given to :meth:`recommend` (None =
-        the whole catalogue). The explanation ranks as that call did: a candidate set of items without
+        ``candidates``: the items the list was ranked from, as given to :meth:`recommend` (None = the whole
+        catalogue): indices, or item ids where the query and item are ids (``recommend(users=..., items=...)``). The explanation ranks as that call did: a candidate set of items without
         interactions (a cold-item split) is the cold-item regime, with its weights, its stacker inputs
         (the ``cold_candidates`` feature, the interaction-only sources silent) and the sources' lists
         over the candidates; explained over the whole catalogue, such an item was explained by another
@@ -1348,9 +1348,7 @@ class Hybrid(Recommender):
         not the blend's; an item no source pushed up is said to be ranked by the stacker, with the
         features that raised its score most.
         """
-        query, item = self._explain_args(query, item)
-        index = int(item)
-        cand = _explained_candidates(index, candidates, self._require_fitted().n_items)
+        query, index, cand = _explained_inputs(self, query, item, candidates)
         named = self._explaining_sources(query, index, cand)
         reasons: list[str] = []
         for name in named:
@@ -1384,9 +1382,8 @@ class Hybrid(Recommender):
         (:meth:`coldkit.models.stacker.Stacker.source_parts`: the SHAP values of its features, and its
         share of the blend's and the agreement's).
         """
-        query, item = self._explain_args(query, item)
-        index = int(item)
-        return self._explaining_sources(query, index, _explained_candidates(index, candidates, self._require_fitted().n_items))
+        query, index, cand = _explained_inputs(self, query, item, candidates)
+        return self._explaining_sources(query, index, cand)
 
     def _explaining_sources(self, query: UserQuery, index: int, cand: np.ndarray | None) -> list[str]:
         """:meth:`explaining_sources` for a checked query, item index and candidates."""
@@ -1710,15 +1707,38 @@ class Router(Recommender):
     def explain(self, query: UserQuery | str, item: int | str, candidates: np.ndarray | None = None) -> str:
         """The route taken and the chosen model's reason; ``candidates``: those the list was ranked from
         (a hybrid route explains the score of that ranking, see :meth:`Hybrid.explain`)."""
-        query, item = self._explain_args(query, item)
+        query, item, cand = _explained_inputs(self, query, item, candidates)  # refused as a hybrid would
         (route,) = self.route([query])
         model = {"warm": self.warm, "cold": self.cold, "popular": self.popular}[route]
         # a route's model that gives no reason says so (NotExplainableError, naming it): the old stand-in,
         # "one of the most popular items", was said of whatever that model ranked
         if isinstance(model, Hybrid):
-            return f"[{route}] {model.explain(query, item, candidates=candidates)}"
-        _explained_candidates(int(item), candidates, self._require_fitted().n_items)  # refused as a hybrid would; the others' reasons ignore them
-        return f"[{route}] {model.explain(query, item)}"
+            return f"[{route}] {model.explain(query, item, candidates=cand)}"
+        return f"[{route}] {model.explain(query, item)}"  # the others' reasons ignore the candidates
+
+
+def _explained_inputs(model: Recommender, query: object, item: object, candidates: object) -> tuple[UserQuery, int, np.ndarray | None]:
+    """``explain``'s checked query, item index and candidate indices (a hybrid's, a router's). In the id form (a
+    user id, a query of ids or an item id, see :meth:`Recommender._explain_args`) the candidates are item ids
+    too, as ``recommend(users=..., items=...)`` takes them: they were read as indices, so string ids failed on
+    their dtype and integer ids explained the item over other candidates (another regime, other lists)."""
+    speaks_ids = not isinstance(query, UserQuery) or query.has_external_ids or isinstance(item, str)
+    checked, index = model._explain_args(query, item)
+    train = model._require_fitted()
+    if not speaks_ids or candidates is None:
+        return checked, index, _explained_candidates(index, candidates, train.n_items)
+    from coldkit.models.frames import item_indices  # frames imports this module
+
+    try:
+        cand = np.unique(item_indices(train, candidates))  # type: ignore[arg-type]  # checked inside
+    except InvalidInputError as exc:  # its words are recommend's
+        raise InvalidInputError(str(exc).replace("recommend(items=...)", "explain(candidates=...)")) from None
+    if not np.isin(index, cand):
+        raise InvalidInputError(
+            f"explain: item {train.catalog.item_ids[index]!r} is not among the {len(cand)} candidates, so no list "
+            "ranked from them holds it"
+        )
+    return checked, index, cand
 
 
 def _explained_candidates(index: int, candidates: object, n_items: int) -> np.ndarray | None:
