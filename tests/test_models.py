@@ -930,3 +930,20 @@ def test_hybrid_and_router_explain_read_candidates_as_ids_in_the_id_form() -> No
             model.explain(user, top, candidates=[c for c in cold if str(c) != top][:1])
         with pytest.raises(InvalidInputError, match=r"explain\(candidates=\.\.\.\): unknown item ids \['nope'\]"):
             model.explain(user, top, candidates=["nope"])
+
+
+def test_ease_explain_names_no_liked_item_for_an_item_they_weigh_against(data: Interactions) -> None:
+    """EASE's weights can be negative: the largest positive share named a liked item ("because you liked X")
+    for an item whose score was below zero, at the bottom of the list."""
+    model = models.create("ease", l2=1.0).fit(data)  # a small penalty: strong negative weights
+    vectors = model.item_vectors()  # item x warm items
+    for user in range(data.n_users):
+        query = UserQuery(user=user)
+        shares = model.user_rows([query])[0][None, :] * vectors  # each liked item's share of each item's score
+        against = [i for i in range(data.n_items) if shares[i].sum() < 0 and (shares[i] > 0).any()]
+        if against:
+            break
+    assert against, "the fixture should hold such an item"
+    assert model.explain(query, against[0]).startswith("the items you liked weigh against this one")
+    liked = [i for i in range(data.n_items) if shares[i].sum() > 0]
+    assert model.explain(query, liked[0]).startswith("because you liked ")

@@ -457,6 +457,11 @@ class ItemItemModel(Recommender):
         contrib = row * self._item_column(item)
         if not np.any(contrib > 0):
             return "no liked item is similar to this one"
+        total = float(contrib.sum())
+        if total <= 0:
+            # EASE's weights can be negative: the largest positive share named a liked item for an item at
+            # the bottom of the list ("because you liked X" of a score of -0.0094)
+            return f"the items you liked weigh against this one (its score {total:.3g} is at most 0)"
         assert self.warm_items_ is not None
         best = int(self.warm_items_[int(np.argmax(contrib))])
         return f"because you liked {item_title(train, best)}"
