@@ -402,6 +402,15 @@ def test_json_numbers_and_nesting_the_parser_cannot_take_are_a_422_naming_them(
     assert problem in str(response.json()["detail"])
 
 
+@pytest.mark.parametrize("path", ["/recommend", "/items"])
+def test_a_body_that_is_not_utf8_is_a_422_naming_the_byte(client: TestClient, path: str) -> None:
+    # Latin-1 text: a 400 "There was an error parsing the body", nothing of what was wrong
+    body = b'{"text": "caf\xe9", "k": 1}' if path == "/recommend" else b'{"items": [{"id": "caf\xe9"}]}'
+    response = client.post(path, content=body, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert "not valid UTF-8: byte 0xe9 at position" in response.json()["detail"]
+
+
 def test_a_large_integer_inside_float_range_is_still_a_number(client: TestClient) -> None:
     dim = client.get("/health").json()["cf_dim"]
     body = '{"user_vector": [1%s%s]}' % ("0" * 300, ", 0" * (dim - 1))  # 1e300: only the norm limit refuses it

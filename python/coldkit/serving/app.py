@@ -128,6 +128,10 @@ class _StrictJSONRequest(Request):
                 )
             except RecursionError:  # was a 400 "There was an error parsing the body"
                 raise HTTPException(422, "the JSON body is nested too deeply") from None
+            except UnicodeDecodeError as exc:  # also that 400 (e.g. Latin-1 text: "caf\xe9")
+                raise HTTPException(
+                    422, f"the JSON body is not valid {exc.encoding.upper()}: byte 0x{exc.object[exc.start]:02x} at position {exc.start}"
+                ) from None
             where = _find_surrogate(body)
             if where is not None:
                 raise HTTPException(422, f"{where}: text holds a lone UTF-16 surrogate (not valid Unicode)")
