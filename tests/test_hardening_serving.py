@@ -167,6 +167,9 @@ def _rewrite_manifest(snap: Path, edit) -> None:
     manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
     edit(manifest)
     (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    pointer = json.loads((snap.parent / "CURRENT").read_text())  # as an index saved before CURRENT kept its digest
+    pointer.pop("manifest_sha256", None)
+    (snap.parent / "CURRENT").write_text(json.dumps(pointer))
 
 
 @pytest.mark.parametrize("name", ["content", "cf", "foldin", "item_count", "map_weights"])

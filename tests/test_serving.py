@@ -415,6 +415,7 @@ def test_format_1_indexes_still_load(index: ServingIndex, tmp_path: Path) -> Non
     manifest["format_version"] = 1
     manifest["seq"] = manifest.pop("version")
     manifest_path.write_text(json.dumps(manifest))
+    _unsigned(path)
     wal = path / "wal-000001.jsonl"
     records = [json.loads(line) for line in wal.read_text().splitlines()]
     wal.write_text("".join(json.dumps({"seq": r.pop("version"), **r}) + "\n" for r in records))
@@ -475,6 +476,16 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
         load(path)
     reset()
     manifest = json.loads((snap / "manifest.json").read_text())
+    (snap / "manifest.json").write_text(json.dumps({**manifest, "item_ids": [manifest["item_ids"][1], manifest["item_ids"][0], *manifest["item_ids"][2:]]}))
+    with pytest.raises(IndexFormatError, match=r"manifest\.json' is corrupted or was edited: its SHA-256 does not match"):
+        load(path)  # two ids swapped: each item was served as the other
+    _unsigned(path)  # the checks below, as an index saved before CURRENT kept the manifest's digest reads them
+    (snap / "manifest.json").write_text(json.dumps({**manifest, "dims": {**manifest["dims"], "cf": 32}, "counts": {**manifest["counts"], "items": 10}}))
+    with pytest.raises(IndexFormatError, match=r"does not match its files: dims\.cf 32 \(the files hold \d+\); counts\.items 10"):
+        load(path)
+    (snap / "manifest.json").write_text(json.dumps({**manifest, "encoder": {**manifest["encoder"], "dim": 7}}))
+    with pytest.raises(EncoderMismatchError, match=r"gives \d+-d vectors, the manifest says 7"):
+        load(path)
     (snap / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(IndexVersionError, match="format_version 99"):
         load(path)
@@ -946,3 +957,10 @@ def test_categories_split_as_the_genre_models_split_genres() -> None:
     # MovieLens's "(no genres listed)" is no category (the genre models drop it too): such items share no group
     listed = index_with(["(no genres listed)", "Comedy|(no genres listed)"])
     assert listed.item_info(ids[0])["categories"] == [] and listed.item_info(ids[1])["categories"] == ["Comedy"]
+
+
+def _unsigned(root: Path) -> None:
+    """CURRENT as an index saved before it kept the manifest's digest: the manifest edited below is read as is."""
+    pointer = json.loads((root / "CURRENT").read_text())
+    pointer.pop("manifest_sha256", None)
+    (root / "CURRENT").write_text(json.dumps(pointer))

@@ -282,7 +282,7 @@ def _save_into(index: ServingIndex, target: Path, here: bool, lock_fh: Any) -> P
     try:
         compact = compacted(version)
         snap = _write_snapshot(target, gen, index, compact)
-        _write_current(target, gen, snap.name, logged=logged)
+        _write_current(target, gen, snap.name, logged=logged, manifest_sha256=_sha256(snap / "manifest.json"))
     except BaseException as exc:
         if lock_fh is not None:  # attaching failed: detach again, so no lock or log file is left open
             with writer.lock:
@@ -509,12 +509,16 @@ def live_generation(root: Path) -> int | None:
     return gen if isinstance(gen, int) and not isinstance(gen, bool) else None
 
 
-def _write_current(root: Path, gen: int, snapshot: str, *, logged: bool) -> None:
+def _write_current(root: Path, gen: int, snapshot: str, *, logged: bool, manifest_sha256: Any = None) -> None:
     """Replace ``CURRENT`` atomically. ``logged``: a write-ahead log ``wal-<gen>`` was started with this
-    snapshot, so a load that does not find it knows acknowledged writes went missing (see :func:`load`)."""
+    snapshot, so a load that does not find it knows acknowledged writes went missing (see :func:`load`).
+    ``manifest_sha256``: the snapshot's manifest digest (the manifest holds every other file's): an edited
+    or damaged manifest (two ids swapped) loaded without a word, each item then served as the other."""
     pointer: dict[str, Any] = {"format": FORMAT, "generation": gen, "snapshot": snapshot}
     if logged:
         pointer["log"] = True
+    if isinstance(manifest_sha256, str):
+        pointer["manifest_sha256"] = manifest_sha256
     atomic_write_bytes(root / "CURRENT", json.dumps(pointer).encode())
 
 
@@ -568,7 +572,8 @@ def load(
     gen = current.get("generation")
     _check(isinstance(gen, int) and not isinstance(gen, bool) and gen >= 1, f"{str(root / 'CURRENT')!r}: bad generation {gen!r}")
     snap = _snap_dir(root, gen)
-    manifest = _read_json(snap / "manifest.json", "index manifest")
+    # an index saved before the pointer kept the manifest's digest has none: its manifest is read unchecked
+    manifest = _read_json(snap / "manifest.json", "index manifest", current.get("manifest_sha256"))
     _check(isinstance(manifest, dict) and manifest.get("format") == FORMAT, f"{str(snap)!r}: not a coldkit index manifest")
     version_found = manifest.get("format_version")
     if not isinstance(version_found, int) or version_found > FORMAT_VERSION or version_found < 1:
@@ -608,6 +613,14 @@ def load(
     _check(users_items.size == 0 or (users_items.min() >= 0 and users_items.max() < n_items),
            f"index {str(snap)!r}: user_items.npy holds item positions outside [0, {n_items})")
     _check(len(set(item_ids)) == n_items and len(set(user_ids)) == n_users, f"index {str(snap)!r}: duplicate ids")
+    dims, counts = manifest.get("dims"), manifest.get("counts")
+    described = {"dims.content": arrays["content"].shape[1:], "dims.cf": arrays["cf"].shape[1:], "counts.items": (n_items,),
+                 "counts.users": (n_users,)}  # fmt: skip
+    said = {"dims.content": (dims or {}).get("content"), "dims.cf": (dims or {}).get("cf"),
+            "counts.items": (counts or {}).get("items"), "counts.users": (counts or {}).get("users")}  # fmt: skip
+    wrong = [f"{name} {said[name]!r} (the files hold {shape[0] if shape else None})"
+             for name, shape in described.items() if said[name] is not None and (not shape or said[name] != shape[0])]
+    _check(not wrong, f"index manifest {str(snap / 'manifest.json')!r} does not match its files: {'; '.join(wrong)}")
     tables = manifest.get("tables")
     digests = {name: spec.get("sha256") for name, spec in tables.items() if isinstance(spec, dict)} if isinstance(tables, dict) else {}
     items = _read_json(snap / "items.json", "index item table", digests.get("items.json"))
@@ -644,6 +657,10 @@ def load(
         raise EncoderMismatchError(
             f"index {str(root)!r}: encoder {enc['name']!r} re-created with options {enc.get('options')} has fingerprint "
             f"{encoder.fingerprint}, the index was built with {enc.get('fingerprint')} (different model files or version?)"
+        )
+    if enc.get("dim") is not None and enc.get("dim") != encoder.dim:
+        raise EncoderMismatchError(
+            f"index {str(root)!r}: encoder {enc['name']!r} re-created gives {encoder.dim}-d vectors, the manifest says {enc.get('dim')!r}"
         )
     whitener = Whitening(str(wh["mode"]), dim=wh.get("dim"), eps=float(wh["eps"]))
     whitener.mean_ = np.array(arrays["whiten_mean"], dtype=np.float64)
@@ -727,7 +744,10 @@ def load(
             writer.lock_file = lock_fh
             if current.get("log") is not True:  # from now on a missing log is noticed (a copy saved unattached)
                 fsync_dir(root)
-                _write_current(root, gen, str(current.get("snapshot") or _snap_dir(root, gen).name), logged=True)
+                _write_current(
+                    root, gen, str(current.get("snapshot") or _snap_dir(root, gen).name), logged=True,
+                    manifest_sha256=current.get("manifest_sha256"),
+                )
     except BaseException:
         if writer.wal is not None:  # opened above when recording the attached log failed: its descriptor too
             writer.wal.close()
