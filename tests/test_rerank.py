@@ -97,6 +97,25 @@ def test_infeasible_quota_is_relaxed_after_new_share(reranker: coldkit.Reranker)
     assert result.relaxed[0] == ["max_per_category: limits raised by 2 to fill 3 slots"]
 
 
+def test_raised_limits_bring_back_the_new_items_they_make_room_for(reranker: coldkit.Reranker) -> None:
+    # one new item in two slots of one category limited to 1: the share was given up (to 0) and then the limit
+    # raised by 1, which alone held both; "as little as it can" keeps the new item
+    attrs = ItemAttributes(categories=[{"A"}] * 4, is_new=[False, False, False, True])
+    cons = Constraints(max_per_category=1, min_new_share=0.5)
+    result = reranker.rerank(one_row([4, 3, 2, 1]), k=2, constraints=cons, items=attrs)
+    assert result.ranked.indices.tolist() == [[0, 3]]
+    assert result.relaxed[0] == ["max_per_category: limits raised by 1 to fill 2 slots"]
+    # the share comes back only as far as the raised limits allow, and says how far
+    attrs = ItemAttributes(categories=[{"A"}] * 3 + [{"B"}] * 3, is_new=[False, True, True, False, False, False])
+    cons = Constraints(max_per_category=1, min_new_share=1.0)
+    result = reranker.rerank(one_row([6, 5, 4, 3, 2, 1]), k=3, constraints=cons, items=attrs)
+    assert int(np.sum(np.isin(result.ranked.indices[0], [1, 2]))) == 2
+    assert result.relaxed[0] == [
+        "min_new_share: 3 new items required, but only 2 of the 6 candidates are new; the list has 2",
+        "max_per_category: limits raised by 1 to fill 3 slots",
+    ]
+
+
 def test_non_relaxable_constraint_shortens_the_list(reranker: coldkit.Reranker) -> None:
     attrs = ItemAttributes(categories=[{"a"}, {"a"}, {"b"}])
     cons = Constraints(max_per_category=1, relax_order=("min_new_share",))

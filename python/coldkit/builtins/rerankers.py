@@ -102,6 +102,18 @@ def _relax(
             raised = next((b for b in range(1, length + 1) if feasible(length, new, b)), length)
             notes.append(f"max_per_category: limits raised by {raised} to fill {length} slots")
             boost = raised
+    wanted = required_new(row.cons, length)
+    if boost > 0 and new < wanted:
+        # The new items were given up before the limits were raised, and raised limits may hold them again:
+        # relaxed "as little as it can", the share comes back as far as the raised limits allow (max 1 per
+        # category and one new item in 2 slots of one category gave up the new item and raised the limit,
+        # where raising the limit alone held both).
+        restored = next((n for n in range(wanted, new, -1) if feasible(length, n, boost)), new)
+        if restored > new:
+            notes = [note for note in notes if not note.startswith("min_new_share:")]
+            if restored < wanted:
+                notes.insert(len(notes) - 1, _new_share_note(row, wanted, restored))
+            new = restored
     while length > 0 and not feasible(length, min(new, length), boost):
         length -= 1  # constraints the caller forbade relaxing: show fewer items instead
     if length < min(k, row.items.size):
