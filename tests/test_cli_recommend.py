@@ -563,6 +563,11 @@ def test_friends_model_without_a_graph_says_its_lists_are_popularity(files: dict
     graph.write_text("user_id,friend_id\nu1,u2\n", encoding="utf-8")
     assert run(files, "--user-graph", str(graph), "--k", "1", model="friends") == 0
     assert "without --user-graph" not in capsys.readouterr().err
+    # a graph of self-loops only (dropped): the note said "without --user-graph" of a run given one
+    graph.write_text("user_id,friend_id\nu1,u1\n", encoding="utf-8")
+    assert run(files, "--user-graph", str(graph), "--k", "1", model="friends") == 0
+    err = capsys.readouterr().err
+    assert "without --user-graph" not in err and "no friendship left: every row pairs a user with itself" in err, err
 
 
 def test_cold_users_that_look_like_a_known_id_written_as_a_float_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

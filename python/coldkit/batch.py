@@ -290,6 +290,9 @@ def _recommend_files(
             load_user_profiles(user_profiles, text_column=profile_text_column, columns=profile_columns, encoding=encoding, sep=sep) if user_profiles else {}
         )
         graph = load_user_graph(user_graph, columns=user_graph_columns, encoding=encoding, sep=sep) if user_graph else {}
+        if user_graph and not graph:
+            # its rows all paired a user with itself (dropped): the friends model then said "without --user-graph"
+            notes.append(f"--user-graph {user_graph}: no friendship left: every row pairs a user with itself, and those are dropped")
         known_users = {str(u) for u in seen.user_ids} | set(profiles) | set(graph)
         user_list = read_id_list(users, what="user ids", encoding=encoding, known=known_users) if users else file_users
         if users:
@@ -384,7 +387,7 @@ def _recommend_files(
     # building loads the encoder (torch and the model's weights: seconds, more from a cold disk)
     with stage(f"load model {model}"):
         recommender = build_model(model, **opts)
-    if isinstance(recommender, FriendsPopularity) and not recommender.user_graph:
+    if isinstance(recommender, FriendsPopularity) and not recommender.user_graph and not user_graph:
         # on the command line a query's friends come from --user-graph alone: without it every user's
         # list was the catalogue's popularity, written under the name of the friends model without a word
         notes.append(
