@@ -243,6 +243,14 @@ def test_id_list_skips_a_bom_under_any_utf8_spelling(tmp_path: Path, encoding: s
     assert read_id_list(path, encoding=encoding) == ["u1", "u2"]
 
 
+@pytest.mark.parametrize("encoding", [None, "utf-16"])
+def test_id_list_skips_a_second_bom_under_the_codecs_own(tmp_path: Path, encoding: str | None) -> None:
+    # a UTF-8 list with a BOM converted to UTF-16 carries two: the first id was "\ufeffu1", a known user ranked
+    # as new and their items recommended back (a first-time user's review)
+    path = write(tmp_path, "users.txt", "\ufeffu1\r\nu2\r\n".encode("utf-16"))
+    assert read_id_list(path, encoding=encoding) == ["u1", "u2"]
+
+
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
 def test_datetime_timestamps_are_unix_seconds(items_csv: Path, tz: str | None) -> None:
     # A Parquet/pandas datetime column used to be read as nanoseconds, so popularity-recent's

@@ -1947,7 +1947,7 @@ def read_id_list(
     if not p.is_file():
         raise InvalidInputError(_not_a_file(p))
     try:
-        lines = p.read_text(encoding=_bom_skipping(_utf8_if_it_is(p, encoding or _UTF8[0]))).splitlines()
+        text = p.read_text(encoding=_bom_skipping(_utf8_if_it_is(p, encoding or _UTF8[0])))
     except LookupError as exc:
         raise InvalidInputError(f"{p}: unknown text encoding {encoding!r}") from exc
     except UnicodeDecodeError as exc:
@@ -1955,6 +1955,9 @@ def read_id_list(
             f"{p}: not valid {encoding or 'UTF-8'} text (byte {exc.start}); pass encoding='latin-1' (--encoding) "
             "or the right encoding if the file uses another one"
         ) from exc
+    # a second byte-order mark under the codec's own (a UTF-8 file with one, converted to UTF-16) made the
+    # first id "\ufeffu1": a known user ranked as a new one, and the items they had bought recommended back
+    lines = text.removeprefix("\ufeff").splitlines()
     known_ids = known if isinstance(known, (set, frozenset, dict)) else set(known)
     ids = [_unquoted(ln.strip()) for ln in lines if ln.strip() and (not ln.lstrip().startswith("#") or ln.strip() in known_ids)]
     ids = [i for i in ids if i]
