@@ -283,6 +283,11 @@ def test_unknown_or_missing_model_option(files: dict[str, Path], capsys: pytest.
                    "--model", "popularity", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "its options: encoder, neighbors, stored_profiles, user_profiles", "--model", "profile-knn", "--option", "bogus=1")
     _fails_cleanly(files, capsys, "'profile-knn'", "--model", "profile-knn")
+    # and the option a misspelt or shortened one may mean, first (--option seed=1 for the hybrid's validation_seed)
+    _fails_cleanly(files, capsys, "argument 'seed' (did you mean validation_seed?); its options: adapter_l2,",
+                   "--model", "hybrid", "--option", "seed=1")
+    _fails_cleanly(files, capsys, "argument 'neighbours' (did you mean neighbors?); its options:",
+                   "--model", "item-knn", "--option", "neighbours=5")
 
 
 def test_a_model_that_needs_profiles_names_the_flag_when_none_are_given(

@@ -999,6 +999,15 @@ def test_a_bad_unknown_items_is_refused_even_where_every_item_is_known(tmp_path:
         load_interactions(path, catalog, unknown_items=value)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("value", ["first", "LAST", None])
+def test_a_bad_duplicates_policy_is_refused_even_where_no_pair_repeats(tmp_path: Path, items_csv: Path, value: object) -> None:
+    # likewise checked only where a pair repeated: recommend_files(..., duplicates="first") ran on clean data
+    catalog = load_items(items_csv)
+    path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n")
+    with pytest.raises(InvalidInputError, match=r"duplicates must be 'error', 'last', 'sum' or 'max', got "):
+        load_interactions(path, catalog, duplicates=value)  # type: ignore[arg-type]
+
+
 def test_fit_on_a_movielens_frame_says_what_to_pass(tmp_path: Path) -> None:
     """A new user's first call, ``get_model("hybrid").fit(ratings)`` on MovieLens columns (userId, movieId), said
     only "missing column(s) ['item_id']": no word of the columns= mapping, nor of items= that the hybrid needs."""

@@ -1171,6 +1171,8 @@ def interactions_from_frame(
     if unknown_items not in ("error", "drop"):
         # checked here, not where unknown rows are found: a bad value passed silently on data without any
         raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
+    if duplicates not in ("error", "last", "sum", "max"):  # likewise: "first" passed on data without repeats
+        raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {duplicates!r}")
     chosen = {"rating", "weight"} & set(columns or {})
     unknown = sorted(set(columns or {}) - set(INTERACTION_NAMES))
     if unknown:

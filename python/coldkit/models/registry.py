@@ -7,8 +7,10 @@ built-in one does.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
+import re
 from typing import Any, Callable
 
 from coldkit.exceptions import ColdkitError, InvalidInputError
@@ -60,7 +62,8 @@ def build_model(name: str, **options: Any) -> Recommender:
         if "unexpected keyword" in message:
             # name what it does take: "Hybrid.__init__() got an unexpected keyword argument" alone
             # sends a command-line user to the source
-            raise ModelOptionError(f"model {name!r}: {exc}{_options_hint(name)}") from exc
+            wrong = re.search(r"unexpected keyword argument '([^']+)'", message)
+            raise ModelOptionError(f"model {name!r}: {exc}{_options_hint(name, wrong.group(1) if wrong else None)}") from exc
         if "required" in message and "argument" in message:
             raise ModelOptionError(f"model {name!r}: {exc}") from exc
         if not options:  # no option to blame: a bug in the model, not the user's input
@@ -80,13 +83,21 @@ def build_model(name: str, **options: Any) -> Recommender:
     return model
 
 
-def _options_hint(name: str) -> str:
-    """``"; its options: a, b, ..."`` for model ``name`` (empty when they cannot be read)."""
+def _options_hint(name: str, wrong: str | None = None) -> str:
+    """``"; its options: a, b, ..."`` for model ``name`` (empty when they cannot be read), first the ones
+    ``wrong`` may have meant: a part of their name (``seed`` of ``validation_seed``) or close to it."""
     try:
         names = sorted(_constructor_parameters(name))
     except Exception:  # a plugin's factory that hides its signature: no hint rather than a second error
         return ""
-    return f"; its options: {', '.join(names)}" if names else "; it takes no options"
+    if not names:
+        return "; it takes no options"
+    meant: list[str] = []
+    if wrong:
+        meant = [n for n in names if wrong.lower() in n.lower().split("_")]
+        meant += [n for n in difflib.get_close_matches(wrong, names, n=3) if n not in meant]
+    said = f" (did you mean {' or '.join(meant)}?)" if meant else ""
+    return f"{said}; its options: {', '.join(names)}"
 
 
 def _short(value: Any, width: int = 40) -> str:
