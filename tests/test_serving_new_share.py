@@ -78,3 +78,12 @@ def test_min_new_share_keeps_the_other_items_in_their_order(index: ServingIndex)
     old = [i.id for i in got.items if not i.new]
     assert sum(i.new for i in got.items) >= 3 and got.relaxed == []
     assert old == [i.id for i in plain.items if not i.new][: len(old)]
+
+
+def test_a_blocked_new_item_stays_out_of_the_new_share(index: ServingIndex) -> None:
+    plain = index.recommend(k=10, min_new_share=0.3, text="comedy heist", explain=False)
+    new = [i.id for i in plain.items if i.new]
+    assert new
+    got = index.recommend(k=10, min_new_share=0.3, text="comedy heist", exclude=new, explain=False)
+    assert not set(new) & {i.id for i in got.items}
+    assert sum(i.new for i in got.items) >= 3 and got.relaxed == []  # other new items fill the share

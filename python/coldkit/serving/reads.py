@@ -440,7 +440,7 @@ class IndexReader:
                 rankers(fusion.depth, with_new=True), weights, self.model.fusion_strategy, 4 * (fusion.depth + need_new),
                 inputs=fused_from,
             )
-            fused = _with_new(fused, merged, v.row_new, need_new)
+            fused = _with_new(fused, merged, new_rows, need_new)
         sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
         relaxed: list[str] = []
         if rerank:
@@ -585,13 +585,12 @@ def _merged(first: Ranked, second: Ranked) -> Ranked:
     return pad_ranked(indices[order][None, :], scores[order][None, :], first.indices.shape[1] + second.indices.shape[1])
 
 
-def _with_new(pool: Ranked, merged: Ranked, row_new: np.ndarray, need_new: int) -> Ranked:
-    """The reranker's pool: ``pool`` as fused, then the best ``need_new`` new items of ``merged`` that it does
-    not hold, their scores capped so none is above the one before it."""
+def _with_new(pool: Ranked, merged: Ranked, new_rows: np.ndarray, need_new: int) -> Ranked:
+    """The reranker's pool: ``pool`` as fused, then the best ``need_new`` of ``merged``'s items among ``new_rows``
+    (the new items the request allows: candidates, not blocked) that it does not hold, their scores capped so
+    none is above the one before it."""
     indices = merged.indices[0]
-    listed = indices >= 0
-    new = listed & row_new[np.where(listed, indices, 0)]
-    new &= ~np.isin(indices, pool.indices[0][pool.indices[0] >= 0])
+    new = (indices >= 0) & np.isin(indices, new_rows) & ~np.isin(indices, pool.indices[0][pool.indices[0] >= 0])
     picked = np.flatnonzero(new)[:need_new]
     tail = Ranked(indices[picked][None, :], merged.scores[0][picked][None, :])
     width = int(np.count_nonzero(pool.indices[0] >= 0)) + picked.size
