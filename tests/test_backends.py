@@ -379,6 +379,12 @@ class _GarbageBackend:
             ids = ids + catalog.shape[0]
         if self.fault == "text":
             return top, np.full(ids.shape, "x")
+        if self.fault == "unsorted":
+            return top[:, ::-1], ids[:, ::-1]
+        if self.fault == "repeated":
+            ids[:, 1], top[:, 1] = ids[:, 0], top[:, 0]
+        if self.fault == "padding-first":
+            ids[:, 0], top[:, 0] = -1, -np.inf
         return top, ids
 
 
@@ -389,6 +395,10 @@ class _GarbageBackend:
         ("nan", r"'garbage' returned NaN scores"),
         ("past-the-end", r"'garbage' returned item indices outside \[-1, 5\): \[5, "),
         ("text", r"'garbage' returned no numeric"),
+        # these were written out as they came (a plugin author's review): worst first, an item twice, the best lost
+        ("unsorted", r"'garbage' returned query 0's row that is not best first"),
+        ("repeated", r"'garbage' returned query 0's row that lists an item twice"),
+        ("padding-first", r"'garbage' returned query 0's row that has padding \(-1\) before an item"),
     ],
 )
 def test_a_backend_breaking_its_output_contract_is_named(fault: str, message: str) -> None:

@@ -16,3 +16,28 @@ def as_csr(lists: Sequence[ArrayLike]) -> tuple[NDArray[np.int64], NDArray[np.in
     np.cumsum([entries.size for entries in flat], out=indptr[1:])
     indices = np.concatenate(flat) if flat else np.empty(0, dtype=np.int64)
     return indptr, indices
+
+
+def list_problem(indices: ArrayLike, scores: ArrayLike) -> tuple[int, str] | None:
+    """The first query whose ranked row breaks a list's rules, and which: an item twice, the padding (-1)
+    before an item, or a score above the one before it (scores best first). None when every row keeps them.
+
+    One check for every component that hands coldkit ranked rows (a model's ``_recommend``, a similarity
+    backend, a fusion strategy): a plugin that broke these was written out as it came (worst first, an
+    item at ranks 1 and 2) or lost its best item behind the padding. Vectorised, O(B * k log k).
+    """
+    idx = np.asarray(indices)
+    val = np.asarray(scores, dtype=np.float64)
+    if idx.ndim != 2 or idx.size == 0:
+        return None
+    listed = idx >= 0
+    ordered = np.sort(np.where(listed, idx, -1), axis=1)
+    repeated = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any(axis=1)
+    after_padding = (listed[:, 1:] & ~listed[:, :-1]).any(axis=1)
+    rises = ((val[:, 1:] > val[:, :-1]) & listed[:, 1:] & listed[:, :-1]).any(axis=1)  # no subtraction: -inf pads
+    for broken, what in ((repeated, "lists an item twice"), (after_padding, "has padding (-1) before an item"),
+                         (rises, "is not best first (a score rises down the list)")):  # fmt: skip
+        if broken.any():
+            row = int(np.flatnonzero(broken)[0])
+            return row, what
+    return None

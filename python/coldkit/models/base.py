@@ -9,6 +9,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from coldkit._lists import list_problem
 from coldkit.data.interactions import Interactions, UserQuery, _not_whole
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError, NotExplainableError
 from coldkit.plugins.types import Ranked
@@ -290,19 +291,19 @@ class Recommender(ABC):
         if indices.size == 0:
             return
         listed = indices >= 0
-        ordered = np.sort(np.where(listed, indices, -1), axis=1)
-        repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
-        if repeated.any():
-            row = int(np.flatnonzero(repeated.any(axis=1))[0])
-            raise ComponentContractError(f"{where} listed an item twice for query {row}: {indices[row][listed[row]][:10].tolist()}")
-        rises = (scores[:, 1:] > scores[:, :-1]) & listed[:, 1:] & listed[:, :-1]  # no subtraction: -inf pads
-        after_padding = listed[:, 1:] & ~listed[:, :-1]
-        misordered = (rises | after_padding).any(axis=1)
-        if misordered.any():
-            row = int(np.flatnonzero(misordered)[0])
+        unbounded = listed & ~np.isfinite(scores)
+        if unbounded.any():  # written as "inf" / "-inf" scores (a real item at -inf reads as padding elsewhere)
+            row = int(np.flatnonzero(unbounded.any(axis=1))[0])
             raise ComponentContractError(
-                f"{where} returned query {row}'s list out of order (scores must not rise, padding -1 only at the end): "
-                f"{scores[row][:10].tolist()}"
+                f"{where} returned query {row}'s list with infinite scores for listed items: {scores[row][:10].tolist()} "
+                "(-inf is the padding's score, with index -1)"
+            )
+        broken = list_problem(indices, scores)
+        if broken is not None:
+            row, what = broken
+            raise ComponentContractError(
+                f"{where} returned query {row}'s list that {what} (an item once, best first, padding -1 only at the end): "
+                f"items {indices[row][:10].tolist()}, scores {scores[row][:10].tolist()}"
             )
         if candidates is not None:
             allowed = np.isin(indices, candidates) | ~listed
@@ -559,6 +560,18 @@ class _NotGiven:
 _USERS_NOT_GIVEN: Any = _NotGiven()
 
 
+def _check_overridden(model: Recommender, args: tuple[Any, ...], kwargs: dict[str, Any], ranked: object) -> None:
+    """:meth:`Recommender.recommend`'s checks for a model that overrides ``recommend()`` itself (the docstring
+    allows it): its lists went out unchecked, and ``coldkit recommend`` then filtered an answer that ignored the
+    exclusions down to shorter lists, its note blaming the users' histories."""
+    queries = args[0] if args else kwargs.get("queries")
+    k = args[1] if len(args) > 1 else kwargs.get("k")
+    candidates = args[2] if len(args) > 2 else kwargs.get("candidates")
+    exclude_known = args[3] if len(args) > 3 else kwargs.get("exclude_known", True)
+    checked, width, allowed = model._validate(queries, k, candidates)  # type: ignore[arg-type]
+    model._check_lists(model._check_ranked(ranked, len(checked), width), checked, allowed, bool(exclude_known))
+
+
 def _recommend_takes_frames(recommend: _F) -> _F:
     """``recommend(queries, k, ...)`` plus the DataFrame form ``recommend(users=..., k=10, items=None, filter_seen=True)``.
 
@@ -583,6 +596,8 @@ def _recommend_takes_frames(recommend: _F) -> _F:
                 kwargs["exclude_known"] = check_flag(kwargs["exclude_known"], "exclude_known")
             ranked = recommend(self, *args, **kwargs)
             queries = args[0] if args else kwargs.get("queries")
+            if recommend is not _BASE_RECOMMEND and not type(self).__module__.startswith("coldkit."):
+                _check_overridden(self, args, kwargs, ranked)
             return _popular_when_nothing_known(self, queries, ranked, kwargs.get("candidates"))
         if users is None:
             raise InvalidInputError("items=/filter_seen= belong to the DataFrame form: recommend(users=[...], k=..., items=...)")
@@ -725,6 +740,7 @@ def _most_counted(items: np.ndarray, counts: np.ndarray, m: int) -> np.ndarray:
     return items[keep[np.argsort(-counts[keep], kind="stable")]]
 
 
+_BASE_RECOMMEND = Recommender.recommend  # checks its own lists; an override of it is checked by the wrapper
 Recommender.recommend = _recommend_takes_frames(Recommender.recommend)  # type: ignore[method-assign]
 
 
