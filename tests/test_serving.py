@@ -964,3 +964,23 @@ def _unsigned(root: Path) -> None:
     pointer = json.loads((root / "CURRENT").read_text())
     pointer.pop("manifest_sha256", None)
     (root / "CURRENT").write_text(json.dumps(pointer))
+
+
+def test_save_of_a_hybrid_keeps_its_encoders_name_and_options(train: Interactions, tmp_path: Path) -> None:
+    """A plugin encoder built by name with options (char-ngram, n=4) was saved without them, and the index
+    could never be opened: "re-created with options {} has fingerprint ..." (a plugin author's review)."""
+    pytest.importorskip("coldkit_example")
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+    from coldkit.models.hybrid import Hybrid
+    from coldkit.serving.model import SERVED_SOURCES
+
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
+    model = Hybrid(encoder="char-ngram", encoder_options={"n": 4}, warm="svd", weights={**unserved, **WEIGHTS},
+                   cache=False, stack=False, lexical=False, attributes=False).fit(train)  # fmt: skip
+    save(model, tmp_path / "h")
+    loaded = load(tmp_path / "h", read_only=True)
+    try:
+        expected = model.recommend([UserQuery(user=4)], k=10)
+        assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
+    finally:
+        loaded.close()

@@ -189,7 +189,13 @@ def _as_index(obj: Any) -> ServingIndex:
         return obj
     if isinstance(obj, Hybrid) and obj.train_ is not None:
         encoder = obj.content.encoder
-        index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=encoder.name, encoder_options=_encoder_options(encoder))
+        name, options = encoder.name, _encoder_options(encoder)
+        given = obj.get_params()
+        if isinstance(given.get("encoder"), str):
+            # built by name: the name and options it was built with re-create it (a plugin encoder's options were
+            # not kept, and the saved index could never be opened: "re-created with options {} has fingerprint ...")
+            name, options = given["encoder"], {**options, **dict(given.get("encoder_options") or {})}
+        index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=name, encoder_options=options)
         # saved with it, as build()'s: the encoder's notes (multimodal: its media and weights), then the fit's
         notes = [*(getattr(encoder, "notes_", None) or ()), *getattr(obj, "notes_", [])]
         index.build_notes = [str(note) for note in notes]
