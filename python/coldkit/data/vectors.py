@@ -116,8 +116,11 @@ class ItemVectors:
             )
         if len(found.rows) == len(self) and np.array_equal(found.rows, np.arange(len(self))):
             return self.vectors  # same ids in the same order: no copy
+        if not found.missing:  # every item has its row: one gather (a zeroed copy filled through a boolean mask
+            # took 13 s at 1M x 384, where coldkit recommend's catalogue is in the order of its ids' hash)
+            return np.take(self.vectors, found.rows, axis=0)
         out = np.zeros((len(found.rows), self.dim), dtype=np.float32)
-        present = found.rows >= 0
+        present = np.flatnonzero(found.rows >= 0)
         out[present] = self.vectors[found.rows[present]]
         return out
 
