@@ -175,6 +175,27 @@ class IgnoresK(WeightedFusion):
         return super().fuse(sources, k + 3, weights)
 
 
+class ScalarWeightsOnly(WeightedFusion):
+    """Reads each weight as one number (declares no "per-query-weights"): the hybrid passes (B,) arrays, and it
+    passed the kit, then failed inside the hybrid (a plugin author's review)."""
+
+    def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Any = None) -> Ranked:
+        return super().fuse(sources, k, {name: float(w) for name, w in (weights or {}).items()})
+
+
+class NanScores(NumpyBackend):
+    def topk(self, queries: Any, catalog: Any, k: int, **kw: Any) -> Any:
+        scores, indices = super().topk(queries, catalog, k, **kw)
+        return np.where(indices >= 0, np.nan, scores).astype(np.float32), indices
+
+
+class NoModalities:
+    name, dim, fingerprint = "no-modalities", 8, "v1"
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return get_encoder("hashing", dim=8).encode_texts(texts)
+
+
 class IgnoresCandidates(Popularity):
     def _recommend(self, queries: Any, k: int, candidates: Any, exclude_known: bool) -> Ranked:
         return super()._recommend(queries, k, None, exclude_known)
@@ -188,6 +209,9 @@ class IgnoresCandidates(Popularity):
         (check_backend, TiesToHigherIndex(), "ties"),
         (check_fusion, IgnoresK(), "shape"),
         (check_model, IgnoresCandidates(), "candidates"),
+        (check_fusion, ScalarWeightsOnly(), r"per-query weights: fuse\(\) with one weight per query .* raised TypeError"),
+        (check_backend, NanScores(), r"top-k: NaN: row 0: NaN scores"),
+        (check_encoder, NoModalities(), r"protocol: missing modalities \(an encoder has name, dim, modalities"),
     ],
 )
 def test_kit_names_the_broken_property(check: Any, component: Any, message: str) -> None:

@@ -66,6 +66,16 @@ def test_every_model_takes_backend(name: str, train, counting) -> None:
     assert counting.calls > 0
 
 
+def test_the_example_plugins_model_ranks_through_the_backend_it_was_given(train, counting) -> None:
+    # the docs' template and the example plugin called rank_vectors without backend=self.backend: the option
+    # was taken and printed, and the scans ran on coldkit's own backend (a plugin author's review)
+    pytest.importorskip("coldkit_example")
+    build_model("text-match").fit(train).recommend([UserQuery(user=1)], k=5)
+    assert counting.calls == 0
+    build_model("text-match", backend="counting").fit(train).recommend([UserQuery(user=1)], k=5)
+    assert counting.calls > 0
+
+
 def test_sparse_item_knn_takes_backend_but_scores_by_a_sparse_product(train, counting) -> None:
     # item-kNN's similarities are a sparse matrix: a user's scores are one sparse product, and the
     # top-k of those rows is picked directly (there are no vectors for a backend to compare)

@@ -99,7 +99,9 @@ def check_encoder(
     name = encoder if isinstance(encoder, str) else None
     enc: Any = get_encoder(encoder, **dict(options or {})) if isinstance(encoder, str) else encoder
     where = f"encoder {getattr(enc, 'name', type(enc).__name__)!r}"
-    _check(isinstance(enc, Encoder), where, "protocol", "missing name/dim/modalities/fingerprint/encode_texts")
+    _check(isinstance(enc, Encoder), where, "protocol",
+           "missing " + ", ".join(a for a in ("name", "dim", "modalities", "fingerprint", "encode_texts") if not hasattr(enc, a))
+           + " (an encoder has name, dim, modalities (e.g. frozenset({'text'})), fingerprint and encode_texts)")
     _check(isinstance(enc.name, str) and bool(enc.name), where, "name", f"must be a non-empty str, got {enc.name!r}")
     _check(isinstance(enc.dim, (int, np.integer)) and bool(enc.dim >= 1), where, "dim", f"must be an int >= 1, got {enc.dim!r}")
     modalities = set(enc.modalities)
@@ -361,6 +363,7 @@ def check_backend(
             _check(bool(np.all(got < truth.shape[1])), where, f"{label}: index range", f"row {r}: index out of range: {got.tolist()}")
             _check(len(set(got.tolist())) == got.size, where, f"{label}: duplicates", f"row {r} repeats items: {got.tolist()}")
             s = scores[r][~pad].astype(np.float64)
+            _check(not bool(np.isnan(s).any()), where, f"{label}: NaN", f"row {r}: NaN scores: {s.round(5).tolist()}")  # was reported as an order problem
             _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, f"{label}: order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
             _check(np.allclose(s, truth[r, got], rtol=1e-3, atol=1e-4), where, f"{label}: scores",
                    f"row {r}: returned scores differ from the true metric of the returned items")
@@ -436,15 +439,16 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     weights weigh 1.0 (``weights={"a": 1, "b": 1}`` equals ``None``); a dominant weight puts that
     source's best item first; a zero weight leaves the other source's order intact and lists none
     of the items only that source proposes; the first
-    ``k`` of a longer list equal the list for ``k``; per-query weight arrays (capability
-    ``"per-query-weights"``) equal fusing each row with its own scalar weights; ``k < 1``, no
+    ``k`` of a longer list equal the list for ``k``; per-query weight arrays equal fusing each row with its
+    own scalar weights (the hybrid hands every fusion ``(B,)`` arrays, one weight per query: checked whether
+    or not the strategy declares ``"per-query-weights"``, which a strategy that took only scalars passed,
+    then failed inside the hybrid); ``k < 1``, no
     sources and sources of different batch sizes raise :class:`InvalidInputError`.
     """
     name = fusion if isinstance(fusion, str) else None
     impl: Any = get_fusion(fusion, **dict(options or {})) if isinstance(fusion, str) else fusion
     where = f"fusion {getattr(impl, 'name', name or type(impl).__name__)!r}"
     _check(isinstance(impl, FusionStrategy), where, "protocol", "missing name or fuse()")
-    caps = _capabilities("fusion", name)
 
     # Two sources over items 0..11, three queries; row 2 of "b" is empty (all padding).
     a = _ranked([[(0, 9.0), (3, 7.0), (5, 4.0), (7, 1.0)], [(2, 3.0), (4, 2.5), (6, 1.0)], [(1, 5.0), (8, 2.0)]], 5)
@@ -469,6 +473,7 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
             allowed = set().union(*(set(s.indices[r][s.indices[r] >= 0].tolist()) for s in srcs.values()))
             _check(set(got) <= allowed, where, "no invented items", f"row {r} returned {sorted(set(got) - allowed)} that no source listed")
             s = row_s[~pad].astype(np.float64)
+            _check(not bool(np.isnan(s).any()), where, "NaN", f"row {r}: NaN scores: {s.round(5).tolist()}")  # was reported as an order problem
             _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, "order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
         return out  # type: ignore[no-any-return]
 
@@ -499,13 +504,18 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     _check([i for i in zero if i in (0, 1, 2)] == [0, 1, 2], where, "zero weight", f"a zero-weight source must not reorder the other one: {zero}")
     _check(set(zero) <= {0, 1, 2}, where, "zero weight", f"items only a zero-weight source lists must not be listed: {zero}")
 
-    if "per-query-weights" in caps:
-        wa, wb = np.array([1.0, 0.2, 3.0]), np.array([0.5, 2.0, 1.0])
+    # every strategy, declared or not: the hybrid's blend passes (B,) weight arrays (see the docstring)
+    wa, wb = np.array([1.0, 0.2, 3.0]), np.array([0.5, 2.0, 1.0])
+    try:
         batched = fuse(sources, 6, {"a": wa, "b": wb})
-        for r in range(3):
-            one = fuse({"a": Ranked(a.indices[r : r + 1], a.scores[r : r + 1]), "b": Ranked(b.indices[r : r + 1], b.scores[r : r + 1])},
-                       6, {"a": float(wa[r]), "b": float(wb[r])})
-            _check(items(batched, r) == items(one, 0), where, "per-query weights", f"row {r}: per-query weights differ from fusing the row alone")
+    except Exception as exc:  # noqa: BLE001 - any error here is the property's failure, named
+        _check(False, where, "per-query weights",
+               f"fuse() with one weight per query ((B,) arrays, as the hybrid passes them) raised {type(exc).__name__}: {exc}")
+        raise  # not reached: _check raised
+    for r in range(3):
+        one = fuse({"a": Ranked(a.indices[r : r + 1], a.scores[r : r + 1]), "b": Ranked(b.indices[r : r + 1], b.scores[r : r + 1])},
+                   6, {"a": float(wa[r]), "b": float(wb[r])})
+        _check(items(batched, r) == items(one, 0), where, "per-query weights", f"row {r}: per-query weights differ from fusing the row alone")
 
     for bad_k in (0, -1, 2.5):
         _raises(partial(impl.fuse, sources, bad_k), (InvalidInputError,), where, f"bad k ({bad_k!r})")
@@ -666,6 +676,7 @@ def check_model(
             _check(len(set(got.tolist())) == got.size, where, "duplicates", f"row {r} repeats items: {got.tolist()}")
             s = row_s[~pad].astype(np.float64)
             _check(bool(np.all(np.isfinite(s))), where, "finite scores", f"row {r}: real items must have finite scores: {s.tolist()}")
+            _check(not bool(np.isnan(s).any()), where, "NaN", f"row {r}: NaN scores: {s.round(5).tolist()}")  # was reported as an order problem
             _check(bool(np.all(np.diff(s) <= 1e-6 * (1 + np.abs(s[:-1])))), where, "order", f"row {r}: scores not best-first: {s.round(5).tolist()}")
         return out
 

@@ -72,4 +72,5 @@ class TextMatch(Recommender):
         return rank_vectors(
             self._query_vectors(queries), self.item_vectors_, k, metric="dot",
             exclude=self._exclusions(queries, exclude_known), candidates=candidates,
+            backend=self.backend,  # --option backend=NAME; it ran on coldkit's own backend whatever that said
         )
