@@ -305,3 +305,33 @@ def test_a_model_overriding_recommend_is_held_to_the_same_contract(fault: str, m
     with pytest.raises(InvalidInputError, match=message):
         _OwnRecommend(fault).fit(train).recommend(queries, 4)
     assert _OwnRecommend().fit(train).recommend(queries, 4).indices.shape == (2, 4)
+
+
+class _MisusesTopk(coldkit.models.Recommender):
+    """Its fit calls coldkit.topk with vectors of two widths: coldkit's input error, the plugin's mistake."""
+
+    name = "misuses-topk"
+
+    def fit(self, train: Interactions) -> "_MisusesTopk":
+        coldkit.topk(np.ones((1, 3), np.float32), np.ones((4, 4), np.float32), 2)
+        return self
+
+
+def test_a_plugins_bad_call_into_coldkit_names_the_plugin(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # it read as the user's input error: "dimension mismatch: queries have 3 columns ...", the plugin unnamed
+    from coldkit.cli import main
+
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return [coldkit.ModelSpec("misuses-topk", "calls topk wrongly", _MisusesTopk)]
+
+    (tmp_path / "inter.csv").write_text("user_id,item_id\nu1,i1\nu2,i2\n")
+    (tmp_path / "items.csv").write_text("item_id,title\ni1,a\ni2,b\n")
+    coldkit.register_plugin(Plugin(), name="misuses-topk-plugin")
+    argv = ["recommend", "--interactions", str(tmp_path / "inter.csv"), "--items", str(tmp_path / "items.csv"),
+            "--model", "misuses-topk", "--out", str(tmp_path / "out.csv"), "--quiet"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dimension mismatch" in err[0], err
+    assert "(raised in coldkit, called by plugin 'misuses-topk-plugin' at " in err[0] and "in fit)" in err[0], err

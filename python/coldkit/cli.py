@@ -192,8 +192,12 @@ def _main(argv: Sequence[str] | None, display: _OneLineWarnings) -> int:
         print(f"coldkit {args.command}: error: {hint}", file=sys.stderr)
         return 2
     except ColdkitError as exc:
-        # A user error: one clear line, no traceback.
-        print(f"coldkit {args.command}: error: {exc}", file=sys.stderr)
+        # A user error: one clear line, no traceback (naming the plugin whose call into coldkit raised it)
+        from coldkit.plugins.manager import plugin_calling
+
+        caller = plugin_calling(exc)
+        called = f" (raised in coldkit, called by plugin {caller[0]!r} at {caller[1]})" if caller else ""
+        print(f"coldkit {args.command}: error: {exc}{called}", file=sys.stderr)
         return 2
     except ColdkitWarning as exc:
         # a warning the caller's filters made an error (python -W error): one line as well

@@ -16,7 +16,6 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Iterable, TypeVar
 
 import pluggy
@@ -504,6 +503,41 @@ def get_reranker(name: str, **options: Any) -> "Reranker":
 
 
 
+def _plugin_frames(exc: BaseException) -> list[tuple[str, str, bool]]:
+    """``(plugin, "file:line in function", is_coldkit)`` for each traceback frame of ``exc`` that is a loaded
+    third-party plugin's or coldkit's, outermost first (frames of neither are left out)."""
+    pm = _pm
+    if pm is None:
+        return []
+    packages: dict[str, str] = {}
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None or name in DEFAULT_PLUGINS:
+            continue
+        module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) else type(plugin).__module__
+        if isinstance(module, str) and module.split(".")[0] != "coldkit":
+            packages[module.split(".")[0]] = name
+    found: list[tuple[str, str, bool]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        top = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top == "coldkit" or top in packages:
+            code = tb.tb_frame.f_code
+            found.append((packages.get(top, "coldkit"), f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}", top == "coldkit"))
+        tb = tb.tb_next
+    return found
+
+
+def plugin_calling(exc: BaseException) -> tuple[str, str] | None:
+    """``(plugin, where)`` of the innermost plugin frame under which coldkit raised ``exc`` (its input error,
+    as a plugin's call of ``coldkit.topk`` with mismatched shapes), else None. The command line adds it to the
+    error's one line: it read as the user's input error, and the plugin was not named."""
+    frames = _plugin_frames(exc)
+    if not frames or not frames[-1][2]:
+        return None
+    called = [(plugin, where) for plugin, where, ours in frames if not ours]
+    return called[-1] if called else None
+
+
 def plugin_at_fault(exc: BaseException) -> tuple[str, str] | None:
     """``(plugin, where)`` when ``exc`` was raised inside an installed plugin's code, else None.
 
@@ -514,26 +548,7 @@ def plugin_at_fault(exc: BaseException) -> tuple[str, str] | None:
     names the plugin instead of a traceback through coldkit that reads like coldkit's fault.
     Never loads plugins: with none loaded, nothing can be at fault.
     """
-    pm = _pm
-    if pm is None:
+    frames = _plugin_frames(exc)
+    if not frames or frames[-1][2]:
         return None
-    packages: dict[str, str] = {}
-    for name, plugin in pm.list_name_plugin():
-        if plugin is None or name in DEFAULT_PLUGINS:
-            continue
-        module = getattr(plugin, "__name__", None) if inspect.ismodule(plugin) else type(plugin).__module__
-        if isinstance(module, str) and module.split(".")[0] != "coldkit":
-            packages[module.split(".")[0]] = name
-    frames: list[TracebackType] = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append(tb)
-        tb = tb.tb_next
-    for frame in reversed(frames):
-        top = str(frame.tb_frame.f_globals.get("__name__", "")).split(".")[0]
-        if top == "coldkit":
-            return None
-        if top in packages:
-            code = frame.tb_frame.f_code
-            return packages[top], f"{code.co_filename}:{frame.tb_lineno} in {code.co_name}"
-    return None
+    return frames[-1][0], frames[-1][1]
