@@ -61,13 +61,18 @@ def covisit_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def reference(train: pd.DataFrame, items: list[str], k: int, min_count: int = 1) -> dict[str, list[str]]:
-    """Top-k by co-visitation count, then popularity, then catalogue order; own items excluded."""
+    """Top-k by co-visitation count, then popularity, then the order `coldkit recommend` numbers the items in
+    (a hash of their ids, not the file's order: coldkit.data.datasets.id_order); own items excluded."""
+    from coldkit.data.datasets import id_order
+
+    place = {items[i]: pos for pos, i in enumerate(id_order(items))}
     users_of = {i: set(train.loc[train.item_id == i, "user_id"]) for i in items}
     out = {}
     for user, group in train.groupby("user_id"):
         known = set(group.item_id)
         scored = []
-        for pos, item in enumerate(items):
+        for item in items:
+            pos = place[item]
             if item in known:
                 continue
             shared = [len(users_of[item] & users_of[j]) for j in known]

@@ -294,6 +294,21 @@ def test_in_process_plugin_with_a_misspelt_hook_is_refused() -> None:
     assert manager.get_plugin_manager().get_plugin("misspelt") is None
 
 
+def test_a_plugin_whose_hooks_lack_the_decorator_is_refused_naming_it() -> None:
+    # pluggy reads an undecorated hook as an ordinary method: the plugin was listed with no component, nothing said
+    import pluggy
+
+    class Undecorated:
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return []
+
+    with pytest.raises(pluggy.PluginValidationError, match=r"registers no component: coldkit_models lack\(s\) the @coldkit.hookimpl decorator"):
+        coldkit.register_plugin(Undecorated(), name="undecorated")
+    assert manager.get_plugin_manager().get_plugin("undecorated") is None
+    with pytest.raises(pluggy.PluginValidationError, match=r"registers no component: it implements none of coldkit's hooks"):
+        coldkit.register_plugin(object(), name="empty")
+
+
 @pytest.mark.parametrize(
     ("returned", "message"),
     [

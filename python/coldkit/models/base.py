@@ -596,7 +596,8 @@ def _recommend_takes_frames(recommend: _F) -> _F:
                 kwargs["exclude_known"] = check_flag(kwargs["exclude_known"], "exclude_known")
             ranked = recommend(self, *args, **kwargs)
             queries = args[0] if args else kwargs.get("queries")
-            if recommend is not _BASE_RECOMMEND and not type(self).__module__.startswith("coldkit."):
+            if recommend is not _BASE_RECOMMEND and self.train_ is not None and not type(self).__module__.startswith("coldkit."):
+                # (a model that keeps its training data elsewhere than train_ tells no catalogue to check against)
                 _check_overridden(self, args, kwargs, ranked)
             return _popular_when_nothing_known(self, queries, ranked, kwargs.get("candidates"))
         if users is None:

@@ -156,6 +156,14 @@ def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
     if unknown:
         known = ", ".join(sorted(kind.hook for kind in KINDS.values()))
         raise pluggy.PluginValidationError(plugin, f"unknown hook(s) {unknown}; coldkit defines: {known}")
+    if not pm.get_hookcallers(plugin):
+        # a hook function without @coldkit.hookimpl is an ordinary function to pluggy: the plugin was listed by
+        # `coldkit plugins` with no component and nothing said why
+        hooks = sorted(kind.hook for kind in KINDS.values())
+        unmarked = [name for name in hooks if callable(getattr(plugin, name, None))]
+        why = (f"{', '.join(unmarked)} lack(s) the @coldkit.hookimpl decorator" if unmarked
+               else f"it implements none of coldkit's hooks ({', '.join(hooks)})")
+        raise pluggy.PluginValidationError(plugin, f"registers no component: {why}")
 
 
 def load_plugins() -> None:
