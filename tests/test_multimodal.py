@@ -797,7 +797,8 @@ def test_a_media_column_whose_files_all_fail_is_an_error(poster_data, tmp_path: 
                  "--image-column", "title", "--media-root", str(media), "--encoder", "hashing", "--model", "content",
                  "--out", str(tmp_path / "recs.csv"), "--quiet"])
     err = capsys.readouterr().err
-    assert code != 0 and "none of the" in err and "column 'title'" in err and "item 'i0'" in err
+    # names an item (coldkit recommend ranks the catalogue in the order of its ids' hash, not the file's)
+    assert code != 0 and "none of the" in err and "column 'title'" in err and re.search(r"item 'i\d+'", err), err
     assert not (tmp_path / "recs.csv").exists()
     code = main(["recommend", "--interactions", str(ratings), "--items", str(items), "--text-columns", "title",
                  "--image-column", "poster", "--media-root", str(tmp_path), "--encoder", "hashing", "--model", "content",
