@@ -396,9 +396,9 @@ class _GarbageBackend:
         ("past-the-end", r"'garbage' returned item indices outside \[-1, 5\): \[5, "),
         ("text", r"'garbage' returned no numeric"),
         # these were written out as they came (a plugin author's review): worst first, an item twice, the best lost
-        ("unsorted", r"'garbage' returned query 0's row that is not best first"),
-        ("repeated", r"'garbage' returned query 0's row that lists an item twice"),
-        ("padding-first", r"'garbage' returned query 0's row that has padding \(-1\) before an item"),
+        ("unsorted", r"'garbage' returned query 0's list that is not best first"),
+        ("repeated", r"'garbage' returned query 0's list that lists an item twice"),
+        ("padding-first", r"'garbage' returned query 0's list that has padding \(-1\) before an item"),
     ],
 )
 def test_a_backend_breaking_its_output_contract_is_named(fault: str, message: str) -> None:

@@ -990,22 +990,20 @@ def test_a_named_data_set_refuses_unknown_items_by_name() -> None:
         load_dataset("ml-latest-small", unknown_items="drop")
 
 
-@pytest.mark.parametrize("value", ["skip", "DROP", None])
-def test_a_bad_unknown_items_is_refused_even_where_every_item_is_known(tmp_path: Path, items_csv: Path, value: object) -> None:
-    # the value was checked only where a row named an unknown item: on clean data any value passed silently
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("unknown_items", v, r"unknown_items must be 'error' or 'drop', got ") for v in ("skip", "DROP", None)]
+    # likewise: recommend_files(..., duplicates="first") ran on data without a repeated pair
+    + [("duplicates", v, r"duplicates must be 'error', 'last', 'sum' or 'max', got ") for v in ("first", "LAST", None)],
+)
+def test_a_bad_row_policy_is_refused_even_where_no_row_needs_it(
+    tmp_path: Path, items_csv: Path, option: str, value: object, message: str
+) -> None:
+    # the value was checked only where a row needed it (an unknown item, a repeated pair): on clean data it passed
     catalog = load_items(items_csv)
     path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n")
-    with pytest.raises(InvalidInputError, match=r"unknown_items must be 'error' or 'drop', got "):
-        load_interactions(path, catalog, unknown_items=value)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("value", ["first", "LAST", None])
-def test_a_bad_duplicates_policy_is_refused_even_where_no_pair_repeats(tmp_path: Path, items_csv: Path, value: object) -> None:
-    # likewise checked only where a pair repeated: recommend_files(..., duplicates="first") ran on clean data
-    catalog = load_items(items_csv)
-    path = write(tmp_path, "r.csv", "user_id,item_id\nu1,10\n")
-    with pytest.raises(InvalidInputError, match=r"duplicates must be 'error', 'last', 'sum' or 'max', got "):
-        load_interactions(path, catalog, duplicates=value)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=message):
+        load_interactions(path, catalog, **{option: value})
 
 
 def test_fit_on_a_movielens_frame_says_what_to_pass(tmp_path: Path) -> None:

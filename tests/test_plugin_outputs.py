@@ -126,7 +126,7 @@ def test_a_model_breaking_the_list_contract_is_named(fault: str, message: str) -
     [
         ("rows", r"fusion strategy 'bad-fusion': fuse\(\) returned 2 row\(s\) x \d+ item\(s\) for 3 queries"),
         ("invent", r"fusion strategy 'bad-fusion': fuse\(\) returned item\(s\) that no source listed in that row: \[100"),
-        ("unsorted", r"fusion strategy 'bad-fusion': fuse\(\) returned query 0's row that (has padding|is not best first)"),
+        ("unsorted", r"fusion strategy 'bad-fusion': fuse\(\) returned query 0's list that (has padding|is not best first)"),
     ],
 )
 def test_a_fusion_plugin_breaking_the_contract_is_named_not_an_index_error(fault: str, message: str) -> None:

@@ -7,6 +7,8 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from coldkit.exceptions import ComponentContractError
+
 
 def as_csr(lists: Sequence[ArrayLike]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """``(indptr, indices)``: list ``i`` is ``indices[indptr[i]:indptr[i + 1]]``, both int64 (the core
@@ -41,3 +43,16 @@ def list_problem(indices: ArrayLike, scores: ArrayLike) -> tuple[int, str] | Non
             row = int(np.flatnonzero(broken)[0])
             return row, what
     return None
+
+
+def require_lists(indices: ArrayLike, scores: ArrayLike, where: str, advice: str = "") -> None:
+    """Raise :class:`ComponentContractError` naming ``where`` (the component, e.g. "similarity backend 'x'
+    returned"), the first query whose row breaks :func:`list_problem`'s rules, how, and its items and scores."""
+    broken = list_problem(indices, scores)
+    if broken is None:
+        return
+    row, what = broken
+    raise ComponentContractError(
+        f"{where} query {row}'s list that {what}: items {np.asarray(indices)[row][:10].tolist()}, "
+        f"scores {np.asarray(scores)[row][:10].tolist()}{advice}"
+    )

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from coldkit import _core
-from coldkit._lists import list_problem
+from coldkit._lists import require_lists
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.plugins.manager import check_built, is_builtin, registry
 from coldkit.plugins.types import SimilarityBackend
@@ -201,14 +201,8 @@ def _check_backend_output(
     if not is_builtin(impl):  # coldkit's own backends are tested for it (hypothesis, against numpy)
         # unsorted, repeated or padding-first rows were passed on: a model wrote them out worst first, an item
         # at ranks 1 and 2, or lost its best item behind the padding (evaluate's metrics fell without a word)
-        broken = list_problem(indices_arr, scores_arr)
-        if broken is not None:
-            row, what = broken
-            raise ComponentContractError(
-                f"{where} returned query {row}'s row that {what}: items {indices_arr[row][:10].tolist()}, "
-                f"scores {scores_arr[row][:10].tolist()}; a backend returns each query's best items first, each once, "
-                "padded with -1 / -inf at the end"
-            )
+        require_lists(indices_arr, scores_arr, f"{where} returned",
+                      "; a backend returns each query's best items first, each once, padded with -1 / -inf at the end")
     # coldkit's own backends are tested to skip the excluded items; the check is O(exclusions)
     if exclude is not None and not is_builtin(impl) and any(len(e) for e in exclude):
         rows = np.repeat(np.arange(len(exclude), dtype=np.int64), [len(e) for e in exclude])

@@ -16,7 +16,7 @@ from typing import Callable, Collection, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldkit._lists import list_problem
+from coldkit._lists import require_lists
 from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.plugins.manager import is_builtin
 from coldkit.plugins.types import Ranked
@@ -435,13 +435,7 @@ def check_fused(fusion: object, fused: object, sources: Mapping[str, Ranked], k:
         return fused
     if is_builtin(fusion):  # coldkit's own fusions are tested for it; the check is O(sources * B * depth)
         return fused
-    broken = list_problem(indices, fused.scores)
-    if broken is not None:  # written out as it came: worst first, an item twice (coldkit.testing says so)
-        row, what = broken
-        raise ComponentContractError(
-            f"{where}: fuse() returned query {row}'s row that {what}: items {indices[row][:10].tolist()}, "
-            f"scores {np.asarray(fused.scores)[row][:10].tolist()}"
-        )
+    require_lists(indices, fused.scores, f"{where}: fuse() returned")  # written out as it came: worst first, an item twice
     # one key per (row, item): an item is admissible in a row when some source lists it in that row
     width = int(max([indices.max()] + [int(np.max(r.indices, initial=-1)) for r in sources.values()])) + 1
     rows = np.arange(batch, dtype=np.int64)[:, None]

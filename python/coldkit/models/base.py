@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from coldkit._lists import list_problem
+from coldkit._lists import require_lists
 from coldkit.data.interactions import Interactions, UserQuery, _not_whole
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError, NotExplainableError
 from coldkit.plugins.types import Ranked
@@ -298,13 +298,7 @@ class Recommender(ABC):
                 f"{where} returned query {row}'s list with infinite scores for listed items: {scores[row][:10].tolist()} "
                 "(-inf is the padding's score, with index -1)"
             )
-        broken = list_problem(indices, scores)
-        if broken is not None:
-            row, what = broken
-            raise ComponentContractError(
-                f"{where} returned query {row}'s list that {what} (an item once, best first, padding -1 only at the end): "
-                f"items {indices[row][:10].tolist()}, scores {scores[row][:10].tolist()}"
-            )
+        require_lists(indices, scores, f"{where} returned", " (an item once, best first, padding -1 only at the end)")
         if candidates is not None:
             allowed = np.isin(indices, candidates) | ~listed
             if not allowed.all():
