@@ -984,3 +984,20 @@ def test_save_of_a_hybrid_keeps_its_encoders_name_and_options(train: Interaction
         assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
     finally:
         loaded.close()
+
+
+def test_save_refuses_a_hybrid_whose_encoder_no_load_could_re_create(train: Interactions, tmp_path: Path) -> None:
+    """An encoder object that calls itself by no registered name was saved, and every load then said it "is not
+    installed here": refused at save, naming the name and what to build the Hybrid with."""
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+    from coldkit.models.hybrid import Hybrid
+    from coldkit.serving.model import SERVED_SOURCES
+
+    encoder = coldkit.get_encoder("hashing")
+    encoder.name = "Word Hash v1"  # type: ignore[misc]
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
+    model = Hybrid(encoder=encoder, warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
+                   lexical=False, attributes=False).fit(train)  # fmt: skip
+    with pytest.raises(coldkit.InvalidInputError, match=r"encoder calls itself 'Word Hash v1', which is no registered encoder's name"):
+        save(model, tmp_path / "h")
+    assert not (tmp_path / "h").exists() or not any((tmp_path / "h").iterdir())

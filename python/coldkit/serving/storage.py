@@ -42,7 +42,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponent
 from coldkit.models.hybrid import Hybrid
 from coldkit.models.whitening import Whitening
 from coldkit.text import split_apart_before
-from coldkit.plugins.manager import get_encoder
+from coldkit.plugins.manager import get_encoder, registry
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
 from coldkit.serving.index import FusionConfig, ServingIndex
 from coldkit.serving.reads import DEFAULT_BACKEND
@@ -195,6 +195,13 @@ def _as_index(obj: Any) -> ServingIndex:
             # built by name: the name and options it was built with re-create it (a plugin encoder's options were
             # not kept, and the saved index could never be opened: "re-created with options {} has fingerprint ...")
             name, options = given["encoder"], {**options, **dict(given.get("encoder_options") or {})}
+        elif name not in registry("encoder").names():
+            # an encoder object whose name is no registered encoder's: saved, the index said at every load
+            # "built with encoder 'Word Hash v1', which is not installed here" (a plugin author's review)
+            raise InvalidInputError(
+                f"coldkit.save: the hybrid's encoder calls itself {name!r}, which is no registered encoder's name, so a "
+                "load could not re-create it; build the Hybrid with encoder=<registered name> (and encoder_options=...)"
+            )
         index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=name, encoder_options=options)
         # saved with it, as build()'s: the encoder's notes (multimodal: its media and weights), then the fit's
         notes = [*(getattr(encoder, "notes_", None) or ()), *getattr(obj, "notes_", [])]
