@@ -25,7 +25,7 @@ import warnings
 import weakref
 import zlib
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast
+from typing import Callable, Collection, Iterable, Iterator, Literal, Mapping, Sequence, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -1171,7 +1171,7 @@ def interactions_from_frame(
     if unknown_items not in ("error", "drop"):
         # checked here, not where unknown rows are found: a bad value passed silently on data without any
         raise InvalidInputError(f"unknown_items must be 'error' or 'drop', got {unknown_items!r}")
-    if duplicates not in ("error", "last", "sum", "max"):  # likewise: "first" passed on data without repeats
+    if duplicates not in get_args(DuplicatePolicy):  # likewise: "first" passed on data without repeats
         raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {duplicates!r}")
     chosen = {"rating", "weight"} & set(columns or {})
     unknown = sorted(set(columns or {}) - set(INTERACTION_NAMES))
@@ -1686,8 +1686,6 @@ def _resolve_duplicates(
             f"{where}: {int((~first).sum())} duplicate {pair} row(s), e.g. {pairs}; "
             "pass duplicates='last', 'sum' or 'max' to combine them (command line: --duplicates last|sum|max)"
         )
-    if policy not in ("last", "sum", "max"):
-        raise InvalidInputError(f"duplicates must be 'error', 'last', 'sum' or 'max', got {policy!r}")
     pick = order[last]  # latest row of each group
     new_vals = _combined_values(vals[order], group, last, policy)
     if policy == "sum":

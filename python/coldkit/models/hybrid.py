@@ -1327,7 +1327,8 @@ class Hybrid(Recommender):
         """Why ``item`` was recommended: what the sources that ranked it say, strongest first.
 
         ``candidates``: the items the list was ranked from, as given to :meth:`recommend` (None = the whole
-        catalogue): indices, or item ids where the query and item are ids (``recommend(users=..., items=...)``). The explanation ranks as that call did: a candidate set of items without
+        catalogue): indices, or item ids where the query and item are ids (``recommend(users=..., items=...)``).
+        The explanation ranks as that call did: a candidate set of items without
         interactions (a cold-item split) is the cold-item regime, with its weights, its stacker inputs
         (the ``cold_candidates`` feature, the interaction-only sources silent) and the sources' lists
         over the candidates; explained over the whole catalogue, such an item was explained by another
