@@ -470,15 +470,17 @@ def markdown(report: dict[str, Any]) -> str:
 
 def run_cli_bench(
     *, out: Path, root: Path, splits: list[str], seeds: int, encoder: str | None, log: Callable[[str], None] = print,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     models = cli_models(encoder)
-    report: dict[str, Any] = {"encoder": encoder or "default", "seeds": seeds, "runs": []}
+    seed_list = list(range(first_seed, first_seed + seeds))
+    report: dict[str, Any] = {"encoder": encoder or "default", "seeds": seed_list if first_seed else seeds, "runs": []}
     for key in splits:
         log(f"== {key}")
         def make(seed: int, key: str = key) -> CliSplit:
             return SPLITS[key](root, seed)
 
-        run = evaluate_split_seeds(make, list(range(seeds)), models, out / "work" / key, log)
+        run = evaluate_split_seeds(make, seed_list, models, out / "work" / key, log)
         report["runs"].append(run)
         for v in run["verdicts"]:
             log(f"  {v['task']}: hybrid {v['ours_mean']:.4f} vs {v['best_baseline']} {v['best_baseline_mean']:.4f} "
@@ -537,8 +539,14 @@ if __name__ == "__main__":
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--encoder", default=None, help="encoder for the hybrid (default: bert if installed, else hashing)")
     parser.add_argument("--seeds", type=positive_int, default=3)
+    parser.add_argument(
+        "--first-seed", type=int, default=0,
+        help="seeds first-seed .. first-seed+seeds-1 (default 0): seeds past the report's 0-2 try a change off the benchmark",
+    )
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     args = parser.parse_args()
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.encoder is None:
         from coldkit.models.registry import default_encoder_name
 
@@ -546,4 +554,5 @@ if __name__ == "__main__":
     run_cli_bench(
         out=Path(args.out), root=Path(args.data_root) if args.data_root else data_root(), splits=args.splits,
         seeds=args.seeds, encoder=args.encoder, log=lambda line: print(line, file=sys.stderr, flush=True),
+        first_seed=args.first_seed,
     )  # fmt: skip

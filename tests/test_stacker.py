@@ -643,3 +643,20 @@ def test_hybrid_explains_a_cold_candidate_by_the_score_that_ranked_it(small_data
     warm_item = int(np.flatnonzero(split.train.item_counts() > 0)[0])
     with pytest.raises(InvalidInputError, match="not among the 40 candidates"):
         model.explain(query, warm_item, candidates=cand)
+
+
+def test_one_regimes_tasks_from_several_carves_are_pooled_into_one_decision() -> None:
+    """The hybrid's second carve gives each regime a second task of the same name: the stacker splits
+    each task in halves of its own, and decides and reports the regime once, over both tasks' queries."""
+    first, truth_a = _truth_task("n=3", 120, seed=0)
+    second, truth_b = _truth_task("n=3", 90, seed=5)
+    stacker, notes = fit_stacker([first, second], ["oracle", "noise"], seed=0, k=20)
+    assert stacker is not None, notes
+    assert stacker.regimes == ["n=3"] and list(stacker.validation) == ["n=3"]
+    (note,) = notes
+    assert note.split("blend->stacker:")[1].count("n=3 ") == 1  # one validation pair for the regime
+    # every query is held out in exactly one cross-fit half, so the blend's side is its recall over both tasks
+    before, after = stacker.validation["n=3"]
+    blend = (120 * _recall(first.inputs.blended.indices, truth_a, 20) + 90 * _recall(second.inputs.blended.indices, truth_b, 20)) / 210
+    assert before == pytest.approx(blend, abs=1e-9)
+    assert after > before + 0.2

@@ -964,7 +964,9 @@ def test_a_tuned_fit_names_every_long_stage() -> None:
                   "fit item_knn source", "learn the blend weights on", "refit the sources on all",
                   "fit the stacker's item features", "wait for the LambdaRank stacker"):  # fmt: skip
         assert sum(name.startswith(start) for name in names) >= 1, (start, names)
-    assert sum(name.startswith("fit item_knn source") for name in names) == 2  # the carved split, then all the data
+    # the carved split, a second carve (a small data set: validation_carves="auto"), then all the data
+    assert sum(name.startswith("fit item_knn source") for name in names) == 3
+    assert sum(name.startswith("fit the sources on carve 2's training part") for name in names) == 1
 
 
 def test_the_ease_source_at_the_warm_models_penalty_shares_its_inversion(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -984,8 +986,9 @@ def test_the_ease_source_at_the_warm_models_penalty_shares_its_inversion(monkeyp
     monkeypatch.setattr("coldkit.models.hybrid.climb_grid", lambda n, start, score: (0, {0: score(0)}))
     model.fit(train)
     assert model.cf.warm.kind == "ease" and model.ease.l2 == 300.0 == EASE_PENALTIES[0]
-    # one inversion per fit (validation, then final): the warm model's; the source took its matrix both times
-    assert inversions == [300.0, 300.0]
+    # one inversion per fit (two validation carves on data this small, then final): the warm model's; the
+    # source took its matrix every time
+    assert inversions == [300.0, 300.0, 300.0]
     reference = EASE(l2=300.0).fit(train)
     np.testing.assert_array_equal(model.ease.item_matrix_, reference.item_matrix_)
     queries = [UserQuery(history=np.array([0, 1, 5])), UserQuery(user=3)]
@@ -1358,3 +1361,71 @@ def test_words_that_weigh_zero_are_said_so_and_change_nothing() -> None:
     model = coldkit.get_model("hybrid", encoder="hashing").fit(grouped)
     assert model.learned_.regimes["words"]["text"] > 0.0
     assert not [note for note in model.notes_ if "own words weigh 0" in note]
+
+
+def test_a_second_carve_holds_out_other_users_and_items_and_trains_on_the_firsts() -> None:
+    train = _interactions()
+    first = carve_validation(train, seed=3, min_queries=5)
+    second = carve_validation(train, seed=3, min_queries=5, fold=1, after=[first])
+    assert len(first.held_users) == len(second.held_users) == round(0.2 * np.count_nonzero(np.diff(train.matrix.indptr)))
+    assert len(first.pseudo_cold) == len(second.pseudo_cold) == round(0.1 * np.count_nonzero(train.item_counts()))
+    assert not set(first.held_users.tolist()) & set(second.held_users.tolist())
+    assert not set(first.pseudo_cold.tolist()) & set(second.pseudo_cold.tolist())
+    # the first carve's held-out users are in the second's training: every click but those on its
+    # pseudo-cold items (and, for the few it picks as warm users, their hidden share)
+    is_cold = np.zeros(train.n_items, bool)
+    is_cold[second.pseudo_cold] = True
+    warm_users = {q.user for q in second.tasks[WARM].queries}
+    for user in first.held_users.tolist():
+        kept = set(second.train.items_of(user).tolist())
+        allowed = {i for i in train.items_of(user).tolist() if not is_cold[i]}
+        assert kept and (kept == allowed if user not in warm_users else kept < allowed)
+    # with timestamps, the second carve's "newest" half is the newest of the users the first left
+    first_seen = {u: train.timestamps[u].data.min() for u in range(train.n_users) if train.timestamps[u].nnz}
+    left = sorted((u for u in first_seen if u not in set(first.held_users.tolist())), key=lambda u: -first_seen[u])
+    newest = left[: len(second.held_users) // 2]
+    assert set(newest) <= set(second.held_users.tolist())
+    # a third carve avoids both; the queries of each carve are its own users
+    third = carve_validation(train, seed=3, min_queries=5, fold=2, after=[first, second])
+    assert not set(third.held_users.tolist()) & (set(first.held_users.tolist()) | set(second.held_users.tolist()))
+    # the first carve is what it always was: fold 0 with nothing before it
+    again = carve_validation(train, seed=3, min_queries=5, fold=0)
+    np.testing.assert_array_equal(again.held_users, first.held_users)
+    np.testing.assert_array_equal(again.pseudo_cold, first.pseudo_cold)
+    for bad in ({"fold": 1}, {"fold": 0, "after": [first]}, {"fold": -1}):
+        with pytest.raises(InvalidInputError, match="fold"):
+            carve_validation(train, seed=3, **bad)  # type: ignore[arg-type]
+
+
+def test_the_hybrid_pools_a_second_carve_only_where_one_holds_out_few_users() -> None:
+    from coldkit.models.hybrid import MAX_VALIDATION_QUERIES
+    from coldkit.models.tuning import CarvedValidation
+
+    train = _popular_clicks()  # 400 users: one carve holds out 80
+    pooled = Hybrid(encoder="hashing", stack=False).fit(train)
+    single = Hybrid(encoder="hashing", stack=False, validation_carves=1).fit(train)
+    (note,) = [n for n in pooled.notes_ if "carves pooled" in n]
+    assert not any("carves pooled" in n for n in single.notes_)
+    # the pooled tasks hold both carves' queries
+    first = pooled._carve(train)
+    second = pooled._carve(train, fold=1, after=[first])
+    for name in ("n=1", "n=3"):
+        assert f"{name} {len(first.tasks[name]) + len(second.tasks[name]):,} queries" in note
+    # the single carve's first task is the pooled fit's first carve: the same "before" on it would need
+    # the same queries; the pooled ones are more
+    assert pooled.learned_ is not None and single.learned_ is not None
+    assert set(pooled.learned_.regimes) == set(single.learned_.regimes)
+    # the rule: 2 carves below MAX_VALIDATION_QUERIES held-out users, 1 from there (and none held out: 1)
+    model = Hybrid(encoder="hashing")
+    for held, count in ((MAX_VALIDATION_QUERIES - 1, 2), (MAX_VALIDATION_QUERIES, 1), (0, 1)):
+        carved = CarvedValidation(train, {}, held_users=np.arange(held))
+        assert model._carve_count(carved) == count
+    assert Hybrid(encoder="hashing", validation_carves=3)._carve_count(carved) == 3
+    # the same data and seed: the same weights (the second carve is seeded too)
+    assert Hybrid(encoder="hashing", stack=False).fit(train).learned_.regimes == pooled.learned_.regimes  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("bad", [0, 6, "2", True, 1.5, None])
+def test_validation_carves_is_auto_or_a_small_integer(bad: object) -> None:
+    with pytest.raises(InvalidInputError, match="validation_carves must be 'auto' or an integer from 1 to 5"):
+        Hybrid(encoder="hashing", validation_carves=bad)  # type: ignore[arg-type]

@@ -569,7 +569,8 @@ def fit_stacker(
     if not useful:
         return None, ["stacker: validation split too small to fit a stacker; using the weighted blend"]
     rng = np.random.default_rng(seed)
-    halves: dict[str, np.ndarray] = {p[0].name: np.asarray(rng.random(p[5]) < 0.5) for p in useful}
+    # by position, not by name: a regime may come as several tasks (the hybrid's carves, pooled by name below)
+    halves: dict[int, np.ndarray] = {id(p[0]): np.asarray(rng.random(p[5]) < 0.5) for p in useful}
     # For new items the held-out fold also holds out *items*: a per-item feature (its predicted
     # popularity, its scores) identifies an item, so a model fitted on some users' labels can
     # memorise which pseudo-cold items are liked and "win" on other users of the same items — a
@@ -578,7 +579,7 @@ def fit_stacker(
     item_half = np.asarray(rng.random(n_items) < 0.5)
 
     def in_fold(task: StackTask, rows: np.ndarray, items: np.ndarray, fold: bool) -> np.ndarray:
-        on = halves[task.name][rows] == fold
+        on = halves[id(task)][rows] == fold
         return on & (item_half[items] == fold) if task.cold_items else on
 
     def fit_on(fold: bool | None, threads: int = 1) -> Any:
@@ -618,7 +619,7 @@ def fit_stacker(
     for fold, scored in fold_scores.items():
         for (task, rows, items, x, _, batch, _), held_scores in zip(useful, scored):
             held = in_fold(task, rows, items, fold)
-            queries = halves[task.name] == fold
+            queries = halves[id(task)] == fold
             truth, blended = task.truth.tocsr(), task.inputs.blended
             if task.cold_items:  # both rankings and the truth keep only this fold's items
                 truth = sp.csr_matrix(truth.multiply(item_half[None, :] == fold))
@@ -633,12 +634,12 @@ def fit_stacker(
             asked = queries & (np.diff(truth.indptr) > 0)
             ours_by[task.name].append(_recall(stacked, truth, k)[asked])
             theirs_by[task.name].append(_recall(blended, truth, k)[asked])
-    for task, *_ in useful:
-        ours, theirs = np.concatenate(ours_by[task.name]), np.concatenate(theirs_by[task.name])
+    for name in ours_by:  # one regime's tasks (one per carve) pooled
+        ours, theirs = np.concatenate(ours_by[name]), np.concatenate(theirs_by[name])
         if ours.size == 0:
             continue
-        validation[task.name] = (float(theirs.mean()), float(ours.mean()))
-        gains[task.name] = ours - theirs
+        validation[name] = (float(theirs.mean()), float(ours.mean()))
+        gains[name] = ours - theirs
     chosen = stacked_regimes(gains)
     summary = ", ".join(f"{r} {b:.4f}->{s:.4f}" for r, (b, s) in validation.items())
     if not chosen:

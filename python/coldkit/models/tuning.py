@@ -140,6 +140,10 @@ class CarvedValidation:
     #: the ``words+clicks`` users (words and :data:`WORDS_CLICKS` clicks each), apart from ``tasks``: only the
     #: words' weight is learned on them, over the click regime's (they fit no weights and no stacker of their own)
     words_with_clicks: ValidationTask | None = None
+    #: the users held out for the masked-click tasks and the items made pseudo-cold (sorted): what a
+    #: further carve of the same data leaves in training (``carve_validation(..., fold=1, after=[this])``)
+    held_users: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    pseudo_cold: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
     def masked_click_tasks(self) -> list[ValidationTask]:
         """The new users' tasks of revealed clicks (``n=0``, ``n=1``…): not the pseudo-cold items, the
@@ -249,6 +253,8 @@ def carve_validation(
     user_graph: Mapping[str, Sequence[str]] | None = None,
     min_pool: int = 0,
     item_texts: Sequence[str] | None = None,
+    fold: int = 0,
+    after: Sequence[CarvedValidation] = (),
 ) -> CarvedValidation:
     """Carve pseudo-cold items and masked-click users out of ``train`` (see the module docstring).
 
@@ -270,6 +276,12 @@ def carve_validation(
             every weighting scores the same and "tuned" weights would be the defaults in disguise.
         item_texts: each item's text, in index order: adds the ``words`` task (held-out users who
             describe their first :data:`WORDS_FROM` clicks in words, :func:`describe_items`).
+        fold: 0 for the first carve; a further carve of the same data (1, 2…) draws from a random
+            stream of its own.
+        after: the earlier carves of the same data: their held-out users and pseudo-cold items are
+            not held out again (they stay in this carve's training), so the carves' queries are
+            different users and items. The shares stay shares of all active users and items; with
+            timestamps the "newest" halves are then the newest of those left.
 
     Returns:
         The remaining interactions (same index spaces: held-out users keep empty rows) and the
@@ -278,7 +290,9 @@ def carve_validation(
     for name, value in (("item_fraction", item_fraction), ("user_fraction", user_fraction), ("warm_fraction", warm_fraction)):
         if not 0.0 <= value < 1.0:
             raise InvalidInputError(f"{name} must be in [0, 1), got {value}")
-    rng = np.random.default_rng(seed)
+    if fold < 0 or (fold == 0) != (not after):
+        raise InvalidInputError(f"a carve's fold is 0 for the first carve, else 1, 2… after the earlier ones; got fold={fold} after {len(after)}")
+    rng = np.random.default_rng(seed if fold == 0 else [seed, fold])
     m = train.matrix.tocsr()
     n_items = train.n_items
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -287,6 +301,9 @@ def carve_validation(
 
     active_items = np.flatnonzero(train.item_counts() > 0)
     n_cold = int(round(item_fraction * len(active_items)))
+    taken_items = np.concatenate([np.asarray(c.pseudo_cold, np.int64) for c in after]) if after else np.empty(0, np.int64)
+    active_items = np.setdiff1d(active_items, taken_items)
+    n_cold = min(n_cold, len(active_items))
     pools = _pseudo_cold_items(train, active_items, n_cold, rng) if n_cold >= 2 else []
     too_few = bool(pools) and min(len(pool) for pool in pools) <= min_pool  # each pool is ranked on its own
     if too_few:
@@ -302,6 +319,9 @@ def carve_validation(
 
     active_users = np.flatnonzero(np.diff(m.indptr) > 0)
     n_held = int(round(user_fraction * len(active_users)))
+    taken_users = np.concatenate([np.asarray(c.held_users, np.int64) for c in after]) if after else np.empty(0, np.int64)
+    active_users = np.setdiff1d(active_users, taken_users)
+    n_held = min(n_held, len(active_users))
     held = _held_out_users(train, active_users, n_held, rng)
     is_held = np.zeros(train.n_users, dtype=bool)
     is_held[held] = True
@@ -418,18 +438,19 @@ def carve_validation(
         )
     with_clicks: ValidationTask | None = None
     if item_texts is not None:
-        task, with_clicks, note = _words_tasks(train, held, ordered, item_texts, seed, max_queries, min_queries)
+        stream = [seed] if fold == 0 else [seed, fold]
+        task, with_clicks, note = _words_tasks(train, held, ordered, item_texts, stream, max_queries, min_queries)
         if task is not None:
             tasks[WORDS] = task
         if note:
             notes.append(note)
     notes.insert(
         0,
-        f"validation (seed {seed}): {len(pseudo_cold)} pseudo-cold items, {len(held)} held-out users; "
+        f"validation (seed {seed}{f', carve {fold + 1}' if fold else ''}): {len(pseudo_cold)} pseudo-cold items, {len(held)} held-out users; "
         f"tasks: {', '.join(f'{k} ({len(t)} queries)' for k, t in tasks.items()) or 'none'}"
         + (f"; {WORDS_AND_CLICKS} ({len(with_clicks)} queries)" if with_clicks is not None else ""),
     )
-    return CarvedValidation(remaining, tasks, notes, with_clicks)
+    return CarvedValidation(remaining, tasks, notes, with_clicks, held_users=held, pseudo_cold=pseudo_cold)
 
 
 def describe_items(texts: Sequence[str], limit: int = MAX_WORDS) -> str:
@@ -469,7 +490,7 @@ def _plain(text: object) -> str:
 
 def _words_tasks(
     train: Interactions, held: np.ndarray, ordered: Mapping[int, np.ndarray], item_texts: Sequence[str],
-    seed: int, max_queries: int, min_queries: int,
+    seed: Sequence[int], max_queries: int, min_queries: int,
 ) -> tuple[ValidationTask | None, ValidationTask | None, str]:
     """The ``words`` task: held-out users with more than :data:`WORDS_FROM` clicks describe the first
     ones in words (the query's only text, no click) and should find the rest; and the ``words+clicks``
@@ -488,11 +509,11 @@ def _words_tasks(
     # draw (and so its weights) stays what it was without them
     with_clicks = [(u, said) for u, said in described if len(ordered[u]) > WORDS_FROM + WORDS_CLICKS]
     if len(with_clicks) > max_queries:
-        picked = np.random.default_rng([seed, _WORDS_STREAM, 1]).choice(len(with_clicks), max_queries, replace=False)
+        picked = np.random.default_rng([*seed, _WORDS_STREAM, 1]).choice(len(with_clicks), max_queries, replace=False)
         with_clicks = [with_clicks[i] for i in np.sort(picked)]
     if len(described) > max_queries:
         # a generator of its own: the other tasks' draws (and so their weights) stay as without words
-        picked = np.random.default_rng([seed, _WORDS_STREAM]).choice(len(described), max_queries, replace=False)
+        picked = np.random.default_rng([*seed, _WORDS_STREAM]).choice(len(described), max_queries, replace=False)
         described = [described[i] for i in np.sort(picked)]
     if len(described) < min_queries:
         return None, None, (
