@@ -357,7 +357,9 @@ def test_the_tuned_hybrid_continues_its_carves_als_fit(small: Interactions, monk
 
     monkeypatch.setattr(cold_module, "als_factors", spy)
     model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
-    assert model.learned_ is not None and starts == [False, True]  # the carve from scratch, the refit continued
+    # the carves from scratch (data this small: two; the second may not start from the first's factors, which
+    # learned its held-out users' clicks), the refit continued
+    assert model.learned_ is not None and starts == [False, False, True]
     starts.clear()
     models.create("hybrid", encoder="hashing", cache=False, tune=False).fit(small)
     assert starts == [False]  # no carve: nothing to continue from
@@ -852,8 +854,9 @@ def test_the_final_fit_holds_no_table_of_the_validation_fit(small: Interactions,
 
     monkeypatch.setattr(WarmSpace, "_fit_kind", spy)
     model.fit(small)
-    assert model.learned_ is not None and len(held) == 2  # the validation fit, then the final one
-    assert held[1] == {"warm space": False, "cf": False, "cf_knn": False, "ease": False}
+    assert model.learned_ is not None and len(held) == 3  # the two validation carves' fits, then the final one
+    for fit in held[1:]:
+        assert fit == {"warm space": False, "cf": False, "cf_knn": False, "ease": False}
     queries = [UserQuery(user=u) for u in range(0, 60, 7)] + [UserQuery(history=np.array([20, 30]))]
     fresh = models.create("hybrid", encoder="hashing", cache=False, tune=True, stack=False).fit(small)
     again = model.fit(small)  # a third fit, from a fitted model

@@ -353,9 +353,10 @@ def test_user_profiles_become_the_users_texts_in_the_built_index(latin1: Path, c
         saved.close()
 
 
-def test_build_prints_the_fits_notes_so_words_weighing_0_are_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # on ml-latest-small the learned weight of a new user's words is 0: every {"text": ...} request got the
-    # popularity list, and `serve --build` printed only its JSON line, where `coldkit recommend` says why
+def test_build_prints_the_fits_notes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # on ml-latest-small the learned weight of a new user's words was 0 (one validation carve): every {"text": ...}
+    # request got the popularity list, and `serve --build` printed only its JSON line, where `coldkit recommend`
+    # says why. Every note of the fit is printed: that one where the words weigh 0, the carves' always.
     import json
 
     out = tmp_path / "idx"
@@ -364,7 +365,7 @@ def test_build_prints_the_fits_notes_so_words_weighing_0_are_said(tmp_path: Path
     # the reference: the words regime's weights the index saved (independent of the note's wording)
     manifest = json.loads(next(out.glob("snap-*/manifest.json")).read_text())
     words = manifest["fusion"]["learned"]["regimes"]["words"]
-    assert words.get("text") == 0.0
     notes = [line for line in err.splitlines() if line.startswith("note: ")]
-    assert any("new user's own words weigh 0" in line for line in notes), err
-    assert any(line.startswith("note: validation (seed 0)") for line in notes), err  # every note, not only that one
+    assert any("new user's own words weigh 0" in line for line in notes) == (words.get("text") == 0.0), (words, err)
+    assert any(line.startswith("note: validation (seed 0)") for line in notes), err
+    assert any(line.startswith("note: hybrid: the weights are learned on 2 carves pooled") for line in notes), err

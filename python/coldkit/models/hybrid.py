@@ -909,8 +909,12 @@ class Hybrid(Recommender):
                 first = {name: parts[0] for name, parts in asked.items()}
                 defaults_of = {name: self.source_weights(part.queries, cold_items=part.task.candidates is not None) for name, part in first.items()}
                 for fold in range(1, n_carves):
-                    # the sources are fitted again on the next carve: every ranking of this one first
-                    wait([part.ranked for parts in asked.values() for part in parts if part.ranked is not None])
+                    # the sources are fitted again on the next carve: every ranking of this one first, and a
+                    # source's error now, before another fit (the tasks after it say only that one failed)
+                    for parts in asked.values():
+                        for part in parts:
+                            if part.ranked is not None:
+                                part.ranked.result()
                     more = self._carve(train, fold=fold, after=carves)
                     usable = {name: task for name, task in more.tasks.items() if first.get(name) is not None and first[name].exercised}
                     if not usable:
