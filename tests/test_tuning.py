@@ -1217,6 +1217,9 @@ def test_the_words_weight_beside_clicks_moves_only_where_another_finds_more() ->
     """The line search took the smallest of tied weights: where the words+clicks users could not tell the
     weights apart it set the words' weight to 0, over the default and over a weight the user gave
     (``weights={"text": 2}``). It keeps its start unless a weight finds more, as the ``words`` regime does."""
+    from concurrent.futures import Future
+
+    from coldkit.models.hybrid import _CarveTask
     from coldkit.models.tuning import ValidationTask
 
     train = _topical(n_users=150)
@@ -1225,7 +1228,14 @@ def test_the_words_weight_beside_clicks_moves_only_where_another_finds_more() ->
     queries = [UserQuery(history=r, text="western cowboy") for r in rows]
     # what they should find is what they clicked (excluded from every list): every weighting finds 0
     truth = sp.csr_matrix((np.ones(30, dtype=bool), np.concatenate(rows), np.arange(0, 31, 3)), shape=(10, train.n_items))
-    assert model._words_beside_clicks(ValidationTask(WORDS_AND_CLICKS, queries, truth, None), {}) is None
+    task = ValidationTask(WORDS_AND_CLICKS, queries, truth, None)
+    checked = model._check_queries(queries)
+    reach = model._source_factors(checked)
+    exercised = [source for source in model._served_sources() if np.any(reach[source] > 0)]
+    ranked: Future[dict[str, Ranked]] = Future()
+    ranked.set_result(model._rank_task(task, checked, exercised))
+    part = _CarveTask(task, checked, reach, exercised, ranked, None)
+    assert model._words_beside_clicks([part], model.source_weights(checked), {}) is None
     assert "no words' weight beside clicks found more than the start (2)" in model.notes_[-1]
     # no words+clicks layer: a query with words and clicks keeps the weight given
     model.learned_ = LearnedWeights({"n=3": {"cf": 1.0}})
@@ -1405,16 +1415,33 @@ def test_the_hybrid_pools_a_second_carve_only_where_one_holds_out_few_users() ->
     pooled = Hybrid(encoder="hashing", stack=False).fit(train)
     single = Hybrid(encoder="hashing", stack=False, validation_carves=1).fit(train)
     (note,) = [n for n in pooled.notes_ if "carves pooled" in n]
+    assert "(fewer than 400 held-out users in one;" in note
     assert not any("carves pooled" in n for n in single.notes_)
     # the pooled tasks hold both carves' queries
     first = pooled._carve(train)
     second = pooled._carve(train, fold=1, after=[first])
     for name in ("n=1", "n=3"):
         assert f"{name} {len(first.tasks[name]) + len(second.tasks[name]):,} queries" in note
-    # the single carve's first task is the pooled fit's first carve: the same "before" on it would need
-    # the same queries; the pooled ones are more
+    # the words+clicks users of both carves too, each ranked under its own carve's fit
+    assert first.words_with_clicks is not None and second.words_with_clicks is not None
+    assert f"words+clicks {len(first.words_with_clicks) + len(second.words_with_clicks):,} queries" in note
     assert pooled.learned_ is not None and single.learned_ is not None
     assert set(pooled.learned_.regimes) == set(single.learned_.regimes)
+    # one carve is the hybrid before this option existed (907c190): the same weights and validation recall
+    assert {r: {s: round(w, 4) for s, w in ws.items()} for r, ws in single.learned_.regimes.items()} == {
+        "n=0": {"popularity": 0.5},
+        "n=1": {"cf": 0.25, "cf_knn": 0.25, "content": 0.1, "ease": 0.25, "item_knn": 0.0, "popularity": 0.5, "tfidf": 0.0},
+        "n=10": {"cf": 0.7692, "cf_knn": 0.7692, "content": 0.1, "ease": 0.7692, "item_knn": 0.0, "popularity": 0.1154, "tfidf": 0.0},
+        "n=3": {"cf": 0.0, "cf_knn": 0.5, "content": 0.1, "ease": 0.5, "item_knn": 0.0, "popularity": 0.25, "tfidf": 0.0},
+        "n=5": {"cf": 0.1, "cf_knn": 0.625, "content": 0.1, "ease": 0.625, "item_knn": 0.0, "popularity": 0.1875, "tfidf": 0.0},
+        "warm": {"cf": 0.8881, "cf_knn": 0.8881, "content": 0.1, "ease": 0.0, "item_knn": 0.0, "popularity": 0.0559, "tfidf": 0.0},
+        "words": {"popularity": 0.5, "text": 0.0},
+        "words+clicks": {"text": 0.0},
+    }  # fmt: skip
+    assert {r: tuple(round(x, 4) for x in v) for r, v in single.learned_.validation.items()} == {
+        "n=0": (0.4213, 0.4213), "n=1": (0.4134, 0.4185), "n=10": (0.47, 0.47), "n=3": (0.4282, 0.437),
+        "n=5": (0.4455, 0.4515), "warm": (0.5696, 0.5696), "words": (0.4028, 0.4292), "words+clicks": (0.4203, 0.4417),
+    }  # fmt: skip
     # the rule: 2 carves below MAX_VALIDATION_QUERIES held-out users, 1 from there (and none held out: 1)
     model = Hybrid(encoder="hashing")
     for held, count in ((MAX_VALIDATION_QUERIES - 1, 2), (MAX_VALIDATION_QUERIES, 1), (0, 1)):

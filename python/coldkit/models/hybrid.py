@@ -904,26 +904,47 @@ class Hybrid(Recommender):
                 facts = (self._query_features(queries, cold), self._stack_items()) if self.stack else None
                 return _CarveTask(task, queries, reach, exercised, ranked_later, facts)
 
+            # the words+clicks users of each carve, ranked under that carve's fit (only their words' weight is
+            # learned, after the click regimes': _words_beside_clicks), and their default weights under the first's
+            beside_clicks: list[_CarveTask] = []
+            beside_defaults: list[dict[str, np.ndarray]] = []
+
+            def submit_beside_clicks(carve: CarvedValidation) -> None:
+                task = carve.words_with_clicks
+                if task is None:
+                    return
+                if beside_clicks:
+                    beside_clicks.append(submit(task, beside_clicks[0].exercised))
+                    return
+                queries = self._check_queries(task.queries)
+                reach = self._source_factors(queries)
+                exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+                if "text" in exercised:  # else their words cannot speak: nothing to learn
+                    beside_clicks.append(submit(task, exercised))
+                    beside_defaults.append(self.source_weights(queries, cold_items=False))
+
             try:
                 asked: dict[str, list[_CarveTask]] = {name: [submit(task, None)] for name, task in carved.tasks.items()}
                 first = {name: parts[0] for name, parts in asked.items()}
                 defaults_of = {name: self.source_weights(part.queries, cold_items=part.task.candidates is not None) for name, part in first.items()}
+                submit_beside_clicks(carved)
                 for fold in range(1, n_carves):
                     # the sources are fitted again on the next carve: every ranking of this one first, and a
                     # source's error now, before another fit (the tasks after it say only that one failed)
-                    for parts in asked.values():
-                        for part in parts:
-                            if part.ranked is not None:
-                                part.ranked.result()
+                    for part in [*(p for parts in asked.values() for p in parts), *beside_clicks]:
+                        if part.ranked is not None:
+                            part.ranked.result()
                     more = self._carve(train, fold=fold, after=carves)
                     usable = {name: task for name, task in more.tasks.items() if first.get(name) is not None and first[name].exercised}
                     if not usable:
                         break
                     carves.append(more)
+                    self.notes_.extend(more.notes)
                     with stage(f"fit the sources on carve {fold + 1}'s training part ({more.train.matrix.nnz:,} interactions)"):
                         self._fit_sources(more.train)
                     for name, task in usable.items():
                         asked[name].append(submit(task, first[name].exercised))
+                    submit_beside_clicks(more)
                 for name, parts in asked.items():
                     task, queries, exercised = parts[0].task, parts[0].queries, parts[0].exercised
                     if not exercised:
@@ -952,8 +973,10 @@ class Hybrid(Recommender):
                         start = _words_start(start, regimes.get("n=0"), objective, before)
                     regimes[name], after = coordinate_ascent(lambda w: objective(w), start)
                     scores[name] = (before, after)
-                    if self.stack and not self._too_small_to_stack(task):
+                    if self.stack:
                         for part, ranked in zip(parts, ranked_by):  # one stack task per carve, pooled by name
+                            if self._too_small_to_stack(part.task):  # each carve's pools are other items
+                                continue
                             used = {s: ranked[s] for s, w in regimes[name].items() if w > 0}
                             blended = check_fused(self.fusion, self.fusion.fuse(used, POOL, {s: regimes[name][s] for s in used}), used, POOL)
                             assert part.facts is not None
@@ -967,17 +990,20 @@ class Hybrid(Recommender):
                 ranking.shutdown(wait=False, cancel_futures=True)  # an interrupt: at once, not after the running task
                 raise
             ranking.shutdown(wait=True)
-            # the words+clicks users of the carve the sources are fitted on now (the last): an earlier carve's
-            # held-out users are in this one's training, so its users would find their own clicks
-            if carves[-1].words_with_clicks is not None:
-                learned = self._words_beside_clicks(carves[-1].words_with_clicks, regimes)
+            if beside_clicks:
+                learned = self._words_beside_clicks(beside_clicks, beside_defaults[0], regimes)
                 if learned is not None:
                     regimes[WORDS_AND_CLICKS], scores[WORDS_AND_CLICKS] = learned
             if len(carves) > 1:
+                why = (
+                    f"fewer than {MAX_VALIDATION_QUERIES} held-out users in one" if self.validation_carves == "auto"
+                    else f"validation_carves={self.validation_carves}"
+                )
                 self.notes_.append(
-                    f"hybrid: the weights are learned on {len(carves)} carves pooled (fewer than {MAX_VALIDATION_QUERIES} "
-                    "held-out users in one; the later ones hold out other users and items): "
+                    f"hybrid: the weights are learned on {len(carves)} carves pooled ({why}; the later ones hold out other "
+                    "users and items): "
                     + "; ".join(f"{name} {sum(len(p.task.queries) for p in parts):,} queries" for name, parts in asked.items())
+                    + (f"; {WORDS_AND_CLICKS} {sum(len(p.queries) for p in beside_clicks):,} queries" if beside_clicks else "")
                 )
         stacking = None
         if stack_tasks:
@@ -1016,7 +1042,7 @@ class Hybrid(Recommender):
         return 2 if 0 < len(carved.held_users) < MAX_VALIDATION_QUERIES else 1
 
     def _words_beside_clicks(
-        self, task: ValidationTask, regimes: Mapping[str, Mapping[str, float]]
+        self, parts: Sequence[_CarveTask], defaults: Mapping[str, np.ndarray], regimes: Mapping[str, Mapping[str, float]]
     ) -> tuple[dict[str, float], tuple[float, float]] | None:
         """The ``text`` weight for queries with words and clicks (``{"text": w}``) and the ``words+clicks``
         users' recall before and after, or None where their words cannot speak or no weight finds more.
@@ -1027,17 +1053,18 @@ class Hybrid(Recommender):
         weight (the default, the one the user gave, or the one a click regime learned on profile texts)
         stays unless a weight finds more, as in :func:`_words_start`: taking the smallest of tied weights
         set the words to 0 where these users could not tell the weights apart.
+
+        ``parts``: these users of each carve, ranked under its fit by the sources the first carve's users
+        exercise (``text`` among them), pooled; ``defaults``: the first carve's users' default weights.
         """
-        queries = self._check_queries(task.queries)
-        reach = self._source_factors(queries)
-        exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
-        if "text" not in exercised:
-            return None
-        defaults = self.source_weights(queries, cold_items=False)
+        exercised = parts[0].exercised
         regime = LearnedWeights({name: dict(w) for name, w in regimes.items()}).regime_of(WORDS_CLICKS, False)
         base = {source: float(np.mean(defaults[source])) for source in exercised}
         base.update({source: w for source, w in regimes.get(regime or "", {}).items() if source in base})
-        objective = fused_recall_objective(self.fusion, self._rank_task(task, queries, exercised), task.truth, self.tune_k)
+        objective = _pooled([
+            fused_recall_objective(self.fusion, part.result(), part.task.truth, self.tune_k) for part in parts
+        ])
+        queries = [query for part in parts for query in part.queries]
         before = float(np.mean(objective(base)))
         best, recall = _best_text_weight(base, objective)
         if recall <= before:
