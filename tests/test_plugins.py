@@ -522,3 +522,24 @@ def test_plugins_indent_out_of_range_is_refused(capsys: pytest.CaptureFixture[st
     assert "--indent must be 0..16" in capsys.readouterr().err
     assert main(["plugins", "--indent", "0"]) == 0
     assert "\n" not in capsys.readouterr().out.strip()
+
+
+def test_a_plugin_made_for_a_newer_coldkit_says_which_coldkit_it_asks_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its import failed as "cannot import name 'x' from 'coldkit.models'" alone: read as a bug, not a version."""
+    _fake_distribution(
+        tmp_path, "ck_future", {"future": "ck_future_plugin", "other": "ck_other_broken"},
+        {"ck_future_plugin": "from coldkit.models import a_model_of_coldkit_9\n", "ck_other_broken": "import not_installed_dep_xyz\n"},
+    )  # fmt: skip
+    metadata = tmp_path / "ck_future-0.1.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text() + "Requires-Dist: coldkit-bert>=1\nRequires-Dist: coldkit[rank]>=9.0\nRequires-Dist: numpy\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager.reset_plugins()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        manager.registry("fusion").names()
+    messages = {m.split("'")[1]: m for m in (str(w.message) for w in caught if issubclass(w.category, coldkit.PluginLoadWarning))}
+    assert "a_model_of_coldkit_9" in messages["future"]
+    assert f"the package 'ck_future' 0.1 asks for coldkit >=9.0; this is coldkit {coldkit.__version__}: upgrade coldkit" in messages["future"]
+    # a missing third-party module is not coldkit's version: no such hint
+    assert "not_installed_dep_xyz" in messages["other"] and "asks for coldkit" not in messages["other"]
+    assert "newer coldkit" not in messages["other"]

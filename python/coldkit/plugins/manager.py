@@ -128,6 +128,26 @@ def _warn(plugin: str, what: str, exc: BaseException) -> None:
     warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
 
+def _newer_coldkit_hint(ep: Any, exc: BaseException) -> str:
+    """Where a plugin's import failed on a name coldkit lacks, the coldkit its package asks for and the one
+    installed: a plugin written for a newer coldkit otherwise said only "cannot import name 'x' from
+    'coldkit.models'", which reads as a bug of the plugin or of coldkit, not as a version to upgrade."""
+    missing = getattr(exc, "name", None) or ""
+    if not isinstance(exc, ImportError) or not (missing == "coldkit" or missing.startswith("coldkit.")):
+        return ""
+    from coldkit import __version__
+
+    wanted = ""
+    for requirement in (getattr(ep.dist, "requires", None) or []) if ep.dist is not None else []:
+        found = re.match(r"\s*coldkit\s*(\[[^\]]*\])?\s*([^;]*)", requirement)
+        if found and not re.match(r"\s*coldkit[-_.\w]", requirement):  # coldkit itself, not coldkit-bert
+            wanted = found.group(2).strip()
+            break
+    package = f"the package {ep.dist.name!r} {ep.dist.version}" if ep.dist is not None else "the plugin"
+    asks = f"asks for coldkit {wanted}" if wanted else "may need a newer coldkit"
+    return f" ({package} {asks}; this is coldkit {__version__}: upgrade coldkit, or install a release of the plugin made for it)"
+
+
 def _selected_entry_points() -> list[Any]:
     selected = os.environ.get(LOAD_PLUGINS_ENV)
     eps = list(entry_points(group=ENTRY_POINT_GROUP))
@@ -196,7 +216,7 @@ def load_plugins() -> None:
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - any failure of third-party code is a warning
-                _warn(ep.name, f"import of {ep.value!r} failed", exc)
+                _warn(ep.name, f"import of {ep.value!r} failed{_newer_coldkit_hint(ep, exc)}", exc)
                 continue
             try:
                 _pm.register(plugin, name=ep.name)
