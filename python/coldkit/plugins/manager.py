@@ -135,7 +135,7 @@ def _newer_coldkit_hint(ep: Any, exc: BaseException) -> str:
     missing = getattr(exc, "name", None) or ""
     if not isinstance(exc, ImportError) or not (missing == "coldkit" or missing.startswith("coldkit.")):
         return ""
-    from coldkit import __version__
+    from coldkit._core import __version__
 
     wanted = ""
     for requirement in (getattr(ep.dist, "requires", None) or []) if ep.dist is not None else []:
