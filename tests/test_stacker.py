@@ -360,6 +360,30 @@ def test_new_item_cross_fit_does_not_reward_memorising_items() -> None:
     assert as_items is None and "not significantly better" in notes[0]
 
 
+def test_new_item_cross_fit_learns_no_label_of_its_items_from_other_tasks() -> None:
+    """The same pseudo-cold items come as candidates of other tasks too (a masked-click user clicks
+    one; a second carve has the first's pseudo-cold items as warm ones). Their labels there, learned
+    by the model scored on those items, made memorising them look like a win for new items."""
+    rng = np.random.default_rng(11)
+    batch = 300
+    liked = rng.random(N_ITEMS) < 0.08
+    identity = rng.random(N_ITEMS)  # only an item's identity says it is liked
+    item_feats = np.column_stack([np.zeros(N_ITEMS), identity]).astype(np.float32)
+
+    def task(name: str, cold_items: bool) -> StackTask:
+        relevant = liked[None, :] & (rng.random((batch, N_ITEMS)) < 0.6)
+        relevant[np.arange(batch), np.flatnonzero(liked)[rng.integers(0, liked.sum(), batch)]] = True
+        noise = {"noise": _ranking(rng.random((batch, N_ITEMS)), 200)}
+        blended = get_fusion("weighted").fuse(noise, 100, {"noise": 1.0})
+        inputs = StackInputs(noise, {"noise": np.ones(batch)}, blended, np.zeros((batch, len(QUERY_FEATURES)), np.float32), item_feats)
+        return StackTask(name, inputs, sp.csr_matrix(relevant), cold_items=cold_items)
+
+    stacker, notes = fit_stacker([task("cold-items", True), task("warm", False)], ["noise"], seed=0, k=20)
+    assert stacker is not None and stacker.regimes == ["warm"], notes  # warm items may be recognised: they are known
+    cold_before, cold_after = stacker.validation["cold-items"]
+    assert cold_after <= cold_before + 0.02, notes  # memorised labels no longer carry over to new items
+
+
 def test_new_item_cross_fit_scores_each_fold_on_its_own_items_only() -> None:
     """The new-item cross-fit masks the truth to a fold's items with multiply(), which kept the other
     fold's items as stored False: counted as relevant, a blend that lists every relevant item first

@@ -548,7 +548,8 @@ def fit_stacker(
     Each task's queries are split in two halves (seeded); a model fitted on one half ranks the
     other, so every validation query is ranked by a model that did not see it. For new-item tasks
     (``cold_items``) the items are split too: the held-out queries rank only held-out items, and
-    the blend is scored on the same items. A regime switches to the stacker when its cross-fitted
+    the blend is scored on the same items; the model scored on them learns from no row of theirs,
+    whatever task the row comes from. A regime switches to the stacker when its cross-fitted
     Recall@``k`` beats the weighted blend's by a paired t >= 2, or when its family
     (:func:`regime_family`: the cold-user regimes with clicks) does so pooled, by a paired t >= 3
     with no member regime losing; the returned model is then refitted on every validation query.
@@ -577,15 +578,26 @@ def fit_stacker(
     # gain that cannot carry over to items nobody has seen.
     n_items = useful[0][0].inputs.item_features.shape[0]
     item_half = np.asarray(rng.random(n_items) < 0.5)
+    # The same pseudo-cold items also come as candidates of the other tasks: a masked-click user may
+    # click one, and a later carve's tasks have the first carve's pseudo-cold items as warm ones. The
+    # model scored on a fold's new items must not learn those items' labels there either.
+    pseudo_cold = np.zeros(n_items, dtype=bool)
+    for task, _, items, *_ in useful:
+        if task.cold_items:
+            pseudo_cold[items] = True
 
     def in_fold(task: StackTask, rows: np.ndarray, items: np.ndarray, fold: bool) -> np.ndarray:
         on = halves[id(task)][rows] == fold
         return on & (item_half[items] == fold) if task.cold_items else on
 
+    def trains_for(task: StackTask, rows: np.ndarray, items: np.ndarray, fold: bool) -> np.ndarray:
+        """The rows the model scored on ``fold`` learns from: the other half's queries, none of this fold's new items."""
+        return (halves[id(task)][rows] != fold) & ~(pseudo_cold[items] & (item_half[items] == fold))
+
     def fit_on(fold: bool | None, threads: int = 1) -> Any:
         xs, ys, rs, offset = [], [], [], 0
         for task, rows, items, x, labels, batch, _ in useful:
-            on = np.ones(len(rows), bool) if fold is None else in_fold(task, rows, items, not fold)
+            on = np.ones(len(rows), bool) if fold is None else trains_for(task, rows, items, fold)
             # queries with no relevant candidate carry no ranking signal
             has_pos = np.bincount(rows[on], weights=labels[on], minlength=batch) > 0
             on &= has_pos[rows]
