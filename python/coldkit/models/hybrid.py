@@ -891,14 +891,19 @@ class Hybrid(Recommender):
                     failed.set()
                     raise
 
+            def reached(queries: list[UserQuery]) -> tuple[dict[str, np.ndarray], list[str]]:
+                """Each source's reach of ``queries``, and the sources that reach any: only those are tuned
+                (no query has text: `text` is not)."""
+                reach = self._source_factors(queries)
+                return reach, [source for source in self._served_sources() if np.any(reach[source] > 0)]
+
             def submit(task: ValidationTask, exercised: list[str] | None) -> _CarveTask:
                 """``task`` of the carve the sources are fitted on now: its queries, what the stacker reads
                 of that fit, and its ranking by the ``exercised`` sources (None: found from its queries)."""
                 queries = self._check_queries(task.queries)
-                # Only the sources these queries exercise are tuned (no query has text: `text` is not).
-                reach = self._source_factors(queries)
+                reach, reaching = reached(queries)
                 if exercised is None:
-                    exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+                    exercised = reaching
                 ranked_later = ranking.submit(contextvars.copy_context().run, rank_in_turn, task, queries, exercised) if exercised else None
                 cold = task.candidates is not None
                 facts = (self._query_features(queries, cold), self._stack_items()) if self.stack else None
@@ -917,8 +922,7 @@ class Hybrid(Recommender):
                     beside_clicks.append(submit(task, beside_clicks[0].exercised))
                     return
                 queries = self._check_queries(task.queries)
-                reach = self._source_factors(queries)
-                exercised = [source for source in self._served_sources() if np.any(reach[source] > 0)]
+                _, exercised = reached(queries)
                 if "text" in exercised:  # else their words cannot speak: nothing to learn
                     beside_clicks.append(submit(task, exercised))
                     beside_defaults.append(self.source_weights(queries, cold_items=False))
