@@ -201,6 +201,69 @@ class IgnoresCandidates(Popularity):
         return super()._recommend(queries, k, None, exclude_known)
 
 
+class NormalisesInPlace(NumpyBackend):
+    """Divides the catalogue by its norms in place: every later score of the model that owns it changed."""
+
+    def topk(self, queries: Any, catalog: Any, k: int, **kw: Any) -> Any:
+        if kw.get("metric") == "cosine":
+            catalog /= np.maximum(np.linalg.norm(catalog, axis=1, keepdims=True), 1e-12)
+        return super().topk(queries, catalog, k, **kw)
+
+
+class ScalesSourcesInPlace(WeightedFusion):
+    """Min-max scales each source's scores in place before fusing: the same lists fused again read other scores."""
+
+    def fuse(self, sources: Mapping[str, Ranked], k: int, weights: Any = None) -> Ranked:
+        for ranked in sources.values():
+            listed = ranked.indices >= 0
+            if listed.any():
+                ranked.scores[listed] = ranked.scores[listed] / max(float(np.abs(ranked.scores[listed]).max()), 1e-12)
+        return super().fuse(sources, k, weights)
+
+
+class StripsTextsInPlace:
+    name, dim, modalities, fingerprint = "strips-in-place", 8, frozenset({"text"}), "v1"
+
+    def encode_texts(self, texts: Any) -> np.ndarray:
+        if isinstance(texts, list):
+            texts[:] = [t.strip().lower() if isinstance(t, str) else t for t in texts]
+        return get_encoder("hashing", dim=8).encode_texts(texts)
+
+
+class BinarisesTraining(Popularity):
+    """Sets every interaction's value to 1 in the caller's matrix (a weighting step done in place)."""
+
+    def fit(self, train: Any) -> Any:
+        if hasattr(train, "matrix"):
+            train.matrix.data[:] = 7.0
+        return super().fit(train)
+
+
+class SortsHistoryInPlace(Popularity):
+    """Sorts a query's clicks newest-item-first through a reversed view: the caller's own array (a
+    UserQuery keeps the int64 history it is given) comes back in the other order."""
+
+    def _recommend(self, queries: Any, k: int, candidates: Any, exclude_known: bool) -> Ranked:
+        for query in queries:
+            query.history[::-1].sort()
+        return super()._recommend(queries, k, candidates, exclude_known)
+
+
+@pytest.mark.parametrize(
+    ("check", "component", "message"),
+    [
+        (check_backend, NormalisesInPlace(), r"inputs unchanged: topk\(\) changed"),
+        (check_fusion, ScalesSourcesInPlace(), r"inputs unchanged: fuse\(\) changed"),
+        (check_encoder, StripsTextsInPlace(), r"inputs unchanged: encode_texts changed"),
+        (check_model, BinarisesTraining(), r"inputs unchanged: fit\(\) changed"),
+        (check_model, SortsHistoryInPlace(), r"inputs unchanged: recommend\(\) changed"),
+    ],
+)
+def test_kit_fails_a_component_that_changes_its_inputs(check: Any, component: Any, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check(component)
+
+
 @pytest.mark.parametrize(
     ("check", "component", "message"),
     [

@@ -86,7 +86,8 @@ def check_encoder(
     for empty/whitespace ones; ``[]`` gives ``(0, dim)``; the same text gives the same vector
     (twice, and alone vs inside a batch, within ``atol``); the fingerprint is a non-empty string,
     stable across calls and equal for two encoders built with the same options; ``None``, a
-    non-string element and a bare string raise :class:`InvalidInputError`. With ``semantic``
+    non-string element and a bare string raise :class:`InvalidInputError`; the list of texts is left
+    as it was given. With ``semantic``
     (turn off for random-weight test models), two texts about basketball are closer than
     basketball and a violin concerto. Image encoders also get ``encode_images`` checks, audio
     encoders ``encode_audio`` checks on WAV files the kit writes (see :func:`_check_audio`). An
@@ -135,6 +136,8 @@ def check_encoder(
 def _check_texts(enc: Any, twin: Any, where: str, atol: float, semantic: bool) -> None:
     texts = [*SAMPLE_TEXTS, "", "   \n\t"]
     out = enc.encode_texts(texts)
+    _check(texts == [*SAMPLE_TEXTS, "", "   \n\t"], where, "inputs unchanged",
+           "encode_texts changed the list it was given (coldkit encodes the caller's own lists of item texts)")
     _check(isinstance(out, np.ndarray), where, "output type", f"encode_texts must return a numpy array, got {type(out).__name__}")
     _check(out.dtype == np.float32, where, "dtype", f"must be float32, got {out.dtype}")
     _check(out.shape == (len(texts), enc.dim), where, "shape", f"expected {(len(texts), enc.dim)}, got {out.shape}")
@@ -311,7 +314,8 @@ def check_backend(
     must return the reference's items, ties broken to the lower index; approximate ones (the
     ``"approximate"`` capability, or ``approximate=True``) must reach ``recall_floor`` recall@k
     on clustered data. ``metrics`` defaults to the ones named in the backend's capabilities
-    (``dot``/``cosine``/``pearson``), else ``dot`` and ``cosine``.
+    (``dot``/``cosine``/``pearson``), else ``dot`` and ``cosine``. Every call leaves its queries,
+    catalogue and exclusions as they were given.
     """
     name = backend if isinstance(backend, str) else None
     impl: Any = get_similarity_backend(backend, **dict(options or {})) if isinstance(backend, str) else backend
@@ -332,7 +336,15 @@ def check_backend(
         q32, c32 = np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(c, dtype=np.float32)
 
         def search(rows: np.ndarray, fetch: int, excl: Any = None) -> tuple[Any, Any]:
-            return impl.topk(rows, c32, fetch, metric=metric, normalized=normalized, exclude=excl, threads=None)
+            given_rows, given_catalog = rows.copy(), c32.copy()
+            given_excl = [np.array(e, copy=True) for e in excl] if excl is not None else []
+            found = impl.topk(rows, c32, fetch, metric=metric, normalized=normalized, exclude=excl, threads=None)
+            unchanged = np.array_equal(rows, given_rows) and np.array_equal(c32, given_catalog) and all(
+                np.array_equal(e, g) for e, g in zip(excl if excl is not None else [], given_excl))  # fmt: skip
+            # coldkit hands a backend the model's own item vectors: one normalised in place changed every
+            # later score of that model, without an error
+            _check(unchanged, where, "inputs unchanged", "topk() changed its queries, catalogue or exclusions in place")
+            return found
 
         if exclude is not None and not skips_exclusions:
 
@@ -443,7 +455,8 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     own scalar weights (the hybrid hands every fusion ``(B,)`` arrays, one weight per query: checked whether
     or not the strategy declares ``"per-query-weights"``, which a strategy that took only scalars passed,
     then failed inside the hybrid); ``k < 1``, no
-    sources and sources of different batch sizes raise :class:`InvalidInputError`.
+    sources and sources of different batch sizes raise :class:`InvalidInputError`; every call leaves the
+    sources' arrays and the weights as they were given.
     """
     name = fusion if isinstance(fusion, str) else None
     impl: Any = get_fusion(fusion, **dict(options or {})) if isinstance(fusion, str) else fusion
@@ -457,7 +470,14 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
     listed = [set(a.indices[r][a.indices[r] >= 0]) | set(b.indices[r][b.indices[r] >= 0]) for r in range(3)]
 
     def fuse(srcs: Mapping[str, Ranked], k: int, weights: Any = None) -> Ranked:
+        given = {n: (r.indices.copy(), r.scores.copy()) for n, r in srcs.items()}
+        given_weights = None if weights is None else {n: np.array(w, copy=True) for n, w in weights.items()}
         out = impl.fuse(srcs, k, weights)
+        # the hybrid fuses the same source lists hundreds of times while it learns its weights: a fusion
+        # that normalised them in place gave every later call other inputs
+        _check(all(np.array_equal(r.indices, given[n][0]) and np.array_equal(r.scores, given[n][1]) for n, r in srcs.items())
+               and (weights is None or all(np.array_equal(np.asarray(w), given_weights[n]) for n, w in weights.items())),  # type: ignore[index]
+               where, "inputs unchanged", "fuse() changed a source's indices or scores, or the weights, in place")
         _check(isinstance(out, Ranked), where, "output type", f"fuse must return coldkit.Ranked, got {type(out).__name__}")
         batch = next(iter(srcs.values())).indices.shape[0]
         _check(out.indices.shape[0] == batch and out.indices.shape[1] <= k, where, "shape",
@@ -583,6 +603,11 @@ def synthetic_interactions(seed: int = 0, n_users: int = 24, cold_per_topic: int
     return Interactions(users, catalog, matrix, timestamps), profiles, topic_items
 
 
+def _same_sparse(a: Any, b: Any) -> bool:
+    """The two sparse matrices hold the same entries (their layout may differ)."""
+    return bool(a.shape == b.shape and (a != b).nnz == 0)
+
+
 def _same_ranking(x: Ranked, rx: int, y: Ranked, ry: int, tol: float = 1e-4) -> bool:
     """Equal lists up to float noise: equal scores, and items may swap only within a tie of scores."""
     sx, sy = x.scores[rx].astype(np.float64), y.scores[ry].astype(np.float64)
@@ -613,8 +638,9 @@ def check_model(
     and ``history``; only ``candidates`` are returned (fewer candidates than ``k``: padding; an
     empty set: all padding); ``k`` larger than the catalogue is capped at it; results are deterministic and
     independent of the batch; ``k < 1``, a user index out of range, candidates out of range, a
-    bare ``UserQuery`` and ``fit`` on a non-Interactions raise :class:`InvalidInputError`.
-    With capability ``"cold-users"``: a new user's clicks (``history``) get a full list; with
+    bare ``UserQuery`` and ``fit`` on a non-Interactions raise :class:`InvalidInputError`; ``fit``
+    leaves the interactions and the item table as given, ``recommend`` the queries' histories and the
+    candidates. With capability ``"cold-users"``: a new user's clicks (``history``) get a full list; with
     ``"text"``: a profile text gets a full list; with ``"cold-items"``: items without
     interactions are returned when they are the only candidates. With ``relevance`` (default: when
     the model has ``"text"``), for every topic of the catalogue (sports, music, cooking), a fan's top
@@ -650,15 +676,26 @@ def check_model(
 
     _raises(lambda: impl.recommend([UserQuery(user=0)], 3), (ColdkitError,), where, "recommend before fit")
     _raises(lambda: impl.fit("not interactions"), (InvalidInputError,), where, "fit on bad input")
+    given = (train.matrix.copy(), None if train.timestamps is None else train.timestamps.copy(), train.catalog.table.copy())
     fitted = impl.fit(train)
     _check(fitted is impl, where, "fit returns self", f"fit() must return the model itself, got {type(fitted).__name__}")
+    # the caller's data: the hybrid fits its sources on one carved matrix after another, and a user
+    # evaluates several models on one split
+    _check(_same_sparse(train.matrix, given[0]) and (given[1] is None or _same_sparse(train.timestamps, given[1]))
+           and train.catalog.table.equals(given[2]), where, "inputs unchanged", "fit() changed the interactions or the item table it was given")
 
     def rec(queries: Sequence[Any], k: int, **kwargs: Any) -> Ranked:
+        histories = [np.array(q.history, copy=True) for q in queries]
+        candidates: Any = kwargs.get("candidates")
+        given_candidates = None if candidates is None else np.array(candidates, copy=True)
         try:
             out = impl.recommend(queries, k, **kwargs)
         except ComponentContractError as exc:
             # Recommender.recommend checks what _recommend returns: report it as the broken property
             raise _fail(where, "output contract", str(exc)) from None
+        _check(all(np.array_equal(q.history, h) for q, h in zip(queries, histories))
+               and (given_candidates is None or np.array_equal(candidates, given_candidates)),
+               where, "inputs unchanged", "recommend() changed a query's history or the candidates in place")
         _check(isinstance(out, Ranked), where, "output type", f"recommend must return coldkit.Ranked, got {type(out).__name__}")
         _check(out.indices.dtype == np.int64 and out.scores.dtype == np.float32, where, "dtypes",
                f"indices int64 and scores float32 expected, got {out.indices.dtype} and {out.scores.dtype}")
@@ -688,9 +725,9 @@ def check_model(
         known = set(train.items_of(u).tolist())
         _check(not known & set(valid(first, u)), where, "exclude_known", f"user {u} got items they already interacted with: {sorted(known & set(valid(first, u)))}")
     rec(warm, 5, exclude_known=False)
-    with_history = [UserQuery(user=0, history=np.array([int(topic_items["music"][0])]))]
+    with_history = [UserQuery(user=0, history=np.array([int(topic_items["music"][0]), int(topic_items["music"][1])]))]
     hist = rec(with_history, n_items)
-    _check(int(topic_items["music"][0]) not in valid(hist, 0), where, "exclude_known", "an item in query.history was returned")
+    _check(not {int(i) for i in topic_items["music"][:2]} & set(valid(hist, 0)), where, "exclude_known", "an item in query.history was returned")
     _check(np.array_equal(rec(warm, 5).indices, first.indices), where, "determinism", "the same queries twice gave different lists")
     for u in (0, 4):
         alone = rec([warm[u]], 5)
