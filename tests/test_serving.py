@@ -528,6 +528,25 @@ def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(ind
         load(path, read_only=True)
 
 
+def test_a_version_logged_twice_is_an_error_not_a_silent_skip(index: ServingIndex, tmp_path: Path) -> None:
+    """Two records with one version number (logs merged by hand, a copied line): replay applied the first
+    and skipped the second as "already in the snapshot", so one acknowledged write vanished without a
+    word. A follower already refused the same log ("record 2 follows 2")."""
+    path = tmp_path / "idx"
+    save(index, path)
+    index.upsert_items([{"id": "a1", "text": "first"}])
+    index.upsert_items([{"id": "a2", "text": "second"}])
+    index.close()
+    wal = path / "wal-000001.jsonl"
+    first, second = wal.read_bytes().splitlines(keepends=True)
+    record = json.loads(second)
+    record["version"] -= 1  # the second write now claims the first's number
+    wal.write_bytes(first + (json.dumps(record) + "\n").encode())
+    for read_only in (False, True):
+        with pytest.raises(IndexFormatError, match=r"line 2: record \d+ repeats the version of an earlier record"):
+            load(path, read_only=read_only)
+
+
 def test_a_deleted_log_is_an_error_not_a_silent_loss(index: ServingIndex, tmp_path: Path) -> None:
     """Deleting the live ``wal-<g>.jsonl`` (by hand, a cleanup job) loaded the snapshot alone: every write
     acknowledged since was dropped without a word."""

@@ -732,8 +732,16 @@ def load(
         for g in logs:
             # read-only beside a live writer: a record without its newline is still waiting for its fsync
             for record in read_log(_wal_path(root, g), unterminated=not read_only):
-                if record["version"] <= writer.version.number:
+                if record["version"] <= number:
                     continue  # already in the snapshot
+                if record["version"] <= writer.version.number:
+                    # two records with one number (logs merged by hand, a copied line): skipping this one as
+                    # "already applied" dropped an acknowledged write without a word
+                    raise IndexFormatError(
+                        f"write-ahead log {str(_wal_path(root, g))!r} line {record['line']}: record {record['version']} "
+                        f"repeats the version of an earlier record (the log is replayed up to {writer.version.number}); "
+                        "two writes claim one number, so one of them would be lost: restore the log from the writer's copy"
+                    )
                 if record["version"] != writer.version.number + 1:
                     raise IndexFormatError(
                         f"write-ahead log {str(_wal_path(root, g))!r}: record {record['version']} follows "
