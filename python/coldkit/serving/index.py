@@ -320,7 +320,9 @@ class ServingIndex(IndexReader):
     def upsert_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Add new items or replace existing ones (by ``id``); each has ``text`` and optional ``categories``, ``image``.
 
-        Returns one ``{"id", "created"}`` per item. A new item is recommendable by the next request.
+        Returns one ``{"id", "created"}`` per item. A new item is recommendable by the next request. An
+        item posted again as the index holds it (same text, categories, image and content vector) changes
+        nothing: no row, no log record, and no new version when no item of the request changed.
         An item without content (empty text, no image or audio) is accepted, as ``coldkit recommend``
         takes a catalogue row without text, and its answer carries a ``"note"``
         (:data:`coldkit.serving.writes.NO_CONTENT_NOTE`): content matching cannot find it.
