@@ -73,3 +73,23 @@ def test_an_older_log_with_an_identical_re_post_still_replays_in_order(tmp_path:
     loaded = load(tmp_path / "idx", read_only=True)
     assert loaded.version.number == second["version"] and loaded.has_item("after") and loaded.has_item("gadget")
 
+
+def test_tied_items_keep_their_order_through_a_snapshot(tmp_path: Path, make_tiny_index) -> None:
+    """Ties are broken by row. A re-posted item moves to a new row at the end; a snapshot numbered the rows
+    by item instead, so two tied items swapped places in the same request's answer after `save`."""
+    index = make_tiny_index()
+    save(index, tmp_path / "idx")
+    twin = "a folding bicycle for the city"
+    index.upsert_items([{"id": "first", "text": twin}, {"id": "second", "text": twin}])
+    index.upsert_items([{"id": "first", "text": twin, "categories": ["bikes"]}])  # same vector, a row after "second"
+
+    def order(ix) -> list[str]:  # type: ignore[no-untyped-def]
+        answer = ix.recommend(text="folding bicycle", candidates=["first", "second"], k=2, explain=False)
+        assert answer.items[0].score == answer.items[1].score  # a real tie
+        return [i.id for i in answer.items]
+
+    before = order(index)
+    save(index, tmp_path / "idx")  # compacts: rows == items
+    assert order(index) == before
+    index.close()
+    assert order(load(tmp_path / "idx", read_only=True)) == before

@@ -58,8 +58,13 @@ def apply_record(writer: IndexWriter, record: Mapping[str, Any]) -> None:
 
 
 def compacted(v: Version) -> Version:
-    """``v`` without dead rows or deleted items: rows == items, renumbered (same version number)."""
+    """``v`` without dead rows or deleted items: rows == items, renumbered (same version number).
+
+    The items are numbered in the order of their rows, not of their old numbers: ties are broken by
+    row, and a re-posted item's row comes after the items posted since; numbered by item, two tied
+    items swapped places in the same request's answer after a snapshot."""
     live = np.flatnonzero(v.item_row >= 0)
+    live = live[np.argsort(v.item_row[live], kind="stable")]
     rows = v.item_row[live]
     renumber = np.full(v.n_items, -1, dtype=np.int64)
     renumber[live] = np.arange(live.size)
