@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1003,6 +1004,37 @@ def test_save_of_a_hybrid_keeps_its_encoders_name_and_options(train: Interaction
         assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
     finally:
         loaded.close()
+
+
+def test_a_hybrid_given_an_encoder_object_saves_its_options(train: Interactions, tmp_path: Path) -> None:
+    """An encoder object from coldkit.get_encoder with options of its own was saved as its name alone, and
+    every load failed on its fingerprint ("different model files or version?"). Its options are saved now;
+    one built by its class, whose options no load can know, is refused at save with what to do."""
+    pytest.importorskip("coldkit_example")
+    from coldkit_example.encoder import CharNgramEncoder
+
+    from coldkit.models.blend import DEFAULT_WEIGHTS
+    from coldkit.models.hybrid import Hybrid
+    from coldkit.serving.model import SERVED_SOURCES
+
+    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
+
+    def fitted(encoder: Any) -> Hybrid:
+        return Hybrid(encoder=encoder, warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
+                      lexical=False, attributes=False).fit(train)  # fmt: skip
+
+    model = fitted(coldkit.get_encoder("char-ngram", n=4))
+    save(model, tmp_path / "h")
+    loaded = load(tmp_path / "h", read_only=True)
+    try:
+        expected = model.recommend([UserQuery(user=4)], k=10)
+        assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
+    finally:
+        loaded.close()
+    with pytest.raises(coldkit.InvalidInputError, match=r"encoder 'char-ngram' was built with options a load cannot know"):
+        save(fitted(CharNgramEncoder(n=5)), tmp_path / "class-built")
+    assert not (tmp_path / "class-built").exists() or not any((tmp_path / "class-built").iterdir())
+    save(fitted(CharNgramEncoder()), tmp_path / "defaults")  # its defaults are what a load builds
 
 
 def test_save_refuses_a_hybrid_whose_encoder_no_load_could_re_create(train: Interactions, tmp_path: Path) -> None:

@@ -504,6 +504,12 @@ def check_built(kind: str, name: str, component: Any) -> Any:
     return component
 
 
+#: Set by :func:`get_encoder` on the encoders it builds: ``(name, options)``, what builds the same encoder again.
+#: ``coldkit.save`` of a hybrid given an encoder *object* reads it (it saved the name with no options, and
+#: the index could then not be opened: "re-created with options {} has fingerprint ...").
+BUILT_WITH = "coldkit_built_with_"
+
+
 def get_encoder(name: str, **options: Any) -> Encoder:
     """Build the encoder registered as ``name`` with ``options`` (model path, device, batch size...).
 
@@ -512,7 +518,12 @@ def get_encoder(name: str, **options: Any) -> Encoder:
         encoder = coldkit.get_encoder("hashing", dim=512)
         vectors = encoder.encode_texts(["a basketball game", "a violin concerto"])
     """
-    return check_built("encoder", name, _construct("encoder", name, registry("encoder").get(name).factory, options))  # type: ignore[no-any-return]
+    encoder = check_built("encoder", name, _construct("encoder", name, registry("encoder").get(name).factory, options))
+    try:
+        setattr(encoder, BUILT_WITH, (name, dict(options)))
+    except (AttributeError, TypeError):  # a slotted or frozen encoder: coldkit.save compares fingerprints instead
+        pass
+    return encoder  # type: ignore[no-any-return]
 
 
 def get_similarity_backend(name: str, **options: Any) -> SimilarityBackend:

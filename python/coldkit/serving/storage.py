@@ -42,7 +42,7 @@ from coldkit.exceptions import ColdkitError, InvalidInputError, UnknownComponent
 from coldkit.models.hybrid import Hybrid
 from coldkit.models.whitening import Whitening
 from coldkit.text import split_apart_before
-from coldkit.plugins.manager import get_encoder, registry
+from coldkit.plugins.manager import BUILT_WITH, get_encoder, registry
 from coldkit.serving.errors import EncoderMismatchError, IndexFormatError, IndexStorageError, IndexVersionError
 from coldkit.serving.index import FusionConfig, ServingIndex
 from coldkit.serving.reads import DEFAULT_BACKEND
@@ -184,6 +184,25 @@ def _encoder_options(encoder: Any) -> dict[str, Any]:
     return {}
 
 
+def _check_recreated(encoder: Any, name: str, options: dict[str, Any]) -> None:
+    """Refuse to save an encoder *object* that a load would re-create as another encoder.
+
+    Built by its class with options of its own (``BertEncoder(max_length=64)``), it was saved as the
+    name alone, and every load then failed on its fingerprint ("different model files or version?").
+    The hashing encoder's options and fitted IDF are saved whole (:func:`_encoder_options`).
+    """
+    if isinstance(encoder, HashingEncoder):
+        return
+    again = get_encoder(name, **options)
+    if again.fingerprint != encoder.fingerprint:
+        raise InvalidInputError(
+            f"coldkit.save: the hybrid's encoder {name!r} was built with options a load cannot know: re-created as "
+            f"get_encoder({name!r}, **{options!r}) its fingerprint is {again.fingerprint}, the hybrid's is "
+            f"{encoder.fingerprint}; build it with coldkit.get_encoder({name!r}, ...) or build the Hybrid with "
+            f"encoder={name!r} and encoder_options={{...}}"
+        )
+
+
 def _as_index(obj: Any) -> ServingIndex:
     if isinstance(obj, ServingIndex):
         return obj
@@ -202,6 +221,11 @@ def _as_index(obj: Any) -> ServingIndex:
                 f"coldkit.save: the hybrid's encoder calls itself {name!r}, which is no registered encoder's name, so a "
                 "load could not re-create it; build the Hybrid with encoder=<registered name> (and encoder_options=...)"
             )
+        else:
+            built = getattr(encoder, BUILT_WITH, None)  # an object from coldkit.get_encoder: its own options
+            if isinstance(built, tuple) and len(built) == 2 and built[0] == name:
+                options = {**options, **dict(built[1])}
+            _check_recreated(encoder, name, options)
         index = ServingIndex.from_hybrid(obj, obj.train_, encoder_name=name, encoder_options=options)
         # saved with it, as build()'s: the encoder's notes (multimodal: its media and weights), then the fit's
         notes = [*(getattr(encoder, "notes_", None) or ()), *getattr(obj, "notes_", [])]
