@@ -201,20 +201,23 @@ class IndexReader:
     def foldin_vectors(
         self, offset: int = 0, limit: int | None = None, *, version: Version | None = None
     ) -> tuple[list[str], np.ndarray]:
-        """``(ids, vectors)`` of live items, in catalogue order: what a click adds to a user's CF vector.
+        """``(ids, vectors)`` of live items, in row order: what a click adds to a user's CF vector.
 
         A device downloads these once (they hold no user's data) and computes its own user vector
         with :func:`coldkit.privacy.federated.local_user_vector`, to send as ``user_vector``.
         ``offset`` / ``limit`` page through a large catalogue; ``version`` (default: the current
         one) pins the version a caller already took, so the page and its version number agree.
+        Rows, not item numbers: a snapshot renumbers the items in row order and keeps the version
+        number, so pages of one version stay the same items across it.
         """
         v = self.version if version is None else version
         for label, value in (("offset", offset), ("limit", limit)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
                 raise InvalidInputError(f"{label} must be an integer >= 0, got {value!r}")
-        live = np.flatnonzero(v.item_row[: v.n_items] >= 0)
+        rows = np.arange(v.n_rows, dtype=np.int64)
+        live = rows[v.item_row[v.row_item[: v.n_rows]] == rows]  # a row is live while its item points to it
         page = live[int(offset):] if limit is None else live[int(offset): int(offset) + int(limit)]
-        return [v.item_ids[o] for o in page], np.asarray(v.foldin[v.item_row[page]], dtype=np.float32)
+        return [v.item_ids[int(o)] for o in v.row_item[page]], np.asarray(v.foldin[page], dtype=np.float32)
 
     def encode_user_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts in the item content space (encoder, whitening, L2 norm)."""
@@ -307,7 +310,9 @@ class IndexReader:
             known.append(v.history(user))
         known_ord = np.unique(np.concatenate(known)).astype(np.int64)
         known_rows = v.item_row[known_ord]
-        known_rows = known_rows[known_rows >= 0]
+        # in row order, which a snapshot keeps (it renumbers the items): the user's vectors are summed in
+        # the same order before and after it, so the same request gets the same scores to the last bit
+        known_rows = np.sort(known_rows[known_rows >= 0])
         # excluding an id the index does not hold (e.g. deleted meanwhile) is harmless: ignore it
         excluded = [v.item_ordinal(as_id(i, "exclude")) for i in exclude]
         excluded_rows = v.item_row[np.asarray([o for o in excluded if o is not None], dtype=np.int64)]
