@@ -532,7 +532,7 @@ def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(ind
 def test_a_version_logged_twice_is_an_error_not_a_silent_skip(index: ServingIndex, tmp_path: Path) -> None:
     """Two records with one version number (logs merged by hand, a copied line): replay applied the first
     and skipped the second as "already in the snapshot", so one acknowledged write vanished without a
-    word. A follower already refused the same log ("record 2 follows 2")."""
+    word (a follower tailing the log refuses it too: test_serving_follow.py)."""
     path = tmp_path / "idx"
     save(index, path)
     index.upsert_items([{"id": "a1", "text": "first"}])

@@ -51,6 +51,24 @@ def test_a_half_written_line_waits_for_the_next_poll(writer, tmp_path: Path) -> 
     assert follower.refresh() == 1
 
 
+def test_a_follower_does_not_skip_a_record_that_repeats_a_version(writer, tmp_path: Path, caplog) -> None:
+    """A record renumbered to repeat the one before was skipped as "already applied": its write was never
+    served and nothing was said, where load() of the same log refuses it."""
+    follower = LogFollower(tmp_path / "idx")
+    writer.upsert_items([{"id": "a1", "text": "first"}])
+    assert follower.refresh() == 1
+    writer.upsert_items([{"id": "a2", "text": "second"}])
+    wal = sorted((tmp_path / "idx").glob("wal-*.jsonl"))[-1]
+    lines = wal.read_bytes().splitlines(keepends=True)
+    wal.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b'"version":%d' % writer.version.number,
+                                                             b'"version":%d' % (writer.version.number - 1)))
+    with caplog.at_level("WARNING", logger="coldkit.serving"):
+        assert follower.refresh() == 0
+    assert "repeats the version of an earlier record" in caplog.text  # said, and the reload refuses the log too
+    assert not follower.index.has_item("a2")
+    follower.close()
+
+
 def test_a_read_only_server_serves_the_writers_writes_within_a_second(writer, tmp_path: Path) -> None:
     latencies = []
     with TestClient(create_app(tmp_path / "idx", read_only=True, poll_interval=0.05)) as reader:

@@ -50,6 +50,7 @@ class LogFollower:
         self.index = load(self.root, read_only=True, mmap=self.mmap)
         self.generation = gen
         self._offsets: dict[int, tuple[int, int]] = {}  # log generation -> (bytes applied, lines applied)
+        self._last_read: int | None = None  # the version of the last record read: the logs' numbers only go up
 
     def refresh(self) -> int:
         """Apply the writer's new log records (or reload after a snapshot); returns how many were applied.
@@ -86,6 +87,14 @@ class LogFollower:
             chunk = data[:complete]
             for record in read_log(path, chunk, first_line=lines + 1):
                 number = record["version"]
+                if self._last_read is not None and number <= self._last_read:
+                    # two records with one number (logs merged by hand, a copied line): skipped as "applied",
+                    # one acknowledged write was lost without a word, where load() refuses the log
+                    raise ColdkitError(
+                        f"log {path.name} line {record['line']}: record {number} repeats the version of an earlier record "
+                        f"({self._last_read})"
+                    )
+                self._last_read = number
                 if number <= writer.version.number:
                     continue  # already in the snapshot or applied
                 if number != writer.version.number + 1:
