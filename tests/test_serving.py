@@ -509,13 +509,18 @@ def test_corrupted_directories_give_clear_errors(index: ServingIndex, tmp_path: 
         load(path)
 
 
-def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(index: ServingIndex, tmp_path: Path) -> None:
-    path = tmp_path / "idx"
+def _two_logged_writes(index: ServingIndex, path: Path) -> Path:
+    """``index`` saved to ``path``, two item writes logged after it, closed; returns the log file."""
     save(index, path)
     index.upsert_items([{"id": "a1", "text": "first"}])
     index.upsert_items([{"id": "a2", "text": "second"}])
     index.close()
-    wal = path / "wal-000001.jsonl"
+    return path / "wal-000001.jsonl"
+
+
+def test_log_tail_cut_by_a_crash_is_dropped_but_a_corrupt_middle_is_an_error(index: ServingIndex, tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    wal = _two_logged_writes(index, path)
     lines = wal.read_bytes().splitlines(keepends=True)
     wal.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])  # the second write was cut mid-record
     loaded = load(path)
@@ -534,11 +539,7 @@ def test_a_version_logged_twice_is_an_error_not_a_silent_skip(index: ServingInde
     and skipped the second as "already in the snapshot", so one acknowledged write vanished without a
     word (a follower tailing the log refuses it too: test_serving_follow.py)."""
     path = tmp_path / "idx"
-    save(index, path)
-    index.upsert_items([{"id": "a1", "text": "first"}])
-    index.upsert_items([{"id": "a2", "text": "second"}])
-    index.close()
-    wal = path / "wal-000001.jsonl"
+    wal = _two_logged_writes(index, path)
     first, second = wal.read_bytes().splitlines(keepends=True)
     record = json.loads(second)
     record["version"] -= 1  # the second write now claims the first's number
@@ -986,24 +987,33 @@ def _unsigned(root: Path) -> None:
     (root / "CURRENT").write_text(json.dumps(pointer))
 
 
-def test_save_of_a_hybrid_keeps_its_encoders_name_and_options(train: Interactions, tmp_path: Path) -> None:
-    """A plugin encoder built by name with options (char-ngram, n=4) was saved without them, and the index
-    could never be opened: "re-created with options {} has fingerprint ..." (a plugin author's review)."""
-    pytest.importorskip("coldkit_example")
+def _servable_hybrid(train: Interactions, encoder: Any, **options: Any) -> Any:
+    """A hybrid fitted as the index serves it (only served sources weigh), with ``encoder``."""
     from coldkit.models.blend import DEFAULT_WEIGHTS
     from coldkit.models.hybrid import Hybrid
     from coldkit.serving.model import SERVED_SOURCES
 
     unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
-    model = Hybrid(encoder="char-ngram", encoder_options={"n": 4}, warm="svd", weights={**unserved, **WEIGHTS},
-                   cache=False, stack=False, lexical=False, attributes=False).fit(train)  # fmt: skip
-    save(model, tmp_path / "h")
-    loaded = load(tmp_path / "h", read_only=True)
+    return Hybrid(encoder=encoder, warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
+                  lexical=False, attributes=False, **options).fit(train)  # fmt: skip
+
+
+def _check_saved_serves_like(model: Any, train: Interactions, path: Path) -> None:
+    """Saved and loaded, the index lists what the fitted hybrid lists."""
+    save(model, path)
+    loaded = load(path, read_only=True)
     try:
         expected = model.recommend([UserQuery(user=4)], k=10)
         assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
     finally:
         loaded.close()
+
+
+def test_save_of_a_hybrid_keeps_its_encoders_name_and_options(train: Interactions, tmp_path: Path) -> None:
+    """A plugin encoder built by name with options (char-ngram, n=4) was saved without them, and the index
+    could never be opened: "re-created with options {} has fingerprint ..." (a plugin author's review)."""
+    pytest.importorskip("coldkit_example")
+    _check_saved_serves_like(_servable_hybrid(train, "char-ngram", encoder_options={"n": 4}), train, tmp_path / "h")
 
 
 def test_a_hybrid_given_an_encoder_object_saves_its_options(train: Interactions, tmp_path: Path) -> None:
@@ -1013,42 +1023,19 @@ def test_a_hybrid_given_an_encoder_object_saves_its_options(train: Interactions,
     pytest.importorskip("coldkit_example")
     from coldkit_example.encoder import CharNgramEncoder
 
-    from coldkit.models.blend import DEFAULT_WEIGHTS
-    from coldkit.models.hybrid import Hybrid
-    from coldkit.serving.model import SERVED_SOURCES
-
-    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
-
-    def fitted(encoder: Any) -> Hybrid:
-        return Hybrid(encoder=encoder, warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
-                      lexical=False, attributes=False).fit(train)  # fmt: skip
-
-    model = fitted(coldkit.get_encoder("char-ngram", n=4))
-    save(model, tmp_path / "h")
-    loaded = load(tmp_path / "h", read_only=True)
-    try:
-        expected = model.recommend([UserQuery(user=4)], k=10)
-        assert ids_of(loaded.recommend(str(train.user_ids[4]), k=10)) == [str(train.catalog.item_ids[i]) for i in expected.indices[0]]
-    finally:
-        loaded.close()
+    _check_saved_serves_like(_servable_hybrid(train, coldkit.get_encoder("char-ngram", n=4)), train, tmp_path / "h")
     with pytest.raises(coldkit.InvalidInputError, match=r"encoder 'char-ngram' was built with options a load cannot know"):
-        save(fitted(CharNgramEncoder(n=5)), tmp_path / "class-built")
+        save(_servable_hybrid(train, CharNgramEncoder(n=5)), tmp_path / "class-built")
     assert not (tmp_path / "class-built").exists() or not any((tmp_path / "class-built").iterdir())
-    save(fitted(CharNgramEncoder()), tmp_path / "defaults")  # its defaults are what a load builds
+    save(_servable_hybrid(train, CharNgramEncoder()), tmp_path / "defaults")  # its defaults are what a load builds
 
 
 def test_save_refuses_a_hybrid_whose_encoder_no_load_could_re_create(train: Interactions, tmp_path: Path) -> None:
     """An encoder object that calls itself by no registered name was saved, and every load then said it "is not
     installed here": refused at save, naming the name and what to build the Hybrid with."""
-    from coldkit.models.blend import DEFAULT_WEIGHTS
-    from coldkit.models.hybrid import Hybrid
-    from coldkit.serving.model import SERVED_SOURCES
-
     encoder = coldkit.get_encoder("hashing")
     encoder.name = "Word Hash v1"  # type: ignore[misc]
-    unserved = {name: 0.0 for name in DEFAULT_WEIGHTS if name not in SERVED_SOURCES}
-    model = Hybrid(encoder=encoder, warm="svd", weights={**unserved, **WEIGHTS}, cache=False, stack=False,
-                   lexical=False, attributes=False).fit(train)  # fmt: skip
+    model = _servable_hybrid(train, encoder)
     with pytest.raises(coldkit.InvalidInputError, match=r"encoder calls itself 'Word Hash v1', which is no registered encoder's name"):
         save(model, tmp_path / "h")
     assert not (tmp_path / "h").exists() or not any((tmp_path / "h").iterdir())
