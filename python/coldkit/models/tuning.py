@@ -187,21 +187,28 @@ def _keep(train: Interactions, keep: np.ndarray) -> Interactions:
 
 
 def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """The ``n_cold`` items made pseudo-cold, as pools (each sorted) that are ranked apart.
+    """The ``n_cold`` items made pseudo-cold, as two pools (each sorted) that are ranked apart.
 
-    Without timestamps: one seeded random sample. With timestamps, two pools: the items that
-    appeared last (latest first interaction) and a random sample of the rest. In production the
-    cold items are the *new* ones, which differ from random items (newer years, topics and
-    tastes), and a test split may be either kind, so the weights are learned on both. The pools are
-    ranked *separately*: in one mixed pool a source scored well by telling new items from old ones
-    (on ml-100k the content-kNN adapter: validation Recall@20 0.565 vs 0.513 for the ridge adapter,
-    while on random test items it was 0.412 vs 0.481), which no test of one kind of item asks.
+    In production the cold items are the *new* ones, which differ from random items, and a test
+    split may be either kind, so the weights are learned on both: a seeded random sample, and half
+    that stands in for the new items. With timestamps those are the items that appeared last
+    (latest first interaction: newer years, topics and tastes). Without them, the items with the
+    fewest users: a new item gathers its users slowly, so the items that still have few are the
+    nearest stand-in for it, and they are the items whose content says least about their CF
+    vectors (measured on lastfm-2k's long tail, Dec 7: a random pool alone learned weights that
+    trailed TF-IDF content kNN there, docs/evaluation.md). The pools are ranked *separately*: in
+    one mixed pool a source scored well by telling new items from old ones (on ml-100k the
+    content-kNN adapter: validation Recall@20 0.565 vs 0.513 for the ridge adapter, while on random
+    test items it was 0.412 vs 0.481), which no test of one kind of item asks.
     """
-    if not fully_timed(train):
-        return [np.sort(rng.permutation(active_items)[:n_cold])]
-    assert train.timestamps is not None
-    newest, sampled = _newest_half(_first_seen(train.timestamps.tocsc()), active_items, n_cold, rng)
-    return [sampled, newest]
+    if fully_timed(train):
+        assert train.timestamps is not None
+        first_seen = _first_seen(train.timestamps.tocsc())
+        newest, sampled = _first_half(active_items[np.argsort(-first_seen[active_items], kind="stable")], n_cold, rng)
+        return [sampled, newest]
+    tiebreak = rng.random(len(active_items))  # many items share a count: which of them is seeded, not index order
+    rarest, sampled = _first_half(active_items[np.lexsort((tiebreak, train.item_counts()[active_items]))], n_cold, rng)
+    return [sampled, rarest]
 
 
 def _first_seen(times: sp.csr_matrix | sp.csc_matrix) -> np.ndarray:
@@ -212,12 +219,11 @@ def _first_seen(times: sp.csr_matrix | sp.csc_matrix) -> np.ndarray:
     return first
 
 
-def _newest_half(first_seen: np.ndarray, active: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(the ``n // 2`` of ``active`` seen last, a seeded sample of the others to make ``n``), each sorted."""
-    by_age = active[np.argsort(-first_seen[active], kind="stable")]  # newest first
-    newest = by_age[: n // 2]
-    sampled = rng.permutation(by_age[n // 2 :])[: n - len(newest)]
-    return np.sort(newest).astype(np.int64), np.sort(sampled).astype(np.int64)
+def _first_half(ordered: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(the first ``n // 2`` of ``ordered``, a seeded sample of the others to make ``n``), each sorted."""
+    first = ordered[: n // 2]
+    sampled = rng.permutation(ordered[n // 2 :])[: n - len(first)]
+    return np.sort(first).astype(np.int64), np.sort(sampled).astype(np.int64)
 
 
 def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, rng: np.random.Generator) -> np.ndarray:
@@ -235,7 +241,8 @@ def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, 
     if not fully_timed(train):
         return np.sort(rng.permutation(active_users)[:n_held]).astype(np.int64)
     assert train.timestamps is not None
-    newest, sampled = _newest_half(_first_seen(train.timestamps.tocsr()), active_users, n_held, rng)
+    first_seen = _first_seen(train.timestamps.tocsr())
+    newest, sampled = _first_half(active_users[np.argsort(-first_seen[active_users], kind="stable")], n_held, rng)
     return np.sort(np.concatenate([newest, sampled]))
 
 
