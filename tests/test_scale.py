@@ -149,8 +149,10 @@ def test_the_hybrid_budget_counts_both_adapters(small: Interactions) -> None:
 def test_the_tuned_hybrid_keeps_the_warm_kind_of_the_whole_data(monkeypatch: pytest.MonkeyPatch) -> None:
     """The validation carve has fewer warm items than the whole data: with a threshold between the two,
     auto gave the carve EASE and the final fit ALS, so the weights learned in one space served the other."""
-    # 500 items: the carve's two pools of pseudo-cold items (10 %) each hold more than tune_k = 20, so it carves
-    small = subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions
+    # 500 items: the carve's two pools of pseudo-cold items (10 %) each hold more than tune_k = 20, so it carves;
+    # without timestamps, as the module's other data
+    timed = subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions
+    small = Interactions(timed.user_ids, timed.catalog, timed.matrix)
     n_warm = int(np.count_nonzero(small.item_counts()))
     assert n_warm // 20 > 20
     monkeypatch.setattr(cold_module, "EASE_MAX_ITEMS", n_warm - 1)

@@ -105,7 +105,7 @@ class ValidationTask:
 
     ``pools`` (cold-item tasks only): consecutive blocks of queries, each ``(number of queries,
     its candidate items)``, ranked separately — a test ranks cold items of *one* kind (random
-    held-out items, or the newest ones), so the validation never asks a source to tell two kinds
+    held-out items, or the newest or rarest ones), so the validation never asks a source to tell two kinds
     apart (see :func:`carve_validation`). Empty: every query ranks ``candidates``.
     """
 
