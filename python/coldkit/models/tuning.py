@@ -203,8 +203,7 @@ def _pseudo_cold_items(train: Interactions, active_items: np.ndarray, n_cold: in
     """
     if fully_timed(train):
         assert train.timestamps is not None
-        first_seen = _first_seen(train.timestamps.tocsc())
-        newest, sampled = _first_half(active_items[np.argsort(-first_seen[active_items], kind="stable")], n_cold, rng)
+        newest, sampled = _first_half(_newest_first(train.timestamps.tocsc(), active_items), n_cold, rng)
         return [sampled, newest]
     tiebreak = rng.random(len(active_items))  # many items share a count: which of them is seeded, not index order
     rarest, sampled = _first_half(active_items[np.lexsort((tiebreak, train.item_counts()[active_items]))], n_cold, rng)
@@ -217,6 +216,12 @@ def _first_seen(times: sp.csr_matrix | sp.csc_matrix) -> np.ndarray:
     has = np.diff(times.indptr) > 0
     first[has] = np.minimum.reduceat(times.data.astype(np.int64), times.indptr[:-1][has])
     return first
+
+
+def _newest_first(times: sp.csr_matrix | sp.csc_matrix, active: np.ndarray) -> np.ndarray:
+    """``active`` (rows of CSR ``times``, columns of CSC) ordered by their earliest timestamp, latest first (stable)."""
+    first_seen = _first_seen(times)
+    return active[np.argsort(-first_seen[active], kind="stable")]
 
 
 def _first_half(ordered: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -241,8 +246,7 @@ def _held_out_users(train: Interactions, active_users: np.ndarray, n_held: int, 
     if not fully_timed(train):
         return np.sort(rng.permutation(active_users)[:n_held]).astype(np.int64)
     assert train.timestamps is not None
-    first_seen = _first_seen(train.timestamps.tocsr())
-    newest, sampled = _first_half(active_users[np.argsort(-first_seen[active_users], kind="stable")], n_held, rng)
+    newest, sampled = _first_half(_newest_first(train.timestamps.tocsr(), active_users), n_held, rng)
     return np.sort(np.concatenate([newest, sampled]))
 
 
