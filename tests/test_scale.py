@@ -36,6 +36,7 @@ from coldkit.models.memory import (
 from coldkit.models.neighbors import _at_least_kth, keep_top_per_column, similarity_matrix, sparse_item_similarities
 
 GB = 2**30
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +173,75 @@ def test_the_tuned_hybrid_keeps_the_warm_kind_of_the_whole_data(monkeypatch: pyt
     assert {kind for kind, _ in fitted} == {"als"}, fitted
     # and the next fit chooses afresh: the kept kind does not outlive the tuning
     assert model.cf.warm._kept_kind is None
+
+
+def _recording_warm_fits(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, int]]:
+    """(requested, fitted kind, warm items) of every WarmSpace fit from now on."""
+    fitted: list[tuple[str, str, int]] = []
+    fit = WarmSpace.fit
+
+    def recording(space: WarmSpace, train: Interactions) -> WarmSpace:
+        out = fit(space, train)
+        fitted.append((space.requested, space.kind, int(np.count_nonzero(train.item_counts()))))
+        return out
+
+    monkeypatch.setattr(WarmSpace, "fit", recording)
+    return fitted
+
+
+def _untimed(data: Interactions) -> Interactions:
+    return Interactions(data.user_ids, data.catalog, data.matrix)
+
+
+def test_the_tuned_hybrid_keeps_ease_where_its_adapters_rank_the_pseudo_cold_items_better_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """warm="auto" took EASE by size; the carve's fit also tries the cold adapters over ALS, ranks the
+    pseudo-cold items with both pairs and, EASE being better here, drops the ALS pair: every later fit is EASE."""
+    small = _untimed(subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions)
+    fitted = _recording_warm_fits(monkeypatch)
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(small)
+    assert model.learned_ is not None
+    search = model.warm_search_
+    assert set(search) == {"ease", "als"} and all(set(found) == {"cf", "cf_knn"} for found in search.values())
+    assert np.mean(list(search["als"].values())) <= np.mean(list(search["ease"].values()))
+    # the cf source's recall over EASE at the start penalty is what the penalty search measured there (another path)
+    assert search["ease"]["cf"] == model.adapter_search_[10.0]
+    assert model.cf.warm.kind == "ease"
+    trial = [i for i, (requested, _, _) in enumerate(fitted) if requested == "als"]
+    assert len(trial) == 1 and fitted[trial[0]][1] == "als"  # the one ALS fit: the trial pair's, on the carve
+    assert [kind for requested, kind, _ in fitted if requested == "auto"] == ["ease"] * (len(fitted) - 1)
+    assert any("cold adapters stay over EASE" in note for note in model.notes_)
+
+
+@pytest.mark.skipif(not (DATA / "lastfm-2k").is_dir(), reason="needs ../shared/data/lastfm-2k")
+def test_the_tuned_hybrid_moves_to_als_where_its_adapters_rank_the_pseudo_cold_items_better_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On lastfm-2k's artists (tag text) the adapters over ALS rank the pseudo-cold items better: the carve's
+    sources, a second carve's and the final fit all move to ALS, the ease source stays (its own inversion),
+    and the next fit of the same model, on data where EASE wins, chooses afresh."""
+    artists = subsample(load_dataset("lastfm-2k", data_root=DATA), max_users=600, max_items=1000).interactions
+    fitted = _recording_warm_fits(monkeypatch)
+    model = models.create("hybrid", encoder="hashing", cache=False).fit(artists)
+    search = model.warm_search_
+    assert np.mean(list(search["als"].values())) > np.mean(list(search["ease"].values()))
+    assert search["als"]["cf"] == model.adapter_search_[10.0]  # the penalty search ran over ALS
+    assert model.cf.warm.kind == "als" and model.cf_knn.warm is model.cf.warm
+    auto = [kind for requested, kind, _ in fitted if requested == "auto"]
+    assert auto[0] == "ease" and set(auto[1:]) == {"als"} and len(auto) >= 3, fitted  # carve, its ALS refit, final
+    assert model.ease_search_ and "ease" in model._served_sources()
+    assert any("warm='auto' takes ALS, not EASE" in note for note in model.notes_)
+    small = _untimed(subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions)
+    assert model.fit(small).cf.warm.kind == "ease"
+
+
+def test_warm_options_or_an_asked_kind_keep_the_hybrid_from_comparing_spaces(small: Interactions) -> None:
+    """warm_options are written for one kind, and warm="ease" is the user's choice: neither is second-guessed."""
+    data = _untimed(subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions)
+    for options in ({"warm": "ease"}, {"warm_options": {"l2": 200.0}}):
+        model = models.create("hybrid", encoder="hashing", cache=False, **options).fit(data)
+        assert model.learned_ is not None and model.warm_search_ == {} and model.cf.warm.kind == "ease"
 
 
 def test_item_knn_budget_counts_the_blocks_its_data_have(small: Interactions) -> None:
