@@ -232,16 +232,27 @@ def test_the_tuned_hybrid_moves_to_als_where_its_adapters_rank_the_pseudo_cold_i
     assert auto[0] == "ease" and set(auto[1:]) == {"als"} and len(auto) >= 3, fitted  # carve, its ALS refit, final
     assert model.ease_search_ and "ease" in model._served_sources()
     assert any("warm='auto' takes ALS, not EASE" in note for note in model.notes_)
-    small = _untimed(subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions)
-    assert model.fit(small).cf.warm.kind == "ease"
+    # the same features (so the same warm space object), too few items to carve pseudo-cold ones: EASE again
+    space = model.cf.warm
+    tiny = subsample(load_dataset("lastfm-2k", data_root=DATA), max_users=100, max_items=60).interactions
+    model.fit(tiny)
+    assert model.cf.warm is space and space.kind == "ease" and model.warm_search_ == {}
 
 
-def test_warm_options_or_an_asked_kind_keep_the_hybrid_from_comparing_spaces(small: Interactions) -> None:
-    """warm_options are written for one kind, and warm="ease" is the user's choice: neither is second-guessed."""
+def test_warm_options_or_an_asked_kind_keep_the_hybrid_from_comparing_spaces() -> None:
+    """warm_options are written for one kind, and warm="ease" is the user's choice: neither is second-guessed;
+    nor is a budget with no room for the ALS pair beside EASE's (it fits EASE and the ease source alone)."""
     data = _untimed(subsample(load_dataset("ml-latest-small"), max_users=120, max_items=500).interactions)
-    for options in ({"warm": "ease"}, {"warm_options": {"l2": 200.0}}):
+    n_warm, nnz = int(np.count_nonzero(data.item_counts())), int(data.matrix.nnz)
+    sizes = (data.n_users, data.n_items, n_warm, nnz)
+    tables = models.create("hybrid", encoder="hashing", cache=False).cf.warm.item_tables
+    ease_alone = estimate_warm_bytes("ease", *sizes, 64, tables) + estimate_warm_bytes("ease", *sizes)
+    tight = ease_alone + estimate_warm_bytes("als", *sizes, 64, tables) // 2
+    for options in ({"warm": "ease"}, {"warm_options": {"l2": 200.0}}, {"memory_budget": tight}):
         model = models.create("hybrid", encoder="hashing", cache=False, **options).fit(data)
         assert model.learned_ is not None and model.warm_search_ == {} and model.cf.warm.kind == "ease"
+    roomy = ease_alone + estimate_warm_bytes("als", *sizes, 64, tables)  # just room for the ALS pair: it is tried
+    assert set(models.create("hybrid", encoder="hashing", cache=False, memory_budget=roomy).fit(data).warm_search_) == {"ease", "als"}
 
 
 def test_item_knn_budget_counts_the_blocks_its_data_have(small: Interactions) -> None:

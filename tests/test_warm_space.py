@@ -49,5 +49,6 @@ def test_choose_kind_makes_auto_fit_that_kind_checked_against_the_budget() -> No
         tight.fit(data)
     with pytest.raises(InvalidInputError, match="choose_kind is for warm='auto'"):
         WarmSpace("ease").choose_kind("als")
-    with pytest.raises(InvalidInputError, match="warm must be one of"):
-        space.choose_kind("bert")
+    for wrong in ("bert", "auto"):  # "auto" is what it replaces: it fitted item-kNN without a word
+        with pytest.raises(InvalidInputError, match="choose_kind takes a kind of"):
+            space.choose_kind(wrong)

@@ -270,8 +270,8 @@ class WarmSpace:
         """
         if self.requested != "auto":
             raise InvalidInputError(f"choose_kind is for warm='auto'; this space was asked for {self.requested!r}")
-        if kind is not None and kind not in WARM_KINDS:
-            raise InvalidInputError(f"warm must be one of {WARM_KINDS}, got {kind!r}")
+        if kind is not None and (kind not in WARM_KINDS or kind == "auto"):
+            raise InvalidInputError(f"choose_kind takes a kind of {[k for k in WARM_KINDS if k != 'auto']} or None, got {kind!r}")
         self._validated_kind = kind
         if kind is not None and self._kept_kind is not None:
             self._kept_kind = kind

@@ -304,8 +304,8 @@ class Hybrid(Recommender):
         warm: warm model of the CF source: ``"auto"`` (default: EASE up to ~10⁴ items where it
             fits the memory budget, else ALS; see ``coldkit.models.cold.choose_warm``; where the size
             rule gives EASE, a tuned fit without ``warm_options`` also fits the cold adapters over ALS on
-            its validation carve and keeps ALS when they rank the pseudo-cold items better:
-            ``warm_search_``), ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
+            its validation carve (when ``implicit`` is installed, the carve has pseudo-cold items and ALS
+            fits the budget beside EASE) and keeps ALS when they rank those items better: ``warm_search_``), ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
         memory_budget: bytes or a size like ``"6G"`` the warm model may use (default: a share
             of the machine's memory, so the choice is repeatable); a model that does not fit fails before allocating.
         adapter_l2: ridge penalty of the content→CF ridge map (the ``cf`` source): a number, or
@@ -1168,16 +1168,20 @@ class Hybrid(Recommender):
 
     def _compares_warm_spaces(self, carved: CarvedValidation, train: Interactions) -> bool:
         """Whether this tuned fit compares its cold adapters over EASE and over ALS (:meth:`_choose_warm_space`):
-        ``warm="auto"`` took EASE, ALS is installed and fits the budget on the whole data, no
-        ``warm_options`` (they are written for one kind), and the carve has pseudo-cold items."""
+        ``warm="auto"`` took EASE, ALS is installed, no ``warm_options`` (they are written for one kind),
+        the carve has pseudo-cold items, and the ALS pair fits the budget beside what is held while it is
+        tried: the EASE space with its adapters' tables and the ``ease`` source (whole data's sizes)."""
         warm = self.cf.warm
         if warm.requested != "auto" or warm.kind != "ease" or warm.options or not have_implicit():
             return False
         if COLD_ITEMS not in carved.tasks or not {"cf", "cf_knn"} & set(self._served_sources()):
             return False
         n_warm, nnz = int(np.count_nonzero(train.item_counts())), int(train.matrix.nnz)
-        needed = estimate_warm_bytes("als", train.n_users, train.n_items, n_warm, nnz, warm.factors, warm.item_tables)
-        return needed <= resolve_budget(warm.memory_budget)
+        sizes = (train.n_users, train.n_items, n_warm, nnz)
+        held = estimate_warm_bytes("ease", *sizes, warm.factors, warm.item_tables)
+        if self._uses("ease"):
+            held += estimate_warm_bytes("ease", *sizes)
+        return held + estimate_warm_bytes("als", *sizes, warm.factors, warm.item_tables) <= resolve_budget(warm.memory_budget)
 
     def _choose_warm_space(self, task: ValidationTask, train: Interactions) -> None:
         """Keep the cold adapters (``cf``, ``cf_knn``) over EASE, or move them and the ``cf`` source to ALS,
@@ -1205,7 +1209,8 @@ class Hybrid(Recommender):
             trial_cf.backend = trial_knn.backend = self.backend
             trial_cf.warm.fit(train)
             trial_cf.fit_sharing(train, trial_cf.warm, self.cf.content)
-            trial_knn.fit_sharing(train, trial_cf.warm, self.content)
+            if "cf_knn" in sources:
+                trial_knn.fit_sharing(train, trial_cf.warm, self.content)
             self.cf, self.cf_knn = trial_cf, trial_knn
             try:
                 over_als = recalls()
@@ -1228,7 +1233,8 @@ class Hybrid(Recommender):
         # fitted again in place (not the trial's pair): the carve's ALS keeps its user factors for the final fit
         self.cf.warm.fit(train)
         self.cf.fit_sharing(train, self.cf.warm, self.cf.content)
-        self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
+        if self._uses("cf_knn"):
+            self.cf_knn.fit_sharing(train, self.cf.warm, self.content)
 
     def _choose_adapter_penalty(self, task: ValidationTask) -> None:
         """Pick the ``cf`` source's content→CF ridge penalty on the carved pseudo-cold items: Recall@``tune_k``
