@@ -305,7 +305,8 @@ class Hybrid(Recommender):
             fits the memory budget, else ALS; see ``coldkit.models.cold.choose_warm``; where the size
             rule gives EASE, a tuned fit without ``warm_options`` also fits the cold adapters over ALS on
             its validation carve (when ``implicit`` is installed, the carve has pseudo-cold items and ALS
-            fits the budget beside EASE) and keeps ALS when they rank those items better: ``warm_search_``), ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
+            fits the budget beside EASE) and keeps ALS when they rank those items better:
+            ``warm_search_``), ``"ease"``, ``"als"``, ``"svd"`` or ``"item-knn"``; ``warm_options``.
         memory_budget: bytes or a size like ``"6G"`` the warm model may use (default: a share
             of the machine's memory, so the choice is repeatable); a model that does not fit fails before allocating.
         adapter_l2: ridge penalty of the content→CF ridge map (the ``cf`` source): a number, or
@@ -1198,12 +1199,8 @@ class Hybrid(Recommender):
         queries = self._check_queries(task.queries)
         sources = [source for source in ("cf", "cf_knn") if source in self._served_sources()]
 
-        def recalls() -> dict[str, float]:
-            ranked = self._rank_task(task, queries, sources)
-            return {source: float(np.mean(recall_per_query(ranked[source].indices, task.truth, self.tune_k))) for source in sources}
-
         with stage(f"compare the cold adapters over EASE and over ALS on {len(queries):,} pseudo-cold-item queries"):
-            over_ease = recalls()
+            over_ease = self._task_recalls(task, queries, sources)
             fitted = self.cf, self.cf_knn
             trial_cf, trial_knn = self._new_adapters(*self._adapter_features(*self._features_key), warm="als")
             trial_cf.backend = trial_knn.backend = self.backend
@@ -1213,7 +1210,7 @@ class Hybrid(Recommender):
                 trial_knn.fit_sharing(train, trial_cf.warm, self.content)
             self.cf, self.cf_knn = trial_cf, trial_knn
             try:
-                over_als = recalls()
+                over_als = self._task_recalls(task, queries, sources)
             finally:
                 self.cf, self.cf_knn = fitted
         self.warm_search_ = {"ease": over_ease, "als": over_als}
@@ -1249,8 +1246,7 @@ class Hybrid(Recommender):
         def recall(step: int) -> float:
             if self.cf.l2 != ADAPTER_PENALTIES[step]:  # the start is the fitted map
                 self.cf.use_penalty(ADAPTER_PENALTIES[step])
-            ranked = self._rank_task(task, queries, ["cf"])["cf"]
-            return float(np.mean(recall_per_query(ranked.indices, task.truth, self.tune_k)))
+            return self._task_recalls(task, queries, ["cf"])["cf"]
 
         with stage(f"choose the cf source's ridge penalty on {len(queries):,} pseudo-cold-item queries"):
             best, tried = climb_grid(len(ADAPTER_PENALTIES), ADAPTER_SEARCH_START, recall)
@@ -1342,6 +1338,11 @@ class Hybrid(Recommender):
             f"hybrid: trending source half-life {best:g} days (validation Recall@{self.tune_k} of the source alone, "
             f"{n_queries:,} masked-click queries: " + ", ".join(f"{h:g} d {v:.4f}" for h, v in tried.items()) + ")"
         )
+
+    def _task_recalls(self, task: ValidationTask, queries: list[UserQuery], sources: Sequence[str]) -> dict[str, float]:
+        """Each source's mean Recall@``tune_k`` alone on a validation task (a search over one source's setting)."""
+        ranked = self._rank_task(task, queries, sources)
+        return {source: float(np.mean(recall_per_query(ranked[source].indices, task.truth, self.tune_k))) for source in sources}
 
     def _rank_task(self, task: ValidationTask, queries: list[UserQuery], sources: Sequence[str]) -> dict[str, Ranked]:
         """Each source's ranking of a validation task's queries, each pool of candidates ranked on its own."""
