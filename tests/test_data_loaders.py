@@ -441,8 +441,12 @@ def test_iso_8601_timestamps_in_a_csv_are_unix_seconds(tmp_path: Path, items_csv
 
 def test_a_folder_given_as_a_file_is_called_a_folder(tmp_path: Path, items_csv: Path) -> None:
     # it was "no such file" about a path that exists
-    with pytest.raises(InvalidInputError, match="is a folder; give the file itself"):
+    with pytest.raises(InvalidInputError, match=r"is a folder; give the file itself \(it holds items.csv\)"):
         load_interactions(tmp_path, load_items(items_csv))
+    # the files it holds, not a made-up "interactions.csv" (said of a candidates folder too)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match=r"is a folder; give the file itself \(it holds no file\)"):
+        read_id_list(tmp_path / "empty")
     with pytest.raises(InvalidInputError, match="is a folder"):
         read_id_list(tmp_path)
     with pytest.raises(InvalidInputError, match="no such file"):
@@ -1062,3 +1066,41 @@ def test_empty_ids_say_how_many_rows_have_none(tmp_path: Path, items_csv: Path) 
     both = write(tmp_path, "r3.csv", "user_id,item_id\nu1,10\n,20\nu2,\nu3, \n")
     with pytest.raises(InvalidInputError, match=r"r3.csv: empty user_id at line 3; and empty item_id at lines \[4, 5\]$"):
         load_interactions(both, catalog)
+
+
+def test_text_columns_named_twice_or_the_id_column_are_refused(tmp_path: Path, items_csv: Path) -> None:
+    # twice: the CLI loaded everything, then stopped on an AttributeError (a frame of two 'title' columns)
+    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['title'\] named more than once"):
+        load_items(items_csv, text_columns=["title", "genres", "title"])
+    frame = pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]})
+    with pytest.raises(InvalidInputError, match="named more than once"):
+        catalog_from_frame(frame, text_columns=["title", "title"])
+    # the id column as "text": every item's text was its id
+    with pytest.raises(InvalidInputError, match="text column item_id is the item id column; an id is not item text"):
+        load_items(items_csv, text_columns=["item_id", "title"])
+    movies = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
+    with pytest.raises(InvalidInputError, match=r"text column movieId \(item_id\) is the item id column"):
+        load_items(movies, columns={"item_id": "movieId"}, text_columns=["item_id"])
+    # mapped by the interactions' mapping (no --item-columns given): the message names no flag the user did not pass
+    with pytest.raises(InvalidInputError, match=r"\['movieId'\] are read as \['item_id'\] by the column mapping; an id is not item text") as caught:
+        load_items(movies, interaction_columns={"item_id": "movieId"}, text_columns=["movieId", "title"])
+    assert "--item-columns" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["1e-46", "-1e-46", "1e39", "-4e38"])
+def test_ratings_float32_cannot_hold_are_refused_naming_the_line(tmp_path: Path, items_csv: Path, value: str) -> None:
+    # 1e-46 became 0 in the float32 matrix: the interaction vanished and the item came back to its user;
+    # 1e39 became inf, refused later without the file or the line
+    path = write(tmp_path, "r.csv", f"user_id,item_id,rating\nu1,10,4\nu1,20,{value}\nu2,30,5\n")
+    with pytest.raises(InvalidInputError, match=r"r.csv: 1 rating\(s\) are outside the range interactions are stored in .*line 3"):
+        load_interactions(path, load_items(items_csv))
+    # the largest and smallest float32 magnitudes are kept as they are
+    fine = write(tmp_path, "ok.csv", "user_id,item_id,rating\nu1,10,3e38\nu1,20,1.5e-45\n")
+    assert load_interactions(fine, load_items(items_csv)).matrix.nnz == 2
+
+
+def test_repeats_summed_past_float32_are_refused(tmp_path: Path, items_csv: Path) -> None:
+    path = write(tmp_path, "r.csv", "user_id,item_id,weight\nu1,10,3e38\nu1,10,3e38\nu2,20,1\n")
+    with pytest.raises(InvalidInputError, match=r"rows combined by duplicates='sum' sum to more than float32 holds"):
+        load_interactions(path, load_items(items_csv), duplicates="sum")
+    assert load_interactions(path, load_items(items_csv), duplicates="max").matrix.max() == pytest.approx(3e38, rel=1e-6)

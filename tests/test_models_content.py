@@ -639,6 +639,26 @@ def test_an_encoder_returning_zero_vectors_is_named_not_the_item_text() -> None:
         models.create("content", encoder=Zeros(), cache=False).fit(train)
 
 
+def test_texts_without_a_word_are_named_not_the_encoder() -> None:
+    # emoji or punctuation alone: the hashing encoder rightly gives zeros, and the error sent the user to its options
+    from coldkit.models.frames import to_interactions
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d"], "title": ["😀", "!!!", "🎬 🎵", "..."], "genres": ["", "-", "", "|"]})
+    train = to_interactions(pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"]}), items=items)
+    for name in ("content", "hybrid"):
+        with pytest.raises(InvalidInputError, match=r"4 catalogue items have text in title, genres, but none of them hold a word") as caught:
+            models.create(name, encoder="hashing", cache=False).fit(train)
+        assert "check its options" not in str(caught.value)
+    # one text with a word is not enough to compare either, and the message says so
+    one = items.assign(title=["space robots", "!!!", "🎬 🎵", "..."])
+    with pytest.raises(InvalidInputError, match=r"but only 1 of them hold a word"):
+        models.create("content", encoder="hashing", cache=False).fit(to_interactions(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}), items=one))
+    # words in any script count: two CJK titles encode and rank
+    cjk = items.assign(title=["東京の夜", "パリの朝", "🎬", "..."])
+    fitted = models.create("content", encoder="hashing", cache=False).fit(to_interactions(pd.DataFrame({"user_id": ["u1"], "item_id": ["a"]}), items=cjk))
+    assert fitted.recommend([UserQuery(user=0)], k=1).indices.shape == (1, 1)
+
+
 def test_hybrid_explain_under_rank_fusion_names_what_the_ranks_added(data: Interactions) -> None:
     """Under ``rrf`` a source adds ``w / (c + rank)``; the parts were weight x score / best (the rule of score
     fusion). And with ``cf`` and ``cf_knn`` both speaking, the why read "people who liked X also liked it;

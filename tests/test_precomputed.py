@@ -392,6 +392,9 @@ def test_cli_item_vectors_equals_the_encoder_that_made_them(
                      r"the header\); ids are matched as text, the vectors' first: 'A' is not 'a', 'B' is not 'b', 'C' is not 'c'$"),
         ("ok", ("--model", "popularity"), "does not use item content"),
         ("ok", ("--item-vector-columns", "vec=x"), "unknown name"),
+        # --encoder beside --item-vectors is the vectors' text encoder: the error says so, and to drop it
+        ("ok", ("--encoder", "hashing"), r"makes 1024-d vectors but the item vectors .* are 4-d; .*--encoder names the encoder "
+                                         r"that made the vectors .*: leave it out for vectors made elsewhere$"),
     ],
 )
 def test_cli_bad_vector_file_is_one_clear_line(

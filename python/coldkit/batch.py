@@ -783,4 +783,13 @@ def _precomputed_encoder(
         )
     if matched.extra:
         notes.append(f"{matched.extra} vector(s) in {path} belong to ids not in --items and were ignored")
-    return PrecomputedEncoder(item_vectors=loaded, text_encoder=text_encoder)
+    try:
+        return PrecomputedEncoder(item_vectors=loaded, text_encoder=text_encoder)
+    except InvalidInputError as exc:
+        if text_encoder is None:
+            raise
+        # the encoder's message names its own argument; say what --encoder is for beside --item-vectors
+        raise InvalidInputError(
+            f"{exc}; beside --item-vectors, --encoder names the encoder that made the vectors (it encodes user texts "
+            "into their space): leave it out for vectors made elsewhere"
+        ) from None

@@ -1091,14 +1091,24 @@ def catalog_from_frame(
                 "description column, or bring item vectors (coldkit recommend --item-vectors)"
             )
     else:
-        # a text column that the mapping renamed (--item-columns item_id=movieId, --text-columns movieId)
-        # was reported as missing from a file that has it, next to a list of renamed names
+        text_columns = list(text_columns)
+        # a name given twice picked a frame of two columns where each item's text is one string: the CLI
+        # stopped on an AttributeError after loading everything (a new user's review), the API joined it twice
+        repeated = sorted({str(c) for c in text_columns if text_columns.count(c) > 1})
+        if repeated:
+            raise InvalidInputError(f"{where}: text column(s) {repeated} named more than once in text_columns= (--text-columns); name each column once")
+        # a text column that the mapping renamed (--item-columns item_id=movieId, or --interaction-columns
+        # item_id=movieId, which the items file inherits) was reported as missing from a file that has it
         renamed = {src: std for std, src in (columns or {}).items() if src != std}
         moved = [c for c in text_columns if c in renamed and c not in table.columns]
         if moved:
             raise InvalidInputError(
-                f"{where}: text column(s) {moved} are mapped to {[renamed[c] for c in moved]} by the item column mapping "
-                "(--item-columns); an id is not item text: name other text columns"
+                f"{where}: text column(s) {moved} are read as {[renamed[c] for c in moved]} by the column mapping; "
+                "an id is not item text: name other text columns"
+            )
+        if "item_id" in text_columns:  # the id column under its own name: every item's "text" was its id
+            raise InvalidInputError(
+                f"{where}: text column {_own_name('item_id', columns)} is the item id column; an id is not item text: name other text columns"
             )
         _require_columns(table, list(text_columns), where, renamed=columns)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
@@ -1250,6 +1260,7 @@ def interactions_from_frame(
                 f"{where}: {int(bad.sum())} rating(s){values_in} are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
                 "drop or fix them first"
             )
+        _check_float32_range(ratings, frame, where, values_in)
     else:
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
@@ -1419,6 +1430,11 @@ def interactions_from_frame(
         _RowIds(user_codes[keep], user_names), _RowIds(item_codes[keep], item_names), pair,
     )  # fmt: skip
 
+    if (np.abs(vals) > np.finfo(np.float32).max).any():  # each row was in range: a sum of repeats may not be
+        raise InvalidInputError(
+            f"{where}: repeated {pair} rows combined by duplicates={duplicates!r} sum to more than float32 holds "
+            f"({float(np.finfo(np.float32).max):.3g}); scale the ratings/weights down or use duplicates='max'"
+        )
     shape = (len(order), len(catalog))
     matrix = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=shape)
     ts_matrix = None
@@ -1431,6 +1447,25 @@ def interactions_from_frame(
             ts_matrix.data -= 1
             ts_matrix.sort_indices()
     return Interactions(user_ids=np.asarray(order, dtype=object), catalog=catalog, matrix=matrix, timestamps=ts_matrix)
+
+
+def _check_float32_range(ratings: np.ndarray, frame: pd.DataFrame, where: str, values_in: str) -> None:
+    """Refuse ratings/weights that float32 (the interaction matrix) cannot hold, naming the rows.
+
+    Why: 1e-46 is positive in float64 and 0 in float32, so the interaction vanished from the matrix and
+    the item was recommended back to the user who rated it; 1e39 became inf, and the error came later
+    with neither the file nor the row (a new user's review).
+    """
+    limits = np.finfo(np.float32)
+    magnitude = np.abs(ratings)
+    bad = (magnitude > limits.max) | ((magnitude > 0) & (magnitude < limits.smallest_subnormal))
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise InvalidInputError(
+            f"{where}: {int(bad.sum())} rating(s){values_in} are outside the range interactions are stored in "
+            f"(float32: magnitudes from {float(limits.smallest_subnormal):.3g} to {float(limits.max):.3g}; "
+            f"{_rows_named(frame, rows)}, e.g. {float(ratings[rows[0]])!r}); scale or fix them first"
+        )
 
 
 def _comma_number_hint(value: str) -> str:
@@ -2121,7 +2156,13 @@ def _unquoted_tsv(
 def _not_a_file(path: Path) -> str:
     """Why ``path`` cannot be read as a file: a folder was reported as "no such file", which it is not."""
     if path.is_dir():
-        return f"{path}: is a folder; give the file itself (e.g. {path / 'interactions.csv'})"
+        # the files it holds, not a made-up name: "e.g. adir/interactions.csv" was said of a candidates folder too
+        try:
+            inside = sorted(child.name for child in path.iterdir() if child.is_file())
+        except OSError:
+            inside = []
+        shown = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else " (it holds no file)"
+        return f"{path}: is a folder; give the file itself{shown}"
     return f"{path}: no such file"
 
 

@@ -584,6 +584,11 @@ def _recommend_takes_frames(recommend: _F) -> _F:
         if users is _USERS_NOT_GIVEN:
             users = None
         if users is None and items is None and filter_seen is None:
+            if not args and "queries" not in kwargs:  # "missing argument 'queries'" named a parameter the DataFrame form hides
+                raise InvalidInputError(
+                    f"{type(self).__name__}.recommend needs the users: recommend(users=[user ids or UserQuery], k=...) "
+                    "(or recommend(queries, k) with index queries)"
+                )
             if "exclude_known" in kwargs:  # bool("no") is True: a silently wrong list
                 from coldkit.validation import check_flag
 

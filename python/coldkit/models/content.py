@@ -8,6 +8,7 @@ item is rankable the moment it has a description.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -354,6 +355,10 @@ def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Inter
 
 
 
+#: A letter or digit in any script: a text without one (emoji, punctuation) has no word to encode.
+_HAS_WORD = re.compile(r"[^\W_]")
+
+
 def _too_little_content(train: Interactions, encoder: Encoder, with_content: int) -> InvalidInputError:
     """The error for a catalogue where fewer than 2 items got a non-zero vector, naming the cause:
     one item in all, an encoder that gave zeros for items with text, all-zero given vectors, or no text."""
@@ -365,6 +370,16 @@ def _too_little_content(train: Interactions, encoder: Encoder, with_content: int
             "the content part of hybrid, router and the cold-* models); popularity, item-knn and ease take one item"
         )
     described = int((~train.catalog.without_text()).sum()) if train.catalog.text_columns else 0
+    worded = sum(1 for text in train.catalog.texts() if _HAS_WORD.search(text)) if described >= 2 else 0
+    if name != "precomputed" and described >= 2 and worded < 2:
+        # emoji or punctuation alone: a word encoder rightly gives them zeros, and "check the encoder's
+        # options" sent a new user looking in the wrong place
+        return InvalidInputError(
+            f"content model: {described:,} catalogue items have text in {', '.join(map(str, train.catalog.text_columns))}, but "
+            f"{'only ' + str(worded) if worded else 'none'} of them hold a word (a letter or digit; symbols, punctuation "
+            f"and emoji are no words), and encoder {name!r} found nothing to encode: name text columns with words "
+            "(text_columns / --text-columns) or give item vectors (--item-vectors)"
+        )
     if name != "precomputed" and described >= 2:  # the text is there: the encoder gave zeros for it
         return InvalidInputError(
             f"content model: encoder {name!r} returned a zero vector for all but {with_content} of "
