@@ -172,6 +172,9 @@ def test_sparse_matrix_input() -> None:
 
 def test_bad_input_gets_clear_errors() -> None:
     pop = models.create("popularity")
+    # no users at all: "missing 1 required positional argument: 'queries'" named what the DataFrame form hides
+    with pytest.raises(InvalidInputError, match=r"Popularity.recommend needs the users: recommend\(users=\["):
+        models.create("popularity").fit(RATINGS).recommend(k=3)
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['item_id'\]"):
         pop.fit(RATINGS.drop(columns="item_id"))
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['user_id'\]"):
@@ -233,10 +236,14 @@ def test_bad_input_gets_clear_errors() -> None:
 
 
 def test_index_form_is_unchanged() -> None:
+    # fitted on frames, items and users are numbered by a hash of their ids (not the rows' order): the
+    # index form takes the indices the fitted catalogue gives
     model = models.create("popularity").fit(RATINGS, items=ITEMS)
-    ranked = model.recommend([UserQuery(user=1)], 2, candidates=np.array([1, 2, 3]), exclude_known=True)
+    catalog, users = model.train_.catalog, list(model.train_.user_ids)
+    b, c, d = catalog.index_of(["b", "c", "d"])
+    ranked = model.recommend([UserQuery(user=users.index("u2"))], 2, candidates=np.array([b, c, d]), exclude_known=True)
     assert isinstance(ranked, Ranked)
-    np.testing.assert_array_equal(ranked.indices, [[1, 2]])
+    np.testing.assert_array_equal(ranked.indices, [[b, c]])  # b (2 likes) before c (1); u2 has only a
 
 
 def test_get_params_set_params_and_repr() -> None:
@@ -368,8 +375,9 @@ def test_popularity_frame_matches_a_pandas_reference(pairs: set[tuple[int, int]]
     model = models.create("popularity").fit(frame)
     users = sorted(frame.user_id.unique())
     recs = model.recommend(users=users, k=k, filter_seen=filter_seen)
-    # reference: distinct users per item, ties broken by first appearance in the frame (the catalogue order)
-    order = list(dict.fromkeys(frame.item_id))
+    # reference: distinct users per item, ties broken by the catalogue order (a hash of the ids, whatever the rows' order)
+    order = [str(i) for i in model.train_.catalog.item_ids]  # type: ignore[union-attr]
+    assert order == [str(i) for i in models.create("popularity").fit(frame.sample(frac=1.0, random_state=1)).train_.catalog.item_ids]  # type: ignore[union-attr]
     counts = frame.groupby("item_id").user_id.nunique()
     for user in users:
         seen = set(frame.item_id[frame.user_id == user]) if filter_seen else set()
@@ -437,8 +445,7 @@ def test_a_weight_column_is_named_where_its_values_are_refused() -> None:
     fixed = frame.assign(weight=["3", "2", "1"])
     for data, mapping in ((fixed, None), (fixed.rename(columns={"weight": "plays"}), {"weight": "plays"})):
         fitted = models.create("popularity").fit(data, columns=mapping)
-        assert fitted.train_ is not None
-        np.testing.assert_allclose(fitted.train_.matrix.toarray(), [[3.0, 2.0], [1.0, 0.0]])
+        np.testing.assert_allclose(_by_ids(fitted.train_, ["a", "b"], ["x", "y"]), [[3.0, 2.0], [1.0, 0.0]])
 
 
 def test_a_mapped_weight_is_read_beside_a_rating_column() -> None:
@@ -448,11 +455,16 @@ def test_a_mapped_weight_is_read_beside_a_rating_column() -> None:
     frame = pd.DataFrame({"user_id": ["1", "2", "1"], "item_id": ["a", "b", "b"], "rating": [5, 4, 3], "plays": [30, 1, 7]})
     plays = [[30.0, 7.0], [0.0, 1.0]]  # by hand: user 1 played a 30 times and b 7 times, user 2 b once
     fitted = models.create("popularity").fit(frame, columns={"weight": "plays"})
-    assert fitted.train_ is not None
-    np.testing.assert_allclose(fitted.train_.matrix.toarray(), plays)
+    np.testing.assert_allclose(_by_ids(fitted.train_, ["1", "2"], ["a", "b"]), plays)
     unmapped = models.create("popularity").fit(frame.rename(columns={"plays": "weight"}), columns={"weight": "weight"})
-    assert unmapped.train_ is not None
-    np.testing.assert_allclose(unmapped.train_.matrix.toarray(), plays)
+    np.testing.assert_allclose(_by_ids(unmapped.train_, ["1", "2"], ["a", "b"]), plays)
+
+
+def _by_ids(train: Interactions | None, users: list[str], items: list[str]) -> np.ndarray:
+    """The dense weights of ``users`` x ``items`` (external ids): fit numbers both by a hash of their ids."""
+    assert train is not None
+    rows = [list(train.user_ids).index(u) for u in users]
+    return np.asarray(train.matrix.toarray()[rows][:, train.catalog.index_of(items)])
     # a mapped rating= still reads the ratings, and naming both is refused rather than one dropped
     rated = models.create("popularity").fit(frame, columns={"rating": "rating"})
     assert rated.train_ is not None
@@ -502,7 +514,7 @@ def test_ids_from_a_float_column_are_found_as_fit_stored_them() -> None:
     # a column with a gap is float in pandas (862.0): fit stores "862", so the same values must find it again
     frame = pd.DataFrame({"user_id": [1.0, 1.0, 2.0, 3.0], "item_id": [862.0, 949.0, 862.0, 15602.0]})
     model = models.create("popularity").fit(frame)
-    assert list(model.train_.user_ids) == ["1", "2", "3"]  # type: ignore[union-attr]
+    assert sorted(model.train_.user_ids) == ["1", "2", "3"]  # type: ignore[union-attr]
     recs = model.recommend(users=frame.user_id.unique(), k=2, items=frame.item_id.unique())
     assert rows(recs) == [("1", "15602", 1.0, 1), ("2", "949", 1.0, 1), ("2", "15602", 1.0, 2),
                           ("3", "862", 2.0, 1), ("3", "949", 1.0, 2)]

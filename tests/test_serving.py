@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import coldkit
-from coldkit.data import Catalog, Interactions, UserQuery, load_dataset
+from coldkit.data import Catalog, Interactions, UserQuery, load_dataset, renumber_items, renumber_users
 from coldkit.serving import (
     EncoderMismatchError,
     IndexFormatError,
@@ -870,8 +870,10 @@ def test_build_takes_the_dataframes_fit_takes() -> None:
     from_frames = ServingIndex.build(
         ratings, items=movies, columns={"user_id": "userId", "item_id": "movieId"},
         item_columns={"item_id": "movieId"}, text_columns=list(train.catalog.text_columns), **options)
-    reference = ServingIndex.build(train, **options)
-    assert from_frames.version.item_ids == reference.version.item_ids  # the cold items too, in the table's order
+    # a DataFrame's items and users are numbered by a hash of their ids, as fit numbers them (not the rows' order)
+    reference = ServingIndex.build(renumber_users(renumber_items(train)), **options)
+    assert from_frames.version.item_ids == reference.version.item_ids  # the cold items too
+    assert sorted(from_frames.version.item_ids) == sorted(str(i) for i in train.catalog.item_ids)
     cold = str(train.catalog.item_ids[-1])
     assert from_frames.has_item(cold) and train.item_counts()[-1] == 0
     for request in ({"user_id": str(train.user_ids[0])}, {"text": "space adventure"},
