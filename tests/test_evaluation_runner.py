@@ -511,6 +511,11 @@ def test_evaluation_does_not_read_the_item_files_order() -> None:
     shuffled = evaluate(_rows_permuted(ds, 5), {"pop": CountPopularity}, seeds=seeds, k=[10], progress=False)
     for task in ("cold", "warm", "all"):
         assert shuffled.mean("pop", task, "recall@10") == fair.mean("pop", task, "recall@10")
+    # a DataFrame of the same rows: keep_item_order keeps the frame's orders (fit(df) numbers by a hash of the ids)
+    coo = matrix.tocoo()
+    frame = pd.DataFrame({"user_id": [f"u{u}" for u in coo.row], "item_id": ids[coo.col]})
+    from_frame = evaluate(frame, {"pop": CountPopularity}, items=catalog.table, seeds=seeds, k=[10], progress=False, keep_item_order=True)
+    assert from_frame.mean("pop", "cold", "recall@10") == kept.mean("pop", "cold", "recall@10")
 
 
 def _users_permuted(ds: Dataset, seed: int) -> Dataset:

@@ -310,7 +310,8 @@ def evaluate(
         # as `coldkit evaluate`: a table of bare ids serves models that read no item content (popularity,
         # item-knn, ease...); a model of one's own (a factory) may read anything
         needs_text = any(c.factory is not None or model_accepts(c.name, "encoder") for c in choices)
-        data = to_interactions(data, require_text=needs_text, **frame_options)
+        # keep_item_order keeps the frame's own orders (without it every seed renumbers below)
+        data = to_interactions(data, require_text=needs_text, keep_order=keep_item_order, **frame_options)
     else:
         given = [name for name, value in frame_options.items()
                  if value is not None and not (name == "duplicates" and value == "error")]

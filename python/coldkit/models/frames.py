@@ -53,6 +53,7 @@ def to_interactions(
     binary: bool = False,
     media_columns: Sequence[str] = (),
     require_text: bool = True,
+    keep_order: bool = False,
 ) -> Interactions:
     """Training data in coldkit's shape from a DataFrame, a scipy sparse matrix or Interactions.
 
@@ -78,6 +79,8 @@ def to_interactions(
         require_text: whether an ``items`` table without a text-like column is an error; ``fit`` passes
             False for a model whose encoder reads item vectors by id (``precomputed``), where a table of
             ids alone is the whole catalogue.
+        keep_order: DataFrame only: number the items in the item table's order and the users in order of
+            their first row instead of by a hash of their ids (``evaluate(..., keep_item_order=True)``).
 
     A DataFrame's items and users are numbered by a hash of their ids
     (:func:`coldkit.data.renumber_items` / :func:`~coldkit.data.renumber_users`), never by its rows' order
@@ -125,7 +128,7 @@ def to_interactions(
         # are numbered by a hash of their ids. Numbered by first row, the same ratings shuffled (a query
         # without ORDER BY) drew other validation users for the hybrid and broke ties otherwise: 55 % of
         # its top-10 places kept, 21 % with the item table shuffled (a new user's review).
-        return renumber_users(renumber_items(train))
+        return train if keep_order else renumber_users(renumber_items(train))
     if sp.issparse(data):
         if columns is not None:
             raise InvalidInputError("columns= renames DataFrame columns; a sparse matrix has none (use user_ids=/item_ids=)")
