@@ -13,6 +13,7 @@ import coldkit
 import coldkit.models as models
 from coldkit.data.interactions import Catalog, Interactions, UserQuery
 from coldkit.exceptions import InvalidInputError
+from coldkit.models.blend import NO_SOURCE_REASON
 from coldkit.models.cold import bilinear_ridge, ridge_map
 from coldkit.models.whitening import Whitening, mean_pairwise_cosine
 
@@ -684,6 +685,22 @@ def test_hybrid_explain_under_rank_fusion_names_what_the_ranks_added(data: Inter
             assert collaborative <= 1, why
             both += {"cf", "cf_knn"} <= set(expected)
     assert both > 5
+
+
+def test_hybrid_explain_of_the_only_candidate_says_what_the_sources_say(data: Interactions, hybrid: models.Recommender) -> None:
+    # alone in every list, the item sat at each list's floor (min-max): "no source ranked it above the other
+    # candidates" was said where there were none. Its sources speak as for the same item among others.
+    query = UserQuery(user=0)
+    top = int(hybrid.recommend([query], 1).indices[0, 0])
+    among = hybrid.explaining_sources(query, top)
+    alone = hybrid.explaining_sources(query, top, candidates=np.array([top]))
+    assert alone and alone[0] in among, (alone, among)
+    assert hybrid.explain(query, top, candidates=np.array([top])) != NO_SOURCE_REASON
+    # the cold item for words it shares: the text speaks
+    assert "laugh" in hybrid.explain(UserQuery(text="laugh out loud"), 9, candidates=np.array([9]))
+    # nothing said for it by any source: not "above the other candidates"
+    why = hybrid.explain(UserQuery(text="zzzz qqqq"), 9, candidates=np.array([9]))
+    assert "other candidates" not in why, why
 
 
 def test_hybrid_explain_gives_one_collaborative_reason(data: Interactions, hybrid: models.Recommender) -> None:

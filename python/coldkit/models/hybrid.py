@@ -1587,7 +1587,8 @@ class Hybrid(Recommender):
             return "; ".join(reasons)
         if not named:  # every part 0: at the floor of each list that holds it (the serving index's words)
             # under the stacker, no source pushed it up: say what the stacker weighed instead
-            return self._stacker_reason(query, index, cand) or NO_SOURCE_REASON
+            alone = cand is not None and cand.size == 1  # no other candidate to be ranked above
+            return self._stacker_reason(query, index, cand) or ("the only candidate; no source found anything for it" if alone else NO_SOURCE_REASON)
         if {"popularity", "trending"} & set(named):
             return self._popularity_reason(query, index, cand)
         return f"ranked by the {' and '.join(named)} source{'s' if len(named) > 1 else ''}"
@@ -1622,7 +1623,12 @@ class Hybrid(Recommender):
         if stacked is not None:  # the stacker ranked this query's list: its parts, not the blend's, say why
             return speaking_sources({name: float(part[0, 0]) for name, part in stacked.items()})
         named = speaking_sources({name: float(part[0, 0]) for name, part in parts.items()})
-        if named or any(np.any(ranked.indices[0] == index) for ranked in given["sources"].values()):
+        holding = [ranked for ranked in given["sources"].values() if np.any(ranked.indices[0] == index)]
+        # at the floor of a list with others in it, the item was ranked last there: no source speaks. Alone in
+        # every list that holds it (one candidate), the floor is its own score: "no source ranked it above the
+        # other candidates" was said where there were none, so its scores speak, as for an item no list holds
+        alone = bool(holding) and all(int(np.count_nonzero(ranked.indices[0] >= 0)) == 1 for ranked in holding)
+        if named or (holding and not alone):
             return named
         at_item = self._rankers([query], 1, np.array([index]), False)
         scores: dict[str, tuple[float, float, float]] = {}
