@@ -155,6 +155,17 @@ def test_reveal_outside_the_cold_user_protocol_is_refused(tmp_path: Path, capsys
     assert not (tmp_path / "o").exists()
 
 
+def test_an_unknown_encoder_and_an_empty_out_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # a misspelt --encoder was recorded in results.json where no chosen model reads text; --out '' wrote into the cwd
+    args = ["evaluate", "--models", "popularity", "--encoder", "nosuch", "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 2
+    assert "coldkit evaluate: error: unknown encoder 'nosuch'; available: " in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--models", "popularity", "--out", "", "--no-progress"]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_negative_reveal_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # it was the library's "reveal must hold integers >= 0, got int -1", naming no flag
     args = ["evaluate", "--models", "popularity", "--protocol", "cold-user", "--reveal", "1", "-1", "--out", str(tmp_path / "o"),
@@ -316,6 +327,32 @@ def test_a_read_only_results_file_is_not_replaced(movie_folder: Path, tmp_path: 
         assert (out / "results.json").read_text(encoding="utf-8") == "{}" and not (out / "results.txt").exists()
     finally:
         (out / "results.json").chmod(0o644)
+
+
+@pytest.mark.parametrize("bad", ["png-folder", "txt-folder", "png-link"])
+@pytest.mark.parametrize("chart", [True, False])
+def test_a_results_file_that_cannot_be_replaced_fails_before_the_run(
+    movie_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str, chart: bool
+) -> None:
+    # only results.json was checked before the run: a results.png that was a folder or a link failed after it,
+    # with results.json and .txt already replaced beside it (a new user's review)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("{}", encoding="utf-8")
+    name = "results.txt" if bad == "txt-folder" else "results.png"
+    if bad.endswith("folder"):
+        (out / name).mkdir()
+    else:
+        (tmp_path / "elsewhere.png").write_bytes(b"old")
+        (out / name).symlink_to(tmp_path / "elsewhere.png")
+    code = main(["evaluate", "--data", str(movie_folder), "--models", "popularity", "--out", str(out), "--no-progress",
+                 *([] if chart else ["--no-chart"])])  # fmt: skip
+    assert code == 2
+    kind = "a directory" if bad.endswith("folder") else "a symbolic link"
+    assert f"output path '{out / name}' is {kind}" in capsys.readouterr().err
+    assert (out / "results.json").read_text(encoding="utf-8") == "{}"  # nothing replaced
+    assert bad == "txt-folder" or not (out / "results.txt").exists()
+    assert (tmp_path / "elsewhere.png").read_bytes() == b"old" if bad == "png-link" else True
 
 
 @pytest.mark.parametrize(

@@ -262,6 +262,10 @@ def test_encoder_for_a_model_without_one_is_noted(files: Path, capsys: pytest.Ca
     # popularity reads no text: the run goes on, but the user is told the flag did nothing
     assert _recommend(files, str(files / "recs.csv"), "--encoder", "hashing") == 0
     assert "note: --encoder hashing has no effect on model popularity" in capsys.readouterr().err
+    # a misspelt name is not "no effect": it is refused before any file is read (it passed unnoticed)
+    assert _recommend(files, str(files / "other.csv"), "--encoder", "hashng") == 2
+    assert "coldkit recommend: error: unknown encoder 'hashng'; available: " in capsys.readouterr().err
+    assert not (files / "other.csv").exists()
 
 
 def test_two_encoders_are_refused(files: Path, capsys: pytest.CaptureFixture[str]) -> None:

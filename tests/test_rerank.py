@@ -212,6 +212,25 @@ def test_mmr_honours_new_share_and_needs_vectors() -> None:
         coldkit.get_reranker("mmr").rerank(one_row([1.0]), k=1)
 
 
+def test_mmr_raises_category_limits_as_little_as_the_exact_reranker() -> None:
+    # when no candidate fitted the limits, mmr dropped them all for the rest of the list: under a limit of 3,
+    # the most relevant category took 11 of 20 places where raising every limit evenly needs at most 6
+    rng = np.random.default_rng(0)
+    categories = [["Action"]] * 14 + [["Drama"]] * 4 + [["Comedy"]] * 3 + [["Horror"]] * 2 + [["War"]] * 1
+    scores = np.sort(rng.random(len(categories)))[::-1].astype(np.float32).tolist()  # the Action films first
+    attrs = ItemAttributes(categories=categories, vectors=rng.normal(size=(len(categories), 8)).astype(np.float32))
+    cons = Constraints(max_per_category=3)
+    exact = coldkit.get_reranker("constraints").rerank(one_row(scores), k=20, constraints=cons, items=attrs)
+    for lambda_ in (0.3, 0.7, 1.0):
+        mmr = coldkit.get_reranker("mmr", lambda_=lambda_).rerank(one_row(scores), k=20, constraints=cons, items=attrs)
+        chosen = mmr.ranked.indices[0]
+        assert len(set(chosen.tolist())) == 20
+        action = sum(categories[i] == ["Action"] for i in chosen)
+        exact_action = sum(categories[i] == ["Action"] for i in exact.ranked.indices[0])
+        assert action == exact_action == 20 - 10, (lambda_, action, exact_action)  # every other film, then Action
+        assert "max_per_category: limits raised by 7 to fill 20 slots" in mmr.relaxed[0] == exact.relaxed[0], (mmr.relaxed, exact.relaxed)
+
+
 def test_mmr_reads_scores_equal_up_to_float_noise_as_a_tie() -> None:
     """Scores one float32 step apart are rounding noise (:func:`coldkit.builtins.fusion.constant_rows`): min-max
     stretched them to relevance 1, 0.5, 0, and with lambda 0.9 the noise chose the near-duplicate item 1.

@@ -51,6 +51,19 @@ def test_a_busy_port_is_named_before_the_index_is_opened(saved: Path) -> None:
     load(saved).close()  # the writer lock was never taken
 
 
+def test_a_second_writer_is_told_the_flag_not_the_python_argument(saved: Path) -> None:
+    # it said "open it with read_only=True" (and "call its close()") to a user of the command line
+    writer = load(saved)  # holds the writer lock, as a running server does
+    try:
+        done = subprocess.run([sys.executable, "-m", "coldkit", "serve", str(saved), "--port", "0"], env=ENV,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        writer.close()
+    assert done.returncode == 2, done.stderr
+    assert "is open for writing by another process" in done.stderr and "serve it with --read-only" in done.stderr
+    assert "read_only=True" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_port_0_with_several_workers_is_refused(saved: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "coldkit", "serve", str(saved), "--port", "0", "--workers", "2",
                            "--read-only"], env=ENV, capture_output=True, text=True, timeout=120)

@@ -246,7 +246,8 @@ class MMRReranker:
         max_sim = np.full(n, -np.inf)
         taken = np.zeros(n, dtype=bool)
         counts = {c: 0 for c in row.groups}
-        limits = row.limits(0)
+        boost = raised = 0
+        limits = row.limits(boost)
         member_of = {c: set(p.tolist()) for c, p in row.groups.items()}
         need_new = required_new(row.cons, length)
         chosen: list[int] = []
@@ -270,8 +271,15 @@ class MMRReranker:
                 if "max_per_category" not in row.cons.relax_order:
                     notes.append(f"list shortened to {slot} items: category limits allow no more")
                     break
-                quota_ok = allowed
-                notes.append("max_per_category: exceeded to fill the list")
+                # raised evenly, as little as fills this slot (as the exact reranker relaxes them): dropping every
+                # limit here let one category take the rest of the list (11 Action films of 20 under a limit of 3)
+                while not quota_ok.any():
+                    boost += 1
+                    limits = row.limits(boost)
+                    quota_ok = allowed.copy()
+                    for c in (c for c in counts if counts[c] >= limits[c]):
+                        quota_ok[list(member_of[c])] = False
+                raised = boost
             penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
             value = self.lambda_ * relevance - (1.0 - self.lambda_) * penalty
             value = np.where(quota_ok, value, -np.inf)
@@ -282,6 +290,8 @@ class MMRReranker:
             for c in counts:
                 if best in member_of[c]:
                     counts[c] += 1
+        if raised:
+            notes.append(f"max_per_category: limits raised by {raised} to fill {len(chosen)} slots")
         return np.asarray(chosen, dtype=np.int64), list(dict.fromkeys(notes))
 
 

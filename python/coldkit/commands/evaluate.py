@@ -229,13 +229,22 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--k cut-offs must be >= 1, got {' '.join(map(str, args.k))}")
     if args.max_users is not None and args.max_users < 1:
         raise InvalidInputError(f"--max-users must be >= 1 (or left out for every user), got {args.max_users}")
+    if not args.out.strip():  # '' wrote results.* into the working folder
+        raise InvalidInputError("--out is empty; give the folder for results.json/.txt/.png (default coldkit-results)")
     if os.path.lexists(args.out) and (os.path.islink(args.out) or not os.path.isdir(args.out)):
         raise InvalidInputError(f"--out {args.out!r} exists and is not a folder; results.json/.txt/.png go into a folder")
-    from coldkit._atomic import check_output_writable, refuse_read_only
+    from coldkit._atomic import check_output_path, check_output_writable, refuse_read_only
 
     check_output_writable(os.path.join(args.out, "results.json"))  # a read-only --out fails now, not after the runs
     for name in ("results.json", "results.txt", "results.png"):  # (a stale results.png is removed by --no-chart)
+        # each one, not results.json alone: a results.png that was a folder or a link failed after the runs, with
+        # results.json and .txt already replaced beside it (a failed run that left a mixed set of files)
+        check_output_path(os.path.join(args.out, name))
         refuse_read_only(os.path.join(args.out, name))
+    if args.encoder is not None:  # a misspelt name was recorded in results.json where no chosen model reads text
+        from coldkit.plugins.manager import registry
+
+        registry("encoder").get(args.encoder)
     encoder = args.encoder or default_encoder_name()
     early_notes: list[str] = []
     if args.models:

@@ -279,13 +279,23 @@ def run(args: argparse.Namespace) -> int:
                     workers=args.workers, log_level=args.log_level)
         return 0
     from coldkit.serving import create_app
+    from coldkit.serving.errors import IndexStorageError
 
     # bound before the index is opened: a port in use is an error naming it (it was a "serving" line,
     # then uvicorn's exit), and with --port 0 the line below says which port was chosen (it said 0)
     sock = _listen(args.host, args.port)
     try:
-        app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap,
-                         media_root=args.media_root, **max_body)
+        try:
+            app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap,
+                             media_root=args.media_root, **max_body)
+        except IndexStorageError as exc:
+            if "is open for writing by another process" not in str(exc):
+                raise
+            # the library's words name its argument (read_only=True) and close(); a second server takes the flag
+            raise IndexStorageError(
+                f"index {args.path!r} is open for writing by another process (another coldkit serve, or a script "
+                "holding it); serve it with --read-only beside that one, or stop it first"
+            ) from None
         port = sock.getsockname()[1]
         print(json.dumps({"serving": os.path.abspath(args.path), "host": args.host, "port": port, **app.state.index.stats()}),
               flush=True)
