@@ -166,6 +166,24 @@ def test_an_unknown_encoder_and_an_empty_out_are_refused(tmp_path: Path, capsys:
     assert not list(tmp_path.iterdir())
 
 
+def test_one_model_under_two_spellings_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # fitted twice, and the headline compared the hybrid with itself (+0.0 %, p = 1)
+    for models, named in (
+        (["popularity", "hybrid", "hybrid:encoder=hashing"], "--models hybrid and hybrid[encoder=hashing]"),
+        (["ease:l2=5,binarize=true", "ease:binarize=true,l2=5"], "--models ease[l2=5,binarize=true] and ease[binarize=true,l2=5]"),
+    ):
+        args = ["evaluate", "--encoder", "hashing", "--models", *models, "--out", str(tmp_path / "o"), "--no-progress"]
+        assert main(args) == 2
+        assert f"coldkit evaluate: error: {named} are the same model with the same options; give it once" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # other options are other models; the Python API's labelled lists may repeat one on purpose
+    from coldkit.commands.evaluate import _refuse_one_model_twice
+    from coldkit.evaluation.runner import ModelChoice, _as_choices
+
+    _refuse_one_model_twice([ModelChoice.parse(m) for m in ("ease:l2=5", "ease:l2=6", "ease")])
+    assert len(_as_choices({"a": lambda: None, "b": lambda: None})) == 2
+
+
 def test_a_negative_reveal_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # it was the library's "reveal must hold integers >= 0, got int -1", naming no flag
     args = ["evaluate", "--models", "popularity", "--protocol", "cold-user", "--reveal", "1", "-1", "--out", str(tmp_path / "o"),

@@ -417,7 +417,7 @@ def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> N
     # --item-columns item_id=movieId --text-columns movieId said "missing column(s) ['movieId']; found
     # ['item_id', ...]" about a file that has movieId
     path = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
-    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['movieId'\] are mapped to \['item_id'\]"):
+    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['movieId'\] are read as \['item_id'\] by the column mapping"):
         load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId"])
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):  # a truly absent column still is
         load_items(path, columns={"item_id": "movieId"}, text_columns=["title", "plot"])
@@ -1075,18 +1075,16 @@ def test_text_columns_named_twice_or_the_id_column_are_refused(tmp_path: Path, i
     frame = pd.DataFrame({"item_id": ["a", "b"], "title": ["x", "y"]})
     with pytest.raises(InvalidInputError, match="named more than once"):
         catalog_from_frame(frame, text_columns=["title", "title"])
-    # the id column as "text": every item's text was its id
-    with pytest.raises(InvalidInputError, match="text column item_id is the item id column; an id is not item text"):
-        load_items(items_csv, text_columns=["item_id", "title"])
+    # the id column as text is allowed: a catalogue keyed by names (artists, titles) reads its ids as text
+    assert load_items(items_csv, text_columns=["item_id", "title"]).texts()[0] == "10. Alpha"
     movies = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
-    with pytest.raises(InvalidInputError, match=r"text column movieId \(item_id\) is the item id column"):
-        load_items(movies, columns={"item_id": "movieId"}, text_columns=["item_id"])
     # mapped by the interactions' mapping (no --item-columns given): the message names no flag the user did not pass
     with pytest.raises(InvalidInputError, match=r"\['movieId'\] are read as \['item_id'\] by the column mapping; an id is not item text") as caught:
         load_items(movies, interaction_columns={"item_id": "movieId"}, text_columns=["movieId", "title"])
     assert "--item-columns" not in str(caught.value)
 
 
+@pytest.mark.filterwarnings("ignore::coldkit.exceptions.DataWarning")  # a negative value is also named as a thumbs-down
 @pytest.mark.parametrize("value", ["1e-46", "-1e-46", "1e39", "-4e38"])
 def test_ratings_float32_cannot_hold_are_refused_naming_the_line(tmp_path: Path, items_csv: Path, value: str) -> None:
     # 1e-46 became 0 in the float32 matrix: the interaction vanished and the item came back to its user;
@@ -1097,6 +1095,11 @@ def test_ratings_float32_cannot_hold_are_refused_naming_the_line(tmp_path: Path,
     # the largest and smallest float32 magnitudes are kept as they are
     fine = write(tmp_path, "ok.csv", "user_id,item_id,rating\nu1,10,3e38\nu1,20,1.5e-45\n")
     assert load_interactions(fine, load_items(items_csv)).matrix.nnz == 2
+    # only what reaches the matrix is checked: a rating the threshold drops or turns into weight 1, or a row of
+    # an unknown item that is dropped, loads as before
+    assert load_interactions(path, load_items(items_csv), implicit_threshold=4).matrix.nnz == 2 + (value == "1e39")
+    unknown = write(tmp_path, "u.csv", f"user_id,item_id,rating\nu1,10,4\nu1,99,{value}\n")
+    assert load_interactions(unknown, load_items(items_csv), unknown_items="drop").matrix.nnz == 1
 
 
 def test_repeats_summed_past_float32_are_refused(tmp_path: Path, items_csv: Path) -> None:

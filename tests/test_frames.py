@@ -848,3 +848,22 @@ def test_the_loaders_name_a_mapped_weight_column_by_the_users_name() -> None:
     # an unmapped weight column is read as the rating as before, and its message is unchanged
     with pytest.raises(InvalidInputError, match=re.escape("1 row(s) have weight 0 (rows [0])")):
         interactions_from_frame(frame.rename(columns={"plays": "weight"}).assign(weight=[0, 1]), catalog)
+
+
+def test_a_catalog_given_twice_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fit(df) renumbers the items: a Catalog given as items= became a new object each fit, and the content model's
+    # reuse of its vectors (same catalogue object) never applied, so every refit encoded the catalogue again
+    import coldkit.models.content as content
+    from coldkit.data.loaders import catalog_from_frame
+
+    catalog = catalog_from_frame(ITEMS)
+    calls: list[int] = []
+    encode = content.encode_items
+    monkeypatch.setattr(content, "encode_items", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    model = models.create("content", encoder="hashing", cache=False)
+    first = model.fit(RATINGS, items=catalog).train_
+    second = model.fit(RATINGS.sample(frac=1.0, random_state=0), items=catalog).train_
+    assert calls == [1] and first is not None and second is not None and first.catalog is second.catalog
+    # another Catalog object (the same rows) is encoded afresh: nothing is kept by value
+    model.fit(RATINGS, items=catalog_from_frame(ITEMS))
+    assert calls == [1, 1]

@@ -240,7 +240,7 @@ def _recommend_files(
 ) -> dict[str, Any]:
     if encoder is not None and "encoder" in (options or {}):  # checked before any file is read
         raise InvalidInputError(f"--encoder {encoder} and --option encoder=... name two item encoders; keep one")
-    if encoder is not None:  # a misspelt name passed unnoticed where the model reads no text (popularity)
+    if isinstance(encoder, str):  # a misspelt name passed unnoticed where the model reads no text (popularity)
         from coldkit.plugins.manager import registry
 
         registry("encoder").get(encoder)

@@ -12,6 +12,7 @@ installed, else the built-in ``hashing`` encoder)::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any, Callable
@@ -180,6 +181,24 @@ def choices_from_specs(specs: list[str], encoder: str) -> list[Any]:
     ]
 
 
+def _refuse_one_model_twice(choices: list[Any]) -> None:
+    """Refuse two ``--models`` specs that build the same model with the same options.
+
+    Why: one model under two spellings (options in another order; ``hybrid`` beside ``hybrid:encoder=hashing``
+    under ``--encoder hashing``) was fitted twice, and the headline compared the hybrid with itself (+0.0 %,
+    p = 1). The specs' option values are text read by ``parse_option_value`` (numbers, words, JSON), compared
+    as such; the Python API's labelled lists may repeat a model on purpose and are not checked.
+    """
+    from coldkit.exceptions import InvalidInputError
+
+    seen: dict[tuple[str, str], str] = {}
+    for choice in choices:
+        key = (choice.name, json.dumps(choice.options, sort_keys=True, default=repr))
+        if key in seen:
+            raise InvalidInputError(f"--models {seen[key]} and {choice.label} are the same model with the same options; give it once")
+        seen[key] = choice.label
+
+
 def with_encoder(choices: list[Any], encoder: str) -> list[Any]:
     """``choices`` with ``encoder`` given to each model that takes one and names none (labels unchanged).
 
@@ -251,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
         choices = choices_from_specs(args.models, encoder)
         if args.encoder is not None:
             choices = with_encoder(choices, args.encoder)
+        _refuse_one_model_twice(choices)
     else:
         choices, skipped = default_model_choices(encoder, args.protocol)
         if skipped:  # printed after the run's header line, with the other notes

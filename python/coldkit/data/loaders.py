@@ -1106,10 +1106,6 @@ def catalog_from_frame(
                 f"{where}: text column(s) {moved} are read as {[renamed[c] for c in moved]} by the column mapping; "
                 "an id is not item text: name other text columns"
             )
-        if "item_id" in text_columns:  # the id column under its own name: every item's "text" was its id
-            raise InvalidInputError(
-                f"{where}: text column {_own_name('item_id', columns)} is the item id column; an id is not item text: name other text columns"
-            )
         _require_columns(table, list(text_columns), where, renamed=columns)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
 
@@ -1260,7 +1256,6 @@ def interactions_from_frame(
                 f"{where}: {int(bad.sum())} rating(s){values_in} are NaN, inf or not numbers ({_rows_named(frame, rows)}{shown}){hint}; "
                 "drop or fix them first"
             )
-        _check_float32_range(ratings, frame, where, values_in)
     else:
         ratings = np.ones(len(frame), dtype=np.float64)
     timestamps: np.ndarray | None = None
@@ -1413,6 +1408,8 @@ def interactions_from_frame(
         missing = user_names[pd.unique(user_codes[keep & (user_idx < 0)])[:10]].tolist()
         raise InvalidInputError(f"{where}: user ids not in user_ids: {missing}")
 
+    # after the threshold, binary=True and dropped unknown items: only what reaches the matrix is checked
+    _check_float32_range(np.where(keep, weights, 1.0), frame, where, values_in)
     rows, cols, vals = user_idx[keep], item_idx[keep], weights[keep]
     ts_kept = timestamps[keep] if timestamps is not None else None
     if len(rows) == 0:

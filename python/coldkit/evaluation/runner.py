@@ -169,16 +169,6 @@ def _as_choices(models: Iterable[ModelLike] | Mapping[str, Callable[[], Any]]) -
     labels = [s.label for s in choices]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"model labels must be unique, got {labels}")
-    # one model under two spellings (options in another order; "hybrid" beside "hybrid:encoder=hashing" under
-    # --encoder hashing) was fitted twice, and the headline compared the hybrid with itself (+0.0 %, p = 1)
-    seen: dict[tuple[str, str], str] = {}
-    for choice in choices:
-        if choice.factory is not None:
-            continue
-        key = (choice.name, repr(sorted((str(k), repr(v)) for k, v in choice.options.items())))
-        if key in seen:
-            raise InvalidInputError(f"models {seen[key]!r} and {choice.label!r} are the same model with the same options; give it once")
-        seen[key] = choice.label
     return choices
 
 

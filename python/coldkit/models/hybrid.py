@@ -1631,6 +1631,11 @@ class Hybrid(Recommender):
         if named or (holding and not alone):
             return named
         at_item = self._rankers([query], 1, np.array([index]), False)
+        # alone, the item's own score is each list's best, and every source above 0 spoke with its full weight (a
+        # content cosine of 0.001 as loud as a strong CF score): measured against the source's best in the catalogue
+        if alone:
+            whole = {name: _once(ranker) for name, ranker in self._rankers([query], self.depth, None, True).items()}
+            lists = {**lists, **whole}
         scores: dict[str, tuple[float, float, float]] = {}
         for name, weight in weights.items():
             if not weight[0] > 0:

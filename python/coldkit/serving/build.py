@@ -131,11 +131,13 @@ def build_index_from_files(
             interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
             sep=sep, encoding=encoding, unknown_items=unknown_items,  # type: ignore[arg-type]
         )  # fmt: skip
-    from coldkit.data import renumber_items, renumber_users
+        from coldkit.data import renumber_items, renumber_users
 
-    # The files' row order is no input, as for `coldkit recommend` and fit(df): items and users are numbered by
-    # a hash of their ids, so an export without ORDER BY, shuffled, builds an index that serves the same lists.
-    train = renumber_users(renumber_items(train))
+        # The files' row order is no input, as for `coldkit recommend` and fit(df): items and users are numbered
+        # by a hash of their ids, so an export without ORDER BY, shuffled, builds an index serving the same lists.
+        # (A named data set keeps its own order: the index is then the one ServingIndex.build of its Interactions
+        # gives, as docs/serving.md builds it.)
+        train = renumber_users(renumber_items(train))
     profiles = None
     if user_profiles is not None:  # read before the build: a bad file fails in a second, not after the fit
         from coldkit.data import load_user_profiles
