@@ -171,6 +171,7 @@ def test_one_model_under_two_spellings_is_refused(tmp_path: Path, capsys: pytest
     for models, named in (
         (["popularity", "hybrid", "hybrid:encoder=hashing"], "--models hybrid and hybrid[encoder=hashing]"),
         (["ease:l2=5,binarize=true", "ease:binarize=true,l2=5"], "--models ease[l2=5,binarize=true] and ease[binarize=true,l2=5]"),
+        (["ease:l2=5", "ease:l2=5.0"], "--models ease[l2=5] and ease[l2=5.0]"),
     ):
         args = ["evaluate", "--encoder", "hashing", "--models", *models, "--out", str(tmp_path / "o"), "--no-progress"]
         assert main(args) == 2

@@ -417,8 +417,12 @@ def test_a_text_column_the_mapping_renamed_is_named_as_such(tmp_path: Path) -> N
     # --item-columns item_id=movieId --text-columns movieId said "missing column(s) ['movieId']; found
     # ['item_id', ...]" about a file that has movieId
     path = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
-    with pytest.raises(InvalidInputError, match=r"text column\(s\) \['movieId'\] are read as \['item_id'\] by the column mapping"):
-        load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId"])
+    # read under the name the mapping gives it (an id is text like any column where it is asked for)
+    assert load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId", "title"]).texts() == ["1. Alpha", "2. Beta"]
+    tags = write(tmp_path, "tags.csv", "item_id,tags\n1,space opera\n2,heist\n")
+    assert load_items(tags, columns={"genres": "tags"}, text_columns=["tags"]).texts() == ["space opera", "heist"]
+    with pytest.raises(InvalidInputError, match="name one column twice, under its own name and the mapping's"):
+        load_items(path, columns={"item_id": "movieId"}, text_columns=["movieId", "item_id"])
     with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['plot'\]"):  # a truly absent column still is
         load_items(path, columns={"item_id": "movieId"}, text_columns=["title", "plot"])
 
@@ -1068,7 +1072,7 @@ def test_empty_ids_say_how_many_rows_have_none(tmp_path: Path, items_csv: Path) 
         load_interactions(both, catalog)
 
 
-def test_text_columns_named_twice_or_the_id_column_are_refused(tmp_path: Path, items_csv: Path) -> None:
+def test_text_columns_named_twice_are_refused_and_the_id_column_is_text(tmp_path: Path, items_csv: Path) -> None:
     # twice: the CLI loaded everything, then stopped on an AttributeError (a frame of two 'title' columns)
     with pytest.raises(InvalidInputError, match=r"text column\(s\) \['title'\] named more than once"):
         load_items(items_csv, text_columns=["title", "genres", "title"])
@@ -1078,10 +1082,8 @@ def test_text_columns_named_twice_or_the_id_column_are_refused(tmp_path: Path, i
     # the id column as text is allowed: a catalogue keyed by names (artists, titles) reads its ids as text
     assert load_items(items_csv, text_columns=["item_id", "title"]).texts()[0] == "10. Alpha"
     movies = write(tmp_path, "movies.csv", "movieId,title\n1,Alpha\n2,Beta\n")
-    # mapped by the interactions' mapping (no --item-columns given): the message names no flag the user did not pass
-    with pytest.raises(InvalidInputError, match=r"\['movieId'\] are read as \['item_id'\] by the column mapping; an id is not item text") as caught:
-        load_items(movies, interaction_columns={"item_id": "movieId"}, text_columns=["movieId", "title"])
-    assert "--item-columns" not in str(caught.value)
+    # mapped by the interactions' mapping (no --item-columns given): read under the mapped name, as with --item-columns
+    assert load_items(movies, interaction_columns={"item_id": "movieId"}, text_columns=["movieId", "title"]).texts() == ["1. Alpha", "2. Beta"]
 
 
 @pytest.mark.filterwarnings("ignore::coldkit.exceptions.DataWarning")  # a negative value is also named as a thumbs-down

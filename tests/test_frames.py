@@ -864,6 +864,8 @@ def test_a_catalog_given_twice_is_encoded_once(monkeypatch: pytest.MonkeyPatch) 
     first = model.fit(RATINGS, items=catalog).train_
     second = model.fit(RATINGS.sample(frac=1.0, random_state=0), items=catalog).train_
     assert calls == [1] and first is not None and second is not None and first.catalog is second.catalog
-    # another Catalog object (the same rows) is encoded afresh: nothing is kept by value
+    # another Catalog object (the same rows) is encoded afresh: nothing is kept by value; nor by another model
     model.fit(RATINGS, items=catalog_from_frame(ITEMS))
     assert calls == [1, 1]
+    models.create("content", encoder="hashing", cache=False).fit(RATINGS, items=catalog)
+    assert calls == [1, 1, 1]

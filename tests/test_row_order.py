@@ -94,11 +94,22 @@ def test_an_index_built_from_shuffled_files_serves_the_same_lists(tmp_path: Path
     ratings, table = files
     built = []
     for tag, rows, items in (("a", ratings, table), ("b", ratings.sample(frac=1.0, random_state=6), table.sample(frac=1.0, random_state=7))):
-        rows.to_csv(tmp_path / f"r-{tag}.csv", index=False)
-        items.to_csv(tmp_path / f"i-{tag}.csv", index=False)
-        built.append(build_index_from_files(tmp_path / f"idx-{tag}", interactions=tmp_path / f"r-{tag}.csv",
-                                            items=tmp_path / f"i-{tag}.csv", encoder="hashing", cache=False))  # fmt: skip
-    first, again = built
+        folder = tmp_path / tag  # the files, and the same files as a data folder of one's own (--dataset DIR)
+        folder.mkdir()
+        rows.to_csv(folder / "interactions.csv", index=False)
+        items.to_csv(folder / "items.csv", index=False)
+        built.append(build_index_from_files(tmp_path / f"idx-{tag}", interactions=folder / "interactions.csv",
+                                            items=folder / "items.csv", encoder="hashing", cache=False))  # fmt: skip
+        built.append(build_index_from_files(tmp_path / f"dir-{tag}", dataset=str(folder), encoder="hashing", cache=False))
+    first, by_folder, again, again_by_folder = built
+    try:
+        for other in (by_folder, again_by_folder):
+            assert other.version.item_ids == first.version.item_ids
+            for user in sorted(ratings["user_id"].astype(str).unique())[:20]:
+                assert [i.id for i in other.recommend(k=10, user_id=user).items] == [i.id for i in first.recommend(k=10, user_id=user).items]
+    finally:
+        by_folder.close()
+        again_by_folder.close()
     try:
         assert first.version.item_ids == again.version.item_ids
         for user in sorted(ratings["user_id"].astype(str).unique())[:20]:

@@ -193,10 +193,21 @@ def _refuse_one_model_twice(choices: list[Any]) -> None:
 
     seen: dict[tuple[str, str], str] = {}
     for choice in choices:
-        key = (choice.name, json.dumps(choice.options, sort_keys=True, default=repr))
+        key = (choice.name, json.dumps(_as_compared(choice.options), sort_keys=True, default=repr))
         if key in seen:
             raise InvalidInputError(f"--models {seen[key]} and {choice.label} are the same model with the same options; give it once")
         seen[key] = choice.label
+
+
+def _as_compared(value: Any) -> Any:
+    """An option value as two specs are compared: ``5`` and ``5.0`` are one number (JSON writes them apart)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, dict, list, tuple)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _as_compared(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_compared(v) for v in value]
+    return float(value)
 
 
 def with_encoder(choices: list[Any], encoder: str) -> list[Any]:

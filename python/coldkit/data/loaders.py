@@ -1097,15 +1097,14 @@ def catalog_from_frame(
         repeated = sorted({str(c) for c in text_columns if text_columns.count(c) > 1})
         if repeated:
             raise InvalidInputError(f"{where}: text column(s) {repeated} named more than once in text_columns= (--text-columns); name each column once")
-        # a text column that the mapping renamed (--item-columns item_id=movieId, or --interaction-columns
-        # item_id=movieId, which the items file inherits) was reported as missing from a file that has it
+        # a text column that the mapping renamed (--item-columns genres=tags, or item_id=movieId, also inherited
+        # from --interaction-columns) is read under its new name: it was reported as missing from a file that has
+        # it, then refused as "an id" whatever it held; an id column is text like any other where it is asked for
+        # (a catalogue keyed by names: artists, titles)
         renamed = {src: std for std, src in (columns or {}).items() if src != std}
-        moved = [c for c in text_columns if c in renamed and c not in table.columns]
-        if moved:
-            raise InvalidInputError(
-                f"{where}: text column(s) {moved} are read as {[renamed[c] for c in moved]} by the column mapping; "
-                "an id is not item text: name other text columns"
-            )
+        text_columns = [renamed[c] if c in renamed and c not in table.columns else c for c in text_columns]
+        if len(set(text_columns)) != len(text_columns):  # "movieId" and "item_id": one column under both names
+            raise InvalidInputError(f"{where}: text_columns= name one column twice, under its own name and the mapping's: {text_columns}")
         _require_columns(table, list(text_columns), where, renamed=columns)
     return Catalog(item_ids=ids, table=table, text_columns=tuple(text_columns))
 
@@ -1408,7 +1407,7 @@ def interactions_from_frame(
         missing = user_names[pd.unique(user_codes[keep & (user_idx < 0)])[:10]].tolist()
         raise InvalidInputError(f"{where}: user ids not in user_ids: {missing}")
 
-    # after the threshold, binary=True and dropped unknown items: only what reaches the matrix is checked
+    # after the threshold, binary=True and dropped unknown items (a repeat that duplicates= drops is still read)
     _check_float32_range(np.where(keep, weights, 1.0), frame, where, values_in)
     rows, cols, vals = user_idx[keep], item_idx[keep], weights[keep]
     ts_kept = timestamps[keep] if timestamps is not None else None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
@@ -530,6 +532,7 @@ def _fit_takes_frames(fit: _F) -> _F:
         if options or not isinstance(data, Interactions):
             data = to_interactions(data, media_columns=_media_columns_of(self),
                                    require_text=not _reads_item_vectors(self), **options)
+            data = _same_catalog_as_last_fit(self, options.get("items"), data)
         try:
             return fit(self, data, *rest, **kwargs)
         except BaseException:
@@ -542,6 +545,25 @@ def _fit_takes_frames(fit: _F) -> _F:
 
     wrapper._takes_frames = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _same_catalog_as_last_fit(model: Any, given: object, data: Interactions) -> Interactions:
+    """``data`` over the renumbered Catalog this model's last fit made of ``given``, where ``given`` is the same
+    Catalog object, holding the same ids.
+
+    Why: ``to_interactions`` renumbers the items, so each ``fit(df, items=catalog)`` held a new Catalog, and the
+    content models' reuse of their vectors for a refit on the same catalogue object never applied (every refit
+    encoded the catalogue again). Kept on the model, as that reuse is: a new model reads the catalogue afresh.
+    """
+    from coldkit.data.interactions import Catalog
+
+    if not isinstance(given, Catalog):
+        return data
+    kept = model.__dict__.get("_renumbered_catalog")
+    if kept is not None and kept[0]() is given and np.array_equal(kept[1].item_ids, data.catalog.item_ids):
+        return dataclasses.replace(data, catalog=kept[1])
+    model.__dict__["_renumbered_catalog"] = (weakref.ref(given), data.catalog)
+    return data
 
 
 class _NotGiven:

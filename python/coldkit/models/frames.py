@@ -15,9 +15,7 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-import weakref
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
@@ -130,10 +128,7 @@ def to_interactions(
         # are numbered by a hash of their ids. Numbered by first row, the same ratings shuffled (a query
         # without ORDER BY) drew other validation users for the hybrid and broke ties otherwise: 55 % of
         # its top-10 places kept, 21 % with the item table shuffled (a new user's review).
-        if keep_order:
-            return train
-        renumbered = renumber_users(renumber_items(train))
-        return _same_catalog_each_fit(catalog, renumbered) if isinstance(items, Catalog) else renumbered
+        return train if keep_order else renumber_users(renumber_items(train))
     if sp.issparse(data):
         if columns is not None:
             raise InvalidInputError("columns= renames DataFrame columns; a sparse matrix has none (use user_ids=/item_ids=)")
@@ -142,25 +137,6 @@ def to_interactions(
         f"fit() takes a pandas DataFrame (user_id, item_id[, rating, timestamp]), a scipy sparse matrix "
         f"(users x items) or coldkit.data.Interactions, got {type(data).__name__}"
     )
-
-
-#: id(a Catalog given as ``items=``) -> (a weak reference to it, its renumbered Catalog): see _same_catalog_each_fit.
-_RENUMBERED: dict[int, tuple[weakref.ref[Catalog], Catalog]] = {}
-
-
-def _same_catalog_each_fit(given: Catalog, train: Interactions) -> Interactions:
-    """``train`` over the one renumbered Catalog of ``given`` that every fit on ``given`` gets.
-
-    Why: the content models keep their encoded vectors for a refit on the same catalogue *object*
-    (``ContentRecommender.fit``); renumbered afresh, each ``fit(df, items=catalog)`` held a new one and
-    encoded the whole catalogue again (only the disk cache spared the encoder).
-    """
-    key = id(given)
-    kept = _RENUMBERED.get(key)
-    if kept is not None and kept[0]() is given:
-        return dataclasses.replace(train, catalog=kept[1])
-    _RENUMBERED[key] = (weakref.ref(given, lambda _: _RENUMBERED.pop(key, None)), train.catalog)
-    return train
 
 
 def _catalog(

@@ -131,12 +131,14 @@ def build_index_from_files(
             interactions, catalog, columns=columns, duplicates=duplicates or "last", implicit_threshold=implicit_threshold,  # type: ignore[arg-type]
             sep=sep, encoding=encoding, unknown_items=unknown_items,  # type: ignore[arg-type]
         )  # fmt: skip
-        from coldkit.data import renumber_items, renumber_users
 
-        # The files' row order is no input, as for `coldkit recommend` and fit(df): items and users are numbered
-        # by a hash of their ids, so an export without ORDER BY, shuffled, builds an index serving the same lists.
-        # (A named data set keeps its own order: the index is then the one ServingIndex.build of its Interactions
-        # gives, as docs/serving.md builds it.)
+    from coldkit.data import dataset_names, renumber_items, renumber_users
+
+    # The files' row order is no input, as for `coldkit recommend` and fit(df): items and users are numbered by a
+    # hash of their ids, so an export without ORDER BY, shuffled, builds an index serving the same lists; so is a
+    # folder of one's own files (--dataset DIR). A named data set keeps its own order: the index is then the one
+    # ServingIndex.build of its Interactions gives, as docs/serving.md builds it.
+    if dataset is None or dataset not in dataset_names():
         train = renumber_users(renumber_items(train))
     profiles = None
     if user_profiles is not None:  # read before the build: a bad file fails in a second, not after the fit
