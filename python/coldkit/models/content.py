@@ -354,7 +354,6 @@ def _encoded_by(other: ContentRecommender | None, encoder: Encoder, train: Inter
     return next((raw for e, raw in zip(other.encoders, kept) if e is encoder), None)
 
 
-
 #: A letter or digit in any script: a text without one (emoji, punctuation) has no word to encode.
 _HAS_WORD = re.compile(r"[^\W_]")
 
