@@ -356,7 +356,9 @@ def check_backend(
 
             scores, indices = topk_by_overfetch(plain, q32, min(k, c32.shape[0]), exclude, c32.shape[0])
         else:
-            scores, indices = search(q32, k, exclude)
+            # k' = min(k, N), as coldkit.topk hands it on (docs/similarity.md): the raw k failed the shipped
+            # faiss-flat plugin on "k > N", a case coldkit never asks of a backend
+            scores, indices = search(q32, min(k, c32.shape[0]), exclude)
         scores, indices = np.asarray(scores), np.asarray(indices)
         width = min(k, c.shape[0])
         _check(scores.dtype == np.float32, where, "scores dtype", f"must be float32, got {scores.dtype}")

@@ -84,6 +84,27 @@ def test_exclusions_padding_and_tie_order() -> None:
         assert (np.diff(hnsw[0][row][: len(found)]) <= 0).all()
 
 
+def test_both_backends_pass_the_conformance_kit() -> None:
+    # the kit was never run on this package: it would have shown faiss-flat keeping whichever tied items its
+    # heap met first (items 7, 10... for 0, 4, 5, 6 at a tie at the cut), and the kit asked it for k > N
+    from coldkit.testing import check_backend
+
+    check_backend("faiss-flat")
+    check_backend("faiss-hnsw", approximate=True)
+
+
+@pytest.mark.parametrize("k", [1, 5, 12, 39, 40, 41])
+def test_a_tie_at_the_cut_goes_to_the_lower_indices(k: int) -> None:
+    # 0/1 vectors: a few distinct scores shared by many items, so the cut falls inside a tie
+    rng = np.random.default_rng(0)
+    catalog = rng.integers(0, 2, (40, 6)).astype(np.float32)
+    queries = rng.integers(0, 2, (5, 6)).astype(np.float32)
+    want = coldkit.topk(queries, catalog, k, metric="dot", backend="numpy")
+    got = coldkit.topk(queries, catalog, k, metric="dot", backend="faiss-flat")
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_zero_vectors_score_zero_under_cosine() -> None:
     catalog = np.array([[0, 0, 0], [1, 0, 0], [0, 2, 0]], np.float32)
     scores, ids = coldkit.topk(np.array([0.0, -1.0, 0.0]), catalog, 3, backend="faiss-flat")

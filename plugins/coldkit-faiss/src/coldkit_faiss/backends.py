@@ -55,6 +55,8 @@ class _FaissBackend:
     checks_finite = True  # the catalogue is checked when its index is built, queries per call
     capabilities: frozenset[str] = frozenset()
     cache: IndexCache[Any]
+    #: whether a tie at the cut is completed by fetching more, so that ties go to the lower index (exact scans)
+    complete_ties: bool = False
 
     def _options(self) -> tuple[Any, ...]:
         return ()
@@ -103,6 +105,20 @@ class _FaissBackend:
         n = catalog.shape[0]
 
         def search(rows: NDArray[np.float32], fetch: int) -> tuple[Scores, Indices]:
+            scores, ids = ordered(rows, fetch)
+            wider = fetch
+            # An exact scan breaks ties by the lower index (coldkit's contract): faiss keeps whichever tied items
+            # its heap met first, so a tie at the cut could drop lower indices (conformance kit, exact integer
+            # ties). While a row's last fetched score still equals its cut score, the tie may go on: fetch more.
+            while self.complete_ties and wider < n and fetch > 0:
+                cut, edge = scores[:, fetch - 1], scores[:, wider - 1]
+                if not bool(np.any((edge == cut) & np.isfinite(cut))):
+                    break
+                wider = min(n, 2 * wider)
+                scores, ids = ordered(rows, wider)
+            return scores[:, :fetch], ids[:, :fetch]
+
+        def ordered(rows: NDArray[np.float32], fetch: int) -> tuple[Scores, Indices]:
             raw_scores, raw_ids = self._search(index, rows, fetch)
             ids = np.asarray(raw_ids, dtype=np.int64)
             scores = np.asarray(raw_scores, dtype=np.float32).copy()
@@ -123,12 +139,14 @@ class FaissFlatBackend(_FaissBackend):
     """``faiss.IndexFlatIP``: an exact scan (faiss's SIMD loop for small batches, BLAS from
     ``blas_threshold`` queries, default 20: faiss's value before 1.8).
 
-    Exact: the same ids as coldkit's exact scan, except among items whose scores tie or nearly
-    tie (faiss sums in another order, so scores differ by about 1e-7) at the k-th place.
+    Exact: the same ids as coldkit's exact scan, ties at the k-th place to the lower index (a tie at the cut
+    is fetched whole), except among items whose scores nearly tie (faiss sums in another order, so scores
+    differ by about 1e-7).
     """
 
     name = "faiss-flat"
     capabilities = FLAT_CAPABILITIES
+    complete_ties = True
     cache: IndexCache[Any] = IndexCache(max_entries=4)
 
     def __init__(self, blas_threshold: int = 20) -> None:
