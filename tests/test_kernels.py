@@ -192,6 +192,18 @@ def test_unsupported_kernels_are_refused(kernel: str) -> None:
         )
 
 
+def test_a_bad_kernel_is_refused_when_the_backend_is_built() -> None:
+    # get_similarity_backend("rust", kernel="sse9") succeeded; the error came at the first search, far from the
+    # line that named the kernel (a new user's review); so too for the int8 and bf16 backends
+    for name in ("rust", "int8", "bf16"):
+        with pytest.raises(InvalidInputError, match="unknown kernel 'sse9'|kernel 'sse9' cannot search"):
+            coldkit.get_similarity_backend(name, kernel="sse9")
+    for kernel in sorted(set(ALL_KERNELS) - set(KERNELS)):
+        with pytest.raises(InvalidInputError, match="not supported"):
+            RustBackend(kernel=kernel)
+    assert RustBackend(kernel=KERNELS[0]).kernel == KERNELS[0]
+
+
 def test_active_kernel_is_the_best_supported() -> None:
     caps = coldkit.simd_capabilities()
     features = caps["cpu_features"]

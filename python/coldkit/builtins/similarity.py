@@ -44,6 +44,11 @@ class RustBackend:
     def __init__(self, kernel: str | None = None) -> None:
         if kernel is not None and not isinstance(kernel, str):
             raise InvalidInputError(f"kernel must be a kernel name or None, got {kernel!r}")
+        if kernel is not None:  # an unknown or unsupported kernel is named here, not at the first search
+            from coldkit import _core
+
+            one = np.ones((1, 1), dtype=np.float32)
+            _core.topk(one, one, 1, "dot", False, None, None, 1, kernel)
         self.kernel = kernel
 
     def topk(
@@ -176,6 +181,11 @@ class QuantizedBackend:
             raise InvalidInputError(f"shortlist must be an integer >= 1 or None, got {shortlist!r}")
         if kernel is not None and not isinstance(kernel, str):
             raise InvalidInputError(f"kernel must be a kernel name or None, got {kernel!r}")
+        if kernel is not None:  # an unknown or unsupported kernel is named here, not at the first search
+            from coldkit.quantized import QuantizedIndex
+
+            one = np.ones((1, 1), dtype=np.float32)
+            QuantizedIndex(one, kind, kernel=kernel)  # type: ignore[arg-type]  # (it checks its kernel when built)
         self.name = kind
         self.kind = kind
         self.scale = scale if kind == "int8" else "per-vector"
