@@ -246,7 +246,7 @@ class MMRReranker:
         max_sim = np.full(n, -np.inf)
         taken = np.zeros(n, dtype=bool)
         counts = {c: 0 for c in row.groups}
-        boost = raised = 0
+        boost = 0  # how far every category limit was raised (as little as fills the list)
         limits = row.limits(boost)
         member_of = {c: set(p.tolist()) for c, p in row.groups.items()}
         need_new = required_new(row.cons, length)
@@ -279,7 +279,6 @@ class MMRReranker:
                     quota_ok = allowed.copy()
                     for c in (c for c in counts if counts[c] >= limits[c]):
                         quota_ok[list(member_of[c])] = False
-                raised = boost
             penalty = np.where(np.isfinite(max_sim), max_sim, 0.0)
             value = self.lambda_ * relevance - (1.0 - self.lambda_) * penalty
             value = np.where(quota_ok, value, -np.inf)
@@ -290,8 +289,8 @@ class MMRReranker:
             for c in counts:
                 if best in member_of[c]:
                     counts[c] += 1
-        if raised:
-            notes.append(f"max_per_category: limits raised by {raised} to fill {len(chosen)} slots")
+        if boost:
+            notes.append(f"max_per_category: limits raised by {boost} to fill {len(chosen)} slots")
         return np.asarray(chosen, dtype=np.int64), list(dict.fromkeys(notes))
 
 
