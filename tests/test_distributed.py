@@ -333,7 +333,7 @@ def test_errors_are_clear(ray_session, encoded, tmp_path):
         distributed.encode_catalog_distributed([], "hashing", out_dir=tmp_path)
     with pytest.raises(InvalidInputError, match="no content"):
         distributed.encode_catalog_distributed(["a", " "], "hashing", out_dir=tmp_path, empty="error")
-    with pytest.raises(InvalidInputError, match="item 2"):
+    with pytest.raises(InvalidInputError, match="text at position 2, counted from 0"):
         distributed.encode_catalog_distributed(["a", "b", None], "hashing", out_dir=tmp_path)
 
     catalog = np.eye(4, dtype=np.float32)

@@ -117,8 +117,11 @@ def test_missing_optional_dependency_names_the_extra(monkeypatch: pytest.MonkeyP
 
 
 def test_lone_surrogate_is_a_clear_error_naming_the_item() -> None:
-    with pytest.raises(InvalidInputError, match=r"item 'b'.*lone surrogate '\\ud800'"):
+    with pytest.raises(InvalidInputError, match=r"item 'b'.*lone surrogate '\\ud800'") as caught:
         check_texts(["fine", "bad \ud800 text"], labels=["a", "b"])
+    # an item is named by its id alone: a catalogue's position is not the row of the user's table
+    # (fit and coldkit recommend number items by a hash of their ids)
+    assert "position" not in str(caught.value)
 
 
 def test_none_in_a_dataframe_text_column_is_refused() -> None:

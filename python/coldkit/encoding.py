@@ -92,9 +92,15 @@ _SHARD_PREFIX = "shard-"
 
 
 def _label(labels: Sequence[Any] | None, position: int) -> str:
-    if labels is None:
-        return f"text {position}"
-    return f"item {labels[position]!r} (position {position}, counted from 0)"
+    """How an error names one input: an item by its id, a bare text by its position.
+
+    A catalogue's position is not the user's: ``fit(df)`` and ``coldkit recommend`` number items by a
+    hash of their ids, so "position 7" pointed at another row of the user's table. The id is what they
+    can find.
+    """
+    if labels is None or not isinstance(labels[position], str):
+        return f"the text at position {position}, counted from 0"
+    return f"item {labels[position]!r}"
 
 
 def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tuple[list[str], np.ndarray]:
