@@ -172,8 +172,19 @@ def test_one_model_under_two_spellings_is_refused(tmp_path: Path, capsys: pytest
         (["popularity", "hybrid", "hybrid:encoder=hashing"], "--models hybrid and hybrid[encoder=hashing]"),
         (["ease:l2=5,binarize=true", "ease:binarize=true,l2=5"], "--models ease[l2=5,binarize=true] and ease[binarize=true,l2=5]"),
         (["ease:l2=5", "ease:l2=5.0"], "--models ease[l2=5] and ease[l2=5.0]"),
+        # an option left out is its default: ease's l2 from its constructor
+        (["ease", "ease:l2=300"], "--models ease and ease[l2=300]"),
     ):
         args = ["evaluate", "--encoder", "hashing", "--models", *models, "--out", str(tmp_path / "o"), "--no-progress"]
+        assert main(args) == 2
+        assert f"coldkit evaluate: error: {named} are the same model with the same options; give it once" in capsys.readouterr().err
+    # without --encoder, the hybrid's encoder is the default one (its encoder=None)
+    from coldkit.models.registry import default_encoder_name, model_defaults
+
+    assert model_defaults("ease")["l2"] == 300 and model_defaults("hybrid")["encoder"] is None
+    default = default_encoder_name()
+    for models, named in ((["hybrid", f"hybrid:encoder={default}"], f"--models hybrid and hybrid[encoder={default}]"),):
+        args = ["evaluate", "--models", *models, "--out", str(tmp_path / "o"), "--no-progress"]
         assert main(args) == 2
         assert f"coldkit evaluate: error: {named} are the same model with the same options; give it once" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -182,6 +193,7 @@ def test_one_model_under_two_spellings_is_refused(tmp_path: Path, capsys: pytest
     from coldkit.evaluation.runner import ModelChoice, _as_choices
 
     _refuse_one_model_twice([ModelChoice.parse(m) for m in ("ease:l2=5", "ease:l2=6", "ease")])
+    _refuse_one_model_twice([ModelChoice.parse(m) for m in ("hybrid", "hybrid:encoder=hashing", "content")])
     assert len(_as_choices({"a": lambda: None, "b": lambda: None})) == 2
 
 

@@ -187,13 +187,20 @@ def _refuse_one_model_twice(choices: list[Any]) -> None:
     Why: one model under two spellings (options in another order; ``hybrid`` beside ``hybrid:encoder=hashing``
     under ``--encoder hashing``) was fitted twice, and the headline compared the hybrid with itself (+0.0 %,
     p = 1). The specs' option values are text read by ``parse_option_value`` (numbers, words, JSON), compared
-    as such; the Python API's labelled lists may repeat a model on purpose and are not checked.
+    as such; the Python API's labelled lists may repeat a model on purpose and are not checked. An option
+    left out counts as its default (``hybrid`` is ``hybrid:encoder=bert`` without ``--encoder``, ``ease`` is
+    ``ease:l2=300``), read from the model's constructor; the hybrid's ``encoder=None`` is the default encoder.
     """
     from coldkit.exceptions import InvalidInputError
+    from coldkit.models.registry import default_encoder_name, model_defaults
 
     seen: dict[tuple[str, str], str] = {}
     for choice in choices:
-        key = (choice.name, json.dumps(_as_compared(choice.options), sort_keys=True, default=repr))
+        defaults = model_defaults(choice.name) if choice.factory is None else {}
+        if "encoder" in defaults and defaults["encoder"] is None:
+            defaults["encoder"] = default_encoder_name()
+        options = {**defaults, **choice.options}
+        key = (choice.name, json.dumps(_as_compared(options), sort_keys=True, default=repr))
         if key in seen:
             raise InvalidInputError(f"--models {seen[key]} and {choice.label} are the same model with the same options; give it once")
         seen[key] = choice.label
