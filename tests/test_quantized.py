@@ -400,17 +400,16 @@ def test_bad_search_arguments(small_index: QuantizedIndex, queries: Any, kwargs:
 
 def test_unknown_or_unsupported_kernels_are_refused(small_index: QuantizedIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     q = np.ones(8, np.float32)
-    monkeypatch.setenv(QUANT_KERNEL_ENV, "sse9")
-    with pytest.raises(InvalidInputError, match="unknown quantised kernel"):
-        small_index.search(q, 3)
-    monkeypatch.setenv(QUANT_KERNEL_ENV, "avx512bf16")  # a bf16 kernel for int8 codes
-    with pytest.raises(InvalidInputError, match="does not handle int8"):
-        small_index.search(q, 3)
-    unsupported = [k for k in ("neon", "avx512vnni", "avx512bw", "avx2") if k not in INT8_KERNELS]
-    for name in unsupported:
-        monkeypatch.setenv(QUANT_KERNEL_ENV, name)
-        with pytest.raises(InvalidInputError, match="not supported"):
+    # the variable is named, and the kernel property (which reported it as the one in use) refuses it too
+    for name in ("sse9", "avx512bf16") + tuple(k for k in ("neon", "avx512vnni", "avx512bw", "avx2") if k not in INT8_KERNELS):
+        monkeypatch.setenv(QUANT_KERNEL_ENV, name)  # unknown, a bf16 kernel for int8 codes, another CPU's
+        said = rf"COLDKIT_QUANT_KERNEL='{name}' cannot search int8 codes here; this CPU and build run 'scalar'"
+        with pytest.raises(InvalidInputError, match=said):
             small_index.search(q, 3)
+        with pytest.raises(InvalidInputError, match=said):
+            small_index.kernel
+    monkeypatch.setenv(QUANT_KERNEL_ENV, "scalar")  # a kernel of both kinds
+    assert small_index.kernel == "scalar" and QuantizedIndex(np.eye(4, dtype=np.float32), "bf16").kernel == "scalar"
     monkeypatch.delenv(QUANT_KERNEL_ENV)
     with pytest.raises(InvalidInputError, match="kernel must be"):
         QuantizedIndex(np.ones((2, 2), np.float32), kernel=3)  # type: ignore[arg-type]
@@ -518,6 +517,7 @@ def test_meta_fields_of_the_wrong_type_are_refused(tmp_path: Path, field: str, v
     QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     meta[field] = value
+    del meta["fields_sha256"]  # as an index saved before meta.json had its own digest: the fields are checked
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match=words):
         QuantizedIndex.load(tmp_path)
@@ -530,6 +530,7 @@ def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> Non
     QuantizedIndex(np.eye(4, dtype=np.float32), "int8").save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
     meta["files"] = {"codes": "../codes.npy", "scales": "scales.npy", "catalog": "catalog.npy"}
+    del meta["fields_sha256"]  # an index saved before the fields' digest
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match="bad 'files' field"):
         QuantizedIndex.load(tmp_path)
@@ -542,7 +543,7 @@ def test_an_index_of_format_version_1_still_loads_and_version_2_names_its_files(
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["version"] == 2 and meta["files"]["codes"] == "codes.npy"
     # what a coldkit before the alternating names wrote: version 1, no 'files' (always the first set)
-    del meta["files"]
+    del meta["files"], meta["fields_sha256"]
     meta["version"] = 1
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     loaded = QuantizedIndex.load(tmp_path)
@@ -575,6 +576,11 @@ def corrupt(directory: Path, how: str) -> None:
     elif how == "meta-shape":
         meta = json.loads((directory / "meta.json").read_text())
         meta["d"] = 3
+        del meta["fields_sha256"]  # reach the shape check
+        (directory / "meta.json").write_text(json.dumps(meta))
+    elif how == "meta-edited":  # a cosine index of raw rows marked normalised answered with dot products
+        meta = json.loads((directory / "meta.json").read_text())
+        meta["normalized"] = True
         (directory / "meta.json").write_text(json.dumps(meta))
     elif how == "catalog-shape":
         catalog = np.load(directory / "catalog.npy")
@@ -582,6 +588,7 @@ def corrupt(directory: Path, how: str) -> None:
         meta = json.loads((directory / "meta.json").read_text())
         meta["catalog_bytes"] = (directory / "catalog.npy").stat().st_size
         meta["sha256"]["catalog.npy"] = hashlib.sha256((directory / "catalog.npy").read_bytes()).hexdigest()  # reach the shape check
+        del meta["fields_sha256"]
         (directory / "meta.json").write_text(json.dumps(meta))
 
 
@@ -595,6 +602,7 @@ def corrupt(directory: Path, how: str) -> None:
         ("meta-garbage", "corrupted"),
         ("meta-version", "version"),
         ("meta-shape", "shape"),
+        ("meta-edited", "was edited or is corrupted: its fields do not match their SHA-256"),
         ("catalog-shape", "shape"),
     ],
 )

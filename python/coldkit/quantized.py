@@ -78,6 +78,8 @@ _METRICS: tuple[str, ...] = ("cosine", "dot")
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 _META = "meta.json"
+#: meta.json's own digest: of its other fields (the data files have theirs in ``sha256``).
+_FIELDS_DIGEST = "fields_sha256"
 _CODES = "codes.npy"
 _SCALES = "scales.npy"
 _CATALOG = "catalog.npy"
@@ -130,6 +132,25 @@ def _check_kernel(kernel: Any, kind: str) -> str | None:
             "(or 'auto', the default)"
         )
     return kernel
+
+
+def _kernel_from_env(kind: str) -> str | None:
+    """``COLDKIT_QUANT_KERNEL`` checked for an index of ``kind`` (None: unset, empty or "auto").
+
+    The variable forces one kernel for every quantised index of the process, int8 and bf16 alike: a
+    kernel of one kind (``avx512vnni``) makes the other kind's searches fail, naming the variable
+    (``kernel=`` forces one index's). The error named a kernel but not where it came from.
+    """
+    name = os.environ.get(QUANT_KERNEL_ENV) or None
+    if name is None or name == "auto":
+        return None
+    runnable = quantized_capabilities()[kind]["kernels"]
+    if name not in runnable:
+        raise InvalidInputError(
+            f"{QUANT_KERNEL_ENV}={name!r} cannot search {kind} codes here; this CPU and build run "
+            f"{', '.join(map(repr, runnable))} (unset it for the best one; kernel= forces one index's kernel)"
+        )
+    return name
 
 
 class QuantizedIndex:
@@ -221,11 +242,14 @@ class QuantizedIndex:
 
     @property
     def kernel(self) -> str:
-        """The quantised kernel a search would use now."""
-        name = self._kernel or os.environ.get(QUANT_KERNEL_ENV) or "auto"
-        if name == "auto":
-            return str(quantized_capabilities()[self.kind]["active"])
-        return name
+        """The quantised kernel a search would use now.
+
+        Raises:
+            InvalidInputError: ``COLDKIT_QUANT_KERNEL`` names a kernel this index's kind cannot run here
+                (a search would refuse it; the property reported it as the one in use).
+        """
+        name = self._kernel or _kernel_from_env(self.kind)
+        return name if name is not None else str(quantized_capabilities()[self.kind]["active"])
 
     def codes(self) -> NDArray[Any]:
         """A copy of the codes: int8 ``(N, d)``, or uint16 bfloat16 bit patterns ``(N, d)``."""
@@ -300,7 +324,7 @@ class QuantizedIndex:
         flat: NDArray[np.int64] | None = None
         if exclusions is not None:
             indptr, flat = as_csr(exclusions)
-        kernel = self._kernel or os.environ.get(QUANT_KERNEL_ENV) or None
+        kernel = self._kernel or _kernel_from_env(self.kind)
         exact_kernel = os.environ.get(_EXACT_KERNEL_ENV) or None
         scores, ids = self._core.search(
             q, self._catalog, k, shortlist, indptr, flat, threads, kernel, exact_kernel
@@ -362,6 +386,7 @@ class QuantizedIndex:
             "catalog_bytes": (directory / files["catalog"]).stat().st_size,
             "files": files,
         }
+        meta[_FIELDS_DIGEST] = _fields_digest(meta)
         fsync_dir(directory)  # the data files' renames are durable before meta.json names them
         atomic_write_bytes(directory / _META, json.dumps(meta, indent=2, sort_keys=True).encode())
         # committed: the other set's files (the old index) and an unused scales file are now stale
@@ -406,6 +431,14 @@ class QuantizedIndex:
             )
         if version == 1 and "files" in meta:  # version 1 never named its files
             raise InvalidInputError(f"{directory / _META} has a 'files' field, which format version 1 does not have")
+        # The data files' digests live in meta.json, which had none of its own: "normalized" set to true
+        # on a cosine index of raw rows answered with dot products (scores of 14 and 20), "metric" edited
+        # to "dot" ranked by dot, both without a word. Indexes saved before the digest are read as they are.
+        if _FIELDS_DIGEST in meta and meta[_FIELDS_DIGEST] != _fields_digest(meta):
+            raise InvalidInputError(
+                f"{directory / _META} was edited or is corrupted: its fields do not match their SHA-256 "
+                f"({_FIELDS_DIGEST}); save the index again from its vectors"
+            )
         try:
             kind = _check_choice(meta["kind"], "kind", KINDS)
             scale = _check_choice(meta["scale"], "scale", SCALES)
@@ -449,6 +482,12 @@ class QuantizedIndex:
         index._catalog = catalog
         index._core = core
         return index
+
+
+def _fields_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of ``meta``'s fields but the digest itself, as canonical JSON."""
+    fields = {name: value for name, value in meta.items() if name != _FIELDS_DIGEST}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _whole_field(meta: dict[str, Any], name: str) -> int:
