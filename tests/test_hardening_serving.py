@@ -527,6 +527,15 @@ def test_an_item_without_content_is_accepted_with_a_note(client: TestClient) -> 
     assert not v.content[v.item_row[v.item_index["blank"]]].any()  # a zero vector: every cosine with it is 0
     assert v.content[v.item_row[v.item_index["told"]]].any()
     assert client.get("/items/blank/similar").json()["items"] == []
+    # the cf source places it as an average item (the ridge map's intercept), so it can be listed: the note
+    # and its why say that, not "like those users ... liked" nor "popularity ranks it once it has interactions"
+    assert "average item" in blank["note"] and "popularity ranks it" not in blank["note"]
+    index = client.app.state.index
+    no_clicks = np.empty(0, dtype=np.int64)
+    blank_row, told_row = (int(v.item_row[v.item_index[i]]) for i in ("blank", "told"))
+    said = index._why(v, blank_row, no_clicks, "", {}, {"cf": 0.5})  # what the cf source's part gives as the why
+    assert said == "new item without content: placed as an average item for clicks like yours"
+    assert index._why(v, told_row, no_clicks, "", {}, {"cf": 0.5}) == "new item like those users with clicks like yours liked"
 
 
 def test_a_log_with_a_duplicate_only_record_of_an_older_coldkit_still_loads(tmp_path: Path, make_tiny_index) -> None:

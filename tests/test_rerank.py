@@ -76,7 +76,7 @@ def test_infeasible_new_share_is_relaxed_and_said(reranker: coldkit.Reranker) ->
     result = reranker.rerank(one_row([4, 3, 2, 1]), k=3, constraints=Constraints(min_new_share=1.0), items=attrs)
     assert result.ranked.indices.tolist() == [[0, 1, 3]]
     # was "1 of the 3 required new items fit the other constraints": there were none; one new item was all there was
-    assert result.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 4 candidates are new; the list has 1"]
+    assert result.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 4 candidates are new; the list has 1 new item"]
 
 
 def test_a_new_share_held_back_by_category_limits_says_so(reranker: coldkit.Reranker) -> None:
@@ -87,7 +87,7 @@ def test_a_new_share_held_back_by_category_limits_says_so(reranker: coldkit.Rera
     assert result.ranked.indices.tolist() == [[0, 3, 4]]
     assert result.relaxed[0] == ["min_new_share: 1 of the 3 required new items fit the category limits"]
     excluded = reranker.rerank(one_row([5, 4, 3, 2, 1]), k=3, constraints=Constraints(min_new_share=1.0, exclude=[1, 2]), items=attrs)
-    assert excluded.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 3 candidates left after exclusions are new; the list has 1"]
+    assert excluded.relaxed[0] == ["min_new_share: 3 new items required, but only 1 of the 3 candidates left after exclusions are new; the list has 1 new item"]
 
 
 def test_infeasible_quota_is_relaxed_after_new_share(reranker: coldkit.Reranker) -> None:
@@ -111,7 +111,7 @@ def test_raised_limits_bring_back_the_new_items_they_make_room_for(reranker: col
     result = reranker.rerank(one_row([6, 5, 4, 3, 2, 1]), k=3, constraints=cons, items=attrs)
     assert int(np.sum(np.isin(result.ranked.indices[0], [1, 2]))) == 2
     assert result.relaxed[0] == [
-        "min_new_share: 3 new items required, but only 2 of the 6 candidates are new; the list has 2",
+        "min_new_share: 3 new items required, but only 2 of the 6 candidates are new; the list has 2 new items",
         "max_per_category: limits raised by 1 to fill 3 slots",
     ]
 

@@ -74,7 +74,7 @@ def _new_share_note(row: _Row, new: int, fewer: int) -> str:
     if fewer >= available:
         excluded = " left after exclusions" if row.cons.exclude else ""
         return (f"min_new_share: {new} new items required, but only {available} of the {row.items.size} "
-                f"candidates{excluded} are new; the list has {fewer}")
+                f"candidates{excluded} are new; the list has {fewer} new item{'' if fewer == 1 else 's'}")
     return f"min_new_share: {fewer} of the {new} required new items fit the category limits"
 
 

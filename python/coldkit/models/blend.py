@@ -351,9 +351,18 @@ NO_SOURCE_REASON = "no source ranked it above the other candidates"
 WEAK_TEXT_REASON = "among the closest to your words, though not close"
 
 
-def clicks_reason(count: int) -> str:
-    """The collaborative sources' general why of an item with ``count`` training interactions."""
-    return "liked by users with clicks like yours" if count else "new item like those users with clicks like yours liked"
+def clicks_reason(count: int, has_content: bool = True) -> str:
+    """The collaborative sources' general why of an item with ``count`` training interactions.
+
+    A new item without content (``has_content`` False) has the content-to-CF map's intercept for its CF
+    vector, about the average item: "like those users with clicks like yours liked" claimed a likeness
+    that nothing of the item shows.
+    """
+    if count:
+        return "liked by users with clicks like yours"
+    if not has_content:
+        return "new item without content: placed as an average item for clicks like yours"
+    return "new item like those users with clicks like yours liked"
 
 
 def close_to_text(closeness: float, best: float) -> bool:

@@ -1767,7 +1767,7 @@ class Hybrid(Recommender):
 
 
 #: the reasons of the collaborative sources (cf, cf_knn, ease, item_knn): one is given per item
-_COLLABORATIVE = ("people who liked ", clicks_reason(1), clicks_reason(0))
+_COLLABORATIVE = ("people who liked ", clicks_reason(1), clicks_reason(0), clicks_reason(0, has_content=False))
 
 
 def _one_collaborative(reasons: list[str]) -> list[str]:

@@ -515,7 +515,7 @@ class IndexReader:
                 reasons.extend(self._text_reason(v, row, text, encoded))
             elif name == "cf":
                 # the collaborative source: the user's clicks (or on-device vector) folded into the CF space
-                reasons.append(clicks_reason(int(v.item_count[int(v.row_item[row])])))
+                reasons.append(clicks_reason(int(v.item_count[int(v.row_item[row])]), bool(v.content[row].any())))
             elif name == "popularity":
                 reasons.append(self._popular(v, row))
         # every part 0: the item sits at the bottom of each list that holds it (a min-max floor), tied with

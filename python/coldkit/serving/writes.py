@@ -31,7 +31,8 @@ _ROW_ARRAYS = ("content", "cf", "foldin", "row_item", "row_new")
 #: What ``upsert_items`` says of an item without content (its content vector is zero).
 NO_CONTENT_NOTE = (
     "no content (empty text, no image or audio): it scores 0 against every text and every clicked item's "
-    "content and has no similar items; popularity ranks it once it has interactions"
+    "content and has no similar items; the cf source places it as an average item (the content-to-CF map "
+    "of no content) until it has interactions"
 )
 
 #: How far an item's content vector may move and still be the same item posted again: a torch encoder's
