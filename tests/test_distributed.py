@@ -425,3 +425,26 @@ def test_errors_in_the_actors_and_in_the_arguments_name_the_problem(ray_session,
     # the whole catalogue as one array: was read as six 1-D "shards"
     scores, rows = distributed.sharded_topk(catalog[:2], catalog, 3)
     np.testing.assert_array_equal(rows, coldkit.topk(catalog[:2], catalog, 3)[1])
+
+
+def test_sharded_topk_refuses_what_it_cannot_run_and_raises_topks_own_errors(ray_session):
+    catalog = np.random.default_rng(1).standard_normal((8, 4)).astype(np.float32)
+    # each task reserves `threads` CPUs: above the largest node's, Ray queued them forever (a hang)
+    largest = max(int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"])
+    with pytest.raises(InvalidInputError, match=rf"threads={largest + 1}: .* the largest Ray node has {largest}"):
+        distributed.sharded_topk(catalog[:2], [catalog[:4], catalog[4:]], 3, threads=largest + 1)
+    with pytest.raises(InvalidInputError, match="normalized must be True or False, got 'yes'"):
+        distributed.sharded_topk(catalog[:2], [catalog], 3, normalized="yes")  # type: ignore[arg-type]
+    # coldkit.topk's own error inside the shard tasks: raised as coldkit.topk raises it, not as a RayTaskError
+    huge = np.full((4, 8), 3e19, dtype=np.float32)
+    with pytest.raises(InvalidInputError, match="overflow") as caught:
+        coldkit.topk(huge[:1], huge, 2, metric="dot")
+    with pytest.raises(InvalidInputError, match="overflow") as sharded:
+        distributed.sharded_topk(huge[:1], [huge[:2], huge[2:]], 2, metric="dot")
+    assert not isinstance(sharded.value, ray.exceptions.RayTaskError) and str(sharded.value) == str(caught.value)
+    # one 1-D query: 1-D results and one exclusion list, as coldkit.topk answers it
+    want = coldkit.topk(catalog[0], catalog, 3, exclude=[0, 1])
+    got = distributed.sharded_topk(catalog[0], [catalog[:3], catalog[3:]], 3, exclude=[0, 1])
+    assert got[1].shape == (3,)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])

@@ -268,7 +268,8 @@ def sharded_topk(
     (score descending, ties by lower global index), same ``-1``/``-inf`` padding.
 
     Args:
-        queries: float32 ``(B, dim)`` (a 1-D vector is one query).
+        queries: float32 ``(B, dim)``; a 1-D vector is one query, answered as ``coldkit.topk``
+            answers it (1-D results, ``exclude`` one list of indices).
         shards: a :class:`CatalogShards` (:func:`shard_catalog`, :func:`shards_from_manifest`) or
             a sequence of arrays, the catalogue's consecutive slices, or one ``(N, dim)`` array (the
             whole catalogue, split as :func:`shard_catalog` does).
@@ -277,7 +278,8 @@ def sharded_topk(
         normalized: as in :func:`coldkit.topk`.
         backend: similarity backend name (None: ``coldkit.topk``'s default, the Rust core).
         exclude: per query, global item indices never to return (already-seen items).
-        threads: threads of ``coldkit.topk`` inside each task; each task reserves that many CPUs.
+        threads: threads of ``coldkit.topk`` inside each task; each task reserves that many CPUs,
+            so no more than the largest Ray node has (refused, not left queued forever).
         query_batch_size: queries per chunk (each chunk is one task per shard).
         max_chunks_in_flight: chunks submitted ahead, bounding driver and object-store memory.
         progress: tqdm bar over queries (None: automatic, for more than one chunk).
@@ -287,7 +289,9 @@ def sharded_topk(
 
     Raises:
         InvalidInputError: ``k <= 0``, empty catalogue, query/shard dims that disagree,
-            NaN/inf, exclusions out of range or of the wrong length, ``shards`` of another type.
+            NaN/inf, exclusions out of range or of the wrong length, ``shards`` of another type,
+            ``threads`` above the largest node's CPUs; ``coldkit.topk``'s own errors inside a
+            shard task (a dot product past float32) are raised as they are, not as Ray's.
         UnknownComponentError: ``backend`` is not a registered name (checked before any task runs).
 
     Example::
@@ -306,9 +310,14 @@ def sharded_topk(
             raise InvalidInputError(f"{name} must be a positive int, got {value!r}")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InvalidInputError(f"threads must be None or a positive int, got {threads!r}")
+    if not isinstance(normalized, (bool, np.bool_)):  # here, not in each shard task (a RayTaskError per shard)
+        raise InvalidInputError(f"normalized must be True or False, got {normalized!r}")
     q = np.asarray(queries)
-    if q.ndim == 1:
+    single = q.ndim == 1  # one query, answered as coldkit.topk answers it: 1-D results, exclude one list
+    if single:
         q = q[None, :]
+        if exclude is not None:
+            exclude = [exclude]
     q = _as_matrix(q, "queries")
     if isinstance(backend, str):
         from coldkit.plugins.manager import registry
@@ -336,6 +345,7 @@ def sharded_topk(
     n_queries = q.shape[0]
     if n_queries == 0:
         return np.zeros((0, k_out), dtype=np.float32), np.zeros((0, k_out), dtype=np.int64)
+    _check_fits_a_node(ray, threads or 1)
 
     task = ray.remote(num_cpus=threads or 1)(_shard_topk)
     starts = list(range(0, n_queries, query_batch_size))
@@ -350,7 +360,17 @@ def sharded_topk(
     pending: list[tuple[int, int, list[Any]]] = []
 
     def finish(start: int, stop: int, refs: list[Any]) -> None:
-        parts = ray.get(refs)
+        try:
+            parts = ray.get(refs)
+        except ray.exceptions.RayTaskError as exc:
+            # coldkit.topk's own error (a dot product past float32, a bad backend option) came back as Ray's
+            # RayTaskError with the worker's stack, and each other shard's failure was logged as an
+            # "Unhandled error": collect every task's outcome, then raise the error coldkit.topk raises
+            _settle([ref for _, _, chunk in pending for ref in chunk] + list(refs))
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, ColdkitError):
+                raise cause from None
+            raise
         scores[start:stop], indices[start:stop] = merge_topk(parts, k_out)
         bar.update(stop - start)
 
@@ -370,4 +390,28 @@ def sharded_topk(
             finish(*pending.pop(0))
     finally:
         bar.close()
+    if single:
+        return scores[0], indices[0]
     return scores, indices
+
+
+def _check_fits_a_node(ray: Any, cpus: int) -> None:
+    """Refuse tasks that reserve more CPUs than any live Ray node has: Ray queued them forever (a hang,
+    with an autoscaler line every half minute that names no coldkit argument)."""
+    largest = max((float(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=0.0)
+    if cpus > largest:
+        raise InvalidInputError(
+            f"threads={cpus}: each shard task reserves that many CPUs, and the largest Ray node has {largest:g}; "
+            f"pass threads={max(int(largest), 1)} or fewer (or None: one CPU reserved, coldkit.topk's own threads)"
+        )
+
+
+def _settle(refs: list[Any]) -> None:
+    """Wait for ``refs`` and fetch each one's outcome, so that no failed task is left unread (Ray logs those)."""
+    import ray
+
+    for ref in refs:
+        try:
+            ray.get(ref)
+        except Exception:  # noqa: BLE001 - the first failure is the one raised; the rest are read to be quiet
+            pass
