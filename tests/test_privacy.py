@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 import math
+import re
 import subprocess
 import sys
 
@@ -820,15 +821,43 @@ def test_dp_sgd_tower_spends_its_budget_as_opacus_counts_it() -> None:
     from coldkit.privacy.accountant import INTEGER_ORDERS
     from coldkit.privacy.dpsgd import DPContentTower
 
+    from opacus.data_loader import DPDataLoader
+    from torch.utils.data import DataLoader
+
     data = population(n_users=300, n_items=20)
-    model = DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=2, batch_size=60, dim=8).fit(data)
+    model = DPContentTower(dp_epsilon=3.0, dp_delta=1e-4, encoder="hashing", cache=False, epochs=2, batch_size=100, dim=8).fit(data)
     eps, delta = model.privacy_spent()
     assert 3.0 * 0.99 <= eps <= 3.0 * (1 + 1e-9) and delta == 1e-4
     (entry,) = model.accountant_.ledger()
+    # the rate Opacus' own Poisson loader samples at (1 / len(loader) = 1/3, not 100/279): the 279 users who
+    # train (2 or more interactions) do not split evenly into batches of 100, which an even split could not tell
+    users = int((np.diff(data.matrix.indptr) >= 2).sum())
+    assert users == 279
+    opacus_rate = DPDataLoader.from_data_loader(DataLoader([(u,) for u in range(users)], batch_size=100)).sample_rate
+    assert entry["sample_rate"] == opacus_rate == 1 / 3 and entry["steps"] == 2 * 3
     orders = list(INTEGER_ORDERS)
     curve = rdp.compute_rdp(q=entry["sample_rate"], noise_multiplier=model.noise_multiplier_, steps=entry["steps"], orders=orders)
     expected, _ = rdp.get_privacy_spent(orders=orders, rdp=curve, delta=1e-4)
     assert eps == pytest.approx(expected, rel=1e-9)
+
+
+def test_the_accountant_refuses_a_fractional_step_count_and_a_bad_delta_by_its_own_value() -> None:
+    from coldkit.privacy.accountant import PrivacyAccountant, noise_multiplier_for_budget
+
+    # 2.7 steps were recorded as 2 (ε under-reported), "3" taken as text, 2.5 calibrated for 2 steps
+    for steps in (2.7, "3", 2.0, 0, True):
+        with pytest.raises(InvalidInputError, match="steps must be"):
+            PrivacyAccountant(delta=1e-5).add_gaussian(1.0, steps=steps, sample_rate=0.1)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="steps must be"):
+            PrivacyAccountant(delta=1e-5).add_laplace(1.0, steps=steps)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="steps must be"):
+            noise_multiplier_for_budget(1.0, 1e-5, steps=steps)  # type: ignore[arg-type]
+    # delta=2.0 was taken, and privacy_spent() blamed "got None" (its own unset argument)
+    for delta in (2.0, 0.0, -1e-5, float("nan"), "1e-5", True):
+        with pytest.raises(InvalidInputError, match=rf"PrivacyAccountant: delta must be a number in \(0, 1\), got {re.escape(repr(delta))}"):
+            PrivacyAccountant(delta=delta)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"delta must be in \(0, 1\), got 3.0"):
+        PrivacyAccountant(delta=1e-5).add_gaussian(1.0).privacy_spent(delta=3)
 
 
 def test_dp_sgd_tower_without_noise_learns_the_tastes() -> None:

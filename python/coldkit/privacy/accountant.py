@@ -40,6 +40,7 @@ import numpy as np
 from scipy.special import gammaln, log_ndtr, logsumexp, ndtr  # ndtr is norm.cdf, without importing scipy.stats (0.7 s)
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.validation import check_k
 
 __all__ = [
     "PrivacySpent",
@@ -293,8 +294,7 @@ def noise_multiplier_for_budget(
     eps, dlt = check_budget(epsilon, delta)
     if math.isinf(eps):
         return 0.0
-    if isinstance(steps, bool) or int(steps) < 1:
-        raise InvalidInputError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = check_k(steps, "steps")  # 2.5 was calibrated for 2 steps
     before = [] if prior is None else list(prior.entries)
     if prior is not None and prior.infinite:
         raise InvalidInputError(f"the prior mechanisms {prior.infinite} added no noise: no budget is left to calibrate")
@@ -357,14 +357,22 @@ class PrivacyAccountant:
     entries: list[_Entry] = field(default_factory=list)
     infinite: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # checked here: PrivacyAccountant(delta=2.0) was taken, and privacy_spent() then blamed "got None",
+        # the value of its own (unset) argument
+        if self.delta is not None and (
+            isinstance(self.delta, bool) or not isinstance(self.delta, (int, float, np.integer, np.floating))
+            or not 0 < float(self.delta) < 1
+        ):
+            raise InvalidInputError(f"PrivacyAccountant: delta must be a number in (0, 1), got {self.delta!r}")
+
     def add_gaussian(
         self, sigma: float, sensitivity: float = 1.0, *, steps: int = 1, sample_rate: float = 1.0, name: str = "gaussian"
     ) -> "PrivacyAccountant":
         """Record ``steps`` runs of a Gaussian mechanism (noise ``sigma`` on a query of L2 ``sensitivity``),
         each on a Poisson sample of rate ``sample_rate`` of the users. ``sigma=0`` = no privacy."""
         delta_l2 = _positive("sensitivity", sensitivity)
-        if isinstance(steps, bool) or int(steps) < 1:
-            raise InvalidInputError(f"steps must be an integer >= 1, got {steps!r}")
+        steps = check_k(steps, "steps")  # 2.7 was recorded as 2 steps, and "3" taken as text
         if float(sigma) == 0.0:
             self.infinite.append(name)
             return self
@@ -376,8 +384,7 @@ class PrivacyAccountant:
 
     def add_laplace(self, epsilon0: float, *, steps: int = 1, name: str = "laplace") -> "PrivacyAccountant":
         """Record ``steps`` runs of an ``epsilon0``-DP Laplace mechanism (scale ``Δ/ε₀``); ``inf`` = no privacy."""
-        if isinstance(steps, bool) or int(steps) < 1:
-            raise InvalidInputError(f"steps must be an integer >= 1, got {steps!r}")
+        steps = check_k(steps, "steps")  # 2.7 was recorded as 2 steps, and "3" taken as text
         if math.isinf(float(epsilon0)):
             self.infinite.append(name)
             return self
@@ -403,7 +410,7 @@ class PrivacyAccountant:
             raise InvalidInputError("privacy_spent needs a delta (PrivacyAccountant(delta=...) or privacy_spent(delta=...))")
         dlt = float(dlt)
         if not 0 < dlt < 1:
-            raise InvalidInputError(f"delta must be in (0, 1), got {delta!r}")
+            raise InvalidInputError(f"delta must be in (0, 1), got {dlt!r}")
         if self.infinite:
             return PrivacySpent(math.inf, dlt)
         if not self.entries:
