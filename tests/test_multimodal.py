@@ -883,8 +883,14 @@ def test_serving_build_and_post_items_with_images(poster_data, tmp_path: Path, m
     assert ok.status_code == 200
     bad = client.post("/items", json={"items": [{"id": "n2", "text": "x", "image": "bad.png"}]}, headers=auth)
     assert bad.status_code == 422 and "n2" in bad.json()["detail"] and str(media) not in bad.json()["detail"]
+    # the position of the server's one-file call ("item 'n2' image: image 0: cannot read ...") is not said
+    assert bad.json()["detail"].startswith("item 'n2' image: ") and "image 0" not in bad.json()["detail"]
     outside = client.post("/items", json={"items": [{"id": "n3", "text": "x", "image": "../items.csv"}]}, headers=auth)
     assert outside.status_code == 422 and "outside" in outside.json()["detail"]
+    # a URL is said to be one, as the batch path says (joined to the root, it was "file not found")
+    url = client.post("/items", json={"items": [{"id": "n4", "text": "x", "image": "http://example.com/a.jpg"}]}, headers=auth)
+    assert url.status_code == 422, url.text
+    assert url.json()["detail"] == "item 'n4': the image 'http://example.com/a.jpg' is a URL; media are not downloaded: save the files under the media root and name them by path"
     similar = [i["id"] for i in client.get("/items/n1/similar?k=5").json()["items"]]
     assert sum(int(i[1:]) % 2 == 0 for i in similar) >= 4  # a red poster is near red posters
 
@@ -1181,3 +1187,54 @@ def test_a_media_flag_without_its_column_is_refused(tmp_path: Path, capsys: pyte
     code = main(["recommend", "--interactions", str(tmp_path / "train.csv"), "--items", str(tmp_path / "items.csv"),
                  "--encoder", "hashing", "--out", str(out), "--no-progress", *flags])
     assert code == 2 and named in capsys.readouterr().err and not out.exists()
+
+
+def test_a_media_file_is_hashed_in_steps_to_the_key_its_bytes_had(tmp_path: Path) -> None:
+    """The cache key read the whole file first, before any size check: a 1.5 GB file named .jpg took 3.2 GB.
+    Read in steps, the key is the one the whole bytes gave (vectors cached before stay found)."""
+    import tracemalloc
+
+    from coldkit.encoding import image_key, media_file_key, media_path_key
+
+    big = tmp_path / "big.jpg"
+    block = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
+    with open(big, "wb") as fh:
+        for _ in range(48):  # 48 MB of junk
+            fh.write(block)
+    tracemalloc.start()
+    try:
+        key = media_path_key("image", big)
+        assert image_key(big) == key
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"hashing a 48 MB file held {peak / 2**20:.0f} MB"
+    assert key == media_file_key("image", big.read_bytes())
+    wav = tmp_path / "a.wav"
+    _tone(wav, 440.0)
+    assert media_path_key("audio", wav) == media_file_key("audio", wav.read_bytes()) != media_path_key("image", wav)
+
+
+def test_media_encoding_survives_an_unusable_cache_and_keeps_its_entries_in_use(
+    poster_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coldkit.exceptions import CacheWarning
+
+    train, media = poster_data
+    # a file where the cache folder should be: the text path warned and went on, the media path failed
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(blocker / "cache"))
+    encoder = MultimodalEncoder(image_column="poster", media_root=media, cache=True)
+    with pytest.warns(CacheWarning, match="encoding without the vector cache"):
+        without = encoder.encode_training(train)
+    # with a cache, the media entry is marked used (it was never: evicted first, re-encoded on every run under
+    # a size limit) and the limit is enforced after it
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COLDKIT_CACHE_DIR", str(cache))
+    with_cache = MultimodalEncoder(image_column="poster", media_root=media, cache=True).encode_training(train)
+    np.testing.assert_array_equal(with_cache, without)
+    entries = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert any(name.startswith("image-stats") for name in entries), entries
+    for name in entries:
+        assert (cache / name / "last-used.json").is_file(), name

@@ -72,6 +72,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "image_key",
     "media_file_key",
+    "media_path_key",
     "IMAGE_PIPELINE_VERSION",
     "GREY16_MODES",
     "load_image",
@@ -319,6 +320,23 @@ def media_file_key(modality: str, data: bytes) -> str:
     return content_key(kind, data)
 
 
+def media_path_key(modality: str, path: str | os.PathLike[str]) -> str:
+    """:func:`media_file_key` of the file at ``path``, read in 1 MiB steps: the same key, without holding the file.
+
+    Reading the whole file for its key came before every size check: a 1.5 GB file named ``.jpg`` or a WAV
+    whose header says 13 hours took 3.2 GB of memory, and then got its clear error from the decoder.
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    kind = f"{modality}-file" if modality != "image" else f"image-file:v{IMAGE_PIPELINE_VERSION}"
+    digest = hashlib.blake2b(kind.encode() + b"\0", digest_size=16)  # as content_key(kind, bytes)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def text_key(text: str) -> str:
     """Cache key of a text (exact content; no normalisation, since encoders see the exact text)."""
     return content_key("text", text.encode("utf-8", "surrogatepass"))
@@ -334,12 +352,11 @@ def image_key(image: Any, label: str = "image") -> str:
         if problem is not None:
             raise InvalidInputError(f"{label}: image {problem}")
         try:
-            data = Path(image).read_bytes()
+            return media_path_key("image", image)
         except FileNotFoundError as exc:  # removed since the check
             raise InvalidInputError(f"{label}: image file not found: {str(image)!r}") from exc
         except OSError as exc:
             raise InvalidInputError(f"{label}: cannot read image {str(image)!r}: {exc}") from exc
-        return media_file_key("image", data)
     img = load_image(image, label)  # the pixels after the pipeline: a change of it changes them (no version needed)
     return content_key("image-pixels", f"{img.mode}{img.size}".encode() + img.tobytes())
 
@@ -355,6 +372,27 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "coldkit" / "vectors"
+
+
+def open_cache(encoder: Encoder, dim: int, cache_dir: str | os.PathLike[str] | None = None) -> "VectorCache | None":
+    """The vector cache of ``encoder`` (``dim`` floats a vector), or None with a :class:`CacheWarning` where it
+    cannot be opened: the cache only saves time, and a folder that cannot be created (read-only home, full
+    disk, a file in the way) must not stop the encoding itself."""
+    try:
+        return VectorCache(cache_dir if cache_dir is not None else default_cache_dir(), encoder.fingerprint, dim, name=encoder.name)
+    except CacheUnavailableError as exc:
+        warnings.warn(f"{exc}; encoding without the vector cache", CacheWarning, stacklevel=3)
+        return None
+
+
+def finish_cache_use(store: "VectorCache") -> None:
+    """What every encoding does with its cache entry at the end: compact many small shards (lookups stay
+    cheap after many incremental runs), mark the entry used and evict least-recently-used others over
+    ``COLDKIT_CACHE_MAX_SIZE``. Media entries skipped this: never marked used, they were evicted first (a
+    poster catalogue re-encoded on every run under a limit) and the limit was not enforced after them."""
+    if store.shard_count > 64:
+        store.compact()
+    enforce_cache_limit(store.directory)
 
 
 class CacheUnavailableError(ColdkitError):
@@ -990,15 +1028,7 @@ def encode_catalog(
             raise InvalidInputError("the VectorCache given belongs to another encoder (fingerprint or dim differ)")
         store = cache
     elif cache:
-        try:
-            store = VectorCache(
-                cache_dir if cache_dir is not None else default_cache_dir(), encoder.fingerprint, dim, name=encoder.name
-            )
-        except CacheUnavailableError as exc:
-            # The cache only saves time: a folder that cannot be created (read-only home, full
-            # disk) must not stop the encoding itself.
-            warnings.warn(f"{exc}; encoding without the vector cache", CacheWarning, stacklevel=2)
-            store = None
+        store = open_cache(encoder, dim, cache_dir)
     else:
         store = None
 
@@ -1013,10 +1043,8 @@ def encode_catalog(
                 "image", image_keys, inputs.images or [], inputs.labels, encoder, dim, store, chunk_size, progress
             )
         )
-    if store is not None and store.shard_count > 64:
-        store.compact()  # keep lookups cheap after many small incremental runs
     if store is not None:
-        enforce_cache_limit(store.directory)  # mark this entry used; evict least-recently-used others over the limit
+        finish_cache_use(store)
 
     if len(parts) == 1:
         return normalize_rows(parts[0]) if n else np.zeros((0, dim), dtype=np.float32)

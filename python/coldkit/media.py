@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -24,6 +25,18 @@ from coldkit._paths import user_path
 from coldkit.exceptions import InvalidInputError
 
 __all__ = ["check_media_root", "existing_media_path", "file_problem", "resolve_in_root"]
+
+
+#: What a media cell that is a URL starts with (http://, https://, s3://, file://): not a path under the root.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+#: Said of a URL where a media path belongs (the batch encoder and ``POST /items`` alike).
+URL_REFUSAL = "is a URL; media are not downloaded: save the files under the media root and name them by path"
+
+
+def is_url(value: object) -> bool:
+    """Whether a media cell is a URL (read as a path, it was "file not found: '<root>/http:/...'")."""
+    return isinstance(value, str) and _URL.match(value) is not None
 
 
 def check_media_root(root: str | os.PathLike[str]) -> str:

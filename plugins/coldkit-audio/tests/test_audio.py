@@ -147,10 +147,15 @@ def test_a_file_shorter_than_one_window_still_encodes(encoder: MelStatsEncoder, 
         (lambda d, s: s.write(d / "nan.wav", np.where(np.arange(2000) == 1234, np.nan, 0.1), subtype="FLOAT"), "NaN or infinite samples \\(first at sample 1234\\)"),
         (lambda d, s: s.write(d / "inf.wav", np.where(np.arange(2000) == 5, np.inf, 0.1), subtype="DOUBLE"), "NaN or infinite samples"),
         (lambda d, s: s.write(d / "long.wav", np.zeros(3 * s.rate)), "is 3.0 s long, above max_seconds=2"),
+        # one sample (an impulse padded with zeros) was a full-weight vector like a whole preview
+        (lambda d, s: s.write(d / "one.wav", np.full(1, 0.5)), r"'one.wav' is 0.\d+ ms long, too short to encode: the shortest is 64 samples \(4 ms at 16000 Hz"),
+        # channels in opposite phase mix down to their rounding residue, which was encoded as the sound
+        (lambda d, s: s.write(d / "phase.wav", np.stack([s.tone(440.0), -s.tone(440.0)], axis=1)), "its 2 channels cancel out when mixed to mono"),
         (lambda d, s: 42, "audio 1: expected an audio file path, got int"),
         (lambda d, s: None, "audio 1: expected an audio file path, got NoneType"),
     ],
-    ids=["missing", "directory", "bad-wav", "not-mp3", "zero-bytes", "zero-length", "nan", "inf", "too-long", "int", "none"],
+    ids=["missing", "directory", "bad-wav", "not-mp3", "zero-bytes", "zero-length", "nan", "inf", "too-long", "one-sample",
+         "opposite-phase", "int", "none"],
 )
 def test_each_bad_file_gets_a_clear_error(synth: SimpleNamespace, tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
     encoder = MelStatsEncoder(max_seconds=2)

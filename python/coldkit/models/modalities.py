@@ -52,9 +52,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from coldkit.encoding import default_cache_dir, encode_catalog, media_file_key, normalize_rows, VectorCache
+from coldkit.encoding import encode_catalog, finish_cache_use, media_path_key, normalize_rows, open_cache
 from coldkit.exceptions import InvalidInputError
-from coldkit.media import check_media_root, file_problem, resolve_in_root
+from coldkit.media import URL_REFUSAL, check_media_root, file_problem, is_url, resolve_in_root
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder
@@ -68,7 +68,6 @@ __all__ = ["MODALITIES", "MediaError", "MultimodalEncoder", "choose_weights", "e
 MODALITIES = ("text", "image", "audio")
 _MEDIA_METHOD = {"image": "encode_images", "audio": "encode_audio"}
 _MEDIA_CHUNK = 32  # files per encoder call; a failing chunk is retried item by item
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, s3://, file://: not a path under the root
 _GRID_STEP = 0.1  # weight grid of the validation search (9 settings for 2 modalities, 36 for 3)
 
 
@@ -196,6 +195,11 @@ def choose_weights(
         f"modality weights {shown} chosen on {n_cold} pseudo-cold training items, {users.size} users "
         f"(Recall@{cut} {best:.4f}, AUC {best_auc:.4f}; equal weights {baseline:.4f}, {baseline_auc:.4f})"
     )
+
+
+def _without_call_position(exc: BaseException) -> str:
+    """An encoder's error for a one-file call, without the file's position in that call ("image 0: ...")."""
+    return re.sub(r"^(image|audio) 0: ", "", str(exc))
 
 
 class MultimodalEncoder:
@@ -465,10 +469,9 @@ class MultimodalEncoder:
                 self.errors_.append(MediaError(label, modality, f"expected a file path, got {type(value).__name__} {value!r:.60}"))
                 out.append(None)
                 continue
-            if isinstance(value, str) and _URL.match(value):
+            if is_url(value):
                 # a poster URL read as a path was "file not found: 'https://...'": say what it is instead
-                self.errors_.append(MediaError(label, modality, f"{value!r:.120} is a URL; media are not downloaded: "
-                                               "save the files under the media root and name them by path"))
+                self.errors_.append(MediaError(label, modality, f"{value!r:.120} {URL_REFUSAL}"))
                 out.append(None)
                 continue
             real = resolve_in_root(value, self.media_root)
@@ -492,12 +495,11 @@ class MultimodalEncoder:
                 keys.append(None)
                 continue
             try:
-                with open(path, "rb") as fh:
-                    keys.append(media_file_key(modality, fh.read()))  # an image's key carries the pipeline's version
+                keys.append(media_path_key(modality, path))  # an image's key carries the pipeline's version
             except OSError as exc:
                 self.errors_.append(MediaError(labels[i], modality, f"cannot read {os.path.basename(path)!r}: {exc.strerror or exc}"))
                 keys.append(None)
-        store = VectorCache(default_cache_dir(), encoder.fingerprint, dim, name=encoder.name) if self.cache else None
+        store = open_cache(encoder, dim) if self.cache else None
         first: dict[str, int] = {}
         for i, key in enumerate(keys):
             if key is not None:
@@ -528,6 +530,8 @@ class MultimodalEncoder:
                     # silence): the item is without this medium as surely as with an undecodable file, so it
                     # is listed and counted with those (cached or not: checked on every use)
                     self.errors_.append(MediaError(labels[i], modality, _empty_vector_message(modality, str(paths[i]))))
+        if store is not None:
+            finish_cache_use(store)
         return out
 
     def _encode_chunk(self, modality: str, encoder: Encoder, paths: list[str]) -> list[np.ndarray | str]:
@@ -544,7 +548,7 @@ class MultimodalEncoder:
                 out.append(self._checked(method([path]), 1, encoder, modality)[0])
             except InvalidInputError as exc:
                 # the encoder names the file by its position in this one-file call ("image 0: ..."): drop that
-                out.append(re.sub(r"^(image|audio) 0: ", "", str(exc)).replace(self.media_root or "\x00", "<media root>"))
+                out.append(_without_call_position(exc).replace(self.media_root or "\x00", "<media root>"))
         return out
 
     @staticmethod
@@ -605,7 +609,8 @@ class MultimodalEncoder:
                 try:
                     raw[i] = self._checked(method([given[i]]), 1, encoder, modality)[0]  # type: ignore[index]
                 except InvalidInputError as exc:
-                    raise InvalidInputError(f"item {labels[i]!r} {modality}: {exc}") from None
+                    # "item 'n2' image: image 0: cannot read...": the position is of this one-file call
+                    raise InvalidInputError(f"item {labels[i]!r} {modality}: {_without_call_position(exc)}") from None
                 if not np.any(raw[i]):  # digital silence: as unusable as a broken file (see _encode_media)
                     raise InvalidInputError(
                         f"item {labels[i]!r} {modality}: {_empty_vector_message(modality, str(given[i]))}; "  # type: ignore[index]

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, InvalidInputError
-from coldkit.media import check_media_root, resolve_in_root
+from coldkit.media import URL_REFUSAL, check_media_root, is_url, resolve_in_root
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
@@ -400,6 +400,8 @@ class MediaRoot:
             )
         # realpath follows symbolic links, so a link inside the root that points out of it is refused too;
         # the answer is the same whether or not the file exists: the response must not probe the file system
+        if is_url(image):  # joined to the root, it was "image file not found: '<media root>/http:/...'"
+            raise InvalidInputError(f"item {safe_text(item_id)!r}: the {what} {safe_text(image)!r:.120} {URL_REFUSAL}")
         outside = f"item {safe_text(item_id)!r}: the {what} path is outside the server's media root"
         real = resolve_in_root(image, self.root)
         if real is None:

@@ -112,7 +112,22 @@ def load_audio(path: Any, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_
         first = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise InvalidInputError(f"{label}: {str(file)!r} holds NaN or infinite samples (first at sample {first})")
     mono = data.mean(axis=1, dtype=np.float64)  # mix-down: the average of the channels
+    if data.shape[1] > 1:
+        # Channels in opposite phase (L = x, R = -x) mix down to their rounding residue: encoders that ignore the
+        # gain (the mel statistics) took that noise for the sound, with a full-weight vector
+        loud = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+        left = float(np.sqrt(np.mean(np.square(mono))))
+        if loud > 0 and left < _CANCELLED * loud:
+            raise InvalidInputError(
+                f"{label}: {str(file)!r}: its {data.shape[1]} channels cancel out when mixed to mono (the mix is "
+                f"{20 * np.log10(max(left, 1e-300) / loud):.0f} dB below them: channels in opposite phase); "
+                "save one channel, or the channels in phase"
+            )
     return resample(mono, rate, sample_rate)
+
+
+#: A mono mix this far below its channels (-60 dB) is what is left of channels that cancel out.
+_CANCELLED = 1e-3
 
 
 # Data sizes at or above this are placeholders of a WAV written as a stream (0xFFFFFFFF, 0x7FFFFFFF...):

@@ -24,6 +24,7 @@ but it tells a tone from a chord, noise from speech, a bass from a whistle.
 from __future__ import annotations
 
 import json
+import os
 import math
 from typing import Any, Sequence
 
@@ -40,6 +41,7 @@ __all__ = ["MelStatsEncoder", "FEATURES_VERSION"]
 FEATURES_VERSION = 1
 _TOP_DB = 80.0  # dynamic range kept below the loudest band
 _ACTIVE_DB = 60.0  # frames this far below the loudest frame count as silence
+_SHORTEST_PART = 16  # a clip shorter than n_fft / this is refused (too few samples for a spectrum)
 
 
 def _db_to_nats(db: float) -> float:
@@ -160,12 +162,24 @@ class MelStatsEncoder:
 
         Raises:
             InvalidInputError: a bare path instead of a list, or a file that is missing,
-                undecodable, empty, longer than ``max_seconds`` or holds NaN samples (named by position).
+                undecodable, empty, shorter than a sixteenth of ``n_fft`` samples, longer than
+                ``max_seconds``, holds NaN samples, or whose channels cancel out in the mono mix (named
+                by position).
         """
         files = check_audio_paths(paths)
         out = np.zeros((len(files), self.dim), dtype=np.float32)
         for i, path in enumerate(files):
             wave = load_audio(path, self.sample_rate, max_seconds=self.max_seconds, label=f"audio {i}")
+            shortest = max(1, self.n_fft // _SHORTEST_PART)
+            if wave.size < shortest:
+                # one sample (0.06 ms) made a unit vector that counted like a whole preview: its frames were the
+                # zero padding around an impulse. A 10 ms blip still encodes (a click is a sound); below a
+                # sixteenth of the window there are too few samples to tell one sound from another
+                raise InvalidInputError(
+                    f"audio {i}: {os.path.basename(str(path))!r} is {1000 * wave.size / self.sample_rate:.2f} ms long, "
+                    f"too short to encode: the shortest is {shortest} samples ({1000 * shortest / self.sample_rate:.0f} ms "
+                    f"at {self.sample_rate} Hz, a sixteenth of the n_fft={self.n_fft} window)"
+                )
             vector = self.features(wave)
             norm = float(np.linalg.norm(vector))
             # digital silence: every block is exactly 0 up to rounding; keep such rows zero
