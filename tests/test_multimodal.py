@@ -1238,3 +1238,53 @@ def test_media_encoding_survives_an_unusable_cache_and_keeps_its_entries_in_use(
     assert any(name.startswith("image-stats") for name in entries), entries
     for name in entries:
         assert (cache / name / "last-used.json").is_file(), name
+
+
+class ColourWords:
+    """A small joint text-image encoder, as CLIP is one: the words red / green / blue and a picture's mean
+    colour land in one 3-d space (counts of the words; the mean RGB), L2-normalised."""
+
+    name = "test-colour-words"
+    modalities = frozenset({"text", "image"})
+    dim = 3
+    fingerprint = "test-colour-words:v1"
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        rows = np.array([[t.lower().split().count(w) for w in ("red", "green", "blue")] for t in texts], dtype=np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+    def encode_images(self, images: Sequence[Any]) -> np.ndarray:
+        rows = np.array([np.asarray(load_image(image, f"image {i}"), dtype=np.float32).mean(axis=(0, 1))
+                         for i, image in enumerate(images)], dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_a_users_words_reach_the_pictures_through_an_encoder_that_embeds_both(poster_data) -> None:
+    """A catalogue known by its posters alone: a user's text went to the empty text block only, so every item
+    scored 0 for every text, without a word, though CLIP puts words and pictures in one space."""
+    from coldkit.exceptions import ColdkitWarning
+    from coldkit.models.registry import build_model
+
+    train, media = poster_data
+    photos_only = Catalog(train.catalog.item_ids, train.catalog.table[["poster"]], ())
+    train = Interactions(train.user_ids, photos_only, train.matrix)
+    joint = MultimodalEncoder(text_encoder=None, image_encoder=ColourWords(), image_column="poster", media_root=media,
+                              cache=False)
+    model = build_model("content", encoder=joint).fit(train)
+    assert joint.text_blocks() == ["image"]
+    with_poster = np.flatnonzero(np.any(model.item_vectors() != 0, axis=1))
+    for word, group in (("red", 0), ("blue", 1)):
+        ranked = model.recommend([UserQuery(text=f"something {word}")], k=10, candidates=with_poster)
+        listed = np.asarray(ranked.indices)[0]
+        assert all(int(i) % 2 == group for i in listed), (word, listed)  # red posters are the even items
+        assert np.all(np.asarray(ranked.scores)[0] > 0)
+    assert any("words are matched to their image (test-colour-words embeds texts too)" in n for n in joint.notes_), joint.notes_
+    # an image encoder without texts: the words cannot match the pictures, and the encoder says so
+    stats = MultimodalEncoder(text_encoder="hashing", image_column="poster", media_root=media, cache=False)
+    build_model("content", encoder=stats).fit(train)
+    assert any("a user's own words cannot match them" in n for n in stats.notes_), stats.notes_
+    with pytest.warns(ColdkitWarning, match="a user's text cannot match any item here"):
+        assert not stats.encode_texts(["something red"]).any()
+    with pytest.raises(InvalidInputError, match="no text encoder and no media encoder that embeds texts"):
+        MultimodalEncoder(text_encoder=None, image_column="poster", media_root=media, cache=False).encode_texts(["red"])

@@ -46,6 +46,7 @@ import json
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -53,7 +54,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldkit.encoding import encode_catalog, finish_cache_use, media_path_key, normalize_rows, open_cache
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ColdkitWarning, InvalidInputError
 from coldkit.media import URL_REFUSAL, check_media_root, file_problem, is_url, resolve_in_root
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
@@ -392,10 +393,17 @@ class MultimodalEncoder:
                     f"multimodal encoder: none of the {len(failed):,} {modality} file(s) named in column {column!r} could be used "
                     f"(first: item {failed[0].item!r}: {failed[0].message}); check the {modality} column and media_root ({self.media_root})"
                 )
-        if "text" in self.encoders and "text" not in raw:
+        if "text" not in raw:
             # an item table of ids and media (product photos, no words): the media describe the items,
-            # the text block stays empty (a user's own words still go through the text encoder)
-            self.notes_.append("multimodal: the item table has no text columns: items are described by their media alone")
+            # the text block stays empty; a user's own words reach the items only through a media encoder
+            # that embeds texts too (clip, clap)
+            through = [m for m in self.text_blocks() if m != "text"]
+            self.notes_.append(
+                ("multimodal: the item table has no text columns: " if "text" in self.encoders else "multimodal: no text encoder: ")
+                + "items are described by their media alone; "
+                + (f"a user's own words are matched to their {' and '.join(through)} ({', '.join(self.encoders[m].name for m in through)} embeds texts too)"
+                   if through else "a user's own words cannot match them (an image encoder such as clip would place words beside the pictures)")
+            )
         blocks: dict[str, np.ndarray] = {}
         self.whiteners = {}
         for modality, vectors in raw.items():
@@ -567,14 +575,39 @@ class MultimodalEncoder:
         # (see Whitening.transform), new items are centred as the catalogue's were
         return whitener.transform(raw, normalize=True, query=query)
 
+    def text_blocks(self) -> list[str]:
+        """The blocks a user's text is placed in: the text block, and each media block whose encoder embeds
+        texts in its own space (``clip`` for images, ``clap`` for audio)."""
+        return [m for m, enc in self.encoders.items() if m == "text" or "text" in set(getattr(enc, "modalities", ()))]
+
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """User texts in the fused space: the text block only (centred as the catalogue's), unit rows."""
-        if "text" not in self.encoders:
-            raise InvalidInputError("this multimodal encoder has no text encoder, so it cannot place texts in its space")
-        raw = np.asarray(self.encoders["text"].encode_texts(texts), dtype=np.float32)
+        """User texts in the fused space, unit rows: in the text block (centred as the catalogue's) and in
+        each media block whose encoder embeds texts beside its media (:meth:`text_blocks`).
+
+        Why the media blocks: CLIP puts a text and a picture in one space, yet a query went to the text
+        block alone; in a catalogue known by its posters (no item text) every item then scored 0 for
+        every text, without a word, and beside item text the posters could not answer the words.
+        """
+        placed = self.text_blocks()
+        if not placed:
+            raise InvalidInputError(
+                "this multimodal encoder has no text encoder and no media encoder that embeds texts (clip, clap), "
+                "so it cannot place texts in its space"
+            )
+        texts = list(texts)
         blocks: dict[str, np.ndarray | None] = {m: None for m in self.encoders}
-        blocks["text"] = self._block("text", raw, query=True)
-        return self._fuse(blocks, raw.shape[0])
+        for modality in placed:
+            raw = np.asarray(self.encoders[modality].encode_texts(texts), dtype=np.float32)
+            blocks[modality] = self._block(modality, raw, query=True)
+        if texts and self.whiteners and not any(self.weights_.get(m, 0.0) > 0 and m in self.whiteners for m in placed):
+            warnings.warn(
+                "multimodal encoder: a user's text cannot match any item here: the blocks it is placed in "
+                f"({', '.join(placed)}) hold no item content; give the items text, or encode their media with an "
+                "encoder that embeds texts in the same space (clip for images, clap for audio)",
+                ColdkitWarning,
+                stacklevel=2,
+            )
+        return self._fuse(blocks, len(texts))
 
     def encode_contents(
         self,
