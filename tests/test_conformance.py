@@ -9,6 +9,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pytest
 
+import coldkit
+
 from coldkit.builtins.fusion import WeightedFusion
 from coldkit.builtins.similarity import NumpyBackend
 from coldkit.models.cold import ColdRidge
@@ -55,13 +57,12 @@ def _precomputed_with_a_text_encoder() -> Any:
     return get_encoder("precomputed", ids=ids, vectors=vectors, text_encoder=text_encoder)
 
 
-def _builtin_text_encoders() -> list[str]:
-    """Built-in encoders that encode text (the kit's contract); image-only ones are checked in test_multimodal."""
-    specs = registry("encoder").specs()
-    return [s.name for s in specs if s.plugin in DEFAULT_PLUGINS and set(s.capabilities) & {"text", "item-ids"}]
+def _builtin_encoders() -> list[str]:
+    """Every built-in encoder: text ones and the image-only image-stats (which could not pass the kit)."""
+    return [s.name for s in registry("encoder").specs() if s.plugin in DEFAULT_PLUGINS]
 
 
-@pytest.mark.parametrize("name", sorted(_builtin_text_encoders()))
+@pytest.mark.parametrize("name", sorted(_builtin_encoders()))
 def test_builtin_encoders_conform(name: str) -> None:
     # an encoder that needs data to exist at all is checked as a user would build it
     check_encoder(_precomputed_with_a_text_encoder() if name == "precomputed" else name)
@@ -168,6 +169,53 @@ def test_kit_passes_a_backend_that_leaves_exclusions_to_topk() -> None:
     # The kit used to hand it exclusions anyway and fail it ("returned excluded item(s)"), although
     # coldkit.topk over-fetches for such a backend and gets the right answer.
     check_backend(ScansWithoutExclusions())
+
+
+class _NamedOtherwise(ScansWithoutExclusions):
+    """The same backend, registered under another name than its ``name``, its capabilities in the spec only."""
+
+    name = "my-numpy-backend"
+    capabilities = None  # type: ignore[assignment]
+
+
+def test_kit_reads_a_registered_backends_capabilities_by_the_name_it_was_given() -> None:
+    # looked up by the object's own name ("my-numpy-backend"), the spec's capabilities were not found: the kit
+    # handed exclusions to a backend without "exclude" and failed it, though coldkit.topk(backend=NAME) is right
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_similarity_backends(self) -> list[coldkit.SimilarityBackendSpec]:
+            return [coldkit.SimilarityBackendSpec("np-noexcl", "numpy, no exclusions", _NamedOtherwise,
+                                                  capabilities={"dot", "cosine", "exact"})]
+
+    coldkit.register_plugin(Plugin(), name="named-otherwise")
+    try:
+        check_backend("np-noexcl")
+    finally:
+        coldkit.unregister_plugin("named-otherwise")
+
+
+class ContributionsOneColumnTooMany(WeightedFusion):
+    def contributions(self, sources: Mapping[str, Ranked], weights: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: np.concatenate([p, p[:, :1]], axis=1) for n, p in super().contributions(sources, weights, items).items()}
+
+
+class ContributionsOfNoSource(WeightedFusion):
+    def contributions(self, sources: Mapping[str, Ranked], weights: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        return {}
+
+
+class ContributionsInReverse(WeightedFusion):
+    """Each listed item's parts are another item's: the why of the first item would be the last one's."""
+
+    def contributions(self, sources: Mapping[str, Ranked], weights: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        return super().contributions(sources, weights, items[:, ::-1].copy())
+
+
+class ContributionsNegated(WeightedFusion):
+    """Parts of the wrong sign: the item a source pushed up most would read as the one it held back most."""
+
+    def contributions(self, sources: Mapping[str, Ranked], weights: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: -p for n, p in super().contributions(sources, weights, items).items()}
 
 
 class IgnoresK(WeightedFusion):
@@ -298,6 +346,11 @@ def test_kit_fails_a_component_that_changes_its_inputs(check: Any, component: An
         (check_fusion, ScalarWeightsOnly(), r"per-query weights: fuse\(\) with one weight per query .* raised TypeError"),
         (check_backend, NanScores(), r"top-k: NaN: row 0: NaN scores"),
         (check_encoder, NoModalities(), r"protocol: missing modalities \(an encoder has name, dim, modalities"),
+        # contributions() was never called: these passed the kit, then failed every served /recommend or said nothing
+        (check_fusion, ContributionsOneColumnTooMany(), r"contributions: source 'a': expected a finite \(3, 6\) array, got \(3, 7\)"),
+        (check_fusion, ContributionsOfNoSource(), r"contributions: must name every source \['a', 'b'\], got \[\]"),
+        (check_fusion, ContributionsInReverse(), r"contributions: source 'a', row 0: items it does not list must get 0"),
+        (check_fusion, ContributionsNegated(), r"contributions: row 0: the parts of the listed items, summed, must follow the list's order"),
     ],
 )
 def test_kit_names_the_broken_property(check: Any, component: Any, message: str) -> None:

@@ -335,3 +335,47 @@ def test_a_plugins_bad_call_into_coldkit_names_the_plugin(tmp_path: Any, capsys:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "dimension mismatch" in err[0], err
     assert "(raised in coldkit, called by plugin 'misuses-topk-plugin' at " in err[0] and "in fit)" in err[0], err
+
+
+class _WrongContributions:
+    """The weighted fusion, whose ``contributions`` answers one column too many (a plugin's bug)."""
+
+    name = "bad-contrib"
+
+    def __init__(self) -> None:
+        self._inner = coldkit.get_fusion("weighted")
+
+    def fuse(self, sources: Mapping[str, coldkit.Ranked], k: int, weights: Any = None) -> coldkit.Ranked:
+        return self._inner.fuse(sources, k, weights)
+
+    def contributions(self, sources: Mapping[str, coldkit.Ranked], weights: Any, items: np.ndarray) -> dict[str, np.ndarray]:
+        parts = self._inner.contributions(sources, weights, items)
+        return {name: np.concatenate([part, part[:, :1]], axis=1) for name, part in parts.items()}
+
+
+def test_a_served_plugin_that_breaks_its_contract_is_a_logged_500_not_the_clients_422(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A fusion whose contributions() had the wrong shape answered every POST /recommend with 422, which tells
+    the client to fix a body nothing was wrong with, and the server logged nothing."""
+    from fastapi.testclient import TestClient
+
+    from coldkit.serving import create_app
+    from coldkit.serving.index import ServingIndex
+
+    class Plugin:
+        @coldkit.hookimpl
+        def coldkit_fusion_strategies(self) -> list[coldkit.FusionSpec]:
+            return [coldkit.FusionSpec("bad-contrib", "broken contributions", _WrongContributions)]
+
+    coldkit.register_plugin(Plugin(), name="bad-contrib-plugin")
+    train, _, _ = synthetic_interactions()
+    client = TestClient(create_app(ServingIndex.build(train, encoder="hashing", cache=False, fusion="bad-contrib")))
+    user = str(train.user_ids[0])
+    with caplog.at_level("ERROR", logger="coldkit.serving"):
+        answer = client.post("/recommend", json={"user_id": user, "k": 3})
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["detail"].startswith("the server's fusion strategy 'bad-contrib': contributions() gave source")
+    assert any("broke its contract" in r.getMessage() and "bad-contrib" in r.getMessage() for r in caplog.records)
+    # without the why, the same fusion serves
+    assert client.post("/recommend", json={"user_id": user, "k": 3, "explain": False}).status_code == 200

@@ -8,11 +8,13 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import coldkit
+from coldkit.models.neighbors import EASE
 from coldkit.plugins import manager
 
 REPO = Path(__file__).resolve().parents[1]
@@ -543,3 +545,81 @@ def test_a_plugin_made_for_a_newer_coldkit_says_which_coldkit_it_asks_for(tmp_pa
     # a missing third-party module is not coldkit's version: no such hint
     assert "not_installed_dep_xyz" in messages["other"] and "asks for coldkit" not in messages["other"]
     assert "newer coldkit" not in messages["other"]
+
+
+def _annotated_ease(**options: Any) -> EASE:
+    """A forwarding factory whose return annotation names the class (resolved in this module's globals)."""
+    return EASE(**options)
+
+
+def test_a_forwarding_model_factory_is_read_through_its_return_annotation_or_lazy_factory() -> None:
+    """coldkit reads a model's options from its factory: one that forwards **options hid the class (``--encoder``
+    said to have "no effect", "it takes no options" for a misspelt one). A return annotation or
+    ``coldkit.plugins.lazy_factory`` names the class; a bare forwarding function still hides it."""
+    from coldkit.models.registry import model_accepts, model_defaults
+
+    def bare(**options: Any) -> Any:
+        return EASE(**options)
+
+    class _Models:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return [
+                coldkit.ModelSpec(name="fwd-annotated", description="x", factory=_annotated_ease),
+                coldkit.ModelSpec(name="fwd-lazy", description="x", factory=coldkit.plugins.lazy_factory("coldkit.models.neighbors:EASE")),
+                coldkit.ModelSpec(name="fwd-bare", description="x", factory=bare),
+            ]
+
+    plugin = _Models()
+    coldkit.register_plugin(plugin, name="forwarding-factories")
+    try:
+        wanted = model_defaults("ease")
+        assert wanted, "ease takes options"
+        option = next(iter(wanted))
+        for name in ("fwd-annotated", "fwd-lazy"):
+            assert model_defaults(name) == wanted and model_accepts(name, option), name
+        assert model_defaults("fwd-bare") == {} and not model_accepts("fwd-bare", option)
+    finally:
+        coldkit.unregister_plugin("forwarding-factories")
+    with pytest.raises(ValueError, match="package.module:Class"):
+        coldkit.plugins.lazy_factory("no_colon")
+
+
+def test_a_second_bert_makes_the_default_encoder_an_error_not_hashing() -> None:
+    """Two plugins registering "bert" left the name ambiguous, and the default encoder fell back to hashing
+    without a word: every run without --encoder ranked with it."""
+    from coldkit.exceptions import DuplicateComponentError
+    from coldkit.models.registry import default_encoder_name
+
+    before = default_encoder_name()
+
+    class Second:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("bert", "another bert", lambda: coldkit.get_encoder("hashing"))]
+
+    class Twice:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            popularity = coldkit.plugins.lazy_factory("coldkit.models.popularity:Popularity")
+            return [coldkit.ModelSpec("twice-pop", "x", popularity), coldkit.ModelSpec("twice-pop", "y", popularity)]
+
+    class Third(Second):
+        pass
+
+    # two more plugins claim the name (beside coldkit-bert where it is installed)
+    coldkit.register_plugin(Second(), name="second-bert")
+    coldkit.register_plugin(Third(), name="third-bert")
+    try:
+        with pytest.raises(DuplicateComponentError, match="encoder 'bert' is registered by more than one plugin: .*'second-bert' and 'third-bert'"):
+            default_encoder_name()
+    finally:
+        coldkit.unregister_plugin("second-bert")
+        coldkit.unregister_plugin("third-bert")
+    assert default_encoder_name() == before
+    coldkit.register_plugin(Twice(), name="twice")
+    try:
+        with pytest.raises(DuplicateComponentError, match="model 'twice-pop' is registered 2 times by plugin 'twice'"):
+            coldkit.plugins.registry("model").get("twice-pop")
+    finally:
+        coldkit.unregister_plugin("twice")

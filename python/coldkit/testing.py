@@ -91,8 +91,8 @@ def check_encoder(
     (turn off for random-weight test models), two texts about basketball are closer than
     basketball and a violin concerto. Image encoders also get ``encode_images`` checks, audio
     encoders ``encode_audio`` checks on WAV files the kit writes (see :func:`_check_audio`). An
-    audio-only encoder (no ``"text"`` in ``modalities``) skips the text checks and must refuse
-    ``encode_texts`` with :class:`InvalidInputError`.
+    image-only or audio-only encoder (no ``"text"`` in ``modalities``) skips the text checks and must
+    refuse ``encode_texts`` with :class:`InvalidInputError`.
 
     Args:
         encoder: a registered name (built with ``options``) or an instance.
@@ -106,8 +106,10 @@ def check_encoder(
     _check(isinstance(enc.name, str) and bool(enc.name), where, "name", f"must be a non-empty str, got {enc.name!r}")
     _check(isinstance(enc.dim, (int, np.integer)) and bool(enc.dim >= 1), where, "dim", f"must be an int >= 1, got {enc.dim!r}")
     modalities = set(enc.modalities)
-    _check(bool(modalities & {"text", "audio"}), where, "modalities",
-           f"must include 'text' (or 'audio' for an audio-only encoder), got {modalities}")
+    # an image-only encoder (image-stats) could not pass: "must include 'text' (or 'audio')", although
+    # coldkit uses one wherever an image column is encoded
+    _check(bool(modalities & {"text", "image", "audio"}), where, "modalities",
+           f"must include 'text', 'image' or 'audio', got {modalities}")
 
     fit = getattr(enc, "fit", None)
     if callable(fit):  # corpus-fitted encoders (TF-IDF) learn from the catalogue first
@@ -328,7 +330,9 @@ def check_backend(
     # declare "exclude" never sees them (topk over-fetches for it), so checking it with them
     # failed a backend the documented contract allows. Same rule as topk: unknown capabilities
     # (no declaration, no registry entry) mean the backend gets them.
-    _, declared = _resolve_backend(impl)
+    # by the name it was given, as coldkit.topk(backend=NAME) reads them: looked up by the object's own
+    # ``name`` (another string than the registered one), a backend without "exclude" was handed exclusions
+    declared = _resolve_backend(name)[1] if name is not None else _resolve_backend(impl)[1]
     skips_exclusions = declared is None or "exclude" in declared
     rng = np.random.default_rng(seed)
 
@@ -542,12 +546,46 @@ def check_fusion(fusion: str | FusionStrategy, *, options: Mapping[str, Any] | N
                    6, {"a": float(wa[r]), "b": float(wb[r])})
         _check(items(batched, r) == items(one, 0), where, "per-query weights", f"row {r}: per-query weights differ from fusing the row alone")
 
+    if callable(getattr(impl, "contributions", None)):
+        _check_contributions(impl, where, sources, {"a": wa, "b": wb}, batched)
+
     for bad_k in (0, -1, 2.5):
         _raises(partial(impl.fuse, sources, bad_k), (InvalidInputError,), where, f"bad k ({bad_k!r})")
     _raises(lambda: impl.fuse({}, 3), (InvalidInputError,), where, "no sources")
     short_batch = Ranked(a.indices[:2], a.scores[:2])
     _raises(lambda: impl.fuse({"a": short_batch, "b": b}, 3), (InvalidInputError,), where, "batch sizes differ")
     return impl  # type: ignore[no-any-return]
+
+
+def _check_contributions(impl: Any, where: str, sources: Mapping[str, Ranked], weights: Mapping[str, np.ndarray], fused: Ranked) -> None:
+    """A strategy's optional ``contributions(sources, weights, items)`` (what the "why" of an item reads): per
+    source, a finite ``(B, m)`` array for the ``(B, m)`` items asked; every source named; 0 where the source
+    does not list the item; and the parts of a row's listed items, summed, in the list's order (the fused
+    score is their sum plus what every item of the row gets alike). The kit called only ``fuse``: a strategy
+    whose ``contributions`` had the wrong shape passed it, then failed every served ``/recommend``."""
+    items = np.where(fused.indices >= 0, fused.indices, 0)
+    given = {n: (r.indices.copy(), r.scores.copy()) for n, r in sources.items()}
+    said = impl.contributions(sources, weights, items)
+    _check(all(np.array_equal(r.indices, given[n][0]) and np.array_equal(r.scores, given[n][1]) for n, r in sources.items()),
+           where, "inputs unchanged", "contributions() changed a source's indices or scores in place")
+    _check(isinstance(said, Mapping), where, "contributions", f"must return a dict source -> (B, m) array, got {type(said).__name__}")
+    _check(set(said) == set(sources), where, "contributions",
+           f"must name every source {sorted(sources)}, got {sorted(map(str, said))} (a source left out reads as adding nothing)")
+    total = np.zeros(items.shape)
+    for name, part in said.items():
+        arr = np.asarray(part, dtype=np.float64)
+        _check(arr.shape == items.shape and bool(np.isfinite(arr).all()), where, "contributions",
+               f"source {name!r}: expected a finite {items.shape} array, got {arr.shape}")
+        for r in range(items.shape[0]):
+            listed = set(np.asarray(sources[name].indices[r])[np.asarray(sources[name].indices[r]) >= 0].tolist())
+            absent = [j for j, i in enumerate(items[r]) if fused.indices[r, j] >= 0 and int(i) not in listed]
+            _check(bool(np.all(arr[r, absent] == 0)), where, "contributions",
+                   f"source {name!r}, row {r}: items it does not list must get 0, got {arr[r, absent].round(5).tolist()}")
+        total += arr
+    for r in range(items.shape[0]):
+        shown = total[r][fused.indices[r] >= 0]
+        _check(bool(np.all(np.diff(shown) <= 1e-6 * (1 + np.abs(shown[:-1])))), where, "contributions",
+               f"row {r}: the parts of the listed items, summed, must follow the list's order: {shown.round(5).tolist()}")
 
 
 # ============================================================================ models

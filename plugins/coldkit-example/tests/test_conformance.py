@@ -53,3 +53,16 @@ def test_char_ngram_rejects_bad_options(options: dict[str, object]) -> None:
 def test_text_match_rejects_bad_options() -> None:
     with pytest.raises(coldkit.InvalidInputError, match="text_weight"):
         coldkit.get_model("text-match", text_weight=-1.0)
+
+
+def test_coldkit_reads_text_match_options_through_its_lazy_factory() -> None:
+    """A factory that forwarded **options hid the class: `--encoder hashing` was said to have "no effect" on
+    text-match and it ran with char-ngram; a misspelt option got "it takes no options"."""
+    from coldkit.exceptions import InvalidInputError
+    from coldkit.models.registry import build_model, model_accepts, model_defaults
+
+    assert model_accepts("text-match", "encoder") and model_accepts("text-match", "text_weight")
+    assert model_defaults("text-match") == {"encoder": "char-ngram", "text_weight": 1.0}
+    with pytest.raises(InvalidInputError, match="txt_weight") as caught:
+        build_model("text-match", txt_weight=1)
+    assert "takes no options" not in str(caught.value) and "text_weight" in str(caught.value)

@@ -6,11 +6,8 @@ scipy, pandas or torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
-
 from coldkit.plugins.hookspecs import hookimpl
-from coldkit.plugins.types import ModelSpec
+from coldkit.plugins.types import ModelSpec, lazy_factory
 
 __all__ = ["BUILTIN_MODELS"]
 
@@ -143,25 +140,9 @@ BUILTIN_MODELS: dict[str, tuple[str, str, frozenset[str]]] = {
 }
 
 
-def _lazy(target: str) -> Callable[..., Any]:
-    module_name, class_name = target.split(":")
-
-    def load() -> Any:
-        return getattr(importlib.import_module(module_name), class_name)
-
-    def factory(**options: Any) -> Any:
-        return load()(**options)
-
-    # model_accepts() reads the class's signature through this, without building a model
-    factory.load = load  # type: ignore[attr-defined]
-    factory.__qualname__ = factory.__name__ = class_name
-    factory.__doc__ = f"Build :class:`{module_name}.{class_name}` with ``options``."
-    return factory
-
-
 @hookimpl
 def coldkit_models() -> list[ModelSpec]:
     return [
-        ModelSpec(name=name, description=description, factory=_lazy(target), capabilities=caps)
+        ModelSpec(name=name, description=description, factory=lazy_factory(target), capabilities=caps)
         for name, (target, description, caps) in BUILTIN_MODELS.items()
     ]

@@ -594,6 +594,8 @@ class MultimodalEncoder:
                 "this multimodal encoder has no text encoder and no media encoder that embeds texts (clip, clap), "
                 "so it cannot place texts in its space"
             )
+        if isinstance(texts, (str, bytes)):  # list("red") would be three one-letter texts
+            raise InvalidInputError("encode_texts takes a list of texts; wrap a single one in a list")
         texts = list(texts)
         blocks: dict[str, np.ndarray | None] = {m: None for m in self.encoders}
         for modality in placed:

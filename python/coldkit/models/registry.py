@@ -107,9 +107,25 @@ def _short(value: Any, width: int = 40) -> str:
 
 
 def _target(name: str) -> Callable[..., Any]:
+    """What model ``name``'s options are read from: the class behind its factory where that is known.
+
+    A :func:`~coldkit.plugins.types.lazy_factory` (the built-ins' too) names it by ``load()``; a plain
+    function that forwards ``**options`` names it by its return annotation (``-> MyModel``). A bare
+    forwarding function hides it: ``--encoder`` was then said to have "no effect" on a model that takes
+    an encoder, and a misspelt option got "it takes no options".
+    """
     factory = registry("model").get(name).factory
-    load = getattr(factory, "load", None)  # built-ins import their class lazily
-    return load() if callable(load) else factory  # type: ignore[no-any-return]
+    load = getattr(factory, "load", None)
+    if callable(load):
+        return load()  # type: ignore[no-any-return]
+    if inspect.isfunction(factory):
+        try:
+            returned = inspect.signature(factory, eval_str=True).return_annotation
+        except Exception:  # noqa: BLE001 - an annotation that does not resolve names no class: the factory it is
+            returned = None
+        if inspect.isclass(returned) and returned is not object:
+            return returned
+    return factory
 
 
 def model_accepts(name: str, option: str) -> bool:
@@ -169,11 +185,19 @@ def _constructor_parameters(name: str) -> dict[str, inspect.Parameter]:
 
 
 def default_encoder_name() -> str:
-    """``"bert"`` when a plugin registers it (MiniLM vectors), else the built-in ``"hashing"``."""
+    """``"bert"`` when a plugin registers it (MiniLM vectors), else the built-in ``"hashing"``.
+
+    Raises:
+        DuplicateComponentError: two plugins register ``bert``: the default would be neither (it silently
+            fell back to ``hashing``, and every run without ``--encoder`` ranked with it).
+    """
     try:
-        names = registry("encoder").names()
+        encoders = registry("encoder")
+        names, conflicts = encoders.names(), encoders.conflicts
     except Exception:  # noqa: BLE001 - a broken plugin registry must not break model construction
         return "hashing"
+    if "bert" in conflicts:
+        encoders.get("bert")  # raises DuplicateComponentError, naming the plugins
     return "bert" if "bert" in names else "hashing"
 
 

@@ -26,6 +26,7 @@ from coldkit.plugins.types import (
     RerankerSpec,
     SimilarityBackend,
     SimilarityBackendSpec,
+    lazy_factory,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "registry",
     "reset_plugins",
     "unregister_plugin",
+    "lazy_factory",
     "ComponentSpec",
     "Encoder",
     "EncoderSpec",

@@ -356,7 +356,13 @@ class Registry(Generic[SpecT]):
         if name in self._specs:
             return self._specs[name]
         if name in self._conflicts:
-            plugins = " and ".join(repr(p) for p in self._conflicts[name])
+            claimed = self._conflicts[name]
+            if len(set(claimed)) == 1:  # "by more than one plugin: 'bad' and 'bad'" named one plugin twice
+                raise DuplicateComponentError(
+                    f"{self.kind.name} {name!r} is registered {len(claimed)} times by plugin {claimed[0]!r}; "
+                    "its hook returns that name more than once (one spec per name)"
+                )
+            plugins = " and ".join(repr(p) for p in dict.fromkeys(claimed))
             raise DuplicateComponentError(
                 f"{self.kind.name} {name!r} is registered by more than one plugin: {plugins}; "
                 f"uninstall one or select plugins with {LOAD_PLUGINS_ENV}"

@@ -244,3 +244,35 @@ class FusionStrategy(Protocol):
         leaving each source out (:func:`coldkit.models.blend.source_parts`).
         """
         ...
+
+
+def lazy_factory(target: str) -> Callable[..., Any]:
+    """A spec's ``factory`` that imports ``"package.module:Class"`` only when a component is built.
+
+    Plugins keep ``import coldkit`` and ``coldkit plugins`` fast by importing their heavy modules lazily;
+    a hand-written ``def factory(**options): from my_pkg.model import MyModel; return MyModel(**options)``
+    does that, but hides the class: coldkit reads a model's options from its factory (``--encoder``
+    given to every model that takes an encoder, defaults in ``--help``, option hints, the conformance
+    kit's encoder swap), and a bare ``**options`` says nothing. This factory carries a ``load()`` that
+    returns the class, which coldkit follows (as it does for its own models).
+
+    Example::
+
+        ModelSpec(name="text-match", description="...", factory=coldkit.plugins.lazy_factory("my_pkg.model:TextMatch"))
+    """
+    if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
+        raise ValueError(f"lazy_factory takes 'package.module:Class', got {target!r}")
+    module_name, class_name = target.split(":")
+
+    def load() -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def factory(**options: Any) -> Any:
+        return load()(**options)
+
+    factory.load = load  # type: ignore[attr-defined]
+    factory.__qualname__ = factory.__name__ = class_name
+    factory.__doc__ = f"Build :class:`{module_name}.{class_name}` with ``options``."
+    return factory

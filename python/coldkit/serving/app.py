@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 import numbers
 import os
@@ -42,12 +43,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from coldkit._core import __version__
-from coldkit.exceptions import ColdkitError, InvalidInputError
+from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import URL_REFUSAL, check_media_root, is_url, resolve_in_root
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
 from coldkit.serving.storage import load, save
+
+_LOG = logging.getLogger("coldkit.serving")
 
 __all__ = ["create_app", "app_from_env", "check_token", "TOKEN_ENV", "DEFAULT_MAX_BODY_BYTES"]
 
@@ -540,6 +543,14 @@ def create_app(
     @app.exception_handler(InvalidInputError)
     async def _invalid(request: Request, exc: InvalidInputError) -> JSONResponse:
         return _error(422, safe_text(exc))
+
+    @app.exception_handler(ComponentContractError)
+    async def _broken_component(request: Request, exc: ComponentContractError) -> JSONResponse:
+        # a plugin (fusion, encoder, backend) the server runs broke its contract: the server's fault, not the
+        # request's. As an InvalidInputError it was a 422 that told the client to fix a body nothing was
+        # wrong with, and the server's log had nothing
+        _LOG.error("%s %s: a component broke its contract: %s", request.method, request.url.path, exc, exc_info=exc)
+        return _error(500, f"the server's {safe_text(exc)}")
 
     @app.exception_handler(ReadOnlyIndexError)
     async def _read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:

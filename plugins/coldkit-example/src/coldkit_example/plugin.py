@@ -64,16 +64,10 @@ def coldkit_fusion_strategies() -> list[coldkit.FusionSpec]:
     ]
 
 
-def _char_ngram(**options: object) -> object:
-    from coldkit_example.encoder import CharNgramEncoder
-
-    return CharNgramEncoder(**options)  # type: ignore[arg-type]
-
-
-def _text_match(**options: object) -> object:
-    from coldkit_example.model import TextMatch
-
-    return TextMatch(**options)  # type: ignore[arg-type]
+# Lazy factories: the modules are imported when a component is built, not when coldkit loads the plugin,
+# and coldkit still reads the class's options (--encoder reaches text-match, --help lists its defaults).
+_char_ngram = coldkit.plugins.lazy_factory("coldkit_example.encoder:CharNgramEncoder")
+_text_match = coldkit.plugins.lazy_factory("coldkit_example.model:TextMatch")
 
 
 @coldkit.hookimpl
