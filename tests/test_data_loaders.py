@@ -1109,3 +1109,21 @@ def test_repeats_summed_past_float32_are_refused(tmp_path: Path, items_csv: Path
     with pytest.raises(InvalidInputError, match=r"rows combined by duplicates='sum' sum to more than float32 holds"):
         load_interactions(path, load_items(items_csv), duplicates="sum")
     assert load_interactions(path, load_items(items_csv), duplicates="max").matrix.max() == pytest.approx(3e38, rel=1e-6)
+
+
+def test_whole_numbers_of_a_column_with_a_blank_cell_are_text_as_the_file_writes_them(tmp_path: Path) -> None:
+    """pandas reads an integer column with one blank cell as float: "1995" was the text "1995.0" (and the hashing
+    encoder's word "0" was shared by every such item); an age in a profile file was "24.0"."""
+    from coldkit.data.interactions import text_cells
+    from coldkit.data.loaders import load_items, load_user_profiles
+
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,year,price\na,Toy Story,1995,1.5\nb,Heat,,2.25\nc,Alien,1979,\n", encoding="utf-8")
+    assert load_items(items, text_columns=["title", "year", "price"]).texts() == ["Toy Story. 1995. 1.5", "Heat. 2.25", "Alien. 1979"]
+    profiles = tmp_path / "profiles.csv"
+    profiles.write_text("user_id,age\n1,24\n2,\n3,53\n", encoding="utf-8")
+    assert load_user_profiles(profiles, columns={"text": "age"}) == {"1": "24", "2": "", "3": "53"}
+    frame = pd.DataFrame({"n": [1.0, np.nan, -3.0], "x": [0.5, 1.0, np.nan], "big": [2.0**60, 1.0, np.nan]})
+    cells = text_cells(frame).fillna("")
+    assert cells["n"].tolist() == ["1", "", "-3"] and cells["x"].tolist() == ["0.5", "1.0", ""]
+    assert cells["big"].tolist()[1] == "1.0"  # beyond 2**53 a float is not read as a whole number

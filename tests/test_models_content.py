@@ -734,3 +734,28 @@ def test_hybrid_explain_never_names_popularity_for_what_the_text_ranked(data: In
             assert why == f"among the closest to your words, though not close (content similarity {cosines[item]:.2f})"
             weak += 1
     assert weak >= 3 and (cosines < 0).sum() >= 3
+
+
+def test_profiles_keyed_by_int_ids_and_several_encoders_reach_the_profile_source() -> None:
+    """Ids are compared as text (an int 101 is the id "101"): int keys matched no training user, the hybrid
+    dropped its profile source and profile-knn said no user had a text. A list of encoders beside profiles
+    failed with "'list' object has no attribute 'encode_texts'"."""
+    from coldkit.models.hybrid import ProfileKNN
+
+    n_users = 16
+    data = make_data(n_users=n_users)
+    numbered = Interactions(np.array([str(100 + u) for u in range(n_users)]), data.catalog, data.matrix)
+    words = {0: "space robots science fiction", 1: "romance and paris love"}
+    as_text = {str(100 + u): words[u % 2] for u in range(n_users)}
+    as_int = {100 + u: words[u % 2] for u in range(n_users)}
+    query = [UserQuery(text="robots in space")]
+    by_text = ProfileKNN(as_text, encoder="hashing").fit(numbered).recommend(query, 5)
+    by_int = ProfileKNN(as_int, encoder="hashing").fit(numbered).recommend(query, 5)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(by_int.indices, by_text.indices)
+    np.testing.assert_array_equal(by_int.scores, by_text.scores)
+    # numbers and missing values as profile texts: their digits, and no text
+    assert ProfileKNN({1: 24.0, 2: float("nan"), 3: None, 4: 7}).user_profiles == {"1": "24", "2": "", "3": "", "4": "7"}  # type: ignore[dict-item]
+    hybrid = models.create("hybrid", encoder=["hashing", "hashing"], user_profiles=as_int, tune=False, cache=False).fit(numbered)
+    assert hybrid.profile is not None and hybrid.profile.encoder.name == "hashing"
+    assert not any("have a profile text" in note for note in hybrid.notes_), hybrid.notes_
+    assert hybrid.recommend(query, 5).indices.shape == (1, 5)

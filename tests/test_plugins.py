@@ -623,3 +623,12 @@ def test_a_second_bert_makes_the_default_encoder_an_error_not_hashing() -> None:
             coldkit.plugins.registry("model").get("twice-pop")
     finally:
         coldkit.unregister_plugin("twice")
+
+
+def test_a_name_with_options_where_a_name_alone_is_wanted_says_so() -> None:
+    # "--encoder bert:precision=fp32" was "unknown encoder 'bert:precision=fp32'", as if a plugin were missing
+    with pytest.raises(coldkit.UnknownComponentError, match=r"'hashing:dim=64' is encoder 'hashing' with options \(dim=64\): give the name alone"):
+        coldkit.get_encoder("hashing:dim=64")
+    with pytest.raises(coldkit.UnknownComponentError) as plain:
+        coldkit.get_encoder("nosuch:dim=64")
+    assert "with options" not in str(plain.value)

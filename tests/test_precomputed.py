@@ -433,6 +433,10 @@ def test_cli_profiles_with_item_vectors_need_a_text_encoder(
               "--users", str(files["dir"] / "users.txt"), "--option", "cache=false")  # fmt: skip
     assert _cli(files, files["dir"] / "r.csv", *common) == 2
     assert "needs --encoder NAME" in capsys.readouterr().err
+    # a profile file whose every text is empty is "no profile text" (docs), not profiles needing an encoder
+    (files["dir"] / "profiles.csv").write_text("user_id,text\nnewbie,\nu1,  \n", encoding="utf-8")
+    assert _cli(files, files["dir"] / "r.csv", *common) == 0
+    assert "every profile text is empty" in capsys.readouterr().err
 
 
 def test_precomputed_vectors_are_looked_up_without_joining_the_item_texts(

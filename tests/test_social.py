@@ -115,3 +115,11 @@ def test_recommend_command_uses_the_user_graph_for_a_user_without_clicks(tmp_pat
     # u4 is a known user whose graph entry is empty: plain popularity among items u4 has not seen
     assert recs[recs["user_id"] == "u4"].sort_values("rank")["item_id"].tolist()[0] == "i2"
     assert main([*argv, "--model", "popularity"]) == 2  # a model without a graph says so
+
+
+def test_a_friend_list_given_as_one_string_is_refused_not_split_into_letters() -> None:
+    # {"u0": "u12"} made users 'u', '1' and '2' the friends of u0; a bare number failed naming nothing
+    for friends in ("u12", 12):
+        with pytest.raises(InvalidInputError, match=r"user_graph: the friends of user 'u0' must be a list of user ids"):
+            FriendsPopularity(user_graph={"u0": friends})  # type: ignore[dict-item]
+    assert FriendsPopularity(user_graph={"u0": ["u12"], 3: (4, "5")}).user_graph == {"u0": ("u12",), "3": ("4", "5")}

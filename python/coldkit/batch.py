@@ -332,8 +332,11 @@ def _recommend_files(
 
     opts = dict(options or {})
     if item_vectors is not None:
+        # a profile file whose every text is empty means "no profile text" (noted below), not profiles to place
+        # beside the vectors: it was refused here first ("--user-profiles with --item-vectors needs --encoder")
+        has_profile_text = bool(profiles) and any(str(text).strip() for text in profiles.values())
         opts["encoder"] = _precomputed_encoder(
-            item_vectors, item_vector_columns, file_catalog.item_ids, model, opts, encoder, bool(profiles), notes
+            item_vectors, item_vector_columns, file_catalog.item_ids, model, opts, encoder, has_profile_text, notes
         )
     multimodal = None
     if media is not None:
@@ -793,7 +796,10 @@ def _precomputed_encoder(
         if text_encoder is None:
             raise
         # the encoder's message names its own argument; say what --encoder is for beside --item-vectors
+        # "leave it out" is refused beside --user-profiles, which need an encoder of the vectors' space
+        way_out = ("drop --user-profiles too (their texts need the vectors' own encoder)" if has_profiles
+                   else "leave it out for vectors made elsewhere")
         raise InvalidInputError(
             f"{exc}; beside --item-vectors, --encoder names the encoder that made the vectors (it encodes user texts "
-            "into their space): leave it out for vectors made elsewhere"
+            f"into their space): {way_out}"
         ) from None

@@ -741,6 +741,8 @@ def _table_row(table: "pd.DataFrame", row: int) -> str:
 
 
 def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -> list[str]:
+    from coldkit.data.interactions import text_cells  # pandas and scipy, not imported by `import coldkit`
+
     missing = [c for c in fields if c not in table.columns]
     if missing:
         raise InvalidInputError(f"text fields not in the item table: {missing}; columns: {list(table.columns)}")
@@ -750,7 +752,7 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
     cells = table[list(fields)]
     nulls = cells.isna().to_numpy()
     if nulls.any():
-        blank = cells.astype("string").fillna("").apply(lambda col: col.str.strip() == "").to_numpy()
+        blank = text_cells(cells).fillna("").apply(lambda col: col.str.strip() == "").to_numpy()
         empty_rows = np.flatnonzero(blank.all(axis=1) & nulls.any(axis=1))
         if empty_rows.size:
             row = int(empty_rows[0])
@@ -760,7 +762,7 @@ def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -
                 f"item {str(label)!r} ({_table_row(table, row)}) has no text: field {fields[col]!r} is missing (None/NaN) and the "
                 f"others are empty; fill it first (e.g. df[{list(fields)!r}].fillna('')) or drop the item"
             )
-    parts = table[list(fields)].astype("string").fillna("")
+    parts = text_cells(table[list(fields)]).fillna("")
     return [separator.join(v.strip() for v in row if v and v.strip()) for row in parts.itertuples(index=False)]
 
 

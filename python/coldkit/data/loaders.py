@@ -1897,7 +1897,8 @@ def load_user_profiles(
             )
         id_column = columns.get("user_id", id_column)
         text_column = columns.get("text", text_column)
-    frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str})
+    # the text as the file writes it: read as numbers, an age column with one blank cell became "24.0"
+    frame = read_table(path, sep=sep, encoding=encoding, dtype={id_column: str, text_column: str})
     _require_columns(frame, [id_column, text_column], str(path), mapping=_own_mapping(
         {"user_id": id_column, "text": text_column}, frame, "--profile-columns", columns))
     ids = _ids(frame[id_column], id_column, str(path))

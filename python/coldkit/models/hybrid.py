@@ -168,6 +168,15 @@ def _check_sources(sources: object) -> list[str]:
     return list(sources)
 
 
+def _profile_text(text: object) -> str:
+    """A profile's text: missing (None, NaN) is no text; a number is its digits (an age of 24 is "24")."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return ""
+    if isinstance(text, (float, np.floating)) and float(text).is_integer():
+        return str(int(text))
+    return text if isinstance(text, str) else str(text)
+
+
 class ProfileKNN(NeighbourVoting):
     """User-based kNN on profile *text*: the training users whose profiles read most like the query's text.
 
@@ -187,13 +196,19 @@ class ProfileKNN(NeighbourVoting):
     name = "profile-knn"
 
     def __init__(
-        self, user_profiles: Mapping[str, str], encoder: str | Encoder = "hashing", neighbors: int = 50,
+        self, user_profiles: Mapping[str, str], encoder: str | Encoder | Sequence[str | Encoder] = "hashing", neighbors: int = 50,
         stored_profiles: bool = True,
     ) -> None:
         if not isinstance(user_profiles, Mapping) or not user_profiles:
             raise InvalidInputError("profile-knn needs user_profiles: a non-empty mapping user id -> text")
-        self.user_profiles = dict(user_profiles)
-        self.encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
+        # ids compared as text, as everywhere (an int 101 is the id "101"): int keys matched no training user,
+        # and the hybrid dropped its profile source with "only 0 training user(s) have a profile text"
+        self.user_profiles = {str(user): _profile_text(text) for user, text in user_profiles.items()}
+        if isinstance(encoder, (list, tuple)):  # several encoders (the hybrid's): profiles are read by the first
+            if not encoder:
+                raise InvalidInputError("profile-knn: encoder= is an empty list; name an encoder")
+            encoder = encoder[0]
+        self.encoder: Encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder  # type: ignore[assignment]
         self.neighbors = check_k(neighbors, "neighbors")  # int() truncated 2.5 to 2 and failed on inf as OverflowError
         # A training user asked without text got every item at score 0, in the catalogue's index order
         # (clicks known, so no popularity fallback either), though their profile is right here. The
@@ -409,7 +424,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(
                 f"user_profiles must be a mapping user id -> profile text, got {type(user_profiles).__name__}{hint}"
             )
-        if user_profiles and not any(str(text or "").strip() for text in user_profiles.values()):
+        if user_profiles and not any(_profile_text(text).strip() for text in user_profiles.values()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
             encoder = default_encoder_name()
@@ -1841,9 +1856,15 @@ def _fit_stackers(
     return main, own, notes
 
 
-def _fresh_encoder(encoder: str | Encoder, options: dict[str, Any] | None) -> str | Encoder:
-    # the profile kNN fits its own IDF on user texts, so it needs its own instance when built by name
-    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder
+def _fresh_encoder(encoder: str | Encoder | Sequence[str | Encoder], options: dict[str, Any] | None) -> str | Encoder:
+    """The profile kNN's encoder: its own instance when built by name (it fits its own IDF on user texts);
+    of several encoders (``encoder=["hashing", "bert"]``), the first (a list reached ProfileKNN as it was,
+    and failed with "'list' object has no attribute 'encode_texts'")."""
+    if isinstance(encoder, (list, tuple)):
+        if not encoder:
+            raise InvalidInputError("hybrid: encoder= is an empty list; name at least one encoder")
+        encoder = encoder[0]
+    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder  # type: ignore[return-value]
 
 
 class Router(Recommender):

@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -49,6 +49,17 @@ def friend_indices(
     return out
 
 
+def _friend_ids(user: object, friends: object) -> tuple[str, ...]:
+    """One user's friends as id strings. A bare string or number was iterated: ``{"1": "23"}`` made users '2'
+    and '3' the friends of '1' (a string), or failed with "'int' object is not iterable" naming nothing."""
+    if isinstance(friends, (str, bytes)) or not isinstance(friends, Iterable):
+        raise InvalidInputError(
+            f"user_graph: the friends of user {str(user)!r} must be a list of user ids, got "
+            f"{type(friends).__name__} {friends!r:.60} (one friend: [{friends!r:.40}])"
+        )
+    return tuple(str(f) for f in friends)
+
+
 class FriendsPopularity(Recommender):
     """Popularity among the user's friends: ``score(u, i) = #friends of u who interacted with i + ε·popularity(i)``.
 
@@ -67,7 +78,7 @@ class FriendsPopularity(Recommender):
     def __init__(self, user_graph: Mapping[str, Sequence[str]] | None = None, global_weight: float = 0.01) -> None:
         if user_graph is not None and not isinstance(user_graph, Mapping):
             raise InvalidInputError(f"user_graph must be a mapping user id -> friend ids, got {type(user_graph).__name__}")
-        self.user_graph = {str(u): tuple(str(f) for f in fs) for u, fs in (user_graph or {}).items()}
+        self.user_graph = {str(u): _friend_ids(u, fs) for u, fs in (user_graph or {}).items()}
         global_weight = check_number(global_weight, "global_weight", at_least=0)
         self.global_weight = float(global_weight)
 

@@ -371,6 +371,14 @@ class Registry(Generic[SpecT]):
         # The name may belong to a plugin that is installed but did not load: say so here, where the
         # user looks, not only in a warning printed before (or in `coldkit plugins`).
         hints = []
+        base, colon, options = name.partition(":")
+        if colon and base in self._specs:
+            # "bert:precision=fp32" is the NAME:KEY=VALUE form some flags read (--image-encoder, --models); a
+            # name alone is wanted here, and "unknown encoder" sent users looking for a missing plugin
+            hints.append(
+                f"{name!r} is {self.kind.name} {base!r} with options ({options}): give the name alone here and its "
+                "options apart (encoder_options= / --option encoder_options='{...}' for an encoder)"
+            )
         failed = sorted({error["plugin"] for error in _load_errors})
         if failed:
             hints.append(f"plugin(s) that failed to load: {', '.join(failed)} (`coldkit plugins` shows why)")
