@@ -17,7 +17,7 @@ from coldkit.models.cold import ColdRidge
 from coldkit.models.popularity import Popularity
 from coldkit.plugins.manager import DEFAULT_PLUGINS, get_encoder, registry
 from coldkit.plugins.types import Ranked
-from coldkit.testing import check_backend, check_encoder, check_fusion, check_model, synthetic_interactions
+from coldkit.testing import check_backend, check_encoder, check_fusion, check_model, check_reranker, synthetic_interactions
 
 
 def _builtin(kind: str) -> list[str]:
@@ -455,3 +455,64 @@ def test_kit_passes_a_conforming_audio_only_encoder() -> None:
 def test_kit_names_the_broken_audio_property(component: Any, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check_encoder(component)
+
+
+# ------------------------------------------------------------------------------------------ rerankers
+
+
+@pytest.mark.parametrize("name", _builtin("reranker"))
+def test_builtin_rerankers_conform(name: str) -> None:
+    check_reranker(name, options={"lambda_": 0.7} if name == "mmr" else None)
+
+
+class _TopK:
+    """The first k candidates as they come: a reranker that declares no constraint and honours none."""
+
+    name = "top-k"
+    capabilities = frozenset()
+
+    def rerank(self, ranked: Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        from coldkit.rerank import Reranked
+        from coldkit.validation import check_k
+
+        k = check_k(k)
+        return Reranked(Ranked(ranked.indices[:, :k].copy(), ranked.scores[:, :k].copy()), [[] for _ in range(ranked.indices.shape[0])])
+
+
+class _ClaimsExclude(_TopK):
+    capabilities = frozenset({"exclude"})
+
+
+class _ClaimsNewShare(_TopK):
+    capabilities = frozenset({"min_new_share"})
+
+
+class _InventsItems(_TopK):
+    def rerank(self, ranked: Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        out = super().rerank(ranked, k, constraints, items)
+        out.ranked.indices[0, 0] = 11  # not a candidate of row 0
+        return out
+
+
+class _SortsInPlace(_TopK):
+    def rerank(self, ranked: Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        ranked.scores[:] = np.sort(ranked.scores, axis=1)
+        return super().rerank(ranked, k, constraints, items)
+
+
+def test_kit_passes_a_reranker_that_declares_no_constraint() -> None:
+    check_reranker(_TopK())
+
+
+@pytest.mark.parametrize(
+    ("component", "message"),
+    [
+        (_ClaimsExclude(), r"exclude: excluded items 0, 1, 8 listed"),
+        (_ClaimsNewShare(), r"min_new_share: row 0: half of 4 must be new"),
+        (_InventsItems(), r"candidates only: row 0 returned \[11\], not among its candidates"),
+        (_SortsInPlace(), r"inputs unchanged"),
+    ],
+)
+def test_kit_names_a_rerankers_broken_property(component: Any, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        check_reranker(component)

@@ -48,6 +48,7 @@ def test_coldkit_plugins_lists_the_installed_example(installed_example: Path) ->
     assert [f["name"] for f in example["fusion_strategies"]] == ["combmnz"]
     assert [e["name"] for e in example["encoders"]] == ["char-ngram"]
     assert [m["name"] for m in example["models"]] == ["text-match"]
+    assert [r["name"] for r in example["rerankers"]] == ["new-first"]
 
 
 def test_selection_env_can_leave_it_out(installed_example: Path) -> None:

@@ -379,3 +379,83 @@ def test_a_served_plugin_that_breaks_its_contract_is_a_logged_500_not_the_client
     assert any("broke its contract" in r.getMessage() and "bad-contrib" in r.getMessage() for r in caplog.records)
     # without the why, the same fusion serves
     assert client.post("/recommend", json={"user_id": user, "k": 3, "explain": False}).status_code == 200
+
+
+class _NewFirst:
+    """A business rule as a reranker plugin: new (cold) items before the others, each group in the fused order."""
+
+    name = "test-new-first"
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+
+    def rerank(self, ranked: coldkit.Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        from coldkit.rerank import Reranked
+        from coldkit.validation import check_k
+
+        k = check_k(k)
+        out_i = np.full((ranked.indices.shape[0], k), -1, dtype=np.int64)
+        out_s = np.full((ranked.indices.shape[0], k), -np.inf, dtype=np.float32)
+        for r in range(ranked.indices.shape[0]):
+            listed = [j for j in range(ranked.indices.shape[1]) if ranked.indices[r, j] >= 0]
+            order = sorted(listed, key=lambda j: not bool(items.is_new[ranked.indices[r, j]]))[:k]
+            out_i[r, : len(order)] = ranked.indices[r, order]
+            out_s[r, : len(order)] = ranked.scores[r, order]
+        return Reranked(coldkit.Ranked(out_i, out_s), [[] for _ in range(ranked.indices.shape[0])])
+
+
+class _Repeats(_NewFirst):
+    name = "repeats"
+
+    def rerank(self, ranked: coldkit.Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        out = super().rerank(ranked, k, constraints, items)
+        out.ranked.indices[:, 1] = out.ranked.indices[:, 0]  # the first item twice
+        return out
+
+
+class _RerankerPlugin:
+    @coldkit.hookimpl
+    def coldkit_rerankers(self) -> list[coldkit.RerankerSpec]:
+        return [coldkit.RerankerSpec("test-new-first", "new items first", _NewFirst),
+                coldkit.RerankerSpec("repeats", "a broken one", _Repeats)]
+
+
+def test_a_server_re_ranks_every_list_with_a_plugin_reranker(caplog: pytest.LogCaptureFixture) -> None:
+    """The server took no reranker by name (docs: "takes no other"): a plugin's business rule could not apply."""
+    from fastapi.testclient import TestClient
+
+    from coldkit.exceptions import UnknownComponentError
+    from coldkit.serving import create_app
+    from coldkit.serving.index import ServingIndex
+    from coldkit.testing import check_reranker
+
+    coldkit.register_plugin(_RerankerPlugin(), name="reranker-plugin")
+    check_reranker("test-new-first")  # a plugin that declares no constraint passes the kit
+    train, _, _ = synthetic_interactions()
+    index = ServingIndex.build(train, encoder="hashing", cache=False)
+    plain_client = TestClient(create_app(index))
+
+    def new_flags(client: Any, user: str) -> list[bool]:
+        answer = client.post("/recommend", json={"user_id": user, "k": 20, "explain": False})
+        return [item["new"] for item in answer.json()["items"]]
+
+    # a user whose fused list has old items before new ones
+    user = next(str(u) for u in train.user_ids if (f := new_flags(plain_client, str(u))) != sorted(f, reverse=True))
+    client = TestClient(create_app(index, reranker="test-new-first"))
+    assert client.get("/health").json()["reranker"] == "test-new-first"
+    flags = new_flags(client, user)
+    assert any(flags) and not all(flags) and flags == sorted(flags, reverse=True), flags  # every new item first
+    # a constraint the reranker does not declare is refused, naming both; mmr_lambda asks for the built-in mmr
+    refused = client.post("/recommend", json={"user_id": user, "k": 5, "constraints": {"max_per_category": 1}})
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("this server re-ranks with 'test-new-first', which does not take max_per_category")
+    assert client.post("/recommend", json={"user_id": user, "k": 5, "constraints": {"mmr_lambda": 0.5}}).status_code == 200
+    # a reranker that breaks the contract: the server's 500, logged
+    broken = TestClient(create_app(index, reranker="repeats"))
+    with caplog.at_level("ERROR", logger="coldkit.serving"):
+        failed = broken.post("/recommend", json={"user_id": user, "k": 5})
+    assert failed.status_code == 500 and "reranker 'repeats'" in failed.json()["detail"] and caplog.records
+    with pytest.raises(UnknownComponentError, match="unknown reranker 'nosuch'"):
+        create_app(index, reranker="nosuch")
+    with pytest.raises(InvalidInputError, match="takes no option|unexpected keyword|does not take"):
+        create_app(index, reranker="test-new-first", reranker_options={"nope": 1})

@@ -369,3 +369,36 @@ def test_build_prints_the_fits_notes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert any("new user's own words weigh 0" in line for line in notes) == (words.get("text") == 0.0), (words, err)
     assert any(line.startswith("note: validation (seed 0)") for line in notes), err
     assert any(line.startswith("note: hybrid: the weights are learned on 2 carves pooled") for line in notes), err
+
+
+def test_the_reranker_flag_is_checked_before_serving_and_reaches_the_workers(
+    latin1: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    import uvicorn
+
+    from coldkit.serving.app import RERANKER_ENV, RERANKER_OPTIONS_ENV, app_from_env
+
+    assert _build(latin1, "--encoding", "latin-1", "--reranker", "mmr") == 2  # a serving choice, not saved with the index
+    assert "--reranker and --reranker-options apply when serving" in capsys.readouterr().err
+    assert _build(latin1, "--encoding", "latin-1") == 0
+    capsys.readouterr()
+    path = str(latin1 / "idx")
+    for extra, said in ((["--reranker", "nosuch"], "unknown reranker 'nosuch'"),
+                        (["--reranker-options", "{}"], "--reranker-options needs --reranker NAME"),
+                        (["--reranker", "mmr", "--reranker-options", "[1]"], "--reranker-options must be a JSON object")):
+        assert main(["serve", path, "--port", "0", *extra]) == 2, extra
+        assert said in capsys.readouterr().err
+    apps: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: apps.append(app_from_env()))
+    for name in (RERANKER_ENV, RERANKER_OPTIONS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    argv = ["serve", path, "--workers", "2", "--read-only", "--port", str(port), "--reranker", "mmr", "--reranker-options", '{"lambda_": 0.4}']
+    assert main(argv) == 0 and len(apps) == 1
+    index = apps[0].state.index  # type: ignore[attr-defined]
+    assert (index.reranker, index.reranker_options) == ("mmr", {"lambda_": 0.4})

@@ -27,11 +27,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
-from coldkit.plugins.manager import get_encoder, get_fusion, get_similarity_backend, registry
+from coldkit.plugins.manager import get_encoder, get_fusion, get_reranker, get_similarity_backend, registry
 from coldkit.plugins.types import Encoder, FusionStrategy, Ranked, SimilarityBackend
 from coldkit.similarity import _resolve_backend, topk_by_overfetch
 
-__all__ = ["check_encoder", "check_backend", "check_fusion", "check_model", "synthetic_interactions", "TOPICS", "TOPIC_TEXTS"]
+__all__ = ["check_encoder", "check_backend", "check_fusion", "check_reranker", "check_model", "synthetic_interactions", "TOPICS",
+           "TOPIC_TEXTS"]
 
 
 def _fail(where: str, prop: str, detail: str) -> AssertionError:
@@ -586,6 +587,103 @@ def _check_contributions(impl: Any, where: str, sources: Mapping[str, Ranked], w
         shown = total[r][fused.indices[r] >= 0]
         _check(bool(np.all(np.diff(shown) <= 1e-6 * (1 + np.abs(shown[:-1])))), where, "contributions",
                f"row {r}: the parts of the listed items, summed, must follow the list's order: {shown.round(5).tolist()}")
+
+
+# ============================================================================ rerankers
+
+
+def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -> Any:
+    """Check a reranker's ``rerank`` contract (:class:`coldkit.Reranker`); returns the reranker.
+
+    Properties, on scored candidate lists of three queries (one with padding): a :class:`coldkit.Reranked`
+    whose ``ranked`` has one row per query and at most ``k`` columns, ``relaxed`` one list of strings per
+    row; only candidates of the row, each once, padding (-1 / -inf) last, finite scores; ``k`` beyond the
+    candidates gives at most the candidates; the inputs are left as they were given. For each constraint
+    the reranker declares in its capabilities (``exclude``, ``max_per_category``, ``min_new_share``): it is
+    met where it can be, for one :class:`coldkit.Constraints` shared by every row and for one per row,
+    with nothing said relaxed; where it cannot be met, ``relaxed`` says so. ``k < 1`` raises
+    :class:`InvalidInputError`. The serving index hands a server's reranker (``coldkit serve
+    --reranker``) the same arguments.
+
+    Args:
+        reranker: a registered name (built with ``options``) or an instance.
+    """
+    from coldkit.rerank import Constraints, ItemAttributes, Reranked
+
+    name = reranker if isinstance(reranker, str) else None
+    impl: Any = get_reranker(reranker, **dict(options or {})) if isinstance(reranker, str) else reranker
+    where = f"reranker {getattr(impl, 'name', name or type(impl).__name__)!r}"
+    _check(isinstance(getattr(impl, "name", None), str) and callable(getattr(impl, "rerank", None)), where, "protocol",
+           "a reranker has a name (str) and rerank(ranked, k, constraints=None, items=None)")
+    caps = _capabilities("reranker", name) | frozenset(getattr(impl, "capabilities", ()) or ())
+
+    # Three queries over items 0..11: 8 candidates each (the last row 5, then padding), best first.
+    rng = np.random.default_rng(0)
+    rows = [[(i, 10.0 - c) for c, i in enumerate(order)] for order in ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 0, 2, 4, 6], [1, 3, 5, 7, 9])]
+    ranked = _ranked(rows, 8)
+    categories = [{"drama"} if i % 3 == 0 else ({"comedy"} if i % 3 == 1 else {"drama", "comedy"}) for i in range(12)]
+    is_new = np.array([i % 4 == 3 for i in range(12)])
+    vectors = rng.standard_normal((12, 4)).astype(np.float32)
+    items = ItemAttributes(categories=categories, is_new=is_new, vectors=vectors)
+
+    def rerank(k: int, constraints: Any = None) -> Any:
+        given = (ranked.indices.copy(), ranked.scores.copy(), vectors.copy())
+        out = impl.rerank(ranked, k, constraints=constraints, items=items)
+        _check(np.array_equal(ranked.indices, given[0]) and np.array_equal(ranked.scores, given[1])
+               and np.array_equal(vectors, given[2]), where, "inputs unchanged",
+               "rerank() changed the candidates' indices, scores or the item vectors in place")
+        _check(isinstance(out, Reranked), where, "output type", f"rerank must return coldkit.Reranked, got {type(out).__name__}")
+        idx, sc = np.asarray(out.ranked.indices), np.asarray(out.ranked.scores)
+        _check(idx.ndim == 2 and idx.shape[0] == 3 and idx.shape[1] <= k and idx.shape == sc.shape, where, "shape",
+               f"expected 3 rows of at most k={k} items (indices and scores alike), got {idx.shape} and {sc.shape}")
+        _check(isinstance(out.relaxed, list) and len(out.relaxed) == 3 and all(
+            isinstance(r, list) and all(isinstance(n, str) for n in r) for r in out.relaxed), where, "relaxed",
+               f"must be one list of strings per row, got {out.relaxed!r:.120}")
+        for r in range(3):
+            pad = idx[r] < 0
+            first = int(np.argmax(pad)) if pad.any() else pad.size
+            _check(bool(pad[first:].all()) and bool(np.all(np.isneginf(sc[r][pad]))), where, "padding",
+                   f"row {r}: -1 / -inf only after every item: {idx[r].tolist()}")
+            got = idx[r][~pad].tolist()
+            listed = {i for i, _ in rows[r]}
+            _check(set(got) <= listed, where, "candidates only", f"row {r} returned {sorted(set(got) - listed)}, not among its candidates")
+            _check(len(set(got)) == len(got), where, "duplicates", f"row {r} repeats items: {got}")
+            _check(bool(np.isfinite(sc[r][~pad]).all()), where, "scores", f"row {r}: non-finite scores for listed items")
+            _check(len(got) == min(k, len(listed)) or bool(out.relaxed[r]), where, "length",
+                   f"row {r}: {len(got)} items for k={k} from {len(listed)} candidates, and nothing said relaxed")
+        return out, idx
+
+    _, plain = rerank(4)
+    _, wide = rerank(20)
+    _check(all(int((wide[r] >= 0).sum()) == len(rows[r]) for r in range(3)), where, "k beyond the candidates",
+           f"k=20 must list every candidate of each row, got {(wide >= 0).sum(axis=1).tolist()}")
+    shared_and_per_row = lambda c: (c, [c, c, c])  # noqa: E731 - one Constraints for all rows, and one per row
+    if "exclude" in caps:
+        for constraints in shared_and_per_row(Constraints(exclude=(0, 1, 8))):
+            out, got = rerank(4, constraints)
+            _check(not np.isin(got, [0, 1, 8]).any(), where, "exclude", f"excluded items 0, 1, 8 listed: {got.tolist()}")
+    if "max_per_category" in caps:
+        for constraints in shared_and_per_row(Constraints(max_per_category=2)):
+            out, got = rerank(4, constraints)
+            for r in range(3):
+                shown = [i for i in got[r] if i >= 0]
+                counts = {c: sum(c in categories[i] for i in shown) for c in ("drama", "comedy")}
+                _check(max(counts.values()) <= 2 or bool(out.relaxed[r]), where, "max_per_category",
+                       f"row {r}: limit 2 per category, listed {shown} ({counts}), nothing said relaxed")
+    if "min_new_share" in caps:
+        for constraints in shared_and_per_row(Constraints(min_new_share=0.5)):
+            out, got = rerank(4, constraints)
+            for r in range(3):
+                new = sum(bool(is_new[i]) for i in got[r] if i >= 0)
+                available = sum(bool(is_new[i]) for i, _ in rows[r])
+                _check(new >= min(2, available) or bool(out.relaxed[r]), where, "min_new_share",
+                       f"row {r}: half of 4 must be new ({available} new candidates), listed {new}, nothing said relaxed")
+                if available < 2:
+                    _check(bool(out.relaxed[r]), where, "min_new_share",
+                           f"row {r}: 2 new items asked, {available} among the candidates, and relaxed says nothing")
+    for bad_k in (0, -1):
+        _raises(partial(impl.rerank, ranked, bad_k, constraints=None, items=items), (InvalidInputError,), where, f"bad k ({bad_k!r})")
+    return impl
 
 
 # ============================================================================ models

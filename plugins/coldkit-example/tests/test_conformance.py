@@ -66,3 +66,16 @@ def test_coldkit_reads_text_match_options_through_its_lazy_factory() -> None:
     with pytest.raises(InvalidInputError, match="txt_weight") as caught:
         build_model("text-match", txt_weight=1)
     assert "takes no options" not in str(caught.value) and "text_weight" in str(caught.value)
+
+
+def test_new_first_reranker_passes_the_kit_and_moves_new_items_up() -> None:
+    from coldkit.testing import check_reranker
+
+    check_reranker("new-first")
+    check_reranker("new-first", options={"slots": 1})
+    ranked = coldkit.Ranked(np.array([[4, 2, 7, 1, 5]]), np.array([[5.0, 4.0, 3.0, 2.0, 1.0]], dtype=np.float32))
+    items = coldkit.ItemAttributes(is_new=np.isin(np.arange(8), [1, 7]))
+    got = coldkit.get_reranker("new-first").rerank(ranked, 4, items=items).ranked.indices[0].tolist()
+    assert got == [7, 1, 4, 2]  # the new items 7 and 1 first, in the fused order, then 4 and 2
+    one = coldkit.get_reranker("new-first", slots=1).rerank(ranked, 4, constraints=coldkit.Constraints(exclude=[4]), items=items)
+    assert one.ranked.indices[0].tolist() == [7, 2, 1, 5]  # one slot moved up; item 4 excluded

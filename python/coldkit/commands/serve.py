@@ -51,6 +51,12 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "--media-root", default=None,
         help="directory that image paths in POST /items must lie in (default: no image paths over HTTP)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reranker", default=None,
+        help="a registered reranker (a plugin's) that re-ranks every list with the request's constraints "
+             "(default: the built-in constraints reranker, for lists that ask for constraints)",
+    )  # fmt: skip
+    parser.add_argument("--reranker-options", default=None, help="the reranker's options as JSON, e.g. '{\"boost\": 2}'")
     parser.add_argument("--no-mmap", action="store_true", help="read the arrays into memory instead of memory-mapping")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     build = parser.add_argument_group("building an index")
@@ -116,7 +122,7 @@ def _token(args: argparse.Namespace) -> str | None:
     return args.token  # None: create_app falls back to $COLDKIT_TOKEN
 
 
-def _encoder_options(text: str | None) -> dict[str, object] | None:
+def _encoder_options(text: str | None, flag: str = "--encoder-options") -> dict[str, object] | None:
     from coldkit.exceptions import InvalidInputError
 
     if not text:
@@ -124,10 +130,10 @@ def _encoder_options(text: str | None) -> dict[str, object] | None:
     try:
         options = json.loads(text)
     except ValueError as exc:
-        raise InvalidInputError(f"--encoder-options is not JSON: {exc}") from exc
+        raise InvalidInputError(f"{flag} is not JSON: {exc}") from exc
     if not isinstance(options, dict):
         raise InvalidInputError(
-            f"--encoder-options must be a JSON object such as '{{\"dim\": 512}}', got {type(options).__name__}: {text!r:.60}"
+            f"{flag} must be a JSON object such as '{{\"dim\": 512}}', got {type(options).__name__}: {text!r:.60}"
         )
     return options
 
@@ -208,6 +214,9 @@ def run(args: argparse.Namespace) -> int:
         from coldkit.models.registry import default_encoder_name
 
         _refuse_user_data(args)
+        if args.reranker is not None or args.reranker_options is not None:
+            # a serving choice, not saved with the index: taken and dropped, the user would believe it kept
+            raise InvalidInputError("--reranker and --reranker-options apply when serving (coldkit serve PATH --reranker NAME), not with --build")
         options = _encoder_options(args.encoder_options)
         encoder = args.encoder
         media = multimodal_options(args, encoder or default_encoder_name(), lone_root=False)
@@ -248,6 +257,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     _check_server_flags(args)
+    rerank_options = _encoder_options(args.reranker_options, "--reranker-options")
+    if rerank_options is not None and args.reranker is None:
+        raise InvalidInputError("--reranker-options needs --reranker NAME (the built-in constraints reranker takes none)")
+    if args.reranker is not None:
+        from coldkit.plugins.manager import get_reranker
+
+        get_reranker(args.reranker, **(rerank_options or {}))  # an unknown name or option fails before the index is opened
     token = _token(args)
     import uvicorn
 
@@ -259,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "--workers > 1 needs --read-only: each worker holds its own copy of the index, so only one process may write"
             )
-        from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV
+        from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV, RERANKER_ENV, RERANKER_OPTIONS_ENV
 
         # each worker opens the index (and the media root) itself: a bad PATH crashed every worker with a
         # traceback, uvicorn started them again, and the command never ended; and uvicorn's own bind reported
@@ -275,6 +291,9 @@ def run(args: argparse.Namespace) -> int:
             os.environ[MEDIA_ROOT_ENV] = os.path.abspath(args.media_root)
         if args.max_body_bytes is not None:
             os.environ["COLDKIT_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+        if args.reranker is not None:
+            os.environ[RERANKER_ENV] = args.reranker
+            os.environ[RERANKER_OPTIONS_ENV] = json.dumps(rerank_options or {})
         uvicorn.run("coldkit.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level)
         return 0
@@ -287,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             app = create_app(args.path, token=token, read_only=args.read_only, mmap=not args.no_mmap,
-                             media_root=args.media_root, **max_body)
+                             media_root=args.media_root, reranker=args.reranker, reranker_options=rerank_options, **max_body)
         except IndexStorageError as exc:
             if "is open for writing by another process" not in str(exc):
                 raise

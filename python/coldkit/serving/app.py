@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Coroutine, Literal, Optional, Union
+from typing import Any, AsyncIterator, Callable, Coroutine, Literal, Mapping, Optional, Union
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import URL_REFUSAL, check_media_root, is_url, resolve_in_root
+from coldkit.plugins.manager import get_reranker
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
@@ -57,6 +58,8 @@ __all__ = ["create_app", "app_from_env", "check_token", "TOKEN_ENV", "DEFAULT_MA
 TOKEN_ENV = "COLDKIT_TOKEN"
 PATH_ENV = "COLDKIT_SERVE_PATH"
 MEDIA_ROOT_ENV = "COLDKIT_MEDIA_ROOT"
+RERANKER_ENV = "COLDKIT_SERVE_RERANKER"  # ``--reranker`` for each worker process
+RERANKER_OPTIONS_ENV = "COLDKIT_SERVE_RERANKER_OPTIONS"  # its options as JSON
 MMAP_ENV = "COLDKIT_SERVE_MMAP"  # "0": each worker reads the arrays into memory (``--no-mmap``)
 DEFAULT_MAX_BODY_BYTES = 2_000_000
 MAX_TEXT = 20_000
@@ -313,6 +316,7 @@ class HealthOut(BaseModel):
     version: int
     encoder: str
     backend: str
+    reranker: str = Field(description="the reranker of lists with constraints (constraints), or of every list (--reranker)")
     content_dim: int
     cf_dim: int
     read_only: bool
@@ -434,6 +438,8 @@ def create_app(
     media_root: str | os.PathLike[str] | None = None,
     follow: bool = True,
     poll_interval: float = 0.2,
+    reranker: str | None = None,
+    reranker_options: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``index_or_path`` (an index, or the directory of a saved one).
 
@@ -449,6 +455,9 @@ def create_app(
         follow: with ``read_only`` and a path, follow the writer's log from a background thread
             (every ``poll_interval`` seconds), so writes acknowledged by the writer process are
             served here too, within about ``poll_interval`` (see :mod:`coldkit.serving.follow`).
+        reranker: a registered reranker (a plugin's) that re-ranks every list, with the request's
+            constraints (:meth:`~coldkit.serving.reads.IndexReader.use_reranker`); None: the built-in
+            ``constraints``, for the lists that ask for constraints. ``reranker_options`` build it.
     """
     # Checked before the index is opened: a limit below 1 answered every request with 413 (or
     # refused every write), and a poll interval <= 0 spun a follower thread at 100 % CPU.
@@ -470,6 +479,14 @@ def create_app(
     # (in-process, the same path then could not be opened again until the garbage collector ran)
     token = check_token(token, "create_app: token") if token is not None else _env_token()
     media = MediaRoot(media_root)
+    rerank_with: tuple[str, dict[str, Any]] | None = None
+    if reranker is not None:
+        if reranker_options is not None and not isinstance(reranker_options, Mapping):
+            raise InvalidInputError(f"create_app: reranker_options must be a mapping, got {type(reranker_options).__name__}")
+        rerank_with = (reranker, dict(reranker_options or {}))
+        get_reranker(reranker, **rerank_with[1])  # an unknown name or a bad option fails before the index is opened
+    elif reranker_options:
+        raise InvalidInputError("create_app: reranker_options= without reranker= (the built-in constraints reranker takes none)")
     follower: LogFollower | None = None
     if isinstance(index_or_path, ServingIndex):
         index = index_or_path
@@ -480,8 +497,12 @@ def create_app(
         index = load(index_or_path, mmap=mmap, read_only=read_only)
 
     def current() -> ServingIndex:
-        """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
-        return index if follower is None else follower.index
+        """The index this request is answered from (a follower swaps in a fresh one after a snapshot),
+        re-ranking with the server's reranker (a swapped-in index starts with the built-in one)."""
+        served = index if follower is None else follower.index
+        if rerank_with is not None and (served.reranker, served.reranker_options) != rerank_with:
+            served.use_reranker(rerank_with[0], **rerank_with[1])
+        return served
 
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
@@ -516,7 +537,7 @@ def create_app(
         version=__version__,
     )
     app.router.route_class = _StrictJSONRoute  # NaN/Infinity and lone surrogates in a body: 422, never 500
-    app.state.index = index
+    app.state.index = current()
     app.state.follower = follower
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
     write = [Depends(require_token)]
@@ -712,5 +733,7 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(PATH_ENV)
     if not path:
         raise RuntimeError(f"set {PATH_ENV} to the index directory")
+    options = os.environ.get(RERANKER_OPTIONS_ENV)
     return create_app(path, read_only=True, max_body_bytes=int(os.environ.get("COLDKIT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None, mmap=os.environ.get(MMAP_ENV, "1") != "0")
+                      media_root=os.environ.get(MEDIA_ROOT_ENV) or None, mmap=os.environ.get(MMAP_ENV, "1") != "0",
+                      reranker=os.environ.get(RERANKER_ENV) or None, reranker_options=json.loads(options) if options else None)

@@ -14,13 +14,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from coldkit.exceptions import InvalidInputError
+from coldkit.exceptions import ComponentContractError, InvalidInputError
 from coldkit.models._ranking import extend_ranked, head_then_deeper, pad_ranked, rank_vectors
 from coldkit.models.blend import (
     NO_SOURCE_REASON, WEAK_TEXT_REASON, blend, clicks_reason, close_to_text, interest_vectors, nearest_liked, shared_words,
     source_parts, source_weights, speaking_sources,
 )
-from coldkit.plugins.manager import get_reranker, get_similarity_backend
+from coldkit.plugins.manager import get_reranker, get_similarity_backend, registry
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.rerank import RELAXABLE, Constraints, ItemAttributes, required_new
 from coldkit.serving.errors import UnknownIdError
@@ -91,6 +91,9 @@ def check_list_length(k: Any) -> int:
     return int(k)
 
 
+#: The reranker of lists that ask for constraints, unless a server chooses another (``coldkit serve --reranker``).
+DEFAULT_RERANKER = "constraints"
+
 @dataclass(frozen=True)
 class RecommendedItem:
     """One recommended item: external id, fused score, whether it is new (cold), and why."""
@@ -133,6 +136,33 @@ class IndexReader:
         self.model = model
         self._published = published
         self.backend = backend
+        #: the reranker of lists with constraints (the built-in ``constraints``), or of every list where
+        #: another one is chosen (:meth:`use_reranker`)
+        self.reranker = DEFAULT_RERANKER
+        self.reranker_options: dict[str, Any] = {}
+        self._reranker_takes: frozenset[str] = frozenset(RELAXABLE)
+
+    def use_reranker(self, name: str = DEFAULT_RERANKER, **options: Any) -> None:
+        """Re-rank with the reranker registered as ``name`` (a plugin's, built with ``options``).
+
+        The built-in ``constraints`` (the default) re-ranks the lists that ask for constraints. Another
+        reranker re-ranks every list, from the fused pool (``max(3k, k + 50)`` items), with the request's
+        constraints: a business rule a plugin implements applies to every answer. A request that asks for
+        a constraint the reranker does not declare among its capabilities (``max_per_category``,
+        ``min_new_share``) is refused, naming both; ``mmr_lambda`` still asks for the built-in ``mmr``.
+        A reranker answer that breaks the contract (another row's items, repeats) is a
+        :class:`~coldkit.exceptions.ComponentContractError` naming it. One reranker object is built per
+        request, so a plugin's state is never shared between concurrent requests.
+
+        Raises:
+            UnknownComponentError: no reranker is registered as ``name``.
+            InvalidInputError: options the reranker does not take (checked by building it once now).
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"reranker must be a registered reranker name, got {name!r}")
+        built = get_reranker(name, **options)
+        declared = frozenset(registry("reranker").get(name).capabilities) | frozenset(getattr(built, "capabilities", ()) or ())
+        self.reranker, self.reranker_options, self._reranker_takes = name, dict(options), declared
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -163,6 +193,7 @@ class IndexReader:
             "version": v.number,
             "encoder": self.model.encoder_name,
             "backend": self.backend,
+            "reranker": self.reranker,
             "content_dim": int(v.content.shape[1]),
             "cf_dim": int(v.cf.shape[1]),
         }
@@ -337,7 +368,17 @@ class IndexReader:
             isinstance(mmr_lambda, (int, float)) and not isinstance(mmr_lambda, bool) and 0 <= mmr_lambda <= 1
         ):
             raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r:.60}")
-        rerank = mmr_lambda is not None or max_per_category is not None or min_new_share > 0
+        chosen = self.reranker != DEFAULT_RERANKER and mmr_lambda is None  # a server's own reranker: every list
+        if chosen:
+            asked = [c for c, on in (("max_per_category", max_per_category is not None), ("min_new_share", min_new_share > 0)) if on]
+            lacking = [c for c in asked if c not in self._reranker_takes]
+            if lacking:
+                raise InvalidInputError(
+                    f"this server re-ranks with {self.reranker!r}, which does not take {', '.join(lacking)} (it declares "
+                    f"{', '.join(sorted(self._reranker_takes)) or 'no constraint'}); drop {'it' if len(lacking) == 1 else 'them'} "
+                    "or ask for mmr_lambda (the built-in mmr reranker)"
+                )
+        rerank = chosen or mmr_lambda is not None or max_per_category is not None or min_new_share > 0
         backend = self.backend if backend is None else backend
 
         fusion = self.model.fusion
@@ -480,13 +521,16 @@ class IndexReader:
         attrs = ItemAttributes(
             categories=[v.row_meta[int(r)].categories for r in pool_rows],
             is_new=v.row_new[pool_rows],
-            vectors=v.content[pool_rows] if mmr_lambda is not None else None,
+            # MMR reads them, and so may a server's own reranker (diversity): only the pool's rows
+            vectors=v.content[pool_rows] if mmr_lambda is not None or self.reranker != DEFAULT_RERANKER else None,
         )
         if mmr_lambda is not None:
             reranker = get_reranker("mmr", lambda_=float(mmr_lambda))
         else:
-            reranker = get_reranker("constraints")
+            reranker = get_reranker(self.reranker, **self.reranker_options)
         result = reranker.rerank(Ranked(local.astype(np.int64), fused.scores), k, constraints=constraints, items=attrs)
+        if mmr_lambda is None and self.reranker != DEFAULT_RERANKER:
+            _check_reranked(result, local[0], k, self.reranker)
         chosen = result.ranked.indices[0]
         out = np.where(chosen >= 0, rows[np.clip(chosen, 0, None)], -1)
         return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
@@ -607,3 +651,22 @@ def _without(fused: Ranked, blocked: np.ndarray, k: int) -> Ranked:
     indices, scores = fused.indices[0], fused.scores[0]
     keep = (indices >= 0) & ~np.isin(indices, blocked)
     return pad_ranked(indices[keep][None, :k], scores[keep][None, :k], k)
+
+
+def _check_reranked(result: Any, pool: np.ndarray, k: int, name: str) -> None:
+    """A server's own reranker answered one row of at most ``k`` of the pool's items, each once, with finite
+    scores; else :class:`ComponentContractError` naming it (another row's index would have shown another item)."""
+    from coldkit.rerank import Reranked
+
+    where = f"reranker {name!r}"
+    if not isinstance(result, Reranked):
+        raise ComponentContractError(f"{where}: rerank() must return coldkit.Reranked, got {type(result).__name__}")
+    idx, scores = np.asarray(result.ranked.indices), np.asarray(result.ranked.scores)
+    if idx.ndim != 2 or idx.shape[0] != 1 or idx.shape[1] > k or scores.shape != idx.shape or idx.dtype.kind not in "iu":
+        raise ComponentContractError(f"{where}: rerank() gave indices {idx.shape} ({idx.dtype}), scores {scores.shape}; expected 1 row of at most {k} integers")
+    shown = idx[0][idx[0] >= 0]
+    valid = set(pool[pool >= 0].tolist())
+    if not set(shown.tolist()) <= valid or len(set(shown.tolist())) != shown.size or not np.isfinite(scores[0][idx[0] >= 0]).all():
+        raise ComponentContractError(f"{where}: rerank() listed {idx[0].tolist()[:20]}: items outside its {len(valid)} candidates, repeats or non-finite scores")
+    if not isinstance(result.relaxed, list) or (result.relaxed and not all(isinstance(n, str) for n in result.relaxed[0])):
+        raise ComponentContractError(f"{where}: rerank()'s relaxed must be one list of strings per row, got {result.relaxed!r:.100}")

@@ -1,4 +1,4 @@
-"""coldkit-example: the template coldkit plugin (an encoder, a fusion strategy and a model).
+"""coldkit-example: the template coldkit plugin (an encoder, a fusion strategy, a reranker and a model).
 
 ``coldkit_example.model.TextMatch`` is not imported here: it pulls in coldkit's model layer
 (pandas, scipy), and importing the plugin must stay cheap.

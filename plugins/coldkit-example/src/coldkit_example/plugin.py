@@ -68,6 +68,19 @@ def coldkit_fusion_strategies() -> list[coldkit.FusionSpec]:
 # and coldkit still reads the class's options (--encoder reaches text-match, --help lists its defaults).
 _char_ngram = coldkit.plugins.lazy_factory("coldkit_example.encoder:CharNgramEncoder")
 _text_match = coldkit.plugins.lazy_factory("coldkit_example.model:TextMatch")
+_new_first = coldkit.plugins.lazy_factory("coldkit_example.reranker:NewItemsFirst")
+
+
+@coldkit.hookimpl
+def coldkit_rerankers() -> list[coldkit.RerankerSpec]:
+    return [
+        coldkit.RerankerSpec(
+            name="new-first",
+            description="new items first, then the rest, each in the fused order (example plugin)",
+            factory=_new_first,
+            capabilities={"exclude"},
+        )
+    ]
 
 
 @coldkit.hookimpl
