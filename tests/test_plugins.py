@@ -632,3 +632,20 @@ def test_a_name_with_options_where_a_name_alone_is_wanted_says_so() -> None:
     with pytest.raises(coldkit.UnknownComponentError) as plain:
         coldkit.get_encoder("nosuch:dim=64")
     assert "with options" not in str(plain.value)
+
+
+def test_help_still_prints_when_the_default_encoder_is_ambiguous() -> None:
+    from coldkit.commands.evaluate import models_help
+
+    class Other:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("bert", "a bert of another plugin", lambda: coldkit.get_encoder("hashing"))]
+
+    coldkit.register_plugin(Other(), name="other-bert-a")
+    coldkit.register_plugin(Other(), name="other-bert-b")
+    try:
+        assert "default set: the default encoder is ambiguous (encoder 'bert' is registered by more than one plugin" in models_help()
+    finally:
+        coldkit.unregister_plugin("other-bert-a")
+        coldkit.unregister_plugin("other-bert-b")

@@ -125,7 +125,13 @@ def models_help(width: int = 100) -> str:
         text = ("defaults: " + " ".join(shown)) if shown else note
         if text:
             lines += textwrap.wrap(text, width=width, initial_indent=" " * 21, subsequent_indent=" " * 23)
-    encoder = default_encoder_name()
+    from coldkit.exceptions import DuplicateComponentError
+
+    try:
+        encoder = default_encoder_name()
+    except DuplicateComponentError as exc:  # two plugins register bert: the help still prints, and says so
+        lines += ["", f"default set: the default encoder is ambiguous ({exc}); give --encoder"]
+        return "\n".join(lines)
     lines.append("")
     lines.append(f"default set (no --models; encoder {encoder}, or --encoder), by label:")
     for protocol in ("cold-item", "warm"):
