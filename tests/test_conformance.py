@@ -487,6 +487,16 @@ class _ClaimsNewShare(_TopK):
     capabilities = frozenset({"min_new_share"})
 
 
+class _ClaimsOptimalButOnlySaysSo(_TopK):
+    """Declares an optimal max_per_category, truncates, and writes that it relaxed the limit on every row."""
+
+    capabilities = frozenset({"max_per_category", "optimal"})
+
+    def rerank(self, ranked: Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
+        out = super().rerank(ranked, k, constraints, items)
+        return type(out)(out.ranked, [["max_per_category: relaxed"] for _ in out.relaxed])
+
+
 class _InventsItems(_TopK):
     def rerank(self, ranked: Ranked, k: int, constraints: Any = None, items: Any = None) -> Any:
         out = super().rerank(ranked, k, constraints, items)
@@ -509,6 +519,7 @@ def test_kit_passes_a_reranker_that_declares_no_constraint() -> None:
     [
         (_ClaimsExclude(), r"exclude: excluded items 0, 1, 8 listed"),
         (_ClaimsNewShare(), r"min_new_share: row 0: half of 4 must be new"),
+        (_ClaimsOptimalButOnlySaysSo(), r"max_per_category: row 0: limit 2 per category \(it can be met, and the reranker declares optimal\)"),
         (_InventsItems(), r"candidates only: row 0 returned \[11\], not among its candidates"),
         (_SortsInPlace(), r"inputs unchanged"),
     ],

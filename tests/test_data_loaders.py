@@ -1114,8 +1114,8 @@ def test_repeats_summed_past_float32_are_refused(tmp_path: Path, items_csv: Path
 def test_whole_numbers_of_a_column_with_a_blank_cell_are_text_as_the_file_writes_them(tmp_path: Path) -> None:
     """pandas reads an integer column with one blank cell as float: "1995" was the text "1995.0" (and the hashing
     encoder's word "0" was shared by every such item); an age in a profile file was "24.0"."""
-    from coldkit.data.interactions import text_cells
     from coldkit.data.loaders import load_items, load_user_profiles
+    from coldkit.text import text_cells
 
     items = tmp_path / "items.csv"
     items.write_text("item_id,title,year,price\na,Toy Story,1995,1.5\nb,Heat,,2.25\nc,Alien,1979,\n", encoding="utf-8")
@@ -1123,7 +1123,11 @@ def test_whole_numbers_of_a_column_with_a_blank_cell_are_text_as_the_file_writes
     profiles = tmp_path / "profiles.csv"
     profiles.write_text("user_id,age\n1,24\n2,\n3,53\n", encoding="utf-8")
     assert load_user_profiles(profiles, columns={"text": "age"}) == {"1": "24", "2": "", "3": "53"}
-    frame = pd.DataFrame({"n": [1.0, np.nan, -3.0], "x": [0.5, 1.0, np.nan], "big": [2.0**60, 1.0, np.nan]})
+    # a Parquet int column with a null comes back as float too
+    pd.DataFrame({"user_id": ["a", "b", "c"], "age": pd.array([24, None, 31], dtype="Int64")}).to_parquet(tmp_path / "p.parquet")
+    assert load_user_profiles(tmp_path / "p.parquet", columns={"text": "age"}) == {"a": "24", "b": "", "c": "31"}
+    frame = pd.DataFrame({"n": [1.0, np.nan, -3.0], "x": [0.5, 1.0, np.nan], "big": [2.0**60, 1.0, np.nan], "full": [4.0, 5.0, 6.0]})
     cells = text_cells(frame).fillna("")
     assert cells["n"].tolist() == ["1", "", "-3"] and cells["x"].tolist() == ["0.5", "1.0", ""]
     assert cells["big"].tolist()[1] == "1.0"  # beyond 2**53 a float is not read as a whole number
+    assert cells["full"].tolist() == ["4.0", "5.0", "6.0"]  # no blank: the column is float in the file itself

@@ -754,7 +754,11 @@ def test_profiles_keyed_by_int_ids_and_several_encoders_reach_the_profile_source
     np.testing.assert_array_equal(by_int.indices, by_text.indices)
     np.testing.assert_array_equal(by_int.scores, by_text.scores)
     # numbers and missing values as profile texts: their digits, and no text
-    assert ProfileKNN({1: 24.0, 2: float("nan"), 3: None, 4: 7}).user_profiles == {"1": "24", "2": "", "3": "", "4": "7"}  # type: ignore[dict-item]
+    assert ProfileKNN({1: 24.0, 2: float("nan"), 3: None, 4: 7, 5: pd.NA, 6: np.float32("nan"), 7: 1.5}).user_profiles == {  # type: ignore[dict-item]
+        "1": "24", "2": "", "3": "", "4": "7", "5": "", "6": "", "7": "1.5"}
+    for bad in (b"bytes", ["a", "b"], True):  # str() made "b'bytes'" the user's words
+        with pytest.raises(InvalidInputError, match="user_profiles: the profile of user '9' is"):
+            ProfileKNN({1: "text", 9: bad})  # type: ignore[dict-item]
     hybrid = models.create("hybrid", encoder=["hashing", "hashing"], user_profiles=as_int, tune=False, cache=False).fit(numbered)
     assert hybrid.profile is not None and hybrid.profile.encoder.name == "hashing"
     assert not any("have a profile text" in note for note in hybrid.notes_), hybrid.notes_

@@ -1266,9 +1266,9 @@ def test_a_users_words_reach_the_pictures_through_an_encoder_that_embeds_both(po
     from coldkit.exceptions import ColdkitWarning
     from coldkit.models.registry import build_model
 
-    train, media = poster_data
-    photos_only = Catalog(train.catalog.item_ids, train.catalog.table[["poster"]], ())
-    train = Interactions(train.user_ids, photos_only, train.matrix)
+    poster_train, media = poster_data
+    photos_only = Catalog(poster_train.catalog.item_ids, poster_train.catalog.table[["poster"]], ())
+    train = Interactions(poster_train.user_ids, photos_only, poster_train.matrix)
     joint = MultimodalEncoder(text_encoder=None, image_encoder=ColourWords(), image_column="poster", media_root=media,
                               cache=False)
     model = build_model("content", encoder=joint).fit(train)
@@ -1285,6 +1285,15 @@ def test_a_users_words_reach_the_pictures_through_an_encoder_that_embeds_both(po
     build_model("content", encoder=stats).fit(train)
     assert any("a user's own words cannot match them" in n for n in stats.notes_), stats.notes_
     with pytest.warns(ColdkitWarning, match="a user's text cannot match any item here"):
-        assert not stats.encode_texts(["something red"]).any()
+        assert not stats.encode_query_texts(["something red"]).any()
     with pytest.raises(InvalidInputError, match="no text encoder and no media encoder that embeds texts"):
-        MultimodalEncoder(text_encoder=None, image_column="poster", media_root=media, cache=False).encode_texts(["red"])
+        MultimodalEncoder(text_encoder=None, image_column="poster", media_root=media, cache=False).encode_query_texts(["red"])
+    # an item's text (a new item described by words) stays in the text block: its image block is its image's,
+    # as POST /items (encode_contents) gives it, not its words' (the query path alone reaches the pictures)
+    both = MultimodalEncoder(text_encoder="hashing", image_encoder=ColourWords(), image_column="poster", media_root=media,
+                             cache=False)
+    build_model("content", encoder=both).fit(poster_train)
+    text_dim = both.encoders["text"].dim
+    item = both.encode_texts(["alpha bravo red"])
+    np.testing.assert_array_equal(item, both.encode_contents(["alpha bravo red"], images=[None]))
+    assert not item[:, text_dim:].any() and both.encode_query_texts(["alpha bravo red"])[:, text_dim:].any()

@@ -445,6 +445,9 @@ def test_a_server_re_ranks_every_list_with_a_plugin_reranker(caplog: pytest.LogC
     assert client.get("/health").json()["reranker"] == "test-new-first"
     flags = new_flags(client, user)
     assert any(flags) and not all(flags) and flags == sorted(flags, reverse=True), flags  # every new item first
+    # the app's reranker travels with its requests: the index, and another app over it, keep their own
+    assert index.reranker == "constraints" and plain_client.get("/health").json()["reranker"] == "constraints"
+    assert new_flags(plain_client, user) != flags
     # a constraint the reranker does not declare is refused, naming both; mmr_lambda asks for the built-in mmr
     refused = client.post("/recommend", json={"user_id": user, "k": 5, "constraints": {"max_per_category": 1}})
     assert refused.status_code == 422

@@ -581,7 +581,7 @@ def test_a_forwarding_model_factory_is_read_through_its_return_annotation_or_laz
         assert model_defaults("fwd-bare") == {} and not model_accepts("fwd-bare", option)
     finally:
         coldkit.unregister_plugin("forwarding-factories")
-    with pytest.raises(ValueError, match="package.module:Class"):
+    with pytest.raises(coldkit.InvalidInputError, match="package.module:Class"):
         coldkit.plugins.lazy_factory("no_colon")
 
 
@@ -646,6 +646,58 @@ def test_help_still_prints_when_the_default_encoder_is_ambiguous() -> None:
     coldkit.register_plugin(Other(), name="other-bert-b")
     try:
         assert "default set: the default encoder is ambiguous (encoder 'bert' is registered by more than one plugin" in models_help()
+    finally:
+        coldkit.unregister_plugin("other-bert-a")
+        coldkit.unregister_plugin("other-bert-b")
+
+
+def _typed_factory(encoder: str = "hashing", text_weight: float = 1.0) -> "coldkit.models.Recommender":
+    """A factory with its own options, typed with the base class: read by its own signature."""
+    from coldkit.models.content import ContentRecommender
+
+    return ContentRecommender(encoder=encoder, text_weight=text_weight)
+
+
+def test_a_factory_with_its_own_options_is_read_by_its_signature_whatever_it_returns() -> None:
+    from coldkit.models.registry import model_accepts, model_defaults
+
+    class _Typed:
+        @coldkit.hookimpl
+        def coldkit_models(self) -> list[coldkit.ModelSpec]:
+            return [coldkit.ModelSpec(name="typed-factory", description="x", factory=_typed_factory)]
+
+    coldkit.register_plugin(_Typed(), name="typed-factory")
+    try:
+        assert model_defaults("typed-factory") == {"encoder": "hashing", "text_weight": 1.0}
+        assert model_accepts("typed-factory", "encoder")
+    finally:
+        coldkit.unregister_plugin("typed-factory")
+
+
+def test_evaluate_runs_models_that_read_no_text_when_the_default_encoder_is_ambiguous(tmp_path: Path) -> None:
+    from coldkit.cli import main
+    from coldkit.exceptions import DuplicateComponentError
+
+    class Other:
+        @coldkit.hookimpl
+        def coldkit_encoders(self) -> list[coldkit.EncoderSpec]:
+            return [coldkit.EncoderSpec("bert", "a bert of another plugin", lambda: coldkit.get_encoder("hashing"))]
+
+    folder = tmp_path / "movies"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    movies = ["movieId,title,genres"] + [f"{i},story {i},{'Western' if i % 2 else 'Horror'}" for i in range(200)]
+    ratings = ["userId,movieId,rating,timestamp"] + [
+        f"{u},{i},4,{rng.integers(10**8, 10**9)}" for u in range(40) for i in rng.choice(range(u % 2, 200, 2), 20, replace=False)]
+    (folder / "movies.csv").write_text("\n".join(movies) + "\n", encoding="utf-8")
+    (folder / "ratings.csv").write_text("\n".join(ratings) + "\n", encoding="utf-8")
+    coldkit.register_plugin(Other(), name="other-bert-a")
+    coldkit.register_plugin(Other(), name="other-bert-b")
+    try:
+        args = ["evaluate", "--data", str(folder), "--models", "popularity", "--out", str(tmp_path / "o"), "--no-progress", "--no-chart"]
+        assert main(args) == 0
+        with pytest.raises(DuplicateComponentError, match="encoder 'bert' is registered by more than one plugin"):
+            coldkit.models.create("hybrid")
     finally:
         coldkit.unregister_plugin("other-bert-a")
         coldkit.unregister_plugin("other-bert-b")

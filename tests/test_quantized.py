@@ -518,6 +518,7 @@ def test_meta_fields_of_the_wrong_type_are_refused(tmp_path: Path, field: str, v
     meta = json.loads((tmp_path / "meta.json").read_text())
     meta[field] = value
     del meta["fields_sha256"]  # as an index saved before meta.json had its own digest: the fields are checked
+    meta["version"] = 2
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match=words):
         QuantizedIndex.load(tmp_path)
@@ -531,6 +532,7 @@ def test_a_files_entry_outside_the_known_names_is_refused(tmp_path: Path) -> Non
     meta = json.loads((tmp_path / "meta.json").read_text())
     meta["files"] = {"codes": "../codes.npy", "scales": "scales.npy", "catalog": "catalog.npy"}
     del meta["fields_sha256"]  # an index saved before the fields' digest
+    meta["version"] = 2
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match="bad 'files' field"):
         QuantizedIndex.load(tmp_path)
@@ -541,7 +543,7 @@ def test_an_index_of_format_version_1_still_loads_and_version_2_names_its_files(
     index = QuantizedIndex(x, "int8")
     index.save(tmp_path)
     meta = json.loads((tmp_path / "meta.json").read_text())
-    assert meta["version"] == 2 and meta["files"]["codes"] == "codes.npy"
+    assert meta["version"] == 3 and meta["files"]["codes"] == "codes.npy"
     # what a coldkit before the alternating names wrote: version 1, no 'files' (always the first set)
     del meta["files"], meta["fields_sha256"]
     meta["version"] = 1
@@ -576,11 +578,17 @@ def corrupt(directory: Path, how: str) -> None:
     elif how == "meta-shape":
         meta = json.loads((directory / "meta.json").read_text())
         meta["d"] = 3
-        del meta["fields_sha256"]  # reach the shape check
+        del meta["fields_sha256"]  # reach the shape check (an index saved before the digest)
+        meta["version"] = 2
         (directory / "meta.json").write_text(json.dumps(meta))
     elif how == "meta-edited":  # a cosine index of raw rows marked normalised answered with dot products
         meta = json.loads((directory / "meta.json").read_text())
         meta["normalized"] = True
+        (directory / "meta.json").write_text(json.dumps(meta))
+    elif how == "meta-digest-deleted":  # the same edit, with the digest removed
+        meta = json.loads((directory / "meta.json").read_text())
+        meta["normalized"] = True
+        del meta["fields_sha256"]
         (directory / "meta.json").write_text(json.dumps(meta))
     elif how == "catalog-shape":
         catalog = np.load(directory / "catalog.npy")
@@ -589,6 +597,7 @@ def corrupt(directory: Path, how: str) -> None:
         meta["catalog_bytes"] = (directory / "catalog.npy").stat().st_size
         meta["sha256"]["catalog.npy"] = hashlib.sha256((directory / "catalog.npy").read_bytes()).hexdigest()  # reach the shape check
         del meta["fields_sha256"]
+        meta["version"] = 2
         (directory / "meta.json").write_text(json.dumps(meta))
 
 
@@ -603,6 +612,7 @@ def corrupt(directory: Path, how: str) -> None:
         ("meta-version", "version"),
         ("meta-shape", "shape"),
         ("meta-edited", "was edited or is corrupted: its fields do not match their SHA-256"),
+        ("meta-digest-deleted", "lacks its fields_sha256 \\(format version 3 has one\\): it was edited"),
         ("catalog-shape", "shape"),
     ],
 )

@@ -393,12 +393,18 @@ def test_the_reranker_flag_is_checked_before_serving_and_reaches_the_workers(
     apps: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: apps.append(app_from_env()))
     for name in (RERANKER_ENV, RERANKER_OPTIONS_ENV):
-        monkeypatch.delenv(name, raising=False)
+        # set, then removed: monkeypatch then undoes what `coldkit serve` writes there (a delenv of an unset
+        # variable records nothing, and the reranker leaked into every later test's workers)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
     free.close()
     argv = ["serve", path, "--workers", "2", "--read-only", "--port", str(port), "--reranker", "mmr", "--reranker-options", '{"lambda_": 0.4}']
     assert main(argv) == 0 and len(apps) == 1
-    index = apps[0].state.index  # type: ignore[attr-defined]
-    assert (index.reranker, index.reranker_options) == ("mmr", {"lambda_": 0.4})
+    from fastapi.testclient import TestClient
+
+    client = TestClient(apps[0])  # type: ignore[arg-type]
+    assert client.get("/health").json()["reranker"] == "mmr"
+    assert client.post("/recommend", json={"user_id": "u1", "k": 2}).status_code == 200

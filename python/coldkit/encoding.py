@@ -49,6 +49,7 @@ from coldkit.cache import configured_max_size, enforce_cache_limit
 from coldkit.exceptions import CacheWarning, ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import existing_media_path, file_problem
 from coldkit.plugins.types import Encoder
+from coldkit.text import text_cells
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +74,7 @@ __all__ = [
     "image_key",
     "media_file_key",
     "media_path_key",
+    "input_label",
     "IMAGE_PIPELINE_VERSION",
     "GREY16_MODES",
     "load_image",
@@ -92,14 +94,16 @@ _SHARD_PREFIX = "shard-"
 # --------------------------------------------------------------------------------------------
 
 
-def _label(labels: Sequence[Any] | None, position: int) -> str:
+def input_label(labels: Sequence[Any] | None, position: int) -> str:
     """How an error names one input: an item by its id, a bare text by its position.
 
     A catalogue's position is not the user's: ``fit(df)`` and ``coldkit recommend`` number items by a
     hash of their ids, so "position 7" pointed at another row of the user's table. The id is what they
     can find.
     """
-    if labels is None or not isinstance(labels[position], str):
+    if labels is None:  # an encoder's own list of texts: "text 2", as encoders have always said it
+        return f"text {position}"
+    if not isinstance(labels[position], str):  # encode_catalog of a bare list: its positions
         return f"the text at position {position}, counted from 0"
     return f"item {labels[position]!r}"
 
@@ -123,9 +127,9 @@ def check_texts(texts: Iterable[Any], labels: Sequence[Any] | None = None) -> tu
     out = list(texts)
     for i, text in enumerate(out):
         if text is None:
-            raise InvalidInputError(f"{_label(labels, i)} is None; expected a string (use '' for no text)")
+            raise InvalidInputError(f"{input_label(labels, i)} is None; expected a string (use '' for no text)")
         if not isinstance(text, str):
-            raise InvalidInputError(f"{_label(labels, i)} is a {type(text).__name__}, expected a string: {text!r:.80}")
+            raise InvalidInputError(f"{input_label(labels, i)} is a {type(text).__name__}, expected a string: {text!r:.80}")
     _check_encodable(out, labels)
     empty = np.fromiter((_NO_VISIBLE_CHARACTER.fullmatch(t) is not None for t in out), dtype=bool, count=len(out))
     return out, empty
@@ -149,7 +153,7 @@ def _check_encodable(texts: list[str], labels: Sequence[Any] | None) -> None:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise InvalidInputError(
-                    f"{_label(labels, i)} holds a lone surrogate {text[exc.start]!r} at character {exc.start}, "
+                    f"{input_label(labels, i)} holds a lone surrogate {text[exc.start]!r} at character {exc.start}, "
                     "which is not valid Unicode text; decode the source with errors='replace' or remove it"
                 ) from None
 
@@ -316,8 +320,12 @@ def content_key(kind: str, payload: bytes) -> str:
 def media_file_key(modality: str, data: bytes) -> str:
     """Cache key of a media file's bytes (``"image"``, ``"audio"``); an image's includes
     :data:`IMAGE_PIPELINE_VERSION`, since the same bytes become another picture when the pipeline changes."""
-    kind = f"{modality}-file" if modality != "image" else f"image-file:v{IMAGE_PIPELINE_VERSION}"
-    return content_key(kind, data)
+    return content_key(_media_kind(modality), data)
+
+
+def _media_kind(modality: str) -> str:
+    """The kind a media file's key is made under; an image's carries :data:`IMAGE_PIPELINE_VERSION`."""
+    return f"{modality}-file" if modality != "image" else f"image-file:v{IMAGE_PIPELINE_VERSION}"
 
 
 def media_path_key(modality: str, path: str | os.PathLike[str]) -> str:
@@ -329,8 +337,7 @@ def media_path_key(modality: str, path: str | os.PathLike[str]) -> str:
     Raises:
         OSError: the file cannot be opened or read.
     """
-    kind = f"{modality}-file" if modality != "image" else f"image-file:v{IMAGE_PIPELINE_VERSION}"
-    digest = hashlib.blake2b(kind.encode() + b"\0", digest_size=16)  # as content_key(kind, bytes)
+    digest = hashlib.blake2b(_media_kind(modality).encode() + b"\0", digest_size=16)  # as content_key(kind, bytes)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -372,6 +379,14 @@ def default_cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "coldkit" / "vectors"
+
+
+def encode_queries(encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
+    """Users' texts as ``encoder`` places queries: its ``encode_query_texts`` where it has one (the multimodal
+    encoder also places words beside CLIP pictures and CLAP sounds), else ``encode_texts``; items' texts always
+    go through ``encode_texts``."""
+    method = getattr(encoder, "encode_query_texts", None)
+    return np.asarray(method(texts) if callable(method) else encoder.encode_texts(texts))
 
 
 def open_cache(encoder: Encoder, dim: int, cache_dir: str | os.PathLike[str] | None = None) -> "VectorCache | None":
@@ -741,8 +756,6 @@ def _table_row(table: "pd.DataFrame", row: int) -> str:
 
 
 def _join_fields(table: "pd.DataFrame", fields: Sequence[str], separator: str) -> list[str]:
-    from coldkit.data.interactions import text_cells  # pandas and scipy, not imported by `import coldkit`
-
     missing = [c for c in fields if c not in table.columns]
     if missing:
         raise InvalidInputError(f"text fields not in the item table: {missing}; columns: {list(table.columns)}")
@@ -894,7 +907,7 @@ def _encode_modality(
                 if kind == "text":
                     result = encoder.encode_texts([payloads[r] for r in rows])
                 else:
-                    images = [load_image(payloads[r], _label(labels, r)) for r in rows]
+                    images = [load_image(payloads[r], input_label(labels, r)) for r in rows]
                     result = encoder.encode_images(images)  # type: ignore[attr-defined]
                 vecs = _check_output(result, len(chunk), dim, encoder, f"encode_{kind}s")
                 if cache is not None:
@@ -1015,14 +1028,14 @@ def encode_catalog(
     image_keys: list[str | None] | None = None
     if inputs.images is not None:
         image_keys = [
-            None if img is None else image_key(img, _label(inputs.labels, i)) for i, img in enumerate(inputs.images)
+            None if img is None else image_key(img, input_label(inputs.labels, i)) for i, img in enumerate(inputs.images)
         ]
     if empty == "error":
         for i in range(n):
             has_text = text_keys is not None and text_keys[i] is not None
             has_image = image_keys is not None and image_keys[i] is not None
             if not (has_text or has_image):
-                raise InvalidInputError(f"{_label(inputs.labels, i)} has no content (empty text and no image)")
+                raise InvalidInputError(f"{input_label(inputs.labels, i)} has no content (empty text and no image)")
 
     store: VectorCache | None
     if isinstance(cache, VectorCache):

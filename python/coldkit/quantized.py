@@ -74,9 +74,10 @@ _METRICS: tuple[str, ...] = ("cosine", "dot")
 #: Version of the on-disk layout written by :meth:`QuantizedIndex.save`.
 #: 2: ``meta.json`` names the data files (``files``: a re-save writes the other name set). Version 1
 #: (always the first set) is still read; a coldkit that reads only 1 refuses 2 by its version, instead
-#: of reporting a re-saved index's ``codes.npy`` as missing.
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: of reporting a re-saved index's ``codes.npy`` as missing. 3: ``meta.json`` carries ``fields_sha256``,
+#: a digest of its own fields, required from version 3 on (a deleted digest cannot pass an edit).
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 _META = "meta.json"
 #: meta.json's own digest: of its other fields (the data files have theirs in ``sha256``).
 _FIELDS_DIGEST = "fields_sha256"
@@ -433,7 +434,10 @@ class QuantizedIndex:
             raise InvalidInputError(f"{directory / _META} has a 'files' field, which format version 1 does not have")
         # The data files' digests live in meta.json, which had none of its own: "normalized" set to true
         # on a cosine index of raw rows answered with dot products (scores of 14 and 20), "metric" edited
-        # to "dot" ranked by dot, both without a word. Indexes saved before the digest are read as they are.
+        # to "dot" ranked by dot, both without a word. Indexes saved before the digest (versions 1 and 2) are
+        # read as they are; from version 3 it must be there (deleting it let an edit through)
+        if version >= 3 and _FIELDS_DIGEST not in meta:
+            raise InvalidInputError(f"{directory / _META} lacks its {_FIELDS_DIGEST} (format version {version} has one): it was edited")
         if _FIELDS_DIGEST in meta and meta[_FIELDS_DIGEST] != _fields_digest(meta):
             raise InvalidInputError(
                 f"{directory / _META} was edited or is corrupted: its fields do not match their SHA-256 "

@@ -333,7 +333,8 @@ def check_backend(
     # (no declaration, no registry entry) mean the backend gets them.
     # by the name it was given, as coldkit.topk(backend=NAME) reads them: looked up by the object's own
     # ``name`` (another string than the registered one), a backend without "exclude" was handed exclusions
-    declared = _resolve_backend(name)[1] if name is not None else _resolve_backend(impl)[1]
+    # (the registry's spec, not a second backend built without the options)
+    declared = frozenset(registry("similarity_backend").get(name).capabilities) if name is not None else _resolve_backend(impl)[1]
     skips_exclusions = declared is None or "exclude" in declared
     rng = np.random.default_rng(seed)
 
@@ -592,6 +593,11 @@ def _check_contributions(impl: Any, where: str, sources: Mapping[str, Ranked], w
 # ============================================================================ rerankers
 
 
+def _says(relaxed: Sequence[str], constraint: str) -> bool:
+    """Whether a row's ``relaxed`` notes name ``constraint``."""
+    return any(constraint in note for note in relaxed)
+
+
 def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -> Any:
     """Check a reranker's ``rerank`` contract (:class:`coldkit.Reranker`); returns the reranker.
 
@@ -599,9 +605,11 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
     whose ``ranked`` has one row per query and at most ``k`` columns, ``relaxed`` one list of strings per
     row; only candidates of the row, each once, padding (-1 / -inf) last, finite scores; ``k`` beyond the
     candidates gives at most the candidates; the inputs are left as they were given. For each constraint
-    the reranker declares in its capabilities (``exclude``, ``max_per_category``, ``min_new_share``): it is
-    met where it can be, for one :class:`coldkit.Constraints` shared by every row and for one per row,
-    with nothing said relaxed; where it cannot be met, ``relaxed`` says so. ``k < 1`` raises
+    the reranker declares in its capabilities (``exclude``, ``max_per_category``, ``min_new_share``), for
+    one :class:`coldkit.Constraints` shared by every row and for one per row: where it can be met, a
+    reranker that declares ``optimal`` meets it with nothing said relaxed, and another (a greedy one) meets
+    it or names it in ``relaxed``; where it cannot be met, every new candidate is listed and ``relaxed``
+    says so. ``exclude`` is never relaxed, and a list is as long as the candidates left allow. ``k < 1`` raises
     :class:`InvalidInputError`. The serving index hands a server's reranker (``coldkit serve
     --reranker``) the same arguments.
 
@@ -616,6 +624,9 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
     _check(isinstance(getattr(impl, "name", None), str) and callable(getattr(impl, "rerank", None)), where, "protocol",
            "a reranker has a name (str) and rerank(ranked, k, constraints=None, items=None)")
     caps = _capabilities("reranker", name) | frozenset(getattr(impl, "capabilities", ()) or ())
+    # an "optimal" reranker (the exact MILP) meets every constraint that can be met; a greedy one (mmr) may miss
+    # one that can be met, but must then say so, naming it: a list that breaks a limit without a word is refused
+    optimal = "optimal" in caps
 
     # Three queries over items 0..11: 8 candidates each (the last row 5, then padding), best first.
     rng = np.random.default_rng(0)
@@ -626,7 +637,7 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
     vectors = rng.standard_normal((12, 4)).astype(np.float32)
     items = ItemAttributes(categories=categories, is_new=is_new, vectors=vectors)
 
-    def rerank(k: int, constraints: Any = None) -> Any:
+    def rerank(k: int, constraints: Any = None, excluded: Sequence[int] = ()) -> Any:
         given = (ranked.indices.copy(), ranked.scores.copy(), vectors.copy())
         out = impl.rerank(ranked, k, constraints=constraints, items=items)
         _check(np.array_equal(ranked.indices, given[0]) and np.array_equal(ranked.scores, given[1])
@@ -649,8 +660,8 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
             _check(set(got) <= listed, where, "candidates only", f"row {r} returned {sorted(set(got) - listed)}, not among its candidates")
             _check(len(set(got)) == len(got), where, "duplicates", f"row {r} repeats items: {got}")
             _check(bool(np.isfinite(sc[r][~pad]).all()), where, "scores", f"row {r}: non-finite scores for listed items")
-            _check(len(got) == min(k, len(listed)) or bool(out.relaxed[r]), where, "length",
-                   f"row {r}: {len(got)} items for k={k} from {len(listed)} candidates, and nothing said relaxed")
+            left = len(listed - set(excluded))
+            _check(len(got) == min(k, left), where, "length", f"row {r}: {len(got)} items for k={k} from {left} candidates")
         return out, idx
 
     _, plain = rerank(4)
@@ -660,27 +671,32 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
     shared_and_per_row = lambda c: (c, [c, c, c])  # noqa: E731 - one Constraints for all rows, and one per row
     if "exclude" in caps:
         for constraints in shared_and_per_row(Constraints(exclude=(0, 1, 8))):
-            out, got = rerank(4, constraints)
+            out, got = rerank(4, constraints, excluded=(0, 1, 8))
             _check(not np.isin(got, [0, 1, 8]).any(), where, "exclude", f"excluded items 0, 1, 8 listed: {got.tolist()}")
     if "max_per_category" in caps:
         for constraints in shared_and_per_row(Constraints(max_per_category=2)):
             out, got = rerank(4, constraints)
-            for r in range(3):
-                shown = [i for i in got[r] if i >= 0]
+            for r in range(3):  # every row can hold 4 items with at most 2 per category
+                shown = [int(i) for i in got[r] if i >= 0]
                 counts = {c: sum(c in categories[i] for i in shown) for c in ("drama", "comedy")}
-                _check(max(counts.values()) <= 2 or bool(out.relaxed[r]), where, "max_per_category",
-                       f"row {r}: limit 2 per category, listed {shown} ({counts}), nothing said relaxed")
+                met = max(counts.values()) <= 2
+                _check(met and not out.relaxed[r] if optimal else met or _says(out.relaxed[r], "max_per_category"), where,
+                       "max_per_category", f"row {r}: limit 2 per category (it can be met{', and the reranker declares optimal' if optimal else ''}), "
+                       f"listed {shown} ({counts}), relaxed {out.relaxed[r]}")
     if "min_new_share" in caps:
         for constraints in shared_and_per_row(Constraints(min_new_share=0.5)):
             out, got = rerank(4, constraints)
             for r in range(3):
                 new = sum(bool(is_new[i]) for i in got[r] if i >= 0)
                 available = sum(bool(is_new[i]) for i, _ in rows[r])
-                _check(new >= min(2, available) or bool(out.relaxed[r]), where, "min_new_share",
-                       f"row {r}: half of 4 must be new ({available} new candidates), listed {new}, nothing said relaxed")
-                if available < 2:
-                    _check(bool(out.relaxed[r]), where, "min_new_share",
-                           f"row {r}: 2 new items asked, {available} among the candidates, and relaxed says nothing")
+                if available >= 2:  # it can be met
+                    _check(new >= 2 and not out.relaxed[r] if optimal else new >= 2 or _says(out.relaxed[r], "min_new_share"),
+                           where, "min_new_share", f"row {r}: half of 4 must be new ({available} new candidates), listed {new}, "
+                           f"relaxed {out.relaxed[r]}")
+                else:  # it cannot: every new candidate listed, and said
+                    _check(new == available and bool(out.relaxed[r]), where, "min_new_share",
+                           f"row {r}: 2 new items asked, {available} among the candidates: list them all and say so in relaxed "
+                           f"(listed {new}, relaxed {out.relaxed[r]})")
     for bad_k in (0, -1):
         _raises(partial(impl.rerank, ranked, bad_k, constraints=None, items=items), (InvalidInputError,), where, f"bad k ({bad_k!r})")
     return impl

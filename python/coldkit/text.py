@@ -28,6 +28,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["normalize", "words", "reader_words", "split_apart_before", "words_of_version", "TOKENIZER_VERSIONS", "unspaced", "cjk_bigram", "join_bigrams"]
 
@@ -227,3 +233,24 @@ def unspaced(text: str) -> bool:
     """Whether ``text`` has a letter of a script written without spaces between its words (Chinese,
     Japanese, Korean's Hangul, Thai, Lao, Myanmar, Khmer): a name in it has no word boundary to be matched at."""
     return not text.isascii() and _UNSPACED.search(text) is not None
+
+
+def text_cells(frame: "pd.DataFrame") -> "pd.DataFrame":
+    """``frame``'s cells as strings (pandas' ``string`` dtype, missing cells <NA>), whole numbers as a file writes them.
+
+    Why: pandas reads an integer column with a blank cell as float, so "1995" became the text "1995.0" (and
+    the hashing encoder's word "0" was shared by every such item). A float column that has a missing cell
+    and whose values are all whole numbers (below 2**53) is written without the ".0"; any other column as
+    ``astype("string")`` writes it (a column of 4.0 and 5.0 with no blank keeps its ".0": that is the file's).
+    """
+    import pandas as pd  # not at import: `import coldkit` imports this module and stays free of pandas
+
+    columns = []
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if column.dtype.kind == "f" and bool(column.isna().any()):
+            present = column.dropna().to_numpy()
+            if present.size and np.isfinite(present).all() and (np.abs(present) < 2.0**53).all() and (present == np.round(present)).all():
+                column = column.astype("Int64")
+        columns.append(column.astype("string"))
+    return pd.concat(columns, axis=1) if columns else frame.astype("string")

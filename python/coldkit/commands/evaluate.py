@@ -288,7 +288,16 @@ def run(args: argparse.Namespace) -> int:
         from coldkit.plugins.manager import registry
 
         registry("encoder").get(args.encoder)
-    encoder = args.encoder or default_encoder_name()
+    from coldkit.exceptions import DuplicateComponentError
+
+    try:
+        encoder = args.encoder or default_encoder_name()
+    except DuplicateComponentError:
+        if not args.models:
+            raise  # the default set compares language-model content: it needs the default encoder
+        # two plugins register bert: --models that read no text (popularity, ease) run, and a model that would
+        # take the default encoder (the hybrid) refuses when it is built, naming both plugins
+        encoder = "bert"
     early_notes: list[str] = []
     if args.models:
         choices = choices_from_specs(args.models, encoder)

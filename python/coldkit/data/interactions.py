@@ -15,28 +15,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldkit.exceptions import InvalidInputError
+from coldkit.text import text_cells
 
-__all__ = ["Catalog", "Interactions", "UserQuery", "text_cells"]
-
-
-def text_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame``'s cells as strings (pandas' ``string`` dtype, missing cells <NA>), numbers as a file writes them.
-
-    Why: pandas reads an integer column with one blank cell as float, so "1995" became the text "1995.0"
-    (and the hashing encoder a word "0" that every such item shared). A float column whose values are all
-    whole numbers (below 2**53) is written without the ".0"; any other column as ``astype("string")`` does.
-    """
-    columns = []
-    for position in range(frame.shape[1]):
-        column = frame.iloc[:, position]
-        if column.dtype.kind == "f":
-            present = column.dropna().to_numpy()
-            if present.size and np.isfinite(present).all() and (np.abs(present) < 2.0**53).all() and (present == np.round(present)).all():
-                column = column.astype("Int64")
-        columns.append(column.astype("string"))
-    if not columns:
-        return frame.astype("string")
-    return pd.concat(columns, axis=1)
+__all__ = ["Catalog", "Interactions", "UserQuery"]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from coldkit._paths import user_path
 from coldkit.data._ids import scalar_ids
 from coldkit.data.interactions import Catalog, Interactions
 from coldkit.exceptions import DataWarning, InvalidInputError
+from coldkit.text import text_cells
 from coldkit.validation import check_number
 
 __all__ = [
@@ -1905,7 +1906,8 @@ def load_user_profiles(
     uniq, counts = np.unique(ids.astype(str), return_counts=True)
     if (counts > 1).any():
         raise InvalidInputError(f"{path}: user(s) listed more than once: {uniq[counts > 1][:10].tolist()}")
-    texts = frame[text_column].astype("string").fillna("").astype(str).tolist()
+    # whole numbers as written (a Parquet int column with a null is read as float: "24.0")
+    texts = text_cells(frame[[text_column]]).iloc[:, 0].fillna("").astype(str).tolist()
     return dict(zip(map(str, ids), texts))
 
 

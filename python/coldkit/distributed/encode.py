@@ -29,7 +29,7 @@ import numpy as np
 
 from coldkit.distributed._ray import require_ray
 from coldkit.distributed.store import Manifest, ShardInfo, shard_name, sync_directory, write_manifest, write_shard
-from coldkit.encoding import EMPTY_POLICIES, _label, check_texts, encode_catalog, gather_inputs
+from coldkit.encoding import EMPTY_POLICIES, check_texts, encode_catalog, gather_inputs, input_label
 from coldkit.exceptions import ColdkitError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def catalog_texts(
         raise InvalidInputError("encode_catalog_distributed: the catalogue is empty (no items to encode)")
     if empty == "error" and empty_mask.any():
         first = int(np.flatnonzero(empty_mask)[0])
-        raise InvalidInputError(f"{_label(inputs.labels, first)} has no content (empty text)")
+        raise InvalidInputError(f"{input_label(inputs.labels, first)} has no content (empty text)")
     return [str(label) for label in inputs.labels], texts
 
 

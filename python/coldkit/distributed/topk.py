@@ -279,7 +279,8 @@ def sharded_topk(
         backend: similarity backend name (None: ``coldkit.topk``'s default, the Rust core).
         exclude: per query, global item indices never to return (already-seen items).
         threads: threads of ``coldkit.topk`` inside each task; each task reserves that many CPUs,
-            so no more than the largest Ray node has (refused, not left queued forever).
+            so no more than the largest Ray node has (refused, not left queued forever; a cluster
+            with no CPU node yet waits for its workers). None reserves one CPU per task.
         query_batch_size: queries per chunk (each chunk is one task per shard).
         max_chunks_in_flight: chunks submitted ahead, bounding driver and object-store memory.
         progress: tqdm bar over queries (None: automatic, for more than one chunk).
@@ -345,7 +346,8 @@ def sharded_topk(
     n_queries = q.shape[0]
     if n_queries == 0:
         return np.zeros((0, k_out), dtype=np.float32), np.zeros((0, k_out), dtype=np.int64)
-    _check_fits_a_node(ray, threads or 1)
+    if threads is not None:  # one CPU reserved by default: a cluster's head may have none, and waits for workers
+        _check_fits_a_node(ray, threads)
 
     task = ray.remote(num_cpus=threads or 1)(_shard_topk)
     starts = list(range(0, n_queries, query_batch_size))
@@ -399,11 +401,13 @@ def _check_fits_a_node(ray: Any, cpus: int) -> None:
     """Refuse tasks that reserve more CPUs than any live Ray node has: Ray queued them forever (a hang,
     with an autoscaler line every half minute that names no coldkit argument)."""
     largest = max((float(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=0.0)
-    if cpus > largest:
+    if cpus > largest >= 1:
         raise InvalidInputError(
             f"threads={cpus}: each shard task reserves that many CPUs, and the largest Ray node has {largest:g}; "
-            f"pass threads={max(int(largest), 1)} or fewer (or None: one CPU reserved, coldkit.topk's own threads)"
+            f"pass threads={int(largest)} or fewer (or None: one CPU reserved, coldkit.topk's own threads)"
         )
+    # no live node with a CPU yet (an autoscaling cluster's head started with num_cpus=0): the tasks wait for
+    # the workers the autoscaler adds, whose size this process cannot know
 
 
 def _settle(refs: list[Any]) -> None:

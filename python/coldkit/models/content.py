@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from coldkit.data.interactions import Interactions, UserQuery
+from coldkit.encoding import encode_queries
 from coldkit.exceptions import InvalidInputError
 from coldkit.models._ranking import CandidateRows, check_candidates, rank_vectors
 from coldkit.models._vectors import nonzero_rows
@@ -237,7 +238,7 @@ class ContentRecommender(Recommender):
             if width is not None and getattr(encoder, "encodes_texts", True) is False:
                 parts.append(np.zeros((len(texts), width), dtype=np.float32))
                 continue
-            raw = np.asarray(encoder.encode_texts(texts), dtype=np.float32)
+            raw = np.asarray(encode_queries(encoder, texts) if query else encoder.encode_texts(texts), dtype=np.float32)
             parts.append(whitener.transform(raw, normalize=True, query=query))
         return self._join(parts)
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from coldkit._stages import stage
 from coldkit.data.interactions import Interactions, UserQuery
@@ -168,13 +169,20 @@ def _check_sources(sources: object) -> list[str]:
     return list(sources)
 
 
-def _profile_text(text: object) -> str:
-    """A profile's text: missing (None, NaN) is no text; a number is its digits (an age of 24 is "24")."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
+def _profile_text(text: object, user: object = None) -> str:
+    """A profile's text: missing (None, NaN, pandas' NA) is no text; a number is its digits (an age of 24 is
+    "24", 24.0 too); anything else (bytes, a list) is refused, naming the user: ``str()`` made it "b'...'" or
+    "['a', 'b']" and the profile source read that as the user's words."""
+    if text is None or text is pd.NA or text is pd.NaT or (isinstance(text, (float, np.floating)) and np.isnan(text)):
         return ""
-    if isinstance(text, (float, np.floating)) and float(text).is_integer():
-        return str(int(text))
-    return text if isinstance(text, str) else str(text)
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (int, float, np.integer, np.floating)) and not isinstance(text, bool):
+        return str(int(text)) if float(text).is_integer() else str(text)
+    raise InvalidInputError(
+        f"user_profiles: the profile of user {str(user)!r} is {type(text).__name__} {text!r:.60}; give a text "
+        "(a string; a number is read as its digits; None for no text)"
+    )
 
 
 class ProfileKNN(NeighbourVoting):
@@ -203,12 +211,9 @@ class ProfileKNN(NeighbourVoting):
             raise InvalidInputError("profile-knn needs user_profiles: a non-empty mapping user id -> text")
         # ids compared as text, as everywhere (an int 101 is the id "101"): int keys matched no training user,
         # and the hybrid dropped its profile source with "only 0 training user(s) have a profile text"
-        self.user_profiles = {str(user): _profile_text(text) for user, text in user_profiles.items()}
-        if isinstance(encoder, (list, tuple)):  # several encoders (the hybrid's): profiles are read by the first
-            if not encoder:
-                raise InvalidInputError("profile-knn: encoder= is an empty list; name an encoder")
-            encoder = encoder[0]
-        self.encoder: Encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder  # type: ignore[assignment]
+        self.user_profiles = {str(user): _profile_text(text, user) for user, text in user_profiles.items()}
+        encoder = _first_encoder(encoder, "profile-knn")  # several encoders (the hybrid's): profiles are read by the first
+        self.encoder: Encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
         self.neighbors = check_k(neighbors, "neighbors")  # int() truncated 2.5 to 2 and failed on inf as OverflowError
         # A training user asked without text got every item at score 0, in the catalogue's index order
         # (clicks known, so no popularity fallback either), though their profile is right here. The
@@ -424,7 +429,7 @@ class Hybrid(Recommender):
             raise InvalidInputError(
                 f"user_profiles must be a mapping user id -> profile text, got {type(user_profiles).__name__}{hint}"
             )
-        if user_profiles and not any(_profile_text(text).strip() for text in user_profiles.values()):
+        if user_profiles and not any(_profile_text(text, user).strip() for user, text in user_profiles.items()):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
             encoder = default_encoder_name()
@@ -1738,8 +1743,9 @@ class Hybrid(Recommender):
                 said = model.explain(query, item)  # "because you liked X": the click with the largest share of the score
                 if said.startswith("because you liked "):
                     return f"people who liked {said[len('because you liked '):]} also liked it"
-            # the collaborative sources read the clicks only (the text has its own sources)
-            return clicks_reason(count)
+            # the collaborative sources read the clicks only (the text has its own sources); a new item without
+            # content has the content map's intercept for its cf vector, the average item (as the server says)
+            return clicks_reason(count, has_content=bool(np.any(self.content.item_vectors()[item])))
         if name == "content":
             return self.content.liked_reason(query, item)
         if name == "tfidf":
@@ -1860,11 +1866,17 @@ def _fresh_encoder(encoder: str | Encoder | Sequence[str | Encoder], options: di
     """The profile kNN's encoder: its own instance when built by name (it fits its own IDF on user texts);
     of several encoders (``encoder=["hashing", "bert"]``), the first (a list reached ProfileKNN as it was,
     and failed with "'list' object has no attribute 'encode_texts'")."""
+    encoder = _first_encoder(encoder, "hybrid")
+    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder
+
+
+def _first_encoder(encoder: str | Encoder | Sequence[str | Encoder], who: str) -> str | Encoder:
+    """``encoder``, or the first of several (the profile kNN reads profiles with one encoder)."""
     if isinstance(encoder, (list, tuple)):
         if not encoder:
-            raise InvalidInputError("hybrid: encoder= is an empty list; name at least one encoder")
-        encoder = encoder[0]
-    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder  # type: ignore[return-value]
+            raise InvalidInputError(f"{who}: encoder= is an empty list; name at least one encoder")
+        return encoder[0]  # type: ignore[no-any-return]
+    return encoder  # type: ignore[return-value]
 
 
 class Router(Recommender):

@@ -581,12 +581,28 @@ class MultimodalEncoder:
         return [m for m, enc in self.encoders.items() if m == "text" or "text" in set(getattr(enc, "modalities", ()))]
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """User texts in the fused space, unit rows: in the text block (centred as the catalogue's) and in
-        each media block whose encoder embeds texts beside its media (:meth:`text_blocks`).
+        """Texts in the fused space as an item's text: the text block only (centred as the catalogue's), unit rows.
 
-        Why the media blocks: CLIP puts a text and a picture in one space, yet a query went to the text
-        block alone; in a catalogue known by its posters (no item text) every item then scored 0 for
-        every text, without a word, and beside item text the posters could not answer the words.
+        A new item described by text (``cold-ridge``'s ``vector_for_text``, ``encode_item_texts``) gets what
+        :meth:`encode_contents` gives it: its image block is its image's, not its words'. A user's words go
+        through :meth:`encode_query_texts`.
+        """
+        if "text" not in self.encoders:
+            raise InvalidInputError("this multimodal encoder has no text encoder, so it cannot place texts in its space")
+        texts = self._text_list(texts)
+        raw = np.asarray(self.encoders["text"].encode_texts(texts), dtype=np.float32)
+        blocks: dict[str, np.ndarray | None] = {m: None for m in self.encoders}
+        blocks["text"] = self._block("text", raw, query=True)
+        return self._fuse(blocks, raw.shape[0])
+
+    def encode_query_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """A user's words in the fused space, unit rows: in the text block (centred as the catalogue's) and
+        in each media block whose encoder embeds texts beside its media (:meth:`text_blocks`).
+
+        Why the media blocks: CLIP puts a text and a picture in one space, yet a user's words went to the
+        text block alone; in a catalogue known by its posters (no item text) every item then scored 0 for
+        every text, without a word, and beside item text the posters could not answer the words. The
+        content model and the serving index ask queries this way (:func:`coldkit.encoding.encode_queries`).
         """
         placed = self.text_blocks()
         if not placed:
@@ -594,9 +610,7 @@ class MultimodalEncoder:
                 "this multimodal encoder has no text encoder and no media encoder that embeds texts (clip, clap), "
                 "so it cannot place texts in its space"
             )
-        if isinstance(texts, (str, bytes)):  # list("red") would be three one-letter texts
-            raise InvalidInputError("encode_texts takes a list of texts; wrap a single one in a list")
-        texts = list(texts)
+        texts = self._text_list(texts)
         blocks: dict[str, np.ndarray | None] = {m: None for m in self.encoders}
         for modality in placed:
             raw = np.asarray(self.encoders[modality].encode_texts(texts), dtype=np.float32)
@@ -610,6 +624,12 @@ class MultimodalEncoder:
                 stacklevel=2,
             )
         return self._fuse(blocks, len(texts))
+
+    @staticmethod
+    def _text_list(texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, (str, bytes)):  # list("red") would be three one-letter texts
+            raise InvalidInputError("encode_texts takes a list of texts; wrap a single one in a list")
+        return list(texts)
 
     def encode_contents(
         self,

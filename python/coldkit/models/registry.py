@@ -118,14 +118,25 @@ def _target(name: str) -> Callable[..., Any]:
     load = getattr(factory, "load", None)
     if callable(load):
         return load()  # type: ignore[no-any-return]
-    if inspect.isfunction(factory):
+    if inspect.isfunction(factory) and _forwards_only(factory):
+        # only a bare forward: a factory with its own parameters (typed "-> Recommender", or building another
+        # class than it says) is read by its own signature, as before
         try:
             returned = inspect.signature(factory, eval_str=True).return_annotation
         except Exception:  # noqa: BLE001 - an annotation that does not resolve names no class: the factory it is
             returned = None
-        if inspect.isclass(returned) and returned is not object:
+        if inspect.isclass(returned) and returned is not object and not inspect.isabstract(returned) and returned.__name__ != "Recommender":
             return returned
     return factory
+
+
+def _forwards_only(factory: Callable[..., Any]) -> bool:
+    """Whether ``factory`` takes nothing but ``*args`` / ``**kwargs`` (it forwards them to what it builds)."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in params)
 
 
 def model_accepts(name: str, option: str) -> bool:

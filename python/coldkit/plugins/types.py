@@ -261,7 +261,9 @@ def lazy_factory(target: str) -> Callable[..., Any]:
         ModelSpec(name="text-match", description="...", factory=coldkit.plugins.lazy_factory("my_pkg.model:TextMatch"))
     """
     if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
-        raise ValueError(f"lazy_factory takes 'package.module:Class', got {target!r}")
+        from coldkit.exceptions import InvalidInputError
+
+        raise InvalidInputError(f"lazy_factory takes 'package.module:Class', got {target!r}")
     module_name, class_name = target.split(":")
 
     def load() -> Any:

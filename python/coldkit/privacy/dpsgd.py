@@ -150,7 +150,12 @@ class DPContentTower(Recommender):
         else:
             # calibrated with coldkit's accountant (integer orders, exact for the sampled Gaussian), so that
             # privacy_spent() never reports more than the target
-            noise = noise_multiplier_for_budget(self.dp_epsilon, delta, steps=self.epochs * len(loader), sample_rate=sample_rate)
+            from opacus.data_loader import DPDataLoader
+
+            # the steps Opacus' Poisson loader takes per epoch, int(1 / rate): one fewer than the batches for some
+            # sizes (93 users in batches of 1: 92), so the noise is calibrated for the steps that run
+            steps_per_epoch = len(DPDataLoader.from_data_loader(loader))
+            noise = noise_multiplier_for_budget(self.dp_epsilon, delta, steps=self.epochs * steps_per_epoch, sample_rate=sample_rate)
             with warnings.catch_warnings():
                 # Opacus warns that its secure (csprng) noise is off: coldkit seeds the noise so that a fit
                 # reproduces; the floating-point attacks secure_mode guards against are out of its threat model

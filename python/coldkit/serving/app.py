@@ -497,12 +497,12 @@ def create_app(
         index = load(index_or_path, mmap=mmap, read_only=read_only)
 
     def current() -> ServingIndex:
-        """The index this request is answered from (a follower swaps in a fresh one after a snapshot),
-        re-ranking with the server's reranker (a swapped-in index starts with the built-in one)."""
-        served = index if follower is None else follower.index
-        if rerank_with is not None and (served.reranker, served.reranker_options) != rerank_with:
-            served.use_reranker(rerank_with[0], **rerank_with[1])
-        return served
+        """The index this request is answered from (a follower swaps in a fresh one after a snapshot)."""
+        return index if follower is None else follower.index
+
+    # this app's reranker travels with each request (the index is left as it is: another app, or the
+    # caller's own code, may serve the same index object with its own)
+    reranker_args: dict[str, Any] = {} if rerank_with is None else {"reranker": rerank_with[0], "reranker_options": rerank_with[1]}
 
     bearer = HTTPBearer(auto_error=False, description="required by write endpoints when the server has a token")
 
@@ -537,7 +537,7 @@ def create_app(
         version=__version__,
     )
     app.router.route_class = _StrictJSONRoute  # NaN/Infinity and lone surrogates in a body: 422, never 500
-    app.state.index = current()
+    app.state.index = index
     app.state.follower = follower
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(max_body_bytes))
     write = [Depends(require_token)]
@@ -589,7 +589,7 @@ def create_app(
     def health() -> dict[str, Any]:
         index = current()  # one index per request (a follower may swap in a fresh one meanwhile)
         # the directory's name only: an absolute path tells a client about the server's file system
-        return {"status": "ok", **index.stats(), "read_only": index.read_only,
+        return {"status": "ok", **index.stats(), **({"reranker": rerank_with[0]} if rerank_with else {}), "read_only": index.read_only,
                 "path": None if index.path is None else os.path.basename(index.path),
                 "build_notes": list(index.build_notes)}
 
@@ -604,7 +604,7 @@ def create_app(
             body.user_id, text=body.text, history=body.history, k=body.k, candidates=body.candidates,
             exclude=c.exclude, exclude_known=body.exclude_known, max_per_category=c.max_per_category,
             min_new_share=float(c.min_new_share), mmr_lambda=None if c.mmr_lambda is None else float(c.mmr_lambda),
-            explain=body.explain, user_vector=body.user_vector, **options,
+            explain=body.explain, user_vector=body.user_vector, **options, **reranker_args,
         )
         return {
             "items": [item.__dict__ for item in result.items],

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from coldkit.encoding import check_texts, load_image, normalize_rows
+from coldkit.encoding import check_texts, encode_queries, load_image, normalize_rows
 from coldkit.exceptions import InvalidInputError
 from coldkit.models.blend import DEFAULT_DEPTH, DEFAULT_USER_TRUST, DEFAULT_WEIGHTS, check_weights
 from coldkit.models.tuning import LearnedWeights
@@ -127,7 +127,7 @@ class ServedModel:
         """
         texts, _ = check_texts(texts)
         with self._encode_lock:
-            raw = np.asarray(self.encoder.encode_texts(texts), dtype=np.float32)
+            raw = np.asarray(encode_queries(self.encoder, texts), dtype=np.float32)
         return self.whitener.transform(raw, normalize=True, query=True)
 
     def encode_items(

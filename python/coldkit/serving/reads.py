@@ -136,11 +136,19 @@ class IndexReader:
         self.model = model
         self._published = published
         self.backend = backend
-        #: the reranker of lists with constraints (the built-in ``constraints``), or of every list where
-        #: another one is chosen (:meth:`use_reranker`)
-        self.reranker = DEFAULT_RERANKER
-        self.reranker_options: dict[str, Any] = {}
-        self._reranker_takes: frozenset[str] = frozenset(RELAXABLE)
+        # (name, options): the reranker of lists with constraints (the built-in ``constraints``), or of every
+        # list where another one is chosen (:meth:`use_reranker`); one attribute, so a request never reads a
+        # new name beside the old options
+        self._reranker_choice: tuple[str, dict[str, Any]] = (DEFAULT_RERANKER, {})
+
+    @property
+    def reranker(self) -> str:
+        """The name of the reranker this index re-ranks with (see :meth:`use_reranker`)."""
+        return self._reranker_choice[0]
+
+    @property
+    def reranker_options(self) -> dict[str, Any]:
+        return dict(self._reranker_choice[1])
 
     def use_reranker(self, name: str = DEFAULT_RERANKER, **options: Any) -> None:
         """Re-rank with the reranker registered as ``name`` (a plugin's, built with ``options``).
@@ -158,11 +166,8 @@ class IndexReader:
             UnknownComponentError: no reranker is registered as ``name``.
             InvalidInputError: options the reranker does not take (checked by building it once now).
         """
-        if not isinstance(name, str) or not name:
-            raise InvalidInputError(f"reranker must be a registered reranker name, got {name!r}")
-        built = get_reranker(name, **options)
-        declared = frozenset(registry("reranker").get(name).capabilities) | frozenset(getattr(built, "capabilities", ()) or ())
-        self.reranker, self.reranker_options, self._reranker_takes = name, dict(options), declared
+        _build_reranker(name, options)  # an unknown name or a bad option fails here, not at the first request
+        self._reranker_choice = (name, dict(options))
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -272,6 +277,8 @@ class IndexReader:
         explain: bool = True,
         backend: str | None = None,
         user_vector: Sequence[float] | np.ndarray | None = None,
+        reranker: str | None = None,
+        reranker_options: Mapping[str, Any] | None = None,
     ) -> Recommendation:
         """Top ``k`` items for a known user and/or profile text and/or this session's clicks — or a device's user vector.
 
@@ -297,6 +304,9 @@ class IndexReader:
             relax_order: which constraints may be relaxed, in order, when they cannot all hold.
             explain: add a short reason to every item.
             backend: similarity backend for this request (default: the index's ``backend``).
+            reranker: the reranker of this request, built with ``reranker_options`` (default: the index's,
+                :meth:`use_reranker`); an app started with one (``coldkit serve --reranker``) passes it here,
+                so two apps over one index never change each other's.
 
         Raises:
             UnknownIdError: an unknown user or item id (named).
@@ -368,14 +378,17 @@ class IndexReader:
             isinstance(mmr_lambda, (int, float)) and not isinstance(mmr_lambda, bool) and 0 <= mmr_lambda <= 1
         ):
             raise InvalidInputError(f"mmr_lambda must be a number in [0, 1], got {mmr_lambda!r:.60}")
-        chosen = self.reranker != DEFAULT_RERANKER and mmr_lambda is None  # a server's own reranker: every list
+        rerank_name, rerank_options = (reranker, dict(reranker_options or {})) if reranker is not None else self._reranker_choice
+        chosen = rerank_name != DEFAULT_RERANKER and mmr_lambda is None  # a server's own reranker: every list
+        own_reranker = None
         if chosen:
+            own_reranker, takes = _build_reranker(rerank_name, rerank_options)  # one per request: no state shared
             asked = [c for c, on in (("max_per_category", max_per_category is not None), ("min_new_share", min_new_share > 0)) if on]
-            lacking = [c for c in asked if c not in self._reranker_takes]
+            lacking = [c for c in asked if c not in takes]
             if lacking:
                 raise InvalidInputError(
-                    f"this server re-ranks with {self.reranker!r}, which does not take {', '.join(lacking)} (it declares "
-                    f"{', '.join(sorted(self._reranker_takes)) or 'no constraint'}); drop {'it' if len(lacking) == 1 else 'them'} "
+                    f"this server re-ranks with {rerank_name!r}, which does not take {', '.join(lacking)} (it declares "
+                    f"{', '.join(sorted(takes)) or 'no constraint'}); drop {'it' if len(lacking) == 1 else 'them'} "
                     "or ask for mmr_lambda (the built-in mmr reranker)"
                 )
         rerank = chosen or mmr_lambda is not None or max_per_category is not None or min_new_share > 0
@@ -490,7 +503,7 @@ class IndexReader:
         sources = {name: float(w[0]) for name, w in {**weights, **used}.items()}
         relaxed: list[str] = []
         if rerank:
-            fused, relaxed = self._rerank(v, fused, k, constraints, mmr_lambda)
+            fused, relaxed = self._rerank(v, fused, k, constraints, mmr_lambda, own_reranker, rerank_name)
         rows = fused.indices[0]
         scores = fused.scores[0]
         keep = rows >= 0
@@ -511,7 +524,8 @@ class IndexReader:
                               unknown_categories=unknown_categories)
 
     def _rerank(
-        self, v: Version, fused: Ranked, k: int, constraints: Constraints, mmr_lambda: float | None
+        self, v: Version, fused: Ranked, k: int, constraints: Constraints, mmr_lambda: float | None,
+        own: Any = None, own_name: str = DEFAULT_RERANKER,
     ) -> tuple[Ranked, list[str]]:
         """Re-rank the fused pool under constraints, with attributes of the pool's items only (O(pool), not O(catalogue))."""
         rows = fused.indices[0]
@@ -522,15 +536,17 @@ class IndexReader:
             categories=[v.row_meta[int(r)].categories for r in pool_rows],
             is_new=v.row_new[pool_rows],
             # MMR reads them, and so may a server's own reranker (diversity): only the pool's rows
-            vectors=v.content[pool_rows] if mmr_lambda is not None or self.reranker != DEFAULT_RERANKER else None,
+            vectors=v.content[pool_rows] if mmr_lambda is not None or own is not None else None,
         )
         if mmr_lambda is not None:
             reranker = get_reranker("mmr", lambda_=float(mmr_lambda))
+        elif own is not None:
+            reranker = own
         else:
-            reranker = get_reranker(self.reranker, **self.reranker_options)
+            reranker = get_reranker(DEFAULT_RERANKER)
         result = reranker.rerank(Ranked(local.astype(np.int64), fused.scores), k, constraints=constraints, items=attrs)
-        if mmr_lambda is None and self.reranker != DEFAULT_RERANKER:
-            _check_reranked(result, local[0], k, self.reranker)
+        if reranker is own:
+            _check_reranked(result, local[0], k, own_name)
         chosen = result.ranked.indices[0]
         out = np.where(chosen >= 0, rows[np.clip(chosen, 0, None)], -1)
         return Ranked(out[None, :], result.ranked.scores), list(result.relaxed[0]) if result.relaxed else []
@@ -651,6 +667,14 @@ def _without(fused: Ranked, blocked: np.ndarray, k: int) -> Ranked:
     indices, scores = fused.indices[0], fused.scores[0]
     keep = (indices >= 0) & ~np.isin(indices, blocked)
     return pad_ranked(indices[keep][None, :k], scores[keep][None, :k], k)
+
+
+def _build_reranker(name: object, options: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
+    """The reranker registered as ``name``, built with ``options``, and the constraints it declares it takes."""
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"reranker must be a registered reranker name, got {name!r}")
+    built = get_reranker(name, **options)
+    return built, frozenset(registry("reranker").get(name).capabilities) | frozenset(getattr(built, "capabilities", ()) or ())
 
 
 def _check_reranked(result: Any, pool: np.ndarray, k: int, name: str) -> None:

@@ -32,7 +32,7 @@ _ROW_ARRAYS = ("content", "cf", "foldin", "row_item", "row_new")
 NO_CONTENT_NOTE = (
     "no content (empty text, no image or audio): it scores 0 against every text and every clicked item's "
     "content and has no similar items; the cf source places it as an average item (the content-to-CF map "
-    "of no content) until it has interactions"
+    "of no content), and keeps it there until the index is built again with its interactions"
 )
 
 #: How far an item's content vector may move and still be the same item posted again: a torch encoder's

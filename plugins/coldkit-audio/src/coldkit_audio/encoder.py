@@ -24,8 +24,8 @@ but it tells a tone from a chord, noise from speech, a bass from a whistle.
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 from typing import Any, Sequence
 
 import numpy as np
