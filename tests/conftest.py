@@ -61,3 +61,15 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-d
     manager.reset_plugins()
     yield
     manager.reset_plugins()
+
+
+@pytest.fixture()
+def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``coldkit serve --workers N`` hands its settings to the workers through the environment: each variable is
+    set, then removed, so monkeypatch restores what the command writes there (a delenv of an unset variable
+    records nothing, and the settings leaked into every later test)."""
+    from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV, RERANKER_ENV, RERANKER_OPTIONS_ENV
+
+    for name in (PATH_ENV, MMAP_ENV, MEDIA_ROOT_ENV, RERANKER_ENV, RERANKER_OPTIONS_ENV, "COLDKIT_MAX_BODY_BYTES"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)

@@ -729,7 +729,7 @@ def test_mangled_build_notes_in_a_manifest_are_named(tmp_path: Path, make_tiny_i
 @pytest.mark.parametrize("flags", [[], ["--workers", "2", "--read-only"]])
 def test_coldkit_serve_prints_the_saved_notes_when_it_opens_the_index(
         tmp_path: Path, make_tiny_index, flags: list[str], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], worker_env: None) -> None:
     import socket
 
     import uvicorn
@@ -741,11 +741,6 @@ def test_coldkit_serve_prints_the_saved_notes_when_it_opens_the_index(
     path, _ = _saved_index(tmp_path, index)
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)  # opened, not served
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
-    from coldkit.serving.app import MEDIA_ROOT_ENV, MMAP_ENV, PATH_ENV
-
-    for name in (PATH_ENV, MMAP_ENV, MEDIA_ROOT_ENV):  # the workers' settings go to the environment: restored after
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]

@@ -181,18 +181,17 @@ def _mapped_arrays(app: object) -> int:
 
 
 @pytest.mark.parametrize("flags", [[], ["--no-mmap"]])
-def test_several_workers_are_told_no_mmap(latin1: Path, flags: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_several_workers_are_told_no_mmap(latin1: Path, flags: list[str], monkeypatch: pytest.MonkeyPatch, worker_env: None) -> None:
     # the workers' app factory read the index path and media root from the environment, but not --no-mmap:
     # each worker memory-mapped the arrays whatever the flag said
     import socket
 
     import uvicorn
 
-    from coldkit.serving.app import MMAP_ENV, app_from_env
+    from coldkit.serving.app import app_from_env
 
     apps: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: apps.append(app_from_env()))
-    monkeypatch.delenv(MMAP_ENV, raising=False)
     assert _build(latin1, "--encoding", "latin-1") == 0
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
@@ -372,13 +371,13 @@ def test_build_prints_the_fits_notes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_the_reranker_flag_is_checked_before_serving_and_reaches_the_workers(
-    latin1: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    latin1: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], worker_env: None
 ) -> None:
     import socket
 
     import uvicorn
 
-    from coldkit.serving.app import RERANKER_ENV, RERANKER_OPTIONS_ENV, app_from_env
+    from coldkit.serving.app import app_from_env
 
     assert _build(latin1, "--encoding", "latin-1", "--reranker", "mmr") == 2  # a serving choice, not saved with the index
     assert "--reranker and --reranker-options apply when serving" in capsys.readouterr().err
@@ -392,11 +391,6 @@ def test_the_reranker_flag_is_checked_before_serving_and_reaches_the_workers(
         assert said in capsys.readouterr().err
     apps: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: apps.append(app_from_env()))
-    for name in (RERANKER_ENV, RERANKER_OPTIONS_ENV):
-        # set, then removed: monkeypatch then undoes what `coldkit serve` writes there (a delenv of an unset
-        # variable records nothing, and the reranker leaked into every later test's workers)
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
