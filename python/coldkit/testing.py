@@ -604,7 +604,7 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
     Properties, on scored candidate lists of three queries (one with padding): a :class:`coldkit.Reranked`
     whose ``ranked`` has one row per query and at most ``k`` columns, ``relaxed`` one list of strings per
     row; only candidates of the row, each once, padding (-1 / -inf) last, finite scores; ``k`` beyond the
-    candidates gives at most the candidates; the inputs are left as they were given. For each constraint
+    candidates lists every candidate; the inputs are left as they were given. For each constraint
     the reranker declares in its capabilities (``exclude``, ``max_per_category``, ``min_new_share``), for
     one :class:`coldkit.Constraints` shared by every row and for one per row: where it can be met, a
     reranker that declares ``optimal`` meets it with nothing said relaxed, and another (a greedy one) meets
@@ -664,7 +664,7 @@ def check_reranker(reranker: Any, *, options: Mapping[str, Any] | None = None) -
             _check(len(got) == min(k, left), where, "length", f"row {r}: {len(got)} items for k={k} from {left} candidates")
         return out, idx
 
-    _, plain = rerank(4)
+    rerank(4)
     _, wide = rerank(20)
     _check(all(int((wide[r] >= 0).sum()) == len(rows[r]) for r in range(3)), where, "k beyond the candidates",
            f"k=20 must list every candidate of each row, got {(wide >= 0).sum(axis=1).tolist()}")

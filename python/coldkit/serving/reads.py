@@ -94,6 +94,7 @@ def check_list_length(k: Any) -> int:
 #: The reranker of lists that ask for constraints, unless a server chooses another (``coldkit serve --reranker``).
 DEFAULT_RERANKER = "constraints"
 
+
 @dataclass(frozen=True)
 class RecommendedItem:
     """One recommended item: external id, fused score, whether it is new (cold), and why."""
