@@ -763,3 +763,20 @@ def test_profiles_keyed_by_int_ids_and_several_encoders_reach_the_profile_source
     assert hybrid.profile is not None and hybrid.profile.encoder.name == "hashing"
     assert not any("have a profile text" in note for note in hybrid.notes_), hybrid.notes_
     assert hybrid.recommend(query, 5).indices.shape == (1, 5)
+
+
+def test_each_encoder_of_a_list_takes_its_own_options_by_spec(data: Interactions) -> None:
+    """encoder_options went to every encoder of a list: bert's precision=fp32 beside hashing failed ("hashing does
+    not take the options ['precision']"). A spec "NAME:KEY=VALUE" gives each its own."""
+    from coldkit.models.hybrid import ProfileKNN
+
+    model = models.create("content", encoder=["hashing:dim=64", "hashing:dim=128"], cache=False).fit(data)
+    assert [e.dim for e in model.encoders] == [64, 128]
+    with pytest.raises(InvalidInputError, match="does not take the options"):
+        models.create("content", encoder=["hashing", "hashing"], encoder_options={"nope": 1}, cache=False)
+    assert ProfileKNN({"u0": "space"}, encoder="hashing:dim=32").encoder.dim == 32
+    hybrid = models.create("hybrid", encoder="hashing:dim=256", tune=False, cache=False).fit(data)
+    assert hybrid.content.encoder.dim == 256
+    profiles = {f"u{u}": "robots in space" if u % 2 == 0 else "romance in paris" for u in range(16)}
+    both = models.create("hybrid", encoder=["hashing:dim=64", "hashing"], user_profiles=profiles, tune=False, cache=False).fit(data)
+    assert both.profile is not None and both.profile.encoder.dim == 64

@@ -29,8 +29,14 @@ __all__ = ["ContentRecommender", "resolve_encoder", "encode_items"]
 
 
 def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = None) -> Encoder:
-    """An encoder instance from a registered name (``"hashing"``, ``"bert"``...) or an instance."""
+    """An encoder instance from a registered name (``"hashing"``, ``"bert"``...), a name with its options
+    (``"bert:precision=fp32"``: each encoder of a list its own, where ``encoder_options`` goes to them
+    all) or an instance."""
     if isinstance(encoder, str):
+        if ":" in encoder:
+            from coldkit.models.modalities import encoder_from_spec  # (modalities imports the model layer's users)
+
+            return encoder_from_spec(encoder, check_options(options, "encoder_options"))
         return get_encoder(encoder, **check_options(options, "encoder_options"))
     if not hasattr(encoder, "encode_texts"):
         raise InvalidInputError(f"encoder must be a registered name or an Encoder, got {type(encoder).__name__}")

@@ -79,6 +79,7 @@ from coldkit.models.factorized import have_implicit
 from coldkit.models.memory import EASE_MAX_ITEMS, MemoryBudgetError, estimate_warm_bytes, format_bytes, resolve_budget
 from coldkit.models.neighbors import EASE, ItemKNN, NeighbourVoting
 from coldkit.models.popularity import MIN_HALF_LIFE_DAYS, Popularity, RecentPopularity
+from coldkit.models.modalities import encoder_from_spec
 from coldkit.models.registry import default_encoder_name
 from coldkit.models.social import FriendsPopularity, friend_indices
 from coldkit.models.stacker import ITEM_FEATURES, POOL, Stacker, StackInputs, StackTask, content_popularity, fit_stacker
@@ -99,7 +100,7 @@ from coldkit.models.tuning import (
     fused_recall_objective,
     recall_per_query,
 )
-from coldkit.plugins.manager import get_encoder, get_fusion
+from coldkit.plugins.manager import get_fusion
 from coldkit.plugins.types import Encoder, Ranked
 from coldkit.similarity import topk
 from coldkit.validation import check_flag, check_k, check_number, check_options, check_seed
@@ -213,7 +214,7 @@ class ProfileKNN(NeighbourVoting):
         # and the hybrid dropped its profile source with "only 0 training user(s) have a profile text"
         self.user_profiles = {str(user): _profile_text(text, user) for user, text in user_profiles.items()}
         encoder = _first_encoder(encoder, "profile-knn")  # several encoders (the hybrid's): profiles are read by the first
-        self.encoder: Encoder = get_encoder(encoder) if isinstance(encoder, str) else encoder
+        self.encoder: Encoder = encoder_from_spec(encoder) if isinstance(encoder, str) else encoder
         self.neighbors = check_k(neighbors, "neighbors")  # int() truncated 2.5 to 2 and failed on inf as OverflowError
         # A training user asked without text got every item at score 0, in the catalogue's index order
         # (clicks known, so no popularity fallback either), though their profile is right here. The
@@ -433,7 +434,7 @@ class Hybrid(Recommender):
             user_profiles = None  # every profile is empty: there is no profile text, which is fine
         if encoder is None:
             encoder = default_encoder_name()
-        enc = get_encoder(encoder, **check_options(encoder_options, "encoder_options")) if isinstance(encoder, str) else encoder
+        enc = encoder_from_spec(encoder, check_options(encoder_options, "encoder_options")) if isinstance(encoder, str) else encoder
         defaults = dict(DEFAULT_WEIGHTS)
         try:  # a mapping, a pandas Series or (source, weight) pairs, as dict() reads them
             as_dict = {} if weights is None else dict(weights)
@@ -1867,7 +1868,7 @@ def _fresh_encoder(encoder: str | Encoder | Sequence[str | Encoder], options: di
     of several encoders (``encoder=["hashing", "bert"]``), the first (a list reached ProfileKNN as it was,
     and failed with "'list' object has no attribute 'encode_texts'")."""
     encoder = _first_encoder(encoder, "hybrid")
-    return get_encoder(encoder, **check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder
+    return encoder_from_spec(encoder, check_options(options, "encoder_options")) if isinstance(encoder, str) else encoder
 
 
 def _first_encoder(encoder: str | Encoder | Sequence[str | Encoder], who: str) -> str | Encoder:

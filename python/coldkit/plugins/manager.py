@@ -377,7 +377,8 @@ class Registry(Generic[SpecT]):
             # name alone is wanted here, and "unknown encoder" sent users looking for a missing plugin
             hints.append(
                 f"{name!r} is {self.kind.name} {base!r} with options ({options}): give the name alone here and its "
-                "options apart (encoder_options= / --option encoder_options='{...}' for an encoder)"
+                "options apart (for an encoder: encoder_options= / --option encoder_options='{...}', or a model's "
+                f"encoder= option, which takes {name!r} as it is)"
             )
         failed = sorted({error["plugin"] for error in _load_errors})
         if failed:
