@@ -69,7 +69,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
         "items and the users by a hash of the seed and their ids, so ties (every new item scores 0 for popularity) and the "
         "users a split holds out never read the files' order",
     )  # fmt: skip
-    parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png")
+    parser.add_argument("--out", default="coldkit-results", help="output folder for results.json/.txt/.png (default coldkit-results)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true", help="hide progress bars")
     parser.add_argument(
