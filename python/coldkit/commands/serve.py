@@ -122,7 +122,7 @@ def _token(args: argparse.Namespace) -> str | None:
     return args.token  # None: create_app falls back to $COLDKIT_TOKEN
 
 
-def _encoder_options(text: str | None, flag: str = "--encoder-options") -> dict[str, object] | None:
+def _json_object_flag(text: str | None, flag: str) -> dict[str, object] | None:
     from coldkit.exceptions import InvalidInputError
 
     if not text:
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         if args.reranker is not None or args.reranker_options is not None:
             # a serving choice, not saved with the index: taken and dropped, the user would believe it kept
             raise InvalidInputError("--reranker and --reranker-options apply when serving (coldkit serve PATH --reranker NAME), not with --build")
-        options = _encoder_options(args.encoder_options)
+        options = _json_object_flag(args.encoder_options, "--encoder-options")
         encoder = args.encoder
         media = multimodal_options(args, encoder or default_encoder_name(), lone_root=False)
         if media is not None:
@@ -257,13 +257,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     _check_server_flags(args)
-    rerank_options = _encoder_options(args.reranker_options, "--reranker-options")
+    rerank_options = _json_object_flag(args.reranker_options, "--reranker-options")
     if rerank_options is not None and args.reranker is None:
         raise InvalidInputError("--reranker-options needs --reranker NAME (the built-in constraints reranker takes none)")
     if args.reranker is not None:
-        from coldkit.plugins.manager import get_reranker
+        from coldkit.serving.reads import build_reranker
 
-        get_reranker(args.reranker, **(rerank_options or {}))  # an unknown name or option fails before the index is opened
+        build_reranker(args.reranker, rerank_options or {})  # an unknown name or option fails before the index is opened
     token = _token(args)
     import uvicorn
 

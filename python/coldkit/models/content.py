@@ -20,6 +20,7 @@ from coldkit.models._ranking import CandidateRows, check_candidates, rank_vector
 from coldkit.models._vectors import nonzero_rows
 from coldkit.models.base import Recommender, item_title
 from coldkit.models.blend import close_to_text, interest_vectors, nearest_liked, shared_words
+from coldkit.models.modalities import encoder_from_spec
 from coldkit.models.whitening import Whitening
 from coldkit.plugins.manager import get_encoder
 from coldkit.plugins.types import Encoder, Ranked
@@ -34,8 +35,6 @@ def resolve_encoder(encoder: str | Encoder, options: dict[str, Any] | None = Non
     all) or an instance."""
     if isinstance(encoder, str):
         if ":" in encoder:
-            from coldkit.models.modalities import encoder_from_spec  # (modalities imports the model layer's users)
-
             return encoder_from_spec(encoder, check_options(options, "encoder_options"))
         return get_encoder(encoder, **check_options(options, "encoder_options"))
     if not hasattr(encoder, "encode_texts"):

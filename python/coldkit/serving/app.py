@@ -45,10 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from coldkit._core import __version__
 from coldkit.exceptions import ColdkitError, ComponentContractError, InvalidInputError
 from coldkit.media import URL_REFUSAL, check_media_root, is_url, resolve_in_root
-from coldkit.plugins.manager import get_reranker
 from coldkit.serving.errors import IndexStorageError, ReadOnlyIndexError, UnknownIdError
 from coldkit.serving.follow import LogFollower
 from coldkit.serving.index import MAX_K, ServingIndex
+from coldkit.serving.reads import build_reranker
 from coldkit.serving.storage import load, save
 
 _LOG = logging.getLogger("coldkit.serving")
@@ -484,7 +484,7 @@ def create_app(
         if reranker_options is not None and not isinstance(reranker_options, Mapping):
             raise InvalidInputError(f"create_app: reranker_options must be a mapping, got {type(reranker_options).__name__}")
         rerank_with = (reranker, dict(reranker_options or {}))
-        get_reranker(reranker, **rerank_with[1])  # an unknown name or a bad option fails before the index is opened
+        build_reranker(reranker, rerank_with[1])  # an unknown name or a bad option fails before the index is opened
     elif reranker_options:
         raise InvalidInputError("create_app: reranker_options= without reranker= (the built-in constraints reranker takes none)")
     follower: LogFollower | None = None

@@ -167,7 +167,7 @@ class IndexReader:
             UnknownComponentError: no reranker is registered as ``name``.
             InvalidInputError: options the reranker does not take (checked by building it once now).
         """
-        _build_reranker(name, options)  # an unknown name or a bad option fails here, not at the first request
+        build_reranker(name, options)  # an unknown name or a bad option fails here, not at the first request
         self._reranker_choice = (name, dict(options))
 
     # ------------------------------------------------------------------ introspection
@@ -383,7 +383,7 @@ class IndexReader:
         chosen = rerank_name != DEFAULT_RERANKER and mmr_lambda is None  # a server's own reranker: every list
         own_reranker = None
         if chosen:
-            own_reranker, takes = _build_reranker(rerank_name, rerank_options)  # one per request: no state shared
+            own_reranker, takes = build_reranker(rerank_name, rerank_options)  # one per request: no state shared
             asked = [c for c, on in (("max_per_category", max_per_category is not None), ("min_new_share", min_new_share > 0)) if on]
             lacking = [c for c in asked if c not in takes]
             if lacking:
@@ -670,7 +670,7 @@ def _without(fused: Ranked, blocked: np.ndarray, k: int) -> Ranked:
     return pad_ranked(indices[keep][None, :k], scores[keep][None, :k], k)
 
 
-def _build_reranker(name: object, options: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
+def build_reranker(name: object, options: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
     """The reranker registered as ``name``, built with ``options``, and the constraints it declares it takes."""
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"reranker must be a registered reranker name, got {name!r}")
